@@ -1,0 +1,148 @@
+// Agent API v1 contract, shared by the agent (agent/) and the controller's agent client
+// (lib/server/agent-client.ts). Pure zod: no Node or server-only imports.
+import { z } from "zod";
+import { archSchema, ARCHES } from "../arch";
+
+/** ids and names that end up in file paths, tap names and QEMU argv: no `/`, no `..`. */
+export const safeIdSchema = z
+  .string()
+  .min(1, "id is required")
+  .max(64, "id is at most 64 characters")
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "id may contain only letters, digits, '-' and '_' (no '/', no '..')");
+
+export const vmNameSchema = z
+  .string()
+  .trim()
+  .min(1, "name is required")
+  .max(63, "name is at most 63 characters")
+  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "name may contain letters, digits, '.' and '-', and must start with a letter or digit")
+  .refine((v) => !v.includes(".."), "name may not contain '..'");
+
+export const macSchema = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "MAC must look like 52:54:00:12:34:56 (lower case)");
+
+export const nicSpecSchema = z.object({
+  id: safeIdSchema,
+  mac: macSchema,
+  /** 0 = untagged; 1..4094 = VLAN tag on the OVS port */
+  vlan: z.number().int().min(0).max(4094),
+  ip: z.string().optional(),
+  prefixLength: z.number().int().min(0).max(32).optional(),
+  gateway: z.string().optional(),
+});
+
+/** Where the agent gets the boot media. Paths are relative to the agent's image cache. */
+export const bootSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("disk"),
+    /** image id; the agent downloads it from the controller (or finds it cached) */
+    imageId: safeIdSchema,
+    sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    format: z.enum(["qcow2", "raw"]),
+    firmware: z.enum(["bios", "uefi"]),
+  }),
+  z.object({
+    type: z.literal("kernel"),
+    imageId: safeIdSchema,
+    kernelSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    initrdSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    cmdline: z.string().max(4096).default(""),
+  }),
+]);
+
+export const vmSpecSchema = z.object({
+  name: vmNameSchema,
+  arch: archSchema,
+  vcpus: z.number().int().min(1, "at least 1 vCPU").max(512),
+  memoryMb: z.number().int().min(64, "at least 64 MiB").max(4 * 1024 * 1024),
+  diskGb: z.number().int().min(1).max(65536),
+  boot: bootSchema,
+  nics: z.array(nicSpecSchema).max(8).default([]),
+  /** desired power state */
+  powerState: z.enum(["running", "stopped"]).default("running"),
+  /** allow TCG when the host cannot run the arch natively */
+  allowEmulation: z.boolean().default(true),
+  /** cloud-init NoCloud data (issue 6) */
+  cloudInit: z
+    .object({ hostname: z.string().max(63), sshKeys: z.array(z.string().max(16384)).max(32), userData: z.string().max(65536).optional() })
+    .optional(),
+});
+export type VmSpec = z.output<typeof vmSpecSchema>;
+export type VmSpecInput = z.input<typeof vmSpecSchema>;
+
+export const vmActionSchema = z.object({ action: z.enum(["start", "stop", "reboot", "poweroff"]) });
+export type VmAction = z.output<typeof vmActionSchema>["action"];
+
+export const powerStateSchema = z.enum(["running", "paused", "shutoff", "starting", "stopping", "error", "unknown"]);
+
+export const vmStatusSchema = z.object({
+  id: safeIdSchema,
+  name: z.string(),
+  arch: z.enum(ARCHES),
+  powerState: powerStateSchema,
+  /** QMP `query-status` value when known */
+  qmpStatus: z.string().optional(),
+  pid: z.number().int().optional(),
+  emulated: z.boolean(),
+  accel: z.enum(["kvm", "tcg"]),
+  vcpus: z.number().int(),
+  memoryMb: z.number().int(),
+  error: z.string().optional(),
+  serialLog: z.string().optional(),
+  /** resident memory of the QEMU process in MiB, when running */
+  rssMb: z.number().optional(),
+  cpuSeconds: z.number().optional(),
+});
+export type VmStatus = z.output<typeof vmStatusSchema>;
+
+export const hostFactsSchema = z.object({
+  hostname: z.string(),
+  machineId: z.string(),
+  arch: z.enum(ARCHES),
+  cpuCount: z.number().int(),
+  cpuModel: z.string(),
+  memoryMb: z.number().int(),
+  diskGb: z.number().int(),
+  kvm: z.boolean(),
+  qemu: z.object({
+    version: z.string().nullable(),
+    binaries: z.record(z.string(), z.string()),
+    firmware: z.record(z.string(), z.string()),
+  }),
+  ovs: z.object({ available: z.boolean(), version: z.string().nullable(), datapath: z.enum(["system", "netdev"]).nullable() }),
+  nativeArches: z.array(z.enum(ARCHES)),
+  emulatedArches: z.array(z.enum(ARCHES)),
+  maxVcpusNative: z.number().int().nullable(),
+  maxVcpusEmulated: z.number().int().nullable(),
+  agentVersion: z.string(),
+});
+export type HostFacts = z.output<typeof hostFactsSchema>;
+
+export const hostUsageSchema = z.object({
+  cpuPct: z.number(),
+  memoryUsedMb: z.number(),
+  diskUsedGb: z.number(),
+  loadAvg: z.array(z.number()).max(3),
+});
+
+// ---- agent -> controller (served by the controller under /api/agent/v1) ----
+export const registerRequestSchema = z.object({
+  joinToken: z.string().min(16).max(256),
+  /** base URL the controller uses to reach this agent, e.g. http://127.0.0.1:7101 */
+  agentUrl: z.string().url(),
+  facts: hostFactsSchema,
+});
+export const registerResponseSchema = z.object({ hostId: z.string(), hostToken: z.string(), heartbeatIntervalMs: z.number().int() });
+
+export const heartbeatRequestSchema = z.object({
+  usage: hostUsageSchema,
+  vms: z.array(vmStatusSchema).max(10000),
+  facts: hostFactsSchema.optional(),
+  agentUrl: z.string().url().optional(),
+});
+export const heartbeatResponseSchema = z.object({ ok: z.literal(true), heartbeatIntervalMs: z.number().int() });
+
+export const agentErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export type AgentError = z.output<typeof agentErrorSchema>;
+
+export const AGENT_API_PREFIX = "/v1";
+export const CONTROLLER_AGENT_PREFIX = "/api/agent/v1";
