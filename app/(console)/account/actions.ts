@@ -1,0 +1,16 @@
+"use server";
+import { defineAction } from "@/lib/server/action";
+import { createTokenSchema, tokenIdSchema } from "@/lib/schemas/users";
+import { createToken, revokeToken } from "@/lib/server/api-tokens";
+
+// Every signed-in user may manage their own tokens ("read" is the lowest permission); the data
+// module scopes every query to the actor's own user id.
+export const createTokenAction = defineAction(
+  { schema: createTokenSchema, permission: "read", action: "token.create", targetType: "api-token", revalidate: ["/account"] },
+  (input, { actor, clientIp }) => createToken(actor, input.name, input.expiresInDays, clientIp),
+);
+
+export const revokeTokenAction = defineAction(
+  { schema: tokenIdSchema, permission: "read", action: "token.revoke", targetType: "api-token", revalidate: ["/account"] },
+  (input, { actor, clientIp }) => revokeToken(actor, input.id, clientIp),
+);

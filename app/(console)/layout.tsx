@@ -1,0 +1,19 @@
+import { redirect } from "next/navigation";
+import { headers } from "next/headers";
+import { Sidebar } from "@/components/sidebar";
+import { currentActor } from "@/lib/server/guard";
+import { can } from "@/lib/permissions";
+
+export default async function ConsoleLayout({ children }: { children: React.ReactNode }) {
+  const actor = await currentActor();
+  if (!actor) {
+    const path = (await headers()).get("x-polyarch-path") ?? "/";
+    redirect(`/login?next=${encodeURIComponent(path)}`);
+  }
+  return (
+    <div className="min-h-screen md:flex">
+      <Sidebar user={{ name: actor.name, email: actor.email, role: actor.role }} showAdmin={can(actor.role, "user:manage")} />
+      <main id="main" className="min-w-0 flex-1 p-4 md:p-8">{children}</main>
+    </div>
+  );
+}

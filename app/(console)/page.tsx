@@ -1,0 +1,15 @@
+import { PageHeader } from "@/components/page-header";
+import { Dashboard } from "@/components/dashboard";
+import { requirePage } from "@/lib/server/page-guard";
+
+export const metadata = { title: "Dashboard" };
+
+export default async function DashboardPage() {
+  await requirePage("read");
+  return (
+    <>
+      <PageHeader title="Dashboard" description="The fleet at a glance, per architecture." />
+      <Dashboard />
+    </>
+  );
+}

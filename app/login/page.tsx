@@ -1,0 +1,21 @@
+import { redirect } from "next/navigation";
+import { LoginForm } from "@/components/login-form";
+import { currentActor } from "@/lib/server/guard";
+
+export const metadata = { title: "Sign in" };
+
+export default async function LoginPage({ searchParams }: { searchParams: Promise<{ next?: string }> }) {
+  const { next } = await searchParams;
+  // Only same-site paths: never bounce a user to another origin after sign-in.
+  const target = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  if (await currentActor()) redirect(target);
+  return (
+    <main className="flex min-h-screen items-center justify-center p-6">
+      <div className="w-full max-w-sm rounded-xl border border-slate-200 bg-white p-8 shadow-sm">
+        <h1 className="mb-1 text-2xl font-semibold">Polyarch</h1>
+        <p className="mb-6 text-sm text-slate-500">Sign in to the x86_64 + aarch64 cloud console</p>
+        <LoginForm next={target} />
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,42 @@
+"use client";
+import { DataTable, type Column } from "@/components/data-table";
+import { ArchBadge, StatusBadge } from "@/components/badges";
+import { HOST_STATUSES } from "@/lib/schemas/entities";
+import { formatMb, timeAgo } from "@/lib/format";
+import type { Arch } from "@/lib/arch";
+
+export type HostRow = {
+  id: string; name: string; arch: Arch; status: string; cpuModel: string | null; cpuCount: number; memoryMb: number;
+  capacity: { vcpuFree: number; vcpuTotal: number; memoryFreeMb: number; memoryTotalMb: number };
+  kvm: boolean; nativeArches: Arch[]; emulatedArches: Arch[]; lastHeartbeatAt: string | null; vmCount?: number;
+};
+
+const columns: Column<HostRow>[] = [
+  { key: "name", label: "Name", sortable: true, render: (h) => <span className="font-medium">{h.name}</span> },
+  { key: "arch", label: "Architecture", sortable: true, render: (h) => <ArchBadge arch={h.arch} /> },
+  { key: "status", label: "Status", sortable: true, render: (h) => <StatusBadge status={h.status} /> },
+  { key: "cpuCount", label: "CPU", sortable: true, render: (h) => <span title={h.cpuModel ?? undefined}>{h.cpuCount} × {h.cpuModel ?? "unknown"}</span> },
+  { key: "memoryMb", label: "Memory", sortable: true, render: (h) => formatMb(h.memoryMb) },
+  { key: "free", label: "Free vCPU / RAM", render: (h) => `${h.capacity.vcpuFree}/${h.capacity.vcpuTotal} · ${formatMb(h.capacity.memoryFreeMb)}` },
+  {
+    key: "runs", label: "Runs", render: (h) => (
+      <span className="text-xs">
+        {h.nativeArches.length > 0 && <span>native: {h.nativeArches.join(", ")} (KVM)</span>}
+        {h.nativeArches.length > 0 && h.emulatedArches.length > 0 && <br />}
+        {h.emulatedArches.length > 0 && <span className="text-amber-700">emulated: {h.emulatedArches.join(", ")}</span>}
+        {h.nativeArches.length + h.emulatedArches.length === 0 && "—"}
+      </span>
+    ),
+  },
+  { key: "vms", label: "VMs", render: (h) => h.vmCount ?? 0 },
+  { key: "heartbeat", label: "Last heartbeat", render: (h) => timeAgo(h.lastHeartbeatAt) },
+];
+
+export function HostsTable() {
+  return (
+    <DataTable<HostRow>
+      kind="hosts" columns={columns} statuses={HOST_STATUSES} defaultSort="name" rowKey={(h) => h.id}
+      empty={<p>No hosts yet. Start an agent on a node with the cluster join token (see the README: <code>node dist/agent.mjs --controller … --join-token …</code>); it appears here within seconds.</p>}
+    />
+  );
+}

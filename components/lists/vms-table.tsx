@@ -1,0 +1,28 @@
+"use client";
+import { DataTable, type Column } from "@/components/data-table";
+import { ArchBadge, StatusBadge } from "@/components/badges";
+import { VM_STATUSES } from "@/lib/schemas/entities";
+import { formatMb } from "@/lib/format";
+import type { Arch } from "@/lib/arch";
+
+export type VmRow = { id: string; name: string; arch: Arch; status: string; emulated: boolean; vcpus: number; memoryMb: number; diskGb: number; host: { name: string; arch: Arch } | null; image: { name: string } | null; lastError: string | null };
+
+const columns: Column<VmRow>[] = [
+  { key: "name", label: "Name", sortable: true, render: (v) => <span className="font-medium">{v.name}</span> },
+  { key: "arch", label: "Architecture", sortable: true, render: (v) => <ArchBadge arch={v.arch} emulated={v.emulated} /> },
+  { key: "status", label: "Status", sortable: true, render: (v) => <span title={v.lastError ?? undefined}><StatusBadge status={v.status} /></span> },
+  { key: "host", label: "Host", render: (v) => v.host?.name ?? "—" },
+  { key: "image", label: "Image", render: (v) => v.image?.name ?? "—" },
+  { key: "vcpus", label: "vCPUs", sortable: true, render: (v) => v.vcpus },
+  { key: "memoryMb", label: "Memory", sortable: true, render: (v) => formatMb(v.memoryMb) },
+  { key: "disk", label: "Disk", render: (v) => `${v.diskGb} GiB` },
+];
+
+export function VmsTable() {
+  return (
+    <DataTable<VmRow>
+      kind="vms" columns={columns} statuses={VM_STATUSES} defaultSort="name" rowKey={(v) => v.id}
+      empty={<p>No virtual machines yet. Create one: pick x86_64 or aarch64, an image of that architecture, and a size.</p>}
+    />
+  );
+}

@@ -1,0 +1,6 @@
+// Next.js calls register() once per server start: first admin, background jobs.
+export async function register() {
+  if (process.env.NEXT_RUNTIME !== "nodejs") return;
+  const { onServerStart } = await import("./lib/server/startup");
+  await onServerStart();
+}

@@ -1,0 +1,57 @@
+import "server-only";
+// The only reader of process.env. Validated once; a bad value stops start-up with a clear message.
+import { z } from "zod";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  POLYARCH_DATA_DIR: z.string().default("./data"),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .refine((v) => !v || v.startsWith("file:") || /^postgres(ql)?:\/\//.test(v), "DATABASE_URL must be file:<path> or postgresql://…"),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  POLYARCH_PUBLIC_URL: z.string().url().optional(),
+  BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters").optional(),
+  POLYARCH_ADMIN_EMAIL: z.string().email().optional(),
+  POLYARCH_ADMIN_PASSWORD: z.string().min(8, "POLYARCH_ADMIN_PASSWORD must be at least 8 characters").optional(),
+  POLYARCH_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
+  POLYARCH_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(1000).default(20_000),
+  POLYARCH_LOGIN_RATE_MAX: z.coerce.number().int().min(1).default(10),
+});
+
+export type Env = z.output<typeof schema> & { dataDir: string; databaseUrl: string; secret: string; publicUrl: string };
+
+let cached: Env | undefined;
+
+export function env(): Env {
+  if (cached) return cached;
+  const parsed = schema.safeParse(process.env);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ");
+    throw new Error(`Invalid configuration:\n  ${msg}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.POLYARCH_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const databaseUrl = e.DATABASE_URL ?? `file:${join(dataDir, "polyarch.db")}`;
+  cached = {
+    ...e,
+    dataDir,
+    databaseUrl,
+    secret: e.BETTER_AUTH_SECRET ?? persistedSecret(dataDir),
+    publicUrl: e.POLYARCH_PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+  };
+  return cached;
+}
+
+/** A per-install secret kept in the data dir, so sessions survive restarts without configuration. */
+function persistedSecret(dataDir: string): string {
+  const file = join(dataDir, "auth-secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, secret, { mode: 0o600, flag: "wx" });
+  return secret;
+}

@@ -1,0 +1,92 @@
+import "server-only";
+import { z } from "zod";
+import { AppError } from "../errors";
+import type { Arch } from "../arch";
+import { hostListQuery } from "../schemas/entities";
+import type { ListResult } from "../schemas/list";
+import { db } from "./db";
+import { nameSearch, pageArgs } from "./list";
+import type { Host } from "../generated/sqlite/client";
+
+export type HostDto = ReturnType<typeof toHostDto>;
+
+function parseArches(json: string): Arch[] {
+  try {
+    const v = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((a): a is Arch => a === "x86_64" || a === "aarch64") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** What an operator sees: maintenance/disabled win over connectivity. */
+export function displayHostStatus(h: Pick<Host, "status" | "adminState">): string {
+  return h.adminState === "enabled" ? h.status : h.adminState;
+}
+
+export function hostCapacity(h: Host) {
+  const vcpuTotal = Math.floor(h.cpuCount * h.cpuAllocationRatio) - h.reservedCpus;
+  const memTotal = Math.floor(h.memoryMb * h.ramAllocationRatio) - h.reservedMemoryMb;
+  const diskTotal = h.diskGb - h.reservedDiskGb;
+  return {
+    vcpuTotal, vcpuUsed: h.allocatedCpus, vcpuFree: Math.max(0, vcpuTotal - h.allocatedCpus),
+    memoryTotalMb: memTotal, memoryUsedMb: h.allocatedMemoryMb, memoryFreeMb: Math.max(0, memTotal - h.allocatedMemoryMb),
+    diskTotalGb: diskTotal, diskUsedGb: h.allocatedDiskGb, diskFreeGb: Math.max(0, diskTotal - h.allocatedDiskGb),
+  };
+}
+
+export function toHostDto(h: Host & { _count?: { vms: number } }) {
+  return {
+    id: h.id,
+    name: h.name,
+    arch: h.arch as Arch,
+    status: displayHostStatus(h),
+    connectivity: h.status,
+    adminState: h.adminState,
+    cpuModel: h.cpuModel,
+    cpuCount: h.cpuCount,
+    memoryMb: h.memoryMb,
+    diskGb: h.diskGb,
+    cpuAllocationRatio: h.cpuAllocationRatio,
+    ramAllocationRatio: h.ramAllocationRatio,
+    reservedCpus: h.reservedCpus,
+    reservedMemoryMb: h.reservedMemoryMb,
+    reservedDiskGb: h.reservedDiskGb,
+    capacity: hostCapacity(h),
+    kvm: h.kvm,
+    nativeArches: parseArches(h.nativeArches),
+    emulatedArches: parseArches(h.emulatedArches),
+    qemuVersion: h.qemuVersion,
+    ovsDatapath: h.ovsDatapath,
+    agentUrl: h.agentUrl,
+    lastHeartbeatAt: h.lastHeartbeatAt,
+    vmCount: h._count?.vms,
+    createdAt: h.createdAt,
+  };
+}
+
+function statusWhere(status: string | undefined) {
+  if (!status) return {};
+  if (status === "maintenance" || status === "disabled") return { adminState: status };
+  return { status, adminState: "enabled" };
+}
+
+export async function listHosts(query: z.output<typeof hostListQuery>): Promise<ListResult<HostDto>> {
+  const where = { ...(query.arch ? { arch: query.arch } : {}), ...statusWhere(query.status), ...nameSearch(query.q) };
+  const [rows, total] = await Promise.all([
+    db().host.findMany({
+      where,
+      orderBy: [{ [query.sort]: query.dir }, { id: "asc" }],
+      ...pageArgs(query.page, query.pageSize),
+      include: { _count: { select: { vms: true } } },
+    }),
+    db().host.count({ where }),
+  ]);
+  return { items: rows.map(toHostDto), total, page: query.page, pageSize: query.pageSize };
+}
+
+export async function getHost(id: string): Promise<HostDto> {
+  const row = await db().host.findUnique({ where: { id }, include: { _count: { select: { vms: true } } } });
+  if (!row) throw new AppError({ code: "not_found", message: `Host ${id} does not exist.` });
+  return toHostDto(row);
+}
