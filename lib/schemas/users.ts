@@ -20,3 +20,8 @@ export const createTokenSchema = z.object({
   expiresInDays: z.coerce.number().int().min(0).max(3650).default(0),
 });
 export const tokenIdSchema = z.object({ id: z.string().min(1).max(64) });
+
+export const updateUserSchema = z
+  .object({ role: roleSchema.optional(), disabled: z.boolean().optional(), password: passwordSchema.optional() })
+  .strict()
+  .refine((v) => v.role !== undefined || v.disabled !== undefined || v.password !== undefined, "give at least one of: role, disabled, password");

@@ -3,6 +3,7 @@ import "server-only";
 // Actions are public POST endpoints; this is what makes them safe whatever the page shows.
 import { revalidatePath } from "next/cache";
 import { headers } from "next/headers";
+import { forbidden, unauthorized } from "next/navigation";
 import type { z } from "zod";
 import { formatIssues, isAppError } from "../errors";
 import type { Permission } from "../permissions";
@@ -34,6 +35,10 @@ export function defineAction<S extends z.ZodType, T>(
       for (const path of opts.revalidate ?? []) revalidatePath(path);
       return { ok: true, data };
     } catch (error) {
+      // A request without the right session or role never gets a normal 200 result: the
+      // response carries 401/403 like the JSON API (the attempt is already in the audit log).
+      if (isAppError(error) && error.code === "unauthenticated") unauthorized();
+      if (isAppError(error) && error.code === "forbidden") forbidden();
       if (isAppError(error)) return { ok: false, code: error.code, error: error.message };
       logError("server action failed", error, { action: opts.action });
       return { ok: false, code: "internal", error: "Something went wrong on the server; the error was logged." };

@@ -19,6 +19,8 @@ const schema = z.object({
   POLYARCH_ADMIN_PASSWORD: z.string().min(8, "POLYARCH_ADMIN_PASSWORD must be at least 8 characters").optional(),
   POLYARCH_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   POLYARCH_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(1000).default(20_000),
+  POLYARCH_JOIN_TOKEN: z.string().min(16, "POLYARCH_JOIN_TOKEN must be at least 16 characters").optional(),
+  POLYARCH_DEMO_IMAGES_DIR: z.string().optional(),
   POLYARCH_LOGIN_RATE_MAX: z.coerce.number().int().min(1).default(10),
 });
 

@@ -7,6 +7,9 @@ import type { ListResult } from "../schemas/list";
 import { db } from "./db";
 import { nameSearch, pageArgs } from "./list";
 import type { Host } from "../generated/sqlite/client";
+import type { updateHostSchema } from "../schemas/hosts";
+import { recordAudit } from "./audit";
+import type { Actor } from "./guard";
 
 export type HostDto = ReturnType<typeof toHostDto>;
 
@@ -89,4 +92,12 @@ export async function getHost(id: string): Promise<HostDto> {
   const row = await db().host.findUnique({ where: { id }, include: { _count: { select: { vms: true } } } });
   if (!row) throw new AppError({ code: "not_found", message: `Host ${id} does not exist.` });
   return toHostDto(row);
+}
+
+export async function updateHost(id: string, input: z.output<typeof updateHostSchema>, who: { actor: Actor; clientIp: string | null }): Promise<HostDto> {
+  const before = await db().host.findUnique({ where: { id } });
+  if (!before) throw new AppError({ code: "not_found", message: `Host ${id} does not exist.` });
+  const after = await db().host.update({ where: { id }, data: input, include: { _count: { select: { vms: true } } } });
+  await recordAudit({ actor: who.actor, action: "host.update", result: "success", targetType: "host", targetId: id, clientIp: who.clientIp, details: { name: before.name, ...input } });
+  return toHostDto(after);
 }

@@ -1,15 +1,22 @@
 import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { HostsTable } from "@/components/lists/hosts-table";
+import { JoinNode } from "@/components/join-node";
 import { requirePage } from "@/lib/server/page-guard";
+import { can } from "@/lib/permissions";
+import { getJoinToken } from "@/lib/server/fleet";
+import { env } from "@/lib/server/env";
+import { rotateJoinTokenAction } from "./actions";
 
 export const metadata = { title: "Hosts" };
 
 export default async function HostsPage() {
-  await requirePage("read");
+  const actor = await requirePage("read");
+  const admin = can(actor.role, "host:manage");
   return (
     <>
       <PageHeader title="Hosts" description="Hypervisor nodes of every architecture. A host runs guests of its own architecture natively (KVM) and others only under emulation." />
+      {admin && <JoinNode token={await getJoinToken()} controllerUrl={env().publicUrl} rotate={rotateJoinTokenAction} />}
       <Suspense><HostsTable /></Suspense>
     </>
   );

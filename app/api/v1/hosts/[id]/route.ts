@@ -1,4 +1,9 @@
-import { apiRoute } from "@/lib/server/http";
-import { getHost } from "@/lib/server/hosts";
+import { apiRoute, readJson } from "@/lib/server/http";
+import { getHost, updateHost } from "@/lib/server/hosts";
+import { updateHostSchema } from "@/lib/schemas/hosts";
 
 export const GET = apiRoute<{ id: string }>({ permission: "read", action: "host.get", targetType: "host" }, ({ params }) => getHost(params.id));
+
+export const PATCH = apiRoute<{ id: string }>({ permission: "host:manage", action: "host.update", targetType: "host" }, async ({ req, params, actor, clientIp }) =>
+  updateHost(params.id, await readJson(req, updateHostSchema), { actor, clientIp }),
+);

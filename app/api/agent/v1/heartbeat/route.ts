@@ -1,0 +1,15 @@
+import { NextResponse } from "next/server";
+import { heartbeatRequestSchema } from "@/lib/schemas/agent-api";
+import { errorResponse, readJson } from "@/lib/server/http";
+import { authenticateHost, recordHeartbeat } from "@/lib/server/fleet";
+
+// Authenticated by the host token (Bearer); a host can only report about itself.
+export async function POST(req: Request) {
+  try {
+    const host = await authenticateHost(req);
+    const input = await readJson(req, heartbeatRequestSchema, 8 * 1024 * 1024);
+    return NextResponse.json(await recordHeartbeat(host.id, input));
+  } catch (error) {
+    return errorResponse(error, { route: "agent.heartbeat" });
+  }
+}

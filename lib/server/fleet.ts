@@ -1,0 +1,172 @@
+import "server-only";
+// Agents joining the fleet: join token, registration, host tokens, heartbeats, offline detection.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { z } from "zod";
+import { AppError } from "../errors";
+import type { heartbeatRequestSchema, registerRequestSchema, VmStatus } from "../schemas/agent-api";
+import { db } from "./db";
+import { env } from "./env";
+import { recordAudit } from "./audit";
+import type { Actor } from "./guard";
+import { logInfo } from "./log";
+
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+const JOIN_TOKEN_KEY = "cluster.joinToken";
+
+function sha256(s: string): string {
+  return createHash("sha256").update(s).digest("hex");
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const ha = Buffer.from(sha256(a), "hex");
+  const hb = Buffer.from(sha256(b), "hex");
+  return timingSafeEqual(ha, hb);
+}
+
+/**
+ * The host token is derived from the controller secret, so any controller can call an agent
+ * without storing the token; the database keeps only its hash (for authenticating the agent).
+ */
+export function hostTokenFor(hostId: string, generation: number): string {
+  return "pah_" + createHmac("sha256", env().secret).update(`host-token:${hostId}:${generation}`).digest("base64url");
+}
+
+export async function getJoinToken(): Promise<string> {
+  const row = await db().setting.findUnique({ where: { key: JOIN_TOKEN_KEY } });
+  if (row) return row.value;
+  const token = env().POLYARCH_JOIN_TOKEN ?? "paj_" + randomBytes(24).toString("base64url");
+  await db().setting.upsert({ where: { key: JOIN_TOKEN_KEY }, create: { key: JOIN_TOKEN_KEY, value: token }, update: {} });
+  return (await db().setting.findUniqueOrThrow({ where: { key: JOIN_TOKEN_KEY } })).value;
+}
+
+/** POLYARCH_JOIN_TOKEN, when set, is the cluster's join token from start-up on (it wins over a rotated one). */
+export async function applyConfiguredJoinToken(): Promise<void> {
+  const token = env().POLYARCH_JOIN_TOKEN;
+  if (!token) return;
+  await db().setting.upsert({ where: { key: JOIN_TOKEN_KEY }, create: { key: JOIN_TOKEN_KEY, value: token }, update: { value: token } });
+}
+
+export async function rotateJoinToken(actor: Actor, clientIp: string | null): Promise<string> {
+  const token = "paj_" + randomBytes(24).toString("base64url");
+  await db().setting.upsert({ where: { key: JOIN_TOKEN_KEY }, create: { key: JOIN_TOKEN_KEY, value: token }, update: { value: token } });
+  await recordAudit({ actor, action: "cluster.rotate-join-token", result: "success", clientIp });
+  return token;
+}
+
+type RegisterInput = z.output<typeof registerRequestSchema>;
+
+export async function registerHost(input: RegisterInput, clientIp: string | null) {
+  if (!safeEqual(input.joinToken, await getJoinToken())) {
+    await recordAudit({ actor: null, action: "host.register", result: "denied", clientIp, details: { hostname: input.facts.hostname, reason: "wrong join token" } });
+    throw new AppError({ code: "unauthenticated", message: "The join token is not valid for this cluster. Copy the current one from the Hosts page." });
+  }
+  const f = input.facts;
+  const data = {
+    arch: f.arch,
+    cpuModel: f.cpuModel,
+    cpuCount: f.cpuCount,
+    memoryMb: f.memoryMb,
+    diskGb: f.diskGb,
+    kvm: f.kvm,
+    nativeArches: JSON.stringify(f.nativeArches),
+    emulatedArches: JSON.stringify(f.emulatedArches),
+    maxVcpusNative: f.maxVcpusNative,
+    maxVcpusEmulated: f.maxVcpusEmulated,
+    qemuVersion: f.qemu.version,
+    ovsDatapath: f.ovs.datapath,
+    agentUrl: input.agentUrl,
+    facts: JSON.stringify(f),
+    status: "online",
+    lastHeartbeatAt: new Date(),
+  };
+  // The same node (machine id) re-registering keeps its identity, VMs and settings; its token rotates.
+  const existing = await db().host.findUnique({ where: { machineId: f.machineId } });
+  const host = existing
+    ? await db().host.update({ where: { id: existing.id }, data: { ...data, tokenGeneration: { increment: 1 } } })
+    : await db().host.create({ data: { ...data, name: await uniqueHostName(f.hostname, f.machineId), machineId: f.machineId } });
+  const hostToken = hostTokenFor(host.id, host.tokenGeneration);
+  await db().host.update({ where: { id: host.id }, data: { agentTokenHash: sha256(hostToken) } });
+  await recordAudit({ actor: null, action: existing ? "host.re-register" : "host.register", result: "success", targetType: "host", targetId: host.id, clientIp, details: { name: host.name, arch: host.arch } });
+  logInfo("host registered", { hostId: host.id, name: host.name, arch: host.arch, again: !!existing });
+  return { hostId: host.id, hostToken, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
+}
+
+async function uniqueHostName(hostname: string, machineId: string): Promise<string> {
+  const base = hostname.replace(/[^A-Za-z0-9.-]/g, "-").slice(0, 50) || "host";
+  const taken = await db().host.findUnique({ where: { name: base } });
+  return taken ? `${base}-${machineId.slice(0, 6)}` : base;
+}
+
+/** The host whose agent presented this bearer token, or a 401. */
+export async function authenticateHost(req: Request) {
+  const authz = req.headers.get("authorization") ?? "";
+  const token = authz.toLowerCase().startsWith("bearer ") ? authz.slice(7).trim() : "";
+  const host = token ? await db().host.findUnique({ where: { agentTokenHash: sha256(token) } }) : null;
+  if (!host) throw new AppError({ code: "unauthenticated", message: "Unknown or revoked host token; register the agent again." });
+  return host;
+}
+
+/** Maps an agent's view of a VM to the controller's status vocabulary. */
+export function vmStatusFromAgent(power: VmStatus["powerState"]): string {
+  switch (power) {
+    case "running":
+    case "paused":
+      return "running";
+    case "shutoff":
+      return "stopped";
+    case "starting":
+    case "stopping":
+      return "creating";
+    case "error":
+      return "error";
+    default:
+      return "unknown";
+  }
+}
+
+export async function recordHeartbeat(hostId: string, input: z.output<typeof heartbeatRequestSchema>) {
+  const f = input.facts;
+  await db().host.update({
+    where: { id: hostId },
+    data: {
+      status: "online",
+      lastHeartbeatAt: new Date(),
+      ...(input.agentUrl ? { agentUrl: input.agentUrl } : {}),
+      ...(f ? { facts: JSON.stringify(f), kvm: f.kvm, nativeArches: JSON.stringify(f.nativeArches), emulatedArches: JSON.stringify(f.emulatedArches), qemuVersion: f.qemu.version } : {}),
+    },
+  });
+  // Report only what the agent knows about VMs placed on this host; transitional controller
+  // states (creating/deleting) are left to the task that owns them.
+  const reported = new Map(input.vms.map((v) => [v.id, v]));
+  const vms = await db().vm.findMany({ where: { hostId }, select: { id: true, status: true, powerState: true, emulated: true } });
+  for (const vm of vms) {
+    const r = reported.get(vm.id);
+    if (!r) {
+      if (vm.status === "running" || vm.status === "stopped" || vm.status === "unknown") {
+        if (vm.status !== "unknown") await db().vm.update({ where: { id: vm.id }, data: { status: "unknown", powerState: "unknown" } });
+      }
+      continue;
+    }
+    if (vm.status === "deleting" || vm.status === "scheduling" || vm.status === "pending") continue;
+    const status = vmStatusFromAgent(r.powerState);
+    if (vm.status === "creating" && status !== "running") continue;
+    if (status !== vm.status || r.powerState !== vm.powerState) {
+      await db().vm.update({ where: { id: vm.id }, data: { status, powerState: r.powerState, ...(r.error ? { lastError: r.error } : {}) } });
+    }
+  }
+  return { ok: true as const, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
+}
+
+/** Hosts silent for longer than the timeout go offline; their VMs become unknown, never deleted. */
+export async function markStaleHostsOffline(now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - env().POLYARCH_HEARTBEAT_TIMEOUT_MS);
+  const stale = await db().host.findMany({ where: { status: "online", OR: [{ lastHeartbeatAt: null }, { lastHeartbeatAt: { lt: cutoff } }] }, select: { id: true, name: true } });
+  for (const h of stale) {
+    await db().$transaction([
+      db().host.update({ where: { id: h.id }, data: { status: "offline" } }),
+      db().vm.updateMany({ where: { hostId: h.id, status: { in: ["running", "stopped", "creating"] } }, data: { status: "unknown", powerState: "unknown" } }),
+    ]);
+    await recordAudit({ actor: null, action: "host.offline", result: "success", targetType: "host", targetId: h.id, details: { name: h.name, reason: "missed heartbeats" } });
+  }
+  return stale.length;
+}

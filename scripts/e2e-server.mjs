@@ -1,0 +1,27 @@
+// Starts the already-built console for Playwright on a fresh data dir: migrate, then `next start`.
+// Playwright stops it (SIGTERM) when the run ends; we pass that on to the child.
+import { spawn, execFileSync } from "node:child_process";
+import { rmSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const dataDir = resolve(root, process.env.E2E_DATA_DIR ?? ".cache/e2e-data");
+rmSync(dataDir, { recursive: true, force: true });
+mkdirSync(dataDir, { recursive: true });
+
+const env = {
+  ...process.env,
+  NODE_ENV: "production",
+  POLYARCH_DATA_DIR: dataDir,
+  POLYARCH_PUBLIC_URL: `http://127.0.0.1:${process.env.PORT}`,
+  POLYARCH_ADMIN_EMAIL: "admin@e2e.test",
+  POLYARCH_ADMIN_PASSWORD: "admin-password-e2e",
+  POLYARCH_JOIN_TOKEN: "e2e-join-token-0123456789abcdef",
+  POLYARCH_LOGIN_RATE_MAX: "30",
+  POLYARCH_HEARTBEAT_TIMEOUT_MS: "12000",
+};
+delete env.DATABASE_URL;
+execFileSync(process.execPath, [resolve(root, "scripts/migrate.mjs")], { env, stdio: "inherit" });
+const child = spawn(process.execPath, [resolve(root, "node_modules/next/dist/bin/next"), "start", "-H", "127.0.0.1", "-p", process.env.PORT], { env, stdio: "inherit", cwd: root });
+for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => child.kill("SIGTERM"));
+child.on("exit", (code) => process.exit(code ?? 0));

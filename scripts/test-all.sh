@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `npm test`: the whole suite from a fresh clone — install, lint, typecheck, unit + integration
+# (real SQLite, real PostgreSQL, real QEMU/OVS), then Playwright e2e in Debian's Chromium.
+# Every service it starts is stopped on exit, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+START=$(date +%s)
+step() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$1" "$(( $(date +%s) - START ))"; }
+
+step "system packages"
+bash scripts/install-system-deps.sh
+
+step "npm packages"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+step "prisma clients"
+node scripts/prisma-generate.mjs
+
+step "lint"
+npx eslint . --max-warnings=50
+
+step "typecheck"
+npx tsc --noEmit
+
+step "test fixtures (cached)"
+bash scripts/fixtures/build.sh
+
+step "agent bundle"
+node scripts/build-agent.mjs
+
+cleanup() {
+  bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step "PostgreSQL for integration tests"
+if POLYARCH_TEST_PG_URL=$(bash scripts/pg-test-server.sh start); then
+  export POLYARCH_TEST_PG_URL
+  echo "PostgreSQL at ${POLYARCH_TEST_PG_URL%%@*}@…"
+else
+  echo "PostgreSQL could not be started; PostgreSQL tests will report it" >&2
+fi
+
+mkdir -p test-results
+step "unit + integration tests (vitest)"
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest-results.json
+
+step "build the console"
+npx next build
+
+step "browser tests (playwright)"
+npx playwright test
+
+step "summary"
+node scripts/test-summary.mjs test-results/vitest-results.json test-results/e2e-results.json
+echo "total time: $(( $(date +%s) - START ))s"
