@@ -1,0 +1,132 @@
+// scripts/migrate.mjs: ordering, Prisma-compatible records, checksum refusal, rollback, concurrency.
+// Runs on SQLite always and on PostgreSQL when POLYARCH_TEST_PG_URL is set.
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { freshPostgres, freshSqlite, testPgUrl, type TestDatabase } from "../prisma/test-db";
+import { checksum, migrate, MigrationError, sqlitePath } from "./migrate.mjs";
+
+const run = promisify(execFile);
+const scratch = mkdtempSync(join(tmpdir(), "polyarch-migrate-test-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+let n = 0;
+function migrationsDir(files: Record<string, string>) {
+  const dir = join(scratch, `m${n++}`);
+  for (const [name, sql] of Object.entries(files)) {
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, "migration.sql"), sql);
+  }
+  return dir;
+}
+
+async function rows(db: TestDatabase) {
+  if (db.provider === "sqlite") {
+    const d = new Database(sqlitePath(db.url));
+    try {
+      return d.prepare('SELECT * FROM "_prisma_migrations" ORDER BY migration_name').all() as Record<string, unknown>[];
+    } finally {
+      d.close();
+    }
+  }
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    return (await c.query("SELECT * FROM _prisma_migrations ORDER BY migration_name")).rows as Record<string, unknown>[];
+  } finally {
+    await c.end();
+  }
+}
+
+const providers = [
+  ["sqlite", () => freshSqlite({ migrated: false })],
+  ...(testPgUrl() ? [["postgresql", () => freshPostgres({ migrated: false }) as Promise<TestDatabase>] as const] : []),
+] as const;
+
+describe.each(providers)("%s", (_provider, fresh) => {
+  it("applies pending migrations in name order, once, and records them like Prisma", async () => {
+    const db = await fresh();
+    try {
+      const a = 'CREATE TABLE "a" ("id" INTEGER NOT NULL PRIMARY KEY);\n';
+      const b = 'ALTER TABLE "a" ADD COLUMN "x" TEXT;\n';
+      const dir = migrationsDir({ "20260102000000_b": b, "20260101000000_a": a });
+      expect((await migrate({ url: db.url, migrationsDir: dir })).applied).toEqual(["20260101000000_a", "20260102000000_b"]);
+      expect((await migrate({ url: db.url, migrationsDir: dir })).applied).toEqual([]);
+      expect((await migrate({ url: db.url, migrationsDir: dir, status: true })).pending).toEqual([]);
+      const r = await rows(db);
+      expect(r.map((x) => [x.migration_name, x.checksum, x.applied_steps_count, x.logs, x.rolled_back_at])).toEqual([
+        ["20260101000000_a", checksum(a), 1, null, null],
+        ["20260102000000_b", checksum(b), 1, null, null],
+      ]);
+      expect(String(r[0]!.id)).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r[0]!.finished_at).not.toBeNull();
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it("refuses when an applied migration was edited, and rolls back a failing one", async () => {
+    const db = await fresh();
+    try {
+      const dir = migrationsDir({ "20260101000000_a": 'CREATE TABLE "a" ("id" INTEGER NOT NULL PRIMARY KEY);\n' });
+      await migrate({ url: db.url, migrationsDir: dir });
+      writeFileSync(join(dir, "20260101000000_a", "migration.sql"), 'CREATE TABLE "a" ("id" TEXT);\n');
+      await expect(migrate({ url: db.url, migrationsDir: dir })).rejects.toThrow(/modified after it was applied/);
+
+      const dir2 = migrationsDir({
+        "20260101000000_a": 'CREATE TABLE "a" ("id" INTEGER NOT NULL PRIMARY KEY);\n',
+        "20260102000000_bad": 'CREATE TABLE "b" ("id" INTEGER);\nINSERT INTO "nope" VALUES (1);\n',
+      });
+      const err = await migrate({ url: db.url, migrationsDir: dir2 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MigrationError);
+      expect(String(err)).toMatch(/20260102000000_bad failed and was rolled back/);
+      expect((await rows(db)).map((x) => x.migration_name)).toEqual(["20260101000000_a"]);
+      // table b was rolled back with it: fixing the file lets the migration apply
+      writeFileSync(join(dir2, "20260102000000_bad", "migration.sql"), 'CREATE TABLE "b" ("id" INTEGER);\n');
+      expect((await migrate({ url: db.url, migrationsDir: dir2 })).applied).toEqual(["20260102000000_bad"]);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it("refuses to continue after a failed migration Prisma recorded (P3009)", async () => {
+    const db = await fresh();
+    try {
+      const dir = migrationsDir({ "20260101000000_a": 'CREATE TABLE "a" ("id" INTEGER);\n' });
+      await migrate({ url: db.url, migrationsDir: migrationsDir({}) }); // creates _prisma_migrations only
+      const insert = `INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, applied_steps_count) VALUES ('00000000-0000-4000-8000-000000000000', 'x', '20260101000000_a', CURRENT_TIMESTAMP, 0)`;
+      if (db.provider === "sqlite") {
+        const d = new Database(sqlitePath(db.url));
+        d.exec(insert);
+        d.close();
+      } else {
+        const c = new pg.Client({ connectionString: db.url });
+        await c.connect();
+        await c.query(insert);
+        await c.end();
+      }
+      await expect(migrate({ url: db.url, migrationsDir: dir })).rejects.toThrow(/P3009/);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it("four processes starting at once apply the real migrations exactly once", async () => {
+    const db = await fresh();
+    try {
+      const env = { ...process.env, DATABASE_URL: db.url, POLYARCH_DATA_DIR: join(scratch, "data") };
+      const outs = await Promise.all([1, 2, 3, 4].map(() => run(process.execPath, [join(__dirname, "migrate.mjs")], { env })));
+      expect(outs.filter((o) => /applied 1 migration|applied \d+ migration/.test(o.stdout))).toHaveLength(1);
+      const recorded = await rows(db);
+      expect(new Set(recorded.map((r) => r.migration_name)).size).toBe(recorded.length);
+      expect(recorded.length).toBeGreaterThan(0);
+    } finally {
+      await db.drop();
+    }
+  });
+});

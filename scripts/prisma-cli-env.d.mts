@@ -1,0 +1,1 @@
+export declare function offlinePrismaEnv(base?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
