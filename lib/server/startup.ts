@@ -4,11 +4,14 @@ import { registerDemoImages } from "./demo-images";
 import { applyConfiguredJoinToken, getJoinToken, markStaleHostsOffline } from "./fleet";
 import { logError } from "./log";
 import { env } from "./env";
+import { db, isPostgres } from "./db";
 
 const SWEEP_MS = 5_000;
 
 export async function onServerStart(): Promise<void> {
   try {
+    // WAL lets the console, migrations and tools read while one writer writes (SQLite only; persistent).
+    if (!isPostgres()) await db().$queryRawUnsafe("PRAGMA journal_mode=WAL");
     await ensureFirstAdmin();
     await applyConfiguredJoinToken();
     await getJoinToken();
