@@ -146,3 +146,29 @@ export type AgentError = z.output<typeof agentErrorSchema>;
 
 export const AGENT_API_PREFIX = "/v1";
 export const CONTROLLER_AGENT_PREFIX = "/api/agent/v1";
+
+// ---- agent API v1 responses (served by agent/src/server.ts) ----
+// Errors: agentErrorSchema with 400 (malformed JSON, invalid id or spec), 401, 404, 405, 409
+// (arch/feature this host cannot run), 413 (body > 1 MiB), 422 (beyond the host's size or the
+// image's), 503 (image/OVS/QEMU unavailable), 500 (generic message; details in the agent log).
+
+/** GET /v1/health (no auth) */
+export const agentHealthResponseSchema = z.object({
+  ok: z.literal(true),
+  agentVersion: z.string(),
+  arch: z.enum(ARCHES),
+  registered: z.boolean().optional(),
+  hostId: z.string().nullable().optional(),
+});
+/** GET /v1/host */
+export const agentHostResponseSchema = z.object({ facts: hostFactsSchema, usage: hostUsageSchema });
+/** GET /v1/vms */
+export const agentVmListResponseSchema = z.object({ vms: z.array(vmStatusSchema) });
+/** GET /v1/vms/:id, POST /v1/vms/:id/actions -> 200 vmStatusSchema; PUT /v1/vms/:id -> 201 (created) or 200 (existed) vmStatusSchema */
+/** DELETE /v1/vms/:id -> 200 (404 when the VM is not on this host: treat as already deleted) */
+export const agentVmDeleteResponseSchema = z.object({ id: safeIdSchema, deleted: z.literal(true) });
+
+// ---- image download (controller -> agent), GET /api/agent/v1/images/<imageId>/<file> ----
+/** Bearer host token; must honour `Range: bytes=<n>-` with 206 + Content-Range (200 = restart). 404 for an absent optional initrd. */
+export const imageFileSchema = z.enum(["disk", "kernel", "initrd"]);
+export type ImageFileName = z.output<typeof imageFileSchema>;

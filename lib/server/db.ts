@@ -29,3 +29,10 @@ export function db(): Db {
   globalForDb.polyarchDb ??= create();
   return globalForDb.polyarchDb;
 }
+
+/** Tests only: forget the client so the next db() call follows a changed DATABASE_URL. */
+export async function resetDbForTests(): Promise<void> {
+  const current = globalForDb.polyarchDb;
+  globalForDb.polyarchDb = undefined;
+  await current?.$disconnect();
+}

@@ -57,3 +57,8 @@ function persistedSecret(dataDir: string): string {
   writeFileSync(file, secret, { mode: 0o600, flag: "wx" });
   return secret;
 }
+
+/** Tests point the server modules at a fresh database by changing process.env, then call this. */
+export function resetEnvForTests(): void {
+  cached = undefined;
+}

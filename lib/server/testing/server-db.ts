@@ -1,0 +1,26 @@
+// Runs server-module tests against real, freshly migrated databases: SQLite always, PostgreSQL
+// when the test command started one (POLYARCH_TEST_PG_URL).
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freshPostgres, freshSqlite, testPgUrl, type TestDatabase } from "../../../prisma/test-db";
+import { resetDbForTests } from "../db";
+import { resetEnvForTests } from "../env";
+
+export const PROVIDERS = ["sqlite", ...(testPgUrl() ? (["postgresql"] as const) : [])] as const;
+
+export async function useFreshDatabase(provider: "sqlite" | "postgresql"): Promise<TestDatabase> {
+  const database = provider === "sqlite" ? await freshSqlite() : await freshPostgres();
+  if (!database) throw new Error("POLYARCH_TEST_PG_URL is not set");
+  process.env.DATABASE_URL = database.url;
+  process.env.POLYARCH_DATA_DIR = mkdtempSync(join(tmpdir(), "polyarch-test-data-"));
+  process.env.BETTER_AUTH_SECRET = "test-secret-0123456789abcdef0123456789abcdef";
+  resetEnvForTests();
+  await resetDbForTests();
+  return database;
+}
+
+export async function releaseDatabase(database: TestDatabase | undefined): Promise<void> {
+  await resetDbForTests();
+  await database?.drop();
+}
