@@ -1,0 +1,11 @@
+// `npm run bench`: runs every benchmark and prints one table each. BENCH=lists,agent,... selects some.
+import { benchLists } from "./lists";
+
+const all: Record<string, () => Promise<void>> = { lists: benchLists };
+const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
+
+for (const name of selected) {
+  const fn = all[name];
+  if (!fn) throw new Error(`unknown benchmark ${name}; have: ${Object.keys(all).join(", ")}`);
+  await fn();
+}
