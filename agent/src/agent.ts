@@ -1,0 +1,136 @@
+// Wires the agent together: facts -> VM manager (re-attach) -> API server -> controller loop.
+// Kept apart from main.ts so tests can start and stop a whole agent in-process.
+import fsp from "node:fs/promises";
+import type { HostFacts } from "../../lib/schemas/agent-api";
+import { TokenVerifier } from "./auth";
+import type { AgentConfig } from "./config";
+import { ConfigError } from "./config";
+import { ControllerClient } from "./controller-client";
+import { detectFacts, describeCapabilities, UsageSampler } from "./facts";
+import { ImageCache } from "./image-cache";
+import type { Logger } from "./log";
+import { Ovs, OvsNetwork } from "./ovs";
+import { closeServer, createAgentServer, listen } from "./server";
+import { VmManager } from "./vm/manager";
+
+export interface RunningAgent {
+  facts: HostFacts;
+  port: number;
+  url: string;
+  client: ControllerClient | null;
+  manager: VmManager;
+  /** stops serving and heartbeating; VMs keep running */
+  stop(): Promise<void>;
+}
+
+export async function startAgent(cfg: AgentConfig, log: Logger): Promise<RunningAgent> {
+  await fsp.mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
+  const facts = await detectFacts({ stateDir: cfg.stateDir, machineId: cfg.machineId, kvm: cfg.kvm, ovsDb: cfg.ovsDb, ovsDatapath: cfg.ovsDatapath });
+  log("info", "agent.facts", {
+    arch: facts.arch, machineId: facts.machineId, cpus: facts.cpuCount, cpuModel: facts.cpuModel, memoryMb: facts.memoryMb,
+    kvm: facts.kvm, qemu: facts.qemu.version, ovs: facts.ovs, canRun: describeCapabilities(facts),
+  });
+
+  let network: OvsNetwork | undefined;
+  if (facts.ovs.available && facts.ovs.datapath) {
+    network = new OvsNetwork(new Ovs({ db: cfg.ovsDb, datapath: facts.ovs.datapath, log }), cfg.bridge, log);
+    // In the background: a missing ovs-vswitchd must not block the API; NIC creation retries it.
+    network.ensureBridge().catch((e) => log("warn", "ovs.bridge_failed", { bridge: cfg.bridge, error: e }));
+  } else {
+    log("warn", "ovs.unavailable", { ovsDb: cfg.ovsDb ?? "system", note: "no reachable Open vSwitch: VMs with NICs will be refused" });
+  }
+
+  const tokens = new TokenVerifier();
+  tokens.set(cfg.apiToken);
+  let client: ControllerClient | null = null;
+  const images = cfg.controller
+    ? new ImageCache({ stateDir: cfg.stateDir, controllerUrl: cfg.controller, getToken: () => client?.token ?? null, log })
+    : null;
+
+  const manager = new VmManager({
+    stateDir: cfg.stateDir,
+    hostArch: facts.arch,
+    kvm: facts.kvm,
+    qemuBinaries: facts.qemu.binaries,
+    firmware: facts.qemu.firmware,
+    resolveImage: async (boot) => {
+      if (!images) throw new Error("no controller configured to download images from");
+      return images.resolve(boot);
+    },
+    network,
+    hostLimits: { cpuCount: facts.cpuCount, memoryMb: facts.memoryMb },
+    log: (msg, ctx) => log("info", "vm.event", { msg, ...ctx }),
+  });
+  await manager.init();
+  const vmsAtStart = await manager.list();
+  log("info", "agent.vms_reattached", { count: vmsAtStart.length, running: vmsAtStart.filter((v) => v.powerState === "running").length });
+
+  const usage = new UsageSampler(cfg.stateDir);
+  const server = createAgentServer({
+    facts: () => facts,
+    usage: () => usage.sample(),
+    vms: manager,
+    auth: tokens,
+    log,
+    health: () => ({ registered: Boolean(client?.identity), hostId: client?.identity?.hostId ?? null }),
+  });
+  let addr;
+  try {
+    addr = await listen(server, cfg.listen.host, cfg.listen.port);
+  } catch (e) {
+    await manager.close();
+    throw e;
+  }
+  // --listen HOST:0 (tests, fleet scripts): advertise the port the kernel actually gave us.
+  const agentUrl = cfg.listen.port === 0 ? cfg.advertiseUrl.replace(/:0$/, `:${addr.port}`) : cfg.advertiseUrl;
+  log("info", "agent.listening", { address: `${addr.address}:${addr.port}`, advertiseUrl: agentUrl });
+
+  let nudgeTimer: NodeJS.Timeout | null = null;
+  if (cfg.controller) {
+    client = new ControllerClient({
+      controllerUrl: cfg.controller,
+      stateDir: cfg.stateDir,
+      joinToken: cfg.joinToken,
+      agentUrl,
+      getFacts: () => facts,
+      getUsage: () => usage.sample(),
+      listVms: () => manager.list(),
+      onToken: (t) => tokens.set(t, cfg.apiToken),
+      log,
+      heartbeatMs: cfg.heartbeatMs,
+      fixedHeartbeat: cfg.heartbeatMs !== undefined,
+    });
+    const identity = await client.loadIdentity();
+    if (!identity && !cfg.joinToken) {
+      await closeServer(server);
+      await manager.close();
+      throw new ConfigError(`no identity in ${cfg.stateDir}/identity.json for this controller: pass --join-token (or POLYARCH_JOIN_TOKEN) to register`);
+    }
+    if (identity) log("info", "agent.identity_loaded", { hostId: identity.hostId });
+    client.start();
+    // VM state changes reach the controller in the next heartbeat; pull it forward (coalesced).
+    manager.on("change", () => {
+      if (nudgeTimer) return;
+      nudgeTimer = setTimeout(() => {
+        nudgeTimer = null;
+        client?.nudge();
+      }, 300);
+    });
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    facts,
+    port: addr.port,
+    url: agentUrl,
+    client,
+    manager,
+    stop: () =>
+      (stopping ??= (async () => {
+        if (nudgeTimer) clearTimeout(nudgeTimer);
+        await client?.stop();
+        await closeServer(server);
+        await manager.close(); // detaches from QMP; QEMU processes keep running
+      })()),
+  };
+}

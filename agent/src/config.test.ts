@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import path from "node:path";
+import { ConfigError, parseConfig } from "./config";
+
+const ok = (argv: string[], env: Record<string, string | undefined> = {}) => {
+  const c = parseConfig(argv, env);
+  if (c === "help") throw new Error("help");
+  return c;
+};
+
+describe("parseConfig", () => {
+  it("defaults", () => {
+    const c = ok(["--controller", "http://127.0.0.1:3000/", "--join-token", "j".repeat(20)]);
+    expect(c).toMatchObject({
+      controller: "http://127.0.0.1:3000",
+      listen: { host: "127.0.0.1", port: 7101 },
+      advertiseUrl: "http://127.0.0.1:7101",
+      stateDir: "/var/lib/polyarch-agent",
+      bridge: "br-pa",
+      kvm: "auto",
+    });
+    expect(c.ovsDb).toBeUndefined();
+    expect(c.heartbeatMs).toBeUndefined();
+  });
+
+  it("flags beat env; env fills the rest", () => {
+    const c = ok(["--listen", "127.0.0.1:7202", "--state-dir", "rel/dir", "--heartbeat-ms", "2500", "--ovs-db", "unix:/tmp/x/db.sock", "--machine-id", "agent-b"], {
+      POLYARCH_CONTROLLER_URL: "http://127.0.0.1:3000",
+      POLYARCH_JOIN_TOKEN: "k".repeat(16),
+      POLYARCH_AGENT_LISTEN: "0.0.0.0:1",
+      POLYARCH_AGENT_URL: "http://10.200.0.2:7202",
+    });
+    expect(c).toMatchObject({
+      listen: { host: "127.0.0.1", port: 7202 },
+      advertiseUrl: "http://10.200.0.2:7202",
+      stateDir: path.resolve("rel/dir"),
+      heartbeatMs: 2500,
+      ovsDb: "unix:/tmp/x/db.sock",
+      machineId: "agent-b",
+      joinToken: "k".repeat(16),
+    });
+  });
+
+  it("standalone mode needs an api token instead of a controller", () => {
+    expect(ok(["--api-token", "t".repeat(16)]).controller).toBeUndefined();
+    expect(() => parseConfig([], {})).toThrow(/--controller is required/);
+  });
+
+  it("--help", () => {
+    expect(parseConfig(["--help"], {})).toBe("help");
+  });
+
+  it.each([
+    [["--controller", "ftp://x"], /--controller must be an http/],
+    [["--controller", "http://127.0.0.1:3000", "--listen", "7101"], /HOST:PORT/],
+    [["--controller", "http://127.0.0.1:3000", "--listen", "127.0.0.1:70000"], /HOST:PORT/],
+    [["--controller", "http://127.0.0.1:3000", "--bridge", "a-very-long-bridge-name"], /--bridge/],
+    [["--controller", "http://127.0.0.1:3000", "--bridge", "-x"], /--bridge/],
+    [["--controller", "http://127.0.0.1:3000", "--ovs-db", "tcp:10.0.0.1:6640"], /--ovs-db/],
+    [["--controller", "http://127.0.0.1:3000", "--ovs-db", "unix:relative.sock"], /--ovs-db/],
+    [["--controller", "http://127.0.0.1:3000", "--machine-id", "../x"], /--machine-id/],
+    [["--controller", "http://127.0.0.1:3000", "--heartbeat-ms", "abc"], /heartbeat/],
+    [["--controller", "http://127.0.0.1:3000", "--heartbeat-ms", "10"], /at least 200/],
+    [["--controller", "http://127.0.0.1:3000", "--kvm", "on"], /--kvm must be auto or off/],
+    [["--controller", "http://127.0.0.1:3000", "--join-token", "short"], /at least 16/],
+    [["--nope"], /Unknown option/],
+    [["positional"], /positional/i],
+  ])("rejects %j", (argv, msg) => {
+    expect(() => parseConfig(argv, {})).toThrow(ConfigError);
+    expect(() => parseConfig(argv, {})).toThrow(msg);
+  });
+
+  it("lists every problem at once", () => {
+    try {
+      parseConfig(["--controller", "nope", "--listen", "x", "--kvm", "maybe"], {});
+      expect.unreachable();
+    } catch (e) {
+      expect((e as Error).message.split("\n").filter((l) => l.startsWith("  - "))).toHaveLength(3);
+    }
+  });
+});

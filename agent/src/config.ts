@@ -1,0 +1,132 @@
+// Command line + environment -> validated agent configuration. Flags win over env.
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+export const USAGE = `polyarch-agent — Polyarch node agent (QEMU + Open vSwitch)
+
+Usage: node agent.mjs --controller URL [options]
+
+  --controller URL        controller base URL             env POLYARCH_CONTROLLER_URL
+  --join-token T          cluster join token (first start) env POLYARCH_JOIN_TOKEN
+  --listen HOST:PORT      agent API address (default 127.0.0.1:7101)   env POLYARCH_AGENT_LISTEN
+  --advertise-url URL     URL the controller calls (default http://<listen>)  env POLYARCH_AGENT_URL
+  --state-dir DIR         VMs, image cache, identity (default /var/lib/polyarch-agent)  env POLYARCH_STATE_DIR
+  --bridge NAME           OVS bridge for VM NICs (default br-pa)        env POLYARCH_BRIDGE
+  --ovs-db unix:PATH      private ovsdb-server socket (default: system OVS)  env POLYARCH_OVS_DB
+  --ovs-datapath netdev|system   override datapath detection
+  --machine-id ID         identity override (several agents on one machine)  env POLYARCH_MACHINE_ID
+  --heartbeat-ms N        fixed heartbeat interval (default: the controller's)
+  --kvm auto|off          off = never use /dev/kvm (default auto)
+  --api-token T           extra static token for the agent API (debugging)  env POLYARCH_AGENT_API_TOKEN
+  --help
+`;
+
+const hostPort = z.string().transform((v, ctx) => {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: "custom", message: `--listen must be HOST:PORT, e.g. 127.0.0.1:7101 (got "${v}")` });
+    return z.NEVER;
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+});
+
+const httpUrl = (flag: string) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === "http:" || u.protocol === "https:") && !u.search && !u.hash;
+      } catch {
+        return false;
+      }
+    }, `${flag} must be an http(s) URL without query, e.g. http://127.0.0.1:3000`)
+    .transform((v) => v.replace(/\/+$/, ""));
+
+export const configSchema = z
+  .object({
+    controller: httpUrl("--controller").optional(),
+    joinToken: z.string().min(16, "--join-token must be at least 16 characters").max(256).optional(),
+    listen: hostPort,
+    advertiseUrl: httpUrl("--advertise-url").optional(),
+    stateDir: z.string().min(1, "--state-dir must not be empty").transform((v) => path.resolve(v)),
+    bridge: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, "--bridge must be 1-15 of letters, digits, '_', '.', '-'"),
+    ovsDb: z
+      .string()
+      .regex(/^(unix:\/\S+|tcp:127\.0\.0\.1:\d+)$/, "--ovs-db must be unix:/absolute/path/db.sock (or tcp:127.0.0.1:PORT)")
+      .optional(),
+    ovsDatapath: z.enum(["netdev", "system"]).optional(),
+    machineId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "--machine-id may contain letters, digits, '-' and '_' (max 64)").optional(),
+    heartbeatMs: z.coerce.number({ error: "--heartbeat-ms must be a number of milliseconds" }).int("--heartbeat-ms must be an integer").min(200, "--heartbeat-ms must be at least 200").max(3_600_000).optional(),
+    kvm: z.enum(["auto", "off"], { error: "--kvm must be auto or off" }).default("auto"),
+    apiToken: z.string().min(16, "--api-token must be at least 16 characters").optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.controller && !c.apiToken) {
+      ctx.addIssue({ code: "custom", path: ["controller"], message: "--controller is required (or --api-token for a standalone agent)" });
+    }
+  })
+  .transform((c) => ({ ...c, advertiseUrl: c.advertiseUrl ?? `http://${c.listen.host.includes(":") ? `[${c.listen.host}]` : c.listen.host}:${c.listen.port}` }));
+
+export type AgentConfig = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Returns the config, or "help" for --help. Throws ConfigError with every problem listed. */
+export function parseConfig(argv: string[], env: Record<string, string | undefined>): AgentConfig | "help" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        controller: { type: "string" },
+        "join-token": { type: "string" },
+        listen: { type: "string" },
+        "advertise-url": { type: "string" },
+        "state-dir": { type: "string" },
+        bridge: { type: "string" },
+        "ovs-db": { type: "string" },
+        "ovs-datapath": { type: "string" },
+        "machine-id": { type: "string" },
+        "heartbeat-ms": { type: "string" },
+        kvm: { type: "string" },
+        "api-token": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) return "help";
+  const s = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  const e = (k: string) => (env[k] !== undefined && env[k] !== "" ? env[k] : undefined);
+  const raw = {
+    controller: s("controller") ?? e("POLYARCH_CONTROLLER_URL"),
+    joinToken: s("join-token") ?? e("POLYARCH_JOIN_TOKEN"),
+    listen: s("listen") ?? e("POLYARCH_AGENT_LISTEN") ?? "127.0.0.1:7101",
+    advertiseUrl: s("advertise-url") ?? e("POLYARCH_AGENT_URL"),
+    stateDir: s("state-dir") ?? e("POLYARCH_STATE_DIR") ?? "/var/lib/polyarch-agent",
+    bridge: s("bridge") ?? e("POLYARCH_BRIDGE") ?? "br-pa",
+    ovsDb: s("ovs-db") ?? e("POLYARCH_OVS_DB"),
+    ovsDatapath: s("ovs-datapath"),
+    machineId: s("machine-id") ?? e("POLYARCH_MACHINE_ID"),
+    heartbeatMs: s("heartbeat-ms"),
+    kvm: s("kvm"),
+    apiToken: s("api-token") ?? e("POLYARCH_AGENT_API_TOKEN"),
+  };
+  const r = configSchema.safeParse(raw);
+  if (!r.success) {
+    throw new ConfigError(r.error.issues.map((i) => `  - ${i.message}`).join("\n") + "\n\nRun with --help for usage.");
+  }
+  return r.data;
+}

@@ -1,0 +1,279 @@
+// Agent API v1 on node:http. The controller is the only client; every route but /v1/health
+// needs the host token. Requests are validated completely before anything touches the disk.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { z } from "zod";
+import {
+  AGENT_API_PREFIX,
+  safeIdSchema,
+  vmActionSchema,
+  vmSpecSchema,
+  type HostFacts,
+  type VmAction,
+  type VmSpec,
+  type VmStatus,
+} from "../../lib/schemas/agent-api";
+import type { TokenVerifier } from "./auth";
+import { archRefusal, type HostUsage } from "./facts";
+import { silentLogger, type Logger } from "./log";
+import { AGENT_VERSION } from "./version";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** What the server needs from the VM manager (agent/src/vm/manager.ts satisfies it). */
+export interface VmBackend {
+  list(): Promise<VmStatus[]>;
+  get(id: string): Promise<VmStatus>;
+  apply(id: string, spec: VmSpec): Promise<{ created: boolean; changed?: boolean; status: VmStatus }>;
+  action(id: string, action: VmAction): Promise<VmStatus>;
+  delete(id: string): Promise<unknown>;
+}
+
+export interface AgentServerOptions {
+  facts: () => HostFacts;
+  usage: () => Promise<HostUsage>;
+  vms: VmBackend;
+  auth: TokenVerifier;
+  log?: Logger;
+  /** extra, non-secret fields for /v1/health (e.g. registered: true) */
+  health?: () => Record<string, unknown>;
+  maxBodyBytes?: number;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+const AGENT_ERROR_STATUS: Record<string, number> = { invalid: 422, not_found: 404, conflict: 409, unavailable: 503 };
+
+/** AgentError (vm/errors.ts), ImageCacheError and anything else carrying an AgentError code. */
+function statusOf(err: unknown): { status: number; code: string; message: string } | null {
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const httpStatus = (err as { httpStatus?: unknown }).httpStatus;
+    if (typeof code === "string" && code in AGENT_ERROR_STATUS) {
+      return { status: typeof httpStatus === "number" ? httpStatus : AGENT_ERROR_STATUS[code]!, code, message: err.message };
+    }
+  }
+  return null;
+}
+
+function zodMessage(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const text = body === undefined ? "" : JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
+    "cache-control": "no-store",
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Reads a JSON body with a hard size cap (checked on Content-Length and on the bytes). */
+function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume(); // let the client finish sending so it can read our answer
+      return reject(new HttpError(413, "too_large", `request body over ${limit} bytes`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        chunks.length = 0;
+        reject(new HttpError(413, "too_large", `request body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("error", (e) => {
+      if (!failed) reject(new HttpError(400, "invalid", `request aborted: ${e.message}`));
+    });
+    req.on("end", () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString("utf8");
+      if (!text.trim()) return reject(new HttpError(400, "invalid", "request body is empty (JSON expected)"));
+      try {
+        resolve(JSON.parse(text));
+      } catch (e) {
+        reject(new HttpError(400, "invalid", `malformed JSON: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+/** Raw path id -> validated id. Works on the undecoded URL so `..` and `%2F` cannot be normalised away. */
+function parseId(raw: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, "invalid", "invalid VM id: bad percent-encoding");
+  }
+  const r = safeIdSchema.safeParse(decoded);
+  if (!r.success) throw new HttpError(400, "invalid", `invalid VM id: ${r.error.issues[0]?.message ?? "bad id"}`);
+  return r.data;
+}
+
+type Route =
+  | { name: "health" }
+  | { name: "host" }
+  | { name: "vms" }
+  | { name: "vm"; rawId: string }
+  | { name: "actions"; rawId: string };
+
+const ALLOWED: Record<Route["name"], string[]> = {
+  health: ["GET"],
+  host: ["GET"],
+  vms: ["GET"],
+  vm: ["GET", "PUT", "DELETE"],
+  actions: ["POST"],
+};
+
+function route(rawUrl: string): Route | null {
+  const pathOnly = rawUrl.split("?")[0] ?? "";
+  const p = AGENT_API_PREFIX;
+  if (pathOnly === `${p}/health`) return { name: "health" };
+  if (pathOnly === `${p}/host`) return { name: "host" };
+  if (pathOnly === `${p}/vms` || pathOnly === `${p}/vms/`) return { name: "vms" };
+  const prefix = `${p}/vms/`;
+  if (!pathOnly.startsWith(prefix)) return null;
+  const rest = pathOnly.slice(prefix.length);
+  // Anything else under /v1/vms/ is an id (possibly with '/' or '..'): parseId rejects it with 400.
+  if (rest.endsWith("/actions")) return { name: "actions", rawId: rest.slice(0, -"/actions".length) };
+  return { name: "vm", rawId: rest };
+}
+
+export function createAgentServer(opts: AgentServerOptions): http.Server {
+  const log = opts.log ?? silentLogger;
+  const limit = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+
+  /** 409 / 422 from the facts, before the VM manager (and the disk) sees the spec. */
+  function checkFits(spec: VmSpec): void {
+    const facts = opts.facts();
+    const refusal = archRefusal(facts, spec.arch, spec.allowEmulation);
+    if (refusal) throw new HttpError(409, "conflict", refusal);
+    const native = facts.nativeArches.includes(spec.arch);
+    const maxVcpus = native ? facts.maxVcpusNative : facts.maxVcpusEmulated;
+    if (maxVcpus !== null && spec.vcpus > maxVcpus) {
+      throw new HttpError(422, "invalid", `${spec.vcpus} vCPUs requested; this host allows at most ${maxVcpus} for ${spec.arch} (${native ? "native" : "emulated"})`);
+    }
+    if (spec.memoryMb > facts.memoryMb) {
+      throw new HttpError(422, "invalid", `${spec.memoryMb} MiB of memory requested; this host has ${facts.memoryMb} MiB in total`);
+    }
+    if (spec.diskGb > facts.diskGb) {
+      throw new HttpError(422, "invalid", `${spec.diskGb} GB disk requested; the agent's filesystem has ${facts.diskGb} GB in total`);
+    }
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? "GET";
+    const r = route(req.url ?? "/");
+    if (!r) throw new HttpError(404, "not_found", `no route ${method} ${(req.url ?? "").split("?")[0]}`);
+    if (!ALLOWED[r.name].includes(method)) {
+      res.setHeader("allow", ALLOWED[r.name].join(", "));
+      throw new HttpError(405, "method_not_allowed", `${method} is not allowed here (allowed: ${ALLOWED[r.name].join(", ")})`);
+    }
+    if (r.name === "health") {
+      const f = opts.facts();
+      return send(res, 200, { ok: true, agentVersion: AGENT_VERSION, arch: f.arch, ...(opts.health?.() ?? {}) });
+    }
+    if (!opts.auth.verifyHeader(req.headers.authorization)) {
+      throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
+    }
+    // ids are checked after auth: an unauthenticated caller learns nothing about our rules.
+    const id = r.name === "vm" || r.name === "actions" ? parseId(r.rawId) : "";
+    switch (r.name) {
+      case "host":
+        return send(res, 200, { facts: opts.facts(), usage: await opts.usage() });
+      case "vms":
+        return send(res, 200, { vms: await opts.vms.list() });
+      case "vm":
+        if (method === "GET") return send(res, 200, await opts.vms.get(id));
+        if (method === "DELETE") {
+          await opts.vms.delete(id);
+          return send(res, 200, { id, deleted: true });
+        }
+        {
+          const body = await readJson(req, limit);
+          const parsed = vmSpecSchema.safeParse(body);
+          if (!parsed.success) throw new HttpError(400, "invalid", `invalid VM spec: ${zodMessage(parsed.error)}`);
+          checkFits(parsed.data);
+          const result = await opts.vms.apply(id, parsed.data);
+          return send(res, result.created ? 201 : 200, result.status);
+        }
+      case "actions": {
+        const body = await readJson(req, limit);
+        const parsed = vmActionSchema.safeParse(body);
+        if (!parsed.success) throw new HttpError(400, "invalid", `invalid action: ${zodMessage(parsed.error)}`);
+        return send(res, 200, await opts.vms.action(id, parsed.data.action));
+      }
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    const started = Date.now();
+    const method = req.method ?? "GET";
+    const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
+    handle(req, res)
+      .then(() => {
+        if (method !== "GET") log("info", "api.request", { method, path: pathOnly, status: res.statusCode, ms: Date.now() - started });
+      })
+      .catch((err: unknown) => {
+        const known = statusOf(err);
+        if (known) {
+          const headers: Record<string, string> = known.status === 413 ? { connection: "close" } : {};
+          send(res, known.status, { error: { code: known.code, message: known.message } }, headers);
+          log(known.status >= 500 ? "error" : "warn", "api.request", { method, path: pathOnly, status: known.status, code: known.code, error: known.message, ms: Date.now() - started });
+        } else {
+          // Details stay in the log; the client gets a generic message.
+          send(res, 500, { error: { code: "internal", message: "internal agent error" } });
+          log("error", "api.request", { method, path: pathOnly, status: 500, error: err instanceof Error ? (err.stack ?? err.message) : String(err), ms: Date.now() - started });
+        }
+      });
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 120_000; // receiving the request; PUT's response may take longer (image download)
+  return server;
+}
+
+export async function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
+/** Stops accepting, lets in-flight requests finish for a moment, then drops idle keep-alives. */
+export async function closeServer(server: http.Server, graceMs = 5_000): Promise<void> {
+  const done = new Promise<void>((r) => server.close(() => r()));
+  server.closeIdleConnections();
+  const t = setTimeout(() => server.closeAllConnections(), graceMs);
+  await done;
+  clearTimeout(t);
+}
