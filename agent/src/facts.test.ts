@@ -72,8 +72,8 @@ describe("computeCapabilities", () => {
   it("KVM host runs its own arch natively, the other emulated", () => {
     expect(computeCapabilities("x86_64", true, both, 8)).toEqual({ nativeArches: ["x86_64"], emulatedArches: ["aarch64"], maxVcpusNative: 8, maxVcpusEmulated: 8 });
   });
-  it("no KVM: everything is emulated, including the host arch", () => {
-    expect(computeCapabilities("aarch64", false, both, 2)).toEqual({ nativeArches: [], emulatedArches: ["x86_64", "aarch64"], maxVcpusNative: null, maxVcpusEmulated: 2 });
+  it("no KVM: the host arch is still native (TCG), only the other arch is emulated", () => {
+    expect(computeCapabilities("aarch64", false, both, 2)).toEqual({ nativeArches: ["aarch64"], emulatedArches: ["x86_64"], maxVcpusNative: 2, maxVcpusEmulated: 2 });
   });
   it("KVM but no binary for the host arch: nothing native", () => {
     expect(computeCapabilities("aarch64", true, { x86_64: both.x86_64 }, 4)).toEqual({ nativeArches: [], emulatedArches: ["x86_64"], maxVcpusNative: null, maxVcpusEmulated: 4 });
@@ -86,7 +86,7 @@ describe("computeCapabilities", () => {
 describe("archRefusal", () => {
   const facts = { arch: "x86_64" as const, nativeArches: ["x86_64" as const], emulatedArches: [] as ("x86_64" | "aarch64")[] };
   it("names what the host can run", () => {
-    expect(archRefusal(facts, "aarch64", true)).toMatch(/cannot run aarch64.*can run: x86_64 \(native KVM\)/);
+    expect(archRefusal(facts, "aarch64", true)).toMatch(/cannot run aarch64.*can run: x86_64 \(native, KVM\)/);
     expect(archRefusal(facts, "x86_64", false)).toBeNull();
   });
   it("emulation-only arch refused when emulation is not allowed", () => {
@@ -117,11 +117,11 @@ describe("host detection (this machine)", () => {
     for (const a of facts.nativeArches) expect(facts.emulatedArches).not.toContain(a);
   });
 
-  it("kvm off makes the host arch emulated", async () => {
+  it("kvm off keeps the host arch native (TCG) and the other arch emulated", async () => {
     const facts = await detectFacts({ stateDir: dir, machineId: "x", kvm: "off" });
     expect(facts.kvm).toBe(false);
-    expect(facts.nativeArches).toEqual([]);
-    expect(facts.maxVcpusNative).toBeNull();
+    expect(facts.nativeArches).toEqual([facts.arch]);
+    expect(facts.emulatedArches).not.toContain(facts.arch);
   });
 
   it("reads ELF machine of binaries", () => {

@@ -1,5 +1,6 @@
 // Host facts: what this node is and what it can run. Reported at registration and in the first
 // heartbeat; the scheduler places VMs from them, so they must describe what QEMU can really do.
+import { probeKvm } from "./qemu/probe";
 import os from "node:os";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
@@ -259,13 +260,13 @@ export interface Capabilities {
 }
 
 /**
- * Native = host arch with usable KVM and its QEMU binary. Emulated = every other arch with a
- * binary, plus the host arch itself without KVM (then everything is TCG).
+ * Native = the host's own arch (with its QEMU binary): KVM when usable, else TCG, still native.
+ * Emulated = every other arch with a binary (foreign-arch TCG). See ADR 003.
  * vCPU limit = host CPUs: KVM vCPUs beyond that only time-share, and MTTCG runs one host thread
  * per vCPU, so more is slower, not bigger.
  */
 export function computeCapabilities(hostArch: Arch, kvm: boolean, binaries: Record<string, string>, cpuCount: number): Capabilities {
-  const nativeArches: Arch[] = kvm && binaries[hostArch] ? [hostArch] : [];
+  const nativeArches: Arch[] = binaries[hostArch] ? [hostArch] : [];
   const emulatedArches = ARCHES.filter((a) => binaries[a] && !nativeArches.includes(a));
   return {
     nativeArches,
@@ -282,8 +283,8 @@ export function archRefusal(facts: Pick<HostFacts, "arch" | "nativeArches" | "em
   return `this ${facts.arch} host cannot run ${arch} guests${!allowEmulation && facts.emulatedArches.includes(arch) ? " without emulation (allowEmulation is false)" : ""}; it can run: ${describeCapabilities(facts)}`;
 }
 
-export function describeCapabilities(facts: Pick<HostFacts, "nativeArches" | "emulatedArches">): string {
-  const parts = [...facts.nativeArches.map((a) => `${a} (native KVM)`), ...facts.emulatedArches.map((a) => `${a} (emulated, TCG)`)];
+export function describeCapabilities(facts: Pick<HostFacts, "nativeArches" | "emulatedArches"> & { kvm?: boolean }): string {
+  const parts = [...facts.nativeArches.map((a) => `${a} (native, ${facts.kvm === false ? "TCG without KVM" : "KVM"})`), ...facts.emulatedArches.map((a) => `${a} (emulated, TCG)`)];
   return parts.length ? parts.join(", ") : "nothing (no qemu-system binary found)";
 }
 
@@ -371,7 +372,9 @@ export async function detectFacts(opts: DetectOptions): Promise<HostFacts> {
   const hostBin = binaries[arch];
   const binArch = hostBin ? elfArch(hostBin) : null;
   const userEmulated = (binArch !== null && binArch !== arch) || (arch === "aarch64" && cpu.kind === "x86") || (arch === "x86_64" && cpu.kind === "arm");
-  const kvm = opts.kvm === "off" || userEmulated ? false : await kvmUsable();
+  // A readable /dev/kvm is not proof: on some nested hosts `-cpu host` aborts at vCPU reset, so
+  // KVM counts only when a paused probe VM actually starts (agent/src/qemu/probe.ts).
+  const kvm = opts.kvm === "off" || userEmulated || !hostBin ? false : (await kvmUsable()) && (await probeKvm(hostBin, arch)).ok;
   const qemuBin = binaries[arch] ?? Object.values(binaries)[0];
   const qemuVersion = qemuBin ? await versionOf(qemuBin, ["--version"], /version\s+([0-9][^\s(]*)/i) : null;
 

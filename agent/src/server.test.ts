@@ -199,7 +199,7 @@ describe("agent API server (real VmManager)", () => {
       const r = await request(port, "PUT", "/v1/vms/vm1", { body: JSON.stringify(spec({ arch: "arm64" })) });
       expect(r.status).toBe(409);
       expect(r.body.error.code).toBe("conflict");
-      expect(r.body.error.message).toMatch(/cannot run aarch64.*can run: x86_64 \(native KVM\)/);
+      expect(r.body.error.message).toMatch(/cannot run aarch64.*can run: x86_64 \(native, KVM\)/);
     } finally {
       facts = baseFacts();
     }

@@ -1,0 +1,208 @@
+import { describe, expect, it } from "vitest";
+import type { Arch } from "../../../lib/arch";
+import { buildQemuArgs, chooseAccel, escapeOptValue, kernelCmdline, type Accel, type QemuLaunchConfig } from "./argv";
+
+const dir = "/var/lib/polyarch/vms/vm1";
+
+function cfg(arch: Arch, accel: Accel, boot: "disk" | "kernel", over: Partial<QemuLaunchConfig> = {}): QemuLaunchConfig {
+  return {
+    id: "vm1",
+    name: "web-1",
+    guestArch: arch,
+    accel,
+    vcpus: 2,
+    memoryMb: 512,
+    disk: `${dir}/disk.qcow2`,
+    boot:
+      boot === "disk"
+        ? { type: "disk", firmware: arch === "aarch64" ? "uefi" : "bios", pflash: { code: `/fw/${arch}-code.fd`, vars: `${dir}/vars.fd` } }
+        : { type: "kernel", kernel: "/cache/k/vmlinuz", initrd: "/cache/k/initrd.gz", cmdline: "quiet" },
+    nics: [],
+    qmpSocket: `${dir}/qmp.sock`,
+    serialSocket: `${dir}/serial.sock`,
+    serialLog: `${dir}/serial.log`,
+    pidFile: `${dir}/qemu.pid`,
+    ...over,
+  };
+}
+
+/** value following `flag` (every occurrence) */
+function values(args: string[], flag: string): string[] {
+  return args.flatMap((a, i) => (a === flag && i + 1 < args.length ? [args[i + 1]!] : []));
+}
+
+describe("chooseAccel", () => {
+  it.each([
+    ["x86_64", "x86_64", true, "kvm", false],
+    ["x86_64", "x86_64", false, "tcg", false],
+    ["aarch64", "x86_64", true, "tcg", true],
+    ["aarch64", "aarch64", true, "kvm", false],
+    ["x86_64", "aarch64", true, "tcg", true],
+    ["aarch64", "aarch64", false, "tcg", false],
+  ] as const)("guest %s on %s host, kvm=%s -> %s (emulated %s)", (guest, host, kvm, accel, emulated) => {
+    expect(chooseAccel(guest, host, kvm)).toEqual({ accel, emulated });
+  });
+});
+
+// arch × accel × boot: what each combination must and must not contain.
+const table: Array<[Arch, Accel, "disk" | "kernel"]> = [];
+for (const arch of ["x86_64", "aarch64"] as const)
+  for (const accel of ["kvm", "tcg"] as const) for (const boot of ["disk", "kernel"] as const) table.push([arch, accel, boot]);
+
+describe.each(table)("buildQemuArgs %s / %s / %s boot", (arch, accel, boot) => {
+  const args = buildQemuArgs(cfg(arch, accel, boot));
+
+  it("is an argv array of non-empty strings, never a shell string", () => {
+    expect(Array.isArray(args)).toBe(true);
+    for (const a of args) {
+      expect(typeof a).toBe("string");
+      expect(a.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("always has the common options", () => {
+    expect(args).toContain("-no-user-config");
+    expect(args).toContain("-nodefaults");
+    expect(values(args, "-accel")).toEqual([accel]);
+    expect(values(args, "-smp")).toEqual(["2"]);
+    expect(values(args, "-m")).toEqual(["512M"]);
+    expect(values(args, "-nic")).toEqual(["none"]);
+    expect(values(args, "-pidfile")).toEqual([`${dir}/qemu.pid`]);
+    expect(values(args, "-name")).toEqual(["guest=web-1,process=pa-vm1"]);
+    expect(values(args, "-mon")).toEqual(["chardev=qmp,mode=control"]);
+    expect(values(args, "-serial")).toEqual(["chardev:serial0"]);
+    const chardevs = values(args, "-chardev");
+    expect(chardevs).toContain(`socket,id=qmp,path=${dir}/qmp.sock,server=on,wait=off`);
+    expect(chardevs).toContain(`socket,id=serial0,path=${dir}/serial.sock,server=on,wait=off,logfile=${dir}/serial.log,logappend=on`);
+    expect(args).not.toContain("-daemonize"); // detached spawn instead: QEMU's stderr stays visible
+  });
+
+  it("uses the arch's machine and CPU model", () => {
+    const machine = values(args, "-machine")[0];
+    const cpu = values(args, "-cpu")[0];
+    if (arch === "x86_64") {
+      expect(machine).toBe("q35");
+      expect(cpu).toBe(accel === "kvm" ? "host" : "max");
+    } else {
+      expect(machine).toBe(accel === "kvm" ? "virt,gic-version=max" : "virt");
+      expect(cpu).toBe(accel === "kvm" ? "host" : "cortex-a57");
+    }
+  });
+
+  it("has the arch's display and input devices", () => {
+    const devices = values(args, "-device");
+    if (arch === "x86_64") {
+      expect(devices).toContain("VGA,id=video0");
+      expect(devices.some((d) => d.startsWith("usb-"))).toBe(false);
+    } else {
+      expect(devices).toContain("virtio-gpu-pci,id=video0");
+      expect(devices).toContain("qemu-xhci,id=xhci");
+      expect(devices).toContain("usb-kbd,bus=xhci.0");
+      expect(devices).toContain("usb-tablet,bus=xhci.0");
+      expect(devices.some((d) => d.startsWith("VGA"))).toBe(false);
+    }
+  });
+
+  it("attaches the qcow2 overlay as virtio-blk", () => {
+    const blockdevs = values(args, "-blockdev");
+    expect(blockdevs[0]).toBe(`driver=file,node-name=disk0-file,filename=${dir}/disk.qcow2,cache.direct=off,discard=unmap`);
+    expect(blockdevs[1]).toBe("driver=qcow2,node-name=disk0,file=disk0-file,discard=unmap");
+    const blk = values(args, "-device").find((d) => d.startsWith("virtio-blk-pci"));
+    expect(blk).toBe(boot === "disk" ? "virtio-blk-pci,id=vda,drive=disk0,bootindex=1" : "virtio-blk-pci,id=vda,drive=disk0");
+  });
+
+  it("boots the right way", () => {
+    const pflash = values(args, "-drive").filter((d) => d.startsWith("if=pflash"));
+    if (boot === "kernel") {
+      expect(values(args, "-kernel")).toEqual(["/cache/k/vmlinuz"]);
+      expect(values(args, "-initrd")).toEqual(["/cache/k/initrd.gz"]);
+      expect(values(args, "-append")).toEqual([`console=${arch === "x86_64" ? "ttyS0" : "ttyAMA0"} quiet`]);
+      expect(pflash).toEqual([]);
+    } else {
+      expect(args).not.toContain("-kernel");
+      if (arch === "aarch64") {
+        expect(pflash).toEqual([
+          "if=pflash,unit=0,format=raw,readonly=on,file=/fw/aarch64-code.fd",
+          `if=pflash,unit=1,format=raw,file=${dir}/vars.fd`,
+        ]);
+      } else {
+        expect(pflash).toEqual([]); // SeaBIOS
+      }
+    }
+  });
+});
+
+describe("buildQemuArgs details", () => {
+  it("uses OVMF pflash for UEFI x86 disks", () => {
+    const args = buildQemuArgs(cfg("x86_64", "tcg", "disk", { boot: { type: "disk", firmware: "uefi", pflash: { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: `${dir}/vars.fd` } } }));
+    expect(values(args, "-drive")).toEqual([
+      "if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+      `if=pflash,unit=1,format=raw,file=${dir}/vars.fd`,
+    ]);
+  });
+
+  it("refuses UEFI without firmware files", () => {
+    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { boot: { type: "disk", firmware: "uefi" } }))).toThrow(/firmware/);
+    // aarch64 disk boot is UEFI even when the image says bios
+    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { boot: { type: "disk", firmware: "bios" } }))).toThrow(/firmware/);
+  });
+
+  it("NICs: tap netdev without offload, virtio-net with checksums in the guest", () => {
+    const args = buildQemuArgs(cfg("x86_64", "kvm", "disk", { nics: [{ id: "n0", mac: "52:54:00:12:34:56", tap: "pa-vm1-n0" }, { id: "n1", mac: "52:54:00:12:34:57", tap: "pa-vm1-n1" }] }));
+    expect(args).not.toContain("-nic");
+    expect(values(args, "-netdev")).toEqual([
+      "tap,id=net-n0,ifname=pa-vm1-n0,script=no,downscript=no,vnet_hdr=off",
+      "tap,id=net-n1,ifname=pa-vm1-n1,script=no,downscript=no,vnet_hdr=off",
+    ]);
+    expect(values(args, "-device").filter((d) => d.startsWith("virtio-net-pci"))).toEqual([
+      "virtio-net-pci,id=nic-n0,netdev=net-n0,mac=52:54:00:12:34:56,csum=off,guest_csum=off",
+      "virtio-net-pci,id=nic-n1,netdev=net-n1,mac=52:54:00:12:34:57,csum=off,guest_csum=off",
+    ]);
+  });
+
+  it.each([
+    [{ id: "n0", mac: "52:54:00:12:34:56", tap: "tap,script=/bin/sh" }, /tap name/],
+    [{ id: "n0", mac: "52:54:00:12:34:56", tap: "a-very-long-tap-name" }, /tap name/],
+    [{ id: "n0", mac: "52:54:00:12:34:56,x=y", tap: "tap0" }, /MAC/],
+    [{ id: "n0,x", mac: "52:54:00:12:34:56", tap: "tap0" }, /NIC id/],
+  ])("rejects unsafe NIC %j", (nic, re) => {
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "disk", { nics: [nic] }))).toThrow(re);
+  });
+
+  it("escapes commas in option values and rejects them in raw kernel paths", () => {
+    const args = buildQemuArgs(cfg("x86_64", "tcg", "kernel", { disk: "/data/a,b/disk.qcow2", serialLog: "/x,y/serial.log" }));
+    expect(values(args, "-blockdev")[0]).toContain("filename=/data/a,,b/disk.qcow2,");
+    expect(values(args, "-chardev")[1]).toContain("logfile=/x,,y/serial.log,");
+    expect(escapeOptValue("a,b,,c")).toBe("a,,b,,,,c");
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k,1", cmdline: "" } }))).toThrow(/','/);
+  });
+
+  it("rejects newlines and bad names", () => {
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k", cmdline: "a\nb" } }))).toThrow(/control/);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { name: "a,b" }))).toThrow(/name/);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { id: "../x" }))).toThrow(/id/);
+  });
+
+  it("keeps an image's own console= and omits -initrd when there is none", () => {
+    const args = buildQemuArgs(cfg("aarch64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k", cmdline: "console=hvc0 rw" } }));
+    expect(values(args, "-append")).toEqual(["console=hvc0 rw"]);
+    expect(args).not.toContain("-initrd");
+    expect(kernelCmdline("x86_64", "")).toBe("console=ttyS0");
+  });
+
+  it("aarch64 TCG guests above 8 vCPUs get an emulated GICv3", () => {
+    expect(values(buildQemuArgs(cfg("aarch64", "tcg", "kernel", { vcpus: 9 })), "-machine")).toEqual(["virt,gic-version=3"]);
+  });
+
+  it("VNC on a unix socket replaces -display none; sandbox can be switched off", () => {
+    const args = buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: `${dir}/vnc.sock`, sandbox: false }));
+    expect(values(args, "-vnc")).toEqual([`unix:${dir}/vnc.sock`]);
+    expect(args).not.toContain("-display");
+    expect(args).not.toContain("-sandbox");
+  });
+
+  it("no disk: no blockdev", () => {
+    const args = buildQemuArgs(cfg("x86_64", "tcg", "kernel", { disk: undefined }));
+    expect(args).not.toContain("-blockdev");
+  });
+});

@@ -1,0 +1,206 @@
+// Pure builders for QEMU command lines, one table of per-arch settings (DESIGN.md,
+// "Architecture-specific QEMU settings"). Output is always an argv array: nothing here is ever
+// joined into a shell string.
+import type { Arch } from "../../../lib/arch";
+
+export type Accel = "kvm" | "tcg";
+
+/** KVM only when the host has /dev/kvm and the guest is the host's own arch; else TCG (emulated). */
+/**
+ * "Emulated" means a foreign guest architecture (ADR 003). The host's own arch without KVM still
+ * runs natively-built guests, only slower (TCG): it is reported as accel "tcg", not as emulated.
+ */
+export function chooseAccel(guestArch: Arch, hostArch: Arch, kvm: boolean): { accel: Accel; emulated: boolean } {
+  if (kvm && guestArch === hostArch) return { accel: "kvm", emulated: false };
+  return { accel: "tcg", emulated: guestArch !== hostArch };
+}
+
+export interface QemuNic {
+  id: string;
+  mac: string;
+  /** host tap device QEMU opens (created and attached to OVS by the network driver) */
+  tap: string;
+}
+
+/** UEFI firmware: read-only code + this VM's own writable copy of the vars store. */
+export interface PflashFirmware {
+  code: string;
+  vars: string;
+}
+
+export type QemuBoot =
+  | { type: "disk"; firmware: "bios" | "uefi"; pflash?: PflashFirmware }
+  | { type: "kernel"; kernel: string; initrd?: string; cmdline: string };
+
+export interface QemuLaunchConfig {
+  /** VM id: used for the QEMU process name only */
+  id: string;
+  name: string;
+  guestArch: Arch;
+  accel: Accel;
+  vcpus: number;
+  memoryMb: number;
+  /** the VM's qcow2 overlay (always qcow2, whatever the base image's format) */
+  disk?: string;
+  boot: QemuBoot;
+  nics: QemuNic[];
+  qmpSocket: string;
+  serialSocket: string;
+  serialLog: string;
+  pidFile: string;
+  /** VNC on a unix socket (for a web console); otherwise no display backend */
+  vncSocket?: string;
+  /** seccomp sandbox; on by default, switchable for debugging */
+  sandbox?: boolean;
+}
+
+/** QEMU's option syntax splits on ',' — a literal comma in a value is written ',,'. */
+export function escapeOptValue(value: string): string {
+  return value.replace(/,/g, ",,");
+}
+
+/** Values QEMU would misparse or that must never reach it (newlines, NUL). */
+function assertSafeValue(what: string, value: string): void {
+  if (value.length === 0) throw new Error(`${what} is empty`);
+  if (/[\0\n\r]/.test(value)) throw new Error(`${what} contains a control character`);
+}
+
+/** -kernel/-initrd take raw paths, but some boards read ',' in -initrd as a list separator. */
+function assertPlainPath(what: string, value: string): void {
+  assertSafeValue(what, value);
+  if (value.includes(",")) throw new Error(`${what} may not contain ','`);
+}
+
+const TAP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/; // IFNAMSIZ - 1 = 15
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
+
+/** Kernel console per arch: 16550 on x86, PL011 on the virt board. */
+export function serialConsoleFor(arch: Arch): string {
+  return arch === "x86_64" ? "ttyS0" : "ttyAMA0";
+}
+
+/** Appends console=<tty> unless the image's cmdline already picks a console. */
+export function kernelCmdline(arch: Arch, cmdline: string): string {
+  const trimmed = cmdline.trim();
+  if (/(^|\s)console=/.test(trimmed)) return trimmed;
+  return [`console=${serialConsoleFor(arch)}`, trimmed].filter(Boolean).join(" ");
+}
+
+function machineArgs(cfg: QemuLaunchConfig): string[] {
+  if (cfg.guestArch === "x86_64") {
+    return ["-machine", "q35", "-accel", cfg.accel, "-cpu", cfg.accel === "kvm" ? "host" : "max"];
+  }
+  // virt: GICv3 "max" with KVM follows the host GIC; under TCG GICv2 is the cheap default but
+  // only addresses 8 CPUs, so bigger guests get an emulated GICv3.
+  const gic = cfg.accel === "kvm" ? "max" : cfg.vcpus > 8 ? "3" : null;
+  const machine = gic ? `virt,gic-version=${gic}` : "virt";
+  return ["-machine", machine, "-accel", cfg.accel, "-cpu", cfg.accel === "kvm" ? "host" : "cortex-a57"];
+}
+
+function firmwareArgs(cfg: QemuLaunchConfig): string[] {
+  if (cfg.boot.type !== "disk") return [];
+  // aarch64 always boots disks through UEFI (AAVMF); x86 only when the image asks for it.
+  const uefi = cfg.guestArch === "aarch64" || cfg.boot.firmware === "uefi";
+  if (!uefi) return []; // SeaBIOS is QEMU's built-in default on q35
+  const pf = cfg.boot.pflash;
+  if (!pf) throw new Error(`UEFI boot of an ${cfg.guestArch} disk needs firmware code and vars files`);
+  assertSafeValue("firmware code path", pf.code);
+  assertSafeValue("firmware vars path", pf.vars);
+  return [
+    "-drive", `if=pflash,unit=0,format=raw,readonly=on,file=${escapeOptValue(pf.code)}`,
+    "-drive", `if=pflash,unit=1,format=raw,file=${escapeOptValue(pf.vars)}`,
+  ];
+}
+
+function diskArgs(cfg: QemuLaunchConfig): string[] {
+  if (!cfg.disk) return [];
+  assertSafeValue("disk path", cfg.disk);
+  const boot = cfg.boot.type === "disk" ? ",bootindex=1" : "";
+  return [
+    "-blockdev", `driver=file,node-name=disk0-file,filename=${escapeOptValue(cfg.disk)},cache.direct=off,discard=unmap`,
+    "-blockdev", "driver=qcow2,node-name=disk0,file=disk0-file,discard=unmap",
+    "-device", `virtio-blk-pci,id=vda,drive=disk0${boot}`,
+  ];
+}
+
+function kernelArgs(cfg: QemuLaunchConfig): string[] {
+  if (cfg.boot.type !== "kernel") return [];
+  assertPlainPath("kernel path", cfg.boot.kernel);
+  const args = ["-kernel", cfg.boot.kernel];
+  if (cfg.boot.initrd) {
+    assertPlainPath("initrd path", cfg.boot.initrd);
+    args.push("-initrd", cfg.boot.initrd);
+  }
+  const cmdline = kernelCmdline(cfg.guestArch, cfg.boot.cmdline);
+  if (/[\0\n\r]/.test(cmdline)) throw new Error("kernel cmdline contains a control character");
+  args.push("-append", cmdline);
+  return args;
+}
+
+function nicArgs(cfg: QemuLaunchConfig): string[] {
+  if (cfg.nics.length === 0) return ["-nic", "none"];
+  const args: string[] = [];
+  for (const nic of cfg.nics) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(nic.id)) throw new Error(`invalid NIC id ${JSON.stringify(nic.id)}`);
+    if (!TAP_NAME.test(nic.tap)) throw new Error(`invalid tap name ${JSON.stringify(nic.tap)} (1-15 letters, digits, '_', '.', '-')`);
+    if (!MAC.test(nic.mac)) throw new Error(`invalid MAC ${JSON.stringify(nic.mac)}`);
+    // OVS userspace datapath does not fill in offloaded checksums: keep them in the guest.
+    args.push(
+      "-netdev", `tap,id=net-${nic.id},ifname=${nic.tap},script=no,downscript=no,vnet_hdr=off`,
+      "-device", `virtio-net-pci,id=nic-${nic.id},netdev=net-${nic.id},mac=${nic.mac},csum=off,guest_csum=off`,
+    );
+  }
+  return args;
+}
+
+function displayAndInputArgs(cfg: QemuLaunchConfig): string[] {
+  const display = cfg.vncSocket ? ["-vnc", `unix:${escapeOptValue(cfg.vncSocket)}`] : ["-display", "none"];
+  if (cfg.guestArch === "x86_64") {
+    // q35 keeps its built-in i8042 (PS/2) under -nodefaults; std VGA is what SeaBIOS/OVMF draw on.
+    return [...display, "-device", "VGA,id=video0"];
+  }
+  // No VGA on aarch64: virtio-gpu, and USB input on an xHCI controller.
+  return [
+    ...display,
+    "-device", "virtio-gpu-pci,id=video0",
+    "-device", "qemu-xhci,id=xhci",
+    "-device", "usb-kbd,bus=xhci.0",
+    "-device", "usb-tablet,bus=xhci.0",
+  ];
+}
+
+/** Full argv (without the binary) for one VM. Throws on values that cannot be passed safely. */
+export function buildQemuArgs(cfg: QemuLaunchConfig): string[] {
+  if (!Number.isInteger(cfg.vcpus) || cfg.vcpus < 1) throw new Error("vcpus must be a positive integer");
+  if (!Number.isInteger(cfg.memoryMb) || cfg.memoryMb < 16) throw new Error("memoryMb must be an integer >= 16");
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(cfg.id)) throw new Error(`invalid VM id ${JSON.stringify(cfg.id)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(cfg.name)) throw new Error(`invalid VM name ${JSON.stringify(cfg.name)}`);
+  for (const [what, p] of [["QMP socket", cfg.qmpSocket], ["serial socket", cfg.serialSocket], ["serial log", cfg.serialLog], ["pidfile", cfg.pidFile]] as const) {
+    assertSafeValue(what, p);
+  }
+  if (cfg.vncSocket) assertSafeValue("VNC socket", cfg.vncSocket);
+  const sandbox = cfg.sandbox ?? true;
+  return [
+    "-name", `guest=${cfg.name},process=pa-${cfg.id}`,
+    "-no-user-config",
+    "-nodefaults",
+    ...machineArgs(cfg),
+    "-smp", String(cfg.vcpus),
+    "-m", `${cfg.memoryMb}M`,
+    ...firmwareArgs(cfg),
+    ...kernelArgs(cfg),
+    ...diskArgs(cfg),
+    ...nicArgs(cfg),
+    ...displayAndInputArgs(cfg),
+    // Guests that generate keys at first boot would otherwise stall waiting for entropy.
+    "-object", "rng-random,id=rng0,filename=/dev/urandom",
+    "-device", "virtio-rng-pci,rng=rng0",
+    "-chardev", `socket,id=qmp,path=${escapeOptValue(cfg.qmpSocket)},server=on,wait=off`,
+    "-mon", "chardev=qmp,mode=control",
+    "-chardev", `socket,id=serial0,path=${escapeOptValue(cfg.serialSocket)},server=on,wait=off,logfile=${escapeOptValue(cfg.serialLog)},logappend=on`,
+    "-serial", "chardev:serial0",
+    "-pidfile", cfg.pidFile,
+    "-msg", "timestamp=on",
+    ...(sandbox ? ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"] : []),
+  ];
+}

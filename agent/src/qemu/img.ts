@@ -1,0 +1,95 @@
+// qemu-img wrappers. execFile with argv arrays only; images are never format-probed blindly
+// when the caller knows the format (a raw image could otherwise pose as qcow2).
+import { execFile } from "node:child_process";
+
+export type ImageFormat = "qcow2" | "raw";
+
+export interface QemuImgInfo {
+  filename: string;
+  format: string;
+  "virtual-size": number;
+  "actual-size"?: number;
+  "backing-filename"?: string;
+  "full-backing-filename"?: string;
+  "backing-filename-format"?: string;
+  "dirty-flag"?: boolean;
+}
+
+export class QemuImgError extends Error {
+  constructor(message: string, readonly stderr: string) {
+    super(message);
+    this.name = "QemuImgError";
+  }
+}
+
+export interface QemuImgOptions {
+  /** path or name of qemu-img (default "qemu-img" from PATH) */
+  qemuImg?: string;
+  timeoutMs?: number;
+}
+
+function run(args: string[], opts: QemuImgOptions = {}): Promise<string> {
+  const bin = opts.qemuImg ?? "qemu-img";
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) {
+        const detail = (stderr || err.message).trim().split("\n").slice(-3).join(" ");
+        reject(new QemuImgError(`qemu-img ${args[0]} failed: ${detail}`, stderr));
+      } else resolve(stdout);
+    });
+  });
+}
+
+const GiB = 1024 * 1024 * 1024;
+
+/**
+ * New qcow2 at `path`. With `base`, a copy-on-write overlay whose backing file is `base` (absolute
+ * path, explicit `-F` format); without, a blank disk. `sizeGb` omitted = same size as the base.
+ */
+export async function createQcow2(
+  path: string,
+  opts: { base?: string; baseFormat?: ImageFormat; sizeGb?: number } & QemuImgOptions = {},
+): Promise<void> {
+  const args = ["create", "-q", "-f", "qcow2"];
+  if (opts.base) {
+    if (!opts.baseFormat) throw new Error("baseFormat is required with a backing file");
+    args.push("-b", opts.base, "-F", opts.baseFormat);
+  } else if (!opts.sizeGb) {
+    throw new Error("sizeGb is required for a blank disk");
+  }
+  args.push(path);
+  if (opts.sizeGb) args.push(`${opts.sizeGb}G`);
+  await run(args, opts);
+}
+
+/** `qemu-img info --output=json`. `forceShare` reads images a running QEMU holds locked. */
+export async function imageInfo(
+  path: string,
+  opts: { format?: ImageFormat; forceShare?: boolean } & QemuImgOptions = {},
+): Promise<QemuImgInfo> {
+  const args = ["info", "--output=json"];
+  if (opts.format) args.push("-f", opts.format);
+  if (opts.forceShare) args.push("-U");
+  args.push(path);
+  const out = await run(args, opts);
+  try {
+    return JSON.parse(out) as QemuImgInfo;
+  } catch {
+    throw new QemuImgError(`qemu-img info returned invalid JSON for ${path}`, out.slice(0, 500));
+  }
+}
+
+/** Grow an image to `sizeGb` (never shrinks: shrinking destroys guest data). */
+export async function resizeImage(path: string, sizeGb: number, opts: { format?: ImageFormat } & QemuImgOptions = {}): Promise<void> {
+  const info = await imageInfo(path, opts);
+  const target = sizeGb * GiB;
+  if (target < info["virtual-size"]) {
+    throw new QemuImgError(`refusing to shrink ${path} from ${info["virtual-size"]} to ${target} bytes`, "");
+  }
+  if (target === info["virtual-size"]) return;
+  await run(["resize", "-q", "-f", opts.format ?? "qcow2", path, `${sizeGb}G`], opts);
+}
+
+export function gbToBytes(gb: number): number {
+  return gb * GiB;
+}

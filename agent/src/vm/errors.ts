@@ -1,0 +1,28 @@
+// The agent's one error type for VM operations. Only `message` is meant for users; the HTTP
+// layer maps `code` to a status with `httpStatus` and serialises with `toJSON()` (agentErrorSchema).
+export type AgentErrorCode = "invalid" | "not_found" | "conflict" | "unavailable";
+
+const HTTP_STATUS: Record<AgentErrorCode, number> = { invalid: 422, not_found: 404, conflict: 409, unavailable: 503 };
+
+export class AgentError extends Error {
+  constructor(
+    readonly code: AgentErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "AgentError";
+  }
+
+  get httpStatus(): number {
+    return HTTP_STATUS[this.code];
+  }
+
+  toJSON(): { error: { code: AgentErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+export function isAgentError(err: unknown): err is AgentError {
+  return err instanceof AgentError;
+}

@@ -1,0 +1,87 @@
+// Pure checks of a VmSpec against what this host can do. Runs before any side effect, so a
+// refused PUT leaves nothing behind.
+import { ARCHES, type Arch } from "../../../lib/arch";
+import type { VmSpec } from "../../../lib/schemas/agent-api";
+import { chooseAccel, type Accel } from "../qemu/argv";
+import { AgentError } from "./errors";
+
+export interface HostLimits {
+  hostArch: Arch;
+  /** /dev/kvm usable for the host arch */
+  kvm: boolean;
+  cpuCount: number;
+  memoryMb: number;
+  /** qemu-system binary per guest arch, keyed by arch (also accepts "qemu-system-<arch>") */
+  binaries: Record<string, string>;
+  /** UEFI firmware, keyed `<arch>-code` / `<arch>-vars` (same keys as agent/src/facts.ts) */
+  firmware: Record<string, string>;
+}
+
+export interface LaunchPlan {
+  accel: Accel;
+  emulated: boolean;
+  binary: string;
+  /** code + vars template when this VM boots through UEFI pflash */
+  uefi: { code: string; varsTemplate: string } | null;
+}
+
+// q35 addresses 255 vCPUs without an emulated IOMMU; virt with GICv3 up to 512.
+const MAX_VCPUS_BY_ARCH: Record<Arch, number> = { x86_64: 255, aarch64: 512 };
+
+export function binaryFor(binaries: Record<string, string>, arch: Arch): string | undefined {
+  return binaries[arch] ?? binaries[`qemu-system-${arch}`];
+}
+
+export function firmwareFor(firmware: Record<string, string>, arch: Arch): { code: string; varsTemplate: string } | null {
+  const code = firmware[`${arch}-code`];
+  const vars = firmware[`${arch}-vars`];
+  return code && vars ? { code, varsTemplate: vars } : null;
+}
+
+/** aarch64 always boots disks through UEFI; x86 only when the image says so (else SeaBIOS). */
+export function needsUefi(spec: Pick<VmSpec, "arch" | "boot">): boolean {
+  return spec.boot.type === "disk" && (spec.arch === "aarch64" || spec.boot.firmware === "uefi");
+}
+
+/** "runs x86_64 natively and can emulate aarch64" — what this host can do, in words. */
+export function describeHost(limits: Pick<HostLimits, "hostArch" | "kvm" | "binaries">): string {
+  const native = binaryFor(limits.binaries, limits.hostArch) ? [limits.hostArch] : [];
+  const emulated = ARCHES.filter((a) => !native.includes(a) && binaryFor(limits.binaries, a));
+  const parts: string[] = [];
+  if (native.length) parts.push(`runs ${native.join(", ")} natively${limits.kvm ? " (KVM)" : " (no KVM: TCG)"}`);
+  if (emulated.length) parts.push(`can emulate ${emulated.join(", ")}`);
+  return parts.length ? parts.join(" and ") : "has no QEMU system emulator installed";
+}
+
+/** Throws AgentError (`conflict` for what this host cannot do, `invalid` for impossible sizes). */
+export function validateSpec(spec: VmSpec, limits: HostLimits): LaunchPlan {
+  const binary = binaryFor(limits.binaries, spec.arch);
+  const what = `this host ${describeHost(limits)}`;
+  if (!binary) {
+    throw new AgentError("conflict", `${what}; it cannot run ${spec.arch} (qemu-system-${spec.arch} is not installed)`);
+  }
+  const { accel, emulated } = chooseAccel(spec.arch, limits.hostArch, limits.kvm);
+  if (emulated && !spec.allowEmulation) {
+    const why = `it is an ${limits.hostArch} host`;
+    throw new AgentError("conflict", `${what}; it cannot run ${spec.arch} natively (${why}) and this VM does not allow emulation`);
+  }
+  if (spec.vcpus > MAX_VCPUS_BY_ARCH[spec.arch]) {
+    throw new AgentError("invalid", `${spec.vcpus} vCPUs requested; an ${spec.arch} VM can have at most ${MAX_VCPUS_BY_ARCH[spec.arch]}`);
+  }
+  // More vCPUs than host CPUs only time-share (KVM) or add host threads (MTTCG): slower, not bigger.
+  if (spec.vcpus > limits.cpuCount) {
+    throw new AgentError("invalid", `${spec.vcpus} vCPUs requested; this host has ${limits.cpuCount} CPU${limits.cpuCount === 1 ? "" : "s"}`);
+  }
+  if (spec.memoryMb > limits.memoryMb) {
+    throw new AgentError("invalid", `${spec.memoryMb} MiB of memory requested; this host has ${limits.memoryMb} MiB in total`);
+  }
+  let uefi: LaunchPlan["uefi"] = null;
+  if (needsUefi(spec)) {
+    uefi = firmwareFor(limits.firmware, spec.arch);
+    if (!uefi) {
+      const pkg = spec.arch === "x86_64" ? "OVMF (package ovmf)" : "AAVMF (package qemu-efi-aarch64)";
+      throw new AgentError("conflict", `this host has no UEFI firmware for ${spec.arch} guests: install ${pkg}`);
+    }
+  }
+  return { accel, emulated, binary, uefi };
+}
