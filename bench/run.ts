@@ -1,7 +1,8 @@
 // `npm run bench`: runs every benchmark and prints one table each. BENCH=lists,agent,... selects some.
 import { benchLists } from "./lists";
+import { benchPlacement } from "./placement";
 
-const all: Record<string, () => Promise<void>> = { lists: benchLists };
+const all: Record<string, () => Promise<void>> = { lists: benchLists, placement: benchPlacement };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 
 for (const name of selected) {

@@ -19,6 +19,7 @@ const env = {
   POLYARCH_JOIN_TOKEN: "e2e-join-token-0123456789abcdef",
   POLYARCH_LOGIN_RATE_MAX: "30",
   POLYARCH_HEARTBEAT_TIMEOUT_MS: "12000",
+  POLYARCH_DEMO_IMAGES_DIR: resolve(root, ".cache/fixtures"),
 };
 delete env.DATABASE_URL;
 execFileSync(process.execPath, [resolve(root, "scripts/migrate.mjs")], { env, stdio: "inherit" });

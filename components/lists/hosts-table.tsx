@@ -1,4 +1,5 @@
 "use client";
+import Link from "next/link";
 import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { HOST_STATUSES } from "@/lib/schemas/entities";
@@ -12,7 +13,7 @@ export type HostRow = {
 };
 
 const columns: Column<HostRow>[] = [
-  { key: "name", label: "Name", sortable: true, render: (h) => <span className="font-medium">{h.name}</span> },
+  { key: "name", label: "Name", sortable: true, render: (h) => <Link href={`/hosts/${h.id}`} className="font-medium text-indigo-700 hover:underline">{h.name}</Link> },
   { key: "arch", label: "Architecture", sortable: true, render: (h) => <ArchBadge arch={h.arch} /> },
   { key: "status", label: "Status", sortable: true, render: (h) => <StatusBadge status={h.status} /> },
   { key: "cpuCount", label: "CPU", sortable: true, render: (h) => <span title={h.cpuModel ?? undefined}>{h.cpuCount} × {h.cpuModel ?? "unknown"}</span> },
@@ -21,7 +22,7 @@ const columns: Column<HostRow>[] = [
   {
     key: "runs", label: "Runs", render: (h) => (
       <span className="text-xs">
-        {h.nativeArches.length > 0 && <span>native: {h.nativeArches.join(", ")} (KVM)</span>}
+        {h.nativeArches.length > 0 && <span>native: {h.nativeArches.join(", ")} ({h.kvm ? "KVM" : "TCG"})</span>}
         {h.nativeArches.length > 0 && h.emulatedArches.length > 0 && <br />}
         {h.emulatedArches.length > 0 && <span className="text-amber-700">emulated: {h.emulatedArches.join(", ")}</span>}
         {h.nativeArches.length + h.emulatedArches.length === 0 && "—"}

@@ -1,4 +1,5 @@
 "use client";
+import Link from "next/link";
 import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { VM_STATUSES } from "@/lib/schemas/entities";
@@ -8,7 +9,7 @@ import type { Arch } from "@/lib/arch";
 export type VmRow = { id: string; name: string; arch: Arch; status: string; emulated: boolean; vcpus: number; memoryMb: number; diskGb: number; host: { name: string; arch: Arch } | null; image: { name: string } | null; lastError: string | null };
 
 const columns: Column<VmRow>[] = [
-  { key: "name", label: "Name", sortable: true, render: (v) => <span className="font-medium">{v.name}</span> },
+  { key: "name", label: "Name", sortable: true, render: (v) => <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">{v.name}</Link> },
   { key: "arch", label: "Architecture", sortable: true, render: (v) => <ArchBadge arch={v.arch} emulated={v.emulated} /> },
   { key: "status", label: "Status", sortable: true, render: (v) => <span title={v.lastError ?? undefined}><StatusBadge status={v.status} /></span> },
   { key: "host", label: "Host", render: (v) => v.host?.name ?? "—" },

@@ -7,6 +7,7 @@ import type { ListResult } from "../schemas/list";
 import { db } from "./db";
 import { nameSearch, pageArgs } from "./list";
 import type { Host } from "../generated/sqlite/client";
+import { hostCapacity } from "../scheduler/capacity";
 import type { updateHostSchema } from "../schemas/hosts";
 import { recordAudit } from "./audit";
 import type { Actor } from "./guard";
@@ -25,17 +26,6 @@ function parseArches(json: string): Arch[] {
 /** What an operator sees: maintenance/disabled win over connectivity. */
 export function displayHostStatus(h: Pick<Host, "status" | "adminState">): string {
   return h.adminState === "enabled" ? h.status : h.adminState;
-}
-
-export function hostCapacity(h: Host) {
-  const vcpuTotal = Math.floor(h.cpuCount * h.cpuAllocationRatio) - h.reservedCpus;
-  const memTotal = Math.floor(h.memoryMb * h.ramAllocationRatio) - h.reservedMemoryMb;
-  const diskTotal = h.diskGb - h.reservedDiskGb;
-  return {
-    vcpuTotal, vcpuUsed: h.allocatedCpus, vcpuFree: Math.max(0, vcpuTotal - h.allocatedCpus),
-    memoryTotalMb: memTotal, memoryUsedMb: h.allocatedMemoryMb, memoryFreeMb: Math.max(0, memTotal - h.allocatedMemoryMb),
-    diskTotalGb: diskTotal, diskUsedGb: h.allocatedDiskGb, diskFreeGb: Math.max(0, diskTotal - h.allocatedDiskGb),
-  };
 }
 
 export function toHostDto(h: Host & { _count?: { vms: number } }) {

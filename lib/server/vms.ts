@@ -35,7 +35,7 @@ export function toVmDto(v: Vm & { host?: { id: string; name: string; arch: strin
 const include = { host: { select: { id: true, name: true, arch: true } }, image: { select: { id: true, name: true } } } as const;
 
 export async function listVms(query: z.output<typeof vmListQuery>): Promise<ListResult<VmDto>> {
-  const where = { ...(query.arch ? { arch: query.arch } : {}), ...(query.status ? { status: query.status } : {}), ...nameSearch(query.q) };
+  const where = { ...(query.arch ? { arch: query.arch } : {}), ...(query.status ? { status: query.status } : {}), ...(query.hostId ? { hostId: query.hostId } : {}), ...nameSearch(query.q) };
   const [rows, total] = await Promise.all([
     db().vm.findMany({ where, orderBy: [{ [query.sort]: query.dir }, { id: "asc" }], ...pageArgs(query.page, query.pageSize), include }),
     db().vm.count({ where }),

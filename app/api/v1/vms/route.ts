@@ -1,5 +1,14 @@
-import { apiRoute, parseQuery } from "@/lib/server/http";
+import { apiRoute, parseQuery, readJson } from "@/lib/server/http";
 import { vmListQuery } from "@/lib/schemas/entities";
+import { createVmSchema } from "@/lib/schemas/vms";
 import { listVms } from "@/lib/server/vms";
+import { createVm } from "@/lib/server/vm-lifecycle";
+import { toJsonSafe } from "@/lib/server/http";
 
 export const GET = apiRoute({ permission: "read", action: "vm.list" }, ({ req }) => listVms(parseQuery(req, vmListQuery)));
+
+// 202: the VM is placed and recorded; the host finishes creating it (follow the task).
+export const POST = apiRoute({ permission: "vm:create", action: "vm.create", targetType: "vm" }, async ({ req, actor, clientIp }) => {
+  const input = await readJson(req, createVmSchema);
+  return Response.json(toJsonSafe(await createVm(input, { actor, clientIp })), { status: 202 });
+});

@@ -1,0 +1,14 @@
+import { notFound } from "next/navigation";
+import { HostDetailView } from "@/components/host-detail";
+import { requirePage } from "@/lib/server/page-guard";
+import { can } from "@/lib/permissions";
+import { db } from "@/lib/server/db";
+
+export const metadata = { title: "Host" };
+
+export default async function HostPage({ params }: { params: Promise<{ id: string }> }) {
+  const actor = await requirePage("read");
+  const { id } = await params;
+  if (!(await db().host.findUnique({ where: { id }, select: { id: true } }))) notFound();
+  return <HostDetailView id={id} canManage={can(actor.role, "host:manage")} />;
+}

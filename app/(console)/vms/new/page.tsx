@@ -1,0 +1,15 @@
+import { PageHeader } from "@/components/page-header";
+import { VmWizard } from "@/components/vm-wizard";
+import { requirePage } from "@/lib/server/page-guard";
+
+export const metadata = { title: "Create VM" };
+
+export default async function NewVmPage() {
+  await requirePage("vm:create");
+  return (
+    <>
+      <PageHeader title="Create a virtual machine" description="Pick the architecture first: only images and hosts of that architecture are offered." />
+      <VmWizard />
+    </>
+  );
+}

@@ -1,0 +1,8 @@
+import { apiRoute, readJson } from "@/lib/server/http";
+import { vmActionRequestSchema } from "@/lib/schemas/vms";
+import { vmAction } from "@/lib/server/vm-lifecycle";
+
+export const POST = apiRoute<{ id: string }>({ permission: "vm:operate", action: "vm.action", targetType: "vm" }, async ({ req, params, actor, clientIp }) => {
+  const { action } = await readJson(req, vmActionRequestSchema);
+  return vmAction(params.id, action, { actor, clientIp });
+});

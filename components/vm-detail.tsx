@@ -1,0 +1,102 @@
+"use client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useState } from "react";
+import { ArchBadge, StatusBadge } from "@/components/badges";
+import { TaskSteps } from "@/components/task-steps";
+import { deleteVmRequest, postVmAction, vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
+import { listKeys } from "@/lib/queries/lists";
+import { formatDate, formatMb } from "@/lib/format";
+
+// Which buttons make sense in which state; the server checks again (ALLOWED in vm-lifecycle.ts).
+const ACTIONS: { action: string; label: string; when: string[]; confirm?: string; danger?: boolean }[] = [
+  { action: "start", label: "Start", when: ["stopped", "unknown"] },
+  { action: "stop", label: "Stop", when: ["running"], confirm: "Stop this VM? The guest is asked to shut down (ACPI), then forced off after a timeout." },
+  { action: "reboot", label: "Reboot", when: ["running"] },
+  { action: "poweroff", label: "Force off", when: ["running", "unknown"], confirm: "Force this VM off now? Unsaved guest data is lost.", danger: true },
+  { action: "retry", label: "Retry create", when: ["error"] },
+];
+
+export function VmDetailView({ id, canOperate }: { id: string; canOperate: boolean }) {
+  const router = useRouter();
+  const qc = useQueryClient();
+  const vm = useQuery(vmQuery(id));
+  const tasks = useQuery(vmTasksQuery(id));
+  const [error, setError] = useState<string | null>(null);
+  const invalidate = () => Promise.all([qc.invalidateQueries({ queryKey: vmKeys.detail(id) }), qc.invalidateQueries({ queryKey: vmKeys.tasks(id) }), qc.invalidateQueries({ queryKey: listKeys.all("vms") })]);
+  const act = useMutation({
+    mutationFn: (action: string) => postVmAction(id, action),
+    onMutate: () => setError(null),
+    onError: (e) => setError(e.message),
+    onSettled: invalidate,
+  });
+  const del = useMutation({
+    mutationFn: () => deleteVmRequest(id),
+    onError: (e) => setError(e.message),
+    onSuccess: async () => { await qc.invalidateQueries({ queryKey: listKeys.all("vms") }); router.push("/vms"); },
+  });
+
+  if (vm.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
+  if (vm.isError) return <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{vm.error.message}</p>;
+  const v = vm.data;
+  const busy = act.isPending || del.isPending;
+
+  return (
+    <div className="space-y-6">
+      <div className="flex flex-wrap items-start justify-between gap-4">
+        <div>
+          <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">{v.name} <ArchBadge arch={v.arch} emulated={v.emulated} /></h1>
+          <p className="mt-1 flex items-center gap-2 text-sm text-slate-600">Status <span data-testid="vm-status"><StatusBadge status={v.status} /></span> · power {v.powerState}</p>
+        </div>
+        {canOperate && (
+          <div className="flex flex-wrap gap-2" role="group" aria-label="VM actions">
+            {ACTIONS.filter((a) => a.when.includes(v.status)).map((a) => (
+              <button key={a.action} type="button" disabled={busy}
+                className={`rounded-md px-3 py-1.5 text-sm font-medium ring-1 disabled:opacity-50 ${a.danger ? "text-red-700 ring-red-300 hover:bg-red-50" : "ring-slate-300 hover:bg-slate-100"}`}
+                onClick={() => { if (!a.confirm || confirm(a.confirm)) act.mutate(a.action); }}>
+                {act.isPending && act.variables === a.action ? `${a.label}…` : a.label}
+              </button>
+            ))}
+            {!["creating", "deleting"].includes(v.status) && (
+              <button type="button" disabled={busy} className="rounded-md px-3 py-1.5 text-sm font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
+                onClick={() => { if (confirm(`Delete ${v.name}? Its disk is destroyed; this cannot be undone.`)) del.mutate(); }}>
+                {del.isPending ? "Deleting…" : "Delete"}
+              </button>
+            )}
+          </div>
+        )}
+      </div>
+
+      {error && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{error}</p>}
+      {v.lastError && <p data-testid="vm-last-error" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900"><strong>Last error:</strong> {v.lastError}</p>}
+      {v.emulated && <p className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">This {v.arch} VM runs under TCG emulation on a {v.host?.arch ?? "different"} host: expect it to be much slower than on a native host.</p>}
+
+      <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
+        <Item label="Host">{v.host ? <span data-testid="vm-host">{v.host.name} <ArchBadge arch={v.host.arch} /></span> : "— (not placed)"}</Item>
+        <Item label="Image">{v.image?.name ?? "—"}</Item>
+        <Item label="Size">{v.vcpus} vCPU · {formatMb(v.memoryMb)} · {v.diskGb} GiB disk</Item>
+        <Item label="Created">{formatDate(v.createdAt)}</Item>
+        <Item label="Updated">{formatDate(v.updatedAt)}</Item>
+        <Item label="Emulation allowed">{v.allowEmulation ? "yes" : "no"}</Item>
+      </dl>
+
+      <section>
+        <h2 className="mb-2 text-lg font-semibold">Tasks</h2>
+        <ul className="space-y-3" data-testid="task-history">
+          {tasks.data?.items.map((t) => (
+            <li key={t.id} className="rounded-lg border border-slate-200 bg-white p-3">
+              <div className="flex items-center justify-between text-sm"><code>{t.kind}</code><span className="flex items-center gap-2"><StatusBadge status={t.status} /><span className="text-xs text-slate-500">{formatDate(t.createdAt)}</span></span></div>
+              {t.error && <p className="mt-1 text-sm text-red-700">{t.error}</p>}
+              <TaskSteps steps={t.steps} />
+            </li>
+          ))}
+          {tasks.data?.items.length === 0 && <li className="text-sm text-slate-500">No tasks yet.</li>}
+        </ul>
+      </section>
+    </div>
+  );
+}
+
+function Item({ label, children }: { label: string; children: React.ReactNode }) {
+  return <div><dt className="text-xs font-medium uppercase text-slate-500">{label}</dt><dd className="mt-1">{children}</dd></div>;
+}

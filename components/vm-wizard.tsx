@@ -1,0 +1,251 @@
+"use client";
+// The VM-create wizard: architecture → image → size → network → review (with a live placement
+// preview) → submit, then the task's steps live until the VM runs.
+import { useQuery } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useEffect, useMemo, useState } from "react";
+import { ArchBadge } from "@/components/badges";
+import { TaskSteps } from "@/components/task-steps";
+import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch";
+import { fetchJson } from "@/lib/queries/fetch-json";
+import { vmTasksQuery } from "@/lib/queries/vms";
+import { formatBytes, formatMb } from "@/lib/format";
+
+type Capacity = Record<Arch, { hosts: number; nativeHosts: number; emulatedHosts: number; vcpuFree: number; memoryFreeMb: number; diskFreeGb: number; largestVcpuFree: number; largestMemoryFreeMb: number }>;
+type ImageRow = { id: string; name: string; family: string | null; arch: Arch; format: string; sizeBytes: number; firmware: string; minMemoryMb: number; minDiskGb: number };
+type Preview = { ok: boolean; reason?: string; arch: Arch; eligibleCount: number; chosen: { id: string; name: string; arch: Arch; emulated: boolean } | null; rejected: { id: string; name: string; arch: Arch; reasons: string[] }[] };
+type NetworkRow = { id: string; name: string; vlanId: number; cidr: string; freeAddresses?: number };
+
+const STEPS = ["Architecture", "Image", "Size", "Network", "Review"] as const;
+const PRESETS = [
+  { name: "Small", vcpus: 1, memoryMb: 512, diskGb: 2 },
+  { name: "Medium", vcpus: 2, memoryMb: 2048, diskGb: 10 },
+  { name: "Large", vcpus: 4, memoryMb: 8192, diskGb: 40 },
+];
+
+export function VmWizard() {
+  const router = useRouter();
+  const [step, setStep] = useState(0);
+  const [arch, setArch] = useState<Arch | null>(null);
+  const [imageId, setImageId] = useState<string | null>(null);
+  const [size, setSize] = useState({ vcpus: 1, memoryMb: 512, diskGb: 2 });
+  const [networkId, setNetworkId] = useState<string>("");
+  const [name, setName] = useState("");
+  const [allowEmulation, setAllowEmulation] = useState(false);
+  const [submitError, setSubmitError] = useState<string | null>(null);
+  const [created, setCreated] = useState<{ vmId: string; host: string } | null>(null);
+
+  const capacity = useQuery({ queryKey: ["placement", "capacity"], queryFn: () => fetchJson<Capacity>("/api/v1/placement/capacity"), refetchInterval: 10_000 });
+  const images = useQuery({
+    queryKey: ["images", "list", { arch, status: "ready", wizard: true }],
+    queryFn: () => fetchJson<{ items: ImageRow[] }>(`/api/v1/images?arch=${arch}&status=ready&pageSize=200`),
+    enabled: arch !== null,
+  });
+  const networks = useQuery({ queryKey: ["networks", "wizard"], queryFn: () => fetchJson<{ items: NetworkRow[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })) });
+  const image = images.data?.items.find((i) => i.id === imageId) ?? null;
+  const cap = arch ? capacity.data?.[arch] : undefined;
+
+  const sizeErrors = useMemo(() => {
+    const e: Record<string, string> = {};
+    const minMem = image?.minMemoryMb ?? 64;
+    const minDisk = image?.minDiskGb ?? 1;
+    if (!Number.isInteger(size.vcpus) || size.vcpus < 1) e.vcpus = "At least 1 vCPU.";
+    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.vcpus > cap.largestVcpuFree) e.vcpus = `The largest ${arch} host has ${cap.largestVcpuFree} vCPUs free.`;
+    if (!Number.isInteger(size.memoryMb) || size.memoryMb < minMem) e.memoryMb = `At least ${minMem} MiB for this image.`;
+    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.memoryMb > cap.largestMemoryFreeMb) e.memoryMb = `The largest ${arch} host has ${formatMb(cap.largestMemoryFreeMb)} free.`;
+    if (!Number.isInteger(size.diskGb) || size.diskGb < minDisk) e.diskGb = `At least ${minDisk} GiB for this image.`;
+    return e;
+  }, [size, image, cap, arch, allowEmulation]);
+
+  const previewBody = arch ? { arch, vcpus: size.vcpus, memoryMb: size.memoryMb, diskGb: size.diskGb, allowEmulation } : null;
+  const preview = useQuery({
+    queryKey: ["placement", "preview", previewBody],
+    queryFn: () => fetchJson<Preview>("/api/v1/placement/preview", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(previewBody) }),
+    enabled: step === 4 && previewBody !== null && Object.keys(sizeErrors).length === 0,
+    refetchInterval: 5_000,
+  });
+
+  const nameError = name === "" ? null : /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(name) && !name.includes("..") ? null : "Letters, digits, '.' and '-', starting with a letter or digit (max 63).";
+  const canNext = [arch !== null, image !== null, Object.keys(sizeErrors).length === 0, true, true][step];
+
+  async function submit() {
+    setSubmitError(null);
+    try {
+      const res = await fetchJson<{ vm: { id: string }; host: { name: string } }>("/api/v1/vms", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name, arch, imageId, ...size, networkId: networkId || null, allowEmulation }),
+      });
+      setCreated({ vmId: res.vm.id, host: res.host.name });
+    } catch (e) {
+      setSubmitError(e instanceof Error ? e.message : "The VM could not be created.");
+    }
+  }
+
+  if (created) return <CreateProgress vmId={created.vmId} host={created.host} onDone={() => router.push(`/vms/${created.vmId}`)} />;
+
+  return (
+    <div className="max-w-4xl space-y-6">
+      <ol className="flex flex-wrap gap-2 text-sm" aria-label="Steps">
+        {STEPS.map((s, i) => (
+          <li key={s} aria-current={i === step ? "step" : undefined} className={`rounded-full px-3 py-1 ${i === step ? "bg-indigo-600 text-white" : i < step ? "bg-indigo-100 text-indigo-800" : "bg-slate-100 text-slate-500"}`}>{i + 1}. {s}</li>
+        ))}
+      </ol>
+
+      <form onSubmit={(e) => { e.preventDefault(); if (step < 4 && canNext) setStep(step + 1); }} className="space-y-6">
+        {step === 0 && (
+          <fieldset>
+            <legend className="mb-3 text-lg font-semibold">Which CPU architecture?</legend>
+            <div className="grid gap-3 sm:grid-cols-2">
+              {ARCHES.map((a) => {
+                const c = capacity.data?.[a];
+                return (
+                  <label key={a} className={`cursor-pointer rounded-lg border p-4 ${arch === a ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white"}`}>
+                    <input type="radio" name="arch" value={a} checked={arch === a} onChange={() => { setArch(a); setImageId(null); }} className="sr-only" />
+                    <span className="flex items-center justify-between font-medium">{ARCH_LABELS[a]} <ArchBadge arch={a} /></span>
+                    <span className="mt-2 block text-sm text-slate-600" data-testid={`capacity-${a}`}>
+                      {c ? (c.nativeHosts + c.emulatedHosts === 0 ? "No host can run it" : `${c.nativeHosts} native host(s)${c.emulatedHosts ? `, ${c.emulatedHosts} emulated` : ""} · ${c.vcpuFree} vCPU · ${formatMb(c.memoryFreeMb)} free`) : "…"}
+                    </span>
+                  </label>
+                );
+              })}
+            </div>
+          </fieldset>
+        )}
+
+        {step === 1 && arch && (
+          <fieldset>
+            <legend className="mb-3 text-lg font-semibold">Image for {arch}</legend>
+            {images.isPending && <p className="text-sm text-slate-500">Loading images…</p>}
+            {images.data?.items.length === 0 && <p className="rounded-md bg-amber-50 p-3 text-sm text-amber-900">No ready {arch} images. Upload one on the Images page first.</p>}
+            <div className="grid gap-2" data-testid="image-options">
+              {images.data?.items.map((i) => (
+                <label key={i.id} className={`flex cursor-pointer items-center justify-between rounded-lg border p-3 ${imageId === i.id ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white"}`}>
+                  <span className="flex items-center gap-3">
+                    <input type="radio" name="image" value={i.id} checked={imageId === i.id} onChange={() => { setImageId(i.id); setSize((s) => ({ ...s, memoryMb: Math.max(s.memoryMb, i.minMemoryMb), diskGb: Math.max(s.diskGb, i.minDiskGb) })); }} />
+                    <span><span className="font-medium">{i.name}</span>{i.family && <span className="ml-2 text-xs text-slate-500">family {i.family}</span>}</span>
+                  </span>
+                  <span className="flex items-center gap-2 text-xs text-slate-600"><ArchBadge arch={i.arch} /> {i.format} · {i.firmware.toUpperCase()} · {formatBytes(i.sizeBytes)}</span>
+                </label>
+              ))}
+            </div>
+          </fieldset>
+        )}
+
+        {step === 2 && (
+          <fieldset className="space-y-4">
+            <legend className="mb-1 text-lg font-semibold">Size</legend>
+            <div className="flex flex-wrap gap-2">
+              {PRESETS.map((p) => (
+                <button key={p.name} type="button" onClick={() => setSize({ vcpus: p.vcpus, memoryMb: Math.max(p.memoryMb, image?.minMemoryMb ?? 0), diskGb: Math.max(p.diskGb, image?.minDiskGb ?? 0) })}
+                  className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300 hover:bg-slate-100">{p.name}: {p.vcpus} vCPU, {formatMb(p.memoryMb)}, {p.diskGb} GiB</button>
+              ))}
+            </div>
+            <div className="grid gap-4 sm:grid-cols-3">
+              <NumberField label="vCPUs" value={size.vcpus} error={sizeErrors.vcpus} onChange={(v) => setSize({ ...size, vcpus: v })} />
+              <NumberField label="Memory (MiB)" value={size.memoryMb} error={sizeErrors.memoryMb} onChange={(v) => setSize({ ...size, memoryMb: v })} />
+              <NumberField label="Disk (GiB)" value={size.diskGb} error={sizeErrors.diskGb} onChange={(v) => setSize({ ...size, diskGb: v })} />
+            </div>
+            {cap && cap.nativeHosts > 0 && <p className="text-xs text-slate-500">Largest native {arch} host: {cap.largestVcpuFree} vCPU, {formatMb(cap.largestMemoryFreeMb)} free.</p>}
+          </fieldset>
+        )}
+
+        {step === 3 && (
+          <fieldset>
+            <legend className="mb-3 text-lg font-semibold">Network</legend>
+            <div className="grid gap-2">
+              <label className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
+                <input type="radio" name="network" value="" checked={networkId === ""} onChange={() => setNetworkId("")} /> No network (serial console only)
+              </label>
+              {networks.data?.items.map((n) => (
+                <label key={n.id} className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
+                  <input type="radio" name="network" value={n.id} checked={networkId === n.id} onChange={() => setNetworkId(n.id)} />
+                  {n.name} · VLAN {n.vlanId} · {n.cidr}{n.freeAddresses !== undefined && ` · ${n.freeAddresses} free addresses`}
+                </label>
+              ))}
+            </div>
+          </fieldset>
+        )}
+
+        {step === 4 && (
+          <fieldset className="space-y-4">
+            <legend className="mb-1 text-lg font-semibold">Review</legend>
+            <label className="block text-sm">
+              <span className="font-medium">Name</span>
+              <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={63} aria-invalid={!!nameError} className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1.5" name="name" />
+              {nameError && <span className="mt-1 block text-xs text-red-700">{nameError}</span>}
+            </label>
+            <label className="flex items-center gap-2 text-sm">
+              <input type="checkbox" checked={allowEmulation} onChange={(e) => setAllowEmulation(e.target.checked)} name="allowEmulation" />
+              Allow emulation (TCG) when no native {arch} host has room — much slower
+            </label>
+            <p className="text-sm text-slate-700">{arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB · {networkId ? networks.data?.items.find((n) => n.id === networkId)?.name : "no network"}</p>
+            <section aria-label="Placement preview" data-testid="placement-preview" className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
+              <h3 className="mb-2 font-semibold">Where it will run</h3>
+              {preview.isPending && <p className="text-slate-500">Checking the fleet…</p>}
+              {preview.isError && <p role="alert" className="text-red-700">{preview.error.message}</p>}
+              {preview.data && (
+                <>
+                  {preview.data.ok && preview.data.chosen ? (
+                    <p data-testid="preview-chosen">Lands on <strong>{preview.data.chosen.name}</strong> <ArchBadge arch={preview.data.chosen.arch} emulated={preview.data.chosen.emulated} /> — {preview.data.eligibleCount} eligible host(s).</p>
+                  ) : (
+                    <p data-testid="preview-none" className="font-medium text-red-700">{preview.data.reason}</p>
+                  )}
+                  {preview.data.rejected.length > 0 && (
+                    <ul className="mt-2 space-y-1" data-testid="preview-rejected">
+                      {preview.data.rejected.map((r) => (
+                        <li key={r.id}><strong>{r.name}</strong> <ArchBadge arch={r.arch} />: {r.reasons.join("; ")}</li>
+                      ))}
+                    </ul>
+                  )}
+                </>
+              )}
+            </section>
+            {submitError && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{submitError}</p>}
+          </fieldset>
+        )}
+
+        <div className="flex gap-3">
+          {step > 0 && <button type="button" onClick={() => setStep(step - 1)} className="rounded-md px-4 py-2 text-sm ring-1 ring-slate-300">Back</button>}
+          {step < 4 && <button type="submit" disabled={!canNext} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Next</button>}
+          {step === 4 && (
+            <button type="button" onClick={submit} disabled={!name || !!nameError || !preview.data?.ok} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Create VM</button>
+          )}
+        </div>
+      </form>
+    </div>
+  );
+}
+
+function NumberField({ label, value, error, onChange }: { label: string; value: number; error?: string; onChange: (v: number) => void }) {
+  return (
+    <label className="text-sm">
+      <span className="block font-medium">{label}</span>
+      <input type="number" value={Number.isFinite(value) ? value : ""} onChange={(e) => onChange(e.target.value === "" ? NaN : Number(e.target.value))} aria-invalid={!!error} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+      {error && <span role="alert" className="mt-1 block text-xs text-red-700">{error}</span>}
+    </label>
+  );
+}
+
+function CreateProgress({ vmId, host, onDone }: { vmId: string; host: string; onDone: () => void }) {
+  const tasks = useQuery(vmTasksQuery(vmId));
+  const task = tasks.data?.items.find((t) => t.kind === "vm.create");
+  useEffect(() => {
+    if (task?.status === "succeeded") {
+      const t = setTimeout(onDone, 800);
+      return () => clearTimeout(t);
+    }
+  }, [task?.status, onDone]);
+  return (
+    <div className="max-w-xl rounded-lg border border-slate-200 bg-white p-4" data-testid="create-progress">
+      <h2 className="font-semibold">Creating on {host}…</h2>
+      {task ? <TaskSteps steps={task.steps} /> : <p className="text-sm text-slate-500">Waiting for the task…</p>}
+      {task?.status === "failed" && (
+        <div className="mt-3 text-sm">
+          <p role="alert" className="text-red-700">{task.error}</p>
+          <button type="button" onClick={onDone} className="mt-2 rounded-md px-3 py-1.5 ring-1 ring-slate-300">Open the VM to retry or delete it</button>
+        </div>
+      )}
+    </div>
+  );
+}

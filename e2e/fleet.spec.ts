@@ -1,0 +1,174 @@
+import { test, expect, request as pwRequest, type APIRequestContext, type Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
+import { baseURL } from "../playwright.config";
+import { storageStateFor } from "./helpers";
+
+// The real mixed fleet: an x86_64 agent on this machine's Node and an aarch64 agent running on
+// arm64 Node under qemu-user, each with its own userspace OVS, driving real QEMU (TCG).
+type Fleet = { stop(): Promise<void>; agents: { arch: string; name?: string; stop(): Promise<void>; start(): Promise<void> }[] };
+let fleet: Fleet;
+let admin: APIRequestContext;
+const JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
+
+test.describe.configure({ mode: "serial" });
+test.setTimeout(300_000);
+
+function qemuProcessesFor(vmId: string): string[] {
+  try {
+    return execFileSync("pgrep", ["-a", "-f", `qemu-system-.*${vmId}`], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+async function hostsByArch(api: APIRequestContext) {
+  const res = await api.get("/api/v1/hosts?pageSize=200&status=online&q=");
+  const body = await res.json();
+  return body.items as { id: string; name: string; arch: string; status: string; nativeArches: string[]; emulatedArches: string[] }[];
+}
+
+test.beforeAll(async () => {
+  const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
+  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], log: () => {} });
+  admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
+  await expect.poll(async () => (await hostsByArch(admin)).filter((h) => !h.name.startsWith("seed-")).map((h) => h.arch).sort(), { timeout: 90_000 }).toEqual(["aarch64", "x86_64"]);
+});
+
+test.afterAll(async () => {
+  await fleet?.stop();
+  await admin?.dispose();
+});
+
+test("the hosts page shows both agents online with their architecture and capabilities", async ({ browser }) => {
+  const ctx = await browser.newContext({ storageState: storageStateFor("viewer") });
+  const page = await ctx.newPage();
+  await page.goto("/hosts?status=online");
+  for (const arch of ["x86_64", "aarch64"]) {
+    const row = page.getByTestId("row").filter({ has: page.getByTestId("arch-badge").getByText(arch, { exact: true }) }).filter({ hasNotText: "seed-" }).first();
+    await expect(row).toContainText("online");
+    await expect(row).toContainText(`native: ${arch}`);
+  }
+  await ctx.close();
+});
+
+async function createInWizard(page: Page, arch: "x86_64" | "aarch64", name: string) {
+  await page.goto("/vms/new");
+  await page.getByText(arch === "aarch64" ? "aarch64 (ARM64)" : "x86_64", { exact: false }).first().click();
+  await page.getByRole("button", { name: "Next" }).click();
+  const options = page.getByTestId("image-options");
+  await expect(options.locator("label").first()).toBeVisible();
+  // Only images of the chosen architecture are offered.
+  for (const badge of await options.getByTestId("arch-badge").allTextContents()) expect(badge).toBe(arch);
+  await options.locator("label").filter({ hasText: "busybox-demo" }).first().click();
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel("vCPUs").fill("1");
+  await page.getByLabel("Memory (MiB)").fill("256");
+  await page.getByLabel("Disk (GiB)").fill("1");
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel("Name").fill(name);
+  const preview = page.getByTestId("placement-preview");
+  await expect(preview.getByTestId("preview-chosen")).toBeVisible();
+  return preview;
+}
+
+for (const arch of ["aarch64", "x86_64"] as const) {
+  test(`an operator creates an ${arch} VM in the wizard; it runs on the ${arch} host in real QEMU; stop, start and delete work`, async ({ browser }) => {
+    const hosts = await hostsByArch(admin);
+    const own = hosts.find((h) => h.arch === arch && !h.name.startsWith("seed-"))!;
+    const other = hosts.find((h) => h.arch !== arch && !h.name.startsWith("seed-"))!;
+    const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
+    const page = await ctx.newPage();
+    const name = `e2e-${arch.replace("_", "")}-${Date.now() % 100000}`;
+    const preview = await createInWizard(page, arch, name);
+    await expect(preview.getByTestId("preview-chosen")).toContainText(own.name);
+    const rejectedOther = preview.getByTestId("preview-rejected").locator("li").filter({ hasText: other.name });
+    await expect(rejectedOther).toContainText(other.arch);
+
+    await page.getByRole("button", { name: "Create VM" }).click();
+    await expect(page.getByTestId("create-progress")).toBeVisible();
+    await page.waitForURL(/\/vms\/[^/]+$/, { timeout: 180_000 });
+    await expect(page.getByTestId("vm-status")).toHaveText("running", { timeout: 60_000 });
+    await expect(page.getByTestId("vm-host")).toContainText(own.name);
+    const vmId = page.url().split("/").pop()!;
+    const procs = qemuProcessesFor(vmId);
+    expect(procs).toHaveLength(1);
+    expect(procs[0]).toContain(`qemu-system-${arch}`);
+
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Stop" }).click();
+    await expect(page.getByTestId("vm-status")).toHaveText("stopped", { timeout: 90_000 });
+    await expect.poll(() => qemuProcessesFor(vmId).length, { timeout: 30_000 }).toBe(0);
+
+    await page.getByRole("button", { name: "Start" }).click();
+    await expect(page.getByTestId("vm-status")).toHaveText("running", { timeout: 90_000 });
+    expect(qemuProcessesFor(vmId)).toHaveLength(1);
+
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.waitForURL(/\/vms$/, { timeout: 90_000 });
+    await expect.poll(() => qemuProcessesFor(vmId).length, { timeout: 30_000 }).toBe(0);
+    expect((await admin.get(`/api/v1/vms/${vmId}`)).status()).toBe(404);
+    await ctx.close();
+  });
+}
+
+test("with the aarch64 host in maintenance, an aarch64 VM without emulation is refused; with emulation it runs on x86_64, marked emulated", async () => {
+  const hosts = await hostsByArch(admin);
+  const arm = hosts.find((h) => h.arch === "aarch64" && !h.name.startsWith("seed-"))!;
+  const x86 = hosts.find((h) => h.arch === "x86_64" && !h.name.startsWith("seed-"))!;
+  const armImage = (await (await admin.get("/api/v1/images?arch=arm64&q=busybox-demo")).json()).items[0];
+  // Keep only our two hosts in play: seeded hosts are maintenance/offline or have no agent.
+  await admin.patch(`/api/v1/hosts/${arm.id}`, { data: { adminState: "maintenance" } });
+  const seeded = (await hostsByArch(admin)).filter((h) => h.name.startsWith("seed-"));
+  for (const s of seeded) await admin.patch(`/api/v1/hosts/${s.id}`, { data: { adminState: "disabled" } });
+  try {
+    const before = (await (await admin.get("/api/v1/vms?pageSize=1")).json()).total;
+    const refused = await admin.post("/api/v1/vms", { data: { name: "arm-no-emu", arch: "arm64", imageId: armImage.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
+    expect(refused.status()).toBe(409);
+    const msg = (await refused.json()).error.message as string;
+    expect(msg).toContain("aarch64");
+    expect(msg).toContain("x86_64");
+    expect((await (await admin.get("/api/v1/vms?pageSize=1")).json()).total).toBe(before);
+
+    const accepted = await admin.post("/api/v1/vms", { data: { name: "arm-emu", arch: "aarch64", imageId: armImage.id, vcpus: 1, memoryMb: 256, diskGb: 1, allowEmulation: true } });
+    expect(accepted.status()).toBe(202);
+    const { vm, host } = await accepted.json();
+    expect(host.id).toBe(x86.id);
+    expect(vm.emulated).toBe(true);
+    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 120_000 }).toBe("running");
+    expect(qemuProcessesFor(vm.id)[0]).toContain("qemu-system-aarch64");
+    expect((await admin.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
+  } finally {
+    await admin.patch(`/api/v1/hosts/${arm.id}`, { data: { adminState: "enabled" } });
+  }
+});
+
+test("an agent that is down mid-create leaves the VM in error with the reason and its reservation released; retry works once it is back", async () => {
+  const x86Agent = fleet.agents.find((a) => a.arch === "x86_64")!;
+  const x86 = (await hostsByArch(admin)).find((h) => h.arch === "x86_64" && !h.name.startsWith("seed-"))!;
+  const image = (await (await admin.get("/api/v1/images?arch=x86_64&q=busybox-demo")).json()).items[0];
+  const hostBefore = await (await admin.get(`/api/v1/hosts/${x86.id}`)).json();
+  await x86Agent.stop();
+  try {
+    const res = await admin.post("/api/v1/vms", { data: { name: "doomed", arch: "x86_64", imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
+    expect(res.status()).toBe(202);
+    const { vm } = await res.json();
+    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 60_000 }).toBe("error");
+    const failed = await (await admin.get(`/api/v1/vms/${vm.id}`)).json();
+    expect(failed.lastError).toMatch(/not reachable|did not answer/);
+    expect(failed.host).toBeNull();
+    const hostAfter = await (await admin.get(`/api/v1/hosts/${x86.id}`)).json();
+    expect(hostAfter.capacity.vcpuUsed).toBe(hostBefore.capacity.vcpuUsed);
+
+    await x86Agent.start();
+    await expect.poll(async () => (await (await admin.get(`/api/v1/hosts/${x86.id}`)).json()).status, { timeout: 60_000 }).toBe("online");
+    const retry = await admin.post(`/api/v1/vms/${vm.id}/actions`, { data: { action: "retry" } });
+    expect(retry.status()).toBe(200);
+    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 120_000 }).toBe("running");
+    expect((await admin.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
+  } finally {
+    await x86Agent.start().catch(() => undefined);
+  }
+});

@@ -1,0 +1,20 @@
+import { z } from "zod";
+import { archSchema } from "../arch";
+import { vmNameSchema } from "./agent-api";
+
+export const createVmSchema = z.object({
+  name: vmNameSchema,
+  arch: archSchema,
+  imageId: z.string().min(1, "choose an image").max(64),
+  vcpus: z.coerce.number().int("vCPUs must be a whole number").min(1, "at least 1 vCPU").max(256, "at most 256 vCPUs"),
+  memoryMb: z.coerce.number().int().min(64, "at least 64 MiB of memory").max(1024 * 1024, "at most 1 TiB of memory"),
+  diskGb: z.coerce.number().int().min(1, "at least 1 GiB of disk").max(65536, "at most 64 TiB of disk"),
+  networkId: z.string().min(1).max(64).optional().nullable(),
+  allowEmulation: z.coerce.boolean().default(false),
+  strategy: z.enum(["spread", "pack"]).default("spread"),
+});
+export type CreateVmInput = z.output<typeof createVmSchema>;
+
+export const VM_ACTIONS = ["start", "stop", "reboot", "poweroff", "retry"] as const;
+export const vmActionRequestSchema = z.object({ action: z.enum(VM_ACTIONS, { error: `action must be one of: ${VM_ACTIONS.join(", ")}` }) });
+export const vmIdSchema = z.object({ id: z.string().min(1).max(64) });
