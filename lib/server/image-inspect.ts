@@ -385,7 +385,10 @@ function qcow2Reader(abs: string, dir: string, timeoutMs: number, budget: { left
     if (parts.length === 1) return parts[0]!;
     const outBuf = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
-    for (const p of parts) (outBuf.set(p, o), (o += p.length));
+    for (const p of parts) {
+      outBuf.set(p, o);
+      o += p.length;
+    }
     return outBuf;
   };
 }
