@@ -4,7 +4,7 @@ import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
-import { deleteVmRequest, postVmAction, vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
+import { deleteVmRequest, postVmAction, vmEventsQuery, vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
 import { listKeys } from "@/lib/queries/lists";
 import { formatDate, formatMb } from "@/lib/format";
 
@@ -22,6 +22,7 @@ export function VmDetailView({ id, canOperate }: { id: string; canOperate: boole
   const qc = useQueryClient();
   const vm = useQuery(vmQuery(id));
   const tasks = useQuery(vmTasksQuery(id));
+  const events = useQuery(vmEventsQuery(id));
   const [error, setError] = useState<string | null>(null);
   const invalidate = () => Promise.all([qc.invalidateQueries({ queryKey: vmKeys.detail(id) }), qc.invalidateQueries({ queryKey: vmKeys.tasks(id) }), qc.invalidateQueries({ queryKey: listKeys.all("vms") })]);
   const act = useMutation({
@@ -91,6 +92,21 @@ export function VmDetailView({ id, canOperate }: { id: string; canOperate: boole
             </li>
           ))}
           {tasks.data?.items.length === 0 && <li className="text-sm text-slate-500">No tasks yet.</li>}
+        </ul>
+      </section>
+
+      <section>
+        <h2 className="mb-2 text-lg font-semibold">Events</h2>
+        <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm" data-testid="vm-events">
+          {events.data?.items.map((e) => (
+            <li key={e.id} className="flex flex-wrap items-center gap-3 px-3 py-2">
+              <span className="text-xs text-slate-500">{formatDate(e.createdAt)}</span>
+              <code className="text-xs">{e.action}</code>
+              <StatusBadge status={e.result} />
+              <span className="text-slate-600">{e.userEmail ?? "system"}</span>
+            </li>
+          ))}
+          {events.data?.items.length === 0 && <li className="px-3 py-3 text-slate-500">No events yet.</li>}
         </ul>
       </section>
     </div>

@@ -21,6 +21,10 @@ export const vmQuery = (id: string) =>
 export const vmTasksQuery = (id: string) =>
   queryOptions({ queryKey: vmKeys.tasks(id), queryFn: () => fetchJson<{ items: TaskDto[] }>(`/api/v1/vms/${encodeURIComponent(id)}/tasks`), refetchInterval: 2_000 });
 
+export type VmEventDto = { id: string; createdAt: string; userEmail: string | null; action: string; result: string; details: string | null };
+export const vmEventsQuery = (id: string) =>
+  queryOptions({ queryKey: ["vms", "events", id] as const, queryFn: () => fetchJson<{ items: VmEventDto[] }>(`/api/v1/vms/${encodeURIComponent(id)}/events`), refetchInterval: 5_000 });
+
 export async function postVmAction(id: string, action: string) {
   return fetchJson(`/api/v1/vms/${encodeURIComponent(id)}/actions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ action }) });
 }
