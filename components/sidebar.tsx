@@ -8,6 +8,7 @@ const NAV = [
   { href: "/hosts", label: "Hosts" },
   { href: "/images", label: "Images" },
   { href: "/vms", label: "Virtual machines" },
+  { href: "/networks", label: "Networks" },
 ];
 const ADMIN_NAV = [
   { href: "/users", label: "Users" },

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { errorSchema, hostDtoSchema, imageDtoSchema, listOf, vmDtoSchema } from "./schemas/api";
 import { hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
+import { networkDtoSchema, networkListQuery } from "./schemas/networks";
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: "output", unrepresentable: "any", target: "draft-2020-12" });
 
@@ -49,6 +50,8 @@ export function buildOpenApi(serverUrl: string) {
       "/api/v1/images/{id}": itemPath("images", "Image"),
       "/api/v1/vms": listPath("vms", "Vm", vmListQuery),
       "/api/v1/vms/{id}": itemPath("vms", "Vm"),
+      "/api/v1/networks": listPath("networks", "Network", networkListQuery),
+      "/api/v1/networks/{id}": itemPath("networks", "Network"),
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" }, cookie: { type: "apiKey", in: "cookie", name: "better-auth.session_token" } },
@@ -57,6 +60,7 @@ export function buildOpenApi(serverUrl: string) {
         Host: json(hostDtoSchema), HostList: json(listOf(hostDtoSchema)),
         Image: json(imageDtoSchema), ImageList: json(listOf(imageDtoSchema)),
         Vm: json(vmDtoSchema), VmList: json(listOf(vmDtoSchema)),
+        Network: json(networkDtoSchema), NetworkList: json(listOf(networkDtoSchema)),
       },
     },
   };

@@ -13,6 +13,7 @@ import { placeAndRecord, releaseHost } from "./placement";
 import { CREATE_STEPS, createTask, finishTask, setStep } from "./tasks";
 import { getVm } from "./vms";
 import { vmStatusFromAgent } from "./fleet";
+import { allocateNic, nicSpecsFor, releaseNics } from "./networks";
 
 type Who = { actor: Actor; clientIp: string | null };
 
@@ -49,6 +50,9 @@ export async function createVm(input: CreateVmInput, who: Who, opts: { provision
           hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id,
         },
       });
+      // The NIC's address is taken in the same transaction as the host claim: a create that
+      // loses either race leaves neither behind.
+      if (input.networkId) await allocateNic(tx, { vmId: vm.id, networkId: input.networkId, position: 0 });
       const task = await createTask({ kind: "vm.create", vmId: vm.id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS }, tx);
       return { vmId: vm.id, taskId: task.id };
     });
@@ -71,7 +75,7 @@ async function specFor(vmId: string): Promise<VmSpecInput> {
     image.format === "kernel"
       ? { type: "kernel", imageId: image.id, kernelSha256: image.sha256 ?? undefined, initrdSha256: image.initrdSha256 ?? undefined, cmdline: image.cmdline ?? "" }
       : { type: "disk", imageId: image.id, sha256: image.sha256 ?? undefined, format: image.format === "raw" ? "raw" : "qcow2", firmware: image.firmware === "uefi" ? "uefi" : "bios" };
-  return { name: vm.name, arch: vm.arch as "x86_64" | "aarch64", vcpus: vm.vcpus, memoryMb: vm.memoryMb, diskGb: vm.diskGb, boot, nics: [], powerState: vm.desiredState === "stopped" ? "stopped" : "running", allowEmulation: vm.allowEmulation };
+  return { name: vm.name, arch: vm.arch as "x86_64" | "aarch64", vcpus: vm.vcpus, memoryMb: vm.memoryMb, diskGb: vm.diskGb, boot, nics: await nicSpecsFor(vm.id), powerState: vm.desiredState === "stopped" ? "stopped" : "running", allowEmulation: vm.allowEmulation };
 }
 
 /** Runs the agent side of a create; on failure the VM shows why, and its reservation is released. */
@@ -176,7 +180,7 @@ export async function deleteVm(id: string, who: Who) {
   }
   await db().$transaction(async (tx) => {
     if (vm.hostId) await releaseHost(vm.hostId, vm, tx);
-    await tx.nic.deleteMany({ where: { vmId: id } });
+    await releaseNics(tx, id);
     await tx.vm.delete({ where: { id } });
   });
   await setStep(task.id, 1, "succeeded");

@@ -1,0 +1,27 @@
+// Query keys/options for networks; mutations invalidate networkKeys.all (which also covers the
+// VM wizard's ["networks", "wizard"] query).
+import { keepPreviousData, queryOptions } from "@tanstack/react-query";
+import type { ListResult } from "../schemas/list";
+import { fetchJson } from "./fetch-json";
+
+export type NetworkRow = {
+  id: string; name: string; vlanId: number; cidr: string; prefixLength: number; gateway: string; poolStart: string; poolEnd: string;
+  poolSize: number; usedAddresses: number; freeAddresses: number; nicCount: number; vmCount: number; createdAt: string; updatedAt: string;
+};
+
+export const NETWORKS_REFRESH_MS = 5_000;
+
+export const networkKeys = {
+  all: ["networks"] as const,
+  list: (params: Record<string, string>) => ["networks", "list", params] as const,
+};
+
+export function networksQuery(params: Record<string, string> = {}) {
+  const qs = new URLSearchParams({ pageSize: "200", sort: "vlanId", ...params }).toString();
+  return queryOptions({
+    queryKey: networkKeys.list(params),
+    queryFn: () => fetchJson<ListResult<NetworkRow>>(`/api/v1/networks?${qs}`),
+    refetchInterval: NETWORKS_REFRESH_MS,
+    placeholderData: keepPreviousData,
+  });
+}
