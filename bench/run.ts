@@ -1,8 +1,9 @@
 // `npm run bench`: runs every benchmark and prints one table each. BENCH=lists,agent,... selects some.
 import { benchLists } from "./lists";
 import { benchPlacement } from "./placement";
+import { benchAgent } from "./agent";
 
-const all: Record<string, () => Promise<void>> = { lists: benchLists, placement: benchPlacement };
+const all: Record<string, () => Promise<void>> = { lists: benchLists, placement: benchPlacement, agent: benchAgent };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 
 for (const name of selected) {

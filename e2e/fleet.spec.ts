@@ -6,7 +6,7 @@ import { storageStateFor } from "./helpers";
 
 // The real mixed fleet: an x86_64 agent on this machine's Node and an aarch64 agent running on
 // arm64 Node under qemu-user, each with its own userspace OVS, driving real QEMU (TCG).
-type Fleet = { stop(): Promise<void>; agents: { arch: string; name?: string; stop(): Promise<void>; start(): Promise<void> }[] };
+type Fleet = { stop(): Promise<void>; agents: { arch: string; pid: number; hostId: string | null; url: string }[]; errors: { arch: string; error: string }[] };
 let fleet: Fleet;
 let admin: APIRequestContext;
 const JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
@@ -30,7 +30,7 @@ async function hostsByArch(api: APIRequestContext) {
 
 test.beforeAll(async () => {
   const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
-  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], log: () => {} });
+  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
   admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
   await expect.poll(async () => (await hostsByArch(admin)).filter((h) => !h.name.startsWith("seed-")).map((h) => h.arch).sort(), { timeout: 90_000 }).toEqual(["aarch64", "x86_64"]);
 });
@@ -145,30 +145,34 @@ test("with the aarch64 host in maintenance, an aarch64 VM without emulation is r
   }
 });
 
-test("an agent that is down mid-create leaves the VM in error with the reason and its reservation released; retry works once it is back", async () => {
+// Last in this file: it kills the x86_64 agent for good (fleet.stop() cleans up).
+test("an agent that is down mid-create leaves the VM in error with the reason and its reservation released; retry places it elsewhere", async () => {
   const x86Agent = fleet.agents.find((a) => a.arch === "x86_64")!;
   const x86 = (await hostsByArch(admin)).find((h) => h.arch === "x86_64" && !h.name.startsWith("seed-"))!;
   const image = (await (await admin.get("/api/v1/images?arch=x86_64&q=busybox-demo")).json()).items[0];
   const hostBefore = await (await admin.get(`/api/v1/hosts/${x86.id}`)).json();
-  await x86Agent.stop();
-  try {
-    const res = await admin.post("/api/v1/vms", { data: { name: "doomed", arch: "x86_64", imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
-    expect(res.status()).toBe(202);
-    const { vm } = await res.json();
-    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 60_000 }).toBe("error");
-    const failed = await (await admin.get(`/api/v1/vms/${vm.id}`)).json();
-    expect(failed.lastError).toMatch(/not reachable|did not answer/);
-    expect(failed.host).toBeNull();
-    const hostAfter = await (await admin.get(`/api/v1/hosts/${x86.id}`)).json();
-    expect(hostAfter.capacity.vcpuUsed).toBe(hostBefore.capacity.vcpuUsed);
+  process.kill(x86Agent.pid, "SIGKILL");
+  // The host still looks online until its heartbeats are missed: the create goes there and fails.
+  const res = await admin.post("/api/v1/vms", { data: { name: "doomed", arch: "x86_64", imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1, allowEmulation: true } });
+  expect(res.status()).toBe(202);
+  const { vm, host } = await res.json();
+  expect(host.id).toBe(x86.id);
+  await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 60_000 }).toBe("error");
+  const failed = await (await admin.get(`/api/v1/vms/${vm.id}`)).json();
+  expect(failed.lastError).toMatch(/not reachable|did not answer/);
+  expect(failed.host).toBeNull();
+  const hostAfter = await (await admin.get(`/api/v1/hosts/${x86.id}`)).json();
+  expect(hostAfter.capacity.vcpuUsed).toBe(hostBefore.capacity.vcpuUsed);
+  const tasks = (await (await admin.get(`/api/v1/vms/${vm.id}/tasks`)).json()).items;
+  expect(tasks[0].status).toBe("failed");
 
-    await x86Agent.start();
-    await expect.poll(async () => (await (await admin.get(`/api/v1/hosts/${x86.id}`)).json()).status, { timeout: 60_000 }).toBe("online");
-    const retry = await admin.post(`/api/v1/vms/${vm.id}/actions`, { data: { action: "retry" } });
-    expect(retry.status()).toBe(200);
-    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 120_000 }).toBe("running");
-    expect((await admin.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
-  } finally {
-    await x86Agent.start().catch(() => undefined);
-  }
+  // Missed heartbeats take the host offline; a retry then lands on the aarch64 host (emulated).
+  await expect.poll(async () => (await (await admin.get(`/api/v1/hosts/${x86.id}`)).json()).status, { timeout: 60_000 }).toBe("offline");
+  const retry = await admin.post(`/api/v1/vms/${vm.id}/actions`, { data: { action: "retry" } });
+  expect(retry.status()).toBe(200);
+  await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 180_000 }).toBe("running");
+  const placed = await (await admin.get(`/api/v1/vms/${vm.id}`)).json();
+  expect(placed.host.arch).toBe("aarch64");
+  expect(placed.emulated).toBe(true);
+  expect((await admin.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
 });

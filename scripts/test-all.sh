@@ -28,6 +28,9 @@ npx tsc --noEmit
 step "test fixtures (cached)"
 bash scripts/fixtures/build.sh
 
+step "arm64 Node for the aarch64 agent (cached)"
+bash scripts/fleet/arm64-node.sh >/dev/null
+
 step "agent bundle"
 node scripts/build-agent.mjs
 
