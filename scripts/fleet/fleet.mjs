@@ -1,0 +1,520 @@
+// A local mixed fleet on one machine: one Polyarch agent per requested architecture, each with
+// its own OVS bridge on ONE private userspace Open vSwitch (ovsdb-server + ovs-vswitchd with
+// their own run/db/log dir under <dataDir>/ovs, datapath_type=netdev) — a second userspace
+// vswitchd in the same network namespace cannot start (both want the "ovs-netdev" tap). An
+// uplink bridge joins the agent bridges with patch ports (trunk), like the physical network
+// between real hosts: same VLAN on two hosts = one L2 segment. The x86_64 agent runs on this Node; the aarch64 agent runs
+// the same bundle (dist/agent.mjs) on the arm64 Node from scripts/fleet/arm64-node.sh under
+// qemu-aarch64-static (its child processes — QEMU, qemu-img, ovs-vsctl — are native).
+// Agents listen on 127.0.0.1 only (port 0 by default: the agent advertises the port it got).
+//
+//   import { startFleet } from "./scripts/fleet/fleet.mjs";
+//   const fleet = await startFleet({ controllerUrl, joinToken, dataDir, arches: ["x86_64", "aarch64"] });
+//   fleet.agents  // [{ arch, emulated, machineId, hostId, url, port, pid, stateDir, bridge, ovsDb, logFile }]
+//   fleet.errors  // [{ arch, error }] for arches that could not start (strict: false)
+//   await fleet.stop();  // agents, their VMs (QEMU), taps, bridges, OVS daemons — every pid we started
+//
+// stop() also runs on SIGINT/SIGTERM of this process, and a synchronous best-effort kill runs on
+// process exit. CLI: node scripts/fleet/fleet.mjs --controller URL --join-token T [--data-dir DIR]
+//   [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]
+import { execFile, execFileSync, spawn } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ALIASES = { x86_64: "x86_64", amd64: "x86_64", x64: "x86_64", "x86-64": "x86_64", aarch64: "aarch64", arm64: "aarch64", armv8: "aarch64" };
+const OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema";
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+
+export function normalizeArch(a) {
+  const v = ALIASES[String(a ?? "").trim().toLowerCase()];
+  if (!v) throw new Error(`unknown architecture "${a}" (x86_64 or aarch64)`);
+  return v;
+}
+export const hostArch = () => normalizeArch(os.machine());
+
+// ---- small process helpers (argv arrays only) ---------------------------------------------------
+function run(cmd, args, { env = process.env, timeoutMs = 20_000, cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env, timeout: timeoutMs, cwd, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        const e = new Error(`${path.basename(cmd)} ${args.join(" ")}: ${String(stderr || err.message).trim()}`);
+        e.code = err.code;
+        reject(e);
+      } else resolve({ stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+function sbin(name) {
+  for (const d of ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", "/usr/local/bin"]) {
+    const p = path.join(d, name);
+    if (fs.existsSync(p)) return p;
+  }
+  return name;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+function procComm(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+function procArgv(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return [];
+  }
+}
+function readPid(file) {
+  try {
+    const pid = Number(fs.readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+/** SIGTERM, wait, SIGKILL — only while `still(pid)` confirms it is still our process. */
+async function killPid(pid, still, graceMs = 5_000) {
+  if (!pid || !alive(pid) || !still(pid)) return;
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const until = Date.now() + graceMs;
+  while (Date.now() < until) {
+    if (!alive(pid)) return;
+    await sleep(50);
+  }
+  if (alive(pid) && still(pid)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+}
+function killPidSync(pid, still) {
+  if (pid && alive(pid) && still(pid)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+// ---- private userspace OVS ----------------------------------------------------------------------
+function ovsEnv(dir) {
+  return { ...process.env, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir, OVS_PKGDATADIR: "/usr/share/openvswitch" };
+}
+const isComm = (comm) => (pid) => procComm(pid) === comm.slice(0, 15);
+
+/** Starts ovsdb-server + ovs-vswitchd in `dir` (keeps an existing conf.db, so bridge ports survive a restart). */
+async function startOvs(dir) {
+  const sock = path.join(dir, "db.sock");
+  if (Buffer.byteLength(sock) > 100) throw new Error(`OVS dir too long for a unix socket (${sock}); use a shorter dataDir`);
+  if (!fs.existsSync(OVS_SCHEMA)) throw new Error(`Open vSwitch is not installed (${OVS_SCHEMA} missing): apt-get install openvswitch-switch`);
+  await fsp.mkdir(dir, { recursive: true });
+  await stopOvsDaemons(dir); // stale daemons of a crashed run
+  const env = ovsEnv(dir);
+  const db = `unix:${sock}`;
+  const conf = path.join(dir, "conf.db");
+  if (!fs.existsSync(conf)) await run(sbin("ovsdb-tool"), ["create", conf, OVS_SCHEMA], { env });
+  await fsp.rm(sock, { force: true });
+  await run(sbin("ovsdb-server"), [conf, `--remote=punix:${sock}`, `--pidfile=${path.join(dir, "ovsdb-server.pid")}`,
+    `--unixctl=${path.join(dir, "ovsdb-server.ctl")}`, `--log-file=${path.join(dir, "ovsdb-server.log")}`, "--detach", "--no-chdir"], { env });
+  await run("ovs-vsctl", [`--db=${db}`, "--timeout=10", "--no-wait", "init"], { env });
+  await run(sbin("ovs-vswitchd"), [db, `--pidfile=${path.join(dir, "ovs-vswitchd.pid")}`, `--unixctl=${path.join(dir, "ovs-vswitchd.ctl")}`,
+    `--log-file=${path.join(dir, "ovs-vswitchd.log")}`, "--detach", "--no-chdir"], { env });
+  // Without --no-wait this returns only once vswitchd applied it: proves vswitchd is up.
+  await run("ovs-vsctl", [`--db=${db}`, "--timeout=15", "set", "Open_vSwitch", ".", "external_ids:polyarch-private=true"], { env, timeoutMs: 20_000 });
+  return { dir, db, env };
+}
+async function stopOvsDaemons(dir) {
+  await killPid(readPid(path.join(dir, "ovs-vswitchd.pid")), isComm("ovs-vswitchd"));
+  await killPid(readPid(path.join(dir, "ovsdb-server.pid")), isComm("ovsdb-server"));
+}
+async function vsctl(ovs, args, timeoutMs = 10_000) {
+  return (await run("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=8", ...args], { env: ovs.env, timeoutMs })).stdout;
+}
+async function deleteLink(name) {
+  if (NAME_RE.test(name) && fs.existsSync(`/sys/class/net/${name}`)) await run("ip", ["link", "del", "dev", name], { timeoutMs: 5_000 }).catch(() => {});
+}
+/** Deletes every port (tap) and bridge of this private instance, then stops its daemons. */
+async function teardownOvs(ovs, extraLinks = []) {
+  const links = new Set(extraLinks);
+  if (fs.existsSync(path.join(ovs.dir, "db.sock"))) {
+    try {
+      const bridges = (await vsctl(ovs, ["list-br"])).split("\n").map((s) => s.trim()).filter(Boolean);
+      for (const br of bridges) {
+        links.add(br);
+        const ports = (await vsctl(ovs, ["list-ports", br]).catch(() => "")).split("\n").map((s) => s.trim()).filter(Boolean);
+        for (const p of ports) links.add(p);
+        await vsctl(ovs, ["--if-exists", "del-br", br]).catch(() => {});
+      }
+    } catch {
+      /* db already gone */
+    }
+  }
+  await stopOvsDaemons(ovs.dir);
+  for (const l of links) await deleteLink(l);
+}
+
+// ---- agent runtime per arch ---------------------------------------------------------------------
+let arm64PrefixPromise = null;
+/** [qemu-aarch64-static, -L, sysroot, node] from scripts/fleet/arm64-node.sh (cached after the first run). */
+export function arm64NodePrefix() {
+  arm64PrefixPromise ??= run("bash", [path.join(REPO, "scripts/fleet/arm64-node.sh"), "--json"], { timeoutMs: 15 * 60_000 }).then(({ stdout }) => {
+    const line = stdout.trim().split("\n").pop();
+    const info = JSON.parse(line);
+    if (!Array.isArray(info.prefix) || info.prefix.length < 2) throw new Error(`arm64-node.sh printed no prefix: ${line}`);
+    return info.prefix;
+  });
+  arm64PrefixPromise.catch(() => (arm64PrefixPromise = null));
+  return arm64PrefixPromise;
+}
+async function runtimeFor(arch) {
+  const host = hostArch();
+  if (arch === host) return { prefix: [process.execPath], emulated: false };
+  if (arch === "aarch64" && host === "x86_64") return { prefix: await arm64NodePrefix(), emulated: true };
+  throw new Error(`no way to run an ${arch} agent on this ${host} machine`);
+}
+
+function shortHash(s, n = 6) {
+  return crypto.createHash("sha256").update(s).digest("hex").slice(0, n);
+}
+
+/** QEMU processes of an agent's VMs: <stateDir>/vms/<id>/qemu.pid, confirmed by argv. */
+function vmPids(stateDir) {
+  const out = [];
+  const vms = path.join(stateDir, "vms");
+  let ids = [];
+  try {
+    ids = fs.readdirSync(vms);
+  } catch {
+    return out;
+  }
+  for (const id of ids) {
+    const pidFile = path.join(vms, id, "qemu.pid");
+    const pid = readPid(pidFile);
+    if (pid && alive(pid) && isVmOf(pidFile)(pid)) out.push(pid);
+  }
+  return out;
+}
+/** Taps the agent names for its VMs' NICs (agent/src/ovs.ts tapName): fallback when OVS lost a port. */
+function vmTapNames(stateDir) {
+  const out = [];
+  const vms = path.join(stateDir, "vms");
+  let ids = [];
+  try {
+    ids = fs.readdirSync(vms);
+  } catch {
+    return out;
+  }
+  for (const id of ids) {
+    try {
+      const spec = JSON.parse(fs.readFileSync(path.join(vms, id, "spec.json"), "utf8"));
+      for (const nic of spec.nics ?? []) if (nic?.id) out.push("pa" + crypto.createHash("sha256").update(`${id}/${nic.id}`).digest("hex").slice(0, 12));
+    } catch {
+      /* no spec */
+    }
+  }
+  return out;
+}
+// QEMU renames its thread (-name process=...): check argv[0], not comm.
+const isVmOf = (pidFile) => (pid) => {
+  const argv = procArgv(pid);
+  return path.basename(argv[0] ?? "").startsWith("qemu-system") && argv.includes(pidFile);
+};
+const isAgentOf = (stateDir) => (pid) => {
+  const argv = procArgv(pid);
+  return argv.some((a) => a.endsWith("agent.mjs")) && argv.includes(stateDir);
+};
+
+async function waitHealthy(url, child, { timeoutMs, wantRegistered }) {
+  const until = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < until) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`agent exited (${child.exitCode ?? child.signalCode})`);
+    try {
+      const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(3_000) });
+      const body = await res.json().catch(() => ({}));
+      if (res.ok && (!wantRegistered || body.registered === true)) return body;
+      last = `HTTP ${res.status} ${JSON.stringify(body)}`;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    await sleep(300);
+  }
+  throw new Error(`agent at ${url} not ${wantRegistered ? "registered" : "healthy"} after ${timeoutMs / 1000}s (${last})`);
+}
+
+function assertLoopbackUrl(u, what) {
+  const url = new URL(u);
+  const h = url.hostname.replace(/^\[|\]$/g, "");
+  if (!(h === "localhost" || h === "::1" || /^127\./.test(h))) throw new Error(`${what} must be a loopback URL here (got ${u})`);
+}
+
+/**
+ * @param {object} o
+ * @param {string} o.controllerUrl          loopback URL of the controller
+ * @param {string} o.joinToken              cluster join token
+ * @param {string} o.dataDir                fleet state: <dataDir>/<arch>/{state,ovs,agent.log}
+ * @param {string[]} [o.arches]             default ["x86_64"]; aliases accepted
+ * @param {(msg: string) => void} [o.log]
+ * @param {string} [o.agentBundle]          default <repo>/dist/agent.mjs
+ * @param {Record<string, number>} [o.ports] fixed ports per arch (default 0 = any free port)
+ * @param {string} [o.machineIdPrefix]      default "local" -> machine ids local-x86_64, local-aarch64
+ * @param {number} [o.heartbeatMs]          passed as --heartbeat-ms
+ * @param {string[]} [o.agentArgs]          extra agent flags
+ * @param {boolean} [o.waitRegistered]      wait until each agent registered (default true)
+ * @param {number} [o.timeoutMs]            per agent start timeout (default 120 s)
+ * @param {boolean} [o.strict]              throw (after cleanup) if any arch fails (default false)
+ * @param {boolean} [o.stopVms]             stop() also kills the agents' QEMU VMs (default true)
+ * @param {boolean} [o.handleSignals]       stop on SIGINT/SIGTERM (default true)
+ */
+export async function startFleet(o) {
+  const log = o.log ?? ((m) => console.log(`[fleet] ${m}`));
+  if (!o.controllerUrl || !o.joinToken || !o.dataDir) throw new Error("startFleet needs controllerUrl, joinToken and dataDir");
+  assertLoopbackUrl(o.controllerUrl, "controllerUrl");
+  const arches = [...new Set((o.arches ?? ["x86_64"]).map(normalizeArch))];
+  const bundle = path.resolve(o.agentBundle ?? path.join(REPO, "dist/agent.mjs"));
+  if (!fs.existsSync(bundle)) throw new Error(`agent bundle ${bundle} is missing: run npm run agent:build`);
+  const dataDir = path.resolve(o.dataDir);
+  const stopVms = o.stopVms ?? true;
+  const tag = shortHash(dataDir);
+  const uplink = `pa${tag}u`;
+
+  const agents = []; // started (also partially) agents, for stop()
+  const errors = [];
+  let stopping = null;
+  // ONE private userspace OVS for the whole fleet, one bridge per agent (docs/decisions/021-local-fleet-one-ovs.md):
+  // every netdev-datapath ovs-vswitchd opens a kernel tap named "ovs-netdev", so a second
+  // userspace vswitchd in the same network namespace fails ("Device or resource busy").
+  const ovsDir = path.join(dataDir, "ovs");
+  const ovs = { dir: ovsDir, db: `unix:${path.join(ovsDir, "db.sock")}`, env: ovsEnv(ovsDir) };
+  let ovsStarted = false;
+
+  const stop = () =>
+    (stopping ??= (async () => {
+      removeHandlers();
+      for (const a of [...agents].reverse()) {
+        try {
+          await stopAgent(a);
+        } catch (e) {
+          log(`stop ${a.arch}: ${e instanceof Error ? e.message : e}`);
+        }
+      }
+      if (ovsStarted) {
+        if (stopVms) await teardownOvs(ovs, agents.flatMap((a) => a.vmTaps ?? []));
+        else await stopOvsDaemons(ovs.dir); // VMs keep running; the db keeps their ports for the next start
+        ovsStarted = false;
+      }
+    })());
+
+  async function stopAgent(a) {
+    if (a.child && a.child.exitCode === null && a.child.signalCode === null) {
+      await killPid(a.child.pid, () => true, 20_000);
+    }
+    if (stopVms) {
+      a.vmTaps = vmTapNames(a.stateDir);
+      for (const pid of vmPids(a.stateDir)) {
+        const argv = procArgv(pid);
+        const pidFile = argv[argv.indexOf("-pidfile") + 1] ?? "";
+        await killPid(pid, isVmOf(pidFile), 5_000);
+      }
+    }
+    await fsp.rm(path.join(a.dir, "agent.pid"), { force: true });
+    a.stopped = true;
+  }
+
+  // Synchronous last resort when the parent exits without awaiting stop().
+  const onExit = () => {
+    for (const a of agents) {
+      if (a.stopped) continue;
+      if (a.child?.pid) killPidSync(a.child.pid, () => true);
+      if (stopVms) for (const pid of vmPids(a.stateDir)) killPidSync(pid, () => true);
+    }
+    if (!ovsStarted) return;
+    if (stopVms) {
+      try {
+        const env = ovs.env;
+        const brs = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-br"], { env, timeout: 4_000 }).toString().split("\n").filter(Boolean);
+        for (const br of brs) {
+          const ports = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-ports", br], { env, timeout: 4_000 }).toString().split("\n").filter(Boolean);
+          for (const l of [...ports, br]) if (NAME_RE.test(l) && fs.existsSync(`/sys/class/net/${l}`)) execFileSync("ip", ["link", "del", "dev", l], { timeout: 4_000, stdio: "ignore" });
+        }
+      } catch {
+        /* best effort */
+      }
+    }
+    killPidSync(readPid(path.join(ovs.dir, "ovs-vswitchd.pid")), isComm("ovs-vswitchd"));
+    killPidSync(readPid(path.join(ovs.dir, "ovsdb-server.pid")), isComm("ovsdb-server"));
+  };
+  const onSignal = (sig) => {
+    log(`${sig}: stopping the local fleet`);
+    stop().finally(() => {
+      // Nobody else handles this signal: behave like the default (exit), after cleaning up.
+      if (process.listenerCount(sig) === 0) process.exit(sig === "SIGINT" ? 130 : 143);
+    });
+  };
+  const handleSignals = o.handleSignals ?? true;
+  function removeHandlers() {
+    process.off("exit", onExit);
+    if (handleSignals) {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  }
+  process.on("exit", onExit);
+  if (handleSignals) {
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  }
+
+  try {
+    const t0 = Date.now();
+    // A previous run that crashed may have left its agents behind: stop them first (their VMs
+    // stay and are re-attached by the new agents; the kept conf.db re-adds their taps).
+    for (const arch of arches) {
+      const st = path.join(dataDir, arch, "state");
+      await killPid(readPid(path.join(dataDir, arch, "agent.pid")), isAgentOf(st), 20_000);
+    }
+    ovsStarted = true; // from here on, stop() tears it down (also a half-started one)
+    await startOvs(ovsDir);
+    // The "physical network" between the hosts: an uplink bridge with a patch port (a trunk:
+    // all VLANs) to every agent bridge, so VMs on the same VLAN reach each other across hosts.
+    await vsctl(ovs, ["--may-exist", "add-br", uplink, "--", "set", "bridge", uplink, "datapath_type=netdev"]);
+    log(`private OVS in ${ovsDir} (uplink bridge ${uplink}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  } catch (e) {
+    await stop();
+    throw new Error(`local fleet: Open vSwitch could not start: ${e instanceof Error ? e.message : e}`);
+  }
+
+  for (const arch of arches) {
+    const dir = path.join(dataDir, arch);
+    const short = arch === "x86_64" ? "x" : "a";
+    const a = { arch, dir, stateDir: path.join(dir, "state"), logFile: path.join(dir, "agent.log"), child: null, stopped: false };
+    a.bridge = `pa${tag}${short}`;
+    a.machineId = `${o.machineIdPrefix ?? "local"}-${arch}`;
+    agents.push(a);
+    const t0 = Date.now();
+    try {
+      await fsp.mkdir(a.stateDir, { recursive: true, mode: 0o700 });
+      const rt = await runtimeFor(arch);
+      a.emulated = rt.emulated;
+      // The agent bridge (the agent would create it too, --may-exist) + its uplink patch pair.
+      const pHost = `pa${tag}${short}p`;
+      const pUp = `pa${tag}u${short}`;
+      await vsctl(ovs, ["--may-exist", "add-br", a.bridge, "--", "set", "bridge", a.bridge, "datapath_type=netdev",
+        "--", "--may-exist", "add-port", a.bridge, pHost, "--", "set", "interface", pHost, "type=patch", `options:peer=${pUp}`,
+        "--", "--may-exist", "add-port", uplink, pUp, "--", "set", "interface", pUp, "type=patch", `options:peer=${pHost}`]);
+      const port = o.ports?.[arch] ?? 0;
+      const args = [bundle, "--controller", o.controllerUrl, "--join-token", o.joinToken, "--listen", `127.0.0.1:${port}`,
+        "--state-dir", a.stateDir, "--bridge", a.bridge, "--ovs-db", ovs.db, "--ovs-datapath", "netdev", "--machine-id", a.machineId,
+        ...(o.heartbeatMs ? ["--heartbeat-ms", String(o.heartbeatMs)] : []), ...(o.agentArgs ?? [])];
+      const argv = [...rt.prefix, ...args];
+      const out = fs.createWriteStream(a.logFile, { flags: "a" });
+      out.write(`# ${new Date().toISOString()} ${JSON.stringify(argv)}\n`);
+      const child = spawn(argv[0], argv.slice(1), { cwd: dir, env: { ...ovs.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      a.child = child;
+      a.pid = child.pid;
+      fs.writeFileSync(path.join(dir, "agent.pid"), `${child.pid}\n`);
+      let advertised = null;
+      let buf = "";
+      child.stdout.on("data", (d) => {
+        out.write(d);
+        buf += d.toString();
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          try {
+            const ev = JSON.parse(line);
+            if (ev.event === "agent.listening") advertised = ev.advertiseUrl;
+            if (ev.level === "error") log(`${arch} agent: ${ev.event} ${ev.error ?? ""}`);
+          } catch {
+            /* not JSON */
+          }
+        }
+      });
+      child.stderr.on("data", (d) => out.write(d));
+      child.on("exit", (code, sig) => {
+        out.write(`# exited ${code ?? sig}\n`);
+        out.end();
+        if (!stopping && !a.stopped) log(`${arch} agent exited unexpectedly (${code ?? sig}); see ${a.logFile}`);
+      });
+      const timeoutMs = o.timeoutMs ?? 120_000;
+      const until = Date.now() + timeoutMs;
+      while (!advertised) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`agent exited (${child.exitCode ?? child.signalCode}) before listening; see ${a.logFile}`);
+        if (Date.now() > until) throw new Error(`agent did not listen within ${timeoutMs / 1000}s; see ${a.logFile}`);
+        await sleep(100);
+      }
+      a.url = advertised;
+      a.port = Number(new URL(advertised).port);
+      const health = await waitHealthy(advertised, child, { timeoutMs: Math.max(5_000, until - Date.now()), wantRegistered: o.waitRegistered ?? true });
+      a.hostId = health.hostId ?? null;
+      log(`${arch} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s — bridge ${a.bridge}, state ${a.stateDir}`);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      errors.push({ arch, error: msg });
+      log(`${arch} agent could not start: ${msg}`);
+      await stopAgent(a).catch(() => {});
+      if (o.strict) {
+        await stop();
+        throw new Error(`${arch} agent could not start: ${msg}`);
+      }
+    }
+  }
+
+  const running = agents.filter((a) => !a.stopped);
+  const view = (a) => ({ arch: a.arch, emulated: a.emulated, machineId: a.machineId, hostId: a.hostId, url: a.url, port: a.port, pid: a.pid, stateDir: a.stateDir, bridge: a.bridge, logFile: a.logFile, ovsDb: ovs.db, ovsDir: ovs.dir });
+  return { agents: running.map(view), errors, ovs: { dir: ovs.dir, db: ovs.db, uplink }, stop };
+}
+
+// ---- CLI -------------------------------------------------------------------------------------------
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { parseArgs } = await import("node:util");
+  const { values } = parseArgs({
+    options: {
+      controller: { type: "string" }, "join-token": { type: "string" }, "data-dir": { type: "string" }, arch: { type: "string" },
+      "heartbeat-ms": { type: "string" }, "keep-vms": { type: "boolean" }, strict: { type: "boolean" }, help: { type: "boolean" },
+    },
+  });
+  if (values.help || !values.controller || !(values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN)) {
+    console.log("usage: node scripts/fleet/fleet.mjs --controller http://127.0.0.1:3000 --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]");
+    process.exit(values.help ? 0 : 2);
+  }
+  const fleet = await startFleet({
+    controllerUrl: values.controller,
+    joinToken: values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN,
+    dataDir: values["data-dir"] ?? path.join(REPO, "data", "fleet"),
+    arches: (values.arch ?? "x86_64,aarch64").split(","),
+    heartbeatMs: values["heartbeat-ms"] ? Number(values["heartbeat-ms"]) : undefined,
+    stopVms: !values["keep-vms"],
+    strict: values.strict,
+  });
+  console.log(JSON.stringify({ agents: fleet.agents, errors: fleet.errors, ovs: fleet.ovs }, null, 2));
+  if (fleet.agents.length === 0) {
+    await fleet.stop();
+    process.exit(1);
+  }
+  console.log("[fleet] running; Ctrl-C stops the agents, their VMs and OVS");
+  setInterval(() => {}, 1 << 30); // keep alive until a signal
+}
