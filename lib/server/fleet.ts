@@ -83,7 +83,7 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
   const existing = await db().host.findUnique({ where: { machineId: f.machineId } });
   const host = existing
     ? await db().host.update({ where: { id: existing.id }, data: { ...data, tokenGeneration: { increment: 1 } } })
-    : await db().host.create({ data: { ...data, name: await uniqueHostName(f.hostname, f.machineId), machineId: f.machineId } });
+    : await db().host.create({ data: { ...data, name: await uniqueHostName(f.hostname, f.arch, f.machineId), machineId: f.machineId } });
   const hostToken = hostTokenFor(host.id, host.tokenGeneration);
   await db().host.update({ where: { id: host.id }, data: { agentTokenHash: sha256(hostToken) } });
   await recordAudit({ actor: null, action: existing ? "host.re-register" : "host.register", result: "success", targetType: "host", targetId: host.id, clientIp, details: { name: host.name, arch: host.arch } });
@@ -91,10 +91,14 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
   return { hostId: host.id, hostToken, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
 }
 
-async function uniqueHostName(hostname: string, machineId: string): Promise<string> {
+/** The node's hostname, else hostname-arch (two agents on one machine), else a machine-id suffix. */
+async function uniqueHostName(hostname: string, arch: string, machineId: string): Promise<string> {
   const base = hostname.replace(/[^A-Za-z0-9.-]/g, "-").slice(0, 50) || "host";
-  const taken = await db().host.findUnique({ where: { name: base } });
-  return taken ? `${base}-${machineId.slice(0, 6)}` : base;
+  const suffix = createHash("sha256").update(machineId).digest("hex").slice(0, 6);
+  for (const name of [base, `${base}-${arch}`, `${base}-${arch}-${suffix}`]) {
+    if (!(await db().host.findUnique({ where: { name } }))) return name;
+  }
+  return `${base}-${randomBytes(4).toString("hex")}`;
 }
 
 /** The host whose agent presented this bearer token, or a 401. */
