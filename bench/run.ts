@@ -2,8 +2,9 @@
 import { benchLists } from "./lists";
 import { benchPlacement } from "./placement";
 import { benchAgent } from "./agent";
+import { benchImageUpload } from "./image-upload";
 
-const all: Record<string, () => Promise<void>> = { lists: benchLists, placement: benchPlacement, agent: benchAgent };
+const all: Record<string, () => Promise<void>> = { lists: benchLists, placement: benchPlacement, agent: benchAgent, imageUpload: benchImageUpload };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 
 for (const name of selected) {

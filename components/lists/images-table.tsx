@@ -1,24 +1,94 @@
 "use client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
 import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { IMAGE_STATUSES } from "@/lib/schemas/entities";
 import { formatBytes } from "@/lib/format";
+import { listKeys } from "@/lib/queries/lists";
+import { deleteImageRequest, imageFamiliesQuery, patchImage } from "@/lib/queries/images";
+import type { ImageFamilyDto } from "@/lib/schemas/images";
 import type { Arch } from "@/lib/arch";
 
-export type ImageRow = { id: string; name: string; family: string | null; arch: Arch; format: string; sizeBytes: number; firmware: string; status: string; vmCount?: number };
+export type ImageRow = { id: string; name: string; family: string | null; arch: Arch; format: string; sizeBytes: number; firmware: string; status: string; visibility: string; vmCount?: number };
 
-const columns: Column<ImageRow>[] = [
-  { key: "name", label: "Name", sortable: true, render: (i) => <span className="font-medium">{i.name}</span> },
-  { key: "family", label: "Family", render: (i) => i.family ?? "—" },
-  { key: "arch", label: "Architecture", sortable: true, render: (i) => <ArchBadge arch={i.arch} /> },
-  { key: "status", label: "Status", sortable: true, render: (i) => <StatusBadge status={i.status} /> },
-  { key: "format", label: "Format", sortable: true, render: (i) => i.format },
-  { key: "firmware", label: "Firmware", render: (i) => i.firmware.toUpperCase() },
-  { key: "sizeBytes", label: "Size", sortable: true, render: (i) => formatBytes(i.sizeBytes) },
-  { key: "vms", label: "VMs", render: (i) => i.vmCount ?? 0 },
-];
+/** The family name with every arch build of it; this row's own build is outlined. */
+function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamilyDto[] | undefined }) {
+  if (!image.family) return <span className="text-slate-400">—</span>;
+  const builds = families?.find((f) => f.family === image.family)?.builds ?? [];
+  return (
+    <span className="inline-flex flex-wrap items-center gap-1.5" data-testid="family-builds">
+      <span className="font-mono text-xs">{image.family}</span>
+      {builds.map((b) => (
+        <span key={b.imageId} title={`${b.name}: ${b.status}`} className={`rounded ${b.imageId === image.id ? "ring-2 ring-indigo-300" : "opacity-70"}`}>
+          <ArchBadge arch={b.arch} />
+          {b.status !== "ready" && <span className="ml-0.5 text-xs text-amber-700">({b.status})</span>}
+        </span>
+      ))}
+    </span>
+  );
+}
 
-export function ImagesTable() {
+function ImageActions({ image }: { image: ImageRow }) {
+  const qc = useQueryClient();
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState(image.name);
+  const [family, setFamily] = useState(image.family ?? "");
+  const [error, setError] = useState<string | null>(null);
+  const refresh = () => qc.invalidateQueries({ queryKey: listKeys.all("images") });
+  const save = useMutation({
+    mutationFn: () => patchImage(image.id, { name: name.trim(), family: family.trim() ? family.trim() : null }),
+    onMutate: () => setError(null),
+    onSuccess: () => setEditing(false),
+    onError: (e) => setError(e.message),
+    onSettled: refresh,
+  });
+  const del = useMutation({
+    mutationFn: () => deleteImageRequest(image.id),
+    onMutate: () => setError(null),
+    onError: (e) => setError(e.message),
+    onSettled: refresh,
+  });
+  const busy = save.isPending || del.isPending;
+  if (image.status === "uploading" || image.status === "validating") return <span className="text-xs text-slate-400">{image.status}…</span>;
+
+  return (
+    <div className="space-y-1">
+      {editing ? (
+        <form className="flex flex-wrap items-center gap-1" aria-label={`Edit ${image.name}`} onSubmit={(e) => { e.preventDefault(); save.mutate(); }}>
+          <input aria-label="New name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} className="w-36 rounded border border-slate-300 px-1.5 py-0.5 text-xs" />
+          <input aria-label="Family" value={family} maxLength={63} placeholder="family" onChange={(e) => setFamily(e.target.value)} className="w-28 rounded border border-slate-300 px-1.5 py-0.5 text-xs" />
+          <button type="submit" disabled={busy || !name.trim()} className="rounded px-2 py-0.5 text-xs font-medium text-indigo-700 ring-1 ring-indigo-300 disabled:opacity-50">Save</button>
+          <button type="button" onClick={() => { setEditing(false); setName(image.name); setFamily(image.family ?? ""); }} className="rounded px-2 py-0.5 text-xs ring-1 ring-slate-300">Cancel</button>
+        </form>
+      ) : (
+        <div className="flex gap-1">
+          <button type="button" disabled={busy} onClick={() => { setName(image.name); setFamily(image.family ?? ""); setEditing(true); }} className="rounded px-2 py-0.5 text-xs font-medium ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50">Rename</button>
+          <button type="button" disabled={busy}
+            onClick={() => { if (confirm(`Delete image ${image.name}? Its files are removed from the controller; hosts drop their cached copy.`)) del.mutate(); }}
+            className="rounded px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50">
+            {del.isPending ? "Deleting…" : "Delete"}
+          </button>
+        </div>
+      )}
+      {error && <p role="alert" className="max-w-xs text-xs text-red-700">{error}</p>}
+    </div>
+  );
+}
+
+export function ImagesTable({ canManage = false }: { canManage?: boolean }) {
+  const families = useQuery(imageFamiliesQuery);
+  const columns: Column<ImageRow>[] = [
+    { key: "name", label: "Name", sortable: true, render: (i) => <span className="font-medium" data-testid="image-name">{i.name}</span> },
+    { key: "family", label: "Family · builds", render: (i) => <FamilyCell image={i} families={families.data} /> },
+    { key: "arch", label: "Architecture", sortable: true, render: (i) => ((i.arch as string) === "unknown" ? <span className="text-xs text-slate-500">detecting…</span> : <ArchBadge arch={i.arch} />) },
+    { key: "status", label: "Status", sortable: true, render: (i) => <StatusBadge status={i.status} /> },
+    { key: "format", label: "Format", sortable: true, render: (i) => i.format },
+    { key: "firmware", label: "Firmware", render: (i) => i.firmware.toUpperCase() },
+    { key: "sizeBytes", label: "Size", sortable: true, render: (i) => formatBytes(i.sizeBytes) },
+    { key: "vms", label: "VMs", render: (i) => i.vmCount ?? 0 },
+    ...(canManage ? [{ key: "actions", label: "Actions", render: (i: ImageRow) => <ImageActions image={i} /> }] : []),
+  ];
   return (
     <DataTable<ImageRow>
       kind="images" columns={columns} statuses={IMAGE_STATUSES} defaultSort="name" rowKey={(i) => i.id}

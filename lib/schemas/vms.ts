@@ -5,14 +5,16 @@ import { vmNameSchema } from "./agent-api";
 export const createVmSchema = z.object({
   name: vmNameSchema,
   arch: archSchema,
-  imageId: z.string().min(1, "choose an image").max(64),
+  /** an image id, or `family` (one name, a build per arch): exactly one of the two */
+  imageId: z.string().min(1).max(64).optional(),
+  family: z.string().min(1).max(100).optional(),
   vcpus: z.coerce.number().int("vCPUs must be a whole number").min(1, "at least 1 vCPU").max(256, "at most 256 vCPUs"),
   memoryMb: z.coerce.number().int().min(64, "at least 64 MiB of memory").max(1024 * 1024, "at most 1 TiB of memory"),
   diskGb: z.coerce.number().int().min(1, "at least 1 GiB of disk").max(65536, "at most 64 TiB of disk"),
   networkId: z.string().min(1).max(64).optional().nullable(),
   allowEmulation: z.coerce.boolean().default(false),
   strategy: z.enum(["spread", "pack"]).default("spread"),
-});
+}).refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, { message: "give either imageId or family (an image family name), not both", path: ["imageId"] });
 export type CreateVmInput = z.output<typeof createVmSchema>;
 
 export const VM_ACTIONS = ["start", "stop", "reboot", "poweroff", "retry"] as const;

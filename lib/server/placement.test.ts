@@ -101,3 +101,20 @@ describe.each(PROVIDERS)("placement on %s", (provider) => {
     expect((await db().host.findUniqueOrThrow({ where: { id: h.id } })).allocatedCpus).toBe(1);
   });
 });
+
+describe("image families in VM create", () => {
+  let database: TestDatabase | undefined;
+  beforeEach(async () => { database = await useFreshDatabase("sqlite"); });
+  afterEach(async () => { await releaseDatabase(database); });
+
+  it("a family resolves to the build for the VM's arch; a missing build names what exists", async () => {
+    await host("arm-1", "aarch64", 4);
+    const arm = await db().image.create({ data: { name: "deb-arm", family: "debian-12", arch: "aarch64", format: "kernel", status: "ready" } });
+    await db().image.create({ data: { name: "deb-x86", family: "debian-12", arch: "x86_64", format: "kernel", status: "ready" } });
+    const { vm } = await createVm({ ...vmInput("", "aarch64", "fam-1"), imageId: undefined, family: "debian-12" }, who, { provision: false });
+    expect(vm.image?.id).toBe(arm.id);
+    await db().image.deleteMany({ where: { arch: "x86_64" } });
+    await host("x86-1", "x86_64", 4);
+    await expect(createVm({ ...vmInput("", "x86_64", "fam-2"), imageId: undefined, family: "debian-12" }, who, { provision: false })).rejects.toMatchObject({ message: expect.stringMatching(/aarch64/) });
+  });
+});

@@ -1,5 +1,6 @@
 import "server-only";
 import { ensureFirstAdmin } from "./bootstrap";
+import { sweepInterruptedUploads } from "./image-upload";
 import { registerDemoImages } from "./demo-images";
 import { applyConfiguredJoinToken, getJoinToken, markStaleHostsOffline } from "./fleet";
 import { logError } from "./log";
@@ -13,6 +14,8 @@ export async function onServerStart(): Promise<void> {
     // WAL lets the console, migrations and tools read while one writer writes (SQLite only; persistent).
     if (!isPostgres()) await db().$queryRawUnsafe("PRAGMA journal_mode=WAL");
     await ensureFirstAdmin();
+    // Uploads cut off by a restart leave rows in uploading/validating and stray files: remove them.
+    await sweepInterruptedUploads();
     await applyConfiguredJoinToken();
     await getJoinToken();
     const fixtures = env().POLYARCH_DEMO_IMAGES_DIR;

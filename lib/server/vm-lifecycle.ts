@@ -14,6 +14,7 @@ import { CREATE_STEPS, createTask, finishTask, setStep } from "./tasks";
 import { getVm } from "./vms";
 import { vmStatusFromAgent } from "./fleet";
 import { allocateNic, nicSpecsFor, releaseNics } from "./networks";
+import { resolveFamily } from "./image-families";
 
 type Who = { actor: Actor; clientIp: string | null };
 
@@ -31,7 +32,9 @@ async function loadImageFor(input: { imageId: string; arch: string; memoryMb: nu
 
 /** Checks everything that does not depend on capacity; the scheduler decides the rest. */
 export async function validateCreate(input: CreateVmInput) {
-  const image = await loadImageFor(input);
+  // A family resolves to its build for the VM's architecture (and says which arches it has if none).
+  const imageId = input.imageId ?? (await resolveFamily(input.family!, input.arch)).id;
+  const image = await loadImageFor({ ...input, imageId });
   if (input.networkId) {
     const network = await db().network.findUnique({ where: { id: input.networkId } });
     if (!network) throw new AppError({ code: "not_found", message: `Network ${input.networkId} does not exist.` });
@@ -40,13 +43,13 @@ export async function validateCreate(input: CreateVmInput) {
 }
 
 export async function createVm(input: CreateVmInput, who: Who, opts: { provision?: boolean } = {}) {
-  await validateCreate(input);
+  const image = await validateCreate(input);
   let placed;
   try {
     placed = await placeAndRecord({ arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, allowEmulation: input.allowEmulation, strategy: input.strategy }, async (tx, p) => {
       const vm = await tx.vm.create({
         data: {
-          name: input.name, arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, imageId: input.imageId,
+          name: input.name, arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, imageId: image.id,
           hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id,
         },
       });

@@ -1,16 +1,23 @@
 import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { ImagesTable } from "@/components/lists/images-table";
+import { ImageUpload } from "@/components/image-upload";
 import { requirePage } from "@/lib/server/page-guard";
+import { can } from "@/lib/permissions";
 
 export const metadata = { title: "Images" };
 
 export default async function ImagesPage() {
-  await requirePage("read");
+  const actor = await requirePage("read");
+  // Hidden for viewers as a courtesy; POST/PATCH/DELETE check "image:manage" on the server anyway.
+  const canManage = can(actor.role, "image:manage");
   return (
     <>
       <PageHeader title="Images" description="Boot images, each built for one architecture. A family groups the builds of one image for x86_64 and aarch64." />
-      <Suspense><ImagesTable /></Suspense>
+      <div className="space-y-6">
+        {canManage && <ImageUpload />}
+        <Suspense><ImagesTable canManage={canManage} /></Suspense>
+      </div>
     </>
   );
 }

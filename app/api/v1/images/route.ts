@@ -1,5 +1,12 @@
-import { apiRoute, parseQuery } from "@/lib/server/http";
+import { NextResponse } from "next/server";
+import { apiRoute, parseQuery, toJsonSafe } from "@/lib/server/http";
 import { imageListQuery } from "@/lib/schemas/entities";
 import { listImages } from "@/lib/server/images";
+import { uploadImage } from "@/lib/server/image-upload";
 
 export const GET = apiRoute({ permission: "read", action: "image.list" }, ({ req }) => listImages(parseQuery(req, imageListQuery)));
+
+/** Streamed multipart/form-data upload (the body is never buffered whole); see lib/server/image-upload.ts. */
+export const POST = apiRoute({ permission: "image:manage", action: "image.upload", targetType: "image" }, async ({ req, actor, clientIp }) =>
+  NextResponse.json(toJsonSafe(await uploadImage(req, { actor, clientIp })), { status: 201 }),
+);
