@@ -4,6 +4,8 @@ import { z } from "zod";
 import { errorSchema, hostDtoSchema, imageDtoSchema, listOf, vmDtoSchema } from "./schemas/api";
 import { hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
 import { networkDtoSchema, networkListQuery } from "./schemas/networks";
+import { createVmSchema, vmActionRequestSchema } from "./schemas/vms";
+import { placementRequestSchema } from "./scheduler/schema";
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: "output", unrepresentable: "any", target: "draft-2020-12" });
 
@@ -37,6 +39,16 @@ function itemPath(tag: string, item: string) {
   };
 }
 
+function postPath(tag: string, summary: string, body: z.ZodType, status = "200") {
+  return {
+    post: {
+      tags: [tag], summary,
+      requestBody: { required: true, content: { "application/json": { schema: z.toJSONSchema(body, { io: "input", unrepresentable: "any" }) } } },
+      responses: { [status]: { description: "Accepted" }, "409": { description: "Conflict (e.g. no host can take it; the message says why)" }, "422": { description: "Valid JSON, but not possible (e.g. image/arch mismatch)" }, ...errors },
+    },
+  };
+}
+
 export function buildOpenApi(serverUrl: string) {
   return {
     openapi: "3.1.0",
@@ -48,7 +60,9 @@ export function buildOpenApi(serverUrl: string) {
       "/api/v1/hosts/{id}": itemPath("hosts", "Host"),
       "/api/v1/images": listPath("images", "Image", imageListQuery),
       "/api/v1/images/{id}": itemPath("images", "Image"),
-      "/api/v1/vms": listPath("vms", "Vm", vmListQuery),
+      "/api/v1/vms": { ...listPath("vms", "Vm", vmListQuery), ...postPath("vms", "Create a VM (placed by the scheduler; follow its task)", createVmSchema, "202") },
+      "/api/v1/vms/{id}/actions": postPath("vms", "start | stop | reboot | poweroff | retry", vmActionRequestSchema),
+      "/api/v1/placement/preview": postPath("placement", "Where a VM would land, and why every other host was rejected", placementRequestSchema),
       "/api/v1/vms/{id}": itemPath("vms", "Vm"),
       "/api/v1/networks": listPath("networks", "Network", networkListQuery),
       "/api/v1/networks/{id}": itemPath("networks", "Network"),
