@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "./testing/server-db";
 import type { TestDatabase } from "../../prisma/test-db";
 import { db } from "./db";
-import { createVm, deleteVm } from "./vm-lifecycle";
+import { createVm, deleteVm, kernelCmdline } from "./vm-lifecycle";
 import { previewPlacement } from "./placement";
 import type { Actor } from "./guard";
 
@@ -117,4 +117,13 @@ describe("image families in VM create", () => {
     await host("x86-1", "x86_64", 4);
     await expect(createVm({ ...vmInput("", "x86_64", "fam-2"), imageId: undefined, family: "debian-12" }, who, { provision: false })).rejects.toMatchObject({ message: expect.stringMatching(/aarch64/) });
   });
+});
+
+describe("kernelCmdline", () => {
+  it.each([
+    ["console=ttyS0 panic=-1", [], "console=ttyS0 panic=-1"],
+    ["console=ttyS0", [{ ip: "10.0.0.5", prefixLength: 24 }], "console=ttyS0 polyarch.ip=10.0.0.5/24"],
+    ["console=ttyS0 polyarch.ip=1.2.3.4/8", [{ ip: "10.0.0.5", prefixLength: 24 }, { ip: "10.1.0.5", prefixLength: 16 }], "console=ttyS0 polyarch.ip=10.0.0.5/24,10.1.0.5/16"],
+    ["console=ttyS0", [{ ip: undefined, prefixLength: undefined }], "console=ttyS0"],
+  ])("%s + %j", (base, nics, expected) => expect(kernelCmdline(base, nics)).toBe(expected));
 });
