@@ -4,7 +4,8 @@
 # otherwise it lists what is missing and leaves the decision to the caller.
 set -euo pipefail
 PKGS=(chromium qemu-system-x86 qemu-system-arm qemu-utils ovmf qemu-efi-aarch64 openvswitch-switch
-      qemu-user-static busybox-static postgresql iproute2 cpio zstd xz-utils ethtool genisoimage fonts-liberation)
+      qemu-user-static busybox-static postgresql iproute2 cpio zstd xz-utils ethtool genisoimage fonts-liberation
+      dosfstools mtools fdisk kmod grub-common syslinux syslinux-common)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -131,6 +131,15 @@ async function startOvs(dir) {
   if (!fs.existsSync(OVS_SCHEMA)) throw new Error(`Open vSwitch is not installed (${OVS_SCHEMA} missing): apt-get install openvswitch-switch`);
   await fsp.mkdir(dir, { recursive: true });
   await stopOvsDaemons(dir); // stale daemons of a crashed run
+  // Only one userspace-datapath ovs-vswitchd fits in a network namespace: each one opens the
+  // kernel tap "ovs-netdev", a second one fails with EBUSY. Say so instead of a broken bridge.
+  if (fs.existsSync("/sys/class/net/ovs-netdev")) {
+    const others = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procComm(Number(p)) === "ovs-vswitchd");
+    if (others.length > 0) {
+      const who = others.map((p) => `pid ${p}: ${procArgv(Number(p)).join(" ").slice(0, 200)}`).join("; ");
+      throw new Error(`another userspace Open vSwitch is running on this machine (it holds the "ovs-netdev" tap): ${who}. Stop it first, or reuse its fleet.`);
+    }
+  }
   const env = ovsEnv(dir);
   const db = `unix:${sock}`;
   const conf = path.join(dir, "conf.db");
@@ -303,7 +312,7 @@ export async function startFleet(o) {
   const agents = []; // started (also partially) agents, for stop()
   const errors = [];
   let stopping = null;
-  // ONE private userspace OVS for the whole fleet, one bridge per agent (docs/decisions/021-local-fleet-one-ovs.md):
+  // ONE private userspace OVS for the whole fleet, one bridge per agent (docs/decisions/009-local-fleet-one-ovs.md):
   // every netdev-datapath ovs-vswitchd opens a kernel tap named "ovs-netdev", so a second
   // userspace vswitchd in the same network namespace fails ("Device or resource busy").
   const ovsDir = path.join(dataDir, "ovs");
