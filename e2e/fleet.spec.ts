@@ -1,5 +1,6 @@
 import { test, expect, request as pwRequest, type APIRequestContext, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { baseURL } from "../playwright.config";
 import { storageStateFor } from "./helpers";
@@ -142,6 +143,41 @@ test("with the aarch64 host in maintenance, an aarch64 VM without emulation is r
     expect((await admin.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
   } finally {
     await admin.patch(`/api/v1/hosts/${arm.id}`, { data: { adminState: "enabled" } });
+  }
+});
+
+test("kernel images uploaded through the API are detected as their arch and boot on the mixed fleet", async () => {
+  const operator = await pwRequest.newContext({ baseURL, storageState: storageStateFor("operator") });
+  try {
+    for (const arch of ["aarch64", "x86_64"] as const) {
+      const dir = resolve(".cache/fixtures", arch);
+      const up = await operator.post("/api/v1/images", {
+        multipart: {
+          name: `uploaded-${arch}`,
+          format: "kernel",
+          family: "uploaded-busybox",
+          cmdline: arch === "aarch64" ? "console=ttyAMA0 panic=-1" : "console=ttyS0 panic=-1",
+          kernel: { name: "vmlinuz", mimeType: "application/octet-stream", buffer: readFileSync(resolve(dir, "vmlinuz")) },
+          initrd: { name: "initrd.img", mimeType: "application/octet-stream", buffer: readFileSync(resolve(dir, "initrd.img")) },
+        },
+        timeout: 120_000,
+      });
+      expect(up.status(), await up.text()).toBe(201);
+      const image = await up.json();
+      expect(image.arch ?? image.image?.arch).toBe(arch);
+
+      // Created by family name: it resolves to this arch's build.
+      const res = await operator.post("/api/v1/vms", { data: { name: `from-upload-${arch.replace("_", "")}`, arch, family: "uploaded-busybox", vcpus: 1, memoryMb: 256, diskGb: 1 } });
+      expect(res.status(), await res.text()).toBe(202);
+      const { vm, host } = await res.json();
+      await expect.poll(async () => (await (await operator.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 180_000 }).toBe("running");
+      const agentArch = (await hostsByArch(admin)).find((h) => h.id === host.id)!.arch;
+      const serialLog = resolve(".cache/e2e-data/fleet", agentArch, "state/vms", vm.id, "serial.log");
+      await expect.poll(() => (existsSync(serialLog) ? readFileSync(serialLog, "utf8") : ""), { timeout: 120_000 }).toContain(`POLYARCH-BOOT-OK arch=${arch}`);
+      expect((await operator.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
+    }
+  } finally {
+    await operator.dispose();
   }
 });
 
