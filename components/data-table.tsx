@@ -3,7 +3,7 @@
 // filters by arch/status and a name search, all kept in the URL; refreshes itself by polling.
 import { useQuery } from "@tanstack/react-query";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { listQueryOptions, type ListKind } from "@/lib/queries/lists";
 
 export type Column<T> = { key: string; label: string; sortable?: boolean; className?: string; render: (row: T) => React.ReactNode };
@@ -39,13 +39,20 @@ export function DataTable<T>({ kind, columns, statuses, statusLabel = "Status", 
   const query = useQuery(listQueryOptions<T>(kind, { ...params, sort, dir, page: String(page), pageSize: String(pageSize) }));
 
   const [search, setSearch] = useState(params.q ?? "");
+  // Two quick changes (e.g. clearing two filters) must build on each other, not on the URL the
+  // page rendered with: router.replace lands asynchronously.
+  const latest = useRef(searchParams.toString());
+  useEffect(() => {
+    latest.current = searchParams.toString();
+  }, [searchParams]);
   function update(next: Record<string, string | undefined>) {
-    const sp = new URLSearchParams(searchParams.toString());
+    const sp = new URLSearchParams(latest.current);
     for (const [k, v] of Object.entries(next)) {
       if (v === undefined || v === "") sp.delete(k);
       else sp.set(k, v);
     }
     if (!("page" in next)) sp.delete("page");
+    latest.current = sp.toString();
     router.replace(`${pathname}${sp.size ? `?${sp}` : ""}`, { scroll: false });
   }
   // Debounce the search box so typing does not fire a request per key.

@@ -4,6 +4,7 @@ import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
+import { SerialConsole } from "@/components/serial-console";
 import { deleteVmRequest, postVmAction, vmEventsQuery, vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
 import { listKeys } from "@/lib/queries/lists";
 import { formatDate, formatMb } from "@/lib/format";
@@ -80,6 +81,13 @@ export function VmDetailView({ id, canOperate }: { id: string; canOperate: boole
         <Item label="Updated">{formatDate(v.updatedAt)}</Item>
         <Item label="Emulation allowed">{v.allowEmulation ? "yes" : "no"}</Item>
       </dl>
+
+      {v.host && (
+        <section>
+          <h2 className="mb-2 text-lg font-semibold">Console</h2>
+          <SerialConsole vmId={v.id} />
+        </section>
+      )}
 
       <section>
         <h2 className="mb-2 text-lg font-semibold">Tasks</h2>

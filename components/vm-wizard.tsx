@@ -32,6 +32,7 @@ export function VmWizard() {
   const [networkId, setNetworkId] = useState<string>("");
   const [name, setName] = useState("");
   const [allowEmulation, setAllowEmulation] = useState(false);
+  const [userData, setUserData] = useState("");
   const [submitError, setSubmitError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ vmId: string; host: string } | null>(null);
 
@@ -74,7 +75,7 @@ export function VmWizard() {
       const res = await fetchJson<{ vm: { id: string }; host: { name: string } }>("/api/v1/vms", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ name, arch, imageId, ...size, networkId: networkId || null, allowEmulation }),
+        body: JSON.stringify({ name, arch, imageId, ...size, networkId: networkId || null, allowEmulation, userData: userData.trim() ? userData : null }),
       });
       setCreated({ vmId: res.vm.id, host: res.host.name });
     } catch (e) {
@@ -179,6 +180,11 @@ export function VmWizard() {
               <input type="checkbox" checked={allowEmulation} onChange={(e) => setAllowEmulation(e.target.checked)} name="allowEmulation" />
               Allow emulation (TCG) when no native {arch} host has room — much slower
             </label>
+            <details className="text-sm">
+              <summary className="cursor-pointer font-medium">cloud-init user-data (optional)</summary>
+              <p className="mt-1 text-xs text-slate-500">The VM gets a NoCloud seed with its hostname, your SSH keys (Account page) and, if given, this user-data (#cloud-config or a script).</p>
+              <textarea name="userData" value={userData} onChange={(e) => setUserData(e.target.value)} rows={5} maxLength={65536} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs" placeholder="#cloud-config" />
+            </details>
             <p className="text-sm text-slate-700">{arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB · {networkId ? networks.data?.items.find((n) => n.id === networkId)?.name : "no network"}</p>
             <section aria-label="Placement preview" data-testid="placement-preview" className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
               <h3 className="mb-2 font-semibold">Where it will run</h3>

@@ -5,6 +5,8 @@ import { errorSchema, hostDtoSchema, imageDtoSchema, listOf, vmDtoSchema } from 
 import { hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
 import { networkDtoSchema, networkListQuery } from "./schemas/networks";
 import { createVmSchema, vmActionRequestSchema } from "./schemas/vms";
+import { consoleTicketRequestSchema } from "./schemas/console";
+import { imageEvictRequestSchema, imageHostDtoSchema } from "./schemas/host-images";
 import { placementRequestSchema } from "./scheduler/schema";
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: "output", unrepresentable: "any", target: "draft-2020-12" });
@@ -60,8 +62,17 @@ export function buildOpenApi(serverUrl: string) {
       "/api/v1/hosts/{id}": itemPath("hosts", "Host"),
       "/api/v1/images": listPath("images", "Image", imageListQuery),
       "/api/v1/images/{id}": itemPath("images", "Image"),
+      "/api/v1/images/{id}/hosts": {
+        get: {
+          tags: ["images"], summary: "Hosts holding a cached copy of the image (state, size, in use)",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "200": { description: "Per host", content: { "application/json": { schema: { $ref: "#/components/schemas/ImageHostList" } } } }, "404": { description: "Not found" }, ...errors },
+        },
+      },
+      "/api/v1/images/{id}/evict": postPath("images", "Remove the image's cached copy from one host (refused while a VM there uses it)", imageEvictRequestSchema),
       "/api/v1/vms": { ...listPath("vms", "Vm", vmListQuery), ...postPath("vms", "Create a VM (placed by the scheduler; follow its task)", createVmSchema, "202") },
       "/api/v1/vms/{id}/actions": postPath("vms", "start | stop | reboot | poweroff | retry", vmActionRequestSchema),
+      "/api/v1/vms/{id}/console-ticket": postPath("vms", "A 30-second single-use ticket for the serial console WebSocket GET /api/v1/vms/{id}/console?ticket=… (write only with console:write)", consoleTicketRequestSchema),
       "/api/v1/placement/preview": postPath("placement", "Where a VM would land, and why every other host was rejected", placementRequestSchema),
       "/api/v1/vms/{id}": itemPath("vms", "Vm"),
       "/api/v1/networks": listPath("networks", "Network", networkListQuery),
@@ -73,6 +84,7 @@ export function buildOpenApi(serverUrl: string) {
         Error: json(errorSchema),
         Host: json(hostDtoSchema), HostList: json(listOf(hostDtoSchema)),
         Image: json(imageDtoSchema), ImageList: json(listOf(imageDtoSchema)),
+        ImageHostList: json(z.object({ items: z.array(imageHostDtoSchema) })),
         Vm: json(vmDtoSchema), VmList: json(listOf(vmDtoSchema)),
         Network: json(networkDtoSchema), NetworkList: json(listOf(networkDtoSchema)),
       },

@@ -1,4 +1,4 @@
-// Starts the already-built console for Playwright on a fresh data dir: migrate, then `next start`.
+// Starts the already-built console for Playwright on a fresh data dir: migrate, then scripts/server.mjs.
 // Playwright stops it (SIGTERM) when the run ends; we pass that on to the child.
 import { spawn, execFileSync } from "node:child_process";
 import { rmSync, mkdirSync } from "node:fs";
@@ -23,6 +23,7 @@ const env = {
 };
 delete env.DATABASE_URL;
 execFileSync(process.execPath, [resolve(root, "scripts/migrate.mjs")], { env, stdio: "inherit" });
-const child = spawn(process.execPath, [resolve(root, "node_modules/next/dist/bin/next"), "start", "-H", "127.0.0.1", "-p", process.env.PORT], { env, stdio: "inherit", cwd: root });
+// scripts/server.mjs = `next start` + the serial console WebSocket (e2e/console.spec.ts needs it)
+const child = spawn(process.execPath, [resolve(root, "scripts/server.mjs"), "-H", "127.0.0.1", "-p", process.env.PORT], { env, stdio: "inherit", cwd: root });
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => child.kill("SIGTERM"));
 child.on("exit", (code) => process.exit(code ?? 0));

@@ -89,7 +89,8 @@ async function main() {
   }
 
   log(`starting the console on ${publicUrl}`);
-  const server = spawn(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "start", "-p", String(port)], { cwd: root, env, stdio: "inherit" });
+  // scripts/server.mjs = `next start` + the serial console WebSocket (docs/decisions/010-serial-console-proxy.md)
+  const server = spawn(process.execPath, [join(root, "scripts/server.mjs"), "-p", String(port)], { cwd: root, env, stdio: "inherit" });
   children.push(server);
   server.on("exit", (code) => { if (!stopping) { log(`console exited (${code})`); stopAll(code ?? 1); } });
   await waitForHealth(`http://127.0.0.1:${port}`, 120_000);

@@ -43,11 +43,16 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   const tokens = new TokenVerifier();
   tokens.set(cfg.apiToken);
   let client: ControllerClient | null = null;
-  const images = cfg.controller
-    ? new ImageCache({ stateDir: cfg.stateDir, controllerUrl: cfg.controller, getToken: () => client?.token ?? null, log })
+  // usersOf runs only after `manager` below exists (list/evict are served after init).
+  const images: ImageCache | null = cfg.controller
+    ? new ImageCache({
+        stateDir: cfg.stateDir, controllerUrl: cfg.controller, getToken: () => client?.token ?? null, log,
+        usersOf: () => manager.imageUsers(),
+        ...(cfg.imageCacheMaxGb !== undefined ? { maxBytes: Math.floor(cfg.imageCacheMaxGb * 1024 ** 3) } : {}),
+      })
     : null;
 
-  const manager = new VmManager({
+  const manager: VmManager = new VmManager({
     stateDir: cfg.stateDir,
     hostArch: facts.arch,
     kvm: facts.kvm,
@@ -70,6 +75,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     facts: () => facts,
     usage: () => usage.sample(),
     vms: manager,
+    images,
     auth: tokens,
     log,
     health: () => ({ registered: Boolean(client?.identity), hostId: client?.identity?.hostId ?? null }),
@@ -95,6 +101,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       getFacts: () => facts,
       getUsage: () => usage.sample(),
       listVms: () => manager.list(),
+      ...(images ? { listImages: () => images.list() } : {}),
       onToken: (t) => tokens.set(t, cfg.apiToken),
       log,
       heartbeatMs: cfg.heartbeatMs,

@@ -18,6 +18,8 @@ Usage: node agent.mjs --controller URL [options]
   --machine-id ID         identity override (several agents on one machine)  env POLYARCH_MACHINE_ID
   --heartbeat-ms N        fixed heartbeat interval (default: the controller's)
   --kvm auto|off          off = never use /dev/kvm (default auto)
+  --image-cache-max-gb N  after each image download, evict least-recently-used images no VM
+                          uses until the cache is at most N GiB (default: no limit)  env POLYARCH_IMAGE_CACHE_MAX_GB
   --api-token T           extra static token for the agent API (debugging)  env POLYARCH_AGENT_API_TOKEN
   --help
 `;
@@ -63,6 +65,11 @@ export const configSchema = z
     heartbeatMs: z.coerce.number({ error: "--heartbeat-ms must be a number of milliseconds" }).int("--heartbeat-ms must be an integer").min(200, "--heartbeat-ms must be at least 200").max(3_600_000).optional(),
     kvm: z.enum(["auto", "off"], { error: "--kvm must be auto or off" }).default("auto"),
     apiToken: z.string().min(16, "--api-token must be at least 16 characters").optional(),
+    imageCacheMaxGb: z.coerce
+      .number({ error: "--image-cache-max-gb must be a number of GiB" })
+      .positive("--image-cache-max-gb must be greater than 0")
+      .max(1_000_000, "--image-cache-max-gb is at most 1000000")
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if (!c.controller && !c.apiToken) {
@@ -101,6 +108,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
         "heartbeat-ms": { type: "string" },
         kvm: { type: "string" },
         "api-token": { type: "string" },
+        "image-cache-max-gb": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -123,6 +131,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     heartbeatMs: s("heartbeat-ms"),
     kvm: s("kvm"),
     apiToken: s("api-token") ?? e("POLYARCH_AGENT_API_TOKEN"),
+    imageCacheMaxGb: s("image-cache-max-gb") ?? e("POLYARCH_IMAGE_CACHE_MAX_GB"),
   };
   const r = configSchema.safeParse(raw);
   if (!r.success) {

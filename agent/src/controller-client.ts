@@ -9,6 +9,7 @@ import {
   heartbeatResponseSchema,
   registerResponseSchema,
   type HostFacts,
+  type HostImageReport,
   type VmStatus,
 } from "../../lib/schemas/agent-api";
 import type { HostUsage } from "./facts";
@@ -64,6 +65,8 @@ export interface ControllerClientOptions {
   getFacts: () => HostFacts;
   getUsage: () => Promise<HostUsage>;
   listVms: () => Promise<VmStatus[]>;
+  /** the image cache; when absent or failing, the heartbeat omits `images` (controller keeps its records) */
+  listImages?: () => Promise<HostImageReport[]>;
   /** called with the current host token whenever it changes (the API server accepts it) */
   onToken?: (token: string) => void;
   log?: Logger;
@@ -178,8 +181,8 @@ export class ControllerClient {
   async heartbeat(): Promise<void> {
     const id = this.identityValue;
     if (!id) throw new Error("not registered");
-    const [usage, vms] = await Promise.all([this.opts.getUsage(), this.opts.listVms()]);
-    const body: Record<string, unknown> = { usage, vms };
+    const [usage, vms, images] = await Promise.all([this.opts.getUsage(), this.opts.listVms(), this.listImagesQuietly()]);
+    const body: Record<string, unknown> = { usage, vms, ...(images ? { images } : {}) };
     const withFacts = this.sendFactsNext;
     if (withFacts) {
       body.facts = this.opts.getFacts();
@@ -190,6 +193,18 @@ export class ControllerClient {
     if (parsed.success && !this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0) this.intervalMs = parsed.data.heartbeatIntervalMs;
     if (withFacts) this.sendFactsNext = false;
     this.lastHeartbeatAt = new Date();
+  }
+
+  /** A cache that cannot be read must not cost the heartbeat (VM state matters more). */
+  private async listImagesQuietly(): Promise<HostImageReport[] | null> {
+    if (!this.opts.listImages) return null;
+    try {
+      // The contract's fields only, and never more than the controller accepts.
+      return (await this.opts.listImages()).slice(0, 10000).map(({ imageId, state, sizeBytes, inUse }) => ({ imageId, state, sizeBytes, inUse }));
+    } catch (e) {
+      this.log("warn", "images.list_failed", { error: e });
+      return null;
+    }
   }
 
   /** Starts the register + heartbeat loop in the background. */

@@ -2,13 +2,16 @@
 //   <stateDir>/images/<imageId>/<file>          complete, verified (when a sha256 was given)
 //   <stateDir>/images/<imageId>/<file>.part     partial download, resumed with a Range request
 //   <stateDir>/images/<imageId>/<file>.sha256   hash of the complete file (saves re-hashing GBs)
+//   <stateDir>/images/<imageId>/.last-used      mtime = last time a VM asked for it (LRU eviction)
 // Image ids are immutable on the controller, so a complete file is never re-fetched unless its
 // hash disagrees with the one a spec asks for.
+// Eviction removes a whole <imageId> directory, never while it downloads or while a VM on this
+// host boots from it (its qcow2 overlay's backing file lives there) or is being created from it.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { safeIdSchema, CONTROLLER_AGENT_PREFIX, imageFileSchema, type ImageFileName } from "../../lib/schemas/agent-api";
+import { safeIdSchema, CONTROLLER_AGENT_PREFIX, imageFileSchema, type HostImageReport, type ImageFileName } from "../../lib/schemas/agent-api";
 import { silentLogger, type Logger } from "./log";
 
 export type ImageFile = ImageFileName;
@@ -17,7 +20,7 @@ export const IMAGE_FILES: readonly ImageFile[] = imageFileSchema.options;
 /** `code` uses the AgentError vocabulary so the API server maps it to a status. */
 export class ImageCacheError extends Error {
   constructor(
-    readonly code: "invalid" | "not_found" | "unavailable",
+    readonly code: "invalid" | "not_found" | "conflict" | "unavailable",
     message: string,
     readonly retryable = false,
   ) {
@@ -38,7 +41,26 @@ export interface ImageCacheOptions {
   /** network attempts per download (each resumes where the last stopped) */
   maxAttempts?: number;
   retryDelayMs?: number;
+  /** VMs on this host per image id (from their specs); eviction refuses images listed here */
+  usersOf?: () => Promise<ReadonlyMap<string, ReadonlyArray<{ id: string; name: string }>>>;
+  /** after each download, evict least-recently-used unused images until the cache fits (--image-cache-max-gb) */
+  maxBytes?: number;
 }
+
+export interface CachedImage extends HostImageReport {
+  /** epoch ms of the last use (the .last-used marker), for LRU order */
+  lastUsedMs: number;
+  /** VMs that keep it in use ("name (id)"), including creates in progress */
+  usedBy: string[];
+}
+
+export interface EvictResult {
+  imageId: string;
+  evicted: true;
+  freedBytes: number;
+}
+
+const LAST_USED = ".last-used";
 
 export type BootLike =
   | { type: "disk"; imageId: string; sha256?: string }
@@ -51,6 +73,13 @@ export interface ResolvedImage {
 }
 
 const SHA_RE = /^[0-9a-f]{64}$/;
+
+/** Bytes under a directory (one level: the cache never nests). */
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) total += (await sizeOf(path.join(dir, name))) ?? 0;
+  return total;
+}
 
 async function sizeOf(file: string): Promise<number | null> {
   try {
@@ -74,6 +103,12 @@ export class ImageCache {
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
   private readonly base: string;
+  /** image id -> running eviction; ensure() waits for it, then downloads afresh */
+  private readonly evicting = new Map<string, Promise<void>>();
+  /** image id -> why its last ensure() failed (reported as state "error" until one succeeds) */
+  private readonly lastError = new Map<string, string>();
+  /** LRU passes run one at a time */
+  private limitChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ImageCacheOptions) {
     this.dir = path.join(opts.stateDir, "images");
@@ -118,10 +153,24 @@ export class ImageCache {
       return Promise.reject(e);
     }
     if (sha256 !== undefined && !SHA_RE.test(sha256)) return Promise.reject(new ImageCacheError("invalid", "sha256 must be 64 lower-case hex digits"));
+    const evicting = this.evicting.get(imageId);
+    if (evicting) return evicting.then(() => this.ensure(imageId, file, sha256, o));
     const key = `${imageId}/${file}`;
     const running = this.inflight.get(key);
     if (running) return running.then((p) => this.afterShared(p, final, sha256, imageId, file, o));
-    const p = this.ensureUnshared(imageId, file, final, sha256, o).finally(() => this.inflight.delete(key));
+    const p = this.ensureUnshared(imageId, file, final, sha256, o)
+      .then(
+        async (r) => {
+          this.lastError.delete(imageId);
+          if (r !== null) await this.touch(imageId);
+          return r;
+        },
+        (e: unknown) => {
+          this.lastError.set(imageId, e instanceof Error ? e.message : String(e));
+          throw e;
+        },
+      )
+      .finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
@@ -172,8 +221,120 @@ export class ImageCache {
       await fsp.rename(part, final);
       await fsp.writeFile(final + ".sha256", got + "\n");
       this.log("info", "image.cached", { imageId, file, bytes: await sizeOf(final), ms: Date.now() - started, verified: Boolean(sha256) });
+      await this.touch(imageId); // before the LRU pass, so this image is the newest
+      await this.enforceLimit(imageId);
       return final;
     }
+  }
+
+  private dirFor(imageId: string): string {
+    return path.dirname(this.pathFor(imageId, "disk"));
+  }
+
+  private async touch(imageId: string): Promise<void> {
+    // Best effort: a missing marker only makes the image look older to the LRU pass.
+    await fsp.writeFile(path.join(this.dirFor(imageId), LAST_USED), "").catch(() => {});
+  }
+
+  private downloading(imageId: string): boolean {
+    for (const key of this.inflight.keys()) if (key.startsWith(`${imageId}/`)) return true;
+    return false;
+  }
+
+  private async users(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const [imageId, vms] of (await this.opts.usersOf?.()) ?? []) {
+      if (vms.length) out.set(imageId, vms.map((v) => (v.name && v.name !== v.id ? `${v.name} (${v.id})` : v.id)));
+    }
+    return out;
+  }
+
+  /** Every image directory with its state, size, users and last use. */
+  async list(): Promise<CachedImage[]> {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(this.dir, { withFileTypes: true });
+    } catch {
+      return [];
+    }
+    const users = await this.users();
+    const out: CachedImage[] = [];
+    for (const ent of entries) {
+      if (!ent.isDirectory() || !safeIdSchema.safeParse(ent.name).success) continue;
+      const imageId = ent.name;
+      const dir = path.join(this.dir, imageId);
+      const names = await fsp.readdir(dir).catch(() => null);
+      if (names === null) continue; // evicted meanwhile
+      const complete = IMAGE_FILES.some((f) => names.includes(f));
+      let lastUsedMs = 0;
+      try {
+        lastUsedMs = (await fsp.stat(path.join(dir, names.includes(LAST_USED) ? LAST_USED : ""))).mtimeMs;
+      } catch {
+        /* gone meanwhile: oldest */
+      }
+      const state = this.downloading(imageId) ? "downloading" : this.lastError.has(imageId) || !complete ? "error" : "ready";
+      const usedBy = users.get(imageId) ?? [];
+      out.push({ imageId, state, sizeBytes: await dirBytes(dir), inUse: usedBy.length > 0, lastUsedMs, usedBy });
+    }
+    return out.sort((a, b) => (a.imageId < b.imageId ? -1 : a.imageId > b.imageId ? 1 : 0));
+  }
+
+  /**
+   * Removes a cached image. not_found when absent; conflict while it downloads, is being evicted,
+   * or a VM on this host uses it (the message names the VMs).
+   */
+  async evict(imageId: string): Promise<EvictResult> {
+    const dir = this.dirFor(imageId); // validates the id: it becomes a path
+    if ((await sizeOf(dir)) === null) throw new ImageCacheError("not_found", `image ${imageId} is not cached on this host`);
+    // From here to evicting.set() nothing awaits, so no download can slip in between.
+    if (this.evicting.has(imageId)) throw new ImageCacheError("conflict", `image ${imageId} is already being evicted`);
+    if (this.downloading(imageId)) throw new ImageCacheError("conflict", `image ${imageId} is being downloaded; try again when it is ready`);
+    let done!: () => void;
+    this.evicting.set(imageId, new Promise<void>((r) => (done = r)));
+    try {
+      // Read the users after marking: a create that started earlier is counted by usersOf, and
+      // one starting now waits in ensure() for this eviction to finish.
+      const usedBy = (await this.users()).get(imageId) ?? [];
+      if (usedBy.length) {
+        const n = usedBy.length;
+        throw new ImageCacheError("conflict", `image ${imageId} is in use by VM${n === 1 ? "" : "s"} ${usedBy.join(", ")} on this host; delete ${n === 1 ? "it" : "them"} first`);
+      }
+      const freedBytes = await dirBytes(dir);
+      await fsp.rm(dir, { recursive: true, force: true });
+      this.lastError.delete(imageId);
+      this.log("info", "image.evicted", { imageId, freedBytes });
+      return { imageId, evicted: true, freedBytes };
+    } finally {
+      this.evicting.delete(imageId);
+      done();
+    }
+  }
+
+  /** LRU pass after a download; never fails the download that triggered it. */
+  private enforceLimit(justCached: string): Promise<void> {
+    const max = this.opts.maxBytes;
+    if (max === undefined) return Promise.resolve();
+    const run = this.limitChain.then(() => this.evictToLimit(max, justCached)).catch((e: unknown) => this.log("warn", "image.cache_limit_failed", { error: e }));
+    this.limitChain = run;
+    return run;
+  }
+
+  private async evictToLimit(max: number, keep: string): Promise<void> {
+    const images = await this.list();
+    let total = images.reduce((n, i) => n + i.sizeBytes, 0);
+    if (total <= max) return;
+    const candidates = images.filter((i) => i.imageId !== keep && !i.inUse && i.state !== "downloading").sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+    for (const c of candidates) {
+      if (total <= max) break;
+      try {
+        total -= (await this.evict(c.imageId)).freedBytes;
+        this.log("info", "image.evicted_lru", { imageId: c.imageId, lastUsed: new Date(c.lastUsedMs).toISOString(), cacheBytes: total, maxBytes: max });
+      } catch (e) {
+        // Became busy since list(): skip it, the next download tries again.
+        this.log("info", "image.evict_skipped", { imageId: c.imageId, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    if (total > max) this.log("warn", "image.cache_over_limit", { cacheBytes: total, maxBytes: max, note: "the rest is in use or downloading" });
   }
 
   /** Fills `part` to completion, resuming across attempts. false = optional file absent (404). */

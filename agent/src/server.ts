@@ -2,6 +2,7 @@
 // needs the host token. Requests are validated completely before anything touches the disk.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { z } from "zod";
 import {
   AGENT_API_PREFIX,
@@ -9,16 +10,21 @@ import {
   vmActionSchema,
   vmSpecSchema,
   type HostFacts,
+  type HostImageReport,
   type VmAction,
   type VmSpec,
   type VmStatus,
 } from "../../lib/schemas/agent-api";
 import type { TokenVerifier } from "./auth";
+import { SerialConsoles, type ConsolePaths } from "./console";
 import { archRefusal, type HostUsage } from "./facts";
 import { silentLogger, type Logger } from "./log";
 import { AGENT_VERSION } from "./version";
+import { acceptUpgrade, checkUpgradeRequest, HandshakeError, rejectUpgrade } from "./ws";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+
+const consolesByServer = new WeakMap<http.Server, SerialConsoles>();
 
 /** What the server needs from the VM manager (agent/src/vm/manager.ts satisfies it). */
 export interface VmBackend {
@@ -27,12 +33,25 @@ export interface VmBackend {
   apply(id: string, spec: VmSpec): Promise<{ created: boolean; changed?: boolean; status: VmStatus }>;
   action(id: string, action: VmAction): Promise<VmStatus>;
   delete(id: string): Promise<unknown>;
+  /** serial socket + log of a VM (throws not_found); without it there is no console endpoint */
+  consolePaths?(id: string): Promise<ConsolePaths>;
+}
+
+/** `?write=0` makes a console read-only; anything but 0/1 is refused. */
+const consoleQuerySchema = z.object({ write: z.enum(["0", "1"]).default("1") }).strict();
+
+/** What the server needs from the image cache (agent/src/image-cache.ts satisfies it). */
+export interface ImageBackend {
+  list(): Promise<HostImageReport[]>;
+  evict(imageId: string): Promise<{ imageId: string; evicted: true; freedBytes: number }>;
 }
 
 export interface AgentServerOptions {
   facts: () => HostFacts;
   usage: () => Promise<HostUsage>;
   vms: VmBackend;
+  /** absent on an agent without a controller: nothing is ever cached there */
+  images?: ImageBackend | null;
   auth: TokenVerifier;
   log?: Logger;
   /** extra, non-secret fields for /v1/health (e.g. registered: true) */
@@ -124,15 +143,15 @@ function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
 }
 
 /** Raw path id -> validated id. Works on the undecoded URL so `..` and `%2F` cannot be normalised away. */
-function parseId(raw: string): string {
+function parseId(raw: string, what = "VM"): string {
   let decoded: string;
   try {
     decoded = decodeURIComponent(raw);
   } catch {
-    throw new HttpError(400, "invalid", "invalid VM id: bad percent-encoding");
+    throw new HttpError(400, "invalid", `invalid ${what} id: bad percent-encoding`);
   }
   const r = safeIdSchema.safeParse(decoded);
-  if (!r.success) throw new HttpError(400, "invalid", `invalid VM id: ${r.error.issues[0]?.message ?? "bad id"}`);
+  if (!r.success) throw new HttpError(400, "invalid", `invalid ${what} id: ${r.error.issues[0]?.message ?? "bad id"}`);
   return r.data;
 }
 
@@ -141,7 +160,10 @@ type Route =
   | { name: "host" }
   | { name: "vms" }
   | { name: "vm"; rawId: string }
-  | { name: "actions"; rawId: string };
+  | { name: "actions"; rawId: string }
+  | { name: "console"; rawId: string }
+  | { name: "images" }
+  | { name: "image"; rawId: string };
 
 const ALLOWED: Record<Route["name"], string[]> = {
   health: ["GET"],
@@ -149,6 +171,9 @@ const ALLOWED: Record<Route["name"], string[]> = {
   vms: ["GET"],
   vm: ["GET", "PUT", "DELETE"],
   actions: ["POST"],
+  console: ["GET"],
+  images: ["GET"],
+  image: ["DELETE"],
 };
 
 function route(rawUrl: string): Route | null {
@@ -157,11 +182,15 @@ function route(rawUrl: string): Route | null {
   if (pathOnly === `${p}/health`) return { name: "health" };
   if (pathOnly === `${p}/host`) return { name: "host" };
   if (pathOnly === `${p}/vms` || pathOnly === `${p}/vms/`) return { name: "vms" };
+  if (pathOnly === `${p}/images` || pathOnly === `${p}/images/`) return { name: "images" };
+  // Like VM ids below: everything after the prefix is the raw id, validated by parseId.
+  if (pathOnly.startsWith(`${p}/images/`)) return { name: "image", rawId: pathOnly.slice(`${p}/images/`.length) };
   const prefix = `${p}/vms/`;
   if (!pathOnly.startsWith(prefix)) return null;
   const rest = pathOnly.slice(prefix.length);
   // Anything else under /v1/vms/ is an id (possibly with '/' or '..'): parseId rejects it with 400.
   if (rest.endsWith("/actions")) return { name: "actions", rawId: rest.slice(0, -"/actions".length) };
+  if (rest.endsWith("/console")) return { name: "console", rawId: rest.slice(0, -"/console".length) };
   return { name: "vm", rawId: rest };
 }
 
@@ -203,8 +232,10 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
       throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
     }
     // ids are checked after auth: an unauthenticated caller learns nothing about our rules.
-    const id = r.name === "vm" || r.name === "actions" ? parseId(r.rawId) : "";
+    const id = r.name === "vm" || r.name === "actions" || r.name === "console" ? parseId(r.rawId) : r.name === "image" ? parseId(r.rawId, "image") : "";
     switch (r.name) {
+      case "console":
+        throw new HttpError(426, "upgrade_required", "the console is a WebSocket: send Upgrade: websocket");
       case "host":
         return send(res, 200, { facts: opts.facts(), usage: await opts.usage() });
       case "vms":
@@ -223,6 +254,14 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
           const result = await opts.vms.apply(id, parsed.data);
           return send(res, result.created ? 201 : 200, result.status);
         }
+      case "images": {
+        const images = opts.images ? await opts.images.list() : [];
+        // Only the contract's fields: CachedImage carries internals (LRU time, VM names).
+        return send(res, 200, { images: images.map(({ imageId, state, sizeBytes, inUse }) => ({ imageId, state, sizeBytes, inUse })) });
+      }
+      case "image":
+        if (!opts.images) throw new HttpError(404, "not_found", `image ${id} is not cached on this host`);
+        return send(res, 200, await opts.images.evict(id));
       case "actions": {
         const body = await readJson(req, limit);
         const parsed = vmActionSchema.safeParse(body);
@@ -253,6 +292,43 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
         }
       });
   });
+  if (opts.vms.consolePaths) {
+    const consoles = new SerialConsoles({ log });
+    consolesByServer.set(server, consoles);
+    server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on("error", () => {}); // a client vanishing mid-handshake must not crash the agent
+      const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
+      upgradeConsole(req, socket, head, consoles).catch((err: unknown) => {
+        const known = err instanceof HandshakeError ? { status: err.status, code: "invalid", message: err.message } : statusOf(err);
+        if (known) {
+          rejectUpgrade(socket, known.status, { error: { code: known.code, message: known.message } });
+          log("warn", "console.refused", { path: pathOnly, status: known.status, error: known.message });
+        } else {
+          rejectUpgrade(socket, 500, { error: { code: "internal", message: "internal agent error" } });
+          log("error", "console.refused", { path: pathOnly, status: 500, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+        }
+      });
+    });
+  }
+
+  /** GET /v1/vms/:id/console (Upgrade): host token, then scrollback + live serial both ways. */
+  async function upgradeConsole(req: http.IncomingMessage, socket: Duplex, head: Buffer, consoles: SerialConsoles): Promise<void> {
+    const url = req.url ?? "/";
+    const r = route(url);
+    if (!r || r.name !== "console") throw new HttpError(404, "not_found", "no WebSocket endpoint here");
+    if (!opts.auth.verifyHeader(req.headers.authorization)) throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
+    const id = parseId(r.rawId);
+    const q = consoleQuerySchema.safeParse(Object.fromEntries(new URLSearchParams(url.split("?")[1] ?? "")));
+    if (!q.success) throw new HttpError(400, "invalid", `invalid console query: ${zodMessage(q.error)}`);
+    checkUpgradeRequest(req); // before any lookup: a malformed handshake gets its 4xx, not a 404
+    const paths = await opts.vms.consolePaths!(id);
+    if (socket.destroyed) return;
+    const ws = acceptUpgrade(req, socket, head, { pingMs: 25_000, maxMessage: 64 * 1024 });
+    const write = q.data.write === "1";
+    ws.on("close", (code) => log("info", "console.closed", { vmId: id, write, code }));
+    await consoles.attach(id, paths, ws, write);
+  }
+
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000; // receiving the request; PUT's response may take longer (image download)
   return server;
@@ -271,6 +347,7 @@ export async function listen(server: http.Server, host: string, port: number): P
 
 /** Stops accepting, lets in-flight requests finish for a moment, then drops idle keep-alives. */
 export async function closeServer(server: http.Server, graceMs = 5_000): Promise<void> {
+  consolesByServer.get(server)?.closeAll(); // upgraded sockets would otherwise hold close() open
   const done = new Promise<void>((r) => server.close(() => r()));
   server.closeIdleConnections();
   const t = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -1,4 +1,5 @@
 "use client";
+import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { DataTable, type Column } from "@/components/data-table";
@@ -79,7 +80,7 @@ function ImageActions({ image }: { image: ImageRow }) {
 export function ImagesTable({ canManage = false }: { canManage?: boolean }) {
   const families = useQuery(imageFamiliesQuery);
   const columns: Column<ImageRow>[] = [
-    { key: "name", label: "Name", sortable: true, render: (i) => <span className="font-medium" data-testid="image-name">{i.name}</span> },
+    { key: "name", label: "Name", sortable: true, render: (i) => <Link href={`/images/${i.id}`} className="font-medium text-indigo-700 hover:underline" data-testid="image-name">{i.name}</Link> },
     { key: "family", label: "Family · builds", render: (i) => <FamilyCell image={i} families={families.data} /> },
     { key: "arch", label: "Architecture", sortable: true, render: (i) => ((i.arch as string) === "unknown" ? <span className="text-xs text-slate-500">detecting…</span> : <ArchBadge arch={i.arch} />) },
     { key: "status", label: "Status", sortable: true, render: (i) => <StatusBadge status={i.status} /> },

@@ -2,11 +2,14 @@
 // XMLHttpRequest, because fetch() reports no upload progress.
 import { queryOptions } from "@tanstack/react-query";
 import type { ImageFamilyDto } from "../schemas/images";
+import type { ImageEvictResult, ImageHostDto } from "../schemas/host-images";
 import { ApiRequestError, fetchJson } from "./fetch-json";
 import { LIST_REFRESH_MS } from "./lists";
 
 export const imageKeys = {
   families: ["images", "families"] as const,
+  detail: (id: string) => ["images", "detail", id] as const,
+  hosts: (id: string) => ["images", "hosts", id] as const,
 };
 
 export const imageFamiliesQuery = queryOptions({
@@ -14,6 +17,23 @@ export const imageFamiliesQuery = queryOptions({
   queryFn: () => fetchJson<ImageFamilyDto[]>("/api/v1/image-families"),
   refetchInterval: LIST_REFRESH_MS,
 });
+
+export type ImageDetail = {
+  id: string; name: string; family: string | null; arch: string; format: string; sizeBytes: number; virtualSize: number; sha256: string | null;
+  firmware: string; status: string; visibility: string; cmdline: string | null; minDiskGb: number; minMemoryMb: number; error: string | null;
+  vmCount?: number; createdAt: string;
+};
+
+export const imageQuery = (id: string) =>
+  queryOptions({ queryKey: imageKeys.detail(id), queryFn: () => fetchJson<ImageDetail>(`/api/v1/images/${encodeURIComponent(id)}`), refetchInterval: LIST_REFRESH_MS });
+
+/** Per-host cache state comes from heartbeats: poll like the lists. */
+export const imageHostsQuery = (id: string) =>
+  queryOptions({ queryKey: imageKeys.hosts(id), queryFn: () => fetchJson<{ items: ImageHostDto[] }>(`/api/v1/images/${encodeURIComponent(id)}/hosts`), refetchInterval: LIST_REFRESH_MS });
+
+export function evictImageRequest(id: string, hostId: string) {
+  return fetchJson<ImageEvictResult>(`/api/v1/images/${encodeURIComponent(id)}/evict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ hostId }) });
+}
 
 export type UploadedImage = {
   id: string; name: string; arch: string; family: string | null; format: string; status: string; firmware: string; sizeBytes: number;

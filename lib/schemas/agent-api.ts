@@ -133,11 +133,25 @@ export const registerRequestSchema = z.object({
 });
 export const registerResponseSchema = z.object({ hostId: z.string(), hostToken: z.string(), heartbeatIntervalMs: z.number().int() });
 
+/** One entry of the agent's image cache (<stateDir>/images/<imageId>/). */
+export const hostImageStateSchema = z.enum(["downloading", "ready", "error"]);
+export const hostImageReportSchema = z.object({
+  imageId: safeIdSchema,
+  state: hostImageStateSchema,
+  /** bytes on the agent's disk (complete + partial files) */
+  sizeBytes: z.number().int().min(0),
+  /** a VM on this host boots from it (its overlay's backing file): it cannot be evicted */
+  inUse: z.boolean(),
+});
+export type HostImageReport = z.output<typeof hostImageReportSchema>;
+
 export const heartbeatRequestSchema = z.object({
   usage: hostUsageSchema,
   vms: z.array(vmStatusSchema).max(10000),
   facts: hostFactsSchema.optional(),
   agentUrl: z.string().url().optional(),
+  /** the image cache; absent from older agents (the controller then leaves its records alone) */
+  images: z.array(hostImageReportSchema).max(10000).optional(),
 });
 export const heartbeatResponseSchema = z.object({ ok: z.literal(true), heartbeatIntervalMs: z.number().int() });
 
@@ -167,6 +181,10 @@ export const agentVmListResponseSchema = z.object({ vms: z.array(vmStatusSchema)
 /** GET /v1/vms/:id, POST /v1/vms/:id/actions -> 200 vmStatusSchema; PUT /v1/vms/:id -> 201 (created) or 200 (existed) vmStatusSchema */
 /** DELETE /v1/vms/:id -> 200 (404 when the VM is not on this host: treat as already deleted) */
 export const agentVmDeleteResponseSchema = z.object({ id: safeIdSchema, deleted: z.literal(true) });
+/** GET /v1/images */
+export const agentImageListResponseSchema = z.object({ images: z.array(hostImageReportSchema) });
+/** DELETE /v1/images/:imageId -> 200; 404 when not cached; 409 while a VM on this host uses it (the message names the VMs) */
+export const agentImageEvictResponseSchema = z.object({ imageId: safeIdSchema, evicted: z.literal(true), freedBytes: z.number().int().min(0) });
 
 // ---- image download (controller -> agent), GET /api/agent/v1/images/<imageId>/<file> ----
 /** Bearer host token; must honour `Range: bytes=<n>-` with 206 + Content-Range (200 = restart). 404 for an absent optional initrd. */

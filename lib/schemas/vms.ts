@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { archSchema } from "../arch";
 import { vmNameSchema } from "./agent-api";
+import { userDataSchema } from "./ssh-keys";
 
 export const createVmSchema = z.object({
   name: vmNameSchema,
@@ -14,6 +15,8 @@ export const createVmSchema = z.object({
   networkId: z.string().min(1).max(64).optional().nullable(),
   allowEmulation: z.coerce.boolean().default(false),
   strategy: z.enum(["spread", "pack"]).default("spread"),
+  /** cloud-init user-data (#cloud-config or a script), delivered on the NoCloud seed */
+  userData: userDataSchema.nullish(),
 }).refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, { message: "give either imageId or family (an image family name), not both", path: ["imageId"] });
 export type CreateVmInput = z.output<typeof createVmSchema>;
 

@@ -6,6 +6,7 @@ import { AppError, type AppErrorCode } from "../errors";
 import {
   agentErrorSchema,
   agentHostResponseSchema,
+  agentImageEvictResponseSchema,
   agentVmListResponseSchema,
   vmStatusSchema,
   type VmAction,
@@ -62,4 +63,6 @@ export const agentClient = {
       throw error;
     }
   },
+  /** Removes a cached image from the host: 404 (not cached) and 409 (a VM there uses it) reach the caller as AppErrors. */
+  evictImage: (h: AgentTarget, imageId: string) => call(h, "DELETE", `/v1/images/${encodeURIComponent(imageId)}`, agentImageEvictResponseSchema),
 };

@@ -8,6 +8,7 @@ import { db } from "./db";
 import { env } from "./env";
 import { recordAudit } from "./audit";
 import type { Actor } from "./guard";
+import { syncHostImages } from "./host-images";
 import { logInfo } from "./log";
 
 export const HEARTBEAT_INTERVAL_MS = 5_000;
@@ -158,6 +159,7 @@ export async function recordHeartbeat(hostId: string, input: z.output<typeof hea
       await db().vm.update({ where: { id: vm.id }, data: { status, powerState: r.powerState, ...(r.error ? { lastError: r.error } : {}) } });
     }
   }
+  await syncHostImages(hostId, input.images);
   return { ok: true as const, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
 }
 

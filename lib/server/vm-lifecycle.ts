@@ -15,6 +15,7 @@ import { getVm } from "./vms";
 import { vmStatusFromAgent } from "./fleet";
 import { allocateNic, nicSpecsFor, releaseNics } from "./networks";
 import { resolveFamily } from "./image-families";
+import { cloudInitFor } from "./ssh-keys";
 
 type Who = { actor: Actor; clientIp: string | null };
 
@@ -50,7 +51,7 @@ export async function createVm(input: CreateVmInput, who: Who, opts: { provision
       const vm = await tx.vm.create({
         data: {
           name: input.name, arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, imageId: image.id,
-          hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id,
+          hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id, userData: input.userData ?? null,
         },
       });
       // The NIC's address is taken in the same transaction as the host claim: a create that
@@ -79,7 +80,7 @@ async function specFor(vmId: string): Promise<VmSpecInput> {
     image.format === "kernel"
       ? { type: "kernel", imageId: image.id, kernelSha256: image.sha256 ?? undefined, initrdSha256: image.initrdSha256 ?? undefined, cmdline: kernelCmdline(image.cmdline ?? "", nics) }
       : { type: "disk", imageId: image.id, sha256: image.sha256 ?? undefined, format: image.format === "raw" ? "raw" : "qcow2", firmware: image.firmware === "uefi" ? "uefi" : "bios" };
-  return { name: vm.name, arch: vm.arch as "x86_64" | "aarch64", vcpus: vm.vcpus, memoryMb: vm.memoryMb, diskGb: vm.diskGb, boot, nics, powerState: vm.desiredState === "stopped" ? "stopped" : "running", allowEmulation: vm.allowEmulation };
+  return { name: vm.name, arch: vm.arch as "x86_64" | "aarch64", vcpus: vm.vcpus, memoryMb: vm.memoryMb, diskGb: vm.diskGb, boot, nics, powerState: vm.desiredState === "stopped" ? "stopped" : "running", allowEmulation: vm.allowEmulation, cloudInit: await cloudInitFor(vm) };
 }
 
 /**

@@ -52,6 +52,8 @@ export interface QemuLaunchConfig {
   vncSocket?: string;
   /** seccomp sandbox; on by default, switchable for debugging */
   sandbox?: boolean;
+  /** cloud-init NoCloud seed ISO (agent/src/cloud-init.ts), attached as a read-only CD-ROM */
+  seedIso?: string;
 }
 
 /** QEMU's option syntax splits on ',' — a literal comma in a value is written ',,'. */
@@ -123,6 +125,22 @@ function diskArgs(cfg: QemuLaunchConfig): string[] {
   ];
 }
 
+/**
+ * The seed CD: x86 q35 uses its built-in AHCI (ide-cd, what every x86 guest and firmware can
+ * read); aarch64 virt has no IDE/AHCI, so scsi-cd on virtio-scsi (DESIGN.md). No bootindex: the
+ * seed must never be booted from.
+ */
+function seedArgs(cfg: QemuLaunchConfig): string[] {
+  if (!cfg.seedIso) return [];
+  assertSafeValue("seed ISO path", cfg.seedIso);
+  const blockdev = [
+    "-blockdev", `driver=file,node-name=seed0-file,filename=${escapeOptValue(cfg.seedIso)},read-only=on`,
+    "-blockdev", "driver=raw,node-name=seed0,file=seed0-file,read-only=on",
+  ];
+  if (cfg.guestArch === "x86_64") return [...blockdev, "-device", "ide-cd,id=cidata,bus=ide.2,drive=seed0"];
+  return [...blockdev, "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,id=cidata,bus=scsi0.0,drive=seed0"];
+}
+
 function kernelArgs(cfg: QemuLaunchConfig): string[] {
   if (cfg.boot.type !== "kernel") return [];
   assertPlainPath("kernel path", cfg.boot.kernel);
@@ -190,6 +208,7 @@ export function buildQemuArgs(cfg: QemuLaunchConfig): string[] {
     ...firmwareArgs(cfg),
     ...kernelArgs(cfg),
     ...diskArgs(cfg),
+    ...seedArgs(cfg),
     ...nicArgs(cfg),
     ...displayAndInputArgs(cfg),
     // Guests that generate keys at first boot would otherwise stall waiting for entropy.

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Arch } from "../../../lib/arch";
 import { safeIdSchema, vmSpecSchema, type VmAction, type VmSpec, type VmSpecInput, type VmStatus } from "../../../lib/schemas/agent-api";
+import { ensureSeedIso, renderSeed } from "../cloud-init";
 import { buildQemuArgs, type Accel, type QemuBoot, type QemuNic } from "../qemu/argv";
 import { createQcow2, gbToBytes, imageInfo, resizeImage, type ImageFormat } from "../qemu/img";
 import { QmpClient } from "../qemu/qmp";
@@ -65,6 +66,8 @@ export interface VmManagerOptions {
   socketBaseDir?: string;
   /** QEMU seccomp sandbox (default on) */
   sandbox?: boolean;
+  /** genisoimage binary for cloud-init seeds (default from PATH) */
+  genisoimage?: string;
 }
 
 export interface ApplyResult {
@@ -161,6 +164,8 @@ async function rmQuiet(p: string): Promise<void> {
 export class VmManager extends EventEmitter {
   private readonly vms = new Map<string, Vm>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** VMs between the start of create() and their entry in `vms` (imageUsers() counts them) */
+  private readonly creating = new Map<string, VmSpec>();
   private readonly vmsDir: string;
   private readonly limits: HostLimits;
   private readonly stopTimeoutMs: number;
@@ -339,6 +344,31 @@ export class VmManager extends EventEmitter {
     return this.statusOf(this.getVm(id));
   }
 
+  /**
+   * image id -> VMs whose spec boots from it (their overlays' backing files are in the image
+   * cache), including creates in progress: from the download until the VM exists.
+   */
+  async imageUsers(): Promise<Map<string, Array<{ id: string; name: string }>>> {
+    await this.init();
+    const out = new Map<string, Array<{ id: string; name: string }>>();
+    const specs: Array<[string, VmSpec]> = [...[...this.vms.values()].map((vm): [string, VmSpec] => [vm.id, vm.spec]), ...this.creating];
+    for (const [id, spec] of specs) {
+      const list = out.get(spec.boot.imageId) ?? [];
+      if (!list.some((v) => v.id === id)) list.push({ id, name: spec.name });
+      out.set(spec.boot.imageId, list);
+    }
+    return out;
+  }
+
+  private async whileCreating<T>(id: string, spec: VmSpec, fn: () => Promise<T>): Promise<T> {
+    this.creating.set(id, spec);
+    try {
+      return await fn();
+    } finally {
+      this.creating.delete(id);
+    }
+  }
+
   /** The persisted spec, or null when the VM does not exist. */
   async getSpec(id: string): Promise<VmSpec | null> {
     await this.init();
@@ -482,13 +512,15 @@ export class VmManager extends EventEmitter {
     if (!parsed.success) throw new AgentError("invalid", zodMessage(parsed.error.issues));
     const spec = parsed.data;
     const plan = validateSpec(spec, this.limits);
+    // cloud-init: render once to refuse bad hostnames/keys/user-data before any side effect.
+    if (spec.cloudInit) renderSeed(id, { nics: spec.nics, cloudInit: spec.cloudInit });
     if (spec.nics.length > 0 && !this.opts.network) {
       throw new AgentError("conflict", "this agent has no network driver (Open vSwitch unavailable): VMs with NICs cannot be created");
     }
     return this.withLock(id, async () => {
       this.ensureOpen();
       const existing = this.vms.get(id);
-      if (!existing) return this.create(id, spec, plan);
+      if (!existing) return this.whileCreating(id, spec, () => this.create(id, spec, plan));
       return this.update(existing, spec);
     });
   }
@@ -635,6 +667,12 @@ export class VmManager extends EventEmitter {
       else await resizeImage(vm.paths.disk, spec.diskGb, { qemuImg: this.opts.qemuImg });
     }
     if (canonical(old.nics) !== canonical(spec.nics)) await this.reconcileNics(vm, spec.nics);
+    // cloud-init seed: rebuilt now while stopped (errors show up on this PUT); a running VM keeps
+    // its CD and gets the new seed at its next start (launchArgs).
+    const seedInputsChanged = canonical(old.cloudInit) !== canonical(spec.cloudInit) || canonical(old.nics) !== canonical(spec.nics);
+    if (seedInputsChanged && !(vm.pid !== null && pidAlive(vm.pid))) {
+      await ensureSeedIso(vm.paths.dir, vm.id, spec, { genisoimage: this.opts.genisoimage });
+    }
     vm.spec = spec;
     await this.saveSpec(vm);
     if (spec.powerState === "running" && !(vm.pid !== null && pidAlive(vm.pid))) await this.start(vm);
@@ -772,6 +810,8 @@ export class VmManager extends EventEmitter {
       if (!tap) throw new AgentError("unavailable", `NIC ${n.id} has no network port`);
       return { id: n.id, mac: n.mac, tap };
     });
+    // cloud-init seed (re)built from the current spec before QEMU opens it; null = no seed.
+    const seedIso = await ensureSeedIso(vm.paths.dir, vm.id, spec, { genisoimage: this.opts.genisoimage });
     try {
       return buildQemuArgs({
         id: vm.id,
@@ -788,6 +828,7 @@ export class VmManager extends EventEmitter {
         serialLog: vm.paths.serialLog,
         pidFile: vm.paths.pidFile,
         sandbox: this.opts.sandbox,
+        seedIso: seedIso ?? undefined,
       });
     } catch (err) {
       throw new AgentError("invalid", errMessage(err));

@@ -2,13 +2,15 @@ import { PageHeader } from "@/components/page-header";
 import { ApiTokens } from "@/components/api-tokens";
 import { requirePage } from "@/lib/server/page-guard";
 import { listTokens } from "@/lib/server/api-tokens";
-import { createTokenAction, revokeTokenAction } from "./actions";
+import { SshKeys } from "@/components/ssh-keys";
+import { listSshKeys } from "@/lib/server/ssh-keys";
+import { addSshKeyAction, createTokenAction, deleteSshKeyAction, revokeTokenAction } from "./actions";
 
 export const metadata = { title: "Account" };
 
 export default async function AccountPage() {
   const actor = await requirePage("read");
-  const tokens = await listTokens(actor.id);
+  const [tokens, sshKeys] = await Promise.all([listTokens(actor.id), listSshKeys(actor.id)]);
   return (
     <>
       <PageHeader title="Account" description={`${actor.name} · ${actor.email} · role ${actor.role}`} />
@@ -17,6 +19,7 @@ export default async function AccountPage() {
         create={createTokenAction}
         revoke={revokeTokenAction}
       />
+      <SshKeys keys={sshKeys.map((k) => ({ ...k, createdAt: k.createdAt.toISOString() }))} add={addSshKeyAction} remove={deleteSshKeyAction} />
     </>
   );
 }

@@ -1,0 +1,33 @@
+// Types for scripts/console-ticket.mjs (plain JS so scripts/server.mjs runs without a build).
+export declare const TICKET_TTL_MS: number;
+
+export interface ConsoleTicketClaims {
+  v: 1;
+  vmId: string;
+  userId: string;
+  write: boolean;
+  agentUrl: string;
+  hostId: string;
+  /** the host's tokenGeneration, to derive the host token */
+  gen: number;
+  /** expiry, ms since the epoch */
+  exp: number;
+  nonce: string;
+}
+
+export declare function signConsoleTicket(
+  secret: string,
+  claims: Omit<ConsoleTicketClaims, "v" | "exp" | "nonce">,
+  opts?: { now?: number; ttlMs?: number },
+): { ticket: string; claims: ConsoleTicketClaims };
+
+export declare class NonceStore {
+  spend(nonce: string, exp: number, now?: number): boolean;
+  readonly size: number;
+}
+
+export type VerifyResult = { ok: true; claims: ConsoleTicketClaims } | { ok: false; status: 401 | 403; reason: string };
+
+export declare function verifyConsoleTicket(secret: string, ticket: unknown, opts: { vmId: string; nonces: NonceStore; now?: number }): VerifyResult;
+export declare function hostTokenFor(secret: string, hostId: string, generation: number): string;
+export declare function readControllerSecret(env?: Record<string, string | undefined>): string | null;
