@@ -53,6 +53,11 @@ export async function releaseHost(hostId: string, req: { vcpus: number; memoryMb
     WHERE "id" = ${hostId}`);
 }
 
+function isSqliteBusy(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error);
+  return /SQLITE_BUSY|database is locked/.test(text);
+}
+
 export type Placed<T> = { hostId: string; hostName: string; emulated: boolean; result: T };
 
 /**
@@ -60,14 +65,23 @@ export type Placed<T> = { hostId: string; hostName: string; emulated: boolean; r
  * A lost race (the host filled up between reading and claiming) re-reads and tries again.
  */
 export async function placeAndRecord<T>(req: PlacementRequest, record: (tx: Tx, placement: { hostId: string; emulated: boolean }) => Promise<T>): Promise<Placed<T>> {
-  for (let attempt = 0; attempt < 8; attempt++) {
+  for (let attempt = 0; attempt < 20; attempt++) {
     const decision = schedule(await hostSnapshots(), req);
     if (!decision.ok) throw new AppError({ code: "conflict", message: decision.reason, details: explainPlacement(decision, req) });
     const host = decision.host;
-    const result = await db().$transaction(async (tx) => {
-      if (!(await claimHost(tx, host.id, req))) return null;
-      return record(tx, { hostId: host.id, emulated: decision.emulated });
-    });
+    let result: T | null;
+    try {
+      result = await db().$transaction(async (tx) => {
+        if (!(await claimHost(tx, host.id, req))) return null;
+        return record(tx, { hostId: host.id, emulated: decision.emulated });
+      });
+    } catch (error) {
+      // SQLite with several writer processes: a transaction that cannot get the write lock fails
+      // at once with SQLITE_BUSY (no busy wait on lock upgrade). Nothing was written: retry.
+      if (!isSqliteBusy(error)) throw error;
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * (attempt + 1)));
+      continue;
+    }
     if (result !== null) return { hostId: host.id, hostName: host.name, emulated: decision.emulated, result };
   }
   throw new AppError({ code: "conflict", message: "The fleet is too busy to place this VM right now (capacity changed while scheduling); try again." });
