@@ -8,20 +8,12 @@ import { db } from "./db";
 import { nameSearch, pageArgs } from "./list";
 import type { Host } from "../generated/sqlite/client";
 import { hostCapacity } from "../scheduler/capacity";
+import { parseArchList } from "../scheduler/snapshot";
 import type { updateHostSchema } from "../schemas/hosts";
 import { recordAudit } from "./audit";
 import type { Actor } from "./guard";
 
 export type HostDto = ReturnType<typeof toHostDto>;
-
-function parseArches(json: string): Arch[] {
-  try {
-    const v = JSON.parse(json);
-    return Array.isArray(v) ? v.filter((a): a is Arch => a === "x86_64" || a === "aarch64") : [];
-  } catch {
-    return [];
-  }
-}
 
 /** What an operator sees: maintenance/disabled win over connectivity. */
 export function displayHostStatus(h: Pick<Host, "status" | "adminState">): string {
@@ -47,8 +39,8 @@ export function toHostDto(h: Host & { _count?: { vms: number } }) {
     reservedDiskGb: h.reservedDiskGb,
     capacity: hostCapacity(h),
     kvm: h.kvm,
-    nativeArches: parseArches(h.nativeArches),
-    emulatedArches: parseArches(h.emulatedArches),
+    nativeArches: parseArchList(h.nativeArches),
+    emulatedArches: parseArchList(h.emulatedArches),
     qemuVersion: h.qemuVersion,
     ovsDatapath: h.ovsDatapath,
     agentUrl: h.agentUrl,
