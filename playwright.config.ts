@@ -12,7 +12,7 @@ export default defineConfig({
   retries: 0,
   timeout: 120_000,
   expect: { timeout: 15_000 },
-  reporter: [["list"], ["json", { outputFile: "test-results/e2e-results.json" }]],
+  reporter: [["list"], ["json", { outputFile: ".cache/reports/e2e-results.json" }]],
   use: {
     baseURL,
     trace: "retain-on-failure",

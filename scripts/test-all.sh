@@ -47,9 +47,9 @@ else
   echo "PostgreSQL could not be started; PostgreSQL tests will report it" >&2
 fi
 
-mkdir -p test-results
+mkdir -p .cache/reports
 step "unit + integration tests (vitest)"
-npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest-results.json
+npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-results.json
 
 step "build the console"
 npx next build
@@ -58,5 +58,5 @@ step "browser tests (playwright)"
 npx playwright test
 
 step "summary"
-node scripts/test-summary.mjs test-results/vitest-results.json test-results/e2e-results.json
+node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/e2e-results.json
 echo "total time: $(( $(date +%s) - START ))s"
