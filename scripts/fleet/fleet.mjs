@@ -208,18 +208,20 @@ function shortHash(s, n = 6) {
   return crypto.createHash("sha256").update(s).digest("hex").slice(0, n);
 }
 
+/** Ids of the VMs in an agent's state dir (<stateDir>/vms/<id>/), or none. */
+function vmIds(stateDir) {
+  try {
+    return fs.readdirSync(path.join(stateDir, "vms"));
+  } catch {
+    return [];
+  }
+}
+
 /** QEMU processes of an agent's VMs: <stateDir>/vms/<id>/qemu.pid, confirmed by argv. */
 function vmPids(stateDir) {
   const out = [];
-  const vms = path.join(stateDir, "vms");
-  let ids = [];
-  try {
-    ids = fs.readdirSync(vms);
-  } catch {
-    return out;
-  }
-  for (const id of ids) {
-    const pidFile = path.join(vms, id, "qemu.pid");
+  for (const id of vmIds(stateDir)) {
+    const pidFile = path.join(stateDir, "vms", id, "qemu.pid");
     const pid = readPid(pidFile);
     if (pid && alive(pid) && isVmOf(pidFile)(pid)) out.push(pid);
   }
@@ -229,16 +231,11 @@ function vmPids(stateDir) {
 function vmTapNames(stateDir) {
   const out = [];
   const vms = path.join(stateDir, "vms");
-  let ids = [];
-  try {
-    ids = fs.readdirSync(vms);
-  } catch {
-    return out;
-  }
+  const ids = vmIds(stateDir);
   for (const id of ids) {
     try {
       const spec = JSON.parse(fs.readFileSync(path.join(vms, id, "spec.json"), "utf8"));
-      for (const nic of spec.nics ?? []) if (nic?.id) out.push("pa" + crypto.createHash("sha256").update(`${id}/${nic.id}`).digest("hex").slice(0, 12));
+      for (const nic of spec.nics ?? []) if (nic?.id) out.push("pa" + shortHash(`${id}/${nic.id}`, 12));
     } catch {
       /* no spec */
     }
