@@ -52,7 +52,17 @@ export async function freshPostgres({ migrated = true, baseUrl = testPgUrl() } =
       const c = new pg.Client({ connectionString: baseUrl });
       await c.connect();
       try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        // FORCE may not terminate an autovacuum worker that just started on the new database
+        // (it runs as the superuser): that worker ends by itself, so wait and try again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+            break;
+          } catch (error) {
+            if (attempt >= 10 || !/pg_signal_backend|being accessed by other users/.test(String(error))) throw error;
+            await new Promise((r) => setTimeout(r, 300 * attempt));
+          }
+        }
       } finally {
         await c.end();
       }
