@@ -13,8 +13,8 @@
 // together with its record: a failure leaves the database as it was (nothing half-applied to resolve).
 // Refuses to run when an applied migration's file changed (checksum), or when Prisma recorded a failed
 // migration (resolve it with `prisma migrate resolve`). Concurrent starts migrate once: PostgreSQL
-// takes Prisma's own advisory lock (72707369); SQLite runs each step under BEGIN IMMEDIATE and
-// re-reads the applied list inside the lock.
+// takes Prisma's own advisory lock (72707369) for the whole run; SQLite holds its write lock (BEGIN
+// IMMEDIATE) for the whole run, each migration in a savepoint, and reads the applied list inside it.
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -156,39 +156,52 @@ async function migrateSqlite({ url, dir, log, statusOnly, busyTimeoutMs }) {
       const rows = exists ? db.prepare('SELECT * FROM "_prisma_migrations"').all() : [];
       return { provider: "sqlite", applied, pending: plan(local, rows, log).map((m) => m.name), total: local.length };
     }
-    for (;;) {
-      // Foreign keys stay off while a migration runs (Prisma's table redefinitions rely on it; the
-      // PRAGMA is a no-op inside a transaction, so it is set here) and are checked before COMMIT.
-      db.pragma("foreign_keys = OFF");
-      db.exec("BEGIN IMMEDIATE");
-      let next;
-      try {
-        db.exec(TABLE_DDL.sqlite);
-        const rows = db.prepare('SELECT * FROM "_prisma_migrations"').all();
-        next = plan(local, rows, applied.length ? () => {} : log)[0];
-        if (!next) {
-          db.exec("COMMIT");
-          break;
-        }
+    // The whole run holds SQLite's write lock (BEGIN IMMEDIATE), so a second migrate started at the
+    // same moment waits and then finds nothing pending; each migration is a savepoint inside it, so
+    // a failing one is rolled back alone and the ones before it are kept. Foreign keys stay off
+    // while migrations run (Prisma's table redefinitions rely on it; the PRAGMA is a no-op inside a
+    // transaction, so it is set here) and are checked after each migration.
+    db.pragma("foreign_keys = OFF");
+    db.exec("BEGIN IMMEDIATE");
+    const done = [];
+    try {
+      db.exec(TABLE_DDL.sqlite);
+      const rows = db.prepare('SELECT * FROM "_prisma_migrations"').all();
+      for (const next of plan(local, rows, log)) {
         if (NO_TRANSACTION.test(next.sql)) log(`note: ${next.name} asks for no transaction; SQLite runs it in one anyway`);
-        const startedAt = new Date().toISOString().replace("Z", "+00:00");
-        db.exec(next.sql);
-        const violations = db.pragma("foreign_key_check");
-        if (violations.length) {
-          throw new MigrationError(`foreign key violations after ${next.name}: ${JSON.stringify(violations.slice(0, 5))}`);
+        db.exec("SAVEPOINT polyarch_migration");
+        try {
+          const startedAt = new Date().toISOString().replace("Z", "+00:00");
+          db.exec(next.sql);
+          const violations = db.pragma("foreign_key_check");
+          if (violations.length) {
+            throw new MigrationError(`foreign key violations after ${next.name}: ${JSON.stringify(violations.slice(0, 5))}`);
+          }
+          db.prepare(
+            'INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)',
+          ).run(randomUUID(), next.checksum, new Date().toISOString().replace("Z", "+00:00"), next.name, startedAt);
+          db.exec("RELEASE polyarch_migration");
+        } catch (err) {
+          // (SQLite may already have rolled the whole transaction back on some errors: then nothing is kept.)
+          if (db.inTransaction) {
+            db.exec("ROLLBACK TO polyarch_migration");
+            db.exec("RELEASE polyarch_migration");
+            db.exec("COMMIT"); // keep the migrations applied before this one
+            for (const name of done) log(`applied ${name}`);
+            applied.push(...done);
+          }
+          if (!(err instanceof MigrationError)) throw new MigrationError(`migration ${next.name} failed and was rolled back: ${err.message}`);
+          throw err;
         }
-        db.prepare(
-          'INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)',
-        ).run(randomUUID(), next.checksum, new Date().toISOString().replace("Z", "+00:00"), next.name, startedAt);
-        db.exec("COMMIT");
-      } catch (err) {
-        if (db.inTransaction) db.exec("ROLLBACK");
-        if (next && !(err instanceof MigrationError)) throw new MigrationError(`migration ${next.name} failed and was rolled back: ${err.message}`);
-        throw err;
+        done.push(next.name);
       }
-      applied.push(next.name);
-      log(`applied ${next.name}`);
+      db.exec("COMMIT");
+    } catch (err) {
+      if (db.inTransaction) db.exec("ROLLBACK");
+      throw err;
     }
+    for (const name of done) log(`applied ${name}`);
+    applied.push(...done);
   } finally {
     try {
       db.pragma("foreign_keys = ON");

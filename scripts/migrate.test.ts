@@ -94,6 +94,22 @@ describe.each(providers)("%s", (_provider, fresh) => {
     }
   });
 
+  it("a failing migration in one run keeps the migrations before it", async () => {
+    const db = await fresh();
+    try {
+      const dir = migrationsDir({
+        "20260101000000_a": 'CREATE TABLE "a" ("id" INTEGER NOT NULL PRIMARY KEY);\n',
+        "20260102000000_bad": 'CREATE TABLE "b" ("id" INTEGER);\nINSERT INTO "nope" VALUES (1);\n',
+      });
+      await expect(migrate({ url: db.url, migrationsDir: dir })).rejects.toThrow(/20260102000000_bad failed and was rolled back/);
+      expect((await rows(db)).map((x) => x.migration_name)).toEqual(["20260101000000_a"]);
+      writeFileSync(join(dir, "20260102000000_bad", "migration.sql"), 'CREATE TABLE "b" ("id" INTEGER);\n');
+      expect((await migrate({ url: db.url, migrationsDir: dir })).applied).toEqual(["20260102000000_bad"]);
+    } finally {
+      await db.drop();
+    }
+  });
+
   it("refuses to continue after a failed migration Prisma recorded (P3009)", async () => {
     const db = await fresh();
     try {
@@ -111,6 +127,21 @@ describe.each(providers)("%s", (_provider, fresh) => {
         await c.end();
       }
       await expect(migrate({ url: db.url, migrationsDir: dir })).rejects.toThrow(/P3009/);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it("two concurrent migrate() calls on a fresh database both succeed and apply each migration once", async () => {
+    const db = await fresh();
+    try {
+      const [x, y] = await Promise.all([migrate({ url: db.url }), migrate({ url: db.url })]);
+      const all = [...x.applied, ...y.applied];
+      expect(all.length).toBe(x.total);
+      expect(new Set(all).size).toBe(all.length);
+      const recorded = await rows(db);
+      expect(recorded.map((r) => r.migration_name).sort()).toEqual([...all].sort());
+      expect(recorded.every((r) => r.finished_at != null && r.applied_steps_count === 1)).toBe(true);
     } finally {
       await db.drop();
     }

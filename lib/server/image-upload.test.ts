@@ -11,6 +11,7 @@ import { multipartRequest, type TestPart } from "./testing/multipart-body";
 import type { TestDatabase } from "../../prisma/test-db";
 import { db } from "./db";
 import { imagesDir } from "./image-files";
+import { acquireLease, CONTROLLER_LEASE_PREFIX } from "./leases";
 import { importImage, MAX_KERNEL_BYTES, sweepInterruptedUploads, uploadImage } from "./image-upload";
 import { deleteImage, updateImage } from "./image-lifecycle";
 import type { Actor } from "./guard";
@@ -189,6 +190,19 @@ describe.skipIf(!haveFixtures)("image upload (streamed multipart) on sqlite", ()
     mkdirSync(join(imagesDir(), stale.id), { recursive: true });
     mkdirSync(join(imagesDir(), "orphan"), { recursive: true });
     expect(await sweepInterruptedUploads()).toEqual({ rows: 1, dirs: 1 });
+    await expectNothingRemains();
+  });
+
+  it("the sweep keeps an upload another live controller is receiving, and takes it once that controller is gone", async () => {
+    const { mkdirSync } = await import("node:fs");
+    const other = await db().image.create({ data: { name: "elsewhere", arch: "unknown", format: "raw", status: "uploading", uploadControllerId: "ctl-b" } });
+    mkdirSync(join(imagesDir(), other.id), { recursive: true });
+    await acquireLease(`${CONTROLLER_LEASE_PREFIX}ctl-b`, 60_000, "ctl-b");
+    expect(await sweepInterruptedUploads()).toEqual({ rows: 0, dirs: 0 });
+    expect(await db().image.count()).toBe(1);
+    // Controller B dies: its liveness lease expires (moved into the past here) and the next sweep cleans up.
+    await db().lease.update({ where: { name: `${CONTROLLER_LEASE_PREFIX}ctl-b` }, data: { expiresAtMs: BigInt(Date.now() - 1_000) } });
+    expect(await sweepInterruptedUploads()).toEqual({ rows: 1, dirs: 0 });
     await expectNothingRemains();
   });
 });

@@ -14,6 +14,7 @@ import { ARCHES, type Arch } from "../arch";
 import { AppError } from "../errors";
 import { MAX_IMAGE_BYTES, MAX_INITRD_BYTES, MAX_KERNEL_BYTES, UPLOAD_FILE_PARTS, UPLOAD_TEXT_FIELDS, uploadFieldsSchema, type ImportImageInput, type UploadFields, type UploadFilePart } from "../schemas/images";
 import { recordAudit } from "./audit";
+import { activeControllerId, controllerId, dbNowMs, liveControllers } from "./leases";
 import { db } from "./db";
 import { demoCmdline } from "./demo-images";
 import type { Actor } from "./guard";
@@ -183,7 +184,7 @@ async function createUploadRow(meta: UploadFields, who: Who) {
     // The family is reserved at once only when the arch is known: (family, arch) is unique.
     return await db().image.create({
       data: {
-        name: meta.name, format: meta.format, status: "uploading", visibility: meta.visibility, ownerId: who.actor.id,
+        name: meta.name, format: meta.format, status: "uploading", visibility: meta.visibility, ownerId: who.actor.id, uploadControllerId: activeControllerId(),
         arch: meta.arch ?? PENDING_ARCH, family: meta.arch ? (meta.family ?? null) : null, cmdline: meta.cmdline ?? null,
       },
     });
@@ -398,10 +399,13 @@ export async function importImage(input: ImportImageInput, who: Who): Promise<St
  * upload in this process owns, and image-store directories without a row. Call once at start-up.
  */
 export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: number }> {
-  const stale = await db().image.findMany({ where: { status: { in: ["uploading", "validating"] } }, select: { id: true } });
+  const stale = await db().image.findMany({ where: { status: { in: ["uploading", "validating"] } }, select: { id: true, uploadControllerId: true } });
+  // Several controllers share the database: an upload another live controller is receiving stays.
+  const owners = [...new Set(stale.map((r) => r.uploadControllerId).filter((c): c is string => !!c && c !== controllerId()))];
+  const alive = await liveControllers(owners, await dbNowMs());
   let rows = 0;
-  for (const { id } of stale) {
-    if (active.has(id)) continue;
+  for (const { id, uploadControllerId } of stale) {
+    if (active.has(id) || (uploadControllerId && alive.has(uploadControllerId))) continue;
     await rm(join(imagesDir(), id), { recursive: true, force: true });
     rows += (await db().image.deleteMany({ where: { id, status: { in: ["uploading", "validating"] } } })).count;
   }

@@ -58,6 +58,9 @@ function isSqliteBusy(error: unknown): boolean {
   return /SQLITE_BUSY|database is locked/.test(text);
 }
 
+/** Waiting budget of one placement transaction: for a pool connection, and for the whole transaction. */
+const PLACEMENT_TX = { maxWait: 60_000, timeout: 60_000 };
+
 export type Placed<T> = { hostId: string; hostName: string; emulated: boolean; result: T };
 
 /**
@@ -71,10 +74,15 @@ export async function placeAndRecord<T>(req: PlacementRequest, record: (tx: Tx, 
     const host = decision.host;
     let result: T | null;
     try {
-      result = await db().$transaction(async (tx) => {
-        if (!(await claimHost(tx, host.id, req))) return null;
-        return record(tx, { hostId: host.id, emulated: decision.emulated });
-      });
+      result = await db().$transaction(
+        async (tx) => {
+          if (!(await claimHost(tx, host.id, req))) return null;
+          return record(tx, { hostId: host.id, emulated: decision.emulated });
+        },
+        // Prisma's defaults (2 s to get a connection, 5 s to finish) fail a burst of creates larger
+        // than the connection pool with P2028 instead of queueing them (multi-controller.test.ts).
+        PLACEMENT_TX,
+      );
     } catch (error) {
       // SQLite with several writer processes: a transaction that cannot get the write lock fails
       // at once with SQLITE_BUSY (no busy wait on lock upgrade). Nothing was written: retry.

@@ -1,6 +1,7 @@
 import "server-only";
 // Tasks with ordered steps: what the UI shows while a VM is created or operated.
 import { db, type Db } from "./db";
+import { activeControllerId } from "./leases";
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
@@ -10,6 +11,7 @@ export async function createTask(data: { kind: string; vmId?: string; hostId?: s
   return tx.task.create({
     data: {
       kind: data.kind, vmId: data.vmId, hostId: data.hostId ?? null, userId: data.userId ?? null, status: "running", startedAt: new Date(),
+      controllerId: activeControllerId(),
       steps: { create: data.steps.map((name, position) => ({ name, position })) },
     },
   });
