@@ -4,11 +4,15 @@ import { freshPostgres, freshSqlite, testPgUrl } from "../prisma/test-db";
 import { resetDbForTests, db } from "../lib/server/db";
 import { resetEnvForTests } from "../lib/server/env";
 import { listVms } from "../lib/server/vms";
+import { addUserToProjects } from "../lib/server/projects";
 import { vmListQuery } from "../lib/schemas/entities";
 import { percentile, printTable, timeRuns } from "./table";
 
 const VMS = Number(process.env.BENCH_VMS ?? 10_000);
 const RUNS = 40;
+// listVms scopes by project (lib/server/vm-access.ts): an admin sees all; a member only their projects.
+const ADMIN = { id: "bench-admin", email: "admin@bench.test", role: "admin" as const };
+const MEMBER = { id: "bench-op", email: "op@bench.test", role: "operator" as const };
 
 async function seed() {
   const hosts = await Promise.all(
@@ -49,8 +53,17 @@ export async function benchLists() {
     const seedMs = performance.now() - t0;
     for (const [name, params] of CASES) {
       const query = vmListQuery.parse(params);
-      const times = await timeRuns(RUNS, () => listVms(query));
+      const times = await timeRuns(RUNS, () => listVms(query, ADMIN));
       rows.push([provider, name, VMS, percentile(times, 50), percentile(times, 99)]);
+    }
+    // The same first page for an operator who is a member of the default project (the project
+    // scope adds a membership lookup and an OR on projectId to both the page and the count).
+    await db().user.create({ data: { id: MEMBER.id, name: "op", email: MEMBER.email, role: MEMBER.role } });
+    await addUserToProjects(MEMBER.id);
+    for (const [name, params] of CASES.slice(0, 2)) {
+      const query = vmListQuery.parse(params);
+      const times = await timeRuns(RUNS, () => listVms(query, MEMBER));
+      rows.push([provider, `${name}, project member`, VMS, percentile(times, 50), percentile(times, 99)]);
     }
     rows.push([provider, `(seeding ${VMS} VMs)`, VMS, seedMs, seedMs]);
     await resetDbForTests();

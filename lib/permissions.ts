@@ -13,6 +13,7 @@ export const PERMISSIONS = [
   "user:manage",
   "audit:read",
   "console:write",
+  "project:manage", // create/rename/delete projects, add/remove members (VM scoping: lib/server/vm-access.ts)
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

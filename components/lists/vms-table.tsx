@@ -6,13 +6,15 @@ import { VM_STATUSES } from "@/lib/schemas/entities";
 import { formatMb } from "@/lib/format";
 import type { Arch } from "@/lib/arch";
 
-export type VmRow = { id: string; name: string; arch: Arch; status: string; emulated: boolean; vcpus: number; memoryMb: number; diskGb: number; host: { name: string; arch: Arch } | null; image: { name: string } | null; lastError: string | null };
+export type VmRow = { id: string; name: string; arch: Arch; status: string; emulated: boolean; vcpus: number; memoryMb: number; diskGb: number; host: { name: string; arch: Arch } | null; image: { name: string } | null; lastError: string | null; project?: { id: string; name: string } | null };
 
 const columns: Column<VmRow>[] = [
   { key: "name", label: "Name", sortable: true, render: (v) => <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">{v.name}</Link> },
   { key: "arch", label: "Architecture", sortable: true, render: (v) => <ArchBadge arch={v.arch} emulated={v.emulated} /> },
   { key: "status", label: "Status", sortable: true, render: (v) => <span title={v.lastError ?? undefined}><StatusBadge status={v.status} /></span> },
   { key: "host", label: "Host", render: (v) => v.host?.name ?? "—" },
+  // A VM without a project belongs to the default project (lib/server/vm-access.ts).
+  { key: "project", label: "Project", render: (v) => <span data-testid="vm-project">{v.project?.name ?? "default"}</span> },
   { key: "image", label: "Image", render: (v) => v.image?.name ?? "—" },
   { key: "vcpus", label: "vCPUs", sortable: true, render: (v) => v.vcpus },
   { key: "memoryMb", label: "Memory", sortable: true, render: (v) => formatMb(v.memoryMb) },

@@ -6,7 +6,8 @@ import { createVm, deleteVm, kernelCmdline } from "./vm-lifecycle";
 import { previewPlacement } from "./placement";
 import type { Actor } from "./guard";
 
-const actor: Actor = { id: "u1", email: "op@t.test", name: "Op", role: "operator", via: "session" };
+// An admin: VMs of an actor in no project go to the default project (lib/server/vm-access.ts).
+const actor: Actor = { id: "u1", email: "op@t.test", name: "Op", role: "admin", via: "session" };
 const who = { actor, clientIp: null };
 
 async function host(name: string, arch: "x86_64" | "aarch64", cpus: number, extra: Record<string, unknown> = {}) {

@@ -8,6 +8,7 @@ import { createUserSchema } from "../schemas/users";
 import { auth } from "./auth";
 import { db } from "./db";
 import { recordAudit } from "./audit";
+import { addUserToProjects } from "./projects";
 import type { Actor } from "./guard";
 
 type Who = { actor: Actor; clientIp: string | null };
@@ -22,11 +23,13 @@ async function hashPassword(password: string): Promise<string> {
   return ctx.password.hash(password);
 }
 
-export async function createUser(input: z.output<typeof createUserSchema>, who?: Who) {
+/** New users join the default project unless `projectIds` says otherwise ([] = no project yet). */
+export async function createUser(input: z.output<typeof createUserSchema>, who?: Who, opts: { projectIds?: readonly string[] } = {}) {
   const exists = await db().user.findUnique({ where: { email: input.email } });
   if (exists) throw new AppError({ code: "conflict", message: `A user with email ${input.email} already exists.` });
   // Called without request headers = a trusted server-side call; our guard already authorised it.
   const res = await auth().api.createUser({ body: { email: input.email, name: input.name, password: input.password, role: input.role } });
+  await addUserToProjects(res.user.id, opts.projectIds);
   if (who) await recordAudit({ actor: who.actor, action: "user.create", result: "success", targetType: "user", targetId: res.user.id, clientIp: who.clientIp, details: { email: input.email, role: input.role } });
   return { id: res.user.id };
 }

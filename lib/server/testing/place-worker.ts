@@ -5,7 +5,8 @@ import { resetDbForTests } from "../db";
 
 const [imageId, arch, countArg, prefix] = process.argv.slice(2);
 const count = Number(countArg);
-const who = { actor: { id: "worker", email: "w@t.test", name: "W", role: "operator" as const, via: "session" as const }, clientIp: null };
+// An admin: VMs of an actor in no project go to the default project (lib/server/vm-access.ts).
+const who = { actor: { id: "worker", email: "w@t.test", name: "W", role: "admin" as const, via: "session" as const }, clientIp: null };
 const results = await Promise.allSettled(
   Array.from({ length: count }, (_, i) =>
     createVm({ name: `${prefix}-${i}`, arch: arch as "x86_64" | "aarch64", imageId, vcpus: 1, memoryMb: 256, diskGb: 1, networkId: null, allowEmulation: false, strategy: "spread" }, who, { provision: false }),

@@ -5,7 +5,8 @@ import { listVms } from "@/lib/server/vms";
 import { createVm } from "@/lib/server/vm-lifecycle";
 import { toJsonSafe } from "@/lib/server/http";
 
-export const GET = apiRoute({ permission: "read", action: "vm.list" }, ({ req }) => listVms(parseQuery(req, vmListQuery)));
+// Only the VMs of the caller's projects (admins: all), see lib/server/vm-access.ts.
+export const GET = apiRoute({ permission: "read", action: "vm.list" }, ({ req, actor }) => listVms(parseQuery(req, vmListQuery), actor));
 
 // 202: the VM is placed and recorded; the host finishes creating it (follow the task).
 export const POST = apiRoute({ permission: "vm:create", action: "vm.create", targetType: "vm" }, async ({ req, actor, clientIp }) => {

@@ -1,0 +1,26 @@
+import { PageHeader } from "@/components/page-header";
+import { ProjectsAdmin } from "@/components/projects-admin";
+import { requirePage } from "@/lib/server/page-guard";
+import { listProjects } from "@/lib/server/projects";
+import { listUsers } from "@/lib/server/users";
+import { addMemberAction, createProjectAction, deleteProjectAction, removeMemberAction, updateProjectAction } from "./actions";
+
+export const metadata = { title: "Projects" };
+
+export default async function ProjectsPage() {
+  const actor = await requirePage("project:manage");
+  const [projects, users] = await Promise.all([listProjects(actor), listUsers()]);
+  return (
+    <>
+      <PageHeader
+        title="Projects"
+        description="Projects scope VMs: operators and viewers see and act only on VMs of the projects they are members of; admins see every project. New users join the default project."
+      />
+      <ProjectsAdmin
+        projects={projects.items.map((p) => ({ ...p, createdAt: p.createdAt.toISOString(), members: p.members ?? [] }))}
+        users={users.map((u) => ({ id: u.id, email: u.email, role: u.role }))}
+        actions={{ create: createProjectAction, update: updateProjectAction, remove: deleteProjectAction, addMember: addMemberAction, removeMember: removeMemberAction }}
+      />
+    </>
+  );
+}

@@ -1,0 +1,60 @@
+// Projects scope VMs: admins see every project, operators and viewers only the projects they are
+// members of (lib/server/vm-access.ts). Shared by the Projects page, its actions and the JSON API.
+import { z } from "zod";
+
+/** The project every VM and user from before projects belongs to, and where new users land. */
+export const DEFAULT_PROJECT_ID = "default";
+export const DEFAULT_PROJECT_NAME = "default";
+
+export const projectIdSchema = z.string().trim().min(1, "project is required").max(64);
+
+export const projectNameSchema = z
+  .string()
+  .trim()
+  .min(1, "name is required")
+  .max(63, "name is at most 63 characters")
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]*$/, "letters, digits, space, '.', '_' and '-', starting with a letter or digit");
+
+const descriptionSchema = z.string().trim().max(500, "description is at most 500 characters");
+
+export const createProjectSchema = z.object({
+  name: projectNameSchema,
+  // Forms send "" for an empty field: stored as null.
+  description: descriptionSchema.optional().nullable().transform((v) => (v ? v : null)),
+});
+export type CreateProjectInput = z.output<typeof createProjectSchema>;
+
+export const updateProjectSchema = z
+  .object({
+    name: projectNameSchema.optional(),
+    description: descriptionSchema.nullable().optional().transform((v) => (v === undefined ? undefined : v ? v : null)),
+  })
+  .strict()
+  .refine((v) => v.name !== undefined || v.description !== undefined, "give at least one of: name, description");
+export type UpdateProjectInput = z.output<typeof updateProjectSchema>;
+
+/** A member is named by user id or by email (exactly one). */
+export const projectMemberSchema = z
+  .object({
+    userId: z.string().trim().min(1).max(64).optional(),
+    email: z.string().trim().toLowerCase().email("enter a valid email address").max(200).optional(),
+  })
+  .strict()
+  .refine((v) => (v.userId ? 1 : 0) + (v.email ? 1 : 0) === 1, { message: "give either userId or email", path: ["userId"] });
+export type ProjectMemberInput = z.output<typeof projectMemberSchema>;
+
+// Server-action inputs (the id travels in the payload instead of the URL).
+export const projectRefSchema = z.object({ id: projectIdSchema });
+export const updateProjectActionSchema = z.object({ id: projectIdSchema, name: projectNameSchema, description: descriptionSchema.optional().nullable().transform((v) => (v ? v : null)) });
+export const projectMemberActionSchema = z.object({ id: projectIdSchema, userId: z.string().trim().min(1, "choose a user").max(64) });
+
+export const projectDtoSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  isDefault: z.boolean(),
+  vmCount: z.number().int(),
+  memberCount: z.number().int(),
+  createdAt: z.string().describe("ISO 8601 timestamp"),
+  members: z.array(z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() })).optional().describe("admins only"),
+});
