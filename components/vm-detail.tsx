@@ -76,6 +76,7 @@ export function VmDetailView({ id, canOperate }: { id: string; canOperate: boole
       <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
         <Item label="Host">{v.host ? <span data-testid="vm-host">{v.host.name} <ArchBadge arch={v.host.arch} /></span> : "— (not placed)"}</Item>
         <Item label="Image">{v.image?.name ?? "—"}</Item>
+        <Item label="Project"><span data-testid="vm-project">{v.project?.name ?? "default"}</span></Item>
         <Item label="Size">{v.vcpus} vCPU · {formatMb(v.memoryMb)} · {v.diskGb} GiB disk</Item>
         <Item label="Created">{formatDate(v.createdAt)}</Item>
         <Item label="Updated">{formatDate(v.updatedAt)}</Item>
@@ -84,7 +85,9 @@ export function VmDetailView({ id, canOperate }: { id: string; canOperate: boole
 
       {v.host && (
         <section>
-          <h2 className="mb-2 text-lg font-semibold">Console</h2>
+          <h2 className="mb-2 flex items-center justify-between text-lg font-semibold">Console
+            <a href={`/vms/${encodeURIComponent(v.id)}/console?tab=graphical`} data-testid="vm-open-console" className="text-sm font-medium text-sky-700 hover:underline">Open console (serial / graphical)</a>
+          </h2>
           <SerialConsole vmId={v.id} />
         </section>
       )}

@@ -9,7 +9,9 @@ import { TaskSteps } from "@/components/task-steps";
 import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch";
 import { fetchJson } from "@/lib/queries/fetch-json";
 import { vmTasksQuery } from "@/lib/queries/vms";
+import { projectsQuery } from "@/lib/queries/projects";
 import { formatBytes, formatMb } from "@/lib/format";
+import { defaultDisplay, displaysFor, type Display } from "@/lib/display";
 
 type Capacity = Record<Arch, { hosts: number; nativeHosts: number; emulatedHosts: number; vcpuFree: number; memoryFreeMb: number; diskFreeGb: number; largestVcpuFree: number; largestMemoryFreeMb: number }>;
 type ImageRow = { id: string; name: string; family: string | null; arch: Arch; format: string; sizeBytes: number; firmware: string; minMemoryMb: number; minDiskGb: number };
@@ -33,6 +35,9 @@ export function VmWizard() {
   const [name, setName] = useState("");
   const [allowEmulation, setAllowEmulation] = useState(false);
   const [userData, setUserData] = useState("");
+  const [projectId, setProjectId] = useState("");
+  // "" = the default for the arch and image (lib/display.ts); only aarch64 has a real choice.
+  const [display, setDisplay] = useState<Display | "">("");
   const [submitError, setSubmitError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ vmId: string; host: string } | null>(null);
 
@@ -44,6 +49,9 @@ export function VmWizard() {
   });
   const networks = useQuery({ queryKey: ["networks", "wizard"], queryFn: () => fetchJson<{ items: NetworkRow[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })) });
   const image = images.data?.items.find((i) => i.id === imageId) ?? null;
+  // The VM's project: one the user is a member of (admins: any); preselected: the default project, else the first.
+  const projects = useQuery(projectsQuery());
+  const project = projects.data?.items.find((p) => p.id === projectId) ?? projects.data?.items.find((p) => p.isDefault) ?? projects.data?.items[0] ?? null;
   const cap = arch ? capacity.data?.[arch] : undefined;
 
   const sizeErrors = useMemo(() => {
@@ -75,7 +83,7 @@ export function VmWizard() {
       const res = await fetchJson<{ vm: { id: string }; host: { name: string } }>("/api/v1/vms", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ name, arch, imageId, ...size, networkId: networkId || null, allowEmulation, userData: userData.trim() ? userData : null }),
+        body: JSON.stringify({ name, arch, imageId, ...size, networkId: networkId || null, projectId: project?.id ?? null, allowEmulation, ...(display && arch && displaysFor(arch).includes(display) ? { display } : {}), userData: userData.trim() ? userData : null }),
       });
       setCreated({ vmId: res.vm.id, host: res.host.name });
     } catch (e) {
@@ -176,6 +184,25 @@ export function VmWizard() {
               <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={63} aria-invalid={!!nameError} className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1.5" name="name" />
               {nameError && <span className="mt-1 block text-xs text-red-700">{nameError}</span>}
             </label>
+            {projects.data && projects.data.items.length > 1 && (
+              <label className="block text-sm">
+                <span className="font-medium">Project</span>
+                <select name="projectId" value={project?.id ?? ""} onChange={(e) => setProjectId(e.target.value)} className="ml-2 rounded-md border border-slate-300 px-2 py-1.5">
+                  {projects.data.items.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+                </select>
+                <span className="mt-1 block text-xs text-slate-500">Members of the project see and operate the VM.</span>
+              </label>
+            )}
+            {projects.data?.items.length === 0 && <p role="alert" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">You are not a member of any project; ask an admin to add you to one.</p>}
+            {arch && displaysFor(arch).length > 1 && (
+              <label className="block text-sm">
+                <span className="font-medium">Graphical display</span>
+                <select name="display" value={display || defaultDisplay(arch, image)} onChange={(e) => setDisplay(e.target.value as Display)} className="ml-2 rounded-md border border-slate-300 px-2 py-1.5">
+                  {displaysFor(arch).map((d) => <option key={d} value={d}>{d === "none" ? "none (serial console only)" : d}</option>)}
+                </select>
+                <span className="mt-1 block text-xs text-slate-500">virtio-gpu for UEFI distro images; ramfb for firmware without a GPU driver; none for serial-only guests.</span>
+              </label>
+            )}
             <label className="flex items-center gap-2 text-sm">
               <input type="checkbox" checked={allowEmulation} onChange={(e) => setAllowEmulation(e.target.checked)} name="allowEmulation" />
               Allow emulation (TCG) when no native {arch} host has room — much slower
@@ -185,7 +212,7 @@ export function VmWizard() {
               <p className="mt-1 text-xs text-slate-500">The VM gets a NoCloud seed with its hostname, your SSH keys (Account page) and, if given, this user-data (#cloud-config or a script).</p>
               <textarea name="userData" value={userData} onChange={(e) => setUserData(e.target.value)} rows={5} maxLength={65536} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs" placeholder="#cloud-config" />
             </details>
-            <p className="text-sm text-slate-700">{arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB · {networkId ? networks.data?.items.find((n) => n.id === networkId)?.name : "no network"}</p>
+            <p className="text-sm text-slate-700">{arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB · {networkId ? networks.data?.items.find((n) => n.id === networkId)?.name : "no network"}{project && <> · project {project.name}</>}</p>
             <section aria-label="Placement preview" data-testid="placement-preview" className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
               <h3 className="mb-2 font-semibold">Where it will run</h3>
               {preview.isPending && <p className="text-slate-500">Checking the fleet…</p>}

@@ -1,18 +1,23 @@
-// Console tickets: short-lived, single-use, HMAC-signed grants to open one VM's serial console.
-// Plain JS because the custom server (scripts/server.mjs) runs without a build step; the ticket
-// route imports the same file (types in console-ticket.d.mts). See docs/decisions/*-serial-console.md.
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+// Console tickets: short-lived, single-use, HMAC-signed grants to open one VM's serial console or
+// graphical (VNC) console. Plain JS because the custom server (scripts/server.mjs) runs without a
+// build step; the ticket route imports the same file (types in console-ticket.d.mts). The
+// signature makes forgeries cheap to refuse; single use is a database row (lib/server/
+// console-tickets.ts) so that every controller shares it. See docs/decisions/010 and 013.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 
 export const TICKET_TTL_MS = 30_000;
+export const CONSOLE_KINDS = ["serial", "vnc"];
 
 const claimsSchema = z.object({
   v: z.literal(1),
   vmId: z.string().min(1).max(200),
   userId: z.string().min(1).max(200),
   write: z.boolean(),
+  /** absent in tickets from before VNC: serial */
+  kind: z.enum(CONSOLE_KINDS).default("serial"),
   agentUrl: z.string().url().refine((u) => /^https?:\/\//.test(u), "agentUrl must be http(s)"),
   hostId: z.string().min(1).max(200),
   gen: z.number().int().min(0),
@@ -37,7 +42,12 @@ export function signConsoleTicket(secret, claims, opts = {}) {
   return { ticket: `${body}.${mac(secret, body)}`, claims: full };
 }
 
-/** Remembers spent nonces until their ticket expires (one process; see the ADR for >1 controller). */
+/** What the database stores instead of the ticket: sha256 hex. */
+export function ticketHash(ticket) {
+  return createHash("sha256").update(String(ticket)).digest("hex");
+}
+
+/** Remembers spent nonces until their ticket expires (one process only: tests and tools; controllers use the database). */
 export class NonceStore {
   #used = new Map();
   /** true the first time a nonce is spent, false on reuse */
@@ -53,10 +63,11 @@ export class NonceStore {
 }
 
 /**
- * Checks a ticket for VM `vmId`. Order matters: the signature first (a forged ticket learns
- * nothing), then expiry, then the VM, and only then is the nonce spent.
+ * Checks a ticket for VM `vmId` and console `kind`. Order matters: the signature first (a forged
+ * ticket learns nothing), then expiry, then the VM and kind, and only then is the nonce spent —
+ * in `nonces` when given; without it the caller spends the ticket (the database store).
  */
-export function verifyConsoleTicket(secret, ticket, { vmId, nonces, now = Date.now() }) {
+export function verifyConsoleTicket(secret, ticket, { vmId, kind = "serial", nonces, now = Date.now() }) {
   const fail = (status, reason) => ({ ok: false, status, reason });
   if (typeof ticket !== "string" || ticket.length > 4096) return fail(401, "missing or oversize ticket");
   const dot = ticket.indexOf(".");
@@ -76,7 +87,8 @@ export function verifyConsoleTicket(secret, ticket, { vmId, nonces, now = Date.n
   if (claims.exp <= now) return fail(401, "ticket expired");
   if (claims.exp > now + 5 * TICKET_TTL_MS) return fail(401, "ticket lifetime too long");
   if (claims.vmId !== vmId) return fail(403, "ticket is for another VM");
-  if (!nonces.spend(claims.nonce, claims.exp, now)) return fail(401, "ticket already used");
+  if (claims.kind !== kind) return fail(403, `ticket is for the ${claims.kind} console`);
+  if (nonces && !nonces.spend(claims.nonce, claims.exp, now)) return fail(401, "ticket already used");
   return { ok: true, claims };
 }
 

@@ -12,6 +12,8 @@ export const SCROLLBACK_BYTES = 64 * 1024;
 export interface ConsolePaths {
   serialSocket: string;
   serialLog: string;
+  /** QEMU's VNC unix socket; null/absent when the VM has no graphical display (agent/src/vnc.ts) */
+  vncSocket?: string | null;
 }
 
 /** The last `max` bytes of a file, starting at a UTF-8 character boundary; empty if missing. */

@@ -6,6 +6,10 @@ export type VmDetail = {
   id: string; name: string; arch: "x86_64" | "aarch64"; vcpus: number; memoryMb: number; diskGb: number; status: string; powerState: string;
   desiredState: string; emulated: boolean; allowEmulation: boolean; lastError: string | null; host: { id: string; name: string; arch: string } | null;
   image: { id: string; name: string } | null; createdAt: string; updatedAt: string;
+  /** null: the default project (a VM from before projects) */
+  project?: { id: string; name: string } | null;
+  /** graphical display: "none" = serial console only (ADR 013) */
+  display?: "none" | "vga" | "virtio-gpu" | "ramfb";
 };
 export type TaskStepDto = { id: string; position: number; name: string; status: string; message: string | null; startedAt: string | null; finishedAt: string | null };
 export type TaskDto = { id: string; kind: string; status: string; error: string | null; createdAt: string; finishedAt: string | null; steps: TaskStepDto[] };

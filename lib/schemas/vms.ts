@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { archSchema } from "../arch";
+import { displayFits, displaySchema } from "../display";
 import { vmNameSchema } from "./agent-api";
 import { userDataSchema } from "./ssh-keys";
 
@@ -17,7 +18,12 @@ export const createVmSchema = z.object({
   strategy: z.enum(["spread", "pack"]).default("spread"),
   /** cloud-init user-data (#cloud-config or a script), delivered on the NoCloud seed */
   userData: userDataSchema.nullish(),
-}).refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, { message: "give either imageId or family (an image family name), not both", path: ["imageId"] });
+  /** the project the VM belongs to; absent = the creator's first project (they must be a member; admins: any) */
+  projectId: z.string().trim().min(1).max(64).nullish(),
+  /** graphical display; absent = the default for the arch and image (lib/display.ts) */
+  display: displaySchema.optional(),
+}).refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, { message: "give either imageId or family (an image family name), not both", path: ["imageId"] })
+  .refine((v) => !v.display || displayFits(v.arch, v.display), { message: "this display is not available for the VM's architecture (x86_64: vga; aarch64: none, virtio-gpu, ramfb)", path: ["display"] });
 export type CreateVmInput = z.output<typeof createVmSchema>;
 
 export const VM_ACTIONS = ["start", "stop", "reboot", "poweroff", "retry"] as const;

@@ -196,9 +196,45 @@ describe("buildQemuArgs details", () => {
 
   it("VNC on a unix socket replaces -display none; sandbox can be switched off", () => {
     const args = buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: `${dir}/vnc.sock`, sandbox: false }));
-    expect(values(args, "-vnc")).toEqual([`unix:${dir}/vnc.sock`]);
+    expect(values(args, "-vnc")).toEqual([`unix:${dir}/vnc.sock,share=force-shared`]);
     expect(args).not.toContain("-display");
     expect(args).not.toContain("-sandbox");
+  });
+
+  it("display choices: x86_64 always VGA; aarch64 none, virtio-gpu or ramfb", () => {
+    const vnc = `${dir}/vnc.sock`;
+    const x86 = buildQemuArgs(cfg("x86_64", "kvm", "disk", { display: "vga", vncSocket: vnc }));
+    expect(values(x86, "-device")).toContain("VGA,id=video0");
+    expect(values(x86, "-vnc")).toEqual([`unix:${vnc},share=force-shared`]);
+    for (const bad of ["none", "virtio-gpu", "ramfb"] as const) {
+      expect(() => buildQemuArgs(cfg("x86_64", "kvm", "disk", { display: bad }))).toThrow(/not available for x86_64/);
+    }
+    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { display: "vga" }))).toThrow(/not available for aarch64/);
+
+    // none: no GPU, no USB input, no VNC server even when a socket is offered
+    const none = buildQemuArgs(cfg("aarch64", "tcg", "kernel", { display: "none", vncSocket: vnc }));
+    expect(values(none, "-display")).toEqual(["none"]);
+    expect(none).not.toContain("-vnc");
+    expect(values(none, "-device").filter((d) => /gpu|ramfb|xhci|usb-|VGA/.test(d))).toEqual([]);
+
+    const gpu = buildQemuArgs(cfg("aarch64", "tcg", "disk", { display: "virtio-gpu", vncSocket: vnc }));
+    expect(values(gpu, "-device")).toEqual(expect.arrayContaining(["virtio-gpu-pci,id=video0", "qemu-xhci,id=xhci", "usb-kbd,bus=xhci.0", "usb-tablet,bus=xhci.0"]));
+    expect(values(gpu, "-vnc")).toEqual([`unix:${vnc},share=force-shared`]);
+
+    const ramfb = buildQemuArgs(cfg("aarch64", "tcg", "disk", { display: "ramfb", vncSocket: vnc }));
+    expect(values(ramfb, "-device")).toContain("ramfb,id=video0");
+    expect(values(ramfb, "-device").some((d) => d.startsWith("virtio-gpu"))).toBe(false);
+    expect(values(ramfb, "-device")).toContain("usb-tablet,bus=xhci.0");
+
+    // a display without a VNC socket still has its device (the guest sees the same hardware)
+    const headless = buildQemuArgs(cfg("aarch64", "tcg", "disk", { display: "virtio-gpu" }));
+    expect(values(headless, "-display")).toEqual(["none"]);
+    expect(values(headless, "-device")).toContain("virtio-gpu-pci,id=video0");
+  });
+
+  it("a VNC socket path with a comma is escaped, one with a newline refused", () => {
+    expect(values(buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: "/run/a,b/vnc.sock" })), "-vnc")).toEqual(["unix:/run/a,,b/vnc.sock,share=force-shared"]);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: "/run/a\nb" }))).toThrow(/control character/);
   });
 
   it("no disk: no blockdev", () => {

@@ -2,6 +2,7 @@
 // "Architecture-specific QEMU settings"). Output is always an argv array: nothing here is ever
 // joined into a shell string.
 import type { Arch } from "../../../lib/arch";
+import { displayFits, type Display } from "../../../lib/display";
 
 export type Accel = "kvm" | "tcg";
 
@@ -48,6 +49,11 @@ export interface QemuLaunchConfig {
   serialSocket: string;
   serialLog: string;
   pidFile: string;
+  /**
+   * Graphical display device (lib/display.ts). Absent: x86_64 VGA, aarch64 virtio-gpu (what this
+   * builder always did). "none" gives the guest no GPU and no VNC at all.
+   */
+  display?: Display;
   /** VNC on a unix socket (for a web console); otherwise no display backend */
   vncSocket?: string;
   /** seccomp sandbox; on by default, switchable for debugging */
@@ -171,16 +177,28 @@ function nicArgs(cfg: QemuLaunchConfig): string[] {
   return args;
 }
 
+/** The display device a config resolves to (see QemuLaunchConfig.display). */
+export function displayOf(cfg: Pick<QemuLaunchConfig, "guestArch" | "display">): Display {
+  const d = cfg.display ?? (cfg.guestArch === "x86_64" ? "vga" : "virtio-gpu");
+  if (!displayFits(cfg.guestArch, d)) throw new Error(`display ${d} is not available for ${cfg.guestArch} guests`);
+  return d;
+}
+
 function displayAndInputArgs(cfg: QemuLaunchConfig): string[] {
-  const display = cfg.vncSocket ? ["-vnc", `unix:${escapeOptValue(cfg.vncSocket)}`] : ["-display", "none"];
+  const device = displayOf(cfg);
+  // No display device: no VNC server either (there would be nothing to show).
+  if (device === "none") return ["-display", "none"];
+  // VNC: "share=allow-exclusive" is QEMU's default; force-shared keeps a client that asks for
+  // exclusive access from disconnecting the others (several browsers may watch one VM).
+  const display = cfg.vncSocket ? ["-vnc", `unix:${escapeOptValue(cfg.vncSocket)},share=force-shared`] : ["-display", "none"];
   if (cfg.guestArch === "x86_64") {
     // q35 keeps its built-in i8042 (PS/2) under -nodefaults; std VGA is what SeaBIOS/OVMF draw on.
     return [...display, "-device", "VGA,id=video0"];
   }
-  // No VGA on aarch64: virtio-gpu, and USB input on an xHCI controller.
+  // No VGA on aarch64: virtio-gpu (or ramfb, set up by the firmware), and USB input on an xHCI controller.
   return [
     ...display,
-    "-device", "virtio-gpu-pci,id=video0",
+    "-device", device === "ramfb" ? "ramfb,id=video0" : "virtio-gpu-pci,id=video0",
     "-device", "qemu-xhci,id=xhci",
     "-device", "usb-kbd,bus=xhci.0",
     "-device", "usb-tablet,bus=xhci.0",

@@ -7,6 +7,7 @@ import { constants as fsc, promises as fsp, openSync, closeSync, existsSync } fr
 import os from "node:os";
 import path from "node:path";
 import type { Arch } from "../../../lib/arch";
+import { hasDisplay } from "../../../lib/display";
 import { safeIdSchema, vmSpecSchema, type VmAction, type VmSpec, type VmSpecInput, type VmStatus } from "../../../lib/schemas/agent-api";
 import { ensureSeedIso, renderSeed } from "../cloud-init";
 import { buildQemuArgs, type Accel, type QemuBoot, type QemuNic } from "../qemu/argv";
@@ -25,7 +26,7 @@ import {
   waitForExit,
   writeFileAtomic,
 } from "./proc";
-import { validateSpec, type HostLimits, type LaunchPlan } from "./validate";
+import { specDisplay, validateSpec, type HostLimits, type LaunchPlan } from "./validate";
 
 export type NicSpec = VmSpec["nics"][number];
 export type BootSpec = VmSpec["boot"];
@@ -81,6 +82,8 @@ export interface VmConsolePaths {
   serialSocket: string;
   serialLog: string;
   qmpSocket: string;
+  /** QEMU's VNC server; null when the VM has no graphical display */
+  vncSocket: string | null;
 }
 
 /** state.json: what the agent created for a VM, so it can be found and removed after a restart. */
@@ -110,6 +113,7 @@ interface VmPaths {
   sockDir: string;
   qmp: string;
   serial: string;
+  vnc: string;
 }
 
 interface Vm {
@@ -293,6 +297,7 @@ export class VmManager extends EventEmitter {
       sockDir,
       qmp: path.join(sockDir, "qmp.sock"),
       serial: path.join(sockDir, "serial.sock"),
+      vnc: path.join(sockDir, "vnc.sock"),
     };
   }
 
@@ -379,7 +384,7 @@ export class VmManager extends EventEmitter {
   async consolePaths(id: string): Promise<VmConsolePaths> {
     await this.init();
     const vm = this.getVm(id);
-    return { serialSocket: vm.paths.serial, serialLog: vm.paths.serialLog, qmpSocket: vm.paths.qmp };
+    return { serialSocket: vm.paths.serial, serialLog: vm.paths.serialLog, qmpSocket: vm.paths.qmp, vncSocket: hasDisplay(specDisplay(vm.spec)) ? vm.paths.vnc : null };
   }
 
   private async statusOf(vm: Vm): Promise<VmStatus> {
@@ -393,6 +398,7 @@ export class VmManager extends EventEmitter {
       accel: vm.state.accel ?? plan?.accel ?? "tcg",
       emulated: vm.state.emulated ?? plan?.emulated ?? true,
       serialLog: vm.paths.serialLog,
+      display: specDisplay(vm.spec),
     } satisfies Partial<VmStatus>;
     if (vm.pid !== null && !pidAlive(vm.pid)) await this.onProcessGone(vm);
     if (vm.pid === null) {
@@ -655,9 +661,9 @@ export class VmManager extends EventEmitter {
     }
     if (spec.diskGb < old.diskGb) throw new AgentError("conflict", `VM ${vm.id}: the disk can only grow (${old.diskGb} GiB -> ${spec.diskGb} GiB)`);
     const running = vm.pid !== null && pidAlive(vm.pid);
-    const hardwareChanged = old.vcpus !== spec.vcpus || old.memoryMb !== spec.memoryMb || canonical(old.nics) !== canonical(spec.nics);
+    const hardwareChanged = old.vcpus !== spec.vcpus || old.memoryMb !== spec.memoryMb || canonical(old.nics) !== canonical(spec.nics) || specDisplay(old) !== specDisplay(spec);
     if (running && spec.powerState === "running" && hardwareChanged) {
-      throw new AgentError("conflict", `VM ${vm.id} is running: stop it before changing vCPUs, memory or NICs`);
+      throw new AgentError("conflict", `VM ${vm.id} is running: stop it before changing vCPUs, memory, NICs or its display`);
     }
     if (running && spec.powerState === "stopped") await this.gracefulStop(vm);
 
@@ -827,6 +833,8 @@ export class VmManager extends EventEmitter {
         serialSocket: vm.paths.serial,
         serialLog: vm.paths.serialLog,
         pidFile: vm.paths.pidFile,
+        display: specDisplay(spec),
+        vncSocket: hasDisplay(specDisplay(spec)) ? vm.paths.vnc : undefined,
         sandbox: this.opts.sandbox,
         seedIso: seedIso ?? undefined,
       });

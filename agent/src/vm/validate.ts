@@ -1,6 +1,7 @@
 // Pure checks of a VmSpec against what this host can do. Runs before any side effect, so a
 // refused PUT leaves nothing behind.
 import { ARCHES, type Arch } from "../../../lib/arch";
+import { defaultDisplay, displayFits, type Display } from "../../../lib/display";
 import type { VmSpec } from "../../../lib/schemas/agent-api";
 import { chooseAccel, type Accel } from "../qemu/argv";
 import { AgentError } from "./errors";
@@ -43,6 +44,11 @@ export function needsUefi(spec: Pick<VmSpec, "arch" | "boot">): boolean {
   return spec.boot.type === "disk" && (spec.arch === "aarch64" || spec.boot.firmware === "uefi");
 }
 
+/** The display a spec gets: its own, else the arch/boot default (x86_64 VGA; aarch64 kernel boot none, disk virtio-gpu). */
+export function specDisplay(spec: Pick<VmSpec, "arch" | "boot" | "display">): Display {
+  return spec.display ?? defaultDisplay(spec.arch, { format: spec.boot.type === "kernel" ? "kernel" : "disk" });
+}
+
 /** "runs x86_64 natively and can emulate aarch64" — what this host can do, in words. */
 export function describeHost(limits: Pick<HostLimits, "hostArch" | "kvm" | "binaries">): string {
   const native = binaryFor(limits.binaries, limits.hostArch) ? [limits.hostArch] : [];
@@ -74,6 +80,10 @@ export function validateSpec(spec: VmSpec, limits: HostLimits): LaunchPlan {
   }
   if (spec.memoryMb > limits.memoryMb) {
     throw new AgentError("invalid", `${spec.memoryMb} MiB of memory requested; this host has ${limits.memoryMb} MiB in total`);
+  }
+  const display = specDisplay(spec);
+  if (!displayFits(spec.arch, display)) {
+    throw new AgentError("invalid", `display ${display} is not available for ${spec.arch} guests (x86_64: vga; aarch64: none, virtio-gpu, ramfb)`);
   }
   let uefi: LaunchPlan["uefi"] = null;
   if (needsUefi(spec)) {

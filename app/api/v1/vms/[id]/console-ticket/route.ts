@@ -2,8 +2,8 @@ import { apiRoute, readJson } from "@/lib/server/http";
 import { consoleTicketRequestSchema } from "@/lib/schemas/console";
 import { issueConsoleTicket } from "@/lib/server/console";
 
-// A short-lived, single-use ticket for the console WebSocket (served by scripts/server.mjs).
+// A short-lived, single-use ticket for the serial or VNC console WebSocket (served by scripts/server.mjs).
 export const POST = apiRoute<{ id: string }>({ permission: "read", action: "vm.console", targetType: "vm" }, async ({ req, params, actor, clientIp }) => {
-  const { write } = await readJson(req, consoleTicketRequestSchema);
-  return issueConsoleTicket(params.id, actor, write, clientIp);
+  const { write, kind } = await readJson(req, consoleTicketRequestSchema);
+  return issueConsoleTicket(params.id, actor, write, clientIp, kind);
 });

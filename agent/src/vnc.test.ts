@@ -1,0 +1,262 @@
+// Graphical console through the agent: the VNC WebSocket endpoint against a stand-in RFB server
+// (what reaches QEMU from writers and from read-only viewers) and against a real x86_64 guest
+// with std VGA under TCG (a framebuffer with real pixels arrives, directly and through the
+// controller's proxy with a ticket).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { HostFacts } from "../../lib/schemas/agent-api";
+import { createConsoleProxy } from "../../scripts/console-proxy.mjs";
+import { hostTokenFor, NonceStore, signConsoleTicket } from "../../scripts/console-ticket.mjs";
+import { TokenVerifier } from "./auth";
+import { which } from "./facts";
+import { closeServer, createAgentServer, listen, type VmBackend } from "./server";
+import { VmManager } from "./vm/manager";
+import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "./vnc-client";
+import { connectWebSocket, UpgradeRefused, type WebSocket } from "./ws";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SECRET = "vnc-test-secret-0123456789abcdef0123";
+const HOST_ID = "h-vnc";
+const TOKEN = hostTokenFor(SECRET, HOST_ID, 0);
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+async function until(what: string, fn: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function refused(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof UpgradeRefused) return e.status;
+    throw e;
+  }
+  throw new Error("the upgrade was accepted");
+}
+
+describe("VNC endpoint against a stand-in RFB server", () => {
+  let dir = "";
+  let agent: http.Server;
+  let agentWs = "";
+  let fake: net.Server;
+  const received: Buffer[] = [];
+  const sockets: WebSocket[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "pa-vnc-"));
+    const vncSocket = path.join(dir, "vnc.sock");
+    fake = net.createServer((c) => {
+      c.write("RFB 003.008\n");
+      c.on("data", (d) => received.push(d));
+    });
+    await new Promise<void>((r) => fake.listen(vncSocket, r));
+    const paths: Record<string, { serialSocket: string; serialLog: string; vncSocket: string | null }> = {
+      gfx: { serialSocket: path.join(dir, "s.sock"), serialLog: path.join(dir, "s.log"), vncSocket },
+      headless: { serialSocket: path.join(dir, "s.sock"), serialLog: path.join(dir, "s.log"), vncSocket: null },
+      stopped: { serialSocket: path.join(dir, "s.sock"), serialLog: path.join(dir, "s.log"), vncSocket: path.join(dir, "gone.sock") },
+    };
+    const vms: VmBackend = {
+      list: async () => [],
+      get: async () => {
+        throw new Error("unused");
+      },
+      apply: async () => {
+        throw new Error("unused");
+      },
+      action: async () => {
+        throw new Error("unused");
+      },
+      delete: async () => ({}),
+      consolePaths: async (id) => {
+        const p = paths[id];
+        if (!p) throw Object.assign(new Error(`VM ${id} not found`), { code: "not_found" });
+        return p;
+      },
+    };
+    const tokens = new TokenVerifier();
+    tokens.set(TOKEN);
+    agent = createAgentServer({ facts: () => ({}) as HostFacts, usage: async () => ({}) as never, vms, auth: tokens });
+    agentWs = `ws://127.0.0.1:${(await listen(agent, "127.0.0.1", 0)).port}`;
+  });
+
+  afterAll(async () => {
+    for (const ws of sockets) ws.terminate();
+    if (agent) await closeServer(agent, 1_000);
+    await new Promise((r) => fake?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const open = async (url: string, headers = auth) => {
+    const ws = await connectWebSocket(url, headers);
+    sockets.push(ws);
+    return ws;
+  };
+
+  it("needs the host token; 404 unknown VM; 409 without a display; 426 without an upgrade; 1013 when QEMU is not listening", async () => {
+    expect(await refused(open(`${agentWs}/v1/vms/gfx/vnc`, {} as typeof auth))).toBe(401);
+    expect(await refused(open(`${agentWs}/v1/vms/nope/vnc`))).toBe(404);
+    expect(await refused(open(`${agentWs}/v1/vms/headless/vnc`))).toBe(409);
+    expect(await refused(open(`${agentWs}/v1/vms/gfx/vnc?write=maybe`))).toBe(400);
+    expect((await fetch(`${agentWs.replace("ws", "http")}/v1/vms/gfx/vnc`, { headers: auth })).status).toBe(426);
+    const ws = await open(`${agentWs}/v1/vms/stopped/vnc`);
+    let code: number | null = null;
+    ws.on("close", (c) => (code = c));
+    await until("close", () => code !== null);
+    expect(code).toBe(1013);
+  });
+
+  const key = Buffer.from([4, 1, 0, 0, 0, 0, 0, 0x61]);
+  const fbRequest = Buffer.from([3, 1, 0, 0, 0, 0, 2, 128, 1, 224]);
+
+  it("a writer's RFB stream reaches QEMU unchanged", async () => {
+    received.length = 0;
+    const ws = await open(`${agentWs}/v1/vms/gfx/vnc`);
+    let hello = "";
+    ws.on("binary", (b) => (hello += b.toString("latin1")));
+    await until("server version", () => hello === "RFB 003.008\n");
+    ws.sendBinary(Buffer.from("RFB 003.008\n"));
+    ws.sendBinary(Buffer.from([1, 0]));
+    ws.sendBinary(Buffer.concat([key, fbRequest]));
+    const want = Buffer.concat([Buffer.from("RFB 003.008\n"), Buffer.from([1, 0]), key, fbRequest]);
+    await until("bytes at the server", () => Buffer.concat(received).length >= want.length);
+    expect(Buffer.concat(received)).toEqual(want);
+  });
+
+  it("a read-only viewer's keys and pointer never reach QEMU; bad RFB closes it (1008)", async () => {
+    received.length = 0;
+    const ws = await open(`${agentWs}/v1/vms/gfx/vnc?write=0`);
+    let closed: number | null = null;
+    ws.on("close", (c) => (closed = c));
+    ws.sendBinary(Buffer.from("RFB 003.008\n"));
+    ws.sendBinary(Buffer.from([1, 0])); // security None, ClientInit asking for exclusive access
+    ws.sendBinary(Buffer.concat([key, Buffer.from([5, 1, 0, 10, 0, 20]), fbRequest, Buffer.from([6, 0, 0, 0, 0, 0, 0, 2, 104, 105])]));
+    const want = Buffer.concat([Buffer.from("RFB 003.008\n"), Buffer.from([1, 1]), fbRequest]);
+    await until("bytes at the server", () => Buffer.concat(received).length >= want.length);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Buffer.concat(received)).toEqual(want);
+    ws.sendBinary(Buffer.from([99]));
+    await until("closed", () => closed !== null);
+    expect(closed).toBe(1008);
+  });
+});
+
+const fxDir = path.resolve(process.env.POLYARCH_FIXTURES_DIR ?? path.join(here, "../../.cache/fixtures"), "x86_64");
+const manifest = existsSync(path.join(fxDir, "manifest.json")) ? (JSON.parse(readFileSync(path.join(fxDir, "manifest.json"), "utf8")) as { kernel: string; initrd: string; marker: string; cmdline: string }) : null;
+const qemu = which("qemu-system-x86_64");
+const skip = !qemu ? "qemu-system-x86_64 not installed" : !which("qemu-img") ? "qemu-img not installed" : !manifest ? "no x86_64 boot fixture (npm run fixtures)" : "";
+
+describe.skipIf(Boolean(skip))(`VNC of a real x86_64 guest with VGA (TCG)${skip ? ` — skipped: ${skip}` : ""}`, () => {
+  let dir = "";
+  let mgr: VmManager;
+  let agent: http.Server;
+  let agentUrl = "";
+  let proxyServer: http.Server;
+  let proxy: ReturnType<typeof createConsoleProxy>;
+  const id = "vnc-x86";
+  const sockets: WebSocket[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "pa-vncq-"));
+    mgr = new VmManager({
+      stateDir: dir,
+      hostArch: os.machine() === "aarch64" ? "aarch64" : "x86_64",
+      kvm: false,
+      qemuBinaries: { x86_64: qemu! },
+      firmware: {},
+      resolveImage: async () => ({ kernel: path.join(fxDir, manifest!.kernel), initrd: path.join(fxDir, manifest!.initrd) }),
+      stopTimeoutMs: 5_000,
+    });
+    await mgr.init();
+    const tokens = new TokenVerifier();
+    tokens.set(TOKEN);
+    agent = createAgentServer({
+      facts: () => ({}) as HostFacts,
+      usage: async () => ({}) as never,
+      vms: { list: () => mgr.list(), get: (i) => mgr.get(i), apply: (i, s) => mgr.apply(i, s), action: (i, a) => mgr.action(i, a), delete: (i) => mgr.delete(i), consolePaths: (i) => mgr.consolePaths(i) },
+      auth: tokens,
+    });
+    agentUrl = `http://127.0.0.1:${(await listen(agent, "127.0.0.1", 0)).port}`;
+    proxy = createConsoleProxy({ getSecret: () => SECRET, nonces: new NonceStore() });
+    proxyServer = http.createServer((_q, res) => res.writeHead(404).end());
+    proxyServer.on("upgrade", (req, socket, head) => proxy.handleUpgrade(req, socket, head));
+    await new Promise<void>((r) => proxyServer.listen(0, "127.0.0.1", r));
+    const res = await mgr.apply(id, { name: "vnc", arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1, boot: { type: "kernel", imageId: "fx", cmdline: manifest!.cmdline }, powerState: "running", display: "vga" });
+    expect(res.status).toMatchObject({ powerState: "running", display: "vga" });
+    await until("boot marker in serial.log", () => readFileSync(path.join(dir, "vms", id, "serial.log"), "utf8").includes(manifest!.marker), 120_000);
+  });
+
+  afterAll(async () => {
+    for (const ws of sockets) ws.terminate();
+    proxy?.closeAll();
+    proxyServer?.closeAllConnections();
+    await new Promise((r) => proxyServer?.close(r));
+    if (agent) await closeServer(agent, 1_000);
+    await mgr?.action(id, "poweroff").catch(() => {});
+    await mgr?.close();
+    for (const p of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+      try {
+        if (readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir)) process.kill(Number(p), "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("QEMU runs a VNC server on the VM's unix socket and the argv says VGA + force-shared", async () => {
+    const argv = JSON.parse(readFileSync(path.join(dir, "vms", id, "qemu.argv.json"), "utf8")) as string[] | { args: string[] };
+    const args = Array.isArray(argv) ? argv : argv.args;
+    expect(args.join(" ")).toMatch(/-vnc unix:\S+vnc\.sock,share=force-shared/);
+    expect(args).toContain("VGA,id=video0");
+    expect((await mgr.consolePaths(id)).vncSocket).toMatch(/vnc\.sock$/);
+  });
+
+  it("the agent's endpoint delivers a real framebuffer (non-zero size, more than one colour)", async () => {
+    const ws = await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc`, auth);
+    sockets.push(ws);
+    const fb = await grabFramebuffer(ws);
+    expect(fb.width).toBeGreaterThan(0);
+    expect(fb.height).toBeGreaterThan(0);
+    expect(fb.name).toContain("vnc"); // QEMU names the desktop "QEMU (<guest name>)"
+    expect(fb.colours).toBeGreaterThan(1);
+  });
+
+  it("keys reach the guest from a writer (Alt+SysRq+H prints on the serial console), never from a read-only viewer", async () => {
+    // one SysRq makes the kernel print one "sysrq: HELP ..." (or "...disabled") line, whatever the loglevel
+    const presses = () => readFileSync(path.join(dir, "vms", id, "serial.log"), "utf8").match(SYSRQ_ANSWER)?.length ?? 0;
+    const before = presses();
+    const viewer = await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc?write=0`, auth);
+    sockets.push(viewer);
+    await grabFramebuffer(viewer);
+    sendKeys(viewer, SYSRQ_H);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(presses()).toBe(before);
+    const writer = await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc`, auth);
+    sockets.push(writer);
+    await grabFramebuffer(writer);
+    sendKeys(writer, SYSRQ_H);
+    await until("sysrq on the serial console", () => presses() > before, 20_000);
+    // the viewer's keys went first: had any got through, there would be two presses by now
+    await new Promise((r) => setTimeout(r, 500));
+    expect(presses()).toBe(before + 1);
+  });
+
+  it("through the controller's proxy with a read-only VNC ticket: the picture arrives; a serial ticket does not open it", async () => {
+    const port = (proxyServer.address() as AddressInfo).port;
+    const ticket = (kind: "serial" | "vnc") => signConsoleTicket(SECRET, { vmId: id, userId: "u-1", write: false, kind, agentUrl, hostId: HOST_ID, gen: 0 }).ticket;
+    expect(await refused(connectWebSocket(`ws://127.0.0.1:${port}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("serial"))}`))).toBe(403);
+    const ws = await connectWebSocket(`ws://127.0.0.1:${port}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("vnc"))}`);
+    sockets.push(ws);
+    const fb = await grabFramebuffer(ws);
+    expect(fb.colours).toBeGreaterThan(1);
+  });
+});

@@ -1,0 +1,177 @@
+import { test, expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
+import { resolve } from "node:path";
+import { baseURL } from "../playwright.config";
+import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "../agent/src/vnc-client";
+import { connectWebSocket, UpgradeRefused, type WebSocket } from "../agent/src/ws";
+import { storageStateFor } from "./helpers";
+
+// Graphical console (noVNC) on the real mixed fleet, through scripts/server.mjs's console proxy
+// and DB-backed tickets: an x86_64 VM's VGA reaches the browser canvas; a viewer watches but its
+// keys never reach the guest (checked on the guest itself: Alt+SysRq+H answers on the serial
+// console only when sent by an operator); an aarch64 kernel-boot VM has no display and says so.
+type Fleet = { agents: { url: string }[]; stop(): Promise<void> };
+let fleet: Fleet;
+let admin: APIRequestContext;
+const JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
+const vms: Record<string, string> = {};
+
+test.describe.configure({ mode: "serial" });
+test.setTimeout(300_000);
+
+const wsUrl = (path: string) => `${baseURL.replace(/^http/, "ws")}${path}`;
+type Ticket = { ticket: string; url: string; write: boolean; kind: string };
+
+async function ticketFor(ctx: APIRequestContext, vmId: string, kind: "serial" | "vnc"): Promise<Ticket> {
+  const res = await ctx.post(`/api/v1/vms/${vmId}/console-ticket`, { data: { write: true, kind } });
+  expect(res.status(), await res.text()).toBe(200);
+  return (await res.json()) as Ticket;
+}
+
+test.beforeAll(async () => {
+  const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
+  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
+  admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
+  // Online *at this fleet's agent URLs*: right after another spec stopped its fleet, the same hosts
+  // still look online (last heartbeat < timeout) at the old agents' addresses.
+  const urls = new Set(fleet.agents.map((a) => a.url));
+  await expect
+    .poll(async () => ((await (await admin.get("/api/v1/hosts?pageSize=200&status=online")).json()).items as { name: string; arch: string; agentUrl: string | null }[]).filter((h) => h.agentUrl && urls.has(h.agentUrl)).map((h) => h.arch).sort(), { timeout: 90_000 })
+    .toEqual(["aarch64", "x86_64"]);
+  for (const arch of ["x86_64", "aarch64"] as const) {
+    const image = (await (await admin.get(`/api/v1/images?arch=${arch}&q=busybox-demo`)).json()).items[0];
+    const res = await admin.post("/api/v1/vms", { data: { name: `vnc-${arch.replace("_", "")}`, arch, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
+    expect(res.status(), await res.text()).toBe(202);
+    const vm = (await res.json()).vm;
+    // defaults: x86_64 always VGA; an aarch64 kernel-boot image gets no display
+    expect(vm.display).toBe(arch === "x86_64" ? "vga" : "none");
+    vms[arch] = vm.id;
+  }
+  for (const id of Object.values(vms)) {
+    // status plus the VM's last error, so a failed create says why
+    await expect.poll(async () => { const v = await (await admin.get(`/api/v1/vms/${id}`)).json(); return v.lastError ? `${v.status}: ${v.lastError}` : v.status; }, { timeout: 180_000 }).toBe("running");
+  }
+  // the kernel is up (its serial marker) before anyone looks at the screen
+  const serial = await ticketFor(admin, vms.x86_64!, "serial");
+  const ws = await connectWebSocket(wsUrl(serial.url));
+  let text = "";
+  ws.on("binary", (b) => (text += b.toString("utf8")));
+  try {
+    await expect.poll(() => text.includes("POLYARCH-BOOT-OK arch=x86_64"), { timeout: 120_000 }).toBe(true);
+  } finally {
+    ws.terminate();
+  }
+});
+
+test.afterAll(async () => {
+  for (const id of Object.values(vms)) await admin?.delete(`/api/v1/vms/${id}`).catch(() => {});
+  await fleet?.stop();
+  await admin?.dispose();
+});
+
+/** Distinct colours on the noVNC canvas (and its size); 0 colours until a framebuffer arrived. */
+async function canvasStats(page: import("@playwright/test").Page) {
+  return page.getByTestId("vnc-screen").evaluate((el) => {
+    const c = el.querySelector("canvas");
+    if (!c || c.width === 0 || c.height === 0) return { width: 0, height: 0, colours: 0 };
+    const data = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set<number>();
+    for (let i = 0; i < data.length && seen.size < 64; i += 4 * 7) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+    return { width: c.width, height: c.height, colours: seen.size };
+  });
+}
+
+test("an operator opens the graphical console of an x86_64 VM: the noVNC canvas shows the VGA framebuffer", async ({ browser }) => {
+  const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
+  const page = await ctx.newPage();
+  await page.goto(`/vms/${vms.x86_64}`);
+  await page.getByTestId("vm-open-console").click();
+  await expect(page).toHaveURL(/\/console\?tab=graphical/);
+  await expect(page.getByTestId("vnc-status")).toHaveText(/^Connected/, { timeout: 30_000 });
+  await expect(page.getByTestId("vnc-readonly")).toHaveCount(0);
+  await expect.poll(async () => (await canvasStats(page)).colours, { timeout: 30_000 }).toBeGreaterThan(1);
+  const s = await canvasStats(page);
+  expect(s.width).toBeGreaterThan(0);
+  expect(s.height).toBeGreaterThan(0);
+  await ctx.close();
+});
+
+test("a viewer watches view-only, and the server keeps a viewer's keys from the guest", async ({ browser }) => {
+  const ctx = await browser.newContext({ storageState: storageStateFor("viewer") });
+  const page = await ctx.newPage();
+  await page.goto(`/vms/${vms.x86_64}/console?tab=graphical`);
+  await expect(page.getByTestId("vnc-status")).toHaveText(/^Connected/, { timeout: 30_000 });
+  await expect(page.getByTestId("vnc-readonly")).toHaveText("view only");
+  await expect.poll(async () => (await canvasStats(page)).colours, { timeout: 30_000 }).toBeGreaterThan(1);
+
+  // Not the UI's word: a viewer's ticket is read-only whatever it asks for, and the RFB stream it
+  // opens drops key events before QEMU. Watch the guest's serial console for SysRq answers.
+  const viewerTicket = await ticketFor(page.request, vms.x86_64!, "vnc");
+  expect(viewerTicket.write).toBe(false);
+  const operator = await pwRequest.newContext({ baseURL, storageState: storageStateFor("operator") });
+  const sockets: WebSocket[] = [];
+  try {
+    const serial = await connectWebSocket(wsUrl((await ticketFor(operator, vms.x86_64!, "serial")).url));
+    sockets.push(serial);
+    let out = "";
+    serial.on("binary", (b) => (out += b.toString("utf8")));
+    await expect.poll(() => out.includes("POLYARCH-BOOT-OK"), { timeout: 30_000 }).toBe(true); // scrollback arrived
+    const answers = () => out.match(SYSRQ_ANSWER)?.length ?? 0;
+    const before = answers();
+
+    const viewerVnc = await connectWebSocket(wsUrl(viewerTicket.url));
+    sockets.push(viewerVnc);
+    expect((await grabFramebuffer(viewerVnc)).colours).toBeGreaterThan(1);
+    sendKeys(viewerVnc, SYSRQ_H);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(answers()).toBe(before);
+
+    const operatorVnc = await connectWebSocket(wsUrl((await ticketFor(operator, vms.x86_64!, "vnc")).url));
+    sockets.push(operatorVnc);
+    await grabFramebuffer(operatorVnc);
+    sendKeys(operatorVnc, SYSRQ_H);
+    await expect.poll(answers, { timeout: 30_000 }).toBe(before + 1);
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    await operator.dispose();
+  }
+  await ctx.close();
+});
+
+test("VNC tickets are single use and bound to their console kind", async () => {
+  const operator = await pwRequest.newContext({ baseURL, storageState: storageStateFor("operator") });
+  const status = async (path: string) => {
+    try {
+      (await connectWebSocket(wsUrl(path))).terminate();
+      return 101;
+    } catch (e) {
+      if (e instanceof UpgradeRefused) return e.status;
+      throw e;
+    }
+  };
+  try {
+    const t = await ticketFor(operator, vms.x86_64!, "vnc");
+    expect(t.url).toMatch(/\/vnc\?ticket=/);
+    expect(await status(`/api/v1/vms/${vms.x86_64}/console?ticket=${encodeURIComponent(t.ticket)}`)).toBe(403); // not a serial ticket
+    expect(await status(t.url)).toBe(101);
+    expect(await status(t.url)).toBe(401); // spent (in the database)
+  } finally {
+    await operator.dispose();
+  }
+});
+
+test("an aarch64 VM without a display says so and offers the serial console instead of a black screen", async ({ browser }) => {
+  const res = await admin.post(`/api/v1/vms/${vms.aarch64}/console-ticket`, { data: { kind: "vnc" } });
+  expect(res.status()).toBe(409);
+  expect((await res.json()).error.message).toContain("no graphical display");
+
+  const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
+  const page = await ctx.newPage();
+  await page.goto(`/vms/${vms.aarch64}/console?tab=graphical`);
+  await expect(page.getByTestId("vnc-no-display")).toContainText("This VM has no graphical display — use the serial console");
+  await expect(page.getByTestId("vnc-screen")).toHaveCount(0);
+  await page.getByTestId("vnc-open-serial").click();
+  await expect(page.getByTestId("console-tab-serial")).toHaveAttribute("aria-selected", "true");
+  await expect(page.getByTestId("serial-console-status")).toHaveText(/^Connected/, { timeout: 30_000 });
+  await expect(page.getByTestId("serial-console-output")).toContainText("POLYARCH-BOOT-OK arch=aarch64", { timeout: 120_000 });
+  await ctx.close();
+});
