@@ -53,6 +53,23 @@ test("the hosts page shows both agents online with their architecture and capabi
   await ctx.close();
 });
 
+test("the host page charts the CPU and memory samples the agent sends with its heartbeats", async ({ browser }) => {
+  const host = (await hostsByArch(admin)).find((h) => h.arch === "x86_64" && !h.name.startsWith("seed-"))!;
+  const ctx = await browser.newContext({ storageState: storageStateFor("viewer") });
+  const page = await ctx.newPage();
+  await page.goto(`/hosts/${host.id}`);
+  const panel = page.getByTestId("metrics-panel");
+  await expect(panel.getByTestId("metrics-chart-cpu").locator("svg path")).not.toHaveCount(0, { timeout: 30_000 });
+  await expect(panel.getByTestId("metrics-chart-memory").getByTestId("metrics-latest")).toContainText(/\d+(\.\d)? (MiB|GiB)/);
+  // A seeded host without an agent has no samples: the empty state says why.
+  const seeded = (await (await admin.get("/api/v1/hosts?pageSize=200&q=seed-")).json()).items[0] as { id: string } | undefined;
+  if (seeded) {
+    await page.goto(`/hosts/${seeded.id}`);
+    await expect(page.getByTestId("metrics-empty")).toContainText("no samples yet", { ignoreCase: true });
+  }
+  await ctx.close();
+});
+
 async function createInWizard(page: Page, arch: "x86_64" | "aarch64", name: string) {
   await page.goto("/vms/new");
   await page.getByText(arch === "aarch64" ? "aarch64 (ARM64)" : "x86_64", { exact: false }).first().click();
@@ -93,6 +110,8 @@ for (const arch of ["aarch64", "x86_64"] as const) {
     await expect(page.getByTestId("vm-status")).toHaveText("running", { timeout: 60_000 });
     await expect(page.getByTestId("vm-host")).toContainText(own.name);
     const vmId = page.url().split("/").pop()!;
+    // The agent samples the guest's QEMU process: the VM page charts it within a few heartbeats.
+    await expect(page.getByTestId("metrics-chart-cpu").locator("svg path")).not.toHaveCount(0, { timeout: 45_000 });
     const procs = qemuProcessesFor(vmId);
     expect(procs).toHaveLength(1);
     expect(procs[0]).toContain(`qemu-system-${arch}`);

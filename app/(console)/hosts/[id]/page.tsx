@@ -1,5 +1,6 @@
 import { notFound } from "next/navigation";
 import { HostDetailView } from "@/components/host-detail";
+import { HostMetricsPanel } from "@/components/metrics-chart";
 import { requirePage } from "@/lib/server/page-guard";
 import { can } from "@/lib/permissions";
 import { db } from "@/lib/server/db";
@@ -10,5 +11,10 @@ export default async function HostPage({ params }: { params: Promise<{ id: strin
   const actor = await requirePage("read");
   const { id } = await params;
   if (!(await db().host.findUnique({ where: { id }, select: { id: true } }))) notFound();
-  return <HostDetailView id={id} canManage={can(actor.role, "host:manage")} />;
+  return (
+    <div className="space-y-6">
+      <HostDetailView id={id} canManage={can(actor.role, "host:manage")} />
+      <HostMetricsPanel hostId={id} />
+    </div>
+  );
 }

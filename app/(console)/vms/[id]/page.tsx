@@ -1,14 +1,21 @@
 import { notFound } from "next/navigation";
 import { VmDetailView } from "@/components/vm-detail";
+import { VmMetricsPanel } from "@/components/metrics-chart";
 import { requirePage } from "@/lib/server/page-guard";
 import { can } from "@/lib/permissions";
-import { db } from "@/lib/server/db";
+import { canSeeVm } from "@/lib/server/vm-access";
 
 export const metadata = { title: "Virtual machine" };
 
 export default async function VmPage({ params }: { params: Promise<{ id: string }> }) {
   const actor = await requirePage("read");
   const { id } = await params;
-  if (!(await db().vm.findUnique({ where: { id }, select: { id: true } }))) notFound();
-  return <VmDetailView id={id} canOperate={can(actor.role, "vm:operate")} />;
+  // A VM outside the actor's projects is "not found", like one that does not exist (lib/server/vm-access.ts).
+  if (!(await canSeeVm(actor, id, { action: "vm.view" }))) notFound();
+  return (
+    <div className="space-y-6">
+      <VmDetailView id={id} canOperate={can(actor.role, "vm:operate")} />
+      <VmMetricsPanel vmId={id} />
+    </div>
+  );
 }

@@ -1,0 +1,8 @@
+import { apiRoute, parseQuery } from "@/lib/server/http";
+import { hostMetrics } from "@/lib/server/metrics";
+import { metricsQuerySchema } from "@/lib/schemas/metrics";
+
+// CPU / memory history of a host (?minutes=1..60, default 15), oldest sample first.
+export const GET = apiRoute<{ id: string }>({ permission: "read", action: "host.metrics", targetType: "host" }, ({ req, params }) =>
+  hostMetrics(params.id, parseQuery(req, metricsQuerySchema).minutes),
+);
