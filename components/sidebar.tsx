@@ -9,9 +9,11 @@ const NAV = [
   { href: "/images", label: "Images" },
   { href: "/vms", label: "Virtual machines" },
   { href: "/networks", label: "Networks" },
+  { href: "/events", label: "Tasks & events" },
 ];
 const ADMIN_NAV = [
   { href: "/users", label: "Users" },
+  { href: "/projects", label: "Projects" },
   { href: "/audit", label: "Audit log" },
 ];
 

@@ -1,6 +1,7 @@
 import { redirect } from "next/navigation";
 import { headers } from "next/headers";
 import { Sidebar } from "@/components/sidebar";
+import { NotificationsBell } from "@/components/notifications-bell";
 import { currentActor } from "@/lib/server/guard";
 import { can } from "@/lib/permissions";
 
@@ -13,7 +14,12 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
   return (
     <div className="min-h-screen md:flex">
       <Sidebar user={{ name: actor.name, email: actor.email, role: actor.role }} showAdmin={can(actor.role, "user:manage")} />
-      <main id="main" className="min-w-0 flex-1 p-4 md:p-8">{children}</main>
+      <div className="min-w-0 flex-1">
+        <header className="flex items-center justify-end gap-2 border-b border-slate-200 bg-white px-4 py-1.5 md:px-8" aria-label="Console header">
+          <NotificationsBell />
+        </header>
+        <main id="main" className="min-w-0 p-4 md:p-8">{children}</main>
+      </div>
     </div>
   );
 }

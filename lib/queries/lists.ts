@@ -22,16 +22,3 @@ export function listQueryOptions<T>(kind: ListKind, params: Record<string, strin
     placeholderData: keepPreviousData,
   });
 }
-
-export const summaryQuery = queryOptions({
-  queryKey: ["summary"],
-  queryFn: () => fetchJson<SummaryDto>("/api/v1/summary"),
-  refetchInterval: LIST_REFRESH_MS,
-});
-
-export type SummaryDto = {
-  hosts: Record<"x86_64" | "aarch64", Record<string, number>>;
-  vms: Record<"x86_64" | "aarch64", Record<string, number>>;
-  images: Record<"x86_64" | "aarch64", Record<string, number>>;
-  capacity: Record<"x86_64" | "aarch64", { cpus: number; memoryMb: number; allocatedCpus: number; allocatedMemoryMb: number }>;
-};
