@@ -315,7 +315,7 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
     await stub.start();
     const cfg = parseConfig(
       [
-        "--controller", stub.url, "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--kvm", "off",
+        "--controller", stub.url, "--insecure-http", "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--kvm", "off",
         "--machine-id", `bench-${crypto.randomBytes(3).toString("hex")}`, "--heartbeat-ms", "10000",
         // never touch a system Open vSwitch: these VMs have no NICs
         "--ovs-db", `unix:${path.join(root, "no-ovs.sock")}`,
@@ -434,7 +434,7 @@ async function benchIdle(): Promise<void> {
   try {
     await stub.start();
     const args = [
-      bundle, "--controller", stub.url, "--join-token", stub.joinToken, "--kvm", "off", "--state-dir", path.join(root, "state"),
+      bundle, "--controller", stub.url, "--insecure-http", "--join-token", stub.joinToken, "--kvm", "off", "--state-dir", path.join(root, "state"),
       "--listen", "127.0.0.1:0", "--heartbeat-ms", "1000", "--ovs-db", `unix:${path.join(root, "no-ovs.sock")}`,
     ];
     const t0 = performance.now();

@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { fetchJson } from "@/lib/queries/fetch-json";
+import { HostCredentials } from "@/components/host-credentials";
 import { listKeys } from "@/lib/queries/lists";
 import { formatMb, timeAgo } from "@/lib/format";
 import type { HostRow } from "@/components/lists/hosts-table";
@@ -11,6 +12,7 @@ import type { HostRow } from "@/components/lists/hosts-table";
 type HostDetail = HostRow & {
   connectivity: string; adminState: string; cpuAllocationRatio: number; ramAllocationRatio: number; reservedCpus: number; reservedMemoryMb: number; reservedDiskGb: number;
   diskGb: number; qemuVersion: string | null; ovsDatapath: string | null; agentUrl: string | null;
+  certFingerprint: string | null; certExpiresAt: string | null; revokedAt: string | null;
   capacity: HostRow["capacity"] & { vcpuUsed: number; memoryUsedMb: number; diskTotalGb: number; diskUsedGb: number; diskFreeGb: number };
 };
 type VmRow = { id: string; name: string; arch: string; status: string; emulated: boolean; vcpus: number; memoryMb: number };
@@ -71,6 +73,8 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
         <Item label="RAM allocated">{formatMb(h.capacity.memoryUsedMb)} of {formatMb(h.capacity.memoryTotalMb)}</Item>
         <Item label="Disk allocated">{h.capacity.diskUsedGb} of {h.capacity.diskTotalGb} GiB</Item>
       </dl>
+
+      {canManage && <HostCredentials id={h.id} name={h.name} certFingerprint={h.certFingerprint} certExpiresAt={h.certExpiresAt} revokedAt={h.revokedAt} />}
 
       {canManage && (
         <form onSubmit={onSave} className="rounded-lg border border-slate-200 bg-white p-4" aria-label="Capacity settings">

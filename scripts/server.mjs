@@ -1,9 +1,10 @@
 // Production server (`npm start`): Next's request handler plus the one thing route handlers cannot
-// do, a WebSocket upgrade: `GET /api/v1/vms/<id>/console?ticket=<t>` goes to the console proxy
+// do, a WebSocket upgrade: `GET /api/v1/vms/<id>/console|vnc?ticket=<t>` goes to the console proxy
 // (scripts/console-proxy.mjs). Usage: node scripts/server.mjs [-H host] [-p port]
 import http from "node:http";
 import { EventEmitter } from "node:events";
-import { resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { createConsoleProxy } from "./console-proxy.mjs";
@@ -25,6 +26,12 @@ function log(level, event, ctx = {}) {
 }
 
 async function main() {
+  // `output: "standalone"`: hand Next the config it was built with, as .next/standalone/server.js
+  // does — the container image has no next.config.mjs, and `npm start` then skips a misleading warning.
+  const builtConfig = join(root, ".next", "required-server-files.json");
+  if (!process.env.__NEXT_PRIVATE_STANDALONE_CONFIG && existsSync(builtConfig)) {
+    process.env.__NEXT_PRIVATE_STANDALONE_CONFIG = JSON.stringify(JSON.parse(readFileSync(builtConfig, "utf8")).config);
+  }
   const { default: next } = await import("next");
   // Next attaches its own 'upgrade' listener (dev HMR) to `httpServer` on the first request;
   // production needs none, so it gets a detached emitter and every upgrade stays ours.
@@ -37,7 +44,21 @@ async function main() {
       if (!res.headersSent) res.writeHead(500).end("internal error");
     });
   });
-  const proxy = createConsoleProxy({ getSecret, log });
+  // Tickets are spent in the database through lib/server/console-tickets.ts, which the app's
+  // instrumentation hook registered in this process during prepare() (no Prisma client here).
+  const STORE = Symbol.for("polyarch.consoleTicketStore");
+  const spend = async (ticket, claims) => {
+    const store = globalThis[STORE];
+    if (!store) return { ok: false, status: 503, reason: "ticket store not ready" };
+    return store.spend(ticket, claims);
+  };
+  // Agents' mutual TLS settings per host, from lib/server/agent-client.ts (registered by the same hook).
+  const agentTls = async (hostId) => {
+    const fn = globalThis[Symbol.for("polyarch.agentTls")];
+    if (!fn) throw new Error("agent TLS not ready");
+    return fn(hostId);
+  };
+  const proxy = createConsoleProxy({ getSecret, log, spend, agentTls });
   server.on("upgrade", (req, socket, head) => {
     socket.on("error", () => {}); // a browser vanishing mid-handshake must not kill the console
     try {

@@ -97,7 +97,8 @@ async function main() {
 
   try {
     const { startFleet } = await import(join(root, "scripts/fleet/fleet.mjs"));
-    fleet = await startFleet({ controllerUrl: `http://127.0.0.1:${port}`, joinToken, dataDir: join(dataDir, "fleet"), arches: ["x86_64", "aarch64"], handleSignals: false, log });
+    // The agents serve mutual TLS with certificates from the controller's CA, pinned to it from the start.
+    fleet = await startFleet({ controllerUrl: `http://127.0.0.1:${port}`, joinToken, dataDir: join(dataDir, "fleet"), controllerCa: join(dataDir, "pki", "ca", "cert.pem"), arches: ["x86_64", "aarch64"], handleSignals: false, log });
   } catch (e) {
     log(`local agents could not start: ${e instanceof Error ? e.message : e}`);
   }

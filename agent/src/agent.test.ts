@@ -146,7 +146,8 @@ describe.skipIf(Boolean(skipReason))(`agent end-to-end (stub controller, real OV
     ovs = await startOvsInstance(path.join(root, "ovs"));
     await stub.start();
     const c = parseConfig(
-      ["--controller", stub.url, "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--bridge", bridge, "--ovs-db", ovs.db, "--machine-id", `e2e-${suffix}`, "--heartbeat-ms", "200"],
+      // plain HTTP: this stub issues no certificates (the TLS channel is agent/src/tls.test.ts's)
+      ["--controller", stub.url, "--insecure-http", "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--bridge", bridge, "--ovs-db", ovs.db, "--machine-id", `e2e-${suffix}`, "--heartbeat-ms", "200"],
       { POLYARCH_JOIN_TOKEN: JOIN },
     );
     if (c === "help") throw new Error("unexpected");
@@ -274,7 +275,7 @@ describe("bundle (scripts/build-agent.mjs)", () => {
   it("the bundled agent serves, and SIGTERM stops it cleanly", async () => {
     const out = path.join(dir, "agent.mjs");
     const token = "standalone-token-0123456789";
-    const child = spawn(process.execPath, [out, "--api-token", token, "--listen", "127.0.0.1:0", "--state-dir", path.join(dir, "state"), "--kvm", "off"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [out, "--api-token", token, "--insecure-http", "--listen", "127.0.0.1:0", "--state-dir", path.join(dir, "state"), "--kvm", "off"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     try {
       const lines: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
       let buf = "";

@@ -8,9 +8,11 @@ import { ConfigError } from "./config";
 import { ControllerClient } from "./controller-client";
 import { detectFacts, describeCapabilities, UsageSampler } from "./facts";
 import { ImageCache } from "./image-cache";
+import { MetricsSampler } from "./metrics";
 import type { Logger } from "./log";
 import { Ovs, OvsNetwork } from "./ovs";
 import { closeServer, createAgentServer, listen } from "./server";
+import { AgentTls, fingerprintOf, readTrust, serverSecureContext, TrustError } from "./tls";
 import { VmManager } from "./vm/manager";
 
 export interface RunningAgent {
@@ -43,10 +45,21 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   const tokens = new TokenVerifier();
   tokens.set(cfg.apiToken);
   let client: ControllerClient | null = null;
+  // TLS unless --insecure-http: our key, the CA we trust, our certificate once registered (docs/decisions/017-agent-tls.md).
+  let agentTls: AgentTls | null = null;
+  if (!cfg.insecureHttp && cfg.controller) {
+    try {
+      agentTls = await AgentTls.open(cfg.stateDir, await readTrust({ controllerCaFile: cfg.controllerCa, controllerFingerprint: cfg.controllerFingerprint }));
+    } catch (e) {
+      if (e instanceof TrustError || (e as NodeJS.ErrnoException).code === "ENOENT") throw new ConfigError((e as Error).message);
+      throw e;
+    }
+  }
   // usersOf runs only after `manager` below exists (list/evict are served after init).
   const images: ImageCache | null = cfg.controller
     ? new ImageCache({
         stateDir: cfg.stateDir, controllerUrl: cfg.controller, getToken: () => client?.token ?? null, log,
+        ...(agentTls ? { fetch: agentTls.fetch } : {}),
         usersOf: () => manager.imageUsers(),
         ...(cfg.imageCacheMaxGb !== undefined ? { maxBytes: Math.floor(cfg.imageCacheMaxGb * 1024 ** 3) } : {}),
       })
@@ -71,6 +84,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   log("info", "agent.vms_reattached", { count: vmsAtStart.length, running: vmsAtStart.filter((v) => v.powerState === "running").length });
 
   const usage = new UsageSampler(cfg.stateDir);
+  // Baseline now, so the first heartbeat already carries a window's worth of CPU samples.
+  const metrics = new MetricsSampler();
+  await metrics.sample(vmsAtStart).catch(() => null);
   const server = createAgentServer({
     facts: () => facts,
     usage: () => usage.sample(),
@@ -79,7 +95,20 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     auth: tokens,
     log,
     health: () => ({ registered: Boolean(client?.identity), hostId: client?.identity?.hostId ?? null }),
+    tls: agentTls ? { context: agentTls.material ? serverSecureContext(agentTls.key, agentTls.material) : null } : null,
+    acceptToken: async (t) => {
+      if (!client) throw new Error("no controller");
+      await client.acceptToken(t);
+    },
   });
+  if (agentTls) {
+    const t = agentTls;
+    // A new certificate (registration) applies to new connections at once.
+    t.onChange = (m) => {
+      (server as import("node:https").Server).setSecureContext(serverSecureContext(t.key, m));
+      log("info", "tls.certificate_installed", { certFingerprint: fingerprintOf(m.certPem), caFingerprint: fingerprintOf(m.caPem) });
+    };
+  }
   let addr;
   try {
     addr = await listen(server, cfg.listen.host, cfg.listen.port);
@@ -102,7 +131,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       getUsage: () => usage.sample(),
       listVms: () => manager.list(),
       ...(images ? { listImages: () => images.list() } : {}),
+      getMetrics: (vms) => metrics.sample(vms),
       onToken: (t) => tokens.set(t, cfg.apiToken),
+      tls: agentTls,
       log,
       heartbeatMs: cfg.heartbeatMs,
       fixedHeartbeat: cfg.heartbeatMs !== undefined,

@@ -14,7 +14,7 @@ describe("parseConfig", () => {
     expect(c).toMatchObject({
       controller: "http://127.0.0.1:3000",
       listen: { host: "127.0.0.1", port: 7101 },
-      advertiseUrl: "http://127.0.0.1:7101",
+      advertiseUrl: "https://127.0.0.1:7101",
       stateDir: "/var/lib/polyarch-agent",
       bridge: "br-pa",
       kvm: "auto",
@@ -28,11 +28,11 @@ describe("parseConfig", () => {
       POLYARCH_CONTROLLER_URL: "http://127.0.0.1:3000",
       POLYARCH_JOIN_TOKEN: "k".repeat(16),
       POLYARCH_AGENT_LISTEN: "0.0.0.0:1",
-      POLYARCH_AGENT_URL: "http://10.200.0.2:7202",
+      POLYARCH_AGENT_URL: "https://10.200.0.2:7202",
     });
     expect(c).toMatchObject({
       listen: { host: "127.0.0.1", port: 7202 },
-      advertiseUrl: "http://10.200.0.2:7202",
+      advertiseUrl: "https://10.200.0.2:7202",
       stateDir: path.resolve("rel/dir"),
       heartbeatMs: 2500,
       ovsDb: "unix:/tmp/x/db.sock",
@@ -42,8 +42,20 @@ describe("parseConfig", () => {
   });
 
   it("standalone mode needs an api token instead of a controller", () => {
-    expect(ok(["--api-token", "t".repeat(16)]).controller).toBeUndefined();
+    expect(ok(["--api-token", "t".repeat(16), "--insecure-http"]).controller).toBeUndefined();
     expect(() => parseConfig([], {})).toThrow(/--controller is required/);
+    // no controller = nobody to issue a certificate: plain HTTP only when asked for
+    expect(() => parseConfig(["--api-token", "t".repeat(16)], {})).toThrow(/--insecure-http/);
+  });
+
+  it("TLS flags: https by default, http only with --insecure-http; the CA pin is normalised", () => {
+    const base = ["--controller", "http://127.0.0.1:3000", "--join-token", "j".repeat(20)];
+    expect(ok([...base, "--insecure-http"]).advertiseUrl).toBe("http://127.0.0.1:7101");
+    expect(() => parseConfig([...base, "--advertise-url", "http://10.0.0.2:7101"], {})).toThrow(/must be https/);
+    expect(() => parseConfig([...base, "--insecure-http", "--advertise-url", "https://10.0.0.2:7101"], {})).toThrow(/must be http:\/\/ with --insecure-http/);
+    const fp = "AB:".repeat(31) + "AB";
+    expect(ok([...base, "--controller-fingerprint", fp, "--controller-ca", "ca.pem"])).toMatchObject({ controllerFingerprint: "ab".repeat(32), controllerCa: path.resolve("ca.pem") });
+    expect(() => parseConfig([...base, "--controller-fingerprint", "abc"], {})).toThrow(/64 hex digits/);
   });
 
   it("--help", () => {

@@ -10,7 +10,11 @@ Usage: node agent.mjs --controller URL [options]
   --controller URL        controller base URL             env POLYARCH_CONTROLLER_URL
   --join-token T          cluster join token (first start) env POLYARCH_JOIN_TOKEN
   --listen HOST:PORT      agent API address (default 127.0.0.1:7101)   env POLYARCH_AGENT_LISTEN
-  --advertise-url URL     URL the controller calls (default http://<listen>)  env POLYARCH_AGENT_URL
+  --advertise-url URL     URL the controller calls (default https://<listen>)  env POLYARCH_AGENT_URL
+  --controller-ca FILE    trust only this cluster CA (PEM; data/pki/ca/cert.pem on the controller)  env POLYARCH_CONTROLLER_CA
+  --controller-fingerprint SHA256   trust only the cluster CA with this fingerprint (Hosts page)  env POLYARCH_CONTROLLER_FINGERPRINT
+                          without either: the CA in the first registration answer is trusted from then on
+  --insecure-http         development only: serve the agent API over plain HTTP (no certificate)
   --state-dir DIR         VMs, image cache, identity (default /var/lib/polyarch-agent)  env POLYARCH_STATE_DIR
   --bridge NAME           OVS bridge for VM NICs (default br-pa)        env POLYARCH_BRIDGE
   --ovs-db unix:PATH      private ovsdb-server socket (default: system OVS)  env POLYARCH_OVS_DB
@@ -65,6 +69,13 @@ export const configSchema = z
     heartbeatMs: z.coerce.number({ error: "--heartbeat-ms must be a number of milliseconds" }).int("--heartbeat-ms must be an integer").min(200, "--heartbeat-ms must be at least 200").max(3_600_000).optional(),
     kvm: z.enum(["auto", "off"], { error: "--kvm must be auto or off" }).default("auto"),
     apiToken: z.string().min(16, "--api-token must be at least 16 characters").optional(),
+    controllerCa: z.string().min(1).transform((v) => path.resolve(v)).optional(),
+    controllerFingerprint: z
+      .string()
+      .transform((v) => v.replace(/[:\s]/g, "").toLowerCase())
+      .refine((v) => /^[0-9a-f]{64}$/.test(v), "--controller-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)")
+      .optional(),
+    insecureHttp: z.boolean().default(false),
     imageCacheMaxGb: z.coerce
       .number({ error: "--image-cache-max-gb must be a number of GiB" })
       .positive("--image-cache-max-gb must be greater than 0")
@@ -75,8 +86,17 @@ export const configSchema = z
     if (!c.controller && !c.apiToken) {
       ctx.addIssue({ code: "custom", path: ["controller"], message: "--controller is required (or --api-token for a standalone agent)" });
     }
+    if (!c.controller && !c.insecureHttp) {
+      ctx.addIssue({ code: "custom", path: ["insecureHttp"], message: "a standalone agent (no --controller) has no certificate: add --insecure-http (development only)" });
+    }
+    if (c.advertiseUrl) {
+      const want = c.insecureHttp ? "http:" : "https:";
+      if (new URL(c.advertiseUrl).protocol !== want) {
+        ctx.addIssue({ code: "custom", path: ["advertiseUrl"], message: c.insecureHttp ? "--advertise-url must be http:// with --insecure-http" : "--advertise-url must be https:// (the agent serves TLS; --insecure-http is for development only)" });
+      }
+    }
   })
-  .transform((c) => ({ ...c, advertiseUrl: c.advertiseUrl ?? `http://${c.listen.host.includes(":") ? `[${c.listen.host}]` : c.listen.host}:${c.listen.port}` }));
+  .transform((c) => ({ ...c, advertiseUrl: c.advertiseUrl ?? `${c.insecureHttp ? "http" : "https"}://${c.listen.host.includes(":") ? `[${c.listen.host}]` : c.listen.host}:${c.listen.port}` }));
 
 export type AgentConfig = z.output<typeof configSchema>;
 
@@ -109,6 +129,9 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
         kvm: { type: "string" },
         "api-token": { type: "string" },
         "image-cache-max-gb": { type: "string" },
+        "controller-ca": { type: "string" },
+        "controller-fingerprint": { type: "string" },
+        "insecure-http": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -132,6 +155,9 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     kvm: s("kvm"),
     apiToken: s("api-token") ?? e("POLYARCH_AGENT_API_TOKEN"),
     imageCacheMaxGb: s("image-cache-max-gb") ?? e("POLYARCH_IMAGE_CACHE_MAX_GB"),
+    controllerCa: s("controller-ca") ?? e("POLYARCH_CONTROLLER_CA"),
+    controllerFingerprint: s("controller-fingerprint") ?? e("POLYARCH_CONTROLLER_FINGERPRINT"),
+    insecureHttp: values["insecure-http"] === true,
   };
   const r = configSchema.safeParse(raw);
   if (!r.success) {

@@ -8,12 +8,14 @@ import {
   CONTROLLER_AGENT_PREFIX,
   heartbeatResponseSchema,
   registerResponseSchema,
+  type HeartbeatMetrics,
   type HostFacts,
   type HostImageReport,
   type VmStatus,
 } from "../../lib/schemas/agent-api";
 import type { HostUsage } from "./facts";
 import { silentLogger, type Logger } from "./log";
+import { keyProof, TrustError, type AgentTls } from "./tls";
 
 export const identitySchema = z.object({
   hostId: z.string().min(1),
@@ -50,6 +52,8 @@ export class ControllerHttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** the host token the refused request carried */
+    readonly token?: string,
   ) {
     super(message);
     this.name = "ControllerHttpError";
@@ -67,8 +71,12 @@ export interface ControllerClientOptions {
   listVms: () => Promise<VmStatus[]>;
   /** the image cache; when absent or failing, the heartbeat omits `images` (controller keeps its records) */
   listImages?: () => Promise<HostImageReport[]>;
+  /** CPU/memory samples (agent/src/metrics.ts) for the VMs of this heartbeat; null or failing = no `metrics` */
+  getMetrics?: (vms: VmStatus[]) => Promise<HeartbeatMetrics | null>;
   /** called with the current host token whenever it changes (the API server accepts it) */
   onToken?: (token: string) => void;
+  /** TLS (the default): registration sends our public key and installs the certificate it gets back; absent = --insecure-http */
+  tls?: AgentTls | null;
   log?: Logger;
   /** interval until the controller says otherwise */
   heartbeatMs?: number;
@@ -119,6 +127,10 @@ export class ControllerClient {
       this.log("warn", "identity.ignored", { reason: "issued for another controller or machine id", hostId: id.hostId, controller: id.controllerUrl });
       return null;
     }
+    if (id && this.opts.tls && !this.opts.tls.material) {
+      this.log("warn", "identity.ignored", { reason: "no valid certificate for this key and trusted CA in the state dir: registering again", hostId: id.hostId });
+      return null;
+    }
     if (id) this.setIdentity(id);
     return id;
   }
@@ -128,8 +140,19 @@ export class ControllerClient {
     this.opts.onToken?.(id.hostToken);
   }
 
+  /** The rotated host token from the controller (PUT /v1/token on our API): kept like a registration's. */
+  async acceptToken(hostToken: string): Promise<void> {
+    const id = this.identityValue;
+    if (!id) throw new Error("not registered");
+    const next = { ...id, hostToken };
+    await saveIdentity(this.opts.stateDir, next);
+    this.setIdentity(next);
+    this.log("info", "agent.token_rotated", { hostId: id.hostId });
+  }
+
   private async post(pathName: string, body: unknown, token?: string): Promise<unknown> {
-    const res = await fetch(`${this.base}${CONTROLLER_AGENT_PREFIX}${pathName}`, {
+    const doFetch = this.opts.tls?.fetch ?? fetch;
+    const res = await doFetch(`${this.base}${CONTROLLER_AGENT_PREFIX}${pathName}`, {
       method: "POST",
       headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(body),
@@ -145,7 +168,7 @@ export class ControllerClient {
       } catch {
         /* not JSON */
       }
-      throw new ControllerHttpError(res.status, `controller ${pathName} answered ${res.status}: ${msg}`);
+      throw new ControllerHttpError(res.status, `controller ${pathName} answered ${res.status}: ${msg}`, token);
     }
     try {
       return JSON.parse(text);
@@ -159,9 +182,19 @@ export class ControllerClient {
     const joinToken = this.opts.joinToken;
     if (!joinToken) throw new Error("no join token: pass --join-token or POLYARCH_JOIN_TOKEN to register this host");
     const facts = this.opts.getFacts();
-    const raw = await this.post("/register", { joinToken, agentUrl: this.opts.agentUrl, facts });
+    const tls = this.opts.tls;
+    if (tls) await tls.prepareFor(this.base);
+    const body = {
+      joinToken, agentUrl: this.opts.agentUrl, facts,
+      ...(tls ? { tls: { publicKey: tls.key.publicKeyPem, proof: keyProof(tls.key, facts.machineId, this.opts.agentUrl) } } : {}),
+    };
+    const raw = await this.post("/register", body);
     const parsed = registerResponseSchema.safeParse(raw);
     if (!parsed.success) throw new Error(`controller register response invalid: ${parsed.error.issues[0]?.message}`);
+    if (tls) {
+      if (!parsed.data.tls) throw new TrustError("the controller issued no certificate for this agent (an older controller?); the agent serves TLS only (--insecure-http is for development)");
+      await tls.install(this.opts.stateDir, parsed.data.tls.certificate, parsed.data.tls.caCertificate);
+    }
     const identity: Identity = {
       hostId: parsed.data.hostId,
       hostToken: parsed.data.hostToken,
@@ -182,7 +215,8 @@ export class ControllerClient {
     const id = this.identityValue;
     if (!id) throw new Error("not registered");
     const [usage, vms, images] = await Promise.all([this.opts.getUsage(), this.opts.listVms(), this.listImagesQuietly()]);
-    const body: Record<string, unknown> = { usage, vms, ...(images ? { images } : {}) };
+    const metrics = await this.metricsQuietly(vms);
+    const body: Record<string, unknown> = { usage, vms, ...(images ? { images } : {}), ...(metrics ? { metrics } : {}) };
     const withFacts = this.sendFactsNext;
     if (withFacts) {
       body.facts = this.opts.getFacts();
@@ -193,6 +227,16 @@ export class ControllerClient {
     if (parsed.success && !this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0) this.intervalMs = parsed.data.heartbeatIntervalMs;
     if (withFacts) this.sendFactsNext = false;
     this.lastHeartbeatAt = new Date();
+  }
+
+  /** Metrics are a nice-to-have: a failure to sample never costs the heartbeat. */
+  private async metricsQuietly(vms: VmStatus[]): Promise<HeartbeatMetrics | null> {
+    try {
+      return (await this.opts.getMetrics?.(vms)) ?? null;
+    } catch (e) {
+      this.log("warn", "metrics.sample_failed", { error: e });
+      return null;
+    }
   }
 
   /** A cache that cannot be read must not cost the heartbeat (VM state matters more). */
@@ -259,6 +303,16 @@ export class ControllerClient {
         if (this.stopped) break;
         this.failures++;
         const status = e instanceof ControllerHttpError ? e.status : null;
+        if (status === 401 && this.identityValue && e instanceof ControllerHttpError && e.token && e.token !== this.identityValue.hostToken) {
+          // The token was rotated (PUT /v1/token) while this heartbeat was on its way: just send the next one.
+          this.failures--;
+          continue;
+        }
+        if (e instanceof TrustError) {
+          this.log("error", "controller.untrusted", { error: e.message, failures: this.failures });
+          await this.sleep(this.backoffMs());
+          continue;
+        }
         if (status === 401 && this.identityValue) {
           // The controller no longer knows our token (host deleted, db reset): join again.
           if (this.opts.joinToken) {

@@ -45,6 +45,8 @@ export interface ImageCacheOptions {
   usersOf?: () => Promise<ReadonlyMap<string, ReadonlyArray<{ id: string; name: string }>>>;
   /** after each download, evict least-recently-used unused images until the cache fits (--image-cache-max-gb) */
   maxBytes?: number;
+  /** fetch that trusts the cluster CA for an https controller (agent/src/tls.ts); default: the global fetch */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 export interface CachedImage extends HostImageReport {
@@ -369,7 +371,7 @@ export class ImageCache {
       timer = setTimeout(() => abort.abort(new Error(`no data for ${this.stallTimeoutMs} ms`)), this.stallTimeoutMs);
     };
     try {
-      const res = await fetch(url, { headers, signal: abort.signal, redirect: "error" });
+      const res = await (this.opts.fetch ?? fetch)(url, { headers, signal: abort.signal, redirect: "error" });
       if (res.status === 404) {
         await res.body?.cancel();
         if (optional) return false;

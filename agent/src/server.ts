@@ -1,11 +1,14 @@
 // Agent API v1 on node:http. The controller is the only client; every route but /v1/health
 // needs the host token. Requests are validated completely before anything touches the disk.
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
+import type tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { z } from "zod";
 import {
   AGENT_API_PREFIX,
+  agentTokenPushSchema,
   safeIdSchema,
   vmActionSchema,
   vmSpecSchema,
@@ -19,12 +22,17 @@ import type { TokenVerifier } from "./auth";
 import { SerialConsoles, type ConsolePaths } from "./console";
 import { archRefusal, type HostUsage } from "./facts";
 import { silentLogger, type Logger } from "./log";
+import { isControllerPeer, SERVER_TLS_OPTIONS } from "./tls";
 import { AGENT_VERSION } from "./version";
+import { VncBridges } from "./vnc";
 import { acceptUpgrade, checkUpgradeRequest, HandshakeError, rejectUpgrade } from "./ws";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-const consolesByServer = new WeakMap<http.Server, SerialConsoles>();
+/** node:http for --insecure-http and unit tests; node:https (mutual TLS) for a real agent. */
+export type AgentServer = http.Server | https.Server;
+
+const consolesByServer = new WeakMap<AgentServer, { closeAll(): void }[]>();
 
 /** What the server needs from the VM manager (agent/src/vm/manager.ts satisfies it). */
 export interface VmBackend {
@@ -56,6 +64,14 @@ export interface AgentServerOptions {
   log?: Logger;
   /** extra, non-secret fields for /v1/health (e.g. registered: true) */
   health?: () => Record<string, unknown>;
+  /**
+   * Serve HTTPS: `context` is the agent's key + certificate + the cluster CA (null until the first
+   * registration: handshakes fail until setSecureContext installs one). Clients must present a
+   * certificate from that CA with the controller's name, else the connection is dropped.
+   */
+  tls?: { context: tls.SecureContextOptions | null } | null;
+  /** PUT /v1/token: the controller hands over the rotated host token */
+  acceptToken?: (hostToken: string) => Promise<void>;
   maxBodyBytes?: number;
 }
 
@@ -162,8 +178,10 @@ type Route =
   | { name: "vm"; rawId: string }
   | { name: "actions"; rawId: string }
   | { name: "console"; rawId: string }
+  | { name: "vnc"; rawId: string }
   | { name: "images" }
-  | { name: "image"; rawId: string };
+  | { name: "image"; rawId: string }
+  | { name: "token" };
 
 const ALLOWED: Record<Route["name"], string[]> = {
   health: ["GET"],
@@ -172,8 +190,10 @@ const ALLOWED: Record<Route["name"], string[]> = {
   vm: ["GET", "PUT", "DELETE"],
   actions: ["POST"],
   console: ["GET"],
+  vnc: ["GET"],
   images: ["GET"],
   image: ["DELETE"],
+  token: ["PUT"],
 };
 
 function route(rawUrl: string): Route | null {
@@ -181,6 +201,7 @@ function route(rawUrl: string): Route | null {
   const p = AGENT_API_PREFIX;
   if (pathOnly === `${p}/health`) return { name: "health" };
   if (pathOnly === `${p}/host`) return { name: "host" };
+  if (pathOnly === `${p}/token`) return { name: "token" };
   if (pathOnly === `${p}/vms` || pathOnly === `${p}/vms/`) return { name: "vms" };
   if (pathOnly === `${p}/images` || pathOnly === `${p}/images/`) return { name: "images" };
   // Like VM ids below: everything after the prefix is the raw id, validated by parseId.
@@ -191,10 +212,11 @@ function route(rawUrl: string): Route | null {
   // Anything else under /v1/vms/ is an id (possibly with '/' or '..'): parseId rejects it with 400.
   if (rest.endsWith("/actions")) return { name: "actions", rawId: rest.slice(0, -"/actions".length) };
   if (rest.endsWith("/console")) return { name: "console", rawId: rest.slice(0, -"/console".length) };
+  if (rest.endsWith("/vnc")) return { name: "vnc", rawId: rest.slice(0, -"/vnc".length) };
   return { name: "vm", rawId: rest };
 }
 
-export function createAgentServer(opts: AgentServerOptions): http.Server {
+export function createAgentServer(opts: AgentServerOptions): AgentServer {
   const log = opts.log ?? silentLogger;
   const limit = opts.maxBodyBytes ?? MAX_BODY_BYTES;
 
@@ -232,9 +254,10 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
       throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
     }
     // ids are checked after auth: an unauthenticated caller learns nothing about our rules.
-    const id = r.name === "vm" || r.name === "actions" || r.name === "console" ? parseId(r.rawId) : r.name === "image" ? parseId(r.rawId, "image") : "";
+    const id = r.name === "vm" || r.name === "actions" || r.name === "console" || r.name === "vnc" ? parseId(r.rawId) : r.name === "image" ? parseId(r.rawId, "image") : "";
     switch (r.name) {
       case "console":
+      case "vnc":
         throw new HttpError(426, "upgrade_required", "the console is a WebSocket: send Upgrade: websocket");
       case "host":
         return send(res, 200, { facts: opts.facts(), usage: await opts.usage() });
@@ -254,6 +277,13 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
           const result = await opts.vms.apply(id, parsed.data);
           return send(res, result.created ? 201 : 200, result.status);
         }
+      case "token": {
+        if (!opts.acceptToken) throw new HttpError(404, "not_found", "this agent has no controller to take a token from");
+        const parsed = agentTokenPushSchema.safeParse(await readJson(req, limit));
+        if (!parsed.success) throw new HttpError(400, "invalid", `invalid token: ${zodMessage(parsed.error)}`);
+        await opts.acceptToken(parsed.data.hostToken);
+        return send(res, 200, { ok: true });
+      }
       case "images": {
         const images = opts.images ? await opts.images.list() : [];
         // Only the contract's fields: CachedImage carries internals (LRU time, VM names).
@@ -271,7 +301,7 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
     }
   }
 
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = Date.now();
     const method = req.method ?? "GET";
     const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
@@ -291,14 +321,26 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
           log("error", "api.request", { method, path: pathOnly, status: 500, error: err instanceof Error ? (err.stack ?? err.message) : String(err), ms: Date.now() - started });
         }
       });
-  });
+  };
+  const server: AgentServer = opts.tls ? https.createServer({ ...SERVER_TLS_OPTIONS, ...(opts.tls.context ?? {}) }, onRequest) : http.createServer(onRequest);
+  if (opts.tls) {
+    // The CA also signs every host's certificate: only the controller's may call an agent.
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (!isControllerPeer(socket)) {
+        log("warn", "api.client_refused", { remote: socket.remoteAddress, reason: socket.authorizationError ? String(socket.authorizationError) : "not the controller's certificate" });
+        socket.destroy();
+      }
+    });
+    server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => log("warn", "api.tls_refused", { remote: socket.remoteAddress, error: err.message }));
+  }
   if (opts.vms.consolePaths) {
     const consoles = new SerialConsoles({ log });
-    consolesByServer.set(server, consoles);
+    const vnc = new VncBridges({ log });
+    consolesByServer.set(server, [consoles, vnc]);
     server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on("error", () => {}); // a client vanishing mid-handshake must not crash the agent
       const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
-      upgradeConsole(req, socket, head, consoles).catch((err: unknown) => {
+      upgradeConsole(req, socket, head, consoles, vnc).catch((err: unknown) => {
         const known = err instanceof HandshakeError ? { status: err.status, code: "invalid", message: err.message } : statusOf(err);
         if (known) {
           rejectUpgrade(socket, known.status, { error: { code: known.code, message: known.message } });
@@ -311,11 +353,14 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
     });
   }
 
-  /** GET /v1/vms/:id/console (Upgrade): host token, then scrollback + live serial both ways. */
-  async function upgradeConsole(req: http.IncomingMessage, socket: Duplex, head: Buffer, consoles: SerialConsoles): Promise<void> {
+  /**
+   * GET /v1/vms/:id/console (Upgrade): host token, then scrollback + live serial both ways.
+   * GET /v1/vms/:id/vnc (Upgrade): the VM's VNC server as binary frames (ADR 013); 409 without a display.
+   */
+  async function upgradeConsole(req: http.IncomingMessage, socket: Duplex, head: Buffer, consoles: SerialConsoles, vnc: VncBridges): Promise<void> {
     const url = req.url ?? "/";
     const r = route(url);
-    if (!r || r.name !== "console") throw new HttpError(404, "not_found", "no WebSocket endpoint here");
+    if (!r || (r.name !== "console" && r.name !== "vnc")) throw new HttpError(404, "not_found", "no WebSocket endpoint here");
     if (!opts.auth.verifyHeader(req.headers.authorization)) throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
     const id = parseId(r.rawId);
     const q = consoleQuerySchema.safeParse(Object.fromEntries(new URLSearchParams(url.split("?")[1] ?? "")));
@@ -323,8 +368,16 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
     checkUpgradeRequest(req); // before any lookup: a malformed handshake gets its 4xx, not a 404
     const paths = await opts.vms.consolePaths!(id);
     if (socket.destroyed) return;
-    const ws = acceptUpgrade(req, socket, head, { pingMs: 25_000, maxMessage: 64 * 1024 });
     const write = q.data.write === "1";
+    if (r.name === "vnc") {
+      const vncSocket = paths.vncSocket;
+      if (!vncSocket) throw new HttpError(409, "conflict", `VM ${id} has no graphical display; use the serial console`);
+      const ws = acceptUpgrade(req, socket, head, { pingMs: 25_000, maxMessage: 2 * 1024 * 1024, maxBuffered: 32 * 1024 * 1024 });
+      ws.on("close", (code) => log("info", "vnc.closed", { vmId: id, write, code }));
+      await vnc.attach(id, vncSocket, ws, write);
+      return;
+    }
+    const ws = acceptUpgrade(req, socket, head, { pingMs: 25_000, maxMessage: 64 * 1024 });
     ws.on("close", (code) => log("info", "console.closed", { vmId: id, write, code }));
     await consoles.attach(id, paths, ws, write);
   }
@@ -334,7 +387,7 @@ export function createAgentServer(opts: AgentServerOptions): http.Server {
   return server;
 }
 
-export async function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+export async function listen(server: AgentServer, host: string, port: number): Promise<AddressInfo> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -346,8 +399,8 @@ export async function listen(server: http.Server, host: string, port: number): P
 }
 
 /** Stops accepting, lets in-flight requests finish for a moment, then drops idle keep-alives. */
-export async function closeServer(server: http.Server, graceMs = 5_000): Promise<void> {
-  consolesByServer.get(server)?.closeAll(); // upgraded sockets would otherwise hold close() open
+export async function closeServer(server: AgentServer, graceMs = 5_000): Promise<void> {
+  for (const c of consolesByServer.get(server) ?? []) c.closeAll(); // upgraded sockets would otherwise hold close() open
   const done = new Promise<void>((r) => server.close(() => r()));
   server.closeIdleConnections();
   const t = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -445,6 +445,7 @@ describe.skipIf(!IN_NETNS || Boolean(skipReason))(`VLAN isolation (inside the na
     const c = parseConfig(
       [
         "--controller", stub.url,
+        "--insecure-http", // the stub controller issues no certificate (TLS is agent/src/tls.test.ts's)
         "--listen", "127.0.0.1:0",
         "--state-dir", path.join(root, "state"),
         "--bridge", bridge,

@@ -2,6 +2,7 @@
 // (lib/server/agent-client.ts). Pure zod: no Node or server-only imports.
 import { z } from "zod";
 import { archSchema, ARCHES } from "../arch";
+import { displaySchema } from "../display";
 
 /** ids and names that end up in file paths, tap names and QEMU argv: no `/`, no `..`. */
 export const safeIdSchema = z
@@ -65,6 +66,8 @@ export const vmSpecSchema = z.object({
   cloudInit: z
     .object({ hostname: z.string().max(63), sshKeys: z.array(z.string().max(16384)).max(32), userData: z.string().max(65536).optional() })
     .optional(),
+  /** graphical display (ADR 013); absent = the arch's default: x86_64 vga, aarch64 none */
+  display: displaySchema.optional(),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -91,6 +94,8 @@ export const vmStatusSchema = z.object({
   /** resident memory of the QEMU process in MiB, when running */
   rssMb: z.number().optional(),
   cpuSeconds: z.number().optional(),
+  /** the VM's graphical display; "none" = serial console only (absent from older agents) */
+  display: displaySchema.optional(),
 });
 export type VmStatus = z.output<typeof vmStatusSchema>;
 
@@ -130,8 +135,19 @@ export const registerRequestSchema = z.object({
   /** base URL the controller uses to reach this agent, e.g. http://127.0.0.1:7101 */
   agentUrl: z.string().url(),
   facts: hostFactsSchema,
+  /** the agent's own EC P-256 key (SPKI PEM) + a signature over keyProofMessage with it (base64); absent only with --insecure-http */
+  tls: z.object({ publicKey: z.string().min(100).max(2000), proof: z.string().min(16).max(400) }).optional(),
 });
-export const registerResponseSchema = z.object({ hostId: z.string(), hostToken: z.string(), heartbeatIntervalMs: z.number().int() });
+/** What the agent signs with its new key at registration: proves it holds the key the certificate is for. */
+export function keyProofMessage(machineId: string, agentUrl: string, publicKeyPem: string): string {
+  return `polyarch-register-v1\n${machineId}\n${agentUrl}\n${publicKeyPem.trim()}`;
+}
+/** The host's certificate (SAN = the agentUrl host) and the cluster CA that signed it; fingerprints are SHA-256 hex. */
+export const registerTlsSchema = z.object({ certificate: z.string().max(8000), caCertificate: z.string().max(8000), fingerprint: z.string(), caFingerprint: z.string() });
+export const registerResponseSchema = z.object({ hostId: z.string(), hostToken: z.string(), heartbeatIntervalMs: z.number().int(), tls: registerTlsSchema.optional() });
+/** PUT /v1/token on the agent (controller -> agent, authenticated with the current token): the rotated host token. */
+export const agentTokenPushSchema = z.object({ hostToken: z.string().min(16).max(256), generation: z.number().int().min(0) });
+export const agentTokenPushResponseSchema = z.object({ ok: z.literal(true) });
 
 /** One entry of the agent's image cache (<stateDir>/images/<imageId>/). */
 export const hostImageStateSchema = z.enum(["downloading", "ready", "error"]);
@@ -145,6 +161,26 @@ export const hostImageReportSchema = z.object({
 });
 export type HostImageReport = z.output<typeof hostImageReportSchema>;
 
+/**
+ * CPU and memory samples taken by the agent since its previous heartbeat (agent/src/metrics.ts).
+ * Host cpuPct: 0..100 over all cores. VM cpuPct: the QEMU process, 100 = one host core (a VM
+ * with 2 busy vCPUs shows ~200). VM memory is the QEMU process's resident set (VmRSS).
+ */
+export const MAX_METRIC_VMS = 10000;
+export const heartbeatMetricsSchema = z.object({
+  /** how long the CPU percentages were measured over */
+  windowMs: z.number().int().min(0).max(24 * 3600_000),
+  host: z.object({
+    cpuPct: z.number().min(0).max(100),
+    memUsedMb: z.number().int().min(0).max(1 << 30),
+    memTotalMb: z.number().int().min(0).max(1 << 30),
+  }),
+  vms: z
+    .array(z.object({ id: safeIdSchema, cpuPct: z.number().min(0).max(100 * 65536), rssMb: z.number().int().min(0).max(1 << 30) }))
+    .max(MAX_METRIC_VMS),
+});
+export type HeartbeatMetrics = z.output<typeof heartbeatMetricsSchema>;
+
 export const heartbeatRequestSchema = z.object({
   usage: hostUsageSchema,
   vms: z.array(vmStatusSchema).max(10000),
@@ -152,6 +188,8 @@ export const heartbeatRequestSchema = z.object({
   agentUrl: z.string().url().optional(),
   /** the image cache; absent from older agents (the controller then leaves its records alone) */
   images: z.array(hostImageReportSchema).max(10000).optional(),
+  /** CPU / memory samples; absent from older agents and on the first heartbeat of a run */
+  metrics: heartbeatMetricsSchema.optional(),
 });
 export const heartbeatResponseSchema = z.object({ ok: z.literal(true), heartbeatIntervalMs: z.number().int() });
 

@@ -20,6 +20,8 @@ const schema = z.object({
   POLYARCH_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   POLYARCH_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(1000).default(20_000),
   POLYARCH_JOIN_TOKEN: z.string().min(16, "POLYARCH_JOIN_TOKEN must be at least 16 characters").optional(),
+  /** lifetime of join tokens created on the Hosts page (the bootstrap POLYARCH_JOIN_TOKEN does not expire) */
+  POLYARCH_JOIN_TOKEN_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 365).default(24),
   POLYARCH_DEMO_IMAGES_DIR: z.string().optional(),
   POLYARCH_LOGIN_RATE_MAX: z.coerce.number().int().min(1).default(10),
 });

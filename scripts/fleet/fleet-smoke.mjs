@@ -125,7 +125,8 @@ let fleet = null;
 try {
   // 1. library API
   let t0 = t();
-  fleet = await startFleet({ controllerUrl, joinToken: JOIN, dataDir: path.join(root, "lib"), arches: ARCHES, strict: true, heartbeatMs: 1000, log: (m) => console.log(`[fleet] ${m}`) });
+  // --insecure-http: this stub controller issues no certificates (TLS: lib/server/agent-tls.test.ts, e2e)
+  fleet = await startFleet({ controllerUrl, joinToken: JOIN, dataDir: path.join(root, "lib"), arches: ARCHES, strict: true, heartbeatMs: 1000, agentArgs: ["--insecure-http"], log: (m) => console.log(`[fleet] ${m}`) });
   ok(`startFleet(${ARCHES.join(",")}) in ${secs(t0)} s`);
   links.push(fleet.ovs.uplink);
   for (const a of fleet.agents) {
@@ -196,7 +197,7 @@ try {
   if (!values["no-cli"]) {
     t0 = t();
     const cliDir = path.join(root, "cli");
-    const child = spawn(process.execPath, [path.join(REPO, "scripts/fleet/fleet.mjs"), "--controller", controllerUrl, "--join-token", JOIN, "--data-dir", cliDir, "--arch", ARCHES.join(",")], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [path.join(REPO, "scripts/fleet/fleet.mjs"), "--controller", controllerUrl, "--join-token", JOIN, "--data-dir", cliDir, "--arch", ARCHES.join(","), "--insecure-http"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));

@@ -6,7 +6,9 @@
 // between real hosts: same VLAN on two hosts = one L2 segment. The x86_64 agent runs on this Node; the aarch64 agent runs
 // the same bundle (dist/agent.mjs) on the arm64 Node from scripts/fleet/arm64-node.sh under
 // qemu-aarch64-static (its child processes — QEMU, qemu-img, ovs-vsctl — are native).
-// Agents listen on 127.0.0.1 only (port 0 by default: the agent advertises the port it got).
+// Agents listen on 127.0.0.1 only (port 0 by default: the agent advertises the port it got) and
+// serve HTTPS with the certificate the controller issues at registration (mutual TLS: they accept
+// only the controller's client certificate; docs/decisions/017-agent-tls.md).
 //
 //   import { startFleet } from "./scripts/fleet/fleet.mjs";
 //   const fleet = await startFleet({ controllerUrl, joinToken, dataDir, arches: ["x86_64", "aarch64"] });
@@ -16,7 +18,7 @@
 //
 // stop() also runs on SIGINT/SIGTERM of this process, and a synchronous best-effort kill runs on
 // process exit. CLI: node scripts/fleet/fleet.mjs --controller URL --join-token T [--data-dir DIR]
-//   [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]
+//   [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--controller-ca FILE] [--insecure-http]
 import { execFile, execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -252,11 +254,24 @@ const isAgentOf = (stateDir) => (pid) => {
   return argv.some((a) => a.endsWith("agent.mjs")) && argv.includes(stateDir);
 };
 
-async function waitHealthy(url, child, { timeoutMs, wantRegistered }) {
+/**
+ * A TLS agent answers only the controller's client certificate, so its log tells instead: the
+ * `agent.registered` / `agent.identity_loaded` events carry the host id (`events` is filled from stdout).
+ */
+async function waitHealthy(url, child, { timeoutMs, wantRegistered, events }) {
   const until = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < until) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`agent exited (${child.exitCode ?? child.signalCode})`);
+    if (new URL(url).protocol === "https:") {
+      const reg = events.find((e) => e.event === "agent.registered" || e.event === "tls.certificate_installed" || e.event === "agent.identity_loaded");
+      const hostId = events.find((e) => e.hostId)?.hostId ?? null;
+      if (!wantRegistered || (reg && hostId)) return { ok: true, registered: Boolean(reg), hostId };
+      const failed = [...events].reverse().find((e) => e.event === "controller.register_failed" || e.event === "controller.untrusted");
+      last = failed ? `${failed.event}: ${failed.error ?? ""}` : "not registered yet";
+      await sleep(100);
+      continue;
+    }
     try {
       const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(3_000) });
       const body = await res.json().catch(() => ({}));
@@ -287,7 +302,9 @@ function assertLoopbackUrl(u, what) {
  * @param {Record<string, number>} [o.ports] fixed ports per arch (default 0 = any free port)
  * @param {string} [o.machineIdPrefix]      default "local" -> machine ids local-x86_64, local-aarch64
  * @param {number} [o.heartbeatMs]          passed as --heartbeat-ms
- * @param {string[]} [o.agentArgs]          extra agent flags
+ * @param {string[]} [o.agentArgs]          extra agent flags (e.g. --insecure-http: plain HTTP, development only)
+ * @param {string} [o.controllerCa]         the controller's CA (<its data dir>/pki/ca/cert.pem): passed as --controller-ca when
+ *                                          the file exists, else the agents trust the CA of their first registration
  * @param {boolean} [o.waitRegistered]      wait until each agent registered (default true)
  * @param {number} [o.timeoutMs]            per agent start timeout (default 120 s)
  * @param {boolean} [o.strict]              throw (after cleanup) if any arch fails (default false)
@@ -431,7 +448,8 @@ export async function startFleet(o) {
         "--", "--may-exist", "add-port", a.bridge, pHost, "--", "set", "interface", pHost, "type=patch", `options:peer=${pUp}`,
         "--", "--may-exist", "add-port", uplink, pUp, "--", "set", "interface", pUp, "type=patch", `options:peer=${pHost}`]);
       const port = o.ports?.[arch] ?? 0;
-      const args = [bundle, "--controller", o.controllerUrl, "--join-token", o.joinToken, "--listen", `127.0.0.1:${port}`,
+      const caArgs = o.controllerCa && fs.existsSync(o.controllerCa) ? ["--controller-ca", o.controllerCa] : [];
+      const args = [bundle, "--controller", o.controllerUrl, "--join-token", o.joinToken, "--listen", `127.0.0.1:${port}`, ...caArgs,
         "--state-dir", a.stateDir, "--bridge", a.bridge, "--ovs-db", ovs.db, "--ovs-datapath", "netdev", "--machine-id", a.machineId,
         ...(o.heartbeatMs ? ["--heartbeat-ms", String(o.heartbeatMs)] : []), ...(o.agentArgs ?? [])];
       const argv = [...rt.prefix, ...args];
@@ -442,6 +460,7 @@ export async function startFleet(o) {
       a.pid = child.pid;
       fs.writeFileSync(path.join(dir, "agent.pid"), `${child.pid}\n`);
       let advertised = null;
+      const events = [];
       let buf = "";
       child.stdout.on("data", (d) => {
         out.write(d);
@@ -452,6 +471,7 @@ export async function startFleet(o) {
           buf = buf.slice(i + 1);
           try {
             const ev = JSON.parse(line);
+            if (events.length < 200) events.push(ev);
             if (ev.event === "agent.listening") advertised = ev.advertiseUrl;
             if (ev.level === "error") log(`${arch} agent: ${ev.event} ${ev.error ?? ""}`);
           } catch {
@@ -474,7 +494,7 @@ export async function startFleet(o) {
       }
       a.url = advertised;
       a.port = Number(new URL(advertised).port);
-      const health = await waitHealthy(advertised, child, { timeoutMs: Math.max(5_000, until - Date.now()), wantRegistered: o.waitRegistered ?? true });
+      const health = await waitHealthy(advertised, child, { timeoutMs: Math.max(5_000, until - Date.now()), wantRegistered: o.waitRegistered ?? true, events });
       a.hostId = health.hostId ?? null;
       log(`${arch} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s — bridge ${a.bridge}, state ${a.stateDir}`);
     } catch (e) {
@@ -501,10 +521,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     options: {
       controller: { type: "string" }, "join-token": { type: "string" }, "data-dir": { type: "string" }, arch: { type: "string" },
       "heartbeat-ms": { type: "string" }, "keep-vms": { type: "boolean" }, strict: { type: "boolean" }, help: { type: "boolean" },
+      "controller-ca": { type: "string" }, "insecure-http": { type: "boolean" },
     },
   });
   if (values.help || !values.controller || !(values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN)) {
-    console.log("usage: node scripts/fleet/fleet.mjs --controller http://127.0.0.1:3000 --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]");
+    console.log("usage: node scripts/fleet/fleet.mjs --controller http://127.0.0.1:3000 --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--controller-ca data/pki/ca/cert.pem] [--insecure-http]");
     process.exit(values.help ? 0 : 2);
   }
   const fleet = await startFleet({
@@ -515,6 +536,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     heartbeatMs: values["heartbeat-ms"] ? Number(values["heartbeat-ms"]) : undefined,
     stopVms: !values["keep-vms"],
     strict: values.strict,
+    controllerCa: values["controller-ca"],
+    agentArgs: values["insecure-http"] ? ["--insecure-http"] : [],
   });
   console.log(JSON.stringify({ agents: fleet.agents, errors: fleet.errors, ovs: fleet.ovs }, null, 2));
   if (fleet.agents.length === 0) {

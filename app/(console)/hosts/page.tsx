@@ -6,7 +6,8 @@ import { requirePage } from "@/lib/server/page-guard";
 import { can } from "@/lib/permissions";
 import { getJoinToken } from "@/lib/server/fleet";
 import { env } from "@/lib/server/env";
-import { rotateJoinTokenAction } from "./actions";
+import { createJoinTokenAction, rotateJoinTokenAction } from "./actions";
+import { ensurePki } from "@/lib/server/pki";
 
 export const metadata = { title: "Hosts" };
 
@@ -16,7 +17,7 @@ export default async function HostsPage() {
   return (
     <>
       <PageHeader title="Hosts" description="Hypervisor nodes of every architecture. A host runs guests of its own architecture natively (KVM) and others only under emulation." />
-      {admin && <JoinNode token={await getJoinToken()} controllerUrl={env().publicUrl} rotate={rotateJoinTokenAction} />}
+      {admin && <JoinNode token={await getJoinToken()} controllerUrl={env().publicUrl} caFingerprint={(await ensurePki()).caFingerprint} rotate={rotateJoinTokenAction} create={createJoinTokenAction} />}
       <Suspense><HostsTable /></Suspense>
     </>
   );
