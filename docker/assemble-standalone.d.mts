@@ -1,0 +1,16 @@
+// Types for docker/assemble-standalone.mjs.
+export declare const RUNTIME_ENTRIES: string[];
+export declare const OPTIONAL_RUNTIME_ENTRIES: string[];
+export declare const MIGRATION_DIRS: string[];
+export declare class AssembleError extends Error {}
+/** Why .next/standalone cannot be used (missing, or from another build than .next), or null. */
+export declare function standaloneProblem(nextDir?: string): string | null;
+export declare function splitNative(nodeModules: string): { native: Record<string, string>; removed: string[] };
+export declare function assemble(opts: { out: string; nextDir?: string; nativeManifest?: string }): Promise<{
+  out: string;
+  dropped: string[];
+  tracedAdded: number;
+  native: Record<string, string>;
+  removedPlatformPackages: string[];
+  traceWarnings: number;
+}>;

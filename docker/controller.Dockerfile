@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1.7
+# Polyarch controller: the Next.js console + agent API + console WebSocket proxy, one image for
+# linux/amd64 and linux/arm64 (a manifest list). Build context: the repository root.
+#   scripts/docker-build.sh            (docker buildx, both platforms, push, manifest check)
+#   docs/deploy.md, docs/decisions/015-container-images-and-kubernetes.md
+#
+# Stages:
+#   build   --platform=$BUILDPLATFORM  npm ci, Prisma clients, `next build`, assemble the standalone
+#                                      tree: JavaScript and static files, identical for every arch,
+#                                      so it runs once, natively, on the builder's own CPU.
+#   native  $TARGETPLATFORM            the native add-ons (better-sqlite3) for the target CPU.
+#   runtime $TARGETPLATFORM            Debian packages (qemu-img for image validation,
+#                                      decompressors; tar + pg_dump 15 for scripts/backup.mjs),
+#                                      non-root user, the two trees above.
+ARG NODE_VERSION=20
+
+# ------------------------------------------------------------------------------------------- build
+FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm AS build
+WORKDIR /src
+ENV NEXT_TELEMETRY_DISABLED=1 CHECKPOINT_DISABLE=1 PRISMA_HIDE_UPDATE_MESSAGE=1
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY . .
+RUN node scripts/prisma-generate.mjs \
+ && npx next build \
+ && node docker/assemble-standalone.mjs --out /out/app --native-manifest /out/native/package.json
+
+# ------------------------------------------------------------------------------------------ native
+FROM node:${NODE_VERSION}-bookworm AS native
+WORKDIR /native
+COPY docker/native-stage.mjs /native-stage.mjs
+COPY --from=build /out/native/package.json ./package.json
+RUN --mount=type=cache,target=/root/.npm node /native-stage.mjs /native /out
+
+# ----------------------------------------------------------------------------------------- runtime
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini ca-certificates qemu-utils zstd xz-utils lz4 bzip2 lzop \
+      tar postgresql-client \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 polyarch \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/polyarch --no-create-home --shell /usr/sbin/nologin polyarch \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/polyarch
+WORKDIR /app
+ENV NODE_ENV=production \
+    NEXT_TELEMETRY_DISABLED=1 \
+    PORT=3000 \
+    POLYARCH_DATA_DIR=/var/lib/polyarch
+# Code is owned by root and read-only for the service user; only the data dir is writable.
+COPY --from=build /out/app/ /app/
+COPY --from=native /out/node_modules/ /app/node_modules/
+LABEL org.opencontainers.image.title="polyarch-controller" \
+      org.opencontainers.image.description="Polyarch console for mixed x86_64 + aarch64 fleets" \
+      org.opencontainers.image.source="https://github.com/polyarch/polyarch"
+USER 10001:10001
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 CMD ["node", "/app/docker/healthcheck.mjs"]
+# tini: signals reach Node (graceful SIGTERM in scripts/server.mjs) and qemu-img children are reaped.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/docker/controller-start.mjs"]
