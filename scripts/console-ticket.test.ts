@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { hostTokenFor, NonceStore, readControllerSecret, signConsoleTicket, TICKET_TTL_MS, verifyConsoleTicket } from "./console-ticket.mjs";
+import { hostTokenFor, NonceStore, readControllerSecret, signConsoleTicket, ticketHash, TICKET_TTL_MS, verifyConsoleTicket } from "./console-ticket.mjs";
 
 const SECRET = "test-secret-0123456789abcdef0123456789";
 const base = { vmId: "vm-1", userId: "u-1", write: true, agentUrl: "http://127.0.0.1:7000", hostId: "h-1", gen: 2 };
@@ -48,6 +48,18 @@ describe("console tickets", () => {
     expect(nonces.spend("n1", now + 10, now)).toBe(false);
     expect(nonces.spend("n2", now + 100, now + 50)).toBe(true);
     expect(nonces.size).toBe(1);
+  });
+
+  it("binds a ticket to its console kind; without a nonce store nothing is spent here (the database does it)", () => {
+    const vnc = signConsoleTicket(SECRET, { ...base, kind: "vnc" });
+    expect(vnc.claims.kind).toBe("vnc");
+    expect(verifyConsoleTicket(SECRET, vnc.ticket, { vmId: "vm-1", kind: "serial" })).toMatchObject({ ok: false, status: 403 });
+    expect(verifyConsoleTicket(SECRET, vnc.ticket, { vmId: "vm-1", kind: "vnc" })).toMatchObject({ ok: true });
+    expect(verifyConsoleTicket(SECRET, vnc.ticket, { vmId: "vm-1", kind: "vnc" })).toMatchObject({ ok: true }); // caller spends
+    // a ticket signed before kinds existed is a serial one
+    expect(signConsoleTicket(SECRET, base).claims.kind).toBe("serial");
+    expect(ticketHash(vnc.ticket)).toMatch(/^[0-9a-f]{64}$/);
+    expect(ticketHash(vnc.ticket)).not.toBe(ticketHash(signConsoleTicket(SECRET, { ...base, kind: "vnc" }).ticket));
   });
 
   it("refuses claims the signer would not produce (zod at the boundary)", () => {

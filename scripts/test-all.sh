@@ -47,16 +47,20 @@ else
   echo "PostgreSQL could not be started; PostgreSQL tests will report it" >&2
 fi
 
-mkdir -p .cache/reports
+# Built before vitest: docker/standalone.test.ts starts the standalone output of this build.
+step "build the console"
+npx next build
+
+rm -rf .cache/reports && mkdir -p .cache/reports
 step "unit + integration tests (vitest)"
 npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-results.json
 
-step "build the console"
-npx next build
+step "agent unit suite under arm64 Node (qemu-user)"
+bash scripts/test-agent-arm64.sh --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-arm64-results.json
 
 step "browser tests (playwright)"
 npx playwright test
 
 step "summary"
-node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/e2e-results.json
+node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/vitest-arm64-results.json .cache/reports/e2e-results.json
 echo "total time: $(( $(date +%s) - START ))s"

@@ -31,6 +31,8 @@ class StubController {
   requests: string[] = [];
   heartbeats: unknown[] = [];
   delayMs = 0;
+  /** When set, image downloads wait for it: a download held "in progress" for as long as a test needs. */
+  hold: Promise<void> | null = null;
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
@@ -50,6 +52,7 @@ class StubController {
       return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, heartbeatIntervalMs: 5000 }));
     }
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.hold) await this.hold;
     const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(req.url ?? "");
     const data = m ? this.files.get(`${m[1]}/${m[2]}`) : undefined;
     if (!data) return void res.writeHead(404).end();
@@ -168,10 +171,14 @@ describe("image cache: state and eviction", () => {
     expect(fs.existsSync(imgDir("img-used"))).toBe(true);
 
     stub.files.set("img-dl/disk", blob(100));
-    stub.delayMs = 200;
+    let release!: () => void;
+    stub.hold = new Promise<void>((r) => (release = r));
     const dl = c.ensure("img-dl", "disk");
-    await new Promise((r) => setTimeout(r, 50));
+    // The download is in flight once the stub has seen its request (no wall-clock guess).
+    while (!stub.requests.some((u) => u.includes("/images/img-dl/"))) await new Promise((r) => setTimeout(r, 5));
     await expect(c.evict("img-dl")).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/being downloaded/) });
+    release();
+    stub.hold = null;
     await dl;
 
     for (const bad of ["../images", "a/b", "", "-x", ".."]) await expect(c.evict(bad)).rejects.toMatchObject({ code: "invalid" });

@@ -26,7 +26,9 @@ export const vmDtoSchema = z.object({
   id: z.string(), name: z.string(), arch, vcpus: z.number().int(), memoryMb: z.number().int(), diskGb: z.number().int(),
   status: z.enum(VM_STATUSES), powerState: z.string(), emulated: z.boolean().describe("Runs under TCG emulation on a host of another architecture"),
   lastError: z.string().nullable(), host: z.object({ id: z.string(), name: z.string(), arch }).nullable(),
-  image: z.object({ id: z.string(), name: z.string() }).nullable(), createdAt: ts,
+  image: z.object({ id: z.string(), name: z.string() }).nullable(),
+  project: z.object({ id: z.string(), name: z.string() }).nullable().describe("The project whose members may see and operate the VM (null: the default project)"),
+  createdAt: ts,
 });
 
 export const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

@@ -1,11 +1,15 @@
 import "server-only";
 import { ensureFirstAdmin } from "./bootstrap";
+import { backfillDefaultProject } from "./projects";
 import { sweepInterruptedUploads } from "./image-upload";
 import { registerDemoImages } from "./demo-images";
 import { applyConfiguredJoinToken, getJoinToken, markStaleHostsOffline } from "./fleet";
 import { logError } from "./log";
+import { AGENT_TLS_HOOK, agentTlsForHost } from "./agent-client";
+import { ensurePki } from "./pki";
 import { env } from "./env";
 import { db, isPostgres } from "./db";
+import { startControllerLiveness, startPeriodicJob, sweepOrphanedTasks, withLease } from "./leases";
 
 const SWEEP_MS = 5_000;
 
@@ -13,18 +17,44 @@ export async function onServerStart(): Promise<void> {
   try {
     // WAL lets the console, migrations and tools read while one writer writes (SQLite only; persistent).
     if (!isPostgres()) await db().$queryRawUnsafe("PRAGMA journal_mode=WAL");
-    await ensureFirstAdmin();
+    // Several controllers may start together on one database: the one-shot cluster work runs
+    // under a lease, one controller after the other (the second finds the admin, token, images).
+    await withLease("startup", async () => {
+      // VMs and users from before projects join the default project (lib/server/projects.ts).
+      await backfillDefaultProject();
+      await ensureFirstAdmin();
+      await applyConfiguredJoinToken();
+      await getJoinToken();
+      const fixtures = env().POLYARCH_DEMO_IMAGES_DIR;
+      if (fixtures) await registerDemoImages(fixtures);
+    });
+    // The cluster CA + controller certificate (created on the first start; docs/decisions/017-agent-tls.md),
+    // and the hook scripts/server.mjs's console proxy uses to reach agents over mutual TLS.
+    await ensurePki();
+    (globalThis as Record<symbol, unknown>)[AGENT_TLS_HOOK] = agentTlsForHost;
     // Uploads cut off by a restart leave rows in uploading/validating and stray files: remove them.
     await sweepInterruptedUploads();
-    await applyConfiguredJoinToken();
-    await getJoinToken();
-    const fixtures = env().POLYARCH_DEMO_IMAGES_DIR;
-    if (fixtures) await registerDemoImages(fixtures);
   } catch (error) {
     logError("start-up tasks failed", error);
   }
-  // Periodic work; unref so it never keeps a stopping server alive.
-  setInterval(() => {
-    markStaleHostsOffline().catch((error) => logError("offline sweep failed", error));
-  }, SWEEP_MS).unref();
+  startControllerWork();
+}
+
+/**
+ * This controller's share of the cluster's periodic work (docs/decisions/016-controller-leases.md):
+ * a liveness lease, and each periodic job run only while holding its lease, so with several
+ * controllers on one database every job still runs once per period cluster-wide. Timers are
+ * unref'd so they never keep a stopping server alive.
+ */
+export function startControllerWork(opts: { everyMs?: number; ttlMs?: number; orphanSweep?: boolean } = {}): { stop(): Promise<void> } {
+  const everyMs = opts.everyMs ?? SWEEP_MS;
+  const liveness = startControllerLiveness({ everyMs, ttlMs: opts.ttlMs });
+  const jobs = [startPeriodicJob({ name: "offline-sweep", everyMs, ttlMs: opts.ttlMs, run: () => markStaleHostsOffline() })];
+  if (opts.orphanSweep !== false) jobs.push(startPeriodicJob({ name: "orphaned-tasks", everyMs: everyMs * 2, ttlMs: opts.ttlMs, run: () => sweepOrphanedTasks() }));
+  return {
+    async stop() {
+      await Promise.all(jobs.map((j) => j.stop()));
+      await liveness.stop();
+    },
+  };
 }

@@ -16,6 +16,8 @@ import { vmStatusFromAgent } from "./fleet";
 import { allocateNic, nicSpecsFor, releaseNics } from "./networks";
 import { resolveFamily } from "./image-families";
 import { cloudInitFor } from "./ssh-keys";
+import { defaultDisplay, effectiveDisplay } from "../display";
+import { projectForNewVm, requireVmAccess } from "./vm-access";
 
 type Who = { actor: Actor; clientIp: string | null };
 
@@ -44,6 +46,8 @@ export async function validateCreate(input: CreateVmInput) {
 }
 
 export async function createVm(input: CreateVmInput, who: Who, opts: { provision?: boolean } = {}) {
+  // The project first: an actor who may not create there learns nothing else about the request.
+  const projectId = await projectForNewVm(who.actor, input.projectId, { action: "vm.create", clientIp: who.clientIp });
   const image = await validateCreate(input);
   let placed;
   try {
@@ -51,7 +55,8 @@ export async function createVm(input: CreateVmInput, who: Who, opts: { provision
       const vm = await tx.vm.create({
         data: {
           name: input.name, arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, imageId: image.id,
-          hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id, userData: input.userData ?? null,
+          hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id, projectId, userData: input.userData ?? null,
+          display: input.display ?? defaultDisplay(input.arch, image),
         },
       });
       // The NIC's address is taken in the same transaction as the host claim: a create that
@@ -66,7 +71,7 @@ export async function createVm(input: CreateVmInput, who: Who, opts: { provision
   }
   const { vmId, taskId } = placed.result;
   await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
-  await recordAudit({ actor: who.actor, action: "vm.create", result: "success", targetType: "vm", targetId: vmId, clientIp: who.clientIp, details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated } });
+  await recordAudit({ actor: who.actor, action: "vm.create", result: "success", targetType: "vm", targetId: vmId, clientIp: who.clientIp, details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId } });
   if (opts.provision !== false) void provisionVm(vmId, taskId);
   return { vm: await getVm(vmId), host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
 }
@@ -80,7 +85,7 @@ async function specFor(vmId: string): Promise<VmSpecInput> {
     image.format === "kernel"
       ? { type: "kernel", imageId: image.id, kernelSha256: image.sha256 ?? undefined, initrdSha256: image.initrdSha256 ?? undefined, cmdline: kernelCmdline(image.cmdline ?? "", nics) }
       : { type: "disk", imageId: image.id, sha256: image.sha256 ?? undefined, format: image.format === "raw" ? "raw" : "qcow2", firmware: image.firmware === "uefi" ? "uefi" : "bios" };
-  return { name: vm.name, arch: vm.arch as "x86_64" | "aarch64", vcpus: vm.vcpus, memoryMb: vm.memoryMb, diskGb: vm.diskGb, boot, nics, powerState: vm.desiredState === "stopped" ? "stopped" : "running", allowEmulation: vm.allowEmulation, cloudInit: await cloudInitFor(vm) };
+  return { name: vm.name, arch: vm.arch as "x86_64" | "aarch64", vcpus: vm.vcpus, memoryMb: vm.memoryMb, diskGb: vm.diskGb, boot, nics, powerState: vm.desiredState === "stopped" ? "stopped" : "running", allowEmulation: vm.allowEmulation, cloudInit: await cloudInitFor(vm), display: effectiveDisplay(vm.arch as "x86_64" | "aarch64", vm.display, image) };
 }
 
 /**
@@ -136,6 +141,7 @@ const ALLOWED: Record<string, string[]> = {
 };
 
 export async function vmAction(id: string, action: "start" | "stop" | "reboot" | "poweroff" | "retry", who: Who) {
+  await requireVmAccess(who.actor, id, "vm:operate", { action: `vm.${action}`, clientIp: who.clientIp });
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
   if (action === "retry") return retryCreate(vm.id, who);
@@ -176,6 +182,7 @@ async function retryCreate(id: string, who: Who) {
 }
 
 export async function deleteVm(id: string, who: Who) {
+  await requireVmAccess(who.actor, id, "vm:operate", { action: "vm.delete", clientIp: who.clientIp });
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
   if (vm.status === "creating") throw new AppError({ code: "conflict", message: "The VM is still being created; wait for it to finish or fail, then delete it." });

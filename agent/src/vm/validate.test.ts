@@ -35,6 +35,14 @@ function refusal(s: ReturnType<typeof spec>, limits: HostLimits): AgentError {
 }
 
 describe("validateSpec", () => {
+  it("refuses a display the arch cannot have (before anything touches the disk)", () => {
+    const e = refusal(spec({ display: "none" }), x86Host);
+    expect(e.code).toBe("invalid");
+    expect(e.message).toMatch(/display none is not available for x86_64/);
+    expect(refusal(spec({ arch: "aarch64", display: "vga" }), x86Host).message).toMatch(/display vga/);
+    expect(() => validateSpec(spec({ arch: "aarch64", display: "ramfb" }), x86Host)).not.toThrow();
+  });
+
   it("native x86 on an x86 KVM host", () => {
     expect(validateSpec(spec(), x86Host)).toMatchObject({ accel: "kvm", emulated: false, binary: "/usr/bin/qemu-system-x86_64", uefi: null });
   });
