@@ -5,11 +5,6 @@ const nextConfig = {
   // (docker/controller.Dockerfile, docs/deploy.md). `npm start` (scripts/server.mjs) is unaffected.
   output: "standalone",
   reactStrictMode: true,
-  // A few runtime-computed paths (image store, console tickets) make the tracer fall back to the
-  // whole project; keep secrets, data and build caches out of .next/standalone regardless.
-  outputFileTracingExcludes: {
-    "*": ["data/**", ".cache/**", "tools/**", "dist/**", "test-results/**", "e2e/**", "bench/**", "docs/**", "deploy/**", ".git/**", "tsconfig.tsbuildinfo"],
-  },
   // better-sqlite3 and pg are native / Node-only: load them from node_modules at run time.
   serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "pg", "@prisma/adapter-pg",
     // lib/server/pki.ts: tsyringe needs reflect-metadata's global before it loads; keep Node's load order

@@ -100,6 +100,6 @@ export function hostTokenFor(secret, hostId, generation) {
 /** The controller secret exactly as lib/server/env.ts finds it: BETTER_AUTH_SECRET, else <data dir>/auth-secret. */
 export function readControllerSecret(env = process.env) {
   if (env.BETTER_AUTH_SECRET) return env.BETTER_AUTH_SECRET;
-  const file = join(resolve(env.POLYARCH_DATA_DIR ?? "./data"), "auth-secret");
+  const file = join(/* turbopackIgnore: true */ resolve(/* turbopackIgnore: true */ env.POLYARCH_DATA_DIR ?? "./data"), "auth-secret");
   return existsSync(file) ? readFileSync(file, "utf8").trim() : null;
 }

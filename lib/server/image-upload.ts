@@ -202,7 +202,7 @@ async function discard(id: string | null, received: Received): Promise<void> {
   if (!id) return;
   active.delete(id);
   try {
-    await rm(join(imagesDir(), id), { recursive: true, force: true });
+    await rm(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, force: true });
     await db().image.deleteMany({ where: { id } });
   } catch (e) {
     // Leftovers are swept at the next start (sweepInterruptedUploads); the user still gets the real error.
@@ -308,11 +308,11 @@ export async function uploadImage(req: Request, who: Who): Promise<StoredImageDt
             id = (await createUploadRow(meta, who)).id;
             setId(id);
             active.add(id);
-            await mkdir(join(imagesDir(), id), { recursive: true, mode: 0o700 });
+            await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
           }
           checkPartFits(meta.format, name);
           if (received[name]) throw invalid(`The part "${name}" was sent twice.`);
-          const sink = hashingFileSink(join(imagesDir(), id!, STORED_NAME[name]), LIMIT[name], name === "file" ? "image file" : name);
+          const sink = hashingFileSink(join(/* turbopackIgnore: true */ imagesDir(), id!, STORED_NAME[name]), LIMIT[name], name === "file" ? "image file" : name);
           received[name] = sink;
           return sink;
         },
@@ -372,9 +372,9 @@ export async function importImage(input: ImportImageInput, who: Who): Promise<St
       id = (await createUploadRow(meta, who)).id;
       setId(id);
       active.add(id);
-      await mkdir(join(imagesDir(), id), { recursive: true, mode: 0o700 });
+      await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
       for (const [i, [part]] of sources.entries()) {
-        const sink = hashingFileSink(join(imagesDir(), id, STORED_NAME[part]), LIMIT[part], part);
+        const sink = hashingFileSink(join(/* turbopackIgnore: true */ imagesDir(), id, STORED_NAME[part]), LIMIT[part], part);
         received[part] = sink;
         for await (const chunk of handles[i]!.createReadStream({ autoClose: false, highWaterMark: 1 * MiB })) await sink.write(chunk as Buffer);
         await sink.end();
@@ -406,7 +406,7 @@ export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: n
   let rows = 0;
   for (const { id, uploadControllerId } of stale) {
     if (active.has(id) || (uploadControllerId && alive.has(uploadControllerId))) continue;
-    await rm(join(imagesDir(), id), { recursive: true, force: true });
+    await rm(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, force: true });
     rows += (await db().image.deleteMany({ where: { id, status: { in: ["uploading", "validating"] } } })).count;
   }
   let dirs = 0;
