@@ -3,8 +3,9 @@
 // admins also get the create form (validated in the browser with the same zod schema the server
 // uses, so the messages match) and delete with a confirmation.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState, useTransition } from "react";
+import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
+import { ActionMessage, useActionRunner } from "@/components/admin-form";
 import { createNetworkSchema } from "@/lib/schemas/networks";
 import { networkKeys, networksQuery, type NetworkRow } from "@/lib/queries/networks";
 import { poolSize, validateNetworkPlan } from "@/lib/ipam";
@@ -44,28 +45,13 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
   const query = useQuery(networksQuery());
   const [values, setValues] = useState<CreateInput>(EMPTY);
   const [submitted, setSubmitted] = useState(false);
-  const [serverErrors, setServerErrors] = useState<Record<string, string>>({});
-  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
-  const [pending, start] = useTransition();
+  const { run, pending, message, setMessage, fieldErrors: serverErrors, setFieldErrors: setServerErrors } = useActionRunner({
+    settled: () => queryClient.invalidateQueries({ queryKey: networkKeys.all }),
+  });
 
   // After the first submit, errors follow the input live so fixing a field clears its message.
   const fieldErrors = submitted ? { ...serverErrors, ...clientErrors(values) } : serverErrors;
   const preview = poolPreview(values);
-
-  function run(p: Promise<ActionResult>, ok: string, onOk?: () => void) {
-    start(async () => {
-      const r = await p;
-      if (r.ok) {
-        setMessage({ kind: "ok", text: ok });
-        setServerErrors({});
-        onOk?.();
-      } else {
-        setMessage({ kind: "error", text: r.error });
-        setServerErrors(r.fieldErrors ?? {});
-      }
-      await queryClient.invalidateQueries({ queryKey: networkKeys.all });
-    });
-  }
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -93,9 +79,7 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
 
   return (
     <div className="space-y-6">
-      {message && (
-        <p role={message.kind === "error" ? "alert" : "status"} className={`rounded-md px-3 py-2 text-sm ${message.kind === "error" ? "bg-red-50 text-red-700" : "bg-green-50 text-green-800"}`}>{message.text}</p>
-      )}
+      <ActionMessage message={message} />
 
       {actions && (
         <section className="rounded-lg border border-slate-200 bg-white p-4">

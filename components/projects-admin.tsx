@@ -1,9 +1,9 @@
 "use client";
 // Projects page (admins): create, rename, delete (only when empty — the server refuses otherwise),
 // add and remove members. Every change is a server action that checks project:manage and audits.
-import { useRouter } from "next/navigation";
-import { useState, useTransition } from "react";
+import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
+import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
 import { formatDate } from "@/lib/format";
 
 type Member = { id: string; email: string; name: string; role: string };
@@ -19,25 +19,7 @@ export type ProjectActions = {
 };
 
 export function ProjectsAdmin({ projects, users, actions }: { projects: ProjectRow[]; users: UserOption[]; actions: ProjectActions }) {
-  const router = useRouter();
-  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
-  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
-  const [pending, start] = useTransition();
-
-  function run(p: Promise<ActionResult>, ok: string, onOk?: () => void) {
-    start(async () => {
-      const r = await p;
-      if (r.ok) {
-        setMessage({ kind: "ok", text: ok });
-        setFieldErrors({});
-        onOk?.();
-        router.refresh();
-      } else {
-        setMessage({ kind: "error", text: r.error });
-        setFieldErrors(r.fieldErrors ?? {});
-      }
-    });
-  }
+  const { run, pending, message, fieldErrors } = useActionRunner();
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -49,27 +31,19 @@ export function ProjectsAdmin({ projects, users, actions }: { projects: ProjectR
 
   return (
     <div className="space-y-8">
-      {message && (
-        <p role={message.kind === "error" ? "alert" : "status"} className={`rounded-md px-3 py-2 text-sm ${message.kind === "error" ? "bg-red-50 text-red-700" : "bg-green-50 text-green-800"}`}>{message.text}</p>
-      )}
+      <ActionMessage message={message} />
 
-      <section className="rounded-lg border border-slate-200 bg-white p-4">
-        <h2 className="mb-3 font-semibold">Create a project</h2>
-        <form onSubmit={onCreate} aria-label="Create project" className="grid gap-3 sm:grid-cols-[1fr_2fr_auto]">
-          <label className="text-sm">
-            <span className="block font-medium">Name</span>
-            <input name="name" required maxLength={63} autoComplete="off" aria-invalid={!!fieldErrors.name} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
-            {fieldErrors.name && <span className="mt-1 block text-xs text-red-700">{fieldErrors.name}</span>}
-          </label>
-          <label className="text-sm">
-            <span className="block font-medium">Description <span className="text-xs font-normal text-slate-500">(optional)</span></span>
-            <input name="description" maxLength={500} autoComplete="off" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
-          </label>
-          <div className="flex items-end">
-            <button type="submit" disabled={pending} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60">Create project</button>
-          </div>
-        </form>
-      </section>
+      <CreateFormCard title="Create a project" label="Create project" className="grid gap-3 sm:grid-cols-[1fr_2fr_auto]" onSubmit={onCreate} pending={pending}>
+        <label className="text-sm">
+          <span className="block font-medium">Name</span>
+          <input name="name" required maxLength={63} autoComplete="off" aria-invalid={!!fieldErrors.name} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+          {fieldErrors.name && <span className="mt-1 block text-xs text-red-700">{fieldErrors.name}</span>}
+        </label>
+        <label className="text-sm">
+          <span className="block font-medium">Description <span className="text-xs font-normal text-slate-500">(optional)</span></span>
+          <input name="description" maxLength={500} autoComplete="off" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+        </label>
+      </CreateFormCard>
 
       <ul className="space-y-4">
         {projects.map((p) => (
@@ -82,7 +56,7 @@ export function ProjectsAdmin({ projects, users, actions }: { projects: ProjectR
 
 function ProjectCard({ project: p, users, pending, actions, run }: {
   project: ProjectRow; users: UserOption[]; pending: boolean; actions: ProjectActions;
-  run: (p: Promise<ActionResult>, ok: string, onOk?: () => void) => void;
+  run: RunAction;
 }) {
   const [editing, setEditing] = useState(false);
   const [userId, setUserId] = useState("");

@@ -2,61 +2,24 @@
 // Minimal serial console: scrollback + live output in a <pre> (ANSI sequences stripped) and a line
 // input. Each (re)connection fetches a fresh single-use ticket; the server decides read-only.
 import { useEffect, useRef, useState } from "react";
-import { consoleTicketResponseSchema } from "@/lib/schemas/console";
 import { applyTerminalText } from "@/lib/terminal-text";
-
-const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
-
-type Status = "connecting" | "connected" | "reconnecting";
+import { ConsoleStatusText, consoleSocketUrl, useConsoleSession } from "@/components/console-session";
 
 export function SerialConsole({ vmId }: { vmId: string }) {
-  const [status, setStatus] = useState<Status>("connecting");
   const [text, setText] = useState("");
-  const [write, setWrite] = useState(false);
-  const [note, setNote] = useState<string | null>(null);
   const [line, setLine] = useState("");
-  const wsRef = useRef<WebSocket | null>(null);
   const textRef = useRef("");
   const preRef = useRef<HTMLPreElement | null>(null);
-
-  useEffect(() => {
-    let stopped = false;
-    let attempt = 0;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    let pending = "";
-
-    const retry = (why: string | null) => {
-      if (stopped) return;
-      wsRef.current = null;
-      setStatus("reconnecting");
-      setNote(why);
-      timer = setTimeout(connect, BACKOFF_MS[Math.min(attempt++, BACKOFF_MS.length - 1)]);
-    };
-
-    async function connect() {
-      if (stopped) return;
-      let ticket;
-      try {
-        const res = await fetch(`/api/v1/vms/${encodeURIComponent(vmId)}/console-ticket`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ write: true }) });
-        const json: unknown = await res.json().catch(() => null);
-        if (!res.ok) return retry((json as { error?: { message?: string } } | null)?.error?.message ?? `HTTP ${res.status}`);
-        ticket = consoleTicketResponseSchema.parse(json);
-      } catch {
-        return retry("The console service is not reachable.");
-      }
-      if (stopped) return;
-      pending = "";
-      const ws = new WebSocket(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${ticket.url}`);
+  const { status, write, note, current: wsRef } = useConsoleSession<WebSocket>(
+    vmId,
+    "serial",
+    (ticket, control) => {
+      const ws = new WebSocket(consoleSocketUrl(ticket));
       ws.binaryType = "arraybuffer";
       const decoder = new TextDecoder();
+      let pending = "";
       let fresh = true; // the agent resends the scrollback on every connection: replace, not append
-      wsRef.current = ws;
-      ws.onopen = () => {
-        attempt = 0;
-        setWrite(ticket.write);
-        setStatus("connected");
-        setNote(null);
-      };
+      ws.onopen = () => control.connected();
       ws.onmessage = (ev) => {
         const chunk = pending + (typeof ev.data === "string" ? ev.data : decoder.decode(ev.data as ArrayBuffer, { stream: true }));
         const r = applyTerminalText(fresh ? "" : textRef.current, chunk);
@@ -65,19 +28,11 @@ export function SerialConsole({ vmId }: { vmId: string }) {
         textRef.current = r.text;
         setText(r.text);
       };
-      ws.onclose = (ev) => {
-        if (wsRef.current === ws) retry(ev.reason || null);
-      };
-    }
-
-    void connect();
-    return () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      wsRef.current?.close(1000);
-      wsRef.current = null;
-    };
-  }, [vmId]);
+      ws.onclose = (ev) => control.lost(ev.reason || null);
+      return ws;
+    },
+    (ws) => ws.close(1000),
+  );
 
   useEffect(() => {
     const pre = preRef.current;
@@ -93,10 +48,7 @@ export function SerialConsole({ vmId }: { vmId: string }) {
   return (
     <div className="rounded-lg border border-slate-200 bg-white" data-testid="serial-console">
       <div className="flex items-center justify-between border-b border-slate-200 px-3 py-2 text-sm">
-        <span data-testid="serial-console-status" className={connected ? "text-emerald-700" : "text-amber-700"}>
-          {connected ? "Connected" : status === "connecting" ? "Connecting…" : "Reconnecting…"}
-          {note && <span className="ml-2 text-slate-500">({note})</span>}
-        </span>
+        <ConsoleStatusText status={status} note={note} testId="serial-console-status" />
         {connected && !write && <span data-testid="serial-console-readonly" className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600">read-only</span>}
       </div>
       <pre ref={preRef} data-testid="serial-console-output" className="h-80 overflow-auto whitespace-pre-wrap break-all bg-slate-950 p-3 font-mono text-xs text-slate-100">{text}</pre>

@@ -1,6 +1,5 @@
 "use client";
-import { useRouter } from "next/navigation";
-import { useState, useTransition } from "react";
+import { ActionMessage, CreateFormCard, useActionRunner } from "@/components/admin-form";
 import { ROLES, ROLE_DESCRIPTIONS, type Role } from "@/lib/permissions";
 import { formatDate } from "@/lib/format";
 import type { ActionResult } from "@/lib/action-result";
@@ -19,25 +18,7 @@ export function UsersAdmin({ users, currentUserId, actions }: {
     resetPassword: Act<{ id: string; password: string }>;
   };
 }) {
-  const router = useRouter();
-  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
-  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
-  const [pending, start] = useTransition();
-
-  function run(p: Promise<ActionResult>, ok: string, onOk?: () => void) {
-    start(async () => {
-      const r = await p;
-      if (r.ok) {
-        setMessage({ kind: "ok", text: ok });
-        setFieldErrors({});
-        onOk?.();
-        router.refresh();
-      } else {
-        setMessage({ kind: "error", text: r.error });
-        setFieldErrors(r.fieldErrors ?? {});
-      }
-    });
-  }
+  const { run, pending, message, fieldErrors } = useActionRunner();
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -49,26 +30,18 @@ export function UsersAdmin({ users, currentUserId, actions }: {
 
   return (
     <div className="space-y-8">
-      {message && (
-        <p role={message.kind === "error" ? "alert" : "status"} className={`rounded-md px-3 py-2 text-sm ${message.kind === "error" ? "bg-red-50 text-red-700" : "bg-green-50 text-green-800"}`}>{message.text}</p>
-      )}
-      <section className="rounded-lg border border-slate-200 bg-white p-4">
-        <h2 className="mb-3 font-semibold">Create a user</h2>
-        <form onSubmit={onCreate} className="grid gap-3 sm:grid-cols-2 lg:grid-cols-5" aria-label="Create user">
-          <Field label="Email" name="email" type="email" error={fieldErrors.email} />
-          <Field label="Name" name="name" error={fieldErrors.name} />
-          <label className="text-sm">
-            <span className="block font-medium">Role</span>
-            <select name="role" defaultValue="operator" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5">
-              {ROLES.map((r) => <option key={r} value={r}>{r} — {ROLE_DESCRIPTIONS[r]}</option>)}
-            </select>
-          </label>
-          <Field label="Initial password" name="password" type="password" error={fieldErrors.password} />
-          <div className="flex items-end">
-            <button type="submit" disabled={pending} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60">Create user</button>
-          </div>
-        </form>
-      </section>
+      <ActionMessage message={message} />
+      <CreateFormCard title="Create a user" label="Create user" className="grid gap-3 sm:grid-cols-2 lg:grid-cols-5" onSubmit={onCreate} pending={pending}>
+        <Field label="Email" name="email" type="email" error={fieldErrors.email} />
+        <Field label="Name" name="name" error={fieldErrors.name} />
+        <label className="text-sm">
+          <span className="block font-medium">Role</span>
+          <select name="role" defaultValue="operator" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5">
+            {ROLES.map((r) => <option key={r} value={r}>{r} — {ROLE_DESCRIPTIONS[r]}</option>)}
+          </select>
+        </label>
+        <Field label="Initial password" name="password" type="password" error={fieldErrors.password} />
+      </CreateFormCard>
 
       <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
         <table className="min-w-full divide-y divide-slate-200 text-sm">

@@ -1,39 +1,22 @@
 import { test, expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
-import { resolve } from "node:path";
 import { baseURL } from "../playwright.config";
-import { connectWebSocket, UpgradeRefused } from "../agent/src/ws";
+import { adminApi, startMixedFleet, upgradeStatus, waitForFleetOnline, type Fleet } from "./console-helpers";
 import { storageStateFor } from "./helpers";
 
 // Serial console in the browser on the real mixed fleet (needs scripts/e2e-server.mjs to start
 // scripts/server.mjs, which serves the console WebSocket). Same fleet data dir as fleet.spec.ts,
 // so both files register the same two hosts.
-type Fleet = { stop(): Promise<void> };
 let fleet: Fleet;
 let admin: APIRequestContext;
-const JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
 const vms: Record<string, string> = {};
 
 test.describe.configure({ mode: "serial" });
 test.setTimeout(300_000);
 
-async function status(url: string): Promise<number> {
-  try {
-    const ws = await connectWebSocket(url.replace(/^http/, "ws"));
-    ws.terminate();
-    return 101;
-  } catch (e) {
-    if (e instanceof UpgradeRefused) return e.status;
-    throw e;
-  }
-}
-
 test.beforeAll(async () => {
-  const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
-  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
-  admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
-  await expect
-    .poll(async () => ((await (await admin.get("/api/v1/hosts?pageSize=200&status=online")).json()).items as { name: string; arch: string }[]).filter((h) => !h.name.startsWith("seed-")).map((h) => h.arch).sort(), { timeout: 90_000 })
-    .toEqual(["aarch64", "x86_64"]);
+  fleet = await startMixedFleet();
+  admin = await adminApi();
+  await waitForFleetOnline(admin);
   for (const arch of ["x86_64", "aarch64"] as const) {
     const image = (await (await admin.get(`/api/v1/images?arch=${arch}&q=busybox-demo`)).json()).items[0];
     const res = await admin.post("/api/v1/vms", { data: { name: `console-${arch.replace("_", "")}`, arch, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
@@ -90,17 +73,17 @@ test("stale, reused, other-VM and missing tickets are refused; an anonymous user
 
     const t = await issue(vms.x86_64!);
     expect(t.write).toBe(true);
-    expect(await status(`${baseURL}${t.url}`)).toBe(101);
-    expect(await status(`${baseURL}${t.url}`)).toBe(401); // reused
+    expect(await upgradeStatus(t.url)).toBe(101);
+    expect(await upgradeStatus(t.url)).toBe(401); // reused
 
     const other = await issue(vms.aarch64!);
-    expect(await status(`${baseURL}/api/v1/vms/${vms.x86_64}/console?ticket=${encodeURIComponent(other.ticket)}`)).toBe(403);
-    expect(await status(`${baseURL}/api/v1/vms/${vms.x86_64}/console`)).toBe(401);
-    expect(await status(`${baseURL}/api/v1/vms/${vms.x86_64}/console?ticket=forged.ticket`)).toBe(401);
+    expect(await upgradeStatus(`/api/v1/vms/${vms.x86_64}/console?ticket=${encodeURIComponent(other.ticket)}`)).toBe(403);
+    expect(await upgradeStatus(`/api/v1/vms/${vms.x86_64}/console`)).toBe(401);
+    expect(await upgradeStatus(`/api/v1/vms/${vms.x86_64}/console?ticket=forged.ticket`)).toBe(401);
 
     const stale = await issue(vms.x86_64!);
     await new Promise((r) => setTimeout(r, 31_000));
-    expect(await status(`${baseURL}${stale.url}`)).toBe(401);
+    expect(await upgradeStatus(stale.url)).toBe(401);
   } finally {
     await operator.dispose();
     await anon.dispose();

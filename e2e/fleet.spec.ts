@@ -3,14 +3,13 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { baseURL } from "../playwright.config";
+import { adminApi, startMixedFleet, type Fleet } from "./console-helpers";
 import { storageStateFor } from "./helpers";
 
 // The real mixed fleet: an x86_64 agent on this machine's Node and an aarch64 agent running on
 // arm64 Node under qemu-user, each with its own userspace OVS, driving real QEMU (TCG).
-type Fleet = { stop(): Promise<void>; agents: { arch: string; pid: number; hostId: string | null; url: string }[]; errors: { arch: string; error: string }[] };
 let fleet: Fleet;
 let admin: APIRequestContext;
-const JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
 
 test.describe.configure({ mode: "serial" });
 test.setTimeout(300_000);
@@ -30,9 +29,8 @@ async function hostsByArch(api: APIRequestContext) {
 }
 
 test.beforeAll(async () => {
-  const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
-  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
-  admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
+  fleet = await startMixedFleet();
+  admin = await adminApi();
   await expect.poll(async () => (await hostsByArch(admin)).filter((h) => !h.name.startsWith("seed-")).map((h) => h.arch).sort(), { timeout: 90_000 }).toEqual(["aarch64", "x86_64"]);
 });
 

@@ -1,18 +1,14 @@
-import { test, expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
-import { resolve } from "node:path";
-import { baseURL } from "../playwright.config";
+import { test, expect, type APIRequestContext } from "@playwright/test";
 import { connectWebSocket, type WebSocket } from "../agent/src/ws";
-import { storageStateFor } from "./helpers";
+import { adminApi, startMixedFleet, ticketFor, waitForFleetOnline, wsUrl, type Fleet } from "./console-helpers";
 
 // Two VMs ping each other through the controller's networks (issue #6): everything goes through
 // the controller's API — networks A (VLAN 100) and B (VLAN 200), three aarch64 kernel-boot demo VMs
 // (the quickest to boot under TCG; placed on the fleet's aarch64 host), and the serial consoles
 // through console tickets. Guest traffic stays on the fleet's private userspace OVS bridges; this
 // process only talks to the controller on 127.0.0.1.
-type Fleet = { stop(): Promise<void> };
 let fleet: Fleet;
 let admin: APIRequestContext;
-const JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
 const ARCH = "aarch64";
 const NETS = {
   a: { name: "e2e-ping-a", vlanId: 100, cidr: "10.77.0.0/24", gateway: "10.77.0.1" },
@@ -41,11 +37,9 @@ class Console {
   }
 
   static async open(api: APIRequestContext, vmId: string): Promise<Console> {
-    const res = await api.post(`/api/v1/vms/${vmId}/console-ticket`, { data: { write: true } });
-    expect(res.status(), await res.text()).toBe(200);
-    const t = (await res.json()) as { url: string; write: boolean };
+    const t = await ticketFor(api, vmId);
     expect(t.write).toBe(true);
-    return new Console(await connectWebSocket(`${baseURL.replace(/^http/, "ws")}${t.url}`));
+    return new Console(await connectWebSocket(wsUrl(t.url)));
   }
 
   async waitFor(re: RegExp, from: number, ms: number, what: string): Promise<RegExpExecArray> {
@@ -95,12 +89,9 @@ async function deleteLeftovers() {
 }
 
 test.beforeAll(async () => {
-  const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
-  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
-  admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
-  await expect
-    .poll(async () => ((await (await admin.get("/api/v1/hosts?pageSize=200&status=online")).json()).items as { name: string; arch: string }[]).filter((h) => !h.name.startsWith("seed-")).map((h) => h.arch).sort(), { timeout: 90_000 })
-    .toEqual(["aarch64", "x86_64"]);
+  fleet = await startMixedFleet();
+  admin = await adminApi();
+  await waitForFleetOnline(admin);
   await deleteLeftovers();
 });
 

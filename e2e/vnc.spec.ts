@@ -1,42 +1,28 @@
 import { test, expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
-import { resolve } from "node:path";
 import { baseURL } from "../playwright.config";
 import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "../agent/src/vnc-client";
-import { connectWebSocket, UpgradeRefused, type WebSocket } from "../agent/src/ws";
+import { connectWebSocket, type WebSocket } from "../agent/src/ws";
+import { adminApi, startMixedFleet, ticketFor, upgradeStatus as status, waitForFleetOnline, wsUrl, type Fleet } from "./console-helpers";
 import { storageStateFor } from "./helpers";
 
 // Graphical console (noVNC) on the real mixed fleet, through scripts/server.mjs's console proxy
 // and DB-backed tickets: an x86_64 VM's VGA reaches the browser canvas; a viewer watches but its
 // keys never reach the guest (checked on the guest itself: Alt+SysRq+H answers on the serial
 // console only when sent by an operator); an aarch64 kernel-boot VM has no display and says so.
-type Fleet = { agents: { url: string }[]; stop(): Promise<void> };
 let fleet: Fleet;
 let admin: APIRequestContext;
-const JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
 const vms: Record<string, string> = {};
 
 test.describe.configure({ mode: "serial" });
 test.setTimeout(300_000);
 
-const wsUrl = (path: string) => `${baseURL.replace(/^http/, "ws")}${path}`;
-type Ticket = { ticket: string; url: string; write: boolean; kind: string };
-
-async function ticketFor(ctx: APIRequestContext, vmId: string, kind: "serial" | "vnc"): Promise<Ticket> {
-  const res = await ctx.post(`/api/v1/vms/${vmId}/console-ticket`, { data: { write: true, kind } });
-  expect(res.status(), await res.text()).toBe(200);
-  return (await res.json()) as Ticket;
-}
-
 test.beforeAll(async () => {
-  const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
-  fleet = await startFleet({ controllerUrl: baseURL, joinToken: JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
-  admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
+  fleet = await startMixedFleet();
+  admin = await adminApi();
   // Online *at this fleet's agent URLs*: right after another spec stopped its fleet, the same hosts
   // still look online (last heartbeat < timeout) at the old agents' addresses.
   const urls = new Set(fleet.agents.map((a) => a.url));
-  await expect
-    .poll(async () => ((await (await admin.get("/api/v1/hosts?pageSize=200&status=online")).json()).items as { name: string; arch: string; agentUrl: string | null }[]).filter((h) => h.agentUrl && urls.has(h.agentUrl)).map((h) => h.arch).sort(), { timeout: 90_000 })
-    .toEqual(["aarch64", "x86_64"]);
+  await waitForFleetOnline(admin, (h) => Boolean(h.agentUrl && urls.has(h.agentUrl)));
   for (const arch of ["x86_64", "aarch64"] as const) {
     const image = (await (await admin.get(`/api/v1/images?arch=${arch}&q=busybox-demo`)).json()).items[0];
     const res = await admin.post("/api/v1/vms", { data: { name: `vnc-${arch.replace("_", "")}`, arch, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
@@ -139,15 +125,6 @@ test("a viewer watches view-only, and the server keeps a viewer's keys from the 
 
 test("VNC tickets are single use and bound to their console kind", async () => {
   const operator = await pwRequest.newContext({ baseURL, storageState: storageStateFor("operator") });
-  const status = async (path: string) => {
-    try {
-      (await connectWebSocket(wsUrl(path))).terminate();
-      return 101;
-    } catch (e) {
-      if (e instanceof UpgradeRefused) return e.status;
-      throw e;
-    }
-  };
   try {
     const t = await ticketFor(operator, vms.x86_64!, "vnc");
     expect(t.url).toMatch(/\/vnc\?ticket=/);

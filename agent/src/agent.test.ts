@@ -10,7 +10,6 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import type { AddressInfo } from "node:net";
 import { agentVmDeleteResponseSchema, agentVmListResponseSchema, heartbeatRequestSchema, registerRequestSchema, vmStatusSchema } from "../../lib/schemas/agent-api";
 import { startAgent, type RunningAgent } from "./agent";
 import { parseConfig, type AgentConfig } from "./config";
@@ -18,6 +17,7 @@ import { which } from "./facts";
 import type { Logger } from "./log";
 import { deleteTap, netDeviceExists, tapName } from "./ovs";
 import { startOvsInstance, type OvsInstance } from "./ovs-instance";
+import { alive, listenOnLoopback, stopServer, until } from "./testing/support";
 
 const JOIN = "join-token-e2e-0123456789";
 /** Same lookup as vm/manager.test.ts: POLYARCH_FIXTURES_DIR or .cache/fixtures/<arch>/, manifest.json wins. */
@@ -83,23 +83,11 @@ class StubController {
         res.writeHead(404).end();
       });
     });
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
-
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 15_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+  stop(): Promise<void> {
+    return stopServer(this.server);
   }
 }
 
@@ -111,15 +99,6 @@ async function api(agent: RunningAgent, method: string, p: string, token: string
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));

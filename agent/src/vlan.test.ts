@@ -18,7 +18,6 @@ import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { startAgent, type RunningAgent } from "./agent";
 import { parseConfig, type AgentConfig } from "./config";
@@ -27,6 +26,7 @@ import { which } from "./facts";
 import type { Logger } from "./log";
 import { deleteTap, netDeviceExists, tapName } from "./ovs";
 import { startOvsInstance, stopOvsInstance, type OvsInstance } from "./ovs-instance";
+import { alive, listenOnLoopback, stopServer, until } from "./testing/support";
 
 const IN_NETNS = process.env.POLYARCH_VLAN_NETNS === "1";
 const REPO = path.resolve(__dirname, "../..");
@@ -73,15 +73,6 @@ const skipReason = !which("qemu-system-x86_64") || !which("qemu-img")
           : "";
 
 // ---- helpers shared by both halves -----------------------------------------------------------
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function procText(pid: number, file: string): string {
   try {
@@ -278,24 +269,11 @@ class StubController {
         res.writeHead(404).end();
       });
     });
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
   }
 
   async stop(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
-
-async function until<T>(fn: () => T | Promise<T>, what: string, ms: number, pollMs = 200): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, pollMs));
+    if (this.server) await stopServer(this.server);
   }
 }
 
@@ -403,7 +381,7 @@ describe.skipIf(!IN_NETNS || Boolean(skipReason))(`VLAN isolation (inside the na
     progress(`${guest.key}$ ${cmd}`);
     await typeOn(guest, `${cmd}; echo "END-${tag}-rc=$?-$((40+2))"\n`);
     const re = new RegExp(`END-${tag}-rc=(\\d+)-42`);
-    await until(() => re.test(readText(guest.serialLog!).slice(from)), `console answer ${tag} on ${guest.key}`, ms);
+    await until(() => re.test(readText(guest.serialLog!).slice(from)), `console answer ${tag} on ${guest.key}`, ms, 200);
     const out = readText(guest.serialLog!).slice(from);
     progress(`${guest.key}: ${/\d+ packets transmitted[^\r\n]*/.exec(out)?.[0] ?? ""} ${re.exec(out)?.[0]}`);
     return out;
@@ -417,7 +395,7 @@ describe.skipIf(!IN_NETNS || Boolean(skipReason))(`VLAN isolation (inside the na
       n++;
       const from = readText(guest.serialLog!).length;
       await typeOn(guest, `echo "READY-${guest.key}${n}-$((6*7))"\n`);
-      const ok = await until(() => readText(guest.serialLog!).slice(from).includes(`READY-${guest.key}${n}-42`), "probe", 5_000).then(
+      const ok = await until(() => readText(guest.serialLog!).slice(from).includes(`READY-${guest.key}${n}-42`), "probe", 5_000, 200).then(
         () => true,
         () => false,
       );
@@ -461,7 +439,7 @@ describe.skipIf(!IN_NETNS || Boolean(skipReason))(`VLAN isolation (inside the na
     cfg = c;
     agent = await startAgent(cfg, log);
     // The API accepts the controller-issued host token once registration is done.
-    await until(async () => (await fetch(`http://127.0.0.1:${agent!.port}/v1/health`).then((r) => r.json())).registered === true, "registration", 30_000);
+    await until(async () => (await fetch(`http://127.0.0.1:${agent!.port}/v1/health`).then((r) => r.json())).registered === true, "registration", 30_000, 200);
     progress(`agent up on 127.0.0.1:${agent.port}, OVS ${ovs.db}, bridge ${bridge}`);
   });
 

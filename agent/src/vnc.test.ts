@@ -3,45 +3,23 @@
 // with std VGA under TCG (a framebuffer with real pixels arrives, directly and through the
 // controller's proxy with a ticket).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { HostFacts } from "../../lib/schemas/agent-api";
-import { createConsoleProxy } from "../../scripts/console-proxy.mjs";
-import { hostTokenFor, NonceStore, signConsoleTicket } from "../../scripts/console-ticket.mjs";
+import { hostTokenFor, signConsoleTicket } from "../../scripts/console-ticket.mjs";
 import { TokenVerifier } from "./auth";
-import { which } from "./facts";
 import { closeServer, createAgentServer, listen, type VmBackend } from "./server";
-import { VmManager } from "./vm/manager";
+import { guestSkipReason, GuestConsoleRig, kernelFixture, refused } from "./testing/console-rig";
+import { until } from "./testing/support";
 import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "./vnc-client";
-import { connectWebSocket, UpgradeRefused, type WebSocket } from "./ws";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
+import { connectWebSocket, type WebSocket } from "./ws";
 const SECRET = "vnc-test-secret-0123456789abcdef0123";
 const HOST_ID = "h-vnc";
 const TOKEN = hostTokenFor(SECRET, HOST_ID, 0);
 const auth = { authorization: `Bearer ${TOKEN}` };
-
-async function until(what: string, fn: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function refused(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof UpgradeRefused) return e.status;
-    throw e;
-  }
-  throw new Error("the upgrade was accepted");
-}
 
 describe("VNC endpoint against a stand-in RFB server", () => {
   let dir = "";
@@ -110,7 +88,7 @@ describe("VNC endpoint against a stand-in RFB server", () => {
     const ws = await open(`${agentWs}/v1/vms/stopped/vnc`);
     let code: number | null = null;
     ws.on("close", (c) => (code = c));
-    await until("close", () => code !== null);
+    await until(() => code !== null, "close");
     expect(code).toBe(1013);
   });
 
@@ -122,12 +100,12 @@ describe("VNC endpoint against a stand-in RFB server", () => {
     const ws = await open(`${agentWs}/v1/vms/gfx/vnc`);
     let hello = "";
     ws.on("binary", (b) => (hello += b.toString("latin1")));
-    await until("server version", () => hello === "RFB 003.008\n");
+    await until(() => hello === "RFB 003.008\n", "server version");
     ws.sendBinary(Buffer.from("RFB 003.008\n"));
     ws.sendBinary(Buffer.from([1, 0]));
     ws.sendBinary(Buffer.concat([key, fbRequest]));
     const want = Buffer.concat([Buffer.from("RFB 003.008\n"), Buffer.from([1, 0]), key, fbRequest]);
-    await until("bytes at the server", () => Buffer.concat(received).length >= want.length);
+    await until(() => Buffer.concat(received).length >= want.length, "bytes at the server");
     expect(Buffer.concat(received)).toEqual(want);
   });
 
@@ -140,88 +118,42 @@ describe("VNC endpoint against a stand-in RFB server", () => {
     ws.sendBinary(Buffer.from([1, 0])); // security None, ClientInit asking for exclusive access
     ws.sendBinary(Buffer.concat([key, Buffer.from([5, 1, 0, 10, 0, 20]), fbRequest, Buffer.from([6, 0, 0, 0, 0, 0, 0, 2, 104, 105])]));
     const want = Buffer.concat([Buffer.from("RFB 003.008\n"), Buffer.from([1, 1]), fbRequest]);
-    await until("bytes at the server", () => Buffer.concat(received).length >= want.length);
+    await until(() => Buffer.concat(received).length >= want.length, "bytes at the server");
     await new Promise((r) => setTimeout(r, 200));
     expect(Buffer.concat(received)).toEqual(want);
     ws.sendBinary(Buffer.from([99]));
-    await until("closed", () => closed !== null);
+    await until(() => closed !== null, "closed");
     expect(closed).toBe(1008);
   });
 });
 
-const fxDir = path.resolve(process.env.POLYARCH_FIXTURES_DIR ?? path.join(here, "../../.cache/fixtures"), "x86_64");
-const manifest = existsSync(path.join(fxDir, "manifest.json")) ? (JSON.parse(readFileSync(path.join(fxDir, "manifest.json"), "utf8")) as { kernel: string; initrd: string; marker: string; cmdline: string }) : null;
-const qemu = which("qemu-system-x86_64");
-const skip = !qemu ? "qemu-system-x86_64 not installed" : !which("qemu-img") ? "qemu-img not installed" : !manifest ? "no x86_64 boot fixture (npm run fixtures)" : "";
+const fx = kernelFixture("x86_64");
+const skip = guestSkipReason("x86_64", fx);
 
 describe.skipIf(Boolean(skip))(`VNC of a real x86_64 guest with VGA (TCG)${skip ? ` — skipped: ${skip}` : ""}`, () => {
-  let dir = "";
-  let mgr: VmManager;
-  let agent: http.Server;
-  let agentUrl = "";
-  let proxyServer: http.Server;
-  let proxy: ReturnType<typeof createConsoleProxy>;
   const id = "vnc-x86";
+  const rig = new GuestConsoleRig({ arch: "x86_64", id, fixture: fx!, tmpPrefix: "pa-vncq-", secret: SECRET, token: TOKEN });
   const sockets: WebSocket[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "pa-vncq-"));
-    mgr = new VmManager({
-      stateDir: dir,
-      hostArch: os.machine() === "aarch64" ? "aarch64" : "x86_64",
-      kvm: false,
-      qemuBinaries: { x86_64: qemu! },
-      firmware: {},
-      resolveImage: async () => ({ kernel: path.join(fxDir, manifest!.kernel), initrd: path.join(fxDir, manifest!.initrd) }),
-      stopTimeoutMs: 5_000,
-    });
-    await mgr.init();
-    const tokens = new TokenVerifier();
-    tokens.set(TOKEN);
-    agent = createAgentServer({
-      facts: () => ({}) as HostFacts,
-      usage: async () => ({}) as never,
-      vms: { list: () => mgr.list(), get: (i) => mgr.get(i), apply: (i, s) => mgr.apply(i, s), action: (i, a) => mgr.action(i, a), delete: (i) => mgr.delete(i), consolePaths: (i) => mgr.consolePaths(i) },
-      auth: tokens,
-    });
-    agentUrl = `http://127.0.0.1:${(await listen(agent, "127.0.0.1", 0)).port}`;
-    proxy = createConsoleProxy({ getSecret: () => SECRET, nonces: new NonceStore() });
-    proxyServer = http.createServer((_q, res) => res.writeHead(404).end());
-    proxyServer.on("upgrade", (req, socket, head) => proxy.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => proxyServer.listen(0, "127.0.0.1", r));
-    const res = await mgr.apply(id, { name: "vnc", arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1, boot: { type: "kernel", imageId: "fx", cmdline: manifest!.cmdline }, powerState: "running", display: "vga" });
+    await rig.start();
+    const res = await rig.boot({ name: "vnc", display: "vga" });
     expect(res.status).toMatchObject({ powerState: "running", display: "vga" });
-    await until("boot marker in serial.log", () => readFileSync(path.join(dir, "vms", id, "serial.log"), "utf8").includes(manifest!.marker), 120_000);
+    await rig.booted();
   });
 
-  afterAll(async () => {
-    for (const ws of sockets) ws.terminate();
-    proxy?.closeAll();
-    proxyServer?.closeAllConnections();
-    await new Promise((r) => proxyServer?.close(r));
-    if (agent) await closeServer(agent, 1_000);
-    await mgr?.action(id, "poweroff").catch(() => {});
-    await mgr?.close();
-    for (const p of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-      try {
-        if (readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir)) process.kill(Number(p), "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig.stop(sockets));
 
   it("QEMU runs a VNC server on the VM's unix socket and the argv says VGA + force-shared", async () => {
-    const argv = JSON.parse(readFileSync(path.join(dir, "vms", id, "qemu.argv.json"), "utf8")) as string[] | { args: string[] };
+    const argv = JSON.parse(readFileSync(path.join(rig.dir, "vms", id, "qemu.argv.json"), "utf8")) as string[] | { args: string[] };
     const args = Array.isArray(argv) ? argv : argv.args;
     expect(args.join(" ")).toMatch(/-vnc unix:\S+vnc\.sock,share=force-shared/);
     expect(args).toContain("VGA,id=video0");
-    expect((await mgr.consolePaths(id)).vncSocket).toMatch(/vnc\.sock$/);
+    expect((await rig.mgr.consolePaths(id)).vncSocket).toMatch(/vnc\.sock$/);
   });
 
   it("the agent's endpoint delivers a real framebuffer (non-zero size, more than one colour)", async () => {
-    const ws = await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc`, auth);
+    const ws = await connectWebSocket(`${rig.agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc`, auth);
     sockets.push(ws);
     const fb = await grabFramebuffer(ws);
     expect(fb.width).toBeGreaterThan(0);
@@ -232,29 +164,28 @@ describe.skipIf(Boolean(skip))(`VNC of a real x86_64 guest with VGA (TCG)${skip 
 
   it("keys reach the guest from a writer (Alt+SysRq+H prints on the serial console), never from a read-only viewer", async () => {
     // one SysRq makes the kernel print one "sysrq: HELP ..." (or "...disabled") line, whatever the loglevel
-    const presses = () => readFileSync(path.join(dir, "vms", id, "serial.log"), "utf8").match(SYSRQ_ANSWER)?.length ?? 0;
+    const presses = () => readFileSync(rig.serialLog, "utf8").match(SYSRQ_ANSWER)?.length ?? 0;
     const before = presses();
-    const viewer = await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc?write=0`, auth);
+    const viewer = await connectWebSocket(`${rig.agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc?write=0`, auth);
     sockets.push(viewer);
     await grabFramebuffer(viewer);
     sendKeys(viewer, SYSRQ_H);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(presses()).toBe(before);
-    const writer = await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc`, auth);
+    const writer = await connectWebSocket(`${rig.agentUrl.replace("http", "ws")}/v1/vms/${id}/vnc`, auth);
     sockets.push(writer);
     await grabFramebuffer(writer);
     sendKeys(writer, SYSRQ_H);
-    await until("sysrq on the serial console", () => presses() > before, 20_000);
+    await until(() => presses() > before, "sysrq on the serial console", 20_000);
     // the viewer's keys went first: had any got through, there would be two presses by now
     await new Promise((r) => setTimeout(r, 500));
     expect(presses()).toBe(before + 1);
   });
 
   it("through the controller's proxy with a read-only VNC ticket: the picture arrives; a serial ticket does not open it", async () => {
-    const port = (proxyServer.address() as AddressInfo).port;
-    const ticket = (kind: "serial" | "vnc") => signConsoleTicket(SECRET, { vmId: id, userId: "u-1", write: false, kind, agentUrl, hostId: HOST_ID, gen: 0 }).ticket;
-    expect(await refused(connectWebSocket(`ws://127.0.0.1:${port}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("serial"))}`))).toBe(403);
-    const ws = await connectWebSocket(`ws://127.0.0.1:${port}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("vnc"))}`);
+    const ticket = (kind: "serial" | "vnc") => signConsoleTicket(SECRET, { vmId: id, userId: "u-1", write: false, kind, agentUrl: rig.agentUrl, hostId: HOST_ID, gen: 0 }).ticket;
+    expect(await refused(connectWebSocket(`${rig.proxyUrl}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("serial"))}`))).toBe(403);
+    const ws = await connectWebSocket(`${rig.proxyUrl}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("vnc"))}`);
     sockets.push(ws);
     const fb = await grabFramebuffer(ws);
     expect(fb.colours).toBeGreaterThan(1);

@@ -15,8 +15,8 @@ import type { TestDatabase } from "../../prisma/test-db";
 import { POST as registerRoute } from "../../app/api/agent/v1/register/route";
 import { POST as heartbeatRoute } from "../../app/api/agent/v1/heartbeat/route";
 import { GET as imageFileRoute } from "../../app/api/agent/v1/images/[id]/[file]/route";
-import { startAgent, type RunningAgent } from "../../agent/src/agent";
-import { parseConfig } from "../../agent/src/config";
+import type { RunningAgent } from "../../agent/src/agent";
+import { listenOnLoopback, startTestAgent, stopServer, until } from "../../agent/src/testing/support";
 import { loadIdentity } from "../../agent/src/controller-client";
 import { createAgentServer, closeServer, listen, type AgentServer } from "../../agent/src/server";
 import { TokenVerifier } from "../../agent/src/auth";
@@ -57,22 +57,10 @@ class ControllerHttp {
         });
       });
     });
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
   }
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
-
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 20_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+  stop(): Promise<void> {
+    return stopServer(this.server);
   }
 }
 
@@ -114,13 +102,7 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
   const admin: Actor = { id: "u-admin", email: "admin@t.test", name: "Admin", role: "admin", via: "session" };
 
   async function agent(name: string, extra: string[] = [], joinToken?: string): Promise<RunningAgent> {
-    const cfg = parseConfig(
-      ["--controller", ctl.url, "--listen", "127.0.0.1:0", "--state-dir", path.join(root, name), "--kvm", "off", "--machine-id", `m-${name}`,
-        "--heartbeat-ms", "300", "--ovs-db", `unix:${path.join(root, "no-ovs.sock")}`, ...extra],
-      { POLYARCH_JOIN_TOKEN: joinToken ?? (await getJoinToken()) },
-    );
-    if (cfg === "help") throw new Error("help");
-    const a = await startAgent(cfg, log);
+    const a = await startTestAgent({ controller: ctl.url, stateDir: path.join(root, name), machineId: `m-${name}`, heartbeatMs: 300, args: extra, env: { POLYARCH_JOIN_TOKEN: joinToken ?? (await getJoinToken()) }, log });
     agents.push(a);
     return a;
   }

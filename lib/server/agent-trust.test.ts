@@ -6,14 +6,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { registerRequestSchema } from "../schemas/agent-api";
 import { ensurePki, issueHostCertificate, resetPkiForTests, type Pki } from "./pki";
 import { resetEnvForTests } from "./env";
-import { startAgent, type RunningAgent } from "../../agent/src/agent";
-import { parseConfig } from "../../agent/src/config";
+import type { RunningAgent } from "../../agent/src/agent";
+import { listenOnLoopback, startTestAgent, stopServer, until } from "../../agent/src/testing/support";
 import type { Logger } from "../../agent/src/log";
 import { AgentTls, readTrust } from "../../agent/src/tls";
 
@@ -65,22 +64,10 @@ class HttpsController {
         })();
       });
     });
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-    this.url = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
   }
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
-
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 20_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+  stop(): Promise<void> {
+    return stopServer(this.server);
   }
 }
 
@@ -116,13 +103,7 @@ describe("agent -> https controller: only the pinned cluster CA is trusted", () 
   });
 
   async function agent(name: string, extra: string[]): Promise<RunningAgent> {
-    const cfg = parseConfig(
-      ["--controller", ctl.url, "--join-token", JOIN, "--listen", "127.0.0.1:0", "--state-dir", path.join(root, name), "--kvm", "off",
-        "--machine-id", `m-${name}`, "--heartbeat-ms", "200", "--ovs-db", `unix:${path.join(root, "no-ovs.sock")}`, ...extra],
-      {},
-    );
-    if (cfg === "help") throw new Error("help");
-    const a = await startAgent(cfg, log);
+    const a = await startTestAgent({ controller: ctl.url, stateDir: path.join(root, name), machineId: `m-${name}`, heartbeatMs: 200, args: ["--join-token", JOIN, ...extra], log });
     agents.push(a);
     return a;
   }

@@ -9,7 +9,6 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import type { AddressInfo } from "node:net";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "./testing/server-db";
 import type { TestDatabase } from "../../prisma/test-db";
 import { db } from "./db";
@@ -17,9 +16,9 @@ import { getJoinToken } from "./fleet";
 import { hostMetrics, vmMetrics } from "./metrics";
 import { POST as registerRoute } from "../../app/api/agent/v1/register/route";
 import { POST as heartbeatRoute } from "../../app/api/agent/v1/heartbeat/route";
-import { startAgent, type RunningAgent } from "../../agent/src/agent";
-import { parseConfig } from "../../agent/src/config";
+import type { RunningAgent } from "../../agent/src/agent";
 import { which } from "../../agent/src/facts";
+import { alive, listenOnLoopback, startTestAgent, stopServer, until as waitUntil } from "../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));
 const KERNEL = Buffer.alloc(64 * 1024);
@@ -45,38 +44,14 @@ async function startFront(): Promise<{ url: string; heartbeats: number[]; stop()
       })().catch((e: unknown) => res.writeHead(500).end(String(e)));
     });
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    heartbeats,
-    stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  return { url: await listenOnLoopback(server), heartbeats, stop: () => stopServer(server) };
 }
 
 /** the agent's warnings and errors, shown when a wait times out */
 const problems: string[] = [];
 
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 60_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const until = <T>(fn: () => T | Promise<T>, what: string, ms = 60_000) =>
+  waitUntil(fn, () => `${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`, ms, 100);
 
 describe.skipIf(!haveQemu).each(PROVIDERS)(`a real agent's heartbeat metrics reach the database (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`, (provider) => {
   let database: TestDatabase | undefined;
@@ -101,13 +76,11 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(`a real agent's heartbeat metrics rea
 
   it("host samples, then the guest's QEMU process samples, are stored and readable", async () => {
     const suffix = crypto.randomBytes(3).toString("hex");
-    const cfg = parseConfig(
-      ["--controller", front!.url, "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--machine-id", `metrics-${suffix}`, "--heartbeat-ms", "300", "--kvm", "off", "--insecure-http", "--ovs-db", `unix:${path.join(root, "no-ovs.sock")}`],
-      { POLYARCH_JOIN_TOKEN: await getJoinToken() },
-    );
-    if (cfg === "help") throw new Error("unexpected");
-    agent = await startAgent(cfg, (level, event, ctx) => {
-      if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
+    agent = await startTestAgent({
+      controller: front!.url, stateDir: path.join(root, "state"), machineId: `metrics-${suffix}`, heartbeatMs: 300, args: ["--insecure-http"], env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
+      log: (level, event, ctx) => {
+        if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
+      },
     });
     const hostId = await until(() => agent!.client?.identity?.hostId, "registration");
 
