@@ -4,6 +4,9 @@ import { defineConfig } from "@playwright/test";
 // are blocked here (see README / DESIGN.md).
 const PORT = Number(process.env.E2E_PORT ?? 3310);
 export const baseURL = `http://127.0.0.1:${PORT}`;
+/** The controller's agent API over TLS (scripts/e2e-server.mjs), which the e2e fleets' agents use. */
+const AGENT_TLS_PORT = Number(process.env.E2E_AGENT_TLS_PORT ?? PORT + 1);
+export const agentControllerUrl = `https://127.0.0.1:${AGENT_TLS_PORT}`;
 
 export default defineConfig({
   testDir: "e2e",
@@ -33,6 +36,6 @@ export default defineConfig({
     timeout: 180_000,
     stdout: "pipe",
     stderr: "pipe",
-    env: { PORT: String(PORT), E2E_DATA_DIR: ".cache/e2e-data" },
+    env: { PORT: String(PORT), POLYARCH_AGENT_TLS_PORT: String(AGENT_TLS_PORT), E2E_DATA_DIR: ".cache/e2e-data" },
   },
 });

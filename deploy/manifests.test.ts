@@ -299,6 +299,22 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
     for (const name of ["POLYARCH_CONTROLLER_URL", "POLYARCH_JOIN_TOKEN", "POLYARCH_AGENT_LISTEN", "POLYARCH_AGENT_URL"]) expect(seen.has(name), name).toBe(true);
   });
 
+  it("agents reach the controller's agent TLS port through the Service, under a name its certificate carries", () => {
+    const url = new URL(configMap.data.POLYARCH_CONTROLLER_URL);
+    expect(url.protocol).toBe("https:");
+    const tlsPort = Number(configMap.data.POLYARCH_AGENT_TLS_PORT);
+    expect(tlsPort).toBeGreaterThan(0);
+    const c = controller.spec.template.spec.containers[0];
+    const containerPort = c.ports.find((p: Obj) => p.containerPort === tlsPort);
+    expect(containerPort?.name).toBeTruthy();
+    const svc = find(objs, "Service", "polyarch-controller")!;
+    const svcPort = svc.spec.ports.find((p: Obj) => p.targetPort === containerPort.name);
+    expect(svcPort?.port).toBe(Number(url.port || 443));
+    expect(url.hostname.split(".")[0]).toBe(svc.metadata.name);
+    expect(url.hostname.split(".")[1]).toBe(svc.metadata.namespace);
+    expect(configMap.data.POLYARCH_AGENT_TLS_NAMES.split(",").map((n: string) => n.trim())).toContain(url.hostname);
+  });
+
   it("controller env and ConfigMap keys are settings the code reads", () => {
     const sources = ["lib/server/env.ts", "agent/src/config.ts", "docker/controller-start.mjs"].map((f) => readFileSync(join(ROOT, f), "utf8")).join("\n");
     const names = [...Object.keys(configMap.data), ...controller.spec.template.spec.containers[0].env.map((e: Obj) => e.name)];

@@ -53,7 +53,7 @@ LABEL org.opencontainers.image.title="polyarch-controller" \
       org.opencontainers.image.description="Polyarch console for mixed x86_64 + aarch64 fleets" \
       org.opencontainers.image.source="https://github.com/polyarch/polyarch"
 USER 10001:10001
-EXPOSE 3000
+EXPOSE 3000 3443
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 CMD ["node", "/app/docker/healthcheck.mjs"]
 # tini: signals reach Node (graceful SIGTERM in scripts/server.mjs) and qemu-img children are reaped.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/docker/controller-start.mjs"]

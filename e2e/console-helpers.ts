@@ -1,6 +1,6 @@
 import { expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
 import { resolve } from "node:path";
-import { baseURL } from "../playwright.config";
+import { agentControllerUrl, baseURL } from "../playwright.config";
 import { connectWebSocket, UpgradeRefused } from "../agent/src/ws";
 import { storageStateFor } from "./helpers";
 
@@ -11,10 +11,10 @@ export type Fleet = { stop(): Promise<void>; agents: { arch: string; pid: number
 export type OnlineHost = { name: string; arch: string; agentUrl: string | null };
 export const FLEET_JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
 
-/** An x86_64 and an aarch64 agent against the e2e controller (the same data dir for every spec). */
+/** An x86_64 and an aarch64 agent against the e2e controller's agent TLS port (the same data dir for every spec). */
 export async function startMixedFleet(): Promise<Fleet> {
   const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
-  return startFleet({ controllerUrl: baseURL, joinToken: FLEET_JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
+  return startFleet({ controllerUrl: agentControllerUrl, controllerCa: resolve(".cache/e2e-data/pki/ca/cert.pem"), joinToken: FLEET_JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
 }
 
 /** An API context signed in as the seeded admin. */

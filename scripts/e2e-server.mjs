@@ -14,6 +14,8 @@ const env = {
   NODE_ENV: "production",
   POLYARCH_DATA_DIR: dataDir,
   POLYARCH_PUBLIC_URL: `http://127.0.0.1:${process.env.PORT}`,
+  // the agent API over TLS (e2e fleets use it: e2e/console-helpers.ts); playwright.config.ts sets it
+  POLYARCH_AGENT_TLS_PORT: process.env.POLYARCH_AGENT_TLS_PORT ?? String(Number(process.env.PORT) + 1),
   POLYARCH_ADMIN_EMAIL: "admin@e2e.test",
   POLYARCH_ADMIN_PASSWORD: "admin-password-e2e",
   POLYARCH_JOIN_TOKEN: "e2e-join-token-0123456789abcdef",

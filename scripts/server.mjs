@@ -1,18 +1,23 @@
 // Production server (`npm start`): Next's request handler plus the one thing route handlers cannot
 // do, a WebSocket upgrade: `GET /api/v1/vms/<id>/console|vnc?ticket=<t>` goes to the console proxy
 // (scripts/console-proxy.mjs). Usage: node scripts/server.mjs [-H host] [-p port]
+// With POLYARCH_AGENT_TLS_PORT (e.g. 3443; 0 or unset = off) it also serves the agent API
+// (/api/agent/v1/*, /api/health) over HTTPS with the controller's certificate from the cluster CA
+// (scripts/agent-tls-listener.mjs, docs/decisions/017-agent-tls.md): production agents use that port.
 import http from "node:http";
 import { EventEmitter } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { createAgentTlsServer, stripAgentTlsHeaders } from "./agent-tls-listener.mjs";
 import { createConsoleProxy } from "./console-proxy.mjs";
 import { readControllerSecret } from "./console-ticket.mjs";
 
 const root = resolve(new URL("..", import.meta.url).pathname);
 const { values: argv } = parseArgs({ options: { port: { type: "string", short: "p" }, hostname: { type: "string", short: "H" } } });
 const port = z.coerce.number().int().min(0).max(65535).parse(argv.port ?? process.env.PORT ?? 3000);
+const agentTlsPort = z.coerce.number().int().min(0).max(65535).parse(process.env.POLYARCH_AGENT_TLS_PORT || 0);
 // Not $HOSTNAME: shells set it to the machine name, which would silently narrow the bind address.
 const hostname = argv.hostname;
 process.env.NODE_ENV ??= "production";
@@ -39,6 +44,7 @@ async function main() {
   await app.prepare();
   const handle = app.getRequestHandler();
   const server = http.createServer((req, res) => {
+    stripAgentTlsHeaders(req); // only the TLS listener may vouch for a client certificate
     handle(req, res).catch((e) => {
       log("error", "request.failed", { url: req.url, error: e instanceof Error ? e.message : String(e) });
       if (!res.headersSent) res.writeHead(500).end("internal error");
@@ -75,14 +81,38 @@ async function main() {
   const addr = server.address();
   log("info", "server.listening", { url: `http://${hostname ?? "localhost"}:${typeof addr === "object" && addr ? addr.port : port}` });
 
+  // The agent API over TLS. Next runs the app's start-up hook (instrumentation: PKI, and the
+  // accessor below) on the first request in production, not in prepare(): send one through the
+  // plain port and wait for its answer; without the accessor the port cannot be served: fail loudly.
+  let tlsServer = null;
+  if (agentTlsPort > 0) {
+    const selfHost = !hostname || hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
+    await new Promise((ok) => {
+      const r = http.get({ host: selfHost, port: typeof addr === "object" && addr ? addr.port : port, path: "/api/health", timeout: 300_000 }, (res) => res.resume().on("end", ok));
+      r.on("error", ok).on("timeout", () => r.destroy());
+    });
+    const pkiHook = globalThis[Symbol.for("polyarch.controllerPki")];
+    if (!pkiHook) throw new Error("POLYARCH_AGENT_TLS_PORT is set but the controller PKI is not available (start-up hook missing)");
+    tlsServer = createAgentTlsServer(await pkiHook(), handle, log);
+    await new Promise((ok, fail) => {
+      tlsServer.once("error", fail);
+      tlsServer.listen(agentTlsPort, hostname, ok);
+    });
+    const tlsAddr = tlsServer.address();
+    log("info", "server.agent_tls_listening", { url: `https://${hostname ?? "localhost"}:${typeof tlsAddr === "object" && tlsAddr ? tlsAddr.port : agentTlsPort}`, serves: ["/api/agent/v1/*", "/api/health"] });
+  }
+
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     proxy.closeAll();
-    server.close();
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), 3_000).unref();
+    for (const s of [server, tlsServer]) {
+      if (!s) continue;
+      s.close();
+      s.closeIdleConnections();
+      setTimeout(() => s.closeAllConnections(), 3_000).unref();
+    }
     await app.close().catch(() => {});
     process.exit(0);
   };

@@ -10,6 +10,8 @@ const root = resolve(new URL("..", import.meta.url).pathname);
 const dataDir = resolve(process.env.POLYARCH_DATA_DIR ?? join(root, "data"));
 const port = Number(process.env.PORT ?? 3000);
 const publicUrl = process.env.POLYARCH_PUBLIC_URL ?? `http://localhost:${port}`;
+// The agents talk to the controller over TLS (scripts/agent-tls-listener.mjs): default PORT + 443 (3000 -> 3443); 0 = plain HTTP.
+const agentTlsPort = Number(process.env.POLYARCH_AGENT_TLS_PORT ?? Math.min(port + 443, 65535));
 const children = [];
 let fleet = null;
 let stopping = false;
@@ -71,7 +73,7 @@ async function main() {
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, "paj_" + randomBytes(24).toString("base64url"), { mode: 0o600 });
   const joinToken = process.env.POLYARCH_JOIN_TOKEN ?? readFileSync(tokenFile, "utf8").trim();
 
-  const env = { ...process.env, NODE_ENV: "production", POLYARCH_DATA_DIR: dataDir, PORT: String(port), POLYARCH_PUBLIC_URL: publicUrl, POLYARCH_JOIN_TOKEN: joinToken };
+  const env = { ...process.env, NODE_ENV: "production", POLYARCH_DATA_DIR: dataDir, PORT: String(port), POLYARCH_PUBLIC_URL: publicUrl, POLYARCH_JOIN_TOKEN: joinToken, POLYARCH_AGENT_TLS_PORT: String(agentTlsPort) };
 
   log("migrating the database");
   run(process.execPath, [join(root, "scripts/migrate.mjs")], { env });
@@ -97,8 +99,10 @@ async function main() {
 
   try {
     const { startFleet } = await import(join(root, "scripts/fleet/fleet.mjs"));
-    // The agents serve mutual TLS with certificates from the controller's CA, pinned to it from the start.
-    fleet = await startFleet({ controllerUrl: `http://127.0.0.1:${port}`, joinToken, dataDir: join(dataDir, "fleet"), controllerCa: join(dataDir, "pki", "ca", "cert.pem"), arches: ["x86_64", "aarch64"], handleSignals: false, log });
+    // The agents serve mutual TLS with certificates from the controller's CA, pinned to it from the
+    // start, and reach the controller on its agent TLS port (verified against the same CA).
+    const controllerUrl = agentTlsPort > 0 ? `https://127.0.0.1:${agentTlsPort}` : `http://127.0.0.1:${port}`;
+    fleet = await startFleet({ controllerUrl, joinToken, dataDir: join(dataDir, "fleet"), controllerCa: join(dataDir, "pki", "ca", "cert.pem"), arches: ["x86_64", "aarch64"], handleSignals: false, log });
   } catch (e) {
     log(`local agents could not start: ${e instanceof Error ? e.message : e}`);
   }
@@ -107,6 +111,7 @@ async function main() {
   const login = existsSync(pwFile) ? readFileSync(pwFile, "utf8").trim().split("\n") : null;
   console.log("\n  Polyarch is up.");
   console.log(`  Console:  ${publicUrl}`);
+  if (agentTlsPort > 0) console.log(`  Agents:   https://127.0.0.1:${agentTlsPort} (agent API over TLS; CA ${join(dataDir, "pki", "ca", "cert.pem")})`);
   if (login) console.log(`  Login:    ${login[0]} / ${login[1]}   (first start; stored in ${pwFile})`);
   else console.log(`  Login:    ${process.env.POLYARCH_ADMIN_EMAIL ?? "admin@polyarch.local"} (password from POLYARCH_ADMIN_PASSWORD or ${pwFile})`);
   console.log("  Stop:     Ctrl-C\n");

@@ -7,7 +7,7 @@ export const USAGE = `polyarch-agent — Polyarch node agent (QEMU + Open vSwitc
 
 Usage: node agent.mjs --controller URL [options]
 
-  --controller URL        controller base URL             env POLYARCH_CONTROLLER_URL
+  --controller URL        controller base URL: its agent TLS port, https://<host>:3443  env POLYARCH_CONTROLLER_URL
   --join-token T          cluster join token (first start) env POLYARCH_JOIN_TOKEN
   --listen HOST:PORT      agent API address (default 127.0.0.1:7101)   env POLYARCH_AGENT_LISTEN
   --advertise-url URL     URL the controller calls (default https://<listen>)  env POLYARCH_AGENT_URL

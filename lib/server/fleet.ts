@@ -12,6 +12,7 @@ import { syncHostImages } from "./host-images";
 import { logInfo } from "./log";
 import { certFingerprint, checkAgentKey, issueHostCertificate } from "./pki";
 import { recordHeartbeatMetrics } from "./metrics";
+import { agentTlsChannel } from "../../scripts/agent-tls-listener.mjs";
 
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 const JOIN_TOKEN_KEY = "cluster.joinToken";
@@ -158,12 +159,25 @@ async function uniqueHostName(hostname: string, arch: string, machineId: string)
   return `${base}-${randomBytes(4).toString("hex")}`;
 }
 
-/** The host whose agent presented this bearer token, or a 401. */
+/**
+ * The host whose agent presented this bearer token, or a 401. Over the agent TLS port
+ * (scripts/agent-tls-listener.mjs) a host with a pinned certificate must also present that very
+ * certificate as its client certificate: a stolen token without the agent's key is useless there.
+ */
 export async function authenticateHost(req: Request) {
   const authz = req.headers.get("authorization") ?? "";
   const token = authz.toLowerCase().startsWith("bearer ") ? authz.slice(7).trim() : "";
   const host = token ? await db().host.findUnique({ where: { agentTokenHash: sha256(token) } }) : null;
   if (!host) throw new AppError({ code: "unauthenticated", message: "Unknown or revoked host token; register the agent again." });
+  const channel = agentTlsChannel(req.headers);
+  if (channel.tls && host.certFingerprint && channel.clientCertFingerprint !== host.certFingerprint) {
+    throw new AppError({
+      code: "unauthenticated",
+      message: channel.clientCertFingerprint
+        ? "The client certificate presented is not the one issued to this host; register the agent again."
+        : "This host must present its client certificate (issued at registration) on the agent TLS port; register the agent again.",
+    });
+  }
   return host;
 }
 

@@ -9,6 +9,7 @@ import * as x509 from "@peculiar/x509";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, verify, webcrypto, X509Certificate, type KeyObject } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { isIP } from "node:net";
+import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { AppError } from "../errors";
 import { keyProofMessage } from "../schemas/agent-api";
@@ -23,6 +24,8 @@ export const HOST_CERT_VALIDITY_DAYS = 730;
 const CONTROLLER_CERT_VALIDITY_DAYS = 397;
 /** The subject CN of controller certificates; agents accept API calls only from a client certificate with it. */
 export const CONTROLLER_CN = "polyarch-controller";
+/** globalThis key of `ensurePki` for scripts/server.mjs's agent TLS listener (registered in startup.ts). */
+export const CONTROLLER_PKI_HOOK = Symbol.for("polyarch.controllerPki");
 
 export interface Pki {
   dir: string;
@@ -137,28 +140,71 @@ function readCa(dir: string): { certPem: string; keyPem: string } {
   return { certPem: readFileSync(join(dir, "cert.pem"), "utf8"), keyPem: readFileSync(join(dir, "key.pem"), "utf8") };
 }
 
-/** Names of the controller certificate: loopback plus the host of POLYARCH_PUBLIC_URL. */
-function controllerSans(): IssueInput["sans"] {
+const DNS_NAME = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+/** A SAN for a DNS name or IP address (brackets of an IPv6 literal dropped); null if it is neither. */
+export function sanFor(name: string): { type: "ip" | "dns"; value: string } | null {
+  const v = name.trim().replace(/^\[|\]$/g, "");
+  if (isIP(v)) return { type: "ip", value: v };
+  return DNS_NAME.test(v) ? { type: "dns", value: v.replace(/\.$/, "").toLowerCase() } : null;
+}
+
+/**
+ * Names of the controller certificate, which agents verify when they call the agent TLS port:
+ * loopback, the host of POLYARCH_PUBLIC_URL, and POLYARCH_AGENT_TLS_NAMES (comma-separated DNS
+ * names / IPs; default: this machine's hostname).
+ */
+export function controllerSans(): IssueInput["sans"] {
   const sans: IssueInput["sans"] = [{ type: "dns", value: "localhost" }, { type: "ip", value: "127.0.0.1" }, { type: "ip", value: "::1" }];
+  const add = (san: { type: "ip" | "dns"; value: string } | null) => {
+    if (san && !sans.some((s) => s.type === san.type && s.value === san.value)) sans.push(san);
+  };
   try {
-    const h = new URL(env().publicUrl).hostname.replace(/^\[|\]$/g, "");
-    if (h && !sans.some((s) => s.value === h)) sans.push({ type: isIP(h) ? "ip" : "dns", value: h });
+    add(sanFor(new URL(env().publicUrl).hostname));
   } catch {
     /* no public URL */
+  }
+  const configured = env().POLYARCH_AGENT_TLS_NAMES;
+  if (configured) {
+    for (const n of configured.split(",").map((x) => x.trim()).filter(Boolean)) {
+      const san = sanFor(n);
+      if (!san) throw new Error(`POLYARCH_AGENT_TLS_NAMES: ${JSON.stringify(n)} is neither a DNS name nor an IP address`);
+      add(san);
+    }
+  } else {
+    add(sanFor(osHostname())); // skipped if the machine's name is not a valid DNS name
   }
   return sans;
 }
 
+/**
+ * The controller URL for agents' join command: when the agent TLS port is on, that port on the
+ * first POLYARCH_AGENT_TLS_NAMES name (else the public URL's host); otherwise the public URL.
+ */
+export function agentFacingUrl(): string {
+  const e = env();
+  if (!e.POLYARCH_AGENT_TLS_PORT) return e.publicUrl;
+  const first = e.POLYARCH_AGENT_TLS_NAMES?.split(",").map((x) => x.trim()).find((x) => sanFor(x));
+  const host = first ? (isIP(first.replace(/^\[|\]$/g, "")) === 6 ? `[${first.replace(/^\[|\]$/g, "")}]` : first) : new URL(e.publicUrl).hostname;
+  return `https://${host}:${e.POLYARCH_AGENT_TLS_PORT}`;
+}
+
+/** Whether a certificate covers every name (IP SANs by address, DNS SANs by name; the subject CN never counts). */
+function coversNames(cert: X509Certificate, sans: IssueInput["sans"]): boolean {
+  return sans.every((s) => (s.type === "ip" ? cert.checkIP(s.value) !== undefined : s.type === "dns" ? cert.checkHost(s.value, { subject: "never" }) !== undefined : true));
+}
+
 async function ensureControllerCert(dir: string, ca: { certPem: string; keyPem: string }): Promise<void> {
   const certFile = join(dir, "cert.pem");
+  const sans = controllerSans();
   if (existsSync(certFile) && existsSync(join(dir, "key.pem"))) {
     const cert = new X509Certificate(readFileSync(certFile, "utf8"));
     const fresh = new Date(cert.validTo).getTime() - Date.now() > 30 * DAY;
-    if (fresh && cert.checkIssued(new X509Certificate(ca.certPem)) && cert.verify(new X509Certificate(ca.certPem).publicKey)) return;
-    rmSync(dir, { recursive: true, force: true }); // expiring, or signed by another CA: issue anew
+    if (fresh && cert.checkIssued(new X509Certificate(ca.certPem)) && cert.verify(new X509Certificate(ca.certPem).publicKey) && coversNames(cert, sans)) return;
+    rmSync(dir, { recursive: true, force: true }); // expiring, signed by another CA, or lacking a configured name: issue anew
   }
   const { privatePem, publicKey } = newKeyPairPem();
-  const issued = await issue(ca, { subjectCn: CONTROLLER_CN, publicKey, sans: controllerSans(), validityDays: CONTROLLER_CERT_VALIDITY_DAYS });
+  const issued = await issue(ca, { subjectCn: CONTROLLER_CN, publicKey, sans, validityDays: CONTROLLER_CERT_VALIDITY_DAYS });
   writeDirAtomically(dir, { "key.pem": { data: privatePem, mode: 0o600 }, "cert.pem": { data: issued.certPem, mode: 0o644 } });
 }
 

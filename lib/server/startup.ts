@@ -6,7 +6,7 @@ import { registerDemoImages } from "./demo-images";
 import { applyConfiguredJoinToken, getJoinToken, markStaleHostsOffline } from "./fleet";
 import { logError } from "./log";
 import { AGENT_TLS_HOOK, agentTlsForHost } from "./agent-client";
-import { ensurePki } from "./pki";
+import { CONTROLLER_PKI_HOOK, ensurePki } from "./pki";
 import { env } from "./env";
 import { db, isPostgres } from "./db";
 import { startControllerLiveness, startPeriodicJob, sweepOrphanedTasks, withLease } from "./leases";
@@ -14,6 +14,9 @@ import { startControllerLiveness, startPeriodicJob, sweepOrphanedTasks, withLeas
 const SWEEP_MS = 5_000;
 
 export async function onServerStart(): Promise<void> {
+  // scripts/server.mjs's agent TLS listener takes the controller certificate from here (lazy: it
+  // works even if a start-up task below fails).
+  (globalThis as Record<symbol, unknown>)[CONTROLLER_PKI_HOOK] = ensurePki;
   try {
     // WAL lets the console, migrations and tools read while one writer writes (SQLite only; persistent).
     if (!isPostgres()) await db().$queryRawUnsafe("PRAGMA journal_mode=WAL");

@@ -12,6 +12,8 @@
 //
 //   import { startFleet } from "./scripts/fleet/fleet.mjs";
 //   const fleet = await startFleet({ controllerUrl, joinToken, dataDir, arches: ["x86_64", "aarch64"] });
+//   (controllerUrl: the controller's agent TLS port, https://127.0.0.1:<POLYARCH_AGENT_TLS_PORT>, with
+//   controllerCa = <its data dir>/pki/ca/cert.pem; a plain http:// URL works too, for old set-ups)
 //   fleet.agents  // [{ arch, emulated, machineId, hostId, url, port, pid, stateDir, bridge, ovsDb, logFile }]
 //   fleet.errors  // [{ arch, error }] for arches that could not start (strict: false)
 //   await fleet.stop();  // agents, their VMs (QEMU), taps, bridges, OVS daemons — every pid we started
@@ -293,7 +295,7 @@ function assertLoopbackUrl(u, what) {
 
 /**
  * @param {object} o
- * @param {string} o.controllerUrl          loopback URL of the controller
+ * @param {string} o.controllerUrl          loopback URL of the controller (https = its agent TLS port; needs controllerCa)
  * @param {string} o.joinToken              cluster join token
  * @param {string} o.dataDir                fleet state: <dataDir>/<arch>/{state,ovs,agent.log}
  * @param {string[]} [o.arches]             default ["x86_64"]; aliases accepted
@@ -315,6 +317,10 @@ export async function startFleet(o) {
   const log = o.log ?? ((m) => console.log(`[fleet] ${m}`));
   if (!o.controllerUrl || !o.joinToken || !o.dataDir) throw new Error("startFleet needs controllerUrl, joinToken and dataDir");
   assertLoopbackUrl(o.controllerUrl, "controllerUrl");
+  // An https controller is verified against its cluster CA only: the agents need that CA from the start.
+  if (new URL(o.controllerUrl).protocol === "https:" && !(o.controllerCa && fs.existsSync(o.controllerCa))) {
+    throw new Error(`an https controllerUrl needs controllerCa (<controller data dir>/pki/ca/cert.pem)${o.controllerCa ? `: ${o.controllerCa} does not exist` : ""}`);
+  }
   const arches = [...new Set((o.arches ?? ["x86_64"]).map(normalizeArch))];
   const bundle = path.resolve(o.agentBundle ?? path.join(REPO, "dist/agent.mjs"));
   if (!fs.existsSync(bundle)) throw new Error(`agent bundle ${bundle} is missing: run npm run agent:build`);
@@ -525,7 +531,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     },
   });
   if (values.help || !values.controller || !(values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN)) {
-    console.log("usage: node scripts/fleet/fleet.mjs --controller http://127.0.0.1:3000 --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--controller-ca data/pki/ca/cert.pem] [--insecure-http]");
+    console.log("usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--insecure-http]");
     process.exit(values.help ? 0 : 2);
   }
   const fleet = await startFleet({

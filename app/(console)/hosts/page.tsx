@@ -5,9 +5,8 @@ import { JoinNode } from "@/components/join-node";
 import { requirePage } from "@/lib/server/page-guard";
 import { can } from "@/lib/permissions";
 import { getJoinToken } from "@/lib/server/fleet";
-import { env } from "@/lib/server/env";
 import { createJoinTokenAction, rotateJoinTokenAction } from "./actions";
-import { ensurePki } from "@/lib/server/pki";
+import { agentFacingUrl, ensurePki } from "@/lib/server/pki";
 
 export const metadata = { title: "Hosts" };
 
@@ -17,7 +16,7 @@ export default async function HostsPage() {
   return (
     <>
       <PageHeader title="Hosts" description="Hypervisor nodes of every architecture. A host runs guests of its own architecture natively (KVM) and others only under emulation." />
-      {admin && <JoinNode token={await getJoinToken()} controllerUrl={env().publicUrl} caFingerprint={(await ensurePki()).caFingerprint} rotate={rotateJoinTokenAction} create={createJoinTokenAction} />}
+      {admin && <JoinNode token={await getJoinToken()} controllerUrl={agentFacingUrl()} caFingerprint={(await ensurePki()).caFingerprint} rotate={rotateJoinTokenAction} create={createJoinTokenAction} />}
       <Suspense><HostsTable /></Suspense>
     </>
   );
