@@ -17,7 +17,7 @@ import { which } from "./facts";
 import type { Logger } from "./log";
 import { deleteTap, netDeviceExists, tapName } from "./ovs";
 import { startOvsInstance, type OvsInstance } from "./ovs-instance";
-import { alive, listenOnLoopback, stopServer, until } from "./testing/support";
+import { alive, listenOnLoopback, serveStubImage, stopServer, until } from "./testing/support";
 
 const JOIN = "join-token-e2e-0123456789";
 /** Same lookup as vm/manager.test.ts: POLYARCH_FIXTURES_DIR or .cache/fixtures/<arch>/, manifest.json wins. */
@@ -73,13 +73,7 @@ class StubController {
           this.heartbeats.push(body);
           return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, heartbeatIntervalMs: 200 }));
         }
-        const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url);
-        if (m && req.method === "GET") {
-          this.imageRequests.push(`${m[1]}/${m[2]}`);
-          const f = this.files.get(`${m[1]}/${m[2]}`);
-          if (!f) return void res.writeHead(404).end();
-          return void res.writeHead(200, { "content-length": f.length }).end(f);
-        }
+        if (serveStubImage(req, res, url, this.files, this.imageRequests)) return;
         res.writeHead(404).end();
       });
     });

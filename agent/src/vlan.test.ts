@@ -26,7 +26,7 @@ import { which } from "./facts";
 import type { Logger } from "./log";
 import { deleteTap, netDeviceExists, tapName } from "./ovs";
 import { startOvsInstance, stopOvsInstance, type OvsInstance } from "./ovs-instance";
-import { alive, listenOnLoopback, stopServer, until } from "./testing/support";
+import { alive, listenOnLoopback, serveStubImage, stopServer, until } from "./testing/support";
 
 const IN_NETNS = process.env.POLYARCH_VLAN_NETNS === "1";
 const REPO = path.resolve(__dirname, "../..");
@@ -259,13 +259,7 @@ class StubController {
         if (url === "/api/agent/v1/heartbeat" && req.method === "POST") {
           return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, heartbeatIntervalMs: 1000 }));
         }
-        const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url);
-        if (m && req.method === "GET") {
-          this.imageRequests.push(`${m[1]}/${m[2]}`);
-          const f = this.files.get(`${m[1]}/${m[2]}`);
-          if (!f) return void res.writeHead(404).end();
-          return void res.writeHead(200, { "content-length": f.length }).end(f);
-        }
+        if (serveStubImage(req, res, url, this.files, this.imageRequests)) return;
         res.writeHead(404).end();
       });
     });

@@ -230,7 +230,7 @@ export async function recordHeartbeat(hostId: string, input: z.output<typeof hea
     }
   }
   await syncHostImages(hostId, input.images);
-  await recordHeartbeatMetrics(hostId, input.metrics);
+  await recordHeartbeatMetrics(hostId, input.metrics, vms.map((v) => v.id));
   return { ok: true as const, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
 }
 

@@ -38,6 +38,8 @@ export interface RecordMetricsOptions {
   retentionMs?: number;
   minSpacingMs?: number;
   pruneEveryMs?: number;
+  /** Ids of the VMs placed on this host, when the caller already loaded them (the heartbeat does). */
+  placedVmIds?: Iterable<string>;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function recordMetrics(hostId: string, metrics: HeartbeatMetrics, o
   const last = await db().metricSample.findFirst({ where: { hostId }, orderBy: { at: "desc" }, select: { at: true } });
   if (last && now.getTime() - last.at.getTime() < minSpacingMs && last.at.getTime() <= now.getTime()) return { stored: false, vms: 0 };
 
-  const placed = new Set((await db().vm.findMany({ where: { hostId }, select: { id: true } })).map((v) => v.id));
+  const placed = new Set(opts.placedVmIds ?? (await db().vm.findMany({ where: { hostId }, select: { id: true } })).map((v) => v.id));
   const seen = new Set<string>();
   const vmRows = metrics.vms
     .filter((v) => placed.has(v.id) && !seen.has(v.id) && seen.add(v.id))
@@ -83,10 +85,10 @@ export async function sweepMetrics(now = new Date(), retentionMs = METRICS_RETEN
 }
 
 /** recordMetrics for the heartbeat: history is secondary to the VM state the heartbeat carries, so it never throws. */
-export async function recordHeartbeatMetrics(hostId: string, metrics: HeartbeatMetrics | undefined): Promise<void> {
+export async function recordHeartbeatMetrics(hostId: string, metrics: HeartbeatMetrics | undefined, placedVmIds: Iterable<string>): Promise<void> {
   if (!metrics) return;
   try {
-    await recordMetrics(hostId, metrics);
+    await recordMetrics(hostId, metrics, { placedVmIds });
   } catch (error) {
     logError("storing heartbeat metrics failed", error, { hostId });
   }

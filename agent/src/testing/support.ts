@@ -59,3 +59,17 @@ export async function startTestAgent(o: { controller: string; stateDir: string; 
   if (cfg === "help") throw new Error("unexpected --help");
   return startAgent(cfg, o.log);
 }
+
+/**
+ * A stub controller's image download route (GET /api/agent/v1/images/<id>/<file>): serves `files`
+ * keyed "<id>/<file>", records each request in `requests`. Returns false for any other request.
+ */
+export function serveStubImage(req: http.IncomingMessage, res: http.ServerResponse, url: string, files: Map<string, Buffer>, requests: string[]): boolean {
+  const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url);
+  if (!m || req.method !== "GET") return false;
+  requests.push(`${m[1]}/${m[2]}`);
+  const f = files.get(`${m[1]}/${m[2]}`);
+  if (!f) res.writeHead(404).end();
+  else res.writeHead(200, { "content-length": f.length }).end(f);
+  return true;
+}
