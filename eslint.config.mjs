@@ -1,11 +1,44 @@
 import nextVitals from "eslint-config-next/core-web-vitals";
 import nextTs from "eslint-config-next/typescript";
 
+// lib/server domains, lowest first. A domain may import only the indexes of domains before it
+// (platform imports none); the order is the dependency graph, so it cannot have a cycle.
+// See docs/architecture.md.
+const DOMAINS = ["platform", "projects", "identity", "hosts", "images", "networks", "insights", "vms", "consoles", "startup", "web"];
+
+const domainRules = DOMAINS.map((domain, i) => {
+  const later = DOMAINS.slice(i + 1);
+  const others = DOMAINS.filter((d) => d !== domain);
+  return {
+    files: [`lib/server/${domain}/**/*.ts`],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            ...(later.length
+              ? [{ group: later.flatMap((d) => [`../${d}`, `../${d}/*`, `@/lib/server/${d}`, `@/lib/server/${d}/*`]), message: `lib/server/${domain} sits below these domains (see DOMAINS in eslint.config.mjs): move the code or invert the call.` }]
+              : []),
+            { group: others.flatMap((d) => [`../${d}/*`, `@/lib/server/${d}/*`]), message: "Import another domain only through its index (../domain)." },
+            { group: ["**/app/**", "**/components/**", "@/app/*", "@/components/*"], message: "lib/server is below app/ and components/." },
+          ],
+        },
+      ],
+    },
+  };
+});
+
 const config = [
   ...nextVitals,
   ...nextTs,
   {
     ignores: ["node_modules/**", ".next/**", "lib/generated/**", "dist/**", "data/**", ".cache/**", "tools/**", "test-results/**", "playwright-report/**", "next-env.d.ts"],
+  },
+  {
+    // No import cycles anywhere (type-only imports included: they hide a tangled design too).
+    files: ["**/*.ts", "**/*.tsx", "**/*.mjs"],
+    rules: { "import/no-cycle": ["error", { ignoreExternal: true }] },
   },
   {
     // The agent runs on plain Node (either arch) and must never pull in controller code.
@@ -22,5 +55,13 @@ const config = [
       "no-restricted-imports": ["error", { patterns: [{ group: ["**/server/**", "@/lib/server/*"], message: "lib/ is pure; server-only code lives in lib/server/." }] }],
     },
   },
+  {
+    // Outside lib/server a domain is reached through its index only.
+    files: ["app/**/*.ts", "app/**/*.tsx", "components/**/*.tsx", "server/**/*.ts", "instrumentation.ts", "proxy.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: DOMAINS.flatMap((d) => [`@/lib/server/${d}/*`, `**/lib/server/${d}/*`]), message: "Import a lib/server domain through its index (@/lib/server/<domain>)." }] }],
+    },
+  },
+  ...domainRules,
 ];
 export default config;

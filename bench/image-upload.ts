@@ -8,8 +8,8 @@ import { createReadStream, existsSync, mkdtempSync, openSync, rmSync, statSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { hashingFileSink } from "../lib/server/image-upload";
-import { multipartBoundary, parseMultipart, type PartSink } from "../lib/server/multipart";
+import { hashingFileSink } from "../lib/server/images";
+import { multipartBoundary, parseMultipart, type PartSink } from "../lib/server/images";
 import { multipartRequest } from "../lib/server/testing/multipart-body";
 import { printTable } from "./table";
 

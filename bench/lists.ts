@@ -1,8 +1,8 @@
 // How fast the first page of a list comes back with 10,000 VMs, on SQLite and (when available) PostgreSQL.
 // Measures the data layer the API route calls (listVms), which is where row count matters.
 import { freshPostgres, freshSqlite, testPgUrl } from "../prisma/test-db";
-import { resetDbForTests, db } from "../lib/server/db";
-import { resetEnvForTests } from "../lib/server/env";
+import { resetDbForTests, db } from "../lib/server/platform";
+import { resetEnvForTests } from "../lib/server/platform";
 import { listVms } from "../lib/server/vms";
 import { addUserToProjects } from "../lib/server/projects";
 import { vmListQuery } from "../lib/schemas/entities";

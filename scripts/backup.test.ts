@@ -14,7 +14,7 @@ import pg from "pg";
 import { freshPostgres, freshSqlite, type TestDatabase } from "../prisma/test-db";
 import { MIGRATION_DIRS, readMigrations } from "./migrate.mjs";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../lib/server/testing/server-db";
-import { db, resetDbForTests } from "../lib/server/db";
+import { db, resetDbForTests } from "../lib/server/platform";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 

@@ -76,9 +76,9 @@ describe("shared with the controller", () => {
 
   it("hostTokenFor equals lib/server/fleet.ts hostTokenFor", async () => {
     process.env.BETTER_AUTH_SECRET = SECRET;
-    const { resetEnvForTests } = await import("../lib/server/env");
+    const { resetEnvForTests } = await import("../lib/server/platform");
     resetEnvForTests();
-    const fleet = await import("../lib/server/fleet");
+    const fleet = await import("../lib/server/hosts");
     expect(hostTokenFor(SECRET, "h-1", 3)).toBe(fleet.hostTokenFor("h-1", 3));
     expect(readControllerSecret({ BETTER_AUTH_SECRET: SECRET })).toBe(SECRET);
     resetEnvForTests();

@@ -20,7 +20,7 @@ step "prisma clients"
 node scripts/prisma-generate.mjs
 
 step "lint"
-npx eslint . --max-warnings=50
+npx eslint . --max-warnings=0
 
 step "typecheck"
 npx tsc --noEmit

@@ -2,7 +2,7 @@ import { redirect } from "next/navigation";
 import { headers } from "next/headers";
 import { Sidebar } from "@/components/sidebar";
 import { NotificationsBell } from "@/components/notifications-bell";
-import { currentActor } from "@/lib/server/guard";
+import { currentActor } from "@/lib/server/identity";
 import { can } from "@/lib/permissions";
 
 export default async function ConsoleLayout({ children }: { children: React.ReactNode }) {

@@ -1,6 +1,6 @@
 import { PageHeader } from "@/components/page-header";
 import { Dashboard } from "@/components/dashboard";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 
 export const metadata = { title: "Dashboard" };
 

@@ -1,6 +1,6 @@
 import { redirect } from "next/navigation";
 import { LoginForm } from "@/components/login-form";
-import { currentActor } from "@/lib/server/guard";
+import { currentActor } from "@/lib/server/identity";
 
 export const metadata = { title: "Sign in" };
 

@@ -10,6 +10,8 @@ export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> 
   const body = await res.json().catch(() => null);
   if (!res.ok) {
     const err = body?.error;
+    // A full load on purpose: an expired session must drop every cached query before the login page.
+    // eslint-disable-next-line @next/next/no-location-assign-relative-destination
     if (res.status === 401 && typeof window !== "undefined") window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
     throw new ApiRequestError(err?.message ?? `Request failed (${res.status})`, res.status, err?.code ?? "unknown");
   }

@@ -1,9 +1,9 @@
 "use server";
-import { defineAction } from "@/lib/server/action";
+import { defineAction } from "@/lib/server/web";
 import { createTokenSchema, tokenIdSchema } from "@/lib/schemas/users";
-import { createToken, revokeToken } from "@/lib/server/api-tokens";
+import { createToken, revokeToken } from "@/lib/server/identity";
 import { addSshKeySchema, sshKeyIdSchema } from "@/lib/schemas/ssh-keys";
-import { addSshKey, deleteSshKey } from "@/lib/server/ssh-keys";
+import { addSshKey, deleteSshKey } from "@/lib/server/identity";
 
 // Every signed-in user may manage their own tokens ("read" is the lowest permission); the data
 // module scopes every query to the actor's own user id.

@@ -1,9 +1,9 @@
 import { PageHeader } from "@/components/page-header";
 import { ApiTokens } from "@/components/api-tokens";
-import { requirePage } from "@/lib/server/page-guard";
-import { listTokens } from "@/lib/server/api-tokens";
+import { requirePage } from "@/lib/server/web";
+import { listTokens } from "@/lib/server/identity";
 import { SshKeys } from "@/components/ssh-keys";
-import { listSshKeys } from "@/lib/server/ssh-keys";
+import { listSshKeys } from "@/lib/server/identity";
 import { addSshKeyAction, createTokenAction, deleteSshKeyAction, revokeTokenAction } from "./actions";
 
 export const metadata = { title: "Account" };

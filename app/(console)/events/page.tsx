@@ -1,7 +1,7 @@
 import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { EventsTable } from "@/components/events-table";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 
 export const metadata = { title: "Tasks & events" };
 

@@ -1,7 +1,7 @@
 "use server";
 import { z } from "zod";
-import { defineAction } from "@/lib/server/action";
-import { createJoinToken, rotateJoinToken } from "@/lib/server/fleet";
+import { defineAction } from "@/lib/server/web";
+import { createJoinToken, rotateJoinToken } from "@/lib/server/hosts";
 
 export const rotateJoinTokenAction = defineAction(
   { schema: z.object({}), permission: "host:manage", action: "cluster.rotate-join-token", revalidate: ["/hosts"] },

@@ -2,11 +2,11 @@ import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { HostsTable } from "@/components/lists/hosts-table";
 import { JoinNode } from "@/components/join-node";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
-import { getJoinToken } from "@/lib/server/fleet";
+import { getJoinToken } from "@/lib/server/hosts";
 import { createJoinTokenAction, rotateJoinTokenAction } from "./actions";
-import { agentFacingUrl, ensurePki } from "@/lib/server/pki";
+import { agentFacingUrl, ensurePki } from "@/lib/server/platform";
 
 export const metadata = { title: "Hosts" };
 

@@ -2,7 +2,7 @@ import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { ImagesTable } from "@/components/lists/images-table";
 import { ImageUpload } from "@/components/image-upload";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 
 export const metadata = { title: "Images" };

@@ -1,5 +1,5 @@
 "use server";
-import { defineAction } from "@/lib/server/action";
+import { defineAction } from "@/lib/server/web";
 import { createNetworkSchema, networkIdSchema } from "@/lib/schemas/networks";
 import { createNetwork, deleteNetwork } from "@/lib/server/networks";
 

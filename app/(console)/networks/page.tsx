@@ -1,6 +1,6 @@
 import { PageHeader } from "@/components/page-header";
 import { NetworksAdmin } from "@/components/networks-admin";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { createNetworkAction, deleteNetworkAction } from "./actions";
 

@@ -1,5 +1,5 @@
 "use server";
-import { defineAction } from "@/lib/server/action";
+import { defineAction } from "@/lib/server/web";
 import { createProjectSchema, projectMemberActionSchema, projectRefSchema, updateProjectActionSchema } from "@/lib/schemas/projects";
 import { addProjectMember, createProject, deleteProject, removeProjectMember, updateProject } from "@/lib/server/projects";
 

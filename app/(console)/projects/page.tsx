@@ -1,8 +1,8 @@
 import { PageHeader } from "@/components/page-header";
 import { ProjectsAdmin } from "@/components/projects-admin";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { listProjects } from "@/lib/server/projects";
-import { listUsers } from "@/lib/server/users";
+import { listUsers } from "@/lib/server/identity";
 import { addMemberAction, createProjectAction, deleteProjectAction, removeMemberAction, updateProjectAction } from "./actions";
 
 export const metadata = { title: "Projects" };

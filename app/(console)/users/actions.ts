@@ -1,7 +1,7 @@
 "use server";
-import { defineAction } from "@/lib/server/action";
+import { defineAction } from "@/lib/server/web";
 import { createUserSchema, resetPasswordSchema, setRoleSchema, userIdSchema } from "@/lib/schemas/users";
-import { createUser, resetPassword, setDisabled, setRole } from "@/lib/server/users";
+import { createUser, resetPassword, setDisabled, setRole } from "@/lib/server/identity";
 
 export const createUserAction = defineAction(
   { schema: createUserSchema, permission: "user:manage", action: "user.create", targetType: "user", revalidate: ["/users"] },

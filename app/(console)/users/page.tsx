@@ -1,7 +1,7 @@
 import { PageHeader } from "@/components/page-header";
 import { UsersAdmin } from "@/components/users-admin";
-import { requirePage } from "@/lib/server/page-guard";
-import { listUsers } from "@/lib/server/users";
+import { requirePage } from "@/lib/server/web";
+import { listUsers } from "@/lib/server/identity";
 import { createUserAction, disableUserAction, enableUserAction, resetPasswordAction, setRoleAction } from "./actions";
 
 export const metadata = { title: "Users" };

@@ -2,7 +2,7 @@ import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { VmsTable } from "@/components/lists/vms-table";
 import Link from "next/link";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 
 export const metadata = { title: "Virtual machines" };

@@ -1,5 +1,5 @@
 import { NextResponse } from "next/server";
-import { db } from "@/lib/server/db";
+import { db } from "@/lib/server/platform";
 
 // Liveness/readiness for scripts and probes: public, reveals nothing but "up" and whether the DB answers.
 export async function GET() {

@@ -12,10 +12,10 @@
 // (The controller's own JSON log lines, e.g. "lease acquired", are interleaved; they have no "event".)
 import { createInterface } from "node:readline";
 import { z } from "zod";
-import { resetDbForTests } from "../db";
-import { activeControllerId, controllerId } from "../leases";
+import { resetDbForTests } from "../platform";
+import { activeControllerId, controllerId } from "../platform";
 import { startControllerWork } from "../startup";
-import { createVm } from "../vm-lifecycle";
+import { createVm } from "../vms";
 
 const config = z.object({ everyMs: z.number().int().positive(), ttlMs: z.number().int().positive() }).parse(JSON.parse(process.argv[2] ?? "{}"));
 const command = z.discriminatedUnion("cmd", [

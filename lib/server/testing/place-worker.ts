@@ -1,7 +1,7 @@
 // A separate "controller process" for the multi-process placement test: N parallel creates
 // against the database in DATABASE_URL; prints {ok, conflict, other} as JSON.
-import { createVm } from "../vm-lifecycle";
-import { resetDbForTests } from "../db";
+import { createVm } from "../vms";
+import { resetDbForTests } from "../platform";
 
 const [imageId, arch, countArg, prefix] = process.argv.slice(2);
 const count = Number(countArg);

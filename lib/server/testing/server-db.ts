@@ -4,8 +4,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freshPostgres, freshSqlite, testPgUrl, type TestDatabase } from "../../../prisma/test-db";
-import { resetDbForTests } from "../db";
-import { resetEnvForTests } from "../env";
+import { resetDbForTests } from "../platform";
+import { resetEnvForTests } from "../platform";
 
 export const PROVIDERS = ["sqlite", ...(testPgUrl() ? (["postgresql"] as const) : [])] as const;
 

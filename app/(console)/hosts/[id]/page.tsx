@@ -1,9 +1,9 @@
 import { notFound } from "next/navigation";
 import { HostDetailView } from "@/components/host-detail";
 import { HostMetricsPanel } from "@/components/metrics-chart";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
-import { db } from "@/lib/server/db";
+import { db } from "@/lib/server/platform";
 
 export const metadata = { title: "Host" };
 

@@ -1,8 +1,8 @@
 import { notFound } from "next/navigation";
 import { ImageDetailView } from "@/components/image-detail";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
-import { db } from "@/lib/server/db";
+import { db } from "@/lib/server/platform";
 
 export const metadata = { title: "Image" };
 

@@ -1,9 +1,9 @@
 import { notFound } from "next/navigation";
 import { VmDetailView } from "@/components/vm-detail";
 import { VmMetricsPanel } from "@/components/metrics-chart";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
-import { canSeeVm } from "@/lib/server/vm-access";
+import { canSeeVm } from "@/lib/server/vms";
 
 export const metadata = { title: "Virtual machine" };
 

@@ -1,6 +1,6 @@
 import { PageHeader } from "@/components/page-header";
 import { VmWizard } from "@/components/vm-wizard";
-import { requirePage } from "@/lib/server/page-guard";
+import { requirePage } from "@/lib/server/web";
 
 export const metadata = { title: "Create VM" };
 

@@ -1,5 +1,5 @@
 import { toNextJsHandler } from "better-auth/next-js";
-import { auth } from "@/lib/server/auth";
+import { auth } from "@/lib/server/identity";
 
 // better-auth's own endpoints (sign-in, sign-out, session). Sign-up and its admin endpoints are disabled.
 const handler = (req: Request) => auth().handler(req);

@@ -1,7 +1,8 @@
-import { apiRoute, parseQuery } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { parseQuery } from "@/lib/server/platform";
 import { eventListQuery } from "@/lib/schemas/entities";
-import { listEvents } from "@/lib/server/events";
-import { taskScopeFor } from "@/lib/server/vm-access";
+import { listEvents } from "@/lib/server/insights";
+import { taskScopeFor } from "@/lib/server/vms";
 
 // Tasks & events: every role that may read VMs may read their tasks (only of VMs it may see);
 // the audit log stays admin-only.

@@ -1,4 +1,5 @@
-import { apiRoute, parseQuery } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { parseQuery } from "@/lib/server/platform";
 import { hostListQuery } from "@/lib/schemas/entities";
 import { listHosts } from "@/lib/server/hosts";
 

@@ -1,4 +1,4 @@
-import { apiRoute } from "@/lib/server/http";
-import { listImageFamilies } from "@/lib/server/image-families";
+import { apiRoute } from "@/lib/server/web";
+import { listImageFamilies } from "@/lib/server/images";
 
 export const GET = apiRoute({ permission: "read", action: "image-family.list" }, () => listImageFamilies());

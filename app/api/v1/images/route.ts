@@ -1,8 +1,9 @@
 import { NextResponse } from "next/server";
-import { apiRoute, parseQuery, toJsonSafe } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { parseQuery, toJsonSafe } from "@/lib/server/platform";
 import { imageListQuery } from "@/lib/schemas/entities";
 import { listImages } from "@/lib/server/images";
-import { uploadImage } from "@/lib/server/image-upload";
+import { uploadImage } from "@/lib/server/images";
 
 export const GET = apiRoute({ permission: "read", action: "image.list" }, ({ req }) => listImages(parseQuery(req, imageListQuery)));
 

@@ -1,4 +1,5 @@
-import { apiRoute, parseQuery, readJson, toJsonSafe } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { parseQuery, readJson, toJsonSafe } from "@/lib/server/platform";
 import { createNetworkSchema, networkListQuery } from "@/lib/schemas/networks";
 import { createNetwork, listNetworks } from "@/lib/server/networks";
 

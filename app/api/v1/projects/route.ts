@@ -1,4 +1,5 @@
-import { apiRoute, readJson, toJsonSafe } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson, toJsonSafe } from "@/lib/server/platform";
 import { createProjectSchema } from "@/lib/schemas/projects";
 import { createProject, listProjects } from "@/lib/server/projects";
 

@@ -1,6 +1,6 @@
-import { apiRoute } from "@/lib/server/http";
-import { dashboardSummary } from "@/lib/server/dashboard";
-import { taskScopeFor, vmScopeFor } from "@/lib/server/vm-access";
+import { apiRoute } from "@/lib/server/web";
+import { dashboardSummary } from "@/lib/server/insights";
+import { taskScopeFor, vmScopeFor } from "@/lib/server/vms";
 
 // Counts per arch and status, capacity per arch (ratios and reservations applied), task activity;
 // VM counts and tasks only of the VMs the caller may see.

@@ -1,6 +1,7 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { createUserSchema } from "@/lib/schemas/users";
-import { createUser, listUsers } from "@/lib/server/users";
+import { createUser, listUsers } from "@/lib/server/identity";
 
 export const GET = apiRoute({ permission: "user:manage", action: "user.list" }, () => listUsers().then((items) => ({ items, total: items.length })));
 

@@ -1,9 +1,10 @@
-import { apiRoute, parseQuery, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { parseQuery, readJson } from "@/lib/server/platform";
 import { vmListQuery } from "@/lib/schemas/entities";
 import { createVmSchema } from "@/lib/schemas/vms";
 import { listVms } from "@/lib/server/vms";
-import { createVm } from "@/lib/server/vm-lifecycle";
-import { toJsonSafe } from "@/lib/server/http";
+import { createVm } from "@/lib/server/vms";
+import { toJsonSafe } from "@/lib/server/platform";
 
 // Only the VMs of the caller's projects (admins: all), see lib/server/vm-access.ts.
 export const GET = apiRoute({ permission: "read", action: "vm.list" }, ({ req, actor }) => listVms(parseQuery(req, vmListQuery), actor));

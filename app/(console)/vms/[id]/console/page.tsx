@@ -1,8 +1,8 @@
 import { notFound } from "next/navigation";
 import { ConsoleTabs } from "./console-tabs";
-import { requirePage } from "@/lib/server/page-guard";
-import { canSeeVm } from "@/lib/server/vm-access";
-import { db } from "@/lib/server/db";
+import { requirePage } from "@/lib/server/web";
+import { canSeeVm } from "@/lib/server/vms";
+import { db } from "@/lib/server/platform";
 import { effectiveDisplay } from "@/lib/display";
 import type { Arch } from "@/lib/arch";
 

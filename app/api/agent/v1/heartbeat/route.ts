@@ -1,7 +1,8 @@
 import { NextResponse } from "next/server";
 import { heartbeatRequestSchema } from "@/lib/schemas/agent-api";
-import { errorResponse, readJson } from "@/lib/server/http";
-import { authenticateHost, recordHeartbeat } from "@/lib/server/fleet";
+import { errorResponse, readJson } from "@/lib/server/platform";
+import { authenticateHost } from "@/lib/server/hosts";
+import { recordHeartbeat } from "@/lib/server/vms";
 
 // Authenticated by the host token (Bearer); a host can only report about itself.
 export async function POST(req: Request) {

@@ -1,8 +1,8 @@
 import { NextResponse } from "next/server";
 import { registerRequestSchema } from "@/lib/schemas/agent-api";
-import { errorResponse, readJson } from "@/lib/server/http";
-import { registerHost } from "@/lib/server/fleet";
-import { clientIpFrom } from "@/lib/server/guard";
+import { errorResponse, readJson } from "@/lib/server/platform";
+import { registerHost } from "@/lib/server/hosts";
+import { clientIpFrom } from "@/lib/server/identity";
 
 // Authenticated by the cluster join token in the body (checked in registerHost).
 export async function POST(req: Request) {

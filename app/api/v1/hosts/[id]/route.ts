@@ -1,4 +1,5 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { getHost, updateHost } from "@/lib/server/hosts";
 import { updateHostSchema } from "@/lib/schemas/hosts";
 

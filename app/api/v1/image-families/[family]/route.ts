@@ -1,6 +1,7 @@
-import { apiRoute, parseOrThrow } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { parseOrThrow } from "@/lib/server/platform";
 import { familyParamSchema } from "@/lib/schemas/images";
-import { getImageFamily } from "@/lib/server/image-families";
+import { getImageFamily } from "@/lib/server/images";
 
 export const GET = apiRoute<{ family: string }>({ permission: "read", action: "image-family.get", targetType: "image-family" }, ({ params }) =>
   getImageFamily(parseOrThrow(familyParamSchema, params, "family").family),

@@ -1,7 +1,8 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { getImage } from "@/lib/server/images";
 import { imagePatchSchema } from "@/lib/schemas/images";
-import { deleteImage, updateImage } from "@/lib/server/image-lifecycle";
+import { deleteImage, updateImage } from "@/lib/server/images";
 
 export const GET = apiRoute<{ id: string }>({ permission: "read", action: "image.get", targetType: "image" }, ({ params }) => getImage(params.id));
 

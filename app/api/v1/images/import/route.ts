@@ -1,7 +1,8 @@
 import { NextResponse } from "next/server";
-import { apiRoute, readJson, toJsonSafe } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson, toJsonSafe } from "@/lib/server/platform";
 import { importImageSchema } from "@/lib/schemas/images";
-import { importImage } from "@/lib/server/image-upload";
+import { importImage } from "@/lib/server/images";
 
 // Reading files on the controller is a controller-administration privilege: admins only
 // ("host:manage" is granted to admins alone), never operators.

@@ -1,4 +1,5 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { updateNetworkSchema } from "@/lib/schemas/networks";
 import { deleteNetwork, getNetwork, updateNetwork } from "@/lib/server/networks";
 

@@ -1,7 +1,8 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { markNotificationsReadSchema } from "@/lib/schemas/events";
-import { markNotificationsRead } from "@/lib/server/notifications";
-import { taskScopeFor } from "@/lib/server/vm-access";
+import { markNotificationsRead } from "@/lib/server/insights";
+import { taskScopeFor } from "@/lib/server/vms";
 
 // Mark all read: the body is optional (`{"upTo": "<ISO time>"}` marks failures up to that finish time).
 export const POST = apiRoute({ permission: "read", action: "notifications.read" }, async ({ req, actor }) => {

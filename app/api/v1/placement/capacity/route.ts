@@ -1,4 +1,4 @@
-import { apiRoute } from "@/lib/server/http";
-import { fleetCapacity } from "@/lib/server/placement";
+import { apiRoute } from "@/lib/server/web";
+import { fleetCapacity } from "@/lib/server/vms";
 
 export const GET = apiRoute({ permission: "read", action: "placement.capacity" }, () => fleetCapacity());

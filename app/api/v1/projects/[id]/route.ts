@@ -1,4 +1,5 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { updateProjectSchema } from "@/lib/schemas/projects";
 import { deleteProject, getProject, updateProject } from "@/lib/server/projects";
 

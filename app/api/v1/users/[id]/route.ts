@@ -1,6 +1,7 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { updateUserSchema } from "@/lib/schemas/users";
-import { resetPassword, setDisabled, setRole } from "@/lib/server/users";
+import { resetPassword, setDisabled, setRole } from "@/lib/server/identity";
 
 export const PATCH = apiRoute<{ id: string }>({ permission: "user:manage", action: "user.update", targetType: "user" }, async ({ req, params, actor, clientIp }) => {
   const input = await readJson(req, updateUserSchema);

@@ -1,7 +1,7 @@
-import { apiRoute } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
 import { getVm } from "@/lib/server/vms";
-import { deleteVm } from "@/lib/server/vm-lifecycle";
-import { requireVmAccess } from "@/lib/server/vm-access";
+import { deleteVm } from "@/lib/server/vms";
+import { requireVmAccess } from "@/lib/server/vms";
 
 // A VM outside the caller's projects is a 404, like one that does not exist (lib/server/vm-access.ts).
 export const GET = apiRoute<{ id: string }>({ permission: "read", action: "vm.get", targetType: "vm" }, async ({ params, actor, clientIp }) => {

@@ -1,5 +1,6 @@
-import { apiRoute, parseQuery } from "@/lib/server/http";
-import { hostMetrics } from "@/lib/server/metrics";
+import { apiRoute } from "@/lib/server/web";
+import { parseQuery } from "@/lib/server/platform";
+import { hostMetrics } from "@/lib/server/insights";
 import { metricsQuerySchema } from "@/lib/schemas/metrics";
 
 // CPU / memory history of a host (?minutes=1..60, default 15), oldest sample first.

@@ -1,5 +1,5 @@
-import { apiRoute } from "@/lib/server/http";
-import { revokeHost } from "@/lib/server/host-credentials";
+import { apiRoute } from "@/lib/server/web";
+import { revokeHost } from "@/lib/server/hosts";
 
 // Token + certificate refused from now on; the node re-joins only with a join token created afterwards.
 export const POST = apiRoute<{ id: string }>({ permission: "host:manage", action: "host.revoke", targetType: "host" }, ({ params, actor, clientIp }) =>

@@ -1,4 +1,5 @@
-import { apiRoute, parseOrThrow, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { parseOrThrow, readJson } from "@/lib/server/platform";
 import { projectMemberSchema } from "@/lib/schemas/projects";
 import { searchParamsToObject } from "@/lib/schemas/list";
 import { addProjectMember, removeProjectMember } from "@/lib/server/projects";

@@ -1,6 +1,7 @@
-import { apiRoute, readJson } from "@/lib/server/http";
+import { apiRoute } from "@/lib/server/web";
+import { readJson } from "@/lib/server/platform";
 import { consoleTicketRequestSchema } from "@/lib/schemas/console";
-import { issueConsoleTicket } from "@/lib/server/console";
+import { issueConsoleTicket } from "@/lib/server/consoles";
 
 // A short-lived, single-use ticket for the serial or VNC console WebSocket (served by scripts/server.mjs).
 export const POST = apiRoute<{ id: string }>({ permission: "read", action: "vm.console", targetType: "vm" }, async ({ req, params, actor, clientIp }) => {

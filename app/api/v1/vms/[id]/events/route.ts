@@ -1,6 +1,6 @@
-import { apiRoute } from "@/lib/server/http";
-import { db } from "@/lib/server/db";
-import { requireVmAccess } from "@/lib/server/vm-access";
+import { apiRoute } from "@/lib/server/web";
+import { db } from "@/lib/server/platform";
+import { requireVmAccess } from "@/lib/server/vms";
 
 // The VM's own event history (who did what to it, and how it ended), readable by every role
 // that may read the VM (members of its project; admins); the full audit log stays admin-only.

@@ -1,7 +1,8 @@
-import { apiRoute, parseQuery } from "@/lib/server/http";
-import { vmMetrics } from "@/lib/server/metrics";
+import { apiRoute } from "@/lib/server/web";
+import { parseQuery } from "@/lib/server/platform";
+import { vmMetrics } from "@/lib/server/insights";
 import { metricsQuerySchema } from "@/lib/schemas/metrics";
-import { requireVmAccess } from "@/lib/server/vm-access";
+import { requireVmAccess } from "@/lib/server/vms";
 
 // CPU / memory history of a VM's QEMU process (?minutes=1..60, default 15), oldest sample first.
 export const GET = apiRoute<{ id: string }>({ permission: "read", action: "vm.metrics", targetType: "vm" }, async ({ req, params, actor, clientIp }) => {

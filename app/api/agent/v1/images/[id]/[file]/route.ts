@@ -1,6 +1,6 @@
-import { errorResponse } from "@/lib/server/http";
-import { authenticateHost } from "@/lib/server/fleet";
-import { imageFileResponse } from "@/lib/server/image-files";
+import { errorResponse } from "@/lib/server/platform";
+import { authenticateHost } from "@/lib/server/hosts";
+import { imageFileResponse } from "@/lib/server/images";
 
 // Agents fetch image files with their host token; Range requests resume interrupted downloads.
 export async function GET(req: Request, { params }: { params: Promise<{ id: string; file: string }> }) {

@@ -1,0 +1,3 @@
+// Public surface of lib/server/consoles: other domains, app/ and server/ import only from here.
+export * from "./console";
+export * from "./tickets";

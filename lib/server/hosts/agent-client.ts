@@ -1,0 +1,159 @@
+import "server-only";
+// The controller's typed client for the Agent API v1. One method per endpoint; responses are
+// validated with the same zod schemas the agent uses; failures become AppErrors a user can act on.
+// Agents serve HTTPS with a certificate our CA issued at registration: every call verifies the
+// chain against the CA AND pins the host's own certificate fingerprint (another host's certificate
+// is refused), and presents the controller's client certificate (agents accept no other caller).
+import http from "node:http";
+import https from "node:https";
+import tls from "node:tls";
+import { z } from "zod";
+import { AppError, type AppErrorCode } from "../../errors";
+import {
+  agentErrorSchema,
+  agentHostResponseSchema,
+  agentImageEvictResponseSchema,
+  agentTokenPushResponseSchema,
+  agentVmListResponseSchema,
+  vmStatusSchema,
+  type VmAction,
+  type VmSpecInput,
+  type VmStatus,
+} from "../../schemas/agent-api";
+import { db } from "../platform";
+import { hostTokenFor } from "./token";
+import { ensurePki, normalizeFingerprint } from "../platform";
+
+export type AgentTarget = { id: string; name: string; agentUrl: string | null; tokenGeneration: number };
+
+// PUT may download an image first; everything else answers quickly.
+const TIMEOUT_MS = { short: 30_000, put: 15 * 60_000 };
+
+const CODE_BY_STATUS: Record<number, AppErrorCode> = { 400: "invalid", 401: "unavailable", 404: "not_found", 409: "conflict", 413: "too_large", 422: "unprocessable" };
+
+class TimeoutError extends Error {
+  name = "TimeoutError";
+}
+
+/** The current row wins over what the caller holds: a revoked host, a rotated token or a new certificate take effect at once. */
+async function freshTarget(host: AgentTarget) {
+  const row = await db().host.findUnique({ where: { id: host.id }, select: { name: true, agentUrl: true, tokenGeneration: true, certFingerprint: true, revokedAt: true } });
+  if (!row) return { ...host, certFingerprint: null as string | null, revokedAt: null as Date | null };
+  return { id: host.id, ...row };
+}
+
+/** TLS options for calling one agent: our CA only, the host's pinned certificate, our client certificate. */
+export async function agentTlsOptions(hostName: string, fingerprint: string): Promise<https.RequestOptions> {
+  const pki = await ensurePki();
+  const pin = normalizeFingerprint(fingerprint);
+  return {
+    ca: pki.caCertPem,
+    cert: pki.controllerCertPem,
+    key: pki.controllerKeyPem,
+    minVersion: "TLSv1.2",
+    // Runs after the chain verified against our CA; session reuse is off (agent: false), so it runs on every connection.
+    checkServerIdentity: (servername, cert) => {
+      const err = tls.checkServerIdentity(servername, cert);
+      if (err) return err;
+      if (normalizeFingerprint(cert.fingerprint256 ?? "") !== pin) {
+        return Object.assign(new Error(`the certificate presented is not the one issued to host ${hostName} (pinned ${pin.slice(0, 16)}…)`), { code: "ERR_POLYARCH_PIN" });
+      }
+      return undefined;
+    },
+  };
+}
+
+type RawResponse = { status: number; text: string };
+
+/** One request over node:http(s) (fetch cannot take a CA, a client certificate and a pin). */
+export function agentRequest(url: URL, init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; tls?: https.RequestOptions }): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === "https:" ? https : http;
+    const req = mod.request(url, { method: init.method, headers: init.headers, agent: false, ...(url.protocol === "https:" ? init.tls : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > 64 * 1024 * 1024) req.destroy(new Error("agent answer too large"));
+        else chunks.push(c);
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    const timer = setTimeout(() => req.destroy(new TimeoutError("timeout")), init.timeoutMs);
+    req.on("close", () => clearTimeout(timer));
+    req.on("error", reject);
+    req.end(init.body);
+  });
+}
+
+async function call<S extends z.ZodType>(target: AgentTarget, method: string, path: string, schema: S, body?: unknown, timeoutMs = TIMEOUT_MS.short, token?: string): Promise<z.output<S>> {
+  const host = await freshTarget(target);
+  if (host.revokedAt) throw new AppError({ code: "unavailable", message: `Host ${host.name} was revoked; the controller no longer calls its agent.` });
+  if (!host.agentUrl) throw new AppError({ code: "unavailable", message: `Host ${host.name} has no agent address yet.` });
+  const url = new URL(path, host.agentUrl);
+  if (url.protocol === "https:" && !host.certFingerprint) throw new AppError({ code: "unavailable", message: `Host ${host.name} has no certificate on record; restart its agent to register again.` });
+  let res: RawResponse;
+  try {
+    res = await agentRequest(url, {
+      method,
+      headers: { authorization: `Bearer ${token ?? hostTokenFor(host.id, host.tokenGeneration)}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      timeoutMs,
+      tls: url.protocol === "https:" ? await agentTlsOptions(host.name, host.certFingerprint!) : undefined,
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "";
+    const tlsProblem = code === "ERR_POLYARCH_PIN" || /CERT|SSL|TLS|ERR_TLS|UNABLE_TO|SELF_SIGNED|HOSTNAME|ALERT/i.test(code + " " + String((error as Error).message));
+    const why = error instanceof TimeoutError ? `did not answer within ${Math.round(timeoutMs / 1000)} s` : tlsProblem ? `failed the TLS check (${(error as Error).message})` : "is not reachable";
+    throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} ${why}.` });
+  }
+  let json: unknown = null;
+  try {
+    json = JSON.parse(res.text);
+  } catch {
+    /* not JSON */
+  }
+  if (res.status < 200 || res.status > 299) {
+    const parsed = agentErrorSchema.safeParse(json);
+    const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
+    const code = res.status === 401 ? "unavailable" : (CODE_BY_STATUS[res.status] ?? "unavailable");
+    throw new AppError({ code, message: res.status === 401 ? `Host ${host.name} refused the controller's token; restart its agent to register again.` : `Host ${host.name}: ${message}` , details: { status: res.status } });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} sent an unexpected answer.` });
+  return parsed.data;
+}
+
+export const agentClient = {
+  host: (h: AgentTarget) => call(h, "GET", "/v1/host", agentHostResponseSchema),
+  listVms: (h: AgentTarget): Promise<VmStatus[]> => call(h, "GET", "/v1/vms", agentVmListResponseSchema).then((r) => r.vms),
+  getVm: (h: AgentTarget, id: string) => call(h, "GET", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema),
+  putVm: (h: AgentTarget, id: string, spec: VmSpecInput) => call(h, "PUT", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema, spec, TIMEOUT_MS.put),
+  action: (h: AgentTarget, id: string, action: VmAction) => call(h, "POST", `/v1/vms/${encodeURIComponent(id)}/actions`, vmStatusSchema, { action }, 120_000),
+  /** A VM the agent does not know is already gone: 404 counts as deleted. */
+  deleteVm: async (h: AgentTarget, id: string): Promise<void> => {
+    try {
+      await call(h, "DELETE", `/v1/vms/${encodeURIComponent(id)}`, z.unknown(), undefined, 120_000);
+    } catch (error) {
+      if (error instanceof AppError && error.code === "not_found") return;
+      throw error;
+    }
+  },
+  /** Removes a cached image from the host: 404 (not cached) and 409 (a VM there uses it) reach the caller as AppErrors. */
+  evictImage: (h: AgentTarget, imageId: string) => call(h, "DELETE", `/v1/images/${encodeURIComponent(imageId)}`, agentImageEvictResponseSchema),
+  /** Hands the agent its rotated host token, authenticated with the token it holds now. */
+  pushToken: (h: AgentTarget, currentToken: string, hostToken: string, generation: number) =>
+    call(h, "PUT", "/v1/token", agentTokenPushResponseSchema, { hostToken, generation }, TIMEOUT_MS.short, currentToken),
+};
+
+/**
+ * TLS options for a connection to one host's agent, by host id: for scripts/server.mjs's console
+ * proxy, which has no database of its own (registered on globalThis at start-up, see startup.ts).
+ */
+export async function agentTlsForHost(hostId: string): Promise<https.RequestOptions> {
+  const row = await db().host.findUnique({ where: { id: hostId }, select: { name: true, certFingerprint: true, revokedAt: true } });
+  if (!row || row.revokedAt || !row.certFingerprint) throw new AppError({ code: "unavailable", message: "The host of this VM has no valid certificate (revoked or not registered)." });
+  return agentTlsOptions(row.name, row.certFingerprint);
+}
+export const AGENT_TLS_HOOK = Symbol.for("polyarch.agentTls");

@@ -1,0 +1,7 @@
+// Public surface of lib/server/hosts: other domains, app/ and server/ import only from here.
+export * from "./agent-client";
+export * from "./credentials";
+export * from "./heartbeat";
+export * from "./queries";
+export * from "./registration";
+export * from "./token";

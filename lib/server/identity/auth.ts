@@ -1,0 +1,87 @@
+import "server-only";
+// better-auth: password hashing, sessions, rate-limited sign-in. Roles live on the user row
+// (admin plugin fields); Polyarch's own guard (guard.ts) decides what each role may do.
+import { betterAuth } from "better-auth";
+import { prismaAdapter } from "better-auth/adapters/prisma";
+import { admin } from "better-auth/plugins";
+import { defaultAc } from "better-auth/plugins/admin/access";
+import { nextCookies } from "better-auth/next-js";
+import { createAuthMiddleware } from "better-auth/api";
+import { db, isPostgres } from "../platform";
+import { env } from "../platform";
+import { recordAudit } from "../platform";
+
+const adminRole = defaultAc.newRole({
+  user: ["create", "list", "set-role", "ban", "delete", "set-password", "get", "update"],
+  session: ["list", "revoke", "delete"],
+});
+const plainRole = defaultAc.newRole({ user: [], session: [] });
+
+function secureCookies(): boolean {
+  const setting = env().POLYARCH_SECURE_COOKIES;
+  if (setting === "auto") return env().publicUrl.startsWith("https://");
+  return setting === "true";
+}
+
+function createAuth() {
+  const e = env();
+  return betterAuth({
+    appName: "Polyarch",
+    baseURL: e.publicUrl,
+    secret: e.secret,
+    database: prismaAdapter(db(), { provider: isPostgres() ? "postgresql" : "sqlite" }),
+    emailAndPassword: { enabled: true, disableSignUp: true, minPasswordLength: 8, maxPasswordLength: 256 },
+    session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
+    // Sign-up is admin-only (users page); the plugin's own admin endpoints are not exposed so
+    // that every user change goes through Polyarch's guard and audit log.
+    disabledPaths: ["/sign-up/email", "/admin/create-user", "/admin/set-role", "/admin/ban-user", "/admin/unban-user",
+      "/admin/set-user-password", "/admin/remove-user", "/admin/update-user", "/admin/impersonate-user"],
+    rateLimit: {
+      enabled: true,
+      storage: "database",
+      window: 60,
+      max: 300,
+      customRules: { "/sign-in/email": { window: 60, max: e.POLYARCH_LOGIN_RATE_MAX } },
+    },
+    advanced: {
+      useSecureCookies: secureCookies(),
+      defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
+      ipAddress: { ipAddressHeaders: ["x-forwarded-for"] },
+    },
+    trustedOrigins: (request) => {
+      // The console is reached as localhost, 127.0.0.1 or the public URL; accept the origin the
+      // request itself was sent to (same-origin), plus the configured public URL.
+      const origins = [e.publicUrl];
+      const host = request?.headers.get("host");
+      if (host) origins.push(`http://${host}`, `https://${host}`);
+      return origins;
+    },
+    plugins: [
+      admin({ defaultRole: "viewer", adminRoles: ["admin"], roles: { admin: adminRole, operator: plainRole, viewer: plainRole } }),
+      nextCookies(),
+    ],
+    hooks: {
+      after: createAuthMiddleware(async (ctx) => {
+        if (ctx.path !== "/sign-in/email" && ctx.path !== "/sign-out") return;
+        const returned = ctx.context.returned as unknown;
+        const failed = returned instanceof Error || (returned instanceof Response && !returned.ok);
+        const email = typeof ctx.body?.email === "string" ? ctx.body.email.slice(0, 200) : undefined;
+        const session = ctx.context.newSession ?? ctx.context.session;
+        await recordAudit({
+          actor: session ? { id: session.user.id, email: session.user.email } : email ? { email } : null,
+          action: ctx.path === "/sign-in/email" ? "auth.sign-in" : "auth.sign-out",
+          result: failed ? "denied" : "success",
+          clientIp: ctx.request?.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
+        });
+      }),
+    },
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;
+const globalForAuth = globalThis as unknown as { polyarchAuth?: Auth };
+
+export function auth(): Auth {
+  globalForAuth.polyarchAuth ??= createAuth();
+  return globalForAuth.polyarchAuth;
+}

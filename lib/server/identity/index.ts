@@ -1,0 +1,7 @@
+// Public surface of lib/server/identity: other domains, app/ and server/ import only from here.
+export * from "./api-tokens";
+export * from "./auth";
+export * from "./bootstrap";
+export * from "./guard";
+export * from "./ssh-keys";
+export * from "./users";

@@ -1,0 +1,49 @@
+import "server-only";
+import { z } from "zod";
+import { AppError } from "../../errors";
+import type { Arch } from "../../arch";
+import { imageListQuery } from "../../schemas/entities";
+import type { ListResult } from "../../schemas/list";
+import { db } from "../platform";
+import { nameSearch, pageArgs } from "../platform";
+import type { Image } from "../../generated/sqlite/client";
+
+export type ImageDto = ReturnType<typeof toImageDto>;
+
+export function toImageDto(i: Image & { _count?: { vms: number } }) {
+  return {
+    id: i.id,
+    name: i.name,
+    family: i.family,
+    arch: i.arch as Arch,
+    format: i.format,
+    sizeBytes: Number(i.sizeBytes),
+    virtualSize: Number(i.virtualSize),
+    sha256: i.sha256,
+    firmware: i.firmware,
+    status: i.status,
+    visibility: i.visibility,
+    cmdline: i.cmdline,
+    minDiskGb: i.minDiskGb,
+    minMemoryMb: i.minMemoryMb,
+    error: i.error,
+    ownerId: i.ownerId,
+    vmCount: i._count?.vms,
+    createdAt: i.createdAt,
+  };
+}
+
+export async function listImages(query: z.output<typeof imageListQuery>): Promise<ListResult<ImageDto>> {
+  const where = { ...(query.arch ? { arch: query.arch } : {}), ...(query.status ? { status: query.status } : {}), ...nameSearch(query.q) };
+  const [rows, total] = await Promise.all([
+    db().image.findMany({ where, orderBy: [{ [query.sort]: query.dir }, { id: "asc" }], ...pageArgs(query.page, query.pageSize), include: { _count: { select: { vms: true } } } }),
+    db().image.count({ where }),
+  ]);
+  return { items: rows.map(toImageDto), total, page: query.page, pageSize: query.pageSize };
+}
+
+export async function getImage(id: string): Promise<ImageDto> {
+  const row = await db().image.findUnique({ where: { id }, include: { _count: { select: { vms: true } } } });
+  if (!row) throw new AppError({ code: "not_found", message: `Image ${id} does not exist.` });
+  return toImageDto(row);
+}

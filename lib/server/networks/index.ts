@@ -1,0 +1,2 @@
+// Public surface of lib/server/networks: other domains, app/ and server/ import only from here.
+export * from "./networks";

@@ -1,0 +1,205 @@
+import "server-only";
+import type { Caller } from "../platform";
+// Projects and their members. Caller may see which VM is decided in lib/server/vm-access.ts; this
+// module keeps the projects themselves: the default project (created on demand, backfilled at
+// start), CRUD for admins (project:manage), and every mutation audited.
+import { AppError } from "../../errors";
+import { DEFAULT_PROJECT_ID, DEFAULT_PROJECT_NAME, type CreateProjectInput, type ProjectMemberInput, type UpdateProjectInput } from "../../schemas/projects";
+import { recordAudit } from "../platform";
+import { db } from "../platform";
+import type { Actor } from "../platform";
+import { logInfo } from "../platform";
+
+
+/** Set once the users of a database from before projects were put into the default project. */
+export const BACKFILL_SETTING = "projects.default-backfill";
+
+function prismaCode(error: unknown): string | null {
+  return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : null;
+}
+
+/** The default project (id "default"), created when missing; safe when several controllers race. */
+export async function ensureDefaultProject(): Promise<{ id: string; name: string }> {
+  const existing = await db().project.findUnique({ where: { id: DEFAULT_PROJECT_ID }, select: { id: true, name: true } });
+  if (existing) return existing;
+  try {
+    return await db().project.create({
+      data: { id: DEFAULT_PROJECT_ID, name: DEFAULT_PROJECT_NAME, description: "Where new users and VMs from before projects belong." },
+      select: { id: true, name: true },
+    });
+  } catch (error) {
+    const again = await db().project.findUnique({ where: { id: DEFAULT_PROJECT_ID }, select: { id: true, name: true } });
+    if (again) return again;
+    if (prismaCode(error) === "P2002") {
+      // Another project took the name "default": the default project keeps its id, not its name.
+      return db().project.create({ data: { id: DEFAULT_PROJECT_ID, name: `${DEFAULT_PROJECT_NAME}-${Date.now().toString(36)}` }, select: { id: true, name: true } });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Start-up step: VMs without a project join the default project (every start: rows written by
+ * tools), and — once per database — every user who is in no project joins it, so a console that
+ * existed before projects keeps working as before. Later removals from the default project stick.
+ */
+export async function backfillDefaultProject(): Promise<{ users: number; vms: number }> {
+  const project = await ensureDefaultProject();
+  const vms = await db().vm.updateMany({ where: { projectId: null }, data: { projectId: project.id } });
+  let users = 0;
+  if (!(await db().setting.findUnique({ where: { key: BACKFILL_SETTING } }))) {
+    const orphans = await db().user.findMany({ where: { projectMemberships: { none: {} } }, select: { id: true } });
+    for (const u of orphans) {
+      await db().projectMember.upsert({ where: { projectId_userId: { projectId: project.id, userId: u.id } }, create: { projectId: project.id, userId: u.id }, update: {} });
+      users++;
+    }
+    await db().setting.upsert({ where: { key: BACKFILL_SETTING }, create: { key: BACKFILL_SETTING, value: new Date().toISOString() }, update: {} });
+  }
+  if (users || vms.count) logInfo("default project backfilled", { users, vms: vms.count });
+  return { users, vms: vms.count };
+}
+
+/** Puts a (new) user into projects; without a list, into the default project. */
+export async function addUserToProjects(userId: string, projectIds?: readonly string[]): Promise<void> {
+  const ids = projectIds ?? [DEFAULT_PROJECT_ID];
+  if (ids.includes(DEFAULT_PROJECT_ID)) await ensureDefaultProject();
+  for (const projectId of ids) {
+    await db().projectMember.upsert({ where: { projectId_userId: { projectId, userId } }, create: { projectId, userId }, update: {} });
+  }
+}
+
+type ProjectRow = {
+  id: string; name: string; description: string | null; createdAt: Date;
+  _count: { vms: number; members: number };
+  members?: Array<{ user: { id: string; email: string; name: string; role: string } }>;
+};
+
+function toProjectDto(p: ProjectRow, unassignedVms: number) {
+  return {
+    id: p.id,
+    name: p.name,
+    description: p.description,
+    isDefault: p.id === DEFAULT_PROJECT_ID,
+    // VMs without a project count as the default project's (vm-access.ts treats them so).
+    vmCount: p._count.vms + (p.id === DEFAULT_PROJECT_ID ? unassignedVms : 0),
+    memberCount: p._count.members,
+    createdAt: p.createdAt,
+    ...(p.members ? { members: p.members.map((m) => m.user).sort((a, b) => a.email.localeCompare(b.email)) } : {}),
+  };
+}
+export type ProjectDto = ReturnType<typeof toProjectDto>;
+
+const isAdmin = (actor: Pick<Actor, "role">) => actor.role === "admin";
+
+const projectSelect = {
+  id: true, name: true, description: true, createdAt: true,
+  _count: { select: { vms: true, members: true } },
+  members: { select: { user: { select: { id: true, email: true, name: true, role: true } } } },
+} as const;
+
+// Member lists (emails) are for admins; members see the project, not who else is in it.
+function forActor<T extends ProjectRow>(actor: Pick<Actor, "role">, row: T): ProjectRow {
+  return isAdmin(actor) ? row : { ...row, members: undefined };
+}
+
+/** Admins: every project. Others: the projects they are members of. */
+export async function listProjects(actor: Actor): Promise<{ items: ProjectDto[]; total: number }> {
+  const where = isAdmin(actor) ? {} : { members: { some: { userId: actor.id } } };
+  const [rows, unassigned] = await Promise.all([
+    db().project.findMany({ where, orderBy: [{ name: "asc" }, { id: "asc" }], take: 1000, select: projectSelect }),
+    db().vm.count({ where: { projectId: null } }),
+  ]);
+  return { items: rows.map((r) => toProjectDto(forActor(actor, r), unassigned)), total: rows.length };
+}
+
+/** One project; a project the actor is not a member of does not exist for them (404). */
+export async function getProject(actor: Actor, id: string): Promise<ProjectDto> {
+  const where = isAdmin(actor) ? { id } : { id, members: { some: { userId: actor.id } } };
+  const row = await db().project.findFirst({ where, select: projectSelect });
+  if (!row) throw new AppError({ code: "not_found", message: `Project ${id} does not exist.` });
+  return toProjectDto(forActor(actor, row), id === DEFAULT_PROJECT_ID ? await db().vm.count({ where: { projectId: null } }) : 0);
+}
+
+async function loadProject(id: string) {
+  const project = await db().project.findUnique({ where: { id } });
+  if (!project) throw new AppError({ code: "not_found", message: `Project ${id} does not exist.` });
+  return project;
+}
+
+const nameTaken = (name: string) => new AppError({ code: "conflict", message: `A project named ${name} already exists.` });
+
+export async function createProject(input: CreateProjectInput, who: Caller): Promise<ProjectDto> {
+  let id: string;
+  try {
+    ({ id } = await db().project.create({ data: { name: input.name, description: input.description } }));
+  } catch (error) {
+    if (prismaCode(error) === "P2002") throw nameTaken(input.name);
+    throw error;
+  }
+  await recordAudit({ actor: who.actor, action: "project.create", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { name: input.name } });
+  return getProject(who.actor, id);
+}
+
+export async function updateProject(id: string, input: UpdateProjectInput, who: Caller): Promise<ProjectDto> {
+  const before = await loadProject(id);
+  try {
+    await db().project.update({ where: { id }, data: { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.description !== undefined ? { description: input.description } : {}) } });
+  } catch (error) {
+    if (prismaCode(error) === "P2002") throw nameTaken(input.name ?? "");
+    throw error;
+  }
+  await recordAudit({
+    actor: who.actor, action: "project.update", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp,
+    details: { ...(input.name !== undefined && input.name !== before.name ? { from: before.name, to: input.name } : {}), ...(input.description !== undefined ? { description: true } : {}) },
+  });
+  return getProject(who.actor, id);
+}
+
+/** Only an empty project can be deleted (its VMs would lose their owners); the default one never. */
+export async function deleteProject(id: string, who: Caller): Promise<{ id: string; deleted: true }> {
+  const project = await loadProject(id);
+  if (id === DEFAULT_PROJECT_ID) throw new AppError({ code: "conflict", message: "The default project cannot be deleted: new users and VMs without a project belong to it." });
+  let count = 0;
+  try {
+    // The VM check and the delete are one statement; the foreign key (ON DELETE RESTRICT) also
+    // refuses a VM created in between.
+    ({ count } = await db().project.deleteMany({ where: { id, vms: { none: {} } } }));
+  } catch (error) {
+    if (prismaCode(error) !== "P2003") throw error;
+  }
+  if (count === 0) {
+    const vms = await db().vm.count({ where: { projectId: id } });
+    await recordAudit({ actor: who.actor, action: "project.delete", result: "error", targetType: "project", targetId: id, clientIp: who.clientIp, details: { name: project.name, reason: "not empty", vms } });
+    throw new AppError({ code: "conflict", message: `Project ${project.name} still has ${vms} VM${vms === 1 ? "" : "s"}; delete ${vms === 1 ? "it" : "them"} first.` });
+  }
+  await recordAudit({ actor: who.actor, action: "project.delete", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { name: project.name } });
+  return { id, deleted: true };
+}
+
+async function loadUser(member: ProjectMemberInput) {
+  const user = member.userId
+    ? await db().user.findUnique({ where: { id: member.userId }, select: { id: true, email: true } })
+    : member.email
+      ? await db().user.findUnique({ where: { email: member.email }, select: { id: true, email: true } })
+      : null;
+  if (!user) throw new AppError({ code: "not_found", message: "That user does not exist." });
+  return user;
+}
+
+export async function addProjectMember(id: string, member: ProjectMemberInput, who: Caller): Promise<{ projectId: string; userId: string; added: boolean }> {
+  const project = await loadProject(id);
+  const user = await loadUser(member);
+  const existing = await db().projectMember.findUnique({ where: { projectId_userId: { projectId: id, userId: user.id } } });
+  if (!existing) await db().projectMember.upsert({ where: { projectId_userId: { projectId: id, userId: user.id } }, create: { projectId: id, userId: user.id }, update: {} });
+  await recordAudit({ actor: who.actor, action: "project.member.add", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { project: project.name, userId: user.id, email: user.email, alreadyMember: !!existing } });
+  return { projectId: id, userId: user.id, added: !existing };
+}
+
+export async function removeProjectMember(id: string, member: ProjectMemberInput, who: Caller): Promise<{ projectId: string; userId: string; removed: true }> {
+  const project = await loadProject(id);
+  const user = await loadUser(member);
+  const { count } = await db().projectMember.deleteMany({ where: { projectId: id, userId: user.id } });
+  if (count === 0) throw new AppError({ code: "not_found", message: `${user.email} is not a member of project ${project.name}.` });
+  await recordAudit({ actor: who.actor, action: "project.member.remove", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { project: project.name, userId: user.id, email: user.email } });
+  return { projectId: id, userId: user.id, removed: true };
+}

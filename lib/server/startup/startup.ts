@@ -1,0 +1,64 @@
+import "server-only";
+import { ensureFirstAdmin } from "../identity";
+import { backfillDefaultProject } from "../projects";
+import { sweepInterruptedUploads } from "../images";
+import { registerDemoImages } from "../images";
+import { applyConfiguredJoinToken, getJoinToken, markStaleHostsOffline } from "../hosts";
+import { logError } from "../platform";
+import { AGENT_TLS_HOOK, agentTlsForHost } from "../hosts";
+import { CONTROLLER_PKI_HOOK, ensurePki } from "../platform";
+import { env } from "../platform";
+import { db, isPostgres } from "../platform";
+import { startControllerLiveness, startPeriodicJob, withLease } from "../platform";
+import { sweepOrphanedTasks } from "../vms";
+
+const SWEEP_MS = 5_000;
+
+export async function onServerStart(): Promise<void> {
+  // scripts/server.mjs's agent TLS listener takes the controller certificate from here (lazy: it
+  // works even if a start-up task below fails).
+  (globalThis as Record<symbol, unknown>)[CONTROLLER_PKI_HOOK] = ensurePki;
+  try {
+    // WAL lets the console, migrations and tools read while one writer writes (SQLite only; persistent).
+    if (!isPostgres()) await db().$queryRawUnsafe("PRAGMA journal_mode=WAL");
+    // Several controllers may start together on one database: the one-shot cluster work runs
+    // under a lease, one controller after the other (the second finds the admin, token, images).
+    await withLease("startup", async () => {
+      // VMs and users from before projects join the default project (lib/server/projects.ts).
+      await backfillDefaultProject();
+      await ensureFirstAdmin();
+      await applyConfiguredJoinToken();
+      await getJoinToken();
+      const fixtures = env().POLYARCH_DEMO_IMAGES_DIR;
+      if (fixtures) await registerDemoImages(fixtures);
+    });
+    // The cluster CA + controller certificate (created on the first start; docs/decisions/017-agent-tls.md),
+    // and the hook scripts/server.mjs's console proxy uses to reach agents over mutual TLS.
+    await ensurePki();
+    (globalThis as Record<symbol, unknown>)[AGENT_TLS_HOOK] = agentTlsForHost;
+    // Uploads cut off by a restart leave rows in uploading/validating and stray files: remove them.
+    await sweepInterruptedUploads();
+  } catch (error) {
+    logError("start-up tasks failed", error);
+  }
+  startControllerWork();
+}
+
+/**
+ * This controller's share of the cluster's periodic work (docs/decisions/016-controller-leases.md):
+ * a liveness lease, and each periodic job run only while holding its lease, so with several
+ * controllers on one database every job still runs once per period cluster-wide. Timers are
+ * unref'd so they never keep a stopping server alive.
+ */
+export function startControllerWork(opts: { everyMs?: number; ttlMs?: number; orphanSweep?: boolean } = {}): { stop(): Promise<void> } {
+  const everyMs = opts.everyMs ?? SWEEP_MS;
+  const liveness = startControllerLiveness({ everyMs, ttlMs: opts.ttlMs });
+  const jobs = [startPeriodicJob({ name: "offline-sweep", everyMs, ttlMs: opts.ttlMs, run: () => markStaleHostsOffline() })];
+  if (opts.orphanSweep !== false) jobs.push(startPeriodicJob({ name: "orphaned-tasks", everyMs: everyMs * 2, ttlMs: opts.ttlMs, run: () => sweepOrphanedTasks() }));
+  return {
+    async stop() {
+      await Promise.all(jobs.map((j) => j.stop()));
+      await liveness.stop();
+    },
+  };
+}

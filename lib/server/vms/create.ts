@@ -1,0 +1,70 @@
+import "server-only";
+// Creating a VM: validation → placement (atomic claim with the VM row, NIC and task) → provision.
+// The agent call runs after the request returns (202); its steps and result land in the task.
+import { AppError } from "../../errors";
+import type { CreateVmInput } from "../../schemas/vms";
+import { defaultDisplay } from "../../display";
+import { db, recordAudit, type Caller } from "../platform";
+import { allocateNic } from "../networks";
+import { resolveFamily } from "../images";
+import { placeAndRecord } from "./placement";
+import { CREATE_STEPS, createTask, setStep } from "./tasks";
+import { getVm } from "./queries";
+import { projectForNewVm } from "./access";
+import { provisionVm } from "./provision";
+
+export async function loadImageFor(input: { imageId: string; arch: string; memoryMb: number; diskGb: number }) {
+  const image = await db().image.findUnique({ where: { id: input.imageId } });
+  if (!image) throw new AppError({ code: "not_found", message: `Image ${input.imageId} does not exist.` });
+  if (image.status !== "ready") throw new AppError({ code: "conflict", message: `Image ${image.name} is ${image.status}, not ready.` });
+  if (image.arch !== input.arch) {
+    throw new AppError({ code: "unprocessable", message: `Image ${image.name} is built for ${image.arch}; it cannot boot a ${input.arch} VM. Choose an ${input.arch} image.` });
+  }
+  if (input.memoryMb < image.minMemoryMb) throw new AppError({ code: "unprocessable", message: `Image ${image.name} needs at least ${image.minMemoryMb} MiB of memory.` });
+  if (input.diskGb < image.minDiskGb) throw new AppError({ code: "unprocessable", message: `Image ${image.name} needs at least ${image.minDiskGb} GiB of disk.` });
+  return image;
+}
+
+/** Checks everything that does not depend on capacity; the scheduler decides the rest. */
+export async function validateCreate(input: CreateVmInput) {
+  // A family resolves to its build for the VM's architecture (and says which arches it has if none).
+  const imageId = input.imageId ?? (await resolveFamily(input.family!, input.arch)).id;
+  const image = await loadImageFor({ ...input, imageId });
+  if (input.networkId) {
+    const network = await db().network.findUnique({ where: { id: input.networkId } });
+    if (!network) throw new AppError({ code: "not_found", message: `Network ${input.networkId} does not exist.` });
+  }
+  return image;
+}
+
+export async function createVm(input: CreateVmInput, who: Caller, opts: { provision?: boolean } = {}) {
+  // The project first: an actor who may not create there learns nothing else about the request.
+  const projectId = await projectForNewVm(who.actor, input.projectId, { action: "vm.create", clientIp: who.clientIp });
+  const image = await validateCreate(input);
+  let placed;
+  try {
+    placed = await placeAndRecord({ arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, allowEmulation: input.allowEmulation, strategy: input.strategy }, async (tx, p) => {
+      const vm = await tx.vm.create({
+        data: {
+          name: input.name, arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, imageId: image.id,
+          hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id, projectId, userData: input.userData ?? null,
+          display: input.display ?? defaultDisplay(input.arch, image),
+        },
+      });
+      // The NIC's address is taken in the same transaction as the host claim: a create that
+      // loses either race leaves neither behind.
+      if (input.networkId) await allocateNic(tx, { vmId: vm.id, networkId: input.networkId, position: 0 });
+      const task = await createTask({ kind: "vm.create", vmId: vm.id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS }, tx);
+      return { vmId: vm.id, taskId: task.id };
+    });
+  } catch (error) {
+    if (error instanceof AppError) await recordAudit({ actor: who.actor, action: "vm.create", result: "error", targetType: "vm", clientIp: who.clientIp, details: { name: input.name, arch: input.arch, reason: error.message } });
+    throw error;
+  }
+  const { vmId, taskId } = placed.result;
+  await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
+  await recordAudit({ actor: who.actor, action: "vm.create", result: "success", targetType: "vm", targetId: vmId, clientIp: who.clientIp, details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId } });
+  if (opts.provision !== false) void provisionVm(vmId, taskId);
+  return { vm: await getVm(vmId), host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
+}
+

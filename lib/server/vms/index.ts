@@ -1,0 +1,10 @@
+// Public surface of lib/server/vms: other domains, app/ and server/ import only from here.
+export * from "./access";
+export * from "./create";
+export * from "./operate";
+export * from "./placement";
+export * from "./provision";
+export * from "./queries";
+export * from "./spec";
+export * from "./status";
+export * from "./tasks";

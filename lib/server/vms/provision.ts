@@ -1,0 +1,86 @@
+import "server-only";
+// Provisioning runs the agent side of a create. Every way it can fail — the agent refused, the PUT
+// timed out, the controller running it died — ends in failProvisioning: the task and its open
+// steps fail with the reason, the host's reservation is released, the VM keeps its record in
+// `error` (Retry or Delete) and the agent is asked, best effort, to remove what it started.
+import { AppError } from "../../errors";
+import { agentClient } from "../hosts";
+import { CONTROLLER_LEASE_PREFIX, db, dbNowMs, liveControllers, logError, logInfo, type Db } from "../platform";
+import { releaseHost } from "./placement";
+import { finishTask, setStep } from "./tasks";
+import { specFor } from "./spec";
+import { vmStatusFromAgent } from "./status";
+
+type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
+
+/** Runs the agent side of a create; on failure the VM shows why, and its reservation is released. */
+export async function provisionVm(vmId: string, taskId: string): Promise<void> {
+  const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: { host: true } });
+  const host = vm.host!;
+  try {
+    for (const position of [1, 2, 3]) await setStep(taskId, position, "running");
+    const status = await agentClient.putVm(host, vm.id, await specFor(vm.id));
+    for (const position of [1, 2, 3]) await setStep(taskId, position, "succeeded");
+    await setStep(taskId, 4, "succeeded", `${status.accel === "kvm" ? "KVM" : "TCG (emulated)"}, pid ${status.pid ?? "?"}`);
+    const running = status.powerState === "running";
+    await setStep(taskId, 5, running ? "succeeded" : "running", status.qmpStatus ? `QMP status ${status.qmpStatus}` : undefined);
+    await db().vm.update({ where: { id: vm.id }, data: { status: vmStatusFromAgent(status.powerState), powerState: status.powerState, emulated: status.emulated, lastError: null } });
+    await finishTask(taskId, true);
+  } catch (error) {
+    const message = error instanceof AppError ? error.message : "Provisioning failed on the host; see the controller log.";
+    if (!(error instanceof AppError)) logError("provisioning failed", error, { vmId });
+    await failProvisioning(taskId, vm.id, message);
+  }
+}
+
+/**
+ * Fails a create task and its VM in one transaction. Returns false when the task was no longer
+ * running (another controller's sweep or the provisioning itself got there first): the
+ * conditional update makes concurrent failures release the host exactly once.
+ */
+export async function failProvisioning(taskId: string, vmId: string | null, reason: string): Promise<boolean> {
+  const outcome = await db().$transaction(async (tx: Tx) => {
+    const taken = await tx.task.updateMany({ where: { id: taskId, status: "running" }, data: { status: "failed", error: reason, finishedAt: new Date() } });
+    if (taken.count !== 1) return { taken: false as const };
+    await tx.taskStep.updateMany({ where: { taskId, status: "running" }, data: { status: "failed", message: reason, finishedAt: new Date() } });
+    await tx.taskStep.updateMany({ where: { taskId, status: "pending" }, data: { status: "skipped" } });
+    if (!vmId) return { taken: true as const };
+    const vm = await tx.vm.findUnique({ where: { id: vmId } });
+    if (!vm || vm.status !== "creating" || !vm.hostId) return { taken: true as const };
+    await releaseHost(vm.hostId, vm, tx);
+    await tx.vm.update({ where: { id: vm.id }, data: { status: "error", powerState: "unknown", hostId: null, lastError: reason } });
+    return { taken: true as const, vmId: vm.id, hostId: vm.hostId };
+  });
+  if (outcome.taken && outcome.vmId) {
+    const host = await db().host.findUnique({ where: { id: outcome.hostId } });
+    if (host?.agentUrl) await agentClient.deleteVm(host, outcome.vmId).catch(() => undefined);
+  }
+  return outcome.taken;
+}
+
+/**
+ * Tasks left `running` by a controller that is gone (killed, crashed, restarted) are failed with a
+ * reason; a VM create among them fails exactly like a failed provisioning. Other tasks are only
+ * marked failed; the heartbeat reconciles the VM's state.
+ */
+export async function sweepOrphanedTasks(): Promise<{ failed: number }> {
+  const nowMs = await dbNowMs();
+  const running = await db().task.findMany({ where: { status: "running", controllerId: { not: null } }, select: { id: true, kind: true, vmId: true, controllerId: true } });
+  const alive = await liveControllers([...new Set(running.map((t) => t.controllerId!))], nowMs);
+  let failed = 0;
+  for (const task of running) {
+    if (alive.has(task.controllerId!)) continue;
+    const reason = `The controller running this task (${task.controllerId}) stopped before it finished.`;
+    if (await failProvisioning(task.id, task.kind === "vm.create" ? task.vmId : null, reason)) failed++;
+  }
+  // Liveness leases of controllers gone for a day are forgotten once no running task refers to them.
+  const dayAgo = BigInt(nowMs - 86_400_000);
+  const old = await db().lease.findMany({ where: { name: { startsWith: CONTROLLER_LEASE_PREFIX }, expiresAtMs: { lt: dayAgo } }, select: { name: true, holder: true } });
+  if (old.length) {
+    const referenced = new Set((await db().task.findMany({ where: { status: "running", controllerId: { in: old.map((l) => l.holder) } }, select: { controllerId: true } })).map((t) => t.controllerId));
+    const forget = old.filter((l) => !referenced.has(l.holder)).map((l) => l.name);
+    if (forget.length) await db().lease.deleteMany({ where: { name: { in: forget }, expiresAtMs: { lt: dayAgo } } });
+  }
+  if (failed) logInfo("failed tasks of stopped controllers", { failed });
+  return { failed };
+}

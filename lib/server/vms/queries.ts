@@ -1,0 +1,63 @@
+import "server-only";
+import { z } from "zod";
+import { AppError } from "../../errors";
+import type { Arch } from "../../arch";
+import { vmListQuery } from "../../schemas/entities";
+import type { ListResult } from "../../schemas/list";
+import { DEFAULT_PROJECT_ID } from "../../schemas/projects";
+import { db } from "../platform";
+import { nameSearch, pageArgs } from "../platform";
+import type { Actor } from "../platform";
+import { vmScopeFor } from "./access";
+import type { Vm } from "../../generated/sqlite/client";
+import { effectiveDisplay } from "../../display";
+
+export type VmDto = ReturnType<typeof toVmDto>;
+
+export function toVmDto(v: Vm & { host?: { id: string; name: string; arch: string } | null; image?: { id: string; name: string; format?: string } | null; project?: { id: string; name: string } | null }) {
+  return {
+    id: v.id,
+    name: v.name,
+    arch: v.arch as Arch,
+    vcpus: v.vcpus,
+    memoryMb: v.memoryMb,
+    diskGb: v.diskGb,
+    status: v.status,
+    powerState: v.powerState,
+    desiredState: v.desiredState,
+    emulated: v.emulated,
+    allowEmulation: v.allowEmulation,
+    lastError: v.lastError,
+    host: v.host ? { id: v.host.id, name: v.host.name, arch: v.host.arch as Arch } : null,
+    image: v.image ? { id: v.image.id, name: v.image.name } : null,
+    /** graphical display (ADR 013): "none" = serial console only */
+    display: effectiveDisplay(v.arch as Arch, v.display, v.image?.format ? { format: v.image.format } : null),
+    project: v.project ? { id: v.project.id, name: v.project.name } : null,
+    ownerId: v.ownerId,
+    createdAt: v.createdAt,
+    updatedAt: v.updatedAt,
+  };
+}
+
+const include = { host: { select: { id: true, name: true, arch: true } }, image: { select: { id: true, name: true, format: true } }, project: { select: { id: true, name: true } } } as const;
+
+// A VM without a project belongs to the default project (see vm-access.ts).
+const projectFilter = (projectId: string | undefined) =>
+  !projectId ? {} : projectId === DEFAULT_PROJECT_ID ? { OR: [{ projectId }, { projectId: null }] } : { projectId };
+
+/** The VMs the actor may see (lib/server/vm-access.ts), filtered and paged. */
+export async function listVms(query: z.output<typeof vmListQuery>, actor: Pick<Actor, "id" | "email" | "role">): Promise<ListResult<VmDto>> {
+  const filters = { ...projectFilter(query.projectId), ...(query.arch ? { arch: query.arch } : {}), ...(query.status ? { status: query.status } : {}), ...(query.hostId ? { hostId: query.hostId } : {}), ...nameSearch(query.q) };
+  const where = { AND: [await vmScopeFor(actor), filters] };
+  const [rows, total] = await Promise.all([
+    db().vm.findMany({ where, orderBy: [{ [query.sort]: query.dir }, { id: "asc" }], ...pageArgs(query.page, query.pageSize), include }),
+    db().vm.count({ where }),
+  ]);
+  return { items: rows.map(toVmDto), total, page: query.page, pageSize: query.pageSize };
+}
+
+export async function getVm(id: string): Promise<VmDto> {
+  const row = await db().vm.findUnique({ where: { id }, include });
+  if (!row) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
+  return toVmDto(row);
+}
