@@ -18,13 +18,13 @@ if (process.arch !== "arm64") throw new Error(`vitest.arm64.config.ts must run u
  */
 export const QEMU_OR_OVS_TESTS = [
   "agent/src/agent.test.ts", // real OVS + aarch64 guest (and the bundle spawned via process.execPath)
-  "agent/src/cloud-init.test.ts", // seed ISO read by real guests
-  "agent/src/console.test.ts", // serial console of a real guest
-  "agent/src/ovs.test.ts", // private OVS instance + taps
-  "agent/src/vlan.test.ts", // netns + OVS + two guests
+  "agent/src/vm/cloud-init.test.ts", // seed ISO read by real guests
+  "agent/src/console/console.test.ts", // serial console of a real guest
+  "agent/src/network/ovs.test.ts", // private OVS instance + taps
+  "agent/src/network/vlan.test.ts", // netns + OVS + two guests
   "agent/src/vm/manager.test.ts", // VmManager lifecycle with real guests
   "agent/src/qemu/probe.test.ts", // starts qemu-system-x86_64 -accel kvm
-  "agent/src/vnc.test.ts", // VNC of a real x86_64 guest
+  "agent/src/console/vnc.test.ts", // VNC of a real x86_64 guest
 ];
 
 /**
@@ -32,7 +32,7 @@ export const QEMU_OR_OVS_TESTS = [
  * suite. Shown as skipped in the summary. [file, test name, why]
  */
 export const NOT_UNDER_EMULATION: [string, string, string][] = [
-  ["agent/src/metrics.test.ts", "samples the host and the test process as if it were a VM", "qemu-user fakes /proc/<own pid>/stat: utime and stime read 0"],
+  ["agent/src/host/metrics.test.ts", "samples the host and the test process as if it were a VM", "qemu-user fakes /proc/<own pid>/stat: utime and stime read 0"],
 ];
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 

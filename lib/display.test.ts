@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { defaultDisplay, displayFits, effectiveDisplay } from "./display";
 import { createVmSchema } from "./schemas/vms";
 import { vmSpecSchema } from "./schemas/agent-api";
-import { specDisplay } from "../agent/src/vm/validate";
+import { specDisplay } from "../agent/src/vm";
 
 describe("display per VM", () => {
   it("x86_64 always has VGA; aarch64 follows the image unless it asks", () => {

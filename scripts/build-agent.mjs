@@ -2,6 +2,7 @@
 // x86_64 or aarch64 without TypeScript tooling or node_modules (zod is bundled in; the agent
 // has no native modules by rule).
 import { build } from "esbuild";
+import { builtinModules } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import fs from "node:fs";
@@ -21,6 +22,10 @@ const result = await build({
   sourcemap: "linked",
   legalComments: "none",
   metafile: true,
+  // `ws` (console WebSockets, docs/decisions/019-ws-library.md) tries the optional native addons
+  // bufferutil and utf-8-validate in try/catch unless these are set. Set them at build time: the
+  // branches are dropped, nothing native is ever looked up, and ws uses its pure JS code paths.
+  define: { "process.env.WS_NO_BUFFER_UTIL": '"1"', "process.env.WS_NO_UTF_8_VALIDATE": '"1"' },
   logLevel: "warning",
   // Bundled CommonJS dependencies may call require(); ESM output has none without this.
   banner: {
@@ -35,7 +40,7 @@ const result = await build({
 // The agent must stay self-contained: refuse a bundle that kept a package import.
 const external = Object.values(result.metafile.outputs)
   .flatMap((o) => o.imports)
-  .filter((i) => i.external && !i.path.startsWith("node:") && !["fs", "path", "os", "http", "https", "crypto", "child_process", "net", "events", "util", "url", "stream", "module", "fs/promises"].includes(i.path));
+  .filter((i) => i.external && !i.path.startsWith("node:") && !builtinModules.includes(i.path));
 if (external.length) {
   console.error("build-agent: bundle imports packages at runtime:", [...new Set(external.map((i) => i.path))].join(", "));
   process.exit(1);

@@ -13,11 +13,11 @@ import { spawn } from "node:child_process";
 import { agentVmDeleteResponseSchema, agentVmListResponseSchema, heartbeatRequestSchema, registerRequestSchema, vmStatusSchema } from "../../lib/schemas/agent-api";
 import { startAgent, type RunningAgent } from "./agent";
 import { parseConfig, type AgentConfig } from "./config";
-import { which } from "./facts";
-import type { Logger } from "./log";
-import { deleteTap, netDeviceExists, tapName } from "./ovs";
-import { startOvsInstance, type OvsInstance } from "./ovs-instance";
+import { which } from "./host";
+import { deleteTap, netDeviceExists, tapName } from "./network";
+import { startOvsInstance, type OvsInstance } from "./testing/ovs-instance";
 import { alive, listenOnLoopback, serveStubImage, stopServer, until } from "./testing/support";
+import type { Logger } from "./util";
 
 const JOIN = "join-token-e2e-0123456789";
 /** Same lookup as vm/manager.test.ts: POLYARCH_FIXTURES_DIR or .cache/fixtures/<arch>/, manifest.json wins. */
@@ -119,7 +119,7 @@ describe.skipIf(Boolean(skipReason))(`agent end-to-end (stub controller, real OV
     ovs = await startOvsInstance(path.join(root, "ovs"));
     await stub.start();
     const c = parseConfig(
-      // plain HTTP: this stub issues no certificates (the TLS channel is agent/src/tls.test.ts's)
+      // plain HTTP: this stub issues no certificates (the TLS channel is lib/server/agent-tls.test.ts's)
       ["--controller", stub.url, "--insecure-http", "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--bridge", bridge, "--ovs-db", ovs.db, "--machine-id", `e2e-${suffix}`, "--heartbeat-ms", "200"],
       { POLYARCH_JOIN_TOKEN: JOIN },
     );
@@ -178,7 +178,7 @@ describe.skipIf(Boolean(skipReason))(`agent end-to-end (stub controller, real OV
 
     const tap = tapName(vmId, "nic0");
     expect(netDeviceExists(tap)).toBe(true);
-    const { run } = await import("./exec");
+    const { run } = await import("./util");
     expect((await run("ovs-vsctl", [`--db=${ovs!.db}`, "list-ports", bridge])).stdout.trim()).toBe(tap);
     expect((await run("ovs-vsctl", [`--db=${ovs!.db}`, "get", "port", tap, "tag"])).stdout.trim()).toBe("10");
 

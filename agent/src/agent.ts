@@ -2,18 +2,14 @@
 // Kept apart from main.ts so tests can start and stop a whole agent in-process.
 import fsp from "node:fs/promises";
 import type { HostFacts } from "../../lib/schemas/agent-api";
-import { TokenVerifier } from "./auth";
-import type { AgentConfig } from "./config";
-import { ConfigError } from "./config";
-import { ControllerClient } from "./controller-client";
-import { detectFacts, describeCapabilities, UsageSampler } from "./facts";
-import { ImageCache } from "./image-cache";
-import { MetricsSampler } from "./metrics";
-import type { Logger } from "./log";
-import { Ovs, OvsNetwork } from "./ovs";
-import { closeServer, createAgentServer, listen } from "./server";
-import { AgentTls, fingerprintOf, readTrust, serverSecureContext, TrustError } from "./tls";
-import { VmManager } from "./vm/manager";
+import { closeServer, createAgentServer, listen, TokenVerifier } from "./api";
+import { type AgentConfig, ConfigError } from "./config";
+import { AgentTls, ControllerClient, fingerprintOf, readTrust, serverSecureContext, TrustError } from "./controller";
+import { describeCapabilities, detectFacts, MetricsSampler, UsageSampler } from "./host";
+import { ImageCache } from "./images";
+import { Ovs, OvsNetwork } from "./network";
+import type { Logger } from "./util";
+import { VmManager } from "./vm";
 
 export interface RunningAgent {
   facts: HostFacts;

@@ -2,8 +2,8 @@
 // Exit codes: 0 clean shutdown, 1 start-up failure, 2 bad configuration.
 import { startAgent, type RunningAgent } from "./agent";
 import { ConfigError, parseConfig, USAGE } from "./config";
-import { createLogger } from "./log";
-import { AGENT_VERSION } from "./version";
+import { AGENT_VERSION } from "./host";
+import { createLogger } from "./util";
 
 const log = createLogger({ agent: "polyarch", pid: process.pid });
 

@@ -162,7 +162,7 @@ export const hostImageReportSchema = z.object({
 export type HostImageReport = z.output<typeof hostImageReportSchema>;
 
 /**
- * CPU and memory samples taken by the agent since its previous heartbeat (agent/src/metrics.ts).
+ * CPU and memory samples taken by the agent since its previous heartbeat (agent/src/host/metrics.ts).
  * Host cpuPct: 0..100 over all cores. VM cpuPct: the QEMU process, 100 = one host core (a VM
  * with 2 busy vCPUs shows ~200). VM memory is the QEMU process's resident set (VmRSS).
  */
@@ -196,10 +196,33 @@ export const heartbeatResponseSchema = z.object({ ok: z.literal(true), heartbeat
 export const agentErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 export type AgentError = z.output<typeof agentErrorSchema>;
 
+/**
+ * A VM create as the agent lives it, step by step. With `Accept: application/x-ndjson` the agent
+ * answers `PUT /v1/vms/:id` with one JSON line per event as it happens — steps, then one `result`
+ * or `error` line — so the controller records each step with its own time. Without that header
+ * (or when the PUT fails before the first step) the answer is the plain JSON of old.
+ */
+export const VM_CREATE_STEPS = ["image ready", "disk", "network", "starting", "running"] as const;
+export type VmCreateStep = (typeof VM_CREATE_STEPS)[number];
+export const VM_PUT_STREAM_TYPE = "application/x-ndjson";
+export const vmStepEventSchema = z.object({
+  type: z.literal("step"),
+  name: z.enum(VM_CREATE_STEPS),
+  status: z.enum(["running", "succeeded", "failed", "skipped"]),
+  message: z.string().max(1000).optional(),
+  /** the agent's clock, ISO 8601: kept for diagnosis; the controller stamps steps with its own */
+  at: z.string().max(40),
+});
+export type VmStepEvent = z.output<typeof vmStepEventSchema>;
+export const vmPutStreamEndSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("result"), status: z.number().int(), body: z.unknown() }),
+  z.object({ type: z.literal("error"), status: z.number().int(), body: agentErrorSchema }),
+]);
+
 export const AGENT_API_PREFIX = "/v1";
 export const CONTROLLER_AGENT_PREFIX = "/api/agent/v1";
 
-// ---- agent API v1 responses (served by agent/src/server.ts) ----
+// ---- agent API v1 responses (served by agent/src/api/server.ts) ----
 // Errors: agentErrorSchema with 400 (malformed JSON, invalid id or spec), 401, 404, 405, 409
 // (arch/feature this host cannot run), 413 (body > 1 MiB), 422 (beyond the host's size or the
 // image's), 503 (image/OVS/QEMU unavailable), 500 (generic message; details in the agent log).

@@ -231,7 +231,7 @@ function vmPids(stateDir) {
   }
   return out;
 }
-/** Taps the agent names for its VMs' NICs (agent/src/ovs.ts tapName): fallback when OVS lost a port. */
+/** Taps the agent names for its VMs' NICs (agent/src/network/ovs.ts tapName): fallback when OVS lost a port. */
 function vmTapNames(stateDir) {
   const out = [];
   const vms = path.join(stateDir, "vms");

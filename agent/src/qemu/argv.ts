@@ -58,7 +58,7 @@ export interface QemuLaunchConfig {
   vncSocket?: string;
   /** seccomp sandbox; on by default, switchable for debugging */
   sandbox?: boolean;
-  /** cloud-init NoCloud seed ISO (agent/src/cloud-init.ts), attached as a read-only CD-ROM */
+  /** cloud-init NoCloud seed ISO (agent/src/vm/cloud-init.ts), attached as a read-only CD-ROM */
   seedIso?: string;
 }
 

@@ -1,4 +1,4 @@
-// Test support for the console tests (agent/src/console.test.ts, vnc.test.ts): the kernel-boot
+// Test support for the console tests (agent/src/console/console.test.ts, vnc.test.ts): the kernel-boot
 // fixture, one real guest under TCG behind the agent's HTTP server and the controller's console
 // proxy on 127.0.0.1, and small WebSocket helpers.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -7,13 +7,12 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { HostFacts, VmSpecInput } from "../../../lib/schemas/agent-api";
-import { createConsoleProxy } from "../../../scripts/console-proxy.mjs";
-import { NonceStore } from "../../../scripts/console-ticket.mjs";
-import { TokenVerifier } from "../auth";
-import { which } from "../facts";
-import { closeServer, createAgentServer, listen } from "../server";
-import { VmManager, type ApplyResult } from "../vm/manager";
-import { UpgradeRefused, type WebSocket } from "../ws";
+import { NonceStore } from "../../../lib/console-ticket";
+import { createConsoleProxy } from "../../../server/console-proxy";
+import { closeServer, createAgentServer, listen, TokenVerifier } from "../api";
+import { UpgradeRefused, type WebSocket } from "../console";
+import { which } from "../host";
+import { type ApplyResult, VmManager } from "../vm";
 import { listenOnLoopback, until } from "./support";
 
 const here = path.dirname(fileURLToPath(import.meta.url));

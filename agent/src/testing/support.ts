@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { startAgent, type RunningAgent } from "../agent";
 import { parseConfig } from "../config";
-import type { Logger } from "../log";
+import type { Logger } from "../util";
 
 /**
  * Calls `fn` every `pollMs` until it returns something truthy and returns that; after `ms` throws

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ARCHES, type Arch, normalizeArch, qemuBinaryFor } from "../../../lib/arch";
 import type { VmSpecInput } from "../../../lib/schemas/agent-api";
-import { QmpClient } from "../qemu/qmp";
+import { QmpClient } from "../qemu";
 import { AgentError } from "./errors";
 import { VmManager, type ResolvedImage, type VmManagerOptions } from "./manager";
 
@@ -396,7 +396,7 @@ describe.skipIf(simSkip)(`agent killed with SIGKILL (${simArch})${simSkip ? " (s
       [
         "--import",
         "tsx",
-        path.join(here, "agent-sim.ts"),
+        path.join(here, "../testing/agent-sim.ts"),
         JSON.stringify({ stateDir, hostArch, binaries, firmware, id, spec: kernelSpec(simArch), kernel: simFx!.kernel, initrd: simFx!.initrd }),
       ],
       { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },

@@ -8,11 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import type { Arch } from "../../../lib/arch";
 import { hasDisplay } from "../../../lib/display";
-import { safeIdSchema, vmSpecSchema, type VmAction, type VmSpec, type VmSpecInput, type VmStatus } from "../../../lib/schemas/agent-api";
-import { ensureSeedIso, renderSeed } from "../cloud-init";
-import { buildQemuArgs, type Accel, type QemuBoot, type QemuNic } from "../qemu/argv";
-import { createQcow2, gbToBytes, imageInfo, resizeImage, type ImageFormat } from "../qemu/img";
-import { QmpClient } from "../qemu/qmp";
+import { safeIdSchema, type VmAction, type VmCreateStep, type VmSpec, type VmSpecInput, vmSpecSchema, type VmStatus, type VmStepEvent } from "../../../lib/schemas/agent-api";
+import { type Accel, buildQemuArgs, createQcow2, gbToBytes, type ImageFormat, imageInfo, type QemuBoot, type QemuNic, QmpClient, resizeImage } from "../qemu";
+import { ensureSeedIso, renderSeed } from "./cloud-init";
 import { AgentError } from "./errors";
 import {
   isQemuWithPidfile,
@@ -26,7 +24,7 @@ import {
   waitForExit,
   writeFileAtomic,
 } from "./proc";
-import { specDisplay, validateSpec, type HostLimits, type LaunchPlan } from "./validate";
+import { type HostLimits, type LaunchPlan, specDisplay, validateSpec } from "./validate";
 
 export type NicSpec = VmSpec["nics"][number];
 export type BootSpec = VmSpec["boot"];
@@ -49,7 +47,7 @@ export interface VmManagerOptions {
   kvm: boolean;
   /** qemu-system binary per guest arch, e.g. { x86_64: "/usr/bin/qemu-system-x86_64" } */
   qemuBinaries: Record<string, string>;
-  /** UEFI firmware keyed `<arch>-code` / `<arch>-vars` (as detected by agent/src/facts.ts) */
+  /** UEFI firmware keyed `<arch>-code` / `<arch>-vars` (as detected by agent/src/host/facts.ts) */
   firmware: Record<string, string>;
   /** absolute paths of the boot media in the image cache (downloading them if needed) */
   resolveImage: (boot: BootSpec) => Promise<ResolvedImage>;
@@ -509,7 +507,7 @@ export class VmManager extends EventEmitter {
    * Creates or updates a VM to match `input`. Idempotent: the same spec again does nothing.
    * Validates before any side effect; a failed create removes everything it made.
    */
-  async apply(id: string, input: VmSpec | VmSpecInput): Promise<ApplyResult> {
+  async apply(id: string, input: VmSpec | VmSpecInput, onStep?: StepListener): Promise<ApplyResult> {
     this.ensureOpen();
     await this.init();
     const idCheck = safeIdSchema.safeParse(id);
@@ -526,15 +524,18 @@ export class VmManager extends EventEmitter {
     return this.withLock(id, async () => {
       this.ensureOpen();
       const existing = this.vms.get(id);
-      if (!existing) return this.whileCreating(id, spec, () => this.create(id, spec, plan));
+      if (!existing) return this.whileCreating(id, spec, () => this.create(id, spec, plan, stepReporter(onStep)));
       return this.update(existing, spec);
     });
   }
 
-  private async create(id: string, spec: VmSpec, plan: LaunchPlan): Promise<ApplyResult> {
+  private async create(id: string, spec: VmSpec, plan: LaunchPlan, step: StepReporter): Promise<ApplyResult> {
     // Resolve and inspect the media before touching anything.
-    const resolved = await this.resolveMedia(spec);
-    const base = await this.inspectBase(spec, resolved);
+    const resolved = await step.run("image ready", async () => {
+      const r = await this.resolveMedia(spec);
+      return { value: r, message: `image ${spec.boot.imageId} verified in the host cache` };
+    });
+    const base = await this.inspectBase(spec, resolved).catch((err) => step.fail("image ready", err));
 
     const dir = path.join(this.vmsDir, id);
     const sockDir = this.sockDirFor(id);
@@ -561,17 +562,34 @@ export class VmManager extends EventEmitter {
       await fsp.mkdir(dir, { mode: 0o700 });
       if (sockDir !== dir) await fsp.mkdir(sockDir, { recursive: true, mode: 0o700 });
       await this.saveState(vm);
-      if (base) {
-        await createQcow2(paths.disk, { base: base.path, baseFormat: base.format, sizeGb: spec.diskGb, qemuImg: this.opts.qemuImg });
-      } else {
-        await createQcow2(paths.disk, { sizeGb: spec.diskGb, qemuImg: this.opts.qemuImg });
+      await step.run("disk", async () => {
+        if (base) {
+          await createQcow2(paths.disk, { base: base.path, baseFormat: base.format, sizeGb: spec.diskGb, qemuImg: this.opts.qemuImg });
+        } else {
+          await createQcow2(paths.disk, { sizeGb: spec.diskGb, qemuImg: this.opts.qemuImg });
+        }
+        if (plan.uefi) await sparseCopy(plan.uefi.varsTemplate, paths.vars);
+        return { value: undefined, message: `${spec.diskGb} GiB qcow2${base ? ` over the ${base.format} image` : ", empty"}${plan.uefi ? ", UEFI vars" : ""}` };
+      });
+      if (spec.nics.length === 0) step.emit("network", "skipped", "no NICs");
+      else {
+        await step.run("network", async () => {
+          for (const nic of spec.nics) await this.addPort(vm, nic);
+          return { value: undefined, message: `${spec.nics.length} OVS port${spec.nics.length === 1 ? "" : "s"}` };
+        });
       }
-      if (plan.uefi) await sparseCopy(plan.uefi.varsTemplate, paths.vars);
-      for (const nic of spec.nics) await this.addPort(vm, nic);
       // spec.json last: its presence marks a complete VM for init().
       await this.saveSpec(vm);
       this.vms.set(id, vm);
-      if (spec.powerState === "running") await this.start(vm);
+      if (spec.powerState === "running") {
+        await step.run("starting", async () => {
+          await this.start(vm);
+          return { value: undefined, message: `${plan.accel === "kvm" ? "KVM" : "TCG (emulated)"}, pid ${vm.pid ?? "?"}` };
+        });
+      } else {
+        step.emit("starting", "skipped", "created stopped");
+        step.emit("running", "skipped", "created stopped");
+      }
     } catch (err) {
       this.log("create failed; cleaning up", { id, error: errMessage(err) });
       this.vms.delete(id);
@@ -582,7 +600,13 @@ export class VmManager extends EventEmitter {
       throw toAgentError(err, `could not create VM ${id}`);
     }
     this.log("vm created", { id, arch: spec.arch, accel: plan.accel });
-    return { created: true, changed: true, status: await this.statusOf(vm) };
+    const status = await this.statusOf(vm);
+    if (spec.powerState === "running") {
+      // QEMU is up; "running" is what QMP says, not what we hope.
+      if (status.powerState === "running") step.emit("running", "succeeded", status.qmpStatus ? `QMP status ${status.qmpStatus}` : undefined);
+      else step.emit("running", "running", `power state ${status.powerState}`);
+    }
+    return { created: true, changed: true, status };
   }
 
   private async resolveMedia(spec: VmSpec): Promise<ResolvedImage> {
@@ -1035,4 +1059,44 @@ function describeExit(e: { code: number | null; signal: NodeJS.Signals | null })
 function toAgentError(err: unknown, context: string, fallback: AgentError["code"] = "unavailable"): AgentError {
   if (err instanceof AgentError) return err;
   return new AgentError(fallback, `${context}: ${errMessage(err)}`, { cause: err });
+}
+
+export type StepListener = (event: VmStepEvent) => void;
+
+/** Emits create steps to a listener (the API streams them to the controller); a no-op without one. */
+export type StepReporter = {
+  emit(name: VmCreateStep, status: VmStepEvent["status"], message?: string): void;
+  /** Marks the step running, runs it, marks it succeeded with its message, or failed with the error. */
+  run<T>(name: VmCreateStep, fn: () => Promise<{ value: T; message?: string }>): Promise<T>;
+  fail(name: VmCreateStep, err: unknown): never;
+};
+
+function stepReporter(listener?: StepListener): StepReporter {
+  const emit: StepReporter["emit"] = (name, status, message) => {
+    if (!listener) return;
+    try {
+      listener({ type: "step", name, status, ...(message ? { message: message.slice(0, 1000) } : {}), at: new Date().toISOString() });
+    } catch {
+      // A listener that cannot deliver (the controller hung up) must not fail the create itself.
+    }
+  };
+  const fail = (name: VmCreateStep, err: unknown): never => {
+    emit(name, "failed", errMessage(err));
+    throw err;
+  };
+  return {
+    emit,
+    fail,
+    async run(name, fn) {
+      emit(name, "running");
+      let out;
+      try {
+        out = await fn();
+      } catch (err) {
+        return fail(name, err);
+      }
+      emit(name, "succeeded", out.message);
+      return out.value;
+    },
+  };
 }

@@ -3,7 +3,7 @@
 import { ARCHES, type Arch } from "../../../lib/arch";
 import { defaultDisplay, displayFits, type Display } from "../../../lib/display";
 import type { VmSpec } from "../../../lib/schemas/agent-api";
-import { chooseAccel, type Accel } from "../qemu/argv";
+import { chooseAccel, type Accel } from "../qemu";
 import { AgentError } from "./errors";
 
 export interface HostLimits {

@@ -1,0 +1,436 @@
+// Agent API v1 on node:http. The controller is the only client; every route but /v1/health
+// needs the host token. Requests are validated completely before anything touches the disk.
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type tls from "node:tls";
+import type { Duplex } from "node:stream";
+import { z } from "zod";
+import {
+  AGENT_API_PREFIX,
+  agentTokenPushSchema,
+  safeIdSchema,
+  vmActionSchema,
+  vmSpecSchema,
+  VM_PUT_STREAM_TYPE,
+  type HostFacts,
+  type HostImageReport,
+  type VmAction,
+  type VmSpec,
+  type VmStatus,
+  type VmStepEvent,
+} from "../../../lib/schemas/agent-api";
+import { acceptUpgrade, type ConsolePaths, HandshakeError, rejectUpgrade, SerialConsoles, VncBridges } from "../console";
+import { isControllerPeer, SERVER_TLS_OPTIONS } from "../controller";
+import { AGENT_VERSION, archRefusal, type HostUsage } from "../host";
+import { type Logger, silentLogger } from "../util";
+import type { TokenVerifier } from "./auth";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** node:http for --insecure-http and unit tests; node:https (mutual TLS) for a real agent. */
+export type AgentServer = http.Server | https.Server;
+
+const consolesByServer = new WeakMap<AgentServer, { closeAll(): void }[]>();
+
+/** What the server needs from the VM manager (agent/src/vm/manager.ts satisfies it). */
+export interface VmBackend {
+  list(): Promise<VmStatus[]>;
+  get(id: string): Promise<VmStatus>;
+  apply(id: string, spec: VmSpec, onStep?: (event: VmStepEvent) => void): Promise<{ created: boolean; changed?: boolean; status: VmStatus }>;
+  action(id: string, action: VmAction): Promise<VmStatus>;
+  delete(id: string): Promise<unknown>;
+  /** serial socket + log of a VM (throws not_found); without it there is no console endpoint */
+  consolePaths?(id: string): Promise<ConsolePaths>;
+}
+
+/** `?write=0` makes a console read-only; anything but 0/1 is refused. */
+const consoleQuerySchema = z.object({ write: z.enum(["0", "1"]).default("1") }).strict();
+
+/** What the server needs from the image cache (agent/src/images/image-cache.ts satisfies it). */
+export interface ImageBackend {
+  list(): Promise<HostImageReport[]>;
+  evict(imageId: string): Promise<{ imageId: string; evicted: true; freedBytes: number }>;
+}
+
+export interface AgentServerOptions {
+  facts: () => HostFacts;
+  usage: () => Promise<HostUsage>;
+  vms: VmBackend;
+  /** absent on an agent without a controller: nothing is ever cached there */
+  images?: ImageBackend | null;
+  auth: TokenVerifier;
+  log?: Logger;
+  /** extra, non-secret fields for /v1/health (e.g. registered: true) */
+  health?: () => Record<string, unknown>;
+  /**
+   * Serve HTTPS: `context` is the agent's key + certificate + the cluster CA (null until the first
+   * registration: handshakes fail until setSecureContext installs one). Clients must present a
+   * certificate from that CA with the controller's name, else the connection is dropped.
+   */
+  tls?: { context: tls.SecureContextOptions | null } | null;
+  /** PUT /v1/token: the controller hands over the rotated host token */
+  acceptToken?: (hostToken: string) => Promise<void>;
+  maxBodyBytes?: number;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+const AGENT_ERROR_STATUS: Record<string, number> = { invalid: 422, not_found: 404, conflict: 409, unavailable: 503 };
+
+/** AgentError (vm/errors.ts), ImageCacheError and anything else carrying an AgentError code. */
+function statusOf(err: unknown): { status: number; code: string; message: string } | null {
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const httpStatus = (err as { httpStatus?: unknown }).httpStatus;
+    if (typeof code === "string" && code in AGENT_ERROR_STATUS) {
+      return { status: typeof httpStatus === "number" ? httpStatus : AGENT_ERROR_STATUS[code]!, code, message: err.message };
+    }
+  }
+  return null;
+}
+
+function zodMessage(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}
+
+/**
+ * PUT /v1/vms/:id with `Accept: application/x-ndjson`: each create step is written as one JSON line
+ * the moment it happens, then one `result` or `error` line. A failure before the first step keeps
+ * the plain JSON error with its HTTP status (validation refusals look the same on both paths).
+ */
+async function applyStreaming(
+  res: http.ServerResponse,
+  apply: (onStep: (event: VmStepEvent) => void) => Promise<{ created: boolean; status: VmStatus }>,
+): Promise<void> {
+  const line = (value: unknown) => {
+    if (!res.headersSent) res.writeHead(200, { "content-type": `${VM_PUT_STREAM_TYPE}; charset=utf-8`, "cache-control": "no-store" });
+    if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(value) + "\n");
+  };
+  try {
+    const result = await apply((event) => line(event));
+    if (!res.headersSent) return send(res, result.created ? 201 : 200, result.status);
+    line({ type: "result", status: result.created ? 201 : 200, body: result.status });
+  } catch (err) {
+    if (!res.headersSent) throw err;
+    const known = statusOf(err);
+    line({ type: "error", status: known?.status ?? 500, body: { error: { code: known?.code ?? "internal", message: known?.message ?? "internal agent error" } } });
+  }
+  res.end();
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const text = body === undefined ? "" : JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
+    "cache-control": "no-store",
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Reads a JSON body with a hard size cap (checked on Content-Length and on the bytes). */
+function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume(); // let the client finish sending so it can read our answer
+      return reject(new HttpError(413, "too_large", `request body over ${limit} bytes`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        chunks.length = 0;
+        reject(new HttpError(413, "too_large", `request body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("error", (e) => {
+      if (!failed) reject(new HttpError(400, "invalid", `request aborted: ${e.message}`));
+    });
+    req.on("end", () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString("utf8");
+      if (!text.trim()) return reject(new HttpError(400, "invalid", "request body is empty (JSON expected)"));
+      try {
+        resolve(JSON.parse(text));
+      } catch (e) {
+        reject(new HttpError(400, "invalid", `malformed JSON: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+/** Raw path id -> validated id. Works on the undecoded URL so `..` and `%2F` cannot be normalised away. */
+function parseId(raw: string, what = "VM"): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, "invalid", `invalid ${what} id: bad percent-encoding`);
+  }
+  const r = safeIdSchema.safeParse(decoded);
+  if (!r.success) throw new HttpError(400, "invalid", `invalid ${what} id: ${r.error.issues[0]?.message ?? "bad id"}`);
+  return r.data;
+}
+
+type Route =
+  | { name: "health" }
+  | { name: "host" }
+  | { name: "vms" }
+  | { name: "vm"; rawId: string }
+  | { name: "actions"; rawId: string }
+  | { name: "console"; rawId: string }
+  | { name: "vnc"; rawId: string }
+  | { name: "images" }
+  | { name: "image"; rawId: string }
+  | { name: "token" };
+
+const ALLOWED: Record<Route["name"], string[]> = {
+  health: ["GET"],
+  host: ["GET"],
+  vms: ["GET"],
+  vm: ["GET", "PUT", "DELETE"],
+  actions: ["POST"],
+  console: ["GET"],
+  vnc: ["GET"],
+  images: ["GET"],
+  image: ["DELETE"],
+  token: ["PUT"],
+};
+
+function route(rawUrl: string): Route | null {
+  const pathOnly = rawUrl.split("?")[0] ?? "";
+  const p = AGENT_API_PREFIX;
+  if (pathOnly === `${p}/health`) return { name: "health" };
+  if (pathOnly === `${p}/host`) return { name: "host" };
+  if (pathOnly === `${p}/token`) return { name: "token" };
+  if (pathOnly === `${p}/vms` || pathOnly === `${p}/vms/`) return { name: "vms" };
+  if (pathOnly === `${p}/images` || pathOnly === `${p}/images/`) return { name: "images" };
+  // Like VM ids below: everything after the prefix is the raw id, validated by parseId.
+  if (pathOnly.startsWith(`${p}/images/`)) return { name: "image", rawId: pathOnly.slice(`${p}/images/`.length) };
+  const prefix = `${p}/vms/`;
+  if (!pathOnly.startsWith(prefix)) return null;
+  const rest = pathOnly.slice(prefix.length);
+  // Anything else under /v1/vms/ is an id (possibly with '/' or '..'): parseId rejects it with 400.
+  if (rest.endsWith("/actions")) return { name: "actions", rawId: rest.slice(0, -"/actions".length) };
+  if (rest.endsWith("/console")) return { name: "console", rawId: rest.slice(0, -"/console".length) };
+  if (rest.endsWith("/vnc")) return { name: "vnc", rawId: rest.slice(0, -"/vnc".length) };
+  return { name: "vm", rawId: rest };
+}
+
+export function createAgentServer(opts: AgentServerOptions): AgentServer {
+  const log = opts.log ?? silentLogger;
+  const limit = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+
+  /** 409 / 422 from the facts, before the VM manager (and the disk) sees the spec. */
+  function checkFits(spec: VmSpec): void {
+    const facts = opts.facts();
+    const refusal = archRefusal(facts, spec.arch, spec.allowEmulation);
+    if (refusal) throw new HttpError(409, "conflict", refusal);
+    const native = facts.nativeArches.includes(spec.arch);
+    const maxVcpus = native ? facts.maxVcpusNative : facts.maxVcpusEmulated;
+    if (maxVcpus !== null && spec.vcpus > maxVcpus) {
+      throw new HttpError(422, "invalid", `${spec.vcpus} vCPUs requested; this host allows at most ${maxVcpus} for ${spec.arch} (${native ? "native" : "emulated"})`);
+    }
+    if (spec.memoryMb > facts.memoryMb) {
+      throw new HttpError(422, "invalid", `${spec.memoryMb} MiB of memory requested; this host has ${facts.memoryMb} MiB in total`);
+    }
+    if (spec.diskGb > facts.diskGb) {
+      throw new HttpError(422, "invalid", `${spec.diskGb} GB disk requested; the agent's filesystem has ${facts.diskGb} GB in total`);
+    }
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? "GET";
+    const r = route(req.url ?? "/");
+    if (!r) throw new HttpError(404, "not_found", `no route ${method} ${(req.url ?? "").split("?")[0]}`);
+    if (!ALLOWED[r.name].includes(method)) {
+      res.setHeader("allow", ALLOWED[r.name].join(", "));
+      throw new HttpError(405, "method_not_allowed", `${method} is not allowed here (allowed: ${ALLOWED[r.name].join(", ")})`);
+    }
+    if (r.name === "health") {
+      const f = opts.facts();
+      return send(res, 200, { ok: true, agentVersion: AGENT_VERSION, arch: f.arch, ...(opts.health?.() ?? {}) });
+    }
+    if (!opts.auth.verifyHeader(req.headers.authorization)) {
+      throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
+    }
+    // ids are checked after auth: an unauthenticated caller learns nothing about our rules.
+    const id = r.name === "vm" || r.name === "actions" || r.name === "console" || r.name === "vnc" ? parseId(r.rawId) : r.name === "image" ? parseId(r.rawId, "image") : "";
+    switch (r.name) {
+      case "console":
+      case "vnc":
+        throw new HttpError(426, "upgrade_required", "the console is a WebSocket: send Upgrade: websocket");
+      case "host":
+        return send(res, 200, { facts: opts.facts(), usage: await opts.usage() });
+      case "vms":
+        return send(res, 200, { vms: await opts.vms.list() });
+      case "vm":
+        if (method === "GET") return send(res, 200, await opts.vms.get(id));
+        if (method === "DELETE") {
+          await opts.vms.delete(id);
+          return send(res, 200, { id, deleted: true });
+        }
+        {
+          const body = await readJson(req, limit);
+          const parsed = vmSpecSchema.safeParse(body);
+          if (!parsed.success) throw new HttpError(400, "invalid", `invalid VM spec: ${zodMessage(parsed.error)}`);
+          checkFits(parsed.data);
+          if (!String(req.headers.accept ?? "").includes(VM_PUT_STREAM_TYPE)) {
+            const result = await opts.vms.apply(id, parsed.data);
+            return send(res, result.created ? 201 : 200, result.status);
+          }
+          return applyStreaming(res, (onStep) => opts.vms.apply(id, parsed.data, onStep));
+        }
+      case "token": {
+        if (!opts.acceptToken) throw new HttpError(404, "not_found", "this agent has no controller to take a token from");
+        const parsed = agentTokenPushSchema.safeParse(await readJson(req, limit));
+        if (!parsed.success) throw new HttpError(400, "invalid", `invalid token: ${zodMessage(parsed.error)}`);
+        await opts.acceptToken(parsed.data.hostToken);
+        return send(res, 200, { ok: true });
+      }
+      case "images": {
+        const images = opts.images ? await opts.images.list() : [];
+        // Only the contract's fields: CachedImage carries internals (LRU time, VM names).
+        return send(res, 200, { images: images.map(({ imageId, state, sizeBytes, inUse }) => ({ imageId, state, sizeBytes, inUse })) });
+      }
+      case "image":
+        if (!opts.images) throw new HttpError(404, "not_found", `image ${id} is not cached on this host`);
+        return send(res, 200, await opts.images.evict(id));
+      case "actions": {
+        const body = await readJson(req, limit);
+        const parsed = vmActionSchema.safeParse(body);
+        if (!parsed.success) throw new HttpError(400, "invalid", `invalid action: ${zodMessage(parsed.error)}`);
+        return send(res, 200, await opts.vms.action(id, parsed.data.action));
+      }
+    }
+  }
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = Date.now();
+    const method = req.method ?? "GET";
+    const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
+    handle(req, res)
+      .then(() => {
+        if (method !== "GET") log("info", "api.request", { method, path: pathOnly, status: res.statusCode, ms: Date.now() - started });
+      })
+      .catch((err: unknown) => {
+        const known = statusOf(err);
+        if (known) {
+          const headers: Record<string, string> = known.status === 413 ? { connection: "close" } : {};
+          send(res, known.status, { error: { code: known.code, message: known.message } }, headers);
+          log(known.status >= 500 ? "error" : "warn", "api.request", { method, path: pathOnly, status: known.status, code: known.code, error: known.message, ms: Date.now() - started });
+        } else {
+          // Details stay in the log; the client gets a generic message.
+          send(res, 500, { error: { code: "internal", message: "internal agent error" } });
+          log("error", "api.request", { method, path: pathOnly, status: 500, error: err instanceof Error ? (err.stack ?? err.message) : String(err), ms: Date.now() - started });
+        }
+      });
+  };
+  const server: AgentServer = opts.tls ? https.createServer({ ...SERVER_TLS_OPTIONS, ...(opts.tls.context ?? {}) }, onRequest) : http.createServer(onRequest);
+  if (opts.tls) {
+    // The CA also signs every host's certificate: only the controller's may call an agent.
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (!isControllerPeer(socket)) {
+        log("warn", "api.client_refused", { remote: socket.remoteAddress, reason: socket.authorizationError ? String(socket.authorizationError) : "not the controller's certificate" });
+        socket.destroy();
+      }
+    });
+    server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => log("warn", "api.tls_refused", { remote: socket.remoteAddress, error: err.message }));
+  }
+  if (opts.vms.consolePaths) {
+    const consoles = new SerialConsoles({ log });
+    const vnc = new VncBridges({ log });
+    consolesByServer.set(server, [consoles, vnc]);
+    server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on("error", () => {}); // a client vanishing mid-handshake must not crash the agent
+      const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
+      upgradeConsole(req, socket, head, consoles, vnc).catch((err: unknown) => {
+        const known = err instanceof HandshakeError ? { status: err.status, code: "invalid", message: err.message } : statusOf(err);
+        if (known) {
+          rejectUpgrade(socket, known.status, { error: { code: known.code, message: known.message } });
+          log("warn", "console.refused", { path: pathOnly, status: known.status, error: known.message });
+        } else {
+          rejectUpgrade(socket, 500, { error: { code: "internal", message: "internal agent error" } });
+          log("error", "console.refused", { path: pathOnly, status: 500, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+        }
+      });
+    });
+  }
+
+  /**
+   * GET /v1/vms/:id/console (Upgrade): host token, then scrollback + live serial both ways.
+   * GET /v1/vms/:id/vnc (Upgrade): the VM's VNC server as binary frames (ADR 013); 409 without a display.
+   */
+  async function upgradeConsole(req: http.IncomingMessage, socket: Duplex, head: Buffer, consoles: SerialConsoles, vnc: VncBridges): Promise<void> {
+    const url = req.url ?? "/";
+    const r = route(url);
+    if (!r || (r.name !== "console" && r.name !== "vnc")) throw new HttpError(404, "not_found", "no WebSocket endpoint here");
+    if (!opts.auth.verifyHeader(req.headers.authorization)) throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
+    const id = parseId(r.rawId);
+    const q = consoleQuerySchema.safeParse(Object.fromEntries(new URLSearchParams(url.split("?")[1] ?? "")));
+    if (!q.success) throw new HttpError(400, "invalid", `invalid console query: ${zodMessage(q.error)}`);
+    if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "a WebSocket upgrade needs GET");
+    const paths = await opts.vms.consolePaths!(id);
+    if (socket.destroyed) return;
+    const write = q.data.write === "1";
+    if (r.name === "vnc") {
+      const vncSocket = paths.vncSocket;
+      if (!vncSocket) throw new HttpError(409, "conflict", `VM ${id} has no graphical display; use the serial console`);
+      const ws = acceptUpgrade(req, socket, head, { pingMs: 25_000, maxMessage: 2 * 1024 * 1024, maxBuffered: 32 * 1024 * 1024 });
+      ws.on("close", (code) => log("info", "vnc.closed", { vmId: id, write, code }));
+      await vnc.attach(id, vncSocket, ws, write);
+      return;
+    }
+    const ws = acceptUpgrade(req, socket, head, { pingMs: 25_000, maxMessage: 64 * 1024 });
+    ws.on("close", (code) => log("info", "console.closed", { vmId: id, write, code }));
+    await consoles.attach(id, paths, ws, write);
+  }
+
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 120_000; // receiving the request; PUT's response may take longer (image download)
+  return server;
+}
+
+export async function listen(server: AgentServer, host: string, port: number): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
+/** Stops accepting, lets in-flight requests finish for a moment, then drops idle keep-alives. */
+export async function closeServer(server: AgentServer, graceMs = 5_000): Promise<void> {
+  for (const c of consolesByServer.get(server) ?? []) c.closeAll(); // upgraded sockets would otherwise hold close() open
+  const done = new Promise<void>((r) => server.close(() => r()));
+  server.closeIdleConnections();
+  const t = setTimeout(() => server.closeAllConnections(), graceMs);
+  await done;
+  clearTimeout(t);
+}

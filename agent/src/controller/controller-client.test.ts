@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import { heartbeatRequestSchema, registerRequestSchema, type HostFacts } from "../../../lib/schemas/agent-api";
+import { ControllerClient, loadIdentity, saveIdentity } from "./controller-client";
+
+const JOIN = "join-token-0123456789abcdef";
+const facts: HostFacts = {
+  hostname: "h1", machineId: "m-1", arch: "aarch64", cpuCount: 2, cpuModel: "ARM Neoverse-N1", memoryMb: 4096, diskGb: 20, kvm: false,
+  qemu: { version: "7.2.22", binaries: { aarch64: "/usr/bin/qemu-system-aarch64" }, firmware: {} },
+  ovs: { available: true, version: "3.1.0", datapath: "netdev" },
+  nativeArches: [], emulatedArches: ["aarch64"], maxVcpusNative: null, maxVcpusEmulated: 2, agentVersion: "0.1.0",
+};
+const usage = { cpuPct: 1, memoryUsedMb: 100, diskUsedGb: 1, loadAvg: [0.1, 0.1, 0.1] };
+
+/** Controller stand-in on 127.0.0.1: validates payloads with the shared schemas. */
+class StubController {
+  server!: http.Server;
+  url = "";
+  port = 0;
+  registers: unknown[] = [];
+  heartbeats: Array<{ auth?: string; body: Record<string, unknown> }> = [];
+  tokens = new Set<string>();
+  n = 0;
+  heartbeatStatus = 200;
+  invalid: string[] = [];
+
+  async start(port = 0): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        const json = body ? JSON.parse(body) : {};
+        res.setHeader("content-type", "application/json");
+        if (req.url === "/api/agent/v1/register") {
+          const p = registerRequestSchema.safeParse(json);
+          if (!p.success) this.invalid.push(JSON.stringify(p.error.issues));
+          this.registers.push(json);
+          if (json.joinToken !== JOIN) return void res.writeHead(401).end(JSON.stringify({ error: { code: "unauthorized", message: "bad join token" } }));
+          const token = `host-token-${++this.n}`;
+          this.tokens.add(token);
+          return void res.end(JSON.stringify({ hostId: "host-1", hostToken: token, heartbeatIntervalMs: 50 }));
+        }
+        if (req.url === "/api/agent/v1/heartbeat") {
+          const p = heartbeatRequestSchema.safeParse(json);
+          if (!p.success) this.invalid.push(JSON.stringify(p.error.issues));
+          this.heartbeats.push({ auth: req.headers.authorization, body: json });
+          const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+          if (!this.tokens.has(token)) return void res.writeHead(401).end(JSON.stringify({ error: { code: "unauthorized", message: "unknown host token" } }));
+          if (this.heartbeatStatus !== 200) return void res.writeHead(this.heartbeatStatus).end("{}");
+          return void res.end(JSON.stringify({ ok: true, heartbeatIntervalMs: 50 }));
+        }
+        res.writeHead(404).end("{}");
+      });
+    });
+    await new Promise<void>((r) => this.server.listen(port, "127.0.0.1", r));
+    this.port = (this.server.address() as AddressInfo).port;
+    this.url = `http://127.0.0.1:${this.port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("ControllerClient", () => {
+  let root: string;
+  const stub = new StubController();
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-cc-"));
+    await stub.start();
+  });
+  afterAll(async () => {
+    await stub.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const client = (stateDir: string, extra: Partial<ConstructorParameters<typeof ControllerClient>[0]> = {}) => {
+    const tokens: string[] = [];
+    const c = new ControllerClient({
+      controllerUrl: stub.url, stateDir, joinToken: JOIN, agentUrl: "http://127.0.0.1:7101",
+      getFacts: () => facts, getUsage: async () => usage, listVms: async () => [],
+      onToken: (t) => tokens.push(t), heartbeatMs: 50, maxBackoffMs: 100, ...extra,
+    });
+    return { c, tokens };
+  };
+
+  it("registers, persists identity 0600, heartbeats with the host token", async () => {
+    const dir = path.join(root, "a");
+    const { c, tokens } = client(dir);
+    c.start();
+    await until(() => stub.heartbeats.length >= 2);
+    await c.stop();
+    expect(stub.registers).toHaveLength(1);
+    expect(stub.registers[0]).toMatchObject({ joinToken: JOIN, agentUrl: "http://127.0.0.1:7101", facts: { machineId: "m-1", arch: "aarch64" } });
+    expect(tokens).toEqual(["host-token-1"]);
+    const file = path.join(dir, "identity.json");
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(await loadIdentity(dir)).toMatchObject({ hostId: "host-1", hostToken: "host-token-1", controllerUrl: stub.url, machineId: "m-1" });
+    expect(stub.heartbeats[0]!.auth).toBe("Bearer host-token-1");
+    expect(stub.heartbeats[0]!.body).toMatchObject({ usage, vms: [] });
+    expect(stub.invalid).toEqual([]);
+  });
+
+  it("reuses identity.json on restart (no registration) and sends facts with the first heartbeat", async () => {
+    stub.registers = [];
+    stub.heartbeats = [];
+    const { c, tokens } = client(path.join(root, "a"));
+    c.start();
+    await until(() => stub.heartbeats.length >= 2);
+    await c.stop();
+    expect(stub.registers).toHaveLength(0);
+    expect(tokens).toEqual(["host-token-1"]);
+    expect(stub.heartbeats[0]!.body.facts).toMatchObject({ machineId: "m-1" });
+    expect(stub.heartbeats[0]!.body.agentUrl).toBe("http://127.0.0.1:7101");
+    expect(stub.heartbeats[1]!.body.facts).toBeUndefined();
+  });
+
+  it("re-registers when the controller rejects the host token (401)", async () => {
+    stub.registers = [];
+    stub.heartbeats = [];
+    const dir = path.join(root, "b");
+    await saveIdentity(dir, { hostId: "old", hostToken: "revoked", controllerUrl: stub.url, machineId: "m-1", registeredAt: "x" });
+    const { c, tokens } = client(dir);
+    c.start();
+    await until(() => stub.heartbeats.some((h) => h.auth !== "Bearer revoked"));
+    await c.stop();
+    expect(stub.registers).toHaveLength(1);
+    expect(tokens[0]).toBe("revoked");
+    expect(tokens[1]).toMatch(/^host-token-/);
+    expect((await loadIdentity(dir))?.hostToken).toBe(tokens[1]);
+  });
+
+  it("without a join token a rejected host token is retried with backoff, not a crash", async () => {
+    stub.registers = [];
+    stub.heartbeats = [];
+    const dir = path.join(root, "c");
+    await saveIdentity(dir, { hostId: "old", hostToken: "revoked", controllerUrl: stub.url, machineId: "m-1", registeredAt: "x" });
+    const logs: string[] = [];
+    const { c } = client(dir, { joinToken: undefined, log: (_l, ev) => logs.push(ev) });
+    c.start();
+    await until(() => stub.heartbeats.length >= 2);
+    await c.stop();
+    expect(stub.registers).toHaveLength(0);
+    expect(logs).toContain("agent.token_rejected");
+  });
+
+  it("ignores an identity issued by another controller", async () => {
+    stub.registers = [];
+    const dir = path.join(root, "d");
+    await saveIdentity(dir, { hostId: "x", hostToken: "y", controllerUrl: "http://127.0.0.1:1", machineId: "m-1", registeredAt: "x" });
+    const { c } = client(dir);
+    c.start();
+    await until(() => stub.registers.length === 1 && c.identity !== null);
+    await c.stop();
+    expect(c.identity?.controllerUrl).toBe(stub.url);
+  });
+
+  it("keeps retrying with backoff while the controller is down, then registers", async () => {
+    // reserve a free loopback port, close it: nothing listens there yet
+    const later = new StubController();
+    await later.start();
+    const port = later.port;
+    await later.stop();
+    const dir = path.join(root, "e");
+    const logs: Array<[string, unknown]> = [];
+    const c = new ControllerClient({
+      controllerUrl: `http://127.0.0.1:${port}`, stateDir: dir, joinToken: JOIN, agentUrl: "http://127.0.0.1:7101",
+      getFacts: () => facts, getUsage: async () => usage, listVms: async () => [], heartbeatMs: 20, maxBackoffMs: 80,
+      log: (_l, ev, f) => logs.push([ev, f?.failures]),
+    });
+    c.start();
+    await until(() => logs.filter(([e]) => e === "controller.register_failed").length >= 3);
+    await later.start(port);
+    try {
+      await until(() => later.heartbeats.length >= 1);
+    } finally {
+      await c.stop();
+      await later.stop();
+    }
+    expect(later.registers).toHaveLength(1);
+    expect(logs.map(([e]) => e)).toContain("agent.registered");
+  });
+
+  it("heartbeat 500s back off and recover", async () => {
+    stub.heartbeats = [];
+    stub.heartbeatStatus = 500;
+    const logs: string[] = [];
+    const { c } = client(path.join(root, "a"), { log: (_l, ev) => logs.push(ev) });
+    c.start();
+    await until(() => stub.heartbeats.length >= 3);
+    stub.heartbeatStatus = 200;
+    await until(() => logs.includes("controller.reachable"));
+    await c.stop();
+    expect(logs.filter((e) => e === "controller.heartbeat_failed").length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("stop() returns promptly even mid-sleep", async () => {
+    const { c } = client(path.join(root, "a"), { heartbeatMs: 60_000, fixedHeartbeat: true });
+    c.start();
+    await until(() => c.lastHeartbeatAt !== null);
+    const t = Date.now();
+    await c.stop();
+    expect(Date.now() - t).toBeLessThan(500);
+  });
+});
