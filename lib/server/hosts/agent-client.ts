@@ -15,8 +15,12 @@ import {
   agentImageEvictResponseSchema,
   agentTokenPushResponseSchema,
   agentVmListResponseSchema,
+  vmPutStreamEndSchema,
   vmStatusSchema,
+  vmStepEventSchema,
+  VM_PUT_STREAM_TYPE,
   type VmAction,
+  type VmStepEvent,
   type VmSpecInput,
   type VmStatus,
 } from "../../schemas/agent-api";
@@ -63,10 +67,13 @@ export async function agentTlsOptions(hostName: string, fingerprint: string): Pr
   };
 }
 
-type RawResponse = { status: number; text: string };
+type RawResponse = { status: number; text: string; contentType: string };
 
 /** One request over node:http(s) (fetch cannot take a CA, a client certificate and a pin). */
-export function agentRequest(url: URL, init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; tls?: https.RequestOptions }): Promise<RawResponse> {
+export function agentRequest(
+  url: URL,
+  init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; tls?: https.RequestOptions; onData?: (chunk: Buffer) => void },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === "https:" ? https : http;
     const req = mod.request(url, { method: init.method, headers: init.headers, agent: false, ...(url.protocol === "https:" ? init.tls : {}) }, (res) => {
@@ -76,8 +83,9 @@ export function agentRequest(url: URL, init: { method: string; headers: Record<s
         size += c.length;
         if (size > 64 * 1024 * 1024) req.destroy(new Error("agent answer too large"));
         else chunks.push(c);
+        init.onData?.(c);
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), contentType: String(res.headers["content-type"] ?? "") }));
       res.on("error", reject);
     });
     const timer = setTimeout(() => req.destroy(new TimeoutError("timeout")), init.timeoutMs);
@@ -87,7 +95,52 @@ export function agentRequest(url: URL, init: { method: string; headers: Record<s
   });
 }
 
-async function call<S extends z.ZodType>(target: AgentTarget, method: string, path: string, schema: S, body?: unknown, timeoutMs = TIMEOUT_MS.short, token?: string): Promise<z.output<S>> {
+/**
+ * Splits an NDJSON stream into lines as chunks arrive and hands each step event on; the end line
+ * (`result`/`error`) is read from the whole text afterwards. A malformed step line is ignored: the
+ * end line still decides the outcome.
+ */
+function stepLines(onStep: (event: VmStepEvent) => void): (chunk: Buffer) => void {
+  let pending = "";
+  return (chunk) => {
+    pending += chunk.toString("utf8");
+    let nl;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      try {
+        const event = vmStepEventSchema.safeParse(JSON.parse(line));
+        if (event.success) onStep(event.data);
+      } catch {
+        /* not a step line */
+      }
+    }
+  };
+}
+
+/** The final answer of a streamed PUT, as if it had been a plain response. */
+function streamEnd(res: RawResponse): { status: number; json: unknown } {
+  const last = res.text.trimEnd().split("\n").pop() ?? "";
+  try {
+    const end = vmPutStreamEndSchema.safeParse(JSON.parse(last));
+    if (end.success) return { status: end.data.status, json: end.data.body };
+  } catch {
+    /* fall through */
+  }
+  // The stream ended without its last line: the agent died or the connection broke mid-create.
+  return { status: 503, json: { error: { code: "unavailable", message: "the agent stopped answering before the create finished" } } };
+}
+
+async function call<S extends z.ZodType>(
+  target: AgentTarget,
+  method: string,
+  path: string,
+  schema: S,
+  body?: unknown,
+  timeoutMs = TIMEOUT_MS.short,
+  token?: string,
+  onStep?: (event: VmStepEvent) => void,
+): Promise<z.output<S>> {
   const host = await freshTarget(target);
   if (host.revokedAt) throw new AppError({ code: "unavailable", message: `Host ${host.name} was revoked; the controller no longer calls its agent.` });
   if (!host.agentUrl) throw new AppError({ code: "unavailable", message: `Host ${host.name} has no agent address yet.` });
@@ -97,9 +150,14 @@ async function call<S extends z.ZodType>(target: AgentTarget, method: string, pa
   try {
     res = await agentRequest(url, {
       method,
-      headers: { authorization: `Bearer ${token ?? hostTokenFor(host.id, host.tokenGeneration)}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      headers: {
+        authorization: `Bearer ${token ?? hostTokenFor(host.id, host.tokenGeneration)}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(onStep ? { accept: `${VM_PUT_STREAM_TYPE}, application/json` } : {}),
+      },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       timeoutMs,
+      onData: onStep ? stepLines(onStep) : undefined,
       tls: url.protocol === "https:" ? await agentTlsOptions(host.name, host.certFingerprint!) : undefined,
     });
   } catch (error) {
@@ -109,10 +167,14 @@ async function call<S extends z.ZodType>(target: AgentTarget, method: string, pa
     throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} ${why}.` });
   }
   let json: unknown = null;
-  try {
-    json = JSON.parse(res.text);
-  } catch {
-    /* not JSON */
+  if (res.contentType.startsWith(VM_PUT_STREAM_TYPE) && res.status === 200) {
+    ({ status: res.status, json } = streamEnd(res));
+  } else {
+    try {
+      json = JSON.parse(res.text);
+    } catch {
+      /* not JSON */
+    }
   }
   if (res.status < 200 || res.status > 299) {
     const parsed = agentErrorSchema.safeParse(json);
@@ -129,7 +191,9 @@ export const agentClient = {
   host: (h: AgentTarget) => call(h, "GET", "/v1/host", agentHostResponseSchema),
   listVms: (h: AgentTarget): Promise<VmStatus[]> => call(h, "GET", "/v1/vms", agentVmListResponseSchema).then((r) => r.vms),
   getVm: (h: AgentTarget, id: string) => call(h, "GET", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema),
-  putVm: (h: AgentTarget, id: string, spec: VmSpecInput) => call(h, "PUT", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema, spec, TIMEOUT_MS.put),
+  /** Creates or updates a VM; with `onStep`, each create step is reported as the agent completes it. */
+  putVm: (h: AgentTarget, id: string, spec: VmSpecInput, onStep?: (event: VmStepEvent) => void) =>
+    call(h, "PUT", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema, spec, TIMEOUT_MS.put, undefined, onStep),
   action: (h: AgentTarget, id: string, action: VmAction) => call(h, "POST", `/v1/vms/${encodeURIComponent(id)}/actions`, vmStatusSchema, { action }, 120_000),
   /** A VM the agent does not know is already gone: 404 counts as deleted. */
   deleteVm: async (h: AgentTarget, id: string): Promise<void> => {
@@ -148,12 +212,11 @@ export const agentClient = {
 };
 
 /**
- * TLS options for a connection to one host's agent, by host id: for scripts/server.mjs's console
- * proxy, which has no database of its own (registered on globalThis at start-up, see startup.ts).
+ * TLS options for a connection to one host's agent, by host id: for the custom server's console
+ * proxy, which has no database of its own (an app hook, lib/server-hooks.ts, registered in startup.ts).
  */
 export async function agentTlsForHost(hostId: string): Promise<https.RequestOptions> {
   const row = await db().host.findUnique({ where: { id: hostId }, select: { name: true, certFingerprint: true, revokedAt: true } });
   if (!row || row.revokedAt || !row.certFingerprint) throw new AppError({ code: "unavailable", message: "The host of this VM has no valid certificate (revoked or not registered)." });
   return agentTlsOptions(row.name, row.certFingerprint);
 }
-export const AGENT_TLS_HOOK = Symbol.for("polyarch.agentTls");

@@ -8,25 +8,40 @@ import { agentClient } from "../hosts";
 import { CONTROLLER_LEASE_PREFIX, db, dbNowMs, liveControllers, logError, logInfo, type Db } from "../platform";
 import { releaseHost } from "./placement";
 import { finishTask, setStep } from "./tasks";
+import type { VmStepEvent } from "../../schemas/agent-api";
 import { specFor } from "./spec";
 import { vmStatusFromAgent } from "./status";
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
-/** Runs the agent side of a create; on failure the VM shows why, and its reservation is released. */
+/**
+ * Runs the agent side of a create. The agent streams each step (image ready, disk, network,
+ * starting, running) as it completes and each is recorded by name the moment it arrives; on
+ * failure the step that failed carries the reason, and failProvisioning undoes the rest.
+ */
 export async function provisionVm(vmId: string, taskId: string): Promise<void> {
   const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: { host: true } });
   const host = vm.host!;
+  // Events arrive synchronously from the response stream; writes are chained to keep their order.
+  let recorded: Promise<void> = Promise.resolve();
+  const onStep = (e: VmStepEvent) => {
+    const at = new Date();
+    recorded = recorded.then(() => setStep(taskId, e.name, e.status, e.message, at)).catch((error) => logError("task step not recorded", error, { taskId, step: e.name }));
+  };
   try {
-    for (const position of [1, 2, 3]) await setStep(taskId, position, "running");
-    const status = await agentClient.putVm(host, vm.id, await specFor(vm.id));
-    for (const position of [1, 2, 3]) await setStep(taskId, position, "succeeded");
-    await setStep(taskId, 4, "succeeded", `${status.accel === "kvm" ? "KVM" : "TCG (emulated)"}, pid ${status.pid ?? "?"}`);
+    const status = await agentClient.putVm(host, vm.id, await specFor(vm.id), onStep);
+    await recorded;
+    // An agent that already had the VM (a retried PUT) reports no steps: settle them from the result.
     const running = status.powerState === "running";
-    await setStep(taskId, 5, running ? "succeeded" : "running", status.qmpStatus ? `QMP status ${status.qmpStatus}` : undefined);
+    await db().taskStep.updateMany({ where: { taskId, status: { in: ["pending", "running"] }, name: { not: "running" } }, data: { status: "succeeded", finishedAt: new Date() } });
+    await db().taskStep.updateMany({
+      where: { taskId, name: "running", status: { in: ["pending", "running"] } },
+      data: running ? { status: "succeeded", finishedAt: new Date(), message: status.qmpStatus ? `QMP status ${status.qmpStatus}` : null } : { status: "running", startedAt: new Date() },
+    });
     await db().vm.update({ where: { id: vm.id }, data: { status: vmStatusFromAgent(status.powerState), powerState: status.powerState, emulated: status.emulated, lastError: null } });
     await finishTask(taskId, true);
   } catch (error) {
+    await recorded;
     const message = error instanceof AppError ? error.message : "Provisioning failed on the host; see the controller log.";
     if (!(error instanceof AppError)) logError("provisioning failed", error, { vmId });
     await failProvisioning(taskId, vm.id, message);
@@ -42,7 +57,14 @@ export async function failProvisioning(taskId: string, vmId: string | null, reas
   const outcome = await db().$transaction(async (tx: Tx) => {
     const taken = await tx.task.updateMany({ where: { id: taskId, status: "running" }, data: { status: "failed", error: reason, finishedAt: new Date() } });
     if (taken.count !== 1) return { taken: false as const };
-    await tx.taskStep.updateMany({ where: { taskId, status: "running" }, data: { status: "failed", message: reason, finishedAt: new Date() } });
+    // The step that was running failed (the agent may have named it already); with none running,
+    // the first step that never started is where it stopped.
+    const open = await tx.taskStep.updateMany({ where: { taskId, status: "running" }, data: { status: "failed", message: reason, finishedAt: new Date() } });
+    const failedAlready = await tx.taskStep.count({ where: { taskId, status: "failed" } });
+    if (open.count === 0 && failedAlready === 0) {
+      const next = await tx.taskStep.findFirst({ where: { taskId, status: "pending" }, orderBy: { position: "asc" } });
+      if (next) await tx.taskStep.update({ where: { id: next.id }, data: { status: "failed", message: reason, startedAt: new Date(), finishedAt: new Date() } });
+    }
     await tx.taskStep.updateMany({ where: { taskId, status: "pending" }, data: { status: "skipped" } });
     if (!vmId) return { taken: true as const };
     const vm = await tx.vm.findUnique({ where: { id: vmId } });

@@ -2,6 +2,8 @@ import "server-only";
 // Tasks with ordered steps: what the UI shows while a VM is created or operated.
 import { db, type Db } from "../platform";
 import { activeControllerId } from "../platform";
+import type { z } from "zod";
+import type { vmTaskDtoSchema } from "../../schemas/vms";
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
@@ -17,11 +19,15 @@ export async function createTask(data: { kind: string; vmId?: string; hostId?: s
   });
 }
 
-export async function setStep(taskId: string, position: number, status: "running" | "succeeded" | "failed" | "skipped", message?: string) {
-  const now = new Date();
-  await db().taskStep.update({
-    where: { taskId_position: { taskId, position } },
-    data: { status, message: message ?? null, ...(status === "running" ? { startedAt: now } : { finishedAt: now }) },
+/**
+ * Records a step by its name (or position), stamped with the controller's time of the event: each
+ * step shows when it really started and ended, not when a batch of updates was written.
+ */
+export async function setStep(taskId: string, step: number | string, status: "running" | "succeeded" | "failed" | "skipped", message?: string, at = new Date()) {
+  const where = typeof step === "number" ? { taskId, position: step } : { taskId, name: step };
+  await db().taskStep.updateMany({
+    where,
+    data: { status, message: message ?? null, ...(status === "running" ? { startedAt: at } : { finishedAt: at }) },
   });
 }
 
@@ -30,6 +36,16 @@ export async function finishTask(taskId: string, ok: boolean, error?: string) {
   if (!ok) await db().taskStep.updateMany({ where: { taskId, status: { in: ["pending", "running"] } }, data: { status: "skipped" } });
 }
 
+type VmTaskSource = z.input<typeof vmTaskDtoSchema>;
+
+/** The VM's tasks, newest first, in the API shape (lib/schemas/vms.ts vmTaskDtoSchema). */
 export async function listTasksForVm(vmId: string, take = 20) {
-  return db().task.findMany({ where: { vmId }, orderBy: { createdAt: "desc" }, take, include: { steps: { orderBy: { position: "asc" } } } });
+  const rows = await db().task.findMany({ where: { vmId }, orderBy: [{ createdAt: "desc" }, { id: "desc" }], take, include: { steps: { orderBy: { position: "asc" } } } });
+  return rows.map((t) => ({
+    id: t.id, kind: t.kind, status: t.status as VmTaskSource["status"], vmId: t.vmId, hostId: t.hostId, userId: t.userId, error: t.error,
+    createdAt: t.createdAt, startedAt: t.startedAt, finishedAt: t.finishedAt,
+    steps: t.steps.map((s) => ({
+      id: s.id, position: s.position, name: s.name, status: s.status as VmTaskSource["steps"][number]["status"], message: s.message, startedAt: s.startedAt, finishedAt: s.finishedAt,
+    })),
+  }) satisfies VmTaskSource);
 }
