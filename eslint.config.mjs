@@ -6,6 +6,8 @@ import nextTs from "eslint-config-next/typescript";
 // See docs/architecture.md.
 const DOMAINS = ["platform", "projects", "identity", "hosts", "images", "networks", "insights", "vms", "consoles", "startup", "web"];
 
+const AGENT_FOLDERS = ["api", "controller", "host", "images", "vm", "qemu", "network", "console", "util"];
+
 const domainRules = DOMAINS.map((domain, i) => {
   const later = DOMAINS.slice(i + 1);
   const others = DOMAINS.filter((d) => d !== domain);
@@ -62,6 +64,41 @@ const config = [
       "no-restricted-imports": ["error", { patterns: [{ group: DOMAINS.flatMap((d) => [`@/lib/server/${d}/*`, `**/lib/server/${d}/*`]), message: "Import a lib/server domain through its index (@/lib/server/<domain>)." }] }],
     },
   },
+  {
+    // The custom server is its own bundle (scripts/build-server.mjs): importing app code would run a
+    // second copy of it (database client, env, PKI). It reaches the app through lib/server-hooks.ts.
+    files: ["server/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: DOMAINS.flatMap((d) => [`@/lib/server/${d}/*`, `**/lib/server/${d}/*`]), message: "Import a lib/server domain through its index (@/lib/server/<domain>)." },
+            { group: ["**/lib/server", "**/lib/server/**", "@/lib/server/*"], allowTypeImports: true, message: "server/ must not bundle app code: use lib/server-hooks.ts (types may be imported)." },
+            { group: ["**/app/**", "**/components/**", "@/app/*", "@/components/*"], message: "server/ is below app/ and components/." },
+          ],
+        },
+      ],
+    },
+  },
   ...domainRules,
+  ...AGENT_FOLDERS.map((folder) => ({
+    // Agent folders reach each other through their index only (testing/ is test-only: imported by file).
+    files: [`agent/src/${folder}/**/*.ts`],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: AGENT_FOLDERS.filter((f) => f !== folder).map((f) => `../${f}/*`), message: "Import another agent folder through its index (../folder)." },
+            { group: ["../testing", "../testing/*"], message: "testing/ holds test-only helpers." },
+            { group: ["**/lib/server/**", "**/app/**", "**/components/**", "@/lib/server/*", "@/app/*", "@/components/*"], message: "The agent may import only pure code from lib/." },
+          ],
+        },
+      ],
+    },
+  })),
 ];
 export default config;

@@ -21,9 +21,8 @@ import { fileURLToPath } from "node:url";
 import { ARCHES, type Arch } from "../lib/arch";
 import { startAgent, type RunningAgent } from "../agent/src/agent";
 import { parseConfig } from "../agent/src/config";
-import { silentLogger } from "../agent/src/log";
-import { createQcow2 } from "../agent/src/qemu/img";
-import { QmpClient } from "../agent/src/qemu/qmp";
+import { silentLogger } from "../agent/src/util";
+import { createQcow2, QmpClient } from "../agent/src/qemu";
 import { BenchController } from "./agent-stub";
 import { percentile, printTable } from "./table";
 

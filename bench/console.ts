@@ -5,7 +5,7 @@
 // (QEMU's serial socket serves one client at a time):
 //   1. direct: a plain connection to the VM's serial unix socket (what QEMU itself costs)
 //   2. agent WebSocket: the agent's /v1/vms/:id/console with the host token (agent hub + RFC 6455)
-//   3. controller proxy: /api/v1/vms/:id/console?ticket=… through scripts/console-proxy.mjs with a
+//   3. controller proxy: /api/v1/vms/:id/console?ticket=… through server/console-proxy.ts with a
 //      real signed ticket (spent in memory here; the database spend happens once per connection,
 //      not per keystroke) → agent WebSocket → serial socket — what a browser gets.
 // x86_64 kernel-boot fixture (.cache/fixtures), 1 vCPU, 256 MiB, TCG (BENCH_CONSOLE_KVM=1: KVM).
@@ -18,13 +18,13 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { HostFacts } from "../lib/schemas/agent-api";
-import { createConsoleProxy } from "../scripts/console-proxy.mjs";
-import { hostTokenFor, NonceStore, signConsoleTicket } from "../scripts/console-ticket.mjs";
-import { TokenVerifier } from "../agent/src/auth";
-import { which } from "../agent/src/facts";
-import { closeServer, createAgentServer, listen } from "../agent/src/server";
-import { VmManager } from "../agent/src/vm/manager";
-import { connectWebSocket, type WebSocket } from "../agent/src/ws";
+import { createConsoleProxy } from "../server/console-proxy";
+import { NonceStore, signConsoleTicket } from "../lib/console-ticket";
+import { deriveHostToken } from "../lib/host-token";
+import { closeServer, createAgentServer, listen, TokenVerifier } from "../agent/src/api";
+import { which } from "../agent/src/host";
+import { VmManager } from "../agent/src/vm";
+import { connectWebSocket, type WebSocket } from "../agent/src/console";
 import { percentile, printTable } from "./table";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -141,7 +141,7 @@ export async function benchConsole(): Promise<void> {
     resolveImage: async () => ({ kernel: path.join(fxDir, manifest.kernel), initrd: path.join(fxDir, manifest.initrd) }),
     stopTimeoutMs: 5_000,
   });
-  const token = hostTokenFor(SECRET, HOST_ID, 0);
+  const token = deriveHostToken(SECRET, HOST_ID, 0);
   const tokens = new TokenVerifier();
   tokens.set(token);
   const agent = createAgentServer({

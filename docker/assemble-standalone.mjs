@@ -3,7 +3,8 @@
 //
 //   server.js, package.json, .next/ (server), node_modules/ (traced)   ← .next/standalone
 //   .next/static/, public/                                               ← not part of standalone by design
-//   scripts/server.mjs + console proxy, scripts/migrate.mjs, docker/controller-start.mjs, healthcheck,
+//   dist/server.mjs (the custom server, bundled from server/ by scripts/build-server.mjs: run it first),
+//     scripts/migrate.mjs, docker/controller-start.mjs, healthcheck,
 //     scripts/backup.mjs + restore.mjs when present, and every file they import (traced with Next's own @vercel/nft)     ← the custom server + migrations
 //   prisma/migrations/, prisma/postgres/migrations/                       ← read by migrate.mjs at start
 //
@@ -24,8 +25,10 @@ const require = createRequire(import.meta.url);
 
 /** Top-level entries of .next/standalone that belong in the image; anything else was traced by accident. */
 const STANDALONE_KEEP = new Set(["server.js", "package.json", ".next", "node_modules"]);
+/** The custom server's bundle (scripts/build-server.mjs); it imports only `next` and Node built-ins. */
+export const SERVER_BUNDLE = "dist/server.mjs";
 /** The custom server, migrations and the entrypoint: traced, then copied with what they import. */
-export const RUNTIME_ENTRIES = ["docker/controller-start.mjs", "docker/healthcheck.mjs", "scripts/server.mjs", "scripts/migrate.mjs"];
+export const RUNTIME_ENTRIES = ["docker/controller-start.mjs", "docker/healthcheck.mjs", SERVER_BUNDLE, "scripts/migrate.mjs"];
 /** Operator tools shipped when present (`kubectl exec … node scripts/backup.mjs`, docs/deploy.md). */
 export const OPTIONAL_RUNTIME_ENTRIES = ["scripts/backup.mjs", "scripts/restore.mjs"];
 const runtimeEntries = () => [...RUNTIME_ENTRIES, ...OPTIONAL_RUNTIME_ENTRIES.filter((f) => existsSync(join(root, f)))];
@@ -45,6 +48,7 @@ export function standaloneProblem(nextDir = join(root, ".next")) {
   const a = readFileSync(join(nextDir, "BUILD_ID"), "utf8").trim();
   const b = existsSync(join(standalone, ".next", "BUILD_ID")) ? readFileSync(join(standalone, ".next", "BUILD_ID"), "utf8").trim() : "";
   if (a !== b) return `${standalone} is from another build (BUILD_ID ${b || "none"} vs ${a}); rebuild`;
+  if (!existsSync(join(root, SERVER_BUNDLE))) return `${SERVER_BUNDLE} is missing (run \`node scripts/build-server.mjs\`)`;
   return null;
 }
 

@@ -1,9 +1,10 @@
 // Entrypoint of the controller image (and of docker/standalone.test.ts): apply pending migrations,
-// then run the custom server (scripts/server.mjs: Next + the console WebSocket proxy) on the
+// then run the custom server (dist/server.mjs, bundled from server/: Next + the console WebSocket
+// proxy + the agent TLS port) on the
 // standalone build. Every replica runs this; scripts/migrate.mjs serialises concurrent starts
 // (PostgreSQL advisory lock, SQLite BEGIN IMMEDIATE), so a rolling update migrates exactly once.
 //
-//   node docker/controller-start.mjs [-H host] [-p port]      (arguments go to scripts/server.mjs)
+//   node docker/controller-start.mjs [-H host] [-p port]      (arguments go to dist/server.mjs)
 //   POLYARCH_MIGRATE_ON_START=false   skip the migration step (e.g. when a Job or an operator runs
 //                                     `node scripts/migrate.mjs` before the rollout)
 import { execFileSync } from "node:child_process";
@@ -29,4 +30,4 @@ if (flag === "true" || flag === "1") {
     process.exit(1);
   }
 }
-await import("../scripts/server.mjs");
+await import("../dist/server.mjs");

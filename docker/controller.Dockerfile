@@ -5,7 +5,8 @@
 #   docs/deploy.md, docs/decisions/015-container-images-and-kubernetes.md
 #
 # Stages:
-#   build   --platform=$BUILDPLATFORM  npm ci, Prisma clients, `next build`, assemble the standalone
+#   build   --platform=$BUILDPLATFORM  npm ci, Prisma clients, `next build`, the custom server bundle
+#                                      (scripts/build-server.mjs → dist/server.mjs), assemble the standalone
 #                                      tree: JavaScript and static files, identical for every arch,
 #                                      so it runs once, natively, on the builder's own CPU.
 #   native  $TARGETPLATFORM            the native add-ons (better-sqlite3) for the target CPU.
@@ -23,6 +24,7 @@ RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY . .
 RUN node scripts/prisma-generate.mjs \
  && npx next build \
+ && node scripts/build-server.mjs \
  && node docker/assemble-standalone.mjs --out /out/app --native-manifest /out/native/package.json
 
 # ------------------------------------------------------------------------------------------ native
@@ -55,5 +57,5 @@ LABEL org.opencontainers.image.title="polyarch-controller" \
 USER 10001:10001
 EXPOSE 3000 3443
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 CMD ["node", "/app/docker/healthcheck.mjs"]
-# tini: signals reach Node (graceful SIGTERM in scripts/server.mjs) and qemu-img children are reaped.
+# tini: signals reach Node (graceful SIGTERM in server/main.ts) and qemu-img children are reaped.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/docker/controller-start.mjs"]

@@ -110,7 +110,7 @@ const parsed = Object.fromEntries(Object.entries(DOCKERFILES).map(([k, f]) => [k
 
 const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === "RUN").map((i) => i.args);
 /** Work that yields the same bytes for every target arch: it belongs on $BUILDPLATFORM. */
-const ARCH_INDEPENDENT = [/\bnext build\b/, /scripts\/build-agent\.mjs/, /scripts\/prisma-generate\.mjs/, /assemble-standalone\.mjs/];
+const ARCH_INDEPENDENT = [/\bnext build\b/, /scripts\/build-agent\.mjs/, /scripts\/build-server\.mjs/, /scripts\/prisma-generate\.mjs/, /assemble-standalone\.mjs/];
 /** Work that must happen on the target arch. */
 const PER_ARCH = [/apt-get install/, /native-stage\.mjs/, /npm (rebuild|install)\b/];
 
@@ -134,7 +134,7 @@ describe(".dockerignore", () => {
     for (const p of ["data/polyarch.db", "data/auth-secret", ".env", ".env.production", "node_modules/next/package.json", "agent/node_modules/x", ".git/HEAD", ".next/BUILD_ID", "dist/agent.mjs", ".cache/fixtures/x", "lib/generated/sqlite/client.ts", "deploy/my-secrets.env"]) {
       expect(isExcluded(ignoreRules, p), p).toBe(true);
     }
-    for (const p of ["package.json", "package-lock.json", "next.config.mjs", "app/layout.tsx", "prisma/models.prisma.part", "scripts/server.mjs", "docker/assemble-standalone.mjs"]) {
+    for (const p of ["package.json", "package-lock.json", "next.config.mjs", "app/layout.tsx", "prisma/models.prisma.part", "server/main.ts", "scripts/build-server.mjs", "docker/assemble-standalone.mjs"]) {
       expect(isExcluded(ignoreRules, p), p).toBe(false);
     }
   });
@@ -238,6 +238,9 @@ describe("controller image", () => {
     const entry = final.instructions.find((i) => i.keyword === "ENTRYPOINT")!.args;
     expect(entry).toContain("docker/controller-start.mjs");
     expect(readFileSync(join(ROOT, "docker/controller-start.mjs"), "utf8")).toContain("scripts\", \"migrate.mjs");
+    // the custom server is bundled (server/ → dist/server.mjs) before the standalone tree is assembled around it
+    expect(runs(build).join("\n")).toMatch(/next build[\s\S]*scripts\/build-server\.mjs[\s\S]*assemble-standalone\.mjs/);
+    expect(readFileSync(join(ROOT, "docker/controller-start.mjs"), "utf8")).toContain('import("../dist/server.mjs")');
     expect(runs(final).join(" ")).toMatch(/qemu-utils/); // image validation runs qemu-img
   });
 });

@@ -1,8 +1,9 @@
 // The controller image's runtime, without Docker: the standalone build (`output: "standalone"`)
 // assembled exactly as the image's build stage does (docker/assemble-standalone.mjs), copied
 // outside the repository (so nothing resolves from the repo's node_modules), started through the
-// image's entrypoint (migrations, then scripts/server.mjs) on a loopback port with a fresh SQLite
-// database. Needs a build: `npx next build` (run it before this file — scripts/test-all.sh).
+// image's entrypoint (migrations, then dist/server.mjs) on a loopback port with a fresh SQLite
+// database. Needs a build: `npx next build` and `node scripts/build-server.mjs` (run them before
+// this file — scripts/test-all.sh).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -91,10 +92,11 @@ describe.skipIf(Boolean(problem))(`standalone controller (container layout)${ski
 
   it("the assembled tree is self-contained and carries no state or secrets", () => {
     const top = readdirSync(app).sort();
-    expect(top).toEqual([".next", "docker", "node_modules", "package.json", "prisma", "public", "scripts", "server.js"].filter((e) => e !== "public" || existsSync(join(ROOT, "public"))).sort());
-    for (const bad of ["data", ".env", "dist", ".cache", "lib", "app"]) expect(existsSync(join(app, bad)), bad).toBe(false);
+    expect(top).toEqual([".next", "dist", "docker", "node_modules", "package.json", "prisma", "public", "scripts", "server.js"].filter((e) => e !== "public" || existsSync(join(ROOT, "public"))).sort());
+    for (const bad of ["data", ".env", "dist/agent.mjs", ".cache", "lib", "server", "app"]) expect(existsSync(join(app, bad)), bad).toBe(false);
+    expect(readdirSync(join(app, "dist"))).toEqual(["server.mjs"]); // the custom server, one bundle
     expect(existsSync(join(app, ".next/static"))).toBe(true);
-    expect(existsSync(join(app, "node_modules/zod/package.json"))).toBe(true); // scripts/server.mjs imports it
+    expect(existsSync(join(app, "node_modules/zod/package.json"))).toBe(true); // scripts/backup.mjs imports it
     expect(readdirSync(join(app, "prisma/migrations")).length).toBeGreaterThan(0);
     expect(readdirSync(join(app, "prisma/postgres/migrations")).length).toBeGreaterThan(0);
     // the per-arch stage gets exact versions of the native add-ons
@@ -115,7 +117,7 @@ describe.skipIf(Boolean(problem))(`standalone controller (container layout)${ski
     const dataDir = join(tmp, "data");
     const deadline = Date.now() + 60_000;
     const caFile = join(dataDir, "pki/ca/cert.pem");
-    const wantCa = existsSync(join(ROOT, "lib/server/pki.ts"));
+    const wantCa = existsSync(join(ROOT, "lib/server/platform/pki.ts"));
     while (Date.now() < deadline && !(/first admin created/.test(output) && (!wantCa || existsSync(caFile)))) await new Promise((r) => setTimeout(r, 200));
     expect(output).toContain("admin@standalone.test");
     if (wantCa) expect(existsSync(caFile), "cluster CA created at start (pure-JS x509 library traced into the tree)").toBe(true);

@@ -1,4 +1,5 @@
-// Starts the already-built console for Playwright on a fresh data dir: migrate, then scripts/server.mjs.
+// Starts the already-built console (`next build`) for Playwright on a fresh data dir: migrate, bundle
+// the custom server (server/ → dist/server.mjs, under a second, so never stale), then run it.
 // Playwright stops it (SIGTERM) when the run ends; we pass that on to the child.
 import { spawn, execFileSync } from "node:child_process";
 import { rmSync, mkdirSync } from "node:fs";
@@ -25,7 +26,8 @@ const env = {
 };
 delete env.DATABASE_URL;
 execFileSync(process.execPath, [resolve(root, "scripts/migrate.mjs")], { env, stdio: "inherit" });
-// scripts/server.mjs = `next start` + the serial console WebSocket (e2e/console.spec.ts needs it)
-const child = spawn(process.execPath, [resolve(root, "scripts/server.mjs"), "-H", "127.0.0.1", "-p", process.env.PORT], { env, stdio: "inherit", cwd: root });
+execFileSync(process.execPath, [resolve(root, "scripts/build-server.mjs")], { stdio: "inherit" });
+// dist/server.mjs = `next start` + the console WebSocket (e2e/console.spec.ts needs it) + the agent TLS port
+const child = spawn(process.execPath, [resolve(root, "dist/server.mjs"), "-H", "127.0.0.1", "-p", process.env.PORT], { env, stdio: "inherit", cwd: root });
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => child.kill("SIGTERM"));
 child.on("exit", (code) => process.exit(code ?? 0));

@@ -34,6 +34,10 @@ bash scripts/fleet/arm64-node.sh >/dev/null
 step "agent bundle"
 node scripts/build-agent.mjs
 
+# The custom server (server/ → dist/server.mjs): docker/standalone.test.ts and Playwright start it.
+step "server bundle"
+node scripts/build-server.mjs
+
 cleanup() {
   bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
 }

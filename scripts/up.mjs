@@ -10,7 +10,7 @@ const root = resolve(new URL("..", import.meta.url).pathname);
 const dataDir = resolve(process.env.POLYARCH_DATA_DIR ?? join(root, "data"));
 const port = Number(process.env.PORT ?? 3000);
 const publicUrl = process.env.POLYARCH_PUBLIC_URL ?? `http://localhost:${port}`;
-// The agents talk to the controller over TLS (scripts/agent-tls-listener.mjs): default PORT + 443 (3000 -> 3443); 0 = plain HTTP.
+// The agents talk to the controller over TLS (server/agent-tls-listener.ts): default PORT + 443 (3000 -> 3443); 0 = plain HTTP.
 const agentTlsPort = Number(process.env.POLYARCH_AGENT_TLS_PORT ?? Math.min(port + 443, 65535));
 const children = [];
 let fleet = null;
@@ -80,6 +80,7 @@ async function main() {
 
   if (needsBuild()) { log("building the console (next build)"); run(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"], { env: { ...env, NODE_ENV: "production" } }); }
   run(process.execPath, [join(root, "scripts/build-agent.mjs")]);
+  run(process.execPath, [join(root, "scripts/build-server.mjs")]);
 
   const fixturesDir = join(root, ".cache", "fixtures");
   try {
@@ -91,8 +92,8 @@ async function main() {
   }
 
   log(`starting the console on ${publicUrl}`);
-  // scripts/server.mjs = `next start` + the serial console WebSocket (docs/decisions/010-serial-console-proxy.md)
-  const server = spawn(process.execPath, [join(root, "scripts/server.mjs"), "-p", String(port)], { cwd: root, env, stdio: "inherit" });
+  // dist/server.mjs (server/main.ts) = `next start` + the console WebSocket + the agent TLS port (docs/decisions/021-typescript-server.md)
+  const server = spawn(process.execPath, [join(root, "dist/server.mjs"), "-p", String(port)], { cwd: root, env, stdio: "inherit" });
   children.push(server);
   server.on("exit", (code) => { if (!stopping) { log(`console exited (${code})`); stopAll(code ?? 1); } });
   await waitForHealth(`http://127.0.0.1:${port}`, 120_000);

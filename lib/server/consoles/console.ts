@@ -1,8 +1,8 @@
 import "server-only";
 // Console tickets: who may open which VM's serial or graphical (VNC) console, for 30 s, once. The
 // ticket carries the agent address and token generation (signed); its single use is a database
-// row (console-tickets.ts) shared by every controller.
-import { signConsoleTicket } from "../../../scripts/console-ticket.mjs";
+// row (tickets.ts) shared by every controller.
+import { signConsoleTicket } from "../../console-ticket";
 import { AppError } from "../../errors";
 import { can } from "../../permissions";
 import type { ConsoleKind, ConsoleTicketResponse } from "../../schemas/console";

@@ -8,9 +8,10 @@ import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
 import { PURGE_AFTER_MS, purgeConsoleTickets, recordConsoleTicket, spendConsoleTicket } from "./tickets";
-import { signConsoleTicket, ticketHash, type ConsoleKind } from "../../../scripts/console-ticket.mjs";
-import { createConsoleProxy } from "../../../scripts/console-proxy.mjs";
-import { acceptUpgrade, connectWebSocket, UpgradeRefused } from "../../../agent/src/console/ws";
+import { WebSocket, WebSocketServer } from "ws";
+import { signConsoleTicket, ticketHash } from "../../console-ticket";
+import type { ConsoleKind } from "../../schemas/console";
+import { createConsoleProxy } from "../../../server/console-proxy";
 
 const SECRET = "test-secret-0123456789abcdef0123456789abcdef";
 
@@ -65,7 +66,8 @@ describe.each(PROVIDERS)("console tickets on %s", (provider) => {
   it("two proxies on one database (two controllers): a ticket opens one console once, wherever it is used", async () => {
     // a stand-in agent: accepts the console upgrade and says hello
     const agent = http.createServer((_q, res) => res.writeHead(404).end());
-    agent.on("upgrade", (req, socket, head) => acceptUpgrade(req, socket, head).sendText("hello"));
+    const agentWs = new WebSocketServer({ noServer: true });
+    agent.on("upgrade", (req, socket, head) => agentWs.handleUpgrade(req, socket, head, (ws) => ws.send("hello")));
     await new Promise<void>((r) => agent.listen(0, "127.0.0.1", r));
     const agentUrl = `http://127.0.0.1:${(agent.address() as AddressInfo).port}`;
     const proxies = [0, 1].map(() => createConsoleProxy({ getSecret: () => SECRET, spend: (t, c) => spendConsoleTicket(t, c) }));
@@ -74,17 +76,23 @@ describe.each(PROVIDERS)("console tickets on %s", (provider) => {
       s.on("upgrade", (req, socket, head) => p.handleUpgrade(req, socket, head));
       return s;
     });
-    const open = async (i: number, path: string) => {
-      const port = (servers[i]!.address() as AddressInfo).port;
-      try {
-        const ws = await connectWebSocket(`ws://127.0.0.1:${port}${path}`);
-        ws.terminate();
-        return 101;
-      } catch (e) {
-        if (e instanceof UpgradeRefused) return e.status;
-        throw e;
-      }
-    };
+    /** 101 when the console opened (and said hello), else the HTTP status the proxy refused it with */
+    const open = (i: number, path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const port = (servers[i]!.address() as AddressInfo).port;
+        const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+        ws.once("message", (data) => {
+          ws.terminate();
+          if (String(data) === "hello") resolve(101);
+          else reject(new Error(`unexpected first message ${String(data)}`));
+        });
+        ws.once("unexpected-response", (_req, res) => {
+          res.resume();
+          ws.terminate();
+          resolve(res.statusCode ?? 0);
+        });
+        ws.on("error", reject);
+      });
     try {
       for (const s of servers) await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
       const serial = await issue({ agentUrl });
@@ -99,6 +107,8 @@ describe.each(PROVIDERS)("console tickets on %s", (provider) => {
       expect(await open(0, `/api/v1/vms/vm-1/vnc?ticket=${encodeURIComponent(vnc.ticket)}`)).toBe(401);
     } finally {
       for (const p of proxies) p.closeAll();
+      for (const c of agentWs.clients) c.terminate();
+      agentWs.close();
       for (const s of [...servers, agent]) {
         s.closeAllConnections();
         await new Promise((r) => s.close(r));

@@ -1,18 +1,17 @@
 import "server-only";
 // Console tickets in the database (ADR 013): a row per issued ticket (its sha256, never the ticket),
 // spent by one conditional UPDATE ... WHERE usedAt IS NULL AND expiresAt > now, so a ticket opens
-// one console once however many controllers share the database. scripts/server.mjs reaches this
-// module through registerConsoleTicketStore() (instrumentation.ts): the custom server is plain JS
-// and has no Prisma client of its own.
-import { ticketHash, type ConsoleKind, type ConsoleTicketClaims } from "../../../scripts/console-ticket.mjs";
+// one console once however many controllers share the database. The custom server's console proxy
+// (server/console-proxy.ts) has no Prisma client of its own: it calls spendConsoleTicket through
+// the app hooks (lib/server-hooks.ts) that lib/server/startup registers.
+import { ticketHash, type ConsoleTicketClaims, type SpendResult } from "../../console-ticket";
+import type { ConsoleKind } from "../../schemas/console";
 import { db } from "../platform";
 import { logError } from "../platform";
 
 /** Spent and expired rows are kept this long after expiry (for "already used" vs "unknown" in logs), then purged. */
 export const PURGE_AFTER_MS = 10 * 60_000;
 const PURGE_EVERY_MS = 60_000;
-
-export type SpendResult = { ok: true } | { ok: false; status: 401 | 403; reason: string };
 
 export async function recordConsoleTicket(ticket: string, t: { userId: string; vmId: string; kind: ConsoleKind; write: boolean; expiresAt: Date }): Promise<void> {
   await db().consoleTicket.create({ data: { hash: ticketHash(ticket), userId: t.userId, vmId: t.vmId, kind: t.kind, write: t.write, expiresAt: t.expiresAt } });
@@ -51,12 +50,4 @@ function maybePurge(): void {
   if (now - lastPurge < PURGE_EVERY_MS) return;
   lastPurge = now;
   purgeConsoleTickets().catch((e: unknown) => logError("console ticket purge failed", e));
-}
-
-export const CONSOLE_TICKET_STORE = Symbol.for("polyarch.consoleTicketStore");
-export type ConsoleTicketStore = { spend: typeof spendConsoleTicket };
-
-/** Makes the store reachable for scripts/server.mjs in this process (see console-proxy.mjs `spend`). */
-export function registerConsoleTicketStore(): void {
-  (globalThis as unknown as Record<symbol, ConsoleTicketStore>)[CONSOLE_TICKET_STORE] = { spend: spendConsoleTicket };
 }

@@ -10,15 +10,19 @@ import type { Host } from "../../generated/sqlite/client";
 import { hostCapacity } from "../../scheduler/capacity";
 import { parseArchList } from "../../scheduler/snapshot";
 import type { updateHostSchema } from "../../schemas/hosts";
+import type { hostDtoSchema } from "../../schemas/api";
+import type { HOST_ADMIN_STATES, HOST_STATUSES } from "../../schemas/entities";
 import { recordAudit } from "../platform";
 import type { Actor } from "../platform";
 
 export type HostDto = ReturnType<typeof toHostDto>;
 
 /** What an operator sees: maintenance/disabled win over connectivity. */
-export function displayHostStatus(h: Pick<Host, "status" | "adminState">): string {
-  return h.adminState === "enabled" ? h.status : h.adminState;
+export function displayHostStatus(h: Pick<Host, "status" | "adminState">): (typeof HOST_STATUSES)[number] {
+  return (h.adminState === "enabled" ? h.status : h.adminState) as (typeof HOST_STATUSES)[number];
 }
+
+/** The API shape (lib/schemas/api.ts hostDtoSchema); Dates become ISO strings on the wire. */
 
 export function toHostDto(h: Host & { _count?: { vms: number } }) {
   return {
@@ -26,8 +30,8 @@ export function toHostDto(h: Host & { _count?: { vms: number } }) {
     name: h.name,
     arch: h.arch as Arch,
     status: displayHostStatus(h),
-    connectivity: h.status,
-    adminState: h.adminState,
+    connectivity: h.status as "online" | "offline",
+    adminState: h.adminState as (typeof HOST_ADMIN_STATES)[number],
     cpuModel: h.cpuModel,
     cpuCount: h.cpuCount,
     memoryMb: h.memoryMb,
@@ -50,7 +54,7 @@ export function toHostDto(h: Host & { _count?: { vms: number } }) {
     lastHeartbeatAt: h.lastHeartbeatAt,
     vmCount: h._count?.vms,
     createdAt: h.createdAt,
-  };
+  } satisfies z.input<typeof hostDtoSchema>;
 }
 
 function statusWhere(status: string | undefined) {

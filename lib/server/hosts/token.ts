@@ -1,26 +1,27 @@
 import "server-only";
 // Host tokens: derived from the controller secret (any controller can call any agent), stored
 // only as a hash, and checked together with the pinned client certificate on the TLS port.
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import { AppError } from "../../errors";
+import { agentTlsChannel } from "../../agent-tls";
+import { deriveHostToken } from "../../host-token";
 import { db, env } from "../platform";
-import { agentTlsChannel } from "../../../scripts/agent-tls-listener.mjs";
 
 export function sha256(s: string): string {
   return createHash("sha256").update(s).digest("hex");
 }
 
 /**
- * The host token is derived from the controller secret, so any controller can call an agent
- * without storing the token; the database keeps only its hash (for authenticating the agent).
+ * The host token is derived from the controller secret (lib/host-token.ts), so any controller can
+ * call an agent without storing the token; the database keeps only its hash (for authenticating the agent).
  */
 export function hostTokenFor(hostId: string, generation: number): string {
-  return "pah_" + createHmac("sha256", env().secret).update(`host-token:${hostId}:${generation}`).digest("base64url");
+  return deriveHostToken(env().secret, hostId, generation);
 }
 
 /**
  * The host whose agent presented this bearer token, or a 401. Over the agent TLS port
- * (scripts/agent-tls-listener.mjs) a host with a pinned certificate must also present that very
+ * (server/agent-tls-listener.ts) a host with a pinned certificate must also present that very
  * certificate as its client certificate: a stolen token without the agent's key is useless there.
  */
 export async function authenticateHost(req: Request) {

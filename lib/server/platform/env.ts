@@ -24,7 +24,7 @@ const schema = z.object({
   POLYARCH_JOIN_TOKEN_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 365).default(24),
   POLYARCH_DEMO_IMAGES_DIR: z.string().optional(),
   POLYARCH_LOGIN_RATE_MAX: z.coerce.number().int().min(1).default(10),
-  /** the agent API over HTTPS (scripts/server.mjs reads it too; 0 = off; docs/decisions/017-agent-tls.md) */
+  /** the agent API over HTTPS (server/main.ts reads it too; 0 = off; docs/decisions/017-agent-tls.md) */
   POLYARCH_AGENT_TLS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** extra names (DNS / IP, comma-separated) of the controller certificate agents verify; default: os.hostname() */
   POLYARCH_AGENT_TLS_NAMES: z.string().optional(),

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync,
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
+import { normalizeFingerprint } from "../../agent-tls";
 import { AppError } from "../../errors";
 import { keyProofMessage } from "../../schemas/agent-api";
 import { env } from "./env";
@@ -24,8 +25,6 @@ export const HOST_CERT_VALIDITY_DAYS = 730;
 const CONTROLLER_CERT_VALIDITY_DAYS = 397;
 /** The subject CN of controller certificates; agents accept API calls only from a client certificate with it. */
 export const CONTROLLER_CN = "polyarch-controller";
-/** globalThis key of `ensurePki` for scripts/server.mjs's agent TLS listener (registered in startup.ts). */
-export const CONTROLLER_PKI_HOOK = Symbol.for("polyarch.controllerPki");
 
 export interface Pki {
   dir: string;
@@ -40,9 +39,7 @@ export function certFingerprint(pem: string): string {
   return normalizeFingerprint(new X509Certificate(pem).fingerprint256);
 }
 
-export function normalizeFingerprint(fp: string): string {
-  return fp.replace(/[^0-9a-fA-F]/g, "").toLowerCase();
-}
+export { normalizeFingerprint };
 
 function serial(): string {
   const b = randomBytes(16);

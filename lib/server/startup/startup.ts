@@ -5,8 +5,10 @@ import { sweepInterruptedUploads } from "../images";
 import { registerDemoImages } from "../images";
 import { applyConfiguredJoinToken, getJoinToken, markStaleHostsOffline } from "../hosts";
 import { logError } from "../platform";
-import { AGENT_TLS_HOOK, agentTlsForHost } from "../hosts";
-import { CONTROLLER_PKI_HOOK, ensurePki } from "../platform";
+import { agentTlsForHost } from "../hosts";
+import { ensurePki } from "../platform";
+import { spendConsoleTicket } from "../consoles";
+import { registerAppHooks } from "../../server-hooks";
 import { env } from "../platform";
 import { db, isPostgres } from "../platform";
 import { startControllerLiveness, startPeriodicJob, withLease } from "../platform";
@@ -15,9 +17,15 @@ import { sweepOrphanedTasks } from "../vms";
 const SWEEP_MS = 5_000;
 
 export async function onServerStart(): Promise<void> {
-  // scripts/server.mjs's agent TLS listener takes the controller certificate from here (lazy: it
-  // works even if a start-up task below fails).
-  (globalThis as Record<symbol, unknown>)[CONTROLLER_PKI_HOOK] = ensurePki;
+  // What the custom server (server/main.ts, a separate bundle in this process) needs from the app
+  // and cannot have itself: the secret, the ticket store, agent TLS settings, the PKI. Each is
+  // lazy, so the hooks work even if a start-up task below fails.
+  registerAppHooks({
+    controllerSecret: () => env().secret,
+    spendConsoleTicket: (ticket, claims) => spendConsoleTicket(ticket, claims),
+    agentTlsForHost,
+    controllerPki: ensurePki,
+  });
   try {
     // WAL lets the console, migrations and tools read while one writer writes (SQLite only; persistent).
     if (!isPostgres()) await db().$queryRawUnsafe("PRAGMA journal_mode=WAL");
@@ -32,10 +40,8 @@ export async function onServerStart(): Promise<void> {
       const fixtures = env().POLYARCH_DEMO_IMAGES_DIR;
       if (fixtures) await registerDemoImages(fixtures);
     });
-    // The cluster CA + controller certificate (created on the first start; docs/decisions/017-agent-tls.md),
-    // and the hook scripts/server.mjs's console proxy uses to reach agents over mutual TLS.
+    // The cluster CA + controller certificate (created on the first start; docs/decisions/017-agent-tls.md).
     await ensurePki();
-    (globalThis as Record<symbol, unknown>)[AGENT_TLS_HOOK] = agentTlsForHost;
     // Uploads cut off by a restart leave rows in uploading/validating and stray files: remove them.
     await sweepInterruptedUploads();
   } catch (error) {

@@ -1,0 +1,65 @@
+// Typed hooks between the custom server (server/, bundled by esbuild into dist/server.mjs) and the
+// Next.js app (bundled by Next into .next/server) that run in one Node process. The app registers
+// what the server needs but cannot have itself — it has no database, no env() and no PKI of its
+// own (docs/decisions/021-typescript-server.md) — and the server publishes what only it knows.
+//
+// Why a slot on globalThis rather than module state: each bundle gets its own copy of this module
+// (Next compiles it into the app's chunks, esbuild into dist/server.mjs), so a module variable set
+// by one side is invisible to the other. Both copies find the same object under one registered
+// symbol; the shapes are declared here once and both sides import them, so they cannot drift.
+import type { RequestOptions } from "node:https";
+import type { ConsoleTicketClaims, SpendResult } from "./console-ticket";
+
+/** The cluster CA and the controller's certificate + key (lib/server/platform/pki.ts `Pki` satisfies it). */
+export interface ControllerPki {
+  caCertPem: string;
+  controllerCertPem: string;
+  controllerKeyPem: string;
+}
+
+/** App → server: registered by lib/server/startup when Next runs the instrumentation hook. */
+export interface AppHooks {
+  /** The controller secret (env().secret): console tickets are signed with it, host tokens derived from it. */
+  controllerSecret(): string;
+  /** Spends a console ticket whose signature the server checked, once, in the shared database (ADR 013). */
+  spendConsoleTicket(ticket: string, claims: ConsoleTicketClaims): Promise<SpendResult>;
+  /** TLS options to reach one host's agent: the CA, the host's pinned certificate, the controller's client certificate (ADR 017). */
+  agentTlsForHost(hostId: string): Promise<RequestOptions>;
+  /** The certificate the agent TLS listener serves (created on the first start; ADR 017). */
+  controllerPki(): Promise<ControllerPki>;
+}
+
+/** Server → app: set by the custom server (server/agent-tls-listener.ts). */
+export interface ServerHooks {
+  /** Random per-process value the agent TLS listener puts in CHANNEL_HEADER (lib/agent-tls.ts). */
+  agentTlsChannel: string;
+}
+
+interface Slot {
+  app: Partial<AppHooks>;
+  server: Partial<ServerHooks>;
+}
+
+const SLOT: unique symbol = Symbol.for("polyarch.serverHooks");
+
+function slot(): Slot {
+  const g = globalThis as typeof globalThis & { [SLOT]?: Slot };
+  return (g[SLOT] ??= { app: {}, server: {} });
+}
+
+export function registerAppHooks(hooks: AppHooks): void {
+  slot().app = { ...hooks };
+}
+
+/** The app's hooks, each undefined until the app has started (the server answers 503 then). */
+export function appHooks(): Readonly<Partial<AppHooks>> {
+  return slot().app;
+}
+
+export function registerServerHooks(hooks: Partial<ServerHooks>): void {
+  Object.assign(slot().server, hooks);
+}
+
+export function serverHooks(): Readonly<Partial<ServerHooks>> {
+  return slot().server;
+}
