@@ -22,7 +22,9 @@ export const QEMU_OR_OVS_TESTS = [
   "agent/src/console/console.test.ts", // serial console of a real guest
   "agent/src/network/ovs.test.ts", // private OVS instance + taps
   "agent/src/network/vlan.test.ts", // netns + OVS + two guests
-  "agent/src/vm/manager.test.ts", // VmManager lifecycle with real guests
+  "agent/src/vm/manager-create.test.ts", // VmManager with real guests
+  "agent/src/vm/manager-lifecycle.test.ts",
+  "agent/src/vm/manager-restart.test.ts",
   "agent/src/qemu/probe.test.ts", // starts qemu-system-x86_64 -accel kvm
   "agent/src/console/vnc.test.ts", // VNC of a real x86_64 guest
 ];

@@ -20,7 +20,7 @@ import { alive, listenOnLoopback, serveStubImage, stopServer, until } from "./te
 import type { Logger } from "./util";
 
 const JOIN = "join-token-e2e-0123456789";
-/** Same lookup as vm/manager.test.ts: POLYARCH_FIXTURES_DIR or .cache/fixtures/<arch>/, manifest.json wins. */
+/** Same lookup as testing/vm-rig.ts: POLYARCH_FIXTURES_DIR or .cache/fixtures/<arch>/, manifest.json wins. */
 function fixtureFiles(): { kernel: Buffer; initrd?: Buffer; cmdline: string; marker: string | null } {
   const roots = [process.env.POLYARCH_FIXTURES_DIR, path.resolve(__dirname, "../../.cache/fixtures")].filter((r): r is string => Boolean(r));
   for (const r of roots) {

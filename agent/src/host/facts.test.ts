@@ -3,7 +3,16 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { hostFactsSchema } from "../../../lib/schemas/agent-api";
-import { archRefusal, computeCapabilities, detectFacts, elfArch, findFirmware, parseCpuInfo, resolveMachineId, UsageSampler } from "./facts";
+import { parseCpuInfo } from "./cpu-model";
+import {
+  archRefusal,
+  computeCapabilities,
+  detectFacts,
+  elfArch,
+  findFirmware,
+  resolveMachineId,
+  UsageSampler,
+} from "./facts";
 
 function armCpuinfo(cores: Array<[string, string]>): string {
   return (
@@ -37,13 +46,31 @@ model name\t: AMD EPYC 7763 64-Core Processor
 describe("parseCpuInfo", () => {
   it.each([
     ["x86 model name", X86, "AMD EPYC 7763 64-Core Processor", "x86"],
-    ["Graviton2 / Ampere Altra", armCpuinfo([["0x41", "0xd0c"], ["0x41", "0xd0c"]]), "ARM Neoverse-N1", "arm"],
+    [
+      "Graviton2 / Ampere Altra",
+      armCpuinfo([
+        ["0x41", "0xd0c"],
+        ["0x41", "0xd0c"],
+      ]),
+      "ARM Neoverse-N1",
+      "arm",
+    ],
     ["Graviton3", armCpuinfo([["0x41", "0xd40"]]), "ARM Neoverse-V1", "arm"],
     ["Neoverse-N2", armCpuinfo([["0x41", "0xd49"]]), "ARM Neoverse-N2", "arm"],
     ["Grace / Graviton4", armCpuinfo([["0x41", "0xd4f"]]), "ARM Neoverse-V2", "arm"],
     ["Raspberry Pi 3", armCpuinfo([["0x41", "0xd03"]]), "ARM Cortex-A53", "arm"],
     ["Cortex-A57 (qemu virt)", armCpuinfo([["0x41", "0xd07"]]), "ARM Cortex-A57", "arm"],
-    ["RK3399 big.LITTLE", armCpuinfo([["0x41", "0xd03"], ["0x41", "0xd03"], ["0x41", "0xd08"], ["0x41", "0xd08"]]), "ARM Cortex-A53 + ARM Cortex-A72", "arm"],
+    [
+      "RK3399 big.LITTLE",
+      armCpuinfo([
+        ["0x41", "0xd03"],
+        ["0x41", "0xd03"],
+        ["0x41", "0xd08"],
+        ["0x41", "0xd08"],
+      ]),
+      "ARM Cortex-A53 + ARM Cortex-A72",
+      "arm",
+    ],
     ["Kunpeng 920", armCpuinfo([["0x48", "0xd01"]]), "HiSilicon TaiShan-v110 (Kunpeng 920)", "arm"],
     ["Kunpeng TaiShan-v120", armCpuinfo([["0x48", "0xd02"]]), "HiSilicon TaiShan-v120", "arm"],
     ["Phytium FT-2000+/64", armCpuinfo([["0x70", "0x662"]]), "Phytium FTC662", "arm"],
@@ -53,7 +80,15 @@ describe("parseCpuInfo", () => {
     ["AmpereOne", armCpuinfo([["0xc0", "0xac3"]]), "Ampere Ampere-1", "arm"],
     ["ThunderX2", armCpuinfo([["0x43", "0x0af"]]), "Cavium ThunderX2-99xx", "arm"],
     ["Qualcomm Falkor", armCpuinfo([["0x51", "0xc00"]]), "Qualcomm Falkor", "arm"],
-    ["Apple M1 (Asahi)", armCpuinfo([["0x61", "0x022"], ["0x61", "0x023"]]), "Apple M1-Icestorm + Apple M1-Firestorm", "arm"],
+    [
+      "Apple M1 (Asahi)",
+      armCpuinfo([
+        ["0x61", "0x022"],
+        ["0x61", "0x023"],
+      ]),
+      "Apple M1-Icestorm + Apple M1-Firestorm",
+      "arm",
+    ],
     ["unknown ARM part", armCpuinfo([["0x41", "0xfff"]]), "ARM part 0xfff", "arm"],
     ["unknown implementer", armCpuinfo([["0x99", "0x001"]]), "implementer 0x99 part 0x001", "arm"],
     ["empty", "", "unknown", "unknown"],
@@ -62,7 +97,10 @@ describe("parseCpuInfo", () => {
   });
 
   it("prefers implementer/part over a 32-bit style model name", () => {
-    const text = armCpuinfo([["0x41", "0xd08"]]).replace("processor\t: 0", "processor\t: 0\nmodel name\t: ARMv8 Processor rev 3 (v8l)");
+    const text = armCpuinfo([["0x41", "0xd08"]]).replace(
+      "processor\t: 0",
+      "processor\t: 0\nmodel name\t: ARMv8 Processor rev 3 (v8l)",
+    );
     expect(parseCpuInfo(text).model).toBe("ARM Cortex-A72");
   });
 });
@@ -70,21 +108,45 @@ describe("parseCpuInfo", () => {
 describe("computeCapabilities", () => {
   const both = { x86_64: "/usr/bin/qemu-system-x86_64", aarch64: "/usr/bin/qemu-system-aarch64" };
   it("KVM host runs its own arch natively, the other emulated", () => {
-    expect(computeCapabilities("x86_64", true, both, 8)).toEqual({ nativeArches: ["x86_64"], emulatedArches: ["aarch64"], maxVcpusNative: 8, maxVcpusEmulated: 8 });
+    expect(computeCapabilities("x86_64", true, both, 8)).toEqual({
+      nativeArches: ["x86_64"],
+      emulatedArches: ["aarch64"],
+      maxVcpusNative: 8,
+      maxVcpusEmulated: 8,
+    });
   });
   it("no KVM: the host arch is still native (TCG), only the other arch is emulated", () => {
-    expect(computeCapabilities("aarch64", false, both, 2)).toEqual({ nativeArches: ["aarch64"], emulatedArches: ["x86_64"], maxVcpusNative: 2, maxVcpusEmulated: 2 });
+    expect(computeCapabilities("aarch64", false, both, 2)).toEqual({
+      nativeArches: ["aarch64"],
+      emulatedArches: ["x86_64"],
+      maxVcpusNative: 2,
+      maxVcpusEmulated: 2,
+    });
   });
   it("KVM but no binary for the host arch: nothing native", () => {
-    expect(computeCapabilities("aarch64", true, { x86_64: both.x86_64 }, 4)).toEqual({ nativeArches: [], emulatedArches: ["x86_64"], maxVcpusNative: null, maxVcpusEmulated: 4 });
+    expect(computeCapabilities("aarch64", true, { x86_64: both.x86_64 }, 4)).toEqual({
+      nativeArches: [],
+      emulatedArches: ["x86_64"],
+      maxVcpusNative: null,
+      maxVcpusEmulated: 4,
+    });
   });
   it("no binaries at all", () => {
-    expect(computeCapabilities("x86_64", true, {}, 4)).toEqual({ nativeArches: [], emulatedArches: [], maxVcpusNative: null, maxVcpusEmulated: null });
+    expect(computeCapabilities("x86_64", true, {}, 4)).toEqual({
+      nativeArches: [],
+      emulatedArches: [],
+      maxVcpusNative: null,
+      maxVcpusEmulated: null,
+    });
   });
 });
 
 describe("archRefusal", () => {
-  const facts = { arch: "x86_64" as const, nativeArches: ["x86_64" as const], emulatedArches: [] as ("x86_64" | "aarch64")[] };
+  const facts = {
+    arch: "x86_64" as const,
+    nativeArches: ["x86_64" as const],
+    emulatedArches: [] as ("x86_64" | "aarch64")[],
+  };
   it("names what the host can run", () => {
     expect(archRefusal(facts, "aarch64", true)).toMatch(/cannot run aarch64.*can run: x86_64 \(native, KVM\)/);
     expect(archRefusal(facts, "x86_64", false)).toBeNull();
@@ -110,9 +172,11 @@ describe("host detection (this machine)", () => {
     expect(facts.memoryMb).toBeGreaterThan(0);
     expect(facts.diskGb).toBeGreaterThan(0);
     // This machine has Debian's qemu + ovs installed and no openvswitch kernel module.
-    if (fs.existsSync("/usr/bin/qemu-system-aarch64")) expect(facts.qemu.binaries.aarch64).toBe("/usr/bin/qemu-system-aarch64");
+    if (fs.existsSync("/usr/bin/qemu-system-aarch64"))
+      expect(facts.qemu.binaries.aarch64).toBe("/usr/bin/qemu-system-aarch64");
     // No ovsdb-server runs for the system OVS here: installed but not available.
-    if (fs.existsSync("/usr/bin/ovs-vsctl") && !fs.existsSync("/var/run/openvswitch/db.sock")) expect(facts.ovs).toMatchObject({ available: false, datapath: null });
+    if (fs.existsSync("/usr/bin/ovs-vsctl") && !fs.existsSync("/var/run/openvswitch/db.sock"))
+      expect(facts.ovs).toMatchObject({ available: false, datapath: null });
     if (facts.qemu.binaries.x86_64) expect(facts.qemu.version).toMatch(/^\d+\.\d+/);
     for (const a of facts.nativeArches) expect(facts.emulatedArches).not.toContain(a);
   });

@@ -3,7 +3,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { heartbeatMetricsSchema } from "../../../lib/schemas/agent-api";
-import { hostCpuPct, MetricsSampler, parseMeminfo, parsePidStat, parseProcStat, parseVmRssKb, processCpuPct } from "./metrics";
+import {
+  hostCpuPct,
+  MetricsSampler,
+  parseMeminfo,
+  parsePidStat,
+  parseProcStat,
+  parseVmRssKb,
+  processCpuPct,
+} from "./metrics";
 
 // Captured from a 2-core Debian 12 VM (trimmed).
 const STAT_1 = `cpu  816349 9281 166133 1838381 7034 0 2665 1603 0 0
@@ -15,7 +23,10 @@ btime 1700000000
 processes 14202
 procs_running 2
 `;
-const STAT_2 = STAT_1.replace("cpu  816349 9281 166133 1838381 7034 0 2665 1603 0 0", "cpu  816449 9281 166183 1838421 7044 0 2665 1603 0 0");
+const STAT_2 = STAT_1.replace(
+  "cpu  816349 9281 166133 1838381 7034 0 2665 1603 0 0",
+  "cpu  816449 9281 166183 1838421 7044 0 2665 1603 0 0",
+);
 const MEMINFO = `MemTotal:       24684084 kB
 MemFree:        20945068 kB
 MemAvailable:   23416864 kB
@@ -24,7 +35,8 @@ Cached:          2371372 kB
 SwapCached:            0 kB
 `;
 // A QEMU whose name contains a space and a ')': fields must be counted from the last ')'.
-const PID_STAT = "4242 (qemu-system-aar) x) S 1 4241 4241 0 -1 4194560 52012 0 0 0 1200 300 0 0 20 0 5 0 1427136 2290089984 61234 18446744073709551615 1 1 0 0 0 0 0 4096 17987 0 0 0 17 1 0 0 0 0 0\n";
+const PID_STAT =
+  "4242 (qemu-system-aar) x) S 1 4241 4241 0 -1 4194560 52012 0 0 0 1200 300 0 0 20 0 5 0 1427136 2290089984 61234 18446744073709551615 1 1 0 0 0 0 0 4096 17987 0 0 0 17 1 0 0 0 0 0\n";
 const PID_STATUS = `Name:\tqemu-system-aar
 Umask:\t0022
 State:\tS (sleeping)
@@ -39,7 +51,11 @@ Threads:\t5
 
 describe("metrics parsing (captured /proc text)", () => {
   it("reads the aggregate cpu line and counts CPUs", () => {
-    expect(parseProcStat(STAT_1)).toEqual({ total: 816349 + 9281 + 166133 + 1838381 + 7034 + 0 + 2665 + 1603, idle: 1838381 + 7034, cpus: 2 });
+    expect(parseProcStat(STAT_1)).toEqual({
+      total: 816349 + 9281 + 166133 + 1838381 + 7034 + 0 + 2665 + 1603,
+      idle: 1838381 + 7034,
+      cpus: 2,
+    });
     expect(parseProcStat("intr 1 2 3\n")).toBeNull();
     expect(parseProcStat("")).toBeNull();
   });
@@ -55,7 +71,10 @@ describe("metrics parsing (captured /proc text)", () => {
 
   it("memory: MemTotal and MemAvailable, with the pre-3.14 fallback", () => {
     expect(parseMeminfo(MEMINFO)).toEqual({ totalKb: 24684084, availableKb: 23416864 });
-    expect(parseMeminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB\n")).toEqual({ totalKb: 1000, availableKb: 400 });
+    expect(parseMeminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB\n")).toEqual({
+      totalKb: 1000,
+      availableKb: 400,
+    });
     expect(parseMeminfo("nothing\n")).toBeNull();
   });
 
@@ -106,7 +125,15 @@ describe("MetricsSampler on a captured /proc tree", () => {
     now += 5_000;
     writeTree(STAT_2, { 4242: { stat: PID_STAT.replace(" 1200 300 ", " 1250 300 "), status: PID_STATUS } });
     const m = await s.sample(vms);
-    expect(m).toEqual({ windowMs: 5_000, host: { cpuPct: 75, memUsedMb: Math.round((24684084 - 23416864) / 1024), memTotalMb: Math.round(24684084 / 1024) }, vms: [{ id: "vm-a", cpuPct: 50, rssMb: 239 }] });
+    expect(m).toEqual({
+      windowMs: 5_000,
+      host: {
+        cpuPct: 75,
+        memUsedMb: Math.round((24684084 - 23416864) / 1024),
+        memTotalMb: Math.round(24684084 / 1024),
+      },
+      vms: [{ id: "vm-a", cpuPct: 50, rssMb: 239 }],
+    });
     expect(heartbeatMetricsSchema.safeParse(m).success).toBe(true);
 
     // A nudged heartbeat 300 ms later gets the same sample instead of a 300 ms window.
@@ -115,7 +142,9 @@ describe("MetricsSampler on a captured /proc tree", () => {
 
     // Same pid, different start time: QEMU was restarted, its counters are not comparable.
     now += 5_000;
-    writeTree(STAT_1.replace("cpu  816349", "cpu  826349"), { 4242: { stat: PID_STAT.replace("1427136", "1999999"), status: PID_STATUS } });
+    writeTree(STAT_1.replace("cpu  816349", "cpu  826349"), {
+      4242: { stat: PID_STAT.replace("1427136", "1999999"), status: PID_STATUS },
+    });
     expect((await s.sample(vms))!.vms).toEqual([]);
   });
 
@@ -134,7 +163,8 @@ describe("MetricsSampler against this machine's /proc", () => {
     // Burn at least 100 ms of our own CPU time (not wall time: independent of machine speed and load).
     const start = process.cpuUsage();
     let x = 0;
-    while (process.cpuUsage(start).user + process.cpuUsage(start).system < 100_000) for (let i = 0; i < 100_000; i++) x += Math.sqrt(i);
+    while (process.cpuUsage(start).user + process.cpuUsage(start).system < 100_000)
+      for (let i = 0; i < 100_000; i++) x += Math.sqrt(i);
     expect(x).toBeGreaterThan(0);
     const m = await s.sample(me);
     expect(heartbeatMetricsSchema.safeParse(m).error).toBeUndefined();

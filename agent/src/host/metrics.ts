@@ -31,7 +31,11 @@ export function parseProcStat(text: string): CpuTotals | null {
   if (f.length < 4 || f.some((n) => !Number.isFinite(n))) return null;
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
   const cpus = (text.match(/^cpu\d+\s/gm) ?? []).length;
-  return { total: user + nice + system + idle + iowait + irq + softirq + steal, idle: idle + iowait, cpus: Math.max(1, cpus) };
+  return {
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+    idle: idle + iowait,
+    cpus: Math.max(1, cpus),
+  };
 }
 
 /** MemTotal and MemAvailable (kB) of /proc/meminfo; kernels before 3.14 lack MemAvailable: MemFree+Buffers+Cached. */
@@ -42,7 +46,8 @@ export function parseMeminfo(text: string): { totalKb: number; availableKb: numb
   };
   const totalKb = field("MemTotal");
   if (totalKb === null) return null;
-  const availableKb = field("MemAvailable") ?? (field("MemFree") ?? 0) + (field("Buffers") ?? 0) + (field("Cached") ?? 0);
+  const availableKb =
+    field("MemAvailable") ?? (field("MemFree") ?? 0) + (field("Buffers") ?? 0) + (field("Cached") ?? 0);
   return { totalKb, availableKb: Math.min(availableKb, totalKb) };
 }
 
@@ -55,7 +60,10 @@ export function parsePidStat(text: string): { ticks: number; startTime: number; 
   const close = text.lastIndexOf(")");
   if (close < 0) return null;
   // rest[0] is field 3 (state); utime = field 14, stime = 15, starttime = 22
-  const rest = text.slice(close + 1).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   const startTime = Number(rest[19]);
@@ -123,17 +131,32 @@ export class MetricsSampler {
   async sample(vms: ReadonlyArray<{ id: string; pid?: number | null }>): Promise<HeartbeatMetrics | null> {
     const at = this.now();
     if (this.last && at - this.last.at < this.minWindowMs) return this.lastResult;
-    const [statText, memText] = await Promise.all([readOrNull(path.join(this.procRoot, "stat")), readOrNull(path.join(this.procRoot, "meminfo"))]);
+    const [statText, memText] = await Promise.all([
+      readOrNull(path.join(this.procRoot, "stat")),
+      readOrNull(path.join(this.procRoot, "meminfo")),
+    ]);
     const cpu = statText ? parseProcStat(statText) : null;
     const mem = memText ? parseMeminfo(memText) : null;
     if (!cpu || !mem) return null;
 
-    const withPid = vms.filter((v): v is { id: string; pid: number } => typeof v.pid === "number" && Number.isInteger(v.pid) && v.pid > 0).slice(0, MAX_METRIC_VMS);
+    const withPid = vms
+      .filter(
+        (v): v is { id: string; pid: number } => typeof v.pid === "number" && Number.isInteger(v.pid) && v.pid > 0,
+      )
+      .slice(0, MAX_METRIC_VMS);
     const reads = await Promise.all(
       withPid.map(async (v) => {
         const dir = path.join(this.procRoot, String(v.pid));
-        const [st, status] = await Promise.all([readOrNull(path.join(dir, "stat")), readOrNull(path.join(dir, "status"))]);
-        return { id: v.id, pid: v.pid, stat: st ? parsePidStat(st) : null, rssKb: status ? parseVmRssKb(status) : null };
+        const [st, status] = await Promise.all([
+          readOrNull(path.join(dir, "stat")),
+          readOrNull(path.join(dir, "status")),
+        ]);
+        return {
+          id: v.id,
+          pid: v.pid,
+          stat: st ? parsePidStat(st) : null,
+          rssKb: status ? parseVmRssKb(status) : null,
+        };
       }),
     );
 
@@ -145,7 +168,11 @@ export class MetricsSampler {
       next.set(r.id, { pid: r.pid, startTime: r.stat.startTime, ticks: r.stat.ticks });
       const base = this.baselines.get(r.id);
       if (!prev || !base || base.pid !== r.pid || base.startTime !== r.stat.startTime) continue; // baseline only
-      vmSamples.push({ id: r.id, cpuPct: processCpuPct(base.ticks, r.stat.ticks, prev.cpu, cpu), rssMb: Math.round((r.rssKb ?? 0) / 1024) });
+      vmSamples.push({
+        id: r.id,
+        cpuPct: processCpuPct(base.ticks, r.stat.ticks, prev.cpu, cpu),
+        rssMb: Math.round((r.rssKb ?? 0) / 1024),
+      });
     }
     this.baselines = next;
     this.last = { at, cpu };

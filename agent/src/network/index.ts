@@ -1,2 +1,13 @@
 // Open vSwitch: the bridge, VM taps and their VLAN tags.
-export { assertIfName, createTap, deleteTap, netDeviceExists, Ovs, OvsError, OvsNetwork, tapName, type NicLike, type OvsOptions } from "./ovs";
+export {
+  assertIfName,
+  createTap,
+  deleteTap,
+  netDeviceExists,
+  Ovs,
+  OvsError,
+  OvsNetwork,
+  tapName,
+  type NicLike,
+  type OvsOptions,
+} from "./ovs";

@@ -9,7 +9,8 @@ import { ExecError, type Logger, run, silentLogger } from "../util";
 const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 export function assertIfName(name: string, what = "interface"): void {
-  if (!IFNAME_RE.test(name)) throw new Error(`invalid ${what} name "${name}": 1-15 of letters, digits, '_', '.', '-' (not first)`);
+  if (!IFNAME_RE.test(name))
+    throw new Error(`invalid ${what} name "${name}": 1-15 of letters, digits, '_', '.', '-' (not first)`);
 }
 
 /**
@@ -83,13 +84,19 @@ export class Ovs {
 
   async listBridges(): Promise<string[]> {
     const { stdout } = await this.vsctl(["list-br"]);
-    return stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    return stdout
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   async listPorts(bridge: string): Promise<string[]> {
     assertIfName(bridge, "bridge");
     const { stdout } = await this.vsctl(["list-ports", bridge]);
-    return stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    return stdout
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   /**
@@ -105,7 +112,9 @@ export class Ovs {
     const ofport = ofportLine === "[]" || ofportLine === "" ? null : Number(ofportLine);
     if (ofport === null || ofport < 0) {
       const hint = /Error detected while setting up[^\n]*/.exec(stderr)?.[0];
-      return hint ?? `interface ${name} has no OpenFlow port (ofport ${ofportLine || "unset"}); see the ovs-vswitchd log`;
+      return (
+        hint ?? `interface ${name} has no OpenFlow port (ofport ${ofportLine || "unset"}); see the ovs-vswitchd log`
+      );
     }
     return null;
   }
@@ -132,7 +141,8 @@ export class Ovs {
   async addPort(bridge: string, port: string, vlan: number, externalIds: Record<string, string> = {}): Promise<void> {
     assertIfName(bridge, "bridge");
     assertIfName(port, "port");
-    if (!Number.isInteger(vlan) || vlan < 0 || vlan > 4094) throw new Error(`invalid VLAN ${vlan}: 0 (untagged) or 1..4094`);
+    if (!Number.isInteger(vlan) || vlan < 0 || vlan > 4094)
+      throw new Error(`invalid VLAN ${vlan}: 0 (untagged) or 1..4094`);
     const args = ["--may-exist", "add-port", bridge, port];
     if (vlan > 0) args.push(`tag=${vlan}`);
     // --may-exist does not update an existing port: set tag explicitly so a changed VLAN applies.

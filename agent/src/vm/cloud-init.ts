@@ -27,15 +27,18 @@ const SEED_SRC_DIR = "seed";
 
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 /** One OpenSSH public key line: type, base64 blob, optional comment. */
-const SSH_KEY = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,2}( [^\0\r\n]*)?$/;
+const SSH_KEY =
+  /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,2}( [^\0\r\n]*)?$/;
 
 const q = (s: string): string => JSON.stringify(s);
 
 /** Throws AgentError("invalid") for data that cannot go into a seed; call before side effects. */
 export function validateCloudInit(ci: CloudInitSpec): void {
-  if (!HOSTNAME.test(ci.hostname)) throw new AgentError("invalid", `cloudInit.hostname ${q(ci.hostname)} is not a valid hostname`);
+  if (!HOSTNAME.test(ci.hostname))
+    throw new AgentError("invalid", `cloudInit.hostname ${q(ci.hostname)} is not a valid hostname`);
   ci.sshKeys.forEach((k, i) => {
-    if (!SSH_KEY.test(k.trim())) throw new AgentError("invalid", `cloudInit.sshKeys[${i}] is not an OpenSSH public key line`);
+    if (!SSH_KEY.test(k.trim()))
+      throw new AgentError("invalid", `cloudInit.sshKeys[${i}] is not an OpenSSH public key line`);
   });
   if (ci.userData !== undefined) {
     // cloud-init silently ignores other formats; refuse them so the user learns why nothing ran.
@@ -61,7 +64,8 @@ export function networkConfig(nics: readonly Nic[]): string | null {
     if (!isIPv4(n.ip)) throw new AgentError("invalid", `NIC ${n.id}: ip ${q(n.ip)} is not an IPv4 address`);
     lines.push("    dhcp4: false", `    addresses: [${q(`${n.ip}/${n.prefixLength}`)}]`);
     if (n.gateway) {
-      if (!isIPv4(n.gateway)) throw new AgentError("invalid", `NIC ${n.id}: gateway ${q(n.gateway)} is not an IPv4 address`);
+      if (!isIPv4(n.gateway))
+        throw new AgentError("invalid", `NIC ${n.id}: gateway ${q(n.gateway)} is not an IPv4 address`);
       // 0.0.0.0/0 rather than "default": older cloud-init v2 parsers only know the CIDR form.
       lines.push("    routes:", `      - to: ${q("0.0.0.0/0")}`, `        via: ${q(n.gateway)}`);
     }
@@ -94,7 +98,8 @@ export function renderSeed(vmId: string, spec: Pick<VmSpec, "nics"> & { cloudIni
 
 function hashFiles(files: SeedFiles): string {
   const h = createHash("sha256");
-  for (const [name, body] of Object.entries(files).sort(([a], [b]) => a.localeCompare(b))) h.update(`${name}\0${body}\0`);
+  for (const [name, body] of Object.entries(files).sort(([a], [b]) => a.localeCompare(b)))
+    h.update(`${name}\0${body}\0`);
   return h.digest("hex");
 }
 
@@ -119,7 +124,14 @@ export async function ensureSeedIso(
   const files = renderSeed(vmId, { nics: spec.nics, cloudInit: spec.cloudInit });
   const hash = hashFiles(files);
   const have = await fsp.readFile(stamp, "utf8").catch(() => "");
-  if (have.trim() === hash && (await fsp.stat(iso).then((s) => s.isFile()).catch(() => false))) return iso;
+  if (
+    have.trim() === hash &&
+    (await fsp
+      .stat(iso)
+      .then((s) => s.isFile())
+      .catch(() => false))
+  )
+    return iso;
 
   // Fresh source dir each time so a dropped network-config does not linger on the volume.
   await fsp.rm(srcDir, { force: true, recursive: true });
@@ -137,7 +149,9 @@ export async function ensureSeedIso(
   } catch (err) {
     await fsp.rm(tmp, { force: true });
     const msg = err instanceof Error ? err.message : String(err);
-    throw new AgentError("unavailable", `could not build the cloud-init seed (is genisoimage installed?): ${msg}`, { cause: err });
+    throw new AgentError("unavailable", `could not build the cloud-init seed (is genisoimage installed?): ${msg}`, {
+      cause: err,
+    });
   }
   await writeFileAtomic(stamp, hash + "\n");
   return iso;

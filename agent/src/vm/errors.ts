@@ -26,3 +26,21 @@ export class AgentError extends Error {
 export function isAgentError(err: unknown): err is AgentError {
   return err instanceof AgentError;
 }
+
+export function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** An AgentError as is; anything else wrapped with `context` and the `fallback` code. */
+export function toAgentError(err: unknown, context: string, fallback: AgentError["code"] = "unavailable"): AgentError {
+  if (err instanceof AgentError) return err;
+  return new AgentError(fallback, `${context}: ${errMessage(err)}`, { cause: err });
+}
+
+/** The first five schema issues on one line: "<path>: <message>; ...". */
+export function zodMessage(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}

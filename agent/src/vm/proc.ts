@@ -102,7 +102,7 @@ export async function sparseCopy(src: string, dest: string): Promise<void> {
     output = await fsp.open(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     const { size } = await input.stat();
     const buf = Buffer.alloc(1024 * 1024);
-    for (let pos = 0; pos < size; ) {
+    for (let pos = 0; pos < size;) {
       const { bytesRead } = await input.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
@@ -125,7 +125,9 @@ const MAX_SOCKET_PATH = 100;
  */
 export function socketDirFor(vmDir: string, stateDir: string, id: string, base?: string): string {
   if (Buffer.byteLength(path.join(vmDir, "serial.sock")) <= MAX_SOCKET_PATH) return vmDir;
-  const root = base ?? (process.getuid?.() === 0 ? "/run/polyarch" : path.join(os.tmpdir(), `polyarch-${process.getuid?.() ?? "u"}`));
+  const root =
+    base ??
+    (process.getuid?.() === 0 ? "/run/polyarch" : path.join(os.tmpdir(), `polyarch-${process.getuid?.() ?? "u"}`));
   const tag = createHash("sha256").update(path.resolve(stateDir)).digest("hex").slice(0, 12);
   let dir = path.join(root, tag, id);
   if (Buffer.byteLength(path.join(dir, "serial.sock")) > MAX_SOCKET_PATH) {

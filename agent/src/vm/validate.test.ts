@@ -44,25 +44,38 @@ describe("validateSpec", () => {
   });
 
   it("native x86 on an x86 KVM host", () => {
-    expect(validateSpec(spec(), x86Host)).toMatchObject({ accel: "kvm", emulated: false, binary: "/usr/bin/qemu-system-x86_64", uefi: null });
+    expect(validateSpec(spec(), x86Host)).toMatchObject({
+      accel: "kvm",
+      emulated: false,
+      binary: "/usr/bin/qemu-system-x86_64",
+      uefi: null,
+    });
   });
 
   it("aarch64 on an x86 host is emulated and disk boot uses AAVMF", () => {
     const s = spec({ arch: "arm64", boot: { type: "disk", imageId: "img", format: "qcow2", firmware: "bios" } });
-    expect(validateSpec(s, x86Host)).toMatchObject({ accel: "tcg", emulated: true, uefi: { code: "/ac", varsTemplate: "/av" } });
+    expect(validateSpec(s, x86Host)).toMatchObject({
+      accel: "tcg",
+      emulated: true,
+      uefi: { code: "/ac", varsTemplate: "/av" },
+    });
   });
 
   it("refuses emulation when the VM does not allow it (409)", () => {
     const e = refusal(spec({ arch: "aarch64", allowEmulation: false }), x86Host);
     expect(e.code).toBe("conflict");
     expect(e.httpStatus).toBe(409);
-    expect(e.message).toBe("this host runs x86_64 natively (KVM) and can emulate aarch64; it cannot run aarch64 natively (it is an x86_64 host) and this VM does not allow emulation");
+    expect(e.message).toBe(
+      "this host runs x86_64 natively (KVM) and can emulate aarch64; it cannot run aarch64 natively (it is an x86_64 host) and this VM does not allow emulation",
+    );
   });
 
   it("refuses an arch without a QEMU binary (409)", () => {
     const e = refusal(spec({ arch: "aarch64" }), { ...x86Host, binaries: { x86_64: "/q" } });
     expect(e.code).toBe("conflict");
-    expect(e.message).toBe("this host runs x86_64 natively (KVM); it cannot run aarch64 (qemu-system-aarch64 is not installed)");
+    expect(e.message).toBe(
+      "this host runs x86_64 natively (KVM); it cannot run aarch64 (qemu-system-aarch64 is not installed)",
+    );
   });
 
   it("without KVM the host arch still runs natively, under TCG (not marked emulated)", () => {
@@ -77,7 +90,9 @@ describe("validateSpec", () => {
     expect(cpu.code).toBe("invalid");
     expect(cpu.httpStatus).toBe(422);
     expect(cpu.message).toBe("9 vCPUs requested; this host has 8 CPUs");
-    expect(refusal(spec({ memoryMb: 20000 }), x86Host).message).toBe("20000 MiB of memory requested; this host has 16384 MiB in total");
+    expect(refusal(spec({ memoryMb: 20000 }), x86Host).message).toBe(
+      "20000 MiB of memory requested; this host has 16384 MiB in total",
+    );
     expect(refusal(spec({ vcpus: 300 }), { ...x86Host, cpuCount: 512 }).message).toMatch(/at most 255/);
   });
 
@@ -87,10 +102,17 @@ describe("validateSpec", () => {
     expect(e.code).toBe("conflict");
     expect(e.message).toMatch(/OVMF/);
     // BIOS x86 disks need no firmware files
-    expect(validateSpec(spec({ boot: { type: "disk", imageId: "img", format: "raw", firmware: "bios" } }), { ...x86Host, firmware: {} }).uefi).toBeNull();
+    expect(
+      validateSpec(spec({ boot: { type: "disk", imageId: "img", format: "raw", firmware: "bios" } }), {
+        ...x86Host,
+        firmware: {},
+      }).uefi,
+    ).toBeNull();
   });
 
   it("serialises like the agent API error shape", () => {
-    expect(new AgentError("not_found", "no VM x").toJSON()).toEqual({ error: { code: "not_found", message: "no VM x" } });
+    expect(new AgentError("not_found", "no VM x").toJSON()).toEqual({
+      error: { code: "not_found", message: "no VM x" },
+    });
   });
 });

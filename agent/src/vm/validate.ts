@@ -33,7 +33,10 @@ export function binaryFor(binaries: Record<string, string>, arch: Arch): string 
   return binaries[arch] ?? binaries[`qemu-system-${arch}`];
 }
 
-export function firmwareFor(firmware: Record<string, string>, arch: Arch): { code: string; varsTemplate: string } | null {
+export function firmwareFor(
+  firmware: Record<string, string>,
+  arch: Arch,
+): { code: string; varsTemplate: string } | null {
   const code = firmware[`${arch}-code`];
   const vars = firmware[`${arch}-vars`];
   return code && vars ? { code, varsTemplate: vars } : null;
@@ -69,21 +72,36 @@ export function validateSpec(spec: VmSpec, limits: HostLimits): LaunchPlan {
   const { accel, emulated } = chooseAccel(spec.arch, limits.hostArch, limits.kvm);
   if (emulated && !spec.allowEmulation) {
     const why = `it is an ${limits.hostArch} host`;
-    throw new AgentError("conflict", `${what}; it cannot run ${spec.arch} natively (${why}) and this VM does not allow emulation`);
+    throw new AgentError(
+      "conflict",
+      `${what}; it cannot run ${spec.arch} natively (${why}) and this VM does not allow emulation`,
+    );
   }
   if (spec.vcpus > MAX_VCPUS_BY_ARCH[spec.arch]) {
-    throw new AgentError("invalid", `${spec.vcpus} vCPUs requested; an ${spec.arch} VM can have at most ${MAX_VCPUS_BY_ARCH[spec.arch]}`);
+    throw new AgentError(
+      "invalid",
+      `${spec.vcpus} vCPUs requested; an ${spec.arch} VM can have at most ${MAX_VCPUS_BY_ARCH[spec.arch]}`,
+    );
   }
   // More vCPUs than host CPUs only time-share (KVM) or add host threads (MTTCG): slower, not bigger.
   if (spec.vcpus > limits.cpuCount) {
-    throw new AgentError("invalid", `${spec.vcpus} vCPUs requested; this host has ${limits.cpuCount} CPU${limits.cpuCount === 1 ? "" : "s"}`);
+    throw new AgentError(
+      "invalid",
+      `${spec.vcpus} vCPUs requested; this host has ${limits.cpuCount} CPU${limits.cpuCount === 1 ? "" : "s"}`,
+    );
   }
   if (spec.memoryMb > limits.memoryMb) {
-    throw new AgentError("invalid", `${spec.memoryMb} MiB of memory requested; this host has ${limits.memoryMb} MiB in total`);
+    throw new AgentError(
+      "invalid",
+      `${spec.memoryMb} MiB of memory requested; this host has ${limits.memoryMb} MiB in total`,
+    );
   }
   const display = specDisplay(spec);
   if (!displayFits(spec.arch, display)) {
-    throw new AgentError("invalid", `display ${display} is not available for ${spec.arch} guests (x86_64: vga; aarch64: none, virtio-gpu, ramfb)`);
+    throw new AgentError(
+      "invalid",
+      `display ${display} is not available for ${spec.arch} guests (x86_64: vga; aarch64: none, virtio-gpu, ramfb)`,
+    );
   }
   let uefi: LaunchPlan["uefi"] = null;
   if (needsUefi(spec)) {

@@ -1,0 +1,59 @@
+// Boot media of a VM: the image cache's files for its spec, checked before anything is created.
+import { constants as fsc, promises as fsp } from "node:fs";
+import path from "node:path";
+import type { VmSpec } from "../../../lib/schemas/agent-api";
+import { gbToBytes, type ImageFormat, imageInfo } from "../qemu";
+import { AgentError, errMessage, toAgentError } from "./errors";
+import type { VmContext } from "./state";
+import type { ResolvedImage } from "./types";
+
+/** Absolute, readable paths of the spec's boot media (the image cache downloads them if needed). */
+export async function resolveMedia(ctx: VmContext, spec: VmSpec): Promise<ResolvedImage> {
+  let resolved: ResolvedImage;
+  try {
+    resolved = await ctx.opts.resolveImage(spec.boot);
+  } catch (err) {
+    throw toAgentError(err, `image ${spec.boot.imageId} is not available on this host`, "unavailable");
+  }
+  const need = spec.boot.type === "disk" ? (["disk"] as const) : (["kernel"] as const);
+  for (const key of need) {
+    if (!resolved[key]) throw new AgentError("unavailable", `image ${spec.boot.imageId} has no ${key} file`);
+  }
+  for (const key of ["disk", "kernel", "initrd"] as const) {
+    const p = resolved[key];
+    if (p === undefined) continue;
+    if (!path.isAbsolute(p))
+      throw new AgentError("unavailable", `image ${spec.boot.imageId}: ${key} path is not absolute`);
+    try {
+      await fsp.access(p, fsc.R_OK);
+    } catch {
+      throw new AgentError("unavailable", `image ${spec.boot.imageId}: ${key} file ${p} is missing`);
+    }
+  }
+  return resolved;
+}
+
+/** Backing image and its format, checked against diskGb. Null = blank data disk. */
+export async function inspectBase(
+  ctx: VmContext,
+  spec: VmSpec,
+  resolved: ResolvedImage,
+): Promise<{ path: string; format: ImageFormat } | null> {
+  if (!resolved.disk) return null;
+  // Disk images declare their format; a kernel image's optional disk is probed but must be qcow2/raw.
+  const declared = spec.boot.type === "disk" ? spec.boot.format : undefined;
+  let info;
+  try {
+    info = await imageInfo(resolved.disk, { format: declared, forceShare: true, qemuImg: ctx.opts.qemuImg });
+  } catch (err) {
+    throw new AgentError("unavailable", `image ${spec.boot.imageId} is unreadable: ${errMessage(err)}`);
+  }
+  const format = (declared ?? info.format) as string;
+  if (format !== "qcow2" && format !== "raw")
+    throw new AgentError("invalid", `image ${spec.boot.imageId} has unsupported format ${format}`);
+  if (info["virtual-size"] > gbToBytes(spec.diskGb)) {
+    const gb = Math.ceil(info["virtual-size"] / gbToBytes(1));
+    throw new AgentError("invalid", `image ${spec.boot.imageId} needs a ${gb} GiB disk; diskGb is ${spec.diskGb}`);
+  }
+  return { path: resolved.disk, format };
+}

@@ -1,0 +1,62 @@
+// What VmManager is given (options, the network driver, image resolution) and what it returns.
+import type { Arch } from "../../../lib/arch";
+import type { VmSpec, VmStatus } from "../../../lib/schemas/agent-api";
+import type { HostLimits } from "./validate";
+
+export type NicSpec = VmSpec["nics"][number];
+export type BootSpec = VmSpec["boot"];
+
+export interface ResolvedImage {
+  disk?: string;
+  kernel?: string;
+  initrd?: string;
+}
+
+/** Network driver (OVS): creates a tap attached to the bridge with the NIC's VLAN. */
+export interface VmNetwork {
+  addPort(vmId: string, nic: NicSpec): Promise<string>;
+  removePort(vmId: string, nic: NicSpec, tap: string): Promise<void>;
+}
+
+export interface VmManagerOptions {
+  stateDir: string;
+  hostArch: Arch;
+  kvm: boolean;
+  /** qemu-system binary per guest arch, e.g. { x86_64: "/usr/bin/qemu-system-x86_64" } */
+  qemuBinaries: Record<string, string>;
+  /** UEFI firmware keyed `<arch>-code` / `<arch>-vars` (as detected by agent/src/host/facts.ts) */
+  firmware: Record<string, string>;
+  /** absolute paths of the boot media in the image cache (downloading them if needed) */
+  resolveImage: (boot: BootSpec) => Promise<ResolvedImage>;
+  network?: VmNetwork;
+  log?: (msg: string, ctx?: Record<string, unknown>) => void;
+  /** defaults: CPUs and memory of this machine */
+  hostLimits?: Partial<Pick<HostLimits, "cpuCount" | "memoryMb">>;
+  /** ACPI stop: how long the guest gets before QEMU is quit (default 60 s) */
+  stopTimeoutMs?: number;
+  /** QEMU must answer on QMP within this after spawn (default 30 s) */
+  startTimeoutMs?: number;
+  /** qemu-img binary (default from PATH) */
+  qemuImg?: string;
+  /** base for socket dirs when <stateDir> is too long for sun_path (default /run/polyarch or tmp) */
+  socketBaseDir?: string;
+  /** QEMU seccomp sandbox (default on) */
+  sandbox?: boolean;
+  /** genisoimage binary for cloud-init seeds (default from PATH) */
+  genisoimage?: string;
+}
+
+export interface ApplyResult {
+  created: boolean;
+  /** false when the same spec was applied again: nothing was done */
+  changed: boolean;
+  status: VmStatus;
+}
+
+export interface VmConsolePaths {
+  serialSocket: string;
+  serialLog: string;
+  qmpSocket: string;
+  /** QEMU's VNC server; null when the VM has no graphical display */
+  vncSocket: string | null;
+}
