@@ -2,7 +2,7 @@
 const nextConfig = {
   poweredByHeader: false,
   // .next/standalone: a self-contained server + traced node_modules for the container image
-  // (docker/controller.Dockerfile, docs/deploy.md). `npm start` (scripts/server.mjs) is unaffected.
+  // (docker/controller.Dockerfile, docs/deploy.md). `npm start` (dist/server.mjs, built from server/) is unaffected.
   output: "standalone",
   reactStrictMode: true,
   // better-sqlite3 and pg are native / Node-only: load them from node_modules at run time.

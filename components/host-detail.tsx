@@ -7,15 +7,7 @@ import { fetchJson } from "@/lib/queries/fetch-json";
 import { HostCredentials } from "@/components/host-credentials";
 import { listKeys } from "@/lib/queries/lists";
 import { formatMb, timeAgo } from "@/lib/format";
-import type { HostRow } from "@/components/lists/hosts-table";
-
-type HostDetail = HostRow & {
-  connectivity: string; adminState: string; cpuAllocationRatio: number; ramAllocationRatio: number; reservedCpus: number; reservedMemoryMb: number; reservedDiskGb: number;
-  diskGb: number; qemuVersion: string | null; ovsDatapath: string | null; agentUrl: string | null;
-  certFingerprint: string | null; certExpiresAt: string | null; revokedAt: string | null;
-  capacity: HostRow["capacity"] & { vcpuUsed: number; memoryUsedMb: number; diskTotalGb: number; diskUsedGb: number; diskFreeGb: number };
-};
-type VmRow = { id: string; name: string; arch: string; status: string; emulated: boolean; vcpus: number; memoryMb: number };
+import type { HostDto as HostDetail, VmDto as VmRow } from "@/lib/schemas/api";
 
 export function HostDetailView({ id, canManage }: { id: string; canManage: boolean }) {
   const qc = useQueryClient();

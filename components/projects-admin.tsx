@@ -5,9 +5,10 @@ import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
 import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
 import { formatDate } from "@/lib/format";
+import type { ProjectDto } from "@/lib/schemas/projects";
 
-type Member = { id: string; email: string; name: string; role: string };
-export type ProjectRow = { id: string; name: string; description: string | null; isDefault: boolean; vmCount: number; memberCount: number; createdAt: string; members: Member[] };
+/** A project as the API answers it to an admin (lib/schemas/projects.ts projectDtoSchema): members always there. */
+export type ProjectRow = ProjectDto & { members: NonNullable<ProjectDto["members"]> };
 type UserOption = { id: string; email: string; role: string };
 type Act<I> = (input: I) => Promise<ActionResult>;
 export type ProjectActions = {

@@ -3,8 +3,7 @@ import { ActionMessage, CreateFormCard, useActionRunner } from "@/components/adm
 import { ROLES, ROLE_DESCRIPTIONS, type Role } from "@/lib/permissions";
 import { formatDate } from "@/lib/format";
 import type { ActionResult } from "@/lib/action-result";
-
-type User = { id: string; email: string; name: string; role: string; disabled: boolean; createdAt: string };
+import type { UserDto as User } from "@/lib/schemas/users";
 type Act<I> = (input: I) => Promise<ActionResult>;
 
 export function UsersAdmin({ users, currentUserId, actions }: {

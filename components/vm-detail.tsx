@@ -5,12 +5,19 @@ import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
 import { SerialConsole } from "@/components/serial-console";
-import { deleteVmRequest, postVmAction, vmEventsQuery, vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
+import { vmEventsQuery, vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
 import { listKeys } from "@/lib/queries/lists";
 import { formatDate, formatMb } from "@/lib/format";
+import { unwrapAction, type ActionResult } from "@/lib/action-result";
+import type { VmDto } from "@/lib/schemas/api";
+import type { VmActionName } from "@/lib/schemas/vms";
 
-// Which buttons make sense in which state; the server checks again (ALLOWED in vm-lifecycle.ts).
-const ACTIONS: { action: string; label: string; when: string[]; confirm?: string; danger?: boolean }[] = [
+type VmAct<T> = (input: { id: string }) => Promise<ActionResult<T>>;
+/** The VM server actions (app/(console)/vms/actions.ts); the page passes them only to roles with vm:operate. */
+export type VmActions = Record<VmActionName, VmAct<VmDto>> & { remove: VmAct<{ id: string; deleted: true }> };
+
+// Which buttons make sense in which state; the server checks again (ALLOWED in lib/server/vms/operate.ts).
+const ACTIONS: { action: VmActionName; label: string; when: string[]; confirm?: string; danger?: boolean }[] = [
   { action: "start", label: "Start", when: ["stopped", "unknown"] },
   { action: "stop", label: "Stop", when: ["running"], confirm: "Stop this VM? The guest is asked to shut down (ACPI), then forced off after a timeout." },
   { action: "reboot", label: "Reboot", when: ["running"] },
@@ -18,22 +25,27 @@ const ACTIONS: { action: string; label: string; when: string[]; confirm?: string
   { action: "retry", label: "Retry create", when: ["error"] },
 ];
 
-export function VmDetailView({ id, canOperate }: { id: string; canOperate: boolean }) {
+export function VmDetailView({ id, actions }: { id: string; actions?: VmActions }) {
   const router = useRouter();
   const qc = useQueryClient();
   const vm = useQuery(vmQuery(id));
   const tasks = useQuery(vmTasksQuery(id));
   const events = useQuery(vmEventsQuery(id));
   const [error, setError] = useState<string | null>(null);
-  const invalidate = () => Promise.all([qc.invalidateQueries({ queryKey: vmKeys.detail(id) }), qc.invalidateQueries({ queryKey: vmKeys.tasks(id) }), qc.invalidateQueries({ queryKey: listKeys.all("vms") })]);
+  const invalidate = () => Promise.all([vmKeys.detail(id), vmKeys.tasks(id), vmKeys.events(id), listKeys.all("vms")].map((queryKey) => qc.invalidateQueries({ queryKey })));
+  // Server actions, so the buttons run the same lib/server/vms code as the JSON API; a failed one throws its message.
+  const call = async <T,>(run: (a: VmActions) => Promise<ActionResult<T>>) => {
+    if (!actions) throw new Error("Your role may not operate VMs.");
+    return unwrapAction(await run(actions));
+  };
   const act = useMutation({
-    mutationFn: (action: string) => postVmAction(id, action),
+    mutationFn: (action: VmActionName) => call((a) => a[action]({ id })),
     onMutate: () => setError(null),
     onError: (e) => setError(e.message),
     onSettled: invalidate,
   });
   const del = useMutation({
-    mutationFn: () => deleteVmRequest(id),
+    mutationFn: () => call((a) => a.remove({ id })),
     onError: (e) => setError(e.message),
     onSuccess: async () => { await qc.invalidateQueries({ queryKey: listKeys.all("vms") }); router.push("/vms"); },
   });
@@ -50,7 +62,7 @@ export function VmDetailView({ id, canOperate }: { id: string; canOperate: boole
           <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">{v.name} <ArchBadge arch={v.arch} emulated={v.emulated} /></h1>
           <p className="mt-1 flex items-center gap-2 text-sm text-slate-600">Status <span data-testid="vm-status"><StatusBadge status={v.status} /></span> · power {v.powerState}</p>
         </div>
-        {canOperate && (
+        {actions && (
           <div className="flex flex-wrap gap-2" role="group" aria-label="VM actions">
             {ACTIONS.filter((a) => a.when.includes(v.status)).map((a) => (
               <button key={a.action} type="button" disabled={busy}

@@ -1,7 +1,8 @@
 "use client";
 // The VM-create wizard: architecture → image → size → network → review (with a live placement
-// preview) → submit, then the task's steps live until the VM runs.
-import { useQuery } from "@tanstack/react-query";
+// preview) → submit (the createVmAction server action), then the task's steps live until the VM
+// runs. Every shape here is a response schema of lib/schemas, the same the API documents.
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { ArchBadge } from "@/components/badges";
@@ -10,13 +11,17 @@ import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch";
 import { fetchJson } from "@/lib/queries/fetch-json";
 import { vmTasksQuery } from "@/lib/queries/vms";
 import { projectsQuery } from "@/lib/queries/projects";
+import { listKeys } from "@/lib/queries/lists";
 import { formatBytes, formatMb } from "@/lib/format";
 import { defaultDisplay, displaysFor, type Display } from "@/lib/display";
+import { unwrapAction, type ActionResult } from "@/lib/action-result";
+import type { CreateVmResult, ImageDto } from "@/lib/schemas/api";
+import type { NetworkDto } from "@/lib/schemas/networks";
+import { vmNameSchema, type CreateVmRequest } from "@/lib/schemas/vms";
+import type { PlacementCapacity, PlacementExplanation } from "@/lib/scheduler/schema";
 
-type Capacity = Record<Arch, { hosts: number; nativeHosts: number; emulatedHosts: number; vcpuFree: number; memoryFreeMb: number; diskFreeGb: number; largestVcpuFree: number; largestMemoryFreeMb: number }>;
-type ImageRow = { id: string; name: string; family: string | null; arch: Arch; format: string; sizeBytes: number; firmware: string; minMemoryMb: number; minDiskGb: number };
-type Preview = { ok: boolean; reason?: string; arch: Arch; eligibleCount: number; chosen: { id: string; name: string; arch: Arch; emulated: boolean } | null; rejected: { id: string; name: string; arch: Arch; reasons: string[] }[] };
-type NetworkRow = { id: string; name: string; vlanId: number; cidr: string; freeAddresses?: number };
+/** createVmAction (app/(console)/vms/actions.ts): the same createVm as POST /api/v1/vms. */
+export type CreateVm = (input: CreateVmRequest) => Promise<ActionResult<CreateVmResult>>;
 
 const STEPS = ["Architecture", "Image", "Size", "Network", "Review"] as const;
 const PRESETS = [
@@ -25,8 +30,9 @@ const PRESETS = [
   { name: "Large", vcpus: 4, memoryMb: 8192, diskGb: 40 },
 ];
 
-export function VmWizard() {
+export function VmWizard({ create }: { create: CreateVm }) {
   const router = useRouter();
+  const qc = useQueryClient();
   const [step, setStep] = useState(0);
   const [arch, setArch] = useState<Arch | null>(null);
   const [imageId, setImageId] = useState<string | null>(null);
@@ -41,13 +47,13 @@ export function VmWizard() {
   const [submitError, setSubmitError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ vmId: string; host: string } | null>(null);
 
-  const capacity = useQuery({ queryKey: ["placement", "capacity"], queryFn: () => fetchJson<Capacity>("/api/v1/placement/capacity"), refetchInterval: 10_000 });
+  const capacity = useQuery({ queryKey: ["placement", "capacity"], queryFn: () => fetchJson<PlacementCapacity>("/api/v1/placement/capacity"), refetchInterval: 10_000 });
   const images = useQuery({
     queryKey: ["images", "list", { arch, status: "ready", wizard: true }],
-    queryFn: () => fetchJson<{ items: ImageRow[] }>(`/api/v1/images?arch=${arch}&status=ready&pageSize=200`),
+    queryFn: () => fetchJson<{ items: ImageDto[] }>(`/api/v1/images?arch=${arch}&status=ready&pageSize=200`),
     enabled: arch !== null,
   });
-  const networks = useQuery({ queryKey: ["networks", "wizard"], queryFn: () => fetchJson<{ items: NetworkRow[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })) });
+  const networks = useQuery({ queryKey: ["networks", "wizard"], queryFn: () => fetchJson<{ items: NetworkDto[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })) });
   const image = images.data?.items.find((i) => i.id === imageId) ?? null;
   // The VM's project: one the user is a member of (admins: any); preselected: the default project, else the first.
   const projects = useQuery(projectsQuery());
@@ -69,26 +75,34 @@ export function VmWizard() {
   const previewBody = arch ? { arch, vcpus: size.vcpus, memoryMb: size.memoryMb, diskGb: size.diskGb, allowEmulation } : null;
   const preview = useQuery({
     queryKey: ["placement", "preview", previewBody],
-    queryFn: () => fetchJson<Preview>("/api/v1/placement/preview", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(previewBody) }),
+    queryFn: () => fetchJson<PlacementExplanation>("/api/v1/placement/preview", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(previewBody) }),
     enabled: step === 4 && previewBody !== null && Object.keys(sizeErrors).length === 0,
     refetchInterval: 5_000,
   });
 
-  const nameError = name === "" ? null : /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(name) && !name.includes("..") ? null : "Letters, digits, '.' and '-', starting with a letter or digit (max 63).";
+  // The server's own name rule (lib/schemas/vms.ts), so the wizard and the server say the same thing.
+  const nameCheck = vmNameSchema.safeParse(name);
+  const nameError = name === "" || nameCheck.success ? null : (nameCheck.error.issues[0]?.message ?? "invalid name");
   const canNext = [arch !== null, image !== null, Object.keys(sizeErrors).length === 0, true, true][step];
 
-  async function submit() {
-    setSubmitError(null);
-    try {
-      const res = await fetchJson<{ vm: { id: string }; host: { name: string } }>("/api/v1/vms", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ name, arch, imageId, ...size, networkId: networkId || null, projectId: project?.id ?? null, allowEmulation, ...(display && arch && displaysFor(arch).includes(display) ? { display } : {}), userData: userData.trim() ? userData : null }),
-      });
+  const createVm = useMutation({
+    mutationFn: async (input: CreateVmRequest) => unwrapAction(await create(input)),
+    onMutate: () => setSubmitError(null),
+    onSuccess: (res) => {
       setCreated({ vmId: res.vm.id, host: res.host.name });
-    } catch (e) {
-      setSubmitError(e instanceof Error ? e.message : "The VM could not be created.");
-    }
+      // The new VM shows in the lists and takes capacity.
+      void qc.invalidateQueries({ queryKey: listKeys.all("vms") });
+      void qc.invalidateQueries({ queryKey: ["placement"] });
+    },
+    onError: (e) => setSubmitError(e.message || "The VM could not be created."),
+  });
+
+  function submit() {
+    if (!arch || !imageId) return;
+    createVm.mutate({
+      name, arch, imageId, ...size, networkId: networkId || null, projectId: project?.id ?? null, allowEmulation,
+      ...(display && displaysFor(arch).includes(display) ? { display } : {}), userData: userData.trim() ? userData : null,
+    });
   }
 
   if (created) return <CreateProgress vmId={created.vmId} host={created.host} onDone={() => router.push(`/vms/${created.vmId}`)} />;
@@ -169,7 +183,7 @@ export function VmWizard() {
               {networks.data?.items.map((n) => (
                 <label key={n.id} className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
                   <input type="radio" name="network" value={n.id} checked={networkId === n.id} onChange={() => setNetworkId(n.id)} />
-                  {n.name} · VLAN {n.vlanId} · {n.cidr}{n.freeAddresses !== undefined && ` · ${n.freeAddresses} free addresses`}
+                  {n.name} · VLAN {n.vlanId} · {n.cidr} · {n.freeAddresses} free addresses
                 </label>
               ))}
             </div>
@@ -242,7 +256,7 @@ export function VmWizard() {
           {step > 0 && <button type="button" onClick={() => setStep(step - 1)} className="rounded-md px-4 py-2 text-sm ring-1 ring-slate-300">Back</button>}
           {step < 4 && <button type="submit" disabled={!canNext} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Next</button>}
           {step === 4 && (
-            <button type="button" onClick={submit} disabled={!name || !!nameError || !preview.data?.ok} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Create VM</button>
+            <button type="button" onClick={submit} disabled={!name || !!nameError || !preview.data?.ok || createVm.isPending} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Create VM</button>
           )}
         </div>
       </form>

@@ -1,7 +1,7 @@
 import { expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
 import { resolve } from "node:path";
 import { agentControllerUrl, baseURL } from "../playwright.config";
-import { connectWebSocket, UpgradeRefused } from "../agent/src/ws";
+import { connectWebSocket, UpgradeRefused } from "../agent/src/console";
 import { storageStateFor } from "./helpers";
 
 // What the specs on the real mixed fleet share (console, vnc, network-ping, fleet): starting the

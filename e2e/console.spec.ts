@@ -4,7 +4,7 @@ import { adminApi, startMixedFleet, upgradeStatus, waitForFleetOnline, type Flee
 import { storageStateFor } from "./helpers";
 
 // Serial console in the browser on the real mixed fleet (needs scripts/e2e-server.mjs to start
-// scripts/server.mjs, which serves the console WebSocket). Same fleet data dir as fleet.spec.ts,
+// the custom server (server/), which serves the console WebSocket). Same fleet data dir as fleet.spec.ts,
 // so both files register the same two hosts.
 let fleet: Fleet;
 let admin: APIRequestContext;

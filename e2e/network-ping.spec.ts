@@ -1,5 +1,5 @@
 import { test, expect, type APIRequestContext } from "@playwright/test";
-import { connectWebSocket, type WebSocket } from "../agent/src/ws";
+import { connectWebSocket, type WebSocket } from "../agent/src/console";
 import { adminApi, startMixedFleet, ticketFor, waitForFleetOnline, wsUrl, type Fleet } from "./console-helpers";
 
 // Two VMs ping each other through the controller's networks (issue #6): everything goes through

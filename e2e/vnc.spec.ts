@@ -1,11 +1,11 @@
 import { test, expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
 import { baseURL } from "../playwright.config";
-import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "../agent/src/vnc-client";
-import { connectWebSocket, type WebSocket } from "../agent/src/ws";
+import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "../agent/src/testing/vnc-client";
+import { connectWebSocket, type WebSocket } from "../agent/src/console";
 import { adminApi, startMixedFleet, ticketFor, upgradeStatus as status, waitForFleetOnline, wsUrl, type Fleet } from "./console-helpers";
 import { storageStateFor } from "./helpers";
 
-// Graphical console (noVNC) on the real mixed fleet, through scripts/server.mjs's console proxy
+// Graphical console (noVNC) on the real mixed fleet, through the custom server's console proxy (server/console-proxy.ts)
 // and DB-backed tickets: an x86_64 VM's VGA reaches the browser canvas; a viewer watches but its
 // keys never reach the guest (checked on the guest itself: Alt+SysRq+H answers on the serial
 // console only when sent by an operator); an aarch64 kernel-boot VM has no display and says so.

@@ -1,168 +1,276 @@
-// Builds the OpenAPI 3.1 document from the zod schemas the API itself validates with (zod 4's
-// native JSON Schema output), so the document cannot drift from the code.
+// Builds the OpenAPI 3.1 document from the zod schemas the API itself validates with and answers
+// with (zod 4's native JSON Schema output), so the document cannot drift from the code: request
+// bodies and query parameters are the schemas' input side, responses their output side (what
+// travels after toJsonSafe). app/api/v1/openapi.test.ts calls every GET route and validates the
+// real answers against this document.
 import { z } from "zod";
-import { errorSchema, hostDtoSchema, imageDtoSchema, listOf, vmDtoSchema } from "./schemas/api";
-import { hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
-import { networkDtoSchema, networkListQuery } from "./schemas/networks";
-import { createVmSchema, vmActionRequestSchema } from "./schemas/vms";
-import { consoleTicketRequestSchema } from "./schemas/console";
-import { imageEvictRequestSchema, imageHostDtoSchema } from "./schemas/host-images";
-import { placementRequestSchema } from "./scheduler/schema";
-import { createProjectSchema, projectDtoSchema, projectMemberSchema, updateProjectSchema } from "./schemas/projects";
-import { eventListQuery } from "./schemas/entities";
+import { auditEventDtoSchema, createVmResultSchema, hostDtoSchema, imageDtoSchema, storedImageDtoSchema, vmDtoSchema } from "./schemas/api";
+import { deletedSchema, errorSchema, itemsOf, listOf } from "./schemas/dto";
+import { auditListQuery, eventListQuery, hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
+import { updateHostSchema } from "./schemas/hosts";
+import { imageFamilyDtoSchema, imagePatchSchema, importImageSchema } from "./schemas/images";
+import { imageEvictRequestSchema, imageEvictResultSchema, imageHostDtoSchema } from "./schemas/host-images";
+import { createNetworkSchema, networkDtoSchema, networkListQuery, updateNetworkSchema } from "./schemas/networks";
+import { createVmSchema, vmActionRequestSchema, vmEventDtoSchema, vmTaskDtoSchema } from "./schemas/vms";
+import { consoleTicketRequestSchema, consoleTicketResponseSchema } from "./schemas/console";
+import { placementCapacitySchema, placementExplanationSchema, placementRequestSchema } from "./scheduler/schema";
+import { createProjectSchema, projectDtoSchema, projectListDtoSchema, projectMemberSchema, updateProjectSchema } from "./schemas/projects";
 import { markNotificationsReadSchema, notificationsDtoSchema, summaryDtoSchema, taskEventDtoSchema } from "./schemas/events";
 import { hostMetricsDtoSchema, metricsQuerySchema, vmMetricsDtoSchema } from "./schemas/metrics";
+import { createUserSchema, updateUserSchema, userListDtoSchema } from "./schemas/users";
 
-const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: "output", unrepresentable: "any", target: "draft-2020-12" });
+/** The document's own shape, as far as a client relies on it (GET /api/v1/openapi.json). */
+const openApiDocumentSchema = z.looseObject({
+  openapi: z.string(),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.unknown()),
+  components: z.looseObject({ schemas: z.record(z.string(), z.unknown()) }),
+});
+
+/** Every named response shape: components.schemas of the document. */
+export const RESPONSE_SCHEMAS = {
+  Error: errorSchema,
+  Deleted: deletedSchema,
+  Host: hostDtoSchema,
+  HostList: listOf(hostDtoSchema),
+  HostMetrics: hostMetricsDtoSchema,
+  Image: imageDtoSchema,
+  ImageList: listOf(imageDtoSchema),
+  StoredImage: storedImageDtoSchema,
+  ImageHostList: itemsOf(imageHostDtoSchema),
+  ImageEvictResult: imageEvictResultSchema,
+  ImageFamily: imageFamilyDtoSchema,
+  ImageFamilyList: z.array(imageFamilyDtoSchema),
+  Vm: vmDtoSchema,
+  VmList: listOf(vmDtoSchema),
+  CreateVmResult: createVmResultSchema,
+  VmTaskList: itemsOf(vmTaskDtoSchema),
+  VmEventList: itemsOf(vmEventDtoSchema),
+  VmMetrics: vmMetricsDtoSchema,
+  ConsoleTicket: consoleTicketResponseSchema,
+  PlacementExplanation: placementExplanationSchema,
+  PlacementCapacity: placementCapacitySchema,
+  Network: networkDtoSchema,
+  NetworkList: listOf(networkDtoSchema),
+  Project: projectDtoSchema,
+  ProjectList: projectListDtoSchema,
+  UserList: userListDtoSchema,
+  AuditList: listOf(auditEventDtoSchema),
+  TaskEvent: taskEventDtoSchema,
+  TaskEventList: listOf(taskEventDtoSchema),
+  Notifications: notificationsDtoSchema,
+  Summary: summaryDtoSchema,
+  OpenApiDocument: openApiDocumentSchema,
+} satisfies Record<string, z.ZodType>;
+export type ResponseSchemaName = keyof typeof RESPONSE_SCHEMAS;
+
+// Per-schema `$schema`/`$id` keys are left out: OpenAPI 3.1 documents are JSON Schema 2020-12
+// throughout, and components are addressed by their place in the document. `format: date-time`
+// says what zod's long ISO-timestamp regex says, and ±2^53 bounds only restate "an integer".
+const TO_JSON = {
+  unrepresentable: "any",
+  target: "draft-2020-12",
+  override: ({ jsonSchema: js }: { jsonSchema: Record<string, unknown> }) => {
+    if (js.format === "date-time") delete js.pattern;
+    if (js.type === "integer" && js.minimum === Number.MIN_SAFE_INTEGER) delete js.minimum;
+    if (js.type === "integer" && js.maximum === Number.MAX_SAFE_INTEGER) delete js.maximum;
+  },
+} as const;
+
+function withoutIds(js: Record<string, unknown>): Record<string, unknown> {
+  const rest = { ...js };
+  delete rest.$schema;
+  delete rest.$id;
+  return rest;
+}
+
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
+  return withoutIds(z.toJSONSchema(schema, { ...TO_JSON, io }) as Record<string, unknown>);
+}
+
+/** components.schemas: one entry per response shape; a named shape inside another is a $ref to it. */
+function componentSchemas(): Record<string, Record<string, unknown>> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(RESPONSE_SCHEMAS)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, { ...TO_JSON, io: "output", uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, Record<string, unknown>> };
+  return Object.fromEntries(Object.entries(schemas).map(([id, js]) => [id, withoutIds(js)]));
+}
 
 function queryParams(schema: z.ZodObject) {
-  const js = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as { properties?: Record<string, unknown> };
+  const js = jsonSchema(schema, "input") as { properties?: Record<string, unknown> };
   return Object.entries(js.properties ?? {}).map(([name, s]) => ({ name, in: "query", required: false, schema: s }));
 }
 
-const errors = {
-  "400": { description: "Invalid input", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-  "401": { description: "Not signed in", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-  "403": { description: "Role lacks the permission", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+const ref = (name: ResponseSchemaName) => ({ $ref: `#/components/schemas/${name}` });
+const jsonContent = (name: ResponseSchemaName) => ({ "application/json": { schema: ref(name) } });
+
+const ERRORS = {
+  "400": "Invalid input (the message says which field and why)",
+  "401": "Not signed in (no session cookie or Bearer token)",
+  "403": "Your role lacks the permission",
+  "404": "Not found (also: outside your projects)",
+  "409": "Conflict (the message says why, e.g. no host can take it, or not in that state)",
+  "413": "Too large",
+  "422": "Valid JSON, but not possible (e.g. image/arch mismatch)",
+  "503": "The host's agent is not reachable",
+} as const;
+type ErrorStatus = keyof typeof ERRORS;
+
+type Operation = {
+  summary: string;
+  query?: z.ZodObject;
+  /** request body (its input side); `optionalBody` when it may be empty */
+  body?: z.ZodType;
+  optionalBody?: boolean;
+  /** the success status (default 200) and its schema; a description alone when the answer is not JSON we name */
+  status?: number;
+  ok: ResponseSchemaName | { description: string };
+  errors?: ErrorStatus[];
+  /** public: no authentication */
+  public?: boolean;
 };
 
-function listPath(tag: string, item: string, query: z.ZodObject) {
+function operation(path: string, tag: string, o: Operation) {
+  const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: "path", required: true, schema: { type: "string" } }));
+  const parameters = [...pathParams, ...(o.query ? queryParams(o.query) : [])];
+  const errors: ErrorStatus[] = o.public ? [] : ["400", "401", "403", ...(pathParams.length ? (["404"] as const) : []), ...(o.errors ?? [])];
   return {
-    get: {
-      tags: [tag], summary: `List ${tag}`, parameters: queryParams(query),
-      responses: { "200": { description: "A page", content: { "application/json": { schema: { $ref: `#/components/schemas/${item}List` } } } }, ...errors },
+    tags: [tag],
+    summary: o.summary,
+    ...(o.public ? { security: [] } : {}),
+    ...(parameters.length ? { parameters } : {}),
+    ...(o.body ? { requestBody: { required: !o.optionalBody, content: { "application/json": { schema: jsonSchema(o.body, "input") } } } } : {}),
+    responses: {
+      [String(o.status ?? 200)]: typeof o.ok === "string" ? { description: o.ok, content: jsonContent(o.ok) } : o.ok,
+      ...Object.fromEntries([...new Set(errors)].map((s) => [s, { description: ERRORS[s], content: jsonContent("Error") }])),
     },
   };
 }
 
-function itemPath(tag: string, item: string) {
-  return {
-    get: {
-      tags: [tag], summary: `Get one of ${tag}`,
-      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-      responses: { "200": { description: item, content: { "application/json": { schema: { $ref: `#/components/schemas/${item}` } } } }, "404": { description: "Not found" }, ...errors },
-    },
-  };
-}
+type Methods = Partial<Record<"get" | "post" | "patch" | "delete", Operation>>;
 
-function postPath(tag: string, summary: string, body: z.ZodType, status = "200") {
-  return {
-    post: {
-      tags: [tag], summary,
-      requestBody: { required: true, content: { "application/json": { schema: z.toJSONSchema(body, { io: "input", unrepresentable: "any" }) } } },
-      responses: { [status]: { description: "Accepted" }, "409": { description: "Conflict (e.g. no host can take it; the message says why)" }, "422": { description: "Valid JSON, but not possible (e.g. image/arch mismatch)" }, ...errors },
-    },
-  };
-}
-
-function metricsPath(tag: string, item: string, summary: string) {
-  return {
-    get: {
-      tags: [tag], summary,
-      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }, ...queryParams(metricsQuerySchema)],
-      responses: { "200": { description: item, content: { "application/json": { schema: { $ref: `#/components/schemas/${item}` } } } }, "404": { description: "Not found" }, ...errors },
-    },
-  };
-}
-
-/** Projects scope VMs (a VM outside the caller's projects answers 404); changes need project:manage (admins). */
-function projectPaths() {
-  const id = { name: "id", in: "path", required: true, schema: { type: "string" } };
-  const body = (schema: z.ZodType) => ({ required: true, content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) } } });
-  const one = { description: "Project", content: { "application/json": { schema: { $ref: "#/components/schemas/Project" } } } };
-  return {
-    "/api/v1/projects": {
-      get: { tags: ["projects"], summary: "Admins: every project with its members. Others: the projects they are members of", responses: { "200": { description: "Projects", content: { "application/json": { schema: { $ref: "#/components/schemas/ProjectList" } } } }, ...errors } },
-      post: { tags: ["projects"], summary: "Create a project (project:manage)", requestBody: body(createProjectSchema), responses: { "201": one, "409": { description: "Name taken" }, ...errors } },
-    },
-    "/api/v1/projects/{id}": {
-      get: { tags: ["projects"], summary: "One project (404 unless a member or an admin)", parameters: [id], responses: { "200": one, "404": { description: "Not found" }, ...errors } },
-      patch: { tags: ["projects"], summary: "Rename or describe a project (project:manage)", parameters: [id], requestBody: body(updateProjectSchema), responses: { "200": one, "404": { description: "Not found" }, "409": { description: "Name taken" }, ...errors } },
-      delete: { tags: ["projects"], summary: "Delete an empty project (project:manage); 409 while it has VMs, and always for the default project", parameters: [id], responses: { "200": { description: "Deleted" }, "404": { description: "Not found" }, "409": { description: "Not empty, or the default project" }, ...errors } },
-    },
-    "/api/v1/projects/{id}/members": {
-      post: { tags: ["projects"], summary: "Add a member by userId or email (idempotent; project:manage)", parameters: [id], requestBody: body(projectMemberSchema), responses: { "200": { description: "Added (added: false when already a member)" }, "404": { description: "No such project or user" }, ...errors } },
-      delete: {
-        tags: ["projects"], summary: "Remove a member (?userId=… or ?email=…, or the same JSON body; project:manage)",
-        parameters: [id, { name: "userId", in: "query", required: false, schema: { type: "string" } }, { name: "email", in: "query", required: false, schema: { type: "string" } }],
-        responses: { "200": { description: "Removed" }, "404": { description: "No such project, user or membership" }, ...errors },
-      },
-    },
-  };
+function paths(tag: string, table: Record<string, Methods>) {
+  return Object.fromEntries(
+    Object.entries(table).map(([path, methods]) => [path, Object.fromEntries(Object.entries(methods).map(([m, o]) => [m, operation(path, tag, o)]))]),
+  );
 }
 
 export function buildOpenApi(serverUrl: string) {
   return {
     openapi: "3.1.0",
-    info: { title: "Polyarch API", version: "1", description: "Hosts, images and VMs of a mixed x86_64 + aarch64 private cloud. Authenticate with a session cookie or `Authorization: Bearer <personal API token>`. Architecture parameters accept aliases (amd64, x64, arm64, …) and responses use the canonical x86_64 / aarch64." },
+    info: { title: "Polyarch API", version: "1", description: "Hosts, images and VMs of a mixed x86_64 + aarch64 private cloud. Authenticate with a session cookie or `Authorization: Bearer <personal API token>`. Architecture parameters accept aliases (amd64, x64, arm64, …) and responses use the canonical x86_64 / aarch64. Errors answer `{error: {code, message}}`." },
     servers: [{ url: serverUrl }],
     security: [{ bearer: [] }, { cookie: [] }],
     paths: {
-      "/api/v1/hosts": listPath("hosts", "Host", hostListQuery),
-      "/api/v1/hosts/{id}": itemPath("hosts", "Host"),
-      "/api/v1/hosts/{id}/rotate-token": {
-        post: {
-          tags: ["hosts"], summary: "New host token (host:manage): the old one is refused at once; the agent gets the new one over mutual TLS (delivered: false when it could not be reached; it then re-joins)",
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: { "200": { description: "{hostId, generation, delivered, message}" }, "404": { description: "Not found" }, "409": { description: "Revoked or never registered" }, ...errors },
+      ...paths("hosts", {
+        "/api/v1/hosts": { get: { summary: "List hosts", query: hostListQuery, ok: "HostList" } },
+        "/api/v1/hosts/{id}": {
+          get: { summary: "One host", ok: "Host" },
+          patch: { summary: "Admin state, allocation ratios and reservations (host:manage)", body: updateHostSchema, ok: "Host" },
         },
-      },
-      "/api/v1/hosts/{id}/revoke": {
-        post: {
-          tags: ["hosts"], summary: "Revoke a host (host:manage): token and certificate refused, the controller stops calling it, its VMs become unknown; it re-joins only with a join token created afterwards",
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: { "200": { description: "{hostId, revokedAt, message}" }, "404": { description: "Not found" }, ...errors },
+        "/api/v1/hosts/{id}/rotate-token": {
+          post: { summary: "New host token (host:manage): the old one is refused at once; the agent gets the new one over mutual TLS (delivered: false when it could not be reached; it then re-joins)", ok: { description: "{hostId, generation, delivered, message}" }, errors: ["409"] },
         },
-      },
-      "/api/v1/hosts/{id}/metrics": metricsPath("hosts", "HostMetrics", "CPU % (0..100 over all cores) and memory used of the host, oldest first (60 minutes kept)"),
-      "/api/v1/images": listPath("images", "Image", imageListQuery),
-      "/api/v1/images/{id}": itemPath("images", "Image"),
-      "/api/v1/images/{id}/hosts": {
-        get: {
-          tags: ["images"], summary: "Hosts holding a cached copy of the image (state, size, in use)",
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: { "200": { description: "Per host", content: { "application/json": { schema: { $ref: "#/components/schemas/ImageHostList" } } } }, "404": { description: "Not found" }, ...errors },
+        "/api/v1/hosts/{id}/revoke": {
+          post: { summary: "Revoke a host (host:manage): token and certificate refused, the controller stops calling it, its VMs become unknown; it re-joins only with a join token created afterwards", ok: { description: "{hostId, revokedAt, message}" } },
         },
-      },
-      "/api/v1/images/{id}/evict": postPath("images", "Remove the image's cached copy from one host (refused while a VM there uses it)", imageEvictRequestSchema),
-      "/api/v1/vms": { ...listPath("vms", "Vm", vmListQuery), ...postPath("vms", "Create a VM (placed by the scheduler; follow its task)", createVmSchema, "202") },
-      "/api/v1/vms/{id}/actions": postPath("vms", "start | stop | reboot | poweroff | retry", vmActionRequestSchema),
-      "/api/v1/vms/{id}/console-ticket": postPath("vms", "A 30-second single-use ticket for the serial console WebSocket GET /api/v1/vms/{id}/console?ticket=… or, with kind \"vnc\", the graphical console (RFB over WebSocket) GET /api/v1/vms/{id}/vnc?ticket=… (409 when the VM has no display; write only with console:write)", consoleTicketRequestSchema),
-      "/api/v1/placement/preview": postPath("placement", "Where a VM would land, and why every other host was rejected", placementRequestSchema),
-      "/api/v1/vms/{id}": itemPath("vms", "Vm"),
-      "/api/v1/vms/{id}/metrics": metricsPath("vms", "VmMetrics", "CPU % (100 = one host core) and resident memory of the VM's QEMU process, oldest first (60 minutes kept)"),
-      "/api/v1/networks": listPath("networks", "Network", networkListQuery),
-      ...projectPaths(),
-      "/api/v1/networks/{id}": itemPath("networks", "Network"),
-      "/api/v1/summary": {
-        get: { tags: ["dashboard"], summary: "Counts per architecture and status, capacity per architecture (allocation ratios and reservations applied), task activity", responses: { "200": { description: "Summary", content: { "application/json": { schema: { $ref: "#/components/schemas/Summary" } } } }, ...errors } },
-      },
-      "/api/v1/events": listPath("events", "TaskEvent", eventListQuery),
-      "/api/v1/notifications": {
-        get: { tags: ["notifications"], summary: "The caller's unread failed tasks (count and the newest few)", responses: { "200": { description: "Unread", content: { "application/json": { schema: { $ref: "#/components/schemas/Notifications" } } } }, ...errors } },
-      },
-      "/api/v1/notifications/read": {
-        post: {
-          tags: ["notifications"], summary: "Mark the caller's failed-task notifications read (up to `upTo`, default now); the body may be empty",
-          requestBody: { required: false, content: { "application/json": { schema: z.toJSONSchema(markNotificationsReadSchema, { io: "input", unrepresentable: "any" }) } } },
-          responses: { "200": { description: "What is still unread", content: { "application/json": { schema: { $ref: "#/components/schemas/Notifications" } } } }, ...errors },
+        "/api/v1/hosts/{id}/metrics": { get: { summary: "CPU % (0..100 over all cores) and memory used of the host, oldest first (60 minutes kept)", query: metricsQuerySchema, ok: "HostMetrics" } },
+      }),
+      ...paths("images", {
+        "/api/v1/images": {
+          get: { summary: "List images", query: imageListQuery, ok: "ImageList" },
+          post: { summary: "Upload an image (image:manage): multipart/form-data, text fields (name, format, arch, family, visibility, cmdline) before the file parts (file, or kernel + initrd); streamed, checked, its architecture detected", status: 201, ok: "StoredImage", errors: ["409", "413", "422"] },
         },
-      },
+        "/api/v1/images/import": {
+          post: { summary: "Import a file already on the controller (admins: host:manage)", body: importImageSchema, status: 201, ok: "StoredImage", errors: ["409", "422"] },
+        },
+        "/api/v1/images/{id}": {
+          get: { summary: "One image", ok: "Image" },
+          patch: { summary: "Rename, set the family or visibility (image:manage)", body: imagePatchSchema, ok: "Image", errors: ["409"] },
+          delete: { summary: "Delete an image no VM uses (image:manage)", ok: { description: "Deleted" }, errors: ["409"] },
+        },
+        "/api/v1/images/{id}/hosts": { get: { summary: "Hosts holding a cached copy of the image (state, size, in use)", ok: "ImageHostList" } },
+        "/api/v1/images/{id}/evict": { post: { summary: "Remove the image's cached copy from one host (refused while a VM there uses it)", body: imageEvictRequestSchema, ok: "ImageEvictResult", errors: ["409", "503"] } },
+        "/api/v1/image-families": { get: { summary: "Every image family with its build per architecture", ok: "ImageFamilyList" } },
+        "/api/v1/image-families/{family}": { get: { summary: "One image family and its builds", ok: "ImageFamily" } },
+      }),
+      ...paths("vms", {
+        "/api/v1/vms": {
+          get: { summary: "List the VMs of your projects (admins: all)", query: vmListQuery, ok: "VmList" },
+          post: { summary: "Create a VM (vm:create; placed by the scheduler; follow its task)", body: createVmSchema, status: 202, ok: "CreateVmResult", errors: ["404", "409", "422"] },
+        },
+        "/api/v1/vms/{id}": {
+          get: { summary: "One VM", ok: "Vm" },
+          delete: { summary: "Delete a VM and its disk (vm:operate)", ok: "Deleted", errors: ["409", "503"] },
+        },
+        "/api/v1/vms/{id}/actions": { post: { summary: "start | stop | reboot | poweroff | retry (vm:operate); answers the VM as it is afterwards", body: vmActionRequestSchema, ok: "Vm", errors: ["409", "422", "503"] } },
+        "/api/v1/vms/{id}/tasks": { get: { summary: "The VM's tasks (newest 20) with their steps", ok: "VmTaskList" } },
+        "/api/v1/vms/{id}/events": { get: { summary: "The VM's own audit trail (newest 50)", ok: "VmEventList" } },
+        "/api/v1/vms/{id}/metrics": { get: { summary: "CPU % (100 = one host core) and resident memory of the VM's QEMU process, oldest first (60 minutes kept)", query: metricsQuerySchema, ok: "VmMetrics" } },
+        "/api/v1/vms/{id}/console-ticket": {
+          post: { summary: "A 30-second single-use ticket for the serial console WebSocket GET /api/v1/vms/{id}/console?ticket=… or, with kind \"vnc\", the graphical console (RFB over WebSocket) GET /api/v1/vms/{id}/vnc?ticket=… (409 when the VM has no display; write only with console:write)", body: consoleTicketRequestSchema, ok: "ConsoleTicket", errors: ["409", "503"] },
+        },
+      }),
+      ...paths("placement", {
+        "/api/v1/placement/preview": { post: { summary: "Where a VM would land, and why every other host was rejected", body: placementRequestSchema, ok: "PlacementExplanation" } },
+        "/api/v1/placement/capacity": { get: { summary: "Per architecture: hosts, native and emulated hosts, free capacity and the largest VM one host could take", ok: "PlacementCapacity" } },
+      }),
+      ...paths("networks", {
+        "/api/v1/networks": {
+          get: { summary: "List networks", query: networkListQuery, ok: "NetworkList" },
+          post: { summary: "Create a network (network:manage)", body: createNetworkSchema, status: 201, ok: "Network", errors: ["409"] },
+        },
+        "/api/v1/networks/{id}": {
+          get: { summary: "One network", ok: "Network" },
+          patch: { summary: "Change a network (network:manage); CIDR, gateway and VLAN only while no NIC uses it", body: updateNetworkSchema, ok: "Network", errors: ["409"] },
+          delete: { summary: "Delete an unused network (network:manage)", ok: "Deleted", errors: ["409"] },
+        },
+      }),
+      // Projects scope VMs (a VM outside the caller's projects answers 404); changes need project:manage (admins).
+      ...paths("projects", {
+        "/api/v1/projects": {
+          get: { summary: "Admins: every project with its members. Others: the projects they are members of", ok: "ProjectList" },
+          post: { summary: "Create a project (project:manage)", body: createProjectSchema, status: 201, ok: "Project", errors: ["409"] },
+        },
+        "/api/v1/projects/{id}": {
+          get: { summary: "One project (404 unless a member or an admin)", ok: "Project" },
+          patch: { summary: "Rename or describe a project (project:manage)", body: updateProjectSchema, ok: "Project", errors: ["409"] },
+          delete: { summary: "Delete an empty project (project:manage); 409 while it has VMs, and always for the default project", ok: "Deleted", errors: ["409"] },
+        },
+        "/api/v1/projects/{id}/members": {
+          post: { summary: "Add a member by userId or email (idempotent; project:manage)", body: projectMemberSchema, ok: { description: "{projectId, userId, added} (added: false when already a member)" } },
+          delete: { summary: "Remove a member (?userId=… or ?email=…, or the same JSON body; project:manage)", query: z.object({ userId: z.string().optional(), email: z.string().optional() }), ok: { description: "{projectId, userId, removed: true}" } },
+        },
+      }),
+      ...paths("users", {
+        "/api/v1/users": {
+          get: { summary: "Every user (user:manage)", ok: "UserList" },
+          post: { summary: "Create a user (user:manage)", body: createUserSchema, status: 201, ok: { description: "{id}" }, errors: ["409"] },
+        },
+        "/api/v1/users/{id}": { patch: { summary: "Change role, disable or reset the password (user:manage)", body: updateUserSchema, ok: { description: "{ok: true}" }, errors: ["409"] } },
+      }),
+      ...paths("audit", {
+        "/api/v1/audit": { get: { summary: "The audit log, newest first (audit:read)", query: auditListQuery, ok: "AuditList" } },
+      }),
+      ...paths("dashboard", {
+        "/api/v1/summary": { get: { summary: "Counts per architecture and status, capacity per architecture (allocation ratios and reservations applied), task activity", ok: "Summary" } },
+      }),
+      ...paths("events", {
+        "/api/v1/events": { get: { summary: "Tasks of the VMs you may see, filtered, newest first", query: eventListQuery, ok: "TaskEventList" } },
+      }),
+      ...paths("notifications", {
+        "/api/v1/notifications": { get: { summary: "The caller's unread failed tasks (count and the newest few)", ok: "Notifications" } },
+        "/api/v1/notifications/read": {
+          post: { summary: "Mark the caller's failed-task notifications read (up to `upTo`, default now); the body may be empty", body: markNotificationsReadSchema, optionalBody: true, ok: "Notifications" },
+        },
+      }),
+      ...paths("meta", {
+        "/api/v1/openapi.json": { get: { summary: "This document (public)", public: true, ok: "OpenApiDocument" } },
+      }),
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" }, cookie: { type: "apiKey", in: "cookie", name: "better-auth.session_token" } },
-      schemas: {
-        Error: json(errorSchema),
-        Host: json(hostDtoSchema), HostList: json(listOf(hostDtoSchema)),
-        Image: json(imageDtoSchema), ImageList: json(listOf(imageDtoSchema)),
-        ImageHostList: json(z.object({ items: z.array(imageHostDtoSchema) })),
-        Vm: json(vmDtoSchema), VmList: json(listOf(vmDtoSchema)),
-        HostMetrics: json(hostMetricsDtoSchema), VmMetrics: json(vmMetricsDtoSchema),
-        Network: json(networkDtoSchema), NetworkList: json(listOf(networkDtoSchema)),
-        Project: json(projectDtoSchema), ProjectList: json(z.object({ items: z.array(projectDtoSchema), total: z.number().int() })),
-        TaskEvent: json(taskEventDtoSchema), TaskEventList: json(listOf(taskEventDtoSchema)),
-        Notifications: json(notificationsDtoSchema), Summary: json(summaryDtoSchema),
-      },
+      schemas: componentSchemas(),
     },
   };
 }

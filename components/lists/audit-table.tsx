@@ -2,8 +2,10 @@
 import { DataTable, type Column } from "@/components/data-table";
 import { StatusBadge } from "@/components/badges";
 import { formatDate } from "@/lib/format";
+import type { AuditEventDto } from "@/lib/schemas/api";
 
-type AuditRow = { id: string; createdAt: string; userEmail: string | null; action: string; targetType: string | null; targetId: string | null; result: string; clientIp: string | null; details: string | null };
+/** A row as GET /api/v1/audit answers it (lib/schemas/api.ts auditEventDtoSchema). */
+type AuditRow = AuditEventDto;
 
 const columns: Column<AuditRow>[] = [
   { key: "createdAt", label: "When", sortable: true, className: "whitespace-nowrap", render: (a) => formatDate(a.createdAt) },

@@ -4,13 +4,10 @@ import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { HOST_STATUSES } from "@/lib/schemas/entities";
 import { formatMb, timeAgo } from "@/lib/format";
-import type { Arch } from "@/lib/arch";
+import type { HostDto } from "@/lib/schemas/api";
 
-export type HostRow = {
-  id: string; name: string; arch: Arch; status: string; cpuModel: string | null; cpuCount: number; memoryMb: number;
-  capacity: { vcpuFree: number; vcpuTotal: number; memoryFreeMb: number; memoryTotalMb: number };
-  kvm: boolean; nativeArches: Arch[]; emulatedArches: Arch[]; lastHeartbeatAt: string | null; vmCount?: number;
-};
+/** A row as GET /api/v1/hosts answers it (lib/schemas/api.ts hostDtoSchema). */
+export type HostRow = HostDto;
 
 const columns: Column<HostRow>[] = [
   { key: "name", label: "Name", sortable: true, render: (h) => <Link href={`/hosts/${h.id}`} className="font-medium text-indigo-700 hover:underline">{h.name}</Link> },

@@ -9,9 +9,10 @@ import { formatBytes } from "@/lib/format";
 import { listKeys } from "@/lib/queries/lists";
 import { deleteImageRequest, imageFamiliesQuery, patchImage } from "@/lib/queries/images";
 import type { ImageFamilyDto } from "@/lib/schemas/images";
-import type { Arch } from "@/lib/arch";
+import type { ImageDto } from "@/lib/schemas/api";
 
-export type ImageRow = { id: string; name: string; family: string | null; arch: Arch; format: string; sizeBytes: number; firmware: string; status: string; visibility: string; vmCount?: number };
+/** A row as GET /api/v1/images answers it (lib/schemas/api.ts imageDtoSchema). */
+export type ImageRow = ImageDto;
 
 /** The family name with every arch build of it; this row's own build is outlined. */
 function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamilyDto[] | undefined }) {

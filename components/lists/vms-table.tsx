@@ -4,9 +4,10 @@ import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { VM_STATUSES } from "@/lib/schemas/entities";
 import { formatMb } from "@/lib/format";
-import type { Arch } from "@/lib/arch";
+import type { VmDto } from "@/lib/schemas/api";
 
-export type VmRow = { id: string; name: string; arch: Arch; status: string; emulated: boolean; vcpus: number; memoryMb: number; diskGb: number; host: { name: string; arch: Arch } | null; image: { name: string } | null; lastError: string | null; project?: { id: string; name: string } | null };
+/** A row as GET /api/v1/vms answers it (lib/schemas/api.ts vmDtoSchema). */
+export type VmRow = VmDto;
 
 const columns: Column<VmRow>[] = [
   { key: "name", label: "Name", sortable: true, render: (v) => <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">{v.name}</Link> },

@@ -3,6 +3,7 @@
 import { queryOptions } from "@tanstack/react-query";
 import type { ImageFamilyDto } from "../schemas/images";
 import type { ImageEvictResult, ImageHostDto } from "../schemas/host-images";
+import type { ImageDto, StoredImageDto } from "../schemas/api";
 import { ApiRequestError, fetchJson } from "./fetch-json";
 import { LIST_REFRESH_MS } from "./lists";
 
@@ -18,14 +19,8 @@ export const imageFamiliesQuery = queryOptions({
   refetchInterval: LIST_REFRESH_MS,
 });
 
-export type ImageDetail = {
-  id: string; name: string; family: string | null; arch: string; format: string; sizeBytes: number; virtualSize: number; sha256: string | null;
-  firmware: string; status: string; visibility: string; cmdline: string | null; minDiskGb: number; minMemoryMb: number; error: string | null;
-  vmCount?: number; createdAt: string;
-};
-
 export const imageQuery = (id: string) =>
-  queryOptions({ queryKey: imageKeys.detail(id), queryFn: () => fetchJson<ImageDetail>(`/api/v1/images/${encodeURIComponent(id)}`), refetchInterval: LIST_REFRESH_MS });
+  queryOptions({ queryKey: imageKeys.detail(id), queryFn: () => fetchJson<ImageDto>(`/api/v1/images/${encodeURIComponent(id)}`), refetchInterval: LIST_REFRESH_MS });
 
 /** Per-host cache state comes from heartbeats: poll like the lists. */
 export const imageHostsQuery = (id: string) =>
@@ -35,10 +30,8 @@ export function evictImageRequest(id: string, hostId: string) {
   return fetchJson<ImageEvictResult>(`/api/v1/images/${encodeURIComponent(id)}/evict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ hostId }) });
 }
 
-export type UploadedImage = {
-  id: string; name: string; arch: string; family: string | null; format: string; status: string; firmware: string; sizeBytes: number;
-  detectedArch: string | null; warnings: string[];
-};
+/** What an upload answers (201): lib/schemas/api.ts storedImageDtoSchema. */
+export type UploadedImage = StoredImageDto;
 
 export function patchImage(id: string, body: { name?: string; family?: string | null; visibility?: "public" | "private" }) {
   return fetchJson(`/api/v1/images/${encodeURIComponent(id)}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

@@ -2,12 +2,11 @@
 // VM wizard's ["networks", "wizard"] query).
 import { keepPreviousData, queryOptions } from "@tanstack/react-query";
 import type { ListResult } from "../schemas/list";
+import type { NetworkDto } from "../schemas/networks";
 import { fetchJson } from "./fetch-json";
 
-export type NetworkRow = {
-  id: string; name: string; vlanId: number; cidr: string; prefixLength: number; gateway: string; poolStart: string; poolEnd: string;
-  poolSize: number; usedAddresses: number; freeAddresses: number; nicCount: number; vmCount: number; createdAt: string; updatedAt: string;
-};
+/** A network as GET /api/v1/networks answers it (lib/schemas/networks.ts networkDtoSchema). */
+export type NetworkRow = NetworkDto;
 
 export const NETWORKS_REFRESH_MS = 5_000;
 

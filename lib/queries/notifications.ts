@@ -1,11 +1,9 @@
 // The failed-task bell: polled every few seconds; "mark all read" updates the cache from its answer.
 import { queryOptions } from "@tanstack/react-query";
-import type { TaskEventDto } from "../schemas/events";
+import type { NotificationsDto } from "../schemas/events";
 import { fetchJson } from "./fetch-json";
 
 export const NOTIFICATIONS_REFRESH_MS = 4_000;
-
-export type NotificationsDto = { unread: number; seenUpTo: string; items: TaskEventDto[] };
 
 export const notificationKeys = { all: ["notifications"] as const };
 

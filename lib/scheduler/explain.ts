@@ -4,18 +4,10 @@ import { freeCapacity } from "./capacity";
 import { runMode } from "./filters";
 import { schedule, type ScheduleOptions } from "./schedule";
 import type { HostSnapshot, PlacementRequest, ScheduleResult } from "./types";
+import type { ArchCapacity, PlacementExplanation } from "./schema";
 
-export interface PlacementExplanation {
-  ok: boolean;
-  arch: Arch;
-  /** why nothing fits (only when ok is false) */
-  reason: string | null;
-  eligibleCount: number;
-  chosen: { id: string; name: string; arch: Arch; emulated: boolean } | null;
-  /** best first, as the weighers ranked them */
-  eligible: { id: string; name: string; arch: Arch; emulated: boolean; score: number }[];
-  rejected: { id: string; name: string; arch: Arch; reasons: string[] }[];
-}
+// The shapes are the zod schemas of ./schema.ts (the API documents them from there).
+export type { ArchCapacity, PlacementExplanation };
 
 /** Flatten a schedule() result: no snapshots (they carry capacity internals), only ids, names and reasons. */
 export function explainPlacement(result: ScheduleResult, req: Pick<PlacementRequest, "arch">): PlacementExplanation {
@@ -39,25 +31,6 @@ export const explain = explainPlacement;
 /** schedule() + explainPlacement() in one call (the wizard runs this in the browser on fetched snapshots). */
 export function scheduleAndExplain(hosts: readonly HostSnapshot[], req: PlacementRequest, options?: ScheduleOptions): PlacementExplanation {
   return explainPlacement(schedule(hosts, req, options), req);
-}
-
-export interface ArchCapacity {
-  arch: Arch;
-  /** hosts whose own CPU is this arch */
-  hosts: number;
-  /** of those, online and enabled */
-  hostsOnline: number;
-  /** schedulable hosts (online, enabled) that run this arch with KVM */
-  nativeHosts: number;
-  /** schedulable hosts that can run it only under TCG */
-  emulatedHosts: number;
-  /** summed over nativeHosts */
-  vcpuFree: number;
-  memoryFreeMb: number;
-  diskFreeGb: number;
-  /** the biggest VM one native host could still take (capped by its KVM vCPU limit) */
-  largestVcpuFree: number;
-  largestMemoryFreeMb: number;
 }
 
 /** Per-arch totals for the wizard's architecture step ("aarch64: 3 hosts, 48 vCPUs free"). */

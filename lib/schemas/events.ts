@@ -3,9 +3,9 @@
 import { z } from "zod";
 import { ARCHES } from "../arch";
 import { TASK_STATUSES } from "./entities";
+import { timestamp as ts } from "./dto";
 
 const arch = z.enum(ARCHES);
-const ts = z.string().describe("ISO 8601 timestamp");
 
 export const taskEventDtoSchema = z.object({
   id: z.string(),
@@ -20,12 +20,15 @@ export const taskEventDtoSchema = z.object({
   user: z.object({ id: z.string(), email: z.string() }).nullable().describe("who started it"),
 });
 export type TaskEventDto = z.infer<typeof taskEventDtoSchema>;
+/** What lib/server/insights hands over (Dates) before toJsonSafe makes it a TaskEventDto. */
+export type TaskEventSource = z.input<typeof taskEventDtoSchema>;
 
 export const notificationsDtoSchema = z.object({
   unread: z.number().int().describe("failed tasks that finished after seenUpTo"),
   seenUpTo: ts,
   items: z.array(taskEventDtoSchema).describe("the newest unread failed tasks (at most 20)"),
 });
+export type NotificationsDto = z.infer<typeof notificationsDtoSchema>;
 
 export const markNotificationsReadSchema = z
   .object({

@@ -1,8 +1,8 @@
 // zod schemas for the image service: upload form fields, controller-path import, PATCH, families.
 // Shared by the upload panel, the route handlers and lib/server/image-*.ts.
 import { z } from "zod";
-import { archSchema, type Arch } from "../arch";
-import { IMAGE_FORMATS } from "./entities";
+import { ARCHES, archSchema } from "../arch";
+import { IMAGE_FORMATS, IMAGE_STATUSES } from "./entities";
 
 const MiB = 1024 * 1024;
 /** Upload size limits: constants, not configuration (ADR 006). The kernel limit matches image-inspect's. */
@@ -92,5 +92,10 @@ export type ImagePatch = z.output<typeof imagePatchSchema>;
 
 export const familyParamSchema = z.object({ family: familySchema });
 
-export type FamilyBuild = { arch: Arch; imageId: string; name: string; status: string };
-export type ImageFamilyDto = { family: string; builds: FamilyBuild[] };
+/** GET /api/v1/image-families(/:family): a family and its build per architecture (canonical arch order). */
+export const imageFamilyDtoSchema = z.object({
+  family: z.string(),
+  builds: z.array(z.object({ arch: z.enum(ARCHES), imageId: z.string(), name: z.string(), status: z.enum(IMAGE_STATUSES) })),
+});
+export type ImageFamilyDto = z.output<typeof imageFamilyDtoSchema>;
+export type FamilyBuild = ImageFamilyDto["builds"][number];

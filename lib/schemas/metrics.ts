@@ -1,6 +1,7 @@
 // CPU / memory history of hosts and VMs: the query and response of
 // GET /api/v1/hosts/{id}/metrics and GET /api/v1/vms/{id}/metrics (lib/server/metrics.ts).
 import { z } from "zod";
+import { timestamp } from "./dto";
 
 /** How much history the controller keeps (and so the most a query can ask for). */
 export const METRICS_RETENTION_MINUTES = 60;
@@ -16,7 +17,7 @@ export const metricsQuerySchema = z.object({
 });
 
 export const metricPointSchema = z.object({
-  at: z.string().describe("ISO 8601 timestamp (controller clock, when the heartbeat arrived)"),
+  at: timestamp.describe("controller clock, when the heartbeat arrived"),
   cpuPct: z.number(),
   memUsedMb: z.number().int(),
 });
@@ -25,7 +26,7 @@ export type MetricPoint = z.output<typeof metricPointSchema>;
 export const hostMetricsDtoSchema = z.object({
   hostId: z.string(),
   minutes: z.number().int(),
-  now: z.string().describe("the controller's clock when it answered: the right edge of a chart"),
+  now: timestamp.describe("the controller's clock when it answered: the right edge of a chart"),
   /** host CPU % is 0..100 over all of its cores */
   cpuCount: z.number().int(),
   memTotalMb: z.number().int(),
@@ -36,7 +37,7 @@ export type HostMetricsDto = z.output<typeof hostMetricsDtoSchema>;
 export const vmMetricsDtoSchema = z.object({
   vmId: z.string(),
   minutes: z.number().int(),
-  now: z.string().describe("the controller's clock when it answered: the right edge of a chart"),
+  now: timestamp.describe("the controller's clock when it answered: the right edge of a chart"),
   vcpus: z.number().int(),
   memoryMb: z.number().int(),
   samples: z.array(metricPointSchema).describe("cpuPct: the QEMU process, 100 = one host core; memUsedMb: its resident set (RSS)"),

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { canonicalIpv4, parseCidr, validateNetworkPlan } from "../ipam";
 import { listQuerySchema } from "./list";
+import { timestamp } from "./dto";
 
 export const VLAN_MIN = 1;
 export const VLAN_MAX = 4094;
@@ -111,12 +112,13 @@ export const NETWORK_USAGE = ["in-use", "unused"] as const;
 export const networkListQuery = listQuerySchema(["name", "vlanId", "createdAt"] as const, NETWORK_USAGE).omit({ arch: true });
 export type NetworkListQuery = z.output<typeof networkListQuery>;
 
-/** Response shape of GET /api/v1/networks(/:id) (for lib/openapi.ts; the server builds it in lib/server/networks.ts). */
+/** Response shape of GET /api/v1/networks(/:id); lib/server/networks' toNetworkDto satisfies it. */
 export const networkDtoSchema = z.object({
   id: z.string(), name: z.string(), vlanId: z.number().int(), cidr: z.string(), prefixLength: z.number().int(), gateway: z.string(),
   poolStart: z.string(), poolEnd: z.string(),
   poolSize: z.number().int().describe("Addresses a VM can get (gateway excluded)"),
   usedAddresses: z.number().int(), freeAddresses: z.number().int(),
   nicCount: z.number().int(), vmCount: z.number().int().describe("VMs with a NIC on this network"),
-  createdAt: z.string().describe("ISO 8601 timestamp"), updatedAt: z.string().describe("ISO 8601 timestamp"),
+  createdAt: timestamp, updatedAt: timestamp,
 });
+export type NetworkDto = z.output<typeof networkDtoSchema>;

@@ -1,6 +1,7 @@
 // Projects scope VMs: admins see every project, operators and viewers only the projects they are
 // members of (lib/server/vm-access.ts). Shared by the Projects page, its actions and the JSON API.
 import { z } from "zod";
+import { timestamp } from "./dto";
 
 /** The project every VM and user from before projects belongs to, and where new users land. */
 export const DEFAULT_PROJECT_ID = "default";
@@ -55,6 +56,10 @@ export const projectDtoSchema = z.object({
   isDefault: z.boolean(),
   vmCount: z.number().int(),
   memberCount: z.number().int(),
-  createdAt: z.string().describe("ISO 8601 timestamp"),
+  createdAt: timestamp,
   members: z.array(z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() })).optional().describe("admins only"),
 });
+export type ProjectDto = z.output<typeof projectDtoSchema>;
+
+/** GET /api/v1/projects: every project the caller may see (admins: all), not paginated. */
+export const projectListDtoSchema = z.object({ items: z.array(projectDtoSchema), total: z.number().int() });

@@ -3,6 +3,11 @@ import { archSchema } from "../arch";
 import { displayFits, displaySchema } from "../display";
 import { vmNameSchema } from "./agent-api";
 import { userDataSchema } from "./ssh-keys";
+import { TASK_STATUSES } from "./entities";
+import { timestamp } from "./dto";
+
+/** The VM-name rule (also the agent's): the wizard, the server action, the API and the agent share it. */
+export { vmNameSchema };
 
 export const createVmSchema = z.object({
   name: vmNameSchema,
@@ -25,7 +30,49 @@ export const createVmSchema = z.object({
 }).refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, { message: "give either imageId or family (an image family name), not both", path: ["imageId"] })
   .refine((v) => !v.display || displayFits(v.arch, v.display), { message: "this display is not available for the VM's architecture (x86_64: vga; aarch64: none, virtio-gpu, ramfb)", path: ["display"] });
 export type CreateVmInput = z.output<typeof createVmSchema>;
+/** What a client sends (POST /api/v1/vms body, createVmAction argument). */
+export type CreateVmRequest = z.input<typeof createVmSchema>;
 
 export const VM_ACTIONS = ["start", "stop", "reboot", "poweroff", "retry"] as const;
-export const vmActionRequestSchema = z.object({ action: z.enum(VM_ACTIONS, { error: `action must be one of: ${VM_ACTIONS.join(", ")}` }) });
+export type VmActionName = (typeof VM_ACTIONS)[number];
+export const vmActionSchema = z.enum(VM_ACTIONS, { error: `action must be one of: ${VM_ACTIONS.join(", ")}` });
+export const vmActionRequestSchema = z.object({ action: vmActionSchema });
 export const vmIdSchema = z.object({ id: z.string().min(1).max(64) });
+
+export const TASK_STEP_STATUSES = ["pending", "running", "succeeded", "failed", "skipped"] as const;
+
+/** GET /api/v1/vms/:id/tasks: the VM's tasks, newest first, with their ordered steps. */
+export const vmTaskDtoSchema = z.object({
+  id: z.string(),
+  kind: z.string().describe("vm.create | vm.start | vm.stop | vm.reboot | vm.poweroff | vm.delete | …"),
+  status: z.enum(TASK_STATUSES),
+  vmId: z.string().nullable(),
+  hostId: z.string().nullable(),
+  userId: z.string().nullable().describe("who started it"),
+  error: z.string().nullable(),
+  createdAt: timestamp,
+  startedAt: timestamp.nullable(),
+  finishedAt: timestamp.nullable(),
+  steps: z.array(z.object({
+    id: z.string(),
+    position: z.number().int(),
+    name: z.string(),
+    status: z.enum(TASK_STEP_STATUSES),
+    message: z.string().nullable(),
+    startedAt: timestamp.nullable(),
+    finishedAt: timestamp.nullable(),
+  })),
+});
+export type VmTaskDto = z.output<typeof vmTaskDtoSchema>;
+export type TaskStepDto = VmTaskDto["steps"][number];
+
+/** GET /api/v1/vms/:id/events: the VM's own audit trail (newest 50), readable by whoever may read the VM. */
+export const vmEventDtoSchema = z.object({
+  id: z.string(),
+  createdAt: timestamp,
+  userEmail: z.string().nullable().describe("null: the system"),
+  action: z.string(),
+  result: z.enum(["success", "denied", "error"]),
+  details: z.string().nullable().describe("JSON with context (never secrets)"),
+});
+export type VmEventDto = z.output<typeof vmEventDtoSchema>;

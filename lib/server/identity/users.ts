@@ -5,7 +5,7 @@ import type { Caller } from "../platform";
 import { z } from "zod";
 import { AppError } from "../../errors";
 import type { Role } from "../../permissions";
-import { createUserSchema } from "../../schemas/users";
+import { createUserSchema, type userDtoSchema } from "../../schemas/users";
 import { auth } from "./auth";
 import { db } from "../platform";
 import { recordAudit } from "../platform";
@@ -14,7 +14,7 @@ import { addUserToProjects } from "../projects";
 
 export async function listUsers() {
   const rows = await db().user.findMany({ orderBy: { createdAt: "asc" }, take: 1000 });
-  return rows.map((u) => ({ id: u.id, email: u.email, name: u.name, role: u.role, disabled: !!u.banned, createdAt: u.createdAt }));
+  return rows.map((u) => ({ id: u.id, email: u.email, name: u.name, role: u.role, disabled: !!u.banned, createdAt: u.createdAt }) satisfies z.input<typeof userDtoSchema>);
 }
 
 async function hashPassword(password: string): Promise<string> {

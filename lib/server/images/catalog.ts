@@ -1,28 +1,31 @@
 import "server-only";
 import { z } from "zod";
 import { AppError } from "../../errors";
-import type { Arch } from "../../arch";
 import { imageListQuery } from "../../schemas/entities";
 import type { ListResult } from "../../schemas/list";
 import { db } from "../platform";
 import { nameSearch, pageArgs } from "../platform";
 import type { Image } from "../../generated/sqlite/client";
+import type { imageDtoSchema } from "../../schemas/api";
+
+type ImageDtoSource = z.input<typeof imageDtoSchema>;
 
 export type ImageDto = ReturnType<typeof toImageDto>;
 
+/** The API shape (lib/schemas/api.ts imageDtoSchema); Dates become ISO strings on the wire. */
 export function toImageDto(i: Image & { _count?: { vms: number } }) {
   return {
     id: i.id,
     name: i.name,
     family: i.family,
-    arch: i.arch as Arch,
-    format: i.format,
+    arch: i.arch as ImageDtoSource["arch"],
+    format: i.format as ImageDtoSource["format"],
     sizeBytes: Number(i.sizeBytes),
     virtualSize: Number(i.virtualSize),
     sha256: i.sha256,
-    firmware: i.firmware,
-    status: i.status,
-    visibility: i.visibility,
+    firmware: i.firmware as ImageDtoSource["firmware"],
+    status: i.status as ImageDtoSource["status"],
+    visibility: i.visibility as ImageDtoSource["visibility"],
     cmdline: i.cmdline,
     minDiskGb: i.minDiskGb,
     minMemoryMb: i.minMemoryMb,
@@ -30,7 +33,7 @@ export function toImageDto(i: Image & { _count?: { vms: number } }) {
     ownerId: i.ownerId,
     vmCount: i._count?.vms,
     createdAt: i.createdAt,
-  };
+  } satisfies ImageDtoSource;
 }
 
 export async function listImages(query: z.output<typeof imageListQuery>): Promise<ListResult<ImageDto>> {

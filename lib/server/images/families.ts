@@ -18,7 +18,7 @@ function group(rows: { family: string | null; arch: string; id: string; name: st
   for (const r of rows) {
     if (!r.family) continue;
     const builds = byFamily.get(r.family) ?? [];
-    builds.push({ arch: r.arch as Arch, imageId: r.id, name: r.name, status: r.status });
+    builds.push({ arch: r.arch as Arch, imageId: r.id, name: r.name, status: r.status as FamilyBuild["status"] });
     byFamily.set(r.family, builds);
   }
   return [...byFamily.entries()]

@@ -8,6 +8,8 @@ import type { Prisma } from "../../generated/sqlite/client";
 import { db } from "../platform";
 import { displayHostStatus } from "../hosts";
 import { taskInclude, toTaskEventDtos, type TaskWhere } from "./events";
+import type { z } from "zod";
+import type { summaryDtoSchema } from "../../schemas/events";
 
 type Counts = Record<Arch, Record<string, number>>;
 
@@ -92,5 +94,5 @@ export async function dashboardSummary(scope: { vm?: Prisma.VmWhereInput; task?:
   const images = empty();
   for (const g of imageGroups) add(images, g.arch, g.status, g._count._all);
   const [recent, failed] = await Promise.all([toTaskEventDtos(recentRows), toTaskEventDtos(failedRows)]);
-  return { hosts, vms, images, capacity, tasks: { running, failedLast24h, recent, failed } };
+  return { hosts, vms, images, capacity, tasks: { running, failedLast24h, recent, failed } } satisfies z.input<typeof summaryDtoSchema>;
 }

@@ -4,7 +4,7 @@ import "server-only";
 import type { z } from "zod";
 import type { Arch } from "../../arch";
 import { eventListQuery } from "../../schemas/entities";
-import type { TaskEventDto } from "../../schemas/events";
+import type { TaskEventDto, TaskEventSource } from "../../schemas/events";
 import type { ListResult } from "../../schemas/list";
 import type { Prisma, Task } from "../../generated/sqlite/client";
 import { db } from "../platform";
@@ -22,8 +22,8 @@ const MAX_FILTER_IDS = 1000;
 export const taskInclude = { vm: { select: { id: true, name: true, arch: true } } } as const;
 type TaskRow = Task & { vm: { id: string; name: string; arch: string } | null };
 
-/** The wire DTO with Dates (toJsonSafe turns them into the ISO strings the schema describes). */
-export type TaskEvent = Omit<TaskEventDto, "createdAt" | "startedAt" | "finishedAt"> & { createdAt: Date; startedAt: Date | null; finishedAt: Date | null };
+/** The DTO as handed over, with Dates (toJsonSafe turns them into the ISO strings of TaskEventDto). */
+export type TaskEvent = TaskEventSource & { createdAt: Date; startedAt: Date | null; finishedAt: Date | null };
 
 /** Tasks with their VM, host and user resolved in two batched lookups (Task.hostId/userId carry no relation). */
 export async function toTaskEventDtos(rows: TaskRow[]): Promise<TaskEvent[]> {
@@ -49,7 +49,7 @@ export async function toTaskEventDtos(rows: TaskRow[]): Promise<TaskEvent[]> {
       vm: r.vm ? { id: r.vm.id, name: r.vm.name, arch: r.vm.arch as Arch } : null,
       host: host ? { id: host.id, name: host.name, arch: host.arch as Arch } : null,
       user: user ? { id: user.id, email: user.email } : null,
-    };
+    } satisfies TaskEventSource;
   });
 }
 

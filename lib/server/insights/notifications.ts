@@ -5,9 +5,12 @@ import "server-only";
 import type { Actor } from "../platform";
 import { db } from "../platform";
 import { taskInclude, toTaskEventDtos, type TaskEvent, type TaskWhere } from "./events";
+import type { z } from "zod";
+import type { notificationsDtoSchema } from "../../schemas/events";
 
 export const NOTIFICATION_ITEMS = 20;
 
+/** lib/schemas/events.ts notificationsDtoSchema, with Dates (toJsonSafe makes them ISO strings). */
 export type Notifications = { unread: number; seenUpTo: Date; items: TaskEvent[] };
 
 export async function seenUpTo(userId: string): Promise<Date> {
@@ -25,7 +28,7 @@ export async function notificationsFor(actor: Pick<Actor, "id">, scope: TaskWher
     db().task.count({ where }),
     db().task.findMany({ where, orderBy: [{ finishedAt: "desc" }, { id: "desc" }], take: NOTIFICATION_ITEMS, include: taskInclude }),
   ]);
-  return { unread, seenUpTo: since, items: await toTaskEventDtos(rows) };
+  return { unread, seenUpTo: since, items: await toTaskEventDtos(rows) } satisfies z.input<typeof notificationsDtoSchema>;
 }
 
 function isUniqueViolation(error: unknown): boolean {

@@ -6,7 +6,8 @@ import type { Caller } from "../platform";
 import { randomBytes } from "node:crypto";
 import { AppError } from "../../errors";
 import { cidrsOverlap, inPool, macFromBytes, nextFreeAddress, poolSize, prefixLength, validateNetworkPlan, type NetworkPlan } from "../../ipam";
-import type { CreateNetworkInput, NetworkListQuery, UpdateNetworkInput } from "../../schemas/networks";
+import type { CreateNetworkInput, NetworkListQuery, UpdateNetworkInput, networkDtoSchema } from "../../schemas/networks";
+import type { z } from "zod";
 import type { ListResult } from "../../schemas/list";
 import type { Network } from "../../generated/sqlite/client";
 import { recordAudit } from "../platform";
@@ -28,6 +29,7 @@ function planOf(n: Pick<Network, "cidr" | "gateway" | "poolStart" | "poolEnd">):
   return { cidr: n.cidr, gateway: n.gateway, poolStart: n.poolStart, poolEnd: n.poolEnd };
 }
 
+/** The API shape (lib/schemas/networks.ts networkDtoSchema); Dates become ISO strings on the wire. */
 export function toNetworkDto(n: Network, usage: Usage = NO_USAGE) {
   const size = poolSize(planOf(n));
   return {
@@ -47,7 +49,7 @@ export function toNetworkDto(n: Network, usage: Usage = NO_USAGE) {
     vmCount: usage.vmCount,
     createdAt: n.createdAt,
     updatedAt: n.updatedAt,
-  };
+  } satisfies z.input<typeof networkDtoSchema>;
 }
 
 /** One grouped query for the usage of many networks: per (network, VM) the NICs and allocated IPs. */

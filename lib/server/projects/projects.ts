@@ -4,7 +4,8 @@ import type { Caller } from "../platform";
 // module keeps the projects themselves: the default project (created on demand, backfilled at
 // start), CRUD for admins (project:manage), and every mutation audited.
 import { AppError } from "../../errors";
-import { DEFAULT_PROJECT_ID, DEFAULT_PROJECT_NAME, type CreateProjectInput, type ProjectMemberInput, type UpdateProjectInput } from "../../schemas/projects";
+import { DEFAULT_PROJECT_ID, DEFAULT_PROJECT_NAME, type CreateProjectInput, type ProjectMemberInput, type UpdateProjectInput, type projectDtoSchema } from "../../schemas/projects";
+import type { z } from "zod";
 import { recordAudit } from "../platform";
 import { db } from "../platform";
 import type { Actor } from "../platform";
@@ -74,6 +75,7 @@ type ProjectRow = {
   members?: Array<{ user: { id: string; email: string; name: string; role: string } }>;
 };
 
+/** The API shape (lib/schemas/projects.ts projectDtoSchema); Dates become ISO strings on the wire. */
 function toProjectDto(p: ProjectRow, unassignedVms: number) {
   return {
     id: p.id,
@@ -85,7 +87,7 @@ function toProjectDto(p: ProjectRow, unassignedVms: number) {
     memberCount: p._count.members,
     createdAt: p.createdAt,
     ...(p.members ? { members: p.members.map((m) => m.user).sort((a, b) => a.email.localeCompare(b.email)) } : {}),
-  };
+  } satisfies z.input<typeof projectDtoSchema>;
 }
 export type ProjectDto = ReturnType<typeof toProjectDto>;
 

@@ -11,9 +11,14 @@ import type { Actor } from "../platform";
 import { vmScopeFor } from "./access";
 import type { Vm } from "../../generated/sqlite/client";
 import { effectiveDisplay } from "../../display";
+import type { vmDtoSchema } from "../../schemas/api";
+import type { vmEventDtoSchema } from "../../schemas/vms";
+
+type VmDtoSource = z.input<typeof vmDtoSchema>;
 
 export type VmDto = ReturnType<typeof toVmDto>;
 
+/** The API shape (lib/schemas/api.ts vmDtoSchema); Dates become ISO strings on the wire. */
 export function toVmDto(v: Vm & { host?: { id: string; name: string; arch: string } | null; image?: { id: string; name: string; format?: string } | null; project?: { id: string; name: string } | null }) {
   return {
     id: v.id,
@@ -22,9 +27,9 @@ export function toVmDto(v: Vm & { host?: { id: string; name: string; arch: strin
     vcpus: v.vcpus,
     memoryMb: v.memoryMb,
     diskGb: v.diskGb,
-    status: v.status,
-    powerState: v.powerState,
-    desiredState: v.desiredState,
+    status: v.status as VmDtoSource["status"],
+    powerState: v.powerState as VmDtoSource["powerState"],
+    desiredState: v.desiredState as VmDtoSource["desiredState"],
     emulated: v.emulated,
     allowEmulation: v.allowEmulation,
     lastError: v.lastError,
@@ -36,7 +41,7 @@ export function toVmDto(v: Vm & { host?: { id: string; name: string; arch: strin
     ownerId: v.ownerId,
     createdAt: v.createdAt,
     updatedAt: v.updatedAt,
-  };
+  } satisfies VmDtoSource;
 }
 
 const include = { host: { select: { id: true, name: true, arch: true } }, image: { select: { id: true, name: true, format: true } }, project: { select: { id: true, name: true } } } as const;
@@ -60,4 +65,15 @@ export async function getVm(id: string): Promise<VmDto> {
   const row = await db().vm.findUnique({ where: { id }, include });
   if (!row) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
   return toVmDto(row);
+}
+
+/** The VM's own audit trail, newest first (the full audit log stays admin-only). Access is the caller's check. */
+export async function listVmEvents(id: string, take = 50) {
+  const rows = await db().auditEvent.findMany({
+    where: { targetType: "vm", targetId: id },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take,
+    select: { id: true, createdAt: true, userEmail: true, action: true, result: true, details: true },
+  });
+  return rows.map((r) => ({ ...r, result: r.result as z.input<typeof vmEventDtoSchema>["result"] }) satisfies z.input<typeof vmEventDtoSchema>);
 }

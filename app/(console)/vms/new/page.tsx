@@ -1,6 +1,7 @@
 import { PageHeader } from "@/components/page-header";
 import { VmWizard } from "@/components/vm-wizard";
 import { requirePage } from "@/lib/server/web";
+import { createVmAction } from "../actions";
 
 export const metadata = { title: "Create VM" };
 
@@ -9,7 +10,7 @@ export default async function NewVmPage() {
   return (
     <>
       <PageHeader title="Create a virtual machine" description="Pick the architecture first: only images and hosts of that architecture are offered." />
-      <VmWizard />
+      <VmWizard create={createVmAction} />
     </>
   );
 }
