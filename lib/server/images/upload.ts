@@ -315,7 +315,7 @@ export async function uploadImage(req: Request, who: Caller): Promise<StoredImag
           received[name] = sink;
           return sink;
         },
-        { signal: req.signal, drainOnErrorBytes: DRAIN_ON_ERROR_BYTES },
+        { signal: req.signal, drainOnErrorBytes: DRAIN_ON_ERROR_BYTES, maxFieldBytes: MAX_FIELD_BYTES },
       );
       const m = meta ?? parseOrThrow(uploadFieldsSchema, fields, "upload fields");
       const required: UploadFilePart = m.format === "kernel" ? "kernel" : "file";

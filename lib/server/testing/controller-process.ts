@@ -1,4 +1,4 @@
-// A controller process for lib/server/multi-controller.test.ts, without Next: the real periodic work
+// A controller process for lib/server/platform/multi-controller.int.test.ts, without Next: the real periodic work
 // (startControllerWork: liveness lease + periodic jobs under their leases) and the real create path
 // (createVm), on the database in DATABASE_URL.
 //

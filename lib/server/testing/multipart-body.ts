@@ -3,7 +3,8 @@
 import { createReadStream } from "node:fs";
 import { randomBytes } from "node:crypto";
 
-export type TestPart = { name: string; value: string } | { name: string; path: string; filename?: string } | { name: string; data: Uint8Array; filename?: string };
+/** `filename: null` sends the bytes without a filename, as a form field (`curl -F name=<file`). */
+export type TestPart = { name: string; value: string } | { name: string; path: string; filename?: string } | { name: string; data: Uint8Array; filename?: string | null };
 
 export const testBoundary = () => `----polyarch${randomBytes(8).toString("hex")}`;
 
@@ -15,8 +16,9 @@ async function* bodyChunks(parts: TestPart[], boundary: string, opts: { truncate
     yield b;
   };
   for (const p of parts) {
-    const disposition = "value" in p ? `form-data; name="${p.name}"` : `form-data; name="${p.name}"; filename="${("filename" in p && p.filename) || p.name}"`;
-    const type = "value" in p ? "" : "Content-Type: application/octet-stream\r\n";
+    const asField = "value" in p || ("filename" in p && p.filename === null);
+    const disposition = asField ? `form-data; name="${p.name}"` : `form-data; name="${p.name}"; filename="${("filename" in p && p.filename) || p.name}"`;
+    const type = asField ? "" : "Content-Type: application/octet-stream\r\n";
     yield* emit(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${type}\r\n`));
     if ("value" in p) yield* emit(Buffer.from(p.value));
     else if ("data" in p) yield* emit(p.data);

@@ -5,7 +5,7 @@ import { resetDbForTests } from "../platform";
 
 const [imageId, arch, countArg, prefix] = process.argv.slice(2);
 const count = Number(countArg);
-// An admin: VMs of an actor in no project go to the default project (lib/server/vm-access.ts).
+// An admin: VMs of an actor in no project go to the default project (lib/server/vms/access.ts).
 const who = { actor: { id: "worker", email: "w@t.test", name: "W", role: "admin" as const, via: "session" as const }, clientIp: null };
 const results = await Promise.allSettled(
   Array.from({ length: count }, (_, i) =>

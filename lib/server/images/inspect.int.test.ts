@@ -21,7 +21,7 @@ const has = (tool: string) => {
 const missing = ["qemu-img", "sfdisk", "mformat", "mmd", "mcopy", "zstd"].filter((t) => !has(t));
 const run = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { input, stdio: ["pipe", "ignore", "pipe"] });
 
-const FIXTURES = fileURLToPath(new URL("../../.cache/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../../.cache/fixtures/", import.meta.url));
 const fixture = (arch: string, file: string) => join(FIXTURES, arch, file);
 
 async function rejection(p: Promise<unknown>): Promise<AppError> {

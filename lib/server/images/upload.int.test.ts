@@ -142,6 +142,16 @@ describe.skipIf(!haveFixtures)("image upload (streamed multipart) on sqlite", ()
     await expectNothingRemains();
   });
 
+  it("refuses a file sent without a filename (a form field), a text field over 4 KiB and a file part sent twice; nothing remains", async () => {
+    const asField = await uploadImage(multipartRequest([{ name: "name", value: "x" }, { name: "format", value: "raw" }, { name: "file", data: new Uint8Array(64 * 1024 * 1024), filename: null }]), who).catch((e) => e);
+    expect(asField).toMatchObject({ code: "invalid", status: 400, message: expect.stringMatching(/without a filename.*send files as file parts/) });
+    const long = await uploadImage(multipartRequest([{ name: "name", value: "x" }, { name: "cmdline", value: "c".repeat(4097) }, { name: "kernel", path: kernel("x86_64") }]), who).catch((e) => e);
+    expect(long).toMatchObject({ code: "invalid", message: expect.stringMatching(/"cmdline" is longer than 4096 bytes/) });
+    const twice = await uploadImage(multipartRequest([{ name: "name", value: "x" }, { name: "format", value: "kernel" }, { name: "kernel", path: kernel("x86_64") }, { name: "kernel", path: kernel("x86_64") }]), who).catch((e) => e);
+    expect(twice).toMatchObject({ code: "invalid", message: expect.stringMatching(/"kernel" was sent twice/) });
+    await expectNothingRemains();
+  });
+
   it("family + arch is unique: 409 before any byte when declared, 409 after detection otherwise; the loser leaves nothing", async () => {
     const first = await uploadImage(multipartRequest(kernelParts("aarch64", { family: "deb" })), who);
     const declared = await uploadImage(multipartRequest(kernelParts("aarch64", { family: "deb", arch: "arm64" })), who).catch((e) => e);
