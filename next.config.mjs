@@ -7,7 +7,7 @@ const nextConfig = {
   reactStrictMode: true,
   // better-sqlite3 and pg are native / Node-only: load them from node_modules at run time.
   serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "pg", "@prisma/adapter-pg",
-    // lib/server/pki.ts: tsyringe needs reflect-metadata's global before it loads; keep Node's load order
+    // lib/server/platform/pki.ts: tsyringe needs reflect-metadata's global before it loads; keep Node's load order
     "@peculiar/x509", "reflect-metadata", "tsyringe"],
   typescript: { ignoreBuildErrors: false },
   // forbidden() renders app/forbidden.tsx with a 403 status for pages a role may not see.

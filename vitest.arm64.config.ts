@@ -14,19 +14,19 @@ if (process.arch !== "arm64") throw new Error(`vitest.arm64.config.ts must run u
 /**
  * Test files that boot qemu-system-* guests or start Open vSwitch (they need root, fixtures and
  * minutes under TCG; the x86_64 suite runs them). Everything else under agent/src runs on arm64.
- * probe.test.ts starts qemu-system-x86_64 to probe KVM.
+ * probe.int.test.ts starts qemu-system-x86_64 to probe KVM.
  */
 export const QEMU_OR_OVS_TESTS = [
-  "agent/src/agent.test.ts", // real OVS + aarch64 guest (and the bundle spawned via process.execPath)
-  "agent/src/vm/cloud-init.test.ts", // seed ISO read by real guests
-  "agent/src/console/console.test.ts", // serial console of a real guest
-  "agent/src/network/ovs.test.ts", // private OVS instance + taps
-  "agent/src/network/vlan.test.ts", // netns + OVS + two guests
-  "agent/src/vm/manager-create.test.ts", // VmManager with real guests
-  "agent/src/vm/manager-lifecycle.test.ts",
-  "agent/src/vm/manager-restart.test.ts",
-  "agent/src/qemu/probe.test.ts", // starts qemu-system-x86_64 -accel kvm
-  "agent/src/console/vnc.test.ts", // VNC of a real x86_64 guest
+  "agent/src/agent.int.test.ts", // real OVS + aarch64 guest (and the bundle spawned via process.execPath)
+  "agent/src/vm/cloud-init.int.test.ts", // seed ISO read by real guests
+  "agent/src/console/console.int.test.ts", // serial console of a real guest
+  "agent/src/network/ovs.int.test.ts", // private OVS instance + taps
+  "agent/src/network/vlan.int.test.ts", // netns + OVS + two guests
+  "agent/src/vm/manager-create.int.test.ts", // VmManager with real guests
+  "agent/src/vm/manager-lifecycle.int.test.ts",
+  "agent/src/vm/manager-restart.int.test.ts",
+  "agent/src/qemu/probe.int.test.ts", // starts qemu-system-x86_64 -accel kvm
+  "agent/src/console/vnc.int.test.ts", // VNC of a real x86_64 guest
 ];
 
 /**

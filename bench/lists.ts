@@ -10,7 +10,7 @@ import { percentile, printTable, timeRuns } from "./table";
 
 const VMS = Number(process.env.BENCH_VMS ?? 10_000);
 const RUNS = 40;
-// listVms scopes by project (lib/server/vm-access.ts): an admin sees all; a member only their projects.
+// listVms scopes by project (lib/server/vms/access.ts): an admin sees all; a member only their projects.
 const ADMIN = { id: "bench-admin", email: "admin@bench.test", role: "admin" as const };
 const MEMBER = { id: "bench-op", email: "op@bench.test", role: "operator" as const };
 

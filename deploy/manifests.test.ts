@@ -316,7 +316,7 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
   });
 
   it("controller env and ConfigMap keys are settings the code reads", () => {
-    const sources = ["lib/server/env.ts", "agent/src/config.ts", "docker/controller-start.mjs"].map((f) => readFileSync(join(ROOT, f), "utf8")).join("\n");
+    const sources = ["lib/server/platform/env.ts", "agent/src/config.ts", "docker/controller-start.mjs"].map((f) => readFileSync(join(ROOT, f), "utf8")).join("\n");
     const names = [...Object.keys(configMap.data), ...controller.spec.template.spec.containers[0].env.map((e: Obj) => e.name)];
     for (const n of names) expect(sources, n).toMatch(new RegExp(`\\b${n}\\b`));
   });

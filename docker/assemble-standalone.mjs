@@ -1,5 +1,5 @@
 // Turns `next build`'s .next/standalone into the controller's runnable tree (what the container image
-// ships in /app, and what docker/standalone.test.ts starts):
+// ships in /app, and what docker/standalone.int.test.ts starts):
 //
 //   server.js, package.json, .next/ (server), node_modules/ (traced)   ← .next/standalone
 //   .next/static/, public/                                               ← not part of standalone by design

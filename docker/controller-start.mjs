@@ -1,4 +1,4 @@
-// Entrypoint of the controller image (and of docker/standalone.test.ts): apply pending migrations,
+// Entrypoint of the controller image (and of docker/standalone.int.test.ts): apply pending migrations,
 // then run the custom server (dist/server.mjs, bundled from server/: Next + the console WebSocket
 // proxy + the agent TLS port) on the
 // standalone build. Every replica runs this; scripts/migrate.mjs serialises concurrent starts

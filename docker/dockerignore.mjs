@@ -1,4 +1,4 @@
-// .dockerignore semantics (moby/patternmatcher), for docker/dockerfiles.test.ts: does the build
+// .dockerignore semantics (moby/patternmatcher), for docker/dockerfiles.int.test.ts: does the build
 // context contain a path? Rules are applied in order, the last matching one wins, `!` re-includes,
 // and a rule matching a parent directory matches everything below it.
 //   *  any run of characters except '/'      ?  one character except '/'

@@ -1,5 +1,5 @@
 // The document itself: well-formed JSON Schema 2020-12 throughout, every $ref resolves, every
-// response object is closed. (app/api/v1/openapi.test.ts checks the real answers against it.)
+// response object is closed. (app/api/v1/openapi.int.test.ts checks the real answers against it.)
 import { describe, expect, it } from "vitest";
 import { Ajv2020 } from "ajv/dist/2020";
 import addFormats from "ajv-formats";

@@ -1,7 +1,7 @@
 // Builds the OpenAPI 3.1 document from the zod schemas the API itself validates with and answers
 // with (zod 4's native JSON Schema output), so the document cannot drift from the code: request
 // bodies and query parameters are the schemas' input side, responses their output side (what
-// travels after toJsonSafe). app/api/v1/openapi.test.ts calls every GET route and validates the
+// travels after toJsonSafe). app/api/v1/openapi.int.test.ts calls every GET route and validates the
 // real answers against this document.
 import { z } from "zod";
 import { auditEventDtoSchema, createVmResultSchema, hostDtoSchema, imageDtoSchema, storedImageDtoSchema, vmDtoSchema } from "./schemas/api";

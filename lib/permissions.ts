@@ -1,5 +1,5 @@
 // Roles and what they may do. Pure, so pages can hide what a role cannot use; the server
-// still checks every request with requirePermission (lib/server/guard.ts).
+// still checks every request with requirePermission (lib/server/identity/guard.ts).
 export const ROLES = ["admin", "operator", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -13,7 +13,7 @@ export const PERMISSIONS = [
   "user:manage",
   "audit:read",
   "console:write",
-  "project:manage", // create/rename/delete projects, add/remove members (VM scoping: lib/server/vm-access.ts)
+  "project:manage", // create/rename/delete projects, add/remove members (VM scoping: lib/server/vms/access.ts)
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

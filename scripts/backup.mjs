@@ -1,7 +1,7 @@
 // `npm run backup -- --out <file>`: one archive with everything a controller needs to come back —
 // the database, the image store and the controller secret — plus a manifest that restore checks.
 //
-//   DATABASE_URL / POLYARCH_DATA_DIR   the same variables the server reads (see lib/server/env.ts)
+//   DATABASE_URL / POLYARCH_DATA_DIR   the same variables the server reads (see lib/server/platform/env.ts)
 //   --out <file>      the archive to write (a tar file; refuses to replace an existing file without --force)
 //   --force           replace an existing --out file
 //

@@ -176,7 +176,7 @@ async function main() {
     if (!existsSync(lock)) writeFileSync(lock, lockFile(p.provider));
     console.log(`created ${p.migrations}/${dirName}/migration.sql`);
   }
-  console.log("Next: review the SQL, then `npm run db:generate` and `npx vitest run prisma/drift.test.ts`.");
+  console.log("Next: review the SQL, then `npm run db:generate` and `npx vitest run prisma/drift.int.test.ts`.");
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

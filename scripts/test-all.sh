@@ -19,8 +19,12 @@ fi
 step "prisma clients"
 node scripts/prisma-generate.mjs
 
-step "lint"
+step "lint (eslint: no warnings, no import cycles, domain boundaries; file and line size)"
 npx eslint . --max-warnings=0
+node scripts/check-source-shape.mjs
+
+step "format (prettier)"
+npx prettier --check . --log-level=warn
 
 step "typecheck"
 npx tsc --noEmit
@@ -34,7 +38,7 @@ bash scripts/fleet/arm64-node.sh >/dev/null
 step "agent bundle"
 node scripts/build-agent.mjs
 
-# The custom server (server/ → dist/server.mjs): docker/standalone.test.ts and Playwright start it.
+# The custom server (server/ → dist/server.mjs): docker/standalone.int.test.ts and Playwright start it.
 step "server bundle"
 node scripts/build-server.mjs
 
@@ -51,7 +55,7 @@ else
   echo "PostgreSQL could not be started; PostgreSQL tests will report it" >&2
 fi
 
-# Built before vitest: docker/standalone.test.ts starts the standalone output of this build.
+# Built before vitest: docker/standalone.int.test.ts starts the standalone output of this build.
 step "build the console"
 npx next build
 

@@ -1,6 +1,6 @@
 // The agent TLS listener's request wrapper and the channel marker it hands the app through
 // lib/server-hooks.ts (lib/agent-tls.ts reads it). With real certificates, a real agent and the
-// real route handlers: lib/server/hosts/controller-tls.test.ts.
+// real route handlers: lib/server/hosts/controller-tls.int.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import http from "node:http";
 import type { AddressInfo } from "node:net";

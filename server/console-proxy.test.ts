@@ -1,5 +1,5 @@
 // The console proxy against a stand-in agent (the `ws` package), tickets spent in memory (the
-// database store is tested with two proxies in lib/server/consoles/tickets.test.ts).
+// database store is tested with two proxies in lib/server/consoles/tickets.int.test.ts).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import http from "node:http";
 import type { AddressInfo } from "node:net";

@@ -14,7 +14,7 @@ const columns: Column<VmRow>[] = [
   { key: "arch", label: "Architecture", sortable: true, render: (v) => <ArchBadge arch={v.arch} emulated={v.emulated} /> },
   { key: "status", label: "Status", sortable: true, render: (v) => <span title={v.lastError ?? undefined}><StatusBadge status={v.status} /></span> },
   { key: "host", label: "Host", render: (v) => v.host?.name ?? "—" },
-  // A VM without a project belongs to the default project (lib/server/vm-access.ts).
+  // A VM without a project belongs to the default project (lib/server/vms/access.ts).
   { key: "project", label: "Project", render: (v) => <span data-testid="vm-project">{v.project?.name ?? "default"}</span> },
   { key: "image", label: "Image", render: (v) => v.image?.name ?? "—" },
   { key: "vcpus", label: "vCPUs", sortable: true, render: (v) => v.vcpus },

@@ -1,4 +1,4 @@
-// Capacity arithmetic shared by the scheduler, the claim and the host pages (lib/server/hosts.ts).
+// Capacity arithmetic shared by the scheduler, the claim and the host pages (lib/server/hosts/queries.ts).
 import type { FreeCapacity, HostSnapshot } from "./types";
 
 export type CapacityFields = Pick<

@@ -3,7 +3,7 @@ import { DEFAULT_FILTERS, filterContext, plural } from "./filters";
 import { STRATEGIES, rankHosts, type StrategyDef } from "./weighers";
 import type { Filter, FilterContext, HostRef, HostSnapshot, PlacementRequest, Rejection, RunMode, ScheduleResult, Strategy } from "./types";
 
-// The types callers need next to schedule() (lib/server/placement.ts imports them from here).
+// The types callers need next to schedule() (lib/server/vms/placement.ts imports them from here).
 export type { Eligible, HostSnapshot, PlacementRequest, Rejection, ScheduleResult, Strategy } from "./types";
 
 export interface ScheduleOptions {

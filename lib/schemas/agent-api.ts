@@ -1,5 +1,5 @@
 // Agent API v1 contract, shared by the agent (agent/) and the controller's agent client
-// (lib/server/agent-client.ts). Pure zod: no Node or server-only imports.
+// (lib/server/hosts/agent-client.ts). Pure zod: no Node or server-only imports.
 import { z } from "zod";
 import { archSchema, ARCHES } from "../arch";
 import { displaySchema } from "../display";

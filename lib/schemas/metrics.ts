@@ -1,5 +1,5 @@
 // CPU / memory history of hosts and VMs: the query and response of
-// GET /api/v1/hosts/{id}/metrics and GET /api/v1/vms/{id}/metrics (lib/server/metrics.ts).
+// GET /api/v1/hosts/{id}/metrics and GET /api/v1/vms/{id}/metrics (lib/server/insights/metrics.ts).
 import { z } from "zod";
 import { timestamp } from "./dto";
 

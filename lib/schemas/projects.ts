@@ -1,5 +1,5 @@
 // Projects scope VMs: admins see every project, operators and viewers only the projects they are
-// members of (lib/server/vm-access.ts). Shared by the Projects page, its actions and the JSON API.
+// members of (lib/server/vms/access.ts). Shared by the Projects page, its actions and the JSON API.
 import { z } from "zod";
 import { timestamp } from "./dto";
 

@@ -1,5 +1,5 @@
 // SSH public keys (Account page) and cloud-init user-data: shared by forms, actions, the API and
-// lib/server/ssh-keys.ts. Pure zod + atob (works in the browser and in Node).
+// lib/server/identity/ssh-keys.ts. Pure zod + atob (works in the browser and in Node).
 import { z } from "zod";
 
 export const SSH_KEY_TYPES = [

@@ -125,7 +125,7 @@ let fleet = null;
 try {
   // 1. library API
   let t0 = t();
-  // --insecure-http: this stub controller issues no certificates (TLS: lib/server/agent-tls.test.ts, e2e)
+  // --insecure-http: this stub controller issues no certificates (TLS: lib/server/hosts/agent-tls.int.test.ts, e2e)
   fleet = await startFleet({ controllerUrl, joinToken: JOIN, dataDir: path.join(root, "lib"), arches: ARCHES, strict: true, heartbeatMs: 1000, agentArgs: ["--insecure-http"], log: (m) => console.log(`[fleet] ${m}`) });
   ok(`startFleet(${ARCHES.join(",")}) in ${secs(t0)} s`);
   links.push(fleet.ovs.uplink);

@@ -16,7 +16,7 @@ import tls from "node:tls";
 import { keyProofMessage } from "../../../lib/schemas/agent-api";
 
 export const TLS_DIR = "tls";
-/** Subject CN of the controller's client certificate (lib/server/pki.ts CONTROLLER_CN). */
+/** Subject CN of the controller's client certificate (lib/server/platform/pki.ts CONTROLLER_CN). */
 export const CONTROLLER_CN = "polyarch-controller";
 
 export interface AgentKey {

@@ -1,4 +1,4 @@
-// Test helper for vm/manager-restart.test.ts: a stand-in "agent" process that starts one VM and then idles,
+// Test helper for vm/manager-restart.int.test.ts: a stand-in "agent" process that starts one VM and then idles,
 // so the test can SIGKILL it and prove the QEMU it started survives.
 // Usage: node --import tsx agent/src/testing/agent-sim.ts '<json: { stateDir, hostArch, binaries, firmware, id, spec, kernel, initrd }>'
 import type { Arch } from "../../../lib/arch";

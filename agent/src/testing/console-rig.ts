@@ -1,4 +1,4 @@
-// Test support for the console tests (agent/src/console/console.test.ts, vnc.test.ts): the kernel-boot
+// Test support for the console tests (agent/src/console/console.int.test.ts, vnc.int.test.ts): the kernel-boot
 // fixture, one real guest under TCG behind the agent's HTTP server and the controller's console
 // proxy on 127.0.0.1, and small WebSocket helpers.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";

@@ -1,6 +1,6 @@
 import "server-only";
 import type { Caller } from "../platform";
-// Projects and their members. Caller may see which VM is decided in lib/server/vm-access.ts; this
+// Projects and their members. Caller may see which VM is decided in lib/server/vms/access.ts; this
 // module keeps the projects themselves: the default project (created on demand, backfilled at
 // start), CRUD for admins (project:manage), and every mutation audited.
 import { AppError } from "../../errors";

@@ -32,7 +32,7 @@ export async function onServerStart(): Promise<void> {
     // Several controllers may start together on one database: the one-shot cluster work runs
     // under a lease, one controller after the other (the second finds the admin, token, images).
     await withLease("startup", async () => {
-      // VMs and users from before projects join the default project (lib/server/projects.ts).
+      // VMs and users from before projects join the default project (lib/server/projects/projects.ts).
       await backfillDefaultProject();
       await ensureFirstAdmin();
       await applyConfiguredJoinToken();

@@ -80,7 +80,7 @@ export async function placeAndRecord<T>(req: PlacementRequest, record: (tx: Tx, 
           return record(tx, { hostId: host.id, emulated: decision.emulated });
         },
         // Prisma's defaults (2 s to get a connection, 5 s to finish) fail a burst of creates larger
-        // than the connection pool with P2028 instead of queueing them (multi-controller.test.ts).
+        // than the connection pool with P2028 instead of queueing them (multi-controller.int.test.ts).
         PLACEMENT_TX,
       );
     } catch (error) {

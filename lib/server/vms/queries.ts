@@ -50,7 +50,7 @@ const include = { host: { select: { id: true, name: true, arch: true } }, image:
 const projectFilter = (projectId: string | undefined) =>
   !projectId ? {} : projectId === DEFAULT_PROJECT_ID ? { OR: [{ projectId }, { projectId: null }] } : { projectId };
 
-/** The VMs the actor may see (lib/server/vm-access.ts), filtered and paged. */
+/** The VMs the actor may see (lib/server/vms/access.ts), filtered and paged. */
 export async function listVms(query: z.output<typeof vmListQuery>, actor: Pick<Actor, "id" | "email" | "role">): Promise<ListResult<VmDto>> {
   const filters = { ...projectFilter(query.projectId), ...(query.arch ? { arch: query.arch } : {}), ...(query.status ? { status: query.status } : {}), ...(query.hostId ? { hostId: query.hostId } : {}), ...nameSearch(query.q) };
   const where = { AND: [await vmScopeFor(actor), filters] };

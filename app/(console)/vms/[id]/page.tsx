@@ -11,7 +11,7 @@ export const metadata = { title: "Virtual machine" };
 export default async function VmPage({ params }: { params: Promise<{ id: string }> }) {
   const actor = await requirePage("read");
   const { id } = await params;
-  // A VM outside the actor's projects is "not found", like one that does not exist (lib/server/vm-access.ts).
+  // A VM outside the actor's projects is "not found", like one that does not exist (lib/server/vms/access.ts).
   if (!(await canSeeVm(actor, id, { action: "vm.view" }))) notFound();
   return (
     <div className="space-y-6">

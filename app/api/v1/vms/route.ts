@@ -6,7 +6,7 @@ import { listVms } from "@/lib/server/vms";
 import { createVm } from "@/lib/server/vms";
 import { toJsonSafe } from "@/lib/server/platform";
 
-// Only the VMs of the caller's projects (admins: all), see lib/server/vm-access.ts.
+// Only the VMs of the caller's projects (admins: all), see lib/server/vms/access.ts.
 export const GET = apiRoute({ permission: "read", action: "vm.list" }, ({ req, actor }) => listVms(parseQuery(req, vmListQuery), actor));
 
 // 202: the VM is placed and recorded; the host finishes creating it (follow the task).

@@ -3,7 +3,7 @@ import { getVm } from "@/lib/server/vms";
 import { deleteVm } from "@/lib/server/vms";
 import { requireVmAccess } from "@/lib/server/vms";
 
-// A VM outside the caller's projects is a 404, like one that does not exist (lib/server/vm-access.ts).
+// A VM outside the caller's projects is a 404, like one that does not exist (lib/server/vms/access.ts).
 export const GET = apiRoute<{ id: string }>({ permission: "read", action: "vm.get", targetType: "vm" }, async ({ params, actor, clientIp }) => {
   await requireVmAccess(actor, params.id, "read", { action: "vm.get", clientIp });
   return getVm(params.id);

@@ -119,7 +119,7 @@ describe.skipIf(Boolean(skipReason))(`agent end-to-end (stub controller, real OV
     ovs = await startOvsInstance(path.join(root, "ovs"));
     await stub.start();
     const c = parseConfig(
-      // plain HTTP: this stub issues no certificates (the TLS channel is lib/server/agent-tls.test.ts's)
+      // plain HTTP: this stub issues no certificates (the TLS channel is lib/server/hosts/agent-tls.int.test.ts's)
       ["--controller", stub.url, "--insecure-http", "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--bridge", bridge, "--ovs-db", ovs.db, "--machine-id", `e2e-${suffix}`, "--heartbeat-ms", "200"],
       { POLYARCH_JOIN_TOKEN: JOIN },
     );

@@ -6,7 +6,7 @@ import { createVm, deleteVm, kernelCmdline } from ".";
 import { previewPlacement } from "./placement";
 import type { Actor } from "../platform";
 
-// An admin: VMs of an actor in no project go to the default project (lib/server/vm-access.ts).
+// An admin: VMs of an actor in no project go to the default project (lib/server/vms/access.ts).
 const actor: Actor = { id: "u1", email: "op@t.test", name: "Op", role: "admin", via: "session" };
 const who = { actor, clientIp: null };
 

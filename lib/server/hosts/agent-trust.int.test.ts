@@ -1,6 +1,6 @@
 // The agent's trust in an https controller (docs/decisions/017-agent-tls.md): a real agent
 // (startAgent) against a stub controller serving HTTPS on 127.0.0.1 with a certificate from a real
-// cluster CA (lib/server/pki.ts issues both it and the agent's certificate). The agent trusts only
+// cluster CA (lib/server/platform/pki.ts issues both it and the agent's certificate). The agent trusts only
 // the CA it was pinned to (--controller-fingerprint / --controller-ca), never anything else.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import crypto from "node:crypto";

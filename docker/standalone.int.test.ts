@@ -15,7 +15,7 @@ import { assemble, standaloneProblem } from "./assemble-standalone.mjs";
 const ROOT = join(__dirname, "..");
 const problem = standaloneProblem(join(ROOT, ".next"));
 const skipReason = problem ? `skipped: ${problem}` : "";
-if (problem) console.warn(`docker/standalone.test.ts ${skipReason}`);
+if (problem) console.warn(`docker/standalone.int.test.ts ${skipReason}`);
 
 function du(dir: string): number {
   let total = 0;

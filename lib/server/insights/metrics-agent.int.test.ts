@@ -1,4 +1,4 @@
-// A real agent (in-process, as agent/src/agent.test.ts starts it) registers and heartbeats over
+// A real agent (in-process, as agent/src/agent.int.test.ts starts it) registers and heartbeats over
 // HTTP on 127.0.0.1 into the controller's own route handlers (app/api/agent/v1/register and
 // /heartbeat) backed by a fresh SQLite / PostgreSQL database; it runs one real QEMU guest (aarch64,
 // TCG, no NIC, a zero-filled "kernel"), and the host's and the guest's CPU / memory samples land

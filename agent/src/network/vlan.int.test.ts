@@ -10,7 +10,7 @@
 // tap called "ovs-netdev", so a second userspace OVS in the host namespace (a local fleet, another
 // agent test) would fail with EBUSY — and the namespace takes any leftover tap with it. The outer
 // test re-runs this file with vitest inside the namespace (POLYARCH_VLAN_NETNS=1) and checks the
-// result; the inner run does the real work in-process, like agent.test.ts.
+// result; the inner run does the real work in-process, like agent.int.test.ts.
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
@@ -465,7 +465,7 @@ describe.skipIf(!IN_NETNS || Boolean(skipReason))(
         [
           "--controller",
           stub.url,
-          "--insecure-http", // the stub controller issues no certificate (TLS is lib/server/agent-tls.test.ts's)
+          "--insecure-http", // the stub controller issues no certificate (TLS is lib/server/hosts/agent-tls.int.test.ts's)
           "--listen",
           "127.0.0.1:0",
           "--state-dir",
