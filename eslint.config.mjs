@@ -4,7 +4,19 @@ import nextTs from "eslint-config-next/typescript";
 // lib/server domains, lowest first. A domain may import only the indexes of domains before it
 // (platform imports none); the order is the dependency graph, so it cannot have a cycle.
 // See docs/architecture.md.
-const DOMAINS = ["platform", "projects", "identity", "hosts", "images", "networks", "insights", "vms", "consoles", "startup", "web"];
+const DOMAINS = [
+  "platform",
+  "projects",
+  "identity",
+  "hosts",
+  "images",
+  "networks",
+  "insights",
+  "vms",
+  "consoles",
+  "startup",
+  "web",
+];
 
 const AGENT_FOLDERS = ["api", "controller", "host", "images", "vm", "qemu", "network", "console", "util"];
 
@@ -20,10 +32,21 @@ const domainRules = DOMAINS.map((domain, i) => {
         {
           patterns: [
             ...(later.length
-              ? [{ group: later.flatMap((d) => [`../${d}`, `../${d}/*`, `@/lib/server/${d}`, `@/lib/server/${d}/*`]), message: `lib/server/${domain} sits below these domains (see DOMAINS in eslint.config.mjs): move the code or invert the call.` }]
+              ? [
+                  {
+                    group: later.flatMap((d) => [`../${d}`, `../${d}/*`, `@/lib/server/${d}`, `@/lib/server/${d}/*`]),
+                    message: `lib/server/${domain} sits below these domains (see DOMAINS in eslint.config.mjs): move the code or invert the call.`,
+                  },
+                ]
               : []),
-            { group: others.flatMap((d) => [`../${d}/*`, `@/lib/server/${d}/*`]), message: "Import another domain only through its index (../domain)." },
-            { group: ["**/app/**", "**/components/**", "@/app/*", "@/components/*"], message: "lib/server is below app/ and components/." },
+            {
+              group: others.flatMap((d) => [`../${d}/*`, `@/lib/server/${d}/*`]),
+              message: "Import another domain only through its index (../domain).",
+            },
+            {
+              group: ["**/app/**", "**/components/**", "@/app/*", "@/components/*"],
+              message: "lib/server is below app/ and components/.",
+            },
           ],
         },
       ],
@@ -35,7 +58,18 @@ const config = [
   ...nextVitals,
   ...nextTs,
   {
-    ignores: ["node_modules/**", ".next/**", "lib/generated/**", "dist/**", "data/**", ".cache/**", "tools/**", "test-results/**", "playwright-report/**", "next-env.d.ts"],
+    ignores: [
+      "node_modules/**",
+      ".next/**",
+      "lib/generated/**",
+      "dist/**",
+      "data/**",
+      ".cache/**",
+      "tools/**",
+      "test-results/**",
+      "playwright-report/**",
+      "next-env.d.ts",
+    ],
   },
   {
     // No import cycles anywhere (type-only imports included: they hide a tangled design too).
@@ -46,7 +80,24 @@ const config = [
     // The agent runs on plain Node (either arch) and must never pull in controller code.
     files: ["agent/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["**/lib/server/**", "**/app/**", "**/components/**", "@/lib/server/*", "@/app/*", "@/components/*"], message: "The agent may import only pure code from lib/." }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: [
+                "**/lib/server/**",
+                "**/app/**",
+                "**/components/**",
+                "@/lib/server/*",
+                "@/app/*",
+                "@/components/*",
+              ],
+              message: "The agent may import only pure code from lib/.",
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -54,14 +105,34 @@ const config = [
     files: ["lib/**/*.ts"],
     ignores: ["lib/server/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["**/server/**", "@/lib/server/*"], message: "lib/ is pure; server-only code lives in lib/server/." }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/server/**", "@/lib/server/*"],
+              message: "lib/ is pure; server-only code lives in lib/server/.",
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // Outside lib/server a domain is reached through its index only.
     files: ["app/**/*.ts", "app/**/*.tsx", "components/**/*.tsx", "server/**/*.ts", "instrumentation.ts", "proxy.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: DOMAINS.flatMap((d) => [`@/lib/server/${d}/*`, `**/lib/server/${d}/*`]), message: "Import a lib/server domain through its index (@/lib/server/<domain>)." }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: DOMAINS.flatMap((d) => [`@/lib/server/${d}/*`, `**/lib/server/${d}/*`]),
+              message: "Import a lib/server domain through its index (@/lib/server/<domain>).",
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -74,9 +145,19 @@ const config = [
         "error",
         {
           patterns: [
-            { group: DOMAINS.flatMap((d) => [`@/lib/server/${d}/*`, `**/lib/server/${d}/*`]), message: "Import a lib/server domain through its index (@/lib/server/<domain>)." },
-            { group: ["**/lib/server", "**/lib/server/**", "@/lib/server/*"], allowTypeImports: true, message: "server/ must not bundle app code: use lib/server-hooks.ts (types may be imported)." },
-            { group: ["**/app/**", "**/components/**", "@/app/*", "@/components/*"], message: "server/ is below app/ and components/." },
+            {
+              group: DOMAINS.flatMap((d) => [`@/lib/server/${d}/*`, `**/lib/server/${d}/*`]),
+              message: "Import a lib/server domain through its index (@/lib/server/<domain>).",
+            },
+            {
+              group: ["**/lib/server", "**/lib/server/**", "@/lib/server/*"],
+              allowTypeImports: true,
+              message: "server/ must not bundle app code: use lib/server-hooks.ts (types may be imported).",
+            },
+            {
+              group: ["**/app/**", "**/components/**", "@/app/*", "@/components/*"],
+              message: "server/ is below app/ and components/.",
+            },
           ],
         },
       ],
@@ -92,9 +173,22 @@ const config = [
         "error",
         {
           patterns: [
-            { group: AGENT_FOLDERS.filter((f) => f !== folder).map((f) => `../${f}/*`), message: "Import another agent folder through its index (../folder)." },
+            {
+              group: AGENT_FOLDERS.filter((f) => f !== folder).map((f) => `../${f}/*`),
+              message: "Import another agent folder through its index (../folder).",
+            },
             { group: ["../testing", "../testing/*"], message: "testing/ holds test-only helpers." },
-            { group: ["**/lib/server/**", "**/app/**", "**/components/**", "@/lib/server/*", "@/app/*", "@/components/*"], message: "The agent may import only pure code from lib/." },
+            {
+              group: [
+                "**/lib/server/**",
+                "**/app/**",
+                "**/components/**",
+                "@/lib/server/*",
+                "@/app/*",
+                "@/components/*",
+              ],
+              message: "The agent may import only pure code from lib/.",
+            },
           ],
         },
       ],

@@ -6,9 +6,16 @@ const nextConfig = {
   output: "standalone",
   reactStrictMode: true,
   // better-sqlite3 and pg are native / Node-only: load them from node_modules at run time.
-  serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "pg", "@prisma/adapter-pg",
+  serverExternalPackages: [
+    "better-sqlite3",
+    "@prisma/adapter-better-sqlite3",
+    "pg",
+    "@prisma/adapter-pg",
     // lib/server/platform/pki.ts: tsyringe needs reflect-metadata's global before it loads; keep Node's load order
-    "@peculiar/x509", "reflect-metadata", "tsyringe"],
+    "@peculiar/x509",
+    "reflect-metadata",
+    "tsyringe",
+  ],
   typescript: { ignoreBuildErrors: false },
   // forbidden() renders app/forbidden.tsx with a 403 status for pages a role may not see.
   experimental: { authInterrupts: true },

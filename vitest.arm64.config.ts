@@ -34,7 +34,11 @@ export const QEMU_OR_OVS_TESTS = [
  * suite. Shown as skipped in the summary. [file, test name, why]
  */
 export const NOT_UNDER_EMULATION: [string, string, string][] = [
-  ["agent/src/host/metrics.test.ts", "samples the host and the test process as if it were a VM", "qemu-user fakes /proc/<own pid>/stat: utime and stime read 0"],
+  [
+    "agent/src/host/metrics.test.ts",
+    "samples the host and the test process as if it were a VM",
+    "qemu-user fakes /proc/<own pid>/stat: utime and stime read 0",
+  ],
 ];
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 

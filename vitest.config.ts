@@ -20,7 +20,12 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["**/*.test.ts"], exclude: [...NOT_HERE, "**/*.int.test.ts"], testTimeout: 30_000 },
+        test: {
+          name: "unit",
+          include: ["**/*.test.ts"],
+          exclude: [...NOT_HERE, "**/*.int.test.ts"],
+          testTimeout: 30_000,
+        },
       },
       {
         extends: true,

@@ -4,7 +4,10 @@ import { GeistMono } from "geist/font/mono";
 import { Providers } from "@/components/providers";
 import "./globals.css";
 
-export const metadata: Metadata = { title: { default: "Polyarch", template: "%s · Polyarch" }, description: "Private cloud for x86_64 + aarch64 fleets" };
+export const metadata: Metadata = {
+  title: { default: "Polyarch", template: "%s · Polyarch" },
+  description: "Private cloud for x86_64 + aarch64 fleets",
+};
 
 export default function RootLayout({ children }: { children: React.ReactNode }) {
   return (

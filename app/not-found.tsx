@@ -5,7 +5,9 @@ export default function NotFound() {
     <main className="mx-auto max-w-lg p-10 text-center">
       <h1 className="text-2xl font-semibold">Not found</h1>
       <p className="mt-2 text-slate-600">That page or object does not exist (any more).</p>
-      <Link href="/" className="mt-4 inline-block text-indigo-700 underline">Back to the dashboard</Link>
+      <Link href="/" className="mt-4 inline-block text-indigo-700 underline">
+        Back to the dashboard
+      </Link>
     </main>
   );
 }

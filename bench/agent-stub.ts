@@ -26,7 +26,8 @@ export class BenchController {
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         const url = req.url ?? "";
-        const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+        const json = (status: number, body: unknown) =>
+          res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
         if (url === `${P}/register` && req.method === "POST") {
           let body: { joinToken?: string };
           try {

@@ -61,7 +61,11 @@ function loadFixture(arch: Arch): Fixture | null {
   const mPath = path.join(dir, "manifest.json");
   if (!fs.existsSync(mPath)) return null;
   const m = JSON.parse(fs.readFileSync(mPath, "utf8")) as {
-    kernel?: string; initrd?: string; marker?: string; cmdline?: string; sha256?: Record<string, string>;
+    kernel?: string;
+    initrd?: string;
+    marker?: string;
+    cmdline?: string;
+    sha256?: Record<string, string>;
   };
   const kernel = path.resolve(dir, m.kernel ?? "vmlinuz");
   const initrd = m.initrd ? path.resolve(dir, m.initrd) : undefined;
@@ -183,7 +187,8 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
   const handChildren = new Set<ChildProcess>();
   let token = "";
 
-  const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    // eslint-disable-line @typescript-eslint/no-explicit-any
     const res = await fetch(`http://127.0.0.1:${agent!.port}${p}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
@@ -199,7 +204,13 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
     vcpus: 1,
     memoryMb: MEMORY_MB,
     diskGb: DISK_GB,
-    boot: { type: "kernel", imageId: `bench-${fx.arch}`, kernelSha256: fx.kernelSha256, ...(fx.initrdSha256 ? { initrdSha256: fx.initrdSha256 } : {}), cmdline: fx.cmdline },
+    boot: {
+      type: "kernel",
+      imageId: `bench-${fx.arch}`,
+      kernelSha256: fx.kernelSha256,
+      ...(fx.initrdSha256 ? { initrdSha256: fx.initrdSha256 } : {}),
+      cmdline: fx.cmdline,
+    },
     nics: [],
   });
 
@@ -231,7 +242,8 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
     if (typeof r.body.pid === "number") agentPids.add(r.body.pid);
     let runningMs = r.body.qmpStatus === "running" ? putMs : null;
     while (runningMs === null) {
-      if (performance.now() - t0 > RUNNING_TIMEOUT_MS) throw new Error(`VM ${id} not running after ${RUNNING_TIMEOUT_MS} ms`);
+      if (performance.now() - t0 > RUNNING_TIMEOUT_MS)
+        throw new Error(`VM ${id} not running after ${RUNNING_TIMEOUT_MS} ms`);
       const g = await api("GET", `/v1/vms/${id}`);
       if (g.body?.qmpStatus === "running") runningMs = performance.now() - t0;
       else await sleep(5);
@@ -243,7 +255,9 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
       /* gone already */
     }
     const markerMs = withMarker ? await waitForMarker(r.body.serialLog, fx.marker, t0) : null;
-    const argv = JSON.parse(await fsp.readFile(path.join(path.dirname(r.body.serialLog), "qemu.argv.json"), "utf8")) as string[];
+    const argv = JSON.parse(
+      await fsp.readFile(path.join(path.dirname(r.body.serialLog), "qemu.argv.json"), "utf8"),
+    ) as string[];
     await deleteVm(id);
     return { putMs, runningMs, preStartMs: preStartAt === null ? null : preStartAt - t0, execMs, markerMs, argv };
   };
@@ -252,10 +266,17 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
   const relocate = (argv: string[], fromDirs: string[], dir: string) =>
     argv.map((a) => fromDirs.reduce((s, from) => s.split(from + "/").join(dir + "/"), a));
 
-  const handRun = async (fx: Fixture, template: string[], fromDirs: string[], dir: string, withMarker: boolean): Promise<HandRun> => {
+  const handRun = async (
+    fx: Fixture,
+    template: string[],
+    fromDirs: string[],
+    dir: string,
+    withMarker: boolean,
+  ): Promise<HandRun> => {
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     const argv = relocate(template, fromDirs, dir);
-    if (argv.some((a) => fromDirs.some((d) => a.includes(d)))) throw new Error("could not relocate every agent path in the argv");
+    if (argv.some((a) => fromDirs.some((d) => a.includes(d))))
+      throw new Error("could not relocate every agent path in the argv");
     // The agent's fresh overlay is a blank qcow2 of diskGb: same here, but outside the timing.
     await createQcow2(path.join(dir, "disk.qcow2"), { sizeGb: DISK_GB });
     const qmpPath = path.join(dir, "qmp.sock");
@@ -277,7 +298,9 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
         if (spawnError) throw spawnError;
         if (child.exitCode !== null || child.signalCode !== null) {
           const log = await fsp.readFile(path.join(dir, "qemu.log"), "utf8").catch(() => "");
-          throw new Error(`hand-started QEMU exited (${child.exitCode ?? child.signalCode}): ${log.trim().split("\n").slice(-3).join(" | ")}`);
+          throw new Error(
+            `hand-started QEMU exited (${child.exitCode ?? child.signalCode}): ${log.trim().split("\n").slice(-3).join(" | ")}`,
+          );
         }
         if (performance.now() - t0 > RUNNING_TIMEOUT_MS) throw new Error("hand-started QEMU: no QMP");
         if (fs.existsSync(qmpPath)) {
@@ -314,10 +337,22 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
     await stub.start();
     const cfg = parseConfig(
       [
-        "--controller", stub.url, "--insecure-http", "--listen", "127.0.0.1:0", "--state-dir", path.join(root, "state"), "--kvm", "off",
-        "--machine-id", `bench-${crypto.randomBytes(3).toString("hex")}`, "--heartbeat-ms", "10000",
+        "--controller",
+        stub.url,
+        "--insecure-http",
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        path.join(root, "state"),
+        "--kvm",
+        "off",
+        "--machine-id",
+        `bench-${crypto.randomBytes(3).toString("hex")}`,
+        "--heartbeat-ms",
+        "10000",
         // never touch a system Open vSwitch: these VMs have no NICs
-        "--ovs-db", `unix:${path.join(root, "no-ovs.sock")}`,
+        "--ovs-db",
+        `unix:${path.join(root, "no-ovs.sock")}`,
       ],
       { POLYARCH_JOIN_TOKEN: stub.joinToken },
     );
@@ -348,7 +383,8 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
           if (JSON.stringify(a.argv) !== JSON.stringify(template)) sameArgv = false;
           agentRuns.push(a);
         };
-        const doHand = async () => handRuns.push(await handRun(fx, template, fromDirs, path.join(root, "h", `${fx.arch}-${i}`), withMarker));
+        const doHand = async () =>
+          handRuns.push(await handRun(fx, template, fromDirs, path.join(root, "h", `${fx.arch}-${i}`), withMarker));
         if (i % 2 === 0) {
           await doAgent();
           await doHand();
@@ -364,20 +400,30 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
       const ratio = p50(a) / p50(h);
       summary.push([
         fx.arch,
-        ms0(p50(a)), `${ms0(Math.min(...a))}–${ms0(Math.max(...a))}`,
-        ms0(p50(h)), `${ms0(Math.min(...h))}–${ms0(Math.max(...h))}`,
-        ratio, `${ratio <= 1.1 ? "✓" : "✗"} ${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(0)}%`,
-        ms0(p50(a) - p50(h)), sameArgv ? "yes" : "NO",
+        ms0(p50(a)),
+        `${ms0(Math.min(...a))}–${ms0(Math.max(...a))}`,
+        ms0(p50(h)),
+        `${ms0(Math.min(...h))}–${ms0(Math.max(...h))}`,
+        ratio,
+        `${ratio <= 1.1 ? "✓" : "✗"} ${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(0)}%`,
+        ms0(p50(a) - p50(h)),
+        sameArgv ? "yes" : "NO",
       ]);
       const pre = agentRuns.map((r) => r.preStartMs).filter((v): v is number => v !== null);
       const exec = agentRuns.map((r) => r.execMs).filter((v): v is number => v !== null);
       breakdown.push([
-        fx.arch, ms0(fmtMs(pre)), ms0(fmtMs(exec)), ms0(p50(a) - fmtMs(exec)), ms0(p50(h)),
-        ms0(p50(agentRuns.map((r) => r.putMs))), ms0(warm.runningMs),
+        fx.arch,
+        ms0(fmtMs(pre)),
+        ms0(fmtMs(exec)),
+        ms0(p50(a) - fmtMs(exec)),
+        ms0(p50(h)),
+        ms0(p50(agentRuns.map((r) => r.putMs))),
+        ms0(warm.runningMs),
       ]);
       const am = agentRuns.map((r) => r.markerMs).filter((v): v is number => v !== null);
       const hm = handRuns.map((r) => r.markerMs).filter((v): v is number => v !== null);
-      if (am.length && hm.length) markers.push([fx.arch, fx.marker, ms0(p50(am)), ms0(p50(hm)), p50(am) / p50(hm), String(am.length)]);
+      if (am.length && hm.length)
+        markers.push([fx.arch, fx.marker, ms0(p50(am)), ms0(p50(hm)), p50(am) / p50(hm), String(am.length)]);
     }
   } finally {
     for (const id of liveVms) await (agent ? api("DELETE", `/v1/vms/${id}`).catch(() => {}) : Promise.resolve());
@@ -395,12 +441,30 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
 
   printTable(
     `Agent PUT /v1/vms/:id -> QMP "running" vs. the same QEMU argv spawned by hand (TCG, kvm off, 1 vCPU, ${MEMORY_MB} MiB, kernel boot, image cached; ${RUNS} runs; ms)`,
-    ["arch", "agent p50", "agent min–max", "hand p50", "hand min–max", "agent/hand", "goal <10%", "overhead ms", "argv same every run"],
+    [
+      "arch",
+      "agent p50",
+      "agent min–max",
+      "hand p50",
+      "hand min–max",
+      "agent/hand",
+      "goal <10%",
+      "overhead ms",
+      "argv same every run",
+    ],
     summary,
   );
   printTable(
     "Where the agent's time goes (p50 ms from the PUT; QEMU exec time from /proc starttime, ±10 ms)",
-    ["arch", "pre-start (validate, cache, overlay, state)", "QEMU exec'd at", "exec -> running (agent)", "spawn -> running (hand)", "PUT response", "warm-up PUT incl. download"],
+    [
+      "arch",
+      "pre-start (validate, cache, overlay, state)",
+      "QEMU exec'd at",
+      "exec -> running (agent)",
+      "spawn -> running (hand)",
+      "PUT response",
+      "warm-up PUT incl. download",
+    ],
     breakdown,
   );
   if (markers.length) {
@@ -433,8 +497,22 @@ async function benchIdle(): Promise<void> {
   try {
     await stub.start();
     const args = [
-      bundle, "--controller", stub.url, "--insecure-http", "--join-token", stub.joinToken, "--kvm", "off", "--state-dir", path.join(root, "state"),
-      "--listen", "127.0.0.1:0", "--heartbeat-ms", "1000", "--ovs-db", `unix:${path.join(root, "no-ovs.sock")}`,
+      bundle,
+      "--controller",
+      stub.url,
+      "--insecure-http",
+      "--join-token",
+      stub.joinToken,
+      "--kvm",
+      "off",
+      "--state-dir",
+      path.join(root, "state"),
+      "--listen",
+      "127.0.0.1:0",
+      "--heartbeat-ms",
+      "1000",
+      "--ovs-db",
+      `unix:${path.join(root, "no-ovs.sock")}`,
     ];
     const t0 = performance.now();
     const c = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
@@ -443,7 +521,11 @@ async function benchIdle(): Promise<void> {
     const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000));
     c.stdout!.on("data", keep);
     c.stderr!.on("data", keep);
-    const died = new Promise<never>((_, reject) => c.once("exit", (code, sig) => reject(new Error(`agent exited (${code ?? sig}): ${tail.trim().split("\n").slice(-3).join(" | ")}`))));
+    const died = new Promise<never>((_, reject) =>
+      c.once("exit", (code, sig) =>
+        reject(new Error(`agent exited (${code ?? sig}): ${tail.trim().split("\n").slice(-3).join(" | ")}`)),
+      ),
+    );
     died.catch(() => {});
     const hb = (n: number, ms: number) => Promise.race([stub.waitForHeartbeats(n, ms), died]);
     const pid = c.pid!;
@@ -472,7 +554,10 @@ async function benchIdle(): Promise<void> {
     rows.push([`VmRSS, settled (after ${SETTLE} heartbeats)`, `${(rssSettled / 1024).toFixed(1)} MiB`]);
     rows.push([`VmRSS after ${HEARTBEATS} more heartbeats`, `${(rssEnd / 1024).toFixed(1)} MiB`]);
     rows.push(["VmHWM (peak RSS)", `${(hwm / 1024).toFixed(1)} MiB`]);
-    rows.push([`CPU per heartbeat (utime+stime over ${HEARTBEATS} beats)`, `${((cpu2 - cpu1) / HEARTBEATS).toFixed(1)} ms (±${(TICK_MS / HEARTBEATS).toFixed(1)})`]);
+    rows.push([
+      `CPU per heartbeat (utime+stime over ${HEARTBEATS} beats)`,
+      `${((cpu2 - cpu1) / HEARTBEATS).toFixed(1)} ms (±${(TICK_MS / HEARTBEATS).toFixed(1)})`,
+    ]);
     rows.push(["idle CPU", `${(((cpu2 - cpu1) / wallMs) * 100).toFixed(2)} % of one core`]);
     rows.push(["heartbeat interval p50 (at the stub)", `${Math.round(p50(gaps))} ms`]);
   } finally {
@@ -486,13 +571,19 @@ async function benchIdle(): Promise<void> {
     await stub.stop();
     await fsp.rm(root, { recursive: true, force: true });
   }
-  printTable(`Idle agent process (node dist/agent.mjs, no VMs, --heartbeat-ms 1000, kvm off)`, ["metric", "value"], rows);
+  printTable(
+    `Idle agent process (node dist/agent.mjs, no VMs, --heartbeat-ms 1000, kvm off)`,
+    ["metric", "value"],
+    rows,
+  );
 }
 
 export async function benchAgent(): Promise<void> {
   const fixtures = ARCHES.map(loadFixture).filter((f): f is Fixture => f !== null);
   if (fixtures.length === 0) {
-    console.log("\nagent benchmark: no boot fixtures in .cache/fixtures/{x86_64,aarch64}: skipping the start-latency part");
+    console.log(
+      "\nagent benchmark: no boot fixtures in .cache/fixtures/{x86_64,aarch64}: skipping the start-latency part",
+    );
   } else {
     await benchStartLatency(fixtures);
   }

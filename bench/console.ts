@@ -77,7 +77,11 @@ function pipeFrom(send: (s: string) => void, onData: (cb: (b: Buffer) => void) =
 }
 
 function wsPipe(ws: WebSocket): Pipe {
-  return pipeFrom((s) => ws.sendBinary(Buffer.from(s, "latin1")), (cb) => ws.on("binary", cb), () => ws.terminate());
+  return pipeFrom(
+    (s) => ws.sendBinary(Buffer.from(s, "latin1")),
+    (cb) => ws.on("binary", cb),
+    () => ws.terminate(),
+  );
 }
 
 async function unixPipe(socketPath: string): Promise<Pipe> {
@@ -87,7 +91,11 @@ async function unixPipe(socketPath: string): Promise<Pipe> {
     s.once("error", fail);
   });
   s.setNoDelay(true);
-  return pipeFrom((d) => s.write(d, "latin1"), (cb) => s.on("data", cb), () => s.destroy());
+  return pipeFrom(
+    (d) => s.write(d, "latin1"),
+    (cb) => s.on("data", cb),
+    () => s.destroy(),
+  );
 }
 
 /** KEYS round trips: type a letter, wait for its echo; the line is cleared (Ctrl-U) every 50 keys. */
@@ -127,7 +135,12 @@ export async function benchConsole(): Promise<void> {
     console.log("\nconsole bench skipped: needs qemu-system-x86_64 and the x86_64 boot fixture (npm run fixtures)");
     return;
   }
-  const manifest = JSON.parse(fs.readFileSync(path.join(fxDir, "manifest.json"), "utf8")) as { kernel: string; initrd: string; marker: string; cmdline: string };
+  const manifest = JSON.parse(fs.readFileSync(path.join(fxDir, "manifest.json"), "utf8")) as {
+    kernel: string;
+    initrd: string;
+    marker: string;
+    cmdline: string;
+  };
   // TCG by default, like the agent tests (nested KVM is often unusable in CI); BENCH_CONSOLE_KVM=1 tries KVM.
   const kvm = process.env.BENCH_CONSOLE_KVM === "1" && os.machine() === "x86_64";
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pa-bench-con-"));
@@ -138,7 +151,10 @@ export async function benchConsole(): Promise<void> {
     kvm,
     qemuBinaries: { x86_64: qemu },
     firmware: {},
-    resolveImage: async () => ({ kernel: path.join(fxDir, manifest.kernel), initrd: path.join(fxDir, manifest.initrd) }),
+    resolveImage: async () => ({
+      kernel: path.join(fxDir, manifest.kernel),
+      initrd: path.join(fxDir, manifest.initrd),
+    }),
     stopTimeoutMs: 5_000,
   });
   const token = deriveHostToken(SECRET, HOST_ID, 0);
@@ -147,7 +163,14 @@ export async function benchConsole(): Promise<void> {
   const agent = createAgentServer({
     facts: () => ({}) as HostFacts,
     usage: async () => ({}) as never,
-    vms: { list: () => mgr.list(), get: (i) => mgr.get(i), apply: (i, s) => mgr.apply(i, s), action: (i, a) => mgr.action(i, a), delete: (i) => mgr.delete(i), consolePaths: (i) => mgr.consolePaths(i) },
+    vms: {
+      list: () => mgr.list(),
+      get: (i) => mgr.get(i),
+      apply: (i, s) => mgr.apply(i, s),
+      action: (i, a) => mgr.action(i, a),
+      delete: (i) => mgr.delete(i),
+      consolePaths: (i) => mgr.consolePaths(i),
+    },
     auth: tokens,
   });
   const proxy = createConsoleProxy({ getSecret: () => SECRET, nonces: new NonceStore() });
@@ -159,7 +182,15 @@ export async function benchConsole(): Promise<void> {
     const agentUrl = `http://127.0.0.1:${(await listen(agent, "127.0.0.1", 0)).port}`;
     await new Promise<void>((r) => proxyServer.listen(0, "127.0.0.1", r));
     const proxyUrl = `ws://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`;
-    const res = await mgr.apply(id, { name: "bench-con", arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1, boot: { type: "kernel", imageId: "fx", cmdline: manifest.cmdline }, powerState: "running" });
+    const res = await mgr.apply(id, {
+      name: "bench-con",
+      arch: "x86_64",
+      vcpus: 1,
+      memoryMb: 256,
+      diskGb: 1,
+      boot: { type: "kernel", imageId: "fx", cmdline: manifest.cmdline },
+      powerState: "running",
+    });
     const serialLog = path.join(dir, "vms", id, "serial.log");
     const end = Date.now() + 120_000;
     while (!(fs.existsSync(serialLog) && fs.readFileSync(serialLog, "utf8").includes(manifest.marker))) {
@@ -178,12 +209,31 @@ export async function benchConsole(): Promise<void> {
       }
     };
     await measure("direct: serial unix socket", () => unixPipe(paths.serialSocket));
-    await measure("agent WebSocket (host token)", async () => wsPipe(await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/console`, { authorization: `Bearer ${token}` })));
+    await measure("agent WebSocket (host token)", async () =>
+      wsPipe(
+        await connectWebSocket(`${agentUrl.replace("http", "ws")}/v1/vms/${id}/console`, {
+          authorization: `Bearer ${token}`,
+        }),
+      ),
+    );
     await measure("controller proxy (ticket) → agent", async () => {
-      const { ticket } = signConsoleTicket(SECRET, { vmId: id, userId: "bench", write: true, agentUrl, hostId: HOST_ID, gen: 0 });
-      return wsPipe(await connectWebSocket(`${proxyUrl}/api/v1/vms/${id}/console?ticket=${encodeURIComponent(ticket)}`));
+      const { ticket } = signConsoleTicket(SECRET, {
+        vmId: id,
+        userId: "bench",
+        write: true,
+        agentUrl,
+        hostId: HOST_ID,
+        gen: 0,
+      });
+      return wsPipe(
+        await connectWebSocket(`${proxyUrl}/api/v1/vms/${id}/console?ticket=${encodeURIComponent(ticket)}`),
+      );
     });
-    printTable(`Serial console keystroke → echo round trip (ms), x86_64 guest, ${res.status.accel === "kvm" ? "KVM" : "TCG"}, ${KEYS} keys per path`, ["path", "keys", "p50", "p95", "p99", "max"], rows);
+    printTable(
+      `Serial console keystroke → echo round trip (ms), x86_64 guest, ${res.status.accel === "kvm" ? "KVM" : "TCG"}, ${KEYS} keys per path`,
+      ["path", "keys", "p50", "p95", "p99", "max"],
+      rows,
+    );
   } finally {
     proxy.closeAll();
     proxyServer.closeAllConnections();

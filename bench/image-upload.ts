@@ -51,12 +51,18 @@ async function hashOnly(): Promise<string> {
 }
 
 async function streamUpload(dest: string | null): Promise<void> {
-  const req = multipartRequest([{ name: "name", value: "bench" }, { name: "format", value: "raw" }, { name: "file", path: SOURCE, filename: "bench.img" }]);
+  const req = multipartRequest([
+    { name: "name", value: "bench" },
+    { name: "format", value: "raw" },
+    { name: "file", path: SOURCE, filename: "bench.img" },
+  ]);
   const text: PartSink = { write() {}, end() {} };
   let bytes = 0;
   const file = dest ? hashingFileSink(dest, 2 * SIZE, "image file") : null;
   const sink: PartSink = file ?? { write: (c) => void (bytes += c.length), end() {} };
-  await parseMultipart(req.body!, multipartBoundary(req.headers.get("content-type")), (p) => (p.name === "file" ? sink : text));
+  await parseMultipart(req.body!, multipartBoundary(req.headers.get("content-type")), (p) =>
+    p.name === "file" ? sink : text,
+  );
   if ((file?.result().bytes ?? bytes) !== SIZE) throw new Error("the parser passed on the wrong number of bytes");
 }
 
@@ -87,10 +93,32 @@ export async function benchImageUpload(): Promise<void> {
     const best = (xs: number[]) => Math.min(...xs);
     const mibs = (ms: number) => SIZE / MiB / (ms / 1000);
     rows.push(["cp (same disk)", best(cp) / 1000, mibs(best(cp)), "1.00", "—"]);
-    rows.push(["read + sha256 only (ceiling)", best(hashed) / 1000, mibs(best(hashed)), (best(cp) / best(hashed)).toFixed(2), "—"]);
-    rows.push(["multipart parse only (file bytes dropped)", best(parsed) / 1000, mibs(best(parsed)), (best(cp) / best(parsed)).toFixed(2), "—"]);
-    rows.push(["upload stream (multipart → disk + sha256)", best(up) / 1000, mibs(best(up)), (best(cp) / best(up)).toFixed(2), `${Math.round(peak / MiB)} MiB (baseline ${Math.round(baseline / MiB)} MiB, +${Math.round((peak - baseline) / MiB)})`]);
-    printTable(`Image upload, 1 GiB random file, best of ${RUNS} (throughput ratio = cp time / upload time)`, ["path", "seconds", "MiB/s", "ratio vs cp", "peak RSS"], rows);
+    rows.push([
+      "read + sha256 only (ceiling)",
+      best(hashed) / 1000,
+      mibs(best(hashed)),
+      (best(cp) / best(hashed)).toFixed(2),
+      "—",
+    ]);
+    rows.push([
+      "multipart parse only (file bytes dropped)",
+      best(parsed) / 1000,
+      mibs(best(parsed)),
+      (best(cp) / best(parsed)).toFixed(2),
+      "—",
+    ]);
+    rows.push([
+      "upload stream (multipart → disk + sha256)",
+      best(up) / 1000,
+      mibs(best(up)),
+      (best(cp) / best(up)).toFixed(2),
+      `${Math.round(peak / MiB)} MiB (baseline ${Math.round(baseline / MiB)} MiB, +${Math.round((peak - baseline) / MiB)})`,
+    ]);
+    printTable(
+      `Image upload, 1 GiB random file, best of ${RUNS} (throughput ratio = cp time / upload time)`,
+      ["path", "seconds", "MiB/s", "ratio vs cp", "peak RSS"],
+      rows,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

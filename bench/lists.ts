@@ -16,7 +16,11 @@ const MEMBER = { id: "bench-op", email: "op@bench.test", role: "operator" as con
 
 async function seed() {
   const hosts = await Promise.all(
-    ["x86_64", "aarch64"].map((arch, i) => db().host.create({ data: { name: `bench-host-${i}`, arch, cpuCount: 64, memoryMb: 262144, diskGb: 4000, status: "online" } })),
+    ["x86_64", "aarch64"].map((arch, i) =>
+      db().host.create({
+        data: { name: `bench-host-${i}`, arch, cpuCount: 64, memoryMb: 262144, diskGb: 4000, status: "online" },
+      }),
+    ),
   );
   const statuses = ["running", "running", "stopped", "error"];
   for (let start = 0; start < VMS; start += 1000) {
@@ -24,7 +28,15 @@ async function seed() {
       data: Array.from({ length: Math.min(1000, VMS - start) }, (_, j) => {
         const i = start + j;
         const arch = i % 3 === 0 ? "aarch64" : "x86_64";
-        return { name: `vm-${String(i).padStart(5, "0")}`, arch, vcpus: 1 + (i % 8), memoryMb: 512, diskGb: 10, status: statuses[i % 4]!, hostId: hosts[arch === "x86_64" ? 0 : 1]!.id };
+        return {
+          name: `vm-${String(i).padStart(5, "0")}`,
+          arch,
+          vcpus: 1 + (i % 8),
+          memoryMb: 512,
+          diskGb: 10,
+          status: statuses[i % 4]!,
+          hostId: hosts[arch === "x86_64" ? 0 : 1]!.id,
+        };
       }),
     });
   }

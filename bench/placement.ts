@@ -41,19 +41,34 @@ function makeFleet(n: number, rng: Rng): HostSnapshot[] {
     const ramAllocationRatio = rng.pick([1, 1, 1.5]);
     const used = rng.next() * 0.8; // start partly full, like a fleet that has been running a while
     const host: HostSnapshot = {
-      id: `h${i}`, name: `host-${String(i).padStart(5, "0")}`, arch,
+      id: `h${i}`,
+      name: `host-${String(i).padStart(5, "0")}`,
+      arch,
       status: rng.chance(0.95) ? "online" : "offline",
       adminState: rng.chance(0.92) ? "enabled" : rng.pick(["maintenance", "disabled"] as const),
-      cpuCount, memoryMb, diskGb, cpuAllocationRatio, ramAllocationRatio,
-      reservedCpus: 1, reservedMemoryMb: 2048, reservedDiskGb: 20,
-      allocatedCpus: 0, allocatedMemoryMb: 0, allocatedDiskGb: 0,
+      cpuCount,
+      memoryMb,
+      diskGb,
+      cpuAllocationRatio,
+      ramAllocationRatio,
+      reservedCpus: 1,
+      reservedMemoryMb: 2048,
+      reservedDiskGb: 20,
+      allocatedCpus: 0,
+      allocatedMemoryMb: 0,
+      allocatedDiskGb: 0,
       nativeArches: kvm ? [arch] : [],
       emulatedArches: kvm ? (rng.chance(0.9) ? [other(arch)] : []) : [arch, other(arch)],
       maxVcpusNative: kvm ? cpuCount : null,
       maxVcpusEmulated: Math.min(cpuCount, 32),
     };
     const cap = hostCapacity(host);
-    return { ...host, allocatedCpus: Math.floor(cap.vcpuTotal * used), allocatedMemoryMb: Math.floor(cap.memoryTotalMb * used), allocatedDiskGb: Math.floor(cap.diskTotalGb * used) };
+    return {
+      ...host,
+      allocatedCpus: Math.floor(cap.vcpuTotal * used),
+      allocatedMemoryMb: Math.floor(cap.memoryTotalMb * used),
+      allocatedDiskGb: Math.floor(cap.diskTotalGb * used),
+    };
   });
 }
 
@@ -112,7 +127,13 @@ function fill(fleet: HostSnapshot[], rng: Rng) {
       failedInARow = 0;
     } else failedInARow++;
   }
-  return { placed, perSecond: (1000 * placed) / elapsed, ramBefore, ramAfter: ramUsedPct(fleet), stop: failedInARow >= 50 ? "full (50 misses in a row)" : `${FILL_BUDGET_MS} ms budget` };
+  return {
+    placed,
+    perSecond: (1000 * placed) / elapsed,
+    ramBefore,
+    ramAfter: ramUsedPct(fleet),
+    stop: failedInARow >= 50 ? "full (50 misses in a row)" : `${FILL_BUDGET_MS} ms budget`,
+  };
 }
 
 export async function benchPlacement(): Promise<void> {
@@ -125,13 +146,32 @@ export async function benchPlacement(): Promise<void> {
     if (n === SIZES[0]) baseP50 = p50;
     const f = fill([...fleet], prng(2_000 + n));
     rows.push([
-      n, RUNS[n]!, p50, percentile(times, 99), `${(p50 / baseP50).toFixed(1)}× (hosts ${n / SIZES[0]!}×)`, `${okPct.toFixed(0)}%`,
-      f.placed, Math.round(f.perSecond), `${f.ramBefore.toFixed(0)}% → ${f.ramAfter.toFixed(0)}%`, f.stop,
+      n,
+      RUNS[n]!,
+      p50,
+      percentile(times, 99),
+      `${(p50 / baseP50).toFixed(1)}× (hosts ${n / SIZES[0]!}×)`,
+      `${okPct.toFixed(0)}%`,
+      f.placed,
+      Math.round(f.perSecond),
+      `${f.ramBefore.toFixed(0)}% → ${f.ramAfter.toFixed(0)}%`,
+      f.stop,
     ]);
   }
   printTable(
     "Placement decision (pure scheduler, mixed x86_64/aarch64 fleet, seeded; ms)",
-    ["hosts", "runs", "p50 ms", "p99 ms", "p50 vs 100 hosts", "placed ok", "fill: placements", "placements/s", "fleet RAM used", "fill stopped by"],
+    [
+      "hosts",
+      "runs",
+      "p50 ms",
+      "p99 ms",
+      "p50 vs 100 hosts",
+      "placed ok",
+      "fill: placements",
+      "placements/s",
+      "fleet RAM used",
+      "fill stopped by",
+    ],
     rows,
   );
 }

@@ -5,7 +5,13 @@ import { benchAgent } from "./agent";
 import { benchImageUpload } from "./image-upload";
 import { benchConsole } from "./console";
 
-const all: Record<string, () => Promise<void>> = { lists: benchLists, placement: benchPlacement, agent: benchAgent, imageUpload: benchImageUpload, console: benchConsole };
+const all: Record<string, () => Promise<void>> = {
+  lists: benchLists,
+  placement: benchPlacement,
+  agent: benchAgent,
+  imageUpload: benchImageUpload,
+  console: benchConsole,
+};
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 
 for (const name of selected) {

@@ -43,12 +43,24 @@ export function useActionRunner(options: { settled?: () => Promise<unknown> } = 
 export function ActionMessage({ message }: { message: ActionMessageValue | null }) {
   if (!message) return null;
   return (
-    <p role={message.kind === "error" ? "alert" : "status"} className={`rounded-md px-3 py-2 text-sm ${message.kind === "error" ? "bg-red-50 text-red-700" : "bg-green-50 text-green-800"}`}>{message.text}</p>
+    <p
+      role={message.kind === "error" ? "alert" : "status"}
+      className={`rounded-md px-3 py-2 text-sm ${message.kind === "error" ? "bg-red-50 text-red-700" : "bg-green-50 text-green-800"}`}
+    >
+      {message.text}
+    </p>
   );
 }
 
 /** The "Create a …" card: a titled form whose submit button (labelled like the form) ends its grid. */
-export function CreateFormCard({ title, label, className, onSubmit, pending, children }: {
+export function CreateFormCard({
+  title,
+  label,
+  className,
+  onSubmit,
+  pending,
+  children,
+}: {
   title: string;
   label: string;
   className: string;
@@ -62,7 +74,13 @@ export function CreateFormCard({ title, label, className, onSubmit, pending, chi
       <form onSubmit={onSubmit} aria-label={label} className={className}>
         {children}
         <div className="flex items-end">
-          <button type="submit" disabled={pending} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60">{label}</button>
+          <button
+            type="submit"
+            disabled={pending}
+            className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60"
+          >
+            {label}
+          </button>
         </div>
       </form>
     </section>

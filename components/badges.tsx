@@ -10,11 +10,17 @@ export function ArchBadge({ arch, emulated }: { arch: Arch | string; emulated?: 
   const style = ARCH_STYLE[arch as Arch] ?? "bg-slate-100 text-slate-700 ring-slate-300";
   return (
     <span className="inline-flex items-center gap-1">
-      <span data-testid="arch-badge" className={`inline-flex items-center rounded px-1.5 py-0.5 font-mono text-xs font-medium ring-1 ring-inset ${style}`}>
+      <span
+        data-testid="arch-badge"
+        className={`inline-flex items-center rounded px-1.5 py-0.5 font-mono text-xs font-medium ring-1 ring-inset ${style}`}
+      >
         {arch}
       </span>
       {emulated && (
-        <span title="Runs under TCG emulation on a host of another architecture" className="rounded bg-amber-100 px-1.5 py-0.5 text-xs font-medium text-amber-800 ring-1 ring-inset ring-amber-300">
+        <span
+          title="Runs under TCG emulation on a host of another architecture"
+          className="rounded bg-amber-100 px-1.5 py-0.5 text-xs font-medium text-amber-800 ring-1 ring-inset ring-amber-300"
+        >
           emulated
         </span>
       )}
@@ -23,12 +29,34 @@ export function ArchBadge({ arch, emulated }: { arch: Arch | string; emulated?: 
 }
 
 const STATUS_STYLE: Record<string, string> = {
-  online: "bg-green-100 text-green-800", running: "bg-green-100 text-green-800", ready: "bg-green-100 text-green-800", success: "bg-green-100 text-green-800", succeeded: "bg-green-100 text-green-800",
-  offline: "bg-slate-200 text-slate-700", stopped: "bg-slate-200 text-slate-700", disabled: "bg-slate-200 text-slate-700",
-  maintenance: "bg-amber-100 text-amber-800", pending: "bg-amber-100 text-amber-800", scheduling: "bg-amber-100 text-amber-800", creating: "bg-amber-100 text-amber-800", uploading: "bg-amber-100 text-amber-800", validating: "bg-amber-100 text-amber-800", deleting: "bg-amber-100 text-amber-800",
-  error: "bg-red-100 text-red-800", denied: "bg-red-100 text-red-800", failed: "bg-red-100 text-red-800", unknown: "bg-purple-100 text-purple-800",
+  online: "bg-green-100 text-green-800",
+  running: "bg-green-100 text-green-800",
+  ready: "bg-green-100 text-green-800",
+  success: "bg-green-100 text-green-800",
+  succeeded: "bg-green-100 text-green-800",
+  offline: "bg-slate-200 text-slate-700",
+  stopped: "bg-slate-200 text-slate-700",
+  disabled: "bg-slate-200 text-slate-700",
+  maintenance: "bg-amber-100 text-amber-800",
+  pending: "bg-amber-100 text-amber-800",
+  scheduling: "bg-amber-100 text-amber-800",
+  creating: "bg-amber-100 text-amber-800",
+  uploading: "bg-amber-100 text-amber-800",
+  validating: "bg-amber-100 text-amber-800",
+  deleting: "bg-amber-100 text-amber-800",
+  error: "bg-red-100 text-red-800",
+  denied: "bg-red-100 text-red-800",
+  failed: "bg-red-100 text-red-800",
+  unknown: "bg-purple-100 text-purple-800",
 };
 
 export function StatusBadge({ status }: { status: string }) {
-  return <span data-testid="status-badge" className={`inline-flex rounded-full px-2 py-0.5 text-xs font-medium ${STATUS_STYLE[status] ?? "bg-slate-100 text-slate-700"}`}>{status}</span>;
+  return (
+    <span
+      data-testid="status-badge"
+      className={`inline-flex rounded-full px-2 py-0.5 text-xs font-medium ${STATUS_STYLE[status] ?? "bg-slate-100 text-slate-700"}`}
+    >
+      {status}
+    </span>
+  );
 }

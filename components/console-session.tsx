@@ -28,7 +28,12 @@ export function consoleSocketUrl(ticket: ConsoleTicketResponse): string {
  * returns its handle (or null when it gave up), `close(handle)` ends it on unmount. `current`
  * holds the live handle. A VNC ticket refused because the VM has no display sets "no-display".
  */
-export function useConsoleSession<C>(vmId: string, kind: "serial" | "vnc", open: (ticket: ConsoleTicketResponse, control: ConsoleControl) => C | null | Promise<C | null>, close: (handle: C) => void) {
+export function useConsoleSession<C>(
+  vmId: string,
+  kind: "serial" | "vnc",
+  open: (ticket: ConsoleTicketResponse, control: ConsoleControl) => C | null | Promise<C | null>,
+  close: (handle: C) => void,
+) {
   const [status, setStatus] = useState<ConsoleStatus>("connecting");
   const [write, setWrite] = useState(false);
   const [note, setNote] = useState<string | null>(null);
@@ -53,7 +58,11 @@ export function useConsoleSession<C>(vmId: string, kind: "serial" | "vnc", open:
       if (stopped) return;
       let ticket: ConsoleTicketResponse;
       try {
-        const res = await fetch(`/api/v1/vms/${encodeURIComponent(vmId)}/console-ticket`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(kind === "vnc" ? { write: true, kind } : { write: true }) });
+        const res = await fetch(`/api/v1/vms/${encodeURIComponent(vmId)}/console-ticket`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(kind === "vnc" ? { write: true, kind } : { write: true }),
+        });
         const json: unknown = await res.json().catch(() => null);
         const message = (json as { error?: { message?: string } } | null)?.error?.message;
         if (kind === "vnc" && res.status === 409 && /graphical display/.test(message ?? "")) {
@@ -99,7 +108,15 @@ export function useConsoleSession<C>(vmId: string, kind: "serial" | "vnc", open:
 }
 
 /** "Connected" / "Connecting…" / "Reconnecting…" with the reason of the last drop. */
-export function ConsoleStatusText({ status, note, testId }: { status: ConsoleStatus; note: string | null; testId: string }) {
+export function ConsoleStatusText({
+  status,
+  note,
+  testId,
+}: {
+  status: ConsoleStatus;
+  note: string | null;
+  testId: string;
+}) {
   const connected = status === "connected";
   return (
     <span data-testid={testId} className={connected ? "text-emerald-700" : "text-amber-700"}>

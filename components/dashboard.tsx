@@ -15,19 +15,38 @@ function total(counts: Record<string, number>) {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
-function Card({ title, href, arch, counts }: { title: string; href: string; arch: Arch; counts: Record<string, number> }) {
+function Card({
+  title,
+  href,
+  arch,
+  counts,
+}: {
+  title: string;
+  href: string;
+  arch: Arch;
+  counts: Record<string, number>;
+}) {
   const entries = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
   return (
-    <div className="rounded-lg border border-slate-200 bg-white p-4" data-testid={`card-${title.toLowerCase()}-${arch}`}>
+    <div
+      className="rounded-lg border border-slate-200 bg-white p-4"
+      data-testid={`card-${title.toLowerCase()}-${arch}`}
+    >
       <div className="flex items-center justify-between">
-        <Link href={`${href}?arch=${arch}`} className="text-sm font-medium text-slate-600 hover:underline">{title}</Link>
+        <Link href={`${href}?arch=${arch}`} className="text-sm font-medium text-slate-600 hover:underline">
+          {title}
+        </Link>
         <ArchBadge arch={arch} />
       </div>
-      <p className="mt-2 text-3xl font-semibold" data-testid="count">{total(counts)}</p>
+      <p className="mt-2 text-3xl font-semibold" data-testid="count">
+        {total(counts)}
+      </p>
       <ul className="mt-2 flex flex-wrap gap-1">
         {entries.map(([status, n]) => (
           <li key={status}>
-            <Link href={`${href}?arch=${arch}&status=${status}`}><StatusBadge status={`${status}`} /> <span className="text-xs text-slate-600">{n}</span></Link>
+            <Link href={`${href}?arch=${arch}&status=${status}`}>
+              <StatusBadge status={`${status}`} /> <span className="text-xs text-slate-600">{n}</span>
+            </Link>
           </li>
         ))}
         {entries.length === 0 && <li className="text-xs text-slate-400">none</li>}
@@ -36,16 +55,43 @@ function Card({ title, href, arch, counts }: { title: string; href: string; arch
   );
 }
 
-function Meter({ label, used, totalValue, free, format, testId }: { label: string; used: number; totalValue: number; free: number; format: (n: number) => string; testId: string }) {
+function Meter({
+  label,
+  used,
+  totalValue,
+  free,
+  format,
+  testId,
+}: {
+  label: string;
+  used: number;
+  totalValue: number;
+  free: number;
+  format: (n: number) => string;
+  testId: string;
+}) {
   const pct = totalValue > 0 ? Math.min(100, Math.round((used / totalValue) * 100)) : 0;
   const tone = pct >= 90 ? "bg-red-500" : pct >= 70 ? "bg-amber-500" : "bg-indigo-500";
   return (
     <div data-testid={testId}>
       <div className="flex items-baseline justify-between text-sm">
         <span className="font-medium text-slate-700">{label}</span>
-        <span className="text-slate-600"><span data-testid="used">{format(used)}</span> used of <span data-testid="total">{format(totalValue)}</span> · <span data-testid="free" className="font-medium text-slate-900">{format(free)}</span> free</span>
+        <span className="text-slate-600">
+          <span data-testid="used">{format(used)}</span> used of <span data-testid="total">{format(totalValue)}</span> ·{" "}
+          <span data-testid="free" className="font-medium text-slate-900">
+            {format(free)}
+          </span>{" "}
+          free
+        </span>
       </div>
-      <div className="mt-1 h-2 overflow-hidden rounded-full bg-slate-100" role="meter" aria-label={`${label} used`} aria-valuemin={0} aria-valuemax={totalValue} aria-valuenow={used}>
+      <div
+        className="mt-1 h-2 overflow-hidden rounded-full bg-slate-100"
+        role="meter"
+        aria-label={`${label} used`}
+        aria-valuemin={0}
+        aria-valuemax={totalValue}
+        aria-valuenow={used}
+      >
         <div className={`h-full ${tone}`} style={{ width: `${pct}%` }} />
       </div>
     </div>
@@ -57,12 +103,30 @@ function CapacityPanel({ arch, cap }: { arch: Arch; cap: Capacity }) {
   return (
     <div className="rounded-lg border border-slate-200 bg-white p-4" data-testid={`capacity-${arch}`}>
       <div className="grid gap-4 md:grid-cols-2">
-        <Meter label="vCPUs" used={cap.vcpuUsed} totalValue={cap.vcpuTotal} free={cap.vcpuFree} format={vcpus} testId="capacity-vcpu" />
-        <Meter label="Memory" used={cap.memoryUsedMb} totalValue={cap.memoryTotalMb} free={cap.memoryFreeMb} format={formatMb} testId="capacity-memory" />
+        <Meter
+          label="vCPUs"
+          used={cap.vcpuUsed}
+          totalValue={cap.vcpuTotal}
+          free={cap.vcpuFree}
+          format={vcpus}
+          testId="capacity-vcpu"
+        />
+        <Meter
+          label="Memory"
+          used={cap.memoryUsedMb}
+          totalValue={cap.memoryTotalMb}
+          free={cap.memoryFreeMb}
+          format={formatMb}
+          testId="capacity-memory"
+        />
       </div>
       <p className="mt-3 text-xs text-slate-500">
-        {cap.hosts} host{cap.hosts === 1 ? "" : "s"} · {cap.cpus} physical CPUs, {formatMb(cap.memoryMb)} RAM; totals apply each host&apos;s allocation ratios and reservations.{" "}
-        <span data-testid="schedulable">Placeable now (online, enabled): {cap.schedulable.hosts} host{cap.schedulable.hosts === 1 ? "" : "s"}, {vcpus(cap.schedulable.vcpuFree)} and {formatMb(cap.schedulable.memoryFreeMb)} free.</span>
+        {cap.hosts} host{cap.hosts === 1 ? "" : "s"} · {cap.cpus} physical CPUs, {formatMb(cap.memoryMb)} RAM; totals
+        apply each host&apos;s allocation ratios and reservations.{" "}
+        <span data-testid="schedulable">
+          Placeable now (online, enabled): {cap.schedulable.hosts} host{cap.schedulable.hosts === 1 ? "" : "s"},{" "}
+          {vcpus(cap.schedulable.vcpuFree)} and {formatMb(cap.schedulable.memoryFreeMb)} free.
+        </span>
       </p>
     </div>
   );
@@ -73,23 +137,51 @@ export function TaskLine({ task }: { task: TaskEventDto }) {
     <li className="flex flex-wrap items-center gap-x-2 gap-y-1 px-3 py-2 text-sm" data-testid="task-line">
       <StatusBadge status={task.status} />
       <code className="text-xs">{task.kind}</code>
-      {task.vm ? <Link href={`/vms/${task.vm.id}`} className="font-medium text-indigo-700 hover:underline">{task.vm.name}</Link> : <span className="text-slate-400">deleted VM</span>}
+      {task.vm ? (
+        <Link href={`/vms/${task.vm.id}`} className="font-medium text-indigo-700 hover:underline">
+          {task.vm.name}
+        </Link>
+      ) : (
+        <span className="text-slate-400">deleted VM</span>
+      )}
       {task.host && <span className="text-xs text-slate-500">on {task.host.name}</span>}
-      <span className="ml-auto text-xs text-slate-500" title={task.finishedAt ?? task.createdAt}>{timeAgo(task.finishedAt ?? task.createdAt)}</span>
-      {task.error && <p className="w-full truncate text-xs text-red-700" title={task.error}>{task.error}</p>}
+      <span className="ml-auto text-xs text-slate-500" title={task.finishedAt ?? task.createdAt}>
+        {timeAgo(task.finishedAt ?? task.createdAt)}
+      </span>
+      {task.error && (
+        <p className="w-full truncate text-xs text-red-700" title={task.error}>
+          {task.error}
+        </p>
+      )}
     </li>
   );
 }
 
-function TaskPanel({ title, href, tasks, empty, testId }: { title: React.ReactNode; href: string; tasks: TaskEventDto[]; empty: string; testId: string }) {
+function TaskPanel({
+  title,
+  href,
+  tasks,
+  empty,
+  testId,
+}: {
+  title: React.ReactNode;
+  href: string;
+  tasks: TaskEventDto[];
+  empty: string;
+  testId: string;
+}) {
   return (
     <div className="rounded-lg border border-slate-200 bg-white" data-testid={testId}>
       <div className="flex items-center justify-between border-b border-slate-100 px-3 py-2">
         <h3 className="text-sm font-semibold">{title}</h3>
-        <Link href={href} className="text-xs text-indigo-700 hover:underline">All →</Link>
+        <Link href={href} className="text-xs text-indigo-700 hover:underline">
+          All →
+        </Link>
       </div>
       <ul className="divide-y divide-slate-100">
-        {tasks.map((t) => <TaskLine key={t.id} task={t} />)}
+        {tasks.map((t) => (
+          <TaskLine key={t.id} task={t} />
+        ))}
         {tasks.length === 0 && <li className="px-3 py-4 text-sm text-slate-500">{empty}</li>}
       </ul>
     </div>
@@ -99,17 +191,24 @@ function TaskPanel({ title, href, tasks, empty, testId }: { title: React.ReactNo
 export function Dashboard() {
   const { data, error, isPending, dataUpdatedAt, isFetching } = useQuery(dashboardQuery);
   if (isPending) return <p className="text-sm text-slate-500">Loading…</p>;
-  if (error && !data) return <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{error.message}</p>;
+  if (error && !data)
+    return (
+      <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+        {error.message}
+      </p>
+    );
   const noHosts = ARCHES.every((a) => total(data.hosts[a]) === 0);
   return (
     <div className="space-y-8">
       <p className="text-xs text-slate-500" aria-live="polite">
-        Updates by itself · last refreshed {new Date(dataUpdatedAt).toISOString().slice(11, 19)} UTC{isFetching ? " · refreshing…" : ""}
+        Updates by itself · last refreshed {new Date(dataUpdatedAt).toISOString().slice(11, 19)} UTC
+        {isFetching ? " · refreshing…" : ""}
         {error && <span className="ml-2 text-red-700">(last refresh failed: {error.message})</span>}
       </p>
       {noHosts && (
         <div className="rounded-lg border border-amber-200 bg-amber-50 p-4 text-sm text-amber-900">
-          No hosts have joined yet. Start the agent on each node with the cluster join token; <code>npm run up</code> starts a local x86_64 agent (and an aarch64 one when qemu-user is available).
+          No hosts have joined yet. Start the agent on each node with the cluster join token; <code>npm run up</code>{" "}
+          starts a local x86_64 agent (and an aarch64 one when qemu-user is available).
         </div>
       )}
       {ARCHES.map((arch) => (
@@ -126,15 +225,33 @@ export function Dashboard() {
         </section>
       ))}
       <section aria-labelledby="h-activity" className="space-y-3">
-        <h2 id="h-activity" className="text-lg font-semibold">Activity</h2>
+        <h2 id="h-activity" className="text-lg font-semibold">
+          Activity
+        </h2>
         <p className="text-sm text-slate-600">
-          <Link href="/events?status=running" className="hover:underline"><span data-testid="tasks-running">{data.tasks.running}</span> running</Link>
+          <Link href="/events?status=running" className="hover:underline">
+            <span data-testid="tasks-running">{data.tasks.running}</span> running
+          </Link>
           {" · "}
-          <Link href="/events?status=failed" className="hover:underline"><span data-testid="tasks-failed-24h">{data.tasks.failedLast24h}</span> failed in the last 24 h</Link>
+          <Link href="/events?status=failed" className="hover:underline">
+            <span data-testid="tasks-failed-24h">{data.tasks.failedLast24h}</span> failed in the last 24 h
+          </Link>
         </p>
         <div className="grid gap-4 lg:grid-cols-2">
-          <TaskPanel title="Recent tasks" href="/events" tasks={data.tasks.recent} empty="No tasks yet." testId="recent-tasks" />
-          <TaskPanel title={<span className="text-red-800">Failed tasks</span>} href="/events?status=failed" tasks={data.tasks.failed} empty="No failed tasks." testId="failed-tasks" />
+          <TaskPanel
+            title="Recent tasks"
+            href="/events"
+            tasks={data.tasks.recent}
+            empty="No tasks yet."
+            testId="recent-tasks"
+          />
+          <TaskPanel
+            title={<span className="text-red-800">Failed tasks</span>}
+            href="/events?status=failed"
+            tasks={data.tasks.failed}
+            empty="No failed tasks."
+            testId="failed-tasks"
+          />
         </div>
       </section>
     </div>

@@ -23,9 +23,25 @@ type Props<T> = {
 
 const PARAM_KEYS = ["page", "pageSize", "sort", "dir", "arch", "status", "q"] as const;
 
-export function DataTable<T>({ kind, columns, statuses, statusLabel = "Status", archFilter = true, searchLabel = "Search by name", defaultSort, defaultDir = "asc", empty, rowKey }: Props<T>) {
-  const { params, sort, dir, page, pageSize, update } = useListParams(PARAM_KEYS, { sort: defaultSort, dir: defaultDir });
-  const query = useQuery(listQueryOptions<T>(kind, { ...params, sort, dir, page: String(page), pageSize: String(pageSize) }));
+export function DataTable<T>({
+  kind,
+  columns,
+  statuses,
+  statusLabel = "Status",
+  archFilter = true,
+  searchLabel = "Search by name",
+  defaultSort,
+  defaultDir = "asc",
+  empty,
+  rowKey,
+}: Props<T>) {
+  const { params, sort, dir, page, pageSize, update } = useListParams(PARAM_KEYS, {
+    sort: defaultSort,
+    dir: defaultDir,
+  });
+  const query = useQuery(
+    listQueryOptions<T>(kind, { ...params, sort, dir, page: String(page), pageSize: String(pageSize) }),
+  );
 
   const [search, setSearch] = useState(params.q ?? "");
   // Debounce the search box so typing does not fire a request per key.
@@ -45,12 +61,24 @@ export function DataTable<T>({ kind, columns, statuses, statusLabel = "Status", 
       <div className="flex flex-wrap items-end gap-3" role="search">
         <label className="text-sm">
           <span className="block text-xs font-medium text-slate-600">{searchLabel}</span>
-          <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} maxLength={100} className="mt-1 w-56 rounded-md border border-slate-300 bg-white px-2 py-1.5" placeholder="name…" />
+          <input
+            type="search"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+            maxLength={100}
+            className="mt-1 w-56 rounded-md border border-slate-300 bg-white px-2 py-1.5"
+            placeholder="name…"
+          />
         </label>
         {archFilter && (
           <label className="text-sm">
             <span className="block text-xs font-medium text-slate-600">Architecture</span>
-            <select value={params.arch ?? ""} onChange={(e) => update({ arch: e.target.value || undefined })} className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5" name="arch">
+            <select
+              value={params.arch ?? ""}
+              onChange={(e) => update({ arch: e.target.value || undefined })}
+              className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
+              name="arch"
+            >
               <option value="">All</option>
               <option value="x86_64">x86_64</option>
               <option value="aarch64">aarch64</option>
@@ -59,16 +87,31 @@ export function DataTable<T>({ kind, columns, statuses, statusLabel = "Status", 
         )}
         <label className="text-sm">
           <span className="block text-xs font-medium text-slate-600">{statusLabel}</span>
-          <select value={params.status ?? ""} onChange={(e) => update({ status: e.target.value || undefined })} className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5" name="status">
+          <select
+            value={params.status ?? ""}
+            onChange={(e) => update({ status: e.target.value || undefined })}
+            className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
+            name="status"
+          >
             <option value="">All</option>
-            {statuses.map((s) => <option key={s} value={s}>{s}</option>)}
+            {statuses.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
           </select>
         </label>
-        {query.isFetching && <span className="pb-2 text-xs text-slate-400" aria-live="polite">refreshing…</span>}
+        {query.isFetching && (
+          <span className="pb-2 text-xs text-slate-400" aria-live="polite">
+            refreshing…
+          </span>
+        )}
       </div>
 
       {query.isError && (
-        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{query.error.message}</p>
+        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+          {query.error.message}
+        </p>
       )}
 
       <SortableTable
@@ -80,7 +123,25 @@ export function DataTable<T>({ kind, columns, statuses, statusLabel = "Status", 
         rowKey={rowKey}
         loaded={query.isSuccess}
         loading={query.isPending}
-        empty={filtered ? <p>Nothing matches these filters. <button type="button" className="text-indigo-700 underline" onClick={() => { setSearch(""); update({ arch: undefined, status: undefined, q: undefined }); }}>Clear filters</button></p> : empty}
+        empty={
+          filtered ? (
+            <p>
+              Nothing matches these filters.{" "}
+              <button
+                type="button"
+                className="text-indigo-700 underline"
+                onClick={() => {
+                  setSearch("");
+                  update({ arch: undefined, status: undefined, q: undefined });
+                }}
+              >
+                Clear filters
+              </button>
+            </p>
+          ) : (
+            empty
+          )
+        }
       />
 
       <Pager total={total} page={page} pageSize={pageSize} update={update} />

@@ -40,29 +40,82 @@ function duration(t: TaskEventDto): string {
 }
 
 const COLUMNS: Column<TaskEventDto>[] = [
-  { key: "createdAt", label: "Started", sortable: true, className: "whitespace-nowrap", render: (t) => formatDate(t.createdAt) },
+  {
+    key: "createdAt",
+    label: "Started",
+    sortable: true,
+    className: "whitespace-nowrap",
+    render: (t) => formatDate(t.createdAt),
+  },
   { key: "kind", label: "Task", sortable: true, render: (t) => <code className="text-xs">{t.kind}</code> },
   { key: "status", label: "Result", sortable: true, render: (t) => <StatusBadge status={t.status} /> },
   {
-    key: "vm", label: "VM",
-    render: (t) => (t.vm ? <span className="inline-flex items-center gap-1"><Link href={`/vms/${t.vm.id}`} className="font-medium text-indigo-700 hover:underline">{t.vm.name}</Link> <ArchBadge arch={t.vm.arch} /></span> : <span className="text-slate-400">deleted</span>),
+    key: "vm",
+    label: "VM",
+    render: (t) =>
+      t.vm ? (
+        <span className="inline-flex items-center gap-1">
+          <Link href={`/vms/${t.vm.id}`} className="font-medium text-indigo-700 hover:underline">
+            {t.vm.name}
+          </Link>{" "}
+          <ArchBadge arch={t.vm.arch} />
+        </span>
+      ) : (
+        <span className="text-slate-400">deleted</span>
+      ),
   },
-  { key: "host", label: "Host", render: (t) => (t.host ? <Link href={`/hosts/${t.host.id}`} className="hover:underline">{t.host.name}</Link> : "—") },
+  {
+    key: "host",
+    label: "Host",
+    render: (t) =>
+      t.host ? (
+        <Link href={`/hosts/${t.host.id}`} className="hover:underline">
+          {t.host.name}
+        </Link>
+      ) : (
+        "—"
+      ),
+  },
   { key: "user", label: "User", render: (t) => t.user?.email ?? "—" },
-  { key: "finishedAt", label: "Finished", sortable: true, className: "whitespace-nowrap", render: (t) => (t.finishedAt ? `${formatDate(t.finishedAt)} (${duration(t)})` : "—") },
-  { key: "error", label: "Error", render: (t) => <span className="block max-w-xs truncate text-xs text-red-700" title={t.error ?? undefined}>{t.error ?? ""}</span> },
+  {
+    key: "finishedAt",
+    label: "Finished",
+    sortable: true,
+    className: "whitespace-nowrap",
+    render: (t) => (t.finishedAt ? `${formatDate(t.finishedAt)} (${duration(t)})` : "—"),
+  },
+  {
+    key: "error",
+    label: "Error",
+    render: (t) => (
+      <span className="block max-w-xs truncate text-xs text-red-700" title={t.error ?? undefined}>
+        {t.error ?? ""}
+      </span>
+    ),
+  },
 ];
 
 export function EventsTable() {
-  const { params, sort, dir, page, pageSize, update } = useListParams(EVENT_PARAM_KEYS, { sort: "createdAt", dir: "desc" });
+  const { params, sort, dir, page, pageSize, update } = useListParams(EVENT_PARAM_KEYS, {
+    sort: "createdAt",
+    dir: "desc",
+  });
   const query = useQuery(eventsQuery({ ...params, sort, dir, page: String(page), pageSize: String(pageSize) }));
 
   // Text filters are debounced so typing does not fire a request per key.
-  const [text, setText] = useState<Record<TextKey, string>>({ vm: params.vm ?? "", host: params.host ?? "", user: params.user ?? "", q: params.q ?? "" });
+  const [text, setText] = useState<Record<TextKey, string>>({
+    vm: params.vm ?? "",
+    host: params.host ?? "",
+    user: params.user ?? "",
+    q: params.q ?? "",
+  });
   useEffect(() => {
     const changed = TEXT_FILTERS.filter(({ key }) => (params[key] ?? "") !== text[key]);
     if (changed.length === 0) return;
-    const t = setTimeout(() => update(Object.fromEntries(changed.map(({ key }) => [key, text[key] || undefined]))), 300);
+    const t = setTimeout(
+      () => update(Object.fromEntries(changed.map(({ key }) => [key, text[key] || undefined]))),
+      300,
+    );
     return () => clearTimeout(t);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [text]);
@@ -73,7 +126,11 @@ export function EventsTable() {
 
   function clearFilters() {
     setText({ vm: "", host: "", user: "", q: "" });
-    update(Object.fromEntries(EVENT_PARAM_KEYS.filter((k) => !["pageSize", "sort", "dir"].includes(k)).map((k) => [k, undefined])));
+    update(
+      Object.fromEntries(
+        EVENT_PARAM_KEYS.filter((k) => !["pageSize", "sort", "dir"].includes(k)).map((k) => [k, undefined]),
+      ),
+    );
   }
 
   return (
@@ -81,35 +138,78 @@ export function EventsTable() {
       <div className="flex flex-wrap items-end gap-3" role="search" aria-label="Filter tasks">
         <label className="text-sm">
           <span className="block text-xs font-medium text-slate-600">Result</span>
-          <select name="status" value={params.status ?? ""} onChange={(e) => update({ status: e.target.value || undefined })} className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5">
+          <select
+            name="status"
+            value={params.status ?? ""}
+            onChange={(e) => update({ status: e.target.value || undefined })}
+            className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
+          >
             <option value="">All</option>
-            {TASK_RESULTS.map((s) => <option key={s} value={s}>{s}</option>)}
+            {TASK_RESULTS.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
           </select>
         </label>
         {TEXT_FILTERS.map(({ key, label, placeholder }) => (
           <label key={key} className="text-sm">
             <span className="block text-xs font-medium text-slate-600">{label}</span>
-            <input type="search" name={key} value={text[key]} maxLength={100} placeholder={placeholder} onChange={(e) => setText((t) => ({ ...t, [key]: e.target.value }))} className="mt-1 w-40 rounded-md border border-slate-300 bg-white px-2 py-1.5" />
+            <input
+              type="search"
+              name={key}
+              value={text[key]}
+              maxLength={100}
+              placeholder={placeholder}
+              onChange={(e) => setText((t) => ({ ...t, [key]: e.target.value }))}
+              className="mt-1 w-40 rounded-md border border-slate-300 bg-white px-2 py-1.5"
+            />
           </label>
         ))}
         <label className="text-sm">
           <span className="block text-xs font-medium text-slate-600">From</span>
-          <input type="datetime-local" name="from" value={toLocalInput(params.from)} onChange={(e) => update({ from: fromLocalInput(e.target.value) })} className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5" />
+          <input
+            type="datetime-local"
+            name="from"
+            value={toLocalInput(params.from)}
+            onChange={(e) => update({ from: fromLocalInput(e.target.value) })}
+            className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
+          />
         </label>
         <label className="text-sm">
           <span className="block text-xs font-medium text-slate-600">To</span>
-          <input type="datetime-local" name="to" value={toLocalInput(params.to)} onChange={(e) => update({ to: fromLocalInput(e.target.value) })} className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5" />
+          <input
+            type="datetime-local"
+            name="to"
+            value={toLocalInput(params.to)}
+            onChange={(e) => update({ to: fromLocalInput(e.target.value) })}
+            className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
+          />
         </label>
         {(params.vmId || params.hostId || params.userId) && (
           <span className="pb-2 text-xs text-slate-600">
             Only {params.vmId ? "this VM" : params.hostId ? "this host" : "this user"}{" "}
-            <button type="button" className="text-indigo-700 underline" onClick={() => update({ vmId: undefined, hostId: undefined, userId: undefined })}>show all</button>
+            <button
+              type="button"
+              className="text-indigo-700 underline"
+              onClick={() => update({ vmId: undefined, hostId: undefined, userId: undefined })}
+            >
+              show all
+            </button>
           </span>
         )}
-        {query.isFetching && <span className="pb-2 text-xs text-slate-400" aria-live="polite">refreshing…</span>}
+        {query.isFetching && (
+          <span className="pb-2 text-xs text-slate-400" aria-live="polite">
+            refreshing…
+          </span>
+        )}
       </div>
 
-      {query.isError && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{query.error.message}</p>}
+      {query.isError && (
+        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+          {query.error.message}
+        </p>
+      )}
 
       <SortableTable
         columns={COLUMNS}
@@ -123,7 +223,18 @@ export function EventsTable() {
         rowAttributes={(t) => ({ "data-status": t.status })}
         loaded={query.isSuccess}
         loading={query.isPending}
-        empty={filtered ? <p>No tasks match these filters. <button type="button" className="text-indigo-700 underline" onClick={clearFilters}>Clear filters</button></p> : <p>No tasks yet. Creating, starting or stopping a VM records a task here.</p>}
+        empty={
+          filtered ? (
+            <p>
+              No tasks match these filters.{" "}
+              <button type="button" className="text-indigo-700 underline" onClick={clearFilters}>
+                Clear filters
+              </button>
+            </p>
+          ) : (
+            <p>No tasks yet. Creating, starting or stopping a VM records a task here.</p>
+          )
+        }
       />
 
       <Pager total={total} page={page} pageSize={pageSize} update={update} />

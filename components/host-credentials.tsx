@@ -5,13 +5,20 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { fetchJson } from "@/lib/queries/fetch-json";
 
-type Props = { id: string; name: string; certFingerprint: string | null; certExpiresAt: string | Date | null; revokedAt: string | Date | null };
+type Props = {
+  id: string;
+  name: string;
+  certFingerprint: string | null;
+  certExpiresAt: string | Date | null;
+  revokedAt: string | Date | null;
+};
 
 export function HostCredentials({ id, name, certFingerprint, certExpiresAt, revokedAt }: Props) {
   const qc = useQueryClient();
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const act = useMutation({
-    mutationFn: (what: "rotate-token" | "revoke") => fetchJson<{ message: string }>(`/api/v1/hosts/${encodeURIComponent(id)}/${what}`, { method: "POST" }),
+    mutationFn: (what: "rotate-token" | "revoke") =>
+      fetchJson<{ message: string }>(`/api/v1/hosts/${encodeURIComponent(id)}/${what}`, { method: "POST" }),
     onSuccess: (r) => {
       setMessage({ ok: true, text: r.message });
       void qc.invalidateQueries({ queryKey: ["hosts"] });
@@ -23,22 +30,60 @@ export function HostCredentials({ id, name, certFingerprint, certExpiresAt, revo
     <section aria-label="Agent credentials" className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
       <h2 className="mb-2 font-semibold">Agent credentials</h2>
       {revokedAt ? (
-        <p data-testid="host-revoked" className="text-red-700">Revoked {new Date(revokedAt).toLocaleString()}: its token and certificate are refused. The node joins again only with a join token created after that (Hosts page → Add a node).</p>
+        <p data-testid="host-revoked" className="text-red-700">
+          Revoked {new Date(revokedAt).toLocaleString()}: its token and certificate are refused. The node joins again
+          only with a join token created after that (Hosts page → Add a node).
+        </p>
       ) : (
         <p className="text-slate-600">
-          TLS certificate {fp ? <code data-testid="host-cert-fingerprint" className="break-all text-xs">SHA-256 {fp}</code> : <em>none (the agent runs with --insecure-http)</em>}
+          TLS certificate{" "}
+          {fp ? (
+            <code data-testid="host-cert-fingerprint" className="break-all text-xs">
+              SHA-256 {fp}
+            </code>
+          ) : (
+            <em>none (the agent runs with --insecure-http)</em>
+          )}
           {certExpiresAt && <> · valid until {new Date(certExpiresAt).toLocaleDateString()}</>}
         </p>
       )}
       <div className="mt-3 flex flex-wrap gap-2">
-        <button type="button" disabled={act.isPending || Boolean(revokedAt)} className="rounded-md px-3 py-1.5 ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50" onClick={() => {
-          if (confirm(`Rotate the host token of ${name}? The agent gets the new one at once; the old one stops working.`)) act.mutate("rotate-token");
-        }}>Rotate token</button>
-        <button type="button" disabled={act.isPending || Boolean(revokedAt)} className="rounded-md px-3 py-1.5 text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50" onClick={() => {
-          if (confirm(`Revoke ${name}? Its agent is cut off (token and certificate refused, its VMs become unknown) until it joins again with a new join token.`)) act.mutate("revoke");
-        }}>Revoke</button>
+        <button
+          type="button"
+          disabled={act.isPending || Boolean(revokedAt)}
+          className="rounded-md px-3 py-1.5 ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
+          onClick={() => {
+            if (
+              confirm(
+                `Rotate the host token of ${name}? The agent gets the new one at once; the old one stops working.`,
+              )
+            )
+              act.mutate("rotate-token");
+          }}
+        >
+          Rotate token
+        </button>
+        <button
+          type="button"
+          disabled={act.isPending || Boolean(revokedAt)}
+          className="rounded-md px-3 py-1.5 text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
+          onClick={() => {
+            if (
+              confirm(
+                `Revoke ${name}? Its agent is cut off (token and certificate refused, its VMs become unknown) until it joins again with a new join token.`,
+              )
+            )
+              act.mutate("revoke");
+          }}
+        >
+          Revoke
+        </button>
       </div>
-      {message && <p role={message.ok ? "status" : "alert"} className={`mt-2 ${message.ok ? "text-green-800" : "text-red-700"}`}>{message.text}</p>}
+      {message && (
+        <p role={message.ok ? "status" : "alert"} className={`mt-2 ${message.ok ? "text-green-800" : "text-red-700"}`}>
+          {message.text}
+        </p>
+      )}
     </section>
   );
 }

@@ -11,65 +11,149 @@ import type { HostDto as HostDetail, VmDto as VmRow } from "@/lib/schemas/api";
 
 export function HostDetailView({ id, canManage }: { id: string; canManage: boolean }) {
   const qc = useQueryClient();
-  const host = useQuery({ queryKey: ["hosts", "detail", id], queryFn: () => fetchJson<HostDetail>(`/api/v1/hosts/${encodeURIComponent(id)}`), refetchInterval: 5_000 });
-  const vms = useQuery({ queryKey: ["vms", "list", { hostId: id }], queryFn: () => fetchJson<{ items: VmRow[]; total: number }>(`/api/v1/vms?hostId=${encodeURIComponent(id)}&pageSize=200`), refetchInterval: 5_000 });
+  const host = useQuery({
+    queryKey: ["hosts", "detail", id],
+    queryFn: () => fetchJson<HostDetail>(`/api/v1/hosts/${encodeURIComponent(id)}`),
+    refetchInterval: 5_000,
+  });
+  const vms = useQuery({
+    queryKey: ["vms", "list", { hostId: id }],
+    queryFn: () =>
+      fetchJson<{ items: VmRow[]; total: number }>(`/api/v1/vms?hostId=${encodeURIComponent(id)}&pageSize=200`),
+    refetchInterval: 5_000,
+  });
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const update = useMutation({
-    mutationFn: (body: Record<string, unknown>) => fetchJson<HostDetail>(`/api/v1/hosts/${encodeURIComponent(id)}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    mutationFn: (body: Record<string, unknown>) =>
+      fetchJson<HostDetail>(`/api/v1/hosts/${encodeURIComponent(id)}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }),
     onSuccess: () => setMessage({ ok: true, text: "Saved." }),
     onError: (e) => setMessage({ ok: false, text: e.message }),
-    onSettled: () => Promise.all([qc.invalidateQueries({ queryKey: ["hosts"] }), qc.invalidateQueries({ queryKey: listKeys.all("hosts") })]),
+    onSettled: () =>
+      Promise.all([
+        qc.invalidateQueries({ queryKey: ["hosts"] }),
+        qc.invalidateQueries({ queryKey: listKeys.all("hosts") }),
+      ]),
   });
 
   if (host.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
-  if (host.isError) return <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{host.error.message}</p>;
+  if (host.isError)
+    return (
+      <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+        {host.error.message}
+      </p>
+    );
   const h = host.data;
 
   function onSave(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const num = (k: string) => Number(f.get(k));
-    update.mutate({ cpuAllocationRatio: num("cpuAllocationRatio"), ramAllocationRatio: num("ramAllocationRatio"), reservedCpus: num("reservedCpus"), reservedMemoryMb: num("reservedMemoryMb"), reservedDiskGb: num("reservedDiskGb") });
+    update.mutate({
+      cpuAllocationRatio: num("cpuAllocationRatio"),
+      ramAllocationRatio: num("ramAllocationRatio"),
+      reservedCpus: num("reservedCpus"),
+      reservedMemoryMb: num("reservedMemoryMb"),
+      reservedDiskGb: num("reservedDiskGb"),
+    });
   }
 
   return (
     <div className="space-y-6">
       <div className="flex flex-wrap items-start justify-between gap-4">
         <div>
-          <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">{h.name} <ArchBadge arch={h.arch} /></h1>
-          <p className="mt-1 flex items-center gap-2 text-sm text-slate-600"><span data-testid="host-status"><StatusBadge status={h.status} /></span> agent {h.connectivity}, last heartbeat {timeAgo(h.lastHeartbeatAt)}</p>
+          <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">
+            {h.name} <ArchBadge arch={h.arch} />
+          </h1>
+          <p className="mt-1 flex items-center gap-2 text-sm text-slate-600">
+            <span data-testid="host-status">
+              <StatusBadge status={h.status} />
+            </span>{" "}
+            agent {h.connectivity}, last heartbeat {timeAgo(h.lastHeartbeatAt)}
+          </p>
         </div>
         {canManage && (
           <div className="flex gap-2" role="group" aria-label="Host state">
             {(["enabled", "maintenance", "disabled"] as const).map((s) => (
-              <button key={s} type="button" disabled={update.isPending || h.adminState === s} onClick={() => {
-                if (s !== "enabled" && !confirm(s === "maintenance" ? "Put this host in maintenance? It takes no new VMs; running VMs keep running." : "Disable this host? It takes no new VMs; running VMs keep running.")) return;
-                update.mutate({ adminState: s });
-              }} className={`rounded-md px-3 py-1.5 text-sm ring-1 ${h.adminState === s ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100"}`}>
+              <button
+                key={s}
+                type="button"
+                disabled={update.isPending || h.adminState === s}
+                onClick={() => {
+                  if (
+                    s !== "enabled" &&
+                    !confirm(
+                      s === "maintenance"
+                        ? "Put this host in maintenance? It takes no new VMs; running VMs keep running."
+                        : "Disable this host? It takes no new VMs; running VMs keep running.",
+                    )
+                  )
+                    return;
+                  update.mutate({ adminState: s });
+                }}
+                className={`rounded-md px-3 py-1.5 text-sm ring-1 ${h.adminState === s ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100"}`}
+              >
                 {s === "enabled" ? "Enable" : s === "maintenance" ? "Maintenance" : "Disable"}
               </button>
             ))}
           </div>
         )}
       </div>
-      {message && <p role={message.ok ? "status" : "alert"} className={`rounded-md px-3 py-2 text-sm ${message.ok ? "bg-green-50 text-green-800" : "bg-red-50 text-red-700"}`}>{message.text}</p>}
+      {message && (
+        <p
+          role={message.ok ? "status" : "alert"}
+          className={`rounded-md px-3 py-2 text-sm ${message.ok ? "bg-green-50 text-green-800" : "bg-red-50 text-red-700"}`}
+        >
+          {message.text}
+        </p>
+      )}
 
       <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
-        <Item label="CPU">{h.cpuCount} × {h.cpuModel ?? "unknown"}</Item>
+        <Item label="CPU">
+          {h.cpuCount} × {h.cpuModel ?? "unknown"}
+        </Item>
         <Item label="Memory">{formatMb(h.memoryMb)}</Item>
         <Item label="Disk">{h.diskGb} GiB</Item>
-        <Item label="Runs">{h.nativeArches.map((a) => `${a} native${h.kvm ? " (KVM)" : " (TCG)"}`).concat(h.emulatedArches.map((a) => `${a} emulated`)).join(", ") || "—"}</Item>
-        <Item label="QEMU / OVS">{h.qemuVersion ?? "—"} / {h.ovsDatapath ?? "—"}</Item>
+        <Item label="Runs">
+          {h.nativeArches
+            .map((a) => `${a} native${h.kvm ? " (KVM)" : " (TCG)"}`)
+            .concat(h.emulatedArches.map((a) => `${a} emulated`))
+            .join(", ") || "—"}
+        </Item>
+        <Item label="QEMU / OVS">
+          {h.qemuVersion ?? "—"} / {h.ovsDatapath ?? "—"}
+        </Item>
         <Item label="Agent">{h.agentUrl ?? "—"}</Item>
-        <Item label="vCPU allocated">{h.capacity.vcpuUsed} of {h.capacity.vcpuTotal}</Item>
-        <Item label="RAM allocated">{formatMb(h.capacity.memoryUsedMb)} of {formatMb(h.capacity.memoryTotalMb)}</Item>
-        <Item label="Disk allocated">{h.capacity.diskUsedGb} of {h.capacity.diskTotalGb} GiB</Item>
+        <Item label="vCPU allocated">
+          {h.capacity.vcpuUsed} of {h.capacity.vcpuTotal}
+        </Item>
+        <Item label="RAM allocated">
+          {formatMb(h.capacity.memoryUsedMb)} of {formatMb(h.capacity.memoryTotalMb)}
+        </Item>
+        <Item label="Disk allocated">
+          {h.capacity.diskUsedGb} of {h.capacity.diskTotalGb} GiB
+        </Item>
       </dl>
 
-      {canManage && <HostCredentials id={h.id} name={h.name} certFingerprint={h.certFingerprint} certExpiresAt={h.certExpiresAt} revokedAt={h.revokedAt} />}
+      {canManage && (
+        <HostCredentials
+          id={h.id}
+          name={h.name}
+          certFingerprint={h.certFingerprint}
+          certExpiresAt={h.certExpiresAt}
+          revokedAt={h.revokedAt}
+        />
+      )}
 
       {canManage && (
-        <form onSubmit={onSave} className="rounded-lg border border-slate-200 bg-white p-4" aria-label="Capacity settings">
+        <form
+          onSubmit={onSave}
+          className="rounded-lg border border-slate-200 bg-white p-4"
+          aria-label="Capacity settings"
+        >
           <h2 className="mb-3 font-semibold">Overcommit and reservations</h2>
           <div className="grid gap-3 sm:grid-cols-5">
             <Num name="cpuAllocationRatio" label="CPU ratio" value={h.cpuAllocationRatio} step="0.1" />
@@ -78,7 +162,13 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
             <Num name="reservedMemoryMb" label="Reserved MiB" value={h.reservedMemoryMb} />
             <Num name="reservedDiskGb" label="Reserved GiB" value={h.reservedDiskGb} />
           </div>
-          <button type="submit" disabled={update.isPending} className="mt-3 rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Save</button>
+          <button
+            type="submit"
+            disabled={update.isPending}
+            className="mt-3 rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
+          >
+            Save
+          </button>
         </form>
       )}
 
@@ -87,8 +177,13 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
         <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm">
           {vms.data?.items.map((v) => (
             <li key={v.id} className="flex items-center justify-between px-3 py-2">
-              <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">{v.name}</Link>
-              <span className="flex items-center gap-2"><ArchBadge arch={v.arch} emulated={v.emulated} /><StatusBadge status={v.status} /></span>
+              <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">
+                {v.name}
+              </Link>
+              <span className="flex items-center gap-2">
+                <ArchBadge arch={v.arch} emulated={v.emulated} />
+                <StatusBadge status={v.status} />
+              </span>
             </li>
           ))}
           {vms.data?.items.length === 0 && <li className="px-3 py-4 text-slate-500">No VMs.</li>}
@@ -99,13 +194,26 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
 }
 
 function Item({ label, children }: { label: string; children: React.ReactNode }) {
-  return <div><dt className="text-xs font-medium uppercase text-slate-500">{label}</dt><dd className="mt-1">{children}</dd></div>;
+  return (
+    <div>
+      <dt className="text-xs font-medium uppercase text-slate-500">{label}</dt>
+      <dd className="mt-1">{children}</dd>
+    </div>
+  );
 }
 
 function Num({ name, label, value, step = "1" }: { name: string; label: string; value: number; step?: string }) {
   return (
-    <label className="text-sm"><span className="block font-medium">{label}</span>
-      <input name={name} type="number" step={step} min={0} defaultValue={value} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+    <label className="text-sm">
+      <span className="block font-medium">{label}</span>
+      <input
+        name={name}
+        type="number"
+        step={step}
+        min={0}
+        defaultValue={value}
+        className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
+      />
     </label>
   );
 }

@@ -12,36 +12,75 @@ export function ImageDetailView({ id, canManage }: { id: string; canManage: bool
   const hosts = useQuery(imageHostsQuery(id));
 
   if (image.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
-  if (image.isError) return <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{image.error.message}</p>;
+  if (image.isError)
+    return (
+      <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+        {image.error.message}
+      </p>
+    );
   const i = image.data;
 
   return (
     <div className="space-y-6">
       <div>
-        <p className="text-sm"><Link href="/images" className="text-indigo-700 hover:underline">← Images</Link></p>
+        <p className="text-sm">
+          <Link href="/images" className="text-indigo-700 hover:underline">
+            ← Images
+          </Link>
+        </p>
         <h1 className="mt-1 flex items-center gap-3 text-2xl font-semibold tracking-tight" data-testid="image-title">
-          {i.name} {i.arch === "unknown" ? <span className="text-xs text-slate-500">detecting…</span> : <ArchBadge arch={i.arch} />} <StatusBadge status={i.status} />
+          {i.name}{" "}
+          {i.arch === "unknown" ? (
+            <span className="text-xs text-slate-500">detecting…</span>
+          ) : (
+            <ArchBadge arch={i.arch} />
+          )}{" "}
+          <StatusBadge status={i.status} />
         </h1>
-        {i.error && <p role="alert" className="mt-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{i.error}</p>}
+        {i.error && (
+          <p role="alert" className="mt-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+            {i.error}
+          </p>
+        )}
       </div>
 
       <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
         <Item label="Family">{i.family ? <span className="font-mono text-xs">{i.family}</span> : "—"}</Item>
         <Item label="Format">{i.format}</Item>
         <Item label="Firmware">{i.firmware.toUpperCase()}</Item>
-        <Item label="Size">{formatBytes(i.sizeBytes)}{i.virtualSize > 0 && i.virtualSize !== i.sizeBytes ? ` (virtual ${formatBytes(i.virtualSize)})` : ""}</Item>
-        <Item label="Minimum">{i.minDiskGb} GiB disk, {formatMb(i.minMemoryMb)} memory</Item>
+        <Item label="Size">
+          {formatBytes(i.sizeBytes)}
+          {i.virtualSize > 0 && i.virtualSize !== i.sizeBytes ? ` (virtual ${formatBytes(i.virtualSize)})` : ""}
+        </Item>
+        <Item label="Minimum">
+          {i.minDiskGb} GiB disk, {formatMb(i.minMemoryMb)} memory
+        </Item>
         <Item label="Visibility">{i.visibility}</Item>
         <Item label="VMs">{i.vmCount ?? 0}</Item>
         <Item label="Created">{new Date(i.createdAt).toLocaleString()}</Item>
-        <Item label="sha256"><span className="break-all font-mono text-xs">{i.sha256 ?? "—"}</span></Item>
-        {i.cmdline && <Item label="Kernel command line"><span className="break-all font-mono text-xs">{i.cmdline}</span></Item>}
+        <Item label="sha256">
+          <span className="break-all font-mono text-xs">{i.sha256 ?? "—"}</span>
+        </Item>
+        {i.cmdline && (
+          <Item label="Kernel command line">
+            <span className="break-all font-mono text-xs">{i.cmdline}</span>
+          </Item>
+        )}
       </dl>
 
       <section aria-labelledby="cached-on-hosts">
-        <h2 id="cached-on-hosts" className="mb-1 text-lg font-semibold">Cached on hosts ({hosts.data?.items.length ?? 0})</h2>
-        <p className="mb-2 text-sm text-slate-600">Hosts download an image the first time a VM there needs it. An unused copy can be evicted to free disk space; it is downloaded again when needed.</p>
-        {hosts.isError && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{hosts.error.message}</p>}
+        <h2 id="cached-on-hosts" className="mb-1 text-lg font-semibold">
+          Cached on hosts ({hosts.data?.items.length ?? 0})
+        </h2>
+        <p className="mb-2 text-sm text-slate-600">
+          Hosts download an image the first time a VM there needs it. An unused copy can be evicted to free disk space;
+          it is downloaded again when needed.
+        </p>
+        {hosts.isError && (
+          <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+            {hosts.error.message}
+          </p>
+        )}
         <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
           <table className="min-w-full text-sm" data-testid="image-hosts">
             <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
@@ -52,15 +91,31 @@ export function ImageDetailView({ id, canManage }: { id: string; canManage: bool
                 <th className="px-3 py-2">Size</th>
                 <th className="px-3 py-2">In use</th>
                 <th className="px-3 py-2">Updated</th>
-                {canManage && <th className="px-3 py-2"><span className="sr-only">Actions</span></th>}
+                {canManage && (
+                  <th className="px-3 py-2">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                )}
               </tr>
             </thead>
             <tbody className="divide-y divide-slate-100">
-              {hosts.data?.items.map((h) => <HostRow key={h.hostId} imageId={id} imageName={i.name} row={h} canManage={canManage} />)}
+              {hosts.data?.items.map((h) => (
+                <HostRow key={h.hostId} imageId={id} imageName={i.name} row={h} canManage={canManage} />
+              ))}
               {hosts.data?.items.length === 0 && (
-                <tr><td colSpan={canManage ? 7 : 6} className="px-3 py-4 text-slate-500">No host has this image cached.</td></tr>
+                <tr>
+                  <td colSpan={canManage ? 7 : 6} className="px-3 py-4 text-slate-500">
+                    No host has this image cached.
+                  </td>
+                </tr>
               )}
-              {hosts.isPending && <tr><td colSpan={canManage ? 7 : 6} className="px-3 py-4 text-slate-500">Loading…</td></tr>}
+              {hosts.isPending && (
+                <tr>
+                  <td colSpan={canManage ? 7 : 6} className="px-3 py-4 text-slate-500">
+                    Loading…
+                  </td>
+                </tr>
+              )}
             </tbody>
           </table>
         </div>
@@ -69,7 +124,17 @@ export function ImageDetailView({ id, canManage }: { id: string; canManage: bool
   );
 }
 
-function HostRow({ imageId, imageName, row, canManage }: { imageId: string; imageName: string; row: ImageHostDto; canManage: boolean }) {
+function HostRow({
+  imageId,
+  imageName,
+  row,
+  canManage,
+}: {
+  imageId: string;
+  imageName: string;
+  row: ImageHostDto;
+  canManage: boolean;
+}) {
   const qc = useQueryClient();
   const [error, setError] = useState<string | null>(null);
   const evict = useMutation({
@@ -82,29 +147,65 @@ function HostRow({ imageId, imageName, row, canManage }: { imageId: string; imag
   return (
     <tr data-testid="image-host-row">
       <td className="px-3 py-2">
-        <Link href={`/hosts/${row.hostId}`} className="font-medium text-indigo-700 hover:underline">{row.hostName}</Link>
-        {row.hostStatus !== "online" && <span className="ml-2"><StatusBadge status={row.hostStatus} /></span>}
+        <Link href={`/hosts/${row.hostId}`} className="font-medium text-indigo-700 hover:underline">
+          {row.hostName}
+        </Link>
+        {row.hostStatus !== "online" && (
+          <span className="ml-2">
+            <StatusBadge status={row.hostStatus} />
+          </span>
+        )}
       </td>
-      <td className="px-3 py-2"><ArchBadge arch={row.arch} /></td>
-      <td className="px-3 py-2"><StatusBadge status={row.state} /></td>
+      <td className="px-3 py-2">
+        <ArchBadge arch={row.arch} />
+      </td>
+      <td className="px-3 py-2">
+        <StatusBadge status={row.state} />
+      </td>
       <td className="px-3 py-2">{formatBytes(row.sizeBytes)}</td>
       <td className="px-3 py-2">
         {row.inUse ? (
           <span title={`Used by ${usedBy}`}>
-            yes: {row.usedBy.map((v, n) => <span key={v.id}>{n > 0 && ", "}<Link href={`/vms/${v.id}`} className="text-indigo-700 hover:underline">{v.name}</Link></span>)}
+            yes:{" "}
+            {row.usedBy.map((v, n) => (
+              <span key={v.id}>
+                {n > 0 && ", "}
+                <Link href={`/vms/${v.id}`} className="text-indigo-700 hover:underline">
+                  {v.name}
+                </Link>
+              </span>
+            ))}
           </span>
-        ) : <span className="text-slate-500">no</span>}
+        ) : (
+          <span className="text-slate-500">no</span>
+        )}
       </td>
       <td className="px-3 py-2 text-slate-600">{timeAgo(row.updatedAt)}</td>
       {canManage && (
         <td className="px-3 py-2">
-          <button type="button" disabled={row.inUse || evict.isPending}
-            title={row.inUse ? `In use by ${usedBy}: delete those VMs first` : `Remove the cached copy from ${row.hostName}`}
-            onClick={() => { if (confirm(`Evict ${imageName} from host ${row.hostName}? The cached copy is deleted there; a VM that needs it later downloads it again.`)) evict.mutate(); }}
-            className="rounded px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:cursor-not-allowed disabled:opacity-50">
+          <button
+            type="button"
+            disabled={row.inUse || evict.isPending}
+            title={
+              row.inUse ? `In use by ${usedBy}: delete those VMs first` : `Remove the cached copy from ${row.hostName}`
+            }
+            onClick={() => {
+              if (
+                confirm(
+                  `Evict ${imageName} from host ${row.hostName}? The cached copy is deleted there; a VM that needs it later downloads it again.`,
+                )
+              )
+                evict.mutate();
+            }}
+            className="rounded px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:cursor-not-allowed disabled:opacity-50"
+          >
             {evict.isPending ? "Evicting…" : "Evict"}
           </button>
-          {error && <p role="alert" className="mt-1 max-w-xs text-xs text-red-700">{error}</p>}
+          {error && (
+            <p role="alert" className="mt-1 max-w-xs text-xs text-red-700">
+              {error}
+            </p>
+          )}
         </td>
       )}
     </tr>
@@ -112,5 +213,10 @@ function HostRow({ imageId, imageName, row, canManage }: { imageId: string; imag
 }
 
 function Item({ label, children }: { label: string; children: React.ReactNode }) {
-  return <div><dt className="text-xs font-medium uppercase text-slate-500">{label}</dt><dd className="mt-1">{children}</dd></div>;
+  return (
+    <div>
+      <dt className="text-xs font-medium uppercase text-slate-500">{label}</dt>
+      <dd className="mt-1">{children}</dd>
+    </div>
+  );
 }

@@ -10,7 +10,12 @@ import { formatBytes } from "@/lib/format";
 import { MAX_IMAGE_BYTES, MAX_INITRD_BYTES, MAX_KERNEL_BYTES } from "@/lib/schemas/images";
 
 type Format = "qcow2" | "raw" | "iso" | "kernel";
-type Phase = { kind: "idle" } | { kind: "uploading"; sent: number; total: number } | { kind: "validating"; total: number } | { kind: "done"; image: UploadedImage; total: number } | { kind: "failed"; message: string; sent: number; total: number };
+type Phase =
+  | { kind: "idle" }
+  | { kind: "uploading"; sent: number; total: number }
+  | { kind: "validating"; total: number }
+  | { kind: "done"; image: UploadedImage; total: number }
+  | { kind: "failed"; message: string; sent: number; total: number };
 
 const FORMATS: { value: Format; label: string }[] = [
   { value: "qcow2", label: "qcow2 disk" },
@@ -50,8 +55,14 @@ export function ImageUpload() {
     if (!ready || busy) return;
     // Checked here too: browsers only read the server's 413 after sending the whole body.
     const over = isKernel
-      ? (kernel!.size > MAX_KERNEL_BYTES ? `The kernel is larger than ${formatBytes(MAX_KERNEL_BYTES)}.` : initrd && initrd.size > MAX_INITRD_BYTES ? `The initrd is larger than ${formatBytes(MAX_INITRD_BYTES)}.` : null)
-      : file!.size > MAX_IMAGE_BYTES ? `The image file is larger than the ${formatBytes(MAX_IMAGE_BYTES)} limit.` : null;
+      ? kernel!.size > MAX_KERNEL_BYTES
+        ? `The kernel is larger than ${formatBytes(MAX_KERNEL_BYTES)}.`
+        : initrd && initrd.size > MAX_INITRD_BYTES
+          ? `The initrd is larger than ${formatBytes(MAX_INITRD_BYTES)}.`
+          : null
+      : file!.size > MAX_IMAGE_BYTES
+        ? `The image file is larger than the ${formatBytes(MAX_IMAGE_BYTES)} limit.`
+        : null;
     if (over) return setPhase({ kind: "failed", message: over, sent: 0, total: 0 });
     const form = new FormData();
     // Text fields first: the server creates the image row before the first file byte.
@@ -66,7 +77,7 @@ export function ImageUpload() {
       if (initrd) form.append("initrd", initrd);
     } else form.append("file", file!);
 
-    let total = (isKernel ? (kernel?.size ?? 0) + (initrd?.size ?? 0) : (file?.size ?? 0));
+    let total = isKernel ? (kernel?.size ?? 0) + (initrd?.size ?? 0) : (file?.size ?? 0);
     let sent = 0;
     setPhase({ kind: "uploading", sent: 0, total });
     handle.current = startImageUpload(form, (s, t) => {
@@ -80,7 +91,12 @@ export function ImageUpload() {
       const image = await handle.current.done;
       setPhase({ kind: "done", image, total });
       formRef.current?.reset();
-      setName(""); setFamily(""); setCmdline(""); setFile(null); setKernel(null); setInitrd(null);
+      setName("");
+      setFamily("");
+      setCmdline("");
+      setFile(null);
+      setKernel(null);
+      setInitrd(null);
     } catch (err) {
       setPhase({ kind: "failed", message: (err as Error).message, sent, total });
     } finally {
@@ -89,28 +105,70 @@ export function ImageUpload() {
     }
   }
 
-  const percent = phase.kind === "uploading" ? Math.floor((phase.sent / Math.max(1, phase.total)) * 100) : phase.kind === "validating" || phase.kind === "done" ? 100 : phase.kind === "failed" ? Math.floor((phase.sent / Math.max(1, phase.total)) * 100) : 0;
+  const percent =
+    phase.kind === "uploading"
+      ? Math.floor((phase.sent / Math.max(1, phase.total)) * 100)
+      : phase.kind === "validating" || phase.kind === "done"
+        ? 100
+        : phase.kind === "failed"
+          ? Math.floor((phase.sent / Math.max(1, phase.total)) * 100)
+          : 0;
 
   return (
     <section className="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="upload-heading">
-      <h2 id="upload-heading" className="text-sm font-semibold text-slate-800">Upload image</h2>
+      <h2 id="upload-heading" className="text-sm font-semibold text-slate-800">
+        Upload image
+      </h2>
       <p className="mt-1 text-xs text-slate-500">
-        The controller checks the file (real format, no backing files, sane sizes) and reads the architecture from the kernel header or the disk&apos;s UEFI boot loader. A failed or cancelled upload leaves nothing behind: just start it again.
+        The controller checks the file (real format, no backing files, sane sizes) and reads the architecture from the
+        kernel header or the disk&apos;s UEFI boot loader. A failed or cancelled upload leaves nothing behind: just
+        start it again.
       </p>
-      <form ref={formRef} aria-label="Upload image" onSubmit={submit} className="mt-3 grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
+      <form
+        ref={formRef}
+        aria-label="Upload image"
+        onSubmit={submit}
+        className="mt-3 grid gap-3 sm:grid-cols-2 lg:grid-cols-3"
+      >
         <label className="text-sm">
           <span className={labelText}>Format</span>
-          <select name="format" value={format} disabled={busy} onChange={(e) => setFormat(e.target.value as Format)} className={input}>
-            {FORMATS.map((f) => <option key={f.value} value={f.value}>{f.label}</option>)}
+          <select
+            name="format"
+            value={format}
+            disabled={busy}
+            onChange={(e) => setFormat(e.target.value as Format)}
+            className={input}
+          >
+            {FORMATS.map((f) => (
+              <option key={f.value} value={f.value}>
+                {f.label}
+              </option>
+            ))}
           </select>
         </label>
         <label className="text-sm">
           <span className={labelText}>Name</span>
-          <input name="name" value={name} disabled={busy} maxLength={100} onChange={(e) => setName(e.target.value)} className={input} placeholder="debian-12 arm64" />
+          <input
+            name="name"
+            value={name}
+            disabled={busy}
+            maxLength={100}
+            onChange={(e) => setName(e.target.value)}
+            className={input}
+            placeholder="debian-12 arm64"
+          />
         </label>
         <label className="text-sm">
           <span className={labelText}>Family (optional)</span>
-          <input name="family" value={family} disabled={busy} maxLength={63} onChange={(e) => setFamily(e.target.value)} className={input} placeholder="debian-12" />
+          <input
+            name="family"
+            value={family}
+            disabled={busy}
+            maxLength={63}
+            onChange={(e) => setFamily(e.target.value)}
+            className={input}
+            placeholder="debian-12"
+          />
         </label>
         <label className="text-sm">
           <span className={labelText}>Architecture</span>
@@ -122,7 +180,13 @@ export function ImageUpload() {
         </label>
         <label className="text-sm">
           <span className={labelText}>Visibility</span>
-          <select name="visibility" value={visibility} disabled={busy} onChange={(e) => setVisibility(e.target.value)} className={input}>
+          <select
+            name="visibility"
+            value={visibility}
+            disabled={busy}
+            onChange={(e) => setVisibility(e.target.value)}
+            className={input}
+          >
             <option value="public">public</option>
             <option value="private">private</option>
           </select>
@@ -131,29 +195,72 @@ export function ImageUpload() {
           <>
             <label className="text-sm">
               <span className={labelText}>Kernel</span>
-              <input type="file" name="kernel" disabled={busy} onChange={(e) => { const f = e.target.files?.[0] ?? null; setKernel(f); pickName(f); }} className={input} />
+              <input
+                type="file"
+                name="kernel"
+                disabled={busy}
+                onChange={(e) => {
+                  const f = e.target.files?.[0] ?? null;
+                  setKernel(f);
+                  pickName(f);
+                }}
+                className={input}
+              />
             </label>
             <label className="text-sm">
               <span className={labelText}>Initrd (optional)</span>
-              <input type="file" name="initrd" disabled={busy} onChange={(e) => setInitrd(e.target.files?.[0] ?? null)} className={input} />
+              <input
+                type="file"
+                name="initrd"
+                disabled={busy}
+                onChange={(e) => setInitrd(e.target.files?.[0] ?? null)}
+                className={input}
+              />
             </label>
             <label className="text-sm sm:col-span-2">
               <span className={labelText}>Kernel command line</span>
-              <input name="cmdline" value={cmdline} disabled={busy} maxLength={1024} onChange={(e) => setCmdline(e.target.value)} className={`${input} font-mono`} placeholder="default: console=ttyS0 (x86_64) / console=ttyAMA0 (aarch64)" />
+              <input
+                name="cmdline"
+                value={cmdline}
+                disabled={busy}
+                maxLength={1024}
+                onChange={(e) => setCmdline(e.target.value)}
+                className={`${input} font-mono`}
+                placeholder="default: console=ttyS0 (x86_64) / console=ttyAMA0 (aarch64)"
+              />
             </label>
           </>
         ) : (
           <label className="text-sm">
             <span className={labelText}>Image file</span>
-            <input type="file" name="file" disabled={busy} accept={format === "iso" ? ".iso" : ".qcow2,.img,.raw"} onChange={(e) => { const f = e.target.files?.[0] ?? null; setFile(f); pickName(f); }} className={input} />
+            <input
+              type="file"
+              name="file"
+              disabled={busy}
+              accept={format === "iso" ? ".iso" : ".qcow2,.img,.raw"}
+              onChange={(e) => {
+                const f = e.target.files?.[0] ?? null;
+                setFile(f);
+                pickName(f);
+              }}
+              className={input}
+            />
           </label>
         )}
         <div className="flex items-end gap-2 sm:col-span-2 lg:col-span-3">
-          <button type="submit" disabled={!ready || busy} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-50">
+          <button
+            type="submit"
+            disabled={!ready || busy}
+            className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-50"
+          >
             {busy ? "Uploading…" : "Upload"}
           </button>
           {busy && (
-            <button type="button" onClick={() => handle.current?.abort()} className="rounded-md px-3 py-2 text-sm font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50">
+            <button
+              type="button"
+              onClick={() => handle.current?.abort()}
+              className="rounded-md px-3 py-2 text-sm font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50"
+            >
               Cancel
             </button>
           )}
@@ -162,8 +269,18 @@ export function ImageUpload() {
 
       {phase.kind !== "idle" && (
         <div className="mt-3 space-y-2" data-testid="upload-progress">
-          <div role="progressbar" aria-label="Upload progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent} className="h-2 w-full overflow-hidden rounded-full bg-slate-200">
-            <div className={`h-full transition-[width] ${phase.kind === "failed" ? "bg-red-500" : "bg-indigo-600"}`} style={{ width: `${percent}%` }} />
+          <div
+            role="progressbar"
+            aria-label="Upload progress"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={percent}
+            className="h-2 w-full overflow-hidden rounded-full bg-slate-200"
+          >
+            <div
+              className={`h-full transition-[width] ${phase.kind === "failed" ? "bg-red-500" : "bg-indigo-600"}`}
+              style={{ width: `${percent}%` }}
+            />
           </div>
           <p className="text-xs text-slate-600" aria-live="polite">
             {phase.kind === "uploading" && `${percent}% · ${formatBytes(phase.sent)} of ${formatBytes(phase.total)}`}
@@ -176,11 +293,18 @@ export function ImageUpload() {
       {phase.kind === "done" && (
         <p role="status" className="mt-2 rounded-md bg-green-50 px-3 py-2 text-sm text-green-800">
           {phase.image.name} is {phase.image.status}: {phase.image.arch}
-          {phase.image.detectedArch ? ` (detected from the image)` : " (as declared)"}, {phase.image.firmware.toUpperCase()}.
-          {phase.image.warnings.length > 0 && <span className="block text-xs text-amber-800">{phase.image.warnings.join(" ")}</span>}
+          {phase.image.detectedArch ? ` (detected from the image)` : " (as declared)"},{" "}
+          {phase.image.firmware.toUpperCase()}.
+          {phase.image.warnings.length > 0 && (
+            <span className="block text-xs text-amber-800">{phase.image.warnings.join(" ")}</span>
+          )}
         </p>
       )}
-      {phase.kind === "failed" && <p role="alert" className="mt-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{phase.message}</p>}
+      {phase.kind === "failed" && (
+        <p role="alert" className="mt-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+          {phase.message}
+        </p>
+      )}
     </section>
   );
 }

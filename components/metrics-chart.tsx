@@ -79,39 +79,62 @@ export function MetricsChart(props: {
     <figure className="rounded-lg border border-slate-200 bg-white p-3" data-testid={props.testId}>
       <figcaption className="mb-1 flex items-baseline justify-between text-sm">
         <span className="font-medium">{title}</span>
-        <span className="tabular-nums text-slate-600" data-testid="metrics-latest">{latest ? format(latest.v) : "—"}</span>
+        <span className="tabular-nums text-slate-600" data-testid="metrics-latest">
+          {latest ? format(latest.v) : "—"}
+        </span>
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} className="h-auto w-full" role="img" aria-label={`${title} over the last ${minutes} minutes${latest ? `, latest ${format(latest.v)}` : ""}`}>
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        className="h-auto w-full"
+        role="img"
+        aria-label={`${title} over the last ${minutes} minutes${latest ? `, latest ${format(latest.v)}` : ""}`}
+      >
         {[0, 0.5, 1].map((f) => {
           const gy = PAD.top + (1 - f) * plotH;
           return (
             <g key={f}>
               <line x1={PAD.left} x2={W - PAD.right} y1={gy} y2={gy} stroke="#e2e8f0" strokeWidth={1} />
-              <text x={PAD.left - 6} y={gy + 4} textAnchor="end" fontSize={11} fill="#64748b">{format(yMax * f)}</text>
+              <text x={PAD.left - 6} y={gy + 4} textAnchor="end" fontSize={11} fill="#64748b">
+                {format(yMax * f)}
+              </text>
             </g>
           );
         })}
-        <text x={PAD.left} y={H - 4} fontSize={11} fill="#64748b">−{minutes} min</text>
-        <text x={W - PAD.right} y={H - 4} textAnchor="end" fontSize={11} fill="#64748b">now</text>
+        <text x={PAD.left} y={H - 4} fontSize={11} fill="#64748b">
+          −{minutes} min
+        </text>
+        <text x={W - PAD.right} y={H - 4} textAnchor="end" fontSize={11} fill="#64748b">
+          now
+        </text>
         {paths.map((d, i) => (
           <path key={i} d={d} fill="none" stroke={color} strokeWidth={2} strokeLinejoin="round" strokeLinecap="round" />
         ))}
         {latestXY && <circle cx={latestXY[0]} cy={latestXY[1]} r={3.5} fill={color} data-testid="metrics-latest-dot" />}
-        {paths.length === 0 && points.length > 0 && <text x={W / 2} y={H / 2} textAnchor="middle" fontSize={12} fill="#64748b">no samples in this window</text>}
+        {paths.length === 0 && points.length > 0 && (
+          <text x={W / 2} y={H / 2} textAnchor="middle" fontSize={12} fill="#64748b">
+            no samples in this window
+          </text>
+        )}
       </svg>
     </figure>
   );
 }
 
 const pct = (v: number) => `${v >= 100 ? Math.round(v) : v.toFixed(v >= 10 ? 0 : 1)} %`;
-const toPoints = (samples: MetricPoint[], key: "cpuPct" | "memUsedMb"): ChartPoint[] => samples.map((s) => ({ t: Date.parse(s.at), v: s[key] }));
+const toPoints = (samples: MetricPoint[], key: "cpuPct" | "memUsedMb"): ChartPoint[] =>
+  samples.map((s) => ({ t: Date.parse(s.at), v: s[key] }));
 
 function RangePicker({ minutes, onChange }: { minutes: number; onChange: (m: number) => void }) {
   return (
     <div className="flex gap-1 text-xs" role="group" aria-label="Time range">
       {[15, 60].map((m) => (
-        <button key={m} type="button" onClick={() => onChange(m)} aria-pressed={minutes === m}
-          className={`rounded px-2 py-0.5 ring-1 ${minutes === m ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100"}`}>
+        <button
+          key={m}
+          type="button"
+          onClick={() => onChange(m)}
+          aria-pressed={minutes === m}
+          className={`rounded px-2 py-0.5 ring-1 ${minutes === m ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100"}`}
+        >
           {m} min
         </button>
       ))}
@@ -145,14 +168,39 @@ function Panel(props: {
       {query.isPending ? (
         <p className="text-sm text-slate-500">Loading…</p>
       ) : query.isError ? (
-        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{query.error?.message}</p>
+        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+          {query.error?.message}
+        </p>
       ) : !samples || samples.length === 0 ? (
-        <p data-testid="metrics-empty" className="rounded-lg border border-dashed border-slate-300 bg-white px-3 py-6 text-center text-sm text-slate-500">{props.emptyText}</p>
+        <p
+          data-testid="metrics-empty"
+          className="rounded-lg border border-dashed border-slate-300 bg-white px-3 py-6 text-center text-sm text-slate-500"
+        >
+          {props.emptyText}
+        </p>
       ) : (
         <>
           <div className="grid gap-3 md:grid-cols-2">
-            <MetricsChart title="CPU" testId="metrics-chart-cpu" points={toPoints(samples, "cpuPct")} from={from} to={to} yMax={Math.max(props.cpuMax, ...samples.map((s) => s.cpuPct))} format={pct} color="#4f46e5" />
-            <MetricsChart title="Memory" testId="metrics-chart-memory" points={toPoints(samples, "memUsedMb")} from={from} to={to} yMax={Math.max(props.memMax, ...samples.map((s) => s.memUsedMb))} format={props.memLabel} color="#0d9488" />
+            <MetricsChart
+              title="CPU"
+              testId="metrics-chart-cpu"
+              points={toPoints(samples, "cpuPct")}
+              from={from}
+              to={to}
+              yMax={Math.max(props.cpuMax, ...samples.map((s) => s.cpuPct))}
+              format={pct}
+              color="#4f46e5"
+            />
+            <MetricsChart
+              title="Memory"
+              testId="metrics-chart-memory"
+              points={toPoints(samples, "memUsedMb")}
+              from={from}
+              to={to}
+              yMax={Math.max(props.memMax, ...samples.map((s) => s.memUsedMb))}
+              format={props.memLabel}
+              color="#0d9488"
+            />
           </div>
           <p className="mt-1 text-xs text-slate-500">{props.note}</p>
         </>
@@ -167,10 +215,19 @@ export function HostMetricsPanel({ hostId }: { hostId: string }) {
   const [minutes, setMinutes] = useState(15);
   const q = useQuery(hostMetricsQuery(hostId, minutes));
   return (
-    <Panel heading="Usage" minutes={minutes} setMinutes={setMinutes} query={q} now={q.data?.now} samples={q.data?.samples}
-      cpuMax={100} memMax={q.data?.memTotalMb ?? 0} memLabel={mb}
+    <Panel
+      heading="Usage"
+      minutes={minutes}
+      setMinutes={setMinutes}
+      query={q}
+      now={q.data?.now}
+      samples={q.data?.samples}
+      cpuMax={100}
+      memMax={q.data?.memTotalMb ?? 0}
+      memLabel={mb}
       note={`CPU: busy share of all ${q.data?.cpuCount ?? ""} cores. Memory: used (total minus available) of ${formatMb(q.data?.memTotalMb ?? 0)}. A sample every ~5 s, 60 minutes kept.`}
-      emptyText="No samples yet — the agent reports every 5 s." />
+      emptyText="No samples yet — the agent reports every 5 s."
+    />
   );
 }
 
@@ -179,9 +236,18 @@ export function VmMetricsPanel({ vmId }: { vmId: string }) {
   const q = useQuery(vmMetricsQuery(vmId, minutes));
   const vcpus = q.data?.vcpus ?? 1;
   return (
-    <Panel heading="Usage" minutes={minutes} setMinutes={setMinutes} query={q} now={q.data?.now} samples={q.data?.samples}
-      cpuMax={100 * vcpus} memMax={q.data?.memoryMb ?? 0} memLabel={mb}
+    <Panel
+      heading="Usage"
+      minutes={minutes}
+      setMinutes={setMinutes}
+      query={q}
+      now={q.data?.now}
+      samples={q.data?.samples}
+      cpuMax={100 * vcpus}
+      memMax={q.data?.memoryMb ?? 0}
+      memLabel={mb}
       note={`CPU of the QEMU process: 100 % = one host core (${vcpus} vCPU${vcpus === 1 ? "" : "s"} → up to ${100 * vcpus} %). Memory: its resident set, of ${formatMb(q.data?.memoryMb ?? 0)} assigned. A sample every ~5 s, 60 minutes kept.`}
-      emptyText="No samples yet — the agent reports every 5 s while the VM runs." />
+      emptyText="No samples yet — the agent reports every 5 s while the VM runs."
+    />
   );
 }

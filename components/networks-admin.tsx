@@ -45,7 +45,14 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
   const query = useQuery(networksQuery());
   const [values, setValues] = useState<CreateInput>(EMPTY);
   const [submitted, setSubmitted] = useState(false);
-  const { run, pending, message, setMessage, fieldErrors: serverErrors, setFieldErrors: setServerErrors } = useActionRunner({
+  const {
+    run,
+    pending,
+    message,
+    setMessage,
+    fieldErrors: serverErrors,
+    setFieldErrors: setServerErrors,
+  } = useActionRunner({
     settled: () => queryClient.invalidateQueries({ queryKey: networkKeys.all }),
   });
 
@@ -90,7 +97,10 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
                 const error = fieldErrors[f.name];
                 return (
                   <label key={f.name} className="text-sm">
-                    <span className="block font-medium">{f.label}{f.hint && <span className="ml-1 text-xs font-normal text-slate-500">({f.hint})</span>}</span>
+                    <span className="block font-medium">
+                      {f.label}
+                      {f.hint && <span className="ml-1 text-xs font-normal text-slate-500">({f.hint})</span>}
+                    </span>
                     <input
                       name={f.name}
                       value={values[f.name]}
@@ -102,33 +112,73 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
                       aria-describedby={error ? `net-${f.name}-err` : undefined}
                       className={`mt-1 w-full rounded-md border px-2 py-1.5 ${f.name === "name" ? "" : "font-mono"} ${error ? "border-red-400" : "border-slate-300"}`}
                     />
-                    {error && <span id={`net-${f.name}-err`} data-testid={`error-${f.name}`} className="mt-1 block text-xs text-red-700">{error}</span>}
+                    {error && (
+                      <span
+                        id={`net-${f.name}-err`}
+                        data-testid={`error-${f.name}`}
+                        className="mt-1 block text-xs text-red-700"
+                      >
+                        {error}
+                      </span>
+                    )}
                   </label>
                 );
               })}
             </div>
             <div className="flex flex-wrap items-center gap-3">
-              <button type="submit" disabled={pending} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60">Create network</button>
-              {preview && <span className="text-xs text-slate-600" data-testid="pool-preview">{preview}</span>}
+              <button
+                type="submit"
+                disabled={pending}
+                className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60"
+              >
+                Create network
+              </button>
+              {preview && (
+                <span className="text-xs text-slate-600" data-testid="pool-preview">
+                  {preview}
+                </span>
+              )}
             </div>
           </form>
         </section>
       )}
 
-      {query.isError && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{query.error.message}</p>}
+      {query.isError && (
+        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+          {query.error.message}
+        </p>
+      )}
 
       <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
         <table className="min-w-full divide-y divide-slate-200 text-sm">
           <thead className="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
             <tr>
-              <th scope="col" className="px-3 py-2">Name</th>
-              <th scope="col" className="px-3 py-2">VLAN</th>
-              <th scope="col" className="px-3 py-2">CIDR</th>
-              <th scope="col" className="px-3 py-2">Gateway</th>
-              <th scope="col" className="px-3 py-2">Pool</th>
-              <th scope="col" className="px-3 py-2">Used / free</th>
-              <th scope="col" className="px-3 py-2">VMs</th>
-              {actions && <th scope="col" className="px-3 py-2">Actions</th>}
+              <th scope="col" className="px-3 py-2">
+                Name
+              </th>
+              <th scope="col" className="px-3 py-2">
+                VLAN
+              </th>
+              <th scope="col" className="px-3 py-2">
+                CIDR
+              </th>
+              <th scope="col" className="px-3 py-2">
+                Gateway
+              </th>
+              <th scope="col" className="px-3 py-2">
+                Pool
+              </th>
+              <th scope="col" className="px-3 py-2">
+                Used / free
+              </th>
+              <th scope="col" className="px-3 py-2">
+                VMs
+              </th>
+              {actions && (
+                <th scope="col" className="px-3 py-2">
+                  Actions
+                </th>
+              )}
             </tr>
           </thead>
           <tbody className="divide-y divide-slate-100">
@@ -138,8 +188,12 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
                 <td className="px-3 py-2 font-mono">{n.vlanId}</td>
                 <td className="px-3 py-2 font-mono">{n.cidr}</td>
                 <td className="px-3 py-2 font-mono">{n.gateway}</td>
-                <td className="px-3 py-2 font-mono text-xs">{n.poolStart}–{n.poolEnd}</td>
-                <td className="px-3 py-2"><Usage n={n} /></td>
+                <td className="px-3 py-2 font-mono text-xs">
+                  {n.poolStart}–{n.poolEnd}
+                </td>
+                <td className="px-3 py-2">
+                  <Usage n={n} />
+                </td>
                 <td className="px-3 py-2">{n.vmCount}</td>
                 {actions && (
                   <td className="px-3 py-2">
@@ -161,13 +215,19 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
         </table>
         {query.isSuccess && items.length === 0 && (
           <div className="px-6 py-10 text-center text-sm text-slate-600" data-testid="empty-state">
-            No networks yet. {actions ? "Create one above; VMs then get an address and a VLAN-tagged port from it." : "An admin creates networks; VMs then get an address from them."}
+            No networks yet.{" "}
+            {actions
+              ? "Create one above; VMs then get an address and a VLAN-tagged port from it."
+              : "An admin creates networks; VMs then get an address from them."}
           </div>
         )}
         {query.isPending && <p className="px-6 py-10 text-center text-sm text-slate-500">Loading…</p>}
       </div>
       {query.data && query.data.total > items.length && (
-        <p className="text-xs text-slate-500">Showing the first {items.length} of {query.data.total} networks (the API pages through the rest: GET /api/v1/networks?page=2).</p>
+        <p className="text-xs text-slate-500">
+          Showing the first {items.length} of {query.data.total} networks (the API pages through the rest: GET
+          /api/v1/networks?page=2).
+        </p>
       )}
     </div>
   );
@@ -177,9 +237,18 @@ function Usage({ n }: { n: NetworkRow }) {
   const pct = n.poolSize > 0 ? Math.round((n.usedAddresses / n.poolSize) * 100) : 100;
   return (
     <div className="min-w-36" title={`${n.usedAddresses} of ${n.poolSize} pool addresses in use`}>
-      <span className="text-xs"><span data-testid="used">{n.usedAddresses}</span> used · <span data-testid="free" className={n.freeAddresses === 0 ? "font-semibold text-red-700" : ""}>{n.freeAddresses}</span> free</span>
+      <span className="text-xs">
+        <span data-testid="used">{n.usedAddresses}</span> used ·{" "}
+        <span data-testid="free" className={n.freeAddresses === 0 ? "font-semibold text-red-700" : ""}>
+          {n.freeAddresses}
+        </span>{" "}
+        free
+      </span>
       <div className="mt-1 h-1.5 w-full rounded bg-slate-200" aria-hidden="true">
-        <div className={`h-1.5 rounded ${pct >= 90 ? "bg-red-500" : pct >= 70 ? "bg-amber-500" : "bg-emerald-500"}`} style={{ width: `${pct}%` }} />
+        <div
+          className={`h-1.5 rounded ${pct >= 90 ? "bg-red-500" : pct >= 70 ? "bg-amber-500" : "bg-emerald-500"}`}
+          style={{ width: `${pct}%` }}
+        />
       </div>
     </div>
   );

@@ -19,7 +19,15 @@ export type ProjectActions = {
   removeMember: Act<{ id: string; userId: string }>;
 };
 
-export function ProjectsAdmin({ projects, users, actions }: { projects: ProjectRow[]; users: UserOption[]; actions: ProjectActions }) {
+export function ProjectsAdmin({
+  projects,
+  users,
+  actions,
+}: {
+  projects: ProjectRow[];
+  users: UserOption[];
+  actions: ProjectActions;
+}) {
   const { run, pending, message, fieldErrors } = useActionRunner();
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
@@ -34,15 +42,35 @@ export function ProjectsAdmin({ projects, users, actions }: { projects: ProjectR
     <div className="space-y-8">
       <ActionMessage message={message} />
 
-      <CreateFormCard title="Create a project" label="Create project" className="grid gap-3 sm:grid-cols-[1fr_2fr_auto]" onSubmit={onCreate} pending={pending}>
+      <CreateFormCard
+        title="Create a project"
+        label="Create project"
+        className="grid gap-3 sm:grid-cols-[1fr_2fr_auto]"
+        onSubmit={onCreate}
+        pending={pending}
+      >
         <label className="text-sm">
           <span className="block font-medium">Name</span>
-          <input name="name" required maxLength={63} autoComplete="off" aria-invalid={!!fieldErrors.name} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+          <input
+            name="name"
+            required
+            maxLength={63}
+            autoComplete="off"
+            aria-invalid={!!fieldErrors.name}
+            className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
+          />
           {fieldErrors.name && <span className="mt-1 block text-xs text-red-700">{fieldErrors.name}</span>}
         </label>
         <label className="text-sm">
-          <span className="block font-medium">Description <span className="text-xs font-normal text-slate-500">(optional)</span></span>
-          <input name="description" maxLength={500} autoComplete="off" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
+          <span className="block font-medium">
+            Description <span className="text-xs font-normal text-slate-500">(optional)</span>
+          </span>
+          <input
+            name="description"
+            maxLength={500}
+            autoComplete="off"
+            className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
+          />
         </label>
       </CreateFormCard>
 
@@ -55,8 +83,17 @@ export function ProjectsAdmin({ projects, users, actions }: { projects: ProjectR
   );
 }
 
-function ProjectCard({ project: p, users, pending, actions, run }: {
-  project: ProjectRow; users: UserOption[]; pending: boolean; actions: ProjectActions;
+function ProjectCard({
+  project: p,
+  users,
+  pending,
+  actions,
+  run,
+}: {
+  project: ProjectRow;
+  users: UserOption[];
+  pending: boolean;
+  actions: ProjectActions;
   run: RunAction;
 }) {
   const [editing, setEditing] = useState(false);
@@ -68,7 +105,11 @@ function ProjectCard({ project: p, users, pending, actions, run }: {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const name = String(f.get("name") ?? "").trim();
-    run(actions.update({ id: p.id, name, description: String(f.get("description") ?? "") }), `Saved project ${name}.`, () => setEditing(false));
+    run(
+      actions.update({ id: p.id, name, description: String(f.get("description") ?? "") }),
+      `Saved project ${name}.`,
+      () => setEditing(false),
+    );
   }
 
   return (
@@ -76,35 +117,81 @@ function ProjectCard({ project: p, users, pending, actions, run }: {
       <div className="flex flex-wrap items-start justify-between gap-3">
         {editing ? (
           <form onSubmit={onRename} aria-label={`Edit project ${p.name}`} className="flex flex-wrap items-end gap-2">
-            <label className="text-sm"><span className="block font-medium">Name</span>
-              <input name="name" defaultValue={p.name} required maxLength={63} className="mt-1 rounded-md border border-slate-300 px-2 py-1" />
+            <label className="text-sm">
+              <span className="block font-medium">Name</span>
+              <input
+                name="name"
+                defaultValue={p.name}
+                required
+                maxLength={63}
+                className="mt-1 rounded-md border border-slate-300 px-2 py-1"
+              />
             </label>
-            <label className="text-sm"><span className="block font-medium">Description</span>
-              <input name="description" defaultValue={p.description ?? ""} maxLength={500} className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1" />
+            <label className="text-sm">
+              <span className="block font-medium">Description</span>
+              <input
+                name="description"
+                defaultValue={p.description ?? ""}
+                maxLength={500}
+                className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1"
+              />
             </label>
-            <button type="submit" disabled={pending} className="rounded-md bg-indigo-600 px-3 py-1.5 text-sm text-white disabled:opacity-60">Save</button>
-            <button type="button" onClick={() => setEditing(false)} className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300">Cancel</button>
+            <button
+              type="submit"
+              disabled={pending}
+              className="rounded-md bg-indigo-600 px-3 py-1.5 text-sm text-white disabled:opacity-60"
+            >
+              Save
+            </button>
+            <button
+              type="button"
+              onClick={() => setEditing(false)}
+              className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300"
+            >
+              Cancel
+            </button>
           </form>
         ) : (
           <div>
             <h2 className="flex items-center gap-2 text-lg font-semibold">
               {p.name}
-              {p.isDefault && <span className="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-normal text-slate-600" title="New users join it; it cannot be deleted">default</span>}
+              {p.isDefault && (
+                <span
+                  className="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-normal text-slate-600"
+                  title="New users join it; it cannot be deleted"
+                >
+                  default
+                </span>
+              )}
             </h2>
             {p.description && <p className="text-sm text-slate-600">{p.description}</p>}
             <p className="mt-1 text-xs text-slate-500">
-              <span data-testid="vm-count">{p.vmCount}</span> VM{p.vmCount === 1 ? "" : "s"} · {p.memberCount} member{p.memberCount === 1 ? "" : "s"} · created {formatDate(p.createdAt)}
+              <span data-testid="vm-count">{p.vmCount}</span> VM{p.vmCount === 1 ? "" : "s"} · {p.memberCount} member
+              {p.memberCount === 1 ? "" : "s"} · created {formatDate(p.createdAt)}
             </p>
           </div>
         )}
         {!editing && (
           <div className="flex gap-2">
-            <button type="button" onClick={() => setEditing(true)} className="rounded border border-slate-300 px-2 py-1 text-xs">Rename</button>
+            <button
+              type="button"
+              onClick={() => setEditing(true)}
+              className="rounded border border-slate-300 px-2 py-1 text-xs"
+            >
+              Rename
+            </button>
             {!p.isDefault && (
               <button
-                type="button" disabled={pending} aria-label={`Delete project ${p.name}`}
-                title={p.vmCount > 0 ? `Has ${p.vmCount} VM(s): the server will refuse until they are deleted` : undefined}
-                onClick={() => { if (confirm(`Delete project ${p.name}?`)) run(actions.remove({ id: p.id }), `Deleted project ${p.name}.`); }}
+                type="button"
+                disabled={pending}
+                aria-label={`Delete project ${p.name}`}
+                title={
+                  p.vmCount > 0 ? `Has ${p.vmCount} VM(s): the server will refuse until they are deleted` : undefined
+                }
+                onClick={() => {
+                  if (confirm(`Delete project ${p.name}?`))
+                    run(actions.remove({ id: p.id }), `Deleted project ${p.name}.`);
+                }}
                 className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50 disabled:opacity-50"
               >
                 Delete
@@ -121,25 +208,58 @@ function ProjectCard({ project: p, users, pending, actions, run }: {
         ) : (
           <ul className="mt-1 flex flex-wrap gap-2" aria-label={`Members of ${p.name}`}>
             {p.members.map((m) => (
-              <li key={m.id} data-testid={`member-${m.email}`} className="flex items-center gap-1 rounded-full bg-slate-100 py-0.5 pl-3 pr-1 text-sm">
+              <li
+                key={m.id}
+                data-testid={`member-${m.email}`}
+                className="flex items-center gap-1 rounded-full bg-slate-100 py-0.5 pl-3 pr-1 text-sm"
+              >
                 {m.email} <span className="text-xs text-slate-500">({m.role})</span>
-                <button type="button" disabled={pending} aria-label={`Remove ${m.email} from ${p.name}`}
-                  onClick={() => run(actions.removeMember({ id: p.id, userId: m.id }), `Removed ${m.email} from ${p.name}.`)}
-                  className="ml-1 rounded-full px-1.5 text-slate-500 hover:bg-slate-200 hover:text-red-700">×</button>
+                <button
+                  type="button"
+                  disabled={pending}
+                  aria-label={`Remove ${m.email} from ${p.name}`}
+                  onClick={() =>
+                    run(actions.removeMember({ id: p.id, userId: m.id }), `Removed ${m.email} from ${p.name}.`)
+                  }
+                  className="ml-1 rounded-full px-1.5 text-slate-500 hover:bg-slate-200 hover:text-red-700"
+                >
+                  ×
+                </button>
               </li>
             ))}
           </ul>
         )}
         {candidates.length > 0 && (
           <form
-            className="mt-2 flex flex-wrap items-center gap-2" aria-label={`Add member to ${p.name}`}
-            onSubmit={(e) => { e.preventDefault(); const u = users.find((x) => x.id === userId); if (u) run(actions.addMember({ id: p.id, userId }), `Added ${u.email} to ${p.name}.`, () => setUserId("")); }}
+            className="mt-2 flex flex-wrap items-center gap-2"
+            aria-label={`Add member to ${p.name}`}
+            onSubmit={(e) => {
+              e.preventDefault();
+              const u = users.find((x) => x.id === userId);
+              if (u)
+                run(actions.addMember({ id: p.id, userId }), `Added ${u.email} to ${p.name}.`, () => setUserId(""));
+            }}
           >
-            <select aria-label={`User to add to ${p.name}`} value={userId} onChange={(e) => setUserId(e.target.value)} className="rounded-md border border-slate-300 px-2 py-1 text-sm">
+            <select
+              aria-label={`User to add to ${p.name}`}
+              value={userId}
+              onChange={(e) => setUserId(e.target.value)}
+              className="rounded-md border border-slate-300 px-2 py-1 text-sm"
+            >
               <option value="">Choose a user…</option>
-              {candidates.map((u) => <option key={u.id} value={u.id}>{u.email} ({u.role})</option>)}
+              {candidates.map((u) => (
+                <option key={u.id} value={u.id}>
+                  {u.email} ({u.role})
+                </option>
+              ))}
             </select>
-            <button type="submit" disabled={pending || !userId} className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50">Add member</button>
+            <button
+              type="submit"
+              disabled={pending || !userId}
+              className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
+            >
+              Add member
+            </button>
           </form>
         )}
       </div>

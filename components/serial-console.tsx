@@ -10,7 +10,12 @@ export function SerialConsole({ vmId }: { vmId: string }) {
   const [line, setLine] = useState("");
   const textRef = useRef("");
   const preRef = useRef<HTMLPreElement | null>(null);
-  const { status, write, note, current: wsRef } = useConsoleSession<WebSocket>(
+  const {
+    status,
+    write,
+    note,
+    current: wsRef,
+  } = useConsoleSession<WebSocket>(
     vmId,
     "serial",
     (ticket, control) => {
@@ -21,7 +26,8 @@ export function SerialConsole({ vmId }: { vmId: string }) {
       let fresh = true; // the agent resends the scrollback on every connection: replace, not append
       ws.onopen = () => control.connected();
       ws.onmessage = (ev) => {
-        const chunk = pending + (typeof ev.data === "string" ? ev.data : decoder.decode(ev.data as ArrayBuffer, { stream: true }));
+        const chunk =
+          pending + (typeof ev.data === "string" ? ev.data : decoder.decode(ev.data as ArrayBuffer, { stream: true }));
         const r = applyTerminalText(fresh ? "" : textRef.current, chunk);
         fresh = false;
         pending = r.rest;
@@ -49,9 +55,22 @@ export function SerialConsole({ vmId }: { vmId: string }) {
     <div className="rounded-lg border border-slate-200 bg-white" data-testid="serial-console">
       <div className="flex items-center justify-between border-b border-slate-200 px-3 py-2 text-sm">
         <ConsoleStatusText status={status} note={note} testId="serial-console-status" />
-        {connected && !write && <span data-testid="serial-console-readonly" className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600">read-only</span>}
+        {connected && !write && (
+          <span
+            data-testid="serial-console-readonly"
+            className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600"
+          >
+            read-only
+          </span>
+        )}
       </div>
-      <pre ref={preRef} data-testid="serial-console-output" className="h-80 overflow-auto whitespace-pre-wrap break-all bg-slate-950 p-3 font-mono text-xs text-slate-100">{text}</pre>
+      <pre
+        ref={preRef}
+        data-testid="serial-console-output"
+        className="h-80 overflow-auto whitespace-pre-wrap break-all bg-slate-950 p-3 font-mono text-xs text-slate-100"
+      >
+        {text}
+      </pre>
       <form
         className="flex gap-2 border-t border-slate-200 p-2"
         onSubmit={(e) => {
@@ -75,8 +94,21 @@ export function SerialConsole({ vmId }: { vmId: string }) {
             }
           }}
         />
-        <button type="submit" disabled={!connected || !write} className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50">Send</button>
-        <button type="button" disabled={!connected || !write} onClick={() => send("\x03")} className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50">Ctrl-C</button>
+        <button
+          type="submit"
+          disabled={!connected || !write}
+          className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
+        >
+          Send
+        </button>
+        <button
+          type="button"
+          disabled={!connected || !write}
+          onClick={() => send("\x03")}
+          className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
+        >
+          Ctrl-C
+        </button>
       </form>
     </div>
   );

@@ -17,7 +17,13 @@ const ADMIN_NAV = [
   { href: "/audit", label: "Audit log" },
 ];
 
-export function Sidebar({ user, showAdmin }: { user: { name: string; email: string; role: string }; showAdmin: boolean }) {
+export function Sidebar({
+  user,
+  showAdmin,
+}: {
+  user: { name: string; email: string; role: string };
+  showAdmin: boolean;
+}) {
   const pathname = usePathname();
   const [open, setOpen] = useState(false);
   const isActive = (href: string) => (href === "/" ? pathname === "/" : pathname.startsWith(href));
@@ -44,14 +50,31 @@ export function Sidebar({ user, showAdmin }: { user: { name: string; email: stri
 
   return (
     <aside className="bg-slate-900 text-slate-100 md:sticky md:top-0 md:h-screen md:w-60 md:shrink-0">
-      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:bg-white focus:p-2 focus:text-slate-900">Skip to content</a>
+      <a
+        href="#main"
+        className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:bg-white focus:p-2 focus:text-slate-900"
+      >
+        Skip to content
+      </a>
       <div className="flex items-center justify-between px-4 py-4">
-        <Link href="/" className="text-lg font-semibold tracking-tight">Polyarch</Link>
-        <button type="button" className="rounded px-2 py-1 text-sm ring-1 ring-slate-600 md:hidden" aria-expanded={open} aria-controls="nav" onClick={() => setOpen((o) => !o)}>
+        <Link href="/" className="text-lg font-semibold tracking-tight">
+          Polyarch
+        </Link>
+        <button
+          type="button"
+          className="rounded px-2 py-1 text-sm ring-1 ring-slate-600 md:hidden"
+          aria-expanded={open}
+          aria-controls="nav"
+          onClick={() => setOpen((o) => !o)}
+        >
           Menu
         </button>
       </div>
-      <nav id="nav" aria-label="Main" className={`${open ? "block" : "hidden"} px-2 pb-4 md:flex md:h-[calc(100vh-4rem)] md:flex-col md:justify-between`}>
+      <nav
+        id="nav"
+        aria-label="Main"
+        className={`${open ? "block" : "hidden"} px-2 pb-4 md:flex md:h-[calc(100vh-4rem)] md:flex-col md:justify-between`}
+      >
         <div>
           <ul className="space-y-1">{NAV.map(link)}</ul>
           {showAdmin && (
@@ -62,10 +85,20 @@ export function Sidebar({ user, showAdmin }: { user: { name: string; email: stri
           )}
         </div>
         <div className="mt-6 border-t border-slate-700 px-3 pt-4 text-sm">
-          <Link href="/account" className="block truncate font-medium hover:underline" data-testid="current-user">{user.name}</Link>
+          <Link href="/account" className="block truncate font-medium hover:underline" data-testid="current-user">
+            {user.name}
+          </Link>
           <p className="truncate text-xs text-slate-400">{user.email}</p>
-          <p className="mt-1 text-xs text-slate-400">Role: <span data-testid="current-role">{user.role}</span></p>
-          <button type="button" onClick={signOut} className="mt-3 rounded-md px-2 py-1 text-xs ring-1 ring-slate-600 hover:bg-slate-800">Sign out</button>
+          <p className="mt-1 text-xs text-slate-400">
+            Role: <span data-testid="current-role">{user.role}</span>
+          </p>
+          <button
+            type="button"
+            onClick={signOut}
+            className="mt-3 rounded-md px-2 py-1 text-xs ring-1 ring-slate-600 hover:bg-slate-800"
+          >
+            Sign out
+          </button>
         </div>
       </nav>
     </aside>

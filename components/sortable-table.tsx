@@ -5,7 +5,13 @@ import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useRef } from "react";
 
 export type SortDir = "asc" | "desc";
-export type Column<T> = { key: string; label: string; sortable?: boolean; className?: string; render: (row: T) => React.ReactNode };
+export type Column<T> = {
+  key: string;
+  label: string;
+  sortable?: boolean;
+  className?: string;
+  render: (row: T) => React.ReactNode;
+};
 export type UpdateParams = (next: Record<string, string | undefined>) => void;
 
 /**
@@ -65,7 +71,20 @@ type TableProps<T> = {
   empty: React.ReactNode;
 };
 
-export function SortableTable<T>({ columns, items, sort, dir, firstDir = "asc", update, rowKey, rowTestId = "row", rowAttributes, loaded, loading, empty }: TableProps<T>) {
+export function SortableTable<T>({
+  columns,
+  items,
+  sort,
+  dir,
+  firstDir = "asc",
+  update,
+  rowKey,
+  rowTestId = "row",
+  rowAttributes,
+  loaded,
+  loading,
+  empty,
+}: TableProps<T>) {
   const otherDir: SortDir = firstDir === "asc" ? "desc" : "asc";
   return (
     <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
@@ -75,9 +94,18 @@ export function SortableTable<T>({ columns, items, sort, dir, firstDir = "asc", 
             {columns.map((c) => {
               const active = sort === c.key;
               return (
-                <th key={c.key} scope="col" aria-sort={active ? (dir === "asc" ? "ascending" : "descending") : undefined} className={`px-3 py-2 text-left text-xs font-semibold uppercase tracking-wide text-slate-600 ${c.className ?? ""}`}>
+                <th
+                  key={c.key}
+                  scope="col"
+                  aria-sort={active ? (dir === "asc" ? "ascending" : "descending") : undefined}
+                  className={`px-3 py-2 text-left text-xs font-semibold uppercase tracking-wide text-slate-600 ${c.className ?? ""}`}
+                >
                   {c.sortable ? (
-                    <button type="button" className="inline-flex items-center gap-1 uppercase hover:text-slate-900" onClick={() => update({ sort: c.key, dir: active && dir === firstDir ? otherDir : firstDir })}>
+                    <button
+                      type="button"
+                      className="inline-flex items-center gap-1 uppercase hover:text-slate-900"
+                      onClick={() => update({ sort: c.key, dir: active && dir === firstDir ? otherDir : firstDir })}
+                    >
                       {c.label}
                       <span aria-hidden="true">{active ? (dir === "asc" ? "▲" : "▼") : "↕"}</span>
                     </button>
@@ -92,7 +120,11 @@ export function SortableTable<T>({ columns, items, sort, dir, firstDir = "asc", 
         <tbody className="divide-y divide-slate-100">
           {items.map((row) => (
             <tr key={rowKey(row)} className="hover:bg-slate-50" data-testid={rowTestId} {...rowAttributes?.(row)}>
-              {columns.map((c) => <td key={c.key} className={`px-3 py-2 align-middle ${c.className ?? ""}`}>{c.render(row)}</td>)}
+              {columns.map((c) => (
+                <td key={c.key} className={`px-3 py-2 align-middle ${c.className ?? ""}`}>
+                  {c.render(row)}
+                </td>
+              ))}
             </tr>
           ))}
         </tbody>
@@ -108,7 +140,17 @@ export function SortableTable<T>({ columns, items, sort, dir, firstDir = "asc", 
 }
 
 /** "Showing a–b of n" and Previous / Next under a list. */
-export function Pager({ total, page, pageSize, update }: { total: number; page: number; pageSize: number; update: UpdateParams }) {
+export function Pager({
+  total,
+  page,
+  pageSize,
+  update,
+}: {
+  total: number;
+  page: number;
+  pageSize: number;
+  update: UpdateParams;
+}) {
   const first = total === 0 ? 0 : (page - 1) * pageSize + 1;
   const last = Math.min(total, page * pageSize);
   const pages = Math.max(1, Math.ceil(total / pageSize));
@@ -116,9 +158,25 @@ export function Pager({ total, page, pageSize, update }: { total: number; page: 
     <div className="flex items-center justify-between text-sm text-slate-600">
       <span data-testid="range">{total === 0 ? "No rows" : `Showing ${first}–${last} of ${total}`}</span>
       <div className="flex items-center gap-2">
-        <button type="button" disabled={page <= 1} onClick={() => update({ page: String(page - 1) })} className="rounded-md border border-slate-300 bg-white px-3 py-1 disabled:opacity-40">Previous</button>
-        <span>Page {page} of {pages}</span>
-        <button type="button" disabled={page >= pages} onClick={() => update({ page: String(page + 1) })} className="rounded-md border border-slate-300 bg-white px-3 py-1 disabled:opacity-40">Next</button>
+        <button
+          type="button"
+          disabled={page <= 1}
+          onClick={() => update({ page: String(page - 1) })}
+          className="rounded-md border border-slate-300 bg-white px-3 py-1 disabled:opacity-40"
+        >
+          Previous
+        </button>
+        <span>
+          Page {page} of {pages}
+        </span>
+        <button
+          type="button"
+          disabled={page >= pages}
+          onClick={() => update({ page: String(page + 1) })}
+          className="rounded-md border border-slate-300 bg-white px-3 py-1 disabled:opacity-40"
+        >
+          Next
+        </button>
       </div>
     </div>
   );

@@ -6,9 +6,16 @@ import { formatDate } from "@/lib/format";
 
 type Key = { id: string; name: string; fingerprint: string; type: string; createdAt: string };
 
-export function SshKeys({ keys, add, remove }: {
+export function SshKeys({
+  keys,
+  add,
+  remove,
+}: {
   keys: Key[];
-  add: (i: { name: string; publicKey: string }) => Promise<ActionResult<{ id: string; name: string; fingerprint: string }>>;
+  add: (i: {
+    name: string;
+    publicKey: string;
+  }) => Promise<ActionResult<{ id: string; name: string; fingerprint: string }>>;
   remove: (i: { id: string }) => Promise<ActionResult>;
 }) {
   const router = useRouter();
@@ -36,31 +43,69 @@ export function SshKeys({ keys, add, remove }: {
 
   return (
     <section className="mt-10 space-y-4" aria-labelledby="ssh-keys-heading">
-      <h2 id="ssh-keys-heading" className="text-lg font-semibold">SSH public keys</h2>
+      <h2 id="ssh-keys-heading" className="text-lg font-semibold">
+        SSH public keys
+      </h2>
       <p className="text-sm text-slate-600">
-        New VMs receive these keys through cloud-init (with the VM name as hostname). Paste the contents of a <code>.pub</code> file, e.g. <code>~/.ssh/id_ed25519.pub</code>.
+        New VMs receive these keys through cloud-init (with the VM name as hostname). Paste the contents of a{" "}
+        <code>.pub</code> file, e.g. <code>~/.ssh/id_ed25519.pub</code>.
       </p>
-      {added && <p role="status" className="rounded-md border border-green-300 bg-green-50 px-3 py-2 text-sm">{added}</p>}
-      {error && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{error}</p>}
+      {added && (
+        <p role="status" className="rounded-md border border-green-300 bg-green-50 px-3 py-2 text-sm">
+          {added}
+        </p>
+      )}
+      {error && (
+        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+          {error}
+        </p>
+      )}
       <form onSubmit={onAdd} className="space-y-3" aria-label="Add SSH key">
         <label className="block text-sm">
           <span className="block font-medium">Public key</span>
-          <textarea name="publicKey" required rows={3} maxLength={16384} spellCheck={false} placeholder="ssh-ed25519 AAAA… you@laptop" className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs" />
+          <textarea
+            name="publicKey"
+            required
+            rows={3}
+            maxLength={16384}
+            spellCheck={false}
+            placeholder="ssh-ed25519 AAAA… you@laptop"
+            className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs"
+          />
         </label>
         <div className="flex flex-wrap items-end gap-3">
-          <label className="text-sm"><span className="block font-medium">Name (optional, defaults to the key&apos;s comment)</span><input name="name" maxLength={100} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5" /></label>
-          <button type="submit" disabled={pending} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-60">Add key</button>
+          <label className="text-sm">
+            <span className="block font-medium">Name (optional, defaults to the key&apos;s comment)</span>
+            <input name="name" maxLength={100} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5" />
+          </label>
+          <button
+            type="submit"
+            disabled={pending}
+            className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-60"
+          >
+            Add key
+          </button>
         </div>
       </form>
       <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
         <table className="min-w-full divide-y divide-slate-200 text-sm">
-          <thead className="bg-slate-50 text-left text-xs font-semibold uppercase text-slate-600"><tr><th className="px-3 py-2">Name</th><th className="px-3 py-2">Type</th><th className="px-3 py-2">Fingerprint</th><th className="px-3 py-2">Added</th><th className="px-3 py-2" /></tr></thead>
+          <thead className="bg-slate-50 text-left text-xs font-semibold uppercase text-slate-600">
+            <tr>
+              <th className="px-3 py-2">Name</th>
+              <th className="px-3 py-2">Type</th>
+              <th className="px-3 py-2">Fingerprint</th>
+              <th className="px-3 py-2">Added</th>
+              <th className="px-3 py-2" />
+            </tr>
+          </thead>
           <tbody className="divide-y divide-slate-100">
             {keys.map((k) => (
               <tr key={k.id}>
                 <td className="px-3 py-2">{k.name}</td>
                 <td className="px-3 py-2 text-xs">{k.type}</td>
-                <td className="px-3 py-2 font-mono text-xs" data-testid="ssh-key-fingerprint">{k.fingerprint}</td>
+                <td className="px-3 py-2 font-mono text-xs" data-testid="ssh-key-fingerprint">
+                  {k.fingerprint}
+                </td>
                 <td className="px-3 py-2 text-xs">{formatDate(k.createdAt)}</td>
                 <td className="px-3 py-2">
                   <button
@@ -82,7 +127,13 @@ export function SshKeys({ keys, add, remove }: {
                 </td>
               </tr>
             ))}
-            {keys.length === 0 && <tr><td colSpan={5} className="px-3 py-6 text-center text-slate-500">No SSH keys yet.</td></tr>}
+            {keys.length === 0 && (
+              <tr>
+                <td colSpan={5} className="px-3 py-6 text-center text-slate-500">
+                  No SSH keys yet.
+                </td>
+              </tr>
+            )}
           </tbody>
         </table>
       </div>

@@ -1,7 +1,13 @@
 import type { TaskStepDto } from "@/lib/schemas/vms";
 
 const ICON: Record<string, string> = { succeeded: "✓", running: "…", failed: "✗", skipped: "–", pending: "○" };
-const COLOR: Record<string, string> = { succeeded: "text-green-700", running: "text-indigo-700", failed: "text-red-700", skipped: "text-slate-400", pending: "text-slate-400" };
+const COLOR: Record<string, string> = {
+  succeeded: "text-green-700",
+  running: "text-indigo-700",
+  failed: "text-red-700",
+  skipped: "text-slate-400",
+  pending: "text-slate-400",
+};
 
 function clock(iso: string | null): string | null {
   return iso ? new Date(iso).toLocaleTimeString(undefined, { hour12: false }) : null;
@@ -30,7 +36,13 @@ export function TaskSteps({ steps }: { steps: TaskStepDto[] }) {
           const at = clock(s.finishedAt ?? s.startedAt);
           const took = stepDuration(s);
           return (
-            <li key={s.id} data-testid="task-step" data-step={s.name} data-status={s.status} className={`flex flex-wrap gap-x-2 ${COLOR[s.status] ?? ""}`}>
+            <li
+              key={s.id}
+              data-testid="task-step"
+              data-step={s.name}
+              data-status={s.status}
+              className={`flex flex-wrap gap-x-2 ${COLOR[s.status] ?? ""}`}
+            >
               <span aria-hidden="true" className="w-4 text-center">
                 {ICON[s.status] ?? "?"}
               </span>

@@ -19,9 +19,20 @@ export type VmActions = Record<VmActionName, VmAct<VmDto>> & { remove: VmAct<{ i
 // Which buttons make sense in which state; the server checks again (ALLOWED in lib/server/vms/operate.ts).
 const ACTIONS: { action: VmActionName; label: string; when: string[]; confirm?: string; danger?: boolean }[] = [
   { action: "start", label: "Start", when: ["stopped", "unknown"] },
-  { action: "stop", label: "Stop", when: ["running"], confirm: "Stop this VM? The guest is asked to shut down (ACPI), then forced off after a timeout." },
+  {
+    action: "stop",
+    label: "Stop",
+    when: ["running"],
+    confirm: "Stop this VM? The guest is asked to shut down (ACPI), then forced off after a timeout.",
+  },
   { action: "reboot", label: "Reboot", when: ["running"] },
-  { action: "poweroff", label: "Force off", when: ["running", "unknown"], confirm: "Force this VM off now? Unsaved guest data is lost.", danger: true },
+  {
+    action: "poweroff",
+    label: "Force off",
+    when: ["running", "unknown"],
+    confirm: "Force this VM off now? Unsaved guest data is lost.",
+    danger: true,
+  },
   { action: "retry", label: "Retry create", when: ["error"] },
 ];
 
@@ -32,7 +43,12 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
   const tasks = useQuery(vmTasksQuery(id));
   const events = useQuery(vmEventsQuery(id));
   const [error, setError] = useState<string | null>(null);
-  const invalidate = () => Promise.all([vmKeys.detail(id), vmKeys.tasks(id), vmKeys.events(id), listKeys.all("vms")].map((queryKey) => qc.invalidateQueries({ queryKey })));
+  const invalidate = () =>
+    Promise.all(
+      [vmKeys.detail(id), vmKeys.tasks(id), vmKeys.events(id), listKeys.all("vms")].map((queryKey) =>
+        qc.invalidateQueries({ queryKey }),
+      ),
+    );
   // Server actions, so the buttons run the same lib/server/vms code as the JSON API; a failed one throws its message.
   const call = async <T,>(run: (a: VmActions) => Promise<ActionResult<T>>) => {
     if (!actions) throw new Error("Your role may not operate VMs.");
@@ -47,11 +63,19 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
   const del = useMutation({
     mutationFn: () => call((a) => a.remove({ id })),
     onError: (e) => setError(e.message),
-    onSuccess: async () => { await qc.invalidateQueries({ queryKey: listKeys.all("vms") }); router.push("/vms"); },
+    onSuccess: async () => {
+      await qc.invalidateQueries({ queryKey: listKeys.all("vms") });
+      router.push("/vms");
+    },
   });
 
   if (vm.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
-  if (vm.isError) return <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{vm.error.message}</p>;
+  if (vm.isError)
+    return (
+      <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+        {vm.error.message}
+      </p>
+    );
   const v = vm.data;
   const busy = act.isPending || del.isPending;
 
@@ -59,21 +83,41 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
     <div className="space-y-6">
       <div className="flex flex-wrap items-start justify-between gap-4">
         <div>
-          <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">{v.name} <ArchBadge arch={v.arch} emulated={v.emulated} /></h1>
-          <p className="mt-1 flex items-center gap-2 text-sm text-slate-600">Status <span data-testid="vm-status"><StatusBadge status={v.status} /></span> · power {v.powerState}</p>
+          <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">
+            {v.name} <ArchBadge arch={v.arch} emulated={v.emulated} />
+          </h1>
+          <p className="mt-1 flex items-center gap-2 text-sm text-slate-600">
+            Status{" "}
+            <span data-testid="vm-status">
+              <StatusBadge status={v.status} />
+            </span>{" "}
+            · power {v.powerState}
+          </p>
         </div>
         {actions && (
           <div className="flex flex-wrap gap-2" role="group" aria-label="VM actions">
             {ACTIONS.filter((a) => a.when.includes(v.status)).map((a) => (
-              <button key={a.action} type="button" disabled={busy}
+              <button
+                key={a.action}
+                type="button"
+                disabled={busy}
                 className={`rounded-md px-3 py-1.5 text-sm font-medium ring-1 disabled:opacity-50 ${a.danger ? "text-red-700 ring-red-300 hover:bg-red-50" : "ring-slate-300 hover:bg-slate-100"}`}
-                onClick={() => { if (!a.confirm || confirm(a.confirm)) act.mutate(a.action); }}>
+                onClick={() => {
+                  if (!a.confirm || confirm(a.confirm)) act.mutate(a.action);
+                }}
+              >
                 {act.isPending && act.variables === a.action ? `${a.label}…` : a.label}
               </button>
             ))}
             {!["creating", "deleting"].includes(v.status) && (
-              <button type="button" disabled={busy} className="rounded-md px-3 py-1.5 text-sm font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
-                onClick={() => { if (confirm(`Delete ${v.name}? Its disk is destroyed; this cannot be undone.`)) del.mutate(); }}>
+              <button
+                type="button"
+                disabled={busy}
+                className="rounded-md px-3 py-1.5 text-sm font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
+                onClick={() => {
+                  if (confirm(`Delete ${v.name}? Its disk is destroyed; this cannot be undone.`)) del.mutate();
+                }}
+              >
                 {del.isPending ? "Deleting…" : "Delete"}
               </button>
             )}
@@ -81,15 +125,40 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
         )}
       </div>
 
-      {error && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{error}</p>}
-      {v.lastError && <p data-testid="vm-last-error" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900"><strong>Last error:</strong> {v.lastError}</p>}
-      {v.emulated && <p className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">This {v.arch} VM runs under TCG emulation on a {v.host?.arch ?? "different"} host: expect it to be much slower than on a native host.</p>}
+      {error && (
+        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+          {error}
+        </p>
+      )}
+      {v.lastError && (
+        <p data-testid="vm-last-error" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
+          <strong>Last error:</strong> {v.lastError}
+        </p>
+      )}
+      {v.emulated && (
+        <p className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
+          This {v.arch} VM runs under TCG emulation on a {v.host?.arch ?? "different"} host: expect it to be much slower
+          than on a native host.
+        </p>
+      )}
 
       <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
-        <Item label="Host">{v.host ? <span data-testid="vm-host">{v.host.name} <ArchBadge arch={v.host.arch} /></span> : "— (not placed)"}</Item>
+        <Item label="Host">
+          {v.host ? (
+            <span data-testid="vm-host">
+              {v.host.name} <ArchBadge arch={v.host.arch} />
+            </span>
+          ) : (
+            "— (not placed)"
+          )}
+        </Item>
         <Item label="Image">{v.image?.name ?? "—"}</Item>
-        <Item label="Project"><span data-testid="vm-project">{v.project?.name ?? "default"}</span></Item>
-        <Item label="Size">{v.vcpus} vCPU · {formatMb(v.memoryMb)} · {v.diskGb} GiB disk</Item>
+        <Item label="Project">
+          <span data-testid="vm-project">{v.project?.name ?? "default"}</span>
+        </Item>
+        <Item label="Size">
+          {v.vcpus} vCPU · {formatMb(v.memoryMb)} · {v.diskGb} GiB disk
+        </Item>
         <Item label="Created">{formatDate(v.createdAt)}</Item>
         <Item label="Updated">{formatDate(v.updatedAt)}</Item>
         <Item label="Emulation allowed">{v.allowEmulation ? "yes" : "no"}</Item>
@@ -97,8 +166,15 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
 
       {v.host && (
         <section>
-          <h2 className="mb-2 flex items-center justify-between text-lg font-semibold">Console
-            <a href={`/vms/${encodeURIComponent(v.id)}/console?tab=graphical`} data-testid="vm-open-console" className="text-sm font-medium text-sky-700 hover:underline">Open console (serial / graphical)</a>
+          <h2 className="mb-2 flex items-center justify-between text-lg font-semibold">
+            Console
+            <a
+              href={`/vms/${encodeURIComponent(v.id)}/console?tab=graphical`}
+              data-testid="vm-open-console"
+              className="text-sm font-medium text-sky-700 hover:underline"
+            >
+              Open console (serial / graphical)
+            </a>
           </h2>
           <SerialConsole vmId={v.id} />
         </section>
@@ -109,7 +185,13 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
         <ul className="space-y-3" data-testid="task-history">
           {tasks.data?.items.map((t) => (
             <li key={t.id} className="rounded-lg border border-slate-200 bg-white p-3">
-              <div className="flex items-center justify-between text-sm"><code>{t.kind}</code><span className="flex items-center gap-2"><StatusBadge status={t.status} /><span className="text-xs text-slate-500">{formatDate(t.createdAt)}</span></span></div>
+              <div className="flex items-center justify-between text-sm">
+                <code>{t.kind}</code>
+                <span className="flex items-center gap-2">
+                  <StatusBadge status={t.status} />
+                  <span className="text-xs text-slate-500">{formatDate(t.createdAt)}</span>
+                </span>
+              </div>
               {t.error && <p className="mt-1 text-sm text-red-700">{t.error}</p>}
               <TaskSteps steps={t.steps} />
             </li>
@@ -120,7 +202,10 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
 
       <section>
         <h2 className="mb-2 text-lg font-semibold">Events</h2>
-        <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm" data-testid="vm-events">
+        <ul
+          className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm"
+          data-testid="vm-events"
+        >
           {events.data?.items.map((e) => (
             <li key={e.id} className="flex flex-wrap items-center gap-3 px-3 py-2">
               <span className="text-xs text-slate-500">{formatDate(e.createdAt)}</span>
@@ -137,5 +222,10 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
 }
 
 function Item({ label, children }: { label: string; children: React.ReactNode }) {
-  return <div><dt className="text-xs font-medium uppercase text-slate-500">{label}</dt><dd className="mt-1">{children}</dd></div>;
+  return (
+    <div>
+      <dt className="text-xs font-medium uppercase text-slate-500">{label}</dt>
+      <dd className="mt-1">{children}</dd>
+    </div>
+  );
 }

@@ -47,17 +47,28 @@ export function VmWizard({ create }: { create: CreateVm }) {
   const [submitError, setSubmitError] = useState<string | null>(null);
   const [created, setCreated] = useState<{ vmId: string; host: string } | null>(null);
 
-  const capacity = useQuery({ queryKey: ["placement", "capacity"], queryFn: () => fetchJson<PlacementCapacity>("/api/v1/placement/capacity"), refetchInterval: 10_000 });
+  const capacity = useQuery({
+    queryKey: ["placement", "capacity"],
+    queryFn: () => fetchJson<PlacementCapacity>("/api/v1/placement/capacity"),
+    refetchInterval: 10_000,
+  });
   const images = useQuery({
     queryKey: ["images", "list", { arch, status: "ready", wizard: true }],
     queryFn: () => fetchJson<{ items: ImageDto[] }>(`/api/v1/images?arch=${arch}&status=ready&pageSize=200`),
     enabled: arch !== null,
   });
-  const networks = useQuery({ queryKey: ["networks", "wizard"], queryFn: () => fetchJson<{ items: NetworkDto[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })) });
+  const networks = useQuery({
+    queryKey: ["networks", "wizard"],
+    queryFn: () => fetchJson<{ items: NetworkDto[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })),
+  });
   const image = images.data?.items.find((i) => i.id === imageId) ?? null;
   // The VM's project: one the user is a member of (admins: any); preselected: the default project, else the first.
   const projects = useQuery(projectsQuery());
-  const project = projects.data?.items.find((p) => p.id === projectId) ?? projects.data?.items.find((p) => p.isDefault) ?? projects.data?.items[0] ?? null;
+  const project =
+    projects.data?.items.find((p) => p.id === projectId) ??
+    projects.data?.items.find((p) => p.isDefault) ??
+    projects.data?.items[0] ??
+    null;
   const cap = arch ? capacity.data?.[arch] : undefined;
 
   const sizeErrors = useMemo(() => {
@@ -65,17 +76,27 @@ export function VmWizard({ create }: { create: CreateVm }) {
     const minMem = image?.minMemoryMb ?? 64;
     const minDisk = image?.minDiskGb ?? 1;
     if (!Number.isInteger(size.vcpus) || size.vcpus < 1) e.vcpus = "At least 1 vCPU.";
-    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.vcpus > cap.largestVcpuFree) e.vcpus = `The largest ${arch} host has ${cap.largestVcpuFree} vCPUs free.`;
-    if (!Number.isInteger(size.memoryMb) || size.memoryMb < minMem) e.memoryMb = `At least ${minMem} MiB for this image.`;
-    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.memoryMb > cap.largestMemoryFreeMb) e.memoryMb = `The largest ${arch} host has ${formatMb(cap.largestMemoryFreeMb)} free.`;
+    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.vcpus > cap.largestVcpuFree)
+      e.vcpus = `The largest ${arch} host has ${cap.largestVcpuFree} vCPUs free.`;
+    if (!Number.isInteger(size.memoryMb) || size.memoryMb < minMem)
+      e.memoryMb = `At least ${minMem} MiB for this image.`;
+    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.memoryMb > cap.largestMemoryFreeMb)
+      e.memoryMb = `The largest ${arch} host has ${formatMb(cap.largestMemoryFreeMb)} free.`;
     if (!Number.isInteger(size.diskGb) || size.diskGb < minDisk) e.diskGb = `At least ${minDisk} GiB for this image.`;
     return e;
   }, [size, image, cap, arch, allowEmulation]);
 
-  const previewBody = arch ? { arch, vcpus: size.vcpus, memoryMb: size.memoryMb, diskGb: size.diskGb, allowEmulation } : null;
+  const previewBody = arch
+    ? { arch, vcpus: size.vcpus, memoryMb: size.memoryMb, diskGb: size.diskGb, allowEmulation }
+    : null;
   const preview = useQuery({
     queryKey: ["placement", "preview", previewBody],
-    queryFn: () => fetchJson<PlacementExplanation>("/api/v1/placement/preview", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(previewBody) }),
+    queryFn: () =>
+      fetchJson<PlacementExplanation>("/api/v1/placement/preview", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(previewBody),
+      }),
     enabled: step === 4 && previewBody !== null && Object.keys(sizeErrors).length === 0,
     refetchInterval: 5_000,
   });
@@ -100,22 +121,44 @@ export function VmWizard({ create }: { create: CreateVm }) {
   function submit() {
     if (!arch || !imageId) return;
     createVm.mutate({
-      name, arch, imageId, ...size, networkId: networkId || null, projectId: project?.id ?? null, allowEmulation,
-      ...(display && displaysFor(arch).includes(display) ? { display } : {}), userData: userData.trim() ? userData : null,
+      name,
+      arch,
+      imageId,
+      ...size,
+      networkId: networkId || null,
+      projectId: project?.id ?? null,
+      allowEmulation,
+      ...(display && displaysFor(arch).includes(display) ? { display } : {}),
+      userData: userData.trim() ? userData : null,
     });
   }
 
-  if (created) return <CreateProgress vmId={created.vmId} host={created.host} onDone={() => router.push(`/vms/${created.vmId}`)} />;
+  if (created)
+    return (
+      <CreateProgress vmId={created.vmId} host={created.host} onDone={() => router.push(`/vms/${created.vmId}`)} />
+    );
 
   return (
     <div className="max-w-4xl space-y-6">
       <ol className="flex flex-wrap gap-2 text-sm" aria-label="Steps">
         {STEPS.map((s, i) => (
-          <li key={s} aria-current={i === step ? "step" : undefined} className={`rounded-full px-3 py-1 ${i === step ? "bg-indigo-600 text-white" : i < step ? "bg-indigo-100 text-indigo-800" : "bg-slate-100 text-slate-500"}`}>{i + 1}. {s}</li>
+          <li
+            key={s}
+            aria-current={i === step ? "step" : undefined}
+            className={`rounded-full px-3 py-1 ${i === step ? "bg-indigo-600 text-white" : i < step ? "bg-indigo-100 text-indigo-800" : "bg-slate-100 text-slate-500"}`}
+          >
+            {i + 1}. {s}
+          </li>
         ))}
       </ol>
 
-      <form onSubmit={(e) => { e.preventDefault(); if (step < 4 && canNext) setStep(step + 1); }} className="space-y-6">
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (step < 4 && canNext) setStep(step + 1);
+        }}
+        className="space-y-6"
+      >
         {step === 0 && (
           <fieldset>
             <legend className="mb-3 text-lg font-semibold">Which CPU architecture?</legend>
@@ -123,11 +166,30 @@ export function VmWizard({ create }: { create: CreateVm }) {
               {ARCHES.map((a) => {
                 const c = capacity.data?.[a];
                 return (
-                  <label key={a} className={`cursor-pointer rounded-lg border p-4 ${arch === a ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white"}`}>
-                    <input type="radio" name="arch" value={a} checked={arch === a} onChange={() => { setArch(a); setImageId(null); }} className="sr-only" />
-                    <span className="flex items-center justify-between font-medium">{ARCH_LABELS[a]} <ArchBadge arch={a} /></span>
+                  <label
+                    key={a}
+                    className={`cursor-pointer rounded-lg border p-4 ${arch === a ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white"}`}
+                  >
+                    <input
+                      type="radio"
+                      name="arch"
+                      value={a}
+                      checked={arch === a}
+                      onChange={() => {
+                        setArch(a);
+                        setImageId(null);
+                      }}
+                      className="sr-only"
+                    />
+                    <span className="flex items-center justify-between font-medium">
+                      {ARCH_LABELS[a]} <ArchBadge arch={a} />
+                    </span>
                     <span className="mt-2 block text-sm text-slate-600" data-testid={`capacity-${a}`}>
-                      {c ? (c.nativeHosts + c.emulatedHosts === 0 ? "No host can run it" : `${c.nativeHosts} native host(s)${c.emulatedHosts ? `, ${c.emulatedHosts} emulated` : ""} · ${c.vcpuFree} vCPU · ${formatMb(c.memoryFreeMb)} free`) : "…"}
+                      {c
+                        ? c.nativeHosts + c.emulatedHosts === 0
+                          ? "No host can run it"
+                          : `${c.nativeHosts} native host(s)${c.emulatedHosts ? `, ${c.emulatedHosts} emulated` : ""} · ${c.vcpuFree} vCPU · ${formatMb(c.memoryFreeMb)} free`
+                        : "…"}
                     </span>
                   </label>
                 );
@@ -140,15 +202,40 @@ export function VmWizard({ create }: { create: CreateVm }) {
           <fieldset>
             <legend className="mb-3 text-lg font-semibold">Image for {arch}</legend>
             {images.isPending && <p className="text-sm text-slate-500">Loading images…</p>}
-            {images.data?.items.length === 0 && <p className="rounded-md bg-amber-50 p-3 text-sm text-amber-900">No ready {arch} images. Upload one on the Images page first.</p>}
+            {images.data?.items.length === 0 && (
+              <p className="rounded-md bg-amber-50 p-3 text-sm text-amber-900">
+                No ready {arch} images. Upload one on the Images page first.
+              </p>
+            )}
             <div className="grid gap-2" data-testid="image-options">
               {images.data?.items.map((i) => (
-                <label key={i.id} className={`flex cursor-pointer items-center justify-between rounded-lg border p-3 ${imageId === i.id ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white"}`}>
+                <label
+                  key={i.id}
+                  className={`flex cursor-pointer items-center justify-between rounded-lg border p-3 ${imageId === i.id ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white"}`}
+                >
                   <span className="flex items-center gap-3">
-                    <input type="radio" name="image" value={i.id} checked={imageId === i.id} onChange={() => { setImageId(i.id); setSize((s) => ({ ...s, memoryMb: Math.max(s.memoryMb, i.minMemoryMb), diskGb: Math.max(s.diskGb, i.minDiskGb) })); }} />
-                    <span><span className="font-medium">{i.name}</span>{i.family && <span className="ml-2 text-xs text-slate-500">family {i.family}</span>}</span>
+                    <input
+                      type="radio"
+                      name="image"
+                      value={i.id}
+                      checked={imageId === i.id}
+                      onChange={() => {
+                        setImageId(i.id);
+                        setSize((s) => ({
+                          ...s,
+                          memoryMb: Math.max(s.memoryMb, i.minMemoryMb),
+                          diskGb: Math.max(s.diskGb, i.minDiskGb),
+                        }));
+                      }}
+                    />
+                    <span>
+                      <span className="font-medium">{i.name}</span>
+                      {i.family && <span className="ml-2 text-xs text-slate-500">family {i.family}</span>}
+                    </span>
                   </span>
-                  <span className="flex items-center gap-2 text-xs text-slate-600"><ArchBadge arch={i.arch} /> {i.format} · {i.firmware.toUpperCase()} · {formatBytes(i.sizeBytes)}</span>
+                  <span className="flex items-center gap-2 text-xs text-slate-600">
+                    <ArchBadge arch={i.arch} /> {i.format} · {i.firmware.toUpperCase()} · {formatBytes(i.sizeBytes)}
+                  </span>
                 </label>
               ))}
             </div>
@@ -160,16 +247,47 @@ export function VmWizard({ create }: { create: CreateVm }) {
             <legend className="mb-1 text-lg font-semibold">Size</legend>
             <div className="flex flex-wrap gap-2">
               {PRESETS.map((p) => (
-                <button key={p.name} type="button" onClick={() => setSize({ vcpus: p.vcpus, memoryMb: Math.max(p.memoryMb, image?.minMemoryMb ?? 0), diskGb: Math.max(p.diskGb, image?.minDiskGb ?? 0) })}
-                  className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300 hover:bg-slate-100">{p.name}: {p.vcpus} vCPU, {formatMb(p.memoryMb)}, {p.diskGb} GiB</button>
+                <button
+                  key={p.name}
+                  type="button"
+                  onClick={() =>
+                    setSize({
+                      vcpus: p.vcpus,
+                      memoryMb: Math.max(p.memoryMb, image?.minMemoryMb ?? 0),
+                      diskGb: Math.max(p.diskGb, image?.minDiskGb ?? 0),
+                    })
+                  }
+                  className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300 hover:bg-slate-100"
+                >
+                  {p.name}: {p.vcpus} vCPU, {formatMb(p.memoryMb)}, {p.diskGb} GiB
+                </button>
               ))}
             </div>
             <div className="grid gap-4 sm:grid-cols-3">
-              <NumberField label="vCPUs" value={size.vcpus} error={sizeErrors.vcpus} onChange={(v) => setSize({ ...size, vcpus: v })} />
-              <NumberField label="Memory (MiB)" value={size.memoryMb} error={sizeErrors.memoryMb} onChange={(v) => setSize({ ...size, memoryMb: v })} />
-              <NumberField label="Disk (GiB)" value={size.diskGb} error={sizeErrors.diskGb} onChange={(v) => setSize({ ...size, diskGb: v })} />
+              <NumberField
+                label="vCPUs"
+                value={size.vcpus}
+                error={sizeErrors.vcpus}
+                onChange={(v) => setSize({ ...size, vcpus: v })}
+              />
+              <NumberField
+                label="Memory (MiB)"
+                value={size.memoryMb}
+                error={sizeErrors.memoryMb}
+                onChange={(v) => setSize({ ...size, memoryMb: v })}
+              />
+              <NumberField
+                label="Disk (GiB)"
+                value={size.diskGb}
+                error={sizeErrors.diskGb}
+                onChange={(v) => setSize({ ...size, diskGb: v })}
+              />
             </div>
-            {cap && cap.nativeHosts > 0 && <p className="text-xs text-slate-500">Largest native {arch} host: {cap.largestVcpuFree} vCPU, {formatMb(cap.largestMemoryFreeMb)} free.</p>}
+            {cap && cap.nativeHosts > 0 && (
+              <p className="text-xs text-slate-500">
+                Largest native {arch} host: {cap.largestVcpuFree} vCPU, {formatMb(cap.largestMemoryFreeMb)} free.
+              </p>
+            )}
           </fieldset>
         )}
 
@@ -178,11 +296,24 @@ export function VmWizard({ create }: { create: CreateVm }) {
             <legend className="mb-3 text-lg font-semibold">Network</legend>
             <div className="grid gap-2">
               <label className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
-                <input type="radio" name="network" value="" checked={networkId === ""} onChange={() => setNetworkId("")} /> No network (serial console only)
+                <input
+                  type="radio"
+                  name="network"
+                  value=""
+                  checked={networkId === ""}
+                  onChange={() => setNetworkId("")}
+                />{" "}
+                No network (serial console only)
               </label>
               {networks.data?.items.map((n) => (
                 <label key={n.id} className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
-                  <input type="radio" name="network" value={n.id} checked={networkId === n.id} onChange={() => setNetworkId(n.id)} />
+                  <input
+                    type="radio"
+                    name="network"
+                    value={n.id}
+                    checked={networkId === n.id}
+                    onChange={() => setNetworkId(n.id)}
+                  />
                   {n.name} · VLAN {n.vlanId} · {n.cidr} · {n.freeAddresses} free addresses
                 </label>
               ))}
@@ -195,68 +326,166 @@ export function VmWizard({ create }: { create: CreateVm }) {
             <legend className="mb-1 text-lg font-semibold">Review</legend>
             <label className="block text-sm">
               <span className="font-medium">Name</span>
-              <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={63} aria-invalid={!!nameError} className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1.5" name="name" />
+              <input
+                value={name}
+                onChange={(e) => setName(e.target.value)}
+                required
+                maxLength={63}
+                aria-invalid={!!nameError}
+                className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1.5"
+                name="name"
+              />
               {nameError && <span className="mt-1 block text-xs text-red-700">{nameError}</span>}
             </label>
             {projects.data && projects.data.items.length > 1 && (
               <label className="block text-sm">
                 <span className="font-medium">Project</span>
-                <select name="projectId" value={project?.id ?? ""} onChange={(e) => setProjectId(e.target.value)} className="ml-2 rounded-md border border-slate-300 px-2 py-1.5">
-                  {projects.data.items.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+                <select
+                  name="projectId"
+                  value={project?.id ?? ""}
+                  onChange={(e) => setProjectId(e.target.value)}
+                  className="ml-2 rounded-md border border-slate-300 px-2 py-1.5"
+                >
+                  {projects.data.items.map((p) => (
+                    <option key={p.id} value={p.id}>
+                      {p.name}
+                    </option>
+                  ))}
                 </select>
-                <span className="mt-1 block text-xs text-slate-500">Members of the project see and operate the VM.</span>
+                <span className="mt-1 block text-xs text-slate-500">
+                  Members of the project see and operate the VM.
+                </span>
               </label>
             )}
-            {projects.data?.items.length === 0 && <p role="alert" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">You are not a member of any project; ask an admin to add you to one.</p>}
+            {projects.data?.items.length === 0 && (
+              <p role="alert" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
+                You are not a member of any project; ask an admin to add you to one.
+              </p>
+            )}
             {arch && displaysFor(arch).length > 1 && (
               <label className="block text-sm">
                 <span className="font-medium">Graphical display</span>
-                <select name="display" value={display || defaultDisplay(arch, image)} onChange={(e) => setDisplay(e.target.value as Display)} className="ml-2 rounded-md border border-slate-300 px-2 py-1.5">
-                  {displaysFor(arch).map((d) => <option key={d} value={d}>{d === "none" ? "none (serial console only)" : d}</option>)}
+                <select
+                  name="display"
+                  value={display || defaultDisplay(arch, image)}
+                  onChange={(e) => setDisplay(e.target.value as Display)}
+                  className="ml-2 rounded-md border border-slate-300 px-2 py-1.5"
+                >
+                  {displaysFor(arch).map((d) => (
+                    <option key={d} value={d}>
+                      {d === "none" ? "none (serial console only)" : d}
+                    </option>
+                  ))}
                 </select>
-                <span className="mt-1 block text-xs text-slate-500">virtio-gpu for UEFI distro images; ramfb for firmware without a GPU driver; none for serial-only guests.</span>
+                <span className="mt-1 block text-xs text-slate-500">
+                  virtio-gpu for UEFI distro images; ramfb for firmware without a GPU driver; none for serial-only
+                  guests.
+                </span>
               </label>
             )}
             <label className="flex items-center gap-2 text-sm">
-              <input type="checkbox" checked={allowEmulation} onChange={(e) => setAllowEmulation(e.target.checked)} name="allowEmulation" />
+              <input
+                type="checkbox"
+                checked={allowEmulation}
+                onChange={(e) => setAllowEmulation(e.target.checked)}
+                name="allowEmulation"
+              />
               Allow emulation (TCG) when no native {arch} host has room — much slower
             </label>
             <details className="text-sm">
               <summary className="cursor-pointer font-medium">cloud-init user-data (optional)</summary>
-              <p className="mt-1 text-xs text-slate-500">The VM gets a NoCloud seed with its hostname, your SSH keys (Account page) and, if given, this user-data (#cloud-config or a script).</p>
-              <textarea name="userData" value={userData} onChange={(e) => setUserData(e.target.value)} rows={5} maxLength={65536} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs" placeholder="#cloud-config" />
+              <p className="mt-1 text-xs text-slate-500">
+                The VM gets a NoCloud seed with its hostname, your SSH keys (Account page) and, if given, this user-data
+                (#cloud-config or a script).
+              </p>
+              <textarea
+                name="userData"
+                value={userData}
+                onChange={(e) => setUserData(e.target.value)}
+                rows={5}
+                maxLength={65536}
+                className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs"
+                placeholder="#cloud-config"
+              />
             </details>
-            <p className="text-sm text-slate-700">{arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB · {networkId ? networks.data?.items.find((n) => n.id === networkId)?.name : "no network"}{project && <> · project {project.name}</>}</p>
-            <section aria-label="Placement preview" data-testid="placement-preview" className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
+            <p className="text-sm text-slate-700">
+              {arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB ·{" "}
+              {networkId ? networks.data?.items.find((n) => n.id === networkId)?.name : "no network"}
+              {project && <> · project {project.name}</>}
+            </p>
+            <section
+              aria-label="Placement preview"
+              data-testid="placement-preview"
+              className="rounded-lg border border-slate-200 bg-white p-4 text-sm"
+            >
               <h3 className="mb-2 font-semibold">Where it will run</h3>
               {preview.isPending && <p className="text-slate-500">Checking the fleet…</p>}
-              {preview.isError && <p role="alert" className="text-red-700">{preview.error.message}</p>}
+              {preview.isError && (
+                <p role="alert" className="text-red-700">
+                  {preview.error.message}
+                </p>
+              )}
               {preview.data && (
                 <>
                   {preview.data.ok && preview.data.chosen ? (
-                    <p data-testid="preview-chosen">Lands on <strong>{preview.data.chosen.name}</strong> <ArchBadge arch={preview.data.chosen.arch} emulated={preview.data.chosen.emulated} /> — {preview.data.eligibleCount} eligible host(s).</p>
+                    <p data-testid="preview-chosen">
+                      Lands on <strong>{preview.data.chosen.name}</strong>{" "}
+                      <ArchBadge arch={preview.data.chosen.arch} emulated={preview.data.chosen.emulated} /> —{" "}
+                      {preview.data.eligibleCount} eligible host(s).
+                    </p>
                   ) : (
-                    <p data-testid="preview-none" className="font-medium text-red-700">{preview.data.reason}</p>
+                    <p data-testid="preview-none" className="font-medium text-red-700">
+                      {preview.data.reason}
+                    </p>
                   )}
                   {preview.data.rejected.length > 0 && (
                     <ul className="mt-2 space-y-1" data-testid="preview-rejected">
                       {preview.data.rejected.map((r) => (
-                        <li key={r.id}><strong>{r.name}</strong> <ArchBadge arch={r.arch} />: {r.reasons.join("; ")}</li>
+                        <li key={r.id}>
+                          <strong>{r.name}</strong> <ArchBadge arch={r.arch} />: {r.reasons.join("; ")}
+                        </li>
                       ))}
                     </ul>
                   )}
                 </>
               )}
             </section>
-            {submitError && <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">{submitError}</p>}
+            {submitError && (
+              <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+                {submitError}
+              </p>
+            )}
           </fieldset>
         )}
 
         <div className="flex gap-3">
-          {step > 0 && <button type="button" onClick={() => setStep(step - 1)} className="rounded-md px-4 py-2 text-sm ring-1 ring-slate-300">Back</button>}
-          {step < 4 && <button type="submit" disabled={!canNext} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Next</button>}
+          {step > 0 && (
+            <button
+              type="button"
+              onClick={() => setStep(step - 1)}
+              className="rounded-md px-4 py-2 text-sm ring-1 ring-slate-300"
+            >
+              Back
+            </button>
+          )}
+          {step < 4 && (
+            <button
+              type="submit"
+              disabled={!canNext}
+              className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
+            >
+              Next
+            </button>
+          )}
           {step === 4 && (
-            <button type="button" onClick={submit} disabled={!name || !!nameError || !preview.data?.ok || createVm.isPending} className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">Create VM</button>
+            <button
+              type="button"
+              onClick={submit}
+              disabled={!name || !!nameError || !preview.data?.ok || createVm.isPending}
+              className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
+            >
+              Create VM
+            </button>
           )}
         </div>
       </form>
@@ -264,12 +493,32 @@ export function VmWizard({ create }: { create: CreateVm }) {
   );
 }
 
-function NumberField({ label, value, error, onChange }: { label: string; value: number; error?: string; onChange: (v: number) => void }) {
+function NumberField({
+  label,
+  value,
+  error,
+  onChange,
+}: {
+  label: string;
+  value: number;
+  error?: string;
+  onChange: (v: number) => void;
+}) {
   return (
     <label className="text-sm">
       <span className="block font-medium">{label}</span>
-      <input type="number" value={Number.isFinite(value) ? value : ""} onChange={(e) => onChange(e.target.value === "" ? NaN : Number(e.target.value))} aria-invalid={!!error} className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5" />
-      {error && <span role="alert" className="mt-1 block text-xs text-red-700">{error}</span>}
+      <input
+        type="number"
+        value={Number.isFinite(value) ? value : ""}
+        onChange={(e) => onChange(e.target.value === "" ? NaN : Number(e.target.value))}
+        aria-invalid={!!error}
+        className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
+      />
+      {error && (
+        <span role="alert" className="mt-1 block text-xs text-red-700">
+          {error}
+        </span>
+      )}
     </label>
   );
 }
@@ -289,8 +538,12 @@ function CreateProgress({ vmId, host, onDone }: { vmId: string; host: string; on
       {task ? <TaskSteps steps={task.steps} /> : <p className="text-sm text-slate-500">Waiting for the task…</p>}
       {task?.status === "failed" && (
         <div className="mt-3 text-sm">
-          <p role="alert" className="text-red-700">{task.error}</p>
-          <button type="button" onClick={onDone} className="mt-2 rounded-md px-3 py-1.5 ring-1 ring-slate-300">Open the VM to retry or delete it</button>
+          <p role="alert" className="text-red-700">
+            {task.error}
+          </p>
+          <button type="button" onClick={onDone} className="mt-2 rounded-md px-3 py-1.5 ring-1 ring-slate-300">
+            Open the VM to retry or delete it
+          </button>
         </div>
       )}
     </div>

@@ -11,10 +11,18 @@ export const NO_DISPLAY_TEXT = "This VM has no graphical display — use the ser
 
 export function NoDisplayNotice({ onSerial }: { onSerial?: () => void }) {
   return (
-    <div data-testid="vnc-no-display" className="flex flex-wrap items-center justify-between gap-3 rounded-lg border border-slate-200 bg-white p-4 text-sm">
+    <div
+      data-testid="vnc-no-display"
+      className="flex flex-wrap items-center justify-between gap-3 rounded-lg border border-slate-200 bg-white p-4 text-sm"
+    >
       <p className="text-slate-700">{NO_DISPLAY_TEXT}.</p>
       {onSerial && (
-        <button type="button" data-testid="vnc-open-serial" onClick={onSerial} className="rounded-md px-3 py-1.5 text-sm font-medium ring-1 ring-slate-300 hover:bg-slate-100">
+        <button
+          type="button"
+          data-testid="vnc-open-serial"
+          onClick={onSerial}
+          className="rounded-md px-3 py-1.5 text-sm font-medium ring-1 ring-slate-300 hover:bg-slate-100"
+        >
           Open the serial console
         </button>
       )}
@@ -24,7 +32,12 @@ export function NoDisplayNotice({ onSerial }: { onSerial?: () => void }) {
 
 export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => void }) {
   const screenRef = useRef<HTMLDivElement | null>(null);
-  const { status, write, note, current: rfbRef } = useConsoleSession<RFB>(
+  const {
+    status,
+    write,
+    note,
+    current: rfbRef,
+  } = useConsoleSession<RFB>(
     vmId,
     "vnc",
     async (ticket, control) => {
@@ -52,9 +65,17 @@ export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => 
       <div className="flex items-center justify-between border-b border-slate-200 px-3 py-2 text-sm">
         <ConsoleStatusText status={status} note={note} testId="vnc-status" />
         <span className="flex items-center gap-2">
-          {connected && !write && <span data-testid="vnc-readonly" className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600">view only</span>}
+          {connected && !write && (
+            <span data-testid="vnc-readonly" className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600">
+              view only
+            </span>
+          )}
           {connected && write && (
-            <button type="button" onClick={() => rfbRef.current?.sendCtrlAltDel()} className="rounded-md px-2 py-0.5 text-xs ring-1 ring-slate-300 hover:bg-slate-100">
+            <button
+              type="button"
+              onClick={() => rfbRef.current?.sendCtrlAltDel()}
+              className="rounded-md px-2 py-0.5 text-xs ring-1 ring-slate-300 hover:bg-slate-100"
+            >
               Ctrl-Alt-Del
             </button>
           )}

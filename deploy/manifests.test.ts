@@ -23,7 +23,8 @@ function yamlFiles(dir: string): string[] {
 
 function loadDocs(file: string): Obj[] {
   const docs = parseAllDocuments(readFileSync(file, "utf8"));
-  for (const d of docs) if (d.errors.length) throw new Error(`${relative(ROOT, file)}: ${d.errors.map((e) => e.message).join("; ")}`);
+  for (const d of docs)
+    if (d.errors.length) throw new Error(`${relative(ROOT, file)}: ${d.errors.map((e) => e.message).join("; ")}`);
   return docs.map((d) => d.toJS()).filter((d) => d != null);
 }
 
@@ -56,7 +57,8 @@ function render(dir: string): Obj[] {
   for (const img of k.images ?? []) {
     for (const c of containersOf(objs)) {
       const [name] = splitImage(c.image);
-      if (name === img.name) c.image = `${img.newName ?? name}${img.digest ? `@${img.digest}` : `:${img.newTag ?? splitImage(c.image)[1]}`}`;
+      if (name === img.name)
+        c.image = `${img.newName ?? name}${img.digest ? `@${img.digest}` : `:${img.newTag ?? splitImage(c.image)[1]}`}`;
     }
   }
   return objs;
@@ -87,7 +89,8 @@ const SECRETISH = /(SECRET|PASSWORD|PASSWD|TOKEN|DATABASE_URL|DSN|CREDENTIALS?|_
 
 const OVERLAYS = readdirSync(join(DEPLOY, "overlays")).map((d) => join(DEPLOY, "overlays", d));
 const rendered = Object.fromEntries(OVERLAYS.map((d) => [rel(d), render(d)]));
-const find = (objs: Obj[], kind: string, name: string) => objs.find((o) => o.kind === kind && o.metadata?.name === name);
+const find = (objs: Obj[], kind: string, name: string) =>
+  objs.find((o) => o.kind === kind && o.metadata?.name === name);
 
 describe("deploy/ files", () => {
   it("every YAML file parses", () => {
@@ -102,11 +105,14 @@ describe("deploy/ files", () => {
       const refs = references(k);
       for (const r of refs) expect(existsSync(resolve(dir, r)), `${rel(kf)} refers to ${r}`).toBe(true);
       for (const r of refs.filter((x) => statSync(resolve(dir, x)).isDirectory())) {
-        expect(existsSync(join(resolve(dir, r), "kustomization.yaml")), `${rel(kf)}: ${r} is a kustomization`).toBe(true);
+        expect(existsSync(join(resolve(dir, r), "kustomization.yaml")), `${rel(kf)}: ${r} is a kustomization`).toBe(
+          true,
+        );
       }
       const siblings = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && !/^kustomization\.ya?ml$/.test(f));
       const listed = new Set(refs.map((r) => resolve(dir, r)));
-      for (const s of siblings) expect(listed.has(join(dir, s)), `${rel(join(dir, s))} is listed in ${rel(kf)}`).toBe(true);
+      for (const s of siblings)
+        expect(listed.has(join(dir, s)), `${rel(join(dir, s))} is listed in ${rel(kf)}`).toBe(true);
     }
   });
 
@@ -115,14 +121,17 @@ describe("deploy/ files", () => {
     for (const f of ALL_YAML) expect(dirs.has(dirname(f)), `${rel(f)} sits next to a kustomization.yaml`).toBe(true);
     const used = new Set<string>();
     for (const kf of KUSTOMIZATIONS) for (const r of references(loadDocs(kf)[0]!)) used.add(resolve(dirname(kf), r));
-    for (const d of dirs) if (!d.includes(`${join(DEPLOY, "overlays")}/`)) expect(used.has(d), `${rel(d)} is used by an overlay`).toBe(true);
+    for (const d of dirs)
+      if (!d.includes(`${join(DEPLOY, "overlays")}/`))
+        expect(used.has(d), `${rel(d)} is used by an overlay`).toBe(true);
     expect(OVERLAYS.map((o) => o.split("/").pop()).sort()).toEqual(["bundled-postgres", "external-postgres"]);
   });
 
   it("image references in the files and kustomize image overrides carry no digest and no arch", () => {
     for (const f of ALL_YAML) {
       for (const d of loadDocs(f)) {
-        for (const c of containersOf([d])) expect(c.image, rel(f)).not.toMatch(/@|[-_.](amd64|arm64|x86_64|aarch64)\b/i);
+        for (const c of containersOf([d]))
+          expect(c.image, rel(f)).not.toMatch(/@|[-_.](amd64|arm64|x86_64|aarch64)\b/i);
         for (const img of d.images ?? []) {
           expect(img.digest, `${rel(f)} images[${img.name}]`).toBeUndefined();
           expect(String(img.newTag ?? ""), `${rel(f)} images[${img.name}]`).not.toMatch(/amd64|arm64|x86_64|aarch64/i);
@@ -135,8 +144,10 @@ describe("deploy/ files", () => {
     for (const f of ALL_YAML) {
       for (const d of loadDocs(f)) {
         expect(d.kind, rel(f)).not.toBe("Secret");
-        for (const g of d.secretGenerator ?? []) expect(g.literals, `${rel(f)} secretGenerator ${g.name} uses literals`).toBeUndefined();
-        if (d.kind === "ConfigMap") for (const key of Object.keys(d.data ?? {})) expect(key, `${rel(f)} ConfigMap key`).not.toMatch(SECRETISH);
+        for (const g of d.secretGenerator ?? [])
+          expect(g.literals, `${rel(f)} secretGenerator ${g.name} uses literals`).toBeUndefined();
+        if (d.kind === "ConfigMap")
+          for (const key of Object.keys(d.data ?? {})) expect(key, `${rel(f)} ConfigMap key`).not.toMatch(SECRETISH);
       }
     }
   });
@@ -162,7 +173,8 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
       expect(o, `${kind}/${name}`).toBeDefined();
       expect(o!.metadata.namespace, `${kind}/${name}`).toBe("polyarch");
     }
-    for (const o of objs) if (!CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("polyarch");
+    for (const o of objs)
+      if (!CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("polyarch");
     const names = objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`);
     expect(new Set(names).size).toBe(names.length);
   });
@@ -197,10 +209,14 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
         for (const e of c.env ?? []) {
           if (!SECRETISH.test(e.name)) continue;
           expect(e.value, `${o.metadata.name}/${c.name} ${e.name} has an inline value`).toBeUndefined();
-          expect(e.valueFrom?.secretKeyRef?.name, `${o.metadata.name}/${c.name} ${e.name} comes from a Secret`).toBeTruthy();
+          expect(
+            e.valueFrom?.secretKeyRef?.name,
+            `${o.metadata.name}/${c.name} ${e.name} comes from a Secret`,
+          ).toBeTruthy();
         }
         for (const src of c.envFrom ?? []) {
-          if (src.configMapRef) expect(find(objs, "ConfigMap", src.configMapRef.name), src.configMapRef.name).toBeDefined();
+          if (src.configMapRef)
+            expect(find(objs, "ConfigMap", src.configMapRef.name), src.configMapRef.name).toBeDefined();
         }
       }
     }
@@ -263,7 +279,10 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
     expect(spec.nodeName).toBeUndefined();
     const tol = spec.tolerations as Obj[];
     for (const key of ["node-role.kubernetes.io/control-plane", "kubernetes.io/arch"]) {
-      expect(tol.some((t) => t.key === key && t.operator === "Exists" && (t.effect ?? "NoSchedule") === "NoSchedule"), key).toBe(true);
+      expect(
+        tol.some((t) => t.key === key && t.operator === "Exists" && (t.effect ?? "NoSchedule") === "NoSchedule"),
+        key,
+      ).toBe(true);
     }
     const volumes = new Map<string, Obj>(spec.volumes.map((v: Obj) => [v.name, v]));
     for (const [path, type] of [
@@ -284,9 +303,11 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
     const seen = new Set<string>();
     for (const e of env) {
       if (e.name.startsWith("POLYARCH_")) expect(agentConfig, `agent reads ${e.name}`).toContain(`"${e.name}"`);
-      for (const m of String(e.value ?? "").matchAll(/\$\((\w+)\)/g)) expect(seen.has(m[1]!), `${e.name} uses $(${m[1]}) defined before it`).toBe(true);
+      for (const m of String(e.value ?? "").matchAll(/\$\((\w+)\)/g))
+        expect(seen.has(m[1]!), `${e.name} uses $(${m[1]}) defined before it`).toBe(true);
       const ref = e.valueFrom?.configMapKeyRef;
-      if (ref && !ref.optional) expect(find(objs, "ConfigMap", ref.name)?.data?.[ref.key], `${ref.name}/${ref.key}`).toBeDefined();
+      if (ref && !ref.optional)
+        expect(find(objs, "ConfigMap", ref.name)?.data?.[ref.key], `${ref.name}/${ref.key}`).toBeDefined();
       seen.add(e.name);
     }
     // The agent serves TLS unless started with --insecure-http (development only): advertise https.
@@ -296,7 +317,13 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
     expect(env.find((e) => e.name === "POLYARCH_AGENT_LISTEN")?.value).toBe("$(NODE_IP):7101");
     const state = env.find((e) => e.name === "POLYARCH_STATE_DIR")?.value;
     expect(state).toBe("/var/lib/polyarch-agent");
-    for (const name of ["POLYARCH_CONTROLLER_URL", "POLYARCH_JOIN_TOKEN", "POLYARCH_AGENT_LISTEN", "POLYARCH_AGENT_URL"]) expect(seen.has(name), name).toBe(true);
+    for (const name of [
+      "POLYARCH_CONTROLLER_URL",
+      "POLYARCH_JOIN_TOKEN",
+      "POLYARCH_AGENT_LISTEN",
+      "POLYARCH_AGENT_URL",
+    ])
+      expect(seen.has(name), name).toBe(true);
   });
 
   it("agents reach the controller's agent TLS port through the Service, under a name its certificate carries", () => {
@@ -316,8 +343,13 @@ describe.each(Object.keys(rendered))("%s, rendered", (overlay) => {
   });
 
   it("controller env and ConfigMap keys are settings the code reads", () => {
-    const sources = ["lib/server/platform/env.ts", "agent/src/config.ts", "docker/controller-start.mjs"].map((f) => readFileSync(join(ROOT, f), "utf8")).join("\n");
-    const names = [...Object.keys(configMap.data), ...controller.spec.template.spec.containers[0].env.map((e: Obj) => e.name)];
+    const sources = ["lib/server/platform/env.ts", "agent/src/config.ts", "docker/controller-start.mjs"]
+      .map((f) => readFileSync(join(ROOT, f), "utf8"))
+      .join("\n");
+    const names = [
+      ...Object.keys(configMap.data),
+      ...controller.spec.template.spec.containers[0].env.map((e: Obj) => e.name),
+    ];
     for (const n of names) expect(sources, n).toMatch(new RegExp(`\\b${n}\\b`));
   });
 

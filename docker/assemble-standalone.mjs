@@ -28,7 +28,12 @@ const STANDALONE_KEEP = new Set(["server.js", "package.json", ".next", "node_mod
 /** The custom server's bundle (scripts/build-server.mjs); it imports only `next` and Node built-ins. */
 export const SERVER_BUNDLE = "dist/server.mjs";
 /** The custom server, migrations and the entrypoint: traced, then copied with what they import. */
-export const RUNTIME_ENTRIES = ["docker/controller-start.mjs", "docker/healthcheck.mjs", SERVER_BUNDLE, "scripts/migrate.mjs"];
+export const RUNTIME_ENTRIES = [
+  "docker/controller-start.mjs",
+  "docker/healthcheck.mjs",
+  SERVER_BUNDLE,
+  "scripts/migrate.mjs",
+];
 /** Operator tools shipped when present (`kubectl exec … node scripts/backup.mjs`, docs/deploy.md). */
 export const OPTIONAL_RUNTIME_ENTRIES = ["scripts/backup.mjs", "scripts/restore.mjs"];
 const runtimeEntries = () => [...RUNTIME_ENTRIES, ...OPTIONAL_RUNTIME_ENTRIES.filter((f) => existsSync(join(root, f)))];
@@ -44,11 +49,15 @@ export class AssembleError extends Error {
 export function standaloneProblem(nextDir = join(root, ".next")) {
   const standalone = join(nextDir, "standalone");
   if (!existsSync(join(nextDir, "BUILD_ID"))) return `no build in ${nextDir} (run \`npx next build\`)`;
-  if (!existsSync(join(standalone, "server.js"))) return `${standalone} is missing (next.config.mjs needs output: "standalone"; rebuild)`;
+  if (!existsSync(join(standalone, "server.js")))
+    return `${standalone} is missing (next.config.mjs needs output: "standalone"; rebuild)`;
   const a = readFileSync(join(nextDir, "BUILD_ID"), "utf8").trim();
-  const b = existsSync(join(standalone, ".next", "BUILD_ID")) ? readFileSync(join(standalone, ".next", "BUILD_ID"), "utf8").trim() : "";
+  const b = existsSync(join(standalone, ".next", "BUILD_ID"))
+    ? readFileSync(join(standalone, ".next", "BUILD_ID"), "utf8").trim()
+    : "";
   if (a !== b) return `${standalone} is from another build (BUILD_ID ${b || "none"} vs ${a}); rebuild`;
-  if (!existsSync(join(root, SERVER_BUNDLE))) return `${SERVER_BUNDLE} is missing (run \`node scripts/build-server.mjs\`)`;
+  if (!existsSync(join(root, SERVER_BUNDLE)))
+    return `${SERVER_BUNDLE} is missing (run \`node scripts/build-server.mjs\`)`;
   return null;
 }
 
@@ -148,7 +157,10 @@ export async function assemble({ out, nextDir = join(root, ".next"), nativeManif
   const { native, removed } = splitNative(join(out, "node_modules"));
   if (nativeManifest) {
     mkdirSync(dirname(resolve(nativeManifest)), { recursive: true });
-    writeFileSync(nativeManifest, JSON.stringify({ name: "polyarch-native", private: true, dependencies: native }, null, 2) + "\n");
+    writeFileSync(
+      nativeManifest,
+      JSON.stringify({ name: "polyarch-native", private: true, dependencies: native }, null, 2) + "\n",
+    );
   }
   return { out, dropped, tracedAdded: added, native, removedPlatformPackages: removed, traceWarnings: warnings.length };
 }
@@ -158,9 +170,17 @@ async function main() {
   const started = Date.now();
   const r = await assemble({ out: values.out, nativeManifest: values["native-manifest"] });
   const rel = relative(process.cwd(), r.out) || ".";
-  console.log(`assemble-standalone: ${rel} in ${Date.now() - started} ms; +${r.tracedAdded} runtime files; native: ${Object.entries(r.native).map(([n, v]) => `${n}@${v}`).join(", ") || "none"}`);
-  if (r.removedPlatformPackages.length) console.log(`assemble-standalone: left out platform-only packages ${r.removedPlatformPackages.join(", ")}`);
-  if (r.dropped.length) console.log(`assemble-standalone: dropped accidentally traced top-level entries ${r.dropped.join(", ")}`);
+  console.log(
+    `assemble-standalone: ${rel} in ${Date.now() - started} ms; +${r.tracedAdded} runtime files; native: ${
+      Object.entries(r.native)
+        .map(([n, v]) => `${n}@${v}`)
+        .join(", ") || "none"
+    }`,
+  );
+  if (r.removedPlatformPackages.length)
+    console.log(`assemble-standalone: left out platform-only packages ${r.removedPlatformPackages.join(", ")}`);
+  if (r.dropped.length)
+    console.log(`assemble-standalone: dropped accidentally traced top-level entries ${r.dropped.join(", ")}`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

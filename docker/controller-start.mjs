@@ -17,7 +17,9 @@ process.env.NEXT_TELEMETRY_DISABLED ??= "1";
 
 const flag = (process.env.POLYARCH_MIGRATE_ON_START ?? "true").trim().toLowerCase();
 if (!["true", "false", "1", "0"].includes(flag)) {
-  console.error(`controller-start: POLYARCH_MIGRATE_ON_START must be true or false, got "${process.env.POLYARCH_MIGRATE_ON_START}"`);
+  console.error(
+    `controller-start: POLYARCH_MIGRATE_ON_START must be true or false, got "${process.env.POLYARCH_MIGRATE_ON_START}"`,
+  );
   process.exit(2);
 }
 if (flag === "true" || flag === "1") {

@@ -5,7 +5,16 @@
 // producing linux/amd64 + linux/arm64. docker-build.sh also runs for real against a stub `docker`.
 import { describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -103,14 +112,19 @@ const DOCKERFILES = {
   controller: "docker/controller.Dockerfile",
   agent: "docker/agent.Dockerfile",
 } as const;
-const parsed = Object.fromEntries(Object.entries(DOCKERFILES).map(([k, f]) => [k, parseDockerfile(readFileSync(join(ROOT, f), "utf8"))])) as Record<
-  keyof typeof DOCKERFILES,
-  ReturnType<typeof parseDockerfile>
->;
+const parsed = Object.fromEntries(
+  Object.entries(DOCKERFILES).map(([k, f]) => [k, parseDockerfile(readFileSync(join(ROOT, f), "utf8"))]),
+) as Record<keyof typeof DOCKERFILES, ReturnType<typeof parseDockerfile>>;
 
 const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === "RUN").map((i) => i.args);
 /** Work that yields the same bytes for every target arch: it belongs on $BUILDPLATFORM. */
-const ARCH_INDEPENDENT = [/\bnext build\b/, /scripts\/build-agent\.mjs/, /scripts\/build-server\.mjs/, /scripts\/prisma-generate\.mjs/, /assemble-standalone\.mjs/];
+const ARCH_INDEPENDENT = [
+  /\bnext build\b/,
+  /scripts\/build-agent\.mjs/,
+  /scripts\/build-server\.mjs/,
+  /scripts\/prisma-generate\.mjs/,
+  /assemble-standalone\.mjs/,
+];
 /** Work that must happen on the target arch. */
 const PER_ARCH = [/apt-get install/, /native-stage\.mjs/, /npm (rebuild|install)\b/];
 
@@ -131,10 +145,32 @@ describe(".dockerignore", () => {
   });
 
   it("keeps state, secrets, build output and host binaries out of the context", () => {
-    for (const p of ["data/polyarch.db", "data/auth-secret", ".env", ".env.production", "node_modules/next/package.json", "agent/node_modules/x", ".git/HEAD", ".next/BUILD_ID", "dist/agent.mjs", ".cache/fixtures/x", "lib/generated/sqlite/client.ts", "deploy/my-secrets.env"]) {
+    for (const p of [
+      "data/polyarch.db",
+      "data/auth-secret",
+      ".env",
+      ".env.production",
+      "node_modules/next/package.json",
+      "agent/node_modules/x",
+      ".git/HEAD",
+      ".next/BUILD_ID",
+      "dist/agent.mjs",
+      ".cache/fixtures/x",
+      "lib/generated/sqlite/client.ts",
+      "deploy/my-secrets.env",
+    ]) {
       expect(isExcluded(ignoreRules, p), p).toBe(true);
     }
-    for (const p of ["package.json", "package-lock.json", "next.config.mjs", "app/layout.tsx", "prisma/models.prisma.part", "server/main.ts", "scripts/build-server.mjs", "docker/assemble-standalone.mjs"]) {
+    for (const p of [
+      "package.json",
+      "package-lock.json",
+      "next.config.mjs",
+      "app/layout.tsx",
+      "prisma/models.prisma.part",
+      "server/main.ts",
+      "scripts/build-server.mjs",
+      "docker/assemble-standalone.mjs",
+    ]) {
       expect(isExcluded(ignoreRules, p), p).toBe(false);
     }
   });
@@ -168,10 +204,13 @@ describe.each(Object.entries(DOCKERFILES) as [keyof typeof DOCKERFILES, string][
         }
         for (const src of sources) {
           const rel = src.replace(/^\.\/+/, "").replace(/\/+$/, "") || ".";
-          expect(rel.includes("..") || rel.startsWith("/"), `${file}:${ins.line} ${src} stays inside the context`).toBe(false);
+          expect(rel.includes("..") || rel.startsWith("/"), `${file}:${ins.line} ${src} stays inside the context`).toBe(
+            false,
+          );
           expect(existsSync(join(ROOT, rel)), `${file}:${ins.line} ${src} exists`).toBe(true);
           expect(isExcluded(ignoreRules, rel), `${file}:${ins.line} ${src} is not in .dockerignore`).toBe(false);
-          if (statSync(join(ROOT, rel)).isDirectory()) expect(contextFiles(rel).length, `${file}:${ins.line} ${src} keeps files`).toBeGreaterThan(0);
+          if (statSync(join(ROOT, rel)).isDirectory())
+            expect(contextFiles(rel).length, `${file}:${ins.line} ${src} keeps files`).toBeGreaterThan(0);
           checked++;
         }
       }
@@ -195,7 +234,8 @@ describe.each(Object.entries(DOCKERFILES) as [keyof typeof DOCKERFILES, string][
       const cmds = runs(s).join("\n");
       const independent = ARCH_INDEPENDENT.some((re) => re.test(cmds));
       const perArch = PER_ARCH.some((re) => re.test(cmds));
-      if (independent) expect(s.platform, `${file} stage ${s.name} builds JS: --platform=$BUILDPLATFORM`).toBe("$BUILDPLATFORM");
+      if (independent)
+        expect(s.platform, `${file} stage ${s.name} builds JS: --platform=$BUILDPLATFORM`).toBe("$BUILDPLATFORM");
       if (perArch) expect(s.platform, `${file} stage ${s.name} does per-arch work: no --platform`).toBeNull();
       expect(independent && perArch, `${file} stage ${s.name} mixes both kinds of work`).toBe(false);
     }
@@ -237,9 +277,11 @@ describe("controller image", () => {
     expect(copies.some((c) => c.flags.from === native.name)).toBe(true);
     const entry = final.instructions.find((i) => i.keyword === "ENTRYPOINT")!.args;
     expect(entry).toContain("docker/controller-start.mjs");
-    expect(readFileSync(join(ROOT, "docker/controller-start.mjs"), "utf8")).toContain("scripts\", \"migrate.mjs");
+    expect(readFileSync(join(ROOT, "docker/controller-start.mjs"), "utf8")).toContain('scripts", "migrate.mjs');
     // the custom server is bundled (server/ → dist/server.mjs) before the standalone tree is assembled around it
-    expect(runs(build).join("\n")).toMatch(/next build[\s\S]*scripts\/build-server\.mjs[\s\S]*assemble-standalone\.mjs/);
+    expect(runs(build).join("\n")).toMatch(
+      /next build[\s\S]*scripts\/build-server\.mjs[\s\S]*assemble-standalone\.mjs/,
+    );
     expect(readFileSync(join(ROOT, "docker/controller-start.mjs"), "utf8")).toContain('import("../dist/server.mjs")');
     expect(runs(final).join(" ")).toMatch(/qemu-utils/); // image validation runs qemu-img
   });
@@ -250,22 +292,42 @@ describe("agent image", () => {
     const { stages } = parsed.agent;
     const final = stages.at(-1)!;
     const apt = runs(final).join(" ");
-    for (const pkg of ["qemu-system-x86", "qemu-system-arm", "qemu-utils", "ovmf", "qemu-efi-aarch64", "openvswitch-switch", "genisoimage", "iproute2"]) {
+    for (const pkg of [
+      "qemu-system-x86",
+      "qemu-system-arm",
+      "qemu-utils",
+      "ovmf",
+      "qemu-efi-aarch64",
+      "openvswitch-switch",
+      "genisoimage",
+      "iproute2",
+    ]) {
       expect(apt, pkg).toMatch(new RegExp(`\\b${pkg}\\b`));
     }
     const build = stages.find((s) => runs(s).some((r) => /build-agent\.mjs/.test(r)))!;
     expect(build.platform).toBe("$BUILDPLATFORM");
-    expect(final.instructions.some((i) => i.keyword === "COPY" && i.args.includes(`--from=${build.name}`) && i.args.includes("dist/agent.mjs"))).toBe(true);
+    expect(
+      final.instructions.some(
+        (i) => i.keyword === "COPY" && i.args.includes(`--from=${build.name}`) && i.args.includes("dist/agent.mjs"),
+      ),
+    ).toBe(true);
   });
 });
 
 describe("multi-arch build paths", () => {
   it("the GitHub workflow builds both Dockerfiles for linux/amd64,linux/arm64 with QEMU + buildx", () => {
     const wf = parseYaml(readFileSync(join(ROOT, ".github/workflows/images.yml"), "utf8"));
-    const job = Object.values(wf.jobs as Record<string, { strategy?: { matrix?: { image?: string[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] }>)[0]!;
+    const job = Object.values(
+      wf.jobs as Record<
+        string,
+        { strategy?: { matrix?: { image?: string[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] }
+      >,
+    )[0]!;
     const steps = job.steps;
     const uses = steps.map((s) => s.uses?.split("@")[0]);
-    expect(uses).toEqual(expect.arrayContaining(["docker/setup-qemu-action", "docker/setup-buildx-action", "docker/build-push-action"]));
+    expect(uses).toEqual(
+      expect.arrayContaining(["docker/setup-qemu-action", "docker/setup-buildx-action", "docker/build-push-action"]),
+    );
     expect(uses.indexOf("docker/setup-qemu-action")).toBeLessThan(uses.indexOf("docker/build-push-action"));
     const build = steps.find((s) => s.uses?.startsWith("docker/build-push-action"))!;
     const platforms = String(build.with!.platforms).replace("${{ env.PLATFORMS }}", wf.env.PLATFORMS);
@@ -273,7 +335,8 @@ describe("multi-arch build paths", () => {
     expect(build.with!.context).toBe(".");
     const images = job.strategy!.matrix!.image!;
     expect(images.sort()).toEqual(["agent", "controller"]);
-    for (const i of images) expect(existsSync(join(ROOT, String(build.with!.file).replace("${{ matrix.image }}", i)))).toBe(true);
+    for (const i of images)
+      expect(existsSync(join(ROOT, String(build.with!.file).replace("${{ matrix.image }}", i)))).toBe(true);
     expect(JSON.stringify(steps)).toContain("imagetools inspect");
   });
 
@@ -295,11 +358,21 @@ describe("multi-arch build paths", () => {
       );
       chmodSync(join(dir, "docker"), 0o755);
       return new Promise<{ code: number; stderr: string; calls: string[][] }>((resolve) => {
-        execFile("bash", [join(ROOT, "scripts/docker-build.sh")], { cwd: ROOT, env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, ...env }, timeout: 60_000 }, (err, _stdout, stderr) => {
-          const calls = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => l.split("\t")) : [];
-          rmSync(dir, { recursive: true, force: true });
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr, calls });
-        });
+        execFile(
+          "bash",
+          [join(ROOT, "scripts/docker-build.sh")],
+          { cwd: ROOT, env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, ...env }, timeout: 60_000 },
+          (err, _stdout, stderr) => {
+            const calls = existsSync(log)
+              ? readFileSync(log, "utf8")
+                  .trim()
+                  .split("\n")
+                  .map((l) => l.split("\t"))
+              : [];
+            rmSync(dir, { recursive: true, force: true });
+            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr, calls });
+          },
+        );
       });
     };
     const base = { IMAGE_PREFIX: "registry.test/acme", TAG: "1.2.3", BUILDER: "pa-test" };
@@ -318,7 +391,10 @@ describe("multi-arch build paths", () => {
         expect(b.at(-1)).toBe(".");
       }
       const inspects = r.calls.filter((c) => c[1] === "imagetools");
-      expect(inspects.map((c) => c.at(-1))).toEqual(["registry.test/acme/polyarch-controller:1.2.3", "registry.test/acme/polyarch-agent:1.2.3"]);
+      expect(inspects.map((c) => c.at(-1))).toEqual([
+        "registry.test/acme/polyarch-controller:1.2.3",
+        "registry.test/acme/polyarch-agent:1.2.3",
+      ]);
     });
 
     it("fails when a pushed tag lacks a platform", async () => {

@@ -14,7 +14,10 @@ export function parseDockerignore(text) {
     if (negate) line = line.slice(1).trim();
     // filepath.Clean + leading '/' dropped, like the builder does
     let p = line.replace(/\/+/g, "/").replace(/^\/+/, "").replace(/\/+$/, "");
-    p = p.split("/").filter((s) => s !== ".").join("/");
+    p = p
+      .split("/")
+      .filter((s) => s !== ".")
+      .join("/");
     if (!p) continue;
     rules.push({ pattern: p, negate, re: compile(p) });
   }
@@ -36,7 +39,10 @@ function compile(pattern) {
       const end = pattern.indexOf("]", i + 1);
       if (end < 0) re += "\\[";
       else {
-        re += `[${pattern.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\")}]`;
+        re += `[${pattern
+          .slice(i + 1, end)
+          .replace(/^!/, "^")
+          .replace(/\\/g, "\\\\")}]`;
         i = end;
       }
     } else if (ch === "\\" && i + 1 < pattern.length) re += `\\${pattern[++i]}`;

@@ -23,7 +23,10 @@ if (deps.length === 0) {
   process.exit(0);
 }
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-execFileSync(npm, ["install", "--omit=dev", "--no-audit", "--no-fund", "--no-package-lock", "--foreground-scripts"], { cwd: dir, stdio: "inherit" });
+execFileSync(npm, ["install", "--omit=dev", "--no-audit", "--no-fund", "--no-package-lock", "--foreground-scripts"], {
+  cwd: dir,
+  stdio: "inherit",
+});
 
 const nm = join(dir, "node_modules");
 const names = new Set(deps);
@@ -37,7 +40,14 @@ for (const name of readdirSync(nm)) {
   }
 }
 // Compiled add-ons need only their JS and the .node file at run time: drop sources and objects.
-const PRUNE = ["deps", "src", "build/Release/obj", "build/Release/obj.target", "build/Release/.deps", "build/Release/test_extension.node"];
+const PRUNE = [
+  "deps",
+  "src",
+  "build/Release/obj",
+  "build/Release/obj.target",
+  "build/Release/.deps",
+  "build/Release/test_extension.node",
+];
 for (const n of names) {
   cpSync(join(nm, n), join(out, n), { recursive: true, verbatimSymlinks: true });
   if (!existsSync(join(out, n, "binding.gyp"))) continue;

@@ -6,13 +6,23 @@ import { USERS, storageStateFor } from "./helpers";
 /** Server-action ids come from the built app's manifest: exactly what an attacker could read from the page JS. */
 function actionId(name: string): string {
   const manifest = JSON.parse(readFileSync(".next/server/server-reference-manifest.json", "utf8"));
-  const entry = Object.entries(manifest.node as Record<string, { exportedName?: string }>).find(([, v]) => v.exportedName === name);
+  const entry = Object.entries(manifest.node as Record<string, { exportedName?: string }>).find(
+    ([, v]) => v.exportedName === name,
+  );
   if (!entry) throw new Error(`server action ${name} not in the manifest`);
   return entry[0];
 }
 
-async function postAction(ctx: Awaited<ReturnType<typeof pwRequest.newContext>>, page: string, name: string, args: unknown[]) {
-  return ctx.post(page, { headers: { "Next-Action": actionId(name), "content-type": "text/plain;charset=UTF-8", accept: "text/x-component" }, data: JSON.stringify(args) });
+async function postAction(
+  ctx: Awaited<ReturnType<typeof pwRequest.newContext>>,
+  page: string,
+  name: string,
+  args: unknown[],
+) {
+  return ctx.post(page, {
+    headers: { "Next-Action": actionId(name), "content-type": "text/plain;charset=UTF-8", accept: "text/x-component" },
+    data: JSON.stringify(args),
+  });
 }
 
 test("a viewer's direct POSTs to mutating server actions and API routes get 403, change nothing, and are audited", async () => {
@@ -20,14 +30,18 @@ test("a viewer's direct POSTs to mutating server actions and API routes get 403,
   const admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
   const usersBefore = (await (await admin.get("/api/v1/users")).json()).total;
 
-  const a = await postAction(viewer, "/users", "createUserAction", [{ email: "sneaky@e2e.test", name: "Sneaky", role: "admin", password: "sneaky-pass-1" }]);
+  const a = await postAction(viewer, "/users", "createUserAction", [
+    { email: "sneaky@e2e.test", name: "Sneaky", role: "admin", password: "sneaky-pass-1" },
+  ]);
   expect(a.status()).toBe(403);
   const b = await postAction(viewer, "/users", "setRoleAction", [{ id: "anything", role: "admin" }]);
   expect(b.status()).toBe(403);
   const c = await postAction(viewer, "/hosts", "rotateJoinTokenAction", [{}]);
   expect(c.status()).toBe(403);
 
-  const d = await viewer.post("/api/v1/users", { data: { email: "sneaky2@e2e.test", name: "S", role: "admin", password: "sneaky-pass-1" } });
+  const d = await viewer.post("/api/v1/users", {
+    data: { email: "sneaky2@e2e.test", name: "S", role: "admin", password: "sneaky-pass-1" },
+  });
   expect(d.status()).toBe(403);
   expect((await d.json()).error.code).toBe("forbidden");
   const e = await viewer.patch("/api/v1/hosts/some-host", { data: { adminState: "disabled" } });
@@ -39,16 +53,26 @@ test("a viewer's direct POSTs to mutating server actions and API routes get 403,
   expect(after.items.map((u: { email: string }) => u.email)).not.toContain("sneaky@e2e.test");
 
   // Every attempt is in the audit log as denied, with the viewer as actor.
-  const audit = await (await admin.get(`/api/v1/audit?status=denied&q=${encodeURIComponent(USERS.viewer.email)}&pageSize=100`)).json();
+  const audit = await (
+    await admin.get(`/api/v1/audit?status=denied&q=${encodeURIComponent(USERS.viewer.email)}&pageSize=100`)
+  ).json();
   const actions = audit.items.map((i: { action: string }) => i.action);
-  expect(actions).toEqual(expect.arrayContaining(["user.create", "user.set-role", "cluster.rotate-join-token", "host.update"]));
+  expect(actions).toEqual(
+    expect.arrayContaining(["user.create", "user.set-role", "cluster.rotate-join-token", "host.update"]),
+  );
   await viewer.dispose();
   await admin.dispose();
 });
 
 test("an operator may not manage users or hosts either", async () => {
   const operator = await pwRequest.newContext({ baseURL, storageState: storageStateFor("operator") });
-  expect((await postAction(operator, "/users", "createUserAction", [{ email: "op-made@e2e.test", name: "X", role: "admin", password: "sneaky-pass-1" }])).status()).toBe(403);
+  expect(
+    (
+      await postAction(operator, "/users", "createUserAction", [
+        { email: "op-made@e2e.test", name: "X", role: "admin", password: "sneaky-pass-1" },
+      ])
+    ).status(),
+  ).toBe(403);
   expect((await operator.get("/api/v1/audit")).status()).toBe(403);
   expect((await operator.get("/api/v1/hosts")).status()).toBe(200);
   await operator.dispose();
@@ -56,7 +80,13 @@ test("an operator may not manage users or hosts either", async () => {
 
 test("a signed-out POST to a server action gets 401", async () => {
   const anon = await pwRequest.newContext({ baseURL });
-  expect((await postAction(anon, "/users", "createUserAction", [{ email: "anon@e2e.test", name: "A", role: "admin", password: "anon-pass-12" }])).status()).toBe(401);
+  expect(
+    (
+      await postAction(anon, "/users", "createUserAction", [
+        { email: "anon@e2e.test", name: "A", role: "admin", password: "anon-pass-12" },
+      ])
+    ).status(),
+  ).toBe(401);
   expect((await anon.post("/api/v1/users", { data: {} })).status()).toBe(401);
   await anon.dispose();
 });

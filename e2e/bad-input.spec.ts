@@ -21,12 +21,18 @@ test("an unknown arch filter is a 400 that names the accepted values; aliases wo
 });
 
 test("malformed and oversize JSON are client errors, never 500", async ({ request }) => {
-  const malformed = await request.post("/api/v1/users", { headers: { "content-type": "application/json" }, data: Buffer.from("{not json") });
+  const malformed = await request.post("/api/v1/users", {
+    headers: { "content-type": "application/json" },
+    data: Buffer.from("{not json"),
+  });
   expect(malformed.status()).toBe(400);
   expect((await malformed.json()).error.message).toContain("not valid JSON");
   const wrongShape = await request.post("/api/v1/users", { data: { email: "x" } });
   expect(wrongShape.status()).toBe(400);
-  const huge = await request.post("/api/v1/users", { headers: { "content-type": "application/json" }, data: JSON.stringify({ name: "x".repeat(2 * 1024 * 1024) }) });
+  const huge = await request.post("/api/v1/users", {
+    headers: { "content-type": "application/json" },
+    data: JSON.stringify({ name: "x".repeat(2 * 1024 * 1024) }),
+  });
   expect(huge.status()).toBe(413);
   expect((await huge.json()).error.code).toBe("too_large");
   const unknownId = await request.get("/api/v1/vms/does-not-exist");
@@ -34,11 +40,20 @@ test("malformed and oversize JSON are client errors, never 500", async ({ reques
 });
 
 test("SQL-ish and script strings in names are stored and displayed inertly", async ({ page, request }) => {
-  const nasty = [`<script>window.__pwned=1</script>`, `Robert'); DROP TABLE "user";--`, `<img src=x onerror="window.__pwned=2">`];
+  const nasty = [
+    `<script>window.__pwned=1</script>`,
+    `Robert'); DROP TABLE "user";--`,
+    `<img src=x onerror="window.__pwned=2">`,
+  ];
   let dialogs = 0;
-  page.on("dialog", (d) => { dialogs++; void d.dismiss(); });
+  page.on("dialog", (d) => {
+    dialogs++;
+    void d.dismiss();
+  });
   for (const [i, name] of nasty.entries()) {
-    const res = await request.post("/api/v1/users", { data: { email: `nasty${i}-${Date.now()}@e2e.test`, name, role: "viewer", password: "nasty-pass-1" } });
+    const res = await request.post("/api/v1/users", {
+      data: { email: `nasty${i}-${Date.now()}@e2e.test`, name, role: "viewer", password: "nasty-pass-1" },
+    });
     expect(res.status()).toBe(201);
   }
   await page.goto("/users");

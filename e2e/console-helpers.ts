@@ -7,23 +7,46 @@ import { storageStateFor } from "./helpers";
 // What the specs on the real mixed fleet share (console, vnc, network-ping, fleet): starting the
 // fleet (scripts/fleet/fleet.mjs), waiting for its two hosts, console tickets and their sockets.
 
-export type Fleet = { stop(): Promise<void>; agents: { arch: string; pid: number; hostId: string | null; url: string }[]; errors: { arch: string; error: string }[] };
+export type Fleet = {
+  stop(): Promise<void>;
+  agents: { arch: string; pid: number; hostId: string | null; url: string }[];
+  errors: { arch: string; error: string }[];
+};
 export type OnlineHost = { name: string; arch: string; agentUrl: string | null };
 export const FLEET_JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
 
 /** An x86_64 and an aarch64 agent against the e2e controller's agent TLS port (the same data dir for every spec). */
 export async function startMixedFleet(): Promise<Fleet> {
   const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
-  return startFleet({ controllerUrl: agentControllerUrl, controllerCa: resolve(".cache/e2e-data/pki/ca/cert.pem"), joinToken: FLEET_JOIN_TOKEN, dataDir: resolve(".cache/e2e-data/fleet"), arches: ["x86_64", "aarch64"], strict: true, handleSignals: false, log: (m: string) => console.log(`[fleet] ${m}`) });
+  return startFleet({
+    controllerUrl: agentControllerUrl,
+    controllerCa: resolve(".cache/e2e-data/pki/ca/cert.pem"),
+    joinToken: FLEET_JOIN_TOKEN,
+    dataDir: resolve(".cache/e2e-data/fleet"),
+    arches: ["x86_64", "aarch64"],
+    strict: true,
+    handleSignals: false,
+    log: (m: string) => console.log(`[fleet] ${m}`),
+  });
 }
 
 /** An API context signed in as the seeded admin. */
 export const adminApi = () => pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
 
 /** Waits until the online hosts that `which` picks (default: all but the seeded ones) are one x86_64 and one aarch64. */
-export async function waitForFleetOnline(admin: APIRequestContext, which: (h: OnlineHost) => boolean = (h) => !h.name.startsWith("seed-")): Promise<void> {
+export async function waitForFleetOnline(
+  admin: APIRequestContext,
+  which: (h: OnlineHost) => boolean = (h) => !h.name.startsWith("seed-"),
+): Promise<void> {
   await expect
-    .poll(async () => ((await (await admin.get("/api/v1/hosts?pageSize=200&status=online")).json()).items as OnlineHost[]).filter(which).map((h) => h.arch).sort(), { timeout: 90_000 })
+    .poll(
+      async () =>
+        ((await (await admin.get("/api/v1/hosts?pageSize=200&status=online")).json()).items as OnlineHost[])
+          .filter(which)
+          .map((h) => h.arch)
+          .sort(),
+      { timeout: 90_000 },
+    )
     .toEqual(["aarch64", "x86_64"]);
 }
 
@@ -34,7 +57,9 @@ export type Ticket = { ticket: string; url: string; write: boolean; kind: string
 
 /** A console ticket asking for write access (`kind` omitted: the server's default, serial); expects 200. */
 export async function ticketFor(ctx: APIRequestContext, vmId: string, kind?: "serial" | "vnc"): Promise<Ticket> {
-  const res = await ctx.post(`/api/v1/vms/${vmId}/console-ticket`, { data: kind ? { write: true, kind } : { write: true } });
+  const res = await ctx.post(`/api/v1/vms/${vmId}/console-ticket`, {
+    data: kind ? { write: true, kind } : { write: true },
+  });
   expect(res.status(), await res.text()).toBe(200);
   return (await res.json()) as Ticket;
 }

@@ -19,12 +19,16 @@ test.beforeAll(async () => {
   await waitForFleetOnline(admin);
   for (const arch of ["x86_64", "aarch64"] as const) {
     const image = (await (await admin.get(`/api/v1/images?arch=${arch}&q=busybox-demo`)).json()).items[0];
-    const res = await admin.post("/api/v1/vms", { data: { name: `console-${arch.replace("_", "")}`, arch, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
+    const res = await admin.post("/api/v1/vms", {
+      data: { name: `console-${arch.replace("_", "")}`, arch, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 },
+    });
     expect(res.status(), await res.text()).toBe(202);
     vms[arch] = (await res.json()).vm.id;
   }
   for (const id of Object.values(vms)) {
-    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${id}`)).json()).status, { timeout: 180_000 }).toBe("running");
+    await expect
+      .poll(async () => (await (await admin.get(`/api/v1/vms/${id}`)).json()).status, { timeout: 180_000 })
+      .toBe("running");
   }
 });
 
@@ -35,7 +39,9 @@ test.afterAll(async () => {
 });
 
 for (const arch of ["aarch64", "x86_64"] as const) {
-  test(`an operator opens the serial console of an ${arch} VM, sees the boot marker and runs a command`, async ({ browser }) => {
+  test(`an operator opens the serial console of an ${arch} VM, sees the boot marker and runs a command`, async ({
+    browser,
+  }) => {
     const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
     const page = await ctx.newPage();
     await page.goto(`/vms/${vms[arch]}`);
@@ -55,7 +61,9 @@ test("a viewer watches read-only: the input is disabled and a ticket never grant
   const page = await ctx.newPage();
   await page.goto(`/vms/${vms.x86_64}`);
   await expect(page.getByTestId("serial-console-status")).toHaveText(/^Connected/, { timeout: 30_000 });
-  await expect(page.getByTestId("serial-console-output")).toContainText("POLYARCH-BOOT-OK arch=x86_64", { timeout: 60_000 });
+  await expect(page.getByTestId("serial-console-output")).toContainText("POLYARCH-BOOT-OK arch=x86_64", {
+    timeout: 60_000,
+  });
   await expect(page.getByTestId("serial-console-readonly")).toHaveText("read-only");
   await expect(page.getByTestId("serial-console-input")).toBeDisabled();
   const ticket = await page.request.post(`/api/v1/vms/${vms.x86_64}/console-ticket`, { data: { write: true } });
@@ -69,7 +77,12 @@ test("stale, reused, other-VM and missing tickets are refused; an anonymous user
   const anon = await pwRequest.newContext({ baseURL });
   try {
     expect((await anon.post(`/api/v1/vms/${vms.x86_64}/console-ticket`, { data: {} })).status()).toBe(401);
-    const issue = async (id: string) => (await (await operator.post(`/api/v1/vms/${id}/console-ticket`, { data: {} })).json()) as { ticket: string; url: string; write: boolean };
+    const issue = async (id: string) =>
+      (await (await operator.post(`/api/v1/vms/${id}/console-ticket`, { data: {} })).json()) as {
+        ticket: string;
+        url: string;
+        write: boolean;
+      };
 
     const t = await issue(vms.x86_64!);
     expect(t.write).toBe(true);
@@ -77,7 +90,9 @@ test("stale, reused, other-VM and missing tickets are refused; an anonymous user
     expect(await upgradeStatus(t.url)).toBe(401); // reused
 
     const other = await issue(vms.aarch64!);
-    expect(await upgradeStatus(`/api/v1/vms/${vms.x86_64}/console?ticket=${encodeURIComponent(other.ticket)}`)).toBe(403);
+    expect(await upgradeStatus(`/api/v1/vms/${vms.x86_64}/console?ticket=${encodeURIComponent(other.ticket)}`)).toBe(
+      403,
+    );
     expect(await upgradeStatus(`/api/v1/vms/${vms.x86_64}/console`)).toBe(401);
     expect(await upgradeStatus(`/api/v1/vms/${vms.x86_64}/console?ticket=forged.ticket`)).toBe(401);
 

@@ -22,10 +22,12 @@ test.beforeAll(() => {
     const ts = new Date().toISOString().replace("Z", "+00:00");
     hostId = `evt-host-${randomUUID()}`;
     vmId = `evt-vm-${randomUUID()}`;
-    db.prepare(`INSERT INTO "Host" (id, name, arch, status, adminState, cpuCount, memoryMb, diskGb, nativeArches, emulatedArches, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`)
-      .run(hostId, HOST_NAME, "x86_64", "offline", "enabled", 4, 8192, 100, JSON.stringify(["x86_64"]), "[]", ts, ts);
-    db.prepare(`INSERT INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, hostId, status, powerState, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?)`)
-      .run(vmId, VM_NAME, "x86_64", 1, 256, 1, hostId, "unknown", "unknown", ts, ts);
+    db.prepare(
+      `INSERT INTO "Host" (id, name, arch, status, adminState, cpuCount, memoryMb, diskGb, nativeArches, emulatedArches, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+    ).run(hostId, HOST_NAME, "x86_64", "offline", "enabled", 4, 8192, 100, JSON.stringify(["x86_64"]), "[]", ts, ts);
+    db.prepare(
+      `INSERT INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, hostId, status, powerState, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+    ).run(vmId, VM_NAME, "x86_64", 1, 256, 1, hostId, "unknown", "unknown", ts, ts);
   } finally {
     db.close();
   }
@@ -53,9 +55,15 @@ async function unread(request: APIRequestContext) {
 test.describe("failed tasks", () => {
   test.use({ storageState: storageStateFor("admin") });
 
-  test("appear under the failed filter and as a notification; mark all read clears it", async ({ page, request, browser }) => {
+  test("appear under the failed filter and as a notification; mark all read clears it", async ({
+    page,
+    request,
+    browser,
+  }) => {
     // A fresh operator: notifications start at account creation, so the count is exactly ours.
-    const created = await request.post("/api/v1/users", { data: { email: USER.email, name: "Events operator", role: "operator", password: USER.password } });
+    const created = await request.post("/api/v1/users", {
+      data: { email: USER.email, name: "Events operator", role: "operator", password: USER.password },
+    });
     expect(created.status(), await created.text()).toBe(201);
     // The admin has read everything so far (other specs may have failed tasks of their own).
     expect((await request.post("/api/v1/notifications/read", { data: {} })).status()).toBe(200);

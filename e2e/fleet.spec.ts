@@ -16,7 +16,10 @@ test.setTimeout(300_000);
 
 function qemuProcessesFor(vmId: string): string[] {
   try {
-    return execFileSync("pgrep", ["-a", "-f", `qemu-system-.*${vmId}`], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    return execFileSync("pgrep", ["-a", "-f", `qemu-system-.*${vmId}`], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -25,13 +28,29 @@ function qemuProcessesFor(vmId: string): string[] {
 async function hostsByArch(api: APIRequestContext) {
   const res = await api.get("/api/v1/hosts?pageSize=200&status=online&q=");
   const body = await res.json();
-  return body.items as { id: string; name: string; arch: string; status: string; nativeArches: string[]; emulatedArches: string[] }[];
+  return body.items as {
+    id: string;
+    name: string;
+    arch: string;
+    status: string;
+    nativeArches: string[];
+    emulatedArches: string[];
+  }[];
 }
 
 test.beforeAll(async () => {
   fleet = await startMixedFleet();
   admin = await adminApi();
-  await expect.poll(async () => (await hostsByArch(admin)).filter((h) => !h.name.startsWith("seed-")).map((h) => h.arch).sort(), { timeout: 90_000 }).toEqual(["aarch64", "x86_64"]);
+  await expect
+    .poll(
+      async () =>
+        (await hostsByArch(admin))
+          .filter((h) => !h.name.startsWith("seed-"))
+          .map((h) => h.arch)
+          .sort(),
+      { timeout: 90_000 },
+    )
+    .toEqual(["aarch64", "x86_64"]);
 });
 
 test.afterAll(async () => {
@@ -44,7 +63,11 @@ test("the hosts page shows both agents online with their architecture and capabi
   const page = await ctx.newPage();
   await page.goto("/hosts?status=online");
   for (const arch of ["x86_64", "aarch64"]) {
-    const row = page.getByTestId("row").filter({ has: page.getByTestId("arch-badge").getByText(arch, { exact: true }) }).filter({ hasNotText: "seed-" }).first();
+    const row = page
+      .getByTestId("row")
+      .filter({ has: page.getByTestId("arch-badge").getByText(arch, { exact: true }) })
+      .filter({ hasNotText: "seed-" })
+      .first();
     await expect(row).toContainText("online");
     await expect(row).toContainText(`native: ${arch}`);
   }
@@ -58,9 +81,12 @@ test("the host page charts the CPU and memory samples the agent sends with its h
   await page.goto(`/hosts/${host.id}`);
   const panel = page.getByTestId("metrics-panel");
   await expect(panel.getByTestId("metrics-chart-cpu").locator("svg path")).not.toHaveCount(0, { timeout: 30_000 });
-  await expect(panel.getByTestId("metrics-chart-memory").getByTestId("metrics-latest")).toContainText(/\d+(\.\d)? (MiB|GiB)/);
+  await expect(panel.getByTestId("metrics-chart-memory").getByTestId("metrics-latest")).toContainText(
+    /\d+(\.\d)? (MiB|GiB)/,
+  );
   // A seeded host without an agent has no samples: the empty state says why.
-  const seeded = (await (await admin.get("/api/v1/hosts?pageSize=200&q=seed-")).json()).items[0] as { id: string } | undefined;
+  const seeded = (await (await admin.get("/api/v1/hosts?pageSize=200&q=seed-")).json()).items[0] as
+    { id: string } | undefined;
   if (seeded) {
     await page.goto(`/hosts/${seeded.id}`);
     await expect(page.getByTestId("metrics-empty")).toContainText("no samples yet", { ignoreCase: true });
@@ -70,7 +96,10 @@ test("the host page charts the CPU and memory samples the agent sends with its h
 
 async function createInWizard(page: Page, arch: "x86_64" | "aarch64", name: string) {
   await page.goto("/vms/new");
-  await page.getByText(arch === "aarch64" ? "aarch64 (ARM64)" : "x86_64", { exact: false }).first().click();
+  await page
+    .getByText(arch === "aarch64" ? "aarch64 (ARM64)" : "x86_64", { exact: false })
+    .first()
+    .click();
   await page.getByRole("button", { name: "Next" }).click();
   const options = page.getByTestId("image-options");
   await expect(options.locator("label").first()).toBeVisible();
@@ -90,7 +119,9 @@ async function createInWizard(page: Page, arch: "x86_64" | "aarch64", name: stri
 }
 
 for (const arch of ["aarch64", "x86_64"] as const) {
-  test(`an operator creates an ${arch} VM in the wizard; it runs on the ${arch} host in real QEMU; stop, start and delete work`, async ({ browser }) => {
+  test(`an operator creates an ${arch} VM in the wizard; it runs on the ${arch} host in real QEMU; stop, start and delete work`, async ({
+    browser,
+  }) => {
     const hosts = await hostsByArch(admin);
     const own = hosts.find((h) => h.arch === arch && !h.name.startsWith("seed-"))!;
     const other = hosts.find((h) => h.arch !== arch && !h.name.startsWith("seed-"))!;
@@ -143,19 +174,33 @@ test("with the aarch64 host in maintenance, an aarch64 VM without emulation is r
   for (const s of seeded) await admin.patch(`/api/v1/hosts/${s.id}`, { data: { adminState: "disabled" } });
   try {
     const before = (await (await admin.get("/api/v1/vms?pageSize=1")).json()).total;
-    const refused = await admin.post("/api/v1/vms", { data: { name: "arm-no-emu", arch: "arm64", imageId: armImage.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
+    const refused = await admin.post("/api/v1/vms", {
+      data: { name: "arm-no-emu", arch: "arm64", imageId: armImage.id, vcpus: 1, memoryMb: 256, diskGb: 1 },
+    });
     expect(refused.status()).toBe(409);
     const msg = (await refused.json()).error.message as string;
     expect(msg).toContain("aarch64");
     expect(msg).toContain("x86_64");
     expect((await (await admin.get("/api/v1/vms?pageSize=1")).json()).total).toBe(before);
 
-    const accepted = await admin.post("/api/v1/vms", { data: { name: "arm-emu", arch: "aarch64", imageId: armImage.id, vcpus: 1, memoryMb: 256, diskGb: 1, allowEmulation: true } });
+    const accepted = await admin.post("/api/v1/vms", {
+      data: {
+        name: "arm-emu",
+        arch: "aarch64",
+        imageId: armImage.id,
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        allowEmulation: true,
+      },
+    });
     expect(accepted.status()).toBe(202);
     const { vm, host } = await accepted.json();
     expect(host.id).toBe(x86.id);
     expect(vm.emulated).toBe(true);
-    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 120_000 }).toBe("running");
+    await expect
+      .poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 120_000 })
+      .toBe("running");
     expect(qemuProcessesFor(vm.id)[0]).toContain("qemu-system-aarch64");
     expect((await admin.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
   } finally {
@@ -174,8 +219,16 @@ test("kernel images uploaded through the API are detected as their arch and boot
           format: "kernel",
           family: "uploaded-busybox",
           cmdline: arch === "aarch64" ? "console=ttyAMA0 panic=-1" : "console=ttyS0 panic=-1",
-          kernel: { name: "vmlinuz", mimeType: "application/octet-stream", buffer: readFileSync(resolve(dir, "vmlinuz")) },
-          initrd: { name: "initrd.img", mimeType: "application/octet-stream", buffer: readFileSync(resolve(dir, "initrd.img")) },
+          kernel: {
+            name: "vmlinuz",
+            mimeType: "application/octet-stream",
+            buffer: readFileSync(resolve(dir, "vmlinuz")),
+          },
+          initrd: {
+            name: "initrd.img",
+            mimeType: "application/octet-stream",
+            buffer: readFileSync(resolve(dir, "initrd.img")),
+          },
         },
         timeout: 120_000,
       });
@@ -184,13 +237,26 @@ test("kernel images uploaded through the API are detected as their arch and boot
       expect(image.arch ?? image.image?.arch).toBe(arch);
 
       // Created by family name: it resolves to this arch's build.
-      const res = await operator.post("/api/v1/vms", { data: { name: `from-upload-${arch.replace("_", "")}`, arch, family: "uploaded-busybox", vcpus: 1, memoryMb: 256, diskGb: 1 } });
+      const res = await operator.post("/api/v1/vms", {
+        data: {
+          name: `from-upload-${arch.replace("_", "")}`,
+          arch,
+          family: "uploaded-busybox",
+          vcpus: 1,
+          memoryMb: 256,
+          diskGb: 1,
+        },
+      });
       expect(res.status(), await res.text()).toBe(202);
       const { vm, host } = await res.json();
-      await expect.poll(async () => (await (await operator.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 180_000 }).toBe("running");
+      await expect
+        .poll(async () => (await (await operator.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 180_000 })
+        .toBe("running");
       const agentArch = (await hostsByArch(admin)).find((h) => h.id === host.id)!.arch;
       const serialLog = resolve(".cache/e2e-data/fleet", agentArch, "state/vms", vm.id, "serial.log");
-      await expect.poll(() => (existsSync(serialLog) ? readFileSync(serialLog, "utf8") : ""), { timeout: 120_000 }).toContain(`POLYARCH-BOOT-OK arch=${arch}`);
+      await expect
+        .poll(() => (existsSync(serialLog) ? readFileSync(serialLog, "utf8") : ""), { timeout: 120_000 })
+        .toContain(`POLYARCH-BOOT-OK arch=${arch}`);
       expect((await operator.delete(`/api/v1/vms/${vm.id}`)).status()).toBe(200);
     }
   } finally {
@@ -206,11 +272,23 @@ test("an agent that is down mid-create leaves the VM in error with the reason an
   const hostBefore = await (await admin.get(`/api/v1/hosts/${x86.id}`)).json();
   process.kill(x86Agent.pid, "SIGKILL");
   // The host still looks online until its heartbeats are missed: the create goes there and fails.
-  const res = await admin.post("/api/v1/vms", { data: { name: "doomed", arch: "x86_64", imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1, allowEmulation: true } });
+  const res = await admin.post("/api/v1/vms", {
+    data: {
+      name: "doomed",
+      arch: "x86_64",
+      imageId: image.id,
+      vcpus: 1,
+      memoryMb: 256,
+      diskGb: 1,
+      allowEmulation: true,
+    },
+  });
   expect(res.status()).toBe(202);
   const { vm, host } = await res.json();
   expect(host.id).toBe(x86.id);
-  await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 60_000 }).toBe("error");
+  await expect
+    .poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 60_000 })
+    .toBe("error");
   const failed = await (await admin.get(`/api/v1/vms/${vm.id}`)).json();
   expect(failed.lastError).toMatch(/not reachable|did not answer/);
   expect(failed.host).toBeNull();
@@ -220,10 +298,14 @@ test("an agent that is down mid-create leaves the VM in error with the reason an
   expect(tasks[0].status).toBe("failed");
 
   // Missed heartbeats take the host offline; a retry then lands on the aarch64 host (emulated).
-  await expect.poll(async () => (await (await admin.get(`/api/v1/hosts/${x86.id}`)).json()).status, { timeout: 60_000 }).toBe("offline");
+  await expect
+    .poll(async () => (await (await admin.get(`/api/v1/hosts/${x86.id}`)).json()).status, { timeout: 60_000 })
+    .toBe("offline");
   const retry = await admin.post(`/api/v1/vms/${vm.id}/actions`, { data: { action: "retry" } });
   expect(retry.status()).toBe(200);
-  await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 180_000 }).toBe("running");
+  await expect
+    .poll(async () => (await (await admin.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 180_000 })
+    .toBe("running");
   const placed = await (await admin.get(`/api/v1/vms/${vm.id}`)).json();
   expect(placed.host.arch).toBe("aarch64");
   expect(placed.emulated).toBe(true);

@@ -26,7 +26,9 @@ export async function apiSignIn(request: APIRequestContext, email: string, passw
 
 /** Server-action ids are in the page's JS; a direct POST needs one. Finds it from the form's hidden $ACTION field or Next's action manifest. */
 export async function countAuditEvents(request: APIRequestContext, q: string, result?: string) {
-  const res = await request.get(`/api/v1/audit?q=${encodeURIComponent(q)}${result ? `&status=${result}` : ""}&pageSize=200`);
+  const res = await request.get(
+    `/api/v1/audit?q=${encodeURIComponent(q)}${result ? `&status=${result}` : ""}&pageSize=200`,
+  );
   expect(res.status()).toBe(200);
   return (await res.json()).total as number;
 }

@@ -10,9 +10,21 @@ const BOOTSTRAP = "e2e-join-token-0123456789abcdef";
 
 function facts(machineId: string) {
   return {
-    hostname: `e2e-tls-${machineId}`, machineId, arch: "x86_64", cpuCount: 2, cpuModel: "e2e", memoryMb: 1024, diskGb: 10, kvm: false,
-    qemu: { version: null, binaries: {}, firmware: {} }, ovs: { available: false, version: null, datapath: null },
-    nativeArches: [], emulatedArches: [], maxVcpusNative: null, maxVcpusEmulated: null, agentVersion: "e2e",
+    hostname: `e2e-tls-${machineId}`,
+    machineId,
+    arch: "x86_64",
+    cpuCount: 2,
+    cpuModel: "e2e",
+    memoryMb: 1024,
+    diskGb: 10,
+    kvm: false,
+    qemu: { version: null, binaries: {}, firmware: {} },
+    ovs: { available: false, version: null, datapath: null },
+    nativeArches: [],
+    emulatedArches: [],
+    maxVcpusNative: null,
+    maxVcpusEmulated: null,
+    agentVersion: "e2e",
   };
 }
 const hb = { usage: { cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }, vms: [] };
@@ -32,11 +44,15 @@ test("an admin creates a single-use join token, rotates the host's token and rev
     expect(token).toMatch(/^paj_/);
     await expect(page.locator("pre")).toContainText(`--join-token ${token} --controller-fingerprint`);
 
-    const reg = await agentApi.post("/api/agent/v1/register", { data: { joinToken: token, agentUrl: "http://127.0.0.1:9", facts: facts(machineId) } });
+    const reg = await agentApi.post("/api/agent/v1/register", {
+      data: { joinToken: token, agentUrl: "http://127.0.0.1:9", facts: facts(machineId) },
+    });
     expect(reg.status(), await reg.text()).toBe(200);
     const { hostId, hostToken } = await reg.json();
     // Single-use: the second node with the same token is turned away with the reason.
-    const again = await agentApi.post("/api/agent/v1/register", { data: { joinToken: token, agentUrl: "http://127.0.0.1:9", facts: facts(`${machineId}-b`) } });
+    const again = await agentApi.post("/api/agent/v1/register", {
+      data: { joinToken: token, agentUrl: "http://127.0.0.1:9", facts: facts(`${machineId}-b`) },
+    });
     expect(again.status()).toBe(401);
     expect((await again.json()).error.message).toMatch(/already used/);
 
@@ -45,19 +61,27 @@ test("an admin creates a single-use join token, rotates the host's token and rev
     await panel.getByRole("button", { name: "Rotate token" }).click();
     // The agent cannot be told (nothing listens): the old token is dead all the same.
     await expect(panel.getByRole("status")).toContainText("The old token is refused");
-    expect((await agentApi.post("/api/agent/v1/heartbeat", { data: hb, headers: { authorization: `Bearer ${hostToken}` } })).status()).toBe(401);
+    expect(
+      (
+        await agentApi.post("/api/agent/v1/heartbeat", { data: hb, headers: { authorization: `Bearer ${hostToken}` } })
+      ).status(),
+    ).toBe(401);
 
     await panel.getByRole("button", { name: "Revoke" }).click();
     await expect(panel.getByTestId("host-revoked")).toBeVisible();
     await expect(page.getByTestId("host-status")).toContainText("offline");
     // Back only with a join token created after the revocation, not the bootstrap token.
-    const back = await agentApi.post("/api/agent/v1/register", { data: { joinToken: BOOTSTRAP, agentUrl: "http://127.0.0.1:9", facts: facts(machineId) } });
+    const back = await agentApi.post("/api/agent/v1/register", {
+      data: { joinToken: BOOTSTRAP, agentUrl: "http://127.0.0.1:9", facts: facts(machineId) },
+    });
     expect(back.status()).toBe(401);
     expect((await back.json()).error.message).toMatch(/revoked/);
 
     const admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
     const audit = await (await admin.get(`/api/v1/audit?q=${encodeURIComponent("host.")}&pageSize=200`)).json();
-    const mine = audit.items.filter((i: { targetId: string | null }) => i.targetId === hostId).map((i: { action: string }) => i.action);
+    const mine = audit.items
+      .filter((i: { targetId: string | null }) => i.targetId === hostId)
+      .map((i: { action: string }) => i.action);
     expect(mine).toEqual(expect.arrayContaining(["host.register", "host.rotate-token", "host.revoke"]));
     await admin.dispose();
 

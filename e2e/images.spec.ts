@@ -14,7 +14,12 @@ const CMDLINE = { aarch64: "console=ttyAMA0 panic=-1", x86_64: "console=ttyS0 pa
 async function throttleUploads(page: Page, bytesPerSecond: number) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Network.enable");
-  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
+  await cdp.send("Network.emulateNetworkConditions", {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: bytesPerSecond,
+  });
   return cdp;
 }
 
@@ -47,20 +52,34 @@ test.describe("operator", () => {
       const bar = page.getByRole("progressbar", { name: "Upload progress" });
       await expect(bar).toBeVisible();
       // A real progress bar: seen part-way, then at 100%.
-      await expect.poll(async () => Number(await bar.getAttribute("aria-valuenow")), { timeout: 30_000, intervals: [100] }).toBeGreaterThan(0);
+      await expect
+        .poll(async () => Number(await bar.getAttribute("aria-valuenow")), { timeout: 30_000, intervals: [100] })
+        .toBeGreaterThan(0);
       await expect(page.getByTestId("upload-progress")).toContainText(/\d+% · .* of /);
       await expect(bar).toHaveAttribute("aria-valuenow", "100", { timeout: 60_000 });
-      await expect(page.getByRole("status").filter({ hasText: name })).toContainText(`${name} is ready: ${arch} (detected from the image)`, { timeout: 60_000 });
+      await expect(page.getByRole("status").filter({ hasText: name })).toContainText(
+        `${name} is ready: ${arch} (detected from the image)`,
+        { timeout: 60_000 },
+      );
       await cdp.detach();
 
-      const row = page.getByTestId("row").filter({ has: page.getByTestId("image-name").getByText(name, { exact: true }) });
+      const row = page
+        .getByTestId("row")
+        .filter({ has: page.getByTestId("image-name").getByText(name, { exact: true }) });
       await expect(row.getByTestId("status-badge")).toHaveText("ready");
       await expect(row.locator("td").nth(2)).toHaveText(arch);
       await expect(row.getByTestId("family-builds")).toContainText("e2e-busybox");
 
       const res = await page.request.get(`/api/v1/images?q=${name}`);
       const [image] = (await res.json()).items;
-      expect(image).toMatchObject({ name, arch, status: "ready", format: "kernel", family: "e2e-busybox", cmdline: CMDLINE[arch] });
+      expect(image).toMatchObject({
+        name,
+        arch,
+        status: "ready",
+        format: "kernel",
+        family: "e2e-busybox",
+        cmdline: CMDLINE[arch],
+      });
     });
   }
 
@@ -68,7 +87,10 @@ test.describe("operator", () => {
     const res = await page.request.get("/api/v1/image-families/e2e-busybox");
     expect(res.status()).toBe(200);
     const family = await res.json();
-    expect(family.builds.map((b: { arch: string; status: string }) => [b.arch, b.status])).toEqual([["x86_64", "ready"], ["aarch64", "ready"]]);
+    expect(family.builds.map((b: { arch: string; status: string }) => [b.arch, b.status])).toEqual([
+      ["x86_64", "ready"],
+      ["aarch64", "ready"],
+    ]);
     await page.goto("/images?q=e2e-busybox");
     await expect(page.getByTestId("family-builds").first().getByTestId("arch-badge")).toHaveText(["x86_64", "aarch64"]);
   });
@@ -78,7 +100,9 @@ test.describe("operator", () => {
     const form = await fillKernelUpload(page, "x86_64", "e2e-dup", "e2e-busybox");
     await form.getByLabel("Architecture").selectOption("x86_64");
     await form.getByRole("button", { name: "Upload" }).click();
-    await expect(uploadAlert(page)).toContainText('Family "e2e-busybox" already has an x86_64 build ("e2e-busybox-x86_64")');
+    await expect(uploadAlert(page)).toContainText(
+      'Family "e2e-busybox" already has an x86_64 build ("e2e-busybox-x86_64")',
+    );
     // Undeclared arch: both slots of the family are taken, said before any byte is stored.
     await form.getByLabel("Architecture").selectOption("");
     await form.getByRole("button", { name: "Upload" }).click();
@@ -92,14 +116,26 @@ test.describe("operator", () => {
     const form = await fillKernelUpload(page, "aarch64", "e2e-cancel");
     await form.getByRole("button", { name: "Upload" }).click();
     const bar = page.getByRole("progressbar", { name: "Upload progress" });
-    await expect.poll(async () => Number(await bar.getAttribute("aria-valuenow")), { intervals: [100] }).toBeGreaterThan(2);
+    await expect
+      .poll(async () => Number(await bar.getAttribute("aria-valuenow")), { intervals: [100] })
+      .toBeGreaterThan(2);
     // The server already holds the row (status uploading) while bytes flow.
-    await expect.poll(async () => (await (await page.request.get("/api/v1/images?q=e2e-cancel")).json()).items[0]?.status, { intervals: [200] }).toBe("uploading");
+    await expect
+      .poll(async () => (await (await page.request.get("/api/v1/images?q=e2e-cancel")).json()).items[0]?.status, {
+        intervals: [200],
+      })
+      .toBe("uploading");
     await page.getByRole("button", { name: "Cancel" }).click();
     await expect(uploadAlert(page)).toContainText("Upload cancelled");
-    await expect.poll(async () => (await (await page.request.get("/api/v1/images?q=e2e-cancel")).json()).total, { timeout: 15_000 }).toBe(0);
+    await expect
+      .poll(async () => (await (await page.request.get("/api/v1/images?q=e2e-cancel")).json()).total, {
+        timeout: 15_000,
+      })
+      .toBe(0);
     // No orphaned directory in the image store: every entry belongs to an image row.
-    const all = (await (await page.request.get("/api/v1/images?pageSize=200")).json()).items.map((i: { id: string }) => i.id);
+    const all = (await (await page.request.get("/api/v1/images?pageSize=200")).json()).items.map(
+      (i: { id: string }) => i.id,
+    );
     if (existsSync(STORE)) for (const entry of readdirSync(STORE)) expect(all).toContain(entry);
   });
 
@@ -120,36 +156,61 @@ test.describe("operator", () => {
   });
 
   test("operators may not import from a controller path (admin only)", async ({ page }) => {
-    const res = await page.request.post("/api/v1/images/import", { data: { path: `${FIXTURES}/x86_64/vmlinuz`, name: "e2e-import", format: "kernel" } });
+    const res = await page.request.post("/api/v1/images/import", {
+      data: { path: `${FIXTURES}/x86_64/vmlinuz`, name: "e2e-import", format: "kernel" },
+    });
     expect(res.status()).toBe(403);
   });
 });
 
 test.describe("admin", () => {
   test.use({ storageState: storageStateFor("admin") });
-  test("imports a kernel image from a path on the controller; a symlink or relative path is refused", async ({ page }) => {
-    expect((await page.request.post("/api/v1/images/import", { data: { path: "fixtures/vmlinuz", name: "rel", format: "kernel" } })).status()).toBe(400);
+  test("imports a kernel image from a path on the controller; a symlink or relative path is refused", async ({
+    page,
+  }) => {
+    expect(
+      (
+        await page.request.post("/api/v1/images/import", {
+          data: { path: "fixtures/vmlinuz", name: "rel", format: "kernel" },
+        })
+      ).status(),
+    ).toBe(400);
     // The controller runs on this machine: a symlink made here is one it would follow.
     const dir = mkdtempSync(join(tmpdir(), "polyarch-e2e-import-"));
     try {
       symlinkSync(`${FIXTURES}/aarch64/vmlinuz`, join(dir, "vmlinuz"));
-      const viaLink = await page.request.post("/api/v1/images/import", { data: { path: join(dir, "vmlinuz"), name: "link", format: "kernel" } });
+      const viaLink = await page.request.post("/api/v1/images/import", {
+        data: { path: join(dir, "vmlinuz"), name: "link", format: "kernel" },
+      });
       expect(viaLink.status()).toBe(400);
       expect((await viaLink.json()).error.message).toMatch(/symbolic link/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     const res = await page.request.post("/api/v1/images/import", {
-      data: { path: `${FIXTURES}/aarch64/vmlinuz`, initrdPath: `${FIXTURES}/aarch64/initrd.img`, name: "e2e-imported-arm", format: "kernel", arch: "arm64" },
+      data: {
+        path: `${FIXTURES}/aarch64/vmlinuz`,
+        initrdPath: `${FIXTURES}/aarch64/initrd.img`,
+        name: "e2e-imported-arm",
+        format: "kernel",
+        arch: "arm64",
+      },
     });
     expect(res.status(), await res.text()).toBe(201);
-    expect(await res.json()).toMatchObject({ name: "e2e-imported-arm", arch: "aarch64", status: "ready", detectedArch: "aarch64" });
+    expect(await res.json()).toMatchObject({
+      name: "e2e-imported-arm",
+      arch: "aarch64",
+      status: "ready",
+      detectedArch: "aarch64",
+    });
   });
 });
 
 test.describe("viewer", () => {
   test.use({ storageState: storageStateFor("viewer") });
-  test("sees images but no upload panel or row actions; the API refuses a viewer's upload, rename and delete with 403", async ({ page }) => {
+  test("sees images but no upload panel or row actions; the API refuses a viewer's upload, rename and delete with 403", async ({
+    page,
+  }) => {
     await page.goto("/images");
     await expect(page.getByRole("heading", { name: "Images" })).toBeVisible();
     await expect(page.getByTestId("row").first()).toBeVisible();
@@ -157,7 +218,11 @@ test.describe("viewer", () => {
     await expect(page.getByRole("button", { name: "Delete" })).toHaveCount(0);
 
     const upload = await page.request.post("/api/v1/images", {
-      multipart: { name: "viewer-upload", format: "raw", file: { name: "x.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(4096) } },
+      multipart: {
+        name: "viewer-upload",
+        format: "raw",
+        file: { name: "x.img", mimeType: "application/octet-stream", buffer: Buffer.alloc(4096) },
+      },
     });
     expect(upload.status()).toBe(403);
     expect((await upload.json()).error.code).toBe("forbidden");

@@ -23,7 +23,8 @@ test("the VM list pages, sorts, filters and searches 10,000 rows on the server",
 
   await page.getByLabel("Architecture").selectOption("aarch64");
   await expect(page.getByTestId("range")).toHaveText(`Showing 1–25 of ${seeded.vmsByArch.aarch64}`);
-  for (const text of await page.getByTestId("row").getByTestId("arch-badge").allTextContents()) expect(text).toBe("aarch64");
+  for (const text of await page.getByTestId("row").getByTestId("arch-badge").allTextContents())
+    expect(text).toBe("aarch64");
   await expect(page).toHaveURL(/arch=aarch64/);
 
   await page.getByLabel("Status").selectOption("error");

@@ -45,11 +45,14 @@ class Console {
   async waitFor(re: RegExp, from: number, ms: number, what: string): Promise<RegExpExecArray> {
     let m: RegExpExecArray | null = null;
     await expect
-      .poll(() => {
-        if (this.closed !== null) throw new Error(`console closed (${this.closed}) while waiting for ${what}`);
-        m = re.exec(this.text.slice(from));
-        return Boolean(m);
-      }, { timeout: ms, message: `${what}; console so far:\n${this.text.slice(-2000)}` })
+      .poll(
+        () => {
+          if (this.closed !== null) throw new Error(`console closed (${this.closed}) while waiting for ${what}`);
+          m = re.exec(this.text.slice(from));
+          return Boolean(m);
+        },
+        { timeout: ms, message: `${what}; console so far:\n${this.text.slice(-2000)}` },
+      )
       .toBe(true);
     return m!;
   }
@@ -60,7 +63,10 @@ class Console {
     for (let n = 1; ; n++) {
       const from = this.text.length;
       this.ws.sendText(`echo "READY-${tag}${n}-$((6*7))"\n`);
-      const ok = await this.waitFor(new RegExp(`READY-${tag}${n}-42`), from, 5_000, "probe").then(() => true, () => false);
+      const ok = await this.waitFor(new RegExp(`READY-${tag}${n}-42`), from, 5_000, "probe").then(
+        () => true,
+        () => false,
+      );
       if (ok) return;
       if (Date.now() > end) throw new Error(`${tag}: the console shell does not answer:\n${this.text.slice(-2000)}`);
     }
@@ -81,10 +87,17 @@ class Console {
 
 async function deleteLeftovers() {
   // A crashed earlier run may have left its VMs / networks: remove them so names and VLANs are free.
-  const vms = (await (await admin.get("/api/v1/vms?pageSize=200&q=e2e-ping-")).json()).items as { id: string; name: string }[];
+  const vms = (await (await admin.get("/api/v1/vms?pageSize=200&q=e2e-ping-")).json()).items as {
+    id: string;
+    name: string;
+  }[];
   for (const vm of vms.filter((v) => v.name.startsWith("e2e-ping-"))) await admin.delete(`/api/v1/vms/${vm.id}`);
-  for (const vm of vms) await expect.poll(async () => (await admin.get(`/api/v1/vms/${vm.id}`)).status(), { timeout: 120_000 }).toBe(404);
-  const nets = (await (await admin.get("/api/v1/networks?pageSize=200&q=e2e-ping-")).json()).items as { id: string; name: string }[];
+  for (const vm of vms)
+    await expect.poll(async () => (await admin.get(`/api/v1/vms/${vm.id}`)).status(), { timeout: 120_000 }).toBe(404);
+  const nets = (await (await admin.get("/api/v1/networks?pageSize=200&q=e2e-ping-")).json()).items as {
+    id: string;
+    name: string;
+  }[];
   for (const n of nets.filter((x) => x.name.startsWith("e2e-ping-"))) await admin.delete(`/api/v1/networks/${n.id}`);
 }
 
@@ -100,7 +113,11 @@ test.afterAll(async () => {
   if (admin) {
     for (const x of guests) if (x.id) await admin.delete(`/api/v1/vms/${x.id}`).catch(() => {});
     for (const x of guests) {
-      if (x.id) await expect.poll(async () => (await admin.get(`/api/v1/vms/${x.id}`)).status(), { timeout: 120_000 }).toBe(404).catch(() => {});
+      if (x.id)
+        await expect
+          .poll(async () => (await admin.get(`/api/v1/vms/${x.id}`)).status(), { timeout: 120_000 })
+          .toBe(404)
+          .catch(() => {});
     }
     for (const id of Object.values(networkIds)) await admin.delete(`/api/v1/networks/${id}`).catch(() => {});
   }
@@ -117,15 +134,32 @@ test("two VMs on network A (VLAN 100) ping each other; a VM on network B (VLAN 2
     networkIds[key] = (await res.json()).id;
   }
 
-  const image = ((await (await admin.get(`/api/v1/images?arch=${ARCH}&q=busybox-demo`)).json()).items as { id: string }[])[0];
+  const image = (
+    (await (await admin.get(`/api/v1/images?arch=${ARCH}&q=busybox-demo`)).json()).items as { id: string }[]
+  )[0];
   expect(image, `no ${ARCH} busybox-demo image registered`).toBeTruthy();
   for (const x of guests) {
-    const res = await admin.post("/api/v1/vms", { data: { name: `e2e-ping-${x.key}`, arch: ARCH, imageId: image!.id, vcpus: 1, memoryMb: 256, diskGb: 1, networkId: networkIds[x.net] } });
+    const res = await admin.post("/api/v1/vms", {
+      data: {
+        name: `e2e-ping-${x.key}`,
+        arch: ARCH,
+        imageId: image!.id,
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        networkId: networkIds[x.net],
+      },
+    });
     expect(res.status(), await res.text()).toBe(202);
     x.id = (await res.json()).vm.id;
   }
   for (const x of guests) {
-    await expect.poll(async () => (await (await admin.get(`/api/v1/vms/${x.id}`)).json()).status, { timeout: 180_000, message: `${x.key} running` }).toBe("running");
+    await expect
+      .poll(async () => (await (await admin.get(`/api/v1/vms/${x.id}`)).json()).status, {
+        timeout: 180_000,
+        message: `${x.key} running`,
+      })
+      .toBe("running");
   }
   console.log(`[ping] 3 VMs running after ${ms()}`);
 
@@ -146,7 +180,10 @@ test("two VMs on network A (VLAN 100) ping each other; a VM on network B (VLAN 2
   for (const x of guests) expect(x.ip).not.toMatch(/\.(0|1|255)$/); // not the network, gateway or broadcast
 
   // The controller counts the allocations too.
-  const nets = ((await (await admin.get("/api/v1/networks?pageSize=200")).json()).items as { id: string; usedAddresses: number }[]);
+  const nets = (await (await admin.get("/api/v1/networks?pageSize=200")).json()).items as {
+    id: string;
+    usedAddresses: number;
+  }[];
   expect(nets.find((n) => n.id === networkIds.a)?.usedAddresses).toBe(2);
   expect(nets.find((n) => n.id === networkIds.b)?.usedAddresses).toBe(1);
 

@@ -9,7 +9,9 @@ import { storageStateFor } from "./helpers";
 
 function actionId(name: string): string {
   const manifest = JSON.parse(readFileSync(".next/server/server-reference-manifest.json", "utf8"));
-  const entry = Object.entries(manifest.node as Record<string, { exportedName?: string }>).find(([, v]) => v.exportedName === name);
+  const entry = Object.entries(manifest.node as Record<string, { exportedName?: string }>).find(
+    ([, v]) => v.exportedName === name,
+  );
   if (!entry) throw new Error(`server action ${name} not in the manifest`);
   return entry[0];
 }
@@ -17,7 +19,10 @@ function actionId(name: string): string {
 test.describe("admin", () => {
   test.use({ storageState: storageStateFor("admin") });
 
-  test("creates a network in the UI, sees it listed with its pool and free addresses, and deletes it after confirming", async ({ page, request }) => {
+  test("creates a network in the UI, sees it listed with its pool and free addresses, and deletes it after confirming", async ({
+    page,
+    request,
+  }) => {
     await page.goto("/networks");
     await expect(page.getByRole("heading", { name: "Networks", level: 1 })).toBeVisible();
     const form = page.getByRole("form", { name: "Create network" });
@@ -25,7 +30,9 @@ test.describe("admin", () => {
     await form.getByLabel("VLAN").fill("3901");
     await form.getByLabel("CIDR").fill("10.239.1.0/24");
     await form.getByLabel("Gateway").fill("10.239.1.1");
-    await expect(page.getByTestId("pool-preview")).toHaveText("Pool 10.239.1.1–10.239.1.254: 253 addresses for VMs (gateway 10.239.1.1 excluded).");
+    await expect(page.getByTestId("pool-preview")).toHaveText(
+      "Pool 10.239.1.1–10.239.1.254: 253 addresses for VMs (gateway 10.239.1.1 excluded).",
+    );
     await form.getByRole("button", { name: "Create network" }).click();
     await expect(page.getByRole("status")).toHaveText("Created network e2e-lan.");
 
@@ -37,7 +44,16 @@ test.describe("admin", () => {
     await expect(row.getByTestId("used")).toHaveText("0");
 
     // The same network through the API, with a custom pool.
-    const created = await request.post("/api/v1/networks", { data: { name: "e2e-dmz", vlanId: 3902, cidr: "10.239.2.0/28", gateway: "10.239.2.1", poolStart: "10.239.2.2", poolEnd: "10.239.2.11" } });
+    const created = await request.post("/api/v1/networks", {
+      data: {
+        name: "e2e-dmz",
+        vlanId: 3902,
+        cidr: "10.239.2.0/28",
+        gateway: "10.239.2.1",
+        poolStart: "10.239.2.2",
+        poolEnd: "10.239.2.11",
+      },
+    });
     expect(created.status(), await created.text()).toBe(201);
     const dmz = await created.json();
     expect(dmz).toMatchObject({ poolSize: 10, freeAddresses: 10, usedAddresses: 0, prefixLength: 28 });
@@ -58,7 +74,10 @@ test.describe("admin", () => {
     await expect(page.getByTestId("network-e2e-lan")).toBeVisible();
   });
 
-  test("bad input in the form: VLAN 5000 and a gateway outside the CIDR show clear messages at their fields; an overlap is refused by the server", async ({ page, request }) => {
+  test("bad input in the form: VLAN 5000 and a gateway outside the CIDR show clear messages at their fields; an overlap is refused by the server", async ({
+    page,
+    request,
+  }) => {
     const before = (await (await request.get("/api/v1/networks")).json()).total;
     await page.goto("/networks");
     const form = page.getByRole("form", { name: "Create network" });
@@ -84,11 +103,15 @@ test.describe("admin", () => {
     await form.getByLabel("Pool end").fill("");
     await expect(page.getByTestId("error-gateway")).toHaveCount(0);
     await form.getByRole("button", { name: "Create network" }).click();
-    await expect(page.getByRole("alert").filter({ hasText: /\S/ })).toHaveText("10.239.1.128/25 overlaps network e2e-lan (10.239.1.0/24).");
+    await expect(page.getByRole("alert").filter({ hasText: /\S/ })).toHaveText(
+      "10.239.1.128/25 overlaps network e2e-lan (10.239.1.0/24).",
+    );
     expect((await (await request.get("/api/v1/networks")).json()).total).toBe(before);
   });
 
-  test("the API answers bad input with 400 and clear messages, clashes with 409 naming the other network, unknown ids with 404", async ({ request }) => {
+  test("the API answers bad input with 400 and clear messages, clashes with 409 naming the other network, unknown ids with 404", async ({
+    request,
+  }) => {
     const bad = async (data: Record<string, unknown>, status: number, message: string | RegExp) => {
       const res = await request.post("/api/v1/networks", { data });
       expect(res.status(), JSON.stringify(data)).toBe(status);
@@ -100,17 +123,35 @@ test.describe("admin", () => {
     await bad({ ...ok, vlanId: 0 }, 400, "VLAN must be between 1 and 4094");
     await bad({ ...ok, gateway: "10.0.1.1" }, 400, "gateway: gateway 10.0.1.1 is outside 10.239.10.0/24");
     await bad({ ...ok, cidr: "10.239.10.0/31" }, 400, "prefix /31 is not supported");
-    await bad({ ...ok, poolStart: "10.239.10.90", poolEnd: "10.239.10.9" }, 400, "pool end 10.239.10.9 is before pool start 10.239.10.90");
+    await bad(
+      { ...ok, poolStart: "10.239.10.90", poolEnd: "10.239.10.9" },
+      400,
+      "pool end 10.239.10.9 is before pool start 10.239.10.90",
+    );
     await bad({ ...ok, name: undefined }, 400, "name");
 
     const created = await request.post("/api/v1/networks", { data: ok });
     expect(created.status()).toBe(201);
     const net = await created.json();
-    await bad({ ...ok, name: "e2e-api-2", vlanId: 3911, cidr: "10.239.0.0/16", gateway: "10.239.0.1" }, 409, /10\.239\.0\.0\/16 overlaps network e2e-/);
-    await bad({ ...ok, name: "e2e-api-3", cidr: "10.239.11.0/24", gateway: "10.239.11.1" }, 409, "VLAN 3910 is already used by network e2e-api.");
-    await bad({ ...ok, vlanId: 3912, cidr: "10.239.12.0/24", gateway: "10.239.12.1" }, 409, "A network named e2e-api already exists.");
+    await bad(
+      { ...ok, name: "e2e-api-2", vlanId: 3911, cidr: "10.239.0.0/16", gateway: "10.239.0.1" },
+      409,
+      /10\.239\.0\.0\/16 overlaps network e2e-/,
+    );
+    await bad(
+      { ...ok, name: "e2e-api-3", cidr: "10.239.11.0/24", gateway: "10.239.11.1" },
+      409,
+      "VLAN 3910 is already used by network e2e-api.",
+    );
+    await bad(
+      { ...ok, vlanId: 3912, cidr: "10.239.12.0/24", gateway: "10.239.12.1" },
+      409,
+      "A network named e2e-api already exists.",
+    );
 
-    const patched = await request.patch(`/api/v1/networks/${net.id}`, { data: { name: "e2e-api-renamed", poolStart: "10.239.10.100", poolEnd: "10.239.10.199" } });
+    const patched = await request.patch(`/api/v1/networks/${net.id}`, {
+      data: { name: "e2e-api-renamed", poolStart: "10.239.10.100", poolEnd: "10.239.10.199" },
+    });
     expect(patched.status(), await patched.text()).toBe(200);
     expect(await patched.json()).toMatchObject({ name: "e2e-api-renamed", poolSize: 100, freeAddresses: 100 });
     const badPatch = await request.patch(`/api/v1/networks/${net.id}`, { data: { poolEnd: "10.239.10.50" } });
@@ -129,7 +170,9 @@ test.describe("admin", () => {
   });
 });
 
-test("a viewer reads networks but every change gets 403 (API and server action), changes nothing, and sees no form", async ({ browser }) => {
+test("a viewer reads networks but every change gets 403 (API and server action), changes nothing, and sees no form", async ({
+  browser,
+}) => {
   const viewer = await pwRequest.newContext({ baseURL, storageState: storageStateFor("viewer") });
   const admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
   const before = await (await admin.get("/api/v1/networks")).json();
@@ -137,14 +180,25 @@ test("a viewer reads networks but every change gets 403 (API and server action),
 
   const list = await viewer.get("/api/v1/networks");
   expect(list.status()).toBe(200);
-  const post = await viewer.post("/api/v1/networks", { data: { name: "sneaky", vlanId: 3999, cidr: "10.239.99.0/24", gateway: "10.239.99.1" } });
+  const post = await viewer.post("/api/v1/networks", {
+    data: { name: "sneaky", vlanId: 3999, cidr: "10.239.99.0/24", gateway: "10.239.99.1" },
+  });
   expect(post.status()).toBe(403);
-  expect((await post.json()).error).toMatchObject({ code: "forbidden", message: expect.stringContaining("network:manage") });
+  expect((await post.json()).error).toMatchObject({
+    code: "forbidden",
+    message: expect.stringContaining("network:manage"),
+  });
   expect((await viewer.patch(`/api/v1/networks/${target}`, { data: { name: "sneaky" } })).status()).toBe(403);
   expect((await viewer.delete(`/api/v1/networks/${target}`)).status()).toBe(403);
   const action = await viewer.post("/networks", {
-    headers: { "Next-Action": actionId("createNetworkAction"), "content-type": "text/plain;charset=UTF-8", accept: "text/x-component" },
-    data: JSON.stringify([{ name: "sneaky2", vlanId: "3998", cidr: "10.239.98.0/24", gateway: "10.239.98.1", poolStart: "", poolEnd: "" }]),
+    headers: {
+      "Next-Action": actionId("createNetworkAction"),
+      "content-type": "text/plain;charset=UTF-8",
+      accept: "text/x-component",
+    },
+    data: JSON.stringify([
+      { name: "sneaky2", vlanId: "3998", cidr: "10.239.98.0/24", gateway: "10.239.98.1", poolStart: "", poolEnd: "" },
+    ]),
   });
   expect(action.status()).toBe(403);
 
@@ -166,7 +220,10 @@ test("a viewer reads networks but every change gets 403 (API and server action),
 test.describe("operator", () => {
   test.use({ storageState: storageStateFor("operator") });
 
-  test("sees the networks with VLAN, CIDR and free addresses, but no create form and no delete buttons; its POST gets 403", async ({ page, request }) => {
+  test("sees the networks with VLAN, CIDR and free addresses, but no create form and no delete buttons; its POST gets 403", async ({
+    page,
+    request,
+  }) => {
     await page.goto("/networks");
     const row = page.getByTestId("network-e2e-lan");
     await expect(row).toContainText("3901");
@@ -174,7 +231,9 @@ test.describe("operator", () => {
     await expect(row.getByTestId("free")).toHaveText("253");
     await expect(page.getByRole("form", { name: "Create network" })).toHaveCount(0);
     await expect(page.getByRole("button", { name: /Delete network/ })).toHaveCount(0);
-    const res = await request.post("/api/v1/networks", { data: { name: "op-net", vlanId: 3997, cidr: "10.239.97.0/24", gateway: "10.239.97.1" } });
+    const res = await request.post("/api/v1/networks", {
+      data: { name: "op-net", vlanId: 3997, cidr: "10.239.97.0/24", gateway: "10.239.97.1" },
+    });
     expect(res.status()).toBe(403);
   });
 });

@@ -20,8 +20,9 @@ function insertVm(id: string, name: string, projectId: string) {
   const db = new Database(E2E_DB, { timeout: 10_000 });
   try {
     const ts = new Date().toISOString().replace("Z", "+00:00");
-    db.prepare(`INSERT INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, status, powerState, projectId, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?)`)
-      .run(id, name, "aarch64", 1, 256, 1, "stopped", "shutoff", projectId, ts, ts);
+    db.prepare(
+      `INSERT INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, status, powerState, projectId, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+    ).run(id, name, "aarch64", 1, 256, 1, "stopped", "shutoff", projectId, ts, ts);
   } finally {
     db.close();
   }
@@ -42,7 +43,9 @@ async function projectCard(page: Page, name: string) {
   return card;
 }
 
-test("a user only in project B is refused the page, the API and the console ticket of a VM in project A; members and admins are not", async ({ browser }) => {
+test("a user only in project B is refused the page, the API and the console ticket of a VM in project A; members and admins are not", async ({
+  browser,
+}) => {
   const otherVmId = `e2e-vm-default-${stamp}`;
   const labVmId = `e2e-vm-lab-${stamp}`;
   const adminCtx = await browser.newContext({ storageState: storageStateFor("admin") });
@@ -75,7 +78,11 @@ test("a user only in project B is refused the page, the API and the console tick
     await def.getByRole("button", { name: `Remove ${OP.email} from default` }).click();
     await expect(def.getByTestId(`member-${OP.email}`)).toHaveCount(0);
 
-    const projects = (await (await admin.request.get("/api/v1/projects")).json()).items as { id: string; name: string; members: { email: string }[] }[];
+    const projects = (await (await admin.request.get("/api/v1/projects")).json()).items as {
+      id: string;
+      name: string;
+      members: { email: string }[];
+    }[];
     const labProject = projects.find((p) => p.name === PROJECT)!;
     expect(labProject.members.map((m) => m.email)).toEqual([OP.email]);
     expect(projects.find((p) => p.name === "default")!.members.map((m) => m.email)).not.toContain(OP.email);
@@ -100,15 +107,29 @@ test("a user only in project B is refused the page, the API and the console tick
       const ticket = await op.request.post(`/api/v1/vms/${otherVmId}/console-ticket`, { data: { write: true } });
       expect(ticket.status()).toBe(404);
       expect((await ticket.json()).error.code).toBe("not_found");
-      const readOnlyTicket = await op.request.post(`/api/v1/vms/${otherVmId}/console-ticket`, { data: { write: false } });
+      const readOnlyTicket = await op.request.post(`/api/v1/vms/${otherVmId}/console-ticket`, {
+        data: { write: false },
+      });
       expect(readOnlyTicket.status()).toBe(404);
       expect((await op.request.get(`/api/v1/vms/${otherVmId}`)).status()).toBe(404);
       expect((await op.request.get(`/api/v1/vms/${otherVmId}/tasks`)).status()).toBe(404);
       expect((await op.request.get(`/api/v1/vms/${otherVmId}/events`)).status()).toBe(404);
-      expect((await op.request.post(`/api/v1/vms/${otherVmId}/actions`, { data: { action: "start" } })).status()).toBe(404);
+      expect((await op.request.post(`/api/v1/vms/${otherVmId}/actions`, { data: { action: "start" } })).status()).toBe(
+        404,
+      );
       expect((await op.request.delete(`/api/v1/vms/${otherVmId}`)).status()).toBe(404);
       // Nor can they create a VM in a project they are not in (refused before anything else is looked at).
-      const sneaky = await op.request.post("/api/v1/vms", { data: { name: `sneaky-${stamp}`, arch: "aarch64", imageId: "whatever", vcpus: 1, memoryMb: 256, diskGb: 1, projectId: "default" } });
+      const sneaky = await op.request.post("/api/v1/vms", {
+        data: {
+          name: `sneaky-${stamp}`,
+          arch: "aarch64",
+          imageId: "whatever",
+          vcpus: 1,
+          memoryMb: 256,
+          diskGb: 1,
+          projectId: "default",
+        },
+      });
       expect(sneaky.status()).toBe(404);
       const still = await admin.request.get(`/api/v1/vms/${otherVmId}`);
       expect(still.status()).toBe(200);
@@ -133,7 +154,9 @@ test("a user only in project B is refused the page, the API and the console tick
 
       // The operator cannot manage projects.
       expect((await op.request.post("/api/v1/projects", { data: { name: `mine-${stamp}` } })).status()).toBe(403);
-      expect((await op.request.post(`/api/v1/projects/${labProject.id}/members`, { data: { email: OP.email } })).status()).toBe(403);
+      expect(
+        (await op.request.post(`/api/v1/projects/${labProject.id}/members`, { data: { email: OP.email } })).status(),
+      ).toBe(403);
       expect((await op.goto("/projects"))?.status()).toBe(403);
     } finally {
       await opCtx.close();
@@ -141,9 +164,24 @@ test("a user only in project B is refused the page, the API and the console tick
 
     // 5. The admin sees both VMs; the refusals are in the audit log, attributed to the operator.
     const all = await (await admin.request.get(`/api/v1/vms?q=${stamp}&sort=name`)).json();
-    expect(all.items.map((v: { name: string; project: { name: string } }) => [v.name, v.project.name])).toEqual([[OTHER_VM, "default"], [LAB_VM, PROJECT]]);
-    const audit = await (await admin.request.get(`/api/v1/audit?status=denied&q=${encodeURIComponent(OP.email)}&pageSize=100`)).json();
-    expect(audit.items.map((i: { action: string }) => i.action)).toEqual(expect.arrayContaining(["vm.view", "vm.console", "vm.get", "vm.start", "vm.delete", "vm.create", "project.create"]));
+    expect(all.items.map((v: { name: string; project: { name: string } }) => [v.name, v.project.name])).toEqual([
+      [OTHER_VM, "default"],
+      [LAB_VM, PROJECT],
+    ]);
+    const audit = await (
+      await admin.request.get(`/api/v1/audit?status=denied&q=${encodeURIComponent(OP.email)}&pageSize=100`)
+    ).json();
+    expect(audit.items.map((i: { action: string }) => i.action)).toEqual(
+      expect.arrayContaining([
+        "vm.view",
+        "vm.console",
+        "vm.get",
+        "vm.start",
+        "vm.delete",
+        "vm.create",
+        "project.create",
+      ]),
+    );
 
     // 6. A project with a VM cannot be deleted; once empty it can.
     await admin.goto("/projects");

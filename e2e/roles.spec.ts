@@ -5,7 +5,9 @@ const PAGES = ["/", "/hosts", "/images", "/vms", "/account"];
 
 function collectConsoleErrors(page: Page) {
   const errors: string[] = [];
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
   page.on("pageerror", (e) => errors.push(e.message));
   return errors;
 }

@@ -1,7 +1,9 @@
 import { test, expect } from "@playwright/test";
 import { USERS, signIn, storageStateFor } from "./helpers";
 
-test("an admin creates an operator, the operator signs in, the admin disables them and their session stops working", async ({ browser }) => {
+test("an admin creates an operator, the operator signs in, the admin disables them and their session stops working", async ({
+  browser,
+}) => {
   const email = `ops-${Date.now()}@e2e.test`;
   const password = "operator-pass-2";
 
@@ -48,16 +50,28 @@ test("an admin creates an operator, the operator signs in, the admin disables th
 test("an admin changes a role and resets a password through the API", async ({ request, browser }) => {
   const ctx = await browser.newContext({ storageState: storageStateFor("admin") });
   const email = `role-${Date.now()}@e2e.test`;
-  const created = await ctx.request.post("/api/v1/users", { data: { email, name: "Role change", role: "viewer", password: "first-pass-1" } });
+  const created = await ctx.request.post("/api/v1/users", {
+    data: { email, name: "Role change", role: "viewer", password: "first-pass-1" },
+  });
   expect(created.status()).toBe(201);
   const { id } = await created.json();
-  const dup = await ctx.request.post("/api/v1/users", { data: { email, name: "Again", role: "viewer", password: "first-pass-1" } });
+  const dup = await ctx.request.post("/api/v1/users", {
+    data: { email, name: "Again", role: "viewer", password: "first-pass-1" },
+  });
   expect(dup.status()).toBe(409);
-  expect((await ctx.request.patch(`/api/v1/users/${id}`, { data: { role: "operator", password: "second-pass-2" } })).status()).toBe(200);
+  expect(
+    (
+      await ctx.request.patch(`/api/v1/users/${id}`, { data: { role: "operator", password: "second-pass-2" } })
+    ).status(),
+  ).toBe(200);
   const bad = await ctx.request.patch(`/api/v1/users/${id}`, { data: { role: "root" } });
   expect(bad.status()).toBe(400);
   expect((await bad.json()).error.message).toContain("admin, operator, viewer");
-  expect((await request.post("/api/auth/sign-in/email", { data: { email, password: "first-pass-1" } })).status()).toBe(401);
-  expect((await request.post("/api/auth/sign-in/email", { data: { email, password: "second-pass-2" } })).status()).toBe(200);
+  expect((await request.post("/api/auth/sign-in/email", { data: { email, password: "first-pass-1" } })).status()).toBe(
+    401,
+  );
+  expect((await request.post("/api/auth/sign-in/email", { data: { email, password: "second-pass-2" } })).status()).toBe(
+    200,
+  );
   await ctx.close();
 });

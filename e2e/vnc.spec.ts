@@ -2,7 +2,15 @@ import { test, expect, request as pwRequest, type APIRequestContext } from "@pla
 import { baseURL } from "../playwright.config";
 import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "../agent/src/testing/vnc-client";
 import { connectWebSocket, type WebSocket } from "../agent/src/console";
-import { adminApi, startMixedFleet, ticketFor, upgradeStatus as status, waitForFleetOnline, wsUrl, type Fleet } from "./console-helpers";
+import {
+  adminApi,
+  startMixedFleet,
+  ticketFor,
+  upgradeStatus as status,
+  waitForFleetOnline,
+  wsUrl,
+  type Fleet,
+} from "./console-helpers";
 import { storageStateFor } from "./helpers";
 
 // Graphical console (noVNC) on the real mixed fleet, through the custom server's console proxy (server/console-proxy.ts)
@@ -25,7 +33,9 @@ test.beforeAll(async () => {
   await waitForFleetOnline(admin, (h) => Boolean(h.agentUrl && urls.has(h.agentUrl)));
   for (const arch of ["x86_64", "aarch64"] as const) {
     const image = (await (await admin.get(`/api/v1/images?arch=${arch}&q=busybox-demo`)).json()).items[0];
-    const res = await admin.post("/api/v1/vms", { data: { name: `vnc-${arch.replace("_", "")}`, arch, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 } });
+    const res = await admin.post("/api/v1/vms", {
+      data: { name: `vnc-${arch.replace("_", "")}`, arch, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1 },
+    });
     expect(res.status(), await res.text()).toBe(202);
     const vm = (await res.json()).vm;
     // defaults: x86_64 always VGA; an aarch64 kernel-boot image gets no display
@@ -34,7 +44,15 @@ test.beforeAll(async () => {
   }
   for (const id of Object.values(vms)) {
     // status plus the VM's last error, so a failed create says why
-    await expect.poll(async () => { const v = await (await admin.get(`/api/v1/vms/${id}`)).json(); return v.lastError ? `${v.status}: ${v.lastError}` : v.status; }, { timeout: 180_000 }).toBe("running");
+    await expect
+      .poll(
+        async () => {
+          const v = await (await admin.get(`/api/v1/vms/${id}`)).json();
+          return v.lastError ? `${v.status}: ${v.lastError}` : v.status;
+        },
+        { timeout: 180_000 },
+      )
+      .toBe("running");
   }
   // the kernel is up (its serial marker) before anyone looks at the screen
   const serial = await ticketFor(admin, vms.x86_64!, "serial");
@@ -61,12 +79,15 @@ async function canvasStats(page: import("@playwright/test").Page) {
     if (!c || c.width === 0 || c.height === 0) return { width: 0, height: 0, colours: 0 };
     const data = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
     const seen = new Set<number>();
-    for (let i = 0; i < data.length && seen.size < 64; i += 4 * 7) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+    for (let i = 0; i < data.length && seen.size < 64; i += 4 * 7)
+      seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
     return { width: c.width, height: c.height, colours: seen.size };
   });
 }
 
-test("an operator opens the graphical console of an x86_64 VM: the noVNC canvas shows the VGA framebuffer", async ({ browser }) => {
+test("an operator opens the graphical console of an x86_64 VM: the noVNC canvas shows the VGA framebuffer", async ({
+  browser,
+}) => {
   const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
   const page = await ctx.newPage();
   await page.goto(`/vms/${vms.x86_64}`);
@@ -136,7 +157,9 @@ test("VNC tickets are single use and bound to their console kind", async () => {
   }
 });
 
-test("an aarch64 VM without a display says so and offers the serial console instead of a black screen", async ({ browser }) => {
+test("an aarch64 VM without a display says so and offers the serial console instead of a black screen", async ({
+  browser,
+}) => {
   const res = await admin.post(`/api/v1/vms/${vms.aarch64}/console-ticket`, { data: { kind: "vnc" } });
   expect(res.status()).toBe(409);
   expect((await res.json()).error.message).toContain("no graphical display");
@@ -144,11 +167,15 @@ test("an aarch64 VM without a display says so and offers the serial console inst
   const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
   const page = await ctx.newPage();
   await page.goto(`/vms/${vms.aarch64}/console?tab=graphical`);
-  await expect(page.getByTestId("vnc-no-display")).toContainText("This VM has no graphical display — use the serial console");
+  await expect(page.getByTestId("vnc-no-display")).toContainText(
+    "This VM has no graphical display — use the serial console",
+  );
   await expect(page.getByTestId("vnc-screen")).toHaveCount(0);
   await page.getByTestId("vnc-open-serial").click();
   await expect(page.getByTestId("console-tab-serial")).toHaveAttribute("aria-selected", "true");
   await expect(page.getByTestId("serial-console-status")).toHaveText(/^Connected/, { timeout: 30_000 });
-  await expect(page.getByTestId("serial-console-output")).toContainText("POLYARCH-BOOT-OK arch=aarch64", { timeout: 120_000 });
+  await expect(page.getByTestId("serial-console-output")).toContainText("POLYARCH-BOOT-OK arch=aarch64", {
+    timeout: 120_000,
+  });
   await ctx.close();
 });

@@ -4,7 +4,9 @@ import { test, expect } from "@playwright/test";
 test("sign-in attempts are rate-limited per client", async ({ request }) => {
   let limited = false;
   for (let i = 0; i < 40 && !limited; i++) {
-    const res = await request.post("/api/auth/sign-in/email", { data: { email: "brute@e2e.test", password: `guess-${i}-xyz` } });
+    const res = await request.post("/api/auth/sign-in/email", {
+      data: { email: "brute@e2e.test", password: `guess-${i}-xyz` },
+    });
     expect([401, 429]).toContain(res.status());
     limited = res.status() === 429;
   }

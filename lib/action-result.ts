@@ -1,10 +1,15 @@
 // What a server action answers (lib/server/web/action.ts defineAction), nameable by client
 // components without importing server code.
-export type ActionResult<T = unknown> = { ok: true; data: T } | { ok: false; code: string; error: string; fieldErrors?: Record<string, string> };
+export type ActionResult<T = unknown> =
+  { ok: true; data: T } | { ok: false; code: string; error: string; fieldErrors?: Record<string, string> };
 
 /** An action's error as a thrown Error (the server's message), for TanStack Query mutations. */
 export class ActionError extends Error {
-  constructor(message: string, readonly code: string, readonly fieldErrors: Record<string, string> = {}) {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly fieldErrors: Record<string, string> = {},
+  ) {
     super(message);
     this.name = "ActionError";
   }

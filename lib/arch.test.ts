@@ -3,9 +3,17 @@ import { archSchema, normalizeArch, ACCEPTED_ARCH_NAMES } from "./arch";
 
 describe("normalizeArch", () => {
   it.each([
-    ["x86_64", "x86_64"], ["X86_64", "x86_64"], ["amd64", "x86_64"], ["AMD64", "x86_64"],
-    ["x64", "x86_64"], ["x86-64", "x86_64"], [" amd64 ", "x86_64"],
-    ["aarch64", "aarch64"], ["arm64", "aarch64"], ["ARM64", "aarch64"], ["armv8", "aarch64"],
+    ["x86_64", "x86_64"],
+    ["X86_64", "x86_64"],
+    ["amd64", "x86_64"],
+    ["AMD64", "x86_64"],
+    ["x64", "x86_64"],
+    ["x86-64", "x86_64"],
+    [" amd64 ", "x86_64"],
+    ["aarch64", "aarch64"],
+    ["arm64", "aarch64"],
+    ["ARM64", "aarch64"],
+    ["armv8", "aarch64"],
     ["Aarch64", "aarch64"],
   ])("%s -> %s", (input, expected) => {
     expect(normalizeArch(input)).toBe(expected);

@@ -15,7 +15,7 @@ const ALIASES: Record<string, Arch> = {
   arm64: "aarch64",
   armv8: "aarch64",
   "armv8-a": "aarch64",
-  "armv8l": "aarch64",
+  armv8l: "aarch64",
   aarch64_be: "aarch64",
 };
 
@@ -40,16 +40,14 @@ export function archErrorMessage(input: unknown): string {
 }
 
 /** zod schema that accepts any alias and outputs the canonical name. */
-export const archSchema = z
-  .string({ error: "Architecture is required: x86_64 or aarch64" })
-  .transform((value, ctx) => {
-    const arch = normalizeArch(value);
-    if (!arch) {
-      ctx.addIssue({ code: "custom", message: archErrorMessage(value) });
-      return z.NEVER;
-    }
-    return arch;
-  });
+export const archSchema = z.string({ error: "Architecture is required: x86_64 or aarch64" }).transform((value, ctx) => {
+  const arch = normalizeArch(value);
+  if (!arch) {
+    ctx.addIssue({ code: "custom", message: archErrorMessage(value) });
+    return z.NEVER;
+  }
+  return arch;
+});
 
 /** QEMU system emulator binary for a guest arch. */
 export function qemuBinaryFor(arch: Arch): string {

@@ -33,9 +33,20 @@ describe("display per VM", () => {
   });
 
   it("the agent spec carries it (absent = the default for the arch and boot type)", () => {
-    const spec = (over: object) => vmSpecSchema.parse({ name: "v1", arch: "aarch64", vcpus: 1, memoryMb: 256, diskGb: 1, boot: { type: "kernel", imageId: "i" }, ...over });
+    const spec = (over: object) =>
+      vmSpecSchema.parse({
+        name: "v1",
+        arch: "aarch64",
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        boot: { type: "kernel", imageId: "i" },
+        ...over,
+      });
     expect(specDisplay(spec({}))).toBe("none");
-    expect(specDisplay(spec({ boot: { type: "disk", imageId: "i", format: "qcow2", firmware: "uefi" } }))).toBe("virtio-gpu");
+    expect(specDisplay(spec({ boot: { type: "disk", imageId: "i", format: "qcow2", firmware: "uefi" } }))).toBe(
+      "virtio-gpu",
+    );
     expect(specDisplay(spec({ display: "ramfb" }))).toBe("ramfb");
     expect(specDisplay(spec({ arch: "x86_64" }))).toBe("vga");
     expect(() => spec({ display: "cirrus" })).toThrow();

@@ -34,7 +34,11 @@ export function defaultDisplay(arch: Arch, image?: { format: string } | null): D
 }
 
 /** A stored/optional display resolved to what the VM really has. */
-export function effectiveDisplay(arch: Arch, display: string | null | undefined, image?: { format: string } | null): Display {
+export function effectiveDisplay(
+  arch: Arch,
+  display: string | null | undefined,
+  image?: { format: string } | null,
+): Display {
   const parsed = displaySchema.safeParse(display);
   if (parsed.success && displayFits(arch, parsed.data)) return parsed.data;
   return defaultDisplay(arch, image);

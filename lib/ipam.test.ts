@@ -1,7 +1,19 @@
 import { describe, expect, it } from "vitest";
 import {
-  canonicalIpv4, cidrsOverlap, formatIpv4, freeCount, inPool, macFromBytes, nextFreeAddress, parseCidr, parseIpv4, poolSize, prefixLength,
-  usedInPool, validateNetworkPlan, type NetworkPlan,
+  canonicalIpv4,
+  cidrsOverlap,
+  formatIpv4,
+  freeCount,
+  inPool,
+  macFromBytes,
+  nextFreeAddress,
+  parseCidr,
+  parseIpv4,
+  poolSize,
+  prefixLength,
+  usedInPool,
+  validateNetworkPlan,
+  type NetworkPlan,
 } from "./ipam";
 
 describe("parseIpv4 / formatIpv4", () => {
@@ -16,13 +28,23 @@ describe("parseIpv4 / formatIpv4", () => {
     expect(formatIpv4(n)).toBe(text.trim());
   });
 
-  it.each(["", "10.0.0", "10.0.0.0.1", "256.0.0.1", "10.0.0.-1", "010.0.0.1", "10.0.0.01", "a.b.c.d", "10.0.0.1/24", "1e1.0.0.1", "0x10.0.0.1", "::1"])(
-    "%j is not an address",
-    (text) => {
-      expect(parseIpv4(text)).toBeNull();
-      expect(canonicalIpv4(text)).toBeNull();
-    },
-  );
+  it.each([
+    "",
+    "10.0.0",
+    "10.0.0.0.1",
+    "256.0.0.1",
+    "10.0.0.-1",
+    "010.0.0.1",
+    "10.0.0.01",
+    "a.b.c.d",
+    "10.0.0.1/24",
+    "1e1.0.0.1",
+    "0x10.0.0.1",
+    "::1",
+  ])("%j is not an address", (text) => {
+    expect(parseIpv4(text)).toBeNull();
+    expect(canonicalIpv4(text)).toBeNull();
+  });
 });
 
 describe("parseCidr", () => {
@@ -81,11 +103,26 @@ describe("cidrsOverlap", () => {
 
 describe("validateNetworkPlan", () => {
   it.each([
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1" }, { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.254" }],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.254", poolStart: "10.0.0.100", poolEnd: "10.0.0.199" }, { cidr: "10.0.0.0/24", gateway: "10.0.0.254", poolStart: "10.0.0.100", poolEnd: "10.0.0.199" }],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "", poolEnd: null }, { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.254" }],
-    [{ cidr: "10.0.0.0/30", gateway: "10.0.0.1" }, { cidr: "10.0.0.0/30", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.2" }],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.9", poolEnd: "10.0.0.9" }, { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.9", poolEnd: "10.0.0.9" }],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1" },
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.254" },
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.254", poolStart: "10.0.0.100", poolEnd: "10.0.0.199" },
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.254", poolStart: "10.0.0.100", poolEnd: "10.0.0.199" },
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "", poolEnd: null },
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.254" },
+    ],
+    [
+      { cidr: "10.0.0.0/30", gateway: "10.0.0.1" },
+      { cidr: "10.0.0.0/30", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.2" },
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.9", poolEnd: "10.0.0.9" },
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.9", poolEnd: "10.0.0.9" },
+    ],
   ])("%j is valid", (input, plan) => {
     expect(validateNetworkPlan(input)).toEqual({ ok: true, plan });
   });
@@ -93,15 +130,47 @@ describe("validateNetworkPlan", () => {
   it.each([
     [{ cidr: "10.0.0.0/24", gateway: "10.0.1.1" }, "gateway", "gateway 10.0.1.1 is outside 10.0.0.0/24"],
     [{ cidr: "10.0.0.0/24", gateway: "10.0.0.0" }, "gateway", "gateway 10.0.0.0 is the network address of 10.0.0.0/24"],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.255" }, "gateway", "gateway 10.0.0.255 is the broadcast address of 10.0.0.0/24"],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.255" },
+      "gateway",
+      "gateway 10.0.0.255 is the broadcast address of 10.0.0.0/24",
+    ],
     [{ cidr: "10.0.0.0/24", gateway: "nope" }, "gateway", 'gateway "nope" is not an IPv4 address'],
-    [{ cidr: "10.0.0.0/33", gateway: "10.0.0.1" }, "cidr", "prefix /33 is not supported; use /8 to /30 (a /31 or /32 has no room for a gateway and guests)"],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.50", poolEnd: "10.0.0.10" }, "poolEnd", "pool end 10.0.0.10 is before pool start 10.0.0.50"],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.1.5" }, "poolStart", "pool start 10.0.1.5 is outside the usable range of 10.0.0.0/24 (10.0.0.1–10.0.0.254)"],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolEnd: "10.0.0.255" }, "poolEnd", "pool end 10.0.0.255 is outside the usable range of 10.0.0.0/24 (10.0.0.1–10.0.0.254)"],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.0" }, "poolStart", "pool start 10.0.0.0 is outside the usable range of 10.0.0.0/24 (10.0.0.1–10.0.0.254)"],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "x" }, "poolStart", 'pool start "x" is not an IPv4 address'],
-    [{ cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.1" }, "poolEnd", "the pool 10.0.0.1–10.0.0.1 holds only the gateway; it has no address for a VM"],
+    [
+      { cidr: "10.0.0.0/33", gateway: "10.0.0.1" },
+      "cidr",
+      "prefix /33 is not supported; use /8 to /30 (a /31 or /32 has no room for a gateway and guests)",
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.50", poolEnd: "10.0.0.10" },
+      "poolEnd",
+      "pool end 10.0.0.10 is before pool start 10.0.0.50",
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.1.5" },
+      "poolStart",
+      "pool start 10.0.1.5 is outside the usable range of 10.0.0.0/24 (10.0.0.1–10.0.0.254)",
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolEnd: "10.0.0.255" },
+      "poolEnd",
+      "pool end 10.0.0.255 is outside the usable range of 10.0.0.0/24 (10.0.0.1–10.0.0.254)",
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.0" },
+      "poolStart",
+      "pool start 10.0.0.0 is outside the usable range of 10.0.0.0/24 (10.0.0.1–10.0.0.254)",
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "x" },
+      "poolStart",
+      'pool start "x" is not an IPv4 address',
+    ],
+    [
+      { cidr: "10.0.0.0/24", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.1" },
+      "poolEnd",
+      "the pool 10.0.0.1–10.0.0.1 holds only the gateway; it has no address for a VM",
+    ],
   ])("%j → %s: %s", (input, field, message) => {
     const r = validateNetworkPlan(input);
     expect(r.ok).toBe(false);
@@ -109,7 +178,12 @@ describe("validateNetworkPlan", () => {
   });
 
   it("reports every problem at once", () => {
-    const r = validateNetworkPlan({ cidr: "10.0.0.0/24", gateway: "10.9.0.1", poolStart: "10.0.0.200", poolEnd: "10.0.0.100" });
+    const r = validateNetworkPlan({
+      cidr: "10.0.0.0/24",
+      gateway: "10.9.0.1",
+      poolStart: "10.0.0.200",
+      poolEnd: "10.0.0.100",
+    });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.issues.map((i) => i.field).sort()).toEqual(["gateway", "poolEnd"]);
   });
@@ -136,8 +210,27 @@ describe("pool accounting and next free address", () => {
     [p24, ["10.0.0.3"], "10.0.0.2"],
     [p28, [], "10.0.5.2"],
     [gwMid, ["10.0.0.1", "10.0.0.2"], "10.0.0.4"],
-    [p28, ["10.0.5.2", "10.0.5.3", "10.0.5.4", "10.0.5.5", "10.0.5.6", "10.0.5.7", "10.0.5.8", "10.0.5.9", "10.0.5.10"], "10.0.5.11"],
-    [p28, ["10.0.5.2", "10.0.5.3", "10.0.5.4", "10.0.5.5", "10.0.5.6", "10.0.5.7", "10.0.5.8", "10.0.5.9", "10.0.5.10", "10.0.5.11"], null],
+    [
+      p28,
+      ["10.0.5.2", "10.0.5.3", "10.0.5.4", "10.0.5.5", "10.0.5.6", "10.0.5.7", "10.0.5.8", "10.0.5.9", "10.0.5.10"],
+      "10.0.5.11",
+    ],
+    [
+      p28,
+      [
+        "10.0.5.2",
+        "10.0.5.3",
+        "10.0.5.4",
+        "10.0.5.5",
+        "10.0.5.6",
+        "10.0.5.7",
+        "10.0.5.8",
+        "10.0.5.9",
+        "10.0.5.10",
+        "10.0.5.11",
+      ],
+      null,
+    ],
     [{ cidr: "10.0.0.0/30", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.0.0.2" }, ["10.0.0.2"], null],
   ])("nextFreeAddress(%j, %j) = %s", (plan, used, expected) => {
     expect(nextFreeAddress(plan, used)).toBe(expected);
@@ -154,7 +247,12 @@ describe("pool accounting and next free address", () => {
 
   it("a /8 pool with a long used prefix stays linear in the used set", () => {
     const used = Array.from({ length: 50_000 }, (_, i) => formatIpv4(parseIpv4("10.0.0.2")! + i));
-    const plan: NetworkPlan = { cidr: "10.0.0.0/8", gateway: "10.0.0.1", poolStart: "10.0.0.1", poolEnd: "10.255.255.254" };
+    const plan: NetworkPlan = {
+      cidr: "10.0.0.0/8",
+      gateway: "10.0.0.1",
+      poolStart: "10.0.0.1",
+      poolEnd: "10.255.255.254",
+    };
     expect(nextFreeAddress(plan, used)).toBe(formatIpv4(parseIpv4("10.0.0.2")! + 50_000));
     expect(freeCount(plan, used)).toBe(16777213 - 50_000);
   });

@@ -66,12 +66,19 @@ export function parseCidr(text: string): CidrResult {
   if (!m || addr === null) return { ok: false, error: `"${text}" is not an IPv4 CIDR; write it like 10.0.0.0/24` };
   const prefix = Number(m[2]);
   if (prefix < MIN_PREFIX || prefix > MAX_PREFIX) {
-    return { ok: false, error: `prefix /${prefix} is not supported; use /${MIN_PREFIX} to /${MAX_PREFIX} (a /31 or /32 has no room for a gateway and guests)` };
+    return {
+      ok: false,
+      error: `prefix /${prefix} is not supported; use /${MIN_PREFIX} to /${MAX_PREFIX} (a /31 or /32 has no room for a gateway and guests)`,
+    };
   }
   const mask = maskOf(prefix);
   const network = (addr & mask) >>> 0;
-  if (network !== addr) return { ok: false, error: `${text} has host bits set; did you mean ${formatIpv4(network)}/${prefix}?` };
-  return { ok: true, cidr: { text: `${formatIpv4(network)}/${prefix}`, prefix, network, broadcast: (network | ~mask) >>> 0 } };
+  if (network !== addr)
+    return { ok: false, error: `${text} has host bits set; did you mean ${formatIpv4(network)}/${prefix}?` };
+  return {
+    ok: true,
+    cidr: { text: `${formatIpv4(network)}/${prefix}`, prefix, network, broadcast: (network | ~mask) >>> 0 },
+  };
 }
 
 /** Parses a CIDR already known to be valid (stored rows); throws on corruption rather than guessing. */
@@ -102,9 +109,12 @@ export function usableRange(cidr: Cidr): { first: number; last: number } {
  * is skipped at allocation, so "usable range minus the gateway"). Every problem is reported with
  * the field it belongs to, so a form can show it next to the input.
  */
-export function validateNetworkPlan(input: { cidr: string; gateway: string; poolStart?: string | null; poolEnd?: string | null }):
-  | { ok: true; plan: NetworkPlan }
-  | { ok: false; issues: PlanIssue[] } {
+export function validateNetworkPlan(input: {
+  cidr: string;
+  gateway: string;
+  poolStart?: string | null;
+  poolEnd?: string | null;
+}): { ok: true; plan: NetworkPlan } | { ok: false; issues: PlanIssue[] } {
   const issues: PlanIssue[] = [];
   const parsed = parseCidr(input.cidr);
   const gw = parseIpv4(input.gateway);
@@ -116,9 +126,12 @@ export function validateNetworkPlan(input: { cidr: string; gateway: string; pool
   const cidr = parsed.cidr;
   const { first, last } = usableRange(cidr);
   if (gw !== null) {
-    if (!cidrContains(cidr, gw)) issues.push({ field: "gateway", message: `gateway ${formatIpv4(gw)} is outside ${cidr.text}` });
-    else if (gw === cidr.network) issues.push({ field: "gateway", message: `gateway ${formatIpv4(gw)} is the network address of ${cidr.text}` });
-    else if (gw === cidr.broadcast) issues.push({ field: "gateway", message: `gateway ${formatIpv4(gw)} is the broadcast address of ${cidr.text}` });
+    if (!cidrContains(cidr, gw))
+      issues.push({ field: "gateway", message: `gateway ${formatIpv4(gw)} is outside ${cidr.text}` });
+    else if (gw === cidr.network)
+      issues.push({ field: "gateway", message: `gateway ${formatIpv4(gw)} is the network address of ${cidr.text}` });
+    else if (gw === cidr.broadcast)
+      issues.push({ field: "gateway", message: `gateway ${formatIpv4(gw)} is the broadcast address of ${cidr.text}` });
   }
 
   const bound = (field: "poolStart" | "poolEnd", text: string | null | undefined, fallback: number): number | null => {
@@ -130,19 +143,29 @@ export function validateNetworkPlan(input: { cidr: string; gateway: string; pool
       return null;
     }
     if (n < first || n > last) {
-      issues.push({ field, message: `${label} ${formatIpv4(n)} is outside the usable range of ${cidr.text} (${formatIpv4(first)}–${formatIpv4(last)})` });
+      issues.push({
+        field,
+        message: `${label} ${formatIpv4(n)} is outside the usable range of ${cidr.text} (${formatIpv4(first)}–${formatIpv4(last)})`,
+      });
       return null;
     }
     return n;
   };
   const start = bound("poolStart", input.poolStart, first);
   const end = bound("poolEnd", input.poolEnd, last);
-  if (start !== null && end !== null && end < start) issues.push({ field: "poolEnd", message: `pool end ${formatIpv4(end)} is before pool start ${formatIpv4(start)}` });
+  if (start !== null && end !== null && end < start)
+    issues.push({ field: "poolEnd", message: `pool end ${formatIpv4(end)} is before pool start ${formatIpv4(start)}` });
   if (start !== null && end !== null && end === start && gw === start) {
-    issues.push({ field: "poolEnd", message: `the pool ${formatIpv4(start)}–${formatIpv4(end)} holds only the gateway; it has no address for a VM` });
+    issues.push({
+      field: "poolEnd",
+      message: `the pool ${formatIpv4(start)}–${formatIpv4(end)} holds only the gateway; it has no address for a VM`,
+    });
   }
   if (issues.length > 0 || gw === null || start === null || end === null) return { ok: false, issues };
-  return { ok: true, plan: { cidr: cidr.text, gateway: formatIpv4(gw), poolStart: formatIpv4(start), poolEnd: formatIpv4(end) } };
+  return {
+    ok: true,
+    plan: { cidr: cidr.text, gateway: formatIpv4(gw), poolStart: formatIpv4(start), poolEnd: formatIpv4(end) },
+  };
 }
 
 type Bounds = { start: number; end: number; gateway: number; network: number; broadcast: number };
@@ -154,7 +177,13 @@ function boundsOf(plan: NetworkPlan): Bounds {
     if (n === null) throw new Error(`invalid stored address ${s}`);
     return n;
   };
-  return { start: num(plan.poolStart), end: num(plan.poolEnd), gateway: num(plan.gateway), network: cidr.network, broadcast: cidr.broadcast };
+  return {
+    start: num(plan.poolStart),
+    end: num(plan.poolEnd),
+    gateway: num(plan.gateway),
+    network: cidr.network,
+    broadcast: cidr.broadcast,
+  };
 }
 
 function allocatable(b: Bounds, n: number): boolean {
@@ -165,7 +194,8 @@ function allocatable(b: Bounds, n: number): boolean {
 export function poolSize(plan: NetworkPlan): number {
   const b = boundsOf(plan);
   let size = b.end - b.start + 1;
-  for (const reserved of new Set([b.gateway, b.network, b.broadcast])) if (reserved >= b.start && reserved <= b.end) size--;
+  for (const reserved of new Set([b.gateway, b.network, b.broadcast]))
+    if (reserved >= b.start && reserved <= b.end) size--;
   return Math.max(0, size);
 }
 

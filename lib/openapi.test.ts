@@ -23,7 +23,9 @@ describe("the OpenAPI document", () => {
 
   it("every $ref points at a component that exists", () => {
     const refs: string[] = [];
-    walk(doc, (n) => { if (typeof n.$ref === "string") refs.push(n.$ref); });
+    walk(doc, (n) => {
+      if (typeof n.$ref === "string") refs.push(n.$ref);
+    });
     expect(refs.length).toBeGreaterThan(50);
     for (const ref of refs) {
       expect(ref).toMatch(/^#\/components\/schemas\//);
@@ -35,7 +37,8 @@ describe("the OpenAPI document", () => {
     const ajv = new Ajv2020({ strict: true, strictTypes: false });
     addFormats(ajv);
     const defs = JSON.parse(JSON.stringify(doc.components.schemas).replaceAll('"#/components/schemas/', '"#/$defs/'));
-    for (const name of Object.keys(defs)) expect(() => ajv.compile({ $ref: `#/$defs/${name}`, $defs: defs }), name).not.toThrow();
+    for (const name of Object.keys(defs))
+      expect(() => ajv.compile({ $ref: `#/$defs/${name}`, $defs: defs }), name).not.toThrow();
   });
 
   it("response objects are closed: a field the document lacks is an error, not a silent extra", () => {
@@ -50,13 +53,24 @@ describe("the OpenAPI document", () => {
   });
 
   it("every operation answers a described success and JSON errors; path parameters match the path", () => {
-    for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, { description?: string }>; parameters?: { name: string; in: string }[] }>>)) {
+    for (const [path, item] of Object.entries(
+      doc.paths as Record<
+        string,
+        Record<
+          string,
+          { responses: Record<string, { description?: string }>; parameters?: { name: string; in: string }[] }
+        >
+      >,
+    )) {
       const placeholders = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       for (const [method, op] of Object.entries(item)) {
         const success = Object.keys(op.responses).filter((s) => s.startsWith("2"));
         expect(success, `${method} ${path}`).toHaveLength(1);
         expect(op.responses[success[0]!]!.description, `${method} ${path}`).toBeTruthy();
-        expect((op.parameters ?? []).filter((p) => p.in === "path").map((p) => p.name), `${method} ${path}`).toEqual(placeholders);
+        expect(
+          (op.parameters ?? []).filter((p) => p.in === "path").map((p) => p.name),
+          `${method} ${path}`,
+        ).toEqual(placeholders);
       }
     }
   });

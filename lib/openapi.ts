@@ -4,7 +4,14 @@
 // travels after toJsonSafe). app/api/v1/openapi.int.test.ts calls every GET route and validates the
 // real answers against this document.
 import { z } from "zod";
-import { auditEventDtoSchema, createVmResultSchema, hostDtoSchema, imageDtoSchema, storedImageDtoSchema, vmDtoSchema } from "./schemas/api";
+import {
+  auditEventDtoSchema,
+  createVmResultSchema,
+  hostDtoSchema,
+  imageDtoSchema,
+  storedImageDtoSchema,
+  vmDtoSchema,
+} from "./schemas/api";
 import { deletedSchema, errorSchema, itemsOf, listOf } from "./schemas/dto";
 import { auditListQuery, eventListQuery, hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
 import { updateHostSchema } from "./schemas/hosts";
@@ -14,8 +21,19 @@ import { createNetworkSchema, networkDtoSchema, networkListQuery, updateNetworkS
 import { createVmSchema, vmActionRequestSchema, vmEventDtoSchema, vmTaskDtoSchema } from "./schemas/vms";
 import { consoleTicketRequestSchema, consoleTicketResponseSchema } from "./schemas/console";
 import { placementCapacitySchema, placementExplanationSchema, placementRequestSchema } from "./scheduler/schema";
-import { createProjectSchema, projectDtoSchema, projectListDtoSchema, projectMemberSchema, updateProjectSchema } from "./schemas/projects";
-import { markNotificationsReadSchema, notificationsDtoSchema, summaryDtoSchema, taskEventDtoSchema } from "./schemas/events";
+import {
+  createProjectSchema,
+  projectDtoSchema,
+  projectListDtoSchema,
+  projectMemberSchema,
+  updateProjectSchema,
+} from "./schemas/projects";
+import {
+  markNotificationsReadSchema,
+  notificationsDtoSchema,
+  summaryDtoSchema,
+  taskEventDtoSchema,
+} from "./schemas/events";
 import { hostMetricsDtoSchema, metricsQuerySchema, vmMetricsDtoSchema } from "./schemas/metrics";
 import { createUserSchema, updateUserSchema, userListDtoSchema } from "./schemas/users";
 
@@ -92,7 +110,11 @@ function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, u
 function componentSchemas(): Record<string, Record<string, unknown>> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(RESPONSE_SCHEMAS)) registry.add(schema, { id });
-  const { schemas } = z.toJSONSchema(registry, { ...TO_JSON, io: "output", uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, Record<string, unknown>> };
+  const { schemas } = z.toJSONSchema(registry, {
+    ...TO_JSON,
+    io: "output",
+    uri: (id) => `#/components/schemas/${id}`,
+  }) as { schemas: Record<string, Record<string, unknown>> };
   return Object.fromEntries(Object.entries(schemas).map(([id, js]) => [id, withoutIds(js)]));
 }
 
@@ -131,18 +153,34 @@ type Operation = {
 };
 
 function operation(path: string, tag: string, o: Operation) {
-  const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: "path", required: true, schema: { type: "string" } }));
+  const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+    name,
+    in: "path",
+    required: true,
+    schema: { type: "string" },
+  }));
   const parameters = [...pathParams, ...(o.query ? queryParams(o.query) : [])];
-  const errors: ErrorStatus[] = o.public ? [] : ["400", "401", "403", ...(pathParams.length ? (["404"] as const) : []), ...(o.errors ?? [])];
+  const errors: ErrorStatus[] = o.public
+    ? []
+    : ["400", "401", "403", ...(pathParams.length ? (["404"] as const) : []), ...(o.errors ?? [])];
   return {
     tags: [tag],
     summary: o.summary,
     ...(o.public ? { security: [] } : {}),
     ...(parameters.length ? { parameters } : {}),
-    ...(o.body ? { requestBody: { required: !o.optionalBody, content: { "application/json": { schema: jsonSchema(o.body, "input") } } } } : {}),
+    ...(o.body
+      ? {
+          requestBody: {
+            required: !o.optionalBody,
+            content: { "application/json": { schema: jsonSchema(o.body, "input") } },
+          },
+        }
+      : {}),
     responses: {
       [String(o.status ?? 200)]: typeof o.ok === "string" ? { description: o.ok, content: jsonContent(o.ok) } : o.ok,
-      ...Object.fromEntries([...new Set(errors)].map((s) => [s, { description: ERRORS[s], content: jsonContent("Error") }])),
+      ...Object.fromEntries(
+        [...new Set(errors)].map((s) => [s, { description: ERRORS[s], content: jsonContent("Error") }]),
+      ),
     },
   };
 }
@@ -151,14 +189,22 @@ type Methods = Partial<Record<"get" | "post" | "patch" | "delete", Operation>>;
 
 function paths(tag: string, table: Record<string, Methods>) {
   return Object.fromEntries(
-    Object.entries(table).map(([path, methods]) => [path, Object.fromEntries(Object.entries(methods).map(([m, o]) => [m, operation(path, tag, o)]))]),
+    Object.entries(table).map(([path, methods]) => [
+      path,
+      Object.fromEntries(Object.entries(methods).map(([m, o]) => [m, operation(path, tag, o)])),
+    ]),
   );
 }
 
 export function buildOpenApi(serverUrl: string) {
   return {
     openapi: "3.1.0",
-    info: { title: "Polyarch API", version: "1", description: "Hosts, images and VMs of a mixed x86_64 + aarch64 private cloud. Authenticate with a session cookie or `Authorization: Bearer <personal API token>`. Architecture parameters accept aliases (amd64, x64, arm64, …) and responses use the canonical x86_64 / aarch64. Errors answer `{error: {code, message}}`." },
+    info: {
+      title: "Polyarch API",
+      version: "1",
+      description:
+        "Hosts, images and VMs of a mixed x86_64 + aarch64 private cloud. Authenticate with a session cookie or `Authorization: Bearer <personal API token>`. Architecture parameters accept aliases (amd64, x64, arm64, …) and responses use the canonical x86_64 / aarch64. Errors answer `{error: {code, message}}`.",
+    },
     servers: [{ url: serverUrl }],
     security: [{ bearer: [] }, { cookie: [] }],
     paths: {
@@ -166,102 +212,264 @@ export function buildOpenApi(serverUrl: string) {
         "/api/v1/hosts": { get: { summary: "List hosts", query: hostListQuery, ok: "HostList" } },
         "/api/v1/hosts/{id}": {
           get: { summary: "One host", ok: "Host" },
-          patch: { summary: "Admin state, allocation ratios and reservations (host:manage)", body: updateHostSchema, ok: "Host" },
+          patch: {
+            summary: "Admin state, allocation ratios and reservations (host:manage)",
+            body: updateHostSchema,
+            ok: "Host",
+          },
         },
         "/api/v1/hosts/{id}/rotate-token": {
-          post: { summary: "New host token (host:manage): the old one is refused at once; the agent gets the new one over mutual TLS (delivered: false when it could not be reached; it then re-joins)", ok: { description: "{hostId, generation, delivered, message}" }, errors: ["409"] },
+          post: {
+            summary:
+              "New host token (host:manage): the old one is refused at once; the agent gets the new one over mutual TLS (delivered: false when it could not be reached; it then re-joins)",
+            ok: { description: "{hostId, generation, delivered, message}" },
+            errors: ["409"],
+          },
         },
         "/api/v1/hosts/{id}/revoke": {
-          post: { summary: "Revoke a host (host:manage): token and certificate refused, the controller stops calling it, its VMs become unknown; it re-joins only with a join token created afterwards", ok: { description: "{hostId, revokedAt, message}" } },
+          post: {
+            summary:
+              "Revoke a host (host:manage): token and certificate refused, the controller stops calling it, its VMs become unknown; it re-joins only with a join token created afterwards",
+            ok: { description: "{hostId, revokedAt, message}" },
+          },
         },
-        "/api/v1/hosts/{id}/metrics": { get: { summary: "CPU % (0..100 over all cores) and memory used of the host, oldest first (60 minutes kept)", query: metricsQuerySchema, ok: "HostMetrics" } },
+        "/api/v1/hosts/{id}/metrics": {
+          get: {
+            summary: "CPU % (0..100 over all cores) and memory used of the host, oldest first (60 minutes kept)",
+            query: metricsQuerySchema,
+            ok: "HostMetrics",
+          },
+        },
       }),
       ...paths("images", {
         "/api/v1/images": {
           get: { summary: "List images", query: imageListQuery, ok: "ImageList" },
-          post: { summary: "Upload an image (image:manage): multipart/form-data, text fields (name, format, arch, family, visibility, cmdline) before the file parts (file, or kernel + initrd); streamed, checked, its architecture detected", status: 201, ok: "StoredImage", errors: ["409", "413", "422"] },
+          post: {
+            summary:
+              "Upload an image (image:manage): multipart/form-data, text fields (name, format, arch, family, visibility, cmdline) before the file parts (file, or kernel + initrd); streamed, checked, its architecture detected",
+            status: 201,
+            ok: "StoredImage",
+            errors: ["409", "413", "422"],
+          },
         },
         "/api/v1/images/import": {
-          post: { summary: "Import a file already on the controller (admins: host:manage)", body: importImageSchema, status: 201, ok: "StoredImage", errors: ["409", "422"] },
+          post: {
+            summary: "Import a file already on the controller (admins: host:manage)",
+            body: importImageSchema,
+            status: 201,
+            ok: "StoredImage",
+            errors: ["409", "422"],
+          },
         },
         "/api/v1/images/{id}": {
           get: { summary: "One image", ok: "Image" },
-          patch: { summary: "Rename, set the family or visibility (image:manage)", body: imagePatchSchema, ok: "Image", errors: ["409"] },
-          delete: { summary: "Delete an image no VM uses (image:manage)", ok: { description: "Deleted" }, errors: ["409"] },
+          patch: {
+            summary: "Rename, set the family or visibility (image:manage)",
+            body: imagePatchSchema,
+            ok: "Image",
+            errors: ["409"],
+          },
+          delete: {
+            summary: "Delete an image no VM uses (image:manage)",
+            ok: { description: "Deleted" },
+            errors: ["409"],
+          },
         },
-        "/api/v1/images/{id}/hosts": { get: { summary: "Hosts holding a cached copy of the image (state, size, in use)", ok: "ImageHostList" } },
-        "/api/v1/images/{id}/evict": { post: { summary: "Remove the image's cached copy from one host (refused while a VM there uses it)", body: imageEvictRequestSchema, ok: "ImageEvictResult", errors: ["409", "503"] } },
-        "/api/v1/image-families": { get: { summary: "Every image family with its build per architecture", ok: "ImageFamilyList" } },
+        "/api/v1/images/{id}/hosts": {
+          get: { summary: "Hosts holding a cached copy of the image (state, size, in use)", ok: "ImageHostList" },
+        },
+        "/api/v1/images/{id}/evict": {
+          post: {
+            summary: "Remove the image's cached copy from one host (refused while a VM there uses it)",
+            body: imageEvictRequestSchema,
+            ok: "ImageEvictResult",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/image-families": {
+          get: { summary: "Every image family with its build per architecture", ok: "ImageFamilyList" },
+        },
         "/api/v1/image-families/{family}": { get: { summary: "One image family and its builds", ok: "ImageFamily" } },
       }),
       ...paths("vms", {
         "/api/v1/vms": {
           get: { summary: "List the VMs of your projects (admins: all)", query: vmListQuery, ok: "VmList" },
-          post: { summary: "Create a VM (vm:create; placed by the scheduler; follow its task)", body: createVmSchema, status: 202, ok: "CreateVmResult", errors: ["404", "409", "422"] },
+          post: {
+            summary: "Create a VM (vm:create; placed by the scheduler; follow its task)",
+            body: createVmSchema,
+            status: 202,
+            ok: "CreateVmResult",
+            errors: ["404", "409", "422"],
+          },
         },
         "/api/v1/vms/{id}": {
           get: { summary: "One VM", ok: "Vm" },
           delete: { summary: "Delete a VM and its disk (vm:operate)", ok: "Deleted", errors: ["409", "503"] },
         },
-        "/api/v1/vms/{id}/actions": { post: { summary: "start | stop | reboot | poweroff | retry (vm:operate); answers the VM as it is afterwards", body: vmActionRequestSchema, ok: "Vm", errors: ["409", "422", "503"] } },
+        "/api/v1/vms/{id}/actions": {
+          post: {
+            summary: "start | stop | reboot | poweroff | retry (vm:operate); answers the VM as it is afterwards",
+            body: vmActionRequestSchema,
+            ok: "Vm",
+            errors: ["409", "422", "503"],
+          },
+        },
         "/api/v1/vms/{id}/tasks": { get: { summary: "The VM's tasks (newest 20) with their steps", ok: "VmTaskList" } },
         "/api/v1/vms/{id}/events": { get: { summary: "The VM's own audit trail (newest 50)", ok: "VmEventList" } },
-        "/api/v1/vms/{id}/metrics": { get: { summary: "CPU % (100 = one host core) and resident memory of the VM's QEMU process, oldest first (60 minutes kept)", query: metricsQuerySchema, ok: "VmMetrics" } },
+        "/api/v1/vms/{id}/metrics": {
+          get: {
+            summary:
+              "CPU % (100 = one host core) and resident memory of the VM's QEMU process, oldest first (60 minutes kept)",
+            query: metricsQuerySchema,
+            ok: "VmMetrics",
+          },
+        },
         "/api/v1/vms/{id}/console-ticket": {
-          post: { summary: "A 30-second single-use ticket for the serial console WebSocket GET /api/v1/vms/{id}/console?ticket=… or, with kind \"vnc\", the graphical console (RFB over WebSocket) GET /api/v1/vms/{id}/vnc?ticket=… (409 when the VM has no display; write only with console:write)", body: consoleTicketRequestSchema, ok: "ConsoleTicket", errors: ["409", "503"] },
+          post: {
+            summary:
+              'A 30-second single-use ticket for the serial console WebSocket GET /api/v1/vms/{id}/console?ticket=… or, with kind "vnc", the graphical console (RFB over WebSocket) GET /api/v1/vms/{id}/vnc?ticket=… (409 when the VM has no display; write only with console:write)',
+            body: consoleTicketRequestSchema,
+            ok: "ConsoleTicket",
+            errors: ["409", "503"],
+          },
         },
       }),
       ...paths("placement", {
-        "/api/v1/placement/preview": { post: { summary: "Where a VM would land, and why every other host was rejected", body: placementRequestSchema, ok: "PlacementExplanation" } },
-        "/api/v1/placement/capacity": { get: { summary: "Per architecture: hosts, native and emulated hosts, free capacity and the largest VM one host could take", ok: "PlacementCapacity" } },
+        "/api/v1/placement/preview": {
+          post: {
+            summary: "Where a VM would land, and why every other host was rejected",
+            body: placementRequestSchema,
+            ok: "PlacementExplanation",
+          },
+        },
+        "/api/v1/placement/capacity": {
+          get: {
+            summary:
+              "Per architecture: hosts, native and emulated hosts, free capacity and the largest VM one host could take",
+            ok: "PlacementCapacity",
+          },
+        },
       }),
       ...paths("networks", {
         "/api/v1/networks": {
           get: { summary: "List networks", query: networkListQuery, ok: "NetworkList" },
-          post: { summary: "Create a network (network:manage)", body: createNetworkSchema, status: 201, ok: "Network", errors: ["409"] },
+          post: {
+            summary: "Create a network (network:manage)",
+            body: createNetworkSchema,
+            status: 201,
+            ok: "Network",
+            errors: ["409"],
+          },
         },
         "/api/v1/networks/{id}": {
           get: { summary: "One network", ok: "Network" },
-          patch: { summary: "Change a network (network:manage); CIDR, gateway and VLAN only while no NIC uses it", body: updateNetworkSchema, ok: "Network", errors: ["409"] },
+          patch: {
+            summary: "Change a network (network:manage); CIDR, gateway and VLAN only while no NIC uses it",
+            body: updateNetworkSchema,
+            ok: "Network",
+            errors: ["409"],
+          },
           delete: { summary: "Delete an unused network (network:manage)", ok: "Deleted", errors: ["409"] },
         },
       }),
       // Projects scope VMs (a VM outside the caller's projects answers 404); changes need project:manage (admins).
       ...paths("projects", {
         "/api/v1/projects": {
-          get: { summary: "Admins: every project with its members. Others: the projects they are members of", ok: "ProjectList" },
-          post: { summary: "Create a project (project:manage)", body: createProjectSchema, status: 201, ok: "Project", errors: ["409"] },
+          get: {
+            summary: "Admins: every project with its members. Others: the projects they are members of",
+            ok: "ProjectList",
+          },
+          post: {
+            summary: "Create a project (project:manage)",
+            body: createProjectSchema,
+            status: 201,
+            ok: "Project",
+            errors: ["409"],
+          },
         },
         "/api/v1/projects/{id}": {
           get: { summary: "One project (404 unless a member or an admin)", ok: "Project" },
-          patch: { summary: "Rename or describe a project (project:manage)", body: updateProjectSchema, ok: "Project", errors: ["409"] },
-          delete: { summary: "Delete an empty project (project:manage); 409 while it has VMs, and always for the default project", ok: "Deleted", errors: ["409"] },
+          patch: {
+            summary: "Rename or describe a project (project:manage)",
+            body: updateProjectSchema,
+            ok: "Project",
+            errors: ["409"],
+          },
+          delete: {
+            summary:
+              "Delete an empty project (project:manage); 409 while it has VMs, and always for the default project",
+            ok: "Deleted",
+            errors: ["409"],
+          },
         },
         "/api/v1/projects/{id}/members": {
-          post: { summary: "Add a member by userId or email (idempotent; project:manage)", body: projectMemberSchema, ok: { description: "{projectId, userId, added} (added: false when already a member)" } },
-          delete: { summary: "Remove a member (?userId=… or ?email=…, or the same JSON body; project:manage)", query: z.object({ userId: z.string().optional(), email: z.string().optional() }), ok: { description: "{projectId, userId, removed: true}" } },
+          post: {
+            summary: "Add a member by userId or email (idempotent; project:manage)",
+            body: projectMemberSchema,
+            ok: { description: "{projectId, userId, added} (added: false when already a member)" },
+          },
+          delete: {
+            summary: "Remove a member (?userId=… or ?email=…, or the same JSON body; project:manage)",
+            query: z.object({ userId: z.string().optional(), email: z.string().optional() }),
+            ok: { description: "{projectId, userId, removed: true}" },
+          },
         },
       }),
       ...paths("users", {
         "/api/v1/users": {
           get: { summary: "Every user (user:manage)", ok: "UserList" },
-          post: { summary: "Create a user (user:manage)", body: createUserSchema, status: 201, ok: { description: "{id}" }, errors: ["409"] },
+          post: {
+            summary: "Create a user (user:manage)",
+            body: createUserSchema,
+            status: 201,
+            ok: { description: "{id}" },
+            errors: ["409"],
+          },
         },
-        "/api/v1/users/{id}": { patch: { summary: "Change role, disable or reset the password (user:manage)", body: updateUserSchema, ok: { description: "{ok: true}" }, errors: ["409"] } },
+        "/api/v1/users/{id}": {
+          patch: {
+            summary: "Change role, disable or reset the password (user:manage)",
+            body: updateUserSchema,
+            ok: { description: "{ok: true}" },
+            errors: ["409"],
+          },
+        },
       }),
       ...paths("audit", {
-        "/api/v1/audit": { get: { summary: "The audit log, newest first (audit:read)", query: auditListQuery, ok: "AuditList" } },
+        "/api/v1/audit": {
+          get: { summary: "The audit log, newest first (audit:read)", query: auditListQuery, ok: "AuditList" },
+        },
       }),
       ...paths("dashboard", {
-        "/api/v1/summary": { get: { summary: "Counts per architecture and status, capacity per architecture (allocation ratios and reservations applied), task activity", ok: "Summary" } },
+        "/api/v1/summary": {
+          get: {
+            summary:
+              "Counts per architecture and status, capacity per architecture (allocation ratios and reservations applied), task activity",
+            ok: "Summary",
+          },
+        },
       }),
       ...paths("events", {
-        "/api/v1/events": { get: { summary: "Tasks of the VMs you may see, filtered, newest first", query: eventListQuery, ok: "TaskEventList" } },
+        "/api/v1/events": {
+          get: {
+            summary: "Tasks of the VMs you may see, filtered, newest first",
+            query: eventListQuery,
+            ok: "TaskEventList",
+          },
+        },
       }),
       ...paths("notifications", {
-        "/api/v1/notifications": { get: { summary: "The caller's unread failed tasks (count and the newest few)", ok: "Notifications" } },
+        "/api/v1/notifications": {
+          get: { summary: "The caller's unread failed tasks (count and the newest few)", ok: "Notifications" },
+        },
         "/api/v1/notifications/read": {
-          post: { summary: "Mark the caller's failed-task notifications read (up to `upTo`, default now); the body may be empty", body: markNotificationsReadSchema, optionalBody: true, ok: "Notifications" },
+          post: {
+            summary:
+              "Mark the caller's failed-task notifications read (up to `upTo`, default now); the body may be empty",
+            body: markNotificationsReadSchema,
+            optionalBody: true,
+            ok: "Notifications",
+          },
         },
       }),
       ...paths("meta", {
@@ -269,7 +477,10 @@ export function buildOpenApi(serverUrl: string) {
       }),
     },
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer" }, cookie: { type: "apiKey", in: "cookie", name: "better-auth.session_token" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer" },
+        cookie: { type: "apiKey", in: "cookie", name: "better-auth.session_token" },
+      },
       schemas: componentSchemas(),
     },
   };

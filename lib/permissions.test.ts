@@ -6,9 +6,15 @@ describe("can", () => {
     for (const p of PERMISSIONS) expect(can("admin", p)).toBe(true);
   });
   it.each([
-    ["operator", "vm:create", true], ["operator", "vm:operate", true], ["operator", "image:manage", true],
-    ["operator", "host:manage", false], ["operator", "user:manage", false], ["operator", "audit:read", false],
-    ["viewer", "read", true], ["viewer", "vm:create", false], ["viewer", "image:manage", false],
+    ["operator", "vm:create", true],
+    ["operator", "vm:operate", true],
+    ["operator", "image:manage", true],
+    ["operator", "host:manage", false],
+    ["operator", "user:manage", false],
+    ["operator", "audit:read", false],
+    ["viewer", "read", true],
+    ["viewer", "vm:create", false],
+    ["viewer", "image:manage", false],
     ["viewer", "console:write", false],
   ] as const)("%s %s -> %s", (role, perm, expected) => {
     expect(can(role, perm)).toBe(expected);

@@ -4,7 +4,11 @@
 export const MAX_CONSOLE_CHARS = 200_000;
 
 /** Appends `incoming` to `current`; `rest` is an unfinished escape sequence to prepend next time. */
-export function applyTerminalText(current: string, incoming: string, max = MAX_CONSOLE_CHARS): { text: string; rest: string } {
+export function applyTerminalText(
+  current: string,
+  incoming: string,
+  max = MAX_CONSOLE_CHARS,
+): { text: string; rest: string } {
   const cut = /\x1b(\[[0-?]*[ -/]*|\][^\x07\x1b]*)?$/.exec(incoming);
   const rest = cut ? incoming.slice(cut.index) : "";
   const s = (cut ? incoming.slice(0, cut.index) : incoming)

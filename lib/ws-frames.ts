@@ -5,7 +5,16 @@ export const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, p
 export type Opcode = (typeof OPCODE)[keyof typeof OPCODE];
 
 /** Close codes we send (RFC 6455 §7.4.1). */
-export const CLOSE = { normal: 1000, goingAway: 1001, protocol: 1002, badData: 1007, policy: 1008, tooBig: 1009, internal: 1011, tryAgain: 1013 } as const;
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  protocol: 1002,
+  badData: 1007,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011,
+  tryAgain: 1013,
+} as const;
 
 export class WsProtocolError extends Error {
   constructor(
@@ -43,9 +52,14 @@ function applyMask(data: Uint8Array, mask: Uint8Array): Uint8Array {
 }
 
 /** One frame on the wire. A client must pass a fresh random 4-byte mask; a server passes none. */
-export function encodeFrame(opcode: number, payload: Uint8Array, opts: { fin?: boolean; mask?: Uint8Array } = {}): Uint8Array {
+export function encodeFrame(
+  opcode: number,
+  payload: Uint8Array,
+  opts: { fin?: boolean; mask?: Uint8Array } = {},
+): Uint8Array {
   const fin = opts.fin ?? true;
-  if (isControl(opcode) && (payload.length > 125 || !fin)) throw new WsProtocolError(CLOSE.protocol, "control frames must be final and at most 125 bytes");
+  if (isControl(opcode) && (payload.length > 125 || !fin))
+    throw new WsProtocolError(CLOSE.protocol, "control frames must be final and at most 125 bytes");
   const len = payload.length;
   const extra = len < 126 ? 0 : len < 65536 ? 2 : 8;
   const maskLen = opts.mask ? 4 : 0;
@@ -131,8 +145,10 @@ export class FrameDecoder {
     const opcode = b0 & 0x0f;
     if (!KNOWN.has(opcode)) throw new WsProtocolError(CLOSE.protocol, `unknown opcode ${opcode}`);
     const masked = Boolean(b1 & 0x80);
-    if (this.opts.role === "server" && !masked) throw new WsProtocolError(CLOSE.protocol, "client frames must be masked");
-    if (this.opts.role === "client" && masked) throw new WsProtocolError(CLOSE.protocol, "server frames must not be masked");
+    if (this.opts.role === "server" && !masked)
+      throw new WsProtocolError(CLOSE.protocol, "client frames must be masked");
+    if (this.opts.role === "client" && masked)
+      throw new WsProtocolError(CLOSE.protocol, "server frames must not be masked");
     let len = b1 & 0x7f;
     let off = 2;
     const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -147,9 +163,11 @@ export class FrameDecoder {
       len = hi * 2 ** 32 + view.getUint32(6);
       off = 10;
     }
-    if (isControl(opcode) && (len > 125 || !fin)) throw new WsProtocolError(CLOSE.protocol, "fragmented or oversize control frame");
+    if (isControl(opcode) && (len > 125 || !fin))
+      throw new WsProtocolError(CLOSE.protocol, "fragmented or oversize control frame");
     // Checked before buffering the payload, so a hostile length cannot make us allocate it.
-    if (len > this.opts.maxPayload) throw new WsProtocolError(CLOSE.tooBig, `frame of ${len} bytes is over the ${this.opts.maxPayload}-byte limit`);
+    if (len > this.opts.maxPayload)
+      throw new WsProtocolError(CLOSE.tooBig, `frame of ${len} bytes is over the ${this.opts.maxPayload}-byte limit`);
     const maskOff = off;
     if (masked) off += 4;
     if (b.length < off + len) return null;
@@ -183,14 +201,16 @@ export class MessageAssembler {
       case OPCODE.close:
         return { type: "close", ...decodeClosePayload(f.payload) };
       case OPCODE.continuation:
-        if (this.op === null) throw new WsProtocolError(CLOSE.protocol, "continuation frame without a message to continue");
+        if (this.op === null)
+          throw new WsProtocolError(CLOSE.protocol, "continuation frame without a message to continue");
         break;
       default:
         if (this.op !== null) throw new WsProtocolError(CLOSE.protocol, "new data frame inside a fragmented message");
         this.op = f.opcode;
     }
     this.size += f.payload.length;
-    if (this.size > this.maxMessage) throw new WsProtocolError(CLOSE.tooBig, `message over the ${this.maxMessage}-byte limit`);
+    if (this.size > this.maxMessage)
+      throw new WsProtocolError(CLOSE.tooBig, `message over the ${this.maxMessage}-byte limit`);
     this.parts.push(f.payload);
     if (!f.fin) return null;
     const data = this.parts.length === 1 ? this.parts[0]! : this.parts.reduce(concat, new Uint8Array(0));

@@ -24,7 +24,9 @@ async function roundTrip(prisma: AnyClient) {
   const read = await p.host.findUniqueOrThrow({ where: { name: "arm-01" }, include: { vms: true } });
   expect(read.vms.map((v) => v.name)).toEqual(["vm-1"]);
 
-  await expect(p.host.create({ data: { name: "arm-01", arch: "aarch64", cpuCount: 1, memoryMb: 1, diskGb: 1 } })).rejects.toMatchObject({
+  await expect(
+    p.host.create({ data: { name: "arm-01", arch: "aarch64", cpuCount: 1, memoryMb: 1, diskGb: 1 } }),
+  ).rejects.toMatchObject({
     code: "P2002", // unique constraint from the migration
   });
 
@@ -33,7 +35,9 @@ async function roundTrip(prisma: AnyClient) {
   expect((await p.vm.findFirstOrThrow({ where: { name: "vm-1" } })).hostId).toBeNull();
 
   // BigInt columns survive the adapter
-  const img = await p.image.create({ data: { name: "debian", arch: "x86_64", format: "qcow2", sizeBytes: 5_000_000_000n } });
+  const img = await p.image.create({
+    data: { name: "debian", arch: "x86_64", format: "qcow2", sizeBytes: 5_000_000_000n },
+  });
   expect((await p.image.findUniqueOrThrow({ where: { id: img.id } })).sizeBytes).toBe(5_000_000_000n);
 }
 

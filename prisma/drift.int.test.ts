@@ -35,7 +35,10 @@ interface Table {
 }
 type Shape = Record<string, Table>;
 
-const SCHEMAS: Record<Provider, string> = { sqlite: "prisma/schema.prisma", postgresql: "prisma/postgres/schema.prisma" };
+const SCHEMAS: Record<Provider, string> = {
+  sqlite: "prisma/schema.prisma",
+  postgresql: "prisma/postgres/schema.prisma",
+};
 const PG_MAX_IDENT = 63;
 
 // ------------------------------------------------------------------------------------ expected shape
@@ -77,9 +80,11 @@ const list = (cols: string[]) => `(${cols.join(", ")})`;
 const named = (name: string, cols: string[]) => `${name.length > PG_MAX_IDENT ? "<long name>" : name} ${list(cols)}`;
 
 function columnType(f: DmmfField, provider: Provider): string {
-  if (f.nativeType) throw new Error(`${f.name}: native type @db.${f.nativeType[0]} — teach prisma/drift.int.test.ts its SQL type`);
+  if (f.nativeType)
+    throw new Error(`${f.name}: native type @db.${f.nativeType[0]} — teach prisma/drift.int.test.ts its SQL type`);
   if (f.isList) throw new Error(`${f.name}: scalar lists — teach prisma/drift.int.test.ts their SQL type`);
-  if (f.kind === "enum") return provider === "sqlite" ? "TEXT" : /^[a-z_][a-z0-9_]*$/.test(f.type) ? f.type : `"${f.type}"`;
+  if (f.kind === "enum")
+    return provider === "sqlite" ? "TEXT" : /^[a-z_][a-z0-9_]*$/.test(f.type) ? f.type : `"${f.type}"`;
   const t = (provider === "sqlite" ? SQLITE_TYPES : PG_TYPES)[f.type];
   if (!t) throw new Error(`${f.name}: unknown scalar type ${f.type}`);
   return t;
@@ -112,7 +117,11 @@ function expectedShape(dmmf: Dmmf, provider: Provider): Shape {
     const columns: Record<string, Column> = {};
     for (const f of m.fields) {
       if (f.kind === "object") continue;
-      columns[columnName(f)] = { type: columnType(f, provider), notNull: f.isRequired || f.isId, default: columnDefault(f) };
+      columns[columnName(f)] = {
+        type: columnType(f, provider),
+        notNull: f.isRequired || f.isId,
+        default: columnDefault(f),
+      };
     }
     const idFields = m.primaryKey?.fields ?? m.fields.filter((f) => f.isId).map((f) => f.name);
     const primaryKey = idFields.map(col);
@@ -137,9 +146,19 @@ function expectedShape(dmmf: Dmmf, provider: Provider): Shape {
       const onDelete = ACTIONS[f.relationOnDelete ?? (anyOptional ? "SetNull" : "Restrict")];
       const onUpdate = ACTIONS[f.relationOnUpdate ?? "Cascade"];
       const body = `${list(from)} -> ${tableName(target)}${list(to)} ON DELETE ${onDelete} ON UPDATE ${onUpdate}`;
-      foreignKeys.push(provider === "postgresql" ? `${named(`${table}_${from.join("_")}_fkey`, []).replace(" ()", "")}: ${body}` : body);
+      foreignKeys.push(
+        provider === "postgresql"
+          ? `${named(`${table}_${from.join("_")}_fkey`, []).replace(" ()", "")}: ${body}`
+          : body,
+      );
     }
-    shape[table] = { columns, primaryKey, uniques: uniques.sort(), indexes: indexes.sort(), foreignKeys: foreignKeys.sort() };
+    shape[table] = {
+      columns,
+      primaryKey,
+      uniques: uniques.sort(),
+      indexes: indexes.sort(),
+      foreignKeys: foreignKeys.sort(),
+    };
   }
   return shape;
 }
@@ -159,22 +178,37 @@ function sqliteShape(file: string): Shape {
   try {
     const shape: Shape = {};
     const tables = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_prisma_migrations'")
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_prisma_migrations'",
+      )
       .all() as { name: string }[];
     for (const { name: table } of tables) {
       const q = (pragma: string, arg: string) => db.prepare(`SELECT * FROM pragma_${pragma}(?)`).all(arg);
       const cols = q("table_info", table) as SqliteCol[];
       const columns: Record<string, Column> = {};
       for (const c of cols) columns[c.name] = { type: c.type, notNull: c.notnull === 1, default: c.dflt_value };
-      const primaryKey = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+      const primaryKey = cols
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => c.name);
       const uniques: string[] = [];
       const indexes: string[] = [];
       for (const ix of q("index_list", table) as { name: string; unique: number; origin: string }[]) {
         if (ix.origin === "pk") continue;
-        const ixCols = (q("index_info", ix.name) as { seqno: number; name: string }[]).sort((a, b) => a.seqno - b.seqno).map((c) => c.name);
+        const ixCols = (q("index_info", ix.name) as { seqno: number; name: string }[])
+          .sort((a, b) => a.seqno - b.seqno)
+          .map((c) => c.name);
         (ix.unique ? uniques : indexes).push(named(ix.name, ixCols));
       }
-      const fkRows = q("foreign_key_list", table) as { id: number; seq: number; table: string; from: string; to: string; on_update: string; on_delete: string }[];
+      const fkRows = q("foreign_key_list", table) as {
+        id: number;
+        seq: number;
+        table: string;
+        from: string;
+        to: string;
+        on_update: string;
+        on_delete: string;
+      }[];
       const byId = new Map<number, typeof fkRows>();
       for (const r of fkRows) byId.set(r.id, [...(byId.get(r.id) ?? []), r]);
       const foreignKeys = [...byId.values()].map((rows) => {
@@ -182,7 +216,13 @@ function sqliteShape(file: string): Shape {
         const r = rows[0]!;
         return `${list(rows.map((x) => x.from))} -> ${r.table}${list(rows.map((x) => x.to))} ON DELETE ${r.on_delete} ON UPDATE ${r.on_update}`;
       });
-      shape[table] = { columns, primaryKey, uniques: uniques.sort(), indexes: indexes.sort(), foreignKeys: foreignKeys.sort() };
+      shape[table] = {
+        columns,
+        primaryKey,
+        uniques: uniques.sort(),
+        indexes: indexes.sort(),
+        foreignKeys: foreignKeys.sort(),
+      };
     }
     return shape;
   } finally {
@@ -190,14 +230,26 @@ function sqliteShape(file: string): Shape {
   }
 }
 
-const PG_ACTIONS: Record<string, string> = { a: "NO ACTION", r: "RESTRICT", c: "CASCADE", n: "SET NULL", d: "SET DEFAULT" };
+const PG_ACTIONS: Record<string, string> = {
+  a: "NO ACTION",
+  r: "RESTRICT",
+  c: "CASCADE",
+  n: "SET NULL",
+  d: "SET DEFAULT",
+};
 
 async function postgresShape(url: string): Promise<Shape> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     const shape: Shape = {};
-    const cols = await client.query<{ table: string; column: string; type: string; notnull: boolean; dflt: string | null }>(`
+    const cols = await client.query<{
+      table: string;
+      column: string;
+      type: string;
+      notnull: boolean;
+      dflt: string | null;
+    }>(`
       SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
              a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS dflt
         FROM pg_attribute a
@@ -227,7 +279,15 @@ async function postgresShape(url: string): Promise<Shape> {
       if (r.primary) table(r.table).primaryKey = r.cols;
       else (r.unique ? table(r.table).uniques : table(r.table).indexes).push(named(r.name, r.cols));
     }
-    const fks = await client.query<{ table: string; name: string; target: string; from: string[]; to: string[]; del: string; upd: string }>(`
+    const fks = await client.query<{
+      table: string;
+      name: string;
+      target: string;
+      from: string[];
+      to: string[];
+      del: string;
+      upd: string;
+    }>(`
       SELECT t.relname AS table, con.conname AS name, rt.relname AS target,
              (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum) AS from,
@@ -271,8 +331,12 @@ describe("schema files", () => {
     const postgres = readMigrations(join(repoRoot, "prisma/postgres/migrations")).map((m) => m.name);
     expect(sqlite.length).toBeGreaterThan(0);
     expect(postgres).toEqual(sqlite);
-    expect(readFileSync(join(repoRoot, "prisma/migrations/migration_lock.toml"), "utf8")).toMatch(/provider = "sqlite"/);
-    expect(readFileSync(join(repoRoot, "prisma/postgres/migrations/migration_lock.toml"), "utf8")).toMatch(/provider = "postgresql"/);
+    expect(readFileSync(join(repoRoot, "prisma/migrations/migration_lock.toml"), "utf8")).toMatch(
+      /provider = "sqlite"/,
+    );
+    expect(readFileSync(join(repoRoot, "prisma/postgres/migrations/migration_lock.toml"), "utf8")).toMatch(
+      /provider = "postgresql"/,
+    );
   });
 });
 
@@ -290,19 +354,22 @@ describe("SQLite migrations match prisma/schema.prisma", () => {
   });
 });
 
-describe.skipIf(!testPgUrl())("PostgreSQL migrations match prisma/postgres/schema.prisma (POLYARCH_TEST_PG_URL)", () => {
-  let db: TestDatabase | null;
-  let dmmf: Dmmf;
-  beforeAll(async () => {
-    dmmf = loadDmmf(join(repoRoot, SCHEMAS.postgresql));
-    db = await freshPostgres();
-  });
-  afterAll(async () => db?.drop());
+describe.skipIf(!testPgUrl())(
+  "PostgreSQL migrations match prisma/postgres/schema.prisma (POLYARCH_TEST_PG_URL)",
+  () => {
+    let db: TestDatabase | null;
+    let dmmf: Dmmf;
+    beforeAll(async () => {
+      dmmf = loadDmmf(join(repoRoot, SCHEMAS.postgresql));
+      db = await freshPostgres();
+    });
+    afterAll(async () => db?.drop());
 
-  it("tables, columns, keys, indexes and foreign keys", async () => {
-    expect(await postgresShape(db!.url)).toEqual(expectedShape(dmmf, "postgresql"));
-  });
-});
+    it("tables, columns, keys, indexes and foreign keys", async () => {
+      expect(await postgresShape(db!.url)).toEqual(expectedShape(dmmf, "postgresql"));
+    });
+  },
+);
 
 describe.skipIf(!differInstalled)("Prisma's own differ (tools/prisma-differ is installed)", () => {
   it.each(["sqlite", ...(testPgUrl() ? ["postgresql"] : [])])("%s: migrations produce the schema", (provider) => {

@@ -13,8 +13,16 @@ export function readAdrs(dir = DIR) {
     .map((file) => {
       const lines = readFileSync(join(dir, file), "utf8").split("\n");
       const title = /^# (\d{3}) — (.+)$/.exec(lines[0] ?? "");
-      const date = lines.slice(1, 6).find((l) => l.startsWith("Date: "))?.slice(6).trim();
-      const status = lines.slice(1, 6).find((l) => l.startsWith("Status: "))?.slice(8).trim();
+      const date = lines
+        .slice(1, 6)
+        .find((l) => l.startsWith("Date: "))
+        ?.slice(6)
+        .trim();
+      const status = lines
+        .slice(1, 6)
+        .find((l) => l.startsWith("Status: "))
+        ?.slice(8)
+        .trim();
       return { file, number: title?.[1], title: title?.[2], date, status };
     });
 }
@@ -22,8 +30,10 @@ export function readAdrs(dir = DIR) {
 export function problemsOf(adrs) {
   const problems = [];
   for (const a of adrs) {
-    if (!a.number || a.number !== a.file.slice(0, 3)) problems.push(`${a.file}: first line must be "# ${a.file.slice(0, 3)} — Title"`);
-    if (!a.date || !/^\d{4}-\d{2}-\d{2}$/.test(a.date)) problems.push(`${a.file}: needs "Date: YYYY-MM-DD" under the title`);
+    if (!a.number || a.number !== a.file.slice(0, 3))
+      problems.push(`${a.file}: first line must be "# ${a.file.slice(0, 3)} — Title"`);
+    if (!a.date || !/^\d{4}-\d{2}-\d{2}$/.test(a.date))
+      problems.push(`${a.file}: needs "Date: YYYY-MM-DD" under the title`);
     if (!a.status) problems.push(`${a.file}: needs "Status: …" under the title`);
   }
   return problems;

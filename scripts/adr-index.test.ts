@@ -13,6 +13,8 @@ describe("docs/decisions", () => {
     expect(readFileSync(new URL("../docs/decisions/README.md", import.meta.url), "utf8")).toBe(renderIndex(adrs));
   });
   it("the checker catches a wrong number and a missing Date", () => {
-    expect(problemsOf([{ file: "008-x.md", number: "020", title: "x", date: undefined, status: "accepted" }])).toHaveLength(2);
+    expect(
+      problemsOf([{ file: "008-x.md", number: "020", title: "x", date: undefined, status: "accepted" }]),
+    ).toHaveLength(2);
   });
 });

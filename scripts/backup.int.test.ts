@@ -5,7 +5,17 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,8 +39,13 @@ function cli(script: "backup" | "restore", args: string[], target: { url: string
     execFile(
       process.execPath,
       [join(repo, "scripts", `${script}.mjs`), ...args],
-      { cwd: repo, env: { ...process.env, DATABASE_URL: target.url, POLYARCH_DATA_DIR: target.dataDir }, timeout: 120_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+      {
+        cwd: repo,
+        env: { ...process.env, DATABASE_URL: target.url, POLYARCH_DATA_DIR: target.dataDir },
+        timeout: 120_000,
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -38,13 +53,17 @@ function cli(script: "backup" | "restore", args: string[], target: { url: string
 /** Every row of every table, as comparable JSON (rows sorted). */
 async function snapshot(url: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
-  const norm = (row: Record<string, unknown>) => JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? `${v}n` : v instanceof Date ? v.toISOString() : v));
+  const norm = (row: Record<string, unknown>) =>
+    JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? `${v}n` : v instanceof Date ? v.toISOString() : v));
   if (url.startsWith("file:")) {
     const conn = new Database(url.slice("file:".length), { readonly: true });
     try {
       conn.defaultSafeIntegers(true);
-      const tables = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
-      for (const { name } of tables) out[name] = (conn.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[]).map(norm).sort();
+      const tables = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .all() as { name: string }[];
+      for (const { name } of tables)
+        out[name] = (conn.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[]).map(norm).sort();
     } finally {
       conn.close();
     }
@@ -53,8 +72,13 @@ async function snapshot(url: string): Promise<Record<string, string[]>> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const tables = (await client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1")).rows as { table_name: string }[];
-    for (const { table_name } of tables) out[table_name] = (await client.query(`SELECT * FROM "${table_name}"`)).rows.map(norm).sort();
+    const tables = (
+      await client.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+      )
+    ).rows as { table_name: string }[];
+    for (const { table_name } of tables)
+      out[table_name] = (await client.query(`SELECT * FROM "${table_name}"`)).rows.map(norm).sort();
   } finally {
     await client.end();
   }
@@ -68,7 +92,9 @@ function files(dataDir: string): Record<string, string> {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (!/^polyarch\.db/.test(e.name)) out[relative(dataDir, p)] = `${createHash("sha256").update(readFileSync(p)).digest("hex")} ${(statSync(p).mode & 0o777).toString(8)}`;
+      else if (!/^polyarch\.db/.test(e.name))
+        out[relative(dataDir, p)] =
+          `${createHash("sha256").update(readFileSync(p)).digest("hex")} ${(statSync(p).mode & 0o777).toString(8)}`;
     }
   };
   if (existsSync(dataDir)) walk(dataDir);
@@ -76,26 +102,82 @@ function files(dataDir: string): Record<string, string> {
 }
 
 async function seed(dataDir: string) {
-  const admin = await db().user.create({ data: { id: "u-admin", name: "Admin", email: "admin@backup.test", role: "admin" } });
-  await db().user.create({ data: { id: "u-op", name: "Op", email: "op@backup.test", role: "operator", banned: false } });
-  const hostA = await db().host.create({ data: { name: "node-x86", arch: "x86_64", status: "online", cpuCount: 8, memoryMb: 16384, diskGb: 200, nativeArches: '["x86_64"]', facts: '{"cpu":"é ✓ 漢字"}' } });
-  await db().host.create({ data: { name: "node-arm", arch: "aarch64", cpuCount: 4, memoryMb: 8192, diskGb: 100, cpuAllocationRatio: 2.5 } });
+  const admin = await db().user.create({
+    data: { id: "u-admin", name: "Admin", email: "admin@backup.test", role: "admin" },
+  });
+  await db().user.create({
+    data: { id: "u-op", name: "Op", email: "op@backup.test", role: "operator", banned: false },
+  });
+  const hostA = await db().host.create({
+    data: {
+      name: "node-x86",
+      arch: "x86_64",
+      status: "online",
+      cpuCount: 8,
+      memoryMb: 16384,
+      diskGb: 200,
+      nativeArches: '["x86_64"]',
+      facts: '{"cpu":"é ✓ 漢字"}',
+    },
+  });
+  await db().host.create({
+    data: { name: "node-arm", arch: "aarch64", cpuCount: 4, memoryMb: 8192, diskGb: 100, cpuAllocationRatio: 2.5 },
+  });
   const kernel = randomBytes(600_000);
   const initrd = randomBytes(300_001);
   const image = await db().image.create({
-    data: { name: "demo", family: "demo", arch: "x86_64", format: "kernel", status: "ready", sizeBytes: BigInt(kernel.length) + 5_000_000_000n, virtualSize: 2n ** 40n, kernelPath: "x/kernel", initrdPath: "x/initrd", ownerId: admin.id },
+    data: {
+      name: "demo",
+      family: "demo",
+      arch: "x86_64",
+      format: "kernel",
+      status: "ready",
+      sizeBytes: BigInt(kernel.length) + 5_000_000_000n,
+      virtualSize: 2n ** 40n,
+      kernelPath: "x/kernel",
+      initrdPath: "x/initrd",
+      ownerId: admin.id,
+    },
   });
   const dir = join(dataDir, "images", image.id);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, "kernel"), kernel, { mode: 0o600 });
   writeFileSync(join(dir, "initrd"), initrd, { mode: 0o600 });
-  await db().image.update({ where: { id: image.id }, data: { kernelPath: `${image.id}/kernel`, initrdPath: `${image.id}/initrd` } });
-  const network = await db().network.create({ data: { name: "lan", vlanId: 100, cidr: "10.77.0.0/24", gateway: "10.77.0.1", poolStart: "10.77.0.2", poolEnd: "10.77.0.254" } });
+  await db().image.update({
+    where: { id: image.id },
+    data: { kernelPath: `${image.id}/kernel`, initrdPath: `${image.id}/initrd` },
+  });
+  const network = await db().network.create({
+    data: {
+      name: "lan",
+      vlanId: 100,
+      cidr: "10.77.0.0/24",
+      gateway: "10.77.0.1",
+      poolStart: "10.77.0.2",
+      poolEnd: "10.77.0.254",
+    },
+  });
   for (const [i, name] of ["vm-a", "vm-b"].entries()) {
-    const vm = await db().vm.create({ data: { name, arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1, imageId: image.id, hostId: hostA.id, status: "running", userData: "#cloud-config\n" } });
-    await db().nic.create({ data: { vmId: vm.id, networkId: network.id, mac: `52:54:00:00:00:0${i}`, ip: `10.77.0.${i + 2}` } });
+    const vm = await db().vm.create({
+      data: {
+        name,
+        arch: "x86_64",
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        imageId: image.id,
+        hostId: hostA.id,
+        status: "running",
+        userData: "#cloud-config\n",
+      },
+    });
+    await db().nic.create({
+      data: { vmId: vm.id, networkId: network.id, mac: `52:54:00:00:00:0${i}`, ip: `10.77.0.${i + 2}` },
+    });
   }
-  await db().auditEvent.create({ data: { action: "vm.create", result: "success", userId: admin.id, details: '{"a":1}' } });
+  await db().auditEvent.create({
+    data: { action: "vm.create", result: "success", userId: admin.id, details: '{"a":1}' },
+  });
   writeFileSync(join(dataDir, "auth-secret"), "secret-" + randomBytes(16).toString("hex"), { mode: 0o600 });
   mkdirSync(join(dataDir, "pki", "ca"), { recursive: true, mode: 0o700 });
   writeFileSync(join(dataDir, "pki", "ca", "key.pem"), "-----BEGIN PRIVATE KEY-----\nnot really\n", { mode: 0o600 });
@@ -169,10 +251,23 @@ describe.each(PROVIDERS)("backup and restore on %s", (provider) => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("already exists (pass --force to replace it)");
 
-    const manifest = JSON.parse(await new Promise<string>((res, rej) => execFile("tar", ["-xOf", archive, "manifest.json"], (e, out) => (e ? rej(e) : res(out)))));
+    const manifest = JSON.parse(
+      await new Promise<string>((res, rej) =>
+        execFile("tar", ["-xOf", archive, "manifest.json"], (e, out) => (e ? rej(e) : res(out))),
+      ),
+    );
     const local = readMigrations(MIGRATION_DIRS[provider]).map((m) => m.name);
-    expect(manifest).toMatchObject({ format: "polyarch-backup", version: 1, provider, migrations: { applied: local, latest: local.at(-1) } });
-    expect(manifest.files.map((f: { path: string; role: string }) => `${f.role}:${f.path.replace(/^images\/[^/]+/, "images/<id>")}`).sort()).toEqual(
+    expect(manifest).toMatchObject({
+      format: "polyarch-backup",
+      version: 1,
+      provider,
+      migrations: { applied: local, latest: local.at(-1) },
+    });
+    expect(
+      manifest.files
+        .map((f: { path: string; role: string }) => `${f.role}:${f.path.replace(/^images\/[^/]+/, "images/<id>")}`)
+        .sort(),
+    ).toEqual(
       [
         `database:db/polyarch.${provider === "sqlite" ? "db" : "pgdump"}`,
         "config:config/auth-secret",
@@ -197,7 +292,9 @@ describe.each(PROVIDERS)("backup and restore on %s", (provider) => {
     // ---- not empty: --force is needed
     const refused = await cli("restore", ["--in", archive], target);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/restore: the target is not empty \(.*\)\. Stop the server and pass --force to replace it/);
+    expect(refused.stderr).toMatch(
+      /restore: the target is not empty \(.*\)\. Stop the server and pass --force to replace it/,
+    );
     await unchanged();
 
     // ---- SQLite: a process that still has the file open (a running server) blocks the replace
@@ -265,7 +362,9 @@ describe.each(PROVIDERS)("backup and restore on %s", (provider) => {
     expect(restored.stderr).toBe("");
     expect(restored.code).toBe(0);
     expect(await snapshot(fresh.url)).toEqual(rows0);
-    expect(files(emptyDir)).toEqual(Object.fromEntries(Object.entries(files0).filter(([k]) => !k.startsWith("polyarch.db"))));
+    expect(files(emptyDir)).toEqual(
+      Object.fromEntries(Object.entries(files0).filter(([k]) => !k.startsWith("polyarch.db"))),
+    );
     expect(statSync(join(emptyDir, "images")).mode & 0o777).toBe(0o700);
     expect(statSync(join(emptyDir, "auth-secret")).mode & 0o777).toBe(0o600);
   });
@@ -282,7 +381,9 @@ describe.each(PROVIDERS)("backup and restore on %s", (provider) => {
     if (other) {
       const wrong = await cli("restore", ["--in", archive], { url: other.url, dataDir: join(work, "x") });
       expect(wrong.code).toBe(1);
-      expect(wrong.stderr).toContain(`the backup holds a ${provider} database but DATABASE_URL points at ${other.provider}`);
+      expect(wrong.stderr).toContain(
+        `the backup holds a ${provider} database but DATABASE_URL points at ${other.provider}`,
+      );
     }
 
     const notTar = join(work, "random.bin");
@@ -296,12 +397,25 @@ describe.each(PROVIDERS)("backup and restore on %s", (provider) => {
     mkdirSync(join(evil, "images"), { recursive: true });
     writeFileSync(join(evil, "manifest.json"), "{}");
     writeFileSync(join(evil, "x"), "x");
-    await new Promise<void>((res, rej) => execFile("tar", ["-cf", join(work, "climb.tar"), "-C", evil, "manifest.json", "images/../x"], (e) => (e ? rej(e) : res())));
-    const r2 = await cli("restore", ["--in", join(work, "climb.tar")], { url: database!.url, dataDir: join(work, "y") });
+    await new Promise<void>((res, rej) =>
+      execFile("tar", ["-cf", join(work, "climb.tar"), "-C", evil, "manifest.json", "images/../x"], (e) =>
+        e ? rej(e) : res(),
+      ),
+    );
+    const r2 = await cli("restore", ["--in", join(work, "climb.tar")], {
+      url: database!.url,
+      dataDir: join(work, "y"),
+    });
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/unexpected member/);
-    await new Promise<void>((res, rej) => execFile("ln", ["-s", "/etc", join(evil, "images", "link")], (e) => (e ? rej(e) : res())));
-    await new Promise<void>((res, rej) => execFile("tar", ["-cf", join(work, "link.tar"), "-C", evil, "manifest.json", "images/link"], (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) =>
+      execFile("ln", ["-s", "/etc", join(evil, "images", "link")], (e) => (e ? rej(e) : res())),
+    );
+    await new Promise<void>((res, rej) =>
+      execFile("tar", ["-cf", join(work, "link.tar"), "-C", evil, "manifest.json", "images/link"], (e) =>
+        e ? rej(e) : res(),
+      ),
+    );
     const r3 = await cli("restore", ["--in", join(work, "link.tar")], { url: database!.url, dataDir: join(work, "y") });
     expect(r3.code).toBe(1);
     expect(r3.stderr).toMatch(/not a regular file or folder/);

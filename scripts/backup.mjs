@@ -17,7 +17,19 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -44,7 +56,10 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 const memberPath = z
   .string()
   .max(1024)
-  .refine((p) => /^(db|config|images)\/[^\0]+$/.test(p) && p.split("/").every((s) => s !== "" && s !== "." && s !== ".."), "not a valid archive member path");
+  .refine(
+    (p) => /^(db|config|images)\/[^\0]+$/.test(p) && p.split("/").every((s) => s !== "" && s !== "." && s !== ".."),
+    "not a valid archive member path",
+  );
 
 export const manifestSchema = z
   .object({
@@ -71,12 +86,19 @@ export const manifestSchema = z
 /** execFile with an argument array; rejects with the tool's stderr. */
 export function run(cmd, args, { env, timeoutMs = 0 } = {}) {
   return new Promise((resolvePromise, reject) => {
-    execFile(cmd, args, { env: env ?? { ...process.env, LC_ALL: "C" }, maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
-      if (error) {
-        const why = error.code === "ENOENT" ? `${cmd} not found on PATH` : (stderr || error.message).trim();
-        reject(Object.assign(new BackupError(`${cmd} failed: ${why}`), { code: error.code, stderr: String(stderr ?? "") }));
-      } else resolvePromise({ stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      cmd,
+      args,
+      { env: env ?? { ...process.env, LC_ALL: "C" }, maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs },
+      (error, stdout, stderr) => {
+        if (error) {
+          const why = error.code === "ENOENT" ? `${cmd} not found on PATH` : (stderr || error.message).trim();
+          reject(
+            Object.assign(new BackupError(`${cmd} failed: ${why}`), { code: error.code, stderr: String(stderr ?? "") }),
+          );
+        } else resolvePromise({ stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -127,7 +149,16 @@ export function libpqTarget(url) {
   const u = new URL(connectionString);
   const password = decodeURIComponent(u.password);
   u.password = "";
-  for (const p of ["connection_limit", "pool_timeout", "pgbouncer", "statement_cache_size", "socket_timeout", "sslaccept", "sslidentity"]) u.searchParams.delete(p);
+  for (const p of [
+    "connection_limit",
+    "pool_timeout",
+    "pgbouncer",
+    "statement_cache_size",
+    "socket_timeout",
+    "sslaccept",
+    "sslidentity",
+  ])
+    u.searchParams.delete(p);
   const env = { ...process.env, LC_ALL: "C", PGAPPNAME: "polyarch-backup" };
   if (password) env.PGPASSWORD = password;
   return { dbname: u.toString(), schema, env, connectionString };
@@ -176,7 +207,9 @@ async function dumpSqlite(url, dest) {
   try {
     const ok = copy.pragma("integrity_check", { simple: true });
     if (ok !== "ok") throw new BackupError(`the SQLite copy failed its integrity check: ${ok}`);
-    const hasTable = copy.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'").get();
+    const hasTable = copy
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'")
+      .get();
     return appliedNames(hasTable ? copy.prepare('SELECT * FROM "_prisma_migrations"').all() : []);
   } finally {
     copy.close();
@@ -186,20 +219,29 @@ async function dumpSqlite(url, dest) {
 async function dumpPostgres(url, dest) {
   const target = libpqTarget(url);
   const { default: pg } = await import("pg");
-  const client = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: 15_000, application_name: "polyarch-backup" });
+  const client = new pg.Client({
+    connectionString: target.connectionString,
+    connectionTimeoutMillis: 15_000,
+    application_name: "polyarch-backup",
+  });
   client.on("error", () => {});
   await client.connect();
   let applied;
   try {
     await client.query(`SET search_path TO "${target.schema.replace(/"/g, '""')}"`);
-    const present = (await client.query("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS present")).rows[0].present;
+    const present = (await client.query("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS present")).rows[0]
+      .present;
     applied = appliedNames(present ? (await client.query("SELECT * FROM _prisma_migrations")).rows : []);
   } finally {
     await client.end().catch(() => {});
   }
-  const version = (await run("pg_dump", ["--version"]).catch(() => {
-    throw new BackupError("pg_dump not found on PATH: install the PostgreSQL client tools (Debian: apt-get install postgresql-client)");
-  })).stdout.trim();
+  const version = (
+    await run("pg_dump", ["--version"]).catch(() => {
+      throw new BackupError(
+        "pg_dump not found on PATH: install the PostgreSQL client tools (Debian: apt-get install postgresql-client)",
+      );
+    })
+  ).stdout.trim();
   const args = ["--format=custom", "--no-password", `--file=${dest}`, `--dbname=${target.dbname}`];
   if (target.schema !== "public") args.push(`--schema=${target.schema}`);
   await run("pg_dump", args, { env: target.env });
@@ -212,11 +254,18 @@ async function dumpPostgres(url, dest) {
  * Writes the archive. Returns { file, manifest, bytes, seconds }.
  * Options: out (required), url (DATABASE_URL), dataDir (POLYARCH_DATA_DIR), force, log.
  */
-export async function backup({ out, url = resolveDatabaseUrl(), dataDir = resolve(process.env.POLYARCH_DATA_DIR || "./data"), force = false, log = () => {} }) {
+export async function backup({
+  out,
+  url = resolveDatabaseUrl(),
+  dataDir = resolve(process.env.POLYARCH_DATA_DIR || "./data"),
+  force = false,
+  log = () => {},
+}) {
   if (!out) throw new BackupError("--out <file> is required");
   const t0 = performance.now();
   const outFile = resolve(out);
-  if (!force && (await exists(outFile))) throw new BackupError(`${outFile} already exists (pass --force to replace it)`);
+  if (!force && (await exists(outFile)))
+    throw new BackupError(`${outFile} already exists (pass --force to replace it)`);
   const provider = providerOf(url);
   await mkdir(dirname(outFile), { recursive: true });
   const staging = await mkdtemp(join(dirname(outFile), ".polyarch-backup-"));
@@ -275,7 +324,11 @@ export async function backup({ out, url = resolveDatabaseUrl(), dataDir = resolv
       polyarchVersion: await packageVersion(),
       provider,
       migrations: { applied, latest: applied.at(-1) ?? null },
-      database: { path: dbMember, format: provider === "sqlite" ? "sqlite" : "pg_dump-custom", ...(tool ? { tool } : {}) },
+      database: {
+        path: dbMember,
+        format: provider === "sqlite" ? "sqlite" : "pg_dump-custom",
+        ...(tool ? { tool } : {}),
+      },
       files,
     });
     await writeFile(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
@@ -285,9 +338,18 @@ export async function backup({ out, url = resolveDatabaseUrl(), dataDir = resolv
     await writeFile(list, images.map((p) => `${p}\0`).join(""));
     await writeFile(partial, "", { mode: 0o600 });
     await run("tar", [
-      "--create", "--format=gnu", `--file=${partial}`, "--no-recursion", "--numeric-owner",
-      `--directory=${staging}`, "manifest.json", dbMember, ...config,
-      `--directory=${dataDir}`, "--null", `--files-from=${list}`,
+      "--create",
+      "--format=gnu",
+      `--file=${partial}`,
+      "--no-recursion",
+      "--numeric-owner",
+      `--directory=${staging}`,
+      "manifest.json",
+      dbMember,
+      ...config,
+      `--directory=${dataDir}`,
+      "--null",
+      `--files-from=${list}`,
     ]);
     for (const [rel, before] of seen) {
       const after = await stat(join(dataDir, rel)).catch(() => null);
@@ -307,13 +369,23 @@ export async function backup({ out, url = resolveDatabaseUrl(), dataDir = resolv
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { out: { type: "string" }, force: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } } });
+  const { values } = parseArgs({
+    options: {
+      out: { type: "string" },
+      force: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   if (values.help || !values.out) {
-    console.log("usage: npm run backup -- --out <file> [--force]\n  backs up the database (DATABASE_URL), the image store and the controller secret (POLYARCH_DATA_DIR)");
+    console.log(
+      "usage: npm run backup -- --out <file> [--force]\n  backs up the database (DATABASE_URL), the image store and the controller secret (POLYARCH_DATA_DIR)",
+    );
     process.exit(values.help ? 0 : 2);
   }
   const result = await backup({ out: values.out, force: values.force, log: (m) => console.log(`backup: ${m}`) });
-  console.log(`backup: done — ${result.manifest.provider}, migration ${result.manifest.migrations.latest ?? "none"}, ${result.manifest.files.length} parts, ${humanBytes(result.bytes)} in ${result.seconds.toFixed(2)} s`);
+  console.log(
+    `backup: done — ${result.manifest.provider}, migration ${result.manifest.migrations.latest ?? "none"}, ${result.manifest.files.length} parts, ${humanBytes(result.bytes)} in ${result.seconds.toFixed(2)} s`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -42,7 +42,10 @@ const external = Object.values(result.metafile.outputs)
   .flatMap((o) => o.imports)
   .filter((i) => i.external && !i.path.startsWith("node:") && !builtinModules.includes(i.path));
 if (external.length) {
-  console.error("build-agent: bundle imports packages at runtime:", [...new Set(external.map((i) => i.path))].join(", "));
+  console.error(
+    "build-agent: bundle imports packages at runtime:",
+    [...new Set(external.map((i) => i.path))].join(", "),
+  );
   process.exit(1);
 }
 fs.chmodSync(outfile, 0o755);

@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 
 const MAX_LINES = 600;
 const MAX_WIDTH = 160;
-const files = execFileSync("git", ["ls-files", "-co", "--exclude-standard", "*.ts", "*.tsx", "*.mjs", "*.js"], { encoding: "utf8" })
+const files = execFileSync("git", ["ls-files", "-co", "--exclude-standard", "*.ts", "*.tsx", "*.mjs", "*.js"], {
+  encoding: "utf8",
+})
   .split("\n")
   .filter((f) => f && !f.startsWith("lib/generated/") && !f.startsWith("tools/") && !f.startsWith("public/"));
 
@@ -21,7 +23,9 @@ for (const file of files) {
   }
   const lines = text.split("\n");
   if (lines.length > MAX_LINES && !lines.slice(0, 5).some((l) => /Over 600 lines: \S/.test(l))) {
-    problems.push(`${file}: ${lines.length} lines (max ${MAX_LINES}); split it, or say why at its top ("// Over 600 lines: <reason>")`);
+    problems.push(
+      `${file}: ${lines.length} lines (max ${MAX_LINES}); split it, or say why at its top ("// Over 600 lines: <reason>")`,
+    );
   }
   lines.forEach((line, i) => {
     if (line.length > MAX_WIDTH) problems.push(`${file}:${i + 1}: ${line.length} characters (max ${MAX_WIDTH})`);

@@ -28,6 +28,10 @@ delete env.DATABASE_URL;
 execFileSync(process.execPath, [resolve(root, "scripts/migrate.mjs")], { env, stdio: "inherit" });
 execFileSync(process.execPath, [resolve(root, "scripts/build-server.mjs")], { stdio: "inherit" });
 // dist/server.mjs = `next start` + the console WebSocket (e2e/console.spec.ts needs it) + the agent TLS port
-const child = spawn(process.execPath, [resolve(root, "dist/server.mjs"), "-H", "127.0.0.1", "-p", process.env.PORT], { env, stdio: "inherit", cwd: root });
+const child = spawn(process.execPath, [resolve(root, "dist/server.mjs"), "-H", "127.0.0.1", "-p", process.env.PORT], {
+  env,
+  stdio: "inherit",
+  cwd: root,
+});
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => child.kill("SIGTERM"));
 child.on("exit", (code) => process.exit(code ?? 0));

@@ -39,4 +39,8 @@ export declare function pgConnection(url: string): { connectionString: string; s
 export declare function redact(url: string): string;
 export declare function checksum(sql: string): string;
 export declare function readMigrations(dir: string): LocalMigration[];
-export declare function plan(local: LocalMigration[], rows: MigrationRow[], log?: (message: string) => void): LocalMigration[];
+export declare function plan(
+  local: LocalMigration[],
+  rows: MigrationRow[],
+  log?: (message: string) => void,
+): LocalMigration[];

@@ -37,7 +37,10 @@ async function rows(db: TestDatabase) {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
-    return (await c.query("SELECT * FROM _prisma_migrations ORDER BY migration_name")).rows as Record<string, unknown>[];
+    return (await c.query("SELECT * FROM _prisma_migrations ORDER BY migration_name")).rows as Record<
+      string,
+      unknown
+    >[];
   } finally {
     await c.end();
   }
@@ -55,7 +58,10 @@ describe.each(providers)("%s", (_provider, fresh) => {
       const a = 'CREATE TABLE "a" ("id" INTEGER NOT NULL PRIMARY KEY);\n';
       const b = 'ALTER TABLE "a" ADD COLUMN "x" TEXT;\n';
       const dir = migrationsDir({ "20260102000000_b": b, "20260101000000_a": a });
-      expect((await migrate({ url: db.url, migrationsDir: dir })).applied).toEqual(["20260101000000_a", "20260102000000_b"]);
+      expect((await migrate({ url: db.url, migrationsDir: dir })).applied).toEqual([
+        "20260101000000_a",
+        "20260102000000_b",
+      ]);
       expect((await migrate({ url: db.url, migrationsDir: dir })).applied).toEqual([]);
       expect((await migrate({ url: db.url, migrationsDir: dir, status: true })).pending).toEqual([]);
       const r = await rows(db);
@@ -101,7 +107,9 @@ describe.each(providers)("%s", (_provider, fresh) => {
         "20260101000000_a": 'CREATE TABLE "a" ("id" INTEGER NOT NULL PRIMARY KEY);\n',
         "20260102000000_bad": 'CREATE TABLE "b" ("id" INTEGER);\nINSERT INTO "nope" VALUES (1);\n',
       });
-      await expect(migrate({ url: db.url, migrationsDir: dir })).rejects.toThrow(/20260102000000_bad failed and was rolled back/);
+      await expect(migrate({ url: db.url, migrationsDir: dir })).rejects.toThrow(
+        /20260102000000_bad failed and was rolled back/,
+      );
       expect((await rows(db)).map((x) => x.migration_name)).toEqual(["20260101000000_a"]);
       writeFileSync(join(dir, "20260102000000_bad", "migration.sql"), 'CREATE TABLE "b" ("id" INTEGER);\n');
       expect((await migrate({ url: db.url, migrationsDir: dir })).applied).toEqual(["20260102000000_bad"]);
@@ -151,7 +159,9 @@ describe.each(providers)("%s", (_provider, fresh) => {
     const db = await fresh();
     try {
       const env = { ...process.env, DATABASE_URL: db.url, POLYARCH_DATA_DIR: join(scratch, "data") };
-      const outs = await Promise.all([1, 2, 3, 4].map(() => run(process.execPath, [join(__dirname, "migrate.mjs")], { env })));
+      const outs = await Promise.all(
+        [1, 2, 3, 4].map(() => run(process.execPath, [join(__dirname, "migrate.mjs")], { env })),
+      );
       expect(outs.filter((o) => /applied 1 migration|applied \d+ migration/.test(o.stdout))).toHaveLength(1);
       const recorded = await rows(db);
       expect(new Set(recorded.map((r) => r.migration_name)).size).toBe(recorded.length);

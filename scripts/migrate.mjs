@@ -72,14 +72,17 @@ export function resolveDatabaseUrl(env = process.env) {
 export function providerOf(url) {
   if (/^postgres(ql)?:\/\//i.test(url)) return "postgresql";
   if (/^file:/i.test(url)) return "sqlite";
-  throw new MigrationError(`DATABASE_URL must start with file: (SQLite) or postgresql:// (PostgreSQL), got ${redact(url)}`);
+  throw new MigrationError(
+    `DATABASE_URL must start with file: (SQLite) or postgresql:// (PostgreSQL), got ${redact(url)}`,
+  );
 }
 
 /** file:./data/x.db | file:/abs/x.db | file:x.db?mode=… → absolute path (relative to cwd, like the runtime adapter). */
 export function sqlitePath(url, cwd = process.cwd()) {
   let path = url.replace(/^file:/i, "").replace(/\?.*$/, "");
   if (path.startsWith("//")) path = fileURLToPath(`file:${path}`);
-  if (!path || path === ":memory:") throw new MigrationError("an in-memory SQLite database cannot be migrated persistently");
+  if (!path || path === ":memory:")
+    throw new MigrationError("an in-memory SQLite database cannot be migrated persistently");
   return isAbsolute(path) ? path : resolve(cwd, path);
 }
 
@@ -152,7 +155,9 @@ async function migrateSqlite({ url, dir, log, statusOnly, busyTimeoutMs }) {
   const applied = [];
   try {
     if (statusOnly) {
-      const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'").get();
+      const exists = db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'")
+        .get();
       const rows = exists ? db.prepare('SELECT * FROM "_prisma_migrations"').all() : [];
       return { provider: "sqlite", applied, pending: plan(local, rows, log).map((m) => m.name), total: local.length };
     }
@@ -168,14 +173,17 @@ async function migrateSqlite({ url, dir, log, statusOnly, busyTimeoutMs }) {
       db.exec(TABLE_DDL.sqlite);
       const rows = db.prepare('SELECT * FROM "_prisma_migrations"').all();
       for (const next of plan(local, rows, log)) {
-        if (NO_TRANSACTION.test(next.sql)) log(`note: ${next.name} asks for no transaction; SQLite runs it in one anyway`);
+        if (NO_TRANSACTION.test(next.sql))
+          log(`note: ${next.name} asks for no transaction; SQLite runs it in one anyway`);
         db.exec("SAVEPOINT polyarch_migration");
         try {
           const startedAt = new Date().toISOString().replace("Z", "+00:00");
           db.exec(next.sql);
           const violations = db.pragma("foreign_key_check");
           if (violations.length) {
-            throw new MigrationError(`foreign key violations after ${next.name}: ${JSON.stringify(violations.slice(0, 5))}`);
+            throw new MigrationError(
+              `foreign key violations after ${next.name}: ${JSON.stringify(violations.slice(0, 5))}`,
+            );
           }
           db.prepare(
             'INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)',
@@ -190,7 +198,8 @@ async function migrateSqlite({ url, dir, log, statusOnly, busyTimeoutMs }) {
             for (const name of done) log(`applied ${name}`);
             applied.push(...done);
           }
-          if (!(err instanceof MigrationError)) throw new MigrationError(`migration ${next.name} failed and was rolled back: ${err.message}`);
+          if (!(err instanceof MigrationError))
+            throw new MigrationError(`migration ${next.name} failed and was rolled back: ${err.message}`);
           throw err;
         }
         done.push(next.name);
@@ -225,7 +234,11 @@ export function pgConnection(url) {
 async function migratePostgres({ url, dir, log, statusOnly, lockTimeoutMs }) {
   const { default: pg } = await import("pg");
   const { connectionString, schema } = pgConnection(url);
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 15_000, application_name: "polyarch-migrate" });
+  const client = new pg.Client({
+    connectionString,
+    connectionTimeoutMillis: 15_000,
+    application_name: "polyarch-migrate",
+  });
   client.on("error", () => {}); // reported through the failing query instead
   await client.connect();
   const local = readMigrations(dir);
@@ -238,14 +251,21 @@ async function migratePostgres({ url, dir, log, statusOnly, lockTimeoutMs }) {
       return exists.rows[0].present ? (await client.query("SELECT * FROM _prisma_migrations")).rows : [];
     };
     if (statusOnly) {
-      return { provider: "postgresql", applied, pending: plan(local, await readRows(), log).map((m) => m.name), total: local.length };
+      return {
+        provider: "postgresql",
+        applied,
+        pending: plan(local, await readRows(), log).map((m) => m.name),
+        total: local.length,
+      };
     }
 
     await client.query(`SET statement_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`);
     try {
       await client.query("SELECT pg_advisory_lock($1)", [PG_MIGRATION_LOCK]);
     } catch (err) {
-      throw new MigrationError(`could not take the migration lock within ${lockTimeoutMs} ms (another migrate running?): ${err.message}`);
+      throw new MigrationError(
+        `could not take the migration lock within ${lockTimeoutMs} ms (another migrate running?): ${err.message}`,
+      );
     }
     await client.query("SET statement_timeout = 0");
     try {
@@ -276,7 +296,9 @@ async function migratePostgres({ url, dir, log, statusOnly, lockTimeoutMs }) {
               [id, m.checksum, m.name, String(err.message)],
             )
             .catch(() => {});
-          throw new MigrationError(`migration ${m.name} (no-transaction) failed; fix the database, then resolve it: ${err.message}`);
+          throw new MigrationError(
+            `migration ${m.name} (no-transaction) failed; fix the database, then resolve it: ${err.message}`,
+          );
         }
         applied.push(m.name);
         log(`applied ${m.name}`);
@@ -322,7 +344,9 @@ async function main() {
   const result = await migrate({ url, status, log });
   const where = `${result.provider} ${redact(url)}`;
   if (status) {
-    log(`${where}: ${result.total - result.pending.length} applied, ${result.pending.length} pending${result.pending.length ? ` (${result.pending.join(", ")})` : ""}`);
+    log(
+      `${where}: ${result.total - result.pending.length} applied, ${result.pending.length} pending${result.pending.length ? ` (${result.pending.join(", ")})` : ""}`,
+    );
     if (result.pending.length) process.exitCode = 3;
   } else if (result.applied.length) {
     log(`${where}: applied ${result.applied.length} migration(s) in ${Date.now() - started} ms`);

@@ -57,8 +57,12 @@ export function listMigrations(dir) {
 
 /** Prisma 6 insists on a datasource url; the js engine ignores it (it uses the adapter). */
 function schemaForDiffer(schemaText, provider) {
-  const placeholder = provider === "sqlite" ? "file:./differ-placeholder.db" : "postgresql://placeholder@127.0.0.1:1/placeholder";
-  const out = schemaText.replace(/(datasource\s+\w+\s*\{[^}]*?provider\s*=\s*"[^"]+")/, `$1\n  url      = "${placeholder}"`);
+  const placeholder =
+    provider === "sqlite" ? "file:./differ-placeholder.db" : "postgresql://placeholder@127.0.0.1:1/placeholder";
+  const out = schemaText.replace(
+    /(datasource\s+\w+\s*\{[^}]*?provider\s*=\s*"[^"]+")/,
+    `$1\n  url      = "${placeholder}"`,
+  );
   if (out === schemaText) throw new Error("could not find the datasource block in the schema");
   return out;
 }
@@ -72,7 +76,10 @@ function pgServer() {
   } catch {
     wasRunning = false;
   }
-  const url = execFileSync("bash", [script, "start"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+  const url = execFileSync("bash", [script, "start"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }).trim();
   return {
     url,
     stop() {
@@ -93,7 +100,17 @@ function diff({ provider, schema, migrations }, work, pgUrl) {
   };
   const sql = execFileSync(
     process.execPath,
-    [differCli, "migrate", "diff", "--config", join(differDir, "prisma.config.mjs"), ...from, "--to-schema-datamodel", tmpSchema, "--script"],
+    [
+      differCli,
+      "migrate",
+      "diff",
+      "--config",
+      join(differDir, "prisma.config.mjs"),
+      ...from,
+      "--to-schema-datamodel",
+      tmpSchema,
+      "--script",
+    ],
     { cwd: differDir, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 },
   );
   return sql.includes(EMPTY_MARKER) || sql.trim() === "" ? null : sql;
@@ -124,17 +141,23 @@ async function main() {
   const selected = providers.filter((p) => !only || p.provider === only);
   const name = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--only");
   if (!check && !/^[a-z0-9][a-z0-9_]{0,60}$/.test(name ?? "")) {
-    console.error("usage: node scripts/new-migration.mjs <name>   (lower_snake_case, e.g. add_vm_tags)\n       node scripts/new-migration.mjs --check");
+    console.error(
+      "usage: node scripts/new-migration.mjs <name>   (lower_snake_case, e.g. add_vm_tags)\n       node scripts/new-migration.mjs --check",
+    );
     process.exit(64);
   }
 
   // --check changes nothing (it runs inside the test suite); otherwise refresh the generated schemas.
-  execFileSync(process.execPath, [join(root, "scripts/prisma-schemas.mjs"), ...(check ? ["--check"] : [])], { stdio: "inherit" });
+  execFileSync(process.execPath, [join(root, "scripts/prisma-schemas.mjs"), ...(check ? ["--check"] : [])], {
+    stdio: "inherit",
+  });
   ensureDiffer();
 
   const names = providers.map((p) => listMigrations(join(root, p.migrations)));
   if (JSON.stringify(names[0]) !== JSON.stringify(names[1])) {
-    throw new Error(`the two migration histories differ:\n  sqlite:     ${names[0].join(" ")}\n  postgresql: ${names[1].join(" ")}`);
+    throw new Error(
+      `the two migration histories differ:\n  sqlite:     ${names[0].join(" ")}\n  postgresql: ${names[1].join(" ")}`,
+    );
   }
 
   const work = mkdtempSync(join(tmpdir(), "polyarch-differ-"));
@@ -154,8 +177,11 @@ async function main() {
   const changed = selected.filter((p) => results[p.provider]);
   if (check) {
     if (changed.length) {
-      for (const p of changed) console.error(`--- ${p.provider}: SQL needed to reach the schema ---\n${results[p.provider]}`);
-      console.error(`schema and migrations differ for: ${changed.map((p) => p.provider).join(", ")} — run node scripts/new-migration.mjs <name>`);
+      for (const p of changed)
+        console.error(`--- ${p.provider}: SQL needed to reach the schema ---\n${results[p.provider]}`);
+      console.error(
+        `schema and migrations differ for: ${changed.map((p) => p.provider).join(", ")} — run node scripts/new-migration.mjs <name>`,
+      );
       process.exit(2);
     }
     console.log("migrations are up to date with the schema");

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const reply = (id, result) => process.stderr.write(`${JSON.stringify({ jsonrpc: "2.0", id, result })}\n`);
-const fail = (id, message) => process.stderr.write(`${JSON.stringify({ jsonrpc: "2.0", id, error: { code: -32000, message, data: null } })}\n`);
+const fail = (id, message) =>
+  process.stderr.write(`${JSON.stringify({ jsonrpc: "2.0", id, error: { code: -32000, message, data: null } })}\n`);
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   let msg;
@@ -17,7 +18,14 @@ createInterface({ input: process.stdin }).on("line", (line) => {
     return;
   }
   if (msg.method === "getManifest") {
-    reply(msg.id, { manifest: { prettyName: "Polyarch DMMF dump", defaultOutput: "./dmmf", requiresEngines: [], requiresGenerators: [] } });
+    reply(msg.id, {
+      manifest: {
+        prettyName: "Polyarch DMMF dump",
+        defaultOutput: "./dmmf",
+        requiresEngines: [],
+        requiresGenerators: [],
+      },
+    });
   } else if (msg.method === "generate") {
     try {
       const out = msg.params.generator.output?.value;

@@ -12,8 +12,7 @@ const require = createRequire(import.meta.url);
 const prismaCli = require.resolve("prisma/build/index.js");
 const schemas = ["prisma/schema.prisma", "prisma/postgres/schema.prisma"];
 
-const run = (args) =>
-  execFileSync(process.execPath, args, { cwd: root, stdio: "inherit", env: offlinePrismaEnv() });
+const run = (args) => execFileSync(process.execPath, args, { cwd: root, stdio: "inherit", env: offlinePrismaEnv() });
 
 const started = Date.now();
 run([join(root, "scripts/prisma-schemas.mjs")]);

@@ -16,7 +16,9 @@ for (const [header, out] of targets) {
   const path = join(root, out);
   const current = existsSync(path) ? readFileSync(path, "utf8") : "";
   if (current === text) continue;
-  if (check) { stale = true; console.error(`${out} is stale: run node scripts/prisma-schemas.mjs`); }
-  else writeFileSync(path, text);
+  if (check) {
+    stale = true;
+    console.error(`${out} is stale: run node scripts/prisma-schemas.mjs`);
+  } else writeFileSync(path, text);
 }
 if (stale) process.exit(1);

@@ -32,7 +32,15 @@ import {
   sha256File,
   walkFiles,
 } from "./backup.mjs";
-import { migrate, MIGRATION_DIRS, providerOf, readMigrations, redact, resolveDatabaseUrl, sqlitePath } from "./migrate.mjs";
+import {
+  migrate,
+  MIGRATION_DIRS,
+  providerOf,
+  readMigrations,
+  redact,
+  resolveDatabaseUrl,
+  sqlitePath,
+} from "./migrate.mjs";
 
 const TOP = /^(manifest\.json|(db|config|images)(\/.*)?)$/;
 
@@ -44,11 +52,14 @@ async function checkMembers(archive) {
     names = (await run("tar", ["--list", `--file=${archive}`])).stdout.split("\n").filter(Boolean);
     long = (await run("tar", ["--list", "--verbose", `--file=${archive}`])).stdout.split("\n").filter(Boolean);
   } catch (error) {
-    throw new BackupError(`${archive} is not a readable backup archive (truncated or corrupted?): ${error.stderr?.trim() || error.message}`);
+    throw new BackupError(
+      `${archive} is not a readable backup archive (truncated or corrupted?): ${error.stderr?.trim() || error.message}`,
+    );
   }
   if (!names.length) throw new BackupError(`${archive} is empty`);
   for (const line of long) {
-    if (line[0] !== "-" && line[0] !== "d") throw new BackupError(`${archive} holds a member that is not a regular file or folder: ${line}`);
+    if (line[0] !== "-" && line[0] !== "d")
+      throw new BackupError(`${archive} holds a member that is not a regular file or folder: ${line}`);
   }
   for (const raw of names) {
     const name = raw.replace(/\/$/, "");
@@ -65,15 +76,26 @@ export async function verifyArchive(archive, staging) {
   if (!(await exists(file))) throw new BackupError(`${file} does not exist`);
   await checkMembers(file);
   try {
-    await run("tar", ["--extract", `--file=${file}`, `--directory=${staging}`, "--no-same-owner", "--no-overwrite-dir", "--delay-directory-restore"]);
+    await run("tar", [
+      "--extract",
+      `--file=${file}`,
+      `--directory=${staging}`,
+      "--no-same-owner",
+      "--no-overwrite-dir",
+      "--delay-directory-restore",
+    ]);
   } catch (error) {
-    throw new BackupError(`${file} could not be extracted (truncated or corrupted?): ${error.stderr?.trim() || error.message}`);
+    throw new BackupError(
+      `${file} could not be extracted (truncated or corrupted?): ${error.stderr?.trim() || error.message}`,
+    );
   }
   let manifest;
   try {
     manifest = manifestSchema.parse(JSON.parse(await readFile(join(staging, "manifest.json"), "utf8")));
   } catch (error) {
-    const why = error?.issues ? error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ") : error.message;
+    const why = error?.issues
+      ? error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")
+      : error.message;
     throw new BackupError(`${file}: the manifest is invalid — ${why}`);
   }
   const listed = new Map(manifest.files.map((f) => [f.path, f]));
@@ -83,13 +105,20 @@ export async function verifyArchive(archive, staging) {
   }
   const present = (await walkFiles(staging)).filter((p) => p !== "manifest.json");
   const extra = present.filter((p) => !listed.has(p));
-  if (extra.length) throw new BackupError(`${file} is corrupted: ${extra.length} part(s) not in the manifest (${extra.slice(0, 3).join(", ")})`);
+  if (extra.length)
+    throw new BackupError(
+      `${file} is corrupted: ${extra.length} part(s) not in the manifest (${extra.slice(0, 3).join(", ")})`,
+    );
   for (const part of manifest.files) {
     const path = join(staging, part.path);
     if (!(await exists(path))) throw new BackupError(`${file} is corrupted: ${part.path} is missing`);
     const got = await sha256File(path);
-    if (got.size !== part.size) throw new BackupError(`${file} is corrupted: ${part.path} has ${got.size} bytes, the manifest says ${part.size}`);
-    if (got.sha256 !== part.sha256) throw new BackupError(`${file} is corrupted: checksum mismatch for ${part.path} (sha256 ${got.sha256.slice(0, 12)}…, the manifest says ${part.sha256.slice(0, 12)}…)`);
+    if (got.size !== part.size)
+      throw new BackupError(`${file} is corrupted: ${part.path} has ${got.size} bytes, the manifest says ${part.size}`);
+    if (got.sha256 !== part.sha256)
+      throw new BackupError(
+        `${file} is corrupted: checksum mismatch for ${part.path} (sha256 ${got.sha256.slice(0, 12)}…, the manifest says ${part.sha256.slice(0, 12)}…)`,
+      );
   }
   return manifest;
 }
@@ -108,7 +137,10 @@ async function targetContents({ provider, url, dataDir }) {
     client.on("error", () => {});
     await client.connect();
     try {
-      const n = Number((await client.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = $1", [t.schema])).rows[0].n);
+      const n = Number(
+        (await client.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = $1", [t.schema]))
+          .rows[0].n,
+      );
       if (n > 0) found.push(`${n} table(s) in ${redact(url)}`);
     } finally {
       await client.end().catch(() => {});
@@ -130,7 +162,11 @@ async function processesWithOpen(file) {
     for (const fd of fds) {
       const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
       if (wanted.has(target)) {
-        const cmd = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0").join(" ").trim().slice(0, 120);
+        const cmd = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => ""))
+          .split("\0")
+          .join(" ")
+          .trim()
+          .slice(0, 120);
         found.push(`pid ${pid} (${cmd})`);
         break;
       }
@@ -177,9 +213,15 @@ async function restorePostgres(url, dumpFile) {
   const t = libpqTarget(url);
   // Tables this database has but the dump does not (a newer migration's): dropped first, otherwise
   // pg_restore --clean cannot drop the tables they reference and migrate would find them in the way.
-  const toc = (await run("pg_restore", ["--list", dumpFile], { env: t.env }).catch((e) => {
-    throw new BackupError(e.code === "ENOENT" ? "pg_restore not found on PATH: install the PostgreSQL client tools (Debian: apt-get install postgresql-client)" : e.message);
-  })).stdout;
+  const toc = (
+    await run("pg_restore", ["--list", dumpFile], { env: t.env }).catch((e) => {
+      throw new BackupError(
+        e.code === "ENOENT"
+          ? "pg_restore not found on PATH: install the PostgreSQL client tools (Debian: apt-get install postgresql-client)"
+          : e.message,
+      );
+    })
+  ).stdout;
   const dumped = new Set();
   for (const line of toc.split("\n")) {
     const m = /^\d+; \d+ \d+ TABLE (\S+) (\S+) /.exec(line);
@@ -190,18 +232,35 @@ async function restorePostgres(url, dumpFile) {
   client.on("error", () => {});
   await client.connect();
   try {
-    const tables = (await client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'", [t.schema])).rows.map((r) => r.table_name);
+    const tables = (
+      await client.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+        [t.schema],
+      )
+    ).rows.map((r) => r.table_name);
     const extra = tables.filter((n) => !dumped.has(n));
     if (extra.length) {
       const ident = (s) => `"${s.replace(/"/g, '""')}"`;
-      await client.query(`DROP TABLE IF EXISTS ${extra.map((n) => `${ident(t.schema)}.${ident(n)}`).join(", ")} CASCADE`);
+      await client.query(
+        `DROP TABLE IF EXISTS ${extra.map((n) => `${ident(t.schema)}.${ident(n)}`).join(", ")} CASCADE`,
+      );
     }
   } finally {
     await client.end().catch(() => {});
   }
   await run(
     "pg_restore",
-    ["--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", "--no-password", `--dbname=${t.dbname}`, dumpFile],
+    [
+      "--clean",
+      "--if-exists",
+      "--no-owner",
+      "--no-privileges",
+      "--single-transaction",
+      "--exit-on-error",
+      "--no-password",
+      `--dbname=${t.dbname}`,
+      dumpFile,
+    ],
     { env: t.env },
   );
 }
@@ -210,7 +269,13 @@ async function restorePostgres(url, dumpFile) {
  * Restores `input` into the target. Returns { manifest, migrated, seconds }.
  * Options: input (required), url (DATABASE_URL), dataDir (POLYARCH_DATA_DIR), force, log.
  */
-export async function restore({ input, url = resolveDatabaseUrl(), dataDir = resolve(process.env.POLYARCH_DATA_DIR || "./data"), force = false, log = () => {} }) {
+export async function restore({
+  input,
+  url = resolveDatabaseUrl(),
+  dataDir = resolve(process.env.POLYARCH_DATA_DIR || "./data"),
+  force = false,
+  log = () => {},
+}) {
   if (!input) throw new BackupError("--in <file> is required");
   const t0 = performance.now();
   const provider = providerOf(url);
@@ -222,15 +287,21 @@ export async function restore({ input, url = resolveDatabaseUrl(), dataDir = res
     const extracted = join(staging, "archive");
     await mkdir(extracted);
     const manifest = await verifyArchive(input, extracted);
-    log(`verified ${manifest.files.length} parts (${humanBytes(manifest.files.reduce((n, f) => n + f.size, 0))}) of a ${manifest.provider} backup from ${manifest.created} — ${elapsedSince(t0)}`);
+    log(
+      `verified ${manifest.files.length} parts (${humanBytes(manifest.files.reduce((n, f) => n + f.size, 0))}) of a ${manifest.provider} backup from ${manifest.created} — ${elapsedSince(t0)}`,
+    );
 
     if (manifest.provider !== provider) {
-      throw new BackupError(`the backup holds a ${manifest.provider} database but DATABASE_URL points at ${provider}; restore into a ${manifest.provider} target`);
+      throw new BackupError(
+        `the backup holds a ${manifest.provider} database but DATABASE_URL points at ${provider}; restore into a ${manifest.provider} target`,
+      );
     }
     const local = new Set(readMigrations(MIGRATION_DIRS[provider]).map((m) => m.name));
     const unknown = manifest.migrations.applied.filter((n) => !local.has(n));
     if (unknown.length) {
-      throw new BackupError(`the backup was made by a newer Polyarch (migration ${unknown.join(", ")} is unknown here): update this checkout first`);
+      throw new BackupError(
+        `the backup was made by a newer Polyarch (migration ${unknown.join(", ")} is unknown here): update this checkout first`,
+      );
     }
     const dbStaged = join(extracted, manifest.database.path);
     if (provider === "sqlite") {
@@ -246,11 +317,14 @@ export async function restore({ input, url = resolveDatabaseUrl(), dataDir = res
 
     if (provider === "sqlite") {
       const holders = await processesWithOpen(sqlitePath(url));
-      if (holders.length) throw new BackupError(`${sqlitePath(url)} is open in ${holders.join(", ")}: stop the server before restoring`);
+      if (holders.length)
+        throw new BackupError(`${sqlitePath(url)} is open in ${holders.join(", ")}: stop the server before restoring`);
     }
     const existing = await targetContents({ provider, url, dataDir: target });
     if (existing.length && !force) {
-      throw new BackupError(`the target is not empty (${existing.join("; ")}). Stop the server and pass --force to replace it`);
+      throw new BackupError(
+        `the target is not empty (${existing.join("; ")}). Stop the server and pass --force to replace it`,
+      );
     }
 
     // ---- from here on the target changes ----
@@ -277,7 +351,9 @@ export async function restore({ input, url = resolveDatabaseUrl(), dataDir = res
     log(`database and files in place — ${elapsedSince(t0)}`);
 
     const migrated = await migrate({ url, log: (m) => log(`migrate: ${m}`) });
-    log(`restored ${manifest.provider} backup (migration ${manifest.migrations.latest ?? "none"}${migrated.applied.length ? `, then applied ${migrated.applied.length} newer migration(s)` : ""}) — ${elapsedSince(t0)}`);
+    log(
+      `restored ${manifest.provider} backup (migration ${manifest.migrations.latest ?? "none"}${migrated.applied.length ? `, then applied ${migrated.applied.length} newer migration(s)` : ""}) — ${elapsedSince(t0)}`,
+    );
     return { manifest, migrated: migrated.applied, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await rm(staging, { recursive: true, force: true });
@@ -285,9 +361,17 @@ export async function restore({ input, url = resolveDatabaseUrl(), dataDir = res
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { in: { type: "string" }, force: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } } });
+  const { values } = parseArgs({
+    options: {
+      in: { type: "string" },
+      force: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   if (values.help || !values.in) {
-    console.log("usage: npm run restore -- --in <file> [--force]\n  restores a backup into DATABASE_URL and POLYARCH_DATA_DIR; stop the server first");
+    console.log(
+      "usage: npm run restore -- --in <file> [--force]\n  restores a backup into DATABASE_URL and POLYARCH_DATA_DIR; stop the server first",
+    );
     process.exit(values.help ? 0 : 2);
   }
   const result = await restore({ input: values.in, force: values.force, log: (m) => console.log(`restore: ${m}`) });

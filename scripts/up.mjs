@@ -33,7 +33,9 @@ function needsBuild() {
   const id = join(root, ".next", "BUILD_ID");
   if (!existsSync(id)) return true;
   const built = statSync(id).mtimeMs;
-  return ["app", "components", "lib", "agent"].some((d) => existsSync(join(root, d)) && newestMtime(join(root, d)) > built);
+  return ["app", "components", "lib", "agent"].some(
+    (d) => existsSync(join(root, d)) && newestMtime(join(root, d)) > built,
+  );
 }
 
 async function waitForHealth(url, ms) {
@@ -52,7 +54,11 @@ async function stopAll(code = 0) {
   if (stopping) return;
   stopping = true;
   log("stopping…");
-  try { await fleet?.stop(); } catch (e) { console.error(e); }
+  try {
+    await fleet?.stop();
+  } catch (e) {
+    console.error(e);
+  }
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
   setTimeout(() => process.exit(code), 1500).unref();
 }
@@ -61,11 +67,15 @@ process.on("SIGTERM", () => stopAll(0));
 
 async function main() {
   const [major, minor] = process.versions.node.split(".").map(Number);
-  if (major < 20 || (major === 20 && minor < 9)) throw new Error(`Node ${process.versions.node} is too old: Polyarch needs Node 20.9 or newer`);
+  if (major < 20 || (major === 20 && minor < 9))
+    throw new Error(`Node ${process.versions.node} is too old: Polyarch needs Node 20.9 or newer`);
   mkdirSync(dataDir, { recursive: true });
 
   if (process.getuid?.() === 0) run("bash", [join(root, "scripts/install-system-deps.sh")]);
-  if (!existsSync(join(root, "node_modules", ".package-lock.json"))) { log("installing npm packages (npm ci)"); run("npm", ["ci", "--no-audit", "--no-fund"]); }
+  if (!existsSync(join(root, "node_modules", ".package-lock.json"))) {
+    log("installing npm packages (npm ci)");
+    run("npm", ["ci", "--no-audit", "--no-fund"]);
+  }
   run(process.execPath, [join(root, "scripts/prisma-generate.mjs")]);
 
   // The join token is kept in the data dir so restarts keep the same cluster secret.
@@ -73,12 +83,25 @@ async function main() {
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, "paj_" + randomBytes(24).toString("base64url"), { mode: 0o600 });
   const joinToken = process.env.POLYARCH_JOIN_TOKEN ?? readFileSync(tokenFile, "utf8").trim();
 
-  const env = { ...process.env, NODE_ENV: "production", POLYARCH_DATA_DIR: dataDir, PORT: String(port), POLYARCH_PUBLIC_URL: publicUrl, POLYARCH_JOIN_TOKEN: joinToken, POLYARCH_AGENT_TLS_PORT: String(agentTlsPort) };
+  const env = {
+    ...process.env,
+    NODE_ENV: "production",
+    POLYARCH_DATA_DIR: dataDir,
+    PORT: String(port),
+    POLYARCH_PUBLIC_URL: publicUrl,
+    POLYARCH_JOIN_TOKEN: joinToken,
+    POLYARCH_AGENT_TLS_PORT: String(agentTlsPort),
+  };
 
   log("migrating the database");
   run(process.execPath, [join(root, "scripts/migrate.mjs")], { env });
 
-  if (needsBuild()) { log("building the console (next build)"); run(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"], { env: { ...env, NODE_ENV: "production" } }); }
+  if (needsBuild()) {
+    log("building the console (next build)");
+    run(process.execPath, [join(root, "node_modules/next/dist/bin/next"), "build"], {
+      env: { ...env, NODE_ENV: "production" },
+    });
+  }
   run(process.execPath, [join(root, "scripts/build-agent.mjs")]);
   run(process.execPath, [join(root, "scripts/build-server.mjs")]);
 
@@ -93,9 +116,18 @@ async function main() {
 
   log(`starting the console on ${publicUrl}`);
   // dist/server.mjs (server/main.ts) = `next start` + the console WebSocket + the agent TLS port (docs/decisions/021-typescript-server.md)
-  const server = spawn(process.execPath, [join(root, "dist/server.mjs"), "-p", String(port)], { cwd: root, env, stdio: "inherit" });
+  const server = spawn(process.execPath, [join(root, "dist/server.mjs"), "-p", String(port)], {
+    cwd: root,
+    env,
+    stdio: "inherit",
+  });
   children.push(server);
-  server.on("exit", (code) => { if (!stopping) { log(`console exited (${code})`); stopAll(code ?? 1); } });
+  server.on("exit", (code) => {
+    if (!stopping) {
+      log(`console exited (${code})`);
+      stopAll(code ?? 1);
+    }
+  });
   await waitForHealth(`http://127.0.0.1:${port}`, 120_000);
 
   try {
@@ -103,7 +135,15 @@ async function main() {
     // The agents serve mutual TLS with certificates from the controller's CA, pinned to it from the
     // start, and reach the controller on its agent TLS port (verified against the same CA).
     const controllerUrl = agentTlsPort > 0 ? `https://127.0.0.1:${agentTlsPort}` : `http://127.0.0.1:${port}`;
-    fleet = await startFleet({ controllerUrl, joinToken, dataDir: join(dataDir, "fleet"), controllerCa: join(dataDir, "pki", "ca", "cert.pem"), arches: ["x86_64", "aarch64"], handleSignals: false, log });
+    fleet = await startFleet({
+      controllerUrl,
+      joinToken,
+      dataDir: join(dataDir, "fleet"),
+      controllerCa: join(dataDir, "pki", "ca", "cert.pem"),
+      arches: ["x86_64", "aarch64"],
+      handleSignals: false,
+      log,
+    });
   } catch (e) {
     log(`local agents could not start: ${e instanceof Error ? e.message : e}`);
   }
@@ -112,10 +152,19 @@ async function main() {
   const login = existsSync(pwFile) ? readFileSync(pwFile, "utf8").trim().split("\n") : null;
   console.log("\n  Polyarch is up.");
   console.log(`  Console:  ${publicUrl}`);
-  if (agentTlsPort > 0) console.log(`  Agents:   https://127.0.0.1:${agentTlsPort} (agent API over TLS; CA ${join(dataDir, "pki", "ca", "cert.pem")})`);
+  if (agentTlsPort > 0)
+    console.log(
+      `  Agents:   https://127.0.0.1:${agentTlsPort} (agent API over TLS; CA ${join(dataDir, "pki", "ca", "cert.pem")})`,
+    );
   if (login) console.log(`  Login:    ${login[0]} / ${login[1]}   (first start; stored in ${pwFile})`);
-  else console.log(`  Login:    ${process.env.POLYARCH_ADMIN_EMAIL ?? "admin@polyarch.local"} (password from POLYARCH_ADMIN_PASSWORD or ${pwFile})`);
+  else
+    console.log(
+      `  Login:    ${process.env.POLYARCH_ADMIN_EMAIL ?? "admin@polyarch.local"} (password from POLYARCH_ADMIN_PASSWORD or ${pwFile})`,
+    );
   console.log("  Stop:     Ctrl-C\n");
 }
 
-main().catch((e) => { console.error(`[up] ${e instanceof Error ? e.message : e}`); stopAll(1); });
+main().catch((e) => {
+  console.error(`[up] ${e instanceof Error ? e.message : e}`);
+  stopAll(1);
+});

@@ -74,16 +74,14 @@ export function agentTlsRequestHandler(
   const secret = channelSecret();
   return (req, res) => {
     if (!isAgentTlsPath(req.url)) {
-      res
-        .writeHead(404, { "content-type": "application/json" })
-        .end(
-          JSON.stringify({
-            error: {
-              code: "not_found",
-              message: "This port serves only the agent API (/api/agent/v1/*) and /api/health.",
-            },
-          }),
-        );
+      res.writeHead(404, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          error: {
+            code: "not_found",
+            message: "This port serves only the agent API (/api/agent/v1/*) and /api/health.",
+          },
+        }),
+      );
       return;
     }
     stripAgentTlsHeaders(req);

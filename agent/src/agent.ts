@@ -23,10 +23,23 @@ export interface RunningAgent {
 
 export async function startAgent(cfg: AgentConfig, log: Logger): Promise<RunningAgent> {
   await fsp.mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
-  const facts = await detectFacts({ stateDir: cfg.stateDir, machineId: cfg.machineId, kvm: cfg.kvm, ovsDb: cfg.ovsDb, ovsDatapath: cfg.ovsDatapath });
+  const facts = await detectFacts({
+    stateDir: cfg.stateDir,
+    machineId: cfg.machineId,
+    kvm: cfg.kvm,
+    ovsDb: cfg.ovsDb,
+    ovsDatapath: cfg.ovsDatapath,
+  });
   log("info", "agent.facts", {
-    arch: facts.arch, machineId: facts.machineId, cpus: facts.cpuCount, cpuModel: facts.cpuModel, memoryMb: facts.memoryMb,
-    kvm: facts.kvm, qemu: facts.qemu.version, ovs: facts.ovs, canRun: describeCapabilities(facts),
+    arch: facts.arch,
+    machineId: facts.machineId,
+    cpus: facts.cpuCount,
+    cpuModel: facts.cpuModel,
+    memoryMb: facts.memoryMb,
+    kvm: facts.kvm,
+    qemu: facts.qemu.version,
+    ovs: facts.ovs,
+    canRun: describeCapabilities(facts),
   });
 
   let network: OvsNetwork | undefined;
@@ -35,7 +48,10 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     // In the background: a missing ovs-vswitchd must not block the API; NIC creation retries it.
     network.ensureBridge().catch((e) => log("warn", "ovs.bridge_failed", { bridge: cfg.bridge, error: e }));
   } else {
-    log("warn", "ovs.unavailable", { ovsDb: cfg.ovsDb ?? "system", note: "no reachable Open vSwitch: VMs with NICs will be refused" });
+    log("warn", "ovs.unavailable", {
+      ovsDb: cfg.ovsDb ?? "system",
+      note: "no reachable Open vSwitch: VMs with NICs will be refused",
+    });
   }
 
   const tokens = new TokenVerifier();
@@ -45,16 +61,23 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   let agentTls: AgentTls | null = null;
   if (!cfg.insecureHttp && cfg.controller) {
     try {
-      agentTls = await AgentTls.open(cfg.stateDir, await readTrust({ controllerCaFile: cfg.controllerCa, controllerFingerprint: cfg.controllerFingerprint }));
+      agentTls = await AgentTls.open(
+        cfg.stateDir,
+        await readTrust({ controllerCaFile: cfg.controllerCa, controllerFingerprint: cfg.controllerFingerprint }),
+      );
     } catch (e) {
-      if (e instanceof TrustError || (e as NodeJS.ErrnoException).code === "ENOENT") throw new ConfigError((e as Error).message);
+      if (e instanceof TrustError || (e as NodeJS.ErrnoException).code === "ENOENT")
+        throw new ConfigError((e as Error).message);
       throw e;
     }
   }
   // usersOf runs only after `manager` below exists (list/evict are served after init).
   const images: ImageCache | null = cfg.controller
     ? new ImageCache({
-        stateDir: cfg.stateDir, controllerUrl: cfg.controller, getToken: () => client?.token ?? null, log,
+        stateDir: cfg.stateDir,
+        controllerUrl: cfg.controller,
+        getToken: () => client?.token ?? null,
+        log,
         ...(agentTls ? { fetch: agentTls.fetch } : {}),
         usersOf: () => manager.imageUsers(),
         ...(cfg.imageCacheMaxGb !== undefined ? { maxBytes: Math.floor(cfg.imageCacheMaxGb * 1024 ** 3) } : {}),
@@ -77,7 +100,10 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   });
   await manager.init();
   const vmsAtStart = await manager.list();
-  log("info", "agent.vms_reattached", { count: vmsAtStart.length, running: vmsAtStart.filter((v) => v.powerState === "running").length });
+  log("info", "agent.vms_reattached", {
+    count: vmsAtStart.length,
+    running: vmsAtStart.filter((v) => v.powerState === "running").length,
+  });
 
   const usage = new UsageSampler(cfg.stateDir);
   // Baseline now, so the first heartbeat already carries a window's worth of CPU samples.
@@ -102,7 +128,10 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     // A new certificate (registration) applies to new connections at once.
     t.onChange = (m) => {
       (server as import("node:https").Server).setSecureContext(serverSecureContext(t.key, m));
-      log("info", "tls.certificate_installed", { certFingerprint: fingerprintOf(m.certPem), caFingerprint: fingerprintOf(m.caPem) });
+      log("info", "tls.certificate_installed", {
+        certFingerprint: fingerprintOf(m.certPem),
+        caFingerprint: fingerprintOf(m.caPem),
+      });
     };
   }
   let addr;
@@ -138,7 +167,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     if (!identity && !cfg.joinToken) {
       await closeServer(server);
       await manager.close();
-      throw new ConfigError(`no identity in ${cfg.stateDir}/identity.json for this controller: pass --join-token (or POLYARCH_JOIN_TOKEN) to register`);
+      throw new ConfigError(
+        `no identity in ${cfg.stateDir}/identity.json for this controller: pass --join-token (or POLYARCH_JOIN_TOKEN) to register`,
+      );
     }
     if (identity) log("info", "agent.identity_loaded", { hostId: identity.hostId });
     client.start();

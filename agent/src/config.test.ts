@@ -24,12 +24,26 @@ describe("parseConfig", () => {
   });
 
   it("flags beat env; env fills the rest", () => {
-    const c = ok(["--listen", "127.0.0.1:7202", "--state-dir", "rel/dir", "--heartbeat-ms", "2500", "--ovs-db", "unix:/tmp/x/db.sock", "--machine-id", "agent-b"], {
-      POLYARCH_CONTROLLER_URL: "http://127.0.0.1:3000",
-      POLYARCH_JOIN_TOKEN: "k".repeat(16),
-      POLYARCH_AGENT_LISTEN: "0.0.0.0:1",
-      POLYARCH_AGENT_URL: "https://10.200.0.2:7202",
-    });
+    const c = ok(
+      [
+        "--listen",
+        "127.0.0.1:7202",
+        "--state-dir",
+        "rel/dir",
+        "--heartbeat-ms",
+        "2500",
+        "--ovs-db",
+        "unix:/tmp/x/db.sock",
+        "--machine-id",
+        "agent-b",
+      ],
+      {
+        POLYARCH_CONTROLLER_URL: "http://127.0.0.1:3000",
+        POLYARCH_JOIN_TOKEN: "k".repeat(16),
+        POLYARCH_AGENT_LISTEN: "0.0.0.0:1",
+        POLYARCH_AGENT_URL: "https://10.200.0.2:7202",
+      },
+    );
     expect(c).toMatchObject({
       listen: { host: "127.0.0.1", port: 7202 },
       advertiseUrl: "https://10.200.0.2:7202",
@@ -52,9 +66,14 @@ describe("parseConfig", () => {
     const base = ["--controller", "http://127.0.0.1:3000", "--join-token", "j".repeat(20)];
     expect(ok([...base, "--insecure-http"]).advertiseUrl).toBe("http://127.0.0.1:7101");
     expect(() => parseConfig([...base, "--advertise-url", "http://10.0.0.2:7101"], {})).toThrow(/must be https/);
-    expect(() => parseConfig([...base, "--insecure-http", "--advertise-url", "https://10.0.0.2:7101"], {})).toThrow(/must be http:\/\/ with --insecure-http/);
+    expect(() => parseConfig([...base, "--insecure-http", "--advertise-url", "https://10.0.0.2:7101"], {})).toThrow(
+      /must be http:\/\/ with --insecure-http/,
+    );
     const fp = "AB:".repeat(31) + "AB";
-    expect(ok([...base, "--controller-fingerprint", fp, "--controller-ca", "ca.pem"])).toMatchObject({ controllerFingerprint: "ab".repeat(32), controllerCa: path.resolve("ca.pem") });
+    expect(ok([...base, "--controller-fingerprint", fp, "--controller-ca", "ca.pem"])).toMatchObject({
+      controllerFingerprint: "ab".repeat(32),
+      controllerCa: path.resolve("ca.pem"),
+    });
     expect(() => parseConfig([...base, "--controller-fingerprint", "abc"], {})).toThrow(/64 hex digits/);
   });
 

@@ -58,22 +58,45 @@ export const configSchema = z
     joinToken: z.string().min(16, "--join-token must be at least 16 characters").max(256).optional(),
     listen: hostPort,
     advertiseUrl: httpUrl("--advertise-url").optional(),
-    stateDir: z.string().min(1, "--state-dir must not be empty").transform((v) => path.resolve(v)),
-    bridge: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, "--bridge must be 1-15 of letters, digits, '_', '.', '-'"),
+    stateDir: z
+      .string()
+      .min(1, "--state-dir must not be empty")
+      .transform((v) => path.resolve(v)),
+    bridge: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, "--bridge must be 1-15 of letters, digits, '_', '.', '-'"),
     ovsDb: z
       .string()
-      .regex(/^(unix:\/\S+|tcp:127\.0\.0\.1:\d+)$/, "--ovs-db must be unix:/absolute/path/db.sock (or tcp:127.0.0.1:PORT)")
+      .regex(
+        /^(unix:\/\S+|tcp:127\.0\.0\.1:\d+)$/,
+        "--ovs-db must be unix:/absolute/path/db.sock (or tcp:127.0.0.1:PORT)",
+      )
       .optional(),
     ovsDatapath: z.enum(["netdev", "system"]).optional(),
-    machineId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "--machine-id may contain letters, digits, '-' and '_' (max 64)").optional(),
-    heartbeatMs: z.coerce.number({ error: "--heartbeat-ms must be a number of milliseconds" }).int("--heartbeat-ms must be an integer").min(200, "--heartbeat-ms must be at least 200").max(3_600_000).optional(),
+    machineId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "--machine-id may contain letters, digits, '-' and '_' (max 64)")
+      .optional(),
+    heartbeatMs: z.coerce
+      .number({ error: "--heartbeat-ms must be a number of milliseconds" })
+      .int("--heartbeat-ms must be an integer")
+      .min(200, "--heartbeat-ms must be at least 200")
+      .max(3_600_000)
+      .optional(),
     kvm: z.enum(["auto", "off"], { error: "--kvm must be auto or off" }).default("auto"),
     apiToken: z.string().min(16, "--api-token must be at least 16 characters").optional(),
-    controllerCa: z.string().min(1).transform((v) => path.resolve(v)).optional(),
+    controllerCa: z
+      .string()
+      .min(1)
+      .transform((v) => path.resolve(v))
+      .optional(),
     controllerFingerprint: z
       .string()
       .transform((v) => v.replace(/[:\s]/g, "").toLowerCase())
-      .refine((v) => /^[0-9a-f]{64}$/.test(v), "--controller-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)")
+      .refine(
+        (v) => /^[0-9a-f]{64}$/.test(v),
+        "--controller-fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)",
+      )
       .optional(),
     insecureHttp: z.boolean().default(false),
     imageCacheMaxGb: z.coerce
@@ -84,19 +107,38 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     if (!c.controller && !c.apiToken) {
-      ctx.addIssue({ code: "custom", path: ["controller"], message: "--controller is required (or --api-token for a standalone agent)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["controller"],
+        message: "--controller is required (or --api-token for a standalone agent)",
+      });
     }
     if (!c.controller && !c.insecureHttp) {
-      ctx.addIssue({ code: "custom", path: ["insecureHttp"], message: "a standalone agent (no --controller) has no certificate: add --insecure-http (development only)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["insecureHttp"],
+        message: "a standalone agent (no --controller) has no certificate: add --insecure-http (development only)",
+      });
     }
     if (c.advertiseUrl) {
       const want = c.insecureHttp ? "http:" : "https:";
       if (new URL(c.advertiseUrl).protocol !== want) {
-        ctx.addIssue({ code: "custom", path: ["advertiseUrl"], message: c.insecureHttp ? "--advertise-url must be http:// with --insecure-http" : "--advertise-url must be https:// (the agent serves TLS; --insecure-http is for development only)" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["advertiseUrl"],
+          message: c.insecureHttp
+            ? "--advertise-url must be http:// with --insecure-http"
+            : "--advertise-url must be https:// (the agent serves TLS; --insecure-http is for development only)",
+        });
       }
     }
   })
-  .transform((c) => ({ ...c, advertiseUrl: c.advertiseUrl ?? `${c.insecureHttp ? "http" : "https"}://${c.listen.host.includes(":") ? `[${c.listen.host}]` : c.listen.host}:${c.listen.port}` }));
+  .transform((c) => ({
+    ...c,
+    advertiseUrl:
+      c.advertiseUrl ??
+      `${c.insecureHttp ? "http" : "https"}://${c.listen.host.includes(":") ? `[${c.listen.host}]` : c.listen.host}:${c.listen.port}`,
+  }));
 
 export type AgentConfig = z.output<typeof configSchema>;
 

@@ -24,11 +24,21 @@ async function main(): Promise<void> {
   }
 
   // The agent must outlive any stray rejection: VMs and heartbeats depend on it.
-  process.on("unhandledRejection", (reason) => log("error", "agent.unhandled_rejection", { error: reason instanceof Error ? reason.stack ?? reason.message : String(reason) }));
+  process.on("unhandledRejection", (reason) =>
+    log("error", "agent.unhandled_rejection", {
+      error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
+    }),
+  );
 
   log("info", "agent.starting", {
-    version: AGENT_VERSION, node: process.version, nodeArch: process.arch, controller: cfg.controller ?? null,
-    listen: `${cfg.listen.host}:${cfg.listen.port}`, stateDir: cfg.stateDir, bridge: cfg.bridge, ovsDb: cfg.ovsDb ?? "system",
+    version: AGENT_VERSION,
+    node: process.version,
+    nodeArch: process.arch,
+    controller: cfg.controller ?? null,
+    listen: `${cfg.listen.host}:${cfg.listen.port}`,
+    stateDir: cfg.stateDir,
+    bridge: cfg.bridge,
+    ovsDb: cfg.ovsDb ?? "system",
   });
 
   let agent: RunningAgent;

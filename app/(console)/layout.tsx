@@ -13,12 +13,20 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
   }
   return (
     <div className="min-h-screen md:flex">
-      <Sidebar user={{ name: actor.name, email: actor.email, role: actor.role }} showAdmin={can(actor.role, "user:manage")} />
+      <Sidebar
+        user={{ name: actor.name, email: actor.email, role: actor.role }}
+        showAdmin={can(actor.role, "user:manage")}
+      />
       <div className="min-w-0 flex-1">
-        <header className="flex items-center justify-end gap-2 border-b border-slate-200 bg-white px-4 py-1.5 md:px-8" aria-label="Console header">
+        <header
+          className="flex items-center justify-end gap-2 border-b border-slate-200 bg-white px-4 py-1.5 md:px-8"
+          aria-label="Console header"
+        >
           <NotificationsBell />
         </header>
-        <main id="main" className="min-w-0 p-4 md:p-8">{children}</main>
+        <main id="main" className="min-w-0 p-4 md:p-8">
+          {children}
+        </main>
       </div>
     </div>
   );

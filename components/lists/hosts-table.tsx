@@ -10,16 +10,44 @@ import type { HostDto } from "@/lib/schemas/api";
 export type HostRow = HostDto;
 
 const columns: Column<HostRow>[] = [
-  { key: "name", label: "Name", sortable: true, render: (h) => <Link href={`/hosts/${h.id}`} className="font-medium text-indigo-700 hover:underline">{h.name}</Link> },
+  {
+    key: "name",
+    label: "Name",
+    sortable: true,
+    render: (h) => (
+      <Link href={`/hosts/${h.id}`} className="font-medium text-indigo-700 hover:underline">
+        {h.name}
+      </Link>
+    ),
+  },
   { key: "arch", label: "Architecture", sortable: true, render: (h) => <ArchBadge arch={h.arch} /> },
   { key: "status", label: "Status", sortable: true, render: (h) => <StatusBadge status={h.status} /> },
-  { key: "cpuCount", label: "CPU", sortable: true, render: (h) => <span title={h.cpuModel ?? undefined}>{h.cpuCount} × {h.cpuModel ?? "unknown"}</span> },
-  { key: "memoryMb", label: "Memory", sortable: true, render: (h) => formatMb(h.memoryMb) },
-  { key: "free", label: "Free vCPU / RAM", render: (h) => `${h.capacity.vcpuFree}/${h.capacity.vcpuTotal} · ${formatMb(h.capacity.memoryFreeMb)}` },
   {
-    key: "runs", label: "Runs", render: (h) => (
+    key: "cpuCount",
+    label: "CPU",
+    sortable: true,
+    render: (h) => (
+      <span title={h.cpuModel ?? undefined}>
+        {h.cpuCount} × {h.cpuModel ?? "unknown"}
+      </span>
+    ),
+  },
+  { key: "memoryMb", label: "Memory", sortable: true, render: (h) => formatMb(h.memoryMb) },
+  {
+    key: "free",
+    label: "Free vCPU / RAM",
+    render: (h) => `${h.capacity.vcpuFree}/${h.capacity.vcpuTotal} · ${formatMb(h.capacity.memoryFreeMb)}`,
+  },
+  {
+    key: "runs",
+    label: "Runs",
+    render: (h) => (
       <span className="text-xs">
-        {h.nativeArches.length > 0 && <span>native: {h.nativeArches.join(", ")} ({h.kvm ? "KVM" : "TCG"})</span>}
+        {h.nativeArches.length > 0 && (
+          <span>
+            native: {h.nativeArches.join(", ")} ({h.kvm ? "KVM" : "TCG"})
+          </span>
+        )}
         {h.nativeArches.length > 0 && h.emulatedArches.length > 0 && <br />}
         {h.emulatedArches.length > 0 && <span className="text-amber-700">emulated: {h.emulatedArches.join(", ")}</span>}
         {h.nativeArches.length + h.emulatedArches.length === 0 && "—"}
@@ -33,8 +61,17 @@ const columns: Column<HostRow>[] = [
 export function HostsTable() {
   return (
     <DataTable<HostRow>
-      kind="hosts" columns={columns} statuses={HOST_STATUSES} defaultSort="name" rowKey={(h) => h.id}
-      empty={<p>No hosts yet. Start an agent on a node with the cluster join token (see the README: <code>node dist/agent.mjs --controller … --join-token …</code>); it appears here within seconds.</p>}
+      kind="hosts"
+      columns={columns}
+      statuses={HOST_STATUSES}
+      defaultSort="name"
+      rowKey={(h) => h.id}
+      empty={
+        <p>
+          No hosts yet. Start an agent on a node with the cluster join token (see the README:{" "}
+          <code>node dist/agent.mjs --controller … --join-token …</code>); it appears here within seconds.
+        </p>
+      }
     />
   );
 }

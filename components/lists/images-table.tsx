@@ -22,7 +22,11 @@ function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamil
     <span className="inline-flex flex-wrap items-center gap-1.5" data-testid="family-builds">
       <span className="font-mono text-xs">{image.family}</span>
       {builds.map((b) => (
-        <span key={b.imageId} title={`${b.name}: ${b.status}`} className={`rounded ${b.imageId === image.id ? "ring-2 ring-indigo-300" : "opacity-70"}`}>
+        <span
+          key={b.imageId}
+          title={`${b.name}: ${b.status}`}
+          className={`rounded ${b.imageId === image.id ? "ring-2 ring-indigo-300" : "opacity-70"}`}
+        >
           <ArchBadge arch={b.arch} />
           {b.status !== "ready" && <span className="ml-0.5 text-xs text-amber-700">({b.status})</span>}
         </span>
@@ -52,28 +56,90 @@ function ImageActions({ image }: { image: ImageRow }) {
     onSettled: refresh,
   });
   const busy = save.isPending || del.isPending;
-  if (image.status === "uploading" || image.status === "validating") return <span className="text-xs text-slate-400">{image.status}…</span>;
+  if (image.status === "uploading" || image.status === "validating")
+    return <span className="text-xs text-slate-400">{image.status}…</span>;
 
   return (
     <div className="space-y-1">
       {editing ? (
-        <form className="flex flex-wrap items-center gap-1" aria-label={`Edit ${image.name}`} onSubmit={(e) => { e.preventDefault(); save.mutate(); }}>
-          <input aria-label="New name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} className="w-36 rounded border border-slate-300 px-1.5 py-0.5 text-xs" />
-          <input aria-label="Family" value={family} maxLength={63} placeholder="family" onChange={(e) => setFamily(e.target.value)} className="w-28 rounded border border-slate-300 px-1.5 py-0.5 text-xs" />
-          <button type="submit" disabled={busy || !name.trim()} className="rounded px-2 py-0.5 text-xs font-medium text-indigo-700 ring-1 ring-indigo-300 disabled:opacity-50">Save</button>
-          <button type="button" onClick={() => { setEditing(false); setName(image.name); setFamily(image.family ?? ""); }} className="rounded px-2 py-0.5 text-xs ring-1 ring-slate-300">Cancel</button>
+        <form
+          className="flex flex-wrap items-center gap-1"
+          aria-label={`Edit ${image.name}`}
+          onSubmit={(e) => {
+            e.preventDefault();
+            save.mutate();
+          }}
+        >
+          <input
+            aria-label="New name"
+            value={name}
+            maxLength={100}
+            onChange={(e) => setName(e.target.value)}
+            className="w-36 rounded border border-slate-300 px-1.5 py-0.5 text-xs"
+          />
+          <input
+            aria-label="Family"
+            value={family}
+            maxLength={63}
+            placeholder="family"
+            onChange={(e) => setFamily(e.target.value)}
+            className="w-28 rounded border border-slate-300 px-1.5 py-0.5 text-xs"
+          />
+          <button
+            type="submit"
+            disabled={busy || !name.trim()}
+            className="rounded px-2 py-0.5 text-xs font-medium text-indigo-700 ring-1 ring-indigo-300 disabled:opacity-50"
+          >
+            Save
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              setEditing(false);
+              setName(image.name);
+              setFamily(image.family ?? "");
+            }}
+            className="rounded px-2 py-0.5 text-xs ring-1 ring-slate-300"
+          >
+            Cancel
+          </button>
         </form>
       ) : (
         <div className="flex gap-1">
-          <button type="button" disabled={busy} onClick={() => { setName(image.name); setFamily(image.family ?? ""); setEditing(true); }} className="rounded px-2 py-0.5 text-xs font-medium ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50">Rename</button>
-          <button type="button" disabled={busy}
-            onClick={() => { if (confirm(`Delete image ${image.name}? Its files are removed from the controller; hosts drop their cached copy.`)) del.mutate(); }}
-            className="rounded px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50">
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => {
+              setName(image.name);
+              setFamily(image.family ?? "");
+              setEditing(true);
+            }}
+            className="rounded px-2 py-0.5 text-xs font-medium ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
+          >
+            Rename
+          </button>
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => {
+              if (
+                confirm(
+                  `Delete image ${image.name}? Its files are removed from the controller; hosts drop their cached copy.`,
+                )
+              )
+                del.mutate();
+            }}
+            className="rounded px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
+          >
             {del.isPending ? "Deleting…" : "Delete"}
           </button>
         </div>
       )}
-      {error && <p role="alert" className="max-w-xs text-xs text-red-700">{error}</p>}
+      {error && (
+        <p role="alert" className="max-w-xs text-xs text-red-700">
+          {error}
+        </p>
+      )}
     </div>
   );
 }
@@ -81,9 +147,28 @@ function ImageActions({ image }: { image: ImageRow }) {
 export function ImagesTable({ canManage = false }: { canManage?: boolean }) {
   const families = useQuery(imageFamiliesQuery);
   const columns: Column<ImageRow>[] = [
-    { key: "name", label: "Name", sortable: true, render: (i) => <Link href={`/images/${i.id}`} className="font-medium text-indigo-700 hover:underline" data-testid="image-name">{i.name}</Link> },
+    {
+      key: "name",
+      label: "Name",
+      sortable: true,
+      render: (i) => (
+        <Link href={`/images/${i.id}`} className="font-medium text-indigo-700 hover:underline" data-testid="image-name">
+          {i.name}
+        </Link>
+      ),
+    },
     { key: "family", label: "Family · builds", render: (i) => <FamilyCell image={i} families={families.data} /> },
-    { key: "arch", label: "Architecture", sortable: true, render: (i) => ((i.arch as string) === "unknown" ? <span className="text-xs text-slate-500">detecting…</span> : <ArchBadge arch={i.arch} />) },
+    {
+      key: "arch",
+      label: "Architecture",
+      sortable: true,
+      render: (i) =>
+        (i.arch as string) === "unknown" ? (
+          <span className="text-xs text-slate-500">detecting…</span>
+        ) : (
+          <ArchBadge arch={i.arch} />
+        ),
+    },
     { key: "status", label: "Status", sortable: true, render: (i) => <StatusBadge status={i.status} /> },
     { key: "format", label: "Format", sortable: true, render: (i) => i.format },
     { key: "firmware", label: "Firmware", render: (i) => i.firmware.toUpperCase() },
@@ -93,7 +178,11 @@ export function ImagesTable({ canManage = false }: { canManage?: boolean }) {
   ];
   return (
     <DataTable<ImageRow>
-      kind="images" columns={columns} statuses={IMAGE_STATUSES} defaultSort="name" rowKey={(i) => i.id}
+      kind="images"
+      columns={columns}
+      statuses={IMAGE_STATUSES}
+      defaultSort="name"
+      rowKey={(i) => i.id}
       empty={<p>No images yet. Upload a disk or kernel image for x86_64 or aarch64 to create VMs from it.</p>}
     />
   );

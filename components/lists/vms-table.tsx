@@ -10,12 +10,39 @@ import type { VmDto } from "@/lib/schemas/api";
 export type VmRow = VmDto;
 
 const columns: Column<VmRow>[] = [
-  { key: "name", label: "Name", sortable: true, render: (v) => <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">{v.name}</Link> },
-  { key: "arch", label: "Architecture", sortable: true, render: (v) => <ArchBadge arch={v.arch} emulated={v.emulated} /> },
-  { key: "status", label: "Status", sortable: true, render: (v) => <span title={v.lastError ?? undefined}><StatusBadge status={v.status} /></span> },
+  {
+    key: "name",
+    label: "Name",
+    sortable: true,
+    render: (v) => (
+      <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">
+        {v.name}
+      </Link>
+    ),
+  },
+  {
+    key: "arch",
+    label: "Architecture",
+    sortable: true,
+    render: (v) => <ArchBadge arch={v.arch} emulated={v.emulated} />,
+  },
+  {
+    key: "status",
+    label: "Status",
+    sortable: true,
+    render: (v) => (
+      <span title={v.lastError ?? undefined}>
+        <StatusBadge status={v.status} />
+      </span>
+    ),
+  },
   { key: "host", label: "Host", render: (v) => v.host?.name ?? "—" },
   // A VM without a project belongs to the default project (lib/server/vms/access.ts).
-  { key: "project", label: "Project", render: (v) => <span data-testid="vm-project">{v.project?.name ?? "default"}</span> },
+  {
+    key: "project",
+    label: "Project",
+    render: (v) => <span data-testid="vm-project">{v.project?.name ?? "default"}</span>,
+  },
   { key: "image", label: "Image", render: (v) => v.image?.name ?? "—" },
   { key: "vcpus", label: "vCPUs", sortable: true, render: (v) => v.vcpus },
   { key: "memoryMb", label: "Memory", sortable: true, render: (v) => formatMb(v.memoryMb) },
@@ -25,8 +52,14 @@ const columns: Column<VmRow>[] = [
 export function VmsTable() {
   return (
     <DataTable<VmRow>
-      kind="vms" columns={columns} statuses={VM_STATUSES} defaultSort="name" rowKey={(v) => v.id}
-      empty={<p>No virtual machines yet. Create one: pick x86_64 or aarch64, an image of that architecture, and a size.</p>}
+      kind="vms"
+      columns={columns}
+      statuses={VM_STATUSES}
+      defaultSort="name"
+      rowKey={(v) => v.id}
+      empty={
+        <p>No virtual machines yet. Create one: pick x86_64 or aarch64, an image of that architecture, and a size.</p>
+      }
     />
   );
 }

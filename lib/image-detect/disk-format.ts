@@ -5,11 +5,14 @@
 /** Bytes to read from the start of the file for these checks (covers the ISO PVD at 0x8000). */
 export const DISK_HEAD_BYTES = 0x11000; // 68 KiB: the Btrfs superblock magic sits at 0x10040
 
-export type ForeignFormat = "qcow (version 1)" | "qed" | "vmdk" | "vdi" | "vhdx" | "vhd (vpc)" | "luks" | "parallels" | "bochs" | "cloop";
+export type ForeignFormat =
+  "qcow (version 1)" | "qed" | "vmdk" | "vdi" | "vhdx" | "vhd (vpc)" | "luks" | "parallels" | "bochs" | "cloop";
 
-const be32 = (b: Uint8Array, o: number) => (o + 4 <= b.length ? ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0 : 0);
+const be32 = (b: Uint8Array, o: number) =>
+  o + 4 <= b.length ? ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0 : 0;
 const be64 = (b: Uint8Array, o: number) => be32(b, o) * 2 ** 32 + be32(b, o + 4);
-const le32 = (b: Uint8Array, o: number) => (o + 4 <= b.length ? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0 : 0);
+const le32 = (b: Uint8Array, o: number) =>
+  o + 4 <= b.length ? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0 : 0;
 const le16 = (b: Uint8Array, o: number) => (o + 2 <= b.length ? b[o]! | (b[o + 1]! << 8) : 0);
 const ascii = (b: Uint8Array, o: number, s: string) => {
   if (o + s.length > b.length) return false;
@@ -68,7 +71,8 @@ export function parseQcow2Header(head: Uint8Array): Qcow2Header | null {
     const type = be32(head, o);
     const len = be32(head, o + 4);
     if (type === 0) break;
-    if (type === 0x44415441 && o + 8 + len <= head.length) dataFileName = String.fromCharCode(...head.subarray(o + 8, o + 8 + len));
+    if (type === 0x44415441 && o + 8 + len <= head.length)
+      dataFileName = String.fromCharCode(...head.subarray(o + 8, o + 8 + len));
     o += 8 + Math.ceil(len / 8) * 8;
   }
   return {
@@ -113,6 +117,7 @@ export function rawLayout(head: Uint8Array): string | null {
   if (ascii(head, 0, "XFSB")) return "XFS file system";
   if (ascii(head, 0x10040, "_BHRfS_M")) return "Btrfs file system";
   if (ascii(head, 0, "hsqs")) return "SquashFS";
-  if (head[510] === 0x55 && head[511] === 0xaa) return ascii(head, 0x36, "FAT") || ascii(head, 0x52, "FAT32") ? "FAT file system" : "MBR partition table";
+  if (head[510] === 0x55 && head[511] === 0xaa)
+    return ascii(head, 0x36, "FAT") || ascii(head, 0x52, "FAT32") ? "FAT file system" : "MBR partition table";
   return null;
 }

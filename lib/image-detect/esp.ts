@@ -50,7 +50,8 @@ const MAX_PARTITIONS_SCANNED = 8;
 const MAX_DIR_BYTES = 1 << 20;
 
 const u16 = (b: Uint8Array, o: number) => (o + 2 <= b.length ? b[o]! | (b[o + 1]! << 8) : 0);
-const u32 = (b: Uint8Array, o: number) => (o + 4 <= b.length ? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0 : 0);
+const u32 = (b: Uint8Array, o: number) =>
+  o + 4 <= b.length ? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0 : 0;
 const u64 = (b: Uint8Array, o: number) => u32(b, o) + u32(b, o + 4) * 2 ** 32;
 const ascii = (b: Uint8Array, o: number, s: string) => {
   if (o + s.length > b.length) return false;
@@ -123,7 +124,11 @@ async function openFat(read: ReadAt, base: number): Promise<Fat | null> {
     const parts: Uint8Array[] = [];
     const seen = new Set<number>();
     let total = 0;
-    for (let c: number | null = first; c !== null && c >= 2 && c < clusters + 2 && total < maxBytes; c = await next(c)) {
+    for (
+      let c: number | null = first;
+      c !== null && c >= 2 && c < clusters + 2 && total < maxBytes;
+      c = await next(c)
+    ) {
       if (seen.has(c)) break; // a loop in the FAT: corrupt, stop rather than spin
       seen.add(c);
       const chunk = await read(dataBase + (c - 2) * clusterBytes, clusterBytes);
@@ -143,7 +148,8 @@ async function openFat(read: ReadAt, base: number): Promise<Fat | null> {
   return {
     type,
     async readDir(cluster) {
-      if (cluster === "root" && type !== 32) return parseDir(await read(base + (reserved + nfats * fatSize) * bps, rootEntries * 32));
+      if (cluster === "root" && type !== 32)
+        return parseDir(await read(base + (reserved + nfats * fatSize) * bps, rootEntries * 32));
       return parseDir(await readChain(cluster === "root" ? rootCluster : cluster, MAX_DIR_BYTES));
     },
     readFileHead: (cluster, size, max) => readChain(cluster, Math.min(size, max)),
@@ -210,7 +216,12 @@ function parseDir(b: Uint8Array): DirEntry[] {
 const sameName = (e: DirEntry, want: string) => e.name.toUpperCase() === want || e.shortName.toUpperCase() === want;
 
 /** Lists EFI/BOOT/BOOT*.EFI in one FAT file system. */
-async function loadersInFat(read: ReadAt, base: number, location: string, notes: string[]): Promise<EfiBootLoader[] | null> {
+async function loadersInFat(
+  read: ReadAt,
+  base: number,
+  location: string,
+  notes: string[],
+): Promise<EfiBootLoader[] | null> {
   const fat = await openFat(read, base);
   if (!fat) return null;
   const root = await fat.readDir("root");
@@ -224,7 +235,12 @@ async function loadersInFat(read: ReadAt, base: number, location: string, notes:
     if (e.isDir) continue;
     const known = LOADER_NAMES[e.name.toUpperCase()] ?? LOADER_NAMES[e.shortName.toUpperCase()];
     if (!known) continue;
-    const loader: EfiBootLoader = { path: `${efi.name}/${boot.name}/${e.name}`, arch: known.arch, archName: known.archName, location };
+    const loader: EfiBootLoader = {
+      path: `${efi.name}/${boot.name}/${e.name}`,
+      arch: known.arch,
+      archName: known.archName,
+      location,
+    };
     // Cross-check the name against the PE header: firmware refuses a loader built for another CPU.
     if (e.size > 0 && e.cluster >= 2) {
       const pe = detectKernelArch(await fat.readFileHead(e.cluster, e.size, 64 * 1024));
@@ -245,7 +261,9 @@ interface Candidate {
   esp: boolean;
 }
 
-async function partitionCandidates(read: ReadAt): Promise<{ table: EspScan["partitionTable"]; list: Candidate[]; notes: string[] }> {
+async function partitionCandidates(
+  read: ReadAt,
+): Promise<{ table: EspScan["partitionTable"]; list: Candidate[]; notes: string[] }> {
   const notes: string[] = [];
   const head = await read(0, 512);
   // GPT may use 512- or 4096-byte logical sectors; its header sits in LBA 1 either way.
@@ -268,14 +286,21 @@ async function partitionCandidates(read: ReadAt): Promise<{ table: EspScan["part
       const type = guidToString(table, o);
       if (type === "00000000-0000-0000-0000-000000000000") continue;
       const first = u64(table, o + 32);
-      if (type === ESP_TYPE_GUID) esps.push({ offset: first * sector, location: `GPT partition ${i + 1} (EFI system partition)`, esp: true });
-      else if (type === BASIC_DATA_GUID) others.push({ offset: first * sector, location: `GPT partition ${i + 1} (basic data)`, esp: false });
+      if (type === ESP_TYPE_GUID)
+        esps.push({ offset: first * sector, location: `GPT partition ${i + 1} (EFI system partition)`, esp: true });
+      else if (type === BASIC_DATA_GUID)
+        others.push({ offset: first * sector, location: `GPT partition ${i + 1} (basic data)`, esp: false });
     }
     return { table: "gpt", list: [...esps, ...others], notes };
   }
   if (head.length === 512 && head[510] === 0x55 && head[511] === 0xaa) {
     // A FAT boot sector also ends in 55 AA: a disk that is one bare FAT file system ("superfloppy").
-    if (ascii(head, 0x36, "FAT") || ascii(head, 0x52, "FAT32")) return { table: "none", list: [{ offset: 0, location: "whole disk (FAT, no partition table)", esp: false }], notes };
+    if (ascii(head, 0x36, "FAT") || ascii(head, 0x52, "FAT32"))
+      return {
+        table: "none",
+        list: [{ offset: 0, location: "whole disk (FAT, no partition table)", esp: false }],
+        notes,
+      };
     const esps: Candidate[] = [];
     const others: Candidate[] = [];
     for (let i = 0; i < 4; i++) {
@@ -283,8 +308,14 @@ async function partitionCandidates(read: ReadAt): Promise<{ table: EspScan["part
       const type = head[o + 4]!;
       const start = u32(head, o + 8) * 512;
       if (type === 0 || start === 0) continue;
-      if (type === 0xef) esps.push({ offset: start, location: `MBR partition ${i + 1} (EFI system partition, type 0xEF)`, esp: true });
-      else if (MBR_FAT_TYPES.has(type)) others.push({ offset: start, location: `MBR partition ${i + 1} (FAT, type 0x${type.toString(16).toUpperCase().padStart(2, "0")})`, esp: false });
+      if (type === 0xef)
+        esps.push({ offset: start, location: `MBR partition ${i + 1} (EFI system partition, type 0xEF)`, esp: true });
+      else if (MBR_FAT_TYPES.has(type))
+        others.push({
+          offset: start,
+          location: `MBR partition ${i + 1} (FAT, type 0x${type.toString(16).toUpperCase().padStart(2, "0")})`,
+          esp: false,
+        });
     }
     return { table: "mbr", list: [...esps, ...others], notes };
   }
@@ -338,5 +369,6 @@ export async function scanEfiBootLoaders(read: ReadAt): Promise<EspScan> {
 
 /** A ReadAt over bytes already in memory (tests, or a browser that read the head of a file). */
 export function bytesReader(bytes: Uint8Array): ReadAt {
-  return async (offset, length) => bytes.subarray(Math.min(offset, bytes.length), Math.min(offset + length, bytes.length));
+  return async (offset, length) =>
+    bytes.subarray(Math.min(offset, bytes.length), Math.min(offset + length, bytes.length));
 }

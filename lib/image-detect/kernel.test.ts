@@ -90,7 +90,12 @@ describe("detectKernelArch: synthetic headers", () => {
     ["x86 bzImage, 64-bit flag", bzImage(), "x86_64", /^x86 bzImage 6\.1\.0-test-amd64 \(boot protocol 2\.15\)$/],
     ["x86 bzImage preferred over its own PE header", bzImage({ pe: 0x8664 }), "x86_64", /bzImage/],
     ["32-bit bzImage", bzImage({ xloadflags: 0, pe: 0x014c }), null, /bzImage/],
-    ["old-protocol bzImage with x86_64 PE", bzImage({ version: 0x020a, xloadflags: 0, pe: 0x8664 }), "x86_64", /boot protocol 2\.10/],
+    [
+      "old-protocol bzImage with x86_64 PE",
+      bzImage({ version: 0x020a, xloadflags: 0, pe: 0x8664 }),
+      "x86_64",
+      /boot protocol 2\.10/,
+    ],
     ["arm64 Image", arm64Image(), "aarch64", /^arm64 Image \(little-endian, 4K pages\)$/],
     ["ELF x86_64 vmlinux", elf(0x3e), "x86_64", /^ELF 64-bit LE/],
     ["ELF aarch64 vmlinux", elf(0xb7), "aarch64", /^ELF 64-bit LE/],
@@ -100,9 +105,24 @@ describe("detectKernelArch: synthetic headers", () => {
     ["PE aarch64 EFI stub", pe(0xaa64), "aarch64", /PE\/COFF machine 0xAA64 aarch64/],
     ["PE RISC-V", pe(0x5064), null, /RISC-V/],
     ["gzip-wrapped arm64 Image", gzipSync(arm64Image()), "aarch64", /^gzip-compressed arm64 Image/],
-    ["gzip-wrapped bzImage (stored blocks)", gzipSync(bzImage(), { level: 0 }), "x86_64", /^gzip-compressed x86 bzImage/],
-    ["gzip-wrapped ELF (fixed Huffman)", gzipSync(padded(elf(0xb7)), { strategy: constants.Z_FIXED }), "aarch64", /^gzip-compressed ELF/],
-    ["EFI zboot, gzip payload", zboot(gzipSync(arm64Image()), "gzip"), "aarch64", /^EFI zboot, gzip-compressed arm64 Image/],
+    [
+      "gzip-wrapped bzImage (stored blocks)",
+      gzipSync(bzImage(), { level: 0 }),
+      "x86_64",
+      /^gzip-compressed x86 bzImage/,
+    ],
+    [
+      "gzip-wrapped ELF (fixed Huffman)",
+      gzipSync(padded(elf(0xb7)), { strategy: constants.Z_FIXED }),
+      "aarch64",
+      /^gzip-compressed ELF/,
+    ],
+    [
+      "EFI zboot, gzip payload",
+      zboot(gzipSync(arm64Image()), "gzip"),
+      "aarch64",
+      /^EFI zboot, gzip-compressed arm64 Image/,
+    ],
   ];
   it.each(cases)("%s", (_name, bytes, arch, kind) => {
     const d = detectKernelArch(bytes);
@@ -120,9 +140,20 @@ describe("detectKernelArch: synthetic headers", () => {
 
   it("leaves zstd to the caller, with where the payload is", () => {
     const whole = detectKernelArch(ZSTD_MAGIC);
-    expect(whole).toMatchObject({ arch: null, compression: "zstd", payloadOffset: 0, reason: "compressed with zstd: needs decompression" });
+    expect(whole).toMatchObject({
+      arch: null,
+      compression: "zstd",
+      payloadOffset: 0,
+      reason: "compressed with zstd: needs decompression",
+    });
     const z = detectKernelArch(zboot(ZSTD_MAGIC, "zstd"));
-    expect(z).toMatchObject({ arch: null, compression: "zstd", payloadOffset: 0x200, payloadLength: ZSTD_MAGIC.length, wrapper: "EFI zboot, zstd-compressed" });
+    expect(z).toMatchObject({
+      arch: null,
+      compression: "zstd",
+      payloadOffset: 0x200,
+      payloadLength: ZSTD_MAGIC.length,
+      wrapper: "EFI zboot, zstd-compressed",
+    });
   });
 
   it("explains what it could not recognise", () => {
@@ -133,7 +164,11 @@ describe("detectKernelArch: synthetic headers", () => {
     expect(d.reason).toMatch(/no kernel header found/);
     const cpio = buf(512);
     put(cpio, 0, "070701");
-    expect(detectKernelArch(gzipSync(padded(cpio)))).toMatchObject({ arch: null, notKernel: true, kind: "gzip-compressed cpio archive" });
+    expect(detectKernelArch(gzipSync(padded(cpio)))).toMatchObject({
+      arch: null,
+      notKernel: true,
+      kind: "gzip-compressed cpio archive",
+    });
     const trunc = gzipSync(Uint8Array.from({ length: 100000 }, (_, i) => (i * 7919) & 0xff)).subarray(0, 200);
     expect(detectKernelArch(trunc).reason).toMatch(/gzip data could not be decoded/);
     const zb = zboot(gzipSync(arm64Image()), "gzip");
@@ -160,7 +195,12 @@ describe("inflate (pure gunzip prefix)", () => {
     const prefix = gunzipPrefix(bomb, 4096);
     expect(prefix.complete).toBe(false);
     expect(prefix.out.length).toBe(4096);
-    expect(() => gunzipPrefix(Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 100)).toThrow(InflateError);
+    expect(() =>
+      gunzipPrefix(
+        Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        100,
+      ),
+    ).toThrow(InflateError);
   });
 });
 
@@ -169,13 +209,16 @@ describe("detectKernelArch: real Debian kernels", () => {
   for (const arch of ["x86_64", "aarch64"] as const) {
     const path = new URL(`${arch}/vmlinuz`, fixtures);
     // Fixtures are built by scripts/fixtures (Debian linux-image 6.1); absent on a fresh clone.
-    it.skipIf(!existsSync(path))(`${arch} vmlinuz${existsSync(path) ? "" : " (skipped: .cache/fixtures not built)"}`, () => {
-      const bytes = new Uint8Array(readFileSync(path));
-      const d = detectKernelArch(bytes);
-      expect(d.arch).toBe(arch);
-      expect(d.kind).toMatch(arch === "x86_64" ? /^x86 bzImage 6\.1\./ : /arm64 Image/);
-      // The same kernel gzip-wrapped (like arm64 Image.gz) is still detected.
-      expect(detectKernelArch(gzipSync(bytes.subarray(0, 2 << 20), { level: 1 })).arch).toBe(arch);
-    });
+    it.skipIf(!existsSync(path))(
+      `${arch} vmlinuz${existsSync(path) ? "" : " (skipped: .cache/fixtures not built)"}`,
+      () => {
+        const bytes = new Uint8Array(readFileSync(path));
+        const d = detectKernelArch(bytes);
+        expect(d.arch).toBe(arch);
+        expect(d.kind).toMatch(arch === "x86_64" ? /^x86 bzImage 6\.1\./ : /arm64 Image/);
+        // The same kernel gzip-wrapped (like arm64 Image.gz) is still detected.
+        expect(detectKernelArch(gzipSync(bytes.subarray(0, 2 << 20), { level: 1 })).arch).toBe(arch);
+      },
+    );
   }
 });

@@ -112,7 +112,9 @@ function fromPe(b: Uint8Array, what: string): KernelDetection | null {
     arch: null,
     kind,
     unsupported: true,
-    reason: m ? `PE machine ${hex(machine, 4)} (${m.name}) is not supported: Polyarch runs x86_64 and aarch64` : `PE machine ${hex(machine, 4)} is not one we know`,
+    reason: m
+      ? `PE machine ${hex(machine, 4)} (${m.name}) is not supported: Polyarch runs x86_64 and aarch64`
+      : `PE machine ${hex(machine, 4)} is not one we know`,
   };
 }
 
@@ -126,12 +128,23 @@ function bzImage(b: Uint8Array): KernelDetection {
   // xloadflags bit 0 (XLF_KERNEL_64, protocol >= 2.12) says the kernel has a 64-bit entry point.
   if (version >= 0x20c) {
     const xloadflags = u16(b, 0x236);
-    if (xloadflags & 1) return { arch: "x86_64", kind, reason: "x86 boot header (HdrS) with the 64-bit kernel flag XLF_KERNEL_64" };
-    return { arch: null, kind, unsupported: true, reason: "x86 bzImage without the 64-bit flag is a 32-bit (i386) kernel, which is not supported: Polyarch runs x86_64 and aarch64" };
+    if (xloadflags & 1)
+      return { arch: "x86_64", kind, reason: "x86 boot header (HdrS) with the 64-bit kernel flag XLF_KERNEL_64" };
+    return {
+      arch: null,
+      kind,
+      unsupported: true,
+      reason:
+        "x86 bzImage without the 64-bit flag is a 32-bit (i386) kernel, which is not supported: Polyarch runs x86_64 and aarch64",
+    };
   }
   const pe = fromPe(b, kind);
   if (pe?.arch === "x86_64") return { ...pe, kind, reason: `x86 boot header (HdrS); ${pe.reason}` };
-  return { arch: null, kind, reason: `x86 boot protocol ${proto} is too old to tell a 32-bit from a 64-bit kernel; declare the architecture` };
+  return {
+    arch: null,
+    kind,
+    reason: `x86 boot protocol ${proto} is too old to tell a 32-bit from a 64-bit kernel; declare the architecture`,
+  };
 }
 
 function arm64Image(b: Uint8Array): KernelDetection {
@@ -165,7 +178,14 @@ function elf(b: Uint8Array): KernelDetection {
   };
 }
 
-function decompressedInner(b: Uint8Array, compression: Compression, offset: number, length: number, opts: DetectKernelOptions, outer: string): KernelDetection {
+function decompressedInner(
+  b: Uint8Array,
+  compression: Compression,
+  offset: number,
+  length: number,
+  opts: DetectKernelOptions,
+  outer: string,
+): KernelDetection {
   const depth = (opts.depth ?? 0) + 1;
   const where = outer ? `${outer}, ` : "";
   if (compression !== "gzip")
@@ -178,7 +198,8 @@ function decompressedInner(b: Uint8Array, compression: Compression, offset: numb
       payloadOffset: offset,
       payloadLength: length,
     };
-  if (depth > MAX_DEPTH) return { arch: null, kind: `${where}gzip-compressed data`, reason: "compression nested too deeply" };
+  if (depth > MAX_DEPTH)
+    return { arch: null, kind: `${where}gzip-compressed data`, reason: "compression nested too deeply" };
   let inner: Uint8Array;
   try {
     inner = gunzipPrefix(b.subarray(offset, offset + length), opts.maxDecompressedBytes ?? KERNEL_HEADER_PREFIX).out;
@@ -202,9 +223,16 @@ function zboot(b: Uint8Array, opts: DetectKernelOptions): KernelDetection {
   const comp = cString(b, 24, 32);
   const kind = `EFI zboot image (${comp || "unknown"} payload)`;
   if (offset <= 0 || offset + size > b.length || size === 0)
-    return { arch: null, kind, reason: `EFI zboot payload (offset ${offset}, size ${size}) lies outside the file: truncated upload?` };
-  const compression = compressionOf(b, offset) ?? (comp === "gzip" || comp === "zstd" || comp === "xz" || comp === "lzma" || comp === "lz4" ? comp : null);
-  if (!compression) return { arch: null, kind, reason: `EFI zboot payload compression "${comp}" is not one we can decode` };
+    return {
+      arch: null,
+      kind,
+      reason: `EFI zboot payload (offset ${offset}, size ${size}) lies outside the file: truncated upload?`,
+    };
+  const compression =
+    compressionOf(b, offset) ??
+    (comp === "gzip" || comp === "zstd" || comp === "xz" || comp === "lzma" || comp === "lz4" ? comp : null);
+  if (!compression)
+    return { arch: null, kind, reason: `EFI zboot payload compression "${comp}" is not one we can decode` };
   return decompressedInner(b, compression, offset, size, opts, "EFI zboot");
 }
 
@@ -215,23 +243,50 @@ function zboot(b: Uint8Array, opts: DetectKernelOptions): KernelDetection {
 export function detectKernelArch(bytes: Uint8Array, opts: DetectKernelOptions = {}): KernelDetection {
   const b = bytes;
   if (b.length < 64 && !compressionOf(b))
-    return { arch: null, kind: "too small", reason: `only ${b.length} bytes: too small to be a kernel`, notKernel: true };
+    return {
+      arch: null,
+      kind: "too small",
+      reason: `only ${b.length} bytes: too small to be a kernel`,
+      notKernel: true,
+    };
   if (ascii(b, 0x202, "HdrS")) return bzImage(b);
   if (u32(b, 0x38) === 0x644d5241) return arm64Image(b);
   if (ascii(b, 0, "MZ") && ascii(b, 4, "zimg")) return zboot(b, opts);
   if (ascii(b, 0, "\x7fELF")) return elf(b);
   // RISC-V Image ("RSC\x05" at 0x34) and 32-bit ARM zImage (0x016F2818 at 0x24) have their own headers.
-  if (ascii(b, 0x34, "RSC\x05")) return { arch: null, kind: "RISC-V Image", unsupported: true, reason: "RISC-V kernels are not supported: Polyarch runs x86_64 and aarch64" };
-  if (u32(b, 0x24) === 0x016f2818) return { arch: null, kind: "ARM 32-bit zImage", unsupported: true, reason: "32-bit ARM kernels are not supported: Polyarch runs x86_64 and aarch64" };
+  if (ascii(b, 0x34, "RSC\x05"))
+    return {
+      arch: null,
+      kind: "RISC-V Image",
+      unsupported: true,
+      reason: "RISC-V kernels are not supported: Polyarch runs x86_64 and aarch64",
+    };
+  if (u32(b, 0x24) === 0x016f2818)
+    return {
+      arch: null,
+      kind: "ARM 32-bit zImage",
+      unsupported: true,
+      reason: "32-bit ARM kernels are not supported: Polyarch runs x86_64 and aarch64",
+    };
   if (ascii(b, 0, "MZ")) {
     const pe = fromPe(b, "PE/COFF EFI executable");
     if (pe) return pe;
-    return { arch: null, kind: "MZ executable without a PE header", reason: "starts with MZ but has no PE/COFF header: not a kernel we know", notKernel: true };
+    return {
+      arch: null,
+      kind: "MZ executable without a PE header",
+      reason: "starts with MZ but has no PE/COFF header: not a kernel we know",
+      notKernel: true,
+    };
   }
   const compression = compressionOf(b);
   if (compression) return decompressedInner(b, compression, 0, b.length, opts, "");
   if (ascii(b, 0, "070701") || ascii(b, 0, "070702") || ascii(b, 0, "070707"))
-    return { arch: null, kind: "cpio archive", reason: "this is a cpio archive (an initrd?), not a kernel", notKernel: true };
+    return {
+      arch: null,
+      kind: "cpio archive",
+      reason: "this is a cpio archive (an initrd?), not a kernel",
+      notKernel: true,
+    };
   const head = Array.from(b.subarray(0, 8), (x) => x.toString(16).padStart(2, "0")).join(" ");
   return {
     arch: null,

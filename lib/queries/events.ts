@@ -6,7 +6,22 @@ import { fetchJson } from "./fetch-json";
 
 export const EVENTS_REFRESH_MS = 5_000;
 /** The URL parameters the events page keeps and sends to GET /api/v1/events. */
-export const EVENT_PARAM_KEYS = ["page", "pageSize", "sort", "dir", "status", "vm", "vmId", "host", "hostId", "user", "userId", "from", "to", "q"] as const;
+export const EVENT_PARAM_KEYS = [
+  "page",
+  "pageSize",
+  "sort",
+  "dir",
+  "status",
+  "vm",
+  "vmId",
+  "host",
+  "hostId",
+  "user",
+  "userId",
+  "from",
+  "to",
+  "q",
+] as const;
 
 export const eventKeys = {
   all: ["events"] as const,

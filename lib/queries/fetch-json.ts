@@ -1,6 +1,10 @@
 // Browser-side fetch for the JSON API: throws an Error carrying the API's own message.
 export class ApiRequestError extends Error {
-  constructor(message: string, readonly status: number, readonly code: string) {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
     super(message);
   }
 }
@@ -12,7 +16,8 @@ export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> 
     const err = body?.error;
     // A full load on purpose: an expired session must drop every cached query before the login page.
     // eslint-disable-next-line @next/next/no-location-assign-relative-destination
-    if (res.status === 401 && typeof window !== "undefined") window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+    if (res.status === 401 && typeof window !== "undefined")
+      window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
     throw new ApiRequestError(err?.message ?? `Request failed (${res.status})`, res.status, err?.code ?? "unknown");
   }
   return body as T;

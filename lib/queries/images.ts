@@ -20,21 +20,40 @@ export const imageFamiliesQuery = queryOptions({
 });
 
 export const imageQuery = (id: string) =>
-  queryOptions({ queryKey: imageKeys.detail(id), queryFn: () => fetchJson<ImageDto>(`/api/v1/images/${encodeURIComponent(id)}`), refetchInterval: LIST_REFRESH_MS });
+  queryOptions({
+    queryKey: imageKeys.detail(id),
+    queryFn: () => fetchJson<ImageDto>(`/api/v1/images/${encodeURIComponent(id)}`),
+    refetchInterval: LIST_REFRESH_MS,
+  });
 
 /** Per-host cache state comes from heartbeats: poll like the lists. */
 export const imageHostsQuery = (id: string) =>
-  queryOptions({ queryKey: imageKeys.hosts(id), queryFn: () => fetchJson<{ items: ImageHostDto[] }>(`/api/v1/images/${encodeURIComponent(id)}/hosts`), refetchInterval: LIST_REFRESH_MS });
+  queryOptions({
+    queryKey: imageKeys.hosts(id),
+    queryFn: () => fetchJson<{ items: ImageHostDto[] }>(`/api/v1/images/${encodeURIComponent(id)}/hosts`),
+    refetchInterval: LIST_REFRESH_MS,
+  });
 
 export function evictImageRequest(id: string, hostId: string) {
-  return fetchJson<ImageEvictResult>(`/api/v1/images/${encodeURIComponent(id)}/evict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ hostId }) });
+  return fetchJson<ImageEvictResult>(`/api/v1/images/${encodeURIComponent(id)}/evict`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ hostId }),
+  });
 }
 
 /** What an upload answers (201): lib/schemas/api.ts storedImageDtoSchema. */
 export type UploadedImage = StoredImageDto;
 
-export function patchImage(id: string, body: { name?: string; family?: string | null; visibility?: "public" | "private" }) {
-  return fetchJson(`/api/v1/images/${encodeURIComponent(id)}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+export function patchImage(
+  id: string,
+  body: { name?: string; family?: string | null; visibility?: "public" | "private" },
+) {
+  return fetchJson(`/api/v1/images/${encodeURIComponent(id)}`, {
+    method: "PATCH",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 }
 
 export function deleteImageRequest(id: string) {
@@ -47,7 +66,9 @@ export type UploadHandle = { done: Promise<UploadedImage>; abort: () => void };
 export function startImageUpload(form: FormData, onProgress: (sent: number, total: number) => void): UploadHandle {
   const xhr = new XMLHttpRequest();
   const done = new Promise<UploadedImage>((resolve, reject) => {
-    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); };
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded, e.total);
+    };
     xhr.onload = () => {
       let body: { error?: { code?: string; message?: string } } | null = null;
       try {
@@ -57,9 +78,22 @@ export function startImageUpload(form: FormData, onProgress: (sent: number, tota
       }
       if (xhr.status === 201) return resolve(body as UploadedImage);
 
-      reject(new ApiRequestError(body?.error?.message ?? `Upload failed (${xhr.status})`, xhr.status, body?.error?.code ?? "unknown"));
+      reject(
+        new ApiRequestError(
+          body?.error?.message ?? `Upload failed (${xhr.status})`,
+          xhr.status,
+          body?.error?.code ?? "unknown",
+        ),
+      );
     };
-    xhr.onerror = () => reject(new ApiRequestError("The connection closed during the upload (the server may have refused the file, e.g. over the size limit). Try again.", 0, "network"));
+    xhr.onerror = () =>
+      reject(
+        new ApiRequestError(
+          "The connection closed during the upload (the server may have refused the file, e.g. over the size limit). Try again.",
+          0,
+          "network",
+        ),
+      );
     xhr.onabort = () => reject(new ApiRequestError("Upload cancelled; nothing was kept on the server.", 0, "aborted"));
   });
   xhr.open("POST", "/api/v1/images");

@@ -11,7 +11,12 @@ export const listKeys = {
   page: (kind: ListKind, params: Record<string, string>) => [kind, "list", params] as const,
 };
 
-const ENDPOINT: Record<ListKind, string> = { hosts: "/api/v1/hosts", images: "/api/v1/images", vms: "/api/v1/vms", audit: "/api/v1/audit" };
+const ENDPOINT: Record<ListKind, string> = {
+  hosts: "/api/v1/hosts",
+  images: "/api/v1/images",
+  vms: "/api/v1/vms",
+  audit: "/api/v1/audit",
+};
 
 export function listQueryOptions<T>(kind: ListKind, params: Record<string, string>) {
   const qs = new URLSearchParams(params).toString();

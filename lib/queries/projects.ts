@@ -8,4 +8,8 @@ import { fetchJson } from "./fetch-json";
 export const projectKeys = { all: ["projects"] as const };
 
 export const projectsQuery = () =>
-  queryOptions({ queryKey: projectKeys.all, queryFn: () => fetchJson<z.infer<typeof projectListDtoSchema>>("/api/v1/projects"), staleTime: 30_000 });
+  queryOptions({
+    queryKey: projectKeys.all,
+    queryFn: () => fetchJson<z.infer<typeof projectListDtoSchema>>("/api/v1/projects"),
+    staleTime: 30_000,
+  });

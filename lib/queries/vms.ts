@@ -13,10 +13,22 @@ export const vmKeys = {
 };
 
 export const vmQuery = (id: string) =>
-  queryOptions({ queryKey: vmKeys.detail(id), queryFn: () => fetchJson<VmDto>(`/api/v1/vms/${encodeURIComponent(id)}`), refetchInterval: 3_000 });
+  queryOptions({
+    queryKey: vmKeys.detail(id),
+    queryFn: () => fetchJson<VmDto>(`/api/v1/vms/${encodeURIComponent(id)}`),
+    refetchInterval: 3_000,
+  });
 
 export const vmTasksQuery = (id: string) =>
-  queryOptions({ queryKey: vmKeys.tasks(id), queryFn: () => fetchJson<{ items: VmTaskDto[] }>(`/api/v1/vms/${encodeURIComponent(id)}/tasks`), refetchInterval: 2_000 });
+  queryOptions({
+    queryKey: vmKeys.tasks(id),
+    queryFn: () => fetchJson<{ items: VmTaskDto[] }>(`/api/v1/vms/${encodeURIComponent(id)}/tasks`),
+    refetchInterval: 2_000,
+  });
 
 export const vmEventsQuery = (id: string) =>
-  queryOptions({ queryKey: vmKeys.events(id), queryFn: () => fetchJson<{ items: VmEventDto[] }>(`/api/v1/vms/${encodeURIComponent(id)}/events`), refetchInterval: 5_000 });
+  queryOptions({
+    queryKey: vmKeys.events(id),
+    queryFn: () => fetchJson<{ items: VmEventDto[] }>(`/api/v1/vms/${encodeURIComponent(id)}/events`),
+    refetchInterval: 5_000,
+  });

@@ -5,7 +5,11 @@ import { makeHost, makeReq } from "./test-fixtures";
 
 describe("claim", () => {
   it("claimDelta is what the VM asks for", () => {
-    expect(claimDelta(makeReq({ vcpus: 4, memoryMb: 4096, diskGb: 40 }))).toEqual({ allocatedCpus: 4, allocatedMemoryMb: 4096, allocatedDiskGb: 40 });
+    expect(claimDelta(makeReq({ vcpus: 4, memoryMb: 4096, diskGb: 40 }))).toEqual({
+      allocatedCpus: 4,
+      allocatedMemoryMb: 4096,
+      allocatedDiskGb: 40,
+    });
   });
 
   it.each([
@@ -21,8 +25,17 @@ describe("claim", () => {
   });
 
   it("claimGuard gives the highest allocated values that still fit", () => {
-    const host = makeHost("h", "x86_64", { cpuAllocationRatio: 4, reservedCpus: 2, reservedMemoryMb: 1024, reservedDiskGb: 10 });
-    expect(claimGuard(host, makeReq({ vcpus: 4, memoryMb: 2048, diskGb: 20 }))).toEqual({ allocatedCpus: 26, allocatedMemoryMb: 13312, allocatedDiskGb: 170 });
+    const host = makeHost("h", "x86_64", {
+      cpuAllocationRatio: 4,
+      reservedCpus: 2,
+      reservedMemoryMb: 1024,
+      reservedDiskGb: 10,
+    });
+    expect(claimGuard(host, makeReq({ vcpus: 4, memoryMb: 2048, diskGb: 20 }))).toEqual({
+      allocatedCpus: 26,
+      allocatedMemoryMb: 13312,
+      allocatedDiskGb: 170,
+    });
   });
 
   it("applyClaim returns a new snapshot and leaves the input alone", () => {
@@ -40,9 +53,17 @@ describe("claim", () => {
     };
     for (let i = 0; i < 2000; i++) {
       const host = makeHost("h", "x86_64", {
-        cpuCount: 1 + rand(64), cpuAllocationRatio: [1, 1.5, 2, 4, 16][rand(5)]!, ramAllocationRatio: [1, 1.2, 1.5][rand(3)]!,
-        memoryMb: 1024 * (1 + rand(64)), diskGb: 10 + rand(500), reservedCpus: rand(3), reservedMemoryMb: rand(2048), reservedDiskGb: rand(20),
-        allocatedCpus: rand(100), allocatedMemoryMb: rand(80000), allocatedDiskGb: rand(500),
+        cpuCount: 1 + rand(64),
+        cpuAllocationRatio: [1, 1.5, 2, 4, 16][rand(5)]!,
+        ramAllocationRatio: [1, 1.2, 1.5][rand(3)]!,
+        memoryMb: 1024 * (1 + rand(64)),
+        diskGb: 10 + rand(500),
+        reservedCpus: rand(3),
+        reservedMemoryMb: rand(2048),
+        reservedDiskGb: rand(20),
+        allocatedCpus: rand(100),
+        allocatedMemoryMb: rand(80000),
+        allocatedDiskGb: rand(500),
       });
       const req = makeReq({ vcpus: 1 + rand(16), memoryMb: 64 + rand(16384), diskGb: 1 + rand(100) });
       const ctx = filterContext(host, req);

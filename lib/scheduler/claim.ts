@@ -22,13 +22,21 @@ export function claimDelta(req: ClaimRequest): ClaimDelta {
  */
 export function claimGuard(host: HostSnapshot, req: ClaimRequest): ClaimDelta {
   const c = hostCapacity(host);
-  return { allocatedCpus: c.vcpuTotal - req.vcpus, allocatedMemoryMb: c.memoryTotalMb - req.memoryMb, allocatedDiskGb: c.diskTotalGb - req.diskGb };
+  return {
+    allocatedCpus: c.vcpuTotal - req.vcpus,
+    allocatedMemoryMb: c.memoryTotalMb - req.memoryMb,
+    allocatedDiskGb: c.diskTotalGb - req.diskGb,
+  };
 }
 
 /** Would the host still be within its (overcommitted, reserved-aware) totals after this claim? */
 export function fitsAfterClaim(host: HostSnapshot, req: ClaimRequest): boolean {
   const g = claimGuard(host, req);
-  return host.allocatedCpus <= g.allocatedCpus && host.allocatedMemoryMb <= g.allocatedMemoryMb && host.allocatedDiskGb <= g.allocatedDiskGb;
+  return (
+    host.allocatedCpus <= g.allocatedCpus &&
+    host.allocatedMemoryMb <= g.allocatedMemoryMb &&
+    host.allocatedDiskGb <= g.allocatedDiskGb
+  );
 }
 
 /** The snapshot after the claim (a new object), for previews and the benchmark's shrinking fleet. */

@@ -4,7 +4,12 @@ import { schedule } from "./schedule";
 import { makeHost, makeReq, makeTcgHost } from "./test-fixtures";
 
 describe("explainPlacement", () => {
-  const fleet = [makeHost("a1", "aarch64"), makeHost("a2", "aarch64", { memoryMb: 4096 }), makeHost("x1"), makeHost("a-off", "aarch64", { status: "offline" })];
+  const fleet = [
+    makeHost("a1", "aarch64"),
+    makeHost("a2", "aarch64", { memoryMb: 4096 }),
+    makeHost("x1"),
+    makeHost("a-off", "aarch64", { status: "offline" }),
+  ];
 
   it("summarises a success for the wizard (JSON-safe, no snapshot internals)", () => {
     const req = makeReq({ arch: "aarch64" });
@@ -20,7 +25,12 @@ describe("explainPlacement", () => {
         { id: "id-a2", name: "a2", arch: "aarch64", emulated: false, score: 0 },
       ],
       rejected: [
-        { id: "id-x1", name: "x1", arch: "x86_64", reasons: ["arch x86_64 ≠ aarch64: runs aarch64 only emulated (TCG); emulation not allowed for this VM"] },
+        {
+          id: "id-x1",
+          name: "x1",
+          arch: "x86_64",
+          reasons: ["arch x86_64 ≠ aarch64: runs aarch64 only emulated (TCG); emulation not allowed for this VM"],
+        },
         { id: "id-a-off", name: "a-off", arch: "aarch64", reasons: ["host is offline"] },
       ],
     });
@@ -31,7 +41,9 @@ describe("explainPlacement", () => {
     const req = makeReq({ arch: "aarch64", memoryMb: 65536 });
     const out = scheduleAndExplain(fleet, req);
     expect(out).toMatchObject({ ok: false, arch: "aarch64", eligibleCount: 0, chosen: null, eligible: [] });
-    expect(out.reason).toBe("No aarch64 host has room: needs 65536 MiB RAM, the most free is 16384 MiB; 1 aarch64 host is offline");
+    expect(out.reason).toBe(
+      "No aarch64 host has room: needs 65536 MiB RAM, the most free is 16384 MiB; 1 aarch64 host is offline",
+    );
     expect(out.rejected.map((r) => r.name)).toEqual(["a1", "a2", "x1", "a-off"]);
   });
 
@@ -43,7 +55,18 @@ describe("explainPlacement", () => {
 
 describe("capacityByArch", () => {
   it("is zero for an empty fleet", () => {
-    expect(capacityByArch([]).aarch64).toEqual({ arch: "aarch64", hosts: 0, hostsOnline: 0, nativeHosts: 0, emulatedHosts: 0, vcpuFree: 0, memoryFreeMb: 0, diskFreeGb: 0, largestVcpuFree: 0, largestMemoryFreeMb: 0 });
+    expect(capacityByArch([]).aarch64).toEqual({
+      arch: "aarch64",
+      hosts: 0,
+      hostsOnline: 0,
+      nativeHosts: 0,
+      emulatedHosts: 0,
+      vcpuFree: 0,
+      memoryFreeMb: 0,
+      diskFreeGb: 0,
+      largestVcpuFree: 0,
+      largestMemoryFreeMb: 0,
+    });
   });
 
   it("sums native free capacity of usable hosts per arch", () => {
@@ -56,14 +79,28 @@ describe("capacityByArch", () => {
       makeTcgHost("x-tcg", "x86_64"),
     ]);
     expect(caps.aarch64).toEqual({
-      arch: "aarch64", hosts: 4, hostsOnline: 2, nativeHosts: 2, emulatedHosts: 2, // x1 and x-tcg
-      vcpuFree: 6 + 64, memoryFreeMb: 12288 + 16384, diskFreeGb: 150 + 200,
+      arch: "aarch64",
+      hosts: 4,
+      hostsOnline: 2,
+      nativeHosts: 2,
+      emulatedHosts: 2, // x1 and x-tcg
+      vcpuFree: 6 + 64,
+      memoryFreeMb: 12288 + 16384,
+      diskFreeGb: 150 + 200,
       largestVcpuFree: 32, // 64 free, but KVM caps one VM at 32
       largestMemoryFreeMb: 16384,
     });
     expect(caps.x86_64).toEqual({
-      arch: "x86_64", hosts: 2, hostsOnline: 2, nativeHosts: 1, emulatedHosts: 3, // a1, a2 (emulate x86_64) and x-tcg (no KVM)
-      vcpuFree: 8, memoryFreeMb: 24576, diskFreeGb: 200, largestVcpuFree: 8, largestMemoryFreeMb: 24576,
+      arch: "x86_64",
+      hosts: 2,
+      hostsOnline: 2,
+      nativeHosts: 1,
+      emulatedHosts: 3, // a1, a2 (emulate x86_64) and x-tcg (no KVM)
+      vcpuFree: 8,
+      memoryFreeMb: 24576,
+      diskFreeGb: 200,
+      largestVcpuFree: 8,
+      largestMemoryFreeMb: 24576,
     });
   });
 });

@@ -12,7 +12,8 @@ export type { ArchCapacity, PlacementExplanation };
 /** Flatten a schedule() result: no snapshots (they carry capacity internals), only ids, names and reasons. */
 export function explainPlacement(result: ScheduleResult, req: Pick<PlacementRequest, "arch">): PlacementExplanation {
   const rejected = result.rejected.map((r) => ({ ...r.host, reasons: r.reasons }));
-  if (!result.ok) return { ok: false, arch: req.arch, reason: result.reason, eligibleCount: 0, chosen: null, eligible: [], rejected };
+  if (!result.ok)
+    return { ok: false, arch: req.arch, reason: result.reason, eligibleCount: 0, chosen: null, eligible: [], rejected };
   const { host } = result;
   return {
     ok: true,
@@ -20,7 +21,13 @@ export function explainPlacement(result: ScheduleResult, req: Pick<PlacementRequ
     reason: null,
     eligibleCount: result.eligible.length,
     chosen: { id: host.id, name: host.name, arch: host.arch, emulated: result.emulated },
-    eligible: result.eligible.map((e) => ({ id: e.host.id, name: e.host.name, arch: e.host.arch, emulated: e.emulated, score: e.score })),
+    eligible: result.eligible.map((e) => ({
+      id: e.host.id,
+      name: e.host.name,
+      arch: e.host.arch,
+      emulated: e.emulated,
+      score: e.score,
+    })),
     rejected,
   };
 }
@@ -29,14 +36,32 @@ export function explainPlacement(result: ScheduleResult, req: Pick<PlacementRequ
 export const explain = explainPlacement;
 
 /** schedule() + explainPlacement() in one call (the wizard runs this in the browser on fetched snapshots). */
-export function scheduleAndExplain(hosts: readonly HostSnapshot[], req: PlacementRequest, options?: ScheduleOptions): PlacementExplanation {
+export function scheduleAndExplain(
+  hosts: readonly HostSnapshot[],
+  req: PlacementRequest,
+  options?: ScheduleOptions,
+): PlacementExplanation {
   return explainPlacement(schedule(hosts, req, options), req);
 }
 
 /** Per-arch totals for the wizard's architecture step ("aarch64: 3 hosts, 48 vCPUs free"). */
 export function capacityByArch(hosts: readonly HostSnapshot[]): Record<Arch, ArchCapacity> {
   const out = Object.fromEntries(
-    ARCHES.map((arch) => [arch, { arch, hosts: 0, hostsOnline: 0, nativeHosts: 0, emulatedHosts: 0, vcpuFree: 0, memoryFreeMb: 0, diskFreeGb: 0, largestVcpuFree: 0, largestMemoryFreeMb: 0 }]),
+    ARCHES.map((arch) => [
+      arch,
+      {
+        arch,
+        hosts: 0,
+        hostsOnline: 0,
+        nativeHosts: 0,
+        emulatedHosts: 0,
+        vcpuFree: 0,
+        memoryFreeMb: 0,
+        diskFreeGb: 0,
+        largestVcpuFree: 0,
+        largestMemoryFreeMb: 0,
+      },
+    ]),
   ) as Record<Arch, ArchCapacity>;
   for (const h of hosts) {
     const usable = h.status === "online" && h.adminState === "enabled";

@@ -57,12 +57,19 @@ export const architectureFilter: Filter = {
     if (ctx.mode === "emulated") {
       return req.allowEmulation
         ? PASS_EMULATED
-        : { ok: false, reason: host.arch !== req.arch
-            ? `arch ${host.arch} ≠ ${req.arch}: runs ${req.arch} only emulated (TCG); emulation not allowed for this VM`
-            : `runs ${req.arch} only emulated (TCG); emulation not allowed for this VM` };
+        : {
+            ok: false,
+            reason:
+              host.arch !== req.arch
+                ? `arch ${host.arch} ≠ ${req.arch}: runs ${req.arch} only emulated (TCG); emulation not allowed for this VM`
+                : `runs ${req.arch} only emulated (TCG); emulation not allowed for this VM`,
+          };
     }
     // Same arch but no way to run it means the agent found no usable qemu-system binary.
-    return { ok: false, reason: host.arch === req.arch ? `no QEMU for ${req.arch} on this host` : `arch ${host.arch} ≠ ${req.arch}` };
+    return {
+      ok: false,
+      reason: host.arch === req.arch ? `no QEMU for ${req.arch} on this host` : `arch ${host.arch} ≠ ${req.arch}`,
+    };
   },
 };
 
@@ -77,7 +84,9 @@ export const ramFilter: Filter = {
   name: "ram",
   kind: "resource",
   check: (_host, req, { free }) =>
-    req.memoryMb <= free.memoryMb ? PASS : { ok: false, reason: `needs ${req.memoryMb} MiB RAM, ${free.memoryMb} free` },
+    req.memoryMb <= free.memoryMb
+      ? PASS
+      : { ok: false, reason: `needs ${req.memoryMb} MiB RAM, ${free.memoryMb} free` },
 };
 
 export const diskFilter: Filter = {
@@ -95,11 +104,21 @@ export const vcpuLimitFilter: Filter = {
     if (!mode) return PASS; // the architecture filter already explains this host
     const limit = vcpuLimit(host, mode);
     if (limit === null || req.vcpus <= limit) return PASS;
-    return { ok: false, reason: `${plural(req.vcpus, "vCPU")} exceed the ${limit}-vCPU limit of ${mode === "native" ? "KVM" : "TCG"} on this host` };
+    return {
+      ok: false,
+      reason: `${plural(req.vcpus, "vCPU")} exceed the ${limit}-vCPU limit of ${mode === "native" ? "KVM" : "TCG"} on this host`,
+    };
   },
 };
 
 /** Order matters only for the order of reasons shown: state first, then arch, then room. */
 export const DEFAULT_FILTERS: readonly Filter[] = [
-  enabledFilter, maintenanceFilter, onlineFilter, architectureFilter, vcpuFilter, ramFilter, diskFilter, vcpuLimitFilter,
+  enabledFilter,
+  maintenanceFilter,
+  onlineFilter,
+  architectureFilter,
+  vcpuFilter,
+  ramFilter,
+  diskFilter,
+  vcpuLimitFilter,
 ];

@@ -1,7 +1,17 @@
 // schedule(): filters → native-first → weighers. Pure and synchronous; the claim happens in the server.
 import { DEFAULT_FILTERS, filterContext, plural } from "./filters";
 import { STRATEGIES, rankHosts, type StrategyDef } from "./weighers";
-import type { Filter, FilterContext, HostRef, HostSnapshot, PlacementRequest, Rejection, RunMode, ScheduleResult, Strategy } from "./types";
+import type {
+  Filter,
+  FilterContext,
+  HostRef,
+  HostSnapshot,
+  PlacementRequest,
+  Rejection,
+  RunMode,
+  ScheduleResult,
+  Strategy,
+} from "./types";
 
 // The types callers need next to schedule() (lib/server/vms/placement.ts imports them from here).
 export type { Eligible, HostSnapshot, PlacementRequest, Rejection, ScheduleResult, Strategy } from "./types";
@@ -21,7 +31,11 @@ export interface HostEvaluation {
   failures: { filter: Filter; reason: string }[];
 }
 
-export function evaluateHost(host: HostSnapshot, req: PlacementRequest, filters: readonly Filter[] = DEFAULT_FILTERS): HostEvaluation {
+export function evaluateHost(
+  host: HostSnapshot,
+  req: PlacementRequest,
+  filters: readonly Filter[] = DEFAULT_FILTERS,
+): HostEvaluation {
   const ctx = filterContext(host, req);
   let mode = ctx.mode;
   const failures: HostEvaluation["failures"] = [];
@@ -37,7 +51,11 @@ export function hostRef(h: HostSnapshot): HostRef {
   return { id: h.id, name: h.name, arch: h.arch };
 }
 
-export function schedule(hosts: readonly HostSnapshot[], req: PlacementRequest, options: ScheduleOptions = {}): ScheduleResult {
+export function schedule(
+  hosts: readonly HostSnapshot[],
+  req: PlacementRequest,
+  options: ScheduleOptions = {},
+): ScheduleResult {
   const filters = options.filters ?? DEFAULT_FILTERS;
   const strategy = req.strategy ?? "spread";
   const def = options.strategies?.[strategy] ?? STRATEGIES[strategy];
@@ -53,14 +71,23 @@ export function schedule(hosts: readonly HostSnapshot[], req: PlacementRequest, 
   const rejected: Rejection[] = [];
   for (const e of evals) {
     if (chosenSet.has(e)) continue;
-    const reasons = e.failures.length > 0 ? e.failures.map((f) => f.reason) : [`a native ${req.arch} host is available`];
+    const reasons =
+      e.failures.length > 0 ? e.failures.map((f) => f.reason) : [`a native ${req.arch} host is available`];
     rejected.push({ host: hostRef(e.host), reasons });
   }
 
   if (candidates.length === 0) return { ok: false, reason: failureReason(evals, req), rejected };
 
-  const { order, scores } = rankHosts(candidates.map((e) => e.host), req, def);
-  const eligible = order.map((i) => ({ host: candidates[i]!.host, score: scores[i]!, emulated: candidates[i]!.mode === "emulated" }));
+  const { order, scores } = rankHosts(
+    candidates.map((e) => e.host),
+    req,
+    def,
+  );
+  const eligible = order.map((i) => ({
+    host: candidates[i]!.host,
+    score: scores[i]!,
+    emulated: candidates[i]!.mode === "emulated",
+  }));
   const best = eligible[0]!;
   return { ok: true, host: best.host, emulated: best.emulated, eligible, rejected };
 }
@@ -68,7 +95,11 @@ export function schedule(hosts: readonly HostSnapshot[], req: PlacementRequest, 
 // ---------------------------------------------------------------------------------------------
 // The one-line answer to "why can't this VM be placed?", naming the arch and what the fleet has.
 
-const UNAVAILABLE_LABEL: Record<string, string> = { enabled: "disabled", maintenance: "in maintenance", online: "offline" };
+const UNAVAILABLE_LABEL: Record<string, string> = {
+  enabled: "disabled",
+  maintenance: "in maintenance",
+  online: "offline",
+};
 
 function hasKind(e: HostEvaluation, kind: Filter["kind"]): boolean {
   return e.failures.some((f) => f.filter.kind === kind);
@@ -78,7 +109,11 @@ const isAre = (n: number) => (n === 1 ? "is" : "are");
 const hasHave = (n: number) => (n === 1 ? "has" : "have");
 
 /** Group hosts that share a statement and render each group once: "2 hosts are x86_64 only (…)". */
-function countStatements(evals: readonly HostEvaluation[], key: (e: HostEvaluation) => string, render: (e: HostEvaluation, n: number) => string): string[] {
+function countStatements(
+  evals: readonly HostEvaluation[],
+  key: (e: HostEvaluation) => string,
+  render: (e: HostEvaluation, n: number) => string,
+): string[] {
   const groups = new Map<string, { first: HostEvaluation; n: number }>();
   for (const e of evals) {
     const k = key(e);
@@ -94,7 +129,11 @@ function unavailableStatements(evals: readonly HostEvaluation[]): string[] {
     const first = e.failures.find((f) => f.filter.kind === "availability")!;
     return UNAVAILABLE_LABEL[first.filter.name] ?? first.reason;
   };
-  return countStatements(evals, (e) => `${e.host.arch} ${label(e)}`, (e, n) => `${plural(n, `${e.host.arch} host`)} ${isAre(n)} ${label(e)}`);
+  return countStatements(
+    evals,
+    (e) => `${e.host.arch} ${label(e)}`,
+    (e, n) => `${plural(n, `${e.host.arch} host`)} ${isAre(n)} ${label(e)}`,
+  );
 }
 
 /** Why available hosts cannot run the arch, worded for a group of n hosts. */
@@ -105,7 +144,8 @@ function archStatements(evals: readonly HostEvaluation[], req: PlacementRequest)
   return countStatements(evals, key, (e, n) => {
     const hosts = plural(n, "host");
     if (e.host.arch === arch) {
-      if (e.mode === "emulated") return `${plural(n, `${arch} host`)} ${hasHave(n)} no KVM (emulation not allowed for this VM)`;
+      if (e.mode === "emulated")
+        return `${plural(n, `${arch} host`)} ${hasHave(n)} no KVM (emulation not allowed for this VM)`;
       if (e.mode === null) return `${plural(n, `${arch} host`)} ${hasHave(n)} no QEMU for ${arch}`;
     } else {
       if (e.mode === "emulated") return `${hosts} ${isAre(n)} ${e.host.arch} only (emulation not allowed for this VM)`;
@@ -140,14 +180,19 @@ export function failureReason(evals: readonly HostEvaluation[], req: PlacementRe
   if (req.vcpus > most.vcpus) parts.push(`needs ${plural(req.vcpus, "vCPU")}, the most free is ${most.vcpus}`);
   if (req.memoryMb > most.memoryMb) parts.push(`needs ${req.memoryMb} MiB RAM, the most free is ${most.memoryMb} MiB`);
   if (req.diskGb > most.diskGb) parts.push(`needs ${req.diskGb} GiB disk, the most free is ${most.diskGb} GiB`);
-  if (req.vcpus > most.limit) parts.push(`${plural(req.vcpus, "vCPU")} exceed every host's per-VM vCPU limit (the highest is ${most.limit})`);
+  if (req.vcpus > most.limit)
+    parts.push(`${plural(req.vcpus, "vCPU")} exceed every host's per-VM vCPU limit (the highest is ${most.limit})`);
   if (parts.length === 0) {
-    parts.push(`no single host has ${plural(req.vcpus, "vCPU")}, ${req.memoryMb} MiB RAM and ${req.diskGb} GiB disk free at once (${plural(capable.length, "host")} checked)`);
+    parts.push(
+      `no single host has ${plural(req.vcpus, "vCPU")}, ${req.memoryMb} MiB RAM and ${req.diskGb} GiB disk free at once (${plural(capable.length, "host")} checked)`,
+    );
   }
 
   // Hints: hosts that would fit if emulation were allowed, and right-arch hosts that are down.
   if (!req.allowEmulation) {
-    const wouldFit = available.filter((e) => e.mode === "emulated" && e.failures.every((f) => f.filter.kind === "architecture")).length;
+    const wouldFit = available.filter(
+      (e) => e.mode === "emulated" && e.failures.every((f) => f.filter.kind === "architecture"),
+    ).length;
     if (wouldFit > 0) parts.push(`${plural(wouldFit, "host")} could run it emulated (TCG) if emulation were allowed`);
   }
   parts.push(...unavailableStatements(unavailable.filter((e) => e.mode !== null)));
@@ -155,6 +200,8 @@ export function failureReason(evals: readonly HostEvaluation[], req: PlacementRe
   const modes = new Set(capable.map((e) => e.mode));
   const prefix = !modes.has("emulated")
     ? `No ${arch} host has room`
-    : modes.has("native") ? `No ${arch} host has room, native or emulated` : `No host that can emulate ${arch} has room`;
+    : modes.has("native")
+      ? `No ${arch} host has room, native or emulated`
+      : `No host that can emulate ${arch} has room`;
   return `${prefix}: ${parts.join("; ")}`;
 }

@@ -8,14 +8,25 @@ const base = { vcpus: 2, memoryMb: 2048, diskGb: 20 };
 
 describe("placementRequestSchema", () => {
   it.each([
-    ["x86_64", "x86_64"], ["amd64", "x86_64"], ["x64", "x86_64"], ["AMD64", "x86_64"],
-    ["aarch64", "aarch64"], ["arm64", "aarch64"], ["ARM64", "aarch64"], ["armv8", "aarch64"],
+    ["x86_64", "x86_64"],
+    ["amd64", "x86_64"],
+    ["x64", "x86_64"],
+    ["AMD64", "x86_64"],
+    ["aarch64", "aarch64"],
+    ["arm64", "aarch64"],
+    ["ARM64", "aarch64"],
+    ["armv8", "aarch64"],
   ])("arch alias %s -> %s", (input, arch) => {
     expect(placementRequestSchema.parse({ ...base, arch: input }).arch).toBe(arch);
   });
 
   it("defaults: no emulation, spread", () => {
-    expect(placementRequestSchema.parse({ ...base, arch: "arm64" })).toEqual({ ...base, arch: "aarch64", allowEmulation: false, strategy: "spread" });
+    expect(placementRequestSchema.parse({ ...base, arch: "arm64" })).toEqual({
+      ...base,
+      arch: "aarch64",
+      allowEmulation: false,
+      strategy: "spread",
+    });
   });
 
   it.each([
@@ -37,12 +48,12 @@ describe("placementRequestSchema", () => {
     expect(r.error!.issues.map((i) => i.message).join("\n")).toMatch(message);
   });
 
-  it.each([
-    [{ vcpus: 1, memoryMb: 64, diskGb: 1 }],
-    [{ vcpus: 256, memoryMb: 1_048_576, diskGb: 65_536 }],
-  ])("accepts the bounds %j", (sizes) => {
-    expect(placementRequestSchema.safeParse({ ...sizes, arch: "x86_64" }).success).toBe(true);
-  });
+  it.each([[{ vcpus: 1, memoryMb: 64, diskGb: 1 }], [{ vcpus: 256, memoryMb: 1_048_576, diskGb: 65_536 }]])(
+    "accepts the bounds %j",
+    (sizes) => {
+      expect(placementRequestSchema.safeParse({ ...sizes, arch: "x86_64" }).success).toBe(true);
+    },
+  );
 
   it("alias input schedules onto the canonical arch", () => {
     const req: PlacementRequest = placementRequestSchema.parse({ ...base, arch: "arm64" });

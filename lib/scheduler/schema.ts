@@ -17,7 +17,9 @@ export const placementRequestSchema = z.object({
   memoryMb: int("memoryMb", 64, 1_048_576, " MiB"),
   diskGb: int("diskGb", 1, 65_536, " GiB"),
   allowEmulation: z.boolean().default(false),
-  strategy: z.enum(STRATEGY_NAMES, { error: `strategy must be one of: ${STRATEGY_NAMES.join(", ")}` }).default("spread"),
+  strategy: z
+    .enum(STRATEGY_NAMES, { error: `strategy must be one of: ${STRATEGY_NAMES.join(", ")}` })
+    .default("spread"),
 });
 
 export type PlacementRequestInput = z.input<typeof placementRequestSchema>;
@@ -33,7 +35,9 @@ export const placementExplanationSchema = z.object({
   reason: z.string().nullable().describe("why nothing fits (only when ok is false)"),
   eligibleCount: z.number().int(),
   chosen: z.object({ ...hostRef, emulated: z.boolean() }).nullable(),
-  eligible: z.array(z.object({ ...hostRef, emulated: z.boolean(), score: z.number() })).describe("best first, as the weighers ranked them"),
+  eligible: z
+    .array(z.object({ ...hostRef, emulated: z.boolean(), score: z.number() }))
+    .describe("best first, as the weighers ranked them"),
   rejected: z.array(z.object({ ...hostRef, reasons: z.array(z.string()) })),
 });
 export type PlacementExplanation = z.output<typeof placementExplanationSchema>;
@@ -48,7 +52,10 @@ export const archCapacitySchema = z.object({
   vcpuFree: z.number().int().describe("summed over nativeHosts"),
   memoryFreeMb: z.number().int(),
   diskFreeGb: z.number().int(),
-  largestVcpuFree: z.number().int().describe("the biggest VM one native host could still take (capped by its KVM vCPU limit)"),
+  largestVcpuFree: z
+    .number()
+    .int()
+    .describe("the biggest VM one native host could still take (capped by its KVM vCPU limit)"),
   largestMemoryFreeMb: z.number().int(),
 });
 export type ArchCapacity = z.output<typeof archCapacitySchema>;

@@ -3,7 +3,12 @@ import { hostSnapshotFromRow, parseArchList, type HostRow } from "./snapshot";
 import { makeHost } from "./test-fixtures";
 
 describe("hostSnapshotFromRow", () => {
-  const row = (patch: Partial<HostRow>): HostRow => ({ ...makeHost("h", "aarch64"), nativeArches: '["aarch64"]', emulatedArches: '["x86_64"]', ...patch });
+  const row = (patch: Partial<HostRow>): HostRow => ({
+    ...makeHost("h", "aarch64"),
+    nativeArches: '["aarch64"]',
+    emulatedArches: '["x86_64"]',
+    ...patch,
+  });
 
   it("parses the stored JSON lists", () => {
     expect(hostSnapshotFromRow(row({}))).toEqual(makeHost("h", "aarch64"));

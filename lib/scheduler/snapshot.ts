@@ -3,7 +3,10 @@
 import { normalizeArch, type Arch } from "../arch";
 import type { HostAdminState, HostSnapshot } from "./types";
 
-export interface HostRow extends Omit<HostSnapshot, "arch" | "status" | "adminState" | "nativeArches" | "emulatedArches"> {
+export interface HostRow extends Omit<
+  HostSnapshot,
+  "arch" | "status" | "adminState" | "nativeArches" | "emulatedArches"
+> {
   arch: string;
   status: string;
   adminState: string;
@@ -39,7 +42,9 @@ export function hostSnapshotFromRow(row: HostRow): HostSnapshot {
     // An unrecognised arch cannot be matched by the architecture filter anyway; x86_64 is only a label here.
     arch: normalizeArch(row.arch) ?? "x86_64",
     status: row.status === "online" ? "online" : "offline",
-    adminState: (ADMIN_STATES as readonly string[]).includes(row.adminState) ? (row.adminState as HostAdminState) : "disabled",
+    adminState: (ADMIN_STATES as readonly string[]).includes(row.adminState)
+      ? (row.adminState as HostAdminState)
+      : "disabled",
     cpuCount: row.cpuCount,
     memoryMb: row.memoryMb,
     diskGb: row.diskGb,

@@ -8,9 +8,19 @@ const names = (hosts: { host: HostSnapshot }[]) => hosts.map((h) => h.host.name)
 describe("weigher values", () => {
   it.each([
     ["ram-after, empty host", ramAfterWeigher(1), makeHost("h"), 16384 - 2048],
-    ["ram-after, ratio + reserved + allocated", ramAfterWeigher(1), makeHost("h", "x86_64", { ramAllocationRatio: 1.5, reservedMemoryMb: 1024, allocatedMemoryMb: 4096 }), 24576 - 1024 - 4096 - 2048],
+    [
+      "ram-after, ratio + reserved + allocated",
+      ramAfterWeigher(1),
+      makeHost("h", "x86_64", { ramAllocationRatio: 1.5, reservedMemoryMb: 1024, allocatedMemoryMb: 4096 }),
+      24576 - 1024 - 4096 - 2048,
+    ],
     ["vcpu-after, empty host", vcpuAfterWeigher(1), makeHost("h"), 8 - 2],
-    ["vcpu-after, overcommit 4×", vcpuAfterWeigher(1), makeHost("h", "x86_64", { cpuAllocationRatio: 4, allocatedCpus: 10 }), 32 - 10 - 2],
+    [
+      "vcpu-after, overcommit 4×",
+      vcpuAfterWeigher(1),
+      makeHost("h", "x86_64", { cpuAllocationRatio: 4, allocatedCpus: 10 }),
+      32 - 10 - 2,
+    ],
   ])("%s", (_, weigher, host, expected) => {
     expect(weigher.weight(host, makeReq())).toBe(expected);
   });

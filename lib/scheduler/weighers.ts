@@ -36,7 +36,11 @@ export interface Weighed {
  * across units), sum, then break exact ties with the tie-breakers and finally the name.
  * Works on indices so a 10,000-host fleet sorts numbers, not objects.
  */
-export function rankHosts(hosts: readonly HostSnapshot[], req: PlacementRequest, def: StrategyDef): { order: number[]; scores: number[] } {
+export function rankHosts(
+  hosts: readonly HostSnapshot[],
+  req: PlacementRequest,
+  def: StrategyDef,
+): { order: number[]; scores: number[] } {
   const n = hosts.length;
   const scores = new Array<number>(n).fill(0);
   for (const w of def.weighers) {

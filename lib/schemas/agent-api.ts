@@ -16,10 +16,15 @@ export const vmNameSchema = z
   .trim()
   .min(1, "name is required")
   .max(63, "name is at most 63 characters")
-  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "name may contain letters, digits, '.' and '-', and must start with a letter or digit")
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9.-]*$/,
+    "name may contain letters, digits, '.' and '-', and must start with a letter or digit",
+  )
   .refine((v) => !v.includes(".."), "name may not contain '..'");
 
-export const macSchema = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "MAC must look like 52:54:00:12:34:56 (lower case)");
+export const macSchema = z
+  .string()
+  .regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "MAC must look like 52:54:00:12:34:56 (lower case)");
 
 export const nicSpecSchema = z.object({
   id: safeIdSchema,
@@ -37,15 +42,24 @@ export const bootSchema = z.discriminatedUnion("type", [
     type: z.literal("disk"),
     /** image id; the agent downloads it from the controller (or finds it cached) */
     imageId: safeIdSchema,
-    sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     format: z.enum(["qcow2", "raw"]),
     firmware: z.enum(["bios", "uefi"]),
   }),
   z.object({
     type: z.literal("kernel"),
     imageId: safeIdSchema,
-    kernelSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-    initrdSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    kernelSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    initrdSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     cmdline: z.string().max(4096).default(""),
   }),
 ]);
@@ -54,7 +68,11 @@ export const vmSpecSchema = z.object({
   name: vmNameSchema,
   arch: archSchema,
   vcpus: z.number().int().min(1, "at least 1 vCPU").max(512),
-  memoryMb: z.number().int().min(64, "at least 64 MiB").max(4 * 1024 * 1024),
+  memoryMb: z
+    .number()
+    .int()
+    .min(64, "at least 64 MiB")
+    .max(4 * 1024 * 1024),
   diskGb: z.number().int().min(1).max(65536),
   boot: bootSchema,
   nics: z.array(nicSpecSchema).max(8).default([]),
@@ -64,7 +82,11 @@ export const vmSpecSchema = z.object({
   allowEmulation: z.boolean().default(true),
   /** cloud-init NoCloud data (issue 6) */
   cloudInit: z
-    .object({ hostname: z.string().max(63), sshKeys: z.array(z.string().max(16384)).max(32), userData: z.string().max(65536).optional() })
+    .object({
+      hostname: z.string().max(63),
+      sshKeys: z.array(z.string().max(16384)).max(32),
+      userData: z.string().max(65536).optional(),
+    })
     .optional(),
   /** graphical display (ADR 013); absent = the arch's default: x86_64 vga, aarch64 none */
   display: displaySchema.optional(),
@@ -113,7 +135,11 @@ export const hostFactsSchema = z.object({
     binaries: z.record(z.string(), z.string()),
     firmware: z.record(z.string(), z.string()),
   }),
-  ovs: z.object({ available: z.boolean(), version: z.string().nullable(), datapath: z.enum(["system", "netdev"]).nullable() }),
+  ovs: z.object({
+    available: z.boolean(),
+    version: z.string().nullable(),
+    datapath: z.enum(["system", "netdev"]).nullable(),
+  }),
   nativeArches: z.array(z.enum(ARCHES)),
   emulatedArches: z.array(z.enum(ARCHES)),
   maxVcpusNative: z.number().int().nullable(),
@@ -143,10 +169,23 @@ export function keyProofMessage(machineId: string, agentUrl: string, publicKeyPe
   return `polyarch-register-v1\n${machineId}\n${agentUrl}\n${publicKeyPem.trim()}`;
 }
 /** The host's certificate (SAN = the agentUrl host) and the cluster CA that signed it; fingerprints are SHA-256 hex. */
-export const registerTlsSchema = z.object({ certificate: z.string().max(8000), caCertificate: z.string().max(8000), fingerprint: z.string(), caFingerprint: z.string() });
-export const registerResponseSchema = z.object({ hostId: z.string(), hostToken: z.string(), heartbeatIntervalMs: z.number().int(), tls: registerTlsSchema.optional() });
+export const registerTlsSchema = z.object({
+  certificate: z.string().max(8000),
+  caCertificate: z.string().max(8000),
+  fingerprint: z.string(),
+  caFingerprint: z.string(),
+});
+export const registerResponseSchema = z.object({
+  hostId: z.string(),
+  hostToken: z.string(),
+  heartbeatIntervalMs: z.number().int(),
+  tls: registerTlsSchema.optional(),
+});
 /** PUT /v1/token on the agent (controller -> agent, authenticated with the current token): the rotated host token. */
-export const agentTokenPushSchema = z.object({ hostToken: z.string().min(16).max(256), generation: z.number().int().min(0) });
+export const agentTokenPushSchema = z.object({
+  hostToken: z.string().min(16).max(256),
+  generation: z.number().int().min(0),
+});
 export const agentTokenPushResponseSchema = z.object({ ok: z.literal(true) });
 
 /** One entry of the agent's image cache (<stateDir>/images/<imageId>/). */
@@ -169,14 +208,39 @@ export type HostImageReport = z.output<typeof hostImageReportSchema>;
 export const MAX_METRIC_VMS = 10000;
 export const heartbeatMetricsSchema = z.object({
   /** how long the CPU percentages were measured over */
-  windowMs: z.number().int().min(0).max(24 * 3600_000),
+  windowMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3600_000),
   host: z.object({
     cpuPct: z.number().min(0).max(100),
-    memUsedMb: z.number().int().min(0).max(1 << 30),
-    memTotalMb: z.number().int().min(0).max(1 << 30),
+    memUsedMb: z
+      .number()
+      .int()
+      .min(0)
+      .max(1 << 30),
+    memTotalMb: z
+      .number()
+      .int()
+      .min(0)
+      .max(1 << 30),
   }),
   vms: z
-    .array(z.object({ id: safeIdSchema, cpuPct: z.number().min(0).max(100 * 65536), rssMb: z.number().int().min(0).max(1 << 30) }))
+    .array(
+      z.object({
+        id: safeIdSchema,
+        cpuPct: z
+          .number()
+          .min(0)
+          .max(100 * 65536),
+        rssMb: z
+          .number()
+          .int()
+          .min(0)
+          .max(1 << 30),
+      }),
+    )
     .max(MAX_METRIC_VMS),
 });
 export type HeartbeatMetrics = z.output<typeof heartbeatMetricsSchema>;
@@ -245,7 +309,11 @@ export const agentVmDeleteResponseSchema = z.object({ id: safeIdSchema, deleted:
 /** GET /v1/images */
 export const agentImageListResponseSchema = z.object({ images: z.array(hostImageReportSchema) });
 /** DELETE /v1/images/:imageId -> 200; 404 when not cached; 409 while a VM on this host uses it (the message names the VMs) */
-export const agentImageEvictResponseSchema = z.object({ imageId: safeIdSchema, evicted: z.literal(true), freedBytes: z.number().int().min(0) });
+export const agentImageEvictResponseSchema = z.object({
+  imageId: safeIdSchema,
+  evicted: z.literal(true),
+  freedBytes: z.number().int().min(0),
+});
 
 // ---- image download (controller -> agent), GET /api/agent/v1/images/<imageId>/<file> ----
 /** Bearer host token; must honour `Range: bytes=<n>-` with 206 + Content-Range (200 = restart). 404 for an absent optional initrd. */

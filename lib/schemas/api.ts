@@ -13,22 +13,41 @@ export { errorSchema, listOf } from "./dto";
 const arch = z.enum(ARCHES).describe("Canonical CPU architecture");
 const ref = z.object({ id: z.string(), name: z.string() });
 
-export const hostCapacitySchema = z.object({
-  vcpuTotal: z.number().int(), vcpuUsed: z.number().int(), vcpuFree: z.number().int(),
-  memoryTotalMb: z.number().int(), memoryUsedMb: z.number().int(), memoryFreeMb: z.number().int(),
-  diskTotalGb: z.number().int(), diskUsedGb: z.number().int(), diskFreeGb: z.number().int(),
-}).describe("floor(physical × allocation ratio) − reserved; used = what placed VMs claim");
+export const hostCapacitySchema = z
+  .object({
+    vcpuTotal: z.number().int(),
+    vcpuUsed: z.number().int(),
+    vcpuFree: z.number().int(),
+    memoryTotalMb: z.number().int(),
+    memoryUsedMb: z.number().int(),
+    memoryFreeMb: z.number().int(),
+    diskTotalGb: z.number().int(),
+    diskUsedGb: z.number().int(),
+    diskFreeGb: z.number().int(),
+  })
+  .describe("floor(physical × allocation ratio) − reserved; used = what placed VMs claim");
 
 export const hostDtoSchema = z.object({
-  id: z.string(), name: z.string(), arch,
+  id: z.string(),
+  name: z.string(),
+  arch,
   status: z.enum(HOST_STATUSES).describe("What an operator sees: maintenance/disabled win over connectivity"),
   connectivity: z.enum(["online", "offline"]),
   adminState: z.enum(HOST_ADMIN_STATES),
-  cpuModel: z.string().nullable(), cpuCount: z.number().int(), memoryMb: z.number().int(), diskGb: z.number().int(),
-  cpuAllocationRatio: z.number(), ramAllocationRatio: z.number(),
-  reservedCpus: z.number().int(), reservedMemoryMb: z.number().int(), reservedDiskGb: z.number().int(),
+  cpuModel: z.string().nullable(),
+  cpuCount: z.number().int(),
+  memoryMb: z.number().int(),
+  diskGb: z.number().int(),
+  cpuAllocationRatio: z.number(),
+  ramAllocationRatio: z.number(),
+  reservedCpus: z.number().int(),
+  reservedMemoryMb: z.number().int(),
+  reservedDiskGb: z.number().int(),
   capacity: hostCapacitySchema,
-  kvm: z.boolean(), nativeArches: z.array(arch), emulatedArches: z.array(arch), qemuVersion: z.string().nullable(),
+  kvm: z.boolean(),
+  nativeArches: z.array(arch),
+  emulatedArches: z.array(arch),
+  qemuVersion: z.string().nullable(),
   ovsDatapath: z.string().nullable().describe("netdev (userspace) or system (kernel) bridges"),
   agentUrl: z.string().nullable(),
   certFingerprint: z.string().nullable().describe("SHA-256 of the agent's TLS certificate, pinned by the controller"),
@@ -42,14 +61,25 @@ export type HostDto = z.output<typeof hostDtoSchema>;
 
 /** An image's architecture: "unknown" only while an upload is still being detected. */
 export const IMAGE_PENDING_ARCH = "unknown";
-const imageArch = z.enum([...ARCHES, IMAGE_PENDING_ARCH]).describe("Canonical CPU architecture; unknown while an upload is still being detected");
+const imageArch = z
+  .enum([...ARCHES, IMAGE_PENDING_ARCH])
+  .describe("Canonical CPU architecture; unknown while an upload is still being detected");
 
 export const imageDtoSchema = z.object({
-  id: z.string(), name: z.string(), family: z.string().nullable(), arch: imageArch, format: z.enum(IMAGE_FORMATS),
-  sizeBytes: z.number().int(), virtualSize: z.number().int(), sha256: z.string().nullable(),
-  firmware: z.enum(["bios", "uefi"]), status: z.enum(IMAGE_STATUSES), visibility: z.enum(["private", "public"]),
+  id: z.string(),
+  name: z.string(),
+  family: z.string().nullable(),
+  arch: imageArch,
+  format: z.enum(IMAGE_FORMATS),
+  sizeBytes: z.number().int(),
+  virtualSize: z.number().int(),
+  sha256: z.string().nullable(),
+  firmware: z.enum(["bios", "uefi"]),
+  status: z.enum(IMAGE_STATUSES),
+  visibility: z.enum(["private", "public"]),
   cmdline: z.string().nullable().describe("kernel command line (kernel images)"),
-  minDiskGb: z.number().int(), minMemoryMb: z.number().int(),
+  minDiskGb: z.number().int(),
+  minMemoryMb: z.number().int(),
   error: z.string().nullable().describe("why validation failed (status error)"),
   ownerId: z.string().nullable(),
   vmCount: z.number().int().optional().describe("VMs booted from the image"),
@@ -67,8 +97,14 @@ export type StoredImageDto = z.output<typeof storedImageDtoSchema>;
 export const VM_DESIRED_STATES = ["running", "stopped", "deleted"] as const;
 
 export const vmDtoSchema = z.object({
-  id: z.string(), name: z.string(), arch, vcpus: z.number().int(), memoryMb: z.number().int(), diskGb: z.number().int(),
-  status: z.enum(VM_STATUSES), powerState: powerStateSchema,
+  id: z.string(),
+  name: z.string(),
+  arch,
+  vcpus: z.number().int(),
+  memoryMb: z.number().int(),
+  diskGb: z.number().int(),
+  status: z.enum(VM_STATUSES),
+  powerState: powerStateSchema,
   desiredState: z.enum(VM_DESIRED_STATES).describe("what the operator last asked for"),
   emulated: z.boolean().describe("Runs under TCG emulation on a host of another architecture"),
   allowEmulation: z.boolean(),
@@ -94,10 +130,15 @@ export type CreateVmResult = z.output<typeof createVmResultSchema>;
 export const AUDIT_RESULTS = ["success", "denied", "error"] as const;
 
 export const auditEventDtoSchema = z.object({
-  id: z.string(), createdAt: timestamp, userId: z.string().nullable(), userEmail: z.string().nullable(),
+  id: z.string(),
+  createdAt: timestamp,
+  userId: z.string().nullable(),
+  userEmail: z.string().nullable(),
   action: z.string().describe("e.g. vm.create, user.update, auth.denied"),
-  targetType: z.string().nullable(), targetId: z.string().nullable(),
-  result: z.enum(AUDIT_RESULTS), clientIp: z.string().nullable(),
+  targetType: z.string().nullable(),
+  targetId: z.string().nullable(),
+  result: z.enum(AUDIT_RESULTS),
+  clientIp: z.string().nullable(),
   details: z.string().nullable().describe("JSON with context (never secrets)"),
 });
 export type AuditEventDto = z.output<typeof auditEventDtoSchema>;

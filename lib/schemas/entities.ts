@@ -6,15 +6,36 @@ export const HOST_STATUSES = ["online", "offline", "maintenance", "disabled"] as
 export const HOST_ADMIN_STATES = ["enabled", "maintenance", "disabled"] as const;
 export const IMAGE_STATUSES = ["pending", "uploading", "validating", "ready", "error"] as const;
 export const IMAGE_FORMATS = ["qcow2", "raw", "iso", "kernel"] as const;
-export const VM_STATUSES = ["pending", "scheduling", "creating", "running", "stopped", "error", "deleting", "unknown"] as const;
+export const VM_STATUSES = [
+  "pending",
+  "scheduling",
+  "creating",
+  "running",
+  "stopped",
+  "error",
+  "deleting",
+  "unknown",
+] as const;
 
-export const hostListQuery = listQuerySchema(["name", "arch", "status", "cpuCount", "memoryMb", "createdAt"] as const, HOST_STATUSES);
-export const imageListQuery = listQuerySchema(["name", "arch", "status", "format", "sizeBytes", "createdAt"] as const, IMAGE_STATUSES);
-export const vmListQuery = listQuerySchema(["name", "arch", "status", "vcpus", "memoryMb", "createdAt"] as const, VM_STATUSES).extend({
+export const hostListQuery = listQuerySchema(
+  ["name", "arch", "status", "cpuCount", "memoryMb", "createdAt"] as const,
+  HOST_STATUSES,
+);
+export const imageListQuery = listQuerySchema(
+  ["name", "arch", "status", "format", "sizeBytes", "createdAt"] as const,
+  IMAGE_STATUSES,
+);
+export const vmListQuery = listQuerySchema(
+  ["name", "arch", "status", "vcpus", "memoryMb", "createdAt"] as const,
+  VM_STATUSES,
+).extend({
   hostId: z.string().max(64).optional(),
   projectId: z.string().max(64).optional(),
 });
-export const auditListQuery = listQuerySchema(["createdAt", "action", "result"] as const, ["success", "denied", "error"] as const);
+export const auditListQuery = listQuerySchema(
+  ["createdAt", "action", "result"] as const,
+  ["success", "denied", "error"] as const,
+);
 
 /** Task results as the events page filters them; "running" also covers tasks not yet started. */
 export const TASK_RESULTS = ["running", "succeeded", "failed"] as const;
@@ -45,7 +66,12 @@ export const eventListQuery = listQuerySchema(["createdAt", "finishedAt", "kind"
     hostId: z.string().max(64).optional(),
     host: z.string().trim().max(100, "host is at most 100 characters").optional().describe("host name contains"),
     userId: z.string().max(64).optional(),
-    user: z.string().trim().max(100, "user is at most 100 characters").optional().describe("email of who started it contains"),
+    user: z
+      .string()
+      .trim()
+      .max(100, "user is at most 100 characters")
+      .optional()
+      .describe("email of who started it contains"),
     from: optionalInstant("from").describe("created at or after (ISO 8601)"),
     to: optionalInstant("to").describe("created before (ISO 8601)"),
   })

@@ -32,7 +32,9 @@ export type NotificationsDto = z.infer<typeof notificationsDtoSchema>;
 
 export const markNotificationsReadSchema = z
   .object({
-    upTo: z.iso.datetime({ offset: true, error: "upTo must be an ISO 8601 date-time" }).optional()
+    upTo: z.iso
+      .datetime({ offset: true, error: "upTo must be an ISO 8601 date-time" })
+      .optional()
       .describe("mark failures up to this finish time as read (default: now); the marker never moves backwards"),
   })
   .strict();
@@ -49,11 +51,15 @@ const capacitySchema = z.object({
   memoryTotalMb: z.number().int().describe("Σ floor(RAM × ram ratio) − reserved"),
   memoryUsedMb: z.number().int(),
   memoryFreeMb: z.number().int(),
-  schedulable: z.object({ hosts: z.number().int(), vcpuFree: z.number().int(), memoryFreeMb: z.number().int() })
+  schedulable: z
+    .object({ hosts: z.number().int(), vcpuFree: z.number().int(), memoryFreeMb: z.number().int() })
     .describe("only hosts a new VM can land on now (online and enabled)"),
 });
 
-const countsByArch = z.object({ x86_64: z.record(z.string(), z.number().int()), aarch64: z.record(z.string(), z.number().int()) });
+const countsByArch = z.object({
+  x86_64: z.record(z.string(), z.number().int()),
+  aarch64: z.record(z.string(), z.number().int()),
+});
 
 export const summaryDtoSchema = z.object({
   hosts: countsByArch,

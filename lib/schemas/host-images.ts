@@ -4,7 +4,9 @@ import { ARCHES } from "../arch";
 import { hostImageStateSchema } from "./agent-api";
 
 /** POST /api/v1/images/:id/evict */
-export const imageEvictRequestSchema = z.object({ hostId: z.string().trim().min(1, "hostId is required").max(100) }).strict();
+export const imageEvictRequestSchema = z
+  .object({ hostId: z.string().trim().min(1, "hostId is required").max(100) })
+  .strict();
 export type ImageEvictRequest = z.output<typeof imageEvictRequestSchema>;
 
 export const imageHostDtoSchema = z.object({
@@ -22,5 +24,10 @@ export const imageHostDtoSchema = z.object({
 });
 export type ImageHostDto = z.output<typeof imageHostDtoSchema>;
 
-export const imageEvictResultSchema = z.object({ imageId: z.string(), hostId: z.string(), evicted: z.boolean(), freedBytes: z.number().int() });
+export const imageEvictResultSchema = z.object({
+  imageId: z.string(),
+  hostId: z.string(),
+  evicted: z.boolean(),
+  freedBytes: z.number().int(),
+});
 export type ImageEvictResult = z.output<typeof imageEvictResultSchema>;

@@ -31,7 +31,10 @@ export const familySchema = z
   .string()
   .trim()
   .toLowerCase()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "family is 1–63 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit");
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    "family is 1–63 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit",
+  );
 
 /** Kernel command line: printable ASCII only (it ends up in QEMU's -append argv element). */
 export const cmdlineSchema = z
@@ -42,7 +45,10 @@ export const cmdlineSchema = z
 
 // Form fields arrive as strings; "" (and "auto" for arch) mean "not given".
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
-const optionalArch = z.preprocess((v) => (typeof v === "string" && ["", "auto", "detect"].includes(v.trim().toLowerCase()) ? undefined : v), archSchema.optional());
+const optionalArch = z.preprocess(
+  (v) => (typeof v === "string" && ["", "auto", "detect"].includes(v.trim().toLowerCase()) ? undefined : v),
+  archSchema.optional(),
+);
 
 export const uploadFieldsSchema = z
   .object({
@@ -50,11 +56,17 @@ export const uploadFieldsSchema = z
     format: z.enum(IMAGE_FORMATS, { error: `format must be one of: ${IMAGE_FORMATS.join(", ")}` }),
     arch: optionalArch,
     family: z.preprocess(blankToUndefined, familySchema.optional()),
-    visibility: z.preprocess(blankToUndefined, z.enum(IMAGE_VISIBILITIES, { error: "visibility must be private or public" }).default("public")),
+    visibility: z.preprocess(
+      blankToUndefined,
+      z.enum(IMAGE_VISIBILITIES, { error: "visibility must be private or public" }).default("public"),
+    ),
     cmdline: z.preprocess(blankToUndefined, cmdlineSchema.optional()),
   })
   .strict()
-  .refine((v) => v.format === "kernel" || v.cmdline === undefined, { message: "cmdline applies to kernel images only", path: ["cmdline"] });
+  .refine((v) => v.format === "kernel" || v.cmdline === undefined, {
+    message: "cmdline applies to kernel images only",
+    path: ["cmdline"],
+  });
 export type UploadFields = z.output<typeof uploadFieldsSchema>;
 
 const absolutePath = z
@@ -77,7 +89,10 @@ export const importImageSchema = z
     cmdline: cmdlineSchema.optional(),
   })
   .strict()
-  .refine((v) => v.format === "kernel" || (v.initrdPath === undefined && v.cmdline === undefined), { message: "initrdPath and cmdline apply to kernel images only", path: ["format"] });
+  .refine((v) => v.format === "kernel" || (v.initrdPath === undefined && v.cmdline === undefined), {
+    message: "initrdPath and cmdline apply to kernel images only",
+    path: ["format"],
+  });
 export type ImportImageInput = z.output<typeof importImageSchema>;
 
 export const imagePatchSchema = z
@@ -95,7 +110,9 @@ export const familyParamSchema = z.object({ family: familySchema });
 /** GET /api/v1/image-families(/:family): a family and its build per architecture (canonical arch order). */
 export const imageFamilyDtoSchema = z.object({
   family: z.string(),
-  builds: z.array(z.object({ arch: z.enum(ARCHES), imageId: z.string(), name: z.string(), status: z.enum(IMAGE_STATUSES) })),
+  builds: z.array(
+    z.object({ arch: z.enum(ARCHES), imageId: z.string(), name: z.string(), status: z.enum(IMAGE_STATUSES) }),
+  ),
 });
 export type ImageFamilyDto = z.output<typeof imageFamilyDtoSchema>;
 export type FamilyBuild = ImageFamilyDto["builds"][number];

@@ -40,6 +40,8 @@ export const vmMetricsDtoSchema = z.object({
   now: timestamp.describe("the controller's clock when it answered: the right edge of a chart"),
   vcpus: z.number().int(),
   memoryMb: z.number().int(),
-  samples: z.array(metricPointSchema).describe("cpuPct: the QEMU process, 100 = one host core; memUsedMb: its resident set (RSS)"),
+  samples: z
+    .array(metricPointSchema)
+    .describe("cpuPct: the QEMU process, 100 = one host core; memUsedMb: its resident set (RSS)"),
 });
 export type VmMetricsDto = z.output<typeof vmMetricsDtoSchema>;

@@ -15,7 +15,10 @@ export const networkNameSchema = z
   .trim()
   .min(1, "name is required")
   .max(63, "name is at most 63 characters")
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "name may contain letters, digits, '.', '_' and '-', and must start with a letter or digit");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    "name may contain letters, digits, '.', '_' and '-', and must start with a letter or digit",
+  );
 
 // Coerced so a form's "100" works; "" becomes 0 and gets the range message, not a type error.
 export const vlanIdSchema = z.coerce
@@ -58,7 +61,12 @@ function checkPlan(v: PlanInput, ctx: z.RefinementCtx) {
   if (typeof v.cidr !== "string" || typeof v.gateway !== "string") return;
   if (!parseCidr(v.cidr.trim()).ok || canonicalIpv4(v.gateway) === null) return; // already reported by the field
   const str = (x: unknown) => (typeof x === "string" ? x : undefined);
-  const r = validateNetworkPlan({ cidr: v.cidr.trim(), gateway: v.gateway.trim(), poolStart: str(v.poolStart), poolEnd: str(v.poolEnd) });
+  const r = validateNetworkPlan({
+    cidr: v.cidr.trim(),
+    gateway: v.gateway.trim(),
+    poolStart: str(v.poolStart),
+    poolEnd: str(v.poolEnd),
+  });
   if (r.ok) return;
   for (const issue of r.issues) {
     // Format errors of a pool bound are already reported by the field itself.
@@ -103,22 +111,36 @@ export const updateNetworkSchema = z
     poolEnd: optionalIp("pool end"),
   })
   .strict()
-  .refine((v) => Object.values(v).some((x) => x !== undefined), "give at least one of: name, vlanId, cidr, gateway, poolStart, poolEnd");
+  .refine(
+    (v) => Object.values(v).some((x) => x !== undefined),
+    "give at least one of: name, vlanId, cidr, gateway, poolStart, poolEnd",
+  );
 export type UpdateNetworkInput = z.output<typeof updateNetworkSchema>;
 
 export const networkIdSchema = z.object({ id: z.string().min(1).max(64) });
 
 export const NETWORK_USAGE = ["in-use", "unused"] as const;
-export const networkListQuery = listQuerySchema(["name", "vlanId", "createdAt"] as const, NETWORK_USAGE).omit({ arch: true });
+export const networkListQuery = listQuerySchema(["name", "vlanId", "createdAt"] as const, NETWORK_USAGE).omit({
+  arch: true,
+});
 export type NetworkListQuery = z.output<typeof networkListQuery>;
 
 /** Response shape of GET /api/v1/networks(/:id); lib/server/networks' toNetworkDto satisfies it. */
 export const networkDtoSchema = z.object({
-  id: z.string(), name: z.string(), vlanId: z.number().int(), cidr: z.string(), prefixLength: z.number().int(), gateway: z.string(),
-  poolStart: z.string(), poolEnd: z.string(),
+  id: z.string(),
+  name: z.string(),
+  vlanId: z.number().int(),
+  cidr: z.string(),
+  prefixLength: z.number().int(),
+  gateway: z.string(),
+  poolStart: z.string(),
+  poolEnd: z.string(),
   poolSize: z.number().int().describe("Addresses a VM can get (gateway excluded)"),
-  usedAddresses: z.number().int(), freeAddresses: z.number().int(),
-  nicCount: z.number().int(), vmCount: z.number().int().describe("VMs with a NIC on this network"),
-  createdAt: timestamp, updatedAt: timestamp,
+  usedAddresses: z.number().int(),
+  freeAddresses: z.number().int(),
+  nicCount: z.number().int(),
+  vmCount: z.number().int().describe("VMs with a NIC on this network"),
+  createdAt: timestamp,
+  updatedAt: timestamp,
 });
 export type NetworkDto = z.output<typeof networkDtoSchema>;

@@ -21,14 +21,20 @@ const descriptionSchema = z.string().trim().max(500, "description is at most 500
 export const createProjectSchema = z.object({
   name: projectNameSchema,
   // Forms send "" for an empty field: stored as null.
-  description: descriptionSchema.optional().nullable().transform((v) => (v ? v : null)),
+  description: descriptionSchema
+    .optional()
+    .nullable()
+    .transform((v) => (v ? v : null)),
 });
 export type CreateProjectInput = z.output<typeof createProjectSchema>;
 
 export const updateProjectSchema = z
   .object({
     name: projectNameSchema.optional(),
-    description: descriptionSchema.nullable().optional().transform((v) => (v === undefined ? undefined : v ? v : null)),
+    description: descriptionSchema
+      .nullable()
+      .optional()
+      .transform((v) => (v === undefined ? undefined : v ? v : null)),
   })
   .strict()
   .refine((v) => v.name !== undefined || v.description !== undefined, "give at least one of: name, description");
@@ -41,13 +47,26 @@ export const projectMemberSchema = z
     email: z.string().trim().toLowerCase().email("enter a valid email address").max(200).optional(),
   })
   .strict()
-  .refine((v) => (v.userId ? 1 : 0) + (v.email ? 1 : 0) === 1, { message: "give either userId or email", path: ["userId"] });
+  .refine((v) => (v.userId ? 1 : 0) + (v.email ? 1 : 0) === 1, {
+    message: "give either userId or email",
+    path: ["userId"],
+  });
 export type ProjectMemberInput = z.output<typeof projectMemberSchema>;
 
 // Server-action inputs (the id travels in the payload instead of the URL).
 export const projectRefSchema = z.object({ id: projectIdSchema });
-export const updateProjectActionSchema = z.object({ id: projectIdSchema, name: projectNameSchema, description: descriptionSchema.optional().nullable().transform((v) => (v ? v : null)) });
-export const projectMemberActionSchema = z.object({ id: projectIdSchema, userId: z.string().trim().min(1, "choose a user").max(64) });
+export const updateProjectActionSchema = z.object({
+  id: projectIdSchema,
+  name: projectNameSchema,
+  description: descriptionSchema
+    .optional()
+    .nullable()
+    .transform((v) => (v ? v : null)),
+});
+export const projectMemberActionSchema = z.object({
+  id: projectIdSchema,
+  userId: z.string().trim().min(1, "choose a user").max(64),
+});
 
 export const projectDtoSchema = z.object({
   id: z.string(),
@@ -57,7 +76,10 @@ export const projectDtoSchema = z.object({
   vmCount: z.number().int(),
   memberCount: z.number().int(),
   createdAt: timestamp,
-  members: z.array(z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() })).optional().describe("admins only"),
+  members: z
+    .array(z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() }))
+    .optional()
+    .describe("admins only"),
 });
 export type ProjectDto = z.output<typeof projectDtoSchema>;
 

@@ -38,18 +38,28 @@ export type ParsedSshKey = { type: (typeof SSH_KEY_TYPES)[number]; base64: strin
 /** `<type> <base64> [comment]` → parts, or an error message a user can act on. */
 export function parseSshPublicKey(line: string): { ok: true; key: ParsedSshKey } | { ok: false; error: string } {
   const text = line.trim();
-  if (/[\r\n\0]/.test(text)) return { ok: false, error: "Paste one key on a single line (the contents of your id_*.pub file)." };
+  if (/[\r\n\0]/.test(text))
+    return { ok: false, error: "Paste one key on a single line (the contents of your id_*.pub file)." };
   const m = /^(\S+)\s+(\S+)(?:\s+(.*))?$/.exec(text);
-  if (!m) return { ok: false, error: "A public key looks like 'ssh-ed25519 AAAA… comment' (the contents of your id_*.pub file)." };
+  if (!m)
+    return {
+      ok: false,
+      error: "A public key looks like 'ssh-ed25519 AAAA… comment' (the contents of your id_*.pub file).",
+    };
   const [, type, b64, comment = ""] = m;
   if (!(SSH_KEY_TYPES as readonly string[]).includes(type!)) {
-    if (/PRIVATE KEY/.test(text)) return { ok: false, error: "This is a private key. Paste the public key (the .pub file) instead." };
-    return { ok: false, error: `Unsupported key type '${type!.slice(0, 40)}'; use one of ${SSH_KEY_TYPES.join(", ")}.` };
+    if (/PRIVATE KEY/.test(text))
+      return { ok: false, error: "This is a private key. Paste the public key (the .pub file) instead." };
+    return {
+      ok: false,
+      error: `Unsupported key type '${type!.slice(0, 40)}'; use one of ${SSH_KEY_TYPES.join(", ")}.`,
+    };
   }
   const blob = decodeKeyBlob(b64!);
   if (!blob) return { ok: false, error: "The key's base64 part is malformed." };
   // The blob names its own type: catches truncated pastes and type/blob mix-ups.
-  if (blobType(blob) !== type) return { ok: false, error: `The key data is not a valid ${type} key (truncated or mixed up?).` };
+  if (blobType(blob) !== type)
+    return { ok: false, error: `The key data is not a valid ${type} key (truncated or mixed up?).` };
   return { ok: true, key: { type: type as ParsedSshKey["type"], base64: b64!, comment: comment.trim() } };
 }
 
@@ -85,6 +95,9 @@ export const userDataSchema = z
   .string()
   .max(65536, "user-data is at most 64 KiB")
   .refine((v) => !v.includes("\0"), "user-data may not contain NUL bytes")
-  .refine((v) => v.trim() === "" || /^(#cloud-config|#!)/.test(v.trimStart()), "user-data must start with '#cloud-config' or '#!' (a script)")
+  .refine(
+    (v) => v.trim() === "" || /^(#cloud-config|#!)/.test(v.trimStart()),
+    "user-data must start with '#cloud-config' or '#!' (a script)",
+  )
   .transform((v) => (v.trim() === "" ? undefined : v))
   .optional();

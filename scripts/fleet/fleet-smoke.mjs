@@ -20,7 +20,9 @@ import { parseArgs } from "node:util";
 import { startFleet } from "./fleet.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const { values } = parseArgs({ options: { arch: { type: "string" }, "no-vm": { type: "boolean" }, "no-cli": { type: "boolean" } } });
+const { values } = parseArgs({
+  options: { arch: { type: "string" }, "no-vm": { type: "boolean" }, "no-cli": { type: "boolean" } },
+});
 const ARCHES = (values.arch ?? "x86_64,aarch64").split(",");
 const JOIN = "join-token-fleet-smoke-" + crypto.randomBytes(6).toString("hex");
 const FIX = process.env.POLYARCH_FIXTURES_DIR ?? path.join(REPO, ".cache/fixtures");
@@ -34,8 +36,14 @@ const secs = (t0) => ((performance.now() - t0) / 1000).toFixed(1);
 
 // ---- stub controller ----------------------------------------------------------------------------
 const files = new Map();
-for (const [arch, id] of [["x86_64", "img-x86"], ["aarch64", "img-a64"]]) {
-  for (const [f, name] of [["vmlinuz", "kernel"], ["initrd.img", "initrd"]]) {
+for (const [arch, id] of [
+  ["x86_64", "img-x86"],
+  ["aarch64", "img-a64"],
+]) {
+  for (const [f, name] of [
+    ["vmlinuz", "kernel"],
+    ["initrd.img", "initrd"],
+  ]) {
     const p = path.join(FIX, arch, f);
     if (fs.existsSync(p)) files.set(`${id}/${name}`, fs.readFileSync(p));
   }
@@ -126,13 +134,25 @@ try {
   // 1. library API
   let t0 = t();
   // --insecure-http: this stub controller issues no certificates (TLS: lib/server/hosts/agent-tls.int.test.ts, e2e)
-  fleet = await startFleet({ controllerUrl, joinToken: JOIN, dataDir: path.join(root, "lib"), arches: ARCHES, strict: true, heartbeatMs: 1000, agentArgs: ["--insecure-http"], log: (m) => console.log(`[fleet] ${m}`) });
+  fleet = await startFleet({
+    controllerUrl,
+    joinToken: JOIN,
+    dataDir: path.join(root, "lib"),
+    arches: ARCHES,
+    strict: true,
+    heartbeatMs: 1000,
+    agentArgs: ["--insecure-http"],
+    log: (m) => console.log(`[fleet] ${m}`),
+  });
   ok(`startFleet(${ARCHES.join(",")}) in ${secs(t0)} s`);
   links.push(fleet.ovs.uplink);
   for (const a of fleet.agents) {
     links.push(a.bridge);
     const reg = registers.find((r) => r.facts.machineId === a.machineId);
-    if (reg?.facts?.arch === a.arch) ok(`${a.arch} agent registered as ${reg.facts.arch}${a.emulated ? " (arm64 Node under qemu-user)" : ""}, url ${a.url}`);
+    if (reg?.facts?.arch === a.arch)
+      ok(
+        `${a.arch} agent registered as ${reg.facts.arch}${a.emulated ? " (arm64 Node under qemu-user)" : ""}, url ${a.url}`,
+      );
     else bad(`${a.arch} agent registered with facts.arch=${reg?.facts?.arch}`);
     if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(a.url)) bad(`${a.arch} agent url ${a.url} is not loopback`);
   }
@@ -149,7 +169,11 @@ try {
       links.push(tapNameOf(vmId, "nic0"));
       n++;
       const spec = {
-        name: `smoke-${a.arch === "x86_64" ? "x86" : "a64"}`, arch: a.arch, vcpus: 1, memoryMb: 256, diskGb: 1,
+        name: `smoke-${a.arch === "x86_64" ? "x86" : "a64"}`,
+        arch: a.arch,
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
         boot: { type: "kernel", imageId: id, cmdline: `quiet polyarch.ip=10.99.0.${10 + n}/24` },
         nics: [{ id: "nic0", mac: `52:54:00:99:01:${String(10 + n).padStart(2, "0")}`, vlan: 10 }],
       };
@@ -169,8 +193,7 @@ try {
       if (seen) {
         ok(`${a.arch} agent booted a ${a.arch} VM with a VLAN 10 NIC: marker ${secs(t0)} s after PUT`);
         booted.push({ arch: a.arch, ip: `10.99.0.${10 + n}`, dir: path.dirname(serial) });
-      }
-      else bad(`${a.arch} VM: no marker in ${serial}`);
+      } else bad(`${a.arch} VM: no marker in ${serial}`);
     }
   }
   // VMs of two hosts on the same VLAN reach each other through the fleet's uplink bridge.
@@ -197,7 +220,22 @@ try {
   if (!values["no-cli"]) {
     t0 = t();
     const cliDir = path.join(root, "cli");
-    const child = spawn(process.execPath, [path.join(REPO, "scripts/fleet/fleet.mjs"), "--controller", controllerUrl, "--join-token", JOIN, "--data-dir", cliDir, "--arch", ARCHES.join(","), "--insecure-http"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(REPO, "scripts/fleet/fleet.mjs"),
+        "--controller",
+        controllerUrl,
+        "--join-token",
+        JOIN,
+        "--data-dir",
+        cliDir,
+        "--arch",
+        ARCHES.join(","),
+        "--insecure-http",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -216,7 +254,7 @@ try {
     if (child.exitCode === null) child.kill("SIGKILL");
   }
 } catch (e) {
-  bad(e instanceof Error ? e.stack ?? e.message : String(e));
+  bad(e instanceof Error ? (e.stack ?? e.message) : String(e));
 } finally {
   await fleet?.stop().catch(() => {});
   server.closeAllConnections();

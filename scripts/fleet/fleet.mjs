@@ -30,12 +30,25 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const ALIASES = { x86_64: "x86_64", amd64: "x86_64", x64: "x86_64", "x86-64": "x86_64", aarch64: "aarch64", arm64: "aarch64", armv8: "aarch64" };
+const ALIASES = {
+  x86_64: "x86_64",
+  amd64: "x86_64",
+  x64: "x86_64",
+  "x86-64": "x86_64",
+  aarch64: "aarch64",
+  arm64: "aarch64",
+  armv8: "aarch64",
+};
 const OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema";
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 export function normalizeArch(a) {
-  const v = ALIASES[String(a ?? "").trim().toLowerCase()];
+  const v =
+    ALIASES[
+      String(a ?? "")
+        .trim()
+        .toLowerCase()
+    ];
   if (!v) throw new Error(`unknown architecture "${a}" (x86_64 or aarch64)`);
   return v;
 }
@@ -124,15 +137,24 @@ function killPidSync(pid, still) {
 
 // ---- private userspace OVS ----------------------------------------------------------------------
 function ovsEnv(dir) {
-  return { ...process.env, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir, OVS_PKGDATADIR: "/usr/share/openvswitch" };
+  return {
+    ...process.env,
+    OVS_RUNDIR: dir,
+    OVS_DBDIR: dir,
+    OVS_LOGDIR: dir,
+    OVS_SYSCONFDIR: dir,
+    OVS_PKGDATADIR: "/usr/share/openvswitch",
+  };
 }
 const isComm = (comm) => (pid) => procComm(pid) === comm.slice(0, 15);
 
 /** Starts ovsdb-server + ovs-vswitchd in `dir` (keeps an existing conf.db, so bridge ports survive a restart). */
 async function startOvs(dir) {
   const sock = path.join(dir, "db.sock");
-  if (Buffer.byteLength(sock) > 100) throw new Error(`OVS dir too long for a unix socket (${sock}); use a shorter dataDir`);
-  if (!fs.existsSync(OVS_SCHEMA)) throw new Error(`Open vSwitch is not installed (${OVS_SCHEMA} missing): apt-get install openvswitch-switch`);
+  if (Buffer.byteLength(sock) > 100)
+    throw new Error(`OVS dir too long for a unix socket (${sock}); use a shorter dataDir`);
+  if (!fs.existsSync(OVS_SCHEMA))
+    throw new Error(`Open vSwitch is not installed (${OVS_SCHEMA} missing): apt-get install openvswitch-switch`);
   await fsp.mkdir(dir, { recursive: true });
   await stopOvsDaemons(dir); // stale daemons of a crashed run
   // Only one userspace-datapath ovs-vswitchd fits in a network namespace: each one opens the
@@ -141,7 +163,9 @@ async function startOvs(dir) {
     const others = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procComm(Number(p)) === "ovs-vswitchd");
     if (others.length > 0) {
       const who = others.map((p) => `pid ${p}: ${procArgv(Number(p)).join(" ").slice(0, 200)}`).join("; ");
-      throw new Error(`another userspace Open vSwitch is running on this machine (it holds the "ovs-netdev" tap): ${who}. Stop it first, or reuse its fleet.`);
+      throw new Error(
+        `another userspace Open vSwitch is running on this machine (it holds the "ovs-netdev" tap): ${who}. Stop it first, or reuse its fleet.`,
+      );
     }
   }
   const env = ovsEnv(dir);
@@ -149,13 +173,38 @@ async function startOvs(dir) {
   const conf = path.join(dir, "conf.db");
   if (!fs.existsSync(conf)) await run(sbin("ovsdb-tool"), ["create", conf, OVS_SCHEMA], { env });
   await fsp.rm(sock, { force: true });
-  await run(sbin("ovsdb-server"), [conf, `--remote=punix:${sock}`, `--pidfile=${path.join(dir, "ovsdb-server.pid")}`,
-    `--unixctl=${path.join(dir, "ovsdb-server.ctl")}`, `--log-file=${path.join(dir, "ovsdb-server.log")}`, "--detach", "--no-chdir"], { env });
+  await run(
+    sbin("ovsdb-server"),
+    [
+      conf,
+      `--remote=punix:${sock}`,
+      `--pidfile=${path.join(dir, "ovsdb-server.pid")}`,
+      `--unixctl=${path.join(dir, "ovsdb-server.ctl")}`,
+      `--log-file=${path.join(dir, "ovsdb-server.log")}`,
+      "--detach",
+      "--no-chdir",
+    ],
+    { env },
+  );
   await run("ovs-vsctl", [`--db=${db}`, "--timeout=10", "--no-wait", "init"], { env });
-  await run(sbin("ovs-vswitchd"), [db, `--pidfile=${path.join(dir, "ovs-vswitchd.pid")}`, `--unixctl=${path.join(dir, "ovs-vswitchd.ctl")}`,
-    `--log-file=${path.join(dir, "ovs-vswitchd.log")}`, "--detach", "--no-chdir"], { env });
+  await run(
+    sbin("ovs-vswitchd"),
+    [
+      db,
+      `--pidfile=${path.join(dir, "ovs-vswitchd.pid")}`,
+      `--unixctl=${path.join(dir, "ovs-vswitchd.ctl")}`,
+      `--log-file=${path.join(dir, "ovs-vswitchd.log")}`,
+      "--detach",
+      "--no-chdir",
+    ],
+    { env },
+  );
   // Without --no-wait this returns only once vswitchd applied it: proves vswitchd is up.
-  await run("ovs-vsctl", [`--db=${db}`, "--timeout=15", "set", "Open_vSwitch", ".", "external_ids:polyarch-private=true"], { env, timeoutMs: 20_000 });
+  await run(
+    "ovs-vsctl",
+    [`--db=${db}`, "--timeout=15", "set", "Open_vSwitch", ".", "external_ids:polyarch-private=true"],
+    { env, timeoutMs: 20_000 },
+  );
   return { dir, db, env };
 }
 async function stopOvsDaemons(dir) {
@@ -166,17 +215,24 @@ async function vsctl(ovs, args, timeoutMs = 10_000) {
   return (await run("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=8", ...args], { env: ovs.env, timeoutMs })).stdout;
 }
 async function deleteLink(name) {
-  if (NAME_RE.test(name) && fs.existsSync(`/sys/class/net/${name}`)) await run("ip", ["link", "del", "dev", name], { timeoutMs: 5_000 }).catch(() => {});
+  if (NAME_RE.test(name) && fs.existsSync(`/sys/class/net/${name}`))
+    await run("ip", ["link", "del", "dev", name], { timeoutMs: 5_000 }).catch(() => {});
 }
 /** Deletes every port (tap) and bridge of this private instance, then stops its daemons. */
 async function teardownOvs(ovs, extraLinks = []) {
   const links = new Set(extraLinks);
   if (fs.existsSync(path.join(ovs.dir, "db.sock"))) {
     try {
-      const bridges = (await vsctl(ovs, ["list-br"])).split("\n").map((s) => s.trim()).filter(Boolean);
+      const bridges = (await vsctl(ovs, ["list-br"]))
+        .split("\n")
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const br of bridges) {
         links.add(br);
-        const ports = (await vsctl(ovs, ["list-ports", br]).catch(() => "")).split("\n").map((s) => s.trim()).filter(Boolean);
+        const ports = (await vsctl(ovs, ["list-ports", br]).catch(() => ""))
+          .split("\n")
+          .map((s) => s.trim())
+          .filter(Boolean);
         for (const p of ports) links.add(p);
         await vsctl(ovs, ["--if-exists", "del-br", br]).catch(() => {});
       }
@@ -192,10 +248,13 @@ async function teardownOvs(ovs, extraLinks = []) {
 let arm64PrefixPromise = null;
 /** [qemu-aarch64-static, -L, sysroot, node] from scripts/fleet/arm64-node.sh (cached after the first run). */
 export function arm64NodePrefix() {
-  arm64PrefixPromise ??= run("bash", [path.join(REPO, "scripts/fleet/arm64-node.sh"), "--json"], { timeoutMs: 15 * 60_000 }).then(({ stdout }) => {
+  arm64PrefixPromise ??= run("bash", [path.join(REPO, "scripts/fleet/arm64-node.sh"), "--json"], {
+    timeoutMs: 15 * 60_000,
+  }).then(({ stdout }) => {
     const line = stdout.trim().split("\n").pop();
     const info = JSON.parse(line);
-    if (!Array.isArray(info.prefix) || info.prefix.length < 2) throw new Error(`arm64-node.sh printed no prefix: ${line}`);
+    if (!Array.isArray(info.prefix) || info.prefix.length < 2)
+      throw new Error(`arm64-node.sh printed no prefix: ${line}`);
     return info.prefix;
   });
   arm64PrefixPromise.catch(() => (arm64PrefixPromise = null));
@@ -264,12 +323,20 @@ async function waitHealthy(url, child, { timeoutMs, wantRegistered, events }) {
   const until = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < until) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`agent exited (${child.exitCode ?? child.signalCode})`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`agent exited (${child.exitCode ?? child.signalCode})`);
     if (new URL(url).protocol === "https:") {
-      const reg = events.find((e) => e.event === "agent.registered" || e.event === "tls.certificate_installed" || e.event === "agent.identity_loaded");
+      const reg = events.find(
+        (e) =>
+          e.event === "agent.registered" ||
+          e.event === "tls.certificate_installed" ||
+          e.event === "agent.identity_loaded",
+      );
       const hostId = events.find((e) => e.hostId)?.hostId ?? null;
       if (!wantRegistered || (reg && hostId)) return { ok: true, registered: Boolean(reg), hostId };
-      const failed = [...events].reverse().find((e) => e.event === "controller.register_failed" || e.event === "controller.untrusted");
+      const failed = [...events]
+        .reverse()
+        .find((e) => e.event === "controller.register_failed" || e.event === "controller.untrusted");
       last = failed ? `${failed.event}: ${failed.error ?? ""}` : "not registered yet";
       await sleep(100);
       continue;
@@ -284,13 +351,16 @@ async function waitHealthy(url, child, { timeoutMs, wantRegistered, events }) {
     }
     await sleep(300);
   }
-  throw new Error(`agent at ${url} not ${wantRegistered ? "registered" : "healthy"} after ${timeoutMs / 1000}s (${last})`);
+  throw new Error(
+    `agent at ${url} not ${wantRegistered ? "registered" : "healthy"} after ${timeoutMs / 1000}s (${last})`,
+  );
 }
 
 function assertLoopbackUrl(u, what) {
   const url = new URL(u);
   const h = url.hostname.replace(/^\[|\]$/g, "");
-  if (!(h === "localhost" || h === "::1" || /^127\./.test(h))) throw new Error(`${what} must be a loopback URL here (got ${u})`);
+  if (!(h === "localhost" || h === "::1" || /^127\./.test(h)))
+    throw new Error(`${what} must be a loopback URL here (got ${u})`);
 }
 
 /**
@@ -315,11 +385,14 @@ function assertLoopbackUrl(u, what) {
  */
 export async function startFleet(o) {
   const log = o.log ?? ((m) => console.log(`[fleet] ${m}`));
-  if (!o.controllerUrl || !o.joinToken || !o.dataDir) throw new Error("startFleet needs controllerUrl, joinToken and dataDir");
+  if (!o.controllerUrl || !o.joinToken || !o.dataDir)
+    throw new Error("startFleet needs controllerUrl, joinToken and dataDir");
   assertLoopbackUrl(o.controllerUrl, "controllerUrl");
   // An https controller is verified against its cluster CA only: the agents need that CA from the start.
   if (new URL(o.controllerUrl).protocol === "https:" && !(o.controllerCa && fs.existsSync(o.controllerCa))) {
-    throw new Error(`an https controllerUrl needs controllerCa (<controller data dir>/pki/ca/cert.pem)${o.controllerCa ? `: ${o.controllerCa} does not exist` : ""}`);
+    throw new Error(
+      `an https controllerUrl needs controllerCa (<controller data dir>/pki/ca/cert.pem)${o.controllerCa ? `: ${o.controllerCa} does not exist` : ""}`,
+    );
   }
   const arches = [...new Set((o.arches ?? ["x86_64"]).map(normalizeArch))];
   const bundle = path.resolve(o.agentBundle ?? path.join(REPO, "dist/agent.mjs"));
@@ -350,7 +423,11 @@ export async function startFleet(o) {
         }
       }
       if (ovsStarted) {
-        if (stopVms) await teardownOvs(ovs, agents.flatMap((a) => a.vmTaps ?? []));
+        if (stopVms)
+          await teardownOvs(
+            ovs,
+            agents.flatMap((a) => a.vmTaps ?? []),
+          );
         else await stopOvsDaemons(ovs.dir); // VMs keep running; the db keeps their ports for the next start
         ovsStarted = false;
       }
@@ -383,10 +460,21 @@ export async function startFleet(o) {
     if (stopVms) {
       try {
         const env = ovs.env;
-        const brs = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-br"], { env, timeout: 4_000 }).toString().split("\n").filter(Boolean);
+        const brs = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-br"], { env, timeout: 4_000 })
+          .toString()
+          .split("\n")
+          .filter(Boolean);
         for (const br of brs) {
-          const ports = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-ports", br], { env, timeout: 4_000 }).toString().split("\n").filter(Boolean);
-          for (const l of [...ports, br]) if (NAME_RE.test(l) && fs.existsSync(`/sys/class/net/${l}`)) execFileSync("ip", ["link", "del", "dev", l], { timeout: 4_000, stdio: "ignore" });
+          const ports = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-ports", br], {
+            env,
+            timeout: 4_000,
+          })
+            .toString()
+            .split("\n")
+            .filter(Boolean);
+          for (const l of [...ports, br])
+            if (NAME_RE.test(l) && fs.existsSync(`/sys/class/net/${l}`))
+              execFileSync("ip", ["link", "del", "dev", l], { timeout: 4_000, stdio: "ignore" });
         }
       } catch {
         /* best effort */
@@ -438,7 +526,14 @@ export async function startFleet(o) {
   for (const arch of arches) {
     const dir = path.join(dataDir, arch);
     const short = arch === "x86_64" ? "x" : "a";
-    const a = { arch, dir, stateDir: path.join(dir, "state"), logFile: path.join(dir, "agent.log"), child: null, stopped: false };
+    const a = {
+      arch,
+      dir,
+      stateDir: path.join(dir, "state"),
+      logFile: path.join(dir, "agent.log"),
+      child: null,
+      stopped: false,
+    };
     a.bridge = `pa${tag}${short}`;
     a.machineId = `${o.machineIdPrefix ?? "local"}-${arch}`;
     agents.push(a);
@@ -450,18 +545,71 @@ export async function startFleet(o) {
       // The agent bridge (the agent would create it too, --may-exist) + its uplink patch pair.
       const pHost = `pa${tag}${short}p`;
       const pUp = `pa${tag}u${short}`;
-      await vsctl(ovs, ["--may-exist", "add-br", a.bridge, "--", "set", "bridge", a.bridge, "datapath_type=netdev",
-        "--", "--may-exist", "add-port", a.bridge, pHost, "--", "set", "interface", pHost, "type=patch", `options:peer=${pUp}`,
-        "--", "--may-exist", "add-port", uplink, pUp, "--", "set", "interface", pUp, "type=patch", `options:peer=${pHost}`]);
+      await vsctl(ovs, [
+        "--may-exist",
+        "add-br",
+        a.bridge,
+        "--",
+        "set",
+        "bridge",
+        a.bridge,
+        "datapath_type=netdev",
+        "--",
+        "--may-exist",
+        "add-port",
+        a.bridge,
+        pHost,
+        "--",
+        "set",
+        "interface",
+        pHost,
+        "type=patch",
+        `options:peer=${pUp}`,
+        "--",
+        "--may-exist",
+        "add-port",
+        uplink,
+        pUp,
+        "--",
+        "set",
+        "interface",
+        pUp,
+        "type=patch",
+        `options:peer=${pHost}`,
+      ]);
       const port = o.ports?.[arch] ?? 0;
       const caArgs = o.controllerCa && fs.existsSync(o.controllerCa) ? ["--controller-ca", o.controllerCa] : [];
-      const args = [bundle, "--controller", o.controllerUrl, "--join-token", o.joinToken, "--listen", `127.0.0.1:${port}`, ...caArgs,
-        "--state-dir", a.stateDir, "--bridge", a.bridge, "--ovs-db", ovs.db, "--ovs-datapath", "netdev", "--machine-id", a.machineId,
-        ...(o.heartbeatMs ? ["--heartbeat-ms", String(o.heartbeatMs)] : []), ...(o.agentArgs ?? [])];
+      const args = [
+        bundle,
+        "--controller",
+        o.controllerUrl,
+        "--join-token",
+        o.joinToken,
+        "--listen",
+        `127.0.0.1:${port}`,
+        ...caArgs,
+        "--state-dir",
+        a.stateDir,
+        "--bridge",
+        a.bridge,
+        "--ovs-db",
+        ovs.db,
+        "--ovs-datapath",
+        "netdev",
+        "--machine-id",
+        a.machineId,
+        ...(o.heartbeatMs ? ["--heartbeat-ms", String(o.heartbeatMs)] : []),
+        ...(o.agentArgs ?? []),
+      ];
       const argv = [...rt.prefix, ...args];
       const out = fs.createWriteStream(a.logFile, { flags: "a" });
       out.write(`# ${new Date().toISOString()} ${JSON.stringify(argv)}\n`);
-      const child = spawn(argv[0], argv.slice(1), { cwd: dir, env: { ...ovs.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      const child = spawn(argv[0], argv.slice(1), {
+        cwd: dir,
+        env: { ...ovs.env },
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+      });
       a.child = child;
       a.pid = child.pid;
       fs.writeFileSync(path.join(dir, "agent.pid"), `${child.pid}\n`);
@@ -494,15 +642,22 @@ export async function startFleet(o) {
       const timeoutMs = o.timeoutMs ?? 120_000;
       const until = Date.now() + timeoutMs;
       while (!advertised) {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`agent exited (${child.exitCode ?? child.signalCode}) before listening; see ${a.logFile}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`agent exited (${child.exitCode ?? child.signalCode}) before listening; see ${a.logFile}`);
         if (Date.now() > until) throw new Error(`agent did not listen within ${timeoutMs / 1000}s; see ${a.logFile}`);
         await sleep(100);
       }
       a.url = advertised;
       a.port = Number(new URL(advertised).port);
-      const health = await waitHealthy(advertised, child, { timeoutMs: Math.max(5_000, until - Date.now()), wantRegistered: o.waitRegistered ?? true, events });
+      const health = await waitHealthy(advertised, child, {
+        timeoutMs: Math.max(5_000, until - Date.now()),
+        wantRegistered: o.waitRegistered ?? true,
+        events,
+      });
       a.hostId = health.hostId ?? null;
-      log(`${arch} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s — bridge ${a.bridge}, state ${a.stateDir}`);
+      log(
+        `${arch} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s — bridge ${a.bridge}, state ${a.stateDir}`,
+      );
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       errors.push({ arch, error: msg });
@@ -516,7 +671,20 @@ export async function startFleet(o) {
   }
 
   const running = agents.filter((a) => !a.stopped);
-  const view = (a) => ({ arch: a.arch, emulated: a.emulated, machineId: a.machineId, hostId: a.hostId, url: a.url, port: a.port, pid: a.pid, stateDir: a.stateDir, bridge: a.bridge, logFile: a.logFile, ovsDb: ovs.db, ovsDir: ovs.dir });
+  const view = (a) => ({
+    arch: a.arch,
+    emulated: a.emulated,
+    machineId: a.machineId,
+    hostId: a.hostId,
+    url: a.url,
+    port: a.port,
+    pid: a.pid,
+    stateDir: a.stateDir,
+    bridge: a.bridge,
+    logFile: a.logFile,
+    ovsDb: ovs.db,
+    ovsDir: ovs.dir,
+  });
   return { agents: running.map(view), errors, ovs: { dir: ovs.dir, db: ovs.db, uplink }, stop };
 }
 
@@ -525,13 +693,22 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const { parseArgs } = await import("node:util");
   const { values } = parseArgs({
     options: {
-      controller: { type: "string" }, "join-token": { type: "string" }, "data-dir": { type: "string" }, arch: { type: "string" },
-      "heartbeat-ms": { type: "string" }, "keep-vms": { type: "boolean" }, strict: { type: "boolean" }, help: { type: "boolean" },
-      "controller-ca": { type: "string" }, "insecure-http": { type: "boolean" },
+      controller: { type: "string" },
+      "join-token": { type: "string" },
+      "data-dir": { type: "string" },
+      arch: { type: "string" },
+      "heartbeat-ms": { type: "string" },
+      "keep-vms": { type: "boolean" },
+      strict: { type: "boolean" },
+      help: { type: "boolean" },
+      "controller-ca": { type: "string" },
+      "insecure-http": { type: "boolean" },
     },
   });
   if (values.help || !values.controller || !(values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN)) {
-    console.log("usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--insecure-http]");
+    console.log(
+      "usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--insecure-http]",
+    );
     process.exit(values.help ? 0 : 2);
   }
   const fleet = await startFleet({

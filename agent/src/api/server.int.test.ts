@@ -5,7 +5,14 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { agentHealthResponseSchema, agentHostResponseSchema, agentVmListResponseSchema, type HostFacts, type VmSpecInput, type VmStatus } from "../../../lib/schemas/agent-api";
+import {
+  agentHealthResponseSchema,
+  agentHostResponseSchema,
+  agentVmListResponseSchema,
+  type HostFacts,
+  type VmSpecInput,
+  type VmStatus,
+} from "../../../lib/schemas/agent-api";
 import { VmManager } from "../vm";
 import { TokenVerifier } from "./auth";
 import { closeServer, createAgentServer, listen, type VmBackend } from "./server";
@@ -19,7 +26,12 @@ interface Reply {
 }
 
 /** Raw node:http client: sends the path verbatim (fetch would normalise `..` and `%2e`). */
-function request(port: number, method: string, rawPath: string, opts: { token?: string | null; body?: string | Buffer; headers?: Record<string, string>; chunked?: boolean } = {}): Promise<Reply> {
+function request(
+  port: number,
+  method: string,
+  rawPath: string,
+  opts: { token?: string | null; body?: string | Buffer; headers?: Record<string, string>; chunked?: boolean } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     const token = opts.token === undefined ? TOKEN : opts.token;
@@ -56,10 +68,25 @@ function request(port: number, method: string, rawPath: string, opts: { token?: 
 
 function baseFacts(over: Partial<HostFacts> = {}): HostFacts {
   return {
-    hostname: "test", machineId: "m-test", arch: "x86_64", cpuCount: 2, cpuModel: "test cpu", memoryMb: 4096, diskGb: 100, kvm: false,
-    qemu: { version: "7.2.22", binaries: { x86_64: "/usr/bin/qemu-system-x86_64", aarch64: "/usr/bin/qemu-system-aarch64" }, firmware: {} },
+    hostname: "test",
+    machineId: "m-test",
+    arch: "x86_64",
+    cpuCount: 2,
+    cpuModel: "test cpu",
+    memoryMb: 4096,
+    diskGb: 100,
+    kvm: false,
+    qemu: {
+      version: "7.2.22",
+      binaries: { x86_64: "/usr/bin/qemu-system-x86_64", aarch64: "/usr/bin/qemu-system-aarch64" },
+      firmware: {},
+    },
     ovs: { available: false, version: null, datapath: null },
-    nativeArches: [], emulatedArches: ["x86_64", "aarch64"], maxVcpusNative: null, maxVcpusEmulated: 2, agentVersion: "0.1.0",
+    nativeArches: [],
+    emulatedArches: ["x86_64", "aarch64"],
+    maxVcpusNative: null,
+    maxVcpusEmulated: 2,
+    agentVersion: "0.1.0",
     ...over,
   };
 }
@@ -107,7 +134,12 @@ describe("agent API server (real VmManager)", () => {
     await manager.init();
     const auth = new TokenVerifier();
     auth.set(TOKEN);
-    server = createAgentServer({ facts: () => facts, usage: async () => ({ cpuPct: 0, memoryUsedMb: 1, diskUsedGb: 0, loadAvg: [0, 0, 0] }), vms: manager, auth });
+    server = createAgentServer({
+      facts: () => facts,
+      usage: async () => ({ cpuPct: 0, memoryUsedMb: 1, diskUsedGb: 0, loadAvg: [0, 0, 0] }),
+      vms: manager,
+      auth,
+    });
     port = (await listen(server, "127.0.0.1", 0)).port;
   });
 
@@ -130,7 +162,14 @@ describe("agent API server (real VmManager)", () => {
     ["token with a different length", TOKEN + "x", undefined],
     ["not Bearer", null, { authorization: `Basic ${TOKEN}` }],
   ])("401 with %s", async (_n, token, headers) => {
-    for (const [m, p] of [["GET", "/v1/host"], ["GET", "/v1/vms"], ["GET", "/v1/vms/a"], ["PUT", "/v1/vms/a"], ["DELETE", "/v1/vms/a"], ["POST", "/v1/vms/a/actions"]] as const) {
+    for (const [m, p] of [
+      ["GET", "/v1/host"],
+      ["GET", "/v1/vms"],
+      ["GET", "/v1/vms/a"],
+      ["PUT", "/v1/vms/a"],
+      ["DELETE", "/v1/vms/a"],
+      ["POST", "/v1/vms/a/actions"],
+    ] as const) {
       const r = await request(port, m, p, { token, headers, body: m === "PUT" || m === "POST" ? "{}" : undefined });
       expect(r.status, `${m} ${p}`).toBe(401);
       expect(r.body.error.code).toBe("unauthorized");
@@ -185,7 +224,10 @@ describe("agent API server (real VmManager)", () => {
   });
 
   it("413 for a body over 1 MiB (declared or streamed)", async () => {
-    const big = JSON.stringify({ ...spec(), cloudInit: { hostname: "x", sshKeys: [], userData: "x".repeat(1024 * 1024) } });
+    const big = JSON.stringify({
+      ...spec(),
+      cloudInit: { hostname: "x", sshKeys: [], userData: "x".repeat(1024 * 1024) },
+    });
     const r = await request(port, "PUT", "/v1/vms/vm1", { body: big });
     expect(r.status).toBe(413);
     expect(r.body.error.code).toBe("too_large");
@@ -194,7 +236,13 @@ describe("agent API server (real VmManager)", () => {
   });
 
   it("409 for an arch this host cannot run, naming what it can", async () => {
-    facts = baseFacts({ nativeArches: ["x86_64"], emulatedArches: [], kvm: true, maxVcpusNative: 2, maxVcpusEmulated: null });
+    facts = baseFacts({
+      nativeArches: ["x86_64"],
+      emulatedArches: [],
+      kvm: true,
+      maxVcpusNative: 2,
+      maxVcpusEmulated: null,
+    });
     try {
       const r = await request(port, "PUT", "/v1/vms/vm1", { body: JSON.stringify(spec({ arch: "arm64" })) });
       expect(r.status).toBe(409);
@@ -204,7 +252,9 @@ describe("agent API server (real VmManager)", () => {
       facts = baseFacts();
     }
     // emulation possible but not allowed by the spec
-    const r2 = await request(port, "PUT", "/v1/vms/vm1", { body: JSON.stringify(spec({ arch: "aarch64", allowEmulation: false })) });
+    const r2 = await request(port, "PUT", "/v1/vms/vm1", {
+      body: JSON.stringify(spec({ arch: "aarch64", allowEmulation: false })),
+    });
     expect(r2.status).toBe(409);
     expect(r2.body.error.message).toMatch(/allowEmulation/);
   });
@@ -239,7 +289,9 @@ describe("agent API server (real VmManager)", () => {
   it("404 for unknown VMs and routes, 405 for wrong methods", async () => {
     expect((await request(port, "GET", "/v1/vms/nope")).status).toBe(404);
     expect((await request(port, "DELETE", "/v1/vms/nope")).status).toBe(404);
-    expect((await request(port, "POST", "/v1/vms/nope/actions", { body: JSON.stringify({ action: "start" }) })).status).toBe(404);
+    expect(
+      (await request(port, "POST", "/v1/vms/nope/actions", { body: JSON.stringify({ action: "start" }) })).status,
+    ).toBe(404);
     expect((await request(port, "GET", "/v2/x")).status).toBe(404);
     const m = await request(port, "POST", "/v1/vms");
     expect(m.status).toBe(405);
@@ -276,14 +328,25 @@ describe("agent API server error mapping", () => {
     const auth = new TokenVerifier();
     auth.set(TOKEN);
     const logs: unknown[] = [];
-    const server = createAgentServer({ facts: () => baseFacts(), usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }), vms: backend, auth, log: (...a) => logs.push(a) });
+    const server = createAgentServer({
+      facts: () => baseFacts(),
+      usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
+      vms: backend,
+      auth,
+      log: (...a) => logs.push(a),
+    });
     const { port } = await listen(server, "127.0.0.1", 0);
     try {
       const r = await request(port, "GET", "/v1/vms");
       expect(r.status).toBe(500);
       expect(r.body).toEqual({ error: { code: "internal", message: "internal agent error" } });
       expect(JSON.stringify(logs)).toContain("secret detail");
-      for (const [code, status] of [["invalid", 422], ["not_found", 404], ["conflict", 409], ["unavailable", 503]] as const) {
+      for (const [code, status] of [
+        ["invalid", 422],
+        ["not_found", 404],
+        ["conflict", 409],
+        ["unavailable", 503],
+      ] as const) {
         toThrow = Object.assign(new Error(`boom ${code}`), { code });
         const e = await request(port, "GET", "/v1/vms/x");
         expect(e.status).toBe(status);
@@ -298,10 +361,27 @@ describe("agent API server error mapping", () => {
   });
 });
 
-
 describe("PUT /v1/vms/:id streams create steps on request", () => {
-  const spec: VmSpecInput = { name: "s", arch: "x86_64", vcpus: 1, memoryMb: 128, diskGb: 1, nics: [], boot: { type: "kernel", imageId: "img", cmdline: "" } };
-  const status: VmStatus = { id: "vm-1", name: "s", arch: "x86_64", powerState: "running", pid: 7, accel: "tcg", emulated: false, vcpus: 1, memoryMb: 128 };
+  const spec: VmSpecInput = {
+    name: "s",
+    arch: "x86_64",
+    vcpus: 1,
+    memoryMb: 128,
+    diskGb: 1,
+    nics: [],
+    boot: { type: "kernel", imageId: "img", cmdline: "" },
+  };
+  const status: VmStatus = {
+    id: "vm-1",
+    name: "s",
+    arch: "x86_64",
+    powerState: "running",
+    pid: 7,
+    accel: "tcg",
+    emulated: false,
+    vcpus: 1,
+    memoryMb: 128,
+  };
 
   async function withBackend(apply: VmBackend["apply"], fn: (port: number) => Promise<void>) {
     const fail = async () => {
@@ -309,7 +389,13 @@ describe("PUT /v1/vms/:id streams create steps on request", () => {
     };
     const auth = new TokenVerifier();
     auth.set(TOKEN);
-    const server = createAgentServer({ facts: () => baseFacts(), usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }), vms: { list: fail, get: fail, action: fail, delete: fail, apply }, auth, log: () => {} });
+    const server = createAgentServer({
+      facts: () => baseFacts(),
+      usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
+      vms: { list: fail, get: fail, action: fail, delete: fail, apply },
+      auth,
+      log: () => {},
+    });
     const { port } = await listen(server, "127.0.0.1", 0);
     try {
       await fn(port);
@@ -318,10 +404,23 @@ describe("PUT /v1/vms/:id streams create steps on request", () => {
     }
   }
 
-  async function putStream(port: number): Promise<{ status: number; type: string; lines: Array<Record<string, unknown>> }> {
-    const res = await fetch(`http://127.0.0.1:${port}/v1/vms/vm-1`, { method: "PUT", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", accept: "application/x-ndjson" }, body: JSON.stringify(spec) });
+  async function putStream(
+    port: number,
+  ): Promise<{ status: number; type: string; lines: Array<Record<string, unknown>> }> {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/vms/vm-1`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", accept: "application/x-ndjson" },
+      body: JSON.stringify(spec),
+    });
     const text = await res.text();
-    return { status: res.status, type: res.headers.get("content-type") ?? "", lines: text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>) };
+    return {
+      status: res.status,
+      type: res.headers.get("content-type") ?? "",
+      lines: text
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    };
   }
 
   it("one line per step as it happens, then the result with the status code it would have had", async () => {
@@ -335,7 +434,11 @@ describe("PUT /v1/vms/:id streams create steps on request", () => {
         const r = await putStream(port);
         expect(r.status).toBe(200);
         expect(r.type).toMatch(/^application\/x-ndjson/);
-        expect(r.lines.map((l) => `${l.type}:${l.name ?? l.status}`)).toEqual(["step:image ready", "step:image ready", "result:201"]);
+        expect(r.lines.map((l) => `${l.type}:${l.name ?? l.status}`)).toEqual([
+          "step:image ready",
+          "step:image ready",
+          "result:201",
+        ]);
         expect((r.lines[2]!.body as { pid: number }).pid).toBe(7);
       },
     );
@@ -344,12 +447,22 @@ describe("PUT /v1/vms/:id streams create steps on request", () => {
   it("a failure after the first step ends the stream with an error line; before it, the plain HTTP error", async () => {
     await withBackend(
       async (_id, _spec, onStep) => {
-        onStep?.({ type: "step", name: "disk", status: "failed", message: "qemu-img: no space", at: new Date().toISOString() });
+        onStep?.({
+          type: "step",
+          name: "disk",
+          status: "failed",
+          message: "qemu-img: no space",
+          at: new Date().toISOString(),
+        });
         throw Object.assign(new Error("could not create VM: qemu-img: no space"), { code: "unavailable" });
       },
       async (port) => {
         const r = await putStream(port);
-        expect(r.lines.at(-1)).toEqual({ type: "error", status: 503, body: { error: { code: "unavailable", message: "could not create VM: qemu-img: no space" } } });
+        expect(r.lines.at(-1)).toEqual({
+          type: "error",
+          status: 503,
+          body: { error: { code: "unavailable", message: "could not create VM: qemu-img: no space" } },
+        });
         expect(r.lines[0]).toMatchObject({ type: "step", name: "disk", status: "failed" });
       },
     );
@@ -358,7 +471,15 @@ describe("PUT /v1/vms/:id streams create steps on request", () => {
         throw Object.assign(new Error("this host has no such image"), { code: "conflict" });
       },
       async (port) => {
-        const res = await fetch(`http://127.0.0.1:${port}/v1/vms/vm-1`, { method: "PUT", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", accept: "application/x-ndjson" }, body: JSON.stringify(spec) });
+        const res = await fetch(`http://127.0.0.1:${port}/v1/vms/vm-1`, {
+          method: "PUT",
+          headers: {
+            authorization: `Bearer ${TOKEN}`,
+            "content-type": "application/json",
+            accept: "application/x-ndjson",
+          },
+          body: JSON.stringify(spec),
+        });
         expect(res.status).toBe(409);
         expect(await res.json()).toEqual({ error: { code: "conflict", message: "this host has no such image" } });
       },

@@ -20,7 +20,14 @@ import {
   type VmStatus,
   type VmStepEvent,
 } from "../../../lib/schemas/agent-api";
-import { acceptUpgrade, type ConsolePaths, HandshakeError, rejectUpgrade, SerialConsoles, VncBridges } from "../console";
+import {
+  acceptUpgrade,
+  type ConsolePaths,
+  HandshakeError,
+  rejectUpgrade,
+  SerialConsoles,
+  VncBridges,
+} from "../console";
 import { isControllerPeer, SERVER_TLS_OPTIONS } from "../controller";
 import { AGENT_VERSION, archRefusal, type HostUsage } from "../host";
 import { type Logger, silentLogger } from "../util";
@@ -37,7 +44,11 @@ const consolesByServer = new WeakMap<AgentServer, { closeAll(): void }[]>();
 export interface VmBackend {
   list(): Promise<VmStatus[]>;
   get(id: string): Promise<VmStatus>;
-  apply(id: string, spec: VmSpec, onStep?: (event: VmStepEvent) => void): Promise<{ created: boolean; changed?: boolean; status: VmStatus }>;
+  apply(
+    id: string,
+    spec: VmSpec,
+    onStep?: (event: VmStepEvent) => void,
+  ): Promise<{ created: boolean; changed?: boolean; status: VmStatus }>;
   action(id: string, action: VmAction): Promise<VmStatus>;
   delete(id: string): Promise<unknown>;
   /** serial socket + log of a VM (throws not_found); without it there is no console endpoint */
@@ -94,7 +105,11 @@ function statusOf(err: unknown): { status: number; code: string; message: string
     const code = (err as { code?: unknown }).code;
     const httpStatus = (err as { httpStatus?: unknown }).httpStatus;
     if (typeof code === "string" && code in AGENT_ERROR_STATUS) {
-      return { status: typeof httpStatus === "number" ? httpStatus : AGENT_ERROR_STATUS[code]!, code, message: err.message };
+      return {
+        status: typeof httpStatus === "number" ? httpStatus : AGENT_ERROR_STATUS[code]!,
+        code,
+        message: err.message,
+      };
     }
   }
   return null;
@@ -117,7 +132,8 @@ async function applyStreaming(
   apply: (onStep: (event: VmStepEvent) => void) => Promise<{ created: boolean; status: VmStatus }>,
 ): Promise<void> {
   const line = (value: unknown) => {
-    if (!res.headersSent) res.writeHead(200, { "content-type": `${VM_PUT_STREAM_TYPE}; charset=utf-8`, "cache-control": "no-store" });
+    if (!res.headersSent)
+      res.writeHead(200, { "content-type": `${VM_PUT_STREAM_TYPE}; charset=utf-8`, "cache-control": "no-store" });
     if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(value) + "\n");
   };
   try {
@@ -127,7 +143,11 @@ async function applyStreaming(
   } catch (err) {
     if (!res.headersSent) throw err;
     const known = statusOf(err);
-    line({ type: "error", status: known?.status ?? 500, body: { error: { code: known?.code ?? "internal", message: known?.message ?? "internal agent error" } } });
+    line({
+      type: "error",
+      status: known?.status ?? 500,
+      body: { error: { code: known?.code ?? "internal", message: known?.message ?? "internal agent error" } },
+    });
   }
   res.end();
 }
@@ -252,13 +272,25 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
     const native = facts.nativeArches.includes(spec.arch);
     const maxVcpus = native ? facts.maxVcpusNative : facts.maxVcpusEmulated;
     if (maxVcpus !== null && spec.vcpus > maxVcpus) {
-      throw new HttpError(422, "invalid", `${spec.vcpus} vCPUs requested; this host allows at most ${maxVcpus} for ${spec.arch} (${native ? "native" : "emulated"})`);
+      throw new HttpError(
+        422,
+        "invalid",
+        `${spec.vcpus} vCPUs requested; this host allows at most ${maxVcpus} for ${spec.arch} (${native ? "native" : "emulated"})`,
+      );
     }
     if (spec.memoryMb > facts.memoryMb) {
-      throw new HttpError(422, "invalid", `${spec.memoryMb} MiB of memory requested; this host has ${facts.memoryMb} MiB in total`);
+      throw new HttpError(
+        422,
+        "invalid",
+        `${spec.memoryMb} MiB of memory requested; this host has ${facts.memoryMb} MiB in total`,
+      );
     }
     if (spec.diskGb > facts.diskGb) {
-      throw new HttpError(422, "invalid", `${spec.diskGb} GB disk requested; the agent's filesystem has ${facts.diskGb} GB in total`);
+      throw new HttpError(
+        422,
+        "invalid",
+        `${spec.diskGb} GB disk requested; the agent's filesystem has ${facts.diskGb} GB in total`,
+      );
     }
   }
 
@@ -268,7 +300,11 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
     if (!r) throw new HttpError(404, "not_found", `no route ${method} ${(req.url ?? "").split("?")[0]}`);
     if (!ALLOWED[r.name].includes(method)) {
       res.setHeader("allow", ALLOWED[r.name].join(", "));
-      throw new HttpError(405, "method_not_allowed", `${method} is not allowed here (allowed: ${ALLOWED[r.name].join(", ")})`);
+      throw new HttpError(
+        405,
+        "method_not_allowed",
+        `${method} is not allowed here (allowed: ${ALLOWED[r.name].join(", ")})`,
+      );
     }
     if (r.name === "health") {
       const f = opts.facts();
@@ -278,7 +314,12 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
       throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
     }
     // ids are checked after auth: an unauthenticated caller learns nothing about our rules.
-    const id = r.name === "vm" || r.name === "actions" || r.name === "console" || r.name === "vnc" ? parseId(r.rawId) : r.name === "image" ? parseId(r.rawId, "image") : "";
+    const id =
+      r.name === "vm" || r.name === "actions" || r.name === "console" || r.name === "vnc"
+        ? parseId(r.rawId)
+        : r.name === "image"
+          ? parseId(r.rawId, "image")
+          : "";
     switch (r.name) {
       case "console":
       case "vnc":
@@ -305,7 +346,8 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
           return applyStreaming(res, (onStep) => opts.vms.apply(id, parsed.data, onStep));
         }
       case "token": {
-        if (!opts.acceptToken) throw new HttpError(404, "not_found", "this agent has no controller to take a token from");
+        if (!opts.acceptToken)
+          throw new HttpError(404, "not_found", "this agent has no controller to take a token from");
         const parsed = agentTokenPushSchema.safeParse(await readJson(req, limit));
         if (!parsed.success) throw new HttpError(400, "invalid", `invalid token: ${zodMessage(parsed.error)}`);
         await opts.acceptToken(parsed.data.hostToken);
@@ -314,7 +356,9 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
       case "images": {
         const images = opts.images ? await opts.images.list() : [];
         // Only the contract's fields: CachedImage carries internals (LRU time, VM names).
-        return send(res, 200, { images: images.map(({ imageId, state, sizeBytes, inUse }) => ({ imageId, state, sizeBytes, inUse })) });
+        return send(res, 200, {
+          images: images.map(({ imageId, state, sizeBytes, inUse }) => ({ imageId, state, sizeBytes, inUse })),
+        });
       }
       case "image":
         if (!opts.images) throw new HttpError(404, "not_found", `image ${id} is not cached on this host`);
@@ -334,31 +378,52 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
     const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
     handle(req, res)
       .then(() => {
-        if (method !== "GET") log("info", "api.request", { method, path: pathOnly, status: res.statusCode, ms: Date.now() - started });
+        if (method !== "GET")
+          log("info", "api.request", { method, path: pathOnly, status: res.statusCode, ms: Date.now() - started });
       })
       .catch((err: unknown) => {
         const known = statusOf(err);
         if (known) {
           const headers: Record<string, string> = known.status === 413 ? { connection: "close" } : {};
           send(res, known.status, { error: { code: known.code, message: known.message } }, headers);
-          log(known.status >= 500 ? "error" : "warn", "api.request", { method, path: pathOnly, status: known.status, code: known.code, error: known.message, ms: Date.now() - started });
+          log(known.status >= 500 ? "error" : "warn", "api.request", {
+            method,
+            path: pathOnly,
+            status: known.status,
+            code: known.code,
+            error: known.message,
+            ms: Date.now() - started,
+          });
         } else {
           // Details stay in the log; the client gets a generic message.
           send(res, 500, { error: { code: "internal", message: "internal agent error" } });
-          log("error", "api.request", { method, path: pathOnly, status: 500, error: err instanceof Error ? (err.stack ?? err.message) : String(err), ms: Date.now() - started });
+          log("error", "api.request", {
+            method,
+            path: pathOnly,
+            status: 500,
+            error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+            ms: Date.now() - started,
+          });
         }
       });
   };
-  const server: AgentServer = opts.tls ? https.createServer({ ...SERVER_TLS_OPTIONS, ...(opts.tls.context ?? {}) }, onRequest) : http.createServer(onRequest);
+  const server: AgentServer = opts.tls
+    ? https.createServer({ ...SERVER_TLS_OPTIONS, ...(opts.tls.context ?? {}) }, onRequest)
+    : http.createServer(onRequest);
   if (opts.tls) {
     // The CA also signs every host's certificate: only the controller's may call an agent.
     server.on("secureConnection", (socket: tls.TLSSocket) => {
       if (!isControllerPeer(socket)) {
-        log("warn", "api.client_refused", { remote: socket.remoteAddress, reason: socket.authorizationError ? String(socket.authorizationError) : "not the controller's certificate" });
+        log("warn", "api.client_refused", {
+          remote: socket.remoteAddress,
+          reason: socket.authorizationError ? String(socket.authorizationError) : "not the controller's certificate",
+        });
         socket.destroy();
       }
     });
-    server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => log("warn", "api.tls_refused", { remote: socket.remoteAddress, error: err.message }));
+    server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) =>
+      log("warn", "api.tls_refused", { remote: socket.remoteAddress, error: err.message }),
+    );
   }
   if (opts.vms.consolePaths) {
     const consoles = new SerialConsoles({ log });
@@ -368,13 +433,18 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
       socket.on("error", () => {}); // a client vanishing mid-handshake must not crash the agent
       const pathOnly = (req.url ?? "").split("?")[0]?.slice(0, 200);
       upgradeConsole(req, socket, head, consoles, vnc).catch((err: unknown) => {
-        const known = err instanceof HandshakeError ? { status: err.status, code: "invalid", message: err.message } : statusOf(err);
+        const known =
+          err instanceof HandshakeError ? { status: err.status, code: "invalid", message: err.message } : statusOf(err);
         if (known) {
           rejectUpgrade(socket, known.status, { error: { code: known.code, message: known.message } });
           log("warn", "console.refused", { path: pathOnly, status: known.status, error: known.message });
         } else {
           rejectUpgrade(socket, 500, { error: { code: "internal", message: "internal agent error" } });
-          log("error", "console.refused", { path: pathOnly, status: 500, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+          log("error", "console.refused", {
+            path: pathOnly,
+            status: 500,
+            error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+          });
         }
       });
     });
@@ -384,11 +454,19 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
    * GET /v1/vms/:id/console (Upgrade): host token, then scrollback + live serial both ways.
    * GET /v1/vms/:id/vnc (Upgrade): the VM's VNC server as binary frames (ADR 013); 409 without a display.
    */
-  async function upgradeConsole(req: http.IncomingMessage, socket: Duplex, head: Buffer, consoles: SerialConsoles, vnc: VncBridges): Promise<void> {
+  async function upgradeConsole(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    consoles: SerialConsoles,
+    vnc: VncBridges,
+  ): Promise<void> {
     const url = req.url ?? "/";
     const r = route(url);
-    if (!r || (r.name !== "console" && r.name !== "vnc")) throw new HttpError(404, "not_found", "no WebSocket endpoint here");
-    if (!opts.auth.verifyHeader(req.headers.authorization)) throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
+    if (!r || (r.name !== "console" && r.name !== "vnc"))
+      throw new HttpError(404, "not_found", "no WebSocket endpoint here");
+    if (!opts.auth.verifyHeader(req.headers.authorization))
+      throw new HttpError(401, "unauthorized", "missing or invalid bearer token");
     const id = parseId(r.rawId);
     const q = consoleQuerySchema.safeParse(Object.fromEntries(new URLSearchParams(url.split("?")[1] ?? "")));
     if (!q.success) throw new HttpError(400, "invalid", `invalid console query: ${zodMessage(q.error)}`);
@@ -399,7 +477,11 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
     if (r.name === "vnc") {
       const vncSocket = paths.vncSocket;
       if (!vncSocket) throw new HttpError(409, "conflict", `VM ${id} has no graphical display; use the serial console`);
-      const ws = acceptUpgrade(req, socket, head, { pingMs: 25_000, maxMessage: 2 * 1024 * 1024, maxBuffered: 32 * 1024 * 1024 });
+      const ws = acceptUpgrade(req, socket, head, {
+        pingMs: 25_000,
+        maxMessage: 2 * 1024 * 1024,
+        maxBuffered: 32 * 1024 * 1024,
+      });
       ws.on("close", (code) => log("info", "vnc.closed", { vmId: id, write, code }));
       await vnc.attach(id, vncSocket, ws, write);
       return;

@@ -2,4 +2,12 @@
 // and the WebSocket layer they share.
 export { readTail, SCROLLBACK_BYTES, SerialConsoles, type ConsolePaths } from "./console";
 export { VncBridges } from "./vnc";
-export { acceptUpgrade, connectWebSocket, HandshakeError, rejectUpgrade, UpgradeRefused, type WebSocket, type WsOptions } from "./ws";
+export {
+  acceptUpgrade,
+  connectWebSocket,
+  HandshakeError,
+  rejectUpgrade,
+  UpgradeRefused,
+  type WebSocket,
+  type WsOptions,
+} from "./ws";

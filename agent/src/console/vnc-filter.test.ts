@@ -15,7 +15,20 @@ const msg = {
   contUpdates: () => [150, 1, ...u16(0), ...u16(0), ...u16(640), ...u16(480)],
   fence: (payload: number[]) => [248, 0, 0, 0, ...u32(0x80000000), payload.length, ...payload],
   xvp: () => [250, 0, 1, 2],
-  setDesktopSize: () => [251, 0, ...u16(800), ...u16(600), 1, 0, ...u32(0), ...u16(0), ...u16(0), ...u16(800), ...u16(600), ...u32(0)],
+  setDesktopSize: () => [
+    251,
+    0,
+    ...u16(800),
+    ...u16(600),
+    1,
+    0,
+    ...u32(0),
+    ...u16(0),
+    ...u16(0),
+    ...u16(800),
+    ...u16(600),
+    ...u32(0),
+  ],
   qemuKey: () => [255, 0, ...u16(1), ...u32(0x61), ...u32(30)],
   qemuAudio: (op: number) => (op === 2 ? [255, 1, ...u16(2), 3, 2, ...u32(44100)] : [255, 1, ...u16(op)]),
 };
@@ -28,16 +41,43 @@ function run(bytes: number[], chunk = bytes.length) {
 }
 
 describe("ReadOnlyRfbFilter", () => {
-  const watching = [...msg.setPixelFormat(), ...msg.setEncodings(0, 7, -223, -258), ...msg.fbRequest(), ...msg.contUpdates(), ...msg.fence([1, 2, 3]), ...msg.qemuAudio(0), ...msg.qemuAudio(2)];
-  const acting = [...msg.key(1), ...msg.key(0), ...msg.pointer(), ...msg.cut("rm -rf /"), ...msg.extCut(12), ...msg.xvp(), ...msg.setDesktopSize(), ...msg.qemuKey()];
+  const watching = [
+    ...msg.setPixelFormat(),
+    ...msg.setEncodings(0, 7, -223, -258),
+    ...msg.fbRequest(),
+    ...msg.contUpdates(),
+    ...msg.fence([1, 2, 3]),
+    ...msg.qemuAudio(0),
+    ...msg.qemuAudio(2),
+  ];
+  const acting = [
+    ...msg.key(1),
+    ...msg.key(0),
+    ...msg.pointer(),
+    ...msg.cut("rm -rf /"),
+    ...msg.extCut(12),
+    ...msg.xvp(),
+    ...msg.setDesktopSize(),
+    ...msg.qemuKey(),
+  ];
 
-  it.each([1, 3, 7, 1000])("forwards what watching needs and drops every input message (chunks of %i bytes)", (chunk) => {
-    const interleaved = [...handshake(), ...msg.fbRequest(), ...acting, ...watching, ...msg.pointer(), ...msg.fbRequest()];
-    const { out, f } = run(interleaved, chunk);
-    // ClientInit's shared flag is forced to 1: a viewer cannot take the display exclusively
-    expect(out).toEqual([...Buffer.from("RFB 003.008\n"), 1, 1, ...msg.fbRequest(), ...watching, ...msg.fbRequest()]);
-    expect(f.stats).toEqual({ forwardedMessages: 9, droppedMessages: 9 });
-  });
+  it.each([1, 3, 7, 1000])(
+    "forwards what watching needs and drops every input message (chunks of %i bytes)",
+    (chunk) => {
+      const interleaved = [
+        ...handshake(),
+        ...msg.fbRequest(),
+        ...acting,
+        ...watching,
+        ...msg.pointer(),
+        ...msg.fbRequest(),
+      ];
+      const { out, f } = run(interleaved, chunk);
+      // ClientInit's shared flag is forced to 1: a viewer cannot take the display exclusively
+      expect(out).toEqual([...Buffer.from("RFB 003.008\n"), 1, 1, ...msg.fbRequest(), ...watching, ...msg.fbRequest()]);
+      expect(f.stats).toEqual({ forwardedMessages: 9, droppedMessages: 9 });
+    },
+  );
 
   it("holds a partial message until it is complete", () => {
     const f = new ReadOnlyRfbFilter();

@@ -125,7 +125,8 @@ export class ReadOnlyRfbFilter {
       case "version": {
         const v = msg.toString("latin1");
         // 3.3 lets the server pick the security type, which this filter cannot see: refuse it.
-        if (v !== "RFB 003.008\n" && v !== "RFB 003.007\n") throw new RfbFilterError(`unsupported RFB version ${JSON.stringify(v)}`);
+        if (v !== "RFB 003.008\n" && v !== "RFB 003.007\n")
+          throw new RfbFilterError(`unsupported RFB version ${JSON.stringify(v)}`);
         this.phase = "security";
         return msg;
       }

@@ -60,8 +60,16 @@ describe("VNC endpoint against a stand-in RFB server", () => {
     const paths: Record<string, { serialSocket: string; serialLog: string; vncSocket: string | null }> = {
       gfx: { serialSocket: path.join(dir, "s.sock"), serialLog: path.join(dir, "s.log"), vncSocket },
       headless: { serialSocket: path.join(dir, "s.sock"), serialLog: path.join(dir, "s.log"), vncSocket: null },
-      stopped: { serialSocket: path.join(dir, "s.sock"), serialLog: path.join(dir, "s.log"), vncSocket: path.join(dir, "gone.sock") },
-      bulk: { serialSocket: path.join(dir, "s.sock"), serialLog: path.join(dir, "s.log"), vncSocket: path.join(dir, "bulk.sock") },
+      stopped: {
+        serialSocket: path.join(dir, "s.sock"),
+        serialLog: path.join(dir, "s.log"),
+        vncSocket: path.join(dir, "gone.sock"),
+      },
+      bulk: {
+        serialSocket: path.join(dir, "s.sock"),
+        serialLog: path.join(dir, "s.log"),
+        vncSocket: path.join(dir, "bulk.sock"),
+      },
     };
     const vms: VmBackend = {
       list: async () => [],
@@ -139,7 +147,14 @@ describe("VNC endpoint against a stand-in RFB server", () => {
     ws.on("close", (c) => (closed = c));
     ws.sendBinary(Buffer.from("RFB 003.008\n"));
     ws.sendBinary(Buffer.from([1, 0])); // security None, ClientInit asking for exclusive access
-    ws.sendBinary(Buffer.concat([key, Buffer.from([5, 1, 0, 10, 0, 20]), fbRequest, Buffer.from([6, 0, 0, 0, 0, 0, 0, 2, 104, 105])]));
+    ws.sendBinary(
+      Buffer.concat([
+        key,
+        Buffer.from([5, 1, 0, 10, 0, 20]),
+        fbRequest,
+        Buffer.from([6, 0, 0, 0, 0, 0, 0, 2, 104, 105]),
+      ]),
+    );
     const want = Buffer.concat([Buffer.from("RFB 003.008\n"), Buffer.from([1, 1]), fbRequest]);
     await until(() => Buffer.concat(received).length >= want.length, "bytes at the server");
     await new Promise((r) => setTimeout(r, 200));
@@ -154,7 +169,9 @@ describe("VNC endpoint against a stand-in RFB server", () => {
     const sock = net.connect(Number(new URL(agentWs).port), "127.0.0.1");
     await new Promise((r) => sock.once("connect", r));
     const key = Buffer.from("0123456789abcdef").toString("base64");
-    sock.write(`GET /v1/vms/bulk/vnc HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth.authorization}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
+    sock.write(
+      `GET /v1/vms/bulk/vnc HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth.authorization}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`,
+    );
     let head = Buffer.alloc(0);
     const decoder = new FrameDecoder({ role: "client", maxPayload: 4 * 1024 * 1024 });
     let payload = 0;
@@ -190,7 +207,14 @@ const skip = guestSkipReason("x86_64", fx);
 
 describe.skipIf(Boolean(skip))(`VNC of a real x86_64 guest with VGA (TCG)${skip ? ` — skipped: ${skip}` : ""}`, () => {
   const id = "vnc-x86";
-  const rig = new GuestConsoleRig({ arch: "x86_64", id, fixture: fx!, tmpPrefix: "pa-vncq-", secret: SECRET, token: TOKEN });
+  const rig = new GuestConsoleRig({
+    arch: "x86_64",
+    id,
+    fixture: fx!,
+    tmpPrefix: "pa-vncq-",
+    secret: SECRET,
+    token: TOKEN,
+  });
   const sockets: WebSocket[] = [];
 
   beforeAll(async () => {
@@ -203,7 +227,8 @@ describe.skipIf(Boolean(skip))(`VNC of a real x86_64 guest with VGA (TCG)${skip 
   afterAll(() => rig.stop(sockets));
 
   it("QEMU runs a VNC server on the VM's unix socket and the argv says VGA + force-shared", async () => {
-    const argv = JSON.parse(readFileSync(path.join(rig.dir, "vms", id, "qemu.argv.json"), "utf8")) as string[] | { args: string[] };
+    const argv = JSON.parse(readFileSync(path.join(rig.dir, "vms", id, "qemu.argv.json"), "utf8")) as
+      string[] | { args: string[] };
     const args = Array.isArray(argv) ? argv : argv.args;
     expect(args.join(" ")).toMatch(/-vnc unix:\S+vnc\.sock,share=force-shared/);
     expect(args).toContain("VGA,id=video0");
@@ -241,9 +266,24 @@ describe.skipIf(Boolean(skip))(`VNC of a real x86_64 guest with VGA (TCG)${skip 
   });
 
   it("through the controller's proxy with a read-only VNC ticket: the picture arrives; a serial ticket does not open it", async () => {
-    const ticket = (kind: "serial" | "vnc") => signConsoleTicket(SECRET, { vmId: id, userId: "u-1", write: false, kind, agentUrl: rig.agentUrl, hostId: HOST_ID, gen: 0 }).ticket;
-    expect(await refused(connectWebSocket(`${rig.proxyUrl}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("serial"))}`))).toBe(403);
-    const ws = await connectWebSocket(`${rig.proxyUrl}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("vnc"))}`);
+    const ticket = (kind: "serial" | "vnc") =>
+      signConsoleTicket(SECRET, {
+        vmId: id,
+        userId: "u-1",
+        write: false,
+        kind,
+        agentUrl: rig.agentUrl,
+        hostId: HOST_ID,
+        gen: 0,
+      }).ticket;
+    expect(
+      await refused(
+        connectWebSocket(`${rig.proxyUrl}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("serial"))}`),
+      ),
+    ).toBe(403);
+    const ws = await connectWebSocket(
+      `${rig.proxyUrl}/api/v1/vms/${id}/vnc?ticket=${encodeURIComponent(ticket("vnc"))}`,
+    );
     sockets.push(ws);
     const fb = await grabFramebuffer(ws);
     expect(fb.colours).toBeGreaterThan(1);

@@ -7,11 +7,24 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { CLOSE, encodeClosePayload, encodeFrame, FrameDecoder, OPCODE, type Frame } from "../../../lib/ws-frames";
 import { until } from "../testing/support";
-import { acceptUpgrade, connectWebSocket, HandshakeError, rejectUpgrade, UpgradeRefused, type WebSocket, type WsOptions } from "./ws";
+import {
+  acceptUpgrade,
+  connectWebSocket,
+  HandshakeError,
+  rejectUpgrade,
+  UpgradeRefused,
+  type WebSocket,
+  type WsOptions,
+} from "./ws";
 
 const MASK = new Uint8Array([9, 8, 7, 6]);
 const KEY = Buffer.from("0123456789abcdef").toString("base64");
-const HANDSHAKE = { Upgrade: "websocket", Connection: "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": KEY };
+const HANDSHAKE = {
+  Upgrade: "websocket",
+  Connection: "Upgrade",
+  "Sec-WebSocket-Version": "13",
+  "Sec-WebSocket-Key": KEY,
+};
 
 /** A node:http server whose upgrades go through acceptUpgrade; `onOpen` gets each server side. */
 async function wsServer(opts: WsOptions, onOpen: (ws: WebSocket, path: string) => void) {
@@ -48,7 +61,11 @@ async function raw(port: number, headers: Record<string, string>, method = "GET"
   const sock = net.connect(port, "127.0.0.1");
   await new Promise((r) => sock.once("connect", r));
   const h = { Host: `127.0.0.1:${port}`, ...headers };
-  sock.write(`${method} /x HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`);
+  sock.write(
+    `${method} /x HTTP/1.1\r\n${Object.entries(h)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join("\r\n")}\r\n\r\n`,
+  );
   let buf = Buffer.alloc(0);
   sock.on("data", (c: Buffer) => (buf = Buffer.concat([buf, c])));
   await until(() => buf.includes("\r\n\r\n") || sock.destroyed, "response head", 5_000, 5);
@@ -62,17 +79,23 @@ async function raw(port: number, headers: Record<string, string>, method = "GET"
     /** frames received so far (waits until at least `n` arrived) */
     async frames(n = 1): Promise<Frame[]> {
       const got: Frame[] = [];
-      await until(() => {
-        got.push(...decoder.push(buf));
-        buf = Buffer.alloc(0);
-        return got.length >= n;
-      }, `${n} frame(s)`, 5_000, 10);
+      await until(
+        () => {
+          got.push(...decoder.push(buf));
+          buf = Buffer.alloc(0);
+          return got.length >= n;
+        },
+        `${n} frame(s)`,
+        5_000,
+        10,
+      );
       return got;
     },
   };
 }
 
-const closeCode = (f: Frame | undefined) => (f && f.opcode === OPCODE.close ? Buffer.from(f.payload).readUInt16BE(0) : null);
+const closeCode = (f: Frame | undefined) =>
+  f && f.opcode === OPCODE.close ? Buffer.from(f.payload).readUInt16BE(0) : null;
 
 describe("console WebSockets (ws package): echo server", () => {
   let srv: Awaited<ReturnType<typeof wsServer>>;
@@ -133,7 +156,10 @@ describe("console WebSockets (ws package): echo server", () => {
     c.sock.write(encodeFrame(OPCODE.close, encodeClosePayload(1000, "done"), { mask: MASK }));
     const [close] = await c.frames();
     expect(closeCode(close)).toBe(1000);
-    await until(() => srv.closes.some(([code, why]) => code === 1000 && why === "done"), "server side closed with 1000 done");
+    await until(
+      () => srv.closes.some(([code, why]) => code === 1000 && why === "done"),
+      "server side closed with 1000 done",
+    );
     c.sock.destroy();
   });
 
@@ -159,7 +185,9 @@ describe("console WebSockets (ws package): echo server", () => {
   });
 
   it("the client rejects a non-101 answer with its status and body", async () => {
-    const other = http.createServer((_q, res) => res.writeHead(403, { "content-type": "application/json" }).end('{"no":1}'));
+    const other = http.createServer((_q, res) =>
+      res.writeHead(403, { "content-type": "application/json" }).end('{"no":1}'),
+    );
     await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
     const p = (other.address() as AddressInfo).port;
     await expect(connectWebSocket(`ws://127.0.0.1:${p}/`)).rejects.toMatchObject({ status: 403, body: '{"no":1}' });
@@ -203,10 +231,14 @@ describe("console WebSockets (ws package): liveness and slow peers", () => {
       expect(ws.isOpen).toBe(false);
       c.sock.resume();
       const frames = await c.frames(1);
-      await until(async () => {
-        frames.push(...(await c.frames(0)));
-        return frames.some((f) => f.opcode === OPCODE.close);
-      }, "close frame after the queued data", 20_000);
+      await until(
+        async () => {
+          frames.push(...(await c.frames(0)));
+          return frames.some((f) => f.opcode === OPCODE.close);
+        },
+        "close frame after the queued data",
+        20_000,
+      );
       expect(closeCode(frames.find((f) => f.opcode === OPCODE.close))).toBe(CLOSE.tryAgain);
       c.sock.destroy();
     } finally {

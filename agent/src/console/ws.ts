@@ -30,8 +30,19 @@ export class HandshakeError extends Error {
 /** Answers an upgrade with a plain HTTP error and closes the socket. */
 export function rejectUpgrade(socket: Duplex, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  const headers = { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), connection: "close", "cache-control": "no-store", ...extra };
-  const head = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? "Error"}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
+  const headers = {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
+    connection: "close",
+    "cache-control": "no-store",
+    ...extra,
+  };
+  const head = [
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? "Error"}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    "",
+    "",
+  ].join("\r\n");
   if (socket.writable) socket.end(head + text);
   else socket.destroy();
 }
@@ -54,7 +65,10 @@ export interface WebSocketEvents {
 /** Cuts a close reason to the protocol's limit at a UTF-8 character boundary. */
 function fitReason(reason: string): string {
   if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
-  return Buffer.from(reason).subarray(0, MAX_REASON_BYTES - 3).toString("utf8").replace(/\uFFFD+$/, "");
+  return Buffer.from(reason)
+    .subarray(0, MAX_REASON_BYTES - 3)
+    .toString("utf8")
+    .replace(/\uFFFD+$/, "");
 }
 
 function toBuffer(data: RawData): Buffer {
@@ -151,7 +165,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
  * no Upgrade: websocket, bad key or version) this throws HandshakeError and leaves the socket to the
  * caller, who answers in its own error format.
  */
-export function acceptUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, opts: WsOptions = {}): WebSocket {
+export function acceptUpgrade(
+  req: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  opts: WsOptions = {},
+): WebSocket {
   const serverOpts: ServerOptions & { closeTimeout: number } = {
     noServer: true,
     clientTracking: false,
@@ -184,7 +203,11 @@ export class UpgradeRefused extends Error {
  * Client side (tests, tools): opens a ws:// (or wss://) URL with extra headers; rejects with
  * UpgradeRefused on a non-101 answer.
  */
-export function connectWebSocket(url: string, headers: Record<string, string> = {}, opts: WsOptions & { timeoutMs?: number } = {}): Promise<WebSocket> {
+export function connectWebSocket(
+  url: string,
+  headers: Record<string, string> = {},
+  opts: WsOptions & { timeoutMs?: number } = {},
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const clientOpts: ClientOptions & { closeTimeout: number } = {
       headers,

@@ -9,10 +9,21 @@ import { ControllerClient, loadIdentity, saveIdentity } from "./controller-clien
 
 const JOIN = "join-token-0123456789abcdef";
 const facts: HostFacts = {
-  hostname: "h1", machineId: "m-1", arch: "aarch64", cpuCount: 2, cpuModel: "ARM Neoverse-N1", memoryMb: 4096, diskGb: 20, kvm: false,
+  hostname: "h1",
+  machineId: "m-1",
+  arch: "aarch64",
+  cpuCount: 2,
+  cpuModel: "ARM Neoverse-N1",
+  memoryMb: 4096,
+  diskGb: 20,
+  kvm: false,
   qemu: { version: "7.2.22", binaries: { aarch64: "/usr/bin/qemu-system-aarch64" }, firmware: {} },
   ovs: { available: true, version: "3.1.0", datapath: "netdev" },
-  nativeArches: [], emulatedArches: ["aarch64"], maxVcpusNative: null, maxVcpusEmulated: 2, agentVersion: "0.1.0",
+  nativeArches: [],
+  emulatedArches: ["aarch64"],
+  maxVcpusNative: null,
+  maxVcpusEmulated: 2,
+  agentVersion: "0.1.0",
 };
 const usage = { cpuPct: 1, memoryUsedMb: 100, diskUsedGb: 1, loadAvg: [0.1, 0.1, 0.1] };
 
@@ -39,7 +50,10 @@ class StubController {
           const p = registerRequestSchema.safeParse(json);
           if (!p.success) this.invalid.push(JSON.stringify(p.error.issues));
           this.registers.push(json);
-          if (json.joinToken !== JOIN) return void res.writeHead(401).end(JSON.stringify({ error: { code: "unauthorized", message: "bad join token" } }));
+          if (json.joinToken !== JOIN)
+            return void res
+              .writeHead(401)
+              .end(JSON.stringify({ error: { code: "unauthorized", message: "bad join token" } }));
           const token = `host-token-${++this.n}`;
           this.tokens.add(token);
           return void res.end(JSON.stringify({ hostId: "host-1", hostToken: token, heartbeatIntervalMs: 50 }));
@@ -49,7 +63,10 @@ class StubController {
           if (!p.success) this.invalid.push(JSON.stringify(p.error.issues));
           this.heartbeats.push({ auth: req.headers.authorization, body: json });
           const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
-          if (!this.tokens.has(token)) return void res.writeHead(401).end(JSON.stringify({ error: { code: "unauthorized", message: "unknown host token" } }));
+          if (!this.tokens.has(token))
+            return void res
+              .writeHead(401)
+              .end(JSON.stringify({ error: { code: "unauthorized", message: "unknown host token" } }));
           if (this.heartbeatStatus !== 200) return void res.writeHead(this.heartbeatStatus).end("{}");
           return void res.end(JSON.stringify({ ok: true, heartbeatIntervalMs: 50 }));
         }
@@ -90,9 +107,17 @@ describe("ControllerClient", () => {
   const client = (stateDir: string, extra: Partial<ConstructorParameters<typeof ControllerClient>[0]> = {}) => {
     const tokens: string[] = [];
     const c = new ControllerClient({
-      controllerUrl: stub.url, stateDir, joinToken: JOIN, agentUrl: "http://127.0.0.1:7101",
-      getFacts: () => facts, getUsage: async () => usage, listVms: async () => [],
-      onToken: (t) => tokens.push(t), heartbeatMs: 50, maxBackoffMs: 100, ...extra,
+      controllerUrl: stub.url,
+      stateDir,
+      joinToken: JOIN,
+      agentUrl: "http://127.0.0.1:7101",
+      getFacts: () => facts,
+      getUsage: async () => usage,
+      listVms: async () => [],
+      onToken: (t) => tokens.push(t),
+      heartbeatMs: 50,
+      maxBackoffMs: 100,
+      ...extra,
     });
     return { c, tokens };
   };
@@ -104,11 +129,20 @@ describe("ControllerClient", () => {
     await until(() => stub.heartbeats.length >= 2);
     await c.stop();
     expect(stub.registers).toHaveLength(1);
-    expect(stub.registers[0]).toMatchObject({ joinToken: JOIN, agentUrl: "http://127.0.0.1:7101", facts: { machineId: "m-1", arch: "aarch64" } });
+    expect(stub.registers[0]).toMatchObject({
+      joinToken: JOIN,
+      agentUrl: "http://127.0.0.1:7101",
+      facts: { machineId: "m-1", arch: "aarch64" },
+    });
     expect(tokens).toEqual(["host-token-1"]);
     const file = path.join(dir, "identity.json");
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(await loadIdentity(dir)).toMatchObject({ hostId: "host-1", hostToken: "host-token-1", controllerUrl: stub.url, machineId: "m-1" });
+    expect(await loadIdentity(dir)).toMatchObject({
+      hostId: "host-1",
+      hostToken: "host-token-1",
+      controllerUrl: stub.url,
+      machineId: "m-1",
+    });
     expect(stub.heartbeats[0]!.auth).toBe("Bearer host-token-1");
     expect(stub.heartbeats[0]!.body).toMatchObject({ usage, vms: [] });
     expect(stub.invalid).toEqual([]);
@@ -132,7 +166,13 @@ describe("ControllerClient", () => {
     stub.registers = [];
     stub.heartbeats = [];
     const dir = path.join(root, "b");
-    await saveIdentity(dir, { hostId: "old", hostToken: "revoked", controllerUrl: stub.url, machineId: "m-1", registeredAt: "x" });
+    await saveIdentity(dir, {
+      hostId: "old",
+      hostToken: "revoked",
+      controllerUrl: stub.url,
+      machineId: "m-1",
+      registeredAt: "x",
+    });
     const { c, tokens } = client(dir);
     c.start();
     await until(() => stub.heartbeats.some((h) => h.auth !== "Bearer revoked"));
@@ -147,7 +187,13 @@ describe("ControllerClient", () => {
     stub.registers = [];
     stub.heartbeats = [];
     const dir = path.join(root, "c");
-    await saveIdentity(dir, { hostId: "old", hostToken: "revoked", controllerUrl: stub.url, machineId: "m-1", registeredAt: "x" });
+    await saveIdentity(dir, {
+      hostId: "old",
+      hostToken: "revoked",
+      controllerUrl: stub.url,
+      machineId: "m-1",
+      registeredAt: "x",
+    });
     const logs: string[] = [];
     const { c } = client(dir, { joinToken: undefined, log: (_l, ev) => logs.push(ev) });
     c.start();
@@ -160,7 +206,13 @@ describe("ControllerClient", () => {
   it("ignores an identity issued by another controller", async () => {
     stub.registers = [];
     const dir = path.join(root, "d");
-    await saveIdentity(dir, { hostId: "x", hostToken: "y", controllerUrl: "http://127.0.0.1:1", machineId: "m-1", registeredAt: "x" });
+    await saveIdentity(dir, {
+      hostId: "x",
+      hostToken: "y",
+      controllerUrl: "http://127.0.0.1:1",
+      machineId: "m-1",
+      registeredAt: "x",
+    });
     const { c } = client(dir);
     c.start();
     await until(() => stub.registers.length === 1 && c.identity !== null);
@@ -177,8 +229,15 @@ describe("ControllerClient", () => {
     const dir = path.join(root, "e");
     const logs: Array<[string, unknown]> = [];
     const c = new ControllerClient({
-      controllerUrl: `http://127.0.0.1:${port}`, stateDir: dir, joinToken: JOIN, agentUrl: "http://127.0.0.1:7101",
-      getFacts: () => facts, getUsage: async () => usage, listVms: async () => [], heartbeatMs: 20, maxBackoffMs: 80,
+      controllerUrl: `http://127.0.0.1:${port}`,
+      stateDir: dir,
+      joinToken: JOIN,
+      agentUrl: "http://127.0.0.1:7101",
+      getFacts: () => facts,
+      getUsage: async () => usage,
+      listVms: async () => [],
+      heartbeatMs: 20,
+      maxBackoffMs: 80,
       log: (_l, ev, f) => logs.push([ev, f?.failures]),
     });
     c.start();

@@ -101,7 +101,8 @@ export class ControllerClient {
 
   constructor(private readonly opts: ControllerClientOptions) {
     const u = new URL(opts.controllerUrl);
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`controller URL must be http(s): ${opts.controllerUrl}`);
+    if (u.protocol !== "http:" && u.protocol !== "https:")
+      throw new Error(`controller URL must be http(s): ${opts.controllerUrl}`);
     this.base = opts.controllerUrl.replace(/\/+$/, "");
     this.intervalMs = opts.heartbeatMs ?? 10_000;
     this.log = opts.log ?? silentLogger;
@@ -124,11 +125,18 @@ export class ControllerClient {
     const id = await loadIdentity(this.opts.stateDir);
     const machineId = this.opts.getFacts().machineId;
     if (id && (id.controllerUrl !== this.base || id.machineId !== machineId)) {
-      this.log("warn", "identity.ignored", { reason: "issued for another controller or machine id", hostId: id.hostId, controller: id.controllerUrl });
+      this.log("warn", "identity.ignored", {
+        reason: "issued for another controller or machine id",
+        hostId: id.hostId,
+        controller: id.controllerUrl,
+      });
       return null;
     }
     if (id && this.opts.tls && !this.opts.tls.material) {
-      this.log("warn", "identity.ignored", { reason: "no valid certificate for this key and trusted CA in the state dir: registering again", hostId: id.hostId });
+      this.log("warn", "identity.ignored", {
+        reason: "no valid certificate for this key and trusted CA in the state dir: registering again",
+        hostId: id.hostId,
+      });
       return null;
     }
     if (id) this.setIdentity(id);
@@ -185,14 +193,21 @@ export class ControllerClient {
     const tls = this.opts.tls;
     if (tls) await tls.prepareFor(this.base);
     const body = {
-      joinToken, agentUrl: this.opts.agentUrl, facts,
-      ...(tls ? { tls: { publicKey: tls.key.publicKeyPem, proof: keyProof(tls.key, facts.machineId, this.opts.agentUrl) } } : {}),
+      joinToken,
+      agentUrl: this.opts.agentUrl,
+      facts,
+      ...(tls
+        ? { tls: { publicKey: tls.key.publicKeyPem, proof: keyProof(tls.key, facts.machineId, this.opts.agentUrl) } }
+        : {}),
     };
     const raw = await this.post("/register", body);
     const parsed = registerResponseSchema.safeParse(raw);
     if (!parsed.success) throw new Error(`controller register response invalid: ${parsed.error.issues[0]?.message}`);
     if (tls) {
-      if (!parsed.data.tls) throw new TrustError("the controller issued no certificate for this agent (an older controller?); the agent serves TLS only (--insecure-http is for development)");
+      if (!parsed.data.tls)
+        throw new TrustError(
+          "the controller issued no certificate for this agent (an older controller?); the agent serves TLS only (--insecure-http is for development)",
+        );
       await tls.install(this.opts.stateDir, parsed.data.tls.certificate, parsed.data.tls.caCertificate);
     }
     const identity: Identity = {
@@ -204,7 +219,8 @@ export class ControllerClient {
     };
     await saveIdentity(this.opts.stateDir, identity);
     this.setIdentity(identity);
-    if (!this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0) this.intervalMs = parsed.data.heartbeatIntervalMs;
+    if (!this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0)
+      this.intervalMs = parsed.data.heartbeatIntervalMs;
     this.sendFactsNext = false; // registration carried them
     this.log("info", "agent.registered", { hostId: identity.hostId, heartbeatMs: this.intervalMs });
     return identity;
@@ -214,9 +230,18 @@ export class ControllerClient {
   async heartbeat(): Promise<void> {
     const id = this.identityValue;
     if (!id) throw new Error("not registered");
-    const [usage, vms, images] = await Promise.all([this.opts.getUsage(), this.opts.listVms(), this.listImagesQuietly()]);
+    const [usage, vms, images] = await Promise.all([
+      this.opts.getUsage(),
+      this.opts.listVms(),
+      this.listImagesQuietly(),
+    ]);
     const metrics = await this.metricsQuietly(vms);
-    const body: Record<string, unknown> = { usage, vms, ...(images ? { images } : {}), ...(metrics ? { metrics } : {}) };
+    const body: Record<string, unknown> = {
+      usage,
+      vms,
+      ...(images ? { images } : {}),
+      ...(metrics ? { metrics } : {}),
+    };
     const withFacts = this.sendFactsNext;
     if (withFacts) {
       body.facts = this.opts.getFacts();
@@ -224,7 +249,8 @@ export class ControllerClient {
     }
     const raw = await this.post("/heartbeat", body, id.hostToken);
     const parsed = heartbeatResponseSchema.safeParse(raw);
-    if (parsed.success && !this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0) this.intervalMs = parsed.data.heartbeatIntervalMs;
+    if (parsed.success && !this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0)
+      this.intervalMs = parsed.data.heartbeatIntervalMs;
     if (withFacts) this.sendFactsNext = false;
     this.lastHeartbeatAt = new Date();
   }
@@ -244,7 +270,9 @@ export class ControllerClient {
     if (!this.opts.listImages) return null;
     try {
       // The contract's fields only, and never more than the controller accepts.
-      return (await this.opts.listImages()).slice(0, 10000).map(({ imageId, state, sizeBytes, inUse }) => ({ imageId, state, sizeBytes, inUse }));
+      return (await this.opts.listImages())
+        .slice(0, 10000)
+        .map(({ imageId, state, sizeBytes, inUse }) => ({ imageId, state, sizeBytes, inUse }));
     } catch (e) {
       this.log("warn", "images.list_failed", { error: e });
       return null;
@@ -303,7 +331,13 @@ export class ControllerClient {
         if (this.stopped) break;
         this.failures++;
         const status = e instanceof ControllerHttpError ? e.status : null;
-        if (status === 401 && this.identityValue && e instanceof ControllerHttpError && e.token && e.token !== this.identityValue.hostToken) {
+        if (
+          status === 401 &&
+          this.identityValue &&
+          e instanceof ControllerHttpError &&
+          e.token &&
+          e.token !== this.identityValue.hostToken
+        ) {
           // The token was rotated (PUT /v1/token) while this heartbeat was on its way: just send the next one.
           this.failures--;
           continue;
@@ -316,19 +350,35 @@ export class ControllerClient {
         if (status === 401 && this.identityValue) {
           // The controller no longer knows our token (host deleted, db reset): join again.
           if (this.opts.joinToken) {
-            this.log("warn", "agent.token_rejected", { hostId: this.identityValue.hostId, action: "re-registering with the join token" });
+            this.log("warn", "agent.token_rejected", {
+              hostId: this.identityValue.hostId,
+              action: "re-registering with the join token",
+            });
             this.identityValue = null;
             // Straight back in once; if a fresh token is rejected too, back off like any failure.
             if (this.failures > 1) await this.sleep(this.backoffMs());
             continue;
           }
-          this.log("error", "agent.token_rejected", { hostId: this.identityValue.hostId, action: "no join token to re-register; retrying", error: e });
-        } else {
-          this.log(this.failures <= 3 ? "warn" : "error", this.identityValue ? "controller.heartbeat_failed" : "controller.register_failed", {
-            error: e instanceof Error ? (e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message) : String(e),
-            status,
-            failures: this.failures,
+          this.log("error", "agent.token_rejected", {
+            hostId: this.identityValue.hostId,
+            action: "no join token to re-register; retrying",
+            error: e,
           });
+        } else {
+          this.log(
+            this.failures <= 3 ? "warn" : "error",
+            this.identityValue ? "controller.heartbeat_failed" : "controller.register_failed",
+            {
+              error:
+                e instanceof Error
+                  ? e.cause instanceof Error
+                    ? `${e.message}: ${e.cause.message}`
+                    : e.message
+                  : String(e),
+              status,
+              failures: this.failures,
+            },
+          );
         }
         await this.sleep(this.backoffMs());
       }

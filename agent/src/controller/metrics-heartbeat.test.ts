@@ -5,16 +5,47 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
-import { heartbeatRequestSchema, type HeartbeatMetrics, type HostFacts, type VmStatus } from "../../../lib/schemas/agent-api";
+import {
+  heartbeatRequestSchema,
+  type HeartbeatMetrics,
+  type HostFacts,
+  type VmStatus,
+} from "../../../lib/schemas/agent-api";
 import { ControllerClient } from "./controller-client";
 
 const facts: HostFacts = {
-  hostname: "h1", machineId: "m-metrics", arch: "x86_64", cpuCount: 2, cpuModel: "Test", memoryMb: 4096, diskGb: 20, kvm: false,
-  qemu: { version: "7.2.0", binaries: {}, firmware: {} }, ovs: { available: false, version: null, datapath: null },
-  nativeArches: [], emulatedArches: [], maxVcpusNative: null, maxVcpusEmulated: null, agentVersion: "0.1.0",
+  hostname: "h1",
+  machineId: "m-metrics",
+  arch: "x86_64",
+  cpuCount: 2,
+  cpuModel: "Test",
+  memoryMb: 4096,
+  diskGb: 20,
+  kvm: false,
+  qemu: { version: "7.2.0", binaries: {}, firmware: {} },
+  ovs: { available: false, version: null, datapath: null },
+  nativeArches: [],
+  emulatedArches: [],
+  maxVcpusNative: null,
+  maxVcpusEmulated: null,
+  agentVersion: "0.1.0",
 };
-const vm: VmStatus = { id: "vm-1", name: "one", arch: "x86_64", powerState: "running", pid: 4242, emulated: true, accel: "tcg", vcpus: 1, memoryMb: 256 };
-const sample: HeartbeatMetrics = { windowMs: 5000, host: { cpuPct: 12.5, memUsedMb: 1000, memTotalMb: 4096 }, vms: [{ id: "vm-1", cpuPct: 80, rssMb: 120 }] };
+const vm: VmStatus = {
+  id: "vm-1",
+  name: "one",
+  arch: "x86_64",
+  powerState: "running",
+  pid: 4242,
+  emulated: true,
+  accel: "tcg",
+  vcpus: 1,
+  memoryMb: 256,
+};
+const sample: HeartbeatMetrics = {
+  windowMs: 5000,
+  host: { cpuPct: 12.5, memUsedMb: 1000, memTotalMb: 4096 },
+  vms: [{ id: "vm-1", cpuPct: 80, rssMb: 120 }],
+};
 
 describe("heartbeat metrics", () => {
   let server: http.Server;
@@ -28,7 +59,8 @@ describe("heartbeat metrics", () => {
       req.on("data", (c) => (body += c));
       req.on("end", () => {
         res.setHeader("content-type", "application/json");
-        if (req.url === "/api/agent/v1/register") return void res.end(JSON.stringify({ hostId: "host-1", hostToken: "tok", heartbeatIntervalMs: 5000 }));
+        if (req.url === "/api/agent/v1/register")
+          return void res.end(JSON.stringify({ hostId: "host-1", hostToken: "tok", heartbeatIntervalMs: 5000 }));
         if (req.url === "/api/agent/v1/heartbeat") {
           bodies.push(JSON.parse(body));
           return void res.end(JSON.stringify({ ok: true, heartbeatIntervalMs: 5000 }));
@@ -49,8 +81,13 @@ describe("heartbeat metrics", () => {
     const seen: VmStatus[][] = [];
     let fail = false;
     const client = new ControllerClient({
-      controllerUrl: url, stateDir: root, joinToken: "join-token-0123456789", agentUrl: "http://127.0.0.1:7101",
-      getFacts: () => facts, getUsage: async () => ({ cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] }), listVms: async () => [vm],
+      controllerUrl: url,
+      stateDir: root,
+      joinToken: "join-token-0123456789",
+      agentUrl: "http://127.0.0.1:7101",
+      getFacts: () => facts,
+      getUsage: async () => ({ cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] }),
+      listVms: async () => [vm],
       getMetrics: async (vms) => {
         seen.push(vms);
         if (fail) throw new Error("no /proc");

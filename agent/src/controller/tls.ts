@@ -72,7 +72,9 @@ export async function loadOrCreateKey(stateDir: string): Promise<AgentKey> {
 
 /** The registration's proof of possession: a signature over keyProofMessage with the agent's key. */
 export function keyProof(key: AgentKey, machineId: string, agentUrl: string): string {
-  return crypto.sign("sha256", Buffer.from(keyProofMessage(machineId, agentUrl, key.publicKeyPem)), key.privateKeyPem).toString("base64");
+  return crypto
+    .sign("sha256", Buffer.from(keyProofMessage(machineId, agentUrl, key.publicKeyPem)), key.privateKeyPem)
+    .toString("base64");
 }
 
 /** cert.pem + ca.pem, if present, signed by that CA and for this key (else null: register again). */
@@ -91,7 +93,12 @@ export function checkIssuedTo(certPem: string, caPem: string, key: AgentKey): bo
   try {
     const cert = new crypto.X509Certificate(certPem);
     const ca = new crypto.X509Certificate(caPem);
-    return cert.checkIssued(ca) && cert.verify(ca.publicKey) && cert.checkPrivateKey(crypto.createPrivateKey(key.privateKeyPem)) && new Date(cert.validTo) > new Date();
+    return (
+      cert.checkIssued(ca) &&
+      cert.verify(ca.publicKey) &&
+      cert.checkPrivateKey(crypto.createPrivateKey(key.privateKeyPem)) &&
+      new Date(cert.validTo) > new Date()
+    );
   } catch {
     return false;
   }
@@ -112,7 +119,10 @@ export interface ControllerTrust {
   caFingerprint?: string;
 }
 
-export async function readTrust(opts: { controllerCaFile?: string; controllerFingerprint?: string }): Promise<ControllerTrust> {
+export async function readTrust(opts: {
+  controllerCaFile?: string;
+  controllerFingerprint?: string;
+}): Promise<ControllerTrust> {
   const t: ControllerTrust = {};
   if (opts.controllerCaFile) {
     const pem = await fsp.readFile(opts.controllerCaFile, "utf8");
@@ -135,8 +145,12 @@ export async function readTrust(opts: { controllerCaFile?: string; controllerFin
 /** The CA the registration answer carries must be the one we were told to trust (if we were told). */
 export function checkRegisteredCa(trust: ControllerTrust, caPem: string): void {
   const fp = fingerprintOf(caPem);
-  if (trust.caPem && fingerprintOf(trust.caPem) !== fp) throw new TrustError(`the controller's CA (${fp.slice(0, 16)}…) is not the one given with --controller-ca`);
-  if (trust.caFingerprint && trust.caFingerprint !== fp) throw new TrustError(`the controller's CA (${fp.slice(0, 16)}…) does not match --controller-fingerprint ${trust.caFingerprint.slice(0, 16)}…`);
+  if (trust.caPem && fingerprintOf(trust.caPem) !== fp)
+    throw new TrustError(`the controller's CA (${fp.slice(0, 16)}…) is not the one given with --controller-ca`);
+  if (trust.caFingerprint && trust.caFingerprint !== fp)
+    throw new TrustError(
+      `the controller's CA (${fp.slice(0, 16)}…) does not match --controller-fingerprint ${trust.caFingerprint.slice(0, 16)}…`,
+    );
 }
 
 /**
@@ -147,7 +161,11 @@ export function serverSecureContext(key: AgentKey, m: TlsMaterial): tls.SecureCo
   return { key: key.privateKeyPem, cert: m.certPem, ca: m.caPem };
 }
 
-export const SERVER_TLS_OPTIONS: https.ServerOptions = { requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" };
+export const SERVER_TLS_OPTIONS: https.ServerOptions = {
+  requestCert: true,
+  rejectUnauthorized: true,
+  minVersion: "TLSv1.2",
+};
 
 /** After the handshake: only the controller's certificate may call (another host's certificate chains to the same CA). */
 export function isControllerPeer(socket: tls.TLSSocket): boolean {
@@ -160,18 +178,31 @@ export function isControllerPeer(socket: tls.TLSSocket): boolean {
 export function presentedChain(url: URL, timeoutMs = 10_000): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const host = url.hostname.replace(/^\[|\]$/g, "");
-    const sock = tls.connect({ host, port: Number(url.port || 443), servername: /^[\d.:]+$/.test(host) ? undefined : host, rejectUnauthorized: false }, () => {
-      const out: string[] = [];
-      let c: tls.DetailedPeerCertificate | undefined = sock.getPeerCertificate(true);
-      const seen = new Set<string>();
-      while (c && c.raw && !seen.has(c.fingerprint256)) {
-        seen.add(c.fingerprint256);
-        out.push(`-----BEGIN CERTIFICATE-----\n${c.raw.toString("base64").replace(/(.{64})/g, "$1\n").trim()}\n-----END CERTIFICATE-----\n`);
-        c = c.issuerCertificate;
-      }
-      sock.end();
-      resolve(out);
-    });
+    const sock = tls.connect(
+      {
+        host,
+        port: Number(url.port || 443),
+        servername: /^[\d.:]+$/.test(host) ? undefined : host,
+        rejectUnauthorized: false,
+      },
+      () => {
+        const out: string[] = [];
+        let c: tls.DetailedPeerCertificate | undefined = sock.getPeerCertificate(true);
+        const seen = new Set<string>();
+        while (c && c.raw && !seen.has(c.fingerprint256)) {
+          seen.add(c.fingerprint256);
+          out.push(
+            `-----BEGIN CERTIFICATE-----\n${c.raw
+              .toString("base64")
+              .replace(/(.{64})/g, "$1\n")
+              .trim()}\n-----END CERTIFICATE-----\n`,
+          );
+          c = c.issuerCertificate;
+        }
+        sock.end();
+        resolve(out);
+      },
+    );
     sock.setTimeout(timeoutMs, () => sock.destroy(new Error("TLS handshake timed out")));
     sock.on("error", reject);
   });
@@ -206,18 +237,22 @@ export function controllerFetch(getTls: () => { ca: string | null; cert?: string
       signal?.addEventListener("abort", onAbort, { once: true });
       req.on("response", (res: http.IncomingMessage) => {
         const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
+        for (const [k, v] of Object.entries(res.headers))
+          if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
         const status = res.statusCode ?? 502;
         const nullBody = status === 204 || status === 304 || (init.method ?? "GET") === "HEAD";
         if (nullBody) res.resume();
-        resolve(new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers: h }));
+        resolve(
+          new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers: h }),
+        );
       });
       req.on("error", (e) => {
         signal?.removeEventListener("abort", onAbort);
         reject(new TypeError("fetch failed", { cause: e }));
       });
       req.on("close", () => signal?.removeEventListener("abort", onAbort));
-      if (init.body !== undefined && init.body !== null) req.end(typeof init.body === "string" ? init.body : Buffer.from(init.body as ArrayBuffer));
+      if (init.body !== undefined && init.body !== null)
+        req.end(typeof init.body === "string" ? init.body : Buffer.from(init.body as ArrayBuffer));
       else req.end();
     });
   };
@@ -238,7 +273,11 @@ export class AgentTls {
     readonly key: AgentKey,
     readonly trust: ControllerTrust,
   ) {
-    this.fetch = controllerFetch(() => ({ ca: this.trustedCa(), cert: this.material?.certPem, key: this.key.privateKeyPem }));
+    this.fetch = controllerFetch(() => ({
+      ca: this.trustedCa(),
+      cert: this.material?.certPem,
+      key: this.key.privateKeyPem,
+    }));
   }
 
   static async open(stateDir: string, trust: ControllerTrust): Promise<AgentTls> {
@@ -272,7 +311,10 @@ export class AgentTls {
     if (url.protocol !== "https:" || this.trustedCa() || !this.trust.caFingerprint) return;
     const chain = await presentedChain(url);
     const ca = chain.find((pem) => fingerprintOf(pem) === this.trust.caFingerprint);
-    if (!ca) throw new TrustError(`the controller at ${url.origin} does not present the CA with fingerprint ${this.trust.caFingerprint.slice(0, 16)}… (--controller-fingerprint)`);
+    if (!ca)
+      throw new TrustError(
+        `the controller at ${url.origin} does not present the CA with fingerprint ${this.trust.caFingerprint.slice(0, 16)}… (--controller-fingerprint)`,
+      );
     this.bootstrapCa = ca;
   }
 
@@ -280,10 +322,20 @@ export class AgentTls {
   async install(stateDir: string, certPem: string, caPem: string): Promise<void> {
     checkRegisteredCa(this.trust, caPem);
     // Trust on first use sticks, like ssh's known_hosts: a controller with another CA is refused.
-    if (!this.trust.caPem && !this.trust.caFingerprint && this.material && fingerprintOf(this.material.caPem) !== fingerprintOf(caPem)) {
-      throw new TrustError(`the controller now sends another CA (${fingerprintOf(caPem).slice(0, 16)}…) than the one trusted at the first join; if that is intended, delete ${path.join(stateDir, TLS_DIR, "ca.pem")} or pass --controller-ca / --controller-fingerprint`);
+    if (
+      !this.trust.caPem &&
+      !this.trust.caFingerprint &&
+      this.material &&
+      fingerprintOf(this.material.caPem) !== fingerprintOf(caPem)
+    ) {
+      throw new TrustError(
+        `the controller now sends another CA (${fingerprintOf(caPem).slice(0, 16)}…) than the one trusted at the first join; if that is intended, delete ${path.join(stateDir, TLS_DIR, "ca.pem")} or pass --controller-ca / --controller-fingerprint`,
+      );
     }
-    if (!checkIssuedTo(certPem, caPem, this.key)) throw new TrustError("the certificate in the registration answer is not for this agent's key or not signed by the CA sent with it");
+    if (!checkIssuedTo(certPem, caPem, this.key))
+      throw new TrustError(
+        "the certificate in the registration answer is not for this agent's key or not signed by the CA sent with it",
+      );
     const m = { certPem, caPem };
     await saveTlsMaterial(stateDir, m);
     this.material = m;

@@ -65,7 +65,10 @@ class StubController {
     if (range && !b.ignoreRange) {
       start = Number(range[1]);
       if (start >= data.length) return void res.writeHead(416, { "content-range": `bytes */${data.length}` }).end();
-      res.writeHead(206, { "content-length": data.length - start, "content-range": `bytes ${start}-${data.length - 1}/${data.length}` });
+      res.writeHead(206, {
+        "content-length": data.length - start,
+        "content-range": `bytes ${start}-${data.length - 1}/${data.length}`,
+      });
     } else {
       res.writeHead(200, { "content-length": data.length });
     }
@@ -170,7 +173,10 @@ describe("ImageCache", () => {
   it("fails after a second mismatch and leaves nothing behind", async () => {
     fresh();
     stub.behaviour = { corruptTimes: 2 };
-    await expect(cache().ensure("img-1", "disk", SHA)).rejects.toMatchObject({ code: "unavailable", message: expect.stringMatching(/sha256 mismatch/) });
+    await expect(cache().ensure("img-1", "disk", SHA)).rejects.toMatchObject({
+      code: "unavailable",
+      message: expect.stringMatching(/sha256 mismatch/),
+    });
     const dir = path.join(stateDir, "images", "img-1");
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(stub.requests).toHaveLength(2);
@@ -200,7 +206,9 @@ describe("ImageCache", () => {
     expect(await cache().ensure("nope", "initrd", undefined, { optional: true })).toBeNull();
     const r = await cache().resolve({ type: "kernel", imageId: "kimg", kernelSha256: KERNEL_SHA });
     expect(r).toEqual({ kernel: path.join(stateDir, "images", "kimg", "kernel") });
-    await expect(cache().resolve({ type: "kernel", imageId: "kimg", initrdSha256: SHA })).rejects.toMatchObject({ code: "invalid" });
+    await expect(cache().resolve({ type: "kernel", imageId: "kimg", initrdSha256: SHA })).rejects.toMatchObject({
+      code: "invalid",
+    });
   });
 
   it("refuses unsafe image ids before touching the disk or network", async () => {
@@ -213,14 +221,19 @@ describe("ImageCache", () => {
 
   it("no token: unavailable, no request", async () => {
     fresh();
-    await expect(cache({ getToken: () => null }).ensure("img-1", "disk")).rejects.toMatchObject({ code: "unavailable" });
+    await expect(cache({ getToken: () => null }).ensure("img-1", "disk")).rejects.toMatchObject({
+      code: "unavailable",
+    });
     expect(stub.requests).toHaveLength(0);
   });
 
   it("gives up after repeated cuts with a clear error, keeping the partial data for next time", async () => {
     fresh();
     stub.behaviour = { cutAfter: 1000, cutTimes: 100 };
-    await expect(cache({ maxAttempts: 3 }).ensure("img-1", "disk", SHA)).rejects.toMatchObject({ code: "unavailable", message: expect.stringMatching(/after 3 attempts/) });
+    await expect(cache({ maxAttempts: 3 }).ensure("img-1", "disk", SHA)).rejects.toMatchObject({
+      code: "unavailable",
+      message: expect.stringMatching(/after 3 attempts/),
+    });
     const part = path.join(stateDir, "images", "img-1", "disk.part");
     expect(fs.statSync(part).size).toBeGreaterThan(0);
     stub.behaviour = {};

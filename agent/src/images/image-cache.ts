@@ -11,7 +11,13 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { safeIdSchema, CONTROLLER_AGENT_PREFIX, imageFileSchema, type HostImageReport, type ImageFileName } from "../../../lib/schemas/agent-api";
+import {
+  safeIdSchema,
+  CONTROLLER_AGENT_PREFIX,
+  imageFileSchema,
+  type HostImageReport,
+  type ImageFileName,
+} from "../../../lib/schemas/agent-api";
 import { silentLogger, type Logger } from "../util";
 
 export type ImageFile = ImageFileName;
@@ -79,7 +85,8 @@ const SHA_RE = /^[0-9a-f]{64}$/;
 /** Bytes under a directory (one level: the cache never nests). */
 async function dirBytes(dir: string): Promise<number> {
   let total = 0;
-  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) total += (await sizeOf(path.join(dir, name))) ?? 0;
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[]))
+    total += (await sizeOf(path.join(dir, name))) ?? 0;
   return total;
 }
 
@@ -119,14 +126,16 @@ export class ImageCache {
     this.maxAttempts = opts.maxAttempts ?? 4;
     this.retryDelayMs = opts.retryDelayMs ?? 500;
     const u = new URL(opts.controllerUrl);
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`controller URL must be http(s): ${opts.controllerUrl}`);
+    if (u.protocol !== "http:" && u.protocol !== "https:")
+      throw new Error(`controller URL must be http(s): ${opts.controllerUrl}`);
     this.base = opts.controllerUrl.replace(/\/+$/, "");
   }
 
   pathFor(imageId: string, file: ImageFile): string {
     // Validated again here: the id becomes a directory name.
     const parsed = safeIdSchema.safeParse(imageId);
-    if (!parsed.success) throw new ImageCacheError("invalid", `invalid image id: ${parsed.error.issues[0]?.message ?? "bad id"}`);
+    if (!parsed.success)
+      throw new ImageCacheError("invalid", `invalid image id: ${parsed.error.issues[0]?.message ?? "bad id"}`);
     const id = parsed.data;
     if (!IMAGE_FILES.includes(file)) throw new ImageCacheError("invalid", `unknown image file "${file}"`);
     return path.join(this.dir, id, file);
@@ -154,7 +163,8 @@ export class ImageCache {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (sha256 !== undefined && !SHA_RE.test(sha256)) return Promise.reject(new ImageCacheError("invalid", "sha256 must be 64 lower-case hex digits"));
+    if (sha256 !== undefined && !SHA_RE.test(sha256))
+      return Promise.reject(new ImageCacheError("invalid", "sha256 must be 64 lower-case hex digits"));
     const evicting = this.evicting.get(imageId);
     if (evicting) return evicting.then(() => this.ensure(imageId, file, sha256, o));
     const key = `${imageId}/${file}`;
@@ -178,7 +188,14 @@ export class ImageCache {
   }
 
   /** A joiner may ask for a hash the running download did not verify: check it too. */
-  private async afterShared(p: string | null, final: string, sha256: string | undefined, imageId: string, file: ImageFile, o: { optional?: boolean }): Promise<string | null> {
+  private async afterShared(
+    p: string | null,
+    final: string,
+    sha256: string | undefined,
+    imageId: string,
+    file: ImageFile,
+    o: { optional?: boolean },
+  ): Promise<string | null> {
     if (p === null || !sha256 || (await this.verifiedHash(final)) === sha256) return p;
     return this.ensure(imageId, file, sha256, o);
   }
@@ -192,7 +209,13 @@ export class ImageCache {
     }
   }
 
-  private async ensureUnshared(imageId: string, file: ImageFile, final: string, sha256: string | undefined, o: { optional?: boolean }): Promise<string | null> {
+  private async ensureUnshared(
+    imageId: string,
+    file: ImageFile,
+    final: string,
+    sha256: string | undefined,
+    o: { optional?: boolean },
+  ): Promise<string | null> {
     if ((await sizeOf(final)) !== null) {
       if (!sha256) return final;
       let have = await this.verifiedHash(final);
@@ -218,11 +241,20 @@ export class ImageCache {
         await fsp.rm(part, { force: true });
         this.log("warn", "image.sha256_mismatch", { imageId, file, expected: sha256, got, retry: verifyRound === 0 });
         if (verifyRound === 0) continue;
-        throw new ImageCacheError("unavailable", `image ${imageId} ${file}: sha256 mismatch (expected ${sha256}, got ${got}) after re-download`);
+        throw new ImageCacheError(
+          "unavailable",
+          `image ${imageId} ${file}: sha256 mismatch (expected ${sha256}, got ${got}) after re-download`,
+        );
       }
       await fsp.rename(part, final);
       await fsp.writeFile(final + ".sha256", got + "\n");
-      this.log("info", "image.cached", { imageId, file, bytes: await sizeOf(final), ms: Date.now() - started, verified: Boolean(sha256) });
+      this.log("info", "image.cached", {
+        imageId,
+        file,
+        bytes: await sizeOf(final),
+        ms: Date.now() - started,
+        verified: Boolean(sha256),
+      });
       await this.touch(imageId); // before the LRU pass, so this image is the newest
       await this.enforceLimit(imageId);
       return final;
@@ -246,7 +278,11 @@ export class ImageCache {
   private async users(): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     for (const [imageId, vms] of (await this.opts.usersOf?.()) ?? []) {
-      if (vms.length) out.set(imageId, vms.map((v) => (v.name && v.name !== v.id ? `${v.name} (${v.id})` : v.id)));
+      if (vms.length)
+        out.set(
+          imageId,
+          vms.map((v) => (v.name && v.name !== v.id ? `${v.name} (${v.id})` : v.id)),
+        );
     }
     return out;
   }
@@ -274,7 +310,11 @@ export class ImageCache {
       } catch {
         /* gone meanwhile: oldest */
       }
-      const state = this.downloading(imageId) ? "downloading" : this.lastError.has(imageId) || !complete ? "error" : "ready";
+      const state = this.downloading(imageId)
+        ? "downloading"
+        : this.lastError.has(imageId) || !complete
+          ? "error"
+          : "ready";
       const usedBy = users.get(imageId) ?? [];
       out.push({ imageId, state, sizeBytes: await dirBytes(dir), inUse: usedBy.length > 0, lastUsedMs, usedBy });
     }
@@ -287,10 +327,12 @@ export class ImageCache {
    */
   async evict(imageId: string): Promise<EvictResult> {
     const dir = this.dirFor(imageId); // validates the id: it becomes a path
-    if ((await sizeOf(dir)) === null) throw new ImageCacheError("not_found", `image ${imageId} is not cached on this host`);
+    if ((await sizeOf(dir)) === null)
+      throw new ImageCacheError("not_found", `image ${imageId} is not cached on this host`);
     // From here to evicting.set() nothing awaits, so no download can slip in between.
     if (this.evicting.has(imageId)) throw new ImageCacheError("conflict", `image ${imageId} is already being evicted`);
-    if (this.downloading(imageId)) throw new ImageCacheError("conflict", `image ${imageId} is being downloaded; try again when it is ready`);
+    if (this.downloading(imageId))
+      throw new ImageCacheError("conflict", `image ${imageId} is being downloaded; try again when it is ready`);
     let done!: () => void;
     this.evicting.set(imageId, new Promise<void>((r) => (done = r)));
     try {
@@ -299,7 +341,10 @@ export class ImageCache {
       const usedBy = (await this.users()).get(imageId) ?? [];
       if (usedBy.length) {
         const n = usedBy.length;
-        throw new ImageCacheError("conflict", `image ${imageId} is in use by VM${n === 1 ? "" : "s"} ${usedBy.join(", ")} on this host; delete ${n === 1 ? "it" : "them"} first`);
+        throw new ImageCacheError(
+          "conflict",
+          `image ${imageId} is in use by VM${n === 1 ? "" : "s"} ${usedBy.join(", ")} on this host; delete ${n === 1 ? "it" : "them"} first`,
+        );
       }
       const freedBytes = await dirBytes(dir);
       await fsp.rm(dir, { recursive: true, force: true });
@@ -316,7 +361,9 @@ export class ImageCache {
   private enforceLimit(justCached: string): Promise<void> {
     const max = this.opts.maxBytes;
     if (max === undefined) return Promise.resolve();
-    const run = this.limitChain.then(() => this.evictToLimit(max, justCached)).catch((e: unknown) => this.log("warn", "image.cache_limit_failed", { error: e }));
+    const run = this.limitChain
+      .then(() => this.evictToLimit(max, justCached))
+      .catch((e: unknown) => this.log("warn", "image.cache_limit_failed", { error: e }));
     this.limitChain = run;
     return run;
   }
@@ -325,18 +372,33 @@ export class ImageCache {
     const images = await this.list();
     let total = images.reduce((n, i) => n + i.sizeBytes, 0);
     if (total <= max) return;
-    const candidates = images.filter((i) => i.imageId !== keep && !i.inUse && i.state !== "downloading").sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+    const candidates = images
+      .filter((i) => i.imageId !== keep && !i.inUse && i.state !== "downloading")
+      .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
     for (const c of candidates) {
       if (total <= max) break;
       try {
         total -= (await this.evict(c.imageId)).freedBytes;
-        this.log("info", "image.evicted_lru", { imageId: c.imageId, lastUsed: new Date(c.lastUsedMs).toISOString(), cacheBytes: total, maxBytes: max });
+        this.log("info", "image.evicted_lru", {
+          imageId: c.imageId,
+          lastUsed: new Date(c.lastUsedMs).toISOString(),
+          cacheBytes: total,
+          maxBytes: max,
+        });
       } catch (e) {
         // Became busy since list(): skip it, the next download tries again.
-        this.log("info", "image.evict_skipped", { imageId: c.imageId, error: e instanceof Error ? e.message : String(e) });
+        this.log("info", "image.evict_skipped", {
+          imageId: c.imageId,
+          error: e instanceof Error ? e.message : String(e),
+        });
       }
     }
-    if (total > max) this.log("warn", "image.cache_over_limit", { cacheBytes: total, maxBytes: max, note: "the rest is in use or downloading" });
+    if (total > max)
+      this.log("warn", "image.cache_over_limit", {
+        cacheBytes: total,
+        maxBytes: max,
+        note: "the rest is in use or downloading",
+      });
   }
 
   /** Fills `part` to completion, resuming across attempts. false = optional file absent (404). */
@@ -353,12 +415,20 @@ export class ImageCache {
       }
     }
     const msg = lastErr instanceof Error ? lastErr.message : String(lastErr);
-    throw new ImageCacheError("unavailable", `image ${imageId} ${file}: download failed after ${this.maxAttempts} attempts: ${msg}`);
+    throw new ImageCacheError(
+      "unavailable",
+      `image ${imageId} ${file}: download failed after ${this.maxAttempts} attempts: ${msg}`,
+    );
   }
 
   private async downloadAttempt(imageId: string, file: ImageFile, part: string, optional: boolean): Promise<boolean> {
     const token = this.opts.getToken();
-    if (!token) throw new ImageCacheError("unavailable", "agent is not registered with the controller yet (no host token)", false);
+    if (!token)
+      throw new ImageCacheError(
+        "unavailable",
+        "agent is not registered with the controller yet (no host token)",
+        false,
+      );
     const url = `${this.base}${CONTROLLER_AGENT_PREFIX}/images/${encodeURIComponent(imageId)}/${file}`;
     const offset = (await sizeOf(part)) ?? 0;
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
@@ -394,7 +464,11 @@ export class ImageCache {
         if (!m || Number(m[1]) !== offset) {
           await res.body?.cancel();
           await fsp.rm(part, { force: true });
-          throw new ImageCacheError("unavailable", `unexpected Content-Range "${res.headers.get("content-range")}"`, true);
+          throw new ImageCacheError(
+            "unavailable",
+            `unexpected Content-Range "${res.headers.get("content-range")}"`,
+            true,
+          );
         }
         append = true;
         expectedTotal = m[3] === "*" ? null : Number(m[3]);
@@ -403,7 +477,11 @@ export class ImageCache {
         expectedTotal = len !== null && /^\d+$/.test(len) ? Number(len) : null;
       } else {
         await res.body?.cancel();
-        throw new ImageCacheError("unavailable", `controller answered ${res.status} for image ${imageId} ${file}`, res.status >= 500 || res.status === 429);
+        throw new ImageCacheError(
+          "unavailable",
+          `controller answered ${res.status} for image ${imageId} ${file}`,
+          res.status >= 500 || res.status === 429,
+        );
       }
       if (!res.body) throw new ImageCacheError("unavailable", "empty response body", true);
 

@@ -48,7 +48,9 @@ class StubController {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end();
     if (req.url === "/api/agent/v1/heartbeat") {
       this.heartbeats.push(JSON.parse(body));
-      return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, heartbeatIntervalMs: 5000 }));
+      return void res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ ok: true, heartbeatIntervalMs: 5000 }));
     }
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.hold) await this.hold;
@@ -74,7 +76,15 @@ describe("image cache: state and eviction", () => {
   let users: Users = new Map();
   const logs: Array<[string, string, Record<string, unknown> | undefined]> = [];
   const cache = (extra: Partial<ConstructorParameters<typeof ImageCache>[0]> = {}) =>
-    new ImageCache({ stateDir, controllerUrl: stub.url, getToken: () => TOKEN, retryDelayMs: 10, usersOf: async () => users, log: (l, e, c) => logs.push([l, e, c]), ...extra });
+    new ImageCache({
+      stateDir,
+      controllerUrl: stub.url,
+      getToken: () => TOKEN,
+      retryDelayMs: 10,
+      usersOf: async () => users,
+      log: (l, e, c) => logs.push([l, e, c]),
+      ...extra,
+    });
   const fresh = () => {
     stateDir = path.join(root, `s${n++}`);
     users = new Map();
@@ -129,7 +139,10 @@ describe("image cache: state and eviction", () => {
     expect(list.find((i) => i.imageId === "img-ready")).toMatchObject({ sizeBytes: 1000, usedBy: ["web-1 (vm-1)"] });
     expect(list.find((i) => i.imageId === "img-partial")!.sizeBytes).toBe(300);
     await slow;
-    expect((await c.list()).find((i) => i.imageId === "img-slow")).toMatchObject({ state: "ready", sizeBytes: 2000 + 65 }); // + the .sha256 sidecar
+    expect((await c.list()).find((i) => i.imageId === "img-slow")).toMatchObject({
+      state: "ready",
+      sizeBytes: 2000 + 65,
+    }); // + the .sha256 sidecar
   });
 
   it("a failed download is state error until a later one succeeds", async () => {
@@ -165,8 +178,19 @@ describe("image cache: state and eviction", () => {
     const c = cache();
     await expect(c.evict("img-none")).rejects.toMatchObject({ code: "not_found" });
     seed("img-used", 100, 10);
-    users = new Map([["img-used", [{ id: "vm-a", name: "web-a" }, { id: "vm-b", name: "vm-b" }]]]);
-    await expect(c.evict("img-used")).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/in use by VMs web-a \(vm-a\), vm-b on this host/) });
+    users = new Map([
+      [
+        "img-used",
+        [
+          { id: "vm-a", name: "web-a" },
+          { id: "vm-b", name: "vm-b" },
+        ],
+      ],
+    ]);
+    await expect(c.evict("img-used")).rejects.toMatchObject({
+      code: "conflict",
+      message: expect.stringMatching(/in use by VMs web-a \(vm-a\), vm-b on this host/),
+    });
     expect(fs.existsSync(imgDir("img-used"))).toBe(true);
 
     stub.files.set("img-dl/disk", blob(100));
@@ -175,12 +199,16 @@ describe("image cache: state and eviction", () => {
     const dl = c.ensure("img-dl", "disk");
     // The download is in flight once the stub has seen its request (no wall-clock guess).
     while (!stub.requests.some((u) => u.includes("/images/img-dl/"))) await new Promise((r) => setTimeout(r, 5));
-    await expect(c.evict("img-dl")).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/being downloaded/) });
+    await expect(c.evict("img-dl")).rejects.toMatchObject({
+      code: "conflict",
+      message: expect.stringMatching(/being downloaded/),
+    });
     release();
     stub.hold = null;
     await dl;
 
-    for (const bad of ["../images", "a/b", "", "-x", ".."]) await expect(c.evict(bad)).rejects.toMatchObject({ code: "invalid" });
+    for (const bad of ["../images", "a/b", "", "-x", ".."])
+      await expect(c.evict(bad)).rejects.toMatchObject({ code: "invalid" });
     expect(fs.existsSync(path.join(stateDir, "images"))).toBe(true);
   });
 
@@ -216,7 +244,10 @@ describe("image cache: state and eviction", () => {
     await c.ensure("img-fresh", "disk");
     const left = (await c.list()).map((i) => i.imageId);
     expect(left).toEqual(["img-fresh", "img-new", "img-old-used"]);
-    expect(logs.filter(([, e]) => e === "image.evicted_lru").map(([, , ctx]) => ctx?.imageId)).toEqual(["img-old", "img-mid"]);
+    expect(logs.filter(([, e]) => e === "image.evicted_lru").map(([, , ctx]) => ctx?.imageId)).toEqual([
+      "img-old",
+      "img-mid",
+    ]);
   });
 
   it("LRU: a cache hit counts as a use; nothing is evicted without a download or under the limit", async () => {
@@ -246,12 +277,23 @@ describe("image cache: state and eviction", () => {
     fresh();
     seed("img-h", 123, 10);
     users = new Map([["img-h", [{ id: "vm-1", name: "web" }]]]);
-    await saveIdentity(stateDir, { hostId: "h-1", hostToken: TOKEN, controllerUrl: stub.url, machineId: "m-1", registeredAt: new Date().toISOString() });
+    await saveIdentity(stateDir, {
+      hostId: "h-1",
+      hostToken: TOKEN,
+      controllerUrl: stub.url,
+      machineId: "m-1",
+      registeredAt: new Date().toISOString(),
+    });
     const facts = { machineId: "m-1" } as HostFacts;
     const c = cache();
     const client = new ControllerClient({
-      controllerUrl: stub.url, stateDir, agentUrl: "http://127.0.0.1:7101", getFacts: () => facts,
-      getUsage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }), listVms: async () => [], listImages: () => c.list(),
+      controllerUrl: stub.url,
+      stateDir,
+      agentUrl: "http://127.0.0.1:7101",
+      getFacts: () => facts,
+      getUsage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
+      listVms: async () => [],
+      listImages: () => c.list(),
     });
     await client.loadIdentity();
     stub.heartbeats = [];
@@ -264,8 +306,12 @@ describe("image cache: state and eviction", () => {
 
     // A cache that cannot be read leaves `images` out: the controller keeps its records.
     const broken = new ControllerClient({
-      controllerUrl: stub.url, stateDir, agentUrl: "http://127.0.0.1:7101", getFacts: () => facts,
-      getUsage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }), listVms: async () => [],
+      controllerUrl: stub.url,
+      stateDir,
+      agentUrl: "http://127.0.0.1:7101",
+      getFacts: () => facts,
+      getUsage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
+      listVms: async () => [],
       listImages: async () => {
         throw new Error("disk on fire");
       },
@@ -280,7 +326,9 @@ describe("image cache: state and eviction", () => {
     const base = { usage: { cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }, vms: [] };
     expect(heartbeatRequestSchema.safeParse(base).success).toBe(true);
     const one = { imageId: "i", state: "ready", sizeBytes: 0, inUse: false };
-    expect(heartbeatRequestSchema.safeParse({ ...base, images: Array.from({ length: 10001 }, () => one) }).success).toBe(false);
+    expect(
+      heartbeatRequestSchema.safeParse({ ...base, images: Array.from({ length: 10001 }, () => one) }).success,
+    ).toBe(false);
     expect(heartbeatRequestSchema.safeParse({ ...base, images: [{ ...one, imageId: "../x" }] }).success).toBe(false);
     expect(heartbeatRequestSchema.safeParse({ ...base, images: [{ ...one, state: "gone" }] }).success).toBe(false);
   });
@@ -298,7 +346,8 @@ describe("--image-cache-max-gb", () => {
     expect(get(["--image-cache-max-gb", "20"])).toBe(20);
     expect(get(["--image-cache-max-gb", "0.5"])).toBe(0.5);
     expect(get([], { POLYARCH_IMAGE_CACHE_MAX_GB: "7" })).toBe(7);
-    for (const bad of ["0", "-1", "lots"]) expect(() => get(["--image-cache-max-gb", bad])).toThrow(/image-cache-max-gb/);
+    for (const bad of ["0", "-1", "lots"])
+      expect(() => get(["--image-cache-max-gb", bad])).toThrow(/image-cache-max-gb/);
   });
 });
 
@@ -307,13 +356,24 @@ describe("VmManager.imageUsers", () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-evict-mgr-"));
     let fail!: (e: Error) => void;
     const manager = new VmManager({
-      stateDir: path.join(root, "state"), hostArch: "x86_64", kvm: false, qemuBinaries: { x86_64: "/usr/bin/qemu-system-x86_64" }, firmware: {},
+      stateDir: path.join(root, "state"),
+      hostArch: "x86_64",
+      kvm: false,
+      qemuBinaries: { x86_64: "/usr/bin/qemu-system-x86_64" },
+      firmware: {},
       resolveImage: () => new Promise((_resolve, reject) => (fail = reject)),
       hostLimits: { cpuCount: 2, memoryMb: 4096 },
     });
     try {
       await manager.init();
-      const creating = manager.apply("vm-c", { name: "web-c", arch: "x86_64", vcpus: 1, memoryMb: 128, diskGb: 1, boot: { type: "kernel", imageId: "img-k", cmdline: "" } });
+      const creating = manager.apply("vm-c", {
+        name: "web-c",
+        arch: "x86_64",
+        vcpus: 1,
+        memoryMb: 128,
+        diskGb: 1,
+        boot: { type: "kernel", imageId: "img-k", cmdline: "" },
+      });
       await new Promise((r) => setTimeout(r, 50));
       expect(await manager.imageUsers()).toEqual(new Map([["img-k", [{ id: "vm-c", name: "web-c" }]]]));
       fail(new Error("no image source in this test"));
@@ -350,13 +410,30 @@ describe("agent API: /v1/images", () => {
   let barePort = 0;
 
   const call = async (p: number, method: string, rawPath: string, token: string | null = TOKEN) =>
-    new Promise<{ status: number; body: any; allow?: string }>((resolve, reject) => { // eslint-disable-line @typescript-eslint/no-explicit-any
-      const req = http.request({ host: "127.0.0.1", port: p, method, path: rawPath, headers: token ? { authorization: `Bearer ${token}` } : {}, agent: false }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => (text += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined, allow: res.headers.allow }));
-      });
+    new Promise<{ status: number; body: any; allow?: string }>((resolve, reject) => {
+      // eslint-disable-line @typescript-eslint/no-explicit-any
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: p,
+          method,
+          path: rawPath,
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+          agent: false,
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c) => (text += c));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: text ? JSON.parse(text) : undefined,
+              allow: res.headers.allow,
+            }),
+          );
+        },
+      );
       req.on("error", reject);
       req.end();
     });
@@ -364,7 +441,12 @@ describe("agent API: /v1/images", () => {
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-evict-api-"));
     stateDir = path.join(root, "state");
-    const images = new ImageCache({ stateDir, controllerUrl: "http://127.0.0.1:9", getToken: () => TOKEN, usersOf: async () => users });
+    const images = new ImageCache({
+      stateDir,
+      controllerUrl: "http://127.0.0.1:9",
+      getToken: () => TOKEN,
+      usersOf: async () => users,
+    });
     const auth = new TokenVerifier();
     auth.set(TOKEN);
     const usage = async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] });
@@ -386,7 +468,10 @@ describe("agent API: /v1/images", () => {
   };
 
   it("401 without the host token", async () => {
-    for (const [m, p] of [["GET", "/v1/images"], ["DELETE", "/v1/images/img-1"]] as const) {
+    for (const [m, p] of [
+      ["GET", "/v1/images"],
+      ["DELETE", "/v1/images/img-1"],
+    ] as const) {
       const r = await call(port, m, p, null);
       expect(r.status, `${m} ${p}`).toBe(401);
       expect((await call(port, m, p, "wrong-token")).status).toBe(401);
@@ -419,12 +504,15 @@ describe("agent API: /v1/images", () => {
     expect((await call(port, "DELETE", "/v1/images/img-1")).status).toBe(404);
   });
 
-  it.each(["..", "%2e%2e", "a%2Fb", "a/b", "..%2F..%2Fetc", "-x", "%zz", "a".repeat(65)])("400 for the image id %s, nothing removed", async (id) => {
-    const r = await call(port, "DELETE", `/v1/images/${id}`);
-    expect(r.status).toBe(400);
-    expect(r.body.error.code).toBe("invalid");
-    expect(fs.existsSync(path.join(stateDir, "images", "img-2"))).toBe(true);
-  });
+  it.each(["..", "%2e%2e", "a%2Fb", "a/b", "..%2F..%2Fetc", "-x", "%zz", "a".repeat(65)])(
+    "400 for the image id %s, nothing removed",
+    async (id) => {
+      const r = await call(port, "DELETE", `/v1/images/${id}`);
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe("invalid");
+      expect(fs.existsSync(path.join(stateDir, "images", "img-2"))).toBe(true);
+    },
+  );
 
   it("405 for other methods", async () => {
     expect(await call(port, "POST", "/v1/images")).toMatchObject({ status: 405, allow: "GET" });

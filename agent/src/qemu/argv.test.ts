@@ -4,7 +4,12 @@ import { buildQemuArgs, chooseAccel, escapeOptValue, kernelCmdline, type Accel, 
 
 const dir = "/var/lib/polyarch/vms/vm1";
 
-function cfg(arch: Arch, accel: Accel, boot: "disk" | "kernel", over: Partial<QemuLaunchConfig> = {}): QemuLaunchConfig {
+function cfg(
+  arch: Arch,
+  accel: Accel,
+  boot: "disk" | "kernel",
+  over: Partial<QemuLaunchConfig> = {},
+): QemuLaunchConfig {
   return {
     id: "vm1",
     name: "web-1",
@@ -15,7 +20,11 @@ function cfg(arch: Arch, accel: Accel, boot: "disk" | "kernel", over: Partial<Qe
     disk: `${dir}/disk.qcow2`,
     boot:
       boot === "disk"
-        ? { type: "disk", firmware: arch === "aarch64" ? "uefi" : "bios", pflash: { code: `/fw/${arch}-code.fd`, vars: `${dir}/vars.fd` } }
+        ? {
+            type: "disk",
+            firmware: arch === "aarch64" ? "uefi" : "bios",
+            pflash: { code: `/fw/${arch}-code.fd`, vars: `${dir}/vars.fd` },
+          }
         : { type: "kernel", kernel: "/cache/k/vmlinuz", initrd: "/cache/k/initrd.gz", cmdline: "quiet" },
     nics: [],
     qmpSocket: `${dir}/qmp.sock`,
@@ -47,7 +56,8 @@ describe("chooseAccel", () => {
 // arch × accel × boot: what each combination must and must not contain.
 const table: Array<[Arch, Accel, "disk" | "kernel"]> = [];
 for (const arch of ["x86_64", "aarch64"] as const)
-  for (const accel of ["kvm", "tcg"] as const) for (const boot of ["disk", "kernel"] as const) table.push([arch, accel, boot]);
+  for (const accel of ["kvm", "tcg"] as const)
+    for (const boot of ["disk", "kernel"] as const) table.push([arch, accel, boot]);
 
 describe.each(table)("buildQemuArgs %s / %s / %s boot", (arch, accel, boot) => {
   const args = buildQemuArgs(cfg(arch, accel, boot));
@@ -73,7 +83,9 @@ describe.each(table)("buildQemuArgs %s / %s / %s boot", (arch, accel, boot) => {
     expect(values(args, "-serial")).toEqual(["chardev:serial0"]);
     const chardevs = values(args, "-chardev");
     expect(chardevs).toContain(`socket,id=qmp,path=${dir}/qmp.sock,server=on,wait=off`);
-    expect(chardevs).toContain(`socket,id=serial0,path=${dir}/serial.sock,server=on,wait=off,logfile=${dir}/serial.log,logappend=on`);
+    expect(chardevs).toContain(
+      `socket,id=serial0,path=${dir}/serial.sock,server=on,wait=off,logfile=${dir}/serial.log,logappend=on`,
+    );
     expect(args).not.toContain("-daemonize"); // detached spawn instead: QEMU's stderr stays visible
   });
 
@@ -105,10 +117,14 @@ describe.each(table)("buildQemuArgs %s / %s / %s boot", (arch, accel, boot) => {
 
   it("attaches the qcow2 overlay as virtio-blk", () => {
     const blockdevs = values(args, "-blockdev");
-    expect(blockdevs[0]).toBe(`driver=file,node-name=disk0-file,filename=${dir}/disk.qcow2,cache.direct=off,discard=unmap`);
+    expect(blockdevs[0]).toBe(
+      `driver=file,node-name=disk0-file,filename=${dir}/disk.qcow2,cache.direct=off,discard=unmap`,
+    );
     expect(blockdevs[1]).toBe("driver=qcow2,node-name=disk0,file=disk0-file,discard=unmap");
     const blk = values(args, "-device").find((d) => d.startsWith("virtio-blk-pci"));
-    expect(blk).toBe(boot === "disk" ? "virtio-blk-pci,id=vda,drive=disk0,bootindex=1" : "virtio-blk-pci,id=vda,drive=disk0");
+    expect(blk).toBe(
+      boot === "disk" ? "virtio-blk-pci,id=vda,drive=disk0,bootindex=1" : "virtio-blk-pci,id=vda,drive=disk0",
+    );
   });
 
   it("boots the right way", () => {
@@ -134,7 +150,15 @@ describe.each(table)("buildQemuArgs %s / %s / %s boot", (arch, accel, boot) => {
 
 describe("buildQemuArgs details", () => {
   it("uses OVMF pflash for UEFI x86 disks", () => {
-    const args = buildQemuArgs(cfg("x86_64", "tcg", "disk", { boot: { type: "disk", firmware: "uefi", pflash: { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: `${dir}/vars.fd` } } }));
+    const args = buildQemuArgs(
+      cfg("x86_64", "tcg", "disk", {
+        boot: {
+          type: "disk",
+          firmware: "uefi",
+          pflash: { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: `${dir}/vars.fd` },
+        },
+      }),
+    );
     expect(values(args, "-drive")).toEqual([
       "if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
       `if=pflash,unit=1,format=raw,file=${dir}/vars.fd`,
@@ -142,13 +166,24 @@ describe("buildQemuArgs details", () => {
   });
 
   it("refuses UEFI without firmware files", () => {
-    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { boot: { type: "disk", firmware: "uefi" } }))).toThrow(/firmware/);
+    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { boot: { type: "disk", firmware: "uefi" } }))).toThrow(
+      /firmware/,
+    );
     // aarch64 disk boot is UEFI even when the image says bios
-    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { boot: { type: "disk", firmware: "bios" } }))).toThrow(/firmware/);
+    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { boot: { type: "disk", firmware: "bios" } }))).toThrow(
+      /firmware/,
+    );
   });
 
   it("NICs: tap netdev without offload, virtio-net with checksums in the guest", () => {
-    const args = buildQemuArgs(cfg("x86_64", "kvm", "disk", { nics: [{ id: "n0", mac: "52:54:00:12:34:56", tap: "pa-vm1-n0" }, { id: "n1", mac: "52:54:00:12:34:57", tap: "pa-vm1-n1" }] }));
+    const args = buildQemuArgs(
+      cfg("x86_64", "kvm", "disk", {
+        nics: [
+          { id: "n0", mac: "52:54:00:12:34:56", tap: "pa-vm1-n0" },
+          { id: "n1", mac: "52:54:00:12:34:57", tap: "pa-vm1-n1" },
+        ],
+      }),
+    );
     expect(args).not.toContain("-nic");
     expect(values(args, "-netdev")).toEqual([
       "tap,id=net-n0,ifname=pa-vm1-n0,script=no,downscript=no,vnet_hdr=off",
@@ -170,28 +205,38 @@ describe("buildQemuArgs details", () => {
   });
 
   it("escapes commas in option values and rejects them in raw kernel paths", () => {
-    const args = buildQemuArgs(cfg("x86_64", "tcg", "kernel", { disk: "/data/a,b/disk.qcow2", serialLog: "/x,y/serial.log" }));
+    const args = buildQemuArgs(
+      cfg("x86_64", "tcg", "kernel", { disk: "/data/a,b/disk.qcow2", serialLog: "/x,y/serial.log" }),
+    );
     expect(values(args, "-blockdev")[0]).toContain("filename=/data/a,,b/disk.qcow2,");
     expect(values(args, "-chardev")[1]).toContain("logfile=/x,,y/serial.log,");
     expect(escapeOptValue("a,b,,c")).toBe("a,,b,,,,c");
-    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k,1", cmdline: "" } }))).toThrow(/','/);
+    expect(() =>
+      buildQemuArgs(cfg("x86_64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k,1", cmdline: "" } })),
+    ).toThrow(/','/);
   });
 
   it("rejects newlines and bad names", () => {
-    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k", cmdline: "a\nb" } }))).toThrow(/control/);
+    expect(() =>
+      buildQemuArgs(cfg("x86_64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k", cmdline: "a\nb" } })),
+    ).toThrow(/control/);
     expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { name: "a,b" }))).toThrow(/name/);
     expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { id: "../x" }))).toThrow(/id/);
   });
 
   it("keeps an image's own console= and omits -initrd when there is none", () => {
-    const args = buildQemuArgs(cfg("aarch64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k", cmdline: "console=hvc0 rw" } }));
+    const args = buildQemuArgs(
+      cfg("aarch64", "tcg", "kernel", { boot: { type: "kernel", kernel: "/k", cmdline: "console=hvc0 rw" } }),
+    );
     expect(values(args, "-append")).toEqual(["console=hvc0 rw"]);
     expect(args).not.toContain("-initrd");
     expect(kernelCmdline("x86_64", "")).toBe("console=ttyS0");
   });
 
   it("aarch64 TCG guests above 8 vCPUs get an emulated GICv3", () => {
-    expect(values(buildQemuArgs(cfg("aarch64", "tcg", "kernel", { vcpus: 9 })), "-machine")).toEqual(["virt,gic-version=3"]);
+    expect(values(buildQemuArgs(cfg("aarch64", "tcg", "kernel", { vcpus: 9 })), "-machine")).toEqual([
+      "virt,gic-version=3",
+    ]);
   });
 
   it("VNC on a unix socket replaces -display none; sandbox can be switched off", () => {
@@ -218,7 +263,14 @@ describe("buildQemuArgs details", () => {
     expect(values(none, "-device").filter((d) => /gpu|ramfb|xhci|usb-|VGA/.test(d))).toEqual([]);
 
     const gpu = buildQemuArgs(cfg("aarch64", "tcg", "disk", { display: "virtio-gpu", vncSocket: vnc }));
-    expect(values(gpu, "-device")).toEqual(expect.arrayContaining(["virtio-gpu-pci,id=video0", "qemu-xhci,id=xhci", "usb-kbd,bus=xhci.0", "usb-tablet,bus=xhci.0"]));
+    expect(values(gpu, "-device")).toEqual(
+      expect.arrayContaining([
+        "virtio-gpu-pci,id=video0",
+        "qemu-xhci,id=xhci",
+        "usb-kbd,bus=xhci.0",
+        "usb-tablet,bus=xhci.0",
+      ]),
+    );
     expect(values(gpu, "-vnc")).toEqual([`unix:${vnc},share=force-shared`]);
 
     const ramfb = buildQemuArgs(cfg("aarch64", "tcg", "disk", { display: "ramfb", vncSocket: vnc }));
@@ -233,8 +285,12 @@ describe("buildQemuArgs details", () => {
   });
 
   it("a VNC socket path with a comma is escaped, one with a newline refused", () => {
-    expect(values(buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: "/run/a,b/vnc.sock" })), "-vnc")).toEqual(["unix:/run/a,,b/vnc.sock,share=force-shared"]);
-    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: "/run/a\nb" }))).toThrow(/control character/);
+    expect(values(buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: "/run/a,b/vnc.sock" })), "-vnc")).toEqual([
+      "unix:/run/a,,b/vnc.sock,share=force-shared",
+    ]);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { vncSocket: "/run/a\nb" }))).toThrow(
+      /control character/,
+    );
   });
 
   it("no disk: no blockdev", () => {

@@ -115,8 +115,10 @@ function firmwareArgs(cfg: QemuLaunchConfig): string[] {
   assertSafeValue("firmware code path", pf.code);
   assertSafeValue("firmware vars path", pf.vars);
   return [
-    "-drive", `if=pflash,unit=0,format=raw,readonly=on,file=${escapeOptValue(pf.code)}`,
-    "-drive", `if=pflash,unit=1,format=raw,file=${escapeOptValue(pf.vars)}`,
+    "-drive",
+    `if=pflash,unit=0,format=raw,readonly=on,file=${escapeOptValue(pf.code)}`,
+    "-drive",
+    `if=pflash,unit=1,format=raw,file=${escapeOptValue(pf.vars)}`,
   ];
 }
 
@@ -125,9 +127,12 @@ function diskArgs(cfg: QemuLaunchConfig): string[] {
   assertSafeValue("disk path", cfg.disk);
   const boot = cfg.boot.type === "disk" ? ",bootindex=1" : "";
   return [
-    "-blockdev", `driver=file,node-name=disk0-file,filename=${escapeOptValue(cfg.disk)},cache.direct=off,discard=unmap`,
-    "-blockdev", "driver=qcow2,node-name=disk0,file=disk0-file,discard=unmap",
-    "-device", `virtio-blk-pci,id=vda,drive=disk0${boot}`,
+    "-blockdev",
+    `driver=file,node-name=disk0-file,filename=${escapeOptValue(cfg.disk)},cache.direct=off,discard=unmap`,
+    "-blockdev",
+    "driver=qcow2,node-name=disk0,file=disk0-file,discard=unmap",
+    "-device",
+    `virtio-blk-pci,id=vda,drive=disk0${boot}`,
   ];
 }
 
@@ -140,8 +145,10 @@ function seedArgs(cfg: QemuLaunchConfig): string[] {
   if (!cfg.seedIso) return [];
   assertSafeValue("seed ISO path", cfg.seedIso);
   const blockdev = [
-    "-blockdev", `driver=file,node-name=seed0-file,filename=${escapeOptValue(cfg.seedIso)},read-only=on`,
-    "-blockdev", "driver=raw,node-name=seed0,file=seed0-file,read-only=on",
+    "-blockdev",
+    `driver=file,node-name=seed0-file,filename=${escapeOptValue(cfg.seedIso)},read-only=on`,
+    "-blockdev",
+    "driver=raw,node-name=seed0,file=seed0-file,read-only=on",
   ];
   if (cfg.guestArch === "x86_64") return [...blockdev, "-device", "ide-cd,id=cidata,bus=ide.2,drive=seed0"];
   return [...blockdev, "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,id=cidata,bus=scsi0.0,drive=seed0"];
@@ -166,12 +173,15 @@ function nicArgs(cfg: QemuLaunchConfig): string[] {
   const args: string[] = [];
   for (const nic of cfg.nics) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(nic.id)) throw new Error(`invalid NIC id ${JSON.stringify(nic.id)}`);
-    if (!TAP_NAME.test(nic.tap)) throw new Error(`invalid tap name ${JSON.stringify(nic.tap)} (1-15 letters, digits, '_', '.', '-')`);
+    if (!TAP_NAME.test(nic.tap))
+      throw new Error(`invalid tap name ${JSON.stringify(nic.tap)} (1-15 letters, digits, '_', '.', '-')`);
     if (!MAC.test(nic.mac)) throw new Error(`invalid MAC ${JSON.stringify(nic.mac)}`);
     // OVS userspace datapath does not fill in offloaded checksums: keep them in the guest.
     args.push(
-      "-netdev", `tap,id=net-${nic.id},ifname=${nic.tap},script=no,downscript=no,vnet_hdr=off`,
-      "-device", `virtio-net-pci,id=nic-${nic.id},netdev=net-${nic.id},mac=${nic.mac},csum=off,guest_csum=off`,
+      "-netdev",
+      `tap,id=net-${nic.id},ifname=${nic.tap},script=no,downscript=no,vnet_hdr=off`,
+      "-device",
+      `virtio-net-pci,id=nic-${nic.id},netdev=net-${nic.id},mac=${nic.mac},csum=off,guest_csum=off`,
     );
   }
   return args;
@@ -190,7 +200,9 @@ function displayAndInputArgs(cfg: QemuLaunchConfig): string[] {
   if (device === "none") return ["-display", "none"];
   // VNC: "share=allow-exclusive" is QEMU's default; force-shared keeps a client that asks for
   // exclusive access from disconnecting the others (several browsers may watch one VM).
-  const display = cfg.vncSocket ? ["-vnc", `unix:${escapeOptValue(cfg.vncSocket)},share=force-shared`] : ["-display", "none"];
+  const display = cfg.vncSocket
+    ? ["-vnc", `unix:${escapeOptValue(cfg.vncSocket)},share=force-shared`]
+    : ["-display", "none"];
   if (cfg.guestArch === "x86_64") {
     // q35 keeps its built-in i8042 (PS/2) under -nodefaults; std VGA is what SeaBIOS/OVMF draw on.
     return [...display, "-device", "VGA,id=video0"];
@@ -198,10 +210,14 @@ function displayAndInputArgs(cfg: QemuLaunchConfig): string[] {
   // No VGA on aarch64: virtio-gpu (or ramfb, set up by the firmware), and USB input on an xHCI controller.
   return [
     ...display,
-    "-device", device === "ramfb" ? "ramfb,id=video0" : "virtio-gpu-pci,id=video0",
-    "-device", "qemu-xhci,id=xhci",
-    "-device", "usb-kbd,bus=xhci.0",
-    "-device", "usb-tablet,bus=xhci.0",
+    "-device",
+    device === "ramfb" ? "ramfb,id=video0" : "virtio-gpu-pci,id=video0",
+    "-device",
+    "qemu-xhci,id=xhci",
+    "-device",
+    "usb-kbd,bus=xhci.0",
+    "-device",
+    "usb-tablet,bus=xhci.0",
   ];
 }
 
@@ -210,19 +226,28 @@ export function buildQemuArgs(cfg: QemuLaunchConfig): string[] {
   if (!Number.isInteger(cfg.vcpus) || cfg.vcpus < 1) throw new Error("vcpus must be a positive integer");
   if (!Number.isInteger(cfg.memoryMb) || cfg.memoryMb < 16) throw new Error("memoryMb must be an integer >= 16");
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(cfg.id)) throw new Error(`invalid VM id ${JSON.stringify(cfg.id)}`);
-  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(cfg.name)) throw new Error(`invalid VM name ${JSON.stringify(cfg.name)}`);
-  for (const [what, p] of [["QMP socket", cfg.qmpSocket], ["serial socket", cfg.serialSocket], ["serial log", cfg.serialLog], ["pidfile", cfg.pidFile]] as const) {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(cfg.name))
+    throw new Error(`invalid VM name ${JSON.stringify(cfg.name)}`);
+  for (const [what, p] of [
+    ["QMP socket", cfg.qmpSocket],
+    ["serial socket", cfg.serialSocket],
+    ["serial log", cfg.serialLog],
+    ["pidfile", cfg.pidFile],
+  ] as const) {
     assertSafeValue(what, p);
   }
   if (cfg.vncSocket) assertSafeValue("VNC socket", cfg.vncSocket);
   const sandbox = cfg.sandbox ?? true;
   return [
-    "-name", `guest=${cfg.name},process=pa-${cfg.id}`,
+    "-name",
+    `guest=${cfg.name},process=pa-${cfg.id}`,
     "-no-user-config",
     "-nodefaults",
     ...machineArgs(cfg),
-    "-smp", String(cfg.vcpus),
-    "-m", `${cfg.memoryMb}M`,
+    "-smp",
+    String(cfg.vcpus),
+    "-m",
+    `${cfg.memoryMb}M`,
     ...firmwareArgs(cfg),
     ...kernelArgs(cfg),
     ...diskArgs(cfg),
@@ -230,14 +255,22 @@ export function buildQemuArgs(cfg: QemuLaunchConfig): string[] {
     ...nicArgs(cfg),
     ...displayAndInputArgs(cfg),
     // Guests that generate keys at first boot would otherwise stall waiting for entropy.
-    "-object", "rng-random,id=rng0,filename=/dev/urandom",
-    "-device", "virtio-rng-pci,rng=rng0",
-    "-chardev", `socket,id=qmp,path=${escapeOptValue(cfg.qmpSocket)},server=on,wait=off`,
-    "-mon", "chardev=qmp,mode=control",
-    "-chardev", `socket,id=serial0,path=${escapeOptValue(cfg.serialSocket)},server=on,wait=off,logfile=${escapeOptValue(cfg.serialLog)},logappend=on`,
-    "-serial", "chardev:serial0",
-    "-pidfile", cfg.pidFile,
-    "-msg", "timestamp=on",
+    "-object",
+    "rng-random,id=rng0,filename=/dev/urandom",
+    "-device",
+    "virtio-rng-pci,rng=rng0",
+    "-chardev",
+    `socket,id=qmp,path=${escapeOptValue(cfg.qmpSocket)},server=on,wait=off`,
+    "-mon",
+    "chardev=qmp,mode=control",
+    "-chardev",
+    `socket,id=serial0,path=${escapeOptValue(cfg.serialSocket)},server=on,wait=off,logfile=${escapeOptValue(cfg.serialLog)},logappend=on`,
+    "-serial",
+    "chardev:serial0",
+    "-pidfile",
+    cfg.pidFile,
+    "-msg",
+    "timestamp=on",
     ...(sandbox ? ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"] : []),
   ];
 }

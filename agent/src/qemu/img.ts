@@ -16,7 +16,10 @@ export interface QemuImgInfo {
 }
 
 export class QemuImgError extends Error {
-  constructor(message: string, readonly stderr: string) {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
     super(message);
     this.name = "QemuImgError";
   }
@@ -80,7 +83,11 @@ export async function imageInfo(
 }
 
 /** Grow an image to `sizeGb` (never shrinks: shrinking destroys guest data). */
-export async function resizeImage(path: string, sizeGb: number, opts: { format?: ImageFormat } & QemuImgOptions = {}): Promise<void> {
+export async function resizeImage(
+  path: string,
+  sizeGb: number,
+  opts: { format?: ImageFormat } & QemuImgOptions = {},
+): Promise<void> {
   const info = await imageInfo(path, opts);
   const target = sizeGb * GiB;
   if (target < info["virtual-size"]) {

@@ -15,12 +15,15 @@ describe("probeKvm", () => {
     expect(r.reason).toMatch(/ENOENT/);
   });
 
-  it.skipIf(!existsSync("/usr/bin/qemu-system-x86_64"))("answers for the real binary (works or says why not)", async () => {
-    const t0 = Date.now();
-    const r = await probeKvm("/usr/bin/qemu-system-x86_64", "x86_64");
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    if (!existsSync("/dev/kvm")) expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.reason).toBeTruthy();
-    console.log(`[probe] KVM on this host: ${r.ok ? "usable" : `NOT usable: ${r.reason}`}`);
-  });
+  it.skipIf(!existsSync("/usr/bin/qemu-system-x86_64"))(
+    "answers for the real binary (works or says why not)",
+    async () => {
+      const t0 = Date.now();
+      const r = await probeKvm("/usr/bin/qemu-system-x86_64", "x86_64");
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      if (!existsSync("/dev/kvm")) expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.reason).toBeTruthy();
+      console.log(`[probe] KVM on this host: ${r.ok ? "usable" : `NOT usable: ${r.reason}`}`);
+    },
+  );
 });

@@ -14,13 +14,19 @@ export function kvmProbeArgs(arch: Arch): string[] {
   return [
     "-no-user-config",
     "-nodefaults",
-    "-machine", arch === "x86_64" ? "q35" : "virt,gic-version=max",
-    "-accel", "kvm",
-    "-cpu", "host",
-    "-m", "64M",
-    "-display", "none",
+    "-machine",
+    arch === "x86_64" ? "q35" : "virt,gic-version=max",
+    "-accel",
+    "kvm",
+    "-cpu",
+    "host",
+    "-m",
+    "64M",
+    "-display",
+    "none",
     "-S", // vCPUs are created and reset, never run
-    "-qmp", "stdio",
+    "-qmp",
+    "stdio",
   ];
 }
 

@@ -16,7 +16,9 @@ interface FakeConn {
   received: Cmd[];
 }
 
-const GREETING = { QMP: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: "fake" }, capabilities: ["oob"] } };
+const GREETING = {
+  QMP: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: "fake" }, capabilities: ["oob"] },
+};
 
 let tmp: string;
 let server: net.Server;
@@ -75,8 +77,13 @@ describe("QmpClient", () => {
 
   it("typed methods send the right commands and return replies", async () => {
     handler = (cmd, c) => {
-      if (cmd.execute === "query-status") c.send({ return: { status: "running", running: true, singlestep: false }, id: cmd.id });
-      else if (cmd.execute === "query-cpus-fast") c.send({ return: [{ "cpu-index": 0, "qom-path": "/machine/unattached/device[0]", "thread-id": 42, target: "x86_64" }], id: cmd.id });
+      if (cmd.execute === "query-status")
+        c.send({ return: { status: "running", running: true, singlestep: false }, id: cmd.id });
+      else if (cmd.execute === "query-cpus-fast")
+        c.send({
+          return: [{ "cpu-index": 0, "qom-path": "/machine/unattached/device[0]", "thread-id": 42, target: "x86_64" }],
+          id: cmd.id,
+        });
       else c.send({ return: {}, id: cmd.id });
     };
     const qmp = await QmpClient.connect(sockPath);
@@ -88,7 +95,15 @@ describe("QmpClient", () => {
     await qmp.cont();
     await qmp.blockResize("disk0", 1024);
     const sent = conns[0]!.received.slice(1);
-    expect(sent.map((c) => c.execute)).toEqual(["query-status", "query-cpus-fast", "system_powerdown", "system_reset", "stop", "cont", "block_resize"]);
+    expect(sent.map((c) => c.execute)).toEqual([
+      "query-status",
+      "query-cpus-fast",
+      "system_powerdown",
+      "system_reset",
+      "stop",
+      "cont",
+      "block_resize",
+    ]);
     expect(sent[6]!.arguments).toEqual({ "node-name": "disk0", size: 1024 });
     // every command carries a distinct id
     expect(new Set(sent.map((c) => c.id)).size).toBe(sent.length);
@@ -110,7 +125,10 @@ describe("QmpClient", () => {
     expect(await a).toBe("A");
     await new Promise((r) => setTimeout(r, 20));
     expect(pending.map((p) => p.execute)).toEqual(["cmd-a", "cmd-b"]);
-    conn.send({ error: { class: "CommandNotFound", desc: "The command cmd-b has not been found" }, id: pending[1]!.id });
+    conn.send({
+      error: { class: "CommandNotFound", desc: "The command cmd-b has not been found" },
+      id: pending[1]!.id,
+    });
     const err = await b.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QmpError);
     expect((err as QmpError).errorClass).toBe("CommandNotFound");
@@ -124,7 +142,11 @@ describe("QmpClient", () => {
     handler = (cmd, c) => {
       c.send({ event: "POWERDOWN", timestamp: { seconds: 1, microseconds: 2 } });
       c.send({ return: {}, id: cmd.id });
-      c.send({ event: "SHUTDOWN", data: { guest: true, reason: "guest-shutdown" }, timestamp: { seconds: 1, microseconds: 3 } });
+      c.send({
+        event: "SHUTDOWN",
+        data: { guest: true, reason: "guest-shutdown" },
+        timestamp: { seconds: 1, microseconds: 3 },
+      });
     };
     const qmp = await QmpClient.connect(sockPath);
     const events: QmpEvent[] = [];
@@ -138,7 +160,11 @@ describe("QmpClient", () => {
 
   it("handles replies split across and packed into TCP chunks", async () => {
     handler = (cmd, c) => {
-      const text = JSON.stringify({ return: { status: "paused", running: false }, id: cmd.id }) + "\r\n" + JSON.stringify({ event: "STOP" }) + "\r\n";
+      const text =
+        JSON.stringify({ return: { status: "paused", running: false }, id: cmd.id }) +
+        "\r\n" +
+        JSON.stringify({ event: "STOP" }) +
+        "\r\n";
       c.sendRaw(text.slice(0, 10));
       setTimeout(() => c.sendRaw(text.slice(10)), 20);
     };
@@ -152,7 +178,8 @@ describe("QmpClient", () => {
   it("times out a command, drops its late reply, and carries on", async () => {
     let first: Cmd | null = null;
     handler = (cmd, c) => {
-      if (!first) first = cmd; // never answered in time
+      if (!first)
+        first = cmd; // never answered in time
       else c.send({ return: "second", id: cmd.id });
     };
     const qmp = await QmpClient.connect(sockPath, { commandTimeoutMs: 100 });

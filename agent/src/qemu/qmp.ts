@@ -46,7 +46,10 @@ export class QmpError extends Error {
 
 /** Transport problems: connect refused, timeout, socket closed mid-command. */
 export class QmpConnectionError extends Error {
-  constructor(message: string, readonly kind: "connect" | "timeout" | "closed" | "protocol") {
+  constructor(
+    message: string,
+    readonly kind: "connect" | "timeout" | "closed" | "protocol",
+  ) {
     super(message);
     this.name = "QmpConnectionError";
   }
@@ -83,7 +86,10 @@ export class QmpClient extends EventEmitter {
   private isClosed = false;
   private readonly commandTimeoutMs: number;
 
-  private constructor(private readonly socket: net.Socket, opts: QmpConnectOptions) {
+  private constructor(
+    private readonly socket: net.Socket,
+    opts: QmpConnectOptions,
+  ) {
     super();
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 10_000;
   }
@@ -108,7 +114,13 @@ export class QmpClient extends EventEmitter {
       };
       // QEMU accepts one QMP client at a time; a second one waits silently for the greeting.
       const timer = setTimeout(
-        () => fail(new QmpConnectionError(`QMP ${path}: no greeting within ${connectTimeoutMs} ms (is another client attached?)`, "timeout")),
+        () =>
+          fail(
+            new QmpConnectionError(
+              `QMP ${path}: no greeting within ${connectTimeoutMs} ms (is another client attached?)`,
+              "timeout",
+            ),
+          ),
         connectTimeoutMs,
       );
       socket.once("error", (err) => fail(new QmpConnectionError(`QMP ${path}: ${err.message}`, "connect")));
@@ -275,7 +287,8 @@ export class QmpClient extends EventEmitter {
     this.isClosed = true;
     const failAll = (p: Pending) => {
       if (p.closeIsSuccess) p.resolve(undefined);
-      else p.reject(new QmpConnectionError(`QMP ${p.command}: socket closed${err ? `: ${err.message}` : ""}`, "closed"));
+      else
+        p.reject(new QmpConnectionError(`QMP ${p.command}: socket closed${err ? `: ${err.message}` : ""}`, "closed"));
     };
     if (this.inFlight) {
       clearTimeout(this.inFlight.timer);

@@ -29,7 +29,13 @@ export function kernelFixture(arch: "x86_64" | "aarch64"): KernelFixture | null 
 
 /** Why a guest of `arch` cannot boot here ("" when it can). */
 export function guestSkipReason(arch: "x86_64" | "aarch64", fixture: KernelFixture | null): string {
-  return !which(`qemu-system-${arch}`) ? `qemu-system-${arch} not installed` : !which("qemu-img") ? "qemu-img not installed" : !fixture ? `no ${arch} boot fixture (npm run fixtures)` : "";
+  return !which(`qemu-system-${arch}`)
+    ? `qemu-system-${arch} not installed`
+    : !which("qemu-img")
+      ? "qemu-img not installed"
+      : !fixture
+        ? `no ${arch} boot fixture (npm run fixtures)`
+        : "";
 }
 
 /** Collects everything a console socket receives, as text. */
@@ -67,7 +73,16 @@ export class GuestConsoleRig {
   /** ws://127.0.0.1:<port> of the proxy */
   proxyUrl = "";
 
-  constructor(private readonly o: { arch: "x86_64" | "aarch64"; id: string; fixture: KernelFixture; tmpPrefix: string; secret: string; token: string }) {}
+  constructor(
+    private readonly o: {
+      arch: "x86_64" | "aarch64";
+      id: string;
+      fixture: KernelFixture;
+      tmpPrefix: string;
+      secret: string;
+      token: string;
+    },
+  ) {}
 
   get serialLog(): string {
     return path.join(this.dir, "vms", this.o.id, "serial.log");
@@ -82,7 +97,10 @@ export class GuestConsoleRig {
       kvm: false,
       qemuBinaries: { [arch]: which(`qemu-system-${arch}`)! },
       firmware: {},
-      resolveImage: async () => ({ kernel: path.join(fixture.dir, fixture.kernel), initrd: path.join(fixture.dir, fixture.initrd) }),
+      resolveImage: async () => ({
+        kernel: path.join(fixture.dir, fixture.kernel),
+        initrd: path.join(fixture.dir, fixture.initrd),
+      }),
       stopTimeoutMs: 5_000,
     });
     this.mgr = mgr;
@@ -92,7 +110,14 @@ export class GuestConsoleRig {
     this.agent = createAgentServer({
       facts: () => ({}) as HostFacts,
       usage: async () => ({}) as never,
-      vms: { list: () => mgr.list(), get: (i) => mgr.get(i), apply: (i, s) => mgr.apply(i, s), action: (i, a) => mgr.action(i, a), delete: (i) => mgr.delete(i), consolePaths: (i) => mgr.consolePaths(i) },
+      vms: {
+        list: () => mgr.list(),
+        get: (i) => mgr.get(i),
+        apply: (i, s) => mgr.apply(i, s),
+        action: (i, a) => mgr.action(i, a),
+        delete: (i) => mgr.delete(i),
+        consolePaths: (i) => mgr.consolePaths(i),
+      },
       auth: tokens,
     });
     this.agentUrl = `http://127.0.0.1:${(await listen(this.agent, "127.0.0.1", 0)).port}`;
@@ -106,12 +131,24 @@ export class GuestConsoleRig {
   /** Starts the guest (kernel boot from the fixture; `over` adds e.g. a display). */
   boot(over: Partial<VmSpecInput> & { name: string }): Promise<ApplyResult> {
     const { arch, fixture } = this.o;
-    return this.mgr.apply(this.o.id, { arch, vcpus: 1, memoryMb: 256, diskGb: 1, boot: { type: "kernel", imageId: "fx", cmdline: fixture.cmdline }, powerState: "running", ...over });
+    return this.mgr.apply(this.o.id, {
+      arch,
+      vcpus: 1,
+      memoryMb: 256,
+      diskGb: 1,
+      boot: { type: "kernel", imageId: "fx", cmdline: fixture.cmdline },
+      powerState: "running",
+      ...over,
+    });
   }
 
   /** Waits for the fixture's boot marker in the guest's serial log. */
   async booted(): Promise<void> {
-    await until(() => readFileSync(this.serialLog, "utf8").includes(this.o.fixture.marker), "boot marker in serial.log", 120_000);
+    await until(
+      () => readFileSync(this.serialLog, "utf8").includes(this.o.fixture.marker),
+      "boot marker in serial.log",
+      120_000,
+    );
   }
 
   async stop(sockets: WebSocket[]): Promise<void> {

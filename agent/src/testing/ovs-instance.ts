@@ -24,7 +24,14 @@ export interface StartOvsOptions {
 
 function ovsEnv(dir: string): NodeJS.ProcessEnv {
   // Without these, ovs-vswitchd puts its control socket and more under /var/run/openvswitch.
-  return { ...process.env, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir, OVS_PKGDATADIR: "/usr/share/openvswitch" };
+  return {
+    ...process.env,
+    OVS_RUNDIR: dir,
+    OVS_DBDIR: dir,
+    OVS_LOGDIR: dir,
+    OVS_SYSCONFDIR: dir,
+    OVS_PKGDATADIR: "/usr/share/openvswitch",
+  };
 }
 
 function sbin(name: string): string {
@@ -45,7 +52,8 @@ export async function startOvsInstance(dir: string, opts: StartOvsOptions = {}):
   const db = `unix:${sock}`;
   const conf = path.join(abs, "conf.db");
   try {
-    if (!fs.existsSync(conf)) await run("ovsdb-tool", ["create", conf, opts.schema ?? DEFAULT_OVS_SCHEMA], { env, timeoutMs });
+    if (!fs.existsSync(conf))
+      await run("ovsdb-tool", ["create", conf, opts.schema ?? DEFAULT_OVS_SCHEMA], { env, timeoutMs });
     await run(
       sbin("ovsdb-server"),
       [
@@ -73,7 +81,11 @@ export async function startOvsInstance(dir: string, opts: StartOvsOptions = {}):
       { env, timeoutMs },
     );
     // A db change without --no-wait blocks until vswitchd has applied it: proves it is up.
-    await run("ovs-vsctl", [`--db=${db}`, "--timeout=10", "set", "Open_vSwitch", ".", "external_ids:polyarch-private=true"], { env, timeoutMs });
+    await run(
+      "ovs-vsctl",
+      [`--db=${db}`, "--timeout=10", "set", "Open_vSwitch", ".", "external_ids:polyarch-private=true"],
+      { env, timeoutMs },
+    );
   } catch (e) {
     await stopOvsInstance(abs).catch(() => {});
     throw e;
@@ -134,10 +146,17 @@ export async function stopOvsInstance(dir: string): Promise<void> {
   if (fs.existsSync(path.join(abs, "db.sock"))) {
     try {
       const { stdout } = await run("ovs-vsctl", [`--db=${db}`, "--timeout=5", "list-br"], { env, timeoutMs: 8_000 });
-      bridges = stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+      bridges = stdout
+        .split("\n")
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const br of bridges) {
         // With vswitchd alive, wait for it to tear the bridge down; otherwise just edit the db.
-        await run("ovs-vsctl", [`--db=${db}`, "--timeout=5", ...(vswitchdUp ? [] : ["--no-wait"]), "--if-exists", "del-br", br], { env, timeoutMs: 8_000 }).catch(() => {});
+        await run(
+          "ovs-vsctl",
+          [`--db=${db}`, "--timeout=5", ...(vswitchdUp ? [] : ["--no-wait"]), "--if-exists", "del-br", br],
+          { env, timeoutMs: 8_000 },
+        ).catch(() => {});
       }
     } catch {
       /* db already gone */

@@ -13,12 +13,18 @@ import type { Logger } from "../util";
  * Calls `fn` every `pollMs` until it returns something truthy and returns that; after `ms` throws
  * "timed out waiting for <what>" (`what` may be a function, called then, to add late context).
  */
-export async function until<T>(fn: () => T | Promise<T>, what: string | (() => string), ms = 30_000, pollMs = 50): Promise<NonNullable<T>> {
+export async function until<T>(
+  fn: () => T | Promise<T>,
+  what: string | (() => string),
+  ms = 30_000,
+  pollMs = 50,
+): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === "function" ? what() : what}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms} ms waiting for ${typeof what === "function" ? what() : what}`);
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }
@@ -50,10 +56,33 @@ export async function stopServer(server: http.Server | https.Server): Promise<vo
  * OVS database socket nobody serves (no OVS); `args` adds or overrides flags, `env` is the
  * environment parseConfig sees (e.g. POLYARCH_JOIN_TOKEN).
  */
-export async function startTestAgent(o: { controller: string; stateDir: string; machineId: string; heartbeatMs: number; args?: string[]; env?: Record<string, string | undefined>; log: Logger }): Promise<RunningAgent> {
+export async function startTestAgent(o: {
+  controller: string;
+  stateDir: string;
+  machineId: string;
+  heartbeatMs: number;
+  args?: string[];
+  env?: Record<string, string | undefined>;
+  log: Logger;
+}): Promise<RunningAgent> {
   const cfg = parseConfig(
-    ["--controller", o.controller, "--listen", "127.0.0.1:0", "--state-dir", o.stateDir, "--kvm", "off", "--machine-id", o.machineId,
-      "--heartbeat-ms", String(o.heartbeatMs), "--ovs-db", `unix:${path.join(path.dirname(o.stateDir), "no-ovs.sock")}`, ...(o.args ?? [])],
+    [
+      "--controller",
+      o.controller,
+      "--listen",
+      "127.0.0.1:0",
+      "--state-dir",
+      o.stateDir,
+      "--kvm",
+      "off",
+      "--machine-id",
+      o.machineId,
+      "--heartbeat-ms",
+      String(o.heartbeatMs),
+      "--ovs-db",
+      `unix:${path.join(path.dirname(o.stateDir), "no-ovs.sock")}`,
+      ...(o.args ?? []),
+    ],
     o.env ?? {},
   );
   if (cfg === "help") throw new Error("unexpected --help");
@@ -64,7 +93,13 @@ export async function startTestAgent(o: { controller: string; stateDir: string; 
  * A stub controller's image download route (GET /api/agent/v1/images/<id>/<file>): serves `files`
  * keyed "<id>/<file>", records each request in `requests`. Returns false for any other request.
  */
-export function serveStubImage(req: http.IncomingMessage, res: http.ServerResponse, url: string, files: Map<string, Buffer>, requests: string[]): boolean {
+export function serveStubImage(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: string,
+  files: Map<string, Buffer>,
+  requests: string[],
+): boolean {
   const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url);
   if (!m || req.method !== "GET") return false;
   requests.push(`${m[1]}/${m[2]}`);

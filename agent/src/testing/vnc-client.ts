@@ -103,5 +103,12 @@ export function sendKeys(ws: WebSocket, keys: ReadonlyArray<readonly [0 | 1, num
  * Alt+SysRq+H: the guest kernel answers on its console ("sysrq: HELP ..." or "... disabled"), so
  * keys reaching a guest can be seen on the serial console without any program reading tty1.
  */
-export const SYSRQ_H = [[1, 0xffe9], [1, 0xff15], [1, 0x68], [0, 0x68], [0, 0xff15], [0, 0xffe9]] as const;
+export const SYSRQ_H = [
+  [1, 0xffe9],
+  [1, 0xff15],
+  [1, 0x68],
+  [0, 0x68],
+  [0, 0xff15],
+  [0, 0xffe9],
+] as const;
 export const SYSRQ_ANSWER = /sysrq: (HELP|This sysrq operation is disabled)/g;

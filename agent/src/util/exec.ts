@@ -33,7 +33,13 @@ export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}
     execFile(
       cmd,
       args as string[],
-      { timeout, killSignal: "SIGKILL", env: opts.env ?? process.env, maxBuffer: opts.maxBuffer ?? 4 * 1024 * 1024, encoding: "utf8" },
+      {
+        timeout,
+        killSignal: "SIGKILL",
+        env: opts.env ?? process.env,
+        maxBuffer: opts.maxBuffer ?? 4 * 1024 * 1024,
+        encoding: "utf8",
+      },
       (err, stdout, stderr) => {
         if (!err) return resolve({ stdout, stderr });
         const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean; signal?: string };
@@ -44,8 +50,21 @@ export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}
           : e.killed || e.signal
             ? `timed out after ${timeout} ms`
             : `exited with ${exitCode ?? e.code}`;
-        const detail = String(stderr || "").trim().split("\n").slice(-3).join(" | ");
-        reject(new ExecError(`${cmd} ${args.join(" ")}: ${why}${detail ? `: ${detail}` : ""}`, cmd, args, exitCode, String(stderr ?? ""), notFound));
+        const detail = String(stderr || "")
+          .trim()
+          .split("\n")
+          .slice(-3)
+          .join(" | ");
+        reject(
+          new ExecError(
+            `${cmd} ${args.join(" ")}: ${why}${detail ? `: ${detail}` : ""}`,
+            cmd,
+            args,
+            exitCode,
+            String(stderr ?? ""),
+            notFound,
+          ),
+        );
       },
     );
   });

@@ -15,11 +15,21 @@ export default async function AccountPage() {
     <>
       <PageHeader title="Account" description={`${actor.name} · ${actor.email} · role ${actor.role}`} />
       <ApiTokens
-        tokens={tokens.map((t) => ({ ...t, createdAt: t.createdAt.toISOString(), lastUsedAt: t.lastUsedAt?.toISOString() ?? null, expiresAt: t.expiresAt?.toISOString() ?? null, revokedAt: t.revokedAt?.toISOString() ?? null }))}
+        tokens={tokens.map((t) => ({
+          ...t,
+          createdAt: t.createdAt.toISOString(),
+          lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
+          expiresAt: t.expiresAt?.toISOString() ?? null,
+          revokedAt: t.revokedAt?.toISOString() ?? null,
+        }))}
         create={createTokenAction}
         revoke={revokeTokenAction}
       />
-      <SshKeys keys={sshKeys.map((k) => ({ ...k, createdAt: k.createdAt.toISOString() }))} add={addSshKeyAction} remove={deleteSshKeyAction} />
+      <SshKeys
+        keys={sshKeys.map((k) => ({ ...k, createdAt: k.createdAt.toISOString() }))}
+        add={addSshKeyAction}
+        remove={deleteSshKeyAction}
+      />
     </>
   );
 }

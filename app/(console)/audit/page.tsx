@@ -9,8 +9,13 @@ export default async function AuditPage() {
   await requirePage("audit:read");
   return (
     <>
-      <PageHeader title="Audit log" description="Every change and every refused attempt: who, what, on which object, the result, when and from where." />
-      <Suspense><AuditTable /></Suspense>
+      <PageHeader
+        title="Audit log"
+        description="Every change and every refused attempt: who, what, on which object, the result, when and from where."
+      />
+      <Suspense>
+        <AuditTable />
+      </Suspense>
     </>
   );
 }

@@ -9,8 +9,13 @@ export default async function EventsPage() {
   await requirePage("read");
   return (
     <>
-      <PageHeader title="Tasks & events" description="Every VM operation as a task: what ran, on which VM and host, who started it and how it ended. Refreshes by itself." />
-      <Suspense><EventsTable /></Suspense>
+      <PageHeader
+        title="Tasks & events"
+        description="Every VM operation as a task: what ran, on which VM and host, who started it and how it ended. Refreshes by itself."
+      />
+      <Suspense>
+        <EventsTable />
+      </Suspense>
     </>
   );
 }

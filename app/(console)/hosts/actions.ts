@@ -11,8 +11,17 @@ export const rotateJoinTokenAction = defineAction(
 /** An expiring (POLYARCH_JOIN_TOKEN_TTL_HOURS, default 24 h), by default single-use join token; shown once. */
 export const createJoinTokenAction = defineAction(
   {
-    schema: z.object({ singleUse: z.boolean().default(true), ttlHours: z.number().min(0.1).max(24 * 365).optional() }),
-    permission: "host:manage", action: "cluster.create-join-token", revalidate: ["/hosts"],
+    schema: z.object({
+      singleUse: z.boolean().default(true),
+      ttlHours: z
+        .number()
+        .min(0.1)
+        .max(24 * 365)
+        .optional(),
+    }),
+    permission: "host:manage",
+    action: "cluster.create-join-token",
+    revalidate: ["/hosts"],
   },
   (input, { actor, clientIp }) => createJoinToken(input, actor, clientIp),
 );

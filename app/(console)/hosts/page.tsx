@@ -15,9 +15,22 @@ export default async function HostsPage() {
   const admin = can(actor.role, "host:manage");
   return (
     <>
-      <PageHeader title="Hosts" description="Hypervisor nodes of every architecture. A host runs guests of its own architecture natively (KVM) and others only under emulation." />
-      {admin && <JoinNode token={await getJoinToken()} controllerUrl={agentFacingUrl()} caFingerprint={(await ensurePki()).caFingerprint} rotate={rotateJoinTokenAction} create={createJoinTokenAction} />}
-      <Suspense><HostsTable /></Suspense>
+      <PageHeader
+        title="Hosts"
+        description="Hypervisor nodes of every architecture. A host runs guests of its own architecture natively (KVM) and others only under emulation."
+      />
+      {admin && (
+        <JoinNode
+          token={await getJoinToken()}
+          controllerUrl={agentFacingUrl()}
+          caFingerprint={(await ensurePki()).caFingerprint}
+          rotate={rotateJoinTokenAction}
+          create={createJoinTokenAction}
+        />
+      )}
+      <Suspense>
+        <HostsTable />
+      </Suspense>
     </>
   );
 }

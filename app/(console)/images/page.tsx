@@ -13,10 +13,15 @@ export default async function ImagesPage() {
   const canManage = can(actor.role, "image:manage");
   return (
     <>
-      <PageHeader title="Images" description="Boot images, each built for one architecture. A family groups the builds of one image for x86_64 and aarch64." />
+      <PageHeader
+        title="Images"
+        description="Boot images, each built for one architecture. A family groups the builds of one image for x86_64 and aarch64."
+      />
       <div className="space-y-6">
         {canManage && <ImageUpload />}
-        <Suspense><ImagesTable canManage={canManage} /></Suspense>
+        <Suspense>
+          <ImagesTable canManage={canManage} />
+        </Suspense>
       </div>
     </>
   );

@@ -4,11 +4,23 @@ import { createNetworkSchema, networkIdSchema } from "@/lib/schemas/networks";
 import { createNetwork, deleteNetwork } from "@/lib/server/networks";
 
 export const createNetworkAction = defineAction(
-  { schema: createNetworkSchema, permission: "network:manage", action: "network.create", targetType: "network", revalidate: ["/networks"] },
+  {
+    schema: createNetworkSchema,
+    permission: "network:manage",
+    action: "network.create",
+    targetType: "network",
+    revalidate: ["/networks"],
+  },
   (input, who) => createNetwork(input, who),
 );
 
 export const deleteNetworkAction = defineAction(
-  { schema: networkIdSchema, permission: "network:manage", action: "network.delete", targetType: "network", revalidate: ["/networks"] },
+  {
+    schema: networkIdSchema,
+    permission: "network:manage",
+    action: "network.delete",
+    targetType: "network",
+    revalidate: ["/networks"],
+  },
   (input, who) => deleteNetwork(input.id, who),
 );

@@ -12,7 +12,10 @@ export default async function NetworksPage() {
   const admin = can(actor.role, "network:manage");
   return (
     <>
-      <PageHeader title="Networks" description="VLAN-isolated IPv4 networks. Each VM NIC gets a unique MAC and the lowest free address of the pool; its Open vSwitch port is tagged with the VLAN." />
+      <PageHeader
+        title="Networks"
+        description="VLAN-isolated IPv4 networks. Each VM NIC gets a unique MAC and the lowest free address of the pool; its Open vSwitch port is tagged with the VLAN."
+      />
       <NetworksAdmin actions={admin ? { create: createNetworkAction, remove: deleteNetworkAction } : undefined} />
     </>
   );

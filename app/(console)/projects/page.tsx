@@ -3,7 +3,13 @@ import { ProjectsAdmin } from "@/components/projects-admin";
 import { requirePage } from "@/lib/server/web";
 import { listProjects } from "@/lib/server/projects";
 import { listUsers } from "@/lib/server/identity";
-import { addMemberAction, createProjectAction, deleteProjectAction, removeMemberAction, updateProjectAction } from "./actions";
+import {
+  addMemberAction,
+  createProjectAction,
+  deleteProjectAction,
+  removeMemberAction,
+  updateProjectAction,
+} from "./actions";
 
 export const metadata = { title: "Projects" };
 
@@ -19,7 +25,13 @@ export default async function ProjectsPage() {
       <ProjectsAdmin
         projects={projects.items.map((p) => ({ ...p, createdAt: p.createdAt.toISOString(), members: p.members ?? [] }))}
         users={users.map((u) => ({ id: u.id, email: u.email, role: u.role }))}
-        actions={{ create: createProjectAction, update: updateProjectAction, remove: deleteProjectAction, addMember: addMemberAction, removeMember: removeMemberAction }}
+        actions={{
+          create: createProjectAction,
+          update: updateProjectAction,
+          remove: deleteProjectAction,
+          addMember: addMemberAction,
+          removeMember: removeMemberAction,
+        }}
       />
     </>
   );

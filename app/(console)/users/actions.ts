@@ -4,26 +4,56 @@ import { createUserSchema, resetPasswordSchema, setRoleSchema, userIdSchema } fr
 import { createUser, resetPassword, setDisabled, setRole } from "@/lib/server/identity";
 
 export const createUserAction = defineAction(
-  { schema: createUserSchema, permission: "user:manage", action: "user.create", targetType: "user", revalidate: ["/users"] },
+  {
+    schema: createUserSchema,
+    permission: "user:manage",
+    action: "user.create",
+    targetType: "user",
+    revalidate: ["/users"],
+  },
   (input, who) => createUser(input, who),
 );
 
 export const setRoleAction = defineAction(
-  { schema: setRoleSchema, permission: "user:manage", action: "user.set-role", targetType: "user", revalidate: ["/users"] },
+  {
+    schema: setRoleSchema,
+    permission: "user:manage",
+    action: "user.set-role",
+    targetType: "user",
+    revalidate: ["/users"],
+  },
   (input, who) => setRole(input.id, input.role, who),
 );
 
 export const disableUserAction = defineAction(
-  { schema: userIdSchema, permission: "user:manage", action: "user.disable", targetType: "user", revalidate: ["/users"] },
+  {
+    schema: userIdSchema,
+    permission: "user:manage",
+    action: "user.disable",
+    targetType: "user",
+    revalidate: ["/users"],
+  },
   (input, who) => setDisabled(input.id, true, who),
 );
 
 export const enableUserAction = defineAction(
-  { schema: userIdSchema, permission: "user:manage", action: "user.enable", targetType: "user", revalidate: ["/users"] },
+  {
+    schema: userIdSchema,
+    permission: "user:manage",
+    action: "user.enable",
+    targetType: "user",
+    revalidate: ["/users"],
+  },
   (input, who) => setDisabled(input.id, false, who),
 );
 
 export const resetPasswordAction = defineAction(
-  { schema: resetPasswordSchema, permission: "user:manage", action: "user.reset-password", targetType: "user", revalidate: ["/users"] },
+  {
+    schema: resetPasswordSchema,
+    permission: "user:manage",
+    action: "user.reset-password",
+    targetType: "user",
+    revalidate: ["/users"],
+  },
   (input, who) => resetPassword(input.id, input.password, who),
 );

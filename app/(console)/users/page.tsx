@@ -11,11 +11,20 @@ export default async function UsersPage() {
   const users = await listUsers();
   return (
     <>
-      <PageHeader title="Users" description="There is no public sign-up: admins create users, set their roles, disable them and reset passwords." />
+      <PageHeader
+        title="Users"
+        description="There is no public sign-up: admins create users, set their roles, disable them and reset passwords."
+      />
       <UsersAdmin
         users={users.map((u) => ({ ...u, createdAt: u.createdAt.toISOString() }))}
         currentUserId={actor.id}
-        actions={{ create: createUserAction, setRole: setRoleAction, disable: disableUserAction, enable: enableUserAction, resetPassword: resetPasswordAction }}
+        actions={{
+          create: createUserAction,
+          setRole: setRoleAction,
+          disable: disableUserAction,
+          enable: enableUserAction,
+          resetPassword: resetPasswordAction,
+        }}
       />
     </>
   );

@@ -14,7 +14,15 @@ import { createVmResultSchema, vmDtoSchema } from "@/lib/schemas/api";
 import { POST as createRoute } from "@/app/api/v1/vms/route";
 import { POST as actionRoute } from "@/app/api/v1/vms/[id]/actions/route";
 import { DELETE as deleteRoute } from "@/app/api/v1/vms/[id]/route";
-import { createVmAction, deleteVmAction, poweroffVmAction, rebootVmAction, retryVmAction, startVmAction, stopVmAction } from "./actions";
+import {
+  createVmAction,
+  deleteVmAction,
+  poweroffVmAction,
+  rebootVmAction,
+  retryVmAction,
+  startVmAction,
+  stopVmAction,
+} from "./actions";
 
 // The request a server action runs in: its headers (who is calling), and what it revalidated.
 const request = vi.hoisted(() => ({ headers: new Headers(), revalidated: [] as string[] }));
@@ -23,8 +31,12 @@ vi.mock("next/cache", () => ({ revalidatePath: (path: string) => void request.re
 // Next answers these with a 401/403 response; here they throw a recognisable error.
 vi.mock("next/navigation", async (original) => ({
   ...(await original<typeof import("next/navigation")>()),
-  unauthorized: () => { throw new Error("NEXT_UNAUTHORIZED"); },
-  forbidden: () => { throw new Error("NEXT_FORBIDDEN"); },
+  unauthorized: () => {
+    throw new Error("NEXT_UNAUTHORIZED");
+  },
+  forbidden: () => {
+    throw new Error("NEXT_FORBIDDEN");
+  },
 }));
 
 /** Agent stand-in: creates, operates and deletes VMs as a real agent answers (power state only). */
@@ -40,9 +52,22 @@ class StubAgent {
       req.on("end", () => {
         this.calls.push(`${req.method} ${req.url}`);
         const id = decodeURIComponent((req.url ?? "").split("/")[3] ?? "");
-        const answer = (status: number, json: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(json));
-        const vm = (powerState: string) => ({ id, name: "vm", arch: "x86_64", powerState, emulated: false, accel: "kvm", vcpus: 1, memoryMb: 256 });
-        if (req.method === "PUT") return this.failPut ? answer(500, { error: { code: "internal", message: "qemu failed to start" } }) : answer(200, vm("running"));
+        const answer = (status: number, json: unknown) =>
+          res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(json));
+        const vm = (powerState: string) => ({
+          id,
+          name: "vm",
+          arch: "x86_64",
+          powerState,
+          emulated: false,
+          accel: "kvm",
+          vcpus: 1,
+          memoryMb: 256,
+        });
+        if (req.method === "PUT")
+          return this.failPut
+            ? answer(500, { error: { code: "internal", message: "qemu failed to start" } })
+            : answer(200, vm("running"));
         if (req.method === "POST") {
           const { action } = JSON.parse(body) as { action: string };
           return answer(200, vm(action === "stop" || action === "poweroff" ? "shutoff" : "running"));
@@ -77,14 +102,30 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     return actor;
   }
 
-  const bearer = (email: string) => new Headers({ authorization: `Bearer ${tokens[email]}`, "x-forwarded-for": "10.0.0.7" });
+  const bearer = (email: string) =>
+    new Headers({ authorization: `Bearer ${tokens[email]}`, "x-forwarded-for": "10.0.0.7" });
   /** Runs the next server action as this user. */
-  const as = (email: string | null) => { request.headers = email ? bearer(email) : new Headers(); };
+  const as = (email: string | null) => {
+    request.headers = email ? bearer(email) : new Headers();
+  };
   const api = (email: string, method: string, url: string, body?: unknown) =>
-    new Request(`http://localhost${url}`, { method, headers: { authorization: `Bearer ${tokens[email]}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    new Request(`http://localhost${url}`, {
+      method,
+      headers: { authorization: `Bearer ${tokens[email]}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
   const ctx = <P extends Record<string, string>>(params: P) => ({ params: Promise.resolve(params) });
 
-  const vmInput = (name: string) => ({ name, arch: "x86_64", imageId, vcpus: 1, memoryMb: 256, diskGb: 1, networkId: null, projectId });
+  const vmInput = (name: string) => ({
+    name,
+    arch: "x86_64",
+    imageId,
+    vcpus: 1,
+    memoryMb: 256,
+    diskGb: 1,
+    networkId: null,
+    projectId,
+  });
 
   /** Provisioning runs after the create answers (202): wait for its task to end. */
   async function provisioned(vmId: string) {
@@ -114,10 +155,30 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     await user("op@t.test", "operator", [projectId]);
     await user("viewer@t.test", "viewer", [projectId]);
     await user("outsider@t.test", "operator", []);
-    await db().host.create({ data: { name: "h1", arch: "x86_64", cpuCount: 16, memoryMb: 65536, diskGb: 1000, status: "online", cpuAllocationRatio: 1, ramAllocationRatio: 1, nativeArches: '["x86_64"]', emulatedArches: "[]", agentUrl: agent.url } });
-    imageId = (await db().image.create({ data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 } })).id;
+    await db().host.create({
+      data: {
+        name: "h1",
+        arch: "x86_64",
+        cpuCount: 16,
+        memoryMb: 65536,
+        diskGb: 1000,
+        status: "online",
+        cpuAllocationRatio: 1,
+        ramAllocationRatio: 1,
+        nativeArches: '["x86_64"]',
+        emulatedArches: "[]",
+        agentUrl: agent.url,
+      },
+    });
+    imageId = (
+      await db().image.create({
+        data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 },
+      })
+    ).id;
   });
-  afterEach(async () => { await releaseDatabase(database); });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   it("create: placed, recorded, audited and provisioned like POST /api/v1/vms, and answers the same JSON shape", async () => {
     as("op@t.test");
@@ -127,7 +188,10 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     // What the JSON API sends (timestamps as ISO strings), valid against the documented schema.
     expect(createVmResultSchema.strict().parse(r.data)).toEqual(r.data);
     expect(typeof r.data.vm.createdAt).toBe("string");
-    expect(r.data).toMatchObject({ vm: { name: "by-action", project: { id: projectId, name: "lab" } }, host: { name: "h1" } });
+    expect(r.data).toMatchObject({
+      vm: { name: "by-action", project: { id: projectId, name: "lab" } },
+      host: { name: "h1" },
+    });
     expect(await provisioned(r.data.vm.id)).toBe("succeeded");
     expect((await db().vm.findUniqueOrThrow({ where: { id: r.data.vm.id } })).status).toBe("running");
     expect(request.revalidated).toContain("/vms");
@@ -140,31 +204,52 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     expect(Object.keys(body.vm).sort()).toEqual(Object.keys(r.data.vm).sort());
     // One audit trail for both paths: the same action, actor, client address and outcome.
     const audit = await db().auditEvent.findMany({ where: { action: "vm.create" }, orderBy: { createdAt: "asc" } });
-    expect(audit.map((a) => [a.userEmail, a.result, a.clientIp])).toEqual([["op@t.test", "success", "10.0.0.7"], ["op@t.test", "success", null]]);
+    expect(audit.map((a) => [a.userEmail, a.result, a.clientIp])).toEqual([
+      ["op@t.test", "success", "10.0.0.7"],
+      ["op@t.test", "success", null],
+    ]);
   });
 
   it("stop, start, reboot, power off: a task on the host each, audited; the action and the API answer the same VM", async () => {
     const id = await createdVm("ops");
-    const steps: Array<[typeof stopVmAction, string]> = [[stopVmAction, "stopped"], [startVmAction, "running"], [rebootVmAction, "running"], [poweroffVmAction, "stopped"]];
+    const steps: Array<[typeof stopVmAction, string]> = [
+      [stopVmAction, "stopped"],
+      [startVmAction, "running"],
+      [rebootVmAction, "running"],
+      [poweroffVmAction, "stopped"],
+    ];
     for (const [action, status] of steps) {
       const r = await action({ id });
       expect(r.ok, JSON.stringify(r)).toBe(true);
       if (r.ok) expect(vmDtoSchema.strict().parse(r.data)).toMatchObject({ id, status });
     }
     const tasks = await db().task.findMany({ where: { vmId: id }, orderBy: { createdAt: "asc" } });
-    expect(tasks.map((t) => [t.kind, t.status])).toEqual([["vm.create", "succeeded"], ["vm.stop", "succeeded"], ["vm.start", "succeeded"], ["vm.reboot", "succeeded"], ["vm.poweroff", "succeeded"]]);
+    expect(tasks.map((t) => [t.kind, t.status])).toEqual([
+      ["vm.create", "succeeded"],
+      ["vm.stop", "succeeded"],
+      ["vm.start", "succeeded"],
+      ["vm.reboot", "succeeded"],
+      ["vm.poweroff", "succeeded"],
+    ]);
     expect(agent.calls.filter((c) => c.startsWith("POST"))).toHaveLength(4);
 
     const viaAction = await startVmAction({ id });
     await stopVmAction({ id });
-    const res = await actionRoute(api("op@t.test", "POST", `/api/v1/vms/${id}/actions`, { action: "start" }), ctx({ id }));
+    const res = await actionRoute(
+      api("op@t.test", "POST", `/api/v1/vms/${id}/actions`, { action: "start" }),
+      ctx({ id }),
+    );
     expect(res.status).toBe(200);
     const viaApi = await res.json();
     if (!viaAction.ok) throw new Error(viaAction.error);
     // The same VM, as the same JSON (only the last update's time differs).
     expect(viaApi).toEqual({ ...viaAction.data, updatedAt: expect.any(String) });
     const audit = await db().auditEvent.findMany({ where: { targetId: id, action: "vm.start" } });
-    expect(audit.map((a) => [a.userEmail, a.result])).toEqual([["op@t.test", "success"], ["op@t.test", "success"], ["op@t.test", "success"]]);
+    expect(audit.map((a) => [a.userEmail, a.result])).toEqual([
+      ["op@t.test", "success"],
+      ["op@t.test", "success"],
+      ["op@t.test", "success"],
+    ]);
   });
 
   it("the same refusal, code and message on both paths; nothing is changed", async () => {
@@ -173,7 +258,10 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     const before = await db().task.count({ where: { vmId: id } });
     const viaAction = await rebootVmAction({ id });
     expect(viaAction).toEqual({ ok: false, code: "conflict", error: "Cannot reboot a VM that is stopped." });
-    const res = await actionRoute(api("op@t.test", "POST", `/api/v1/vms/${id}/actions`, { action: "reboot" }), ctx({ id }));
+    const res = await actionRoute(
+      api("op@t.test", "POST", `/api/v1/vms/${id}/actions`, { action: "reboot" }),
+      ctx({ id }),
+    );
     expect(res.status).toBe(409);
     expect(await res.json()).toEqual({ error: { code: "conflict", message: "Cannot reboot a VM that is stopped." } });
     expect(await db().task.count({ where: { vmId: id } })).toBe(before);
@@ -182,7 +270,11 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
   it("retry re-places a VM whose creation failed; delete removes it like DELETE /api/v1/vms/:id", async () => {
     agent.failPut = true;
     const id = await createdVm("flaky");
-    expect(await db().vm.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "error", hostId: null, lastError: expect.stringContaining("qemu failed to start") });
+    expect(await db().vm.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: "error",
+      hostId: null,
+      lastError: expect.stringContaining("qemu failed to start"),
+    });
     agent.failPut = false;
     const r = await retryVmAction({ id });
     expect(r.ok, JSON.stringify(r)).toBe(true);
@@ -195,7 +287,9 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     const other = await createdVm("other");
     const res = await deleteRoute(api("op@t.test", "DELETE", `/api/v1/vms/${other}`), ctx({ id: other }));
     expect(await res.json()).toEqual({ id: other, deleted: true });
-    expect((await db().auditEvent.findMany({ where: { action: "vm.delete", result: "success" } })).map((a) => a.userEmail)).toEqual(["op@t.test", "op@t.test"]);
+    expect(
+      (await db().auditEvent.findMany({ where: { action: "vm.delete", result: "success" } })).map((a) => a.userEmail),
+    ).toEqual(["op@t.test", "op@t.test"]);
   });
 
   it("a viewer is refused by each action itself (403, audited as denied); nothing is created, run or deleted", async () => {
@@ -204,7 +298,14 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     agent.calls = [];
     as("viewer@t.test");
     await expect(createVmAction(vmInput("sneaky"))).rejects.toThrow("NEXT_FORBIDDEN");
-    for (const action of [startVmAction, stopVmAction, rebootVmAction, poweroffVmAction, retryVmAction, deleteVmAction]) {
+    for (const action of [
+      startVmAction,
+      stopVmAction,
+      rebootVmAction,
+      poweroffVmAction,
+      retryVmAction,
+      deleteVmAction,
+    ]) {
       await expect(action({ id })).rejects.toThrow("NEXT_FORBIDDEN");
     }
     expect(await db().vm.count({ where: { name: "sneaky" } })).toBe(0);
@@ -212,7 +313,15 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     expect((await db().vm.findUniqueOrThrow({ where: { id } })).status).toBe("running");
     expect(agent.calls).toEqual([]);
     const denied = await db().auditEvent.findMany({ where: { userEmail: "viewer@t.test", result: "denied" } });
-    expect(denied.map((d) => d.action).sort()).toEqual(["vm.create", "vm.delete", "vm.poweroff", "vm.reboot", "vm.retry", "vm.start", "vm.stop"]);
+    expect(denied.map((d) => d.action).sort()).toEqual([
+      "vm.create",
+      "vm.delete",
+      "vm.poweroff",
+      "vm.reboot",
+      "vm.retry",
+      "vm.start",
+      "vm.stop",
+    ]);
     expect(denied.filter((d) => d.action !== "vm.create").every((d) => d.targetId === id)).toBe(true);
   });
 
@@ -225,7 +334,11 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     await expect(stopVmAction({ id })).rejects.toThrow("NEXT_UNAUTHORIZED");
     as("op@t.test");
     const bad = await createVmAction({ ...vmInput("-bad-"), vcpus: 0 });
-    expect(bad).toMatchObject({ ok: false, code: "invalid", fieldErrors: { name: expect.stringContaining("must start with a letter or digit"), vcpus: "at least 1 vCPU" } });
+    expect(bad).toMatchObject({
+      ok: false,
+      code: "invalid",
+      fieldErrors: { name: expect.stringContaining("must start with a letter or digit"), vcpus: "at least 1 vCPU" },
+    });
     expect((await db().vm.findUniqueOrThrow({ where: { id } })).status).toBe("running");
   });
 });

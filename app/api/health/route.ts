@@ -7,6 +7,9 @@ export async function GET() {
     await db().$queryRawUnsafe("SELECT 1");
     return NextResponse.json({ ok: true });
   } catch {
-    return NextResponse.json({ ok: false, error: { code: "unavailable", message: "Database unavailable" } }, { status: 503 });
+    return NextResponse.json(
+      { ok: false, error: { code: "unavailable", message: "Database unavailable" } },
+      { status: 503 },
+    );
   }
 }

@@ -27,17 +27,28 @@ const API_DIR = dirname(fileURLToPath(import.meta.url));
  */
 const NOT_JSON: Record<string, string> = {};
 
-type RouteModule = { GET?: (req: Request, ctx: { params: Promise<Record<string, string>> }) => Promise<Response> | Response };
+type RouteModule = {
+  GET?: (req: Request, ctx: { params: Promise<Record<string, string>> }) => Promise<Response> | Response;
+};
 type GetRoute = { file: string; path: string; params: string[]; load: () => Promise<RouteModule> };
 
 /** app/api/v1/**\/route.ts → "/api/v1/…/{param}" (Next's [param] folders are OpenAPI's {param}). */
 function discoverRoutes(): GetRoute[] {
-  const files = (readdirSync(API_DIR, { recursive: true }) as string[]).filter((f) => f.split(sep).at(-1) === "route.ts").sort();
+  const files = (readdirSync(API_DIR, { recursive: true }) as string[])
+    .filter((f) => f.split(sep).at(-1) === "route.ts")
+    .sort();
   return files.map((file) => {
-    const segments = dirname(file).split(sep).filter((s) => s !== ".");
+    const segments = dirname(file)
+      .split(sep)
+      .filter((s) => s !== ".");
     const params = segments.filter((s) => /^\[\w+\]$/.test(s)).map((s) => s.slice(1, -1));
     const path = "/api/v1/" + segments.map((s) => s.replace(/^\[(\w+)\]$/, "{$1}")).join("/");
-    return { file: relative(process.cwd(), join(API_DIR, file)), path: path.replace(/\/$/, ""), params, load: () => import(join(API_DIR, file)) as Promise<RouteModule> };
+    return {
+      file: relative(process.cwd(), join(API_DIR, file)),
+      path: path.replace(/\/$/, ""),
+      params,
+      load: () => import(join(API_DIR, file)) as Promise<RouteModule>,
+    };
   });
 }
 
@@ -70,7 +81,9 @@ const ROUTES = discoverRoutes();
 describe("the route list", () => {
   it("finds the API's routes", () => {
     expect(ROUTES.length).toBeGreaterThan(20);
-    expect(ROUTES.map((r) => r.path)).toEqual(expect.arrayContaining(["/api/v1/vms", "/api/v1/vms/{id}", "/api/v1/image-families/{family}"]));
+    expect(ROUTES.map((r) => r.path)).toEqual(
+      expect.arrayContaining(["/api/v1/vms", "/api/v1/vms/{id}", "/api/v1/image-families/{family}"]),
+    );
   });
 
   it("every GET in the document is a route handler here (no stale paths)", async () => {
@@ -79,7 +92,10 @@ describe("the route list", () => {
     for (const r of ROUTES) if ((await r.load()).GET) withGet.add(r.path);
     for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
       if (item.get) expect(withGet, `the document has GET ${path}, app/api/v1 has no such GET route`).toContain(path);
-      expect(ROUTES.map((r) => r.path), `the document has ${path}, app/api/v1 has no such route`).toContain(path);
+      expect(
+        ROUTES.map((r) => r.path),
+        `the document has ${path}, app/api/v1 has no such route`,
+      ).toContain(path);
     }
   });
 
@@ -89,9 +105,25 @@ describe("the route list", () => {
     if (!("schema" in found)) throw new Error(found.missing);
     const validate = validatorFor(doc, newAjv(), found.schema);
     const vm = {
-      id: "v1", name: "vm", arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1, status: "running", powerState: "running", desiredState: "running",
-      emulated: false, allowEmulation: false, lastError: null, host: null, image: null, display: "vga", project: null, ownerId: null,
-      createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z",
+      id: "v1",
+      name: "vm",
+      arch: "x86_64",
+      vcpus: 1,
+      memoryMb: 256,
+      diskGb: 1,
+      status: "running",
+      powerState: "running",
+      desiredState: "running",
+      emulated: false,
+      allowEmulation: false,
+      lastError: null,
+      host: null,
+      image: null,
+      display: "vga",
+      project: null,
+      ownerId: null,
+      createdAt: "2026-01-01T00:00:00.000Z",
+      updatedAt: "2026-01-01T00:00:00.000Z",
     };
     expect(validate(vm), JSON.stringify(validate.errors)).toBe(true);
     expect(validate({ ...vm, secret: "leak" })).toBe(false);
@@ -111,33 +143,105 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
   beforeAll(async () => {
     database = await useFreshDatabase(provider);
     (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
-    const { id: adminId } = await createUser({ email: "admin@contract.test", name: "Admin", role: "admin", password: "admin-password-1" });
+    const { id: adminId } = await createUser({
+      email: "admin@contract.test",
+      name: "Admin",
+      role: "admin",
+      password: "admin-password-1",
+    });
     const admin: Actor = { id: adminId, email: "admin@contract.test", name: "Admin", role: "admin", via: "session" };
     const who = { actor: admin, clientIp: "127.0.0.1" };
-    const { id: operatorId } = await createUser({ email: "op@contract.test", name: "Op", role: "operator", password: "op-password-12" }, who);
+    const { id: operatorId } = await createUser(
+      { email: "op@contract.test", name: "Op", role: "operator", password: "op-password-12" },
+      who,
+    );
     token = (await createToken(admin, "contract test", 0, null)).token;
 
     // Rows for every list and every dynamic segment, with optional fields filled, so item schemas are exercised.
     const now = new Date();
     const host = await db().host.create({
       data: {
-        name: "x86-1", arch: "x86_64", status: "online", cpuModel: "Test CPU", cpuCount: 16, memoryMb: 65536, diskGb: 1000, kvm: true,
-        nativeArches: '["x86_64"]', emulatedArches: '["aarch64"]', qemuVersion: "7.2.0", ovsDatapath: "netdev", agentUrl: "http://127.0.0.1:9",
-        certFingerprint: "ab".repeat(32), certExpiresAt: new Date(now.getTime() + 86_400_000), lastHeartbeatAt: now,
+        name: "x86-1",
+        arch: "x86_64",
+        status: "online",
+        cpuModel: "Test CPU",
+        cpuCount: 16,
+        memoryMb: 65536,
+        diskGb: 1000,
+        kvm: true,
+        nativeArches: '["x86_64"]',
+        emulatedArches: '["aarch64"]',
+        qemuVersion: "7.2.0",
+        ovsDatapath: "netdev",
+        agentUrl: "http://127.0.0.1:9",
+        certFingerprint: "ab".repeat(32),
+        certExpiresAt: new Date(now.getTime() + 86_400_000),
+        lastHeartbeatAt: now,
       },
     });
-    await db().host.create({ data: { name: "arm-1", arch: "aarch64", status: "offline", adminState: "maintenance", cpuCount: 4, memoryMb: 8192, diskGb: 100, nativeArches: '["aarch64"]', emulatedArches: "[]" } });
-    const image = await db().image.create({
-      data: { name: "busybox-x86", family: "busybox", arch: "x86_64", format: "kernel", status: "ready", sha256: "cd".repeat(32), sizeBytes: 5_000_000n, virtualSize: 5_000_000n, cmdline: "console=ttyS0", minMemoryMb: 64, minDiskGb: 1, ownerId: adminId },
+    await db().host.create({
+      data: {
+        name: "arm-1",
+        arch: "aarch64",
+        status: "offline",
+        adminState: "maintenance",
+        cpuCount: 4,
+        memoryMb: 8192,
+        diskGb: 100,
+        nativeArches: '["aarch64"]',
+        emulatedArches: "[]",
+      },
     });
-    await db().image.create({ data: { name: "busybox-arm", family: "busybox", arch: "aarch64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 } });
+    const image = await db().image.create({
+      data: {
+        name: "busybox-x86",
+        family: "busybox",
+        arch: "x86_64",
+        format: "kernel",
+        status: "ready",
+        sha256: "cd".repeat(32),
+        sizeBytes: 5_000_000n,
+        virtualSize: 5_000_000n,
+        cmdline: "console=ttyS0",
+        minMemoryMb: 64,
+        minDiskGb: 1,
+        ownerId: adminId,
+      },
+    });
+    await db().image.create({
+      data: {
+        name: "busybox-arm",
+        family: "busybox",
+        arch: "aarch64",
+        format: "kernel",
+        status: "ready",
+        minMemoryMb: 64,
+        minDiskGb: 1,
+      },
+    });
     await db().image.create({ data: { name: "uploading", arch: "unknown", format: "qcow2", status: "uploading" } });
-    await db().hostImage.create({ data: { hostId: host.id, imageId: image.id, state: "ready", sizeBytes: 5_000_000n } });
-    const network = await createNetwork(createNetworkSchema.parse({ name: "lan", vlanId: 100, cidr: "10.0.0.0/24", gateway: "10.0.0.1" }), who);
+    await db().hostImage.create({
+      data: { hostId: host.id, imageId: image.id, state: "ready", sizeBytes: 5_000_000n },
+    });
+    const network = await createNetwork(
+      createNetworkSchema.parse({ name: "lan", vlanId: 100, cidr: "10.0.0.0/24", gateway: "10.0.0.1" }),
+      who,
+    );
     const project = await createProject({ name: "lab", description: "contract test" }, who);
     await db().projectMember.create({ data: { projectId: project.id, userId: operatorId } });
     const created = await createVm(
-      { name: "vm-1", arch: "x86_64", imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1, networkId: network.id, allowEmulation: false, strategy: "spread", projectId: project.id },
+      {
+        name: "vm-1",
+        arch: "x86_64",
+        imageId: image.id,
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        networkId: network.id,
+        allowEmulation: false,
+        strategy: "spread",
+        projectId: project.id,
+      },
       who,
       { provision: false },
     );
@@ -145,16 +249,37 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
     // A failed task after the admin's account exists: an unread notification, an event with every field.
     await db().task.create({
       data: {
-        kind: "vm.start", status: "failed", vmId, hostId: host.id, userId: adminId, error: "the agent is not reachable", startedAt: now, finishedAt: new Date(Date.now() + 1000),
-        steps: { create: [{ name: "start", position: 0, status: "failed", message: "not reachable", startedAt: now, finishedAt: now }] },
+        kind: "vm.start",
+        status: "failed",
+        vmId,
+        hostId: host.id,
+        userId: adminId,
+        error: "the agent is not reachable",
+        startedAt: now,
+        finishedAt: new Date(Date.now() + 1000),
+        steps: {
+          create: [
+            { name: "start", position: 0, status: "failed", message: "not reachable", startedAt: now, finishedAt: now },
+          ],
+        },
       },
     });
     await db().metricSample.create({ data: { hostId: host.id, cpuPct: 12.5, memUsedMb: 2048 } });
     await db().metricSample.create({ data: { vmId, cpuPct: 50, memUsedMb: 200 } });
-    Object.assign(ids, { hosts: host.id, images: image.id, networks: network.id, projects: project.id, vms: vmId, users: operatorId, "image-families": "busybox" });
+    Object.assign(ids, {
+      hosts: host.id,
+      images: image.id,
+      networks: network.id,
+      projects: project.id,
+      vms: vmId,
+      users: operatorId,
+      "image-families": "busybox",
+    });
   });
 
-  afterAll(async () => { await releaseDatabase(database); });
+  afterAll(async () => {
+    await releaseDatabase(database);
+  });
 
   /** A seeded row for each dynamic segment: {id} after /hosts is a host id, {family} a family name, … */
   function urlFor(route: GetRoute): { url: string; params: Record<string, string> } {
@@ -165,7 +290,8 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
         const m = /^\{(\w+)\}$/.exec(s);
         if (!m) return s;
         const value = ids[segments[i - 1]!];
-        if (!value) throw new Error(`${route.file}: no seeded row for {${m[1]}} after /${segments[i - 1]}; add one to the test`);
+        if (!value)
+          throw new Error(`${route.file}: no seeded row for {${m[1]}} after /${segments[i - 1]}; add one to the test`);
         params[m[1]!] = value;
         return encodeURIComponent(value);
       })
@@ -184,27 +310,39 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
       if (NOT_JSON[route.path]) continue;
       const found = documentedSchema(doc, route.path);
       if ("missing" in found) {
-        failures.push(`${route.file}: ${found.missing} (document the route in lib/openapi.ts, or list it in NOT_JSON with a reason)`);
+        failures.push(
+          `${route.file}: ${found.missing} (document the route in lib/openapi.ts, or list it in NOT_JSON with a reason)`,
+        );
         continue;
       }
       const { url, params } = urlFor(route);
-      const res = await mod.GET(new Request(`http://localhost${url}`, { headers: { authorization: `Bearer ${token}`, accept: "application/json" } }), { params: Promise.resolve(params) });
+      const res = await mod.GET(
+        new Request(`http://localhost${url}`, {
+          headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+        }),
+        { params: Promise.resolve(params) },
+      );
       const text = await res.text();
       if (res.status !== 200) {
         failures.push(`GET ${url}: status ${res.status}: ${text.slice(0, 300)}`);
         continue;
       }
-      if (!res.headers.get("content-type")?.includes("application/json")) failures.push(`GET ${url}: content-type ${res.headers.get("content-type")}`);
+      if (!res.headers.get("content-type")?.includes("application/json"))
+        failures.push(`GET ${url}: content-type ${res.headers.get("content-type")}`);
       const body = JSON.parse(text) as unknown;
       const validate = validatorFor(doc, ajv, found.schema);
       if (!validate(body)) {
-        const why = (validate.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message}${e.keyword === "additionalProperties" ? ` (${String(e.params.additionalProperty)})` : ""}`);
+        const why = (validate.errors ?? []).map(
+          (e) =>
+            `${e.instancePath || "/"} ${e.message}${e.keyword === "additionalProperties" ? ` (${String(e.params.additionalProperty)})` : ""}`,
+        );
         failures.push(`GET ${url} does not match the document: ${why.join("; ")}`);
         continue;
       }
       // The seeded rows make every collection non-empty, so the item schemas were really exercised.
       const items = Array.isArray(body) ? body : (body as { items?: unknown }).items;
-      if (Array.isArray(items) && items.length === 0) failures.push(`GET ${url}: empty list; seed a row so its items are validated`);
+      if (Array.isArray(items) && items.length === 0)
+        failures.push(`GET ${url}: empty list; seed a row so its items are validated`);
       checked.push(route.path);
     }
     expect(failures, failures.join("\n")).toEqual([]);

@@ -15,18 +15,46 @@ import { createConsoleProxy } from "../../../server/console-proxy";
 
 const SECRET = "test-secret-0123456789abcdef0123456789abcdef";
 
-async function issue(over: Partial<{ vmId: string; kind: ConsoleKind; write: boolean; userId: string; ttlMs: number; agentUrl: string }> = {}) {
+async function issue(
+  over: Partial<{
+    vmId: string;
+    kind: ConsoleKind;
+    write: boolean;
+    userId: string;
+    ttlMs: number;
+    agentUrl: string;
+  }> = {},
+) {
   const { ttlMs, ...rest } = over;
-  const claims = { vmId: "vm-1", userId: "u-1", write: true, kind: "serial" as ConsoleKind, agentUrl: "http://127.0.0.1:9", hostId: "h-1", gen: 0, ...rest };
+  const claims = {
+    vmId: "vm-1",
+    userId: "u-1",
+    write: true,
+    kind: "serial" as ConsoleKind,
+    agentUrl: "http://127.0.0.1:9",
+    hostId: "h-1",
+    gen: 0,
+    ...rest,
+  };
   const { ticket, claims: full } = signConsoleTicket(SECRET, claims, { ttlMs });
-  await recordConsoleTicket(ticket, { userId: full.userId, vmId: full.vmId, kind: full.kind, write: full.write, expiresAt: new Date(full.exp) });
+  await recordConsoleTicket(ticket, {
+    userId: full.userId,
+    vmId: full.vmId,
+    kind: full.kind,
+    write: full.write,
+    expiresAt: new Date(full.exp),
+  });
   return { ticket, claims: full };
 }
 
 describe.each(PROVIDERS)("console tickets on %s", (provider) => {
   let database: TestDatabase | undefined;
-  beforeEach(async () => { database = await useFreshDatabase(provider); });
-  afterEach(async () => { await releaseDatabase(database); });
+  beforeEach(async () => {
+    database = await useFreshDatabase(provider);
+  });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   it("stores only the hash; 10 parallel spends of one ticket: exactly one wins", async () => {
     const { ticket, claims } = await issue();
@@ -35,22 +63,51 @@ describe.each(PROVIDERS)("console tickets on %s", (provider) => {
     expect(JSON.stringify(row)).not.toContain(ticket.split(".")[1]); // no signature, no ticket
     const results = await Promise.all(Array.from({ length: 10 }, () => spendConsoleTicket(ticket, claims)));
     expect(results.filter((r) => r.ok)).toHaveLength(1);
-    expect(results.filter((r) => !r.ok)).toEqual(Array.from({ length: 9 }, () => ({ ok: false, status: 401, reason: "ticket already used" })));
+    expect(results.filter((r) => !r.ok)).toEqual(
+      Array.from({ length: 9 }, () => ({ ok: false, status: 401, reason: "ticket already used" })),
+    );
     expect((await db().consoleTicket.findUniqueOrThrow({ where: { hash: ticketHash(ticket) } })).usedAt).not.toBeNull();
   });
 
   it("refuses expired, unknown and mismatching tickets without spending them", async () => {
     const { ticket, claims } = await issue({ ttlMs: 1_000 });
-    expect(await spendConsoleTicket(ticket, claims, new Date(claims.exp + 1))).toEqual({ ok: false, status: 401, reason: "ticket expired" });
-    expect(await spendConsoleTicket(ticket, claims, new Date(claims.exp))).toMatchObject({ ok: false, reason: "ticket expired" }); // expiresAt > now, strictly
+    expect(await spendConsoleTicket(ticket, claims, new Date(claims.exp + 1))).toEqual({
+      ok: false,
+      status: 401,
+      reason: "ticket expired",
+    });
+    expect(await spendConsoleTicket(ticket, claims, new Date(claims.exp))).toMatchObject({
+      ok: false,
+      reason: "ticket expired",
+    }); // expiresAt > now, strictly
 
-    const other = signConsoleTicket(SECRET, { vmId: "vm-1", userId: "u-1", write: true, agentUrl: "http://127.0.0.1:9", hostId: "h-1", gen: 0 });
-    expect(await spendConsoleTicket(other.ticket, other.claims)).toEqual({ ok: false, status: 401, reason: "unknown ticket" }); // signed, never recorded
+    const other = signConsoleTicket(SECRET, {
+      vmId: "vm-1",
+      userId: "u-1",
+      write: true,
+      agentUrl: "http://127.0.0.1:9",
+      hostId: "h-1",
+      gen: 0,
+    });
+    expect(await spendConsoleTicket(other.ticket, other.claims)).toEqual({
+      ok: false,
+      status: 401,
+      reason: "unknown ticket",
+    }); // signed, never recorded
 
     const vnc = await issue({ kind: "vnc", write: false });
-    expect(await spendConsoleTicket(vnc.ticket, { ...vnc.claims, kind: "serial" })).toMatchObject({ ok: false, status: 403 });
-    expect(await spendConsoleTicket(vnc.ticket, { ...vnc.claims, vmId: "vm-2" })).toMatchObject({ ok: false, status: 403 });
-    expect(await spendConsoleTicket(vnc.ticket, { ...vnc.claims, write: true })).toMatchObject({ ok: false, status: 401 });
+    expect(await spendConsoleTicket(vnc.ticket, { ...vnc.claims, kind: "serial" })).toMatchObject({
+      ok: false,
+      status: 403,
+    });
+    expect(await spendConsoleTicket(vnc.ticket, { ...vnc.claims, vmId: "vm-2" })).toMatchObject({
+      ok: false,
+      status: 403,
+    });
+    expect(await spendConsoleTicket(vnc.ticket, { ...vnc.claims, write: true })).toMatchObject({
+      ok: false,
+      status: 401,
+    });
     expect(await spendConsoleTicket(vnc.ticket, vnc.claims)).toEqual({ ok: true }); // none of the above spent it
   });
 
@@ -70,7 +127,9 @@ describe.each(PROVIDERS)("console tickets on %s", (provider) => {
     agent.on("upgrade", (req, socket, head) => agentWs.handleUpgrade(req, socket, head, (ws) => ws.send("hello")));
     await new Promise<void>((r) => agent.listen(0, "127.0.0.1", r));
     const agentUrl = `http://127.0.0.1:${(agent.address() as AddressInfo).port}`;
-    const proxies = [0, 1].map(() => createConsoleProxy({ getSecret: () => SECRET, spend: (t, c) => spendConsoleTicket(t, c) }));
+    const proxies = [0, 1].map(() =>
+      createConsoleProxy({ getSecret: () => SECRET, spend: (t, c) => spendConsoleTicket(t, c) }),
+    );
     const servers = proxies.map((p) => {
       const s = http.createServer((_q, res) => res.writeHead(404).end());
       s.on("upgrade", (req, socket, head) => p.handleUpgrade(req, socket, head));

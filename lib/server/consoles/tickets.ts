@@ -13,8 +13,20 @@ import { logError } from "../platform";
 export const PURGE_AFTER_MS = 10 * 60_000;
 const PURGE_EVERY_MS = 60_000;
 
-export async function recordConsoleTicket(ticket: string, t: { userId: string; vmId: string; kind: ConsoleKind; write: boolean; expiresAt: Date }): Promise<void> {
-  await db().consoleTicket.create({ data: { hash: ticketHash(ticket), userId: t.userId, vmId: t.vmId, kind: t.kind, write: t.write, expiresAt: t.expiresAt } });
+export async function recordConsoleTicket(
+  ticket: string,
+  t: { userId: string; vmId: string; kind: ConsoleKind; write: boolean; expiresAt: Date },
+): Promise<void> {
+  await db().consoleTicket.create({
+    data: {
+      hash: ticketHash(ticket),
+      userId: t.userId,
+      vmId: t.vmId,
+      kind: t.kind,
+      write: t.write,
+      expiresAt: t.expiresAt,
+    },
+  });
   maybePurge();
 }
 
@@ -22,17 +34,33 @@ export async function recordConsoleTicket(ticket: string, t: { userId: string; v
  * Spends a ticket whose signature the caller has checked. Exactly one of any number of concurrent
  * calls (in any process) succeeds; the row must also match the signed claims (VM, kind, user, write).
  */
-export async function spendConsoleTicket(ticket: string, expect: Pick<ConsoleTicketClaims, "vmId" | "kind" | "userId" | "write">, now = new Date()): Promise<SpendResult> {
+export async function spendConsoleTicket(
+  ticket: string,
+  expect: Pick<ConsoleTicketClaims, "vmId" | "kind" | "userId" | "write">,
+  now = new Date(),
+): Promise<SpendResult> {
   const hash = ticketHash(ticket);
   const { count } = await db().consoleTicket.updateMany({
-    where: { hash, usedAt: null, expiresAt: { gt: now }, vmId: expect.vmId, kind: expect.kind, userId: expect.userId, write: expect.write },
+    where: {
+      hash,
+      usedAt: null,
+      expiresAt: { gt: now },
+      vmId: expect.vmId,
+      kind: expect.kind,
+      userId: expect.userId,
+      write: expect.write,
+    },
     data: { usedAt: now },
   });
   if (count === 1) return { ok: true };
   // Lost: say why (for the log and the 401/403), without changing anything.
-  const row = await db().consoleTicket.findUnique({ where: { hash }, select: { usedAt: true, expiresAt: true, vmId: true, kind: true } });
+  const row = await db().consoleTicket.findUnique({
+    where: { hash },
+    select: { usedAt: true, expiresAt: true, vmId: true, kind: true },
+  });
   if (!row) return { ok: false, status: 401, reason: "unknown ticket" };
-  if (row.vmId !== expect.vmId || row.kind !== expect.kind) return { ok: false, status: 403, reason: "ticket is for another console" };
+  if (row.vmId !== expect.vmId || row.kind !== expect.kind)
+    return { ok: false, status: 403, reason: "ticket is for another console" };
   if (row.usedAt) return { ok: false, status: 401, reason: "ticket already used" };
   if (row.expiresAt.getTime() <= now.getTime()) return { ok: false, status: 401, reason: "ticket expired" };
   return { ok: false, status: 401, reason: "ticket does not match its record" };
@@ -40,7 +68,9 @@ export async function spendConsoleTicket(ticket: string, expect: Pick<ConsoleTic
 
 /** Deletes tickets that expired more than PURGE_AFTER_MS ago; returns how many. */
 export async function purgeConsoleTickets(now = new Date()): Promise<number> {
-  const { count } = await db().consoleTicket.deleteMany({ where: { expiresAt: { lt: new Date(now.getTime() - PURGE_AFTER_MS) } } });
+  const { count } = await db().consoleTicket.deleteMany({
+    where: { expiresAt: { lt: new Date(now.getTime() - PURGE_AFTER_MS) } },
+  });
   return count;
 }
 

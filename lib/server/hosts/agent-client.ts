@@ -33,7 +33,14 @@ export type AgentTarget = { id: string; name: string; agentUrl: string | null; t
 // PUT may download an image first; everything else answers quickly.
 const TIMEOUT_MS = { short: 30_000, put: 15 * 60_000 };
 
-const CODE_BY_STATUS: Record<number, AppErrorCode> = { 400: "invalid", 401: "unavailable", 404: "not_found", 409: "conflict", 413: "too_large", 422: "unprocessable" };
+const CODE_BY_STATUS: Record<number, AppErrorCode> = {
+  400: "invalid",
+  401: "unavailable",
+  404: "not_found",
+  409: "conflict",
+  413: "too_large",
+  422: "unprocessable",
+};
 
 class TimeoutError extends Error {
   name = "TimeoutError";
@@ -41,7 +48,10 @@ class TimeoutError extends Error {
 
 /** The current row wins over what the caller holds: a revoked host, a rotated token or a new certificate take effect at once. */
 async function freshTarget(host: AgentTarget) {
-  const row = await db().host.findUnique({ where: { id: host.id }, select: { name: true, agentUrl: true, tokenGeneration: true, certFingerprint: true, revokedAt: true } });
+  const row = await db().host.findUnique({
+    where: { id: host.id },
+    select: { name: true, agentUrl: true, tokenGeneration: true, certFingerprint: true, revokedAt: true },
+  });
   if (!row) return { ...host, certFingerprint: null as string | null, revokedAt: null as Date | null };
   return { id: host.id, ...row };
 }
@@ -60,7 +70,12 @@ export async function agentTlsOptions(hostName: string, fingerprint: string): Pr
       const err = tls.checkServerIdentity(servername, cert);
       if (err) return err;
       if (normalizeFingerprint(cert.fingerprint256 ?? "") !== pin) {
-        return Object.assign(new Error(`the certificate presented is not the one issued to host ${hostName} (pinned ${pin.slice(0, 16)}…)`), { code: "ERR_POLYARCH_PIN" });
+        return Object.assign(
+          new Error(
+            `the certificate presented is not the one issued to host ${hostName} (pinned ${pin.slice(0, 16)}…)`,
+          ),
+          { code: "ERR_POLYARCH_PIN" },
+        );
       }
       return undefined;
     },
@@ -72,22 +87,39 @@ type RawResponse = { status: number; text: string; contentType: string };
 /** One request over node:http(s) (fetch cannot take a CA, a client certificate and a pin). */
 export function agentRequest(
   url: URL,
-  init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number; tls?: https.RequestOptions; onData?: (chunk: Buffer) => void },
+  init: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    timeoutMs: number;
+    tls?: https.RequestOptions;
+    onData?: (chunk: Buffer) => void;
+  },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === "https:" ? https : http;
-    const req = mod.request(url, { method: init.method, headers: init.headers, agent: false, ...(url.protocol === "https:" ? init.tls : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (c: Buffer) => {
-        size += c.length;
-        if (size > 64 * 1024 * 1024) req.destroy(new Error("agent answer too large"));
-        else chunks.push(c);
-        init.onData?.(c);
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), contentType: String(res.headers["content-type"] ?? "") }));
-      res.on("error", reject);
-    });
+    const req = mod.request(
+      url,
+      { method: init.method, headers: init.headers, agent: false, ...(url.protocol === "https:" ? init.tls : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          size += c.length;
+          if (size > 64 * 1024 * 1024) req.destroy(new Error("agent answer too large"));
+          else chunks.push(c);
+          init.onData?.(c);
+        });
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString("utf8"),
+            contentType: String(res.headers["content-type"] ?? ""),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
     const timer = setTimeout(() => req.destroy(new TimeoutError("timeout")), init.timeoutMs);
     req.on("close", () => clearTimeout(timer));
     req.on("error", reject);
@@ -128,7 +160,10 @@ function streamEnd(res: RawResponse): { status: number; json: unknown } {
     /* fall through */
   }
   // The stream ended without its last line: the agent died or the connection broke mid-create.
-  return { status: 503, json: { error: { code: "unavailable", message: "the agent stopped answering before the create finished" } } };
+  return {
+    status: 503,
+    json: { error: { code: "unavailable", message: "the agent stopped answering before the create finished" } },
+  };
 }
 
 async function call<S extends z.ZodType>(
@@ -142,10 +177,19 @@ async function call<S extends z.ZodType>(
   onStep?: (event: VmStepEvent) => void,
 ): Promise<z.output<S>> {
   const host = await freshTarget(target);
-  if (host.revokedAt) throw new AppError({ code: "unavailable", message: `Host ${host.name} was revoked; the controller no longer calls its agent.` });
-  if (!host.agentUrl) throw new AppError({ code: "unavailable", message: `Host ${host.name} has no agent address yet.` });
+  if (host.revokedAt)
+    throw new AppError({
+      code: "unavailable",
+      message: `Host ${host.name} was revoked; the controller no longer calls its agent.`,
+    });
+  if (!host.agentUrl)
+    throw new AppError({ code: "unavailable", message: `Host ${host.name} has no agent address yet.` });
   const url = new URL(path, host.agentUrl);
-  if (url.protocol === "https:" && !host.certFingerprint) throw new AppError({ code: "unavailable", message: `Host ${host.name} has no certificate on record; restart its agent to register again.` });
+  if (url.protocol === "https:" && !host.certFingerprint)
+    throw new AppError({
+      code: "unavailable",
+      message: `Host ${host.name} has no certificate on record; restart its agent to register again.`,
+    });
   let res: RawResponse;
   try {
     res = await agentRequest(url, {
@@ -162,8 +206,15 @@ async function call<S extends z.ZodType>(
     });
   } catch (error) {
     const code = (error as { code?: string }).code ?? "";
-    const tlsProblem = code === "ERR_POLYARCH_PIN" || /CERT|SSL|TLS|ERR_TLS|UNABLE_TO|SELF_SIGNED|HOSTNAME|ALERT/i.test(code + " " + String((error as Error).message));
-    const why = error instanceof TimeoutError ? `did not answer within ${Math.round(timeoutMs / 1000)} s` : tlsProblem ? `failed the TLS check (${(error as Error).message})` : "is not reachable";
+    const tlsProblem =
+      code === "ERR_POLYARCH_PIN" ||
+      /CERT|SSL|TLS|ERR_TLS|UNABLE_TO|SELF_SIGNED|HOSTNAME|ALERT/i.test(code + " " + String((error as Error).message));
+    const why =
+      error instanceof TimeoutError
+        ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
+        : tlsProblem
+          ? `failed the TLS check (${(error as Error).message})`
+          : "is not reachable";
     throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} ${why}.` });
   }
   let json: unknown = null;
@@ -180,21 +231,31 @@ async function call<S extends z.ZodType>(
     const parsed = agentErrorSchema.safeParse(json);
     const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
     const code = res.status === 401 ? "unavailable" : (CODE_BY_STATUS[res.status] ?? "unavailable");
-    throw new AppError({ code, message: res.status === 401 ? `Host ${host.name} refused the controller's token; restart its agent to register again.` : `Host ${host.name}: ${message}` , details: { status: res.status } });
+    throw new AppError({
+      code,
+      message:
+        res.status === 401
+          ? `Host ${host.name} refused the controller's token; restart its agent to register again.`
+          : `Host ${host.name}: ${message}`,
+      details: { status: res.status },
+    });
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} sent an unexpected answer.` });
+  if (!parsed.success)
+    throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} sent an unexpected answer.` });
   return parsed.data;
 }
 
 export const agentClient = {
   host: (h: AgentTarget) => call(h, "GET", "/v1/host", agentHostResponseSchema),
-  listVms: (h: AgentTarget): Promise<VmStatus[]> => call(h, "GET", "/v1/vms", agentVmListResponseSchema).then((r) => r.vms),
+  listVms: (h: AgentTarget): Promise<VmStatus[]> =>
+    call(h, "GET", "/v1/vms", agentVmListResponseSchema).then((r) => r.vms),
   getVm: (h: AgentTarget, id: string) => call(h, "GET", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema),
   /** Creates or updates a VM; with `onStep`, each create step is reported as the agent completes it. */
   putVm: (h: AgentTarget, id: string, spec: VmSpecInput, onStep?: (event: VmStepEvent) => void) =>
     call(h, "PUT", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema, spec, TIMEOUT_MS.put, undefined, onStep),
-  action: (h: AgentTarget, id: string, action: VmAction) => call(h, "POST", `/v1/vms/${encodeURIComponent(id)}/actions`, vmStatusSchema, { action }, 120_000),
+  action: (h: AgentTarget, id: string, action: VmAction) =>
+    call(h, "POST", `/v1/vms/${encodeURIComponent(id)}/actions`, vmStatusSchema, { action }, 120_000),
   /** A VM the agent does not know is already gone: 404 counts as deleted. */
   deleteVm: async (h: AgentTarget, id: string): Promise<void> => {
     try {
@@ -205,10 +266,19 @@ export const agentClient = {
     }
   },
   /** Removes a cached image from the host: 404 (not cached) and 409 (a VM there uses it) reach the caller as AppErrors. */
-  evictImage: (h: AgentTarget, imageId: string) => call(h, "DELETE", `/v1/images/${encodeURIComponent(imageId)}`, agentImageEvictResponseSchema),
+  evictImage: (h: AgentTarget, imageId: string) =>
+    call(h, "DELETE", `/v1/images/${encodeURIComponent(imageId)}`, agentImageEvictResponseSchema),
   /** Hands the agent its rotated host token, authenticated with the token it holds now. */
   pushToken: (h: AgentTarget, currentToken: string, hostToken: string, generation: number) =>
-    call(h, "PUT", "/v1/token", agentTokenPushResponseSchema, { hostToken, generation }, TIMEOUT_MS.short, currentToken),
+    call(
+      h,
+      "PUT",
+      "/v1/token",
+      agentTokenPushResponseSchema,
+      { hostToken, generation },
+      TIMEOUT_MS.short,
+      currentToken,
+    ),
 };
 
 /**
@@ -216,7 +286,14 @@ export const agentClient = {
  * proxy, which has no database of its own (an app hook, lib/server-hooks.ts, registered in startup.ts).
  */
 export async function agentTlsForHost(hostId: string): Promise<https.RequestOptions> {
-  const row = await db().host.findUnique({ where: { id: hostId }, select: { name: true, certFingerprint: true, revokedAt: true } });
-  if (!row || row.revokedAt || !row.certFingerprint) throw new AppError({ code: "unavailable", message: "The host of this VM has no valid certificate (revoked or not registered)." });
+  const row = await db().host.findUnique({
+    where: { id: hostId },
+    select: { name: true, certFingerprint: true, revokedAt: true },
+  });
+  if (!row || row.revokedAt || !row.certFingerprint)
+    throw new AppError({
+      code: "unavailable",
+      message: "The host of this VM has no valid certificate (revoked or not registered).",
+    });
   return agentTlsOptions(row.name, row.certFingerprint);
 }

@@ -43,7 +43,11 @@ class ControllerHttp {
           const url = new URL(req.url ?? "/", this.url);
           const headers = new Headers();
           for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-          const request = new Request(url, { method: req.method, headers, body: req.method === "GET" ? undefined : Buffer.concat(chunks) });
+          const request = new Request(url, {
+            method: req.method,
+            headers,
+            body: req.method === "GET" ? undefined : Buffer.concat(chunks),
+          });
           let response: Response;
           const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url.pathname);
           if (url.pathname === "/api/agent/v1/register") response = await registerRoute(request);
@@ -66,15 +70,36 @@ class ControllerHttp {
 
 function facts(machineId: string): HostFacts {
   return {
-    hostname: "tls-node", machineId, arch: "x86_64", cpuCount: 4, cpuModel: "test", memoryMb: 4096, diskGb: 20, kvm: false,
-    qemu: { version: null, binaries: {}, firmware: {} }, ovs: { available: false, version: null, datapath: null },
-    nativeArches: [], emulatedArches: [], maxVcpusNative: null, maxVcpusEmulated: null, agentVersion: "test",
+    hostname: "tls-node",
+    machineId,
+    arch: "x86_64",
+    cpuCount: 4,
+    cpuModel: "test",
+    memoryMb: 4096,
+    diskGb: 20,
+    kvm: false,
+    qemu: { version: null, binaries: {}, firmware: {} },
+    ovs: { available: false, version: null, datapath: null },
+    nativeArches: [],
+    emulatedArches: [],
+    maxVcpusNative: null,
+    maxVcpusEmulated: null,
+    agentVersion: "test",
   };
 }
 
 const post = (url: string, body: unknown, token?: string) =>
-  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
-const heartbeat = (ctl: ControllerHttp, token: string) => post(`${ctl.url}/api/agent/v1/heartbeat`, { usage: { cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }, vms: [] }, token);
+  fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+const heartbeat = (ctl: ControllerHttp, token: string) =>
+  post(
+    `${ctl.url}/api/agent/v1/heartbeat`,
+    { usage: { cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }, vms: [] },
+    token,
+  );
 
 /** A CA (and a host certificate from it) that is not this controller's: another data dir. */
 async function foreignPki(ownDataDir: string, agentUrl: string, publicKey: crypto.KeyObject) {
@@ -84,7 +109,13 @@ async function foreignPki(ownDataDir: string, agentUrl: string, publicKey: crypt
   try {
     const pki = await ensurePki();
     const cert = await issueHostCertificate({ hostId: "foreign", hostName: "foreign", agentUrl, publicKey });
-    return { caPem: pki.caCertPem, certPem: cert.certPem, controllerCertPem: pki.controllerCertPem, controllerKeyPem: pki.controllerKeyPem, dir };
+    return {
+      caPem: pki.caCertPem,
+      certPem: cert.certPem,
+      controllerCertPem: pki.controllerCertPem,
+      controllerKeyPem: pki.controllerKeyPem,
+      dir,
+    };
   } finally {
     process.env.POLYARCH_DATA_DIR = ownDataDir;
     resetEnvForTests();
@@ -101,8 +132,21 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
   const log: Logger = (level, event, ctx) => logs.push({ level, event, ctx: (ctx ?? {}) as Record<string, unknown> });
   const admin: Actor = { id: "u-admin", email: "admin@t.test", name: "Admin", role: "admin", via: "session" };
 
-  async function agent(name: string, extra: string[] = [], joinToken?: string, heartbeatMs = 300): Promise<RunningAgent> {
-    const a = await startTestAgent({ controller: ctl.url, stateDir: path.join(root, name), machineId: `m-${name}`, heartbeatMs, args: extra, env: { POLYARCH_JOIN_TOKEN: joinToken ?? (await getJoinToken()) }, log });
+  async function agent(
+    name: string,
+    extra: string[] = [],
+    joinToken?: string,
+    heartbeatMs = 300,
+  ): Promise<RunningAgent> {
+    const a = await startTestAgent({
+      controller: ctl.url,
+      stateDir: path.join(root, name),
+      machineId: `m-${name}`,
+      heartbeatMs,
+      args: extra,
+      env: { POLYARCH_JOIN_TOKEN: joinToken ?? (await getJoinToken()) },
+      log,
+    });
     agents.push(a);
     return a;
   }
@@ -111,7 +155,12 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     until(async () => {
       const h = await db().host.findFirst({ where: { machineId: a.facts.machineId, certFingerprint: { not: null } } });
       const file = path.join(root, a.facts.machineId.slice(2), "tls", "cert.pem");
-      return h && fs.existsSync(file) && certFingerprint(fs.readFileSync(file, "utf8")) === h.certFingerprint && a.client?.identity?.hostId === h.id ? h : null;
+      return h &&
+        fs.existsSync(file) &&
+        certFingerprint(fs.readFileSync(file, "utf8")) === h.certFingerprint &&
+        a.client?.identity?.hostId === h.id
+        ? h
+        : null;
     }, "registered host");
 
   beforeAll(() => {
@@ -151,8 +200,17 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     const info = await agentClient.host(host);
     expect(info.facts.machineId).toBe("m-a1");
     // Plain HTTP to a TLS agent gets nothing; TLS without the controller's client certificate neither.
-    await expect(fetch(a.url.replace("https:", "http:") + "/v1/health", { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
-    await expect(agentRequest(new URL("/v1/health", a.url), { method: "GET", headers: {}, timeoutMs: 5000, tls: { ca: pki.caCertPem } })).rejects.toThrow();
+    await expect(
+      fetch(a.url.replace("https:", "http:") + "/v1/health", { signal: AbortSignal.timeout(3000) }),
+    ).rejects.toThrow();
+    await expect(
+      agentRequest(new URL("/v1/health", a.url), {
+        method: "GET",
+        headers: {},
+        timeoutMs: 5000,
+        tls: { ca: pki.caCertPem },
+      }),
+    ).rejects.toThrow();
     // Registration is audited with the certificate's fingerprint.
     const audit = await db().auditEvent.findFirstOrThrow({ where: { action: "host.register", result: "success" } });
     expect(audit.details).toContain(host.certFingerprint!);
@@ -165,18 +223,30 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     const hb = await hostOf(b);
     // Host A's record points at B's agent: B's certificate chains to our CA but is not A's pin.
     await db().host.update({ where: { id: ha.id }, data: { agentUrl: b.url } });
-    await expect(agentClient.host(ha)).rejects.toMatchObject({ code: "unavailable", message: expect.stringMatching(/TLS check.*not the one issued to host/) });
+    await expect(agentClient.host(ha)).rejects.toMatchObject({
+      code: "unavailable",
+      message: expect.stringMatching(/TLS check.*not the one issued to host/),
+    });
     expect((await agentClient.host(hb)).facts.machineId).toBe("m-b2");
 
     // An HTTPS server with a certificate from another CA, even when its fingerprint is the pin.
     const { privateKey, publicKey } = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
     const foreign = await foreignPki(process.env.POLYARCH_DATA_DIR!, "https://127.0.0.1:1", publicKey);
-    const fake = https.createServer({ key: privateKey.export({ type: "pkcs8", format: "pem" }), cert: foreign.certPem }, (_q, r) => r.end('{"facts":{}}'));
+    const fake = https.createServer(
+      { key: privateKey.export({ type: "pkcs8", format: "pem" }), cert: foreign.certPem },
+      (_q, r) => r.end('{"facts":{}}'),
+    );
     await new Promise<void>((r) => fake.listen(0, "127.0.0.1", r));
     try {
       const fakeUrl = `https://127.0.0.1:${(fake.address() as AddressInfo).port}`;
-      await db().host.update({ where: { id: ha.id }, data: { agentUrl: fakeUrl, certFingerprint: certFingerprint(foreign.certPem) } });
-      await expect(agentClient.host(ha)).rejects.toMatchObject({ code: "unavailable", message: expect.stringMatching(/failed the TLS check/) });
+      await db().host.update({
+        where: { id: ha.id },
+        data: { agentUrl: fakeUrl, certFingerprint: certFingerprint(foreign.certPem) },
+      });
+      await expect(agentClient.host(ha)).rejects.toMatchObject({
+        code: "unavailable",
+        message: expect.stringMatching(/failed the TLS check/),
+      });
     } finally {
       fake.closeAllConnections();
       await new Promise((r) => fake.close(r));
@@ -188,29 +258,65 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     // Agent side of mutual TLS: a server whose trusted CA is not the controller's.
     const { privateKey, publicKey } = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
     const foreign = await foreignPki(process.env.POLYARCH_DATA_DIR!, "https://127.0.0.1:1", publicKey);
-    const issued = await issueHostCertificate({ hostId: "h-x", hostName: "pinned-elsewhere", agentUrl: "https://127.0.0.1:1", publicKey });
+    const issued = await issueHostCertificate({
+      hostId: "h-x",
+      hostName: "pinned-elsewhere",
+      agentUrl: "https://127.0.0.1:1",
+      publicKey,
+    });
     const pki = await ensurePki();
     const verifier = new TokenVerifier();
     verifier.set("t".repeat(32));
     const server = createAgentServer({
-      facts: () => facts("m-x"), usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
-      vms: { list: async () => [], get: async () => { throw new Error("no"); }, apply: async () => { throw new Error("no"); }, action: async () => { throw new Error("no"); }, delete: async () => undefined },
-      auth: verifier, log,
-      tls: { context: { key: privateKey.export({ type: "pkcs8", format: "pem" }), cert: issued.certPem, ca: foreign.caPem } },
+      facts: () => facts("m-x"),
+      usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
+      vms: {
+        list: async () => [],
+        get: async () => {
+          throw new Error("no");
+        },
+        apply: async () => {
+          throw new Error("no");
+        },
+        action: async () => {
+          throw new Error("no");
+        },
+        delete: async () => undefined,
+      },
+      auth: verifier,
+      log,
+      tls: {
+        context: { key: privateKey.export({ type: "pkcs8", format: "pem" }), cert: issued.certPem, ca: foreign.caPem },
+      },
     });
     servers.push(server);
     const port = (await listen(server, "127.0.0.1", 0)).port;
     const url = new URL("/v1/host", `https://127.0.0.1:${port}`);
     const opts = await agentTlsOptions("pinned-elsewhere", issued.fingerprint);
     // Our certificate, our pin: the agent still drops the connection (it does not trust our CA).
-    await expect(agentRequest(url, { method: "GET", headers: { authorization: `Bearer ${"t".repeat(32)}` }, timeoutMs: 5000, tls: opts })).rejects.toThrow();
+    await expect(
+      agentRequest(url, {
+        method: "GET",
+        headers: { authorization: `Bearer ${"t".repeat(32)}` },
+        timeoutMs: 5000,
+        tls: opts,
+      }),
+    ).rejects.toThrow();
     // The foreign controller's client certificate is let in (so the refusal above was about trust).
-    const ok = await agentRequest(url, { method: "GET", headers: { authorization: `Bearer ${"t".repeat(32)}` }, timeoutMs: 5000, tls: { ...opts, cert: foreign.controllerCertPem, key: foreign.controllerKeyPem } });
+    const ok = await agentRequest(url, {
+      method: "GET",
+      headers: { authorization: `Bearer ${"t".repeat(32)}` },
+      timeoutMs: 5000,
+      tls: { ...opts, cert: foreign.controllerCertPem, key: foreign.controllerKeyPem },
+    });
     expect(ok.status).toBe(200);
     // An agent pinned to another CA (--controller-ca) refuses our registration answer: no certificate, no host.
     fs.writeFileSync(path.join(root, "foreign-ca.pem"), foreign.caPem);
     await agent("pinned", ["--controller-ca", path.join(root, "foreign-ca.pem")]);
-    await until(() => logs.find((l) => l.event === "controller.untrusted" && String(l.ctx.error).includes("--controller-ca")), "agent refusing the controller's CA");
+    await until(
+      () => logs.find((l) => l.event === "controller.untrusted" && String(l.ctx.error).includes("--controller-ca")),
+      "agent refusing the controller's CA",
+    );
     expect(fs.existsSync(path.join(root, "pinned", "tls", "cert.pem"))).toBe(false);
     // --controller-fingerprint with the right CA pin joins normally.
     const good = await agent("fp-ok", ["--controller-fingerprint", pki.caFingerprint]);
@@ -230,15 +336,23 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     const hb = await heartbeat(ctl, token);
     expect(hb.status).toBe(401);
     expect((await hb.json()).error.message).toMatch(/revoked/i);
-    const img = await fetch(`${ctl.url}/api/agent/v1/images/any/disk`, { headers: { authorization: `Bearer ${token}` } });
+    const img = await fetch(`${ctl.url}/api/agent/v1/images/any/disk`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(img.status).toBe(401);
-    await expect(agentClient.host(host)).rejects.toMatchObject({ code: "unavailable", message: expect.stringMatching(/revoked; the controller no longer calls/) });
+    await expect(agentClient.host(host)).rejects.toMatchObject({
+      code: "unavailable",
+      message: expect.stringMatching(/revoked; the controller no longer calls/),
+    });
     const row = await db().host.findUniqueOrThrow({ where: { id: host.id } });
     expect(row).toMatchObject({ certFingerprint: null, agentTokenHash: null, status: "offline" });
     expect(await db().auditEvent.count({ where: { action: "host.revoke", targetId: host.id } })).toBe(1);
 
     // The agent tries to re-join with the bootstrap token: refused with a message that says why.
-    await until(() => logs.find((l) => l.event === "controller.register_failed" && /revoked/.test(String(l.ctx.error))), "re-join refused");
+    await until(
+      () => logs.find((l) => l.event === "controller.register_failed" && /revoked/.test(String(l.ctx.error))),
+      "re-join refused",
+    );
     expect((await db().host.findUniqueOrThrow({ where: { id: host.id } })).revokedAt).not.toBeNull();
 
     // A join token created after the revocation lets the same node back in (same host, new certificate).
@@ -246,7 +360,10 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     await a.stop();
     agents.splice(agents.indexOf(a), 1);
     const again = await agent("r1", [], fresh);
-    await until(async () => (await db().host.findUniqueOrThrow({ where: { id: host.id } })).revokedAt === null, "host back after re-join");
+    await until(
+      async () => (await db().host.findUniqueOrThrow({ where: { id: host.id } })).revokedAt === null,
+      "host back after re-join",
+    );
     const back = await hostOf(again);
     expect(back.certFingerprint).not.toBe(host.certFingerprint);
     expect((await agentClient.host(back)).facts.machineId).toBe("m-r1");
@@ -294,7 +411,12 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     expect((await heartbeat(ctl, newToken)).status).toBe(200);
     // Agent side: the old token no longer opens its API; the controller's calls (new generation) do.
     const tls = await agentTlsOptions(host.name, host.certFingerprint!);
-    const withOld = await agentRequest(new URL("/v1/vms", a.url), { method: "GET", headers: { authorization: `Bearer ${oldToken}` }, timeoutMs: 5000, tls });
+    const withOld = await agentRequest(new URL("/v1/vms", a.url), {
+      method: "GET",
+      headers: { authorization: `Bearer ${oldToken}` },
+      timeoutMs: 5000,
+      tls,
+    });
     expect(withOld.status).toBe(401);
     expect(await agentClient.listVms(host)).toEqual([]);
     // The agent's own heartbeat now goes through with the new token (no re-registration).

@@ -35,35 +35,59 @@ class HttpsController {
   constructor(private readonly pki: Pki) {}
   async start(): Promise<void> {
     // The chain includes the CA, so an agent holding only its fingerprint can find and check it.
-    this.server = https.createServer({ key: this.pki.controllerKeyPem, cert: this.pki.controllerCertPem + this.pki.caCertPem }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        void (async () => {
-          const json = (code: number, body: unknown) => res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body));
-          if (req.url === "/api/agent/v1/register") {
-            const p = registerRequestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString()));
-            if (!p.success || p.data.joinToken !== JOIN || !p.data.tls) return json(401, { error: { code: "unauthenticated", message: "no" } });
-            this.registers++;
-            const cert = await issueHostCertificate({ hostId: "h-1", hostName: "h1", agentUrl: p.data.agentUrl, publicKey: crypto.createPublicKey(p.data.tls.publicKey) });
-            return json(200, { hostId: "h-1", hostToken: this.token, heartbeatIntervalMs: 200, tls: { certificate: cert.certPem, caCertificate: cert.caCertPem, fingerprint: cert.fingerprint, caFingerprint: this.pki.caFingerprint } });
-          }
-          if (req.headers.authorization !== `Bearer ${this.token}`) return json(401, { error: { code: "unauthenticated", message: "token" } });
-          if (req.url === "/api/agent/v1/heartbeat") {
-            this.heartbeats++;
-            return json(200, { ok: true, heartbeatIntervalMs: 200 });
-          }
-          if (req.url === "/api/agent/v1/images/img-1/disk") {
-            const m = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ""));
-            const from = m ? Number(m[1]) : 0;
-            const body = this.file.subarray(from);
-            res.writeHead(m ? 206 : 200, { "content-length": String(body.length), ...(m ? { "content-range": `bytes ${from}-${this.file.length - 1}/${this.file.length}` } : {}) });
-            return res.end(body);
-          }
-          json(404, { error: { code: "not_found", message: "no" } });
-        })();
-      });
-    });
+    this.server = https.createServer(
+      { key: this.pki.controllerKeyPem, cert: this.pki.controllerCertPem + this.pki.caCertPem },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          void (async () => {
+            const json = (code: number, body: unknown) =>
+              res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body));
+            if (req.url === "/api/agent/v1/register") {
+              const p = registerRequestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString()));
+              if (!p.success || p.data.joinToken !== JOIN || !p.data.tls)
+                return json(401, { error: { code: "unauthenticated", message: "no" } });
+              this.registers++;
+              const cert = await issueHostCertificate({
+                hostId: "h-1",
+                hostName: "h1",
+                agentUrl: p.data.agentUrl,
+                publicKey: crypto.createPublicKey(p.data.tls.publicKey),
+              });
+              return json(200, {
+                hostId: "h-1",
+                hostToken: this.token,
+                heartbeatIntervalMs: 200,
+                tls: {
+                  certificate: cert.certPem,
+                  caCertificate: cert.caCertPem,
+                  fingerprint: cert.fingerprint,
+                  caFingerprint: this.pki.caFingerprint,
+                },
+              });
+            }
+            if (req.headers.authorization !== `Bearer ${this.token}`)
+              return json(401, { error: { code: "unauthenticated", message: "token" } });
+            if (req.url === "/api/agent/v1/heartbeat") {
+              this.heartbeats++;
+              return json(200, { ok: true, heartbeatIntervalMs: 200 });
+            }
+            if (req.url === "/api/agent/v1/images/img-1/disk") {
+              const m = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ""));
+              const from = m ? Number(m[1]) : 0;
+              const body = this.file.subarray(from);
+              res.writeHead(m ? 206 : 200, {
+                "content-length": String(body.length),
+                ...(m ? { "content-range": `bytes ${from}-${this.file.length - 1}/${this.file.length}` } : {}),
+              });
+              return res.end(body);
+            }
+            json(404, { error: { code: "not_found", message: "no" } });
+          })();
+        });
+      },
+    );
     this.url = await listenOnLoopback(this.server);
   }
   stop(): Promise<void> {
@@ -103,7 +127,14 @@ describe("agent -> https controller: only the pinned cluster CA is trusted", () 
   });
 
   async function agent(name: string, extra: string[]): Promise<RunningAgent> {
-    const a = await startTestAgent({ controller: ctl.url, stateDir: path.join(root, name), machineId: `m-${name}`, heartbeatMs: 200, args: ["--join-token", JOIN, ...extra], log });
+    const a = await startTestAgent({
+      controller: ctl.url,
+      stateDir: path.join(root, name),
+      machineId: `m-${name}`,
+      heartbeatMs: 200,
+      args: ["--join-token", JOIN, ...extra],
+      log,
+    });
     agents.push(a);
     return a;
   }
@@ -115,7 +146,9 @@ describe("agent -> https controller: only the pinned cluster CA is trusted", () 
     expect(fs.readFileSync(path.join(root, "fp", "tls", "ca.pem"), "utf8")).toBe(pki.caCertPem);
     // The fetch the image cache uses: Range over the verified channel.
     const t = await AgentTls.open(path.join(root, "fp"), await readTrust({ controllerFingerprint: pki.caFingerprint }));
-    const res = await t.fetch(`${ctl.url}/api/agent/v1/images/img-1/disk`, { headers: { authorization: `Bearer ${ctl.token}`, range: "bytes=1000-" } });
+    const res = await t.fetch(`${ctl.url}/api/agent/v1/images/img-1/disk`, {
+      headers: { authorization: `Bearer ${ctl.token}`, range: "bytes=1000-" },
+    });
     expect(res.status).toBe(206);
     expect(Buffer.from(await res.arrayBuffer()).equals(ctl.file.subarray(1000))).toBe(true);
   });
@@ -130,15 +163,29 @@ describe("agent -> https controller: only the pinned cluster CA is trusted", () 
     const before = ctl.registers;
     await agent("other-ca", ["--controller-ca", path.join(root, "other-ca.pem")]);
     await agent("other-fp", ["--controller-fingerprint", other.caFingerprint]);
-    await until(() => logs.some((l) => l.event === "controller.register_failed" && /certificate|self.signed|verify/i.test(String(l.ctx.error))), "TLS refusal (--controller-ca)");
-    await until(() => logs.some((l) => l.event === "controller.untrusted" && /does not present the CA/.test(String(l.ctx.error))), "pin refusal (--controller-fingerprint)");
+    await until(
+      () =>
+        logs.some(
+          (l) =>
+            l.event === "controller.register_failed" && /certificate|self.signed|verify/i.test(String(l.ctx.error)),
+        ),
+      "TLS refusal (--controller-ca)",
+    );
+    await until(
+      () => logs.some((l) => l.event === "controller.untrusted" && /does not present the CA/.test(String(l.ctx.error))),
+      "pin refusal (--controller-fingerprint)",
+    );
     expect(ctl.registers).toBe(before);
     expect(fs.existsSync(path.join(root, "other-ca", "tls", "cert.pem"))).toBe(false);
   });
 
   it("a bad --controller-ca file is a configuration error", async () => {
     fs.writeFileSync(path.join(root, "junk.pem"), "not a certificate");
-    await expect(agent("junk", ["--controller-ca", path.join(root, "junk.pem")])).rejects.toThrow(/not a PEM certificate/);
-    await expect(agent("missing", ["--controller-ca", path.join(root, "nope.pem")])).rejects.toThrow(/ENOENT|no such file/);
+    await expect(agent("junk", ["--controller-ca", path.join(root, "junk.pem")])).rejects.toThrow(
+      /not a PEM certificate/,
+    );
+    await expect(agent("missing", ["--controller-ca", path.join(root, "nope.pem")])).rejects.toThrow(
+      /ENOENT|no such file/,
+    );
   });
 });

@@ -27,7 +27,15 @@ import type { Logger } from "../../../agent/src/util/log";
 import { AgentTls, readTrust } from "../../../agent/src/controller/tls";
 import { db } from "../platform";
 import { getJoinToken } from "./registration";
-import { agentFacingUrl, certFingerprint, controllerSans, ensurePki, issueHostCertificate, resetPkiForTests, type Pki } from "../platform";
+import {
+  agentFacingUrl,
+  certFingerprint,
+  controllerSans,
+  ensurePki,
+  issueHostCertificate,
+  resetPkiForTests,
+  type Pki,
+} from "../platform";
 import { resetEnvForTests } from "../platform";
 
 /** The app's request handler as server/main.ts gets it from Next, reduced to the routes agents use. */
@@ -42,7 +50,11 @@ function routeHandler(seen: Array<{ path: string; status: number }>) {
           const url = new URL(req.url ?? "/", "http://controller.invalid");
           const headers = new Headers();
           for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-          const request = new Request(url, { method: req.method, headers, body: req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.concat(chunks) });
+          const request = new Request(url, {
+            method: req.method,
+            headers,
+            body: req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.concat(chunks),
+          });
           const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url.pathname);
           let response: Response;
           if (url.pathname === "/api/agent/v1/register") response = await registerRoute(request);
@@ -62,16 +74,35 @@ function routeHandler(seen: Array<{ path: string; status: number }>) {
 type Raw = { status: number; body: string };
 
 /** One request with full control over the TLS client side (certificate or none, CA, extra headers). */
-function rawRequest(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; ca?: string; cert?: string; key?: string } = {}): Promise<Raw> {
+function rawRequest(
+  url: string,
+  o: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    ca?: string;
+    cert?: string;
+    key?: string;
+  } = {},
+): Promise<Raw> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === "https:" ? https : http;
-    const req = mod.request(u, { method: o.method ?? "GET", headers: o.headers, agent: false, ...(u.protocol === "https:" ? { ca: o.ca, cert: o.cert, key: o.key } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
+    const req = mod.request(
+      u,
+      {
+        method: o.method ?? "GET",
+        headers: o.headers,
+        agent: false,
+        ...(u.protocol === "https:" ? { ca: o.ca, cert: o.cert, key: o.key } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
     req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
     req.on("error", reject);
     req.end(o.body);
@@ -95,8 +126,13 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
 
   async function agent(name: string): Promise<RunningAgent> {
     const a = await startTestAgent({
-      controller: tlsUrl, stateDir: path.join(root, name), machineId: `m-${name}`, heartbeatMs: 200,
-      args: ["--controller-ca", path.join(pki.dir, "ca", "cert.pem")], env: { POLYARCH_JOIN_TOKEN: await getJoinToken() }, log,
+      controller: tlsUrl,
+      stateDir: path.join(root, name),
+      machineId: `m-${name}`,
+      heartbeatMs: 200,
+      args: ["--controller-ca", path.join(pki.dir, "ca", "cert.pem")],
+      env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
+      log,
     });
     agents.push(a);
     return a;
@@ -106,11 +142,24 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
     until(async () => {
       const h = await db().host.findFirst({ where: { machineId: a.facts.machineId, certFingerprint: { not: null } } });
       const file = path.join(root, name, "tls", "cert.pem");
-      return h && fs.existsSync(file) && certFingerprint(fs.readFileSync(file, "utf8")) === h.certFingerprint && a.client?.identity?.hostId === h.id ? h : null;
+      return h &&
+        fs.existsSync(file) &&
+        certFingerprint(fs.readFileSync(file, "utf8")) === h.certFingerprint &&
+        a.client?.identity?.hostId === h.id
+        ? h
+        : null;
     }, `registered host ${name}`);
-  const credsOf = (name: string) => ({ cert: fs.readFileSync(path.join(root, name, "tls", "cert.pem"), "utf8"), key: fs.readFileSync(path.join(root, name, "tls", "key.pem"), "utf8") });
+  const credsOf = (name: string) => ({
+    cert: fs.readFileSync(path.join(root, name, "tls", "cert.pem"), "utf8"),
+    key: fs.readFileSync(path.join(root, name, "tls", "key.pem"), "utf8"),
+  });
   const heartbeatOver = (base: string, token: string, extra: Parameters<typeof rawRequest>[1] = {}) =>
-    rawRequest(`${base}/api/agent/v1/heartbeat`, { method: "POST", body: HEARTBEAT_BODY, ...extra, headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...extra.headers } });
+    rawRequest(`${base}/api/agent/v1/heartbeat`, {
+      method: "POST",
+      body: HEARTBEAT_BODY,
+      ...extra,
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...extra.headers },
+    });
 
   beforeAll(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-ctl-tls-"));
@@ -145,7 +194,10 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
     const a = await agent("t1");
     const host = await hostOf(a, "t1");
     const before = seen.filter((s) => s.path === "/api/agent/v1/heartbeat" && s.status === 200).length;
-    await until(() => seen.filter((s) => s.path === "/api/agent/v1/heartbeat" && s.status === 200).length >= before + 2, "two heartbeats accepted over TLS");
+    await until(
+      () => seen.filter((s) => s.path === "/api/agent/v1/heartbeat" && s.status === 200).length >= before + 2,
+      "two heartbeats accepted over TLS",
+    );
     expect(seen.some((s) => s.path === "/api/agent/v1/register" && s.status === 200)).toBe(true);
     expect(seen.every((s) => s.status < 400)).toBe(true); // no 401 on the way: the agent presents its certificate
     const row = await db().host.findUniqueOrThrow({ where: { id: host.id } });
@@ -154,7 +206,15 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
 
     // The health probe is served; anything else of the app is not (also not by way of dot segments).
     expect((await rawRequest(`${tlsUrl}/api/health`, { ca: pki.caCertPem })).status).toBe(200);
-    for (const p of ["/api/v1/hosts", "/", "/login", "/api/agent/v1/../../v1/hosts", "/api/agent/v1/%2e%2e/%2e%2e/v1/hosts", "/api/agent/v2/x", "/api/healthz"]) {
+    for (const p of [
+      "/api/v1/hosts",
+      "/",
+      "/login",
+      "/api/agent/v1/../../v1/hosts",
+      "/api/agent/v1/%2e%2e/%2e%2e/v1/hosts",
+      "/api/agent/v2/x",
+      "/api/healthz",
+    ]) {
       const r = await rawRequest(`${tlsUrl}${p}`, { ca: pki.caCertPem });
       expect(r.status, p).toBe(404);
       expect(r.body).toContain("only the agent API");
@@ -165,7 +225,10 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
     const other = createAgentTlsServer(pki, routeHandler([]), log);
     await new Promise<void>((r) => other.listen(0, "127.0.0.2", r));
     try {
-      const t = await AgentTls.open(path.join(root, "t1"), await readTrust({ controllerCaFile: path.join(pki.dir, "ca", "cert.pem") }));
+      const t = await AgentTls.open(
+        path.join(root, "t1"),
+        await readTrust({ controllerCaFile: path.join(pki.dir, "ca", "cert.pem") }),
+      );
       const bad = `https://127.0.0.2:${(other.address() as AddressInfo).port}/api/health`;
       await expect(t.fetch(bad)).rejects.toMatchObject({ cause: { code: "ERR_TLS_CERT_ALTNAME_INVALID" } });
       expect((await t.fetch(`${tlsUrl}/api/health`)).status).toBe(200);
@@ -188,7 +251,10 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
     // Matching certificate: accepted.
     expect((await heartbeatOver(tlsUrl, token, { ca: pki.caCertPem, ...own })).status).toBe(200);
     // No certificate (the stolen-token case), even claiming the right fingerprint in the header: 401.
-    const none = await heartbeatOver(tlsUrl, token, { ca: pki.caCertPem, headers: { [CLIENT_CERT_HEADER]: ha.certFingerprint!, [CHANNEL_HEADER]: "guess" } });
+    const none = await heartbeatOver(tlsUrl, token, {
+      ca: pki.caCertPem,
+      headers: { [CLIENT_CERT_HEADER]: ha.certFingerprint!, [CHANNEL_HEADER]: "guess" },
+    });
     expect(none.status).toBe(401);
     expect(none.body).toMatch(/must present its client certificate/);
     // Another host's valid certificate from the same CA: 401.
@@ -202,11 +268,18 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
       process.env.POLYARCH_DATA_DIR = foreignDir;
       resetEnvForTests();
       resetPkiForTests();
-      const foreignCert = await issueHostCertificate({ hostId: ha.id, hostName: ha.name, agentUrl: ha.agentUrl!, publicKey: crypto.createPublicKey(own.key) });
+      const foreignCert = await issueHostCertificate({
+        hostId: ha.id,
+        hostName: ha.name,
+        agentUrl: ha.agentUrl!,
+        publicKey: crypto.createPublicKey(own.key),
+      });
       process.env.POLYARCH_DATA_DIR = ownData;
       resetEnvForTests();
       resetPkiForTests();
-      expect((await heartbeatOver(tlsUrl, token, { ca: pki.caCertPem, cert: foreignCert.certPem, key: own.key })).status).toBe(401);
+      expect(
+        (await heartbeatOver(tlsUrl, token, { ca: pki.caCertPem, cert: foreignCert.certPem, key: own.key })).status,
+      ).toBe(401);
     } finally {
       process.env.POLYARCH_DATA_DIR = ownData;
       resetEnvForTests();
@@ -214,18 +287,48 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
       fs.rmSync(foreignDir, { recursive: true, force: true });
     }
     // Image downloads are held to the same rule.
-    expect((await rawRequest(`${tlsUrl}/api/agent/v1/images/nope/disk`, { ca: pki.caCertPem, headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
-    expect((await rawRequest(`${tlsUrl}/api/agent/v1/images/nope/disk`, { ca: pki.caCertPem, ...own, headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+    expect(
+      (
+        await rawRequest(`${tlsUrl}/api/agent/v1/images/nope/disk`, {
+          ca: pki.caCertPem,
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status,
+    ).toBe(401);
+    expect(
+      (
+        await rawRequest(`${tlsUrl}/api/agent/v1/images/nope/disk`, {
+          ca: pki.caCertPem,
+          ...own,
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status,
+    ).toBe(404);
 
     // The plain port (tests, old agents) keeps token-only authentication, and forged headers change nothing.
     expect((await heartbeatOver(plainUrl, token)).status).toBe(200);
-    expect((await heartbeatOver(plainUrl, token, { headers: { [CLIENT_CERT_HEADER]: "0".repeat(64), [CHANNEL_HEADER]: "forged" } })).status).toBe(200);
+    expect(
+      (
+        await heartbeatOver(plainUrl, token, {
+          headers: { [CLIENT_CERT_HEADER]: "0".repeat(64), [CHANNEL_HEADER]: "forged" },
+        })
+      ).status,
+    ).toBe(200);
     expect((await heartbeatOver(plainUrl, "pah_wrong")).status).toBe(401);
 
     // The route handlers trust the headers only with this process's channel value, which a client cannot know.
     const direct = (headers: Record<string, string>) =>
-      heartbeatRoute(new Request("http://x/api/agent/v1/heartbeat", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...headers }, body: HEARTBEAT_BODY }));
-    expect((await direct({ [CHANNEL_HEADER]: "forged-value-of-the-same-length-00", [CLIENT_CERT_HEADER]: "0".repeat(64) })).status).toBe(200);
+      heartbeatRoute(
+        new Request("http://x/api/agent/v1/heartbeat", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...headers },
+          body: HEARTBEAT_BODY,
+        }),
+      );
+    expect(
+      (await direct({ [CHANNEL_HEADER]: "forged-value-of-the-same-length-00", [CLIENT_CERT_HEADER]: "0".repeat(64) }))
+        .status,
+    ).toBe(200);
     const secret = serverHooks().agentTlsChannel!;
     expect(secret).toBeTruthy();
     expect((await direct({ [CHANNEL_HEADER]: secret, [CLIENT_CERT_HEADER]: "0".repeat(64) })).status).toBe(401);
@@ -234,8 +337,13 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
 
   it("an agent with only --controller-fingerprint finds the CA in the chain the listener presents", async () => {
     const a = await startTestAgent({
-      controller: tlsUrl, stateDir: path.join(root, "fp1"), machineId: "m-fp1", heartbeatMs: 200,
-      args: ["--controller-fingerprint", pki.caFingerprint], env: { POLYARCH_JOIN_TOKEN: await getJoinToken() }, log,
+      controller: tlsUrl,
+      stateDir: path.join(root, "fp1"),
+      machineId: "m-fp1",
+      heartbeatMs: 200,
+      args: ["--controller-fingerprint", pki.caFingerprint],
+      env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
+      log,
     });
     agents.push(a);
     await hostOf(a, "fp1");
@@ -260,7 +368,10 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
 describe("controller certificate names (POLYARCH_AGENT_TLS_NAMES)", () => {
   const saved = { dir: process.env.POLYARCH_DATA_DIR, names: process.env.POLYARCH_AGENT_TLS_NAMES };
   let dir: string;
-  const restore = (k: "POLYARCH_DATA_DIR" | "POLYARCH_AGENT_TLS_NAMES" | "POLYARCH_AGENT_TLS_PORT" | "POLYARCH_PUBLIC_URL", v: string | undefined) => (v === undefined ? delete process.env[k] : (process.env[k] = v));
+  const restore = (
+    k: "POLYARCH_DATA_DIR" | "POLYARCH_AGENT_TLS_NAMES" | "POLYARCH_AGENT_TLS_PORT" | "POLYARCH_PUBLIC_URL",
+    v: string | undefined,
+  ) => (v === undefined ? delete process.env[k] : (process.env[k] = v));
   async function pkiWith(names: string | undefined): Promise<{ pki: Pki; cert: crypto.X509Certificate }> {
     process.env.POLYARCH_DATA_DIR = dir;
     restore("POLYARCH_AGENT_TLS_NAMES", names);
@@ -285,7 +396,8 @@ describe("controller certificate names (POLYARCH_AGENT_TLS_NAMES)", () => {
     expect(cert.checkHost("localhost", { subject: "never" })).toBe("localhost");
     expect(cert.checkIP("127.0.0.1")).toBe("127.0.0.1");
     expect(cert.checkIP("::1")).toBeDefined();
-    if (/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(os.hostname())) expect(cert.checkHost(os.hostname(), { subject: "never" })).toBeDefined();
+    if (/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(os.hostname()))
+      expect(cert.checkHost(os.hostname(), { subject: "never" })).toBeDefined();
     expect(cert.checkHost("ctl.example.test", { subject: "never" })).toBeUndefined();
   });
 
@@ -306,7 +418,8 @@ describe("controller certificate names (POLYARCH_AGENT_TLS_NAMES)", () => {
     expect(more.pki.controllerKeyPem).not.toBe(one.pki.controllerKeyPem);
     expect(more.pki.caFingerprint).toBe(one.pki.caFingerprint);
     expect(more.cert.verify(new crypto.X509Certificate(more.pki.caCertPem).publicKey)).toBe(true);
-    for (const n of ["ctl.example.test", "agents.example.test"]) expect(more.cert.checkHost(n, { subject: "never" })).toBe(n);
+    for (const n of ["ctl.example.test", "agents.example.test"])
+      expect(more.cert.checkHost(n, { subject: "never" })).toBe(n);
     expect(more.cert.checkIP("fd00::7")).toBeDefined();
     expect(fs.readFileSync(path.join(more.pki.dir, "controller", "cert.pem"), "utf8")).toBe(more.pki.controllerCertPem);
   });

@@ -20,17 +20,35 @@ export type RotateResult = { hostId: string; generation: number; delivered: bool
  * old token); the agent then accepts only the new one. An unreachable agent re-joins with its
  * join token on its next heartbeat's 401.
  */
-export async function rotateHostToken(hostId: string, who: { actor: Actor; clientIp: string | null }): Promise<RotateResult> {
+export async function rotateHostToken(
+  hostId: string,
+  who: { actor: Actor; clientIp: string | null },
+): Promise<RotateResult> {
   const host = await db().host.findUnique({ where: { id: hostId } });
   if (!host) throw new AppError({ code: "not_found", message: `Host ${hostId} does not exist.` });
-  if (host.revokedAt) throw new AppError({ code: "conflict", message: `Host ${host.name} is revoked; it must join again before it has a token to rotate.` });
-  if (!host.agentTokenHash) throw new AppError({ code: "conflict", message: `Host ${host.name} has no token yet (its agent never registered).` });
+  if (host.revokedAt)
+    throw new AppError({
+      code: "conflict",
+      message: `Host ${host.name} is revoked; it must join again before it has a token to rotate.`,
+    });
+  if (!host.agentTokenHash)
+    throw new AppError({
+      code: "conflict",
+      message: `Host ${host.name} has no token yet (its agent never registered).`,
+    });
   const oldToken = hostTokenFor(host.id, host.tokenGeneration);
   const generation = host.tokenGeneration + 1;
   const newToken = hostTokenFor(host.id, generation);
   // Compare-and-set on the generation: two rotations at once produce one winner, not two tokens.
-  const updated = await db().host.updateMany({ where: { id: host.id, tokenGeneration: host.tokenGeneration }, data: { tokenGeneration: generation, agentTokenHash: sha256(newToken) } });
-  if (updated.count !== 1) throw new AppError({ code: "conflict", message: `The token of host ${host.name} was changed meanwhile; try again.` });
+  const updated = await db().host.updateMany({
+    where: { id: host.id, tokenGeneration: host.tokenGeneration },
+    data: { tokenGeneration: generation, agentTokenHash: sha256(newToken) },
+  });
+  if (updated.count !== 1)
+    throw new AppError({
+      code: "conflict",
+      message: `The token of host ${host.name} was changed meanwhile; try again.`,
+    });
   let delivered = false;
   let why = "";
   try {
@@ -39,13 +57,23 @@ export async function rotateHostToken(hostId: string, who: { actor: Actor; clien
   } catch (error) {
     why = error instanceof Error ? error.message : String(error);
   }
-  await recordAudit({ actor: who.actor, action: "host.rotate-token", result: "success", targetType: "host", targetId: host.id, clientIp: who.clientIp, details: { name: host.name, generation, delivered, ...(why ? { error: why } : {}) } });
+  await recordAudit({
+    actor: who.actor,
+    action: "host.rotate-token",
+    result: "success",
+    targetType: "host",
+    targetId: host.id,
+    clientIp: who.clientIp,
+    details: { name: host.name, generation, delivered, ...(why ? { error: why } : {}) },
+  });
   logInfo("host token rotated", { hostId: host.id, generation, delivered });
   return {
     hostId: host.id,
     generation,
     delivered,
-    message: delivered ? `The agent of ${host.name} now uses the new token; the old one is refused.` : `The old token is refused. The agent of ${host.name} could not be told (${why}); it joins again with its join token when it next reports.`,
+    message: delivered
+      ? `The agent of ${host.name} now uses the new token; the old one is refused.`
+      : `The old token is refused. The agent of ${host.name} could not be told (${why}); it joins again with its join token when it next reports.`,
   };
 }
 
@@ -60,11 +88,33 @@ export async function revokeHost(hostId: string, who: { actor: Actor; clientIp: 
   await db().$transaction([
     db().host.update({
       where: { id: host.id },
-      data: { agentTokenHash: null, certFingerprint: null, certExpiresAt: null, revokedAt, status: "offline", tokenGeneration: { increment: 1 } },
+      data: {
+        agentTokenHash: null,
+        certFingerprint: null,
+        certExpiresAt: null,
+        revokedAt,
+        status: "offline",
+        tokenGeneration: { increment: 1 },
+      },
     }),
-    db().vm.updateMany({ where: { hostId: host.id, status: { in: ["running", "stopped", "creating"] } }, data: { status: "unknown", powerState: "unknown" } }),
+    db().vm.updateMany({
+      where: { hostId: host.id, status: { in: ["running", "stopped", "creating"] } },
+      data: { status: "unknown", powerState: "unknown" },
+    }),
   ]);
-  await recordAudit({ actor: who.actor, action: "host.revoke", result: "success", targetType: "host", targetId: host.id, clientIp: who.clientIp, details: { name: host.name, certFingerprint: host.certFingerprint } });
+  await recordAudit({
+    actor: who.actor,
+    action: "host.revoke",
+    result: "success",
+    targetType: "host",
+    targetId: host.id,
+    clientIp: who.clientIp,
+    details: { name: host.name, certFingerprint: host.certFingerprint },
+  });
   logInfo("host revoked", { hostId: host.id, name: host.name });
-  return { hostId: host.id, revokedAt: revokedAt.toISOString(), message: `Host ${host.name} is revoked: its token and certificate are refused. It can join again only with a join token created from now on.` };
+  return {
+    hostId: host.id,
+    revokedAt: revokedAt.toISOString(),
+    message: `Host ${host.name} is revoked: its token and certificate are refused. It can join again only with a join token created from now on.`,
+  };
 }

@@ -7,7 +7,10 @@ import { db, env, recordAudit } from "../platform";
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 
 /** Records the host's half of a heartbeat: it is online, its address and its facts. */
-export async function recordHostHeartbeat(hostId: string, input: z.output<typeof heartbeatRequestSchema>): Promise<void> {
+export async function recordHostHeartbeat(
+  hostId: string,
+  input: z.output<typeof heartbeatRequestSchema>,
+): Promise<void> {
   const f = input.facts;
   await db().host.update({
     where: { id: hostId },
@@ -15,7 +18,15 @@ export async function recordHostHeartbeat(hostId: string, input: z.output<typeof
       status: "online",
       lastHeartbeatAt: new Date(),
       ...(input.agentUrl ? { agentUrl: input.agentUrl } : {}),
-      ...(f ? { facts: JSON.stringify(f), kvm: f.kvm, nativeArches: JSON.stringify(f.nativeArches), emulatedArches: JSON.stringify(f.emulatedArches), qemuVersion: f.qemu.version } : {}),
+      ...(f
+        ? {
+            facts: JSON.stringify(f),
+            kvm: f.kvm,
+            nativeArches: JSON.stringify(f.nativeArches),
+            emulatedArches: JSON.stringify(f.emulatedArches),
+            qemuVersion: f.qemu.version,
+          }
+        : {}),
     },
   });
 }
@@ -23,13 +34,26 @@ export async function recordHostHeartbeat(hostId: string, input: z.output<typeof
 /** Hosts silent for longer than the timeout go offline; their VMs become unknown, never deleted. */
 export async function markStaleHostsOffline(now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - env().POLYARCH_HEARTBEAT_TIMEOUT_MS);
-  const stale = await db().host.findMany({ where: { status: "online", OR: [{ lastHeartbeatAt: null }, { lastHeartbeatAt: { lt: cutoff } }] }, select: { id: true, name: true } });
+  const stale = await db().host.findMany({
+    where: { status: "online", OR: [{ lastHeartbeatAt: null }, { lastHeartbeatAt: { lt: cutoff } }] },
+    select: { id: true, name: true },
+  });
   for (const h of stale) {
     await db().$transaction([
       db().host.update({ where: { id: h.id }, data: { status: "offline" } }),
-      db().vm.updateMany({ where: { hostId: h.id, status: { in: ["running", "stopped", "creating"] } }, data: { status: "unknown", powerState: "unknown" } }),
+      db().vm.updateMany({
+        where: { hostId: h.id, status: { in: ["running", "stopped", "creating"] } },
+        data: { status: "unknown", powerState: "unknown" },
+      }),
     ]);
-    await recordAudit({ actor: null, action: "host.offline", result: "success", targetType: "host", targetId: h.id, details: { name: h.name, reason: "missed heartbeats" } });
+    await recordAudit({
+      actor: null,
+      action: "host.offline",
+      result: "success",
+      targetType: "host",
+      targetId: h.id,
+      details: { name: h.name, reason: "missed heartbeats" },
+    });
   }
   return stale.length;
 }

@@ -83,10 +83,22 @@ export async function getHost(id: string): Promise<HostDto> {
   return toHostDto(row);
 }
 
-export async function updateHost(id: string, input: z.output<typeof updateHostSchema>, who: { actor: Actor; clientIp: string | null }): Promise<HostDto> {
+export async function updateHost(
+  id: string,
+  input: z.output<typeof updateHostSchema>,
+  who: { actor: Actor; clientIp: string | null },
+): Promise<HostDto> {
   const before = await db().host.findUnique({ where: { id } });
   if (!before) throw new AppError({ code: "not_found", message: `Host ${id} does not exist.` });
   const after = await db().host.update({ where: { id }, data: input, include: { _count: { select: { vms: true } } } });
-  await recordAudit({ actor: who.actor, action: "host.update", result: "success", targetType: "host", targetId: id, clientIp: who.clientIp, details: { name: before.name, ...input } });
+  await recordAudit({
+    actor: who.actor,
+    action: "host.update",
+    result: "success",
+    targetType: "host",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { name: before.name, ...input },
+  });
   return toHostDto(after);
 }

@@ -8,11 +8,25 @@ import { recordHeartbeat } from "../vms";
 
 function facts(overrides: Partial<HostFacts> = {}): HostFacts {
   return {
-    hostname: "node-1", machineId: "machine-aaaaaaaa", arch: "aarch64", cpuCount: 8, cpuModel: "HiSilicon TaiShan-v110 (Kunpeng 920)",
-    memoryMb: 16384, diskGb: 200, kvm: true,
-    qemu: { version: "7.2.0", binaries: { aarch64: "/usr/bin/qemu-system-aarch64" }, firmware: { aavmf: "/usr/share/AAVMF/AAVMF_CODE.fd" } },
+    hostname: "node-1",
+    machineId: "machine-aaaaaaaa",
+    arch: "aarch64",
+    cpuCount: 8,
+    cpuModel: "HiSilicon TaiShan-v110 (Kunpeng 920)",
+    memoryMb: 16384,
+    diskGb: 200,
+    kvm: true,
+    qemu: {
+      version: "7.2.0",
+      binaries: { aarch64: "/usr/bin/qemu-system-aarch64" },
+      firmware: { aavmf: "/usr/share/AAVMF/AAVMF_CODE.fd" },
+    },
     ovs: { available: true, version: "3.1.0", datapath: "netdev" },
-    nativeArches: ["aarch64"], emulatedArches: ["x86_64"], maxVcpusNative: 8, maxVcpusEmulated: 8, agentVersion: "0.1.0",
+    nativeArches: ["aarch64"],
+    emulatedArches: ["x86_64"],
+    maxVcpusNative: 8,
+    maxVcpusEmulated: 8,
+    agentVersion: "0.1.0",
     ...overrides,
   };
 }
@@ -21,8 +35,12 @@ const bearer = (token: string) => new Request("http://x/", { headers: { authoriz
 
 describe.each(PROVIDERS)("fleet on %s", (provider) => {
   let database: TestDatabase | undefined;
-  beforeEach(async () => { database = await useFreshDatabase(provider); });
-  afterEach(async () => { await releaseDatabase(database); });
+  beforeEach(async () => {
+    database = await useFreshDatabase(provider);
+  });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   it("registers a node with the join token and keeps its identity when it registers again", async () => {
     const joinToken = await getJoinToken();
@@ -35,7 +53,10 @@ describe.each(PROVIDERS)("fleet on %s", (provider) => {
     expect(host.agentTokenHash).not.toContain(first.hostToken);
     expect((await authenticateHost(bearer(first.hostToken))).id).toBe(first.hostId);
 
-    const again = await registerHost({ joinToken, agentUrl: "http://127.0.0.1:7102", facts: facts({ cpuCount: 16 }) }, "127.0.0.1");
+    const again = await registerHost(
+      { joinToken, agentUrl: "http://127.0.0.1:7102", facts: facts({ cpuCount: 16 }) },
+      "127.0.0.1",
+    );
     expect(again.hostId).toBe(first.hostId);
     expect(again.hostToken).not.toBe(first.hostToken);
     await expect(authenticateHost(bearer(first.hostToken))).rejects.toMatchObject({ code: "unauthenticated" });
@@ -44,16 +65,49 @@ describe.each(PROVIDERS)("fleet on %s", (provider) => {
   });
 
   it("refuses a wrong join token, creates nothing and audits the attempt", async () => {
-    await expect(registerHost({ joinToken: "wrong-token-wrong-token", agentUrl: "http://127.0.0.1:7101", facts: facts() }, "10.0.0.9")).rejects.toMatchObject({ code: "unauthenticated" });
+    await expect(
+      registerHost(
+        { joinToken: "wrong-token-wrong-token", agentUrl: "http://127.0.0.1:7101", facts: facts() },
+        "10.0.0.9",
+      ),
+    ).rejects.toMatchObject({ code: "unauthenticated" });
     expect(await db().host.count()).toBe(0);
     const audit = await db().auditEvent.findFirstOrThrow({ where: { action: "host.register" } });
     expect(audit.result).toBe("denied");
   });
 
   it("marks silent hosts offline and their VMs unknown, never deleting them", async () => {
-    const { hostId, hostToken } = await registerHost({ joinToken: await getJoinToken(), agentUrl: "http://127.0.0.1:7101", facts: facts() }, null);
-    const vm = await db().vm.create({ data: { name: "web-1", arch: "aarch64", vcpus: 1, memoryMb: 256, diskGb: 1, hostId, status: "running", powerState: "running" } });
-    await recordHeartbeat(hostId, { usage: { cpuPct: 3, memoryUsedMb: 100, diskUsedGb: 1, loadAvg: [0.1] }, vms: [{ id: vm.id, name: "web-1", arch: "aarch64", powerState: "shutoff", emulated: false, accel: "kvm", vcpus: 1, memoryMb: 256 }] });
+    const { hostId, hostToken } = await registerHost(
+      { joinToken: await getJoinToken(), agentUrl: "http://127.0.0.1:7101", facts: facts() },
+      null,
+    );
+    const vm = await db().vm.create({
+      data: {
+        name: "web-1",
+        arch: "aarch64",
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        hostId,
+        status: "running",
+        powerState: "running",
+      },
+    });
+    await recordHeartbeat(hostId, {
+      usage: { cpuPct: 3, memoryUsedMb: 100, diskUsedGb: 1, loadAvg: [0.1] },
+      vms: [
+        {
+          id: vm.id,
+          name: "web-1",
+          arch: "aarch64",
+          powerState: "shutoff",
+          emulated: false,
+          accel: "kvm",
+          vcpus: 1,
+          memoryMb: 256,
+        },
+      ],
+    });
     expect((await db().vm.findUniqueOrThrow({ where: { id: vm.id } })).status).toBe("stopped");
 
     expect(await markStaleHostsOffline(new Date(Date.now() + 10 * 60_000))).toBe(1);
@@ -61,7 +115,10 @@ describe.each(PROVIDERS)("fleet on %s", (provider) => {
     const after = await db().vm.findUniqueOrThrow({ where: { id: vm.id } });
     expect(after.status).toBe("unknown");
     // A heartbeat brings the host back.
-    await recordHeartbeat((await authenticateHost(bearer(hostToken))).id, { usage: { cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] }, vms: [] });
+    await recordHeartbeat((await authenticateHost(bearer(hostToken))).id, {
+      usage: { cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] },
+      vms: [],
+    });
     expect((await db().host.findUniqueOrThrow({ where: { id: hostId } })).status).toBe("online");
   });
 });

@@ -25,7 +25,11 @@ export async function getJoinToken(): Promise<string> {
   const row = await db().setting.findUnique({ where: { key: JOIN_TOKEN_KEY } });
   if (row) return row.value;
   const token = env().POLYARCH_JOIN_TOKEN ?? "paj_" + randomBytes(24).toString("base64url");
-  await db().setting.upsert({ where: { key: JOIN_TOKEN_KEY }, create: { key: JOIN_TOKEN_KEY, value: token }, update: {} });
+  await db().setting.upsert({
+    where: { key: JOIN_TOKEN_KEY },
+    create: { key: JOIN_TOKEN_KEY, value: token },
+    update: {},
+  });
   return (await db().setting.findUniqueOrThrow({ where: { key: JOIN_TOKEN_KEY } })).value;
 }
 
@@ -33,12 +37,20 @@ export async function getJoinToken(): Promise<string> {
 export async function applyConfiguredJoinToken(): Promise<void> {
   const token = env().POLYARCH_JOIN_TOKEN;
   if (!token) return;
-  await db().setting.upsert({ where: { key: JOIN_TOKEN_KEY }, create: { key: JOIN_TOKEN_KEY, value: token }, update: { value: token } });
+  await db().setting.upsert({
+    where: { key: JOIN_TOKEN_KEY },
+    create: { key: JOIN_TOKEN_KEY, value: token },
+    update: { value: token },
+  });
 }
 
 export async function rotateJoinToken(actor: Actor, clientIp: string | null): Promise<string> {
   const token = "paj_" + randomBytes(24).toString("base64url");
-  await db().setting.upsert({ where: { key: JOIN_TOKEN_KEY }, create: { key: JOIN_TOKEN_KEY, value: token }, update: { value: token } });
+  await db().setting.upsert({
+    where: { key: JOIN_TOKEN_KEY },
+    create: { key: JOIN_TOKEN_KEY, value: token },
+    update: { value: token },
+  });
   await recordAudit({ actor, action: "cluster.rotate-join-token", result: "success", clientIp });
   return token;
 }
@@ -46,13 +58,32 @@ export async function rotateJoinToken(actor: Actor, clientIp: string | null): Pr
 type RegisterInput = z.output<typeof registerRequestSchema>;
 
 /** Expiring (default POLYARCH_JOIN_TOKEN_TTL_HOURS) and, unless told otherwise, single-use; only its hash is stored. */
-export async function createJoinToken(input: { ttlHours?: number; singleUse?: boolean; note?: string }, actor: Actor, clientIp: string | null) {
+export async function createJoinToken(
+  input: { ttlHours?: number; singleUse?: boolean; note?: string },
+  actor: Actor,
+  clientIp: string | null,
+) {
   const token = "paj_" + randomBytes(24).toString("base64url");
   const ttlHours = input.ttlHours ?? env().POLYARCH_JOIN_TOKEN_TTL_HOURS;
   const row = await db().joinToken.create({
-    data: { tokenHash: sha256(token), prefix: token.slice(0, 10), note: input.note ?? null, singleUse: input.singleUse ?? true, expiresAt: new Date(Date.now() + ttlHours * 3_600_000), createdById: actor.id },
+    data: {
+      tokenHash: sha256(token),
+      prefix: token.slice(0, 10),
+      note: input.note ?? null,
+      singleUse: input.singleUse ?? true,
+      expiresAt: new Date(Date.now() + ttlHours * 3_600_000),
+      createdById: actor.id,
+    },
   });
-  await recordAudit({ actor, action: "cluster.create-join-token", result: "success", targetType: "join-token", targetId: row.id, clientIp, details: { ttlHours, singleUse: row.singleUse } });
+  await recordAudit({
+    actor,
+    action: "cluster.create-join-token",
+    result: "success",
+    targetType: "join-token",
+    targetId: row.id,
+    clientIp,
+    details: { ttlHours, singleUse: row.singleUse },
+  });
   return { id: row.id, token, expiresAt: row.expiresAt.toISOString(), singleUse: row.singleUse };
 }
 
@@ -62,13 +93,31 @@ type JoinGrant = { kind: "cluster" } | { kind: "token"; id: string; createdAt: D
 async function checkJoinToken(token: string, hostname: string, clientIp: string | null): Promise<JoinGrant> {
   if (safeEqual(token, await getJoinToken())) return { kind: "cluster" };
   const deny = async (reason: string, message: string): Promise<never> => {
-    await recordAudit({ actor: null, action: "host.register", result: "denied", clientIp, details: { hostname, reason } });
+    await recordAudit({
+      actor: null,
+      action: "host.register",
+      result: "denied",
+      clientIp,
+      details: { hostname, reason },
+    });
     throw new AppError({ code: "unauthenticated", message });
   };
   const row = await db().joinToken.findUnique({ where: { tokenHash: sha256(token) } });
-  if (!row) return deny("wrong join token", "The join token is not valid for this cluster. Copy the current one from the Hosts page.");
-  if (row.expiresAt.getTime() <= Date.now()) return deny("join token expired", `This join token expired at ${row.expiresAt.toISOString()}. Create a new one on the Hosts page.`);
-  if (row.singleUse && row.usedAt) return deny("join token already used", `This join token was already used (at ${row.usedAt.toISOString()}); it is single-use. Create a new one on the Hosts page.`);
+  if (!row)
+    return deny(
+      "wrong join token",
+      "The join token is not valid for this cluster. Copy the current one from the Hosts page.",
+    );
+  if (row.expiresAt.getTime() <= Date.now())
+    return deny(
+      "join token expired",
+      `This join token expired at ${row.expiresAt.toISOString()}. Create a new one on the Hosts page.`,
+    );
+  if (row.singleUse && row.usedAt)
+    return deny(
+      "join token already used",
+      `This join token was already used (at ${row.usedAt.toISOString()}); it is single-use. Create a new one on the Hosts page.`,
+    );
   return { kind: "token", id: row.id, createdAt: row.createdAt, singleUse: row.singleUse };
 }
 
@@ -76,19 +125,44 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
   const grant = await checkJoinToken(input.joinToken, input.facts.hostname, clientIp);
   const agentUrl = new URL(input.agentUrl);
   if (agentUrl.protocol === "https:" && !input.tls) {
-    throw new AppError({ code: "invalid", message: "An https agentUrl needs tls.publicKey and tls.proof: the controller issues the agent's certificate for that key." });
+    throw new AppError({
+      code: "invalid",
+      message:
+        "An https agentUrl needs tls.publicKey and tls.proof: the controller issues the agent's certificate for that key.",
+    });
   }
-  const agentKey = input.tls ? checkAgentKey(input.tls.publicKey, input.tls.proof, input.facts.machineId, input.agentUrl) : null;
-  const revoked = await db().host.findUnique({ where: { machineId: input.facts.machineId }, select: { name: true, revokedAt: true } });
+  const agentKey = input.tls
+    ? checkAgentKey(input.tls.publicKey, input.tls.proof, input.facts.machineId, input.agentUrl)
+    : null;
+  const revoked = await db().host.findUnique({
+    where: { machineId: input.facts.machineId },
+    select: { name: true, revokedAt: true },
+  });
   // A revoked node comes back only with a join token created after the revocation (not the bootstrap token).
   if (revoked?.revokedAt && !(grant.kind === "token" && grant.createdAt > revoked.revokedAt)) {
-    await recordAudit({ actor: null, action: "host.register", result: "denied", clientIp, details: { hostname: input.facts.hostname, reason: "host revoked" } });
-    throw new AppError({ code: "unauthenticated", message: `Host ${revoked.name} was revoked at ${revoked.revokedAt.toISOString()}; it can join again only with a join token created after that (Hosts page → Create join token).` });
+    await recordAudit({
+      actor: null,
+      action: "host.register",
+      result: "denied",
+      clientIp,
+      details: { hostname: input.facts.hostname, reason: "host revoked" },
+    });
+    throw new AppError({
+      code: "unauthenticated",
+      message: `Host ${revoked.name} was revoked at ${revoked.revokedAt.toISOString()}; it can join again only with a join token created after that (Hosts page → Create join token).`,
+    });
   }
   // Spend a single-use token before anything else: two agents racing with it get one host between them.
   if (grant.kind === "token" && grant.singleUse) {
-    const claimed = await db().joinToken.updateMany({ where: { id: grant.id, usedAt: null }, data: { usedAt: new Date() } });
-    if (claimed.count !== 1) throw new AppError({ code: "unauthenticated", message: "This join token was already used; it is single-use. Create a new one on the Hosts page." });
+    const claimed = await db().joinToken.updateMany({
+      where: { id: grant.id, usedAt: null },
+      data: { usedAt: new Date() },
+    });
+    if (claimed.count !== 1)
+      throw new AppError({
+        code: "unauthenticated",
+        message: "This join token was already used; it is single-use. Create a new one on the Hosts page.",
+      });
   }
   const f = input.facts;
   const data = {
@@ -113,25 +187,69 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
   const existing = await db().host.findUnique({ where: { machineId: f.machineId } });
   const host = existing
     ? await db().host.update({ where: { id: existing.id }, data: { ...data, tokenGeneration: { increment: 1 } } })
-    : await db().host.create({ data: { ...data, name: await uniqueHostName(f.hostname, f.arch, f.machineId), machineId: f.machineId } });
+    : await db().host.create({
+        data: { ...data, name: await uniqueHostName(f.hostname, f.arch, f.machineId), machineId: f.machineId },
+      });
   const hostToken = hostTokenFor(host.id, host.tokenGeneration);
   // A new certificate on every registration: the pin moves with it, so the old one is dead.
-  const cert = agentKey ? await issueHostCertificate({ hostId: host.id, hostName: host.name, agentUrl: input.agentUrl, publicKey: agentKey }) : null;
+  const cert = agentKey
+    ? await issueHostCertificate({
+        hostId: host.id,
+        hostName: host.name,
+        agentUrl: input.agentUrl,
+        publicKey: agentKey,
+      })
+    : null;
   await db().host.update({
     where: { id: host.id },
-    data: { agentTokenHash: sha256(hostToken), certFingerprint: cert?.fingerprint ?? null, certExpiresAt: cert?.expiresAt ?? null, revokedAt: null },
+    data: {
+      agentTokenHash: sha256(hostToken),
+      certFingerprint: cert?.fingerprint ?? null,
+      certExpiresAt: cert?.expiresAt ?? null,
+      revokedAt: null,
+    },
   });
-  if (grant.kind === "token") await db().joinToken.update({ where: { id: grant.id }, data: { usedByHostId: host.id, ...(grant.singleUse ? {} : { usedAt: new Date() }) } });
+  if (grant.kind === "token")
+    await db().joinToken.update({
+      where: { id: grant.id },
+      data: { usedByHostId: host.id, ...(grant.singleUse ? {} : { usedAt: new Date() }) },
+    });
   await recordAudit({
-    actor: null, action: existing ? "host.re-register" : "host.register", result: "success", targetType: "host", targetId: host.id, clientIp,
-    details: { name: host.name, arch: host.arch, joinToken: grant.kind === "cluster" ? "cluster" : grant.id, tls: Boolean(cert), ...(cert ? { certFingerprint: cert.fingerprint } : {}) },
+    actor: null,
+    action: existing ? "host.re-register" : "host.register",
+    result: "success",
+    targetType: "host",
+    targetId: host.id,
+    clientIp,
+    details: {
+      name: host.name,
+      arch: host.arch,
+      joinToken: grant.kind === "cluster" ? "cluster" : grant.id,
+      tls: Boolean(cert),
+      ...(cert ? { certFingerprint: cert.fingerprint } : {}),
+    },
   });
-  logInfo("host registered", { hostId: host.id, name: host.name, arch: host.arch, again: !!existing, tls: Boolean(cert) });
+  logInfo("host registered", {
+    hostId: host.id,
+    name: host.name,
+    arch: host.arch,
+    again: !!existing,
+    tls: Boolean(cert),
+  });
   return {
     hostId: host.id,
     hostToken,
     heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-    ...(cert ? { tls: { certificate: cert.certPem, caCertificate: cert.caCertPem, fingerprint: cert.fingerprint, caFingerprint: certFingerprint(cert.caCertPem) } } : {}),
+    ...(cert
+      ? {
+          tls: {
+            certificate: cert.certPem,
+            caCertificate: cert.caCertPem,
+            fingerprint: cert.fingerprint,
+            caFingerprint: certFingerprint(cert.caCertPem),
+          },
+        }
+      : {}),
   };
 }
 
@@ -144,4 +262,3 @@ async function uniqueHostName(hostname: string, arch: string, machineId: string)
   }
   return `${base}-${randomBytes(4).toString("hex")}`;
 }
-

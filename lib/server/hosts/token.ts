@@ -28,7 +28,11 @@ export async function authenticateHost(req: Request) {
   const authz = req.headers.get("authorization") ?? "";
   const token = authz.toLowerCase().startsWith("bearer ") ? authz.slice(7).trim() : "";
   const host = token ? await db().host.findUnique({ where: { agentTokenHash: sha256(token) } }) : null;
-  if (!host) throw new AppError({ code: "unauthenticated", message: "Unknown or revoked host token; register the agent again." });
+  if (!host)
+    throw new AppError({
+      code: "unauthenticated",
+      message: "Unknown or revoked host token; register the agent again.",
+    });
   const channel = agentTlsChannel(req.headers);
   if (channel.tls && host.certFingerprint && channel.clientCertFingerprint !== host.certFingerprint) {
     throw new AppError({
@@ -40,4 +44,3 @@ export async function authenticateHost(req: Request) {
   }
   return host;
 }
-

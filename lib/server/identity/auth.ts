@@ -34,8 +34,17 @@ function createAuth() {
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     // Sign-up is admin-only (users page); the plugin's own admin endpoints are not exposed so
     // that every user change goes through Polyarch's guard and audit log.
-    disabledPaths: ["/sign-up/email", "/admin/create-user", "/admin/set-role", "/admin/ban-user", "/admin/unban-user",
-      "/admin/set-user-password", "/admin/remove-user", "/admin/update-user", "/admin/impersonate-user"],
+    disabledPaths: [
+      "/sign-up/email",
+      "/admin/create-user",
+      "/admin/set-role",
+      "/admin/ban-user",
+      "/admin/unban-user",
+      "/admin/set-user-password",
+      "/admin/remove-user",
+      "/admin/update-user",
+      "/admin/impersonate-user",
+    ],
     rateLimit: {
       enabled: true,
       storage: "database",
@@ -57,7 +66,11 @@ function createAuth() {
       return origins;
     },
     plugins: [
-      admin({ defaultRole: "viewer", adminRoles: ["admin"], roles: { admin: adminRole, operator: plainRole, viewer: plainRole } }),
+      admin({
+        defaultRole: "viewer",
+        adminRoles: ["admin"],
+        roles: { admin: adminRole, operator: plainRole, viewer: plainRole },
+      }),
       nextCookies(),
     ],
     hooks: {

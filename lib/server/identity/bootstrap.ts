@@ -22,6 +22,8 @@ export async function ensureFirstAdmin(): Promise<void> {
     // Printed once; also left (0600) in the data dir for a console started in the background.
     const file = join(e.dataDir, "initial-admin-password");
     writeFileSync(file, `${email}\n${password}\n`, { mode: 0o600 });
-    console.log(`\n  Polyarch admin login: ${email} / ${password}\n  (also written to ${file}; change it on the Users page)\n`);
+    console.log(
+      `\n  Polyarch admin login: ${email} / ${password}\n  (also written to ${file}; change it on the Users page)\n`,
+    );
   }
 }

@@ -29,7 +29,14 @@ async function actorFromToken(token: string): Promise<Actor | null> {
   if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > 60_000) {
     await db().apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } });
   }
-  return { id: row.user.id, email: row.user.email, name: row.user.name, role: row.user.role, via: "token", tokenId: row.id };
+  return {
+    id: row.user.id,
+    email: row.user.email,
+    name: row.user.name,
+    role: row.user.role,
+    via: "token",
+    tokenId: row.id,
+  };
 }
 
 /** The signed-in user (session cookie or personal API token), or null. */
@@ -57,6 +64,17 @@ export async function requirePermission(
   attempt: { action: string; targetType?: string; targetId?: string | null; clientIp?: string | null },
 ): Promise<void> {
   if (can(actor.role, permission)) return;
-  await recordAudit({ actor, action: attempt.action, result: "denied", targetType: attempt.targetType, targetId: attempt.targetId, clientIp: attempt.clientIp, details: { permission, role: actor.role } });
-  throw new AppError({ code: "forbidden", message: `Your role (${actor.role}) may not do this: it needs the "${permission}" permission.` });
+  await recordAudit({
+    actor,
+    action: attempt.action,
+    result: "denied",
+    targetType: attempt.targetType,
+    targetId: attempt.targetId,
+    clientIp: attempt.clientIp,
+    details: { permission, role: actor.role },
+  });
+  throw new AppError({
+    code: "forbidden",
+    message: `Your role (${actor.role}) may not do this: it needs the "${permission}" permission.`,
+  });
 }

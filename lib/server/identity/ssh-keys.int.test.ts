@@ -23,11 +23,17 @@ const keys: Array<{ type: string; line: string; fingerprint: string }> = [];
 beforeAll(() => {
   if (!hasKeygen) return;
   keyDir = mkdtempSync(join(tmpdir(), "pa-keys-"));
-  for (const [type, bits] of [["ed25519", []], ["rsa", ["-b", "2048"]], ["ecdsa", ["-b", "256"]]] as const) {
+  for (const [type, bits] of [
+    ["ed25519", []],
+    ["rsa", ["-b", "2048"]],
+    ["ecdsa", ["-b", "256"]],
+  ] as const) {
     const file = join(keyDir, `id_${type}`);
     execFileSync("ssh-keygen", ["-q", "-t", type, ...bits, "-N", "", "-C", `${type}@test`, "-f", file]);
     const line = readFileSync(`${file}.pub`, "utf8").trim();
-    const fingerprint = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", `${file}.pub`], { encoding: "utf8" }).split(" ")[1]!;
+    const fingerprint = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", `${file}.pub`], {
+      encoding: "utf8",
+    }).split(" ")[1]!;
     keys.push({ type, line, fingerprint });
   }
 });
@@ -88,7 +94,8 @@ describe.each(PROVIDERS)("SSH keys and cloud-init data on %s", (provider) => {
   let database: TestDatabase | undefined;
   beforeEach(async () => {
     database = await useFreshDatabase(provider);
-    for (const a of [alice, bob]) await db().user.create({ data: { id: a.id, email: a.email, name: a.name, role: a.role } });
+    for (const a of [alice, bob])
+      await db().user.create({ data: { id: a.id, email: a.email, name: a.name, role: a.role } });
   });
   afterEach(async () => {
     await releaseDatabase(database);
@@ -101,11 +108,20 @@ describe.each(PROVIDERS)("SSH keys and cloud-init data on %s", (provider) => {
     expect(added.fingerprint).toBe(keys[0]?.fingerprint ?? sshFingerprint(FIXED));
 
     // Same key again (even with another comment): a clear conflict naming the existing key.
-    const again = addSshKey(alice, addSshKeySchema.parse({ name: "dup", publicKey: line.split(" ").slice(0, 2).join(" ") + " other" }), null);
-    await expect(again).rejects.toMatchObject({ code: "conflict", message: expect.stringContaining(`already on your account as "${added.name}"`) });
+    const again = addSshKey(
+      alice,
+      addSshKeySchema.parse({ name: "dup", publicKey: line.split(" ").slice(0, 2).join(" ") + " other" }),
+      null,
+    );
+    await expect(again).rejects.toMatchObject({
+      code: "conflict",
+      message: expect.stringContaining(`already on your account as "${added.name}"`),
+    });
     // Concurrent adds of one new key: exactly one wins.
     const second = keys[1]?.line ?? OTHER;
-    const race = await Promise.allSettled([1, 2, 3].map(() => addSshKey(alice, addSshKeySchema.parse({ publicKey: second }), null)));
+    const race = await Promise.allSettled(
+      [1, 2, 3].map(() => addSshKey(alice, addSshKeySchema.parse({ publicKey: second }), null)),
+    );
     expect(race.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     for (const r of race) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "conflict" });
     // The same key may be on another user's account.
@@ -120,10 +136,17 @@ describe.each(PROVIDERS)("SSH keys and cloud-init data on %s", (provider) => {
     expect(await listSshKeys(alice.id)).toHaveLength(1);
     expect(await listSshKeys(bob.id)).toHaveLength(1);
 
-    const audit = await db().auditEvent.findMany({ where: { action: { startsWith: "ssh-key." } }, orderBy: { createdAt: "asc" } });
+    const audit = await db().auditEvent.findMany({
+      where: { action: { startsWith: "ssh-key." } },
+      orderBy: { createdAt: "asc" },
+    });
     expect(audit.filter((a) => a.action === "ssh-key.create" && a.result === "success")).toHaveLength(3);
     expect(audit.filter((a) => a.action === "ssh-key.create" && a.result === "error").length).toBeGreaterThanOrEqual(1);
-    expect(audit.find((a) => a.action === "ssh-key.delete")).toMatchObject({ userId: alice.id, targetId: added.id, result: "success" });
+    expect(audit.find((a) => a.action === "ssh-key.delete")).toMatchObject({
+      userId: alice.id,
+      targetId: added.id,
+      result: "success",
+    });
   });
 
   it("cloudInitFor: hostname from the VM name, the owner's keys (oldest first), the VM's user-data; a valid agent spec", async () => {
@@ -132,11 +155,23 @@ describe.each(PROVIDERS)("SSH keys and cloud-init data on %s", (provider) => {
     await addSshKey(bob, addSshKeySchema.parse({ publicKey: keys[2]?.line ?? OTHER }), null);
 
     const ci = await cloudInitFor({ name: "web-1", ownerId: alice.id, userData: null });
-    expect(ci).toEqual({ hostname: "web-1", sshKeys: [FIXED, ...(keys[1] ? [keys[1].line] : [])], userData: undefined });
+    expect(ci).toEqual({
+      hostname: "web-1",
+      sshKeys: [FIXED, ...(keys[1] ? [keys[1].line] : [])],
+      userData: undefined,
+    });
     const withUd = await cloudInitFor({ name: "db-", ownerId: null, userData: "#cloud-config\n" });
     expect(withUd).toEqual({ hostname: "db", sshKeys: [], userData: "#cloud-config\n" });
     // What specFor will send passes the agent contract.
-    const spec = vmSpecSchema.safeParse({ name: "web-1", arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1, boot: { type: "kernel", imageId: "i1", cmdline: "" }, cloudInit: ci });
+    const spec = vmSpecSchema.safeParse({
+      name: "web-1",
+      arch: "x86_64",
+      vcpus: 1,
+      memoryMb: 256,
+      diskGb: 1,
+      boot: { type: "kernel", imageId: "i1", cmdline: "" },
+      cloudInit: ci,
+    });
     expect(spec.success).toBe(true);
   });
 });

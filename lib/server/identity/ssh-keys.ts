@@ -17,13 +17,21 @@ function parseOrThrow(publicKey: string) {
 
 /** `SHA256:<base64, no padding>` of the decoded key blob — what `ssh-keygen -lf` prints. */
 export function sshFingerprint(publicKey: string): string {
-  const digest = createHash("sha256").update(Buffer.from(parseOrThrow(publicKey).base64, "base64")).digest("base64");
+  const digest = createHash("sha256")
+    .update(Buffer.from(parseOrThrow(publicKey).base64, "base64"))
+    .digest("base64");
   return `SHA256:${digest.replace(/=+$/, "")}`;
 }
 
 export async function listSshKeys(userId: string) {
   const rows = await db().sshKey.findMany({ where: { userId }, orderBy: { createdAt: "asc" } });
-  return rows.map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint, type: k.publicKey.split(" ")[0] ?? "", createdAt: k.createdAt }));
+  return rows.map((k) => ({
+    id: k.id,
+    name: k.name,
+    fingerprint: k.fingerprint,
+    type: k.publicKey.split(" ")[0] ?? "",
+    createdAt: k.createdAt,
+  }));
 }
 
 function isUniqueViolation(e: unknown): boolean {
@@ -38,12 +46,25 @@ export async function addSshKey(actor: Actor, input: AddSshKeyInput, clientIp: s
   const where = { userId_fingerprint: { userId: actor.id, fingerprint } };
   const duplicate = async () => {
     const k = await db().sshKey.findUnique({ where });
-    await recordAudit({ actor, action: "ssh-key.create", result: "error", targetType: "ssh-key", clientIp, details: { fingerprint, reason: "duplicate" } });
-    return new AppError({ code: "conflict", message: `This key is already on your account as "${k?.name ?? "another key"}" (${fingerprint}).` });
+    await recordAudit({
+      actor,
+      action: "ssh-key.create",
+      result: "error",
+      targetType: "ssh-key",
+      clientIp,
+      details: { fingerprint, reason: "duplicate" },
+    });
+    return new AppError({
+      code: "conflict",
+      message: `This key is already on your account as "${k?.name ?? "another key"}" (${fingerprint}).`,
+    });
   };
   if (await db().sshKey.findUnique({ where })) throw await duplicate();
   if ((await db().sshKey.count({ where: { userId: actor.id } })) >= MAX_SSH_KEYS_PER_USER) {
-    throw new AppError({ code: "conflict", message: `You already have ${MAX_SSH_KEYS_PER_USER} keys; delete one first.` });
+    throw new AppError({
+      code: "conflict",
+      message: `You already have ${MAX_SSH_KEYS_PER_USER} keys; delete one first.`,
+    });
   }
   let row;
   try {
@@ -53,7 +74,15 @@ export async function addSshKey(actor: Actor, input: AddSshKeyInput, clientIp: s
     if (isUniqueViolation(e)) throw await duplicate();
     throw e;
   }
-  await recordAudit({ actor, action: "ssh-key.create", result: "success", targetType: "ssh-key", targetId: row.id, clientIp, details: { name, fingerprint } });
+  await recordAudit({
+    actor,
+    action: "ssh-key.create",
+    result: "success",
+    targetType: "ssh-key",
+    targetId: row.id,
+    clientIp,
+    details: { name, fingerprint },
+  });
   return { id: row.id, name: row.name, fingerprint };
 }
 
@@ -61,7 +90,15 @@ export async function deleteSshKey(actor: Actor, id: string, clientIp: string | 
   const key = await db().sshKey.findFirst({ where: { id, userId: actor.id } });
   if (!key) throw new AppError({ code: "not_found", message: "No such key on your account." });
   await db().sshKey.deleteMany({ where: { id: key.id, userId: actor.id } });
-  await recordAudit({ actor, action: "ssh-key.delete", result: "success", targetType: "ssh-key", targetId: key.id, clientIp, details: { name: key.name, fingerprint: key.fingerprint } });
+  await recordAudit({
+    actor,
+    action: "ssh-key.delete",
+    result: "success",
+    targetType: "ssh-key",
+    targetId: key.id,
+    clientIp,
+    details: { name: key.name, fingerprint: key.fingerprint },
+  });
 }
 
 /**
@@ -71,9 +108,20 @@ export async function deleteSshKey(actor: Actor, id: string, clientIp: string | 
 export function hostnameFor(name: string): string {
   const labels = name
     .split(".")
-    .map((l) => l.replace(/[^A-Za-z0-9-]/g, "").replace(/^-+|-+$/g, "").slice(0, 63).replace(/-+$/, ""))
+    .map((l) =>
+      l
+        .replace(/[^A-Za-z0-9-]/g, "")
+        .replace(/^-+|-+$/g, "")
+        .slice(0, 63)
+        .replace(/-+$/, ""),
+    )
     .filter(Boolean);
-  return labels.join(".").slice(0, 63).replace(/[.-]+$/, "") || "vm";
+  return (
+    labels
+      .join(".")
+      .slice(0, 63)
+      .replace(/[.-]+$/, "") || "vm"
+  );
 }
 
 /**
@@ -81,9 +129,18 @@ export function hostnameFor(name: string): string {
  * agent takes) and the VM's own user-data. Every VM gets a seed, so keys added later reach VMs
  * whose seed is rebuilt (stopped VMs on their next PUT).
  */
-export async function cloudInitFor(vm: { name: string; ownerId: string | null; userData: string | null }): Promise<VmSpecInput["cloudInit"]> {
+export async function cloudInitFor(vm: {
+  name: string;
+  ownerId: string | null;
+  userData: string | null;
+}): Promise<VmSpecInput["cloudInit"]> {
   const keys = vm.ownerId
-    ? await db().sshKey.findMany({ where: { userId: vm.ownerId }, orderBy: { createdAt: "asc" }, take: MAX_SSH_KEYS_PER_USER, select: { publicKey: true } })
+    ? await db().sshKey.findMany({
+        where: { userId: vm.ownerId },
+        orderBy: { createdAt: "asc" },
+        take: MAX_SSH_KEYS_PER_USER,
+        select: { publicKey: true },
+      })
     : [];
   return { hostname: hostnameFor(vm.name), sshKeys: keys.map((k) => k.publicKey), userData: vm.userData ?? undefined };
 }

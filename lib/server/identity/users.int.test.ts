@@ -21,10 +21,15 @@ describe.each(PROVIDERS)("users and tokens on %s", (provider) => {
     const { id } = await createUser({ email: "root@t.test", name: "Root", role: "admin", password: "root-password" });
     admin = { id, email: "root@t.test", name: "Root", role: "admin", via: "session" };
   });
-  afterEach(async () => { await releaseDatabase(database); });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   it("hashes passwords with better-auth and never stores them in clear", async () => {
-    await createUser({ email: "op@t.test", name: "Op", role: "operator", password: "op-password-1" }, { actor: admin, clientIp: null });
+    await createUser(
+      { email: "op@t.test", name: "Op", role: "operator", password: "op-password-1" },
+      { actor: admin, clientIp: null },
+    );
     const account = await db().account.findFirstOrThrow({ where: { user: { email: "op@t.test" } } });
     expect(account.password).toBeTruthy();
     expect(account.password).not.toContain("op-password-1");
@@ -33,7 +38,9 @@ describe.each(PROVIDERS)("users and tokens on %s", (provider) => {
   });
 
   it("refuses a duplicate email with a conflict", async () => {
-    await expect(createUser({ email: "root@t.test", name: "Again", role: "viewer", password: "whatever-1" })).rejects.toMatchObject({ code: "conflict" });
+    await expect(
+      createUser({ email: "root@t.test", name: "Again", role: "viewer", password: "whatever-1" }),
+    ).rejects.toMatchObject({ code: "conflict" });
   });
 
   it("disabling a user ends their sessions and their sign-in; the last admin is protected", async () => {
@@ -44,8 +51,12 @@ describe.each(PROVIDERS)("users and tokens on %s", (provider) => {
     await setDisabled(id, true, { actor: admin, clientIp: null });
     expect(await currentActor(new Headers({ cookie }))).toBeNull();
     expect((await signIn("v@t.test", "viewer-pass-1")).status).not.toBe(200);
-    await expect(setDisabled(admin.id, true, { actor: { ...admin, id: "someone-else" }, clientIp: null })).rejects.toMatchObject({ code: "conflict" });
-    await expect(setRole(admin.id, "viewer", { actor: admin, clientIp: null })).rejects.toMatchObject({ code: "conflict" });
+    await expect(
+      setDisabled(admin.id, true, { actor: { ...admin, id: "someone-else" }, clientIp: null }),
+    ).rejects.toMatchObject({ code: "conflict" });
+    await expect(setRole(admin.id, "viewer", { actor: admin, clientIp: null })).rejects.toMatchObject({
+      code: "conflict",
+    });
     const audit = await db().auditEvent.findMany({ where: { action: "user.disable" } });
     expect(audit).toHaveLength(1);
   });

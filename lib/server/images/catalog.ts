@@ -37,9 +37,18 @@ export function toImageDto(i: Image & { _count?: { vms: number } }) {
 }
 
 export async function listImages(query: z.output<typeof imageListQuery>): Promise<ListResult<ImageDto>> {
-  const where = { ...(query.arch ? { arch: query.arch } : {}), ...(query.status ? { status: query.status } : {}), ...nameSearch(query.q) };
+  const where = {
+    ...(query.arch ? { arch: query.arch } : {}),
+    ...(query.status ? { status: query.status } : {}),
+    ...nameSearch(query.q),
+  };
   const [rows, total] = await Promise.all([
-    db().image.findMany({ where, orderBy: [{ [query.sort]: query.dir }, { id: "asc" }], ...pageArgs(query.page, query.pageSize), include: { _count: { select: { vms: true } } } }),
+    db().image.findMany({
+      where,
+      orderBy: [{ [query.sort]: query.dir }, { id: "asc" }],
+      ...pageArgs(query.page, query.pageSize),
+      include: { _count: { select: { vms: true } } },
+    }),
     db().image.count({ where }),
   ]);
   return { items: rows.map(toImageDto), total, page: query.page, pageSize: query.pageSize };

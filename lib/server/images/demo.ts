@@ -28,7 +28,18 @@ export async function registerDemoImages(fixturesDir: string): Promise<number> {
     const existing = await db().image.findFirst({ where: { family: FAMILY, arch } });
     if (existing) continue;
     const image = await db().image.create({
-      data: { name: `busybox-demo-${arch}`, family: FAMILY, arch, format: "kernel", status: "pending", firmware: arch === "aarch64" ? "uefi" : "bios", cmdline: demoCmdline(arch), minDiskGb: 1, minMemoryMb: 128, detectedArch: arch },
+      data: {
+        name: `busybox-demo-${arch}`,
+        family: FAMILY,
+        arch,
+        format: "kernel",
+        status: "pending",
+        firmware: arch === "aarch64" ? "uefi" : "bios",
+        cmdline: demoCmdline(arch),
+        minDiskGb: 1,
+        minMemoryMb: 128,
+        detectedArch: arch,
+      },
     });
     const dir = join(imagesDir(), image.id);
     mkdirSync(dir, { recursive: true });
@@ -37,7 +48,15 @@ export async function registerDemoImages(fixturesDir: string): Promise<number> {
     const sizeBytes = BigInt(readFileSync(join(dir, "kernel")).length + readFileSync(join(dir, "initrd")).length);
     await db().image.update({
       where: { id: image.id },
-      data: { status: "ready", kernelPath: `${image.id}/kernel`, initrdPath: `${image.id}/initrd`, sha256: sha256File(join(dir, "kernel")), initrdSha256: sha256File(join(dir, "initrd")), sizeBytes, virtualSize: sizeBytes },
+      data: {
+        status: "ready",
+        kernelPath: `${image.id}/kernel`,
+        initrdPath: `${image.id}/initrd`,
+        sha256: sha256File(join(dir, "kernel")),
+        initrdSha256: sha256File(join(dir, "initrd")),
+        sizeBytes,
+        virtualSize: sizeBytes,
+      },
     });
     added++;
     logInfo("demo image registered", { arch, id: image.id });

@@ -11,7 +11,9 @@ async function build(family: string | null, arch: string, status = "ready", name
 
 describe.each(PROVIDERS)("image families on %s", (provider) => {
   let database: TestDatabase | undefined;
-  beforeEach(async () => { database = await useFreshDatabase(provider); });
+  beforeEach(async () => {
+    database = await useFreshDatabase(provider);
+  });
   afterEach(async () => {
     await releaseDatabase(database);
     rmSync(process.env.POLYARCH_DATA_DIR!, { recursive: true, force: true });
@@ -30,9 +32,18 @@ describe.each(PROVIDERS)("image families on %s", (provider) => {
   it("names what exists when the arch has no build, or its build is not ready; unknown families are not found", async () => {
     await build("alpine", "x86_64");
     await build("fedora", "x86_64", "validating");
-    await expect(resolveFamily("alpine", "aarch64")).rejects.toMatchObject({ code: "unprocessable", message: expect.stringMatching(/no aarch64 build; it has x86_64/) });
-    await expect(resolveFamily("fedora", "x86_64")).rejects.toMatchObject({ code: "unprocessable", message: expect.stringMatching(/validating, not ready/) });
-    await expect(resolveFamily("fedora", "any")).rejects.toMatchObject({ code: "unprocessable", message: expect.stringMatching(/no ready build/) });
+    await expect(resolveFamily("alpine", "aarch64")).rejects.toMatchObject({
+      code: "unprocessable",
+      message: expect.stringMatching(/no aarch64 build; it has x86_64/),
+    });
+    await expect(resolveFamily("fedora", "x86_64")).rejects.toMatchObject({
+      code: "unprocessable",
+      message: expect.stringMatching(/validating, not ready/),
+    });
+    await expect(resolveFamily("fedora", "any")).rejects.toMatchObject({
+      code: "unprocessable",
+      message: expect.stringMatching(/no ready build/),
+    });
     await expect(resolveFamily("nope", "x86_64")).rejects.toMatchObject({ code: "not_found" });
   });
 
@@ -41,10 +52,13 @@ describe.each(PROVIDERS)("image families on %s", (provider) => {
     const x = await build("debian-12", "x86_64", "error");
     await build(null, "x86_64", "ready", "loose");
     expect(await listImageFamilies()).toEqual([
-      { family: "debian-12", builds: [
-        { arch: "x86_64", imageId: x.id, name: "debian-12-x86_64", status: "error" },
-        { arch: "aarch64", imageId: a.id, name: "debian-12-aarch64", status: "ready" },
-      ] },
+      {
+        family: "debian-12",
+        builds: [
+          { arch: "x86_64", imageId: x.id, name: "debian-12-x86_64", status: "error" },
+          { arch: "aarch64", imageId: a.id, name: "debian-12-aarch64", status: "ready" },
+        ],
+      },
     ]);
     expect((await getImageFamily("debian-12")).builds).toHaveLength(2);
     await expect(getImageFamily("loose")).rejects.toMatchObject({ code: "not_found" });

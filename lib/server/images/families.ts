@@ -13,7 +13,9 @@ const archOrder = (a: string) => {
   return i < 0 ? ARCHES.length : i;
 };
 
-function group(rows: { family: string | null; arch: string; id: string; name: string; status: string }[]): ImageFamilyDto[] {
+function group(
+  rows: { family: string | null; arch: string; id: string; name: string; status: string }[],
+): ImageFamilyDto[] {
   const byFamily = new Map<string, FamilyBuild[]>();
   for (const r of rows) {
     if (!r.family) continue;
@@ -29,7 +31,9 @@ function group(rows: { family: string | null; arch: string; id: string; name: st
 const buildSelect = { id: true, name: true, family: true, arch: true, status: true } as const;
 
 export async function listImageFamilies(): Promise<ImageFamilyDto[]> {
-  return group(await db().image.findMany({ where: { family: { not: null } }, select: buildSelect, orderBy: [{ family: "asc" }] }));
+  return group(
+    await db().image.findMany({ where: { family: { not: null } }, select: buildSelect, orderBy: [{ family: "asc" }] }),
+  );
 }
 
 export async function getImageFamily(family: string): Promise<ImageFamilyDto> {
@@ -52,13 +56,18 @@ export async function resolveFamily(family: string, arch: Arch | "any"): Promise
   const ready = rows.filter((r) => r.status === "ready" && (ARCHES as readonly string[]).includes(r.arch));
   const readyArches = ARCHES.filter((a) => ready.some((r) => r.arch === a));
   if (arch === "any") {
-    if (readyArches.length === 0) throw new AppError({ code: "unprocessable", message: `Image family "${family}" has no ready build yet.` });
+    if (readyArches.length === 0)
+      throw new AppError({ code: "unprocessable", message: `Image family "${family}" has no ready build yet.` });
     return readyArches;
   }
   const build = ready.find((r) => r.arch === arch);
   if (build) return toImageDto(build);
   const pending = rows.find((r) => r.arch === arch);
-  if (pending) throw new AppError({ code: "unprocessable", message: `The ${arch} build of image family "${family}" (${pending.name}) is ${pending.status}, not ready.` });
+  if (pending)
+    throw new AppError({
+      code: "unprocessable",
+      message: `The ${arch} build of image family "${family}" (${pending.name}) is ${pending.status}, not ready.`,
+    });
   throw new AppError({
     code: "unprocessable",
     message: `Image family "${family}" has no ${arch} build${readyArches.length ? `; it has ${readyArches.join(", ")}` : ""}. Upload an ${arch} build, or choose ${readyArches.length ? readyArches.join(" or ") : "another image"}.`,

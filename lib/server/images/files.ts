@@ -17,14 +17,17 @@ export function imagesDir(): string {
 /** Resolves a stored path and refuses anything outside the image store. */
 export function insideImageStore(path: string): string {
   const full = resolve(imagesDir(), path);
-  if (!full.startsWith(imagesDir() + sep)) throw new AppError({ code: "invalid", message: "Image path is outside the image store." });
+  if (!full.startsWith(imagesDir() + sep))
+    throw new AppError({ code: "invalid", message: "Image path is outside the image store." });
   return full;
 }
 
 export async function imageFileResponse(imageId: string, file: string, rangeHeader: string | null): Promise<Response> {
-  if (!(IMAGE_FILES as readonly string[]).includes(file)) throw new AppError({ code: "invalid", message: `file must be one of: ${IMAGE_FILES.join(", ")}` });
+  if (!(IMAGE_FILES as readonly string[]).includes(file))
+    throw new AppError({ code: "invalid", message: `file must be one of: ${IMAGE_FILES.join(", ")}` });
   const image = await db().image.findUnique({ where: { id: imageId } });
-  if (!image || image.status !== "ready") throw new AppError({ code: "not_found", message: `Image ${imageId} is not available.` });
+  if (!image || image.status !== "ready")
+    throw new AppError({ code: "not_found", message: `Image ${imageId} is not available.` });
   const rel = file === "disk" ? image.path : file === "kernel" ? image.kernelPath : image.initrdPath;
   if (!rel) throw new AppError({ code: "not_found", message: `Image ${imageId} has no ${file} file.` });
   const path = insideImageStore(rel);
@@ -34,10 +37,12 @@ export async function imageFileResponse(imageId: string, file: string, rangeHead
   let status = 200;
   if (rangeHeader) {
     const m = /^bytes=(\d+)-(\d*)$/.exec(rangeHeader.trim());
-    if (!m) throw new AppError({ code: "invalid", message: "Only a single `bytes=N-` or `bytes=N-M` range is supported." });
+    if (!m)
+      throw new AppError({ code: "invalid", message: "Only a single `bytes=N-` or `bytes=N-M` range is supported." });
     start = Number(m[1]);
     end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
-    if (start >= size || start > end) return new Response(null, { status: 416, headers: { "content-range": `bytes */${size}` } });
+    if (start >= size || start > end)
+      return new Response(null, { status: 416, headers: { "content-range": `bytes */${size}` } });
     status = 206;
   }
   const stream = Readable.toWeb(createReadStream(path, { start, end })) as ReadableStream;

@@ -15,14 +15,31 @@ import { evictImageFromHost, listImageHosts } from "./host-caches";
 
 function facts(machineId: string, arch: "x86_64" | "aarch64"): HostFacts {
   return {
-    hostname: `node-${arch}`, machineId, arch, cpuCount: 4, cpuModel: "test", memoryMb: 8192, diskGb: 100, kvm: false,
-    qemu: { version: "7.2.0", binaries: {}, firmware: {} }, ovs: { available: false, version: null, datapath: null },
-    nativeArches: [arch], emulatedArches: [], maxVcpusNative: 4, maxVcpusEmulated: null, agentVersion: "0.1.0",
+    hostname: `node-${arch}`,
+    machineId,
+    arch,
+    cpuCount: 4,
+    cpuModel: "test",
+    memoryMb: 8192,
+    diskGb: 100,
+    kvm: false,
+    qemu: { version: "7.2.0", binaries: {}, firmware: {} },
+    ovs: { available: false, version: null, datapath: null },
+    nativeArches: [arch],
+    emulatedArches: [],
+    maxVcpusNative: 4,
+    maxVcpusEmulated: null,
+    agentVersion: "0.1.0",
   };
 }
 const usage = { cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] };
 const actor: Actor = { id: "u-1", email: "op@example.test", name: "op", role: "operator", via: "session" };
-const img = (imageId: string, state: HostImageReport["state"], sizeBytes: number, inUse = false): HostImageReport => ({ imageId, state, sizeBytes, inUse });
+const img = (imageId: string, state: HostImageReport["state"], sizeBytes: number, inUse = false): HostImageReport => ({
+  imageId,
+  state,
+  sizeBytes,
+  inUse,
+});
 
 /** Agent stand-in: DELETE /v1/images/:id answers from `replies`; records calls and the token. */
 class StubAgent {
@@ -61,14 +78,22 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     const joinToken = await getJoinToken();
     const a = await registerHost({ joinToken, agentUrl: agent.url, facts: facts("m-arm", "aarch64") }, null);
     const b = await registerHost({ joinToken, agentUrl: agent.url, facts: facts("m-x86", "x86_64") }, null);
-    const i1 = await db().image.create({ data: { name: "debian-arm", arch: "aarch64", format: "qcow2", status: "ready" } });
-    const i2 = await db().image.create({ data: { name: "alpine-arm", arch: "aarch64", format: "qcow2", status: "ready" } });
+    const i1 = await db().image.create({
+      data: { name: "debian-arm", arch: "aarch64", format: "qcow2", status: "ready" },
+    });
+    const i2 = await db().image.create({
+      data: { name: "alpine-arm", arch: "aarch64", format: "qcow2", status: "ready" },
+    });
     return { a: a.hostId, b: b.hostId, i1: i1.id, i2: i2.id };
   }
 
   it("a heartbeat with images creates, updates and removes HostImage rows; the hosts view returns them", async () => {
     const { a, b, i1, i2 } = await setup();
-    await recordHeartbeat(a, { usage, vms: [], images: [img(i1, "downloading", 100), img(i2, "ready", 2000), img("deleted-on-controller", "ready", 5)] });
+    await recordHeartbeat(a, {
+      usage,
+      vms: [],
+      images: [img(i1, "downloading", 100), img(i2, "ready", 2000), img("deleted-on-controller", "ready", 5)],
+    });
     await recordHeartbeat(b, { usage, vms: [], images: [img(i1, "ready", 3000)] });
     const rows = await db().hostImage.findMany({ where: { hostId: a }, orderBy: { imageId: "asc" } });
     // An image the controller does not know (deleted meanwhile) gets no row.
@@ -76,16 +101,34 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     expect(rows.find((r) => r.imageId === i1)).toMatchObject({ state: "downloading", sizeBytes: 100n });
 
     // Unchanged reports do not rewrite rows (updatedAt = last change).
-    const before = (await db().hostImage.findUniqueOrThrow({ where: { hostId_imageId: { hostId: a, imageId: i2 } } })).updatedAt;
+    const before = (await db().hostImage.findUniqueOrThrow({ where: { hostId_imageId: { hostId: a, imageId: i2 } } }))
+      .updatedAt;
     await new Promise((r) => setTimeout(r, 20));
     await recordHeartbeat(a, { usage, vms: [], images: [img(i1, "ready", 4000), img(i2, "ready", 2000)] });
-    expect((await db().hostImage.findUniqueOrThrow({ where: { hostId_imageId: { hostId: a, imageId: i2 } } })).updatedAt).toEqual(before);
-    expect(await db().hostImage.findUniqueOrThrow({ where: { hostId_imageId: { hostId: a, imageId: i1 } } })).toMatchObject({ state: "ready", sizeBytes: 4000n });
+    expect(
+      (await db().hostImage.findUniqueOrThrow({ where: { hostId_imageId: { hostId: a, imageId: i2 } } })).updatedAt,
+    ).toEqual(before);
+    expect(
+      await db().hostImage.findUniqueOrThrow({ where: { hostId_imageId: { hostId: a, imageId: i1 } } }),
+    ).toMatchObject({ state: "ready", sizeBytes: 4000n });
 
     // A VM placed on host a from i1 makes it in use there (the console's own placement).
-    await db().vm.create({ data: { name: "web-1", arch: "aarch64", vcpus: 1, memoryMb: 256, diskGb: 1, hostId: a, imageId: i1, status: "running" } });
+    await db().vm.create({
+      data: {
+        name: "web-1",
+        arch: "aarch64",
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        hostId: a,
+        imageId: i1,
+        status: "running",
+      },
+    });
     const view = await listImageHosts(i1);
-    expect(view.items.map(({ hostName, arch, state, sizeBytes, inUse }) => ({ hostName, arch, state, sizeBytes, inUse }))).toEqual([
+    expect(
+      view.items.map(({ hostName, arch, state, sizeBytes, inUse }) => ({ hostName, arch, state, sizeBytes, inUse })),
+    ).toEqual([
       { hostName: "node-aarch64", arch: "aarch64", state: "ready", sizeBytes: 4000, inUse: true },
       { hostName: "node-x86-64", arch: "x86_64", state: "ready", sizeBytes: 3000, inUse: false },
     ]);
@@ -114,22 +157,53 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     const host = await db().host.findUniqueOrThrow({ where: { id: a } });
 
     agent.reply = { status: 200, body: { imageId: i2, evicted: true, freedBytes: 2000 } };
-    expect(await evictImageFromHost(i2, a, { actor, clientIp: "127.0.0.1" })).toEqual({ imageId: i2, hostId: a, evicted: true, freedBytes: 2000 });
-    expect(agent.calls).toEqual([{ method: "DELETE", path: `/v1/images/${i2}`, auth: `Bearer ${hostTokenFor(a, host.tokenGeneration)}` }]);
+    expect(await evictImageFromHost(i2, a, { actor, clientIp: "127.0.0.1" })).toEqual({
+      imageId: i2,
+      hostId: a,
+      evicted: true,
+      freedBytes: 2000,
+    });
+    expect(agent.calls).toEqual([
+      { method: "DELETE", path: `/v1/images/${i2}`, auth: `Bearer ${hostTokenFor(a, host.tokenGeneration)}` },
+    ]);
     expect(await db().hostImage.count({ where: { hostId: a, imageId: i2 } })).toBe(0);
     const audit = await db().auditEvent.findFirstOrThrow({ where: { action: "image.evict" } });
     expect(audit).toMatchObject({ result: "success", targetId: i2, userEmail: actor.email });
 
     // In use according to the console: refused before the agent is asked, naming the VM.
-    await db().vm.create({ data: { name: "db-1", arch: "aarch64", vcpus: 1, memoryMb: 256, diskGb: 1, hostId: a, imageId: i1, status: "stopped" } });
+    await db().vm.create({
+      data: {
+        name: "db-1",
+        arch: "aarch64",
+        vcpus: 1,
+        memoryMb: 256,
+        diskGb: 1,
+        hostId: a,
+        imageId: i1,
+        status: "stopped",
+      },
+    });
     agent.calls = [];
-    await expect(evictImageFromHost(i1, a, { actor, clientIp: null })).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/in use on host node-aarch64 by VM db-1/) });
+    await expect(evictImageFromHost(i1, a, { actor, clientIp: null })).rejects.toMatchObject({
+      code: "conflict",
+      message: expect.stringMatching(/in use on host node-aarch64 by VM db-1/),
+    });
     expect(agent.calls).toEqual([]);
 
     // In use according to the agent (a VM the console does not know): the agent's 409 becomes a clear conflict.
-    agent.reply = { status: 409, body: { error: { code: "conflict", message: `image ${i1} is in use by VM orphan (vm-x) on this host; delete it first` } } };
+    agent.reply = {
+      status: 409,
+      body: {
+        error: { code: "conflict", message: `image ${i1} is in use by VM orphan (vm-x) on this host; delete it first` },
+      },
+    };
     const err = await evictImageFromHost(i1, b, { actor, clientIp: null }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: "conflict", message: expect.stringMatching(/^Image debian-arm cannot be evicted from host node-x86-64: image .* in use by VM orphan \(vm-x\)/) });
+    expect(err).toMatchObject({
+      code: "conflict",
+      message: expect.stringMatching(
+        /^Image debian-arm cannot be evicted from host node-x86-64: image .* in use by VM orphan \(vm-x\)/,
+      ),
+    });
     expect(await db().hostImage.count({ where: { hostId: b, imageId: i1 } })).toBe(1);
     expect(await db().auditEvent.count({ where: { action: "image.evict", result: "error" } })).toBe(2);
 
@@ -138,8 +212,12 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     expect(await evictImageFromHost(i1, b, { actor, clientIp: null })).toMatchObject({ evicted: false, freedBytes: 0 });
     expect(await db().hostImage.count({ where: { hostId: b, imageId: i1 } })).toBe(0);
 
-    await expect(evictImageFromHost(i1, "no-such-host", { actor, clientIp: null })).rejects.toMatchObject({ code: "not_found" });
-    await expect(evictImageFromHost("no-such-image", a, { actor, clientIp: null })).rejects.toMatchObject({ code: "not_found" });
+    await expect(evictImageFromHost(i1, "no-such-host", { actor, clientIp: null })).rejects.toMatchObject({
+      code: "not_found",
+    });
+    await expect(evictImageFromHost("no-such-image", a, { actor, clientIp: null })).rejects.toMatchObject({
+      code: "not_found",
+    });
   });
 
   it("an unreachable agent is an 'unavailable' error and the record stays", async () => {

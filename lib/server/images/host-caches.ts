@@ -42,7 +42,11 @@ export async function syncHostImages(hostId: string, reported: HostImageReport[]
       const row = existing.get(r.imageId);
       if (row && row.state === r.state && Number(row.sizeBytes) === r.sizeBytes) continue;
       const data = { state: r.state, sizeBytes: BigInt(r.sizeBytes) };
-      await db().hostImage.upsert({ where: { hostId_imageId: { hostId, imageId: r.imageId } }, create: { hostId, imageId: r.imageId, ...data }, update: data });
+      await db().hostImage.upsert({
+        where: { hostId_imageId: { hostId, imageId: r.imageId } },
+        create: { hostId, imageId: r.imageId, ...data },
+        update: data,
+      });
     }
     const gone = [...existing.keys()].filter((id) => !wanted.has(id));
     for (const part of chunks(gone)) await db().hostImage.deleteMany({ where: { hostId, imageId: { in: part } } });
@@ -65,7 +69,11 @@ export async function listImageHosts(imageId: string): Promise<{ items: ImageHos
   // The controller's own placement says which VMs boot from it there (HostImage has no column
   // for the agent's flag); the agent re-checks on eviction anyway.
   const vms = hostIds.length
-    ? await db().vm.findMany({ where: { imageId, hostId: { in: hostIds } }, select: { id: true, name: true, hostId: true }, orderBy: { name: "asc" } })
+    ? await db().vm.findMany({
+        where: { imageId, hostId: { in: hostIds } },
+        select: { id: true, name: true, hostId: true },
+        orderBy: { name: "asc" },
+      })
     : [];
   return {
     items: rows.map((r) => {
@@ -85,7 +93,8 @@ export async function listImageHosts(imageId: string): Promise<{ items: ImageHos
   };
 }
 
-const vmList = (vms: Array<{ name: string }>) => `${vms.length === 1 ? "VM" : "VMs"} ${vms.map((v) => v.name).join(", ")}`;
+const vmList = (vms: Array<{ name: string }>) =>
+  `${vms.length === 1 ? "VM" : "VMs"} ${vms.map((v) => v.name).join(", ")}`;
 
 /**
  * Removes an image's cached copy from one host (DELETE /v1/images/:id on its agent), then its
@@ -94,16 +103,34 @@ const vmList = (vms: Array<{ name: string }>) => `${vms.length === 1 ? "VM" : "V
 export async function evictImageFromHost(imageId: string, hostId: string, who: Caller): Promise<ImageEvictResult> {
   const image = await db().image.findUnique({ where: { id: imageId }, select: { id: true, name: true } });
   if (!image) throw new AppError({ code: "not_found", message: `Image ${imageId} does not exist.` });
-  const host = await db().host.findUnique({ where: { id: hostId }, select: { id: true, name: true, agentUrl: true, tokenGeneration: true } });
+  const host = await db().host.findUnique({
+    where: { id: hostId },
+    select: { id: true, name: true, agentUrl: true, tokenGeneration: true },
+  });
   if (!host) throw new AppError({ code: "not_found", message: `Host ${hostId} does not exist.` });
   const audit = (result: "success" | "error", details: Record<string, unknown>) =>
-    recordAudit({ actor: who.actor, action: "image.evict", result, targetType: "image", targetId: imageId, clientIp: who.clientIp, details: { name: image.name, hostId, hostName: host.name, ...details } });
+    recordAudit({
+      actor: who.actor,
+      action: "image.evict",
+      result,
+      targetType: "image",
+      targetId: imageId,
+      clientIp: who.clientIp,
+      details: { name: image.name, hostId, hostName: host.name, ...details },
+    });
 
   try {
     // Checked here first, so the refusal names VMs as the console knows them.
-    const users = await db().vm.findMany({ where: { imageId, hostId }, select: { name: true }, orderBy: { name: "asc" } });
+    const users = await db().vm.findMany({
+      where: { imageId, hostId },
+      select: { name: true },
+      orderBy: { name: "asc" },
+    });
     if (users.length) {
-      throw new AppError({ code: "conflict", message: `Image ${image.name} is in use on host ${host.name} by ${vmList(users)}; delete ${users.length === 1 ? "it" : "them"} before evicting the image.` });
+      throw new AppError({
+        code: "conflict",
+        message: `Image ${image.name} is in use on host ${host.name} by ${vmList(users)}; delete ${users.length === 1 ? "it" : "them"} before evicting the image.`,
+      });
     }
     let evicted = true;
     let freedBytes = 0;
@@ -111,11 +138,15 @@ export async function evictImageFromHost(imageId: string, hostId: string, who: C
       freedBytes = (await agentClient.evictImage(host, imageId)).freedBytes;
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      if (error.code === "not_found") evicted = false; // already gone there: just drop our record
+      if (error.code === "not_found")
+        evicted = false; // already gone there: just drop our record
       else if (error.code === "conflict") {
         // The agent knows a VM the console does not (or one being created): its message names it.
         const why = error.message.replace(`Host ${host.name}: `, "");
-        throw new AppError({ code: "conflict", message: `Image ${image.name} cannot be evicted from host ${host.name}: ${why}.` });
+        throw new AppError({
+          code: "conflict",
+          message: `Image ${image.name} cannot be evicted from host ${host.name}: ${why}.`,
+        });
       } else throw error;
     }
     await db().hostImage.deleteMany({ where: { hostId, imageId } });

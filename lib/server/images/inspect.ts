@@ -10,10 +10,23 @@ import { basename, join, resolve } from "node:path";
 import * as zlib from "node:zlib";
 import { ARCHES, isArch, normalizeArch, type Arch } from "../../arch";
 import { AppError } from "../../errors";
-import { DISK_HEAD_BYTES, parseIso9660, parseQcow2Header, rawLayout, sniffForeignFormat } from "../../image-detect/disk-format";
+import {
+  DISK_HEAD_BYTES,
+  parseIso9660,
+  parseQcow2Header,
+  rawLayout,
+  sniffForeignFormat,
+} from "../../image-detect/disk-format";
 import { scanEfiBootLoaders, type EspScan, type ReadAt } from "../../image-detect/esp";
 import { gunzipPrefix } from "../../image-detect/inflate";
-import { compressionOf, detectKernelArch, KERNEL_HEADER_PREFIX, wrapInner, type Compression, type KernelDetection } from "../../image-detect/kernel";
+import {
+  compressionOf,
+  detectKernelArch,
+  KERNEL_HEADER_PREFIX,
+  wrapInner,
+  type Compression,
+  type KernelDetection,
+} from "../../image-detect/kernel";
 
 export type DiskFormat = "qcow2" | "raw" | "iso";
 
@@ -96,11 +109,17 @@ const invalid = (message: string) => new AppError({ code: "invalid", message });
  */
 export function reconcileArch(declared: Arch | string | null | undefined, detected: ArchEvidence): Arch {
   const want = typeof declared === "string" ? normalizeArch(declared) : null;
-  if (declared != null && declared !== "" && !want) throw invalid(`Unknown architecture "${String(declared).slice(0, 40)}": choose x86_64 or aarch64.`);
+  if (declared != null && declared !== "" && !want)
+    throw invalid(`Unknown architecture "${String(declared).slice(0, 40)}": choose x86_64 or aarch64.`);
   if (detected.candidates && detected.candidates.length > 1) {
     if (want && detected.candidates.includes(want)) return want;
-    if (want) throw unprocessable(`Declared ${want} but ${detected.subject} is for ${detected.candidates.join(" and ")} (${detected.detail}).`);
-    throw unprocessable(`${cap(detected.subject)} supports ${detected.candidates.join(" and ")} (${detected.detail}): choose which architecture this image is for.`);
+    if (want)
+      throw unprocessable(
+        `Declared ${want} but ${detected.subject} is for ${detected.candidates.join(" and ")} (${detected.detail}).`,
+      );
+    throw unprocessable(
+      `${cap(detected.subject)} supports ${detected.candidates.join(" and ")} (${detected.detail}): choose which architecture this image is for.`,
+    );
   }
   if (detected.arch && want && detected.arch !== want)
     throw unprocessable(
@@ -128,26 +147,45 @@ interface RunResult {
 /** Runs a tool with an argv array; resolves with the exit code instead of throwing on non-zero. */
 function run(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 8 * MiB, env: { ...process.env, LC_ALL: "C" } }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === "ENOENT") return reject(new AppError({ code: "unavailable", message: `${cmd} is not installed on the controller.` }));
-      if (err && err.killed) return reject(unprocessable(`${cmd} took longer than ${Math.round(timeoutMs / 1000)} s on this file and was stopped.`));
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      cmd,
+      args,
+      { timeout: timeoutMs, maxBuffer: 8 * MiB, env: { ...process.env, LC_ALL: "C" } },
+      (err, stdout, stderr) => {
+        if (err && (err as NodeJS.ErrnoException).code === "ENOENT")
+          return reject(new AppError({ code: "unavailable", message: `${cmd} is not installed on the controller.` }));
+        if (err && err.killed)
+          return reject(
+            unprocessable(`${cmd} took longer than ${Math.round(timeoutMs / 1000)} s on this file and was stopped.`),
+          );
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
 /** First line of a tool's complaint, without our temp/store paths (only the message reaches users). */
 function toolMessage(stderr: string, path: string): string {
   const line = stderr.split("\n").find((l) => l.trim()) ?? "no error output";
-  return line.split(path).join(basename(path)).replace(/^qemu-img: /, "").slice(0, 300);
+  return line
+    .split(path)
+    .join(basename(path))
+    .replace(/^qemu-img: /, "")
+    .slice(0, 300);
 }
 
 /**
  * Decompresses the start of `data` with an external tool, keeping at most `maxOut` bytes: header
  * detection needs only a prefix, and stopping early is also the decompression-bomb guard.
  */
-function decompressPrefixWithTool(cmd: string, args: string[], data: Uint8Array, maxOut: number, timeoutMs: number): Promise<Uint8Array> {
+function decompressPrefixWithTool(
+  cmd: string,
+  args: string[],
+  data: Uint8Array,
+  maxOut: number,
+  timeoutMs: number,
+): Promise<Uint8Array> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     const chunks: Buffer[] = [];
@@ -163,7 +201,9 @@ function decompressPrefixWithTool(cmd: string, args: string[], data: Uint8Array,
       resolvePromise(new Uint8Array(Buffer.concat(chunks).subarray(0, maxOut)));
     };
     const timer = setTimeout(() => finish(new Error(`${cmd} timed out`)), timeoutMs);
-    child.on("error", (e: NodeJS.ErrnoException) => finish(e.code === "ENOENT" ? new Error(`${cmd} is not installed on the controller`) : e));
+    child.on("error", (e: NodeJS.ErrnoException) =>
+      finish(e.code === "ENOENT" ? new Error(`${cmd} is not installed on the controller`) : e),
+    );
     child.stdin.on("error", () => {}); // EPIPE once we stop reading early: expected
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString().slice(0, 2000)));
     child.stdout.on("data", (d: Buffer) => {
@@ -171,7 +211,9 @@ function decompressPrefixWithTool(cmd: string, args: string[], data: Uint8Array,
       got += d.length;
       if (got >= maxOut) finish(null);
     });
-    child.on("close", (code) => finish(code === 0 ? null : new Error(`${cmd}: ${stderr.split("\n")[0] || `exit ${code}`}`)));
+    child.on("close", (code) =>
+      finish(code === 0 ? null : new Error(`${cmd}: ${stderr.split("\n")[0] || `exit ${code}`}`)),
+    );
     child.stdin.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   });
 }
@@ -182,7 +224,11 @@ function zlibZstdStream(): (() => NodeJS.ReadWriteStream) | null {
   return typeof create === "function" ? create : null;
 }
 
-function decompressPrefixWithStream(stream: NodeJS.ReadWriteStream, data: Uint8Array, maxOut: number): Promise<Uint8Array> {
+function decompressPrefixWithStream(
+  stream: NodeJS.ReadWriteStream,
+  data: Uint8Array,
+  maxOut: number,
+): Promise<Uint8Array> {
   return new Promise((resolvePromise, reject) => {
     const chunks: Buffer[] = [];
     let got = 0;
@@ -215,7 +261,12 @@ const TOOL_FOR: Record<Exclude<Compression, "gzip">, [string, string[]]> = {
 };
 
 /** The first `maxOut` decompressed bytes of `data`. */
-export async function decompressPrefix(compression: Compression, data: Uint8Array, maxOut: number, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Uint8Array> {
+export async function decompressPrefix(
+  compression: Compression,
+  data: Uint8Array,
+  maxOut: number,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+): Promise<Uint8Array> {
   if (compression === "gzip") return gunzipPrefix(data, maxOut).out;
   const zstdStream = compression === "zstd" ? zlibZstdStream() : null;
   if (zstdStream) return decompressPrefixWithStream(zstdStream(), data, maxOut);
@@ -269,7 +320,8 @@ async function readHead(abs: string, bytes: number): Promise<Uint8Array> {
 /** Initrd sanity: a cpio archive, optionally compressed (Debian prepends an uncompressed microcode cpio). */
 async function initrdKind(abs: string, size: number, timeoutMs: number): Promise<string> {
   const head = await readHead(abs, Math.min(size, INITRD_HEAD_BYTES));
-  const isCpio = (b: Uint8Array) => b.length >= 6 && ["070701", "070702", "070707"].includes(String.fromCharCode(...b.subarray(0, 6)));
+  const isCpio = (b: Uint8Array) =>
+    b.length >= 6 && ["070701", "070702", "070707"].includes(String.fromCharCode(...b.subarray(0, 6)));
   if (isCpio(head)) return "cpio archive";
   const compression = compressionOf(head);
   if (!compression) {
@@ -281,9 +333,12 @@ async function initrdKind(abs: string, size: number, timeoutMs: number): Promise
   try {
     inner = await decompressPrefix(compression, head, 64 * 1024, timeoutMs);
   } catch (e) {
-    throw unprocessable(`The initrd is ${compression}-compressed but could not be decompressed: ${(e as Error).message}`);
+    throw unprocessable(
+      `The initrd is ${compression}-compressed but could not be decompressed: ${(e as Error).message}`,
+    );
   }
-  if (!isCpio(inner)) throw unprocessable(`The initrd is ${compression}-compressed, but what is inside is not a cpio archive.`);
+  if (!isCpio(inner))
+    throw unprocessable(`The initrd is ${compression}-compressed, but what is inside is not a cpio archive.`);
   return `${compression}-compressed cpio archive`;
 }
 
@@ -299,15 +354,31 @@ export async function inspectKernelImage(
 ): Promise<KernelInspection> {
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const { abs, size } = await regularFile(kernelPath, "kernel");
-  if (size > MAX_KERNEL_BYTES) throw unprocessable(`The kernel file is ${Math.round(size / MiB)} MiB; a Linux kernel is far smaller (limit ${MAX_KERNEL_BYTES / MiB} MiB).`);
+  if (size > MAX_KERNEL_BYTES)
+    throw unprocessable(
+      `The kernel file is ${Math.round(size / MiB)} MiB; a Linux kernel is far smaller (limit ${MAX_KERNEL_BYTES / MiB} MiB).`,
+    );
   const d = await detectKernelBytes(new Uint8Array(await readFile(abs)), timeoutMs);
   if (d.notKernel) throw unprocessable(`The kernel file is not a Linux kernel: ${d.reason}.`);
   if (d.unsupported) throw unprocessable(`The kernel is ${d.kind}: ${d.reason}.`);
-  const arch = reconcileArch(declared.arch, { arch: d.arch, source: d.arch ? "kernel" : null, subject: "the kernel", detail: d.arch ? d.kind : d.reason });
+  const arch = reconcileArch(declared.arch, {
+    arch: d.arch,
+    source: d.arch ? "kernel" : null,
+    subject: "the kernel",
+    detail: d.arch ? d.kind : d.reason,
+  });
   const warnings: string[] = [];
   if (!d.arch) warnings.push(`Architecture not detected from the kernel (${d.reason}); using the declared ${arch}.`);
-  if (d.kind.startsWith("PE/COFF EFI executable")) warnings.push("This looks like an EFI application rather than a Linux kernel: direct kernel boot may fail.");
-  const result: KernelInspection = { arch, detectedArch: d.arch, archSource: d.arch ? "kernel" : null, kind: d.kind, reason: d.reason, warnings };
+  if (d.kind.startsWith("PE/COFF EFI executable"))
+    warnings.push("This looks like an EFI application rather than a Linux kernel: direct kernel boot may fail.");
+  const result: KernelInspection = {
+    arch,
+    detectedArch: d.arch,
+    archSource: d.arch ? "kernel" : null,
+    kind: d.kind,
+    reason: d.reason,
+    warnings,
+  };
   if (initrdPath) {
     const initrd = await regularFile(initrdPath, "initrd");
     result.initrdKind = await initrdKind(initrd.abs, initrd.size, timeoutMs);
@@ -360,7 +431,22 @@ function qcow2Reader(abs: string, dir: string, timeoutMs: number, budget: { left
     budget.left -= WINDOW_MIB * MiB;
     const out = join(dir, `w${seq++}.raw`);
     const skip = index * WINDOW_MIB;
-    const r = await run(QEMU_IMG, ["dd", "-f", "qcow2", "-O", "raw", "bs=1M", `skip=${skip}`, `count=${skip + WINDOW_MIB}`, `if=${abs}`, `of=${out}`], timeoutMs);
+    const r = await run(
+      QEMU_IMG,
+      [
+        "dd",
+        "-f",
+        "qcow2",
+        "-O",
+        "raw",
+        "bs=1M",
+        `skip=${skip}`,
+        `count=${skip + WINDOW_MIB}`,
+        `if=${abs}`,
+        `of=${out}`,
+      ],
+      timeoutMs,
+    );
     let data = new Uint8Array(0);
     if (r.code === 0) data = new Uint8Array((await readFile(out)).subarray(0, WINDOW_MIB * MiB));
     await rm(out, { force: true });
@@ -413,13 +499,21 @@ function rejectQcow2Header(head: Uint8Array, maxVirtual: number): void {
       `The qcow2 image keeps its data in an external file${q.dataFileName ? ` ("${q.dataFileName.slice(0, 100)}")` : ""}; images must be self-contained. Convert it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2`,
     );
   if (q.encrypted) throw unprocessable("The qcow2 image is encrypted; upload an unencrypted image.");
-  if (q.corrupt) throw unprocessable("The qcow2 image is marked corrupt by QEMU; repair it (qemu-img check -r all) or upload a fresh copy.");
-  if (q.unknownIncompatible) throw unprocessable("The qcow2 image uses features this QEMU does not know; convert it with qemu-img convert -O qcow2 -o compat=1.1.");
+  if (q.corrupt)
+    throw unprocessable(
+      "The qcow2 image is marked corrupt by QEMU; repair it (qemu-img check -r all) or upload a fresh copy.",
+    );
+  if (q.unknownIncompatible)
+    throw unprocessable(
+      "The qcow2 image uses features this QEMU does not know; convert it with qemu-img convert -O qcow2 -o compat=1.1.",
+    );
   if (q.virtualSize > maxVirtual) throw tooBig(q.virtualSize, maxVirtual);
 }
 
 const tooBig = (size: number, max: number) =>
-  unprocessable(`The image's virtual disk is ${fmtSize(size)}, above the ${fmtSize(max)} limit: check the image, or ask an admin to raise the limit.`);
+  unprocessable(
+    `The image's virtual disk is ${fmtSize(size)}, above the ${fmtSize(max)} limit: check the image, or ask an admin to raise the limit.`,
+  );
 
 function fmtSize(bytes: number): string {
   if (bytes >= 1024 * GiB) return `${+(bytes / (1024 * GiB)).toFixed(1)} TiB`;
@@ -430,18 +524,37 @@ function fmtSize(bytes: number): string {
 function espEvidence(scan: EspScan): ArchEvidence {
   const supported = scan.loaders.filter((l) => l.arch);
   const names = [...new Set(supported.map((l) => l.path))].join(", ");
-  if (scan.arches.length > 1) return { arch: null, source: "esp", subject: "the image's UEFI boot loader", detail: names, candidates: scan.arches };
-  if (scan.arches.length === 1) return { arch: scan.arches[0]!, source: "esp", subject: "the image's UEFI boot loader", detail: names };
-  return { arch: null, source: null, subject: "the image", detail: "no UEFI boot loader EFI/BOOT/BOOTX64.EFI or BOOTAA64.EFI found" };
+  if (scan.arches.length > 1)
+    return {
+      arch: null,
+      source: "esp",
+      subject: "the image's UEFI boot loader",
+      detail: names,
+      candidates: scan.arches,
+    };
+  if (scan.arches.length === 1)
+    return { arch: scan.arches[0]!, source: "esp", subject: "the image's UEFI boot loader", detail: names };
+  return {
+    arch: null,
+    source: null,
+    subject: "the image",
+    detail: "no UEFI boot loader EFI/BOOT/BOOTX64.EFI or BOOTAA64.EFI found",
+  };
 }
 
 /**
  * Inspects an uploaded disk image. Throws AppError (invalid / unprocessable) with a message the
  * uploader can act on; returns what the image service stores.
  */
-export async function inspectImage(path: string, declared: DeclaredImage, limits: InspectLimits = {}): Promise<ImageInspection> {
-  if (!["qcow2", "raw", "iso"].includes(declared.format)) throw invalid(`Unknown image format "${String(declared.format)}": use qcow2, raw or iso.`);
-  if (declared.arch !== undefined && !isArch(declared.arch) && !normalizeArch(declared.arch)) throw invalid(`Unknown architecture "${String(declared.arch)}": choose x86_64 or aarch64.`);
+export async function inspectImage(
+  path: string,
+  declared: DeclaredImage,
+  limits: InspectLimits = {},
+): Promise<ImageInspection> {
+  if (!["qcow2", "raw", "iso"].includes(declared.format))
+    throw invalid(`Unknown image format "${String(declared.format)}": use qcow2, raw or iso.`);
+  if (declared.arch !== undefined && !isArch(declared.arch) && !normalizeArch(declared.arch))
+    throw invalid(`Unknown architecture "${String(declared.arch)}": choose x86_64 or aarch64.`);
   const maxVirtual = (limits.maxVirtualGiB ?? DEFAULT_MAX_VIRTUAL_GIB) * GiB;
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const { abs, size: fileSize } = await regularFile(path, "image");
@@ -450,12 +563,16 @@ export async function inspectImage(path: string, declared: DeclaredImage, limits
   // 1. Our own look at the header first: refuse files that would make qemu-img open others.
   const head = await readHead(abs, DISK_HEAD_BYTES);
   const foreign = sniffForeignFormat(head);
-  if (foreign) throw unprocessable(`The file is a ${foreign} image, not ${declared.format}; convert it: qemu-img convert -O qcow2 <file> out.qcow2`);
+  if (foreign)
+    throw unprocessable(
+      `The file is a ${foreign} image, not ${declared.format}; convert it: qemu-img convert -O qcow2 <file> out.qcow2`,
+    );
   rejectQcow2Header(head, maxVirtual);
 
   // 2. qemu-img's own probe (no -f): the real format, to compare with the declared one.
   const infoRun = await run(QEMU_IMG, ["info", "--output=json", abs], timeoutMs);
-  if (infoRun.code !== 0) throw unprocessable(`qemu-img cannot read this file as a disk image: ${toolMessage(infoRun.stderr, abs)}`);
+  if (infoRun.code !== 0)
+    throw unprocessable(`qemu-img cannot read this file as a disk image: ${toolMessage(infoRun.stderr, abs)}`);
   let info: QemuImgInfo;
   try {
     info = JSON.parse(infoRun.stdout) as QemuImgInfo;
@@ -466,9 +583,17 @@ export async function inspectImage(path: string, declared: DeclaredImage, limits
   const real: string = info.format === "raw" && iso ? "iso" : (info.format ?? "unknown");
   if (real !== declared.format) {
     const what = real === "iso" ? "an ISO 9660 image" : real === "raw" ? "raw" : real;
-    if (declared.format === "iso" && real === "raw") throw unprocessable('The file is not an ISO 9660 image (no "CD001" volume descriptor at 0x8001); if it is a disk image, declare it as raw.');
-    if (!["qcow2", "raw", "iso"].includes(real)) throw unprocessable(`The file is ${what}, which Polyarch does not accept; convert it: qemu-img convert -O qcow2 <file> out.qcow2`);
-    throw unprocessable(`The file is ${what}, not ${declared.format}: declare it as ${real}, or upload the right file.`);
+    if (declared.format === "iso" && real === "raw")
+      throw unprocessable(
+        'The file is not an ISO 9660 image (no "CD001" volume descriptor at 0x8001); if it is a disk image, declare it as raw.',
+      );
+    if (!["qcow2", "raw", "iso"].includes(real))
+      throw unprocessable(
+        `The file is ${what}, which Polyarch does not accept; convert it: qemu-img convert -O qcow2 <file> out.qcow2`,
+      );
+    throw unprocessable(
+      `The file is ${what}, not ${declared.format}: declare it as ${real}, or upload the right file.`,
+    );
   }
 
   const virtualSize = info["virtual-size"] ?? 0;
@@ -479,11 +604,25 @@ export async function inspectImage(path: string, declared: DeclaredImage, limits
   if (real === "qcow2") {
     // Defence in depth: qemu-img's view of the same dangerous features.
     const data = info["format-specific"]?.data ?? {};
-    if (info["backing-filename"] || info["full-backing-filename"]) throw unprocessable("The qcow2 image refers to a backing file; images must be self-contained. Flatten it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2");
-    if (data["data-file"]) throw unprocessable("The qcow2 image keeps its data in an external file; images must be self-contained. Convert it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2");
-    if (info.encrypted || data.encrypt) throw unprocessable("The qcow2 image is encrypted; upload an unencrypted image.");
-    if (data.corrupt) throw unprocessable("The qcow2 image is marked corrupt; repair it (qemu-img check -r all) or upload a fresh copy.");
-    const checkRun = await run(QEMU_IMG, ["check", "--output=json", "-f", "qcow2", abs], limits.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS);
+    if (info["backing-filename"] || info["full-backing-filename"])
+      throw unprocessable(
+        "The qcow2 image refers to a backing file; images must be self-contained. Flatten it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2",
+      );
+    if (data["data-file"])
+      throw unprocessable(
+        "The qcow2 image keeps its data in an external file; images must be self-contained. Convert it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2",
+      );
+    if (info.encrypted || data.encrypt)
+      throw unprocessable("The qcow2 image is encrypted; upload an unencrypted image.");
+    if (data.corrupt)
+      throw unprocessable(
+        "The qcow2 image is marked corrupt; repair it (qemu-img check -r all) or upload a fresh copy.",
+      );
+    const checkRun = await run(
+      QEMU_IMG,
+      ["check", "--output=json", "-f", "qcow2", abs],
+      limits.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+    );
     let check: QemuImgCheck = {};
     try {
       check = JSON.parse(checkRun.stdout) as QemuImgCheck;
@@ -495,15 +634,30 @@ export async function inspectImage(path: string, declared: DeclaredImage, limits
       throw unprocessable(
         `The qcow2 image is damaged or truncated (qemu-img check: ${check.corruptions ?? "?"} corruptions, ${check["check-errors"] ?? "?"} errors${checkRun.stderr.trim() ? `; ${toolMessage(checkRun.stderr, abs)}` : ""}): upload it again.`,
       );
-    if (checkRun.code !== 0 && checkRun.code !== 3) throw unprocessable(`qemu-img check could not verify the image (exit ${checkRun.code}): ${toolMessage(checkRun.stderr, abs)}`);
-    if ((check["image-end-offset"] ?? 0) > fileSize) throw unprocessable(`The qcow2 image is truncated: its metadata reaches ${check["image-end-offset"]} bytes but the file has ${fileSize}. Upload it again.`);
+    if (checkRun.code !== 0 && checkRun.code !== 3)
+      throw unprocessable(
+        `qemu-img check could not verify the image (exit ${checkRun.code}): ${toolMessage(checkRun.stderr, abs)}`,
+      );
+    if ((check["image-end-offset"] ?? 0) > fileSize)
+      throw unprocessable(
+        `The qcow2 image is truncated: its metadata reaches ${check["image-end-offset"]} bytes but the file has ${fileSize}. Upload it again.`,
+      );
     // Leaked clusters only waste space (an interrupted write); the guest's data is intact.
-    if ((check.leaks ?? 0) > 0) warnings.push(`qemu-img check found ${check.leaks} leaked clusters (wasted space, no data loss); qemu-img check -r leaks can reclaim them.`);
+    if ((check.leaks ?? 0) > 0)
+      warnings.push(
+        `qemu-img check found ${check.leaks} leaked clusters (wasted space, no data loss); qemu-img check -r leaks can reclaim them.`,
+      );
   } else if (real === "iso") {
-    if (iso!.volumeBytes > fileSize) throw unprocessable(`The ISO image is truncated: its volume descriptor says ${iso!.volumeBytes} bytes but the file has ${fileSize}. Upload it again.`);
+    if (iso!.volumeBytes > fileSize)
+      throw unprocessable(
+        `The ISO image is truncated: its volume descriptor says ${iso!.volumeBytes} bytes but the file has ${fileSize}. Upload it again.`,
+      );
   } else {
     const layout = rawLayout(head);
-    if (!layout) throw unprocessable("The raw image has no partition table, boot sector or file system we recognise (random or blank data?): check that this is the right file.");
+    if (!layout)
+      throw unprocessable(
+        "The raw image has no partition table, boot sector or file system we recognise (random or blank data?): check that this is the right file.",
+      );
   }
 
   // 3. UEFI boot loaders → firmware and architecture.
@@ -516,7 +670,9 @@ export async function inspectImage(path: string, declared: DeclaredImage, limits
     scan = await scanEfiBootLoaders(reader);
   } catch (e) {
     if (e instanceof AppError) throw e;
-    warnings.push(`The UEFI boot loader scan stopped early (${(e as Error).message}); architecture and firmware are not verified from the image.`);
+    warnings.push(
+      `The UEFI boot loader scan stopped early (${(e as Error).message}); architecture and firmware are not verified from the image.`,
+    );
   } finally {
     await fh?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -528,9 +684,12 @@ export async function inspectImage(path: string, declared: DeclaredImage, limits
   let firmware: "uefi" | "bios" = scan.loaders.length > 0 ? "uefi" : "bios";
   if (arch === "aarch64" && firmware === "bios") {
     firmware = "uefi"; // aarch64 `virt` boots disks only through UEFI (AAVMF)
-    warnings.push("No EFI/BOOT/BOOTAA64.EFI found: AAVMF will only boot this disk through its own boot entries or the UEFI shell (startup.nsh).");
+    warnings.push(
+      "No EFI/BOOT/BOOTAA64.EFI found: AAVMF will only boot this disk through its own boot entries or the UEFI shell (startup.nsh).",
+    );
   }
-  if (!evidence.arch && !evidence.candidates) warnings.push(`Architecture not detected from the image (${evidence.detail}); using the declared ${arch}.`);
+  if (!evidence.arch && !evidence.candidates)
+    warnings.push(`Architecture not detected from the image (${evidence.detail}); using the declared ${arch}.`);
 
   // A multi-arch image whose declared arch is among its loaders is confirmed by the ESP too.
   const confirmed = evidence.arch ?? (evidence.candidates?.includes(arch) ? arch : null);

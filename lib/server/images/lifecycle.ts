@@ -18,7 +18,10 @@ export async function updateImage(id: string, patch: ImagePatch, who: Caller): P
   const before = await db().image.findUnique({ where: { id } });
   if (!before) throw notFound(id);
   if (patch.family && before.status !== "ready")
-    throw new AppError({ code: "conflict", message: `Image ${before.name} is ${before.status}; set its family once it is ready.` });
+    throw new AppError({
+      code: "conflict",
+      message: `Image ${before.name} is ${before.status}; set its family once it is ready.`,
+    });
   const data = {
     ...(patch.name !== undefined ? { name: patch.name } : {}),
     ...(patch.family !== undefined ? { family: patch.family } : {}),
@@ -29,14 +32,30 @@ export async function updateImage(id: string, patch: ImagePatch, who: Caller): P
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (code === "P2002" && patch.family) {
-      const taken = await db().image.findFirst({ where: { family: patch.family, arch: before.arch, NOT: { id } }, select: { name: true } });
-      throw new AppError({ code: "conflict", message: familyTakenMessage(patch.family, before.arch, taken?.name ?? "?") });
+      const taken = await db().image.findFirst({
+        where: { family: patch.family, arch: before.arch, NOT: { id } },
+        select: { name: true },
+      });
+      throw new AppError({
+        code: "conflict",
+        message: familyTakenMessage(patch.family, before.arch, taken?.name ?? "?"),
+      });
     }
     if (code === "P2025") throw notFound(id);
     throw e;
   }
-  const changes = Object.fromEntries(Object.keys(data).map((k) => [k, { from: before[k as keyof typeof data], to: data[k as keyof typeof data] }]));
-  await recordAudit({ actor: who.actor, action: "image.update", result: "success", targetType: "image", targetId: id, clientIp: who.clientIp, details: { name: before.name, changes } });
+  const changes = Object.fromEntries(
+    Object.keys(data).map((k) => [k, { from: before[k as keyof typeof data], to: data[k as keyof typeof data] }]),
+  );
+  await recordAudit({
+    actor: who.actor,
+    action: "image.update",
+    result: "success",
+    targetType: "image",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { name: before.name, changes },
+  });
   return getImage(id);
 }
 
@@ -44,8 +63,16 @@ export async function updateImage(id: string, patch: ImagePatch, who: Caller): P
 export async function deleteImage(id: string, who: Caller): Promise<{ id: string; deleted: true }> {
   const image = await db().image.findUnique({ where: { id }, include: { _count: { select: { vms: true } } } });
   if (!image) throw notFound(id);
-  if (isUploadActive(id)) throw new AppError({ code: "conflict", message: `Image ${image.name} is still ${image.status}; cancel the upload instead (its files are removed then).` });
-  const inUse = (n: number) => new AppError({ code: "conflict", message: `Image ${image.name} is used by ${n} VM${n === 1 ? "" : "s"}; delete ${n === 1 ? "it" : "them"} first.` });
+  if (isUploadActive(id))
+    throw new AppError({
+      code: "conflict",
+      message: `Image ${image.name} is still ${image.status}; cancel the upload instead (its files are removed then).`,
+    });
+  const inUse = (n: number) =>
+    new AppError({
+      code: "conflict",
+      message: `Image ${image.name} is used by ${n} VM${n === 1 ? "" : "s"}; delete ${n === 1 ? "it" : "them"} first.`,
+    });
   if (image._count.vms > 0) throw inUse(image._count.vms);
   // One statement, so a VM created between the check above and here still blocks the delete.
   const { count } = await db().image.deleteMany({ where: { id, vms: { none: {} } } });
@@ -60,6 +87,14 @@ export async function deleteImage(id: string, who: Caller): Promise<{ id: string
     // The row is gone; an orphaned directory is removed by the start-up sweep.
     logError("image files not removed", e, { id });
   }
-  await recordAudit({ actor: who.actor, action: "image.delete", result: "success", targetType: "image", targetId: id, clientIp: who.clientIp, details: { name: image.name, arch: image.arch, family: image.family, sha256: image.sha256 } });
+  await recordAudit({
+    actor: who.actor,
+    action: "image.delete",
+    result: "success",
+    targetType: "image",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { name: image.name, arch: image.arch, family: image.family, sha256: image.sha256 },
+  });
   return { id, deleted: true };
 }

@@ -20,17 +20,26 @@ async function collect(body: ReadableStream<Uint8Array>, boundary: string) {
   const parts: (PartInfo & { data: Buffer })[] = [];
   await parseMultipart(body, boundary, (info) => {
     const chunks: Buffer[] = [];
-    return { write: (c) => void chunks.push(Buffer.from(c)), end: () => void parts.push({ ...info, data: Buffer.concat(chunks) }) };
+    return {
+      write: (c) => void chunks.push(Buffer.from(c)),
+      end: () => void parts.push({ ...info, data: Buffer.concat(chunks) }),
+    };
   });
   return parts;
 }
 
 const B = "XyZ-boundary-123";
 // Payload full of near-misses: CRLF, dashes and a boundary prefix that is not a delimiter.
-const tricky = Buffer.concat([Buffer.from(`\r\n--${B.slice(0, 10)}\r\n--\r\n`), randomBytes(70_000), Buffer.from(`\r\n-${B}`)]);
+const tricky = Buffer.concat([
+  Buffer.from(`\r\n--${B.slice(0, 10)}\r\n--\r\n`),
+  randomBytes(70_000),
+  Buffer.from(`\r\n-${B}`),
+]);
 const body = Buffer.concat([
   Buffer.from(`preamble to ignore\r\n--${B}\r\nContent-Disposition: form-data; name="name"\r\n\r\ndebian 12\r\n`),
-  Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"; filename="d\\"isk.img"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+  Buffer.from(
+    `--${B}\r\nContent-Disposition: form-data; name="file"; filename="d\\"isk.img"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+  ),
   tricky,
   Buffer.from(`\r\n--${B}--\r\nepilogue`),
 ]);
@@ -61,30 +70,58 @@ describe("parseMultipart", () => {
   });
 
   it("refuses a body that ends before the closing boundary (interrupted upload)", async () => {
-    await expect(collect(streamOf(body.subarray(0, body.length - 40), () => 1000), B)).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/interrupted|closing/) });
+    await expect(
+      collect(
+        streamOf(body.subarray(0, body.length - 40), () => 1000),
+        B,
+      ),
+    ).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/interrupted|closing/) });
   });
 
   it("reports a stream error as an interrupted upload", async () => {
     let n = 0;
-    const failing = new ReadableStream<Uint8Array>({ pull: (c) => (n++ < 3 ? c.enqueue(new Uint8Array(body.subarray(0, 10))) : c.error(new Error("ECONNRESET"))) });
-    await expect(collect(failing, B)).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/interrupted/) });
+    const failing = new ReadableStream<Uint8Array>({
+      pull: (c) => (n++ < 3 ? c.enqueue(new Uint8Array(body.subarray(0, 10))) : c.error(new Error("ECONNRESET"))),
+    });
+    await expect(collect(failing, B)).rejects.toMatchObject({
+      code: "invalid",
+      message: expect.stringMatching(/interrupted/),
+    });
   });
 
   it("refuses a body with a different boundary, and parts without a name", async () => {
-    await expect(collect(streamOf(Buffer.alloc(100_000, 0x41), () => 4096), B)).rejects.toMatchObject({ code: "invalid" });
+    await expect(
+      collect(
+        streamOf(Buffer.alloc(100_000, 0x41), () => 4096),
+        B,
+      ),
+    ).rejects.toMatchObject({ code: "invalid" });
     const noName = Buffer.from(`--${B}\r\nContent-Disposition: form-data\r\n\r\nx\r\n--${B}--\r\n`);
-    await expect(collect(streamOf(noName, () => 7), B)).rejects.toMatchObject({ message: expect.stringMatching(/no field name/) });
+    await expect(
+      collect(
+        streamOf(noName, () => 7),
+        B,
+      ),
+    ).rejects.toMatchObject({ message: expect.stringMatching(/no field name/) });
   });
 
   it("stops at the abort signal", async () => {
     const ac = new AbortController();
     let cancelled = false;
     const endless = new ReadableStream<Uint8Array>({
-      pull: (c) => new Promise((r) => setTimeout(() => { if (!cancelled) c.enqueue(new Uint8Array(10)); r(); }, 5)),
+      pull: (c) =>
+        new Promise((r) =>
+          setTimeout(() => {
+            if (!cancelled) c.enqueue(new Uint8Array(10));
+            r();
+          }, 5),
+        ),
       cancel: () => void (cancelled = true),
     });
     setTimeout(() => ac.abort(), 30);
-    await expect(parseMultipart(endless, B, () => ({ write() {}, end() {} }), { signal: ac.signal, maxPreambleBytes: 1e9 })).rejects.toMatchObject({ code: "invalid" });
+    await expect(
+      parseMultipart(endless, B, () => ({ write() {}, end() {} }), { signal: ac.signal, maxPreambleBytes: 1e9 }),
+    ).rejects.toMatchObject({ code: "invalid" });
     expect(cancelled).toBe(true);
   });
 });
@@ -137,7 +174,9 @@ function lazyBody(head: Buffer, size: number, tail: Buffer, opts: { chunk?: numb
 }
 
 const fileHead = (name = "file", extra = "") =>
-  Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="${name}"; filename="disk.img"${extra}\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  Buffer.from(
+    `--${B}\r\nContent-Disposition: form-data; name="${name}"; filename="disk.img"${extra}\r\nContent-Type: application/octet-stream\r\n\r\n`,
+  );
 const closing = Buffer.from(`\r\n--${B}--\r\n`);
 const discard: PartSink = { write() {}, end() {} };
 
@@ -146,10 +185,14 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
     const kernel = randomBytes(120_000);
     const initrd = randomBytes(80_001);
     const multi = Buffer.concat([
-      Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="name"\r\n\r\nk\r\n--${B}\r\nContent-Disposition: form-data; name="format"\r\n\r\nkernel\r\n`),
+      Buffer.from(
+        `--${B}\r\nContent-Disposition: form-data; name="name"\r\n\r\nk\r\n--${B}\r\nContent-Disposition: form-data; name="format"\r\n\r\nkernel\r\n`,
+      ),
       Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="kernel"; filename="vmlinuz"\r\n\r\n`),
       kernel,
-      Buffer.from(`\r\n--${B}\r\nContent-Disposition: form-data; name="initrd"; filename="initrd.img"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      Buffer.from(
+        `\r\n--${B}\r\nContent-Disposition: form-data; name="initrd"; filename="initrd.img"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
       initrd,
       Buffer.from(`\r\n--${B}--`),
     ]);
@@ -175,7 +218,16 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
           },
         };
       });
-      expect(log).toEqual(["start name", "end name", "start format", "end format", "start kernel", "end kernel", "start initrd", "end initrd"]);
+      expect(log).toEqual([
+        "start name",
+        "end name",
+        "start format",
+        "end format",
+        "start kernel",
+        "end kernel",
+        "start initrd",
+        "end initrd",
+      ]);
       expect(Buffer.concat(data.kernel!).equals(kernel)).toBe(true);
       expect(Buffer.concat(data.initrd!).equals(initrd)).toBe(true);
       expect(Buffer.concat(data.format!).toString()).toBe("kernel");
@@ -207,18 +259,24 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
       let n = 0;
       return {
         write(c) {
-          if ((n += c.length) > max) throw new AppError({ code: "too_large", message: "The kernel is larger than the 1 MiB limit." });
+          if ((n += c.length) > max)
+            throw new AppError({ code: "too_large", message: "The kernel is larger than the 1 MiB limit." });
         },
         end() {},
       };
     };
     const huge = lazyBody(fileHead("kernel"), 1024 * MiB, closing);
-    await expect(parseMultipart(huge.stream, B, () => limitedSink(MiB))).rejects.toMatchObject({ code: "too_large", status: 413 });
+    await expect(parseMultipart(huge.stream, B, () => limitedSink(MiB))).rejects.toMatchObject({
+      code: "too_large",
+      status: 413,
+    });
     expect(huge.pulled()).toBeLessThan(MiB + 2 * MiB);
     expect(huge.cancelled()).toBe(true);
 
     const drained = lazyBody(fileHead("kernel"), 1024 * MiB, closing);
-    await expect(parseMultipart(drained.stream, B, () => limitedSink(MiB), { drainOnErrorBytes: 8 * MiB })).rejects.toMatchObject({ code: "too_large" });
+    await expect(
+      parseMultipart(drained.stream, B, () => limitedSink(MiB), { drainOnErrorBytes: 8 * MiB }),
+    ).rejects.toMatchObject({ code: "too_large" });
     expect(drained.pulled()).toBeGreaterThan(8 * MiB);
     expect(drained.pulled()).toBeLessThan(MiB + 8 * MiB + 2 * MiB);
     expect(drained.cancelled()).toBe(true);
@@ -287,14 +345,29 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
   });
 
   it("refuses a form field over maxFieldBytes, and stops early at a huge part without a filename", async () => {
-    const field = (value: string) => Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="cmdline"\r\n\r\n${value}\r\n--${B}--\r\n`);
-    await expect(collectWith(streamOf(field("x".repeat(4096)), () => 100), { maxFieldBytes: 4096 })).resolves.toHaveLength(1);
-    await expect(collectWith(streamOf(field("x".repeat(4097)), () => 100), { maxFieldBytes: 4096 })).rejects.toMatchObject({
+    const field = (value: string) =>
+      Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="cmdline"\r\n\r\n${value}\r\n--${B}--\r\n`);
+    await expect(
+      collectWith(
+        streamOf(field("x".repeat(4096)), () => 100),
+        { maxFieldBytes: 4096 },
+      ),
+    ).resolves.toHaveLength(1);
+    await expect(
+      collectWith(
+        streamOf(field("x".repeat(4097)), () => 100),
+        { maxFieldBytes: 4096 },
+      ),
+    ).rejects.toMatchObject({
       code: "invalid",
       message: expect.stringMatching(/"cmdline" is longer than 4096 bytes/),
     });
     // `curl -F file=<disk.img` sends a file as a form field: refused within a chunk or two of the limit.
-    const asField = lazyBody(Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"\r\n\r\n`), 512 * MiB, closing);
+    const asField = lazyBody(
+      Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="file"\r\n\r\n`),
+      512 * MiB,
+      closing,
+    );
     await expect(parseMultipart(asField.stream, B, () => discard, { maxFieldBytes: 4096 })).rejects.toMatchObject({
       code: "invalid",
       message: expect.stringMatching(/without a filename.*send files as file parts/),
@@ -305,11 +378,16 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
 
   it("refuses a body whose boundary never comes, or an endless epilogue, within a few chunks of the limit", async () => {
     const wrong = lazyBody(Buffer.from("--not-the-boundary\r\n"), 512 * MiB, closing);
-    await expect(parseMultipart(wrong.stream, B, () => discard)).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/does not start with the multipart boundary/) });
+    await expect(parseMultipart(wrong.stream, B, () => discard)).rejects.toMatchObject({
+      code: "invalid",
+      message: expect.stringMatching(/does not start with the multipart boundary/),
+    });
     expect(wrong.pulled()).toBeLessThan(512 * KiB);
     // After the closing boundary, too: an endless epilogue is refused rather than read to its end.
     const epilogue = lazyBody(Buffer.concat([fileHead(), Buffer.from("data"), closing]), 512 * MiB, Buffer.alloc(0));
-    await expect(parseMultipart(epilogue.stream, B, () => discard, { maxFieldBytes: 4096 })).rejects.toMatchObject({ code: "invalid" });
+    await expect(parseMultipart(epilogue.stream, B, () => discard, { maxFieldBytes: 4096 })).rejects.toMatchObject({
+      code: "invalid",
+    });
     expect(epilogue.pulled()).toBeLessThan(512 * KiB);
   });
 
@@ -317,26 +395,56 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
     // Every part is complete (and ended, as the hand-written parser did too): only the closing `--` is missing.
     const cut = body.subarray(0, body.indexOf(Buffer.from(`\r\n--${B}--`)) + 2 + 2 + B.length);
     for (const size of [1, 999, cut.length]) {
-      await expect(collect(streamOf(cut, () => size), B)).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/closing multipart boundary/) });
+      await expect(
+        collect(
+          streamOf(cut, () => size),
+          B,
+        ),
+      ).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/closing multipart boundary/) });
     }
   });
 
   it("survives hostile headers: too long, control bytes, no disposition, path filenames, too many parts", async () => {
     const one = (headers: string, data = "x") => Buffer.from(`--${B}\r\n${headers}\r\n\r\n${data}\r\n--${B}--\r\n`);
     const long = one(`Content-Disposition: form-data; name="name"\r\nX-Pad: ${"a".repeat(17 * KiB)}`);
-    await expect(collect(streamOf(long, () => 333), B)).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/headers are malformed or longer than 16 KiB/) });
+    await expect(
+      collect(
+        streamOf(long, () => 333),
+        B,
+      ),
+    ).rejects.toMatchObject({
+      code: "invalid",
+      message: expect.stringMatching(/headers are malformed or longer than 16 KiB/),
+    });
     const nul = one(`Content-Disposition: form-data; name="na\0me"`);
-    await expect(collect(streamOf(nul, () => 5), B)).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/headers/) });
+    await expect(
+      collect(
+        streamOf(nul, () => 5),
+        B,
+      ),
+    ).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/headers/) });
     const noColon = one(`Content-Disposition form-data; name="name"`);
-    await expect(collect(streamOf(noColon, () => 5), B)).rejects.toMatchObject({ code: "invalid" });
+    await expect(
+      collect(
+        streamOf(noColon, () => 5),
+        B,
+      ),
+    ).rejects.toMatchObject({ code: "invalid" });
 
     // Directories in a filename are dropped; UTF-8 and escaped quotes survive.
     const paths = Buffer.concat([
       one(`Content-Disposition: form-data; name="file"; filename="../../etc/passwd"`).subarray(0, -4), // up to the next delimiter
-      Buffer.from(`\r\nContent-Disposition: form-data; name="kernel"; filename="C:\\\\Users\\\\x\\\\vmlinuz"\r\n\r\nk\r\n`),
-      Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="initrd"; filename="диск \\"1\\".img"\r\n\r\ni\r\n--${B}--\r\n`),
+      Buffer.from(
+        `\r\nContent-Disposition: form-data; name="kernel"; filename="C:\\\\Users\\\\x\\\\vmlinuz"\r\n\r\nk\r\n`,
+      ),
+      Buffer.from(
+        `--${B}\r\nContent-Disposition: form-data; name="initrd"; filename="диск \\"1\\".img"\r\n\r\ni\r\n--${B}--\r\n`,
+      ),
     ]);
-    const parts = await collect(streamOf(paths, () => 3), B);
+    const parts = await collect(
+      streamOf(paths, () => 3),
+      B,
+    );
     expect(parts.map((p) => [p.name, p.filename])).toEqual([
       ["file", "passwd"],
       ["kernel", "vmlinuz"],
@@ -344,11 +452,33 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
     ]);
 
     // A part without Content-Disposition is skipped by busboy (as RFC 7578 receivers may); its bytes count against the limit.
-    const skipped = Buffer.from(`--${B}\r\nX-Other: 1\r\n\r\nignored\r\n--${B}\r\nContent-Disposition: form-data; name="name"\r\n\r\nv\r\n--${B}--\r\n`);
-    expect((await collect(streamOf(skipped, () => 7), B)).map((p) => p.name)).toEqual(["name"]);
+    const skipped = Buffer.from(
+      `--${B}\r\nX-Other: 1\r\n\r\nignored\r\n--${B}\r\nContent-Disposition: form-data; name="name"\r\n\r\nv\r\n--${B}--\r\n`,
+    );
+    expect(
+      (
+        await collect(
+          streamOf(skipped, () => 7),
+          B,
+        )
+      ).map((p) => p.name),
+    ).toEqual(["name"]);
 
-    const many = Buffer.concat([...Array.from({ length: 17 }, (_, i) => Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\nv\r\n`)), Buffer.from(`--${B}--\r\n`)]);
-    await expect(collect(streamOf(many, () => 64), B)).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/Too many multipart parts \(at most 16\)/) });
+    const many = Buffer.concat([
+      ...Array.from({ length: 17 }, (_, i) =>
+        Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\nv\r\n`),
+      ),
+      Buffer.from(`--${B}--\r\n`),
+    ]);
+    await expect(
+      collect(
+        streamOf(many, () => 64),
+        B,
+      ),
+    ).rejects.toMatchObject({
+      code: "invalid",
+      message: expect.stringMatching(/Too many multipart parts \(at most 16\)/),
+    });
   });
 
   it("parses boundaries with the characters RFC 2046 allows, quoted in the Content-Type", async () => {
@@ -356,7 +486,10 @@ describe("parseMultipart on busboy: limits, backpressure, hostile input", () => 
       const ct = `multipart/form-data; boundary="${b}"`;
       expect(multipartBoundary(ct)).toBe(b);
       const data = Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="name"\r\n\r\nok\r\n--${b}--\r\n`);
-      const parts = await collect(streamOf(data, () => 4), b);
+      const parts = await collect(
+        streamOf(data, () => 4),
+        b,
+      );
       expect(parts.map((p) => [p.name, p.data.toString()])).toEqual([["name", "ok"]]);
     }
   });

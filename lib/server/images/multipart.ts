@@ -40,7 +40,12 @@ export interface MultipartLimits {
 }
 
 const KiB = 1024;
-const DEFAULT_LIMITS: MultipartLimits = { maxParts: 16, maxHeaderBytes: 16 * KiB, maxPreambleBytes: 64 * KiB, maxFieldBytes: 64 * KiB };
+const DEFAULT_LIMITS: MultipartLimits = {
+  maxParts: 16,
+  maxHeaderBytes: 16 * KiB,
+  maxPreambleBytes: 64 * KiB,
+  maxFieldBytes: 64 * KiB,
+};
 /** busboy's fixed limit on one part's header block. */
 const BUSBOY_MAX_HEADER_BYTES = 16 * KiB;
 /**
@@ -50,7 +55,8 @@ const BUSBOY_MAX_HEADER_BYTES = 16 * KiB;
 const FILE_HWM = 256 * KiB;
 
 const invalid = (message: string) => new AppError({ code: "invalid", message });
-const endedEarly = () => invalid("The upload ended before the closing multipart boundary: the connection was probably interrupted.");
+const endedEarly = () =>
+  invalid("The upload ended before the closing multipart boundary: the connection was probably interrupted.");
 const interrupted = () => invalid("The upload was interrupted: the connection closed before the file was complete.");
 const cancelled = () => invalid("The upload was cancelled by the client.");
 
@@ -68,7 +74,8 @@ export function multipartBoundary(contentType: string | null): string {
 function busboyError(e: unknown): AppError {
   const message = e instanceof Error ? e.message : "";
   if (/^Unexpected end of (form|file)/.test(message)) return endedEarly();
-  if (/^Malformed part header/.test(message)) return invalid(`A multipart part's headers are malformed or longer than ${BUSBOY_MAX_HEADER_BYTES / KiB} KiB.`);
+  if (/^Malformed part header/.test(message))
+    return invalid(`A multipart part's headers are malformed or longer than ${BUSBOY_MAX_HEADER_BYTES / KiB} KiB.`);
   return invalid("Malformed multipart body.");
 }
 
@@ -141,7 +148,10 @@ export async function parseMultipart(
 
   bb.on("field", (name, value, info) => {
     if (failed) return;
-    queue.push({ info: { name: name ?? "", filename: null, contentType: info.mimeType }, field: { value, truncated: info.valueTruncated } });
+    queue.push({
+      info: { name: name ?? "", filename: null, contentType: info.mimeType },
+      field: { value, truncated: info.valueTruncated },
+    });
     progress++;
     notify();
   });
@@ -149,7 +159,10 @@ export async function parseMultipart(
     stream.on("error", () => {}); // kept by the stream for whoever reads it; never an uncaught event
     if (failed) return void stream.destroy(); // busboy finishing the chunk it was given when we failed
     openFiles++;
-    queue.push({ info: { name: name ?? "", filename: info.filename ?? null, contentType: info.mimeType }, file: stream });
+    queue.push({
+      info: { name: name ?? "", filename: info.filename ?? null, contentType: info.mimeType },
+      file: stream,
+    });
     progress++;
     notify();
   });
@@ -173,7 +186,9 @@ export async function parseMultipart(
       if (failed) return;
       if ("field" in part) {
         if (part.field.truncated)
-          throw invalid(`The form field "${part.info.name.slice(0, 40)}" is longer than ${limits.maxFieldBytes} bytes (send files as file parts, with a filename).`);
+          throw invalid(
+            `The form field "${part.info.name.slice(0, 40)}" is longer than ${limits.maxFieldBytes} bytes (send files as file parts, with a filename).`,
+          );
         if (part.field.value) await sink.write(Buffer.from(part.field.value, "utf8"));
       } else {
         busy = false;
@@ -243,11 +258,16 @@ export async function parseMultipart(
       outside += bytes.length;
       if (before === 0) {
         // Only for the message: did the boundary appear at all before the first part?
-        const seen = Buffer.concat([tail, bytes.subarray(0, delimiter.length)]).includes(delimiter) || bytes.includes(delimiter);
+        const seen =
+          Buffer.concat([tail, bytes.subarray(0, delimiter.length)]).includes(delimiter) || bytes.includes(delimiter);
         delimiterSeen ||= seen;
         tail = Buffer.from(bytes.subarray(Math.max(0, bytes.length - delimiter.length + 1)));
         if (outside > limits.maxPreambleBytes + outsideBudget)
-          throw invalid(delimiterSeen ? fieldTooLong(limits.maxFieldBytes) : "The body does not start with the multipart boundary from the Content-Type.");
+          throw invalid(
+            delimiterSeen
+              ? fieldTooLong(limits.maxFieldBytes)
+              : "The body does not start with the multipart boundary from the Content-Type.",
+          );
       } else if (outside > outsideBudget) {
         throw invalid(fieldTooLong(limits.maxFieldBytes));
       }
@@ -281,7 +301,11 @@ function fieldTooLong(max: number): string {
   return `A multipart part without a filename is longer than a form field may be (${max} bytes): send files as file parts, with a filename.`;
 }
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number, signal?: AbortSignal): Promise<void> {
+async function drain(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<void> {
   let left = maxBytes;
   try {
     while (left > 0 && !signal?.aborted) {

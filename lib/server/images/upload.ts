@@ -13,7 +13,17 @@ import { join } from "node:path";
 import { finished } from "node:stream/promises";
 import { ARCHES, type Arch } from "../../arch";
 import { AppError } from "../../errors";
-import { MAX_IMAGE_BYTES, MAX_INITRD_BYTES, MAX_KERNEL_BYTES, UPLOAD_FILE_PARTS, UPLOAD_TEXT_FIELDS, uploadFieldsSchema, type ImportImageInput, type UploadFields, type UploadFilePart } from "../../schemas/images";
+import {
+  MAX_IMAGE_BYTES,
+  MAX_INITRD_BYTES,
+  MAX_KERNEL_BYTES,
+  UPLOAD_FILE_PARTS,
+  UPLOAD_TEXT_FIELDS,
+  uploadFieldsSchema,
+  type ImportImageInput,
+  type UploadFields,
+  type UploadFilePart,
+} from "../../schemas/images";
 import { recordAudit } from "../platform";
 import { activeControllerId, controllerId, dbNowMs, liveControllers } from "../platform";
 import { db } from "../platform";
@@ -39,7 +49,11 @@ const DRAIN_ON_ERROR_BYTES = 256 * MiB;
 export const PENDING_ARCH = "unknown";
 
 const STORED_NAME: Record<UploadFilePart, string> = { file: "disk", kernel: "kernel", initrd: "initrd" };
-const LIMIT: Record<UploadFilePart, number> = { file: MAX_IMAGE_BYTES, kernel: MAX_KERNEL_BYTES, initrd: MAX_INITRD_BYTES };
+const LIMIT: Record<UploadFilePart, number> = {
+  file: MAX_IMAGE_BYTES,
+  kernel: MAX_KERNEL_BYTES,
+  initrd: MAX_INITRD_BYTES,
+};
 
 export { MAX_IMAGE_BYTES, MAX_INITRD_BYTES, MAX_KERNEL_BYTES };
 
@@ -84,7 +98,11 @@ export interface FileSink extends PartSink {
 
 function storeError(e: Error): AppError | Error {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === "ENOSPC" || code === "EDQUOT") return new AppError({ code: "unavailable", message: "The controller's image store is out of space; free some space or ask an admin." });
+  if (code === "ENOSPC" || code === "EDQUOT")
+    return new AppError({
+      code: "unavailable",
+      message: "The controller's image store is out of space; free some space or ask an admin.",
+    });
   return e;
 }
 
@@ -159,7 +177,10 @@ function checkPartFits(format: UploadFields["format"], part: UploadFilePart): vo
 }
 
 async function familyBuilds(family: string, exceptId?: string) {
-  return db().image.findMany({ where: { family, ...(exceptId ? { NOT: { id: exceptId } } : {}) }, select: { id: true, name: true, arch: true } });
+  return db().image.findMany({
+    where: { family, ...(exceptId ? { NOT: { id: exceptId } } : {}) },
+    select: { id: true, name: true, arch: true },
+  });
 }
 
 /** Refuses early, before any byte is stored, an upload whose family slot is already taken. */
@@ -170,7 +191,9 @@ async function preflightFamily(meta: Pick<UploadFields, "family" | "arch">): Pro
     const taken = builds.find((b) => b.arch === meta.arch);
     if (taken) throw conflict(familyTakenMessage(meta.family, meta.arch, taken.name));
   } else if (ARCHES.every((a) => builds.some((b) => b.arch === a))) {
-    throw conflict(`Family "${meta.family}" already has a build for every architecture (${ARCHES.join(", ")}); delete or re-family one first.`);
+    throw conflict(
+      `Family "${meta.family}" already has a build for every architecture (${ARCHES.join(", ")}); delete or re-family one first.`,
+    );
   }
 }
 
@@ -183,8 +206,15 @@ async function createUploadRow(meta: UploadFields, who: Caller) {
     // The family is reserved at once only when the arch is known: (family, arch) is unique.
     return await db().image.create({
       data: {
-        name: meta.name, format: meta.format, status: "uploading", visibility: meta.visibility, ownerId: who.actor.id, uploadControllerId: activeControllerId(),
-        arch: meta.arch ?? PENDING_ARCH, family: meta.arch ? (meta.family ?? null) : null, cmdline: meta.cmdline ?? null,
+        name: meta.name,
+        format: meta.format,
+        status: "uploading",
+        visibility: meta.visibility,
+        ownerId: who.actor.id,
+        uploadControllerId: activeControllerId(),
+        arch: meta.arch ?? PENDING_ARCH,
+        family: meta.arch ? (meta.family ?? null) : null,
+        cmdline: meta.cmdline ?? null,
       },
     });
   } catch (e) {
@@ -210,7 +240,11 @@ async function discard(id: string | null, received: Received): Promise<void> {
 }
 
 /** Validates the received files and turns the row into a ready image, or throws. */
-async function finalize(id: string, meta: UploadFields, received: Received): Promise<{ arch: Arch; detectedArch: Arch | null; warnings: string[] }> {
+async function finalize(
+  id: string,
+  meta: UploadFields,
+  received: Received,
+): Promise<{ arch: Arch; detectedArch: Arch | null; warnings: string[] }> {
   await db().image.update({ where: { id }, data: { status: "validating" } });
   const rel = (part: UploadFilePart) => `${id}/${STORED_NAME[part]}`;
   let data;
@@ -222,8 +256,14 @@ async function finalize(id: string, meta: UploadFields, received: Received): Pro
     const size = BigInt(kernel.bytes + (initrd?.bytes ?? 0));
     result = { arch: k.arch, detectedArch: k.detectedArch, warnings: k.warnings };
     data = {
-      kernelPath: rel("kernel"), sha256: kernel.sha256, initrdPath: initrd ? rel("initrd") : null, initrdSha256: initrd?.sha256 ?? null,
-      sizeBytes: size, virtualSize: size, minDiskGb: 1, cmdline: meta.cmdline ?? demoCmdline(k.arch),
+      kernelPath: rel("kernel"),
+      sha256: kernel.sha256,
+      initrdPath: initrd ? rel("initrd") : null,
+      initrdSha256: initrd?.sha256 ?? null,
+      sizeBytes: size,
+      virtualSize: size,
+      minDiskGb: 1,
+      cmdline: meta.cmdline ?? demoCmdline(k.arch),
       // Same convention as the demo images: aarch64 guests are UEFI machines.
       firmware: k.arch === "aarch64" ? "uefi" : "bios",
     };
@@ -232,37 +272,78 @@ async function finalize(id: string, meta: UploadFields, received: Received): Pro
     const r = await inspectImage(disk.path, { format: meta.format, arch: meta.arch });
     result = { arch: r.arch, detectedArch: r.detectedArch, warnings: r.warnings };
     data = {
-      path: rel("file"), sha256: disk.sha256, sizeBytes: BigInt(disk.bytes), virtualSize: BigInt(r.virtualSize),
-      minDiskGb: Math.max(1, Math.ceil(r.virtualSize / GiB)), firmware: r.firmware,
+      path: rel("file"),
+      sha256: disk.sha256,
+      sizeBytes: BigInt(disk.bytes),
+      virtualSize: BigInt(r.virtualSize),
+      minDiskGb: Math.max(1, Math.ceil(r.virtualSize / GiB)),
+      firmware: r.firmware,
     };
   }
   try {
-    await db().image.update({ where: { id }, data: { ...data, status: "ready", arch: result.arch, detectedArch: result.detectedArch, family: meta.family ?? null, error: null } });
+    await db().image.update({
+      where: { id },
+      data: {
+        ...data,
+        status: "ready",
+        arch: result.arch,
+        detectedArch: result.detectedArch,
+        family: meta.family ?? null,
+        error: null,
+      },
+    });
   } catch (e) {
     if (isUniqueViolation(e) && meta.family) {
       const taken = (await familyBuilds(meta.family, id)).find((b) => b.arch === result.arch);
       throw conflict(familyTakenMessage(meta.family, result.arch, taken?.name ?? "?"));
     }
     // The row vanished (deleted while validating): report it rather than a 500.
-    if (typeof e === "object" && e !== null && (e as { code?: unknown }).code === "P2025") throw conflict("The image was deleted while it was being validated.");
+    if (typeof e === "object" && e !== null && (e as { code?: unknown }).code === "P2025")
+      throw conflict("The image was deleted while it was being validated.");
     throw e;
   }
   return result;
 }
 
-async function audited(action: string, who: Caller, meta: () => Partial<UploadFields> | null, run: (setId: (id: string) => void) => Promise<StoredImageDto>): Promise<StoredImageDto> {
+async function audited(
+  action: string,
+  who: Caller,
+  meta: () => Partial<UploadFields> | null,
+  run: (setId: (id: string) => void) => Promise<StoredImageDto>,
+): Promise<StoredImageDto> {
   let id: string | null = null;
   try {
     const image = await run((v) => (id = v));
     await recordAudit({
-      actor: who.actor, action, result: "success", targetType: "image", targetId: image.id, clientIp: who.clientIp,
-      details: { name: image.name, format: image.format, arch: image.arch, family: image.family, sizeBytes: image.sizeBytes, sha256: image.sha256, firmware: image.firmware },
+      actor: who.actor,
+      action,
+      result: "success",
+      targetType: "image",
+      targetId: image.id,
+      clientIp: who.clientIp,
+      details: {
+        name: image.name,
+        format: image.format,
+        arch: image.arch,
+        family: image.family,
+        sizeBytes: image.sizeBytes,
+        sha256: image.sha256,
+        firmware: image.firmware,
+      },
     });
     logInfo("image stored", { id: image.id, name: image.name, arch: image.arch, via: action });
     return image;
   } catch (error) {
     const message = error instanceof AppError ? error.message : "internal error";
-    await recordAudit({ actor: who.actor, action, result: "error", targetType: "image", targetId: id, clientIp: who.clientIp, details: { name: meta()?.name, format: meta()?.format, message } });
+    await recordAudit({
+      actor: who.actor,
+      action,
+      result: "error",
+      targetType: "image",
+      targetId: id,
+      clientIp: who.clientIp,
+      details: { name: meta()?.name, format: meta()?.format, message },
+    });
     throw error;
   }
 }
@@ -286,50 +367,65 @@ export async function uploadImage(req: Request, who: Caller): Promise<StoredImag
   let meta: UploadFields | null = null;
   let id: string | null = null;
   const received: Received = {};
-  return audited("image.upload", who, () => meta ?? (fields as Partial<UploadFields>), async (setId) => {
-    try {
-      await parseMultipart(
-        body,
-        boundary,
-        async (part) => {
-          if ((UPLOAD_TEXT_FIELDS as readonly string[]).includes(part.name)) {
-            if (meta) throw invalid(`Send the text fields before the files: "${part.name}" came after a file part.`);
-            if (part.name in fields) throw invalid(`The form field "${part.name}" was sent twice.`);
-            return textSink(part.name, (v) => (fields[part.name] = v));
-          }
-          if (!(UPLOAD_FILE_PARTS as readonly string[]).includes(part.name))
-            throw invalid(`Unknown form field "${part.name.slice(0, 40)}": send ${UPLOAD_TEXT_FIELDS.join(", ")} and then file (or kernel and initrd).`);
-          const name = part.name as UploadFilePart;
-          if (!meta) {
-            meta = parseOrThrow(uploadFieldsSchema, fields, "upload fields");
+  return audited(
+    "image.upload",
+    who,
+    () => meta ?? (fields as Partial<UploadFields>),
+    async (setId) => {
+      try {
+        await parseMultipart(
+          body,
+          boundary,
+          async (part) => {
+            if ((UPLOAD_TEXT_FIELDS as readonly string[]).includes(part.name)) {
+              if (meta) throw invalid(`Send the text fields before the files: "${part.name}" came after a file part.`);
+              if (part.name in fields) throw invalid(`The form field "${part.name}" was sent twice.`);
+              return textSink(part.name, (v) => (fields[part.name] = v));
+            }
+            if (!(UPLOAD_FILE_PARTS as readonly string[]).includes(part.name))
+              throw invalid(
+                `Unknown form field "${part.name.slice(0, 40)}": send ${UPLOAD_TEXT_FIELDS.join(", ")} and then file (or kernel and initrd).`,
+              );
+            const name = part.name as UploadFilePart;
+            if (!meta) {
+              meta = parseOrThrow(uploadFieldsSchema, fields, "upload fields");
+              checkPartFits(meta.format, name);
+              await preflightFamily(meta);
+              id = (await createUploadRow(meta, who)).id;
+              setId(id);
+              active.add(id);
+              await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
+            }
             checkPartFits(meta.format, name);
-            await preflightFamily(meta);
-            id = (await createUploadRow(meta, who)).id;
-            setId(id);
-            active.add(id);
-            await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
-          }
-          checkPartFits(meta.format, name);
-          if (received[name]) throw invalid(`The part "${name}" was sent twice.`);
-          const sink = hashingFileSink(join(/* turbopackIgnore: true */ imagesDir(), id!, STORED_NAME[name]), LIMIT[name], name === "file" ? "image file" : name);
-          received[name] = sink;
-          return sink;
-        },
-        { signal: req.signal, drainOnErrorBytes: DRAIN_ON_ERROR_BYTES, maxFieldBytes: MAX_FIELD_BYTES },
-      );
-      const m = meta ?? parseOrThrow(uploadFieldsSchema, fields, "upload fields");
-      const required: UploadFilePart = m.format === "kernel" ? "kernel" : "file";
-      if (!received[required]) throw invalid(`No "${required}" part was sent: ${m.format === "kernel" ? "a kernel image needs the kernel file (and optionally the initrd)" : "attach the image file"}.`);
-      for (const [part, sink] of Object.entries(received)) if (sink.result().bytes === 0) throw invalid(`The "${part}" part is empty.`);
-      const found = await finalize(id!, m, received);
-      return { ...(await getImage(id!)), detectedArch: found.detectedArch, warnings: found.warnings };
-    } catch (error) {
-      await discard(id, received);
-      throw error;
-    } finally {
-      if (id) active.delete(id);
-    }
-  });
+            if (received[name]) throw invalid(`The part "${name}" was sent twice.`);
+            const sink = hashingFileSink(
+              join(/* turbopackIgnore: true */ imagesDir(), id!, STORED_NAME[name]),
+              LIMIT[name],
+              name === "file" ? "image file" : name,
+            );
+            received[name] = sink;
+            return sink;
+          },
+          { signal: req.signal, drainOnErrorBytes: DRAIN_ON_ERROR_BYTES, maxFieldBytes: MAX_FIELD_BYTES },
+        );
+        const m = meta ?? parseOrThrow(uploadFieldsSchema, fields, "upload fields");
+        const required: UploadFilePart = m.format === "kernel" ? "kernel" : "file";
+        if (!received[required])
+          throw invalid(
+            `No "${required}" part was sent: ${m.format === "kernel" ? "a kernel image needs the kernel file (and optionally the initrd)" : "attach the image file"}.`,
+          );
+        for (const [part, sink] of Object.entries(received))
+          if (sink.result().bytes === 0) throw invalid(`The "${part}" part is empty.`);
+        const found = await finalize(id!, m, received);
+        return { ...(await getImage(id!)), detectedArch: found.detectedArch, warnings: found.warnings };
+      } catch (error) {
+        await discard(id, received);
+        throw error;
+      } finally {
+        if (id) active.delete(id);
+      }
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +440,11 @@ async function openSource(path: string, max: number, what: string) {
   if (!real) throw invalid(`The ${what} ${path} does not exist or is not readable by the controller.`);
   if (real !== path) throw invalid(`The ${what} path ${path} goes through a symbolic link; give the real path.`);
   const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
-    throw invalid(e.code === "ELOOP" ? `The ${what} ${path} is a symbolic link.` : `The ${what} ${path} cannot be opened (${e.code ?? "error"}).`);
+    throw invalid(
+      e.code === "ELOOP"
+        ? `The ${what} ${path} is a symbolic link.`
+        : `The ${what} ${path} cannot be opened (${e.code ?? "error"}).`,
+    );
   });
   try {
     const st = await fh.stat();
@@ -360,34 +460,59 @@ async function openSource(path: string, max: number, what: string) {
 
 /** `POST /api/v1/images/import`: copies a controller file into the store (streamed, hashed), then validates like an upload. */
 export async function importImage(input: ImportImageInput, who: Caller): Promise<StoredImageDto> {
-  const meta: UploadFields = { name: input.name, format: input.format, arch: input.arch, family: input.family, visibility: input.visibility, cmdline: input.cmdline };
-  const sources: [UploadFilePart, string][] = input.format === "kernel" ? [["kernel", input.path], ...(input.initrdPath ? [["initrd", input.initrdPath] as [UploadFilePart, string]] : [])] : [["file", input.path]];
-  return audited("image.import", who, () => meta, async (setId) => {
-    const handles = await Promise.all(sources.map(([part, path]) => openSource(path, LIMIT[part], part === "file" ? "image file" : part)));
-    let id: string | null = null;
-    const received: Received = {};
-    try {
-      await preflightFamily(meta);
-      id = (await createUploadRow(meta, who)).id;
-      setId(id);
-      active.add(id);
-      await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
-      for (const [i, [part]] of sources.entries()) {
-        const sink = hashingFileSink(join(/* turbopackIgnore: true */ imagesDir(), id, STORED_NAME[part]), LIMIT[part], part);
-        received[part] = sink;
-        for await (const chunk of handles[i]!.createReadStream({ autoClose: false, highWaterMark: 1 * MiB })) await sink.write(chunk as Buffer);
-        await sink.end();
+  const meta: UploadFields = {
+    name: input.name,
+    format: input.format,
+    arch: input.arch,
+    family: input.family,
+    visibility: input.visibility,
+    cmdline: input.cmdline,
+  };
+  const sources: [UploadFilePart, string][] =
+    input.format === "kernel"
+      ? [
+          ["kernel", input.path],
+          ...(input.initrdPath ? [["initrd", input.initrdPath] as [UploadFilePart, string]] : []),
+        ]
+      : [["file", input.path]];
+  return audited(
+    "image.import",
+    who,
+    () => meta,
+    async (setId) => {
+      const handles = await Promise.all(
+        sources.map(([part, path]) => openSource(path, LIMIT[part], part === "file" ? "image file" : part)),
+      );
+      let id: string | null = null;
+      const received: Received = {};
+      try {
+        await preflightFamily(meta);
+        id = (await createUploadRow(meta, who)).id;
+        setId(id);
+        active.add(id);
+        await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
+        for (const [i, [part]] of sources.entries()) {
+          const sink = hashingFileSink(
+            join(/* turbopackIgnore: true */ imagesDir(), id, STORED_NAME[part]),
+            LIMIT[part],
+            part,
+          );
+          received[part] = sink;
+          for await (const chunk of handles[i]!.createReadStream({ autoClose: false, highWaterMark: 1 * MiB }))
+            await sink.write(chunk as Buffer);
+          await sink.end();
+        }
+        const found = await finalize(id, meta, received);
+        return { ...(await getImage(id)), detectedArch: found.detectedArch, warnings: found.warnings };
+      } catch (error) {
+        await discard(id, received);
+        throw error;
+      } finally {
+        if (id) active.delete(id);
+        await Promise.all(handles.map((h) => h.close().catch(() => {})));
       }
-      const found = await finalize(id, meta, received);
-      return { ...(await getImage(id)), detectedArch: found.detectedArch, warnings: found.warnings };
-    } catch (error) {
-      await discard(id, received);
-      throw error;
-    } finally {
-      if (id) active.delete(id);
-      await Promise.all(handles.map((h) => h.close().catch(() => {})));
-    }
-  });
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,9 +523,14 @@ export async function importImage(input: ImportImageInput, who: Caller): Promise
  * upload in this process owns, and image-store directories without a row. Call once at start-up.
  */
 export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: number }> {
-  const stale = await db().image.findMany({ where: { status: { in: ["uploading", "validating"] } }, select: { id: true, uploadControllerId: true } });
+  const stale = await db().image.findMany({
+    where: { status: { in: ["uploading", "validating"] } },
+    select: { id: true, uploadControllerId: true },
+  });
   // Several controllers share the database: an upload another live controller is receiving stays.
-  const owners = [...new Set(stale.map((r) => r.uploadControllerId).filter((c): c is string => !!c && c !== controllerId()))];
+  const owners = [
+    ...new Set(stale.map((r) => r.uploadControllerId).filter((c): c is string => !!c && c !== controllerId())),
+  ];
   const alive = await liveControllers(owners, await dbNowMs());
   let rows = 0;
   for (const { id, uploadControllerId } of stale) {
@@ -410,7 +540,11 @@ export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: n
   }
   let dirs = 0;
   const entries = await readdir(imagesDir(), { withFileTypes: true }).catch(() => []);
-  const ids = new Set((await db().image.findMany({ where: { id: { in: entries.map((e) => e.name) } }, select: { id: true } })).map((r) => r.id));
+  const ids = new Set(
+    (await db().image.findMany({ where: { id: { in: entries.map((e) => e.name) } }, select: { id: true } })).map(
+      (r) => r.id,
+    ),
+  );
   for (const e of entries) {
     if (!e.isDirectory() || ids.has(e.name) || active.has(e.name)) continue;
     await rm(join(imagesDir(), e.name), { recursive: true, force: true });

@@ -27,16 +27,37 @@ function add(c: Counts, arch: string, status: string, n: number) {
 
 function emptyCapacity() {
   return {
-    hosts: 0, cpus: 0, memoryMb: 0, allocatedCpus: 0, allocatedMemoryMb: 0,
-    vcpuTotal: 0, vcpuUsed: 0, vcpuFree: 0, memoryTotalMb: 0, memoryUsedMb: 0, memoryFreeMb: 0,
+    hosts: 0,
+    cpus: 0,
+    memoryMb: 0,
+    allocatedCpus: 0,
+    allocatedMemoryMb: 0,
+    vcpuTotal: 0,
+    vcpuUsed: 0,
+    vcpuFree: 0,
+    memoryTotalMb: 0,
+    memoryUsedMb: 0,
+    memoryFreeMb: 0,
     schedulable: { hosts: 0, vcpuFree: 0, memoryFreeMb: 0 },
   };
 }
 export type ArchCapacity = ReturnType<typeof emptyCapacity>;
 
 const CAPACITY_FIELDS = {
-  arch: true, status: true, adminState: true, cpuCount: true, memoryMb: true, diskGb: true, cpuAllocationRatio: true, ramAllocationRatio: true,
-  reservedCpus: true, reservedMemoryMb: true, reservedDiskGb: true, allocatedCpus: true, allocatedMemoryMb: true, allocatedDiskGb: true,
+  arch: true,
+  status: true,
+  adminState: true,
+  cpuCount: true,
+  memoryMb: true,
+  diskGb: true,
+  cpuAllocationRatio: true,
+  ramAllocationRatio: true,
+  reservedCpus: true,
+  reservedMemoryMb: true,
+  reservedDiskGb: true,
+  allocatedCpus: true,
+  allocatedMemoryMb: true,
+  allocatedDiskGb: true,
 } as const;
 
 /**
@@ -77,16 +98,27 @@ export async function dashboardSummary(scope: { vm?: Prisma.VmWhereInput; task?:
   const taskScope = scope.task ?? {};
   const dayAgo = new Date(Date.now() - 24 * 3600_000);
   const failedWhere: TaskWhere = { AND: [taskScope, { status: "failed" }] };
-  const [hostGroups, vmGroups, imageGroups, capacity, running, failedLast24h, recentRows, failedRows] = await Promise.all([
-    db().host.groupBy({ by: ["arch", "status", "adminState"], _count: { _all: true } }),
-    db().vm.groupBy({ by: ["arch", "status"], where: scope.vm ?? {}, _count: { _all: true } }),
-    db().image.groupBy({ by: ["arch", "status"], _count: { _all: true } }),
-    capacityByArch(),
-    db().task.count({ where: { AND: [taskScope, { status: { in: ["pending", "running"] } }] } }),
-    db().task.count({ where: { AND: [failedWhere, { finishedAt: { gte: dayAgo } }] } }),
-    db().task.findMany({ where: taskScope, orderBy: [{ createdAt: "desc" }, { id: "desc" }], take: DASHBOARD_TASKS, include: taskInclude }),
-    db().task.findMany({ where: failedWhere, orderBy: [{ finishedAt: { sort: "desc", nulls: "last" } }, { id: "desc" }], take: DASHBOARD_TASKS, include: taskInclude }),
-  ]);
+  const [hostGroups, vmGroups, imageGroups, capacity, running, failedLast24h, recentRows, failedRows] =
+    await Promise.all([
+      db().host.groupBy({ by: ["arch", "status", "adminState"], _count: { _all: true } }),
+      db().vm.groupBy({ by: ["arch", "status"], where: scope.vm ?? {}, _count: { _all: true } }),
+      db().image.groupBy({ by: ["arch", "status"], _count: { _all: true } }),
+      capacityByArch(),
+      db().task.count({ where: { AND: [taskScope, { status: { in: ["pending", "running"] } }] } }),
+      db().task.count({ where: { AND: [failedWhere, { finishedAt: { gte: dayAgo } }] } }),
+      db().task.findMany({
+        where: taskScope,
+        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        take: DASHBOARD_TASKS,
+        include: taskInclude,
+      }),
+      db().task.findMany({
+        where: failedWhere,
+        orderBy: [{ finishedAt: { sort: "desc", nulls: "last" } }, { id: "desc" }],
+        take: DASHBOARD_TASKS,
+        include: taskInclude,
+      }),
+    ]);
   const hosts = empty();
   for (const g of hostGroups) add(hosts, g.arch, displayHostStatus(g), g._count._all);
   const vms = empty();
@@ -94,5 +126,7 @@ export async function dashboardSummary(scope: { vm?: Prisma.VmWhereInput; task?:
   const images = empty();
   for (const g of imageGroups) add(images, g.arch, g.status, g._count._all);
   const [recent, failed] = await Promise.all([toTaskEventDtos(recentRows), toTaskEventDtos(failedRows)]);
-  return { hosts, vms, images, capacity, tasks: { running, failedLast24h, recent, failed } } satisfies z.input<typeof summaryDtoSchema>;
+  return { hosts, vms, images, capacity, tasks: { running, failedLast24h, recent, failed } } satisfies z.input<
+    typeof summaryDtoSchema
+  >;
 }

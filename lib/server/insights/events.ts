@@ -30,7 +30,9 @@ export async function toTaskEventDtos(rows: TaskRow[]): Promise<TaskEvent[]> {
   const hostIds = [...new Set(rows.map((r) => r.hostId).filter((id): id is string => Boolean(id)))];
   const userIds = [...new Set(rows.map((r) => r.userId).filter((id): id is string => Boolean(id)))];
   const [hosts, users] = await Promise.all([
-    hostIds.length ? db().host.findMany({ where: { id: { in: hostIds } }, select: { id: true, name: true, arch: true } }) : [],
+    hostIds.length
+      ? db().host.findMany({ where: { id: { in: hostIds } }, select: { id: true, name: true, arch: true } })
+      : [],
     userIds.length ? db().user.findMany({ where: { id: { in: userIds } }, select: { id: true, email: true } }) : [],
   ]);
   const hostById = new Map(hosts.map((h) => [h.id, h]));
@@ -62,13 +64,21 @@ export async function eventWhere(query: EventListQuery): Promise<TaskWhere | nul
   if (query.arch) and.push({ vm: { arch: query.arch } });
   if (query.hostId) and.push({ hostId: query.hostId });
   if (query.host) {
-    const hosts = await db().host.findMany({ where: nameSearch(query.host), select: { id: true }, take: MAX_FILTER_IDS });
+    const hosts = await db().host.findMany({
+      where: nameSearch(query.host),
+      select: { id: true },
+      take: MAX_FILTER_IDS,
+    });
     if (hosts.length === 0) return null;
     and.push({ hostId: { in: hosts.map((h) => h.id) } });
   }
   if (query.userId) and.push({ userId: query.userId });
   if (query.user) {
-    const users = await db().user.findMany({ where: nameSearch(query.user, "email"), select: { id: true }, take: MAX_FILTER_IDS });
+    const users = await db().user.findMany({
+      where: nameSearch(query.user, "email"),
+      select: { id: true },
+      take: MAX_FILTER_IDS,
+    });
     if (users.length === 0) return null;
     and.push({ userId: { in: users.map((u) => u.id) } });
   }
@@ -84,9 +94,17 @@ export async function listEvents(query: EventListQuery, scope: TaskWhere = {}): 
   if (filter === null) return { items: [], total: 0, page: query.page, pageSize: query.pageSize };
   const where: TaskWhere = { AND: [scope, filter] };
   // finishedAt is null while a task runs: keep those last either way, the same on SQLite and PostgreSQL.
-  const order = query.sort === "finishedAt" ? { finishedAt: { sort: query.dir, nulls: "last" as const } } : { [query.sort]: query.dir };
+  const order =
+    query.sort === "finishedAt"
+      ? { finishedAt: { sort: query.dir, nulls: "last" as const } }
+      : { [query.sort]: query.dir };
   const [rows, total] = await Promise.all([
-    db().task.findMany({ where, orderBy: [order, { id: "desc" }], ...pageArgs(query.page, query.pageSize), include: taskInclude }),
+    db().task.findMany({
+      where,
+      orderBy: [order, { id: "desc" }],
+      ...pageArgs(query.page, query.pageSize),
+      include: taskInclude,
+    }),
     db().task.count({ where }),
   ]);
   return { items: await toTaskEventDtos(rows), total, page: query.page, pageSize: query.pageSize };

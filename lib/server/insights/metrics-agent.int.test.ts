@@ -18,7 +18,13 @@ import { POST as registerRoute } from "../../../app/api/agent/v1/register/route"
 import { POST as heartbeatRoute } from "../../../app/api/agent/v1/heartbeat/route";
 import type { RunningAgent } from "../../../agent/src/agent";
 import { which } from "../../../agent/src/host/facts";
-import { alive, listenOnLoopback, startTestAgent, stopServer, until as waitUntil } from "../../../agent/src/testing/support";
+import {
+  alive,
+  listenOnLoopback,
+  startTestAgent,
+  stopServer,
+  until as waitUntil,
+} from "../../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));
 const KERNEL = Buffer.alloc(64 * 1024);
@@ -32,8 +38,14 @@ async function startFront(): Promise<{ url: string; heartbeats: number[]; stop()
     req.on("end", () => {
       void (async () => {
         const url = req.url ?? "";
-        if (req.method === "GET" && url === "/api/agent/v1/images/img-zero/kernel") return void res.writeHead(200, { "content-length": KERNEL.length }).end(KERNEL);
-        const handler = req.method === "POST" && url === "/api/agent/v1/register" ? registerRoute : req.method === "POST" && url === "/api/agent/v1/heartbeat" ? heartbeatRoute : null;
+        if (req.method === "GET" && url === "/api/agent/v1/images/img-zero/kernel")
+          return void res.writeHead(200, { "content-length": KERNEL.length }).end(KERNEL);
+        const handler =
+          req.method === "POST" && url === "/api/agent/v1/register"
+            ? registerRoute
+            : req.method === "POST" && url === "/api/agent/v1/heartbeat"
+              ? heartbeatRoute
+              : null;
         if (!handler) return void res.writeHead(404).end();
         const headers = new Headers();
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
@@ -53,71 +65,112 @@ const problems: string[] = [];
 const until = <T>(fn: () => T | Promise<T>, what: string, ms = 60_000) =>
   waitUntil(fn, () => `${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`, ms, 100);
 
-describe.skipIf(!haveQemu).each(PROVIDERS)(`a real agent's heartbeat metrics reach the database (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`, (provider) => {
-  let database: TestDatabase | undefined;
-  let front: Awaited<ReturnType<typeof startFront>> | null = null;
-  let agent: RunningAgent | null = null;
-  let root = "";
-  const pids = new Set<number>();
+describe.skipIf(!haveQemu).each(PROVIDERS)(
+  `a real agent's heartbeat metrics reach the database (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`,
+  (provider) => {
+    let database: TestDatabase | undefined;
+    let front: Awaited<ReturnType<typeof startFront>> | null = null;
+    let agent: RunningAgent | null = null;
+    let root = "";
+    const pids = new Set<number>();
 
-  beforeAll(async () => {
-    database = await useFreshDatabase(provider);
-    root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-metrics-agent-"));
-    front = await startFront();
-  });
-
-  afterAll(async () => {
-    await agent?.stop().catch(() => {});
-    for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
-    await front?.stop();
-    await releaseDatabase(database);
-    if (root) fs.rmSync(root, { recursive: true, force: true });
-  });
-
-  it("host samples, then the guest's QEMU process samples, are stored and readable", async () => {
-    const suffix = crypto.randomBytes(3).toString("hex");
-    agent = await startTestAgent({
-      controller: front!.url, stateDir: path.join(root, "state"), machineId: `metrics-${suffix}`, heartbeatMs: 300, args: ["--insecure-http"], env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
-      log: (level, event, ctx) => {
-        if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
-      },
+    beforeAll(async () => {
+      database = await useFreshDatabase(provider);
+      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-metrics-agent-"));
+      front = await startFront();
     });
-    const hostId = await until(() => agent!.client?.identity?.hostId, "registration");
 
-    // The first heartbeat already carries a sample (the agent took its baseline at start).
-    const first = await until(async () => (await hostMetrics(hostId, 5)).samples[0], "a host sample in the database", 30_000);
-    expect(first.cpuPct).toBeGreaterThanOrEqual(0);
-    expect(first.cpuPct).toBeLessThanOrEqual(100);
-    expect(first.memUsedMb).toBeGreaterThan(0);
-    expect(first.memUsedMb).toBeLessThanOrEqual(Math.ceil(os.totalmem() / 1024 ** 2));
-    expect(front!.heartbeats.every((s) => s === 200)).toBe(true);
-
-    // A VM the controller placed on this host, started on the agent as the controller would.
-    const vm = await db().vm.create({ data: { name: "metrics-vm", arch: "aarch64", vcpus: 1, memoryMb: 128, diskGb: 1, hostId, status: "creating", powerState: "starting" } });
-    const put = await fetch(`${agent.url}/v1/vms/${vm.id}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${agent.client!.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "metrics-vm", arch: "aarch64", vcpus: 1, memoryMb: 128, diskGb: 1, nics: [], boot: { type: "kernel", imageId: "img-zero", kernelSha256: crypto.createHash("sha256").update(KERNEL).digest("hex"), cmdline: "" } }),
+    afterAll(async () => {
+      await agent?.stop().catch(() => {});
+      for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
+      await front?.stop();
+      await releaseDatabase(database);
+      if (root) fs.rmSync(root, { recursive: true, force: true });
     });
-    const created = (await put.json()) as { pid?: number };
-    expect(put.status, JSON.stringify(created)).toBe(201);
-    if (created.pid) pids.add(created.pid);
 
-    const sample = await until(async () => (await vmMetrics(vm.id, 5)).samples[0], "a VM sample in the database");
-    const running = (await (await fetch(`${agent.url}/v1/vms/${vm.id}`, { headers: { authorization: `Bearer ${agent.client!.token}` } })).json()) as { pid: number; rssMb?: number };
-    pids.add(running.pid);
-    expect(sample.cpuPct).toBeGreaterThanOrEqual(0);
-    expect(sample.cpuPct).toBeLessThanOrEqual(100 * os.cpus().length);
-    // QEMU's resident set: more than nothing, and in the same range as the agent's own report.
-    expect(sample.memUsedMb).toBeGreaterThan(1);
-    expect(sample.memUsedMb).toBeLessThan(2048);
-    const rows = await db().metricSample.findMany({ where: { vmId: vm.id } });
-    expect(rows.every((r) => r.hostId === null)).toBe(true);
-    // The controller also mirrored the VM state from the same heartbeats.
-    expect((await db().vm.findUniqueOrThrow({ where: { id: vm.id } })).status).toBe("running");
+    it("host samples, then the guest's QEMU process samples, are stored and readable", async () => {
+      const suffix = crypto.randomBytes(3).toString("hex");
+      agent = await startTestAgent({
+        controller: front!.url,
+        stateDir: path.join(root, "state"),
+        machineId: `metrics-${suffix}`,
+        heartbeatMs: 300,
+        args: ["--insecure-http"],
+        env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
+        log: (level, event, ctx) => {
+          if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
+        },
+      });
+      const hostId = await until(() => agent!.client?.identity?.hostId, "registration");
 
-    const del = await fetch(`${agent.url}/v1/vms/${vm.id}`, { method: "DELETE", headers: { authorization: `Bearer ${agent.client!.token}` } });
-    expect(del.status).toBe(200);
-    await until(() => !alive(running.pid), "QEMU gone");
-  });
-});
+      // The first heartbeat already carries a sample (the agent took its baseline at start).
+      const first = await until(
+        async () => (await hostMetrics(hostId, 5)).samples[0],
+        "a host sample in the database",
+        30_000,
+      );
+      expect(first.cpuPct).toBeGreaterThanOrEqual(0);
+      expect(first.cpuPct).toBeLessThanOrEqual(100);
+      expect(first.memUsedMb).toBeGreaterThan(0);
+      expect(first.memUsedMb).toBeLessThanOrEqual(Math.ceil(os.totalmem() / 1024 ** 2));
+      expect(front!.heartbeats.every((s) => s === 200)).toBe(true);
+
+      // A VM the controller placed on this host, started on the agent as the controller would.
+      const vm = await db().vm.create({
+        data: {
+          name: "metrics-vm",
+          arch: "aarch64",
+          vcpus: 1,
+          memoryMb: 128,
+          diskGb: 1,
+          hostId,
+          status: "creating",
+          powerState: "starting",
+        },
+      });
+      const put = await fetch(`${agent.url}/v1/vms/${vm.id}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${agent.client!.token}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          name: "metrics-vm",
+          arch: "aarch64",
+          vcpus: 1,
+          memoryMb: 128,
+          diskGb: 1,
+          nics: [],
+          boot: {
+            type: "kernel",
+            imageId: "img-zero",
+            kernelSha256: crypto.createHash("sha256").update(KERNEL).digest("hex"),
+            cmdline: "",
+          },
+        }),
+      });
+      const created = (await put.json()) as { pid?: number };
+      expect(put.status, JSON.stringify(created)).toBe(201);
+      if (created.pid) pids.add(created.pid);
+
+      const sample = await until(async () => (await vmMetrics(vm.id, 5)).samples[0], "a VM sample in the database");
+      const running = (await (
+        await fetch(`${agent.url}/v1/vms/${vm.id}`, { headers: { authorization: `Bearer ${agent.client!.token}` } })
+      ).json()) as { pid: number; rssMb?: number };
+      pids.add(running.pid);
+      expect(sample.cpuPct).toBeGreaterThanOrEqual(0);
+      expect(sample.cpuPct).toBeLessThanOrEqual(100 * os.cpus().length);
+      // QEMU's resident set: more than nothing, and in the same range as the agent's own report.
+      expect(sample.memUsedMb).toBeGreaterThan(1);
+      expect(sample.memUsedMb).toBeLessThan(2048);
+      const rows = await db().metricSample.findMany({ where: { vmId: vm.id } });
+      expect(rows.every((r) => r.hostId === null)).toBe(true);
+      // The controller also mirrored the VM state from the same heartbeats.
+      expect((await db().vm.findUniqueOrThrow({ where: { id: vm.id } })).status).toBe("running");
+
+      const del = await fetch(`${agent.url}/v1/vms/${vm.id}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${agent.client!.token}` },
+      });
+      expect(del.status).toBe(200);
+      await until(() => !alive(running.pid), "QEMU gone");
+    });
+  },
+);

@@ -15,10 +15,21 @@ import { GET as getHostMetricsRoute } from "../../../app/api/v1/hosts/[id]/metri
 import { GET as getVmMetricsRoute } from "../../../app/api/v1/vms/[id]/metrics/route";
 
 const facts: HostFacts = {
-  hostname: "node-m", machineId: "machine-metrics", arch: "x86_64", cpuCount: 4, cpuModel: "Test CPU", memoryMb: 8192, diskGb: 100, kvm: true,
+  hostname: "node-m",
+  machineId: "machine-metrics",
+  arch: "x86_64",
+  cpuCount: 4,
+  cpuModel: "Test CPU",
+  memoryMb: 8192,
+  diskGb: 100,
+  kvm: true,
   qemu: { version: "7.2.0", binaries: { x86_64: "/usr/bin/qemu-system-x86_64" }, firmware: {} },
   ovs: { available: true, version: "3.1.0", datapath: "netdev" },
-  nativeArches: ["x86_64"], emulatedArches: [], maxVcpusNative: 4, maxVcpusEmulated: null, agentVersion: "0.1.0",
+  nativeArches: ["x86_64"],
+  emulatedArches: [],
+  maxVcpusNative: 4,
+  maxVcpusEmulated: null,
+  agentVersion: "0.1.0",
 };
 const usage = { cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] };
 
@@ -32,19 +43,50 @@ describe.each(PROVIDERS)("metrics on %s", (provider) => {
   let otherHostId: string;
   beforeEach(async () => {
     database = await useFreshDatabase(provider);
-    hostId = (await registerHost({ joinToken: await getJoinToken(), agentUrl: "http://127.0.0.1:7101", facts }, null)).hostId;
-    otherHostId = (await registerHost({ joinToken: await getJoinToken(), agentUrl: "http://127.0.0.1:7102", facts: { ...facts, machineId: "machine-other", hostname: "node-o" } }, null)).hostId;
+    hostId = (await registerHost({ joinToken: await getJoinToken(), agentUrl: "http://127.0.0.1:7101", facts }, null))
+      .hostId;
+    otherHostId = (
+      await registerHost(
+        {
+          joinToken: await getJoinToken(),
+          agentUrl: "http://127.0.0.1:7102",
+          facts: { ...facts, machineId: "machine-other", hostname: "node-o" },
+        },
+        null,
+      )
+    ).hostId;
   });
-  afterEach(async () => { await releaseDatabase(database); });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   async function vmOn(host: string, name: string) {
-    return db().vm.create({ data: { name, arch: "x86_64", vcpus: 2, memoryMb: 512, diskGb: 1, hostId: host, status: "running", powerState: "running" } });
+    return db().vm.create({
+      data: {
+        name,
+        arch: "x86_64",
+        vcpus: 2,
+        memoryMb: 512,
+        diskGb: 1,
+        hostId: host,
+        status: "running",
+        powerState: "running",
+      },
+    });
   }
 
   it("a heartbeat's samples are stored for the host and its own VMs only; reads return them oldest first", async () => {
     const mine = await vmOn(hostId, "mine");
     const foreign = await vmOn(otherHostId, "foreign");
-    const body = heartbeatRequestSchema.parse({ usage, vms: [], metrics: metrics(12.5, [{ id: mine.id, cpuPct: 150, rssMb: 300 }, { id: foreign.id, cpuPct: 99, rssMb: 99 }, { id: "not-a-vm", cpuPct: 1, rssMb: 1 }]) });
+    const body = heartbeatRequestSchema.parse({
+      usage,
+      vms: [],
+      metrics: metrics(12.5, [
+        { id: mine.id, cpuPct: 150, rssMb: 300 },
+        { id: foreign.id, cpuPct: 99, rssMb: 99 },
+        { id: "not-a-vm", cpuPct: 1, rssMb: 1 },
+      ]),
+    });
     await recordHeartbeat(hostId, body);
     expect(await db().metricSample.count()).toBe(2);
 
@@ -77,11 +119,18 @@ describe.each(PROVIDERS)("metrics on %s", (provider) => {
   it("keeps a bounded history: at most one sample per spacing, nothing older than the retention", async () => {
     const vm = await vmOn(hostId, "busy");
     const t0 = Date.UTC(2026, 0, 1);
-    const opts = (i: number) => ({ now: new Date(t0 + i * 1_000), retentionMs: 60_000, minSpacingMs: 4_000, pruneEveryMs: 10_000 });
+    const opts = (i: number) => ({
+      now: new Date(t0 + i * 1_000),
+      retentionMs: 60_000,
+      minSpacingMs: 4_000,
+      pruneEveryMs: 10_000,
+    });
     let stored = 0;
     // 200 heartbeats one second apart (nudged agent): only every 4th is kept, and only the last
     // minute (plus what accumulates between prunes, every 10 s here).
-    for (let i = 0; i < 200; i++) if ((await recordMetrics(hostId, metrics(i % 100, [{ id: vm.id, cpuPct: i, rssMb: 100 }]), opts(i))).stored) stored++;
+    for (let i = 0; i < 200; i++)
+      if ((await recordMetrics(hostId, metrics(i % 100, [{ id: vm.id, cpuPct: i, rssMb: 100 }]), opts(i))).stored)
+        stored++;
     expect(stored).toBe(50);
     const hostRows = await db().metricSample.findMany({ where: { hostId }, orderBy: { at: "asc" } });
     const vmRows = await db().metricSample.findMany({ where: { vmId: vm.id }, orderBy: { at: "asc" } });
@@ -90,7 +139,8 @@ describe.each(PROVIDERS)("metrics on %s", (provider) => {
       expect(rows.length).toBeGreaterThanOrEqual(60_000 / 4_000 - 1);
       expect(rows[0]!.at.getTime()).toBeGreaterThanOrEqual(rows.at(-1)!.at.getTime() - 70_000);
       expect(rows.at(-1)!.at.getTime()).toBe(t0 + 196_000);
-      for (let i = 1; i < rows.length; i++) expect(rows[i]!.at.getTime() - rows[i - 1]!.at.getTime()).toBeGreaterThanOrEqual(4_000);
+      for (let i = 1; i < rows.length; i++)
+        expect(rows[i]!.at.getTime() - rows[i - 1]!.at.getTime()).toBeGreaterThanOrEqual(4_000);
     }
     // The default bound: 60 minutes (+ 1 between prunes) at one sample per 4 s.
     expect(METRICS_MAX_SAMPLES_PER_SERIES).toBe(915);
@@ -114,12 +164,28 @@ describe.each(PROVIDERS)("metrics on %s", (provider) => {
     const vm = await vmOn(hostId, "api-vm");
     await recordMetrics(hostId, metrics(40, [{ id: vm.id, cpuPct: 80, rssMb: 200 }]));
     (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
-    const { id } = await createUser({ email: "viewer@t.test", name: "Viewer", role: "viewer", password: "viewer-password-1" });
+    const { id } = await createUser({
+      email: "viewer@t.test",
+      name: "Viewer",
+      role: "viewer",
+      password: "viewer-password-1",
+    });
     const viewer: Actor = { id, email: "viewer@t.test", name: "Viewer", role: "viewer", via: "session" };
     const { token } = await createToken(viewer, "metrics", 0, null);
 
-    const call = (route: typeof getHostMetricsRoute, kind: string, target: string, query = "", auth: string | null = token) =>
-      route(new Request(`http://localhost/api/v1/${kind}/${target}/metrics${query}`, { headers: auth ? { authorization: `Bearer ${auth}` } : {} }), { params: Promise.resolve({ id: target }) });
+    const call = (
+      route: typeof getHostMetricsRoute,
+      kind: string,
+      target: string,
+      query = "",
+      auth: string | null = token,
+    ) =>
+      route(
+        new Request(`http://localhost/api/v1/${kind}/${target}/metrics${query}`, {
+          headers: auth ? { authorization: `Bearer ${auth}` } : {},
+        }),
+        { params: Promise.resolve({ id: target }) },
+      );
 
     expect((await call(getHostMetricsRoute, "hosts", hostId, "", null)).status).toBe(401);
     expect((await call(getVmMetricsRoute, "vms", vm.id, "", "pa_wrong-token")).status).toBe(401);

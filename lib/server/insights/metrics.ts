@@ -11,14 +11,21 @@ import "server-only";
 // table-wide sweep at most every 10 minutes per controller process.
 import { AppError } from "../../errors";
 import type { HeartbeatMetrics } from "../../schemas/agent-api";
-import { METRICS_RETENTION_MINUTES, type HostMetricsDto, type MetricPoint, type VmMetricsDto } from "../../schemas/metrics";
+import {
+  METRICS_RETENTION_MINUTES,
+  type HostMetricsDto,
+  type MetricPoint,
+  type VmMetricsDto,
+} from "../../schemas/metrics";
 import { db } from "../platform";
 import { logError } from "../platform";
 
 export const METRICS_RETENTION_MS = METRICS_RETENTION_MINUTES * 60_000;
 export const METRICS_MIN_SPACING_MS = 4_000;
 const PRUNE_EVERY_MS = 60_000;
-export const METRICS_MAX_SAMPLES_PER_SERIES = Math.ceil((METRICS_RETENTION_MS + PRUNE_EVERY_MS) / METRICS_MIN_SPACING_MS);
+export const METRICS_MAX_SAMPLES_PER_SERIES = Math.ceil(
+  (METRICS_RETENTION_MS + PRUNE_EVERY_MS) / METRICS_MIN_SPACING_MS,
+);
 const SWEEP_EVERY_MS = 10 * 60_000;
 /** keeps `IN (...)` lists and multi-row inserts well under SQLite's / PostgreSQL's parameter limits */
 const CHUNK = 500;
@@ -46,7 +53,11 @@ export interface RecordMetricsOptions {
  * Stores one heartbeat's samples. VM samples count only for VMs the controller has placed on this
  * host (an agent cannot write another host's VM history). Returns what was stored.
  */
-export async function recordMetrics(hostId: string, metrics: HeartbeatMetrics, opts: RecordMetricsOptions = {}): Promise<{ stored: boolean; vms: number }> {
+export async function recordMetrics(
+  hostId: string,
+  metrics: HeartbeatMetrics,
+  opts: RecordMetricsOptions = {},
+): Promise<{ stored: boolean; vms: number }> {
   const now = opts.now ?? new Date();
   const retentionMs = opts.retentionMs ?? METRICS_RETENTION_MS;
   const minSpacingMs = opts.minSpacingMs ?? METRICS_MIN_SPACING_MS;
@@ -54,9 +65,12 @@ export async function recordMetrics(hostId: string, metrics: HeartbeatMetrics, o
 
   // Host rows have hostId set and vmId null; VM rows the reverse. Newest host row, by (hostId, at).
   const last = await db().metricSample.findFirst({ where: { hostId }, orderBy: { at: "desc" }, select: { at: true } });
-  if (last && now.getTime() - last.at.getTime() < minSpacingMs && last.at.getTime() <= now.getTime()) return { stored: false, vms: 0 };
+  if (last && now.getTime() - last.at.getTime() < minSpacingMs && last.at.getTime() <= now.getTime())
+    return { stored: false, vms: 0 };
 
-  const placed = new Set(opts.placedVmIds ?? (await db().vm.findMany({ where: { hostId }, select: { id: true } })).map((v) => v.id));
+  const placed = new Set(
+    opts.placedVmIds ?? (await db().vm.findMany({ where: { hostId }, select: { id: true } })).map((v) => v.id),
+  );
   const seen = new Set<string>();
   const vmRows = metrics.vms
     .filter((v) => placed.has(v.id) && !seen.has(v.id) && seen.add(v.id))
@@ -69,7 +83,8 @@ export async function recordMetrics(hostId: string, metrics: HeartbeatMetrics, o
     lastPruneAt.set(hostId, now.getTime());
     const cutoff = new Date(now.getTime() - retentionMs);
     await db().metricSample.deleteMany({ where: { hostId, at: { lt: cutoff } } });
-    for (const part of chunks(vmRows.map((r) => r.vmId))) await db().metricSample.deleteMany({ where: { vmId: { in: part }, at: { lt: cutoff } } });
+    for (const part of chunks(vmRows.map((r) => r.vmId)))
+      await db().metricSample.deleteMany({ where: { vmId: { in: part }, at: { lt: cutoff } } });
   }
 
   if (Math.abs(now.getTime() - lastSweepAt) >= SWEEP_EVERY_MS) {
@@ -85,7 +100,11 @@ export async function sweepMetrics(now = new Date(), retentionMs = METRICS_RETEN
 }
 
 /** recordMetrics for the heartbeat: history is secondary to the VM state the heartbeat carries, so it never throws. */
-export async function recordHeartbeatMetrics(hostId: string, metrics: HeartbeatMetrics | undefined, placedVmIds: Iterable<string>): Promise<void> {
+export async function recordHeartbeatMetrics(
+  hostId: string,
+  metrics: HeartbeatMetrics | undefined,
+  placedVmIds: Iterable<string>,
+): Promise<void> {
   if (!metrics) return;
   try {
     await recordMetrics(hostId, metrics, { placedVmIds });
@@ -108,14 +127,31 @@ async function series(where: SeriesWhere, minutes: number, now: Date): Promise<M
 
 /** A host's samples of the last `minutes`, oldest first. */
 export async function hostMetrics(hostId: string, minutes: number, now = new Date()): Promise<HostMetricsDto> {
-  const host = await db().host.findUnique({ where: { id: hostId }, select: { id: true, cpuCount: true, memoryMb: true } });
+  const host = await db().host.findUnique({
+    where: { id: hostId },
+    select: { id: true, cpuCount: true, memoryMb: true },
+  });
   if (!host) throw new AppError({ code: "not_found", message: `Host ${hostId} does not exist.` });
-  return { hostId, minutes, now: now.toISOString(), cpuCount: host.cpuCount, memTotalMb: host.memoryMb, samples: await series({ hostId }, minutes, now) };
+  return {
+    hostId,
+    minutes,
+    now: now.toISOString(),
+    cpuCount: host.cpuCount,
+    memTotalMb: host.memoryMb,
+    samples: await series({ hostId }, minutes, now),
+  };
 }
 
 /** A VM's samples of the last `minutes`, oldest first (its QEMU process: 100 % = one host core, RSS). */
 export async function vmMetrics(vmId: string, minutes: number, now = new Date()): Promise<VmMetricsDto> {
   const vm = await db().vm.findUnique({ where: { id: vmId }, select: { id: true, vcpus: true, memoryMb: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${vmId} does not exist.` });
-  return { vmId, minutes, now: now.toISOString(), vcpus: vm.vcpus, memoryMb: vm.memoryMb, samples: await series({ vmId }, minutes, now) };
+  return {
+    vmId,
+    minutes,
+    now: now.toISOString(),
+    vcpus: vm.vcpus,
+    memoryMb: vm.memoryMb,
+    samples: await series({ vmId }, minutes, now),
+  };
 }

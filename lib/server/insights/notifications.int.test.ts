@@ -12,7 +12,13 @@ import { GET as getNotifications } from "../../../app/api/v1/notifications/route
 import { POST as postRead } from "../../../app/api/v1/notifications/read/route";
 
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
-const actor = (id: string, role: Actor["role"] = "viewer"): Actor => ({ id, email: `${id}@t.test`, name: id, role, via: "token" });
+const actor = (id: string, role: Actor["role"] = "viewer"): Actor => ({
+  id,
+  email: `${id}@t.test`,
+  name: id,
+  role,
+  via: "token",
+});
 
 async function user(id: string, createdAt: Date) {
   await db().user.create({ data: { id, email: `${id}@t.test`, name: id, role: "viewer", createdAt } });
@@ -20,17 +26,34 @@ async function user(id: string, createdAt: Date) {
 }
 
 let seq = 0;
-async function task(status: "failed" | "succeeded" | "running", finishedMinutesAgo: number, userId: string | null = null) {
+async function task(
+  status: "failed" | "succeeded" | "running",
+  finishedMinutesAgo: number,
+  userId: string | null = null,
+) {
   const finishedAt = status === "running" ? null : minutesAgo(finishedMinutesAgo);
   return db().task.create({
-    data: { id: `t-${String(++seq).padStart(4, "0")}`, kind: "vm.start", status, userId, error: status === "failed" ? "agent unreachable" : null, createdAt: minutesAgo(finishedMinutesAgo + 1), finishedAt },
+    data: {
+      id: `t-${String(++seq).padStart(4, "0")}`,
+      kind: "vm.start",
+      status,
+      userId,
+      error: status === "failed" ? "agent unreachable" : null,
+      createdAt: minutesAgo(finishedMinutesAgo + 1),
+      finishedAt,
+    },
   });
 }
 
 describe.each(PROVIDERS)("failed-task notifications on %s", (provider) => {
   let database: TestDatabase | undefined;
-  beforeEach(async () => { seq = 0; database = await useFreshDatabase(provider); });
-  afterEach(async () => { await releaseDatabase(database); });
+  beforeEach(async () => {
+    seq = 0;
+    database = await useFreshDatabase(provider);
+  });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   it("counts failures the user has not seen, newest first; succeeded and running tasks never notify", async () => {
     const ann = await user("ann", minutesAgo(600));
@@ -104,11 +127,27 @@ describe.each(PROVIDERS)("failed-task notifications on %s", (provider) => {
     for (const id of ["ann", "ben"]) await addUserToProjects(id);
     const vm = await db().vm.create({ data: { name: "web", arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1 } });
     const c = await createToken(actor("cy"), "t", 0, null);
-    const [a, b] = await Promise.all([createToken(actor("ann"), "t", 0, null), createToken(actor("ben"), "t", 0, null)]);
+    const [a, b] = await Promise.all([
+      createToken(actor("ann"), "t", 0, null),
+      createToken(actor("ben"), "t", 0, null),
+    ]);
     await db().task.update({ where: { id: (await task("failed", 5)).id }, data: { vmId: vm.id } });
-    const get = (token?: string) => getNotifications(new Request("http://localhost/api/v1/notifications", { headers: token ? { authorization: `Bearer ${token}` } : {} }), { params: Promise.resolve({}) });
+    const get = (token?: string) =>
+      getNotifications(
+        new Request("http://localhost/api/v1/notifications", {
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        }),
+        { params: Promise.resolve({}) },
+      );
     const read = (token: string | undefined, body?: string) =>
-      postRead(new Request("http://localhost/api/v1/notifications/read", { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body }), { params: Promise.resolve({}) });
+      postRead(
+        new Request("http://localhost/api/v1/notifications/read", {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body,
+        }),
+        { params: Promise.resolve({}) },
+      );
 
     expect((await get()).status).toBe(401);
     const anon = await read(undefined, "{}");

@@ -26,9 +26,16 @@ export async function notificationsFor(actor: Pick<Actor, "id">, scope: TaskWher
   const where: TaskWhere = { AND: [scope, { status: "failed", finishedAt: { gt: since } }] };
   const [unread, rows] = await Promise.all([
     db().task.count({ where }),
-    db().task.findMany({ where, orderBy: [{ finishedAt: "desc" }, { id: "desc" }], take: NOTIFICATION_ITEMS, include: taskInclude }),
+    db().task.findMany({
+      where,
+      orderBy: [{ finishedAt: "desc" }, { id: "desc" }],
+      take: NOTIFICATION_ITEMS,
+      include: taskInclude,
+    }),
   ]);
-  return { unread, seenUpTo: since, items: await toTaskEventDtos(rows) } satisfies z.input<typeof notificationsDtoSchema>;
+  return { unread, seenUpTo: since, items: await toTaskEventDtos(rows) } satisfies z.input<
+    typeof notificationsDtoSchema
+  >;
 }
 
 function isUniqueViolation(error: unknown): boolean {
@@ -40,16 +47,27 @@ function isUniqueViolation(error: unknown): boolean {
  * finish time of the newest failure it showed, so one that fails while the dropdown is open stays
  * unread. The marker only moves forward, also under concurrent calls.
  */
-export async function markNotificationsRead(actor: Pick<Actor, "id">, upTo?: Date, scope: TaskWhere = {}): Promise<Notifications> {
+export async function markNotificationsRead(
+  actor: Pick<Actor, "id">,
+  upTo?: Date,
+  scope: TaskWhere = {},
+): Promise<Notifications> {
   const now = new Date();
   const target = upTo && upTo < now ? upTo : now;
   if (target > (await seenUpTo(actor.id))) {
     try {
-      await db().notificationState.upsert({ where: { userId: actor.id }, create: { userId: actor.id, failedSeenUpTo: target }, update: {} });
+      await db().notificationState.upsert({
+        where: { userId: actor.id },
+        create: { userId: actor.id, failedSeenUpTo: target },
+        update: {},
+      });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error; // a concurrent call created the row first
     }
-    await db().notificationState.updateMany({ where: { userId: actor.id, failedSeenUpTo: { lt: target } }, data: { failedSeenUpTo: target } });
+    await db().notificationState.updateMany({
+      where: { userId: actor.id, failedSeenUpTo: { lt: target } },
+      data: { failedSeenUpTo: target },
+    });
   }
   return notificationsFor(actor, scope);
 }

@@ -5,8 +5,22 @@ import type { Caller } from "../platform";
 // is ever handed out twice, whatever runs concurrently (see docs/decisions/007-ipam.md).
 import { randomBytes } from "node:crypto";
 import { AppError } from "../../errors";
-import { cidrsOverlap, inPool, macFromBytes, nextFreeAddress, poolSize, prefixLength, validateNetworkPlan, type NetworkPlan } from "../../ipam";
-import type { CreateNetworkInput, NetworkListQuery, UpdateNetworkInput, networkDtoSchema } from "../../schemas/networks";
+import {
+  cidrsOverlap,
+  inPool,
+  macFromBytes,
+  nextFreeAddress,
+  poolSize,
+  prefixLength,
+  validateNetworkPlan,
+  type NetworkPlan,
+} from "../../ipam";
+import type {
+  CreateNetworkInput,
+  NetworkListQuery,
+  UpdateNetworkInput,
+  networkDtoSchema,
+} from "../../schemas/networks";
 import type { z } from "zod";
 import type { ListResult } from "../../schemas/list";
 import type { Network } from "../../generated/sqlite/client";
@@ -56,7 +70,11 @@ export function toNetworkDto(n: Network, usage: Usage = NO_USAGE) {
 async function usageOf(networkIds: string[], client: Tx | Db = db()): Promise<Map<string, Usage>> {
   const out = new Map<string, Usage>();
   if (networkIds.length === 0) return out;
-  const groups = await client.nic.groupBy({ by: ["networkId", "vmId"], where: { networkId: { in: networkIds } }, _count: { _all: true, ip: true } });
+  const groups = await client.nic.groupBy({
+    by: ["networkId", "vmId"],
+    where: { networkId: { in: networkIds } },
+    _count: { _all: true, ip: true },
+  });
   for (const g of groups) {
     const u = out.get(g.networkId) ?? { ...NO_USAGE };
     u.nicCount += g._count._all;
@@ -76,11 +94,20 @@ function usageWhere(status: NetworkListQuery["status"]) {
 export async function listNetworks(query: NetworkListQuery): Promise<ListResult<NetworkDto>> {
   const where = { ...usageWhere(query.status), ...nameSearch(query.q) };
   const [rows, total] = await Promise.all([
-    db().network.findMany({ where, orderBy: [{ [query.sort]: query.dir }, { id: "asc" }], ...pageArgs(query.page, query.pageSize) }),
+    db().network.findMany({
+      where,
+      orderBy: [{ [query.sort]: query.dir }, { id: "asc" }],
+      ...pageArgs(query.page, query.pageSize),
+    }),
     db().network.count({ where }),
   ]);
   const usage = await usageOf(rows.map((r) => r.id));
-  return { items: rows.map((r) => toNetworkDto(r, usage.get(r.id))), total, page: query.page, pageSize: query.pageSize };
+  return {
+    items: rows.map((r) => toNetworkDto(r, usage.get(r.id))),
+    total,
+    page: query.page,
+    pageSize: query.pageSize,
+  };
 }
 
 async function findOrThrow(id: string, client: Tx | Db = db()): Promise<Network> {
@@ -111,41 +138,85 @@ export function uniqueViolation(error: unknown): string[] | null {
   if (Array.isArray(target)) return target.map(String);
   if (typeof target === "string") return [target];
   // Driver adapters report the constraint under meta.driverAdapterError.cause.constraint.
-  const constraint = (meta.driverAdapterError as { cause?: { constraint?: { fields?: unknown; index?: unknown } } } | undefined)?.cause?.constraint;
+  const constraint = (
+    meta.driverAdapterError as { cause?: { constraint?: { fields?: unknown; index?: unknown } } } | undefined
+  )?.cause?.constraint;
   if (constraint && Array.isArray(constraint.fields)) return constraint.fields.map((f) => String(f).replace(/"/g, ""));
   if (constraint && typeof constraint.index === "string") return [constraint.index];
   return [];
 }
 
 /** Refuses a name, VLAN or CIDR that another network already has, naming that network. */
-async function assertNoClash(tx: Tx, candidate: { name: string; vlanId: number; cidr: string }, exceptId?: string): Promise<void> {
-  const others = await tx.network.findMany({ where: exceptId ? { id: { not: exceptId } } : {}, select: { id: true, name: true, vlanId: true, cidr: true } });
+async function assertNoClash(
+  tx: Tx,
+  candidate: { name: string; vlanId: number; cidr: string },
+  exceptId?: string,
+): Promise<void> {
+  const others = await tx.network.findMany({
+    where: exceptId ? { id: { not: exceptId } } : {},
+    select: { id: true, name: true, vlanId: true, cidr: true },
+  });
   const sameName = others.find((o) => o.name === candidate.name);
   if (sameName) throw new AppError({ code: "conflict", message: `A network named ${candidate.name} already exists.` });
   const sameVlan = others.find((o) => o.vlanId === candidate.vlanId);
-  if (sameVlan) throw new AppError({ code: "conflict", message: `VLAN ${candidate.vlanId} is already used by network ${sameVlan.name}.` });
+  if (sameVlan)
+    throw new AppError({
+      code: "conflict",
+      message: `VLAN ${candidate.vlanId} is already used by network ${sameVlan.name}.`,
+    });
   const overlapping = others.find((o) => cidrsOverlap(o.cidr, candidate.cidr));
-  if (overlapping) throw new AppError({ code: "conflict", message: `${candidate.cidr} overlaps network ${overlapping.name} (${overlapping.cidr}).` });
+  if (overlapping)
+    throw new AppError({
+      code: "conflict",
+      message: `${candidate.cidr} overlaps network ${overlapping.name} (${overlapping.cidr}).`,
+    });
 }
 
 function conflictFromUnique(error: unknown, candidate: { name?: string; vlanId?: number }): unknown {
   const fields = uniqueViolation(error);
   if (!fields) return error;
   const joined = fields.join(",");
-  if (joined.includes("vlanId")) return new AppError({ code: "conflict", message: `VLAN ${candidate.vlanId} is already used by another network.` });
-  if (joined.includes("name")) return new AppError({ code: "conflict", message: `A network named ${candidate.name} already exists.` });
-  return new AppError({ code: "conflict", message: "Another network with the same name or VLAN was created at the same time." });
+  if (joined.includes("vlanId"))
+    return new AppError({ code: "conflict", message: `VLAN ${candidate.vlanId} is already used by another network.` });
+  if (joined.includes("name"))
+    return new AppError({ code: "conflict", message: `A network named ${candidate.name} already exists.` });
+  return new AppError({
+    code: "conflict",
+    message: "Another network with the same name or VLAN was created at the same time.",
+  });
 }
 
-async function audited<T>(who: Caller, action: string, targetId: string | null, details: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+async function audited<T>(
+  who: Caller,
+  action: string,
+  targetId: string | null,
+  details: Record<string, unknown>,
+  run: () => Promise<T>,
+): Promise<T> {
   try {
     const result = await run();
-    const id = targetId ?? ((result as { id?: string } | null)?.id ?? null);
-    await recordAudit({ actor: who.actor, action, result: "success", targetType: "network", targetId: id, clientIp: who.clientIp, details });
+    const id = targetId ?? (result as { id?: string } | null)?.id ?? null;
+    await recordAudit({
+      actor: who.actor,
+      action,
+      result: "success",
+      targetType: "network",
+      targetId: id,
+      clientIp: who.clientIp,
+      details,
+    });
     return result;
   } catch (error) {
     if (error instanceof AppError) {
-      await recordAudit({ actor: who.actor, action, result: "error", targetType: "network", targetId, clientIp: who.clientIp, details: { ...details, reason: error.message } });
+      await recordAudit({
+        actor: who.actor,
+        action,
+        result: "error",
+        targetType: "network",
+        targetId,
+        clientIp: who.clientIp,
+        details: { ...details, reason: error.message },
+      });
     }
     throw error;
   }
@@ -173,7 +244,9 @@ export async function updateNetwork(id: string, input: UpdateNetworkInput, who: 
         await lockNetworkDefinitions(tx);
         const before = await findOrThrow(id, tx);
         const usage = (await usageOf([id], tx)).get(id) ?? NO_USAGE;
-        const addressingChanged = (["cidr", "gateway", "vlanId"] as const).filter((k) => input[k] !== undefined && input[k] !== before[k]);
+        const addressingChanged = (["cidr", "gateway", "vlanId"] as const).filter(
+          (k) => input[k] !== undefined && input[k] !== before[k],
+        );
         if (addressingChanged.length > 0 && usage.nicCount > 0) {
           throw new AppError({
             code: "conflict",
@@ -184,14 +257,27 @@ export async function updateNetwork(id: string, input: UpdateNetworkInput, who: 
         // A changed CIDR invalidates the old pool bounds unless new ones are given: fall back to the default.
         const cidrChanged = input.cidr !== undefined && input.cidr !== before.cidr;
         const pick = (v: string | null | undefined, old: string) => (v === undefined ? (cidrChanged ? null : old) : v);
-        const plan = validateNetworkPlan({ cidr, gateway: input.gateway ?? before.gateway, poolStart: pick(input.poolStart, before.poolStart), poolEnd: pick(input.poolEnd, before.poolEnd) });
-        if (!plan.ok) throw new AppError({ code: "invalid", message: `Invalid network: ${plan.issues.map((i) => i.message).join("; ")}` });
+        const plan = validateNetworkPlan({
+          cidr,
+          gateway: input.gateway ?? before.gateway,
+          poolStart: pick(input.poolStart, before.poolStart),
+          poolEnd: pick(input.poolEnd, before.poolEnd),
+        });
+        if (!plan.ok)
+          throw new AppError({
+            code: "invalid",
+            message: `Invalid network: ${plan.issues.map((i) => i.message).join("; ")}`,
+          });
         const name = input.name ?? before.name;
         const vlanId = input.vlanId ?? before.vlanId;
         await assertNoClash(tx, { name, vlanId, cidr: plan.plan.cidr }, id);
         if (usage.usedAddresses > 0) {
           // Never strand an allocated address outside the pool: it would be counted wrong and could be handed out twice after a later change.
-          const ips = await tx.nic.findMany({ where: { networkId: id, ip: { not: null } }, select: { ip: true }, orderBy: { ip: "asc" } });
+          const ips = await tx.nic.findMany({
+            where: { networkId: id, ip: { not: null } },
+            select: { ip: true },
+            orderBy: { ip: "asc" },
+          });
           const outside = ips.map((r) => r.ip!).filter((ip) => !inPool(plan.plan, ip));
           if (outside.length > 0) {
             throw new AppError({
@@ -216,14 +302,20 @@ export async function deleteNetwork(id: string, who: Caller): Promise<{ id: stri
       await db().$transaction(async (tx) => {
         const usage = (await usageOf([id], tx)).get(id) ?? NO_USAGE;
         if (usage.nicCount > 0) {
-          throw new AppError({ code: "conflict", message: `Network ${network.name} is in use by ${usage.vmCount} VM(s) (${usage.nicCount} NIC(s)); delete or detach them first.` });
+          throw new AppError({
+            code: "conflict",
+            message: `Network ${network.name} is in use by ${usage.vmCount} VM(s) (${usage.nicCount} NIC(s)); delete or detach them first.`,
+          });
         }
         await tx.network.delete({ where: { id } });
       });
     } catch (error) {
       // Nic.networkId is ON DELETE RESTRICT: a NIC allocated between the count and the delete lands here.
       if (typeof error === "object" && error !== null && (error as { code?: unknown }).code === "P2003") {
-        throw new AppError({ code: "conflict", message: `Network ${network.name} just got a NIC; it is in use and cannot be deleted.` });
+        throw new AppError({
+          code: "conflict",
+          message: `Network ${network.name} just got a NIC; it is in use and cannot be deleted.`,
+        });
       }
       throw error;
     }
@@ -233,7 +325,14 @@ export async function deleteNetwork(id: string, who: Caller): Promise<{ id: stri
 
 // ---- NIC allocation (called by the VM create flow inside its placement transaction) ----
 
-export type AllocatedNic = { id: string; mac: string; ip: string; vlanId: number; prefixLength: number; gateway: string };
+export type AllocatedNic = {
+  id: string;
+  mac: string;
+  ip: string;
+  vlanId: number;
+  prefixLength: number;
+  gateway: string;
+};
 
 /**
  * Runs `fn` behind a savepoint and reports a unique violation as null instead of throwing. Needed
@@ -260,12 +359,18 @@ async function tryUnique<T>(tx: Tx, fn: () => Promise<T>): Promise<T | null> {
  * rolls back with the VM. Uniqueness is the database's job (Nic.mac, Nic(networkId, ip)): insert
  * the candidate; if another transaction took that IP (or MAC) first, re-read and try the next one.
  */
-export async function allocateNic(tx: Tx, args: { vmId: string; networkId: string; position: number }): Promise<AllocatedNic> {
+export async function allocateNic(
+  tx: Tx,
+  args: { vmId: string; networkId: string; position: number },
+): Promise<AllocatedNic> {
   const network = await findOrThrow(args.networkId, tx);
   const plan = planOf(network);
   for (let attempt = 0; attempt < MAX_ALLOCATION_ATTEMPTS; attempt++) {
     const used = await tx.nic.findMany({ where: { networkId: network.id, ip: { not: null } }, select: { ip: true } });
-    const ip = nextFreeAddress(plan, used.map((u) => u.ip!));
+    const ip = nextFreeAddress(
+      plan,
+      used.map((u) => u.ip!),
+    );
     if (!ip) {
       throw new AppError({
         code: "conflict",
@@ -273,10 +378,26 @@ export async function allocateNic(tx: Tx, args: { vmId: string; networkId: strin
       });
     }
     const mac = macFromBytes(randomBytes(3));
-    const nic = await tryUnique(tx, () => tx.nic.create({ data: { vmId: args.vmId, networkId: network.id, mac, ip, position: args.position }, select: { id: true } }));
-    if (nic) return { id: nic.id, mac, ip, vlanId: network.vlanId, prefixLength: prefixLength(network.cidr), gateway: network.gateway };
+    const nic = await tryUnique(tx, () =>
+      tx.nic.create({
+        data: { vmId: args.vmId, networkId: network.id, mac, ip, position: args.position },
+        select: { id: true },
+      }),
+    );
+    if (nic)
+      return {
+        id: nic.id,
+        mac,
+        ip,
+        vlanId: network.vlanId,
+        prefixLength: prefixLength(network.cidr),
+        gateway: network.gateway,
+      };
   }
-  throw new AppError({ code: "conflict", message: `Network ${network.name} is busy (address allocation kept losing races); try again.` });
+  throw new AppError({
+    code: "conflict",
+    message: `Network ${network.name} is busy (address allocation kept losing races); try again.`,
+  });
 }
 
 /** Frees every address and MAC of the VM (same transaction as the VM's delete, or before it). */
@@ -286,8 +407,15 @@ export async function releaseNics(tx: Tx | Db, vmId: string): Promise<number> {
 }
 
 /** The VM's NICs as the agent's `nicSpecSchema` wants them (lib/schemas/agent-api.ts), in position order. */
-export async function nicSpecsFor(vmId: string, client: Tx | Db = db()): Promise<Array<{ id: string; mac: string; vlan: number; ip?: string; prefixLength?: number; gateway?: string }>> {
-  const nics = await client.nic.findMany({ where: { vmId }, include: { network: true }, orderBy: [{ position: "asc" }, { createdAt: "asc" }] });
+export async function nicSpecsFor(
+  vmId: string,
+  client: Tx | Db = db(),
+): Promise<Array<{ id: string; mac: string; vlan: number; ip?: string; prefixLength?: number; gateway?: string }>> {
+  const nics = await client.nic.findMany({
+    where: { vmId },
+    include: { network: true },
+    orderBy: [{ position: "asc" }, { createdAt: "asc" }],
+  });
   return nics.map((n) => ({
     id: n.id,
     mac: n.mac,

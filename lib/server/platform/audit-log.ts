@@ -16,14 +16,31 @@ export async function listAudit(query: z.output<typeof auditListQuery>): Promise
     ...(query.q ? { OR: [nameSearch(query.q, "action"), nameSearch(query.q, "userEmail")] } : {}),
   };
   const [items, total] = await Promise.all([
-    db().auditEvent.findMany({ where, orderBy: [{ [query.sort]: query.dir }, { id: "desc" }], ...pageArgs(query.page, query.pageSize) }),
+    db().auditEvent.findMany({
+      where,
+      orderBy: [{ [query.sort]: query.dir }, { id: "desc" }],
+      ...pageArgs(query.page, query.pageSize),
+    }),
     db().auditEvent.count({ where }),
   ]);
   return {
-    items: items.map((e) => ({
-      id: e.id, createdAt: e.createdAt, userId: e.userId, userEmail: e.userEmail, action: e.action, targetType: e.targetType, targetId: e.targetId,
-      result: e.result as AuditSource["result"], clientIp: e.clientIp, details: e.details,
-    }) satisfies AuditDto),
-    total, page: query.page, pageSize: query.pageSize,
+    items: items.map(
+      (e) =>
+        ({
+          id: e.id,
+          createdAt: e.createdAt,
+          userId: e.userId,
+          userEmail: e.userEmail,
+          action: e.action,
+          targetType: e.targetType,
+          targetId: e.targetId,
+          result: e.result as AuditSource["result"],
+          clientIp: e.clientIp,
+          details: e.details,
+        }) satisfies AuditDto,
+    ),
+    total,
+    page: query.page,
+    pageSize: query.pageSize,
   };
 }

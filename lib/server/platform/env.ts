@@ -11,7 +11,10 @@ const schema = z.object({
   DATABASE_URL: z
     .string()
     .optional()
-    .refine((v) => !v || v.startsWith("file:") || /^postgres(ql)?:\/\//.test(v), "DATABASE_URL must be file:<path> or postgresql://…"),
+    .refine(
+      (v) => !v || v.startsWith("file:") || /^postgres(ql)?:\/\//.test(v),
+      "DATABASE_URL must be file:<path> or postgresql://…",
+    ),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   POLYARCH_PUBLIC_URL: z.string().url().optional(),
   BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters").optional(),
@@ -21,7 +24,11 @@ const schema = z.object({
   POLYARCH_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(1000).default(20_000),
   POLYARCH_JOIN_TOKEN: z.string().min(16, "POLYARCH_JOIN_TOKEN must be at least 16 characters").optional(),
   /** lifetime of join tokens created on the Hosts page (the bootstrap POLYARCH_JOIN_TOKEN does not expire) */
-  POLYARCH_JOIN_TOKEN_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 365).default(24),
+  POLYARCH_JOIN_TOKEN_TTL_HOURS: z.coerce
+    .number()
+    .min(0.01)
+    .max(24 * 365)
+    .default(24),
   POLYARCH_DEMO_IMAGES_DIR: z.string().optional(),
   POLYARCH_LOGIN_RATE_MAX: z.coerce.number().int().min(1).default(10),
   /** the agent API over HTTPS (server/main.ts reads it too; 0 = off; docs/decisions/017-agent-tls.md) */

@@ -26,7 +26,8 @@ export function toJsonSafe<T>(value: T): unknown {
 
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what = "request"): z.output<S> {
   const result = schema.safeParse(input);
-  if (!result.success) throw new AppError({ code: "invalid", message: `Invalid ${what}: ${formatIssues(result.error.issues)}` });
+  if (!result.success)
+    throw new AppError({ code: "invalid", message: `Invalid ${what}: ${formatIssues(result.error.issues)}` });
   return result.data;
 }
 
@@ -35,9 +36,14 @@ export function parseQuery<S extends z.ZodType>(req: Request, schema: S): z.outp
 }
 
 /** Reads a JSON body with a size cap; malformed or oversize bodies are client errors, never 500. */
-export async function readJson<S extends z.ZodType>(req: Request, schema: S, maxBytes = MAX_JSON_BYTES): Promise<z.output<S>> {
+export async function readJson<S extends z.ZodType>(
+  req: Request,
+  schema: S,
+  maxBytes = MAX_JSON_BYTES,
+): Promise<z.output<S>> {
   const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw new AppError({ code: "too_large", message: `Request body is larger than ${maxBytes} bytes.` });
+  if (declared > maxBytes)
+    throw new AppError({ code: "too_large", message: `Request body is larger than ${maxBytes} bytes.` });
   const reader = req.body?.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -62,4 +68,3 @@ export async function readJson<S extends z.ZodType>(req: Request, schema: S, max
   }
   return parseOrThrow(schema, data, "request body");
 }
-

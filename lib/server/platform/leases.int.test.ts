@@ -4,7 +4,16 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "./db";
-import { acquireLease, activeControllerId, claimRun, dbNowMs, releaseLease, startControllerLiveness, startPeriodicJob, withLease } from "./leases";
+import {
+  acquireLease,
+  activeControllerId,
+  claimRun,
+  dbNowMs,
+  releaseLease,
+  startControllerLiveness,
+  startPeriodicJob,
+  withLease,
+} from "./leases";
 import { sweepOrphanedTasks } from "../vms";
 import { createVm } from "../vms";
 
@@ -13,7 +22,11 @@ async function untilDbTime(ms: number) {
   while ((await dbNowMs()) <= ms) await new Promise((r) => setTimeout(r, 20));
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -25,8 +38,12 @@ async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined |
 
 describe.each(PROVIDERS)("leases on %s", (provider) => {
   let database: TestDatabase | undefined;
-  beforeEach(async () => { database = await useFreshDatabase(provider); });
-  afterEach(async () => { await releaseDatabase(database); });
+  beforeEach(async () => {
+    database = await useFreshDatabase(provider);
+  });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   it("one holder until expiry; the fencing token grows on every change of holder, not on renewal", async () => {
     const a1 = await acquireLease("job", 1_500, "A");
@@ -65,7 +82,10 @@ describe.each(PROVIDERS)("leases on %s", (provider) => {
     expect(await claimRun("job", b.fencing, 0, "A")).toBeNull(); // not the holder
     expect(await claimRun("job", b.fencing, 0, "B")).toBeTruthy();
     const runs = await db().jobRun.findMany({ orderBy: { startedAtMs: "asc" } });
-    expect(runs.map((r) => [r.holder, r.fencing])).toEqual([["A", 1], ["B", 2]]);
+    expect(runs.map((r) => [r.holder, r.fencing])).toEqual([
+      ["A", 1],
+      ["B", 2],
+    ]);
     expect((await db().lease.findUniqueOrThrow({ where: { name: "job" } })).runs).toBe(2);
   });
 
@@ -73,15 +93,34 @@ describe.each(PROVIDERS)("leases on %s", (provider) => {
     const everyMs = 150;
     let ranA = 0;
     let ranB = 0;
-    const a = startPeriodicJob({ name: "sweep", everyMs, ttlMs: 600, holder: "A", run: async () => { ranA++; } });
-    const b = startPeriodicJob({ name: "sweep", everyMs, ttlMs: 600, holder: "B", run: async () => { ranB++; } });
+    const a = startPeriodicJob({
+      name: "sweep",
+      everyMs,
+      ttlMs: 600,
+      holder: "A",
+      run: async () => {
+        ranA++;
+      },
+    });
+    const b = startPeriodicJob({
+      name: "sweep",
+      everyMs,
+      ttlMs: 600,
+      holder: "B",
+      run: async () => {
+        ranB++;
+      },
+    });
     try {
       await waitFor("5 runs", async () => (await db().jobRun.count()) >= 5);
       const holder = (await db().lease.findUniqueOrThrow({ where: { name: "sweep" } })).holder;
       const [first, second] = holder === "A" ? [a, b] : [b, a];
       const other = holder === "A" ? "B" : "A";
       await first.stop();
-      await waitFor("runs by the other controller", async () => (await db().jobRun.count({ where: { holder: other } })) >= 3);
+      await waitFor(
+        "runs by the other controller",
+        async () => (await db().jobRun.count({ where: { holder: other } })) >= 3,
+      );
       await second.stop();
     } finally {
       await a.stop();
@@ -91,7 +130,8 @@ describe.each(PROVIDERS)("leases on %s", (provider) => {
     expect(ranA + ranB).toBe(runs.length);
     expect(runs.every((r) => r.ok === true && r.finishedAtMs !== null)).toBe(true);
     // Never two runs in one period, whoever ran them (database clock).
-    for (let i = 1; i < runs.length; i++) expect(Number(runs[i]!.startedAtMs - runs[i - 1]!.startedAtMs)).toBeGreaterThanOrEqual(everyMs * 0.8);
+    for (let i = 1; i < runs.length; i++)
+      expect(Number(runs[i]!.startedAtMs - runs[i - 1]!.startedAtMs)).toBeGreaterThanOrEqual(everyMs * 0.8);
     // Each fencing token belongs to one holder and tokens only grow over time.
     const holderOf = new Map<number, string>();
     for (const r of runs) {
@@ -114,10 +154,36 @@ describe.each(PROVIDERS)("leases on %s", (provider) => {
   });
 
   it("tasks of a controller whose liveness lease expired are failed; a create's reservation is released", async () => {
-    const host = await db().host.create({ data: { name: "h", arch: "x86_64", cpuCount: 4, memoryMb: 8192, diskGb: 100, status: "online", cpuAllocationRatio: 1, ramAllocationRatio: 1, nativeArches: '["x86_64"]', emulatedArches: "[]" } });
+    const host = await db().host.create({
+      data: {
+        name: "h",
+        arch: "x86_64",
+        cpuCount: 4,
+        memoryMb: 8192,
+        diskGb: 100,
+        status: "online",
+        cpuAllocationRatio: 1,
+        ramAllocationRatio: 1,
+        nativeArches: '["x86_64"]',
+        emulatedArches: "[]",
+      },
+    });
     const image = await db().image.create({ data: { name: "img", arch: "x86_64", format: "kernel", status: "ready" } });
-    const who = { actor: { id: "u", email: "u@t.test", name: "U", role: "admin" as const, via: "session" as const }, clientIp: null };
-    const input = (name: string) => ({ name, arch: "x86_64" as const, imageId: image.id, vcpus: 1, memoryMb: 256, diskGb: 1, networkId: null, allowEmulation: false, strategy: "spread" as const });
+    const who = {
+      actor: { id: "u", email: "u@t.test", name: "U", role: "admin" as const, via: "session" as const },
+      clientIp: null,
+    };
+    const input = (name: string) => ({
+      name,
+      arch: "x86_64" as const,
+      imageId: image.id,
+      vcpus: 1,
+      memoryMb: 256,
+      diskGb: 1,
+      networkId: null,
+      allowEmulation: false,
+      strategy: "spread" as const,
+    });
     // Without a liveness lease in this process tasks carry no controller id and are never swept.
     const untracked = await createVm(input("untracked"), who, { provision: false });
     expect((await db().task.findUniqueOrThrow({ where: { id: untracked.task.id } })).controllerId).toBeNull();

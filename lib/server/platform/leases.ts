@@ -38,7 +38,14 @@ export async function dbNowMs(): Promise<number> {
 }
 
 export type LeaseState =
-  | { held: true; name: string; holder: string; fencing: number; expiresAtMs: number; /** performance.now() until which this process may act on it */ validUntil: number }
+  | {
+      held: true;
+      name: string;
+      holder: string;
+      fencing: number;
+      expiresAtMs: number;
+      /** performance.now() until which this process may act on it */ validUntil: number;
+    }
   | { held: false; name: string; holder: string | null; fencing: number; expiresAtMs: number };
 
 /** Share of the ttl the holder gives up at the end, covering the request's own latency and timer drift. */
@@ -66,10 +73,23 @@ export async function acquireLease(name: string, ttlMs: number, holder = control
     RETURNING "fencing", "expiresAtMs"`);
   const row = rows[0];
   if (row) {
-    return { held: true, name, holder, fencing: Number(row.fencing), expiresAtMs: Number(row.expiresAtMs), validUntil: sent + Number(ttl) * (1 - SAFETY) };
+    return {
+      held: true,
+      name,
+      holder,
+      fencing: Number(row.fencing),
+      expiresAtMs: Number(row.expiresAtMs),
+      validUntil: sent + Number(ttl) * (1 - SAFETY),
+    };
   }
   const current = await db().lease.findUnique({ where: { name } });
-  return { held: false, name, holder: current?.holder ?? null, fencing: current?.fencing ?? 0, expiresAtMs: Number(current?.expiresAtMs ?? 0) };
+  return {
+    held: false,
+    name,
+    holder: current?.holder ?? null,
+    fencing: current?.fencing ?? 0,
+    expiresAtMs: Number(current?.expiresAtMs ?? 0),
+  };
 }
 
 /** Gives the lease up at once (a stopping controller), so another controller need not wait for expiry. */
@@ -82,7 +102,12 @@ export async function releaseLease(name: string, holder = controllerId()): Promi
  * fencing token (database clock) and the job's previous run — by any controller — started at least
  * `minIntervalMs` ago. Returns the JobRun id, or null when the run must be skipped.
  */
-export async function claimRun(name: string, fencing: number, minIntervalMs: number, holder = controllerId()): Promise<string | null> {
+export async function claimRun(
+  name: string,
+  fencing: number,
+  minIntervalMs: number,
+  holder = controllerId(),
+): Promise<string | null> {
   const now = nowSql();
   const interval = BigInt(Math.max(0, Math.round(minIntervalMs)));
   return db().$transaction(async (tx: Tx) => {
@@ -95,7 +120,8 @@ export async function claimRun(name: string, fencing: number, minIntervalMs: num
     if (!row) return null;
     const startedAtMs = BigInt(row.lastRunAtMs);
     // Keep a day of history; pruned every 100 runs so the table stays small.
-    if (Number(row.runs) % 100 === 0) await tx.jobRun.deleteMany({ where: { job: name, startedAtMs: { lt: startedAtMs - 86_400_000n } } });
+    if (Number(row.runs) % 100 === 0)
+      await tx.jobRun.deleteMany({ where: { job: name, startedAtMs: { lt: startedAtMs - 86_400_000n } } });
     const run = await tx.jobRun.create({ data: { job: name, holder, fencing, startedAtMs } });
     return run.id;
   });
@@ -114,7 +140,13 @@ export type PeriodicJob = { name: string; stop(): Promise<void>; state(): LeaseS
  * database). A killed holder's lease expires after `ttlMs` (default 3 × everyMs, at least 3 s) and
  * the next tick of another controller takes it over.
  */
-export function startPeriodicJob(opts: { name: string; everyMs: number; ttlMs?: number; run: () => Promise<unknown>; holder?: string }): PeriodicJob {
+export function startPeriodicJob(opts: {
+  name: string;
+  everyMs: number;
+  ttlMs?: number;
+  run: () => Promise<unknown>;
+  holder?: string;
+}): PeriodicJob {
   const { name, everyMs, run } = opts;
   const holder = opts.holder ?? controllerId();
   const ttlMs = opts.ttlMs ?? Math.max(3 * everyMs, 3_000);
@@ -145,12 +177,15 @@ export function startPeriodicJob(opts: { name: string; everyMs: number; ttlMs?: 
       logError(`lease ${name}: renewal failed`, error);
     }
     const held = state?.held === true && performance.now() < state.validUntil;
-    if (held !== wasHolder) logInfo(held ? "lease acquired" : "lease lost", { lease: name, holder, fencing: state?.fencing });
+    if (held !== wasHolder)
+      logInfo(held ? "lease acquired" : "lease lost", { lease: name, holder, fencing: state?.fencing });
     wasHolder = held;
     if (held && !running && !stopped && state?.held) {
       running = execute(state.fencing)
         .catch((error) => logError(`periodic job ${name}: run bookkeeping failed`, error))
-        .finally(() => { running = null; });
+        .finally(() => {
+          running = null;
+        });
     }
   };
 
@@ -180,7 +215,11 @@ export function startPeriodicJob(opts: { name: string; everyMs: number; ttlMs?: 
  * Runs `fn` while holding lease `name` (one-shot start-up work, serialized across controllers that
  * start together); waits up to `waitMs` for another holder. The lease is renewed while fn runs.
  */
-export async function withLease<T>(name: string, fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number; holder?: string } = {}): Promise<T> {
+export async function withLease<T>(
+  name: string,
+  fn: () => Promise<T>,
+  opts: { ttlMs?: number; waitMs?: number; holder?: string } = {},
+): Promise<T> {
   const ttlMs = opts.ttlMs ?? 30_000;
   const holder = opts.holder ?? controllerId();
   const deadline = performance.now() + (opts.waitMs ?? 120_000);
@@ -216,7 +255,9 @@ export function activeControllerId(): string | null {
  * record the instance id of the controller running them; when that lease has expired the
  * controller is gone and sweepOrphanedTasks fails its running tasks.
  */
-export function startControllerLiveness(opts: { everyMs: number; ttlMs?: number; holder?: string }): { stop(): Promise<void> } {
+export function startControllerLiveness(opts: { everyMs: number; ttlMs?: number; holder?: string }): {
+  stop(): Promise<void>;
+} {
   const holder = opts.holder ?? controllerId();
   const name = CONTROLLER_LEASE_PREFIX + holder;
   const ttlMs = opts.ttlMs ?? Math.max(3 * opts.everyMs, 3_000);
@@ -227,7 +268,9 @@ export function startControllerLiveness(opts: { everyMs: number; ttlMs?: number;
     if (stopped) return;
     pending = acquireLease(name, ttlMs, holder)
       // Tasks are stamped only once the lease row exists, so no sweep can take a new task for an orphan.
-      .then((lease) => { if (lease.held && !stopped && holder === controllerId()) liveness.polyarchLivenessActive = true; })
+      .then((lease) => {
+        if (lease.held && !stopped && holder === controllerId()) liveness.polyarchLivenessActive = true;
+      })
       .catch((error) => logError("controller liveness lease: renewal failed", error))
       .finally(() => {
         pending = null;
@@ -249,6 +292,9 @@ export function startControllerLiveness(opts: { everyMs: number; ttlMs?: number;
 /** Is the controller with this instance id still alive (its liveness lease unexpired)? */
 export async function liveControllers(ids: string[], nowMs: number): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const rows = await db().lease.findMany({ where: { name: { in: ids.map((id) => CONTROLLER_LEASE_PREFIX + id) }, expiresAtMs: { gt: BigInt(nowMs) } }, select: { holder: true } });
+  const rows = await db().lease.findMany({
+    where: { name: { in: ids.map((id) => CONTROLLER_LEASE_PREFIX + id) }, expiresAtMs: { gt: BigInt(nowMs) } },
+    select: { holder: true },
+  });
   return new Set(rows.map((r) => r.holder));
 }

@@ -1,7 +1,10 @@
 import "server-only";
 // Structured one-line logs. Internal errors are logged with context here and never shown to users.
 export function logError(message: string, error: unknown, context: Record<string, unknown> = {}): void {
-  const err = error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : { value: String(error) };
+  const err =
+    error instanceof Error
+      ? { name: error.name, message: error.message, stack: error.stack }
+      : { value: String(error) };
   console.error(JSON.stringify({ level: "error", at: new Date().toISOString(), message, ...context, error: err }));
 }
 

@@ -6,7 +6,16 @@ import "reflect-metadata"; // @peculiar/x509 resolves its ASN.1 providers throug
 // public key the agent generated itself. node:crypto cannot build certificates; @peculiar/x509 can
 // (pure JS over WebCrypto) and is used here only, never in the agent.
 import * as x509 from "@peculiar/x509";
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, verify, webcrypto, X509Certificate, type KeyObject } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  verify,
+  webcrypto,
+  X509Certificate,
+  type KeyObject,
+} from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
@@ -49,12 +58,16 @@ function serial(): string {
 
 async function signingKey(pkcs8Pem: string): Promise<CryptoKey> {
   const der = createPrivateKey(pkcs8Pem).export({ type: "pkcs8", format: "der" });
-  return (await webcrypto.subtle.importKey("pkcs8", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"])) as unknown as CryptoKey;
+  return (await webcrypto.subtle.importKey("pkcs8", der, { name: "ECDSA", namedCurve: "P-256" }, false, [
+    "sign",
+  ])) as unknown as CryptoKey;
 }
 
 async function publicCryptoKey(key: KeyObject): Promise<CryptoKey> {
   const der = key.export({ type: "spki", format: "der" });
-  return (await webcrypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, true, ["verify"])) as unknown as CryptoKey;
+  return (await webcrypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, true, [
+    "verify",
+  ])) as unknown as CryptoKey;
 }
 
 /** Writes files into a fresh directory, then renames it into place: a reader sees all of them or none. */
@@ -70,7 +83,8 @@ function writeDirAtomically(final: string, files: Record<string, { data: string;
     return true;
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
-    if ((e as NodeJS.ErrnoException).code === "ENOTEMPTY" || (e as NodeJS.ErrnoException).code === "EEXIST") return false; // another process won
+    if ((e as NodeJS.ErrnoException).code === "ENOTEMPTY" || (e as NodeJS.ErrnoException).code === "EEXIST")
+      return false; // another process won
     throw e;
   }
 }
@@ -96,7 +110,10 @@ async function createCa(dir: string): Promise<void> {
       await x509.SubjectKeyIdentifierExtension.create(await publicCryptoKey(publicKey)),
     ],
   });
-  writeDirAtomically(dir, { "key.pem": { data: privatePem, mode: 0o600 }, "cert.pem": { data: cert.toString("pem") + "\n", mode: 0o644 } });
+  writeDirAtomically(dir, {
+    "key.pem": { data: privatePem, mode: 0o600 },
+    "cert.pem": { data: cert.toString("pem") + "\n", mode: 0o644 },
+  });
 }
 
 interface IssueInput {
@@ -106,7 +123,10 @@ interface IssueInput {
   validityDays: number;
 }
 
-async function issue(ca: { certPem: string; keyPem: string }, input: IssueInput): Promise<{ certPem: string; fingerprint: string; expiresAt: Date }> {
+async function issue(
+  ca: { certPem: string; keyPem: string },
+  input: IssueInput,
+): Promise<{ certPem: string; fingerprint: string; expiresAt: Date }> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const now = Date.now();
   const notAfter = new Date(Math.min(now + input.validityDays * DAY, caCert.notAfter.getTime()));
@@ -137,7 +157,8 @@ function readCa(dir: string): { certPem: string; keyPem: string } {
   return { certPem: readFileSync(join(dir, "cert.pem"), "utf8"), keyPem: readFileSync(join(dir, "key.pem"), "utf8") };
 }
 
-const DNS_NAME = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+const DNS_NAME =
+  /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
 /** A SAN for a DNS name or IP address (brackets of an IPv6 literal dropped); null if it is neither. */
 export function sanFor(name: string): { type: "ip" | "dns"; value: string } | null {
@@ -152,7 +173,11 @@ export function sanFor(name: string): { type: "ip" | "dns"; value: string } | nu
  * names / IPs; default: this machine's hostname).
  */
 export function controllerSans(): IssueInput["sans"] {
-  const sans: IssueInput["sans"] = [{ type: "dns", value: "localhost" }, { type: "ip", value: "127.0.0.1" }, { type: "ip", value: "::1" }];
+  const sans: IssueInput["sans"] = [
+    { type: "dns", value: "localhost" },
+    { type: "ip", value: "127.0.0.1" },
+    { type: "ip", value: "::1" },
+  ];
   const add = (san: { type: "ip" | "dns"; value: string } | null) => {
     if (san && !sans.some((s) => s.type === san.type && s.value === san.value)) sans.push(san);
   };
@@ -163,9 +188,13 @@ export function controllerSans(): IssueInput["sans"] {
   }
   const configured = env().POLYARCH_AGENT_TLS_NAMES;
   if (configured) {
-    for (const n of configured.split(",").map((x) => x.trim()).filter(Boolean)) {
+    for (const n of configured
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean)) {
       const san = sanFor(n);
-      if (!san) throw new Error(`POLYARCH_AGENT_TLS_NAMES: ${JSON.stringify(n)} is neither a DNS name nor an IP address`);
+      if (!san)
+        throw new Error(`POLYARCH_AGENT_TLS_NAMES: ${JSON.stringify(n)} is neither a DNS name nor an IP address`);
       add(san);
     }
   } else {
@@ -181,14 +210,26 @@ export function controllerSans(): IssueInput["sans"] {
 export function agentFacingUrl(): string {
   const e = env();
   if (!e.POLYARCH_AGENT_TLS_PORT) return e.publicUrl;
-  const first = e.POLYARCH_AGENT_TLS_NAMES?.split(",").map((x) => x.trim()).find((x) => sanFor(x));
-  const host = first ? (isIP(first.replace(/^\[|\]$/g, "")) === 6 ? `[${first.replace(/^\[|\]$/g, "")}]` : first) : new URL(e.publicUrl).hostname;
+  const first = e.POLYARCH_AGENT_TLS_NAMES?.split(",")
+    .map((x) => x.trim())
+    .find((x) => sanFor(x));
+  const host = first
+    ? isIP(first.replace(/^\[|\]$/g, "")) === 6
+      ? `[${first.replace(/^\[|\]$/g, "")}]`
+      : first
+    : new URL(e.publicUrl).hostname;
   return `https://${host}:${e.POLYARCH_AGENT_TLS_PORT}`;
 }
 
 /** Whether a certificate covers every name (IP SANs by address, DNS SANs by name; the subject CN never counts). */
 function coversNames(cert: X509Certificate, sans: IssueInput["sans"]): boolean {
-  return sans.every((s) => (s.type === "ip" ? cert.checkIP(s.value) !== undefined : s.type === "dns" ? cert.checkHost(s.value, { subject: "never" }) !== undefined : true));
+  return sans.every((s) =>
+    s.type === "ip"
+      ? cert.checkIP(s.value) !== undefined
+      : s.type === "dns"
+        ? cert.checkHost(s.value, { subject: "never" }) !== undefined
+        : true,
+  );
 }
 
 async function ensureControllerCert(dir: string, ca: { certPem: string; keyPem: string }): Promise<void> {
@@ -197,12 +238,26 @@ async function ensureControllerCert(dir: string, ca: { certPem: string; keyPem: 
   if (existsSync(certFile) && existsSync(join(dir, "key.pem"))) {
     const cert = new X509Certificate(readFileSync(certFile, "utf8"));
     const fresh = new Date(cert.validTo).getTime() - Date.now() > 30 * DAY;
-    if (fresh && cert.checkIssued(new X509Certificate(ca.certPem)) && cert.verify(new X509Certificate(ca.certPem).publicKey) && coversNames(cert, sans)) return;
+    if (
+      fresh &&
+      cert.checkIssued(new X509Certificate(ca.certPem)) &&
+      cert.verify(new X509Certificate(ca.certPem).publicKey) &&
+      coversNames(cert, sans)
+    )
+      return;
     rmSync(dir, { recursive: true, force: true }); // expiring, signed by another CA, or lacking a configured name: issue anew
   }
   const { privatePem, publicKey } = newKeyPairPem();
-  const issued = await issue(ca, { subjectCn: CONTROLLER_CN, publicKey, sans, validityDays: CONTROLLER_CERT_VALIDITY_DAYS });
-  writeDirAtomically(dir, { "key.pem": { data: privatePem, mode: 0o600 }, "cert.pem": { data: issued.certPem, mode: 0o644 } });
+  const issued = await issue(ca, {
+    subjectCn: CONTROLLER_CN,
+    publicKey,
+    sans,
+    validityDays: CONTROLLER_CERT_VALIDITY_DAYS,
+  });
+  writeDirAtomically(dir, {
+    "key.pem": { data: privatePem, mode: 0o600 },
+    "cert.pem": { data: issued.certPem, mode: 0o644 },
+  });
 }
 
 const cache = new Map<string, Promise<Pki>>();
@@ -220,7 +275,13 @@ export function ensurePki(): Promise<Pki> {
       const ctlDir = join(dir, "controller");
       await ensureControllerCert(ctlDir, ca);
       const ctl = readCa(ctlDir);
-      return { dir, caCertPem: ca.certPem, caFingerprint: certFingerprint(ca.certPem), controllerCertPem: ctl.certPem, controllerKeyPem: ctl.keyPem };
+      return {
+        dir,
+        caCertPem: ca.certPem,
+        caFingerprint: certFingerprint(ca.certPem),
+        controllerCertPem: ctl.certPem,
+        controllerKeyPem: ctl.keyPem,
+      };
     })();
     p.catch(() => cache.delete(dir));
     cache.set(dir, p);
@@ -239,18 +300,40 @@ export function checkAgentKey(publicKeyPem: string, proofB64: string, machineId:
   if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
     throw new AppError({ code: "invalid", message: "tls.publicKey must be an EC P-256 key." });
   }
-  const ok = verify("sha256", Buffer.from(keyProofMessage(machineId, agentUrl, publicKeyPem)), key, Buffer.from(proofB64, "base64"));
-  if (!ok) throw new AppError({ code: "invalid", message: "tls.proof does not verify with tls.publicKey: the agent must sign the registration with its key." });
+  const ok = verify(
+    "sha256",
+    Buffer.from(keyProofMessage(machineId, agentUrl, publicKeyPem)),
+    key,
+    Buffer.from(proofB64, "base64"),
+  );
+  if (!ok)
+    throw new AppError({
+      code: "invalid",
+      message: "tls.proof does not verify with tls.publicKey: the agent must sign the registration with its key.",
+    });
   return key;
 }
 
 /** A certificate for one host's agent: SAN = the advertised URL's host (IP or name) + urn:polyarch:host:<id>. */
-export async function issueHostCertificate(input: { hostId: string; hostName: string; agentUrl: string; publicKey: KeyObject }) {
+export async function issueHostCertificate(input: {
+  hostId: string;
+  hostName: string;
+  agentUrl: string;
+  publicKey: KeyObject;
+}) {
   await ensurePki();
   const ca = readCa(join(env().dataDir, "pki", "ca"));
   const h = new URL(input.agentUrl).hostname.replace(/^\[|\]$/g, "");
-  const sans: IssueInput["sans"] = [{ type: isIP(h) ? "ip" : "dns", value: h }, { type: "url", value: `urn:polyarch:host:${input.hostId}` }];
-  const issued = await issue(ca, { subjectCn: input.hostName, publicKey: input.publicKey, sans, validityDays: HOST_CERT_VALIDITY_DAYS });
+  const sans: IssueInput["sans"] = [
+    { type: isIP(h) ? "ip" : "dns", value: h },
+    { type: "url", value: `urn:polyarch:host:${input.hostId}` },
+  ];
+  const issued = await issue(ca, {
+    subjectCn: input.hostName,
+    publicKey: input.publicKey,
+    sans,
+    validityDays: HOST_CERT_VALIDITY_DAYS,
+  });
   return { ...issued, caCertPem: ca.certPem };
 }
 

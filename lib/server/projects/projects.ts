@@ -4,36 +4,57 @@ import type { Caller } from "../platform";
 // module keeps the projects themselves: the default project (created on demand, backfilled at
 // start), CRUD for admins (project:manage), and every mutation audited.
 import { AppError } from "../../errors";
-import { DEFAULT_PROJECT_ID, DEFAULT_PROJECT_NAME, type CreateProjectInput, type ProjectMemberInput, type UpdateProjectInput, type projectDtoSchema } from "../../schemas/projects";
+import {
+  DEFAULT_PROJECT_ID,
+  DEFAULT_PROJECT_NAME,
+  type CreateProjectInput,
+  type ProjectMemberInput,
+  type UpdateProjectInput,
+  type projectDtoSchema,
+} from "../../schemas/projects";
 import type { z } from "zod";
 import { recordAudit } from "../platform";
 import { db } from "../platform";
 import type { Actor } from "../platform";
 import { logInfo } from "../platform";
 
-
 /** Set once the users of a database from before projects were put into the default project. */
 export const BACKFILL_SETTING = "projects.default-backfill";
 
 function prismaCode(error: unknown): string | null {
-  return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : null;
+  return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string"
+    ? (error as { code: string }).code
+    : null;
 }
 
 /** The default project (id "default"), created when missing; safe when several controllers race. */
 export async function ensureDefaultProject(): Promise<{ id: string; name: string }> {
-  const existing = await db().project.findUnique({ where: { id: DEFAULT_PROJECT_ID }, select: { id: true, name: true } });
+  const existing = await db().project.findUnique({
+    where: { id: DEFAULT_PROJECT_ID },
+    select: { id: true, name: true },
+  });
   if (existing) return existing;
   try {
     return await db().project.create({
-      data: { id: DEFAULT_PROJECT_ID, name: DEFAULT_PROJECT_NAME, description: "Where new users and VMs from before projects belong." },
+      data: {
+        id: DEFAULT_PROJECT_ID,
+        name: DEFAULT_PROJECT_NAME,
+        description: "Where new users and VMs from before projects belong.",
+      },
       select: { id: true, name: true },
     });
   } catch (error) {
-    const again = await db().project.findUnique({ where: { id: DEFAULT_PROJECT_ID }, select: { id: true, name: true } });
+    const again = await db().project.findUnique({
+      where: { id: DEFAULT_PROJECT_ID },
+      select: { id: true, name: true },
+    });
     if (again) return again;
     if (prismaCode(error) === "P2002") {
       // Another project took the name "default": the default project keeps its id, not its name.
-      return db().project.create({ data: { id: DEFAULT_PROJECT_ID, name: `${DEFAULT_PROJECT_NAME}-${Date.now().toString(36)}` }, select: { id: true, name: true } });
+      return db().project.create({
+        data: { id: DEFAULT_PROJECT_ID, name: `${DEFAULT_PROJECT_NAME}-${Date.now().toString(36)}` },
+        select: { id: true, name: true },
+      });
     }
     throw error;
   }
@@ -51,10 +72,18 @@ export async function backfillDefaultProject(): Promise<{ users: number; vms: nu
   if (!(await db().setting.findUnique({ where: { key: BACKFILL_SETTING } }))) {
     const orphans = await db().user.findMany({ where: { projectMemberships: { none: {} } }, select: { id: true } });
     for (const u of orphans) {
-      await db().projectMember.upsert({ where: { projectId_userId: { projectId: project.id, userId: u.id } }, create: { projectId: project.id, userId: u.id }, update: {} });
+      await db().projectMember.upsert({
+        where: { projectId_userId: { projectId: project.id, userId: u.id } },
+        create: { projectId: project.id, userId: u.id },
+        update: {},
+      });
       users++;
     }
-    await db().setting.upsert({ where: { key: BACKFILL_SETTING }, create: { key: BACKFILL_SETTING, value: new Date().toISOString() }, update: {} });
+    await db().setting.upsert({
+      where: { key: BACKFILL_SETTING },
+      create: { key: BACKFILL_SETTING, value: new Date().toISOString() },
+      update: {},
+    });
   }
   if (users || vms.count) logInfo("default project backfilled", { users, vms: vms.count });
   return { users, vms: vms.count };
@@ -65,12 +94,19 @@ export async function addUserToProjects(userId: string, projectIds?: readonly st
   const ids = projectIds ?? [DEFAULT_PROJECT_ID];
   if (ids.includes(DEFAULT_PROJECT_ID)) await ensureDefaultProject();
   for (const projectId of ids) {
-    await db().projectMember.upsert({ where: { projectId_userId: { projectId, userId } }, create: { projectId, userId }, update: {} });
+    await db().projectMember.upsert({
+      where: { projectId_userId: { projectId, userId } },
+      create: { projectId, userId },
+      update: {},
+    });
   }
 }
 
 type ProjectRow = {
-  id: string; name: string; description: string | null; createdAt: Date;
+  id: string;
+  name: string;
+  description: string | null;
+  createdAt: Date;
   _count: { vms: number; members: number };
   members?: Array<{ user: { id: string; email: string; name: string; role: string } }>;
 };
@@ -94,7 +130,10 @@ export type ProjectDto = ReturnType<typeof toProjectDto>;
 const isAdmin = (actor: Pick<Actor, "role">) => actor.role === "admin";
 
 const projectSelect = {
-  id: true, name: true, description: true, createdAt: true,
+  id: true,
+  name: true,
+  description: true,
+  createdAt: true,
   _count: { select: { vms: true, members: true } },
   members: { select: { user: { select: { id: true, email: true, name: true, role: true } } } },
 } as const;
@@ -119,7 +158,10 @@ export async function getProject(actor: Actor, id: string): Promise<ProjectDto> 
   const where = isAdmin(actor) ? { id } : { id, members: { some: { userId: actor.id } } };
   const row = await db().project.findFirst({ where, select: projectSelect });
   if (!row) throw new AppError({ code: "not_found", message: `Project ${id} does not exist.` });
-  return toProjectDto(forActor(actor, row), id === DEFAULT_PROJECT_ID ? await db().vm.count({ where: { projectId: null } }) : 0);
+  return toProjectDto(
+    forActor(actor, row),
+    id === DEFAULT_PROJECT_ID ? await db().vm.count({ where: { projectId: null } }) : 0,
+  );
 }
 
 async function loadProject(id: string) {
@@ -128,7 +170,8 @@ async function loadProject(id: string) {
   return project;
 }
 
-const nameTaken = (name: string) => new AppError({ code: "conflict", message: `A project named ${name} already exists.` });
+const nameTaken = (name: string) =>
+  new AppError({ code: "conflict", message: `A project named ${name} already exists.` });
 
 export async function createProject(input: CreateProjectInput, who: Caller): Promise<ProjectDto> {
   let id: string;
@@ -138,21 +181,43 @@ export async function createProject(input: CreateProjectInput, who: Caller): Pro
     if (prismaCode(error) === "P2002") throw nameTaken(input.name);
     throw error;
   }
-  await recordAudit({ actor: who.actor, action: "project.create", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { name: input.name } });
+  await recordAudit({
+    actor: who.actor,
+    action: "project.create",
+    result: "success",
+    targetType: "project",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { name: input.name },
+  });
   return getProject(who.actor, id);
 }
 
 export async function updateProject(id: string, input: UpdateProjectInput, who: Caller): Promise<ProjectDto> {
   const before = await loadProject(id);
   try {
-    await db().project.update({ where: { id }, data: { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.description !== undefined ? { description: input.description } : {}) } });
+    await db().project.update({
+      where: { id },
+      data: {
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+      },
+    });
   } catch (error) {
     if (prismaCode(error) === "P2002") throw nameTaken(input.name ?? "");
     throw error;
   }
   await recordAudit({
-    actor: who.actor, action: "project.update", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp,
-    details: { ...(input.name !== undefined && input.name !== before.name ? { from: before.name, to: input.name } : {}), ...(input.description !== undefined ? { description: true } : {}) },
+    actor: who.actor,
+    action: "project.update",
+    result: "success",
+    targetType: "project",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: {
+      ...(input.name !== undefined && input.name !== before.name ? { from: before.name, to: input.name } : {}),
+      ...(input.description !== undefined ? { description: true } : {}),
+    },
   });
   return getProject(who.actor, id);
 }
@@ -160,7 +225,11 @@ export async function updateProject(id: string, input: UpdateProjectInput, who: 
 /** Only an empty project can be deleted (its VMs would lose their owners); the default one never. */
 export async function deleteProject(id: string, who: Caller): Promise<{ id: string; deleted: true }> {
   const project = await loadProject(id);
-  if (id === DEFAULT_PROJECT_ID) throw new AppError({ code: "conflict", message: "The default project cannot be deleted: new users and VMs without a project belong to it." });
+  if (id === DEFAULT_PROJECT_ID)
+    throw new AppError({
+      code: "conflict",
+      message: "The default project cannot be deleted: new users and VMs without a project belong to it.",
+    });
   let count = 0;
   try {
     // The VM check and the delete are one statement; the foreign key (ON DELETE RESTRICT) also
@@ -171,10 +240,29 @@ export async function deleteProject(id: string, who: Caller): Promise<{ id: stri
   }
   if (count === 0) {
     const vms = await db().vm.count({ where: { projectId: id } });
-    await recordAudit({ actor: who.actor, action: "project.delete", result: "error", targetType: "project", targetId: id, clientIp: who.clientIp, details: { name: project.name, reason: "not empty", vms } });
-    throw new AppError({ code: "conflict", message: `Project ${project.name} still has ${vms} VM${vms === 1 ? "" : "s"}; delete ${vms === 1 ? "it" : "them"} first.` });
+    await recordAudit({
+      actor: who.actor,
+      action: "project.delete",
+      result: "error",
+      targetType: "project",
+      targetId: id,
+      clientIp: who.clientIp,
+      details: { name: project.name, reason: "not empty", vms },
+    });
+    throw new AppError({
+      code: "conflict",
+      message: `Project ${project.name} still has ${vms} VM${vms === 1 ? "" : "s"}; delete ${vms === 1 ? "it" : "them"} first.`,
+    });
   }
-  await recordAudit({ actor: who.actor, action: "project.delete", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { name: project.name } });
+  await recordAudit({
+    actor: who.actor,
+    action: "project.delete",
+    result: "success",
+    targetType: "project",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { name: project.name },
+  });
   return { id, deleted: true };
 }
 
@@ -188,20 +276,52 @@ async function loadUser(member: ProjectMemberInput) {
   return user;
 }
 
-export async function addProjectMember(id: string, member: ProjectMemberInput, who: Caller): Promise<{ projectId: string; userId: string; added: boolean }> {
+export async function addProjectMember(
+  id: string,
+  member: ProjectMemberInput,
+  who: Caller,
+): Promise<{ projectId: string; userId: string; added: boolean }> {
   const project = await loadProject(id);
   const user = await loadUser(member);
-  const existing = await db().projectMember.findUnique({ where: { projectId_userId: { projectId: id, userId: user.id } } });
-  if (!existing) await db().projectMember.upsert({ where: { projectId_userId: { projectId: id, userId: user.id } }, create: { projectId: id, userId: user.id }, update: {} });
-  await recordAudit({ actor: who.actor, action: "project.member.add", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { project: project.name, userId: user.id, email: user.email, alreadyMember: !!existing } });
+  const existing = await db().projectMember.findUnique({
+    where: { projectId_userId: { projectId: id, userId: user.id } },
+  });
+  if (!existing)
+    await db().projectMember.upsert({
+      where: { projectId_userId: { projectId: id, userId: user.id } },
+      create: { projectId: id, userId: user.id },
+      update: {},
+    });
+  await recordAudit({
+    actor: who.actor,
+    action: "project.member.add",
+    result: "success",
+    targetType: "project",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { project: project.name, userId: user.id, email: user.email, alreadyMember: !!existing },
+  });
   return { projectId: id, userId: user.id, added: !existing };
 }
 
-export async function removeProjectMember(id: string, member: ProjectMemberInput, who: Caller): Promise<{ projectId: string; userId: string; removed: true }> {
+export async function removeProjectMember(
+  id: string,
+  member: ProjectMemberInput,
+  who: Caller,
+): Promise<{ projectId: string; userId: string; removed: true }> {
   const project = await loadProject(id);
   const user = await loadUser(member);
   const { count } = await db().projectMember.deleteMany({ where: { projectId: id, userId: user.id } });
-  if (count === 0) throw new AppError({ code: "not_found", message: `${user.email} is not a member of project ${project.name}.` });
-  await recordAudit({ actor: who.actor, action: "project.member.remove", result: "success", targetType: "project", targetId: id, clientIp: who.clientIp, details: { project: project.name, userId: user.id, email: user.email } });
+  if (count === 0)
+    throw new AppError({ code: "not_found", message: `${user.email} is not a member of project ${project.name}.` });
+  await recordAudit({
+    actor: who.actor,
+    action: "project.member.remove",
+    result: "success",
+    targetType: "project",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { project: project.name, userId: user.id, email: user.email },
+  });
   return { projectId: id, userId: user.id, removed: true };
 }

@@ -56,11 +56,23 @@ export async function onServerStart(): Promise<void> {
  * controllers on one database every job still runs once per period cluster-wide. Timers are
  * unref'd so they never keep a stopping server alive.
  */
-export function startControllerWork(opts: { everyMs?: number; ttlMs?: number; orphanSweep?: boolean } = {}): { stop(): Promise<void> } {
+export function startControllerWork(opts: { everyMs?: number; ttlMs?: number; orphanSweep?: boolean } = {}): {
+  stop(): Promise<void>;
+} {
   const everyMs = opts.everyMs ?? SWEEP_MS;
   const liveness = startControllerLiveness({ everyMs, ttlMs: opts.ttlMs });
-  const jobs = [startPeriodicJob({ name: "offline-sweep", everyMs, ttlMs: opts.ttlMs, run: () => markStaleHostsOffline() })];
-  if (opts.orphanSweep !== false) jobs.push(startPeriodicJob({ name: "orphaned-tasks", everyMs: everyMs * 2, ttlMs: opts.ttlMs, run: () => sweepOrphanedTasks() }));
+  const jobs = [
+    startPeriodicJob({ name: "offline-sweep", everyMs, ttlMs: opts.ttlMs, run: () => markStaleHostsOffline() }),
+  ];
+  if (opts.orphanSweep !== false)
+    jobs.push(
+      startPeriodicJob({
+        name: "orphaned-tasks",
+        everyMs: everyMs * 2,
+        ttlMs: opts.ttlMs,
+        run: () => sweepOrphanedTasks(),
+      }),
+    );
   return {
     async stop() {
       await Promise.all(jobs.map((j) => j.stop()));

@@ -17,14 +17,26 @@ import { activeControllerId, controllerId } from "../platform";
 import { startControllerWork } from "../startup";
 import { createVm } from "../vms";
 
-const config = z.object({ everyMs: z.number().int().positive(), ttlMs: z.number().int().positive() }).parse(JSON.parse(process.argv[2] ?? "{}"));
+const config = z
+  .object({ everyMs: z.number().int().positive(), ttlMs: z.number().int().positive() })
+  .parse(JSON.parse(process.argv[2] ?? "{}"));
 const command = z.discriminatedUnion("cmd", [
-  z.object({ cmd: z.literal("create"), count: z.number().int().positive(), prefix: z.string(), imageId: z.string(), networkId: z.string().nullable(), arch: z.enum(["x86_64", "aarch64"]) }),
+  z.object({
+    cmd: z.literal("create"),
+    count: z.number().int().positive(),
+    prefix: z.string(),
+    imageId: z.string(),
+    networkId: z.string().nullable(),
+    arch: z.enum(["x86_64", "aarch64"]),
+  }),
   z.object({ cmd: z.literal("stop") }),
 ]);
 
 const emit = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
-const who = { actor: { id: "controller-test", email: "c@t.test", name: "C", role: "admin" as const, via: "session" as const }, clientIp: null };
+const who = {
+  actor: { id: "controller-test", email: "c@t.test", name: "C", role: "admin" as const, via: "session" as const },
+  clientIp: null,
+};
 
 // The tests orchestrating this process run no real agents: the offline sweep must leave the DB-registered hosts alone.
 const work = startControllerWork({ everyMs: config.everyMs, ttlMs: config.ttlMs, orphanSweep: false });
@@ -36,10 +48,30 @@ async function create(c: Extract<z.output<typeof command>, { cmd: "create" }>) {
     Array.from({ length: c.count }, async (_, i) => {
       const name = `${c.prefix}-${i}`;
       try {
-        const r = await createVm({ name, arch: c.arch, imageId: c.imageId, vcpus: 1, memoryMb: 256, diskGb: 1, networkId: c.networkId, allowEmulation: false, strategy: "spread" }, who, { provision: false });
+        const r = await createVm(
+          {
+            name,
+            arch: c.arch,
+            imageId: c.imageId,
+            vcpus: 1,
+            memoryMb: 256,
+            diskGb: 1,
+            networkId: c.networkId,
+            allowEmulation: false,
+            strategy: "spread",
+          },
+          who,
+          { provision: false },
+        );
         emit({ event: "result", name, ok: true, vmId: r.vm!.id, taskId: r.task.id });
       } catch (error) {
-        emit({ event: "result", name, ok: false, code: (error as { code?: string }).code ?? null, message: error instanceof Error ? error.message : String(error) });
+        emit({
+          event: "result",
+          name,
+          ok: false,
+          code: (error as { code?: string }).code ?? null,
+          message: error instanceof Error ? error.message : String(error),
+        });
       }
     }),
   );

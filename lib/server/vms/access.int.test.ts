@@ -18,8 +18,18 @@ async function user(email: string, role: Role, projectIds: string[]): Promise<Ac
   return { id: u.id, email, name: email, role, via: "session" };
 }
 
-const vmInput = (imageId: string, name: string, projectId?: string) =>
-  ({ name, arch: "x86_64" as const, imageId, vcpus: 1, memoryMb: 256, diskGb: 1, networkId: null, allowEmulation: false, strategy: "spread" as const, projectId });
+const vmInput = (imageId: string, name: string, projectId?: string) => ({
+  name,
+  arch: "x86_64" as const,
+  imageId,
+  vcpus: 1,
+  memoryMb: 256,
+  diskGb: 1,
+  networkId: null,
+  allowEmulation: false,
+  strategy: "spread" as const,
+  projectId,
+});
 
 describe.each(PROVIDERS)("per-VM rights via projects on %s", (provider) => {
   let database: TestDatabase | undefined;
@@ -37,15 +47,38 @@ describe.each(PROVIDERS)("per-VM rights via projects on %s", (provider) => {
     opB = await user("opb@t.test", "operator", [projectB]);
     viewerA = await user("viewera@t.test", "viewer", [projectA]);
     loner = await user("loner@t.test", "operator", []);
-    await db().host.create({ data: { name: "h1", arch: "x86_64", cpuCount: 16, memoryMb: 65536, diskGb: 1000, status: "online", cpuAllocationRatio: 1, ramAllocationRatio: 1, nativeArches: '["x86_64"]', emulatedArches: "[]", agentUrl: "http://127.0.0.1:9" } });
-    imageId = (await db().image.create({ data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 } })).id;
+    await db().host.create({
+      data: {
+        name: "h1",
+        arch: "x86_64",
+        cpuCount: 16,
+        memoryMb: 65536,
+        diskGb: 1000,
+        status: "online",
+        cpuAllocationRatio: 1,
+        ramAllocationRatio: 1,
+        nativeArches: '["x86_64"]',
+        emulatedArches: "[]",
+        agentUrl: "http://127.0.0.1:9",
+      },
+    });
+    imageId = (
+      await db().image.create({
+        data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 },
+      })
+    ).id;
     vmA = (await createVm(vmInput(imageId, "vm-a", projectA), who, { provision: false })).vm.id;
     vmB = (await createVm(vmInput(imageId, "vm-b"), { actor: opB, clientIp: null }, { provision: false })).vm.id;
   });
-  afterEach(async () => { await releaseDatabase(database); });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
 
   const snapshot = async (id: string) => {
-    const vm = await db().vm.findUnique({ where: { id }, select: { status: true, desiredState: true, hostId: true, projectId: true } });
+    const vm = await db().vm.findUnique({
+      where: { id },
+      select: { status: true, desiredState: true, hostId: true, projectId: true },
+    });
     return { vm, tasks: await db().task.count({ where: { vmId: id } }) };
   };
 
@@ -71,7 +104,20 @@ describe.each(PROVIDERS)("per-VM rights via projects on %s", (provider) => {
     expect(await db().auditEvent.count({ where: { action: "vm.console", result: "success" } })).toBe(0);
     // Every refusal is in the audit log, attributed to the caller.
     const denied = await db().auditEvent.findMany({ where: { userId: opB.id, result: "denied", targetId: vmA } });
-    expect(denied.map((d) => d.action).sort()).toEqual(["vm.access", "vm.access", "vm.console", "vm.console", "vm.delete", "vm.poweroff", "vm.reboot", "vm.retry", "vm.start", "vm.stop"].sort());
+    expect(denied.map((d) => d.action).sort()).toEqual(
+      [
+        "vm.access",
+        "vm.access",
+        "vm.console",
+        "vm.console",
+        "vm.delete",
+        "vm.poweroff",
+        "vm.reboot",
+        "vm.retry",
+        "vm.start",
+        "vm.stop",
+      ].sort(),
+    );
   });
 
   it("a member of project A may read it, get a console ticket and operate it; a viewer member reads but may not operate (403)", async () => {
@@ -84,7 +130,10 @@ describe.each(PROVIDERS)("per-VM rights via projects on %s", (provider) => {
     expect(viewerTicket.write).toBe(false);
     // The viewer sees the VM (same project) but its role lacks vm:operate: forbidden, not hidden.
     expect(await canSeeVm(viewerA, vmA)).toBe(true);
-    await expect(vmAction(vmA, "stop", { actor: viewerA, clientIp: null })).rejects.toMatchObject({ code: "forbidden", status: 403 });
+    await expect(vmAction(vmA, "stop", { actor: viewerA, clientIp: null })).rejects.toMatchObject({
+      code: "forbidden",
+      status: 403,
+    });
     await expect(deleteVm(vmA, { actor: viewerA, clientIp: null })).rejects.toMatchObject({ code: "forbidden" });
     // The member's action passes the access check and reaches the host (whose agent is not running here).
     await db().vm.update({ where: { id: vmA }, data: { status: "running" } });
@@ -97,34 +146,55 @@ describe.each(PROVIDERS)("per-VM rights via projects on %s", (provider) => {
 
   it("admins see and act on every project", async () => {
     const list = await listVms(vmListQuery.parse({ sort: "name" }), admin);
-    expect(list.items.map((v) => [v.name, v.project?.name])).toEqual([["vm-a", "alpha"], ["vm-b", "beta"]]);
+    expect(list.items.map((v) => [v.name, v.project?.name])).toEqual([
+      ["vm-a", "alpha"],
+      ["vm-b", "beta"],
+    ]);
     expect(await vmScopeFor(admin)).toEqual({});
     expect(await taskScopeFor(admin)).toEqual({});
     for (const id of [vmA, vmB]) expect(await canSeeVm(admin, id)).toBe(true);
     expect((await issueConsoleTicket(vmB, admin, true, null)).write).toBe(true);
     // The project filter composes with the scope.
-    expect((await listVms(vmListQuery.parse({ projectId: projectB }), admin)).items.map((v) => v.name)).toEqual(["vm-b"]);
+    expect((await listVms(vmListQuery.parse({ projectId: projectB }), admin)).items.map((v) => v.name)).toEqual([
+      "vm-b",
+    ]);
     expect((await listVms(vmListQuery.parse({ projectId: projectA }), opB)).total).toBe(0);
   });
 
   it("VM create: into a project of one's own (default: the first one), never into someone else's; admins anywhere", async () => {
     expect((await db().vm.findUniqueOrThrow({ where: { id: vmB } })).projectId).toBe(projectB);
-    await expect(createVm(vmInput(imageId, "sneaky", projectA), { actor: opB, clientIp: null }, { provision: false })).rejects.toMatchObject({ code: "not_found" });
-    await expect(createVm(vmInput(imageId, "ghost", "no-such-project"), { actor: opB, clientIp: null }, { provision: false })).rejects.toMatchObject({ code: "not_found" });
-    await expect(createVm(vmInput(imageId, "nowhere"), { actor: loner, clientIp: null }, { provision: false })).rejects.toMatchObject({ code: "forbidden" });
+    await expect(
+      createVm(vmInput(imageId, "sneaky", projectA), { actor: opB, clientIp: null }, { provision: false }),
+    ).rejects.toMatchObject({ code: "not_found" });
+    await expect(
+      createVm(vmInput(imageId, "ghost", "no-such-project"), { actor: opB, clientIp: null }, { provision: false }),
+    ).rejects.toMatchObject({ code: "not_found" });
+    await expect(
+      createVm(vmInput(imageId, "nowhere"), { actor: loner, clientIp: null }, { provision: false }),
+    ).rejects.toMatchObject({ code: "forbidden" });
     expect(await db().vm.count({ where: { name: { in: ["sneaky", "ghost", "nowhere"] } } })).toBe(0);
     expect((await db().host.findFirstOrThrow()).allocatedCpus).toBe(2);
-    expect(await db().auditEvent.count({ where: { userId: opB.id, action: "vm.create", result: "denied", targetId: projectA } })).toBe(1);
+    expect(
+      await db().auditEvent.count({
+        where: { userId: opB.id, action: "vm.create", result: "denied", targetId: projectA },
+      }),
+    ).toBe(1);
     // An admin in no project creates in the default project unless told otherwise.
     const { vm } = await createVm(vmInput(imageId, "adm"), { actor: admin, clientIp: null }, { provision: false });
     expect(vm.project?.id).toBe(DEFAULT_PROJECT_ID);
-    const inB = await createVm(vmInput(imageId, "adm-b", projectB), { actor: admin, clientIp: null }, { provision: false });
+    const inB = await createVm(
+      vmInput(imageId, "adm-b", projectB),
+      { actor: admin, clientIp: null },
+      { provision: false },
+    );
     expect(inB.vm.project?.id).toBe(projectB);
     expect((await listVms(vmListQuery.parse({}), opB)).items.map((v) => v.name).sort()).toEqual(["adm-b", "vm-b"]);
   });
 
   it("a VM without a project belongs to the default project: its members see it, others do not", async () => {
-    const legacy = await db().vm.create({ data: { name: "legacy", arch: "x86_64", vcpus: 1, memoryMb: 128, diskGb: 1, status: "stopped" } });
+    const legacy = await db().vm.create({
+      data: { name: "legacy", arch: "x86_64", vcpus: 1, memoryMb: 128, diskGb: 1, status: "stopped" },
+    });
     const defaultMember = await user("old@t.test", "viewer", [DEFAULT_PROJECT_ID]);
     expect((await listVms(vmListQuery.parse({}), defaultMember)).items.map((v) => v.name)).toEqual(["legacy"]);
     expect((await listVms(vmListQuery.parse({ projectId: DEFAULT_PROJECT_ID }), defaultMember)).total).toBe(1);

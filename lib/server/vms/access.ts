@@ -35,12 +35,17 @@ export async function memberProjectIds(actor: Pick<Actor, "id">): Promise<string
 /** May the actor see VMs of this project? (null = the default project) */
 export async function canSeeProject(actor: ActorRef, projectId: string | null): Promise<boolean> {
   if (seesEveryProject(actor)) return true;
-  const row = await db().projectMember.findUnique({ where: { projectId_userId: { projectId: projectId ?? DEFAULT_PROJECT_ID, userId: actor.id } }, select: { userId: true } });
+  const row = await db().projectMember.findUnique({
+    where: { projectId_userId: { projectId: projectId ?? DEFAULT_PROJECT_ID, userId: actor.id } },
+    select: { userId: true },
+  });
   return row !== null;
 }
 
 /** A Prisma `where` fragment for VM lists and counts: every VM the actor may see. */
-export async function vmScopeFor(actor: ActorRef): Promise<{ OR: Array<{ projectId: { in: string[] } } | { projectId: null }> } | Record<string, never>> {
+export async function vmScopeFor(
+  actor: ActorRef,
+): Promise<{ OR: Array<{ projectId: { in: string[] } } | { projectId: null }> } | Record<string, never>> {
   if (seesEveryProject(actor)) return {};
   const ids = await memberProjectIds(actor);
   return { OR: [{ projectId: { in: ids } }, ...(ids.includes(DEFAULT_PROJECT_ID) ? [{ projectId: null }] : [])] };
@@ -50,7 +55,9 @@ export async function vmScopeFor(actor: ActorRef): Promise<{ OR: Array<{ project
  * A Prisma `where` fragment for task lists (events page, dashboard, notifications): tasks of VMs
  * the actor may see, plus tasks the actor started (a deleted VM's tasks keep no VM).
  */
-export async function taskScopeFor(actor: ActorRef): Promise<{ OR: [{ vm: Awaited<ReturnType<typeof vmScopeFor>> }, { userId: string }] } | Record<string, never>> {
+export async function taskScopeFor(
+  actor: ActorRef,
+): Promise<{ OR: [{ vm: Awaited<ReturnType<typeof vmScopeFor>> }, { userId: string }] } | Record<string, never>> {
   if (seesEveryProject(actor)) return {};
   return { OR: [{ vm: await vmScopeFor(actor) }, { userId: actor.id }] };
 }
@@ -61,17 +68,38 @@ export const vmNotFound = (vmId: string) => new AppError({ code: "not_found", me
  * Loads the VM if the actor may see it and their role grants `permission`; otherwise throws
  * not_found (not in their projects, or gone) or forbidden (visible, but the role lacks it).
  */
-export async function requireVmAccess(actor: Actor, vmId: string, permission: Permission, attempt?: Attempt): Promise<{ id: string; name: string; projectId: string | null }> {
+export async function requireVmAccess(
+  actor: Actor,
+  vmId: string,
+  permission: Permission,
+  attempt?: Attempt,
+): Promise<{ id: string; name: string; projectId: string | null }> {
   const vm = await db().vm.findUnique({ where: { id: vmId }, select: { id: true, name: true, projectId: true } });
   if (!vm) throw vmNotFound(vmId);
   if (!(await canSeeProject(actor, vm.projectId))) {
     await recordAudit({
-      actor, action: attempt?.action ?? "vm.access", result: "denied", targetType: "vm", targetId: vm.id, clientIp: attempt?.clientIp,
-      details: { reason: "not a member of the VM's project", projectId: vm.projectId ?? DEFAULT_PROJECT_ID, permission, role: actor.role },
+      actor,
+      action: attempt?.action ?? "vm.access",
+      result: "denied",
+      targetType: "vm",
+      targetId: vm.id,
+      clientIp: attempt?.clientIp,
+      details: {
+        reason: "not a member of the VM's project",
+        projectId: vm.projectId ?? DEFAULT_PROJECT_ID,
+        permission,
+        role: actor.role,
+      },
     });
     throw vmNotFound(vmId);
   }
-  if (!can(actor.role, permission)) await requirePermission(actor, permission, { action: attempt?.action ?? "vm.access", targetType: "vm", targetId: vm.id, clientIp: attempt?.clientIp });
+  if (!can(actor.role, permission))
+    await requirePermission(actor, permission, {
+      action: attempt?.action ?? "vm.access",
+      targetType: "vm",
+      targetId: vm.id,
+      clientIp: attempt?.clientIp,
+    });
   return vm;
 }
 
@@ -90,18 +118,37 @@ export async function canSeeVm(actor: Actor, vmId: string, attempt?: Attempt): P
  * The project a new VM goes into: the requested one (the actor must be a member; admins: any
  * project), else the actor's first project (by creation), else — for admins — the default project.
  */
-export async function projectForNewVm(actor: Actor, requested: string | null | undefined, attempt?: Attempt): Promise<string> {
+export async function projectForNewVm(
+  actor: Actor,
+  requested: string | null | undefined,
+  attempt?: Attempt,
+): Promise<string> {
   if (requested) {
     const project = await db().project.findUnique({ where: { id: requested }, select: { id: true } });
     if (project && (await canSeeProject(actor, project.id))) return project.id;
     if (project) {
-      await recordAudit({ actor, action: attempt?.action ?? "vm.create", result: "denied", targetType: "project", targetId: project.id, clientIp: attempt?.clientIp, details: { reason: "not a member of the project", role: actor.role } });
+      await recordAudit({
+        actor,
+        action: attempt?.action ?? "vm.create",
+        result: "denied",
+        targetType: "project",
+        targetId: project.id,
+        clientIp: attempt?.clientIp,
+        details: { reason: "not a member of the project", role: actor.role },
+      });
     }
     // Same answer whether the project is missing or someone else's: ids never leak.
     throw new AppError({ code: "not_found", message: `Project ${requested} does not exist.` });
   }
-  const first = await db().projectMember.findFirst({ where: { userId: actor.id }, orderBy: [{ project: { createdAt: "asc" } }, { projectId: "asc" }], select: { projectId: true } });
+  const first = await db().projectMember.findFirst({
+    where: { userId: actor.id },
+    orderBy: [{ project: { createdAt: "asc" } }, { projectId: "asc" }],
+    select: { projectId: true },
+  });
   if (first) return first.projectId;
   if (seesEveryProject(actor)) return (await ensureDefaultProject()).id;
-  throw new AppError({ code: "forbidden", message: "You are not a member of any project, so you cannot create VMs; ask an admin to add you to one." });
+  throw new AppError({
+    code: "forbidden",
+    message: "You are not a member of any project, so you cannot create VMs; ask an admin to add you to one.",
+  });
 }

@@ -16,12 +16,24 @@ import { provisionVm } from "./provision";
 export async function loadImageFor(input: { imageId: string; arch: string; memoryMb: number; diskGb: number }) {
   const image = await db().image.findUnique({ where: { id: input.imageId } });
   if (!image) throw new AppError({ code: "not_found", message: `Image ${input.imageId} does not exist.` });
-  if (image.status !== "ready") throw new AppError({ code: "conflict", message: `Image ${image.name} is ${image.status}, not ready.` });
+  if (image.status !== "ready")
+    throw new AppError({ code: "conflict", message: `Image ${image.name} is ${image.status}, not ready.` });
   if (image.arch !== input.arch) {
-    throw new AppError({ code: "unprocessable", message: `Image ${image.name} is built for ${image.arch}; it cannot boot a ${input.arch} VM. Choose an ${input.arch} image.` });
+    throw new AppError({
+      code: "unprocessable",
+      message: `Image ${image.name} is built for ${image.arch}; it cannot boot a ${input.arch} VM. Choose an ${input.arch} image.`,
+    });
   }
-  if (input.memoryMb < image.minMemoryMb) throw new AppError({ code: "unprocessable", message: `Image ${image.name} needs at least ${image.minMemoryMb} MiB of memory.` });
-  if (input.diskGb < image.minDiskGb) throw new AppError({ code: "unprocessable", message: `Image ${image.name} needs at least ${image.minDiskGb} GiB of disk.` });
+  if (input.memoryMb < image.minMemoryMb)
+    throw new AppError({
+      code: "unprocessable",
+      message: `Image ${image.name} needs at least ${image.minMemoryMb} MiB of memory.`,
+    });
+  if (input.diskGb < image.minDiskGb)
+    throw new AppError({
+      code: "unprocessable",
+      message: `Image ${image.name} needs at least ${image.minDiskGb} GiB of disk.`,
+    });
   return image;
 }
 
@@ -43,28 +55,69 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
   const image = await validateCreate(input);
   let placed;
   try {
-    placed = await placeAndRecord({ arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, allowEmulation: input.allowEmulation, strategy: input.strategy }, async (tx, p) => {
-      const vm = await tx.vm.create({
-        data: {
-          name: input.name, arch: input.arch, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, imageId: image.id,
-          hostId: p.hostId, status: "creating", powerState: "unknown", desiredState: "running", emulated: p.emulated, allowEmulation: input.allowEmulation, ownerId: who.actor.id, projectId, userData: input.userData ?? null,
-          display: input.display ?? defaultDisplay(input.arch, image),
-        },
-      });
-      // The NIC's address is taken in the same transaction as the host claim: a create that
-      // loses either race leaves neither behind.
-      if (input.networkId) await allocateNic(tx, { vmId: vm.id, networkId: input.networkId, position: 0 });
-      const task = await createTask({ kind: "vm.create", vmId: vm.id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS }, tx);
-      return { vmId: vm.id, taskId: task.id };
-    });
+    placed = await placeAndRecord(
+      {
+        arch: input.arch,
+        vcpus: input.vcpus,
+        memoryMb: input.memoryMb,
+        diskGb: input.diskGb,
+        allowEmulation: input.allowEmulation,
+        strategy: input.strategy,
+      },
+      async (tx, p) => {
+        const vm = await tx.vm.create({
+          data: {
+            name: input.name,
+            arch: input.arch,
+            vcpus: input.vcpus,
+            memoryMb: input.memoryMb,
+            diskGb: input.diskGb,
+            imageId: image.id,
+            hostId: p.hostId,
+            status: "creating",
+            powerState: "unknown",
+            desiredState: "running",
+            emulated: p.emulated,
+            allowEmulation: input.allowEmulation,
+            ownerId: who.actor.id,
+            projectId,
+            userData: input.userData ?? null,
+            display: input.display ?? defaultDisplay(input.arch, image),
+          },
+        });
+        // The NIC's address is taken in the same transaction as the host claim: a create that
+        // loses either race leaves neither behind.
+        if (input.networkId) await allocateNic(tx, { vmId: vm.id, networkId: input.networkId, position: 0 });
+        const task = await createTask(
+          { kind: "vm.create", vmId: vm.id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS },
+          tx,
+        );
+        return { vmId: vm.id, taskId: task.id };
+      },
+    );
   } catch (error) {
-    if (error instanceof AppError) await recordAudit({ actor: who.actor, action: "vm.create", result: "error", targetType: "vm", clientIp: who.clientIp, details: { name: input.name, arch: input.arch, reason: error.message } });
+    if (error instanceof AppError)
+      await recordAudit({
+        actor: who.actor,
+        action: "vm.create",
+        result: "error",
+        targetType: "vm",
+        clientIp: who.clientIp,
+        details: { name: input.name, arch: input.arch, reason: error.message },
+      });
     throw error;
   }
   const { vmId, taskId } = placed.result;
   await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
-  await recordAudit({ actor: who.actor, action: "vm.create", result: "success", targetType: "vm", targetId: vmId, clientIp: who.clientIp, details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId } });
+  await recordAudit({
+    actor: who.actor,
+    action: "vm.create",
+    result: "success",
+    targetType: "vm",
+    targetId: vmId,
+    clientIp: who.clientIp,
+    details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId },
+  });
   if (opts.provision !== false) void provisionVm(vmId, taskId);
   return { vm: await getVm(vmId), host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
 }
-

@@ -12,13 +12,54 @@ const who = { actor, clientIp: null };
 
 describe.each(PROVIDERS)("wiring on %s", (provider) => {
   let database: TestDatabase | undefined;
-  beforeEach(async () => { database = await useFreshDatabase(provider); });
-  afterEach(async () => { await releaseDatabase(database); });
+  beforeEach(async () => {
+    database = await useFreshDatabase(provider);
+  });
+  afterEach(async () => {
+    await releaseDatabase(database);
+  });
   it("12 parallel VM creates on a pool of 5: 5 VMs with distinct IPs, the rest fail with nothing left behind", async () => {
-    await db().host.create({ data: { name: "h", arch: "x86_64", cpuCount: 64, memoryMb: 65536, diskGb: 1000, status: "online", cpuAllocationRatio: 1, ramAllocationRatio: 1, nativeArches: '["x86_64"]', emulatedArches: "[]", agentUrl: "http://127.0.0.1:9" } });
-    const img = await db().image.create({ data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 } });
-    const net = await createNetwork(createNetworkSchema.parse({ name: "n", vlanId: 9, cidr: "10.1.1.0/29", gateway: "10.1.1.1" }), who);
-    const rs = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => createVm({ name: `v${i}`, arch: "x86_64", imageId: img.id, vcpus: 1, memoryMb: 128, diskGb: 1, networkId: net.id, allowEmulation: false, strategy: "spread" }, who, { provision: false })));
+    await db().host.create({
+      data: {
+        name: "h",
+        arch: "x86_64",
+        cpuCount: 64,
+        memoryMb: 65536,
+        diskGb: 1000,
+        status: "online",
+        cpuAllocationRatio: 1,
+        ramAllocationRatio: 1,
+        nativeArches: '["x86_64"]',
+        emulatedArches: "[]",
+        agentUrl: "http://127.0.0.1:9",
+      },
+    });
+    const img = await db().image.create({
+      data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 },
+    });
+    const net = await createNetwork(
+      createNetworkSchema.parse({ name: "n", vlanId: 9, cidr: "10.1.1.0/29", gateway: "10.1.1.1" }),
+      who,
+    );
+    const rs = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) =>
+        createVm(
+          {
+            name: `v${i}`,
+            arch: "x86_64",
+            imageId: img.id,
+            vcpus: 1,
+            memoryMb: 128,
+            diskGb: 1,
+            networkId: net.id,
+            allowEmulation: false,
+            strategy: "spread",
+          },
+          who,
+          { provision: false },
+        ),
+      ),
+    );
     const ok = rs.filter((r) => r.status === "fulfilled");
     expect(ok).toHaveLength(5);
     for (const r of rs) if (r.status === "rejected") expect(r.reason.message).toMatch(/no free addresses/);

@@ -25,21 +25,51 @@ export async function vmAction(id: string, action: "start" | "stop" | "reboot" |
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
   if (action === "retry") return retryCreate(vm.id, who);
-  if (!ALLOWED[action]!.includes(vm.status)) throw new AppError({ code: "conflict", message: `Cannot ${action} a VM that is ${vm.status}.` });
-  if (!vm.host) throw new AppError({ code: "conflict", message: "This VM is not placed on a host; retry or delete it." });
-  const task = await createTask({ kind: `vm.${action}`, vmId: vm.id, hostId: vm.hostId, userId: who.actor.id, steps: [action] });
+  if (!ALLOWED[action]!.includes(vm.status))
+    throw new AppError({ code: "conflict", message: `Cannot ${action} a VM that is ${vm.status}.` });
+  if (!vm.host)
+    throw new AppError({ code: "conflict", message: "This VM is not placed on a host; retry or delete it." });
+  const task = await createTask({
+    kind: `vm.${action}`,
+    vmId: vm.id,
+    hostId: vm.hostId,
+    userId: who.actor.id,
+    steps: [action],
+  });
   await setStep(task.id, 0, "running");
   try {
     const status = await agentClient.action(vm.host, vm.id, action);
-    await db().vm.update({ where: { id }, data: { status: vmStatusFromAgent(status.powerState), powerState: status.powerState, desiredState: action === "start" || action === "reboot" ? "running" : "stopped" } });
+    await db().vm.update({
+      where: { id },
+      data: {
+        status: vmStatusFromAgent(status.powerState),
+        powerState: status.powerState,
+        desiredState: action === "start" || action === "reboot" ? "running" : "stopped",
+      },
+    });
     await setStep(task.id, 0, "succeeded", `power state ${status.powerState}`);
     await finishTask(task.id, true);
-    await recordAudit({ actor: who.actor, action: `vm.${action}`, result: "success", targetType: "vm", targetId: id, clientIp: who.clientIp });
+    await recordAudit({
+      actor: who.actor,
+      action: `vm.${action}`,
+      result: "success",
+      targetType: "vm",
+      targetId: id,
+      clientIp: who.clientIp,
+    });
   } catch (error) {
     const message = error instanceof AppError ? error.message : "The action failed on the host.";
     await setStep(task.id, 0, "failed", message);
     await finishTask(task.id, false, message);
-    await recordAudit({ actor: who.actor, action: `vm.${action}`, result: "error", targetType: "vm", targetId: id, clientIp: who.clientIp, details: { reason: message } });
+    await recordAudit({
+      actor: who.actor,
+      action: `vm.${action}`,
+      result: "error",
+      targetType: "vm",
+      targetId: id,
+      clientIp: who.clientIp,
+      details: { reason: message },
+    });
     throw error;
   }
   return getVm(id);
@@ -47,16 +77,40 @@ export async function vmAction(id: string, action: "start" | "stop" | "reboot" |
 
 async function retryCreate(id: string, who: Caller) {
   const vm = await db().vm.findUniqueOrThrow({ where: { id } });
-  if (vm.status !== "error" || vm.hostId) throw new AppError({ code: "conflict", message: "Only a VM whose creation failed can be retried." });
+  if (vm.status !== "error" || vm.hostId)
+    throw new AppError({ code: "conflict", message: "Only a VM whose creation failed can be retried." });
   if (!vm.imageId) throw new AppError({ code: "conflict", message: "The VM's image was deleted; delete the VM." });
   const image = await loadImageFor({ imageId: vm.imageId, arch: vm.arch, memoryMb: vm.memoryMb, diskGb: vm.diskGb });
-  const placed = await placeAndRecord({ arch: vm.arch as "x86_64" | "aarch64", vcpus: vm.vcpus, memoryMb: vm.memoryMb, diskGb: vm.diskGb, allowEmulation: vm.allowEmulation }, async (tx, p) => {
-    await tx.vm.update({ where: { id }, data: { hostId: p.hostId, status: "creating", emulated: p.emulated, lastError: null } });
-    const task = await createTask({ kind: "vm.create", vmId: id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS }, tx);
-    return task.id;
-  });
+  const placed = await placeAndRecord(
+    {
+      arch: vm.arch as "x86_64" | "aarch64",
+      vcpus: vm.vcpus,
+      memoryMb: vm.memoryMb,
+      diskGb: vm.diskGb,
+      allowEmulation: vm.allowEmulation,
+    },
+    async (tx, p) => {
+      await tx.vm.update({
+        where: { id },
+        data: { hostId: p.hostId, status: "creating", emulated: p.emulated, lastError: null },
+      });
+      const task = await createTask(
+        { kind: "vm.create", vmId: id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS },
+        tx,
+      );
+      return task.id;
+    },
+  );
   await setStep(placed.result, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
-  await recordAudit({ actor: who.actor, action: "vm.retry", result: "success", targetType: "vm", targetId: id, clientIp: who.clientIp, details: { image: image.name, host: placed.hostName } });
+  await recordAudit({
+    actor: who.actor,
+    action: "vm.retry",
+    result: "success",
+    targetType: "vm",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { image: image.name, host: placed.hostName },
+  });
   void provisionVm(id, placed.result);
   return getVm(id);
 }
@@ -65,8 +119,18 @@ export async function deleteVm(id: string, who: Caller) {
   await requireVmAccess(who.actor, id, "vm:operate", { action: "vm.delete", clientIp: who.clientIp });
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
-  if (vm.status === "creating") throw new AppError({ code: "conflict", message: "The VM is still being created; wait for it to finish or fail, then delete it." });
-  const task = await createTask({ kind: "vm.delete", vmId: vm.id, hostId: vm.hostId, userId: who.actor.id, steps: ["remove from host", "release capacity"] });
+  if (vm.status === "creating")
+    throw new AppError({
+      code: "conflict",
+      message: "The VM is still being created; wait for it to finish or fail, then delete it.",
+    });
+  const task = await createTask({
+    kind: "vm.delete",
+    vmId: vm.id,
+    hostId: vm.hostId,
+    userId: who.actor.id,
+    steps: ["remove from host", "release capacity"],
+  });
   await db().vm.update({ where: { id }, data: { status: "deleting", desiredState: "deleted" } });
   try {
     await setStep(task.id, 0, "running");
@@ -77,7 +141,15 @@ export async function deleteVm(id: string, who: Caller) {
     await setStep(task.id, 0, "failed", message);
     await finishTask(task.id, false, message);
     await db().vm.update({ where: { id }, data: { status: "error", lastError: `Delete failed: ${message}` } });
-    await recordAudit({ actor: who.actor, action: "vm.delete", result: "error", targetType: "vm", targetId: id, clientIp: who.clientIp, details: { reason: message } });
+    await recordAudit({
+      actor: who.actor,
+      action: "vm.delete",
+      result: "error",
+      targetType: "vm",
+      targetId: id,
+      clientIp: who.clientIp,
+      details: { reason: message },
+    });
     throw error;
   }
   await db().$transaction(async (tx) => {
@@ -87,5 +159,13 @@ export async function deleteVm(id: string, who: Caller) {
   });
   await setStep(task.id, 1, "succeeded");
   await finishTask(task.id, true);
-  await recordAudit({ actor: who.actor, action: "vm.delete", result: "success", targetType: "vm", targetId: id, clientIp: who.clientIp, details: { name: vm.name } });
+  await recordAudit({
+    actor: who.actor,
+    action: "vm.delete",
+    result: "success",
+    targetType: "vm",
+    targetId: id,
+    clientIp: who.clientIp,
+    details: { name: vm.name },
+  });
 }

@@ -14,17 +14,51 @@ const run = promisify(execFile);
 // across requests of one process. SQLite is included too (one file, two writers).
 describe.each(PROVIDERS)("two controller processes placing on %s", (provider) => {
   let database: TestDatabase | undefined;
-  beforeAll(async () => { database = await useFreshDatabase(provider); });
-  afterAll(async () => { await releaseDatabase(database); });
+  beforeAll(async () => {
+    database = await useFreshDatabase(provider);
+  });
+  afterAll(async () => {
+    await releaseDatabase(database);
+  });
 
   it("24 creates from two processes against room for 10: exactly 10 succeed, no overcommit", async () => {
     const host = await db().host.create({
-      data: { name: "arm-1", arch: "aarch64", cpuCount: 10, memoryMb: 65536, diskGb: 1000, status: "online", cpuAllocationRatio: 1, ramAllocationRatio: 1, nativeArches: '["aarch64"]', emulatedArches: "[]" },
+      data: {
+        name: "arm-1",
+        arch: "aarch64",
+        cpuCount: 10,
+        memoryMb: 65536,
+        diskGb: 1000,
+        status: "online",
+        cpuAllocationRatio: 1,
+        ramAllocationRatio: 1,
+        nativeArches: '["aarch64"]',
+        emulatedArches: "[]",
+      },
     });
-    const image = await db().image.create({ data: { name: "img", arch: "aarch64", format: "kernel", status: "ready" } });
-    const env = { ...process.env, DATABASE_URL: database!.url, POLYARCH_DATA_DIR: mkdtempSync(join(tmpdir(), "polyarch-worker-")) };
+    const image = await db().image.create({
+      data: { name: "img", arch: "aarch64", format: "kernel", status: "ready" },
+    });
+    const env = {
+      ...process.env,
+      DATABASE_URL: database!.url,
+      POLYARCH_DATA_DIR: mkdtempSync(join(tmpdir(), "polyarch-worker-")),
+    };
     const worker = (prefix: string) =>
-      run(process.execPath, ["--conditions=react-server", "--import", "tsx", "lib/server/testing/place-worker.ts", image.id, "aarch64", "12", prefix], { env, timeout: 120_000 }).then(
+      run(
+        process.execPath,
+        [
+          "--conditions=react-server",
+          "--import",
+          "tsx",
+          "lib/server/testing/place-worker.ts",
+          image.id,
+          "aarch64",
+          "12",
+          prefix,
+        ],
+        { env, timeout: 120_000 },
+      ).then(
         (r) => JSON.parse(r.stdout.trim().split("\n").pop()!) as { ok: number; conflict: number; other: string[] },
       );
     const [a, b] = await Promise.all([worker("a"), worker("b")]);

@@ -29,7 +29,11 @@ export async function fleetCapacity() {
  * `n <= floor(x)` equals `n <= x` for whole n, so no floor() is needed (SQLite lacks it); the
  * epsilon matches lib/scheduler/capacity.ts (100 × 1.15 is 114.99999999999999 in floating point).
  */
-export async function claimHost(tx: Tx, hostId: string, req: { vcpus: number; memoryMb: number; diskGb: number }): Promise<boolean> {
+export async function claimHost(
+  tx: Tx,
+  hostId: string,
+  req: { vcpus: number; memoryMb: number; diskGb: number },
+): Promise<boolean> {
   const changed = await tx.$executeRaw(Prisma.sql`
     UPDATE "Host" SET
       "allocatedCpus" = "allocatedCpus" + ${req.vcpus},
@@ -44,7 +48,11 @@ export async function claimHost(tx: Tx, hostId: string, req: { vcpus: number; me
 }
 
 /** Gives a VM's reservation back (never below zero, whatever happened before). */
-export async function releaseHost(hostId: string, req: { vcpus: number; memoryMb: number; diskGb: number }, tx: Tx | Db = db()): Promise<void> {
+export async function releaseHost(
+  hostId: string,
+  req: { vcpus: number; memoryMb: number; diskGb: number },
+  tx: Tx | Db = db(),
+): Promise<void> {
   await tx.$executeRaw(Prisma.sql`
     UPDATE "Host" SET
       "allocatedCpus" = CASE WHEN "allocatedCpus" >= ${req.vcpus} THEN "allocatedCpus" - ${req.vcpus} ELSE 0 END,
@@ -67,10 +75,14 @@ export type Placed<T> = { hostId: string; hostName: string; emulated: boolean; r
  * Schedules and claims; `record` runs in the same transaction (writes the VM and its task).
  * A lost race (the host filled up between reading and claiming) re-reads and tries again.
  */
-export async function placeAndRecord<T>(req: PlacementRequest, record: (tx: Tx, placement: { hostId: string; emulated: boolean }) => Promise<T>): Promise<Placed<T>> {
+export async function placeAndRecord<T>(
+  req: PlacementRequest,
+  record: (tx: Tx, placement: { hostId: string; emulated: boolean }) => Promise<T>,
+): Promise<Placed<T>> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const decision = schedule(await hostSnapshots(), req);
-    if (!decision.ok) throw new AppError({ code: "conflict", message: decision.reason, details: explainPlacement(decision, req) });
+    if (!decision.ok)
+      throw new AppError({ code: "conflict", message: decision.reason, details: explainPlacement(decision, req) });
     const host = decision.host;
     let result: T | null;
     try {
@@ -92,5 +104,8 @@ export async function placeAndRecord<T>(req: PlacementRequest, record: (tx: Tx, 
     }
     if (result !== null) return { hostId: host.id, hostName: host.name, emulated: decision.emulated, result };
   }
-  throw new AppError({ code: "conflict", message: "The fleet is too busy to place this VM right now (capacity changed while scheduling); try again." });
+  throw new AppError({
+    code: "conflict",
+    message: "The fleet is too busy to place this VM right now (capacity changed while scheduling); try again.",
+  });
 }

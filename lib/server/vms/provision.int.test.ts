@@ -22,7 +22,10 @@ import { listenOnLoopback, startTestAgent, stopServer, until as waitUntil } from
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));
 const KERNEL = Buffer.alloc(64 * 1024);
 const SHA = crypto.createHash("sha256").update(KERNEL).digest("hex");
-const admin = { actor: { id: "admin-1", email: "a@t.test", name: "A", role: "admin" as const, via: "session" as const }, clientIp: null };
+const admin = {
+  actor: { id: "admin-1", email: "a@t.test", name: "A", role: "admin" as const, via: "session" as const },
+  clientIp: null,
+};
 
 /** The controller's agent endpoints, served by the real route handlers; image bytes by the test. */
 async function startFront(): Promise<{ url: string; stop(): Promise<void> }> {
@@ -32,12 +35,20 @@ async function startFront(): Promise<{ url: string; stop(): Promise<void> }> {
     req.on("end", () => {
       void (async () => {
         const url = req.url ?? "";
-        if (req.method === "GET" && /^\/api\/agent\/v1\/images\/[^/]+\/kernel$/.test(url)) return void res.writeHead(200, { "content-length": KERNEL.length }).end(KERNEL);
-        const handler = req.method === "POST" && url === "/api/agent/v1/register" ? registerRoute : req.method === "POST" && url === "/api/agent/v1/heartbeat" ? heartbeatRoute : null;
+        if (req.method === "GET" && /^\/api\/agent\/v1\/images\/[^/]+\/kernel$/.test(url))
+          return void res.writeHead(200, { "content-length": KERNEL.length }).end(KERNEL);
+        const handler =
+          req.method === "POST" && url === "/api/agent/v1/register"
+            ? registerRoute
+            : req.method === "POST" && url === "/api/agent/v1/heartbeat"
+              ? heartbeatRoute
+              : null;
         if (!handler) return void res.writeHead(404).end();
         const headers = new Headers();
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-        const r = await handler(new Request(`http://127.0.0.1${url}`, { method: "POST", headers, body: Buffer.concat(chunks) }));
+        const r = await handler(
+          new Request(`http://127.0.0.1${url}`, { method: "POST", headers, body: Buffer.concat(chunks) }),
+        );
         res.writeHead(r.status, Object.fromEntries(r.headers)).end(Buffer.from(await r.arrayBuffer()));
       })().catch((e: unknown) => res.writeHead(500).end(String(e)));
     });
@@ -46,87 +57,157 @@ async function startFront(): Promise<{ url: string; stop(): Promise<void> }> {
 }
 
 const problems: string[] = [];
-const until = <T>(fn: () => T | Promise<T>, what: string, ms = 90_000) => waitUntil(fn, () => `${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`, ms, 100);
+const until = <T>(fn: () => T | Promise<T>, what: string, ms = 90_000) =>
+  waitUntil(fn, () => `${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`, ms, 100);
 
 async function finishedTask(vmId: string) {
   return until(async () => {
-    const t = await db().task.findFirst({ where: { vmId, kind: "vm.create" }, include: { steps: { orderBy: { position: "asc" } } } });
+    const t = await db().task.findFirst({
+      where: { vmId, kind: "vm.create" },
+      include: { steps: { orderBy: { position: "asc" } } },
+    });
     return t && t.status !== "running" ? t : null;
   }, "the create task to finish");
 }
 
-describe.skipIf(!haveQemu).each(PROVIDERS)(`VM create steps from a real agent (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`, (provider) => {
-  let database: TestDatabase | undefined;
-  let front: Awaited<ReturnType<typeof startFront>> | null = null;
-  let agent: RunningAgent | null = null;
-  let root = "";
+describe.skipIf(!haveQemu).each(PROVIDERS)(
+  `VM create steps from a real agent (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`,
+  (provider) => {
+    let database: TestDatabase | undefined;
+    let front: Awaited<ReturnType<typeof startFront>> | null = null;
+    let agent: RunningAgent | null = null;
+    let root = "";
 
-  beforeAll(async () => {
-    database = await useFreshDatabase(provider);
-    root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-provision-"));
-    front = await startFront();
-    agent = await startTestAgent({
-      controller: front.url, stateDir: path.join(root, "state"), machineId: `provision-${crypto.randomBytes(3).toString("hex")}`, heartbeatMs: 300, args: ["--insecure-http"],
-      env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
-      log: (level, event, ctx) => {
-        if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
-      },
+    beforeAll(async () => {
+      database = await useFreshDatabase(provider);
+      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-provision-"));
+      front = await startFront();
+      agent = await startTestAgent({
+        controller: front.url,
+        stateDir: path.join(root, "state"),
+        machineId: `provision-${crypto.randomBytes(3).toString("hex")}`,
+        heartbeatMs: 300,
+        args: ["--insecure-http"],
+        env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
+        log: (level, event, ctx) => {
+          if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
+        },
+      });
+      await until(() => agent!.client?.identity?.hostId, "registration");
     });
-    await until(() => agent!.client?.identity?.hostId, "registration");
-  });
 
-  afterAll(async () => {
-    const vms = await db().vm.findMany({ select: { id: true } }).catch(() => []);
-    for (const vm of vms) await deleteVm(vm.id, admin).catch(() => {});
-    await agent?.stop().catch(() => {});
-    await front?.stop();
-    await releaseDatabase(database);
-    if (root) fs.rmSync(root, { recursive: true, force: true });
-  });
+    afterAll(async () => {
+      const vms = await db()
+        .vm.findMany({ select: { id: true } })
+        .catch(() => []);
+      for (const vm of vms) await deleteVm(vm.id, admin).catch(() => {});
+      await agent?.stop().catch(() => {});
+      await front?.stop();
+      await releaseDatabase(database);
+      if (root) fs.rmSync(root, { recursive: true, force: true });
+    });
 
-  it("each step is recorded by name, in order, with its own start and end; the result is QMP's", async () => {
-    const image = await db().image.create({ data: { name: "zero-kernel", arch: "aarch64", format: "kernel", status: "ready", sha256: SHA, sizeBytes: KERNEL.length, cmdline: "" } });
-    const created = await createVm({ name: "steps-ok", arch: "aarch64", imageId: image.id, vcpus: 1, memoryMb: 128, diskGb: 1, networkId: null, allowEmulation: true, strategy: "spread" }, admin);
-    const task = await finishedTask(created.vm.id);
-    const steps = Object.fromEntries(task.steps.map((s) => [s.name, s]));
-    expect(task.steps.map((s) => s.name)).toEqual(["scheduled", "image ready", "disk", "network", "starting", "running"]);
-    expect(task.status, JSON.stringify(task.steps)).toBe("succeeded");
-    expect(steps["network"]!.status).toBe("skipped");
-    expect(steps["network"]!.message).toBe("no NICs");
-    for (const name of ["image ready", "disk", "starting"]) {
-      const s = steps[name]!;
-      expect(s.status, name).toBe("succeeded");
-      expect(s.startedAt, `${name} started`).not.toBeNull();
-      expect(s.finishedAt, `${name} finished`).not.toBeNull();
-      expect(s.finishedAt!.getTime()).toBeGreaterThanOrEqual(s.startedAt!.getTime());
-    }
-    // One after the other, as the agent did them — not flipped together after the PUT returned.
-    expect(steps["disk"]!.startedAt!.getTime()).toBeGreaterThanOrEqual(steps["image ready"]!.finishedAt!.getTime());
-    expect(steps["starting"]!.startedAt!.getTime()).toBeGreaterThanOrEqual(steps["disk"]!.finishedAt!.getTime());
-    expect(steps["disk"]!.message).toMatch(/1 GiB qcow2/);
-    expect(steps["starting"]!.message).toMatch(/TCG \(emulated\), pid \d+/);
-    expect(steps["running"]!.status).toBe("succeeded");
-    expect(steps["running"]!.message).toMatch(/QMP status running/);
-    const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
-    expect(vm.status).toBe("running");
-  });
+    it("each step is recorded by name, in order, with its own start and end; the result is QMP's", async () => {
+      const image = await db().image.create({
+        data: {
+          name: "zero-kernel",
+          arch: "aarch64",
+          format: "kernel",
+          status: "ready",
+          sha256: SHA,
+          sizeBytes: KERNEL.length,
+          cmdline: "",
+        },
+      });
+      const created = await createVm(
+        {
+          name: "steps-ok",
+          arch: "aarch64",
+          imageId: image.id,
+          vcpus: 1,
+          memoryMb: 128,
+          diskGb: 1,
+          networkId: null,
+          allowEmulation: true,
+          strategy: "spread",
+        },
+        admin,
+      );
+      const task = await finishedTask(created.vm.id);
+      const steps = Object.fromEntries(task.steps.map((s) => [s.name, s]));
+      expect(task.steps.map((s) => s.name)).toEqual([
+        "scheduled",
+        "image ready",
+        "disk",
+        "network",
+        "starting",
+        "running",
+      ]);
+      expect(task.status, JSON.stringify(task.steps)).toBe("succeeded");
+      expect(steps["network"]!.status).toBe("skipped");
+      expect(steps["network"]!.message).toBe("no NICs");
+      for (const name of ["image ready", "disk", "starting"]) {
+        const s = steps[name]!;
+        expect(s.status, name).toBe("succeeded");
+        expect(s.startedAt, `${name} started`).not.toBeNull();
+        expect(s.finishedAt, `${name} finished`).not.toBeNull();
+        expect(s.finishedAt!.getTime()).toBeGreaterThanOrEqual(s.startedAt!.getTime());
+      }
+      // One after the other, as the agent did them — not flipped together after the PUT returned.
+      expect(steps["disk"]!.startedAt!.getTime()).toBeGreaterThanOrEqual(steps["image ready"]!.finishedAt!.getTime());
+      expect(steps["starting"]!.startedAt!.getTime()).toBeGreaterThanOrEqual(steps["disk"]!.finishedAt!.getTime());
+      expect(steps["disk"]!.message).toMatch(/1 GiB qcow2/);
+      expect(steps["starting"]!.message).toMatch(/TCG \(emulated\), pid \d+/);
+      expect(steps["running"]!.status).toBe("succeeded");
+      expect(steps["running"]!.message).toMatch(/QMP status running/);
+      const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
+      expect(vm.status).toBe("running");
+    });
 
-  it("a step that fails names itself; the steps after it are skipped and the VM keeps the reason", async () => {
-    const wrong = "0".repeat(64);
-    const image = await db().image.create({ data: { name: "bad-kernel", arch: "aarch64", format: "kernel", status: "ready", sha256: wrong, sizeBytes: KERNEL.length, cmdline: "" } });
-    const created = await createVm({ name: "steps-bad", arch: "aarch64", imageId: image.id, vcpus: 1, memoryMb: 128, diskGb: 1, networkId: null, allowEmulation: true, strategy: "spread" }, admin);
-    const task = await finishedTask(created.vm.id);
-    expect(task.status).toBe("failed");
-    const failed = task.steps.filter((s) => s.status === "failed");
-    expect(failed.map((s) => s.name)).toEqual(["image ready"]);
-    expect(failed[0]!.message).toMatch(/sha256|checksum|hash/i);
-    expect(task.steps.filter((s) => s.position > failed[0]!.position).every((s) => s.status === "skipped")).toBe(true);
-    const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
-    expect(vm.status).toBe("error");
-    expect(vm.hostId).toBeNull();
-    expect(vm.lastError).toBe(task.error);
-    // The agent cleaned up its partial work: it does not know the VM.
-    const onAgent = await fetch(`${agent!.url}/v1/vms/${created.vm.id}`, { headers: { authorization: `Bearer ${agent!.client!.token}` } });
-    expect(onAgent.status).toBe(404);
-  });
-});
+    it("a step that fails names itself; the steps after it are skipped and the VM keeps the reason", async () => {
+      const wrong = "0".repeat(64);
+      const image = await db().image.create({
+        data: {
+          name: "bad-kernel",
+          arch: "aarch64",
+          format: "kernel",
+          status: "ready",
+          sha256: wrong,
+          sizeBytes: KERNEL.length,
+          cmdline: "",
+        },
+      });
+      const created = await createVm(
+        {
+          name: "steps-bad",
+          arch: "aarch64",
+          imageId: image.id,
+          vcpus: 1,
+          memoryMb: 128,
+          diskGb: 1,
+          networkId: null,
+          allowEmulation: true,
+          strategy: "spread",
+        },
+        admin,
+      );
+      const task = await finishedTask(created.vm.id);
+      expect(task.status).toBe("failed");
+      const failed = task.steps.filter((s) => s.status === "failed");
+      expect(failed.map((s) => s.name)).toEqual(["image ready"]);
+      expect(failed[0]!.message).toMatch(/sha256|checksum|hash/i);
+      expect(task.steps.filter((s) => s.position > failed[0]!.position).every((s) => s.status === "skipped")).toBe(
+        true,
+      );
+      const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
+      expect(vm.status).toBe("error");
+      expect(vm.hostId).toBeNull();
+      expect(vm.lastError).toBe(task.error);
+      // The agent cleaned up its partial work: it does not know the VM.
+      const onAgent = await fetch(`${agent!.url}/v1/vms/${created.vm.id}`, {
+        headers: { authorization: `Bearer ${agent!.client!.token}` },
+      });
+      expect(onAgent.status).toBe(404);
+    });
+  },
+);

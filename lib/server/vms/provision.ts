@@ -26,23 +26,43 @@ export async function provisionVm(vmId: string, taskId: string): Promise<void> {
   let recorded: Promise<void> = Promise.resolve();
   const onStep = (e: VmStepEvent) => {
     const at = new Date();
-    recorded = recorded.then(() => setStep(taskId, e.name, e.status, e.message, at)).catch((error) => logError("task step not recorded", error, { taskId, step: e.name }));
+    recorded = recorded
+      .then(() => setStep(taskId, e.name, e.status, e.message, at))
+      .catch((error) => logError("task step not recorded", error, { taskId, step: e.name }));
   };
   try {
     const status = await agentClient.putVm(host, vm.id, await specFor(vm.id), onStep);
     await recorded;
     // An agent that already had the VM (a retried PUT) reports no steps: settle them from the result.
     const running = status.powerState === "running";
-    await db().taskStep.updateMany({ where: { taskId, status: { in: ["pending", "running"] }, name: { not: "running" } }, data: { status: "succeeded", finishedAt: new Date() } });
+    await db().taskStep.updateMany({
+      where: { taskId, status: { in: ["pending", "running"] }, name: { not: "running" } },
+      data: { status: "succeeded", finishedAt: new Date() },
+    });
     await db().taskStep.updateMany({
       where: { taskId, name: "running", status: { in: ["pending", "running"] } },
-      data: running ? { status: "succeeded", finishedAt: new Date(), message: status.qmpStatus ? `QMP status ${status.qmpStatus}` : null } : { status: "running", startedAt: new Date() },
+      data: running
+        ? {
+            status: "succeeded",
+            finishedAt: new Date(),
+            message: status.qmpStatus ? `QMP status ${status.qmpStatus}` : null,
+          }
+        : { status: "running", startedAt: new Date() },
     });
-    await db().vm.update({ where: { id: vm.id }, data: { status: vmStatusFromAgent(status.powerState), powerState: status.powerState, emulated: status.emulated, lastError: null } });
+    await db().vm.update({
+      where: { id: vm.id },
+      data: {
+        status: vmStatusFromAgent(status.powerState),
+        powerState: status.powerState,
+        emulated: status.emulated,
+        lastError: null,
+      },
+    });
     await finishTask(taskId, true);
   } catch (error) {
     await recorded;
-    const message = error instanceof AppError ? error.message : "Provisioning failed on the host; see the controller log.";
+    const message =
+      error instanceof AppError ? error.message : "Provisioning failed on the host; see the controller log.";
     if (!(error instanceof AppError)) logError("provisioning failed", error, { vmId });
     await failProvisioning(taskId, vm.id, message);
   }
@@ -55,22 +75,35 @@ export async function provisionVm(vmId: string, taskId: string): Promise<void> {
  */
 export async function failProvisioning(taskId: string, vmId: string | null, reason: string): Promise<boolean> {
   const outcome = await db().$transaction(async (tx: Tx) => {
-    const taken = await tx.task.updateMany({ where: { id: taskId, status: "running" }, data: { status: "failed", error: reason, finishedAt: new Date() } });
+    const taken = await tx.task.updateMany({
+      where: { id: taskId, status: "running" },
+      data: { status: "failed", error: reason, finishedAt: new Date() },
+    });
     if (taken.count !== 1) return { taken: false as const };
     // The step that was running failed (the agent may have named it already); with none running,
     // the first step that never started is where it stopped.
-    const open = await tx.taskStep.updateMany({ where: { taskId, status: "running" }, data: { status: "failed", message: reason, finishedAt: new Date() } });
+    const open = await tx.taskStep.updateMany({
+      where: { taskId, status: "running" },
+      data: { status: "failed", message: reason, finishedAt: new Date() },
+    });
     const failedAlready = await tx.taskStep.count({ where: { taskId, status: "failed" } });
     if (open.count === 0 && failedAlready === 0) {
       const next = await tx.taskStep.findFirst({ where: { taskId, status: "pending" }, orderBy: { position: "asc" } });
-      if (next) await tx.taskStep.update({ where: { id: next.id }, data: { status: "failed", message: reason, startedAt: new Date(), finishedAt: new Date() } });
+      if (next)
+        await tx.taskStep.update({
+          where: { id: next.id },
+          data: { status: "failed", message: reason, startedAt: new Date(), finishedAt: new Date() },
+        });
     }
     await tx.taskStep.updateMany({ where: { taskId, status: "pending" }, data: { status: "skipped" } });
     if (!vmId) return { taken: true as const };
     const vm = await tx.vm.findUnique({ where: { id: vmId } });
     if (!vm || vm.status !== "creating" || !vm.hostId) return { taken: true as const };
     await releaseHost(vm.hostId, vm, tx);
-    await tx.vm.update({ where: { id: vm.id }, data: { status: "error", powerState: "unknown", hostId: null, lastError: reason } });
+    await tx.vm.update({
+      where: { id: vm.id },
+      data: { status: "error", powerState: "unknown", hostId: null, lastError: reason },
+    });
     return { taken: true as const, vmId: vm.id, hostId: vm.hostId };
   });
   if (outcome.taken && outcome.vmId) {
@@ -87,7 +120,10 @@ export async function failProvisioning(taskId: string, vmId: string | null, reas
  */
 export async function sweepOrphanedTasks(): Promise<{ failed: number }> {
   const nowMs = await dbNowMs();
-  const running = await db().task.findMany({ where: { status: "running", controllerId: { not: null } }, select: { id: true, kind: true, vmId: true, controllerId: true } });
+  const running = await db().task.findMany({
+    where: { status: "running", controllerId: { not: null } },
+    select: { id: true, kind: true, vmId: true, controllerId: true },
+  });
   const alive = await liveControllers([...new Set(running.map((t) => t.controllerId!))], nowMs);
   let failed = 0;
   for (const task of running) {
@@ -97,9 +133,19 @@ export async function sweepOrphanedTasks(): Promise<{ failed: number }> {
   }
   // Liveness leases of controllers gone for a day are forgotten once no running task refers to them.
   const dayAgo = BigInt(nowMs - 86_400_000);
-  const old = await db().lease.findMany({ where: { name: { startsWith: CONTROLLER_LEASE_PREFIX }, expiresAtMs: { lt: dayAgo } }, select: { name: true, holder: true } });
+  const old = await db().lease.findMany({
+    where: { name: { startsWith: CONTROLLER_LEASE_PREFIX }, expiresAtMs: { lt: dayAgo } },
+    select: { name: true, holder: true },
+  });
   if (old.length) {
-    const referenced = new Set((await db().task.findMany({ where: { status: "running", controllerId: { in: old.map((l) => l.holder) } }, select: { controllerId: true } })).map((t) => t.controllerId));
+    const referenced = new Set(
+      (
+        await db().task.findMany({
+          where: { status: "running", controllerId: { in: old.map((l) => l.holder) } },
+          select: { controllerId: true },
+        })
+      ).map((t) => t.controllerId),
+    );
     const forget = old.filter((l) => !referenced.has(l.holder)).map((l) => l.name);
     if (forget.length) await db().lease.deleteMany({ where: { name: { in: forget }, expiresAtMs: { lt: dayAgo } } });
   }

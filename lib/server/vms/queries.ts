@@ -19,7 +19,13 @@ type VmDtoSource = z.input<typeof vmDtoSchema>;
 export type VmDto = ReturnType<typeof toVmDto>;
 
 /** The API shape (lib/schemas/api.ts vmDtoSchema); Dates become ISO strings on the wire. */
-export function toVmDto(v: Vm & { host?: { id: string; name: string; arch: string } | null; image?: { id: string; name: string; format?: string } | null; project?: { id: string; name: string } | null }) {
+export function toVmDto(
+  v: Vm & {
+    host?: { id: string; name: string; arch: string } | null;
+    image?: { id: string; name: string; format?: string } | null;
+    project?: { id: string; name: string } | null;
+  },
+) {
   return {
     id: v.id,
     name: v.name,
@@ -44,18 +50,36 @@ export function toVmDto(v: Vm & { host?: { id: string; name: string; arch: strin
   } satisfies VmDtoSource;
 }
 
-const include = { host: { select: { id: true, name: true, arch: true } }, image: { select: { id: true, name: true, format: true } }, project: { select: { id: true, name: true } } } as const;
+const include = {
+  host: { select: { id: true, name: true, arch: true } },
+  image: { select: { id: true, name: true, format: true } },
+  project: { select: { id: true, name: true } },
+} as const;
 
 // A VM without a project belongs to the default project (see vm-access.ts).
 const projectFilter = (projectId: string | undefined) =>
   !projectId ? {} : projectId === DEFAULT_PROJECT_ID ? { OR: [{ projectId }, { projectId: null }] } : { projectId };
 
 /** The VMs the actor may see (lib/server/vms/access.ts), filtered and paged. */
-export async function listVms(query: z.output<typeof vmListQuery>, actor: Pick<Actor, "id" | "email" | "role">): Promise<ListResult<VmDto>> {
-  const filters = { ...projectFilter(query.projectId), ...(query.arch ? { arch: query.arch } : {}), ...(query.status ? { status: query.status } : {}), ...(query.hostId ? { hostId: query.hostId } : {}), ...nameSearch(query.q) };
+export async function listVms(
+  query: z.output<typeof vmListQuery>,
+  actor: Pick<Actor, "id" | "email" | "role">,
+): Promise<ListResult<VmDto>> {
+  const filters = {
+    ...projectFilter(query.projectId),
+    ...(query.arch ? { arch: query.arch } : {}),
+    ...(query.status ? { status: query.status } : {}),
+    ...(query.hostId ? { hostId: query.hostId } : {}),
+    ...nameSearch(query.q),
+  };
   const where = { AND: [await vmScopeFor(actor), filters] };
   const [rows, total] = await Promise.all([
-    db().vm.findMany({ where, orderBy: [{ [query.sort]: query.dir }, { id: "asc" }], ...pageArgs(query.page, query.pageSize), include }),
+    db().vm.findMany({
+      where,
+      orderBy: [{ [query.sort]: query.dir }, { id: "asc" }],
+      ...pageArgs(query.page, query.pageSize),
+      include,
+    }),
     db().vm.count({ where }),
   ]);
   return { items: rows.map(toVmDto), total, page: query.page, pageSize: query.pageSize };
@@ -75,5 +99,10 @@ export async function listVmEvents(id: string, take = 50) {
     take,
     select: { id: true, createdAt: true, userEmail: true, action: true, result: true, details: true },
   });
-  return rows.map((r) => ({ ...r, result: r.result as z.input<typeof vmEventDtoSchema>["result"] }) satisfies z.input<typeof vmEventDtoSchema>);
+  return rows.map(
+    (r) =>
+      ({ ...r, result: r.result as z.input<typeof vmEventDtoSchema>["result"] }) satisfies z.input<
+        typeof vmEventDtoSchema
+      >,
+  );
 }

@@ -31,12 +31,16 @@ export async function recordHeartbeat(hostId: string, input: z.output<typeof hea
   // Report only what the agent knows about VMs placed on this host; transitional controller
   // states (creating/deleting) are left to the task that owns them.
   const reported = new Map(input.vms.map((v) => [v.id, v]));
-  const vms = await db().vm.findMany({ where: { hostId }, select: { id: true, status: true, powerState: true, emulated: true } });
+  const vms = await db().vm.findMany({
+    where: { hostId },
+    select: { id: true, status: true, powerState: true, emulated: true },
+  });
   for (const vm of vms) {
     const r = reported.get(vm.id);
     if (!r) {
       if (vm.status === "running" || vm.status === "stopped" || vm.status === "unknown") {
-        if (vm.status !== "unknown") await db().vm.update({ where: { id: vm.id }, data: { status: "unknown", powerState: "unknown" } });
+        if (vm.status !== "unknown")
+          await db().vm.update({ where: { id: vm.id }, data: { status: "unknown", powerState: "unknown" } });
       }
       continue;
     }
@@ -44,11 +48,17 @@ export async function recordHeartbeat(hostId: string, input: z.output<typeof hea
     const status = vmStatusFromAgent(r.powerState);
     if (vm.status === "creating" && status !== "running") continue;
     if (status !== vm.status || r.powerState !== vm.powerState) {
-      await db().vm.update({ where: { id: vm.id }, data: { status, powerState: r.powerState, ...(r.error ? { lastError: r.error } : {}) } });
+      await db().vm.update({
+        where: { id: vm.id },
+        data: { status, powerState: r.powerState, ...(r.error ? { lastError: r.error } : {}) },
+      });
     }
   }
   await syncHostImages(hostId, input.images);
-  await recordHeartbeatMetrics(hostId, input.metrics, vms.map((v) => v.id));
+  await recordHeartbeatMetrics(
+    hostId,
+    input.metrics,
+    vms.map((v) => v.id),
+  );
   return { ok: true as const, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
 }
-

@@ -9,10 +9,18 @@ type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
 export const CREATE_STEPS = ["scheduled", "image ready", "disk", "network", "starting", "running"] as const;
 
-export async function createTask(data: { kind: string; vmId?: string; hostId?: string | null; userId?: string | null; steps: readonly string[] }, tx: Tx | Db = db()) {
+export async function createTask(
+  data: { kind: string; vmId?: string; hostId?: string | null; userId?: string | null; steps: readonly string[] },
+  tx: Tx | Db = db(),
+) {
   return tx.task.create({
     data: {
-      kind: data.kind, vmId: data.vmId, hostId: data.hostId ?? null, userId: data.userId ?? null, status: "running", startedAt: new Date(),
+      kind: data.kind,
+      vmId: data.vmId,
+      hostId: data.hostId ?? null,
+      userId: data.userId ?? null,
+      status: "running",
+      startedAt: new Date(),
       controllerId: activeControllerId(),
       steps: { create: data.steps.map((name, position) => ({ name, position })) },
     },
@@ -23,7 +31,13 @@ export async function createTask(data: { kind: string; vmId?: string; hostId?: s
  * Records a step by its name (or position), stamped with the controller's time of the event: each
  * step shows when it really started and ended, not when a batch of updates was written.
  */
-export async function setStep(taskId: string, step: number | string, status: "running" | "succeeded" | "failed" | "skipped", message?: string, at = new Date()) {
+export async function setStep(
+  taskId: string,
+  step: number | string,
+  status: "running" | "succeeded" | "failed" | "skipped",
+  message?: string,
+  at = new Date(),
+) {
   const where = typeof step === "number" ? { taskId, position: step } : { taskId, name: step };
   await db().taskStep.updateMany({
     where,
@@ -32,20 +46,49 @@ export async function setStep(taskId: string, step: number | string, status: "ru
 }
 
 export async function finishTask(taskId: string, ok: boolean, error?: string) {
-  await db().task.update({ where: { id: taskId }, data: { status: ok ? "succeeded" : "failed", error: error ?? null, finishedAt: new Date() } });
-  if (!ok) await db().taskStep.updateMany({ where: { taskId, status: { in: ["pending", "running"] } }, data: { status: "skipped" } });
+  await db().task.update({
+    where: { id: taskId },
+    data: { status: ok ? "succeeded" : "failed", error: error ?? null, finishedAt: new Date() },
+  });
+  if (!ok)
+    await db().taskStep.updateMany({
+      where: { taskId, status: { in: ["pending", "running"] } },
+      data: { status: "skipped" },
+    });
 }
 
 type VmTaskSource = z.input<typeof vmTaskDtoSchema>;
 
 /** The VM's tasks, newest first, in the API shape (lib/schemas/vms.ts vmTaskDtoSchema). */
 export async function listTasksForVm(vmId: string, take = 20) {
-  const rows = await db().task.findMany({ where: { vmId }, orderBy: [{ createdAt: "desc" }, { id: "desc" }], take, include: { steps: { orderBy: { position: "asc" } } } });
-  return rows.map((t) => ({
-    id: t.id, kind: t.kind, status: t.status as VmTaskSource["status"], vmId: t.vmId, hostId: t.hostId, userId: t.userId, error: t.error,
-    createdAt: t.createdAt, startedAt: t.startedAt, finishedAt: t.finishedAt,
-    steps: t.steps.map((s) => ({
-      id: s.id, position: s.position, name: s.name, status: s.status as VmTaskSource["steps"][number]["status"], message: s.message, startedAt: s.startedAt, finishedAt: s.finishedAt,
-    })),
-  }) satisfies VmTaskSource);
+  const rows = await db().task.findMany({
+    where: { vmId },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take,
+    include: { steps: { orderBy: { position: "asc" } } },
+  });
+  return rows.map(
+    (t) =>
+      ({
+        id: t.id,
+        kind: t.kind,
+        status: t.status as VmTaskSource["status"],
+        vmId: t.vmId,
+        hostId: t.hostId,
+        userId: t.userId,
+        error: t.error,
+        createdAt: t.createdAt,
+        startedAt: t.startedAt,
+        finishedAt: t.finishedAt,
+        steps: t.steps.map((s) => ({
+          id: s.id,
+          position: s.position,
+          name: s.name,
+          status: s.status as VmTaskSource["steps"][number]["status"],
+          message: s.message,
+          startedAt: s.startedAt,
+          finishedAt: s.finishedAt,
+        })),
+      }) satisfies VmTaskSource,
+  );
 }

@@ -24,8 +24,14 @@ export function defineAction<S extends z.ZodType, T>(
       const actor = await requireUser(h);
       const clientIp = clientIpFrom(h);
       const input = raw instanceof FormData ? Object.fromEntries(raw.entries()) : raw;
-      const targetId = input && typeof input === "object" && "id" in input ? String((input as { id: unknown }).id) : null;
-      await requirePermission(actor, opts.permission, { action: opts.action, targetType: opts.targetType, targetId, clientIp });
+      const targetId =
+        input && typeof input === "object" && "id" in input ? String((input as { id: unknown }).id) : null;
+      await requirePermission(actor, opts.permission, {
+        action: opts.action,
+        targetType: opts.targetType,
+        targetId,
+        clientIp,
+      });
       const parsed = opts.schema.safeParse(input);
       if (!parsed.success) {
         const fieldErrors: Record<string, string> = {};

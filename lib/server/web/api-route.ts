@@ -22,7 +22,12 @@ export function apiRoute<P = Record<string, string>>(
       const params = (await route?.params) ?? ({} as P);
       const clientIp = clientIpFrom(req.headers);
       const targetId = (params as Record<string, string | undefined>).id ?? null;
-      await requirePermission(actor, opts.permission, { action: opts.action, targetType: opts.targetType, targetId, clientIp });
+      await requirePermission(actor, opts.permission, {
+        action: opts.action,
+        targetType: opts.targetType,
+        targetId,
+        clientIp,
+      });
       const result = await handler({ req, actor, params, clientIp });
       if (result instanceof Response) return result;
       return NextResponse.json(toJsonSafe(result));

@@ -4,7 +4,14 @@ import { VmMetricsPanel } from "@/components/metrics-chart";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { canSeeVm } from "@/lib/server/vms";
-import { deleteVmAction, poweroffVmAction, rebootVmAction, retryVmAction, startVmAction, stopVmAction } from "../actions";
+import {
+  deleteVmAction,
+  poweroffVmAction,
+  rebootVmAction,
+  retryVmAction,
+  startVmAction,
+  stopVmAction,
+} from "../actions";
 
 export const metadata = { title: "Virtual machine" };
 
@@ -18,7 +25,18 @@ export default async function VmPage({ params }: { params: Promise<{ id: string 
       {/* The buttons are a convenience: the actions check vm:operate and the VM's project themselves. */}
       <VmDetailView
         id={id}
-        actions={can(actor.role, "vm:operate") ? { start: startVmAction, stop: stopVmAction, reboot: rebootVmAction, poweroff: poweroffVmAction, retry: retryVmAction, remove: deleteVmAction } : undefined}
+        actions={
+          can(actor.role, "vm:operate")
+            ? {
+                start: startVmAction,
+                stop: stopVmAction,
+                reboot: rebootVmAction,
+                poweroff: poweroffVmAction,
+                retry: retryVmAction,
+                remove: deleteVmAction,
+              }
+            : undefined
+        }
       />
       <VmMetricsPanel vmId={id} />
     </div>

@@ -9,7 +9,10 @@ export default async function NewVmPage() {
   await requirePage("vm:create");
   return (
     <>
-      <PageHeader title="Create a virtual machine" description="Pick the architecture first: only images and hosts of that architecture are offered." />
+      <PageHeader
+        title="Create a virtual machine"
+        description="Pick the architecture first: only images and hosts of that architecture are offered."
+      />
       <VmWizard create={createVmAction} />
     </>
   );

@@ -5,9 +5,13 @@ import { imageListQuery } from "@/lib/schemas/entities";
 import { listImages } from "@/lib/server/images";
 import { uploadImage } from "@/lib/server/images";
 
-export const GET = apiRoute({ permission: "read", action: "image.list" }, ({ req }) => listImages(parseQuery(req, imageListQuery)));
+export const GET = apiRoute({ permission: "read", action: "image.list" }, ({ req }) =>
+  listImages(parseQuery(req, imageListQuery)),
+);
 
 /** Streamed multipart/form-data upload (the body is never buffered whole); see lib/server/images/upload.ts. */
-export const POST = apiRoute({ permission: "image:manage", action: "image.upload", targetType: "image" }, async ({ req, actor, clientIp }) =>
-  NextResponse.json(toJsonSafe(await uploadImage(req, { actor, clientIp })), { status: 201 }),
+export const POST = apiRoute(
+  { permission: "image:manage", action: "image.upload", targetType: "image" },
+  async ({ req, actor, clientIp }) =>
+    NextResponse.json(toJsonSafe(await uploadImage(req, { actor, clientIp })), { status: 201 }),
 );

@@ -9,11 +9,20 @@ import type { Arch } from "@/lib/arch";
 import type { Display } from "@/lib/display";
 
 // noVNC touches window/canvas: client only, and only once the graphical tab is opened.
-const VncConsole = dynamic(() => import("@/components/vnc-console").then((m) => m.VncConsole), { ssr: false, loading: () => <p className="text-sm text-slate-500">Loading the graphical console…</p> });
+const VncConsole = dynamic(() => import("@/components/vnc-console").then((m) => m.VncConsole), {
+  ssr: false,
+  loading: () => <p className="text-sm text-slate-500">Loading the graphical console…</p>,
+});
 
 type Tab = "serial" | "graphical";
 
-export function ConsoleTabs({ vm, initialTab }: { vm: { id: string; name: string; arch: Arch; display: Display; placed: boolean }; initialTab: Tab }) {
+export function ConsoleTabs({
+  vm,
+  initialTab,
+}: {
+  vm: { id: string; name: string; arch: Arch; display: Display; placed: boolean };
+  initialTab: Tab;
+}) {
   const [tab, setTabState] = useState<Tab>(initialTab);
   const setTab = (t: Tab) => {
     setTabState(t);
@@ -25,14 +34,27 @@ export function ConsoleTabs({ vm, initialTab }: { vm: { id: string; name: string
     <div className="space-y-4">
       <div className="flex flex-wrap items-center justify-between gap-3">
         <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">
-          Console · <Link href={`/vms/${encodeURIComponent(vm.id)}`} className="hover:underline">{vm.name}</Link> <ArchBadge arch={vm.arch} />
+          Console ·{" "}
+          <Link href={`/vms/${encodeURIComponent(vm.id)}`} className="hover:underline">
+            {vm.name}
+          </Link>{" "}
+          <ArchBadge arch={vm.arch} />
         </h1>
-        <span data-testid="vm-display" className="text-sm text-slate-600">display: {vm.display}</span>
+        <span data-testid="vm-display" className="text-sm text-slate-600">
+          display: {vm.display}
+        </span>
       </div>
       <div role="tablist" aria-label="Console" className="flex gap-1 border-b border-slate-200">
         {(["serial", "graphical"] as const).map((t) => (
-          <button key={t} type="button" role="tab" aria-selected={tab === t} data-testid={`console-tab-${t}`} onClick={() => setTab(t)}
-            className={`-mb-px rounded-t-md px-4 py-2 text-sm font-medium ${tab === t ? "border border-b-white border-slate-200 bg-white" : "text-slate-600 hover:text-slate-900"}`}>
+          <button
+            key={t}
+            type="button"
+            role="tab"
+            aria-selected={tab === t}
+            data-testid={`console-tab-${t}`}
+            onClick={() => setTab(t)}
+            className={`-mb-px rounded-t-md px-4 py-2 text-sm font-medium ${tab === t ? "border border-b-white border-slate-200 bg-white" : "text-slate-600 hover:text-slate-900"}`}
+          >
             {t === "serial" ? "Serial" : "Graphical"}
           </button>
         ))}

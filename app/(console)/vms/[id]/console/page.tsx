@@ -9,13 +9,27 @@ import type { Arch } from "@/lib/arch";
 export const metadata = { title: "Console" };
 
 // Serial and graphical console of one VM; noVNC is loaded only here (components/vnc-console.tsx).
-export default async function VmConsolePage({ params, searchParams }: { params: Promise<{ id: string }>; searchParams: Promise<{ tab?: string }> }) {
+export default async function VmConsolePage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ id: string }>;
+  searchParams: Promise<{ tab?: string }>;
+}) {
   const actor = await requirePage("read");
   const { id } = await params;
   if (!(await canSeeVm(actor, id, { action: "vm.view" }))) notFound();
-  const vm = await db().vm.findUnique({ where: { id }, select: { id: true, name: true, arch: true, display: true, hostId: true, image: { select: { format: true } } } });
+  const vm = await db().vm.findUnique({
+    where: { id },
+    select: { id: true, name: true, arch: true, display: true, hostId: true, image: { select: { format: true } } },
+  });
   if (!vm) notFound();
   const display = effectiveDisplay(vm.arch as Arch, vm.display, vm.image);
   const tab = (await searchParams).tab === "graphical" ? "graphical" : "serial";
-  return <ConsoleTabs vm={{ id: vm.id, name: vm.name, arch: vm.arch as Arch, display, placed: vm.hostId !== null }} initialTab={tab} />;
+  return (
+    <ConsoleTabs
+      vm={{ id: vm.id, name: vm.name, arch: vm.arch as Arch, display, placed: vm.hostId !== null }}
+      initialTab={tab}
+    />
+  );
 }

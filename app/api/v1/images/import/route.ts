@@ -6,6 +6,10 @@ import { importImage } from "@/lib/server/images";
 
 // Reading files on the controller is a controller-administration privilege: admins only
 // ("host:manage" is granted to admins alone), never operators.
-export const POST = apiRoute({ permission: "host:manage", action: "image.import", targetType: "image" }, async ({ req, actor, clientIp }) =>
-  NextResponse.json(toJsonSafe(await importImage(await readJson(req, importImageSchema), { actor, clientIp })), { status: 201 }),
+export const POST = apiRoute(
+  { permission: "host:manage", action: "image.import", targetType: "image" },
+  async ({ req, actor, clientIp }) =>
+    NextResponse.json(toJsonSafe(await importImage(await readJson(req, importImageSchema), { actor, clientIp })), {
+      status: 201,
+    }),
 );

@@ -4,6 +4,7 @@ import { hostMetrics } from "@/lib/server/insights";
 import { metricsQuerySchema } from "@/lib/schemas/metrics";
 
 // CPU / memory history of a host (?minutes=1..60, default 15), oldest sample first.
-export const GET = apiRoute<{ id: string }>({ permission: "read", action: "host.metrics", targetType: "host" }, ({ req, params }) =>
-  hostMetrics(params.id, parseQuery(req, metricsQuerySchema).minutes),
+export const GET = apiRoute<{ id: string }>(
+  { permission: "read", action: "host.metrics", targetType: "host" },
+  ({ req, params }) => hostMetrics(params.id, parseQuery(req, metricsQuerySchema).minutes),
 );
