@@ -187,8 +187,8 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
   const handChildren = new Set<ChildProcess>();
   let token = "";
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    // eslint-disable-line @typescript-eslint/no-explicit-any
     const res = await fetch(`http://127.0.0.1:${agent!.port}${p}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
@@ -440,7 +440,8 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
   }
 
   printTable(
-    `Agent PUT /v1/vms/:id -> QMP "running" vs. the same QEMU argv spawned by hand (TCG, kvm off, 1 vCPU, ${MEMORY_MB} MiB, kernel boot, image cached; ${RUNS} runs; ms)`,
+    `Agent PUT /v1/vms/:id -> QMP "running" vs. the same QEMU argv spawned by hand ` +
+      `(TCG, kvm off, 1 vCPU, ${MEMORY_MB} MiB, kernel boot, image cached; ${RUNS} runs; ms)`,
     [
       "arch",
       "agent p50",

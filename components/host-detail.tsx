@@ -94,7 +94,10 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
                     return;
                   update.mutate({ adminState: s });
                 }}
-                className={`rounded-md px-3 py-1.5 text-sm ring-1 ${h.adminState === s ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100"}`}
+                className={
+                  "rounded-md px-3 py-1.5 text-sm ring-1 " +
+                  (h.adminState === s ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100")
+                }
               >
                 {s === "enabled" ? "Enable" : s === "maintenance" ? "Maintenance" : "Disable"}
               </button>

@@ -29,7 +29,9 @@ export function JoinNode({
   const [error, setError] = useState<string | null>(null);
   const [pending, start] = useTransition();
   const joinToken = created ? created.token : shown ? current : "<join token>";
-  const cmd = `node dist/agent.mjs --controller ${controllerUrl} --join-token ${joinToken} --controller-fingerprint ${caFingerprint} --listen 0.0.0.0:7101 --advertise-url https://<node address>:7101 --state-dir /var/lib/polyarch`;
+  const cmd =
+    `node dist/agent.mjs --controller ${controllerUrl} --join-token ${joinToken} --controller-fingerprint ${caFingerprint}` +
+    " --listen 0.0.0.0:7101 --advertise-url https://<node address>:7101 --state-dir /var/lib/polyarch";
   return (
     <details className="mb-6 rounded-lg border border-slate-200 bg-white p-4">
       <summary className="cursor-pointer font-medium">Add a node (x86_64 or aarch64)</summary>

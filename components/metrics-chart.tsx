@@ -225,7 +225,10 @@ export function HostMetricsPanel({ hostId }: { hostId: string }) {
       cpuMax={100}
       memMax={q.data?.memTotalMb ?? 0}
       memLabel={mb}
-      note={`CPU: busy share of all ${q.data?.cpuCount ?? ""} cores. Memory: used (total minus available) of ${formatMb(q.data?.memTotalMb ?? 0)}. A sample every ~5 s, 60 minutes kept.`}
+      note={
+        `CPU: busy share of all ${q.data?.cpuCount ?? ""} cores. ` +
+        `Memory: used (total minus available) of ${formatMb(q.data?.memTotalMb ?? 0)}. A sample every ~5 s, 60 minutes kept.`
+      }
       emptyText="No samples yet — the agent reports every 5 s."
     />
   );
@@ -246,7 +249,10 @@ export function VmMetricsPanel({ vmId }: { vmId: string }) {
       cpuMax={100 * vcpus}
       memMax={q.data?.memoryMb ?? 0}
       memLabel={mb}
-      note={`CPU of the QEMU process: 100 % = one host core (${vcpus} vCPU${vcpus === 1 ? "" : "s"} → up to ${100 * vcpus} %). Memory: its resident set, of ${formatMb(q.data?.memoryMb ?? 0)} assigned. A sample every ~5 s, 60 minutes kept.`}
+      note={
+        `CPU of the QEMU process: 100 % = one host core (${vcpus} vCPU${vcpus === 1 ? "" : "s"} → up to ${100 * vcpus} %). ` +
+        `Memory: its resident set, of ${formatMb(q.data?.memoryMb ?? 0)} assigned. A sample every ~5 s, 60 minutes kept.`
+      }
       emptyText="No samples yet — the agent reports every 5 s while the VM runs."
     />
   );

@@ -110,7 +110,10 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
                       autoComplete="off"
                       aria-invalid={!!error}
                       aria-describedby={error ? `net-${f.name}-err` : undefined}
-                      className={`mt-1 w-full rounded-md border px-2 py-1.5 ${f.name === "name" ? "" : "font-mono"} ${error ? "border-red-400" : "border-slate-300"}`}
+                      className={
+                        `mt-1 w-full rounded-md border px-2 py-1.5 ${f.name === "name" ? "" : "font-mono"} ` +
+                        (error ? "border-red-400" : "border-slate-300")
+                      }
                     />
                     {error && (
                       <span

@@ -7,6 +7,11 @@ import { useEffect, useRef, useState } from "react";
 import { markNotificationsRead, notificationKeys, notificationsQuery } from "@/lib/queries/notifications";
 import { timeAgo } from "@/lib/format";
 
+// The bell outline (24×24, stroked).
+const BELL_PATH =
+  "M14.857 17.082a23.848 23.848 0 0 0 5.454-1.31A8.967 8.967 0 0 1 18 9.75V9A6 6 0 0 0 6 9v.75a8.967 8.967 0 0 1-2.312 6.022" +
+  "c1.733.64 3.56 1.085 5.455 1.31m5.714 0a24.255 24.255 0 0 1-5.714 0m5.714 0a3 3 0 1 1-5.714 0";
+
 export function NotificationsBell() {
   const queryClient = useQueryClient();
   const { data, error } = useQuery(notificationsQuery);
@@ -60,11 +65,7 @@ export function NotificationsBell() {
           stroke="currentColor"
           strokeWidth={1.8}
         >
-          <path
-            strokeLinecap="round"
-            strokeLinejoin="round"
-            d="M14.857 17.082a23.848 23.848 0 0 0 5.454-1.31A8.967 8.967 0 0 1 18 9.75V9A6 6 0 0 0 6 9v.75a8.967 8.967 0 0 1-2.312 6.022c1.733.64 3.56 1.085 5.455 1.31m5.714 0a24.255 24.255 0 0 1-5.714 0m5.714 0a3 3 0 1 1-5.714 0"
-          />
+          <path strokeLinecap="round" strokeLinejoin="round" d={BELL_PATH} />
         </svg>
         {unread > 0 && (
           <span

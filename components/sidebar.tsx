@@ -41,7 +41,10 @@ export function Sidebar({
         href={item.href}
         onClick={() => setOpen(false)}
         aria-current={isActive(item.href) ? "page" : undefined}
-        className={`block rounded-md px-3 py-2 text-sm ${isActive(item.href) ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
+        className={
+          "block rounded-md px-3 py-2 text-sm " +
+          (isActive(item.href) ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white")
+        }
       >
         {item.label}
       </Link>

@@ -101,7 +101,10 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
                 key={a.action}
                 type="button"
                 disabled={busy}
-                className={`rounded-md px-3 py-1.5 text-sm font-medium ring-1 disabled:opacity-50 ${a.danger ? "text-red-700 ring-red-300 hover:bg-red-50" : "ring-slate-300 hover:bg-slate-100"}`}
+                className={
+                  "rounded-md px-3 py-1.5 text-sm font-medium ring-1 disabled:opacity-50 " +
+                  (a.danger ? "text-red-700 ring-red-300 hover:bg-red-50" : "ring-slate-300 hover:bg-slate-100")
+                }
                 onClick={() => {
                   if (!a.confirm || confirm(a.confirm)) act.mutate(a.action);
                 }}

@@ -145,7 +145,14 @@ export function VmWizard({ create }: { create: CreateVm }) {
           <li
             key={s}
             aria-current={i === step ? "step" : undefined}
-            className={`rounded-full px-3 py-1 ${i === step ? "bg-indigo-600 text-white" : i < step ? "bg-indigo-100 text-indigo-800" : "bg-slate-100 text-slate-500"}`}
+            className={
+              "rounded-full px-3 py-1 " +
+              (i === step
+                ? "bg-indigo-600 text-white"
+                : i < step
+                  ? "bg-indigo-100 text-indigo-800"
+                  : "bg-slate-100 text-slate-500")
+            }
           >
             {i + 1}. {s}
           </li>
@@ -188,7 +195,8 @@ export function VmWizard({ create }: { create: CreateVm }) {
                       {c
                         ? c.nativeHosts + c.emulatedHosts === 0
                           ? "No host can run it"
-                          : `${c.nativeHosts} native host(s)${c.emulatedHosts ? `, ${c.emulatedHosts} emulated` : ""} · ${c.vcpuFree} vCPU · ${formatMb(c.memoryFreeMb)} free`
+                          : `${c.nativeHosts} native host(s)${c.emulatedHosts ? `, ${c.emulatedHosts} emulated` : ""} · ` +
+                            `${c.vcpuFree} vCPU · ${formatMb(c.memoryFreeMb)} free`
                         : "…"}
                     </span>
                   </label>
@@ -211,7 +219,10 @@ export function VmWizard({ create }: { create: CreateVm }) {
               {images.data?.items.map((i) => (
                 <label
                   key={i.id}
-                  className={`flex cursor-pointer items-center justify-between rounded-lg border p-3 ${imageId === i.id ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white"}`}
+                  className={
+                    "flex cursor-pointer items-center justify-between rounded-lg border p-3 " +
+                    (imageId === i.id ? "border-indigo-600 ring-2 ring-indigo-600" : "border-slate-200 bg-white")
+                  }
                 >
                   <span className="flex items-center gap-3">
                     <input

@@ -23,7 +23,8 @@ test.beforeAll(() => {
     hostId = `evt-host-${randomUUID()}`;
     vmId = `evt-vm-${randomUUID()}`;
     db.prepare(
-      `INSERT INTO "Host" (id, name, arch, status, adminState, cpuCount, memoryMb, diskGb, nativeArches, emulatedArches, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO "Host" (id, name, arch, status, adminState, cpuCount, memoryMb, diskGb, nativeArches, emulatedArches, createdAt, updatedAt) ` +
+        `VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
     ).run(hostId, HOST_NAME, "x86_64", "offline", "enabled", 4, 8192, 100, JSON.stringify(["x86_64"]), "[]", ts, ts);
     db.prepare(
       `INSERT INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, hostId, status, powerState, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,

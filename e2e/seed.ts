@@ -27,7 +27,9 @@ export function seedFleet(vmCount = 10_000): SeedResult {
     }
     const ts = now();
     const hostIns = db.prepare(
-      `INSERT INTO "Host" (id, name, arch, status, adminState, cpuModel, cpuCount, memoryMb, diskGb, nativeArches, emulatedArches, lastHeartbeatAt, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO "Host" (id, name, arch, status, adminState, cpuModel, cpuCount, memoryMb, diskGb, ` +
+        `nativeArches, emulatedArches, lastHeartbeatAt, createdAt, updatedAt) ` +
+        `VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
     );
     const hosts = [
       ["seed-x86-a", "x86_64", "online", "enabled", "Intel Xeon Gold 6338"],
@@ -62,7 +64,8 @@ export function seedFleet(vmCount = 10_000): SeedResult {
     for (const arch of ["x86_64", "aarch64"])
       imgIns.run(`seed-img-${arch}`, `debian-12-${arch}`, "debian-12", arch, "qcow2", "ready", 2147483648, ts, ts);
     const vmIns = db.prepare(
-      `INSERT INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, imageId, hostId, status, powerState, emulated, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, imageId, hostId, status, powerState, emulated, createdAt, updatedAt) ` +
+        `VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
     );
     const statuses = ["running", "running", "running", "stopped", "error"];
     const byArch: Record<string, number> = { x86_64: 0, aarch64: 0 };

@@ -203,7 +203,10 @@ export function buildOpenApi(serverUrl: string) {
       title: "Polyarch API",
       version: "1",
       description:
-        "Hosts, images and VMs of a mixed x86_64 + aarch64 private cloud. Authenticate with a session cookie or `Authorization: Bearer <personal API token>`. Architecture parameters accept aliases (amd64, x64, arm64, …) and responses use the canonical x86_64 / aarch64. Errors answer `{error: {code, message}}`.",
+        "Hosts, images and VMs of a mixed x86_64 + aarch64 private cloud. " +
+        "Authenticate with a session cookie or `Authorization: Bearer <personal API token>`. " +
+        "Architecture parameters accept aliases (amd64, x64, arm64, …) and responses use the canonical x86_64 / aarch64. " +
+        "Errors answer `{error: {code, message}}`.",
     },
     servers: [{ url: serverUrl }],
     security: [{ bearer: [] }, { cookie: [] }],
@@ -221,7 +224,8 @@ export function buildOpenApi(serverUrl: string) {
         "/api/v1/hosts/{id}/rotate-token": {
           post: {
             summary:
-              "New host token (host:manage): the old one is refused at once; the agent gets the new one over mutual TLS (delivered: false when it could not be reached; it then re-joins)",
+              "New host token (host:manage): the old one is refused at once; " +
+              "the agent gets the new one over mutual TLS (delivered: false when it could not be reached; it then re-joins)",
             ok: { description: "{hostId, generation, delivered, message}" },
             errors: ["409"],
           },
@@ -229,7 +233,8 @@ export function buildOpenApi(serverUrl: string) {
         "/api/v1/hosts/{id}/revoke": {
           post: {
             summary:
-              "Revoke a host (host:manage): token and certificate refused, the controller stops calling it, its VMs become unknown; it re-joins only with a join token created afterwards",
+              "Revoke a host (host:manage): token and certificate refused, the controller stops calling it, its VMs become unknown; " +
+              "it re-joins only with a join token created afterwards",
             ok: { description: "{hostId, revokedAt, message}" },
           },
         },
@@ -246,7 +251,8 @@ export function buildOpenApi(serverUrl: string) {
           get: { summary: "List images", query: imageListQuery, ok: "ImageList" },
           post: {
             summary:
-              "Upload an image (image:manage): multipart/form-data, text fields (name, format, arch, family, visibility, cmdline) before the file parts (file, or kernel + initrd); streamed, checked, its architecture detected",
+              "Upload an image (image:manage): multipart/form-data, text fields (name, format, arch, family, visibility, cmdline) " +
+              "before the file parts (file, or kernel + initrd); streamed, checked, its architecture detected",
             status: 201,
             ok: "StoredImage",
             errors: ["409", "413", "422"],
@@ -327,7 +333,9 @@ export function buildOpenApi(serverUrl: string) {
         "/api/v1/vms/{id}/console-ticket": {
           post: {
             summary:
-              'A 30-second single-use ticket for the serial console WebSocket GET /api/v1/vms/{id}/console?ticket=… or, with kind "vnc", the graphical console (RFB over WebSocket) GET /api/v1/vms/{id}/vnc?ticket=… (409 when the VM has no display; write only with console:write)',
+              "A 30-second single-use ticket for the serial console WebSocket GET /api/v1/vms/{id}/console?ticket=… " +
+              'or, with kind "vnc", the graphical console (RFB over WebSocket) GET /api/v1/vms/{id}/vnc?ticket=… ' +
+              "(409 when the VM has no display; write only with console:write)",
             body: consoleTicketRequestSchema,
             ok: "ConsoleTicket",
             errors: ["409", "503"],

@@ -228,7 +228,10 @@ describe.each(PROVIDERS)("backup and restore on %s", (provider) => {
     rmSync(process.env.POLYARCH_DATA_DIR!, { recursive: true, force: true });
   });
 
-  it("round-trips rows, image bytes and the controller secret; --force to replace; refuses corrupted and truncated archives without touching the target", async () => {
+  const roundTripTitle =
+    "round-trips rows, image bytes and the controller secret; --force to replace; " +
+    "refuses corrupted and truncated archives without touching the target";
+  it(roundTripTitle, async () => {
     const dataDir = process.env.POLYARCH_DATA_DIR!;
     const target = { url: database!.url, dataDir };
     const { imageDir } = await seed(dataDir);

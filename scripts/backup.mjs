@@ -384,7 +384,8 @@ async function main() {
   }
   const result = await backup({ out: values.out, force: values.force, log: (m) => console.log(`backup: ${m}`) });
   console.log(
-    `backup: done — ${result.manifest.provider}, migration ${result.manifest.migrations.latest ?? "none"}, ${result.manifest.files.length} parts, ${humanBytes(result.bytes)} in ${result.seconds.toFixed(2)} s`,
+    `backup: done — ${result.manifest.provider}, migration ${result.manifest.migrations.latest ?? "none"}, ` +
+      `${result.manifest.files.length} parts, ${humanBytes(result.bytes)} in ${result.seconds.toFixed(2)} s`,
   );
 }
 

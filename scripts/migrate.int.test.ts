@@ -123,7 +123,9 @@ describe.each(providers)("%s", (_provider, fresh) => {
     try {
       const dir = migrationsDir({ "20260101000000_a": 'CREATE TABLE "a" ("id" INTEGER);\n' });
       await migrate({ url: db.url, migrationsDir: migrationsDir({}) }); // creates _prisma_migrations only
-      const insert = `INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, applied_steps_count) VALUES ('00000000-0000-4000-8000-000000000000', 'x', '20260101000000_a', CURRENT_TIMESTAMP, 0)`;
+      const insert =
+        `INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, applied_steps_count) ` +
+        `VALUES ('00000000-0000-4000-8000-000000000000', 'x', '20260101000000_a', CURRENT_TIMESTAMP, 0)`;
       if (db.provider === "sqlite") {
         const d = new Database(sqlitePath(db.url));
         d.exec(insert);

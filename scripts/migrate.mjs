@@ -186,7 +186,8 @@ async function migrateSqlite({ url, dir, log, statusOnly, busyTimeoutMs }) {
             );
           }
           db.prepare(
-            'INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)',
+            'INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) ' +
+              "VALUES (?, ?, ?, ?, NULL, NULL, ?, 1)",
           ).run(randomUUID(), next.checksum, new Date().toISOString().replace("Z", "+00:00"), next.name, startedAt);
           db.exec("RELEASE polyarch_migration");
         } catch (err) {
@@ -280,7 +281,8 @@ async function migratePostgres({ url, dir, log, statusOnly, lockTimeoutMs }) {
           const started = await client.query("SELECT now() AS t");
           await client.query(m.sql);
           await client.query(
-            "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, now(), $3, NULL, NULL, $4, 1)",
+            "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) " +
+              "VALUES ($1, $2, now(), $3, NULL, NULL, $4, 1)",
             [id, m.checksum, m.name, started.rows[0].t],
           );
           if (transactional) await client.query("COMMIT");
@@ -292,7 +294,8 @@ async function migratePostgres({ url, dir, log, statusOnly, lockTimeoutMs }) {
           // Outside a transaction part of it may have run: record it as failed, like Prisma does.
           await client
             .query(
-              "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, NULL, now(), 0)",
+              "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) " +
+                "VALUES ($1, $2, NULL, $3, $4, NULL, now(), 0)",
               [id, m.checksum, m.name, String(err.message)],
             )
             .catch(() => {});
@@ -345,7 +348,8 @@ async function main() {
   const where = `${result.provider} ${redact(url)}`;
   if (status) {
     log(
-      `${where}: ${result.total - result.pending.length} applied, ${result.pending.length} pending${result.pending.length ? ` (${result.pending.join(", ")})` : ""}`,
+      `${where}: ${result.total - result.pending.length} applied, ${result.pending.length} pending` +
+        (result.pending.length ? ` (${result.pending.join(", ")})` : ""),
     );
     if (result.pending.length) process.exitCode = 3;
   } else if (result.applied.length) {

@@ -15,7 +15,10 @@ export function offlinePrismaEnv(base = process.env) {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       engine,
-      "#!/bin/sh\necho 'polyarch: the native Prisma schema engine is not available offline; use node scripts/migrate.mjs / scripts/new-migration.mjs' >&2\nexit 1\n",
+      "#!/bin/sh\n" +
+        "echo 'polyarch: the native Prisma schema engine is not available offline; " +
+        "use node scripts/migrate.mjs / scripts/new-migration.mjs' >&2\n" +
+        "exit 1\n",
     );
     chmodSync(engine, 0o755);
     writeFileSync(library, "");

@@ -288,7 +288,8 @@ export async function restore({
     await mkdir(extracted);
     const manifest = await verifyArchive(input, extracted);
     log(
-      `verified ${manifest.files.length} parts (${humanBytes(manifest.files.reduce((n, f) => n + f.size, 0))}) of a ${manifest.provider} backup from ${manifest.created} — ${elapsedSince(t0)}`,
+      `verified ${manifest.files.length} parts (${humanBytes(manifest.files.reduce((n, f) => n + f.size, 0))}) ` +
+        `of a ${manifest.provider} backup from ${manifest.created} — ${elapsedSince(t0)}`,
     );
 
     if (manifest.provider !== provider) {
@@ -352,7 +353,9 @@ export async function restore({
 
     const migrated = await migrate({ url, log: (m) => log(`migrate: ${m}`) });
     log(
-      `restored ${manifest.provider} backup (migration ${manifest.migrations.latest ?? "none"}${migrated.applied.length ? `, then applied ${migrated.applied.length} newer migration(s)` : ""}) — ${elapsedSince(t0)}`,
+      `restored ${manifest.provider} backup (migration ${manifest.migrations.latest ?? "none"}` +
+        (migrated.applied.length ? `, then applied ${migrated.applied.length} newer migration(s)` : "") +
+        `) — ${elapsedSince(t0)}`,
     );
     return { manifest, migrated: migrated.applied, seconds: (performance.now() - t0) / 1000 };
   } finally {

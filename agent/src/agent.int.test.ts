@@ -115,8 +115,8 @@ async function api(
   p: string,
   token: string | null,
   body?: unknown,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
 ): Promise<{ status: number; body: any }> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await fetch(`http://127.0.0.1:${agent.port}${p}`, {
     method,
     headers: {
@@ -142,7 +142,8 @@ const skipReason = !haveQemu
 
 const fx = fixtureFiles();
 describe.skipIf(Boolean(skipReason))(
-  `agent end-to-end (stub controller, real OVS + QEMU, ${fx.marker ? "aarch64 boot fixture" : "no fixture: raw zero kernel"})${skipReason ? ` — skipped: ${skipReason}` : ""}`,
+  `agent end-to-end (stub controller, real OVS + QEMU, ${fx.marker ? "aarch64 boot fixture" : "no fixture: raw zero kernel"})` +
+    (skipReason ? ` — skipped: ${skipReason}` : ""),
   () => {
     const stub = new StubController(
       new Map([["img-a64/kernel", fx.kernel], ...(fx.initrd ? ([["img-a64/initrd", fx.initrd]] as const) : [])]),

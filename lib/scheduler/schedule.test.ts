@@ -210,7 +210,8 @@ describe("the combined failure reason", () => {
       "several resources short, max over hosts",
       [makeHost("a1", "aarch64", { cpuCount: 2 }), makeHost("a2", "aarch64", { diskGb: 5 })],
       arm({ vcpus: 12, diskGb: 300 }),
-      "No aarch64 host has room: needs 12 vCPUs, the most free is 8; needs 300 GiB disk, the most free is 200 GiB; 12 vCPUs exceed every host's per-VM vCPU limit (the highest is 8)",
+      "No aarch64 host has room: needs 12 vCPUs, the most free is 8; needs 300 GiB disk, the most free is 200 GiB; " +
+        "12 vCPUs exceed every host's per-VM vCPU limit (the highest is 8)",
     ],
     [
       "fits nowhere at once",

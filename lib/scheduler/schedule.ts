@@ -184,7 +184,8 @@ export function failureReason(evals: readonly HostEvaluation[], req: PlacementRe
     parts.push(`${plural(req.vcpus, "vCPU")} exceed every host's per-VM vCPU limit (the highest is ${most.limit})`);
   if (parts.length === 0) {
     parts.push(
-      `no single host has ${plural(req.vcpus, "vCPU")}, ${req.memoryMb} MiB RAM and ${req.diskGb} GiB disk free at once (${plural(capable.length, "host")} checked)`,
+      `no single host has ${plural(req.vcpus, "vCPU")}, ${req.memoryMb} MiB RAM and ${req.diskGb} GiB disk free at once ` +
+        `(${plural(capable.length, "host")} checked)`,
     );
   }
 

@@ -21,13 +21,15 @@
 // stop() also runs on SIGINT/SIGTERM of this process, and a synchronous best-effort kill runs on
 // process exit. CLI: node scripts/fleet/fleet.mjs --controller URL --join-token T [--data-dir DIR]
 //   [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--controller-ca FILE] [--insecure-http]
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ovsEnv, startOvs, stopOvsDaemons, teardownOvs, teardownOvsSync, vsctl } from "./ovs.mjs";
+import { alive, killPid, killPidSync, procArgv, readPid, run, sleep } from "./processes.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ALIASES = {
@@ -39,8 +41,6 @@ const ALIASES = {
   arm64: "aarch64",
   armv8: "aarch64",
 };
-const OVS_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema";
-const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 export function normalizeArch(a) {
   const v =
@@ -53,196 +53,6 @@ export function normalizeArch(a) {
   return v;
 }
 export const hostArch = () => normalizeArch(os.machine());
-
-// ---- small process helpers (argv arrays only) ---------------------------------------------------
-function run(cmd, args, { env = process.env, timeoutMs = 20_000, cwd } = {}) {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env, timeout: timeoutMs, cwd, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const e = new Error(`${path.basename(cmd)} ${args.join(" ")}: ${String(stderr || err.message).trim()}`);
-        e.code = err.code;
-        reject(e);
-      } else resolve({ stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-function sbin(name) {
-  for (const d of ["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", "/usr/local/bin"]) {
-    const p = path.join(d, name);
-    if (fs.existsSync(p)) return p;
-  }
-  return name;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-function procComm(pid) {
-  try {
-    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "";
-  }
-}
-function procArgv(pid) {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-  } catch {
-    return [];
-  }
-}
-function readPid(file) {
-  try {
-    const pid = Number(fs.readFileSync(file, "utf8").trim());
-    return Number.isInteger(pid) && pid > 1 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-/** SIGTERM, wait, SIGKILL — only while `still(pid)` confirms it is still our process. */
-async function killPid(pid, still, graceMs = 5_000) {
-  if (!pid || !alive(pid) || !still(pid)) return;
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const until = Date.now() + graceMs;
-  while (Date.now() < until) {
-    if (!alive(pid)) return;
-    await sleep(50);
-  }
-  if (alive(pid) && still(pid)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      /* gone */
-    }
-  }
-}
-function killPidSync(pid, still) {
-  if (pid && alive(pid) && still(pid)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      /* gone */
-    }
-  }
-}
-
-// ---- private userspace OVS ----------------------------------------------------------------------
-function ovsEnv(dir) {
-  return {
-    ...process.env,
-    OVS_RUNDIR: dir,
-    OVS_DBDIR: dir,
-    OVS_LOGDIR: dir,
-    OVS_SYSCONFDIR: dir,
-    OVS_PKGDATADIR: "/usr/share/openvswitch",
-  };
-}
-const isComm = (comm) => (pid) => procComm(pid) === comm.slice(0, 15);
-
-/** Starts ovsdb-server + ovs-vswitchd in `dir` (keeps an existing conf.db, so bridge ports survive a restart). */
-async function startOvs(dir) {
-  const sock = path.join(dir, "db.sock");
-  if (Buffer.byteLength(sock) > 100)
-    throw new Error(`OVS dir too long for a unix socket (${sock}); use a shorter dataDir`);
-  if (!fs.existsSync(OVS_SCHEMA))
-    throw new Error(`Open vSwitch is not installed (${OVS_SCHEMA} missing): apt-get install openvswitch-switch`);
-  await fsp.mkdir(dir, { recursive: true });
-  await stopOvsDaemons(dir); // stale daemons of a crashed run
-  // Only one userspace-datapath ovs-vswitchd fits in a network namespace: each one opens the
-  // kernel tap "ovs-netdev", a second one fails with EBUSY. Say so instead of a broken bridge.
-  if (fs.existsSync("/sys/class/net/ovs-netdev")) {
-    const others = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procComm(Number(p)) === "ovs-vswitchd");
-    if (others.length > 0) {
-      const who = others.map((p) => `pid ${p}: ${procArgv(Number(p)).join(" ").slice(0, 200)}`).join("; ");
-      throw new Error(
-        `another userspace Open vSwitch is running on this machine (it holds the "ovs-netdev" tap): ${who}. Stop it first, or reuse its fleet.`,
-      );
-    }
-  }
-  const env = ovsEnv(dir);
-  const db = `unix:${sock}`;
-  const conf = path.join(dir, "conf.db");
-  if (!fs.existsSync(conf)) await run(sbin("ovsdb-tool"), ["create", conf, OVS_SCHEMA], { env });
-  await fsp.rm(sock, { force: true });
-  await run(
-    sbin("ovsdb-server"),
-    [
-      conf,
-      `--remote=punix:${sock}`,
-      `--pidfile=${path.join(dir, "ovsdb-server.pid")}`,
-      `--unixctl=${path.join(dir, "ovsdb-server.ctl")}`,
-      `--log-file=${path.join(dir, "ovsdb-server.log")}`,
-      "--detach",
-      "--no-chdir",
-    ],
-    { env },
-  );
-  await run("ovs-vsctl", [`--db=${db}`, "--timeout=10", "--no-wait", "init"], { env });
-  await run(
-    sbin("ovs-vswitchd"),
-    [
-      db,
-      `--pidfile=${path.join(dir, "ovs-vswitchd.pid")}`,
-      `--unixctl=${path.join(dir, "ovs-vswitchd.ctl")}`,
-      `--log-file=${path.join(dir, "ovs-vswitchd.log")}`,
-      "--detach",
-      "--no-chdir",
-    ],
-    { env },
-  );
-  // Without --no-wait this returns only once vswitchd applied it: proves vswitchd is up.
-  await run(
-    "ovs-vsctl",
-    [`--db=${db}`, "--timeout=15", "set", "Open_vSwitch", ".", "external_ids:polyarch-private=true"],
-    { env, timeoutMs: 20_000 },
-  );
-  return { dir, db, env };
-}
-async function stopOvsDaemons(dir) {
-  await killPid(readPid(path.join(dir, "ovs-vswitchd.pid")), isComm("ovs-vswitchd"));
-  await killPid(readPid(path.join(dir, "ovsdb-server.pid")), isComm("ovsdb-server"));
-}
-async function vsctl(ovs, args, timeoutMs = 10_000) {
-  return (await run("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=8", ...args], { env: ovs.env, timeoutMs })).stdout;
-}
-async function deleteLink(name) {
-  if (NAME_RE.test(name) && fs.existsSync(`/sys/class/net/${name}`))
-    await run("ip", ["link", "del", "dev", name], { timeoutMs: 5_000 }).catch(() => {});
-}
-/** Deletes every port (tap) and bridge of this private instance, then stops its daemons. */
-async function teardownOvs(ovs, extraLinks = []) {
-  const links = new Set(extraLinks);
-  if (fs.existsSync(path.join(ovs.dir, "db.sock"))) {
-    try {
-      const bridges = (await vsctl(ovs, ["list-br"]))
-        .split("\n")
-        .map((s) => s.trim())
-        .filter(Boolean);
-      for (const br of bridges) {
-        links.add(br);
-        const ports = (await vsctl(ovs, ["list-ports", br]).catch(() => ""))
-          .split("\n")
-          .map((s) => s.trim())
-          .filter(Boolean);
-        for (const p of ports) links.add(p);
-        await vsctl(ovs, ["--if-exists", "del-br", br]).catch(() => {});
-      }
-    } catch {
-      /* db already gone */
-    }
-  }
-  await stopOvsDaemons(ovs.dir);
-  for (const l of links) await deleteLink(l);
-}
 
 // ---- agent runtime per arch ---------------------------------------------------------------------
 let arm64PrefixPromise = null;
@@ -457,31 +267,7 @@ export async function startFleet(o) {
       if (stopVms) for (const pid of vmPids(a.stateDir)) killPidSync(pid, () => true);
     }
     if (!ovsStarted) return;
-    if (stopVms) {
-      try {
-        const env = ovs.env;
-        const brs = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-br"], { env, timeout: 4_000 })
-          .toString()
-          .split("\n")
-          .filter(Boolean);
-        for (const br of brs) {
-          const ports = execFileSync("ovs-vsctl", [`--db=${ovs.db}`, "--timeout=3", "list-ports", br], {
-            env,
-            timeout: 4_000,
-          })
-            .toString()
-            .split("\n")
-            .filter(Boolean);
-          for (const l of [...ports, br])
-            if (NAME_RE.test(l) && fs.existsSync(`/sys/class/net/${l}`))
-              execFileSync("ip", ["link", "del", "dev", l], { timeout: 4_000, stdio: "ignore" });
-        }
-      } catch {
-        /* best effort */
-      }
-    }
-    killPidSync(readPid(path.join(ovs.dir, "ovs-vswitchd.pid")), isComm("ovs-vswitchd"));
-    killPidSync(readPid(path.join(ovs.dir, "ovsdb-server.pid")), isComm("ovsdb-server"));
+    teardownOvsSync(ovs, stopVms);
   };
   const onSignal = (sig) => {
     log(`${sig}: stopping the local fleet`);
@@ -656,7 +442,8 @@ export async function startFleet(o) {
       });
       a.hostId = health.hostId ?? null;
       log(
-        `${arch} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s — bridge ${a.bridge}, state ${a.stateDir}`,
+        `${arch} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s` +
+          ` — bridge ${a.bridge}, state ${a.stateDir}`,
       );
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -707,7 +494,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   });
   if (values.help || !values.controller || !(values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN)) {
     console.log(
-      "usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem --join-token T [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--insecure-http]",
+      "usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem --join-token T" +
+        " [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--insecure-http]",
     );
     process.exit(values.help ? 0 : 2);
   }

@@ -170,7 +170,8 @@ describe("VNC endpoint against a stand-in RFB server", () => {
     await new Promise((r) => sock.once("connect", r));
     const key = Buffer.from("0123456789abcdef").toString("base64");
     sock.write(
-      `GET /v1/vms/bulk/vnc HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth.authorization}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`,
+      `GET /v1/vms/bulk/vnc HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth.authorization}\r\n` +
+        `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`,
     );
     let head = Buffer.alloc(0);
     const decoder = new FrameDecoder({ role: "client", maxPayload: 4 * 1024 * 1024 });

@@ -329,7 +329,8 @@ export class AgentTls {
       fingerprintOf(this.material.caPem) !== fingerprintOf(caPem)
     ) {
       throw new TrustError(
-        `the controller now sends another CA (${fingerprintOf(caPem).slice(0, 16)}…) than the one trusted at the first join; if that is intended, delete ${path.join(stateDir, TLS_DIR, "ca.pem")} or pass --controller-ca / --controller-fingerprint`,
+        `the controller now sends another CA (${fingerprintOf(caPem).slice(0, 16)}…) than the one trusted at the first join; ` +
+          `if that is intended, delete ${path.join(stateDir, TLS_DIR, "ca.pem")} or pass --controller-ca / --controller-fingerprint`,
       );
     }
     if (!checkIssuedTo(certPem, caPem, this.key))

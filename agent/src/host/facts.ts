@@ -166,7 +166,9 @@ export function archRefusal(
 ): string | null {
   if (facts.nativeArches.includes(arch)) return null;
   if (allowEmulation && facts.emulatedArches.includes(arch)) return null;
-  return `this ${facts.arch} host cannot run ${arch} guests${!allowEmulation && facts.emulatedArches.includes(arch) ? " without emulation (allowEmulation is false)" : ""}; it can run: ${describeCapabilities(facts)}`;
+  const unlessEmulated =
+    !allowEmulation && facts.emulatedArches.includes(arch) ? " without emulation (allowEmulation is false)" : "";
+  return `this ${facts.arch} host cannot run ${arch} guests${unlessEmulated}; it can run: ${describeCapabilities(facts)}`;
 }
 
 export function describeCapabilities(

@@ -36,7 +36,8 @@ SwapCached:            0 kB
 `;
 // A QEMU whose name contains a space and a ')': fields must be counted from the last ')'.
 const PID_STAT =
-  "4242 (qemu-system-aar) x) S 1 4241 4241 0 -1 4194560 52012 0 0 0 1200 300 0 0 20 0 5 0 1427136 2290089984 61234 18446744073709551615 1 1 0 0 0 0 0 4096 17987 0 0 0 17 1 0 0 0 0 0\n";
+  "4242 (qemu-system-aar) x) S 1 4241 4241 0 -1 4194560 52012 0 0 0 1200 300 0 0 20 0 5 0 1427136 2290089984 61234 " +
+  "18446744073709551615 1 1 0 0 0 0 0 4096 17987 0 0 0 17 1 0 0 0 0 0\n";
 const PID_STATUS = `Name:\tqemu-system-aar
 Umask:\t0022
 State:\tS (sleeping)

@@ -66,7 +66,8 @@ describe("validateSpec", () => {
     expect(e.code).toBe("conflict");
     expect(e.httpStatus).toBe(409);
     expect(e.message).toBe(
-      "this host runs x86_64 natively (KVM) and can emulate aarch64; it cannot run aarch64 natively (it is an x86_64 host) and this VM does not allow emulation",
+      "this host runs x86_64 natively (KVM) and can emulate aarch64; " +
+        "it cannot run aarch64 natively (it is an x86_64 host) and this VM does not allow emulation",
     );
   });
 

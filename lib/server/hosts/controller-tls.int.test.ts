@@ -61,7 +61,8 @@ function routeHandler(seen: Array<{ path: string; status: number }>) {
           else if (url.pathname === "/api/agent/v1/heartbeat") response = await heartbeatRoute(request);
           else if (m) response = await imageFileRoute(request, { params: Promise.resolve({ id: m[1]!, file: m[2]! }) });
           else if (url.pathname === "/api/health") response = await healthRoute();
-          else response = Response.json({ error: { code: "not_found", message: "app page" } }, { status: 200 }); // "the console": must never be reached over TLS
+          // Anything else is "the console": must never be reached over TLS.
+          else response = Response.json({ error: { code: "not_found", message: "app page" } }, { status: 200 });
           seen.push({ path: url.pathname, status: response.status });
           res.writeHead(response.status, Object.fromEntries(response.headers));
           res.end(Buffer.from(await response.arrayBuffer()));

@@ -149,7 +149,9 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
     });
     throw new AppError({
       code: "unauthenticated",
-      message: `Host ${revoked.name} was revoked at ${revoked.revokedAt.toISOString()}; it can join again only with a join token created after that (Hosts page → Create join token).`,
+      message:
+        `Host ${revoked.name} was revoked at ${revoked.revokedAt.toISOString()}; ` +
+        `it can join again only with a join token created after that (Hosts page → Create join token).`,
     });
   }
   // Spend a single-use token before anything else: two agents racing with it get one host between them.

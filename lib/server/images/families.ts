@@ -70,6 +70,8 @@ export async function resolveFamily(family: string, arch: Arch | "any"): Promise
     });
   throw new AppError({
     code: "unprocessable",
-    message: `Image family "${family}" has no ${arch} build${readyArches.length ? `; it has ${readyArches.join(", ")}` : ""}. Upload an ${arch} build, or choose ${readyArches.length ? readyArches.join(" or ") : "another image"}.`,
+    message:
+      `Image family "${family}" has no ${arch} build${readyArches.length ? `; it has ${readyArches.join(", ")}` : ""}. ` +
+      `Upload an ${arch} build, or choose ${readyArches.length ? readyArches.join(" or ") : "another image"}.`,
   });
 }

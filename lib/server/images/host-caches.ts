@@ -129,7 +129,9 @@ export async function evictImageFromHost(imageId: string, hostId: string, who: C
     if (users.length) {
       throw new AppError({
         code: "conflict",
-        message: `Image ${image.name} is in use on host ${host.name} by ${vmList(users)}; delete ${users.length === 1 ? "it" : "them"} before evicting the image.`,
+        message:
+          `Image ${image.name} is in use on host ${host.name} by ${vmList(users)}; ` +
+          `delete ${users.length === 1 ? "it" : "them"} before evicting the image.`,
       });
     }
     let evicted = true;

@@ -4,7 +4,10 @@ export * from "./demo";
 export * from "./families";
 export * from "./files";
 export * from "./host-caches";
-export * from "./inspect";
+export * from "./inspect-disk";
+export * from "./inspect-kernel";
+// From inspect-shared only these two: the rest is the inspectors' internal helpers (file checks, error constructors).
+export { reconcileArch, type ArchEvidence } from "./inspect-shared";
 export * from "./lifecycle";
 export * from "./multipart";
 export * from "./upload";

@@ -8,7 +8,9 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../errors";
-import { detectKernelBytes, inspectImage, inspectKernelImage, reconcileArch } from "./inspect";
+import { inspectImage } from "./inspect-disk";
+import { detectKernelBytes, inspectKernelImage } from "./inspect-kernel";
+import { reconcileArch } from "./inspect-shared";
 
 const has = (tool: string) => {
   try {

@@ -30,7 +30,8 @@ import { db } from "../platform";
 import { demoCmdline } from "./demo";
 import { parseOrThrow } from "../platform";
 import { imagesDir } from "./files";
-import { inspectImage, inspectKernelImage } from "./inspect";
+import { inspectImage } from "./inspect-disk";
+import { inspectKernelImage } from "./inspect-kernel";
 import { getImage, type ImageDto } from "./catalog";
 import { logError, logInfo } from "../platform";
 import { multipartBoundary, parseMultipart, type PartSink } from "./multipart";
@@ -412,7 +413,8 @@ export async function uploadImage(req: Request, who: Caller): Promise<StoredImag
         const required: UploadFilePart = m.format === "kernel" ? "kernel" : "file";
         if (!received[required])
           throw invalid(
-            `No "${required}" part was sent: ${m.format === "kernel" ? "a kernel image needs the kernel file (and optionally the initrd)" : "attach the image file"}.`,
+            `No "${required}" part was sent: ` +
+              `${m.format === "kernel" ? "a kernel image needs the kernel file (and optionally the initrd)" : "attach the image file"}.`,
           );
         for (const [part, sink] of Object.entries(received))
           if (sink.result().bytes === 0) throw invalid(`The "${part}" part is empty.`);

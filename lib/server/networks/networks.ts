@@ -250,7 +250,9 @@ export async function updateNetwork(id: string, input: UpdateNetworkInput, who: 
         if (addressingChanged.length > 0 && usage.nicCount > 0) {
           throw new AppError({
             code: "conflict",
-            message: `Network ${before.name} is used by ${usage.nicCount} NIC(s) on ${usage.vmCount} VM(s); its ${addressingChanged.join(", ")} cannot change while it is in use (only its name and pool).`,
+            message:
+              `Network ${before.name} is used by ${usage.nicCount} NIC(s) on ${usage.vmCount} VM(s); ` +
+              `its ${addressingChanged.join(", ")} cannot change while it is in use (only its name and pool).`,
           });
         }
         const cidr = input.cidr ?? before.cidr;
@@ -282,7 +284,9 @@ export async function updateNetwork(id: string, input: UpdateNetworkInput, who: 
           if (outside.length > 0) {
             throw new AppError({
               code: "conflict",
-              message: `The new pool ${plan.plan.poolStart}–${plan.plan.poolEnd} leaves out ${outside.length} address(es) in use (${outside.slice(0, 3).join(", ")}${outside.length > 3 ? ", …" : ""}).`,
+              message:
+                `The new pool ${plan.plan.poolStart}–${plan.plan.poolEnd} leaves out ${outside.length} address(es) in use ` +
+                `(${outside.slice(0, 3).join(", ")}${outside.length > 3 ? ", …" : ""}).`,
             });
           }
         }

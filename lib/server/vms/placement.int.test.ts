@@ -91,7 +91,10 @@ describe.each(PROVIDERS)("placement on %s", (provider) => {
     expect(created.vm.emulated).toBe(false);
   });
 
-  it("with only x86_64 hosts an aarch64 VM fails without emulation (naming the arches) and leaves nothing; with emulation it is placed and marked", async () => {
+  const emulationTitle =
+    "with only x86_64 hosts an aarch64 VM fails without emulation (naming the arches) and leaves nothing; " +
+    "with emulation it is placed and marked";
+  it(emulationTitle, async () => {
     const x = await host("x86-1", "x86_64", 8);
     const img = await image("aarch64");
     const err = await createVm(vmInput(img.id, "aarch64", "nope"), who, { provision: false }).catch((e) => e);

@@ -53,7 +53,10 @@ export function ConsoleTabs({
             aria-selected={tab === t}
             data-testid={`console-tab-${t}`}
             onClick={() => setTab(t)}
-            className={`-mb-px rounded-t-md px-4 py-2 text-sm font-medium ${tab === t ? "border border-b-white border-slate-200 bg-white" : "text-slate-600 hover:text-slate-900"}`}
+            className={
+              "-mb-px rounded-t-md px-4 py-2 text-sm font-medium " +
+              (tab === t ? "border border-b-white border-slate-200 bg-white" : "text-slate-600 hover:text-slate-900")
+            }
           >
             {t === "serial" ? "Serial" : "Graphical"}
           </button>

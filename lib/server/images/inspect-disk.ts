@@ -1,14 +1,13 @@
 import "server-only";
-// Inspects uploaded disk images and kernels before they enter the image store: real format vs
+// Inspects uploaded disk images (qcow2, raw, ISO) before they enter the image store: real format vs
 // the declared one, the qcow2 features that make QEMU open host files, size/truncation sanity,
-// UEFI vs BIOS, and the CPU architecture from the bytes themselves (EFI loader or kernel header).
-// Every tool runs through execFile/spawn with argv arrays and a timeout, never a shell.
-import { execFile, spawn } from "node:child_process";
-import { lstat, mkdtemp, open, readFile, rm, type FileHandle } from "node:fs/promises";
+// UEFI vs BIOS, and the CPU architecture from the EFI boot loaders on the disk.
+// Every tool runs through execFile with an argv array and a timeout, never a shell.
+import { execFile } from "node:child_process";
+import { mkdtemp, open, readFile, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
-import * as zlib from "node:zlib";
-import { ARCHES, isArch, normalizeArch, type Arch } from "../../arch";
+import { basename, join } from "node:path";
+import { isArch, normalizeArch, type Arch } from "../../arch";
 import { AppError } from "../../errors";
 import {
   DISK_HEAD_BYTES,
@@ -18,15 +17,17 @@ import {
   sniffForeignFormat,
 } from "../../image-detect/disk-format";
 import { scanEfiBootLoaders, type EspScan, type ReadAt } from "../../image-detect/esp";
-import { gunzipPrefix } from "../../image-detect/inflate";
 import {
-  compressionOf,
-  detectKernelArch,
-  KERNEL_HEADER_PREFIX,
-  wrapInner,
-  type Compression,
-  type KernelDetection,
-} from "../../image-detect/kernel";
+  DEFAULT_TIMEOUT_MS,
+  GiB,
+  invalid,
+  MiB,
+  readHead,
+  reconcileArch,
+  regularFile,
+  unprocessable,
+  type ArchEvidence,
+} from "./inspect-shared";
 
 export type DiskFormat = "qcow2" | "raw" | "iso";
 
@@ -64,76 +65,9 @@ export interface ImageInspection {
   warnings: string[];
 }
 
-export interface KernelInspection {
-  arch: Arch;
-  detectedArch: Arch | null;
-  archSource: "kernel" | null;
-  /** e.g. "x86 bzImage 6.1.0-56-amd64 (boot protocol 2.15)". */
-  kind: string;
-  reason: string;
-  /** e.g. "gzip-compressed cpio archive"; absent without an initrd. */
-  initrdKind?: string;
-  warnings: string[];
-}
-
-/** What the bytes say about the architecture, for reconcileArch. */
-export interface ArchEvidence {
-  arch: Arch | null;
-  source: "esp" | "kernel" | null;
-  /** Subject for messages: "the kernel", "the disk's UEFI boot loader". */
-  subject: string;
-  /** Evidence in words: "arm64 Image header", "EFI/BOOT/BOOTAA64.EFI". */
-  detail: string;
-  /** Several supported arches at once (a multi-arch ISO). */
-  candidates?: Arch[];
-}
-
 const DEFAULT_MAX_VIRTUAL_GIB = 2048;
-const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CHECK_TIMEOUT_MS = 300_000;
-const MAX_KERNEL_BYTES = 256 * 1024 * 1024;
-const INITRD_HEAD_BYTES = 16 * 1024 * 1024;
 const QEMU_IMG = "qemu-img";
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-
-const unprocessable = (message: string, details?: unknown) => new AppError({ code: "unprocessable", message, details });
-const invalid = (message: string) => new AppError({ code: "invalid", message });
-
-// ---------------------------------------------------------------------------------------------
-// Architecture reconciliation
-
-/**
- * The arch to store. A declared arch that contradicts the evidence is refused naming both;
- * no evidence and no declaration asks the uploader to choose.
- */
-export function reconcileArch(declared: Arch | string | null | undefined, detected: ArchEvidence): Arch {
-  const want = typeof declared === "string" ? normalizeArch(declared) : null;
-  if (declared != null && declared !== "" && !want)
-    throw invalid(`Unknown architecture "${String(declared).slice(0, 40)}": choose x86_64 or aarch64.`);
-  if (detected.candidates && detected.candidates.length > 1) {
-    if (want && detected.candidates.includes(want)) return want;
-    if (want)
-      throw unprocessable(
-        `Declared ${want} but ${detected.subject} is for ${detected.candidates.join(" and ")} (${detected.detail}).`,
-      );
-    throw unprocessable(
-      `${cap(detected.subject)} supports ${detected.candidates.join(" and ")} (${detected.detail}): choose which architecture this image is for.`,
-    );
-  }
-  if (detected.arch && want && detected.arch !== want)
-    throw unprocessable(
-      `Declared ${want} but ${detected.subject} is ${detected.arch} (${detected.detail}). Choose ${detected.arch}, or upload the ${want} build.`,
-    );
-  const arch = want ?? detected.arch;
-  if (!arch)
-    throw unprocessable(
-      `Could not tell the architecture of ${detected.subject} (${detected.detail}): choose ${ARCHES.join(" or ")} for this image.`,
-    );
-  return arch;
-}
-
-const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 // ---------------------------------------------------------------------------------------------
 // Process helpers
@@ -173,217 +107,6 @@ function toolMessage(stderr: string, path: string): string {
     .join(basename(path))
     .replace(/^qemu-img: /, "")
     .slice(0, 300);
-}
-
-/**
- * Decompresses the start of `data` with an external tool, keeping at most `maxOut` bytes: header
- * detection needs only a prefix, and stopping early is also the decompression-bomb guard.
- */
-function decompressPrefixWithTool(
-  cmd: string,
-  args: string[],
-  data: Uint8Array,
-  maxOut: number,
-  timeoutMs: number,
-): Promise<Uint8Array> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    let got = 0;
-    let stderr = "";
-    let done = false;
-    const finish = (err: Error | null) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      if (err && got === 0) return reject(err);
-      resolvePromise(new Uint8Array(Buffer.concat(chunks).subarray(0, maxOut)));
-    };
-    const timer = setTimeout(() => finish(new Error(`${cmd} timed out`)), timeoutMs);
-    child.on("error", (e: NodeJS.ErrnoException) =>
-      finish(e.code === "ENOENT" ? new Error(`${cmd} is not installed on the controller`) : e),
-    );
-    child.stdin.on("error", () => {}); // EPIPE once we stop reading early: expected
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString().slice(0, 2000)));
-    child.stdout.on("data", (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= maxOut) finish(null);
-    });
-    child.on("close", (code) =>
-      finish(code === 0 ? null : new Error(`${cmd}: ${stderr.split("\n")[0] || `exit ${code}`}`)),
-    );
-    child.stdin.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  });
-}
-
-/** Node ≥ 22.15 has zstd in zlib; Node 20 does not, so fall back to Debian's zstd CLI. */
-function zlibZstdStream(): (() => NodeJS.ReadWriteStream) | null {
-  const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
-  return typeof create === "function" ? create : null;
-}
-
-function decompressPrefixWithStream(
-  stream: NodeJS.ReadWriteStream,
-  data: Uint8Array,
-  maxOut: number,
-): Promise<Uint8Array> {
-  return new Promise((resolvePromise, reject) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    let done = false;
-    const finish = (err: Error | null) => {
-      if (done) return;
-      done = true;
-      (stream as unknown as { destroy?: () => void }).destroy?.();
-      if (err && got === 0) return reject(err);
-      resolvePromise(new Uint8Array(Buffer.concat(chunks).subarray(0, maxOut)));
-    };
-    stream.on("data", (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= maxOut) finish(null);
-    });
-    stream.on("error", (e: Error) => finish(e));
-    stream.on("end", () => finish(null));
-    stream.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  });
-}
-
-const TOOL_FOR: Record<Exclude<Compression, "gzip">, [string, string[]]> = {
-  zstd: ["zstd", ["-d", "-c", "-q"]],
-  xz: ["xz", ["-d", "-c", "-q", "--format=xz"]],
-  lzma: ["xz", ["-d", "-c", "-q", "--format=lzma"]],
-  lz4: ["lz4", ["-d", "-c", "-q"]],
-  bzip2: ["bzip2", ["-d", "-c", "-q"]],
-  lzo: ["lzop", ["-d", "-c", "-q"]],
-};
-
-/** The first `maxOut` decompressed bytes of `data`. */
-export async function decompressPrefix(
-  compression: Compression,
-  data: Uint8Array,
-  maxOut: number,
-  timeoutMs = DEFAULT_TIMEOUT_MS,
-): Promise<Uint8Array> {
-  if (compression === "gzip") return gunzipPrefix(data, maxOut).out;
-  const zstdStream = compression === "zstd" ? zlibZstdStream() : null;
-  if (zstdStream) return decompressPrefixWithStream(zstdStream(), data, maxOut);
-  const [cmd, args] = TOOL_FOR[compression];
-  return decompressPrefixWithTool(cmd, args, data, maxOut, timeoutMs);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Kernels
-
-/** detectKernelArch plus the decompressors the pure function leaves to the server (zstd, xz, ...). */
-export async function detectKernelBytes(bytes: Uint8Array, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<KernelDetection> {
-  let d = detectKernelArch(bytes);
-  let source = bytes;
-  for (let depth = 0; d.compression && d.payloadOffset !== undefined && depth < 3; depth++) {
-    const payload = source.subarray(d.payloadOffset, d.payloadOffset + (d.payloadLength ?? source.length));
-    let inner: Uint8Array;
-    try {
-      inner = await decompressPrefix(d.compression, payload, KERNEL_HEADER_PREFIX, timeoutMs);
-    } catch (e) {
-      return { ...d, reason: `could not decompress the ${d.compression} data: ${(e as Error).message}` };
-    }
-    const wrapper = d.wrapper ?? `${d.compression}-compressed`;
-    source = inner;
-    d = wrapInner(detectKernelArch(inner), wrapper);
-  }
-  return d;
-}
-
-async function regularFile(path: string, what: string): Promise<{ abs: string; size: number }> {
-  // Absolute paths also keep qemu-img from reading "json:{...}" or "nbd:..." as a protocol.
-  const abs = resolve(path);
-  const st = await lstat(abs).catch(() => null);
-  if (!st) throw invalid(`The ${what} file was not found.`);
-  if (!st.isFile()) throw invalid(`The ${what} must be a regular file (not a link, directory or device).`);
-  if (st.size === 0) throw unprocessable(`The ${what} file is empty: the upload may have failed.`);
-  return { abs, size: st.size };
-}
-
-async function readHead(abs: string, bytes: number): Promise<Uint8Array> {
-  const fh = await open(abs, "r");
-  try {
-    const buf = Buffer.alloc(bytes);
-    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
-    return new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Initrd sanity: a cpio archive, optionally compressed (Debian prepends an uncompressed microcode cpio). */
-async function initrdKind(abs: string, size: number, timeoutMs: number): Promise<string> {
-  const head = await readHead(abs, Math.min(size, INITRD_HEAD_BYTES));
-  const isCpio = (b: Uint8Array) =>
-    b.length >= 6 && ["070701", "070702", "070707"].includes(String.fromCharCode(...b.subarray(0, 6)));
-  if (isCpio(head)) return "cpio archive";
-  const compression = compressionOf(head);
-  if (!compression) {
-    const k = detectKernelArch(head);
-    const hint = k.arch ? ` It looks like a kernel (${k.kind}): were kernel and initrd swapped?` : "";
-    throw unprocessable(`The initrd is not a cpio archive, compressed or not (gzip, zstd, xz, lz4, bzip2).${hint}`);
-  }
-  let inner: Uint8Array;
-  try {
-    inner = await decompressPrefix(compression, head, 64 * 1024, timeoutMs);
-  } catch (e) {
-    throw unprocessable(
-      `The initrd is ${compression}-compressed but could not be decompressed: ${(e as Error).message}`,
-    );
-  }
-  if (!isCpio(inner))
-    throw unprocessable(`The initrd is ${compression}-compressed, but what is inside is not a cpio archive.`);
-  return `${compression}-compressed cpio archive`;
-}
-
-/**
- * Inspects a kernel (and optional initrd) for direct kernel boot. The architecture comes from
- * the kernel header and is reconciled with `declared.arch`.
- */
-export async function inspectKernelImage(
-  kernelPath: string,
-  initrdPath?: string,
-  declared: { arch?: Arch } = {},
-  limits: Pick<InspectLimits, "timeoutMs"> = {},
-): Promise<KernelInspection> {
-  const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const { abs, size } = await regularFile(kernelPath, "kernel");
-  if (size > MAX_KERNEL_BYTES)
-    throw unprocessable(
-      `The kernel file is ${Math.round(size / MiB)} MiB; a Linux kernel is far smaller (limit ${MAX_KERNEL_BYTES / MiB} MiB).`,
-    );
-  const d = await detectKernelBytes(new Uint8Array(await readFile(abs)), timeoutMs);
-  if (d.notKernel) throw unprocessable(`The kernel file is not a Linux kernel: ${d.reason}.`);
-  if (d.unsupported) throw unprocessable(`The kernel is ${d.kind}: ${d.reason}.`);
-  const arch = reconcileArch(declared.arch, {
-    arch: d.arch,
-    source: d.arch ? "kernel" : null,
-    subject: "the kernel",
-    detail: d.arch ? d.kind : d.reason,
-  });
-  const warnings: string[] = [];
-  if (!d.arch) warnings.push(`Architecture not detected from the kernel (${d.reason}); using the declared ${arch}.`);
-  if (d.kind.startsWith("PE/COFF EFI executable"))
-    warnings.push("This looks like an EFI application rather than a Linux kernel: direct kernel boot may fail.");
-  const result: KernelInspection = {
-    arch,
-    detectedArch: d.arch,
-    archSource: d.arch ? "kernel" : null,
-    kind: d.kind,
-    reason: d.reason,
-    warnings,
-  };
-  if (initrdPath) {
-    const initrd = await regularFile(initrdPath, "initrd");
-    result.initrdKind = await initrdKind(initrd.abs, initrd.size, timeoutMs);
-  }
-  return result;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,14 +213,20 @@ function budgeted(read: ReadAt, budget: { left: number }): ReadAt {
 function rejectQcow2Header(head: Uint8Array, maxVirtual: number): void {
   const q = parseQcow2Header(head);
   if (!q) return;
-  if (q.backingFile !== null)
+  if (q.backingFile !== null) {
+    const named = q.backingFile ? ` ("${q.backingFile.slice(0, 100)}")` : "";
     throw unprocessable(
-      `The qcow2 image refers to a backing file${q.backingFile ? ` ("${q.backingFile.slice(0, 100)}")` : ""}; images must be self-contained. Flatten it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2`,
+      `The qcow2 image refers to a backing file${named}; images must be self-contained. ` +
+        "Flatten it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2",
     );
-  if (q.externalDataFile)
+  }
+  if (q.externalDataFile) {
+    const named = q.dataFileName ? ` ("${q.dataFileName.slice(0, 100)}")` : "";
     throw unprocessable(
-      `The qcow2 image keeps its data in an external file${q.dataFileName ? ` ("${q.dataFileName.slice(0, 100)}")` : ""}; images must be self-contained. Convert it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2`,
+      `The qcow2 image keeps its data in an external file${named}; images must be self-contained. ` +
+        "Convert it first: qemu-img convert -O qcow2 in.qcow2 out.qcow2",
     );
+  }
   if (q.encrypted) throw unprocessable("The qcow2 image is encrypted; upload an unencrypted image.");
   if (q.corrupt)
     throw unprocessable(
@@ -630,10 +359,18 @@ export async function inspectImage(
       /* exit code 1 may come without JSON: handled below */
     }
     // qemu-img check: 0 clean, 1 check failed, 2 corruptions, 3 only leaked clusters, 63 unsupported.
-    if (checkRun.code === 1 || checkRun.code === 2 || (check.corruptions ?? 0) > 0 || (check["check-errors"] ?? 0) > 0)
+    if (
+      checkRun.code === 1 ||
+      checkRun.code === 2 ||
+      (check.corruptions ?? 0) > 0 ||
+      (check["check-errors"] ?? 0) > 0
+    ) {
+      const complaint = checkRun.stderr.trim() ? `; ${toolMessage(checkRun.stderr, abs)}` : "";
       throw unprocessable(
-        `The qcow2 image is damaged or truncated (qemu-img check: ${check.corruptions ?? "?"} corruptions, ${check["check-errors"] ?? "?"} errors${checkRun.stderr.trim() ? `; ${toolMessage(checkRun.stderr, abs)}` : ""}): upload it again.`,
+        `The qcow2 image is damaged or truncated (qemu-img check: ${check.corruptions ?? "?"} corruptions, ` +
+          `${check["check-errors"] ?? "?"} errors${complaint}): upload it again.`,
       );
+    }
     if (checkRun.code !== 0 && checkRun.code !== 3)
       throw unprocessable(
         `qemu-img check could not verify the image (exit ${checkRun.code}): ${toolMessage(checkRun.stderr, abs)}`,
