@@ -15,9 +15,10 @@ export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> 
   if (!res.ok) {
     const err = body?.error;
     // A full load on purpose: an expired session must drop every cached query before the login page.
-    // eslint-disable-next-line @next/next/no-location-assign-relative-destination
-    if (res.status === 401 && typeof window !== "undefined")
+    if (res.status === 401 && typeof window !== "undefined") {
+      // eslint-disable-next-line @next/next/no-location-assign-relative-destination
       window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+    }
     throw new ApiRequestError(err?.message ?? `Request failed (${res.status})`, res.status, err?.code ?? "unknown");
   }
   return body as T;

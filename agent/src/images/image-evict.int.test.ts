@@ -410,8 +410,8 @@ describe("agent API: /v1/images", () => {
   let barePort = 0;
 
   const call = async (p: number, method: string, rawPath: string, token: string | null = TOKEN) =>
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     new Promise<{ status: number; body: any; allow?: string }>((resolve, reject) => {
-      // eslint-disable-line @typescript-eslint/no-explicit-any
       const req = http.request(
         {
           host: "127.0.0.1",
