@@ -8,6 +8,7 @@ export type AppErrorCode =
   | "conflict"
   | "unprocessable"
   | "too_large"
+  | "unsupported_media_type"
   | "rate_limited"
   | "unavailable";
 
@@ -18,6 +19,7 @@ export const STATUS_BY_CODE: Record<AppErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  unsupported_media_type: 415,
   unprocessable: 422,
   rate_limited: 429,
   unavailable: 503,

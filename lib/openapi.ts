@@ -129,10 +129,11 @@ const jsonContent = (name: ResponseSchemaName) => ({ "application/json": { schem
 const ERRORS = {
   "400": "Invalid input (the message says which field and why)",
   "401": "Not signed in (no session cookie or Bearer token)",
-  "403": "Your role lacks the permission",
+  "403": "Your role lacks the permission, or a browser write came from another site (cross-site request refused)",
   "404": "Not found (also: outside your projects)",
   "409": "Conflict (the message says why, e.g. no host can take it, or not in that state)",
   "413": "Too large",
+  "415": "A cookie-authenticated write whose body is not application/json (multipart/form-data for uploads)",
   "422": "Valid JSON, but not possible (e.g. image/arch mismatch)",
   "503": "The host's agent is not reachable",
 } as const;
@@ -152,7 +153,7 @@ type Operation = {
   public?: boolean;
 };
 
-function operation(path: string, tag: string, o: Operation) {
+function operation(path: string, tag: string, o: Operation, write: boolean) {
   const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
     name,
     in: "path",
@@ -162,7 +163,14 @@ function operation(path: string, tag: string, o: Operation) {
   const parameters = [...pathParams, ...(o.query ? queryParams(o.query) : [])];
   const errors: ErrorStatus[] = o.public
     ? []
-    : ["400", "401", "403", ...(pathParams.length ? (["404"] as const) : []), ...(o.errors ?? [])];
+    : [
+        "400",
+        "401",
+        "403",
+        ...(pathParams.length ? (["404"] as const) : []),
+        ...(o.errors ?? []),
+        ...(write ? (["415"] as const) : []),
+      ];
   return {
     tags: [tag],
     summary: o.summary,
@@ -191,7 +199,7 @@ function paths(tag: string, table: Record<string, Methods>) {
   return Object.fromEntries(
     Object.entries(table).map(([path, methods]) => [
       path,
-      Object.fromEntries(Object.entries(methods).map(([m, o]) => [m, operation(path, tag, o)])),
+      Object.fromEntries(Object.entries(methods).map(([m, o]) => [m, operation(path, tag, o, m !== "get")])),
     ]),
   );
 }
@@ -205,6 +213,8 @@ export function buildOpenApi(serverUrl: string) {
       description:
         "Hosts, images and VMs of a mixed x86_64 + aarch64 private cloud. " +
         "Authenticate with a session cookie or `Authorization: Bearer <personal API token>`. " +
+        "A write (POST/PATCH/DELETE) with the session cookie must come from the console's own origin (Origin, Sec-Fetch-Site) " +
+        "and send its body as application/json (uploads: multipart/form-data); Bearer-token requests are exempt. " +
         "Architecture parameters accept aliases (amd64, x64, arm64, …) and responses use the canonical x86_64 / aarch64. " +
         "Errors answer `{error: {code, message}}`.",
     },

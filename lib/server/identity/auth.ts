@@ -7,7 +7,7 @@ import { admin } from "better-auth/plugins";
 import { defaultAc } from "better-auth/plugins/admin/access";
 import { nextCookies } from "better-auth/next-js";
 import { createAuthMiddleware } from "better-auth/api";
-import { db, isPostgres } from "../platform";
+import { db, isPostgres, ownOrigins } from "../platform";
 import { env } from "../platform";
 import { recordAudit } from "../platform";
 
@@ -56,15 +56,16 @@ function createAuth() {
       useSecureCookies: secureCookies(),
       defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
       ipAddress: { ipAddressHeaders: ["x-forwarded-for"] },
+      // Cross-site writes (ADR 023): a POST carrying the session cookie (sign-out, …) must have an
+      // Origin (or Referer) in trustedOrigins, and sign-in with an Origin must too. These are
+      // better-auth's defaults, except under NODE_ENV=test, where it would skip both; pinned so the
+      // tests exercise what production runs.
+      disableOriginCheck: false,
+      disableCSRFCheck: false,
     },
-    trustedOrigins: (request) => {
-      // The console is reached as localhost, 127.0.0.1 or the public URL; accept the origin the
-      // request itself was sent to (same-origin), plus the configured public URL.
-      const origins = [e.publicUrl];
-      const host = request?.headers.get("host");
-      if (host) origins.push(`http://${host}`, `https://${host}`);
-      return origins;
-    },
+    // The console is reached as localhost, 127.0.0.1 or the public URL: the origin the request
+    // itself was sent to (same rule as the /api/v1 routes, lib/server/web/cross-site.ts), plus the public URL.
+    trustedOrigins: (request) => (request ? [...ownOrigins(request, e.publicUrl)] : [e.publicUrl]),
     plugins: [
       admin({
         defaultRole: "viewer",

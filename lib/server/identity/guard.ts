@@ -39,11 +39,20 @@ async function actorFromToken(token: string): Promise<Actor | null> {
   };
 }
 
+/**
+ * The `Authorization: Bearer …` credential, or null. A request that carries one is authenticated by
+ * it alone (its cookies are ignored), which is why cross-site checks exempt it (lib/server/web/cross-site.ts).
+ */
+export function bearerToken(h: Headers): string | null {
+  const authz = h.get("authorization");
+  return authz?.toLowerCase().startsWith("bearer ") ? authz.slice(7).trim() : null;
+}
+
 /** The signed-in user (session cookie or personal API token), or null. */
 export async function currentActor(h?: Headers): Promise<Actor | null> {
   const hdrs = h ?? (await headers());
-  const authz = hdrs.get("authorization");
-  if (authz?.toLowerCase().startsWith("bearer ")) return actorFromToken(authz.slice(7).trim());
+  const token = bearerToken(hdrs);
+  if (token !== null) return actorFromToken(token);
   const session = await auth().api.getSession({ headers: hdrs });
   if (!session) return null;
   const user = session.user as typeof session.user & { role?: string | null; banned?: boolean | null };

@@ -1,6 +1,6 @@
 import "server-only";
-// Route-handler plumbing for the JSON API: body/query parsing with limits, and errors mapped to
-// `{error: {code, message}}` with the right status. The guarded wrapper is identity's apiRoute.
+// Route-handler plumbing for the JSON API: body/query parsing with limits, errors mapped to
+// `{error: {code, message}}` with the right status, the request's own origins. The guarded wrapper is web's apiRoute.
 import { NextResponse } from "next/server";
 import type { z } from "zod";
 import { AppError, formatIssues, isAppError } from "../../errors";
@@ -17,6 +17,30 @@ export function errorResponse(error: unknown, context: Record<string, unknown> =
   if (isAppError(error)) return jsonError(error.code, error.message, error.status);
   logError("request failed", error, context);
   return jsonError("internal", "Something went wrong on the server; the error was logged.", 500);
+}
+
+/** `scheme://host[:port]`, normalised (lower case, default port dropped), or null if it is not one. */
+export function originOf(value: string): string | null {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The origins this request was addressed to, for same-origin checks (lib/server/web/cross-site.ts,
+ * better-auth's trustedOrigins). Next builds `req.url` from the address the server was
+ * started with (`-H`/`-p`, e.g. http://localhost:3000), not from what the browser shows, so the
+ * browser's own view is rebuilt from `Host` (and `X-Forwarded-Host` behind a proxy) with the scheme
+ * Next derived (TLS or `X-Forwarded-Proto`), plus the configured public URL.
+ */
+export function ownOrigins(req: Request, publicUrl: string): Set<string> {
+  const url = new URL(req.url);
+  const hosts = [req.headers.get("host"), req.headers.get("x-forwarded-host")?.split(",")[0]?.trim()];
+  const origins = [url.origin, publicUrl, ...hosts.filter(Boolean).map((host) => `${url.protocol}//${host}`)];
+  return new Set(origins.map(originOf).filter((o): o is string => o !== null));
 }
 
 /** JSON replacer: BigInt sizes become numbers (safe below 2^53 bytes = 8 PiB). */

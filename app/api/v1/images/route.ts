@@ -11,7 +11,7 @@ export const GET = apiRoute({ permission: "read", action: "image.list" }, ({ req
 
 /** Streamed multipart/form-data upload (the body is never buffered whole); see lib/server/images/upload.ts. */
 export const POST = apiRoute(
-  { permission: "image:manage", action: "image.upload", targetType: "image" },
+  { permission: "image:manage", action: "image.upload", targetType: "image", body: "multipart" },
   async ({ req, actor, clientIp }) =>
     NextResponse.json(toJsonSafe(await uploadImage(req, { actor, clientIp })), { status: 201 }),
 );
