@@ -1,5 +1,6 @@
 "use client";
 import { useState } from "react";
+import { safeNext } from "@/lib/safe-next";
 
 /** Posts to better-auth's sign-in endpoint (rate-limited there); one generic message for bad credentials. */
 export function LoginForm({ next }: { next: string }) {
@@ -18,7 +19,8 @@ export function LoginForm({ next }: { next: string }) {
         body: JSON.stringify({ email: String(form.get("email") ?? ""), password: String(form.get("password") ?? "") }),
       });
       if (res.ok) {
-        window.location.assign(next);
+        // Checked again here: the page already did, but this is where the browser is sent.
+        window.location.assign(safeNext(next));
         return;
       }
       setError(

@@ -44,3 +44,7 @@ export declare function plan(
   rows: MigrationRow[],
   log?: (message: string) => void,
 ): LocalMigration[];
+/** mkdir -p with mode 0700 (an existing directory is left as it is). */
+export declare function ensurePrivateDir(dir: string): void;
+/** Creates the SQLite file 0600 if missing; drops group/other access from it and its -wal/-shm/-journal. */
+export declare function ensurePrivateSqliteFile(file: string, log?: (message: string) => void): void;

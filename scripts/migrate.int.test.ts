@@ -1,7 +1,7 @@
 // scripts/migrate.mjs: ordering, Prisma-compatible records, checksum refusal, rollback, concurrency.
 // Runs on SQLite always and on PostgreSQL when POLYARCH_TEST_PG_URL is set.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -170,6 +170,62 @@ describe.each(providers)("%s", (_provider, fresh) => {
       expect(recorded.length).toBeGreaterThan(0);
     } finally {
       await db.drop();
+    }
+  });
+});
+
+describe("file modes (SQLite)", () => {
+  const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+
+  it("migrate on a fresh data dir creates the dir 0700 and the database 0600", async () => {
+    const dataDir = join(scratch, "modes-fresh", "data");
+    const env: NodeJS.ProcessEnv = { ...process.env, POLYARCH_DATA_DIR: dataDir };
+    delete env.DATABASE_URL;
+    const out = await run(process.execPath, [join(__dirname, "migrate.mjs")], { env });
+    expect(out.stdout).toMatch(/applied \d+ migration/);
+    expect(out.stdout).not.toMatch(/warning/);
+    expect(mode(dataDir)).toBe("700");
+    expect(mode(join(dataDir, "polyarch.db"))).toBe("600");
+    for (const side of ["-wal", "-shm", "-journal"]) {
+      const f = join(dataDir, `polyarch.db${side}`);
+      if (existsSync(f)) expect(mode(f), f).toBe("600");
+    }
+  });
+
+  it("an existing database open to others is made 0600; an open data dir is reported", async () => {
+    const dataDir = join(scratch, "modes-loose");
+    mkdirSync(dataDir, { recursive: true });
+    chmodSync(dataDir, 0o755);
+    const file = join(dataDir, "polyarch.db");
+    writeFileSync(file, "");
+    chmodSync(file, 0o644);
+    const env: NodeJS.ProcessEnv = { ...process.env, POLYARCH_DATA_DIR: dataDir };
+    delete env.DATABASE_URL;
+    const out = await run(process.execPath, [join(__dirname, "migrate.mjs")], { env });
+    expect(mode(file)).toBe("600");
+    expect(out.stdout).toContain(`the data dir ${dataDir} is open to other users (mode 755); chmod 700 it`);
+    expect(mode(dataDir)).toBe("755"); // the operator's folder is not changed behind their back
+  });
+
+  it("the controller creates a missing data dir 0700 and its auth-secret 0600", async () => {
+    const { env, resetEnvForTests } = await import("../lib/server/platform/env");
+    const keys = ["POLYARCH_DATA_DIR", "BETTER_AUTH_SECRET", "DATABASE_URL"] as const;
+    const saved = keys.map((k) => [k, process.env[k]] as const);
+    const dataDir = join(scratch, "modes-runtime", "data");
+    try {
+      process.env.POLYARCH_DATA_DIR = dataDir;
+      delete process.env.BETTER_AUTH_SECRET;
+      delete process.env.DATABASE_URL;
+      resetEnvForTests();
+      expect(env().dataDir).toBe(dataDir);
+      expect(mode(dataDir)).toBe("700");
+      expect(mode(join(dataDir, "auth-secret"))).toBe("600");
+    } finally {
+      for (const [k, v] of saved) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      resetEnvForTests();
     }
   });
 });

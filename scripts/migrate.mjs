@@ -16,7 +16,7 @@
 // takes Prisma's own advisory lock (72707369) for the whole run; SQLite holds its write lock (BEGIN
 // IMMEDIATE) for the whole run, each migration in a savepoint, and reads the applied list inside it.
 import { createHash, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -90,6 +90,42 @@ export function redact(url) {
   return String(url).replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
 }
 
+/**
+ * The data dir holds the database, the controller secret and the cluster CA key: created 0700
+ * (like the SQLite file's folder). An existing one is left as the operator made it; main() warns
+ * when others can read it.
+ */
+export function ensurePrivateDir(dir) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Creates the SQLite file 0600 before SQLite opens it (SQLite would create it 0644 under the usual
+ * umask), and takes group/other access away from an existing one and its -wal, -shm and -journal
+ * files (SQLite creates those with the main file's mode, so new ones follow). A file that cannot be
+ * changed (another owner) is reported through `log`, not fatal.
+ */
+export function ensurePrivateSqliteFile(file, log = () => {}) {
+  if (!existsSync(file)) closeSync(openSync(file, "a", 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    let mode;
+    try {
+      mode = statSync(f).mode & 0o777;
+    } catch (error) {
+      if (error.code === "ENOENT") continue;
+      throw error;
+    }
+    if ((mode & 0o077) === 0) continue;
+    try {
+      chmodSync(f, mode & 0o700);
+    } catch (error) {
+      log(
+        `warning: ${f} is readable by other users (mode ${mode.toString(8)}) and could not be changed: ${error.message}`,
+      );
+    }
+  }
+}
+
 /** sha256 hex of the file's bytes — what Prisma stores in _prisma_migrations.checksum. */
 export function checksum(sql) {
   return createHash("sha256").update(sql).digest("hex");
@@ -149,7 +185,8 @@ export function plan(local, rows, log = () => {}) {
 async function migrateSqlite({ url, dir, log, statusOnly, busyTimeoutMs }) {
   const { default: Database } = await import("better-sqlite3");
   const file = sqlitePath(url);
-  mkdirSync(dirname(file), { recursive: true });
+  ensurePrivateDir(dirname(file));
+  ensurePrivateSqliteFile(file, log);
   const db = new Database(file, { timeout: busyTimeoutMs });
   const local = readMigrations(dir);
   const applied = [];
@@ -340,9 +377,14 @@ export async function migrate({
 async function main() {
   const status = process.argv.includes("--status");
   const url = resolveDatabaseUrl();
-  // The data dir holds the SQLite file, images and logs: make sure it exists whatever the database.
-  mkdirSync(resolve(process.env.POLYARCH_DATA_DIR || "./data"), { recursive: true });
   const log = (msg) => console.log(`migrate: ${msg}`);
+  // The data dir holds the SQLite file, images, the controller secret and the CA: make sure it
+  // exists whatever the database, private to this user.
+  const dataDir = resolve(process.env.POLYARCH_DATA_DIR || "./data");
+  ensurePrivateDir(dataDir);
+  const dirMode = statSync(dataDir).mode & 0o777;
+  if (dirMode & 0o077)
+    log(`warning: the data dir ${dataDir} is open to other users (mode ${dirMode.toString(8)}); chmod 700 it`);
   const started = Date.now();
   const result = await migrate({ url, status, log });
   const where = `${result.provider} ${redact(url)}`;

@@ -280,7 +280,7 @@ export async function restore({
   const t0 = performance.now();
   const provider = providerOf(url);
   const target = resolve(dataDir);
-  await mkdir(target, { recursive: true });
+  await mkdir(target, { recursive: true, mode: 0o700 });
   // Staging sits in the data dir: same filesystem, so the swap is a rename.
   const staging = await mkdtemp(join(target, ".restore-"));
   try {

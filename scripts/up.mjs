@@ -69,7 +69,7 @@ async function main() {
   const [major, minor] = process.versions.node.split(".").map(Number);
   if (major < 20 || (major === 20 && minor < 9))
     throw new Error(`Node ${process.versions.node} is too old: Polyarch needs Node 20.9 or newer`);
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // the database, secrets and CA key: this user only
 
   if (process.getuid?.() === 0) run("bash", [join(root, "scripts/install-system-deps.sh")]);
   if (!existsSync(join(root, "node_modules", ".package-lock.json"))) {

@@ -1,13 +1,14 @@
 import { redirect } from "next/navigation";
 import { LoginForm } from "@/components/login-form";
 import { currentActor } from "@/lib/server/identity";
+import { safeNext } from "@/lib/safe-next";
 
 export const metadata = { title: "Sign in" };
 
-export default async function LoginPage({ searchParams }: { searchParams: Promise<{ next?: string }> }) {
+export default async function LoginPage({ searchParams }: { searchParams: Promise<{ next?: string | string[] }> }) {
   const { next } = await searchParams;
-  // Only same-site paths: never bounce a user to another origin after sign-in.
-  const target = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  // Only same-origin paths (lib/safe-next.ts): never bounce a user to another site after sign-in.
+  const target = safeNext(next);
   if (await currentActor()) redirect(target);
   return (
     <main className="flex min-h-screen items-center justify-center p-6">

@@ -5,6 +5,7 @@ import { vmNameSchema } from "./agent-api";
 import { userDataSchema } from "./ssh-keys";
 import { TASK_STATUSES } from "./entities";
 import { timestamp } from "./dto";
+import { booleanField } from "./boolean";
 
 /** The VM-name rule (also the agent's): the wizard, the server action, the API and the agent share it. */
 export { vmNameSchema };
@@ -28,7 +29,7 @@ export const createVmSchema = z
       .max(1024 * 1024, "at most 1 TiB of memory"),
     diskGb: z.coerce.number().int().min(1, "at least 1 GiB of disk").max(65536, "at most 64 TiB of disk"),
     networkId: z.string().min(1).max(64).optional().nullable(),
-    allowEmulation: z.coerce.boolean().default(false),
+    allowEmulation: booleanField("allowEmulation").default(false),
     strategy: z.enum(["spread", "pack"]).default("spread"),
     /** cloud-init user-data (#cloud-config or a script), delivered on the NoCloud seed */
     userData: userDataSchema.nullish(),

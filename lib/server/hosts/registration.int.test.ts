@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import type { HostFacts } from "../../schemas/agent-api";
-import { db } from "../platform";
+import { BOUNDED_AUDIT_MAX_ADDRESSES, db } from "../platform";
 import { authenticateHost, getJoinToken, markStaleHostsOffline, registerHost } from ".";
 import { recordHeartbeat } from "../vms";
 
@@ -74,6 +74,58 @@ describe.each(PROVIDERS)("fleet on %s", (provider) => {
     expect(await db().host.count()).toBe(0);
     const audit = await db().auditEvent.findFirstOrThrow({ where: { action: "host.register" } });
     expect(audit.result).toBe("denied");
+  });
+
+  describe("failed registrations are audited with a bound", () => {
+    // Only Date is faked (the database driver keeps its timers): every call lands in one minute.
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(new Date("2026-03-01T10:00:30Z"));
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    const wrong = (i: number) => ({
+      joinToken: `wrong-token-wrong-token-${i}`,
+      agentUrl: "http://127.0.0.1:7101",
+      facts: facts({ hostname: `probe-${i}` }),
+    });
+    const denied = () =>
+      db().auditEvent.findMany({ where: { action: "host.register", result: "denied" }, orderBy: { id: "asc" } });
+    const attempts = (details: string | null) => JSON.parse(details ?? "{}").attempts as number;
+
+    it("50 bad calls from one address: one row that counts all 50", async () => {
+      // Five waves of ten at once, as a scripted attacker would send them.
+      for (let wave = 0; wave < 5; wave++) {
+        const calls = Array.from({ length: 10 }, (_, i) => registerHost(wrong(wave * 10 + i), "203.0.113.7"));
+        for (const r of await Promise.allSettled(calls)) {
+          expect(r.status).toBe("rejected");
+          expect((r as PromiseRejectedResult).reason).toMatchObject({ code: "unauthenticated" });
+        }
+      }
+      const rows = await denied();
+      expect(rows).toHaveLength(1);
+      expect(rows[0]!.clientIp).toBe("203.0.113.7");
+      expect(JSON.parse(rows[0]!.details!)).toMatchObject({ attempts: 50, reason: "wrong join token" });
+      expect(await db().host.count()).toBe(0);
+
+      // The next minute starts a new row.
+      vi.setSystemTime(new Date("2026-03-01T10:01:30Z"));
+      await expect(registerHost(wrong(99), "203.0.113.7")).rejects.toMatchObject({ code: "unauthenticated" });
+      expect((await denied()).map((r) => attempts(r.details))).toEqual(expect.arrayContaining([50, 1]));
+      expect(await db().auditEvent.count()).toBe(2);
+    });
+
+    it("50 bad calls from 50 addresses (X-Forwarded-For is the caller's choice): still a bounded number of rows", async () => {
+      for (let i = 0; i < 50; i++)
+        await expect(registerHost(wrong(i), `198.51.100.${i + 1}`)).rejects.toMatchObject({ code: "unauthenticated" });
+      const rows = await denied();
+      expect(rows).toHaveLength(BOUNDED_AUDIT_MAX_ADDRESSES + 1);
+      const shared = rows.find((r) => r.clientIp === null)!;
+      expect(attempts(shared.details)).toBe(50 - BOUNDED_AUDIT_MAX_ADDRESSES);
+      expect(rows.reduce((sum, r) => sum + attempts(r.details), 0)).toBe(50);
+    });
   });
 
   it("marks silent hosts offline and their VMs unknown, never deleting them", async () => {

@@ -8,7 +8,7 @@ import { db } from "../platform";
 import { hostTokenFor, sha256 } from "./token";
 import { HEARTBEAT_INTERVAL_MS } from "./heartbeat";
 import { env } from "../platform";
-import { recordAudit } from "../platform";
+import { recordAudit, recordBoundedAudit } from "../platform";
 import type { Actor } from "../platform";
 import { logInfo } from "../platform";
 import { certFingerprint, checkAgentKey, issueHostCertificate } from "../platform";
@@ -93,7 +93,8 @@ type JoinGrant = { kind: "cluster" } | { kind: "token"; id: string; createdAt: D
 async function checkJoinToken(token: string, hostname: string, clientIp: string | null): Promise<JoinGrant> {
   if (safeEqual(token, await getJoinToken())) return { kind: "cluster" };
   const deny = async (reason: string, message: string): Promise<never> => {
-    await recordAudit({
+    // Anyone can call the register endpoint: one row per address and minute, counting the attempts.
+    await recordBoundedAudit({
       actor: null,
       action: "host.register",
       result: "denied",
@@ -140,7 +141,7 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
   });
   // A revoked node comes back only with a join token created after the revocation (not the bootstrap token).
   if (revoked?.revokedAt && !(grant.kind === "token" && grant.createdAt > revoked.revokedAt)) {
-    await recordAudit({
+    await recordBoundedAudit({
       actor: null,
       action: "host.register",
       result: "denied",

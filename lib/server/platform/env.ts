@@ -50,7 +50,8 @@ export function env(): Env {
   }
   const e = parsed.data;
   const dataDir = resolve(e.POLYARCH_DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  // Private to this user: it holds the database, the secret below and the cluster CA key.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const databaseUrl = e.DATABASE_URL ?? `file:${join(dataDir, "polyarch.db")}`;
   cached = {
     ...e,

@@ -1,6 +1,7 @@
 // Public surface of lib/server/platform: other domains, app/ and server/ import only from here.
 export * from "./audit-log";
 export * from "./audit";
+export * from "./audit-bounded";
 export * from "./caller";
 export * from "./db";
 export * from "./env";

@@ -20,11 +20,17 @@ const ALLOWED: Record<string, string[]> = {
   poweroff: ["running", "unknown", "creating"],
 };
 
-export async function vmAction(id: string, action: "start" | "stop" | "reboot" | "poweroff" | "retry", who: Caller) {
+/** `opts.provision: false` (tests): a retry claims capacity and records its task but does not call the agent. */
+export async function vmAction(
+  id: string,
+  action: "start" | "stop" | "reboot" | "poweroff" | "retry",
+  who: Caller,
+  opts: { provision?: boolean } = {},
+) {
   await requireVmAccess(who.actor, id, "vm:operate", { action: `vm.${action}`, clientIp: who.clientIp });
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
-  if (action === "retry") return retryCreate(vm.id, who);
+  if (action === "retry") return retryCreate(vm.id, who, opts);
   if (!ALLOWED[action]!.includes(vm.status))
     throw new AppError({ code: "conflict", message: `Cannot ${action} a VM that is ${vm.status}.` });
   if (!vm.host)
@@ -75,7 +81,10 @@ export async function vmAction(id: string, action: "start" | "stop" | "reboot" |
   return getVm(id);
 }
 
-async function retryCreate(id: string, who: Caller) {
+const RETRY_TAKEN = "This VM is already being retried.";
+const RETRY_LOST = Symbol("retry lost to another");
+
+async function retryCreate(id: string, who: Caller, opts: { provision?: boolean }) {
   const vm = await db().vm.findUniqueOrThrow({ where: { id } });
   if (vm.status !== "error" || vm.hostId)
     throw new AppError({ code: "conflict", message: "Only a VM whose creation failed can be retried." });
@@ -90,10 +99,19 @@ async function retryCreate(id: string, who: Caller) {
       allowEmulation: vm.allowEmulation,
     },
     async (tx, p) => {
-      await tx.vm.update({
-        where: { id },
+      // Claim the VM only if it is still a failed, unplaced create: of two retries at once exactly
+      // one gets here first, so the reservation is taken once and one provisioning (one QEMU) starts.
+      const claimed = await tx.vm.updateMany({
+        where: { id, status: "error", hostId: null },
         data: { hostId: p.hostId, status: "creating", emulated: p.emulated, lastError: null },
       });
+      if (claimed.count !== 1) {
+        // The loser gives its host claim back in the same transaction, which then commits (net
+        // zero) instead of throwing: on SQLite every request shares one connection, and a ROLLBACK
+        // would also undo what other requests wrote meanwhile (such as the winner's audit row).
+        await releaseHost(p.hostId, vm, tx);
+        return RETRY_LOST;
+      }
       const task = await createTask(
         { kind: "vm.create", vmId: id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS },
         tx,
@@ -101,6 +119,7 @@ async function retryCreate(id: string, who: Caller) {
       return task.id;
     },
   );
+  if (placed.result === RETRY_LOST) throw new AppError({ code: "conflict", message: RETRY_TAKEN });
   await setStep(placed.result, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
   await recordAudit({
     actor: who.actor,
@@ -111,7 +130,7 @@ async function retryCreate(id: string, who: Caller) {
     clientIp: who.clientIp,
     details: { image: image.name, host: placed.hostName },
   });
-  void provisionVm(id, placed.result);
+  if (opts.provision !== false) void provisionVm(id, placed.result);
   return getVm(id);
 }
 
