@@ -34,10 +34,17 @@ export function useListParams(keys: readonly string[], defaults: { sort: string;
   const pageSize = Number(params.pageSize ?? "25") || 25;
 
   // Two quick changes (e.g. clearing two filters) must build on each other, not on the URL the
-  // page rendered with: router.replace lands asynchronously.
+  // page rendered with: router.replace lands asynchronously, and a render in between (a poll, the
+  // first replace landing) can still carry an older URL. So while a replace of ours is in flight,
+  // only the URL we asked for counts; other URLs (back button, links) are taken once none is pending.
   const latest = useRef(searchParams.toString());
+  const pending = useRef<{ query: string; at: number } | null>(null);
   useEffect(() => {
-    latest.current = searchParams.toString();
+    const now = searchParams.toString();
+    const inFlight = pending.current;
+    if (inFlight && now !== inFlight.query && Date.now() - inFlight.at < 5_000) return;
+    pending.current = null;
+    latest.current = now;
   }, [searchParams]);
   const update: UpdateParams = (next) => {
     const sp = new URLSearchParams(latest.current);
@@ -47,6 +54,7 @@ export function useListParams(keys: readonly string[], defaults: { sort: string;
     }
     if (!("page" in next)) sp.delete("page");
     latest.current = sp.toString();
+    pending.current = { query: latest.current, at: Date.now() };
     router.replace(`${pathname}${sp.size ? `?${sp}` : ""}`, { scroll: false });
   };
   return { params, sort, dir, page, pageSize, update };
