@@ -23,9 +23,15 @@ export function LoginForm({ next }: { next: string }) {
         window.location.assign(safeNext(next));
         return;
       }
-      setError(
-        res.status === 429 ? "Too many sign-in attempts. Wait a minute and try again." : "Invalid email or password.",
-      );
+      if (res.status === 429) {
+        // The per-account lock says how long it lasts (ADR 024); the per-client limit says nothing useful.
+        const body = (await res.json().catch(() => null)) as { code?: string; message?: string } | null;
+        setError(
+          body?.code === "SIGN_IN_LOCKED" && body.message
+            ? body.message
+            : "Too many sign-in attempts. Wait a minute and try again.",
+        );
+      } else setError("Invalid email or password.");
     } catch {
       setError("Cannot reach the server. Check your connection and try again.");
     }

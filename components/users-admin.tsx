@@ -19,6 +19,7 @@ export function UsersAdmin({
     disable: Act<{ id: string }>;
     enable: Act<{ id: string }>;
     resetPassword: Act<{ id: string; password: string }>;
+    unlockSignIn: Act<{ id: string }>;
   };
 }) {
   const { run, pending, message, fieldErrors } = useActionRunner();
@@ -141,6 +142,19 @@ export function UsersAdmin({
                       }}
                     >
                       Reset password
+                    </button>
+                    <button
+                      type="button"
+                      className="rounded border border-slate-300 px-2 py-1 text-xs"
+                      title="Lift the lock after repeated failed sign-ins and forget those attempts"
+                      onClick={() =>
+                        run(
+                          actions.unlockSignIn({ id: u.id }),
+                          `${u.email} can sign in again; their failed attempts are forgotten.`,
+                        )
+                      }
+                    >
+                      Unlock sign-in
                     </button>
                   </div>
                 </td>

@@ -21,6 +21,8 @@ const env = {
   POLYARCH_ADMIN_PASSWORD: "admin-password-e2e",
   POLYARCH_JOIN_TOKEN: "e2e-join-token-0123456789abcdef",
   POLYARCH_LOGIN_RATE_MAX: "30",
+  // no proxy in front: X-Forwarded-For from Playwright must be ignored (e2e/z-rate-limit.spec.ts)
+  POLYARCH_TRUSTED_PROXIES: "",
   POLYARCH_HEARTBEAT_TIMEOUT_MS: "12000",
   POLYARCH_DEMO_IMAGES_DIR: resolve(root, ".cache/fixtures"),
 };

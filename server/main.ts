@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { appHooks } from "../lib/server-hooks";
 import { createAgentTlsServer, stripAgentTlsHeaders } from "./agent-tls-listener";
+import { applyClientAddress, trustedProxiesFromEnv } from "./client-address";
 import { createConsoleProxy } from "./console-proxy";
 import { errorText, log } from "./log";
 
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
   const agentTlsPort = portSchema.parse(process.env.POLYARCH_AGENT_TLS_PORT || 0);
   // Not $HOSTNAME: shells set it to the machine name, which would silently narrow the bind address.
   const hostname = argv.hostname;
+  // Whose X-Forwarded-For is believed (ADR 024); checked before Next starts so a typo stops start-up.
+  const trusted = trustedProxiesFromEnv(process.env);
   if (!process.env.NODE_ENV) Object.assign(process.env, { NODE_ENV: "production" }); // typed read-only by Next
 
   // `output: "standalone"`: hand Next the config it was built with, as .next/standalone/server.js
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
   const handle = app.getRequestHandler();
   const server = http.createServer((req, res) => {
     stripAgentTlsHeaders(req); // only the TLS listener may vouch for a client certificate
+    applyClientAddress(req, trusted); // only this server may say who the client is
     handle(req, res).catch((e: unknown) => {
       log("error", "request.failed", { url: req.url, error: e instanceof Error ? e.message : String(e) });
       if (!res.headersSent) res.writeHead(500).end("internal error");
@@ -91,6 +95,7 @@ async function main(): Promise<void> {
   });
   server.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => {
     socket.on("error", () => {}); // a browser vanishing mid-handshake must not kill the console
+    applyClientAddress(req, trusted);
     try {
       proxy.handleUpgrade(req, socket, head);
     } catch (e) {
@@ -116,7 +121,11 @@ async function main(): Promise<void> {
     const controllerPki = appHooks().controllerPki;
     if (!controllerPki)
       throw new Error("POLYARCH_AGENT_TLS_PORT is set but the controller PKI is not available (start-up hook missing)");
-    tlsServer = createAgentTlsServer(await controllerPki(), handle, log);
+    const handleWithAddress = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      applyClientAddress(req, trusted);
+      return handle(req, res);
+    };
+    tlsServer = createAgentTlsServer(await controllerPki(), handleWithAddress, log);
     const tlsPort = await listen(tlsServer, agentTlsPort, hostname);
     log("info", "server.agent_tls_listening", {
       url: `https://${hostname ?? "localhost"}:${tlsPort}`,

@@ -1,7 +1,7 @@
 "use server";
 import { defineAction } from "@/lib/server/web";
 import { createUserSchema, resetPasswordSchema, setRoleSchema, userIdSchema } from "@/lib/schemas/users";
-import { createUser, resetPassword, setDisabled, setRole } from "@/lib/server/identity";
+import { createUser, resetPassword, setDisabled, setRole, unlockSignIn } from "@/lib/server/identity";
 
 export const createUserAction = defineAction(
   {
@@ -56,4 +56,16 @@ export const resetPasswordAction = defineAction(
     revalidate: ["/users"],
   },
   (input, who) => resetPassword(input.id, input.password, who),
+);
+
+/** Lifts the per-account sign-in lock (ADR 024) and forgets the failed attempts. */
+export const unlockSignInAction = defineAction(
+  {
+    schema: userIdSchema,
+    permission: "user:manage",
+    action: "user.unlock-sign-in",
+    targetType: "user",
+    revalidate: ["/users"],
+  },
+  (input, who) => unlockSignIn(input.id, who),
 );

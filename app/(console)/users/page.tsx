@@ -2,7 +2,14 @@ import { PageHeader } from "@/components/page-header";
 import { UsersAdmin } from "@/components/users-admin";
 import { requirePage } from "@/lib/server/web";
 import { listUsers } from "@/lib/server/identity";
-import { createUserAction, disableUserAction, enableUserAction, resetPasswordAction, setRoleAction } from "./actions";
+import {
+  createUserAction,
+  disableUserAction,
+  enableUserAction,
+  resetPasswordAction,
+  setRoleAction,
+  unlockSignInAction,
+} from "./actions";
 
 export const metadata = { title: "Users" };
 
@@ -13,7 +20,7 @@ export default async function UsersPage() {
     <>
       <PageHeader
         title="Users"
-        description="There is no public sign-up: admins create users, set their roles, disable them and reset passwords."
+        description="There is no public sign-up: admins create users, set their roles, disable them, reset passwords, unlock sign-in."
       />
       <UsersAdmin
         users={users.map((u) => ({ ...u, createdAt: u.createdAt.toISOString() }))}
@@ -24,6 +31,7 @@ export default async function UsersPage() {
           disable: disableUserAction,
           enable: enableUserAction,
           resetPassword: resetPasswordAction,
+          unlockSignIn: unlockSignInAction,
         }}
       />
     </>

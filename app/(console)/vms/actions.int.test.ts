@@ -103,7 +103,7 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
   }
 
   const bearer = (email: string) =>
-    new Headers({ authorization: `Bearer ${tokens[email]}`, "x-forwarded-for": "10.0.0.7" });
+    new Headers({ authorization: `Bearer ${tokens[email]}`, "x-polyarch-client-ip": "10.0.0.7" }); // as server/client-address.ts sets it
   /** Runs the next server action as this user. */
   const as = (email: string | null) => {
     request.headers = email ? bearer(email) : new Headers();

@@ -6,10 +6,12 @@ import { prismaAdapter } from "better-auth/adapters/prisma";
 import { admin } from "better-auth/plugins";
 import { defaultAc } from "better-auth/plugins/admin/access";
 import { nextCookies } from "better-auth/next-js";
-import { createAuthMiddleware } from "better-auth/api";
+import { APIError, createAuthMiddleware } from "better-auth/api";
 import { db, isPostgres, ownOrigins } from "../platform";
 import { env } from "../platform";
-import { recordAudit } from "../platform";
+import { recordAudit, recordBoundedAudit } from "../platform";
+import { CLIENT_ADDRESS_HEADER, clientIpFrom } from "../../client-address";
+import { clearSignInAttempts, normalizeEmail, takeSignInAttempt } from "./sign-in-limit";
 
 const adminRole = defaultAc.newRole({
   user: ["create", "list", "set-role", "ban", "delete", "set-password", "get", "update"],
@@ -55,7 +57,9 @@ function createAuth() {
     advanced: {
       useSecureCookies: secureCookies(),
       defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
-      ipAddress: { ipAddressHeaders: ["x-forwarded-for"] },
+      // Per client address: the header the custom server sets from the socket (ADR 024), never one a
+      // client can choose. Without the custom server in front (next dev) every client shares a bucket.
+      ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] },
       // Cross-site writes (ADR 023): a POST carrying the session cookie (sign-out, …) must have an
       // Origin (or Referer) in trustedOrigins, and sign-in with an Origin must too. These are
       // better-auth's defaults, except under NODE_ENV=test, where it would skip both; pinned so the
@@ -75,17 +79,52 @@ function createAuth() {
       nextCookies(),
     ],
     hooks: {
+      // Per account (sign-in-limit.ts): a locked email is refused before its password is checked.
+      before: createAuthMiddleware(async (ctx) => {
+        if (ctx.path !== "/sign-in/email" || typeof ctx.body?.email !== "string") return;
+        const email = normalizeEmail(ctx.body.email);
+        const { lockedMs } = await takeSignInAttempt(email);
+        if (lockedMs === 0) return;
+        const seconds = Math.ceil(lockedMs / 1000);
+        await recordBoundedAudit({
+          actor: { email: email.slice(0, 200) },
+          action: "auth.sign-in",
+          result: "denied",
+          clientIp: ctx.request ? clientIpFrom(ctx.request.headers) : null,
+          details: { reason: "account locked after repeated failed sign-ins", retryAfterSeconds: seconds },
+        });
+        throw new APIError(
+          "TOO_MANY_REQUESTS",
+          {
+            code: "SIGN_IN_LOCKED",
+            message: `Too many failed sign-ins for this account. Try again in ${seconds} seconds, or ask an administrator to unlock it.`,
+          },
+          { "Retry-After": String(seconds) },
+        );
+      }),
       after: createAuthMiddleware(async (ctx) => {
         if (ctx.path !== "/sign-in/email" && ctx.path !== "/sign-out") return;
         const returned = ctx.context.returned as unknown;
         const failed = returned instanceof Error || (returned instanceof Response && !returned.ok);
-        const email = typeof ctx.body?.email === "string" ? ctx.body.email.slice(0, 200) : undefined;
+        const email = typeof ctx.body?.email === "string" ? normalizeEmail(ctx.body.email).slice(0, 200) : undefined;
         const session = ctx.context.newSession ?? ctx.context.session;
+        const clientIp = ctx.request ? clientIpFrom(ctx.request.headers) : null;
+        if (ctx.path === "/sign-in/email" && failed) {
+          // Anyone can cause these: at most one row per address and minute (audit-bounded.ts).
+          await recordBoundedAudit({
+            actor: email ? { email } : null,
+            action: "auth.sign-in",
+            result: "denied",
+            clientIp,
+          });
+          return;
+        }
+        if (ctx.path === "/sign-in/email" && email) await clearSignInAttempts(email);
         await recordAudit({
           actor: session ? { id: session.user.id, email: session.user.email } : email ? { email } : null,
           action: ctx.path === "/sign-in/email" ? "auth.sign-in" : "auth.sign-out",
           result: failed ? "denied" : "success",
-          clientIp: ctx.request?.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
+          clientIp,
         });
       }),
     },

@@ -16,9 +16,8 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-export function clientIpFrom(h: Headers): string | null {
-  return h.get("x-forwarded-for")?.split(",")[0]?.trim() || h.get("x-real-ip") || null;
-}
+/** The client address the custom server set from the socket (ADR 024); never X-Forwarded-For itself. */
+export { clientIpFrom } from "../../client-address";
 
 async function actorFromToken(token: string): Promise<Actor | null> {
   if (!token.startsWith(API_TOKEN_PREFIX) || token.length > 200) return null;

@@ -3,5 +3,6 @@ export * from "./api-tokens";
 export * from "./auth";
 export * from "./bootstrap";
 export * from "./guard";
+export { SIGN_IN_LIMIT, unlockSignIn } from "./sign-in-limit";
 export * from "./ssh-keys";
 export * from "./users";

@@ -2,8 +2,8 @@ import "server-only";
 // Audit rows that anyone can cause without signing in (a wrong join token on the agent register
 // endpoint) must not grow the log without bound. Such an attempt is recorded at most once per action,
 // result, client address and minute: the first attempt writes the row, later ones count into it.
-// The client address comes from X-Forwarded-For, which the caller chooses, so past `maxAddresses`
-// addresses in one minute the rest share a single row. The bound lives in the database (one row
+// The client address is the connection's (ADR 024), but an attacker may have many, so past
+// `maxAddresses` addresses in one minute the rest share a single row. The bound lives in the database (one row
 // id per address and minute), so it holds across controllers too.
 import { createHash } from "node:crypto";
 import { db } from "./db";

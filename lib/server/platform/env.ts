@@ -4,6 +4,7 @@ import { z } from "zod";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { trustedProxiesSchema } from "../../client-address";
 
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
@@ -35,6 +36,11 @@ const schema = z.object({
   POLYARCH_AGENT_TLS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** extra names (DNS / IP, comma-separated) of the controller certificate agents verify; default: os.hostname() */
   POLYARCH_AGENT_TLS_NAMES: z.string().optional(),
+  /**
+   * proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs; default none). The custom
+   * server (server/client-address.ts) applies it; parsed here too so a bad value fails the same way.
+   */
+  POLYARCH_TRUSTED_PROXIES: trustedProxiesSchema,
 });
 
 export type Env = z.output<typeof schema> & { dataDir: string; databaseUrl: string; secret: string; publicUrl: string };
