@@ -17,7 +17,13 @@ import { POST as registerRoute } from "../../../app/api/agent/v1/register/route"
 import { POST as heartbeatRoute } from "../../../app/api/agent/v1/heartbeat/route";
 import type { RunningAgent } from "../../../agent/src/agent";
 import { which } from "../../../agent/src/host";
-import { listenOnLoopback, startTestAgent, stopServer, until as waitUntil } from "../../../agent/src/testing/support";
+import {
+  alive,
+  listenOnLoopback,
+  startTestAgent,
+  stopServer,
+  until as waitUntil,
+} from "../../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));
 const KERNEL = Buffer.alloc(64 * 1024);
@@ -77,6 +83,8 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
     let front: Awaited<ReturnType<typeof startFront>> | null = null;
     let agent: RunningAgent | null = null;
     let root = "";
+    // QEMU outlives its agent by design: every guest started here is also killed by pid at the end.
+    const pids = new Set<number>();
 
     beforeAll(async () => {
       database = await useFreshDatabase(provider);
@@ -102,6 +110,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
         .catch(() => []);
       for (const vm of vms) await deleteVm(vm.id, admin).catch(() => {});
       await agent?.stop().catch(() => {});
+      for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
       await front?.stop();
       await releaseDatabase(database);
       if (root) fs.rmSync(root, { recursive: true, force: true });
@@ -160,6 +169,12 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       expect(steps["starting"]!.message).toMatch(/TCG \(emulated\), pid \d+/);
       expect(steps["running"]!.status).toBe("succeeded");
       expect(steps["running"]!.message).toMatch(/QMP status running/);
+      const onAgent = await fetch(`${agent!.url}/v1/vms/${created.vm.id}`, {
+        headers: { authorization: `Bearer ${agent!.client!.token}` },
+      });
+      const { pid } = (await onAgent.json()) as { pid?: number };
+      expect(pid).toBeGreaterThan(0);
+      pids.add(pid!);
       const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
       expect(vm.status).toBe("running");
     });
