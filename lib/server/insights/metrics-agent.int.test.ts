@@ -6,58 +6,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
+import { startAgentFront, type AgentFront } from "../testing/agent-front";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
 import { getJoinToken } from "../hosts";
 import { hostMetrics, vmMetrics } from "./metrics";
-import { POST as registerRoute } from "../../../app/api/agent/v1/register/route";
-import { POST as heartbeatRoute } from "../../../app/api/agent/v1/heartbeat/route";
 import type { RunningAgent } from "../../../agent/src/agent";
 import { which } from "../../../agent/src/host/facts";
-import {
-  alive,
-  listenOnLoopback,
-  startTestAgent,
-  stopServer,
-  until as waitUntil,
-} from "../../../agent/src/testing/support";
+import { alive, startTestAgent, until as waitUntil } from "../../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));
 const KERNEL = Buffer.alloc(64 * 1024);
-
-/** The controller's agent endpoints, served by the real route handlers. */
-async function startFront(): Promise<{ url: string; heartbeats: number[]; stop(): Promise<void> }> {
-  const heartbeats: number[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      void (async () => {
-        const url = req.url ?? "";
-        if (req.method === "GET" && url === "/api/agent/v1/images/img-zero/kernel")
-          return void res.writeHead(200, { "content-length": KERNEL.length }).end(KERNEL);
-        const handler =
-          req.method === "POST" && url === "/api/agent/v1/register"
-            ? registerRoute
-            : req.method === "POST" && url === "/api/agent/v1/heartbeat"
-              ? heartbeatRoute
-              : null;
-        if (!handler) return void res.writeHead(404).end();
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-        const body = Buffer.concat(chunks);
-        const r = await handler(new Request(`http://127.0.0.1${url}`, { method: "POST", headers, body }));
-        if (handler === heartbeatRoute) heartbeats.push(r.status);
-        res.writeHead(r.status, Object.fromEntries(r.headers)).end(Buffer.from(await r.arrayBuffer()));
-      })().catch((e: unknown) => res.writeHead(500).end(String(e)));
-    });
-  });
-  return { url: await listenOnLoopback(server), heartbeats, stop: () => stopServer(server) };
-}
 
 /** the agent's warnings and errors, shown when a wait times out */
 const problems: string[] = [];
@@ -69,7 +31,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
   `a real agent's heartbeat metrics reach the database (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`,
   (provider) => {
     let database: TestDatabase | undefined;
-    let front: Awaited<ReturnType<typeof startFront>> | null = null;
+    let front: AgentFront | null = null;
     let agent: RunningAgent | null = null;
     let root = "";
     const pids = new Set<number>();
@@ -77,7 +39,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
     beforeAll(async () => {
       database = await useFreshDatabase(provider);
       root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-metrics-agent-"));
-      front = await startFront();
+      front = await startAgentFront(KERNEL);
     });
 
     afterAll(async () => {

@@ -5,25 +5,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
+import { startAgentFront, type AgentFront } from "../testing/agent-front";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
 import { getJoinToken } from "../hosts";
 import { createVm, deleteVm } from ".";
-import { POST as registerRoute } from "../../../app/api/agent/v1/register/route";
-import { POST as heartbeatRoute } from "../../../app/api/agent/v1/heartbeat/route";
 import type { RunningAgent } from "../../../agent/src/agent";
 import { which } from "../../../agent/src/host";
-import {
-  alive,
-  listenOnLoopback,
-  startTestAgent,
-  stopServer,
-  until as waitUntil,
-} from "../../../agent/src/testing/support";
+import { alive, startTestAgent, until as waitUntil } from "../../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));
 const KERNEL = Buffer.alloc(64 * 1024);
@@ -32,35 +24,6 @@ const admin = {
   actor: { id: "admin-1", email: "a@t.test", name: "A", role: "admin" as const, via: "session" as const },
   clientIp: null,
 };
-
-/** The controller's agent endpoints, served by the real route handlers; image bytes by the test. */
-async function startFront(): Promise<{ url: string; stop(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      void (async () => {
-        const url = req.url ?? "";
-        if (req.method === "GET" && /^\/api\/agent\/v1\/images\/[^/]+\/kernel$/.test(url))
-          return void res.writeHead(200, { "content-length": KERNEL.length }).end(KERNEL);
-        const handler =
-          req.method === "POST" && url === "/api/agent/v1/register"
-            ? registerRoute
-            : req.method === "POST" && url === "/api/agent/v1/heartbeat"
-              ? heartbeatRoute
-              : null;
-        if (!handler) return void res.writeHead(404).end();
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-        const r = await handler(
-          new Request(`http://127.0.0.1${url}`, { method: "POST", headers, body: Buffer.concat(chunks) }),
-        );
-        res.writeHead(r.status, Object.fromEntries(r.headers)).end(Buffer.from(await r.arrayBuffer()));
-      })().catch((e: unknown) => res.writeHead(500).end(String(e)));
-    });
-  });
-  return { url: await listenOnLoopback(server), stop: () => stopServer(server) };
-}
 
 const problems: string[] = [];
 const until = <T>(fn: () => T | Promise<T>, what: string, ms = 90_000) =>
@@ -80,7 +43,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
   `VM create steps from a real agent (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`,
   (provider) => {
     let database: TestDatabase | undefined;
-    let front: Awaited<ReturnType<typeof startFront>> | null = null;
+    let front: AgentFront | null = null;
     let agent: RunningAgent | null = null;
     let root = "";
     // QEMU outlives its agent by design: every guest started here is also killed by pid at the end.
@@ -89,7 +52,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
     beforeAll(async () => {
       database = await useFreshDatabase(provider);
       root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-provision-"));
-      front = await startFront();
+      front = await startAgentFront(KERNEL);
       agent = await startTestAgent({
         controller: front.url,
         stateDir: path.join(root, "state"),
