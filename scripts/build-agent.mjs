@@ -22,7 +22,7 @@ const result = await build({
   sourcemap: "linked",
   legalComments: "none",
   metafile: true,
-  // `ws` (console WebSockets, docs/decisions/019-ws-library.md) tries the optional native addons
+  // `ws` (console WebSockets, docs/decisions/020-ws-library.md) tries the optional native addons
   // bufferutil and utf-8-validate in try/catch unless these are set. Set them at build time: the
   // branches are dropped, nothing native is ever looked up, and ws uses its pure JS code paths.
   define: { "process.env.WS_NO_BUFFER_UTIL": '"1"', "process.env.WS_NO_UTF_8_VALIDATE": '"1"' },

@@ -8,7 +8,7 @@ import "server-only";
 import { createHash } from "node:crypto";
 import { db } from "./db";
 import { logError } from "./log";
-import type { AuditInput } from "./audit";
+import { auditRow, type AuditInput } from "./audit";
 
 export const BOUNDED_AUDIT_WINDOW_MS = 60_000;
 export const BOUNDED_AUDIT_MAX_ADDRESSES = 20;
@@ -65,17 +65,7 @@ async function write(input: AuditInput, prefix: string, id: string, maxAddresses
     if (!row) {
       try {
         await db().auditEvent.create({
-          data: {
-            id: rowId,
-            userId: input.actor?.id ?? null,
-            userEmail: input.actor?.email ?? null,
-            action: input.action,
-            result: input.result,
-            targetType: input.targetType ?? null,
-            targetId: input.targetId ?? null,
-            clientIp,
-            details,
-          },
+          data: { ...auditRow({ ...input, clientIp }), id: rowId, details },
         });
         return;
       } catch (error) {
