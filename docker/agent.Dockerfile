@@ -17,7 +17,7 @@ COPY package.json package-lock.json ./
 # Only esbuild and the agent's pure-JS dependencies are needed: no install scripts, no native builds.
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json ./
-COPY scripts/build-agent.mjs scripts/
+COPY scripts/build-agent.mjs scripts/bundle-node.mjs scripts/
 COPY lib lib
 COPY agent agent
 RUN node scripts/build-agent.mjs
