@@ -116,6 +116,7 @@ interface QemuImgInfo {
   format?: string;
   "virtual-size"?: number;
   "actual-size"?: number;
+  "cluster-size"?: number;
   encrypted?: boolean;
   "backing-filename"?: string;
   "full-backing-filename"?: string;
@@ -375,7 +376,11 @@ export async function inspectImage(
       throw unprocessable(
         `qemu-img check could not verify the image (exit ${checkRun.code}): ${toolMessage(checkRun.stderr, abs)}`,
       );
-    if ((check["image-end-offset"] ?? 0) > fileSize)
+    // image-end-offset is cluster-aligned, while a file may legitimately end inside its last cluster:
+    // compressed clusters (`qemu-img convert -c`, how Debian and Ubuntu ship cloud images) and a fresh
+    // `qemu-img create` both do. Truncation is when the metadata reaches past that last cluster.
+    const slack = info["cluster-size"] ?? 65536;
+    if ((check["image-end-offset"] ?? 0) > fileSize + slack)
       throw unprocessable(
         `The qcow2 image is truncated: its metadata reaches ${check["image-end-offset"]} bytes but the file has ${fileSize}. Upload it again.`,
       );
