@@ -502,8 +502,6 @@ async function benchIdle(): Promise<void> {
       "--controller",
       stub.url,
       "--insecure-http",
-      "--join-token",
-      stub.joinToken,
       "--kvm",
       "off",
       "--state-dir",
@@ -516,7 +514,12 @@ async function benchIdle(): Promise<void> {
       `unix:${path.join(root, "no-ovs.sock")}`,
     ];
     const t0 = performance.now();
-    const c = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    // The join token goes by environment, never argv (visible in ps; the agent refuses --join-token).
+    const c = spawn(process.execPath, args, {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, POLYARCH_JOIN_TOKEN: stub.joinToken },
+    });
     child = c;
     let tail = "";
     const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000));

@@ -67,6 +67,15 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
         <div>
           <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">
             {h.name} <ArchBadge arch={h.arch} />
+            {h.approval === "pending" && (
+              <span
+                data-testid="host-pending-badge"
+                title="An admin approves it on the Hosts page; until then no VM is placed on it"
+                className="rounded bg-amber-100 px-2 py-0.5 text-sm font-normal text-amber-900"
+              >
+                pending approval
+              </span>
+            )}
           </h1>
           <p className="mt-1 flex items-center gap-2 text-sm text-slate-600">
             <span data-testid="host-status">

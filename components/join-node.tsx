@@ -2,35 +2,39 @@
 import { useState, useTransition } from "react";
 import type { ActionResult } from "@/lib/action-result";
 
-type Created = { token: string; expiresAt: string; singleUse: boolean };
+type Created = { token: string; expiresAt: string; singleUse: boolean; arch: string | null };
+type Arch = "x86_64" | "aarch64";
 
 /**
- * Admin-only panel: how a node joins. A join token created here expires (24 h by default) and is
- * single-use; the cluster bootstrap token (rotatable) stays for scripted installs. The command
- * pins the cluster CA by fingerprint (docs/decisions/017-agent-tls.md).
+ * Admin-only panel: how a node joins (ADR 025). A join token created here expires (24 h by default),
+ * is single-use and may be bound to an arch; the cluster bootstrap token (rotatable) stays for
+ * scripted installs. Tokens are shown once: the database keeps only their hash. The agent reads the
+ * token from a file (never argv, which ps shows). The command pins the cluster CA by fingerprint.
  */
 export function JoinNode({
-  token,
+  hasBootstrapToken,
   controllerUrl,
   caFingerprint,
   rotate,
   create,
 }: {
-  token: string;
+  hasBootstrapToken: boolean;
   controllerUrl: string;
   caFingerprint: string;
   rotate: (i: Record<string, never>) => Promise<ActionResult<string>>;
-  create: (i: { singleUse: boolean }) => Promise<ActionResult<Created>>;
+  create: (i: { singleUse: boolean; arch: Arch | null }) => Promise<ActionResult<Created>>;
 }) {
-  const [current, setCurrent] = useState(token);
-  const [shown, setShown] = useState(false);
+  const [rotated, setRotated] = useState<string | null>(null);
   const [created, setCreated] = useState<Created | null>(null);
   const [singleUse, setSingleUse] = useState(true);
+  const [arch, setArch] = useState<Arch | "">("");
   const [error, setError] = useState<string | null>(null);
   const [pending, start] = useTransition();
-  const joinToken = created ? created.token : shown ? current : "<join token>";
+  const joinToken = created ? created.token : (rotated ?? "<join token>");
+  const tokenFile = "/var/lib/polyarch/join-token";
   const cmd =
-    `node dist/agent.mjs --controller ${controllerUrl} --join-token ${joinToken} --controller-fingerprint ${caFingerprint}` +
+    `umask 077 && mkdir -p /var/lib/polyarch && printf '%s\\n' '${joinToken}' > ${tokenFile}\n` +
+    `node dist/agent.mjs --controller ${controllerUrl} --join-token-file ${tokenFile} --controller-fingerprint ${caFingerprint}` +
     " --listen 0.0.0.0:7101 --advertise-url https://<node address>:7101 --state-dir /var/lib/polyarch";
   return (
     <details className="mb-6 rounded-lg border border-slate-200 bg-white p-4">
@@ -38,7 +42,7 @@ export function JoinNode({
       <p className="mt-2 text-sm text-slate-600">
         Run the agent on the node; it reports its architecture, KVM and QEMU/OVS capabilities and appears below. The
         same bundle runs on x86_64 and arm64 Node. The agent makes its own key; the controller issues its TLS
-        certificate when it joins.
+        certificate when it joins. A new host waits for your approval (above the host list) before VMs are placed on it.
       </p>
       <pre className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100">{cmd}</pre>
       <p className="mt-2 text-xs text-slate-600">
@@ -51,13 +55,26 @@ export function JoinNode({
         <label className="flex items-center gap-1">
           <input type="checkbox" checked={singleUse} onChange={(e) => setSingleUse(e.target.checked)} /> single-use
         </label>
+        <label className="flex items-center gap-1">
+          only for
+          <select
+            data-testid="join-token-arch"
+            value={arch}
+            onChange={(e) => setArch(e.target.value as Arch | "")}
+            className="rounded border border-slate-300 px-1 py-0.5"
+          >
+            <option value="">any arch</option>
+            <option value="x86_64">x86_64</option>
+            <option value="aarch64">aarch64</option>
+          </select>
+        </label>
         <button
           type="button"
           disabled={pending}
           className="rounded bg-indigo-600 px-2 py-1 text-white disabled:opacity-50"
           onClick={() => {
             start(async () => {
-              const r = await create({ singleUse });
+              const r = await create({ singleUse, arch: arch || null });
               if (r.ok) {
                 setCreated(r.data);
                 setError(null);
@@ -70,7 +87,8 @@ export function JoinNode({
         {created && (
           <span className="text-xs text-slate-600">
             expires {new Date(created.expiresAt).toLocaleString()}
-            {created.singleUse ? ", single-use" : ""} — shown once:{" "}
+            {created.singleUse ? ", single-use" : ""}
+            {created.arch ? `, ${created.arch} only` : ""} — shown once:{" "}
             <code data-testid="created-join-token" className="break-all rounded bg-slate-100 px-2 py-1">
               {created.token}
             </code>
@@ -78,33 +96,40 @@ export function JoinNode({
         )}
       </div>
       <div className="mt-3 flex flex-wrap items-center gap-2 text-sm">
-        <span className="text-slate-600">Cluster bootstrap token (no expiry, for scripted installs):</span>
-        <button type="button" className="rounded border border-slate-300 px-2 py-1" onClick={() => setShown((s) => !s)}>
-          {shown ? "Hide" : "Show"} join token
-        </button>
+        <span className="text-slate-600">
+          Cluster bootstrap token (no expiry, for scripted installs;{" "}
+          {hasBootstrapToken ? "stored only as a hash, shown once when rotated" : "none yet"}):
+        </span>
         <button
           type="button"
           disabled={pending}
           className="rounded border border-red-300 px-2 py-1 text-red-700"
           onClick={() => {
-            if (!confirm("Rotate the join token? Nodes already joined keep working; new nodes need the new token."))
+            if (
+              !confirm(
+                "Rotate the bootstrap join token? Nodes already joined keep working; new nodes need the new token. It is shown only once.",
+              )
+            )
               return;
             start(async () => {
               const r = await rotate({});
               if (r.ok) {
-                setCurrent(r.data);
-                setShown(true);
+                setRotated(r.data);
+                setCreated(null);
                 setError(null);
               } else setError(r.error);
             });
           }}
         >
-          Rotate join token
+          {hasBootstrapToken || rotated ? "Rotate" : "Create"} bootstrap token
         </button>
-        {shown && (
-          <code data-testid="join-token" className="break-all rounded bg-slate-100 px-2 py-1 text-xs">
-            {current}
-          </code>
+        {rotated && (
+          <span className="text-xs text-slate-600">
+            shown once:{" "}
+            <code data-testid="join-token" className="break-all rounded bg-slate-100 px-2 py-1 text-xs">
+              {rotated}
+            </code>
+          </span>
         )}
       </div>
       {error && (

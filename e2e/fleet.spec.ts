@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { baseURL } from "../playwright.config";
-import { adminApi, startMixedFleet, type Fleet } from "./console-helpers";
+import { adminApi, FLEET_JOIN_TOKEN, startMixedFleet, type Fleet } from "./console-helpers";
 import { storageStateFor } from "./helpers";
 
 // The real mixed fleet: an x86_64 agent on this machine's Node and an aarch64 agent running on
@@ -70,8 +70,15 @@ test("the hosts page shows both agents online with their architecture and capabi
       .first();
     await expect(row).toContainText("online");
     await expect(row).toContainText(`native: ${arch}`);
+    await expect(row).not.toContainText("pending approval"); // bootstrap token + POLYARCH_AUTO_APPROVE_HOSTS (e2e)
   }
   await ctx.close();
+  // The join token is never on an agent's command line (ps shows argv to every user; ADR 025).
+  for (const a of fleet.agents) {
+    const argv = readFileSync(`/proc/${a.pid}/cmdline`, "utf8").split("\0");
+    expect(argv).toContain("--join-token-file");
+    expect(argv.join(" ")).not.toContain(FLEET_JOIN_TOKEN);
+  }
 });
 
 test("the host page charts the CPU and memory samples the agent sends with its heartbeats", async ({ browser }) => {

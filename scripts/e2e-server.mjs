@@ -20,6 +20,8 @@ const env = {
   POLYARCH_ADMIN_EMAIL: "admin@e2e.test",
   POLYARCH_ADMIN_PASSWORD: "admin-password-e2e",
   POLYARCH_JOIN_TOKEN: "e2e-join-token-0123456789abcdef",
+  // e2e fleets join without an admin (ADR 025); e2e/host-credentials.spec.ts approves by hand where it matters
+  POLYARCH_AUTO_APPROVE_HOSTS: "true",
   POLYARCH_LOGIN_RATE_MAX: "30",
   // no proxy in front: X-Forwarded-For from Playwright must be ignored (e2e/z-rate-limit.spec.ts)
   POLYARCH_TRUSTED_PROXIES: "",

@@ -91,7 +91,11 @@ async function main() {
     POLYARCH_PUBLIC_URL: publicUrl,
     POLYARCH_JOIN_TOKEN: joinToken,
     POLYARCH_AGENT_TLS_PORT: String(agentTlsPort),
+    // The local fleet below joins without an admin's approval (ADR 025); said in the log.
+    POLYARCH_AUTO_APPROVE_HOSTS: process.env.POLYARCH_AUTO_APPROVE_HOSTS ?? "true",
   };
+  if (env.POLYARCH_AUTO_APPROVE_HOSTS === "true")
+    log("new hosts are approved automatically (POLYARCH_AUTO_APPROVE_HOSTS=true, for the local fleet)");
 
   log("migrating the database");
   run(process.execPath, [join(root, "scripts/migrate.mjs")], { env });

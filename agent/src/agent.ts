@@ -168,7 +168,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       await closeServer(server);
       await manager.close();
       throw new ConfigError(
-        `no identity in ${cfg.stateDir}/identity.json for this controller: pass --join-token (or POLYARCH_JOIN_TOKEN) to register`,
+        `no identity in ${cfg.stateDir}/identity.json for this controller: pass --join-token-file (or POLYARCH_JOIN_TOKEN) to register`,
       );
     }
     if (identity) log("info", "agent.identity_loaded", { hostId: identity.hostId });

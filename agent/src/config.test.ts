@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { ConfigError, parseConfig } from "./config";
 
@@ -10,7 +12,7 @@ const ok = (argv: string[], env: Record<string, string | undefined> = {}) => {
 
 describe("parseConfig", () => {
   it("defaults", () => {
-    const c = ok(["--controller", "http://127.0.0.1:3000/", "--join-token", "j".repeat(20)]);
+    const c = ok(["--controller", "http://127.0.0.1:3000/"], { POLYARCH_JOIN_TOKEN: "j".repeat(20) });
     expect(c).toMatchObject({
       controller: "http://127.0.0.1:3000",
       listen: { host: "127.0.0.1", port: 7101 },
@@ -63,7 +65,7 @@ describe("parseConfig", () => {
   });
 
   it("TLS flags: https by default, http only with --insecure-http; the CA pin is normalised", () => {
-    const base = ["--controller", "http://127.0.0.1:3000", "--join-token", "j".repeat(20)];
+    const base = ["--controller", "http://127.0.0.1:3000"];
     expect(ok([...base, "--insecure-http"]).advertiseUrl).toBe("http://127.0.0.1:7101");
     expect(() => parseConfig([...base, "--advertise-url", "http://10.0.0.2:7101"], {})).toThrow(/must be https/);
     expect(() => parseConfig([...base, "--insecure-http", "--advertise-url", "https://10.0.0.2:7101"], {})).toThrow(
@@ -75,6 +77,18 @@ describe("parseConfig", () => {
       controllerCa: path.resolve("ca.pem"),
     });
     expect(() => parseConfig([...base, "--controller-fingerprint", "abc"], {})).toThrow(/64 hex digits/);
+  });
+
+  it("the join token comes from a file or the environment, never argv (ADR 025)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pa-cfg-"));
+    const file = path.join(dir, "token");
+    fs.writeFileSync(file, "k".repeat(24) + "\n", { mode: 0o600 });
+    const base = ["--controller", "http://127.0.0.1:3000"];
+    expect(ok([...base, "--join-token-file", file]).joinToken).toBe("k".repeat(24));
+    expect(ok(base, { POLYARCH_JOIN_TOKEN: "e".repeat(20) }).joinToken).toBe("e".repeat(20));
+    fs.writeFileSync(file, "short");
+    expect(() => parseConfig([...base, "--join-token-file", file], {})).toThrow(/at least 16/);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("--help", () => {
@@ -93,7 +107,8 @@ describe("parseConfig", () => {
     [["--controller", "http://127.0.0.1:3000", "--heartbeat-ms", "abc"], /heartbeat/],
     [["--controller", "http://127.0.0.1:3000", "--heartbeat-ms", "10"], /at least 200/],
     [["--controller", "http://127.0.0.1:3000", "--kvm", "on"], /--kvm must be auto or off/],
-    [["--controller", "http://127.0.0.1:3000", "--join-token", "short"], /at least 16/],
+    [["--controller", "http://127.0.0.1:3000", "--join-token", "j".repeat(20)], /--join-token was removed.*ps/],
+    [["--controller", "http://127.0.0.1:3000", "--join-token-file", "/nonexistent/token"], /--join-token-file/],
     [["--nope"], /Unknown option/],
     [["positional"], /positional/i],
   ])("rejects %j", (argv, msg) => {

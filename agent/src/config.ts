@@ -1,4 +1,5 @@
 // Command line + environment -> validated agent configuration. Flags win over env.
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -8,7 +9,8 @@ export const USAGE = `polyarch-agent — Polyarch node agent (QEMU + Open vSwitc
 Usage: node agent.mjs --controller URL [options]
 
   --controller URL        controller base URL: its agent TLS port, https://<host>:3443  env POLYARCH_CONTROLLER_URL
-  --join-token T          cluster join token (first start) env POLYARCH_JOIN_TOKEN
+  --join-token-file FILE  join token (first start), read from FILE     env POLYARCH_JOIN_TOKEN (the token itself)
+                          never on the command line: ps shows it to every user of the machine
   --listen HOST:PORT      agent API address (default 127.0.0.1:7101)   env POLYARCH_AGENT_LISTEN
   --advertise-url URL     URL the controller calls (default https://<listen>)  env POLYARCH_AGENT_URL
   --controller-ca FILE    trust only this cluster CA (PEM; data/pki/ca/cert.pem on the controller)  env POLYARCH_CONTROLLER_CA
@@ -55,7 +57,7 @@ const httpUrl = (flag: string) =>
 export const configSchema = z
   .object({
     controller: httpUrl("--controller").optional(),
-    joinToken: z.string().min(16, "--join-token must be at least 16 characters").max(256).optional(),
+    joinToken: z.string().min(16, "the join token must be at least 16 characters").max(256).optional(),
     listen: hostPort,
     advertiseUrl: httpUrl("--advertise-url").optional(),
     stateDir: z
@@ -149,6 +151,15 @@ export class ConfigError extends Error {
   }
 }
 
+function readTokenFile(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (e) {
+    throw new ConfigError(`--join-token-file ${file}: ${(e as Error).message}`);
+  }
+}
+
 /** Returns the config, or "help" for --help. Throws ConfigError with every problem listed. */
 export function parseConfig(argv: string[], env: Record<string, string | undefined>): AgentConfig | "help" {
   let values: Record<string, string | boolean | undefined>;
@@ -160,6 +171,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
       options: {
         controller: { type: "string" },
         "join-token": { type: "string" },
+        "join-token-file": { type: "string" },
         listen: { type: "string" },
         "advertise-url": { type: "string" },
         "state-dir": { type: "string" },
@@ -181,11 +193,16 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     throw new ConfigError(`${(e as Error).message}\n\n${USAGE}`);
   }
   if (values.help) return "help";
+  if (values["join-token"] !== undefined)
+    throw new ConfigError(
+      "--join-token was removed: a token on the command line is visible in ps to every user. " +
+        "Use --join-token-file FILE (mode 0600) or the environment variable POLYARCH_JOIN_TOKEN.",
+    );
   const s = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
   const e = (k: string) => (env[k] !== undefined && env[k] !== "" ? env[k] : undefined);
   const raw = {
     controller: s("controller") ?? e("POLYARCH_CONTROLLER_URL"),
-    joinToken: s("join-token") ?? e("POLYARCH_JOIN_TOKEN"),
+    joinToken: readTokenFile(s("join-token-file")) ?? e("POLYARCH_JOIN_TOKEN"),
     listen: s("listen") ?? e("POLYARCH_AGENT_LISTEN") ?? "127.0.0.1:7101",
     advertiseUrl: s("advertise-url") ?? e("POLYARCH_AGENT_URL"),
     stateDir: s("state-dir") ?? e("POLYARCH_STATE_DIR") ?? "/var/lib/polyarch-agent",

@@ -17,6 +17,15 @@ const columns: Column<HostRow>[] = [
     render: (h) => (
       <Link href={`/hosts/${h.id}`} className="font-medium text-indigo-700 hover:underline">
         {h.name}
+        {h.approval === "pending" && (
+          <span
+            data-testid="host-pending-badge"
+            title="Joined with a join token; an admin must approve it before VMs are placed on it"
+            className="ml-2 rounded bg-amber-100 px-1.5 py-0.5 text-xs text-amber-900"
+          >
+            pending approval
+          </span>
+        )}
       </Link>
     ),
   },
@@ -69,7 +78,7 @@ export function HostsTable() {
       empty={
         <p>
           No hosts yet. Start an agent on a node with the cluster join token (see the README:{" "}
-          <code>node dist/agent.mjs --controller … --join-token …</code>); it appears here within seconds.
+          <code>node dist/agent.mjs --controller … --join-token-file …</code>); it appears here within seconds.
         </p>
       }
     />

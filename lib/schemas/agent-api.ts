@@ -121,31 +121,82 @@ export const vmStatusSchema = z.object({
 });
 export type VmStatus = z.output<typeof vmStatusSchema>;
 
-export const hostFactsSchema = z.object({
-  hostname: z.string(),
-  machineId: z.string(),
-  arch: z.enum(ARCHES),
-  cpuCount: z.number().int(),
-  cpuModel: z.string(),
-  memoryMb: z.number().int(),
-  diskGb: z.number().int(),
-  kvm: z.boolean(),
-  qemu: z.object({
-    version: z.string().nullable(),
-    binaries: z.record(z.string(), z.string()),
-    firmware: z.record(z.string(), z.string()),
-  }),
-  ovs: z.object({
-    available: z.boolean(),
-    version: z.string().nullable(),
-    datapath: z.enum(["system", "netdev"]).nullable(),
-  }),
-  nativeArches: z.array(z.enum(ARCHES)),
-  emulatedArches: z.array(z.enum(ARCHES)),
-  maxVcpusNative: z.number().int().nullable(),
-  maxVcpusEmulated: z.number().int().nullable(),
-  agentVersion: z.string(),
-});
+/**
+ * Facts are what the scheduler believes (ADR 025): bounded to what real hardware has, so a
+ * join-token holder cannot claim 100000 CPUs and attract every new VM (and its user-data).
+ */
+export const MAX_HOST_CPUS = 4096;
+export const MAX_HOST_MEMORY_MB = 64 * 1024 * 1024; // 64 TiB
+export const MAX_HOST_DISK_GB = 1024 * 1024; // 1 PiB
+const shortText = (max: number, what: string) => z.string().max(max, `${what} is at most ${max} characters`);
+const archListSchema = z
+  .array(z.enum(ARCHES))
+  .max(ARCHES.length)
+  .refine((a) => new Set(a).size === a.length, "arch lists may not repeat an architecture");
+const vcpuLimitSchema = z
+  .number()
+  .int()
+  .min(1, "a vCPU limit is at least 1")
+  .max(MAX_HOST_CPUS, `a vCPU limit is at most ${MAX_HOST_CPUS}`)
+  .nullable();
+export const hostFactsSchema = z
+  .object({
+    hostname: shortText(253, "hostname"),
+    machineId: z
+      .string()
+      .min(1, "machineId is required")
+      .max(128, "machineId is at most 128 characters")
+      .regex(/^[A-Za-z0-9._:-]+$/, "machineId may contain only letters, digits, '.', '_', ':' and '-'"),
+    arch: z.enum(ARCHES),
+    cpuCount: z
+      .number()
+      .int()
+      .min(1, "cpuCount is at least 1")
+      .max(MAX_HOST_CPUS, `cpuCount of ${MAX_HOST_CPUS}+ is not a real host`),
+    cpuModel: shortText(256, "cpuModel"),
+    memoryMb: z
+      .number()
+      .int()
+      .min(64, "memoryMb is at least 64")
+      .max(MAX_HOST_MEMORY_MB, `memoryMb above ${MAX_HOST_MEMORY_MB} (64 TiB) is not a real host`),
+    diskGb: z
+      .number()
+      .int()
+      .min(0, "diskGb may not be negative")
+      .max(MAX_HOST_DISK_GB, `diskGb above ${MAX_HOST_DISK_GB} (1 PiB) is not a real host`),
+    kvm: z.boolean(),
+    qemu: z.object({
+      version: shortText(64, "qemu.version").nullable(),
+      binaries: z.record(shortText(64, "a qemu binary name"), shortText(4096, "a qemu binary path")),
+      firmware: z.record(shortText(64, "a firmware name"), shortText(4096, "a firmware path")),
+    }),
+    ovs: z.object({
+      available: z.boolean(),
+      version: shortText(64, "ovs.version").nullable(),
+      datapath: z.enum(["system", "netdev"]).nullable(),
+    }),
+    nativeArches: archListSchema,
+    emulatedArches: archListSchema,
+    maxVcpusNative: vcpuLimitSchema,
+    maxVcpusEmulated: vcpuLimitSchema,
+    agentVersion: shortText(64, "agentVersion"),
+  })
+  .superRefine((f, ctx) => {
+    if (Object.keys(f.qemu.binaries).length > 16 || Object.keys(f.qemu.firmware).length > 32)
+      ctx.addIssue({ code: "custom", path: ["qemu"], message: "too many qemu binaries or firmware entries" });
+    if (f.nativeArches.some((a) => a !== f.arch))
+      ctx.addIssue({
+        code: "custom",
+        path: ["nativeArches"],
+        message: `a ${f.arch} host runs only ${f.arch} natively`,
+      });
+    if (f.maxVcpusNative !== null && f.maxVcpusNative > f.cpuCount)
+      ctx.addIssue({
+        code: "custom",
+        path: ["maxVcpusNative"],
+        message: "maxVcpusNative cannot exceed cpuCount",
+      });
+  });
 export type HostFacts = z.output<typeof hostFactsSchema>;
 
 export const hostUsageSchema = z.object({
@@ -156,10 +207,19 @@ export const hostUsageSchema = z.object({
 });
 
 // ---- agent -> controller (served by the controller under /api/agent/v1) ----
+export const agentUrlSchema = z
+  .string()
+  .max(2048, "agentUrl is at most 2048 characters")
+  .url()
+  .refine(
+    (u) => /^https?:\/\/[^/?#]+\/?$/i.test(u),
+    "agentUrl must be http(s)://host:port with no path, query or credentials",
+  )
+  .refine((u) => !u.includes("@"), "agentUrl may not carry credentials");
 export const registerRequestSchema = z.object({
   joinToken: z.string().min(16).max(256),
-  /** base URL the controller uses to reach this agent, e.g. http://127.0.0.1:7101 */
-  agentUrl: z.string().url(),
+  /** base URL the controller uses to reach this agent, e.g. https://10.0.0.5:7101 (https unless --insecure-http) */
+  agentUrl: agentUrlSchema,
   facts: hostFactsSchema,
   /** the agent's own EC P-256 key (SPKI PEM) + a signature over keyProofMessage with it (base64); absent only with --insecure-http */
   tls: z.object({ publicKey: z.string().min(100).max(2000), proof: z.string().min(16).max(400) }).optional(),
@@ -249,7 +309,7 @@ export const heartbeatRequestSchema = z.object({
   usage: hostUsageSchema,
   vms: z.array(vmStatusSchema).max(10000),
   facts: hostFactsSchema.optional(),
-  agentUrl: z.string().url().optional(),
+  agentUrl: agentUrlSchema.optional(),
   /** the image cache; absent from older agents (the controller then leaves its records alone) */
   images: z.array(hostImageReportSchema).max(10000).optional(),
   /** CPU / memory samples; absent from older agents and on the first heartbeat of a run */

@@ -226,15 +226,13 @@ try {
         path.join(REPO, "scripts/fleet/fleet.mjs"),
         "--controller",
         controllerUrl,
-        "--join-token",
-        JOIN,
         "--data-dir",
         cliDir,
         "--arch",
         ARCHES.join(","),
         "--insecure-http",
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POLYARCH_JOIN_TOKEN: JOIN } },
     );
     let out = "";
     child.stdout.on("data", (d) => (out += d));

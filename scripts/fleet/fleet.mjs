@@ -19,7 +19,7 @@
 //   await fleet.stop();  // agents, their VMs (QEMU), taps, bridges, OVS daemons — every pid we started
 //
 // stop() also runs on SIGINT/SIGTERM of this process, and a synchronous best-effort kill runs on
-// process exit. CLI: node scripts/fleet/fleet.mjs --controller URL --join-token T [--data-dir DIR]
+// process exit. CLI: node scripts/fleet/fleet.mjs --controller URL --join-token-file FILE [--data-dir DIR]
 //   [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--controller-ca FILE] [--insecure-http]
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
@@ -365,12 +365,16 @@ export async function startFleet(o) {
       ]);
       const port = o.ports?.[arch] ?? 0;
       const caArgs = o.controllerCa && fs.existsSync(o.controllerCa) ? ["--controller-ca", o.controllerCa] : [];
+      // The join token goes in a 0600 file, never on the command line (ps shows argv to everyone; ADR 025).
+      const tokenFile = path.join(dir, "join-token");
+      fs.writeFileSync(tokenFile, o.joinToken + "\n", { mode: 0o600 });
+      fs.chmodSync(tokenFile, 0o600);
       const args = [
         bundle,
         "--controller",
         o.controllerUrl,
-        "--join-token",
-        o.joinToken,
+        "--join-token-file",
+        tokenFile,
         "--listen",
         `127.0.0.1:${port}`,
         ...caArgs,
@@ -481,7 +485,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const { values } = parseArgs({
     options: {
       controller: { type: "string" },
-      "join-token": { type: "string" },
+      "join-token-file": { type: "string" },
       "data-dir": { type: "string" },
       arch: { type: "string" },
       "heartbeat-ms": { type: "string" },
@@ -492,16 +496,20 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       "insecure-http": { type: "boolean" },
     },
   });
-  if (values.help || !values.controller || !(values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN)) {
+  const joinToken = values["join-token-file"]
+    ? fs.readFileSync(values["join-token-file"], "utf8").trim()
+    : process.env.POLYARCH_JOIN_TOKEN;
+  if (values.help || !values.controller || !joinToken) {
     console.log(
-      "usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem --join-token T" +
+      "usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem" +
+        " --join-token-file FILE (or env POLYARCH_JOIN_TOKEN)" +
         " [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--insecure-http]",
     );
     process.exit(values.help ? 0 : 2);
   }
   const fleet = await startFleet({
     controllerUrl: values.controller,
-    joinToken: values["join-token"] ?? process.env.POLYARCH_JOIN_TOKEN,
+    joinToken,
     dataDir: values["data-dir"] ?? path.join(REPO, "data", "fleet"),
     arches: (values.arch ?? "x86_64,aarch64").split(","),
     heartbeatMs: values["heartbeat-ms"] ? Number(values["heartbeat-ms"]) : undefined,

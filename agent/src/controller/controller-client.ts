@@ -188,7 +188,8 @@ export class ControllerClient {
   /** One registration attempt with the join token. */
   async register(): Promise<Identity> {
     const joinToken = this.opts.joinToken;
-    if (!joinToken) throw new Error("no join token: pass --join-token or POLYARCH_JOIN_TOKEN to register this host");
+    if (!joinToken)
+      throw new Error("no join token: pass --join-token-file or POLYARCH_JOIN_TOKEN to register this host");
     const facts = this.opts.getFacts();
     const tls = this.opts.tls;
     if (tls) await tls.prepareFor(this.base);

@@ -18,6 +18,26 @@ import { keyProofMessage } from "../../../lib/schemas/agent-api";
 export const TLS_DIR = "tls";
 /** Subject CN of the controller's client certificate (lib/server/platform/pki.ts CONTROLLER_CN). */
 export const CONTROLLER_CN = "polyarch-controller";
+/** The controller's role SAN (pki.ts CONTROLLER_URI): the CA puts it only into controller certificates (ADR 025). */
+export const CONTROLLER_URI = "urn:polyarch:controller";
+
+/**
+ * Whether a certificate (already verified against the cluster CA) is the controller's: CN, the role
+ * SAN, and no host identity. A host certificate never passes — also one issued before ADR 025 whose
+ * CN the agent chose ("polyarch-controller"): it lacks the role SAN.
+ */
+export function isControllerCertificate(cert: {
+  subject?: { CN?: string | string[] };
+  subjectaltname?: string;
+}): boolean {
+  const cn = cert.subject?.CN;
+  const sans = (cert.subjectaltname ?? "").split(", ");
+  return (
+    (Array.isArray(cn) ? cn[0] : cn) === CONTROLLER_CN &&
+    sans.includes(`URI:${CONTROLLER_URI}`) &&
+    !sans.some((s) => s.startsWith("URI:urn:polyarch:host:"))
+  );
+}
 
 export interface AgentKey {
   privateKeyPem: string;
@@ -170,8 +190,18 @@ export const SERVER_TLS_OPTIONS: https.ServerOptions = {
 /** After the handshake: only the controller's certificate may call (another host's certificate chains to the same CA). */
 export function isControllerPeer(socket: tls.TLSSocket): boolean {
   const cert = socket.getPeerCertificate();
-  const cn = cert?.subject?.CN;
-  return socket.authorized && (Array.isArray(cn) ? cn[0] : cn) === CONTROLLER_CN;
+  return socket.authorized && !!cert && isControllerCertificate(cert);
+}
+
+/** For https calls to the controller: the usual name check, then the controller's role (never a host's certificate). */
+export function checkControllerServer(host: string, cert: tls.PeerCertificate): Error | undefined {
+  const err = tls.checkServerIdentity(host, cert);
+  if (err) return err;
+  if (!isControllerCertificate(cert))
+    return new TrustError(
+      `the server at ${host} presented a certificate of the cluster CA that is not the controller's (no ${CONTROLLER_URI})`,
+    );
+  return undefined;
 }
 
 /** Reads the certificate chain an https server presents, without trusting it (to find a pinned CA in it). */
@@ -228,7 +258,8 @@ export function controllerFetch(getTls: () => { ca: string | null; cert?: string
         headers,
         agent: false,
         minVersion: "TLSv1.2",
-        ...(t.ca ? { ca: t.ca } : {}),
+        // Our cluster CA also signs host certificates: only the controller's may answer (ADR 025).
+        ...(t.ca ? { ca: t.ca, checkServerIdentity: checkControllerServer } : {}),
         ...(t.cert && t.key ? { cert: t.cert, key: t.key } : {}),
       });
       const signal = init.signal;

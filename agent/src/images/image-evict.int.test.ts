@@ -335,7 +335,7 @@ describe("image cache: state and eviction", () => {
 });
 
 describe("--image-cache-max-gb", () => {
-  const base = ["--controller", "http://127.0.0.1:3000", "--join-token", "j".repeat(20)];
+  const base = ["--controller", "http://127.0.0.1:3000"];
   it("is optional, accepts GiB (fractions too) from the flag or the environment, refuses nonsense", () => {
     const get = (argv: string[], env: Record<string, string> = {}) => {
       const c = parseConfig([...base, ...argv], env);

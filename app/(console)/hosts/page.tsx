@@ -2,17 +2,25 @@ import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { HostsTable } from "@/components/lists/hosts-table";
 import { JoinNode } from "@/components/join-node";
+import { PendingHosts } from "@/components/pending-hosts";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
-import { getJoinToken } from "@/lib/server/hosts";
-import { createJoinTokenAction, rotateJoinTokenAction } from "./actions";
-import { agentFacingUrl, ensurePki } from "@/lib/server/platform";
+import { hasClusterJoinToken } from "@/lib/server/hosts";
+import { approveHostAction, createJoinTokenAction, rejectHostAction, rotateJoinTokenAction } from "./actions";
+import { agentFacingUrl, db, ensurePki } from "@/lib/server/platform";
 
 export const metadata = { title: "Hosts" };
 
 export default async function HostsPage() {
   const actor = await requirePage("read");
   const admin = can(actor.role, "host:manage");
+  const pending = admin
+    ? await db().host.findMany({
+        where: { approval: "pending" },
+        orderBy: { createdAt: "asc" },
+        select: { id: true, name: true, arch: true, machineId: true, agentUrl: true, createdAt: true },
+      })
+    : [];
   return (
     <>
       <PageHeader
@@ -20,8 +28,15 @@ export default async function HostsPage() {
         description="Hypervisor nodes of every architecture. A host runs guests of its own architecture natively (KVM) and others only under emulation."
       />
       {admin && (
+        <PendingHosts
+          hosts={pending.map((h) => ({ ...h, createdAt: h.createdAt.toISOString() }))}
+          approve={approveHostAction}
+          reject={rejectHostAction}
+        />
+      )}
+      {admin && (
         <JoinNode
-          token={await getJoinToken()}
+          hasBootstrapToken={await hasClusterJoinToken()}
           controllerUrl={agentFacingUrl()}
           caFingerprint={(await ensurePki()).caFingerprint}
           rotate={rotateJoinTokenAction}

@@ -6,7 +6,6 @@ import "server-only";
 // is refused), and presents the controller's client certificate (agents accept no other caller).
 import http from "node:http";
 import https from "node:https";
-import tls from "node:tls";
 import { z } from "zod";
 import { AppError, type AppErrorCode } from "../../errors";
 import {
@@ -26,7 +25,7 @@ import {
 } from "../../schemas/agent-api";
 import { db } from "../platform";
 import { hostTokenFor } from "./token";
-import { ensurePki, normalizeFingerprint } from "../platform";
+import { ensurePki, HOST_URI_PREFIX, normalizeFingerprint } from "../platform";
 
 export type AgentTarget = { id: string; name: string; agentUrl: string | null; tokenGeneration: number };
 
@@ -56,8 +55,16 @@ async function freshTarget(host: AgentTarget) {
   return { id: host.id, ...row };
 }
 
-/** TLS options for calling one agent: our CA only, the host's pinned certificate, our client certificate. */
-export async function agentTlsOptions(hostName: string, fingerprint: string): Promise<https.RequestOptions> {
+/**
+ * TLS options for calling one agent: our CA only, the host's pinned certificate (which must name
+ * urn:polyarch:host:<hostId>), our client certificate. The pin replaces the server-name check:
+ * host certificates carry no DNS/IP names (ADR 025).
+ */
+export async function agentTlsOptions(
+  hostId: string,
+  fingerprint: string,
+  hostName = hostId,
+): Promise<https.RequestOptions> {
   const pki = await ensurePki();
   const pin = normalizeFingerprint(fingerprint);
   return {
@@ -66,9 +73,12 @@ export async function agentTlsOptions(hostName: string, fingerprint: string): Pr
     key: pki.controllerKeyPem,
     minVersion: "TLSv1.2",
     // Runs after the chain verified against our CA; session reuse is off (agent: false), so it runs on every connection.
-    checkServerIdentity: (servername, cert) => {
-      const err = tls.checkServerIdentity(servername, cert);
-      if (err) return err;
+    checkServerIdentity: (_servername, cert) => {
+      if (!(cert.subjectaltname ?? "").split(", ").includes(`URI:${HOST_URI_PREFIX}${hostId}`)) {
+        return Object.assign(new Error(`the certificate presented does not name host ${hostName} (${hostId})`), {
+          code: "ERR_POLYARCH_PIN",
+        });
+      }
       if (normalizeFingerprint(cert.fingerprint256 ?? "") !== pin) {
         return Object.assign(
           new Error(
@@ -202,7 +212,7 @@ async function call<S extends z.ZodType>(
       body: body !== undefined ? JSON.stringify(body) : undefined,
       timeoutMs,
       onData: onStep ? stepLines(onStep) : undefined,
-      tls: url.protocol === "https:" ? await agentTlsOptions(host.name, host.certFingerprint!) : undefined,
+      tls: url.protocol === "https:" ? await agentTlsOptions(host.id, host.certFingerprint!, host.name) : undefined,
     });
   } catch (error) {
     const code = (error as { code?: string }).code ?? "";
@@ -295,5 +305,5 @@ export async function agentTlsForHost(hostId: string): Promise<https.RequestOpti
       code: "unavailable",
       message: "The host of this VM has no valid certificate (revoked or not registered).",
     });
-  return agentTlsOptions(row.name, row.certFingerprint);
+  return agentTlsOptions(hostId, row.certFingerprint, row.name);
 }

@@ -108,7 +108,7 @@ async function foreignPki(ownDataDir: string, agentUrl: string, publicKey: crypt
   resetEnvForTests();
   try {
     const pki = await ensurePki();
-    const cert = await issueHostCertificate({ hostId: "foreign", hostName: "foreign", agentUrl, publicKey });
+    const cert = await issueHostCertificate({ hostId: "foreign", publicKey });
     return {
       caPem: pki.caCertPem,
       certPem: cert.certPem,
@@ -190,7 +190,9 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     expect(certFingerprint(certPem)).toBe(host.certFingerprint);
     const x = new crypto.X509Certificate(certPem);
     expect(x.checkIssued(new crypto.X509Certificate(pki.caCertPem))).toBe(true);
-    expect(x.subjectAltName).toContain("IP Address:127.0.0.1");
+    // Its only identity is the host id (ADR 025): no name or address the agent chose.
+    expect(x.subjectAltName).toBe(`URI:urn:polyarch:host:${host.id}`);
+    expect(x.subject).toContain(`CN=urn:polyarch:host:${host.id}`);
     expect(fs.statSync(path.join(root, "a1", "tls", "key.pem")).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(pki.dir, "ca", "key.pem")).mode & 0o777).toBe(0o600);
     // The private key never left the agent: the controller has no copy of it anywhere.
@@ -225,7 +227,7 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     await db().host.update({ where: { id: ha.id }, data: { agentUrl: b.url } });
     await expect(agentClient.host(ha)).rejects.toMatchObject({
       code: "unavailable",
-      message: expect.stringMatching(/TLS check.*not the one issued to host/),
+      message: expect.stringMatching(/TLS check.*(not the one issued to|does not name) host/),
     });
     expect((await agentClient.host(hb)).facts.machineId).toBe("m-b2");
 
@@ -258,12 +260,7 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     // Agent side of mutual TLS: a server whose trusted CA is not the controller's.
     const { privateKey, publicKey } = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
     const foreign = await foreignPki(process.env.POLYARCH_DATA_DIR!, "https://127.0.0.1:1", publicKey);
-    const issued = await issueHostCertificate({
-      hostId: "h-x",
-      hostName: "pinned-elsewhere",
-      agentUrl: "https://127.0.0.1:1",
-      publicKey,
-    });
+    const issued = await issueHostCertificate({ hostId: "h-x", publicKey });
     const pki = await ensurePki();
     const verifier = new TokenVerifier();
     verifier.set("t".repeat(32));
@@ -292,7 +289,7 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     servers.push(server);
     const port = (await listen(server, "127.0.0.1", 0)).port;
     const url = new URL("/v1/host", `https://127.0.0.1:${port}`);
-    const opts = await agentTlsOptions("pinned-elsewhere", issued.fingerprint);
+    const opts = await agentTlsOptions("h-x", issued.fingerprint, "pinned-elsewhere");
     // Our certificate, our pin: the agent still drops the connection (it does not trust our CA).
     await expect(
       agentRequest(url, {
@@ -366,6 +363,8 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     );
     const back = await hostOf(again);
     expect(back.certFingerprint).not.toBe(host.certFingerprint);
+    // Back, but waiting for an admin again (ADR 025): a Hosts-page token is never auto-approved.
+    expect(back.approval).toBe("pending");
     expect((await agentClient.host(back)).facts.machineId).toBe("m-r1");
     expect(again.url).toMatch(/^https:/);
   });
@@ -410,7 +409,7 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     expect((await heartbeat(ctl, oldToken)).status).toBe(401);
     expect((await heartbeat(ctl, newToken)).status).toBe(200);
     // Agent side: the old token no longer opens its API; the controller's calls (new generation) do.
-    const tls = await agentTlsOptions(host.name, host.certFingerprint!);
+    const tls = await agentTlsOptions(host.id, host.certFingerprint!, host.name);
     const withOld = await agentRequest(new URL("/v1/vms", a.url), {
       method: "GET",
       headers: { authorization: `Bearer ${oldToken}` },

@@ -51,8 +51,6 @@ class HttpsController {
               this.registers++;
               const cert = await issueHostCertificate({
                 hostId: "h-1",
-                hostName: "h1",
-                agentUrl: p.data.agentUrl,
                 publicKey: crypto.createPublicKey(p.data.tls.publicKey),
               });
               return json(200, {
@@ -132,7 +130,8 @@ describe("agent -> https controller: only the pinned cluster CA is trusted", () 
       stateDir: path.join(root, name),
       machineId: `m-${name}`,
       heartbeatMs: 200,
-      args: ["--join-token", JOIN, ...extra],
+      args: extra,
+      env: { POLYARCH_JOIN_TOKEN: JOIN },
       log,
     });
     agents.push(a);

@@ -14,10 +14,8 @@ import os from "node:os";
 import path from "node:path";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
-import { POST as registerRoute } from "../../../app/api/agent/v1/register/route";
 import { POST as heartbeatRoute } from "../../../app/api/agent/v1/heartbeat/route";
-import { GET as imageFileRoute } from "../../../app/api/agent/v1/images/[id]/[file]/route";
-import { GET as healthRoute } from "../../../app/api/health/route";
+import { rawRequest, routeHandler } from "../testing/agent-routes";
 import { createAgentTlsServer, stripAgentTlsHeaders } from "../../../server/agent-tls-listener";
 import { CHANNEL_HEADER, CLIENT_CERT_HEADER } from "../../agent-tls";
 import { serverHooks } from "../../server-hooks";
@@ -26,7 +24,7 @@ import { listenOnLoopback, startTestAgent, stopServer, until } from "../../../ag
 import type { Logger } from "../../../agent/src/util/log";
 import { AgentTls, readTrust } from "../../../agent/src/controller/tls";
 import { db } from "../platform";
-import { getJoinToken } from "./registration";
+import { getJoinToken } from "./join-tokens";
 import {
   agentFacingUrl,
   certFingerprint,
@@ -37,78 +35,6 @@ import {
   type Pki,
 } from "../platform";
 import { resetEnvForTests } from "../platform";
-
-/** The app's request handler as server/main.ts gets it from Next, reduced to the routes agents use. */
-function routeHandler(seen: Array<{ path: string; status: number }>) {
-  return (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    return new Promise<void>((resolve, reject) => {
-      req.on("error", reject);
-      req.on("end", () => {
-        (async () => {
-          const url = new URL(req.url ?? "/", "http://controller.invalid");
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-          const request = new Request(url, {
-            method: req.method,
-            headers,
-            body: req.method === "GET" || req.method === "HEAD" ? undefined : Buffer.concat(chunks),
-          });
-          const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-          let response: Response;
-          if (url.pathname === "/api/agent/v1/register") response = await registerRoute(request);
-          else if (url.pathname === "/api/agent/v1/heartbeat") response = await heartbeatRoute(request);
-          else if (m) response = await imageFileRoute(request, { params: Promise.resolve({ id: m[1]!, file: m[2]! }) });
-          else if (url.pathname === "/api/health") response = await healthRoute();
-          // Anything else is "the console": must never be reached over TLS.
-          else response = Response.json({ error: { code: "not_found", message: "app page" } }, { status: 200 });
-          seen.push({ path: url.pathname, status: response.status });
-          res.writeHead(response.status, Object.fromEntries(response.headers));
-          res.end(Buffer.from(await response.arrayBuffer()));
-        })().then(resolve, reject);
-      });
-    });
-  };
-}
-
-type Raw = { status: number; body: string };
-
-/** One request with full control over the TLS client side (certificate or none, CA, extra headers). */
-function rawRequest(
-  url: string,
-  o: {
-    method?: string;
-    headers?: Record<string, string>;
-    body?: string;
-    ca?: string;
-    cert?: string;
-    key?: string;
-  } = {},
-): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const mod = u.protocol === "https:" ? https : http;
-    const req = mod.request(
-      u,
-      {
-        method: o.method ?? "GET",
-        headers: o.headers,
-        agent: false,
-        ...(u.protocol === "https:" ? { ca: o.ca, cert: o.cert, key: o.key } : {}),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      },
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
-    req.on("error", reject);
-    req.end(o.body);
-  });
-}
 
 const HEARTBEAT_BODY = JSON.stringify({ usage: { cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }, vms: [] });
 
@@ -269,12 +195,7 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
       process.env.POLYARCH_DATA_DIR = foreignDir;
       resetEnvForTests();
       resetPkiForTests();
-      const foreignCert = await issueHostCertificate({
-        hostId: ha.id,
-        hostName: ha.name,
-        agentUrl: ha.agentUrl!,
-        publicKey: crypto.createPublicKey(own.key),
-      });
+      const foreignCert = await issueHostCertificate({ hostId: ha.id, publicKey: crypto.createPublicKey(own.key) });
       process.env.POLYARCH_DATA_DIR = ownData;
       resetEnvForTests();
       resetPkiForTests();
@@ -351,18 +272,20 @@ describe.each(PROVIDERS)("controller agent TLS port on %s", (provider) => {
     expect(fs.readFileSync(path.join(root, "fp1", "tls", "ca.pem"), "utf8")).toBe(pki.caCertPem);
   });
 
-  it("an agent whose certificate the controller no longer pins is sent to register again over the TLS port", async () => {
+  it("an agent whose certificate the controller no longer pins cannot register its machine id again (ADR 025)", async () => {
     const a = await agent("r1");
     const h = await hostOf(a, "r1");
-    const first = h.certFingerprint;
-    // The pin moves (as after a registration elsewhere): the agent's next heartbeat gets 401 and it re-registers.
+    // The pin moves (as after a registration elsewhere): the agent's next heartbeat gets 401; re-registering
+    // the same machine id needs the pinned certificate, which this agent does not hold, so it is refused.
     await db().host.update({ where: { id: h.id }, data: { certFingerprint: "f".repeat(64) } });
-    await until(async () => {
-      const row = await db().host.findUniqueOrThrow({ where: { id: h.id } });
-      return row.certFingerprint !== "f".repeat(64) && row.certFingerprint !== first ? row : null;
-    }, "re-registration with a new certificate");
-    await hostOf(a, "r1");
+    await until(
+      () =>
+        logs.some((l) => l.event === "controller.register_failed" && String(l.ctx.error).includes("belongs to host")),
+      "the refused re-registration",
+    );
     expect(logs.some((l) => l.event === "agent.token_rejected")).toBe(true);
+    expect((await db().host.findUniqueOrThrow({ where: { id: h.id } })).certFingerprint).toBe("f".repeat(64));
+    expect(await db().host.count({ where: { machineId: "m-r1" } })).toBe(1);
   });
 });
 

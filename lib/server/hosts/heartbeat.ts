@@ -2,6 +2,7 @@ import "server-only";
 // Host liveness: heartbeats mark a host online with its latest facts; silence marks it offline.
 import type { z } from "zod";
 import type { heartbeatRequestSchema } from "../../schemas/agent-api";
+import { AppError } from "../../errors";
 import { db, env, recordAudit } from "../platform";
 
 export const HEARTBEAT_INTERVAL_MS = 5_000;
@@ -12,6 +13,15 @@ export async function recordHostHeartbeat(
   input: z.output<typeof heartbeatRequestSchema>,
 ): Promise<void> {
   const f = input.facts;
+  if (input.agentUrl || f) {
+    const host = await db().host.findUniqueOrThrow({ where: { id: hostId }, select: { agentUrl: true, arch: true } });
+    if (input.agentUrl) checkHeartbeatUrl(host.agentUrl, input.agentUrl);
+    if (f && f.arch !== host.arch)
+      throw new AppError({
+        code: "conflict",
+        message: `This host joined as ${host.arch}; a heartbeat cannot change it to ${f.arch}. Revoke the host and join again.`,
+      });
+  }
   await db().host.update({
     where: { id: hostId },
     data: {
@@ -29,6 +39,18 @@ export async function recordHostHeartbeat(
         : {}),
     },
   });
+}
+
+/** A heartbeat may move the agent (new address or port), never to another scheme, never to http with TLS on (ADR 025). */
+function checkHeartbeatUrl(current: string | null, next: string): void {
+  const to = new URL(next).protocol;
+  if (env().POLYARCH_AGENT_TLS_PORT > 0 && to !== "https:")
+    throw new AppError({ code: "invalid", message: "agentUrl must stay https:// (the agent TLS port is on)." });
+  if (current && new URL(current).protocol !== to)
+    throw new AppError({
+      code: "invalid",
+      message: `A heartbeat cannot switch the agent URL from ${new URL(current).protocol}// to ${to}//; register the agent again.`,
+    });
 }
 
 /** Hosts silent for longer than the timeout go offline; their VMs become unknown, never deleted. */

@@ -51,6 +51,7 @@ export function toHostDto(h: Host & { _count?: { vms: number } }) {
     certFingerprint: h.certFingerprint,
     certExpiresAt: h.certExpiresAt,
     revokedAt: h.revokedAt,
+    approval: h.approval === "pending" ? "pending" : "approved",
     lastHeartbeatAt: h.lastHeartbeatAt,
     vmCount: h._count?.vms,
     createdAt: h.createdAt,

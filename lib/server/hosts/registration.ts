@@ -1,6 +1,7 @@
 import "server-only";
-// Agents joining the fleet: the cluster join tokens and registration.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+// Agents joining the fleet (ADR 025): join token, bounded facts, no machine-id takeover, https
+// agent URLs when TLS is on, certificates that name only urn:polyarch:host:<id>, pending approval.
+import { createHash, randomBytes } from "node:crypto";
 import type { z } from "zod";
 import { AppError } from "../../errors";
 import type { registerRequestSchema } from "../../schemas/agent-api";
@@ -8,123 +9,36 @@ import { db } from "../platform";
 import { hostTokenFor, sha256 } from "./token";
 import { HEARTBEAT_INTERVAL_MS } from "./heartbeat";
 import { env } from "../platform";
-import { recordAudit, recordBoundedAudit } from "../platform";
-import type { Actor } from "../platform";
+import { recordAudit } from "../platform";
 import { logInfo } from "../platform";
+import { checkJoinToken, denyRegistration } from "./join-tokens";
 import { certFingerprint, checkAgentKey, issueHostCertificate } from "../platform";
-
-const JOIN_TOKEN_KEY = "cluster.joinToken";
-
-function safeEqual(a: string, b: string): boolean {
-  const ha = Buffer.from(sha256(a), "hex");
-  const hb = Buffer.from(sha256(b), "hex");
-  return timingSafeEqual(ha, hb);
-}
-
-export async function getJoinToken(): Promise<string> {
-  const row = await db().setting.findUnique({ where: { key: JOIN_TOKEN_KEY } });
-  if (row) return row.value;
-  const token = env().POLYARCH_JOIN_TOKEN ?? "paj_" + randomBytes(24).toString("base64url");
-  await db().setting.upsert({
-    where: { key: JOIN_TOKEN_KEY },
-    create: { key: JOIN_TOKEN_KEY, value: token },
-    update: {},
-  });
-  return (await db().setting.findUniqueOrThrow({ where: { key: JOIN_TOKEN_KEY } })).value;
-}
-
-/** POLYARCH_JOIN_TOKEN, when set, is the cluster's join token from start-up on (it wins over a rotated one). */
-export async function applyConfiguredJoinToken(): Promise<void> {
-  const token = env().POLYARCH_JOIN_TOKEN;
-  if (!token) return;
-  await db().setting.upsert({
-    where: { key: JOIN_TOKEN_KEY },
-    create: { key: JOIN_TOKEN_KEY, value: token },
-    update: { value: token },
-  });
-}
-
-export async function rotateJoinToken(actor: Actor, clientIp: string | null): Promise<string> {
-  const token = "paj_" + randomBytes(24).toString("base64url");
-  await db().setting.upsert({
-    where: { key: JOIN_TOKEN_KEY },
-    create: { key: JOIN_TOKEN_KEY, value: token },
-    update: { value: token },
-  });
-  await recordAudit({ actor, action: "cluster.rotate-join-token", result: "success", clientIp });
-  return token;
-}
 
 type RegisterInput = z.output<typeof registerRequestSchema>;
 
-/** Expiring (default POLYARCH_JOIN_TOKEN_TTL_HOURS) and, unless told otherwise, single-use; only its hash is stored. */
-export async function createJoinToken(
-  input: { ttlHours?: number; singleUse?: boolean; note?: string },
-  actor: Actor,
+/** Host names the agent may not take (ADR 025): the controller's and anything that looks like our identities. */
+export function isReservedHostName(name: string): boolean {
+  const n = name.trim().toLowerCase();
+  return n === "polyarch-controller" || n.startsWith("polyarch-") || n.startsWith("urn:") || n.startsWith("urn-");
+}
+
+/** How the registration reached us: over the agent TLS port with which verified client certificate. */
+export type RegisterChannel = { tls: boolean; clientCertFingerprint: string | null };
+
+export async function registerHost(
+  input: RegisterInput,
   clientIp: string | null,
+  channel: RegisterChannel = { tls: false, clientCertFingerprint: null },
 ) {
-  const token = "paj_" + randomBytes(24).toString("base64url");
-  const ttlHours = input.ttlHours ?? env().POLYARCH_JOIN_TOKEN_TTL_HOURS;
-  const row = await db().joinToken.create({
-    data: {
-      tokenHash: sha256(token),
-      prefix: token.slice(0, 10),
-      note: input.note ?? null,
-      singleUse: input.singleUse ?? true,
-      expiresAt: new Date(Date.now() + ttlHours * 3_600_000),
-      createdById: actor.id,
-    },
-  });
-  await recordAudit({
-    actor,
-    action: "cluster.create-join-token",
-    result: "success",
-    targetType: "join-token",
-    targetId: row.id,
-    clientIp,
-    details: { ttlHours, singleUse: row.singleUse },
-  });
-  return { id: row.id, token, expiresAt: row.expiresAt.toISOString(), singleUse: row.singleUse };
-}
-
-type JoinGrant = { kind: "cluster" } | { kind: "token"; id: string; createdAt: Date; singleUse: boolean };
-
-/** The cluster bootstrap token, or a created join token that has neither expired nor been used. */
-async function checkJoinToken(token: string, hostname: string, clientIp: string | null): Promise<JoinGrant> {
-  if (safeEqual(token, await getJoinToken())) return { kind: "cluster" };
-  const deny = async (reason: string, message: string): Promise<never> => {
-    // Anyone can call the register endpoint: one row per address and minute, counting the attempts.
-    await recordBoundedAudit({
-      actor: null,
-      action: "host.register",
-      result: "denied",
-      clientIp,
-      details: { hostname, reason },
-    });
-    throw new AppError({ code: "unauthenticated", message });
-  };
-  const row = await db().joinToken.findUnique({ where: { tokenHash: sha256(token) } });
-  if (!row)
-    return deny(
-      "wrong join token",
-      "The join token is not valid for this cluster. Copy the current one from the Hosts page.",
-    );
-  if (row.expiresAt.getTime() <= Date.now())
-    return deny(
-      "join token expired",
-      `This join token expired at ${row.expiresAt.toISOString()}. Create a new one on the Hosts page.`,
-    );
-  if (row.singleUse && row.usedAt)
-    return deny(
-      "join token already used",
-      `This join token was already used (at ${row.usedAt.toISOString()}); it is single-use. Create a new one on the Hosts page.`,
-    );
-  return { kind: "token", id: row.id, createdAt: row.createdAt, singleUse: row.singleUse };
-}
-
-export async function registerHost(input: RegisterInput, clientIp: string | null) {
-  const grant = await checkJoinToken(input.joinToken, input.facts.hostname, clientIp);
+  const f = input.facts;
+  const grant = await checkJoinToken(input.joinToken, f, clientIp);
   const agentUrl = new URL(input.agentUrl);
+  // With the agent TLS port on, the controller calls agents only over mutual TLS (ADR 025).
+  if (env().POLYARCH_AGENT_TLS_PORT > 0 && agentUrl.protocol !== "https:")
+    throw new AppError({
+      code: "invalid",
+      message: `agentUrl must be https:// (this controller runs the agent TLS port); got ${agentUrl.protocol}//. --insecure-http agents cannot join it.`,
+    });
   if (agentUrl.protocol === "https:" && !input.tls) {
     throw new AppError({
       code: "invalid",
@@ -132,28 +46,38 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
         "An https agentUrl needs tls.publicKey and tls.proof: the controller issues the agent's certificate for that key.",
     });
   }
-  const agentKey = input.tls
-    ? checkAgentKey(input.tls.publicKey, input.tls.proof, input.facts.machineId, input.agentUrl)
-    : null;
-  const revoked = await db().host.findUnique({
-    where: { machineId: input.facts.machineId },
-    select: { name: true, revokedAt: true },
-  });
+  const agentKey = input.tls ? checkAgentKey(input.tls.publicKey, input.tls.proof, f.machineId, input.agentUrl) : null;
+  const existing = await db().host.findUnique({ where: { machineId: f.machineId } });
   // A revoked node comes back only with a join token created after the revocation (not the bootstrap token).
-  if (revoked?.revokedAt && !(grant.kind === "token" && grant.createdAt > revoked.revokedAt)) {
-    await recordBoundedAudit({
-      actor: null,
-      action: "host.register",
-      result: "denied",
+  if (existing?.revokedAt && !(grant.kind === "token" && grant.createdAt > existing.revokedAt))
+    return denyRegistration(
       clientIp,
-      details: { hostname: input.facts.hostname, reason: "host revoked" },
-    });
-    throw new AppError({
-      code: "unauthenticated",
-      message:
-        `Host ${revoked.name} was revoked at ${revoked.revokedAt.toISOString()}; ` +
+      f.hostname,
+      "host revoked",
+      `Host ${existing.name} was revoked at ${existing.revokedAt.toISOString()}; ` +
         `it can join again only with a join token created after that (Hosts page → Create join token).`,
-    });
+    );
+  if (existing && !existing.revokedAt) {
+    if (existing.arch !== f.arch)
+      return denyRegistration(
+        clientIp,
+        f.hostname,
+        "arch changed",
+        `Host ${existing.name} joined as ${existing.arch}; an agent reporting ${f.arch} cannot take its place. ` +
+          `Delete or revoke the host first if the machine really changed.`,
+        "conflict",
+      );
+    // Same machineId again: only the holder of the host's current certificate key (shown by the
+    // TLS handshake on the agent port) may re-register — a join token alone must not take it over.
+    if (existing.certFingerprint && channel.clientCertFingerprint !== existing.certFingerprint)
+      return denyRegistration(
+        clientIp,
+        f.hostname,
+        "machine id taken",
+        `Machine id ${f.machineId} belongs to host ${existing.name}; re-registering it needs that host's current ` +
+          `client certificate (on the agent TLS port). If the node lost its state, revoke the host and join with a new token.`,
+        "conflict",
+      );
   }
   // Spend a single-use token before anything else: two agents racing with it get one host between them.
   if (grant.kind === "token" && grant.singleUse) {
@@ -167,7 +91,6 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
         message: "This join token was already used; it is single-use. Create a new one on the Hosts page.",
       });
   }
-  const f = input.facts;
   const data = {
     arch: f.arch,
     cpuModel: f.cpuModel,
@@ -186,23 +109,33 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
     status: "online",
     lastHeartbeatAt: new Date(),
   };
+  // New hosts (and revoked ones coming back) wait for an admin. POLYARCH_AUTO_APPROVE_HOSTS approves
+  // those joining with the cluster bootstrap token (the scripted local fleet); a token created on the
+  // Hosts page is for one node an admin is about to look at, so that host always waits.
+  const autoApprove = env().POLYARCH_AUTO_APPROVE_HOSTS && grant.kind === "cluster";
+  const approval =
+    existing && !existing.revokedAt
+      ? {}
+      : autoApprove
+        ? { approval: "approved", approvedAt: new Date(), approvedById: null }
+        : { approval: "pending", approvedAt: null, approvedById: null };
   // The same node (machine id) re-registering keeps its identity, VMs and settings; its token rotates.
-  const existing = await db().host.findUnique({ where: { machineId: f.machineId } });
   const host = existing
-    ? await db().host.update({ where: { id: existing.id }, data: { ...data, tokenGeneration: { increment: 1 } } })
+    ? await db().host.update({
+        where: { id: existing.id },
+        data: { ...data, ...approval, tokenGeneration: { increment: 1 } },
+      })
     : await db().host.create({
-        data: { ...data, name: await uniqueHostName(f.hostname, f.arch, f.machineId), machineId: f.machineId },
+        data: {
+          ...data,
+          ...approval,
+          name: await uniqueHostName(f.hostname, f.arch, f.machineId),
+          machineId: f.machineId,
+        },
       });
   const hostToken = hostTokenFor(host.id, host.tokenGeneration);
   // A new certificate on every registration: the pin moves with it, so the old one is dead.
-  const cert = agentKey
-    ? await issueHostCertificate({
-        hostId: host.id,
-        hostName: host.name,
-        agentUrl: input.agentUrl,
-        publicKey: agentKey,
-      })
-    : null;
+  const cert = agentKey ? await issueHostCertificate({ hostId: host.id, publicKey: agentKey }) : null;
   await db().host.update({
     where: { id: host.id },
     data: {
@@ -229,6 +162,7 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
       arch: host.arch,
       joinToken: grant.kind === "cluster" ? "cluster" : grant.id,
       tls: Boolean(cert),
+      approval: host.approval,
       ...(cert ? { certFingerprint: cert.fingerprint } : {}),
     },
   });
@@ -238,6 +172,10 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
     arch: host.arch,
     again: !!existing,
     tls: Boolean(cert),
+    approval: host.approval,
+    ...(host.approval === "approved" && autoApprove && !existing
+      ? { autoApproved: "POLYARCH_AUTO_APPROVE_HOSTS=true" }
+      : {}),
   });
   return {
     hostId: host.id,
@@ -256,10 +194,14 @@ export async function registerHost(input: RegisterInput, clientIp: string | null
   };
 }
 
-/** The node's hostname, else hostname-arch (two agents on one machine), else a machine-id suffix. */
+/**
+ * The node's hostname, else hostname-arch (two agents on one machine), else a machine-id suffix.
+ * Reserved names (isReservedHostName) become host-<machine-id hash>: a name is only a label.
+ */
 async function uniqueHostName(hostname: string, arch: string, machineId: string): Promise<string> {
-  const base = hostname.replace(/[^A-Za-z0-9.-]/g, "-").slice(0, 50) || "host";
   const suffix = createHash("sha256").update(machineId).digest("hex").slice(0, 6);
+  const cleaned = hostname.replace(/[^A-Za-z0-9.-]/g, "-").slice(0, 50);
+  const base = !cleaned || isReservedHostName(cleaned) || isReservedHostName(hostname) ? `host-${suffix}` : cleaned;
   for (const name of [base, `${base}-${arch}`, `${base}-${arch}-${suffix}`]) {
     if (!(await db().host.findUnique({ where: { name } }))) return name;
   }

@@ -24,7 +24,29 @@ export function hostTokenFor(hostId: string, generation: number): string {
  * (server/agent-tls-listener.ts) a host with a pinned certificate must also present that very
  * certificate as its client certificate: a stolen token without the agent's key is useless there.
  */
-export async function authenticateHost(req: Request) {
+/**
+ * The agent API answers only through the agent TLS listener (ADR 025), where a host's certificate
+ * pin holds; on the console port a stolen host token alone would be enough. Tests without the
+ * TLS port re-open the console port with POLYARCH_AGENT_API_ON_CONSOLE_PORT=true.
+ */
+export function requireAgentChannel(req: Request): { tls: boolean; clientCertFingerprint: string | null } {
+  const channel = agentTlsChannel(req.headers);
+  if (!channel.tls && !env().POLYARCH_AGENT_API_ON_CONSOLE_PORT)
+    throw new AppError({
+      code: "not_found",
+      message:
+        "The agent API (/api/agent/v1/*) is served only on the agent TLS port (POLYARCH_AGENT_TLS_PORT); " +
+        "point the agent's --controller at https://<controller>:<that port>.",
+    });
+  return channel;
+}
+
+/**
+ * opts.allowPending: a host waiting for approval may heart-beat (so the admin sees it alive), but
+ * nothing else — no image downloads (ADR 025).
+ */
+export async function authenticateHost(req: Request, opts: { allowPending?: boolean } = {}) {
+  const channel = requireAgentChannel(req);
   const authz = req.headers.get("authorization") ?? "";
   const token = authz.toLowerCase().startsWith("bearer ") ? authz.slice(7).trim() : "";
   const host = token ? await db().host.findUnique({ where: { agentTokenHash: sha256(token) } }) : null;
@@ -33,7 +55,6 @@ export async function authenticateHost(req: Request) {
       code: "unauthenticated",
       message: "Unknown or revoked host token; register the agent again.",
     });
-  const channel = agentTlsChannel(req.headers);
   if (channel.tls && host.certFingerprint && channel.clientCertFingerprint !== host.certFingerprint) {
     throw new AppError({
       code: "unauthenticated",
@@ -42,5 +63,10 @@ export async function authenticateHost(req: Request) {
         : "This host must present its client certificate (issued at registration) on the agent TLS port; register the agent again.",
     });
   }
+  if (host.approval !== "approved" && !opts.allowPending)
+    throw new AppError({
+      code: "forbidden",
+      message: `Host ${host.name} is waiting for an admin's approval (Hosts page); until then it may only report heartbeats.`,
+    });
   return host;
 }

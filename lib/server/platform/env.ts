@@ -31,7 +31,27 @@ const schema = z.object({
     .max(24 * 365)
     .default(24),
   POLYARCH_DEMO_IMAGES_DIR: z.string().optional(),
+  /** new hosts join approved instead of pending (the local fleet of `npm run up`, e2e; ADR 025) */
+  POLYARCH_AUTO_APPROVE_HOSTS: z
+    .enum(["true", "false", ""])
+    .default("false")
+    .transform((v) => v === "true"),
+  /** serve /api/agent/v1/* on the console port too (tests without the TLS port; ADR 025) */
+  POLYARCH_AGENT_API_ON_CONSOLE_PORT: z
+    .enum(["true", "false", ""])
+    .default("false")
+    .transform((v) => v === "true"),
   POLYARCH_LOGIN_RATE_MAX: z.coerce.number().int().min(1).default(10),
+  /** an upload is aborted after this many seconds without a body byte; it has no total limit (server/main.ts; ADR 027) */
+  POLYARCH_UPLOAD_IDLE_TIMEOUT_S: z.coerce.number().min(1).default(120),
+  /** receiving any other request may take this long (Node's requestTimeout; server/main.ts) */
+  POLYARCH_REQUEST_TIMEOUT_S: z.coerce.number().min(1).default(300),
+  /** uploads one user may run at once, across all controllers (ADR 027) */
+  POLYARCH_UPLOADS_PER_USER: z.coerce.number().int().min(1).default(2),
+  /** free space the image store leaves on its filesystem (it shares the disk with the database) */
+  POLYARCH_IMAGE_STORE_RESERVE_GB: z.coerce.number().min(0).default(2),
+  /** image bytes per project when Project.imageQuotaBytes is unset; 0 = unlimited */
+  POLYARCH_PROJECT_IMAGE_QUOTA_GB: z.coerce.number().min(0).default(0),
   /** the agent API over HTTPS (server/main.ts reads it too; 0 = off; docs/decisions/017-agent-tls.md) */
   POLYARCH_AGENT_TLS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** extra names (DNS / IP, comma-separated) of the controller certificate agents verify; default: os.hostname() */

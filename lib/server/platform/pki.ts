@@ -32,8 +32,15 @@ const DAY = 86_400_000;
 export const CA_VALIDITY_DAYS = 3650;
 export const HOST_CERT_VALIDITY_DAYS = 730;
 const CONTROLLER_CERT_VALIDITY_DAYS = 397;
-/** The subject CN of controller certificates; agents accept API calls only from a client certificate with it. */
+/** The subject CN of controller certificates. */
 export const CONTROLLER_CN = "polyarch-controller";
+/**
+ * The controller's role (ADR 025): a URI SAN this CA puts only into controller certificates. Agents
+ * accept a peer as the controller only with it; host certificates carry only urn:polyarch:host:<id>,
+ * so no host certificate — not even one issued before ADR 025 with an agent-chosen CN — passes.
+ */
+export const CONTROLLER_URI = "urn:polyarch:controller";
+export const HOST_URI_PREFIX = "urn:polyarch:host:";
 
 export interface Pki {
   dir: string;
@@ -177,6 +184,7 @@ export function controllerSans(): IssueInput["sans"] {
     { type: "dns", value: "localhost" },
     { type: "ip", value: "127.0.0.1" },
     { type: "ip", value: "::1" },
+    { type: "url", value: CONTROLLER_URI },
   ];
   const add = (san: { type: "ip" | "dns"; value: string } | null) => {
     if (san && !sans.some((s) => s.type === san.type && s.value === san.value)) sans.push(san);
@@ -228,7 +236,7 @@ function coversNames(cert: X509Certificate, sans: IssueInput["sans"]): boolean {
       ? cert.checkIP(s.value) !== undefined
       : s.type === "dns"
         ? cert.checkHost(s.value, { subject: "never" }) !== undefined
-        : true,
+        : (cert.subjectAltName ?? "").split(", ").includes(`URI:${s.value}`),
   );
 }
 
@@ -314,22 +322,18 @@ export function checkAgentKey(publicKeyPem: string, proofB64: string, machineId:
   return key;
 }
 
-/** A certificate for one host's agent: SAN = the advertised URL's host (IP or name) + urn:polyarch:host:<id>. */
-export async function issueHostCertificate(input: {
-  hostId: string;
-  hostName: string;
-  agentUrl: string;
-  publicKey: KeyObject;
-}) {
+/**
+ * A certificate for one host's agent. Its only identity is urn:polyarch:host:<id> (CN and the one
+ * URI SAN), never a name or address the agent chose (ADR 025): it cannot pass as the controller,
+ * nor as a server name; the controller checks it by its pinned fingerprint.
+ */
+export async function issueHostCertificate(input: { hostId: string; publicKey: KeyObject }) {
   await ensurePki();
   const ca = readCa(join(env().dataDir, "pki", "ca"));
-  const h = new URL(input.agentUrl).hostname.replace(/^\[|\]$/g, "");
-  const sans: IssueInput["sans"] = [
-    { type: isIP(h) ? "ip" : "dns", value: h },
-    { type: "url", value: `urn:polyarch:host:${input.hostId}` },
-  ];
+  const identity = `${HOST_URI_PREFIX}${input.hostId}`;
+  const sans: IssueInput["sans"] = [{ type: "url", value: identity }];
   const issued = await issue(ca, {
-    subjectCn: input.hostName,
+    subjectCn: identity,
     publicKey: input.publicKey,
     sans,
     validityDays: HOST_CERT_VALIDITY_DAYS,

@@ -3,11 +3,11 @@ import { ensureFirstAdmin } from "../identity";
 import { backfillDefaultProject } from "../projects";
 import { sweepInterruptedUploads } from "../images";
 import { registerDemoImages } from "../images";
-import { applyConfiguredJoinToken, getJoinToken, markStaleHostsOffline } from "../hosts";
-import { logError } from "../platform";
+import { applyConfiguredJoinToken, markStaleHostsOffline } from "../hosts";
+import { logError, logInfo } from "../platform";
 import { agentTlsForHost } from "../hosts";
 import { ensurePki } from "../platform";
-import { spendConsoleTicket } from "../consoles";
+import { revokedConsoles, spendConsoleTicket } from "../consoles";
 import { registerAppHooks } from "../../server-hooks";
 import { env } from "../platform";
 import { db, isPostgres } from "../platform";
@@ -23,6 +23,7 @@ export async function onServerStart(): Promise<void> {
   registerAppHooks({
     controllerSecret: () => env().secret,
     spendConsoleTicket: (ticket, claims) => spendConsoleTicket(ticket, claims),
+    recheckConsoles: (consoles) => revokedConsoles(consoles),
     agentTlsForHost,
     controllerPki: ensurePki,
   });
@@ -35,8 +36,11 @@ export async function onServerStart(): Promise<void> {
       // VMs and users from before projects join the default project (lib/server/projects/projects.ts).
       await backfillDefaultProject();
       await ensureFirstAdmin();
-      await applyConfiguredJoinToken();
-      await getJoinToken();
+      await applyConfiguredJoinToken(); // hashed (ADR 025); without POLYARCH_JOIN_TOKEN an admin rotates one
+      if (env().POLYARCH_AUTO_APPROVE_HOSTS)
+        logInfo(
+          "hosts: POLYARCH_AUTO_APPROVE_HOSTS=true — hosts joining with the bootstrap token are approved without an admin",
+        );
       const fixtures = env().POLYARCH_DEMO_IMAGES_DIR;
       if (fixtures) await registerDemoImages(fixtures);
     });

@@ -15,6 +15,11 @@ export async function useFreshDatabase(provider: "sqlite" | "postgresql"): Promi
   process.env.DATABASE_URL = database.url;
   process.env.POLYARCH_DATA_DIR = mkdtempSync(join(tmpdir(), "polyarch-test-data-"));
   process.env.BETTER_AUTH_SECRET = "test-secret-0123456789abcdef0123456789abcdef";
+  // Tests that register hosts run without the agent TLS port and need no admin approval (ADR 025);
+  // the tests of those defences (lib/server/hosts/hostile-agent.int.test.ts) turn both off.
+  process.env.POLYARCH_AUTO_APPROVE_HOSTS ??= "true";
+  process.env.POLYARCH_AGENT_API_ON_CONSOLE_PORT ??= "true";
+  process.env.POLYARCH_JOIN_TOKEN ??= "test-join-token-0123456789abcdef";
   resetEnvForTests();
   await resetDbForTests();
   return database;

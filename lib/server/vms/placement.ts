@@ -11,7 +11,8 @@ import { db, type Db } from "../platform";
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
 export async function hostSnapshots(): Promise<HostSnapshot[]> {
-  const rows = await db().host.findMany({ orderBy: { name: "asc" } });
+  // Hosts waiting for an admin's approval (ADR 025) take no VMs: they are not candidates at all.
+  const rows = await db().host.findMany({ where: { approval: "approved" }, orderBy: { name: "asc" } });
   return rows.map(hostSnapshotFromRow);
 }
 
@@ -40,7 +41,7 @@ export async function claimHost(
       "allocatedMemoryMb" = "allocatedMemoryMb" + ${req.memoryMb},
       "allocatedDiskGb" = "allocatedDiskGb" + ${req.diskGb}
     WHERE "id" = ${hostId}
-      AND "status" = 'online' AND "adminState" = 'enabled'
+      AND "status" = 'online' AND "adminState" = 'enabled' AND "approval" = 'approved'
       AND "allocatedCpus" + ${req.vcpus} <= "cpuCount" * "cpuAllocationRatio" + 0.000001 - "reservedCpus"
       AND "allocatedMemoryMb" + ${req.memoryMb} <= "memoryMb" * "ramAllocationRatio" + 0.000001 - "reservedMemoryMb"
       AND "allocatedDiskGb" + ${req.diskGb} <= "diskGb" - "reservedDiskGb"`);
