@@ -4,10 +4,77 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { formatBytes, formatMb, timeAgo } from "@/lib/format";
-import { evictImageRequest, imageHostsQuery, imageKeys, imageQuery } from "@/lib/queries/images";
+import { evictImageRequest, imageHostsQuery, imageKeys, imageQuery, patchImage } from "@/lib/queries/images";
 import type { ImageHostDto } from "@/lib/schemas/host-images";
+import { IMAGE_VISIBILITIES, type ImageVisibility } from "@/lib/schemas/images";
 
-export function ImageDetailView({ id, canManage }: { id: string; canManage: boolean }) {
+const VISIBILITY_HELP: Record<ImageVisibility, string> = {
+  private: "only you (the owner) and admins",
+  project: "members of the image's project",
+  public: "everyone signed in",
+};
+
+/** Owner or admin only (the page decides; PATCH checks again on the server). */
+function VisibilityControl({ id, current, admin }: { id: string; current: ImageVisibility; admin: boolean }) {
+  const qc = useQueryClient();
+  const [value, setValue] = useState<ImageVisibility>(current);
+  const [error, setError] = useState<string | null>(null);
+  const save = useMutation({
+    mutationFn: () => patchImage(id, { visibility: value }),
+    onMutate: () => setError(null),
+    onError: (e) => setError(e.message),
+    onSettled: () => qc.invalidateQueries({ queryKey: imageKeys.detail(id) }),
+  });
+  return (
+    <form
+      className="flex flex-wrap items-center gap-2"
+      aria-label="Change visibility"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate();
+      }}
+    >
+      <select
+        aria-label="Visibility"
+        value={value}
+        onChange={(e) => setValue(e.target.value as ImageVisibility)}
+        className="rounded border border-slate-300 px-1.5 py-0.5 text-sm"
+      >
+        {/* Publishing to everyone is an admin's call (the server refuses it for others too). */}
+        {IMAGE_VISIBILITIES.filter((v) => admin || v !== "public" || current === "public").map((v) => (
+          <option key={v} value={v}>
+            {v} — {VISIBILITY_HELP[v]}
+          </option>
+        ))}
+      </select>
+      <button
+        type="submit"
+        disabled={save.isPending || value === current}
+        className="rounded px-2 py-0.5 text-xs font-medium text-indigo-700 ring-1 ring-indigo-300 disabled:opacity-50"
+      >
+        {save.isPending ? "Saving…" : "Save"}
+      </button>
+      {error && (
+        <p role="alert" className="w-full text-xs text-red-700">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+export function ImageDetailView({
+  id,
+  canManage,
+  canChange = false,
+  isAdmin = false,
+}: {
+  id: string;
+  canManage: boolean;
+  /** the owner or an admin: may change the visibility (PATCH checks again) */
+  canChange?: boolean;
+  isAdmin?: boolean;
+}) {
   const image = useQuery(imageQuery(id));
   const hosts = useQuery(imageHostsQuery(id));
 
@@ -55,7 +122,13 @@ export function ImageDetailView({ id, canManage }: { id: string; canManage: bool
         <Item label="Minimum">
           {i.minDiskGb} GiB disk, {formatMb(i.minMemoryMb)} memory
         </Item>
-        <Item label="Visibility">{i.visibility}</Item>
+        <Item label="Visibility">
+          {canChange ? (
+            <VisibilityControl key={i.visibility} id={id} current={i.visibility} admin={isAdmin} />
+          ) : (
+            <span data-testid="image-visibility">{i.visibility}</span>
+          )}
+        </Item>
         <Item label="VMs">{i.vmCount ?? 0}</Item>
         <Item label="Created">{new Date(i.createdAt).toLocaleString()}</Item>
         <Item label="sha256">

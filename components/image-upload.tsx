@@ -27,13 +27,21 @@ const FORMATS: { value: Format; label: string }[] = [
 const input = "mt-1 w-full rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm";
 const labelText = "block text-xs font-medium text-slate-600";
 
-export function ImageUpload() {
+/**
+ * `projects`: where the caller may put an image (their projects; every project for admins).
+ * Operators choose project or private visibility; only admins publish to everyone (ADR 027).
+ */
+export function ImageUpload({
+  projects = [],
+  admin = false,
+}: { projects?: { id: string; name: string }[]; admin?: boolean } = {}) {
   const qc = useQueryClient();
   const [format, setFormat] = useState<Format>("qcow2");
   const [name, setName] = useState("");
   const [family, setFamily] = useState("");
   const [arch, setArch] = useState("");
-  const [visibility, setVisibility] = useState("public");
+  const [visibility, setVisibility] = useState("project");
+  const [projectId, setProjectId] = useState(projects[0]?.id ?? "");
   const [cmdline, setCmdline] = useState("");
   const [file, setFile] = useState<File | null>(null);
   const [kernel, setKernel] = useState<File | null>(null);
@@ -71,6 +79,7 @@ export function ImageUpload() {
     if (arch) form.append("arch", arch);
     if (family.trim()) form.append("family", family.trim());
     form.append("visibility", visibility);
+    if (projectId) form.append("projectId", projectId);
     if (isKernel && cmdline.trim()) form.append("cmdline", cmdline.trim());
     if (isKernel) {
       form.append("kernel", kernel!);
@@ -187,10 +196,30 @@ export function ImageUpload() {
             onChange={(e) => setVisibility(e.target.value)}
             className={input}
           >
-            <option value="public">public</option>
-            <option value="private">private</option>
+            <option value="project">project (its members)</option>
+            <option value="private">private (you and admins)</option>
+            {admin && <option value="public">public (everyone)</option>}
           </select>
+          {!admin && <span className="mt-0.5 block text-xs text-slate-500">Only admins may make an image public.</span>}
         </label>
+        {projects.length > 0 && (
+          <label className="text-sm">
+            <span className={labelText}>Project</span>
+            <select
+              name="projectId"
+              value={projectId}
+              disabled={busy}
+              onChange={(e) => setProjectId(e.target.value)}
+              className={input}
+            >
+              {projects.map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         {isKernel ? (
           <>
             <label className="text-sm">

@@ -14,6 +14,8 @@ type Act<I> = (input: I) => Promise<ActionResult>;
 export type ProjectActions = {
   create: Act<{ name: string; description: string }>;
   update: Act<{ id: string; name: string; description: string }>;
+  /** imageQuotaGb: GiB as typed, "" = the default quota */
+  setQuota: Act<{ id: string; imageQuotaGb: string }>;
   remove: Act<{ id: string }>;
   addMember: Act<{ id: string; userId: string }>;
   removeMember: Act<{ id: string; userId: string }>;
@@ -169,6 +171,7 @@ function ProjectCard({
               <span data-testid="vm-count">{p.vmCount}</span> VM{p.vmCount === 1 ? "" : "s"} · {p.memberCount} member
               {p.memberCount === 1 ? "" : "s"} · created {formatDate(p.createdAt)}
             </p>
+            <ImageQuota p={p} pending={pending} actions={actions} run={run} />
           </div>
         )}
         {!editing && (
@@ -264,5 +267,54 @@ function ProjectCard({
         )}
       </div>
     </li>
+  );
+}
+
+const GiB = 1024 ** 3;
+const gib = (bytes: number) => `${+(bytes / GiB).toFixed(2)} GiB`;
+
+/** Image bytes of the project and its quota (uploads and imports beyond it are refused with 413; ADR 027). */
+function ImageQuota({
+  p,
+  pending,
+  actions,
+  run,
+}: {
+  p: ProjectRow;
+  pending: boolean;
+  actions: ProjectActions;
+  run: RunAction;
+}) {
+  const quota =
+    p.imageQuotaBytes === null ? "the default quota" : p.imageQuotaBytes === 0 ? "no limit" : gib(p.imageQuotaBytes);
+  function onSave(e: React.FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const imageQuotaGb = String(new FormData(e.currentTarget).get("imageQuotaGb") ?? "").trim();
+    run(actions.setQuota({ id: p.id, imageQuotaGb }), `Saved the image quota of ${p.name}.`);
+  }
+  return (
+    <form
+      onSubmit={onSave}
+      aria-label={`Image quota of ${p.name}`}
+      className="mt-2 flex flex-wrap items-center gap-2 text-xs"
+    >
+      <span data-testid="image-usage" className="text-slate-600">
+        Images: {gib(p.imageBytes)} of {quota}
+      </span>
+      <label className="flex items-center gap-1">
+        <span>Quota (GiB; empty = default, 0 = no limit)</span>
+        <input
+          name="imageQuotaGb"
+          type="number"
+          min={0}
+          step="any"
+          defaultValue={p.imageQuotaBytes === null ? "" : +(p.imageQuotaBytes / GiB).toFixed(3)}
+          className="w-24 rounded-md border border-slate-300 px-2 py-0.5"
+        />
+      </label>
+      <button type="submit" disabled={pending} className="rounded border border-slate-300 px-2 py-0.5">
+        Save quota
+      </button>
+    </form>
   );
 }

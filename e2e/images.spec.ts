@@ -110,7 +110,7 @@ test.describe("operator", () => {
     expect((await (await page.request.get("/api/v1/images?q=e2e-dup")).json()).total).toBe(0);
   });
 
-  test("Cancel aborts the upload and the controller keeps nothing of it", async ({ page }) => {
+  test("Cancel aborts the upload and the controller keeps nothing of it", async ({ page, browser }) => {
     await page.goto("/images?q=e2e-cancel");
     await throttleUploads(page, 1024 * 1024);
     const form = await fillKernelUpload(page, "aarch64", "e2e-cancel");
@@ -132,11 +132,17 @@ test.describe("operator", () => {
         timeout: 15_000,
       })
       .toBe(0);
-    // No orphaned directory in the image store: every entry belongs to an image row.
-    const all = (await (await page.request.get("/api/v1/images?pageSize=200")).json()).items.map(
-      (i: { id: string }) => i.id,
-    );
-    if (existsSync(STORE)) for (const entry of readdirSync(STORE)) expect(all).toContain(entry);
+    // No orphaned directory in the image store: every entry belongs to an image row (the admin's
+    // list: an operator sees only the images visible to them).
+    const adminCtx = await browser.newContext({ storageState: storageStateFor("admin") });
+    try {
+      const all = (await (await adminCtx.request.get("/api/v1/images?pageSize=200")).json()).items.map(
+        (i: { id: string }) => i.id,
+      );
+      if (existsSync(STORE)) for (const entry of readdirSync(STORE)) expect(all).toContain(entry);
+    } finally {
+      await adminCtx.close();
+    }
   });
 
   test("renames and deletes an image from its row", async ({ page }) => {

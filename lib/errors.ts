@@ -10,7 +10,9 @@ export type AppErrorCode =
   | "too_large"
   | "unsupported_media_type"
   | "rate_limited"
-  | "unavailable";
+  | "unavailable"
+  /** the controller's disk cannot take the bytes (image store free space minus its reserve) */
+  | "insufficient_storage";
 
 export const STATUS_BY_CODE: Record<AppErrorCode, number> = {
   invalid: 400,
@@ -23,6 +25,7 @@ export const STATUS_BY_CODE: Record<AppErrorCode, number> = {
   unprocessable: 422,
   rate_limited: 429,
   unavailable: 503,
+  insufficient_storage: 507,
 };
 
 export class AppError extends Error {

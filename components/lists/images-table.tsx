@@ -144,8 +144,12 @@ function ImageActions({ image }: { image: ImageRow }) {
   );
 }
 
-export function ImagesTable({ canManage = false }: { canManage?: boolean }) {
+/** Who is looking: only an image's owner or an admin may rename or delete it (the server checks too). */
+export type ImagesViewer = { id: string; admin: boolean };
+
+export function ImagesTable({ canManage = false, viewer }: { canManage?: boolean; viewer?: ImagesViewer }) {
   const families = useQuery(imageFamiliesQuery);
+  const mayChange = (i: ImageRow) => canManage && !!viewer && (viewer.admin || i.ownerId === viewer.id);
   const columns: Column<ImageRow>[] = [
     {
       key: "name",
@@ -171,10 +175,28 @@ export function ImagesTable({ canManage = false }: { canManage?: boolean }) {
     },
     { key: "status", label: "Status", sortable: true, render: (i) => <StatusBadge status={i.status} /> },
     { key: "format", label: "Format", sortable: true, render: (i) => i.format },
+    {
+      key: "visibility",
+      label: "Visibility",
+      render: (i) => (
+        <span className="text-xs" data-testid="image-visibility">
+          {i.visibility}
+        </span>
+      ),
+    },
     { key: "firmware", label: "Firmware", render: (i) => i.firmware.toUpperCase() },
     { key: "sizeBytes", label: "Size", sortable: true, render: (i) => formatBytes(i.sizeBytes) },
     { key: "vms", label: "VMs", render: (i) => i.vmCount ?? 0 },
-    ...(canManage ? [{ key: "actions", label: "Actions", render: (i: ImageRow) => <ImageActions image={i} /> }] : []),
+    ...(canManage
+      ? [
+          {
+            key: "actions",
+            label: "Actions",
+            render: (i: ImageRow) =>
+              mayChange(i) ? <ImageActions image={i} /> : <span className="text-xs text-slate-400">—</span>,
+          },
+        ]
+      : []),
   ];
   return (
     <DataTable<ImageRow>

@@ -1,7 +1,7 @@
 // Image service on the browser side: family query, PATCH/DELETE, and the upload itself over
 // XMLHttpRequest, because fetch() reports no upload progress.
 import { queryOptions } from "@tanstack/react-query";
-import type { ImageFamilyDto } from "../schemas/images";
+import type { ImageFamilyDto, ImageVisibility } from "../schemas/images";
 import type { ImageEvictResult, ImageHostDto } from "../schemas/host-images";
 import type { ImageDto, StoredImageDto } from "../schemas/api";
 import { ApiRequestError, fetchJson } from "./fetch-json";
@@ -45,10 +45,7 @@ export function evictImageRequest(id: string, hostId: string) {
 /** What an upload answers (201): lib/schemas/api.ts storedImageDtoSchema. */
 export type UploadedImage = StoredImageDto;
 
-export function patchImage(
-  id: string,
-  body: { name?: string; family?: string | null; visibility?: "public" | "private" },
-) {
+export function patchImage(id: string, body: { name?: string; family?: string | null; visibility?: ImageVisibility }) {
   return fetchJson(`/api/v1/images/${encodeURIComponent(id)}`, {
     method: "PATCH",
     headers: { "content-type": "application/json" },

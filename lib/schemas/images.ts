@@ -10,14 +10,16 @@ export const MAX_IMAGE_BYTES = 64 * 1024 * MiB;
 export const MAX_KERNEL_BYTES = 256 * MiB;
 export const MAX_INITRD_BYTES = 2 * 1024 * MiB;
 
-export const IMAGE_VISIBILITIES = ["private", "public"] as const;
+/** private: owner and admins; project: members of the image's project; public: everyone signed in. */
+export const IMAGE_VISIBILITIES = ["private", "project", "public"] as const;
+export type ImageVisibility = (typeof IMAGE_VISIBILITIES)[number];
 export const DISK_FORMATS = ["qcow2", "raw", "iso"] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 /** Multipart part names that carry files; everything else is a text field. */
 export const UPLOAD_FILE_PARTS = ["file", "kernel", "initrd"] as const;
 export type UploadFilePart = (typeof UPLOAD_FILE_PARTS)[number];
-export const UPLOAD_TEXT_FIELDS = ["name", "format", "arch", "family", "visibility", "cmdline"] as const;
+export const UPLOAD_TEXT_FIELDS = ["name", "format", "arch", "family", "visibility", "projectId", "cmdline"] as const;
 
 export const imageNameSchema = z
   .string()
@@ -58,8 +60,10 @@ export const uploadFieldsSchema = z
     family: z.preprocess(blankToUndefined, familySchema.optional()),
     visibility: z.preprocess(
       blankToUndefined,
-      z.enum(IMAGE_VISIBILITIES, { error: "visibility must be private or public" }).default("public"),
+      z.enum(IMAGE_VISIBILITIES, { error: "visibility must be private, project or public" }).default("project"),
     ),
+    /** the image's project; default: the uploader's first project (ADR 027) */
+    projectId: z.preprocess(blankToUndefined, z.string().trim().min(1).max(100).optional()),
     cmdline: z.preprocess(blankToUndefined, cmdlineSchema.optional()),
   })
   .strict()
@@ -85,7 +89,9 @@ export const importImageSchema = z
     format: z.enum(IMAGE_FORMATS, { error: `format must be one of: ${IMAGE_FORMATS.join(", ")}` }),
     arch: optionalArch,
     family: z.preprocess(blankToUndefined, familySchema.optional()),
-    visibility: z.enum(IMAGE_VISIBILITIES).default("public"),
+    visibility: z.enum(IMAGE_VISIBILITIES).default("project"),
+    /** the project the image belongs to (project visibility); default: the importer's first project */
+    projectId: z.string().trim().min(1).max(100).optional(),
     cmdline: cmdlineSchema.optional(),
   })
   .strict()

@@ -28,6 +28,13 @@ export const createProjectSchema = z.object({
 });
 export type CreateProjectInput = z.output<typeof createProjectSchema>;
 
+/** A project's image quota in GiB: null = POLYARCH_PROJECT_IMAGE_QUOTA_GB, 0 = unlimited (ADR 027). */
+export const imageQuotaGbSchema = z
+  .number({ error: "the image quota is a number of GiB" })
+  .min(0, "the image quota cannot be negative")
+  .max(1_000_000, "the image quota is at most 1000000 GiB")
+  .nullable();
+
 export const updateProjectSchema = z
   .object({
     name: projectNameSchema.optional(),
@@ -35,9 +42,13 @@ export const updateProjectSchema = z
       .nullable()
       .optional()
       .transform((v) => (v === undefined ? undefined : v ? v : null)),
+    imageQuotaGb: imageQuotaGbSchema.optional(),
   })
   .strict()
-  .refine((v) => v.name !== undefined || v.description !== undefined, "give at least one of: name, description");
+  .refine(
+    (v) => v.name !== undefined || v.description !== undefined || v.imageQuotaGb !== undefined,
+    "give at least one of: name, description, imageQuotaGb",
+  );
 export type UpdateProjectInput = z.output<typeof updateProjectSchema>;
 
 /** A member is named by user id or by email (exactly one). */
@@ -63,6 +74,11 @@ export const updateProjectActionSchema = z.object({
     .nullable()
     .transform((v) => (v ? v : null)),
 });
+/** The Projects page's quota form: "" = the default quota. */
+export const projectQuotaActionSchema = z.object({
+  id: projectIdSchema,
+  imageQuotaGb: z.preprocess((v) => (v === "" || v == null ? null : Number(v)), imageQuotaGbSchema),
+});
 export const projectMemberActionSchema = z.object({
   id: projectIdSchema,
   userId: z.string().trim().min(1, "choose a user").max(64),
@@ -75,6 +91,8 @@ export const projectDtoSchema = z.object({
   isDefault: z.boolean(),
   vmCount: z.number().int(),
   memberCount: z.number().int(),
+  imageQuotaBytes: z.number().nullable().describe("null: the default (POLYARCH_PROJECT_IMAGE_QUOTA_GB); 0: unlimited"),
+  imageBytes: z.number().describe("bytes of the project's images"),
   createdAt: timestamp,
   members: z
     .array(z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() }))

@@ -3,6 +3,7 @@ import { defineAction } from "@/lib/server/web";
 import {
   createProjectSchema,
   projectMemberActionSchema,
+  projectQuotaActionSchema,
   projectRefSchema,
   updateProjectActionSchema,
 } from "@/lib/schemas/projects";
@@ -24,6 +25,11 @@ export const createProjectAction = defineAction(
 export const updateProjectAction = defineAction(
   { ...base, schema: updateProjectActionSchema, action: "project.update" },
   ({ id, ...input }, who) => updateProject(id, input, who),
+);
+
+export const setProjectQuotaAction = defineAction(
+  { ...base, schema: projectQuotaActionSchema, action: "project.update" },
+  ({ id, imageQuotaGb }, who) => updateProject(id, { imageQuotaGb, description: undefined }, who),
 );
 
 export const deleteProjectAction = defineAction(

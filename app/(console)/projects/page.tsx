@@ -8,6 +8,7 @@ import {
   createProjectAction,
   deleteProjectAction,
   removeMemberAction,
+  setProjectQuotaAction,
   updateProjectAction,
 } from "./actions";
 
@@ -29,6 +30,7 @@ export default async function ProjectsPage() {
         actions={{
           create: createProjectAction,
           update: updateProjectAction,
+          setQuota: setProjectQuotaAction,
           remove: deleteProjectAction,
           addMember: addMemberAction,
           removeMember: removeMemberAction,

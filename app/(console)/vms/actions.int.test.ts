@@ -172,7 +172,15 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     });
     imageId = (
       await db().image.create({
-        data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 },
+        data: {
+          name: "img",
+          arch: "x86_64",
+          format: "kernel",
+          status: "ready",
+          minMemoryMb: 64,
+          minDiskGb: 1,
+          visibility: "public", // image visibility is tested in lib/server/images/visibility.int.test.ts
+        },
       })
     ).id;
   });

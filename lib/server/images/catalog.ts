@@ -1,12 +1,13 @@
 import "server-only";
 import { z } from "zod";
-import { AppError } from "../../errors";
 import { imageListQuery } from "../../schemas/entities";
 import type { ListResult } from "../../schemas/list";
 import { db } from "../platform";
 import { nameSearch, pageArgs } from "../platform";
 import type { Image } from "../../generated/sqlite/client";
 import type { imageDtoSchema } from "../../schemas/api";
+import type { Actor } from "../platform";
+import { imageNotFound, imageScopeFor, requireVisibleImage } from "./visibility";
 
 type ImageDtoSource = z.input<typeof imageDtoSchema>;
 
@@ -26,6 +27,7 @@ export function toImageDto(i: Image & { _count?: { vms: number } }) {
     firmware: i.firmware as ImageDtoSource["firmware"],
     status: i.status as ImageDtoSource["status"],
     visibility: i.visibility as ImageDtoSource["visibility"],
+    projectId: i.projectId,
     cmdline: i.cmdline,
     minDiskGb: i.minDiskGb,
     minMemoryMb: i.minMemoryMb,
@@ -36,8 +38,13 @@ export function toImageDto(i: Image & { _count?: { vms: number } }) {
   } satisfies ImageDtoSource;
 }
 
-export async function listImages(query: z.output<typeof imageListQuery>): Promise<ListResult<ImageDto>> {
+/** The images the actor may see (lib/server/images/visibility.ts), filtered, sorted and paged. */
+export async function listImages(
+  query: z.output<typeof imageListQuery>,
+  actor: Pick<Actor, "id" | "email" | "role">,
+): Promise<ListResult<ImageDto>> {
   const where = {
+    AND: [await imageScopeFor(actor)],
     ...(query.arch ? { arch: query.arch } : {}),
     ...(query.status ? { status: query.status } : {}),
     ...nameSearch(query.q),
@@ -54,8 +61,15 @@ export async function listImages(query: z.output<typeof imageListQuery>): Promis
   return { items: rows.map(toImageDto), total, page: query.page, pageSize: query.pageSize };
 }
 
+/** One image by id, without a visibility check: for the domain's own callers after their check. */
 export async function getImage(id: string): Promise<ImageDto> {
   const row = await db().image.findUnique({ where: { id }, include: { _count: { select: { vms: true } } } });
-  if (!row) throw new AppError({ code: "not_found", message: `Image ${id} does not exist.` });
+  if (!row) throw imageNotFound(id);
   return toImageDto(row);
+}
+
+/** One image for the actor: 404, as for a missing one, when they may not see it. */
+export async function getVisibleImage(id: string, actor: Pick<Actor, "id" | "email" | "role">): Promise<ImageDto> {
+  await requireVisibleImage(actor, id);
+  return getImage(id);
 }

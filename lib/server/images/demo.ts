@@ -39,6 +39,8 @@ export async function registerDemoImages(fixturesDir: string): Promise<number> {
         minDiskGb: 1,
         minMemoryMb: 128,
         detectedArch: arch,
+        // Demo images are for everyone signed in (the default, project, would hide them from other projects).
+        visibility: "public",
       },
     });
     const dir = join(imagesDir(), image.id);

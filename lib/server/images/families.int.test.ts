@@ -3,7 +3,10 @@ import { rmSync } from "node:fs";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
+import type { Actor } from "../platform";
 import { getImageFamily, listImageFamilies, resolveFamily } from "./families";
+
+const admin: Actor = { id: "u-admin", email: "admin@t.test", name: "Admin", role: "admin", via: "session" };
 
 async function build(family: string | null, arch: string, status = "ready", name = `${family}-${arch}`) {
   return db().image.create({ data: { name, family, arch, format: "kernel", status } });
@@ -23,35 +26,35 @@ describe.each(PROVIDERS)("image families on %s", (provider) => {
     const x = await build("debian-12", "x86_64");
     const a = await build("debian-12", "aarch64");
     await build("alpine", "x86_64");
-    expect((await resolveFamily("debian-12", "x86_64")).id).toBe(x.id);
-    expect((await resolveFamily("debian-12", "aarch64")).id).toBe(a.id);
-    expect(await resolveFamily("debian-12", "any")).toEqual(["x86_64", "aarch64"]);
-    expect(await resolveFamily("alpine", "any")).toEqual(["x86_64"]);
+    expect((await resolveFamily("debian-12", "x86_64", admin)).id).toBe(x.id);
+    expect((await resolveFamily("debian-12", "aarch64", admin)).id).toBe(a.id);
+    expect(await resolveFamily("debian-12", "any", admin)).toEqual(["x86_64", "aarch64"]);
+    expect(await resolveFamily("alpine", "any", admin)).toEqual(["x86_64"]);
   });
 
   it("names what exists when the arch has no build, or its build is not ready; unknown families are not found", async () => {
     await build("alpine", "x86_64");
     await build("fedora", "x86_64", "validating");
-    await expect(resolveFamily("alpine", "aarch64")).rejects.toMatchObject({
+    await expect(resolveFamily("alpine", "aarch64", admin)).rejects.toMatchObject({
       code: "unprocessable",
       message: expect.stringMatching(/no aarch64 build; it has x86_64/),
     });
-    await expect(resolveFamily("fedora", "x86_64")).rejects.toMatchObject({
+    await expect(resolveFamily("fedora", "x86_64", admin)).rejects.toMatchObject({
       code: "unprocessable",
       message: expect.stringMatching(/validating, not ready/),
     });
-    await expect(resolveFamily("fedora", "any")).rejects.toMatchObject({
+    await expect(resolveFamily("fedora", "any", admin)).rejects.toMatchObject({
       code: "unprocessable",
       message: expect.stringMatching(/no ready build/),
     });
-    await expect(resolveFamily("nope", "x86_64")).rejects.toMatchObject({ code: "not_found" });
+    await expect(resolveFamily("nope", "x86_64", admin)).rejects.toMatchObject({ code: "not_found" });
   });
 
   it("lists families with their builds in canonical arch order, ignoring images without a family", async () => {
     const a = await build("debian-12", "aarch64");
     const x = await build("debian-12", "x86_64", "error");
     await build(null, "x86_64", "ready", "loose");
-    expect(await listImageFamilies()).toEqual([
+    expect(await listImageFamilies(admin)).toEqual([
       {
         family: "debian-12",
         builds: [
@@ -60,8 +63,8 @@ describe.each(PROVIDERS)("image families on %s", (provider) => {
         ],
       },
     ]);
-    expect((await getImageFamily("debian-12")).builds).toHaveLength(2);
-    await expect(getImageFamily("loose")).rejects.toMatchObject({ code: "not_found" });
+    expect((await getImageFamily("debian-12", admin)).builds).toHaveLength(2);
+    await expect(getImageFamily("loose", admin)).rejects.toMatchObject({ code: "not_found" });
   });
 
   it("the database refuses a second build of one arch in a family", async () => {

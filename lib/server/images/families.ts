@@ -2,11 +2,17 @@ import "server-only";
 // Image families: one name ("debian-12") with one build per architecture, as Incus aliases do.
 // VM creation resolves a family to the ready build for the chosen arch; with "any" architecture
 // it learns which arches have a ready build, so the scheduler can pick one with capacity.
+// Every lookup sees only the builds the actor may see (visibility.ts): a family whose builds are
+// all invisible does not exist for them, and a family never resolves to someone else's private build.
 import { ARCHES, type Arch } from "../../arch";
 import { AppError } from "../../errors";
 import type { FamilyBuild, ImageFamilyDto } from "../../schemas/images";
 import { db } from "../platform";
+import type { Actor } from "../platform";
 import { toImageDto, type ImageDto } from "./catalog";
+import { imageScopeFor } from "./visibility";
+
+type ActorRef = Pick<Actor, "id" | "email" | "role">;
 
 const archOrder = (a: string) => {
   const i = (ARCHES as readonly string[]).indexOf(a);
@@ -30,14 +36,20 @@ function group(
 
 const buildSelect = { id: true, name: true, family: true, arch: true, status: true } as const;
 
-export async function listImageFamilies(): Promise<ImageFamilyDto[]> {
+export async function listImageFamilies(actor: ActorRef): Promise<ImageFamilyDto[]> {
   return group(
-    await db().image.findMany({ where: { family: { not: null } }, select: buildSelect, orderBy: [{ family: "asc" }] }),
+    await db().image.findMany({
+      where: { AND: [await imageScopeFor(actor), { family: { not: null } }] },
+      select: buildSelect,
+      orderBy: [{ family: "asc" }],
+    }),
   );
 }
 
-export async function getImageFamily(family: string): Promise<ImageFamilyDto> {
-  const [found] = group(await db().image.findMany({ where: { family }, select: buildSelect }));
+export async function getImageFamily(family: string, actor: ActorRef): Promise<ImageFamilyDto> {
+  const [found] = group(
+    await db().image.findMany({ where: { AND: [await imageScopeFor(actor), { family }] }, select: buildSelect }),
+  );
   if (!found) throw new AppError({ code: "not_found", message: `Image family "${family}" does not exist.` });
   return found;
 }
@@ -47,11 +59,14 @@ export async function getImageFamily(family: string): Promise<ImageFamilyDto> {
  * canonical order). Throws not_found for an unknown family and unprocessable, naming the arches
  * that do exist, when the asked arch has no ready build.
  */
-export async function resolveFamily(family: string, arch: Arch): Promise<ImageDto>;
-export async function resolveFamily(family: string, arch: "any"): Promise<Arch[]>;
-export async function resolveFamily(family: string, arch: Arch | "any"): Promise<ImageDto | Arch[]>;
-export async function resolveFamily(family: string, arch: Arch | "any"): Promise<ImageDto | Arch[]> {
-  const rows = await db().image.findMany({ where: { family }, include: { _count: { select: { vms: true } } } });
+export async function resolveFamily(family: string, arch: Arch, actor: ActorRef): Promise<ImageDto>;
+export async function resolveFamily(family: string, arch: "any", actor: ActorRef): Promise<Arch[]>;
+export async function resolveFamily(family: string, arch: Arch | "any", actor: ActorRef): Promise<ImageDto | Arch[]>;
+export async function resolveFamily(family: string, arch: Arch | "any", actor: ActorRef): Promise<ImageDto | Arch[]> {
+  const rows = await db().image.findMany({
+    where: { AND: [await imageScopeFor(actor), { family }] },
+    include: { _count: { select: { vms: true } } },
+  });
   if (rows.length === 0) throw new AppError({ code: "not_found", message: `Image family "${family}" does not exist.` });
   const ready = rows.filter((r) => r.status === "ready" && (ARCHES as readonly string[]).includes(r.arch));
   const readyArches = ARCHES.filter((a) => ready.some((r) => r.arch === a));

@@ -34,6 +34,7 @@ function facts(machineId: string, arch: "x86_64" | "aarch64"): HostFacts {
 }
 const usage = { cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] };
 const actor: Actor = { id: "u-1", email: "op@example.test", name: "op", role: "operator", via: "session" };
+const admin: Actor = { id: "u-0", email: "admin@example.test", name: "admin", role: "admin", via: "session" };
 const img = (imageId: string, state: HostImageReport["state"], sizeBytes: number, inUse = false): HostImageReport => ({
   imageId,
   state,
@@ -79,10 +80,10 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     const a = await registerHost({ joinToken, agentUrl: agent.url, facts: facts("m-arm", "aarch64") }, null);
     const b = await registerHost({ joinToken, agentUrl: agent.url, facts: facts("m-x86", "x86_64") }, null);
     const i1 = await db().image.create({
-      data: { name: "debian-arm", arch: "aarch64", format: "qcow2", status: "ready" },
+      data: { name: "debian-arm", arch: "aarch64", format: "qcow2", status: "ready", visibility: "public" },
     });
     const i2 = await db().image.create({
-      data: { name: "alpine-arm", arch: "aarch64", format: "qcow2", status: "ready" },
+      data: { name: "alpine-arm", arch: "aarch64", format: "qcow2", status: "ready", visibility: "public" },
     });
     return { a: a.hostId, b: b.hostId, i1: i1.id, i2: i2.id };
   }
@@ -125,7 +126,7 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
         status: "running",
       },
     });
-    const view = await listImageHosts(i1);
+    const view = await listImageHosts(i1, admin);
     expect(
       view.items.map(({ hostName, arch, state, sizeBytes, inUse }) => ({ hostName, arch, state, sizeBytes, inUse })),
     ).toEqual([
@@ -138,7 +139,7 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     // The host no longer reports i2: its row goes. Other hosts are untouched.
     await recordHeartbeat(a, { usage, vms: [], images: [img(i1, "ready", 4000)] });
     expect(await db().hostImage.count({ where: { hostId: a } })).toBe(1);
-    expect((await listImageHosts(i2)).items).toEqual([]);
+    expect((await listImageHosts(i2, admin)).items).toEqual([]);
     expect(await db().hostImage.count({ where: { hostId: b } })).toBe(1);
 
     // An older agent (no `images`) leaves the rows alone; an empty list clears them.
@@ -147,7 +148,7 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     await recordHeartbeat(a, { usage, vms: [], images: [] });
     expect(await db().hostImage.count({ where: { hostId: a } })).toBe(0);
 
-    await expect(listImageHosts("no-such-image")).rejects.toMatchObject({ code: "not_found" });
+    await expect(listImageHosts("no-such-image", admin)).rejects.toMatchObject({ code: "not_found" });
   });
 
   it("evicts through the agent, removes the row and audits; refuses while in use; absent counts as done", async () => {
@@ -186,7 +187,8 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     agent.calls = [];
     await expect(evictImageFromHost(i1, a, { actor, clientIp: null })).rejects.toMatchObject({
       code: "conflict",
-      message: expect.stringMatching(/in use on host node-aarch64 by VM db-1/),
+      // db-1 is in the default project, which this operator is not in: counted, not named.
+      message: expect.stringMatching(/in use on host node-aarch64 by 1 VM of other projects/),
     });
     expect(agent.calls).toEqual([]);
 

@@ -10,6 +10,8 @@ import { agentClient } from "../hosts";
 import { recordAudit } from "../platform";
 import { db } from "../platform";
 import { logError } from "../platform";
+import type { Actor } from "../platform";
+import { requireVisibleImage, vmScopeForImages } from "./visibility";
 
 // Keeps `IN (...)` lists well under SQLite's and PostgreSQL's bound-parameter limits.
 const CHUNK = 500;
@@ -55,11 +57,16 @@ export async function syncHostImages(hostId: string, reported: HostImageReport[]
   }
 }
 
-/** Hosts holding a copy of the image, with the VMs there that keep it in use. */
-export async function listImageHosts(imageId: string): Promise<{ items: ImageHostDto[] }> {
-  if (!(await db().image.findUnique({ where: { id: imageId }, select: { id: true } }))) {
-    throw new AppError({ code: "not_found", message: `Image ${imageId} does not exist.` });
-  }
+/**
+ * Hosts holding a copy of the image, with the VMs there that keep it in use. The image must be
+ * visible to the actor (404 otherwise); `usedBy` names only VMs of projects the actor may see, while
+ * `inUse` still counts every VM (it is why an eviction would be refused).
+ */
+export async function listImageHosts(
+  imageId: string,
+  actor: Pick<Actor, "id" | "email" | "role">,
+): Promise<{ items: ImageHostDto[] }> {
+  await requireVisibleImage(actor, imageId);
   const rows = await db().hostImage.findMany({
     where: { imageId },
     include: { host: { select: { id: true, name: true, arch: true, status: true } } },
@@ -68,6 +75,7 @@ export async function listImageHosts(imageId: string): Promise<{ items: ImageHos
   const hostIds = rows.map((r) => r.hostId);
   // The controller's own placement says which VMs boot from it there (HostImage has no column
   // for the agent's flag); the agent re-checks on eviction anyway.
+  const scope = await vmScopeForImages(actor);
   const vms = hostIds.length
     ? await db().vm.findMany({
         where: { imageId, hostId: { in: hostIds } },
@@ -75,9 +83,20 @@ export async function listImageHosts(imageId: string): Promise<{ items: ImageHos
         orderBy: { name: "asc" },
       })
     : [];
+  const visible = new Set(
+    hostIds.length
+      ? (
+          await db().vm.findMany({
+            where: { AND: [scope, { imageId, hostId: { in: hostIds } }] },
+            select: { id: true },
+          })
+        ).map((v) => v.id)
+      : [],
+  );
   return {
     items: rows.map((r) => {
-      const usedBy = vms.filter((v) => v.hostId === r.hostId).map((v) => ({ id: v.id, name: v.name }));
+      const here = vms.filter((v) => v.hostId === r.hostId);
+      const usedBy = here.filter((v) => visible.has(v.id)).map((v) => ({ id: v.id, name: v.name }));
       return {
         hostId: r.hostId,
         hostName: r.host.name,
@@ -85,7 +104,7 @@ export async function listImageHosts(imageId: string): Promise<{ items: ImageHos
         hostStatus: r.host.status,
         state: r.state as ImageHostDto["state"],
         sizeBytes: Number(r.sizeBytes),
-        inUse: usedBy.length > 0,
+        inUse: here.length > 0,
         usedBy,
         updatedAt: r.updatedAt.toISOString(),
       };
@@ -101,8 +120,7 @@ const vmList = (vms: Array<{ name: string }>) =>
  * record. Refused while a VM there boots from it. Not cached on the host counts as done.
  */
 export async function evictImageFromHost(imageId: string, hostId: string, who: Caller): Promise<ImageEvictResult> {
-  const image = await db().image.findUnique({ where: { id: imageId }, select: { id: true, name: true } });
-  if (!image) throw new AppError({ code: "not_found", message: `Image ${imageId} does not exist.` });
+  const image = await requireVisibleImage(who.actor, imageId, { action: "image.evict", clientIp: who.clientIp });
   const host = await db().host.findUnique({
     where: { id: hostId },
     select: { id: true, name: true, agentUrl: true, tokenGeneration: true },
@@ -123,15 +141,30 @@ export async function evictImageFromHost(imageId: string, hostId: string, who: C
     // Checked here first, so the refusal names VMs as the console knows them.
     const users = await db().vm.findMany({
       where: { imageId, hostId },
-      select: { name: true },
+      select: { id: true, name: true },
       orderBy: { name: "asc" },
     });
     if (users.length) {
+      // Names only the VMs the actor may see; the others are counted.
+      const seen = new Set(
+        (
+          await db().vm.findMany({
+            where: { AND: [await vmScopeForImages(who.actor), { imageId, hostId }] },
+            select: { id: true },
+          })
+        ).map((v) => v.id),
+      );
+      const named = users.filter((u) => seen.has(u.id));
+      const hidden = users.length - named.length;
+      const holders = [
+        ...(named.length ? [vmList(named)] : []),
+        ...(hidden ? [`${hidden} VM${hidden === 1 ? "" : "s"} of other projects`] : []),
+      ].join(" and ");
       throw new AppError({
         code: "conflict",
         message:
-          `Image ${image.name} is in use on host ${host.name} by ${vmList(users)}; ` +
-          `delete ${users.length === 1 ? "it" : "them"} before evicting the image.`,
+          `Image ${image.name} is in use on host ${host.name} by ${holders}; ` +
+          `${users.length === 1 ? "it" : "they"} must be deleted before the image can be evicted.`,
       });
     }
     let evicted = true;

@@ -11,3 +11,4 @@ export { reconcileArch, type ArchEvidence } from "./inspect-shared";
 export * from "./lifecycle";
 export * from "./multipart";
 export * from "./upload";
+export * from "./visibility";

@@ -1,9 +1,10 @@
 import "server-only";
 // Inspects a kernel (and optional initrd) for direct kernel boot: a Linux kernel at all, and its
 // CPU architecture from the kernel header, decompressing only as much as the header needs.
-// Every tool runs through spawn with an argv array and a timeout, never a shell.
+// Every tool runs through spawn with an argv array and a timeout, never a shell. Memory stays
+// bounded whatever the file's size: only a window of the kernel is read (see kernelWindow).
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import * as zlib from "node:zlib";
 import type { Arch } from "../../arch";
 import { gunzipPrefix } from "../../image-detect/inflate";
@@ -32,6 +33,12 @@ export interface KernelInspection {
 
 const MAX_KERNEL_BYTES = 256 * 1024 * 1024;
 const INITRD_HEAD_BYTES = 16 * 1024 * 1024;
+/**
+ * The most of a kernel read for inspection (and of an EFI zboot payload). Headers sit in the first
+ * 64 KiB; the decompressors need only enough input for KERNEL_HEADER_PREFIX bytes of output, and
+ * 16 MiB covers even lz4's legacy 8 MiB blocks.
+ */
+export const KERNEL_WINDOW_BYTES = 16 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Decompression
@@ -157,6 +164,44 @@ export async function detectKernelBytes(bytes: Uint8Array, timeoutMs = DEFAULT_T
   return d;
 }
 
+/**
+ * What detectKernelArch gets instead of the whole file: its first KERNEL_WINDOW_BYTES, or for an EFI
+ * zboot image the bytes up to the payload plus the payload's first KERNEL_WINDOW_BYTES, with the
+ * header's payload size shortened to match (a prefix decompresses like the whole stream's start).
+ */
+export async function kernelWindow(abs: string, size: number): Promise<Uint8Array> {
+  const fh = await open(abs, "r");
+  try {
+    const readAt = async (position: number, length: number) => {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, position);
+      return new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
+    };
+    const head = await readAt(0, Math.min(size, KERNEL_WINDOW_BYTES));
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    const isZboot =
+      head.length >= 64 && String.fromCharCode(...head.subarray(0, 2), ...head.subarray(4, 8)) === "MZzimg";
+    if (!isZboot) return head;
+    const offset = view.getUint32(8, true);
+    const payload = view.getUint32(12, true);
+    // A payload beyond the window or the file: leave it to detectKernelArch to say what is wrong.
+    if (offset === 0 || offset > KERNEL_WINDOW_BYTES || offset + payload > size) return head;
+    const take = Math.min(payload, KERNEL_WINDOW_BYTES);
+    if (offset + take <= head.length) {
+      const out = head.subarray(0, offset + take);
+      new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(12, take, true);
+      return out;
+    }
+    const out = new Uint8Array(offset + take);
+    out.set(head.subarray(0, offset));
+    out.set(await readAt(offset, take), offset);
+    new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(12, take, true);
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Initrd sanity: a cpio archive, optionally compressed (Debian prepends an uncompressed microcode cpio). */
 async function initrdKind(abs: string, size: number, timeoutMs: number): Promise<string> {
   const head = await readHead(abs, Math.min(size, INITRD_HEAD_BYTES));
@@ -198,7 +243,7 @@ export async function inspectKernelImage(
     throw unprocessable(
       `The kernel file is ${Math.round(size / MiB)} MiB; a Linux kernel is far smaller (limit ${MAX_KERNEL_BYTES / MiB} MiB).`,
     );
-  const d = await detectKernelBytes(new Uint8Array(await readFile(abs)), timeoutMs);
+  const d = await detectKernelBytes(await kernelWindow(abs, size), timeoutMs);
   if (d.notKernel) throw unprocessable(`The kernel file is not a Linux kernel: ${d.reason}.`);
   if (d.unsupported) throw unprocessable(`The kernel is ${d.kind}: ${d.reason}.`);
   const arch = reconcileArch(declared.arch, {

@@ -1,22 +1,26 @@
 import "server-only";
 import type { Caller } from "../platform";
-// Rename / re-family / visibility and delete of stored images, all audited. Uploads and imports
-// live in image-upload.ts.
+// Rename / re-family / visibility and delete of stored images, all audited; only the image's owner
+// or an admin may (visibility.ts). Uploads and imports live in upload.ts.
 import { rm } from "node:fs/promises";
 import { AppError } from "../../errors";
 import type { ImagePatch } from "../../schemas/images";
 import { recordAudit } from "../platform";
 import { db } from "../platform";
 import { insideImageStore } from "./files";
-import { familyTakenMessage, isUploadActive } from "./upload";
+import { isUploadActive } from "./upload";
 import { getImage, type ImageDto } from "./catalog";
 import { logError } from "../platform";
-
-const notFound = (id: string) => new AppError({ code: "not_found", message: `Image ${id} does not exist.` });
+import { familyTakenFor, imageNotFound as notFound, requireImageOwner } from "./visibility";
 
 export async function updateImage(id: string, patch: ImagePatch, who: Caller): Promise<ImageDto> {
-  const before = await db().image.findUnique({ where: { id } });
-  if (!before) throw notFound(id);
+  const before = await requireImageOwner(who.actor, id, { action: "image.update", clientIp: who.clientIp });
+  // As for uploads (upload-limits.ts): publishing to everyone is an admin's call.
+  if (patch.visibility === "public" && before.visibility !== "public" && who.actor.role !== "admin")
+    throw new AppError({
+      code: "forbidden",
+      message: "Only admins may make an image public; choose project (members of the project) or private (only you).",
+    });
   if (patch.family && before.status !== "ready")
     throw new AppError({
       code: "conflict",
@@ -34,11 +38,11 @@ export async function updateImage(id: string, patch: ImagePatch, who: Caller): P
     if (code === "P2002" && patch.family) {
       const taken = await db().image.findFirst({
         where: { family: patch.family, arch: before.arch, NOT: { id } },
-        select: { name: true },
+        select: { name: true, visibility: true, projectId: true, ownerId: true },
       });
       throw new AppError({
         code: "conflict",
-        message: familyTakenMessage(patch.family, before.arch, taken?.name ?? "?"),
+        message: await familyTakenFor(who.actor, patch.family, before.arch, taken),
       });
     }
     if (code === "P2025") throw notFound(id);
@@ -61,6 +65,7 @@ export async function updateImage(id: string, patch: ImagePatch, who: Caller): P
 
 /** Deletes an image and its files. Refused while any VM references it, or while its upload is running. */
 export async function deleteImage(id: string, who: Caller): Promise<{ id: string; deleted: true }> {
+  await requireImageOwner(who.actor, id, { action: "image.delete", clientIp: who.clientIp });
   const image = await db().image.findUnique({ where: { id }, include: { _count: { select: { vms: true } } } });
   if (!image) throw notFound(id);
   if (isUploadActive(id))

@@ -23,6 +23,7 @@ const haveFixtures = existsSync(kernel("x86_64")) && existsSync(kernel("aarch64"
 
 const actor: Actor = { id: "u-op", email: "op@t.test", name: "Op", role: "operator", via: "session" };
 const who = { actor, clientIp: "127.0.0.1" };
+const adminWho = { actor: { ...actor, id: "u-admin", role: "admin" as const }, clientIp: "127.0.0.1" };
 const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 let work: string;
@@ -291,6 +292,16 @@ describe.skipIf(!haveFixtures)("image upload (streamed multipart) on sqlite", ()
     expect(x86.family).toBe("deb");
   });
 
+  it("a family slot held by an image the uploader may not see is 'in use', without naming it", async () => {
+    await uploadImage(multipartRequest(kernelParts("aarch64", { family: "hidden", visibility: "private" })), who);
+    const other = { actor: { ...actor, id: "u-op2", email: "op2@t.test" }, clientIp: "127.0.0.1" };
+    for (const fields of [{ family: "hidden", arch: "arm64" }, { family: "hidden" }] as Record<string, string>[]) {
+      const err = await uploadImage(multipartRequest(kernelParts("aarch64", fields)), other).catch((e) => e);
+      expect(err).toMatchObject({ code: "conflict", message: expect.stringMatching(/"hidden" is already in use/) });
+      expect(err.message).not.toContain("busybox");
+    }
+  });
+
   it("PATCH renames, re-families (409 on a taken slot) and sets visibility; DELETE is refused while a VM uses the image", async () => {
     const a = await uploadImage(multipartRequest(kernelParts("x86_64", { family: "one" })), who);
     const b = await uploadImage(multipartRequest(kernelParts("x86_64", { family: "two" })), who);
@@ -325,13 +336,13 @@ describe.skipIf(!haveFixtures)("image upload (streamed multipart) on sqlite", ()
     rmSync(link, { force: true });
     symlinkSync(kernel("aarch64"), link);
     await expect(
-      importImage({ path: link, name: "l", format: "kernel", visibility: "public" }, who),
+      importImage({ path: link, name: "l", format: "kernel", visibility: "public" }, adminWho),
     ).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/symbolic link/) });
     await expect(
-      importImage({ path: "/dev/null", name: "n", format: "raw", visibility: "public" }, who),
+      importImage({ path: "/dev/null", name: "n", format: "raw", visibility: "public" }, adminWho),
     ).rejects.toMatchObject({ code: "invalid", message: expect.stringMatching(/symbolic link|regular file/) });
     await expect(
-      importImage({ path: work, name: "d", format: "raw", visibility: "public" }, who),
+      importImage({ path: work, name: "d", format: "raw", visibility: "public" }, adminWho),
     ).rejects.toMatchObject({ code: "invalid" });
     await expectNothingRemains();
     const image = await importImage(
@@ -343,7 +354,7 @@ describe.skipIf(!haveFixtures)("image upload (streamed multipart) on sqlite", ()
         family: "imp",
         visibility: "public",
       },
-      who,
+      adminWho,
     );
     expect(image).toMatchObject({ status: "ready", arch: "aarch64", family: "imp", sha256: sha(kernel("aarch64")) });
   });

@@ -8,7 +8,7 @@ import type { Caller } from "../platform";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { constants as fsConstants, createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, open, readdir, realpath, rm } from "node:fs/promises";
+import { mkdir, open, realpath, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
 import { ARCHES, type Arch } from "../../arch";
@@ -25,7 +25,7 @@ import {
   type UploadFilePart,
 } from "../../schemas/images";
 import { recordAudit } from "../platform";
-import { activeControllerId, controllerId, dbNowMs, liveControllers } from "../platform";
+import { activeControllerId } from "../platform";
 import { db } from "../platform";
 import { demoCmdline } from "./demo";
 import { parseOrThrow } from "../platform";
@@ -33,8 +33,18 @@ import { imagesDir } from "./files";
 import { inspectImage } from "./inspect-disk";
 import { inspectKernelImage } from "./inspect-kernel";
 import { getImage, type ImageDto } from "./catalog";
+import { familyTakenFor } from "./visibility";
 import { logError, logInfo } from "../platform";
 import { multipartBoundary, parseMultipart, type PartSink } from "./multipart";
+import { activeUploads as active } from "./upload-sweep";
+import {
+  checkFreeSpace,
+  checkProjectQuota,
+  claimUploadSlot,
+  RECHECK_EVERY_BYTES,
+  resolveUploadTarget,
+  type UploadTarget,
+} from "./upload-limits";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -61,12 +71,7 @@ export { MAX_IMAGE_BYTES, MAX_INITRD_BYTES, MAX_KERNEL_BYTES };
 /** What an upload/import answers: the image, plus what the bytes said (arch evidence, warnings). */
 export type StoredImageDto = ImageDto & { detectedArch: Arch | null; warnings: string[] };
 
-/** Image ids whose bytes this process is receiving or validating right now (the sweep skips them). */
-const active = new Set<string>();
-
-export function isUploadActive(id: string): boolean {
-  return active.has(id);
-}
+export { isUploadActive, sweepInterruptedUploads } from "./upload-sweep";
 
 const invalid = (message: string) => new AppError({ code: "invalid", message });
 const conflict = (message: string) => new AppError({ code: "conflict", message });
@@ -101,7 +106,7 @@ function storeError(e: Error): AppError | Error {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === "ENOSPC" || code === "EDQUOT")
     return new AppError({
-      code: "unavailable",
+      code: "insufficient_storage",
       message: "The controller's image store is out of space; free some space or ask an admin.",
     });
   return e;
@@ -109,20 +114,31 @@ function storeError(e: Error): AppError | Error {
 
 /**
  * Writes a file with sha256 on the way, refusing more than `maxBytes`. The 4 MiB write buffer lets
- * the next network chunk arrive while the disk writes, and bounds memory per upload.
+ * the next network chunk arrive while the disk writes, and bounds memory per upload. `recheck`
+ * (free space, quota) runs every RECHECK_EVERY_BYTES with the bytes of this file so far.
  */
-export function hashingFileSink(path: string, maxBytes: number, what: string): FileSink {
+export function hashingFileSink(
+  path: string,
+  maxBytes: number,
+  what: string,
+  recheck?: (bytes: number) => Promise<void>,
+): FileSink {
   const out: WriteStream = createWriteStream(path, { flags: "wx", mode: 0o600, highWaterMark: 4 * MiB });
   const hash = createHash("sha256");
   let bytes = 0;
   let failure: Error | null = null;
   let digest: string | null = null;
+  let nextCheck = RECHECK_EVERY_BYTES;
   out.on("error", (e) => (failure ??= e));
   return {
     async write(chunk) {
       if (failure) throw storeError(failure);
       bytes += chunk.length;
       if (bytes > maxBytes) throw tooLarge(what, maxBytes);
+      if (recheck && bytes >= nextCheck) {
+        nextCheck = bytes + RECHECK_EVERY_BYTES;
+        await recheck(bytes);
+      }
       hash.update(chunk);
       if (!out.write(chunk)) await once(out, "drain").catch((e: Error) => Promise.reject(storeError(e)));
     },
@@ -180,17 +196,17 @@ function checkPartFits(format: UploadFields["format"], part: UploadFilePart): vo
 async function familyBuilds(family: string, exceptId?: string) {
   return db().image.findMany({
     where: { family, ...(exceptId ? { NOT: { id: exceptId } } : {}) },
-    select: { id: true, name: true, arch: true },
+    select: { id: true, name: true, arch: true, visibility: true, projectId: true, ownerId: true },
   });
 }
 
 /** Refuses early, before any byte is stored, an upload whose family slot is already taken. */
-async function preflightFamily(meta: Pick<UploadFields, "family" | "arch">): Promise<void> {
+async function preflightFamily(meta: Pick<UploadFields, "family" | "arch">, who: Caller): Promise<void> {
   if (!meta.family) return;
   const builds = await familyBuilds(meta.family);
   if (meta.arch) {
     const taken = builds.find((b) => b.arch === meta.arch);
-    if (taken) throw conflict(familyTakenMessage(meta.family, meta.arch, taken.name));
+    if (taken) throw conflict(await familyTakenFor(who.actor, meta.family, meta.arch, taken));
   } else if (ARCHES.every((a) => builds.some((b) => b.arch === a))) {
     throw conflict(
       `Family "${meta.family}" already has a build for every architecture (${ARCHES.join(", ")}); delete or re-family one first.`,
@@ -198,11 +214,7 @@ async function preflightFamily(meta: Pick<UploadFields, "family" | "arch">): Pro
   }
 }
 
-export function familyTakenMessage(family: string, arch: string, existing: string): string {
-  return `Family "${family}" already has an ${arch} build ("${existing}"). Use another family, or delete or re-family that build first.`;
-}
-
-async function createUploadRow(meta: UploadFields, who: Caller) {
+async function createUploadRow(meta: UploadFields, target: UploadTarget, who: Caller) {
   try {
     // The family is reserved at once only when the arch is known: (family, arch) is unique.
     return await db().image.create({
@@ -210,7 +222,8 @@ async function createUploadRow(meta: UploadFields, who: Caller) {
         name: meta.name,
         format: meta.format,
         status: "uploading",
-        visibility: meta.visibility,
+        visibility: target.visibility,
+        projectId: target.projectId,
         ownerId: who.actor.id,
         uploadControllerId: activeControllerId(),
         arch: meta.arch ?? PENDING_ARCH,
@@ -221,7 +234,8 @@ async function createUploadRow(meta: UploadFields, who: Caller) {
   } catch (e) {
     if (isUniqueViolation(e) && meta.family && meta.arch) {
       const taken = (await familyBuilds(meta.family)).find((b) => b.arch === meta.arch);
-      throw conflict(familyTakenMessage(meta.family, meta.arch, taken?.name ?? "another upload in progress"));
+      // The holder is named only to a caller who may see it (an image of another project stays unnamed).
+      throw conflict(await familyTakenFor(who.actor, meta.family, meta.arch, taken ?? null));
     }
     throw e;
   }
@@ -244,8 +258,12 @@ async function discard(id: string | null, received: Received): Promise<void> {
 async function finalize(
   id: string,
   meta: UploadFields,
+  target: UploadTarget,
   received: Received,
+  who: Caller,
 ): Promise<{ arch: Arch; detectedArch: Arch | null; warnings: string[] }> {
+  // Again with the real size: the declared one may be absent, and other images may have landed meanwhile.
+  await checkProjectQuota(target.projectId, receivedBytes(received), id);
   await db().image.update({ where: { id }, data: { status: "validating" } });
   const rel = (part: UploadFilePart) => `${id}/${STORED_NAME[part]}`;
   let data;
@@ -296,7 +314,7 @@ async function finalize(
   } catch (e) {
     if (isUniqueViolation(e) && meta.family) {
       const taken = (await familyBuilds(meta.family, id)).find((b) => b.arch === result.arch);
-      throw conflict(familyTakenMessage(meta.family, result.arch, taken?.name ?? "?"));
+      throw conflict(await familyTakenFor(who.actor, meta.family, result.arch, taken ?? null));
     }
     // The row vanished (deleted while validating): report it rather than a 500.
     if (typeof e === "object" && e !== null && (e as { code?: unknown }).code === "P2025")
@@ -304,6 +322,29 @@ async function finalize(
     throw e;
   }
   return result;
+}
+
+function receivedBytes(received: Received): number {
+  return Object.values(received).reduce((n, s) => n + s.result().bytes, 0);
+}
+
+/**
+ * The free-space and quota checks repeated while bytes arrive: `others` is what the earlier parts
+ * of this upload already stored, the callback gets this part's bytes so far.
+ */
+function recheckDuring(id: string, target: UploadTarget, others: () => number) {
+  return async (bytes: number) => {
+    await checkFreeSpace(imagesDir(), 0, true);
+    await checkProjectQuota(target.projectId, others() + bytes, id);
+  };
+}
+
+/** Before any byte is stored: the caller's project and visibility, free space and the quota for `declared` bytes. */
+async function admit(meta: UploadFields, who: Caller, declared: number): Promise<UploadTarget> {
+  const target = await resolveUploadTarget(who, { visibility: meta.visibility, projectId: meta.projectId });
+  await checkFreeSpace(imagesDir(), declared);
+  await checkProjectQuota(target.projectId, declared);
+  return target;
 }
 
 async function audited(
@@ -363,9 +404,13 @@ export async function uploadImage(req: Request, who: Caller): Promise<StoredImag
   if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw tooLarge("upload", MAX_IMAGE_BYTES);
   if (!req.body) throw invalid("The request has no body.");
   const body = req.body;
+  // The body is a little larger than the files; good enough to refuse early what cannot fit.
+  const expected = Number.isFinite(declared) ? Math.max(0, declared - MULTIPART_SLACK) : 0;
+  await checkFreeSpace(imagesDir(), expected);
 
   const fields: Record<string, string> = {};
   let meta: UploadFields | null = null;
+  let target: UploadTarget | null = null;
   let id: string | null = null;
   const received: Received = {};
   return audited(
@@ -391,18 +436,22 @@ export async function uploadImage(req: Request, who: Caller): Promise<StoredImag
             if (!meta) {
               meta = parseOrThrow(uploadFieldsSchema, fields, "upload fields");
               checkPartFits(meta.format, name);
-              await preflightFamily(meta);
-              id = (await createUploadRow(meta, who)).id;
+              target = await admit(meta, who, expected);
+              await preflightFamily(meta, who);
+              id = (await createUploadRow(meta, target, who)).id;
               setId(id);
               active.add(id);
+              await claimUploadSlot(who.actor.id, id, (other) => active.has(other));
               await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
             }
             checkPartFits(meta.format, name);
             if (received[name]) throw invalid(`The part "${name}" was sent twice.`);
+            const before = receivedBytes(received);
             const sink = hashingFileSink(
               join(/* turbopackIgnore: true */ imagesDir(), id!, STORED_NAME[name]),
               LIMIT[name],
               name === "file" ? "image file" : name,
+              recheckDuring(id!, target!, () => before),
             );
             received[name] = sink;
             return sink;
@@ -418,7 +467,7 @@ export async function uploadImage(req: Request, who: Caller): Promise<StoredImag
           );
         for (const [part, sink] of Object.entries(received))
           if (sink.result().bytes === 0) throw invalid(`The "${part}" part is empty.`);
-        const found = await finalize(id!, m, received);
+        const found = await finalize(id!, m, target!, received, who);
         return { ...(await getImage(id!)), detectedArch: found.detectedArch, warnings: found.warnings };
       } catch (error) {
         await discard(id, received);
@@ -468,6 +517,7 @@ export async function importImage(input: ImportImageInput, who: Caller): Promise
     arch: input.arch,
     family: input.family,
     visibility: input.visibility,
+    projectId: input.projectId,
     cmdline: input.cmdline,
   };
   const sources: [UploadFilePart, string][] =
@@ -488,23 +538,31 @@ export async function importImage(input: ImportImageInput, who: Caller): Promise
       let id: string | null = null;
       const received: Received = {};
       try {
-        await preflightFamily(meta);
-        id = (await createUploadRow(meta, who)).id;
+        const sizes = await Promise.all(handles.map(async (h) => (await h.stat()).size));
+        const target = await admit(
+          meta,
+          who,
+          sizes.reduce((a, b) => a + b, 0),
+        );
+        await preflightFamily(meta, who);
+        id = (await createUploadRow(meta, target, who)).id;
         setId(id);
         active.add(id);
         await mkdir(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, mode: 0o700 });
         for (const [i, [part]] of sources.entries()) {
+          const before = receivedBytes(received);
           const sink = hashingFileSink(
             join(/* turbopackIgnore: true */ imagesDir(), id, STORED_NAME[part]),
             LIMIT[part],
             part,
+            recheckDuring(id, target, () => before),
           );
           received[part] = sink;
           for await (const chunk of handles[i]!.createReadStream({ autoClose: false, highWaterMark: 1 * MiB }))
             await sink.write(chunk as Buffer);
           await sink.end();
         }
-        const found = await finalize(id, meta, received);
+        const found = await finalize(id, meta, target, received, who);
         return { ...(await getImage(id)), detectedArch: found.detectedArch, warnings: found.warnings };
       } catch (error) {
         await discard(id, received);
@@ -515,43 +573,4 @@ export async function importImage(input: ImportImageInput, who: Caller): Promise
       }
     },
   );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Start-up sweep
-
-/**
- * Removes what a controller crash mid-upload left behind: rows still uploading/validating that no
- * upload in this process owns, and image-store directories without a row. Call once at start-up.
- */
-export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: number }> {
-  const stale = await db().image.findMany({
-    where: { status: { in: ["uploading", "validating"] } },
-    select: { id: true, uploadControllerId: true },
-  });
-  // Several controllers share the database: an upload another live controller is receiving stays.
-  const owners = [
-    ...new Set(stale.map((r) => r.uploadControllerId).filter((c): c is string => !!c && c !== controllerId())),
-  ];
-  const alive = await liveControllers(owners, await dbNowMs());
-  let rows = 0;
-  for (const { id, uploadControllerId } of stale) {
-    if (active.has(id) || (uploadControllerId && alive.has(uploadControllerId))) continue;
-    await rm(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, force: true });
-    rows += (await db().image.deleteMany({ where: { id, status: { in: ["uploading", "validating"] } } })).count;
-  }
-  let dirs = 0;
-  const entries = await readdir(imagesDir(), { withFileTypes: true }).catch(() => []);
-  const ids = new Set(
-    (await db().image.findMany({ where: { id: { in: entries.map((e) => e.name) } }, select: { id: true } })).map(
-      (r) => r.id,
-    ),
-  );
-  for (const e of entries) {
-    if (!e.isDirectory() || ids.has(e.name) || active.has(e.name)) continue;
-    await rm(join(imagesDir(), e.name), { recursive: true, force: true });
-    dirs++;
-  }
-  if (rows || dirs) logInfo("swept interrupted image uploads", { rows, dirs });
-  return { rows, dirs };
 }

@@ -17,6 +17,7 @@ import { recordAudit } from "../platform";
 import { db } from "../platform";
 import type { Actor } from "../platform";
 import { logInfo } from "../platform";
+import { serverHooks } from "../../server-hooks";
 
 /** Set once the users of a database from before projects were put into the default project. */
 export const BACKFILL_SETTING = "projects.default-backfill";
@@ -107,12 +108,13 @@ type ProjectRow = {
   name: string;
   description: string | null;
   createdAt: Date;
+  imageQuotaBytes: bigint | null;
   _count: { vms: number; members: number };
   members?: Array<{ user: { id: string; email: string; name: string; role: string } }>;
 };
 
 /** The API shape (lib/schemas/projects.ts projectDtoSchema); Dates become ISO strings on the wire. */
-function toProjectDto(p: ProjectRow, unassignedVms: number) {
+function toProjectDto(p: ProjectRow, unassignedVms: number, imageBytes: Map<string | null, number>) {
   return {
     id: p.id,
     name: p.name,
@@ -121,6 +123,9 @@ function toProjectDto(p: ProjectRow, unassignedVms: number) {
     // VMs without a project count as the default project's (vm-access.ts treats them so).
     vmCount: p._count.vms + (p.id === DEFAULT_PROJECT_ID ? unassignedVms : 0),
     memberCount: p._count.members,
+    imageQuotaBytes: p.imageQuotaBytes === null ? null : Number(p.imageQuotaBytes),
+    // Images without a project count as the default project's (images/visibility.ts treats them so).
+    imageBytes: (imageBytes.get(p.id) ?? 0) + (p.id === DEFAULT_PROJECT_ID ? (imageBytes.get(null) ?? 0) : 0),
     createdAt: p.createdAt,
     ...(p.members ? { members: p.members.map((m) => m.user).sort((a, b) => a.email.localeCompare(b.email)) } : {}),
   } satisfies z.input<typeof projectDtoSchema>;
@@ -134,6 +139,7 @@ const projectSelect = {
   name: true,
   description: true,
   createdAt: true,
+  imageQuotaBytes: true,
   _count: { select: { vms: true, members: true } },
   members: { select: { user: { select: { id: true, email: true, name: true, role: true } } } },
 } as const;
@@ -143,14 +149,21 @@ function forActor<T extends ProjectRow>(actor: Pick<Actor, "role">, row: T): Pro
   return isAdmin(actor) ? row : { ...row, members: undefined };
 }
 
+/** Bytes of images per project id (null: images without a project), for the quota shown with each project. */
+async function imageBytesByProject(): Promise<Map<string | null, number>> {
+  const rows = await db().image.groupBy({ by: ["projectId"], _sum: { sizeBytes: true } });
+  return new Map(rows.map((r) => [r.projectId, Number(r._sum.sizeBytes ?? 0)]));
+}
+
 /** Admins: every project. Others: the projects they are members of. */
 export async function listProjects(actor: Actor): Promise<{ items: ProjectDto[]; total: number }> {
   const where = isAdmin(actor) ? {} : { members: { some: { userId: actor.id } } };
-  const [rows, unassigned] = await Promise.all([
+  const [rows, unassigned, bytes] = await Promise.all([
     db().project.findMany({ where, orderBy: [{ name: "asc" }, { id: "asc" }], take: 1000, select: projectSelect }),
     db().vm.count({ where: { projectId: null } }),
+    imageBytesByProject(),
   ]);
-  return { items: rows.map((r) => toProjectDto(forActor(actor, r), unassigned)), total: rows.length };
+  return { items: rows.map((r) => toProjectDto(forActor(actor, r), unassigned, bytes)), total: rows.length };
 }
 
 /** One project; a project the actor is not a member of does not exist for them (404). */
@@ -161,6 +174,7 @@ export async function getProject(actor: Actor, id: string): Promise<ProjectDto> 
   return toProjectDto(
     forActor(actor, row),
     id === DEFAULT_PROJECT_ID ? await db().vm.count({ where: { projectId: null } }) : 0,
+    await imageBytesByProject(),
   );
 }
 
@@ -201,6 +215,10 @@ export async function updateProject(id: string, input: UpdateProjectInput, who: 
       data: {
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.description !== undefined ? { description: input.description } : {}),
+        // GiB as the admin typed them; null = the default quota (ADR 027).
+        ...(input.imageQuotaGb !== undefined
+          ? { imageQuotaBytes: input.imageQuotaGb === null ? null : BigInt(Math.round(input.imageQuotaGb * 1024 ** 3)) }
+          : {}),
       },
     });
   } catch (error) {
@@ -217,6 +235,7 @@ export async function updateProject(id: string, input: UpdateProjectInput, who: 
     details: {
       ...(input.name !== undefined && input.name !== before.name ? { from: before.name, to: input.name } : {}),
       ...(input.description !== undefined ? { description: true } : {}),
+      ...(input.imageQuotaGb !== undefined ? { imageQuotaGb: input.imageQuotaGb } : {}),
     },
   });
   return getProject(who.actor, id);
@@ -239,7 +258,12 @@ export async function deleteProject(id: string, who: Caller): Promise<{ id: stri
     if (prismaCode(error) !== "P2003") throw error;
   }
   if (count === 0) {
-    const vms = await db().vm.count({ where: { projectId: id } });
+    // Images and networks of the project also block the delete (their foreign keys RESTRICT).
+    const [vms, images, networks] = await Promise.all([
+      db().vm.count({ where: { projectId: id } }),
+      db().image.count({ where: { projectId: id } }),
+      db().network.count({ where: { projectId: id } }),
+    ]);
     await recordAudit({
       actor: who.actor,
       action: "project.delete",
@@ -247,11 +271,21 @@ export async function deleteProject(id: string, who: Caller): Promise<{ id: stri
       targetType: "project",
       targetId: id,
       clientIp: who.clientIp,
-      details: { name: project.name, reason: "not empty", vms },
+      details: { name: project.name, reason: "not empty", vms, images, networks },
     });
+    const held = [
+      [vms, "VM"],
+      [images, "image"],
+      [networks, "network"],
+    ]
+      .filter(([n]) => Number(n) > 0)
+      .map(([n, what]) => `${n} ${what}${n === 1 ? "" : "s"}`);
+    const total = vms + images + networks;
     throw new AppError({
       code: "conflict",
-      message: `Project ${project.name} still has ${vms} VM${vms === 1 ? "" : "s"}; delete ${vms === 1 ? "it" : "them"} first.`,
+      message:
+        `Project ${project.name} still has ${held.length ? held.join(", ") : "0 VMs"}; ` +
+        `delete or move ${total === 1 ? "it" : "them"} first.`,
     });
   }
   await recordAudit({
@@ -314,6 +348,8 @@ export async function removeProjectMember(
   const { count } = await db().projectMember.deleteMany({ where: { projectId: id, userId: user.id } });
   if (count === 0)
     throw new AppError({ code: "not_found", message: `${user.email} is not a member of project ${project.name}.` });
+  // Their open consoles of this project's VMs close now on this controller; elsewhere within the 2 s re-check (ADR 029).
+  serverHooks().consolesChanged?.();
   await recordAudit({
     actor: who.actor,
     action: "project.member.remove",

@@ -64,7 +64,16 @@ describe.each(PROVIDERS)("per-VM rights via projects on %s", (provider) => {
     });
     imageId = (
       await db().image.create({
-        data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 },
+        // public: these tests are about VM rights; image visibility is lib/server/images/visibility.int.test.ts
+        data: {
+          name: "img",
+          arch: "x86_64",
+          format: "kernel",
+          status: "ready",
+          minMemoryMb: 64,
+          minDiskGb: 1,
+          visibility: "public",
+        },
       })
     ).id;
     vmA = (await createVm(vmInput(imageId, "vm-a", projectA), who, { provision: false })).vm.id;

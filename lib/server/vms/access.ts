@@ -17,29 +17,21 @@ import { recordAudit } from "../platform";
 import { db } from "../platform";
 import { requirePermission } from "../identity";
 import { type Actor } from "../platform";
-import { ensureDefaultProject } from "../projects";
+import {
+  ensureDefaultProject,
+  firstProjectOf,
+  inProjects,
+  isProjectMember,
+  memberProjectIds,
+  seesEveryProject,
+} from "../projects";
 
 type ActorRef = Pick<Actor, "id" | "email" | "role">;
 type Attempt = { action: string; clientIp?: string | null };
 
-export function seesEveryProject(actor: Pick<Actor, "role">): boolean {
-  return actor.role === "admin";
-}
-
-/** Ids of the projects the actor is a member of (admins: their memberships too, though they see all). */
-export async function memberProjectIds(actor: Pick<Actor, "id">): Promise<string[]> {
-  const rows = await db().projectMember.findMany({ where: { userId: actor.id }, select: { projectId: true } });
-  return rows.map((r) => r.projectId);
-}
-
 /** May the actor see VMs of this project? (null = the default project) */
 export async function canSeeProject(actor: ActorRef, projectId: string | null): Promise<boolean> {
-  if (seesEveryProject(actor)) return true;
-  const row = await db().projectMember.findUnique({
-    where: { projectId_userId: { projectId: projectId ?? DEFAULT_PROJECT_ID, userId: actor.id } },
-    select: { userId: true },
-  });
-  return row !== null;
+  return seesEveryProject(actor) || (await isProjectMember(actor, projectId));
 }
 
 /** A Prisma `where` fragment for VM lists and counts: every VM the actor may see. */
@@ -47,8 +39,7 @@ export async function vmScopeFor(
   actor: ActorRef,
 ): Promise<{ OR: Array<{ projectId: { in: string[] } } | { projectId: null }> } | Record<string, never>> {
   if (seesEveryProject(actor)) return {};
-  const ids = await memberProjectIds(actor);
-  return { OR: [{ projectId: { in: ids } }, ...(ids.includes(DEFAULT_PROJECT_ID) ? [{ projectId: null }] : [])] };
+  return { OR: inProjects(await memberProjectIds(actor)) };
 }
 
 /**
@@ -140,12 +131,8 @@ export async function projectForNewVm(
     // Same answer whether the project is missing or someone else's: ids never leak.
     throw new AppError({ code: "not_found", message: `Project ${requested} does not exist.` });
   }
-  const first = await db().projectMember.findFirst({
-    where: { userId: actor.id },
-    orderBy: [{ project: { createdAt: "asc" } }, { projectId: "asc" }],
-    select: { projectId: true },
-  });
-  if (first) return first.projectId;
+  const first = await firstProjectOf(actor);
+  if (first) return first;
   if (seesEveryProject(actor)) return (await ensureDefaultProject()).id;
   throw new AppError({
     code: "forbidden",

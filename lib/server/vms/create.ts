@@ -5,8 +5,8 @@ import { AppError } from "../../errors";
 import type { CreateVmInput } from "../../schemas/vms";
 import { defaultDisplay } from "../../display";
 import { db, recordAudit, type Caller } from "../platform";
-import { allocateNic } from "../networks";
-import { resolveFamily } from "../images";
+import { allocateNic, requireAttachableNetwork } from "../networks";
+import { requireVisibleImage, resolveFamily } from "../images";
 import { placeAndRecord } from "./placement";
 import { CREATE_STEPS, createTask, setStep } from "./tasks";
 import { getVm } from "./queries";
@@ -38,21 +38,21 @@ export async function loadImageFor(input: { imageId: string; arch: string; memor
 }
 
 /** Checks everything that does not depend on capacity; the scheduler decides the rest. */
-export async function validateCreate(input: CreateVmInput) {
-  // A family resolves to its build for the VM's architecture (and says which arches it has if none).
-  const imageId = input.imageId ?? (await resolveFamily(input.family!, input.arch)).id;
+export async function validateCreate(input: CreateVmInput, who: Caller) {
+  // A family resolves to its build for the VM's architecture (and says which arches it has if none),
+  // among the builds the actor may see; an image they may not see answers 404 like a missing one.
+  const imageId = input.imageId ?? (await resolveFamily(input.family!, input.arch, who.actor)).id;
+  await requireVisibleImage(who.actor, imageId, { action: "vm.create", clientIp: who.clientIp });
   const image = await loadImageFor({ ...input, imageId });
-  if (input.networkId) {
-    const network = await db().network.findUnique({ where: { id: input.networkId } });
-    if (!network) throw new AppError({ code: "not_found", message: `Network ${input.networkId} does not exist.` });
-  }
   return image;
 }
 
 export async function createVm(input: CreateVmInput, who: Caller, opts: { provision?: boolean } = {}) {
   // The project first: an actor who may not create there learns nothing else about the request.
   const projectId = await projectForNewVm(who.actor, input.projectId, { action: "vm.create", clientIp: who.clientIp });
-  const image = await validateCreate(input);
+  const image = await validateCreate(input, who);
+  // Tenancy: only the VM's project's networks or shared ones (404 if the caller cannot see it, else 403).
+  if (input.networkId) await requireAttachableNetwork(who, input.networkId, projectId);
   let placed;
   try {
     placed = await placeAndRecord(

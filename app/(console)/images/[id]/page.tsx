@@ -3,13 +3,21 @@ import { ImageDetailView } from "@/components/image-detail";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { db } from "@/lib/server/platform";
+import { canSeeImage } from "@/lib/server/images";
 
 export const metadata = { title: "Image" };
 
 export default async function ImagePage({ params }: { params: Promise<{ id: string }> }) {
   const actor = await requirePage("read");
   const { id } = await params;
-  if (!(await db().image.findUnique({ where: { id }, select: { id: true } }))) notFound();
-  // The Evict button is hidden for viewers as a courtesy; the API checks "image:manage" anyway.
-  return <ImageDetailView id={id} canManage={can(actor.role, "image:manage")} />;
+  const image = await db().image.findUnique({
+    where: { id },
+    select: { id: true, visibility: true, projectId: true, ownerId: true },
+  });
+  // An image the actor may not see is missing for them, as in the API (lib/server/images/visibility.ts).
+  if (!image || !(await canSeeImage(actor, image))) notFound();
+  // Buttons are hidden as a courtesy; the API checks "image:manage" and ownership anyway.
+  const canManage = can(actor.role, "image:manage");
+  const canChange = canManage && (actor.role === "admin" || image.ownerId === actor.id);
+  return <ImageDetailView id={id} canManage={canManage} canChange={canChange} isAdmin={actor.role === "admin"} />;
 }

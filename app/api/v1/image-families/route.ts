@@ -1,4 +1,7 @@
 import { apiRoute } from "@/lib/server/web";
 import { listImageFamilies } from "@/lib/server/images";
 
-export const GET = apiRoute({ permission: "read", action: "image-family.list" }, () => listImageFamilies());
+// Families built from the images the caller may see only.
+export const GET = apiRoute({ permission: "read", action: "image-family.list" }, ({ actor }) =>
+  listImageFamilies(actor),
+);

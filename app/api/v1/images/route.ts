@@ -5,8 +5,9 @@ import { imageListQuery } from "@/lib/schemas/entities";
 import { listImages } from "@/lib/server/images";
 import { uploadImage } from "@/lib/server/images";
 
-export const GET = apiRoute({ permission: "read", action: "image.list" }, ({ req }) =>
-  listImages(parseQuery(req, imageListQuery)),
+// Only the images the caller may see (lib/server/images/visibility.ts).
+export const GET = apiRoute({ permission: "read", action: "image.list" }, ({ req, actor }) =>
+  listImages(parseQuery(req, imageListQuery), actor),
 );
 
 /** Streamed multipart/form-data upload (the body is never buffered whole); see lib/server/images/upload.ts. */

@@ -5,5 +5,5 @@ import { getImageFamily } from "@/lib/server/images";
 
 export const GET = apiRoute<{ family: string }>(
   { permission: "read", action: "image-family.get", targetType: "image-family" },
-  ({ params }) => getImageFamily(parseOrThrow(familyParamSchema, params, "family").family),
+  ({ params, actor }) => getImageFamily(parseOrThrow(familyParamSchema, params, "family").family, actor),
 );

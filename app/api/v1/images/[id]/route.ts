@@ -1,14 +1,16 @@
 import { apiRoute } from "@/lib/server/web";
 import { readJson } from "@/lib/server/platform";
-import { getImage } from "@/lib/server/images";
+import { getVisibleImage } from "@/lib/server/images";
 import { imagePatchSchema } from "@/lib/schemas/images";
 import { deleteImage, updateImage } from "@/lib/server/images";
 
 export const GET = apiRoute<{ id: string }>(
   { permission: "read", action: "image.get", targetType: "image" },
-  ({ params }) => getImage(params.id),
+  ({ params, actor }) => getVisibleImage(params.id, actor),
 );
 
+// PATCH and DELETE: only the image's owner or an admin (lib/server/images/visibility.ts); an image
+// the caller may not see answers 404.
 export const PATCH = apiRoute<{ id: string }>(
   { permission: "image:manage", action: "image.update", targetType: "image" },
   async ({ req, params, actor, clientIp }) =>
