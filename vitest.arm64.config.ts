@@ -22,6 +22,7 @@ export const QEMU_OR_OVS_TESTS = [
   "agent/src/console/console.int.test.ts", // serial console of a real guest
   "agent/src/network/ovs.int.test.ts", // private OVS instance + taps
   "agent/src/network/vlan.int.test.ts", // netns + OVS + two guests
+  "agent/src/network/port-security.int.test.ts", // netns + private OVS + raw frames
   "agent/src/vm/manager-create.int.test.ts", // VmManager with real guests
   "agent/src/vm/manager-lifecycle.int.test.ts",
   "agent/src/vm/manager-restart.int.test.ts",

@@ -1,7 +1,9 @@
 "use client";
-// Networks page: everyone who may read sees VLAN, CIDR, gateway, pool and address usage (polled);
-// admins also get the create form (validated in the browser with the same zod schema the server
-// uses, so the messages match) and delete with a confirmation.
+// Networks page: everyone who may read sees the networks of their projects and the shared ones (VLAN,
+// CIDR, gateway, pool, address usage; polled). Operators and admins also get the create form
+// (validated in the browser with the same zod schema the server uses, so the messages match):
+// operators create networks in their projects, admins also shared ones (lib/server/networks/tenancy.ts).
+// Delete (with a confirmation) shows only where the server would allow it.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
@@ -9,12 +11,27 @@ import { ActionMessage, useActionRunner } from "@/components/admin-form";
 import { createNetworkSchema } from "@/lib/schemas/networks";
 import { networkKeys, networksQuery, type NetworkRow } from "@/lib/queries/networks";
 import { poolSize, validateNetworkPlan } from "@/lib/ipam";
+import { projectsQuery } from "@/lib/queries/projects";
 
 type Act<I> = (input: I) => Promise<ActionResult>;
-type CreateInput = { name: string; vlanId: string; cidr: string; gateway: string; poolStart: string; poolEnd: string };
+type CreateInput = {
+  name: string;
+  vlanId: string;
+  cidr: string;
+  gateway: string;
+  poolStart: string;
+  poolEnd: string;
+  /** "" = shared (admins only) */
+  projectId: string;
+};
 export type NetworkActions = { create: Act<CreateInput>; remove: Act<{ id: string }> };
 
-const FIELDS: Array<{ name: keyof CreateInput; label: string; placeholder: string; hint?: string }> = [
+const FIELDS: Array<{
+  name: Exclude<keyof CreateInput, "projectId">;
+  label: string;
+  placeholder: string;
+  hint?: string;
+}> = [
   { name: "name", label: "Name", placeholder: "lan" },
   { name: "vlanId", label: "VLAN", placeholder: "100", hint: "1–4094" },
   { name: "cidr", label: "CIDR", placeholder: "10.0.0.0/24", hint: "/8 to /30" },
@@ -23,7 +40,7 @@ const FIELDS: Array<{ name: keyof CreateInput; label: string; placeholder: strin
   { name: "poolEnd", label: "Pool end", placeholder: "last usable", hint: "optional" },
 ];
 
-const EMPTY: CreateInput = { name: "", vlanId: "", cidr: "", gateway: "", poolStart: "", poolEnd: "" };
+const EMPTY: CreateInput = { name: "", vlanId: "", cidr: "", gateway: "", poolStart: "", poolEnd: "", projectId: "" };
 
 function clientErrors(values: CreateInput): Record<string, string> {
   const r = createNetworkSchema.safeParse(values);
@@ -40,10 +57,14 @@ function poolPreview(values: CreateInput): string | null {
   return `Pool ${r.plan.poolStart}–${r.plan.poolEnd}: ${size} address${size === 1 ? "" : "es"} for VMs (gateway ${r.plan.gateway} excluded).`;
 }
 
-export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
+export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkActions; isAdmin?: boolean }) {
   const queryClient = useQueryClient();
   const query = useQuery(networksQuery());
+  const projects = useQuery({ ...projectsQuery(), enabled: Boolean(actions) });
   const [values, setValues] = useState<CreateInput>(EMPTY);
+  // Operators have no "shared" choice: preselect their first project until they pick one.
+  const projectId = values.projectId || (isAdmin ? "" : (projects.data?.items[0]?.id ?? ""));
+  const mayChange = (n: NetworkRow) => isAdmin || n.projectId !== null;
   const [submitted, setSubmitted] = useState(false);
   const {
     run,
@@ -70,7 +91,7 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
       setMessage({ kind: "error", text: "Fix the highlighted fields." });
       return;
     }
-    run(actions.create(values), `Created network ${values.name.trim()}.`, () => {
+    run(actions.create({ ...values, projectId }), `Created network ${values.name.trim()}.`, () => {
       setValues(EMPTY);
       setSubmitted(false);
     });
@@ -128,6 +149,31 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
                 );
               })}
             </div>
+            <label className="block text-sm">
+              <span className="block font-medium">Project</span>
+              <select
+                name="projectId"
+                value={projectId}
+                onChange={(e) => setValues((v) => ({ ...v, projectId: e.target.value }))}
+                className="mt-1 rounded-md border border-slate-300 px-2 py-1.5"
+              >
+                {isAdmin && <option value="">Shared (every project may attach)</option>}
+                {projects.data?.items.map((p) => (
+                  <option key={p.id} value={p.id}>
+                    {p.name}
+                  </option>
+                ))}
+              </select>
+              <span className="mt-1 block text-xs text-slate-500">
+                VMs attach only to networks of their own project or shared ones.
+                {isAdmin ? "" : " Only admins create shared networks."}
+              </span>
+              {fieldErrors.projectId && (
+                <span data-testid="error-projectId" className="mt-1 block text-xs text-red-700">
+                  {fieldErrors.projectId}
+                </span>
+              )}
+            </label>
             <div className="flex flex-wrap items-center gap-3">
               <button
                 type="submit"
@@ -160,6 +206,9 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
                 Name
               </th>
               <th scope="col" className="px-3 py-2">
+                Project
+              </th>
+              <th scope="col" className="px-3 py-2">
                 VLAN
               </th>
               <th scope="col" className="px-3 py-2">
@@ -188,6 +237,9 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
             {items.map((n) => (
               <tr key={n.id} data-testid={`network-${n.name}`} className="hover:bg-slate-50">
                 <td className="px-3 py-2 font-medium">{n.name}</td>
+                <td className="px-3 py-2" data-testid="project">
+                  {n.projectName ?? <span className="text-slate-500">shared</span>}
+                </td>
                 <td className="px-3 py-2 font-mono">{n.vlanId}</td>
                 <td className="px-3 py-2 font-mono">{n.cidr}</td>
                 <td className="px-3 py-2 font-mono">{n.gateway}</td>
@@ -200,16 +252,18 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
                 <td className="px-3 py-2">{n.vmCount}</td>
                 {actions && (
                   <td className="px-3 py-2">
-                    <button
-                      type="button"
-                      disabled={pending}
-                      onClick={() => onDelete(n)}
-                      title={n.nicCount > 0 ? `In use by ${n.vmCount} VM(s): the server will refuse` : undefined}
-                      aria-label={`Delete network ${n.name}`}
-                      className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50 disabled:opacity-50"
-                    >
-                      Delete
-                    </button>
+                    {mayChange(n) && (
+                      <button
+                        type="button"
+                        disabled={pending}
+                        onClick={() => onDelete(n)}
+                        title={n.nicCount > 0 ? `In use by ${n.vmCount} VM(s): the server will refuse` : undefined}
+                        aria-label={`Delete network ${n.name}`}
+                        className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50 disabled:opacity-50"
+                      >
+                        Delete
+                      </button>
+                    )}
                   </td>
                 )}
               </tr>
@@ -221,7 +275,7 @@ export function NetworksAdmin({ actions }: { actions?: NetworkActions }) {
             No networks yet.{" "}
             {actions
               ? "Create one above; VMs then get an address and a VLAN-tagged port from it."
-              : "An admin creates networks; VMs then get an address from them."}
+              : "Operators create networks in their projects, admins shared ones; VMs then get an address from them."}
           </div>
         )}
         {query.isPending && <p className="px-6 py-10 text-center text-sm text-slate-500">Loading…</p>}

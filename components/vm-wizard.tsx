@@ -70,6 +70,10 @@ export function VmWizard({ create }: { create: CreateVm }) {
     projects.data?.items[0] ??
     null;
   const cap = arch ? capacity.data?.[arch] : undefined;
+  // A VM attaches only to its project's networks or shared ones (lib/server/networks/tenancy.ts):
+  // offer those, and drop a choice that a later project change made impossible.
+  const attachable = (networks.data?.items ?? []).filter((n) => n.projectId === null || n.projectId === project?.id);
+  const chosenNetworkId = attachable.some((n) => n.id === networkId) ? networkId : "";
 
   const sizeErrors = useMemo(() => {
     const e: Record<string, string> = {};
@@ -125,7 +129,7 @@ export function VmWizard({ create }: { create: CreateVm }) {
       arch,
       imageId,
       ...size,
-      networkId: networkId || null,
+      networkId: chosenNetworkId || null,
       projectId: project?.id ?? null,
       allowEmulation,
       ...(display && displaysFor(arch).includes(display) ? { display } : {}),
@@ -311,21 +315,21 @@ export function VmWizard({ create }: { create: CreateVm }) {
                   type="radio"
                   name="network"
                   value=""
-                  checked={networkId === ""}
+                  checked={chosenNetworkId === ""}
                   onChange={() => setNetworkId("")}
                 />{" "}
                 No network (serial console only)
               </label>
-              {networks.data?.items.map((n) => (
+              {attachable.map((n) => (
                 <label key={n.id} className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
                   <input
                     type="radio"
                     name="network"
                     value={n.id}
-                    checked={networkId === n.id}
+                    checked={chosenNetworkId === n.id}
                     onChange={() => setNetworkId(n.id)}
                   />
-                  {n.name} · VLAN {n.vlanId} · {n.cidr} · {n.freeAddresses} free addresses
+                  {n.name} · VLAN {n.vlanId} · {n.cidr} · {n.freeAddresses} free addresses · {n.projectName ?? "shared"}
                 </label>
               ))}
             </div>
@@ -421,7 +425,7 @@ export function VmWizard({ create }: { create: CreateVm }) {
             </details>
             <p className="text-sm text-slate-700">
               {arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB ·{" "}
-              {networkId ? networks.data?.items.find((n) => n.id === networkId)?.name : "no network"}
+              {chosenNetworkId ? attachable.find((n) => n.id === chosenNetworkId)?.name : "no network"}
               {project && <> · project {project.name}</>}
             </p>
             <section

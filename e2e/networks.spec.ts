@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 import { baseURL } from "../playwright.config";
 import { storageStateFor } from "./helpers";
 
-// Networks: admins create/delete them in the UI and the API; bad input gets clear messages; viewers
-// and operators see the list but cannot change it (the server refuses, whatever the page shows).
+// Networks: admins create/delete them in the UI and the API (shared ones by default); bad input gets
+// clear messages; viewers see the list but cannot change it; operators create and delete networks of
+// their own projects only, never shared ones (the server refuses, whatever the page shows).
 // VLANs 39xx and 10.239.x.x keep these rows apart from anything other specs create.
 
 function actionId(name: string): string {
@@ -186,7 +187,7 @@ test("a viewer reads networks but every change gets 403 (API and server action),
   expect(post.status()).toBe(403);
   expect((await post.json()).error).toMatchObject({
     code: "forbidden",
-    message: expect.stringContaining("network:manage"),
+    message: expect.stringContaining("Your role (viewer)"),
   });
   expect((await viewer.patch(`/api/v1/networks/${target}`, { data: { name: "sneaky" } })).status()).toBe(403);
   expect((await viewer.delete(`/api/v1/networks/${target}`)).status()).toBe(403);
@@ -220,7 +221,7 @@ test("a viewer reads networks but every change gets 403 (API and server action),
 test.describe("operator", () => {
   test.use({ storageState: storageStateFor("operator") });
 
-  test("sees the networks with VLAN, CIDR and free addresses, but no create form and no delete buttons; its POST gets 403", async ({
+  test("sees shared networks read-only, may not create a shared one, and creates and deletes a network of its own project", async ({
     page,
     request,
   }) => {
@@ -228,12 +229,36 @@ test.describe("operator", () => {
     const row = page.getByTestId("network-e2e-lan");
     await expect(row).toContainText("3901");
     await expect(row).toContainText("10.239.1.0/24");
+    await expect(row.getByTestId("project")).toHaveText("shared");
     await expect(row.getByTestId("free")).toHaveText("253");
-    await expect(page.getByRole("form", { name: "Create network" })).toHaveCount(0);
-    await expect(page.getByRole("button", { name: /Delete network/ })).toHaveCount(0);
-    const res = await request.post("/api/v1/networks", {
+    await expect(row.getByRole("button", { name: /Delete network/ })).toHaveCount(0);
+    const lan = (await (await request.get("/api/v1/networks?q=e2e-lan")).json()).items[0];
+
+    // Shared networks are the admins': no projectId is refused, and so is changing the admin's one.
+    const shared = await request.post("/api/v1/networks", {
       data: { name: "op-net", vlanId: 3997, cidr: "10.239.97.0/24", gateway: "10.239.97.1" },
     });
-    expect(res.status()).toBe(403);
+    expect(shared.status()).toBe(403);
+    expect((await shared.json()).error.message).toContain("Only admins");
+    expect((await request.patch(`/api/v1/networks/${lan.id}`, { data: { name: "mine" } })).status()).toBe(403);
+    expect((await request.delete(`/api/v1/networks/${lan.id}`)).status()).toBe(403);
+
+    // A network of the operator's own project, created in the form (the project is preselected).
+    const project = (await (await request.get("/api/v1/projects")).json()).items[0];
+    const form = page.getByRole("form", { name: "Create network" });
+    await expect(form.getByLabel("Project")).toHaveValue(project.id);
+    await expect(form.getByLabel("Project").locator("option", { hasText: "Shared" })).toHaveCount(0);
+    await form.getByLabel("Name").fill("e2e-op-net");
+    await form.getByLabel("VLAN").fill("3996");
+    await form.getByLabel("CIDR").fill("10.239.96.0/24");
+    await form.getByLabel("Gateway").fill("10.239.96.1");
+    await form.getByRole("button", { name: "Create network" }).click();
+    await expect(page.getByRole("status")).toHaveText("Created network e2e-op-net.");
+    const mine = page.getByTestId("network-e2e-op-net");
+    await expect(mine.getByTestId("project")).toHaveText(project.name);
+    page.once("dialog", (d) => void d.accept());
+    await mine.getByRole("button", { name: "Delete network e2e-op-net" }).click();
+    await expect(page.getByRole("status")).toHaveText("Deleted network e2e-op-net.");
+    await expect(page.getByTestId("network-e2e-op-net")).toHaveCount(0);
   });
 });

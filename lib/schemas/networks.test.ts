@@ -27,7 +27,16 @@ describe("createNetworkSchema", () => {
       gateway: "10.0.0.1",
       poolStart: "10.0.0.1",
       poolEnd: "10.0.0.254",
+      projectId: null,
     });
+  });
+
+  it("takes the owning project; absent, null or empty means shared", () => {
+    const base = { name: "lan", vlanId: 100, cidr: "10.0.0.0/24", gateway: "10.0.0.1" };
+    expect(createNetworkSchema.parse({ ...base, projectId: " p1 " }).projectId).toBe("p1");
+    for (const projectId of [undefined, null, "", "  "])
+      expect(createNetworkSchema.parse({ ...base, projectId }).projectId).toBeNull();
+    expect(createNetworkSchema.safeParse({ ...base, projectId: "x".repeat(65) }).success).toBe(false);
   });
 
   it.each([

@@ -75,6 +75,15 @@ function checkPlan(v: PlanInput, ctx: z.RefinementCtx) {
   }
 }
 
+/**
+ * The owning project (lib/server/networks/tenancy.ts): absent, null or "" = shared (admins only);
+ * a project id = a project network (its operators and admins).
+ */
+const networkProjectIdSchema = z.preprocess(
+  (v) => (typeof v === "string" && v.trim() === "" ? null : v),
+  z.string().trim().min(1).max(64).nullable().optional(),
+);
+
 const planWhen = { when: (payload: { value: unknown }) => typeof payload.value === "object" && payload.value !== null };
 
 export const createNetworkSchema = z
@@ -85,6 +94,7 @@ export const createNetworkSchema = z
     gateway: ipSchema("gateway"),
     poolStart: optionalIp("pool start"),
     poolEnd: optionalIp("pool end"),
+    projectId: networkProjectIdSchema,
   })
   .strict()
   .superRefine((v, ctx) => checkPlan(v, ctx), planWhen)
@@ -92,7 +102,7 @@ export const createNetworkSchema = z
     const r = validateNetworkPlan(v);
     // checkPlan already refused every invalid plan; this only fills in the default pool and canonical forms.
     if (!r.ok) throw new Error("unreachable: invalid network plan passed validation");
-    return { name: v.name, vlanId: v.vlanId, ...r.plan };
+    return { name: v.name, vlanId: v.vlanId, ...r.plan, projectId: v.projectId ?? null };
   });
 export type CreateNetworkInput = z.output<typeof createNetworkSchema>;
 
@@ -140,6 +150,8 @@ export const networkDtoSchema = z.object({
   freeAddresses: z.number().int(),
   nicCount: z.number().int(),
   vmCount: z.number().int().describe("VMs with a NIC on this network"),
+  projectId: z.string().nullable().describe("Owning project; null = shared (attachable from every project)"),
+  projectName: z.string().nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,
 });

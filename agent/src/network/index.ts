@@ -11,3 +11,10 @@ export {
   type NicLike,
   type OvsOptions,
 } from "./ovs";
+export {
+  PORT_SECURITY_ALLOW_PRIORITY,
+  PORT_SECURITY_DROP_PRIORITY,
+  portSecurityCookie,
+  portSecurityFlows,
+  type PortAddress,
+} from "./port-security";

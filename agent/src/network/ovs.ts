@@ -3,7 +3,9 @@
 // every call safe to repeat (the agent re-applies specs after restarts).
 import crypto from "node:crypto";
 import fs from "node:fs";
+import path from "node:path";
 import { ExecError, type Logger, run, silentLogger } from "../util";
+import { portSecurityCookie, portSecurityFlows, type PortAddress } from "./port-security";
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ-1); we also refuse a leading '-' (argv option injection). */
 const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
@@ -27,6 +29,12 @@ export interface OvsOptions {
   db?: string;
   /** datapath for new bridges; "netdev" = userspace (works without the openvswitch kernel module) */
   datapath: "system" | "netdev";
+  /**
+   * ovs-vswitchd's run dir (where <bridge>.mgmt, the OpenFlow socket ovs-ofctl talks to, lives).
+   * Default: the directory of a unix: db socket (both live in OVS_RUNDIR, as with the system OVS and
+   * agent/src/testing/ovs-instance.ts); with no db, ovs-ofctl's own default.
+   */
+  rundir?: string;
   timeoutMs?: number;
   log?: Logger;
 }
@@ -41,6 +49,7 @@ export class OvsError extends Error {
 export class Ovs {
   readonly db?: string;
   readonly datapath: "system" | "netdev";
+  readonly rundir?: string;
   private readonly timeoutMs: number;
   private readonly log: Logger;
 
@@ -51,6 +60,8 @@ export class Ovs {
     }
     this.db = opts.db;
     this.datapath = opts.datapath;
+    this.rundir =
+      opts.rundir ?? (opts.db?.startsWith("unix:/") ? path.dirname(opts.db.slice("unix:".length)) : undefined);
     this.timeoutMs = opts.timeoutMs ?? 20_000;
     this.log = opts.log ?? silentLogger;
   }
@@ -60,6 +71,47 @@ export class Ovs {
     const secs = Math.max(1, Math.floor(this.timeoutMs / 1000) - 2);
     const full = [...(this.db ? [`--db=${this.db}`] : []), `--timeout=${secs}`, ...args];
     return run("ovs-vsctl", full, { timeoutMs: this.timeoutMs });
+  }
+
+  /** Runs `ovs-ofctl <cmd> <bridge's OpenFlow socket> ...rest` with a timeout. */
+  async ofctl(cmd: string, bridge: string, rest: string[] = []): Promise<{ stdout: string; stderr: string }> {
+    assertIfName(bridge, "bridge");
+    const secs = Math.max(1, Math.floor(this.timeoutMs / 1000) - 2);
+    const target = this.rundir ? `unix:${path.join(this.rundir, `${bridge}.mgmt`)}` : bridge;
+    return run("ovs-ofctl", [`--timeout=${secs}`, cmd, target, ...rest], { timeoutMs: this.timeoutMs });
+  }
+
+  /** The OpenFlow port number of an interface (what flows match as in_port). */
+  async ofport(port: string): Promise<number> {
+    assertIfName(port, "port");
+    const { stdout } = await this.vsctl(["get", "interface", port, "ofport"]);
+    const n = Number(stdout.trim());
+    if (!Number.isInteger(n) || n < 1)
+      throw new OvsError(`OVS port ${port} has no OpenFlow port number (${stdout.trim()})`);
+    return n;
+  }
+
+  /**
+   * Lets `port` send only from `addr` (port-security.ts, ADR 028). Clears leftovers of a former port
+   * with the same number, then installs the drop rule before the allow rules, so at no point does
+   * the port send more than it may once this returns. Idempotent.
+   */
+  async securePort(bridge: string, port: string, addr: PortAddress): Promise<void> {
+    const ofport = await this.ofport(port);
+    const flows = portSecurityFlows(port, ofport, addr);
+    await this.ofctl("del-flows", bridge, [`in_port=${ofport}`]);
+    for (const flow of flows) await this.ofctl("add-flow", bridge, [flow]);
+    this.log("info", "ovs.port.secured", { bridge, port, ofport, mac: addr.mac, ip: addr.ip ?? null });
+  }
+
+  /** Removes exactly the port-security rules of `port` (by cookie). Idempotent. */
+  async unsecurePort(bridge: string, port: string): Promise<void> {
+    assertIfName(port, "port");
+    try {
+      await this.ofctl("del-flows", bridge, [`cookie=${portSecurityCookie(port)}/-1`]);
+    } catch (e) {
+      if (await this.bridgeExists(bridge)) throw e; // no bridge, no rules: nothing to remove
+    }
   }
 
   async version(): Promise<string | null> {
@@ -207,7 +259,9 @@ export async function deleteTap(name: string): Promise<void> {
 export interface NicLike {
   id: string;
   vlan: number;
+  /** with a MAC the port gets port security (only this MAC, and `ip` if given, may send) */
   mac?: string;
+  ip?: string;
 }
 
 /** Implements VmManager's `network` option: one tap per NIC on one OVS bridge. */
@@ -244,6 +298,8 @@ export class OvsNetwork {
         "polyarch-nic-id": nic.id,
         ...(nic.mac ? { "attached-mac": nic.mac } : {}),
       });
+      // Anti-spoofing before anything can send: ports are plugged while the VM is not running.
+      if (nic.mac) await this.ovs.securePort(this.bridge, tap, { mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) });
     } catch (e) {
       // Clean up what this call created; an older tap may still be in use by a running QEMU.
       if (!existed) {
@@ -256,8 +312,20 @@ export class OvsNetwork {
     return tap;
   }
 
+  /** Re-installs the rules of a plugged port (agent restart; the port itself is left alone). */
+  async securePort(vmId: string, nic: NicLike, tap?: string): Promise<void> {
+    if (!nic.mac) return;
+    await this.ensureBridge();
+    await this.ovs.securePort(this.bridge, tap ?? tapName(vmId, nic.id), {
+      mac: nic.mac,
+      ...(nic.ip ? { ip: nic.ip } : {}),
+    });
+  }
+
   async removePort(vmId: string, nic: NicLike, tap?: string): Promise<void> {
     const name = tap ?? tapName(vmId, nic.id);
+    // The rules first: OVS keeps flows of a deleted port, and a later port may get its number.
+    await this.ovs.unsecurePort(this.bridge, name);
     await this.ovs.removePort(this.bridge, name);
     await deleteTap(name);
     this.log("info", "nic.detached", { vmId, nic: nic.id, tap: name });

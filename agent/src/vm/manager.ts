@@ -22,7 +22,7 @@ import { ensureQmp } from "./attach";
 import { renderSeed } from "./cloud-init";
 import { createVm } from "./create";
 import { AgentError, errMessage, zodMessage } from "./errors";
-import { releasePorts } from "./ports";
+import { releasePorts, resecurePorts } from "./ports";
 import { gracefulStop, killNow, startVm } from "./power";
 import { isQemuWithPidfile, pidAlive, readPidFile } from "./proc";
 import {
@@ -130,6 +130,7 @@ export class VmManager extends EventEmitter {
       forceRequested: false,
     };
     this.vms.set(id, vm);
+    await resecurePorts(this.ctx, vm);
     const pid = await readPidFile(vm.paths.pidFile);
     if (pid && pidAlive(pid) && isQemuWithPidfile(pid, vm.paths.pidFile)) {
       vm.pid = pid;

@@ -12,6 +12,25 @@ export async function addPort(ctx: VmContext, vm: Vm, nic: NicSpec): Promise<voi
   await saveState(vm);
 }
 
+/**
+ * Re-applies port security to every recorded port of a VM found at start-up: the rules live only in
+ * ovs-vswitchd (gone after its restart) and ports plugged by an older agent have none (ADR 028).
+ * Failures are logged, not thrown: start-up must go on; the next plug retries.
+ */
+export async function resecurePorts(ctx: VmContext, vm: Vm): Promise<void> {
+  const network = ctx.opts.network;
+  if (!network?.securePort) return;
+  for (const [nicId, tap] of Object.entries(vm.state.taps)) {
+    const nic = vm.state.nicSpecs[nicId];
+    if (!nic) continue;
+    try {
+      await network.securePort(vm.id, nic, tap);
+    } catch (err) {
+      ctx.log("could not re-apply port security", { id: vm.id, nic: nicId, tap, error: errMessage(err) });
+    }
+  }
+}
+
 /** Removes every recorded port; the ones removed are dropped from `state`, failures are thrown together. */
 export async function releasePorts(ctx: VmContext, id: string, state: VmRuntimeState): Promise<void> {
   const errors: string[] = [];

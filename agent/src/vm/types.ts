@@ -16,6 +16,8 @@ export interface ResolvedImage {
 export interface VmNetwork {
   addPort(vmId: string, nic: NicSpec): Promise<string>;
   removePort(vmId: string, nic: NicSpec, tap: string): Promise<void>;
+  /** Re-installs the port-security rules of an existing port (agent restart: flows live only in ovs-vswitchd). */
+  securePort?(vmId: string, nic: NicSpec, tap: string): Promise<void>;
 }
 
 export interface VmManagerOptions {

@@ -3,10 +3,13 @@ import { defineAction } from "@/lib/server/web";
 import { createNetworkSchema, networkIdSchema } from "@/lib/schemas/networks";
 import { createNetwork, deleteNetwork } from "@/lib/server/networks";
 
+// "vm:create" lets operators in; createNetwork/deleteNetwork then allow them only networks of their
+// own projects, and shared networks only to admins (lib/server/networks/tenancy.ts).
+
 export const createNetworkAction = defineAction(
   {
     schema: createNetworkSchema,
-    permission: "network:manage",
+    permission: "vm:create",
     action: "network.create",
     targetType: "network",
     revalidate: ["/networks"],
@@ -17,7 +20,7 @@ export const createNetworkAction = defineAction(
 export const deleteNetworkAction = defineAction(
   {
     schema: networkIdSchema,
-    permission: "network:manage",
+    permission: "vm:create",
     action: "network.delete",
     targetType: "network",
     revalidate: ["/networks"],

@@ -1,2 +1,3 @@
 // Public surface of lib/server/networks: other domains, app/ and server/ import only from here.
 export * from "./networks";
+export { canSeeNetwork, networkScopeFor, requireAttachableNetwork } from "./tenancy";

@@ -80,11 +80,11 @@ describe.each(PROVIDERS)("networks on %s", (provider) => {
       poolEnd: "10.0.1.11",
     });
 
-    const list = await listNetworks(networkListQuery.parse({ sort: "vlanId", dir: "desc" }));
+    const list = await listNetworks(networkListQuery.parse({ sort: "vlanId", dir: "desc" }), admin);
     expect(list.total).toBe(2);
     expect(list.items.map((n) => n.name)).toEqual(["dmz", "lan"]);
     expect(list.items[0]).toMatchObject({ poolSize: 10, freeAddresses: 10 });
-    expect((await listNetworks(networkListQuery.parse({ q: "dm" }))).items.map((n) => n.name)).toEqual(["dmz"]);
+    expect((await listNetworks(networkListQuery.parse({ q: "dm" }), admin)).items.map((n) => n.name)).toEqual(["dmz"]);
     // What the API sends matches the documented response shape exactly.
     for (const item of list.items) expect(networkDtoSchema.strict().parse(toJsonSafe(item))).toEqual(toJsonSafe(item));
 
@@ -157,7 +157,7 @@ describe.each(PROVIDERS)("networks on %s", (provider) => {
     ]);
     for (const s of specs) expect(nicSpecSchema.parse(s)).toEqual(s);
 
-    expect(await getNetwork(lan.id)).toMatchObject({ usedAddresses: 2, freeAddresses: 251, vmCount: 2 });
+    expect(await getNetwork(lan.id, admin)).toMatchObject({ usedAddresses: 2, freeAddresses: 251, vmCount: 2 });
     expect(await db().$transaction((tx) => releaseNics(tx, a.id))).toBe(1);
     // The freed address is the lowest again, so it is handed out next.
     const c = await vm("c");
@@ -232,7 +232,7 @@ describe.each(PROVIDERS)("networks on %s", (provider) => {
     const rows = await db().nic.findMany({ where: { networkId: small.id } });
     expect(rows).toHaveLength(10);
     expect(new Set(rows.map((r) => r.ip)).size).toBe(10);
-    expect(await getNetwork(small.id)).toMatchObject({ usedAddresses: 10, freeAddresses: 0, vmCount: 10 });
+    expect(await getNetwork(small.id, admin)).toMatchObject({ usedAddresses: 10, freeAddresses: 0, vmCount: 10 });
   });
 
   it("concurrent allocations that also insert other rows (like the VM create flow) stay consistent across two networks", async () => {
@@ -354,6 +354,6 @@ describe.each(PROVIDERS)("networks on %s", (provider) => {
     await expect(
       db().$transaction((tx) => allocateNic(tx, { vmId: a.id, networkId: "nope", position: 0 })),
     ).rejects.toMatchObject({ code: "not_found" });
-    await expect(getNetwork("nope")).rejects.toMatchObject({ code: "not_found" });
+    await expect(getNetwork("nope", admin)).rejects.toMatchObject({ code: "not_found" });
   });
 });

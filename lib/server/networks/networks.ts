@@ -26,7 +26,16 @@ import type { ListResult } from "../../schemas/list";
 import type { Network } from "../../generated/sqlite/client";
 import { recordAudit } from "../platform";
 import { db, isPostgres, type Db } from "../platform";
-import { nameSearch, pageArgs } from "../platform";
+import { nameSearch, pageArgs, type Actor } from "../platform";
+import {
+  assertMayDefine,
+  auditedDenials,
+  canSeeNetwork,
+  networkNotFound,
+  networkScopeFor,
+  networkVisibility,
+  requireChangeableNetwork,
+} from "./tenancy";
 
 /** The interactive-transaction client (what `db().$transaction(async (tx) => …)` passes in). */
 export type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
@@ -44,7 +53,7 @@ function planOf(n: Pick<Network, "cidr" | "gateway" | "poolStart" | "poolEnd">):
 }
 
 /** The API shape (lib/schemas/networks.ts networkDtoSchema); Dates become ISO strings on the wire. */
-export function toNetworkDto(n: Network, usage: Usage = NO_USAGE) {
+export function toNetworkDto(n: Network & { project?: { name: string } | null }, usage: Usage = NO_USAGE) {
   const size = poolSize(planOf(n));
   return {
     id: n.id,
@@ -61,6 +70,8 @@ export function toNetworkDto(n: Network, usage: Usage = NO_USAGE) {
     freeAddresses: Math.max(0, size - usage.usedAddresses),
     nicCount: usage.nicCount,
     vmCount: usage.vmCount,
+    projectId: n.projectId,
+    projectName: n.project?.name ?? null,
     createdAt: n.createdAt,
     updatedAt: n.updatedAt,
   } satisfies z.input<typeof networkDtoSchema>;
@@ -91,11 +102,13 @@ function usageWhere(status: NetworkListQuery["status"]) {
   return {};
 }
 
-export async function listNetworks(query: NetworkListQuery): Promise<ListResult<NetworkDto>> {
-  const where = { ...usageWhere(query.status), ...nameSearch(query.q) };
+/** Shared networks and those of the actor's projects (admins: all), see tenancy.ts. */
+export async function listNetworks(query: NetworkListQuery, actor: Actor): Promise<ListResult<NetworkDto>> {
+  const where = { AND: [usageWhere(query.status), nameSearch(query.q), await networkScopeFor(actor)] };
   const [rows, total] = await Promise.all([
     db().network.findMany({
       where,
+      include: { project: { select: { name: true } } },
       orderBy: [{ [query.sort]: query.dir }, { id: "asc" }],
       ...pageArgs(query.page, query.pageSize),
     }),
@@ -116,8 +129,10 @@ async function findOrThrow(id: string, client: Tx | Db = db()): Promise<Network>
   return row;
 }
 
-export async function getNetwork(id: string): Promise<NetworkDto> {
-  const row = await findOrThrow(id);
+export async function getNetwork(id: string, actor: Actor): Promise<NetworkDto> {
+  const row = await db().network.findUnique({ where: { id }, include: { project: { select: { name: true } } } });
+  // Another project's network does not exist for the actor: the same 404 as a missing one.
+  if (!row || !(await canSeeNetwork(actor, row))) throw networkNotFound(id);
   return toNetworkDto(row, (await usageOf([id])).get(id));
 }
 
@@ -146,29 +161,35 @@ export function uniqueViolation(error: unknown): string[] | null {
   return [];
 }
 
-/** Refuses a name, VLAN or CIDR that another network already has, naming that network. */
+/**
+ * Refuses a name, VLAN or CIDR that another network already has (all three are unique across projects:
+ * one bridge per host), naming that network when the caller may see it, else "a network of another project".
+ */
 async function assertNoClash(
   tx: Tx,
   candidate: { name: string; vlanId: number; cidr: string },
+  visible: (projectId: string | null) => boolean,
   exceptId?: string,
 ): Promise<void> {
   const others = await tx.network.findMany({
     where: exceptId ? { id: { not: exceptId } } : {},
-    select: { id: true, name: true, vlanId: true, cidr: true },
+    select: { id: true, name: true, vlanId: true, cidr: true, projectId: true },
   });
+  const label = (o: { name: string; projectId: string | null; cidr: string }, withCidr = false) =>
+    visible(o.projectId) ? `network ${o.name}${withCidr ? ` (${o.cidr})` : ""}` : "a network of another project";
   const sameName = others.find((o) => o.name === candidate.name);
   if (sameName) throw new AppError({ code: "conflict", message: `A network named ${candidate.name} already exists.` });
   const sameVlan = others.find((o) => o.vlanId === candidate.vlanId);
   if (sameVlan)
     throw new AppError({
       code: "conflict",
-      message: `VLAN ${candidate.vlanId} is already used by network ${sameVlan.name}.`,
+      message: `VLAN ${candidate.vlanId} is already used by ${label(sameVlan)}.`,
     });
   const overlapping = others.find((o) => cidrsOverlap(o.cidr, candidate.cidr));
   if (overlapping)
     throw new AppError({
       code: "conflict",
-      message: `${candidate.cidr} overlaps network ${overlapping.name} (${overlapping.cidr}).`,
+      message: `${candidate.cidr} overlaps ${label(overlapping, true)}.`,
     });
 }
 
@@ -207,7 +228,7 @@ async function audited<T>(
     });
     return result;
   } catch (error) {
-    if (error instanceof AppError) {
+    if (error instanceof AppError && !auditedDenials.has(error)) {
       await recordAudit({
         actor: who.actor,
         action,
@@ -224,11 +245,13 @@ async function audited<T>(
 
 export async function createNetwork(input: CreateNetworkInput, who: Caller): Promise<NetworkDto> {
   return audited(who, "network.create", null, { ...input }, async () => {
+    await assertMayDefine(who, input.projectId, "network.create", null);
+    const visible = await networkVisibility(who.actor); // before the transaction: SQLite runs one at a time
     try {
       const row = await db().$transaction(async (tx) => {
         await lockNetworkDefinitions(tx);
-        await assertNoClash(tx, input);
-        return tx.network.create({ data: input });
+        await assertNoClash(tx, input, visible);
+        return tx.network.create({ data: input, include: { project: { select: { name: true } } } });
       });
       return toNetworkDto(row);
     } catch (error) {
@@ -239,6 +262,8 @@ export async function createNetwork(input: CreateNetworkInput, who: Caller): Pro
 
 export async function updateNetwork(id: string, input: UpdateNetworkInput, who: Caller): Promise<NetworkDto> {
   return audited(who, "network.update", id, { ...input }, async () => {
+    await requireChangeableNetwork(who, id, "network.update");
+    const visible = await networkVisibility(who.actor);
     try {
       const row = await db().$transaction(async (tx) => {
         await lockNetworkDefinitions(tx);
@@ -272,7 +297,7 @@ export async function updateNetwork(id: string, input: UpdateNetworkInput, who: 
           });
         const name = input.name ?? before.name;
         const vlanId = input.vlanId ?? before.vlanId;
-        await assertNoClash(tx, { name, vlanId, cidr: plan.plan.cidr }, id);
+        await assertNoClash(tx, { name, vlanId, cidr: plan.plan.cidr }, visible, id);
         if (usage.usedAddresses > 0) {
           // Never strand an allocated address outside the pool: it would be counted wrong and could be handed out twice after a later change.
           const ips = await tx.nic.findMany({
@@ -290,7 +315,11 @@ export async function updateNetwork(id: string, input: UpdateNetworkInput, who: 
             });
           }
         }
-        return tx.network.update({ where: { id }, data: { name, vlanId, ...plan.plan } });
+        return tx.network.update({
+          where: { id },
+          data: { name, vlanId, ...plan.plan },
+          include: { project: { select: { name: true } } },
+        });
       });
       return toNetworkDto(row, (await usageOf([id])).get(id));
     } catch (error) {
@@ -301,6 +330,7 @@ export async function updateNetwork(id: string, input: UpdateNetworkInput, who: 
 
 export async function deleteNetwork(id: string, who: Caller): Promise<{ id: string; deleted: true }> {
   return audited(who, "network.delete", id, {}, async () => {
+    await requireChangeableNetwork(who, id, "network.delete");
     const network = await findOrThrow(id);
     try {
       await db().$transaction(async (tx) => {

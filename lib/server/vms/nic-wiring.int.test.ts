@@ -67,6 +67,6 @@ describe.each(PROVIDERS)("wiring on %s", (provider) => {
     const h = await db().host.findFirstOrThrow();
     expect(h.allocatedCpus).toBe(5);
     expect(new Set((await db().nic.findMany()).map((n) => n.ip)).size).toBe(5);
-    expect(await getNetwork(net.id)).toMatchObject({ freeAddresses: 0, vmCount: 5 });
+    expect(await getNetwork(net.id, actor)).toMatchObject({ freeAddresses: 0, vmCount: 5 });
   });
 });

@@ -5,16 +5,17 @@ import { deleteNetwork, getNetwork, updateNetwork } from "@/lib/server/networks"
 
 export const GET = apiRoute<{ id: string }>(
   { permission: "read", action: "network.get", targetType: "network" },
-  ({ params }) => getNetwork(params.id),
+  ({ params, actor }) => getNetwork(params.id, actor),
 );
 
 export const PATCH = apiRoute<{ id: string }>(
-  { permission: "network:manage", action: "network.update", targetType: "network" },
+  // Operators pass here; updateNetwork/deleteNetwork allow them only their projects' networks (tenancy.ts).
+  { permission: "vm:create", action: "network.update", targetType: "network" },
   async ({ req, params, actor, clientIp }) =>
     updateNetwork(params.id, await readJson(req, updateNetworkSchema), { actor, clientIp }),
 );
 
 export const DELETE = apiRoute<{ id: string }>(
-  { permission: "network:manage", action: "network.delete", targetType: "network" },
+  { permission: "vm:create", action: "network.delete", targetType: "network" },
   ({ params, actor, clientIp }) => deleteNetwork(params.id, { actor, clientIp }),
 );
