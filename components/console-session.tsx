@@ -1,12 +1,17 @@
 "use client";
 // What the serial and the graphical console share: each (re)connection fetches a fresh single-use
 // ticket (the server decides read-only), a lost connection retries with backoff, and a status line.
+// A console the server closed because its access was revoked (ADR 029) stays closed and says why;
+// the person may reconnect by hand (e.g. read-only after a demotion).
 import { useEffect, useEffectEvent, useRef, useState } from "react";
+import { CONSOLE_REVOKED_CLOSE_CODE } from "@/lib/console-close";
 import { consoleTicketResponseSchema, type ConsoleTicketResponse } from "@/lib/schemas/console";
+
+export { CONSOLE_REVOKED_CLOSE_CODE };
 
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 
-export type ConsoleStatus = "connecting" | "connected" | "reconnecting" | "no-display";
+export type ConsoleStatus = "connecting" | "connected" | "reconnecting" | "no-display" | "closed";
 
 /** Handed to `open` for one connection. */
 export type ConsoleControl = {
@@ -14,6 +19,8 @@ export type ConsoleControl = {
   connected(): void;
   /** The connection ended; reconnects unless the console was closed or a newer connection took over. */
   lost(why: string | null): void;
+  /** The server ended the console for good (access revoked): no reconnecting, `why` is shown. */
+  closed(why: string): void;
   /** The console was closed (unmounted or the VM changed) meanwhile. */
   stopped(): boolean;
 };
@@ -37,6 +44,7 @@ export function useConsoleSession<C>(
   const [status, setStatus] = useState<ConsoleStatus>("connecting");
   const [write, setWrite] = useState(false);
   const [note, setNote] = useState<string | null>(null);
+  const [session, setSession] = useState(0);
   const current = useRef<C | null>(null);
   const openConnection = useEffectEvent(open);
   const closeConnection = useEffectEvent(close);
@@ -45,6 +53,8 @@ export function useConsoleSession<C>(
     let stopped = false;
     let attempt = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
+    /** the connection whose end counts; an older one's close event is ignored */
+    let latest = 0;
 
     const retry = (why: string | null) => {
       if (stopped) return;
@@ -76,6 +86,7 @@ export function useConsoleSession<C>(
       }
       if (stopped) return;
       let handle: C | null = null;
+      const mine = ++latest;
       const control: ConsoleControl = {
         connected: () => {
           attempt = 0;
@@ -85,6 +96,15 @@ export function useConsoleSession<C>(
         },
         lost: (why) => {
           if (handle !== null && current.current === handle) retry(why);
+        },
+        closed: (why) => {
+          // may come after `lost` (noVNC reports its disconnect first): cancel that retry
+          if (stopped || mine !== latest) return;
+          if (timer) clearTimeout(timer);
+          timer = null;
+          current.current = null;
+          setStatus("closed");
+          setNote(why);
         },
         stopped: () => stopped,
       };
@@ -102,26 +122,53 @@ export function useConsoleSession<C>(
       current.current = null;
       if (handle !== null) closeConnection(handle);
     };
-  }, [vmId, kind]);
+  }, [vmId, kind, session]);
 
-  return { status, write, note, current };
+  /** Opens a new connection after the server closed the console (a fresh ticket decides what is allowed now). */
+  const reconnect = () => {
+    setStatus("connecting");
+    setNote(null);
+    setSession((n) => n + 1);
+  };
+  return { status, write, note, current, reconnect };
 }
 
-/** "Connected" / "Connecting…" / "Reconnecting…" with the reason of the last drop. */
+/** "Connected" / "Connecting…" / "Reconnecting…" / "Closed" with the reason of the last drop. */
 export function ConsoleStatusText({
   status,
   note,
   testId,
+  onReconnect,
 }: {
   status: ConsoleStatus;
   note: string | null;
   testId: string;
+  /** shown as a "Reconnect" button once the server closed the console */
+  onReconnect?: () => void;
 }) {
   const connected = status === "connected";
+  const closed = status === "closed";
+  const label = connected ? "Connected" : closed ? "Closed" : status === "connecting" ? "Connecting…" : "Reconnecting…";
   return (
-    <span data-testid={testId} className={connected ? "text-emerald-700" : "text-amber-700"}>
-      {connected ? "Connected" : status === "connecting" ? "Connecting…" : "Reconnecting…"}
-      {note && <span className="ml-2 text-slate-500">({note})</span>}
+    <span className="flex items-center gap-2">
+      <span
+        data-testid={testId}
+        role={closed ? "alert" : undefined}
+        className={connected ? "text-emerald-700" : closed ? "text-red-700" : "text-amber-700"}
+      >
+        {label}
+        {note && <span className={closed ? "ml-2" : "ml-2 text-slate-500"}>({note})</span>}
+      </span>
+      {closed && onReconnect && (
+        <button
+          type="button"
+          data-testid={`${testId}-reconnect`}
+          onClick={onReconnect}
+          className="rounded-md px-2 py-0.5 text-xs ring-1 ring-slate-300 hover:bg-slate-100"
+        >
+          Reconnect
+        </button>
+      )}
     </span>
   );
 }

@@ -3,7 +3,12 @@
 // input. Each (re)connection fetches a fresh single-use ticket; the server decides read-only.
 import { useEffect, useRef, useState } from "react";
 import { applyTerminalText } from "@/lib/terminal-text";
-import { ConsoleStatusText, consoleSocketUrl, useConsoleSession } from "@/components/console-session";
+import {
+  CONSOLE_REVOKED_CLOSE_CODE,
+  ConsoleStatusText,
+  consoleSocketUrl,
+  useConsoleSession,
+} from "@/components/console-session";
 
 export function SerialConsole({ vmId }: { vmId: string }) {
   const [text, setText] = useState("");
@@ -15,6 +20,7 @@ export function SerialConsole({ vmId }: { vmId: string }) {
     write,
     note,
     current: wsRef,
+    reconnect,
   } = useConsoleSession<WebSocket>(
     vmId,
     "serial",
@@ -34,7 +40,8 @@ export function SerialConsole({ vmId }: { vmId: string }) {
         textRef.current = r.text;
         setText(r.text);
       };
-      ws.onclose = (ev) => control.lost(ev.reason || null);
+      ws.onclose = (ev) =>
+        ev.code === CONSOLE_REVOKED_CLOSE_CODE ? control.closed(ev.reason) : control.lost(ev.reason || null);
       return ws;
     },
     (ws) => ws.close(1000),
@@ -54,7 +61,7 @@ export function SerialConsole({ vmId }: { vmId: string }) {
   return (
     <div className="rounded-lg border border-slate-200 bg-white" data-testid="serial-console">
       <div className="flex items-center justify-between border-b border-slate-200 px-3 py-2 text-sm">
-        <ConsoleStatusText status={status} note={note} testId="serial-console-status" />
+        <ConsoleStatusText status={status} note={note} testId="serial-console-status" onReconnect={reconnect} />
         {connected && !write && (
           <span
             data-testid="serial-console-readonly"

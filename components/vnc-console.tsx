@@ -5,7 +5,12 @@
 // their input whatever this page sends).
 import { useRef } from "react";
 import type RFB from "@novnc/novnc";
-import { ConsoleStatusText, consoleSocketUrl, useConsoleSession } from "@/components/console-session";
+import {
+  CONSOLE_REVOKED_CLOSE_CODE,
+  ConsoleStatusText,
+  consoleSocketUrl,
+  useConsoleSession,
+} from "@/components/console-session";
 
 export const NO_DISPLAY_TEXT = "This VM has no graphical display — use the serial console";
 
@@ -37,6 +42,7 @@ export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => 
     write,
     note,
     current: rfbRef,
+    reconnect,
   } = useConsoleSession<RFB>(
     vmId,
     "vnc",
@@ -44,7 +50,13 @@ export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => 
       const { default: Rfb } = await import("@novnc/novnc");
       const target = screenRef.current;
       if (control.stopped() || !target) return null;
-      const rfb = new Rfb(target, consoleSocketUrl(ticket), { shared: true });
+      // Our own socket, handed to noVNC, so the close code and reason are ours to read: noVNC's
+      // disconnect event carries neither.
+      const socket = new WebSocket(consoleSocketUrl(ticket));
+      socket.addEventListener("close", (ev) => {
+        if (ev.code === CONSOLE_REVOKED_CLOSE_CODE) control.closed(ev.reason);
+      });
+      const rfb = new Rfb(target, socket, { shared: true });
       rfb.viewOnly = !ticket.write;
       rfb.scaleViewport = true;
       rfb.background = "rgb(2, 6, 23)";
@@ -63,7 +75,7 @@ export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => 
   return (
     <div className="rounded-lg border border-slate-200 bg-white" data-testid="vnc-console">
       <div className="flex items-center justify-between border-b border-slate-200 px-3 py-2 text-sm">
-        <ConsoleStatusText status={status} note={note} testId="vnc-status" />
+        <ConsoleStatusText status={status} note={note} testId="vnc-status" onReconnect={reconnect} />
         <span className="flex items-center gap-2">
           {connected && !write && (
             <span data-testid="vnc-readonly" className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600">

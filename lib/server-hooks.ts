@@ -9,6 +9,7 @@
 // symbol; the shapes are declared here once and both sides import them, so they cannot drift.
 import type { RequestOptions } from "node:https";
 import type { ConsoleTicketClaims, SpendResult } from "./console-ticket";
+import type { ConsoleKind } from "./schemas/console";
 
 /** The cluster CA and the controller's certificate + key (lib/server/platform/pki.ts `Pki` satisfies it). */
 export interface ControllerPki {
@@ -17,12 +18,29 @@ export interface ControllerPki {
   controllerKeyPem: string;
 }
 
+/** One open console as the proxy knows it: the ticket's claims and the session cookie it was opened with. */
+export interface OpenConsoleGrant {
+  /** unique per open console (the ticket's nonce) */
+  key: string;
+  userId: string;
+  vmId: string;
+  kind: ConsoleKind;
+  write: boolean;
+  /** the upgrade request's Cookie header: a browser console ends with the session it was opened in */
+  cookie: string | null;
+}
+
 /** App → server: registered by lib/server/startup when Next runs the instrumentation hook. */
 export interface AppHooks {
   /** The controller secret (env().secret): console tickets are signed with it, host tokens derived from it. */
   controllerSecret(): string;
   /** Spends a console ticket whose signature the server checked, once, in the shared database (ADR 013). */
   spendConsoleTicket(ticket: string, claims: ConsoleTicketClaims): Promise<SpendResult>;
+  /**
+   * Re-checks the open consoles of this process against the database, in one batch (ADR 029): the
+   * `key` of each console no longer allowed → why (the close reason the browser shows).
+   */
+  recheckConsoles(consoles: readonly OpenConsoleGrant[]): Promise<Record<string, string>>;
   /** TLS options to reach one host's agent: the CA, the host's pinned certificate, the controller's client certificate (ADR 017). */
   agentTlsForHost(hostId: string): Promise<RequestOptions>;
   /** The certificate the agent TLS listener serves (created on the first start; ADR 017). */
@@ -33,6 +51,11 @@ export interface AppHooks {
 export interface ServerHooks {
   /** Random per-process value the agent TLS listener puts in CHANNEL_HEADER (lib/agent-tls.ts). */
   agentTlsChannel: string;
+  /**
+   * Re-checks this process's open consoles now (server/console-proxy.ts): the app calls it after a
+   * change that may revoke one. Only a shortcut: the proxy re-checks every 2 s anyway (ADR 029).
+   */
+  consolesChanged(): void;
 }
 
 interface Slot {

@@ -2,19 +2,27 @@
 // database store is tested with two proxies in lib/server/consoles/tickets.int.test.ts).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { createHash } from "node:crypto";
+import type { AddressInfo, Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { signConsoleTicket, type ConsoleTicketInput, type SpendResult } from "../lib/console-ticket";
 import { deriveHostToken } from "../lib/host-token";
+import type { OpenConsoleGrant } from "../lib/server-hooks";
+import { CONSOLE_REVOKED_CLOSE_CODE as REVOKED_CLOSE_CODE } from "../lib/console-close";
 import { createConsoleProxy, type ConsoleProxyOptions } from "./console-proxy";
 
 const SECRET = "proxy-test-secret-0123456789abcdef0123";
 
 type Seen = { url: string; authorization: string | undefined };
 
-/** A stand-in agent: echoes every message; /v1/vms/gone/* answers 404, /v1/vms/liar/* a wrong Sec-WebSocket-Accept. */
+/**
+ * A stand-in agent: echoes every message; /v1/vms/gone/* answers 404, /v1/vms/liar/* a wrong
+ * Sec-WebSocket-Accept; /v1/vms/halves/* sends a "ready" frame and, in the same write, the first half
+ * of a binary frame "HALF-AND-REST" whose rest `halves.rest()` sends.
+ */
 function startAgent() {
   const seen: Seen[] = [];
+  const halves = { socket: null as Socket | null, rest: () => halves.socket?.write("-AND-REST") };
   const wss = new WebSocketServer({ noServer: true });
   const server = http.createServer((_q, res) => res.writeHead(404).end());
   server.on("upgrade", (req, socket, head) => {
@@ -25,11 +33,29 @@ function startAgent() {
       return socket.end(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm9wZQ==\r\n\r\n",
       );
+    if (req.url?.startsWith("/v1/vms/halves/")) {
+      const accept = createHash("sha1")
+        .update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+        .digest("base64");
+      halves.socket = socket as Socket;
+      socket.on("error", () => {});
+      return socket.write(
+        Buffer.concat([
+          Buffer.from(
+            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+          ),
+          Buffer.from([0x81, 5]),
+          Buffer.from("ready"),
+          Buffer.from([0x82, 13]),
+          Buffer.from("HALF"),
+        ]),
+      );
+    }
     wss.handleUpgrade(req, socket, head, (ws) =>
       ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })),
     );
   });
-  return { server, wss, seen };
+  return { server, wss, seen, halves };
 }
 
 describe("console proxy", () => {
@@ -49,6 +75,7 @@ describe("console proxy", () => {
       await new Promise((r) => s.close(r));
     }
     agent.seen.length = 0;
+    agent.halves.socket?.destroy();
   });
   afterAll(async () => {
     for (const c of agent.wss.clients) c.terminate();
@@ -168,6 +195,82 @@ describe("console proxy", () => {
     }
     expect(spent).toHaveLength(2); // only signed tickets for this VM reach the store
     expect(agent.seen).toEqual([]);
+  });
+
+  const closed = (ws: WebSocket) =>
+    new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.once("close", (code, reason) => resolve({ code, reason: reason.toString("utf8") })),
+    );
+
+  it("re-checks all open consoles in one batch and ends the revoked one with 4403 and the reason; the others stay open", async () => {
+    const calls: (readonly OpenConsoleGrant[])[] = [];
+    const revoked: Record<string, string> = {};
+    const { proxy: p, base } = await proxy({
+      authorise: async (grants) => (calls.push(grants), { ...revoked }),
+      recheckEveryMs: 50,
+    });
+    const [a, b] = [0, 1].map(() =>
+      signConsoleTicket(SECRET, { vmId: "vm-1", userId: "u-1", write: true, agentUrl, hostId: "h-1", gen: 2 }),
+    );
+    const wa = new WebSocket(`${base}/api/v1/vms/vm-1/console?ticket=${encodeURIComponent(a!.ticket)}`, {
+      headers: { cookie: "better-auth.session_token=tok.sig" },
+    });
+    clients.push(wa);
+    await new Promise((r) => wa.once("open", r));
+    const wb = (await connect(`${base}/api/v1/vms/vm-1/console?ticket=${encodeURIComponent(b!.ticket)}`)) as WebSocket;
+    await expect.poll(() => calls.at(-1)?.length ?? 0, { timeout: 5_000 }).toBe(2);
+    expect(calls.every((grants) => grants.length <= 2)).toBe(true);
+    expect(
+      [...calls.at(-1)!].sort((x, y) => (x.key === a!.claims.nonce ? -1 : y.key === a!.claims.nonce ? 1 : 0)),
+    ).toEqual([
+      {
+        key: a!.claims.nonce,
+        userId: "u-1",
+        vmId: "vm-1",
+        kind: "serial",
+        write: true,
+        cookie: "better-auth.session_token=tok.sig",
+      },
+      { key: b!.claims.nonce, userId: "u-1", vmId: "vm-1", kind: "serial", write: true, cookie: null },
+    ]);
+
+    const aClosed = closed(wa);
+    revoked[a!.claims.nonce] = "access revoked: your account was disabled";
+    expect(await aClosed).toEqual({ code: REVOKED_CLOSE_CODE, reason: "access revoked: your account was disabled" });
+    const payload = Buffer.from("still here");
+    expect(await echo(wb, payload)).toEqual(payload);
+    expect(p.open).toBe(1);
+    await expect.poll(() => calls.at(-1)?.length, { timeout: 5_000 }).toBe(1); // the closed one is no longer asked about
+
+    const bClosed = closed(wb);
+    revoked[b!.claims.nonce] = "access revoked: the VM was deleted";
+    expect(await bClosed).toEqual({ code: REVOKED_CLOSE_CODE, reason: "access revoked: the VM was deleted" });
+    expect(p.open).toBe(0);
+  });
+
+  it("a console revoked in the middle of an agent frame gets the rest of that frame first, then the close frame", async () => {
+    const revoked: Record<string, string> = {};
+    const { proxy: p, base } = await proxy({ authorise: async () => revoked, recheckEveryMs: 60_000 });
+    const t = signConsoleTicket(SECRET, {
+      vmId: "halves",
+      userId: "u-1",
+      write: true,
+      agentUrl,
+      hostId: "h-1",
+      gen: 2,
+    });
+    const ws = new WebSocket(`${base}/api/v1/vms/halves/console?ticket=${encodeURIComponent(t.ticket)}`);
+    clients.push(ws);
+    const messages: string[] = [];
+    const ready = new Promise((r) => ws.once("message", r));
+    ws.on("message", (d) => messages.push(String(d)));
+    const end = closed(ws);
+    await ready; // the proxy has the "ready" frame and, from the same write, half of the next one
+    revoked[t.claims.nonce] = "access revoked: test";
+    await p.recheck();
+    agent.halves.rest();
+    expect(await end).toEqual({ code: REVOKED_CLOSE_CODE, reason: "access revoked: test" });
+    expect(messages).toEqual(["ready", "HALF-AND-REST"]);
   });
 
   it("refuses what is not a WebSocket 13 handshake", async () => {

@@ -9,6 +9,11 @@
 // answers the browser directly. Read-only tickets open the agent endpoint with ?write=0: the agent
 // drops a viewer's serial input and filters its RFB stream (agent/src/console/vnc-filter.ts), so
 // input never depends on the browser behaving.
+//
+// An open console lives only as long as its authorisation (ADR 029): every `recheckEveryMs` the
+// proxy asks `authorise` about all its open consoles at once (one database round, whichever
+// controller the change was made on) and ends each revoked one with a close frame (code
+// CONSOLE_REVOKED_CLOSE_CODE, the reason) sent at an agent frame boundary (ws-frames.ts).
 import http from "node:http";
 import https from "node:https";
 import { createHash } from "node:crypto";
@@ -17,8 +22,10 @@ import type { Socket } from "node:net";
 import { deriveHostToken } from "../lib/host-token";
 import { NonceStore, verifyConsoleTicket, type VerifyResult } from "../lib/console-ticket";
 import type { ConsoleKind } from "../lib/schemas/console";
-import type { AppHooks } from "../lib/server-hooks";
+import { CONSOLE_REVOKED_CLOSE_CODE } from "../lib/console-close";
+import type { AppHooks, OpenConsoleGrant } from "../lib/server-hooks";
 import { errorText, noLog, type Log } from "./log";
+import { closeFrame, FrameBoundary } from "./ws-frames";
 
 const CONSOLE_PATH = /^\/api\/v1\/vms\/([^/]+)\/(console|vnc)$/;
 /** proxy path suffix → ticket kind */
@@ -27,6 +34,9 @@ const KIND_OF: Record<string, ConsoleKind> = { console: "serial", vnc: "vnc" };
 const AGENT_PATH: Record<ConsoleKind, string> = { serial: "console", vnc: "vnc" };
 /** RFC 6455 §1.3 */
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+export const RECHECK_EVERY_MS = 2_000;
+/** How long a revoked console waits for the agent to finish the frame it is in before it is cut. */
+const FRAME_END_WAIT_MS = 1_000;
 
 type Refusal = { ok: false; status: number; reason: string };
 
@@ -54,6 +64,9 @@ export interface ConsoleProxyOptions {
   nonces?: NonceStore;
   /** https agents: CA, pinned certificate check and client certificate for one host (docs/decisions/017-agent-tls.md) */
   agentTls?: AppHooks["agentTlsForHost"] | null;
+  /** re-checks the open consoles in one batch: key → why, for each one no longer allowed (none: never re-checked) */
+  authorise?: AppHooks["recheckConsoles"] | null;
+  recheckEveryMs?: number;
 }
 
 export interface ConsoleProxy {
@@ -61,8 +74,12 @@ export interface ConsoleProxy {
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
   /** shutdown: drops every open console */
   closeAll(): void;
+  /** re-checks the open consoles now (the periodic check runs anyway) */
+  recheck(): Promise<void>;
   readonly open: number;
 }
+
+type Tunnel = { grant: OpenConsoleGrant; sockets: [Duplex, Duplex]; revoke(reason: string): void };
 
 export function createConsoleProxy({
   getSecret,
@@ -70,8 +87,39 @@ export function createConsoleProxy({
   spend = null,
   nonces = new NonceStore(),
   agentTls = null,
+  authorise = null,
+  recheckEveryMs = RECHECK_EVERY_MS,
 }: ConsoleProxyOptions): ConsoleProxy {
-  const tunnels = new Set<[Duplex, Duplex]>();
+  const tunnels = new Map<string, Tunnel>();
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let checking: Promise<void> | null = null;
+
+  /** Runs while consoles are open; unref'd so it never keeps a stopping server alive. */
+  function watch(): void {
+    if (!authorise) return;
+    if (tunnels.size > 0 && !timer) timer = setInterval(() => void recheck(), recheckEveryMs).unref();
+    if (tunnels.size === 0 && timer) {
+      clearInterval(timer);
+      timer = null;
+    }
+  }
+
+  function recheck(): Promise<void> {
+    if (!authorise || tunnels.size === 0) return Promise.resolve();
+    // one round at a time: a slow database must not pile up queries
+    checking ??= (async () => {
+      try {
+        const revoked = await authorise([...tunnels.values()].map((t) => t.grant));
+        for (const [key, reason] of Object.entries(revoked)) tunnels.get(key)?.revoke(reason);
+      } catch (e) {
+        // Fail open for this round (a database blip must not drop every console); the next round re-checks.
+        log("warn", "console.recheck_failed", { open: tunnels.size, error: errorText(e) });
+      } finally {
+        checking = null;
+      }
+    })();
+    return checking;
+  }
 
   function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     handle(req, socket, head).catch((e: unknown) => {
@@ -205,15 +253,63 @@ export function createConsoleProxy({
         s.setNoDelay?.(true); // keystroke latency over throughput
         s.setTimeout?.(0);
       }
-      if (agentHead.length) socket.write(agentHead);
+      // Browser → agent: a plain pipe. Agent → browser: the same, by hand, so the frame boundary
+      // is known when a revoked console must be ended with a close frame of our own.
+      const frames = new FrameBoundary();
+      let revokedFor: string | null = null;
+      const forward = (chunk: Buffer) => {
+        if (revokedFor === null) {
+          frames.feed(chunk);
+          if (!socket.write(chunk)) agentSocket.pause();
+          return;
+        }
+        const n = frames.feed(chunk, true); // the rest of the frame under way, nothing after it
+        if (n > 0) socket.write(chunk.subarray(0, n));
+        if (frames.atBoundary) endRevoked();
+      };
+      socket.on("drain", () => agentSocket.resume());
+      if (agentHead.length) forward(agentHead);
       if (head.length) agentSocket.write(head);
       socket.pipe(agentSocket);
-      agentSocket.pipe(socket);
+      agentSocket.on("data", forward);
+      agentSocket.on("end", () => revokedFor === null && socket.end());
       const pair: [Duplex, Duplex] = [socket, agentSocket];
-      tunnels.add(pair);
+      let ended = false;
+      const endRevoked = () => {
+        if (ended) return;
+        ended = true;
+        agentSocket.destroy();
+        socket.end(closeFrame(CONSOLE_REVOKED_CLOSE_CODE, revokedFor ?? ""));
+        // the browser answers the close frame and hangs up; one that does not is cut
+        setTimeout(() => socket.destroy(), 2_000).unref();
+      };
+      const grant: OpenConsoleGrant = {
+        key: c.nonce,
+        userId: c.userId,
+        vmId,
+        kind: c.kind,
+        write: c.write,
+        cookie: typeof req.headers.cookie === "string" ? req.headers.cookie : null,
+      };
+      const revoke = (reason: string) => {
+        if (revokedFor !== null || !tunnels.has(grant.key)) return;
+        revokedFor = reason;
+        socket.unpipe(agentSocket); // no more input reaches the VM from now on
+        socket.resume(); // …and the browser's answer to our close frame is read and dropped
+        log("info", "console.revoked", { vmId, kind: c.kind, userId: c.userId, write: c.write, reason });
+        if (frames.atBoundary) return endRevoked();
+        agentSocket.resume();
+        setTimeout(() => {
+          if (!frames.atBoundary) pair.forEach((s) => s.destroy());
+        }, FRAME_END_WAIT_MS).unref();
+      };
+      tunnels.set(grant.key, { grant, sockets: pair, revoke });
+      watch();
       const done = () => {
-        if (!tunnels.delete(pair)) return;
-        socket.destroy();
+        if (tunnels.get(grant.key)?.sockets !== pair) return;
+        tunnels.delete(grant.key);
+        watch();
+        if (revokedFor === null) socket.destroy();
         agentSocket.destroy();
         log("info", "console.closed", {
           vmId,
@@ -221,6 +317,7 @@ export function createConsoleProxy({
           userId: c.userId,
           write: c.write,
           seconds: Math.round((Date.now() - started) / 1000),
+          ...(revokedFor !== null && { revoked: revokedFor }),
         });
       };
       for (const s of pair) {
@@ -242,8 +339,9 @@ export function createConsoleProxy({
   return {
     handleUpgrade,
     closeAll() {
-      for (const pair of tunnels) for (const s of pair) s.destroy();
+      for (const t of tunnels.values()) for (const s of t.sockets) s.destroy();
     },
+    recheck,
     get open() {
       return tunnels.size;
     },

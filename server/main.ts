@@ -16,10 +16,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { appHooks } from "../lib/server-hooks";
+import { appHooks, registerServerHooks } from "../lib/server-hooks";
 import { createAgentTlsServer, stripAgentTlsHeaders } from "./agent-tls-listener";
 import { applyClientAddress, trustedProxiesFromEnv } from "./client-address";
 import { createConsoleProxy } from "./console-proxy";
+import { createTimedServer, requestTimeoutsFromEnv } from "./request-timeouts";
 import { errorText, log } from "./log";
 
 process.setSourceMapsEnabled(true); // stack traces point into server/*.ts (dist/server.mjs.map)
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
   const hostname = argv.hostname;
   // Whose X-Forwarded-For is believed (ADR 024); checked before Next starts so a typo stops start-up.
   const trusted = trustedProxiesFromEnv(process.env);
+  // Uploads: no total limit but an idle timeout; every other request keeps a total one (ADR 027).
+  const timeouts = requestTimeoutsFromEnv(process.env);
   if (!process.env.NODE_ENV) Object.assign(process.env, { NODE_ENV: "production" }); // typed read-only by Next
 
   // `output: "standalone"`: hand Next the config it was built with, as .next/standalone/server.js
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
   });
   await app.prepare();
   const handle = app.getRequestHandler();
-  const server = http.createServer((req, res) => {
+  const server = createTimedServer(timeouts, (req, res) => {
     stripAgentTlsHeaders(req); // only the TLS listener may vouch for a client certificate
     applyClientAddress(req, trusted); // only this server may say who the client is
     handle(req, res).catch((e: unknown) => {
@@ -87,12 +90,15 @@ async function main(): Promise<void> {
       const spend = appHooks().spendConsoleTicket;
       return spend ? spend(ticket, claims) : { ok: false, status: 503, reason: "ticket store not ready" };
     },
+    // Open consoles end when their user or VM loses the right (ADR 029); until the app is up, none are open.
+    authorise: async (consoles) => appHooks().recheckConsoles?.(consoles) ?? {},
     agentTls: async (hostId) => {
       const agentTls = appHooks().agentTlsForHost;
       if (!agentTls) throw new Error("agent TLS not ready");
       return agentTls(hostId);
     },
   });
+  registerServerHooks({ consolesChanged: () => void proxy.recheck() });
   server.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => {
     socket.on("error", () => {}); // a browser vanishing mid-handshake must not kill the console
     applyClientAddress(req, trusted);

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { HostFacts, VmSpecInput } from "../../../lib/schemas/agent-api";
 import { NonceStore } from "../../../lib/console-ticket";
-import { createConsoleProxy } from "../../../server/console-proxy";
+import { createConsoleProxy, type ConsoleProxyOptions } from "../../../server/console-proxy";
 import { closeServer, createAgentServer, listen, TokenVerifier } from "../api";
 import { UpgradeRefused, type WebSocket } from "../console";
 import { which } from "../host";
@@ -81,6 +81,8 @@ export class GuestConsoleRig {
       tmpPrefix: string;
       secret: string;
       token: string;
+      /** e.g. the database ticket store and the authorisation re-check (lib/server/consoles/revoke.int.test.ts) */
+      proxy?: Partial<ConsoleProxyOptions>;
     },
   ) {}
 
@@ -121,7 +123,7 @@ export class GuestConsoleRig {
       auth: tokens,
     });
     this.agentUrl = `http://127.0.0.1:${(await listen(this.agent, "127.0.0.1", 0)).port}`;
-    const proxy = createConsoleProxy({ getSecret: () => this.o.secret, nonces: new NonceStore() });
+    const proxy = createConsoleProxy({ getSecret: () => this.o.secret, nonces: new NonceStore(), ...this.o.proxy });
     this.proxy = proxy;
     this.proxyServer = http.createServer((_q, res) => res.writeHead(404).end());
     this.proxyServer.on("upgrade", (req, socket, head) => proxy.handleUpgrade(req, socket, head));

@@ -4,11 +4,11 @@ import "server-only";
 // row (tickets.ts) shared by every controller.
 import { signConsoleTicket } from "../../console-ticket";
 import { AppError } from "../../errors";
-import { can } from "../../permissions";
 import type { ConsoleKind, ConsoleTicketResponse } from "../../schemas/console";
 import { effectiveDisplay, hasDisplay } from "../../display";
 import type { Arch } from "../../arch";
 import { recordConsoleTicket } from "./tickets";
+import { mayWriteConsole } from "./revocation";
 import { recordAudit } from "../platform";
 import { db } from "../platform";
 import { env } from "../platform";
@@ -47,7 +47,7 @@ export async function issueConsoleTicket(
   if (!host.agentUrl)
     throw new AppError({ code: "unavailable", message: `Host ${host.name} has no agent address yet.` });
   // Viewers get a read-only ticket rather than an error: watching is a read permission.
-  const write = wantWrite && can(actor.role, "console:write");
+  const write = wantWrite && mayWriteConsole(actor.role);
   if (kind === "vnc" && !hasDisplay(effectiveDisplay(vm.arch as Arch, vm.display, vm.image)))
     throw new AppError({ code: "conflict", message: NO_DISPLAY_MESSAGE });
   const { ticket, claims } = signConsoleTicket(env().secret, {

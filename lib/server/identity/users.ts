@@ -10,6 +10,10 @@ import { auth } from "./auth";
 import { db } from "../platform";
 import { recordAudit } from "../platform";
 import { addUserToProjects } from "../projects";
+import { serverHooks } from "../../server-hooks";
+
+/** Open consoles of this controller re-check now rather than at their next period (ADR 029). */
+const consolesChanged = () => serverHooks().consolesChanged?.();
 
 export async function listUsers() {
   const rows = await db().user.findMany({ orderBy: { createdAt: "asc" }, take: 1000 });
@@ -76,6 +80,7 @@ export async function setRole(id: string, role: Role, who: Caller) {
   const user = await loadUser(id);
   if (user.role === "admin" && role !== "admin") await assertNotLastAdmin(id);
   await db().user.update({ where: { id }, data: { role } });
+  consolesChanged();
   await recordAudit({
     actor: who.actor,
     action: "user.set-role",
@@ -100,6 +105,7 @@ export async function setDisabled(id: string, disabled: boolean, who: Caller) {
     }),
     ...(disabled ? [db().session.deleteMany({ where: { userId: id } })] : []),
   ]);
+  if (disabled) consolesChanged();
   await recordAudit({
     actor: who.actor,
     action: disabled ? "user.disable" : "user.enable",
@@ -123,6 +129,7 @@ export async function resetPassword(id: string, password: string, who: Caller) {
     });
   }
   await db().session.deleteMany({ where: { userId: id } });
+  consolesChanged();
   await recordAudit({
     actor: who.actor,
     action: "user.reset-password",
