@@ -135,7 +135,9 @@ const ERRORS = {
   "413": "Too large",
   "415": "A cookie-authenticated write whose body is not application/json (multipart/form-data for uploads)",
   "422": "Valid JSON, but not possible (e.g. image/arch mismatch)",
+  "429": "Too many requests (e.g. more concurrent uploads than POLYARCH_UPLOADS_PER_USER)",
   "503": "The host's agent is not reachable",
+  "507": "The controller's image store lacks the space (free space minus POLYARCH_IMAGE_STORE_RESERVE_GB)",
 } as const;
 type ErrorStatus = keyof typeof ERRORS;
 
@@ -248,6 +250,21 @@ export function buildOpenApi(serverUrl: string) {
             ok: { description: "{hostId, revokedAt, message}" },
           },
         },
+        "/api/v1/hosts/{id}/approve": {
+          post: {
+            summary:
+              "Approve a pending host (host:manage; ADR 025): until then it heart-beats but takes no VM and downloads no image",
+            ok: { description: "{hostId, approval, message}" },
+            errors: ["409"],
+          },
+        },
+        "/api/v1/hosts/{id}/reject": {
+          post: {
+            summary: "Reject a pending host (host:manage): its record is deleted; approved hosts are revoked instead",
+            ok: { description: "{hostId, deleted, message}" },
+            errors: ["409"],
+          },
+        },
         "/api/v1/hosts/{id}/metrics": {
           get: {
             summary: "CPU % (0..100 over all cores) and memory used of the host, oldest first (60 minutes kept)",
@@ -258,14 +275,21 @@ export function buildOpenApi(serverUrl: string) {
       }),
       ...paths("images", {
         "/api/v1/images": {
-          get: { summary: "List images", query: imageListQuery, ok: "ImageList" },
+          get: {
+            summary: "List the images the caller may see (own, public, their projects'; admins: all)",
+            query: imageListQuery,
+            ok: "ImageList",
+          },
           post: {
             summary:
-              "Upload an image (image:manage): multipart/form-data, text fields (name, format, arch, family, visibility, cmdline) " +
-              "before the file parts (file, or kernel + initrd); streamed, checked, its architecture detected",
+              "Upload an image (image:manage): multipart/form-data, text fields (name, format, arch, family, " +
+              "visibility = project (default) | private | public (admins only), projectId (default: your first project), cmdline) " +
+              "before the file parts (file, or kernel + initrd); streamed, checked, its architecture detected. " +
+              "No total time limit; aborted after POLYARCH_UPLOAD_IDLE_TIMEOUT_S without a byte. " +
+              "413: over the size limit or the project's image quota; 429: too many uploads of yours at once; 507: no space",
             status: 201,
             ok: "StoredImage",
-            errors: ["409", "413", "422"],
+            errors: ["409", "413", "422", "429", "507"],
           },
         },
         "/api/v1/images/import": {
@@ -274,25 +298,29 @@ export function buildOpenApi(serverUrl: string) {
             body: importImageSchema,
             status: 201,
             ok: "StoredImage",
-            errors: ["409", "422"],
+            errors: ["409", "413", "422", "507"],
           },
         },
         "/api/v1/images/{id}": {
-          get: { summary: "One image", ok: "Image" },
+          get: { summary: "One image (404 when the caller may not see it)", ok: "Image" },
           patch: {
-            summary: "Rename, set the family or visibility (image:manage)",
+            summary: "Rename, set the family or visibility (image:manage; the image's owner or an admin, else 403)",
             body: imagePatchSchema,
             ok: "Image",
             errors: ["409"],
           },
           delete: {
-            summary: "Delete an image no VM uses (image:manage)",
+            summary: "Delete an image no VM uses (image:manage; the image's owner or an admin, else 403)",
             ok: { description: "Deleted" },
             errors: ["409"],
           },
         },
         "/api/v1/images/{id}/hosts": {
-          get: { summary: "Hosts holding a cached copy of the image (state, size, in use)", ok: "ImageHostList" },
+          get: {
+            summary:
+              "Hosts holding a cached copy of the image (state, size, in use; names only VMs the caller may see)",
+            ok: "ImageHostList",
+          },
         },
         "/api/v1/images/{id}/evict": {
           post: {
@@ -303,7 +331,10 @@ export function buildOpenApi(serverUrl: string) {
           },
         },
         "/api/v1/image-families": {
-          get: { summary: "Every image family with its build per architecture", ok: "ImageFamilyList" },
+          get: {
+            summary: "Every image family with its build per architecture (builds the caller may see)",
+            ok: "ImageFamilyList",
+          },
         },
         "/api/v1/image-families/{family}": { get: { summary: "One image family and its builds", ok: "ImageFamily" } },
       }),
@@ -370,9 +401,14 @@ export function buildOpenApi(serverUrl: string) {
       }),
       ...paths("networks", {
         "/api/v1/networks": {
-          get: { summary: "List networks", query: networkListQuery, ok: "NetworkList" },
+          get: {
+            summary: "List the shared networks and those of the caller's projects (admins: all)",
+            query: networkListQuery,
+            ok: "NetworkList",
+          },
           post: {
-            summary: "Create a network (network:manage)",
+            summary:
+              "Create a network: in one of the caller's projects (operators) or shared, without projectId (admins only)",
             body: createNetworkSchema,
             status: 201,
             ok: "Network",
@@ -380,14 +416,20 @@ export function buildOpenApi(serverUrl: string) {
           },
         },
         "/api/v1/networks/{id}": {
-          get: { summary: "One network", ok: "Network" },
+          get: { summary: "One network (another project's answers 404)", ok: "Network" },
           patch: {
-            summary: "Change a network (network:manage); CIDR, gateway and VLAN only while no NIC uses it",
+            summary:
+              "Change a network (its project's operators, or admins; shared ones: admins); " +
+              "CIDR, gateway and VLAN only while no NIC uses it",
             body: updateNetworkSchema,
             ok: "Network",
             errors: ["409"],
           },
-          delete: { summary: "Delete an unused network (network:manage)", ok: "Deleted", errors: ["409"] },
+          delete: {
+            summary: "Delete an unused network (its project's operators, or admins; shared ones: admins)",
+            ok: "Deleted",
+            errors: ["409"],
+          },
         },
       }),
       // Projects scope VMs (a VM outside the caller's projects answers 404); changes need project:manage (admins).

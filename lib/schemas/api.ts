@@ -53,6 +53,9 @@ export const hostDtoSchema = z.object({
   certFingerprint: z.string().nullable().describe("SHA-256 of the agent's TLS certificate, pinned by the controller"),
   certExpiresAt: timestamp.nullable(),
   revokedAt: timestamp.nullable().describe("set once the host is revoked: its token and certificate are refused"),
+  approval: z
+    .enum(["pending", "approved"])
+    .describe("pending: joined, waiting for an admin's approval; no VM is placed on it (ADR 025)"),
   lastHeartbeatAt: timestamp.nullable(),
   vmCount: z.number().int().optional().describe("VMs placed on the host"),
   createdAt: timestamp,
@@ -76,7 +79,10 @@ export const imageDtoSchema = z.object({
   sha256: z.string().nullable(),
   firmware: z.enum(["bios", "uefi"]),
   status: z.enum(IMAGE_STATUSES),
-  visibility: z.enum(["private", "public"]),
+  visibility: z
+    .enum(["private", "project", "public"])
+    .describe("private: owner and admins; project: members of projectId; public: everyone signed in"),
+  projectId: z.string().nullable().describe("the image's project (null: the default project)"),
   cmdline: z.string().nullable().describe("kernel command line (kernel images)"),
   minDiskGb: z.number().int(),
   minMemoryMb: z.number().int(),
