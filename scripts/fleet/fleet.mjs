@@ -127,7 +127,7 @@ const isAgentOf = (stateDir) => (pid) => {
 
 /**
  * A TLS agent answers only the controller's client certificate, so its log tells instead: the
- * `agent.registered` / `agent.identity_loaded` events carry the host id (`events` is filled from stdout).
+ * `agent.registered` / `agent.announced` events carry the host id (`events` is filled from stdout).
  */
 async function waitHealthy(url, child, { timeoutMs, wantRegistered, events }) {
   const until = Date.now() + timeoutMs;
@@ -136,12 +136,9 @@ async function waitHealthy(url, child, { timeoutMs, wantRegistered, events }) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`agent exited (${child.exitCode ?? child.signalCode})`);
     if (new URL(url).protocol === "https:") {
-      const reg = events.find(
-        (e) =>
-          e.event === "agent.registered" ||
-          e.event === "tls.certificate_installed" ||
-          e.event === "agent.identity_loaded",
-      );
+      // Registered in this run, or (identity kept from an earlier run) its first heartbeat told the
+      // controller the new URL — before that the controller would still call the old port.
+      const reg = events.find((e) => e.event === "agent.registered" || e.event === "agent.announced");
       const hostId = events.find((e) => e.hostId)?.hostId ?? null;
       if (!wantRegistered || (reg && hostId)) return { ok: true, registered: Boolean(reg), hostId };
       const failed = [...events]

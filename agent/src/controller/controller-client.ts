@@ -252,7 +252,11 @@ export class ControllerClient {
     const parsed = heartbeatResponseSchema.safeParse(raw);
     if (parsed.success && !this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0)
       this.intervalMs = parsed.data.heartbeatIntervalMs;
-    if (withFacts) this.sendFactsNext = false;
+    if (withFacts) {
+      this.sendFactsNext = false;
+      // From here on the controller calls this agent at its current URL (tests and tools wait for it).
+      this.log("info", "agent.announced", { hostId: id.hostId, agentUrl: this.opts.agentUrl });
+    }
     this.lastHeartbeatAt = new Date();
   }
 
