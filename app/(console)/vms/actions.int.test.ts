@@ -23,6 +23,7 @@ import {
   startVmAction,
   stopVmAction,
 } from "./actions";
+import { insertTestHost, insertTestImage } from "@/lib/server/testing/rows";
 
 // The request a server action runs in: its headers (who is calling), and what it revalidated.
 const request = vi.hoisted(() => ({ headers: new Headers(), revalidated: [] as string[] }));
@@ -155,34 +156,8 @@ describe.each(PROVIDERS)("VM server actions on %s", (provider) => {
     await user("op@t.test", "operator", [projectId]);
     await user("viewer@t.test", "viewer", [projectId]);
     await user("outsider@t.test", "operator", []);
-    await db().host.create({
-      data: {
-        name: "h1",
-        arch: "x86_64",
-        cpuCount: 16,
-        memoryMb: 65536,
-        diskGb: 1000,
-        status: "online",
-        cpuAllocationRatio: 1,
-        ramAllocationRatio: 1,
-        nativeArches: '["x86_64"]',
-        emulatedArches: "[]",
-        agentUrl: agent.url,
-      },
-    });
-    imageId = (
-      await db().image.create({
-        data: {
-          name: "img",
-          arch: "x86_64",
-          format: "kernel",
-          status: "ready",
-          minMemoryMb: 64,
-          minDiskGb: 1,
-          visibility: "public", // image visibility is tested in lib/server/images/visibility.int.test.ts
-        },
-      })
-    ).id;
+    await insertTestHost({ agentUrl: agent.url });
+    imageId = (await insertTestImage()).id;
   });
   afterEach(async () => {
     await releaseDatabase(database);

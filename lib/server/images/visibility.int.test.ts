@@ -14,6 +14,7 @@ import { getVisibleImage, listImages } from "./catalog";
 import { getImageFamily, listImageFamilies, resolveFamily } from "./families";
 import { listImageHosts, evictImageFromHost } from "./host-caches";
 import { deleteImage, updateImage } from "./lifecycle";
+import { insertTestHost } from "../testing/rows";
 
 async function user(name: string, role: Role, projectIds: string[]): Promise<Actor> {
   const email = `${name}@t.test`;
@@ -79,23 +80,7 @@ describe.each(PROVIDERS)("image visibility on %s", (provider) => {
     opB = await user("opb", "operator", [projectB]);
     viewerA = await user("viewera", "viewer", [projectA]);
     defaultOp = await user("defop", "operator", [DEFAULT_PROJECT_ID]);
-    hostId = (
-      await db().host.create({
-        data: {
-          name: "h1",
-          arch: "x86_64",
-          cpuCount: 16,
-          memoryMb: 65536,
-          diskGb: 1000,
-          status: "online",
-          cpuAllocationRatio: 1,
-          ramAllocationRatio: 1,
-          nativeArches: '["x86_64"]',
-          emulatedArches: "[]",
-          agentUrl: "http://127.0.0.1:9",
-        },
-      })
-    ).id;
+    hostId = (await insertTestHost()).id;
     img = {
       privA: await image("a-private", "private", projectA, opA.id),
       projA: await image("a-project", "project", projectA, opA.id),

@@ -9,6 +9,7 @@ import { addUserToProjects, createProject } from "../projects";
 import { createVm } from "../vms";
 import { createNetworkSchema, networkListQuery, updateNetworkSchema } from "../../schemas/networks";
 import { createNetwork, deleteNetwork, getNetwork, listNetworks, updateNetwork } from ".";
+import { insertTestHost, insertTestImage } from "../testing/rows";
 
 async function user(email: string, role: Role, projectIds: string[]): Promise<Actor> {
   const u = await db().user.create({ data: { id: `u-${email.split("@")[0]}`, email, name: email, role } });
@@ -53,34 +54,8 @@ describe.each(PROVIDERS)("network tenancy on %s", (provider) => {
     opA = await user("opa@t.test", "operator", [projectA]);
     opB = await user("opb@t.test", "operator", [projectB]);
     viewerA = await user("viewera@t.test", "viewer", [projectA]);
-    await db().host.create({
-      data: {
-        name: "h1",
-        arch: "x86_64",
-        cpuCount: 16,
-        memoryMb: 65536,
-        diskGb: 1000,
-        status: "online",
-        cpuAllocationRatio: 1,
-        ramAllocationRatio: 1,
-        nativeArches: '["x86_64"]',
-        emulatedArches: "[]",
-        agentUrl: "http://127.0.0.1:9",
-      },
-    });
-    imageId = (
-      await db().image.create({
-        data: {
-          name: "img",
-          arch: "x86_64",
-          format: "kernel",
-          status: "ready",
-          minMemoryMb: 64,
-          minDiskGb: 1,
-          visibility: "public",
-        },
-      })
-    ).id;
+    await insertTestHost();
+    imageId = (await insertTestImage()).id;
   });
   afterEach(async () => {
     await releaseDatabase(database);

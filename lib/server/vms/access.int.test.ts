@@ -11,6 +11,7 @@ import { createVm, deleteVm, vmAction } from ".";
 import { getVm, listVms } from "./queries";
 import { issueConsoleTicket } from "../consoles";
 import { canSeeVm, requireVmAccess, taskScopeFor, vmScopeFor } from "./access";
+import { insertTestHost, insertTestImage } from "../testing/rows";
 
 async function user(email: string, role: Role, projectIds: string[]): Promise<Actor> {
   const u = await db().user.create({ data: { id: `u-${email.split("@")[0]}`, email, name: email, role } });
@@ -47,35 +48,8 @@ describe.each(PROVIDERS)("per-VM rights via projects on %s", (provider) => {
     opB = await user("opb@t.test", "operator", [projectB]);
     viewerA = await user("viewera@t.test", "viewer", [projectA]);
     loner = await user("loner@t.test", "operator", []);
-    await db().host.create({
-      data: {
-        name: "h1",
-        arch: "x86_64",
-        cpuCount: 16,
-        memoryMb: 65536,
-        diskGb: 1000,
-        status: "online",
-        cpuAllocationRatio: 1,
-        ramAllocationRatio: 1,
-        nativeArches: '["x86_64"]',
-        emulatedArches: "[]",
-        agentUrl: "http://127.0.0.1:9",
-      },
-    });
-    imageId = (
-      await db().image.create({
-        // public: these tests are about VM rights; image visibility is lib/server/images/visibility.int.test.ts
-        data: {
-          name: "img",
-          arch: "x86_64",
-          format: "kernel",
-          status: "ready",
-          minMemoryMb: 64,
-          minDiskGb: 1,
-          visibility: "public",
-        },
-      })
-    ).id;
+    await insertTestHost();
+    imageId = (await insertTestImage()).id;
     vmA = (await createVm(vmInput(imageId, "vm-a", projectA), who, { provision: false })).vm.id;
     vmB = (await createVm(vmInput(imageId, "vm-b"), { actor: opB, clientIp: null }, { provision: false })).vm.id;
   });

@@ -6,6 +6,7 @@ import { createVm } from ".";
 import { createNetwork, getNetwork } from "../networks";
 import { createNetworkSchema } from "../../schemas/networks";
 import type { Actor } from "../platform";
+import { insertTestHost } from "../testing/rows";
 
 const actor: Actor = { id: "u1", email: "op@t.test", name: "Op", role: "admin", via: "session" };
 const who = { actor, clientIp: null };
@@ -19,21 +20,7 @@ describe.each(PROVIDERS)("wiring on %s", (provider) => {
     await releaseDatabase(database);
   });
   it("12 parallel VM creates on a pool of 5: 5 VMs with distinct IPs, the rest fail with nothing left behind", async () => {
-    await db().host.create({
-      data: {
-        name: "h",
-        arch: "x86_64",
-        cpuCount: 64,
-        memoryMb: 65536,
-        diskGb: 1000,
-        status: "online",
-        cpuAllocationRatio: 1,
-        ramAllocationRatio: 1,
-        nativeArches: '["x86_64"]',
-        emulatedArches: "[]",
-        agentUrl: "http://127.0.0.1:9",
-      },
-    });
+    await insertTestHost({ name: "h", cpuCount: 64 });
     const img = await db().image.create({
       data: { name: "img", arch: "x86_64", format: "kernel", status: "ready", minMemoryMb: 64, minDiskGb: 1 },
     });

@@ -1,0 +1,42 @@
+// Rows the integration tests of VM rights, networks and images stand on: one online x86_64 host with
+// room to spare and a ready, public kernel image. Only the database rows — no agent behind the host
+// unless the test passes its own agentUrl.
+import { db } from "../platform";
+
+type HostData = Parameters<ReturnType<typeof db>["host"]["create"]>[0]["data"];
+type ImageData = Parameters<ReturnType<typeof db>["image"]["create"]>[0]["data"];
+
+export function insertTestHost(overrides: Partial<HostData> = {}) {
+  return db().host.create({
+    data: {
+      name: "h1",
+      arch: "x86_64",
+      cpuCount: 16,
+      memoryMb: 65536,
+      diskGb: 1000,
+      status: "online",
+      cpuAllocationRatio: 1,
+      ramAllocationRatio: 1,
+      nativeArches: '["x86_64"]',
+      emulatedArches: "[]",
+      agentUrl: "http://127.0.0.1:9", // nothing listens: provisioning is not what these tests are about
+      ...overrides,
+    } as HostData,
+  });
+}
+
+/** Public, so VM-rights tests are not about image visibility (that is lib/server/images/visibility.int.test.ts). */
+export function insertTestImage(overrides: Partial<ImageData> = {}) {
+  return db().image.create({
+    data: {
+      name: "img",
+      arch: "x86_64",
+      format: "kernel",
+      status: "ready",
+      minMemoryMb: 64,
+      minDiskGb: 1,
+      visibility: "public",
+      ...overrides,
+    } as ImageData,
+  });
+}
