@@ -14,7 +14,7 @@ import "server-only";
 import type { Prisma } from "../../generated/sqlite/client";
 import { AppError } from "../../errors";
 import { db, recordAudit, type Actor } from "../platform";
-import { inProjects, isProjectMember, memberProjectIds, seesEveryProject } from "../projects";
+import { inProjects, isProjectMember, memberProjectIds, projectScopeFor, seesEveryProject } from "../projects";
 
 type ActorRef = Pick<Actor, "id" | "email" | "role">;
 type Attempt = { action: string; clientIp?: string | null };
@@ -39,10 +39,7 @@ export async function imageScopeFor(actor: ActorRef): Promise<Prisma.ImageWhereI
 }
 
 /** A Prisma `where` fragment for VMs the actor may see (the rule of lib/server/vms/access.ts, ADR 014). */
-export async function vmScopeForImages(actor: ActorRef): Promise<Prisma.VmWhereInput> {
-  if (isAdmin(actor)) return {};
-  return { OR: inProjects(await memberProjectIds(actor)) };
-}
+export const vmScopeForImages = (actor: ActorRef): Promise<Prisma.VmWhereInput> => projectScopeFor(actor);
 
 export async function canSeeImage(actor: ActorRef, image: VisibilityFields): Promise<boolean> {
   if (isAdmin(actor) || image.visibility === "public" || (image.ownerId !== null && image.ownerId === actor.id))

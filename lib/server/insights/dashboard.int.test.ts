@@ -189,5 +189,16 @@ describe.each(PROVIDERS)("dashboard summary on %s", (provider) => {
     expect(body.capacity.aarch64).toMatchObject({ cpus: 0, memoryMb: 0, allocatedCpus: 0, allocatedMemoryMb: 0 });
     expect(body.hosts.x86_64).toEqual({ online: 1 });
     expect(body.images).toEqual({ x86_64: {}, aarch64: {} });
+
+    // Image counts are of the images the caller may see: another user's private image is not counted.
+    const image = (visibility: string, ownerId: string | null) =>
+      db().image.create({
+        data: { name: `i-${visibility}`, arch: "aarch64", format: "raw", status: "ready", visibility, ownerId },
+      });
+    await image("private", "someone-else");
+    await image("public", "someone-else");
+    const counted = await (await call({ authorization: `Bearer ${token}` })).json();
+    expect(counted.images.aarch64).toEqual({ ready: 1 });
+    expect((await dashboardSummary()).images.aarch64).toEqual({ ready: 2 });
   });
 });

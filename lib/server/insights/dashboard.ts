@@ -93,8 +93,10 @@ export async function capacityByArch(): Promise<Record<Arch, ArchCapacity>> {
   return out;
 }
 
-/** `scope` narrows VM counts and task lists to what the caller may see (hosts, images and capacity are fleet-wide). */
-export async function dashboardSummary(scope: { vm?: Prisma.VmWhereInput; task?: TaskWhere } = {}) {
+/** `scope` narrows VM and image counts and task lists to what the caller may see (hosts and capacity are fleet-wide). */
+export async function dashboardSummary(
+  scope: { vm?: Prisma.VmWhereInput; image?: Prisma.ImageWhereInput; task?: TaskWhere } = {},
+) {
   const taskScope = scope.task ?? {};
   const dayAgo = new Date(Date.now() - 24 * 3600_000);
   const failedWhere: TaskWhere = { AND: [taskScope, { status: "failed" }] };
@@ -102,7 +104,7 @@ export async function dashboardSummary(scope: { vm?: Prisma.VmWhereInput; task?:
     await Promise.all([
       db().host.groupBy({ by: ["arch", "status", "adminState"], _count: { _all: true } }),
       db().vm.groupBy({ by: ["arch", "status"], where: scope.vm ?? {}, _count: { _all: true } }),
-      db().image.groupBy({ by: ["arch", "status"], _count: { _all: true } }),
+      db().image.groupBy({ by: ["arch", "status"], where: scope.image ?? {}, _count: { _all: true } }),
       capacityByArch(),
       db().task.count({ where: { AND: [taskScope, { status: { in: ["pending", "running"] } }] } }),
       db().task.count({ where: { AND: [failedWhere, { finishedAt: { gte: dayAgo } }] } }),

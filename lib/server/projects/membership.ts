@@ -41,6 +41,17 @@ export function inProjects(ids: string[]): Array<{ projectId: { in: string[] } }
   return [{ projectId: { in: ids } }, ...(ids.includes(DEFAULT_PROJECT_ID) ? [{ projectId: null }] : [])];
 }
 
+/**
+ * A `where` fragment for rows scoped by project (VMs, and anything listed "of the VMs one may see"):
+ * admins everything, others their projects' rows, null projectId counting as the default project.
+ */
+export async function projectScopeFor(
+  actor: Pick<Actor, "id" | "role">,
+): Promise<{ OR: Array<{ projectId: { in: string[] } } | { projectId: null }> } | Record<string, never>> {
+  if (seesEveryProject(actor)) return {};
+  return { OR: inProjects(await memberProjectIds(actor)) };
+}
+
 /** The user's oldest project: where their VMs and uploads go when they name none (null: in no project). */
 export async function firstProjectOf(actor: Pick<Actor, "id">): Promise<string | null> {
   const first = await db().projectMember.findFirst({

@@ -17,14 +17,7 @@ import { recordAudit } from "../platform";
 import { db } from "../platform";
 import { requirePermission } from "../identity";
 import { type Actor } from "../platform";
-import {
-  ensureDefaultProject,
-  firstProjectOf,
-  inProjects,
-  isProjectMember,
-  memberProjectIds,
-  seesEveryProject,
-} from "../projects";
+import { ensureDefaultProject, firstProjectOf, isProjectMember, projectScopeFor, seesEveryProject } from "../projects";
 
 type ActorRef = Pick<Actor, "id" | "email" | "role">;
 type Attempt = { action: string; clientIp?: string | null };
@@ -35,12 +28,7 @@ export async function canSeeProject(actor: ActorRef, projectId: string | null): 
 }
 
 /** A Prisma `where` fragment for VM lists and counts: every VM the actor may see. */
-export async function vmScopeFor(
-  actor: ActorRef,
-): Promise<{ OR: Array<{ projectId: { in: string[] } } | { projectId: null }> } | Record<string, never>> {
-  if (seesEveryProject(actor)) return {};
-  return { OR: inProjects(await memberProjectIds(actor)) };
-}
+export const vmScopeFor = (actor: ActorRef) => projectScopeFor(actor);
 
 /**
  * A Prisma `where` fragment for task lists (events page, dashboard, notifications): tasks of VMs
