@@ -108,3 +108,17 @@ export function serveStubImage(
   else res.writeHead(200, { "content-length": f.length }).end(f);
   return true;
 }
+
+/**
+ * The usage and VM backend of an agent API server that hosts nothing: lists are empty, every read of
+ * one VM and every change fails. For tests about the API's transport (TLS, auth), not its VMs.
+ */
+export function emptyAgentBackend() {
+  const no = async (): Promise<never> => {
+    throw new Error("no");
+  };
+  return {
+    usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] as number[] }),
+    vms: { list: async () => [], get: no, apply: no, action: no, delete: async () => undefined },
+  };
+}

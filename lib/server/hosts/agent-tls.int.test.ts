@@ -16,7 +16,13 @@ import { POST as registerRoute } from "../../../app/api/agent/v1/register/route"
 import { POST as heartbeatRoute } from "../../../app/api/agent/v1/heartbeat/route";
 import { GET as imageFileRoute } from "../../../app/api/agent/v1/images/[id]/[file]/route";
 import type { RunningAgent } from "../../../agent/src/agent";
-import { listenOnLoopback, startTestAgent, stopServer, until } from "../../../agent/src/testing/support";
+import {
+  emptyAgentBackend,
+  listenOnLoopback,
+  startTestAgent,
+  stopServer,
+  until,
+} from "../../../agent/src/testing/support";
 import { loadIdentity } from "../../../agent/src/controller/controller-client";
 import { createAgentServer, closeServer, listen, type AgentServer } from "../../../agent/src/api/server";
 import { TokenVerifier } from "../../../agent/src/api/auth";
@@ -266,20 +272,7 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     verifier.set("t".repeat(32));
     const server = createAgentServer({
       facts: () => facts("m-x"),
-      usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
-      vms: {
-        list: async () => [],
-        get: async () => {
-          throw new Error("no");
-        },
-        apply: async () => {
-          throw new Error("no");
-        },
-        action: async () => {
-          throw new Error("no");
-        },
-        delete: async () => undefined,
-      },
+      ...emptyAgentBackend(),
       auth: verifier,
       log,
       tls: {

@@ -13,7 +13,7 @@ import path from "node:path";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { createAgentTlsServer, stripAgentTlsHeaders } from "../../../server/agent-tls-listener";
-import { listenOnLoopback, stopServer } from "../../../agent/src/testing/support";
+import { emptyAgentBackend, listenOnLoopback, stopServer } from "../../../agent/src/testing/support";
 import { createAgentServer, type AgentServer } from "../../../agent/src/api/server";
 import { TokenVerifier } from "../../../agent/src/api/auth";
 import { AgentTls, readTrust } from "../../../agent/src/controller/tls";
@@ -203,20 +203,7 @@ describe.each(PROVIDERS)("hostile agents on %s", (provider) => {
     verifier.set(good.token);
     const agent = createAgentServer({
       facts: () => facts("m-good"),
-      usage: async () => ({ cpuPct: 0, memoryUsedMb: 0, diskUsedGb: 0, loadAvg: [] }),
-      vms: {
-        list: async () => [],
-        get: async () => {
-          throw new Error("no");
-        },
-        apply: async () => {
-          throw new Error("no");
-        },
-        action: async () => {
-          throw new Error("no");
-        },
-        delete: async () => undefined,
-      },
+      ...emptyAgentBackend(),
       auth: verifier,
       tls: { context: { key: good.key, cert: good.cert, ca: pki.caCertPem } },
     });
