@@ -154,12 +154,26 @@ test("two VMs on network A (VLAN 100) ping each other; a VM on network B (VLAN 2
     x.id = (await res.json()).vm.id;
   }
   for (const x of guests) {
+    // Wait for an end state, then say why if it is not "running" (the host, its agent URL, the error).
+    let vm: { status: string; lastError: string | null; host: { id: string } | null } = {
+      status: "",
+      lastError: null,
+      host: null,
+    };
     await expect
-      .poll(async () => (await (await admin.get(`/api/v1/vms/${x.id}`)).json()).status, {
-        timeout: 180_000,
-        message: `${x.key} running`,
-      })
-      .toBe("running");
+      .poll(
+        async () => {
+          vm = await (await admin.get(`/api/v1/vms/${x.id}`)).json();
+          return vm.status;
+        },
+        { timeout: 180_000, message: `${x.key} running or error` },
+      )
+      .toMatch(/^(running|error)$/);
+    if (vm.status !== "running") {
+      const host = vm.host ? await (await admin.get(`/api/v1/hosts/${vm.host.id}`)).json() : null;
+      console.log(`[ping] ${x.key} failed on ${JSON.stringify(host)}; fleet agents ${JSON.stringify(fleet.agents)}`);
+    }
+    expect(vm.status, `${x.key}: ${vm.lastError}`).toBe("running");
   }
   console.log(`[ping] 3 VMs running after ${ms()}`);
 

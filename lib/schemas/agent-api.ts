@@ -36,6 +36,8 @@ export const nicSpecSchema = z.object({
   gateway: z.string().optional(),
 });
 
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lower-case hex digits");
+
 /** Where the agent gets the boot media. Paths are relative to the agent's image cache. */
 export const bootSchema = z.discriminatedUnion("type", [
   z.object({
@@ -62,7 +64,25 @@ export const bootSchema = z.discriminatedUnion("type", [
       .optional(),
     cmdline: z.string().max(4096).default(""),
   }),
+  /**
+   * Install from an ISO (issue 13): a blank qcow2 disk of diskGb, the ISO in the VM's CD drive
+   * (spec.cdrom, set by the controller at create) and the boot order CD first, then the disk —
+   * once the medium is ejected the firmware falls through to the installed disk.
+   */
+  z.object({
+    type: z.literal("iso"),
+    imageId: safeIdSchema,
+    sha256: sha256Schema.optional(),
+    firmware: z.enum(["bios", "uefi"]),
+  }),
 ]);
+
+/** The medium in the VM's CD drive (an ISO image of the controller, cached like boot media). */
+export const cdromSpecSchema = z.object({ imageId: safeIdSchema, sha256: sha256Schema.optional() });
+
+/** A data volume attached to the VM (its file lives on the agent: PUT /v1/volumes/:id). Order = guest order (vdb, vdc, ...). */
+export const vmVolumeRefSchema = z.object({ id: safeIdSchema });
+export const MAX_VM_VOLUMES = 8;
 
 export const vmSpecSchema = z.object({
   name: vmNameSchema,
@@ -90,6 +110,17 @@ export const vmSpecSchema = z.object({
     .optional(),
   /** graphical display (ADR 013); absent = the arch's default: x86_64 vga, aarch64 none */
   display: displaySchema.optional(),
+  /**
+   * Medium in the CD drive; null/absent = empty drive. Every VM has one CD drive (x86_64: AHCI
+   * ide-cd; aarch64: scsi-cd on virtio-scsi), so media can be inserted and ejected while running.
+   */
+  cdrom: cdromSpecSchema.nullable().optional(),
+  /** attached data volumes; hot-plugged / unplugged on a running VM (PCIe root ports are reserved at start) */
+  volumes: z
+    .array(vmVolumeRefSchema)
+    .max(MAX_VM_VOLUMES, `at most ${MAX_VM_VOLUMES} volumes per VM`)
+    .refine((v) => new Set(v.map((x) => x.id)).size === v.length, "a volume may be attached only once")
+    .default([]),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -379,3 +410,65 @@ export const agentImageEvictResponseSchema = z.object({
 /** Bearer host token; must honour `Range: bytes=<n>-` with 206 + Content-Range (200 = restart). 404 for an absent optional initrd. */
 export const imageFileSchema = z.enum(["disk", "kernel", "initrd"]);
 export type ImageFileName = z.output<typeof imageFileSchema>;
+
+// ---- storage (issue 13): volumes, snapshots, disk export ----
+
+/**
+ * PUT /v1/volumes/:id — creates the volume (a qcow2 file in <stateDir>/volumes/) or, when it
+ * exists, grows it (online with block_resize when attached to a running VM). Shrinking is refused
+ * (409). A source image is copied (qemu-img convert), never used as a backing file, so the image
+ * cache may evict it. Idempotent: the same size again changes nothing.
+ */
+export const volumeSpecSchema = z.object({
+  sizeGb: z.number().int().min(1, "a volume is at least 1 GiB").max(65536),
+  source: z
+    .object({ imageId: safeIdSchema, format: z.enum(["qcow2", "raw"]), sha256: sha256Schema.optional() })
+    .optional(),
+});
+export type VolumeSpec = z.output<typeof volumeSpecSchema>;
+export const agentVolumeSchema = z.object({
+  id: safeIdSchema,
+  sizeGb: z.number().int(),
+  /** bytes the file takes on the agent's disk */
+  allocatedBytes: z.number().int().min(0),
+  /** the VM whose spec lists it, if any */
+  attachedTo: safeIdSchema.nullable(),
+});
+export type AgentVolume = z.output<typeof agentVolumeSchema>;
+/** GET /v1/volumes */
+export const agentVolumeListResponseSchema = z.object({ volumes: z.array(agentVolumeSchema) });
+/** DELETE /v1/volumes/:id (409 while a VM's spec lists it) */
+export const agentVolumeDeleteResponseSchema = z.object({ id: safeIdSchema, deleted: z.literal(true) });
+
+/**
+ * Snapshots of a VM's root disk (qcow2 internal snapshots in the VM's overlay; data volumes are not
+ * included). `memory: true` also saves the running guest's RAM and device state (QMP snapshot-save)
+ * and needs a running VM; a disk-only snapshot works running (blockdev-snapshot-internal-sync) or
+ * stopped (qemu-img snapshot).
+ *   GET    /v1/vms/:id/snapshots                 -> { snapshots }
+ *   POST   /v1/vms/:id/snapshots  {id, memory}   -> 201 snapshot (409 when the id exists)
+ *   POST   /v1/vms/:id/snapshots/:sid/revert     -> { status } (memory: the guest resumes where it was;
+ *          disk-only: a running VM is powered off, reverted and started again)
+ *   DELETE /v1/vms/:id/snapshots/:sid            -> { id, deleted: true }
+ */
+export const snapshotCreateSchema = z.object({ id: safeIdSchema, memory: z.boolean().default(false) });
+export const agentSnapshotSchema = z.object({
+  id: safeIdSchema,
+  memory: z.boolean(),
+  /** ISO timestamp */
+  createdAt: z.string(),
+  /** size of the saved guest state (0 for disk-only) */
+  vmStateBytes: z.number().int().min(0),
+});
+export type AgentSnapshot = z.output<typeof agentSnapshotSchema>;
+export const agentSnapshotListResponseSchema = z.object({ snapshots: z.array(agentSnapshotSchema) });
+export const agentSnapshotRevertResponseSchema = z.object({ status: vmStatusSchema });
+export const agentSnapshotDeleteResponseSchema = z.object({ id: safeIdSchema, deleted: z.literal(true) });
+
+/**
+ * GET /v1/vms/:id/disk[?snapshot=<sid>] — the VM's root disk as one standalone qcow2 (backing
+ * chain flattened; with `snapshot`, that snapshot's contents), streamed as
+ * application/octet-stream with Content-Length. Without a snapshot the VM must be stopped (409).
+ * Used by capture-to-image: the controller validates the bytes like any upload.
+ */
+export const DISK_EXPORT_CONTENT_TYPE = "application/octet-stream";

@@ -224,7 +224,7 @@ async function call<S extends z.ZodType>(
         ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
         : tlsProblem
           ? `failed the TLS check (${(error as Error).message})`
-          : "is not reachable";
+          : `is not reachable at ${url.origin} (${code || (error as Error).message})`;
     throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} ${why}.` });
   }
   let json: unknown = null;
