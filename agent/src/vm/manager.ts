@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { hasDisplay } from "../../../lib/display";
 import {
+  type AgentSnapshot,
   safeIdSchema,
   type VmAction,
   type VmSpec,
@@ -21,6 +22,7 @@ import {
 import { ensureQmp } from "./attach";
 import { renderSeed } from "./cloud-init";
 import { createVm } from "./create";
+import { type ExportedDisk, exportDisk } from "./disk-export";
 import { AgentError, errMessage, zodMessage } from "./errors";
 import { releasePorts, resecurePorts } from "./ports";
 import { gracefulStop, killNow, startVm } from "./power";
@@ -36,6 +38,7 @@ import {
   type Vm,
   type VmContext,
 } from "./state";
+import { createSnapshot, deleteSnapshot, listSnapshots, revertSnapshot } from "./snapshots";
 import { statusOf } from "./status";
 import { type StepListener, stepReporter } from "./steps";
 import type { ApplyResult, VmConsolePaths, VmManagerOptions } from "./types";
@@ -306,6 +309,44 @@ export class VmManager extends EventEmitter {
     if (vm.spec.powerState === powerState) return;
     vm.spec = { ...vm.spec, powerState };
     await saveSpec(vm);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // snapshots and disk export (snapshots.ts, disk-export.ts), serialised with every other change
+
+  async snapshots(id: string): Promise<AgentSnapshot[]> {
+    await this.init();
+    return this.withLock(id, () => listSnapshots(this.ctx, this.getVm(id)));
+  }
+
+  async createSnapshot(id: string, input: { id: string; memory: boolean }): Promise<AgentSnapshot> {
+    this.ensureOpen();
+    await this.init();
+    return this.withLock(id, () => createSnapshot(this.ctx, this.getVm(id), input));
+  }
+
+  async revertSnapshot(id: string, snapshotId: string): Promise<VmStatus> {
+    this.ensureOpen();
+    await this.init();
+    return this.withLock(id, async () => {
+      const vm = this.getVm(id);
+      await revertSnapshot(this.ctx, vm, snapshotId);
+      this.ctx.changed(vm);
+      return statusOf(this.ctx, vm);
+    });
+  }
+
+  async deleteSnapshot(id: string, snapshotId: string): Promise<void> {
+    this.ensureOpen();
+    await this.init();
+    await this.withLock(id, () => deleteSnapshot(this.ctx, this.getVm(id), snapshotId));
+  }
+
+  /** A flattened copy of the root disk in a temporary file; the caller streams it, then cleanup(). */
+  async exportDisk(id: string, opts: { snapshotId?: string }): Promise<ExportedDisk> {
+    this.ensureOpen();
+    await this.init();
+    return this.withLock(id, () => exportDisk(this.ctx, this.getVm(id), opts));
   }
 
   // ------------------------------------------------------------------------------------------
