@@ -28,6 +28,7 @@ export const QEMU_OR_OVS_TESTS = [
   "agent/src/vm/manager-restart.int.test.ts",
   "agent/src/qemu/probe.int.test.ts", // starts qemu-system-x86_64 -accel kvm
   "agent/src/console/vnc.int.test.ts", // VNC of a real x86_64 guest
+  "agent/src/vm/storage.int.test.ts", // volumes hot-plugged into real guests, CD media, ISO boot
 ];
 
 /**

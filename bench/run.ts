@@ -4,6 +4,7 @@ import { benchPlacement } from "./placement";
 import { benchAgent } from "./agent";
 import { benchImageUpload } from "./image-upload";
 import { benchConsole } from "./console";
+import { benchSnapshots } from "./snapshots";
 
 const all: Record<string, () => Promise<void>> = {
   lists: benchLists,
@@ -11,6 +12,7 @@ const all: Record<string, () => Promise<void>> = {
   agent: benchAgent,
   imageUpload: benchImageUpload,
   console: benchConsole,
+  snapshots: benchSnapshots,
 };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 

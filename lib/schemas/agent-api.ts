@@ -83,6 +83,13 @@ export const cdromSpecSchema = z.object({ imageId: safeIdSchema, sha256: sha256S
 /** A data volume attached to the VM (its file lives on the agent: PUT /v1/volumes/:id). Order = guest order (vdb, vdc, ...). */
 export const vmVolumeRefSchema = z.object({ id: safeIdSchema });
 export const MAX_VM_VOLUMES = 8;
+/**
+ * The virtio-blk serial a volume gets in its VM (at most 20 bytes): the guest finds it as
+ * /dev/disk/by-id/virtio-<serial> (and /sys/block/vdX/serial) — the id's first 20 characters.
+ */
+export function volumeSerial(volumeId: string): string {
+  return volumeId.slice(0, 20);
+}
 
 export const vmSpecSchema = z.object({
   name: vmNameSchema,

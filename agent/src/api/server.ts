@@ -1,7 +1,9 @@
 // Agent API v1 on node:http. The controller is the only client; every route but /v1/health
 // needs the host token. Requests are validated completely before anything touches the disk.
+import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { pipeline } from "node:stream/promises";
 import type { AddressInfo } from "node:net";
 import type tls from "node:tls";
 import type { Duplex } from "node:stream";
@@ -9,16 +11,22 @@ import { z } from "zod";
 import {
   AGENT_API_PREFIX,
   agentTokenPushSchema,
+  DISK_EXPORT_CONTENT_TYPE,
   safeIdSchema,
+  snapshotCreateSchema,
   vmActionSchema,
   vmSpecSchema,
   VM_PUT_STREAM_TYPE,
+  volumeSpecSchema,
+  type AgentSnapshot,
+  type AgentVolume,
   type HostFacts,
   type HostImageReport,
   type VmAction,
   type VmSpec,
   type VmStatus,
   type VmStepEvent,
+  type VolumeSpec,
 } from "../../../lib/schemas/agent-api";
 import {
   acceptUpgrade,
@@ -53,7 +61,26 @@ export interface VmBackend {
   delete(id: string): Promise<unknown>;
   /** serial socket + log of a VM (throws not_found); without it there is no console endpoint */
   consolePaths?(id: string): Promise<ConsolePaths>;
+  // Storage (issue 13); a backend without them answers 404 on those routes.
+  listVolumes?(): Promise<AgentVolume[]>;
+  putVolume?(id: string, spec: VolumeSpec): Promise<{ created: boolean; volume: AgentVolume }>;
+  deleteVolume?(id: string): Promise<void>;
+  snapshots?(id: string): Promise<AgentSnapshot[]>;
+  createSnapshot?(id: string, input: { id: string; memory: boolean }): Promise<AgentSnapshot>;
+  revertSnapshot?(id: string, snapshotId: string): Promise<VmStatus>;
+  deleteSnapshot?(id: string, snapshotId: string): Promise<void>;
+  /** a flattened copy of the root disk in a temporary file, removed by cleanup() */
+  exportDisk?(id: string, opts: { snapshotId?: string }): Promise<ExportedDiskFile>;
 }
+
+export interface ExportedDiskFile {
+  path: string;
+  sizeBytes: number;
+  cleanup(): Promise<void>;
+}
+
+/** GET /v1/vms/:id/disk[?snapshot=<sid>] */
+const diskQuerySchema = z.object({ snapshot: safeIdSchema.optional() }).strict();
 
 /** `?write=0` makes a console read-only; anything but 0/1 is refused. */
 const consoleQuerySchema = z.object({ write: z.enum(["0", "1"]).default("1") }).strict();
@@ -202,6 +229,12 @@ function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
   });
 }
 
+/** The backend's (optional) storage method, or 404 from an agent without it. */
+function need<T>(fn: T | undefined, what: string): T {
+  if (!fn) throw new HttpError(404, "not_found", `this agent does not support ${what}`);
+  return fn;
+}
+
 /** Raw path id -> validated id. Works on the undecoded URL so `..` and `%2F` cannot be normalised away. */
 function parseId(raw: string, what = "VM"): string {
   let decoded: string;
@@ -225,7 +258,13 @@ type Route =
   | { name: "vnc"; rawId: string }
   | { name: "images" }
   | { name: "image"; rawId: string }
-  | { name: "token" };
+  | { name: "token" }
+  | { name: "volumes" }
+  | { name: "volume"; rawId: string }
+  | { name: "snapshots"; rawId: string }
+  | { name: "snapshot"; rawId: string; rawSid: string }
+  | { name: "revert"; rawId: string; rawSid: string }
+  | { name: "disk"; rawId: string };
 
 const ALLOWED: Record<Route["name"], string[]> = {
   health: ["GET"],
@@ -238,6 +277,12 @@ const ALLOWED: Record<Route["name"], string[]> = {
   images: ["GET"],
   image: ["DELETE"],
   token: ["PUT"],
+  volumes: ["GET"],
+  volume: ["PUT", "DELETE"],
+  snapshots: ["GET", "POST"],
+  snapshot: ["DELETE"],
+  revert: ["POST"],
+  disk: ["GET"],
 };
 
 function route(rawUrl: string): Route | null {
@@ -250,6 +295,8 @@ function route(rawUrl: string): Route | null {
   if (pathOnly === `${p}/images` || pathOnly === `${p}/images/`) return { name: "images" };
   // Like VM ids below: everything after the prefix is the raw id, validated by parseId.
   if (pathOnly.startsWith(`${p}/images/`)) return { name: "image", rawId: pathOnly.slice(`${p}/images/`.length) };
+  if (pathOnly === `${p}/volumes` || pathOnly === `${p}/volumes/`) return { name: "volumes" };
+  if (pathOnly.startsWith(`${p}/volumes/`)) return { name: "volume", rawId: pathOnly.slice(`${p}/volumes/`.length) };
   const prefix = `${p}/vms/`;
   if (!pathOnly.startsWith(prefix)) return null;
   const rest = pathOnly.slice(prefix.length);
@@ -257,6 +304,11 @@ function route(rawUrl: string): Route | null {
   if (rest.endsWith("/actions")) return { name: "actions", rawId: rest.slice(0, -"/actions".length) };
   if (rest.endsWith("/console")) return { name: "console", rawId: rest.slice(0, -"/console".length) };
   if (rest.endsWith("/vnc")) return { name: "vnc", rawId: rest.slice(0, -"/vnc".length) };
+  if (rest.endsWith("/disk")) return { name: "disk", rawId: rest.slice(0, -"/disk".length) };
+  if (rest.endsWith("/snapshots")) return { name: "snapshots", rawId: rest.slice(0, -"/snapshots".length) };
+  // <id>/snapshots/<sid>[/revert]: ids never contain '/', so the first segment is the VM's
+  const snap = /^([^/]*)\/snapshots\/(.*?)(\/revert)?$/.exec(rest);
+  if (snap) return { name: snap[3] ? "revert" : "snapshot", rawId: snap[1]!, rawSid: snap[2]! };
   return { name: "vm", rawId: rest };
 }
 
@@ -315,11 +367,14 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
     }
     // ids are checked after auth: an unauthenticated caller learns nothing about our rules.
     const id =
-      r.name === "vm" || r.name === "actions" || r.name === "console" || r.name === "vnc"
-        ? parseId(r.rawId)
-        : r.name === "image"
-          ? parseId(r.rawId, "image")
-          : "";
+      r.name === "image"
+        ? parseId(r.rawId, "image")
+        : r.name === "volume"
+          ? parseId(r.rawId, "volume")
+          : "rawId" in r
+            ? parseId(r.rawId)
+            : "";
+    const sid = "rawSid" in r ? parseId(r.rawSid, "snapshot") : "";
     switch (r.name) {
       case "console":
       case "vnc":
@@ -369,6 +424,67 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
         if (!parsed.success) throw new HttpError(400, "invalid", `invalid action: ${zodMessage(parsed.error)}`);
         return send(res, 200, await opts.vms.action(id, parsed.data.action));
       }
+      case "volumes":
+        return send(res, 200, { volumes: await need(opts.vms.listVolumes, "volumes").call(opts.vms) });
+      case "volume": {
+        if (method === "DELETE") {
+          await need(opts.vms.deleteVolume, "volumes").call(opts.vms, id);
+          return send(res, 200, { id, deleted: true });
+        }
+        const put = need(opts.vms.putVolume, "volumes");
+        const parsed = volumeSpecSchema.safeParse(await readJson(req, limit));
+        if (!parsed.success) throw new HttpError(400, "invalid", `invalid volume spec: ${zodMessage(parsed.error)}`);
+        if (parsed.data.sizeGb > opts.facts().diskGb)
+          throw new HttpError(
+            422,
+            "invalid",
+            `${parsed.data.sizeGb} GB volume requested; the agent's filesystem has ${opts.facts().diskGb} GB in total`,
+          );
+        const result = await put.call(opts.vms, id, parsed.data);
+        return send(res, result.created ? 201 : 200, result.volume);
+      }
+      case "snapshots": {
+        if (method === "GET")
+          return send(res, 200, { snapshots: await need(opts.vms.snapshots, "snapshots").call(opts.vms, id) });
+        const create = need(opts.vms.createSnapshot, "snapshots");
+        const parsed = snapshotCreateSchema.safeParse(await readJson(req, limit));
+        if (!parsed.success) throw new HttpError(400, "invalid", `invalid snapshot: ${zodMessage(parsed.error)}`);
+        return send(res, 201, await create.call(opts.vms, id, parsed.data));
+      }
+      case "snapshot":
+        await need(opts.vms.deleteSnapshot, "snapshots").call(opts.vms, id, sid);
+        return send(res, 200, { id: sid, deleted: true });
+      case "revert":
+        return send(res, 200, { status: await need(opts.vms.revertSnapshot, "snapshots").call(opts.vms, id, sid) });
+      case "disk":
+        return sendDisk(req, res, id);
+    }
+  }
+
+  /** Streams the exported disk with its length; the temporary file goes also when the client gives up. */
+  async function sendDisk(req: http.IncomingMessage, res: http.ServerResponse, id: string): Promise<void> {
+    const q = diskQuerySchema.safeParse(Object.fromEntries(new URLSearchParams((req.url ?? "").split("?")[1] ?? "")));
+    if (!q.success) throw new HttpError(400, "invalid", `invalid disk query: ${zodMessage(q.error)}`);
+    const exported = await need(opts.vms.exportDisk, "disk export").call(opts.vms, id, {
+      ...(q.data.snapshot ? { snapshotId: q.data.snapshot } : {}),
+    });
+    try {
+      res.writeHead(200, {
+        "content-type": DISK_EXPORT_CONTENT_TYPE,
+        "content-length": String(exported.sizeBytes),
+        "cache-control": "no-store",
+      });
+      await pipeline(fs.createReadStream(exported.path), res);
+    } catch (err) {
+      // Headers are out: the client sees a short body (its Content-Length says so), we log why.
+      res.destroy();
+      log("warn", "api.disk_export_aborted", { vmId: id, error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      await exported
+        .cleanup()
+        .catch((err: unknown) =>
+          log("error", "api.disk_export_cleanup_failed", { vmId: id, path: exported.path, error: err }),
+        );
     }
   }
 

@@ -211,6 +211,21 @@ describe("ImageCache", () => {
     });
   });
 
+  it("an ISO (boot type iso, or a CD medium) is the image's disk file, verified like a disk image", async () => {
+    fresh();
+    const want = { disk: path.join(stateDir, "images", "img-1", "disk") };
+    expect(await cache().resolve({ type: "iso", imageId: "img-1", sha256: SHA })).toEqual(want);
+    expect(await cache().resolve({ type: "cdrom", imageId: "img-1" })).toEqual(want);
+    expect(stub.requests.map((r) => r.path)).toEqual(["/api/agent/v1/images/img-1/disk"]);
+    // a medium whose hash disagrees is fetched again and refused when it still does not match
+    await expect(
+      cache({ maxAttempts: 1 }).resolve({ type: "cdrom", imageId: "img-1", sha256: KERNEL_SHA }),
+    ).rejects.toMatchObject({
+      code: "unavailable",
+      message: expect.stringMatching(/sha256 mismatch/),
+    });
+  });
+
   it("refuses unsafe image ids before touching the disk or network", async () => {
     fresh();
     await expect(cache().ensure("../etc", "disk")).rejects.toMatchObject({ code: "invalid" });

@@ -70,8 +70,9 @@ export interface EvictResult {
 
 const LAST_USED = ".last-used";
 
+/** What to resolve: boot media, or an ISO for the CD drive ("iso" boot or a spec's `cdrom`). */
 export type BootLike =
-  | { type: "disk"; imageId: string; sha256?: string }
+  | { type: "disk" | "iso" | "cdrom"; imageId: string; sha256?: string }
   | { type: "kernel"; imageId: string; kernelSha256?: string; initrdSha256?: string };
 
 export interface ResolvedImage {
@@ -143,7 +144,8 @@ export class ImageCache {
 
   /** Boot spec -> local paths (what VmManager's resolveImage wants). */
   async resolve(boot: BootLike): Promise<ResolvedImage> {
-    if (boot.type === "disk") {
+    // An ISO is the image's one file, served as "disk" like a disk image (same download and check).
+    if (boot.type !== "kernel") {
       return { disk: (await this.ensure(boot.imageId, "disk", boot.sha256)) ?? undefined };
     }
     const kernel = (await this.ensure(boot.imageId, "kernel", boot.kernelSha256)) ?? undefined;

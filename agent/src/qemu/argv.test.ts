@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { Arch } from "../../../lib/arch";
-import { buildQemuArgs, chooseAccel, escapeOptValue, kernelCmdline, type Accel, type QemuLaunchConfig } from "./argv";
+import {
+  buildQemuArgs,
+  chooseAccel,
+  escapeOptValue,
+  kernelCmdline,
+  volumeBlockdev,
+  volumeDevice,
+  type Accel,
+  type QemuLaunchConfig,
+} from "./argv";
 
 const dir = "/var/lib/polyarch/vms/vm1";
 
@@ -296,5 +305,155 @@ describe("buildQemuArgs details", () => {
   it("no disk: no blockdev", () => {
     const args = buildQemuArgs(cfg("x86_64", "tcg", "kernel", { disk: undefined }));
     expect(args).not.toContain("-blockdev");
+  });
+});
+
+// ---- CD drive, ISO installs, reserved root ports, volumes (ADR 030) --------------------------
+
+const iso = (arch: Arch, firmware: "bios" | "uefi", over: Partial<QemuLaunchConfig> = {}) =>
+  cfg(arch, "tcg", "disk", {
+    boot: {
+      type: "iso",
+      firmware,
+      pflash: firmware === "uefi" ? { code: `/fw/${arch}-code.fd`, vars: `${dir}/vars.fd` } : undefined,
+    },
+    cdrom: "/cache/iso1/disk",
+    ...over,
+  });
+
+describe("buildQemuArgs: CD drive, ISO boot, volumes", () => {
+  it("every VM has one empty CD drive cd0: x86 AHCI ide-cd (not the seed's port), aarch64 scsi-cd on virtio-scsi", () => {
+    const x86 = values(buildQemuArgs(cfg("x86_64", "tcg", "kernel")), "-device");
+    expect(x86.filter((d) => d.startsWith("ide-cd"))).toEqual(["ide-cd,id=cd0,bus=ide.3"]);
+    const arm = values(buildQemuArgs(cfg("aarch64", "tcg", "disk")), "-device");
+    expect(arm.filter((d) => /scsi/.test(d))).toEqual([
+      "virtio-scsi-pci,id=scsi0",
+      "scsi-cd,id=cd0,bus=scsi0.0,scsi-id=1,lun=0",
+    ]);
+    // an empty drive has no medium node
+    expect(values(buildQemuArgs(cfg("x86_64", "tcg", "disk")), "-blockdev").some((b) => b.includes("cd0"))).toBe(false);
+  });
+
+  it("the seed shares the controller with cd0 and keeps its own port; neither is bootable", () => {
+    const x86 = values(buildQemuArgs(cfg("x86_64", "tcg", "disk", { seedIso: `${dir}/seed.iso` })), "-device");
+    expect(x86.filter((d) => d.startsWith("ide-cd"))).toEqual([
+      "ide-cd,id=cidata,bus=ide.2,drive=seed0",
+      "ide-cd,id=cd0,bus=ide.3",
+    ]);
+    const arm = values(buildQemuArgs(cfg("aarch64", "tcg", "kernel", { seedIso: `${dir}/seed.iso` })), "-device");
+    expect(arm.filter((d) => /scsi/.test(d))).toEqual([
+      "virtio-scsi-pci,id=scsi0",
+      "scsi-cd,id=cidata,bus=scsi0.0,scsi-id=0,lun=0,drive=seed0",
+      "scsi-cd,id=cd0,bus=scsi0.0,scsi-id=1,lun=0",
+    ]);
+  });
+
+  it("a medium in a disk-boot VM is a read-only raw blockdev, not in the boot order", () => {
+    const args = buildQemuArgs(cfg("x86_64", "tcg", "disk", { cdrom: "/cache/a,b/disk" }));
+    expect(values(args, "-blockdev").filter((b) => b.includes("cd0"))).toEqual([
+      "driver=file,node-name=cd0-medium-file,filename=/cache/a,,b/disk,read-only=on",
+      "driver=raw,node-name=cd0-medium,file=cd0-medium-file,read-only=on",
+    ]);
+    expect(values(args, "-device")).toContain("ide-cd,id=cd0,bus=ide.3,drive=cd0-medium");
+    expect(values(args, "-device")).toContain("virtio-blk-pci,id=vda,drive=disk0,bootindex=1");
+  });
+
+  it.each([
+    ["x86_64", "bios"],
+    ["x86_64", "uefi"],
+    ["aarch64", "uefi"],
+  ] as const)("ISO boot %s/%s: CD first, the blank disk second, firmware per arch", (arch, firmware) => {
+    const args = buildQemuArgs(iso(arch, firmware));
+    const devices = values(args, "-device");
+    expect(devices).toContain("virtio-blk-pci,id=vda,drive=disk0,bootindex=1");
+    expect(devices).toContain(
+      arch === "x86_64"
+        ? "ide-cd,id=cd0,bus=ide.3,drive=cd0-medium,bootindex=0"
+        : "scsi-cd,id=cd0,bus=scsi0.0,scsi-id=1,lun=0,drive=cd0-medium,bootindex=0",
+    );
+    expect(values(args, "-blockdev")).toContain("driver=raw,node-name=cd0-medium,file=cd0-medium-file,read-only=on");
+    expect(args).not.toContain("-kernel");
+    const pflash = values(args, "-drive");
+    if (firmware === "uefi") expect(pflash[0]).toBe(`if=pflash,unit=0,format=raw,readonly=on,file=/fw/${arch}-code.fd`);
+    else expect(pflash).toEqual([]); // SeaBIOS
+  });
+
+  it("UEFI ISO boot without firmware files is refused", () => {
+    expect(() => buildQemuArgs(iso("aarch64", "uefi", { boot: { type: "iso", firmware: "uefi" } }))).toThrow(
+      /UEFI boot of an aarch64 iso needs firmware/,
+    );
+  });
+
+  it.each(["x86_64", "aarch64"] as const)(
+    "%s reserves 8 PCIe root ports in one slot, after every other device",
+    (arch) => {
+      for (const boot of ["disk", "kernel"] as const) {
+        const args = buildQemuArgs(
+          cfg(arch, "tcg", boot, { nics: [{ id: "n1", mac: "52:54:00:00:00:01", tap: "t1" }] }),
+        );
+        const devices = values(args, "-device");
+        const ports = devices.filter((d) => d.startsWith("pcie-root-port"));
+        expect(ports).toEqual(
+          Array.from(
+            { length: 8 },
+            (_, i) =>
+              `pcie-root-port,id=rp${i},bus=pcie.0,chassis=${i + 1},port=${16 + i},addr=0x1c.${i}${i === 0 ? ",multifunction=on" : ""}`,
+          ),
+        );
+        // Devices that QEMU addresses automatically come first and in the old order: their slots do not move.
+        const firstPort = devices.findIndex((d) => d.startsWith("pcie-root-port"));
+        expect(devices.slice(firstPort).every((d) => d.startsWith("pcie-root-port"))).toBe(true);
+        const order = devices.map((d) => d.split(",")[0]);
+        expect(order.indexOf("virtio-blk-pci")).toBeLessThan(order.indexOf("virtio-net-pci"));
+      }
+    },
+  );
+
+  it("volumes attached at start sit on their root port with a short serial", () => {
+    const args = buildQemuArgs(
+      cfg("aarch64", "tcg", "kernel", {
+        volumes: [
+          { port: 3, path: "/state/volumes/v,1.qcow2", serial: "clx0123456789abcdefg" },
+          { port: 0, path: "/state/volumes/v2.qcow2", serial: "v2" },
+        ],
+      }),
+    );
+    const devices = values(args, "-device");
+    expect(devices.filter((d) => d.startsWith("virtio-blk-pci,id=vol"))).toEqual([
+      "virtio-blk-pci,id=vol3,drive=vol3,bus=rp3,serial=clx0123456789abcdefg",
+      "virtio-blk-pci,id=vol0,drive=vol0,bus=rp0,serial=v2",
+    ]);
+    expect(values(args, "-blockdev")).toContain(
+      "driver=qcow2,node-name=vol3,discard=unmap,file.driver=file,file.filename=/state/volumes/v,,1.qcow2,file.cache.direct=off,file.discard=unmap",
+    );
+    // the devices come after their root ports
+    expect(devices.indexOf("virtio-blk-pci,id=vol0,drive=vol0,bus=rp0,serial=v2")).toBeGreaterThan(
+      devices.findIndex((d) => d.startsWith("pcie-root-port,id=rp7")),
+    );
+  });
+
+  it("refuses two volumes on one port, ports out of range and bad serials", () => {
+    const v = (port: number, serial = "s") => ({ port, path: `/v/${port}.qcow2`, serial });
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { volumes: [v(1), v(1)] }))).toThrow(/two volumes/);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { volumes: [v(8)] }))).toThrow(/0\.\.7/);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { volumes: [v(1, "a,b")] }))).toThrow(/serial/);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "kernel", { volumes: [v(1, "x".repeat(21))] }))).toThrow(/serial/);
+  });
+
+  it("hot-plug arguments match the ones given at start", () => {
+    expect(volumeBlockdev(2, "/state/volumes/a.qcow2")).toEqual({
+      driver: "qcow2",
+      "node-name": "vol2",
+      discard: "unmap",
+      file: { driver: "file", filename: "/state/volumes/a.qcow2", cache: { direct: false }, discard: "unmap" },
+    });
+    expect(volumeDevice(2, "abc")).toEqual({
+      driver: "virtio-blk-pci",
+      id: "vol2",
+      drive: "vol2",
+      bus: "rp2",
+      serial: "abc",
+    });
+    expect(() => volumeBlockdev(0, "/a\nb")).toThrow(/control character/);
   });
 });

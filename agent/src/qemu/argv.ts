@@ -31,7 +31,19 @@ export interface PflashFirmware {
 
 export type QemuBoot =
   | { type: "disk"; firmware: "bios" | "uefi"; pflash?: PflashFirmware }
-  | { type: "kernel"; kernel: string; initrd?: string; cmdline: string };
+  | { type: "kernel"; kernel: string; initrd?: string; cmdline: string }
+  /** install from the CD: the medium is QemuLaunchConfig.cdrom, the disk is blank; CD first in the boot order */
+  | { type: "iso"; firmware: "bios" | "uefi"; pflash?: PflashFirmware };
+
+/** A data volume attached at start, on its reserved PCIe root port (ADR 030). */
+export interface QemuVolume {
+  /** root port index, 0..VOLUME_PORTS-1 (persisted per VM so the guest's PCI path stays put) */
+  port: number;
+  /** the volume's qcow2 file */
+  path: string;
+  /** virtio-blk serial: the guest sees /dev/disk/by-id/virtio-<serial> */
+  serial: string;
+}
 
 export interface QemuLaunchConfig {
   /** VM id: used for the QEMU process name only */
@@ -60,6 +72,58 @@ export interface QemuLaunchConfig {
   sandbox?: boolean;
   /** cloud-init NoCloud seed ISO (agent/src/vm/cloud-init.ts), attached as a read-only CD-ROM */
   seedIso?: string;
+  /** medium (ISO file) in the VM's CD drive cd0; absent/null = the drive is empty */
+  cdrom?: string | null;
+  /** data volumes attached at start (each on its own reserved root port) */
+  volumes?: QemuVolume[];
+}
+
+// ---- CD drive and hot-plug slots (ADR 030), shared with the QMP code in agent/src/vm ----------
+
+/** qdev id of the VM's one CD drive: blockdev-change-medium / eject address it by this id. */
+export const CDROM_ID = "cd0";
+/** PCIe root ports reserved at start for data volumes: q35 and virt cannot hot-plug on pcie.0. */
+export const VOLUME_PORTS = 8;
+/**
+ * The root ports are the 8 functions of one slot (libvirt does the same), far above the slots
+ * QEMU assigns automatically from 1 upwards, so the root disk, NICs and display keep their addresses.
+ */
+const ROOT_PORT_SLOT = 0x1c;
+/** virtio-blk's serial is at most 20 bytes (VIRTIO_BLK_ID_BYTES). */
+export const VOLUME_SERIAL_MAX = 20;
+
+export const rootPortId = (port: number): string => `rp${port}`;
+/** qdev id and block node name of the volume on root port `port` (node names are at most 31 chars: never the volume id) */
+export const volumeNodeName = (port: number): string => `vol${port}`;
+
+function assertPort(port: number): void {
+  if (!Number.isInteger(port) || port < 0 || port >= VOLUME_PORTS)
+    throw new Error(`volume root port must be 0..${VOLUME_PORTS - 1}, not ${port}`);
+}
+
+/** blockdev-add arguments of a volume (the same node QEMU gets at start in -blockdev). */
+export function volumeBlockdev(port: number, file: string): Record<string, unknown> {
+  assertPort(port);
+  assertSafeValue("volume path", file);
+  return {
+    driver: "qcow2",
+    "node-name": volumeNodeName(port),
+    discard: "unmap",
+    file: { driver: "file", filename: file, cache: { direct: false }, discard: "unmap" },
+  };
+}
+
+/** device_add arguments of a volume (the same device QEMU gets at start in -device). */
+export function volumeDevice(port: number, serial: string): Record<string, string> {
+  assertPort(port);
+  if (!/^[A-Za-z0-9_-]{1,20}$/.test(serial)) throw new Error(`invalid volume serial ${JSON.stringify(serial)}`);
+  return {
+    driver: "virtio-blk-pci",
+    id: volumeNodeName(port),
+    drive: volumeNodeName(port),
+    bus: rootPortId(port),
+    serial,
+  };
 }
 
 /** QEMU's option syntax splits on ',' — a literal comma in a value is written ',,'. */
@@ -106,12 +170,12 @@ function machineArgs(cfg: QemuLaunchConfig): string[] {
 }
 
 function firmwareArgs(cfg: QemuLaunchConfig): string[] {
-  if (cfg.boot.type !== "disk") return [];
+  if (cfg.boot.type === "kernel") return [];
   // aarch64 always boots disks through UEFI (AAVMF); x86 only when the image asks for it.
   const uefi = cfg.guestArch === "aarch64" || cfg.boot.firmware === "uefi";
   if (!uefi) return []; // SeaBIOS is QEMU's built-in default on q35
   const pf = cfg.boot.pflash;
-  if (!pf) throw new Error(`UEFI boot of an ${cfg.guestArch} disk needs firmware code and vars files`);
+  if (!pf) throw new Error(`UEFI boot of an ${cfg.guestArch} ${cfg.boot.type} needs firmware code and vars files`);
   assertSafeValue("firmware code path", pf.code);
   assertSafeValue("firmware vars path", pf.vars);
   return [
@@ -125,7 +189,8 @@ function firmwareArgs(cfg: QemuLaunchConfig): string[] {
 function diskArgs(cfg: QemuLaunchConfig): string[] {
   if (!cfg.disk) return [];
   assertSafeValue("disk path", cfg.disk);
-  const boot = cfg.boot.type === "disk" ? ",bootindex=1" : "";
+  // ISO installs boot the CD first (bootindex 0) and fall through to this disk once it is ejected.
+  const boot = cfg.boot.type === "kernel" ? "" : ",bootindex=1";
   return [
     "-blockdev",
     `driver=file,node-name=disk0-file,filename=${escapeOptValue(cfg.disk)},cache.direct=off,discard=unmap`,
@@ -137,21 +202,72 @@ function diskArgs(cfg: QemuLaunchConfig): string[] {
 }
 
 /**
- * The seed CD: x86 q35 uses its built-in AHCI (ide-cd, what every x86 guest and firmware can
- * read); aarch64 virt has no IDE/AHCI, so scsi-cd on virtio-scsi (DESIGN.md). No bootindex: the
- * seed must never be booted from.
+ * The CD drives: x86 q35 uses its built-in AHCI (ide-cd, what every x86 guest and firmware can
+ * read); aarch64 virt has no IDE/AHCI, so scsi-cd on one virtio-scsi controller (DESIGN.md).
+ * Every VM has the drive cd0 (empty, or the ISO of an install / an inserted medium) so media can
+ * be changed while it runs; the cloud-init seed, when there is one, is a second, fixed CD that is
+ * never booted from. The seed keeps the port it always had (x86 ide.2, SCSI target 0).
  */
-function seedArgs(cfg: QemuLaunchConfig): string[] {
-  if (!cfg.seedIso) return [];
-  assertSafeValue("seed ISO path", cfg.seedIso);
-  const blockdev = [
+function cdArgs(cfg: QemuLaunchConfig): string[] {
+  const args: string[] = [];
+  const x86 = cfg.guestArch === "x86_64";
+  if (!x86) args.push("-device", "virtio-scsi-pci,id=scsi0");
+  if (cfg.seedIso) {
+    assertSafeValue("seed ISO path", cfg.seedIso);
+    args.push(...readOnlyRaw("seed0", cfg.seedIso));
+    args.push(
+      "-device",
+      x86 ? "ide-cd,id=cidata,bus=ide.2,drive=seed0" : "scsi-cd,id=cidata,bus=scsi0.0,scsi-id=0,lun=0,drive=seed0",
+    );
+  }
+  let drive = "";
+  if (cfg.cdrom) {
+    assertSafeValue("CD medium path", cfg.cdrom);
+    args.push(...readOnlyRaw("cd0-medium", cfg.cdrom));
+    drive = ",drive=cd0-medium";
+  }
+  const boot = cfg.boot.type === "iso" ? ",bootindex=0" : "";
+  args.push(
+    "-device",
+    x86
+      ? `ide-cd,id=${CDROM_ID},bus=ide.3${drive}${boot}`
+      : `scsi-cd,id=${CDROM_ID},bus=scsi0.0,scsi-id=1,lun=0${drive}${boot}`,
+  );
+  return args;
+}
+
+function readOnlyRaw(node: string, file: string): string[] {
+  return [
     "-blockdev",
-    `driver=file,node-name=seed0-file,filename=${escapeOptValue(cfg.seedIso)},read-only=on`,
+    `driver=file,node-name=${node}-file,filename=${escapeOptValue(file)},read-only=on`,
     "-blockdev",
-    "driver=raw,node-name=seed0,file=seed0-file,read-only=on",
+    `driver=raw,node-name=${node},file=${node}-file,read-only=on`,
   ];
-  if (cfg.guestArch === "x86_64") return [...blockdev, "-device", "ide-cd,id=cidata,bus=ide.2,drive=seed0"];
-  return [...blockdev, "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,id=cidata,bus=scsi0.0,drive=seed0"];
+}
+
+/** Root ports for hot-plug (always all of them: they cannot be added to a running VM) and the volumes attached at start. */
+function volumeArgs(cfg: QemuLaunchConfig): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < VOLUME_PORTS; i++) {
+    args.push(
+      "-device",
+      `pcie-root-port,id=${rootPortId(i)},bus=pcie.0,chassis=${i + 1},port=${0x10 + i},addr=0x${ROOT_PORT_SLOT.toString(16)}.${i}${i === 0 ? ",multifunction=on" : ""}`,
+    );
+  }
+  const used = new Set<number>();
+  for (const v of cfg.volumes ?? []) {
+    if (used.has(v.port)) throw new Error(`two volumes on root port ${v.port}`);
+    used.add(v.port);
+    const bd = volumeBlockdev(v.port, v.path);
+    const dev = volumeDevice(v.port, v.serial);
+    args.push(
+      "-blockdev",
+      `driver=qcow2,node-name=${String(bd["node-name"])},discard=unmap,file.driver=file,file.filename=${escapeOptValue(v.path)},file.cache.direct=off,file.discard=unmap`,
+      "-device",
+      `${dev.driver},id=${dev.id},drive=${dev.drive},bus=${dev.bus},serial=${dev.serial}`,
+    );
+  }
+  return args;
 }
 
 function kernelArgs(cfg: QemuLaunchConfig): string[] {
@@ -251,7 +367,7 @@ export function buildQemuArgs(cfg: QemuLaunchConfig): string[] {
     ...firmwareArgs(cfg),
     ...kernelArgs(cfg),
     ...diskArgs(cfg),
-    ...seedArgs(cfg),
+    ...cdArgs(cfg),
     ...nicArgs(cfg),
     ...displayAndInputArgs(cfg),
     // Guests that generate keys at first boot would otherwise stall waiting for entropy.
@@ -259,6 +375,7 @@ export function buildQemuArgs(cfg: QemuLaunchConfig): string[] {
     "rng-random,id=rng0,filename=/dev/urandom",
     "-device",
     "virtio-rng-pci,rng=rng0",
+    ...volumeArgs(cfg),
     "-chardev",
     `socket,id=qmp,path=${escapeOptValue(cfg.qmpSocket)},server=on,wait=off`,
     "-mon",

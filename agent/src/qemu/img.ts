@@ -97,6 +97,21 @@ export async function resizeImage(
   await run(["resize", "-q", "-f", opts.format ?? "qcow2", path, `${sizeGb}G`], opts);
 }
 
+/**
+ * A standalone qcow2 copy of `src` at `dest` (no backing file: the copy outlives the source).
+ * Large images take a while: the default timeout is an hour.
+ */
+export async function convertToQcow2(
+  src: string,
+  dest: string,
+  opts: { format: ImageFormat } & QemuImgOptions,
+): Promise<void> {
+  await run(["convert", "-q", "-f", opts.format, "-O", "qcow2", src, dest], {
+    ...opts,
+    timeoutMs: opts.timeoutMs ?? 3600_000,
+  });
+}
+
 export function gbToBytes(gb: number): number {
   return gb * GiB;
 }

@@ -1,6 +1,21 @@
 // QEMU itself: the command line, qemu-img, the KVM probe and the QMP client.
-export { buildQemuArgs, chooseAccel, type Accel, type QemuBoot, type QemuLaunchConfig, type QemuNic } from "./argv";
 export {
+  buildQemuArgs,
+  CDROM_ID,
+  chooseAccel,
+  rootPortId,
+  volumeBlockdev,
+  volumeDevice,
+  volumeNodeName,
+  VOLUME_PORTS,
+  type Accel,
+  type QemuBoot,
+  type QemuLaunchConfig,
+  type QemuNic,
+  type QemuVolume,
+} from "./argv";
+export {
+  convertToQcow2,
   createQcow2,
   gbToBytes,
   imageInfo,
@@ -11,3 +26,11 @@ export {
 } from "./img";
 export { probeKvm, type KvmProbeResult } from "./probe";
 export { QmpClient, QmpConnectionError, QmpError, type QmpEvent } from "./qmp";
+export { QmpJobError, runQmpJob } from "./qmp-job";
+export {
+  flattenToQcow2,
+  imageSnapshot,
+  listImageSnapshots,
+  SNAPSHOT_TAG,
+  type ImageSnapshotInfo,
+} from "./snapshot-img";

@@ -110,6 +110,46 @@ describe("QmpClient", () => {
     await qmp.close();
   });
 
+  it("storage commands: blockdev/device add and del, medium change and forced eject", async () => {
+    const qmp = await QmpClient.connect(sockPath);
+    await qmp.blockdevAdd({ driver: "qcow2", "node-name": "vol1" });
+    await qmp.deviceAdd({ driver: "virtio-blk-pci", id: "vol1" });
+    await qmp.deviceDel("vol1");
+    await qmp.blockdevDel("vol1");
+    await qmp.changeMedium("cd0", "/cache/iso/disk");
+    await qmp.eject("cd0");
+    expect(conns[0]!.received.slice(1).map((c) => [c.execute, c.arguments])).toEqual([
+      ["blockdev-add", { driver: "qcow2", "node-name": "vol1" }],
+      ["device_add", { driver: "virtio-blk-pci", id: "vol1" }],
+      ["device_del", { id: "vol1" }],
+      ["blockdev-del", { "node-name": "vol1" }],
+      [
+        "blockdev-change-medium",
+        { id: "cd0", filename: "/cache/iso/disk", format: "raw", "read-only-mode": "read-only" },
+      ],
+      ["eject", { id: "cd0", force: true }],
+    ]);
+    await qmp.close();
+  });
+
+  it("waitForEvent: the first matching event, null on timeout or when the socket closes", async () => {
+    const qmp = await QmpClient.connect(sockPath);
+    const conn = conns[0]!;
+    const waiting = qmp.waitForEvent("DEVICE_DELETED", (e) => e.data?.device === "vol1", 2_000);
+    conn.send({ event: "DEVICE_DELETED", data: { path: "/machine/peripheral/vol1/virtio-backend" } });
+    conn.send({ event: "DEVICE_DELETED", data: { device: "vol1", path: "/machine/peripheral/vol1" } });
+    expect((await waiting)?.data).toEqual({ device: "vol1", path: "/machine/peripheral/vol1" });
+    expect(qmp.listenerCount("DEVICE_DELETED")).toBe(0);
+    expect(await qmp.waitForEvent("DEVICE_DELETED", () => true, 50)).toBeNull();
+    const abort = new AbortController();
+    const aborted = qmp.waitForEvent("DEVICE_DELETED", () => true, 5_000, abort.signal);
+    abort.abort();
+    expect(await aborted).toBeNull();
+    const closing = qmp.waitForEvent("DEVICE_DELETED", () => true, 5_000);
+    conn.end();
+    expect(await closing).toBeNull();
+  });
+
   it("keeps one command in flight and matches replies by id", async () => {
     const pending: Cmd[] = [];
     handler = (cmd) => pending.push(cmd);

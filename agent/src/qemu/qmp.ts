@@ -265,6 +265,69 @@ export class QmpClient extends EventEmitter {
   blockResize(nodeName: string, size: number): Promise<void> {
     return this.execute<void>("block_resize", { "node-name": nodeName, size }).then(() => undefined);
   }
+  /** Adds a block node (blockdev-add arguments: driver, node-name, file, ...). */
+  blockdevAdd(args: Record<string, unknown>): Promise<void> {
+    return this.execute<void>("blockdev-add", args).then(() => undefined);
+  }
+  /** Removes a block node no device uses any more. */
+  blockdevDel(nodeName: string): Promise<void> {
+    return this.execute<void>("blockdev-del", { "node-name": nodeName }).then(() => undefined);
+  }
+  /** Hot-plugs a device (device_add arguments: driver, id, bus, ...). */
+  deviceAdd(args: Record<string, unknown>): Promise<void> {
+    return this.execute<void>("device_add", args).then(() => undefined);
+  }
+  /**
+   * Asks the guest to release a device. Returns at once: the device is gone only when
+   * DEVICE_DELETED arrives (waitForEvent), which needs the guest's cooperation.
+   */
+  deviceDel(id: string): Promise<void> {
+    return this.execute<void>("device_del", { id }).then(() => undefined);
+  }
+  /** Puts an image file into a removable drive (by qdev id), read-only, replacing any medium. */
+  changeMedium(id: string, filename: string, format: "raw" | "qcow2" = "raw"): Promise<void> {
+    return this.execute<void>("blockdev-change-medium", {
+      id,
+      filename,
+      format,
+      "read-only-mode": "read-only",
+    }).then(() => undefined);
+  }
+  /** Removes the medium of a removable drive (by qdev id), even when the guest has locked the tray. */
+  eject(id: string): Promise<void> {
+    return this.execute<void>("eject", { id, force: true }).then(() => undefined);
+  }
+
+  /**
+   * Resolves with the first `name` event `match` accepts within `timeoutMs`, else null (also when
+   * the socket closes or `signal` aborts). Subscribe before sending the command that causes the
+   * event, or it may be missed.
+   */
+  waitForEvent(
+    name: string,
+    match: (ev: QmpEvent) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<QmpEvent | null> {
+    return new Promise((resolve) => {
+      const done = (ev: QmpEvent | null) => {
+        clearTimeout(timer);
+        this.off(name, onEvent);
+        this.off("close", onClose);
+        signal?.removeEventListener("abort", onClose);
+        resolve(ev);
+      };
+      const onEvent = (ev: QmpEvent) => {
+        if (match(ev)) done(ev);
+      };
+      const onClose = () => done(null);
+      const timer = setTimeout(() => done(null), timeoutMs);
+      this.on(name, onEvent);
+      this.once("close", onClose);
+      signal?.addEventListener("abort", onClose);
+      if (signal?.aborted) done(null);
+    });
+  }
   /** Terminates QEMU at once. Resolves on the reply or when QEMU closes the socket. */
   quit(opts?: { timeoutMs?: number }): Promise<void> {
     return this.execute<void>("quit", undefined, opts).then(() => undefined);

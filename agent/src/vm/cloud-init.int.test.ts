@@ -137,7 +137,8 @@ describe("seed CD in the QEMU argv", () => {
     expect(x).toContain("ide-cd,id=cidata,bus=ide.2,drive=seed0");
     const a = buildQemuArgs({ ...base, guestArch: "aarch64" });
     expect(a).toContain("virtio-scsi-pci,id=scsi0");
-    expect(a).toContain("scsi-cd,id=cidata,bus=scsi0.0,drive=seed0");
+    // target 0 explicitly: the VM's own CD drive cd0 shares the controller at target 1 (ADR 030)
+    expect(a).toContain("scsi-cd,id=cidata,bus=scsi0.0,scsi-id=0,lun=0,drive=seed0");
     expect(buildQemuArgs({ ...base, guestArch: "aarch64", seedIso: undefined }).join(" ")).not.toContain("seed0");
   });
 });

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { VmSpec } from "../../../lib/schemas/agent-api";
 import { createQcow2 } from "../qemu";
 import { AgentError, errMessage, toAgentError } from "./errors";
-import { inspectBase, resolveMedia } from "./media";
+import { inspectBase, resolveCdrom, resolveMedia } from "./media";
 import { addPort, releasePorts } from "./ports";
 import { killNow, startVm } from "./power";
 import { socketPathFits, sparseCopy } from "./proc";
@@ -27,7 +27,10 @@ export async function createVm(
   // Resolve and inspect the media before touching anything.
   const resolved = await step.run("image ready", async () => {
     const r = await resolveMedia(ctx, spec);
-    return { value: r, message: `image ${spec.boot.imageId} verified in the host cache` };
+    // The CD's medium too (an ISO install's is its boot image): a missing one fails here, not at start.
+    const cd = spec.cdrom && spec.cdrom.imageId !== spec.boot.imageId ? `, CD ${spec.cdrom.imageId}` : "";
+    if (spec.cdrom) await resolveCdrom(ctx, spec.cdrom);
+    return { value: r, message: `image ${spec.boot.imageId}${cd} verified in the host cache` };
   });
   const base = await inspectBase(ctx, spec, resolved).catch((err) => step.fail("image ready", err));
 
@@ -44,7 +47,16 @@ export async function createVm(
   const vm: Vm = {
     id,
     spec,
-    state: { version: 1, sockDir, taps: {}, nicSpecs: {}, accel: plan.accel, emulated: plan.emulated, resolved },
+    state: {
+      version: 1,
+      sockDir,
+      taps: {},
+      nicSpecs: {},
+      accel: plan.accel,
+      emulated: plan.emulated,
+      resolved,
+      volumePorts: {},
+    },
     paths,
     pid: null,
     qmp: null,

@@ -7,10 +7,11 @@ import { buildQemuArgs, type QemuBoot, type QemuNic, QmpClient } from "../qemu";
 import { attachQmp, onProcessGone } from "./attach";
 import { ensureSeedIso } from "./cloud-init";
 import { AgentError, errMessage } from "./errors";
-import { resolveMedia } from "./media";
+import { resolveCdrom, resolveMedia } from "./media";
 import { sleep, sparseCopy, writeFileAtomic } from "./proc";
 import { clearRuntimeFiles, type Vm, type VmContext } from "./state";
 import { type LaunchPlan, specDisplay } from "./validate";
+import { volumesForLaunch } from "./volume-attach";
 
 /**
  * Builds the command line, prepares the runtime files and spawns QEMU. True once QMP is attached;
@@ -44,7 +45,7 @@ async function launchArgs(ctx: VmContext, vm: Vm, plan: LaunchPlan): Promise<str
     boot = { type: "kernel", kernel: media.kernel!, initrd: media.initrd, cmdline: spec.boot.cmdline };
   } else {
     boot = {
-      type: "disk",
+      type: spec.boot.type,
       firmware: spec.boot.firmware,
       pflash: plan.uefi ? { code: plan.uefi.code, vars: vm.paths.vars } : undefined,
     };
@@ -57,6 +58,8 @@ async function launchArgs(ctx: VmContext, vm: Vm, plan: LaunchPlan): Promise<str
   });
   // cloud-init seed (re)built from the current spec before QEMU opens it; null = no seed.
   const seedIso = await ensureSeedIso(vm.paths.dir, vm.id, spec, { genisoimage: ctx.opts.genisoimage });
+  const cdrom = await resolveCdrom(ctx, spec.cdrom);
+  const volumes = await volumesForLaunch(ctx, vm);
   try {
     return buildQemuArgs({
       id: vm.id,
@@ -76,6 +79,8 @@ async function launchArgs(ctx: VmContext, vm: Vm, plan: LaunchPlan): Promise<str
       vncSocket: hasDisplay(specDisplay(spec)) ? vm.paths.vnc : undefined,
       sandbox: ctx.opts.sandbox,
       seedIso: seedIso ?? undefined,
+      cdrom,
+      volumes,
     });
   } catch (err) {
     throw new AgentError("invalid", errMessage(err));

@@ -12,13 +12,17 @@ import path from "node:path";
 import { hasDisplay } from "../../../lib/display";
 import {
   type AgentSnapshot,
+  type AgentVolume,
   safeIdSchema,
   type VmAction,
   type VmSpec,
   type VmSpecInput,
   vmSpecSchema,
   type VmStatus,
+  type VolumeSpec,
+  volumeSpecSchema,
 } from "../../../lib/schemas/agent-api";
+import { gbToBytes } from "../qemu";
 import { ensureQmp } from "./attach";
 import { renderSeed } from "./cloud-init";
 import { createVm } from "./create";
@@ -44,9 +48,14 @@ import { type StepListener, stepReporter } from "./steps";
 import type { ApplyResult, VmConsolePaths, VmManagerOptions } from "./types";
 import { updateVm } from "./update";
 import { specDisplay, validateSpec } from "./validate";
+import { volumeNode } from "./volume-attach";
+import { VolumeStore } from "./volumes";
 
 const DEFAULT_STOP_TIMEOUT_MS = 60_000;
 const DEFAULT_START_TIMEOUT_MS = 30_000;
+const DEFAULT_UNPLUG_TIMEOUT_MS = 30_000;
+/** lock key of every change to volume attachments; VM ids cannot contain '/' */
+const VOLUMES_LOCK = "volumes/";
 
 /**
  * Events: `change` ({ id, powerState? }) whenever a VM's process or QMP status changes; callers
@@ -77,6 +86,8 @@ export class VmManager extends EventEmitter {
       },
       stopTimeoutMs: opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
       startTimeoutMs: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+      unplugTimeoutMs: opts.unplugTimeoutMs ?? DEFAULT_UNPLUG_TIMEOUT_MS,
+      volumes: new VolumeStore({ stateDir: opts.stateDir, qemuImg: opts.qemuImg, resolveImage: opts.resolveImage }),
       isClosed: () => this.closed,
       log: (msg, ctx) => this.opts.log?.(msg, ctx),
       changed: (vm) => this.emit("change", { id: vm.id }),
@@ -94,6 +105,7 @@ export class VmManager extends EventEmitter {
 
   private async doInit(): Promise<void> {
     await fsp.mkdir(this.ctx.vmsDir, { recursive: true, mode: 0o700 });
+    await this.ctx.volumes.removeLeftovers();
     const entries = await fsp.readdir(this.ctx.vmsDir, { withFileTypes: true });
     for (const ent of entries) {
       if (!ent.isDirectory() || !safeIdSchema.safeParse(ent.name).success) continue;
@@ -183,7 +195,8 @@ export class VmManager extends EventEmitter {
 
   /**
    * image id -> VMs whose spec boots from it (their overlays' backing files are in the image
-   * cache), including creates in progress: from the download until the VM exists.
+   * cache) or has it in the CD drive, including creates in progress: from the download until the
+   * VM exists.
    */
   async imageUsers(): Promise<Map<string, Array<{ id: string; name: string }>>> {
     await this.init();
@@ -192,10 +205,15 @@ export class VmManager extends EventEmitter {
       ...[...this.vms.values()].map((vm): [string, VmSpec] => [vm.id, vm.spec]),
       ...this.creating,
     ];
+    const add = (imageId: string, id: string, name: string) => {
+      const list = out.get(imageId) ?? [];
+      if (!list.some((v) => v.id === id)) list.push({ id, name });
+      out.set(imageId, list);
+    };
     for (const [id, spec] of specs) {
-      const list = out.get(spec.boot.imageId) ?? [];
-      if (!list.some((v) => v.id === id)) list.push({ id, name: spec.name });
-      out.set(spec.boot.imageId, list);
+      // An ISO install's image is needed only while it is in the CD drive (its disk has no backing file).
+      if (spec.boot.type !== "iso") add(spec.boot.imageId, id, spec.name);
+      if (spec.cdrom) add(spec.cdrom.imageId, id, spec.name);
     }
     return out;
   }
@@ -254,10 +272,42 @@ export class VmManager extends EventEmitter {
     return this.withLock(id, async () => {
       this.ensureOpen();
       const existing = this.vms.get(id);
-      if (!existing)
-        return this.whileCreating(id, spec, () => createVm(this.ctx, this.vms, id, spec, plan, stepReporter(onStep)));
-      return updateVm(this.ctx, existing, spec);
+      const run = async () => {
+        if (!existing)
+          return this.whileCreating(id, spec, () => createVm(this.ctx, this.vms, id, spec, plan, stepReporter(onStep)));
+        return updateVm(this.ctx, existing, spec);
+      };
+      const added = spec.volumes.map((v) => v.id).filter((v) => !existing?.spec.volumes.some((o) => o.id === v));
+      const removed = existing?.spec.volumes.some((o) => !spec.volumes.some((v) => v.id === o.id)) ?? false;
+      if (added.length === 0 && !removed) return run();
+      // Attachment changes hold the volumes lock: a volume is checked free and taken in one step.
+      return this.withLock(VOLUMES_LOCK, async () => {
+        await this.checkAttachable(id, added);
+        return run();
+      });
     });
+  }
+
+  /** Volumes a VM spec adds must exist here and be attached to no other VM (attachment is exclusive). */
+  private async checkAttachable(vmId: string, volumeIds: string[]): Promise<void> {
+    for (const volumeId of volumeIds) {
+      if (!(await this.ctx.volumes.exists(volumeId)))
+        throw new AgentError("not_found", `volume ${volumeId} does not exist on this host; create it here first`);
+      const other = this.attachedTo(volumeId);
+      if (other !== null && other !== vmId)
+        throw new AgentError("conflict", `volume ${volumeId} is attached to VM ${other}; detach it there first`);
+    }
+  }
+
+  /** The VM whose spec lists the volume (creates in progress included), or null. */
+  private attachedTo(volumeId: string): string | null {
+    for (const [vmId, spec] of [
+      ...[...this.vms.values()].map((vm): [string, VmSpec] => [vm.id, vm.spec]),
+      ...this.creating,
+    ]) {
+      if (spec.volumes.some((v) => v.id === volumeId)) return vmId;
+    }
+    return null;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -309,6 +359,77 @@ export class VmManager extends EventEmitter {
     if (vm.spec.powerState === powerState) return;
     vm.spec = { ...vm.spec, powerState };
     await saveSpec(vm);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // data volumes (volumes.ts: the files; volume-attach.ts: inside VMs)
+
+  async listVolumes(): Promise<AgentVolume[]> {
+    await this.init();
+    const out: AgentVolume[] = [];
+    for (const id of await this.ctx.volumes.ids()) {
+      const info = await this.ctx.volumes.info(id).catch(() => null);
+      if (info) out.push({ ...info, attachedTo: this.attachedTo(id) });
+    }
+    return out;
+  }
+
+  async getVolume(id: string): Promise<AgentVolume> {
+    await this.init();
+    return { ...(await this.ctx.volumes.info(id)), attachedTo: this.attachedTo(id) };
+  }
+
+  /**
+   * PUT /v1/volumes/:id: creates the volume, or grows it (online when its VM runs). Shrinking is
+   * refused; the same size again changes nothing. `created` tells 201 from 200.
+   */
+  async putVolume(id: string, input: VolumeSpec): Promise<{ created: boolean; volume: AgentVolume }> {
+    this.ensureOpen();
+    await this.init();
+    const idCheck = safeIdSchema.safeParse(id);
+    if (!idCheck.success) throw new AgentError("invalid", `invalid volume id: ${zodMessage(idCheck.error.issues)}`);
+    const parsed = volumeSpecSchema.safeParse(input);
+    if (!parsed.success) throw new AgentError("invalid", zodMessage(parsed.error.issues));
+    const spec = parsed.data;
+    const exists = await this.withLock(VOLUMES_LOCK, () => this.ctx.volumes.exists(id));
+    let created = false;
+    if (!exists) {
+      // Built outside the lock (a copy of a big image takes minutes), placed under it.
+      created = await this.ctx.volumes.create(id, spec, (place) => this.withLock(VOLUMES_LOCK, place));
+      if (created) this.ctx.log("volume created", { volumeId: id, sizeGb: spec.sizeGb, source: spec.source?.imageId });
+    }
+    if (!created) await this.withLock(VOLUMES_LOCK, () => this.growVolume(id, spec.sizeGb));
+    return { created, volume: await this.getVolume(id) };
+  }
+
+  private async growVolume(id: string, sizeGb: number): Promise<void> {
+    const { sizeGb: have } = await this.ctx.volumes.info(id);
+    if (sizeGb < have)
+      throw new AgentError("conflict", `volume ${id} is ${have} GiB; a volume can only grow (asked for ${sizeGb} GiB)`);
+    if (sizeGb === have) return;
+    const vmId = this.attachedTo(id);
+    const vm = vmId ? this.vms.get(vmId) : undefined;
+    const node = vm ? volumeNode(vm, id) : null;
+    const q = vm && node && vm.pid !== null && pidAlive(vm.pid) ? await ensureQmp(this.ctx, vm, 5_000) : null;
+    if (q && node) {
+      // The guest sees the new size at once (virtio-blk config change).
+      await q.blockResize(node, gbToBytes(sizeGb)).catch((err: unknown) => {
+        throw new AgentError("unavailable", `could not grow volume ${id} in VM ${vmId}: ${errMessage(err)}`);
+      });
+    } else await this.ctx.volumes.growOffline(id, sizeGb);
+    this.ctx.log("volume grown", { volumeId: id, sizeGb, online: Boolean(q) });
+  }
+
+  /** DELETE /v1/volumes/:id: refused while a VM's spec lists it. VM deletes never remove volumes. */
+  async deleteVolume(id: string): Promise<void> {
+    this.ensureOpen();
+    await this.init();
+    await this.withLock(VOLUMES_LOCK, async () => {
+      const vmId = this.attachedTo(id);
+      if (vmId !== null) throw new AgentError("conflict", `volume ${id} is attached to VM ${vmId}; detach it first`);
+      const freed = await this.ctx.volumes.remove(id);
+      this.ctx.log("volume deleted", { volumeId: id, freedBytes: freed });
+    });
   }
 
   // ------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-// Boot media of a VM: the image cache's files for its spec, checked before anything is created.
+// Boot media of a VM and the medium in its CD drive: the image cache's files for its spec, checked
+// before anything is created or started.
 import { constants as fsc, promises as fsp } from "node:fs";
 import path from "node:path";
 import type { VmSpec } from "../../../lib/schemas/agent-api";
@@ -15,7 +16,8 @@ export async function resolveMedia(ctx: VmContext, spec: VmSpec): Promise<Resolv
   } catch (err) {
     throw toAgentError(err, `image ${spec.boot.imageId} is not available on this host`, "unavailable");
   }
-  const need = spec.boot.type === "disk" ? (["disk"] as const) : (["kernel"] as const);
+  // An ISO install's boot image is the ISO (served as `disk`); the VM's disk itself starts blank.
+  const need = spec.boot.type === "kernel" ? (["kernel"] as const) : (["disk"] as const);
   for (const key of need) {
     if (!resolved[key]) throw new AgentError("unavailable", `image ${spec.boot.imageId} has no ${key} file`);
   }
@@ -39,7 +41,7 @@ export async function inspectBase(
   spec: VmSpec,
   resolved: ResolvedImage,
 ): Promise<{ path: string; format: ImageFormat } | null> {
-  if (!resolved.disk) return null;
+  if (!resolved.disk || spec.boot.type === "iso") return null;
   // Disk images declare their format; a kernel image's optional disk is probed but must be qcow2/raw.
   const declared = spec.boot.type === "disk" ? spec.boot.format : undefined;
   let info;
@@ -56,4 +58,23 @@ export async function inspectBase(
     throw new AgentError("invalid", `image ${spec.boot.imageId} needs a ${gb} GiB disk; diskGb is ${spec.diskGb}`);
   }
   return { path: resolved.disk, format };
+}
+
+/** Absolute, readable path of the ISO in the CD drive (spec.cdrom); null for an empty drive. */
+export async function resolveCdrom(ctx: VmContext, cdrom: VmSpec["cdrom"]): Promise<string | null> {
+  if (!cdrom) return null;
+  let resolved: ResolvedImage;
+  try {
+    resolved = await ctx.opts.resolveImage({ type: "cdrom", imageId: cdrom.imageId, sha256: cdrom.sha256 });
+  } catch (err) {
+    throw toAgentError(err, `CD image ${cdrom.imageId} is not available on this host`, "unavailable");
+  }
+  const p = resolved.disk;
+  if (!p || !path.isAbsolute(p)) throw new AgentError("unavailable", `CD image ${cdrom.imageId} has no ISO file`);
+  try {
+    await fsp.access(p, fsc.R_OK);
+  } catch {
+    throw new AgentError("unavailable", `CD image ${cdrom.imageId}: file ${p} is missing`);
+  }
+  return p;
 }

@@ -10,6 +10,7 @@ import { zodMessage } from "./errors";
 import { socketDirFor, writeFileAtomic } from "./proc";
 import type { NicSpec, ResolvedImage, VmManagerOptions } from "./types";
 import type { HostLimits } from "./validate";
+import type { VolumeStore } from "./volumes";
 
 /** state.json: what the agent created for a VM, so it can be found and removed after a restart. */
 export interface VmRuntimeState {
@@ -23,6 +24,8 @@ export interface VmRuntimeState {
   emulated?: boolean;
   resolved?: ResolvedImage;
   lastError?: string;
+  /** data volume id -> reserved root port it occupies (kept across agent and VM restarts) */
+  volumePorts?: Record<string, number>;
 }
 
 export interface VmPaths {
@@ -65,6 +68,9 @@ export interface VmContext {
   readonly limits: HostLimits;
   readonly stopTimeoutMs: number;
   readonly startTimeoutMs: number;
+  readonly unplugTimeoutMs: number;
+  /** this host's data volumes (files only; attachment is in the VMs' specs) */
+  readonly volumes: VolumeStore;
   /** close() has begun: connect to nothing new, stop waiting for guests */
   isClosed(): boolean;
   log(msg: string, ctx?: Record<string, unknown>): void;
@@ -121,6 +127,7 @@ export async function readState(ctx: VmContext, id: string): Promise<VmRuntimeSt
       emulated: s.emulated,
       resolved: s.resolved,
       lastError: s.lastError,
+      volumePorts: s.volumePorts ?? {},
     };
   } catch {
     return { version: 1, sockDir: sockDirFor(ctx, id), taps: {}, nicSpecs: {} };

@@ -5,6 +5,8 @@ import type { HostLimits } from "./validate";
 
 export type NicSpec = VmSpec["nics"][number];
 export type BootSpec = VmSpec["boot"];
+/** What the image cache resolves: boot media, or the ISO for the CD drive (spec.cdrom). */
+export type MediaRef = BootSpec | { type: "cdrom"; imageId: string; sha256?: string };
 
 export interface ResolvedImage {
   disk?: string;
@@ -28,8 +30,8 @@ export interface VmManagerOptions {
   qemuBinaries: Record<string, string>;
   /** UEFI firmware keyed `<arch>-code` / `<arch>-vars` (as detected by agent/src/host/facts.ts) */
   firmware: Record<string, string>;
-  /** absolute paths of the boot media in the image cache (downloading them if needed) */
-  resolveImage: (boot: BootSpec) => Promise<ResolvedImage>;
+  /** absolute paths of boot media / CD media in the image cache (downloading them if needed); an ISO is `disk` */
+  resolveImage: (ref: MediaRef) => Promise<ResolvedImage>;
   network?: VmNetwork;
   log?: (msg: string, ctx?: Record<string, unknown>) => void;
   /** defaults: CPUs and memory of this machine */
@@ -46,6 +48,8 @@ export interface VmManagerOptions {
   sandbox?: boolean;
   /** genisoimage binary for cloud-init seeds (default from PATH) */
   genisoimage?: string;
+  /** how long a running guest gets to release an unplugged volume (default 30 s; PCIe waits 5 s by design) */
+  unplugTimeoutMs?: number;
 }
 
 export interface ApplyResult {

@@ -1,10 +1,11 @@
-// Updating an existing VM to a new spec: what may change (and when), disk growth, NIC ports, the
-// cloud-init seed, and the power state.
+// Updating an existing VM to a new spec: what may change (and when), the CD medium and data
+// volumes (live on a running VM), disk growth, NIC ports, the cloud-init seed, and the power state.
 import type { VmSpec } from "../../../lib/schemas/agent-api";
-import { gbToBytes, resizeImage } from "../qemu";
+import { CDROM_ID, gbToBytes, resizeImage } from "../qemu";
 import { ensureQmp } from "./attach";
 import { ensureSeedIso } from "./cloud-init";
-import { AgentError } from "./errors";
+import { AgentError, errMessage } from "./errors";
+import { resolveCdrom } from "./media";
 import { addPort } from "./ports";
 import { gracefulStop, startVm } from "./power";
 import { pidAlive } from "./proc";
@@ -12,6 +13,7 @@ import { saveSpec, saveState, type Vm, type VmContext } from "./state";
 import { statusOf } from "./status";
 import type { ApplyResult, NicSpec } from "./types";
 import { specDisplay } from "./validate";
+import { reconcileVolumesLive } from "./volume-attach";
 
 /** Idempotent: the same spec again changes nothing (`changed: false`). */
 export async function updateVm(ctx: VmContext, vm: Vm, spec: VmSpec): Promise<ApplyResult> {
@@ -25,6 +27,7 @@ export async function updateVm(ctx: VmContext, vm: Vm, spec: VmSpec): Promise<Ap
   if (spec.diskGb < old.diskGb)
     throw new AgentError("conflict", `VM ${vm.id}: the disk can only grow (${old.diskGb} GiB -> ${spec.diskGb} GiB)`);
   const running = vm.pid !== null && pidAlive(vm.pid);
+  // The CD medium and data volumes are not on this list: a running VM takes them live.
   const hardwareChanged =
     old.vcpus !== spec.vcpus ||
     old.memoryMb !== spec.memoryMb ||
@@ -37,6 +40,7 @@ export async function updateVm(ctx: VmContext, vm: Vm, spec: VmSpec): Promise<Ap
     );
   }
   if (running && spec.powerState === "stopped") await gracefulStop(ctx, vm);
+  await applyStorage(ctx, vm, spec);
 
   if (spec.diskGb > old.diskGb) {
     const q = vm.pid !== null && pidAlive(vm.pid) ? await ensureQmp(ctx, vm, 5_000) : null;
@@ -56,6 +60,57 @@ export async function updateVm(ctx: VmContext, vm: Vm, spec: VmSpec): Promise<Ap
   if (spec.powerState === "running" && !(vm.pid !== null && pidAlive(vm.pid))) await startVm(ctx, vm);
   ctx.changed(vm);
   return { created: false, changed: true, status: await statusOf(ctx, vm) };
+}
+
+/**
+ * The CD medium and the data volumes: a running VM takes them live (QMP), a stopped one at its
+ * next start. These are the changes that can fail half-way (a guest that does not release a
+ * volume), so each one is recorded in the spec as it succeeds: on failure the spec says what the
+ * VM really has, and the error says what did not happen.
+ */
+async function applyStorage(ctx: VmContext, vm: Vm, spec: VmSpec): Promise<void> {
+  const cdChanged = canonical(vm.spec.cdrom ?? null) !== canonical(spec.cdrom ?? null);
+  const oldIds = vm.spec.volumes.map((v) => v.id);
+  const wantedIds = spec.volumes.map((v) => v.id);
+  const volumesChanged = canonical([...oldIds].sort()) !== canonical([...wantedIds].sort());
+  if (!cdChanged && !volumesChanged) return;
+  if (!(vm.pid !== null && pidAlive(vm.pid))) {
+    // Stopped: free the root ports of detached volumes; launch gives new ones theirs.
+    const ports = vm.state.volumePorts ?? {};
+    for (const id of Object.keys(ports)) if (!wantedIds.includes(id)) delete ports[id];
+    await saveState(vm);
+    return;
+  }
+  const q = await ensureQmp(ctx, vm, 5_000);
+  if (!q) throw new AgentError("unavailable", `VM ${vm.id} is running but its QMP socket does not answer`);
+  if (cdChanged) {
+    try {
+      if (spec.cdrom) await q.changeMedium(CDROM_ID, (await resolveCdrom(ctx, spec.cdrom))!);
+      else await q.eject(CDROM_ID);
+    } catch (err) {
+      if (err instanceof AgentError) throw err;
+      if (/Device '.*' not found/.test(errMessage(err)))
+        throw new AgentError(
+          "conflict",
+          `VM ${vm.id} was started without a CD drive (by an older agent): stop and start it, then change the medium`,
+        );
+      throw new AgentError("unavailable", `could not change the CD of VM ${vm.id}: ${errMessage(err)}`);
+    }
+    vm.spec = { ...vm.spec, cdrom: spec.cdrom ?? null };
+    await saveSpec(vm);
+    ctx.log(spec.cdrom ? "cd inserted" : "cd ejected", { id: vm.id, imageId: spec.cdrom?.imageId });
+  }
+  if (volumesChanged) {
+    const attached = [...oldIds];
+    try {
+      await reconcileVolumesLive(ctx, vm, q, wantedIds, attached);
+    } catch (err) {
+      vm.spec = { ...vm.spec, volumes: attached.map((id) => ({ id })) };
+      await saveSpec(vm);
+      ctx.changed(vm);
+      throw err;
+    }
+  }
 }
 
 /** Only while stopped: remove ports of removed/changed NICs, add ports for new ones. */

@@ -42,9 +42,9 @@ export function firmwareFor(
   return code && vars ? { code, varsTemplate: vars } : null;
 }
 
-/** aarch64 always boots disks through UEFI; x86 only when the image says so (else SeaBIOS). */
+/** aarch64 always boots disks and ISOs through UEFI; x86 only when the image says so (else SeaBIOS). */
 export function needsUefi(spec: Pick<VmSpec, "arch" | "boot">): boolean {
-  return spec.boot.type === "disk" && (spec.arch === "aarch64" || spec.boot.firmware === "uefi");
+  return spec.boot.type !== "kernel" && (spec.arch === "aarch64" || spec.boot.firmware === "uefi");
 }
 
 /** The display a spec gets: its own, else the arch/boot default (x86_64 VGA; aarch64 kernel boot none, disk virtio-gpu). */
