@@ -123,7 +123,13 @@ export class HttpError extends Error {
   }
 }
 
-const AGENT_ERROR_STATUS: Record<string, number> = { invalid: 422, not_found: 404, conflict: 409, unavailable: 503 };
+const AGENT_ERROR_STATUS: Record<string, number> = {
+  invalid: 422,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  insufficient_storage: 507,
+};
 
 /** AgentError (vm/errors.ts), ImageCacheError and anything else carrying an AgentError code. */
 function statusOf(err: unknown): { status: number; code: string; message: string } | null {

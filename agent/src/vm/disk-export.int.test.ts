@@ -79,7 +79,7 @@ describe.skipIf(skip !== null)(`disk export${skip ? ` (skipped: ${skip})` : ""}`
     await mgr.apply(id, stoppedDiskVm(65536)); // 64 TiB virtual, a few KiB on disk
     const before = readdirSync(path.join(rig.stateDir, "exports"));
     await expect(mgr.exportDisk(id, {})).rejects.toMatchObject({
-      code: "unavailable",
+      code: "insufficient_storage",
       message: expect.stringMatching(
         /not enough free space on the agent to export VM export-huge: needs up to 65536\.0 GiB/,
       ),

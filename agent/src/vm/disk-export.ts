@@ -77,9 +77,8 @@ async function ensureRoom(ctx: VmContext, vm: Vm, dir: string): Promise<void> {
   const fs = await fsp.statfs(dir);
   const free = fs.bavail * fs.bsize;
   if (free < need) {
-    // errors.ts has no 507 code: "unavailable" (503) says "not now, on this host".
     throw new AgentError(
-      "unavailable",
+      "insufficient_storage",
       `not enough free space on the agent to export VM ${vm.id}: needs up to ${gib(need)} GiB, ${gib(free)} GiB free`,
     );
   }

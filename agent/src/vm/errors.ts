@@ -1,8 +1,14 @@
 // The agent's one error type for VM operations. Only `message` is meant for users; the HTTP
 // layer maps `code` to a status with `httpStatus` and serialises with `toJSON()` (agentErrorSchema).
-export type AgentErrorCode = "invalid" | "not_found" | "conflict" | "unavailable";
+export type AgentErrorCode = "invalid" | "not_found" | "conflict" | "unavailable" | "insufficient_storage";
 
-const HTTP_STATUS: Record<AgentErrorCode, number> = { invalid: 422, not_found: 404, conflict: 409, unavailable: 503 };
+const HTTP_STATUS: Record<AgentErrorCode, number> = {
+  invalid: 422,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  insufficient_storage: 507,
+};
 
 export class AgentError extends Error {
   constructor(
