@@ -1,6 +1,7 @@
-// Snapshot benchmark (register in bench/run.ts as `snapshots: benchSnapshots`): VmManager's
-// snapshot calls (lock, qcow2 snapshot list, metadata file, hardware check, job polling) versus
-// the bare QMP commands they wrap, on the same running guest: a kernel-boot fixture of the host's
+// Snapshot and volume benchmark (register in bench/run.ts as `snapshots: benchSnapshots`):
+// VmManager's snapshot calls (lock, qcow2 snapshot list, metadata file, hardware check, job
+// polling) and volume attach/detach through a spec PUT (checks, state file, hot-plug) versus the
+// bare QMP commands they wrap, on the same running guest: a kernel-boot fixture of the host's
 // arch under TCG (1 vCPU, 256 MiB). First the manager's side, then the manager detaches and a
 // plain QmpClient repeats the same operations with other snapshot names.
 //
@@ -11,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { normalizeArch } from "../lib/arch";
-import { QmpClient, runQmpJob } from "../agent/src/qemu";
+import { createQcow2, QmpClient, runQmpJob, volumeBlockdev, volumeDevice } from "../agent/src/qemu";
 import { VmManager } from "../agent/src/vm";
 import { percentile, printTable, timeRuns } from "./table";
 
@@ -63,6 +64,21 @@ export async function benchSnapshots(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
 
+    // Volumes first (a memory snapshot refuses attached volumes): attach = PUT the spec with the
+    // volume, detach = PUT it without; the guest releases the device (PCIe attention button).
+    const spec = (await mgr.getSpec(id))!;
+    await mgr.putVolume("benchvol", { sizeGb: 1 });
+    const agentAttach: number[] = [];
+    const agentDetach: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      let t0 = performance.now();
+      await mgr.apply(id, { ...spec, volumes: [{ id: "benchvol" }] });
+      agentAttach.push(performance.now() - t0);
+      t0 = performance.now();
+      await mgr.apply(id, { ...spec, volumes: [] });
+      agentDetach.push(performance.now() - t0);
+    }
+
     let n = 0;
     const agent = {
       disk: await timeRuns(RUNS, () => mgr.createSnapshot(id, { id: `d${n++}`, memory: false })),
@@ -76,6 +92,23 @@ export async function benchSnapshots(): Promise<void> {
     await mgr.close(); // detach; the guest keeps running
     qmp = await QmpClient.connect(sock);
     const q = qmp;
+    const rawVol = path.join(dir, "raw-vol.qcow2");
+    await createQcow2(rawVol, { sizeGb: 1 });
+    const rawAttach: number[] = [];
+    const rawDetach: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      let t0 = performance.now();
+      await q.blockdevAdd(volumeBlockdev(7, rawVol));
+      await q.deviceAdd(volumeDevice(7, "rawvol"));
+      rawAttach.push(performance.now() - t0);
+      t0 = performance.now();
+      const node = volumeDevice(7, "rawvol").id!;
+      const gone = q.waitForEvent("DEVICE_DELETED", (e) => e.data?.device === node, 60_000);
+      await q.deviceDel(node);
+      if (!(await gone)) throw new Error("the guest did not release the raw volume");
+      await q.blockdevDel(node).catch(() => {});
+      rawDetach.push(performance.now() - t0);
+    }
     let r = 0;
     const raw = {
       disk: await timeRuns(RUNS, () =>
@@ -103,14 +136,16 @@ export async function benchSnapshots(): Promise<void> {
       ),
     };
 
-    const rows = (Object.keys(agent) as Array<keyof typeof agent>).map((k) => [
+    const mine = { ...agent, "volume attach": agentAttach, "volume detach": agentDetach };
+    const bare = { ...raw, "volume attach": rawAttach, "volume detach": rawDetach };
+    const rows = (Object.keys(mine) as Array<keyof typeof mine>).map((k) => [
       k,
-      percentile(agent[k], 50),
-      percentile(raw[k], 50),
-      percentile(agent[k], 50) - percentile(raw[k], 50),
+      percentile(mine[k], 50),
+      percentile(bare[k], 50),
+      percentile(mine[k], 50) - percentile(bare[k], 50),
     ]);
     printTable(
-      `Snapshots of a running ${arch} guest (TCG, 256 MiB), ${RUNS} runs each, median ms: VmManager vs the bare QMP command`,
+      `Snapshots and volume hot-plug on a running ${arch} guest (TCG, 256 MiB), ${RUNS} runs each, median ms: VmManager vs the bare QMP commands`,
       ["operation", "VmManager", "raw QMP", "overhead"],
       rows,
     );
