@@ -251,7 +251,10 @@ function volumeArgs(cfg: QemuLaunchConfig): string[] {
   for (let i = 0; i < VOLUME_PORTS; i++) {
     args.push(
       "-device",
-      `pcie-root-port,id=${rootPortId(i)},bus=pcie.0,chassis=${i + 1},port=${0x10 + i},addr=0x${ROOT_PORT_SLOT.toString(16)}.${i}${i === 0 ? ",multifunction=on" : ""}`,
+      [
+        `pcie-root-port,id=${rootPortId(i)},bus=pcie.0,chassis=${i + 1},port=${0x10 + i}`,
+        `addr=0x${ROOT_PORT_SLOT.toString(16)}.${i}${i === 0 ? ",multifunction=on" : ""}`,
+      ].join(","),
     );
   }
   const used = new Set<number>();
@@ -262,7 +265,10 @@ function volumeArgs(cfg: QemuLaunchConfig): string[] {
     const dev = volumeDevice(v.port, v.serial);
     args.push(
       "-blockdev",
-      `driver=qcow2,node-name=${String(bd["node-name"])},discard=unmap,file.driver=file,file.filename=${escapeOptValue(v.path)},file.cache.direct=off,file.discard=unmap`,
+      [
+        `driver=qcow2,node-name=${String(bd["node-name"])},discard=unmap`,
+        `file.driver=file,file.filename=${escapeOptValue(v.path)},file.cache.direct=off,file.discard=unmap`,
+      ].join(","),
       "-device",
       `${dev.driver},id=${dev.id},drive=${dev.drive},bus=${dev.bus},serial=${dev.serial}`,
     );

@@ -89,7 +89,10 @@ for (const arch of ARCHES) {
       let paths: { serialSocket: string; serialLog: string; qmpSocket: string };
       const sh = (cmd: string) => guestRun(paths, cmd, 90_000);
       /** "<device> <512-byte sectors>" of the guest's virtio disk with our serial, or "none" */
-      const findVolume = `found=none; for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = "${serial}" ] && found="\${d##*/} $(cat $d/size)"; done; echo "$found"`;
+      const findVolume = [
+        "found=none; for d in /sys/block/vd*; do",
+        `[ "$(cat $d/serial 2>/dev/null)" = "${serial}" ] && found="\${d##*/} $(cat $d/size)"; done; echo "$found"`,
+      ].join(" ");
       /** "<device> <sectors>" once the guest has the volume (hot-plug binds asynchronously) */
       const volumeInGuest = (what: string): Promise<string> =>
         waitFor(
@@ -102,7 +105,9 @@ for (const arch of ARCHES) {
           500,
         );
 
-      it("boots with an empty CD drive and reserved root ports; a hot-plugged volume appears, grows online, keeps its data across detach and re-attach", async () => {
+      const storyTitle =
+        "boots with an empty CD drive and reserved root ports; a hot-plugged volume appears, grows online, keeps its data across detach and re-attach";
+      it(storyTitle, async () => {
         const mgr = manager();
         await mgr.init();
         expect((await mgr.putVolume(volId, { sizeGb: 1 })).created).toBe(true);
