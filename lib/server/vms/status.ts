@@ -45,11 +45,16 @@ export async function recordHeartbeat(hostId: string, input: z.output<typeof hea
       continue;
     }
     if (vm.status === "deleting" || vm.status === "scheduling" || vm.status === "pending") continue;
-    const status = vmStatusFromAgent(r.powerState);
+    // A QEMU starting or stopping is between two states the operation that caused it will record:
+    // the heartbeat only notes the power state then (it used to turn a running VM "creating").
+    const transitional = r.powerState === "starting" || r.powerState === "stopping";
+    const status = transitional ? vm.status : vmStatusFromAgent(r.powerState);
     if (vm.status === "creating" && status !== "running") continue;
     if (status !== vm.status || r.powerState !== vm.powerState) {
-      await db().vm.update({
-        where: { id: vm.id },
+      // Conditional on the status read above: a task that changed it meanwhile (the heartbeat was
+      // sampled before) wins over this older news.
+      await db().vm.updateMany({
+        where: { id: vm.id, status: vm.status },
         data: { status, powerState: r.powerState, ...(r.error ? { lastError: r.error } : {}) },
       });
     }
