@@ -8,6 +8,7 @@ const NAV = [
   { href: "/hosts", label: "Hosts" },
   { href: "/images", label: "Images" },
   { href: "/vms", label: "Virtual machines" },
+  { href: "/volumes", label: "Volumes" },
   { href: "/networks", label: "Networks" },
   { href: "/events", label: "Tasks & events" },
 ];

@@ -249,7 +249,8 @@ export function VmWizard({ create }: { create: CreateVm }) {
                     </span>
                   </span>
                   <span className="flex items-center gap-2 text-xs text-slate-600">
-                    <ArchBadge arch={i.arch} /> {i.format} · {i.firmware.toUpperCase()} · {formatBytes(i.sizeBytes)}
+                    <ArchBadge arch={i.arch} /> {i.format === "iso" ? "ISO install" : i.format} ·{" "}
+                    {i.firmware.toUpperCase()} · {formatBytes(i.sizeBytes)}
                   </span>
                 </label>
               ))}
@@ -428,6 +429,12 @@ export function VmWizard({ create }: { create: CreateVm }) {
               {chosenNetworkId ? attachable.find((n) => n.id === chosenNetworkId)?.name : "no network"}
               {project && <> · project {project.name}</>}
             </p>
+            {image?.format === "iso" && (
+              <p className="text-sm text-slate-700" data-testid="iso-install-note">
+                Installs from the ISO onto a blank {size.diskGb} GiB disk: the ISO is in the VM&apos;s CD drive and
+                boots first; eject it on the VM page once the system is installed.
+              </p>
+            )}
             <section
               aria-label="Placement preview"
               data-testid="placement-preview"

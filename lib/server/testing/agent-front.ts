@@ -1,15 +1,16 @@
 // The controller's agent endpoints for tests that run a real agent without Next: register and
-// heartbeat go to the real route handlers; any image's kernel is served from the bytes given.
+// heartbeat go to the real route handlers; any image's kernel is served from the bytes given, and
+// other image files ("<imageId>/<file>", e.g. an ISO's "disk") from `files` when a test passes them.
 import http from "node:http";
 import { POST as registerRoute } from "../../../app/api/agent/v1/register/route";
 import { POST as heartbeatRoute } from "../../../app/api/agent/v1/heartbeat/route";
-import { listenOnLoopback, stopServer } from "../../../agent/src/testing/support";
+import { listenOnLoopback, serveStubImage, stopServer } from "../../../agent/src/testing/support";
 
 const KERNEL_PATH = /^\/api\/agent\/v1\/images\/[^/]+\/kernel$/;
 
 export type AgentFront = { url: string; heartbeats: number[]; stop(): Promise<void> };
 
-export async function startAgentFront(kernel: Buffer): Promise<AgentFront> {
+export async function startAgentFront(kernel: Buffer, files?: Map<string, Buffer>): Promise<AgentFront> {
   const heartbeats: number[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -19,6 +20,7 @@ export async function startAgentFront(kernel: Buffer): Promise<AgentFront> {
         const url = req.url ?? "";
         if (req.method === "GET" && KERNEL_PATH.test(url))
           return void res.writeHead(200, { "content-length": kernel.length }).end(kernel);
+        if (files && serveStubImage(req, res, url, files, [])) return;
         const handler =
           req.method === "POST" && url === "/api/agent/v1/register"
             ? registerRoute

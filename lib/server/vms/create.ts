@@ -83,6 +83,8 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
             projectId,
             userData: input.userData ?? null,
             display: input.display ?? defaultDisplay(input.arch, image),
+            // An ISO install starts with the ISO in the CD drive and a blank disk of diskGb (spec.ts).
+            mediaImageId: image.format === "iso" ? image.id : null,
           },
         });
         // The NIC's address is taken in the same transaction as the host claim: a create that

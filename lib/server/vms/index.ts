@@ -8,3 +8,5 @@ export * from "./queries";
 export * from "./spec";
 export * from "./status";
 export * from "./tasks";
+export * from "./media";
+export * from "./resize";

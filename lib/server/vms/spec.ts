@@ -1,5 +1,6 @@
 import "server-only";
-// What the agent is asked to run: the VM spec (boot, NICs, cloud-init, display) built from the DB.
+// What the agent is asked to run: the VM spec (boot, CD drive, volumes, NICs, cloud-init, display)
+// built from the DB.
 import { AppError } from "../../errors";
 import type { VmSpecInput } from "../../schemas/agent-api";
 import { effectiveDisplay } from "../../display";
@@ -7,36 +8,80 @@ import { db } from "../platform";
 import { nicSpecsFor } from "../networks";
 import { cloudInitFor } from "../identity";
 
+/**
+ * Volume states in which a volume belongs in its VM's spec: attached, or being attached (the PUT
+ * that hot-plugs it is the one being built). A detaching volume is left out — that PUT unplugs it.
+ */
+export const SPEC_VOLUME_STATES = ["in-use", "attaching", "resizing"] as const;
+
+type BootImage = {
+  id: string;
+  format: string;
+  sha256: string | null;
+  initrdSha256: string | null;
+  cmdline: string | null;
+  firmware: string;
+};
+
+/** aarch64 `virt` boots disks and ISOs only through UEFI (AAVMF); x86_64 follows the image. */
+function firmwareFor(arch: string, image: BootImage): "uefi" | "bios" {
+  return arch === "aarch64" || image.firmware === "uefi" ? "uefi" : "bios";
+}
+
+export function bootFor(arch: string, image: BootImage, nics: { ip?: string; prefixLength?: number }[]) {
+  const sha256 = image.sha256 ?? undefined;
+  if (image.format === "kernel")
+    return {
+      type: "kernel",
+      imageId: image.id,
+      kernelSha256: sha256,
+      initrdSha256: image.initrdSha256 ?? undefined,
+      cmdline: kernelCmdline(image.cmdline ?? "", nics),
+    } satisfies VmSpecInput["boot"];
+  // An ISO installs onto a blank disk of diskGb; the ISO itself rides in the CD drive (spec.cdrom).
+  if (image.format === "iso")
+    return { type: "iso", imageId: image.id, sha256, firmware: firmwareFor(arch, image) } satisfies VmSpecInput["boot"];
+  return {
+    type: "disk",
+    imageId: image.id,
+    sha256,
+    format: image.format === "raw" ? "raw" : "qcow2",
+    firmware: firmwareFor(arch, image),
+  } satisfies VmSpecInput["boot"];
+}
+
 export async function specFor(vmId: string): Promise<VmSpecInput> {
-  const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: { image: true } });
+  const vm = await db().vm.findUniqueOrThrow({
+    where: { id: vmId },
+    include: {
+      image: true,
+      mediaImage: { select: { id: true, sha256: true } },
+      // Guest order (vdb, vdc, …) follows attach order as far as the rows tell it: oldest first.
+      volumes: {
+        where: { status: { in: [...SPEC_VOLUME_STATES] } },
+        select: { id: true },
+        orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+      },
+    },
+  });
   const image = vm.image;
   if (!image) throw new AppError({ code: "conflict", message: "The VM's image was deleted." });
   const nics = await nicSpecsFor(vm.id);
-  const boot: VmSpecInput["boot"] =
-    image.format === "kernel"
-      ? {
-          type: "kernel",
-          imageId: image.id,
-          kernelSha256: image.sha256 ?? undefined,
-          initrdSha256: image.initrdSha256 ?? undefined,
-          cmdline: kernelCmdline(image.cmdline ?? "", nics),
-        }
-      : {
-          type: "disk",
-          imageId: image.id,
-          sha256: image.sha256 ?? undefined,
-          format: image.format === "raw" ? "raw" : "qcow2",
-          firmware: image.firmware === "uefi" ? "uefi" : "bios",
-        };
   return {
     name: vm.name,
     arch: vm.arch as "x86_64" | "aarch64",
     vcpus: vm.vcpus,
     memoryMb: vm.memoryMb,
     diskGb: vm.diskGb,
-    boot,
+    boot: bootFor(vm.arch, image, nics),
+    // Absent (not null) when empty: the contract treats both alike, and specs of VMs from before
+    // issue 13 then compare equal on the agent (an unchanged PUT changes nothing).
+    cdrom: vm.mediaImage ? { imageId: vm.mediaImage.id, sha256: vm.mediaImage.sha256 ?? undefined } : undefined,
+    volumes: vm.volumes.map((v) => ({ id: v.id })),
     nics,
-    powerState: vm.desiredState === "stopped" ? "stopped" : "running",
+    // A VM that is stopped (asked to, or its guest halted) stays stopped when a resize, an attach or a
+    // media change re-sends its spec: the agent starts a VM whose spec says running.
+    powerState: vm.desiredState === "stopped" || vm.status === "stopped" ? "stopped" : "running",
     allowEmulation: vm.allowEmulation,
     cloudInit: await cloudInitFor(vm),
     display: effectiveDisplay(vm.arch as "x86_64" | "aarch64", vm.display, image),
