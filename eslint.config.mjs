@@ -13,6 +13,8 @@ const DOMAINS = [
   "networks",
   "insights",
   "vms",
+  "snapshots",
+  "volumes",
   "consoles",
   "startup",
   "web",

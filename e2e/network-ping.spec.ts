@@ -1,6 +1,6 @@
 import { test, expect, type APIRequestContext } from "@playwright/test";
-import { connectWebSocket, type WebSocket } from "../agent/src/console";
-import { adminApi, startMixedFleet, ticketFor, waitForFleetOnline, wsUrl, type Fleet } from "./console-helpers";
+import { adminApi, startMixedFleet, waitForFleetOnline, type Fleet } from "./console-helpers";
+import { SerialShell } from "./serial-shell";
 
 // Two VMs ping each other through the controller's networks (issue #6): everything goes through
 // the controller's API — networks A (VLAN 100) and B (VLAN 200), three aarch64 kernel-boot demo VMs
@@ -15,7 +15,7 @@ const NETS = {
   b: { name: "e2e-ping-b", vlanId: 200, cidr: "10.78.0.0/24", gateway: "10.78.0.1" },
 } as const;
 const networkIds: Partial<Record<keyof typeof NETS, string>> = {};
-type Guest = { key: "vm1" | "vm2" | "vm3"; net: keyof typeof NETS; id?: string; ip?: string; console?: Console };
+type Guest = { key: "vm1" | "vm2" | "vm3"; net: keyof typeof NETS; id?: string; ip?: string; console?: SerialShell };
 const guests: Guest[] = [
   { key: "vm1", net: "a" },
   { key: "vm2", net: "a" },
@@ -25,65 +25,6 @@ const g = (key: Guest["key"]) => guests.find((x) => x.key === key)!;
 
 test.describe.configure({ mode: "serial" });
 test.setTimeout(300_000);
-
-/** One serial console over a console ticket: everything received, as text. */
-class Console {
-  text = "";
-  closed: number | null = null;
-  private constructor(private readonly ws: WebSocket) {
-    ws.on("binary", (b) => (this.text += b.toString("utf8")));
-    ws.on("text", (s) => (this.text += s));
-    ws.on("close", (code) => (this.closed = code));
-  }
-
-  static async open(api: APIRequestContext, vmId: string): Promise<Console> {
-    const t = await ticketFor(api, vmId);
-    expect(t.write).toBe(true);
-    return new Console(await connectWebSocket(wsUrl(t.url)));
-  }
-
-  async waitFor(re: RegExp, from: number, ms: number, what: string): Promise<RegExpExecArray> {
-    let m: RegExpExecArray | null = null;
-    await expect
-      .poll(
-        () => {
-          if (this.closed !== null) throw new Error(`console closed (${this.closed}) while waiting for ${what}`);
-          m = re.exec(this.text.slice(from));
-          return Boolean(m);
-        },
-        { timeout: ms, message: `${what}; console so far:\n${this.text.slice(-2000)}` },
-      )
-      .toBe(true);
-    return m!;
-  }
-
-  /** Retypes a probe until the shell answers (the console may connect before the shell runs). */
-  async shellReady(tag: string, ms = 90_000): Promise<void> {
-    const end = Date.now() + ms;
-    for (let n = 1; ; n++) {
-      const from = this.text.length;
-      this.ws.sendText(`echo "READY-${tag}${n}-$((6*7))"\n`);
-      const ok = await this.waitFor(new RegExp(`READY-${tag}${n}-42`), from, 5_000, "probe").then(
-        () => true,
-        () => false,
-      );
-      if (ok) return;
-      if (Date.now() > end) throw new Error(`${tag}: the console shell does not answer:\n${this.text.slice(-2000)}`);
-    }
-  }
-
-  /** Runs a command in the guest shell; returns its output and exit code. */
-  async run(cmd: string, tag: string, ms = 60_000): Promise<{ out: string; rc: number }> {
-    const from = this.text.length;
-    this.ws.sendText(`${cmd}; echo "END-${tag}-rc=$?-$((40+2))"\n`);
-    const m = await this.waitFor(new RegExp(`END-${tag}-rc=(\\d+)-42`), from, ms, `the answer to ${cmd}`);
-    return { out: this.text.slice(from), rc: Number(m[1]) };
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
 
 async function deleteLeftovers() {
   // A crashed earlier run may have left its VMs / networks: remove them so names and VLANs are free.
@@ -179,7 +120,7 @@ test("two VMs on network A (VLAN 100) ping each other; a VM on network B (VLAN 2
 
   // Each guest prints the address the controller gave it (polyarch.ip= on its kernel command line).
   for (const x of guests) {
-    x.console = await Console.open(admin, x.id!);
+    x.console = await SerialShell.open(admin, x.id!);
     const m = await x.console.waitFor(/POLYARCH-NET eth0 addr=([\d.]+)\/(\d+)/, 0, 120_000, `${x.key}'s NIC address`);
     x.ip = m[1];
     expect(m[2]).toBe("24");

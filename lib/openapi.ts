@@ -1,3 +1,4 @@
+// Over 600 lines: the one table of every API path and its answer; split by tag it would scatter the document.
 // Builds the OpenAPI 3.1 document from the zod schemas the API itself validates with and answers
 // with (zod 4's native JSON Schema output), so the document cannot drift from the code: request
 // bodies and query parameters are the schemas' input side, responses their output side (what
@@ -36,6 +37,17 @@ import {
 } from "./schemas/events";
 import { hostMetricsDtoSchema, metricsQuerySchema, vmMetricsDtoSchema } from "./schemas/metrics";
 import { createUserSchema, updateUserSchema, userListDtoSchema } from "./schemas/users";
+import {
+  attachVolumeSchema,
+  createVolumeSchema,
+  growVolumeSchema,
+  insertMediaSchema,
+  resizeVmSchema,
+  vmMediaDtoSchema,
+  volumeDtoSchema,
+  volumeListQuery,
+} from "./schemas/volumes";
+import { captureRequestSchema, createSnapshotSchema, snapshotDtoSchema } from "./schemas/snapshots";
 
 /** The document's own shape, as far as a client relies on it (GET /api/v1/openapi.json). */
 const openApiDocumentSchema = z.looseObject({
@@ -66,6 +78,11 @@ export const RESPONSE_SCHEMAS = {
   VmEventList: itemsOf(vmEventDtoSchema),
   VmMetrics: vmMetricsDtoSchema,
   ConsoleTicket: consoleTicketResponseSchema,
+  Volume: volumeDtoSchema,
+  VolumeList: itemsOf(volumeDtoSchema),
+  VmMedia: vmMediaDtoSchema,
+  Snapshot: snapshotDtoSchema,
+  SnapshotList: itemsOf(snapshotDtoSchema),
   PlacementExplanation: placementExplanationSchema,
   PlacementCapacity: placementCapacitySchema,
   Network: networkDtoSchema,
@@ -381,6 +398,121 @@ export function buildOpenApi(serverUrl: string) {
             ok: "ConsoleTicket",
             errors: ["409", "503"],
           },
+        },
+        "/api/v1/vms/{id}/snapshots": {
+          get: { summary: "The VM's snapshots, newest first", ok: "SnapshotList" },
+          post: {
+            summary:
+              "Snapshot the VM's root disk, with `memory` also its RAM (vm:operate; memory needs a running VM). " +
+              "Claims host disk (ADR 033): 409 with the numbers when it does not fit",
+            body: createSnapshotSchema,
+            status: 201,
+            ok: "Snapshot",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/vms/{id}/snapshots/{sid}": {
+          delete: {
+            summary: "Delete a snapshot and release its disk claim (vm:operate)",
+            ok: "Deleted",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/vms/{id}/snapshots/{sid}/revert": {
+          post: {
+            summary:
+              "Revert the VM to a snapshot (vm:operate; no body). A disk-only revert of a running VM restarts it; " +
+              "answers the VM as it is afterwards",
+            ok: "Vm",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/vms/{id}/capture": {
+          post: {
+            summary:
+              "Turn the disk of a stopped VM, or one of its snapshots (`snapshotId`), into a qcow2 image of the VM's arch " +
+              "in the VM's project (vm:operate and image:manage); validated like an upload",
+            body: captureRequestSchema,
+            status: 201,
+            ok: "StoredImage",
+            errors: ["409", "413", "422", "503", "507"],
+          },
+        },
+      }),
+      // Data volumes, CD media and resize (issue 13; ADR 032): a volume lives on one host and attaches only to its VMs.
+      ...paths("volumes", {
+        "/api/v1/volumes": {
+          get: {
+            summary: "List the volumes of your projects (admins: all), with host, arch of the host and attached VM",
+            query: volumeListQuery,
+            ok: "VolumeList",
+          },
+          post: {
+            summary:
+              "Create a volume (vm:create): with vmId on that VM's host and attached to it (vm:operate on the VM); " +
+              "with hostId on that host; with neither unplaced (it lands on the host of the first VM it is attached to). " +
+              "imageId: a qcow2/raw image it starts from. Its size counts against the host's disk: 409 with the reason when it does not fit",
+            body: createVolumeSchema,
+            status: 201,
+            ok: "Volume",
+            errors: ["404", "409", "422", "503"],
+          },
+        },
+        "/api/v1/volumes/{id}": {
+          get: { summary: "One volume (shows the attached VM)", ok: "Volume" },
+          patch: {
+            summary:
+              "Grow a volume (vm:operate): {sizeGb} larger than now; online when attached to a running VM. " +
+              "409 for a smaller size or when the host lacks the room",
+            body: growVolumeSchema,
+            ok: "Volume",
+            errors: ["409", "503"],
+          },
+          delete: {
+            summary: "Delete a volume and give its host's disk back (vm:operate); 409 while attached",
+            ok: "Deleted",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/vms/{id}/volumes": {
+          get: { summary: "The VM's attached volumes in guest order (vdb, vdc, …)", ok: "VolumeList" },
+          post: {
+            summary:
+              "Attach a volume (vm:operate; hot-plug on a running VM): only a volume on the VM's host " +
+              "(or an unplaced one, which then claims its size there) and of the VM's project, else 409 saying why",
+            body: attachVolumeSchema,
+            ok: "Volume",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/vms/{id}/volumes/{volumeId}": {
+          delete: {
+            summary: "Detach a volume (vm:operate; unplugged from a running VM); it stays on its host, available",
+            ok: "Volume",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/vms/{id}/resize": {
+          post: {
+            summary:
+              "Resize a VM (vm:operate): vCPUs and memory only while stopped, the disk only grows (online on a running VM). " +
+              "The difference is claimed on the VM's host atomically: 409 with the reason when it does not fit (nothing changes), " +
+              "or above the host's vCPU limit for the arch",
+            body: resizeVmSchema,
+            ok: "Vm",
+            errors: ["409", "503"],
+          },
+        },
+        "/api/v1/vms/{id}/media": {
+          get: { summary: "The ISO in the VM's CD drive (image null: empty)", ok: "VmMedia" },
+          post: {
+            summary:
+              "Insert an ISO into the VM's CD drive (vm:operate; live on a running VM): an ISO image of the VM's architecture you may see",
+            body: insertMediaSchema,
+            ok: "VmMedia",
+            errors: ["409", "422", "503"],
+          },
+          delete: { summary: "Eject the VM's CD drive (vm:operate)", ok: "VmMedia", errors: ["409", "503"] },
         },
       }),
       ...paths("placement", {

@@ -246,6 +246,16 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
       { provision: false },
     );
     const vmId = created.vm.id;
+    await db().snapshot.create({
+      data: {
+        vmId,
+        name: "before-upgrade",
+        memory: true,
+        status: "ready",
+        claimedDiskGb: 2,
+        vmStateBytes: 300_000_000n,
+      },
+    });
     // A failed task after the admin's account exists: an unread notification, an event with every field.
     await db().task.create({
       data: {
@@ -266,12 +276,27 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
     });
     await db().metricSample.create({ data: { hostId: host.id, cpuPct: 12.5, memUsedMb: 2048 } });
     await db().metricSample.create({ data: { vmId, cpuPct: 50, memUsedMb: 200 } });
+    // A volume attached to the VM (issue 13): the volume list, one volume and the VM's volumes.
+    const volume = await db().volume.create({
+      data: {
+        name: "data-1",
+        sizeGb: 2,
+        hostId: host.id,
+        vmId,
+        imageId: image.id,
+        projectId: project.id,
+        ownerId: adminId,
+        status: "in-use",
+        lastError: "an earlier grow failed",
+      },
+    });
     Object.assign(ids, {
       hosts: host.id,
       images: image.id,
       networks: network.id,
       projects: project.id,
       vms: vmId,
+      volumes: volume.id,
       users: operatorId,
       "image-families": "busybox",
     });

@@ -12,8 +12,17 @@ import {
   agentErrorSchema,
   agentHostResponseSchema,
   agentImageEvictResponseSchema,
+  agentSnapshotDeleteResponseSchema,
+  agentSnapshotListResponseSchema,
+  agentSnapshotRevertResponseSchema,
+  agentSnapshotSchema,
+  DISK_EXPORT_CONTENT_TYPE,
   agentTokenPushResponseSchema,
   agentVmListResponseSchema,
+  agentVolumeDeleteResponseSchema,
+  agentVolumeListResponseSchema,
+  agentVolumeSchema,
+  type VolumeSpec,
   vmPutStreamEndSchema,
   vmStatusSchema,
   vmStepEventSchema,
@@ -39,6 +48,7 @@ const CODE_BY_STATUS: Record<number, AppErrorCode> = {
   409: "conflict",
   413: "too_large",
   422: "unprocessable",
+  507: "insufficient_storage",
 };
 
 class TimeoutError extends Error {
@@ -275,6 +285,54 @@ export const agentClient = {
       throw error;
     }
   },
+  // Snapshots (issue 13): the Snapshot row's id is the agent's snapshot id. A memory snapshot
+  // under TCG saves the guest's RAM at emulated speed (tens of seconds): long timeouts.
+  listSnapshots: (h: AgentTarget, vmId: string) =>
+    call(h, "GET", `/v1/vms/${encodeURIComponent(vmId)}/snapshots`, agentSnapshotListResponseSchema).then(
+      (r) => r.snapshots,
+    ),
+  createSnapshot: (h: AgentTarget, vmId: string, input: { id: string; memory: boolean }) =>
+    call(h, "POST", `/v1/vms/${encodeURIComponent(vmId)}/snapshots`, agentSnapshotSchema, input, SNAPSHOT_TIMEOUT_MS),
+  revertSnapshot: (h: AgentTarget, vmId: string, snapshotId: string) =>
+    call(
+      h,
+      "POST",
+      `/v1/vms/${encodeURIComponent(vmId)}/snapshots/${encodeURIComponent(snapshotId)}/revert`,
+      agentSnapshotRevertResponseSchema,
+      {},
+      SNAPSHOT_TIMEOUT_MS,
+    ).then((r) => r.status),
+  /** A snapshot (or VM) the agent does not know is already gone: 404 counts as deleted. */
+  deleteSnapshot: async (h: AgentTarget, vmId: string, snapshotId: string): Promise<void> => {
+    try {
+      await call(
+        h,
+        "DELETE",
+        `/v1/vms/${encodeURIComponent(vmId)}/snapshots/${encodeURIComponent(snapshotId)}`,
+        agentSnapshotDeleteResponseSchema,
+        undefined,
+        SNAPSHOT_TIMEOUT_MS,
+      );
+    } catch (error) {
+      if (error instanceof AppError && error.code === "not_found") return;
+      throw error;
+    }
+  },
+  /**
+   * Streams the VM's root disk (flattened qcow2; with `snapshotId`, that snapshot) into `write`,
+   * chunk by chunk with back-pressure: nothing is buffered beyond one chunk (agentDownload).
+   */
+  exportDisk: (
+    h: AgentTarget,
+    vmId: string,
+    opts: { snapshotId?: string },
+    write: (chunk: Buffer, contentLength: number | null) => Promise<void>,
+  ) =>
+    agentDownload(
+      h,
+      `/v1/vms/${encodeURIComponent(vmId)}/disk${opts.snapshotId ? `?snapshot=${encodeURIComponent(opts.snapshotId)}` : ""}`,
+      write,
+    ),
   /** Removes a cached image from the host: 404 (not cached) and 409 (a VM there uses it) reach the caller as AppErrors. */
   evictImage: (h: AgentTarget, imageId: string) =>
     call(h, "DELETE", `/v1/images/${encodeURIComponent(imageId)}`, agentImageEvictResponseSchema),
@@ -289,6 +347,27 @@ export const agentClient = {
       TIMEOUT_MS.short,
       currentToken,
     ),
+  // Volumes (issue 13): the Volume row's id is the agent's volume id. A PUT with a source image
+  // downloads and converts it first: the long timeout of a VM create.
+  putVolume: (h: AgentTarget, id: string, spec: VolumeSpec) =>
+    call(h, "PUT", `/v1/volumes/${encodeURIComponent(id)}`, agentVolumeSchema, spec, TIMEOUT_MS.put),
+  listVolumes: (h: AgentTarget) => call(h, "GET", "/v1/volumes", agentVolumeListResponseSchema).then((r) => r.volumes),
+  /** A volume the agent does not know is already gone: 404 counts as deleted; 409 (still in a VM's spec) reaches the caller. */
+  deleteVolume: async (h: AgentTarget, id: string): Promise<void> => {
+    try {
+      await call(
+        h,
+        "DELETE",
+        `/v1/volumes/${encodeURIComponent(id)}`,
+        agentVolumeDeleteResponseSchema,
+        undefined,
+        120_000,
+      );
+    } catch (error) {
+      if (error instanceof AppError && error.code === "not_found") return;
+      throw error;
+    }
+  },
 };
 
 /**
@@ -306,4 +385,138 @@ export async function agentTlsForHost(hostId: string): Promise<https.RequestOpti
       message: "The host of this VM has no valid certificate (revoked or not registered).",
     });
   return agentTlsOptions(hostId, row.certFingerprint, row.name);
+}
+
+// ---- streamed downloads from an agent (capture to image, issue 13) ----
+
+/** Snapshot create/revert/delete: a memory snapshot under TCG takes tens of seconds, a big one minutes. */
+const SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
+/** The agent flattens the disk into a temporary qcow2 before its first byte: minutes under load. */
+const DOWNLOAD_HEADERS_TIMEOUT_MS = 15 * 60_000;
+/** Once bytes flow, a stream that stalls this long is given up. */
+const DOWNLOAD_IDLE_TIMEOUT_MS = 2 * 60_000;
+/** Bytes of an error answer read before it is parsed (a JSON error body is small). */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** The AppError for a failed connection, in the words call() uses. */
+function unreachable(hostName: string, url: URL, error: unknown, timeoutMs: number): AppError {
+  const code = (error as { code?: string }).code ?? "";
+  const tlsProblem =
+    code === "ERR_POLYARCH_PIN" ||
+    /CERT|SSL|TLS|ERR_TLS|UNABLE_TO|SELF_SIGNED|HOSTNAME|ALERT/i.test(code + " " + String((error as Error).message));
+  const why =
+    error instanceof TimeoutError
+      ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
+      : tlsProblem
+        ? `failed the TLS check (${(error as Error).message})`
+        : `is not reachable at ${url.origin} (${code || (error as Error).message})`;
+  return new AppError({ code: "unavailable", message: `The agent on host ${hostName} ${why}.` });
+}
+
+/** The AppError for a non-2xx answer, as call() maps it. */
+function refused(hostName: string, status: number, text: string): AppError {
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  const parsed = agentErrorSchema.safeParse(json);
+  return new AppError({
+    code: status === 401 ? "unavailable" : (CODE_BY_STATUS[status] ?? "unavailable"),
+    message:
+      status === 401
+        ? `Host ${hostName} refused the controller's token; restart its agent to register again.`
+        : `Host ${hostName}: ${parsed.success ? parsed.data.error.message : `HTTP ${status}`}`,
+    details: { status },
+  });
+}
+
+/**
+ * GET a large body from an agent and hand it to `write` chunk by chunk: the response is paused
+ * while `write` runs, so memory holds one chunk whatever the size (agentRequest buffers, up to
+ * 64 MiB). Same TLS pinning and token as every call. The body must match its Content-Length: a
+ * stream cut short (the agent died, the connection broke) is an error, never a short file.
+ */
+export async function agentDownload(
+  target: AgentTarget,
+  path: string,
+  write: (chunk: Buffer, contentLength: number | null) => Promise<void>,
+  timeouts: { headersMs?: number; idleMs?: number } = {},
+): Promise<{ bytes: number }> {
+  const headersMs = timeouts.headersMs ?? DOWNLOAD_HEADERS_TIMEOUT_MS;
+  const idleMs = timeouts.idleMs ?? DOWNLOAD_IDLE_TIMEOUT_MS;
+  const host = await freshTarget(target);
+  if (host.revokedAt)
+    throw new AppError({
+      code: "unavailable",
+      message: `Host ${host.name} was revoked; the controller no longer calls its agent.`,
+    });
+  if (!host.agentUrl)
+    throw new AppError({ code: "unavailable", message: `Host ${host.name} has no agent address yet.` });
+  const url = new URL(path, host.agentUrl);
+  const secure = url.protocol === "https:";
+  if (secure && !host.certFingerprint)
+    throw new AppError({
+      code: "unavailable",
+      message: `Host ${host.name} has no certificate on record; restart its agent to register again.`,
+    });
+  const tls = secure ? await agentTlsOptions(host.id, host.certFingerprint!, host.name) : {};
+  const headers = {
+    authorization: `Bearer ${hostTokenFor(host.id, host.tokenGeneration)}`,
+    accept: `${DISK_EXPORT_CONTENT_TYPE}, application/json`,
+  };
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let waitingMs = headersMs;
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      waitingMs = ms;
+      timer = setTimeout(() => req.destroy(new TimeoutError("timeout")), ms);
+    };
+    const fail = (error: unknown) => {
+      clearTimeout(timer);
+      req.destroy();
+      reject(error instanceof AppError ? error : unreachable(host.name, url, error, waitingMs));
+    };
+    const req = (secure ? https : http).request(url, { method: "GET", headers, agent: false, ...tls }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 299) {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          if ((size += c.length) <= MAX_ERROR_BODY) chunks.push(c);
+        });
+        res.on("end", () => fail(refused(host.name, status, Buffer.concat(chunks).toString("utf8"))));
+        res.on("error", fail);
+        return;
+      }
+      const header = res.headers["content-length"];
+      const expected = header !== undefined && /^\d+$/.test(header) ? Number(header) : null;
+      void (async () => {
+        let bytes = 0;
+        arm(idleMs);
+        for await (const chunk of res as AsyncIterable<Buffer>) {
+          arm(idleMs);
+          bytes += chunk.length;
+          if (expected !== null && bytes > expected)
+            throw new AppError({
+              code: "unavailable",
+              message: `The agent on host ${host.name} sent more than the ${expected} bytes it announced.`,
+            });
+          await write(chunk, expected);
+        }
+        if (expected !== null && bytes !== expected)
+          throw new AppError({
+            code: "unavailable",
+            message: `The agent on host ${host.name} stopped after ${bytes} of ${expected} bytes.`,
+          });
+        clearTimeout(timer);
+        resolve({ bytes });
+      })().catch(fail);
+    });
+    arm(headersMs);
+    req.on("error", fail);
+    req.end();
+  });
 }

@@ -1,4 +1,5 @@
 // Public surface of lib/server/images: other domains, app/ and server/ import only from here.
+export * from "./capture";
 export * from "./catalog";
 export * from "./demo";
 export * from "./families";

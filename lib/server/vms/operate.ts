@@ -172,7 +172,10 @@ export async function deleteVm(id: string, who: Caller) {
     throw error;
   }
   await db().$transaction(async (tx) => {
-    if (vm.hostId) await releaseHost(vm.hostId, vm, tx);
+    // The VM's snapshots go with it (rows cascade) and give their disk claims back (ADR 033).
+    const snapshots = await tx.snapshot.aggregate({ where: { vmId: id }, _sum: { claimedDiskGb: true } });
+    const snapshotGb = snapshots._sum.claimedDiskGb ?? 0;
+    if (vm.hostId) await releaseHost(vm.hostId, { ...vm, diskGb: vm.diskGb + snapshotGb }, tx);
     await releaseNics(tx, id);
     await tx.vm.delete({ where: { id } });
   });

@@ -1,6 +1,10 @@
 import { notFound } from "next/navigation";
 import { VmDetailView } from "@/components/vm-detail";
 import { VmMetricsPanel } from "@/components/metrics-chart";
+import { VmVolumes } from "@/components/vm-volumes";
+import { VmMedia } from "@/components/vm-media";
+import { VmResize } from "@/components/vm-resize";
+import { VmSnapshots } from "@/components/vm-snapshots";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { canSeeVm } from "@/lib/server/vms";
@@ -20,13 +24,15 @@ export default async function VmPage({ params }: { params: Promise<{ id: string 
   const { id } = await params;
   // A VM outside the actor's projects is "not found", like one that does not exist (lib/server/vms/access.ts).
   if (!(await canSeeVm(actor, id, { action: "vm.view" }))) notFound();
+  // Storage sections: viewers read, operators get the controls (the API checks the VM's project again).
+  const canOperate = can(actor.role, "vm:operate");
   return (
     <div className="space-y-6">
       {/* The buttons are a convenience: the actions check vm:operate and the VM's project themselves. */}
       <VmDetailView
         id={id}
         actions={
-          can(actor.role, "vm:operate")
+          canOperate
             ? {
                 start: startVmAction,
                 stop: stopVmAction,
@@ -39,6 +45,18 @@ export default async function VmPage({ params }: { params: Promise<{ id: string 
         }
       />
       <VmMetricsPanel vmId={id} />
+      <div className="grid gap-6 lg:grid-cols-2">
+        <div className="space-y-6 rounded-lg border border-slate-200 bg-white p-4">
+          <VmVolumes vmId={id} canOperate={canOperate} />
+        </div>
+        <div className="space-y-6 rounded-lg border border-slate-200 bg-white p-4">
+          <VmMedia vmId={id} canOperate={canOperate} />
+          {canOperate && <VmResize vmId={id} />}
+        </div>
+      </div>
+      <div className="rounded-lg border border-slate-200 bg-white p-4">
+        <VmSnapshots vmId={id} canOperate={canOperate} />
+      </div>
     </div>
   );
 }

@@ -1,0 +1,63 @@
+import { expect, type APIRequestContext } from "@playwright/test";
+import { connectWebSocket, type WebSocket } from "../agent/src/console";
+import { ticketFor, wsUrl } from "./console-helpers";
+
+// A guest's serial console over a console ticket, driven like a shell: everything received as text,
+// waits for a pattern, probes until the shell answers, runs a command and reads its exit code.
+export class SerialShell {
+  text = "";
+  closed: number | null = null;
+  private constructor(private readonly ws: WebSocket) {
+    ws.on("binary", (b) => (this.text += b.toString("utf8")));
+    ws.on("text", (s) => (this.text += s));
+    ws.on("close", (code) => (this.closed = code));
+  }
+
+  static async open(api: APIRequestContext, vmId: string): Promise<SerialShell> {
+    const t = await ticketFor(api, vmId);
+    expect(t.write).toBe(true);
+    return new SerialShell(await connectWebSocket(wsUrl(t.url)));
+  }
+
+  async waitFor(re: RegExp, from: number, ms: number, what: string): Promise<RegExpExecArray> {
+    let m: RegExpExecArray | null = null;
+    await expect
+      .poll(
+        () => {
+          if (this.closed !== null) throw new Error(`console closed (${this.closed}) while waiting for ${what}`);
+          m = re.exec(this.text.slice(from));
+          return Boolean(m);
+        },
+        { timeout: ms, message: `${what}; console so far:\n${this.text.slice(-2000)}` },
+      )
+      .toBe(true);
+    return m!;
+  }
+
+  /** Retypes a probe until the shell answers (the console may connect before the shell runs). */
+  async shellReady(tag: string, ms = 120_000): Promise<void> {
+    const end = Date.now() + ms;
+    for (let n = 1; ; n++) {
+      const from = this.text.length;
+      this.ws.sendText(`echo "READY-${tag}${n}-$((6*7))"\n`);
+      const ok = await this.waitFor(new RegExp(`READY-${tag}${n}-42`), from, 5_000, "probe").then(
+        () => true,
+        () => false,
+      );
+      if (ok) return;
+      if (Date.now() > end) throw new Error(`${tag}: the console shell does not answer:\n${this.text.slice(-2000)}`);
+    }
+  }
+
+  /** Runs a command in the guest shell; returns what the console showed meanwhile and the exit code. */
+  async run(cmd: string, tag: string, ms = 60_000): Promise<{ out: string; rc: number }> {
+    const from = this.text.length;
+    this.ws.sendText(`${cmd}; echo "END-${tag}-rc=$?-$((40+2))"\n`);
+    const m = await this.waitFor(new RegExp(`END-${tag}-rc=(\\d+)-42`), from, ms, `the answer to ${cmd}`);
+    return { out: this.text.slice(from), rc: Number(m[1]) };
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
