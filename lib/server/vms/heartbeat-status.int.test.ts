@@ -45,7 +45,10 @@ describe.each(PROVIDERS)("heartbeat VM status on %s", (provider) => {
       usage,
       vms: [agentVm("vm-start", "starting"), agentVm("vm-stop", "stopping"), agentVm("vm-ran", "running")],
     } as never);
-    const rows = await db().vm.findMany({ orderBy: { id: "asc" }, select: { id: true, status: true, powerState: true } });
+    const rows = await db().vm.findMany({
+      orderBy: { id: "asc" },
+      select: { id: true, status: true, powerState: true },
+    });
     expect(rows).toEqual([
       { id: "vm-ran", status: "running", powerState: "running" },
       { id: "vm-start", status: "running", powerState: "starting" },
