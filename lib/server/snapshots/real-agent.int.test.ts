@@ -7,19 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
-import { startAgentFront, type AgentFront } from "../testing/agent-front";
+import { startFrontedAgent, type FrontedAgent } from "../testing/agent-front";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
-import { getJoinToken } from "../hosts";
 import { insideImageStore } from "../images";
 import { createVm, deleteVm, vmAction } from "../vms";
 import { captureVm, createSnapshot, deleteSnapshot, revertSnapshot } from ".";
-import type { RunningAgent } from "../../../agent/src/agent";
 import { which } from "../../../agent/src/host";
-import { alive, startTestAgent, until as waitUntil } from "../../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img") && which("qemu-io"));
 const KERNEL = Buffer.alloc(64 * 1024);
@@ -29,24 +25,14 @@ const admin = {
   clientIp: null,
 };
 
-const problems: string[] = [];
-const until = <T>(fn: () => T | Promise<T>, what: string, ms = 120_000) =>
-  waitUntil(fn, () => `${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`, ms, 100);
-
 describe.skipIf(!haveQemu).each(PROVIDERS)(
   `snapshots and capture with a real agent (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64/qemu-img/qemu-io missing"}`,
   (provider) => {
     let database: TestDatabase | undefined;
-    let front: AgentFront | null = null;
-    let agent: RunningAgent | null = null;
-    let root = "";
+    let host: FrontedAgent | null = null;
     let vmId = "";
-    const pids = new Set<number>();
-
-    const onAgent = async (p: string) => {
-      const res = await fetch(`${agent!.url}${p}`, { headers: { authorization: `Bearer ${agent!.client!.token}` } });
-      return (await res.json()) as Record<string, unknown>;
-    };
+    const until = <T>(fn: () => T | Promise<T>, what: string, ms?: number) => host!.until(fn, what, ms);
+    const onAgent = async (p: string) => (await host!.agentGet(p)).body;
     const allocated = async () =>
       (
         await db().host.findFirstOrThrow({
@@ -57,20 +43,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
     beforeAll(async () => {
       database = await useFreshDatabase(provider);
       await db().user.create({ data: { id: admin.actor.id, email: admin.actor.email, name: "A", role: "admin" } });
-      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-snap-agent-"));
-      front = await startAgentFront(KERNEL);
-      agent = await startTestAgent({
-        controller: front.url,
-        stateDir: path.join(root, "state"),
-        machineId: `snap-${crypto.randomBytes(3).toString("hex")}`,
-        heartbeatMs: 300,
-        args: ["--insecure-http"],
-        env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
-        log: (level, event, ctx) => {
-          if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
-        },
-      });
-      await until(() => agent!.client?.identity?.hostId, "registration");
+      host = await startFrontedAgent("snap-agent", KERNEL);
       const image = await db().image.create({
         data: {
           name: "zero",
@@ -103,16 +76,13 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
         "the VM to run",
       );
       const { pid } = (await onAgent(`/v1/vms/${vmId}`)) as { pid?: number };
-      if (pid) pids.add(pid);
+      if (pid) host!.pids.add(pid);
     }, 180_000);
 
     afterAll(async () => {
       if (vmId) await deleteVm(vmId, admin).catch(() => {});
-      await agent?.stop().catch(() => {});
-      for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
-      await front?.stop();
+      await host?.stop();
       await releaseDatabase(database);
-      if (root) fs.rmSync(root, { recursive: true, force: true });
     });
 
     it("disk and memory snapshots of the running VM exist on the host, claim disk, revert and delete", async () => {
@@ -136,7 +106,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       const afterDisk = await revertSnapshot(vmId, disk.id, admin);
       expect(afterDisk.status).toBe("running");
       const { pid } = (await onAgent(`/v1/vms/${vmId}`)) as { pid?: number };
-      if (pid) pids.add(pid);
+      if (pid) host!.pids.add(pid);
 
       await deleteSnapshot(vmId, mem.id, admin);
       expect(await allocated()).toBe(before + 1);
@@ -150,7 +120,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
         async () => (await db().vm.findUniqueOrThrow({ where: { id: vmId } })).status === "stopped",
         "stopped",
       );
-      const diskFile = path.join(root, "state", "vms", vmId, "disk.qcow2");
+      const diskFile = path.join(host!.root, "state", "vms", vmId, "disk.qcow2");
       expect(fs.existsSync(diskFile), diskFile).toBe(true);
       execFileSync("qemu-io", ["-c", "write -P 0x5a 0 1M", diskFile], { stdio: "ignore" });
 
@@ -163,7 +133,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
         visibility: "project",
       });
       const row = await db().image.findUniqueOrThrow({ where: { id: image.id } });
-      const raw = path.join(root, "captured.raw");
+      const raw = path.join(host!.root, "captured.raw");
       execFileSync("qemu-img", ["convert", "-f", "qcow2", "-O", "raw", insideImageStore(row.path!), raw]);
       const head = Buffer.alloc(4096);
       const fd = fs.openSync(raw, "r");
@@ -172,7 +142,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       expect(head.every((b) => b === 0x5a)).toBe(true);
       expect(fs.statSync(raw).size).toBe(4 * 1024 ** 3);
       // The agent removed its temporary export.
-      const exports = path.join(root, "state", "exports");
+      const exports = path.join(host!.root, "state", "exports");
       expect(fs.existsSync(exports) ? fs.readdirSync(exports) : []).toEqual([]);
     }, 300_000);
   },

@@ -4,18 +4,12 @@
 // whose bytes do not match the image's sha256 makes the "image ready" step fail by name.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import crypto from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
-import { startAgentFront, type AgentFront } from "../testing/agent-front";
+import { startFrontedAgent, type FrontedAgent } from "../testing/agent-front";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
-import { getJoinToken } from "../hosts";
 import { createVm, deleteVm } from ".";
-import type { RunningAgent } from "../../../agent/src/agent";
 import { which } from "../../../agent/src/host";
-import { alive, startTestAgent, until as waitUntil } from "../../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img"));
 const KERNEL = Buffer.alloc(64 * 1024);
@@ -25,12 +19,10 @@ const admin = {
   clientIp: null,
 };
 
-const problems: string[] = [];
-const until = <T>(fn: () => T | Promise<T>, what: string, ms = 90_000) =>
-  waitUntil(fn, () => `${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`, ms, 100);
+let host: FrontedAgent | null = null;
 
 async function finishedTask(vmId: string) {
-  return until(async () => {
+  return host!.until(async () => {
     const t = await db().task.findFirst({
       where: { vmId, kind: "vm.create" },
       include: { steps: { orderBy: { position: "asc" } } },
@@ -43,28 +35,10 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
   `VM create steps from a real agent (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`,
   (provider) => {
     let database: TestDatabase | undefined;
-    let front: AgentFront | null = null;
-    let agent: RunningAgent | null = null;
-    let root = "";
-    // QEMU outlives its agent by design: every guest started here is also killed by pid at the end.
-    const pids = new Set<number>();
 
     beforeAll(async () => {
       database = await useFreshDatabase(provider);
-      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-provision-"));
-      front = await startAgentFront(KERNEL);
-      agent = await startTestAgent({
-        controller: front.url,
-        stateDir: path.join(root, "state"),
-        machineId: `provision-${crypto.randomBytes(3).toString("hex")}`,
-        heartbeatMs: 300,
-        args: ["--insecure-http"],
-        env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
-        log: (level, event, ctx) => {
-          if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
-        },
-      });
-      await until(() => agent!.client?.identity?.hostId, "registration");
+      host = await startFrontedAgent("provision", KERNEL, undefined, 90_000);
     });
 
     afterAll(async () => {
@@ -72,11 +46,8 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
         .vm.findMany({ select: { id: true } })
         .catch(() => []);
       for (const vm of vms) await deleteVm(vm.id, admin).catch(() => {});
-      await agent?.stop().catch(() => {});
-      for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
-      await front?.stop();
+      await host?.stop();
       await releaseDatabase(database);
-      if (root) fs.rmSync(root, { recursive: true, force: true });
     });
 
     it("each step is recorded by name, in order, with its own start and end; the result is QMP's", async () => {
@@ -132,12 +103,12 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       expect(steps["starting"]!.message).toMatch(/TCG \(emulated\), pid \d+/);
       expect(steps["running"]!.status).toBe("succeeded");
       expect(steps["running"]!.message).toMatch(/QMP status running/);
-      const onAgent = await fetch(`${agent!.url}/v1/vms/${created.vm.id}`, {
-        headers: { authorization: `Bearer ${agent!.client!.token}` },
+      const onAgent = await fetch(`${host!.agent.url}/v1/vms/${created.vm.id}`, {
+        headers: { authorization: `Bearer ${host!.agent.client!.token}` },
       });
       const { pid } = (await onAgent.json()) as { pid?: number };
       expect(pid).toBeGreaterThan(0);
-      pids.add(pid!);
+      host!.pids.add(pid!);
       const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
       expect(vm.status).toBe("running");
     });
@@ -182,8 +153,8 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       expect(vm.hostId).toBeNull();
       expect(vm.lastError).toBe(task.error);
       // The agent cleaned up its partial work: it does not know the VM.
-      const onAgent = await fetch(`${agent!.url}/v1/vms/${created.vm.id}`, {
-        headers: { authorization: `Bearer ${agent!.client!.token}` },
+      const onAgent = await fetch(`${host!.agent.url}/v1/vms/${created.vm.id}`, {
+        headers: { authorization: `Bearer ${host!.agent.client!.token}` },
       });
       expect(onAgent.status).toBe(404);
     });

@@ -8,19 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
-import { startAgentFront, type AgentFront } from "../testing/agent-front";
+import { startFrontedAgent, type FrontedAgent } from "../testing/agent-front";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
-import { getJoinToken } from "../hosts";
 import { createVm, deleteVm, ejectMedia, insertMedia, resizeVm, vmAction } from "../vms";
 import { createVolumeSchema } from "../../schemas/volumes";
 import { attachVolume, createVolume, deleteVolume, detachVolume, getVolume, growVolume } from ".";
-import type { RunningAgent } from "../../../agent/src/agent";
 import { which } from "../../../agent/src/host";
-import { alive, startTestAgent, until as waitUntil } from "../../../agent/src/testing/support";
 
 const haveQemu = Boolean(which("qemu-system-aarch64") && which("qemu-img") && which("genisoimage"));
 const KERNEL = Buffer.alloc(64 * 1024);
@@ -30,25 +26,15 @@ const admin = {
   clientIp: null,
 };
 
-const problems: string[] = [];
-const until = <T>(fn: () => T | Promise<T>, what: string, ms = 120_000) =>
-  waitUntil(fn, () => `${what}; agent warnings: ${problems.slice(-5).join(" | ") || "none"}`, ms, 100);
-
 describe.skipIf(!haveQemu).each(PROVIDERS)(
   `volumes and resize with a real agent (%s)${haveQemu ? "" : " — skipped: qemu-system-aarch64 not installed"}`,
   (provider) => {
     let database: TestDatabase | undefined;
-    let front: AgentFront | null = null;
-    let agent: RunningAgent | null = null;
-    let root = "";
-    const pids = new Set<number>();
+    let host: FrontedAgent | null = null;
     /** image files the stand-in controller serves to the agent ("<imageId>/disk" for ISOs) */
     const files = new Map<string, Buffer>();
-
-    const onAgent = async (p: string) => {
-      const res = await fetch(`${agent!.url}${p}`, { headers: { authorization: `Bearer ${agent!.client!.token}` } });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    };
+    const until = <T>(fn: () => T | Promise<T>, what: string, ms?: number) => host!.until(fn, what, ms);
+    const onAgent = (p: string) => host!.agentGet(p);
     const agentVolumes = async () =>
       ((await onAgent("/v1/volumes")).body.volumes as { id: string; sizeGb: number; attachedTo: string | null }[]) ??
       [];
@@ -57,20 +43,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
 
     beforeAll(async () => {
       database = await useFreshDatabase(provider);
-      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-volumes-"));
-      front = await startAgentFront(KERNEL, files);
-      agent = await startTestAgent({
-        controller: front.url,
-        stateDir: path.join(root, "state"),
-        machineId: `volumes-${crypto.randomBytes(3).toString("hex")}`,
-        heartbeatMs: 300,
-        args: ["--insecure-http"],
-        env: { POLYARCH_JOIN_TOKEN: await getJoinToken() },
-        log: (level, event, ctx) => {
-          if (level !== "info") problems.push(`${level} ${event} ${JSON.stringify(ctx)}`.slice(0, 400));
-        },
-      });
-      await until(() => agent!.client?.identity?.hostId, "registration");
+      host = await startFrontedAgent("volumes", KERNEL, files);
       await until(async () => (await db().host.findFirst())?.status === "online", "the host online");
     });
 
@@ -86,11 +59,8 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       for (const v of volumes) if (v.vmId) await detachVolume(v.vmId, v.id, admin).catch(() => {});
       for (const v of volumes) await deleteVolume(v.id, admin).catch(() => {});
       for (const vm of vms) await deleteVm(vm.id, admin).catch(() => {});
-      await agent?.stop().catch(() => {});
-      for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
-      await front?.stop();
+      await host?.stop();
       await releaseDatabase(database);
-      if (root) fs.rmSync(root, { recursive: true, force: true });
     });
 
     it("create-and-attach, grow online, resize the disk online, then vCPUs/memory while stopped, detach and delete", async () => {
@@ -114,7 +84,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       const vmId = created.vm.id;
       await until(async () => (await db().vm.findUnique({ where: { id: vmId } }))?.status === "running", "VM running");
       const { pid } = (await onAgent(`/v1/vms/${vmId}`)).body as { pid?: number };
-      if (pid) pids.add(pid);
+      if (pid) host!.pids.add(pid);
       expect(await allocated()).toMatchObject({ allocatedCpus: 1, allocatedMemoryMb: 128, allocatedDiskGb: 1 });
 
       // Create-and-attach on the running VM: hot-plugged; the file is on the agent, in the VM's spec.
@@ -186,7 +156,7 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       const vmId = created.vm.id;
       await until(async () => (await db().vm.findUnique({ where: { id: vmId } }))?.status === "running", "VM running");
       const { pid } = (await onAgent(`/v1/vms/${vmId}`)).body as { pid?: number };
-      if (pid) pids.add(pid);
+      if (pid) host!.pids.add(pid);
       const vol = await createVolume(createVolumeSchema.parse({ name: "survivor", sizeGb: 1, vmId }), admin);
       const before = (await allocated()).allocatedDiskGb;
       await deleteVm(vmId, admin);
@@ -201,9 +171,9 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
 
     it("an ISO goes into a running VM's CD drive and out again; the agent's spec follows the row", async () => {
       // A real ISO 9660 image (genisoimage, argv only), served to the agent like any image file.
-      const dir = fs.mkdtempSync(path.join(root, "iso-"));
+      const dir = fs.mkdtempSync(path.join(host!.root, "iso-"));
       fs.writeFileSync(path.join(dir, "README.TXT"), "polyarch media test\n");
-      const isoPath = path.join(root, "media.iso");
+      const isoPath = path.join(host!.root, "media.iso");
       execFileSync("genisoimage", ["-quiet", "-V", "PAMEDIA", "-o", isoPath, dir]);
       const bytes = fs.readFileSync(isoPath);
       const iso = await db().image.create({
@@ -223,9 +193,9 @@ describe.skipIf(!haveQemu).each(PROVIDERS)(
       await vmAction(vm.id, "start", admin);
       await until(async () => (await db().vm.findUnique({ where: { id: vm.id } }))?.status === "running", "VM running");
       const { pid } = (await onAgent(`/v1/vms/${vm.id}`)).body as { pid?: number };
-      if (pid) pids.add(pid);
+      if (pid) host!.pids.add(pid);
       const specOnAgent = () =>
-        JSON.parse(fs.readFileSync(path.join(root, "state", "vms", vm.id, "spec.json"), "utf8")) as {
+        JSON.parse(fs.readFileSync(path.join(host!.root, "state", "vms", vm.id, "spec.json"), "utf8")) as {
           cdrom?: { imageId: string } | null;
         };
       expect(specOnAgent().cdrom ?? null).toBeNull();
