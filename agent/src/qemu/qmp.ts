@@ -293,6 +293,13 @@ export class QmpClient extends EventEmitter {
       "read-only-mode": "read-only",
     }).then(() => undefined);
   }
+  /**
+   * Writes what the display shows (the guest's scanout, or QEMU's own "Display output is not
+   * active" screen) to `filename` as a binary PPM (P6); the file is complete when this resolves.
+   */
+  screendump(filename: string): Promise<void> {
+    return this.execute<void>("screendump", { filename }).then(() => undefined);
+  }
   /** Removes the medium of a removable drive (by qdev id), even when the guest has locked the tray. */
   eject(id: string): Promise<void> {
     return this.execute<void>("eject", { id, force: true }).then(() => undefined);
