@@ -8,6 +8,8 @@ import { SerialShell } from "./serial-shell";
 // through console tickets. Guest traffic stays on the fleet's private userspace OVS bridges; this
 // process only talks to the controller on 127.0.0.1.
 let fleet: Fleet;
+type SeededHost = { id: string; name: string; adminState: string };
+const disabledSeeds: string[] = [];
 let admin: APIRequestContext;
 const ARCH = "aarch64";
 const NETS = {
@@ -47,6 +49,12 @@ test.beforeAll(async () => {
   admin = await adminApi();
   await waitForFleetOnline(admin);
   await deleteLeftovers();
+  // Only the fleet's hosts in play: the seeded hosts have no agent (a VM placed there could only fail).
+  const seeded = (await (await admin.get("/api/v1/hosts?pageSize=200&q=seed-")).json()).items as SeededHost[];
+  for (const h of seeded.filter((x) => x.name.startsWith("seed-") && x.adminState === "enabled")) {
+    await admin.patch(`/api/v1/hosts/${h.id}`, { data: { adminState: "disabled" } });
+    disabledSeeds.push(h.id);
+  }
 });
 
 test.afterAll(async () => {
@@ -62,6 +70,7 @@ test.afterAll(async () => {
     }
     for (const id of Object.values(networkIds)) await admin.delete(`/api/v1/networks/${id}`).catch(() => {});
   }
+  for (const id of disabledSeeds) await admin?.patch(`/api/v1/hosts/${id}`, { data: { adminState: "enabled" } });
   await fleet?.stop();
   await admin?.dispose();
 });

@@ -172,7 +172,10 @@ test("compressed qcow2 cloud images (GPT + ESP) of both arches upload with their
     await expect
       .poll(log, { timeout: 240_000, message: `${arch} cloud image boot marker` })
       .toContain(`POLYARCH-CLOUD-OK arch=${arch} disk=${GiB}`);
-    expect(log()).toContain(`POLYARCH-BOOT-OK arch=${arch}`);
+    // BOOT-OK follows once the guest has painted its display mark (up to a few seconds later).
+    await expect
+      .poll(log, { timeout: 60_000, message: `${arch} boot marker` })
+      .toContain(`POLYARCH-BOOT-OK arch=${arch}`);
   }
   await deleteVms(true);
 });
