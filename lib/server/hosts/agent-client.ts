@@ -225,17 +225,7 @@ async function call<S extends z.ZodType>(
       tls: url.protocol === "https:" ? await agentTlsOptions(host.id, host.certFingerprint!, host.name) : undefined,
     });
   } catch (error) {
-    const code = (error as { code?: string }).code ?? "";
-    const tlsProblem =
-      code === "ERR_POLYARCH_PIN" ||
-      /CERT|SSL|TLS|ERR_TLS|UNABLE_TO|SELF_SIGNED|HOSTNAME|ALERT/i.test(code + " " + String((error as Error).message));
-    const why =
-      error instanceof TimeoutError
-        ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
-        : tlsProblem
-          ? `failed the TLS check (${(error as Error).message})`
-          : `is not reachable at ${url.origin} (${code || (error as Error).message})`;
-    throw new AppError({ code: "unavailable", message: `The agent on host ${host.name} ${why}.` });
+    throw unreachable(host.name, url, error, timeoutMs);
   }
   let json: unknown = null;
   if (res.contentType.startsWith(VM_PUT_STREAM_TYPE) && res.status === 200) {
@@ -398,7 +388,7 @@ const DOWNLOAD_IDLE_TIMEOUT_MS = 2 * 60_000;
 /** Bytes of an error answer read before it is parsed (a JSON error body is small). */
 const MAX_ERROR_BODY = 64 * 1024;
 
-/** The AppError for a failed connection, in the words call() uses. */
+/** The AppError for a failed connection (call() and agentDownload). */
 function unreachable(hostName: string, url: URL, error: unknown, timeoutMs: number): AppError {
   const code = (error as { code?: string }).code ?? "";
   const tlsProblem =
