@@ -36,7 +36,7 @@ export const nicSpecSchema = z.object({
   gateway: z.string().optional(),
 });
 
-const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lower-case hex digits");
+export const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lower-case hex digits");
 
 /** Where the agent gets the boot media. Paths are relative to the agent's image cache. */
 export const bootSchema = z.discriminatedUnion("type", [
@@ -91,6 +91,17 @@ export function volumeSerial(volumeId: string): string {
   return volumeId.slice(0, 20);
 }
 
+/** A versioned QEMU machine type (pc-q35-7.2, virt-7.2) or an alias (q35, virt). */
+export const machineTypeSchema = z
+  .string()
+  .max(64)
+  .regex(/^[a-z][a-z0-9._-]*$/, "a machine type is lower-case letters, digits, '.', '_' and '-'");
+/** A QEMU CPU model name (host, max, cortex-a57, Haswell-noTSX, EPYC-Rome). */
+export const cpuModelSchema = z
+  .string()
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "a CPU model is letters, digits, '.', '_' and '-'");
+
 export const vmSpecSchema = z.object({
   name: vmNameSchema,
   arch: archSchema,
@@ -128,6 +139,14 @@ export const vmSpecSchema = z.object({
     .max(MAX_VM_VOLUMES, `at most ${MAX_VM_VOLUMES} volumes per VM`)
     .refine((v) => new Set(v.map((x) => x.id)).size === v.length, "a volume may be attached only once")
     .default([]),
+  /** QEMU machine type pinned by the controller at create (ADR 035); absent = the arch's alias (q35 / virt) */
+  machineType: machineTypeSchema.optional(),
+  /** guest CPU model pinned at create; absent = the agent's default for the accelerator (kvm: host; tcg: max / cortex-a57) */
+  cpuModel: cpuModelSchema.optional(),
+  /** the controller's generation of this VM, bumped on every move; a heartbeat's `evict` names older copies */
+  generation: z.number().int().min(1).max(1_000_000_000).default(1),
+  /** an HA VM: the host's fence watchdog kills it when the agent's lease lapses (ADR 036) */
+  fence: z.boolean().default(false),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -156,6 +175,12 @@ export const vmStatusSchema = z.object({
   cpuSeconds: z.number().optional(),
   /** the VM's graphical display; "none" = serial console only (absent from older agents) */
   display: displaySchema.optional(),
+  /** the generation of this copy (spec.generation); absent from older agents = 1 */
+  generation: z.number().int().min(1).optional(),
+  /** the machine type QEMU runs (the pinned one, or the alias) */
+  machineType: z.string().max(64).optional(),
+  /** this copy takes part in a live migration: incoming (target, paused until complete) or outgoing (source) */
+  migration: z.object({ role: z.enum(["incoming", "outgoing"]), phase: z.string().max(40) }).optional(),
 });
 export type VmStatus = z.output<typeof vmStatusSchema>;
 
@@ -218,6 +243,36 @@ export const hostFactsSchema = z
     maxVcpusNative: vcpuLimitSchema,
     maxVcpusEmulated: vcpuLimitSchema,
     agentVersion: shortText(64, "agentVersion"),
+    // Migration compatibility (issue 14); absent from older agents = unknown.
+    /** per arch this host's QEMU emulates: its machine types and what the unversioned alias (q35 / virt) resolves to */
+    machines: z
+      .partialRecord(
+        z.enum(ARCHES),
+        z.object({
+          default: shortText(64, "a machine type"),
+          types: z.array(shortText(64, "a machine type")).max(400, "at most 400 machine types"),
+        }),
+      )
+      .optional(),
+    /** the kernel's page size in KiB: aarch64 KVM guests move only between equal page sizes */
+    pageSizeKb: z
+      .number()
+      .int()
+      .refine((v) => [4, 8, 16, 64].includes(v), "pageSizeKb is 4, 8, 16 or 64")
+      .nullable()
+      .optional(),
+    /** aarch64: the host GIC version (2, 3, 4); null = unknown or not arm */
+    gicVersion: z.number().int().min(2).max(4).nullable().optional(),
+    /** aarch64: the CPU's MIDR implementer and part (0x48 / 0xd01 = HiSilicon Kunpeng 920); KVM guests get host passthrough */
+    cpuId: z
+      .object({
+        implementer: z.string().regex(/^0x[0-9a-f]{1,4}$/, "implementer is hex like 0x41"),
+        part: z.string().regex(/^0x[0-9a-f]{1,4}$/, "part is hex like 0xd0c"),
+      })
+      .nullable()
+      .optional(),
+    /** x86_64 with KVM: named CPU models this host can run without missing features; absent = unknown */
+    cpuModels: z.array(shortText(64, "a CPU model")).max(400, "at most 400 CPU models").optional(),
   })
   .superRefine((f, ctx) => {
     if (Object.keys(f.qemu.binaries).length > 16 || Object.keys(f.qemu.firmware).length > 32)
@@ -353,7 +408,27 @@ export const heartbeatRequestSchema = z.object({
   /** CPU / memory samples; absent from older agents and on the first heartbeat of a run */
   metrics: heartbeatMetricsSchema.optional(),
 });
-export const heartbeatResponseSchema = z.object({ ok: z.literal(true), heartbeatIntervalMs: z.number().int() });
+export const heartbeatResponseSchema = z.object({
+  ok: z.literal(true),
+  heartbeatIntervalMs: z.number().int(),
+  /**
+   * The host's lease (ADR 036): on every acknowledged heartbeat the agent arms its fence watchdog for
+   * this long (counted from when it SENT the heartbeat). If no heartbeat is acknowledged in time the
+   * watchdog kills the host's fenced (HA) VMs; the controller restarts them elsewhere only after
+   * lastHeartbeatAt + fenceAfterMs + a margin. Absent = no HA lease (older controllers).
+   */
+  fenceAfterMs: z.number().int().min(1000).max(3_600_000).optional(),
+  /**
+   * Copies this agent reported that the controller has moved to another host at a newer
+   * generation (migration, HA restart): the agent kills each one whose local generation is LOWER
+   * than the one given and removes its files. Never sent for VMs the controller does not know.
+   */
+  evict: z
+    .array(z.object({ id: safeIdSchema, generation: z.number().int().min(1) }))
+    .max(10000)
+    .optional(),
+});
+export type HeartbeatResponse = z.output<typeof heartbeatResponseSchema>;
 
 export const agentErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 export type AgentError = z.output<typeof agentErrorSchema>;

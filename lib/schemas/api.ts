@@ -120,6 +120,15 @@ export const vmDtoSchema = z.object({
   display: z.enum(DISPLAYS).describe("graphical display; none = serial console only"),
   project: ref.nullable().describe("The project whose members may see and operate the VM (null: the default project)"),
   ownerId: z.string().nullable(),
+  machineType: z.string().nullable().describe("QEMU machine type pinned at create (pc-q35-7.2, virt-7.2)"),
+  cpuModel: z.string().nullable().describe("guest CPU model pinned at create"),
+  generation: z.number().int().describe("bumped on every move to another host"),
+  ha: z.boolean().describe("restarted on another host when its host is dead (after fencing)"),
+  migratingToHostId: z.string().nullable().describe("the target host while a migration runs"),
+  drift: z
+    .string()
+    .nullable()
+    .describe("desired vs actual state when they differ (e.g. desired running, actually shut off)"),
   createdAt: timestamp,
   updatedAt: timestamp,
 });

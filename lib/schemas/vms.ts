@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { archSchema } from "../arch";
 import { displayFits, displaySchema } from "../display";
-import { vmNameSchema } from "./agent-api";
+import { cpuModelSchema, vmNameSchema } from "./agent-api";
 import { userDataSchema } from "./ssh-keys";
 import { TASK_STATUSES } from "./entities";
 import { timestamp } from "./dto";
@@ -37,6 +37,14 @@ export const createVmSchema = z
     projectId: z.string().trim().min(1).max(64).nullish(),
     /** graphical display; absent = the default for the arch and image (lib/display.ts) */
     display: displaySchema.optional(),
+    /** restart on another host when its host dies (after fencing; ADR 036) */
+    ha: booleanField("ha").optional(),
+    /**
+     * Guest CPU model, pinned for the VM's life (ADR 035). x86_64 with KVM: a named model (e.g.
+     * Haswell-noTSX) so the VM can move between different CPUs; "host" only for identical hosts.
+     * Absent = the default for how the host runs it. aarch64 with KVM is always "host".
+     */
+    cpuModel: cpuModelSchema.optional(),
   })
   .refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, {
     message: "give either imageId or family (an image family name), not both",

@@ -11,6 +11,7 @@ import type { Actor } from "../platform";
 import { vmScopeFor } from "./access";
 import type { Vm } from "../../generated/sqlite/client";
 import { effectiveDisplay } from "../../display";
+import { vmDrift } from "../../vm-drift";
 import type { vmDtoSchema } from "../../schemas/api";
 import type { vmEventDtoSchema } from "../../schemas/vms";
 
@@ -45,6 +46,12 @@ export function toVmDto(
     display: effectiveDisplay(v.arch as Arch, v.display, v.image?.format ? { format: v.image.format } : null),
     project: v.project ? { id: v.project.id, name: v.project.name } : null,
     ownerId: v.ownerId,
+    machineType: v.machineType,
+    cpuModel: v.cpuModel,
+    generation: v.generation,
+    ha: v.ha,
+    migratingToHostId: v.migratingToHostId,
+    drift: vmDrift(v),
     createdAt: v.createdAt,
     updatedAt: v.updatedAt,
   } satisfies VmDtoSource;
