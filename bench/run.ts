@@ -5,6 +5,7 @@ import { benchAgent } from "./agent";
 import { benchImageUpload } from "./image-upload";
 import { benchConsole } from "./console";
 import { benchSnapshots } from "./snapshots";
+import { benchMigration } from "./migration";
 
 const all: Record<string, () => Promise<void>> = {
   lists: benchLists,
@@ -13,6 +14,7 @@ const all: Record<string, () => Promise<void>> = {
   imageUpload: benchImageUpload,
   console: benchConsole,
   snapshots: benchSnapshots,
+  migration: benchMigration,
 };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 

@@ -5,6 +5,7 @@ import type { HostFacts } from "../../lib/schemas/agent-api";
 import { closeServer, createAgentServer, listen, TokenVerifier } from "./api";
 import { type AgentConfig, ConfigError } from "./config";
 import { AgentTls, ControllerClient, fingerprintOf, readTrust, serverSecureContext, TrustError } from "./controller";
+import { ensureWatchdog, LeaseKeeper, stopWatchdog, waitForWatchdog } from "./fence";
 import { describeCapabilities, detectFacts, MetricsSampler, UsageSampler } from "./host";
 import { ImageCache } from "./images";
 import { Ovs, OvsNetwork } from "./network";
@@ -17,11 +18,45 @@ export interface RunningAgent {
   url: string;
   client: ControllerClient | null;
   manager: VmManager;
-  /** stops serving and heartbeating; VMs keep running */
+  /** the fence watchdog's pid once it checks (ADR 036); null when none was started or it failed */
+  watchdog: Promise<number | null>;
+  /** stops serving and heartbeating; VMs keep running (and so does the fence watchdog, unless told) */
   stop(): Promise<void>;
 }
 
-export async function startAgent(cfg: AgentConfig, log: Logger): Promise<RunningAgent> {
+export interface StartAgentOptions {
+  /**
+   * The agent bundle (dist/agent.mjs, main.ts passes process.argv[1]) whose `fence-watchdog`
+   * subcommand runs the watchdog, with cfg.nodeCommand. Absent: no watchdog (in-process tests).
+   */
+  watchdogEntry?: string;
+  /** stop() stops the watchdog too (tests: leave no process behind); a real agent never does */
+  stopWatchdogOnStop?: boolean;
+}
+
+/**
+ * The fence watchdog runs beside the agent with a controller (the lease comes from it). Started
+ * detached and left running when the agent stops: a crashed agent must still fence (ADR 036).
+ */
+async function startFenceWatchdog(cfg: AgentConfig, entry: string, log: Logger): Promise<number | null> {
+  try {
+    const { pid, started } = ensureWatchdog({ stateDir: cfg.stateDir, nodeCommand: cfg.nodeCommand, entry });
+    if (!started) {
+      log("info", "fence.watchdog_running", { pid });
+      return pid;
+    }
+    // qemu-user takes seconds to start Node: wait, so a failure to start shows in this log.
+    const ready = await waitForWatchdog(cfg.stateDir, 60_000);
+    if (ready === null) log("error", "fence.watchdog_failed", { pid, see: `${cfg.stateDir}/fence/watchdog.log` });
+    else log("info", "fence.watchdog_started", { pid: ready });
+    return ready;
+  } catch (e) {
+    log("error", "fence.watchdog_failed", { error: e });
+    return null;
+  }
+}
+
+export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgentOptions = {}): Promise<RunningAgent> {
   await fsp.mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
   const facts = await detectFacts({
     stateDir: cfg.stateDir,
@@ -90,6 +125,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     kvm: facts.kvm,
     qemuBinaries: facts.qemu.binaries,
     firmware: facts.qemu.firmware,
+    machines: facts.machines,
     resolveImage: async (boot) => {
       if (!images) throw new Error("no controller configured to download images from");
       return images.resolve(boot);
@@ -146,6 +182,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   log("info", "agent.listening", { address: `${addr.address}:${addr.port}`, advertiseUrl: agentUrl });
 
   let nudgeTimer: NodeJS.Timeout | null = null;
+  let watchdog: Promise<number | null> = Promise.resolve(null);
   if (cfg.controller) {
     client = new ControllerClient({
       controllerUrl: cfg.controller,
@@ -158,6 +195,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       ...(images ? { listImages: () => images.list() } : {}),
       getMetrics: (vms) => metrics.sample(vms),
       onToken: (t) => tokens.set(t, cfg.apiToken),
+      lease: new LeaseKeeper(cfg.stateDir),
+      evict: (id, generation) => manager.evict(id, generation),
       tls: agentTls,
       log,
       heartbeatMs: cfg.heartbeatMs,
@@ -172,6 +211,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       );
     }
     if (identity) log("info", "agent.identity_loaded", { hostId: identity.hostId });
+    // In the background: under qemu-user Node takes seconds to start, the API need not wait.
+    if (opts.watchdogEntry) watchdog = startFenceWatchdog(cfg, opts.watchdogEntry, log);
     client.start();
     // VM state changes reach the controller in the next heartbeat; pull it forward (coalesced).
     manager.on("change", () => {
@@ -190,12 +231,15 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     url: agentUrl,
     client,
     manager,
+    watchdog,
     stop: () =>
       (stopping ??= (async () => {
         if (nudgeTimer) clearTimeout(nudgeTimer);
         await client?.stop();
         await closeServer(server);
         await manager.close(); // detaches from QMP; QEMU processes keep running
+        if (opts.stopWatchdogOnStop && (await watchdog) !== null && !(await stopWatchdog(cfg.stateDir)))
+          log("warn", "fence.watchdog_stop_failed", { stateDir: cfg.stateDir });
       })()),
   };
 }

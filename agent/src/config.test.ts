@@ -23,6 +23,17 @@ describe("parseConfig", () => {
     });
     expect(c.ovsDb).toBeUndefined();
     expect(c.heartbeatMs).toBeUndefined();
+    expect(c.nodeCommand).toEqual([process.execPath]);
+  });
+
+  it("--node-command: a JSON argv array (the fence watchdog's Node, ADR 036); the flag beats the env", () => {
+    const base = ["--controller", "http://127.0.0.1:3000"];
+    const prefix = ["qemu-aarch64-static", "-L", "/sysroot", "/opt/node/bin/node"];
+    expect(ok([...base, "--node-command", JSON.stringify(prefix)]).nodeCommand).toEqual(prefix);
+    expect(ok(base, { POLYARCH_AGENT_NODE_COMMAND: '["/usr/bin/node"]' }).nodeCommand).toEqual(["/usr/bin/node"]);
+    expect(
+      ok([...base, "--node-command", '["/a/node"]'], { POLYARCH_AGENT_NODE_COMMAND: '["/b/node"]' }).nodeCommand,
+    ).toEqual(["/a/node"]);
   });
 
   it("flags beat env; env fills the rest", () => {
@@ -109,6 +120,12 @@ describe("parseConfig", () => {
     [["--controller", "http://127.0.0.1:3000", "--kvm", "on"], /--kvm must be auto or off/],
     [["--controller", "http://127.0.0.1:3000", "--join-token", "j".repeat(20)], /--join-token was removed.*ps/],
     [["--controller", "http://127.0.0.1:3000", "--join-token-file", "/nonexistent/token"], /--join-token-file/],
+    [
+      ["--controller", "http://127.0.0.1:3000", "--node-command", "/usr/bin/node"],
+      /--node-command must be a JSON array/,
+    ],
+    [["--controller", "http://127.0.0.1:3000", "--node-command", "[]"], /--node-command must be a JSON array/],
+    [["--controller", "http://127.0.0.1:3000", "--node-command", '["node", ""]'], /--node-command/],
     [["--nope"], /Unknown option/],
     [["positional"], /positional/i],
   ])("rejects %j", (argv, msg) => {

@@ -27,7 +27,11 @@ Usage: node agent.mjs --controller URL [options]
   --image-cache-max-gb N  after each image download, evict least-recently-used images no VM
                           uses until the cache is at most N GiB (default: no limit)  env POLYARCH_IMAGE_CACHE_MAX_GB
   --api-token T           extra static token for the agent API (debugging)  env POLYARCH_AGENT_API_TOKEN
+  --node-command JSON     how to run Node for the fence watchdog, a JSON argv array (default: this Node)
+                          e.g. '["qemu-aarch64-static","-L","/sysroot","/opt/node/bin/node"]'  env POLYARCH_AGENT_NODE_COMMAND
   --help
+
+  node agent.mjs fence-watchdog --state-dir DIR   the fence watchdog (ADR 036); the agent starts it itself
 `;
 
 const hostPort = z.string().transform((v, ctx) => {
@@ -53,6 +57,28 @@ const httpUrl = (flag: string) =>
       }
     }, `${flag} must be an http(s) URL without query, e.g. http://127.0.0.1:3000`)
     .transform((v) => v.replace(/\/+$/, ""));
+
+const nodeCommandSchema = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return [process.execPath];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      parsed = null;
+    }
+    const r = z.array(z.string().min(1).max(4096)).min(1).max(16).safeParse(parsed);
+    if (!r.success) {
+      ctx.addIssue({
+        code: "custom",
+        message: `--node-command must be a JSON array of 1-16 non-empty strings, e.g. ["/usr/bin/node"] (got ${JSON.stringify(v.slice(0, 80))})`,
+      });
+      return z.NEVER;
+    }
+    return r.data;
+  });
 
 export const configSchema = z
   .object({
@@ -101,6 +127,8 @@ export const configSchema = z
       )
       .optional(),
     insecureHttp: z.boolean().default(false),
+    /** argv prefix that runs Node (the fence watchdog is started with it); default: this process's Node */
+    nodeCommand: nodeCommandSchema,
     imageCacheMaxGb: z.coerce
       .number({ error: "--image-cache-max-gb must be a number of GiB" })
       .positive("--image-cache-max-gb must be greater than 0")
@@ -183,6 +211,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
         kvm: { type: "string" },
         "api-token": { type: "string" },
         "image-cache-max-gb": { type: "string" },
+        "node-command": { type: "string" },
         "controller-ca": { type: "string" },
         "controller-fingerprint": { type: "string" },
         "insecure-http": { type: "boolean" },
@@ -214,6 +243,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     kvm: s("kvm"),
     apiToken: s("api-token") ?? e("POLYARCH_AGENT_API_TOKEN"),
     imageCacheMaxGb: s("image-cache-max-gb") ?? e("POLYARCH_IMAGE_CACHE_MAX_GB"),
+    nodeCommand: s("node-command") ?? e("POLYARCH_AGENT_NODE_COMMAND"),
     controllerCa: s("controller-ca") ?? e("POLYARCH_CONTROLLER_CA"),
     controllerFingerprint: s("controller-fingerprint") ?? e("POLYARCH_CONTROLLER_FINGERPRINT"),
     insecureHttp: values["insecure-http"] === true,

@@ -2,12 +2,15 @@
 // Exit codes: 0 clean shutdown, 1 start-up failure, 2 bad configuration.
 import { startAgent, type RunningAgent } from "./agent";
 import { ConfigError, parseConfig, USAGE } from "./config";
+import { runWatchdog, WATCHDOG_COMMAND } from "./fence";
 import { AGENT_VERSION } from "./host";
 import { createLogger } from "./util";
 
 const log = createLogger({ agent: "polyarch", pid: process.pid });
 
 async function main(): Promise<void> {
+  // `agent.mjs fence-watchdog --state-dir DIR`: the fence watchdog the agent starts (ADR 036).
+  if (process.argv[2] === WATCHDOG_COMMAND) process.exit(await runWatchdog(process.argv.slice(3)));
   let cfg;
   try {
     cfg = parseConfig(process.argv.slice(2), process.env);
@@ -43,7 +46,7 @@ async function main(): Promise<void> {
 
   let agent: RunningAgent;
   try {
-    agent = await startAgent(cfg, log);
+    agent = await startAgent(cfg, log, { watchdogEntry: process.argv[1] });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`polyarch-agent: ${e.message}\n`);

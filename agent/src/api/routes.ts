@@ -18,7 +18,11 @@ export type Route =
   | { name: "snapshots"; rawId: string }
   | { name: "snapshot"; rawId: string; rawSid: string }
   | { name: "revert"; rawId: string; rawSid: string }
-  | { name: "disk"; rawId: string };
+  | { name: "disk"; rawId: string }
+  /** /v1/vms/:id/migration/:op (ADR 035); the op is checked by migration-routes.ts */
+  | { name: "migration"; rawId: string; op: string }
+  /** /v1/vms/:id/disks/:disk: a disk of a cold migration */
+  | { name: "vmDisk"; rawId: string; rawDisk: string };
 
 export const ALLOWED: Record<Route["name"], string[]> = {
   health: ["GET"],
@@ -37,6 +41,8 @@ export const ALLOWED: Record<Route["name"], string[]> = {
   snapshot: ["DELETE"],
   revert: ["POST"],
   disk: ["GET"],
+  migration: ["POST"],
+  vmDisk: ["GET", "PUT"],
 };
 
 export function route(rawUrl: string): Route | null {
@@ -54,6 +60,11 @@ export function route(rawUrl: string): Route | null {
   const prefix = `${p}/vms/`;
   if (!pathOnly.startsWith(prefix)) return null;
   const rest = pathOnly.slice(prefix.length);
+  // <id>/migration/<op> and <id>/disks/<disk> first: a volume id may end like another route.
+  const mig = /^([^/]*)\/migration\/([^/]*)$/.exec(rest);
+  if (mig) return { name: "migration", rawId: mig[1]!, op: mig[2]! };
+  const disk = /^([^/]*)\/disks\/(.*)$/.exec(rest);
+  if (disk) return { name: "vmDisk", rawId: disk[1]!, rawDisk: disk[2]! };
   // Anything else under /v1/vms/ is an id (possibly with '/' or '..'): parseId rejects it with 400.
   if (rest.endsWith("/actions")) return { name: "actions", rawId: rest.slice(0, -"/actions".length) };
   if (rest.endsWith("/console")) return { name: "console", rawId: rest.slice(0, -"/console".length) };

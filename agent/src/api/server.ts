@@ -39,6 +39,7 @@ import { isControllerPeer, SERVER_TLS_OPTIONS } from "../controller";
 import { AGENT_VERSION, archRefusal, type HostUsage } from "../host";
 import { type Logger, silentLogger } from "../util";
 import type { TokenVerifier } from "./auth";
+import { handleMigrationRoute, type MigrationBackend } from "./migration-routes";
 import { ALLOWED, route } from "./routes";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -71,6 +72,8 @@ export interface VmBackend {
   deleteSnapshot?(id: string, snapshotId: string): Promise<void>;
   /** a flattened copy of the root disk in a temporary file, removed by cleanup() */
   exportDisk?(id: string, opts: { snapshotId?: string }): Promise<ExportedDiskFile>;
+  /** live and cold moves (issue 14, migration-routes.ts); absent = 404 on those routes */
+  migrations?: MigrationBackend;
 }
 
 export interface ExportedDiskFile {
@@ -288,6 +291,16 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
     }
   }
 
+  const readBody = (req: http.IncomingMessage) => readJson(req, limit);
+  const migrationDeps = {
+    migrations: opts.vms.migrations,
+    readJson: readBody,
+    send,
+    describe: statusOf,
+    checkFits,
+    log,
+  };
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
     const r = route(req.url ?? "/");
@@ -400,6 +413,9 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
         return send(res, 200, { status: await need(opts.vms.revertSnapshot, "snapshots").call(opts.vms, id, sid) });
       case "disk":
         return sendDisk(req, res, id);
+      case "migration":
+      case "vmDisk":
+        return handleMigrationRoute(req, res, r, id, migrationDeps);
     }
   }
 

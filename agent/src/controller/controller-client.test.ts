@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { heartbeatRequestSchema, registerRequestSchema, type HostFacts } from "../../../lib/schemas/agent-api";
+import { LeaseKeeper, leaseFileOf, monotonicMs, type Lease } from "../fence";
 import { ControllerClient, loadIdentity, saveIdentity } from "./controller-client";
 
 const JOIN = "join-token-0123456789abcdef";
@@ -37,6 +38,8 @@ class StubController {
   tokens = new Set<string>();
   n = 0;
   heartbeatStatus = 200;
+  /** merged into every heartbeat answer (fenceAfterMs, evict) */
+  heartbeatExtra: Record<string, unknown> = {};
   invalid: string[] = [];
 
   async start(port = 0): Promise<void> {
@@ -68,7 +71,7 @@ class StubController {
               .writeHead(401)
               .end(JSON.stringify({ error: { code: "unauthorized", message: "unknown host token" } }));
           if (this.heartbeatStatus !== 200) return void res.writeHead(this.heartbeatStatus).end("{}");
-          return void res.end(JSON.stringify({ ok: true, heartbeatIntervalMs: 50 }));
+          return void res.end(JSON.stringify({ ok: true, heartbeatIntervalMs: 50, ...this.heartbeatExtra }));
         }
         res.writeHead(404).end("{}");
       });
@@ -273,5 +276,74 @@ describe("ControllerClient", () => {
     const t = Date.now();
     await c.stop();
     expect(Date.now() - t).toBeLessThan(500);
+  });
+
+  it("fenceAfterMs renews the lease from the time the heartbeat was sent; an answer without it disarms (ADR 036)", async () => {
+    const dir = path.join(root, "lease");
+    const { c } = client(dir, { lease: new LeaseKeeper(dir), fixedHeartbeat: true, heartbeatMs: 60_000 });
+    await c.register();
+    stub.heartbeatExtra = { fenceAfterMs: 4000 };
+    try {
+      const before = monotonicMs();
+      await c.heartbeat();
+      const after = monotonicMs();
+      const lease = JSON.parse(fs.readFileSync(leaseFileOf(dir), "utf8")) as Lease;
+      expect(lease.fenceAfterMs).toBe(4000);
+      // counted from the send, which lies between before and after
+      expect(lease.deadlineMonoMs).toBeGreaterThanOrEqual(before + 4000);
+      expect(lease.deadlineMonoMs).toBeLessThanOrEqual(after + 4000);
+      await c.heartbeat();
+      const renewed = JSON.parse(fs.readFileSync(leaseFileOf(dir), "utf8")) as Lease;
+      expect(renewed.deadlineMonoMs).toBeGreaterThan(lease.deadlineMonoMs);
+
+      stub.heartbeatExtra = {};
+      await c.heartbeat();
+      expect(fs.existsSync(leaseFileOf(dir))).toBe(false);
+      // a refused heartbeat renews nothing
+      stub.heartbeatExtra = { fenceAfterMs: 4000 };
+      stub.heartbeatStatus = 500;
+      await expect(c.heartbeat()).rejects.toThrow(/500/);
+      expect(fs.existsSync(leaseFileOf(dir))).toBe(false);
+    } finally {
+      stub.heartbeatStatus = 200;
+      stub.heartbeatExtra = {};
+    }
+  });
+
+  it("evict: each entry goes to the evict hook, one at a time per VM, without holding up the heartbeat", async () => {
+    const dir = path.join(root, "evict");
+    const calls: Array<[string, number]> = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { c } = client(dir, {
+      fixedHeartbeat: true,
+      heartbeatMs: 60_000,
+      evict: async (id, generation) => {
+        calls.push([id, generation]);
+        await gate;
+      },
+    });
+    await c.register();
+    stub.heartbeatExtra = {
+      evict: [
+        { id: "vm-a", generation: 3 },
+        { id: "vm-b", generation: 2 },
+      ],
+    };
+    try {
+      await c.heartbeat(); // returns while both evictions still wait
+      await c.heartbeat(); // vm-a and vm-b are in progress: not started twice
+      expect(calls).toEqual([
+        ["vm-a", 3],
+        ["vm-b", 2],
+      ]);
+      release();
+      await c.evictionsSettled();
+      await c.heartbeat(); // finished: the controller may ask again (it does until the VM is gone)
+      await c.evictionsSettled();
+      expect(calls).toHaveLength(4);
+    } finally {
+      stub.heartbeatExtra = {};
+    }
   });
 });

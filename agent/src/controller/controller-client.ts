@@ -13,6 +13,7 @@ import {
   type HostImageReport,
   type VmStatus,
 } from "../../../lib/schemas/agent-api";
+import { monotonicMs } from "../fence";
 import type { HostUsage } from "../host";
 import { silentLogger, type Logger } from "../util";
 import { keyProof, TrustError, type AgentTls } from "./tls";
@@ -73,6 +74,13 @@ export interface ControllerClientOptions {
   listImages?: () => Promise<HostImageReport[]>;
   /** CPU/memory samples (agent/src/host/metrics.ts) for the VMs of this heartbeat; null or failing = no `metrics` */
   getMetrics?: (vms: VmStatus[]) => Promise<HeartbeatMetrics | null>;
+  /**
+   * The HA lease (ADR 036): called after every acknowledged heartbeat with the monotonic time it was
+   * SENT and the controller's fenceAfterMs (undefined = no lease: disarm). fence/LeaseKeeper.
+   */
+  lease?: { renew(sentAtMonoMs: number, fenceAfterMs: number | undefined): Promise<void> };
+  /** a copy the controller moved elsewhere at a newer generation (heartbeat `evict`): VmManager.evict */
+  evict?: (id: string, generation: number) => Promise<unknown>;
   /** called with the current host token whenever it changes (the API server accepts it) */
   onToken?: (token: string) => void;
   /** TLS (the default): registration sends our public key and installs the certificate it gets back; absent = --insecure-http */
@@ -95,6 +103,8 @@ export class ControllerClient {
   private wake: AbortController = new AbortController();
   private readonly base: string;
   private readonly log: Logger;
+  /** evictions in progress, by VM id: one at a time per VM, never holding up the heartbeat */
+  private readonly evicting = new Map<string, Promise<void>>();
   /** facts + agentUrl go with the first heartbeat of every agent run (they may have changed) */
   private sendFactsNext = true;
   lastHeartbeatAt: Date | null = null;
@@ -248,16 +258,51 @@ export class ControllerClient {
       body.facts = this.opts.getFacts();
       body.agentUrl = this.opts.agentUrl;
     }
+    const sentAtMonoMs = monotonicMs();
     const raw = await this.post("/heartbeat", body, id.hostToken);
     const parsed = heartbeatResponseSchema.safeParse(raw);
+    if (!parsed.success)
+      this.log("warn", "controller.heartbeat_response_invalid", { error: parsed.error.issues[0]?.message });
     if (parsed.success && !this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0)
       this.intervalMs = parsed.data.heartbeatIntervalMs;
+    if (parsed.success) {
+      await this.renewLease(sentAtMonoMs, parsed.data.fenceAfterMs);
+      for (const e of parsed.data.evict ?? []) this.startEvict(e.id, e.generation);
+    }
     if (withFacts) {
       this.sendFactsNext = false;
       // From here on the controller calls this agent at its current URL (tests and tools wait for it).
       this.log("info", "agent.announced", { hostId: id.hostId, agentUrl: this.opts.agentUrl });
     }
     this.lastHeartbeatAt = new Date();
+  }
+
+  /** A lease that cannot be written is logged: the watchdog then fences when the old one lapses (the safe side). */
+  private async renewLease(sentAtMonoMs: number, fenceAfterMs: number | undefined): Promise<void> {
+    if (!this.opts.lease) return;
+    try {
+      await this.opts.lease.renew(sentAtMonoMs, fenceAfterMs);
+    } catch (e) {
+      this.log("error", "fence.lease_renew_failed", { error: e });
+    }
+  }
+
+  /** In the background: evicting waits for the VM's lock, and a slow stop must not delay the next heartbeat (the lease). */
+  private startEvict(id: string, generation: number): void {
+    const evict = this.opts.evict;
+    if (!evict || this.evicting.has(id)) return;
+    const p = evict(id, generation)
+      .then(
+        (r) => this.log("info", "vm.evict_done", { id, generation, result: r ?? null }),
+        (e: unknown) => this.log("error", "vm.evict_failed", { id, generation, error: e }),
+      )
+      .finally(() => this.evicting.delete(id));
+    this.evicting.set(id, p);
+  }
+
+  /** Resolves when every eviction started so far has finished (tests, shutdown). */
+  async evictionsSettled(): Promise<void> {
+    await Promise.all([...this.evicting.values()]);
   }
 
   /** Metrics are a nice-to-have: a failure to sample never costs the heartbeat. */
@@ -301,6 +346,7 @@ export class ControllerClient {
     this.wake.abort();
     await this.loopPromise;
     this.loopPromise = null;
+    await this.evictionsSettled();
   }
 
   private sleep(ms: number): Promise<void> {

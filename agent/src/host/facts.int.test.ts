@@ -179,6 +179,15 @@ describe("host detection (this machine)", () => {
       expect(facts.ovs).toMatchObject({ available: false, datapath: null });
     if (facts.qemu.binaries.x86_64) expect(facts.qemu.version).toMatch(/^\d+\.\d+/);
     for (const a of facts.nativeArches) expect(facts.emulatedArches).not.toContain(a);
+    // Migration compatibility (issue 14), from this machine's QEMU 7.2 and kernel.
+    if (facts.qemu.binaries.x86_64) {
+      expect(facts.machines?.x86_64?.default).toMatch(/^pc-q35-\d+\.\d+/);
+      expect(facts.machines?.x86_64?.types).toEqual(expect.arrayContaining(["q35", facts.machines!.x86_64!.default]));
+      expect(facts.machines?.x86_64?.types).not.toContain("none");
+    }
+    if (facts.qemu.binaries.aarch64) expect(facts.machines?.aarch64?.default).toMatch(/^virt-\d+\.\d+/);
+    expect([4, 16, 64]).toContain(facts.pageSizeKb);
+    if (facts.arch === "x86_64") expect([facts.pageSizeKb, facts.gicVersion, facts.cpuId]).toEqual([4, null, null]);
   });
 
   it("kvm off keeps the host arch native (TCG) and the other arch emulated", async () => {

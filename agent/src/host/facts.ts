@@ -9,6 +9,7 @@ import crypto from "node:crypto";
 import { ARCHES, normalizeArch, qemuBinaryFor, type Arch } from "../../../lib/arch";
 import type { HostFacts } from "../../../lib/schemas/agent-api";
 import { run } from "../util";
+import { detectCompatFacts } from "./compat";
 import { parseCpuInfo } from "./cpu-model";
 import { AGENT_VERSION } from "./version";
 
@@ -301,6 +302,9 @@ export async function detectFacts(opts: DetectOptions): Promise<HostFacts> {
     ovs: { available: ovsAvailable, version: ovsVersion, datapath },
     ...computeCapabilities(arch, kvm, binaries, cpuCount),
     agentVersion: AGENT_VERSION,
+    // Migration compatibility (issue 14). cpuModels (x86_64 KVM: models without missing features) is
+    // not reported yet: it needs a KVM QMP probe, and this host type has no KVM to test it on.
+    ...(await detectCompatFacts(arch, binaries, cpuinfoText, cpu.kind)),
   };
 }
 

@@ -9,5 +9,6 @@ export {
   type DetectOptions,
   type HostUsage,
 } from "./facts";
+export { detectGicVersion, parseCpuId, parseMachineHelp } from "./compat";
 export { MetricsSampler, type MetricsSamplerOptions } from "./metrics";
 export { AGENT_VERSION } from "./version";

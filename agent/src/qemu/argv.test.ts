@@ -157,6 +157,44 @@ describe.each(table)("buildQemuArgs %s / %s / %s boot", (arch, accel, boot) => {
   });
 });
 
+describe("pinned machine type and CPU model (issue 14)", () => {
+  const machineAndCpu = (c: QemuLaunchConfig) => {
+    const args = buildQemuArgs(c);
+    return [values(args, "-machine")[0], values(args, "-cpu")[0]];
+  };
+
+  it("x86_64: -machine is the pinned type, -cpu the pinned model; each falls back on its own", () => {
+    expect(
+      machineAndCpu(cfg("x86_64", "tcg", "disk", { machineType: "pc-q35-7.2", cpuModel: "Haswell-noTSX" })),
+    ).toEqual(["pc-q35-7.2", "Haswell-noTSX"]);
+    expect(machineAndCpu(cfg("x86_64", "kvm", "disk", { machineType: "pc-q35-7.1" }))).toEqual(["pc-q35-7.1", "host"]);
+    expect(machineAndCpu(cfg("x86_64", "tcg", "disk", { cpuModel: "EPYC-Rome" }))).toEqual(["q35", "EPYC-Rome"]);
+  });
+
+  it("aarch64: virt-7.2 keeps the gic-version suffix of its accelerator and size", () => {
+    expect(machineAndCpu(cfg("aarch64", "tcg", "disk", { machineType: "virt-7.2" }))).toEqual([
+      "virt-7.2",
+      "cortex-a57",
+    ]);
+    expect(machineAndCpu(cfg("aarch64", "tcg", "disk", { machineType: "virt-7.2", vcpus: 12 }))).toEqual([
+      "virt-7.2,gic-version=3",
+      "cortex-a57",
+    ]);
+    expect(machineAndCpu(cfg("aarch64", "kvm", "disk", { machineType: "virt-7.1", cpuModel: "host" }))).toEqual([
+      "virt-7.1,gic-version=max",
+      "host",
+    ]);
+    expect(machineAndCpu(cfg("aarch64", "tcg", "disk", { cpuModel: "neoverse-n1" }))).toEqual(["virt", "neoverse-n1"]);
+  });
+
+  it("refuses other board families and values that would smuggle options", () => {
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "disk", { machineType: "pc-i440fx-7.2" }))).toThrow(/not a q35/);
+    expect(() => buildQemuArgs(cfg("aarch64", "tcg", "disk", { machineType: "pc-q35-7.2" }))).toThrow(/not a virt/);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "disk", { machineType: "q35,accel=kvm" }))).toThrow(/not a q35/);
+    expect(() => buildQemuArgs(cfg("x86_64", "tcg", "disk", { cpuModel: "max,+vmx" }))).toThrow(/invalid CPU model/);
+  });
+});
+
 describe("buildQemuArgs details", () => {
   it("uses OVMF pflash for UEFI x86 disks", () => {
     const args = buildQemuArgs(

@@ -76,6 +76,12 @@ export interface QemuLaunchConfig {
   cdrom?: string | null;
   /** data volumes attached at start (each on its own reserved root port) */
   volumes?: QemuVolume[];
+  /** pinned machine type (pc-q35-7.2, virt-7.2; spec.machineType); absent = the arch's alias, q35 / virt */
+  machineType?: string;
+  /** pinned guest CPU model (spec.cpuModel); absent = kvm: host, tcg: max (x86_64) / cortex-a57 (aarch64) */
+  cpuModel?: string;
+  /** migration target: paused (-S) and waiting for migrate-incoming (ADR 035) */
+  incoming?: boolean;
 }
 
 // ---- CD drive and hot-plug slots (ADR 030), shared with the QMP code in agent/src/vm ----------
@@ -158,15 +164,42 @@ export function kernelCmdline(arch: Arch, cmdline: string): string {
   return [`console=${serialConsoleFor(arch)}`, trimmed].filter(Boolean).join(" ");
 }
 
+/** The unversioned machine type per arch: what QEMU resolves to its newest version (q35 -> pc-q35-7.2). */
+export const MACHINE_ALIAS: Record<Arch, string> = { x86_64: "q35", aarch64: "virt" };
+
+/**
+ * Whether a machine type is of the board family this builder writes command lines for: the CD
+ * drives, root ports and devices below assume q35 (x86_64) and virt (aarch64).
+ */
+export function machineFamilyFits(arch: Arch, machineType: string): boolean {
+  return arch === "x86_64"
+    ? /^(q35|pc-q35-[0-9][0-9.]*)$/.test(machineType)
+    : /^virt(-[0-9][0-9.]*)?$/.test(machineType);
+}
+
+const CPU_MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 function machineArgs(cfg: QemuLaunchConfig): string[] {
+  const base = cfg.machineType ?? MACHINE_ALIAS[cfg.guestArch];
+  if (!machineFamilyFits(cfg.guestArch, base))
+    throw new Error(`machine type ${JSON.stringify(base)} is not a ${MACHINE_ALIAS[cfg.guestArch]} machine type`);
+  if (cfg.cpuModel !== undefined && !CPU_MODEL.test(cfg.cpuModel))
+    throw new Error(`invalid CPU model ${JSON.stringify(cfg.cpuModel)}`);
   if (cfg.guestArch === "x86_64") {
-    return ["-machine", "q35", "-accel", cfg.accel, "-cpu", cfg.accel === "kvm" ? "host" : "max"];
+    return ["-machine", base, "-accel", cfg.accel, "-cpu", cfg.cpuModel ?? (cfg.accel === "kvm" ? "host" : "max")];
   }
   // virt: GICv3 "max" with KVM follows the host GIC; under TCG GICv2 is the cheap default but
   // only addresses 8 CPUs, so bigger guests get an emulated GICv3.
   const gic = cfg.accel === "kvm" ? "max" : cfg.vcpus > 8 ? "3" : null;
-  const machine = gic ? `virt,gic-version=${gic}` : "virt";
-  return ["-machine", machine, "-accel", cfg.accel, "-cpu", cfg.accel === "kvm" ? "host" : "cortex-a57"];
+  const machine = gic ? `${base},gic-version=${gic}` : base;
+  return [
+    "-machine",
+    machine,
+    "-accel",
+    cfg.accel,
+    "-cpu",
+    cfg.cpuModel ?? (cfg.accel === "kvm" ? "host" : "cortex-a57"),
+  ];
 }
 
 function firmwareArgs(cfg: QemuLaunchConfig): string[] {
@@ -394,6 +427,7 @@ export function buildQemuArgs(cfg: QemuLaunchConfig): string[] {
     cfg.pidFile,
     "-msg",
     "timestamp=on",
+    ...(cfg.incoming ? ["-S", "-incoming", "defer"] : []),
     ...(sandbox ? ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"] : []),
   ];
 }

@@ -3,6 +3,8 @@ export {
   buildQemuArgs,
   CDROM_ID,
   chooseAccel,
+  MACHINE_ALIAS,
+  machineFamilyFits,
   rootPortId,
   volumeBlockdev,
   volumeDevice,

@@ -9,6 +9,7 @@ import { inspectBase, resolveCdrom, resolveMedia } from "./media";
 import { addPort, releasePorts } from "./ports";
 import { killNow, startVm } from "./power";
 import { socketPathFits, sparseCopy } from "./proc";
+import { adoptStagedRoot } from "./staged-disk";
 import { pathsFor, removeVmDirs, saveSpec, saveState, sockDirFor, type Vm, type VmContext } from "./state";
 import { statusOf } from "./status";
 import type { StepReporter } from "./steps";
@@ -69,6 +70,11 @@ export async function createVm(
     if (sockDir !== dir) await fsp.mkdir(sockDir, { recursive: true, mode: 0o700 });
     await saveState(vm);
     await step.run("disk", async () => {
+      // Cold migration: the disk received from the source host (already verified) is the VM's disk.
+      if (await adoptStagedRoot(ctx, id, paths.disk)) {
+        if (plan.uefi) await sparseCopy(plan.uefi.varsTemplate, paths.vars);
+        return { value: undefined, message: "received disk adopted (cold migration)" };
+      }
       if (base) {
         await createQcow2(paths.disk, {
           base: base.path,

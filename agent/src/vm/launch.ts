@@ -17,8 +17,13 @@ import { volumesForLaunch } from "./volume-attach";
  * Builds the command line, prepares the runtime files and spawns QEMU. True once QMP is attached;
  * false when QEMU did not answer within the start timeout (it may still run: the caller kills it).
  */
-export async function launchQemu(ctx: VmContext, vm: Vm, plan: LaunchPlan): Promise<boolean> {
-  const args = await launchArgs(ctx, vm, plan);
+export async function launchQemu(
+  ctx: VmContext,
+  vm: Vm,
+  plan: LaunchPlan,
+  opts: { incoming?: boolean } = {},
+): Promise<boolean> {
+  const args = await launchArgs(ctx, vm, plan, opts.incoming === true);
   await fsp.mkdir(vm.paths.sockDir, { recursive: true, mode: 0o700 });
   await clearRuntimeFiles(vm);
   // Keep one previous boot's console output for diagnosis; the current boot starts clean.
@@ -32,7 +37,7 @@ export async function launchQemu(ctx: VmContext, vm: Vm, plan: LaunchPlan): Prom
   return spawnQemu(ctx, vm, plan.binary, args);
 }
 
-async function launchArgs(ctx: VmContext, vm: Vm, plan: LaunchPlan): Promise<string[]> {
+async function launchArgs(ctx: VmContext, vm: Vm, plan: LaunchPlan, incoming: boolean): Promise<string[]> {
   const spec = vm.spec;
   let boot: QemuBoot;
   if (spec.boot.type === "kernel") {
@@ -81,6 +86,9 @@ async function launchArgs(ctx: VmContext, vm: Vm, plan: LaunchPlan): Promise<str
       seedIso: seedIso ?? undefined,
       cdrom,
       volumes,
+      incoming,
+      machineType: spec.machineType,
+      cpuModel: spec.cpuModel,
     });
   } catch (err) {
     throw new AgentError("invalid", errMessage(err));

@@ -22,12 +22,14 @@ import {
   type VolumeSpec,
   volumeSpecSchema,
 } from "../../../lib/schemas/agent-api";
+import { VmMigrations } from "../migration";
 import { gbToBytes } from "../qemu";
 import { ensureQmp } from "./attach";
 import { renderSeed } from "./cloud-init";
 import { createVm } from "./create";
 import { type ExportedDisk, exportDisk } from "./disk-export";
 import { AgentError, errMessage, zodMessage } from "./errors";
+import { evictVm, isStale, localGeneration } from "./evict";
 import { releasePorts, resecurePorts } from "./ports";
 import { gracefulStop, killNow, startVm } from "./power";
 import { isQemuWithPidfile, pidAlive, readPidFile } from "./proc";
@@ -70,6 +72,8 @@ export class VmManager extends EventEmitter {
   private readonly ctx: VmContext;
   private initPromise: Promise<void> | null = null;
   private closed = false;
+  /** live and cold moves between hosts (agent/src/migration, ADR 035) */
+  readonly migrations: VmMigrations;
 
   constructor(private readonly opts: VmManagerOptions) {
     super();
@@ -83,6 +87,7 @@ export class VmManager extends EventEmitter {
         memoryMb: opts.hostLimits?.memoryMb ?? Math.floor(os.totalmem() / 1024 / 1024),
         binaries: opts.qemuBinaries,
         firmware: opts.firmware,
+        machines: opts.machines,
       },
       stopTimeoutMs: opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
       startTimeoutMs: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
@@ -92,6 +97,17 @@ export class VmManager extends EventEmitter {
       log: (msg, ctx) => this.opts.log?.(msg, ctx),
       changed: (vm) => this.emit("change", { id: vm.id }),
     };
+    this.migrations = new VmMigrations({
+      ctx: this.ctx,
+      vms: this.vms,
+      init: () => this.init(),
+      ensureOpen: () => this.ensureOpen(),
+      withLock: (id, fn) => this.withLock(id, fn),
+      withVolumesLock: (fn) => this.withLock(VOLUMES_LOCK, fn),
+      busy: (id) => this.locks.has(id),
+      attachedTo: (volumeId) => this.attachedTo(volumeId),
+      emitChange: (id, extra) => this.emit("change", { id, ...extra }),
+    });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -272,6 +288,11 @@ export class VmManager extends EventEmitter {
     return this.withLock(id, async () => {
       this.ensureOpen();
       const existing = this.vms.get(id);
+      if (existing?.migration)
+        throw new AgentError(
+          "conflict",
+          `VM ${id} is migrating (${existing.migration.role}); its spec changes after the move`,
+        );
       const run = async () => {
         if (!existing)
           return this.whileCreating(id, spec, () => createVm(this.ctx, this.vms, id, spec, plan, stepReporter(onStep)));
@@ -489,6 +510,27 @@ export class VmManager extends EventEmitter {
       await removeVmDirs(vm.paths);
       this.ctx.log("vm deleted", { id });
       this.emit("change", { id, deleted: true });
+    });
+  }
+
+  /**
+   * Heartbeat `evict` (evict.ts): a copy older than `generation` is killed and quarantined (never
+   * deleted); an equal or newer one is left alone. Returns the quarantine dir, or null.
+   */
+  async evict(id: string, generation: number): Promise<string | null> {
+    this.ensureOpen();
+    await this.init();
+    const vm = this.vms.get(id);
+    if (vm && isStale(vm, generation)) vm.forceRequested = true; // a pending graceful stop gives way
+    return this.withLock(id, async () => {
+      const cur = this.vms.get(id);
+      if (!cur || !isStale(cur, generation)) {
+        this.ctx.log("evict ignored", { id, generation, local: cur ? localGeneration(cur) : null });
+        return null;
+      }
+      const dest = await evictVm(this.ctx, cur, generation, () => this.vms.delete(id));
+      this.emit("change", { id, deleted: true });
+      return dest;
     });
   }
 

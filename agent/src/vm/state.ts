@@ -58,6 +58,8 @@ export interface Vm {
   child?: ChildProcess;
   /** set by poweroff/delete so a pending graceful stop gives up waiting */
   forceRequested: boolean;
+  /** this copy takes part in a live migration (agent/src/migration, ADR 035) */
+  migration?: { role: "incoming" | "outgoing"; phase: string };
 }
 
 /** What the functions that act on a VM need from the VmManager that owns it. */

@@ -1,5 +1,6 @@
 // A VM's reported status: its power state from the process and what QEMU says over QMP, plus usage.
 import type { VmSpec, VmStatus } from "../../../lib/schemas/agent-api";
+import { MACHINE_ALIAS } from "../qemu";
 import { ensureQmp, onProcessGone } from "./attach";
 import { errMessage } from "./errors";
 import { pidAlive, processUsage } from "./proc";
@@ -18,6 +19,9 @@ export async function statusOf(ctx: VmContext, vm: Vm): Promise<VmStatus> {
     emulated: vm.state.emulated ?? plan?.emulated ?? true,
     serialLog: vm.paths.serialLog,
     display: specDisplay(vm.spec),
+    generation: vm.spec.generation,
+    machineType: vm.spec.machineType ?? MACHINE_ALIAS[vm.spec.arch],
+    ...(vm.migration ? { migration: { ...vm.migration } } : {}),
   } satisfies Partial<VmStatus>;
   if (vm.pid !== null && !pidAlive(vm.pid)) await onProcessGone(ctx, vm);
   if (vm.pid === null) {

@@ -30,6 +30,8 @@ export interface VmManagerOptions {
   qemuBinaries: Record<string, string>;
   /** UEFI firmware keyed `<arch>-code` / `<arch>-vars` (as detected by agent/src/host/facts.ts) */
   firmware: Record<string, string>;
+  /** machine types per arch (host facts): a pinned spec.machineType QEMU lacks is refused; absent = not checked */
+  machines?: HostLimits["machines"];
   /** absolute paths of boot media / CD media in the image cache (downloading them if needed); an ISO is `disk` */
   resolveImage: (ref: MediaRef) => Promise<ResolvedImage>;
   network?: VmNetwork;

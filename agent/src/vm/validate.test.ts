@@ -35,6 +35,34 @@ function refusal(s: ReturnType<typeof spec>, limits: HostLimits): AgentError {
 }
 
 describe("validateSpec", () => {
+  it("a pinned machine type this host's QEMU lacks is refused (409); one it has, or unknown machines, pass", () => {
+    const withMachines: HostLimits = {
+      ...x86Host,
+      machines: {
+        x86_64: { default: "pc-q35-7.2", types: ["q35", "pc-q35-7.2", "pc-q35-7.1", "pc-i440fx-7.2"] },
+        aarch64: { default: "virt-7.2", types: ["virt", "virt-7.2", "virt-7.1"] },
+      },
+    };
+    const e = refusal(spec({ machineType: "pc-q35-8.2" }), withMachines);
+    expect(e.code).toBe("conflict");
+    expect(e.httpStatus).toBe(409);
+    expect(e.message).toBe(
+      "this host's QEMU has no machine type pc-q35-8.2 for x86_64 (its q35 is pc-q35-7.2); " +
+        "the VM is pinned to it, so it can run only on a host whose QEMU has it",
+    );
+    expect(refusal(spec({ arch: "aarch64", machineType: "virt-9.0" }), withMachines).code).toBe("conflict");
+    expect(() => validateSpec(spec({ machineType: "pc-q35-7.1" }), withMachines)).not.toThrow();
+    expect(() => validateSpec(spec({ arch: "aarch64", machineType: "virt-7.2" }), withMachines)).not.toThrow();
+    expect(() => validateSpec(spec({ machineType: "pc-q35-8.2" }), x86Host)).not.toThrow(); // machines unknown
+    // another board family: the agent's command line is for q35 / virt only (422)
+    const family = refusal(spec({ machineType: "pc-i440fx-7.2" }), withMachines);
+    expect([family.code, family.message]).toEqual([
+      "invalid",
+      "machine type pc-i440fx-7.2 is not a q35 machine type (x86_64 VMs run on q35)",
+    ]);
+    expect(refusal(spec({ arch: "aarch64", machineType: "pc-q35-7.2" }), withMachines).code).toBe("invalid");
+  });
+
   it("refuses a display the arch cannot have (before anything touches the disk)", () => {
     const e = refusal(spec({ display: "none" }), x86Host);
     expect(e.code).toBe("invalid");

@@ -2,8 +2,8 @@
 // refused PUT leaves nothing behind.
 import { ARCHES, type Arch } from "../../../lib/arch";
 import { defaultDisplay, displayFits, type Display } from "../../../lib/display";
-import type { VmSpec } from "../../../lib/schemas/agent-api";
-import { chooseAccel, type Accel } from "../qemu";
+import type { HostFacts, VmSpec } from "../../../lib/schemas/agent-api";
+import { chooseAccel, MACHINE_ALIAS, machineFamilyFits, type Accel } from "../qemu";
 import { AgentError } from "./errors";
 
 export interface HostLimits {
@@ -16,6 +16,8 @@ export interface HostLimits {
   binaries: Record<string, string>;
   /** UEFI firmware, keyed `<arch>-code` / `<arch>-vars` (same keys as agent/src/facts.ts) */
   firmware: Record<string, string>;
+  /** machine types per arch this host's QEMU has (facts.machines); absent = unknown, not checked */
+  machines?: HostFacts["machines"];
 }
 
 export interface LaunchPlan {
@@ -62,6 +64,28 @@ export function describeHost(limits: Pick<HostLimits, "hostArch" | "kvm" | "bina
   return parts.length ? parts.join(" and ") : "has no QEMU system emulator installed";
 }
 
+/**
+ * A pinned machine type must be of the board family the agent builds for (else `invalid`) and one
+ * this host's QEMU has (else `conflict`: a VM pinned to pc-q35-8.2 cannot run on QEMU 7.2, and
+ * silently running it on another version would change the guest's hardware under it).
+ */
+function checkMachineType(spec: VmSpec, limits: Pick<HostLimits, "machines">): void {
+  const mt = spec.machineType;
+  if (mt === undefined) return;
+  if (!machineFamilyFits(spec.arch, mt))
+    throw new AgentError(
+      "invalid",
+      `machine type ${mt} is not a ${MACHINE_ALIAS[spec.arch]} machine type (${spec.arch} VMs run on ${MACHINE_ALIAS[spec.arch]})`,
+    );
+  const known = limits.machines?.[spec.arch];
+  if (known && !known.types.includes(mt))
+    throw new AgentError(
+      "conflict",
+      `this host's QEMU has no machine type ${mt} for ${spec.arch} (its ${MACHINE_ALIAS[spec.arch]} is ${known.default}); ` +
+        "the VM is pinned to it, so it can run only on a host whose QEMU has it",
+    );
+}
+
 /** Throws AgentError (`conflict` for what this host cannot do, `invalid` for impossible sizes). */
 export function validateSpec(spec: VmSpec, limits: HostLimits): LaunchPlan {
   const binary = binaryFor(limits.binaries, spec.arch);
@@ -69,6 +93,7 @@ export function validateSpec(spec: VmSpec, limits: HostLimits): LaunchPlan {
   if (!binary) {
     throw new AgentError("conflict", `${what}; it cannot run ${spec.arch} (qemu-system-${spec.arch} is not installed)`);
   }
+  checkMachineType(spec, limits);
   const { accel, emulated } = chooseAccel(spec.arch, limits.hostArch, limits.kvm);
   if (emulated && !spec.allowEmulation) {
     const why = `it is an ${limits.hostArch} host`;
