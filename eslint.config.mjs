@@ -15,12 +15,13 @@ const DOMAINS = [
   "vms",
   "snapshots",
   "volumes",
+  "mobility",
   "consoles",
   "startup",
   "web",
 ];
 
-const AGENT_FOLDERS = ["api", "controller", "host", "images", "vm", "qemu", "network", "console", "util"];
+const AGENT_FOLDERS = ["api", "controller", "host", "images", "vm", "qemu", "network", "console", "fence", "util"];
 
 const domainRules = DOMAINS.map((domain, i) => {
   const later = DOMAINS.slice(i + 1);

@@ -26,6 +26,9 @@ const env = {
   // no proxy in front: X-Forwarded-For from Playwright must be ignored (e2e/z-rate-limit.spec.ts)
   POLYARCH_TRUSTED_PROXIES: "",
   POLYARCH_HEARTBEAT_TIMEOUT_MS: "12000",
+  // a short HA lease (ADR 036): e2e/ha.spec.ts sees a dead host's HA VM restarted elsewhere after
+  // 10 s + the controller's 7 s margin instead of a minute
+  POLYARCH_HA_LEASE_MS: "10000",
   POLYARCH_DEMO_IMAGES_DIR: resolve(root, ".cache/fixtures"),
 };
 delete env.DATABASE_URL;

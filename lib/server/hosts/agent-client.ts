@@ -32,6 +32,16 @@ import {
   type VmSpecInput,
   type VmStatus,
 } from "../../schemas/agent-api";
+import {
+  migrationAbortResponseSchema,
+  migrationIncomingSchema,
+  migrationOutgoingSchema,
+  migrationProgressEventSchema,
+  migrationReleaseResponseSchema,
+  migrationResultSchema,
+  migrationTargetSchema,
+  type MigrationProgressEvent,
+} from "../../schemas/agent-migration";
 import { db } from "../platform";
 import { hostTokenFor } from "./token";
 import { ensurePki, HOST_URI_PREFIX, normalizeFingerprint } from "../platform";
@@ -40,6 +50,8 @@ export type AgentTarget = { id: string; name: string; agentUrl: string | null; t
 
 // PUT may download an image first; everything else answers quickly.
 const TIMEOUT_MS = { short: 30_000, put: 15 * 60_000 };
+/** A live migration under TCG copies disks and memory at emulated speed; the agent gives up a stalled one itself. */
+const MIGRATION_TIMEOUT_MS = 2 * 60 * 60_000;
 
 const CODE_BY_STATUS: Record<number, AppErrorCode> = {
   400: "invalid",
@@ -153,6 +165,11 @@ export function agentRequest(
  * end line still decides the outcome.
  */
 function stepLines(onStep: (event: VmStepEvent) => void): (chunk: Buffer) => void {
+  return eventLines(vmStepEventSchema, onStep);
+}
+
+/** The same line splitter for any event schema (migration progress). */
+function eventLines<S extends z.ZodType>(schema: S, onEvent: (event: z.output<S>) => void): (chunk: Buffer) => void {
   let pending = "";
   return (chunk) => {
     pending += chunk.toString("utf8");
@@ -161,10 +178,10 @@ function stepLines(onStep: (event: VmStepEvent) => void): (chunk: Buffer) => voi
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
       try {
-        const event = vmStepEventSchema.safeParse(JSON.parse(line));
-        if (event.success) onStep(event.data);
+        const event = schema.safeParse(JSON.parse(line));
+        if (event.success) onEvent(event.data);
       } catch {
-        /* not a step line */
+        /* not an event line */
       }
     }
   };
@@ -195,6 +212,7 @@ async function call<S extends z.ZodType>(
   timeoutMs = TIMEOUT_MS.short,
   token?: string,
   onStep?: (event: VmStepEvent) => void,
+  onLines?: (chunk: Buffer) => void,
 ): Promise<z.output<S>> {
   const host = await freshTarget(target);
   if (host.revokedAt)
@@ -217,11 +235,11 @@ async function call<S extends z.ZodType>(
       headers: {
         authorization: `Bearer ${token ?? hostTokenFor(host.id, host.tokenGeneration)}`,
         ...(body !== undefined ? { "content-type": "application/json" } : {}),
-        ...(onStep ? { accept: `${VM_PUT_STREAM_TYPE}, application/json` } : {}),
+        ...(onStep || onLines ? { accept: `${VM_PUT_STREAM_TYPE}, application/json` } : {}),
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       timeoutMs,
-      onData: onStep ? stepLines(onStep) : undefined,
+      onData: onLines ?? (onStep ? stepLines(onStep) : undefined),
       tls: url.protocol === "https:" ? await agentTlsOptions(host.id, host.certFingerprint!, host.name) : undefined,
     });
   } catch (error) {
@@ -341,6 +359,46 @@ export const agentClient = {
   // downloads and converts it first: the long timeout of a VM create.
   putVolume: (h: AgentTarget, id: string, spec: VolumeSpec) =>
     call(h, "PUT", `/v1/volumes/${encodeURIComponent(id)}`, agentVolumeSchema, spec, TIMEOUT_MS.put),
+  // Migration (issue 14, lib/schemas/agent-migration.ts): the controller drives both agents.
+  /** Target: prepare the paused incoming copy (image, blank disks, network, NBD exports). */
+  migrationIncoming: (h: AgentTarget, id: string, input: z.input<typeof migrationIncomingSchema>) =>
+    call(h, "POST", `${migrationPath(id)}/incoming`, migrationTargetSchema, input, TIMEOUT_MS.put),
+  /** Source: mirror the disks and send the memory; progress lines as they come; ends paused with all sent. */
+  migrationOutgoing: (
+    h: AgentTarget,
+    id: string,
+    input: z.input<typeof migrationOutgoingSchema>,
+    onProgress?: (event: MigrationProgressEvent) => void,
+  ) =>
+    call(
+      h,
+      "POST",
+      `${migrationPath(id)}/outgoing`,
+      migrationResultSchema,
+      input,
+      MIGRATION_TIMEOUT_MS,
+      undefined,
+      undefined,
+      eventLines(migrationProgressEventSchema, onProgress ?? (() => undefined)),
+    ),
+  /** Target: stop the NBD server and resume the guest. */
+  migrationComplete: (h: AgentTarget, id: string) =>
+    call(h, "POST", `${migrationPath(id)}/complete`, vmStatusSchema, {}, 120_000),
+  /** Source: stop the paused copy and remove its files and the volumes that moved. */
+  migrationRelease: (h: AgentTarget, id: string) =>
+    call(h, "POST", `${migrationPath(id)}/release`, migrationReleaseResponseSchema, {}, 120_000),
+  /** Source: stop mirrors and the migration; the guest keeps running there. Idempotent. */
+  migrationCancel: (h: AgentTarget, id: string) =>
+    call(h, "POST", `${migrationPath(id)}/cancel`, z.unknown(), {}, 120_000).then(() => undefined),
+  /** Target: kill the incoming copy and remove what it received; a VM the agent does not know is aborted already. */
+  migrationAbort: async (h: AgentTarget, id: string): Promise<void> => {
+    try {
+      await call(h, "POST", `${migrationPath(id)}/abort`, migrationAbortResponseSchema, {}, 120_000);
+    } catch (error) {
+      if (error instanceof AppError && error.code === "not_found") return;
+      throw error;
+    }
+  },
   listVolumes: (h: AgentTarget) => call(h, "GET", "/v1/volumes", agentVolumeListResponseSchema).then((r) => r.volumes),
   /** A volume the agent does not know is already gone: 404 counts as deleted; 409 (still in a VM's spec) reaches the caller. */
   deleteVolume: async (h: AgentTarget, id: string): Promise<void> => {
@@ -359,6 +417,8 @@ export const agentClient = {
     }
   },
 };
+
+const migrationPath = (id: string) => `/v1/vms/${encodeURIComponent(id)}/migration`;
 
 /**
  * TLS options for a connection to one host's agent, by host id: for the custom server's console

@@ -23,6 +23,15 @@ const schema = z.object({
   POLYARCH_ADMIN_PASSWORD: z.string().min(8, "POLYARCH_ADMIN_PASSWORD must be at least 8 characters").optional(),
   POLYARCH_SECURE_COOKIES: z.enum(["true", "false", "auto"]).default("auto"),
   POLYARCH_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(1000).default(20_000),
+  /**
+   * a host's lease (ADR 036): its agent fences (kills) its HA VMs when no heartbeat was acknowledged
+   * for this long; the controller restarts them elsewhere only after it. 0 = no fencing, no HA restart
+   */
+  POLYARCH_HA_LEASE_MS: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 1000 && v <= 3_600_000), "POLYARCH_HA_LEASE_MS is 0 (off) or 1000-3600000")
+    .default(60_000),
   POLYARCH_JOIN_TOKEN: z.string().min(16, "POLYARCH_JOIN_TOKEN must be at least 16 characters").optional(),
   /** lifetime of join tokens created on the Hosts page (the bootstrap POLYARCH_JOIN_TOKEN does not expire) */
   POLYARCH_JOIN_TOKEN_TTL_HOURS: z.coerce

@@ -13,6 +13,7 @@ import { env } from "../platform";
 import { db, isPostgres } from "../platform";
 import { startControllerLiveness, startPeriodicJob, withLease } from "../platform";
 import { sweepOrphanedTasks } from "../vms";
+import { reconcileVms, recoverAbandonedMigrations, restartFencedHaVms } from "../mobility";
 
 const SWEEP_MS = 5_000;
 
@@ -60,7 +61,9 @@ export async function onServerStart(): Promise<void> {
  * controllers on one database every job still runs once per period cluster-wide. Timers are
  * unref'd so they never keep a stopping server alive.
  */
-export function startControllerWork(opts: { everyMs?: number; ttlMs?: number; orphanSweep?: boolean } = {}): {
+export function startControllerWork(
+  opts: { everyMs?: number; ttlMs?: number; orphanSweep?: boolean; mobility?: boolean } = {},
+): {
   stop(): Promise<void>;
 } {
   const everyMs = opts.everyMs ?? SWEEP_MS;
@@ -76,6 +79,26 @@ export function startControllerWork(opts: { everyMs?: number; ttlMs?: number; or
         ttlMs: opts.ttlMs,
         run: () => sweepOrphanedTasks(),
       }),
+    );
+  // VMs that move by themselves (issue 14, ADR 036): HA restarts after fencing, then bringing
+  // desired state back on hosts that are up. `wait: false`: a run does not hold its lease while
+  // new hosts boot the VMs (their tasks keep the next runs away from them). Migrations whose
+  // controller died are settled with their target (HA and reconciliation skip a VM still migrating).
+  if (opts.mobility !== false)
+    jobs.push(
+      startPeriodicJob({
+        name: "migration-recovery",
+        everyMs: everyMs * 2,
+        ttlMs: opts.ttlMs,
+        run: () => recoverAbandonedMigrations(),
+      }),
+      startPeriodicJob({
+        name: "ha-restart",
+        everyMs,
+        ttlMs: opts.ttlMs,
+        run: () => restartFencedHaVms({ wait: false }),
+      }),
+      startPeriodicJob({ name: "reconcile", everyMs, ttlMs: opts.ttlMs, run: () => reconcileVms({ wait: false }) }),
     );
   return {
     async stop() {

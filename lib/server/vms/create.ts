@@ -4,7 +4,7 @@ import "server-only";
 import { AppError } from "../../errors";
 import type { CreateVmInput } from "../../schemas/vms";
 import { defaultDisplay } from "../../display";
-import { db, recordAudit, type Caller } from "../platform";
+import { db, recordAudit, type Caller, type Db } from "../platform";
 import { allocateNic, requireAttachableNetwork } from "../networks";
 import { requireVisibleImage, resolveFamily } from "../images";
 import { placeAndRecord } from "./placement";
@@ -12,6 +12,29 @@ import { CREATE_STEPS, createTask, setStep } from "./tasks";
 import { getVm } from "./queries";
 import { projectForNewVm } from "./access";
 import { provisionVm } from "./provision";
+import { cpuModelArchProblem, migrationFactsFromRow, pinCpuModel } from "../../scheduler/migration";
+
+type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
+
+/**
+ * The machine type and CPU model the VM keeps for its life (ADR 037): the placed host's QEMU default
+ * machine for the arch (null when its agent does not report machine types) and the requested CPU
+ * model, else the default for the accelerator it landed on. Throws (rolling back the placement)
+ * when the requested model cannot run there.
+ */
+export async function pinnedMachine(
+  tx: Tx,
+  input: { arch: "x86_64" | "aarch64"; cpuModel?: string | null },
+  placed: { hostId: string; emulated: boolean },
+): Promise<{ machineType: string | null; cpuModel: string }> {
+  const host = await tx.host.findUniqueOrThrow({ where: { id: placed.hostId } });
+  const facts = migrationFactsFromRow(host);
+  // "native" without a usable /dev/kvm is still TCG on the host (the agent falls back): pin for TCG.
+  const mode = placed.emulated || !host.kvm ? "emulated" : "native";
+  const pinned = pinCpuModel(input.arch, mode, input.cpuModel);
+  if ("error" in pinned) throw new AppError({ code: "invalid", message: pinned.error });
+  return { machineType: facts.machines?.[input.arch]?.default ?? null, cpuModel: pinned.cpuModel };
+}
 
 export async function loadImageFor(input: { imageId: string; arch: string; memoryMb: number; diskGb: number }) {
   const image = await db().image.findUnique({ where: { id: input.imageId } });
@@ -51,6 +74,8 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
   // The project first: an actor who may not create there learns nothing else about the request.
   const projectId = await projectForNewVm(who.actor, input.projectId, { action: "vm.create", clientIp: who.clientIp });
   const image = await validateCreate(input, who);
+  const cpuProblem = input.cpuModel ? cpuModelArchProblem(input.arch, input.cpuModel) : null;
+  if (cpuProblem) throw new AppError({ code: "invalid", message: cpuProblem });
   // Tenancy: only the VM's project's networks or shared ones (404 if the caller cannot see it, else 403).
   if (input.networkId) await requireAttachableNetwork(who, input.networkId, projectId);
   let placed;
@@ -65,6 +90,7 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
         strategy: input.strategy,
       },
       async (tx, p) => {
+        const pinned = await pinnedMachine(tx, input, p);
         const vm = await tx.vm.create({
           data: {
             name: input.name,
@@ -85,6 +111,9 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
             display: input.display ?? defaultDisplay(input.arch, image),
             // An ISO install starts with the ISO in the CD drive and a blank disk of diskGb (spec.ts).
             mediaImageId: image.format === "iso" ? image.id : null,
+            machineType: pinned.machineType,
+            cpuModel: pinned.cpuModel,
+            ha: input.ha ?? false,
           },
         });
         // The NIC's address is taken in the same transaction as the host claim: a create that

@@ -129,7 +129,9 @@ export async function sweepOrphanedTasks(): Promise<{ failed: number }> {
   for (const task of running) {
     if (alive.has(task.controllerId!)) continue;
     const reason = `The controller running this task (${task.controllerId}) stopped before it finished.`;
-    if (await failProvisioning(task.id, task.kind === "vm.create" ? task.vmId : null, reason)) failed++;
+    // Tasks that provision (a create, an HA restart, a re-provision) leave the VM "creating": fail it like a create.
+    const provisions = ["vm.create", "vm.ha-restart", "vm.reconcile"].includes(task.kind);
+    if (await failProvisioning(task.id, provisions ? task.vmId : null, reason)) failed++;
   }
   // Liveness leases of controllers gone for a day are forgotten once no running task refers to them.
   const dayAgo = BigInt(nowMs - 86_400_000);

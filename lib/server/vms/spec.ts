@@ -85,6 +85,11 @@ export async function specFor(vmId: string): Promise<VmSpecInput> {
     allowEmulation: vm.allowEmulation,
     cloudInit: await cloudInitFor(vm),
     display: effectiveDisplay(vm.arch as "x86_64" | "aarch64", vm.display, image),
+    // Pinned at create and kept across moves (ADR 037); absent for VMs from before pinning.
+    machineType: vm.machineType ?? undefined,
+    cpuModel: vm.cpuModel ?? undefined,
+    generation: vm.generation,
+    fence: vm.ha,
   };
 }
 

@@ -2,8 +2,8 @@ import "server-only";
 // What agents say about VMs: each heartbeat updates the host, then the status of every VM placed
 // on it, the host's image caches and the metrics. This is the one place that composes them.
 import type { z } from "zod";
-import type { heartbeatRequestSchema, VmStatus } from "../../schemas/agent-api";
-import { db } from "../platform";
+import type { HeartbeatResponse, heartbeatRequestSchema, VmStatus } from "../../schemas/agent-api";
+import { db, env } from "../platform";
 import { HEARTBEAT_INTERVAL_MS, recordHostHeartbeat } from "../hosts";
 import { syncHostImages } from "../images";
 import { recordHeartbeatMetrics } from "../insights";
@@ -26,7 +26,50 @@ export function vmStatusFromAgent(power: VmStatus["powerState"]): string {
   }
 }
 
-export async function recordHeartbeat(hostId: string, input: z.output<typeof heartbeatRequestSchema>) {
+/** A VM deleted on the controller: any copy an agent still reports is older than this generation. */
+export const TOMBSTONE_GENERATION = 1_000_000_000;
+
+/**
+ * The copies this agent must kill (ADR 036): VMs the controller has moved to another host at a
+ * newer generation (migration, HA restart), and VMs whose deletion the audit log records. A
+ * target host's incoming copy (migratingToHostId) is not stale; a VM the controller does not know
+ * without a successful vm.delete entry is never evicted (the controller's database may be older
+ * than the agent's VMs, e.g. restored from a backup). Only successful deletions count: a denied
+ * DELETE of an arbitrary id is audited too, and must not kill anything.
+ */
+export async function evictionsFor(
+  hostId: string,
+  reported: readonly Pick<VmStatus, "id" | "generation">[],
+): Promise<{ id: string; generation: number }[]> {
+  if (reported.length === 0) return [];
+  const ids = reported.map((v) => v.id);
+  const rows = await db().vm.findMany({
+    where: { id: { in: ids } },
+    select: { id: true, hostId: true, migratingToHostId: true, generation: true },
+  });
+  const known = new Map(rows.map((r) => [r.id, r]));
+  const evict: { id: string; generation: number }[] = [];
+  for (const v of reported) {
+    const row = known.get(v.id);
+    if (row && row.hostId !== hostId && row.migratingToHostId !== hostId && row.generation > (v.generation ?? 1))
+      evict.push({ id: v.id, generation: row.generation });
+  }
+  const unknown = ids.filter((id) => !known.has(id));
+  if (unknown.length) {
+    const tombstones = await db().auditEvent.findMany({
+      where: { action: "vm.delete", result: "success", targetType: "vm", targetId: { in: unknown } },
+      select: { targetId: true },
+      distinct: ["targetId"],
+    });
+    for (const t of tombstones) evict.push({ id: t.targetId!, generation: TOMBSTONE_GENERATION });
+  }
+  return evict;
+}
+
+export async function recordHeartbeat(
+  hostId: string,
+  input: z.output<typeof heartbeatRequestSchema>,
+): Promise<HeartbeatResponse> {
   await recordHostHeartbeat(hostId, input);
   // Report only what the agent knows about VMs placed on this host; transitional controller
   // states (creating/deleting) are left to the task that owns them.
@@ -65,5 +108,12 @@ export async function recordHeartbeat(hostId: string, input: z.output<typeof hea
     input.metrics,
     vms.map((v) => v.id),
   );
-  return { ok: true as const, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS };
+  const evict = await evictionsFor(hostId, input.vms);
+  const leaseMs = env().POLYARCH_HA_LEASE_MS;
+  return {
+    ok: true as const,
+    heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    ...(leaseMs > 0 ? { fenceAfterMs: leaseMs } : {}),
+    ...(evict.length ? { evict } : {}),
+  };
 }

@@ -55,6 +55,11 @@ async function audit(
 function attachRefusal(vm: VmWithHost, volume: VolumeRow, hostName: string | null): string | null {
   if (!vm.host || !["running", "stopped"].includes(vm.status))
     return `Volumes attach only to a running or stopped VM; ${vm.name} is ${vm.status}.`;
+  if (vm.ha)
+    return (
+      `${vm.name} is an HA VM: an HA restart boots it from its image on another host, and a volume lives on one ` +
+      "host's disk, so it could not follow. Turn HA off to attach volumes."
+    );
   if (volume.vmId && volume.vmId !== vm.id) return `Volume ${volume.name} is attached to another VM; detach it first.`;
   if (volume.vmId === vm.id) return `Volume ${volume.name} is already attached to ${vm.name}.`;
   if (!DETACHED_STATES.includes(volume.status))

@@ -2,6 +2,9 @@ import { apiRoute } from "@/lib/server/web";
 import { getVm } from "@/lib/server/vms";
 import { deleteVm } from "@/lib/server/vms";
 import { requireVmAccess } from "@/lib/server/vms";
+import { readJson } from "@/lib/server/platform";
+import { setVmHa } from "@/lib/server/mobility";
+import { vmPatchSchema } from "@/lib/schemas/migration";
 
 // A VM outside the caller's projects is a 404, like one that does not exist (lib/server/vms/access.ts).
 export const GET = apiRoute<{ id: string }>(
@@ -18,4 +21,12 @@ export const DELETE = apiRoute<{ id: string }>(
     await deleteVm(params.id, { actor, clientIp });
     return { id: params.id, deleted: true };
   },
+);
+
+// HA on or off (issue 14, ADR 036): the host's agent is told first (its watchdog fences only VMs
+// whose spec says so); an HA VM may have no volumes.
+export const PATCH = apiRoute<{ id: string }>(
+  { permission: "vm:operate", action: "vm.update", targetType: "vm" },
+  async ({ req, params, actor, clientIp }) =>
+    setVmHa(params.id, await readJson(req, vmPatchSchema), { actor, clientIp }),
 );
