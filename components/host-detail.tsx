@@ -5,6 +5,7 @@ import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { fetchJson } from "@/lib/queries/fetch-json";
 import { HostCredentials } from "@/components/host-credentials";
+import { HostMaintenance } from "@/components/host-maintenance";
 import { listKeys } from "@/lib/queries/lists";
 import { formatMb, timeAgo } from "@/lib/format";
 import type { HostDto as HostDetail, VmDto as VmRow } from "@/lib/schemas/api";
@@ -86,20 +87,14 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
         </div>
         {canManage && (
           <div className="flex gap-2" role="group" aria-label="Host state">
-            {(["enabled", "maintenance", "disabled"] as const).map((s) => (
+            {/* Maintenance (with evacuation) is its own section below. */}
+            {(["enabled", "disabled"] as const).map((s) => (
               <button
                 key={s}
                 type="button"
                 disabled={update.isPending || h.adminState === s}
                 onClick={() => {
-                  if (
-                    s !== "enabled" &&
-                    !confirm(
-                      s === "maintenance"
-                        ? "Put this host in maintenance? It takes no new VMs; running VMs keep running."
-                        : "Disable this host? It takes no new VMs; running VMs keep running.",
-                    )
-                  )
+                  if (s !== "enabled" && !confirm("Disable this host? It takes no new VMs; running VMs keep running."))
                     return;
                   update.mutate({ adminState: s });
                 }}
@@ -108,7 +103,7 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
                   (h.adminState === s ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100")
                 }
               >
-                {s === "enabled" ? "Enable" : s === "maintenance" ? "Maintenance" : "Disable"}
+                {s === "enabled" ? "Enable" : "Disable"}
               </button>
             ))}
           </div>
@@ -149,6 +144,8 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
           {h.capacity.diskUsedGb} of {h.capacity.diskTotalGb} GiB
         </Item>
       </dl>
+
+      {canManage && <HostMaintenance hostId={h.id} adminState={h.adminState} />}
 
       {canManage && (
         <HostCredentials

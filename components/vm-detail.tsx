@@ -138,6 +138,16 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
           <strong>Last error:</strong> {v.lastError}
         </p>
       )}
+      {v.drift && (
+        <p data-testid="vm-drift" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
+          <strong>Drift:</strong> {v.drift}
+        </p>
+      )}
+      {v.migratingToHostId && (
+        <p data-testid="vm-migrating" className="rounded-md bg-indigo-50 px-3 py-2 text-sm text-indigo-900">
+          Moving to another host: progress in the Move section below.
+        </p>
+      )}
       {v.emulated && (
         <p className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
           This {v.arch} VM runs under TCG emulation on a {v.host?.arch ?? "different"} host: expect it to be much slower
@@ -165,6 +175,10 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
         <Item label="Created">{formatDate(v.createdAt)}</Item>
         <Item label="Updated">{formatDate(v.updatedAt)}</Item>
         <Item label="Emulation allowed">{v.allowEmulation ? "yes" : "no"}</Item>
+        <Item label="Machine / CPU">
+          {v.machineType ?? "—"} / {v.cpuModel ?? "default"}
+        </Item>
+        <Item label="High availability">{v.ha ? "on" : "off"}</Item>
       </dl>
 
       {v.host && (

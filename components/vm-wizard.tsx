@@ -7,6 +7,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { ArchBadge } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
+import { WizardMobilityOptions, cpuModelError } from "@/components/vm-wizard-mobility";
 import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch";
 import { fetchJson } from "@/lib/queries/fetch-json";
 import { vmTasksQuery } from "@/lib/queries/vms";
@@ -40,6 +41,8 @@ export function VmWizard({ create }: { create: CreateVm }) {
   const [networkId, setNetworkId] = useState<string>("");
   const [name, setName] = useState("");
   const [allowEmulation, setAllowEmulation] = useState(false);
+  const [ha, setHa] = useState(false);
+  const [cpuModel, setCpuModel] = useState("");
   const [userData, setUserData] = useState("");
   const [projectId, setProjectId] = useState("");
   // "" = the default for the arch and image (lib/display.ts); only aarch64 has a real choice.
@@ -132,6 +135,8 @@ export function VmWizard({ create }: { create: CreateVm }) {
       networkId: chosenNetworkId || null,
       projectId: project?.id ?? null,
       allowEmulation,
+      ha,
+      ...(cpuModel.trim() ? { cpuModel: cpuModel.trim() } : {}),
       ...(display && displaysFor(arch).includes(display) ? { display } : {}),
       userData: userData.trim() ? userData : null,
     });
@@ -408,6 +413,9 @@ export function VmWizard({ create }: { create: CreateVm }) {
               />
               Allow emulation (TCG) when no native {arch} host has room — much slower
             </label>
+            {arch && (
+              <WizardMobilityOptions arch={arch} cpuModel={cpuModel} onCpuModel={setCpuModel} ha={ha} onHa={setHa} />
+            )}
             <details className="text-sm">
               <summary className="cursor-pointer font-medium">cloud-init user-data (optional)</summary>
               <p className="mt-1 text-xs text-slate-500">
@@ -503,7 +511,7 @@ export function VmWizard({ create }: { create: CreateVm }) {
             <button
               type="button"
               onClick={submit}
-              disabled={!name || !!nameError || !preview.data?.ok || createVm.isPending}
+              disabled={!name || !!nameError || !!cpuModelError(cpuModel) || !preview.data?.ok || createVm.isPending}
               className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
             >
               Create VM

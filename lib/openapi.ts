@@ -48,6 +48,12 @@ import {
   volumeListQuery,
 } from "./schemas/volumes";
 import { captureRequestSchema, createSnapshotSchema, snapshotDtoSchema } from "./schemas/snapshots";
+import {
+  maintenanceRequestSchema,
+  migrateRequestSchema,
+  migrationPreviewSchema,
+  vmPatchSchema,
+} from "./schemas/migration";
 
 /** The document's own shape, as far as a client relies on it (GET /api/v1/openapi.json). */
 const openApiDocumentSchema = z.looseObject({
@@ -84,6 +90,8 @@ export const RESPONSE_SCHEMAS = {
   Snapshot: snapshotDtoSchema,
   SnapshotList: itemsOf(snapshotDtoSchema),
   PlacementExplanation: placementExplanationSchema,
+  MigrationPreview: migrationPreviewSchema,
+  MigrationStarted: z.object({ task: z.object({ id: z.string() }) }),
   PlacementCapacity: placementCapacitySchema,
   Network: networkDtoSchema,
   NetworkList: listOf(networkDtoSchema),
@@ -282,6 +290,32 @@ export function buildOpenApi(serverUrl: string) {
             errors: ["409"],
           },
         },
+        "/api/v1/hosts/{id}/maintenance": {
+          post: {
+            summary:
+              "Enter maintenance (host:manage): nothing new is placed there; with evacuate (default true) every VM moves " +
+              "away one at a time (running live, stopped cold) as a host.evacuate task, one step per VM with its outcome " +
+              "or the reason it stays: 202 {task: {id}, host}; without evacuate 200 {task: null, host}. 409 while an " +
+              "evacuation of the host runs",
+            body: maintenanceRequestSchema,
+            status: 202,
+            ok: { description: "{task: {id} | null, host}" },
+            errors: ["404", "409"],
+          },
+          delete: {
+            summary:
+              "Exit maintenance (host:manage): the host takes new VMs again; a running evacuation stops after its VM",
+            ok: { description: "{host}" },
+            errors: ["404"],
+          },
+        },
+        "/api/v1/hosts/{id}/tasks": {
+          get: {
+            summary:
+              "The host's own tasks, newest 10, with their steps (host:manage): an evacuation has one step per VM with its outcome",
+            ok: "VmTaskList",
+          },
+        },
         "/api/v1/hosts/{id}/metrics": {
           get: {
             summary: "CPU % (0..100 over all cores) and memory used of the host, oldest first (60 minutes kept)",
@@ -368,6 +402,15 @@ export function buildOpenApi(serverUrl: string) {
         },
         "/api/v1/vms/{id}": {
           get: { summary: "One VM", ok: "Vm" },
+          patch: {
+            summary:
+              "HA on or off (vm:operate; ADR 036): the host's agent is told first (503 and no change when it cannot be); " +
+              "409 for a VM with attached volumes or not running/stopped. An HA VM restarts from its image on another " +
+              "host once its dead host's lease has expired; data on the dead host's disk is not carried",
+            body: vmPatchSchema,
+            ok: "Vm",
+            errors: ["409", "503"],
+          },
           delete: { summary: "Delete a VM and its disk (vm:operate)", ok: "Deleted", errors: ["409", "503"] },
         },
         "/api/v1/vms/{id}/actions": {
@@ -436,6 +479,35 @@ export function buildOpenApi(serverUrl: string) {
             status: 201,
             ok: "StoredImage",
             errors: ["409", "413", "422", "503", "507"],
+          },
+        },
+        // Moving VMs between hosts (issue 14; ADR 035, 037).
+        "/api/v1/vms/{id}/migration-preview": {
+          get: {
+            summary:
+              "Per host: can the VM move there (live when running, cold when stopped), every reason it cannot and what " +
+              "could not be verified; why it cannot move at all (blocked); the scheduler's pick among the hosts that can",
+            ok: "MigrationPreview",
+          },
+        },
+        "/api/v1/vms/{id}/migrate": {
+          post: {
+            summary:
+              "Move the VM to another host (host:manage): hostId or the scheduler's pick; live (running) or cold (stopped). " +
+              "The target's capacity is claimed first; follow the vm.migrate task (progress, result). 409 with the reason " +
+              "when the VM or the host cannot; on any failure the VM stays on its host",
+            body: migrateRequestSchema,
+            status: 202,
+            ok: "MigrationStarted",
+            errors: ["404", "409"],
+          },
+        },
+        "/api/v1/vms/{id}/migrate/cancel": {
+          post: {
+            summary:
+              "Cancel the VM's running migration (host:manage; no body): it stays on its host. 409 when none runs",
+            ok: "MigrationStarted",
+            errors: ["409"],
           },
         },
       }),

@@ -6,6 +6,7 @@ import { userDataSchema } from "./ssh-keys";
 import { TASK_STATUSES } from "./entities";
 import { timestamp } from "./dto";
 import { booleanField } from "./boolean";
+import { migrationTaskResultSchema } from "./migration";
 
 /** The VM-name rule (also the agent's): the wizard, the server action, the API and the agent share it. */
 export { vmNameSchema };
@@ -78,6 +79,16 @@ export const vmTaskDtoSchema = z.object({
   createdAt: timestamp,
   startedAt: timestamp.nullable(),
   finishedAt: timestamp.nullable(),
+  progress: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .nullable()
+    .describe("0-100 while a long task runs (migration, evacuation)"),
+  result: migrationTaskResultSchema
+    .nullable()
+    .describe("what a finished migration measured (total time, downtime, bytes); null for other tasks"),
   steps: z.array(
     z.object({
       id: z.string(),

@@ -122,6 +122,12 @@ describe("the route list", () => {
       display: "vga",
       project: null,
       ownerId: null,
+      machineType: "pc-q35-7.2",
+      cpuModel: null,
+      generation: 1,
+      ha: false,
+      migratingToHostId: null,
+      drift: null,
       createdAt: "2026-01-01T00:00:00.000Z",
       updatedAt: "2026-01-01T00:00:00.000Z",
     };
@@ -272,6 +278,34 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
             { name: "start", position: 0, status: "failed", message: "not reachable", startedAt: now, finishedAt: now },
           ],
         },
+      },
+    });
+    // Issue 14: a finished migration (progress, measured result) and the host's evacuation (GET /hosts/:id/tasks).
+    const measured = {
+      mode: "live",
+      fromHostId: host.id,
+      toHostId: host.id,
+      totalMs: 1200,
+      downtimeMs: 40,
+      bytes: 1 << 20,
+    };
+    await db().task.create({
+      data: {
+        kind: "vm.migrate",
+        status: "succeeded",
+        vmId,
+        hostId: host.id,
+        progress: 100,
+        result: JSON.stringify(measured),
+      },
+    });
+    await db().task.create({
+      data: {
+        kind: "host.evacuate",
+        status: "running",
+        hostId: host.id,
+        progress: 50,
+        steps: { create: [{ name: "vm-a", position: 0, status: "succeeded", message: "live-migrated to x86-2" }] },
       },
     });
     await db().metricSample.create({ data: { hostId: host.id, cpuPct: 12.5, memUsedMb: 2048 } });

@@ -5,6 +5,8 @@ import { VmVolumes } from "@/components/vm-volumes";
 import { VmMedia } from "@/components/vm-media";
 import { VmResize } from "@/components/vm-resize";
 import { VmSnapshots } from "@/components/vm-snapshots";
+import { VmMigration } from "@/components/vm-migration";
+import { VmHa } from "@/components/vm-ha";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { canSeeVm } from "@/lib/server/vms";
@@ -56,6 +58,11 @@ export default async function VmPage({ params }: { params: Promise<{ id: string 
       </div>
       <div className="rounded-lg border border-slate-200 bg-white p-4">
         <VmSnapshots vmId={id} canOperate={canOperate} />
+      </div>
+      {/* Moving VMs between hosts is the cloud operator's call (host:manage); HA is the VM operator's. */}
+      <div className="space-y-6 rounded-lg border border-slate-200 bg-white p-4">
+        <VmMigration vmId={id} canMigrate={can(actor.role, "host:manage")} />
+        <VmHa vmId={id} canOperate={canOperate} />
       </div>
     </div>
   );
