@@ -40,7 +40,10 @@ import { AGENT_VERSION, archRefusal, type HostUsage } from "../host";
 import { type Logger, silentLogger } from "../util";
 import type { TokenVerifier } from "./auth";
 import { handleMigrationRoute, type MigrationBackend } from "./migration-routes";
+import { HttpError, readJson } from "./body";
 import { ALLOWED, route } from "./routes";
+
+export { HttpError };
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -113,17 +116,6 @@ export interface AgentServerOptions {
   /** PUT /v1/token: the controller hands over the rotated host token */
   acceptToken?: (hostToken: string) => Promise<void>;
   maxBodyBytes?: number;
-}
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "HttpError";
-  }
 }
 
 const AGENT_ERROR_STATUS: Record<string, number> = {
@@ -201,42 +193,6 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
 }
 
 /** Reads a JSON body with a hard size cap (checked on Content-Length and on the bytes). */
-function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume(); // let the client finish sending so it can read our answer
-      return reject(new HttpError(413, "too_large", `request body over ${limit} bytes`));
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on("data", (c: Buffer) => {
-      if (failed) return;
-      size += c.length;
-      if (size > limit) {
-        failed = true;
-        chunks.length = 0;
-        reject(new HttpError(413, "too_large", `request body over ${limit} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("error", (e) => {
-      if (!failed) reject(new HttpError(400, "invalid", `request aborted: ${e.message}`));
-    });
-    req.on("end", () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks).toString("utf8");
-      if (!text.trim()) return reject(new HttpError(400, "invalid", "request body is empty (JSON expected)"));
-      try {
-        resolve(JSON.parse(text));
-      } catch (e) {
-        reject(new HttpError(400, "invalid", `malformed JSON: ${(e as Error).message}`));
-      }
-    });
-  });
-}
 
 /** The backend's (optional) storage method, or 404 from an agent without it. */
 function need<T>(fn: T | undefined, what: string): T {
@@ -566,7 +522,9 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
   }
 
   server.headersTimeout = 30_000;
-  server.requestTimeout = 120_000; // receiving the request; PUT's response may take longer (image download)
+  // No whole-request cap: a cold migration's disk PUT streams GiB (its own idle timer cuts a stalled
+  // sender); JSON bodies have their own deadline in readJson.
+  server.requestTimeout = 0;
   return server;
 }
 

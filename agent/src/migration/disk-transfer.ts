@@ -133,6 +133,8 @@ export async function receiveDisk(
   }
 }
 
+const UPLOAD_IDLE_MS = 60_000;
+
 /** Writes at most `limit` bytes (one more is an error), hashing on the way. */
 async function streamToFile(
   body: Readable,
@@ -141,8 +143,18 @@ async function streamToFile(
 ): Promise<{ sizeBytes: number; sha256: string }> {
   const hash = crypto.createHash("sha256");
   let size = 0;
+  // No cap on the whole upload (a cold move streams GiB, ADR 035): a sender silent for a minute is cut instead.
+  let idle: NodeJS.Timeout | undefined;
+  const armIdle = () => {
+    clearTimeout(idle);
+    idle = setTimeout(
+      () => meter.destroy(new TransferError(`disk upload stalled: no data for ${UPLOAD_IDLE_MS / 1000} s`)),
+      UPLOAD_IDLE_MS,
+    );
+  };
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      armIdle();
       size += chunk.length;
       if (size > limit) return cb(new TransferError(`body longer than the declared ${limit} bytes`));
       hash.update(chunk);
@@ -150,10 +162,13 @@ async function streamToFile(
     },
   });
   try {
+    armIdle();
     await pipeline(body, meter, createWriteStream(file, { mode: 0o600 }));
   } catch (err) {
     if (err instanceof AgentError) throw err;
     throw new TransferError(`disk upload interrupted: ${errMessage(err)}`);
+  } finally {
+    clearTimeout(idle);
   }
   return { sizeBytes: size, sha256: hash.digest("hex") };
 }

@@ -8,7 +8,7 @@ import { AppError } from "../../errors";
 import type { CreateSnapshotInput, snapshotDtoSchema } from "../../schemas/snapshots";
 import { agentClient } from "../hosts";
 import { db, logError, type Actor, type Caller } from "../platform";
-import { getVm, requireVmAccess, vmStatusFromAgent } from "../vms";
+import { getVm, refuseWhileMoving, requireVmAccess, vmStatusFromAgent } from "../vms";
 import { claimSnapshotDisk, noRoomError, releaseSnapshotDisk, snapshotClaimGb } from "./claims";
 import { reasonOf, runVmTask } from "./task-run";
 
@@ -76,6 +76,7 @@ export async function listSnapshots(vmId: string, actor: Actor, clientIp: string
 
 export async function createSnapshot(vmId: string, input: CreateSnapshotInput, who: Caller) {
   await requireVmAccess(who.actor, vmId, "vm:operate", { action: "vm.snapshot.create", clientIp: who.clientIp });
+  await refuseWhileMoving(vmId);
   const vm = await placedVm(vmId);
   const power = await livePowerOf(vm, "snapshot");
   if (input.memory && power !== "running")
@@ -146,6 +147,7 @@ export async function createSnapshot(vmId: string, input: CreateSnapshotInput, w
 /** Answers the VM as it is afterwards (a disk-only revert of a running VM restarts it). */
 export async function revertSnapshot(vmId: string, snapshotId: string, who: Caller) {
   await requireVmAccess(who.actor, vmId, "vm:operate", { action: "vm.snapshot.revert", clientIp: who.clientIp });
+  await refuseWhileMoving(vmId);
   const vm = await placedVm(vmId);
   const snap = await snapshotOf(vmId, snapshotId);
   await livePowerOf(vm, "revert");
@@ -215,6 +217,7 @@ async function abandoned(vmId: string) {
 
 export async function deleteSnapshot(vmId: string, snapshotId: string, who: Caller) {
   await requireVmAccess(who.actor, vmId, "vm:operate", { action: "vm.snapshot.delete", clientIp: who.clientIp });
+  await refuseWhileMoving(vmId);
   const vm = await placedVm(vmId);
   const snap = await snapshotOf(vmId, snapshotId);
   const taken = await db().snapshot.updateMany({

@@ -10,3 +10,4 @@ export * from "./status";
 export * from "./tasks";
 export * from "./media";
 export * from "./resize";
+export * from "./moving";

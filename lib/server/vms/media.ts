@@ -8,6 +8,7 @@ import { agentClient } from "../hosts";
 import { requireVisibleImage } from "../images";
 import { db, recordAudit, type Caller } from "../platform";
 import { requireVmAccess } from "./access";
+import { refuseWhileMoving } from "./moving";
 import { specFor } from "./spec";
 import { createTask, finishTask, setStep } from "./tasks";
 
@@ -37,6 +38,7 @@ export async function getVmMedia(vmId: string, who: Caller) {
 export async function insertMedia(vmId: string, imageId: string, who: Caller) {
   const attempt = { action: "vm.media.insert", clientIp: who.clientIp };
   await requireVmAccess(who.actor, vmId, "vm:operate", attempt);
+  await refuseWhileMoving(vmId);
   const image = await requireVisibleImage(who.actor, imageId, attempt);
   const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId } });
   if (image.format !== "iso")
@@ -56,6 +58,7 @@ export async function insertMedia(vmId: string, imageId: string, who: Caller) {
 
 export async function ejectMedia(vmId: string, who: Caller) {
   await requireVmAccess(who.actor, vmId, "vm:operate", { action: "vm.media.eject", clientIp: who.clientIp });
+  await refuseWhileMoving(vmId);
   return changeMedia(vmId, null, who, "vm.media.eject", null);
 }
 

@@ -9,6 +9,7 @@ import { placeAndRecord, releaseHost } from "./placement";
 import { CREATE_STEPS, createTask, finishTask, setStep } from "./tasks";
 import { getVm } from "./queries";
 import { requireVmAccess } from "./access";
+import { refuseWhileMoving } from "./moving";
 import { loadImageFor } from "./create";
 import { provisionVm } from "./provision";
 import { vmStatusFromAgent } from "./status";
@@ -28,6 +29,7 @@ export async function vmAction(
   opts: { provision?: boolean } = {},
 ) {
   await requireVmAccess(who.actor, id, "vm:operate", { action: `vm.${action}`, clientIp: who.clientIp });
+  await refuseWhileMoving(id);
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
   if (action === "retry") return retryCreate(vm.id, who, opts);
@@ -136,6 +138,7 @@ async function retryCreate(id: string, who: Caller, opts: { provision?: boolean 
 
 export async function deleteVm(id: string, who: Caller) {
   await requireVmAccess(who.actor, id, "vm:operate", { action: "vm.delete", clientIp: who.clientIp });
+  await refuseWhileMoving(id);
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
   if (vm.status === "creating")

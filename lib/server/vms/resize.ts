@@ -11,6 +11,7 @@ import type { ResizeVmInput } from "../../schemas/volumes";
 import { agentClient } from "../hosts";
 import { db, recordAudit, type Caller, type Db } from "../platform";
 import { requireVmAccess } from "./access";
+import { refuseWhileMoving } from "./moving";
 import { getVm } from "./queries";
 import { specFor } from "./spec";
 import { vmStatusFromAgent } from "./status";
@@ -69,6 +70,7 @@ const RESIZABLE = ["running", "stopped"];
  */
 export async function resizeVm(id: string, input: ResizeVmInput, who: Caller) {
   await requireVmAccess(who.actor, id, "vm:operate", { action: "vm.resize", clientIp: who.clientIp });
+  await refuseWhileMoving(id);
   const vm = await db().vm.findUnique({ where: { id }, include: { host: true } });
   if (!vm) throw new AppError({ code: "not_found", message: `VM ${id} does not exist.` });
   const want = {

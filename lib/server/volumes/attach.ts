@@ -12,6 +12,7 @@ import {
   createTask,
   finishTask,
   releaseHostDelta,
+  refuseWhileMoving,
   requireVmAccess,
   setStep,
   specFor,
@@ -79,6 +80,7 @@ export async function attachVolume(vmId: string, volumeId: string, who: Caller) 
   const attempt = { action: "volume.attach", clientIp: who.clientIp };
   await requireVmAccess(who.actor, vmId, "vm:operate", attempt);
   await requireVolumeAccess(who.actor, volumeId, "vm:operate", attempt);
+  await refuseWhileMoving(vmId);
   const task = await createTask({
     kind: "volume.attach",
     vmId,
@@ -195,6 +197,7 @@ export async function detachVolume(vmId: string, volumeId: string, who: Caller) 
   const attempt = { action: "volume.detach", clientIp: who.clientIp };
   await requireVmAccess(who.actor, vmId, "vm:operate", attempt);
   await requireVolumeAccess(who.actor, volumeId, "vm:operate", attempt);
+  await refuseWhileMoving(vmId);
   const vm = await loadVm(vmId);
   const volume = await db().volume.findUnique({ where: { id: volumeId } });
   if (!vm || !volume) throw new AppError({ code: "not_found", message: `Volume ${volumeId} does not exist.` });
