@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_FILTERS,
+  agentFilter,
   architectureFilter,
   diskFilter,
   enabledFilter,
@@ -241,10 +242,24 @@ it("the default chain runs state, then arch, then room", () => {
     "availability:enabled",
     "availability:maintenance",
     "availability:online",
+    "availability:agent",
     "architecture:architecture",
     "resource:vcpu",
     "resource:ram",
     "resource:disk",
     "resource:vcpu-limit",
   ]);
+});
+
+describe("agentFilter", () => {
+  it("refuses a host row without an agent address and names why", () => {
+    expect(run(agentFilter, makeHost("seed", "aarch64", { hasAgent: false }), makeReq({ arch: "aarch64" }))).toEqual({
+      ok: false,
+      reason: "host has no agent address (its agent never announced itself)",
+    });
+  });
+  it("passes a host with an agent, and a hand-built snapshot that does not say", () => {
+    expect(run(agentFilter, makeHost("h", "x86_64", { hasAgent: true }), makeReq())).toEqual({ ok: true });
+    expect(run(agentFilter, makeHost("h", "x86_64"), makeReq())).toEqual({ ok: true });
+  });
 });

@@ -48,6 +48,16 @@ export const onlineFilter: Filter = {
   check: (host) => (host.status === "online" ? PASS : { ok: false, reason: "host is offline" }),
 };
 
+/** A host row without an agent address cannot start anything (issue 15: VMs were placed on seeded rows). */
+export const agentFilter: Filter = {
+  name: "agent",
+  kind: "availability",
+  check: (host) =>
+    host.hasAgent === false
+      ? { ok: false, reason: "host has no agent address (its agent never announced itself)" }
+      : PASS,
+};
+
 /** Cloudpods' host_cpu predicate, plus Nova-style emulation: TCG only when the VM allows it. */
 export const architectureFilter: Filter = {
   name: "architecture",
@@ -116,6 +126,7 @@ export const DEFAULT_FILTERS: readonly Filter[] = [
   enabledFilter,
   maintenanceFilter,
   onlineFilter,
+  agentFilter,
   architectureFilter,
   vcpuFilter,
   ramFilter,

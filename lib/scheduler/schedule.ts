@@ -99,6 +99,7 @@ const UNAVAILABLE_LABEL: Record<string, string> = {
   enabled: "disabled",
   maintenance: "in maintenance",
   online: "offline",
+  agent: "without an agent address",
 };
 
 function hasKind(e: HostEvaluation, kind: Filter["kind"]): boolean {

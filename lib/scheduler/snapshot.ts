@@ -10,6 +10,8 @@ export interface HostRow extends Omit<
   arch: string;
   status: string;
   adminState: string;
+  /** the agent's base URL as stored (null: none yet); absent = not read, assumed reachable */
+  agentUrl?: string | null;
   /** JSON array text as stored, or an already-parsed array */
   nativeArches: string | readonly string[];
   emulatedArches: string | readonly string[];
@@ -60,5 +62,6 @@ export function hostSnapshotFromRow(row: HostRow): HostSnapshot {
     emulatedArches: parseArchList(row.emulatedArches),
     maxVcpusNative: row.maxVcpusNative,
     maxVcpusEmulated: row.maxVcpusEmulated,
+    ...(row.agentUrl !== undefined ? { hasAgent: Boolean(row.agentUrl) } : {}),
   };
 }

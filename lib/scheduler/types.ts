@@ -32,6 +32,12 @@ export interface HostSnapshot {
   /** per-VM vCPU ceiling of the accelerator; null = no limit known */
   maxVcpusNative: number | null;
   maxVcpusEmulated: number | null;
+  /**
+   * false: the host has no agent address (registered but never announced, or a row without an
+   * agent) — nothing could start a VM there, so it is never a candidate. Absent = assumed reachable
+   * (snapshots built by hand in pure tests and tools).
+   */
+  hasAgent?: boolean;
 }
 
 export interface PlacementRequest {

@@ -393,9 +393,11 @@ describe.each(PROVIDERS)("secured agent channel on %s", (provider) => {
     // refused and send the agent back to its join token (correct, but not what this test checks).
     const a = await agent("t1", [], undefined, 600_000);
     const host = await hostOf(a);
+    // ... and its first heartbeat (sent right after registering) answered, so none is on its way.
+    await until(async () => a.client?.lastHeartbeatAt ?? null, "first heartbeat");
     const oldToken = hostTokenFor(host.id, host.tokenGeneration);
     const r = await rotateHostToken(host.id, { actor: admin, clientIp: null });
-    expect(r).toMatchObject({ delivered: true, generation: host.tokenGeneration + 1 });
+    expect(r, r.message).toMatchObject({ delivered: true, generation: host.tokenGeneration + 1 });
     const newToken = hostTokenFor(host.id, r.generation);
     expect((await loadIdentity(path.join(root, "t1")))!.hostToken).toBe(newToken);
     // Controller side: heartbeats with the old token are refused, the new one works.

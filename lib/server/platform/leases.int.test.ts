@@ -166,6 +166,7 @@ describe.each(PROVIDERS)("leases on %s", (provider) => {
         ramAllocationRatio: 1,
         nativeArches: '["x86_64"]',
         emulatedArches: "[]",
+        agentUrl: "http://127.0.0.1:9", // placement needs an agent address; nothing answers there
       },
     });
     const image = await db().image.create({ data: { name: "img", arch: "x86_64", format: "kernel", status: "ready" } });

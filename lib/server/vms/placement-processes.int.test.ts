@@ -34,6 +34,7 @@ describe.each(PROVIDERS)("two controller processes placing on %s", (provider) =>
         ramAllocationRatio: 1,
         nativeArches: '["aarch64"]',
         emulatedArches: "[]",
+        agentUrl: "http://127.0.0.1:9", // placement needs an agent address; nothing is provisioned here
       },
     });
     const image = await db().image.create({
