@@ -3,27 +3,33 @@ import { resolve } from "node:path";
 import { agentControllerUrl, baseURL } from "../playwright.config";
 import { connectWebSocket, UpgradeRefused } from "../agent/src/console";
 import { storageStateFor } from "./helpers";
+import type { Fleet } from "../scripts/fleet/fleet.mjs";
 
-// What the specs on the real mixed fleet share (console, vnc, network-ping, fleet): starting the
-// fleet (scripts/fleet/fleet.mjs), waiting for its two hosts, console tickets and their sockets.
+// What the specs on the real mixed fleet share (console, vnc, network-ping, fleet, migration, ha,
+// maintenance): starting the fleet (scripts/fleet/fleet.mjs), waiting for its hosts, console tickets
+// and their sockets.
 
-export type Fleet = {
-  stop(): Promise<void>;
-  agents: { arch: string; pid: number; hostId: string | null; url: string }[];
-  errors: { arch: string; error: string }[];
-};
-export type OnlineHost = { name: string; arch: string; agentUrl: string | null };
+export type { Fleet, FleetAgent } from "../scripts/fleet/fleet.mjs";
+export type OnlineHost = { id: string; name: string; arch: string; agentUrl: string | null };
 export const FLEET_JOIN_TOKEN = "e2e-join-token-0123456789abcdef";
+/** Agents per arch; the default fleet is one x86_64 and one aarch64 agent. */
+export type FleetCounts = { x86_64?: number; aarch64?: number };
 
-/** An x86_64 and an aarch64 agent against the e2e controller's agent TLS port (the same data dir for every spec). */
-export async function startMixedFleet(): Promise<Fleet> {
-  const { startFleet } = await import(resolve("scripts/fleet/fleet.mjs"));
+/**
+ * A fleet against the e2e controller's agent TLS port (the same data dir for every spec): one x86_64
+ * and one aarch64 agent, or `counts` of each (0 leaves an arch out; the n-th agent of an arch gets
+ * machine id local-<arch>-<n>).
+ */
+export async function startMixedFleet(counts: FleetCounts = { x86_64: 1, aarch64: 1 }): Promise<Fleet> {
+  const { startFleet } = (await import(
+    resolve("scripts/fleet/fleet.mjs")
+  )) as typeof import("../scripts/fleet/fleet.mjs");
   return startFleet({
     controllerUrl: agentControllerUrl,
     controllerCa: resolve(".cache/e2e-data/pki/ca/cert.pem"),
     joinToken: FLEET_JOIN_TOKEN,
     dataDir: resolve(".cache/e2e-data/fleet"),
-    arches: ["x86_64", "aarch64"],
+    fleet: counts,
     strict: true,
     handleSignals: false,
     log: (m: string) => console.log(`[fleet] ${m}`),
@@ -32,6 +38,29 @@ export async function startMixedFleet(): Promise<Fleet> {
 
 /** An API context signed in as the seeded admin. */
 export const adminApi = () => pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
+
+/**
+ * Waits until every agent of `fleet` is a connected host of its arch (its heartbeats arrive; its
+ * admin state — e.g. disabled by an earlier spec — does not matter here; hosts of earlier specs neither).
+ */
+export async function waitForAgentsOnline(admin: APIRequestContext, fleet: Fleet): Promise<void> {
+  const want = fleet.agents.map((a) => `${a.hostId}:${a.arch}`).sort();
+  const ids = new Set(fleet.agents.map((a) => a.hostId));
+  await expect
+    .poll(
+      async () => {
+        const hosts = (await (await admin.get("/api/v1/hosts?pageSize=200")).json()).items as (OnlineHost & {
+          connectivity: string;
+        })[];
+        return hosts
+          .filter((h) => ids.has(h.id) && h.connectivity === "online")
+          .map((h) => `${h.id}:${h.arch}`)
+          .sort();
+      },
+      { timeout: 90_000, message: "every agent of the fleet online" },
+    )
+    .toEqual(want);
+}
 
 /** Waits until the online hosts that `which` picks (default: all but the seeded ones) are one x86_64 and one aarch64. */
 export async function waitForFleetOnline(

@@ -1,10 +1,13 @@
 // `npm run up`: one command from a fresh Debian machine with Node 20 to a running console with a
 // local mixed fleet. Installs what is missing, migrates, builds, starts the console, the local
 // agents and registers demo images; Ctrl-C / SIGTERM stops everything it started.
+// POLYARCH_FLEET=x86_64:2,aarch64:2 asks for several agents per arch (default: one of each), e.g.
+// to try migration, maintenance and HA on one machine.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
+import { parseFleetSpec } from "./fleet/fleet-spec.mjs";
 
 const root = resolve(new URL("..", import.meta.url).pathname);
 const dataDir = resolve(process.env.POLYARCH_DATA_DIR ?? join(root, "data"));
@@ -66,6 +69,8 @@ process.on("SIGINT", () => stopAll(0));
 process.on("SIGTERM", () => stopAll(0));
 
 async function main() {
+  // Checked first: a typo here should not cost an install and a build before it shows.
+  const fleetSpec = parseFleetSpec(process.env.POLYARCH_FLEET ?? "x86_64:1,aarch64:1");
   const [major, minor] = process.versions.node.split(".").map(Number);
   if (major < 20 || (major === 20 && minor < 9))
     throw new Error(`Node ${process.versions.node} is too old: Polyarch needs Node 20.9 or newer`);
@@ -144,7 +149,7 @@ async function main() {
       joinToken,
       dataDir: join(dataDir, "fleet"),
       controllerCa: join(dataDir, "pki", "ca", "cert.pem"),
-      arches: ["x86_64", "aarch64"],
+      fleet: fleetSpec,
       handleSignals: false,
       log,
     });
@@ -156,6 +161,10 @@ async function main() {
   const login = existsSync(pwFile) ? readFileSync(pwFile, "utf8").trim().split("\n") : null;
   console.log("\n  Polyarch is up.");
   console.log(`  Console:  ${publicUrl}`);
+  if (fleet)
+    console.log(
+      `  Fleet:    ${fleet.agents.map((a) => a.machineId).join(", ")} (POLYARCH_FLEET=x86_64:2,aarch64:2 for more)`,
+    );
   if (agentTlsPort > 0)
     console.log(
       `  Agents:   https://127.0.0.1:${agentTlsPort} (agent API over TLS; CA ${join(dataDir, "pki", "ca", "cert.pem")})`,
@@ -170,5 +179,6 @@ async function main() {
 
 main().catch((e) => {
   console.error(`[up] ${e instanceof Error ? e.message : e}`);
+  process.exitCode = 1; // stopAll's exit timer is unref'd: the process may end before it fires
   stopAll(1);
 });

@@ -1,12 +1,17 @@
 // Smoke test of scripts/fleet/fleet.mjs against a stub controller on 127.0.0.1 (register,
 // heartbeat, image download), with the real agent bundle (dist/agent.mjs), real QEMU and
 // private userspace OVS instances:
-//   1. startFleet({arches: [x86_64, aarch64]}): both agents register; the aarch64 one reports
-//      arch aarch64 (arm64 Node under qemu-user); each boots a VM of its own arch from the
-//      fixtures (scripts/fixtures/build.sh) with a VLAN-tagged NIC to the marker line.
-//   2. fleet.stop(): no agent, QEMU, ovsdb-server, ovs-vswitchd, tap or bridge is left.
-//   3. the CLI (node fleet.mjs ...) as a child process, stopped by SIGTERM: same, no leftovers.
-// Usage: node scripts/fleet/fleet-smoke.mjs [--arch x86_64,aarch64] [--no-vm] [--no-cli]
+//   1. startFleet({fleet: "x86_64:2,aarch64:1"}): every agent registers, with its own machine id
+//      and host id (two of one arch: distinct); the aarch64 one reports arch aarch64 (arm64 Node
+//      under qemu-user); the idle agents' CPU use is measured; the first agent of each arch boots a
+//      VM of its arch from the fixtures (scripts/fixtures/build.sh) with a VLAN-tagged NIC to the
+//      marker line, and the two VMs ping each other through the uplink bridge.
+//   2. the host-failure helpers: signalAgent SIGSTOP freezes an agent (its heartbeats stop) and
+//      SIGCONT thaws it; restartAgent re-attaches the running VM (same QEMU pid); killAgent
+//      {withVms} leaves no agent or QEMU, and restartAgent brings the agent back.
+//   3. fleet.stop(): no agent, watchdog, QEMU, ovsdb-server, ovs-vswitchd, tap or bridge is left.
+//   4. the CLI (node fleet.mjs --fleet x86_64:2 ...) as a child process, stopped by SIGTERM: same.
+// Usage: node scripts/fleet/fleet-smoke.mjs [--fleet x86_64:2,aarch64:1] [--agent-bundle FILE] [--no-vm] [--no-cli]
 // Needs root (taps). Exit 0 = passed. Prints timings.
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
@@ -17,13 +22,19 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { watchdogPid, watchdogPids } from "./agent-process.mjs";
 import { startFleet } from "./fleet.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const { values } = parseArgs({
-  options: { arch: { type: "string" }, "no-vm": { type: "boolean" }, "no-cli": { type: "boolean" } },
+  options: {
+    fleet: { type: "string" },
+    "agent-bundle": { type: "string" },
+    "no-vm": { type: "boolean" },
+    "no-cli": { type: "boolean" },
+  },
 });
-const ARCHES = (values.arch ?? "x86_64,aarch64").split(",");
+const FLEET = values.fleet ?? "x86_64:2,aarch64:1";
 const JOIN = "join-token-fleet-smoke-" + crypto.randomBytes(6).toString("hex");
 const FIX = process.env.POLYARCH_FIXTURES_DIR ?? path.join(REPO, ".cache/fixtures");
 let pass = 0;
@@ -70,7 +81,8 @@ const server = http.createServer((req, res) => {
     if (!hostId) return json(401, { error: { code: "unauthorized", message: "bad token" } });
     if (url === "/api/agent/v1/heartbeat" && req.method === "POST") {
       heartbeats.set(hostId, (heartbeats.get(hostId) ?? 0) + 1);
-      return json(200, { ok: true, heartbeatIntervalMs: 1000 });
+      // A lease far longer than the smoke: agents that fence start their watchdog, none ever fences here.
+      return json(200, { ok: true, heartbeatIntervalMs: 1000, fenceAfterMs: 600_000 });
     }
     const m = /^\/api\/agent\/v1\/images\/([^/]+)\/([^/]+)$/.exec(url);
     if (m && req.method === "GET") {
@@ -123,8 +135,84 @@ async function agentApi(agent, method, p, body) {
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
+/** CPU time (user + system, in clock ticks of 1/100 s) of a process, from /proc/<pid>/stat. */
+function cpuTicks(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" "); // after "pid (comm) ": state is field 3
+  return Number(rest[11]) + Number(rest[12]);
+}
+/** The process state letter (R, S, T = stopped, ...), or null when it is gone. */
+function procState(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return f.slice(f.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return null;
+  }
+}
+const isAlive = (pid) => procState(pid) !== null && procState(pid) !== "Z";
 function tapNameOf(vmId, nicId) {
   return "pa" + crypto.createHash("sha256").update(`${vmId}/${nicId}`).digest("hex").slice(0, 12);
+}
+
+/** 2. SIGSTOP/SIGCONT, restart with a running VM (re-attached), SIGKILL with the VMs, restart. */
+async function failureHelpers(booted) {
+  const heartbeatsOf = (a) => heartbeats.get(a.hostId) ?? 0;
+  const a = fleet.agents.find((x) => x.arch === "x86_64" && x.index === 2) ?? fleet.agents[0];
+  fleet.signalAgent(a.machineId, "SIGSTOP");
+  const frozenAt = heartbeatsOf(a);
+  await sleep(4_000);
+  const stopped = procState(a.pid) === "T" && heartbeatsOf(a) <= frozenAt + 1;
+  fleet.signalAgent(a.machineId, "SIGCONT");
+  let resumed = false;
+  for (let i = 0; i < 300 && !resumed; i++) {
+    resumed = heartbeatsOf(a) > frozenAt + 1; // one heartbeat may have been in flight at SIGSTOP
+    if (!resumed) await sleep(100);
+  }
+  if (stopped && resumed)
+    ok(`signalAgent: ${a.machineId} frozen by SIGSTOP (no heartbeat for 4 s), SIGCONT resumed it`);
+  else bad(`signalAgent ${a.machineId}: stopped=${stopped} resumed=${resumed} state=${procState(a.pid)}`);
+
+  for (const b of booted) {
+    const qemuBefore = fleet.qemuProcesses(b.vmId).map((p) => p.pid);
+    const oldPid = b.agent.pid;
+    let t0 = t();
+    if (b.agent.arch === "x86_64") {
+      await fleet.restartAgent(b.agent.machineId);
+      const r = await agentApi(b.agent, "GET", `/v1/vms/${b.vmId}`);
+      const qemuAfter = fleet.qemuProcesses(b.vmId).map((p) => p.pid);
+      if (
+        b.agent.pid !== oldPid &&
+        !isAlive(oldPid) &&
+        r.body?.powerState === "running" &&
+        qemuAfter.join() === qemuBefore.join()
+      )
+        ok(
+          `restartAgent ${b.agent.machineId} in ${secs(t0)} s: new pid, VM re-attached running with the same QEMU ${qemuAfter}`,
+        );
+      else
+        bad(
+          `restartAgent ${b.agent.machineId}: GET ${r.status} ${JSON.stringify(r.body)}, QEMU ${qemuBefore} -> ${qemuAfter}`,
+        );
+    } else {
+      const killed = await fleet.killAgent(b.agent.machineId, { withVms: true });
+      const left = fleet.qemuProcesses(b.vmId);
+      const watchdogs = watchdogPids(b.agent.stateDir);
+      if (!isAlive(killed.agent) && killed.vms.length === 1 && left.length === 0 && watchdogs.length === 0)
+        ok(
+          `killAgent ${b.agent.machineId} {withVms}: agent, watchdog ${killed.watchdog}, QEMU ${killed.vms} SIGKILLed`,
+        );
+      else
+        bad(
+          `killAgent ${b.agent.machineId}: ${JSON.stringify(killed)}, left ${JSON.stringify(left)}, watchdogs ${watchdogs}`,
+        );
+      t0 = t();
+      await fleet.restartAgent(b.agent.machineId);
+      if (b.agent.pid !== oldPid && isAlive(b.agent.pid))
+        ok(`restartAgent ${b.agent.machineId} after SIGKILL in ${secs(t0)} s`);
+      else bad(`restartAgent ${b.agent.machineId} after SIGKILL: pid ${b.agent.pid}`);
+    }
+  }
 }
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-fleet-"));
@@ -138,13 +226,14 @@ try {
     controllerUrl,
     joinToken: JOIN,
     dataDir: path.join(root, "lib"),
-    arches: ARCHES,
+    fleet: FLEET,
+    agentBundle: values["agent-bundle"],
     strict: true,
     heartbeatMs: 1000,
     agentArgs: ["--insecure-http"],
     log: (m) => console.log(`[fleet] ${m}`),
   });
-  ok(`startFleet(${ARCHES.join(",")}) in ${secs(t0)} s`);
+  ok(`startFleet(${FLEET}) in ${secs(t0)} s: ${fleet.agents.map((a) => a.machineId).join(", ")}`);
   links.push(fleet.ovs.uplink);
   for (const a of fleet.agents) {
     links.push(a.bridge);
@@ -156,10 +245,43 @@ try {
     else bad(`${a.arch} agent registered with facts.arch=${reg?.facts?.arch}`);
     if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(a.url)) bad(`${a.arch} agent url ${a.url} is not loopback`);
   }
+  const hostIds = new Set(fleet.agents.map((a) => a.hostId));
+  const dirs = new Set(fleet.agents.map((a) => a.stateDir));
+  const bridges = new Set(fleet.agents.map((a) => a.bridge));
+  const n = fleet.agents.length;
+  if (registers.length === n && hostIds.size === n && dirs.size === n && bridges.size === n && !hostIds.has(null))
+    ok(`${n} agents registered with distinct host ids, state dirs and bridges: ${[...hostIds].join(", ")}`);
+  else bad(`agents not distinct: ${JSON.stringify(fleet.agents.map((a) => [a.machineId, a.hostId, a.bridge]))}`);
+  for (const a of fleet.agents.filter((x) => x.index > 1)) {
+    const want = { dir: `${a.arch}-${a.index}`, machineId: `local-${a.arch}-${a.index}` };
+    if (path.basename(path.dirname(a.stateDir)) === want.dir && a.machineId === want.machineId)
+      ok(`agent ${a.index} of ${a.arch}: ${want.machineId} in <dataDir>/${want.dir}, bridge ${a.bridge}`);
+    else bad(`agent ${a.index} of ${a.arch} named ${a.machineId} in ${a.stateDir}`);
+  }
+  // Agents that fence (ADR 036) run a watchdog each; stop() must end them too (checked below).
+  await sleep(3_000);
+  console.log(
+    `[fleet-smoke] fence watchdogs: ${fleet.agents.map((a) => `${a.machineId}=${watchdogPid(a.stateDir) ?? "none"}`).join(", ")}`,
+  );
+  // What an idle agent (and its watchdog) costs — four agents share two cores in e2e: CPU time over 20 s, no VM yet.
+  const watched = fleet.agents.flatMap((a) => [
+    { name: a.machineId, pid: a.pid, emulated: a.emulated },
+    ...(watchdogPid(a.stateDir)
+      ? [{ name: `${a.machineId} watchdog`, pid: watchdogPid(a.stateDir), emulated: a.emulated }]
+      : []),
+  ]);
+  const before = watched.map((w) => cpuTicks(w.pid));
+  const tIdle = t();
+  await sleep(20_000);
+  const idleS = (t() - tIdle) / 1000;
+  watched.forEach((w, i) => {
+    const pct = (cpuTicks(w.pid) - before[i]) / idleS; // ticks are 1/100 s: ticks per s = %
+    console.log(`[fleet-smoke] idle CPU ${w.name}${w.emulated ? " (qemu-user)" : ""}: ${pct.toFixed(1)} % of one core`);
+  });
   const booted = []; // { arch, ip, dir }
   if (!values["no-vm"]) {
     let n = 0;
-    for (const a of fleet.agents) {
+    for (const a of fleet.agents.filter((x) => x.index === 1)) {
       const id = a.arch === "x86_64" ? "img-x86" : "img-a64";
       if (!files.has(`${id}/kernel`)) {
         bad(`no ${a.arch} fixture in ${FIX}: run scripts/fixtures/build.sh`);
@@ -192,7 +314,7 @@ try {
       }
       if (seen) {
         ok(`${a.arch} agent booted a ${a.arch} VM with a VLAN 10 NIC: marker ${secs(t0)} s after PUT`);
-        booted.push({ arch: a.arch, ip: `10.99.0.${10 + n}`, dir: path.dirname(serial) });
+        booted.push({ arch: a.arch, ip: `10.99.0.${10 + n}`, dir: path.dirname(serial), agent: a, vmId });
       } else bad(`${a.arch} VM: no marker in ${serial}`);
     }
   }
@@ -211,6 +333,7 @@ try {
     if (res?.[1] === "0") ok(`cross-host ping on VLAN 10: ${x.arch} VM -> ${y.arch} VM through the uplink bridge`);
     else bad(`cross-host ping ${x.arch} -> ${y.arch} failed (${res ? `rc=${res[1]}` : "no result"})`);
   }
+  await failureHelpers(booted);
   t0 = t();
   await fleet.stop();
   ok(`fleet.stop() in ${secs(t0)} s`);
@@ -228,8 +351,9 @@ try {
         controllerUrl,
         "--data-dir",
         cliDir,
-        "--arch",
-        ARCHES.join(","),
+        "--fleet",
+        "x86_64:2",
+        ...(values["agent-bundle"] ? ["--agent-bundle", values["agent-bundle"]] : []),
         "--insecure-http",
       ],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POLYARCH_JOIN_TOKEN: JOIN } },

@@ -1,167 +1,56 @@
-// A local mixed fleet on one machine: one Polyarch agent per requested architecture, each with
-// its own OVS bridge on ONE private userspace Open vSwitch (ovsdb-server + ovs-vswitchd with
+// A local mixed fleet on one machine: Polyarch agents per architecture — one of each by default,
+// several with POLYARCH_FLEET=x86_64:2,aarch64:2 (scripts/fleet/fleet-spec.mjs names them) — each
+// with its own OVS bridge on ONE private userspace Open vSwitch (ovsdb-server + ovs-vswitchd with
 // their own run/db/log dir under <dataDir>/ovs, datapath_type=netdev) — a second userspace
 // vswitchd in the same network namespace cannot start (both want the "ovs-netdev" tap). An
 // uplink bridge joins the agent bridges with patch ports (trunk), like the physical network
-// between real hosts: same VLAN on two hosts = one L2 segment. The x86_64 agent runs on this Node; the aarch64 agent runs
+// between real hosts: same VLAN on two hosts = one L2 segment. The x86_64 agents run on this Node; the aarch64 agents run
 // the same bundle (dist/agent.mjs) on the arm64 Node from scripts/fleet/arm64-node.sh under
-// qemu-aarch64-static (its child processes — QEMU, qemu-img, ovs-vsctl — are native).
+// qemu-aarch64-static (their child processes — QEMU, qemu-img, ovs-vsctl — are native).
 // Agents listen on 127.0.0.1 only (port 0 by default: the agent advertises the port it got) and
 // serve HTTPS with the certificate the controller issues at registration (mutual TLS: they accept
 // only the controller's client certificate; docs/decisions/017-agent-tls.md).
 //
 //   import { startFleet } from "./scripts/fleet/fleet.mjs";
-//   const fleet = await startFleet({ controllerUrl, joinToken, dataDir, arches: ["x86_64", "aarch64"] });
+//   const fleet = await startFleet({ controllerUrl, joinToken, dataDir, fleet: { x86_64: 2, aarch64: 2 } });
 //   (controllerUrl: the controller's agent TLS port, https://127.0.0.1:<POLYARCH_AGENT_TLS_PORT>, with
 //   controllerCa = <its data dir>/pki/ca/cert.pem; a plain http:// URL works too, for old set-ups)
-//   fleet.agents  // [{ arch, emulated, machineId, hostId, url, port, pid, stateDir, bridge, ovsDb, logFile }]
-//   fleet.errors  // [{ arch, error }] for arches that could not start (strict: false)
-//   await fleet.stop();  // agents, their VMs (QEMU), taps, bridges, OVS daemons — every pid we started
+//   fleet.agents  // [{ arch, index, emulated, machineId, hostId, url, port, pid, stateDir, bridge, ovsDb, logFile }]
+//   fleet.errors  // [{ arch, machineId, error }] for agents that could not start (strict: false)
+//   await fleet.killAgent(machineId, { withVms: true })  // SIGKILL: a dead host (agent, watchdog, QEMUs)
+//   fleet.signalAgent(machineId, "SIGSTOP" | "SIGCONT")   // a frozen host
+//   await fleet.restartAgent(machineId)                    // same flags and state dir: re-attaches its VMs
+//   fleet.qemuProcesses(vmId)  // [{ pid, machineId, stateDir }]: every QEMU naming the VM under any agent
+//   await fleet.stop();  // agents, their fence watchdogs, VMs (QEMU), taps, bridges, OVS daemons
 //
 // stop() also runs on SIGINT/SIGTERM of this process, and a synchronous best-effort kill runs on
 // process exit. CLI: node scripts/fleet/fleet.mjs --controller URL --join-token-file FILE [--data-dir DIR]
-//   [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--controller-ca FILE] [--insecure-http]
-import { spawn } from "node:child_process";
-import crypto from "node:crypto";
+//   [--fleet x86_64:2,aarch64:2 | --arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]
+//   [--controller-ca FILE] [--insecure-http] [--agent-bundle FILE]   (no --fleet/--arch: POLYARCH_FLEET, else one agent per arch)
 import fs from "node:fs";
 import fsp from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  isAgentOf,
+  isVmOf,
+  isWatchdogOf,
+  launchAgent,
+  qemuProcessesOf,
+  runtimeFor,
+  shortHash,
+  vmPids,
+  vmTapNames,
+  watchdogPids,
+} from "./agent-process.mjs";
+import { agentSlots, fleetCounts, parseFleetSpec } from "./fleet-spec.mjs";
 import { ovsEnv, startOvs, stopOvsDaemons, teardownOvs, teardownOvsSync, vsctl } from "./ovs.mjs";
-import { alive, killPid, killPidSync, procArgv, readPid, run, sleep } from "./processes.mjs";
+import { alive, killPid, killPidSync, procArgv, readPid, sleep } from "./processes.mjs";
+
+export { hostArch, normalizeArch, parseFleetSpec } from "./fleet-spec.mjs";
+export { arm64NodePrefix } from "./agent-process.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const ALIASES = {
-  x86_64: "x86_64",
-  amd64: "x86_64",
-  x64: "x86_64",
-  "x86-64": "x86_64",
-  aarch64: "aarch64",
-  arm64: "aarch64",
-  armv8: "aarch64",
-};
-
-export function normalizeArch(a) {
-  const v =
-    ALIASES[
-      String(a ?? "")
-        .trim()
-        .toLowerCase()
-    ];
-  if (!v) throw new Error(`unknown architecture "${a}" (x86_64 or aarch64)`);
-  return v;
-}
-export const hostArch = () => normalizeArch(os.machine());
-
-// ---- agent runtime per arch ---------------------------------------------------------------------
-let arm64PrefixPromise = null;
-/** [qemu-aarch64-static, -L, sysroot, node] from scripts/fleet/arm64-node.sh (cached after the first run). */
-export function arm64NodePrefix() {
-  arm64PrefixPromise ??= run("bash", [path.join(REPO, "scripts/fleet/arm64-node.sh"), "--json"], {
-    timeoutMs: 15 * 60_000,
-  }).then(({ stdout }) => {
-    const line = stdout.trim().split("\n").pop();
-    const info = JSON.parse(line);
-    if (!Array.isArray(info.prefix) || info.prefix.length < 2)
-      throw new Error(`arm64-node.sh printed no prefix: ${line}`);
-    return info.prefix;
-  });
-  arm64PrefixPromise.catch(() => (arm64PrefixPromise = null));
-  return arm64PrefixPromise;
-}
-async function runtimeFor(arch) {
-  const host = hostArch();
-  if (arch === host) return { prefix: [process.execPath], emulated: false };
-  if (arch === "aarch64" && host === "x86_64") return { prefix: await arm64NodePrefix(), emulated: true };
-  throw new Error(`no way to run an ${arch} agent on this ${host} machine`);
-}
-
-function shortHash(s, n = 6) {
-  return crypto.createHash("sha256").update(s).digest("hex").slice(0, n);
-}
-
-/** Ids of the VMs in an agent's state dir (<stateDir>/vms/<id>/), or none. */
-function vmIds(stateDir) {
-  try {
-    return fs.readdirSync(path.join(stateDir, "vms"));
-  } catch {
-    return [];
-  }
-}
-
-/** QEMU processes of an agent's VMs: <stateDir>/vms/<id>/qemu.pid, confirmed by argv. */
-function vmPids(stateDir) {
-  const out = [];
-  for (const id of vmIds(stateDir)) {
-    const pidFile = path.join(stateDir, "vms", id, "qemu.pid");
-    const pid = readPid(pidFile);
-    if (pid && alive(pid) && isVmOf(pidFile)(pid)) out.push(pid);
-  }
-  return out;
-}
-/** Taps the agent names for its VMs' NICs (agent/src/network/ovs.ts tapName): fallback when OVS lost a port. */
-function vmTapNames(stateDir) {
-  const out = [];
-  const vms = path.join(stateDir, "vms");
-  const ids = vmIds(stateDir);
-  for (const id of ids) {
-    try {
-      const spec = JSON.parse(fs.readFileSync(path.join(vms, id, "spec.json"), "utf8"));
-      for (const nic of spec.nics ?? []) if (nic?.id) out.push("pa" + shortHash(`${id}/${nic.id}`, 12));
-    } catch {
-      /* no spec */
-    }
-  }
-  return out;
-}
-// QEMU renames its thread (-name process=...): check argv[0], not comm.
-const isVmOf = (pidFile) => (pid) => {
-  const argv = procArgv(pid);
-  return path.basename(argv[0] ?? "").startsWith("qemu-system") && argv.includes(pidFile);
-};
-const isAgentOf = (stateDir) => (pid) => {
-  const argv = procArgv(pid);
-  return argv.some((a) => a.endsWith("agent.mjs")) && argv.includes(stateDir);
-};
-
-/**
- * A TLS agent answers only the controller's client certificate, so its log tells instead: the
- * `agent.registered` / `agent.announced` events carry the host id (`events` is filled from stdout).
- */
-async function waitHealthy(url, child, { timeoutMs, wantRegistered, events }) {
-  const until = Date.now() + timeoutMs;
-  let last = "no answer";
-  while (Date.now() < until) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`agent exited (${child.exitCode ?? child.signalCode})`);
-    if (new URL(url).protocol === "https:") {
-      // Registered in this run, or (identity kept from an earlier run) its first heartbeat told the
-      // controller the new URL — before that the controller would still call the old port.
-      const reg = events.find((e) => e.event === "agent.registered" || e.event === "agent.announced");
-      const hostId = events.find((e) => e.hostId)?.hostId ?? null;
-      if (!wantRegistered || (reg && hostId)) return { ok: true, registered: Boolean(reg), hostId };
-      const failed = [...events]
-        .reverse()
-        .find((e) => e.event === "controller.register_failed" || e.event === "controller.untrusted");
-      last = failed ? `${failed.event}: ${failed.error ?? ""}` : "not registered yet";
-      await sleep(100);
-      continue;
-    }
-    try {
-      const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(3_000) });
-      const body = await res.json().catch(() => ({}));
-      if (res.ok && (!wantRegistered || body.registered === true)) return body;
-      last = `HTTP ${res.status} ${JSON.stringify(body)}`;
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e);
-    }
-    await sleep(300);
-  }
-  throw new Error(
-    `agent at ${url} not ${wantRegistered ? "registered" : "healthy"} after ${timeoutMs / 1000}s (${last})`,
-  );
-}
 
 function assertLoopbackUrl(u, what) {
   const url = new URL(u);
@@ -170,23 +59,35 @@ function assertLoopbackUrl(u, what) {
     throw new Error(`${what} must be a loopback URL here (got ${u})`);
 }
 
+/** Signals a pid only while `still(pid)` confirms it is ours; false when it is gone. */
+function signal(pid, sig, still) {
+  if (!pid || !alive(pid) || !still(pid)) return false;
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * @param {object} o
  * @param {string} o.controllerUrl          loopback URL of the controller (https = its agent TLS port; needs controllerCa)
  * @param {string} o.joinToken              cluster join token
- * @param {string} o.dataDir                fleet state: <dataDir>/<arch>/{state,ovs,agent.log}
- * @param {string[]} [o.arches]             default ["x86_64"]; aliases accepted
+ * @param {string} o.dataDir                fleet state: <dataDir>/<arch>[-<n>]/{state,agent.log}, <dataDir>/ovs
+ * @param {Record<string, number> | string} [o.fleet]  agents per arch ({ x86_64: 2, aarch64: 2 } or "x86_64:2,aarch64:2")
+ * @param {string[]} [o.arches]             one agent per arch (when no `fleet`); default ["x86_64"]; aliases accepted
  * @param {(msg: string) => void} [o.log]
  * @param {string} [o.agentBundle]          default <repo>/dist/agent.mjs
- * @param {Record<string, number>} [o.ports] fixed ports per arch (default 0 = any free port)
- * @param {string} [o.machineIdPrefix]      default "local" -> machine ids local-x86_64, local-aarch64
+ * @param {Record<string, number>} [o.ports] fixed ports by arch (first agent) or "<arch>-<n>" (default 0 = any free port)
+ * @param {string} [o.machineIdPrefix]      default "local" -> machine ids local-x86_64, local-x86_64-2, local-aarch64
  * @param {number} [o.heartbeatMs]          passed as --heartbeat-ms
  * @param {string[]} [o.agentArgs]          extra agent flags (e.g. --insecure-http: plain HTTP, development only)
  * @param {string} [o.controllerCa]         the controller's CA (<its data dir>/pki/ca/cert.pem): passed as --controller-ca when
  *                                          the file exists, else the agents trust the CA of their first registration
  * @param {boolean} [o.waitRegistered]      wait until each agent registered (default true)
  * @param {number} [o.timeoutMs]            per agent start timeout (default 120 s)
- * @param {boolean} [o.strict]              throw (after cleanup) if any arch fails (default false)
+ * @param {boolean} [o.strict]              throw (after cleanup) if any agent fails (default false)
  * @param {boolean} [o.stopVms]             stop() also kills the agents' QEMU VMs (default true)
  * @param {boolean} [o.handleSignals]       stop on SIGINT/SIGTERM (default true)
  */
@@ -201,13 +102,14 @@ export async function startFleet(o) {
       `an https controllerUrl needs controllerCa (<controller data dir>/pki/ca/cert.pem)${o.controllerCa ? `: ${o.controllerCa} does not exist` : ""}`,
     );
   }
-  const arches = [...new Set((o.arches ?? ["x86_64"]).map(normalizeArch))];
+  const counts = fleetCounts(o);
   const bundle = path.resolve(o.agentBundle ?? path.join(REPO, "dist/agent.mjs"));
   if (!fs.existsSync(bundle)) throw new Error(`agent bundle ${bundle} is missing: run npm run agent:build`);
   const dataDir = path.resolve(o.dataDir);
   const stopVms = o.stopVms ?? true;
   const tag = shortHash(dataDir);
   const uplink = `pa${tag}u`;
+  const slots = agentSlots(counts, { dataDir, tag, machineIdPrefix: o.machineIdPrefix ?? "local" });
 
   const agents = []; // started (also partially) agents, for stop()
   const errors = [];
@@ -226,7 +128,7 @@ export async function startFleet(o) {
         try {
           await stopAgent(a);
         } catch (e) {
-          log(`stop ${a.arch}: ${e instanceof Error ? e.message : e}`);
+          log(`stop ${a.machineId}: ${e instanceof Error ? e.message : e}`);
         }
       }
       if (ovsStarted) {
@@ -240,10 +142,23 @@ export async function startFleet(o) {
       }
     })());
 
-  async function stopAgent(a) {
+  const killWatchdogs = (a) =>
+    Promise.all(watchdogPids(a.stateDir).map((pid) => killPid(pid, isWatchdogOf(a.stateDir), 5_000)));
+
+  /** The agent and its fence watchdog (first, so it cannot fence VMs kept with --keep-vms), SIGCONT for a frozen one. */
+  async function stopAgentProcess(a) {
+    await killWatchdogs(a);
     if (a.child && a.child.exitCode === null && a.child.signalCode === null) {
+      a.expectExit = true;
+      signal(a.child.pid, "SIGCONT", () => true); // a SIGSTOPped agent would not act on SIGTERM
       await killPid(a.child.pid, () => true, 20_000);
     }
+    // The agent never stops its watchdog, and may have spawned a new one while it shut down.
+    await killWatchdogs(a);
+  }
+
+  async function stopAgent(a) {
+    await stopAgentProcess(a);
     if (stopVms) {
       a.vmTaps = vmTapNames(a.stateDir);
       for (const pid of vmPids(a.stateDir)) {
@@ -260,6 +175,7 @@ export async function startFleet(o) {
   const onExit = () => {
     for (const a of agents) {
       if (a.stopped) continue;
+      for (const pid of watchdogPids(a.stateDir)) killPidSync(pid, isWatchdogOf(a.stateDir));
       if (a.child?.pid) killPidSync(a.child.pid, () => true);
       if (stopVms) for (const pid of vmPids(a.stateDir)) killPidSync(pid, () => true);
     }
@@ -291,9 +207,8 @@ export async function startFleet(o) {
     const t0 = Date.now();
     // A previous run that crashed may have left its agents behind: stop them first (their VMs
     // stay and are re-attached by the new agents; the kept conf.db re-adds their taps).
-    for (const arch of arches) {
-      const st = path.join(dataDir, arch, "state");
-      await killPid(readPid(path.join(dataDir, arch, "agent.pid")), isAgentOf(st), 20_000);
+    for (const s of slots) {
+      await killPid(readPid(path.join(s.dir, "agent.pid")), isAgentOf(path.join(s.dir, "state")), 20_000);
     }
     ovsStarted = true; // from here on, stop() tears it down (also a half-started one)
     await startOvs(ovsDir);
@@ -306,174 +221,157 @@ export async function startFleet(o) {
     throw new Error(`local fleet: Open vSwitch could not start: ${e instanceof Error ? e.message : e}`);
   }
 
-  for (const arch of arches) {
-    const dir = path.join(dataDir, arch);
-    const short = arch === "x86_64" ? "x" : "a";
-    const a = {
-      arch,
-      dir,
-      stateDir: path.join(dir, "state"),
-      logFile: path.join(dir, "agent.log"),
-      child: null,
-      stopped: false,
-    };
-    a.bridge = `pa${tag}${short}`;
-    a.machineId = `${o.machineIdPrefix ?? "local"}-${arch}`;
+  const launchOpts = () => ({
+    env: { ...ovs.env },
+    log,
+    timeoutMs: o.timeoutMs ?? 120_000,
+    wantRegistered: o.waitRegistered ?? true,
+    isStopping: () => Boolean(stopping),
+  });
+
+  for (const s of slots) {
+    const a = { ...s, stateDir: path.join(s.dir, "state"), logFile: path.join(s.dir, "agent.log"), child: null };
+    a.stopped = false;
     agents.push(a);
     const t0 = Date.now();
     try {
       await fsp.mkdir(a.stateDir, { recursive: true, mode: 0o700 });
-      const rt = await runtimeFor(arch);
+      const rt = await runtimeFor(a.arch);
       a.emulated = rt.emulated;
       // The agent bridge (the agent would create it too, --may-exist) + its uplink patch pair.
-      const pHost = `pa${tag}${short}p`;
-      const pUp = `pa${tag}u${short}`;
       await vsctl(ovs, [
-        "--may-exist",
-        "add-br",
-        a.bridge,
-        "--",
-        "set",
-        "bridge",
-        a.bridge,
-        "datapath_type=netdev",
-        "--",
-        "--may-exist",
-        "add-port",
-        a.bridge,
-        pHost,
-        "--",
-        "set",
-        "interface",
-        pHost,
-        "type=patch",
-        `options:peer=${pUp}`,
-        "--",
-        "--may-exist",
-        "add-port",
-        uplink,
-        pUp,
-        "--",
-        "set",
-        "interface",
-        pUp,
-        "type=patch",
-        `options:peer=${pHost}`,
+        ...["--may-exist", "add-br", a.bridge, "--", "set", "bridge", a.bridge, "datapath_type=netdev"],
+        ...["--", "--may-exist", "add-port", a.bridge, a.patchHost],
+        ...["--", "set", "interface", a.patchHost, "type=patch", `options:peer=${a.patchUplink}`],
+        ...["--", "--may-exist", "add-port", uplink, a.patchUplink],
+        ...["--", "set", "interface", a.patchUplink, "type=patch", `options:peer=${a.patchHost}`],
       ]);
-      const port = o.ports?.[arch] ?? 0;
+      const port = o.ports?.[a.index === 1 ? a.arch : `${a.arch}-${a.index}`] ?? 0;
       const caArgs = o.controllerCa && fs.existsSync(o.controllerCa) ? ["--controller-ca", o.controllerCa] : [];
       // The join token goes in a 0600 file, never on the command line (ps shows argv to everyone; ADR 025).
-      const tokenFile = path.join(dir, "join-token");
+      const tokenFile = path.join(a.dir, "join-token");
       fs.writeFileSync(tokenFile, o.joinToken + "\n", { mode: 0o600 });
       fs.chmodSync(tokenFile, 0o600);
-      const args = [
+      a.argv = [
+        ...rt.prefix,
         bundle,
-        "--controller",
-        o.controllerUrl,
-        "--join-token-file",
-        tokenFile,
-        "--listen",
-        `127.0.0.1:${port}`,
+        ...["--controller", o.controllerUrl, "--join-token-file", tokenFile, "--listen", `127.0.0.1:${port}`],
         ...caArgs,
-        "--state-dir",
-        a.stateDir,
-        "--bridge",
-        a.bridge,
-        "--ovs-db",
-        ovs.db,
-        "--ovs-datapath",
-        "netdev",
-        "--machine-id",
-        a.machineId,
+        ...["--state-dir", a.stateDir, "--bridge", a.bridge, "--ovs-db", ovs.db, "--ovs-datapath", "netdev"],
+        ...["--machine-id", a.machineId],
+        // The agent starts its fence watchdog on the runtime it runs on itself (qemu-user for aarch64 here).
+        ...["--node-command", JSON.stringify(rt.prefix)],
         ...(o.heartbeatMs ? ["--heartbeat-ms", String(o.heartbeatMs)] : []),
         ...(o.agentArgs ?? []),
       ];
-      const argv = [...rt.prefix, ...args];
-      const out = fs.createWriteStream(a.logFile, { flags: "a" });
-      out.write(`# ${new Date().toISOString()} ${JSON.stringify(argv)}\n`);
-      const child = spawn(argv[0], argv.slice(1), {
-        cwd: dir,
-        env: { ...ovs.env },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      });
-      a.child = child;
-      a.pid = child.pid;
-      fs.writeFileSync(path.join(dir, "agent.pid"), `${child.pid}\n`);
-      let advertised = null;
-      const events = [];
-      let buf = "";
-      child.stdout.on("data", (d) => {
-        out.write(d);
-        buf += d.toString();
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          try {
-            const ev = JSON.parse(line);
-            if (events.length < 200) events.push(ev);
-            if (ev.event === "agent.listening") advertised = ev.advertiseUrl;
-            if (ev.level === "error") log(`${arch} agent: ${ev.event} ${ev.error ?? ""}`);
-          } catch {
-            /* not JSON */
-          }
-        }
-      });
-      child.stderr.on("data", (d) => out.write(d));
-      child.on("exit", (code, sig) => {
-        out.write(`# exited ${code ?? sig}\n`);
-        out.end();
-        if (!stopping && !a.stopped) log(`${arch} agent exited unexpectedly (${code ?? sig}); see ${a.logFile}`);
-      });
-      const timeoutMs = o.timeoutMs ?? 120_000;
-      const until = Date.now() + timeoutMs;
-      while (!advertised) {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`agent exited (${child.exitCode ?? child.signalCode}) before listening; see ${a.logFile}`);
-        if (Date.now() > until) throw new Error(`agent did not listen within ${timeoutMs / 1000}s; see ${a.logFile}`);
-        await sleep(100);
-      }
-      a.url = advertised;
-      a.port = Number(new URL(advertised).port);
-      const health = await waitHealthy(advertised, child, {
-        timeoutMs: Math.max(5_000, until - Date.now()),
-        wantRegistered: o.waitRegistered ?? true,
-        events,
-      });
-      a.hostId = health.hostId ?? null;
+      await launchAgent(a, a.argv, launchOpts());
       log(
-        `${arch} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s` +
+        `${a.machineId} agent${a.emulated ? " (arm64 Node under qemu-user)" : ""} up at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s` +
           ` — bridge ${a.bridge}, state ${a.stateDir}`,
       );
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      errors.push({ arch, error: msg });
-      log(`${arch} agent could not start: ${msg}`);
+      errors.push({ arch: a.arch, machineId: a.machineId, error: msg });
+      log(`${a.machineId} agent could not start: ${msg}`);
       await stopAgent(a).catch(() => {});
       if (o.strict) {
         await stop();
-        throw new Error(`${arch} agent could not start: ${msg}`);
+        throw new Error(`${a.machineId} agent could not start: ${msg}`);
       }
     }
   }
 
   const running = agents.filter((a) => !a.stopped);
-  const view = (a) => ({
-    arch: a.arch,
-    emulated: a.emulated,
-    machineId: a.machineId,
-    hostId: a.hostId,
-    url: a.url,
-    port: a.port,
-    pid: a.pid,
-    stateDir: a.stateDir,
-    bridge: a.bridge,
-    logFile: a.logFile,
-    ovsDb: ovs.db,
-    ovsDir: ovs.dir,
-  });
-  return { agents: running.map(view), errors, ovs: { dir: ovs.dir, db: ovs.db, uplink }, stop };
+  // Live views: restartAgent updates pid, url, port and hostId in place.
+  const view = (a) =>
+    (a.view ??= {
+      arch: a.arch,
+      index: a.index,
+      emulated: a.emulated,
+      machineId: a.machineId,
+      hostId: a.hostId,
+      url: a.url,
+      port: a.port,
+      pid: a.pid,
+      stateDir: a.stateDir,
+      bridge: a.bridge,
+      logFile: a.logFile,
+      ovsDb: ovs.db,
+      ovsDir: ovs.dir,
+    });
+  const byMachine = (machineId) => {
+    const a = running.find((x) => x.machineId === machineId);
+    if (!a)
+      throw new Error(`no running agent ${machineId} in this fleet (${running.map((x) => x.machineId).join(", ")})`);
+    return a;
+  };
+
+  /** A dead host: SIGKILL the agent; withVms also its fence watchdog and its QEMUs (a power cut). */
+  async function killAgent(machineId, { withVms = false } = {}) {
+    const a = byMachine(machineId);
+    a.expectExit = true;
+    const killed = { agent: a.pid, watchdog: null, vms: [] };
+    signal(a.pid, "SIGKILL", isAgentOf(a.stateDir));
+    // Reaped first: a dead agent cannot spawn a new watchdog behind our back.
+    for (let i = 0; i < 200 && a.child?.exitCode === null && a.child?.signalCode === null; i++) await sleep(50);
+    if (withVms) {
+      for (const pid of watchdogPids(a.stateDir))
+        if (signal(pid, "SIGKILL", isWatchdogOf(a.stateDir))) killed.watchdog = pid;
+      for (const pid of vmPids(a.stateDir)) {
+        const argv = procArgv(pid);
+        if (signal(pid, "SIGKILL", isVmOf(argv[argv.indexOf("-pidfile") + 1] ?? ""))) killed.vms.push(pid);
+      }
+    }
+    for (let i = 0; i < 200 && [killed.agent, ...killed.vms].some(alive); i++) await sleep(50);
+    return killed;
+  }
+
+  /** SIGSTOP freezes the agent (its heartbeats stop, its QEMUs and watchdog go on); SIGCONT thaws it. */
+  function signalAgent(machineId, sig) {
+    if (sig !== "SIGSTOP" && sig !== "SIGCONT") throw new Error(`signalAgent: SIGSTOP or SIGCONT, not ${sig}`);
+    const a = byMachine(machineId);
+    if (!signal(a.pid, sig, isAgentOf(a.stateDir))) throw new Error(`${machineId} agent (pid ${a.pid}) is not running`);
+  }
+
+  /** Starts the agent again with the same argv and state dir (stopping it first if it still runs). */
+  async function restartAgent(machineId) {
+    const a = byMachine(machineId);
+    if (a.child && a.child.exitCode === null && a.child.signalCode === null) {
+      a.expectExit = true;
+      signal(a.pid, "SIGCONT", isAgentOf(a.stateDir));
+      await killPid(a.pid, isAgentOf(a.stateDir), 20_000);
+      for (let i = 0; i < 100 && a.child.exitCode === null && a.child.signalCode === null; i++) await sleep(50);
+    }
+    a.expectExit = false;
+    const t0 = Date.now();
+    await launchAgent(a, a.argv, launchOpts());
+    Object.assign(view(a), { pid: a.pid, url: a.url, port: a.port, hostId: a.hostId });
+    log(`${machineId} agent restarted at ${a.url} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    return view(a);
+  }
+
+  /** Every QEMU process of `vmId` under any agent of this fleet (by argv), with the agent it belongs to. */
+  function qemuProcesses(vmId) {
+    return qemuProcessesOf(
+      vmId,
+      agents.map((a) => a.stateDir),
+    ).map((p) => ({
+      pid: p.pid,
+      stateDir: p.stateDir,
+      machineId: agents.find((a) => a.stateDir === p.stateDir)?.machineId,
+    }));
+  }
+
+  return {
+    agents: running.map(view),
+    errors,
+    ovs: { dir: ovs.dir, db: ovs.db, uplink },
+    stop,
+    killAgent,
+    signalAgent,
+    restartAgent,
+    qemuProcesses,
+  };
 }
 
 // ---- CLI -------------------------------------------------------------------------------------------
@@ -484,7 +382,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       controller: { type: "string" },
       "join-token-file": { type: "string" },
       "data-dir": { type: "string" },
+      fleet: { type: "string" },
       arch: { type: "string" },
+      "agent-bundle": { type: "string" },
       "heartbeat-ms": { type: "string" },
       "keep-vms": { type: "boolean" },
       strict: { type: "boolean" },
@@ -500,15 +400,28 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.log(
       "usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem" +
         " --join-token-file FILE (or env POLYARCH_JOIN_TOKEN)" +
-        " [--data-dir DIR] [--arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict] [--insecure-http]",
+        " [--data-dir DIR] [--fleet x86_64:2,aarch64:2 | --arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]" +
+        " [--insecure-http] [--agent-bundle dist/agent.mjs]\n  no --fleet/--arch: POLYARCH_FLEET, else one x86_64 and one aarch64 agent",
     );
     process.exit(values.help ? 0 : 2);
+  }
+  let fleetSpec;
+  try {
+    fleetSpec = values.fleet
+      ? parseFleetSpec(values.fleet, "--fleet")
+      : values.arch
+        ? fleetCounts({ arches: values.arch.split(",") })
+        : parseFleetSpec(process.env.POLYARCH_FLEET ?? "x86_64,aarch64");
+  } catch (e) {
+    console.error(`[fleet] ${e instanceof Error ? e.message : e}`);
+    process.exit(2);
   }
   const fleet = await startFleet({
     controllerUrl: values.controller,
     joinToken,
     dataDir: values["data-dir"] ?? path.join(REPO, "data", "fleet"),
-    arches: (values.arch ?? "x86_64,aarch64").split(","),
+    fleet: fleetSpec,
+    agentBundle: values["agent-bundle"],
     heartbeatMs: values["heartbeat-ms"] ? Number(values["heartbeat-ms"]) : undefined,
     stopVms: !values["keep-vms"],
     strict: values.strict,
