@@ -130,16 +130,26 @@ async function spawnQemu(ctx: VmContext, vm: Vm, binary: string, args: string[])
     if (st.spawnError) throw new AgentError("unavailable", `could not run ${binary}: ${errMessage(st.spawnError)}`);
     if (st.exited) break;
     if (vm.forceRequested) throw new AgentError("conflict", "start interrupted by power-off");
-    if (existsSync(vm.paths.qmp)) {
-      try {
-        const client = await QmpClient.connect(vm.paths.qmp, {
-          connectTimeoutMs: Math.max(1_000, Math.min(5_000, deadline - Date.now())),
-        });
-        attachQmp(ctx, vm, client);
-        return true;
-      } catch {
-        /* not listening yet */
-      }
+    // QEMU serves one QMP client at a time: share the connection attempt with ensureQmp (a status
+    // poll during the start), else the loser waits for a greeting that never comes.
+    if (vm.qmp && !vm.qmp.closed) return true;
+    if (vm.qmpConnecting) {
+      if (await vm.qmpConnecting) return true;
+    } else if (existsSync(vm.paths.qmp)) {
+      const connectTimeoutMs = Math.max(1_000, Math.min(5_000, deadline - Date.now()));
+      const attempt = (async () => {
+        try {
+          const client = await QmpClient.connect(vm.paths.qmp, { connectTimeoutMs });
+          attachQmp(ctx, vm, client);
+          return client;
+        } catch {
+          return null; // not listening yet
+        } finally {
+          vm.qmpConnecting = null;
+        }
+      })();
+      vm.qmpConnecting = attempt;
+      if (await attempt) return true;
     }
     await sleep(pollMs);
     pollMs = Math.min(100, pollMs * 1.5);
