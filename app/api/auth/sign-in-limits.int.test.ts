@@ -50,7 +50,6 @@ describe.each(PROVIDERS)("sign-in limits on %s", (provider) => {
     process.env.POLYARCH_PUBLIC_URL = SELF;
     process.env.POLYARCH_LOGIN_RATE_MAX = "10";
     database = await useFreshDatabase(provider);
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
     const { id } = await createUser({ email: "admin@limits.test", name: "Admin", role: "admin", password: PASSWORD });
     admin = { id, email: "admin@limits.test", name: "Admin", role: "admin", via: "session" };
     for (const email of ["alice@limits.test", "bob@limits.test", "carol@limits.test"])
@@ -60,7 +59,6 @@ describe.each(PROVIDERS)("sign-in limits on %s", (provider) => {
   afterAll(async () => {
     vi.useRealTimers();
     vi.restoreAllMocks();
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined;
     process.env.POLYARCH_PUBLIC_URL = saved.url;
     if (saved.max === undefined) delete process.env.POLYARCH_LOGIN_RATE_MAX;
     else process.env.POLYARCH_LOGIN_RATE_MAX = saved.max;

@@ -132,7 +132,6 @@ describe.each(PROVIDERS)("cross-site writes on %s", (provider) => {
     await new Promise<void>((r) => agent.listen(0, "127.0.0.1", r));
     process.env.POLYARCH_PUBLIC_URL = SELF;
     database = await useFreshDatabase(provider);
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
     work = mkdtempSync(join(tmpdir(), "polyarch-csrf-test-"));
     const { id: adminId } = await createUser({
       email: "admin@csrf.test",

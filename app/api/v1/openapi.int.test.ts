@@ -148,7 +148,6 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
 
   beforeAll(async () => {
     database = await useFreshDatabase(provider);
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
     const { id: adminId } = await createUser({
       email: "admin@contract.test",
       name: "Admin",

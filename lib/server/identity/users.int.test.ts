@@ -17,7 +17,6 @@ describe.each(PROVIDERS)("users and tokens on %s", (provider) => {
   let admin: Actor;
   beforeEach(async () => {
     database = await useFreshDatabase(provider);
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
     const { id } = await createUser({ email: "root@t.test", name: "Root", role: "admin", password: "root-password" });
     admin = { id, email: "root@t.test", name: "Root", role: "admin", via: "session" };
   });

@@ -163,7 +163,6 @@ describe.each(PROVIDERS)("metrics on %s", (provider) => {
   it("the JSON API needs a signed-in user, validates ?minutes and 404s unknown ids", async () => {
     const vm = await vmOn(hostId, "api-vm");
     await recordMetrics(hostId, metrics(40, [{ id: vm.id, cpuPct: 80, rssMb: 200 }]));
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
     const { id } = await createUser({
       email: "viewer@t.test",
       name: "Viewer",

@@ -140,6 +140,7 @@ describe.skipIf(!testPgUrl())("several controllers on one PostgreSQL database (n
         nativeArches: '["x86_64"]',
         emulatedArches: "[]",
         lastHeartbeatAt: new Date(),
+        agentUrl: "http://127.0.0.1:9", // placement needs an agent address; nothing answers there
       };
       await db().host.createMany({
         data: [

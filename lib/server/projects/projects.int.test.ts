@@ -29,7 +29,6 @@ describe.each(PROVIDERS)("projects on %s", (provider) => {
   let database: TestDatabase | undefined;
   beforeEach(async () => {
     database = await useFreshDatabase(provider);
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
   });
   afterEach(async () => {
     await releaseDatabase(database);

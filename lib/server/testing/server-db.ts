@@ -22,6 +22,8 @@ export async function useFreshDatabase(provider: "sqlite" | "postgresql"): Promi
   process.env.POLYARCH_JOIN_TOKEN ??= "test-join-token-0123456789abcdef";
   resetEnvForTests();
   await resetDbForTests();
+  // better-auth binds to the Prisma client it was made with: the next auth() follows the new database.
+  (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined;
   return database;
 }
 

@@ -31,7 +31,6 @@ describe.each(PROVIDERS)("maintenance and HA routes on %s", (provider) => {
     vi.spyOn(console, "log").mockImplementation(() => undefined);
     process.env.POLYARCH_PUBLIC_URL = SELF;
     database = await useFreshDatabase(provider);
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined; // auth binds to the current db
     const { id: adminId } = await createUser({
       email: "admin@mt.test",
       name: "Admin",

@@ -40,7 +40,6 @@ describe.each(PROVIDERS)("migration routes on %s", (provider) => {
     vi.spyOn(console, "error").mockImplementation(() => undefined);
     process.env.POLYARCH_PUBLIC_URL = SELF;
     database = await useFreshDatabase(provider);
-    (globalThis as { polyarchAuth?: unknown }).polyarchAuth = undefined;
     const { id: adminId } = await createUser({
       email: "admin@mg.test",
       name: "Admin",
