@@ -6,6 +6,7 @@ import { benchImageUpload } from "./image-upload";
 import { benchConsole } from "./console";
 import { benchSnapshots } from "./snapshots";
 import { benchMigration } from "./migration";
+import { benchFuzz } from "./fuzz";
 
 const all: Record<string, () => Promise<void>> = {
   lists: benchLists,
@@ -15,6 +16,7 @@ const all: Record<string, () => Promise<void>> = {
   console: benchConsole,
   snapshots: benchSnapshots,
   migration: benchMigration,
+  fuzz: benchFuzz,
 };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 

@@ -24,8 +24,9 @@ export function defineAction<S extends z.ZodType, T>(
       const actor = await requireUser(h);
       const clientIp = clientIpFrom(h);
       const input = raw instanceof FormData ? Object.fromEntries(raw.entries()) : raw;
-      const targetId =
-        input && typeof input === "object" && "id" in input ? String((input as { id: unknown }).id) : null;
+      // Only a string or number names the target: String() of an object without a prototype throws (a 500).
+      const rawId = input && typeof input === "object" && "id" in input ? (input as { id: unknown }).id : null;
+      const targetId = typeof rawId === "string" || typeof rawId === "number" ? String(rawId) : null;
       await requirePermission(actor, opts.permission, {
         action: opts.action,
         targetType: opts.targetType,
