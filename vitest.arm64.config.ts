@@ -29,6 +29,9 @@ export const QEMU_OR_OVS_TESTS = [
   "agent/src/qemu/probe.int.test.ts", // starts qemu-system-x86_64 -accel kvm
   "agent/src/console/vnc.int.test.ts", // VNC of a real x86_64 guest
   "agent/src/vm/storage.int.test.ts", // volumes hot-plugged into real guests, CD media, ISO boot
+  // builds the bundle and spawns it with process.execPath (an arm64 binary: no binfmt here); it runs
+  // the watchdog under qemu-user itself, from the x86_64 suite
+  "agent/src/fence/watchdog.int.test.ts",
 ];
 
 /**

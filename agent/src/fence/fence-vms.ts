@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { safeIdSchema } from "../../../lib/schemas/agent-api";
+import { pidAlive, processArgv } from "../util";
 
 /** Only the field the watchdog needs: an unreadable or foreign spec is not fenced. */
 const fenceFlagSchema = z.object({ fence: z.boolean().optional() });
@@ -13,28 +14,6 @@ const fenceFlagSchema = z.object({ fence: z.boolean().optional() });
 export interface FenceTarget {
   id: string;
   pid: number;
-}
-
-/** argv of a process from /proc, or null when it is gone. */
-export function procArgv(pid: number): string[] | null {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return raw.split("\0").filter((s, i, a) => i < a.length - 1 || s !== "");
-  } catch {
-    return null;
-  }
-}
-
-/** Alive and not a zombie (an orphaned QEMU's pid may linger as a zombie under a pid 1 that never reaps). */
-export function procAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 1) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
 }
 
 /** The same check as scripts/fleet/fleet.mjs isVmOf: QEMU's binary, started with exactly this pidfile. */
@@ -76,7 +55,7 @@ export function fenceTargets(stateDir: string): FenceTarget[] {
     if (!wantsFence(path.join(dir, "spec.json"))) continue;
     const pidFile = path.join(dir, "qemu.pid");
     const pid = readPid(pidFile);
-    if (pid && procAlive(pid) && isQemuOf(procArgv(pid), pidFile)) out.push({ id, pid });
+    if (pid && pidAlive(pid) && isQemuOf(processArgv(pid), pidFile)) out.push({ id, pid });
   }
   return out;
 }

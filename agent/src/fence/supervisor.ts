@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, constants as fsc, mkdirSync, openSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { procAlive, procArgv } from "./fence-vms";
+import { pidAlive, processArgv } from "../util";
 import { fenceDirOf, WATCHDOG_COMMAND, WATCHDOG_LOG_FILE, WATCHDOG_PID_FILE } from "./lease";
 
 export const watchdogPidFileOf = (stateDir: string): string => path.join(fenceDirOf(stateDir), WATCHDOG_PID_FILE);
@@ -25,8 +25,8 @@ export function findWatchdog(stateDir: string): number | null {
   } catch {
     return null;
   }
-  if (!Number.isInteger(pid) || pid <= 1 || !procAlive(pid)) return null;
-  return isWatchdogArgv(procArgv(pid), stateDir) ? pid : null;
+  if (!Number.isInteger(pid) || pid <= 1 || !pidAlive(pid)) return null;
+  return isWatchdogArgv(processArgv(pid), stateDir) ? pid : null;
 }
 
 export interface WatchdogLaunch {
@@ -101,7 +101,7 @@ export async function stopWatchdog(stateDir: string, timeoutMs = 10_000): Promis
     return true;
   }
   const end = Date.now() + timeoutMs;
-  while (procAlive(pid) && isWatchdogArgv(procArgv(pid), stateDir)) {
+  while (pidAlive(pid) && isWatchdogArgv(processArgv(pid), stateDir)) {
     if (Date.now() > end) return false;
     await sleep(50);
   }

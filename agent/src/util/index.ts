@@ -2,3 +2,4 @@
 // JSON-lines logger. No domain code here.
 export { ExecError, run, type ExecOptions, type ExecResult } from "./exec";
 export { createLogger, silentLogger, type LogFields, type Logger, type LogLevel } from "./log";
+export { pidAlive, processArgv } from "./proc-info";
