@@ -12,7 +12,7 @@ import type { Host } from "../../generated/sqlite/client";
 import type { Arch } from "../../arch";
 import type { MigrationTaskResult } from "../../schemas/migration";
 import { copyDisk } from "./disk-copy";
-import { checkCancel, commitMove, describeBytes, step, type MigrationRun } from "./run";
+import { checkCancel, cleanUpSource, commitMove, describeBytes, step, type MigrationRun } from "./run";
 
 export async function runCold(
   run: MigrationRun,
@@ -60,13 +60,7 @@ export async function runCold(
   await step.done(run, "define on target", `defined on ${run.target.name}, stopped`);
   run.progress(95);
 
-  await step.start(run, "clean up source");
-  try {
-    await agentClient.migrationRelease(run.source, run.vmId);
-    await step.done(run, "clean up source");
-  } catch (error) {
-    await step.done(run, "clean up source", `not yet: ${(error as Error).message} — removed at its next heartbeat`);
-  }
+  await cleanUpSource(run);
   return {
     mode: "cold",
     fromHostId: run.source.id,

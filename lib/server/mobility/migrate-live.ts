@@ -8,7 +8,7 @@ import { logError } from "../platform";
 import { specFor } from "../vms";
 import type { MigrationProgressEvent } from "../../schemas/agent-migration";
 import type { MigrationTaskResult } from "../../schemas/migration";
-import { checkCancel, commitMove, describeBytes, GIB, step, type MigrationRun } from "./run";
+import { checkCancel, cleanUpSource, commitMove, describeBytes, GIB, step, type MigrationRun } from "./run";
 
 /** Overall percent per phase: disks are most of the bytes; the memory's last pass is short. */
 function overall(e: MigrationProgressEvent): number {
@@ -66,14 +66,7 @@ export async function runLive(run: MigrationRun, startedMs: number): Promise<Mig
   await step.done(run, "switch over", `running on ${run.target.name} (${status.emulated ? "TCG" : "KVM"})`);
   run.progress(98);
 
-  await step.start(run, "clean up source");
-  try {
-    await agentClient.migrationRelease(run.source, run.vmId);
-    await step.done(run, "clean up source");
-  } catch (error) {
-    // Its heartbeat's evict removes the old copy (older generation) when the agent is back.
-    await step.done(run, "clean up source", `not yet: ${(error as Error).message} — removed at its next heartbeat`);
-  }
+  await cleanUpSource(run);
   return {
     mode: "live",
     fromHostId: run.source.id,

@@ -6,7 +6,7 @@ import { AppError } from "../../errors";
 import type { MigrationTaskResult } from "../../schemas/migration";
 import { db, logError } from "../platform";
 import { finishTask, releaseHost, setStep, SPEC_VOLUME_STATES } from "../vms";
-import type { AgentTarget } from "../hosts";
+import { agentClient, type AgentTarget } from "../hosts";
 
 export const LIVE_STEPS = [
   "check",
@@ -170,4 +170,15 @@ export const GIB = 1024 ** 3;
 export function describeBytes(bytes: number): string {
   if (bytes >= GIB) return `${(bytes / GIB).toFixed(1)} GiB`;
   return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+/** The last step of every move: the source drops its copy; if it cannot now, its next heartbeat's evict does. */
+export async function cleanUpSource(run: MigrationRun): Promise<void> {
+  await step.start(run, "clean up source");
+  try {
+    await agentClient.migrationRelease(run.source, run.vmId);
+    await step.done(run, "clean up source");
+  } catch (error) {
+    await step.done(run, "clean up source", `not yet: ${(error as Error).message} — removed at its next heartbeat`);
+  }
 }
