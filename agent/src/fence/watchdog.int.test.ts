@@ -142,7 +142,8 @@ describe.skipIf(!fs.existsSync(`/usr/bin/${qemuBin}`))("fence watchdog", () => {
     const deadline = (JSON.parse(fs.readFileSync(leaseFileOf(dir), "utf8")) as Lease).deadlineMonoMs;
     await until(() => !alive(fenced), "the fenced VM to be killed", 15_000, 20);
     const seenLateMs = monotonicMs() - deadline;
-    const record = fencedRecord(dir);
+    // the record is written just after the kill (slowly under qemu-user): wait for it
+    const record = await until(() => fencedRecord(dir), "the fence record", 10_000);
     expect(record?.vms).toEqual([{ id: "ha-1", pid: fenced }]);
     expect(record?.reason).toBe("lease not renewed in time");
     console.log(
@@ -177,7 +178,8 @@ describe.skipIf(!fs.existsSync(`/usr/bin/${qemuBin}`))("fence watchdog", () => {
       agent.kill("SIGSTOP");
       const stoppedAt = monotonicMs();
       await until(() => !alive(fenced), "the fenced VM to be killed", 15_000, 20);
-      const record = fencedRecord(dir);
+      // the record is written just after the kill (slowly under qemu-user): wait for it
+      const record = await until(() => fencedRecord(dir), "the fence record", 10_000);
       expect(record?.vms).toEqual([{ id: "ha-1", pid: fenced }]);
       const lastBeat = beats.filter((b) => b <= stoppedAt).at(-1)!;
       console.log(
@@ -222,7 +224,8 @@ describe.skipIf(!fs.existsSync(`/usr/bin/${qemuBin}`))("fence watchdog", () => {
         await keeper.renew(monotonicMs(), 1500);
       expect(alive(fenced)).toBe(true);
       await until(() => !alive(fenced), "the fenced VM to be killed", 15_000, 20);
-      const record = fencedRecord(dir);
+      // the record is written just after the kill (slowly under qemu-user): wait for it
+      const record = await until(() => fencedRecord(dir), "the fence record", 10_000);
       console.log(`[fence] qemu-user watchdog killed ${record?.lateMs} ms after the deadline`);
       expect(record!.lateMs).toBeLessThan(1000);
       expect(await stopWatchdog(dir)).toBe(true);
