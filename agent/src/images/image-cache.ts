@@ -26,7 +26,7 @@ export const IMAGE_FILES: readonly ImageFile[] = imageFileSchema.options;
 /** `code` uses the AgentError vocabulary so the API server maps it to a status. */
 export class ImageCacheError extends Error {
   constructor(
-    readonly code: "invalid" | "not_found" | "conflict" | "unavailable",
+    readonly code: "invalid" | "not_found" | "conflict" | "unavailable" | "insufficient_storage",
     message: string,
     readonly retryable = false,
   ) {
@@ -82,6 +82,19 @@ export interface ResolvedImage {
 }
 
 const SHA_RE = /^[0-9a-f]{64}$/;
+const MiB = 1024 * 1024;
+
+/** A write refused because the filesystem (or the user's quota) is full. */
+export function isNoSpace(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** Bytes an unprivileged writer may still put on the filesystem holding `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const st = await fsp.statfs(dir);
+  return Number(st.bavail) * Number(st.bsize);
+}
 
 /** Bytes under a directory (one level: the cache never nests). */
 async function dirBytes(dir: string): Promise<number> {
@@ -403,6 +416,23 @@ export class ImageCache {
       });
   }
 
+  /**
+   * The host's disk is full: the partial file goes (it would only hold the space), and the error
+   * (507 through the API) says how much is free and how much the file needs.
+   */
+  private async noSpace(imageId: string, file: ImageFile, part: string, total: number | null) {
+    await fsp.rm(part, { force: true });
+    const free = await freeBytes(this.dir).catch(() => null);
+    const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
+    this.log("warn", "image.no_space", { imageId, file, freeBytes: free, needBytes: total });
+    return new ImageCacheError(
+      "insufficient_storage",
+      `image ${imageId} ${file}: no space left on this host for the image cache (${this.dir}): ` +
+        `${free === null ? "unknown" : mib(free)} free${total === null ? "" : `, the file needs ${mib(total)}`}; ` +
+        "free disk space on the host or evict unused images",
+    );
+  }
+
   /** Fills `part` to completion, resuming across attempts. false = optional file absent (404). */
   private async download(imageId: string, file: ImageFile, part: string, optional: boolean): Promise<boolean> {
     let lastErr: unknown = null;
@@ -486,16 +516,27 @@ export class ImageCache {
         );
       }
       if (!res.body) throw new ImageCacheError("unavailable", "empty response body", true);
+      // A disk that cannot hold the file fails now, without a retry and without a partial file.
+      const need = expectedTotal === null ? 0 : expectedTotal - offset;
+      if (need > 0 && need > (await freeBytes(path.dirname(part)))) {
+        await res.body.cancel();
+        throw await this.noSpace(imageId, file, part, expectedTotal!);
+      }
 
       const fh = await fsp.open(part, append ? "a" : "w", 0o644);
+      let full = false;
       try {
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           poke();
           await fh.write(chunk);
         }
+      } catch (e) {
+        if (!isNoSpace(e)) throw e;
+        full = true;
       } finally {
         await fh.close();
       }
+      if (full) throw await this.noSpace(imageId, file, part, expectedTotal);
       const size = (await sizeOf(part)) ?? 0;
       if (expectedTotal !== null && size !== expectedTotal) {
         throw new ImageCacheError("unavailable", `short download: ${size} of ${expectedTotal} bytes`, true);

@@ -4,7 +4,7 @@ import { existsSync, promises as fsp } from "node:fs";
 import path from "node:path";
 import type { VmSpec } from "../../../lib/schemas/agent-api";
 import { createQcow2 } from "../qemu";
-import { AgentError, errMessage, toAgentError } from "./errors";
+import { AgentError, errMessage, toAgentError, withFreeSpace } from "./errors";
 import { inspectBase, resolveCdrom, resolveMedia } from "./media";
 import { addPort, releasePorts } from "./ports";
 import { killNow, startVm } from "./power";
@@ -119,7 +119,7 @@ export async function createVm(
     await killNow(ctx, vm).catch(() => {});
     await releasePorts(ctx, id, vm.state).catch(() => {});
     await removeVmDirs(paths);
-    throw toAgentError(err, `could not create VM ${id}`);
+    throw await withFreeSpace(toAgentError(err, `could not create VM ${id}`), ctx.vmsDir);
   }
   ctx.log("vm created", { id, arch: spec.arch, accel: plan.accel });
   const status = await statusOf(ctx, vm);

@@ -1,5 +1,7 @@
 // The agent's one error type for VM operations. Only `message` is meant for users; the HTTP
 // layer maps `code` to a status with `httpStatus` and serialises with `toJSON()` (agentErrorSchema).
+import { statfs } from "node:fs/promises";
+
 export type AgentErrorCode = "invalid" | "not_found" | "conflict" | "unavailable" | "insufficient_storage";
 
 const HTTP_STATUS: Record<AgentErrorCode, number> = {
@@ -37,10 +39,33 @@ export function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** An AgentError as is; anything else wrapped with `context` and the `fallback` code. */
+/**
+ * A full disk, whoever hit it: a Node write (ENOSPC/EDQUOT), qemu-img's message, or an error that
+ * already says insufficient_storage (the image cache's).
+ */
+export function isOutOfSpace(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT" || code === "insufficient_storage") return true;
+  return /No space left on device|Disk quota exceeded/.test(errMessage(err));
+}
+
+/**
+ * An AgentError as is; anything else wrapped with `context` and the `fallback` code — except a
+ * full disk, which is always insufficient_storage (507), so the user learns what to free.
+ */
 export function toAgentError(err: unknown, context: string, fallback: AgentError["code"] = "unavailable"): AgentError {
   if (err instanceof AgentError) return err;
-  return new AgentError(fallback, `${context}: ${errMessage(err)}`, { cause: err });
+  const code = isOutOfSpace(err) ? "insufficient_storage" : fallback;
+  return new AgentError(code, `${context}: ${errMessage(err)}`, { cause: err });
+}
+
+/** A 507 says how much is free on the filesystem of `dir` (measured after the failed work was removed). */
+export async function withFreeSpace(err: AgentError, dir: string): Promise<AgentError> {
+  if (err.code !== "insufficient_storage") return err;
+  const st = await statfs(dir).catch(() => null);
+  if (!st) return err;
+  const mib = (Number(st.bavail) * Number(st.bsize)) / 1024 / 1024;
+  return new AgentError(err.code, `${err.message} (${mib.toFixed(1)} MiB free in ${dir})`, { cause: err.cause });
 }
 
 /** The first five schema issues on one line: "<path>: <message>; ...". */

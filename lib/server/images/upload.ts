@@ -8,8 +8,8 @@ import type { Caller } from "../platform";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { constants as fsConstants, createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, open, realpath, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, open, realpath, rm, statfs } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { finished } from "node:stream/promises";
 import { ARCHES, type Arch } from "../../arch";
 import { AppError } from "../../errors";
@@ -102,14 +102,18 @@ export interface FileSink extends PartSink {
   result(): ReceivedFile;
 }
 
-function storeError(e: Error): AppError | Error {
+/** A full disk (ENOSPC/EDQUOT) is a 507 that says how much is free and how far the upload got. */
+async function storeError(e: Error, path: string, bytes: number): Promise<AppError | Error> {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === "ENOSPC" || code === "EDQUOT")
-    return new AppError({
-      code: "insufficient_storage",
-      message: "The controller's image store is out of space; free some space or ask an admin.",
-    });
-  return e;
+  if (code !== "ENOSPC" && code !== "EDQUOT") return e;
+  const st = await statfs(dirname(path)).catch(() => null);
+  const free = st ? fmt(Number(st.bavail) * Number(st.bsize)) : "no space";
+  return new AppError({
+    code: "insufficient_storage",
+    message:
+      `The controller's image store is full (${free} free); the upload was stopped after ${fmt(bytes)}. ` +
+      "Delete unused images or ask an admin to free space, then upload again.",
+  });
 }
 
 /**
@@ -132,7 +136,7 @@ export function hashingFileSink(
   out.on("error", (e) => (failure ??= e));
   return {
     async write(chunk) {
-      if (failure) throw storeError(failure);
+      if (failure) throw await storeError(failure, path, bytes);
       bytes += chunk.length;
       if (bytes > maxBytes) throw tooLarge(what, maxBytes);
       if (recheck && bytes >= nextCheck) {
@@ -140,11 +144,12 @@ export function hashingFileSink(
         await recheck(bytes);
       }
       hash.update(chunk);
-      if (!out.write(chunk)) await once(out, "drain").catch((e: Error) => Promise.reject(storeError(e)));
+      if (!out.write(chunk))
+        await once(out, "drain").catch(async (e: Error) => Promise.reject(await storeError(e, path, bytes)));
     },
     async end() {
       out.end();
-      await finished(out).catch((e: Error) => Promise.reject(storeError(e)));
+      await finished(out).catch(async (e: Error) => Promise.reject(await storeError(e, path, bytes)));
       digest = hash.digest("hex");
     },
     async abort() {
