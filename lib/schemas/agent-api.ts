@@ -156,6 +156,14 @@ export type VmAction = z.output<typeof vmActionSchema>["action"];
 
 export const powerStateSchema = z.enum(["running", "paused", "shutoff", "starting", "stopping", "error", "unknown"]);
 
+export const vmExitSchema = z.object({
+  reason: z.enum(["guest-shutdown", "crashed"]),
+  /** in words, e.g. "QEMU exited unexpectedly (killed by SIGKILL)" */
+  detail: z.string().max(500),
+  at: z.string().max(40),
+});
+export type VmExit = z.output<typeof vmExitSchema>;
+
 export const vmStatusSchema = z.object({
   id: safeIdSchema,
   name: z.string(),
@@ -181,6 +189,11 @@ export const vmStatusSchema = z.object({
   machineType: z.string().max(64).optional(),
   /** this copy takes part in a live migration: incoming (target, paused until complete) or outgoing (source) */
   migration: z.object({ role: z.enum(["incoming", "outgoing"]), phase: z.string().max(40) }).optional(),
+  /**
+   * Why QEMU last exited when nobody on this side asked it to (absent after a stop, delete or start):
+   * the guest powered itself off, or QEMU died (a signal, a crash). Absent from older agents.
+   */
+  lastExit: vmExitSchema.optional(),
 });
 export type VmStatus = z.output<typeof vmStatusSchema>;
 

@@ -116,7 +116,7 @@ async function spawnQemu(ctx: VmContext, vm: Vm, binary: string, args: string[])
   child.on("exit", (code, signal) => {
     st.exited = { code, signal };
     if (vm.child === child) vm.child = undefined;
-    if (vm.pid === child.pid) void onProcessGone(ctx, vm);
+    if (vm.pid === child.pid) void onProcessGone(ctx, vm, { code, signal });
   });
   child.unref();
   vm.child = child;

@@ -19,6 +19,9 @@ export async function startVm(ctx: VmContext, vm: Vm): Promise<void> {
   const plan = validateSpec(vm.spec, ctx.limits);
   vm.transition = "starting";
   vm.forceRequested = false;
+  vm.exitExpected = false;
+  vm.guestShutdown = false;
+  vm.lastExit = undefined;
   ctx.changed(vm);
   try {
     if (!(await launchQemu(ctx, vm, plan))) {
@@ -50,6 +53,7 @@ export async function gracefulStop(ctx: VmContext, vm: Vm): Promise<void> {
   }
   const pid = vm.pid;
   vm.transition = "stopping";
+  vm.exitExpected = true;
   ctx.changed(vm);
   try {
     const q = await ensureQmp(ctx, vm, 5_000);
@@ -74,6 +78,7 @@ export async function gracefulStop(ctx: VmContext, vm: Vm): Promise<void> {
 /** QMP quit, then SIGKILL if QEMU is still there. Only ever signals a pid that is our QEMU. */
 export async function killNow(ctx: VmContext, vm: Vm): Promise<void> {
   const pid = vm.pid;
+  vm.exitExpected = true;
   if (pid === null || !pidAlive(pid)) {
     if (pid !== null) await onProcessGone(ctx, vm);
     return;

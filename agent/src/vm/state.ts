@@ -4,7 +4,7 @@
 import type { ChildProcess } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { type VmSpec, vmSpecSchema } from "../../../lib/schemas/agent-api";
+import { type VmExit, type VmSpec, vmSpecSchema } from "../../../lib/schemas/agent-api";
 import type { Accel, QmpClient } from "../qemu";
 import { zodMessage } from "./errors";
 import { socketDirFor, writeFileAtomic } from "./proc";
@@ -60,6 +60,12 @@ export interface Vm {
   forceRequested: boolean;
   /** this copy takes part in a live migration (agent/src/migration, ADR 035) */
   migration?: { role: "incoming" | "outgoing"; phase: string };
+  /** this side is ending QEMU (stop, kill, delete, migration): its exit is no surprise */
+  exitExpected?: boolean;
+  /** QEMU announced a guest-initiated SHUTDOWN (the guest powered itself off) */
+  guestShutdown?: boolean;
+  /** why QEMU last exited on its own; cleared by the next start (reported as VmStatus.lastExit) */
+  lastExit?: VmExit;
 }
 
 /** What the functions that act on a VM need from the VmManager that owns it. */

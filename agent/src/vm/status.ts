@@ -26,7 +26,8 @@ export async function statusOf(ctx: VmContext, vm: Vm): Promise<VmStatus> {
   if (vm.pid !== null && !pidAlive(vm.pid)) await onProcessGone(ctx, vm);
   if (vm.pid === null) {
     if (vm.transition === "starting") return { ...base, powerState: "starting" };
-    return vm.error ? { ...base, powerState: "error", error: vm.error } : { ...base, powerState: "shutoff" };
+    if (vm.error) return { ...base, powerState: "error", error: vm.error };
+    return { ...base, powerState: "shutoff", ...(vm.lastExit ? { lastExit: { ...vm.lastExit } } : {}) };
   }
   const pid = vm.pid;
   const usage = processUsage(pid);
