@@ -88,6 +88,18 @@ describe.each(PROVIDERS)("host images on %s", (provider) => {
     return { a: a.hostId, b: b.hostId, i1: i1.id, i2: i2.id };
   }
 
+  // syncHostImages trusts an existing HostImage row to mean "the image exists" (no image look-up
+  // per heartbeat): that holds only because deleting the image deletes its rows.
+  it("an image deleted on the controller loses its host rows; later heartbeats do not bring them back", async () => {
+    const { a, i1, i2 } = await setup();
+    await recordHeartbeat(a, { usage, vms: [], images: [img(i1, "ready", 10), img(i2, "ready", 20)] });
+    expect(await db().hostImage.count({ where: { hostId: a } })).toBe(2);
+    await db().image.delete({ where: { id: i1 } });
+    expect(await db().hostImage.count({ where: { hostId: a, imageId: i1 } })).toBe(0);
+    await recordHeartbeat(a, { usage, vms: [], images: [img(i1, "ready", 11), img(i2, "ready", 20)] });
+    expect((await db().hostImage.findMany({ where: { hostId: a } })).map((r) => r.imageId)).toEqual([i2]);
+  });
+
   it("a heartbeat with images creates, updates and removes HostImage rows; the hosts view returns them", async () => {
     const { a, b, i1, i2 } = await setup();
     await recordHeartbeat(a, {

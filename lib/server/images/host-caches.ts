@@ -31,13 +31,15 @@ export async function syncHostImages(hostId: string, reported: HostImageReport[]
   if (!reported) return;
   try {
     const ids = [...new Set(reported.map((r) => r.imageId))];
-    // The agent may still hold the copy of an image deleted here; no row for it (foreign key).
-    const known = new Set<string>();
-    for (const part of chunks(ids)) {
+    const existing = new Map((await db().hostImage.findMany({ where: { hostId } })).map((r) => [r.imageId, r]));
+    // The agent may still hold the copy of an image deleted here; no row for it (foreign key). An
+    // image with a HostImage row exists (the row goes with it: cascade), so the steady state, every
+    // image already recorded, costs no look-up.
+    const known = new Set(ids.filter((id) => existing.has(id)));
+    for (const part of chunks(ids.filter((id) => !known.has(id)))) {
       for (const i of await db().image.findMany({ where: { id: { in: part } }, select: { id: true } })) known.add(i.id);
     }
     const wanted = new Map(reported.filter((r) => known.has(r.imageId)).map((r) => [r.imageId, r]));
-    const existing = new Map((await db().hostImage.findMany({ where: { hostId } })).map((r) => [r.imageId, r]));
     // Write only what changed: heartbeats come every few seconds, and updatedAt then means
     // "last change" (e.g. when the download finished).
     for (const r of wanted.values()) {
