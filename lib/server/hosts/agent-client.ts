@@ -44,6 +44,7 @@ import {
 } from "../../schemas/agent-migration";
 import { db } from "../platform";
 import { hostTokenFor } from "./token";
+import { HostOfflineError, offlineWatch } from "./offline-watch";
 import { ensurePki, HOST_URI_PREFIX, normalizeFingerprint } from "../platform";
 
 export type AgentTarget = { id: string; name: string; agentUrl: string | null; tokenGeneration: number };
@@ -126,6 +127,8 @@ export function agentRequest(
     timeoutMs: number;
     tls?: https.RequestOptions;
     onData?: (chunk: Buffer) => void;
+    /** aborting destroys the request with the signal's reason */
+    signal?: AbortSignal;
   },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
@@ -153,7 +156,12 @@ export function agentRequest(
       },
     );
     const timer = setTimeout(() => req.destroy(new TimeoutError("timeout")), init.timeoutMs);
-    req.on("close", () => clearTimeout(timer));
+    const onAbort = () => req.destroy(init.signal!.reason as Error);
+    init.signal?.addEventListener("abort", onAbort, { once: true });
+    req.on("close", () => {
+      clearTimeout(timer);
+      init.signal?.removeEventListener("abort", onAbort);
+    });
     req.on("error", reject);
     req.end(init.body);
   });
@@ -213,6 +221,8 @@ async function call<S extends z.ZodType>(
   token?: string,
   onStep?: (event: VmStepEvent) => void,
   onLines?: (chunk: Buffer) => void,
+  /** give up when the host goes offline during the call (offlineWatch) */
+  untilOffline = false,
 ): Promise<z.output<S>> {
   const host = await freshTarget(target);
   if (host.revokedAt)
@@ -229,6 +239,7 @@ async function call<S extends z.ZodType>(
       message: `Host ${host.name} has no certificate on record; restart its agent to register again.`,
     });
   let res: RawResponse;
+  const watch = untilOffline ? offlineWatch(host.id) : null;
   try {
     res = await agentRequest(url, {
       method,
@@ -241,9 +252,12 @@ async function call<S extends z.ZodType>(
       timeoutMs,
       onData: onLines ?? (onStep ? stepLines(onStep) : undefined),
       tls: url.protocol === "https:" ? await agentTlsOptions(host.id, host.certFingerprint!, host.name) : undefined,
+      signal: watch?.signal,
     });
   } catch (error) {
     throw unreachable(host.name, url, error, timeoutMs);
+  } finally {
+    watch?.stop();
   }
   let json: unknown = null;
   if (res.contentType.startsWith(VM_PUT_STREAM_TYPE) && res.status === 200) {
@@ -281,13 +295,13 @@ export const agentClient = {
   getVm: (h: AgentTarget, id: string) => call(h, "GET", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema),
   /** Creates or updates a VM; with `onStep`, each create step is reported as the agent completes it. */
   putVm: (h: AgentTarget, id: string, spec: VmSpecInput, onStep?: (event: VmStepEvent) => void) =>
-    call(h, "PUT", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema, spec, TIMEOUT_MS.put, undefined, onStep),
+    call(h, "PUT", vmPath(id), vmStatusSchema, spec, TIMEOUT_MS.put, undefined, onStep, undefined, true),
   action: (h: AgentTarget, id: string, action: VmAction) =>
-    call(h, "POST", `/v1/vms/${encodeURIComponent(id)}/actions`, vmStatusSchema, { action }, 120_000),
+    call(h, "POST", `${vmPath(id)}/actions`, vmStatusSchema, { action }, 120_000, ...GIVE_UP_WHEN_OFFLINE),
   /** A VM the agent does not know is already gone: 404 counts as deleted. */
   deleteVm: async (h: AgentTarget, id: string): Promise<void> => {
     try {
-      await call(h, "DELETE", `/v1/vms/${encodeURIComponent(id)}`, z.unknown(), undefined, 120_000);
+      await call(h, "DELETE", vmPath(id), z.unknown(), undefined, 120_000, undefined, undefined, undefined, true);
     } catch (error) {
       if (error instanceof AppError && error.code === "not_found") return;
       throw error;
@@ -418,6 +432,9 @@ export const agentClient = {
   },
 };
 
+const vmPath = (id: string) => `/v1/vms/${encodeURIComponent(id)}`;
+/** call()'s last arguments for "give up once the host is offline" (a cut-off host: faults/partition.int.test.ts). */
+const GIVE_UP_WHEN_OFFLINE = [undefined, undefined, undefined, true] as const;
 const migrationPath = (id: string) => `/v1/vms/${encodeURIComponent(id)}/migration`;
 
 /**
@@ -457,9 +474,11 @@ function unreachable(hostName: string, url: URL, error: unknown, timeoutMs: numb
   const why =
     error instanceof TimeoutError
       ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
-      : tlsProblem
-        ? `failed the TLS check (${(error as Error).message})`
-        : `is not reachable at ${url.origin} (${code || (error as Error).message})`;
+      : error instanceof HostOfflineError
+        ? `stopped answering and ${error.message}; the controller gave up waiting`
+        : tlsProblem
+          ? `failed the TLS check (${(error as Error).message})`
+          : `is not reachable at ${url.origin} (${code || (error as Error).message})`;
   return new AppError({ code: "unavailable", message: `The agent on host ${hostName} ${why}.` });
 }
 

@@ -53,7 +53,11 @@ function checkHeartbeatUrl(current: string | null, next: string): void {
     });
 }
 
-/** Hosts silent for longer than the timeout go offline; their VMs become unknown, never deleted. */
+/**
+ * Hosts silent for longer than the timeout go offline; their VMs become unknown, never deleted. A
+ * VM being created keeps "creating": its create task decides (its agent call is given up once the
+ * host is offline, agent-client.ts offlineWatch), and failProvisioning only fails a VM still creating.
+ */
 export async function markStaleHostsOffline(now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - env().POLYARCH_HEARTBEAT_TIMEOUT_MS);
   const stale = await db().host.findMany({
@@ -64,7 +68,7 @@ export async function markStaleHostsOffline(now = new Date()): Promise<number> {
     await db().$transaction([
       db().host.update({ where: { id: h.id }, data: { status: "offline" } }),
       db().vm.updateMany({
-        where: { hostId: h.id, status: { in: ["running", "stopped", "creating"] } },
+        where: { hostId: h.id, status: { in: ["running", "stopped"] } },
         data: { status: "unknown", powerState: "unknown" },
       }),
     ]);

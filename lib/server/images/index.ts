@@ -12,4 +12,6 @@ export { reconcileArch, type ArchEvidence } from "./inspect-shared";
 export * from "./lifecycle";
 export * from "./multipart";
 export * from "./upload";
+// The periodic sweep of uploads whose controller died (the start-up one is re-exported by upload.ts).
+export { sweepAbandonedUploads } from "./upload-sweep";
 export * from "./visibility";

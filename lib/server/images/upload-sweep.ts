@@ -15,12 +15,16 @@ export function isUploadActive(id: string): boolean {
 }
 
 /**
- * Removes what a controller crash mid-upload left behind: rows still uploading/validating that no
- * upload in this process owns, and image-store directories without a row. Call once at start-up.
+ * Rows still uploading/validating that no upload in this process owns and whose controller is not
+ * alive, with their files. `atStart`: also rows of no controller or of this one; later, a row this
+ * process has just created may not be in `active` yet, and unowned rows may be another's first upload.
  */
-export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: number }> {
+async function removeStaleUploads(atStart: boolean): Promise<number> {
   const stale = await db().image.findMany({
-    where: { status: { in: ["uploading", "validating"] } },
+    where: {
+      status: { in: ["uploading", "validating"] },
+      ...(atStart ? {} : { uploadControllerId: { not: null }, NOT: { uploadControllerId: controllerId() } }),
+    },
     select: { id: true, uploadControllerId: true },
   });
   // Several controllers share the database: an upload another live controller is receiving stays.
@@ -34,6 +38,25 @@ export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: n
     await rm(join(/* turbopackIgnore: true */ imagesDir(), id), { recursive: true, force: true });
     rows += (await db().image.deleteMany({ where: { id, status: { in: ["uploading", "validating"] } } })).count;
   }
+  return rows;
+}
+
+/**
+ * Periodic: uploads cut off by a controller that died. The start-up sweep cannot take them all: a
+ * controller restarted right after a crash still finds the dead one's liveness lease unexpired.
+ */
+export async function sweepAbandonedUploads(): Promise<{ rows: number }> {
+  const rows = await removeStaleUploads(false);
+  if (rows) logInfo("swept image uploads of stopped controllers", { rows });
+  return { rows };
+}
+
+/**
+ * Removes what a controller crash mid-upload left behind: rows still uploading/validating that no
+ * upload in this process owns, and image-store directories without a row. Call once at start-up.
+ */
+export async function sweepInterruptedUploads(): Promise<{ rows: number; dirs: number }> {
+  const rows = await removeStaleUploads(true);
   let dirs = 0;
   const entries = await readdir(imagesDir(), { withFileTypes: true }).catch(() => []);
   const ids = new Set(

@@ -13,6 +13,7 @@ import { db } from "../platform";
 import { imagesDir } from "./files";
 import { acquireLease, CONTROLLER_LEASE_PREFIX } from "../platform";
 import { importImage, MAX_KERNEL_BYTES, sweepInterruptedUploads, uploadImage } from "./upload";
+import { sweepAbandonedUploads } from "./upload-sweep";
 import { deleteImage, updateImage } from "./lifecycle";
 import type { Actor } from "../platform";
 
@@ -386,6 +387,29 @@ describe.skipIf(!haveFixtures)("image upload (streamed multipart) on sqlite", ()
     });
     expect(await sweepInterruptedUploads()).toEqual({ rows: 1, dirs: 0 });
     await expectNothingRemains();
+  });
+
+  it("the periodic sweep takes uploads of a controller that died since, never a live or an unowned one", async () => {
+    const { mkdirSync } = await import("node:fs");
+    const rows = [];
+    for (const [i, owner] of ["dead", "live", null].entries()) {
+      const row = await db().image.create({
+        data: { name: `u${i}`, arch: "unknown", format: "raw", status: "uploading", uploadControllerId: owner },
+      });
+      mkdirSync(join(imagesDir(), row.id), { recursive: true });
+      rows.push(row);
+    }
+    // A controller restarted right after a crash still sees the dead one's lease; it expires later.
+    for (const owner of ["dead", "live"]) await acquireLease(`${CONTROLLER_LEASE_PREFIX}${owner}`, 60_000, owner);
+    expect(await sweepInterruptedUploads()).toEqual({ rows: 1, dirs: 0 }); // the unowned one, at start-up only
+    expect(await sweepAbandonedUploads()).toEqual({ rows: 0 });
+    await db().lease.update({
+      where: { name: `${CONTROLLER_LEASE_PREFIX}dead` },
+      data: { expiresAtMs: BigInt(Date.now() - 1_000) },
+    });
+    expect(await sweepAbandonedUploads()).toEqual({ rows: 1 });
+    expect((await db().image.findMany()).map((r) => r.name)).toEqual(["u1"]);
+    expect(readdirSync(imagesDir())).toEqual([rows[1]!.id]);
   });
 });
 

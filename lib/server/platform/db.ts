@@ -19,7 +19,17 @@ export function isPostgres(url = env().databaseUrl): boolean {
 function create(): Db {
   const url = env().databaseUrl;
   if (isPostgres(url)) {
-    const adapter = new PrismaPg({ connectionString: url, max: 10 });
+    // pg's defaults wait forever: for a free pool slot / a TCP connect to a server that does not answer
+    // (connectionTimeoutMillis), and for a query on a connection whose server vanished without a reset
+    // (keepAlive ends it at the TCP level). A restarted server's dead idle connections are dropped by
+    // pg.Pool itself (the adapter listens for their 'error', so they never crash the process).
+    const adapter = new PrismaPg({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: 15_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
     return new PostgresClient({ adapter }) as unknown as Db;
   }
   createPrivately(url.replace(/^file:/, ""));
@@ -38,6 +48,50 @@ function createPrivately(path: string): void {
   } catch {
     // e.g. the folder is missing: SQLite reports it when it opens the file, with the path
   }
+}
+
+// "The database cannot be reached right now" (a restart, a crash, a network fault), as opposed to a bad query:
+// Prisma's connection codes, the pg adapter's error kinds, PostgreSQL's SQLSTATEs for a lost connection
+// (class 08), a server shutting down or starting up (57P01-57P03) or full (53300), and pg's own messages.
+const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2037"]);
+const UNAVAILABLE_ADAPTER_KINDS = new Set([
+  "DatabaseNotReachable",
+  "ConnectionClosed",
+  "SocketTimeout",
+  "TooManyConnections",
+]);
+const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+const UNAVAILABLE_MESSAGE = new RegExp(
+  [
+    "Connection terminated",
+    "Client has encountered a connection error",
+    "timeout exceeded when trying to connect",
+    "Can't reach database server",
+    "the database system is (starting up|shutting down|in recovery mode|not yet accepting connections)",
+    "terminating connection due to (administrator command|crash of another server process)",
+  ].join("|"),
+  "i",
+);
+
+export const DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable right now; try again in a moment.";
+
+/** True when `error` (or what it wraps: `cause`, Prisma's `meta.driverAdapterError`) says the database is unreachable. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): boolean => {
+    if (!e || typeof e !== "object" || seen.has(e) || seen.size > 8) return false;
+    seen.add(e);
+    const o = e as { name?: unknown; code?: unknown; originalCode?: unknown; kind?: unknown; message?: unknown };
+    if (o.name === "PrismaClientInitializationError") return true;
+    for (const code of [o.code, o.originalCode])
+      if (typeof code === "string" && (UNAVAILABLE_PRISMA_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code)))
+        return true;
+    if (typeof o.kind === "string" && UNAVAILABLE_ADAPTER_KINDS.has(o.kind)) return true;
+    if (typeof o.message === "string" && UNAVAILABLE_MESSAGE.test(o.message)) return true;
+    const meta = (e as { meta?: { driverAdapterError?: unknown } }).meta;
+    return visit((e as { cause?: unknown }).cause) || visit(meta?.driverAdapterError);
+  };
+  return visit(error);
 }
 
 export function db(): Db {

@@ -4,6 +4,7 @@ import "server-only";
 import { NextResponse } from "next/server";
 import type { z } from "zod";
 import { AppError, formatIssues, isAppError } from "../../errors";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "./db";
 import { logError } from "./log";
 import { searchParamsToObject } from "../../schemas/list";
 
@@ -15,6 +16,13 @@ export function jsonError(code: string, message: string, status: number): NextRe
 
 export function errorResponse(error: unknown, context: Record<string, unknown> = {}): NextResponse {
   if (isAppError(error)) return jsonError(error.code, error.message, error.status);
+  if (isDatabaseUnavailable(error)) {
+    // Not a bug in the request: PostgreSQL is restarting or unreachable. pg.Pool reconnects by itself.
+    logError("request failed: database unavailable", error, context);
+    const res = jsonError("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE, 503);
+    res.headers.set("retry-after", "5");
+    return res;
+  }
   logError("request failed", error, context);
   return jsonError("internal", "Something went wrong on the server; the error was logged.", 500);
 }

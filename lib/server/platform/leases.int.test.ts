@@ -221,5 +221,18 @@ describe.each(PROVIDERS)("leases on %s", (provider) => {
     expect(await sweepOrphanedTasks()).toEqual({ failed: 1 });
     expect((await db().task.findUniqueOrThrow({ where: { id: mine.task.id } })).status).toBe("failed");
     expect((await db().host.findUniqueOrThrow({ where: { id: host.id } })).allocatedCpus).toBe(1);
+    // A dead controller's delete: its VM is handed back to the user (with the reason), not left "deleting".
+    const doomed = await createVm(input("doomed"), who, { provision: false });
+    await db().vm.update({ where: { id: doomed.vm!.id }, data: { status: "deleting", desiredState: "deleted" } });
+    const del = await db().task.create({
+      data: { kind: "vm.delete", vmId: doomed.vm!.id, status: "running", startedAt: new Date(), controllerId: "dead" },
+    });
+    await db().task.update({ where: { id: doomed.task.id }, data: { status: "succeeded" } });
+    expect(await sweepOrphanedTasks()).toEqual({ failed: 1 });
+    expect((await db().task.findUniqueOrThrow({ where: { id: del.id } })).status).toBe("failed");
+    expect(await db().vm.findUniqueOrThrow({ where: { id: doomed.vm!.id } })).toMatchObject({
+      status: "unknown",
+      lastError: expect.stringMatching(/delete was interrupted.*Delete the VM again/),
+    });
   });
 });

@@ -1,7 +1,7 @@
 import "server-only";
 import { ensureFirstAdmin } from "../identity";
 import { backfillDefaultProject } from "../projects";
-import { sweepInterruptedUploads } from "../images";
+import { sweepAbandonedUploads, sweepInterruptedUploads } from "../images";
 import { registerDemoImages } from "../images";
 import { applyConfiguredJoinToken, markStaleHostsOffline } from "../hosts";
 import { logError, logInfo } from "../platform";
@@ -78,6 +78,13 @@ export function startControllerWork(
         everyMs: everyMs * 2,
         ttlMs: opts.ttlMs,
         run: () => sweepOrphanedTasks(),
+      }),
+      // Uploads of a controller that died just before this one started (its lease outlived the start-up sweep).
+      startPeriodicJob({
+        name: "abandoned-uploads",
+        everyMs: everyMs * 2,
+        ttlMs: opts.ttlMs,
+        run: () => sweepAbandonedUploads(),
       }),
     );
   // VMs that move by themselves (issue 14, ADR 036): HA restarts after fencing, then bringing

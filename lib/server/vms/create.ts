@@ -1,6 +1,7 @@
 import "server-only";
 // Creating a VM: validation → placement (atomic claim with the VM row, NIC and task) → provision.
 // The agent call runs after the request returns (202); its steps and result land in the task.
+import { randomBytes } from "node:crypto";
 import { AppError } from "../../errors";
 import type { CreateVmInput } from "../../schemas/vms";
 import { defaultDisplay } from "../../display";
@@ -11,10 +12,15 @@ import { placeAndRecord } from "./placement";
 import { CREATE_STEPS, createTask, setStep } from "./tasks";
 import { getVm } from "./queries";
 import { projectForNewVm } from "./access";
-import { provisionVm } from "./provision";
+import { provisionVm, settleUncertainCreate } from "./provision";
 import { cpuModelArchProblem, migrationFactsFromRow, pinCpuModel } from "../../scheduler/migration";
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
+
+/** A fresh id in the shape of Prisma's cuid() default ("c" + 24 lower-case base-36 characters). */
+function newRowId(): string {
+  return "c" + Array.from(randomBytes(24), (b) => (b % 36).toString(36)).join("");
+}
 
 /**
  * The machine type and CPU model the VM keeps for its life (ADR 037): the placed host's QEMU default
@@ -78,6 +84,8 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
   if (cpuProblem) throw new AppError({ code: "invalid", message: cpuProblem });
   // Tenancy: only the VM's project's networks or shared ones (404 if the caller cannot see it, else 403).
   if (input.networkId) await requireAttachableNetwork(who, input.networkId, projectId);
+  // Chosen here, so a create whose transaction ends in doubt (connection lost at COMMIT) can be found afterwards.
+  const newVmId = newRowId();
   let placed;
   try {
     placed = await placeAndRecord(
@@ -93,6 +101,7 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
         const pinned = await pinnedMachine(tx, input, p);
         const vm = await tx.vm.create({
           data: {
+            id: newVmId,
             name: input.name,
             arch: input.arch,
             vcpus: input.vcpus,
@@ -127,6 +136,7 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
       },
     );
   } catch (error) {
+    if (!(error instanceof AppError)) void settleUncertainCreate(newVmId);
     if (error instanceof AppError)
       await recordAudit({
         actor: who.actor,
@@ -139,16 +149,21 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
     throw error;
   }
   const { vmId, taskId } = placed.result;
-  await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
-  await recordAudit({
-    actor: who.actor,
-    action: "vm.create",
-    result: "success",
-    targetType: "vm",
-    targetId: vmId,
-    clientIp: who.clientIp,
-    details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId },
-  });
-  if (opts.provision !== false) void provisionVm(vmId, taskId);
+  try {
+    await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
+    await recordAudit({
+      actor: who.actor,
+      action: "vm.create",
+      result: "success",
+      targetType: "vm",
+      targetId: vmId,
+      clientIp: who.clientIp,
+      details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId },
+    });
+  } finally {
+    // The VM, its claim and its task are committed: provisioning must run (and end the task) even when
+    // these writes failed because the database went away, else the task would stay running for ever.
+    if (opts.provision !== false) void provisionVm(vmId, taskId);
+  }
   return { vm: await getVm(vmId), host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
 }

@@ -59,4 +59,43 @@ describe.each(PROVIDERS)("heartbeat VM status on %s", (provider) => {
     expect(await statusOf("vm-start")).toBe("stopped");
     expect(await statusOf("vm-ran")).toBe("unknown");
   });
+
+  it("a QEMU that died: stopped with the reason and a failed vm.crash task, not restarted unless HA; a guest poweroff is a stop", async () => {
+    const host = await insertTestHost();
+    await vmOn(host.id, "vm-crash", "running", "running");
+    await vmOn(host.id, "vm-ha", "running", "running");
+    await db().vm.update({ where: { id: "vm-ha" }, data: { ha: true } });
+    await vmOn(host.id, "vm-off", "running", "running");
+    const at = new Date().toISOString();
+    const detail = "QEMU exited unexpectedly (killed by SIGKILL)";
+    const report = () =>
+      recordHeartbeat(host.id, {
+        usage,
+        vms: [
+          { ...agentVm("vm-crash", "shutoff"), lastExit: { reason: "crashed", detail, at } },
+          { ...agentVm("vm-ha", "shutoff"), lastExit: { reason: "crashed", detail, at } },
+          {
+            ...agentVm("vm-off", "shutoff"),
+            lastExit: { reason: "guest-shutdown", detail: "the guest powered itself off", at },
+          },
+        ],
+      } as never);
+    await report();
+    await report(); // the agent repeats it every heartbeat: one crash, one task
+    const rows = await db().vm.findMany({
+      orderBy: { id: "asc" },
+      select: { id: true, status: true, desiredState: true, lastError: true },
+    });
+    expect(rows).toEqual([
+      { id: "vm-crash", status: "stopped", desiredState: "stopped", lastError: detail },
+      { id: "vm-ha", status: "stopped", desiredState: "running", lastError: detail },
+      { id: "vm-off", status: "stopped", desiredState: "stopped", lastError: null },
+    ]);
+    const tasks = await db().task.findMany({ where: { kind: "vm.crash" }, orderBy: { vmId: "asc" } });
+    expect(tasks.map((t) => [t.vmId, t.status, t.error, t.hostId])).toEqual([
+      ["vm-crash", "failed", detail, host.id],
+      ["vm-ha", "failed", detail, host.id],
+    ]);
+    expect(await db().auditEvent.count({ where: { action: "vm.crash", targetId: "vm-crash" } })).toBe(1);
+  });
 });

@@ -122,17 +122,22 @@ async function retryCreate(id: string, who: Caller, opts: { provision?: boolean 
     },
   );
   if (placed.result === RETRY_LOST) throw new AppError({ code: "conflict", message: RETRY_TAKEN });
-  await setStep(placed.result, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
-  await recordAudit({
-    actor: who.actor,
-    action: "vm.retry",
-    result: "success",
-    targetType: "vm",
-    targetId: id,
-    clientIp: who.clientIp,
-    details: { image: image.name, host: placed.hostName },
-  });
-  if (opts.provision !== false) void provisionVm(id, placed.result);
+  const taskId = placed.result;
+  try {
+    await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
+    await recordAudit({
+      actor: who.actor,
+      action: "vm.retry",
+      result: "success",
+      targetType: "vm",
+      targetId: id,
+      clientIp: who.clientIp,
+      details: { image: image.name, host: placed.hostName },
+    });
+  } finally {
+    // Committed: provisioning must run and end the task even if the writes above failed (as in createVm).
+    if (opts.provision !== false) void provisionVm(id, taskId);
+  }
   return getVm(id);
 }
 

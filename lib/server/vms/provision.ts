@@ -2,10 +2,20 @@ import "server-only";
 // Provisioning runs the agent side of a create. Every way it can fail — the agent refused, the PUT
 // timed out, the controller running it died — ends in failProvisioning: the task and its open
 // steps fail with the reason, the host's reservation is released, the VM keeps its record in
-// `error` (Retry or Delete) and the agent is asked, best effort, to remove what it started.
+// `error` (Retry or Delete) and the agent is asked, best effort, to remove what it started; an
+// agent that could not be asked (dead, frozen) has its copy evicted by its next heartbeat.
 import { AppError } from "../../errors";
 import { agentClient } from "../hosts";
-import { CONTROLLER_LEASE_PREFIX, db, dbNowMs, liveControllers, logError, logInfo, type Db } from "../platform";
+import {
+  CONTROLLER_LEASE_PREFIX,
+  db,
+  dbNowMs,
+  isDatabaseUnavailable,
+  liveControllers,
+  logError,
+  logInfo,
+  type Db,
+} from "../platform";
 import { releaseHost } from "./placement";
 import { finishTask, setStep } from "./tasks";
 import type { VmStepEvent } from "../../schemas/agent-api";
@@ -20,6 +30,54 @@ type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
  * failure the step that failed carries the reason, and failProvisioning undoes the rest.
  */
 export async function provisionVm(vmId: string, taskId: string): Promise<void> {
+  try {
+    await provisionOnce(vmId, taskId);
+  } catch (error) {
+    // Its own database writes failed (PostgreSQL restarting or unreachable). Callers fire and forget,
+    // and the orphan sweep only ends tasks of dead controllers: end the task once the database is back.
+    await failWhenDatabaseIsBack(taskId, vmId, error);
+  }
+}
+
+async function failWhenDatabaseIsBack(taskId: string, vmId: string, error: unknown): Promise<void> {
+  logError("provisioning could not be recorded", error, { vmId, taskId });
+  const reason = isDatabaseUnavailable(error)
+    ? "The database was unavailable while the VM was being created; retry or delete it."
+    : "Provisioning failed on the controller; see the controller log.";
+  await untilDatabaseAnswers("failing a create task", { vmId, taskId }, () => failProvisioning(taskId, vmId, reason));
+}
+
+/**
+ * A create whose placement transaction failed with a lost connection may have committed all the same
+ * (the COMMIT reached the server, its answer did not): the caller got an error, so nothing would ever
+ * provision or fail that VM. Once the database answers, its create task, if it exists, is failed.
+ */
+export async function settleUncertainCreate(vmId: string): Promise<void> {
+  await untilDatabaseAnswers("settling an interrupted create", { vmId }, async () => {
+    const task = await db().task.findFirst({ where: { vmId, kind: "vm.create", status: "running" } });
+    if (task)
+      await failProvisioning(
+        task.id,
+        vmId,
+        "The connection to the database was lost while this VM was being created; retry or delete it.",
+      );
+  });
+}
+
+/** Runs `fn` until it succeeds (the database may be restarting), for about ten minutes, then logs why not. */
+async function untilDatabaseAnswers(what: string, context: Record<string, unknown>, fn: () => Promise<unknown>) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fn();
+      return;
+    } catch (e) {
+      if (attempt >= 60) return logError(`${what}: gave up`, e, context);
+      await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 10_000)));
+    }
+  }
+}
+
+async function provisionOnce(vmId: string, taskId: string): Promise<void> {
   const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: { host: true } });
   const host = vm.host!;
   // Events arrive synchronously from the response stream; writes are chained to keep their order.
@@ -100,9 +158,17 @@ export async function failProvisioning(taskId: string, vmId: string | null, reas
     const vm = await tx.vm.findUnique({ where: { id: vmId } });
     if (!vm || vm.status !== "creating" || !vm.hostId) return { taken: true as const };
     await releaseHost(vm.hostId, vm, tx);
+    // A new generation: whatever the agent started anyway (it died or froze mid-create and comes
+    // back with the VM) is a stale copy that its next heartbeat evicts (evictionsFor), like a moved one.
     await tx.vm.update({
       where: { id: vm.id },
-      data: { status: "error", powerState: "unknown", hostId: null, lastError: reason },
+      data: {
+        status: "error",
+        powerState: "unknown",
+        hostId: null,
+        lastError: reason,
+        generation: { increment: 1 },
+      },
     });
     return { taken: true as const, vmId: vm.id, hostId: vm.hostId };
   });
@@ -131,7 +197,19 @@ export async function sweepOrphanedTasks(): Promise<{ failed: number }> {
     const reason = `The controller running this task (${task.controllerId}) stopped before it finished.`;
     // Tasks that provision (a create, an HA restart, a re-provision) leave the VM "creating": fail it like a create.
     const provisions = ["vm.create", "vm.ha-restart", "vm.reconcile"].includes(task.kind);
-    if (await failProvisioning(task.id, provisions ? task.vmId : null, reason)) failed++;
+    if (!(await failProvisioning(task.id, provisions ? task.vmId : null, reason))) continue;
+    failed++;
+    // A delete cut short leaves its VM "deleting", which nothing else ever ends: hand it back to the
+    // user to delete again (the heartbeat reports whether its QEMU still runs).
+    if (task.kind === "vm.delete" && task.vmId)
+      await db().vm.updateMany({
+        where: { id: task.vmId, status: "deleting" },
+        data: {
+          status: "unknown",
+          powerState: "unknown",
+          lastError: "The delete was interrupted: the controller running it stopped. Delete the VM again.",
+        },
+      });
   }
   // Liveness leases of controllers gone for a day are forgotten once no running task refers to them.
   const dayAgo = BigInt(nowMs - 86_400_000);

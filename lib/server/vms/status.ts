@@ -7,6 +7,7 @@ import { db, env } from "../platform";
 import { HEARTBEAT_INTERVAL_MS, recordHostHeartbeat } from "../hosts";
 import { syncHostImages } from "../images";
 import { recordHeartbeatMetrics } from "../insights";
+import { exitUpdate, recordCrash } from "./exits";
 
 /** Maps an agent's view of a VM to the controller's status vocabulary. */
 export function vmStatusFromAgent(power: VmStatus["powerState"]): string {
@@ -31,7 +32,8 @@ export const TOMBSTONE_GENERATION = 1_000_000_000;
 
 /**
  * The copies this agent must kill (ADR 036): VMs the controller has moved to another host at a
- * newer generation (migration, HA restart), and VMs whose deletion the audit log records. A
+ * newer generation (migration, HA restart) or placed nowhere after a failed create (failProvisioning
+ * bumps the generation), and VMs whose deletion the audit log records. A
  * target host's incoming copy (migratingToHostId) is not stale; a VM the controller does not know
  * without a successful vm.delete entry is never evicted (the controller's database may be older
  * than the agent's VMs, e.g. restored from a backup). Only successful deletions count: a denied
@@ -76,7 +78,7 @@ export async function recordHeartbeat(
   const reported = new Map(input.vms.map((v) => [v.id, v]));
   const vms = await db().vm.findMany({
     where: { hostId },
-    select: { id: true, status: true, powerState: true, emulated: true },
+    select: { id: true, name: true, status: true, powerState: true, emulated: true, ha: true },
   });
   for (const vm of vms) {
     const r = reported.get(vm.id);
@@ -94,12 +96,20 @@ export async function recordHeartbeat(
     const status = transitional ? vm.status : vmStatusFromAgent(r.powerState);
     if (vm.status === "creating" && status !== "running") continue;
     if (status !== vm.status || r.powerState !== vm.powerState) {
+      // A running VM found shut off with a reason (QEMU died, the guest powered off: exits.ts).
+      const exit = vm.status === "running" && status === "stopped" ? r.lastExit : undefined;
       // Conditional on the status read above: a task that changed it meanwhile (the heartbeat was
       // sampled before) wins over this older news.
-      await db().vm.updateMany({
+      const { count } = await db().vm.updateMany({
         where: { id: vm.id, status: vm.status },
-        data: { status, powerState: r.powerState, ...(r.error ? { lastError: r.error } : {}) },
+        data: {
+          status,
+          powerState: r.powerState,
+          ...(r.error ? { lastError: r.error } : {}),
+          ...(exit ? exitUpdate(exit, vm.ha) : {}),
+        },
       });
+      if (count === 1 && exit) await recordCrash(vm, hostId, exit);
     }
   }
   await syncHostImages(hostId, input.images);
@@ -108,7 +118,12 @@ export async function recordHeartbeat(
     input.metrics,
     vms.map((v) => v.id),
   );
-  const evict = await evictionsFor(hostId, input.vms);
+  // A VM placed on this host (read above) is never stale here: only the others need a look-up.
+  const placedHere = new Set(vms.map((v) => v.id));
+  const evict = await evictionsFor(
+    hostId,
+    input.vms.filter((v) => !placedHere.has(v.id)),
+  );
   const leaseMs = env().POLYARCH_HA_LEASE_MS;
   return {
     ok: true as const,

@@ -9,7 +9,7 @@ import { formatIssues, isAppError } from "../../errors";
 import type { Permission } from "../../permissions";
 import { clientIpFrom, requirePermission, requireUser } from "../identity";
 import { type Actor } from "../platform";
-import { logError } from "../platform";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, logError } from "../platform";
 
 import type { ActionResult } from "../../action-result";
 export type { ActionResult };
@@ -48,6 +48,11 @@ export function defineAction<S extends z.ZodType, T>(
       if (isAppError(error) && error.code === "unauthenticated") unauthorized();
       if (isAppError(error) && error.code === "forbidden") forbidden();
       if (isAppError(error)) return { ok: false, code: error.code, error: error.message };
+      // PostgreSQL restarting or unreachable: say so (as the JSON API's 503 does), not "something went wrong".
+      if (isDatabaseUnavailable(error)) {
+        logError("server action failed: database unavailable", error, { action: opts.action });
+        return { ok: false, code: "database_unavailable", error: DATABASE_UNAVAILABLE_MESSAGE };
+      }
       logError("server action failed", error, { action: opts.action });
       return { ok: false, code: "internal", error: "Something went wrong on the server; the error was logged." };
     }
