@@ -8,10 +8,15 @@
 //   {"cmd":"create","count":N,"prefix":"a","imageId":…,"networkId":…,"arch":"x86_64"} → N parallel creates,
 //       one {"event":"result","name","ok":true,"vmId","taskId"} | {"event":"result","name","ok":false,"code","message"} each,
 //       then {"event":"done"}
+//   {"cmd":"serve"} → serves the real route handlers of GET/POST /api/v1/vms, GET /api/v1/hosts and GET /api/health
+//       over HTTP on 127.0.0.1 (lib/server/testing/controller-http.ts): {"event":"serving","url"}
 //   {"cmd":"stop"} → stops the periodic work (releasing its leases) and exits 0.
+// An unhandled promise rejection is reported as {"event":"unhandled-rejection","message"} and the process goes on, as
+// under Next (which logs them): the tests count them (lib/server/platform/pg-restart.int.test.ts).
 // (The controller's own JSON log lines, e.g. "lease acquired", are interleaved; they have no "event".)
 import { createInterface } from "node:readline";
 import { z } from "zod";
+import { serveApi } from "./controller-http";
 import { resetDbForTests } from "../platform";
 import { activeControllerId, controllerId } from "../platform";
 import { startControllerWork } from "../startup";
@@ -29,10 +34,14 @@ const command = z.discriminatedUnion("cmd", [
     networkId: z.string().nullable(),
     arch: z.enum(["x86_64", "aarch64"]),
   }),
+  z.object({ cmd: z.literal("serve") }),
   z.object({ cmd: z.literal("stop") }),
 ]);
 
 const emit = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
+process.on("unhandledRejection", (reason) =>
+  emit({ event: "unhandled-rejection", message: reason instanceof Error ? reason.stack : String(reason) }),
+);
 const who = {
   actor: { id: "controller-test", email: "c@t.test", name: "C", role: "admin" as const, via: "session" as const },
   clientIp: null,
@@ -78,12 +87,17 @@ async function create(c: Extract<z.output<typeof command>, { cmd: "create" }>) {
   emit({ event: "done" });
 }
 
+let server: Awaited<ReturnType<typeof serveApi>> | undefined;
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
   const c = command.parse(JSON.parse(line));
   if (c.cmd === "stop") break;
-  void create(c);
+  if (c.cmd === "serve") {
+    server ??= await serveApi();
+    emit({ event: "serving", url: server.url });
+  } else void create(c);
 }
+await server?.close();
 await work.stop();
 await resetDbForTests();
 process.exit(0);
