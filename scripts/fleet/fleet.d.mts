@@ -57,5 +57,9 @@ export interface StartFleetOptions {
   strict?: boolean;
   stopVms?: boolean;
   handleSignals?: boolean;
+  /** run OVS and the agents in this network namespace (controllerUrl need not be loopback then) */
+  netns?: string;
+  /** the agents' listen (and advertised) address; default 127.0.0.1 */
+  listenHost?: string;
 }
 export declare function startFleet(o: StartFleetOptions): Promise<Fleet>;

@@ -90,12 +90,17 @@ function signal(pid, sig, still) {
  * @param {boolean} [o.strict]              throw (after cleanup) if any agent fails (default false)
  * @param {boolean} [o.stopVms]             stop() also kills the agents' QEMU VMs (default true)
  * @param {boolean} [o.handleSignals]       stop on SIGINT/SIGTERM (default true)
+ * @param {string} [o.netns]                run OVS and the agents (so their taps and QEMUs) in this network namespace;
+ *                                          controllerUrl may then be any address reachable from there
+ * @param {string} [o.listenHost]           the agents' listen (and advertised) address (default 127.0.0.1)
  */
 export async function startFleet(o) {
   const log = o.log ?? ((m) => console.log(`[fleet] ${m}`));
   if (!o.controllerUrl || !o.joinToken || !o.dataDir)
     throw new Error("startFleet needs controllerUrl, joinToken and dataDir");
-  assertLoopbackUrl(o.controllerUrl, "controllerUrl");
+  // In a network namespace of its own (faults/netns.ts) the controller is reachable only there.
+  if (!o.netns) assertLoopbackUrl(o.controllerUrl, "controllerUrl");
+  const nsExec = o.netns ? ["ip", "netns", "exec", o.netns] : [];
   // An https controller is verified against its cluster CA only: the agents need that CA from the start.
   if (new URL(o.controllerUrl).protocol === "https:" && !(o.controllerCa && fs.existsSync(o.controllerCa))) {
     throw new Error(
@@ -211,7 +216,7 @@ export async function startFleet(o) {
       await killPid(readPid(path.join(s.dir, "agent.pid")), isAgentOf(path.join(s.dir, "state")), 20_000);
     }
     ovsStarted = true; // from here on, stop() tears it down (also a half-started one)
-    await startOvs(ovsDir);
+    await startOvs(ovsDir, { netns: o.netns });
     // The "physical network" between the hosts: an uplink bridge with a patch port (a trunk:
     // all VLANs) to every agent bridge, so VMs on the same VLAN reach each other across hosts.
     await vsctl(ovs, ["--may-exist", "add-br", uplink, "--", "set", "bridge", uplink, "datapath_type=netdev"]);
@@ -253,9 +258,11 @@ export async function startFleet(o) {
       fs.writeFileSync(tokenFile, o.joinToken + "\n", { mode: 0o600 });
       fs.chmodSync(tokenFile, 0o600);
       a.argv = [
+        ...nsExec, // `ip netns exec` execs the agent in place: same pid, same argv in /proc
         ...rt.prefix,
         bundle,
-        ...["--controller", o.controllerUrl, "--join-token-file", tokenFile, "--listen", `127.0.0.1:${port}`],
+        ...["--controller", o.controllerUrl, "--join-token-file", tokenFile],
+        ...["--listen", `${o.listenHost ?? "127.0.0.1"}:${port}`],
         ...caArgs,
         ...["--state-dir", a.stateDir, "--bridge", a.bridge, "--ovs-db", ovs.db, "--ovs-datapath", "netdev"],
         ...["--machine-id", a.machineId],

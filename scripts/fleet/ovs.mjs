@@ -21,8 +21,14 @@ export function ovsEnv(dir) {
   };
 }
 
-/** Starts ovsdb-server + ovs-vswitchd in `dir` (keeps an existing conf.db, so bridge ports survive a restart). */
-export async function startOvs(dir) {
+/**
+ * Starts ovsdb-server + ovs-vswitchd in `dir` (keeps an existing conf.db, so bridge ports survive a restart);
+ * with `netns`, inside that network namespace (the taps of agents there live there too).
+ */
+export async function startOvs(dir, { netns } = {}) {
+  const nsExec = netns ? ["netns", "exec", netns] : [];
+  const daemon = (name, args, opts) =>
+    netns ? run("ip", [...nsExec, sbin(name), ...args], opts) : run(sbin(name), args, opts);
   const sock = path.join(dir, "db.sock");
   if (Buffer.byteLength(sock) > 100)
     throw new Error(`OVS dir too long for a unix socket (${sock}); use a shorter dataDir`);
@@ -32,7 +38,8 @@ export async function startOvs(dir) {
   await stopOvsDaemons(dir); // stale daemons of a crashed run
   // Only one userspace-datapath ovs-vswitchd fits in a network namespace: each one opens the
   // kernel tap "ovs-netdev", a second one fails with EBUSY. Say so instead of a broken bridge.
-  if (fs.existsSync("/sys/class/net/ovs-netdev")) {
+  // (/sys/class/net is this process's namespace: a fresh namespace has its own "ovs-netdev".)
+  if (!netns && fs.existsSync("/sys/class/net/ovs-netdev")) {
     const others = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procComm(Number(p)) === "ovs-vswitchd");
     if (others.length > 0) {
       const who = others.map((p) => `pid ${p}: ${procArgv(Number(p)).join(" ").slice(0, 200)}`).join("; ");
@@ -46,8 +53,8 @@ export async function startOvs(dir) {
   const conf = path.join(dir, "conf.db");
   if (!fs.existsSync(conf)) await run(sbin("ovsdb-tool"), ["create", conf, OVS_SCHEMA], { env });
   await fsp.rm(sock, { force: true });
-  await run(
-    sbin("ovsdb-server"),
+  await daemon(
+    "ovsdb-server",
     [
       conf,
       `--remote=punix:${sock}`,
@@ -60,8 +67,8 @@ export async function startOvs(dir) {
     { env },
   );
   await run("ovs-vsctl", [`--db=${db}`, "--timeout=10", "--no-wait", "init"], { env });
-  await run(
-    sbin("ovs-vswitchd"),
+  await daemon(
+    "ovs-vswitchd",
     [
       db,
       `--pidfile=${path.join(dir, "ovs-vswitchd.pid")}`,

@@ -5,8 +5,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
-const REPO = path.resolve(__dirname, "../../../..");
+// import.meta.url, not __dirname: the soak bench (bench/soak.ts) runs this file as ES module under tsx.
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
 export const ADMIN = { email: "admin@faults.test", password: "fault-admin-password" };
 export const JOIN_TOKEN = "fault-join-token-0123456789abcdef";
 
@@ -29,6 +31,12 @@ async function freePort(): Promise<number> {
 export interface ControllerOptions {
   /** extra environment (e.g. POLYARCH_HA_LEASE_MS); DATABASE_URL / POLYARCH_DATA_DIR come from process.env */
   env?: Record<string, string>;
+  /**
+   * Run it inside a network namespace (faults/netns.ts), listening on all of that namespace's
+   * addresses: agents reach its TLS port at `agentHost` (also a name of its certificate); the test
+   * reaches the console port through a bridge that already listens on 127.0.0.1:`consolePort` here.
+   */
+  netns?: { name: string; agentHost: string; consolePort: number };
 }
 
 export class ControllerProcess {
@@ -38,13 +46,14 @@ export class ControllerProcess {
     readonly port: number,
     readonly agentTlsPort: number,
     private readonly env: NodeJS.ProcessEnv,
+    private readonly netns?: ControllerOptions["netns"],
   ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
   get agentTlsUrl(): string {
-    return `https://127.0.0.1:${this.agentTlsPort}`;
+    return `https://${this.netns?.agentHost ?? "127.0.0.1"}:${this.agentTlsPort}`;
   }
   get caFile(): string {
     return path.join(this.env.POLYARCH_DATA_DIR!, "pki/ca/cert.pem");
@@ -66,7 +75,7 @@ export class ControllerProcess {
     const dataDir = process.env.POLYARCH_DATA_DIR;
     const databaseUrl = process.env.DATABASE_URL;
     if (!dataDir || !databaseUrl) throw new Error("call useFreshDatabase() first: the controller shares its database");
-    const [port, agentTlsPort] = [await freePort(), await freePort()];
+    const [port, agentTlsPort] = [opts.netns?.consolePort ?? (await freePort()), await freePort()];
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: "production",
@@ -82,9 +91,10 @@ export class ControllerProcess {
       POLYARCH_TRUSTED_PROXIES: "",
       POLYARCH_HEARTBEAT_TIMEOUT_MS: "12000",
       POLYARCH_DEMO_IMAGES_DIR: path.join(REPO, ".cache/fixtures"),
+      ...(opts.netns ? { POLYARCH_AGENT_TLS_NAMES: opts.netns.agentHost } : {}),
       ...opts.env,
     };
-    const c = new ControllerProcess(port, agentTlsPort, env);
+    const c = new ControllerProcess(port, agentTlsPort, env, opts.netns);
     await c.restart();
     return c;
   }
@@ -92,11 +102,12 @@ export class ControllerProcess {
   /** Starts it (again, on the same ports and database) and waits for /api/health. */
   async restart(): Promise<void> {
     if (this.running) throw new Error("the controller is still running");
-    const child = spawn(
-      process.execPath,
-      [path.join(REPO, "dist/server.mjs"), "-H", "127.0.0.1", "-p", String(this.port)],
-      { cwd: REPO, env: this.env, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const server = [path.join(REPO, "dist/server.mjs"), "-p", String(this.port)];
+    // `ip netns exec` execs node in place: the child's pid is the controller's.
+    const [cmd, ...args] = this.netns
+      ? ["ip", "netns", "exec", this.netns.name, process.execPath, ...server, "-H", "0.0.0.0"]
+      : [process.execPath, ...server, "-H", "127.0.0.1"];
+    const child = spawn(cmd!, args, { cwd: REPO, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     const keep = (d: Buffer) => {
       this.log = (this.log + d.toString()).slice(-64_000);

@@ -27,6 +27,8 @@ export interface RigOptions extends ControllerOptions {
   fleet?: FleetCounts;
   /** agent heartbeat period (ms); default 2000 so that a fault is noticed quickly */
   heartbeatMs?: number;
+  /** run the fleet (agents, OVS, QEMUs) inside this network namespace, agents listening on `listenHost` */
+  fleetNetns?: { name: string; listenHost: string };
 }
 
 export interface Rig {
@@ -56,7 +58,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    controller = await ControllerProcess.start({ env: opts.env });
+    controller = await ControllerProcess.start({ env: opts.env, netns: opts.netns });
     const api = await Api.asAdmin(controller.url);
     fleet = await startFleet({
       controllerUrl: controller.agentTlsUrl,
@@ -69,6 +71,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
       strict: true,
       handleSignals: false,
       log: () => undefined,
+      ...(opts.fleetNetns ? { netns: opts.fleetNetns.name, listenHost: opts.fleetNetns.listenHost } : {}),
     });
     const f = fleet;
     const hostsOnline = async (timeoutMs = 60_000) => {
