@@ -7,6 +7,8 @@ import { benchConsole } from "./console";
 import { benchSnapshots } from "./snapshots";
 import { benchMigration } from "./migration";
 import { benchFuzz } from "./fuzz";
+import { benchHeartbeatScale } from "./heartbeat-scale";
+import { benchSoak } from "./soak";
 
 const all: Record<string, () => Promise<void>> = {
   lists: benchLists,
@@ -17,6 +19,8 @@ const all: Record<string, () => Promise<void>> = {
   snapshots: benchSnapshots,
   migration: benchMigration,
   fuzz: benchFuzz,
+  heartbeatScale: benchHeartbeatScale,
+  soak: () => benchSoak(),
 };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 
