@@ -153,7 +153,15 @@ function printReport(r: SoakReport): void {
 export async function runSoak(args: SoakArgs): Promise<SoakReport> {
   const t0 = performance.now();
   const fleet = Object.fromEntries(args.arches.map((a) => [a, 1]));
-  const rig = await startRig({ provider: args.provider, fleet });
+  // Production heartbeat settings (every 5 s, offline after 20 s), not the rig's quick-detection ones:
+  // 20 TCG guests on 2 cores slow the aarch64 agent (its Node under qemu-user) enough that a 2 s / 12 s
+  // pair flaps the host offline, and a create in flight on an offline host is given up (ADR 040).
+  const rig = await startRig({
+    provider: args.provider,
+    fleet,
+    heartbeatMs: 5_000,
+    env: { POLYARCH_HEARTBEAT_TIMEOUT_MS: "20000" },
+  });
   const onSignal = () => void rig.stop().finally(() => process.exit(130));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
