@@ -211,6 +211,17 @@ function streamEnd(res: RawResponse): { status: number; json: unknown } {
   };
 }
 
+interface CallOptions {
+  /** authenticate with this token instead of the host's current one (token rotation) */
+  token?: string;
+  /** each create step as the agent streams it */
+  onStep?: (event: VmStepEvent) => void;
+  /** the raw streamed body (migration progress) */
+  onLines?: (chunk: Buffer) => void;
+  /** give up once the host goes offline during the call (offlineWatch: a frozen or cut-off agent) */
+  untilOffline?: boolean;
+}
+
 async function call<S extends z.ZodType>(
   target: AgentTarget,
   method: string,
@@ -218,12 +229,9 @@ async function call<S extends z.ZodType>(
   schema: S,
   body?: unknown,
   timeoutMs = TIMEOUT_MS.short,
-  token?: string,
-  onStep?: (event: VmStepEvent) => void,
-  onLines?: (chunk: Buffer) => void,
-  /** give up when the host goes offline during the call (offlineWatch) */
-  untilOffline = false,
+  opts: CallOptions = {},
 ): Promise<z.output<S>> {
+  const { token, onStep, onLines, untilOffline = false } = opts;
   const host = await freshTarget(target);
   if (host.revokedAt)
     throw new AppError({
@@ -295,13 +303,13 @@ export const agentClient = {
   getVm: (h: AgentTarget, id: string) => call(h, "GET", `/v1/vms/${encodeURIComponent(id)}`, vmStatusSchema),
   /** Creates or updates a VM; with `onStep`, each create step is reported as the agent completes it. */
   putVm: (h: AgentTarget, id: string, spec: VmSpecInput, onStep?: (event: VmStepEvent) => void) =>
-    call(h, "PUT", vmPath(id), vmStatusSchema, spec, TIMEOUT_MS.put, undefined, onStep, undefined, true),
+    call(h, "PUT", vmPath(id), vmStatusSchema, spec, TIMEOUT_MS.put, { onStep, untilOffline: true }),
   action: (h: AgentTarget, id: string, action: VmAction) =>
-    call(h, "POST", `${vmPath(id)}/actions`, vmStatusSchema, { action }, 120_000, ...GIVE_UP_WHEN_OFFLINE),
+    call(h, "POST", `${vmPath(id)}/actions`, vmStatusSchema, { action }, 120_000, { untilOffline: true }),
   /** A VM the agent does not know is already gone: 404 counts as deleted. */
   deleteVm: async (h: AgentTarget, id: string): Promise<void> => {
     try {
-      await call(h, "DELETE", vmPath(id), z.unknown(), undefined, 120_000, undefined, undefined, undefined, true);
+      await call(h, "DELETE", vmPath(id), z.unknown(), undefined, 120_000, { untilOffline: true });
     } catch (error) {
       if (error instanceof AppError && error.code === "not_found") return;
       throw error;
@@ -360,15 +368,9 @@ export const agentClient = {
     call(h, "DELETE", `/v1/images/${encodeURIComponent(imageId)}`, agentImageEvictResponseSchema),
   /** Hands the agent its rotated host token, authenticated with the token it holds now. */
   pushToken: (h: AgentTarget, currentToken: string, hostToken: string, generation: number) =>
-    call(
-      h,
-      "PUT",
-      "/v1/token",
-      agentTokenPushResponseSchema,
-      { hostToken, generation },
-      TIMEOUT_MS.short,
-      currentToken,
-    ),
+    call(h, "PUT", "/v1/token", agentTokenPushResponseSchema, { hostToken, generation }, TIMEOUT_MS.short, {
+      token: currentToken,
+    }),
   // Volumes (issue 13): the Volume row's id is the agent's volume id. A PUT with a source image
   // downloads and converts it first: the long timeout of a VM create.
   putVolume: (h: AgentTarget, id: string, spec: VolumeSpec) =>
@@ -384,17 +386,9 @@ export const agentClient = {
     input: z.input<typeof migrationOutgoingSchema>,
     onProgress?: (event: MigrationProgressEvent) => void,
   ) =>
-    call(
-      h,
-      "POST",
-      `${migrationPath(id)}/outgoing`,
-      migrationResultSchema,
-      input,
-      MIGRATION_TIMEOUT_MS,
-      undefined,
-      undefined,
-      eventLines(migrationProgressEventSchema, onProgress ?? (() => undefined)),
-    ),
+    call(h, "POST", `${migrationPath(id)}/outgoing`, migrationResultSchema, input, MIGRATION_TIMEOUT_MS, {
+      onLines: eventLines(migrationProgressEventSchema, onProgress ?? (() => undefined)),
+    }),
   /** Target: stop the NBD server and resume the guest. */
   migrationComplete: (h: AgentTarget, id: string) =>
     call(h, "POST", `${migrationPath(id)}/complete`, vmStatusSchema, {}, 120_000),
@@ -433,8 +427,6 @@ export const agentClient = {
 };
 
 const vmPath = (id: string) => `/v1/vms/${encodeURIComponent(id)}`;
-/** call()'s last arguments for "give up once the host is offline" (a cut-off host: faults/partition.int.test.ts). */
-const GIVE_UP_WHEN_OFFLINE = [undefined, undefined, undefined, true] as const;
 const migrationPath = (id: string) => `/v1/vms/${encodeURIComponent(id)}/migration`;
 
 /**
