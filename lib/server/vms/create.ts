@@ -9,10 +9,10 @@ import { db, recordAudit, type Caller, type Db } from "../platform";
 import { allocateNic, requireAttachableNetwork } from "../networks";
 import { requireVisibleImage, resolveFamily } from "../images";
 import { placeAndRecord } from "./placement";
-import { CREATE_STEPS, createTask, setStep } from "./tasks";
+import { CREATE_STEPS, createTask } from "./tasks";
 import { getVm } from "./queries";
 import { projectForNewVm } from "./access";
-import { provisionVm, settleUncertainCreate } from "./provision";
+import { noteAndProvision, settleUncertainCreate } from "./provision";
 import { cpuModelArchProblem, migrationFactsFromRow, pinCpuModel } from "../../scheduler/migration";
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
@@ -149,9 +149,9 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
     throw error;
   }
   const { vmId, taskId } = placed.result;
-  try {
-    await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
-    await recordAudit({
+  await noteAndProvision(
+    { vmId, taskId, hostName: placed.hostName, emulated: placed.emulated },
+    {
       actor: who.actor,
       action: "vm.create",
       result: "success",
@@ -159,11 +159,8 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
       targetId: vmId,
       clientIp: who.clientIp,
       details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId },
-    });
-  } finally {
-    // The VM, its claim and its task are committed: provisioning must run (and end the task) even when
-    // these writes failed because the database went away, else the task would stay running for ever.
-    if (opts.provision !== false) void provisionVm(vmId, taskId);
-  }
+    },
+    opts.provision !== false,
+  );
   return { vm: await getVm(vmId), host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
 }

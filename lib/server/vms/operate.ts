@@ -11,7 +11,7 @@ import { getVm } from "./queries";
 import { requireVmAccess } from "./access";
 import { refuseWhileMoving } from "./moving";
 import { loadImageFor } from "./create";
-import { provisionVm } from "./provision";
+import { noteAndProvision } from "./provision";
 import { vmStatusFromAgent } from "./status";
 
 const ALLOWED: Record<string, string[]> = {
@@ -123,9 +123,9 @@ async function retryCreate(id: string, who: Caller, opts: { provision?: boolean 
   );
   if (placed.result === RETRY_LOST) throw new AppError({ code: "conflict", message: RETRY_TAKEN });
   const taskId = placed.result;
-  try {
-    await setStep(taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
-    await recordAudit({
+  await noteAndProvision(
+    { vmId: id, taskId, hostName: placed.hostName, emulated: placed.emulated },
+    {
       actor: who.actor,
       action: "vm.retry",
       result: "success",
@@ -133,11 +133,9 @@ async function retryCreate(id: string, who: Caller, opts: { provision?: boolean 
       targetId: id,
       clientIp: who.clientIp,
       details: { image: image.name, host: placed.hostName },
-    });
-  } finally {
-    // Committed: provisioning must run and end the task even if the writes above failed (as in createVm).
-    if (opts.provision !== false) void provisionVm(id, taskId);
-  }
+    },
+    opts.provision !== false,
+  );
   return getVm(id);
 }
 

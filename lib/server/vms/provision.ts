@@ -14,6 +14,8 @@ import {
   liveControllers,
   logError,
   logInfo,
+  recordAudit,
+  type AuditInput,
   type Db,
 } from "../platform";
 import { releaseHost } from "./placement";
@@ -29,6 +31,25 @@ type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
  * starting, running) as it completes and each is recorded by name the moment it arrives; on
  * failure the step that failed carries the reason, and failProvisioning undoes the rest.
  */
+/**
+ * After a placement committed (the VM, its claim and its task): the "scheduled" step, the audit entry,
+ * then provisioning — which runs (and ends the task) even when those two writes failed because the
+ * database went away, else the task would stay running for ever. `provision: false` (tests) stops
+ * short of the agent.
+ */
+export async function noteAndProvision(
+  placed: { vmId: string; taskId: string; hostName: string; emulated: boolean },
+  audit: AuditInput,
+  provision = true,
+): Promise<void> {
+  try {
+    await setStep(placed.taskId, 0, "succeeded", `placed on ${placed.hostName}${placed.emulated ? " (emulated)" : ""}`);
+    await recordAudit(audit);
+  } finally {
+    if (provision) void provisionVm(placed.vmId, placed.taskId);
+  }
+}
+
 export async function provisionVm(vmId: string, taskId: string): Promise<void> {
   try {
     await provisionOnce(vmId, taskId);
