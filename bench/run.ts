@@ -1,4 +1,8 @@
-// `npm run bench`: runs every benchmark and prints one table each. BENCH=lists,agent,... selects some.
+// `npm run bench`: runs every benchmark (each prints its own tables), then one summary table of the
+// goals against this run. BENCH=lists,agent,... selects some. A full run (or BENCH_RESULTS=1) also
+// writes bench/RESULTS.md. A benchmark that throws is reported in the summary and the rest still run.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { benchLists } from "./lists";
 import { benchPlacement } from "./placement";
 import { benchAgent } from "./agent";
@@ -9,6 +13,8 @@ import { benchMigration } from "./migration";
 import { benchFuzz } from "./fuzz";
 import { benchHeartbeatScale } from "./heartbeat-scale";
 import { benchSoak } from "./soak";
+import { printSummary, summarize } from "./summary";
+import { writeResults } from "./results";
 
 const all: Record<string, () => Promise<void>> = {
   lists: benchLists,
@@ -23,9 +29,33 @@ const all: Record<string, () => Promise<void>> = {
   soak: () => benchSoak(),
 };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
-
 for (const name of selected) {
-  const fn = all[name];
-  if (!fn) throw new Error(`unknown benchmark ${name}; have: ${Object.keys(all).join(", ")}`);
-  await fn();
+  if (!all[name]) throw new Error(`unknown benchmark ${name}; have: ${Object.keys(all).join(", ")}`);
 }
+
+const t0 = performance.now();
+let failed = 0;
+for (const name of selected) {
+  try {
+    await all[name]!();
+  } catch (e) {
+    failed++;
+    console.error(`\nbenchmark ${name} failed:`, e);
+    summarize({
+      measure: `benchmark "${name}"`,
+      goal: "runs",
+      now: "failed",
+      reference: "-",
+      ok: false,
+      note: String((e as Error).message ?? e)
+        .split("\n")[0]!
+        .slice(0, 160),
+    });
+  }
+}
+printSummary();
+if (!process.env.BENCH || process.env.BENCH_RESULTS === "1") {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  writeResults(path.join(root, "bench", "RESULTS.md"), selected, performance.now() - t0);
+}
+if (failed) process.exitCode = 1;

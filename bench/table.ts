@@ -14,12 +14,20 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export function printTable(title: string, header: string[], rows: (string | number)[][]): void {
+/** Every table printed in this process, in order: bench/RESULTS.md repeats them under the summary. */
+export const printedTables: { title: string; text: string }[] = [];
+
+export function formatTable(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === "number" ? c.toFixed(c >= 100 ? 0 : 2) : c)))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
   const line = (r: (string | number)[]) => "| " + r.map((c, i) => String(c).padEnd(widths[i]!)).join(" | ") + " |";
-  console.log(`\n${title}`);
-  console.log(line(header));
-  console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
-  for (const r of cells.slice(1)) console.log(line(r));
+  return [line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...cells.slice(1).map(line)].join(
+    "\n",
+  );
+}
+
+export function printTable(title: string, header: string[], rows: (string | number)[][]): void {
+  const text = formatTable(header, rows);
+  printedTables.push({ title, text });
+  console.log(`\n${title}\n${text}`);
 }
