@@ -6,11 +6,10 @@
 //    query-status with the agent's own QmpClient. Kernel-boot fixtures from .cache/fixtures/<arch>/,
 //    1 vCPU, 256 MiB; images are cached by one warm-up PUT per arch, so downloads do not count.
 //    Time to the fixture's boot marker on the serial log is reported for context.
-// 2. Idle cost of the bundled agent (node dist/agent.mjs) in its own process: VmRSS once settled,
-//    and CPU time (utime+stime) per heartbeat counted at the controller stub.
+// 2. Idle cost of the bundled agent: bench/agent-idle.ts.
 //
 // Everything runs on 127.0.0.1 and under a temp dir; every QEMU and agent started here is killed
-// in `finally`. Knobs: BENCH_AGENT_RUNS (5), BENCH_AGENT_MARKER_RUNS (3), BENCH_AGENT_HEARTBEATS (10).
+// in `finally`. Knobs: BENCH_AGENT_RUNS (5), BENCH_AGENT_MARKER_RUNS (3).
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -25,20 +24,17 @@ import { silentLogger } from "../agent/src/util";
 import { createQcow2, QmpClient } from "../agent/src/qemu";
 import { BenchController } from "./agent-stub";
 import { percentile, printTable } from "./table";
+import { killIfOurs, procTimes, sleep, uptimeMs, waitExit } from "./proc";
+import { benchIdle } from "./agent-idle";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = Math.max(1, Number(process.env.BENCH_AGENT_RUNS ?? 5));
 // Booting to the marker takes seconds under TCG per run and side: a few runs keep the total short.
 const MARKER_RUNS = Math.min(RUNS, Math.max(0, Number(process.env.BENCH_AGENT_MARKER_RUNS ?? 3)));
-const HEARTBEATS = Math.max(2, Number(process.env.BENCH_AGENT_HEARTBEATS ?? 10));
 const MEMORY_MB = 256;
 const DISK_GB = 1;
 const RUNNING_TIMEOUT_MS = 30_000;
 const MARKER_TIMEOUT_MS = 90_000;
-/** USER_HZ: /proc times are in clock ticks (100 on Linux, as agent/src/vm/proc.ts assumes) */
-const TICK_MS = 10;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Fixture {
   arch: Arch;
@@ -82,40 +78,6 @@ function loadFixture(arch: Arch): Fixture | null {
   };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
-  } catch {
-    return false;
-  }
-}
-
-/** Only processes whose command line mentions our temp dir are ever signalled. */
-function killIfOurs(pid: number, marker: string): void {
-  try {
-    if (pidAlive(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)) process.kill(pid, "SIGKILL");
-  } catch {
-    /* gone */
-  }
-}
-
-async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true;
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
-
 /** Polls a serial log until it contains `marker`; ms since t0. */
 async function waitForMarker(file: string, marker: string, t0: number): Promise<number> {
   const deadline = t0 + MARKER_TIMEOUT_MS;
@@ -128,25 +90,6 @@ async function waitForMarker(file: string, marker: string, t0: number): Promise<
     if (performance.now() > deadline) throw new Error(`no "${marker}" in ${file} within ${MARKER_TIMEOUT_MS} ms`);
     await sleep(20);
   }
-}
-
-/** /proc/uptime in ms (10 ms resolution): same clock as a process's starttime. */
-function uptimeMs(): number {
-  return Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
-}
-
-/** utime+stime and starttime (both ms) of a process. */
-function procTimes(pid: number): { cpuMs: number; startMs: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // f[0] is field 3 (state): utime/stime are fields 14/15, starttime field 22.
-  return { cpuMs: (Number(f[11]) + Number(f[12])) * TICK_MS, startMs: Number(f[19]) * TICK_MS };
-}
-
-function statusKb(pid: number, key: string): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, "m").exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!m) throw new Error(`no ${key} in /proc/${pid}/status`);
-  return Number(m[1]);
 }
 
 const p50 = (v: number[]) => percentile(v, 50);
@@ -475,111 +418,6 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
       markers,
     );
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// 2. Idle agent process: RSS and CPU per heartbeat
-
-async function runNode(args: string[]): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`node ${args.join(" ")} exited ${code}`))));
-  });
-}
-
-async function benchIdle(): Promise<void> {
-  const bundle = path.join(ROOT, "dist", "agent.mjs");
-  if (!fs.existsSync(bundle)) await runNode([path.join(ROOT, "scripts", "build-agent.mjs")]);
-  const root = await fsp.mkdtemp(path.join(os.tmpdir(), "pa-bench-idle-"));
-  const stub = new BenchController(new Map());
-  let child: ChildProcess | null = null;
-  const rows: (string | number)[][] = [];
-  try {
-    await stub.start();
-    const args = [
-      bundle,
-      "--controller",
-      stub.url,
-      "--insecure-http",
-      "--kvm",
-      "off",
-      "--state-dir",
-      path.join(root, "state"),
-      "--listen",
-      "127.0.0.1:0",
-      "--heartbeat-ms",
-      "1000",
-      "--ovs-db",
-      `unix:${path.join(root, "no-ovs.sock")}`,
-    ];
-    const t0 = performance.now();
-    // The join token goes by environment, never argv (visible in ps; the agent refuses --join-token).
-    const c = spawn(process.execPath, args, {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, POLYARCH_JOIN_TOKEN: stub.joinToken },
-    });
-    child = c;
-    let tail = "";
-    const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000));
-    c.stdout!.on("data", keep);
-    c.stderr!.on("data", keep);
-    const died = new Promise<never>((_, reject) =>
-      c.once("exit", (code, sig) =>
-        reject(new Error(`agent exited (${code ?? sig}): ${tail.trim().split("\n").slice(-3).join(" | ")}`)),
-      ),
-    );
-    died.catch(() => {});
-    const hb = (n: number, ms: number) => Promise.race([stub.waitForHeartbeats(n, ms), died]);
-    const pid = c.pid!;
-
-    await hb(1, 30_000);
-    const firstMs = performance.now() - t0;
-    // Settle: a few idle heartbeats after start-up (JIT, first GCs).
-    const SETTLE = 4;
-    await hb(SETTLE, 15_000);
-    await sleep(500);
-    const rssSettled = statusKb(pid, "VmRSS");
-    // CPU: sample mid-interval (500 ms after a heartbeat) so exactly N heartbeats lie between.
-    const cpu1 = procTimes(pid).cpuMs;
-    const w1 = performance.now();
-    const k = stub.heartbeats.length;
-    await hb(k + HEARTBEATS, HEARTBEATS * 1_000 + 15_000);
-    await sleep(500);
-    const cpu2 = procTimes(pid).cpuMs;
-    const wallMs = performance.now() - w1;
-    const rssEnd = statusKb(pid, "VmRSS");
-    const hwm = statusKb(pid, "VmHWM");
-    const beats = stub.heartbeats.slice(k - 1, k + HEARTBEATS);
-    const gaps = beats.slice(1).map((t, i) => t - beats[i]!);
-
-    rows.push(["start -> first heartbeat", `${Math.round(firstMs)} ms`]);
-    rows.push([`VmRSS, settled (after ${SETTLE} heartbeats)`, `${(rssSettled / 1024).toFixed(1)} MiB`]);
-    rows.push([`VmRSS after ${HEARTBEATS} more heartbeats`, `${(rssEnd / 1024).toFixed(1)} MiB`]);
-    rows.push(["VmHWM (peak RSS)", `${(hwm / 1024).toFixed(1)} MiB`]);
-    rows.push([
-      `CPU per heartbeat (utime+stime over ${HEARTBEATS} beats)`,
-      `${((cpu2 - cpu1) / HEARTBEATS).toFixed(1)} ms (±${(TICK_MS / HEARTBEATS).toFixed(1)})`,
-    ]);
-    rows.push(["idle CPU", `${(((cpu2 - cpu1) / wallMs) * 100).toFixed(2)} % of one core`]);
-    rows.push(["heartbeat interval p50 (at the stub)", `${Math.round(p50(gaps))} ms`]);
-  } finally {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      if (!(await waitExit(child, 5_000))) {
-        child.kill("SIGKILL");
-        await waitExit(child, 5_000);
-      }
-    }
-    await stub.stop();
-    await fsp.rm(root, { recursive: true, force: true });
-  }
-  printTable(
-    `Idle agent process (node dist/agent.mjs, no VMs, --heartbeat-ms 1000, kvm off)`,
-    ["metric", "value"],
-    rows,
-  );
 }
 
 export async function benchAgent(): Promise<void> {
