@@ -1,17 +1,21 @@
 // Heartbeat scale benchmark (issues 15 and 16; register in bench/run.ts as `heartbeatScale`): the
 // built controller (node dist/server.mjs, its own process) on SQLite and on PostgreSQL, with N
 // simulated agents (bench/heartbeat-sim.ts, in this process) that register over mutual TLS and then
-// heart-beat every interval with facts, VMs, image caches and metrics, like the real agent. Each
-// agent's VMs are placed on its host in the database, as after real creates. After the ramp and one
-// interval of warm-up, a steady window measures: heartbeats/s, latency (TLS handshake to parsed
-// answer), errors, the controller's CPU (utime+stime of its process tree from /proc, % of one core),
-// its peak RSS, and for PostgreSQL the CPU of the database's backends (SQLite works in-process).
+// heart-beat every interval with VMs and metrics like the real agent (kept-alive connection; facts
+// and image cache only in the full report every 5 minutes). Each agent's VMs are placed on its host
+// in the database, as after real creates. After the ramp and one interval of warm-up, a steady
+// window measures: heartbeats/s, latency (request start to parsed answer), errors, the controller's
+// CPU (utime+stime of its process tree from /proc, % of one core), its peak RSS, and for PostgreSQL
+// the CPU of the database's backends (SQLite works in-process). Then, on the same controller with
+// the same agents, the reference window: the old worst case (a TLS handshake per request, full
+// facts and images in every heartbeat). Issue 16's goal: ≤ 10 % of one core at 1,000 agents / 10 s.
 //
 //   node --conditions=react-server --import tsx bench/heartbeat-scale.ts [--quick]
 //   BENCH=heartbeatScale npm run bench
 // Knobs: BENCH_HB_AGENTS (1000), BENCH_HB_INTERVAL_MS (10000), BENCH_HB_RAMP_MS (20000),
-// BENCH_HB_STEADY_S (60), BENCH_HB_VMS (3 per agent), BENCH_HB_KEEPALIVE=1 (one connection per agent
-// instead of a handshake per request), BENCH_HB_DBS (sqlite,postgresql), BENCH_HB_CPU_PROF=<dir>
+// BENCH_HB_STEADY_S (60), BENCH_HB_VMS (3 per agent), BENCH_HB_MODE=worst-case (the measured window
+// runs the old worst case; no reference window), BENCH_HB_REF_S (30: the reference window; 0 = none),
+// BENCH_HB_DBS (sqlite,postgresql), BENCH_HB_CPU_PROF=<dir>
 // (node --cpu-prof on the controller), BENCH_HB_SAMPLES=<path> (every request's latency, as JSON),
 // BENCH_HB_QUICK=1 or --quick (100 agents, 20 s window).
 // PostgreSQL runs when POLYARCH_TEST_PG_URL is set (scripts/pg-test-server.sh start prints it).
@@ -24,7 +28,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freshPostgres, freshSqlite, testPgUrl, type TestDatabase } from "../prisma/test-db";
 import { db, resetDbForTests, resetEnvForTests } from "../lib/server/platform";
-import { HeartbeatSim, simVmId, summarize, type LatencySummary } from "./heartbeat-sim";
+import { HeartbeatSim, simVmId, summarize, type LatencySummary, type SimMode } from "./heartbeat-sim";
+import { summarize as summaryRow } from "./summary";
 import { printTable } from "./table";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -36,7 +41,8 @@ const INTERVAL_MS = Math.max(1000, num("BENCH_HB_INTERVAL_MS", 10_000, 10_000));
 const RAMP_MS = num("BENCH_HB_RAMP_MS", 20_000, 5_000);
 const STEADY_MS = Math.max(5, num("BENCH_HB_STEADY_S", 60, 20)) * 1000;
 const VMS = num("BENCH_HB_VMS", 3, 3);
-const KEEPALIVE = process.env.BENCH_HB_KEEPALIVE === "1";
+const MODE: SimMode = process.env.BENCH_HB_MODE === "worst-case" ? "worst-case" : "agent";
+const REF_MS = MODE === "agent" ? num("BENCH_HB_REF_S", 30, 15) * 1000 : 0;
 const PROF_DIR = process.env.BENCH_HB_CPU_PROF ? path.resolve(process.env.BENCH_HB_CPU_PROF) : null;
 const IDLE_MS = 10_000;
 /** BENCH_HB_SAMPLES=<path>: every request's start and latency go to <path>.<db>.json (for latency over time) */
@@ -215,18 +221,52 @@ async function seedVms(
   for (let i = 0; i < rows.length; i += 500) await db().vm.createMany({ data: rows.slice(i, i + 500) });
 }
 
-interface Result {
-  db: string;
+/** One steady window: the load, its latency and what it cost. */
+interface Window {
+  mode: SimMode;
   beats: LatencySummary;
-  register: LatencySummary;
   cpuPct: number;
-  idleCpuPct: number;
   simCpuPct: number;
   machinePct: number;
   dbCpuPct: number | null;
   peakRssMb: number;
+}
+
+interface Result {
+  db: string;
+  register: LatencySummary;
+  idleCpuPct: number;
   online: number;
+  windows: Window[];
   errors: string[];
+}
+
+/** Measures `ms` of steady load on the running controller (and, for PostgreSQL, its database's backends). */
+async function measureWindow(pid: number, pgName: string | null, sim: HeartbeatSim, ms: number, mode: SimMode) {
+  const pg0 = pgName ? pgBackendsCpuMs(pgName) : null;
+  const cpu0 = treeCpuMs(pid);
+  const sim0 = process.cpuUsage();
+  const m0 = machineCpu();
+  const t0 = performance.now();
+  let peakRssMb = rssMb(pid);
+  while (performance.now() - t0 < ms) {
+    await sleep(Math.min(1_000, ms - (performance.now() - t0)));
+    peakRssMb = Math.max(peakRssMb, rssMb(pid));
+  }
+  const t1 = performance.now();
+  const cpuPct = ((treeCpuMs(pid) - cpu0) / (t1 - t0)) * 100;
+  const simUsage = process.cpuUsage(sim0);
+  const simCpuPct = ((simUsage.user + simUsage.system) / 1000 / (t1 - t0)) * 100;
+  const m1 = machineCpu();
+  const machinePct = ((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * os.cpus().length * 100;
+  let dbCpuPct: number | null = null;
+  if (pgName && pg0) {
+    let used = 0;
+    for (const [p, cpu] of pgBackendsCpuMs(pgName)) used += cpu - (pg0.get(p) ?? 0);
+    dbCpuPct = (used / (t1 - t0)) * 100;
+  }
+  const beats = summarize(sim.samples, "heartbeat", t0, t1);
+  return { window: { mode, beats, cpuPct, simCpuPct, machinePct, dbCpuPct, peakRssMb } satisfies Window, t0, t1 };
 }
 
 async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null> {
@@ -257,7 +297,7 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
       rampMs: RAMP_MS,
       vmsPerAgent: VMS,
       imageIds,
-      keepAlive: KEEPALIVE,
+      mode: MODE,
     });
     const tReg = performance.now();
     sim.start();
@@ -273,46 +313,31 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
     await sleep(INTERVAL_MS * 1.5);
 
     const pgName = provider === "postgresql" ? new URL(database.url).pathname.slice(1) : null;
-    const pg0 = pgName ? pgBackendsCpuMs(pgName) : null;
-    const cpu0 = treeCpuMs(controller.pid);
-    const sim0 = process.cpuUsage();
-    const m0 = machineCpu();
-    const t0 = performance.now();
-    let peakRssMb = rssMb(controller.pid);
-    while (performance.now() - t0 < STEADY_MS) {
-      await sleep(Math.min(1_000, STEADY_MS - (performance.now() - t0)));
-      peakRssMb = Math.max(peakRssMb, rssMb(controller.pid));
-    }
-    const t1 = performance.now();
-    const cpuPct = ((treeCpuMs(controller.pid) - cpu0) / (t1 - t0)) * 100;
-    const simUsage = process.cpuUsage(sim0);
-    const simCpuPct = ((simUsage.user + simUsage.system) / 1000 / (t1 - t0)) * 100;
-    const m1 = machineCpu();
-    const machinePct = ((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * os.cpus().length * 100;
+    const main = await measureWindow(controller.pid, pgName, sim, STEADY_MS, MODE);
+    const windows = [main.window];
+    // Counted now: the reference window may overload the controller until hosts miss their timeout.
+    const online = await db().host.count({ where: { status: "online" } });
     if (SAMPLES_FILE)
-      fs.writeFileSync(`${SAMPLES_FILE}.${provider}.json`, JSON.stringify({ t0, t1, samples: sim.samples }));
-    let dbCpuPct: number | null = null;
-    if (pgName && pg0) {
-      let ms = 0;
-      for (const [pid, cpu] of pgBackendsCpuMs(pgName)) ms += cpu - (pg0.get(pid) ?? 0);
-      dbCpuPct = (ms / (t1 - t0)) * 100;
+      fs.writeFileSync(
+        `${SAMPLES_FILE}.${provider}.json`,
+        JSON.stringify({ t0: main.t0, t1: main.t1, samples: sim.samples }),
+      );
+    if (REF_MS > 0) {
+      // The reference on the same controller and agents: every agent's next request is the old kind.
+      sim.setMode("worst-case");
+      await sleep(INTERVAL_MS * 1.2);
+      windows.push((await measureWindow(controller.pid, pgName, sim, REF_MS, "worst-case")).window);
     }
     await sim.stop();
-    const online = await db().host.count({ where: { status: "online" } });
     console.log(
       `heartbeat-scale ${provider}: ${joined.length}/${AGENTS} agents joined in ${(regMs / 1000).toFixed(1)} s`,
     );
     return {
       db: provider,
-      beats: summarize(sim.samples, "heartbeat", t0, t1),
       register: summarize(sim.samples, "register", 0, Number.POSITIVE_INFINITY),
-      cpuPct,
       idleCpuPct,
-      simCpuPct,
-      machinePct,
-      dbCpuPct,
-      peakRssMb,
       online,
+      windows,
       errors: [...sim.errorKinds].map(([msg, n]) => `${n}× ${msg}`).slice(0, 5),
     };
   } finally {
@@ -324,31 +349,74 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
   }
 }
 
-/** The controller's CPU above its idle baseline, per heartbeat of the window. */
-const ingestMsPerBeat = (r: Result) => ((r.cpuPct - r.idleCpuPct) * 10) / Math.max(r.beats.perSecond, 1e-9);
+/** The controller's CPU per heartbeat of the window (all of it: the idle baseline is in the reference column). */
+const msPerBeat = (w: Window) => (w.cpuPct * 10) / Math.max(w.beats.perSecond, 1e-9);
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n >= 100 ? 0 : 1) : "-");
+const DB_NAME = { sqlite: "SQLite", postgresql: "PostgreSQL" } as const;
+const MODE_TEXT: Record<SimMode, string> = {
+  agent: "agent (keep-alive, facts/images on change)",
+  "worst-case": "old worst case (handshake per request, full facts)",
+};
+const costText = (w: Window) =>
+  `${w.cpuPct.toFixed(1)} % (${msPerBeat(w).toFixed(2)} ms CPU/heartbeat, p99 ${ms(w.beats.p99)} ms)`;
+
+/**
+ * Why the goal is missed, from the controller's CPU profile of this load (BENCH_HB_CPU_PROF, SQLite,
+ * 2026-12-06, self time by the innermost known frame): what is left is Prisma's request layer and
+ * driver adapter around one read per heartbeat and the batched writes.
+ */
+const WHY_OVER =
+  "profile (SQLite): Prisma client + driver adapter 52 % of the controller's CPU (one raw read per heartbeat, batched writes), " +
+  "HTTP/TLS 15 %, app code incl. zod 14 %, GC 6 %: ≤ 1 ms/heartbeat needs the hot path below Prisma";
+
+/** Issue 16's summary row for one database: the measured window against the reference window and the idle controller. */
+function summaryFor(provider: "sqlite" | "postgresql", r: Result | undefined, why?: string): void {
+  const measure = `heartbeat ingest, ${AGENTS.toLocaleString("en")} agents every ${INTERVAL_MS / 1000} s, ${DB_NAME[provider]}`;
+  const goal = "≤ 10 % of one core";
+  if (!r) return summaryRow({ measure, goal, now: "not measured", reference: "-", ok: null, note: why });
+  const [main, ref] = r.windows as [Window, Window | undefined];
+  const failed = main.beats.errors > 0 || r.online < AGENTS;
+  const notes = [
+    ...(MODE === "worst-case" ? ["BENCH_HB_MODE=worst-case: the old agent measured"] : []),
+    ...(main.dbCpuPct !== null ? [`PostgreSQL backends ${main.dbCpuPct.toFixed(1)} % more`] : []),
+    ...(failed ? [`${main.beats.errors} failed heartbeats, ${r.online}/${AGENTS} online`] : []),
+    ...(main.cpuPct > 10
+      ? [
+          `machine busy ${main.machinePct.toFixed(0)} % of ${os.cpus().length * 100} % (load generator ${main.simCpuPct.toFixed(0)} %)`,
+          WHY_OVER,
+        ]
+      : []),
+  ];
+  summaryRow({
+    measure,
+    goal,
+    now: costText(main),
+    reference: `${ref ? `${MODE_TEXT["worst-case"]}: ${costText(ref)}; ` : ""}idle controller ${r.idleCpuPct.toFixed(1)} %`,
+    ok: MODE === "agent" && main.cpuPct <= 10 && !failed,
+    ...(notes.length ? { note: notes.join("; ") } : {}),
+  });
+}
 
 export async function benchHeartbeatScale(): Promise<void> {
+  const wanted = (process.env.BENCH_HB_DBS ?? "sqlite,postgresql").split(",");
+  const providers = (["sqlite", "postgresql"] as const).filter((p) => wanted.includes(p));
   if (!fs.existsSync(path.join(ROOT, "dist/server.mjs")) || !fs.existsSync(path.join(ROOT, ".next/BUILD_ID"))) {
     console.log("\nheartbeat-scale benchmark: needs the built console (npm run build): skipping");
+    for (const p of providers) summaryFor(p, undefined, "needs the built console (npm run build)");
     return;
   }
-  const wanted = (process.env.BENCH_HB_DBS ?? "sqlite,postgresql").split(",");
-  const providers = (["sqlite", "postgresql"] as const).filter(
-    (p) => wanted.includes(p) && (p === "sqlite" || testPgUrl()),
-  );
   const results: Result[] = [];
   for (const p of providers) {
-    const r = await runOne(p);
+    const r = p === "sqlite" || testPgUrl() ? await runOne(p) : null;
     if (r) results.push(r);
+    summaryFor(p, r ?? undefined, r ? undefined : "POLYARCH_TEST_PG_URL is not set (scripts/pg-test-server.sh start)");
   }
-  const conn = KEEPALIVE ? "keep-alive" : "new TLS connection per request, like the agent";
   printTable(
-    `Heartbeat ingest: ${AGENTS} agents × ${VMS} VMs every ${INTERVAL_MS / 1000} s ± 5 %, ${STEADY_MS / 1000} s steady window (${conn})`,
+    `Heartbeat ingest: ${AGENTS} agents × ${VMS} VMs every ${INTERVAL_MS / 1000} s ± 5 %, ` +
+      `${STEADY_MS / 1000} s steady window${REF_MS ? `, then ${REF_MS / 1000} s of the old worst case on the same controller` : ""}`,
     [
       "db",
-      "agents",
-      "interval s",
+      "agents send",
       "heartbeats/s",
       "p50 ms",
       "p95 ms",
@@ -361,30 +429,29 @@ export async function benchHeartbeatScale(): Promise<void> {
       "peak RSS MiB",
       "DB server CPU %",
       "load generator CPU %",
-      "online",
     ],
-    results.map((r) => [
-      r.db,
-      String(AGENTS),
-      String(INTERVAL_MS / 1000),
-      r.beats.perSecond.toFixed(1),
-      ms(r.beats.p50),
-      ms(r.beats.p95),
-      ms(r.beats.p99),
-      ms(r.beats.max),
-      String(r.beats.errors),
-      r.cpuPct.toFixed(1),
-      r.idleCpuPct.toFixed(1),
-      ingestMsPerBeat(r).toFixed(2),
-      r.peakRssMb.toFixed(0),
-      r.dbCpuPct === null ? "in-process" : r.dbCpuPct.toFixed(1),
-      r.simCpuPct.toFixed(1),
-      `${r.online}/${AGENTS}`,
-    ]),
+    results.flatMap((r) =>
+      r.windows.map((w) => [
+        r.db,
+        MODE_TEXT[w.mode],
+        w.beats.perSecond.toFixed(1),
+        ms(w.beats.p50),
+        ms(w.beats.p95),
+        ms(w.beats.p99),
+        ms(w.beats.max),
+        String(w.beats.errors),
+        w.cpuPct.toFixed(1),
+        r.idleCpuPct.toFixed(1),
+        msPerBeat(w).toFixed(2),
+        w.peakRssMb.toFixed(0),
+        w.dbCpuPct === null ? "in-process" : w.dbCpuPct.toFixed(1),
+        w.simCpuPct.toFixed(1),
+      ]),
+    ),
   );
   printTable(
     `Registration: ${AGENTS} agents spread over ${RAMP_MS / 1000} s (key proof, certificate issued per host)`,
-    ["db", "registrations", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"],
+    ["db", "registrations", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "online after the window"],
     results.map((r) => [
       r.db,
       String(r.register.count),
@@ -393,21 +460,17 @@ export async function benchHeartbeatScale(): Promise<void> {
       ms(r.register.p99),
       ms(r.register.max),
       String(r.register.errors),
+      `${r.online}/${AGENTS}`,
     ]),
   );
   for (const r of results) {
     if (r.errors.length) console.log(`${r.db} errors: ${r.errors.join(" | ")}`);
     // Latency depends on what else runs on the machine: say how busy it was.
-    console.log(
-      `${r.db}: machine busy ${r.machinePct.toFixed(0)} % of ${os.cpus().length * 100} % during the window ` +
-        `(controller ${r.cpuPct.toFixed(0)} %, load generator ${r.simCpuPct.toFixed(0)} %, DB server ${r.dbCpuPct?.toFixed(0) ?? "-"} %)`,
-    );
-    // Issue 16's budget: heartbeat ingest of 1,000 agents every 10 s within 10 % of one core.
-    const ingest = r.cpuPct - r.idleCpuPct;
-    console.log(
-      `${r.db}: heartbeat ingest ${ingest.toFixed(1)} % of one core (${r.cpuPct.toFixed(1)} % total − ${r.idleCpuPct.toFixed(1)} % idle; ` +
-        `budget 10 %): ${ingest <= 10 ? "within" : "OVER"}`,
-    );
+    for (const w of r.windows)
+      console.log(
+        `${r.db}, ${w.mode}: machine busy ${w.machinePct.toFixed(0)} % of ${os.cpus().length * 100} % during the window ` +
+          `(controller ${w.cpuPct.toFixed(0)} %, load generator ${w.simCpuPct.toFixed(0)} %, DB server ${w.dbCpuPct?.toFixed(0) ?? "-"} %)`,
+      );
   }
 }
 

@@ -1,22 +1,44 @@
 import { describe, expect, it } from "vitest";
 import { heartbeatRequestSchema, registerRequestSchema } from "../lib/schemas/agent-api";
-import { simFacts, simHeartbeatBody, simMachineId, summarize, type Sample, type SimAgent } from "./heartbeat-sim";
+import {
+  FULL_REPORT_MS,
+  simFacts,
+  simHeartbeatBody,
+  simMachineId,
+  summarize,
+  type Sample,
+  type SimAgent,
+} from "./heartbeat-sim";
 
 const agent = (index: number, beats: number) =>
   ({ index, beats, agentUrl: "https://127.0.0.1:20001", machineId: simMachineId(index) }) as SimAgent;
-const opts = { vmsPerAgent: 3, imageIds: ["img-a", "img-b"], intervalMs: 10_000 };
+const opts = { vmsPerAgent: 3, imageIds: ["img-a", "img-b"], intervalMs: 10_000, mode: "agent" as const };
 
 describe("heartbeat simulator payloads", () => {
-  it("sends what the controller accepts: facts + agentUrl first, metrics for every VM after", () => {
+  it("sends what the controller accepts: the full report first, then usage, VMs and metrics only", () => {
     const first = heartbeatRequestSchema.parse(simHeartbeatBody(agent(3, 0), opts));
     expect(first.facts?.arch).toBe("aarch64");
     expect(first.facts?.machineId).toBe(simMachineId(3));
     expect(first.agentUrl).toBe("https://127.0.0.1:20001");
+    expect(first.images?.map((i) => i.imageId)).toEqual(["img-a", "img-b"]);
     expect(first.metrics).toBeUndefined();
     const later = heartbeatRequestSchema.parse(simHeartbeatBody(agent(3, 5), opts));
     expect(later.facts).toBeUndefined();
+    expect(later.agentUrl).toBeUndefined();
+    expect(later.images).toBeUndefined();
     expect(later.metrics?.vms.map((v) => v.id)).toEqual(later.vms.map((v) => v.id));
-    expect(later.images?.map((i) => i.imageId)).toEqual(["img-a", "img-b"]);
+  });
+
+  it("repeats the full report every 5 minutes per agent, staggered; the worst case sends it every time", () => {
+    const every = FULL_REPORT_MS / opts.intervalMs;
+    const fullBeats = (index: number) =>
+      Array.from({ length: 2 * every }, (_, b) => b + 1).filter((b) => simHeartbeatBody(agent(index, b), opts).facts);
+    expect(fullBeats(0)).toEqual([every, 2 * every]);
+    expect(fullBeats(1)).toEqual([every - 1, 2 * every - 1]);
+    const worst = heartbeatRequestSchema.parse(simHeartbeatBody(agent(1, 7), { ...opts, mode: "worst-case" }));
+    expect(worst.facts?.machineId).toBe(simMachineId(1));
+    expect(worst.images).toHaveLength(2);
+    expect(worst.metrics).toBeDefined();
   });
 
   it("gives every agent its own machine id and valid registration facts", () => {

@@ -1,8 +1,15 @@
 // Load generator for bench/heartbeat-scale.ts: N simulated agents that join a real controller on its
 // agent TLS port and heart-beat like agent/src/controller/controller-client.ts does. Each agent has
 // its own EC P-256 key, registers with a key proof, gets its client certificate back and presents
-// it on every heartbeat (mutual TLS, ADR 017/025). Like the real agent (controllerFetch: agent:
-// false) every request opens a new TLS connection unless keepAlive is set.
+// it on every heartbeat (mutual TLS, ADR 017/025).
+//
+// Two modes (SimMode), switchable while running (setMode):
+//   "agent"      — the real agent since issue 16: one kept-alive connection per agent (one TLS
+//                  handshake, not one per heartbeat); facts, agentUrl and the image cache only in a
+//                  full report — the first heartbeat, then every FULL_REPORT_MS (5 min, staggered
+//                  over the agents) — since they do not change here; usage, VMs and metrics always.
+//   "worst-case" — the agent before issue 16: a new TLS connection per request and full facts,
+//                  agentUrl and images on every heartbeat.
 //
 // Runs in the bench process, never in the controller's: the controller's CPU is measured alone.
 import crypto from "node:crypto";
@@ -31,10 +38,17 @@ export interface SimOptions {
   vmsPerAgent: number;
   /** images every agent reports in its cache (ids the controller knows) */
   imageIds: string[];
-  /** one keep-alive connection per agent instead of a new TLS handshake per request (the real agent) */
-  keepAlive: boolean;
+  mode: SimMode;
+  /** a heartbeat's timeout (15 s); registrations wait up to REGISTER_TIMEOUT_MS */
   requestTimeoutMs?: number;
 }
+
+export type SimMode = "agent" | "worst-case";
+
+const REGISTER_TIMEOUT_MS = 180_000;
+
+/** The real agent sends its facts and image cache in full at least this often (and when they change). */
+export const FULL_REPORT_MS = 5 * 60_000;
 
 export interface SimAgent {
   index: number;
@@ -156,22 +170,38 @@ export function simVms(agent: Pick<SimAgent, "index">, vmsPerAgent: number): VmS
   }));
 }
 
-/** A heartbeat body as ControllerClient.heartbeat sends it: facts + agentUrl on the first of a run, metrics after. */
-export function simHeartbeatBody(agent: SimAgent, opts: Pick<SimOptions, "vmsPerAgent" | "imageIds" | "intervalMs">) {
+/** Whether this heartbeat carries the full report (facts, agentUrl, images): see the header. */
+export function isFullReport(agent: Pick<SimAgent, "index" | "beats">, opts: Pick<SimOptions, "intervalMs" | "mode">) {
+  if (opts.mode === "worst-case" || agent.beats === 0) return true;
+  const every = Math.max(1, Math.round(FULL_REPORT_MS / opts.intervalMs));
+  return (agent.beats + agent.index) % every === 0; // staggered: not every agent in the same interval
+}
+
+/** A heartbeat body as ControllerClient.heartbeat sends it in this mode; metrics from the second heartbeat of a run on. */
+export function simHeartbeatBody(
+  agent: SimAgent,
+  opts: Pick<SimOptions, "vmsPerAgent" | "imageIds" | "intervalMs" | "mode">,
+) {
   const vms = simVms(agent, opts.vmsPerAgent);
   const first = agent.beats === 0;
   const load = 0.5 + (agent.index % 7);
   return {
     usage: { cpuPct: 20 + (agent.index % 50), memoryUsedMb: 20_000, diskUsedGb: 300, loadAvg: [load, load, load] },
     vms,
-    images: opts.imageIds.map((imageId, k) => ({
-      imageId,
-      state: "ready",
-      sizeBytes: 300_000_000 + k,
-      inUse: k === 0,
-    })),
+    ...(isFullReport(agent, opts)
+      ? {
+          facts: simFacts(agent.index),
+          agentUrl: agent.agentUrl,
+          images: opts.imageIds.map((imageId, k) => ({
+            imageId,
+            state: "ready",
+            sizeBytes: 300_000_000 + k,
+            inUse: k === 0,
+          })),
+        }
+      : {}),
     ...(first
-      ? { facts: simFacts(agent.index), agentUrl: agent.agentUrl }
+      ? {}
       : {
           metrics: {
             windowMs: opts.intervalMs,
@@ -184,6 +214,11 @@ export function simHeartbeatBody(agent: SimAgent, opts: Pick<SimOptions, "vmsPer
 
 type Post = { status: number; body: string };
 
+/** One kept-alive connection per agent (the real agent), or none: a TLS handshake per request. */
+function connectionFor(mode: SimMode): https.Agent | false {
+  return mode === "agent" ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : false;
+}
+
 export class HeartbeatSim {
   readonly agents: SimAgent[];
   readonly samples: Sample[] = [];
@@ -193,8 +228,9 @@ export class HeartbeatSim {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sleepers = new Set<() => void>();
   private readonly loops: Promise<void>[] = [];
+  private readonly retired: https.Agent[] = [];
 
-  constructor(private readonly opts: SimOptions) {
+  constructor(private opts: SimOptions) {
     this.agents = Array.from({ length: opts.agents }, (_, index) => {
       const { privateKey, publicKey } = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
       return {
@@ -208,9 +244,19 @@ export class HeartbeatSim {
         hostToken: null,
         certPem: null,
         beats: 0,
-        connection: opts.keepAlive ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : false,
+        connection: connectionFor(opts.mode),
       };
     });
+  }
+
+  /** Switches every agent to `mode` from its next request (the benchmark's reference window). */
+  setMode(mode: SimMode): void {
+    this.opts = { ...this.opts, mode };
+    for (const a of this.agents) {
+      // Not destroyed now: a request in flight on it would fail. stop() closes it.
+      if (a.connection) this.retired.push(a.connection);
+      a.connection = connectionFor(mode);
+    }
   }
 
   /** Registers every agent (spread over rampMs) and starts its heartbeat loop right after, as the agent does. */
@@ -240,6 +286,7 @@ export class HeartbeatSim {
     for (const wake of this.sleepers) wake();
     await Promise.allSettled(this.loops);
     for (const a of this.agents) if (a.connection) a.connection.destroy();
+    for (const c of this.retired) c.destroy();
   }
 
   /** A wait that stop() cuts short. */
@@ -336,7 +383,9 @@ export class HeartbeatSim {
           "content-length": Buffer.byteLength(payload),
           ...(agent.hostToken ? { authorization: `Bearer ${agent.hostToken}` } : {}),
         },
-        timeout: this.opts.requestTimeoutMs ?? 15_000,
+        // A registration given up client-side may still commit: its retry is then refused (the machine
+        // id has a host), so registrations wait long under the ramp's load instead.
+        timeout: path === "/register" ? REGISTER_TIMEOUT_MS : (this.opts.requestTimeoutMs ?? 15_000),
       });
       req.on("timeout", () => req.destroy(new Error("timed out")));
       req.on("error", reject);

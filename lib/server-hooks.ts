@@ -30,6 +30,22 @@ export interface OpenConsoleGrant {
   cookie: string | null;
 }
 
+/** A heartbeat as the agent TLS listener received it (its channel is that listener, by construction). */
+export interface AgentHeartbeatCall {
+  authorization: string | null;
+  /** SHA-256 of the client certificate that verified against the cluster CA, or null */
+  clientCertFingerprint: string | null;
+  /** the request body, read once on demand; null when it is longer than maxBytes */
+  body(maxBytes: number): Promise<Buffer | null>;
+}
+
+/** The answer to write back: status, headers, body (JSON text). */
+export interface AgentHookAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
 /** App → server: registered by lib/server/startup when Next runs the instrumentation hook. */
 export interface AppHooks {
   /** The controller secret (env().secret): console tickets are signed with it, host tokens derived from it. */
@@ -45,6 +61,11 @@ export interface AppHooks {
   agentTlsForHost(hostId: string): Promise<RequestOptions>;
   /** The certificate the agent TLS listener serves (created on the first start; ADR 017). */
   controllerPki(): Promise<ControllerPki>;
+  /**
+   * POST /api/agent/v1/heartbeat answered by the app without Next's request pipeline (ADR 043):
+   * the same authentication, validation and handling as app/api/agent/v1/heartbeat/route.ts.
+   */
+  agentHeartbeat(call: AgentHeartbeatCall): Promise<AgentHookAnswer>;
 }
 
 /** Server → app: set by the custom server (server/agent-tls-listener.ts). */

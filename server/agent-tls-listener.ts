@@ -7,13 +7,23 @@
 // the request reaches the app with its SHA-256 fingerprint in CLIENT_CERT_HEADER plus the channel
 // marker (lib/agent-tls.ts), which the route handlers check. Incoming copies of both headers are
 // stripped on every port.
+//
+// Heartbeats (POST /api/agent/v1/heartbeat, every agent every few seconds) are answered through the
+// app's `agentHeartbeat` hook when it is registered, past Next's request pipeline (ADR 043), and
+// agents keep their connection between heartbeats: idle connections live AGENT_KEEPALIVE_MS.
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { CHANNEL_HEADER, CLIENT_CERT_HEADER, normalizeFingerprint } from "../lib/agent-tls";
-import { registerServerHooks, serverHooks, type ControllerPki } from "../lib/server-hooks";
+import {
+  appHooks,
+  registerServerHooks,
+  serverHooks,
+  type AgentHeartbeatCall,
+  type ControllerPki,
+} from "../lib/server-hooks";
 import { noLog, type Log } from "./log";
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -50,8 +60,29 @@ export function stripAgentTlsHeaders(req: IncomingMessage): void {
   }
 }
 
+/**
+ * How long an idle agent connection stays open: longer than any heartbeat interval (5 s by default,
+ * 10 s in the benchmark, plus jitter), so a keep-alive agent does one TLS handshake per connection,
+ * not one per heartbeat. Node's default (5 s) is shorter than the interval: every heartbeat found
+ * its connection closed. Below Node's headersTimeout (60 s), which must stay the longer one.
+ */
+export const AGENT_KEEPALIVE_MS = 30_000;
+
+const HEARTBEAT_PATH = "/api/agent/v1/heartbeat";
+
+// A connection's client certificate cannot change (renegotiation is refused: createAgentTlsServer),
+// so it is read once per connection, not per request.
+const fingerprints = new WeakMap<object, string | null>();
+
 /** SHA-256 of the client certificate, lower-case hex — only if it verified against the listener's CA. */
 export function verifiedClientFingerprint(socket: TLSSocket | Socket | null | undefined): string | null {
+  if (socket && fingerprints.has(socket)) return fingerprints.get(socket)!;
+  const fp = readClientFingerprint(socket);
+  if (socket && "authorized" in socket) fingerprints.set(socket, fp);
+  return fp;
+}
+
+function readClientFingerprint(socket: TLSSocket | Socket | null | undefined): string | null {
   if (
     !socket ||
     !("authorized" in socket) ||
@@ -84,9 +115,11 @@ export function agentTlsRequestHandler(
       );
       return;
     }
+    const fp = verifiedClientFingerprint(req.socket);
+    const hook = req.method === "POST" && isHeartbeatPath(req.url!) ? appHooks().agentHeartbeat : undefined;
+    if (hook) return answerHeartbeat(hook, req, res, fp, log);
     stripAgentTlsHeaders(req);
     req.headers[CHANNEL_HEADER] = secret;
-    const fp = verifiedClientFingerprint(req.socket);
     if (fp) req.headers[CLIENT_CERT_HEADER] = fp;
     Promise.resolve()
       .then(() => handle(req, res))
@@ -99,6 +132,57 @@ export function agentTlsRequestHandler(
         if (!res.headersSent) res.writeHead(500).end("internal error");
       });
   };
+}
+
+const isHeartbeatPath = (url: string) => url === HEARTBEAT_PATH || url.startsWith(`${HEARTBEAT_PATH}?`);
+
+/** Reads the request body once, up to maxBytes (null beyond: the rest is not read). */
+function bodyReader(req: IncomingMessage): AgentHeartbeatCall["body"] {
+  let read: Promise<Buffer | null> | null = null;
+  return (maxBytes) =>
+    (read ??= new Promise((resolve, reject) => {
+      if (Number(req.headers["content-length"] ?? 0) > maxBytes) return resolve(null);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBytes) {
+          req.removeAllListeners("data").pause();
+          resolve(null);
+        } else chunks.push(chunk);
+      });
+      req.on("end", () => resolve(Buffer.concat(chunks, size)));
+      req.on("error", reject);
+      // A client gone mid-body: settle, so the heartbeat's work does not wait forever.
+      req.on("close", () => {
+        if (!req.complete) reject(new Error("the request was aborted before its body arrived"));
+      });
+    }));
+}
+
+/** A heartbeat answered by the app's hook: the channel is this listener, the fingerprint the verified one. */
+function answerHeartbeat(
+  hook: NonNullable<ReturnType<typeof appHooks>["agentHeartbeat"]>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  clientCertFingerprint: string | null,
+  log: Log,
+): void {
+  const auth = req.headers.authorization;
+  hook({ authorization: typeof auth === "string" ? auth : null, clientCertFingerprint, body: bodyReader(req) })
+    .then((answer) => {
+      // An unread oversize body is not drained: the connection closes instead.
+      const headers = answer.status === 413 ? { ...answer.headers, connection: "close" } : answer.headers;
+      res.writeHead(answer.status, headers).end(answer.body);
+    })
+    .catch((e: unknown) => {
+      log("error", "request.failed", {
+        url: req.url,
+        port: "agent-tls",
+        error: e instanceof Error ? e.message : String(e),
+      });
+      if (!res.headersSent) res.writeHead(500).end("internal error");
+    });
 }
 
 /** The https.Server options: our certificate (+ the CA, so a fingerprint-pinned agent finds it), client certificates asked for, not required. */
@@ -114,8 +198,16 @@ export function agentTlsServerOptions(pki: ControllerPki): https.ServerOptions {
 }
 
 /** An https.Server for the agent API (not listening yet). */
-export function createAgentTlsServer(pki: ControllerPki, handle: RequestHandler, log?: Log): https.Server {
+export function createAgentTlsServer(
+  pki: ControllerPki,
+  handle: RequestHandler,
+  log?: Log,
+  keepAliveMs = AGENT_KEEPALIVE_MS,
+): https.Server {
   const server = https.createServer(agentTlsServerOptions(pki), agentTlsRequestHandler(handle, log));
+  server.keepAliveTimeout = keepAliveMs;
   server.on("tlsClientError", () => {}); // scanners and refused handshakes: nothing to do
+  // The client certificate is fixed for the connection's life (verifiedClientFingerprint caches it).
+  server.on("secureConnection", (socket: TLSSocket) => socket.disableRenegotiation());
   return server;
 }

@@ -2,31 +2,34 @@ import "server-only";
 // Host liveness: heartbeats mark a host online with its latest facts; silence marks it offline.
 import type { z } from "zod";
 import type { heartbeatRequestSchema } from "../../schemas/agent-api";
+import { Prisma } from "../../generated/sqlite/client";
 import { AppError } from "../../errors";
 import { db, env, recordAudit } from "../platform";
 
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 
-/** Records the host's half of a heartbeat: it is online, its address and its facts. */
-export async function recordHostHeartbeat(
-  hostId: string,
+/** What a heartbeat needs of its host row besides the credential checks (token.ts). */
+export type HeartbeatHost = { id: string; arch: string; agentUrl: string | null };
+
+/**
+ * The host's facts and address, when the heartbeat carries them (the agent sends facts when they
+ * changed, and all of them every few minutes; absent = unchanged). Liveness is markHostsOnline's.
+ */
+export async function recordHostFacts(
+  host: HeartbeatHost,
   input: z.output<typeof heartbeatRequestSchema>,
 ): Promise<void> {
   const f = input.facts;
-  if (input.agentUrl || f) {
-    const host = await db().host.findUniqueOrThrow({ where: { id: hostId }, select: { agentUrl: true, arch: true } });
-    if (input.agentUrl) checkHeartbeatUrl(host.agentUrl, input.agentUrl);
-    if (f && f.arch !== host.arch)
-      throw new AppError({
-        code: "conflict",
-        message: `This host joined as ${host.arch}; a heartbeat cannot change it to ${f.arch}. Revoke the host and join again.`,
-      });
-  }
+  if (!input.agentUrl && !f) return;
+  if (input.agentUrl) checkHeartbeatUrl(host.agentUrl, input.agentUrl);
+  if (f && f.arch !== host.arch)
+    throw new AppError({
+      code: "conflict",
+      message: `This host joined as ${host.arch}; a heartbeat cannot change it to ${f.arch}. Revoke the host and join again.`,
+    });
   await db().host.update({
-    where: { id: hostId },
+    where: { id: host.id },
     data: {
-      status: "online",
-      lastHeartbeatAt: new Date(),
       ...(input.agentUrl ? { agentUrl: input.agentUrl } : {}),
       ...(f
         ? {
@@ -39,6 +42,21 @@ export async function recordHostHeartbeat(
         : {}),
     },
   });
+}
+
+/**
+ * Hosts that heart-beat: online, last heard of `at`. One UPDATE for a whole batch of heartbeats
+ * (lib/server/vms/heartbeat-writes.ts), before any of them is answered, so lastHeartbeatAt is never
+ * older than an acknowledged heartbeat (offline detection, the HA lease: ADR 036). A host revoked
+ * meanwhile stays offline.
+ */
+export async function markHostsOnline(hostIds: readonly string[], at = new Date()): Promise<void> {
+  for (let i = 0; i < hostIds.length; i += 500) {
+    const part = hostIds.slice(i, i + 500);
+    await db().$executeRaw(Prisma.sql`
+      UPDATE "Host" SET "status" = 'online', "lastHeartbeatAt" = ${at}, "updatedAt" = ${at}
+      WHERE "id" IN (${Prisma.join(part)}) AND "revokedAt" IS NULL`);
+  }
 }
 
 /** A heartbeat may move the agent (new address or port), never to another scheme, never to http with TLS on (ADR 025). */

@@ -12,7 +12,7 @@ import { registerAppHooks } from "../../server-hooks";
 import { env } from "../platform";
 import { db, isPostgres } from "../platform";
 import { startControllerLiveness, startPeriodicJob, withLease } from "../platform";
-import { sweepOrphanedTasks } from "../vms";
+import { agentHeartbeatHook, sweepOrphanedTasks } from "../vms";
 import { reconcileVms, recoverAbandonedMigrations, restartFencedHaVms } from "../mobility";
 
 const SWEEP_MS = 5_000;
@@ -27,6 +27,8 @@ export async function onServerStart(): Promise<void> {
     recheckConsoles: (consoles) => revokedConsoles(consoles),
     agentTlsForHost,
     controllerPki: ensurePki,
+    // The agent TLS listener answers heartbeats through this, past Next's request pipeline (ADR 043).
+    agentHeartbeat: agentHeartbeatHook,
   });
   try {
     // WAL lets the console, migrations and tools read while one writer writes (SQLite only; persistent).

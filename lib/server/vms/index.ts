@@ -7,6 +7,7 @@ export * from "./provision";
 export * from "./queries";
 export * from "./spec";
 export * from "./status";
+export * from "./heartbeat-ingest";
 export * from "./tasks";
 export * from "./media";
 export * from "./resize";

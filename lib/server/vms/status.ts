@@ -3,11 +3,14 @@ import "server-only";
 // on it, the host's image caches and the metrics. This is the one place that composes them.
 import type { z } from "zod";
 import type { HeartbeatResponse, heartbeatRequestSchema, VmStatus } from "../../schemas/agent-api";
+import { AppError } from "../../errors";
 import { db, env } from "../platform";
-import { HEARTBEAT_INTERVAL_MS, recordHostHeartbeat } from "../hosts";
+import { HEARTBEAT_INTERVAL_MS, recordHostFacts } from "../hosts";
 import { syncHostImages } from "../images";
-import { recordHeartbeatMetrics } from "../insights";
+import { heartbeatMetricRows } from "../insights";
 import { exitUpdate, recordCrash } from "./exits";
+import { heartbeatRows, type HeartbeatHostRow, type HeartbeatVmRow } from "./heartbeat-rows";
+import { commitHeartbeat } from "./heartbeat-writes";
 
 /** Maps an agent's view of a VM to the controller's status vocabulary. */
 export function vmStatusFromAgent(power: VmStatus["powerState"]): string {
@@ -68,25 +71,37 @@ export async function evictionsFor(
   return evict;
 }
 
-export async function recordHeartbeat(
-  hostId: string,
-  input: z.output<typeof heartbeatRequestSchema>,
+type HeartbeatInput = z.output<typeof heartbeatRequestSchema>;
+
+/** A heartbeat of the host with this id (tests, tools): its rows read, then applyHeartbeat. */
+export async function recordHeartbeat(hostId: string, input: HeartbeatInput): Promise<HeartbeatResponse> {
+  const rows = await heartbeatRows({ hostId });
+  if (!rows) throw new AppError({ code: "not_found", message: `Host ${hostId} does not exist.` });
+  return applyHeartbeat(rows.host, rows.vms, input);
+}
+
+/**
+ * One heartbeat of an authenticated host, given its row and the VMs placed on it as read just
+ * before (heartbeat-rows.ts): facts and address when sent, the VMs' status, image caches, metrics,
+ * then the host online (batched with other heartbeats: heartbeat-writes.ts) before the answer.
+ */
+export async function applyHeartbeat(
+  host: HeartbeatHostRow,
+  vms: readonly HeartbeatVmRow[],
+  input: HeartbeatInput,
 ): Promise<HeartbeatResponse> {
-  await recordHostHeartbeat(hostId, input);
+  const receivedAt = new Date();
+  const hostId = host.id;
+  await recordHostFacts(host, input);
   // Report only what the agent knows about VMs placed on this host; transitional controller
-  // states (creating/deleting) are left to the task that owns them.
+  // states (creating/deleting) are left to the task that owns them. Rows are written only when
+  // the status or power state changed.
   const reported = new Map(input.vms.map((v) => [v.id, v]));
-  const vms = await db().vm.findMany({
-    where: { hostId },
-    select: { id: true, name: true, status: true, powerState: true, emulated: true, ha: true },
-  });
   for (const vm of vms) {
     const r = reported.get(vm.id);
     if (!r) {
-      if (vm.status === "running" || vm.status === "stopped" || vm.status === "unknown") {
-        if (vm.status !== "unknown")
-          await db().vm.update({ where: { id: vm.id }, data: { status: "unknown", powerState: "unknown" } });
-      }
+      if (vm.status === "running" || vm.status === "stopped")
+        await db().vm.update({ where: { id: vm.id }, data: { status: "unknown", powerState: "unknown" } });
       continue;
     }
     if (vm.status === "deleting" || vm.status === "scheduling" || vm.status === "pending") continue;
@@ -113,10 +128,11 @@ export async function recordHeartbeat(
     }
   }
   await syncHostImages(hostId, input.images);
-  await recordHeartbeatMetrics(
+  const samples = await heartbeatMetricRows(
     hostId,
     input.metrics,
     vms.map((v) => v.id),
+    receivedAt,
   );
   // A VM placed on this host (read above) is never stale here: only the others need a look-up.
   const placedHere = new Set(vms.map((v) => v.id));
@@ -124,6 +140,7 @@ export async function recordHeartbeat(
     hostId,
     input.vms.filter((v) => !placedHere.has(v.id)),
   );
+  await commitHeartbeat(hostId, samples);
   const leaseMs = env().POLYARCH_HA_LEASE_MS;
   return {
     ok: true as const,
