@@ -1,87 +1,19 @@
 // How long one placement decision takes as the fleet grows, and how many placements per second the
 // pure scheduler sustains when every decision's claim shrinks the fleet it schedules into.
 // Seeded PRNG: every run sees the same fleets and requests, so numbers compare across commits.
-import type { Arch } from "../lib/arch";
 import { applyClaim } from "../lib/scheduler/claim";
 import { hostCapacity } from "../lib/scheduler/capacity";
 import { schedule } from "../lib/scheduler/schedule";
-import type { HostSnapshot, PlacementRequest } from "../lib/scheduler/types";
+import type { HostSnapshot } from "../lib/scheduler/types";
+import { makeFleet, makeRequest, prng, type Rng } from "./placement-fleet";
+import { benchPlacementDb } from "./placement-db";
+import { summarize } from "./summary";
 import { percentile, printTable } from "./table";
 
 const SIZES = [100, 1_000, 10_000];
 /** Decision samples per fleet size: enough for a stable p99 without taking minutes at 10,000 hosts. */
 const RUNS: Record<number, number> = { 100: 2_000, 1_000: 500, 10_000: 100 };
 const FILL_BUDGET_MS = Number(process.env.BENCH_PLACEMENT_MS ?? 2_000);
-
-/** mulberry32: tiny, fast, good enough to make fleets; not for anything secret. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
-  return { next, pick, chance: (p: number) => next() < p };
-}
-type Rng = ReturnType<typeof prng>;
-
-const other = (a: Arch): Arch => (a === "x86_64" ? "aarch64" : "x86_64");
-
-function makeFleet(n: number, rng: Rng): HostSnapshot[] {
-  return Array.from({ length: n }, (_, i) => {
-    const arch: Arch = rng.chance(0.6) ? "x86_64" : "aarch64";
-    const kvm = rng.chance(0.85);
-    const cpuCount = rng.pick([8, 16, 32, 64, 96, 128]);
-    const memoryMb = cpuCount * rng.pick([2048, 4096, 8192]);
-    const diskGb = rng.pick([500, 1000, 2000, 4000]);
-    const cpuAllocationRatio = rng.pick([1, 2, 4, 16]);
-    const ramAllocationRatio = rng.pick([1, 1, 1.5]);
-    const used = rng.next() * 0.8; // start partly full, like a fleet that has been running a while
-    const host: HostSnapshot = {
-      id: `h${i}`,
-      name: `host-${String(i).padStart(5, "0")}`,
-      arch,
-      status: rng.chance(0.95) ? "online" : "offline",
-      adminState: rng.chance(0.92) ? "enabled" : rng.pick(["maintenance", "disabled"] as const),
-      cpuCount,
-      memoryMb,
-      diskGb,
-      cpuAllocationRatio,
-      ramAllocationRatio,
-      reservedCpus: 1,
-      reservedMemoryMb: 2048,
-      reservedDiskGb: 20,
-      allocatedCpus: 0,
-      allocatedMemoryMb: 0,
-      allocatedDiskGb: 0,
-      nativeArches: kvm ? [arch] : [],
-      emulatedArches: kvm ? (rng.chance(0.9) ? [other(arch)] : []) : [arch, other(arch)],
-      maxVcpusNative: kvm ? cpuCount : null,
-      maxVcpusEmulated: Math.min(cpuCount, 32),
-    };
-    const cap = hostCapacity(host);
-    return {
-      ...host,
-      allocatedCpus: Math.floor(cap.vcpuTotal * used),
-      allocatedMemoryMb: Math.floor(cap.memoryTotalMb * used),
-      allocatedDiskGb: Math.floor(cap.diskTotalGb * used),
-    };
-  });
-}
-
-function makeRequest(rng: Rng): PlacementRequest {
-  return {
-    arch: rng.chance(0.5) ? "x86_64" : "aarch64",
-    vcpus: rng.pick([1, 2, 2, 4, 4, 8, 16]),
-    memoryMb: rng.pick([512, 1024, 2048, 4096, 4096, 8192, 16384, 32768]),
-    diskGb: rng.pick([10, 20, 20, 40, 80, 200]),
-    allowEmulation: rng.chance(0.2),
-    strategy: rng.chance(0.8) ? "spread" : "pack",
-  };
-}
 
 function ramUsedPct(fleet: HostSnapshot[]): number {
   let used = 0;
@@ -94,19 +26,31 @@ function ramUsedPct(fleet: HostSnapshot[]): number {
   return (100 * used) / total;
 }
 
-/** p50/p99 of one decision on a fixed fleet (the fleet is not changed). */
-function decisionTimes(fleet: HostSnapshot[], runs: number, rng: Rng): { times: number[]; okPct: number } {
-  for (let i = 0; i < 20; i++) schedule(fleet, makeRequest(rng)); // JIT warm-up
-  const times: number[] = [];
-  let ok = 0;
-  for (let i = 0; i < runs; i++) {
-    const req = makeRequest(rng);
-    const t = performance.now();
-    const r = schedule(fleet, req);
-    times.push(performance.now() - t);
-    if (r.ok) ok++;
+/**
+ * p50/p99 of one decision per fleet size (fleets are not changed). The sizes take turns — one decision
+ * each, in proportion to their run counts — so load from other processes on this shared machine hits
+ * every size alike and the growth ratio compares like with like.
+ */
+function decisionTimes(fleets: Map<number, HostSnapshot[]>): Map<number, { times: number[]; okPct: number }> {
+  const out = new Map<number, { times: number[]; ok: number; rng: Rng }>();
+  for (const [n, fleet] of fleets) {
+    const rng = prng(1_000 + n);
+    for (let i = 0; i < 20; i++) schedule(fleet, makeRequest(rng)); // JIT warm-up
+    out.set(n, { times: [], ok: 0, rng });
   }
-  return { times, okPct: (100 * ok) / runs };
+  const most = Math.max(...SIZES.map((n) => RUNS[n]!));
+  for (let r = 0; r < most; r++) {
+    for (const [n, fleet] of fleets) {
+      const m = out.get(n)!;
+      if (r % Math.round(most / RUNS[n]!) !== 0) continue;
+      const req = makeRequest(m.rng);
+      const t = performance.now();
+      const res = schedule(fleet, req);
+      m.times.push(performance.now() - t);
+      if (res.ok) m.ok++;
+    }
+  }
+  return new Map([...out].map(([n, m]) => [n, { times: m.times, okPct: (100 * m.ok) / m.times.length }]));
 }
 
 /** Place, claim into the snapshot, repeat — until 50 requests in a row fail (full) or the time budget ends. */
@@ -138,19 +82,19 @@ function fill(fleet: HostSnapshot[], rng: Rng) {
 
 export async function benchPlacement(): Promise<void> {
   const rows: (string | number)[][] = [];
-  let baseP50 = 0;
+  const fleets = new Map(SIZES.map((n) => [n, makeFleet(n, prng(n))]));
+  const decisions = decisionTimes(fleets);
+  const p50Of = (n: number) => percentile(decisions.get(n)!.times, 50);
+  const base = SIZES[0]!;
   for (const n of SIZES) {
-    const fleet = makeFleet(n, prng(n));
-    const { times, okPct } = decisionTimes(fleet, RUNS[n]!, prng(1_000 + n));
-    const p50 = percentile(times, 50);
-    if (n === SIZES[0]) baseP50 = p50;
-    const f = fill([...fleet], prng(2_000 + n));
+    const { times, okPct } = decisions.get(n)!;
+    const f = fill([...fleets.get(n)!], prng(2_000 + n));
     rows.push([
       n,
-      RUNS[n]!,
-      p50,
+      times.length,
+      p50Of(n),
       percentile(times, 99),
-      `${(p50 / baseP50).toFixed(1)}× (hosts ${n / SIZES[0]!}×)`,
+      `${(p50Of(n) / p50Of(base)).toFixed(1)}× (hosts ${n / base}×)`,
       `${okPct.toFixed(0)}%`,
       f.placed,
       Math.round(f.perSecond),
@@ -158,6 +102,16 @@ export async function benchPlacement(): Promise<void> {
       f.stop,
     ]);
   }
+  const top = SIZES[SIZES.length - 1]!;
+  const growth = p50Of(top) / p50Of(base);
+  const p99Top = percentile(decisions.get(top)!.times, 99);
+  summarize({
+    measure: `placement, pure scheduler: p50 growth ${base} → ${top.toLocaleString("en")} hosts`,
+    goal: `≤ ${top / base}× (linear)`,
+    now: `${growth.toFixed(0)}× (p50 ${p50Of(base).toFixed(3)} → ${p50Of(top).toFixed(2)} ms; p99 @ ${top}: ${p99Top.toFixed(1)} ms)`,
+    reference: `hosts ${top / base}×`,
+    ok: growth <= top / base,
+  });
   printTable(
     "Placement decision (pure scheduler, mixed x86_64/aarch64 fleet, seeded; ms)",
     [
@@ -174,4 +128,5 @@ export async function benchPlacement(): Promise<void> {
     ],
     rows,
   );
+  await benchPlacementDb();
 }

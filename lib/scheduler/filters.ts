@@ -1,5 +1,6 @@
 // Filters: each answers "can this host take this VM?" with a human reason when it cannot.
-// schedule() runs every filter on every host (no short-circuit) so the wizard can list all reasons.
+// evaluateHost() runs every filter on a host (no short-circuit) so the wizard can list all reasons; the
+// decision itself only needs the verdict (defaultFiltersVerdict below, or the first failing filter).
 import type { Arch } from "../arch";
 import { freeCapacity } from "./capacity";
 import type { Filter, FilterContext, FilterResult, HostSnapshot, PlacementRequest, RunMode } from "./types";
@@ -133,3 +134,20 @@ export const DEFAULT_FILTERS: readonly Filter[] = [
   diskFilter,
   vcpuLimitFilter,
 ];
+
+/**
+ * DEFAULT_FILTERS' verdict on one host without a context object or a result per filter: undefined when
+ * some filter says no, else how the host would run the VM. The decision runs this for every host of
+ * the fleet (issue 16: 10,000 hosts); the filters above stay the source of the reasons people read.
+ * Must agree with them exactly — schedule-equivalence.test.ts and filters.test.ts pin it.
+ */
+export function defaultFiltersVerdict(host: HostSnapshot, req: PlacementRequest): RunMode | null | undefined {
+  if (host.adminState === "disabled" || host.adminState === "maintenance") return undefined;
+  if (host.status !== "online" || host.hasAgent === false) return undefined;
+  const mode = runMode(host, req.arch);
+  if (mode === null || (mode === "emulated" && !req.allowEmulation)) return undefined;
+  const free = freeCapacity(host);
+  if (req.vcpus > free.vcpus || req.memoryMb > free.memoryMb || req.diskGb > free.diskGb) return undefined;
+  const limit = vcpuLimit(host, mode);
+  return limit === null || req.vcpus <= limit ? mode : undefined;
+}

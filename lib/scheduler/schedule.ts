@@ -1,9 +1,17 @@
 // schedule(): filters → native-first → weighers. Pure and synchronous; the claim happens in the server.
-import { DEFAULT_FILTERS, filterContext, plural } from "./filters";
-import { STRATEGIES, rankHosts, type StrategyDef } from "./weighers";
+//
+// Linear in the fleet (issue 16): the decision itself only needs to know which hosts pass and which
+// of them scores best, so it stops at a host's first failing filter, keeps indices in typed arrays
+// and picks the best in one pass. Everything a person reads — every rejected host's reasons, the
+// whole ranked list — is built lazily on first access of `rejected` / `eligible` (then cached), with
+// exactly the content the eager version had. The create path reads neither; the preview reads both.
+import { DEFAULT_FILTERS, defaultFiltersVerdict, filterContext } from "./filters";
+import { failureReason } from "./failure-reason";
+import { STRATEGIES, bestIndex, rankOrder, scoreHosts, type StrategyDef } from "./weighers";
 import type {
+  Eligible,
   Filter,
-  FilterContext,
+  HostEvaluation,
   HostRef,
   HostSnapshot,
   PlacementRequest,
@@ -14,7 +22,16 @@ import type {
 } from "./types";
 
 // The types callers need next to schedule() (lib/server/vms/placement.ts imports them from here).
-export type { Eligible, HostSnapshot, PlacementRequest, Rejection, ScheduleResult, Strategy } from "./types";
+export type {
+  Eligible,
+  HostEvaluation,
+  HostSnapshot,
+  PlacementRequest,
+  Rejection,
+  ScheduleResult,
+  Strategy,
+} from "./types";
+export { failureReason } from "./failure-reason";
 
 export interface ScheduleOptions {
   /** replace the filter chain (default DEFAULT_FILTERS) */
@@ -23,14 +40,7 @@ export interface ScheduleOptions {
   strategies?: Partial<Record<Strategy, StrategyDef>>;
 }
 
-/** One host after every filter ran: how it would run the VM and everything that rules it out. */
-export interface HostEvaluation {
-  host: HostSnapshot;
-  ctx: FilterContext;
-  mode: RunMode | null;
-  failures: { filter: Filter; reason: string }[];
-}
-
+/** Every filter on one host, no short-circuit: all reasons, for people (rejections, failure text, migration). */
 export function evaluateHost(
   host: HostSnapshot,
   req: PlacementRequest,
@@ -47,9 +57,46 @@ export function evaluateHost(
   return { host, ctx, mode, failures };
 }
 
+/**
+ * The decision's view of one host: undefined when some filter rules it out (stops at the first one;
+ * filters are pure, so the verdict is the one evaluateHost would reach), else the run mode.
+ */
+function passingMode(
+  host: HostSnapshot,
+  req: PlacementRequest,
+  filters: readonly Filter[],
+): RunMode | null | undefined {
+  const ctx = filterContext(host, req);
+  let mode = ctx.mode;
+  for (const filter of filters) {
+    const r = filter.check(host, req, ctx);
+    if (!r.ok) return undefined;
+    if (r.mode) mode = r.mode;
+  }
+  return mode;
+}
+
 export function hostRef(h: HostSnapshot): HostRef {
   return { id: h.id, name: h.name, arch: h.arch };
 }
+
+/** Defines `key` as a getter that computes once, then becomes a plain (enumerable, JSON-visible) value. */
+function lazy<T extends object>(obj: T, key: string, compute: () => unknown): void {
+  Object.defineProperty(obj, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const value = compute();
+      Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+      return value;
+    },
+  });
+}
+
+// Per-host outcome of the fast pass (fleet order), enough to rebuild every rejection later.
+// 0 (the Uint8Array's initial value): some filter said no.
+const CANDIDATE = 1;
+const NOT_NATIVE = 2; // passed, but emulated while a native host is available
 
 export function schedule(
   hosts: readonly HostSnapshot[],
@@ -60,150 +107,59 @@ export function schedule(
   const strategy = req.strategy ?? "spread";
   const def = options.strategies?.[strategy] ?? STRATEGIES[strategy];
 
-  const evals = hosts.map((h) => evaluateHost(h, req, filters));
-  const passed = evals.filter((e) => e.failures.length === 0);
-  // Native first: KVM is an order of magnitude faster than TCG, so emulation is only a fallback.
-  // (Emulated hosts pass the architecture filter only when the VM allows emulation.)
-  const native = passed.filter((e) => e.mode !== "emulated");
-  const candidates = native.length > 0 ? native : passed;
-  const chosenSet = new Set(candidates);
+  const n = hosts.length;
+  const fast = filters === DEFAULT_FILTERS; // the same verdict, without a context and result per filter
+  const outcome = new Uint8Array(n); // all 0: rejected until they pass
+  const native: number[] = [];
+  const emulated: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const mode = fast ? defaultFiltersVerdict(hosts[i]!, req) : passingMode(hosts[i]!, req, filters);
+    if (mode === undefined) continue;
+    // Native first: KVM is an order of magnitude faster than TCG, so emulation is only a fallback.
+    // (Emulated hosts pass the architecture filter only when the VM allows emulation.)
+    (mode === "emulated" ? emulated : native).push(i);
+  }
+  const picked = native.length > 0 ? native : emulated;
+  const pickedEmulated = picked === emulated;
+  for (const i of picked) outcome[i] = CANDIDATE;
+  if (picked === native) for (const i of emulated) outcome[i] = NOT_NATIVE;
 
-  const rejected: Rejection[] = [];
-  for (const e of evals) {
-    if (chosenSet.has(e)) continue;
+  if (picked.length === 0) {
+    // Nothing fits: the message needs every host's full evaluation anyway, so build it all now.
+    const evals = hosts.map((h) => evaluateHost(h, req, filters));
+    const rejected = evals.map((e) => ({ host: hostRef(e.host), reasons: e.failures.map((f) => f.reason) }));
+    return { ok: false, reason: failureReason(evals, req), rejected };
+  }
+
+  const candidates = picked.map((i) => hosts[i]!);
+  const scored = scoreHosts(candidates, req, def);
+  const best = candidates[bestIndex(scored)]!;
+  const result = { ok: true as const, host: best, emulated: pickedEmulated } as ScheduleResult & { ok: true };
+  lazy(result, "eligible", (): Eligible[] =>
+    rankOrder(scored).map((i) => ({ host: candidates[i]!, score: scored.scores[i]!, emulated: pickedEmulated })),
+  );
+  const fleet = hosts.slice(); // callers may replace hosts in their array afterwards (claims): keep this fleet
+  lazy(result, "rejected", () => rejections(fleet, req, filters, outcome));
+  return result;
+}
+
+/** Every host that is not a candidate, in fleet order, with every reason (the eager version's exact output). */
+function rejections(
+  hosts: readonly HostSnapshot[],
+  req: PlacementRequest,
+  filters: readonly Filter[],
+  outcome: Uint8Array,
+): Rejection[] {
+  const out: Rejection[] = [];
+  for (let i = 0; i < hosts.length; i++) {
+    const o = outcome[i];
+    if (o === CANDIDATE) continue;
+    const host = hosts[i]!;
     const reasons =
-      e.failures.length > 0 ? e.failures.map((f) => f.reason) : [`a native ${req.arch} host is available`];
-    rejected.push({ host: hostRef(e.host), reasons });
+      o === NOT_NATIVE
+        ? [`a native ${req.arch} host is available`]
+        : evaluateHost(host, req, filters).failures.map((f) => f.reason);
+    out.push({ host: hostRef(host), reasons });
   }
-
-  if (candidates.length === 0) return { ok: false, reason: failureReason(evals, req), rejected };
-
-  const { order, scores } = rankHosts(
-    candidates.map((e) => e.host),
-    req,
-    def,
-  );
-  const eligible = order.map((i) => ({
-    host: candidates[i]!.host,
-    score: scores[i]!,
-    emulated: candidates[i]!.mode === "emulated",
-  }));
-  const best = eligible[0]!;
-  return { ok: true, host: best.host, emulated: best.emulated, eligible, rejected };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The one-line answer to "why can't this VM be placed?", naming the arch and what the fleet has.
-
-const UNAVAILABLE_LABEL: Record<string, string> = {
-  enabled: "disabled",
-  maintenance: "in maintenance",
-  online: "offline",
-  agent: "without an agent address",
-};
-
-function hasKind(e: HostEvaluation, kind: Filter["kind"]): boolean {
-  return e.failures.some((f) => f.filter.kind === kind);
-}
-
-const isAre = (n: number) => (n === 1 ? "is" : "are");
-const hasHave = (n: number) => (n === 1 ? "has" : "have");
-
-/** Group hosts that share a statement and render each group once: "2 hosts are x86_64 only (…)". */
-function countStatements(
-  evals: readonly HostEvaluation[],
-  key: (e: HostEvaluation) => string,
-  render: (e: HostEvaluation, n: number) => string,
-): string[] {
-  const groups = new Map<string, { first: HostEvaluation; n: number }>();
-  for (const e of evals) {
-    const k = key(e);
-    const g = groups.get(k);
-    if (g) g.n++;
-    else groups.set(k, { first: e, n: 1 });
-  }
-  return [...groups.values()].map((g) => render(g.first, g.n));
-}
-
-function unavailableStatements(evals: readonly HostEvaluation[]): string[] {
-  const label = (e: HostEvaluation) => {
-    const first = e.failures.find((f) => f.filter.kind === "availability")!;
-    return UNAVAILABLE_LABEL[first.filter.name] ?? first.reason;
-  };
-  return countStatements(
-    evals,
-    (e) => `${e.host.arch} ${label(e)}`,
-    (e, n) => `${plural(n, `${e.host.arch} host`)} ${isAre(n)} ${label(e)}`,
-  );
-}
-
-/** Why available hosts cannot run the arch, worded for a group of n hosts. */
-function archStatements(evals: readonly HostEvaluation[], req: PlacementRequest): string[] {
-  const arch = req.arch;
-  const archReason = (e: HostEvaluation) => e.failures.find((f) => f.filter.kind === "architecture")!.reason;
-  const key = (e: HostEvaluation) => (e.mode === "native" ? `custom ${archReason(e)}` : `${e.host.arch} ${e.mode}`);
-  return countStatements(evals, key, (e, n) => {
-    const hosts = plural(n, "host");
-    if (e.host.arch === arch) {
-      if (e.mode === "emulated")
-        return `${plural(n, `${arch} host`)} ${hasHave(n)} no KVM (emulation not allowed for this VM)`;
-      if (e.mode === null) return `${plural(n, `${arch} host`)} ${hasHave(n)} no QEMU for ${arch}`;
-    } else {
-      if (e.mode === "emulated") return `${hosts} ${isAre(n)} ${e.host.arch} only (emulation not allowed for this VM)`;
-      if (e.mode === null) return `${hosts} ${isAre(n)} ${e.host.arch} only and cannot emulate ${arch}`;
-    }
-    return `${hosts}: ${archReason(e)}`; // a custom architecture filter said no
-  });
-}
-
-export function failureReason(evals: readonly HostEvaluation[], req: PlacementRequest): string {
-  const arch = req.arch;
-  if (evals.length === 0) return `No host can run an ${arch} VM: the fleet has no hosts`;
-
-  const unavailable = evals.filter((e) => hasKind(e, "availability"));
-  const available = evals.filter((e) => !hasKind(e, "availability"));
-  const capable = available.filter((e) => !hasKind(e, "architecture"));
-
-  if (capable.length === 0) {
-    return `No host can run an ${arch} VM: ${[...archStatements(available, req), ...unavailableStatements(unavailable)].join("; ")}`;
-  }
-
-  // Some hosts can run the arch but none has room: say which resource is short and by how much.
-  const most = { vcpus: 0, memoryMb: 0, diskGb: 0, limit: 0 };
-  for (const e of capable) {
-    most.vcpus = Math.max(most.vcpus, e.ctx.free.vcpus);
-    most.memoryMb = Math.max(most.memoryMb, e.ctx.free.memoryMb);
-    most.diskGb = Math.max(most.diskGb, e.ctx.free.diskGb);
-    const limit = e.mode === "emulated" ? e.host.maxVcpusEmulated : e.host.maxVcpusNative;
-    most.limit = Math.max(most.limit, limit ?? Infinity);
-  }
-  const parts: string[] = [];
-  if (req.vcpus > most.vcpus) parts.push(`needs ${plural(req.vcpus, "vCPU")}, the most free is ${most.vcpus}`);
-  if (req.memoryMb > most.memoryMb) parts.push(`needs ${req.memoryMb} MiB RAM, the most free is ${most.memoryMb} MiB`);
-  if (req.diskGb > most.diskGb) parts.push(`needs ${req.diskGb} GiB disk, the most free is ${most.diskGb} GiB`);
-  if (req.vcpus > most.limit)
-    parts.push(`${plural(req.vcpus, "vCPU")} exceed every host's per-VM vCPU limit (the highest is ${most.limit})`);
-  if (parts.length === 0) {
-    parts.push(
-      `no single host has ${plural(req.vcpus, "vCPU")}, ${req.memoryMb} MiB RAM and ${req.diskGb} GiB disk free at once ` +
-        `(${plural(capable.length, "host")} checked)`,
-    );
-  }
-
-  // Hints: hosts that would fit if emulation were allowed, and right-arch hosts that are down.
-  if (!req.allowEmulation) {
-    const wouldFit = available.filter(
-      (e) => e.mode === "emulated" && e.failures.every((f) => f.filter.kind === "architecture"),
-    ).length;
-    if (wouldFit > 0) parts.push(`${plural(wouldFit, "host")} could run it emulated (TCG) if emulation were allowed`);
-  }
-  parts.push(...unavailableStatements(unavailable.filter((e) => e.mode !== null)));
-
-  const modes = new Set(capable.map((e) => e.mode));
-  const prefix = !modes.has("emulated")
-    ? `No ${arch} host has room`
-    : modes.has("native")
-      ? `No ${arch} host has room, native or emulated`
-      : `No host that can emulate ${arch} has room`;
-  return `${prefix}: ${parts.join("; ")}`;
+  return out;
 }

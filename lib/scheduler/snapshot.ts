@@ -17,7 +17,23 @@ export interface HostRow extends Omit<
   emulatedArches: string | readonly string[];
 }
 
+// A fleet stores a handful of distinct arch lists ('["x86_64"]', '[]', …): parse each text once, not
+// twice per host per placement. Bounded, so hostile values cannot grow it without limit.
+const parsedLists = new Map<string, readonly Arch[]>();
+const PARSED_LISTS_MAX = 64;
+
 export function parseArchList(value: string | readonly string[]): Arch[] {
+  if (typeof value !== "string") return parseArchListUncached(value);
+  let parsed = parsedLists.get(value);
+  if (!parsed) {
+    parsed = parseArchListUncached(value);
+    if (parsedLists.size >= PARSED_LISTS_MAX) parsedLists.clear();
+    parsedLists.set(value, parsed);
+  }
+  return parsed.slice(); // a fresh array per snapshot: callers may keep or change theirs
+}
+
+function parseArchListUncached(value: string | readonly string[]): Arch[] {
   let list: unknown = value;
   if (typeof value === "string") {
     try {

@@ -102,3 +102,11 @@ export interface Eligible {
 export type ScheduleResult =
   | { ok: true; host: HostSnapshot; emulated: boolean; eligible: Eligible[]; rejected: Rejection[] }
   | { ok: false; reason: string; rejected: Rejection[] };
+
+/** One host after every filter ran: how it would run the VM and everything that rules it out. */
+export interface HostEvaluation {
+  host: HostSnapshot;
+  ctx: FilterContext;
+  mode: RunMode | null;
+  failures: { filter: Filter; reason: string }[];
+}

@@ -1,27 +1,30 @@
 import "server-only";
-// Scheduling against the database: read host snapshots, run the pure scheduler (lib/scheduler),
-// then claim the chosen host's capacity atomically in the transaction that records the VM.
+// Scheduling against the database: take the fleet (an in-memory copy checked against the database on
+// every call, host-snapshot-cache.ts), run the pure scheduler (lib/scheduler), then claim the chosen
+// host's capacity atomically in the transaction that records the VM — the database stays the authority.
 import { Prisma } from "../../generated/sqlite/client";
 import { AppError } from "../../errors";
 import { schedule, type HostSnapshot, type PlacementRequest } from "../../scheduler/schedule";
 import { capacityByArch, explainPlacement } from "../../scheduler/explain";
-import { hostSnapshotFromRow } from "../../scheduler/snapshot";
 import { db, type Db } from "../platform";
+import { fleetSnapshots, noteOwnClaim, readHostSnapshots } from "./host-snapshot-cache";
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
+/** Every approved host, read from the database now (the authority; HA and tests use this). */
 export async function hostSnapshots(): Promise<HostSnapshot[]> {
-  // Hosts waiting for an admin's approval (ADR 025) take no VMs: they are not candidates at all.
-  const rows = await db().host.findMany({ where: { approval: "approved" }, orderBy: { name: "asc" } });
-  return rows.map(hostSnapshotFromRow);
+  return readHostSnapshots();
 }
 
+/** Where a VM would go and why each other host would not, on the in-memory fleet (host-snapshot-cache.ts). */
 export async function previewPlacement(req: PlacementRequest) {
-  return explainPlacement(schedule(await hostSnapshots(), req), req);
+  let result = schedule(await fleetSnapshots(), req);
+  if (!result.ok) result = schedule(await fleetSnapshots({ fresh: true }), req); // never a stale "no room"
+  return explainPlacement(result, req);
 }
 
 export async function fleetCapacity() {
-  return capacityByArch(await hostSnapshots());
+  return capacityByArch(await fleetSnapshots());
 }
 
 /**
@@ -80,17 +83,25 @@ export async function placeAndRecord<T>(
   req: PlacementRequest,
   record: (tx: Tx, placement: { hostId: string; emulated: boolean }) => Promise<T>,
 ): Promise<Placed<T>> {
+  let fresh = false;
   for (let attempt = 0; attempt < 20; attempt++) {
-    const decision = schedule(await hostSnapshots(), req);
+    const hosts = await fleetSnapshots({ fresh });
+    const decision = schedule(hosts, req);
+    if (!decision.ok && !fresh) {
+      // The copy may be stale in the "too full" direction: only the database may say "no room".
+      fresh = true;
+      continue;
+    }
     if (!decision.ok)
       throw new AppError({ code: "conflict", message: decision.reason, details: explainPlacement(decision, req) });
     const host = decision.host;
+    const emulated = decision.emulated;
     let result: T | null;
     try {
       result = await db().$transaction(
         async (tx) => {
           if (!(await claimHost(tx, host.id, req))) return null;
-          return record(tx, { hostId: host.id, emulated: decision.emulated });
+          return record(tx, { hostId: host.id, emulated });
         },
         // Prisma's defaults (2 s to get a connection, 5 s to finish) fail a burst of creates larger
         // than the connection pool with P2028 instead of queueing them (multi-controller.int.test.ts).
@@ -103,7 +114,11 @@ export async function placeAndRecord<T>(
       await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * (attempt + 1)));
       continue;
     }
-    if (result !== null) return { hostId: host.id, hostName: host.name, emulated: decision.emulated, result };
+    if (result !== null) {
+      noteOwnClaim(hosts, host.id, req);
+      return { hostId: host.id, hostName: host.name, emulated, result };
+    }
+    fresh = true; // lost the race for the host (or our copy was stale): decide again on the database's rows
   }
   throw new AppError({
     code: "conflict",
