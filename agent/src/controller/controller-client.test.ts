@@ -4,7 +4,12 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
-import { heartbeatRequestSchema, registerRequestSchema, type HostFacts } from "../../../lib/schemas/agent-api";
+import {
+  heartbeatRequestSchema,
+  registerRequestSchema,
+  type HostFacts,
+  type HostImageReport,
+} from "../../../lib/schemas/agent-api";
 import { LeaseKeeper, leaseFileOf, monotonicMs, type Lease } from "../fence";
 import { ControllerClient, loadIdentity, saveIdentity } from "./controller-client";
 
@@ -344,6 +349,51 @@ describe("ControllerClient", () => {
       expect(calls).toHaveLength(4);
     } finally {
       stub.heartbeatExtra = {};
+    }
+  });
+
+  it("diff-only heartbeats: images when changed, everything again after a failure, over one kept-alive connection", async () => {
+    stub.heartbeats = [];
+    let connections = 0;
+    const onConnection = () => connections++;
+    stub.server.on("connection", onConnection);
+    let images: HostImageReport[] = [{ imageId: "img-1", state: "ready", sizeBytes: 10, inUse: false }];
+    const { c } = client(path.join(root, "a"), { listImages: async () => images });
+    try {
+      c.start();
+      await until(() => stub.heartbeats.length >= 3);
+      const [first, second, third] = stub.heartbeats.map((h) => h.body);
+      expect(first).toMatchObject({ images, facts: { machineId: "m-1" } });
+      expect([second!.images, second!.facts, third!.images, third!.facts]).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+
+      images = [{ ...images[0]!, inUse: true }];
+      await until(() => stub.heartbeats.some((h) => JSON.stringify(h.body.images) === JSON.stringify(images)));
+      const sentAt = stub.heartbeats.findIndex((h) => h.body.images !== undefined && h !== stub.heartbeats[0]);
+      await until(() => stub.heartbeats.length >= sentAt + 3);
+      expect(stub.heartbeats.slice(sentAt + 1).map((h) => h.body.images)).toEqual(
+        stub.heartbeats.slice(sentAt + 1).map(() => undefined),
+      );
+
+      stub.heartbeatStatus = 500;
+      const failedFrom = stub.heartbeats.length;
+      await until(() => stub.heartbeats.length >= failedFrom + 1);
+      stub.heartbeatStatus = 200;
+      const lastFailed = stub.heartbeats.length - 1;
+      await until(() => stub.heartbeats.length >= lastFailed + 3);
+      // Every heartbeat listed so far was answered 500; the first one after them carries everything.
+      const after = stub.heartbeats[lastFailed + 1]!.body;
+      expect(after).toMatchObject({ images, facts: { machineId: "m-1" }, agentUrl: "http://127.0.0.1:7101" });
+      expect(stub.heartbeats[lastFailed + 2]!.body.images).toBeUndefined();
+      expect(connections).toBe(1);
+    } finally {
+      stub.heartbeatStatus = 200;
+      stub.server.off("connection", onConnection);
+      await c.stop();
     }
   });
 });

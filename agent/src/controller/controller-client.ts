@@ -17,6 +17,7 @@ import { monotonicMs } from "../fence";
 import type { HostUsage } from "../host";
 import { silentLogger, type Logger } from "../util";
 import { keyProof, TrustError, type AgentTls } from "./tls";
+import { ControllerTransport } from "./transport";
 
 export const identitySchema = z.object({
   hostId: z.string().min(1),
@@ -29,6 +30,9 @@ export const identitySchema = z.object({
 export type Identity = z.output<typeof identitySchema>;
 
 export const IDENTITY_FILE = "identity.json";
+
+/** Facts and the image report go with a heartbeat at least this often even when unchanged. */
+export const FULL_REPORT_MS = 5 * 60_000;
 
 export async function loadIdentity(stateDir: string): Promise<Identity | null> {
   try {
@@ -103,10 +107,18 @@ export class ControllerClient {
   private wake: AbortController = new AbortController();
   private readonly base: string;
   private readonly log: Logger;
+  /** kept-alive connections to the controller for registration and heartbeats */
+  private readonly transport: ControllerTransport;
   /** evictions in progress, by VM id: one at a time per VM, never holding up the heartbeat */
   private readonly evicting = new Map<string, Promise<void>>();
-  /** facts + agentUrl go with the first heartbeat of every agent run (they may have changed) */
+  /** facts + agentUrl go with the first heartbeat of every agent run (they may have changed) and after a failure */
   private sendFactsNext = true;
+  /** when facts (and images) last went with an acknowledged heartbeat (monotonic ms) */
+  private lastFullAtMonoMs = 0;
+  /** the image report the controller last acknowledged; null = send it with the next heartbeat */
+  private ackedImagesJson: string | null = null;
+  /** "agent.announced" is logged once per run */
+  private announced = false;
   lastHeartbeatAt: Date | null = null;
 
   constructor(private readonly opts: ControllerClientOptions) {
@@ -116,6 +128,8 @@ export class ControllerClient {
     this.base = opts.controllerUrl.replace(/\/+$/, "");
     this.intervalMs = opts.heartbeatMs ?? 10_000;
     this.log = opts.log ?? silentLogger;
+    const tls = opts.tls;
+    this.transport = new ControllerTransport(this.base, tls ? () => tls.connectionTls() : null);
   }
 
   get identity(): Identity | null {
@@ -169,16 +183,15 @@ export class ControllerClient {
   }
 
   private async post(pathName: string, body: unknown, token?: string): Promise<unknown> {
-    const doFetch = this.opts.tls?.fetch ?? fetch;
-    const res = await doFetch(`${this.base}${CONTROLLER_AGENT_PREFIX}${pathName}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 15_000),
-      redirect: "error",
-    });
-    const text = await res.text();
-    if (!res.ok) {
+    const res = await this.transport.postJson(
+      `${CONTROLLER_AGENT_PREFIX}${pathName}`,
+      JSON.stringify(body),
+      token ? { authorization: `Bearer ${token}` } : {},
+      this.opts.requestTimeoutMs ?? 15_000,
+    );
+    const text = res.text;
+    // Redirects are not followed (the old fetch refused them too): a 3xx is an error here.
+    if (res.status < 200 || res.status > 299) {
       let msg = text.slice(0, 300);
       try {
         const j = JSON.parse(text) as { error?: { message?: string } };
@@ -233,6 +246,8 @@ export class ControllerClient {
     if (!this.opts.fixedHeartbeat && parsed.data.heartbeatIntervalMs > 0)
       this.intervalMs = parsed.data.heartbeatIntervalMs;
     this.sendFactsNext = false; // registration carried them
+    this.lastFullAtMonoMs = monotonicMs();
+    this.ackedImagesJson = null; // but no images: a new host record has none
     this.log("info", "agent.registered", { hostId: identity.hostId, heartbeatMs: this.intervalMs });
     return identity;
   }
@@ -247,18 +262,23 @@ export class ControllerClient {
       this.listImagesQuietly(),
     ]);
     const metrics = await this.metricsQuietly(vms);
+    const sentAtMonoMs = monotonicMs();
+    // Diff-only (absent = unchanged: the controller keeps its records): facts with the first heartbeat
+    // of a run, after a failure, and every FULL_REPORT_MS; images whenever they changed, and then too.
+    const full = this.sendFactsNext || sentAtMonoMs - this.lastFullAtMonoMs >= FULL_REPORT_MS;
+    const imagesJson = images ? JSON.stringify(images) : null;
+    const withImages = imagesJson !== null && (full || imagesJson !== this.ackedImagesJson);
     const body: Record<string, unknown> = {
       usage,
       vms,
-      ...(images ? { images } : {}),
+      ...(withImages ? { images } : {}),
       ...(metrics ? { metrics } : {}),
     };
-    const withFacts = this.sendFactsNext;
+    const withFacts = full;
     if (withFacts) {
       body.facts = this.opts.getFacts();
       body.agentUrl = this.opts.agentUrl;
     }
-    const sentAtMonoMs = monotonicMs();
     const raw = await this.post("/heartbeat", body, id.hostToken);
     const parsed = heartbeatResponseSchema.safeParse(raw);
     if (!parsed.success)
@@ -269,8 +289,13 @@ export class ControllerClient {
       await this.renewLease(sentAtMonoMs, parsed.data.fenceAfterMs);
       for (const e of parsed.data.evict ?? []) this.startEvict(e.id, e.generation);
     }
+    if (withImages) this.ackedImagesJson = imagesJson;
     if (withFacts) {
+      this.lastFullAtMonoMs = sentAtMonoMs;
       this.sendFactsNext = false;
+    }
+    if (withFacts && !this.announced) {
+      this.announced = true;
       // From here on the controller calls this agent at its current URL (tests and tools wait for it).
       this.log("info", "agent.announced", { hostId: id.hostId, agentUrl: this.opts.agentUrl });
     }
@@ -346,6 +371,7 @@ export class ControllerClient {
     this.wake.abort();
     await this.loopPromise;
     this.loopPromise = null;
+    this.transport.close();
     await this.evictionsSettled();
   }
 
@@ -381,6 +407,9 @@ export class ControllerClient {
       } catch (e) {
         if (this.stopped) break;
         this.failures++;
+        // What the controller holds is unknown now (a restore, a lost answer): report everything again.
+        this.sendFactsNext = true;
+        this.ackedImagesJson = null;
         const status = e instanceof ControllerHttpError ? e.status : null;
         if (
           status === 401 &&

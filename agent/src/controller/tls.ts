@@ -304,11 +304,12 @@ export class AgentTls {
     readonly key: AgentKey,
     readonly trust: ControllerTrust,
   ) {
-    this.fetch = controllerFetch(() => ({
-      ca: this.trustedCa(),
-      cert: this.material?.certPem,
-      key: this.key.privateKeyPem,
-    }));
+    this.fetch = controllerFetch(() => this.connectionTls());
+  }
+
+  /** What a connection to the controller trusts and presents now (controllerFetch, ControllerTransport). */
+  connectionTls(): { ca: string | null; cert?: string; key?: string } {
+    return { ca: this.trustedCa(), cert: this.material?.certPem, key: this.key.privateKeyPem };
   }
 
   static async open(stateDir: string, trust: ControllerTrust): Promise<AgentTls> {

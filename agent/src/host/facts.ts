@@ -11,6 +11,7 @@ import type { HostFacts } from "../../../lib/schemas/agent-api";
 import { run } from "../util";
 import { detectCompatFacts } from "./compat";
 import { parseCpuInfo } from "./cpu-model";
+import { parseProcStat } from "./metrics";
 import { AGENT_VERSION } from "./version";
 
 // ---------------------------------------------------------------------------------------------
@@ -318,7 +319,18 @@ export interface HostUsage {
   loadAvg: number[];
 }
 
+/**
+ * All-CPU jiffies from /proc/stat, read synchronously: a procfs read never waits on a disk, and the
+ * async readFile (four thread-pool round trips) or os.cpus() (which also reads cpuinfo and cpufreq for
+ * every core) cost more than the rest of an idle heartbeat. os.cpus() only where /proc is missing.
+ */
 function cpuTimes(): { idle: number; total: number } {
+  try {
+    const t = parseProcStat(fs.readFileSync("/proc/stat", "utf8"));
+    if (t) return t;
+  } catch {
+    /* not Linux */
+  }
   let idle = 0;
   let total = 0;
   for (const c of os.cpus()) {
@@ -342,7 +354,7 @@ export class UsageSampler {
 
     let availableKb: number | null = null;
     try {
-      const m = /^MemAvailable:\s+(\d+)\s+kB/m.exec(await fsp.readFile("/proc/meminfo", "utf8"));
+      const m = /^MemAvailable:\s+(\d+)\s+kB/m.exec(fs.readFileSync("/proc/meminfo", "utf8"));
       if (m?.[1]) availableKb = Number(m[1]);
     } catch {
       /* non-Linux */
