@@ -13,6 +13,8 @@ import { benchMigration } from "./migration";
 import { benchFuzz } from "./fuzz";
 import { benchHeartbeatScale } from "./heartbeat-scale";
 import { benchSoak } from "./soak";
+import { benchFirstLoadJs } from "./first-load-js";
+import { benchCreates } from "./creates";
 import { printSummary, summarize } from "./summary";
 import { writeResults } from "./results";
 
@@ -26,7 +28,9 @@ const all: Record<string, () => Promise<void>> = {
   migration: benchMigration,
   fuzz: benchFuzz,
   heartbeatScale: benchHeartbeatScale,
+  creates: benchCreates,
   soak: () => benchSoak(),
+  firstLoadJs: benchFirstLoadJs,
 };
 const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 for (const name of selected) {

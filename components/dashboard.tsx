@@ -4,7 +4,7 @@
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { dashboardQuery } from "@/lib/queries/dashboard";
-import { ARCHES, type Arch } from "@/lib/arch";
+import { ARCHES, type Arch } from "@/lib/arch-labels";
 import type { SummaryDto, TaskEventDto } from "@/lib/schemas/events";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { formatMb, timeAgo } from "@/lib/format";

@@ -6,7 +6,7 @@ import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { EVENT_PARAM_KEYS, eventsQuery } from "@/lib/queries/events";
-import { TASK_RESULTS } from "@/lib/schemas/entities";
+import { TASK_RESULTS } from "@/lib/schemas/statuses";
 import type { TaskEventDto } from "@/lib/schemas/events";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { formatDate } from "@/lib/format";

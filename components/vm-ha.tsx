@@ -8,11 +8,7 @@ import { vmKeys, vmQuery } from "@/lib/queries/vms";
 import { writeJson } from "@/lib/queries/volumes";
 import { listKeys } from "@/lib/queries/lists";
 import type { VmDto } from "@/lib/schemas/api";
-
-/** The local-storage caveat, said wherever HA is offered (VM page, wizard). */
-export const HA_CAVEAT =
-  "When its host dies, the VM restarts from its image on another host once the dead host is fenced; " +
-  "data on the dead host's disk is not carried.";
+import { HA_CAVEAT } from "@/components/ha-caveat";
 
 export function VmHa({ vmId, canOperate }: { vmId: string; canOperate: boolean }) {
   const qc = useQueryClient();

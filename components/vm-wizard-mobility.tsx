@@ -1,9 +1,9 @@
 "use client";
 // The wizard's options for VMs that move (issue 14): HA, and the guest CPU model (advanced), pinned
-// for the VM's life. The server checks the model against the arch (createVmSchema + create).
-import type { Arch } from "@/lib/arch";
-import { cpuModelSchema } from "@/lib/schemas/agent-api";
-import { HA_CAVEAT } from "@/components/vm-ha";
+// for the VM's life. The server checks the model against the arch (createVmSchema + create); the wizard
+// passes the model's error in the server's words (vm-create-checks.ts, loaded on demand).
+import type { Arch } from "@/lib/arch-labels";
+import { HA_CAVEAT } from "@/components/ha-caveat";
 
 // Suggestions only: any name QEMU knows is accepted. "host" on x86_64 ties the VM to identical CPUs.
 const SUGGESTED: Record<Arch, string[]> = {
@@ -11,21 +11,16 @@ const SUGGESTED: Record<Arch, string[]> = {
   aarch64: ["cortex-a57", "cortex-a72", "neoverse-n1", "max", "host"],
 };
 
-/** The model's error in the server's words, or null (empty = the default for the host). */
-export function cpuModelError(value: string): string | null {
-  if (!value.trim()) return null;
-  const check = cpuModelSchema.safeParse(value.trim());
-  return check.success ? null : (check.error.issues[0]?.message ?? "invalid CPU model");
-}
-
 export function WizardMobilityOptions(props: {
   arch: Arch;
   cpuModel: string;
+  /** the model's error (null: fine or empty) */
+  cpuModelError: string | null;
   onCpuModel: (v: string) => void;
   ha: boolean;
   onHa: (v: boolean) => void;
 }) {
-  const error = cpuModelError(props.cpuModel);
+  const error = props.cpuModelError;
   return (
     <>
       <label className="flex items-start gap-2 text-sm">

@@ -1,28 +1,36 @@
 "use client";
-// The VM-create wizard: architecture → image → size → network → review (with a live placement
-// preview) → submit (the createVmAction server action), then the task's steps live until the VM
-// runs. Every shape here is a response schema of lib/schemas, the same the API documents.
+// The VM-create wizard: architecture → image → size → network → review (vm-wizard-review.tsx, with a
+// live placement preview, loaded when the wizard nears it) → submit (the createVmAction server action),
+// then the task's steps live until the VM runs. Every shape here is a response schema of lib/schemas,
+// the same the API documents.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import dynamic from "next/dynamic";
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { ArchBadge } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
-import { WizardMobilityOptions, cpuModelError } from "@/components/vm-wizard-mobility";
-import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch";
+import { useCreateChecks } from "@/components/use-create-checks";
+import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch-labels";
 import { fetchJson } from "@/lib/queries/fetch-json";
 import { vmTasksQuery } from "@/lib/queries/vms";
 import { projectsQuery } from "@/lib/queries/projects";
 import { listKeys } from "@/lib/queries/lists";
 import { formatBytes, formatMb } from "@/lib/format";
-import { defaultDisplay, displaysFor, type Display } from "@/lib/display";
+import { displaysFor, type Display } from "@/lib/display-choices";
 import { unwrapAction, type ActionResult } from "@/lib/action-result";
 import type { CreateVmResult, ImageDto } from "@/lib/schemas/api";
 import type { NetworkDto } from "@/lib/schemas/networks";
-import { vmNameSchema, type CreateVmRequest } from "@/lib/schemas/vms";
+import type { CreateVmRequest } from "@/lib/schemas/vms";
 import type { PlacementCapacity, PlacementExplanation } from "@/lib/scheduler/schema";
 
 /** createVmAction (app/(console)/vms/actions.ts): the same createVm as POST /api/v1/vms. */
 export type CreateVm = (input: CreateVmRequest) => Promise<ActionResult<CreateVmResult>>;
+
+// The review step (name, options, placement preview) is loaded when the wizard gets near it, not with the page.
+const loadReview = () => import("@/components/vm-wizard-review").then((m) => m.WizardReview);
+const WizardReview = dynamic(loadReview, {
+  loading: () => <p className="text-sm text-slate-500">Loading the review…</p>,
+});
 
 const STEPS = ["Architecture", "Image", "Size", "Network", "Review"] as const;
 const PRESETS = [
@@ -108,9 +116,14 @@ export function VmWizard({ create }: { create: CreateVm }) {
     refetchInterval: 5_000,
   });
 
-  // The server's own name rule (lib/schemas/vms.ts), so the wizard and the server say the same thing.
-  const nameCheck = vmNameSchema.safeParse(name);
-  const nameError = name === "" || nameCheck.success ? null : (nameCheck.error.issues[0]?.message ?? "invalid name");
+  // The server's own name and CPU-model rules (lib/schemas), so the wizard and the server say the same thing;
+  // loaded from the network step on, not with the page (first-load JS, issue 16). Create waits for them.
+  const { checks, loadError } = useCreateChecks(step >= 3);
+  useEffect(() => {
+    if (step >= 3) void loadReview().catch(() => undefined); // warm it while the network is chosen
+  }, [step]);
+  const nameError = checks?.nameError(name) ?? null;
+  const cpuModelError = checks?.cpuModelError(cpuModel) ?? null;
   const canNext = [arch !== null, image !== null, Object.keys(sizeErrors).length === 0, true, true][step];
 
   const createVm = useMutation({
@@ -343,149 +356,31 @@ export function VmWizard({ create }: { create: CreateVm }) {
         )}
 
         {step === 4 && (
-          <fieldset className="space-y-4">
-            <legend className="mb-1 text-lg font-semibold">Review</legend>
-            <label className="block text-sm">
-              <span className="font-medium">Name</span>
-              <input
-                value={name}
-                onChange={(e) => setName(e.target.value)}
-                required
-                maxLength={63}
-                aria-invalid={!!nameError}
-                className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1.5"
-                name="name"
-              />
-              {nameError && <span className="mt-1 block text-xs text-red-700">{nameError}</span>}
-            </label>
-            {projects.data && projects.data.items.length > 1 && (
-              <label className="block text-sm">
-                <span className="font-medium">Project</span>
-                <select
-                  name="projectId"
-                  value={project?.id ?? ""}
-                  onChange={(e) => setProjectId(e.target.value)}
-                  className="ml-2 rounded-md border border-slate-300 px-2 py-1.5"
-                >
-                  {projects.data.items.map((p) => (
-                    <option key={p.id} value={p.id}>
-                      {p.name}
-                    </option>
-                  ))}
-                </select>
-                <span className="mt-1 block text-xs text-slate-500">
-                  Members of the project see and operate the VM.
-                </span>
-              </label>
-            )}
-            {projects.data?.items.length === 0 && (
-              <p role="alert" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-                You are not a member of any project; ask an admin to add you to one.
-              </p>
-            )}
-            {arch && displaysFor(arch).length > 1 && (
-              <label className="block text-sm">
-                <span className="font-medium">Graphical display</span>
-                <select
-                  name="display"
-                  value={display || defaultDisplay(arch, image)}
-                  onChange={(e) => setDisplay(e.target.value as Display)}
-                  className="ml-2 rounded-md border border-slate-300 px-2 py-1.5"
-                >
-                  {displaysFor(arch).map((d) => (
-                    <option key={d} value={d}>
-                      {d === "none" ? "none (serial console only)" : d}
-                    </option>
-                  ))}
-                </select>
-                <span className="mt-1 block text-xs text-slate-500">
-                  virtio-gpu for UEFI distro images; ramfb for firmware without a GPU driver; none for serial-only
-                  guests.
-                </span>
-              </label>
-            )}
-            <label className="flex items-center gap-2 text-sm">
-              <input
-                type="checkbox"
-                checked={allowEmulation}
-                onChange={(e) => setAllowEmulation(e.target.checked)}
-                name="allowEmulation"
-              />
-              Allow emulation (TCG) when no native {arch} host has room — much slower
-            </label>
-            {arch && (
-              <WizardMobilityOptions arch={arch} cpuModel={cpuModel} onCpuModel={setCpuModel} ha={ha} onHa={setHa} />
-            )}
-            <details className="text-sm">
-              <summary className="cursor-pointer font-medium">cloud-init user-data (optional)</summary>
-              <p className="mt-1 text-xs text-slate-500">
-                The VM gets a NoCloud seed with its hostname, your SSH keys (Account page) and, if given, this user-data
-                (#cloud-config or a script).
-              </p>
-              <textarea
-                name="userData"
-                value={userData}
-                onChange={(e) => setUserData(e.target.value)}
-                rows={5}
-                maxLength={65536}
-                className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs"
-                placeholder="#cloud-config"
-              />
-            </details>
-            <p className="text-sm text-slate-700">
-              {arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB ·{" "}
-              {chosenNetworkId ? attachable.find((n) => n.id === chosenNetworkId)?.name : "no network"}
-              {project && <> · project {project.name}</>}
-            </p>
-            {image?.format === "iso" && (
-              <p className="text-sm text-slate-700" data-testid="iso-install-note">
-                Installs from the ISO onto a blank {size.diskGb} GiB disk: the ISO is in the VM&apos;s CD drive and
-                boots first; eject it on the VM page once the system is installed.
-              </p>
-            )}
-            <section
-              aria-label="Placement preview"
-              data-testid="placement-preview"
-              className="rounded-lg border border-slate-200 bg-white p-4 text-sm"
-            >
-              <h3 className="mb-2 font-semibold">Where it will run</h3>
-              {preview.isPending && <p className="text-slate-500">Checking the fleet…</p>}
-              {preview.isError && (
-                <p role="alert" className="text-red-700">
-                  {preview.error.message}
-                </p>
-              )}
-              {preview.data && (
-                <>
-                  {preview.data.ok && preview.data.chosen ? (
-                    <p data-testid="preview-chosen">
-                      Lands on <strong>{preview.data.chosen.name}</strong>{" "}
-                      <ArchBadge arch={preview.data.chosen.arch} emulated={preview.data.chosen.emulated} /> —{" "}
-                      {preview.data.eligibleCount} eligible host(s).
-                    </p>
-                  ) : (
-                    <p data-testid="preview-none" className="font-medium text-red-700">
-                      {preview.data.reason}
-                    </p>
-                  )}
-                  {preview.data.rejected.length > 0 && (
-                    <ul className="mt-2 space-y-1" data-testid="preview-rejected">
-                      {preview.data.rejected.map((r) => (
-                        <li key={r.id}>
-                          <strong>{r.name}</strong> <ArchBadge arch={r.arch} />: {r.reasons.join("; ")}
-                        </li>
-                      ))}
-                    </ul>
-                  )}
-                </>
-              )}
-            </section>
-            {submitError && (
-              <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-                {submitError}
-              </p>
-            )}
-          </fieldset>
+          <WizardReview
+            arch={arch}
+            image={image}
+            size={size}
+            name={name}
+            onName={setName}
+            nameError={nameError}
+            projects={projects.data?.items}
+            project={project}
+            onProject={setProjectId}
+            display={display}
+            onDisplay={setDisplay}
+            allowEmulation={allowEmulation}
+            onAllowEmulation={setAllowEmulation}
+            ha={ha}
+            onHa={setHa}
+            cpuModel={cpuModel}
+            onCpuModel={setCpuModel}
+            cpuModelError={cpuModelError}
+            userData={userData}
+            onUserData={setUserData}
+            networkName={chosenNetworkId ? (attachable.find((n) => n.id === chosenNetworkId)?.name ?? null) : null}
+            preview={preview}
+            error={submitError ?? loadError}
+          />
         )}
 
         <div className="flex gap-3">
@@ -511,7 +406,7 @@ export function VmWizard({ create }: { create: CreateVm }) {
             <button
               type="button"
               onClick={submit}
-              disabled={!name || !!nameError || !!cpuModelError(cpuModel) || !preview.data?.ok || createVm.isPending}
+              disabled={!checks || !name || !!nameError || !!cpuModelError || !preview.data?.ok || createVm.isPending}
               className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
             >
               Create VM

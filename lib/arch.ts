@@ -1,9 +1,10 @@
 // Canonical CPU architecture names and the aliases every boundary accepts.
 // Cloudpods/Debian/Go/Node all spell these differently; we store only the canonical pair.
 import { z } from "zod";
+import { ARCHES, type Arch } from "./arch-labels";
 
-export const ARCHES = ["x86_64", "aarch64"] as const;
-export type Arch = (typeof ARCHES)[number];
+// The names and labels alone, without zod, are ./arch-labels (what client components import).
+export { ARCHES, ARCH_LABELS, type Arch } from "./arch-labels";
 
 const ALIASES: Record<string, Arch> = {
   x86_64: "x86_64",
@@ -21,8 +22,6 @@ const ALIASES: Record<string, Arch> = {
 
 /** Every spelling accepted, for error messages and docs. */
 export const ACCEPTED_ARCH_NAMES = Object.keys(ALIASES);
-
-export const ARCH_LABELS: Record<Arch, string> = { x86_64: "x86_64", aarch64: "aarch64 (ARM64)" };
 
 /** Canonical arch for a name, or null when the name is not an architecture we know. */
 export function normalizeArch(input: string | null | undefined): Arch | null {

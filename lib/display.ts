@@ -4,34 +4,12 @@
 // the agent and the browser.
 import { z } from "zod";
 import type { Arch } from "./arch";
+import { DISPLAYS, defaultDisplay, displayFits, type Display } from "./display-choices";
 
-export const DISPLAYS = ["none", "vga", "virtio-gpu", "ramfb"] as const;
-export type Display = (typeof DISPLAYS)[number];
+// The choices per arch and the default, without zod, are ./display-choices (what the VM wizard imports).
+export { DISPLAYS, defaultDisplay, displayFits, displaysFor, type Display } from "./display-choices";
+
 export const displaySchema = z.enum(DISPLAYS, { error: `display must be one of: ${DISPLAYS.join(", ")}` });
-
-const BY_ARCH: Record<Arch, readonly Display[]> = {
-  x86_64: ["vga"],
-  aarch64: ["none", "virtio-gpu", "ramfb"],
-};
-
-/** The displays an arch can have (x86_64: VGA only, it is built into q35 guests' expectations). */
-export function displaysFor(arch: Arch): readonly Display[] {
-  return BY_ARCH[arch];
-}
-
-export function displayFits(arch: Arch, display: Display): boolean {
-  return BY_ARCH[arch].includes(display);
-}
-
-/**
- * The display a VM gets when it does not ask: x86_64 VGA; aarch64 follows the image — a UEFI disk
- * image gets virtio-gpu (firmware and installers draw on it), a kernel-boot image (serial console
- * only) gets none.
- */
-export function defaultDisplay(arch: Arch, image?: { format: string } | null): Display {
-  if (arch === "x86_64") return "vga";
-  return image && image.format !== "kernel" ? "virtio-gpu" : "none";
-}
 
 /** A stored/optional display resolved to what the VM really has. */
 export function effectiveDisplay(

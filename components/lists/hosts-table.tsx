@@ -2,7 +2,7 @@
 import Link from "next/link";
 import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
-import { HOST_STATUSES } from "@/lib/schemas/entities";
+import { HOST_STATUSES } from "@/lib/schemas/statuses";
 import { formatMb, timeAgo } from "@/lib/format";
 import type { HostDto } from "@/lib/schemas/api";
 

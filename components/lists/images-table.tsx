@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
-import { IMAGE_STATUSES } from "@/lib/schemas/entities";
+import { IMAGE_STATUSES } from "@/lib/schemas/statuses";
 import { formatBytes } from "@/lib/format";
 import { listKeys } from "@/lib/queries/lists";
 import { deleteImageRequest, imageFamiliesQuery, patchImage } from "@/lib/queries/images";

@@ -2,7 +2,7 @@
 import Link from "next/link";
 import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
-import { VM_STATUSES } from "@/lib/schemas/entities";
+import { VM_STATUSES } from "@/lib/schemas/statuses";
 import { formatMb } from "@/lib/format";
 import type { VmDto } from "@/lib/schemas/api";
 

@@ -1,21 +1,18 @@
-// Status vocabularies and list-query schemas per entity, shared by pages and the JSON API.
+// Status vocabularies and list-query schemas per entity, shared by pages and the JSON API. The vocabularies
+// themselves live in ./statuses (no zod) so list components can use them without the validator.
 import { z } from "zod";
 import { listQuerySchema } from "./list";
+import { HOST_STATUSES, IMAGE_STATUSES, TASK_RESULTS, VM_STATUSES } from "./statuses";
 
-export const HOST_STATUSES = ["online", "offline", "maintenance", "disabled"] as const;
-export const HOST_ADMIN_STATES = ["enabled", "maintenance", "disabled"] as const;
-export const IMAGE_STATUSES = ["pending", "uploading", "validating", "ready", "error"] as const;
-export const IMAGE_FORMATS = ["qcow2", "raw", "iso", "kernel"] as const;
-export const VM_STATUSES = [
-  "pending",
-  "scheduling",
-  "creating",
-  "running",
-  "stopped",
-  "error",
-  "deleting",
-  "unknown",
-] as const;
+export {
+  HOST_ADMIN_STATES,
+  HOST_STATUSES,
+  IMAGE_FORMATS,
+  IMAGE_STATUSES,
+  TASK_RESULTS,
+  TASK_STATUSES,
+  VM_STATUSES,
+} from "./statuses";
 
 export const hostListQuery = listQuerySchema(
   ["name", "arch", "status", "cpuCount", "memoryMb", "createdAt"] as const,
@@ -36,10 +33,6 @@ export const auditListQuery = listQuerySchema(
   ["createdAt", "action", "result"] as const,
   ["success", "denied", "error"] as const,
 );
-
-/** Task results as the events page filters them; "running" also covers tasks not yet started. */
-export const TASK_RESULTS = ["running", "succeeded", "failed"] as const;
-export const TASK_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
 
 const optionalInstant = (name: string) =>
   z
