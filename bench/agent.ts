@@ -9,7 +9,7 @@
 // 2. Idle cost of the bundled agent: bench/agent-idle.ts.
 //
 // Everything runs on 127.0.0.1 and under a temp dir; every QEMU and agent started here is killed
-// in `finally`. Knobs: BENCH_AGENT_RUNS (5), BENCH_AGENT_MARKER_RUNS (3).
+// in `finally`. Knobs: BENCH_AGENT_RUNS (9), BENCH_AGENT_MARKER_RUNS (3).
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -23,12 +23,14 @@ import { parseConfig } from "../agent/src/config";
 import { silentLogger } from "../agent/src/util";
 import { createQcow2, QmpClient } from "../agent/src/qemu";
 import { BenchController } from "./agent-stub";
+import { summarize } from "./summary";
 import { percentile, printTable } from "./table";
 import { killIfOurs, procTimes, sleep, uptimeMs, waitExit } from "./proc";
 import { benchIdle } from "./agent-idle";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const RUNS = Math.max(1, Number(process.env.BENCH_AGENT_RUNS ?? 5));
+// p50 of 9 runs: a 2-core machine shared with other work makes 5 too noisy for a 10 % goal.
+const RUNS = Math.max(1, Number(process.env.BENCH_AGENT_RUNS ?? 9));
 // Booting to the marker takes seconds under TCG per run and side: a few runs keep the total short.
 const MARKER_RUNS = Math.min(RUNS, Math.max(0, Number(process.env.BENCH_AGENT_MARKER_RUNS ?? 3)));
 const MEMORY_MB = 256;
@@ -363,6 +365,21 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
         ms0(p50(agentRuns.map((r) => r.putMs))),
         ms0(warm.runningMs),
       ]);
+      const preExec = fmtMs(exec);
+      summarize({
+        measure: `agent PUT → QMP running vs the same argv spawned by hand, ${fx.arch}`,
+        goal: "≤ 1.10×",
+        now: `${ratio.toFixed(2)}× (agent p50 ${ms0(p50(a))} ms)`,
+        reference: `hand p50 ${ms0(p50(h))} ms`,
+        ok: ratio <= 1.1 && sameArgv,
+        note:
+          (sameArgv ? "" : "the agent's argv changed between runs; ") +
+          (ratio <= 1.1
+            ? ""
+            : `fixed agent cost ${ms0(p50(a) - p50(h))} ms vs a 10 % budget of ${ms0(p50(h) / 10)} ms: PUT → launch ` +
+              `${ms0(fmtMs(pre))} ms (HTTP, validation, cache, overlay, state), QEMU exec'd at ${ms0(preExec)} ms ` +
+              `(/proc, ±10 ms); exec → running ${ms0(p50(a) - preExec)} ms (agent) vs ${ms0(p50(h))} ms (hand); ${RUNS} runs`),
+      });
       const am = agentRuns.map((r) => r.markerMs).filter((v): v is number => v !== null);
       const hm = handRuns.map((r) => r.markerMs).filter((v): v is number => v !== null);
       if (am.length && hm.length)

@@ -161,10 +161,13 @@ export class ImageCache {
     if (boot.type !== "kernel") {
       return { disk: (await this.ensure(boot.imageId, "disk", boot.sha256)) ?? undefined };
     }
-    const kernel = (await this.ensure(boot.imageId, "kernel", boot.kernelSha256)) ?? undefined;
+    // Both at once: cached, each is a stat and a read of its .sha256; missing, two downloads in parallel.
     // An initrd is optional for kernel boot unless the spec pins its hash.
-    const initrd = await this.ensure(boot.imageId, "initrd", boot.initrdSha256, { optional: !boot.initrdSha256 });
-    return { kernel, ...(initrd ? { initrd } : {}) };
+    const [kernel, initrd] = await Promise.all([
+      this.ensure(boot.imageId, "kernel", boot.kernelSha256),
+      this.ensure(boot.imageId, "initrd", boot.initrdSha256, { optional: !boot.initrdSha256 }),
+    ]);
+    return { kernel: kernel ?? undefined, ...(initrd ? { initrd } : {}) };
   }
 
   /**

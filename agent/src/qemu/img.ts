@@ -1,6 +1,8 @@
 // qemu-img wrappers. execFile with argv arrays only; images are never format-probed blindly
 // when the caller knows the format (a raw image could otherwise pose as qcow2).
 import { execFile } from "node:child_process";
+import { promises as fsp } from "node:fs";
+import { MAX_BACKING_NAME, writeQcow2 } from "./qcow2";
 
 export type ImageFormat = "qcow2" | "raw";
 
@@ -48,6 +50,9 @@ const GiB = 1024 * 1024 * 1024;
 /**
  * New qcow2 at `path`. With `base`, a copy-on-write overlay whose backing file is `base` (absolute
  * path, explicit `-F` format); without, a blank disk. `sizeGb` omitted = same size as the base.
+ * With a size, the file is written in-process (qcow2.ts: qemu-img's own layout, one process spawn
+ * fewer on a VM start); the base must exist, its format is not probed here (callers that take it
+ * from a spec check it with imageInfo first). Without a size, qemu-img reads the base's.
  */
 export async function createQcow2(
   path: string,
@@ -60,9 +65,24 @@ export async function createQcow2(
   } else if (!opts.sizeGb) {
     throw new Error("sizeGb is required for a blank disk");
   }
+  if (opts.sizeGb && Buffer.byteLength(opts.base ?? "") <= MAX_BACKING_NAME) {
+    if (opts.base) await assertBaseExists(opts.base);
+    const backing = opts.base ? { file: opts.base, format: opts.baseFormat! } : undefined;
+    await writeQcow2(path, gbToBytes(opts.sizeGb), backing);
+    return;
+  }
   args.push(path);
   if (opts.sizeGb) args.push(`${opts.sizeGb}G`);
   await run(args, opts);
+}
+
+/** qemu-img create refuses a missing backing file; so does the in-process writer. */
+async function assertBaseExists(base: string): Promise<void> {
+  const exists = await fsp.stat(base).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) throw new QemuImgError(`qemu-img create failed: Could not open backing file '${base}'`, "");
 }
 
 /** `qemu-img info --output=json`. `forceShare` reads images a running QEMU holds locked. */

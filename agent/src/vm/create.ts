@@ -1,6 +1,6 @@
 // Creating a VM: boot media, disk, network ports, spec.json last, then the first start. Each step
 // is reported; a failed create removes everything it made.
-import { existsSync, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import path from "node:path";
 import type { VmSpec } from "../../../lib/schemas/agent-api";
 import { createQcow2 } from "../qemu";
@@ -41,10 +41,13 @@ export async function createVm(
   if (!socketPathFits(paths.qmp) || !socketPathFits(paths.serial)) {
     throw new AgentError("unavailable", `socket path too long: ${paths.serial}`);
   }
-  if (existsSync(dir)) {
-    // Not in the map but on disk: an unreadable earlier VM. Do not overwrite someone's disk.
-    throw new AgentError("conflict", `state directory for VM ${id} exists but could not be loaded; inspect ${dir}`);
-  }
+  // mkdir without `recursive` fails when the directory exists: not in the map but on disk is an
+  // unreadable earlier VM. Do not overwrite someone's disk (and do not clean it up below).
+  await fsp.mkdir(dir, { mode: 0o700 }).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code === "EEXIST")
+      throw new AgentError("conflict", `state directory for VM ${id} exists but could not be loaded; inspect ${dir}`);
+    throw await withFreeSpace(toAgentError(err, `could not create VM ${id}`), ctx.vmsDir);
+  });
   const vm: Vm = {
     id,
     spec,
@@ -66,7 +69,6 @@ export async function createVm(
     forceRequested: false,
   };
   try {
-    await fsp.mkdir(dir, { mode: 0o700 });
     if (sockDir !== dir) await fsp.mkdir(sockDir, { recursive: true, mode: 0o700 });
     await saveState(vm);
     await step.run("disk", async () => {

@@ -21,17 +21,24 @@ export async function resolveMedia(ctx: VmContext, spec: VmSpec): Promise<Resolv
   for (const key of need) {
     if (!resolved[key]) throw new AgentError("unavailable", `image ${spec.boot.imageId} has no ${key} file`);
   }
-  for (const key of ["disk", "kernel", "initrd"] as const) {
+  const files = (["disk", "kernel", "initrd"] as const).flatMap((key) => {
     const p = resolved[key];
-    if (p === undefined) continue;
+    if (p === undefined) return [];
     if (!path.isAbsolute(p))
       throw new AgentError("unavailable", `image ${spec.boot.imageId}: ${key} path is not absolute`);
-    try {
-      await fsp.access(p, fsc.R_OK);
-    } catch {
-      throw new AgentError("unavailable", `image ${spec.boot.imageId}: ${key} file ${p} is missing`);
-    }
-  }
+    return [{ key, p }];
+  });
+  const readable = await Promise.all(
+    files.map(({ p }) =>
+      fsp.access(p, fsc.R_OK).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  const missing = files.find((_, i) => !readable[i]);
+  if (missing)
+    throw new AgentError("unavailable", `image ${spec.boot.imageId}: ${missing.key} file ${missing.p} is missing`);
   return resolved;
 }
 

@@ -53,6 +53,8 @@ export interface Vm {
   qmp: QmpClient | null;
   qmpConnecting: Promise<QmpClient | null> | null;
   lastQmpStatus?: string;
+  /** state.json as this object last wrote it: an unchanged state is not written again (saveState) */
+  savedState?: string;
   transition: "starting" | "stopping" | null;
   error?: string;
   child?: ChildProcess;
@@ -142,8 +144,16 @@ export async function readState(ctx: VmContext, id: string): Promise<VmRuntimeSt
   }
 }
 
-export async function saveState(vm: Pick<Vm, "state" | "paths">): Promise<void> {
-  await writeFileAtomic(vm.paths.state, JSON.stringify(vm.state, null, 2) + "\n");
+/**
+ * Writes state.json unless this Vm object already wrote exactly this content (e.g. the start after a
+ * create: same accel, no error). A Vm object lives as long as its directory: delete, evict and a
+ * failed create drop it, a re-created VM is a new object and writes again.
+ */
+export async function saveState(vm: Pick<Vm, "state" | "paths" | "savedState">): Promise<void> {
+  const text = JSON.stringify(vm.state, null, 2) + "\n";
+  if (vm.savedState === text) return;
+  await writeFileAtomic(vm.paths.state, text);
+  vm.savedState = text;
 }
 
 export async function saveSpec(vm: Pick<Vm, "spec" | "paths">): Promise<void> {
