@@ -361,13 +361,13 @@ const costText = (w: Window) =>
   `${w.cpuPct.toFixed(1)} % (${msPerBeat(w).toFixed(2)} ms CPU/heartbeat, p99 ${ms(w.beats.p99)} ms)`;
 
 /**
- * Why the goal is missed, from the controller's CPU profile of this load (BENCH_HB_CPU_PROF, SQLite,
- * 2026-12-06, self time by the innermost known frame): what is left is Prisma's request layer and
- * driver adapter around one read per heartbeat and the batched writes.
+ * Why the goal is missed. Before the per-heartbeat statements moved onto the driver (ADR 043, H3b), the
+ * controller's CPU profile (BENCH_HB_CPU_PROF, SQLite) was: Prisma client + driver adapter 52 %, HTTP/TLS 15 %,
+ * app code incl. zod 14 %, GC 6 %. Since then (not profiled again yet): SQLite 0.91 ms, PostgreSQL 1.12 ms.
  */
 const WHY_OVER =
-  "profile (SQLite): Prisma client + driver adapter 52 % of the controller's CPU (one raw read per heartbeat, batched writes), " +
-  "HTTP/TLS 15 %, app code incl. zod 14 %, GC 6 %: ≤ 1 ms/heartbeat needs the hot path below Prisma";
+  "read, host UPDATE and metrics INSERT already run on the driver (statements prepared once); " +
+  "the rest (HTTP/TLS, zod, GC, the pg protocol) is not profiled yet since (BENCH_HB_CPU_PROF)";
 
 /** Issue 16's summary row for one database: the measured window against the reference window and the idle controller. */
 function summaryFor(provider: "sqlite" | "postgresql", r: Result | undefined, why?: string): void {

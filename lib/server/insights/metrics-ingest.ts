@@ -16,10 +16,10 @@ import "server-only";
 // CPU per row here, the raw INSERT ~0.04 ms. With several controllers the spacing holds per
 // process (an agent keeps its connection to one controller).
 import { randomBytes } from "node:crypto";
-import { Prisma } from "../../generated/sqlite/client";
+import type { Statement } from "better-sqlite3";
 import type { HeartbeatMetrics } from "../../schemas/agent-api";
 import { METRICS_RETENTION_MINUTES } from "../../schemas/metrics";
-import { db, logError } from "../platform";
+import { db, driverTimestamp, logError, rawDriver } from "../platform";
 
 export const METRICS_RETENTION_MS = METRICS_RETENTION_MINUTES * 60_000;
 export const METRICS_MIN_SPACING_MS = 4_000;
@@ -111,13 +111,33 @@ export async function metricRowsFor(
   return rows;
 }
 
+// The INSERT on the driver, prepared once (~0.04 ms a row through Prisma's $executeRaw was still
+// most of the batch): PostgreSQL takes a batch as one statement over arrays, SQLite one prepared
+// row statement run per row inside one transaction (no per-row parse, one commit).
+const INSERT_PG = `INSERT INTO "MetricSample" ("id", "at", "hostId", "vmId", "cpuPct", "memUsedMb")
+  SELECT * FROM unnest($1::text[], $2::timestamp(3)[], $3::text[], $4::text[], $5::float8[], $6::int4[])`;
+const INSERT_SQLITE = `INSERT INTO "MetricSample" ("id", "at", "hostId", "vmId", "cpuPct", "memUsedMb") VALUES (?, ?, ?, ?, ?, ?)`;
+const sqliteInsert = new WeakMap<object, Statement>();
+
 async function insertRows(rows: MetricRow[]): Promise<void> {
-  for (const part of chunks(rows)) {
-    const values = part.map((r) => Prisma.sql`(${r.id}, ${r.at}, ${r.hostId}, ${r.vmId}, ${r.cpuPct}, ${r.memUsedMb})`);
-    await db().$executeRaw(
-      Prisma.sql`INSERT INTO "MetricSample" ("id", "at", "hostId", "vmId", "cpuPct", "memUsedMb") VALUES ${Prisma.join(values)}`,
-    );
+  const driver = rawDriver();
+  if (driver.kind === "sqlite") {
+    await driver.write((conn) => {
+      let insert = sqliteInsert.get(conn);
+      if (!insert) sqliteInsert.set(conn, (insert = conn.prepare(INSERT_SQLITE)));
+      for (const r of rows) insert.run(r.id, driverTimestamp(driver, r.at), r.hostId, r.vmId, r.cpuPct, r.memUsedMb);
+    });
+    return;
   }
+  for (const part of chunks(rows))
+    await driver.query("metrics_insert", INSERT_PG, [
+      part.map((r) => r.id),
+      part.map((r) => driverTimestamp(driver, r.at)),
+      part.map((r) => r.hostId),
+      part.map((r) => r.vmId),
+      part.map((r) => r.cpuPct),
+      part.map((r) => r.memUsedMb),
+    ]);
 }
 
 /**

@@ -7,6 +7,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient as SqliteClient } from "../../generated/sqlite/client";
 import { PrismaClient as PostgresClient } from "../../generated/postgres/client";
 import { env } from "./env";
+import { closeRawDriver, pgPoolConfig } from "./raw-driver";
 
 export type Db = SqliteClient;
 
@@ -23,13 +24,8 @@ function create(): Db {
     // (connectionTimeoutMillis), and for a query on a connection whose server vanished without a reset
     // (keepAlive ends it at the TCP level). A restarted server's dead idle connections are dropped by
     // pg.Pool itself (the adapter listens for their 'error', so they never crash the process).
-    const adapter = new PrismaPg({
-      connectionString: url,
-      max: 10,
-      connectionTimeoutMillis: 15_000,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-    });
+    // (Those settings are pgPoolConfig's, shared with rawDriver()'s pool.)
+    const adapter = new PrismaPg(pgPoolConfig(url));
     return new PostgresClient({ adapter }) as unknown as Db;
   }
   createPrivately(url.replace(/^file:/, ""));
@@ -103,5 +99,6 @@ export function db(): Db {
 export async function resetDbForTests(): Promise<void> {
   const current = globalForDb.polyarchDb;
   globalForDb.polyarchDb = undefined;
+  await closeRawDriver();
   await current?.$disconnect();
 }

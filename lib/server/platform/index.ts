@@ -10,3 +10,4 @@ export * from "./leases";
 export * from "./list";
 export * from "./log";
 export * from "./pki";
+export * from "./raw-driver";

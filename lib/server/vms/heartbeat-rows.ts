@@ -1,12 +1,11 @@
 import "server-only";
 // What a heartbeat reads: its host (found by the token's hash, or by id) and the VMs placed there,
-// in one statement. Raw SQL on purpose: it runs for every heartbeat (100 a second at 1,000 agents)
-// and Prisma's findUnique with the VMs included cost ~0.65 ms of CPU here against ~0.23 ms for
-// this query (issue 16). The columns are the ones checkHostCredentials, recordHostFacts and the
-// VM status rules read; both providers return booleans for the Boolean columns.
-import { Prisma } from "../../generated/sqlite/client";
+// in one statement. On the driver, prepared once, on purpose: it runs for every heartbeat (100 a
+// second at 1,000 agents); Prisma's findUnique with the VMs included cost ~0.65 ms of CPU here,
+// the same query through $queryRaw ~0.23 ms (issue 16, ADR 043). The columns are the ones
+// checkHostCredentials, recordHostFacts and the VM status rules read; SQLite gives 0/1 for booleans.
 import type { HeartbeatHost, HostCredentialRow } from "../hosts";
-import { db } from "../platform";
+import { rawDriver } from "../platform";
 
 export type HeartbeatHostRow = HeartbeatHost & HostCredentialRow;
 export type HeartbeatVmRow = {
@@ -27,18 +26,40 @@ type Joined = HeartbeatHostRow & {
   vmHa: boolean | number | null;
 };
 
+const SELECT = `
+  SELECT h."id", h."name", h."arch", h."agentUrl", h."approval", h."certFingerprint",
+    v."id" AS "vmId", v."name" AS "vmName", v."status" AS "vmStatus", v."powerState" AS "vmPowerState",
+    v."emulated" AS "vmEmulated", v."ha" AS "vmHa"
+  FROM "Host" h LEFT JOIN "Vm" v ON v."hostId" = h."id"`;
+const BY_TOKEN = `${SELECT} WHERE h."agentTokenHash" = `;
+const BY_ID = `${SELECT} WHERE h."id" = `;
+
+/** SQLite statements, prepared once per read connection. */
+const sqliteStatements = new WeakMap<object, { byToken: Statement; byId: Statement }>();
+type Statement = { all(...params: unknown[]): unknown[] };
+
+async function joinedRows(by: { tokenHash: string } | { hostId: string }): Promise<Joined[]> {
+  const driver = rawDriver();
+  const byToken = "tokenHash" in by;
+  const key = byToken ? by.tokenHash : by.hostId;
+  if (driver.kind === "postgresql")
+    return driver.query<Joined>(byToken ? "hb_rows_by_token" : "hb_rows_by_id", `${byToken ? BY_TOKEN : BY_ID}$1`, [
+      key,
+    ]);
+  const reader = driver.reader;
+  let prepared = sqliteStatements.get(reader);
+  if (!prepared) {
+    prepared = { byToken: reader.prepare(`${BY_TOKEN}?`), byId: reader.prepare(`${BY_ID}?`) };
+    sqliteStatements.set(reader, prepared);
+  }
+  return (byToken ? prepared.byToken : prepared.byId).all(key) as Joined[];
+}
+
 /** The host with this token hash (or id) and its VMs, or null when there is none. */
 export async function heartbeatRows(
   by: { tokenHash: string } | { hostId: string },
 ): Promise<{ host: HeartbeatHostRow; vms: HeartbeatVmRow[] } | null> {
-  const where =
-    "tokenHash" in by ? Prisma.sql`h."agentTokenHash" = ${by.tokenHash}` : Prisma.sql`h."id" = ${by.hostId}`;
-  const rows = await db().$queryRaw<Joined[]>(Prisma.sql`
-    SELECT h."id", h."name", h."arch", h."agentUrl", h."approval", h."certFingerprint",
-      v."id" AS "vmId", v."name" AS "vmName", v."status" AS "vmStatus", v."powerState" AS "vmPowerState",
-      v."emulated" AS "vmEmulated", v."ha" AS "vmHa"
-    FROM "Host" h LEFT JOIN "Vm" v ON v."hostId" = h."id"
-    WHERE ${where}`);
+  const rows = await joinedRows(by);
   const first = rows[0];
   if (!first) return null;
   const host: HeartbeatHostRow = {

@@ -4,8 +4,9 @@ import "server-only";
 // second). A heartbeat is answered only after the batch holding it is written, so an acknowledged
 // heartbeat is always in the database (offline detection, the HA lease of ADR 036); the wait is
 // at most HEARTBEAT_BATCH_MS, and nothing when heartbeats are rare.
-import { markHostsOnline } from "../hosts";
+import type { Statement } from "better-sqlite3";
 import { insertMetricRows, pruneDueSeries, type MetricRow } from "../insights";
+import { driverTimestamp, rawDriver } from "../platform";
 import { GroupCommit } from "./group-commit";
 
 /** Least time between two batch writes: ≤ 10 UPDATEs + INSERTs a second, whatever the fleet size. */
@@ -16,9 +17,31 @@ interface HeartbeatWrite {
   metrics: MetricRow[];
 }
 
+// The host rows (as hosts' markHostsOnline, on the driver with statements prepared once): online,
+// a fresh lastHeartbeatAt; a revoked host stays as it is. One statement for any number of ids.
+const MARK_ONLINE_PG = `UPDATE "Host" SET "status" = 'online', "lastHeartbeatAt" = $1, "updatedAt" = $1
+  WHERE "id" = ANY($2::text[]) AND "revokedAt" IS NULL`;
+const MARK_ONLINE_SQLITE = `UPDATE "Host" SET "status" = 'online', "lastHeartbeatAt" = ?, "updatedAt" = ?
+  WHERE "id" IN (SELECT "value" FROM json_each(?)) AND "revokedAt" IS NULL`;
+const sqliteMarkOnline = new WeakMap<object, Statement>();
+
+async function markOnline(hostIds: string[], at: Date): Promise<void> {
+  const driver = rawDriver();
+  const stamp = driverTimestamp(driver, at);
+  if (driver.kind === "postgresql") {
+    await driver.query("hb_mark_online", MARK_ONLINE_PG, [stamp, hostIds]);
+    return;
+  }
+  await driver.write((db) => {
+    let update = sqliteMarkOnline.get(db);
+    if (!update) sqliteMarkOnline.set(db, (update = db.prepare(MARK_ONLINE_SQLITE)));
+    update.run(stamp, stamp, JSON.stringify(hostIds));
+  });
+}
+
 async function writeBatch(items: HeartbeatWrite[]): Promise<void> {
   // The host rows first: a failure here (database down) fails these heartbeats (503).
-  await markHostsOnline([...new Set(items.map((i) => i.hostId))], new Date());
+  await markOnline([...new Set(items.map((i) => i.hostId))], new Date());
   // History next; it never throws (a failed insert is logged, the heartbeats still count).
   await insertMetricRows(items.flatMap((i) => i.metrics));
   // Old samples go after the answers (at most every few seconds; never throws).
