@@ -5,14 +5,14 @@ import { randomBytes } from "node:crypto";
 import { AppError } from "../../errors";
 import type { CreateVmInput } from "../../schemas/vms";
 import { defaultDisplay } from "../../display";
-import { db, recordAudit, type Caller, type Db } from "../platform";
+import { auditRow, db, recordAudit, type AuditInput, type Caller, type Db } from "../platform";
 import { allocateNic, requireAttachableNetwork } from "../networks";
 import { requireVisibleImage, resolveFamily } from "../images";
 import { placeAndRecord } from "./placement";
 import { CREATE_STEPS, createTask } from "./tasks";
 import { getVm } from "./queries";
 import { projectForNewVm } from "./access";
-import { noteAndProvision, settleUncertainCreate } from "./provision";
+import { provisionVm, settleUncertainCreate } from "./provision";
 import { cpuModelArchProblem, migrationFactsFromRow, pinCpuModel } from "../../scheduler/migration";
 
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
@@ -26,25 +26,50 @@ function newRowId(): string {
  * The machine type and CPU model the VM keeps for its life (ADR 037): the placed host's QEMU default
  * machine for the arch (null when its agent does not report machine types) and the requested CPU
  * model, else the default for the accelerator it landed on. Throws (rolling back the placement)
- * when the requested model cannot run there.
+ * when the requested model cannot run there. Also the host's name (read here anyway).
  */
 export async function pinnedMachine(
   tx: Tx,
   input: { arch: "x86_64" | "aarch64"; cpuModel?: string | null },
   placed: { hostId: string; emulated: boolean },
-): Promise<{ machineType: string | null; cpuModel: string }> {
-  const host = await tx.host.findUniqueOrThrow({ where: { id: placed.hostId } });
+): Promise<{ machineType: string | null; cpuModel: string; hostName: string }> {
+  const host = await tx.host.findUniqueOrThrow({
+    where: { id: placed.hostId },
+    // what migrationFactsFromRow and the pin read, not the whole row
+    select: {
+      name: true,
+      approval: true,
+      kvm: true,
+      revokedAt: true,
+      agentUrl: true,
+      qemuVersion: true,
+      cpuModel: true,
+      facts: true,
+    },
+  });
   const facts = migrationFactsFromRow(host);
   // "native" without a usable /dev/kvm is still TCG on the host (the agent falls back): pin for TCG.
   const mode = placed.emulated || !host.kvm ? "emulated" : "native";
   const pinned = pinCpuModel(input.arch, mode, input.cpuModel);
   if ("error" in pinned) throw new AppError({ code: "invalid", message: pinned.error });
-  return { machineType: facts.machines?.[input.arch]?.default ?? null, cpuModel: pinned.cpuModel };
+  return {
+    machineType: facts.machines?.[input.arch]?.default ?? null,
+    cpuModel: pinned.cpuModel,
+    hostName: host.name,
+  };
 }
 
-export async function loadImageFor(input: { imageId: string; arch: string; memoryMb: number; diskGb: number }) {
+type ImageRow = Awaited<ReturnType<typeof requireVisibleImage>>;
+type ImageNeed = { arch: string; memoryMb: number; diskGb: number };
+
+export async function loadImageFor(input: { imageId: string } & ImageNeed) {
   const image = await db().image.findUnique({ where: { id: input.imageId } });
   if (!image) throw new AppError({ code: "not_found", message: `Image ${input.imageId} does not exist.` });
+  return checkImageFor(image, input);
+}
+
+/** The image can boot this VM: ready, of its arch, within its minimum memory and disk. */
+function checkImageFor(image: ImageRow, input: ImageNeed): ImageRow {
   if (image.status !== "ready")
     throw new AppError({ code: "conflict", message: `Image ${image.name} is ${image.status}, not ready.` });
   if (image.arch !== input.arch) {
@@ -71,9 +96,31 @@ export async function validateCreate(input: CreateVmInput, who: Caller) {
   // A family resolves to its build for the VM's architecture (and says which arches it has if none),
   // among the builds the actor may see; an image they may not see answers 404 like a missing one.
   const imageId = input.imageId ?? (await resolveFamily(input.family!, input.arch, who.actor)).id;
-  await requireVisibleImage(who.actor, imageId, { action: "vm.create", clientIp: who.clientIp });
-  const image = await loadImageFor({ ...input, imageId });
-  return image;
+  // The visible row is the one checked (no second read of it).
+  const image = await requireVisibleImage(who.actor, imageId, { action: "vm.create", clientIp: who.clientIp });
+  return checkImageFor(image, input);
+}
+
+function createdAudit(
+  who: Caller,
+  input: CreateVmInput,
+  placed: { vmId: string; host: string; emulated: boolean; projectId: string },
+): AuditInput {
+  return {
+    actor: who.actor,
+    action: "vm.create",
+    result: "success",
+    targetType: "vm",
+    targetId: placed.vmId,
+    clientIp: who.clientIp,
+    details: {
+      name: input.name,
+      arch: input.arch,
+      host: placed.host,
+      emulated: placed.emulated,
+      projectId: placed.projectId,
+    },
+  };
 }
 
 export async function createVm(input: CreateVmInput, who: Caller, opts: { provision?: boolean } = {}) {
@@ -128,10 +175,25 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
         // The NIC's address is taken in the same transaction as the host claim: a create that
         // loses either race leaves neither behind.
         if (input.networkId) await allocateNic(tx, { vmId: vm.id, networkId: input.networkId, position: 0 });
+        // The task with its "scheduled" step done, and the audit entry: written with the claim, so a
+        // create costs one commit before its answer (not three) and never exists without either.
+        const where = `${pinned.hostName}${p.emulated ? " (emulated)" : ""}`;
         const task = await createTask(
-          { kind: "vm.create", vmId: vm.id, hostId: p.hostId, userId: who.actor.id, steps: CREATE_STEPS },
+          {
+            kind: "vm.create",
+            vmId: vm.id,
+            hostId: p.hostId,
+            userId: who.actor.id,
+            steps: CREATE_STEPS,
+            done: { message: `placed on ${where}` },
+          },
           tx,
         );
+        await tx.auditEvent.create({
+          data: auditRow(
+            createdAudit(who, input, { vmId: vm.id, host: pinned.hostName, emulated: p.emulated, projectId }),
+          ),
+        });
         return { vmId: vm.id, taskId: task.id };
       },
     );
@@ -149,18 +211,7 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
     throw error;
   }
   const { vmId, taskId } = placed.result;
-  await noteAndProvision(
-    { vmId, taskId, hostName: placed.hostName, emulated: placed.emulated },
-    {
-      actor: who.actor,
-      action: "vm.create",
-      result: "success",
-      targetType: "vm",
-      targetId: vmId,
-      clientIp: who.clientIp,
-      details: { name: input.name, arch: input.arch, host: placed.hostName, emulated: placed.emulated, projectId },
-    },
-    opts.provision !== false,
-  );
+  // After the answer: the agent side (provision.ts), which ends the task whatever happens.
+  if (opts.provision !== false) void provisionVm(vmId, taskId);
   return { vm: await getVm(vmId), host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
 }

@@ -19,7 +19,7 @@ import {
   type Db,
 } from "../platform";
 import { releaseHost } from "./placement";
-import { finishTask, setStep } from "./tasks";
+import { setStep, StepLog, stepUpdates, writeSteps } from "./tasks";
 import type { VmStepEvent } from "../../schemas/agent-api";
 import { specFor } from "./spec";
 import { vmStatusFromAgent } from "./status";
@@ -99,47 +99,50 @@ async function untilDatabaseAnswers(what: string, context: Record<string, unknow
 }
 
 async function provisionOnce(vmId: string, taskId: string): Promise<void> {
-  const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: { host: true } });
+  const vm = await db().vm.findUniqueOrThrow({
+    where: { id: vmId },
+    select: { id: true, host: { select: { id: true, name: true, agentUrl: true, tokenGeneration: true } } },
+  });
   const host = vm.host!;
-  // Events arrive synchronously from the response stream; writes are chained to keep their order.
-  let recorded: Promise<void> = Promise.resolve();
-  const onStep = (e: VmStepEvent) => {
-    const at = new Date();
-    recorded = recorded
-      .then(() => setStep(taskId, e.name, e.status, e.message, at))
-      .catch((error) => logError("task step not recorded", error, { taskId, step: e.name }));
-  };
+  // Steps are recorded as they arrive, in order; a burst becomes one transaction (StepLog).
+  const steps = new StepLog(taskId, (error) => logError("task steps not recorded", error, { taskId }));
+  const onStep = (e: VmStepEvent) => steps.add(e.name, e.status, e.message);
   try {
     const status = await agentClient.putVm(host, vm.id, await specFor(vm.id), onStep);
-    await recorded;
     // An agent that already had the VM (a retried PUT) reports no steps: settle them from the result.
+    // The steps not written yet, the settled rest, the VM and the task: one transaction.
     const running = status.powerState === "running";
-    await db().taskStep.updateMany({
-      where: { taskId, status: { in: ["pending", "running"] }, name: { not: "running" } },
-      data: { status: "succeeded", finishedAt: new Date() },
-    });
-    await db().taskStep.updateMany({
-      where: { taskId, name: "running", status: { in: ["pending", "running"] } },
-      data: running
-        ? {
-            status: "succeeded",
-            finishedAt: new Date(),
-            message: status.qmpStatus ? `QMP status ${status.qmpStatus}` : null,
-          }
-        : { status: "running", startedAt: new Date() },
-    });
-    await db().vm.update({
-      where: { id: vm.id },
-      data: {
-        status: vmStatusFromAgent(status.powerState),
-        powerState: status.powerState,
-        emulated: status.emulated,
-        lastError: null,
-      },
-    });
-    await finishTask(taskId, true);
+    const now = new Date();
+    await db().$transaction([
+      ...stepUpdates(await steps.settle()),
+      db().taskStep.updateMany({
+        where: { taskId, status: { in: ["pending", "running"] }, name: { not: "running" } },
+        data: { status: "succeeded", finishedAt: now },
+      }),
+      db().taskStep.updateMany({
+        where: { taskId, name: "running", status: { in: ["pending", "running"] } },
+        data: running
+          ? {
+              status: "succeeded",
+              finishedAt: now,
+              message: status.qmpStatus ? `QMP status ${status.qmpStatus}` : null,
+            }
+          : { status: "running", startedAt: now },
+      }),
+      db().vm.update({
+        where: { id: vm.id },
+        data: {
+          status: vmStatusFromAgent(status.powerState),
+          powerState: status.powerState,
+          emulated: status.emulated,
+          lastError: null,
+        },
+      }),
+      db().task.update({ where: { id: taskId }, data: { status: "succeeded", error: null, finishedAt: now } }),
+    ]);
   } catch (error) {
-    await recorded;
+    // The failed step (the agent names it) is written before failProvisioning looks for it.
+    await writeSteps(await steps.settle()).catch((e) => logError("task steps not recorded", e, { taskId }));
     const message =
       error instanceof AppError ? error.message : "Provisioning failed on the host; see the controller log.";
     if (!(error instanceof AppError)) logError("provisioning failed", error, { vmId });

@@ -11,10 +11,24 @@ type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
 export const CREATE_STEPS = ["scheduled", "image ready", "disk", "network", "starting", "running"] as const;
 
+/**
+ * A running task with its steps, pending. `done` marks the first step succeeded at creation (a create's
+ * "scheduled", known once the placement transaction that writes the task holds the claim). The steps
+ * are one multi-row INSERT.
+ */
 export async function createTask(
-  data: { kind: string; vmId?: string; hostId?: string | null; userId?: string | null; steps: readonly string[] },
+  data: {
+    kind: string;
+    vmId?: string;
+    hostId?: string | null;
+    userId?: string | null;
+    steps: readonly string[];
+    done?: { message: string };
+  },
   tx: Tx | Db = db(),
 ) {
+  const now = new Date();
+  const first = data.done ? { status: "succeeded", message: data.done.message, startedAt: now, finishedAt: now } : {};
   return tx.task.create({
     data: {
       kind: data.kind,
@@ -22,11 +36,36 @@ export async function createTask(
       hostId: data.hostId ?? null,
       userId: data.userId ?? null,
       status: "running",
-      startedAt: new Date(),
+      startedAt: now,
       controllerId: activeControllerId(),
-      steps: { create: data.steps.map((name, position) => ({ name, position })) },
+      steps: {
+        createMany: {
+          data: data.steps.map((name, position) => ({ name, position, ...(position === 0 ? first : {}) })),
+        },
+      },
     },
   });
+}
+
+type StepStatus = "running" | "succeeded" | "failed" | "skipped";
+
+/** One step update, as setStep writes it. */
+export interface StepWrite {
+  where: { taskId: string; position: number } | { taskId: string; name: string };
+  data: { status: StepStatus; message: string | null; startedAt?: Date; finishedAt?: Date };
+}
+
+function stepWrite(
+  taskId: string,
+  step: number | string,
+  status: StepStatus,
+  message?: string,
+  at = new Date(),
+): StepWrite {
+  return {
+    where: typeof step === "number" ? { taskId, position: step } : { taskId, name: step },
+    data: { status, message: message ?? null, ...(status === "running" ? { startedAt: at } : { finishedAt: at }) },
+  };
 }
 
 /**
@@ -36,15 +75,74 @@ export async function createTask(
 export async function setStep(
   taskId: string,
   step: number | string,
-  status: "running" | "succeeded" | "failed" | "skipped",
+  status: StepStatus,
   message?: string,
   at = new Date(),
 ) {
-  const where = typeof step === "number" ? { taskId, position: step } : { taskId, name: step };
-  await db().taskStep.updateMany({
-    where,
-    data: { status, message: message ?? null, ...(status === "running" ? { startedAt: at } : { finishedAt: at }) },
-  });
+  await db().taskStep.updateMany(stepWrite(taskId, step, status, message, at));
+}
+
+/** The step updates as Prisma operations, for a batch transaction together with the caller's own writes. */
+export function stepUpdates(writes: readonly StepWrite[]) {
+  return writes.map((w) => db().taskStep.updateMany(w));
+}
+
+/** Writes step updates in order: one statement, or one transaction for several. */
+export async function writeSteps(writes: readonly StepWrite[]): Promise<void> {
+  if (writes.length === 1) await db().taskStep.updateMany(writes[0]!);
+  else if (writes.length > 1) await db().$transaction(stepUpdates(writes));
+}
+
+/**
+ * The steps an agent streams, recorded as they arrive with their own times (setStep's semantics),
+ * written in order. Events that arrive together (one chunk of the stream) become one transaction,
+ * and a step's "running" then "succeeded" one update: a fast agent costs one commit, not ten.
+ * settle() hands back what is not written yet, for the caller's final transaction.
+ */
+export class StepLog {
+  private queue: StepWrite[] = [];
+  private keys: string[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private scheduled: NodeJS.Immediate | null = null;
+
+  constructor(
+    private readonly taskId: string,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  add(step: number | string, status: StepStatus, message?: string, at = new Date()): void {
+    const write = stepWrite(this.taskId, step, status, message, at);
+    const key = `${typeof step}:${step}`;
+    // The same row as the last queued update: applying both in turn equals one merged update.
+    if (this.keys.at(-1) === key) {
+      const last = this.queue[this.queue.length - 1]!;
+      last.data = { ...last.data, ...write.data };
+    } else {
+      this.queue.push(write);
+      this.keys.push(key);
+    }
+    // After the current I/O callbacks: the rest of the chunk (and the end of the answer) joins the batch.
+    this.scheduled ??= setImmediate(() => {
+      this.scheduled = null;
+      const batch = this.take();
+      this.writing = this.writing.then(() => writeSteps(batch)).catch(this.onError);
+    });
+  }
+
+  /** Waits for the writes under way; returns (and forgets) the updates not yet written. */
+  async settle(): Promise<StepWrite[]> {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = null;
+    await this.writing;
+    return this.take();
+  }
+
+  private take(): StepWrite[] {
+    const batch = this.queue;
+    this.queue = [];
+    this.keys = [];
+    return batch;
+  }
 }
 
 export async function finishTask(taskId: string, ok: boolean, error?: string) {
