@@ -123,15 +123,18 @@ export function agentTlsRequestHandler(
     if (fp) req.headers[CLIENT_CERT_HEADER] = fp;
     Promise.resolve()
       .then(() => handle(req, res))
-      .catch((e: unknown) => {
-        log("error", "request.failed", {
-          url: req.url,
-          port: "agent-tls",
-          error: e instanceof Error ? e.message : String(e),
-        });
-        if (!res.headersSent) res.writeHead(500).end("internal error");
-      });
+      .catch((e: unknown) => failed(req, res, log, e));
   };
+}
+
+/** A request whose handler threw: logged, and a 500 if nothing was sent yet. */
+function failed(req: IncomingMessage, res: ServerResponse, log: Log, e: unknown): void {
+  log("error", "request.failed", {
+    url: req.url,
+    port: "agent-tls",
+    error: e instanceof Error ? e.message : String(e),
+  });
+  if (!res.headersSent) res.writeHead(500).end("internal error");
 }
 
 const isHeartbeatPath = (url: string) => url === HEARTBEAT_PATH || url.startsWith(`${HEARTBEAT_PATH}?`);
@@ -175,14 +178,7 @@ function answerHeartbeat(
       const headers = answer.status === 413 ? { ...answer.headers, connection: "close" } : answer.headers;
       res.writeHead(answer.status, headers).end(answer.body);
     })
-    .catch((e: unknown) => {
-      log("error", "request.failed", {
-        url: req.url,
-        port: "agent-tls",
-        error: e instanceof Error ? e.message : String(e),
-      });
-      if (!res.headersSent) res.writeHead(500).end("internal error");
-    });
+    .catch((e: unknown) => failed(req, res, log, e));
 }
 
 /** The https.Server options: our certificate (+ the CA, so a fingerprint-pinned agent finds it), client certificates asked for, not required. */
