@@ -2,7 +2,6 @@ import "server-only";
 // Host liveness: heartbeats mark a host online with its latest facts; silence marks it offline.
 import type { z } from "zod";
 import type { heartbeatRequestSchema } from "../../schemas/agent-api";
-import { Prisma } from "../../generated/sqlite/client";
 import { AppError } from "../../errors";
 import { db, env, recordAudit } from "../platform";
 
@@ -13,7 +12,7 @@ export type HeartbeatHost = { id: string; arch: string; agentUrl: string | null 
 
 /**
  * The host's facts and address, when the heartbeat carries them (the agent sends facts when they
- * changed, and all of them every few minutes; absent = unchanged). Liveness is markHostsOnline's.
+ * changed, and all of them every few minutes; absent = unchanged). Liveness (online, lastHeartbeatAt) is written by lib/server/vms/heartbeat-writes.ts.
  */
 export async function recordHostFacts(
   host: HeartbeatHost,
@@ -42,21 +41,6 @@ export async function recordHostFacts(
         : {}),
     },
   });
-}
-
-/**
- * Hosts that heart-beat: online, last heard of `at`. One UPDATE for a whole batch of heartbeats
- * (lib/server/vms/heartbeat-writes.ts), before any of them is answered, so lastHeartbeatAt is never
- * older than an acknowledged heartbeat (offline detection, the HA lease: ADR 036). A host revoked
- * meanwhile stays offline.
- */
-export async function markHostsOnline(hostIds: readonly string[], at = new Date()): Promise<void> {
-  for (let i = 0; i < hostIds.length; i += 500) {
-    const part = hostIds.slice(i, i + 500);
-    await db().$executeRaw(Prisma.sql`
-      UPDATE "Host" SET "status" = 'online', "lastHeartbeatAt" = ${at}, "updatedAt" = ${at}
-      WHERE "id" IN (${Prisma.join(part)}) AND "revokedAt" IS NULL`);
-  }
 }
 
 /** A heartbeat may move the agent (new address or port), never to another scheme, never to http with TLS on (ADR 025). */

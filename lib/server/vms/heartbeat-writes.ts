@@ -17,7 +17,7 @@ interface HeartbeatWrite {
   metrics: MetricRow[];
 }
 
-// The host rows (as hosts' markHostsOnline, on the driver with statements prepared once): online,
+// The host rows (on the driver, with statements prepared once): online,
 // a fresh lastHeartbeatAt; a revoked host stays as it is. One statement for any number of ids.
 const MARK_ONLINE_PG = `UPDATE "Host" SET "status" = 'online', "lastHeartbeatAt" = $1, "updatedAt" = $1
   WHERE "id" = ANY($2::text[]) AND "revokedAt" IS NULL`;

@@ -5,7 +5,7 @@ import "server-only";
 // (Prisma's row mapping, not the query). Instead each placement asks the database one aggregate —
 // the fleet's *stamp*: approved-host count, newest updatedAt, summed allocations — and reads rows
 // only when the stamp moved:
-//   - only updatedAt moved (heartbeats, facts, admin state: Prisma updates and markHostsOnline set it):
+//   - only updatedAt moved (heartbeats, facts, admin state: Prisma updates and the heartbeat writes set it):
 //     re-read just the rows updated since the stamp we hold, minus a margin for late commits;
 //   - count or sums moved (hosts added/removed/approved, claims and releases by anyone): full re-read.
 // This process's own claims are applied to the copy and to its stamp, so a controller placing VMs
