@@ -46,6 +46,10 @@ import { db } from "../platform";
 import { hostTokenFor } from "./token";
 import { HostOfflineError, offlineWatch } from "./offline-watch";
 import { ensurePki, HOST_URI_PREFIX, normalizeFingerprint } from "../platform";
+import { agentPoolFor } from "./agent-pool";
+import { agentRequest, TimeoutError, type RawResponse } from "./agent-request";
+
+export { agentRequest };
 
 export type AgentTarget = { id: string; name: string; agentUrl: string | null; tokenGeneration: number };
 
@@ -63,10 +67,6 @@ const CODE_BY_STATUS: Record<number, AppErrorCode> = {
   422: "unprocessable",
   507: "insufficient_storage",
 };
-
-class TimeoutError extends Error {
-  name = "TimeoutError";
-}
 
 /** The current row wins over what the caller holds: a revoked host, a rotated token or a new certificate take effect at once. */
 async function freshTarget(host: AgentTarget) {
@@ -95,7 +95,7 @@ export async function agentTlsOptions(
     cert: pki.controllerCertPem,
     key: pki.controllerKeyPem,
     minVersion: "TLSv1.2",
-    // Runs after the chain verified against our CA; session reuse is off (agent: false), so it runs on every connection.
+    // Runs after the chain verified against our CA, on every new connection (pooled ones are per pin: agent-pool.ts).
     checkServerIdentity: (_servername, cert) => {
       if (!(cert.subjectaltname ?? "").split(", ").includes(`URI:${HOST_URI_PREFIX}${hostId}`)) {
         return Object.assign(new Error(`the certificate presented does not name host ${hostName} (${hostId})`), {
@@ -115,56 +115,10 @@ export async function agentTlsOptions(
   };
 }
 
-type RawResponse = { status: number; text: string; contentType: string };
-
-/** One request over node:http(s) (fetch cannot take a CA, a client certificate and a pin). */
-export function agentRequest(
-  url: URL,
-  init: {
-    method: string;
-    headers: Record<string, string>;
-    body?: string;
-    timeoutMs: number;
-    tls?: https.RequestOptions;
-    onData?: (chunk: Buffer) => void;
-    /** aborting destroys the request with the signal's reason */
-    signal?: AbortSignal;
-  },
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const mod = url.protocol === "https:" ? https : http;
-    const req = mod.request(
-      url,
-      { method: init.method, headers: init.headers, agent: false, ...(url.protocol === "https:" ? init.tls : {}) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > 64 * 1024 * 1024) req.destroy(new Error("agent answer too large"));
-          else chunks.push(c);
-          init.onData?.(c);
-        });
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString("utf8"),
-            contentType: String(res.headers["content-type"] ?? ""),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    const timer = setTimeout(() => req.destroy(new TimeoutError("timeout")), init.timeoutMs);
-    const onAbort = () => req.destroy(init.signal!.reason as Error);
-    init.signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("close", () => {
-      clearTimeout(timer);
-      init.signal?.removeEventListener("abort", onAbort);
-    });
-    req.on("error", reject);
-    req.end(init.body);
-  });
+/** The host's kept-alive pool, verifying new connections exactly as agentTlsOptions does. */
+async function pooledAgent(hostId: string, fingerprint: string, hostName: string): Promise<https.Agent> {
+  const { checkServerIdentity } = await agentTlsOptions(hostId, fingerprint, hostName);
+  return agentPoolFor(hostId, fingerprint, checkServerIdentity);
 }
 
 /**
@@ -259,7 +213,7 @@ async function call<S extends z.ZodType>(
       body: body !== undefined ? JSON.stringify(body) : undefined,
       timeoutMs,
       onData: onLines ?? (onStep ? stepLines(onStep) : undefined),
-      tls: url.protocol === "https:" ? await agentTlsOptions(host.id, host.certFingerprint!, host.name) : undefined,
+      agent: url.protocol === "https:" ? await pooledAgent(host.id, host.certFingerprint!, host.name) : undefined,
       signal: watch?.signal,
     });
   } catch (error) {

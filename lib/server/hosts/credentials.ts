@@ -4,6 +4,7 @@ import "server-only";
 import { createHash } from "node:crypto";
 import { AppError } from "../../errors";
 import { agentClient } from "./agent-client";
+import { dropAgentPool } from "./agent-pool";
 import { recordAudit } from "../platform";
 import { db } from "../platform";
 import { hostTokenFor } from "./token";
@@ -102,6 +103,8 @@ export async function revokeHost(hostId: string, who: { actor: Actor; clientIp: 
       data: { status: "unknown", powerState: "unknown" },
     }),
   ]);
+  // (on the controller that revoked; another controller's pool is keyed by the pin erased here)
+  dropAgentPool(host.id);
   await recordAudit({
     actor: who.actor,
     action: "host.revoke",
