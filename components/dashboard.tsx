@@ -49,7 +49,7 @@ function Card({
             </Link>
           </li>
         ))}
-        {entries.length === 0 && <li className="text-xs text-slate-400">none</li>}
+        {entries.length === 0 && <li className="text-xs text-slate-500">none</li>}
       </ul>
     </div>
   );
@@ -142,7 +142,7 @@ export function TaskLine({ task }: { task: TaskEventDto }) {
           {task.vm.name}
         </Link>
       ) : (
-        <span className="text-slate-400">deleted VM</span>
+        <span className="text-slate-500">deleted VM</span>
       )}
       {task.host && <span className="text-xs text-slate-500">on {task.host.name}</span>}
       <span className="ml-auto text-xs text-slate-500" title={task.finishedAt ?? task.createdAt}>

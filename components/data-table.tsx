@@ -102,7 +102,7 @@ export function DataTable<T>({
           </select>
         </label>
         {query.isFetching && (
-          <span className="pb-2 text-xs text-slate-400" aria-live="polite">
+          <span className="pb-2 text-xs text-slate-500" aria-live="polite">
             refreshing…
           </span>
         )}

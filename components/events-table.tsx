@@ -61,7 +61,7 @@ const COLUMNS: Column<TaskEventDto>[] = [
           <ArchBadge arch={t.vm.arch} />
         </span>
       ) : (
-        <span className="text-slate-400">deleted</span>
+        <span className="text-slate-500">deleted</span>
       ),
   },
   {
@@ -199,7 +199,7 @@ export function EventsTable() {
           </span>
         )}
         {query.isFetching && (
-          <span className="pb-2 text-xs text-slate-400" aria-live="polite">
+          <span className="pb-2 text-xs text-slate-500" aria-live="polite">
             refreshing…
           </span>
         )}

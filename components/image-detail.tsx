@@ -154,7 +154,7 @@ export function ImageDetailView({
             {hosts.error.message}
           </p>
         )}
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
+        <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white">
           <table className="min-w-full text-sm" data-testid="image-hosts">
             <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
               <tr>

@@ -93,17 +93,17 @@ export function MetricsChart(props: {
           const gy = PAD.top + (1 - f) * plotH;
           return (
             <g key={f}>
-              <line x1={PAD.left} x2={W - PAD.right} y1={gy} y2={gy} stroke="#e2e8f0" strokeWidth={1} />
-              <text x={PAD.left - 6} y={gy + 4} textAnchor="end" fontSize={11} fill="#64748b">
+              <line x1={PAD.left} x2={W - PAD.right} y1={gy} y2={gy} className="stroke-slate-200" strokeWidth={1} />
+              <text x={PAD.left - 6} y={gy + 4} textAnchor="end" fontSize={11} className="fill-slate-500">
                 {format(yMax * f)}
               </text>
             </g>
           );
         })}
-        <text x={PAD.left} y={H - 4} fontSize={11} fill="#64748b">
+        <text x={PAD.left} y={H - 4} fontSize={11} className="fill-slate-500">
           −{minutes} min
         </text>
-        <text x={W - PAD.right} y={H - 4} textAnchor="end" fontSize={11} fill="#64748b">
+        <text x={W - PAD.right} y={H - 4} textAnchor="end" fontSize={11} className="fill-slate-500">
           now
         </text>
         {paths.map((d, i) => (
@@ -111,7 +111,7 @@ export function MetricsChart(props: {
         ))}
         {latestXY && <circle cx={latestXY[0]} cy={latestXY[1]} r={3.5} fill={color} data-testid="metrics-latest-dot" />}
         {paths.length === 0 && points.length > 0 && (
-          <text x={W / 2} y={H / 2} textAnchor="middle" fontSize={12} fill="#64748b">
+          <text x={W / 2} y={H / 2} textAnchor="middle" fontSize={12} className="fill-slate-500">
             no samples in this window
           </text>
         )}

@@ -120,7 +120,7 @@ export function NotificationsBell() {
                       {t.vm.name}
                     </Link>
                   ) : (
-                    <span className="text-slate-400">deleted VM</span>
+                    <span className="text-slate-500">deleted VM</span>
                   )}
                   <span className="ml-auto text-xs text-slate-500" title={t.finishedAt ?? undefined}>
                     {timeAgo(t.finishedAt)}

@@ -216,7 +216,7 @@ function ProjectCard({
                 data-testid={`member-${m.email}`}
                 className="flex items-center gap-1 rounded-full bg-slate-100 py-0.5 pl-3 pr-1 text-sm"
               >
-                {m.email} <span className="text-xs text-slate-500">({m.role})</span>
+                {m.email} <span className="text-xs text-slate-600">({m.role})</span>
                 <button
                   type="button"
                   disabled={pending}
@@ -224,7 +224,7 @@ function ProjectCard({
                   onClick={() =>
                     run(actions.removeMember({ id: p.id, userId: m.id }), `Removed ${m.email} from ${p.name}.`)
                   }
-                  className="ml-1 rounded-full px-1.5 text-slate-500 hover:bg-slate-200 hover:text-red-700"
+                  className="ml-1 rounded-full px-1.5 text-slate-600 hover:bg-slate-200 hover:text-red-700"
                 >
                   ×
                 </button>

@@ -44,7 +44,7 @@ export function Sidebar({
         aria-current={isActive(item.href) ? "page" : undefined}
         className={
           "block rounded-md px-3 py-2 text-sm " +
-          (isActive(item.href) ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white")
+          (isActive(item.href) ? "bg-zinc-700 text-zinc-50" : "text-zinc-300 hover:bg-zinc-800 hover:text-zinc-50")
         }
       >
         {item.label}
@@ -53,20 +53,23 @@ export function Sidebar({
   );
 
   return (
-    <aside className="bg-slate-900 text-slate-100 md:sticky md:top-0 md:h-screen md:w-60 md:shrink-0">
+    // zinc, not slate: globals.css mirrors slate for dark mode, the sidebar stays dark in both schemes.
+    // From md up it is as tall as the viewport and sticks while the page scrolls, so it always
+    // reaches the bottom; a sidebar longer than the viewport scrolls on its own.
+    <aside className="bg-zinc-900 text-zinc-100 md:sticky md:top-0 md:flex md:h-dvh md:w-60 md:shrink-0 md:flex-col md:overflow-y-auto">
       <a
         href="#main"
-        className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:bg-white focus:p-2 focus:text-slate-900"
+        className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:bg-zinc-50 focus:p-2 focus:text-zinc-900"
       >
         Skip to content
       </a>
-      <div className="flex items-center justify-between px-4 py-4">
+      <div className="flex items-center justify-between px-4 py-4 md:shrink-0">
         <Link href="/" className="text-lg font-semibold tracking-tight">
           Polyarch
         </Link>
         <button
           type="button"
-          className="rounded px-2 py-1 text-sm ring-1 ring-slate-600 md:hidden"
+          className="rounded px-2 py-1 text-sm ring-1 ring-zinc-600 md:hidden"
           aria-expanded={open}
           aria-controls="nav"
           onClick={() => setOpen((o) => !o)}
@@ -77,29 +80,29 @@ export function Sidebar({
       <nav
         id="nav"
         aria-label="Main"
-        className={`${open ? "block" : "hidden"} px-2 pb-4 md:flex md:h-[calc(100vh-4rem)] md:flex-col md:justify-between`}
+        className={`${open ? "block" : "hidden"} px-2 pb-4 md:flex md:flex-1 md:flex-col md:justify-between`}
       >
         <div>
           <ul className="space-y-1">{NAV.map(link)}</ul>
           {showAdmin && (
             <>
-              <p className="mt-6 px-3 text-xs font-semibold uppercase tracking-wide text-slate-500">Administration</p>
+              <p className="mt-6 px-3 text-xs font-semibold uppercase tracking-wide text-zinc-400">Administration</p>
               <ul className="mt-2 space-y-1">{ADMIN_NAV.map(link)}</ul>
             </>
           )}
         </div>
-        <div className="mt-6 border-t border-slate-700 px-3 pt-4 text-sm">
+        <div className="mt-6 border-t border-zinc-700 px-3 pt-4 text-sm">
           <Link href="/account" className="block truncate font-medium hover:underline" data-testid="current-user">
             {user.name}
           </Link>
-          <p className="truncate text-xs text-slate-400">{user.email}</p>
-          <p className="mt-1 text-xs text-slate-400">
+          <p className="truncate text-xs text-zinc-400">{user.email}</p>
+          <p className="mt-1 text-xs text-zinc-400">
             Role: <span data-testid="current-role">{user.role}</span>
           </p>
           <button
             type="button"
             onClick={signOut}
-            className="mt-3 rounded-md px-2 py-1 text-xs ring-1 ring-slate-600 hover:bg-slate-800"
+            className="mt-3 rounded-md px-2 py-1 text-xs ring-1 ring-zinc-600 hover:bg-zinc-800"
           >
             Sign out
           </button>

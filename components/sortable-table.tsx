@@ -95,7 +95,7 @@ export function SortableTable<T>({
 }: TableProps<T>) {
   const otherDir: SortDir = firstDir === "asc" ? "desc" : "asc";
   return (
-    <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
+    <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white">
       <table className="min-w-full divide-y divide-slate-200 text-sm">
         <thead className="bg-slate-50">
           <tr>

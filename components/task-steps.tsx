@@ -5,8 +5,8 @@ const COLOR: Record<string, string> = {
   succeeded: "text-green-700",
   running: "text-indigo-700",
   failed: "text-red-700",
-  skipped: "text-slate-400",
-  pending: "text-slate-400",
+  skipped: "text-slate-500",
+  pending: "text-slate-500",
 };
 
 function clock(iso: string | null): string | null {

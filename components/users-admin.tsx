@@ -66,7 +66,7 @@ export function UsersAdmin({
         <Field label="Initial password" name="password" type="password" error={fieldErrors.password} />
       </CreateFormCard>
 
-      <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
+      <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white">
         <table className="min-w-full divide-y divide-slate-200 text-sm">
           <thead className="bg-slate-50 text-left text-xs font-semibold uppercase text-slate-600">
             <tr>

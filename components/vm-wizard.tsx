@@ -173,7 +173,7 @@ export function VmWizard({ create }: { create: CreateVm }) {
                 ? "bg-indigo-600 text-white"
                 : i < step
                   ? "bg-indigo-100 text-indigo-800"
-                  : "bg-slate-100 text-slate-500")
+                  : "bg-slate-100 text-slate-600")
             }
           >
             {i + 1}. {s}

@@ -93,7 +93,7 @@ export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => 
           )}
         </span>
       </div>
-      <div ref={screenRef} data-testid="vnc-screen" className="h-[480px] w-full overflow-hidden bg-slate-950" />
+      <div ref={screenRef} data-testid="vnc-screen" className="h-[480px] w-full overflow-hidden bg-zinc-950" />
     </div>
   );
 }

@@ -12,7 +12,7 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
     redirect(`/login?next=${encodeURIComponent(path)}`);
   }
   return (
-    <div className="min-h-screen md:flex">
+    <div className="min-h-dvh md:flex">
       <Sidebar
         user={{ name: actor.name, email: actor.email, role: actor.role }}
         showAdmin={can(actor.role, "user:manage")}

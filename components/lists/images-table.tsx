@@ -16,7 +16,7 @@ export type ImageRow = ImageDto;
 
 /** The family name with every arch build of it; this row's own build is outlined. */
 function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamilyDto[] | undefined }) {
-  if (!image.family) return <span className="text-slate-400">—</span>;
+  if (!image.family) return <span className="text-slate-500">—</span>;
   const builds = families?.find((f) => f.family === image.family)?.builds ?? [];
   return (
     <span className="inline-flex flex-wrap items-center gap-1.5" data-testid="family-builds">
@@ -25,7 +25,7 @@ function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamil
         <span
           key={b.imageId}
           title={`${b.name}: ${b.status}`}
-          className={`rounded ${b.imageId === image.id ? "ring-2 ring-indigo-300" : "opacity-70"}`}
+          className={`rounded ${b.imageId === image.id ? "ring-2 ring-indigo-300" : ""}`}
         >
           <ArchBadge arch={b.arch} />
           {b.status !== "ready" && <span className="ml-0.5 text-xs text-amber-700">({b.status})</span>}
@@ -57,7 +57,7 @@ function ImageActions({ image }: { image: ImageRow }) {
   });
   const busy = save.isPending || del.isPending;
   if (image.status === "uploading" || image.status === "validating")
-    return <span className="text-xs text-slate-400">{image.status}…</span>;
+    return <span className="text-xs text-slate-500">{image.status}…</span>;
 
   return (
     <div className="space-y-1">
@@ -193,7 +193,7 @@ export function ImagesTable({ canManage = false, viewer }: { canManage?: boolean
             key: "actions",
             label: "Actions",
             render: (i: ImageRow) =>
-              mayChange(i) ? <ImageActions image={i} /> : <span className="text-xs text-slate-400">—</span>,
+              mayChange(i) ? <ImageActions image={i} /> : <span className="text-xs text-slate-500">—</span>,
           },
         ]
       : []),

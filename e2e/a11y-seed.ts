@@ -1,0 +1,95 @@
+// Seeds what the a11y and layout specs need straight into the e2e database (real SQLite, the file the
+// running console uses), as e2e/seed.ts does: a host, a ready image and VMs on that host — records
+// only, no QEMU and no agent (hosts join through agents, which these specs do not need). Idempotent,
+// so a retried worker or the other spec seeding first is harmless; each spec removes them
+// afterwards (removeA11yRecords), as other specs count VMs and hosts. Networks and projects the specs
+// create through the API.
+import Database from "better-sqlite3";
+import { E2E_DB } from "./seed";
+
+export const A11Y_HOST_ID = "a11y-host-x86";
+export const A11Y_IMAGE_ID = "a11y-img-x86";
+export const A11Y_VM_ID = "a11y-vm-01";
+export const A11Y_VM_PREFIX = "a11y-vm-";
+
+export function seedA11yRecords(vmCount = 60) {
+  const db = new Database(E2E_DB, { timeout: 10_000 });
+  const ts = new Date().toISOString().replace("Z", "+00:00");
+  try {
+    db.transaction(() => {
+      db.prepare(
+        `INSERT OR IGNORE INTO "Host" (id, name, arch, status, adminState, cpuModel, cpuCount, memoryMb, diskGb, ` +
+          `nativeArches, emulatedArches, lastHeartbeatAt, createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      ).run(
+        A11Y_HOST_ID,
+        "a11y-x86-host",
+        "x86_64",
+        "online",
+        "enabled",
+        "Intel Xeon Gold 6338",
+        16,
+        65536,
+        500,
+        JSON.stringify(["x86_64"]),
+        JSON.stringify(["aarch64"]),
+        ts,
+        ts,
+        ts,
+      );
+      db.prepare(
+        `INSERT OR IGNORE INTO "Image" (id, name, family, arch, format, status, sizeBytes, visibility, createdAt, updatedAt) ` +
+          `VALUES (?,?,?,?,?,?,?,?,?,?)`,
+      ).run(
+        A11Y_IMAGE_ID,
+        "a11y-debian-12-x86_64",
+        "debian-12",
+        "x86_64",
+        "qcow2",
+        "ready",
+        2147483648,
+        "public",
+        ts,
+        ts,
+      );
+      const vm = db.prepare(
+        `INSERT OR IGNORE INTO "Vm" (id, name, arch, vcpus, memoryMb, diskGb, imageId, hostId, status, powerState, emulated, ` +
+          `createdAt, updatedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      );
+      for (let i = 1; i <= vmCount; i++) {
+        const n = String(i).padStart(2, "0");
+        const running = i % 4 !== 0;
+        vm.run(
+          `${A11Y_VM_PREFIX}${n}`,
+          `${A11Y_VM_PREFIX}${n}`,
+          "x86_64",
+          1,
+          512,
+          10,
+          A11Y_IMAGE_ID,
+          A11Y_HOST_ID,
+          running ? "running" : "stopped",
+          running ? "running" : "shutoff",
+          0,
+          ts,
+          ts,
+        );
+      }
+    })();
+  } finally {
+    db.close();
+  }
+}
+
+/** Removes what seedA11yRecords made (the VMs first; rows hanging off them go by the schema's cascades). */
+export function removeA11yRecords() {
+  const db = new Database(E2E_DB, { timeout: 10_000 });
+  try {
+    db.transaction(() => {
+      db.prepare(`DELETE FROM "Vm" WHERE id LIKE ?`).run(`${A11Y_VM_PREFIX}%`);
+      db.prepare(`DELETE FROM "Image" WHERE id = ?`).run(A11Y_IMAGE_ID);
+      db.prepare(`DELETE FROM "Host" WHERE id = ?`).run(A11Y_HOST_ID);
+    })();
+  } finally {
+    db.close();
+  }
+}
