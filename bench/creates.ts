@@ -13,7 +13,8 @@
 //   node --conditions=react-server --import tsx bench/creates.ts
 // Knobs: BENCH_CREATES_HOSTS (60), BENCH_CREATES_CONCURRENCY (32), BENCH_CREATES_SECONDS (30),
 // BENCH_CREATES_DBS (sqlite,postgresql), BENCH_CREATES_NETWORK=0 (creates without a NIC),
-// BENCH_CREATES_CPU_PROF=<dir> (a CPU profile of the controller over the window, bench/cpu-profiler.mjs).
+// BENCH_CREATES_CPU_PROF=<dir> (keep the controller's CPU profile of the profiled window there,
+// bench/cpu-profiler.mjs; its breakdown by layer is always printed, bench/cpu-breakdown.ts).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -24,6 +25,7 @@ import { Api } from "../lib/server/testing/fault-rig/api";
 import { ControllerProcess, JOIN_TOKEN, missingBuild } from "../lib/server/testing/fault-rig/controller";
 import { SimFleet } from "./create-fleet";
 import { sleep, TICK_MS } from "./proc";
+import { cpuByLayer, LAYERS, type CpuProfile, type Layer } from "./cpu-breakdown";
 import { summarize } from "./summary";
 import { percentile, printTable } from "./table";
 
@@ -35,6 +37,8 @@ const WARMUP_MS = 5_000;
 const REFERENCE_MS = 10_000;
 const WITH_NETWORK = process.env.BENCH_CREATES_NETWORK !== "0";
 const PROF_DIR = process.env.BENCH_CREATES_CPU_PROF ? path.resolve(process.env.BENCH_CREATES_CPU_PROF) : null;
+/** A second, profiled window after the measured one: where the controller's CPU goes per create. */
+const PROFILED_MS = 8_000;
 const GOAL_PER_S = 100;
 
 interface Sample {
@@ -165,12 +169,47 @@ interface Result {
   single: Rate;
   reads: Rate;
   cpuPct: number;
+  /** controller CPU (all threads) per create answered in the measured window */
+  cpuMsPerCreate: number;
+  /** the profiled window's main-thread CPU per create, by layer (bench/cpu-breakdown.ts) */
+  layersPerCreate: Record<Layer, number> | null;
   loadGenPct: number;
   drainS: number;
   provisionedPerS: number;
   checked: Checked;
   answered: number;
   fleetErrors: string[];
+}
+
+/** Waits (at most `ms`) until no task is running. */
+async function drained(ms: number): Promise<void> {
+  const t0 = performance.now();
+  while ((await db().task.count({ where: { status: "running" } })) > 0 && performance.now() - t0 < ms) await sleep(250);
+}
+
+/**
+ * C clients creating for PROFILED_MS with the controller's CPU profiler on: its main-thread time per
+ * create answered, by layer. Separate from the measured window, which runs without the profiler.
+ */
+async function profiledWindow(
+  controller: ControllerProcess,
+  dir: string,
+  create: () => Promise<Omit<Sample, "endMs">>,
+): Promise<{ layers: Record<Layer, number> | null; answered: number }> {
+  const file = path.join(dir, `controller-${controller.pid}.cpuprofile`);
+  fs.rmSync(file, { force: true });
+  process.kill(controller.pid!, "SIGUSR2");
+  const t0 = performance.now();
+  const samples = await drive(CONCURRENCY, t0 + PROFILED_MS, create);
+  process.kill(controller.pid!, "SIGUSR2");
+  const answered = rateOf(samples, [201, 202], t0, performance.now()).ok;
+  for (let i = 0; i < 100 && !fs.existsSync(file); i++) await sleep(100);
+  if (!fs.existsSync(file) || answered === 0) return { layers: null, answered };
+  const byLayer = cpuByLayer(JSON.parse(fs.readFileSync(file, "utf8")) as CpuProfile);
+  return {
+    layers: Object.fromEntries(LAYERS.map((l) => [l, byLayer[l] / answered])) as Record<Layer, number>,
+    answered,
+  };
 }
 
 async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null> {
@@ -184,12 +223,14 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
     process.env.POLYARCH_DATA_DIR = dataDir;
     resetEnvForTests();
     await resetDbForTests();
-    if (PROF_DIR) fs.mkdirSync(PROF_DIR, { recursive: true });
+    const profDir = PROF_DIR ?? path.join(dataDir, "profile");
+    fs.mkdirSync(profDir, { recursive: true });
     controller = await ControllerProcess.start({
       env: {
-        // the window's profile (Node 20 refuses --cpu-prof in NODE_OPTIONS: bench/cpu-profiler.mjs)
-        NODE_OPTIONS: PROF_DIR ? `--import ${new URL("./cpu-profiler.mjs", import.meta.url).href}` : "",
-        ...(PROF_DIR ? { BENCH_PROFILE_DIR: PROF_DIR } : {}),
+        // the profiled window's profile (Node 20 refuses --cpu-prof in NODE_OPTIONS: bench/cpu-profiler.mjs);
+        // idle until signalled
+        NODE_OPTIONS: `--import ${new URL("./cpu-profiler.mjs", import.meta.url).href}`,
+        BENCH_PROFILE_DIR: profDir,
         // the rig's 12 s is for fault tests; a loaded bench machine must not flap hosts offline
         POLYARCH_HEARTBEAT_TIMEOUT_MS: "30000",
       },
@@ -245,15 +286,14 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
     let cpu0 = 0;
     let own0 = process.cpuUsage();
     const mark = setTimeout(() => {
-      if (PROF_DIR) process.kill(controller!.pid!, "SIGUSR2"); // profile the window only
       cpu0 = cpuMs(controller!.pid!);
       own0 = process.cpuUsage();
     }, WARMUP_MS);
     const createSamples = await drive(CONCURRENCY, t1, create);
     clearTimeout(mark);
     const tEnd = performance.now();
-    if (PROF_DIR) process.kill(controller.pid!, "SIGUSR2");
-    const cpuPct = ((cpuMs(controller.pid!) - cpu0) / (tEnd - t0)) * 100;
+    const cpuUsedMs = cpuMs(controller.pid!) - cpu0;
+    const cpuPct = (cpuUsedMs / (tEnd - t0)) * 100;
     const own = process.cpuUsage(own0);
     const loadGenPct = ((own.user + own.system) / 1000 / (tEnd - t0)) * 100;
     const creates = rateOf(createSamples, [201, 202], t0, t1);
@@ -263,8 +303,7 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
     const windowStart = new Date(Date.now() - (performance.now() - t0));
     const windowEnd = new Date(windowStart.getTime() + WINDOW_MS);
     const drain0 = performance.now();
-    while ((await db().task.count({ where: { status: "running" } })) > 0 && performance.now() - drain0 < 180_000)
-      await sleep(250);
+    await drained(180_000);
     const drainS = (performance.now() - drain0) / 1000;
     const provisioned = await db().task.count({
       where: { kind: "vm.create", status: "succeeded", finishedAt: { gte: windowStart, lt: windowEnd } },
@@ -277,6 +316,8 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
       return { startMs: performance.now() - a.ms, status: a.status, error: a.status === 200 ? undefined : a.error };
     });
     const reads = rateOf(readSamples, [200], t, performance.now());
+    const profiled = await profiledWindow(controller, profDir, create);
+    await drained(180_000);
     await sleep(6_000); // one more heartbeat of every host: the agents' VMs are reported and settled
     const checked = await check(fleet);
     return {
@@ -285,11 +326,13 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
       single,
       reads,
       cpuPct,
+      cpuMsPerCreate: cpuUsedMs / Math.max(1, creates.ok),
+      layersPerCreate: profiled.layers,
       loadGenPct,
       drainS,
       provisionedPerS: (provisioned * 1000) / WINDOW_MS,
       checked,
-      answered,
+      answered: answered + profiled.answered,
       fleetErrors: [...fleet.errors].map(([k, n]) => `${n}× ${k}`).slice(0, 4),
     };
   } catch (e) {
@@ -388,6 +431,16 @@ export async function benchCreates(): Promise<void> {
       `${(r.checked.maxCpuUse * 100).toFixed(0)} %`,
     ]),
   );
+  printTable(
+    `Where the controller's CPU goes per create (a ${PROFILED_MS / 1000} s profiled window after the measured one; ` +
+      "ms of its one JS thread per create answered; 100/s needs ≤ 10 ms in all)",
+    ["db", "CPU ms/create (measured window, all threads)", ...LAYERS.map((l) => `${l} ms`)],
+    results.map((r) => [
+      r.db,
+      ms(r.cpuMsPerCreate),
+      ...LAYERS.map((l) => (r.layersPerCreate ? ms(r.layersPerCreate[l]) : "-")),
+    ]),
+  );
   for (const r of results) {
     for (const line of [...r.checked.overcommitted, ...r.checked.mismatched].slice(0, 5))
       console.log(`${r.db}: ${line}`);
@@ -408,6 +461,12 @@ export async function benchCreates(): Promise<void> {
       note:
         `${HOSTS} simulated hosts (real agent API, no QEMU), ${CONCURRENCY} clients; controller ${r.cpuPct.toFixed(0)} % ` +
         `of a core, load generator + fleet ${r.loadGenPct.toFixed(0)} %, on ${os.cpus().length} cores` +
+        `; ${ms(r.cpuMsPerCreate)} ms of controller CPU per create (100/s needs ≤ 10)` +
+        (r.layersPerCreate
+          ? `, of which the ORM + SQL driver ${ms(r.layersPerCreate["ORM + SQL driver"])} ms, ` +
+            `Next.js ${ms(r.layersPerCreate["Next.js"])}, HTTP/TLS ${ms(r.layersPerCreate["Node HTTP/TLS/streams"])}, ` +
+            `GC ${ms(r.layersPerCreate.GC)}, our code ${ms(r.layersPerCreate.Polyarch)}`
+          : "") +
         (clean ? "" : "; NOT CLEAN: see the table above"),
     });
   }
