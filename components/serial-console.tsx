@@ -1,20 +1,27 @@
 "use client";
-// Minimal serial console: scrollback + live output in a <pre> (ANSI sequences stripped) and a line
-// input. Each (re)connection fetches a fresh single-use ticket; the server decides read-only.
-import { useEffect, useRef, useState } from "react";
-import { applyTerminalText } from "@/lib/terminal-text";
+// Serial console: a terminal emulator (xterm.js, loaded on demand: serial-terminal.tsx) on the guest's
+// serial line. Each (re)connection fetches a fresh single-use ticket; the server decides read-only and
+// the agent drops a viewer's input whatever this page sends.
+import dynamic from "next/dynamic";
+import { useState } from "react";
 import {
   CONSOLE_REVOKED_CLOSE_CODE,
   ConsoleStatusText,
   consoleSocketUrl,
   useConsoleSession,
 } from "@/components/console-session";
+import { TerminalFeed, type TerminalChunk } from "@/components/serial-terminal-feed";
+import type { TerminalSize } from "@/components/serial-terminal";
+
+// xterm touches the DOM and weighs ~100 kB gzip: client only, fetched once a console is on screen.
+const SerialTerminal = dynamic(() => import("@/components/serial-terminal").then((m) => m.SerialTerminal), {
+  ssr: false,
+  loading: () => <p className="flex h-96 items-center justify-center text-sm text-slate-400">Loading the terminal…</p>,
+});
 
 export function SerialConsole({ vmId }: { vmId: string }) {
-  const [text, setText] = useState("");
-  const [line, setLine] = useState("");
-  const textRef = useRef("");
-  const preRef = useRef<HTMLPreElement | null>(null);
+  const [feed] = useState(() => new TerminalFeed());
+  const [size, setSize] = useState<TerminalSize | null>(null);
   const {
     status,
     write,
@@ -27,19 +34,12 @@ export function SerialConsole({ vmId }: { vmId: string }) {
     (ticket, control) => {
       const ws = new WebSocket(consoleSocketUrl(ticket));
       ws.binaryType = "arraybuffer";
-      const decoder = new TextDecoder();
-      let pending = "";
-      let fresh = true; // the agent resends the scrollback on every connection: replace, not append
-      ws.onopen = () => control.connected();
-      ws.onmessage = (ev) => {
-        const chunk =
-          pending + (typeof ev.data === "string" ? ev.data : decoder.decode(ev.data as ArrayBuffer, { stream: true }));
-        const r = applyTerminalText(fresh ? "" : textRef.current, chunk);
-        fresh = false;
-        pending = r.rest;
-        textRef.current = r.text;
-        setText(r.text);
+      ws.onopen = () => {
+        feed.reset(); // the agent resends its scrollback on every connection: a clean screen, not a repeat
+        control.connected();
       };
+      // bytes as they came: the emulator decodes UTF-8, also across messages
+      ws.onmessage = (ev) => feed.write(typeof ev.data === "string" ? ev.data : new Uint8Array(ev.data as ArrayBuffer));
       ws.onclose = (ev) =>
         ev.code === CONSOLE_REVOKED_CLOSE_CODE ? control.closed(ev.reason) : control.lost(ev.reason || null);
       return ws;
@@ -47,76 +47,41 @@ export function SerialConsole({ vmId }: { vmId: string }) {
     (ws) => ws.close(1000),
   );
 
-  useEffect(() => {
-    const pre = preRef.current;
-    if (pre) pre.scrollTop = pre.scrollHeight;
-  }, [text]);
-
-  const send = (data: string) => {
+  const send = (data: TerminalChunk) => {
     const ws = wsRef.current;
     if (ws && ws.readyState === WebSocket.OPEN && write) ws.send(data);
   };
   const connected = status === "connected";
+  const canType = connected && write;
 
   return (
     <div className="rounded-lg border border-slate-200 bg-white" data-testid="serial-console">
-      <div className="flex items-center justify-between border-b border-slate-200 px-3 py-2 text-sm">
+      <div className="flex items-center justify-between gap-3 border-b border-slate-200 px-3 py-2 text-sm">
         <ConsoleStatusText status={status} note={note} testId="serial-console-status" onReconnect={reconnect} />
-        {connected && !write && (
-          <span
-            data-testid="serial-console-readonly"
-            className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600"
-          >
-            read-only
-          </span>
-        )}
+        <span className="flex items-center gap-2 text-xs text-slate-500">
+          {size && (
+            <span
+              data-testid="serial-console-size"
+              title={`A serial line carries no window size: run "stty cols ${size.cols} rows ${size.rows}" in the guest to match`}
+            >
+              {size.cols}×{size.rows}
+            </span>
+          )}
+          <span className="hidden sm:inline">Copy: Ctrl-Shift-C · Paste: Ctrl-Shift-V</span>
+          {connected && !write && (
+            <span
+              data-testid="serial-console-readonly"
+              title="You may watch this console; typing is disabled"
+              className="rounded bg-slate-100 px-2 py-0.5 text-slate-600"
+            >
+              read-only
+            </span>
+          )}
+        </span>
       </div>
-      <pre
-        ref={preRef}
-        data-testid="serial-console-output"
-        className="h-80 overflow-auto whitespace-pre-wrap break-all bg-slate-950 p-3 font-mono text-xs text-slate-100"
-      >
-        {text}
-      </pre>
-      <form
-        className="flex gap-2 border-t border-slate-200 p-2"
-        onSubmit={(e) => {
-          e.preventDefault();
-          send(line + "\n");
-          setLine("");
-        }}
-      >
-        <input
-          data-testid="serial-console-input"
-          aria-label={write ? "Console input" : "Console input (read-only)"}
-          className="flex-1 rounded-md px-2 py-1 font-mono text-sm ring-1 ring-slate-300 disabled:bg-slate-50"
-          value={line}
-          disabled={!connected || !write}
-          placeholder={write ? "Type a command and press Enter" : "read-only"}
-          onChange={(e) => setLine(e.target.value)}
-          onKeyDown={(e) => {
-            if (e.ctrlKey && (e.key === "c" || e.key === "d")) {
-              e.preventDefault();
-              send(e.key === "c" ? "\x03" : "\x04");
-            }
-          }}
-        />
-        <button
-          type="submit"
-          disabled={!connected || !write}
-          className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
-        >
-          Send
-        </button>
-        <button
-          type="button"
-          disabled={!connected || !write}
-          onClick={() => send("\x03")}
-          className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
-        >
-          Ctrl-C
-        </button>
-      </form>
+      <div data-testid="serial-console-output" className="rounded-b-lg bg-slate-950 p-2">
+        <SerialTerminal feed={feed} canType={canType} onInput={send} onResize={setSize} />
+      </div>
     </div>
   );
 }

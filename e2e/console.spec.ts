@@ -2,6 +2,7 @@ import { test, expect, request as pwRequest, type APIRequestContext } from "@pla
 import { baseURL } from "../playwright.config";
 import { adminApi, startMixedFleet, upgradeStatus, waitForFleetOnline, type Fleet } from "./console-helpers";
 import { storageStateFor } from "./helpers";
+import { BrowserTerminal } from "./serial-shell";
 
 // Serial console in the browser on the real mixed fleet (needs scripts/e2e-server.mjs to start
 // the custom server (server/), which serves the console WebSocket). Same fleet data dir as fleet.spec.ts,
@@ -38,39 +39,100 @@ test.afterAll(async () => {
   await admin?.dispose();
 });
 
-for (const arch of ["aarch64", "x86_64"] as const) {
-  test(`an operator opens the serial console of an ${arch} VM, sees the boot marker and runs a command`, async ({
-    browser,
-  }) => {
-    const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
-    const page = await ctx.newPage();
-    await page.goto(`/vms/${vms[arch]}`);
-    await expect(page.getByTestId("serial-console-status")).toHaveText(/^Connected/, { timeout: 30_000 });
-    const out = page.getByTestId("serial-console-output");
-    await expect(out).toContainText(`POLYARCH-BOOT-OK arch=${arch}`, { timeout: 120_000 });
-    await expect(page.getByTestId("serial-console-readonly")).toHaveCount(0);
-    await page.getByTestId("serial-console-input").fill("echo hello-$((6*7))");
-    await page.getByTestId("serial-console-input").press("Enter");
-    await expect(out).toContainText("hello-42", { timeout: 60_000 });
-    await ctx.close();
-  });
-}
-
-test("a viewer watches read-only: the input is disabled and a ticket never grants write", async ({ browser }) => {
+test("a viewer watches read-only: typing is disabled, the page sends nothing and a ticket never grants write", async ({
+  browser,
+}) => {
+  // First, while the boot marker is still on the screen of the x86_64 guest (the screen shows the
+  // newest rows only; the operators' tests below print more).
   const ctx = await browser.newContext({ storageState: storageStateFor("viewer") });
   const page = await ctx.newPage();
+  const sent = BrowserTerminal.recordSent(page);
   await page.goto(`/vms/${vms.x86_64}`);
   await expect(page.getByTestId("serial-console-status")).toHaveText(/^Connected/, { timeout: 30_000 });
-  await expect(page.getByTestId("serial-console-output")).toContainText("POLYARCH-BOOT-OK arch=x86_64", {
-    timeout: 60_000,
-  });
+  const term = new BrowserTerminal(page);
+  await expect(term.out).toContainText("POLYARCH-BOOT-OK arch=x86_64", { timeout: 60_000 });
   await expect(page.getByTestId("serial-console-readonly")).toHaveText("read-only");
   await expect(page.getByTestId("serial-console-input")).toBeDisabled();
+  await term.focus();
+  await term.line("echo viewer-typed");
+  await page.keyboard.press("Control+C");
+  await page.waitForTimeout(1_000); // keys reach the socket synchronously; give the frame events time to arrive
+  expect(sent).toEqual([]);
   const ticket = await page.request.post(`/api/v1/vms/${vms.x86_64}/console-ticket`, { data: { write: true } });
   expect(ticket.status()).toBe(200);
   expect((await ticket.json()).write).toBe(false);
   await ctx.close();
 });
+
+for (const arch of ["aarch64", "x86_64"] as const) {
+  test(`an operator uses the serial terminal of an ${arch} VM: history, Tab, top and q, Ctrl-C, paste and copy`, async ({
+    browser,
+  }) => {
+    const ctx = await browser.newContext({
+      storageState: storageStateFor("operator"),
+      permissions: ["clipboard-read", "clipboard-write"],
+    });
+    const page = await ctx.newPage();
+    const sent = BrowserTerminal.recordSent(page);
+    await page.goto(`/vms/${vms[arch]}`);
+    await expect(page.getByTestId("serial-console-status")).toHaveText(/^Connected/, { timeout: 30_000 });
+    const term = new BrowserTerminal(page);
+    await expect(term.out).toContainText(`POLYARCH-BOOT-OK arch=${arch}`, { timeout: 120_000 });
+    // the replayed scrollback holds the shell's cursor-position queries ("ESC[6n"): none is answered
+    await term.waitForRow((r) => /^console-\w+:.*#$/.test(r), "the shell's prompt");
+    await page.waitForTimeout(500); // a reply would have been sent while the scrollback was drawn; let its frame event arrive
+    expect(sent).toEqual([]);
+    await expect(page.getByTestId("serial-console-readonly")).toHaveCount(0);
+    await expect(page.getByTestId("serial-console-input")).toBeEnabled();
+    await term.focus();
+    const tag = arch === "x86_64" ? "x" : "a";
+    await term.shellReady(tag);
+    expect(sent.join("")).toContain(`echo READY-${tag}1-$((6*7))\r`); // what is typed does go out
+
+    // a command, then the up arrow recalls it: it runs twice
+    await term.line(`echo hello-${tag}-$((6*7))`);
+    await term.waitForRow((r) => r === `hello-${tag}-42`, "the command's output");
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => term.count(`hello-${tag}-42`), { message: "the recalled command ran again" }).toBe(2);
+
+    // Tab completes a file name in the guest's shell
+    await page.keyboard.type(`echo tab-${tag} /proc/upti`);
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+    await term.waitForRow((r) => r === `tab-${tag} /proc/uptime`, "the name Tab completed");
+
+    // a full-screen program: top draws its screen and quits on q, back at the prompt
+    await term.line("top");
+    await term.waitForRow((r) => r.startsWith("Mem:"), "top's summary");
+    await term.waitForRow((r) => /^\s*PID\s+PPID\s+USER\b/.test(r), "top's process list");
+    await page.keyboard.press("q");
+    await term.line(`echo after-top-${tag}-$((6*7))`);
+    await term.waitForRow((r) => r === `after-top-${tag}-42`, "the prompt after quitting top");
+
+    // Ctrl-C interrupts a running sleep: the shell reports it died of SIGINT (128 + 2)
+    await term.line(`sh -c 'echo sleeping-${tag}-$((6*7)); exec sleep 100'`);
+    await term.waitForRow((r) => r === `sleeping-${tag}-42`, "the sleep started");
+    await page.keyboard.press("Control+C");
+    await term.line(`echo rc-${tag}-$?`);
+    await term.waitForRow((r) => r === `rc-${tag}-130`, "Ctrl-C ended the sleep", 20_000);
+
+    // paste (Ctrl-Shift-V) and copy (double-click a word, Ctrl-Shift-C) through the browser's clipboard
+    await page.evaluate((t) => navigator.clipboard.writeText(t), `echo pasted-${tag}-$((6*7))`);
+    await page.keyboard.press("Control+Shift+V");
+    await page.keyboard.press("Enter");
+    await term.waitForRow((r) => r === `pasted-${tag}-42`, "the pasted command's output");
+    await page.evaluate(() => navigator.clipboard.writeText(""));
+    const row = term.out.locator(".xterm-rows > div").filter({ hasText: new RegExp(`^pasted-${tag}-42\\s*$`) });
+    // xterm's screen layer takes the mouse events: double-click where the row's first characters are
+    await term.out.scrollIntoViewIfNeeded();
+    const box = (await row.last().boundingBox())!;
+    await page.mouse.dblclick(box.x + 8, box.y + box.height / 2);
+    await page.keyboard.press("Control+Shift+C");
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(`pasted-${tag}-42`);
+    await ctx.close();
+  });
+}
 
 test("stale, reused, other-VM and missing tickets are refused; an anonymous user gets no ticket", async () => {
   const operator = await pwRequest.newContext({ baseURL, storageState: storageStateFor("operator") });
