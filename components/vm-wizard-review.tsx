@@ -192,6 +192,9 @@ export function WizardReview(props: WizardReviewProps) {
                 Lands on <strong>{preview.data.chosen.name}</strong>{" "}
                 <ArchBadge arch={preview.data.chosen.arch} emulated={preview.data.chosen.emulated} /> —{" "}
                 {preview.data.eligibleCount} eligible host(s).
+                <span className="mt-1 block" data-testid="preview-run-mode">
+                  How it runs: {preview.data.chosen.runsAs}.
+                </span>
               </p>
             ) : (
               <p data-testid="preview-none" className="font-medium text-red-700">

@@ -34,6 +34,7 @@ async function hostsByArch(api: APIRequestContext) {
     arch: string;
     status: string;
     nativeArches: string[];
+    kvm: boolean;
     emulatedArches: string[];
   }[];
 }
@@ -137,6 +138,10 @@ for (const arch of ["aarch64", "x86_64"] as const) {
     const name = `e2e-${arch.replace("_", "")}-${Date.now() % 100000}`;
     const preview = await createInWizard(page, arch, name);
     await expect(preview.getByTestId("preview-chosen")).toContainText(own.name);
+    // ADR 003's words: a native guest is never "emulated"; without KVM it runs in software.
+    await expect(preview.getByTestId("preview-run-mode")).toHaveText(
+      own.kvm ? "How it runs: natively with KVM." : "How it runs: software (TCG) — no KVM on this host.",
+    );
     const rejectedOther = preview.getByTestId("preview-rejected").locator("li").filter({ hasText: other.name });
     await expect(rejectedOther).toContainText(other.arch);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityByArch, explainPlacement, scheduleAndExplain } from "./explain";
+import { capacityByArch, explainPlacement, runsAs, scheduleAndExplain } from "./explain";
 import { schedule } from "./schedule";
 import { makeHost, makeReq, makeTcgHost } from "./test-fixtures";
 
@@ -19,7 +19,7 @@ describe("explainPlacement", () => {
       arch: "aarch64",
       reason: null,
       eligibleCount: 2,
-      chosen: { id: "id-a1", name: "a1", arch: "aarch64", emulated: false },
+      chosen: { id: "id-a1", name: "a1", arch: "aarch64", emulated: false, kvm: true, runsAs: "natively with KVM" },
       eligible: [
         { id: "id-a1", name: "a1", arch: "aarch64", emulated: false, score: 1 },
         { id: "id-a2", name: "a2", arch: "aarch64", emulated: false, score: 0 },
@@ -49,7 +49,13 @@ describe("explainPlacement", () => {
 
   it("marks an emulated choice", () => {
     const out = scheduleAndExplain([makeHost("x1")], makeReq({ arch: "aarch64", allowEmulation: true }));
-    expect(out.chosen).toEqual({ id: "id-x1", name: "x1", arch: "x86_64", emulated: true });
+    expect(out.chosen).toMatchObject({ id: "id-x1", name: "x1", arch: "x86_64", emulated: true });
+    expect(out.chosen?.runsAs).toMatch(/^emulated \(TCG\) on an x86_64 host/);
+  });
+
+  it("says a native guest on a host without KVM runs in software, not emulated", () => {
+    const out = scheduleAndExplain([makeHost("a1", "aarch64", { kvm: false })], makeReq({ arch: "aarch64" }));
+    expect(out.chosen).toMatchObject({ emulated: false, kvm: false, runsAs: "software (TCG) — no KVM on this host" });
   });
 });
 
@@ -102,5 +108,14 @@ describe("capacityByArch", () => {
       largestVcpuFree: 8,
       largestMemoryFreeMb: 24576,
     });
+  });
+});
+
+describe("runsAs (ADR 003 wording)", () => {
+  it("calls only a foreign-arch guest emulated; a native guest without KVM runs in software", () => {
+    expect(runsAs({ emulated: false, kvm: true, hostArch: "aarch64" })).toBe("natively with KVM");
+    expect(runsAs({ emulated: false, kvm: false, hostArch: "aarch64" })).toBe("software (TCG) — no KVM on this host");
+    expect(runsAs({ emulated: true, kvm: true, hostArch: "x86_64" })).toMatch(/^emulated \(TCG\) on an x86_64 host/);
+    expect(runsAs({ emulated: true, kvm: false, hostArch: "x86_64" })).toMatch(/^emulated/);
   });
 });

@@ -20,7 +20,14 @@ export function explainPlacement(result: ScheduleResult, req: Pick<PlacementRequ
     arch: req.arch,
     reason: null,
     eligibleCount: result.eligible.length,
-    chosen: { id: host.id, name: host.name, arch: host.arch, emulated: result.emulated },
+    chosen: {
+      id: host.id,
+      name: host.name,
+      arch: host.arch,
+      emulated: result.emulated,
+      kvm: host.kvm !== false,
+      runsAs: runsAs({ emulated: result.emulated, kvm: host.kvm !== false, hostArch: host.arch }),
+    },
     eligible: result.eligible.map((e) => ({
       id: e.host.id,
       name: e.host.name,
@@ -30,6 +37,15 @@ export function explainPlacement(result: ScheduleResult, req: Pick<PlacementRequ
     })),
     rejected,
   };
+}
+
+/**
+ * How a VM runs on its host, in the product's words (ADR 003): only a guest of another architecture is
+ * "emulated"; a native guest on a host without KVM runs in software, which is slow too but not emulation.
+ */
+export function runsAs(p: { emulated: boolean; kvm: boolean; hostArch: Arch }): string {
+  if (p.emulated) return `emulated (TCG) on an ${p.hostArch} host — much slower than native`;
+  return p.kvm ? "natively with KVM" : "software (TCG) — no KVM on this host";
 }
 
 /** Short name used in the design notes. */

@@ -34,7 +34,14 @@ export const placementExplanationSchema = z.object({
   arch: z.enum(ARCHES),
   reason: z.string().nullable().describe("why nothing fits (only when ok is false)"),
   eligibleCount: z.number().int(),
-  chosen: z.object({ ...hostRef, emulated: z.boolean() }).nullable(),
+  chosen: z
+    .object({
+      ...hostRef,
+      emulated: z.boolean(),
+      kvm: z.boolean().describe("false: the host has no KVM, so even a native VM runs in software (TCG)"),
+      runsAs: z.string().describe('how the VM would run there, in words (ADR 003): "natively with KVM", …'),
+    })
+    .nullable(),
   eligible: z
     .array(z.object({ ...hostRef, emulated: z.boolean(), score: z.number() }))
     .describe("best first, as the weighers ranked them"),

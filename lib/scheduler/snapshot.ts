@@ -78,6 +78,7 @@ export function hostSnapshotFromRow(row: HostRow): HostSnapshot {
     emulatedArches: parseArchList(row.emulatedArches),
     maxVcpusNative: row.maxVcpusNative,
     maxVcpusEmulated: row.maxVcpusEmulated,
+    ...(row.kvm !== undefined ? { kvm: row.kvm } : {}),
     ...(row.agentUrl !== undefined ? { hasAgent: Boolean(row.agentUrl) } : {}),
   };
 }

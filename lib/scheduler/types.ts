@@ -33,6 +33,11 @@ export interface HostSnapshot {
   maxVcpusNative: number | null;
   maxVcpusEmulated: number | null;
   /**
+   * false: the host has no usable /dev/kvm, so even its native arches run under TCG (software).
+   * Absent = KVM assumed (snapshots built by hand in pure tests and tools).
+   */
+  kvm?: boolean;
+  /**
    * false: the host has no agent address (registered but never announced, or a row without an
    * agent) — nothing could start a VM there, so it is never a candidate. Absent = assumed reachable
    * (snapshots built by hand in pure tests and tools).

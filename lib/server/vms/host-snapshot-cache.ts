@@ -44,6 +44,7 @@ export const HOST_SNAPSHOT_SELECT = {
   emulatedArches: true,
   maxVcpusNative: true,
   maxVcpusEmulated: true,
+  kvm: true,
   agentUrl: true,
 } as const;
 
