@@ -12,6 +12,7 @@ const DOMAINS = [
   "images",
   "networks",
   "insights",
+  "instance-types",
   "vms",
   "snapshots",
   "volumes",

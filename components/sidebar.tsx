@@ -15,6 +15,7 @@ const NAV = [
 const ADMIN_NAV = [
   { href: "/users", label: "Users" },
   { href: "/projects", label: "Projects" },
+  { href: "/instance-types", label: "Instance types" },
   { href: "/audit", label: "Audit log" },
 ];
 

@@ -171,6 +171,7 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
         </Item>
         <Item label="Size">
           {v.vcpus} vCPU · {formatMb(v.memoryMb)} · {v.diskGb} GiB disk
+          {v.instanceType && <span data-testid="vm-instance-type"> ({v.instanceType.name})</span>}
         </Item>
         <Item label="Created">{formatDate(v.createdAt)}</Item>
         <Item label="Updated">{formatDate(v.updatedAt)}</Item>

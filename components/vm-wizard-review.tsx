@@ -16,6 +16,8 @@ export interface WizardReviewProps {
   arch: Arch | null;
   image: ImageDto | null;
   size: { vcpus: number; memoryMb: number; diskGb: number };
+  /** the instance type the size comes from (ADR 050); null: a custom size */
+  instanceTypeName?: string | null;
   name: string;
   onName: (v: string) => void;
   /** the name's error in the server's words (vm-create-checks.ts), null when fine or not checked yet */
@@ -47,6 +49,7 @@ export function WizardReview(props: WizardReviewProps) {
     arch,
     image,
     size,
+    instanceTypeName,
     name,
     onName,
     nameError,
@@ -163,8 +166,9 @@ export function WizardReview(props: WizardReviewProps) {
         />
       </details>
       <p className="text-sm text-slate-700">
-        {arch} · {image?.name} · {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB ·{" "}
-        {networkName ?? "no network"}
+        {arch} · {image?.name} ·{" "}
+        {instanceTypeName ? <span data-testid="review-instance-type">{instanceTypeName}</span> : "custom size"} ·{" "}
+        {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB · {networkName ?? "no network"}
         {project && <> · project {project.name}</>}
       </p>
       {image?.format === "iso" && (

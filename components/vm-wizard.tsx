@@ -17,6 +17,7 @@ import { projectsQuery } from "@/lib/queries/projects";
 import { listKeys } from "@/lib/queries/lists";
 import { formatBytes, formatMb } from "@/lib/format";
 import { displaysFor, type Display } from "@/lib/display-choices";
+import { CUSTOM_SIZE, WizardSizeStep, type WizardInstanceType } from "@/components/vm-wizard-size";
 import { unwrapAction, type ActionResult } from "@/lib/action-result";
 import type { CreateVmResult, ImageDto } from "@/lib/schemas/api";
 import type { NetworkDto } from "@/lib/schemas/networks";
@@ -33,19 +34,17 @@ const WizardReview = dynamic(loadReview, {
 });
 
 const STEPS = ["Architecture", "Image", "Size", "Network", "Review"] as const;
-const PRESETS = [
-  { name: "Small", vcpus: 1, memoryMb: 512, diskGb: 2 },
-  { name: "Medium", vcpus: 2, memoryMb: 2048, diskGb: 10 },
-  { name: "Large", vcpus: 4, memoryMb: 8192, diskGb: 40 },
-];
 
-export function VmWizard({ create }: { create: CreateVm }) {
+/** canCustomSize: the role has vm:customSize (the server checks it again); else only instance types are offered. */
+export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; canCustomSize?: boolean }) {
   const router = useRouter();
   const qc = useQueryClient();
   const [step, setStep] = useState(0);
   const [arch, setArch] = useState<Arch | null>(null);
   const [imageId, setImageId] = useState<string | null>(null);
   const [size, setSize] = useState({ vcpus: 1, memoryMb: 512, diskGb: 2 });
+  // An instance type's id or CUSTOM_SIZE; "" = not chosen yet (see `sizeChoice` below).
+  const [sizePick, setSizePick] = useState("");
   const [networkId, setNetworkId] = useState<string>("");
   const [name, setName] = useState("");
   const [allowEmulation, setAllowEmulation] = useState(false);
@@ -73,6 +72,26 @@ export function VmWizard({ create }: { create: CreateVm }) {
     queryFn: () => fetchJson<{ items: NetworkDto[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })),
   });
   const image = images.data?.items.find((i) => i.id === imageId) ?? null;
+  // The instance types a VM of this arch may use (ADR 050); fetched, not validated here (first-load JS, ADR 047).
+  const instanceTypes = useQuery({
+    queryKey: ["instance-types", { arch }],
+    queryFn: () => fetchJson<{ items: WizardInstanceType[] }>(`/api/v1/instance-types?arch=${arch}`),
+    enabled: arch !== null,
+  });
+  const types = instanceTypes.data?.items;
+  // A pick that no longer fits (another arch was chosen) falls back: custom size if allowed, else the first type.
+  const sizeChoice =
+    (sizePick === CUSTOM_SIZE && canCustomSize) || types?.some((t) => t.id === sizePick)
+      ? sizePick
+      : canCustomSize
+        ? CUSTOM_SIZE
+        : (types?.[0]?.id ?? "");
+  const instanceType = types?.find((t) => t.id === sizeChoice) ?? null;
+  const chosenSize = useMemo(
+    () =>
+      instanceType ? { vcpus: instanceType.vcpus, memoryMb: instanceType.memoryMb, diskGb: instanceType.diskGb } : size,
+    [instanceType, size],
+  );
   // The VM's project: one the user is a member of (admins: any); preselected: the default project, else the first.
   const projects = useQuery(projectsQuery());
   const project =
@@ -88,21 +107,23 @@ export function VmWizard({ create }: { create: CreateVm }) {
 
   const sizeErrors = useMemo(() => {
     const e: Record<string, string> = {};
+    if (sizeChoice === "") return { vcpus: "Choose an instance type." };
     const minMem = image?.minMemoryMb ?? 64;
     const minDisk = image?.minDiskGb ?? 1;
-    if (!Number.isInteger(size.vcpus) || size.vcpus < 1) e.vcpus = "At least 1 vCPU.";
-    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.vcpus > cap.largestVcpuFree)
+    if (!Number.isInteger(chosenSize.vcpus) || chosenSize.vcpus < 1) e.vcpus = "At least 1 vCPU.";
+    else if (cap && cap.nativeHosts > 0 && !allowEmulation && chosenSize.vcpus > cap.largestVcpuFree)
       e.vcpus = `The largest ${arch} host has ${cap.largestVcpuFree} vCPUs free.`;
-    if (!Number.isInteger(size.memoryMb) || size.memoryMb < minMem)
+    if (!Number.isInteger(chosenSize.memoryMb) || chosenSize.memoryMb < minMem)
       e.memoryMb = `At least ${minMem} MiB for this image.`;
-    else if (cap && cap.nativeHosts > 0 && !allowEmulation && size.memoryMb > cap.largestMemoryFreeMb)
+    else if (cap && cap.nativeHosts > 0 && !allowEmulation && chosenSize.memoryMb > cap.largestMemoryFreeMb)
       e.memoryMb = `The largest ${arch} host has ${formatMb(cap.largestMemoryFreeMb)} free.`;
-    if (!Number.isInteger(size.diskGb) || size.diskGb < minDisk) e.diskGb = `At least ${minDisk} GiB for this image.`;
+    if (!Number.isInteger(chosenSize.diskGb) || chosenSize.diskGb < minDisk)
+      e.diskGb = `At least ${minDisk} GiB for this image.`;
     return e;
-  }, [size, image, cap, arch, allowEmulation]);
+  }, [chosenSize, sizeChoice, image, cap, arch, allowEmulation]);
 
   const previewBody = arch
-    ? { arch, vcpus: size.vcpus, memoryMb: size.memoryMb, diskGb: size.diskGb, allowEmulation }
+    ? { arch, vcpus: chosenSize.vcpus, memoryMb: chosenSize.memoryMb, diskGb: chosenSize.diskGb, allowEmulation }
     : null;
   const preview = useQuery({
     queryKey: ["placement", "preview", previewBody],
@@ -144,7 +165,7 @@ export function VmWizard({ create }: { create: CreateVm }) {
       name,
       arch,
       imageId,
-      ...size,
+      ...(instanceType ? { instanceType: instanceType.id } : size),
       networkId: chosenNetworkId || null,
       projectId: project?.id ?? null,
       allowEmulation,
@@ -277,52 +298,21 @@ export function VmWizard({ create }: { create: CreateVm }) {
         )}
 
         {step === 2 && (
-          <fieldset className="space-y-4">
-            <legend className="mb-1 text-lg font-semibold">Size</legend>
-            <div className="flex flex-wrap gap-2">
-              {PRESETS.map((p) => (
-                <button
-                  key={p.name}
-                  type="button"
-                  onClick={() =>
-                    setSize({
-                      vcpus: p.vcpus,
-                      memoryMb: Math.max(p.memoryMb, image?.minMemoryMb ?? 0),
-                      diskGb: Math.max(p.diskGb, image?.minDiskGb ?? 0),
-                    })
-                  }
-                  className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300 hover:bg-slate-100"
-                >
-                  {p.name}: {p.vcpus} vCPU, {formatMb(p.memoryMb)}, {p.diskGb} GiB
-                </button>
-              ))}
-            </div>
-            <div className="grid gap-4 sm:grid-cols-3">
-              <NumberField
-                label="vCPUs"
-                value={size.vcpus}
-                error={sizeErrors.vcpus}
-                onChange={(v) => setSize({ ...size, vcpus: v })}
-              />
-              <NumberField
-                label="Memory (MiB)"
-                value={size.memoryMb}
-                error={sizeErrors.memoryMb}
-                onChange={(v) => setSize({ ...size, memoryMb: v })}
-              />
-              <NumberField
-                label="Disk (GiB)"
-                value={size.diskGb}
-                error={sizeErrors.diskGb}
-                onChange={(v) => setSize({ ...size, diskGb: v })}
-              />
-            </div>
-            {cap && cap.nativeHosts > 0 && (
-              <p className="text-xs text-slate-500">
-                Largest native {arch} host: {cap.largestVcpuFree} vCPU, {formatMb(cap.largestMemoryFreeMb)} free.
-              </p>
-            )}
-          </fieldset>
+          <WizardSizeStep
+            arch={arch}
+            types={types}
+            typesError={instanceTypes.error ? instanceTypes.error.message : null}
+            choice={sizeChoice}
+            onChoice={setSizePick}
+            canCustomSize={canCustomSize}
+            size={size}
+            onSize={setSize}
+            errors={sizeErrors}
+            minimum={{ memoryMb: image?.minMemoryMb ?? 0, diskGb: image?.minDiskGb ?? 0 }}
+            largest={
+              cap && cap.nativeHosts > 0 ? { vcpus: cap.largestVcpuFree, memoryMb: cap.largestMemoryFreeMb } : null
+            }
+          />
         )}
 
         {step === 3 && (
@@ -359,7 +349,8 @@ export function VmWizard({ create }: { create: CreateVm }) {
           <WizardReview
             arch={arch}
             image={image}
-            size={size}
+            size={chosenSize}
+            instanceTypeName={instanceType?.name ?? null}
             name={name}
             onName={setName}
             nameError={nameError}
@@ -415,36 +406,6 @@ export function VmWizard({ create }: { create: CreateVm }) {
         </div>
       </form>
     </div>
-  );
-}
-
-function NumberField({
-  label,
-  value,
-  error,
-  onChange,
-}: {
-  label: string;
-  value: number;
-  error?: string;
-  onChange: (v: number) => void;
-}) {
-  return (
-    <label className="text-sm">
-      <span className="block font-medium">{label}</span>
-      <input
-        type="number"
-        value={Number.isFinite(value) ? value : ""}
-        onChange={(e) => onChange(e.target.value === "" ? NaN : Number(e.target.value))}
-        aria-invalid={!!error}
-        className="mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5"
-      />
-      {error && (
-        <span role="alert" className="mt-1 block text-xs text-red-700">
-          {error}
-        </span>
-      )}
-    </label>
   );
 }
 

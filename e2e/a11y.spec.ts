@@ -22,6 +22,7 @@ const CONSOLE_PAGES = [
   "/events",
   "/users",
   "/projects",
+  "/instance-types",
   "/audit",
   "/account",
   "/no-such-page",

@@ -90,3 +90,37 @@ test("a signed-out POST to a server action gets 401", async () => {
   expect((await anon.post("/api/v1/users", { data: {} })).status()).toBe(401);
   await anon.dispose();
 });
+
+test("only admins manage instance types: an operator's and a viewer's POST, PATCH and DELETE get 403 and change nothing", async () => {
+  const admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
+  const name = `authz-${Date.now().toString(36)}`;
+  const made = await admin.post("/api/v1/instance-types", { data: { name, vcpus: 1, memoryMb: 256, diskGb: 1 } });
+  expect(made.status(), await made.text()).toBe(201);
+  const { id } = (await made.json()) as { id: string };
+  try {
+    for (const role of ["operator", "viewer"] as const) {
+      const ctx = await pwRequest.newContext({ baseURL, storageState: storageStateFor(role) });
+      // Everyone signed in may list them (the wizard offers them).
+      expect((await ctx.get("/api/v1/instance-types")).status()).toBe(200);
+      const answers = [
+        await ctx.post("/api/v1/instance-types", {
+          data: { name: `${name}-${role}`, vcpus: 1, memoryMb: 256, diskGb: 1 },
+        }),
+        await ctx.patch(`/api/v1/instance-types/${id}`, { data: { vcpus: 64 } }),
+        await ctx.delete(`/api/v1/instance-types/${id}`),
+      ];
+      for (const a of answers) {
+        expect(a.status(), `${role} ${a.url()}`).toBe(403);
+        expect((await a.json()).error.code).toBe("forbidden");
+      }
+      await ctx.dispose();
+    }
+    const after = (await (await admin.get(`/api/v1/instance-types/${id}`)).json()) as { vcpus: number };
+    expect(after.vcpus).toBe(1);
+    const list = (await (await admin.get("/api/v1/instance-types")).json()) as { items: { name: string }[] };
+    expect(list.items.map((t) => t.name).filter((n) => n.startsWith(`${name}-`))).toEqual([]);
+  } finally {
+    await admin.delete(`/api/v1/instance-types/${id}`);
+    await admin.dispose();
+  }
+});

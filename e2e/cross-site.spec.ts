@@ -74,3 +74,32 @@ test("a page on another port cannot create a user or a VM with the admin's cooki
     await ctx.close();
   }
 });
+
+test("instance-type writes from another port are refused (403) with the admin's cookie, and leave nothing behind", async () => {
+  const admin = await pwRequest.newContext({ baseURL, storageState: storageStateFor("admin") });
+  const name = `xsite-${Date.now().toString(36)}`;
+  const body = { name, vcpus: 1, memoryMb: 256, diskGb: 1 };
+  try {
+    const made = await admin.post("/api/v1/instance-types", { data: { ...body, name: `${name}-ok` } });
+    expect(made.status(), await made.text()).toBe(201); // positive control: same origin, JSON
+    const { id } = (await made.json()) as { id: string };
+    // What a browser sends from a page on another port of the same host: its Origin, same-site, text/plain.
+    const crossSite = { origin: attackerOrigin, "sec-fetch-site": "same-site", "content-type": "text/plain" };
+    const answers = [
+      await admin.post("/api/v1/instance-types", { headers: crossSite, data: JSON.stringify(body) }),
+      await admin.patch(`/api/v1/instance-types/${id}`, { headers: crossSite, data: JSON.stringify({ vcpus: 8 }) }),
+      await admin.delete(`/api/v1/instance-types/${id}`, {
+        headers: { origin: attackerOrigin, "sec-fetch-site": "same-site" },
+      }),
+    ];
+    for (const a of answers) expect(a.status(), a.url()).toBe(403);
+    const list = (await (await admin.get("/api/v1/instance-types")).json()) as {
+      items: { name: string; vcpus: number }[];
+    };
+    expect(list.items.filter((t) => t.name === name)).toEqual([]);
+    expect(list.items.find((t) => t.name === `${name}-ok`)?.vcpus).toBe(1);
+    expect((await admin.delete(`/api/v1/instance-types/${id}`)).status()).toBe(200);
+  } finally {
+    await admin.dispose();
+  }
+});

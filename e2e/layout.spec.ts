@@ -94,6 +94,7 @@ test.describe("390 px wide", () => {
     "/events",
     "/users",
     "/projects",
+    "/instance-types",
     "/audit",
     "/account",
   ]) {

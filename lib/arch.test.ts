@@ -19,9 +19,12 @@ describe("normalizeArch", () => {
     expect(normalizeArch(input)).toBe(expected);
   });
 
-  it.each(["sparc", "", "i386", "armv7l", "riscv64", "x86", "arm"])("rejects %j", (input) => {
-    expect(normalizeArch(input)).toBeNull();
-  });
+  it.each(["sparc", "", "i386", "armv7l", "riscv64", "x86", "arm", "__proto__", "constructor", "toString"])(
+    "rejects %j",
+    (input) => {
+      expect(normalizeArch(input)).toBeNull();
+    },
+  );
 
   it("rejects non-strings", () => {
     expect(normalizeArch(undefined)).toBeNull();

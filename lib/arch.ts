@@ -26,7 +26,9 @@ export const ACCEPTED_ARCH_NAMES = Object.keys(ALIASES);
 /** Canonical arch for a name, or null when the name is not an architecture we know. */
 export function normalizeArch(input: string | null | undefined): Arch | null {
   if (typeof input !== "string") return null;
-  return ALIASES[input.trim().toLowerCase()] ?? null;
+  const key = input.trim().toLowerCase();
+  // Own keys only: "__proto__" or "constructor" must not come back as Object.prototype's members.
+  return Object.hasOwn(ALIASES, key) ? ALIASES[key]! : null;
 }
 
 export function isArch(value: unknown): value is Arch {

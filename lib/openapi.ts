@@ -23,6 +23,13 @@ import { createVmSchema, vmActionRequestSchema, vmEventDtoSchema, vmTaskDtoSchem
 import { consoleTicketRequestSchema, consoleTicketResponseSchema } from "./schemas/console";
 import { placementCapacitySchema, placementExplanationSchema, placementRequestSchema } from "./scheduler/schema";
 import {
+  createInstanceTypeSchema,
+  instanceTypeDtoSchema,
+  instanceTypeListDtoSchema,
+  instanceTypeListQuery,
+  updateInstanceTypeSchema,
+} from "./schemas/instance-types";
+import {
   createProjectSchema,
   projectDtoSchema,
   projectListDtoSchema,
@@ -97,6 +104,8 @@ export const RESPONSE_SCHEMAS = {
   NetworkList: listOf(networkDtoSchema),
   Project: projectDtoSchema,
   ProjectList: projectListDtoSchema,
+  InstanceType: instanceTypeDtoSchema,
+  InstanceTypeList: instanceTypeListDtoSchema,
   UserList: userListDtoSchema,
   AuditList: listOf(auditEventDtoSchema),
   TaskEvent: taskEventDtoSchema,
@@ -676,6 +685,38 @@ export function buildOpenApi(serverUrl: string) {
             summary: "Remove a member (?userId=… or ?email=…, or the same JSON body; project:manage)",
             query: z.object({ userId: z.string().optional(), email: z.string().optional() }),
             ok: { description: "{projectId, userId, removed: true}" },
+          },
+        },
+      }),
+      // Admin-defined VM sizes (ADR 050); VM create takes `instanceType` instead of vcpus/memoryMb/diskGb.
+      ...paths("instance-types", {
+        "/api/v1/instance-types": {
+          get: {
+            summary:
+              "Every instance type (any role); ?arch= keeps those a VM of that arch may use (arch null or equal)",
+            query: instanceTypeListQuery,
+            ok: "InstanceTypeList",
+          },
+          post: {
+            summary: "Create an instance type (instanceType:manage: admins)",
+            body: createInstanceTypeSchema,
+            status: 201,
+            ok: "InstanceType",
+            errors: ["409"],
+          },
+        },
+        "/api/v1/instance-types/{id}": {
+          get: { summary: "One instance type", ok: "InstanceType" },
+          patch: {
+            summary: "Change an instance type (admins); VMs created before keep their sizes",
+            body: updateInstanceTypeSchema,
+            ok: "InstanceType",
+            errors: ["409"],
+          },
+          delete: {
+            summary:
+              "Delete an instance type (admins); VMs created from it keep their sizes, their instanceTypeId becomes null",
+            ok: "Deleted",
           },
         },
       }),

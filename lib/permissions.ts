@@ -14,12 +14,14 @@ export const PERMISSIONS = [
   "audit:read",
   "console:write",
   "project:manage", // create/rename/delete projects, add/remove members (VM scoping: lib/server/vms/access.ts)
+  "instanceType:manage", // create/edit/delete instance types (ADR 050); everyone signed in lists them
+  "vm:customSize", // create a VM with explicit vcpus/memoryMb/diskGb instead of an instance type
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>(["read", "vm:create", "vm:operate", "image:manage", "console:write"]),
+  operator: new Set<Permission>(["read", "vm:create", "vm:customSize", "vm:operate", "image:manage", "console:write"]),
   viewer: new Set<Permission>(["read"]),
 };
 

@@ -119,6 +119,9 @@ export const vmDtoSchema = z.object({
   image: ref.nullable(),
   display: z.enum(DISPLAYS).describe("graphical display; none = serial console only"),
   project: ref.nullable().describe("The project whose members may see and operate the VM (null: the default project)"),
+  instanceType: ref
+    .nullable()
+    .describe("the instance type the VM was created from (ADR 050); null: a custom size or a deleted type"),
   ownerId: z.string().nullable(),
   machineType: z.string().nullable().describe("QEMU machine type pinned at create (pc-q35-7.2, virt-7.2)"),
   cpuModel: z.string().nullable().describe("guest CPU model pinned at create"),

@@ -7,9 +7,33 @@ import { TASK_STATUSES } from "./entities";
 import { timestamp } from "./dto";
 import { booleanField } from "./boolean";
 import { migrationTaskResultSchema } from "./migration";
+import { diskGbSchema, memoryMbSchema, vcpusSchema } from "./instance-types";
 
 /** The VM-name rule (also the agent's): the wizard, the server action, the API and the agent share it. */
 export { vmNameSchema };
+
+const SIZE_FIELDS = ["vcpus", "memoryMb", "diskGb"] as const;
+
+/** Exactly one of: an instance type, or a custom size with all three fields. */
+function checkSizeChoice(
+  v: { instanceType?: string; vcpus?: number; memoryMb?: number; diskGb?: number },
+  ctx: z.RefinementCtx,
+) {
+  const given = SIZE_FIELDS.filter((f) => v[f] !== undefined);
+  if (v.instanceType !== undefined && given.length > 0)
+    ctx.addIssue({
+      code: "custom",
+      path: ["instanceType"],
+      message: `give either instanceType or a custom size (vcpus, memoryMb, diskGb), not both (got instanceType and ${given.join(", ")})`,
+    });
+  else if (v.instanceType === undefined && given.length < SIZE_FIELDS.length)
+    for (const f of SIZE_FIELDS.filter((x) => v[x] === undefined))
+      ctx.addIssue({
+        code: "custom",
+        path: [f],
+        message: `${f} is required for a custom size (or give instanceType instead of vcpus, memoryMb and diskGb)`,
+      });
+}
 
 export const createVmSchema = z
   .object({
@@ -18,17 +42,12 @@ export const createVmSchema = z
     /** an image id, or `family` (one name, a build per arch): exactly one of the two */
     imageId: z.string().min(1).max(64).optional(),
     family: z.string().min(1).max(100).optional(),
-    vcpus: z.coerce
-      .number()
-      .int("vCPUs must be a whole number")
-      .min(1, "at least 1 vCPU")
-      .max(256, "at most 256 vCPUs"),
-    memoryMb: z.coerce
-      .number()
-      .int()
-      .min(64, "at least 64 MiB of memory")
-      .max(1024 * 1024, "at most 1 TiB of memory"),
-    diskGb: z.coerce.number().int().min(1, "at least 1 GiB of disk").max(65536, "at most 64 TiB of disk"),
+    /** an instance type (id or name, ADR 050) instead of vcpus/memoryMb/diskGb: the sizes come from the type */
+    instanceType: z.string().trim().min(1, "instanceType is empty").max(64).optional(),
+    /** a custom size (roles with vm:customSize): all three, and no instanceType */
+    vcpus: vcpusSchema.optional(),
+    memoryMb: memoryMbSchema.optional(),
+    diskGb: diskGbSchema.optional(),
     networkId: z.string().min(1).max(64).optional().nullable(),
     allowEmulation: booleanField("allowEmulation").default(false),
     strategy: z.enum(["spread", "pack"]).default("spread"),
@@ -47,6 +66,7 @@ export const createVmSchema = z
      */
     cpuModel: cpuModelSchema.optional(),
   })
+  .superRefine(checkSizeChoice)
   .refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, {
     message: "give either imageId or family (an image family name), not both",
     path: ["imageId"],

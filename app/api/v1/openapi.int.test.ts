@@ -121,6 +121,7 @@ describe("the route list", () => {
       image: null,
       display: "vga",
       project: null,
+      instanceType: null,
       ownerId: null,
       machineType: "pc-q35-7.2",
       cpuModel: null,
@@ -323,7 +324,13 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
         lastError: "an earlier grow failed",
       },
     });
+    // An aarch64-only instance type (ADR 050), and the VM above created from it.
+    const instanceType = await db().instanceType.create({
+      data: { name: "m1.arm", vcpus: 1, memoryMb: 256, diskGb: 1, arch: "aarch64", description: "Kunpeng only" },
+    });
+    await db().vm.update({ where: { id: vmId }, data: { instanceTypeId: instanceType.id } });
     Object.assign(ids, {
+      "instance-types": instanceType.id,
       hosts: host.id,
       images: image.id,
       networks: network.id,

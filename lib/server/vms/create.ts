@@ -8,6 +8,8 @@ import { defaultDisplay } from "../../display";
 import { auditRow, db, recordAudit, type AuditInput, type Caller, type Db } from "../platform";
 import { allocateNic, requireAttachableNetwork } from "../networks";
 import { requireVisibleImage, resolveFamily } from "../images";
+import { requirePermission } from "../identity";
+import { resolveInstanceType } from "../instance-types";
 import { placeAndRecord } from "./placement";
 import { CREATE_STEPS, createTask } from "./tasks";
 import { getVm } from "./queries";
@@ -91,20 +93,43 @@ function checkImageFor(image: ImageRow, input: ImageNeed): ImageRow {
   return image;
 }
 
+/** The VM's size: from its instance type (one read, checked against the arch), or the custom size its role may give. */
+async function sizeFor(input: CreateVmInput, who: Caller) {
+  if (input.instanceType !== undefined) {
+    const t = await resolveInstanceType(input.instanceType, input.arch);
+    return { vcpus: t.vcpus, memoryMb: t.memoryMb, diskGb: t.diskGb, instanceTypeId: t.id, instanceTypeName: t.name };
+  }
+  await requirePermission(who.actor, "vm:customSize", {
+    action: "vm.create",
+    targetType: "vm",
+    clientIp: who.clientIp,
+  });
+  // createVmSchema requires all three without an instanceType.
+  return {
+    vcpus: input.vcpus!,
+    memoryMb: input.memoryMb!,
+    diskGb: input.diskGb!,
+    instanceTypeId: null,
+    instanceTypeName: null,
+  };
+}
+export type VmSize = Awaited<ReturnType<typeof sizeFor>>;
+
 /** Checks everything that does not depend on capacity; the scheduler decides the rest. */
 export async function validateCreate(input: CreateVmInput, who: Caller) {
+  const size = await sizeFor(input, who);
   // A family resolves to its build for the VM's architecture (and says which arches it has if none),
   // among the builds the actor may see; an image they may not see answers 404 like a missing one.
   const imageId = input.imageId ?? (await resolveFamily(input.family!, input.arch, who.actor)).id;
   // The visible row is the one checked (no second read of it).
   const image = await requireVisibleImage(who.actor, imageId, { action: "vm.create", clientIp: who.clientIp });
-  return checkImageFor(image, input);
+  return { image: checkImageFor(image, { arch: input.arch, ...size }), size };
 }
 
 function createdAudit(
   who: Caller,
   input: CreateVmInput,
-  placed: { vmId: string; host: string; emulated: boolean; projectId: string },
+  placed: { vmId: string; host: string; emulated: boolean; projectId: string; instanceType: string | null },
 ): AuditInput {
   return {
     actor: who.actor,
@@ -119,6 +144,7 @@ function createdAudit(
       host: placed.host,
       emulated: placed.emulated,
       projectId: placed.projectId,
+      ...(placed.instanceType ? { instanceType: placed.instanceType } : {}),
     },
   };
 }
@@ -126,7 +152,7 @@ function createdAudit(
 export async function createVm(input: CreateVmInput, who: Caller, opts: { provision?: boolean } = {}) {
   // The project first: an actor who may not create there learns nothing else about the request.
   const projectId = await projectForNewVm(who.actor, input.projectId, { action: "vm.create", clientIp: who.clientIp });
-  const image = await validateCreate(input, who);
+  const { image, size } = await validateCreate(input, who);
   const cpuProblem = input.cpuModel ? cpuModelArchProblem(input.arch, input.cpuModel) : null;
   if (cpuProblem) throw new AppError({ code: "invalid", message: cpuProblem });
   // Tenancy: only the VM's project's networks or shared ones (404 if the caller cannot see it, else 403).
@@ -138,9 +164,9 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
     placed = await placeAndRecord(
       {
         arch: input.arch,
-        vcpus: input.vcpus,
-        memoryMb: input.memoryMb,
-        diskGb: input.diskGb,
+        vcpus: size.vcpus,
+        memoryMb: size.memoryMb,
+        diskGb: size.diskGb,
         allowEmulation: input.allowEmulation,
         strategy: input.strategy,
       },
@@ -151,9 +177,10 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
             id: newVmId,
             name: input.name,
             arch: input.arch,
-            vcpus: input.vcpus,
-            memoryMb: input.memoryMb,
-            diskGb: input.diskGb,
+            vcpus: size.vcpus,
+            memoryMb: size.memoryMb,
+            diskGb: size.diskGb,
+            instanceTypeId: size.instanceTypeId,
             imageId: image.id,
             hostId: p.hostId,
             status: "creating",
@@ -191,7 +218,13 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
         );
         await tx.auditEvent.create({
           data: auditRow(
-            createdAudit(who, input, { vmId: vm.id, host: pinned.hostName, emulated: p.emulated, projectId }),
+            createdAudit(who, input, {
+              vmId: vm.id,
+              host: pinned.hostName,
+              emulated: p.emulated,
+              projectId,
+              instanceType: size.instanceTypeName,
+            }),
           ),
         });
         return { vmId: vm.id, taskId: task.id };

@@ -25,6 +25,7 @@ export function toVmDto(
     host?: { id: string; name: string; arch: string } | null;
     image?: { id: string; name: string; format?: string } | null;
     project?: { id: string; name: string } | null;
+    instanceType?: { id: string; name: string } | null;
   },
 ) {
   return {
@@ -45,6 +46,7 @@ export function toVmDto(
     /** graphical display (ADR 013): "none" = serial console only */
     display: effectiveDisplay(v.arch as Arch, v.display, v.image?.format ? { format: v.image.format } : null),
     project: v.project ? { id: v.project.id, name: v.project.name } : null,
+    instanceType: v.instanceType ? { id: v.instanceType.id, name: v.instanceType.name } : null,
     ownerId: v.ownerId,
     machineType: v.machineType,
     cpuModel: v.cpuModel,
@@ -61,6 +63,7 @@ const include = {
   host: { select: { id: true, name: true, arch: true } },
   image: { select: { id: true, name: true, format: true } },
   project: { select: { id: true, name: true } },
+  instanceType: { select: { id: true, name: true } },
 } as const;
 
 // A VM without a project belongs to the default project (see vm-access.ts).

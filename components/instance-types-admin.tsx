@@ -1,0 +1,233 @@
+"use client";
+// Instance types page (admins, ADR 050): create, edit and delete the sizes the VM wizard offers. Every
+// change is a server action that checks instanceType:manage and audits; the form sends what was typed
+// and the server's zod schema answers per field.
+import { useState } from "react";
+import type { ActionResult } from "@/lib/action-result";
+import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
+import { ARCHES, ARCH_LABELS } from "@/lib/arch-labels";
+import { formatInstanceSize } from "@/lib/instance-type-size";
+
+export type InstanceTypeRow = {
+  id: string;
+  name: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  arch: string | null;
+  description: string | null;
+  vmCount: number;
+};
+/** What a form sends: the fields as typed; arch "" = every arch. */
+type TypeFields = { name: string; vcpus: string; memoryMb: string; diskGb: string; arch: string; description: string };
+type Act<I> = (input: I) => Promise<ActionResult>;
+export type InstanceTypeActions = {
+  create: Act<TypeFields>;
+  update: Act<TypeFields & { id: string }>;
+  remove: Act<{ id: string }>;
+};
+
+const input = "mt-1 w-full rounded-md border border-slate-300 px-2 py-1.5";
+
+function fieldsOf(form: HTMLFormElement): TypeFields {
+  const f = new FormData(form);
+  const s = (k: string) => String(f.get(k) ?? "").trim();
+  return {
+    name: s("name"),
+    vcpus: s("vcpus"),
+    memoryMb: s("memoryMb"),
+    diskGb: s("diskGb"),
+    arch: s("arch"),
+    description: s("description"),
+  };
+}
+
+/** The inputs of the create and the edit form (same names, same limits as lib/schemas/instance-types.ts). */
+function TypeInputs({ t, errors }: { t?: InstanceTypeRow; errors: Record<string, string | undefined> }) {
+  const num = (name: "vcpus" | "memoryMb" | "diskGb", label: string, min: number, fallback: number) => (
+    <label className="text-sm">
+      <span className="block font-medium">{label}</span>
+      <input
+        name={name}
+        type="number"
+        required
+        min={min}
+        defaultValue={t ? t[name] : fallback}
+        aria-invalid={!!errors[name]}
+        className={input}
+      />
+      {errors[name] && <span className="mt-1 block text-xs text-red-700">{errors[name]}</span>}
+    </label>
+  );
+  return (
+    <>
+      <label className="text-sm">
+        <span className="block font-medium">Name</span>
+        <input
+          name="name"
+          required
+          maxLength={63}
+          placeholder="m1.small"
+          defaultValue={t?.name}
+          autoComplete="off"
+          aria-invalid={!!errors.name}
+          className={input}
+        />
+        {errors.name && <span className="mt-1 block text-xs text-red-700">{errors.name}</span>}
+      </label>
+      {num("vcpus", "vCPUs", 1, 1)}
+      {num("memoryMb", "Memory (MiB)", 64, 1024)}
+      {num("diskGb", "Disk (GiB)", 1, 10)}
+      <label className="text-sm">
+        <span className="block font-medium">Architecture</span>
+        <select name="arch" defaultValue={t?.arch ?? ""} className={input}>
+          <option value="">Any architecture</option>
+          {ARCHES.map((a) => (
+            <option key={a} value={a}>
+              {ARCH_LABELS[a]} only
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="text-sm">
+        <span className="block font-medium">
+          Description <span className="text-xs font-normal text-slate-500">(optional)</span>
+        </span>
+        <input
+          name="description"
+          maxLength={500}
+          defaultValue={t?.description ?? ""}
+          autoComplete="off"
+          className={input}
+        />
+      </label>
+    </>
+  );
+}
+
+export function InstanceTypesAdmin({ types, actions }: { types: InstanceTypeRow[]; actions: InstanceTypeActions }) {
+  const { run, pending, message, fieldErrors } = useActionRunner();
+
+  function onCreate(e: React.FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const fields = fieldsOf(form);
+    run(actions.create(fields), `Created instance type ${fields.name}.`, () => form.reset());
+  }
+
+  return (
+    <div className="space-y-8">
+      <ActionMessage message={message} />
+      <CreateFormCard
+        title="Create an instance type"
+        label="Create instance type"
+        className="grid gap-3 sm:grid-cols-3 lg:grid-cols-[2fr_1fr_1fr_1fr_1.5fr_2fr_auto]"
+        onSubmit={onCreate}
+        pending={pending}
+      >
+        <TypeInputs errors={fieldErrors} />
+      </CreateFormCard>
+
+      {types.length === 0 ? (
+        <p className="text-sm text-slate-600">
+          No instance types yet: the wizard offers custom sizes only (to roles allowed to choose them).
+        </p>
+      ) : (
+        <ul className="space-y-3" aria-label="Instance types">
+          {types.map((t) => (
+            <TypeCard key={t.id} t={t} pending={pending} actions={actions} run={run} />
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function TypeCard({
+  t,
+  pending,
+  actions,
+  run,
+}: {
+  t: InstanceTypeRow;
+  pending: boolean;
+  actions: InstanceTypeActions;
+  run: RunAction;
+}) {
+  const [editing, setEditing] = useState(false);
+
+  function onSave(e: React.FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const fields = fieldsOf(e.currentTarget);
+    run(actions.update({ id: t.id, ...fields }), `Saved instance type ${fields.name}.`, () => setEditing(false));
+  }
+
+  return (
+    <li data-testid={`instance-type-${t.name}`} className="rounded-lg border border-slate-200 bg-white p-4">
+      {editing ? (
+        <form
+          onSubmit={onSave}
+          aria-label={`Edit instance type ${t.name}`}
+          className="grid gap-3 sm:grid-cols-3 lg:grid-cols-[2fr_1fr_1fr_1fr_1.5fr_2fr_auto]"
+        >
+          <TypeInputs t={t} errors={{}} />
+          <div className="flex items-end gap-2">
+            <button
+              type="submit"
+              disabled={pending}
+              className="rounded-md bg-indigo-600 px-3 py-1.5 text-sm text-white disabled:opacity-60"
+            >
+              Save
+            </button>
+            <button
+              type="button"
+              onClick={() => setEditing(false)}
+              className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300"
+            >
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <div className="flex flex-wrap items-start justify-between gap-3">
+          <div>
+            <h2 className="flex items-center gap-2 text-lg font-semibold">
+              {t.name}
+              <span className="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-normal text-slate-600">
+                {t.arch ? `${t.arch} only` : "any architecture"}
+              </span>
+            </h2>
+            <p className="text-sm text-slate-700">{formatInstanceSize(t)}</p>
+            {t.description && <p className="text-sm text-slate-600">{t.description}</p>}
+            <p className="mt-1 text-xs text-slate-500">
+              {t.vmCount} VM{t.vmCount === 1 ? "" : "s"} created from it
+            </p>
+          </div>
+          <div className="flex gap-2">
+            <button
+              type="button"
+              onClick={() => setEditing(true)}
+              aria-label={`Edit instance type ${t.name}`}
+              className="rounded border border-slate-300 px-2 py-1 text-xs"
+            >
+              Edit
+            </button>
+            <button
+              type="button"
+              disabled={pending}
+              aria-label={`Delete instance type ${t.name}`}
+              onClick={() => {
+                const note = t.vmCount > 0 ? ` Its ${t.vmCount} VM(s) keep their sizes.` : "";
+                if (confirm(`Delete instance type ${t.name}?${note}`))
+                  run(actions.remove({ id: t.id }), `Deleted instance type ${t.name}.`);
+              }}
+              className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50 disabled:opacity-50"
+            >
+              Delete
+            </button>
+          </div>
+        </div>
+      )}
+    </li>
+  );
+}
