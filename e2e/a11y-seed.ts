@@ -12,6 +12,25 @@ export const A11Y_IMAGE_ID = "a11y-img-x86";
 export const A11Y_VM_ID = "a11y-vm-01";
 export const A11Y_VM_PREFIX = "a11y-vm-";
 
+/** Every console page an admin reaches from the sidebar, detail pages on the seeded records (a11y and layout specs). */
+export const CONSOLE_PAGES = [
+  "/",
+  "/hosts",
+  `/hosts/${A11Y_HOST_ID}`,
+  "/images",
+  `/images/${A11Y_IMAGE_ID}`,
+  "/vms",
+  `/vms/${A11Y_VM_ID}`,
+  "/volumes",
+  "/networks",
+  "/events",
+  "/users",
+  "/projects",
+  "/instance-types",
+  "/audit",
+  "/account",
+];
+
 export function seedA11yRecords(vmCount = 60) {
   const db = new Database(E2E_DB, { timeout: 10_000 });
   const ts = new Date().toISOString().replace("Z", "+00:00");

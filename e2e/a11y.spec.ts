@@ -7,26 +7,9 @@ import AxeBuilder from "@axe-core/playwright";
 import { test, expect, type Page } from "@playwright/test";
 import { baseURL } from "../playwright.config";
 import { storageStateFor } from "./helpers";
-import { A11Y_HOST_ID, A11Y_IMAGE_ID, A11Y_VM_ID, removeA11yRecords, seedA11yRecords } from "./a11y-seed";
+import { A11Y_VM_ID, CONSOLE_PAGES, removeA11yRecords, seedA11yRecords } from "./a11y-seed";
 
-const CONSOLE_PAGES = [
-  "/",
-  "/hosts",
-  `/hosts/${A11Y_HOST_ID}`,
-  "/images",
-  `/images/${A11Y_IMAGE_ID}`,
-  "/vms",
-  `/vms/${A11Y_VM_ID}`,
-  "/volumes",
-  "/networks",
-  "/events",
-  "/users",
-  "/projects",
-  "/instance-types",
-  "/audit",
-  "/account",
-  "/no-such-page",
-];
+const PAGES = [...CONSOLE_PAGES, "/no-such-page"];
 const NARROW_PAGES = ["/", "/vms", `/vms/${A11Y_VM_ID}`, "/networks", "/users"];
 const SCHEMES = ["light", "dark"] as const;
 
@@ -97,7 +80,7 @@ for (const colorScheme of SCHEMES) {
     test.describe("admin", () => {
       test.use({ storageState: storageStateFor("admin") });
 
-      for (const path of CONSOLE_PAGES) {
+      for (const path of PAGES) {
         test(`${path} has no serious axe violations (${colorScheme})`, async ({ page }) => {
           await page.goto(path);
           await expectNoSeriousViolations(page, `${path} ${colorScheme}`);

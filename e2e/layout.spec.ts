@@ -3,14 +3,7 @@
 // inside their own box). Data: e2e/a11y-seed.ts (60 VMs make /vms?pageSize=50 several screens long).
 import { test, expect, type Page } from "@playwright/test";
 import { storageStateFor } from "./helpers";
-import {
-  A11Y_HOST_ID,
-  A11Y_IMAGE_ID,
-  A11Y_VM_ID,
-  A11Y_VM_PREFIX,
-  removeA11yRecords,
-  seedA11yRecords,
-} from "./a11y-seed";
+import { A11Y_VM_PREFIX, CONSOLE_PAGES, removeA11yRecords, seedA11yRecords } from "./a11y-seed";
 
 test.use({ storageState: storageStateFor("admin") });
 test.beforeAll(() => seedA11yRecords());
@@ -80,24 +73,7 @@ test.describe("a short window", () => {
 test.describe("390 px wide", () => {
   test.use({ viewport: { width: 390, height: 844 } });
 
-  for (const path of [
-    "/",
-    "/hosts",
-    `/hosts/${A11Y_HOST_ID}`,
-    "/images",
-    `/images/${A11Y_IMAGE_ID}`,
-    LONG_PAGE,
-    `/vms/${A11Y_VM_ID}`,
-    "/vms/new",
-    "/volumes",
-    "/networks",
-    "/events",
-    "/users",
-    "/projects",
-    "/instance-types",
-    "/audit",
-    "/account",
-  ]) {
+  for (const path of [...CONSOLE_PAGES.map((p) => (p === "/vms" ? LONG_PAGE : p)), "/vms/new"]) {
     test(`${path} does not scroll sideways`, async ({ page }) => {
       await page.goto(path);
       await expect(page.locator("h1").first()).toBeVisible();
