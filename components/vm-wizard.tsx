@@ -6,7 +6,8 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import dynamic from "next/dynamic";
 import { useRouter } from "next/navigation";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { nameSuffix, suggestVmName } from "@/lib/vm-name-suggestion";
 import { ArchBadge } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
 import { useCreateChecks } from "@/components/use-create-checks";
@@ -47,6 +48,9 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
   const [sizePick, setSizePick] = useState("");
   const [networkId, setNetworkId] = useState<string>("");
   const [name, setName] = useState("");
+  // Suggested from the image and arch (issue 17); replaced on the next image choice until the user edits it.
+  const [nameSuffixValue] = useState(nameSuffix);
+  const suggestedName = useRef("");
   const [allowEmulation, setAllowEmulation] = useState(false);
   const [ha, setHa] = useState(false);
   const [cpuModel, setCpuModel] = useState("");
@@ -275,6 +279,9 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
                       checked={imageId === i.id}
                       onChange={() => {
                         setImageId(i.id);
+                        const suggestion = suggestVmName(i.family ?? i.name, i.arch, nameSuffixValue);
+                        if (name === "" || name === suggestedName.current) setName(suggestion);
+                        suggestedName.current = suggestion;
                         setSize((s) => ({
                           ...s,
                           memoryMb: Math.max(s.memoryMb, i.minMemoryMb),
