@@ -102,7 +102,7 @@ function CapacityPanel({ arch, cap }: { arch: Arch; cap: Capacity }) {
   const vcpus = (n: number) => `${n} vCPU${n === 1 ? "" : "s"}`;
   return (
     <div className="rounded-lg border border-slate-200 bg-white p-4" data-testid={`capacity-${arch}`}>
-      <div className="grid gap-4 md:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 md:grid-cols-2">
         <Meter
           label="vCPUs"
           used={cap.vcpuUsed}
@@ -217,7 +217,7 @@ export function Dashboard() {
             <ArchBadge arch={arch} /> <span className="text-sm font-normal text-slate-600">capacity and inventory</span>
           </h2>
           <CapacityPanel arch={arch} cap={data.capacity[arch]} />
-          <div className="grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
+          <div className="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-3">
             <Card title="Hosts" href="/hosts" arch={arch} counts={data.hosts[arch]} />
             <Card title="VMs" href="/vms" arch={arch} counts={data.vms[arch]} />
             <Card title="Images" href="/images" arch={arch} counts={data.images[arch]} />
@@ -237,7 +237,7 @@ export function Dashboard() {
             <span data-testid="tasks-failed-24h">{data.tasks.failedLast24h}</span> failed in the last 24 h
           </Link>
         </p>
-        <div className="grid gap-4 lg:grid-cols-2">
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
           <TaskPanel
             title="Recent tasks"
             href="/events"

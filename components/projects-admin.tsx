@@ -214,7 +214,7 @@ function ProjectCard({
               <li
                 key={m.id}
                 data-testid={`member-${m.email}`}
-                className="flex items-center gap-1 rounded-full bg-slate-100 py-0.5 pl-3 pr-1 text-sm"
+                className="flex max-w-full items-center gap-1 rounded-full bg-slate-100 py-0.5 pl-3 pr-1 text-sm [overflow-wrap:anywhere]"
               >
                 {m.email} <span className="text-xs text-slate-600">({m.role})</span>
                 <button

@@ -82,7 +82,24 @@ test.describe("390 px wide", () => {
         scroll: document.documentElement.scrollWidth,
         body: document.body.scrollWidth,
       }));
-      expect(widths.scroll, `document width on ${path}`).toBeLessThanOrEqual(390);
+      // On failure, name the innermost elements that reach past the viewport (what to fix).
+      const culprits =
+        widths.scroll > 390
+          ? await page.evaluate(() =>
+              [...document.querySelectorAll("body *")]
+                .filter(
+                  (el) =>
+                    el.getBoundingClientRect().right > 391 &&
+                    ![...el.children].some((c) => c.getBoundingClientRect().right > 391),
+                )
+                .slice(0, 3)
+                .map(
+                  (el) =>
+                    `<${el.tagName.toLowerCase()} class="${el.className}"> ${(el.textContent ?? "").slice(0, 60)}`,
+                ),
+            )
+          : [];
+      expect(widths.scroll, `document width on ${path}; too wide: ${culprits.join(" | ")}`).toBeLessThanOrEqual(390);
       expect(widths.body, `body width on ${path}`).toBeLessThanOrEqual(390);
     });
   }
