@@ -6,16 +6,9 @@ import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
 import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
 import { ARCHES, ARCH_LABELS } from "@/lib/arch-labels";
-import { formatInstanceSize } from "@/lib/instance-type-size";
+import { formatInstanceSize, type InstanceTypeView } from "@/lib/instance-type-size";
 
-export type InstanceTypeRow = {
-  id: string;
-  name: string;
-  vcpus: number;
-  memoryMb: number;
-  diskGb: number;
-  arch: string | null;
-  description: string | null;
+export type InstanceTypeRow = InstanceTypeView & {
   vmCount: number;
 };
 /** What a form sends: the fields as typed; arch "" = every arch. */

@@ -3,19 +3,11 @@
 // (ADR 050; fetched from /api/v1/instance-types like the placement preview, no validator in the
 // page's first-load JS) and, for roles with vm:customSize, a custom size with quick presets.
 import { formatMb } from "@/lib/format";
-import { formatInstanceSize } from "@/lib/instance-type-size";
+import { formatInstanceSize, type InstanceTypeView } from "@/lib/instance-type-size";
 import type { Arch } from "@/lib/arch-labels";
 
 /** GET /api/v1/instance-types items, as much of them as the wizard reads (lib/schemas/instance-types.ts). */
-export type WizardInstanceType = {
-  id: string;
-  name: string;
-  vcpus: number;
-  memoryMb: number;
-  diskGb: number;
-  arch: string | null;
-  description: string | null;
-};
+export type WizardInstanceType = InstanceTypeView;
 export type WizardSize = { vcpus: number; memoryMb: number; diskGb: number };
 /** The size choice: an instance type's id, or "custom". */
 export const CUSTOM_SIZE = "custom";

@@ -8,6 +8,14 @@ export interface SizeLike {
   diskGb: number;
 }
 
+/** An instance type as the client components read it (GET /api/v1/instance-types items; lib/schemas/instance-types.ts). */
+export interface InstanceTypeView extends SizeLike {
+  id: string;
+  name: string;
+  arch: string | null;
+  description: string | null;
+}
+
 /** "2 vCPU · 4 GiB · 20 GiB" */
 export function formatInstanceSize(s: SizeLike): string {
   return `${s.vcpus} vCPU · ${formatMb(s.memoryMb)} · ${s.diskGb} GiB`;
