@@ -6,7 +6,7 @@ import { AppError } from "../../errors";
 import type { VmSpecInput } from "../../schemas/agent-api";
 import { MAX_SSH_KEYS_PER_USER, parseSshPublicKey, type AddSshKeyInput } from "../../schemas/ssh-keys";
 import { recordAudit } from "../platform";
-import { db } from "../platform";
+import { db, isUniqueViolation } from "../platform";
 import type { Actor } from "./guard";
 
 function parseOrThrow(publicKey: string) {
@@ -32,10 +32,6 @@ export async function listSshKeys(userId: string) {
     type: k.publicKey.split(" ")[0] ?? "",
     createdAt: k.createdAt,
   }));
-}
-
-function isUniqueViolation(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "P2002";
 }
 
 /** `input.publicKey` is the canonical line from addSshKeySchema. */

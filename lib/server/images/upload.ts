@@ -25,7 +25,7 @@ import {
   type UploadFilePart,
 } from "../../schemas/images";
 import { recordAudit } from "../platform";
-import { activeControllerId } from "../platform";
+import { activeControllerId, isUniqueViolation } from "../platform";
 import { db } from "../platform";
 import { demoCmdline } from "./demo";
 import { parseOrThrow } from "../platform";
@@ -82,10 +82,6 @@ function fmt(bytes: number): string {
 
 function tooLarge(what: string, max: number): AppError {
   return new AppError({ code: "too_large", message: `The ${what} is larger than the ${fmt(max)} limit.` });
-}
-
-function isUniqueViolation(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "P2002";
 }
 
 // ---------------------------------------------------------------------------------------------

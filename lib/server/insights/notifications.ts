@@ -3,7 +3,7 @@ import "server-only";
 // user (NotificationState.failedSeenUpTo): failures that finished after it are unread. A user with no
 // marker yet starts at their account's creation, so a new account does not inherit old failures.
 import type { Actor } from "../platform";
-import { db } from "../platform";
+import { db, isUniqueViolation } from "../platform";
 import { taskInclude, toTaskEventDtos, type TaskEvent, type TaskWhere } from "./events";
 import type { z } from "zod";
 import type { notificationsDtoSchema } from "../../schemas/events";
@@ -36,10 +36,6 @@ export async function notificationsFor(actor: Pick<Actor, "id">, scope: TaskWher
   return { unread, seenUpTo: since, items: await toTaskEventDtos(rows) } satisfies z.input<
     typeof notificationsDtoSchema
   >;
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "P2002";
 }
 
 /**

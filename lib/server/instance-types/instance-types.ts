@@ -10,7 +10,7 @@ import type {
   UpdateInstanceTypeInput,
   instanceTypeDtoSchema,
 } from "../../schemas/instance-types";
-import { db, recordAudit, type Caller } from "../platform";
+import { db, isUniqueViolation, recordAudit, type Caller } from "../platform";
 
 type InstanceTypeRow = {
   id: string;
@@ -62,10 +62,6 @@ export async function getInstanceType(id: string): Promise<InstanceTypeDto> {
   const row = await db().instanceType.findUnique({ where: { id }, include: withCount });
   if (!row) throw notFound(id);
   return toInstanceTypeDto(row);
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "P2002";
 }
 
 function nameTaken(name: string): AppError {

@@ -6,7 +6,7 @@ import "server-only";
 // `maxAddresses` addresses in one minute the rest share a single row. The bound lives in the database (one row
 // id per address and minute), so it holds across controllers too.
 import { createHash } from "node:crypto";
-import { db } from "./db";
+import { db, isUniqueViolation } from "./db";
 import { logError } from "./log";
 import { auditRow, type AuditInput } from "./audit";
 
@@ -90,8 +90,4 @@ function detailsText(details: Record<string, unknown>): string {
 function attemptsIn(details: string | null): number {
   const n = Number(/^\{"attempts":(\d+)/.exec(details ?? "")?.[1]);
   return Number.isSafeInteger(n) && n > 0 ? n : 1;
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "P2002";
 }

@@ -69,6 +69,11 @@ const UNAVAILABLE_MESSAGE = new RegExp(
   "i",
 );
 
+/** Prisma's unique-constraint violation (P2002): the row another request created first. */
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "P2002";
+}
+
 export const DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable right now; try again in a moment.";
 
 /** True when `error` (or what it wraps: `cause`, Prisma's `meta.driverAdapterError`) says the database is unreachable. */

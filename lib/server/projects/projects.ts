@@ -14,7 +14,7 @@ import {
 } from "../../schemas/projects";
 import type { z } from "zod";
 import { recordAudit } from "../platform";
-import { db } from "../platform";
+import { db, isUniqueViolation } from "../platform";
 import type { Actor } from "../platform";
 import { logInfo } from "../platform";
 import { serverHooks } from "../../server-hooks";
@@ -50,7 +50,7 @@ export async function ensureDefaultProject(): Promise<{ id: string; name: string
       select: { id: true, name: true },
     });
     if (again) return again;
-    if (prismaCode(error) === "P2002") {
+    if (isUniqueViolation(error)) {
       // Another project took the name "default": the default project keeps its id, not its name.
       return db().project.create({
         data: { id: DEFAULT_PROJECT_ID, name: `${DEFAULT_PROJECT_NAME}-${Date.now().toString(36)}` },
@@ -192,7 +192,7 @@ export async function createProject(input: CreateProjectInput, who: Caller): Pro
   try {
     ({ id } = await db().project.create({ data: { name: input.name, description: input.description } }));
   } catch (error) {
-    if (prismaCode(error) === "P2002") throw nameTaken(input.name);
+    if (isUniqueViolation(error)) throw nameTaken(input.name);
     throw error;
   }
   await recordAudit({
@@ -222,7 +222,7 @@ export async function updateProject(id: string, input: UpdateProjectInput, who: 
       },
     });
   } catch (error) {
-    if (prismaCode(error) === "P2002") throw nameTaken(input.name ?? "");
+    if (isUniqueViolation(error)) throw nameTaken(input.name ?? "");
     throw error;
   }
   await recordAudit({
