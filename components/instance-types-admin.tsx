@@ -7,6 +7,7 @@ import type { ActionResult } from "@/lib/action-result";
 import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
 import { ARCHES, ARCH_LABELS } from "@/lib/arch-labels";
 import { formatInstanceSize, type InstanceTypeView } from "@/lib/instance-type-size";
+import { EditFormButtons } from "@/components/edit-form-buttons";
 
 export type InstanceTypeRow = InstanceTypeView & {
   vmCount: number;
@@ -165,20 +166,7 @@ function TypeCard({
         >
           <TypeInputs t={t} errors={{}} />
           <div className="flex items-end gap-2">
-            <button
-              type="submit"
-              disabled={pending}
-              className="rounded-md bg-indigo-600 px-3 py-1.5 text-sm text-white disabled:opacity-60"
-            >
-              Save
-            </button>
-            <button
-              type="button"
-              onClick={() => setEditing(false)}
-              className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300"
-            >
-              Cancel
-            </button>
+            <EditFormButtons pending={pending} onCancel={() => setEditing(false)} />
           </div>
         </form>
       ) : (

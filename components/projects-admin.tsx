@@ -6,6 +6,7 @@ import type { ActionResult } from "@/lib/action-result";
 import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
 import { formatDate } from "@/lib/format";
 import type { ProjectDto } from "@/lib/schemas/projects";
+import { EditFormButtons } from "@/components/edit-form-buttons";
 
 /** A project as the API answers it to an admin (lib/schemas/projects.ts projectDtoSchema): members always there. */
 export type ProjectRow = ProjectDto & { members: NonNullable<ProjectDto["members"]> };
@@ -138,20 +139,7 @@ function ProjectCard({
                 className="mt-1 w-72 rounded-md border border-slate-300 px-2 py-1"
               />
             </label>
-            <button
-              type="submit"
-              disabled={pending}
-              className="rounded-md bg-indigo-600 px-3 py-1.5 text-sm text-white disabled:opacity-60"
-            >
-              Save
-            </button>
-            <button
-              type="button"
-              onClick={() => setEditing(false)}
-              className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300"
-            >
-              Cancel
-            </button>
+            <EditFormButtons pending={pending} onCancel={() => setEditing(false)} />
           </form>
         ) : (
           <div>
