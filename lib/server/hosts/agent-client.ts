@@ -89,36 +89,40 @@ export async function agentTlsOptions(
   hostName = hostId,
 ): Promise<https.RequestOptions> {
   const pki = await ensurePki();
-  const pin = normalizeFingerprint(fingerprint);
   return {
     ca: pki.caCertPem,
     cert: pki.controllerCertPem,
     key: pki.controllerKeyPem,
     minVersion: "TLSv1.2",
-    // Runs after the chain verified against our CA, on every new connection (pooled ones are per pin: agent-pool.ts).
-    checkServerIdentity: (_servername, cert) => {
-      if (!(cert.subjectaltname ?? "").split(", ").includes(`URI:${HOST_URI_PREFIX}${hostId}`)) {
-        return Object.assign(new Error(`the certificate presented does not name host ${hostName} (${hostId})`), {
-          code: "ERR_POLYARCH_PIN",
-        });
-      }
-      if (normalizeFingerprint(cert.fingerprint256 ?? "") !== pin) {
-        return Object.assign(
-          new Error(
-            `the certificate presented is not the one issued to host ${hostName} (pinned ${pin.slice(0, 16)}…)`,
-          ),
-          { code: "ERR_POLYARCH_PIN" },
-        );
-      }
-      return undefined;
-    },
+    checkServerIdentity: pinCheck(hostId, fingerprint, hostName),
   };
 }
 
-/** The host's kept-alive pool, verifying new connections exactly as agentTlsOptions does. */
-async function pooledAgent(hostId: string, fingerprint: string, hostName: string): Promise<https.Agent> {
-  const { checkServerIdentity } = await agentTlsOptions(hostId, fingerprint, hostName);
-  return agentPoolFor(hostId, fingerprint, checkServerIdentity);
+/**
+ * The host check of a connection to one agent: its certificate names urn:polyarch:host:<hostId> and is
+ * the pinned one. Runs after the chain verified against our CA, on every new connection (pooled ones are
+ * per pin: agent-pool.ts).
+ */
+function pinCheck(
+  hostId: string,
+  fingerprint: string,
+  hostName: string,
+): NonNullable<https.AgentOptions["checkServerIdentity"]> {
+  const pin = normalizeFingerprint(fingerprint);
+  return (_servername, cert) => {
+    if (!(cert.subjectaltname ?? "").split(", ").includes(`URI:${HOST_URI_PREFIX}${hostId}`)) {
+      return Object.assign(new Error(`the certificate presented does not name host ${hostName} (${hostId})`), {
+        code: "ERR_POLYARCH_PIN",
+      });
+    }
+    if (normalizeFingerprint(cert.fingerprint256 ?? "") !== pin) {
+      return Object.assign(
+        new Error(`the certificate presented is not the one issued to host ${hostName} (pinned ${pin.slice(0, 16)}…)`),
+        { code: "ERR_POLYARCH_PIN" },
+      );
+    }
+    return undefined;
+  };
 }
 
 /**
@@ -213,7 +217,12 @@ async function call<S extends z.ZodType>(
       body: body !== undefined ? JSON.stringify(body) : undefined,
       timeoutMs,
       onData: onLines ?? (onStep ? stepLines(onStep) : undefined),
-      agent: url.protocol === "https:" ? await pooledAgent(host.id, host.certFingerprint!, host.name) : undefined,
+      agent:
+        url.protocol === "https:"
+          ? await agentPoolFor(host.id, host.certFingerprint!, () =>
+              pinCheck(host.id, host.certFingerprint!, host.name),
+            )
+          : undefined,
       signal: watch?.signal,
     });
   } catch (error) {

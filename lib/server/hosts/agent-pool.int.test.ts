@@ -24,7 +24,7 @@ let dropOnRequest: (nth: number) => boolean = () => false;
 
 async function pooled(pin = fingerprint) {
   const { checkServerIdentity } = await agentTlsOptions(HOST_ID, pin, "pool-host");
-  return agentPoolFor(HOST_ID, pin, checkServerIdentity);
+  return agentPoolFor(HOST_ID, pin, () => checkServerIdentity);
 }
 
 async function get(agent: https.Agent) {

@@ -36,13 +36,13 @@ function secureContextFor(pki: Pki): tls.SecureContext {
 }
 
 /**
- * The pool for one host under its current pin. `verify` is agentTlsOptions' checkServerIdentity
- * (chain already checked against our CA; this checks the host URI and the fingerprint).
+ * The pool for one host under its current pin. `verify` builds the check of the host URI and the
+ * fingerprint (the chain is checked against our CA first); called only when a new pool is made.
  */
 export async function agentPoolFor(
   hostId: string,
   fingerprint: string,
-  verify: https.AgentOptions["checkServerIdentity"],
+  verify: () => https.AgentOptions["checkServerIdentity"],
 ): Promise<https.Agent> {
   const pki = await ensurePki();
   const pool = pools.get(hostId);
@@ -54,7 +54,7 @@ export async function agentPoolFor(
     // Node expires an idle socket one second before the agent's advertised Keep-Alive timeout.
     scheduling: "lifo",
     secureContext: secureContextFor(pki),
-    checkServerIdentity: verify,
+    checkServerIdentity: verify(),
   });
   pools.set(hostId, { fingerprint, pki, agent });
   return agent;
