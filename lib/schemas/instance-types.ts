@@ -76,15 +76,8 @@ export const instanceTypeListQuery = z.object({ arch: archSchema.optional() });
 export const instanceTypeIdSchema = z.string().trim().min(1).max(64);
 /** Server-action inputs (the id travels in the payload). */
 export const instanceTypeRefSchema = z.object({ id: instanceTypeIdSchema });
-export const updateInstanceTypeActionSchema = z.object({
-  id: instanceTypeIdSchema,
-  name: instanceTypeNameSchema,
-  vcpus: vcpusSchema,
-  memoryMb: memoryMbSchema,
-  diskGb: diskGbSchema,
-  arch: typeArchSchema.transform((v) => v ?? null),
-  description: descriptionSchema.transform((v) => v ?? null),
-});
+/** The edit form sends every field, like a create, with the id. */
+export const updateInstanceTypeActionSchema = z.object({ id: instanceTypeIdSchema, ...createInstanceTypeSchema.shape });
 
 export const instanceTypeDtoSchema = z.object({
   id: z.string(),
