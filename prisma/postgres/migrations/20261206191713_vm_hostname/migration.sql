@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Vm" ADD COLUMN     "hostname" TEXT;
+

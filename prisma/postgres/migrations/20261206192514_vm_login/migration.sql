@@ -1,0 +1,4 @@
+-- AlterTable
+ALTER TABLE "Vm" ADD COLUMN     "loginPasswordHash" TEXT,
+ADD COLUMN     "loginSshKey" TEXT;
+
