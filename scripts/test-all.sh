@@ -21,6 +21,7 @@ node scripts/prisma-generate.mjs
 
 step "lint (eslint: no warnings, no import cycles, domain boundaries; file and line size)"
 npx eslint . --max-warnings=0
+node scripts/check-import-cycles.mjs
 node scripts/check-source-shape.mjs
 
 step "format (prettier)"
