@@ -149,6 +149,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     facts: () => facts,
     usage: () => usage.sample(),
     vms: manager,
+    ...(network ? { firewall: network } : {}),
     images,
     auth: tokens,
     log,

@@ -21,6 +21,8 @@ export type Route =
   | { name: "disk"; rawId: string }
   /** /v1/vms/:id/migration/:op (ADR 035); the op is checked by migration-routes.ts */
   | { name: "migration"; rawId: string; op: string }
+  /** /v1/vms/:id/nics/:nicId/firewall: a NIC's security groups (firewall-routes.ts, ADR 052) */
+  | { name: "firewall"; rawId: string; rawNic: string }
   /** /v1/vms/:id/disks/:disk: a disk of a cold migration */
   | { name: "vmDisk"; rawId: string; rawDisk: string };
 
@@ -43,6 +45,7 @@ export const ALLOWED: Record<Route["name"], string[]> = {
   disk: ["GET"],
   migration: ["POST"],
   vmDisk: ["GET", "PUT"],
+  firewall: ["PUT", "DELETE"],
 };
 
 export function route(rawUrl: string): Route | null {
@@ -63,6 +66,8 @@ export function route(rawUrl: string): Route | null {
   // <id>/migration/<op> and <id>/disks/<disk> first: a volume id may end like another route.
   const mig = /^([^/]*)\/migration\/([^/]*)$/.exec(rest);
   if (mig) return { name: "migration", rawId: mig[1]!, op: mig[2]! };
+  const fw = /^([^/]*)\/nics\/([^/]*)\/firewall$/.exec(rest);
+  if (fw) return { name: "firewall", rawId: fw[1]!, rawNic: fw[2]! };
   const disk = /^([^/]*)\/disks\/(.*)$/.exec(rest);
   if (disk) return { name: "vmDisk", rawId: disk[1]!, rawDisk: disk[2]! };
   // Anything else under /v1/vms/ is an id (possibly with '/' or '..'): parseId rejects it with 400.

@@ -39,6 +39,7 @@ import { isControllerPeer, SERVER_TLS_OPTIONS } from "../controller";
 import { AGENT_VERSION, archRefusal, type HostUsage } from "../host";
 import { type Logger, silentLogger } from "../util";
 import type { TokenVerifier } from "./auth";
+import { type FirewallBackend, handleFirewallRoute } from "./firewall-routes";
 import { handleMigrationRoute, type MigrationBackend } from "./migration-routes";
 import { HttpError, readJson } from "./body";
 import { ALLOWED, route } from "./routes";
@@ -116,6 +117,8 @@ export interface AgentServerOptions {
   /** PUT /v1/token: the controller hands over the rotated host token */
   acceptToken?: (hostToken: string) => Promise<void>;
   maxBodyBytes?: number;
+  /** security groups on the VMs' NIC ports (firewall-routes.ts); absent = 404 on that route */
+  firewall?: FirewallBackend;
 }
 
 const AGENT_ERROR_STATUS: Record<string, number> = {
@@ -369,6 +372,13 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
         return send(res, 200, { status: await need(opts.vms.revertSnapshot, "snapshots").call(opts.vms, id, sid) });
       case "disk":
         return sendDisk(req, res, id);
+      case "firewall":
+        return handleFirewallRoute(req, res, id, r.rawNic, {
+          firewall: opts.firewall,
+          vmExists: (vmId) => opts.vms.get(vmId),
+          readJson: readBody,
+          send,
+        });
       case "migration":
       case "vmDisk":
         return handleMigrationRoute(req, res, r, id, migrationDeps);

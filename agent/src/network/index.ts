@@ -18,3 +18,5 @@ export {
   portSecurityFlows,
   type PortAddress,
 } from "./port-security";
+export { baseFlows, firewallCookie, firewallFlows, portRangeMasks, type FirewalledPort } from "./firewall";
+export { applyPortFirewall, recordedFirewall, removePortFirewall } from "./ovs-firewall";

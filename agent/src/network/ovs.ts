@@ -3,8 +3,12 @@
 // every call safe to repeat (the agent re-applies specs after restarts).
 import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import type { PortFirewall } from "../../../lib/schemas/security-groups";
 import { ExecError, type Logger, run, silentLogger } from "../util";
+import { baseFlows } from "./firewall";
+import { applyPortFirewall, recordedFirewall, removePortFirewall } from "./ovs-firewall";
 import { portSecurityCookie, portSecurityFlows, type PortAddress } from "./port-security";
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ-1); we also refuse a leading '-' (argv option injection). */
@@ -79,6 +83,25 @@ export class Ovs {
     const secs = Math.max(1, Math.floor(this.timeoutMs / 1000) - 2);
     const target = this.rundir ? `unix:${path.join(this.rundir, `${bridge}.mgmt`)}` : bridge;
     return run("ovs-ofctl", [`--timeout=${secs}`, cmd, target, ...rest], { timeoutMs: this.timeoutMs });
+  }
+
+  /**
+   * Runs `ovs-ofctl [--bundle] <cmd> <bridge> <file>` with `lines` written to a private temporary file:
+   * with --bundle the whole file is one OpenFlow transaction (all or nothing, no half-applied state).
+   */
+  async ofctlFile(cmd: string, bridge: string, lines: string[], opts: { bundle?: boolean } = {}): Promise<void> {
+    assertIfName(bridge, "bridge");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pa-flows-"));
+    const file = path.join(dir, "flows");
+    try {
+      fs.writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
+      const secs = Math.max(1, Math.floor(this.timeoutMs / 1000) - 2);
+      const target = this.rundir ? `unix:${path.join(this.rundir, `${bridge}.mgmt`)}` : bridge;
+      const flags = [`--timeout=${secs}`, ...(opts.bundle ? ["--bundle"] : [])];
+      await run("ovs-ofctl", [...flags, cmd, target, file], { timeoutMs: this.timeoutMs });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** The OpenFlow port number of an interface (what flows match as in_port). */
@@ -186,6 +209,9 @@ export class Ovs {
           : "";
       throw new OvsError(`OVS bridge ${name} is not working: ${err}${why}`);
     }
+    // The security-group pipeline's table-miss flows (firewall.ts): without them a secured port's
+    // traffic, sent on to table 10, would be dropped.
+    await this.ofctlFile("add-flows", name, baseFlows(), { bundle: true });
     this.log("info", "ovs.bridge.ready", { bridge: name, datapath: this.datapath });
   }
 
@@ -298,8 +324,9 @@ export class OvsNetwork {
         "polyarch-nic-id": nic.id,
         ...(nic.mac ? { "attached-mac": nic.mac } : {}),
       });
-      // Anti-spoofing before anything can send: ports are plugged while the VM is not running.
-      if (nic.mac) await this.ovs.securePort(this.bridge, tap, { mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) });
+      // Anti-spoofing before anything can send: ports are plugged while the VM is not running. A port
+      // plugged again keeps its recorded security-group firewall (securePort re-applies it).
+      await this.securePort(vmId, nic, tap);
     } catch (e) {
       // Clean up what this call created; an older tap may still be in use by a running QEMU.
       if (!existed) {
@@ -316,16 +343,32 @@ export class OvsNetwork {
   async securePort(vmId: string, nic: NicLike, tap?: string): Promise<void> {
     if (!nic.mac) return;
     await this.ensureBridge();
-    await this.ovs.securePort(this.bridge, tap ?? tapName(vmId, nic.id), {
-      mac: nic.mac,
-      ...(nic.ip ? { ip: nic.ip } : {}),
-    });
+    const port = tap ?? tapName(vmId, nic.id);
+    await this.ovs.securePort(this.bridge, port, { mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) });
+    // securePort cleared every flow of the port's number, its egress security-group flows too.
+    const fw = await recordedFirewall(this.ovs, port);
+    if (fw) await applyPortFirewall(this.ovs, this.bridge, port, fw, nic.mac);
+  }
+
+  /**
+   * Replaces the security-group firewall of a plugged NIC live (null = none: unfiltered). 404-style
+   * error when the VM has no such port on this host.
+   */
+  async applyFirewall(vmId: string, nicId: string, fw: PortFirewall | null): Promise<{ port: string; flows: number }> {
+    const port = tapName(vmId, nicId);
+    await this.ensureBridge();
+    if (!netDeviceExists(port) || !(await this.ovs.listPorts(this.bridge)).includes(port))
+      throw Object.assign(new Error(`NIC ${nicId} of VM ${vmId} is not plugged on this host`), { code: "not_found" });
+    const { flows } = await applyPortFirewall(this.ovs, this.bridge, port, fw);
+    this.log("info", "nic.firewall", { vmId, nic: nicId, port, flows, rules: fw?.rules.length ?? null });
+    return { port, flows };
   }
 
   async removePort(vmId: string, nic: NicLike, tap?: string): Promise<void> {
     const name = tap ?? tapName(vmId, nic.id);
     // The rules first: OVS keeps flows of a deleted port, and a later port may get its number.
     await this.ovs.unsecurePort(this.bridge, name);
+    await removePortFirewall(this.ovs, this.bridge, name);
     await this.ovs.removePort(this.bridge, name);
     await deleteTap(name);
     this.log("info", "nic.detached", { vmId, nic: nic.id, tap: name });

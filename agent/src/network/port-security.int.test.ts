@@ -46,9 +46,9 @@ describe("portSecurityFlows", () => {
     expect(c).toMatch(/^0x[0-9a-f]{1,16}$/);
     expect(flows).toEqual([
       `cookie=${c},table=0,in_port=7,priority=100,actions=drop`,
-      `cookie=${c},table=0,in_port=7,priority=110,dl_src=52:54:00:aa:bb:01,ip,nw_src=10.0.0.5,actions=NORMAL`,
-      `cookie=${c},table=0,in_port=7,priority=110,dl_src=52:54:00:aa:bb:01,arp,arp_sha=52:54:00:aa:bb:01,arp_spa=10.0.0.5,actions=NORMAL`,
-      `cookie=${c},table=0,in_port=7,priority=110,dl_src=52:54:00:aa:bb:01,arp,arp_sha=52:54:00:aa:bb:01,arp_spa=0.0.0.0,actions=NORMAL`,
+      `cookie=${c},table=0,in_port=7,priority=110,dl_src=52:54:00:aa:bb:01,ip,nw_src=10.0.0.5,actions=resubmit(,10)`,
+      `cookie=${c},table=0,in_port=7,priority=110,dl_src=52:54:00:aa:bb:01,arp,arp_sha=52:54:00:aa:bb:01,arp_spa=10.0.0.5,actions=resubmit(,10)`,
+      `cookie=${c},table=0,in_port=7,priority=110,dl_src=52:54:00:aa:bb:01,arp,arp_sha=52:54:00:aa:bb:01,arp_spa=0.0.0.0,actions=resubmit(,10)`,
     ]);
     expect(portSecurityFlows("p", 7, { mac: "52:54:00:aa:bb:01" }).join("\n")).not.toContain("nw_src");
     expect(() => portSecurityFlows("p", 7, { mac: "52:54:00:aa:bb:01,actions=NORMAL" })).toThrow(/invalid MAC/);

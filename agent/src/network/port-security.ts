@@ -4,12 +4,13 @@
 // sender MAC and sender IP must be its own; an ARP probe's 0.0.0.0 is allowed). Everything else it
 // sends is dropped: other source MACs or IPs, gratuitous ARP claiming someone else's address, IPv6
 // (our networks are IPv4-only), other ethertypes. Traffic *to* the VM is untouched.
-// Like Neutron's OVS firewall driver, simplified to table 0 of a bridge whose default flow stays
-// `NORMAL` (VLAN tags are applied by the access port, MAC learning by NORMAL):
+// Like Neutron's OVS firewall driver, in table 0; what passes goes on to the security-group tables
+// (firewall.ts, ADR 052), which end in `NORMAL` (VLAN tags are applied by the access port, MAC
+// learning by NORMAL):
 //
-//   priority 110  in_port=P, dl_src=MAC, ip,  nw_src=IP                 → NORMAL
-//   priority 110  in_port=P, dl_src=MAC, arp, arp_sha=MAC, arp_spa=IP   → NORMAL
-//   priority 110  in_port=P, dl_src=MAC, arp, arp_sha=MAC, arp_spa=0.0.0.0 → NORMAL (ARP probe)
+//   priority 110  in_port=P, dl_src=MAC, ip,  nw_src=IP                 → table 10
+//   priority 110  in_port=P, dl_src=MAC, arp, arp_sha=MAC, arp_spa=IP   → table 10
+//   priority 110  in_port=P, dl_src=MAC, arp, arp_sha=MAC, arp_spa=0.0.0.0 → table 10 (ARP probe)
 //   priority 100  in_port=P                                              → drop
 //
 // A NIC without an address (DHCP, not used by Polyarch's IPAM) gets MAC-only rules: its IPv4 and ARP
@@ -18,8 +19,12 @@
 // port number (OVS keeps flows of deleted ports, and numbers are reused).
 import crypto from "node:crypto";
 import { isIPv4 } from "node:net";
+import { T_EGRESS } from "./firewall";
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** what an allowed packet does next: the egress security-group table */
+const NEXT = `resubmit(,${T_EGRESS})`;
 
 export const PORT_SECURITY_ALLOW_PRIORITY = 110;
 export const PORT_SECURITY_DROP_PRIORITY = 100;
@@ -48,12 +53,12 @@ export function portSecurityFlows(port: string, ofport: number, addr: PortAddres
   const allow = `${base},priority=${PORT_SECURITY_ALLOW_PRIORITY},dl_src=${mac}`;
   const flows = [`${base},priority=${PORT_SECURITY_DROP_PRIORITY},actions=drop`];
   if (addr.ip === undefined) {
-    flows.push(`${allow},ip,actions=NORMAL`, `${allow},arp,arp_sha=${mac},actions=NORMAL`);
+    flows.push(`${allow},ip,actions=${NEXT}`, `${allow},arp,arp_sha=${mac},actions=${NEXT}`);
   } else {
     flows.push(
-      `${allow},ip,nw_src=${addr.ip},actions=NORMAL`,
-      `${allow},arp,arp_sha=${mac},arp_spa=${addr.ip},actions=NORMAL`,
-      `${allow},arp,arp_sha=${mac},arp_spa=0.0.0.0,actions=NORMAL`,
+      `${allow},ip,nw_src=${addr.ip},actions=${NEXT}`,
+      `${allow},arp,arp_sha=${mac},arp_spa=${addr.ip},actions=${NEXT}`,
+      `${allow},arp,arp_sha=${mac},arp_spa=0.0.0.0,actions=${NEXT}`,
     );
   }
   return flows;

@@ -42,6 +42,7 @@ import {
   migrationTargetSchema,
   type MigrationProgressEvent,
 } from "../../schemas/agent-migration";
+import type { PortFirewall } from "../../schemas/security-groups";
 import { db } from "../platform";
 import { hostTokenFor } from "./token";
 import { HostOfflineError, offlineWatch } from "./offline-watch";
@@ -278,6 +279,15 @@ export const agentClient = {
       throw error;
     }
   },
+  /** A NIC's security-group firewall, replaced live (ADR 052); null removes it (the port is unfiltered). */
+  putFirewall: (h: AgentTarget, vmId: string, nicId: string, fw: PortFirewall | null) =>
+    call(
+      h,
+      fw ? "PUT" : "DELETE",
+      `${vmPath(vmId)}/nics/${encodeURIComponent(nicId)}/firewall`,
+      z.unknown(),
+      fw ?? undefined,
+    ),
   // Snapshots (issue 13): the Snapshot row's id is the agent's snapshot id. A memory snapshot
   // under TCG saves the guest's RAM at emulated speed (tens of seconds): long timeouts.
   listSnapshots: (h: AgentTarget, vmId: string) =>
