@@ -1,3 +1,8 @@
+import createNextIntlPlugin from "next-intl/plugin";
+
+// next-intl without locale routing (ADR 051): i18n/request.ts picks the language per request.
+const withNextIntl = createNextIntlPlugin("./i18n/request.ts");
+
 /** @type {import('next').NextConfig} */
 const nextConfig = {
   poweredByHeader: false,
@@ -5,6 +10,8 @@ const nextConfig = {
   // (docker/controller.Dockerfile, docs/deploy.md). `npm start` (dist/server.mjs, built from server/) is unaffected.
   output: "standalone",
   reactStrictMode: true,
+  // i18n/messages.ts reads messages/<locale>/*.json at run time: ship them with the standalone server.
+  outputFileTracingIncludes: { "/**": ["./messages/**/*.json"] },
   // better-sqlite3 and pg are native / Node-only: load them from node_modules at run time.
   serverExternalPackages: [
     "better-sqlite3",
@@ -32,4 +39,4 @@ const nextConfig = {
     ];
   },
 };
-export default nextConfig;
+export default withNextIntl(nextConfig);

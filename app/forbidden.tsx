@@ -1,12 +1,14 @@
 import Link from "next/link";
+import { useTranslations } from "next-intl";
 
 export default function Forbidden() {
+  const t = useTranslations("errors");
   return (
     <main className="mx-auto max-w-lg p-10 text-center">
-      <h1 className="text-2xl font-semibold">Not allowed</h1>
-      <p className="mt-2 text-slate-600">Your role does not include this page. Ask an admin if you need access.</p>
+      <h1 className="text-2xl font-semibold">{t("forbiddenTitle")}</h1>
+      <p className="mt-2 text-slate-600">{t("forbiddenBody")}</p>
       <Link href="/" className="mt-4 inline-block text-indigo-700 underline">
-        Back to the dashboard
+        {t("backToDashboard")}
       </Link>
     </main>
   );

@@ -1,19 +1,29 @@
 import type { Metadata } from "next";
 import { GeistSans } from "geist/font/sans";
 import { GeistMono } from "geist/font/mono";
+import { NextIntlClientProvider } from "next-intl";
+import { getLocale, getTranslations } from "next-intl/server";
 import { Providers } from "@/components/providers";
 import "./globals.css";
 
-export const metadata: Metadata = {
-  title: { default: "Polyarch", template: "%s · Polyarch" },
-  description: "Private cloud for x86_64 + aarch64 fleets",
-};
+export async function generateMetadata(): Promise<Metadata> {
+  const t = await getTranslations("meta");
+  return {
+    title: { default: "Polyarch", template: "%s · Polyarch" },
+    description: t("description"),
+  };
+}
 
-export default function RootLayout({ children }: { children: React.ReactNode }) {
+export default async function RootLayout({ children }: { children: React.ReactNode }) {
+  // The request's language (i18n/request.ts): the saved choice, the switch's cookie, Accept-Language.
+  const locale = await getLocale();
   return (
-    <html lang="en" className={`${GeistSans.variable} ${GeistMono.variable}`}>
+    <html lang={locale} className={`${GeistSans.variable} ${GeistMono.variable}`}>
       <body className="font-sans">
-        <Providers>{children}</Providers>
+        {/* Hands locale, messages, time zone and formats to client components (useTranslations, useFormatter). */}
+        <NextIntlClientProvider>
+          <Providers>{children}</Providers>
+        </NextIntlClientProvider>
       </body>
     </html>
   );

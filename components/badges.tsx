@@ -1,3 +1,4 @@
+import { useTranslations } from "next-intl";
 import type { Arch } from "@/lib/arch";
 
 const ARCH_STYLE: Record<Arch, string> = {
@@ -7,6 +8,7 @@ const ARCH_STYLE: Record<Arch, string> = {
 
 /** The same architecture badge on every page. */
 export function ArchBadge({ arch, emulated }: { arch: Arch | string; emulated?: boolean }) {
+  const t = useTranslations("common");
   const style = ARCH_STYLE[arch as Arch] ?? "bg-slate-100 text-slate-700 ring-slate-300";
   return (
     <span className="inline-flex items-center gap-1">
@@ -18,10 +20,10 @@ export function ArchBadge({ arch, emulated }: { arch: Arch | string; emulated?: 
       </span>
       {emulated && (
         <span
-          title="Runs under TCG emulation on a host of another architecture"
+          title={t("emulatedTitle")}
           className="rounded bg-amber-100 px-1.5 py-0.5 text-xs font-medium text-amber-800 ring-1 ring-inset ring-amber-300"
         >
-          emulated
+          {t("emulated")}
         </span>
       )}
     </span>
@@ -51,12 +53,19 @@ const STATUS_STYLE: Record<string, string> = {
 };
 
 export function StatusBadge({ status }: { status: string }) {
+  const label = useStatusLabel();
   return (
     <span
       data-testid="status-badge"
       className={`inline-flex rounded-full px-2 py-0.5 text-xs font-medium ${STATUS_STYLE[status] ?? "bg-slate-100 text-slate-700"}`}
     >
-      {status}
+      {label(status)}
     </span>
   );
+}
+
+/** A status value (running, ready, …) in the reader's language; an unknown value shows as it came. */
+export function useStatusLabel(): (status: string) => string {
+  const t = useTranslations("status");
+  return (status) => (t.has(status) ? t(status) : status);
 }

@@ -3,6 +3,7 @@
 // ticket (the server decides read-only), a lost connection retries with backoff, and a status line.
 // A console the server closed because its access was revoked (ADR 029) stays closed and says why;
 // the person may reconnect by hand (e.g. read-only after a demotion).
+import { useTranslations } from "next-intl";
 import { useEffect, useEffectEvent, useRef, useState } from "react";
 import { CONSOLE_REVOKED_CLOSE_CODE } from "@/lib/console-close";
 import { consoleTicketResponseSchema, type ConsoleTicketResponse } from "@/lib/schemas/console";
@@ -10,6 +11,8 @@ import { consoleTicketResponseSchema, type ConsoleTicketResponse } from "@/lib/s
 export { CONSOLE_REVOKED_CLOSE_CODE };
 
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
+/** The note for "the ticket request failed": translated where the note is shown (ConsoleStatusText). */
+const UNREACHABLE = "console-service-unreachable";
 
 export type ConsoleStatus = "connecting" | "connected" | "reconnecting" | "no-display" | "closed";
 
@@ -82,7 +85,7 @@ export function useConsoleSession<C>(
         if (!res.ok) return retry(message ?? `HTTP ${res.status}`);
         ticket = consoleTicketResponseSchema.parse(json);
       } catch {
-        return retry("The console service is not reachable.");
+        return retry(UNREACHABLE);
       }
       if (stopped) return;
       let handle: C | null = null;
@@ -146,9 +149,13 @@ export function ConsoleStatusText({
   /** shown as a "Reconnect" button once the server closed the console */
   onReconnect?: () => void;
 }) {
+  const t = useTranslations("console");
   const connected = status === "connected";
   const closed = status === "closed";
-  const label = connected ? "Connected" : closed ? "Closed" : status === "connecting" ? "Connecting…" : "Reconnecting…";
+  const label = t(
+    connected ? "connected" : closed ? "closed" : status === "connecting" ? "connecting" : "reconnecting",
+  );
+  const shownNote = note === UNREACHABLE ? t("unreachable") : note;
   return (
     <span className="flex items-center gap-2">
       <span
@@ -157,7 +164,7 @@ export function ConsoleStatusText({
         className={connected ? "text-emerald-700" : closed ? "text-red-700" : "text-amber-700"}
       >
         {label}
-        {note && <span className={closed ? "ml-2" : "ml-2 text-slate-500"}>({note})</span>}
+        {shownNote && <span className={closed ? "ml-2" : "ml-2 text-slate-500"}>({shownNote})</span>}
       </span>
       {closed && onReconnect && (
         <button
@@ -166,7 +173,7 @@ export function ConsoleStatusText({
           onClick={onReconnect}
           className="rounded-md px-2 py-0.5 text-xs ring-1 ring-slate-300 hover:bg-slate-100"
         >
-          Reconnect
+          {t("reconnect")}
         </button>
       )}
     </span>

@@ -4,7 +4,9 @@
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { listQueryOptions, type ListKind } from "@/lib/queries/lists";
+import { useTranslations } from "next-intl";
 import { Pager, SortableTable, useListParams, type Column } from "@/components/sortable-table";
+import { useStatusLabel } from "@/components/badges";
 
 export type { Column };
 
@@ -27,14 +29,16 @@ export function DataTable<T>({
   kind,
   columns,
   statuses,
-  statusLabel = "Status",
+  statusLabel,
   archFilter = true,
-  searchLabel = "Search by name",
+  searchLabel,
   defaultSort,
   defaultDir = "asc",
   empty,
   rowKey,
 }: Props<T>) {
+  const t = useTranslations("common");
+  const statusName = useStatusLabel();
   const { params, sort, dir, page, pageSize, update } = useListParams(PARAM_KEYS, {
     sort: defaultSort,
     dir: defaultDir,
@@ -60,50 +64,50 @@ export function DataTable<T>({
     <div className="space-y-3">
       <div className="flex flex-wrap items-end gap-3" role="search">
         <label className="text-sm">
-          <span className="block text-xs font-medium text-slate-600">{searchLabel}</span>
+          <span className="block text-xs font-medium text-slate-600">{searchLabel ?? t("searchByName")}</span>
           <input
             type="search"
             value={search}
             onChange={(e) => setSearch(e.target.value)}
             maxLength={100}
             className="mt-1 w-56 rounded-md border border-slate-300 bg-white px-2 py-1.5"
-            placeholder="name…"
+            placeholder={t("namePlaceholder")}
           />
         </label>
         {archFilter && (
           <label className="text-sm">
-            <span className="block text-xs font-medium text-slate-600">Architecture</span>
+            <span className="block text-xs font-medium text-slate-600">{t("architecture")}</span>
             <select
               value={params.arch ?? ""}
               onChange={(e) => update({ arch: e.target.value || undefined })}
               className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
               name="arch"
             >
-              <option value="">All</option>
+              <option value="">{t("all")}</option>
               <option value="x86_64">x86_64</option>
               <option value="aarch64">aarch64</option>
             </select>
           </label>
         )}
         <label className="text-sm">
-          <span className="block text-xs font-medium text-slate-600">{statusLabel}</span>
+          <span className="block text-xs font-medium text-slate-600">{statusLabel ?? t("status")}</span>
           <select
             value={params.status ?? ""}
             onChange={(e) => update({ status: e.target.value || undefined })}
             className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
             name="status"
           >
-            <option value="">All</option>
+            <option value="">{t("all")}</option>
             {statuses.map((s) => (
               <option key={s} value={s}>
-                {s}
+                {statusName(s)}
               </option>
             ))}
           </select>
         </label>
         {query.isFetching && (
           <span className="pb-2 text-xs text-slate-500" aria-live="polite">
-            refreshing…
+            {t("refreshing")}
           </span>
         )}
       </div>
@@ -126,7 +130,7 @@ export function DataTable<T>({
         empty={
           filtered ? (
             <p>
-              Nothing matches these filters.{" "}
+              {t("noMatch")}{" "}
               <button
                 type="button"
                 className="text-indigo-700 underline"
@@ -135,7 +139,7 @@ export function DataTable<T>({
                   update({ arch: undefined, status: undefined, q: undefined });
                 }}
               >
-                Clear filters
+                {t("clearFilters")}
               </button>
             </p>
           ) : (

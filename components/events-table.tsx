@@ -4,20 +4,17 @@
 // range; server-side pagination and sorting; all state in the URL; polls like the other lists.
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useEffect, useState } from "react";
 import { EVENT_PARAM_KEYS, eventsQuery } from "@/lib/queries/events";
 import { TASK_RESULTS } from "@/lib/schemas/statuses";
 import type { TaskEventDto } from "@/lib/schemas/events";
-import { ArchBadge, StatusBadge } from "@/components/badges";
-import { formatDate } from "@/lib/format";
+import { ArchBadge, StatusBadge, useStatusLabel } from "@/components/badges";
+import { useDisplayFormat, type DisplayFormat } from "@/components/use-display-format";
 import { Pager, SortableTable, useListParams, type Column } from "@/components/sortable-table";
 
-const TEXT_FILTERS = [
-  { key: "vm", label: "VM", placeholder: "VM name…" },
-  { key: "host", label: "Host", placeholder: "host name…" },
-  { key: "user", label: "User", placeholder: "email…" },
-  { key: "q", label: "Kind or error", placeholder: "vm.start, timeout…" },
-] as const;
+// Labels and placeholders are message keys (events.filters.<key>.label / .placeholder).
+const TEXT_FILTERS = [{ key: "vm" }, { key: "host" }, { key: "user" }, { key: "q" }] as const;
 type TextKey = (typeof TEXT_FILTERS)[number]["key"];
 
 /** ISO instant ↔ the browser's local `datetime-local` value. */
@@ -39,19 +36,21 @@ function duration(t: TaskEventDto): string {
   return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
 }
 
-const COLUMNS: Column<TaskEventDto>[] = [
+type Msg = ReturnType<typeof useTranslations>;
+
+const columns = (msg: Msg, fmt: DisplayFormat): Column<TaskEventDto>[] => [
   {
     key: "createdAt",
-    label: "Started",
+    label: msg("started"),
     sortable: true,
     className: "whitespace-nowrap",
-    render: (t) => formatDate(t.createdAt),
+    render: (t) => fmt.when(t.createdAt),
   },
-  { key: "kind", label: "Task", sortable: true, render: (t) => <code className="text-xs">{t.kind}</code> },
-  { key: "status", label: "Result", sortable: true, render: (t) => <StatusBadge status={t.status} /> },
+  { key: "kind", label: msg("task"), sortable: true, render: (t) => <code className="text-xs">{t.kind}</code> },
+  { key: "status", label: msg("result"), sortable: true, render: (t) => <StatusBadge status={t.status} /> },
   {
     key: "vm",
-    label: "VM",
+    label: msg("vm"),
     render: (t) =>
       t.vm ? (
         <span className="inline-flex items-center gap-1">
@@ -61,12 +60,12 @@ const COLUMNS: Column<TaskEventDto>[] = [
           <ArchBadge arch={t.vm.arch} />
         </span>
       ) : (
-        <span className="text-slate-500">deleted</span>
+        <span className="text-slate-500">{msg("deleted")}</span>
       ),
   },
   {
     key: "host",
-    label: "Host",
+    label: msg("host"),
     render: (t) =>
       t.host ? (
         <Link href={`/hosts/${t.host.id}`} className="hover:underline">
@@ -76,17 +75,17 @@ const COLUMNS: Column<TaskEventDto>[] = [
         "—"
       ),
   },
-  { key: "user", label: "User", render: (t) => t.user?.email ?? "—" },
+  { key: "user", label: msg("user"), render: (t) => t.user?.email ?? "—" },
   {
     key: "finishedAt",
-    label: "Finished",
+    label: msg("finished"),
     sortable: true,
     className: "whitespace-nowrap",
-    render: (t) => (t.finishedAt ? `${formatDate(t.finishedAt)} (${duration(t)})` : "—"),
+    render: (t) => (t.finishedAt ? `${fmt.when(t.finishedAt)} (${duration(t)})` : "—"),
   },
   {
     key: "error",
-    label: "Error",
+    label: msg("error"),
     render: (t) => (
       <span className="block max-w-xs truncate text-xs text-red-700" title={t.error ?? undefined}>
         {t.error ?? ""}
@@ -96,6 +95,10 @@ const COLUMNS: Column<TaskEventDto>[] = [
 ];
 
 export function EventsTable() {
+  const msg = useTranslations("events");
+  const fmt = useDisplayFormat();
+  const common = useTranslations("common");
+  const statusName = useStatusLabel();
   const { params, sort, dir, page, pageSize, update } = useListParams(EVENT_PARAM_KEYS, {
     sort: "createdAt",
     dir: "desc",
@@ -135,39 +138,39 @@ export function EventsTable() {
 
   return (
     <div className="space-y-3">
-      <div className="flex flex-wrap items-end gap-3" role="search" aria-label="Filter tasks">
+      <div className="flex flex-wrap items-end gap-3" role="search" aria-label={msg("filterTasks")}>
         <label className="text-sm">
-          <span className="block text-xs font-medium text-slate-600">Result</span>
+          <span className="block text-xs font-medium text-slate-600">{msg("result")}</span>
           <select
             name="status"
             value={params.status ?? ""}
             onChange={(e) => update({ status: e.target.value || undefined })}
             className="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1.5"
           >
-            <option value="">All</option>
+            <option value="">{common("all")}</option>
             {TASK_RESULTS.map((s) => (
               <option key={s} value={s}>
-                {s}
+                {statusName(s)}
               </option>
             ))}
           </select>
         </label>
-        {TEXT_FILTERS.map(({ key, label, placeholder }) => (
+        {TEXT_FILTERS.map(({ key }) => (
           <label key={key} className="text-sm">
-            <span className="block text-xs font-medium text-slate-600">{label}</span>
+            <span className="block text-xs font-medium text-slate-600">{msg(`filters.${key}.label`)}</span>
             <input
               type="search"
               name={key}
               value={text[key]}
               maxLength={100}
-              placeholder={placeholder}
+              placeholder={msg(`filters.${key}.placeholder`)}
               onChange={(e) => setText((t) => ({ ...t, [key]: e.target.value }))}
               className="mt-1 w-40 rounded-md border border-slate-300 bg-white px-2 py-1.5"
             />
           </label>
         ))}
         <label className="text-sm">
-          <span className="block text-xs font-medium text-slate-600">From</span>
+          <span className="block text-xs font-medium text-slate-600">{msg("from")}</span>
           <input
             type="datetime-local"
             name="from"
@@ -177,7 +180,7 @@ export function EventsTable() {
           />
         </label>
         <label className="text-sm">
-          <span className="block text-xs font-medium text-slate-600">To</span>
+          <span className="block text-xs font-medium text-slate-600">{msg("to")}</span>
           <input
             type="datetime-local"
             name="to"
@@ -188,19 +191,19 @@ export function EventsTable() {
         </label>
         {(params.vmId || params.hostId || params.userId) && (
           <span className="pb-2 text-xs text-slate-600">
-            Only {params.vmId ? "this VM" : params.hostId ? "this host" : "this user"}{" "}
+            {msg(params.vmId ? "onlyVm" : params.hostId ? "onlyHost" : "onlyUser")}{" "}
             <button
               type="button"
               className="text-indigo-700 underline"
               onClick={() => update({ vmId: undefined, hostId: undefined, userId: undefined })}
             >
-              show all
+              {msg("showAll")}
             </button>
           </span>
         )}
         {query.isFetching && (
           <span className="pb-2 text-xs text-slate-500" aria-live="polite">
-            refreshing…
+            {common("refreshing")}
           </span>
         )}
       </div>
@@ -212,7 +215,7 @@ export function EventsTable() {
       )}
 
       <SortableTable
-        columns={COLUMNS}
+        columns={columns(msg, fmt)}
         items={items}
         sort={sort}
         dir={dir}
@@ -226,13 +229,13 @@ export function EventsTable() {
         empty={
           filtered ? (
             <p>
-              No tasks match these filters.{" "}
+              {msg("noMatch")}{" "}
               <button type="button" className="text-indigo-700 underline" onClick={clearFilters}>
-                Clear filters
+                {common("clearFilters")}
               </button>
             </p>
           ) : (
-            <p>No tasks yet. Creating, starting or stopping a VM records a task here.</p>
+            <p>{msg("empty")}</p>
           )
         }
       />

@@ -2,6 +2,8 @@
 // Admin panel on the host page: the agent's certificate pin, token rotation and revocation
 // (POST /api/v1/hosts/:id/rotate-token | revoke; docs/decisions/017-agent-tls.md).
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { useState } from "react";
 import { fetchJson } from "@/lib/queries/fetch-json";
 
@@ -15,6 +17,8 @@ type Props = {
 
 export function HostCredentials({ id, name, certFingerprint, certExpiresAt, revokedAt }: Props) {
   const qc = useQueryClient();
+  const t = useTranslations("hostCredentials");
+  const fmt = useDisplayFormat();
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const act = useMutation({
     mutationFn: (what: "rotate-token" | "revoke") =>
@@ -27,24 +31,31 @@ export function HostCredentials({ id, name, certFingerprint, certExpiresAt, revo
   });
   const fp = certFingerprint ? certFingerprint.match(/.{2}/g)!.join(":") : null;
   return (
-    <section aria-label="Agent credentials" className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
-      <h2 className="mb-2 font-semibold">Agent credentials</h2>
+    <section aria-label={t("title")} className="rounded-lg border border-slate-200 bg-white p-4 text-sm">
+      <h2 className="mb-2 font-semibold">{t("title")}</h2>
       {revokedAt ? (
         <p data-testid="host-revoked" className="text-red-700">
-          Revoked {new Date(revokedAt).toLocaleString()}: its token and certificate are refused. The node joins again
-          only with a join token created after that (Hosts page → Add a node).
+          {t("revoked", { at: fmt.dateTime(revokedAt) })}
         </p>
       ) : (
         <p className="text-slate-600">
-          TLS certificate{" "}
+          {t("certificate")}{" "}
           {fp ? (
             <code data-testid="host-cert-fingerprint" className="break-all text-xs">
               SHA-256 {fp}
             </code>
           ) : (
-            <em>none (the agent runs with --insecure-http)</em>
+            <em>{t("noCert")}</em>
           )}
-          {certExpiresAt && <> · valid until {new Date(certExpiresAt).toLocaleDateString()}</>}
+          {certExpiresAt && (
+            <>
+              {" "}
+              ·{" "}
+              {t("validUntil", {
+                date: fmt.date(certExpiresAt),
+              })}
+            </>
+          )}
         </p>
       )}
       <div className="mt-3 flex flex-wrap gap-2">
@@ -53,30 +64,20 @@ export function HostCredentials({ id, name, certFingerprint, certExpiresAt, revo
           disabled={act.isPending || Boolean(revokedAt)}
           className="rounded-md px-3 py-1.5 ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
           onClick={() => {
-            if (
-              confirm(
-                `Rotate the host token of ${name}? The agent gets the new one at once; the old one stops working.`,
-              )
-            )
-              act.mutate("rotate-token");
+            if (confirm(t("confirmRotate", { name }))) act.mutate("rotate-token");
           }}
         >
-          Rotate token
+          {t("rotate")}
         </button>
         <button
           type="button"
           disabled={act.isPending || Boolean(revokedAt)}
           className="rounded-md px-3 py-1.5 text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
           onClick={() => {
-            if (
-              confirm(
-                `Revoke ${name}? Its agent is cut off (token and certificate refused, its VMs become unknown) until it joins again with a new join token.`,
-              )
-            )
-              act.mutate("revoke");
+            if (confirm(t("confirmRevoke", { name }))) act.mutate("revoke");
           }}
         >
-          Revoke
+          {t("revoke")}
         </button>
       </div>
       {message && (

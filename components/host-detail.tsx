@@ -1,17 +1,21 @@
 "use client";
 import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
-import { ArchBadge, StatusBadge } from "@/components/badges";
+import { ArchBadge, StatusBadge, useStatusLabel } from "@/components/badges";
 import { fetchJson } from "@/lib/queries/fetch-json";
 import { HostCredentials } from "@/components/host-credentials";
 import { HostMaintenance } from "@/components/host-maintenance";
 import { listKeys } from "@/lib/queries/lists";
-import { formatMb, timeAgo } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import type { HostDto as HostDetail, VmDto as VmRow } from "@/lib/schemas/api";
 
 export function HostDetailView({ id, canManage }: { id: string; canManage: boolean }) {
   const qc = useQueryClient();
+  const t = useTranslations("hostDetail");
+  const fmt = useDisplayFormat();
+  const statusName = useStatusLabel();
   const host = useQuery({
     queryKey: ["hosts", "detail", id],
     queryFn: () => fetchJson<HostDetail>(`/api/v1/hosts/${encodeURIComponent(id)}`),
@@ -31,7 +35,7 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
         headers: { "content-type": "application/json" },
         body: JSON.stringify(body),
       }),
-    onSuccess: () => setMessage({ ok: true, text: "Saved." }),
+    onSuccess: () => setMessage({ ok: true, text: t("saved") }),
     onError: (e) => setMessage({ ok: false, text: e.message }),
     onSettled: () =>
       Promise.all([
@@ -40,7 +44,7 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
       ]),
   });
 
-  if (host.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
+  if (host.isPending) return <p className="text-sm text-slate-500">{t("loading")}</p>;
   if (host.isError)
     return (
       <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
@@ -71,10 +75,10 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
             {h.approval === "pending" && (
               <span
                 data-testid="host-pending-badge"
-                title="An admin approves it on the Hosts page; until then no VM is placed on it"
+                title={t("pendingTitle")}
                 className="rounded bg-amber-100 px-2 py-0.5 text-sm font-normal text-amber-900"
               >
-                pending approval
+                {t("pendingApproval")}
               </span>
             )}
           </h1>
@@ -82,11 +86,11 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
             <span data-testid="host-status">
               <StatusBadge status={h.status} />
             </span>{" "}
-            agent {h.connectivity}, last heartbeat {timeAgo(h.lastHeartbeatAt)}
+            {t("agentState", { connectivity: statusName(h.connectivity), ago: fmt.since(h.lastHeartbeatAt) })}
           </p>
         </div>
         {canManage && (
-          <div className="flex gap-2" role="group" aria-label="Host state">
+          <div className="flex gap-2" role="group" aria-label={t("hostState")}>
             {/* Maintenance (with evacuation) is its own section below. */}
             {(["enabled", "disabled"] as const).map((s) => (
               <button
@@ -94,8 +98,7 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
                 type="button"
                 disabled={update.isPending || h.adminState === s}
                 onClick={() => {
-                  if (s !== "enabled" && !confirm("Disable this host? It takes no new VMs; running VMs keep running."))
-                    return;
+                  if (s !== "enabled" && !confirm(t("confirmDisable"))) return;
                   update.mutate({ adminState: s });
                 }}
                 className={
@@ -103,7 +106,7 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
                   (h.adminState === s ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100")
                 }
               >
-                {s === "enabled" ? "Enable" : "Disable"}
+                {s === "enabled" ? t("enable") : t("disable")}
               </button>
             ))}
           </div>
@@ -119,29 +122,29 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
       )}
 
       <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
-        <Item label="CPU">
-          {h.cpuCount} × {h.cpuModel ?? "unknown"}
+        <Item label={t("cpu")}>
+          {h.cpuCount} × {h.cpuModel ?? t("unknown")}
         </Item>
-        <Item label="Memory">{formatMb(h.memoryMb)}</Item>
-        <Item label="Disk">{h.diskGb} GiB</Item>
-        <Item label="Runs">
+        <Item label={t("memory")}>{fmt.mib(h.memoryMb)}</Item>
+        <Item label={t("disk")}>{h.diskGb} GiB</Item>
+        <Item label={t("runs")}>
           {h.nativeArches
-            .map((a) => `${a} native${h.kvm ? " (KVM)" : " (TCG)"}`)
-            .concat(h.emulatedArches.map((a) => `${a} emulated`))
+            .map((a) => t("runsNative", { arch: a, accel: h.kvm ? "KVM" : "TCG" }))
+            .concat(h.emulatedArches.map((a) => t("runsEmulated", { arch: a })))
             .join(", ") || "—"}
         </Item>
         <Item label="QEMU / OVS">
           {h.qemuVersion ?? "—"} / {h.ovsDatapath ?? "—"}
         </Item>
-        <Item label="Agent">{h.agentUrl ?? "—"}</Item>
-        <Item label="vCPU allocated">
-          {h.capacity.vcpuUsed} of {h.capacity.vcpuTotal}
+        <Item label={t("agent")}>{h.agentUrl ?? "—"}</Item>
+        <Item label={t("vcpuAllocated")}>
+          {t("usedOf", { used: h.capacity.vcpuUsed, total: h.capacity.vcpuTotal })}
         </Item>
-        <Item label="RAM allocated">
-          {formatMb(h.capacity.memoryUsedMb)} of {formatMb(h.capacity.memoryTotalMb)}
+        <Item label={t("ramAllocated")}>
+          {t("usedOf", { used: fmt.mib(h.capacity.memoryUsedMb), total: fmt.mib(h.capacity.memoryTotalMb) })}
         </Item>
-        <Item label="Disk allocated">
-          {h.capacity.diskUsedGb} of {h.capacity.diskTotalGb} GiB
+        <Item label={t("diskAllocated")}>
+          {t("usedOfGib", { used: h.capacity.diskUsedGb, total: h.capacity.diskTotalGb })}
         </Item>
       </dl>
 
@@ -161,28 +164,28 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
         <form
           onSubmit={onSave}
           className="rounded-lg border border-slate-200 bg-white p-4"
-          aria-label="Capacity settings"
+          aria-label={t("capacitySettings")}
         >
-          <h2 className="mb-3 font-semibold">Overcommit and reservations</h2>
+          <h2 className="mb-3 font-semibold">{t("overcommit")}</h2>
           <div className="grid gap-3 sm:grid-cols-5">
-            <Num name="cpuAllocationRatio" label="CPU ratio" value={h.cpuAllocationRatio} step="0.1" />
-            <Num name="ramAllocationRatio" label="RAM ratio" value={h.ramAllocationRatio} step="0.1" />
-            <Num name="reservedCpus" label="Reserved CPUs" value={h.reservedCpus} />
-            <Num name="reservedMemoryMb" label="Reserved MiB" value={h.reservedMemoryMb} />
-            <Num name="reservedDiskGb" label="Reserved GiB" value={h.reservedDiskGb} />
+            <Num name="cpuAllocationRatio" label={t("cpuRatio")} value={h.cpuAllocationRatio} step="0.1" />
+            <Num name="ramAllocationRatio" label={t("ramRatio")} value={h.ramAllocationRatio} step="0.1" />
+            <Num name="reservedCpus" label={t("reservedCpus")} value={h.reservedCpus} />
+            <Num name="reservedMemoryMb" label={t("reservedMib")} value={h.reservedMemoryMb} />
+            <Num name="reservedDiskGb" label={t("reservedGib")} value={h.reservedDiskGb} />
           </div>
           <button
             type="submit"
             disabled={update.isPending}
             className="mt-3 rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
           >
-            Save
+            {t("save")}
           </button>
         </form>
       )}
 
       <section>
-        <h2 className="mb-2 text-lg font-semibold">VMs on this host ({vms.data?.total ?? 0})</h2>
+        <h2 className="mb-2 text-lg font-semibold">{t("vmsOnHost", { n: vms.data?.total ?? 0 })}</h2>
         <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm">
           {vms.data?.items.map((v) => (
             <li key={v.id} className="flex items-center justify-between px-3 py-2">
@@ -195,7 +198,7 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
               </span>
             </li>
           ))}
-          {vms.data?.items.length === 0 && <li className="px-3 py-4 text-slate-500">No VMs.</li>}
+          {vms.data?.items.length === 0 && <li className="px-3 py-4 text-slate-500">{t("noVms")}</li>}
         </ul>
       </section>
     </div>

@@ -4,8 +4,9 @@
 // row per VM with its outcome or the reason it stayed (the host.evacuate task's steps, from GET
 // /api/v1/hosts/:id/tasks). host:manage only; the server checks again.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
-import { StatusBadge } from "@/components/badges";
+import { StatusBadge, useStatusLabel } from "@/components/badges";
 import { EVACUATE_TASK_KIND, evacuationSummary, latestTask, taskProgress } from "@/lib/migration-view";
 import { hostTasksQuery, mobilityKeys } from "@/lib/queries/mobility";
 import { writeJson } from "@/lib/queries/volumes";
@@ -25,6 +26,7 @@ const COLOR: Record<string, string> = {
 
 export function HostMaintenance({ hostId, adminState }: { hostId: string; adminState: string }) {
   const qc = useQueryClient();
+  const t = useTranslations("hostMaintenance");
   const tasks = useQuery(hostTasksQuery(hostId));
   const [open, setOpen] = useState(false);
   const [evacuate, setEvacuate] = useState(true);
@@ -43,7 +45,7 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
       setOpen(false);
       setMessage({
         ok: true,
-        text: body.evacuate ? "In maintenance; evacuating its VMs." : "In maintenance; its VMs keep running here.",
+        text: body.evacuate ? t("enteredEvacuating") : t("enteredStaying"),
       });
     },
     onError: (e: Error) => setMessage({ ok: false, text: e.message }),
@@ -52,7 +54,7 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
   const exit = useMutation({
     mutationFn: () => writeJson("DELETE", url),
     onMutate: () => setMessage(null),
-    onSuccess: () => setMessage({ ok: true, text: "Out of maintenance: the host takes new VMs again." }),
+    onSuccess: () => setMessage({ ok: true, text: t("exited") }),
     onError: (e: Error) => setMessage({ ok: false, text: e.message }),
     onSettled: refresh,
   });
@@ -64,12 +66,12 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
   return (
     <section
       data-testid="host-maintenance"
-      aria-label="Maintenance"
+      aria-label={t("title")}
       className="rounded-lg border border-slate-200 bg-white p-4"
     >
       <div className="flex flex-wrap items-center justify-between gap-2">
         <h2 className="flex items-center gap-2 font-semibold">
-          Maintenance
+          {t("title")}
           <span data-testid="host-admin-state">
             <StatusBadge status={adminState} />
           </span>
@@ -83,7 +85,7 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
               disabled={busy || evacuating}
               onClick={() => enter.mutate({ evacuate: true })}
             >
-              Evacuate VMs
+              {t("evacuateAgain")}
             </button>
             <button
               type="button"
@@ -92,7 +94,7 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
               disabled={busy}
               onClick={() => exit.mutate()}
             >
-              {exit.isPending ? "Leaving…" : "Exit maintenance"}
+              {exit.isPending ? t("leaving") : t("exit")}
             </button>
           </span>
         ) : (
@@ -104,20 +106,20 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
             aria-expanded={open}
             onClick={() => setOpen(!open)}
           >
-            Enter maintenance…
+            {t("enterOpen")}
           </button>
         )}
       </div>
       {open && adminState !== "maintenance" && (
         <form
           className="mt-3 space-y-2 text-sm"
-          aria-label="Enter maintenance"
+          aria-label={t("enter")}
           onSubmit={(e) => {
             e.preventDefault();
             enter.mutate({ evacuate });
           }}
         >
-          <p className="text-slate-600">The host takes no new VMs while in maintenance.</p>
+          <p className="text-slate-600">{t("intro")}</p>
           <label className="flex items-start gap-2">
             <input
               type="checkbox"
@@ -126,17 +128,14 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
               checked={evacuate}
               onChange={(e) => setEvacuate(e.target.checked)}
             />
-            <span>
-              Evacuate: live-migrate every running VM to another host of its architecture and cold-migrate the stopped
-              ones, one at a time; VMs that cannot move stay, with the reason.
-            </span>
+            <span>{t("evacuateHint")}</span>
           </label>
           <span className="flex gap-2">
             <button type="submit" data-testid="host-maintenance-confirm" className={BUTTON} disabled={busy}>
-              {enter.isPending ? "Entering…" : evacuate ? "Enter maintenance and evacuate" : "Enter maintenance"}
+              {enter.isPending ? t("entering") : evacuate ? t("enterEvacuate") : t("enter")}
             </button>
             <button type="button" className={BUTTON} disabled={busy} onClick={() => setOpen(false)}>
-              Cancel
+              {t("cancel")}
             </button>
           </span>
         </form>
@@ -162,18 +161,22 @@ export function HostMaintenance({ hostId, adminState }: { hostId: string; adminS
 function EvacuationProgress({ task }: { task: VmTaskDto }) {
   const s = evacuationSummary(task);
   const percent = task.progress ?? (s.total ? Math.round(((s.moved + s.stayed) / s.total) * 100) : 100);
+  const t = useTranslations("hostMaintenance");
+  const statusName = useStatusLabel();
   return (
     <div data-testid="evacuation-progress" data-status={task.status} className="mt-3 text-sm">
       <p className="flex flex-wrap items-center gap-2">
-        Evacuation <StatusBadge status={task.status} />
+        {t("evacuation")} <StatusBadge status={task.status} />
         <span className="text-slate-600">
-          {s.total === 0 ? "no VMs to move" : `${s.moved} of ${s.total} moved${s.stayed ? `, ${s.stayed} stayed` : ""}`}
+          {s.total === 0
+            ? t("noVms")
+            : t(s.stayed ? "movedStayed" : "moved", { moved: s.moved, total: s.total, stayed: s.stayed })}
         </span>
       </p>
       {s.active && (
         <div
           role="progressbar"
-          aria-label="Evacuation progress"
+          aria-label={t("progress")}
           aria-valuemin={0}
           aria-valuemax={100}
           aria-valuenow={percent}
@@ -183,7 +186,7 @@ function EvacuationProgress({ task }: { task: VmTaskDto }) {
         </div>
       )}
       {task.error && <p className="mt-1 text-red-700">{task.error}</p>}
-      <ul className="mt-2 space-y-1" aria-label="VMs">
+      <ul className="mt-2 space-y-1" aria-label={t("vms")}>
         {s.vms.map((v, i) => (
           <li
             key={`${i}-${v.name}`}
@@ -195,7 +198,7 @@ function EvacuationProgress({ task }: { task: VmTaskDto }) {
               {ICON[v.status] ?? "?"}
             </span>
             <span className="font-medium">{v.name}</span>
-            <span className="sr-only">{v.status}</span>
+            <span className="sr-only">{statusName(v.status)}</span>
             {v.message && <span className="text-slate-600">— {v.message}</span>}
           </li>
         ))}

@@ -1,22 +1,18 @@
 "use client";
 import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
-import { formatBytes, formatMb, timeAgo } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { evictImageRequest, imageHostsQuery, imageKeys, imageQuery, patchImage } from "@/lib/queries/images";
 import type { ImageHostDto } from "@/lib/schemas/host-images";
 import { IMAGE_VISIBILITIES, type ImageVisibility } from "@/lib/schemas/images";
 
-const VISIBILITY_HELP: Record<ImageVisibility, string> = {
-  private: "only you (the owner) and admins",
-  project: "members of the image's project",
-  public: "everyone signed in",
-};
-
 /** Owner or admin only (the page decides; PATCH checks again on the server). */
 function VisibilityControl({ id, current, admin }: { id: string; current: ImageVisibility; admin: boolean }) {
   const qc = useQueryClient();
+  const t = useTranslations("imageDetail");
   const [value, setValue] = useState<ImageVisibility>(current);
   const [error, setError] = useState<string | null>(null);
   const save = useMutation({
@@ -28,14 +24,14 @@ function VisibilityControl({ id, current, admin }: { id: string; current: ImageV
   return (
     <form
       className="flex flex-wrap items-center gap-2"
-      aria-label="Change visibility"
+      aria-label={t("changeVisibility")}
       onSubmit={(e) => {
         e.preventDefault();
         save.mutate();
       }}
     >
       <select
-        aria-label="Visibility"
+        aria-label={t("visibility")}
         value={value}
         onChange={(e) => setValue(e.target.value as ImageVisibility)}
         className="rounded border border-slate-300 px-1.5 py-0.5 text-sm"
@@ -43,7 +39,7 @@ function VisibilityControl({ id, current, admin }: { id: string; current: ImageV
         {/* Publishing to everyone is an admin's call (the server refuses it for others too). */}
         {IMAGE_VISIBILITIES.filter((v) => admin || v !== "public" || current === "public").map((v) => (
           <option key={v} value={v}>
-            {v} — {VISIBILITY_HELP[v]}
+            {t(`visibilities.${v}`)} — {t(`visibilityHelp.${v}`)}
           </option>
         ))}
       </select>
@@ -52,7 +48,7 @@ function VisibilityControl({ id, current, admin }: { id: string; current: ImageV
         disabled={save.isPending || value === current}
         className="rounded px-2 py-0.5 text-xs font-medium text-indigo-700 ring-1 ring-indigo-300 disabled:opacity-50"
       >
-        {save.isPending ? "Saving…" : "Save"}
+        {save.isPending ? t("saving") : t("save")}
       </button>
       {error && (
         <p role="alert" className="w-full text-xs text-red-700">
@@ -77,8 +73,10 @@ export function ImageDetailView({
 }) {
   const image = useQuery(imageQuery(id));
   const hosts = useQuery(imageHostsQuery(id));
+  const t = useTranslations("imageDetail");
+  const fmt = useDisplayFormat();
 
-  if (image.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
+  if (image.isPending) return <p className="text-sm text-slate-500">{t("loading")}</p>;
   if (image.isError)
     return (
       <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
@@ -92,13 +90,13 @@ export function ImageDetailView({
       <div>
         <p className="text-sm">
           <Link href="/images" className="text-indigo-700 hover:underline">
-            ← Images
+            {t("back")}
           </Link>
         </p>
         <h1 className="mt-1 flex items-center gap-3 text-2xl font-semibold tracking-tight" data-testid="image-title">
           {i.name}{" "}
           {i.arch === "unknown" ? (
-            <span className="text-xs text-slate-500">detecting…</span>
+            <span className="text-xs text-slate-500">{t("detecting")}</span>
           ) : (
             <ArchBadge arch={i.arch} />
           )}{" "}
@@ -112,30 +110,28 @@ export function ImageDetailView({
       </div>
 
       <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
-        <Item label="Family">{i.family ? <span className="font-mono text-xs">{i.family}</span> : "—"}</Item>
-        <Item label="Format">{i.format}</Item>
-        <Item label="Firmware">{i.firmware.toUpperCase()}</Item>
-        <Item label="Size">
-          {formatBytes(i.sizeBytes)}
-          {i.virtualSize > 0 && i.virtualSize !== i.sizeBytes ? ` (virtual ${formatBytes(i.virtualSize)})` : ""}
+        <Item label={t("family")}>{i.family ? <span className="font-mono text-xs">{i.family}</span> : "—"}</Item>
+        <Item label={t("format")}>{i.format}</Item>
+        <Item label={t("firmware")}>{i.firmware.toUpperCase()}</Item>
+        <Item label={t("size")}>
+          {fmt.bytes(i.sizeBytes)}
+          {i.virtualSize > 0 && i.virtualSize !== i.sizeBytes ? t("virtual", { size: fmt.bytes(i.virtualSize) }) : ""}
         </Item>
-        <Item label="Minimum">
-          {i.minDiskGb} GiB disk, {formatMb(i.minMemoryMb)} memory
-        </Item>
-        <Item label="Visibility">
+        <Item label={t("minimum")}>{t("minimumValue", { disk: i.minDiskGb, memory: fmt.mib(i.minMemoryMb) })}</Item>
+        <Item label={t("visibility")}>
           {canChange ? (
             <VisibilityControl key={i.visibility} id={id} current={i.visibility} admin={isAdmin} />
           ) : (
-            <span data-testid="image-visibility">{i.visibility}</span>
+            <span data-testid="image-visibility">{t(`visibilities.${i.visibility}`)}</span>
           )}
         </Item>
-        <Item label="VMs">{i.vmCount ?? 0}</Item>
-        <Item label="Created">{new Date(i.createdAt).toLocaleString()}</Item>
+        <Item label={t("vms")}>{i.vmCount ?? 0}</Item>
+        <Item label={t("created")}>{fmt.dateTime(i.createdAt)}</Item>
         <Item label="sha256">
           <span className="break-all font-mono text-xs">{i.sha256 ?? "—"}</span>
         </Item>
         {i.cmdline && (
-          <Item label="Kernel command line">
+          <Item label={t("cmdline")}>
             <span className="break-all font-mono text-xs">{i.cmdline}</span>
           </Item>
         )}
@@ -143,12 +139,9 @@ export function ImageDetailView({
 
       <section aria-labelledby="cached-on-hosts">
         <h2 id="cached-on-hosts" className="mb-1 text-lg font-semibold">
-          Cached on hosts ({hosts.data?.items.length ?? 0})
+          {t("cachedOn", { n: hosts.data?.items.length ?? 0 })}
         </h2>
-        <p className="mb-2 text-sm text-slate-600">
-          Hosts download an image the first time a VM there needs it. An unused copy can be evicted to free disk space;
-          it is downloaded again when needed.
-        </p>
+        <p className="mb-2 text-sm text-slate-600">{t("cachedHint")}</p>
         {hosts.isError && (
           <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
             {hosts.error.message}
@@ -158,15 +151,15 @@ export function ImageDetailView({
           <table className="min-w-full text-sm" data-testid="image-hosts">
             <thead className="bg-slate-50 text-left text-xs uppercase text-slate-500">
               <tr>
-                <th className="px-3 py-2">Host</th>
-                <th className="px-3 py-2">Architecture</th>
-                <th className="px-3 py-2">State</th>
-                <th className="px-3 py-2">Size</th>
-                <th className="px-3 py-2">In use</th>
-                <th className="px-3 py-2">Updated</th>
+                <th className="px-3 py-2">{t("host")}</th>
+                <th className="px-3 py-2">{t("architecture")}</th>
+                <th className="px-3 py-2">{t("state")}</th>
+                <th className="px-3 py-2">{t("size")}</th>
+                <th className="px-3 py-2">{t("inUse")}</th>
+                <th className="px-3 py-2">{t("updated")}</th>
                 {canManage && (
                   <th className="px-3 py-2">
-                    <span className="sr-only">Actions</span>
+                    <span className="sr-only">{t("actions")}</span>
                   </th>
                 )}
               </tr>
@@ -178,14 +171,14 @@ export function ImageDetailView({
               {hosts.data?.items.length === 0 && (
                 <tr>
                   <td colSpan={canManage ? 7 : 6} className="px-3 py-4 text-slate-500">
-                    No host has this image cached.
+                    {t("notCached")}
                   </td>
                 </tr>
               )}
               {hosts.isPending && (
                 <tr>
                   <td colSpan={canManage ? 7 : 6} className="px-3 py-4 text-slate-500">
-                    Loading…
+                    {t("loading")}
                   </td>
                 </tr>
               )}
@@ -209,6 +202,8 @@ function HostRow({
   canManage: boolean;
 }) {
   const qc = useQueryClient();
+  const t = useTranslations("imageDetail");
+  const fmt = useDisplayFormat();
   const [error, setError] = useState<string | null>(null);
   const evict = useMutation({
     mutationFn: () => evictImageRequest(imageId, row.hostId),
@@ -235,11 +230,11 @@ function HostRow({
       <td className="px-3 py-2">
         <StatusBadge status={row.state} />
       </td>
-      <td className="px-3 py-2">{formatBytes(row.sizeBytes)}</td>
+      <td className="px-3 py-2">{fmt.bytes(row.sizeBytes)}</td>
       <td className="px-3 py-2">
         {row.inUse ? (
-          <span title={`Used by ${usedBy}`}>
-            yes:{" "}
+          <span title={t("usedBy", { vms: usedBy })}>
+            {t("yes")}{" "}
             {row.usedBy.map((v, n) => (
               <span key={v.id}>
                 {n > 0 && ", "}
@@ -250,29 +245,22 @@ function HostRow({
             ))}
           </span>
         ) : (
-          <span className="text-slate-500">no</span>
+          <span className="text-slate-500">{t("no")}</span>
         )}
       </td>
-      <td className="px-3 py-2 text-slate-600">{timeAgo(row.updatedAt)}</td>
+      <td className="px-3 py-2 text-slate-600">{fmt.since(row.updatedAt)}</td>
       {canManage && (
         <td className="px-3 py-2">
           <button
             type="button"
             disabled={row.inUse || evict.isPending}
-            title={
-              row.inUse ? `In use by ${usedBy}: delete those VMs first` : `Remove the cached copy from ${row.hostName}`
-            }
+            title={row.inUse ? t("inUseTitle", { vms: usedBy }) : t("evictTitle", { host: row.hostName })}
             onClick={() => {
-              if (
-                confirm(
-                  `Evict ${imageName} from host ${row.hostName}? The cached copy is deleted there; a VM that needs it later downloads it again.`,
-                )
-              )
-                evict.mutate();
+              if (confirm(t("confirmEvict", { image: imageName, host: row.hostName }))) evict.mutate();
             }}
             className="rounded px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:cursor-not-allowed disabled:opacity-50"
           >
-            {evict.isPending ? "Evicting…" : "Evict"}
+            {evict.isPending ? t("evicting") : t("evict")}
           </button>
           {error && (
             <p role="alert" className="mt-1 max-w-xs text-xs text-red-700">

@@ -3,10 +3,12 @@
 // cmdline), with a real progress bar (XHR upload events) and Cancel. The server validates and
 // detects the architecture; its message is shown as is.
 import { useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useRef, useState } from "react";
 import { listKeys } from "@/lib/queries/lists";
 import { startImageUpload, type UploadedImage, type UploadHandle } from "@/lib/queries/images";
-import { formatBytes } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
+import { useStatusLabel } from "@/components/badges";
 import { MAX_IMAGE_BYTES, MAX_INITRD_BYTES, MAX_KERNEL_BYTES } from "@/lib/schemas/images";
 
 type Format = "qcow2" | "raw" | "iso" | "kernel";
@@ -17,12 +19,8 @@ type Phase =
   | { kind: "done"; image: UploadedImage; total: number }
   | { kind: "failed"; message: string; sent: number; total: number };
 
-const FORMATS: { value: Format; label: string }[] = [
-  { value: "qcow2", label: "qcow2 disk" },
-  { value: "raw", label: "raw disk" },
-  { value: "iso", label: "ISO (installer / live CD)" },
-  { value: "kernel", label: "Kernel + initrd (direct kernel boot)" },
-];
+// Labels are message keys imageUpload.formats.<format>.
+const FORMATS: Format[] = ["qcow2", "raw", "iso", "kernel"];
 
 const input = "mt-1 w-full rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm";
 const labelText = "block text-xs font-medium text-slate-600";
@@ -36,6 +34,9 @@ export function ImageUpload({
   admin = false,
 }: { projects?: { id: string; name: string }[]; admin?: boolean } = {}) {
   const qc = useQueryClient();
+  const t = useTranslations("imageUpload");
+  const fmt = useDisplayFormat();
+  const statusName = useStatusLabel();
   const [format, setFormat] = useState<Format>("qcow2");
   const [name, setName] = useState("");
   const [family, setFamily] = useState("");
@@ -64,12 +65,12 @@ export function ImageUpload({
     // Checked here too: browsers only read the server's 413 after sending the whole body.
     const over = isKernel
       ? kernel!.size > MAX_KERNEL_BYTES
-        ? `The kernel is larger than ${formatBytes(MAX_KERNEL_BYTES)}.`
+        ? t("kernelTooLarge", { size: fmt.bytes(MAX_KERNEL_BYTES) })
         : initrd && initrd.size > MAX_INITRD_BYTES
-          ? `The initrd is larger than ${formatBytes(MAX_INITRD_BYTES)}.`
+          ? t("initrdTooLarge", { size: fmt.bytes(MAX_INITRD_BYTES) })
           : null
       : file!.size > MAX_IMAGE_BYTES
-        ? `The image file is larger than the ${formatBytes(MAX_IMAGE_BYTES)} limit.`
+        ? t("imageTooLarge", { size: fmt.bytes(MAX_IMAGE_BYTES) })
         : null;
     if (over) return setPhase({ kind: "failed", message: over, sent: 0, total: 0 });
     const form = new FormData();
@@ -89,10 +90,10 @@ export function ImageUpload({
     let total = isKernel ? (kernel?.size ?? 0) + (initrd?.size ?? 0) : (file?.size ?? 0);
     let sent = 0;
     setPhase({ kind: "uploading", sent: 0, total });
-    handle.current = startImageUpload(form, (s, t) => {
+    handle.current = startImageUpload(form, (s, size) => {
       sent = s;
-      total = t;
-      setPhase(s >= t ? { kind: "validating", total: t } : { kind: "uploading", sent: s, total: t });
+      total = size;
+      setPhase(s >= size ? { kind: "validating", total: size } : { kind: "uploading", sent: s, total: size });
     });
     // The row appears (status uploading) as soon as the server sees the first file part.
     setTimeout(() => void qc.invalidateQueries({ queryKey: listKeys.all("images") }), 500);
@@ -126,21 +127,17 @@ export function ImageUpload({
   return (
     <section className="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="upload-heading">
       <h2 id="upload-heading" className="text-sm font-semibold text-slate-800">
-        Upload image
+        {t("title")}
       </h2>
-      <p className="mt-1 text-xs text-slate-500">
-        The controller checks the file (real format, no backing files, sane sizes) and reads the architecture from the
-        kernel header or the disk&apos;s UEFI boot loader. A failed or cancelled upload leaves nothing behind: just
-        start it again.
-      </p>
+      <p className="mt-1 text-xs text-slate-500">{t("intro")}</p>
       <form
         ref={formRef}
-        aria-label="Upload image"
+        aria-label={t("title")}
         onSubmit={submit}
         className="mt-3 grid gap-3 sm:grid-cols-2 lg:grid-cols-3"
       >
         <label className="text-sm">
-          <span className={labelText}>Format</span>
+          <span className={labelText}>{t("format")}</span>
           <select
             name="format"
             value={format}
@@ -149,14 +146,14 @@ export function ImageUpload({
             className={input}
           >
             {FORMATS.map((f) => (
-              <option key={f.value} value={f.value}>
-                {f.label}
+              <option key={f} value={f}>
+                {t(`formats.${f}`)}
               </option>
             ))}
           </select>
         </label>
         <label className="text-sm">
-          <span className={labelText}>Name</span>
+          <span className={labelText}>{t("name")}</span>
           <input
             name="name"
             value={name}
@@ -168,7 +165,7 @@ export function ImageUpload({
           />
         </label>
         <label className="text-sm">
-          <span className={labelText}>Family (optional)</span>
+          <span className={labelText}>{t("family")}</span>
           <input
             name="family"
             value={family}
@@ -180,15 +177,15 @@ export function ImageUpload({
           />
         </label>
         <label className="text-sm">
-          <span className={labelText}>Architecture</span>
+          <span className={labelText}>{t("architecture")}</span>
           <select name="arch" value={arch} disabled={busy} onChange={(e) => setArch(e.target.value)} className={input}>
-            <option value="">Detect automatically</option>
+            <option value="">{t("detect")}</option>
             <option value="x86_64">x86_64</option>
-            <option value="aarch64">aarch64 (ARM64)</option>
+            <option value="aarch64">{t("aarch64")}</option>
           </select>
         </label>
         <label className="text-sm">
-          <span className={labelText}>Visibility</span>
+          <span className={labelText}>{t("visibility")}</span>
           <select
             name="visibility"
             value={visibility}
@@ -196,15 +193,15 @@ export function ImageUpload({
             onChange={(e) => setVisibility(e.target.value)}
             className={input}
           >
-            <option value="project">project (its members)</option>
-            <option value="private">private (you and admins)</option>
-            {admin && <option value="public">public (everyone)</option>}
+            <option value="project">{t("visProject")}</option>
+            <option value="private">{t("visPrivate")}</option>
+            {admin && <option value="public">{t("visPublic")}</option>}
           </select>
-          {!admin && <span className="mt-0.5 block text-xs text-slate-500">Only admins may make an image public.</span>}
+          {!admin && <span className="mt-0.5 block text-xs text-slate-500">{t("onlyAdmins")}</span>}
         </label>
         {projects.length > 0 && (
           <label className="text-sm">
-            <span className={labelText}>Project</span>
+            <span className={labelText}>{t("project")}</span>
             <select
               name="projectId"
               value={projectId}
@@ -223,7 +220,7 @@ export function ImageUpload({
         {isKernel ? (
           <>
             <label className="text-sm">
-              <span className={labelText}>Kernel</span>
+              <span className={labelText}>{t("kernel")}</span>
               <input
                 type="file"
                 name="kernel"
@@ -237,7 +234,7 @@ export function ImageUpload({
               />
             </label>
             <label className="text-sm">
-              <span className={labelText}>Initrd (optional)</span>
+              <span className={labelText}>{t("initrd")}</span>
               <input
                 type="file"
                 name="initrd"
@@ -247,7 +244,7 @@ export function ImageUpload({
               />
             </label>
             <label className="text-sm sm:col-span-2">
-              <span className={labelText}>Kernel command line</span>
+              <span className={labelText}>{t("cmdline")}</span>
               <input
                 name="cmdline"
                 value={cmdline}
@@ -255,13 +252,13 @@ export function ImageUpload({
                 maxLength={1024}
                 onChange={(e) => setCmdline(e.target.value)}
                 className={`${input} font-mono`}
-                placeholder="default: console=ttyS0 (x86_64) / console=ttyAMA0 (aarch64)"
+                placeholder={t("cmdlinePlaceholder")}
               />
             </label>
           </>
         ) : (
           <label className="text-sm">
-            <span className={labelText}>Image file</span>
+            <span className={labelText}>{t("file")}</span>
             <input
               type="file"
               name="file"
@@ -282,7 +279,7 @@ export function ImageUpload({
             disabled={!ready || busy}
             className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-50"
           >
-            {busy ? "Uploading…" : "Upload"}
+            {busy ? t("uploading") : t("upload")}
           </button>
           {busy && (
             <button
@@ -290,7 +287,7 @@ export function ImageUpload({
               onClick={() => handle.current?.abort()}
               className="rounded-md px-3 py-2 text-sm font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50"
             >
-              Cancel
+              {t("cancel")}
             </button>
           )}
         </div>
@@ -300,7 +297,7 @@ export function ImageUpload({
         <div className="mt-3 space-y-2" data-testid="upload-progress">
           <div
             role="progressbar"
-            aria-label="Upload progress"
+            aria-label={t("progress")}
             aria-valuemin={0}
             aria-valuemax={100}
             aria-valuenow={percent}
@@ -312,18 +309,22 @@ export function ImageUpload({
             />
           </div>
           <p className="text-xs text-slate-600" aria-live="polite">
-            {phase.kind === "uploading" && `${percent}% · ${formatBytes(phase.sent)} of ${formatBytes(phase.total)}`}
-            {phase.kind === "validating" && `100% · ${formatBytes(phase.total)} sent; validating on the controller…`}
-            {phase.kind === "done" && `100% · ${formatBytes(phase.total)}`}
-            {phase.kind === "failed" && `Stopped at ${percent}%`}
+            {phase.kind === "uploading" &&
+              t("progressUploading", { percent, sent: fmt.bytes(phase.sent), total: fmt.bytes(phase.total) })}
+            {phase.kind === "validating" && t("progressValidating", { total: fmt.bytes(phase.total) })}
+            {phase.kind === "done" && `100% · ${fmt.bytes(phase.total)}`}
+            {phase.kind === "failed" && t("stoppedAt", { percent })}
           </p>
         </div>
       )}
       {phase.kind === "done" && (
         <p role="status" className="mt-2 rounded-md bg-green-50 px-3 py-2 text-sm text-green-800">
-          {phase.image.name} is {phase.image.status}: {phase.image.arch}
-          {phase.image.detectedArch ? ` (detected from the image)` : " (as declared)"},{" "}
-          {phase.image.firmware.toUpperCase()}.
+          {t(phase.image.detectedArch ? "doneDetected" : "doneDeclared", {
+            name: phase.image.name,
+            status: statusName(phase.image.status),
+            arch: phase.image.arch,
+            firmware: phase.image.firmware.toUpperCase(),
+          })}
           {phase.image.warnings.length > 0 && (
             <span className="block text-xs text-amber-800">{phase.image.warnings.join(" ")}</span>
           )}

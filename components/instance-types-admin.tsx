@@ -2,6 +2,7 @@
 // Instance types page (admins, ADR 050): create, edit and delete the sizes the VM wizard offers. Every
 // change is a server action that checks instanceType:manage and audits; the form sends what was typed
 // and the server's zod schema answers per field.
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
 import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
@@ -38,6 +39,7 @@ function fieldsOf(form: HTMLFormElement): TypeFields {
 
 /** The inputs of the create and the edit form (same names, same limits as lib/schemas/instance-types.ts). */
 function TypeInputs({ t, errors }: { t?: InstanceTypeRow; errors: Record<string, string | undefined> }) {
+  const tr = useTranslations("instanceTypes");
   const num = (name: "vcpus" | "memoryMb" | "diskGb", label: string, min: number, fallback: number) => (
     <label className="text-sm">
       <span className="block font-medium">{label}</span>
@@ -56,7 +58,7 @@ function TypeInputs({ t, errors }: { t?: InstanceTypeRow; errors: Record<string,
   return (
     <>
       <label className="text-sm">
-        <span className="block font-medium">Name</span>
+        <span className="block font-medium">{tr("name")}</span>
         <input
           name="name"
           required
@@ -69,23 +71,23 @@ function TypeInputs({ t, errors }: { t?: InstanceTypeRow; errors: Record<string,
         />
         {errors.name && <span className="mt-1 block text-xs text-red-700">{errors.name}</span>}
       </label>
-      {num("vcpus", "vCPUs", 1, 1)}
-      {num("memoryMb", "Memory (MiB)", 64, 1024)}
-      {num("diskGb", "Disk (GiB)", 1, 10)}
+      {num("vcpus", tr("vcpus"), 1, 1)}
+      {num("memoryMb", tr("memoryMib"), 64, 1024)}
+      {num("diskGb", tr("diskGib"), 1, 10)}
       <label className="text-sm">
-        <span className="block font-medium">Architecture</span>
+        <span className="block font-medium">{tr("architecture")}</span>
         <select name="arch" defaultValue={t?.arch ?? ""} className={input}>
-          <option value="">Any architecture</option>
+          <option value="">{tr("anyArchitecture")}</option>
           {ARCHES.map((a) => (
             <option key={a} value={a}>
-              {ARCH_LABELS[a]} only
+              {tr("archOnly", { arch: ARCH_LABELS[a] })}
             </option>
           ))}
         </select>
       </label>
       <label className="text-sm">
         <span className="block font-medium">
-          Description <span className="text-xs font-normal text-slate-500">(optional)</span>
+          {tr("description")} <span className="text-xs font-normal text-slate-500">{tr("optional")}</span>
         </span>
         <input
           name="description"
@@ -101,20 +103,21 @@ function TypeInputs({ t, errors }: { t?: InstanceTypeRow; errors: Record<string,
 
 export function InstanceTypesAdmin({ types, actions }: { types: InstanceTypeRow[]; actions: InstanceTypeActions }) {
   const { run, pending, message, fieldErrors } = useActionRunner();
+  const tr = useTranslations("instanceTypes");
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const form = e.currentTarget;
     const fields = fieldsOf(form);
-    run(actions.create(fields), `Created instance type ${fields.name}.`, () => form.reset());
+    run(actions.create(fields), tr("created", { name: fields.name }), () => form.reset());
   }
 
   return (
     <div className="space-y-8">
       <ActionMessage message={message} />
       <CreateFormCard
-        title="Create an instance type"
-        label="Create instance type"
+        title={tr("createTitle")}
+        label={tr("createLabel")}
         className="grid gap-3 sm:grid-cols-3 lg:grid-cols-[2fr_1fr_1fr_1fr_1.5fr_2fr_auto]"
         onSubmit={onCreate}
         pending={pending}
@@ -123,11 +126,9 @@ export function InstanceTypesAdmin({ types, actions }: { types: InstanceTypeRow[
       </CreateFormCard>
 
       {types.length === 0 ? (
-        <p className="text-sm text-slate-600">
-          No instance types yet: the wizard offers custom sizes only (to roles allowed to choose them).
-        </p>
+        <p className="text-sm text-slate-600">{tr("empty")}</p>
       ) : (
-        <ul className="space-y-3" aria-label="Instance types">
+        <ul className="space-y-3" aria-label={tr("listLabel")}>
           {types.map((t) => (
             <TypeCard key={t.id} t={t} pending={pending} actions={actions} run={run} />
           ))}
@@ -149,11 +150,12 @@ function TypeCard({
   run: RunAction;
 }) {
   const [editing, setEditing] = useState(false);
+  const tr = useTranslations("instanceTypes");
 
   function onSave(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const fields = fieldsOf(e.currentTarget);
-    run(actions.update({ id: t.id, ...fields }), `Saved instance type ${fields.name}.`, () => setEditing(false));
+    run(actions.update({ id: t.id, ...fields }), tr("saved", { name: fields.name }), () => setEditing(false));
   }
 
   return (
@@ -161,7 +163,7 @@ function TypeCard({
       {editing ? (
         <form
           onSubmit={onSave}
-          aria-label={`Edit instance type ${t.name}`}
+          aria-label={tr("editLabel", { name: t.name })}
           className="grid gap-3 sm:grid-cols-3 lg:grid-cols-[2fr_1fr_1fr_1fr_1.5fr_2fr_auto]"
         >
           <TypeInputs t={t} errors={{}} />
@@ -175,36 +177,34 @@ function TypeCard({
             <h2 className="flex items-center gap-2 text-lg font-semibold">
               {t.name}
               <span className="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-normal text-slate-600">
-                {t.arch ? `${t.arch} only` : "any architecture"}
+                {t.arch ? tr("archOnly", { arch: t.arch }) : tr("anyArchitectureLower")}
               </span>
             </h2>
             <p className="text-sm text-slate-700">{formatInstanceSize(t)}</p>
             {t.description && <p className="text-sm text-slate-600">{t.description}</p>}
-            <p className="mt-1 text-xs text-slate-500">
-              {t.vmCount} VM{t.vmCount === 1 ? "" : "s"} created from it
-            </p>
+            <p className="mt-1 text-xs text-slate-500">{tr("vmCount", { n: t.vmCount })}</p>
           </div>
           <div className="flex gap-2">
             <button
               type="button"
               onClick={() => setEditing(true)}
-              aria-label={`Edit instance type ${t.name}`}
+              aria-label={tr("editLabel", { name: t.name })}
               className="rounded border border-slate-300 px-2 py-1 text-xs"
             >
-              Edit
+              {tr("edit")}
             </button>
             <button
               type="button"
               disabled={pending}
-              aria-label={`Delete instance type ${t.name}`}
+              aria-label={tr("deleteLabel", { name: t.name })}
               onClick={() => {
-                const note = t.vmCount > 0 ? ` Its ${t.vmCount} VM(s) keep their sizes.` : "";
-                if (confirm(`Delete instance type ${t.name}?${note}`))
-                  run(actions.remove({ id: t.id }), `Deleted instance type ${t.name}.`);
+                const note = t.vmCount > 0 ? ` ${tr("keepSizes", { n: t.vmCount })}` : "";
+                if (confirm(`${tr("confirmDelete", { name: t.name })}${note}`))
+                  run(actions.remove({ id: t.id }), tr("deleted", { name: t.name }));
               }}
               className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50 disabled:opacity-50"
             >
-              Delete
+              {tr("delete")}
             </button>
           </div>
         </div>

@@ -1,4 +1,6 @@
 "use client";
+import { useTranslations } from "next-intl";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { useState, useTransition } from "react";
 import type { ActionResult } from "@/lib/action-result";
 
@@ -24,6 +26,8 @@ export function JoinNode({
   rotate: (i: Record<string, never>) => Promise<ActionResult<string>>;
   create: (i: { singleUse: boolean; arch: Arch | null }) => Promise<ActionResult<Created>>;
 }) {
+  const t = useTranslations("joinNode");
+  const fmt = useDisplayFormat();
   const [rotated, setRotated] = useState<string | null>(null);
   const [created, setCreated] = useState<Created | null>(null);
   const [singleUse, setSingleUse] = useState(true);
@@ -38,32 +42,29 @@ export function JoinNode({
     " --listen 0.0.0.0:7101 --advertise-url https://<node address>:7101 --state-dir /var/lib/polyarch";
   return (
     <details className="mb-6 rounded-lg border border-slate-200 bg-white p-4">
-      <summary className="cursor-pointer font-medium">Add a node (x86_64 or aarch64)</summary>
-      <p className="mt-2 text-sm text-slate-600">
-        Run the agent on the node; it reports its architecture, KVM and QEMU/OVS capabilities and appears below. The
-        same bundle runs on x86_64 and arm64 Node. The agent makes its own key; the controller issues its TLS
-        certificate when it joins. A new host waits for your approval (above the host list) before VMs are placed on it.
-      </p>
+      <summary className="cursor-pointer font-medium">{t("title")}</summary>
+      <p className="mt-2 text-sm text-slate-600">{t("intro")}</p>
       <pre className="mt-2 overflow-x-auto rounded bg-slate-900 p-3 text-xs text-slate-100">{cmd}</pre>
       <p className="mt-2 text-xs text-slate-600">
-        Cluster CA fingerprint (SHA-256):{" "}
+        {t("caFingerprint")}{" "}
         <code data-testid="ca-fingerprint" className="break-all">
           {caFingerprint}
         </code>
       </p>
       <div className="mt-3 flex flex-wrap items-center gap-2 text-sm">
         <label className="flex items-center gap-1">
-          <input type="checkbox" checked={singleUse} onChange={(e) => setSingleUse(e.target.checked)} /> single-use
+          <input type="checkbox" checked={singleUse} onChange={(e) => setSingleUse(e.target.checked)} />{" "}
+          {t("singleUse")}
         </label>
         <label className="flex items-center gap-1">
-          only for
+          {t("onlyFor")}
           <select
             data-testid="join-token-arch"
             value={arch}
             onChange={(e) => setArch(e.target.value as Arch | "")}
             className="rounded border border-slate-300 px-1 py-0.5"
           >
-            <option value="">any arch</option>
+            <option value="">{t("anyArch")}</option>
             <option value="x86_64">x86_64</option>
             <option value="aarch64">aarch64</option>
           </select>
@@ -82,13 +83,13 @@ export function JoinNode({
             });
           }}
         >
-          Create join token
+          {t("createToken")}
         </button>
         {created && (
           <span className="text-xs text-slate-600">
-            expires {new Date(created.expiresAt).toLocaleString()}
-            {created.singleUse ? ", single-use" : ""}
-            {created.arch ? `, ${created.arch} only` : ""} — shown once:{" "}
+            {t("expires", { at: fmt.dateTime(created.expiresAt) })}
+            {created.singleUse ? t("singleUseSuffix") : ""}
+            {created.arch ? t("archOnlySuffix", { arch: created.arch }) : ""} — {t("shownOnce")}{" "}
             <code data-testid="created-join-token" className="break-all rounded bg-slate-100 px-2 py-1">
               {created.token}
             </code>
@@ -97,20 +98,14 @@ export function JoinNode({
       </div>
       <div className="mt-3 flex flex-wrap items-center gap-2 text-sm">
         <span className="text-slate-600">
-          Cluster bootstrap token (no expiry, for scripted installs;{" "}
-          {hasBootstrapToken ? "stored only as a hash, shown once when rotated" : "none yet"}):
+          {t("bootstrap", { state: hasBootstrapToken ? t("bootstrapStored") : t("bootstrapNone") })}
         </span>
         <button
           type="button"
           disabled={pending}
           className="rounded border border-red-300 px-2 py-1 text-red-700"
           onClick={() => {
-            if (
-              !confirm(
-                "Rotate the bootstrap join token? Nodes already joined keep working; new nodes need the new token. It is shown only once.",
-              )
-            )
-              return;
+            if (!confirm(t("confirmRotate"))) return;
             start(async () => {
               const r = await rotate({});
               if (r.ok) {
@@ -121,11 +116,11 @@ export function JoinNode({
             });
           }}
         >
-          {hasBootstrapToken || rotated ? "Rotate" : "Create"} bootstrap token
+          {hasBootstrapToken || rotated ? t("rotateBootstrap") : t("createBootstrap")}
         </button>
         {rotated && (
           <span className="text-xs text-slate-600">
-            shown once:{" "}
+            {t("shownOnce")}{" "}
             <code data-testid="join-token" className="break-all rounded bg-slate-100 px-2 py-1 text-xs">
               {rotated}
             </code>

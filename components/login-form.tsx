@@ -1,9 +1,11 @@
 "use client";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { safeNext } from "@/lib/safe-next";
 
 /** Posts to better-auth's sign-in endpoint (rate-limited there); one generic message for bad credentials. */
 export function LoginForm({ next }: { next: string }) {
+  const t = useTranslations("loginForm");
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
 
@@ -26,14 +28,10 @@ export function LoginForm({ next }: { next: string }) {
       if (res.status === 429) {
         // The per-account lock says how long it lasts (ADR 024); the per-client limit says nothing useful.
         const body = (await res.json().catch(() => null)) as { code?: string; message?: string } | null;
-        setError(
-          body?.code === "SIGN_IN_LOCKED" && body.message
-            ? body.message
-            : "Too many sign-in attempts. Wait a minute and try again.",
-        );
-      } else setError("Invalid email or password.");
+        setError(body?.code === "SIGN_IN_LOCKED" && body.message ? body.message : t("tooMany"));
+      } else setError(t("invalid"));
     } catch {
-      setError("Cannot reach the server. Check your connection and try again.");
+      setError(t("unreachable"));
     }
     setPending(false);
   }
@@ -41,7 +39,7 @@ export function LoginForm({ next }: { next: string }) {
   return (
     <form onSubmit={onSubmit} className="space-y-4" noValidate>
       <label className="block">
-        <span className="text-sm font-medium">Email</span>
+        <span className="text-sm font-medium">{t("email")}</span>
         <input
           name="email"
           type="email"
@@ -51,7 +49,7 @@ export function LoginForm({ next }: { next: string }) {
         />
       </label>
       <label className="block">
-        <span className="text-sm font-medium">Password</span>
+        <span className="text-sm font-medium">{t("password")}</span>
         <input
           name="password"
           type="password"
@@ -70,7 +68,7 @@ export function LoginForm({ next }: { next: string }) {
         disabled={pending}
         className="w-full rounded-md bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700 disabled:opacity-60"
       >
-        {pending ? "Signing in…" : "Sign in"}
+        {pending ? t("signingIn") : t("signIn")}
       </button>
     </form>
   );

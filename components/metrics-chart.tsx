@@ -1,8 +1,9 @@
 "use client";
 // CPU and memory history charts for the host and VM pages: plain SVG, no chart library.
 import { useQuery } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
-import { formatMb } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { hostMetricsQuery, vmMetricsQuery } from "@/lib/queries/metrics";
 import type { MetricPoint } from "@/lib/schemas/metrics";
 
@@ -75,6 +76,7 @@ export function MetricsChart(props: {
   const latest = points.at(-1);
   const minutes = Math.round((to - from) / 60_000);
   const plotH = H - PAD.top - PAD.bottom;
+  const t = useTranslations("metrics");
   return (
     <figure className="rounded-lg border border-slate-200 bg-white p-3" data-testid={props.testId}>
       <figcaption className="mb-1 flex items-baseline justify-between text-sm">
@@ -87,7 +89,11 @@ export function MetricsChart(props: {
         viewBox={`0 0 ${W} ${H}`}
         className="h-auto w-full"
         role="img"
-        aria-label={`${title} over the last ${minutes} minutes${latest ? `, latest ${format(latest.v)}` : ""}`}
+        aria-label={
+          latest
+            ? t("chartLabelLatest", { title, minutes, latest: format(latest.v) })
+            : t("chartLabel", { title, minutes })
+        }
       >
         {[0, 0.5, 1].map((f) => {
           const gy = PAD.top + (1 - f) * plotH;
@@ -101,10 +107,10 @@ export function MetricsChart(props: {
           );
         })}
         <text x={PAD.left} y={H - 4} fontSize={11} className="fill-slate-500">
-          −{minutes} min
+          {t("minutesAgo", { minutes })}
         </text>
         <text x={W - PAD.right} y={H - 4} textAnchor="end" fontSize={11} className="fill-slate-500">
-          now
+          {t("now")}
         </text>
         {paths.map((d, i) => (
           <path key={i} d={d} fill="none" stroke={color} strokeWidth={2} strokeLinejoin="round" strokeLinecap="round" />
@@ -112,7 +118,7 @@ export function MetricsChart(props: {
         {latestXY && <circle cx={latestXY[0]} cy={latestXY[1]} r={3.5} fill={color} data-testid="metrics-latest-dot" />}
         {paths.length === 0 && points.length > 0 && (
           <text x={W / 2} y={H / 2} textAnchor="middle" fontSize={12} className="fill-slate-500">
-            no samples in this window
+            {t("noSamplesWindow")}
           </text>
         )}
       </svg>
@@ -125,8 +131,9 @@ const toPoints = (samples: MetricPoint[], key: "cpuPct" | "memUsedMb"): ChartPoi
   samples.map((s) => ({ t: Date.parse(s.at), v: s[key] }));
 
 function RangePicker({ minutes, onChange }: { minutes: number; onChange: (m: number) => void }) {
+  const t = useTranslations("metrics");
   return (
-    <div className="flex gap-1 text-xs" role="group" aria-label="Time range">
+    <div className="flex gap-1 text-xs" role="group" aria-label={t("timeRange")}>
       {[15, 60].map((m) => (
         <button
           key={m}
@@ -135,7 +142,7 @@ function RangePicker({ minutes, onChange }: { minutes: number; onChange: (m: num
           aria-pressed={minutes === m}
           className={`rounded px-2 py-0.5 ring-1 ${minutes === m ? "bg-slate-800 text-white ring-slate-800" : "ring-slate-300 hover:bg-slate-100"}`}
         >
-          {m} min
+          {t("minutes", { minutes: m })}
         </button>
       ))}
     </div>
@@ -159,6 +166,7 @@ function Panel(props: {
   const { query, samples, minutes } = props;
   const to = props.now ? Date.parse(props.now) : 0;
   const from = to - minutes * 60_000;
+  const t = useTranslations("metrics");
   return (
     <section data-testid="metrics-panel" aria-label={props.heading}>
       <div className="mb-2 flex flex-wrap items-baseline justify-between gap-2">
@@ -166,7 +174,7 @@ function Panel(props: {
         <RangePicker minutes={minutes} onChange={props.setMinutes} />
       </div>
       {query.isPending ? (
-        <p className="text-sm text-slate-500">Loading…</p>
+        <p className="text-sm text-slate-500">{t("loading")}</p>
       ) : query.isError ? (
         <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
           {query.error?.message}
@@ -182,7 +190,7 @@ function Panel(props: {
         <>
           <div className="grid gap-3 md:grid-cols-2">
             <MetricsChart
-              title="CPU"
+              title={t("cpu")}
               testId="metrics-chart-cpu"
               points={toPoints(samples, "cpuPct")}
               from={from}
@@ -192,7 +200,7 @@ function Panel(props: {
               color="#4f46e5"
             />
             <MetricsChart
-              title="Memory"
+              title={t("memory")}
               testId="metrics-chart-memory"
               points={toPoints(samples, "memUsedMb")}
               from={from}
@@ -209,14 +217,15 @@ function Panel(props: {
   );
 }
 
-const mb = (v: number) => formatMb(Math.round(v));
-
 export function HostMetricsPanel({ hostId }: { hostId: string }) {
   const [minutes, setMinutes] = useState(15);
   const q = useQuery(hostMetricsQuery(hostId, minutes));
+  const t = useTranslations("metrics");
+  const fmt = useDisplayFormat();
+  const mb = (v: number) => fmt.mib(Math.round(v));
   return (
     <Panel
-      heading="Usage"
+      heading={t("usage")}
       minutes={minutes}
       setMinutes={setMinutes}
       query={q}
@@ -225,11 +234,8 @@ export function HostMetricsPanel({ hostId }: { hostId: string }) {
       cpuMax={100}
       memMax={q.data?.memTotalMb ?? 0}
       memLabel={mb}
-      note={
-        `CPU: busy share of all ${q.data?.cpuCount ?? ""} cores. ` +
-        `Memory: used (total minus available) of ${formatMb(q.data?.memTotalMb ?? 0)}. A sample every ~5 s, 60 minutes kept.`
-      }
-      emptyText="No samples yet — the agent reports every 5 s."
+      note={t("hostNote", { cores: q.data?.cpuCount ?? "", total: fmt.mib(q.data?.memTotalMb ?? 0) })}
+      emptyText={t("hostEmpty")}
     />
   );
 }
@@ -238,9 +244,12 @@ export function VmMetricsPanel({ vmId }: { vmId: string }) {
   const [minutes, setMinutes] = useState(15);
   const q = useQuery(vmMetricsQuery(vmId, minutes));
   const vcpus = q.data?.vcpus ?? 1;
+  const t = useTranslations("metrics");
+  const fmt = useDisplayFormat();
+  const mb = (v: number) => fmt.mib(Math.round(v));
   return (
     <Panel
-      heading="Usage"
+      heading={t("usage")}
       minutes={minutes}
       setMinutes={setMinutes}
       query={q}
@@ -249,11 +258,8 @@ export function VmMetricsPanel({ vmId }: { vmId: string }) {
       cpuMax={100 * vcpus}
       memMax={q.data?.memoryMb ?? 0}
       memLabel={mb}
-      note={
-        `CPU of the QEMU process: 100 % = one host core (${vcpus} vCPU${vcpus === 1 ? "" : "s"} → up to ${100 * vcpus} %). ` +
-        `Memory: its resident set, of ${formatMb(q.data?.memoryMb ?? 0)} assigned. A sample every ~5 s, 60 minutes kept.`
-      }
-      emptyText="No samples yet — the agent reports every 5 s while the VM runs."
+      note={t("vmNote", { vcpus, max: 100 * vcpus, assigned: fmt.mib(q.data?.memoryMb ?? 0) })}
+      emptyText={t("vmEmpty")}
     />
   );
 }

@@ -5,6 +5,7 @@
 // operators create networks in their projects, admins also shared ones (lib/server/networks/tenancy.ts).
 // Delete (with a confirmation) shows only where the server would allow it.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
 import { ActionMessage, useActionRunner } from "@/components/admin-form";
@@ -26,18 +27,14 @@ type CreateInput = {
 };
 export type NetworkActions = { create: Act<CreateInput>; remove: Act<{ id: string }> };
 
-const FIELDS: Array<{
-  name: Exclude<keyof CreateInput, "projectId">;
-  label: string;
-  placeholder: string;
-  hint?: string;
-}> = [
-  { name: "name", label: "Name", placeholder: "lan" },
-  { name: "vlanId", label: "VLAN", placeholder: "100", hint: "1–4094" },
-  { name: "cidr", label: "CIDR", placeholder: "10.0.0.0/24", hint: "/8 to /30" },
-  { name: "gateway", label: "Gateway", placeholder: "10.0.0.1" },
-  { name: "poolStart", label: "Pool start", placeholder: "first usable", hint: "optional" },
-  { name: "poolEnd", label: "Pool end", placeholder: "last usable", hint: "optional" },
+// Label, placeholder and hint are message keys networks.fields.<name>.label / .placeholder / .hint.
+const FIELDS: Array<{ name: Exclude<keyof CreateInput, "projectId">; hint?: boolean }> = [
+  { name: "name" },
+  { name: "vlanId", hint: true },
+  { name: "cidr", hint: true },
+  { name: "gateway" },
+  { name: "poolStart", hint: true },
+  { name: "poolEnd", hint: true },
 ];
 
 const EMPTY: CreateInput = { name: "", vlanId: "", cidr: "", gateway: "", poolStart: "", poolEnd: "", projectId: "" };
@@ -49,16 +46,17 @@ function clientErrors(values: CreateInput): Record<string, string> {
   return out;
 }
 
-/** "253 addresses (10.0.0.1–10.0.0.254, gateway excluded)" while the typed plan is valid. */
-function poolPreview(values: CreateInput): string | null {
+/** "Pool 10.0.0.2–10.0.0.254: 253 addresses for VMs (gateway 10.0.0.1 excluded)." while the typed plan is valid. */
+function poolPreview(values: CreateInput, t: ReturnType<typeof useTranslations>): string | null {
   const r = validateNetworkPlan(values);
   if (!r.ok) return null;
   const size = poolSize(r.plan);
-  return `Pool ${r.plan.poolStart}–${r.plan.poolEnd}: ${size} address${size === 1 ? "" : "es"} for VMs (gateway ${r.plan.gateway} excluded).`;
+  return t("poolPreview", { start: r.plan.poolStart, end: r.plan.poolEnd, size, gateway: r.plan.gateway });
 }
 
 export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkActions; isAdmin?: boolean }) {
   const queryClient = useQueryClient();
+  const t = useTranslations("networks");
   const query = useQuery(networksQuery());
   const projects = useQuery({ ...projectsQuery(), enabled: Boolean(actions) });
   const [values, setValues] = useState<CreateInput>(EMPTY);
@@ -79,7 +77,7 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
 
   // After the first submit, errors follow the input live so fixing a field clears its message.
   const fieldErrors = submitted ? { ...serverErrors, ...clientErrors(values) } : serverErrors;
-  const preview = poolPreview(values);
+  const preview = poolPreview(values, t);
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -88,10 +86,10 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
     setServerErrors({});
     const errors = clientErrors(values);
     if (Object.keys(errors).length > 0) {
-      setMessage({ kind: "error", text: "Fix the highlighted fields." });
+      setMessage({ kind: "error", text: t("fixFields") });
       return;
     }
-    run(actions.create({ ...values, projectId }), `Created network ${values.name.trim()}.`, () => {
+    run(actions.create({ ...values, projectId }), t("created", { name: values.name.trim() }), () => {
       setValues(EMPTY);
       setSubmitted(false);
     });
@@ -99,8 +97,8 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
 
   function onDelete(n: NetworkRow) {
     if (!actions) return;
-    if (!confirm(`Delete network ${n.name} (VLAN ${n.vlanId}, ${n.cidr})?`)) return;
-    run(actions.remove({ id: n.id }), `Deleted network ${n.name}.`);
+    if (!confirm(t("confirmDelete", { name: n.name, vlan: n.vlanId, cidr: n.cidr }))) return;
+    run(actions.remove({ id: n.id }), t("deleted", { name: n.name }));
   }
 
   const items = query.data?.items ?? [];
@@ -111,22 +109,24 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
 
       {actions && (
         <section className="rounded-lg border border-slate-200 bg-white p-4">
-          <h2 className="mb-3 font-semibold">Create a network</h2>
-          <form onSubmit={onCreate} noValidate aria-label="Create network" className="space-y-3">
+          <h2 className="mb-3 font-semibold">{t("createTitle")}</h2>
+          <form onSubmit={onCreate} noValidate aria-label={t("createLabel")} className="space-y-3">
             <div className="grid gap-3 sm:grid-cols-3 lg:grid-cols-6">
               {FIELDS.map((f) => {
                 const error = fieldErrors[f.name];
                 return (
                   <label key={f.name} className="text-sm">
                     <span className="block font-medium">
-                      {f.label}
-                      {f.hint && <span className="ml-1 text-xs font-normal text-slate-500">({f.hint})</span>}
+                      {t(`fields.${f.name}.label`)}
+                      {f.hint && (
+                        <span className="ml-1 text-xs font-normal text-slate-500">({t(`fields.${f.name}.hint`)})</span>
+                      )}
                     </span>
                     <input
                       name={f.name}
                       value={values[f.name]}
                       onChange={(e) => setValues((v) => ({ ...v, [f.name]: e.target.value }))}
-                      placeholder={f.placeholder}
+                      placeholder={t(`fields.${f.name}.placeholder`)}
                       inputMode={f.name === "vlanId" ? "numeric" : undefined}
                       autoComplete="off"
                       aria-invalid={!!error}
@@ -150,14 +150,14 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
               })}
             </div>
             <label className="block text-sm">
-              <span className="block font-medium">Project</span>
+              <span className="block font-medium">{t("project")}</span>
               <select
                 name="projectId"
                 value={projectId}
                 onChange={(e) => setValues((v) => ({ ...v, projectId: e.target.value }))}
                 className="mt-1 rounded-md border border-slate-300 px-2 py-1.5"
               >
-                {isAdmin && <option value="">Shared (every project may attach)</option>}
+                {isAdmin && <option value="">{t("sharedOption")}</option>}
                 {projects.data?.items.map((p) => (
                   <option key={p.id} value={p.id}>
                     {p.name}
@@ -165,8 +165,8 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
                 ))}
               </select>
               <span className="mt-1 block text-xs text-slate-500">
-                VMs attach only to networks of their own project or shared ones.
-                {isAdmin ? "" : " Only admins create shared networks."}
+                {t("projectHint")}
+                {isAdmin ? "" : ` ${t("onlyAdminsShared")}`}
               </span>
               {fieldErrors.projectId && (
                 <span data-testid="error-projectId" className="mt-1 block text-xs text-red-700">
@@ -180,7 +180,7 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
                 disabled={pending}
                 className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60"
               >
-                Create network
+                {t("createLabel")}
               </button>
               {preview && (
                 <span className="text-xs text-slate-600" data-testid="pool-preview">
@@ -202,33 +202,14 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
         <table className="min-w-full divide-y divide-slate-200 text-sm">
           <thead className="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
             <tr>
-              <th scope="col" className="px-3 py-2">
-                Name
-              </th>
-              <th scope="col" className="px-3 py-2">
-                Project
-              </th>
-              <th scope="col" className="px-3 py-2">
-                VLAN
-              </th>
-              <th scope="col" className="px-3 py-2">
-                CIDR
-              </th>
-              <th scope="col" className="px-3 py-2">
-                Gateway
-              </th>
-              <th scope="col" className="px-3 py-2">
-                Pool
-              </th>
-              <th scope="col" className="px-3 py-2">
-                Used / free
-              </th>
-              <th scope="col" className="px-3 py-2">
-                VMs
-              </th>
+              {["name", "project", "vlan", "cidr", "gateway", "pool", "usedFree", "vms"].map((c) => (
+                <th key={c} scope="col" className="px-3 py-2">
+                  {t(`columns.${c}`)}
+                </th>
+              ))}
               {actions && (
                 <th scope="col" className="px-3 py-2">
-                  Actions
+                  {t("columns.actions")}
                 </th>
               )}
             </tr>
@@ -238,7 +219,7 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
               <tr key={n.id} data-testid={`network-${n.name}`} className="hover:bg-slate-50">
                 <td className="px-3 py-2 font-medium">{n.name}</td>
                 <td className="px-3 py-2" data-testid="project">
-                  {n.projectName ?? <span className="text-slate-500">shared</span>}
+                  {n.projectName ?? <span className="text-slate-500">{t("shared")}</span>}
                 </td>
                 <td className="px-3 py-2 font-mono">{n.vlanId}</td>
                 <td className="px-3 py-2 font-mono">{n.cidr}</td>
@@ -257,11 +238,11 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
                         type="button"
                         disabled={pending}
                         onClick={() => onDelete(n)}
-                        title={n.nicCount > 0 ? `In use by ${n.vmCount} VM(s): the server will refuse` : undefined}
-                        aria-label={`Delete network ${n.name}`}
+                        title={n.nicCount > 0 ? t("inUse", { n: n.vmCount }) : undefined}
+                        aria-label={t("deleteLabel", { name: n.name })}
                         className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50 disabled:opacity-50"
                       >
-                        Delete
+                        {t("delete")}
                       </button>
                     )}
                   </td>
@@ -272,19 +253,13 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
         </table>
         {query.isSuccess && items.length === 0 && (
           <div className="px-6 py-10 text-center text-sm text-slate-600" data-testid="empty-state">
-            No networks yet.{" "}
-            {actions
-              ? "Create one above; VMs then get an address and a VLAN-tagged port from it."
-              : "Operators create networks in their projects, admins shared ones; VMs then get an address from them."}
+            {t("empty")} {actions ? t("emptyCanCreate") : t("emptyReadOnly")}
           </div>
         )}
-        {query.isPending && <p className="px-6 py-10 text-center text-sm text-slate-500">Loading…</p>}
+        {query.isPending && <p className="px-6 py-10 text-center text-sm text-slate-500">{t("loading")}</p>}
       </div>
       {query.data && query.data.total > items.length && (
-        <p className="text-xs text-slate-500">
-          Showing the first {items.length} of {query.data.total} networks (the API pages through the rest: GET
-          /api/v1/networks?page=2).
-        </p>
+        <p className="text-xs text-slate-500">{t("firstOf", { shown: items.length, total: query.data.total })}</p>
       )}
     </div>
   );
@@ -292,14 +267,20 @@ export function NetworksAdmin({ actions, isAdmin = false }: { actions?: NetworkA
 
 function Usage({ n }: { n: NetworkRow }) {
   const pct = n.poolSize > 0 ? Math.round((n.usedAddresses / n.poolSize) * 100) : 100;
+  const t = useTranslations("networks");
   return (
-    <div className="min-w-36" title={`${n.usedAddresses} of ${n.poolSize} pool addresses in use`}>
+    <div className="min-w-36" title={t("usageTitle", { used: n.usedAddresses, size: n.poolSize })}>
       <span className="text-xs">
-        <span data-testid="used">{n.usedAddresses}</span> used ·{" "}
-        <span data-testid="free" className={n.freeAddresses === 0 ? "font-semibold text-red-700" : ""}>
-          {n.freeAddresses}
-        </span>{" "}
-        free
+        {t.rich("usage", {
+          used: n.usedAddresses,
+          free: n.freeAddresses,
+          u: (chunks) => <span data-testid="used">{chunks}</span>,
+          f: (chunks) => (
+            <span data-testid="free" className={n.freeAddresses === 0 ? "font-semibold text-red-700" : ""}>
+              {chunks}
+            </span>
+          ),
+        })}
       </span>
       <div className="mt-1 h-1.5 w-full rounded bg-slate-200" aria-hidden="true">
         <div

@@ -3,9 +3,10 @@
 // a dropdown with the newest (links to the VM and to the task log) and "Mark all read". Polls.
 import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useEffect, useRef, useState } from "react";
 import { markNotificationsRead, notificationKeys, notificationsQuery } from "@/lib/queries/notifications";
-import { timeAgo } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 
 // The bell outline (24×24, stroked).
 const BELL_PATH =
@@ -14,6 +15,8 @@ const BELL_PATH =
 
 export function NotificationsBell() {
   const queryClient = useQueryClient();
+  const t = useTranslations("notifications");
+  const fmt = useDisplayFormat();
   const { data, error } = useQuery(notificationsQuery);
   const [open, setOpen] = useState(false);
   const root = useRef<HTMLDivElement>(null);
@@ -40,10 +43,7 @@ export function NotificationsBell() {
   }, [open]);
 
   const unread = data?.unread ?? 0;
-  const label =
-    unread === 0
-      ? "Notifications: no unread failed tasks"
-      : `Notifications: ${unread} unread failed task${unread === 1 ? "" : "s"}`;
+  const label = unread === 0 ? t("labelNone") : t("labelUnread", { n: unread });
   return (
     <div className="relative" ref={root}>
       <button
@@ -80,12 +80,13 @@ export function NotificationsBell() {
         <div
           id="notifications-panel"
           role="region"
-          aria-label="Failed task notifications"
+          aria-label={t("panel")}
           className="absolute right-0 z-20 mt-2 w-96 max-w-[calc(100vw-2rem)] rounded-lg border border-slate-200 bg-white shadow-lg"
         >
           <div className="flex items-center justify-between border-b border-slate-100 px-3 py-2">
             <h2 className="text-sm font-semibold">
-              Failed tasks {unread > 0 && <span className="font-normal text-slate-500">({unread} unread)</span>}
+              {t("failedTasks")}{" "}
+              {unread > 0 && <span className="font-normal text-slate-500">{t("unread", { n: unread })}</span>}
             </h2>
             <button
               type="button"
@@ -93,7 +94,7 @@ export function NotificationsBell() {
               onClick={() => markRead.mutate()}
               className="text-xs font-medium text-indigo-700 hover:underline disabled:text-slate-400 disabled:no-underline"
             >
-              Mark all read
+              {t("markAllRead")}
             </button>
           </div>
           {error && (
@@ -107,35 +108,33 @@ export function NotificationsBell() {
             </p>
           )}
           <ul className="max-h-96 divide-y divide-slate-100 overflow-y-auto" data-testid="notifications-list">
-            {data?.items.map((t) => (
-              <li key={t.id} className="px-3 py-2 text-sm" data-testid="notification">
+            {data?.items.map((task) => (
+              <li key={task.id} className="px-3 py-2 text-sm" data-testid="notification">
                 <div className="flex items-center gap-2">
-                  <code className="text-xs">{t.kind}</code>
-                  {t.vm ? (
+                  <code className="text-xs">{task.kind}</code>
+                  {task.vm ? (
                     <Link
-                      href={`/vms/${t.vm.id}`}
+                      href={`/vms/${task.vm.id}`}
                       onClick={() => setOpen(false)}
                       className="font-medium text-indigo-700 hover:underline"
                     >
-                      {t.vm.name}
+                      {task.vm.name}
                     </Link>
                   ) : (
-                    <span className="text-slate-500">deleted VM</span>
+                    <span className="text-slate-500">{t("deletedVm")}</span>
                   )}
-                  <span className="ml-auto text-xs text-slate-500" title={t.finishedAt ?? undefined}>
-                    {timeAgo(t.finishedAt)}
+                  <span className="ml-auto text-xs text-slate-500" title={task.finishedAt ?? undefined}>
+                    {fmt.since(task.finishedAt)}
                   </span>
                 </div>
-                {t.error && <p className="mt-0.5 line-clamp-2 text-xs text-red-700">{t.error}</p>}
+                {task.error && <p className="mt-0.5 line-clamp-2 text-xs text-red-700">{task.error}</p>}
                 <p className="mt-0.5 text-xs text-slate-500">
-                  {t.host ? `on ${t.host.name}` : ""}
-                  {t.user ? ` · by ${t.user.email}` : ""}
+                  {task.host ? t("onHost", { host: task.host.name }) : ""}
+                  {task.user ? ` · ${t("byUser", { email: task.user.email })}` : ""}
                 </p>
               </li>
             ))}
-            {data && data.items.length === 0 && (
-              <li className="px-3 py-4 text-sm text-slate-500">No unread failures.</li>
-            )}
+            {data && data.items.length === 0 && <li className="px-3 py-4 text-sm text-slate-500">{t("none")}</li>}
           </ul>
           <div className="border-t border-slate-100 px-3 py-2 text-right">
             <Link
@@ -143,7 +142,7 @@ export function NotificationsBell() {
               onClick={() => setOpen(false)}
               className="text-xs text-indigo-700 hover:underline"
             >
-              All failed tasks →
+              {t("all")}
             </Link>
           </div>
         </div>

@@ -1,4 +1,6 @@
 "use client";
+import { useTranslations } from "next-intl";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { useState, useTransition } from "react";
 import type { ActionResult } from "@/lib/action-result";
 
@@ -24,6 +26,8 @@ export function PendingHosts({
   approve: (i: { id: string }) => Promise<ActionResult<unknown>>;
   reject: (i: { id: string }) => Promise<ActionResult<unknown>>;
 }) {
+  const t = useTranslations("pendingHosts");
+  const fmt = useDisplayFormat();
   const [error, setError] = useState<string | null>(null);
   const [busy, start] = useTransition();
   if (hosts.length === 0) return null;
@@ -34,18 +38,20 @@ export function PendingHosts({
     });
   return (
     <section data-testid="pending-hosts" className="mb-6 rounded-lg border border-amber-300 bg-amber-50 p-4">
-      <h2 className="font-medium">Hosts waiting for approval</h2>
-      <p className="mt-1 text-sm text-slate-600">
-        These agents joined with a join token. Approve a host only if you started it: until then no VM is placed on it.
-      </p>
+      <h2 className="font-medium">{t("title")}</h2>
+      <p className="mt-1 text-sm text-slate-600">{t("intro")}</p>
       <ul className="mt-2 space-y-2 text-sm">
         {hosts.map((h) => (
           <li key={h.id} data-testid={`pending-host-${h.name}`} className="flex flex-wrap items-center gap-2">
-            <span className="rounded bg-amber-200 px-2 py-0.5 text-xs text-amber-900">pending approval</span>
+            <span className="rounded bg-amber-200 px-2 py-0.5 text-xs text-amber-900">{t("pendingApproval")}</span>
             <span className="font-medium">{h.name}</span>
             <span className="text-slate-600">
-              {h.arch} · machine {h.machineId ?? "?"} · {h.agentUrl ?? "no URL"} · joined{" "}
-              {new Date(h.createdAt).toLocaleString()}
+              {t("details", {
+                arch: h.arch,
+                machine: h.machineId ?? "?",
+                url: h.agentUrl ?? t("noUrl"),
+                joined: fmt.dateTime(h.createdAt),
+              })}
             </span>
             <button
               type="button"
@@ -53,20 +59,17 @@ export function PendingHosts({
               className="rounded bg-indigo-600 px-2 py-1 text-white disabled:opacity-50"
               onClick={() => act(() => approve({ id: h.id }))}
             >
-              Approve
+              {t("approve")}
             </button>
             <button
               type="button"
               disabled={busy}
               className="rounded border border-red-300 px-2 py-1 text-red-700 disabled:opacity-50"
               onClick={() => {
-                if (
-                  confirm(`Reject ${h.name}? The host record is deleted; the agent must join again with a new token.`)
-                )
-                  act(() => reject({ id: h.id }));
+                if (confirm(t("confirmReject", { name: h.name }))) act(() => reject({ id: h.id }));
               }}
             >
-              Reject
+              {t("reject")}
             </button>
           </li>
         ))}

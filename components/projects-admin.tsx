@@ -1,10 +1,11 @@
 "use client";
 // Projects page (admins): create, rename, delete (only when empty — the server refuses otherwise),
 // add and remove members. Every change is a server action that checks project:manage and audits.
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import type { ActionResult } from "@/lib/action-result";
 import { ActionMessage, CreateFormCard, useActionRunner, type RunAction } from "@/components/admin-form";
-import { formatDate } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import type { ProjectDto } from "@/lib/schemas/projects";
 import { EditFormButtons } from "@/components/edit-form-buttons";
 
@@ -32,13 +33,14 @@ export function ProjectsAdmin({
   actions: ProjectActions;
 }) {
   const { run, pending, message, fieldErrors } = useActionRunner();
+  const t = useTranslations("projects");
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const form = e.currentTarget;
     const f = new FormData(form);
     const input = { name: String(f.get("name") ?? "").trim(), description: String(f.get("description") ?? "") };
-    run(actions.create(input), `Created project ${input.name}.`, () => form.reset());
+    run(actions.create(input), t("created", { name: input.name }), () => form.reset());
   }
 
   return (
@@ -46,14 +48,14 @@ export function ProjectsAdmin({
       <ActionMessage message={message} />
 
       <CreateFormCard
-        title="Create a project"
-        label="Create project"
+        title={t("createTitle")}
+        label={t("createLabel")}
         className="grid gap-3 sm:grid-cols-[1fr_2fr_auto]"
         onSubmit={onCreate}
         pending={pending}
       >
         <label className="text-sm">
-          <span className="block font-medium">Name</span>
+          <span className="block font-medium">{t("name")}</span>
           <input
             name="name"
             required
@@ -66,7 +68,7 @@ export function ProjectsAdmin({
         </label>
         <label className="text-sm">
           <span className="block font-medium">
-            Description <span className="text-xs font-normal text-slate-500">(optional)</span>
+            {t("description")} <span className="text-xs font-normal text-slate-500">{t("optional")}</span>
           </span>
           <input
             name="description"
@@ -99,8 +101,12 @@ function ProjectCard({
   actions: ProjectActions;
   run: RunAction;
 }) {
+  const t = useTranslations("projects");
+  const fmt = useDisplayFormat();
   const [editing, setEditing] = useState(false);
   const [userId, setUserId] = useState("");
+  const users_ = useTranslations("users");
+  const roleName = (role: string) => (users_.has(`roles.${role}`) ? users_(`roles.${role}`) : role);
   const memberIds = new Set(p.members.map((m) => m.id));
   const candidates = users.filter((u) => !memberIds.has(u.id));
 
@@ -108,10 +114,8 @@ function ProjectCard({
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const name = String(f.get("name") ?? "").trim();
-    run(
-      actions.update({ id: p.id, name, description: String(f.get("description") ?? "") }),
-      `Saved project ${name}.`,
-      () => setEditing(false),
+    run(actions.update({ id: p.id, name, description: String(f.get("description") ?? "") }), t("saved", { name }), () =>
+      setEditing(false),
     );
   }
 
@@ -119,9 +123,13 @@ function ProjectCard({
     <li data-testid={`project-${p.name}`} className="rounded-lg border border-slate-200 bg-white p-4">
       <div className="flex flex-wrap items-start justify-between gap-3">
         {editing ? (
-          <form onSubmit={onRename} aria-label={`Edit project ${p.name}`} className="flex flex-wrap items-end gap-2">
+          <form
+            onSubmit={onRename}
+            aria-label={t("editLabel", { name: p.name })}
+            className="flex flex-wrap items-end gap-2"
+          >
             <label className="text-sm">
-              <span className="block font-medium">Name</span>
+              <span className="block font-medium">{t("name")}</span>
               <input
                 name="name"
                 defaultValue={p.name}
@@ -131,7 +139,7 @@ function ProjectCard({
               />
             </label>
             <label className="text-sm">
-              <span className="block font-medium">Description</span>
+              <span className="block font-medium">{t("description")}</span>
               <input
                 name="description"
                 defaultValue={p.description ?? ""}
@@ -148,16 +156,20 @@ function ProjectCard({
               {p.isDefault && (
                 <span
                   className="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-normal text-slate-600"
-                  title="New users join it; it cannot be deleted"
+                  title={t("defaultTitle")}
                 >
-                  default
+                  {t("default")}
                 </span>
               )}
             </h2>
             {p.description && <p className="text-sm text-slate-600">{p.description}</p>}
             <p className="mt-1 text-xs text-slate-500">
-              <span data-testid="vm-count">{p.vmCount}</span> VM{p.vmCount === 1 ? "" : "s"} · {p.memberCount} member
-              {p.memberCount === 1 ? "" : "s"} · created {formatDate(p.createdAt)}
+              {t.rich("summary", {
+                vms: p.vmCount,
+                members: p.memberCount,
+                created: fmt.when(p.createdAt),
+                n: (chunks) => <span data-testid="vm-count">{chunks}</span>,
+              })}
             </p>
             <ImageQuota p={p} pending={pending} actions={actions} run={run} />
           </div>
@@ -169,23 +181,21 @@ function ProjectCard({
               onClick={() => setEditing(true)}
               className="rounded border border-slate-300 px-2 py-1 text-xs"
             >
-              Rename
+              {t("rename")}
             </button>
             {!p.isDefault && (
               <button
                 type="button"
                 disabled={pending}
-                aria-label={`Delete project ${p.name}`}
-                title={
-                  p.vmCount > 0 ? `Has ${p.vmCount} VM(s): the server will refuse until they are deleted` : undefined
-                }
+                aria-label={t("deleteLabel", { name: p.name })}
+                title={p.vmCount > 0 ? t("hasVms", { n: p.vmCount }) : undefined}
                 onClick={() => {
-                  if (confirm(`Delete project ${p.name}?`))
-                    run(actions.remove({ id: p.id }), `Deleted project ${p.name}.`);
+                  if (confirm(t("confirmDelete", { name: p.name })))
+                    run(actions.remove({ id: p.id }), t("deleted", { name: p.name }));
                 }}
                 className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50 disabled:opacity-50"
               >
-                Delete
+                {t("delete")}
               </button>
             )}
           </div>
@@ -193,24 +203,27 @@ function ProjectCard({
       </div>
 
       <div className="mt-3">
-        <h3 className="text-sm font-medium">Members</h3>
+        <h3 className="text-sm font-medium">{t("members")}</h3>
         {p.members.length === 0 ? (
-          <p className="text-sm text-slate-500">No members: only admins see its VMs.</p>
+          <p className="text-sm text-slate-500">{t("noMembers")}</p>
         ) : (
-          <ul className="mt-1 flex flex-wrap gap-2" aria-label={`Members of ${p.name}`}>
+          <ul className="mt-1 flex flex-wrap gap-2" aria-label={t("membersOf", { name: p.name })}>
             {p.members.map((m) => (
               <li
                 key={m.id}
                 data-testid={`member-${m.email}`}
                 className="flex max-w-full items-center gap-1 rounded-full bg-slate-100 py-0.5 pl-3 pr-1 text-sm [overflow-wrap:anywhere]"
               >
-                {m.email} <span className="text-xs text-slate-600">({m.role})</span>
+                {m.email} <span className="text-xs text-slate-600">({roleName(m.role)})</span>
                 <button
                   type="button"
                   disabled={pending}
-                  aria-label={`Remove ${m.email} from ${p.name}`}
+                  aria-label={t("removeMember", { email: m.email, name: p.name })}
                   onClick={() =>
-                    run(actions.removeMember({ id: p.id, userId: m.id }), `Removed ${m.email} from ${p.name}.`)
+                    run(
+                      actions.removeMember({ id: p.id, userId: m.id }),
+                      t("removed", { email: m.email, name: p.name }),
+                    )
                   }
                   className="ml-1 rounded-full px-1.5 text-slate-600 hover:bg-slate-200 hover:text-red-700"
                 >
@@ -223,24 +236,26 @@ function ProjectCard({
         {candidates.length > 0 && (
           <form
             className="mt-2 flex flex-wrap items-center gap-2"
-            aria-label={`Add member to ${p.name}`}
+            aria-label={t("addMemberTo", { name: p.name })}
             onSubmit={(e) => {
               e.preventDefault();
               const u = users.find((x) => x.id === userId);
               if (u)
-                run(actions.addMember({ id: p.id, userId }), `Added ${u.email} to ${p.name}.`, () => setUserId(""));
+                run(actions.addMember({ id: p.id, userId }), t("added", { email: u.email, name: p.name }), () =>
+                  setUserId(""),
+                );
             }}
           >
             <select
-              aria-label={`User to add to ${p.name}`}
+              aria-label={t("userToAdd", { name: p.name })}
               value={userId}
               onChange={(e) => setUserId(e.target.value)}
               className="rounded-md border border-slate-300 px-2 py-1 text-sm"
             >
-              <option value="">Choose a user…</option>
+              <option value="">{t("chooseUser")}</option>
               {candidates.map((u) => (
                 <option key={u.id} value={u.id}>
-                  {u.email} ({u.role})
+                  {u.email} ({roleName(u.role)})
                 </option>
               ))}
             </select>
@@ -249,7 +264,7 @@ function ProjectCard({
               disabled={pending || !userId}
               className="rounded-md px-3 py-1 text-sm ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
             >
-              Add member
+              {t("addMember")}
             </button>
           </form>
         )}
@@ -273,24 +288,25 @@ function ImageQuota({
   actions: ProjectActions;
   run: RunAction;
 }) {
+  const t = useTranslations("projects");
   const quota =
-    p.imageQuotaBytes === null ? "the default quota" : p.imageQuotaBytes === 0 ? "no limit" : gib(p.imageQuotaBytes);
+    p.imageQuotaBytes === null ? t("defaultQuota") : p.imageQuotaBytes === 0 ? t("noLimit") : gib(p.imageQuotaBytes);
   function onSave(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const imageQuotaGb = String(new FormData(e.currentTarget).get("imageQuotaGb") ?? "").trim();
-    run(actions.setQuota({ id: p.id, imageQuotaGb }), `Saved the image quota of ${p.name}.`);
+    run(actions.setQuota({ id: p.id, imageQuotaGb }), t("quotaSaved", { name: p.name }));
   }
   return (
     <form
       onSubmit={onSave}
-      aria-label={`Image quota of ${p.name}`}
+      aria-label={t("quotaOf", { name: p.name })}
       className="mt-2 flex flex-wrap items-center gap-2 text-xs"
     >
       <span data-testid="image-usage" className="text-slate-600">
-        Images: {gib(p.imageBytes)} of {quota}
+        {t("usage", { used: gib(p.imageBytes), quota })}
       </span>
       <label className="flex items-center gap-1">
-        <span>Quota (GiB; empty = default, 0 = no limit)</span>
+        <span>{t("quotaLabel")}</span>
         <input
           name="imageQuotaGb"
           type="number"
@@ -301,7 +317,7 @@ function ImageQuota({
         />
       </label>
       <button type="submit" disabled={pending} className="rounded border border-slate-300 px-2 py-0.5">
-        Save quota
+        {t("saveQuota")}
       </button>
     </form>
   );

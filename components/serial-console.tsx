@@ -3,6 +3,7 @@
 // serial line. Each (re)connection fetches a fresh single-use ticket; the server decides read-only and
 // the agent drops a viewer's input whatever this page sends.
 import dynamic from "next/dynamic";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import {
   CONSOLE_REVOKED_CLOSE_CODE,
@@ -16,10 +17,16 @@ import type { TerminalSize } from "@/components/serial-terminal";
 // xterm touches the DOM and weighs ~100 kB gzip: client only, fetched once a console is on screen.
 const SerialTerminal = dynamic(() => import("@/components/serial-terminal").then((m) => m.SerialTerminal), {
   ssr: false,
-  loading: () => <p className="flex h-96 items-center justify-center text-sm text-slate-400">Loading the terminal…</p>,
+  loading: () => <TerminalLoading />,
 });
 
+function TerminalLoading() {
+  const t = useTranslations("console");
+  return <p className="flex h-96 items-center justify-center text-sm text-slate-400">{t("loadingTerminal")}</p>;
+}
+
 export function SerialConsole({ vmId }: { vmId: string }) {
+  const t = useTranslations("console");
   const [feed] = useState(() => new TerminalFeed());
   const [size, setSize] = useState<TerminalSize | null>(null);
   const {
@@ -60,21 +67,18 @@ export function SerialConsole({ vmId }: { vmId: string }) {
         <ConsoleStatusText status={status} note={note} testId="serial-console-status" onReconnect={reconnect} />
         <span className="flex items-center gap-2 text-xs text-slate-500">
           {size && (
-            <span
-              data-testid="serial-console-size"
-              title={`A serial line carries no window size: run "stty cols ${size.cols} rows ${size.rows}" in the guest to match`}
-            >
+            <span data-testid="serial-console-size" title={t("sizeHint", { cols: size.cols, rows: size.rows })}>
               {size.cols}×{size.rows}
             </span>
           )}
-          <span className="hidden sm:inline">Copy: Ctrl-Shift-C · Paste: Ctrl-Shift-V</span>
+          <span className="hidden sm:inline">{t("copyPaste")}</span>
           {connected && !write && (
             <span
               data-testid="serial-console-readonly"
-              title="You may watch this console; typing is disabled"
+              title={t("readOnlyTitle")}
               className="rounded bg-slate-100 px-2 py-0.5 text-slate-600"
             >
-              read-only
+              {t("readOnly")}
             </span>
           )}
         </span>

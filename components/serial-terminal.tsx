@@ -4,6 +4,7 @@
 // Every key goes to the guest as the bytes a terminal sends (onData); the guest's answers and
 // full-screen programs (top, vi) are drawn by the emulator. ADR 048.
 import "@xterm/xterm/css/xterm.css";
+import { useTranslations } from "next-intl";
 import { useEffect, useEffectEvent, useRef } from "react";
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
@@ -56,6 +57,8 @@ export function SerialTerminal({
 }) {
   const boxRef = useRef<HTMLDivElement | null>(null);
   const termRef = useRef<Terminal | null>(null);
+  const t = useTranslations("console");
+  const inputLabel = canType ? t("inputLabel") : t("inputLabelReadOnly");
   const input = useEffectEvent(onInput);
   const resized = useEffectEvent((size: TerminalSize) => onResize?.(size));
 
@@ -116,11 +119,11 @@ export function SerialTerminal({
     if (!ta) return;
     // the element keys go to: tests and assistive technology see whether typing reaches the guest
     ta.setAttribute("data-testid", "serial-console-input");
-    ta.setAttribute("aria-label", canType ? "Serial console input" : "Serial console input (read-only)");
+    ta.setAttribute("aria-label", inputLabel);
     ta.readOnly = !canType;
     if (canType) ta.removeAttribute("aria-disabled");
     else ta.setAttribute("aria-disabled", "true");
-  }, [canType]);
+  }, [canType, inputLabel]);
 
   return <div ref={boxRef} className="h-96 w-full" />;
 }

@@ -1,22 +1,26 @@
 "use client";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
+import { LanguageSwitch } from "./language-switch";
 
+// Labels are message keys sidebar.nav.<label>.
 const NAV = [
-  { href: "/", label: "Dashboard" },
-  { href: "/hosts", label: "Hosts" },
-  { href: "/images", label: "Images" },
-  { href: "/vms", label: "Virtual machines" },
-  { href: "/volumes", label: "Volumes" },
-  { href: "/networks", label: "Networks" },
-  { href: "/events", label: "Tasks & events" },
+  { href: "/", label: "dashboard" },
+  { href: "/hosts", label: "hosts" },
+  { href: "/images", label: "images" },
+  { href: "/vms", label: "vms" },
+  { href: "/volumes", label: "volumes" },
+  { href: "/networks", label: "networks" },
+  { href: "/security-groups", label: "securityGroups" },
+  { href: "/events", label: "events" },
 ];
 const ADMIN_NAV = [
-  { href: "/users", label: "Users" },
-  { href: "/projects", label: "Projects" },
-  { href: "/instance-types", label: "Instance types" },
-  { href: "/audit", label: "Audit log" },
+  { href: "/users", label: "users" },
+  { href: "/projects", label: "projects" },
+  { href: "/instance-types", label: "instanceTypes" },
+  { href: "/audit", label: "audit" },
 ];
 
 export function Sidebar({
@@ -27,6 +31,8 @@ export function Sidebar({
   showAdmin: boolean;
 }) {
   const pathname = usePathname();
+  const t = useTranslations("sidebar");
+  const users = useTranslations("users");
   const [open, setOpen] = useState(false);
   const isActive = (href: string) => (href === "/" ? pathname === "/" : pathname.startsWith(href));
 
@@ -48,7 +54,7 @@ export function Sidebar({
           (isActive(item.href) ? "bg-zinc-700 text-zinc-50" : "text-zinc-300 hover:bg-zinc-800 hover:text-zinc-50")
         }
       >
-        {item.label}
+        {t(`nav.${item.label}`)}
       </Link>
     </li>
   );
@@ -62,7 +68,7 @@ export function Sidebar({
         href="#main"
         className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:bg-zinc-50 focus:p-2 focus:text-zinc-900"
       >
-        Skip to content
+        {t("skip")}
       </a>
       <div className="flex items-center justify-between px-4 py-4 md:shrink-0">
         <Link href="/" className="text-lg font-semibold tracking-tight">
@@ -75,19 +81,21 @@ export function Sidebar({
           aria-controls="nav"
           onClick={() => setOpen((o) => !o)}
         >
-          Menu
+          {t("menu")}
         </button>
       </div>
       <nav
         id="nav"
-        aria-label="Main"
+        aria-label={t("main")}
         className={`${open ? "block" : "hidden"} px-2 pb-4 md:flex md:flex-1 md:flex-col md:justify-between`}
       >
         <div>
           <ul className="space-y-1">{NAV.map(link)}</ul>
           {showAdmin && (
             <>
-              <p className="mt-6 px-3 text-xs font-semibold uppercase tracking-wide text-zinc-400">Administration</p>
+              <p className="mt-6 px-3 text-xs font-semibold uppercase tracking-wide text-zinc-400">
+                {t("administration")}
+              </p>
               <ul className="mt-2 space-y-1">{ADMIN_NAV.map(link)}</ul>
             </>
           )}
@@ -98,14 +106,18 @@ export function Sidebar({
           </Link>
           <p className="truncate text-xs text-zinc-400">{user.email}</p>
           <p className="mt-1 text-xs text-zinc-400">
-            Role: <span data-testid="current-role">{user.role}</span>
+            {t("role")}{" "}
+            <span data-testid="current-role">
+              {users.has(`roles.${user.role}`) ? users(`roles.${user.role}`) : user.role}
+            </span>
           </p>
+          <LanguageSwitch signedIn className="mt-3" />
           <button
             type="button"
             onClick={signOut}
             className="mt-3 rounded-md px-2 py-1 text-xs ring-1 ring-zinc-600 hover:bg-zinc-800"
           >
-            Sign out
+            {t("signOut")}
           </button>
         </div>
       </nav>

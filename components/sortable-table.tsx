@@ -2,6 +2,7 @@
 // The pieces the server-paginated lists (DataTable, EventsTable) share: list state kept in the URL,
 // the sortable table with its empty and loading states, and the pager under it.
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
+import { useTranslations } from "next-intl";
 import { useEffect, useRef } from "react";
 
 export type SortDir = "asc" | "desc";
@@ -94,6 +95,7 @@ export function SortableTable<T>({
   empty,
 }: TableProps<T>) {
   const otherDir: SortDir = firstDir === "asc" ? "desc" : "asc";
+  const t = useTranslations("common");
   return (
     <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white">
       <table className="min-w-full divide-y divide-slate-200 text-sm">
@@ -142,7 +144,7 @@ export function SortableTable<T>({
           {empty}
         </div>
       )}
-      {loading && <p className="px-6 py-10 text-center text-sm text-slate-500">Loading…</p>}
+      {loading && <p className="px-6 py-10 text-center text-sm text-slate-500">{t("loading")}</p>}
     </div>
   );
 }
@@ -162,9 +164,10 @@ export function Pager({
   const first = total === 0 ? 0 : (page - 1) * pageSize + 1;
   const last = Math.min(total, page * pageSize);
   const pages = Math.max(1, Math.ceil(total / pageSize));
+  const t = useTranslations("common");
   return (
     <div className="flex items-center justify-between text-sm text-slate-600">
-      <span data-testid="range">{total === 0 ? "No rows" : `Showing ${first}–${last} of ${total}`}</span>
+      <span data-testid="range">{total === 0 ? t("noRows") : t("showing", { first, last, total })}</span>
       <div className="flex items-center gap-2">
         <button
           type="button"
@@ -172,18 +175,16 @@ export function Pager({
           onClick={() => update({ page: String(page - 1) })}
           className="rounded-md border border-slate-300 bg-white px-3 py-1 disabled:opacity-40"
         >
-          Previous
+          {t("previous")}
         </button>
-        <span>
-          Page {page} of {pages}
-        </span>
+        <span>{t("pageOf", { page, pages })}</span>
         <button
           type="button"
           disabled={page >= pages}
           onClick={() => update({ page: String(page + 1) })}
           className="rounded-md border border-slate-300 bg-white px-3 py-1 disabled:opacity-40"
         >
-          Next
+          {t("next")}
         </button>
       </div>
     </div>

@@ -1,8 +1,9 @@
 "use client";
 import { useRouter } from "next/navigation";
+import { useTranslations } from "next-intl";
 import { useState, useTransition } from "react";
 import type { ActionResult } from "@/lib/action-result";
-import { formatDate } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 
 type Key = { id: string; name: string; fingerprint: string; type: string; createdAt: string };
 
@@ -19,6 +20,8 @@ export function SshKeys({
   remove: (i: { id: string }) => Promise<ActionResult>;
 }) {
   const router = useRouter();
+  const t = useTranslations("sshKeys");
+  const fmt = useDisplayFormat();
   const [error, setError] = useState<string | null>(null);
   const [added, setAdded] = useState<string | null>(null);
   const [pending, start] = useTransition();
@@ -30,7 +33,7 @@ export function SshKeys({
     start(async () => {
       const r = await add({ name: String(f.get("name") ?? ""), publicKey: String(f.get("publicKey") ?? "") });
       if (r.ok) {
-        setAdded(`Added ${r.data.name} (${r.data.fingerprint}).`);
+        setAdded(t("added", { name: r.data.name, fingerprint: r.data.fingerprint }));
         setError(null);
         form.reset();
         router.refresh();
@@ -44,12 +47,9 @@ export function SshKeys({
   return (
     <section className="mt-10 space-y-4" aria-labelledby="ssh-keys-heading">
       <h2 id="ssh-keys-heading" className="text-lg font-semibold">
-        SSH public keys
+        {t("title")}
       </h2>
-      <p className="text-sm text-slate-600">
-        New VMs receive these keys through cloud-init (with the VM name as hostname). Paste the contents of a{" "}
-        <code>.pub</code> file, e.g. <code>~/.ssh/id_ed25519.pub</code>.
-      </p>
+      <p className="text-sm text-slate-600">{t.rich("intro", { code: (chunks) => <code>{chunks}</code> })}</p>
       {added && (
         <p role="status" className="rounded-md border border-green-300 bg-green-50 px-3 py-2 text-sm">
           {added}
@@ -60,9 +60,9 @@ export function SshKeys({
           {error}
         </p>
       )}
-      <form onSubmit={onAdd} className="space-y-3" aria-label="Add SSH key">
+      <form onSubmit={onAdd} className="space-y-3" aria-label={t("addForm")}>
         <label className="block text-sm">
-          <span className="block font-medium">Public key</span>
+          <span className="block font-medium">{t("publicKey")}</span>
           <textarea
             name="publicKey"
             required
@@ -75,7 +75,7 @@ export function SshKeys({
         </label>
         <div className="flex flex-wrap items-end gap-3">
           <label className="text-sm">
-            <span className="block font-medium">Name (optional, defaults to the key&apos;s comment)</span>
+            <span className="block font-medium">{t("name")}</span>
             <input name="name" maxLength={100} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5" />
           </label>
           <button
@@ -83,7 +83,7 @@ export function SshKeys({
             disabled={pending}
             className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-60"
           >
-            Add key
+            {t("add")}
           </button>
         </div>
       </form>
@@ -91,10 +91,10 @@ export function SshKeys({
         <table className="min-w-full divide-y divide-slate-200 text-sm">
           <thead className="bg-slate-50 text-left text-xs font-semibold uppercase text-slate-600">
             <tr>
-              <th className="px-3 py-2">Name</th>
-              <th className="px-3 py-2">Type</th>
-              <th className="px-3 py-2">Fingerprint</th>
-              <th className="px-3 py-2">Added</th>
+              <th className="px-3 py-2">{t("colName")}</th>
+              <th className="px-3 py-2">{t("colType")}</th>
+              <th className="px-3 py-2">{t("colFingerprint")}</th>
+              <th className="px-3 py-2">{t("colAdded")}</th>
               <th className="px-3 py-2" />
             </tr>
           </thead>
@@ -106,12 +106,12 @@ export function SshKeys({
                 <td className="px-3 py-2 font-mono text-xs" data-testid="ssh-key-fingerprint">
                   {k.fingerprint}
                 </td>
-                <td className="px-3 py-2 text-xs">{formatDate(k.createdAt)}</td>
+                <td className="px-3 py-2 text-xs">{fmt.when(k.createdAt)}</td>
                 <td className="px-3 py-2">
                   <button
                     type="button"
                     disabled={pending}
-                    aria-label={`Delete key ${k.name}`}
+                    aria-label={t("deleteLabel", { name: k.name })}
                     className="rounded border border-red-300 px-2 py-1 text-xs text-red-700 disabled:opacity-60"
                     onClick={() => {
                       start(async () => {
@@ -122,7 +122,7 @@ export function SshKeys({
                       });
                     }}
                   >
-                    Delete
+                    {t("delete")}
                   </button>
                 </td>
               </tr>
@@ -130,7 +130,7 @@ export function SshKeys({
             {keys.length === 0 && (
               <tr>
                 <td colSpan={5} className="px-3 py-6 text-center text-slate-500">
-                  No SSH keys yet.
+                  {t("empty")}
                 </td>
               </tr>
             )}

@@ -1,3 +1,5 @@
+import { useFormatter, useTranslations } from "next-intl";
+import { useStatusLabel } from "@/components/badges";
 import type { TaskStepDto } from "@/lib/schemas/vms";
 
 const ICON: Record<string, string> = { succeeded: "✓", running: "…", failed: "✗", skipped: "–", pending: "○" };
@@ -8,10 +10,6 @@ const COLOR: Record<string, string> = {
   skipped: "text-slate-500",
   pending: "text-slate-500",
 };
-
-function clock(iso: string | null): string | null {
-  return iso ? new Date(iso).toLocaleTimeString(undefined, { hour12: false }) : null;
-}
 
 /** How long a step took, as recorded: each step has its own start and end. */
 export function stepDuration(step: Pick<TaskStepDto, "startedAt" | "finishedAt">): string | null {
@@ -24,14 +22,24 @@ export function stepDuration(step: Pick<TaskStepDto, "startedAt" | "finishedAt">
 /** A task's ordered steps, each with its state, when it happened, how long it took and its message. */
 export function TaskSteps({ steps }: { steps: TaskStepDto[] }) {
   const failed = steps.find((s) => s.status === "failed");
+  const t = useTranslations("tasks");
+  const status = useStatusLabel();
+  const format = useFormatter();
+  // The time of day in the reader's locale, 24-hour.
+  const clock = (iso: string | null) =>
+    iso
+      ? format.dateTime(new Date(iso), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false })
+      : null;
   return (
     <>
       {failed && (
         <p className="mt-2 text-sm text-red-700" data-testid="task-failed-step">
-          Failed at step “{failed.name}”{failed.message ? `: ${failed.message}` : ""}
+          {failed.message
+            ? t("failedAtWithMessage", { step: failed.name, message: failed.message })
+            : t("failedAt", { step: failed.name })}
         </p>
       )}
-      <ol className="mt-2 space-y-1 text-sm" aria-label="Task steps">
+      <ol className="mt-2 space-y-1 text-sm" aria-label={t("steps")}>
         {steps.map((s) => {
           const at = clock(s.finishedAt ?? s.startedAt);
           const took = stepDuration(s);
@@ -47,7 +55,7 @@ export function TaskSteps({ steps }: { steps: TaskStepDto[] }) {
                 {ICON[s.status] ?? "?"}
               </span>
               <span className="font-medium">{s.name}</span>
-              <span className="sr-only">{s.status}</span>
+              <span className="sr-only">{status(s.status)}</span>
               {at && (
                 <time className="tabular-nums text-slate-500" dateTime={s.finishedAt ?? s.startedAt ?? undefined}>
                   {at}

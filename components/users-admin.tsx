@@ -1,7 +1,8 @@
 "use client";
+import { useTranslations } from "next-intl";
 import { ActionMessage, CreateFormCard, useActionRunner } from "@/components/admin-form";
-import { ROLES, ROLE_DESCRIPTIONS, type Role } from "@/lib/permissions";
-import { formatDate } from "@/lib/format";
+import { ROLES, type Role } from "@/lib/permissions";
+import { useDisplayFormat } from "@/components/use-display-format";
 import type { ActionResult } from "@/lib/action-result";
 import type { UserDto as User } from "@/lib/schemas/users";
 type Act<I> = (input: I) => Promise<ActionResult>;
@@ -23,6 +24,8 @@ export function UsersAdmin({
   };
 }) {
   const { run, pending, message, fieldErrors } = useActionRunner();
+  const t = useTranslations("users");
+  const fmt = useDisplayFormat();
 
   function onCreate(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -34,23 +37,23 @@ export function UsersAdmin({
       role: String(f.get("role")) as Role,
       password: String(f.get("password")),
     };
-    run(actions.create(input), `Created ${input.email}.`, () => form.reset());
+    run(actions.create(input), t("created", { email: input.email }), () => form.reset());
   }
 
   return (
     <div className="space-y-8">
       <ActionMessage message={message} />
       <CreateFormCard
-        title="Create a user"
-        label="Create user"
+        title={t("createTitle")}
+        label={t("createLabel")}
         className="grid gap-3 sm:grid-cols-2 lg:grid-cols-5"
         onSubmit={onCreate}
         pending={pending}
       >
-        <Field label="Email" name="email" type="email" error={fieldErrors.email} />
-        <Field label="Name" name="name" error={fieldErrors.name} />
+        <Field label={t("email")} name="email" type="email" error={fieldErrors.email} />
+        <Field label={t("name")} name="name" error={fieldErrors.name} />
         <label className="text-sm">
-          <span className="block font-medium">Role</span>
+          <span className="block font-medium">{t("role")}</span>
           <select
             name="role"
             defaultValue="operator"
@@ -58,23 +61,23 @@ export function UsersAdmin({
           >
             {ROLES.map((r) => (
               <option key={r} value={r}>
-                {r} — {ROLE_DESCRIPTIONS[r]}
+                {t(`roles.${r}`)} — {t(`roleDescriptions.${r}`)}
               </option>
             ))}
           </select>
         </label>
-        <Field label="Initial password" name="password" type="password" error={fieldErrors.password} />
+        <Field label={t("initialPassword")} name="password" type="password" error={fieldErrors.password} />
       </CreateFormCard>
 
       <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white">
         <table className="min-w-full divide-y divide-slate-200 text-sm">
           <thead className="bg-slate-50 text-left text-xs font-semibold uppercase text-slate-600">
             <tr>
-              <th className="px-3 py-2">User</th>
-              <th className="px-3 py-2">Role</th>
-              <th className="px-3 py-2">State</th>
-              <th className="px-3 py-2">Created</th>
-              <th className="px-3 py-2">Actions</th>
+              <th className="px-3 py-2">{t("user")}</th>
+              <th className="px-3 py-2">{t("role")}</th>
+              <th className="px-3 py-2">{t("state")}</th>
+              <th className="px-3 py-2">{t("createdCol")}</th>
+              <th className="px-3 py-2">{t("actions")}</th>
             </tr>
           </thead>
           <tbody className="divide-y divide-slate-100">
@@ -86,26 +89,28 @@ export function UsersAdmin({
                 </td>
                 <td className="px-3 py-2">
                   <select
-                    aria-label={`Role of ${u.email}`}
+                    aria-label={t("roleOf", { email: u.email })}
                     defaultValue={u.role}
                     disabled={pending}
                     onChange={(e) =>
                       run(
                         actions.setRole({ id: u.id, role: e.target.value as Role }),
-                        `${u.email} is now ${e.target.value}.`,
+                        t("roleSet", { email: u.email, role: t(`roles.${e.target.value}`) }),
                       )
                     }
                     className="rounded-md border border-slate-300 px-2 py-1"
                   >
                     {ROLES.map((r) => (
                       <option key={r} value={r}>
-                        {r}
+                        {t(`roles.${r}`)}
                       </option>
                     ))}
                   </select>
                 </td>
-                <td className="px-3 py-2">{u.disabled ? <span className="text-red-700">disabled</span> : "active"}</td>
-                <td className="px-3 py-2 text-xs">{formatDate(u.createdAt)}</td>
+                <td className="px-3 py-2">
+                  {u.disabled ? <span className="text-red-700">{t("disabled")}</span> : t("active")}
+                </td>
+                <td className="px-3 py-2 text-xs">{fmt.when(u.createdAt)}</td>
                 <td className="px-3 py-2">
                   <div className="flex flex-wrap gap-2">
                     {u.id !== currentUserId &&
@@ -113,48 +118,43 @@ export function UsersAdmin({
                         <button
                           type="button"
                           className="rounded border border-slate-300 px-2 py-1 text-xs"
-                          onClick={() => run(actions.enable({ id: u.id }), `${u.email} enabled.`)}
+                          onClick={() => run(actions.enable({ id: u.id }), t("enabled", { email: u.email }))}
                         >
-                          Enable
+                          {t("enable")}
                         </button>
                       ) : (
                         <button
                           type="button"
                           className="rounded border border-red-300 px-2 py-1 text-xs text-red-700"
                           onClick={() => {
-                            if (confirm(`Disable ${u.email}? Their sessions end immediately.`))
-                              run(actions.disable({ id: u.id }), `${u.email} disabled; their sessions have ended.`);
+                            if (confirm(t("confirmDisable", { email: u.email })))
+                              run(actions.disable({ id: u.id }), t("disabledDone", { email: u.email }));
                           }}
                         >
-                          Disable
+                          {t("disable")}
                         </button>
                       ))}
                     <button
                       type="button"
                       className="rounded border border-slate-300 px-2 py-1 text-xs"
                       onClick={() => {
-                        const pw = prompt(`New password for ${u.email} (at least 8 characters)`);
+                        const pw = prompt(t("promptPassword", { email: u.email }));
                         if (pw)
                           run(
                             actions.resetPassword({ id: u.id, password: pw }),
-                            `Password of ${u.email} reset; their sessions have ended.`,
+                            t("passwordReset", { email: u.email }),
                           );
                       }}
                     >
-                      Reset password
+                      {t("resetPassword")}
                     </button>
                     <button
                       type="button"
                       className="rounded border border-slate-300 px-2 py-1 text-xs"
-                      title="Lift the lock after repeated failed sign-ins and forget those attempts"
-                      onClick={() =>
-                        run(
-                          actions.unlockSignIn({ id: u.id }),
-                          `${u.email} can sign in again; their failed attempts are forgotten.`,
-                        )
-                      }
+                      title={t("unlockTitle")}
+                      onClick={() => run(actions.unlockSignIn({ id: u.id }), t("unlocked", { email: u.email }))}
                     >
-                      Unlock sign-in
+                      {t("unlock")}
                     </button>
                   </div>
                 </td>

@@ -1,13 +1,14 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
-import { ArchBadge, StatusBadge } from "@/components/badges";
+import { ArchBadge, StatusBadge, useStatusLabel } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
 import { SerialConsole } from "@/components/serial-console";
 import { vmEventsQuery, vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
 import { listKeys } from "@/lib/queries/lists";
-import { formatDate, formatMb } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { unwrapAction, type ActionResult } from "@/lib/action-result";
 import type { VmDto } from "@/lib/schemas/api";
 import type { VmActionName } from "@/lib/schemas/vms";
@@ -17,28 +18,21 @@ type VmAct<T> = (input: { id: string }) => Promise<ActionResult<T>>;
 export type VmActions = Record<VmActionName, VmAct<VmDto>> & { remove: VmAct<{ id: string; deleted: true }> };
 
 // Which buttons make sense in which state; the server checks again (ALLOWED in lib/server/vms/operate.ts).
-const ACTIONS: { action: VmActionName; label: string; when: string[]; confirm?: string; danger?: boolean }[] = [
-  { action: "start", label: "Start", when: ["stopped", "unknown"] },
-  {
-    action: "stop",
-    label: "Stop",
-    when: ["running"],
-    confirm: "Stop this VM? The guest is asked to shut down (ACPI), then forced off after a timeout.",
-  },
-  { action: "reboot", label: "Reboot", when: ["running"] },
-  {
-    action: "poweroff",
-    label: "Force off",
-    when: ["running", "unknown"],
-    confirm: "Force this VM off now? Unsaved guest data is lost.",
-    danger: true,
-  },
-  { action: "retry", label: "Retry create", when: ["error"] },
+// Labels are vmDetail.actions.<action>; `confirm` names the message vmDetail.confirm.<action>.
+const ACTIONS: { action: VmActionName; when: string[]; confirm?: boolean; danger?: boolean }[] = [
+  { action: "start", when: ["stopped", "unknown"] },
+  { action: "stop", when: ["running"], confirm: true },
+  { action: "reboot", when: ["running"] },
+  { action: "poweroff", when: ["running", "unknown"], confirm: true, danger: true },
+  { action: "retry", when: ["error"] },
 ];
 
 export function VmDetailView({ id, actions }: { id: string; actions?: VmActions }) {
   const router = useRouter();
   const qc = useQueryClient();
+  const t = useTranslations("vmDetail");
+  const fmt = useDisplayFormat();
+  const statusName = useStatusLabel();
   const vm = useQuery(vmQuery(id));
   const tasks = useQuery(vmTasksQuery(id));
   const events = useQuery(vmEventsQuery(id));
@@ -51,7 +45,7 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
     );
   // Server actions, so the buttons run the same lib/server/vms code as the JSON API; a failed one throws its message.
   const call = async <T,>(run: (a: VmActions) => Promise<ActionResult<T>>) => {
-    if (!actions) throw new Error("Your role may not operate VMs.");
+    if (!actions) throw new Error(t("noRole"));
     return unwrapAction(await run(actions));
   };
   const act = useMutation({
@@ -69,7 +63,7 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
     },
   });
 
-  if (vm.isPending) return <p className="text-sm text-slate-500">Loading…</p>;
+  if (vm.isPending) return <p className="text-sm text-slate-500">{t("loading")}</p>;
   if (vm.isError)
     return (
       <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
@@ -87,15 +81,15 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
             {v.name} <ArchBadge arch={v.arch} emulated={v.emulated} />
           </h1>
           <p className="mt-1 flex items-center gap-2 text-sm text-slate-600">
-            Status{" "}
+            {t("status")}{" "}
             <span data-testid="vm-status">
               <StatusBadge status={v.status} />
             </span>{" "}
-            · power {v.powerState}
+            · {t("power", { state: statusName(v.powerState) })}
           </p>
         </div>
         {actions && (
-          <div className="flex flex-wrap gap-2" role="group" aria-label="VM actions">
+          <div className="flex flex-wrap gap-2" role="group" aria-label={t("vmActions")}>
             {ACTIONS.filter((a) => a.when.includes(v.status)).map((a) => (
               <button
                 key={a.action}
@@ -106,10 +100,11 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
                   (a.danger ? "text-red-700 ring-red-300 hover:bg-red-50" : "ring-slate-300 hover:bg-slate-100")
                 }
                 onClick={() => {
-                  if (!a.confirm || confirm(a.confirm)) act.mutate(a.action);
+                  if (!a.confirm || confirm(t(`confirm.${a.action}`))) act.mutate(a.action);
                 }}
               >
-                {act.isPending && act.variables === a.action ? `${a.label}…` : a.label}
+                {t(`actions.${a.action}`)}
+                {act.isPending && act.variables === a.action ? "…" : ""}
               </button>
             ))}
             {!["creating", "deleting"].includes(v.status) && (
@@ -118,10 +113,10 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
                 disabled={busy}
                 className="rounded-md px-3 py-1.5 text-sm font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
                 onClick={() => {
-                  if (confirm(`Delete ${v.name}? Its disk is destroyed; this cannot be undone.`)) del.mutate();
+                  if (confirm(t("confirmDelete", { name: v.name }))) del.mutate();
                 }}
               >
-                {del.isPending ? "Deleting…" : "Delete"}
+                {del.isPending ? t("deleting") : t("delete")}
               </button>
             )}
           </div>
@@ -135,63 +130,62 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
       )}
       {v.lastError && (
         <p data-testid="vm-last-error" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          <strong>Last error:</strong> {v.lastError}
+          <strong>{t("lastError")}</strong> {v.lastError}
         </p>
       )}
       {v.drift && (
         <p data-testid="vm-drift" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          <strong>Drift:</strong> {v.drift}
+          <strong>{t("drift")}</strong> {v.drift}
         </p>
       )}
       {v.migratingToHostId && (
         <p data-testid="vm-migrating" className="rounded-md bg-indigo-50 px-3 py-2 text-sm text-indigo-900">
-          Moving to another host: progress in the Move section below.
+          {t("migrating")}
         </p>
       )}
       {v.emulated && (
         <p className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          This {v.arch} VM runs under TCG emulation on a {v.host?.arch ?? "different"} host: expect it to be much slower
-          than on a native host.
+          {t("emulatedNote", { arch: v.arch, hostArch: v.host?.arch ?? t("different") })}
         </p>
       )}
 
       <dl className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 text-sm sm:grid-cols-3">
-        <Item label="Host">
+        <Item label={t("host")}>
           {v.host ? (
             <span data-testid="vm-host">
               {v.host.name} <ArchBadge arch={v.host.arch} />
             </span>
           ) : (
-            "— (not placed)"
+            t("notPlaced")
           )}
         </Item>
-        <Item label="Image">{v.image?.name ?? "—"}</Item>
-        <Item label="Project">
-          <span data-testid="vm-project">{v.project?.name ?? "default"}</span>
+        <Item label={t("image")}>{v.image?.name ?? "—"}</Item>
+        <Item label={t("project")}>
+          <span data-testid="vm-project">{v.project?.name ?? t("defaultProject")}</span>
         </Item>
-        <Item label="Size">
-          {v.vcpus} vCPU · {formatMb(v.memoryMb)} · {v.diskGb} GiB disk
+        <Item label={t("size")}>
+          {t("sizeValue", { vcpus: v.vcpus, memory: fmt.mib(v.memoryMb), disk: v.diskGb })}
           {v.instanceType && <span data-testid="vm-instance-type"> ({v.instanceType.name})</span>}
         </Item>
-        <Item label="Created">{formatDate(v.createdAt)}</Item>
-        <Item label="Updated">{formatDate(v.updatedAt)}</Item>
-        <Item label="Emulation allowed">{v.allowEmulation ? "yes" : "no"}</Item>
-        <Item label="Machine / CPU">
-          {v.machineType ?? "—"} / {v.cpuModel ?? "default"}
+        <Item label={t("created")}>{fmt.when(v.createdAt)}</Item>
+        <Item label={t("updated")}>{fmt.when(v.updatedAt)}</Item>
+        <Item label={t("emulationAllowed")}>{v.allowEmulation ? t("yes") : t("no")}</Item>
+        <Item label={t("machineCpu")}>
+          {v.machineType ?? "—"} / {v.cpuModel ?? t("defaultCpu")}
         </Item>
-        <Item label="High availability">{v.ha ? "on" : "off"}</Item>
+        <Item label={t("ha")}>{v.ha ? t("on") : t("off")}</Item>
       </dl>
 
       {v.host && (
         <section>
           <h2 className="mb-2 flex items-center justify-between text-lg font-semibold">
-            Console
+            {t("console")}
             <a
               href={`/vms/${encodeURIComponent(v.id)}/console?tab=graphical`}
               data-testid="vm-open-console"
               className="text-sm font-medium text-sky-700 hover:underline"
             >
-              Open console (serial / graphical)
+              {t("openConsole")}
             </a>
           </h2>
           <SerialConsole vmId={v.id} />
@@ -199,40 +193,40 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
       )}
 
       <section>
-        <h2 className="mb-2 text-lg font-semibold">Tasks</h2>
+        <h2 className="mb-2 text-lg font-semibold">{t("tasks")}</h2>
         <ul className="space-y-3" data-testid="task-history">
-          {tasks.data?.items.map((t) => (
-            <li key={t.id} className="rounded-lg border border-slate-200 bg-white p-3">
+          {tasks.data?.items.map((task) => (
+            <li key={task.id} className="rounded-lg border border-slate-200 bg-white p-3">
               <div className="flex items-center justify-between text-sm">
-                <code>{t.kind}</code>
+                <code>{task.kind}</code>
                 <span className="flex items-center gap-2">
-                  <StatusBadge status={t.status} />
-                  <span className="text-xs text-slate-500">{formatDate(t.createdAt)}</span>
+                  <StatusBadge status={task.status} />
+                  <span className="text-xs text-slate-500">{fmt.when(task.createdAt)}</span>
                 </span>
               </div>
-              {t.error && <p className="mt-1 text-sm text-red-700">{t.error}</p>}
-              <TaskSteps steps={t.steps} />
+              {task.error && <p className="mt-1 text-sm text-red-700">{task.error}</p>}
+              <TaskSteps steps={task.steps} />
             </li>
           ))}
-          {tasks.data?.items.length === 0 && <li className="text-sm text-slate-500">No tasks yet.</li>}
+          {tasks.data?.items.length === 0 && <li className="text-sm text-slate-500">{t("noTasks")}</li>}
         </ul>
       </section>
 
       <section>
-        <h2 className="mb-2 text-lg font-semibold">Events</h2>
+        <h2 className="mb-2 text-lg font-semibold">{t("events")}</h2>
         <ul
           className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm"
           data-testid="vm-events"
         >
           {events.data?.items.map((e) => (
             <li key={e.id} className="flex flex-wrap items-center gap-3 px-3 py-2">
-              <span className="text-xs text-slate-500">{formatDate(e.createdAt)}</span>
+              <span className="text-xs text-slate-500">{fmt.when(e.createdAt)}</span>
               <code className="text-xs">{e.action}</code>
               <StatusBadge status={e.result} />
-              <span className="text-slate-600">{e.userEmail ?? "system"}</span>
+              <span className="text-slate-600">{e.userEmail ?? t("system")}</span>
             </li>
           ))}
-          {events.data?.items.length === 0 && <li className="px-3 py-3 text-slate-500">No events yet.</li>}
+          {events.data?.items.length === 0 && <li className="px-3 py-3 text-slate-500">{t("noEvents")}</li>}
         </ul>
       </section>
     </div>

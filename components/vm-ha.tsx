@@ -3,15 +3,17 @@
 // it means on local storage. The server refuses it for VMs with attached volumes (they live on one
 // host) and says so; the message is shown as-is. The switch is for vm:operate; others see the state.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { vmKeys, vmQuery } from "@/lib/queries/vms";
 import { writeJson } from "@/lib/queries/volumes";
 import { listKeys } from "@/lib/queries/lists";
 import type { VmDto } from "@/lib/schemas/api";
-import { HA_CAVEAT } from "@/components/ha-caveat";
 
 export function VmHa({ vmId, canOperate }: { vmId: string; canOperate: boolean }) {
   const qc = useQueryClient();
+  const t = useTranslations("vmHa");
+  const common = useTranslations("common");
   const vm = useQuery(vmQuery(vmId));
   const [error, setError] = useState<string | null>(null);
   const patch = useMutation({
@@ -30,8 +32,8 @@ export function VmHa({ vmId, canOperate }: { vmId: string; canOperate: boolean }
   const ha = patch.isPending && patch.variables !== undefined ? patch.variables : vm.data.ha;
 
   return (
-    <section data-testid="vm-ha" aria-label="High availability">
-      <h2 className="mb-2 text-lg font-semibold">High availability</h2>
+    <section data-testid="vm-ha" aria-label={t("title")}>
+      <h2 className="mb-2 text-lg font-semibold">{t("title")}</h2>
       <div className="flex flex-wrap items-center gap-3 text-sm">
         {canOperate ? (
           <label className="flex items-center gap-2">
@@ -44,19 +46,19 @@ export function VmHa({ vmId, canOperate }: { vmId: string; canOperate: boolean }
               disabled={patch.isPending}
               onChange={(e) => patch.mutate(e.target.checked)}
             />
-            Restart on another host if this host dies
+            {t("restart")}
           </label>
         ) : (
-          <span>Restart on another host if this host dies:</span>
+          <span>{t("restartColon")}</span>
         )}
         <span
           data-testid="vm-ha-state"
           className={`rounded px-1.5 py-0.5 text-xs font-medium ${ha ? "bg-green-100 text-green-800" : "bg-slate-100 text-slate-700"}`}
         >
-          {patch.isPending ? "saving…" : ha ? "HA on" : "HA off"}
+          {patch.isPending ? t("saving") : ha ? t("on") : t("off")}
         </span>
       </div>
-      <p className="mt-1 text-xs text-slate-600">{HA_CAVEAT}</p>
+      <p className="mt-1 text-xs text-slate-600">{common("haCaveat")}</p>
       {error && (
         <p role="alert" className="mt-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
           {error}

@@ -3,6 +3,7 @@
 // architecture or eject (live on a running VM). An ISO install starts with its ISO inserted:
 // eject it once the system is on the disk. Calls the JSON API; the server checks again.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { vmKeys, vmQuery } from "@/lib/queries/vms";
 import { readyImagesQuery, vmMediaQuery, volumeKeys, writeJson } from "@/lib/queries/volumes";
@@ -12,6 +13,7 @@ const BUTTON =
 
 export function VmMedia({ vmId, canOperate }: { vmId: string; canOperate: boolean }) {
   const qc = useQueryClient();
+  const t = useTranslations("vmMedia");
   const vm = useQuery(vmQuery(vmId));
   const media = useQuery(vmMediaQuery(vmId));
   const arch = vm.data?.arch ?? "";
@@ -37,7 +39,7 @@ export function VmMedia({ vmId, canOperate }: { vmId: string; canOperate: boolea
 
   return (
     <section data-testid="vm-media">
-      <h2 className="mb-2 text-lg font-semibold">CD drive</h2>
+      <h2 className="mb-2 text-lg font-semibold">{t("title")}</h2>
       {error && (
         <p role="alert" className="mb-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
           {error}
@@ -45,22 +47,20 @@ export function VmMedia({ vmId, canOperate }: { vmId: string; canOperate: boolea
       )}
       <p className="text-sm" data-testid="vm-media-current">
         {current ? (
-          <>
-            <span className="font-medium">{current.name}</span> is in the drive.
-          </>
+          <>{t.rich("inDrive", { name: current.name, b: (chunks) => <span className="font-medium">{chunks}</span> })}</>
         ) : (
-          <span className="text-slate-500">Empty.</span>
+          <span className="text-slate-500">{t("empty")}</span>
         )}
       </p>
       {canOperate && settled && (
         <div className="mt-2 flex flex-wrap items-center gap-2">
           <select
-            aria-label="ISO image to insert"
+            aria-label={t("isoToInsert")}
             value={pick}
             onChange={(e) => setPick(e.target.value)}
             className="rounded-md border border-slate-300 px-2 py-1 text-sm"
           >
-            <option value="">{isos.length ? `choose an ${arch} ISO…` : `no ${arch} ISO images`}</option>
+            <option value="">{isos.length ? t("chooseIso", { arch }) : t("noIso", { arch })}</option>
             {isos.map((i) => (
               <option key={i.id} value={i.id}>
                 {i.name}
@@ -73,7 +73,7 @@ export function VmMedia({ vmId, canOperate }: { vmId: string; canOperate: boolea
             disabled={change.isPending || !pick}
             onClick={() => change.mutate(pick)}
           >
-            Insert
+            {t("insert")}
           </button>
           <button
             type="button"
@@ -81,7 +81,7 @@ export function VmMedia({ vmId, canOperate }: { vmId: string; canOperate: boolea
             disabled={change.isPending || !current}
             onClick={() => change.mutate(null)}
           >
-            Eject
+            {t("eject")}
           </button>
         </div>
       )}

@@ -5,9 +5,11 @@
 // scheduler choose", then the task's progress with Cancel and the downtime once done. The buttons
 // are for host:manage; the server checks the role, the project and the verdict again.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { ArchBadge, StatusBadge } from "@/components/badges";
-import { MIGRATE_TASK_KIND, latestTask, migrationOutcome, orderVerdicts, taskProgress } from "@/lib/migration-view";
+import { useReasonText } from "@/components/placement-reasons";
+import { MIGRATE_TASK_KIND, formatMs, latestTask, orderVerdicts, taskProgress } from "@/lib/migration-view";
 import { migrationPreviewQuery, mobilityKeys } from "@/lib/queries/mobility";
 import { vmKeys, vmQuery, vmTasksQuery } from "@/lib/queries/vms";
 import { writeJson } from "@/lib/queries/volumes";
@@ -21,6 +23,7 @@ const PRIMARY = "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-w
 
 export function VmMigration({ vmId, canMigrate }: { vmId: string; canMigrate: boolean }) {
   const qc = useQueryClient();
+  const t = useTranslations("vmMigration");
   const vm = useQuery(vmQuery(vmId));
   const preview = useQuery(migrationPreviewQuery(vmId));
   const tasks = useQuery(vmTasksQuery(vmId));
@@ -58,19 +61,19 @@ export function VmMigration({ vmId, canMigrate }: { vmId: string; canMigrate: bo
   const recommended = p?.hosts.find((h) => h.id === p.recommendedHostId) ?? null;
 
   return (
-    <section data-testid="vm-migration" aria-label="Move to another host">
-      <h2 className="mb-2 text-lg font-semibold">Move</h2>
+    <section data-testid="vm-migration" aria-label={t("sectionLabel")}>
+      <h2 className="mb-2 text-lg font-semibold">{t("title")}</h2>
       <dl className="mb-3 grid gap-3 text-sm sm:grid-cols-4">
-        <Fact label="Machine type" testId="vm-machine-type">
-          {vm.data?.machineType ?? p?.machineType ?? "— (not pinned)"}
+        <Fact label={t("machineType")} testId="vm-machine-type">
+          {vm.data?.machineType ?? p?.machineType ?? t("notPinned")}
         </Fact>
-        <Fact label="CPU model" testId="vm-cpu-model">
-          {vm.data?.cpuModel ?? p?.cpuModel ?? "— (default)"}
+        <Fact label={t("cpuModel")} testId="vm-cpu-model">
+          {vm.data?.cpuModel ?? p?.cpuModel ?? t("defaultCpu")}
         </Fact>
-        <Fact label="Mode" testId="migration-mode">
-          {p ? (p.migrationMode === "live" ? "live (keeps running)" : "cold (stopped; disk copied)") : "—"}
+        <Fact label={t("mode")} testId="migration-mode">
+          {p ? (p.migrationMode === "live" ? t("modeLive") : t("modeCold")) : "—"}
         </Fact>
-        <Fact label="Generation">{vm.data?.generation ?? "—"}</Fact>
+        <Fact label={t("generation")}>{vm.data?.generation ?? "—"}</Fact>
       </dl>
       {error && (
         <p role="alert" className="mb-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
@@ -92,7 +95,7 @@ export function VmMigration({ vmId, canMigrate }: { vmId: string; canMigrate: bo
       )}
       {p?.blocked && (
         <p data-testid="migration-blocked" className="mb-2 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          Cannot move now: {p.blocked}
+          {t("blocked", { reason: p.blocked })}
         </p>
       )}
       {p && <PreviewSummary preview={p} recommended={recommended} />}
@@ -104,7 +107,7 @@ export function VmMigration({ vmId, canMigrate }: { vmId: string; canMigrate: bo
           disabled={!canStart || !recommended}
           onClick={() => migrate.mutate(null)}
         >
-          {migrate.isPending && migrate.variables === null ? "Starting…" : "Let the scheduler choose"}
+          {migrate.isPending && migrate.variables === null ? t("starting") : t("auto")}
         </button>
       )}
       {p && (
@@ -128,11 +131,14 @@ function PreviewSummary({
   recommended: MigrationHostVerdict | null;
 }) {
   const targets = preview.hosts.filter((h) => h.ok).length;
+  const t = useTranslations("vmMigration");
   return (
     <p className="mb-2 text-sm text-slate-700" data-testid="migration-summary">
       {targets === 0
-        ? "No host can take this VM (reasons below)."
-        : `${targets} host(s) can take this VM${recommended ? `; the scheduler would pick ${recommended.name}` : ""}.`}
+        ? t("noTarget")
+        : recommended
+          ? t("targetsPick", { n: targets, host: recommended.name })
+          : t("targets", { n: targets })}
     </p>
   );
 }
@@ -146,13 +152,15 @@ function VerdictTable(props: {
 }) {
   const { preview, canMigrate } = props;
   const live = preview.migrationMode === "live";
+  const t = useTranslations("vmMigration");
+  const reasonText = useReasonText();
   return (
     <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="migration-preview">
       <thead className="text-left text-xs uppercase text-slate-500">
         <tr>
-          <th className="px-3 py-2">Host</th>
-          <th className="px-3 py-2">Verdict</th>
-          <th className="px-3 py-2">Why</th>
+          <th className="px-3 py-2">{t("host")}</th>
+          <th className="px-3 py-2">{t("verdict")}</th>
+          <th className="px-3 py-2">{t("why")}</th>
           {canMigrate && <th className="px-3 py-2" />}
         </tr>
       </thead>
@@ -164,24 +172,25 @@ function VerdictTable(props: {
               <span className="ml-1">
                 <StatusBadge status={h.status} />
               </span>
-              {h.current && <span className="ml-1 text-xs text-slate-500">(current host)</span>}
+              {h.current && <span className="ml-1 text-xs text-slate-500">{t("currentHost")}</span>}
               {h.id === preview.recommendedHostId && (
                 <span
                   data-testid="migration-recommended"
                   className="ml-1 rounded bg-indigo-100 px-1.5 text-xs text-indigo-800"
                 >
-                  recommended
+                  {t("recommended")}
                 </span>
               )}
             </td>
             <td className={`px-3 py-2 font-medium ${h.ok ? "text-green-700" : "text-red-700"}`}>
-              <span aria-hidden="true">{h.ok ? "✓" : "✗"}</span> {h.ok ? (h.mode ?? "ok") : "no"}
+              <span aria-hidden="true">{h.ok ? "✓" : "✗"}</span>{" "}
+              {h.ok ? t(`verdicts.${h.mode ?? "ok"}`) : t("verdicts.no")}
             </td>
             <td className="px-3 py-2" data-testid="migration-reasons">
               <ul className="space-y-0.5">
                 {h.reasons.map((r) => (
                   <li key={r} className="text-red-700">
-                    {r}
+                    {reasonText(r)}
                   </li>
                 ))}
                 {h.warnings.map((w) => (
@@ -201,7 +210,7 @@ function VerdictTable(props: {
                     disabled={props.disabled}
                     onClick={() => props.onMigrate(h.id)}
                   >
-                    {props.pendingHostId === h.id ? "Starting…" : live ? "Live-migrate" : "Migrate"}
+                    {props.pendingHostId === h.id ? t("starting") : live ? t("liveMigrate") : t("migrate")}
                   </button>
                 )}
               </td>
@@ -216,7 +225,12 @@ function VerdictTable(props: {
 function MigrationProgress(props: { task: VmTaskDto; canCancel: boolean; cancelling: boolean; onCancel: () => void }) {
   const { task } = props;
   const p = taskProgress(task);
-  const outcome = migrationOutcome(task);
+  const t = useTranslations("vmMigration");
+  const r = task.status === "succeeded" ? task.result : null;
+  const outcome = r
+    ? t(r.mode === "live" ? "outcomeLive" : "outcomeCold", { took: formatMs(r.totalMs) }) +
+      (r.downtimeMs === null ? "" : t("downtime", { downtime: formatMs(r.downtimeMs) }))
+    : null;
   return (
     <div
       data-testid="migration-progress"
@@ -225,10 +239,11 @@ function MigrationProgress(props: { task: VmTaskDto; canCancel: boolean; cancell
     >
       <div className="flex flex-wrap items-center justify-between gap-2">
         <span className="flex items-center gap-2">
-          Migration <StatusBadge status={task.status} />
+          {t("migration")} <StatusBadge status={task.status} />
           {p.step && (
             <span className="text-slate-600">
-              {p.active ? "at" : "last step"} “{p.step}”{p.stepMessage ? ` — ${p.stepMessage}` : ""}
+              {t(p.active ? "atStep" : "lastStep", { step: p.step })}
+              {p.stepMessage ? ` — ${p.stepMessage}` : ""}
             </span>
           )}
         </span>
@@ -239,16 +254,16 @@ function MigrationProgress(props: { task: VmTaskDto; canCancel: boolean; cancell
             className={BUTTON}
             disabled={props.cancelling}
             onClick={() => {
-              if (confirm("Cancel this migration? The VM keeps running where it is.")) props.onCancel();
+              if (confirm(t("confirmCancel"))) props.onCancel();
             }}
           >
-            {props.cancelling ? "Cancelling…" : "Cancel"}
+            {props.cancelling ? t("cancelling") : t("cancel")}
           </button>
         )}
       </div>
       <div
         role="progressbar"
-        aria-label="Migration progress"
+        aria-label={t("progress")}
         aria-valuemin={0}
         aria-valuemax={100}
         aria-valuenow={p.percent}

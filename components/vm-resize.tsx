@@ -3,6 +3,7 @@
 // The host's room is checked by the server in the same claim that records the new size; its
 // answer (e.g. "needs 4096 MiB more RAM, 1024 free") is shown as it is.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { listKeys } from "@/lib/queries/lists";
 import { vmKeys, vmQuery } from "@/lib/queries/vms";
@@ -13,6 +14,7 @@ const INPUT = "mt-1 w-24 rounded-md border border-slate-300 px-2 py-1 text-sm";
 
 export function VmResize({ vmId }: { vmId: string }) {
   const qc = useQueryClient();
+  const t = useTranslations("vmResize");
   const vm = useQuery(vmQuery(vmId));
   const [form, setForm] = useState<{ vcpus: string; memoryMb: string; diskGb: string } | null>(null);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
@@ -22,7 +24,7 @@ export function VmResize({ vmId }: { vmId: string }) {
     onMutate: () => setMessage(null),
     onError: (e: Error) => setMessage({ ok: false, text: e.message }),
     onSuccess: (v) => {
-      setMessage({ ok: true, text: `Now ${v.vcpus} vCPU, ${v.memoryMb} MiB, ${v.diskGb} GiB disk.` });
+      setMessage({ ok: true, text: t("done", { vcpus: v.vcpus, memory: v.memoryMb, disk: v.diskGb }) });
       setForm(null);
     },
     onSettled: () =>
@@ -45,13 +47,13 @@ export function VmResize({ vmId }: { vmId: string }) {
     if (Number(values.vcpus) !== v!.vcpus) body.vcpus = Number(values.vcpus);
     if (Number(values.memoryMb) !== v!.memoryMb) body.memoryMb = Number(values.memoryMb);
     if (Number(values.diskGb) !== v!.diskGb) body.diskGb = Number(values.diskGb);
-    if (Object.keys(body).length === 0) return setMessage({ ok: false, text: "Nothing to change." });
+    if (Object.keys(body).length === 0) return setMessage({ ok: false, text: t("nothing") });
     resize.mutate(body);
   }
 
   return (
     <section data-testid="vm-resize">
-      <h2 className="mb-2 text-lg font-semibold">Resize</h2>
+      <h2 className="mb-2 text-lg font-semibold">{t("title")}</h2>
       {message && (
         <p
           role={message.ok ? "status" : "alert"}
@@ -60,9 +62,9 @@ export function VmResize({ vmId }: { vmId: string }) {
           {message.text}
         </p>
       )}
-      <form aria-label="Resize VM" onSubmit={submit} className="flex flex-wrap items-end gap-3">
+      <form aria-label={t("formLabel")} onSubmit={submit} className="flex flex-wrap items-end gap-3">
         <label className="text-sm">
-          <span className="block font-medium">vCPUs</span>
+          <span className="block font-medium">{t("vcpus")}</span>
           <input
             type="number"
             min={1}
@@ -73,7 +75,7 @@ export function VmResize({ vmId }: { vmId: string }) {
           />
         </label>
         <label className="text-sm">
-          <span className="block font-medium">Memory (MiB)</span>
+          <span className="block font-medium">{t("memoryMib")}</span>
           <input
             type="number"
             min={64}
@@ -85,7 +87,7 @@ export function VmResize({ vmId }: { vmId: string }) {
           />
         </label>
         <label className="text-sm">
-          <span className="block font-medium">Disk (GiB)</span>
+          <span className="block font-medium">{t("diskGib")}</span>
           <input type="number" min={v.diskGb} value={values.diskGb} onChange={set("diskGb")} className={INPUT} />
         </label>
         <button
@@ -93,14 +95,10 @@ export function VmResize({ vmId }: { vmId: string }) {
           disabled={resize.isPending || !["running", "stopped"].includes(v.status)}
           className="rounded-md px-3 py-1.5 text-sm font-medium ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
         >
-          {resize.isPending ? "Resizing…" : "Resize"}
+          {resize.isPending ? t("resizing") : t("title")}
         </button>
       </form>
-      <p className="mt-1 text-xs text-slate-500">
-        {stopped
-          ? "The host must have room for the difference; the disk only grows."
-          : "Stop the VM to change vCPUs or memory; the disk grows while it runs (grow the partition in the guest)."}
-      </p>
+      <p className="mt-1 text-xs text-slate-500">{stopped ? t("hintStopped") : t("hintRunning")}</p>
     </section>
   );
 }

@@ -4,9 +4,10 @@
 // VM's disk. Calls the JSON API (/api/v1/vms/:id/snapshots, /capture); the server checks the role,
 // the project and the VM's state again, and its messages (e.g. no room on the host) are shown as-is.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
-import { StatusBadge } from "@/components/badges";
-import { formatBytes, formatDate } from "@/lib/format";
+import { StatusBadge, useStatusLabel } from "@/components/badges";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { listKeys } from "@/lib/queries/lists";
 import { sendJson, snapshotKeys, snapshotsQuery } from "@/lib/queries/snapshots";
 import { vmKeys, vmQuery } from "@/lib/queries/vms";
@@ -21,6 +22,9 @@ const INPUT = "rounded-md border border-slate-300 px-2 py-1 text-sm";
 
 export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: boolean }) {
   const qc = useQueryClient();
+  const t = useTranslations("vmSnapshots");
+  const fmt = useDisplayFormat();
+  const statusName = useStatusLabel();
   const vm = useQuery(vmQuery(vmId));
   const list = useQuery(snapshotsQuery(vmId));
   const [error, setError] = useState<string | null>(null);
@@ -75,7 +79,7 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
 
   return (
     <section data-testid="vm-snapshots">
-      <h2 className="mb-2 text-lg font-semibold">Snapshots</h2>
+      <h2 className="mb-2 text-lg font-semibold">{t("title")}</h2>
       {error && (
         <p role="alert" className="mb-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
           {error}
@@ -83,17 +87,23 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
       )}
       {captured && (
         <p role="status" className="mb-2 rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
-          Image{" "}
-          <a className="font-medium underline" href={`/images/${encodeURIComponent(captured.id)}`}>
-            {captured.name}
-          </a>{" "}
-          ({captured.arch}, {formatBytes(captured.sizeBytes)}) is {captured.status}.
+          {t.rich("captured", {
+            name: captured.name,
+            arch: captured.arch,
+            size: fmt.bytes(captured.sizeBytes),
+            status: statusName(captured.status),
+            link: (chunks) => (
+              <a className="font-medium underline" href={`/images/${encodeURIComponent(captured.id)}`}>
+                {chunks}
+              </a>
+            ),
+          })}
         </p>
       )}
       {canOperate && settled && (
         <form
           className="mb-3 flex flex-wrap items-center gap-2"
-          aria-label="New snapshot"
+          aria-label={t("newSnapshot")}
           onSubmit={(e) => {
             e.preventDefault();
             if (name.trim()) create.mutate(undefined);
@@ -101,23 +111,24 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
         >
           <input
             className={INPUT}
-            aria-label="Snapshot name"
-            placeholder="snapshot name"
+            aria-label={t("snapshotName")}
+            placeholder={t("snapshotNamePlaceholder")}
             maxLength={64}
             value={name}
             onChange={(e) => setName(e.target.value)}
           />
           {running && (
             <label className="flex items-center gap-1 text-sm">
-              <input type="checkbox" checked={memory} onChange={(e) => setMemory(e.target.checked)} /> include memory
+              <input type="checkbox" checked={memory} onChange={(e) => setMemory(e.target.checked)} />{" "}
+              {t("includeMemory")}
             </label>
           )}
           <button type="submit" className={BUTTON} disabled={busy || !name.trim()}>
-            {create.isPending ? "Taking snapshot…" : "Take snapshot"}
+            {create.isPending ? t("taking") : t("take")}
           </button>
           {status === "stopped" && (
             <button type="button" className={BUTTON} disabled={busy} onClick={() => setCapturing("disk")}>
-              Create image from disk
+              {t("imageFromDisk")}
             </button>
           )}
         </form>
@@ -128,10 +139,10 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
       <table className="w-full rounded-lg border border-slate-200 bg-white text-sm">
         <thead className="text-left text-xs uppercase text-slate-500">
           <tr>
-            <th className="px-3 py-2">Name</th>
-            <th className="px-3 py-2">Memory</th>
-            <th className="px-3 py-2">Created</th>
-            <th className="px-3 py-2">Status</th>
+            <th className="px-3 py-2">{t("name")}</th>
+            <th className="px-3 py-2">{t("memory")}</th>
+            <th className="px-3 py-2">{t("created")}</th>
+            <th className="px-3 py-2">{t("status")}</th>
             {canOperate && <th className="px-3 py-2" />}
           </tr>
         </thead>
@@ -149,8 +160,10 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
                   />
                 )}
               </td>
-              <td className="px-3 py-2">{s.memory ? `yes (${formatBytes(s.vmStateBytes)})` : "disk only"}</td>
-              <td className="px-3 py-2">{formatDate(s.createdAt)}</td>
+              <td className="px-3 py-2">
+                {s.memory ? t("withMemory", { size: fmt.bytes(s.vmStateBytes) }) : t("diskOnly")}
+              </td>
+              <td className="px-3 py-2">{fmt.when(s.createdAt)}</td>
               <td className="px-3 py-2">
                 <StatusBadge status={s.status} />
               </td>
@@ -161,16 +174,12 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
                     className={BUTTON}
                     disabled={busy || s.status !== "ready" || !settled}
                     onClick={() => {
-                      const how = s.memory
-                        ? "The guest resumes where it was when the snapshot was taken."
-                        : running
-                          ? "The VM is powered off, its disk reverted, and started again."
-                          : "The VM's disk is reverted.";
-                      if (confirm(`Revert ${vm.data?.name ?? "the VM"} to "${s.name}"? ${how} Later changes are lost.`))
-                        revert.mutate(s);
+                      const how = t(s.memory ? "howMemory" : running ? "howRunning" : "howStopped");
+                      const vmName = vm.data?.name ?? t("theVm");
+                      if (confirm(t("confirmRevert", { vm: vmName, name: s.name, how }))) revert.mutate(s);
                     }}
                   >
-                    {revert.isPending && revert.variables?.id === s.id ? "Reverting…" : "Revert"}
+                    {revert.isPending && revert.variables?.id === s.id ? t("reverting") : t("revert")}
                   </button>
                   <button
                     type="button"
@@ -178,17 +187,17 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
                     disabled={busy || s.status !== "ready"}
                     onClick={() => setCapturing(s.id)}
                   >
-                    Create image
+                    {t("createImage")}
                   </button>
                   <button
                     type="button"
                     className={DANGER}
                     disabled={busy || !["ready", "error"].includes(s.status)}
                     onClick={() => {
-                      if (confirm(`Delete snapshot "${s.name}"? This cannot be undone.`)) remove.mutate(s);
+                      if (confirm(t("confirmDelete", { name: s.name }))) remove.mutate(s);
                     }}
                   >
-                    {remove.isPending && remove.variables?.id === s.id ? "Deleting…" : "Delete"}
+                    {remove.isPending && remove.variables?.id === s.id ? t("deleting") : t("delete")}
                   </button>
                 </td>
               )}
@@ -197,7 +206,7 @@ export function VmSnapshots({ vmId, canOperate }: { vmId: string; canOperate: bo
           {list.isSuccess && items.length === 0 && (
             <tr>
               <td colSpan={canOperate ? 5 : 4} className="px-3 py-3 text-slate-500">
-                No snapshots yet.
+                {t("empty")}
               </td>
             </tr>
           )}
@@ -218,10 +227,11 @@ function CaptureForm({
 }) {
   const [name, setName] = useState("");
   const [family, setFamily] = useState("");
+  const t = useTranslations("vmSnapshots");
   return (
     <form
       className="my-2 flex flex-wrap items-center gap-2"
-      aria-label="Create image"
+      aria-label={t("createImage")}
       onSubmit={(e) => {
         e.preventDefault();
         if (name.trim()) onSubmit({ name: name.trim(), ...(family.trim() ? { family: family.trim() } : {}) });
@@ -229,23 +239,23 @@ function CaptureForm({
     >
       <input
         className={INPUT}
-        aria-label="Image name"
-        placeholder="image name"
+        aria-label={t("imageName")}
+        placeholder={t("imageNamePlaceholder")}
         value={name}
         onChange={(e) => setName(e.target.value)}
       />
       <input
         className={INPUT}
-        aria-label="Image family (optional)"
-        placeholder="family (optional)"
+        aria-label={t("imageFamily")}
+        placeholder={t("imageFamilyPlaceholder")}
         value={family}
         onChange={(e) => setFamily(e.target.value)}
       />
       <button type="submit" className={BUTTON} disabled={busy || !name.trim()}>
-        {busy ? "Creating image…" : "Create image"}
+        {busy ? t("creatingImage") : t("createImage")}
       </button>
       <button type="button" className={BUTTON} disabled={busy} onClick={onCancel}>
-        Cancel
+        {t("cancel")}
       </button>
     </form>
   );

@@ -4,6 +4,7 @@
 // attaches only to VMs there — the unplaced ones take this host); create-and-attach. Calls the
 // JSON API; the server checks the role, the project, the host and the room again.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { StatusBadge } from "@/components/badges";
 import { vmKeys, vmQuery } from "@/lib/queries/vms";
@@ -19,6 +20,7 @@ const guestName = (i: number) => `vd${String.fromCharCode("b".charCodeAt(0) + i)
 
 export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: boolean }) {
   const qc = useQueryClient();
+  const t = useTranslations("vmVolumes");
   const vm = useQuery(vmQuery(vmId));
   const attached = useQuery(vmVolumesQuery(vmId));
   const all = useQuery({ ...volumesQuery(), enabled: canOperate });
@@ -70,30 +72,30 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
 
   return (
     <section data-testid="vm-volumes">
-      <h2 className="mb-2 text-lg font-semibold">Volumes</h2>
+      <h2 className="mb-2 text-lg font-semibold">{t("title")}</h2>
       {error && (
         <p role="alert" className="mb-2 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
           {error}
         </p>
       )}
       {items.length === 0 ? (
-        <p className="text-sm text-slate-500">No data volumes attached.</p>
+        <p className="text-sm text-slate-500">{t("none")}</p>
       ) : (
         <table className="w-full text-left text-sm">
           <thead className="text-xs uppercase text-slate-500">
             <tr>
-              <th className="py-1">Name</th>
-              <th>Guest disk</th>
-              <th>Size</th>
-              <th>Status</th>
-              {canOperate && <th className="sr-only">Actions</th>}
+              <th className="py-1">{t("name")}</th>
+              <th>{t("guestDisk")}</th>
+              <th>{t("size")}</th>
+              <th>{t("status")}</th>
+              {canOperate && <th className="sr-only">{t("actions")}</th>}
             </tr>
           </thead>
           <tbody>
             {items.map((x, i) => (
               <tr key={x.id} className="border-t border-slate-100" data-testid={`vm-volume-${x.name}`}>
                 <td className="py-1.5 font-medium">{x.name}</td>
-                <td className="font-mono text-xs text-slate-600" title="typical Linux name; order of attachment">
+                <td className="font-mono text-xs text-slate-600" title={t("guestDiskTitle")}>
                   {guestName(i)}
                 </td>
                 <td>{x.sizeGb} GiB</td>
@@ -112,7 +114,7 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
                         }}
                       >
                         <input
-                          aria-label={`New size of ${x.name} in GiB`}
+                          aria-label={t("newSize", { name: x.name })}
                           type="number"
                           min={x.sizeGb + 1}
                           value={growing.sizeGb}
@@ -120,7 +122,7 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
                           className={`${INPUT} w-20`}
                         />
                         <button type="submit" className={BUTTON} disabled={busy}>
-                          Grow
+                          {t("grow")}
                         </button>
                       </form>
                     ) : (
@@ -130,7 +132,7 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
                         disabled={busy || !settled}
                         onClick={() => setGrowing({ id: x.id, sizeGb: String(x.sizeGb + 1) })}
                       >
-                        Grow…
+                        {t("growOpen")}
                       </button>
                     )}
                     <button
@@ -138,11 +140,10 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
                       className={BUTTON}
                       disabled={busy || !settled || x.status !== "in-use"}
                       onClick={() => {
-                        if (confirm(`Detach ${x.name} from ${v?.name}? Unmount it in the guest first.`))
-                          detach.mutate(x);
+                        if (confirm(t("confirmDetach", { name: x.name, vm: v?.name ?? "" }))) detach.mutate(x);
                       }}
                     >
-                      Detach
+                      {t("detach")}
                     </button>
                   </td>
                 )}
@@ -154,7 +155,7 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
       {canOperate && settled && (
         <div className="mt-3 flex flex-wrap gap-6">
           <form
-            aria-label="Attach volume"
+            aria-label={t("attachForm")}
             className="flex items-end gap-2"
             onSubmit={(e) => {
               e.preventDefault();
@@ -162,22 +163,22 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
             }}
           >
             <label className="text-sm">
-              <span className="block font-medium">Attach a volume</span>
+              <span className="block font-medium">{t("attachLabel")}</span>
               <select value={pick} onChange={(e) => setPick(e.target.value)} className={`${INPUT} mt-1`}>
-                <option value="">{candidates.length ? "choose…" : "none available on this host"}</option>
+                <option value="">{candidates.length ? t("choose") : t("noneAvailable")}</option>
                 {candidates.map((c) => (
                   <option key={c.id} value={c.id}>
-                    {c.name} · {c.sizeGb} GiB{c.host ? "" : " · unplaced"}
+                    {c.name} · {c.sizeGb} GiB{c.host ? "" : ` · ${t("unplaced")}`}
                   </option>
                 ))}
               </select>
             </label>
             <button type="submit" className={BUTTON} disabled={busy || !pick}>
-              Attach
+              {t("attach")}
             </button>
           </form>
           <form
-            aria-label="Create and attach volume"
+            aria-label={t("createForm")}
             className="flex items-end gap-2"
             onSubmit={(e) => {
               e.preventDefault();
@@ -185,12 +186,12 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
             }}
           >
             <label className="text-sm">
-              <span className="block font-medium">New volume</span>
+              <span className="block font-medium">{t("newVolume")}</span>
               <input
                 value={name}
                 onChange={(e) => setName(e.target.value)}
-                placeholder="data"
-                aria-label="Volume name"
+                placeholder={t("namePlaceholder")}
+                aria-label={t("volumeName")}
                 className={`${INPUT} mt-1 w-32`}
               />
             </label>
@@ -201,21 +202,21 @@ export function VmVolumes({ vmId, canOperate }: { vmId: string; canOperate: bool
                 min={1}
                 value={sizeGb}
                 onChange={(e) => setSizeGb(e.target.value)}
-                aria-label="Volume size in GiB"
+                aria-label={t("volumeSize")}
                 className={`${INPUT} mt-1 w-20`}
               />
             </label>
             <button type="submit" className={BUTTON} disabled={busy || !name.trim()}>
-              {create.isPending ? "Creating…" : "Create and attach"}
+              {create.isPending ? t("creating") : t("createAttach")}
             </button>
           </form>
         </div>
       )}
       <p className="mt-2 text-xs text-slate-500">
-        A volume lives on one host and attaches only to VMs on that host
-        {v?.host ? ` (${v.host.name})` : ""}
-        {elsewhere ? `; ${elsewhere} available volume${elsewhere === 1 ? " is" : "s are"} on other hosts` : ""}. Its
-        size counts against the host&apos;s disk.
+        {t("note", {
+          where: v?.host ? ` (${v.host.name})` : "",
+          others: elsewhere ? t("elsewhere", { n: elsewhere }) : "",
+        })}
       </p>
     </section>
   );

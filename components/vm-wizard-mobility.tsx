@@ -2,8 +2,8 @@
 // The wizard's options for VMs that move (issue 14): HA, and the guest CPU model (advanced), pinned
 // for the VM's life. The server checks the model against the arch (createVmSchema + create); the wizard
 // passes the model's error in the server's words (vm-create-checks.ts, loaded on demand).
+import { useTranslations } from "next-intl";
 import type { Arch } from "@/lib/arch-labels";
-import { HA_CAVEAT } from "@/components/ha-caveat";
 
 // Suggestions only: any name QEMU knows is accepted. "host" on x86_64 ties the VM to identical CPUs.
 const SUGGESTED: Record<Arch, string[]> = {
@@ -21,6 +21,8 @@ export function WizardMobilityOptions(props: {
   onHa: (v: boolean) => void;
 }) {
   const error = props.cpuModelError;
+  const t = useTranslations("wizard");
+  const common = useTranslations("common");
   return (
     <>
       <label className="flex items-start gap-2 text-sm">
@@ -33,16 +35,15 @@ export function WizardMobilityOptions(props: {
           onChange={(e) => props.onHa(e.target.checked)}
         />
         <span>
-          High availability: restart on another host if its host dies
-          <span className="block text-xs text-slate-500">{HA_CAVEAT}</span>
+          {t("ha")}
+          <span className="block text-xs text-slate-500">{common("haCaveat")}</span>
         </span>
       </label>
       <details className="text-sm">
-        <summary className="cursor-pointer font-medium">Advanced: CPU model (optional)</summary>
+        <summary className="cursor-pointer font-medium">{t("cpuModel")}</summary>
         <p className="mt-1 text-xs text-slate-500">
-          Pinned for the VM&apos;s life; it decides which hosts it can live-migrate to. Empty: the default for how the
-          host runs it. {props.arch === "x86_64" ? "“host” only moves between identical CPUs." : ""}
-          {props.arch === "aarch64" ? "With KVM on aarch64 the guest always gets the host's CPU." : ""}
+          {t("cpuModelHint")} {props.arch === "x86_64" ? t("cpuModelHintX86") : ""}
+          {props.arch === "aarch64" ? t("cpuModelHintArm") : ""}
         </p>
         <input
           name="cpuModel"
@@ -53,7 +54,7 @@ export function WizardMobilityOptions(props: {
           onChange={(e) => props.onCpuModel(e.target.value)}
           aria-invalid={error !== null}
           className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 font-mono text-xs"
-          placeholder="default"
+          placeholder={t("cpuModelPlaceholder")}
         />
         <datalist id={`cpu-models-${props.arch}`}>
           {SUGGESTED[props.arch].map((m) => (

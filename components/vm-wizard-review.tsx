@@ -3,11 +3,15 @@
 // user-data, the summary and the live placement preview. Its own module, loaded when the wizard reaches it
 // (next/dynamic), so /vms/new's first load carries only the steps a person sees first (issue 16).
 import type { UseQueryResult } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { ArchBadge } from "@/components/badges";
+import { useReasonText } from "@/components/placement-reasons";
 import { WizardMobilityOptions } from "@/components/vm-wizard-mobility";
+import { VmWizardLogin } from "@/components/vm-wizard-login";
+import type { WizardLogin, WizardLoginErrors } from "@/components/vm-wizard-login-request";
 import type { Arch } from "@/lib/arch-labels";
 import { defaultDisplay, displaysFor, type Display } from "@/lib/display-choices";
-import { formatMb } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import type { ImageDto } from "@/lib/schemas/api";
 import type { ProjectDto } from "@/lib/schemas/projects";
 import type { PlacementExplanation } from "@/lib/scheduler/schema";
@@ -22,6 +26,10 @@ export interface WizardReviewProps {
   onName: (v: string) => void;
   /** the name's error in the server's words (vm-create-checks.ts), null when fine or not checked yet */
   nameError: string | null;
+  /** hostname and the default user's login (vm-wizard-login.tsx), with their errors */
+  login: WizardLogin;
+  onLogin: (v: WizardLogin) => void;
+  loginErrors: WizardLoginErrors;
   /** the projects the user may create VMs in; undefined while loading */
   projects: ProjectDto[] | undefined;
   project: ProjectDto | null;
@@ -53,6 +61,9 @@ export function WizardReview(props: WizardReviewProps) {
     name,
     onName,
     nameError,
+    login,
+    onLogin,
+    loginErrors,
     projects,
     project,
     onProject,
@@ -71,11 +82,20 @@ export function WizardReview(props: WizardReviewProps) {
     preview,
     error,
   } = props;
+  const t = useTranslations("wizard");
+  const reasonText = useReasonText();
+  const fmt = useDisplayFormat();
+  const chosen = preview.data?.chosen;
+  const runMode = chosen
+    ? chosen.emulated
+      ? t("runsAs.emulated", { hostArch: chosen.arch })
+      : t(chosen.kvm ? "runsAs.kvm" : "runsAs.software")
+    : "";
   return (
     <fieldset className="space-y-4">
-      <legend className="mb-1 text-lg font-semibold">Review</legend>
+      <legend className="mb-1 text-lg font-semibold">{t("steps.review")}</legend>
       <label className="block text-sm">
-        <span className="font-medium">Name</span>
+        <span className="font-medium">{t("name")}</span>
         <input
           value={name}
           onChange={(e) => onName(e.target.value)}
@@ -87,9 +107,10 @@ export function WizardReview(props: WizardReviewProps) {
         />
         {nameError && <span className="mt-1 block text-xs text-red-700">{nameError}</span>}
       </label>
+      <VmWizardLogin name={name} value={login} onChange={onLogin} errors={loginErrors} />
       {projects && projects.length > 1 && (
         <label className="block text-sm">
-          <span className="font-medium">Project</span>
+          <span className="font-medium">{t("project")}</span>
           <select
             name="projectId"
             value={project?.id ?? ""}
@@ -102,17 +123,17 @@ export function WizardReview(props: WizardReviewProps) {
               </option>
             ))}
           </select>
-          <span className="mt-1 block text-xs text-slate-500">Members of the project see and operate the VM.</span>
+          <span className="mt-1 block text-xs text-slate-500">{t("projectHint")}</span>
         </label>
       )}
       {projects?.length === 0 && (
         <p role="alert" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          You are not a member of any project; ask an admin to add you to one.
+          {t("noProject")}
         </p>
       )}
       {arch && displaysFor(arch).length > 1 && (
         <label className="block text-sm">
-          <span className="font-medium">Graphical display</span>
+          <span className="font-medium">{t("display")}</span>
           <select
             name="display"
             value={display || defaultDisplay(arch, image)}
@@ -121,13 +142,11 @@ export function WizardReview(props: WizardReviewProps) {
           >
             {displaysFor(arch).map((d) => (
               <option key={d} value={d}>
-                {d === "none" ? "none (serial console only)" : d}
+                {d === "none" ? t("displayNone") : d}
               </option>
             ))}
           </select>
-          <span className="mt-1 block text-xs text-slate-500">
-            virtio-gpu for UEFI distro images; ramfb for firmware without a GPU driver; none for serial-only guests.
-          </span>
+          <span className="mt-1 block text-xs text-slate-500">{t("displayHint")}</span>
         </label>
       )}
       <label className="flex items-center gap-2 text-sm">
@@ -137,7 +156,7 @@ export function WizardReview(props: WizardReviewProps) {
           onChange={(e) => onAllowEmulation(e.target.checked)}
           name="allowEmulation"
         />
-        Allow emulation (TCG) when no native {arch} host has room — much slower
+        {t("allowEmulation", { arch: String(arch) })}
       </label>
       {arch && (
         <WizardMobilityOptions
@@ -150,11 +169,8 @@ export function WizardReview(props: WizardReviewProps) {
         />
       )}
       <details className="text-sm">
-        <summary className="cursor-pointer font-medium">cloud-init user-data (optional)</summary>
-        <p className="mt-1 text-xs text-slate-500">
-          The VM gets a NoCloud seed with its hostname, your SSH keys (Account page) and, if given, this user-data
-          (#cloud-config or a script).
-        </p>
+        <summary className="cursor-pointer font-medium">{t("userData")}</summary>
+        <p className="mt-1 text-xs text-slate-500">{t("userDataHint")}</p>
         <textarea
           name="userData"
           value={userData}
@@ -167,23 +183,22 @@ export function WizardReview(props: WizardReviewProps) {
       </details>
       <p className="text-sm text-slate-700">
         {arch} · {image?.name} ·{" "}
-        {instanceTypeName ? <span data-testid="review-instance-type">{instanceTypeName}</span> : "custom size"} ·{" "}
-        {size.vcpus} vCPU · {formatMb(size.memoryMb)} · {size.diskGb} GiB · {networkName ?? "no network"}
-        {project && <> · project {project.name}</>}
+        {instanceTypeName ? <span data-testid="review-instance-type">{instanceTypeName}</span> : t("customSizeLower")} ·{" "}
+        {size.vcpus} vCPU · {fmt.mib(size.memoryMb)} · {size.diskGb} GiB · {networkName ?? t("noNetworkLower")}
+        {project && <> · {t("projectNamed", { name: project.name })}</>}
       </p>
       {image?.format === "iso" && (
         <p className="text-sm text-slate-700" data-testid="iso-install-note">
-          Installs from the ISO onto a blank {size.diskGb} GiB disk: the ISO is in the VM&apos;s CD drive and boots
-          first; eject it on the VM page once the system is installed.
+          {t("isoNote", { disk: size.diskGb })}
         </p>
       )}
       <section
-        aria-label="Placement preview"
+        aria-label={t("placementPreview")}
         data-testid="placement-preview"
         className="rounded-lg border border-slate-200 bg-white p-4 text-sm"
       >
-        <h3 className="mb-2 font-semibold">Where it will run</h3>
-        {preview.isPending && <p className="text-slate-500">Checking the fleet…</p>}
+        <h3 className="mb-2 font-semibold">{t("whereItRuns")}</h3>
+        {preview.isPending && <p className="text-slate-500">{t("checkingFleet")}</p>}
         {preview.isError && (
           <p role="alert" className="text-red-700">
             {preview.error.message}
@@ -193,11 +208,11 @@ export function WizardReview(props: WizardReviewProps) {
           <>
             {preview.data.ok && preview.data.chosen ? (
               <p data-testid="preview-chosen">
-                Lands on <strong>{preview.data.chosen.name}</strong>{" "}
+                {t.rich("landsOn", { name: preview.data.chosen.name, b: (chunks) => <strong>{chunks}</strong> })}{" "}
                 <ArchBadge arch={preview.data.chosen.arch} emulated={preview.data.chosen.emulated} /> —{" "}
-                {preview.data.eligibleCount} eligible host(s).
+                {t("eligible", { n: preview.data.eligibleCount })}
                 <span className="mt-1 block" data-testid="preview-run-mode">
-                  How it runs: {preview.data.chosen.runsAs}.
+                  {t("howItRuns", { mode: runMode })}
                 </span>
               </p>
             ) : (
@@ -209,7 +224,7 @@ export function WizardReview(props: WizardReviewProps) {
               <ul className="mt-2 space-y-1" data-testid="preview-rejected">
                 {preview.data.rejected.map((r) => (
                   <li key={r.id}>
-                    <strong>{r.name}</strong> <ArchBadge arch={r.arch} />: {r.reasons.join("; ")}
+                    <strong>{r.name}</strong> <ArchBadge arch={r.arch} />: {r.reasons.map(reasonText).join("; ")}
                   </li>
                 ))}
               </ul>

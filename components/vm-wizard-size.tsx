@@ -2,7 +2,8 @@
 // The wizard's size step (vm-wizard.tsx): the instance types an admin defined for the chosen arch
 // (ADR 050; fetched from /api/v1/instance-types like the placement preview, no validator in the
 // page's first-load JS) and, for roles with vm:customSize, a custom size with quick presets.
-import { formatMb } from "@/lib/format";
+import { useTranslations } from "next-intl";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { formatInstanceSize, type InstanceTypeView } from "@/lib/instance-type-size";
 import type { Arch } from "@/lib/arch-labels";
 
@@ -12,10 +13,11 @@ export type WizardSize = { vcpus: number; memoryMb: number; diskGb: number };
 /** The size choice: an instance type's id, or "custom". */
 export const CUSTOM_SIZE = "custom";
 
+// Names are message keys wizard.presets.<name>.
 const PRESETS = [
-  { name: "Small", vcpus: 1, memoryMb: 512, diskGb: 2 },
-  { name: "Medium", vcpus: 2, memoryMb: 2048, diskGb: 10 },
-  { name: "Large", vcpus: 4, memoryMb: 8192, diskGb: 40 },
+  { name: "small", vcpus: 1, memoryMb: 512, diskGb: 2 },
+  { name: "medium", vcpus: 2, memoryMb: 2048, diskGb: 10 },
+  { name: "large", vcpus: 4, memoryMb: 8192, diskGb: 40 },
 ];
 
 export function WizardSizeStep({
@@ -47,32 +49,34 @@ export function WizardSizeStep({
   largest: { vcpus: number; memoryMb: number } | null;
 }) {
   const typeError = errors.vcpus ?? errors.memoryMb ?? errors.diskGb;
+  const t = useTranslations("wizard");
+  const fmt = useDisplayFormat();
   return (
     <fieldset className="space-y-4">
-      <legend className="mb-1 text-lg font-semibold">Size</legend>
-      {types === undefined && !typesError && <p className="text-sm text-slate-500">Loading instance types…</p>}
+      <legend className="mb-1 text-lg font-semibold">{t("steps.size")}</legend>
+      {types === undefined && !typesError && <p className="text-sm text-slate-500">{t("loadingTypes")}</p>}
       {typesError && (
         <p role="alert" className="text-sm text-red-700">
-          Instance types could not be loaded: {typesError}
+          {t("typesError", { message: typesError })}
         </p>
       )}
       {types && types.length === 0 && !canCustomSize && (
         <p role="alert" className="text-sm text-red-700">
-          No instance type is defined for {arch}; ask an admin to add one.
+          {t("noTypes", { arch: String(arch) })}
         </p>
       )}
-      <div className="grid gap-2" role="radiogroup" aria-label="Instance type">
-        {types?.map((t) => (
+      <div className="grid gap-2" role="radiogroup" aria-label={t("instanceType")}>
+        {types?.map((it) => (
           <label
-            key={t.id}
-            data-testid={`size-${t.name}`}
+            key={it.id}
+            data-testid={`size-${it.name}`}
             className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3 text-sm"
           >
-            <input type="radio" name="size" value={t.id} checked={choice === t.id} onChange={() => onChoice(t.id)} />
-            <span className="font-medium">{t.name}</span>
-            <span className="text-slate-600">{formatInstanceSize(t)}</span>
-            {t.arch && <span className="text-xs text-slate-500">{t.arch} only</span>}
-            {t.description && <span className="text-xs text-slate-500">{t.description}</span>}
+            <input type="radio" name="size" value={it.id} checked={choice === it.id} onChange={() => onChoice(it.id)} />
+            <span className="font-medium">{it.name}</span>
+            <span className="text-slate-600">{formatInstanceSize(it)}</span>
+            {it.arch && <span className="text-xs text-slate-500">{t("archOnly", { arch: it.arch })}</span>}
+            {it.description && <span className="text-xs text-slate-500">{it.description}</span>}
           </label>
         ))}
         {canCustomSize && (
@@ -84,7 +88,7 @@ export function WizardSizeStep({
               checked={choice === CUSTOM_SIZE}
               onChange={() => onChoice(CUSTOM_SIZE)}
             />
-            <span className="font-medium">Custom size</span>
+            <span className="font-medium">{t("customSize")}</span>
           </label>
         )}
       </div>
@@ -109,25 +113,25 @@ export function WizardSizeStep({
                 }
                 className="rounded-md px-3 py-1.5 text-sm ring-1 ring-slate-300 hover:bg-slate-100"
               >
-                {p.name}: {p.vcpus} vCPU, {formatMb(p.memoryMb)}, {p.diskGb} GiB
+                {t(`presets.${p.name}`)}: {p.vcpus} vCPU, {fmt.mib(p.memoryMb)}, {p.diskGb} GiB
               </button>
             ))}
           </div>
           <div className="grid gap-4 sm:grid-cols-3">
             <NumberField
-              label="vCPUs"
+              label={t("vcpus")}
               value={size.vcpus}
               error={errors.vcpus}
               onChange={(v) => onSize({ ...size, vcpus: v })}
             />
             <NumberField
-              label="Memory (MiB)"
+              label={t("memoryMib")}
               value={size.memoryMb}
               error={errors.memoryMb}
               onChange={(v) => onSize({ ...size, memoryMb: v })}
             />
             <NumberField
-              label="Disk (GiB)"
+              label={t("diskGib")}
               value={size.diskGb}
               error={errors.diskGb}
               onChange={(v) => onSize({ ...size, diskGb: v })}
@@ -137,7 +141,7 @@ export function WizardSizeStep({
       )}
       {largest && (
         <p className="text-xs text-slate-500">
-          Largest native {arch} host: {largest.vcpus} vCPU, {formatMb(largest.memoryMb)} free.
+          {t("largestNative", { arch: String(arch), vcpus: largest.vcpus, memory: fmt.mib(largest.memoryMb) })}
         </p>
       )}
     </fieldset>

@@ -6,17 +6,21 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import dynamic from "next/dynamic";
 import { useRouter } from "next/navigation";
+import { useTranslations } from "next-intl";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { nameSuffix, suggestVmName } from "@/lib/vm-name-suggestion";
 import { ArchBadge } from "@/components/badges";
 import { TaskSteps } from "@/components/task-steps";
 import { useCreateChecks } from "@/components/use-create-checks";
+import { EMPTY_LOGIN, loginRequest, type WizardLogin } from "./vm-wizard-login-request";
+
+const NO_LOGIN_ERRORS = { hostname: null, password: null, sshKey: null };
 import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch-labels";
 import { fetchJson } from "@/lib/queries/fetch-json";
 import { vmTasksQuery } from "@/lib/queries/vms";
 import { projectsQuery } from "@/lib/queries/projects";
 import { listKeys } from "@/lib/queries/lists";
-import { formatBytes, formatMb } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { displaysFor, type Display } from "@/lib/display-choices";
 import { CUSTOM_SIZE, WizardSizeStep, type WizardInstanceType } from "@/components/vm-wizard-size";
 import { unwrapAction, type ActionResult } from "@/lib/action-result";
@@ -30,16 +34,22 @@ export type CreateVm = (input: CreateVmRequest) => Promise<ActionResult<CreateVm
 
 // The review step (name, options, placement preview) is loaded when the wizard gets near it, not with the page.
 const loadReview = () => import("@/components/vm-wizard-review").then((m) => m.WizardReview);
-const WizardReview = dynamic(loadReview, {
-  loading: () => <p className="text-sm text-slate-500">Loading the review…</p>,
-});
+const WizardReview = dynamic(loadReview, { loading: () => <ReviewLoading /> });
 
-const STEPS = ["Architecture", "Image", "Size", "Network", "Review"] as const;
+function ReviewLoading() {
+  const t = useTranslations("wizard");
+  return <p className="text-sm text-slate-500">{t("loadingReview")}</p>;
+}
+
+// Message keys wizard.steps.<step>.
+const STEPS = ["architecture", "image", "size", "network", "review"] as const;
 
 /** canCustomSize: the role has vm:customSize (the server checks it again); else only instance types are offered. */
 export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; canCustomSize?: boolean }) {
   const router = useRouter();
   const qc = useQueryClient();
+  const t = useTranslations("wizard");
+  const fmt = useDisplayFormat();
   const [step, setStep] = useState(0);
   const [arch, setArch] = useState<Arch | null>(null);
   const [imageId, setImageId] = useState<string | null>(null);
@@ -55,6 +65,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
   const [ha, setHa] = useState(false);
   const [cpuModel, setCpuModel] = useState("");
   const [userData, setUserData] = useState("");
+  const [login, setLogin] = useState<WizardLogin>(EMPTY_LOGIN);
   const [projectId, setProjectId] = useState("");
   // "" = the default for the arch and image (lib/display.ts); only aarch64 has a real choice.
   const [display, setDisplay] = useState<Display | "">("");
@@ -85,12 +96,12 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
   const types = instanceTypes.data?.items;
   // A pick that no longer fits (another arch was chosen) falls back: custom size if allowed, else the first type.
   const sizeChoice =
-    (sizePick === CUSTOM_SIZE && canCustomSize) || types?.some((t) => t.id === sizePick)
+    (sizePick === CUSTOM_SIZE && canCustomSize) || types?.some((it) => it.id === sizePick)
       ? sizePick
       : canCustomSize
         ? CUSTOM_SIZE
         : (types?.[0]?.id ?? "");
-  const instanceType = types?.find((t) => t.id === sizeChoice) ?? null;
+  const instanceType = types?.find((it) => it.id === sizeChoice) ?? null;
   const chosenSize = useMemo(
     () =>
       instanceType ? { vcpus: instanceType.vcpus, memoryMb: instanceType.memoryMb, diskGb: instanceType.diskGb } : size,
@@ -111,20 +122,20 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
 
   const sizeErrors = useMemo(() => {
     const e: Record<string, string> = {};
-    if (sizeChoice === "") return { vcpus: "Choose an instance type." };
+    if (sizeChoice === "") return { vcpus: t("errors.chooseType") };
     const minMem = image?.minMemoryMb ?? 64;
     const minDisk = image?.minDiskGb ?? 1;
-    if (!Number.isInteger(chosenSize.vcpus) || chosenSize.vcpus < 1) e.vcpus = "At least 1 vCPU.";
+    if (!Number.isInteger(chosenSize.vcpus) || chosenSize.vcpus < 1) e.vcpus = t("errors.minVcpu");
     else if (cap && cap.nativeHosts > 0 && !allowEmulation && chosenSize.vcpus > cap.largestVcpuFree)
-      e.vcpus = `The largest ${arch} host has ${cap.largestVcpuFree} vCPUs free.`;
+      e.vcpus = t("errors.largestVcpu", { arch: String(arch), n: cap.largestVcpuFree });
     if (!Number.isInteger(chosenSize.memoryMb) || chosenSize.memoryMb < minMem)
-      e.memoryMb = `At least ${minMem} MiB for this image.`;
+      e.memoryMb = t("errors.minMemory", { n: minMem });
     else if (cap && cap.nativeHosts > 0 && !allowEmulation && chosenSize.memoryMb > cap.largestMemoryFreeMb)
-      e.memoryMb = `The largest ${arch} host has ${formatMb(cap.largestMemoryFreeMb)} free.`;
+      e.memoryMb = t("errors.largestMemory", { arch: String(arch), memory: fmt.mib(cap.largestMemoryFreeMb) });
     if (!Number.isInteger(chosenSize.diskGb) || chosenSize.diskGb < minDisk)
-      e.diskGb = `At least ${minDisk} GiB for this image.`;
+      e.diskGb = t("errors.minDisk", { n: minDisk });
     return e;
-  }, [chosenSize, sizeChoice, image, cap, arch, allowEmulation]);
+  }, [chosenSize, sizeChoice, image, cap, arch, allowEmulation, t, fmt]);
 
   const previewBody = arch
     ? { arch, vcpus: chosenSize.vcpus, memoryMb: chosenSize.memoryMb, diskGb: chosenSize.diskGb, allowEmulation }
@@ -148,6 +159,8 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
     if (step >= 3) void loadReview().catch(() => undefined); // warm it while the network is chosen
   }, [step]);
   const nameError = checks?.nameError(name) ?? null;
+  const loginErrors = checks?.loginErrors(login, !!userData.trim()) ?? NO_LOGIN_ERRORS;
+  const loginInvalid = Object.values(loginErrors).some(Boolean);
   const cpuModelError = checks?.cpuModelError(cpuModel) ?? null;
   const canNext = [arch !== null, image !== null, Object.keys(sizeErrors).length === 0, true, true][step];
 
@@ -160,7 +173,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
       void qc.invalidateQueries({ queryKey: listKeys.all("vms") });
       void qc.invalidateQueries({ queryKey: ["placement"] });
     },
-    onError: (e) => setSubmitError(e.message || "The VM could not be created."),
+    onError: (e) => setSubmitError(e.message || t("errors.createFailed")),
   });
 
   function submit() {
@@ -177,6 +190,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
       ...(cpuModel.trim() ? { cpuModel: cpuModel.trim() } : {}),
       ...(display && displaysFor(arch).includes(display) ? { display } : {}),
       userData: userData.trim() ? userData : null,
+      ...loginRequest(login),
     });
   }
 
@@ -187,7 +201,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
 
   return (
     <div className="max-w-4xl space-y-6">
-      <ol className="flex flex-wrap gap-2 text-sm" aria-label="Steps">
+      <ol className="flex flex-wrap gap-2 text-sm" aria-label={t("stepsLabel")}>
         {STEPS.map((s, i) => (
           <li
             key={s}
@@ -201,7 +215,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
                   : "bg-slate-100 text-slate-600")
             }
           >
-            {i + 1}. {s}
+            {i + 1}. {t(`steps.${s}`)}
           </li>
         ))}
       </ol>
@@ -215,7 +229,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
       >
         {step === 0 && (
           <fieldset>
-            <legend className="mb-3 text-lg font-semibold">Which CPU architecture?</legend>
+            <legend className="mb-3 text-lg font-semibold">{t("whichArch")}</legend>
             <div className="grid gap-3 sm:grid-cols-2">
               {ARCHES.map((a) => {
                 const c = capacity.data?.[a];
@@ -236,14 +250,18 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
                       className="sr-only"
                     />
                     <span className="flex items-center justify-between font-medium">
-                      {ARCH_LABELS[a]} <ArchBadge arch={a} />
+                      {a === "aarch64" ? t("aarch64Label") : ARCH_LABELS[a]} <ArchBadge arch={a} />
                     </span>
                     <span className="mt-2 block text-sm text-slate-600" data-testid={`capacity-${a}`}>
                       {c
                         ? c.nativeHosts + c.emulatedHosts === 0
-                          ? "No host can run it"
-                          : `${c.nativeHosts} native host(s)${c.emulatedHosts ? `, ${c.emulatedHosts} emulated` : ""} · ` +
-                            `${c.vcpuFree} vCPU · ${formatMb(c.memoryFreeMb)} free`
+                          ? t("noHostCanRun")
+                          : t(c.emulatedHosts ? "archCapacityEmulated" : "archCapacity", {
+                              native: c.nativeHosts,
+                              emulated: c.emulatedHosts,
+                              vcpus: c.vcpuFree,
+                              memory: fmt.mib(c.memoryFreeMb),
+                            })
                         : "…"}
                     </span>
                   </label>
@@ -255,12 +273,10 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
 
         {step === 1 && arch && (
           <fieldset>
-            <legend className="mb-3 text-lg font-semibold">Image for {arch}</legend>
-            {images.isPending && <p className="text-sm text-slate-500">Loading images…</p>}
+            <legend className="mb-3 text-lg font-semibold">{t("imageFor", { arch })}</legend>
+            {images.isPending && <p className="text-sm text-slate-500">{t("loadingImages")}</p>}
             {images.data?.items.length === 0 && (
-              <p className="rounded-md bg-amber-50 p-3 text-sm text-amber-900">
-                No ready {arch} images. Upload one on the Images page first.
-              </p>
+              <p className="rounded-md bg-amber-50 p-3 text-sm text-amber-900">{t("noImages", { arch })}</p>
             )}
             <div className="grid gap-2" data-testid="image-options">
               {images.data?.items.map((i) => (
@@ -291,12 +307,14 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
                     />
                     <span>
                       <span className="font-medium">{i.name}</span>
-                      {i.family && <span className="ml-2 text-xs text-slate-500">family {i.family}</span>}
+                      {i.family && (
+                        <span className="ml-2 text-xs text-slate-500">{t("family", { family: i.family })}</span>
+                      )}
                     </span>
                   </span>
                   <span className="flex items-center gap-2 text-xs text-slate-600">
-                    <ArchBadge arch={i.arch} /> {i.format === "iso" ? "ISO install" : i.format} ·{" "}
-                    {i.firmware.toUpperCase()} · {formatBytes(i.sizeBytes)}
+                    <ArchBadge arch={i.arch} /> {i.format === "iso" ? t("isoInstall") : i.format} ·{" "}
+                    {i.firmware.toUpperCase()} · {fmt.bytes(i.sizeBytes)}
                   </span>
                 </label>
               ))}
@@ -324,7 +342,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
 
         {step === 3 && (
           <fieldset>
-            <legend className="mb-3 text-lg font-semibold">Network</legend>
+            <legend className="mb-3 text-lg font-semibold">{t("network")}</legend>
             <div className="grid gap-2">
               <label className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
                 <input
@@ -334,7 +352,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
                   checked={chosenNetworkId === ""}
                   onChange={() => setNetworkId("")}
                 />{" "}
-                No network (serial console only)
+                {t("noNetwork")}
               </label>
               {attachable.map((n) => (
                 <label key={n.id} className="flex items-center gap-3 rounded-lg border border-slate-200 bg-white p-3">
@@ -345,7 +363,13 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
                     checked={chosenNetworkId === n.id}
                     onChange={() => setNetworkId(n.id)}
                   />
-                  {n.name} · VLAN {n.vlanId} · {n.cidr} · {n.freeAddresses} free addresses · {n.projectName ?? "shared"}
+                  {t("networkOption", {
+                    name: n.name,
+                    vlan: n.vlanId,
+                    cidr: n.cidr,
+                    free: n.freeAddresses,
+                    project: n.projectName ?? t("shared"),
+                  })}
                 </label>
               ))}
             </div>
@@ -361,6 +385,9 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
             name={name}
             onName={setName}
             nameError={nameError}
+            login={login}
+            onLogin={setLogin}
+            loginErrors={loginErrors}
             projects={projects.data?.items}
             project={project}
             onProject={setProjectId}
@@ -388,7 +415,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
               onClick={() => setStep(step - 1)}
               className="rounded-md px-4 py-2 text-sm ring-1 ring-slate-300"
             >
-              Back
+              {t("back")}
             </button>
           )}
           {step < 4 && (
@@ -397,17 +424,25 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
               disabled={!canNext}
               className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
             >
-              Next
+              {t("next")}
             </button>
           )}
           {step === 4 && (
             <button
               type="button"
               onClick={submit}
-              disabled={!checks || !name || !!nameError || !!cpuModelError || !preview.data?.ok || createVm.isPending}
+              disabled={
+                !checks ||
+                !name ||
+                !!nameError ||
+                loginInvalid ||
+                !!cpuModelError ||
+                !preview.data?.ok ||
+                createVm.isPending
+              }
               className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
             >
-              Create VM
+              {t("create")}
             </button>
           )}
         </div>
@@ -418,24 +453,25 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
 
 function CreateProgress({ vmId, host, onDone }: { vmId: string; host: string; onDone: () => void }) {
   const tasks = useQuery(vmTasksQuery(vmId));
-  const task = tasks.data?.items.find((t) => t.kind === "vm.create");
+  const t = useTranslations("wizard");
+  const task = tasks.data?.items.find((it) => it.kind === "vm.create");
   useEffect(() => {
     if (task?.status === "succeeded") {
-      const t = setTimeout(onDone, 800);
-      return () => clearTimeout(t);
+      const timer = setTimeout(onDone, 800);
+      return () => clearTimeout(timer);
     }
   }, [task?.status, onDone]);
   return (
     <div className="max-w-xl rounded-lg border border-slate-200 bg-white p-4" data-testid="create-progress">
-      <h2 className="font-semibold">Creating on {host}…</h2>
-      {task ? <TaskSteps steps={task.steps} /> : <p className="text-sm text-slate-500">Waiting for the task…</p>}
+      <h2 className="font-semibold">{t("creatingOn", { host })}</h2>
+      {task ? <TaskSteps steps={task.steps} /> : <p className="text-sm text-slate-500">{t("waitingTask")}</p>}
       {task?.status === "failed" && (
         <div className="mt-3 text-sm">
           <p role="alert" className="text-red-700">
             {task.error}
           </p>
           <button type="button" onClick={onDone} className="mt-2 rounded-md px-3 py-1.5 ring-1 ring-slate-300">
-            Open the VM to retry or delete it
+            {t("openToRetry")}
           </button>
         </div>
       )}

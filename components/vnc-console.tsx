@@ -3,6 +3,7 @@
 // dynamically so only the console page ever loads it. Each (re)connection fetches a fresh
 // single-use ticket; the server decides read-only (viewers get viewOnly here, and the agent drops
 // their input whatever this page sends).
+import { useTranslations } from "next-intl";
 import { useRef } from "react";
 import type RFB from "@novnc/novnc";
 import {
@@ -12,15 +13,14 @@ import {
   useConsoleSession,
 } from "@/components/console-session";
 
-export const NO_DISPLAY_TEXT = "This VM has no graphical display — use the serial console";
-
 export function NoDisplayNotice({ onSerial }: { onSerial?: () => void }) {
+  const t = useTranslations("console");
   return (
     <div
       data-testid="vnc-no-display"
       className="flex flex-wrap items-center justify-between gap-3 rounded-lg border border-slate-200 bg-white p-4 text-sm"
     >
-      <p className="text-slate-700">{NO_DISPLAY_TEXT}.</p>
+      <p className="text-slate-700">{t("noDisplay")}</p>
       {onSerial && (
         <button
           type="button"
@@ -28,7 +28,7 @@ export function NoDisplayNotice({ onSerial }: { onSerial?: () => void }) {
           onClick={onSerial}
           className="rounded-md px-3 py-1.5 text-sm font-medium ring-1 ring-slate-300 hover:bg-slate-100"
         >
-          Open the serial console
+          {t("openSerial")}
         </button>
       )}
     </div>
@@ -37,6 +37,7 @@ export function NoDisplayNotice({ onSerial }: { onSerial?: () => void }) {
 
 export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => void }) {
   const screenRef = useRef<HTMLDivElement | null>(null);
+  const t = useTranslations("console");
   const {
     status,
     write,
@@ -63,7 +64,7 @@ export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => 
       rfb.addEventListener("connect", () => control.connected());
       rfb.addEventListener("disconnect", (ev) => {
         const clean = (ev as CustomEvent<{ clean: boolean }>).detail?.clean;
-        control.lost(clean ? "the display closed" : "connection lost");
+        control.lost(clean ? t("displayClosed") : t("connectionLost"));
       });
       return rfb;
     },
@@ -79,7 +80,7 @@ export function VncConsole({ vmId, onSerial }: { vmId: string; onSerial?: () => 
         <span className="flex items-center gap-2">
           {connected && !write && (
             <span data-testid="vnc-readonly" className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600">
-              view only
+              {t("viewOnly")}
             </span>
           )}
           {connected && write && (

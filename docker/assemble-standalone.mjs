@@ -24,7 +24,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
 
 /** Top-level entries of .next/standalone that belong in the image; anything else was traced by accident. */
-const STANDALONE_KEEP = new Set(["server.js", "package.json", ".next", "node_modules"]);
+// messages/: the i18n catalogue, read at run time (i18n/messages.ts, ADR 051).
+const STANDALONE_KEEP = new Set(["server.js", "package.json", ".next", "node_modules", "messages"]);
 /** The custom server's bundle (scripts/build-server.mjs); it imports only `next` and Node built-ins. */
 export const SERVER_BUNDLE = "dist/server.mjs";
 /** The custom server, migrations and the entrypoint: traced, then copied with what they import. */

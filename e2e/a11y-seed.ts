@@ -30,6 +30,7 @@ export const CONSOLE_PAGES = [
   `/vms/${A11Y_VM_ID}`,
   "/volumes",
   "/networks",
+  "/security-groups",
   "/events",
   "/users",
   "/projects",

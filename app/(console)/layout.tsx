@@ -4,6 +4,7 @@ import { Sidebar } from "@/components/sidebar";
 import { NotificationsBell } from "@/components/notifications-bell";
 import { currentActor } from "@/lib/server/identity";
 import { can } from "@/lib/permissions";
+import { getTranslations } from "next-intl/server";
 
 export default async function ConsoleLayout({ children }: { children: React.ReactNode }) {
   const actor = await currentActor();
@@ -11,6 +12,7 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
     const path = (await headers()).get("x-polyarch-path") ?? "/";
     redirect(`/login?next=${encodeURIComponent(path)}`);
   }
+  const t = await getTranslations("pages.layout");
   return (
     <div className="min-h-dvh md:flex">
       <Sidebar
@@ -20,7 +22,7 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
       <div className="min-w-0 flex-1">
         <header
           className="flex items-center justify-end gap-2 border-b border-slate-200 bg-white px-4 py-1.5 md:px-8"
-          aria-label="Console header"
+          aria-label={t("header")}
         >
           <NotificationsBell />
         </header>

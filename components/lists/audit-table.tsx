@@ -1,28 +1,31 @@
 "use client";
+import { useTranslations } from "next-intl";
 import { DataTable, type Column } from "@/components/data-table";
 import { StatusBadge } from "@/components/badges";
-import { formatDate } from "@/lib/format";
+import { useDisplayFormat, type DisplayFormat } from "@/components/use-display-format";
 import type { AuditEventDto } from "@/lib/schemas/api";
 
 /** A row as GET /api/v1/audit answers it (lib/schemas/api.ts auditEventDtoSchema). */
 type AuditRow = AuditEventDto;
 
-const columns: Column<AuditRow>[] = [
+type T = ReturnType<typeof useTranslations>;
+
+const columns = (t: T, fmt: DisplayFormat): Column<AuditRow>[] => [
   {
     key: "createdAt",
-    label: "When",
+    label: t("when"),
     sortable: true,
     className: "whitespace-nowrap",
-    render: (a) => formatDate(a.createdAt),
+    render: (a) => fmt.when(a.createdAt),
   },
-  { key: "user", label: "User", render: (a) => a.userEmail ?? "—" },
-  { key: "action", label: "Action", sortable: true, render: (a) => <code className="text-xs">{a.action}</code> },
-  { key: "target", label: "Target", render: (a) => (a.targetType ? `${a.targetType} ${a.targetId ?? ""}` : "—") },
-  { key: "result", label: "Result", sortable: true, render: (a) => <StatusBadge status={a.result} /> },
-  { key: "clientIp", label: "Client", render: (a) => a.clientIp ?? "—" },
+  { key: "user", label: t("user"), render: (a) => a.userEmail ?? "—" },
+  { key: "action", label: t("action"), sortable: true, render: (a) => <code className="text-xs">{a.action}</code> },
+  { key: "target", label: t("target"), render: (a) => (a.targetType ? `${a.targetType} ${a.targetId ?? ""}` : "—") },
+  { key: "result", label: t("result"), sortable: true, render: (a) => <StatusBadge status={a.result} /> },
+  { key: "clientIp", label: t("client"), render: (a) => a.clientIp ?? "—" },
   {
     key: "details",
-    label: "Details",
+    label: t("details"),
     render: (a) => (
       <span className="block max-w-xs truncate text-xs text-slate-500" title={a.details ?? undefined}>
         {a.details ?? ""}
@@ -32,18 +35,20 @@ const columns: Column<AuditRow>[] = [
 ];
 
 export function AuditTable() {
+  const t = useTranslations("audit");
+  const fmt = useDisplayFormat();
   return (
     <DataTable<AuditRow>
       kind="audit"
-      columns={columns}
+      columns={columns(t, fmt)}
       statuses={["success", "denied", "error"]}
-      statusLabel="Result"
+      statusLabel={t("result")}
       archFilter={false}
-      searchLabel="Action or user"
+      searchLabel={t("search")}
       defaultSort="createdAt"
       defaultDir="desc"
       rowKey={(a) => a.id}
-      empty={<p>No audit events yet.</p>}
+      empty={<p>{t("empty")}</p>}
     />
   );
 }

@@ -1,11 +1,12 @@
 "use client";
 import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTranslations } from "next-intl";
 import { useState } from "react";
 import { DataTable, type Column } from "@/components/data-table";
-import { ArchBadge, StatusBadge } from "@/components/badges";
+import { ArchBadge, StatusBadge, useStatusLabel } from "@/components/badges";
 import { IMAGE_STATUSES } from "@/lib/schemas/statuses";
-import { formatBytes } from "@/lib/format";
+import { useDisplayFormat } from "@/components/use-display-format";
 import { listKeys } from "@/lib/queries/lists";
 import { deleteImageRequest, imageFamiliesQuery, patchImage } from "@/lib/queries/images";
 import type { ImageFamilyDto } from "@/lib/schemas/images";
@@ -16,6 +17,7 @@ export type ImageRow = ImageDto;
 
 /** The family name with every arch build of it; this row's own build is outlined. */
 function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamilyDto[] | undefined }) {
+  const status = useStatusLabel();
   if (!image.family) return <span className="text-slate-500">—</span>;
   const builds = families?.find((f) => f.family === image.family)?.builds ?? [];
   return (
@@ -24,11 +26,11 @@ function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamil
       {builds.map((b) => (
         <span
           key={b.imageId}
-          title={`${b.name}: ${b.status}`}
+          title={`${b.name}: ${status(b.status)}`}
           className={`rounded ${b.imageId === image.id ? "ring-2 ring-indigo-300" : ""}`}
         >
           <ArchBadge arch={b.arch} />
-          {b.status !== "ready" && <span className="ml-0.5 text-xs text-amber-700">({b.status})</span>}
+          {b.status !== "ready" && <span className="ml-0.5 text-xs text-amber-700">({status(b.status)})</span>}
         </span>
       ))}
     </span>
@@ -37,6 +39,8 @@ function FamilyCell({ image, families }: { image: ImageRow; families: ImageFamil
 
 function ImageActions({ image }: { image: ImageRow }) {
   const qc = useQueryClient();
+  const t = useTranslations("images");
+  const status = useStatusLabel();
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(image.name);
   const [family, setFamily] = useState(image.family ?? "");
@@ -57,31 +61,31 @@ function ImageActions({ image }: { image: ImageRow }) {
   });
   const busy = save.isPending || del.isPending;
   if (image.status === "uploading" || image.status === "validating")
-    return <span className="text-xs text-slate-500">{image.status}…</span>;
+    return <span className="text-xs text-slate-500">{status(image.status)}…</span>;
 
   return (
     <div className="space-y-1">
       {editing ? (
         <form
           className="flex flex-wrap items-center gap-1"
-          aria-label={`Edit ${image.name}`}
+          aria-label={t("editLabel", { name: image.name })}
           onSubmit={(e) => {
             e.preventDefault();
             save.mutate();
           }}
         >
           <input
-            aria-label="New name"
+            aria-label={t("newName")}
             value={name}
             maxLength={100}
             onChange={(e) => setName(e.target.value)}
             className="w-36 rounded border border-slate-300 px-1.5 py-0.5 text-xs"
           />
           <input
-            aria-label="Family"
+            aria-label={t("family")}
             value={family}
             maxLength={63}
-            placeholder="family"
+            placeholder={t("familyPlaceholder")}
             onChange={(e) => setFamily(e.target.value)}
             className="w-28 rounded border border-slate-300 px-1.5 py-0.5 text-xs"
           />
@@ -90,7 +94,7 @@ function ImageActions({ image }: { image: ImageRow }) {
             disabled={busy || !name.trim()}
             className="rounded px-2 py-0.5 text-xs font-medium text-indigo-700 ring-1 ring-indigo-300 disabled:opacity-50"
           >
-            Save
+            {t("save")}
           </button>
           <button
             type="button"
@@ -101,7 +105,7 @@ function ImageActions({ image }: { image: ImageRow }) {
             }}
             className="rounded px-2 py-0.5 text-xs ring-1 ring-slate-300"
           >
-            Cancel
+            {t("cancel")}
           </button>
         </form>
       ) : (
@@ -116,22 +120,17 @@ function ImageActions({ image }: { image: ImageRow }) {
             }}
             className="rounded px-2 py-0.5 text-xs font-medium ring-1 ring-slate-300 hover:bg-slate-100 disabled:opacity-50"
           >
-            Rename
+            {t("rename")}
           </button>
           <button
             type="button"
             disabled={busy}
             onClick={() => {
-              if (
-                confirm(
-                  `Delete image ${image.name}? Its files are removed from the controller; hosts drop their cached copy.`,
-                )
-              )
-                del.mutate();
+              if (confirm(t("confirmDelete", { name: image.name }))) del.mutate();
             }}
             className="rounded px-2 py-0.5 text-xs font-medium text-red-700 ring-1 ring-red-300 hover:bg-red-50 disabled:opacity-50"
           >
-            {del.isPending ? "Deleting…" : "Delete"}
+            {del.isPending ? t("deleting") : t("delete")}
           </button>
         </div>
       )}
@@ -149,11 +148,13 @@ export type ImagesViewer = { id: string; admin: boolean };
 
 export function ImagesTable({ canManage = false, viewer }: { canManage?: boolean; viewer?: ImagesViewer }) {
   const families = useQuery(imageFamiliesQuery);
+  const t = useTranslations("images");
+  const fmt = useDisplayFormat();
   const mayChange = (i: ImageRow) => canManage && !!viewer && (viewer.admin || i.ownerId === viewer.id);
   const columns: Column<ImageRow>[] = [
     {
       key: "name",
-      label: "Name",
+      label: t("name"),
       sortable: true,
       render: (i) => (
         <Link href={`/images/${i.id}`} className="font-medium text-indigo-700 hover:underline" data-testid="image-name">
@@ -161,37 +162,37 @@ export function ImagesTable({ canManage = false, viewer }: { canManage?: boolean
         </Link>
       ),
     },
-    { key: "family", label: "Family · builds", render: (i) => <FamilyCell image={i} families={families.data} /> },
+    { key: "family", label: t("familyBuilds"), render: (i) => <FamilyCell image={i} families={families.data} /> },
     {
       key: "arch",
-      label: "Architecture",
+      label: t("architecture"),
       sortable: true,
       render: (i) =>
         (i.arch as string) === "unknown" ? (
-          <span className="text-xs text-slate-500">detecting…</span>
+          <span className="text-xs text-slate-500">{t("detecting")}</span>
         ) : (
           <ArchBadge arch={i.arch} />
         ),
     },
-    { key: "status", label: "Status", sortable: true, render: (i) => <StatusBadge status={i.status} /> },
-    { key: "format", label: "Format", sortable: true, render: (i) => i.format },
+    { key: "status", label: t("status"), sortable: true, render: (i) => <StatusBadge status={i.status} /> },
+    { key: "format", label: t("format"), sortable: true, render: (i) => i.format },
     {
       key: "visibility",
-      label: "Visibility",
+      label: t("visibility"),
       render: (i) => (
         <span className="text-xs" data-testid="image-visibility">
-          {i.visibility}
+          {t.has(`visibilities.${i.visibility}`) ? t(`visibilities.${i.visibility}`) : i.visibility}
         </span>
       ),
     },
-    { key: "firmware", label: "Firmware", render: (i) => i.firmware.toUpperCase() },
-    { key: "sizeBytes", label: "Size", sortable: true, render: (i) => formatBytes(i.sizeBytes) },
-    { key: "vms", label: "VMs", render: (i) => i.vmCount ?? 0 },
+    { key: "firmware", label: t("firmware"), render: (i) => i.firmware.toUpperCase() },
+    { key: "sizeBytes", label: t("size"), sortable: true, render: (i) => fmt.bytes(i.sizeBytes) },
+    { key: "vms", label: t("vms"), render: (i) => i.vmCount ?? 0 },
     ...(canManage
       ? [
           {
             key: "actions",
-            label: "Actions",
+            label: t("actions"),
             render: (i: ImageRow) =>
               mayChange(i) ? <ImageActions image={i} /> : <span className="text-xs text-slate-500">—</span>,
           },
@@ -205,7 +206,7 @@ export function ImagesTable({ canManage = false, viewer }: { canManage?: boolean
       statuses={IMAGE_STATUSES}
       defaultSort="name"
       rowKey={(i) => i.id}
-      empty={<p>No images yet. Upload a disk or kernel image for x86_64 or aarch64 to create VMs from it.</p>}
+      empty={<p>{t("empty")}</p>}
     />
   );
 }

@@ -1,18 +1,21 @@
 "use client";
 import Link from "next/link";
+import { useTranslations } from "next-intl";
 import { DataTable, type Column } from "@/components/data-table";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { VM_STATUSES } from "@/lib/schemas/statuses";
-import { formatMb } from "@/lib/format";
+import { useDisplayFormat, type DisplayFormat } from "@/components/use-display-format";
 import type { VmDto } from "@/lib/schemas/api";
 
 /** A row as GET /api/v1/vms answers it (lib/schemas/api.ts vmDtoSchema). */
 export type VmRow = VmDto;
 
-const columns: Column<VmRow>[] = [
+type T = ReturnType<typeof useTranslations>;
+
+const columns = (t: T, fmt: DisplayFormat): Column<VmRow>[] => [
   {
     key: "name",
-    label: "Name",
+    label: t("name"),
     sortable: true,
     render: (v) => (
       <Link href={`/vms/${v.id}`} className="font-medium text-indigo-700 hover:underline">
@@ -22,13 +25,13 @@ const columns: Column<VmRow>[] = [
   },
   {
     key: "arch",
-    label: "Architecture",
+    label: t("architecture"),
     sortable: true,
     render: (v) => <ArchBadge arch={v.arch} emulated={v.emulated} />,
   },
   {
     key: "status",
-    label: "Status",
+    label: t("status"),
     sortable: true,
     render: (v) => (
       <span title={v.lastError ?? undefined}>
@@ -36,30 +39,30 @@ const columns: Column<VmRow>[] = [
       </span>
     ),
   },
-  { key: "host", label: "Host", render: (v) => v.host?.name ?? "—" },
+  { key: "host", label: t("host"), render: (v) => v.host?.name ?? "—" },
   // A VM without a project belongs to the default project (lib/server/vms/access.ts).
   {
     key: "project",
-    label: "Project",
-    render: (v) => <span data-testid="vm-project">{v.project?.name ?? "default"}</span>,
+    label: t("project"),
+    render: (v) => <span data-testid="vm-project">{v.project?.name ?? t("defaultProject")}</span>,
   },
-  { key: "image", label: "Image", render: (v) => v.image?.name ?? "—" },
-  { key: "vcpus", label: "vCPUs", sortable: true, render: (v) => v.vcpus },
-  { key: "memoryMb", label: "Memory", sortable: true, render: (v) => formatMb(v.memoryMb) },
-  { key: "disk", label: "Disk", render: (v) => `${v.diskGb} GiB` },
+  { key: "image", label: t("image"), render: (v) => v.image?.name ?? "—" },
+  { key: "vcpus", label: t("vcpus"), sortable: true, render: (v) => v.vcpus },
+  { key: "memoryMb", label: t("memory"), sortable: true, render: (v) => fmt.mib(v.memoryMb) },
+  { key: "disk", label: t("disk"), render: (v) => `${v.diskGb} GiB` },
 ];
 
 export function VmsTable() {
+  const t = useTranslations("vms");
+  const fmt = useDisplayFormat();
   return (
     <DataTable<VmRow>
       kind="vms"
-      columns={columns}
+      columns={columns(t, fmt)}
       statuses={VM_STATUSES}
       defaultSort="name"
       rowKey={(v) => v.id}
-      empty={
-        <p>No virtual machines yet. Create one: pick x86_64 or aarch64, an image of that architecture, and a size.</p>
-      }
+      empty={<p>{t("empty")}</p>}
     />
   );
 }

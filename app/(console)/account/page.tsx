@@ -5,15 +5,21 @@ import { listTokens } from "@/lib/server/identity";
 import { SshKeys } from "@/components/ssh-keys";
 import { listSshKeys } from "@/lib/server/identity";
 import { addSshKeyAction, createTokenAction, deleteSshKeyAction, revokeTokenAction } from "./actions";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Account" };
+export const generateMetadata = pageTitle("account");
 
 export default async function AccountPage() {
   const actor = await requirePage("read");
+  const t = await getTranslations("pages");
   const [tokens, sshKeys] = await Promise.all([listTokens(actor.id), listSshKeys(actor.id)]);
   return (
     <>
-      <PageHeader title="Account" description={`${actor.name} · ${actor.email} · role ${actor.role}`} />
+      <PageHeader
+        title={t("account.title")}
+        description={t("account.description", { name: actor.name, email: actor.email, role: t(`roles.${actor.role}`) })}
+      />
       <ApiTokens
         tokens={tokens.map((t) => ({
           ...t,

@@ -2,17 +2,17 @@ import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { AuditTable } from "@/components/lists/audit-table";
 import { requirePage } from "@/lib/server/web";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Audit log" };
+export const generateMetadata = pageTitle("audit");
 
 export default async function AuditPage() {
   await requirePage("audit:read");
+  const t = await getTranslations("pages");
   return (
     <>
-      <PageHeader
-        title="Audit log"
-        description="Every change and every refused attempt: who, what, on which object, the result, when and from where."
-      />
+      <PageHeader title={t("audit.title")} description={t("audit.description")} />
       <Suspense>
         <AuditTable />
       </Suspense>

@@ -2,17 +2,17 @@ import { Suspense } from "react";
 import { PageHeader } from "@/components/page-header";
 import { EventsTable } from "@/components/events-table";
 import { requirePage } from "@/lib/server/web";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Tasks & events" };
+export const generateMetadata = pageTitle("events");
 
 export default async function EventsPage() {
   await requirePage("read");
+  const t = await getTranslations("pages");
   return (
     <>
-      <PageHeader
-        title="Tasks & events"
-        description="Every VM operation as a task: what ran, on which VM and host, who started it and how it ended. Refreshes by itself."
-      />
+      <PageHeader title={t("events.title")} description={t("events.description")} />
       <Suspense>
         <EventsTable />
       </Suspense>

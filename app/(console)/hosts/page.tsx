@@ -8,11 +8,14 @@ import { can } from "@/lib/permissions";
 import { hasClusterJoinToken } from "@/lib/server/hosts";
 import { approveHostAction, createJoinTokenAction, rejectHostAction, rotateJoinTokenAction } from "./actions";
 import { agentFacingUrl, db, ensurePki } from "@/lib/server/platform";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Hosts" };
+export const generateMetadata = pageTitle("hosts");
 
 export default async function HostsPage() {
   const actor = await requirePage("read");
+  const t = await getTranslations("pages");
   const admin = can(actor.role, "host:manage");
   const pending = admin
     ? await db().host.findMany({
@@ -23,10 +26,7 @@ export default async function HostsPage() {
     : [];
   return (
     <>
-      <PageHeader
-        title="Hosts"
-        description="Hypervisor nodes of every architecture. A host runs guests of its own architecture natively (KVM) and others only under emulation."
-      />
+      <PageHeader title={t("hosts.title")} description={t("hosts.description")} />
       {admin && (
         <PendingHosts
           hosts={pending.map((h) => ({ ...h, createdAt: h.createdAt.toISOString() }))}

@@ -5,19 +5,19 @@ import { ImageUpload } from "@/components/image-upload";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { listProjects } from "@/lib/server/projects";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Images" };
+export const generateMetadata = pageTitle("images");
 
 export default async function ImagesPage() {
   const actor = await requirePage("read");
+  const t = await getTranslations("pages");
   // Hidden for viewers as a courtesy; POST/PATCH/DELETE check "image:manage" (and ownership) on the server anyway.
   const canManage = can(actor.role, "image:manage");
   return (
     <>
-      <PageHeader
-        title="Images"
-        description="Boot images, each built for one architecture. A family groups the builds of one image for x86_64 and aarch64."
-      />
+      <PageHeader title={t("images.title")} description={t("images.description")} />
       <div className="space-y-6">
         {canManage && (
           <ImageUpload

@@ -3,19 +3,18 @@ import { InstanceTypesAdmin } from "@/components/instance-types-admin";
 import { requirePage } from "@/lib/server/web";
 import { listInstanceTypes } from "@/lib/server/instance-types";
 import { createInstanceTypeAction, deleteInstanceTypeAction, updateInstanceTypeAction } from "./actions";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Instance types" };
-
-const DESCRIPTION =
-  "Sizes people pick in the VM wizard and name in the API (instanceType). A type limited to one architecture " +
-  "is offered only for VMs of that architecture. Changes apply to new VMs; existing VMs keep their sizes.";
+export const generateMetadata = pageTitle("instanceTypes");
 
 export default async function InstanceTypesPage() {
   await requirePage("instanceType:manage");
+  const t = await getTranslations("pages");
   const types = await listInstanceTypes();
   return (
     <>
-      <PageHeader title="Instance types" description={DESCRIPTION} />
+      <PageHeader title={t("instanceTypes.title")} description={t("instanceTypes.description")} />
       <InstanceTypesAdmin
         types={types.items.map((t) => ({
           ...t,

@@ -3,22 +3,19 @@ import { NetworksAdmin } from "@/components/networks-admin";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { createNetworkAction, deleteNetworkAction } from "./actions";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Networks" };
-
-const DESCRIPTION =
-  "VLAN-isolated IPv4 networks. A network belongs to a project (created by its operators) or is shared " +
-  "(created by an admin); a VM attaches only to its project's networks or shared ones. Each VM NIC gets a " +
-  "unique MAC and the lowest free address of the pool; its Open vSwitch port is tagged with the VLAN and " +
-  "may send only from that MAC and address (port security).";
+export const generateMetadata = pageTitle("networks");
 
 export default async function NetworksPage() {
   const actor = await requirePage("read");
+  const t = await getTranslations("pages");
   // The form is only a convenience: the actions and the API check the role and project themselves.
   const mayDefine = can(actor.role, "vm:create");
   return (
     <>
-      <PageHeader title="Networks" description={DESCRIPTION} />
+      <PageHeader title={t("networks.title")} description={t("networks.description")} />
       <NetworksAdmin
         actions={mayDefine ? { create: createNetworkAction, remove: deleteNetworkAction } : undefined}
         isAdmin={actor.role === "admin"}

@@ -11,19 +11,18 @@ import {
   setProjectQuotaAction,
   updateProjectAction,
 } from "./actions";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Projects" };
-
-const DESCRIPTION =
-  "Projects scope VMs: operators and viewers see and act only on VMs of the projects they are members of; " +
-  "admins see every project. New users join the default project.";
+export const generateMetadata = pageTitle("projects");
 
 export default async function ProjectsPage() {
   const actor = await requirePage("project:manage");
+  const t = await getTranslations("pages");
   const [projects, users] = await Promise.all([listProjects(actor), listUsers()]);
   return (
     <>
-      <PageHeader title="Projects" description={DESCRIPTION} />
+      <PageHeader title={t("projects.title")} description={t("projects.description")} />
       <ProjectsAdmin
         projects={projects.items.map((p) => ({ ...p, createdAt: p.createdAt.toISOString(), members: p.members ?? [] }))}
         users={users.map((u) => ({ id: u.id, email: u.email, role: u.role }))}

@@ -10,18 +10,18 @@ import {
   setRoleAction,
   unlockSignInAction,
 } from "./actions";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Users" };
+export const generateMetadata = pageTitle("users");
 
 export default async function UsersPage() {
   const actor = await requirePage("user:manage");
+  const t = await getTranslations("pages");
   const users = await listUsers();
   return (
     <>
-      <PageHeader
-        title="Users"
-        description="There is no public sign-up: admins create users, set their roles, disable them, reset passwords, unlock sign-in."
-      />
+      <PageHeader title={t("users.title")} description={t("users.description")} />
       <UsersAdmin
         users={users.map((u) => ({ ...u, createdAt: u.createdAt.toISOString() }))}
         currentUserId={actor.id}

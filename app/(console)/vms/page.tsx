@@ -4,23 +4,26 @@ import { VmsTable } from "@/components/lists/vms-table";
 import Link from "next/link";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
+import { getTranslations } from "next-intl/server";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Virtual machines" };
+export const generateMetadata = pageTitle("vms");
 
 export default async function VmsPage() {
   const actor = await requirePage("read");
+  const t = await getTranslations("pages");
   return (
     <>
       <PageHeader
-        title="Virtual machines"
-        description="Every VM with its architecture and the host it runs on. Emulated VMs run under TCG on a host of another architecture."
+        title={t("vms.title")}
+        description={t("vms.description")}
         actions={
           can(actor.role, "vm:create") ? (
             <Link
               href="/vms/new"
               className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700"
             >
-              Create VM
+              {t("vms.create")}
             </Link>
           ) : undefined
         }

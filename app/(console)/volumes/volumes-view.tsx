@@ -5,6 +5,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
+import { useTranslations } from "next-intl";
 import { ArchBadge, StatusBadge } from "@/components/badges";
 import { listKeys, listQueryOptions } from "@/lib/queries/lists";
 import { projectsQuery } from "@/lib/queries/projects";
@@ -21,6 +22,7 @@ const INPUT = "mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm";
 type RowForm = { id: string; kind: "attach" | "grow"; value: string };
 
 export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; canOperate: boolean }) {
+  const t = useTranslations("volumesPage");
   const qc = useQueryClient();
   const volumes = useQuery(volumesQuery());
   const hosts = useQuery({ ...volumeHostsQuery, enabled: canCreate });
@@ -50,34 +52,34 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
           ...(f.hostId ? { hostId: f.hostId } : {}),
           ...(f.projectId ? { projectId: f.projectId } : {}),
         }),
-      (f) => `Created volume ${f.name.trim()}.`,
+      (f) => t("created", { name: f.name.trim() }),
     ),
   );
   const attach = useMutation(
     mutation(
       (a: { volume: VolumeDto; vmId: string }) =>
         writeJson("POST", `/api/v1/vms/${encodeURIComponent(a.vmId)}/volumes`, { volumeId: a.volume.id }),
-      (a) => `Attached ${a.volume.name}.`,
+      (a) => t("attached", { name: a.volume.name }),
     ),
   );
   const detach = useMutation(
     mutation(
       (v: VolumeDto) =>
         writeJson("DELETE", `/api/v1/vms/${encodeURIComponent(v.vm!.id)}/volumes/${encodeURIComponent(v.id)}`),
-      (v) => `Detached ${v.name} from ${v.vm?.name}.`,
+      (v) => t("detached", { name: v.name, vm: v.vm?.name ?? "" }),
     ),
   );
   const grow = useMutation(
     mutation(
       (g: { volume: VolumeDto; sizeGb: number }) =>
         writeJson("PATCH", `/api/v1/volumes/${encodeURIComponent(g.volume.id)}`, { sizeGb: g.sizeGb }),
-      (g) => `${g.volume.name} is now ${g.sizeGb} GiB.`,
+      (g) => t("grown", { name: g.volume.name, size: g.sizeGb }),
     ),
   );
   const remove = useMutation(
     mutation(
       (v: VolumeDto) => writeJson("DELETE", `/api/v1/volumes/${encodeURIComponent(v.id)}`),
-      (v) => `Deleted volume ${v.name}.`,
+      (v) => t("deleted", { name: v.name }),
     ),
   );
   const busy = create.isPending || attach.isPending || detach.isPending || grow.isPending || remove.isPending;
@@ -104,9 +106,9 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
       )}
       {canCreate && (
         <section className="rounded-lg border border-slate-200 bg-white p-4">
-          <h2 className="mb-3 font-semibold">Create a volume</h2>
+          <h2 className="mb-3 font-semibold">{t("createHeading")}</h2>
           <form
-            aria-label="Create volume"
+            aria-label={t("createForm")}
             className="flex flex-wrap items-end gap-3"
             onSubmit={(e) => {
               e.preventDefault();
@@ -114,7 +116,7 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
             }}
           >
             <label className="text-sm">
-              <span className="block font-medium">Name</span>
+              <span className="block font-medium">{t("name")}</span>
               <input
                 name="name"
                 value={form.name}
@@ -124,7 +126,7 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
               />
             </label>
             <label className="text-sm">
-              <span className="block font-medium">Size (GiB)</span>
+              <span className="block font-medium">{t("sizeGib")}</span>
               <input
                 name="sizeGb"
                 type="number"
@@ -135,31 +137,31 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
               />
             </label>
             <label className="text-sm">
-              <span className="block font-medium">Host</span>
+              <span className="block font-medium">{t("host")}</span>
               <select
                 name="hostId"
                 value={form.hostId}
                 onChange={(e) => setForm({ ...form, hostId: e.target.value })}
                 className={INPUT}
               >
-                <option value="">none yet (the first VM it is attached to decides)</option>
+                <option value="">{t("noHostYet")}</option>
                 {(hosts.data?.items ?? []).map((h) => (
                   <option key={h.id} value={h.id}>
-                    {h.name} · {h.arch} · {h.capacity.diskFreeGb} GiB free
+                    {t("hostOption", { host: h.name, arch: h.arch, free: h.capacity.diskFreeGb })}
                   </option>
                 ))}
               </select>
             </label>
             {(projects.data?.items.length ?? 0) > 1 && (
               <label className="text-sm">
-                <span className="block font-medium">Project</span>
+                <span className="block font-medium">{t("project")}</span>
                 <select
                   name="projectId"
                   value={form.projectId}
                   onChange={(e) => setForm({ ...form, projectId: e.target.value })}
                   className={INPUT}
                 >
-                  <option value="">your first project</option>
+                  <option value="">{t("firstProject")}</option>
                   {(projects.data?.items ?? []).map((p) => (
                     <option key={p.id} value={p.id}>
                       {p.name}
@@ -173,7 +175,7 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
               disabled={busy || !form.name.trim()}
               className="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 disabled:opacity-60"
             >
-              {create.isPending ? "Creating…" : "Create volume"}
+              {create.isPending ? t("creating") : t("create")}
             </button>
           </form>
         </section>
@@ -183,35 +185,35 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
         <table className="w-full text-left text-sm" data-testid="volumes-table">
           <thead className="bg-slate-50 text-xs uppercase text-slate-500">
             <tr>
-              <th className="px-3 py-2">Name</th>
-              <th className="px-3 py-2">Size</th>
-              <th className="px-3 py-2">Host</th>
-              <th className="px-3 py-2">Arch of host</th>
-              <th className="px-3 py-2">Attached to</th>
-              <th className="px-3 py-2">Status</th>
-              {canOperate && <th className="px-3 py-2 text-right">Actions</th>}
+              <th className="px-3 py-2">{t("colName")}</th>
+              <th className="px-3 py-2">{t("colSize")}</th>
+              <th className="px-3 py-2">{t("colHost")}</th>
+              <th className="px-3 py-2">{t("colArch")}</th>
+              <th className="px-3 py-2">{t("colAttached")}</th>
+              <th className="px-3 py-2">{t("colStatus")}</th>
+              {canOperate && <th className="px-3 py-2 text-right">{t("colActions")}</th>}
             </tr>
           </thead>
           <tbody>
             {volumes.isPending && (
               <tr>
                 <td colSpan={7} className="px-3 py-3 text-slate-500">
-                  Loading…
+                  {t("loading")}
                 </td>
               </tr>
             )}
             {!volumes.isPending && items.length === 0 && (
               <tr>
                 <td colSpan={7} className="px-3 py-3 text-slate-500">
-                  No volumes yet.
+                  {t("empty")}
                 </td>
               </tr>
             )}
             {items.map((v) => (
               <tr key={v.id} className="border-t border-slate-100" data-testid={`volume-row-${v.name}`}>
                 <td className="px-3 py-2 font-medium">{v.name}</td>
-                <td className="px-3 py-2">{v.sizeGb} GiB</td>
-                <td className="px-3 py-2">{v.host?.name ?? <span className="text-slate-500">unplaced</span>}</td>
+                <td className="px-3 py-2">{t("size", { size: v.sizeGb })}</td>
+                <td className="px-3 py-2">{v.host?.name ?? <span className="text-slate-500">{t("unplaced")}</span>}</td>
                 <td className="px-3 py-2">{v.host ? <ArchBadge arch={v.host.arch} /> : "—"}</td>
                 <td className="px-3 py-2">
                   {v.vm ? (
@@ -239,17 +241,17 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
                       >
                         {row.kind === "attach" ? (
                           <select
-                            aria-label={`VM to attach ${v.name} to`}
+                            aria-label={t("attachTo", { name: v.name })}
                             value={row.value}
                             onChange={(e) => setRow({ ...row, value: e.target.value })}
                             className="rounded-md border border-slate-300 px-2 py-1 text-sm"
                           >
                             <option value="">
                               {targets(v).length
-                                ? "choose a VM…"
+                                ? t("chooseVm")
                                 : v.host
-                                  ? `no VM on ${v.host.name}`
-                                  : "no VM in its project"}
+                                  ? t("noVmOnHost", { host: v.host.name })
+                                  : t("noVmInProject")}
                             </option>
                             {targets(v).map((vm) => (
                               <option key={vm.id} value={vm.id}>
@@ -259,7 +261,7 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
                           </select>
                         ) : (
                           <input
-                            aria-label={`New size of ${v.name} in GiB`}
+                            aria-label={t("newSize", { name: v.name })}
                             type="number"
                             min={v.sizeGb + 1}
                             value={row.value}
@@ -268,10 +270,10 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
                           />
                         )}
                         <button type="submit" className={BUTTON} disabled={busy}>
-                          {row.kind === "attach" ? "Attach" : "Grow"}
+                          {row.kind === "attach" ? t("attach") : t("grow")}
                         </button>
                         <button type="button" className={BUTTON} onClick={() => setRow(null)}>
-                          Cancel
+                          {t("cancel")}
                         </button>
                       </form>
                     ) : (
@@ -282,11 +284,10 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
                             className={BUTTON}
                             disabled={busy || v.status !== "in-use"}
                             onClick={() => {
-                              if (confirm(`Detach ${v.name} from ${v.vm!.name}? Unmount it in the guest first.`))
-                                detach.mutate(v);
+                              if (confirm(t("confirmDetach", { name: v.name, vm: v.vm!.name }))) detach.mutate(v);
                             }}
                           >
-                            Detach
+                            {t("detach")}
                           </button>
                         ) : (
                           <button
@@ -295,7 +296,7 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
                             disabled={busy || v.status !== "available"}
                             onClick={() => setRow({ id: v.id, kind: "attach", value: "" })}
                           >
-                            Attach…
+                            {t("attachMenu")}
                           </button>
                         )}
                         <button
@@ -304,18 +305,18 @@ export function VolumesView({ canCreate, canOperate }: { canCreate: boolean; can
                           disabled={busy || !["available", "in-use"].includes(v.status)}
                           onClick={() => setRow({ id: v.id, kind: "grow", value: String(v.sizeGb + 1) })}
                         >
-                          Grow…
+                          {t("growMenu")}
                         </button>
                         <button
                           type="button"
                           className={DANGER}
                           disabled={busy || Boolean(v.vm)}
-                          title={v.vm ? "Detach it first" : undefined}
+                          title={v.vm ? t("detachFirst") : undefined}
                           onClick={() => {
-                            if (confirm(`Delete volume ${v.name} and its data?`)) remove.mutate(v);
+                            if (confirm(t("confirmDelete", { name: v.name }))) remove.mutate(v);
                           }}
                         >
-                          Delete
+                          {t("delete")}
                         </button>
                       </>
                     )}

@@ -4,8 +4,9 @@ import { HostMetricsPanel } from "@/components/metrics-chart";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { db } from "@/lib/server/platform";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Host" };
+export const generateMetadata = pageTitle("host");
 
 export default async function HostPage({ params }: { params: Promise<{ id: string }> }) {
   const actor = await requirePage("read");

@@ -4,8 +4,9 @@ import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { db } from "@/lib/server/platform";
 import { canSeeImage } from "@/lib/server/images";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Image" };
+export const generateMetadata = pageTitle("image");
 
 export default async function ImagePage({ params }: { params: Promise<{ id: string }> }) {
   const actor = await requirePage("read");

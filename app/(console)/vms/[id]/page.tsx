@@ -7,6 +7,7 @@ import { VmResize } from "@/components/vm-resize";
 import { VmSnapshots } from "@/components/vm-snapshots";
 import { VmMigration } from "@/components/vm-migration";
 import { VmHa } from "@/components/vm-ha";
+import { VmNames } from "@/components/vm-names";
 import { requirePage } from "@/lib/server/web";
 import { can } from "@/lib/permissions";
 import { canSeeVm } from "@/lib/server/vms";
@@ -18,8 +19,9 @@ import {
   startVmAction,
   stopVmAction,
 } from "../actions";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Virtual machine" };
+export const generateMetadata = pageTitle("vm");
 
 export default async function VmPage({ params }: { params: Promise<{ id: string }> }) {
   const actor = await requirePage("read");
@@ -46,6 +48,9 @@ export default async function VmPage({ params }: { params: Promise<{ id: string 
             : undefined
         }
       />
+      <div className="rounded-lg border border-slate-200 bg-white p-4">
+        <VmNames vmId={id} canOperate={canOperate} />
+      </div>
       <VmMetricsPanel vmId={id} />
       <div className="grid gap-6 lg:grid-cols-2">
         <div className="space-y-6 rounded-lg border border-slate-200 bg-white p-4">

@@ -2,6 +2,7 @@
 import Link from "next/link";
 import dynamic from "next/dynamic";
 import { useState } from "react";
+import { useTranslations } from "next-intl";
 import { ArchBadge } from "@/components/badges";
 import { SerialConsole } from "@/components/serial-console";
 import { NoDisplayNotice } from "@/components/vnc-console";
@@ -11,7 +12,9 @@ import type { Display } from "@/lib/display";
 // noVNC touches window/canvas: client only, and only once the graphical tab is opened.
 const VncConsole = dynamic(() => import("@/components/vnc-console").then((m) => m.VncConsole), {
   ssr: false,
-  loading: () => <p className="text-sm text-slate-500">Loading the graphical console…</p>,
+  loading: function Loading() {
+    return <p className="text-sm text-slate-500">{useTranslations("pages.console")("loadingGraphical")}</p>;
+  },
 });
 
 type Tab = "serial" | "graphical";
@@ -23,47 +26,48 @@ export function ConsoleTabs({
   vm: { id: string; name: string; arch: Arch; display: Display; placed: boolean };
   initialTab: Tab;
 }) {
+  const t = useTranslations("pages.console");
   const [tab, setTabState] = useState<Tab>(initialTab);
-  const setTab = (t: Tab) => {
-    setTabState(t);
+  const setTab = (next: Tab) => {
+    setTabState(next);
     const url = new URL(location.href);
-    url.searchParams.set("tab", t);
+    url.searchParams.set("tab", next);
     history.replaceState(null, "", url);
   };
   return (
     <div className="space-y-4">
       <div className="flex flex-wrap items-center justify-between gap-3">
         <h1 className="flex items-center gap-3 text-2xl font-semibold tracking-tight">
-          Console ·{" "}
+          {t("heading")} ·{" "}
           <Link href={`/vms/${encodeURIComponent(vm.id)}`} className="hover:underline">
             {vm.name}
           </Link>{" "}
           <ArchBadge arch={vm.arch} />
         </h1>
         <span data-testid="vm-display" className="text-sm text-slate-600">
-          display: {vm.display}
+          {t("display", { display: vm.display })}
         </span>
       </div>
-      <div role="tablist" aria-label="Console" className="flex gap-1 border-b border-slate-200">
-        {(["serial", "graphical"] as const).map((t) => (
+      <div role="tablist" aria-label={t("tabs")} className="flex gap-1 border-b border-slate-200">
+        {(["serial", "graphical"] as const).map((name) => (
           <button
-            key={t}
+            key={name}
             type="button"
             role="tab"
-            aria-selected={tab === t}
-            data-testid={`console-tab-${t}`}
-            onClick={() => setTab(t)}
+            aria-selected={tab === name}
+            data-testid={`console-tab-${name}`}
+            onClick={() => setTab(name)}
             className={
               "-mb-px rounded-t-md px-4 py-2 text-sm font-medium " +
-              (tab === t ? "border border-b-white border-slate-200 bg-white" : "text-slate-600 hover:text-slate-900")
+              (tab === name ? "border border-b-white border-slate-200 bg-white" : "text-slate-600 hover:text-slate-900")
             }
           >
-            {t === "serial" ? "Serial" : "Graphical"}
+            {t(name)}
           </button>
         ))}
       </div>
       {!vm.placed ? (
-        <p className="text-sm text-slate-600">This VM is not placed on a host yet, so it has no console.</p>
+        <p className="text-sm text-slate-600">{t("notPlaced")}</p>
       ) : tab === "serial" ? (
         <SerialConsole vmId={vm.id} />
       ) : vm.display === "none" ? (

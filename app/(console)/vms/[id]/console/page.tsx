@@ -5,8 +5,9 @@ import { canSeeVm } from "@/lib/server/vms";
 import { db } from "@/lib/server/platform";
 import { effectiveDisplay } from "@/lib/display";
 import type { Arch } from "@/lib/arch";
+import { pageTitle } from "@/i18n/page-metadata";
 
-export const metadata = { title: "Console" };
+export const generateMetadata = pageTitle("console");
 
 // Serial and graphical console of one VM; noVNC is loaded only here (components/vnc-console.tsx).
 export default async function VmConsolePage({

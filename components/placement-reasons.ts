@@ -1,0 +1,66 @@
+"use client";
+// The scheduler's and the migration preview's reasons (lib/scheduler: filters.ts, migration.ts) arrive as
+// English sentences in the API answer. The common ones are recognised here and shown in the reader's
+// language (message keys reasons.<key>, whose English reproduces the server's sentence exactly —
+// placement-reasons.test.ts checks that against the real filters); any other reason is shown verbatim.
+import { useTranslations } from "next-intl";
+
+type Pattern = { key: string; re: RegExp; numbers?: string[] };
+
+const ARCH = "(?:x86_64|aarch64)";
+export const REASON_PATTERNS: readonly Pattern[] = [
+  { key: "disabled", re: /^host is disabled$/ },
+  { key: "maintenance", re: /^host is in maintenance$/ },
+  { key: "offline", re: /^host is offline$/ },
+  { key: "noAgentNever", re: /^host has no agent address \(its agent never announced itself\)$/ },
+  { key: "noAgent", re: /^host has no agent address$/ },
+  { key: "revoked", re: /^host is revoked$/ },
+  { key: "awaitingApproval", re: /^host is waiting for an admin's approval$/ },
+  { key: "current", re: /^the VM runs on this host$/ },
+  {
+    key: "archEmulationNotAllowed",
+    re: new RegExp(
+      `^arch (?<host>${ARCH}) ≠ (?<arch>${ARCH}): runs \\k<arch> only emulated \\(TCG\\); emulation not allowed for this VM$`,
+    ),
+  },
+  {
+    key: "emulationNotAllowed",
+    re: new RegExp(`^runs (?<arch>${ARCH}) only emulated \\(TCG\\); emulation not allowed for this VM$`),
+  },
+  { key: "noQemu", re: new RegExp(`^no QEMU for (?<arch>${ARCH}) on this host$`) },
+  { key: "archMismatch", re: new RegExp(`^arch (?<host>${ARCH}) ≠ (?<arch>${ARCH})$`) },
+  { key: "needsVcpus", re: /^needs (?<n>\d+) vCPUs?, (?<free>-?\d+) free$/, numbers: ["n"] },
+  { key: "needsRam", re: /^needs (?<need>\d+) MiB RAM, (?<free>-?\d+) free$/ },
+  { key: "needsDisk", re: /^needs (?<need>\d+) GiB disk, (?<free>-?\d+) free$/ },
+  {
+    key: "vcpuLimit",
+    re: /^(?<n>\d+) vCPUs? exceed the (?<limit>\d+)-vCPU limit of (?<accel>KVM|TCG) on this host$/,
+    numbers: ["n"],
+  },
+  {
+    key: "noEmulator",
+    re: new RegExp(`^(?<arch>${ARCH}) VM cannot run on an (?<host>${ARCH}) host \\(no \\k<arch> emulator there\\)$`),
+  },
+];
+
+/** The message key and its values for a reason the table knows, else null. */
+export function matchReason(reason: string): { key: string; values: Record<string, string | number> } | null {
+  for (const p of REASON_PATTERNS) {
+    const m = p.re.exec(reason);
+    if (!m) continue;
+    const values: Record<string, string | number> = { ...m.groups };
+    // plural() counts: a number so the message can pick "vCPU" or "vCPUs"
+    for (const k of p.numbers ?? []) values[k] = Number(values[k]);
+    return { key: p.key, values };
+  }
+  return null;
+}
+
+/** (reason) => the reason in the reader's language, or as the server sent it. */
+export function useReasonText(): (reason: string) => string {
+  const t = useTranslations("reasons");
+  return (reason) => {
+    const m = matchReason(reason);
+    return m ? t(m.key, m.values) : reason;
+  };
+}

@@ -1,0 +1,41 @@
+// Loading the message catalogue (ADR 051): messages/<locale>/<namespace>.json, one file per
+// namespace, so several people can own separate files. A file holds the namespace's body (no
+// wrapper key); its name is the namespace: messages/en/nav.json {"hosts": "Hosts"} → t("nav.hosts").
+// Plain Node (fs), server side only: the request config, the parity test and scripts all read it the same way.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Locale } from "@/lib/i18n/locales";
+
+export type MessageTree = { [key: string]: string | MessageTree };
+
+const NAMESPACE_FILE = /^([a-z][a-zA-Z0-9-]*)\.json$/;
+
+export function messagesDir(root = process.cwd()): string {
+  return join(root, "messages");
+}
+
+/** Every namespace file of one locale merged into one tree keyed by namespace (file name). */
+export function readMessages(locale: Locale, dir = messagesDir()): MessageTree {
+  const tree: MessageTree = {};
+  for (const file of readdirSync(join(dir, locale)).sort()) {
+    const ns = NAMESPACE_FILE.exec(file)?.[1];
+    if (!ns) throw new Error(`messages/${locale}/${file}: a namespace file is named <namespace>.json`);
+    const body: unknown = JSON.parse(readFileSync(join(dir, locale, file), "utf8"));
+    if (!body || typeof body !== "object" || Array.isArray(body)) {
+      throw new Error(`messages/${locale}/${file}: the file must hold one JSON object`);
+    }
+    tree[ns] = body as MessageTree;
+  }
+  return tree;
+}
+
+/** Dotted keys of every message in a tree ("nav.hosts"), for parity checks. */
+export function flattenMessages(tree: MessageTree, prefix = ""): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, value] of Object.entries(tree)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (typeof value === "string") out.set(path, value);
+    else for (const [k, v] of flattenMessages(value, path)) out.set(k, v);
+  }
+  return out;
+}
