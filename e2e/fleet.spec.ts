@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { baseURL } from "../playwright.config";
 import { adminApi, FLEET_JOIN_TOKEN, startMixedFleet, type Fleet } from "./console-helpers";
+import { SerialShell } from "./serial-shell";
 import { storageStateFor } from "./helpers";
 
 // The real mixed fleet: an x86_64 agent on this machine's Node and an aarch64 agent running on
@@ -102,6 +103,8 @@ test("the host page charts the CPU and memory samples the agent sends with its h
   await ctx.close();
 });
 
+const WIZARD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbEv4XGmS8lyE3FsYiF5yv3t8u3oXPBq6n4Jm8Fq2dX wizard@e2e";
+
 async function createInWizard(page: Page, arch: "x86_64" | "aarch64", name: string) {
   await page.goto("/vms/new");
   await page
@@ -139,8 +142,19 @@ for (const arch of ["aarch64", "x86_64"] as const) {
     const other = hosts.find((h) => h.arch !== arch && !h.name.startsWith("seed-"))!;
     const ctx = await browser.newContext({ storageState: storageStateFor("operator") });
     const page = await ctx.newPage();
-    const name = `e2e-${arch.replace("_", "")}-${Date.now() % 100000}`;
+    // A display name in Chinese on one arch (issue 17): the hostname is derived (pinyin), shown before
+    // create, and reaches the real guest through the cloud-init seed with the wizard's SSH key.
+    const n = Date.now() % 100000;
+    const name = arch === "aarch64" ? `数据库-arm-${n}` : `e2e-${arch.replace("_", "")}-${n}`;
+    const hostname = arch === "aarch64" ? `shujuku-arm-${n}` : name;
     const preview = await createInWizard(page, arch, name);
+    await expect(page.getByTestId("wizard-hostname-hint")).toHaveText(
+      `The guest will be called ${hostname} on the network.`,
+    );
+    await page.getByTestId("wizard-ssh-key").fill(WIZARD_KEY);
+    await page.getByTestId("wizard-password").fill("short");
+    await expect(page.getByRole("button", { name: "Create VM" })).toBeDisabled();
+    await page.getByTestId("wizard-password").fill("a long enough password");
     await expect(preview.getByTestId("preview-chosen")).toContainText(own.name);
     // ADR 003's words: a native guest is never "emulated"; without KVM it runs in software.
     await expect(preview.getByTestId("preview-run-mode")).toHaveText(
@@ -155,6 +169,29 @@ for (const arch of ["aarch64", "x86_64"] as const) {
     await expect(page.getByTestId("vm-status")).toHaveText("running", { timeout: 60_000 });
     await expect(page.getByTestId("vm-host")).toContainText(own.name);
     const vmId = page.url().split("/").pop()!;
+    await expect(page.getByTestId("vm-names-name-value")).toHaveText(name);
+    await expect(page.getByTestId("vm-names-hostname-value")).toHaveText(hostname);
+    // The guest read its seed (the whole serial log, replayed): the derived hostname, set in the guest,
+    // and the wizard's key first among the keys.
+    const shell = await SerialShell.open(admin, vmId);
+    try {
+      await shell.waitFor(new RegExp(`POLYARCH-SEED hostname=${hostname}\\s`), 0, 120_000, "the seed's hostname");
+      await shell
+        .waitFor(/POLYARCH-SEED key=(.*)/, 0, 10_000, "the seed's first key")
+        .then((m) => expect(m[1]!.trim()).toBe(WIZARD_KEY));
+      await shell.shellReady(`hn${arch.slice(0, 3)}`);
+      expect((await shell.run("hostname", "hn")).out).toContain(`\n${hostname}`);
+    } finally {
+      shell.close();
+    }
+    // Rename both on the running VM: the display name at once, the hostname through the agent's spec,
+    // in the guest after its next start (checked below).
+    await page.getByTestId("vm-names-edit").click();
+    await page.getByTestId("vm-names-name").fill(`${name}-二`);
+    await page.getByTestId("vm-names-hostname").fill(`${hostname}-b`);
+    await page.getByTestId("vm-names-save").click();
+    await expect(page.getByTestId("vm-names-name-value")).toHaveText(`${name}-二`);
+    await expect(page.getByTestId("vm-names-hostname-value")).toHaveText(`${hostname}-b`);
     // The agent samples the guest's QEMU process: the VM page charts it within a few heartbeats.
     await expect(page.getByTestId("metrics-chart-cpu").locator("svg path")).not.toHaveCount(0, { timeout: 45_000 });
     const procs = qemuProcessesFor(vmId);
@@ -169,6 +206,12 @@ for (const arch of ["aarch64", "x86_64"] as const) {
     await page.getByRole("button", { name: "Start" }).click();
     await expect(page.getByTestId("vm-status")).toHaveText("running", { timeout: 90_000 });
     expect(qemuProcessesFor(vmId)).toHaveLength(1);
+    const again = await SerialShell.open(admin, vmId);
+    try {
+      await again.waitFor(new RegExp(`POLYARCH-SEED hostname=${hostname}-b\\s`), 0, 120_000, "the new hostname");
+    } finally {
+      again.close();
+    }
 
     page.once("dialog", (d) => d.accept());
     await page.getByRole("button", { name: "Delete" }).click();

@@ -104,7 +104,8 @@ export const VM_DESIRED_STATES = ["running", "stopped", "deleted"] as const;
 
 export const vmDtoSchema = z.object({
   id: z.string(),
-  name: z.string(),
+  name: z.string().describe("display name, in any script"),
+  hostname: z.string().describe("DNS-safe guest hostname (cloud-init); derived from name unless set"),
   arch,
   vcpus: z.number().int(),
   memoryMb: z.number().int(),

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { ARCHES } from "../arch";
 import { HOST_STATUSES } from "./entities";
+import { hostnameSchema, vmDisplayNameSchema } from "./display-name";
 
 const arch = z.enum(ARCHES);
 
@@ -15,8 +16,13 @@ export const migrateRequestSchema = z
   .strict();
 export type MigrateRequest = z.output<typeof migrateRequestSchema>;
 
-/** PATCH /api/v1/vms/:id */
-export const vmPatchSchema = z.object({ ha: z.boolean().optional() }).strict();
+/** PATCH /api/v1/vms/:id: HA, the display name (any script) and the guest hostname (RFC 1123). */
+export const vmPatchSchema = z
+  .object({ ha: z.boolean().optional(), name: vmDisplayNameSchema.optional(), hostname: hostnameSchema.optional() })
+  .strict()
+  .refine((v) => v.ha !== undefined || v.name !== undefined || v.hostname !== undefined, {
+    message: "send at least one of ha, name, hostname",
+  });
 
 /** POST /api/v1/hosts/:id/maintenance — enter maintenance (nothing new is placed), evacuating by default. */
 export const maintenanceRequestSchema = z.object({ evacuate: z.boolean().default(true) }).strict();

@@ -2,6 +2,7 @@
 // Field formats are checked here; the cross-field rules (gateway inside the CIDR, pool order)
 // come from lib/ipam.ts so the form, the API and the server say exactly the same thing.
 import { z } from "zod";
+import { displayNameSchema } from "./display-name";
 import { canonicalIpv4, parseCidr, validateNetworkPlan } from "../ipam";
 import { listQuerySchema } from "./list";
 import { timestamp } from "./dto";
@@ -10,15 +11,8 @@ export const VLAN_MIN = 1;
 export const VLAN_MAX = 4094;
 const VLAN_MESSAGE = `VLAN must be between ${VLAN_MIN} and ${VLAN_MAX}`;
 
-export const networkNameSchema = z
-  .string({ error: "name is required" })
-  .trim()
-  .min(1, "name is required")
-  .max(63, "name is at most 63 characters")
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
-    "name may contain letters, digits, '.', '_' and '-', and must start with a letter or digit",
-  );
+/** A display name in any script (issue 17): nothing technical is derived from a network's name. */
+export const networkNameSchema = displayNameSchema(63);
 
 // Coerced so a form's "100" works; "" becomes 0 and gets the range message, not a type error.
 export const vlanIdSchema = z.coerce

@@ -1,6 +1,7 @@
 // Projects scope VMs: admins see every project, operators and viewers only the projects they are
 // members of (lib/server/vms/access.ts). Shared by the Projects page, its actions and the JSON API.
 import { z } from "zod";
+import { displayNameSchema } from "./display-name";
 import { timestamp } from "./dto";
 
 /** The project every VM and user from before projects belongs to, and where new users land. */
@@ -9,12 +10,8 @@ export const DEFAULT_PROJECT_NAME = "default";
 
 export const projectIdSchema = z.string().trim().min(1, "project is required").max(64);
 
-export const projectNameSchema = z
-  .string()
-  .trim()
-  .min(1, "name is required")
-  .max(63, "name is at most 63 characters")
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]*$/, "letters, digits, space, '.', '_' and '-', starting with a letter or digit");
+/** A display name in any script (issue 17): 研发部, Lab-2. */
+export const projectNameSchema = displayNameSchema(63);
 
 const descriptionSchema = z.string().trim().max(500, "description is at most 500 characters");
 

@@ -101,3 +101,14 @@ export const userDataSchema = z
   )
   .transform((v) => (v.trim() === "" ? undefined : v))
   .optional();
+
+/**
+ * A password for the image's default user, set by cloud-init (the wizard's login step). Stored and
+ * sent only as a SHA-512 crypt hash (lib/server/identity/login.ts).
+ */
+export const loginPasswordSchema = z
+  .string()
+  .min(8, "the password needs at least 8 characters")
+  .max(128, "the password is at most 128 characters")
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
+  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), "the password may not contain control characters");

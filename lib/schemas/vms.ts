@@ -2,15 +2,19 @@ import { z } from "zod";
 import { archSchema } from "../arch";
 import { displayFits, displaySchema } from "../display";
 import { cpuModelSchema, vmNameSchema } from "./agent-api";
-import { userDataSchema } from "./ssh-keys";
+import { loginPasswordSchema, sshPublicKeySchema, userDataSchema } from "./ssh-keys";
 import { TASK_STATUSES } from "./entities";
 import { timestamp } from "./dto";
 import { booleanField } from "./boolean";
 import { migrationTaskResultSchema } from "./migration";
 import { diskGbSchema, memoryMbSchema, vcpusSchema } from "./instance-types";
+import { hostnameSchema, vmDisplayNameSchema } from "./display-name";
 
-/** The VM-name rule (also the agent's): the wizard, the server action, the API and the agent share it. */
-export { vmNameSchema };
+/**
+ * A VM's name is a display name in any script (issue 17); its guest hostname is DNS-safe, derived from
+ * the name unless given (lib/hostname.ts). vmNameSchema is the agent's rule for the name it is sent.
+ */
+export { hostnameSchema, vmDisplayNameSchema, vmNameSchema };
 
 const SIZE_FIELDS = ["vcpus", "memoryMb", "diskGb"] as const;
 
@@ -37,7 +41,9 @@ function checkSizeChoice(
 
 export const createVmSchema = z
   .object({
-    name: vmNameSchema,
+    name: vmDisplayNameSchema,
+    /** the guest hostname (RFC 1123); absent = derived from name (数据库01 → shujuku01) */
+    hostname: hostnameSchema.optional(),
     arch: archSchema,
     /** an image id, or `family` (one name, a build per arch): exactly one of the two */
     imageId: z.string().min(1).max(64).optional(),
@@ -53,6 +59,10 @@ export const createVmSchema = z
     strategy: z.enum(["spread", "pack"]).default("spread"),
     /** cloud-init user-data (#cloud-config or a script), delivered on the NoCloud seed */
     userData: userDataSchema.nullish(),
+    /** a password for the image's default user (cloud-init; kept only as a SHA-512 crypt hash) */
+    password: loginPasswordSchema.optional(),
+    /** one more OpenSSH public key for the default user, besides the owner's keys (Account page) */
+    sshKey: sshPublicKeySchema.optional(),
     /** the project the VM belongs to; absent = the creator's first project (they must be a member; admins: any) */
     projectId: z.string().trim().min(1).max(64).nullish(),
     /** graphical display; absent = the default for the arch and image (lib/display.ts) */
@@ -70,6 +80,10 @@ export const createVmSchema = z
   .refine((v) => (v.imageId ? 1 : 0) + (v.family ? 1 : 0) === 1, {
     message: "give either imageId or family (an image family name), not both",
     path: ["imageId"],
+  })
+  .refine((v) => !(v.password && v.userData), {
+    message: "give the password either here or in your user-data (password: …), not both",
+    path: ["password"],
   })
   .refine((v) => !v.display || displayFits(v.arch, v.display), {
     message: "this display is not available for the VM's architecture (x86_64: vga; aarch64: none, virtio-gpu, ramfb)",

@@ -3,6 +3,8 @@ export * from "./api-tokens";
 export * from "./auth";
 export * from "./bootstrap";
 export * from "./guard";
+export * from "./locale";
+export { hashLoginPassword } from "./login";
 export { SIGN_IN_LIMIT, unlockSignIn } from "./sign-in-limit";
 export * from "./ssh-keys";
 export * from "./users";

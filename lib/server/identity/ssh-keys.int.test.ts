@@ -10,7 +10,7 @@ import { vmSpecSchema } from "../../schemas/agent-api";
 import { addSshKeySchema, parseSshPublicKey, userDataSchema } from "../../schemas/ssh-keys";
 import { db } from "../platform";
 import type { Actor } from "./guard";
-import { addSshKey, cloudInitFor, deleteSshKey, hostnameFor, listSshKeys, sshFingerprint } from "./ssh-keys";
+import { addSshKey, cloudInitFor, deleteSshKey, listSshKeys, sshFingerprint } from "./ssh-keys";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 
 const alice: Actor = { id: "u-alice", email: "alice@t.test", name: "Alice", role: "operator", via: "session" };
@@ -81,13 +81,6 @@ describe("SSH public key parsing", () => {
     expect(userDataSchema.parse(undefined)).toBeUndefined();
     expect(userDataSchema.safeParse("packages: [htop]").error?.issues[0]?.message).toMatch(/#cloud-config/);
   });
-
-  it("hostnameFor turns any VM name into a valid hostname", () => {
-    expect(hostnameFor("web-1")).toBe("web-1");
-    expect(hostnameFor("web-")).toBe("web");
-    expect(hostnameFor("a.-b.c")).toBe("a.b.c");
-    expect(hostnameFor("---")).toBe("vm");
-  });
 });
 
 describe.each(PROVIDERS)("SSH keys and cloud-init data on %s", (provider) => {
@@ -154,13 +147,13 @@ describe.each(PROVIDERS)("SSH keys and cloud-init data on %s", (provider) => {
     if (keys[1]) await addSshKey(alice, addSshKeySchema.parse({ publicKey: keys[1].line }), null);
     await addSshKey(bob, addSshKeySchema.parse({ publicKey: keys[2]?.line ?? OTHER }), null);
 
-    const ci = await cloudInitFor({ name: "web-1", ownerId: alice.id, userData: null });
+    const ci = await cloudInitFor({ name: "web-1", hostname: null, ownerId: alice.id, userData: null });
     expect(ci).toEqual({
       hostname: "web-1",
       sshKeys: [FIXED, ...(keys[1] ? [keys[1].line] : [])],
       userData: undefined,
     });
-    const withUd = await cloudInitFor({ name: "db-", ownerId: null, userData: "#cloud-config\n" });
+    const withUd = await cloudInitFor({ name: "db-", hostname: null, ownerId: null, userData: "#cloud-config\n" });
     expect(withUd).toEqual({ hostname: "db", sshKeys: [], userData: "#cloud-config\n" });
     // What specFor will send passes the agent contract.
     const spec = vmSpecSchema.safeParse({

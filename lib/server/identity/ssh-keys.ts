@@ -1,4 +1,6 @@
 import "server-only";
+import { hostnameFromName } from "../../hostname";
+import { loginUserData } from "./login";
 // SSH public keys per user (Account page) and the cloud-init data the controller sends with a VM.
 // Every query is scoped to the actor's own user id: nobody lists or deletes another user's keys.
 import { createHash } from "node:crypto";
@@ -98,45 +100,32 @@ export async function deleteSshKey(actor: Actor, id: string, clientIp: string | 
 }
 
 /**
- * A valid hostname from a VM name: VM names allow labels like "web-" or "a.-b" that resolvers and
- * the agent refuse, so trim '-' at label ends and drop empty labels.
- */
-export function hostnameFor(name: string): string {
-  const labels = name
-    .split(".")
-    .map((l) =>
-      l
-        .replace(/[^A-Za-z0-9-]/g, "")
-        .replace(/^-+|-+$/g, "")
-        .slice(0, 63)
-        .replace(/-+$/, ""),
-    )
-    .filter(Boolean);
-  return (
-    labels
-      .join(".")
-      .slice(0, 63)
-      .replace(/[.-]+$/, "") || "vm"
-  );
-}
-
-/**
- * The cloud-init part of the agent spec: hostname, the owner's keys (oldest first, as many as the
- * agent takes) and the VM's own user-data. Every VM gets a seed, so keys added later reach VMs
- * whose seed is rebuilt (stopped VMs on their next PUT).
+ * The cloud-init part of the agent spec: hostname, the VM's own login key (the wizard's) and the
+ * owner's keys (oldest first, as many as the agent takes), and the VM's own user-data — or, when the
+ * wizard set a password instead, the #cloud-config that sets it from its hash. Every VM gets a seed,
+ * so keys added later reach VMs whose seed is rebuilt (stopped VMs on their next PUT).
  */
 export async function cloudInitFor(vm: {
   name: string;
+  hostname: string | null;
   ownerId: string | null;
   userData: string | null;
+  loginPasswordHash?: string | null;
+  loginSshKey?: string | null;
 }): Promise<VmSpecInput["cloudInit"]> {
+  const own = vm.loginSshKey ? [vm.loginSshKey] : [];
   const keys = vm.ownerId
     ? await db().sshKey.findMany({
         where: { userId: vm.ownerId },
         orderBy: { createdAt: "asc" },
-        take: MAX_SSH_KEYS_PER_USER,
+        take: MAX_SSH_KEYS_PER_USER - own.length,
         select: { publicKey: true },
       })
     : [];
-  return { hostname: hostnameFor(vm.name), sshKeys: keys.map((k) => k.publicKey), userData: vm.userData ?? undefined };
+  const userData = vm.userData ?? (vm.loginPasswordHash ? loginUserData(vm.loginPasswordHash) : null);
+  return {
+    hostname: vm.hostname ?? hostnameFromName(vm.name),
+    sshKeys: [...new Set([...own, ...keys.map((k) => k.publicKey)])],
+    userData: userData ?? undefined,
+  };
 }

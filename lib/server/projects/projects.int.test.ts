@@ -167,7 +167,10 @@ describe.each(PROVIDERS)("projects on %s", (provider) => {
 describe("project schemas", () => {
   it("validates names and member references with zod", () => {
     expect(createProjectSchema.safeParse({ name: "" }).success).toBe(false);
-    expect(createProjectSchema.safeParse({ name: "-x" }).success).toBe(false);
+    // Display names in any script (issue 17); control and bidi-override characters are refused.
+    expect(createProjectSchema.parse({ name: "研发部 (一组)" }).name).toBe("研发部 (一组)");
+    expect(createProjectSchema.safeParse({ name: "a\nb" }).success).toBe(false);
+    expect(createProjectSchema.safeParse({ name: "a\u202eb" }).success).toBe(false);
     expect(createProjectSchema.safeParse({ name: "a".repeat(64) }).success).toBe(false);
     expect(createProjectSchema.parse({ name: "  Team A.1  " }).name).toBe("Team A.1");
     expect(updateProjectSchema.safeParse({}).success).toBe(false);

@@ -5,10 +5,11 @@ import { randomBytes } from "node:crypto";
 import { AppError } from "../../errors";
 import type { CreateVmInput } from "../../schemas/vms";
 import { defaultDisplay } from "../../display";
+import { hostnameFromName } from "../../hostname";
 import { auditRow, db, recordAudit, type AuditInput, type Caller, type Db } from "../platform";
 import { allocateNic, requireAttachableNetwork } from "../networks";
 import { requireVisibleImage, resolveFamily } from "../images";
-import { requirePermission } from "../identity";
+import { hashLoginPassword, requirePermission } from "../identity";
 import { resolveInstanceType } from "../instance-types";
 import { placeAndRecord } from "./placement";
 import { CREATE_STEPS, createTask } from "./tasks";
@@ -157,6 +158,8 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
   if (cpuProblem) throw new AppError({ code: "invalid", message: cpuProblem });
   // Tenancy: only the VM's project's networks or shared ones (404 if the caller cannot see it, else 403).
   if (input.networkId) await requireAttachableNetwork(who, input.networkId, projectId);
+  // Hashed before the transaction (SHA-512 crypt is deliberately slow: ~5,000 rounds).
+  const loginHash = input.password ? hashLoginPassword(input.password) : null;
   // Chosen here, so a create whose transaction ends in doubt (connection lost at COMMIT) can be found afterwards.
   const newVmId = newRowId();
   let placed;
@@ -176,6 +179,7 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
           data: {
             id: newVmId,
             name: input.name,
+            hostname: input.hostname ?? hostnameFromName(input.name),
             arch: input.arch,
             vcpus: size.vcpus,
             memoryMb: size.memoryMb,
@@ -191,6 +195,8 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
             ownerId: who.actor.id,
             projectId,
             userData: input.userData ?? null,
+            loginPasswordHash: loginHash,
+            loginSshKey: input.sshKey ?? null,
             display: input.display ?? defaultDisplay(input.arch, image),
             // An ISO install starts with the ISO in the CD drive and a blank disk of diskGb (spec.ts).
             mediaImageId: image.format === "iso" ? image.id : null,

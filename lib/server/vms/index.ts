@@ -12,3 +12,4 @@ export * from "./tasks";
 export * from "./media";
 export * from "./resize";
 export * from "./moving";
+export * from "./rename";

@@ -12,6 +12,7 @@ import { vmScopeFor } from "./access";
 import type { Vm } from "../../generated/sqlite/client";
 import { effectiveDisplay } from "../../display";
 import { vmDrift } from "../../vm-drift";
+import { hostnameFromName } from "../../hostname";
 import type { vmDtoSchema } from "../../schemas/api";
 import type { vmEventDtoSchema } from "../../schemas/vms";
 
@@ -31,6 +32,7 @@ export function toVmDto(
   return {
     id: v.id,
     name: v.name,
+    hostname: v.hostname ?? hostnameFromName(v.name),
     arch: v.arch as Arch,
     vcpus: v.vcpus,
     memoryMb: v.memoryMb,

@@ -7,6 +7,7 @@ import { effectiveDisplay } from "../../display";
 import { db } from "../platform";
 import { nicSpecsFor } from "../networks";
 import { cloudInitFor } from "../identity";
+import { hostnameFromName } from "../../hostname";
 
 /**
  * Volume states in which a volume belongs in its VM's spec: attached, or being attached (the PUT
@@ -68,7 +69,8 @@ export async function specFor(vmId: string): Promise<VmSpecInput> {
   if (!image) throw new AppError({ code: "conflict", message: "The VM's image was deleted." });
   const nics = await nicSpecsFor(vm.id);
   return {
-    name: vm.name,
+    // The agent knows a VM by its DNS-safe hostname; the display name may be in any script.
+    name: vm.hostname ?? hostnameFromName(vm.name),
     arch: vm.arch as "x86_64" | "aarch64",
     vcpus: vm.vcpus,
     memoryMb: vm.memoryMb,

@@ -1,7 +1,7 @@
 import { apiRoute } from "@/lib/server/web";
 import { getVm } from "@/lib/server/vms";
 import { deleteVm } from "@/lib/server/vms";
-import { requireVmAccess } from "@/lib/server/vms";
+import { renameVm, requireVmAccess } from "@/lib/server/vms";
 import { readJson } from "@/lib/server/platform";
 import { setVmHa } from "@/lib/server/mobility";
 import { vmPatchSchema } from "@/lib/schemas/migration";
@@ -23,10 +23,14 @@ export const DELETE = apiRoute<{ id: string }>(
   },
 );
 
-// HA on or off (issue 14, ADR 036): the host's agent is told first (its watchdog fences only VMs
-// whose spec says so); an HA VM may have no volumes.
+// The display name and hostname (issue 17), and HA on or off (issue 14, ADR 036: the host's agent is
+// told first — its watchdog fences only VMs whose spec says so; an HA VM may have no volumes).
 export const PATCH = apiRoute<{ id: string }>(
   { permission: "vm:operate", action: "vm.update", targetType: "vm" },
-  async ({ req, params, actor, clientIp }) =>
-    setVmHa(params.id, await readJson(req, vmPatchSchema), { actor, clientIp }),
+  async ({ req, params, actor, clientIp }) => {
+    const { ha, ...names } = await readJson(req, vmPatchSchema);
+    const who = { actor, clientIp };
+    if (names.name !== undefined || names.hostname !== undefined) await renameVm(params.id, names, who);
+    return ha === undefined ? getVm(params.id) : setVmHa(params.id, { ha }, who);
+  },
 );
