@@ -1,43 +1,16 @@
 // axe-core on every console page (issue 17, "Layout"): as admin, in the light and the dark colour
 // scheme, and at 390 px for a few pages, no serious or critical WCAG 2.1 A/AA violation. Data the
 // pages show is seeded here (e2e/a11y-seed.ts; networks and projects through the API), so the detail
-// pages and the wizard steps render real content. Not covered: /vms/[id]/console — it needs a running
-// guest (QEMU) behind a real agent; e2e/console*.spec.ts drive it.
-import AxeBuilder from "@axe-core/playwright";
-import { test, expect, type Page } from "@playwright/test";
+// pages and the wizard steps render real content. /vms/[id]/console and the serial terminal need a
+// running guest behind a real agent: e2e/vnc.spec.ts and e2e/console.spec.ts run the same checks there.
+import { test, expect } from "@playwright/test";
 import { baseURL } from "../playwright.config";
 import { storageStateFor } from "./helpers";
 import { A11Y_VM_ID, CONSOLE_PAGES, removeA11yRecords, seedA11yRecords } from "./a11y-seed";
+import { expectNoSeriousViolations, expectNoSeriousViolationsInBothSchemes } from "./axe";
 
 const PAGES = [...CONSOLE_PAGES, "/no-such-page"];
 const NARROW_PAGES = ["/", "/vms", `/vms/${A11Y_VM_ID}`, "/networks", "/users"];
-const SCHEMES = ["light", "dark"] as const;
-
-/** Runs axe on the page as it is now; returns the serious and critical violations, one readable line per node. */
-async function seriousViolations(page: Page, label: string) {
-  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  return results.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .flatMap((v) =>
-      v.nodes.map(
-        (n) =>
-          `${label}: [${v.impact}] ${v.id} — ${v.help}\n    at ${n.target.join(" ")}\n    ${n.failureSummary?.replace(/\n/g, "\n    ")}`,
-      ),
-    );
-}
-
-/** Waits until the page has its heading and its first data (TanStack Query), so axe sees real content. */
-async function settle(page: Page) {
-  await expect(page.locator("h1").first()).toBeVisible();
-  await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => undefined);
-  await expect(page.getByText(/^Loading/)).toHaveCount(0);
-}
-
-async function expectNoSeriousViolations(page: Page, label: string) {
-  await settle(page);
-  const found = await seriousViolations(page, label);
-  expect(found, `axe found ${found.length} serious/critical violation(s):\n${found.join("\n")}`).toEqual([]);
-}
 
 const created: string[] = []; // API paths of the network and project made here, deleted afterwards
 
@@ -64,14 +37,6 @@ test.afterAll(async ({ playwright }) => {
   }
   await api.dispose();
 });
-
-/** axe in the light and then the dark scheme on the page as it is (one load serves both; CSS follows at once). */
-async function expectNoSeriousViolationsInBothSchemes(page: Page, label: string) {
-  for (const colorScheme of SCHEMES) {
-    await page.emulateMedia({ colorScheme });
-    await expectNoSeriousViolations(page, `${label} ${colorScheme}`);
-  }
-}
 
 test.describe("signed out", () => {
   test.use({ storageState: { cookies: [], origins: [] } });

@@ -1,5 +1,6 @@
 import { test, expect, request as pwRequest, type APIRequestContext } from "@playwright/test";
 import { baseURL } from "../playwright.config";
+import { expectNoSeriousViolationsInBothSchemes } from "./axe";
 import { grabFramebuffer, sendKeys, SYSRQ_ANSWER, SYSRQ_H } from "../agent/src/testing/vnc-client";
 import { connectWebSocket, type WebSocket } from "../agent/src/console";
 import { GUEST_MARK, GUEST_MARK_ROWS } from "../agent/src/testing/screendump";
@@ -142,6 +143,8 @@ test("an operator opens the graphical console of an x86_64 VM: the noVNC canvas 
   expect(s.height).toBeGreaterThan(0);
   // the guest kernel's own framebuffer (bochs-drm), not SeaBIOS's text screen
   await expect.poll(() => guestMarkShare(page), { timeout: 60_000 }).toBeGreaterThan(0.95);
+  // The console page with a live guest on it (axe cannot be run on it without one: e2e/a11y.spec.ts).
+  await expectNoSeriousViolationsInBothSchemes(page, "/vms/[id]/console graphical");
   await ctx.close();
 });
 
@@ -246,5 +249,6 @@ test("an aarch64 VM without a display says so and offers the serial console inst
   await expect(page.getByTestId("serial-console-output")).toContainText("POLYARCH-BOOT-OK arch=aarch64", {
     timeout: 120_000,
   });
+  await expectNoSeriousViolationsInBothSchemes(page, "/vms/[id]/console serial terminal");
   await ctx.close();
 });
