@@ -4,6 +4,7 @@
 // bodies and query parameters are the schemas' input side, responses their output side (what
 // travels after toJsonSafe). app/api/v1/openapi.int.test.ts calls every GET route and validates the
 // real answers against this document.
+import { setLocaleSchema } from "./i18n/locales";
 import { z } from "zod";
 import {
   auditEventDtoSchema,
@@ -13,6 +14,15 @@ import {
   storedImageDtoSchema,
   vmDtoSchema,
 } from "./schemas/api";
+import {
+  createSecurityGroupRuleSchema,
+  createSecurityGroupSchema,
+  securityGroupDtoSchema,
+  securityGroupListDtoSchema,
+  securityGroupRuleListDtoSchema,
+  setVmSecurityGroupsSchema,
+  vmSecurityGroupsDtoSchema,
+} from "./schemas/security-groups";
 import { deletedSchema, errorSchema, itemsOf, listOf } from "./schemas/dto";
 import { auditListQuery, eventListQuery, hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
 import { updateHostSchema } from "./schemas/hosts";
@@ -106,6 +116,10 @@ export const RESPONSE_SCHEMAS = {
   ProjectList: projectListDtoSchema,
   InstanceType: instanceTypeDtoSchema,
   InstanceTypeList: instanceTypeListDtoSchema,
+  SecurityGroup: securityGroupDtoSchema,
+  SecurityGroupList: securityGroupListDtoSchema,
+  SecurityGroupRuleList: securityGroupRuleListDtoSchema,
+  VmSecurityGroups: vmSecurityGroupsDtoSchema,
   UserList: userListDtoSchema,
   AuditList: listOf(auditEventDtoSchema),
   TaskEvent: taskEventDtoSchema,
@@ -229,7 +243,7 @@ function operation(path: string, tag: string, o: Operation, write: boolean) {
   };
 }
 
-type Methods = Partial<Record<"get" | "post" | "patch" | "delete", Operation>>;
+type Methods = Partial<Record<"get" | "post" | "put" | "patch" | "delete", Operation>>;
 
 function paths(tag: string, table: Record<string, Methods>) {
   return Object.fromEntries(
@@ -413,7 +427,8 @@ export function buildOpenApi(serverUrl: string) {
           get: { summary: "One VM", ok: "Vm" },
           patch: {
             summary:
-              "HA on or off (vm:operate; ADR 036): the host's agent is told first (503 and no change when it cannot be); " +
+              "Rename (display name in any script; DNS-safe guest hostname, sent to the host and undone if it cannot take " +
+              "it) and/or HA on or off (vm:operate; ADR 036): the host's agent is told first (503 and no change when it cannot be); " +
               "409 for a VM with attached volumes or not running/stopped. An HA VM restarts from its image on another " +
               "host once its dead host's lease has expired; data on the dead host's disk is not carried",
             body: vmPatchSchema,
@@ -720,7 +735,61 @@ export function buildOpenApi(serverUrl: string) {
           },
         },
       }),
+      // Security groups (issue 18, ADR 052): stateful allow rules on the VMs' ports, changed live.
+      ...paths("security-groups", {
+        "/api/v1/security-groups": {
+          get: {
+            summary: "The security groups of the caller's projects (admins: all); ?projectId= filters",
+            ok: "SecurityGroupList",
+          },
+          post: {
+            summary: "Create a group (operators of the project, admins); it starts with one rule: all outbound allowed",
+            body: createSecurityGroupSchema,
+            status: 201,
+            ok: "SecurityGroup",
+            errors: ["409"],
+          },
+        },
+        "/api/v1/security-groups/{id}": {
+          get: { summary: "One security group with its rules", ok: "SecurityGroup" },
+          delete: {
+            summary: "Delete a group no VM is in (409 otherwise)",
+            ok: { description: "{id, deleted: true, sync}" },
+            errors: ["409"],
+          },
+        },
+        "/api/v1/security-groups/{id}/rules": {
+          get: { summary: "The group's rules", ok: "SecurityGroupRuleList" },
+          post: {
+            summary: "Add an allow rule; the ports of the group's VMs change live (the answer's sync says how many)",
+            body: createSecurityGroupRuleSchema,
+            status: 201,
+            ok: { description: "the rule with sync: {applied, failed}" },
+          },
+        },
+        "/api/v1/security-groups/{id}/rules/{ruleId}": {
+          delete: {
+            summary: "Remove a rule; established connections stay, new ones meet the rules left",
+            ok: { description: "{id, deleted: true, sync}" },
+          },
+        },
+        "/api/v1/vms/{id}/security-groups": {
+          get: { summary: "The VM's security groups", ok: "VmSecurityGroups" },
+          put: {
+            summary: "Set the VM's groups (of its own project; vm:operate); its ports change live, no restart",
+            body: setVmSecurityGroupsSchema,
+            ok: { description: "{vmId, securityGroupIds, sync: {applied, failed}}" },
+          },
+        },
+      }),
       ...paths("users", {
+        "/api/v1/account/locale": {
+          put: {
+            summary: "Save the signed-in user's console language on their account (and the locale cookie); ADR 051",
+            body: setLocaleSchema,
+            ok: { description: "{locale}" },
+          },
+        },
         "/api/v1/users": {
           get: { summary: "Every user (user:manage)", ok: "UserList" },
           post: {

@@ -107,6 +107,7 @@ describe("the route list", () => {
     const vm = {
       id: "v1",
       name: "vm",
+      hostname: "web-1",
       arch: "x86_64",
       vcpus: 1,
       memoryMb: 256,
@@ -329,7 +330,22 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
       data: { name: "m1.arm", vcpus: 1, memoryMb: 256, diskGb: 1, arch: "aarch64", description: "Kunpeng only" },
     });
     await db().vm.update({ where: { id: vmId }, data: { instanceTypeId: instanceType.id } });
+    // A security group with rules, the VM in it (issue 18, ADR 052).
+    const securityGroup = await db().securityGroup.create({
+      data: {
+        name: "web",
+        projectId: project.id,
+        rules: {
+          create: [
+            { direction: "out", protocol: "any" },
+            { direction: "in", protocol: "tcp", portMin: 22, portMax: 22, remoteCidr: "10.0.0.0/8" },
+          ],
+        },
+        vms: { create: [{ vmId }] },
+      },
+    });
     Object.assign(ids, {
+      "security-groups": securityGroup.id,
       "instance-types": instanceType.id,
       hosts: host.id,
       images: image.id,
