@@ -124,10 +124,10 @@ async function createInWizard(page: Page, arch: "x86_64" | "aarch64", name: stri
   await page.getByRole("button", { name: "Next" }).click();
   await page.getByRole("button", { name: "Next" }).click();
   // A suggested name from the image and arch (a DNS label), replaced by ours.
-  await expect(page.getByLabel("Name")).toHaveValue(
+  await expect(page.getByLabel("Name", { exact: true })).toHaveValue(
     new RegExp(`^busybox[a-z0-9-]*-${arch === "x86_64" ? "x86" : "arm"}-[a-z0-9]{4}$`),
   );
-  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Name", { exact: true }).fill(name);
   const preview = page.getByTestId("placement-preview");
   await expect(preview.getByTestId("preview-chosen")).toBeVisible();
   return preview;
