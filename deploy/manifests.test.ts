@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { schemaErrors } from "./k8s-schema";
 
 const ROOT = join(__dirname, "..");
 const DEPLOY = __dirname;
@@ -150,6 +151,39 @@ describe("deploy/ files", () => {
           for (const key of Object.keys(d.data ?? {})) expect(key, `${rel(f)} ConfigMap key`).not.toMatch(SECRETISH);
       }
     }
+  });
+});
+
+describe("Kubernetes OpenAPI schemas (kubernetes-models)", () => {
+  const resources = ALL_YAML.filter((f) => !KUSTOMIZATIONS.includes(f)).flatMap((f) =>
+    loadDocs(f).map((o) => ({ where: `${rel(f)} ${o.kind}/${o.metadata?.name}`, o })),
+  );
+
+  it("every object in deploy/ and every rendered overlay validates", () => {
+    expect(resources.length).toBeGreaterThan(10);
+    const all = [...resources, ...Object.entries(rendered).flatMap(([k, objs]) => objs.map((o) => ({ where: k, o })))];
+    for (const { where, o } of all) expect(schemaErrors(o), `${where} ${o.kind}/${o.metadata?.name}`).toEqual([]);
+  });
+
+  it("refuses a wrong type, a wrong enum value, a missing required field and an unknown kind", () => {
+    const deployment = resources.find((r) => r.o.kind === "Deployment")!.o;
+    const broken = (edit: (o: Obj) => void) => {
+      const o = structuredClone(deployment);
+      edit(o);
+      return schemaErrors(o).join("\n");
+    };
+    expect(broken((o) => (o.spec.replicas = "2"))).toMatch(/spec\/replicas must be integer/);
+    expect(broken((o) => (o.spec.template.spec.containers[0].imagePullPolicy = "Sometimes"))).toMatch(
+      /imagePullPolicy must be equal to one of the allowed values/,
+    );
+    expect(broken((o) => delete o.spec.template.spec.containers[0].name)).toMatch(
+      /must have required property '?name'?/,
+    );
+    expect(broken((o) => (o.spec.template.spec.containers[0].ports = [{ containerPort: "http" }]))).toMatch(
+      /containerPort must be integer/,
+    );
+    expect(broken((o) => (o.kind = "Deploymant"))).toMatch(/no kind Deploymant/);
+    expect(broken((o) => (o.apiVersion = "extensions/v1beta1"))).toMatch(/not one deploy\/ may use/);
   });
 });
 

@@ -2,16 +2,22 @@
 # Polyarch node agent: dist/agent.mjs (one self-contained JS bundle, no native modules) on Node,
 # with QEMU for both guest arches, UEFI firmware, qemu-img, Open vSwitch tools and genisoimage.
 # One image for linux/amd64 and linux/arm64; runs as the privileged DaemonSet in deploy/base.
-# Build context: the repository root (scripts/docker-build.sh, docs/deploy.md).
+# Build context: the repository root (scripts/docker-build.sh, npm run images, docs/deploy.md).
 #
 # Stages:
 #   build   --platform=$BUILDPLATFORM  esbuild bundles the agent once, natively: the bundle is plain
 #                                      JavaScript and the same file for every arch.
 #   runtime $TARGETPLATFORM            Debian packages of the target arch (the only per-arch work).
 ARG NODE_VERSION=20
+# Base images are build arguments so that one file serves both builds: the defaults are the official
+# multi-arch Node images (a registry build, scripts/docker-build.sh); `npm run images` passes local
+# stand-ins made with debootstrap + Node from npm (scripts/images/, ADR 053). BUILD_IMAGE runs on the
+# builder's CPU; the others are images of the target platform.
+ARG BUILD_IMAGE=node:${NODE_VERSION}-bookworm
+ARG RUNTIME_IMAGE=node:${NODE_VERSION}-bookworm-slim
 
 # ------------------------------------------------------------------------------------------- build
-FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm AS build
+FROM --platform=$BUILDPLATFORM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Only esbuild and the agent's pure-JS dependencies are needed: no install scripts, no native builds.
@@ -23,7 +29,7 @@ COPY agent agent
 RUN node scripts/build-agent.mjs
 
 # ----------------------------------------------------------------------------------------- runtime
-FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 # qemu-system-x86 + qemu-system-arm: both guest arches on every node (native via KVM where the
 # CPU matches, TCG emulation otherwise); ovmf / qemu-efi-aarch64: UEFI firmware; openvswitch-switch:
 # ovs-vsctl (talks to the node's ovsdb-server through the mounted /var/run/openvswitch);

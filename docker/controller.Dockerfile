@@ -2,10 +2,12 @@
 # Polyarch controller: the Next.js console + agent API + console WebSocket proxy, one image for
 # linux/amd64 and linux/arm64 (a manifest list). Build context: the repository root.
 #   scripts/docker-build.sh            (docker buildx, both platforms, push, manifest check)
+#   npm run images                     (buildah, local base images, both platforms, smoke run)
 #   docs/deploy.md, docs/decisions/015-container-images-and-kubernetes.md
 #
 # Stages:
-#   build   --platform=$BUILDPLATFORM  npm ci, Prisma clients, `next build`, the custom server bundle
+#   deps    --platform=$BUILDPLATFORM  npm ci
+#   build   --platform=$BUILDPLATFORM  Prisma clients, `next build`, the custom server bundle
 #                                      (scripts/build-server.mjs → dist/server.mjs), assemble the standalone
 #                                      tree: JavaScript and static files, identical for every arch,
 #                                      so it runs once, natively, on the builder's own CPU.
@@ -14,13 +16,24 @@
 #                                      decompressors; tar + pg_dump 15 for scripts/backup.mjs),
 #                                      non-root user, the two trees above.
 ARG NODE_VERSION=20
+# Base images are build arguments so that one file serves both builds: the defaults are the official
+# multi-arch Node images (a registry build, scripts/docker-build.sh); `npm run images` passes local
+# stand-ins made with debootstrap + Node from npm (scripts/images/, ADR 053). BUILD_IMAGE runs on the
+# builder's CPU; the others are images of the target platform.
+ARG BUILD_IMAGE=node:${NODE_VERSION}-bookworm
+ARG NATIVE_IMAGE=node:${NODE_VERSION}-bookworm
+ARG RUNTIME_IMAGE=node:${NODE_VERSION}-bookworm-slim
 
 # ------------------------------------------------------------------------------------------- build
-FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm AS build
+# deps: the dependency install on its own, so a build can stop after it (`--target deps`) and resume
+# from its cached layer (scripts/images/ keeps each step short that way).
+FROM --platform=$BUILDPLATFORM ${BUILD_IMAGE} AS deps
 WORKDIR /src
 ENV NEXT_TELEMETRY_DISABLED=1 CHECKPOINT_DISABLE=1 PRISMA_HIDE_UPDATE_MESSAGE=1
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+
+FROM --platform=$BUILDPLATFORM deps AS build
 COPY . .
 RUN node scripts/prisma-generate.mjs \
  && npx next build \
@@ -28,14 +41,14 @@ RUN node scripts/prisma-generate.mjs \
  && node docker/assemble-standalone.mjs --out /out/app --native-manifest /out/native/package.json
 
 # ------------------------------------------------------------------------------------------ native
-FROM node:${NODE_VERSION}-bookworm AS native
+FROM ${NATIVE_IMAGE} AS native
 WORKDIR /native
 COPY docker/native-stage.mjs /native-stage.mjs
 COPY --from=build /out/native/package.json ./package.json
 RUN --mount=type=cache,target=/root/.npm node /native-stage.mjs /native /out
 
 # ----------------------------------------------------------------------------------------- runtime
-FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini ca-certificates qemu-utils zstd xz-utils lz4 bzip2 lzop \
       tar postgresql-client \

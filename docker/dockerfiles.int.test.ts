@@ -180,15 +180,24 @@ describe.each(Object.entries(DOCKERFILES) as [keyof typeof DOCKERFILES, string][
   const { args, stages } = parsed[kind];
   const final = stages.at(-1)!;
 
-  it("parses into named stages on the official Node bookworm images", () => {
+  it("parses into named stages whose base images are build arguments defaulting to the official Node bookworm images", () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const names = stages.map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
     expect(names.every(Boolean)).toBe(true);
     const nodeVersion = args.find((a) => a.args.startsWith("NODE_VERSION="))?.args.split("=")[1];
     expect(Number(nodeVersion)).toBeGreaterThanOrEqual(20);
-    for (const s of stages) expect(s.image).toMatch(/^node:\$\{NODE_VERSION\}-bookworm(-slim)?$/);
-    expect(final.image).toMatch(/-slim$/);
+    // Every base image is a build argument (scripts/images/ passes local stand-ins) whose default is
+    // an official Node bookworm image; the final stage's is the slim one.
+    const defaults = new Map(args.map((a) => a.args.split("=") as [string, string]));
+    for (const [i, s] of stages.entries()) {
+      if (stages.slice(0, i).some((e) => e.name === s.image)) continue; // FROM an earlier stage
+      const arg = /^\$\{(\w+_IMAGE)\}$/.exec(s.image)?.[1];
+      expect(arg, `${file} stage ${s.name} takes its base image from an *_IMAGE build argument`).toBeTruthy();
+      expect(defaults.get(arg!), `${file} ARG ${arg} default`).toMatch(/^node:\$\{NODE_VERSION\}-bookworm(-slim)?$/);
+    }
+    expect(defaults.get(/^\$\{(\w+)\}$/.exec(final.image)![1]!)).toMatch(/-slim$/);
+    expect(args.findIndex((a) => a.args.startsWith("NODE_VERSION="))).toBe(0);
   });
 
   it("COPY sources exist in the repository and are not excluded by .dockerignore", () => {
