@@ -28,11 +28,14 @@ const args = [
   ...["--exclude", "node_modules|lib/generated|\\.next/|dist/"],
   ...ROOTS,
 ];
-const run = spawnSync(join(root, "node_modules/.bin/dpdm"), args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+const run = spawnSync(join(root, "node_modules/.bin/dpdm"), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
 const out = run.stdout?.toString() ?? "";
 if (run.status !== 0) {
   process.stdout.write(out);
-  console.error(run.error ? `dpdm could not run: ${run.error.message}` : "Import cycles found (listed above): break them.");
+  process.stderr.write(run.stderr?.toString() ?? "");
+  console.error(
+    run.error ? `dpdm could not run: ${run.error.message}` : "Import cycles found (listed above): break them.",
+  );
   process.exit(1);
 }
 console.log("no import cycles");
