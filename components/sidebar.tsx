@@ -62,8 +62,9 @@ export function Sidebar({
   return (
     // zinc, not slate: globals.css mirrors slate for dark mode, the sidebar stays dark in both schemes.
     // From md up it is as tall as the viewport and sticks while the page scrolls, so it always
-    // reaches the bottom; a sidebar longer than the viewport scrolls on its own.
-    <aside className="bg-zinc-900 text-zinc-100 md:sticky md:top-0 md:flex md:h-dvh md:w-60 md:shrink-0 md:flex-col md:overflow-y-auto">
+    // reaches the bottom; the account box (user, language, Sign out) stays pinned at its foot and the
+    // links scroll on their own when the window is too short for them.
+    <aside className="bg-zinc-900 text-zinc-100 md:sticky md:top-0 md:flex md:h-dvh md:w-60 md:shrink-0 md:flex-col md:overflow-hidden">
       <a
         href="#main"
         className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:bg-zinc-50 focus:p-2 focus:text-zinc-900"
@@ -87,9 +88,9 @@ export function Sidebar({
       <nav
         id="nav"
         aria-label={t("main")}
-        className={`${open ? "block" : "hidden"} px-2 pb-4 md:flex md:flex-1 md:flex-col md:justify-between`}
+        className={`${open ? "block" : "hidden"} px-2 pb-4 md:flex md:min-h-0 md:flex-1 md:flex-col md:justify-between`}
       >
-        <div>
+        <div className="md:min-h-0 md:flex-1 md:overflow-y-auto">
           <ul className="space-y-1">{NAV.map(link)}</ul>
           {showAdmin && (
             <>
@@ -100,7 +101,7 @@ export function Sidebar({
             </>
           )}
         </div>
-        <div className="mt-6 border-t border-zinc-700 px-3 pt-4 text-sm">
+        <div className="mt-6 border-t border-zinc-700 px-3 pt-4 text-sm md:mt-3 md:shrink-0">
           <Link href="/account" className="block truncate font-medium hover:underline" data-testid="current-user">
             {user.name}
           </Link>
