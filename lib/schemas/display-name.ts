@@ -5,7 +5,6 @@ import { HOSTNAME_MAX, HOSTNAME_RE } from "../hostname";
 // control characters and no bidirectional overrides, which make one name render as another
 // (Trojan Source; a VM list is where an operator picks what to delete). NFC-normalised so the same
 // name typed on two keyboards compares equal; counted in code points, not UTF-16 units.
-// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 

@@ -110,5 +110,4 @@ export const loginPasswordSchema = z
   .string()
   .min(8, "the password needs at least 8 characters")
   .max(128, "the password is at most 128 characters")
-  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), "the password may not contain control characters");
