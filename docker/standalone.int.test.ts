@@ -101,7 +101,19 @@ describe.skipIf(Boolean(problem))(
     it("the assembled tree is self-contained and carries no state or secrets", () => {
       const top = readdirSync(app).sort();
       expect(top).toEqual(
-        [".next", "dist", "docker", "node_modules", "package.json", "prisma", "public", "scripts", "server.js"]
+        // messages/: the i18n catalogue, read at run time (ADR 051)
+        [
+          ".next",
+          "dist",
+          "docker",
+          "messages",
+          "node_modules",
+          "package.json",
+          "prisma",
+          "public",
+          "scripts",
+          "server.js",
+        ]
           .filter((e) => e !== "public" || existsSync(join(ROOT, "public")))
           .sort(),
       );

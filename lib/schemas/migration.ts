@@ -22,6 +22,11 @@ export const vmPatchSchema = z
   .strict()
   .refine((v) => v.ha !== undefined || v.name !== undefined || v.hostname !== undefined, {
     message: "send at least one of ha, name, hostname",
+  })
+  // Each is its own transaction with its host: one request changing both could end half done.
+  .refine((v) => v.ha === undefined || (v.name === undefined && v.hostname === undefined), {
+    message: "change HA and the names (name, hostname) in separate requests",
+    path: ["ha"],
   });
 
 /** POST /api/v1/hosts/:id/maintenance — enter maintenance (nothing new is placed), evacuating by default. */

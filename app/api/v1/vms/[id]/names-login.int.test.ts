@@ -152,6 +152,7 @@ describe.each(PROVIDERS)("VM names and hostnames on %s", (provider) => {
       ["admin", { name: "" }, 400, "invalid"],
       ["admin", {}, 400, "invalid"],
       ["admin", { name: "x", owner: "me" }, 400, "invalid"],
+      ["admin", { name: "x", ha: true }, 400, "invalid"],
       // placed and still "creating": the host holds no settled copy to tell
       ["admin", { hostname: "other" }, 409, "conflict"],
     ];
