@@ -164,7 +164,7 @@ export function TaskLine({ task }: { task: TaskEventDto }) {
         {fmt.since(task.finishedAt ?? task.createdAt)}
       </span>
       {task.error && (
-        <p className="w-full truncate text-xs text-red-700" title={task.error}>
+        <p className="w-full truncate text-xs text-red-700" title={task.error} translate="no">
           {task.error}
         </p>
       )}

@@ -87,7 +87,7 @@ const columns = (msg: Msg, fmt: DisplayFormat): Column<TaskEventDto>[] => [
     key: "error",
     label: msg("error"),
     render: (t) => (
-      <span className="block max-w-xs truncate text-xs text-red-700" title={t.error ?? undefined}>
+      <span className="block max-w-xs truncate text-xs text-red-700" title={t.error ?? undefined} translate="no">
         {t.error ?? ""}
       </span>
     ),

@@ -84,7 +84,9 @@ export function UsersAdmin({
             {users.map((u) => (
               <tr key={u.id} data-testid={`user-${u.email}`}>
                 <td className="px-3 py-2">
-                  <div className="font-medium">{u.name}</div>
+                  <div className="font-medium" translate="no">
+                    {u.name}
+                  </div>
                   <div className="text-xs text-slate-500">{u.email}</div>
                 </td>
                 <td className="px-3 py-2">

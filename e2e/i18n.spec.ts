@@ -118,10 +118,13 @@ const ENGLISH_UI_WORDS = new RegExp(`\\b(${UI_WORDS.join("|")})\\b`);
 const ENGLISH_PHRASE = /\b[A-Za-z]{2,}(?:[ ,'-]+[A-Za-z]{2,}){2,}\b/;
 
 async function visibleText(page: Page): Promise<string> {
-  // Visible text plus what assistive tech reads (labels, placeholders, titles) and the tab title.
+  // Visible text plus what assistive tech reads (labels, placeholders, titles) and the tab title — but not
+  // what the page marks translate="no": data other specs or agents put there (names, CPU models, audit
+  // details, server messages kept in English by ADR 051), which a shared e2e database may hold.
   return page.evaluate(() => {
-    const attrs = [...document.querySelectorAll("[aria-label],[placeholder],[title]")].flatMap((el) =>
-      ["aria-label", "placeholder", "title"].map((a) => el.getAttribute(a) ?? ""),
+    for (const el of document.querySelectorAll<HTMLElement>('[translate="no"]')) el.style.display = "none";
+    const attrs = [...document.querySelectorAll('[aria-label],[placeholder],[title]:not([translate="no"])')].flatMap(
+      (el) => ["aria-label", "placeholder", "title"].map((a) => el.getAttribute(a) ?? ""),
     );
     return [document.title, document.body.innerText, ...attrs].join("\n");
   });

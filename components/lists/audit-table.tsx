@@ -19,15 +19,28 @@ const columns = (t: T, fmt: DisplayFormat): Column<AuditRow>[] => [
     render: (a) => fmt.when(a.createdAt),
   },
   { key: "user", label: t("user"), render: (a) => a.userEmail ?? "—" },
-  { key: "action", label: t("action"), sortable: true, render: (a) => <code className="text-xs">{a.action}</code> },
-  { key: "target", label: t("target"), render: (a) => (a.targetType ? `${a.targetType} ${a.targetId ?? ""}` : "—") },
+  {
+    key: "action",
+    label: t("action"),
+    sortable: true,
+    render: (a) => (
+      <code className="text-xs" translate="no">
+        {a.action}
+      </code>
+    ),
+  },
+  {
+    key: "target",
+    label: t("target"),
+    render: (a) => (a.targetType ? <span translate="no">{`${a.targetType} ${a.targetId ?? ""}`}</span> : "—"),
+  },
   { key: "result", label: t("result"), sortable: true, render: (a) => <StatusBadge status={a.result} /> },
   { key: "clientIp", label: t("client"), render: (a) => a.clientIp ?? "—" },
   {
     key: "details",
     label: t("details"),
     render: (a) => (
-      <span className="block max-w-xs truncate text-xs text-slate-500" title={a.details ?? undefined}>
+      <span className="block max-w-xs truncate text-xs text-slate-500" title={a.details ?? undefined} translate="no">
         {a.details ?? ""}
       </span>
     ),

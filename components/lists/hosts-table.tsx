@@ -39,7 +39,7 @@ const columns = (t: T, fmt: DisplayFormat): Column<HostRow>[] => [
     label: t("cpu"),
     sortable: true,
     render: (h) => (
-      <span title={h.cpuModel ?? undefined}>
+      <span title={h.cpuModel ?? undefined} translate="no">
         {h.cpuCount} × {h.cpuModel ?? t("unknown")}
       </span>
     ),
