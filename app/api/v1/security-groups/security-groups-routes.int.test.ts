@@ -13,6 +13,7 @@ import { insertTestHost, insertTestImage } from "@/lib/server/testing/rows";
 import { createVm } from "@/lib/server/vms";
 import { firewallForVm } from "@/lib/server/security-groups";
 import { POST as authPost } from "@/app/api/auth/[...all]/route";
+import { sessionCookie } from "@/lib/server/testing/session-cookie";
 import * as groupsRoute from "@/app/api/v1/security-groups/route";
 import * as groupRoute from "@/app/api/v1/security-groups/[id]/route";
 import * as rulesRoute from "@/app/api/v1/security-groups/[id]/rules/route";
@@ -82,19 +83,7 @@ describe.each(PROVIDERS)("security-group routes on %s", (provider) => {
         { provision: false },
       )
     ).vm.id;
-    const res = await authPost(
-      new Request(`${SELF}/api/auth/sign-in/email`, {
-        method: "POST",
-        headers: { host: "localhost:3000", origin: SELF, "content-type": "application/json" },
-        body: JSON.stringify({ email: "admin@sg.test", password: "admin-password-1" }),
-      }),
-    );
-    expect(res.status).toBe(200);
-    cookie = res.headers
-      .getSetCookie()
-      .map((c) => c.split(";")[0]!)
-      .filter((c) => c.includes("session_token="))
-      .join("; ");
+    cookie = await sessionCookie(authPost, SELF, "admin@sg.test", "admin-password-1");
   });
 
   afterAll(async () => {

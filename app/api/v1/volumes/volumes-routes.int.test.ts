@@ -12,6 +12,7 @@ import { addProjectMember, createProject } from "@/lib/server/projects";
 import { insertTestHost, insertTestImage } from "@/lib/server/testing/rows";
 import { createVm } from "@/lib/server/vms";
 import { POST as authPost } from "@/app/api/auth/[...all]/route";
+import { sessionCookie } from "@/lib/server/testing/session-cookie";
 import * as volumesRoute from "@/app/api/v1/volumes/route";
 import * as volumeRoute from "@/app/api/v1/volumes/[id]/route";
 import * as vmVolumesRoute from "@/app/api/v1/vms/[id]/volumes/route";
@@ -90,19 +91,7 @@ describe.each(PROVIDERS)("storage routes on %s", (provider) => {
       })
     ).id;
 
-    const res = await authPost(
-      new Request(`${SELF}/api/auth/sign-in/email`, {
-        method: "POST",
-        headers: { host: "localhost:3000", origin: SELF, "content-type": "application/json" },
-        body: JSON.stringify({ email: "admin@st.test", password: "admin-password-1" }),
-      }),
-    );
-    expect(res.status).toBe(200);
-    cookie = res.headers
-      .getSetCookie()
-      .map((c) => c.split(";")[0]!)
-      .filter((c) => c.includes("session_token="))
-      .join("; ");
+    cookie = await sessionCookie(authPost, SELF, "admin@st.test", "admin-password-1");
   });
 
   afterAll(async () => {

@@ -7,6 +7,7 @@ import type { TestDatabase } from "@/prisma/test-db";
 import { db } from "@/lib/server/platform";
 import { createToken, createUser, savedLocale } from "@/lib/server/identity";
 import { POST as authPost } from "@/app/api/auth/[...all]/route";
+import { sessionCookie } from "@/lib/server/testing/session-cookie";
 import { PUT } from "./route";
 
 const SELF = "http://localhost:3000";
@@ -29,19 +30,7 @@ describe.each(PROVIDERS)("the locale route on %s", (provider) => {
     }
     const viewer = { id: ids.viewer, email: "viewer@loc.test", name: "viewer", role: "viewer" as const };
     viewerToken = (await createToken({ ...viewer, via: "session" }, "t", 0, null)).token;
-    const res = await authPost(
-      new Request(`${SELF}/api/auth/sign-in/email`, {
-        method: "POST",
-        headers: { host: "localhost:3000", origin: SELF, "content-type": "application/json" },
-        body: JSON.stringify({ email: "viewer@loc.test", password: "member-password-1" }),
-      }),
-    );
-    expect(res.status).toBe(200);
-    cookie = res.headers
-      .getSetCookie()
-      .map((c) => c.split(";")[0]!)
-      .filter((c) => c.includes("session_token="))
-      .join("; ");
+    cookie = await sessionCookie(authPost, SELF, "viewer@loc.test", "member-password-1");
   });
 
   afterAll(async () => {

@@ -14,6 +14,7 @@ import { addProjectMember, createProject } from "@/lib/server/projects";
 import { insertTestHost, insertTestImage } from "@/lib/server/testing/rows";
 import { createVm, specFor } from "@/lib/server/vms";
 import { POST as authPost } from "@/app/api/auth/[...all]/route";
+import { sessionCookie } from "@/lib/server/testing/session-cookie";
 import * as vmRoute from "@/app/api/v1/vms/[id]/route";
 import { createVmSchema } from "@/lib/schemas/vms";
 import * as vmsRoute from "@/app/api/v1/vms/route";
@@ -60,19 +61,7 @@ describe.each(PROVIDERS)("VM names and hostnames on %s", (provider) => {
     }
     await insertTestHost({ name: "a" });
     imageId = (await insertTestImage()).id;
-    const res = await authPost(
-      new Request(`${SELF}/api/auth/sign-in/email`, {
-        method: "POST",
-        headers: { host: "localhost:3000", origin: SELF, "content-type": "application/json" },
-        body: JSON.stringify({ email: "admin@rn.test", password: "admin-password-1" }),
-      }),
-    );
-    expect(res.status).toBe(200);
-    cookie = res.headers
-      .getSetCookie()
-      .map((c) => c.split(";")[0]!)
-      .filter((c) => c.includes("session_token="))
-      .join("; ");
+    cookie = await sessionCookie(authPost, SELF, "admin@rn.test", "admin-password-1");
   });
 
   afterAll(async () => {

@@ -11,6 +11,7 @@ import { createToken, createUser } from "@/lib/server/identity";
 import { addProjectMember, createProject } from "@/lib/server/projects";
 import { insertTestHost, insertTestImage } from "@/lib/server/testing/rows";
 import { POST as authPost } from "@/app/api/auth/[...all]/route";
+import { sessionCookie } from "@/lib/server/testing/session-cookie";
 import * as maintenanceRoute from "@/app/api/v1/hosts/[id]/maintenance/route";
 import * as vmRoute from "@/app/api/v1/vms/[id]/route";
 
@@ -79,19 +80,7 @@ describe.each(PROVIDERS)("maintenance and HA routes on %s", (provider) => {
     runningVm = (await vm("vm-run", "running")).id;
     brokenVm = (await vm("vm-broken", "error")).id;
 
-    const res = await authPost(
-      new Request(`${SELF}/api/auth/sign-in/email`, {
-        method: "POST",
-        headers: { host: "localhost:3000", origin: SELF, "content-type": "application/json" },
-        body: JSON.stringify({ email: "admin@mt.test", password: "admin-password-1" }),
-      }),
-    );
-    expect(res.status).toBe(200);
-    cookie = res.headers
-      .getSetCookie()
-      .map((c) => c.split(";")[0]!)
-      .filter((c) => c.includes("session_token="))
-      .join("; ");
+    cookie = await sessionCookie(authPost, SELF, "admin@mt.test", "admin-password-1");
   });
 
   afterAll(async () => {

@@ -14,6 +14,7 @@ import { insertTestHost, insertTestImage } from "@/lib/server/testing/rows";
 import { createVm } from "@/lib/server/vms";
 import { AppError } from "@/lib/errors";
 import { POST as authPost } from "@/app/api/auth/[...all]/route";
+import { sessionCookie } from "@/lib/server/testing/session-cookie";
 import * as migrateRoute from "@/app/api/v1/vms/[id]/migrate/route";
 import * as cancelRoute from "@/app/api/v1/vms/[id]/migrate/cancel/route";
 import * as previewRoute from "@/app/api/v1/vms/[id]/migration-preview/route";
@@ -100,19 +101,7 @@ describe.each(PROVIDERS)("migration routes on %s", (provider) => {
     await db().task.updateMany({ where: { vmId }, data: { status: "succeeded" } });
     await db().host.updateMany({ where: { id: { in: [hosts.b!, hosts.old!] } }, data: { adminState: "enabled" } });
 
-    const res = await authPost(
-      new Request(`${SELF}/api/auth/sign-in/email`, {
-        method: "POST",
-        headers: { host: "localhost:3000", origin: SELF, "content-type": "application/json" },
-        body: JSON.stringify({ email: "admin@mg.test", password: "admin-password-1" }),
-      }),
-    );
-    expect(res.status).toBe(200);
-    cookie = res.headers
-      .getSetCookie()
-      .map((c) => c.split(";")[0]!)
-      .filter((c) => c.includes("session_token="))
-      .join("; ");
+    cookie = await sessionCookie(authPost, SELF, "admin@mg.test", "admin-password-1");
   });
 
   afterAll(async () => {
