@@ -41,6 +41,57 @@ export const REASON_PATTERNS: readonly Pattern[] = [
     key: "noEmulator",
     re: new RegExp(`^(?<arch>${ARCH}) VM cannot run on an (?<host>${ARCH}) host \\(no \\k<arch> emulator there\\)$`),
   },
+  // the migration preview (lib/scheduler/migration.ts): what a moving guest carries with it
+  {
+    key: "machineTypesUnknown",
+    re: /^the host does not report its machine types; (?<machine>\S+) is assumed present$/,
+  },
+  {
+    key: "machineTypeMissing",
+    re: new RegExp(
+      `^machine type (?<machine>\\S+) is not offered by this host's (?<qemu>QEMU(?: [\\d.?]+)?) \\(its (?<arch>${ARCH}) default is (?<def>\\S+)\\)$`,
+    ),
+  },
+  {
+    key: "qemuOlderLive",
+    re: /^QEMU (?<to>[\d.]+) here is older than (?<from>[\d.]+) on the source: QEMU migrates only forward$/,
+  },
+  { key: "qemuOlder", re: /^QEMU (?<to>[\d.]+) here is older than (?<from>[\d.]+) on the source$/ },
+  { key: "qemuUnknown", re: /^a QEMU version is unknown; not compared$/ },
+  {
+    key: "cpuMaxDiffers",
+    re: /^CPU model "max" differs between QEMU (?<from>[\d.]+) and (?<to>[\d.]+); the guest may notice$/,
+  },
+  { key: "midrUnknown", re: /^a CPU id \(MIDR\) is unknown; host-passthrough compatibility not verified$/ },
+  {
+    key: "midrMismatch",
+    re: /^(?<src>.+) vs (?<dst>.+): KVM guests on aarch64 use host passthrough; the CPUs must match$/,
+  },
+  { key: "pageSizeUnknown", re: /^a kernel page size is unknown; not compared$/ },
+  { key: "pageSizeMismatch", re: /^kernel page size (?<dst>\d+) KiB here vs (?<src>\d+) KiB on the source$/ },
+  { key: "gicUnknown", re: /^a GIC version is unknown; not compared$/ },
+  { key: "gicMismatch", re: /^GICv(?<dst>\d+) here vs GICv(?<src>\d+) on the source$/ },
+  { key: "hostCpuUnknown", re: /^a host CPU model is unknown; host passthrough not verified$/ },
+  {
+    key: "hostCpuMismatch",
+    re: /^CPU model "host" needs an identical CPU: "(?<dst>.*)" here vs "(?<src>.*)" on the source$/,
+  },
+  { key: "cpuModelsUnknown", re: /^the host does not report its CPU models; (?<model>\S+) is assumed usable$/ },
+  { key: "cpuModelUnsupported", re: /^this host's CPU cannot run CPU model (?<model>\S+)$/ },
+  {
+    key: "tcgToKvm",
+    re: new RegExp(
+      `^this host runs (?<arch>${ARCH}) with KVM: a TCG guest cannot switch accelerators mid-flight; migrate it stopped \\(cold\\)$`,
+    ),
+  },
+  {
+    key: "kvmToTcg",
+    re: new RegExp(
+      `^this host runs (?<arch>${ARCH}) only emulated \\(TCG\\): a KVM guest cannot switch accelerators mid-flight$`,
+    ),
+  },
+  { key: "willRunKvm", re: /^the VM will run with KVM here; its CPU model is re-pinned$/ },
+  { key: "willRunTcg", re: /^the VM will run emulated \(TCG\) here; its CPU model is re-pinned$/ },
 ];
 
 /** The message key and its values for a reason the table knows, else null. */

@@ -195,7 +195,7 @@ function VerdictTable(props: {
                 ))}
                 {h.warnings.map((w) => (
                   <li key={w} className="text-amber-800">
-                    ⚠ {w}
+                    ⚠ {reasonText(w)}
                   </li>
                 ))}
               </ul>
