@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { archSchema, ARCHES } from "../arch";
 import { displaySchema } from "../display";
+import { portFirewallSchema } from "./security-groups";
 
 /** ids and names that end up in file paths, tap names and QEMU argv: no `/`, no `..`. */
 export const safeIdSchema = z
@@ -34,6 +35,12 @@ export const nicSpecSchema = z.object({
   ip: z.string().optional(),
   prefixLength: z.number().int().min(0).max(32).optional(),
   gateway: z.string().optional(),
+  /**
+   * The port's security-group firewall (ADR 052): installed when the port is plugged, so a VM that is
+   * created, moved or restarted elsewhere is never unfiltered; null = none (unfiltered); absent = keep
+   * what the port has recorded (specs from before security groups).
+   */
+  firewall: portFirewallSchema.nullable().optional(),
 });
 
 export const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lower-case hex digits");

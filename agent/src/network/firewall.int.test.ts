@@ -282,6 +282,19 @@ describe.skipIf(!IN_NETNS)("security groups (inner, private netns)", () => {
     await applyPortFirewall(ovs, bridge, "vfwp", null);
   });
 
+  it("a port plugged with its spec's firewall takes that one, not the recorded one; null in the spec unfilters it", async () => {
+    const net = new OvsNetwork(ovs, bridge);
+    const nic = { id: "n", vlan: 10, mac: MAC_VM, ip: IP_VM };
+    await firewall({ rules: [allowOut, allow2222] }); // recorded on the port: 2222 open
+    await net.securePort("vm-x", nic, "vfwv", { rules: [allowOut] }); // the spec's: deny in
+    expect(await canConnect(nsPeer, IP_VM, 2222)).toBe(false);
+    expect(await canConnect(nsVm, IP_PEER, 2222)).toBe(true);
+    expect(await recordedFirewall(ovs, "vfwv")).toEqual({ rules: [allowOut] });
+    await net.securePort("vm-x", nic, "vfwv", null);
+    expect(await canConnect(nsPeer, IP_VM, 2222)).toBe(true);
+    expect(await recordedFirewall(ovs, "vfwv")).toBeNull();
+  });
+
   it("without an egress rule the port cannot open connections; removing the firewall unfilters it", async () => {
     await firewall({ rules: [allow2222] });
     expect(await canConnect(nsVm, IP_PEER, 2222)).toBe(false);

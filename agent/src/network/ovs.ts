@@ -288,6 +288,8 @@ export interface NicLike {
   /** with a MAC the port gets port security (only this MAC, and `ip` if given, may send) */
   mac?: string;
   ip?: string;
+  /** the port's security-group firewall: null = none; undefined = what the port has recorded */
+  firewall?: PortFirewall | null;
 }
 
 /** Implements VmManager's `network` option: one tap per NIC on one OVS bridge. */
@@ -324,9 +326,9 @@ export class OvsNetwork {
         "polyarch-nic-id": nic.id,
         ...(nic.mac ? { "attached-mac": nic.mac } : {}),
       });
-      // Anti-spoofing before anything can send: ports are plugged while the VM is not running. A port
-      // plugged again keeps its recorded security-group firewall (securePort re-applies it).
-      await this.securePort(vmId, nic, tap);
+      // Anti-spoofing and the security-group firewall before anything can send: ports are plugged while
+      // the VM is not running. Without a firewall in the spec, a port plugged again keeps its recorded one.
+      await this.securePort(vmId, nic, tap, nic.firewall);
     } catch (e) {
       // Clean up what this call created; an older tap may still be in use by a running QEMU.
       if (!existed) {
@@ -339,15 +341,19 @@ export class OvsNetwork {
     return tap;
   }
 
-  /** Re-installs the rules of a plugged port (agent restart; the port itself is left alone). */
-  async securePort(vmId: string, nic: NicLike, tap?: string): Promise<void> {
+  /**
+   * Installs the rules of a plugged port: port security, then the security-group firewall `fw` (null:
+   * none), or — undefined, as on agent restart — the one the port has recorded (it may be newer than the
+   * spec: live changes go to the port). The port itself is left alone.
+   */
+  async securePort(vmId: string, nic: NicLike, tap?: string, fw?: PortFirewall | null): Promise<void> {
     if (!nic.mac) return;
     await this.ensureBridge();
     const port = tap ?? tapName(vmId, nic.id);
     await this.ovs.securePort(this.bridge, port, { mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) });
     // securePort cleared every flow of the port's number, its egress security-group flows too.
-    const fw = await recordedFirewall(this.ovs, port);
-    if (fw) await applyPortFirewall(this.ovs, this.bridge, port, fw, nic.mac);
+    const firewall = fw !== undefined ? fw : await recordedFirewall(this.ovs, port);
+    if (firewall || fw === null) await applyPortFirewall(this.ovs, this.bridge, port, firewall, nic.mac);
   }
 
   /**

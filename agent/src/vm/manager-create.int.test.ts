@@ -152,6 +152,9 @@ describe.skipIf(!quickArch || !hasQemuImg)(
         removePort: async (vmId: string, nic: { id: string }, tap: string) => {
           calls.push(`remove ${vmId} ${nic.id} ${tap}`);
         },
+        applyFirewall: async (vmId: string, nicId: string, fw: { rules: unknown[] } | null) => {
+          calls.push(`firewall ${vmId} ${nicId} ${fw ? fw.rules.length : "none"}`);
+        },
       };
       const mgr = makeManager({ network });
       const id = "with-nics";
@@ -187,7 +190,22 @@ describe.skipIf(!quickArch || !hasQemuImg)(
         }),
       );
       expect(calls).toEqual([`remove ${id} n0 pat${suffix}n0`, `add ${id} n0`]);
+      // The security-group firewall is no hardware: the plugged ports take it live, stopped or running.
+      const allowOut = { direction: "out" as const, protocol: "any" as const, remoteCidrs: ["0.0.0.0/0"] };
+      const nicsWith = (firewall: { rules: (typeof allowOut)[] } | null) => [
+        { id: "n0", mac: "52:54:00:aa:00:01", vlan: 11, firewall },
+        { id: "n1", mac: "52:54:00:aa:00:02", vlan: 0, firewall },
+      ];
       calls.length = 0;
+      const started = await mgr.apply(id, kernelSpec(quickArch!, { nics: nicsWith({ rules: [allowOut] }) }));
+      expect(started.status.powerState).toBe("running");
+      expect(calls).toEqual([`firewall ${id} n0 1`, `firewall ${id} n1 1`]);
+      calls.length = 0;
+      await mgr.apply(id, kernelSpec(quickArch!, { nics: nicsWith(null) })); // running: no conflict
+      expect(calls).toEqual([`firewall ${id} n0 none`, `firewall ${id} n1 none`]);
+      calls.length = 0;
+      await mgr.apply(id, kernelSpec(quickArch!, { nics: nicsWith(null) })); // the same again: nothing
+      expect(calls).toEqual([]);
       await mgr.delete(id);
       expect(calls.sort()).toEqual([`remove ${id} n0 pat${suffix}n0`, `remove ${id} n1 pat${suffix}n1`]);
       expect(existsSync(`/sys/class/net/pat${suffix}n0`)).toBe(false); // QEMU's tap went with it

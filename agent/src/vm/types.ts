@@ -1,6 +1,7 @@
 // What VmManager is given (options, the network driver, image resolution) and what it returns.
 import type { Arch } from "../../../lib/arch";
 import type { VmSpec, VmStatus } from "../../../lib/schemas/agent-api";
+import type { PortFirewall } from "../../../lib/schemas/security-groups";
 import type { HostLimits } from "./validate";
 
 export type NicSpec = VmSpec["nics"][number];
@@ -20,6 +21,8 @@ export interface VmNetwork {
   removePort(vmId: string, nic: NicSpec, tap: string): Promise<void>;
   /** Re-installs the port-security rules of an existing port (agent restart: flows live only in ovs-vswitchd). */
   securePort?(vmId: string, nic: NicSpec, tap: string): Promise<void>;
+  /** Replaces the security-group firewall of a plugged port live (null = none). */
+  applyFirewall?(vmId: string, nicId: string, fw: PortFirewall | null): Promise<unknown>;
 }
 
 export interface VmManagerOptions {

@@ -31,7 +31,7 @@ export async function updateVm(ctx: VmContext, vm: Vm, spec: VmSpec): Promise<Ap
   const hardwareChanged =
     old.vcpus !== spec.vcpus ||
     old.memoryMb !== spec.memoryMb ||
-    canonical(old.nics) !== canonical(spec.nics) ||
+    canonical(nicHardware(old.nics)) !== canonical(nicHardware(spec.nics)) ||
     specDisplay(old) !== specDisplay(spec);
   if (running && spec.powerState === "running" && hardwareChanged) {
     throw new AgentError(
@@ -47,11 +47,12 @@ export async function updateVm(ctx: VmContext, vm: Vm, spec: VmSpec): Promise<Ap
     if (q) await q.blockResize("disk0", gbToBytes(spec.diskGb));
     else await resizeImage(vm.paths.disk, spec.diskGb, { qemuImg: ctx.opts.qemuImg });
   }
-  if (canonical(old.nics) !== canonical(spec.nics)) await reconcileNics(ctx, vm, spec.nics);
+  const nicsChanged = canonical(nicHardware(old.nics)) !== canonical(nicHardware(spec.nics));
+  if (nicsChanged) await reconcileNics(ctx, vm, spec.nics);
+  await reconcileFirewalls(ctx, vm, old.nics, spec.nics);
   // cloud-init seed: rebuilt now while stopped (errors show up on this PUT); a running VM keeps
   // its CD and gets the new seed at its next start (launchArgs).
-  const seedInputsChanged =
-    canonical(old.cloudInit) !== canonical(spec.cloudInit) || canonical(old.nics) !== canonical(spec.nics);
+  const seedInputsChanged = canonical(old.cloudInit) !== canonical(spec.cloudInit) || nicsChanged;
   if (seedInputsChanged && !(vm.pid !== null && pidAlive(vm.pid))) {
     await ensureSeedIso(vm.paths.dir, vm.id, spec, { genisoimage: ctx.opts.genisoimage });
   }
@@ -126,6 +127,36 @@ async function reconcileNics(ctx: VmContext, vm: Vm, nics: NicSpec[]): Promise<v
     await saveState(vm);
   }
   for (const nic of nics) if (!vm.state.taps[nic.id]) await addPort(ctx, vm, nic);
+}
+
+/** A NIC as the guest and its port see it: the security-group firewall changes live, not by replugging. */
+function nicHardware(nics: readonly NicSpec[]): Omit<NicSpec, "firewall">[] {
+  return nics.map((n) => {
+    const hw = { ...n };
+    delete hw.firewall;
+    return hw;
+  });
+}
+
+/**
+ * A spec whose NIC firewall differs from the last one (the VM's security groups changed while its host
+ * did not hear of it, or the spec is the first to carry one): the plugged ports take it live, running
+ * or not. Ports plugged by this update already got theirs (addPort).
+ */
+async function reconcileFirewalls(ctx: VmContext, vm: Vm, before: NicSpec[], after: NicSpec[]): Promise<void> {
+  const apply = ctx.opts.network?.applyFirewall?.bind(ctx.opts.network);
+  if (!apply) return;
+  let applied = 0;
+  for (const nic of after) {
+    if (nic.firewall === undefined || !vm.state.taps[nic.id]) continue;
+    const was = before.find((n) => n.id === nic.id);
+    if (was && canonical(was.firewall ?? null) === canonical(nic.firewall)) continue;
+    if (vm.state.nicSpecs[nic.id] === nic) continue; // just plugged with it
+    await apply(vm.id, nic.id, nic.firewall);
+    vm.state.nicSpecs[nic.id] = nic;
+    applied++;
+  }
+  if (applied) await saveState(vm);
 }
 
 /** Stable JSON (sorted keys) to compare specs. */
