@@ -4,46 +4,15 @@ import "server-only";
 // gets no firewall (unfiltered, as before issue 18). A change re-programs every affected port live:
 // the VMs in the changed groups and the VMs whose rules name those groups as remote.
 import { AppError } from "../../errors";
-import type { PortFirewall, PortFirewallRule } from "../../schemas/security-groups";
 import { agentClient } from "../hosts";
-import { db, logError, recordAudit, type Caller } from "../platform";
-import { canSeeProject, requireVmAccess } from "../vms";
+import { db, env, logError, recordAudit, type Caller } from "../platform";
+import { firewallForVm, requireVmAccess, requireVmSecurityGroups } from "../vms";
 
 export interface SyncResult {
   /** NIC ports whose agent took the new firewall */
   applied: number;
-  /** ports not reachable now (host offline, VM not there yet): they get it with the next change */
+  /** ports not reachable now (host offline, VM moving or being created): retried by retryStaleFirewalls */
   failed: Array<{ vmId: string; nicId: string; error: string }>;
-}
-
-/** The firewall for the NICs of `vmId` (null: the VM is in no group). */
-export async function firewallForVm(vmId: string): Promise<PortFirewall | null> {
-  const memberships = await db().vmSecurityGroup.findMany({
-    where: { vmId },
-    select: { group: { select: { rules: true } } },
-  });
-  if (memberships.length === 0) return null;
-  const rules = memberships.flatMap((m) => m.group.rules);
-  const remoteIds = [...new Set(rules.map((r) => r.remoteGroupId).filter((id): id is string => Boolean(id)))];
-  const members = remoteIds.length
-    ? await db().vmSecurityGroup.findMany({
-        where: { groupId: { in: remoteIds } },
-        select: { groupId: true, vm: { select: { nics: { select: { ip: true } } } } },
-      })
-    : [];
-  const addressesOf = (groupId: string) =>
-    [
-      ...new Set(
-        members.filter((m) => m.groupId === groupId).flatMap((m) => m.vm.nics.map((n) => n.ip).filter(Boolean)),
-      ),
-    ].map((ip) => `${ip}/32`);
-  const out: PortFirewallRule[] = rules.map((r) => ({
-    direction: r.direction === "in" ? "in" : "out",
-    protocol: (["tcp", "udp", "icmp"] as const).find((p) => p === r.protocol) ?? "any",
-    ...(r.portMin !== null && r.portMax !== null ? { portMin: r.portMin, portMax: r.portMax } : {}),
-    remoteCidrs: r.remoteCidr ? [r.remoteCidr] : r.remoteGroupId ? addressesOf(r.remoteGroupId) : ["0.0.0.0/0"],
-  }));
-  return { rules: out };
 }
 
 /** The VMs whose ports change when these groups change (members, and members of groups naming them). */
@@ -57,13 +26,24 @@ export async function affectedVmIds(groupIds: string[]): Promise<string[]> {
   return [...new Set(rows.map((r) => r.vmId))];
 }
 
-/** Pushes the current firewall of each VM's NICs to its host's agent. */
+/** A VM that is neither being created nor moved: what its host has is what it will keep. */
+const SETTLED = new Set(["running", "stopped"]);
+
+/**
+ * Pushes the current firewall of each VM's NICs to its host's agent. A VM whose host could not take it
+ * (unreachable), or that is moving (its target plugged its ports with the spec of the move's start) or
+ * still being created, is marked firewallStale and retried by retryStaleFirewalls. A settled VM whose
+ * ports are not plugged (404) needs nothing: ports get the firewall from the VM's spec when plugged.
+ */
 export async function syncVmFirewalls(vmIds: string[]): Promise<SyncResult> {
   const result: SyncResult = { applied: 0, failed: [] };
   const vms = await db().vm.findMany({
     where: { id: { in: vmIds }, hostId: { not: null } },
     select: {
       id: true,
+      status: true,
+      firewallStale: true,
+      migratingToHostId: true,
       nics: { select: { id: true } },
       host: { select: { id: true, name: true, agentUrl: true, tokenGeneration: true } },
     },
@@ -71,20 +51,48 @@ export async function syncVmFirewalls(vmIds: string[]): Promise<SyncResult> {
   await Promise.all(
     vms.map(async (vm) => {
       if (!vm.host) return;
+      const settled = SETTLED.has(vm.status) && !vm.migratingToHostId;
+      let stale = !settled;
       const fw = await firewallForVm(vm.id);
       for (const nic of vm.nics) {
         try {
           await agentClient.putFirewall(vm.host, vm.id, nic.id, fw);
           result.applied++;
         } catch (error) {
+          if (settled && error instanceof AppError && error.code === "not_found") continue;
+          stale = true;
           const message = error instanceof Error ? error.message : String(error);
           result.failed.push({ vmId: vm.id, nicId: nic.id, error: message });
           logError("securityGroups.sync_failed", error, { vmId: vm.id, nicId: nic.id });
         }
       }
+      if (stale !== vm.firewallStale)
+        await db()
+          .vm.updateMany({ where: { id: vm.id }, data: { firewallStale: stale } })
+          .catch((e: unknown) => logError("securityGroups.stale_flag", e, { vmId: vm.id }));
     }),
   );
   return result;
+}
+
+/**
+ * Periodic (lib/server/startup): the firewalls that did not reach their host go again once the VM is
+ * settled on a host that answers heartbeats. Returns what this run pushed.
+ */
+export async function retryStaleFirewalls(opts: { nowMs?: number; freshMs?: number } = {}): Promise<SyncResult> {
+  const since = new Date((opts.nowMs ?? Date.now()) - (opts.freshMs ?? env().POLYARCH_HEARTBEAT_TIMEOUT_MS));
+  const rows = await db().vm.findMany({
+    where: {
+      firewallStale: true,
+      status: { in: [...SETTLED] },
+      migratingToHostId: null,
+      host: { status: "online", agentUrl: { not: null }, lastHeartbeatAt: { gte: since } },
+    },
+    select: { id: true },
+    take: 100,
+  });
+  if (rows.length === 0) return { applied: 0, failed: [] };
+  return syncVmFirewalls(rows.map((r) => r.id));
 }
 
 export async function syncGroups(groupIds: string[]): Promise<SyncResult> {
@@ -101,30 +109,7 @@ export async function setVmSecurityGroups(who: Caller, vmId: string, groupIds: s
     action: "vm.securityGroups",
     clientIp: who.clientIp,
   });
-  const groups = await db().securityGroup.findMany({
-    where: { id: { in: groupIds } },
-    select: { id: true, name: true, projectId: true },
-  });
-  for (const id of groupIds) {
-    const g = groups.find((x) => x.id === id);
-    if (!g || !(await canSeeProject(who.actor, g.projectId)))
-      throw new AppError({ code: "not_found", message: `Security group ${id} does not exist.` });
-    if (g.projectId !== vm.projectId) {
-      await recordAudit({
-        actor: who.actor,
-        action: "vm.securityGroups",
-        result: "denied",
-        targetType: "vm",
-        targetId: vm.id,
-        clientIp: who.clientIp,
-        details: { reason: "security group of another project", groupId: id },
-      });
-      throw new AppError({
-        code: "forbidden",
-        message: `Security group ${g.name} belongs to another project than VM ${vm.name}; use a group of the VM's project.`,
-      });
-    }
-  }
+  await requireVmSecurityGroups(who, groupIds, vm, "vm.securityGroups");
   const before = await db().vmSecurityGroup.findMany({ where: { vmId }, select: { groupId: true } });
   await db().$transaction([
     db().vmSecurityGroup.deleteMany({ where: { vmId } }),

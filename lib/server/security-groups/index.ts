@@ -9,4 +9,10 @@ export {
   listSecurityGroups,
   type SecurityGroupDto,
 } from "./groups";
-export { firewallForVm, setVmSecurityGroups, syncVmFirewalls, vmSecurityGroupIds, type SyncResult } from "./firewall";
+export {
+  retryStaleFirewalls,
+  setVmSecurityGroups,
+  syncVmFirewalls,
+  vmSecurityGroupIds,
+  type SyncResult,
+} from "./firewall";

@@ -14,6 +14,7 @@ import { db, isPostgres } from "../platform";
 import { startControllerLiveness, startPeriodicJob, withLease } from "../platform";
 import { agentHeartbeatHook, sweepOrphanedTasks } from "../vms";
 import { reconcileVms, recoverAbandonedMigrations, restartFencedHaVms } from "../mobility";
+import { retryStaleFirewalls } from "../security-groups";
 
 const SWEEP_MS = 5_000;
 
@@ -80,6 +81,13 @@ export function startControllerWork(
         everyMs: everyMs * 2,
         ttlMs: opts.ttlMs,
         run: () => sweepOrphanedTasks(),
+      }),
+      // Security-group changes that did not reach a host (offline, or the VM was moving): again once it answers.
+      startPeriodicJob({
+        name: "firewall-retry",
+        everyMs: everyMs * 2,
+        ttlMs: opts.ttlMs,
+        run: () => retryStaleFirewalls(),
       }),
       // Uploads of a controller that died just before this one started (its lease outlived the start-up sweep).
       startPeriodicJob({

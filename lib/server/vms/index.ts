@@ -6,6 +6,7 @@ export * from "./placement";
 export * from "./provision";
 export * from "./queries";
 export * from "./spec";
+export * from "./firewall-spec";
 export * from "./status";
 export * from "./heartbeat-ingest";
 export * from "./tasks";

@@ -8,6 +8,7 @@ import { db } from "../platform";
 import { nicSpecsFor } from "../networks";
 import { cloudInitFor } from "../identity";
 import { hostnameFromName } from "../../hostname";
+import { firewallForVm } from "./firewall-spec";
 
 /**
  * Volume states in which a volume belongs in its VM's spec: attached, or being attached (the PUT
@@ -68,6 +69,7 @@ export async function specFor(vmId: string): Promise<VmSpecInput> {
   const image = vm.image;
   if (!image) throw new AppError({ code: "conflict", message: "The VM's image was deleted." });
   const nics = await nicSpecsFor(vm.id);
+  const firewall = await firewallForVm(vm.id);
   return {
     // The agent knows a VM by its DNS-safe hostname; the display name may be in any script.
     name: vm.hostname ?? hostnameFromName(vm.name),
@@ -80,7 +82,8 @@ export async function specFor(vmId: string): Promise<VmSpecInput> {
     // issue 13 then compare equal on the agent (an unchanged PUT changes nothing).
     cdrom: vm.mediaImage ? { imageId: vm.mediaImage.id, sha256: vm.mediaImage.sha256 ?? undefined } : undefined,
     volumes: vm.volumes.map((v) => ({ id: v.id })),
-    nics,
+    // Every NIC port gets the VM's security-group firewall when it is plugged (null: the VM is in no group).
+    nics: nics.map((n) => ({ ...n, firewall })),
     // A VM that is stopped (asked to, or its guest halted) stays stopped when a resize, an attach or a
     // media change re-sends its spec: the agent starts a VM whose spec says running.
     powerState: vm.desiredState === "stopped" || vm.status === "stopped" ? "stopped" : "running",

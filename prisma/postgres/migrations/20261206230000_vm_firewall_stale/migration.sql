@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Vm" ADD COLUMN     "firewallStale" BOOLEAN NOT NULL DEFAULT false;
