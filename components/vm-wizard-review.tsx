@@ -47,6 +47,7 @@ export interface WizardReviewProps {
   onUserData: (v: string) => void;
   /** the chosen network's name; null: no network */
   networkName: string | null;
+  securityGroupNames: readonly string[];
   preview: UseQueryResult<PlacementExplanation>;
   /** why the create failed (or the checks could not load) */
   error: string | null;
@@ -79,6 +80,7 @@ export function WizardReview(props: WizardReviewProps) {
     userData,
     onUserData,
     networkName,
+    securityGroupNames,
     preview,
     error,
   } = props;
@@ -185,6 +187,12 @@ export function WizardReview(props: WizardReviewProps) {
         {arch} · {image?.name} ·{" "}
         {instanceTypeName ? <span data-testid="review-instance-type">{instanceTypeName}</span> : t("customSizeLower")} ·{" "}
         {size.vcpus} vCPU · {fmt.mib(size.memoryMb)} · {size.diskGb} GiB · {networkName ?? t("noNetworkLower")}
+        {securityGroupNames.length > 0 && (
+          <span data-testid="review-security-groups">
+            {" "}
+            · {t("securityGroupsNamed", { names: securityGroupNames.join(", ") })}
+          </span>
+        )}
         {project && <> · {t("projectNamed", { name: project.name })}</>}
       </p>
       {image?.format === "iso" && (

@@ -26,6 +26,7 @@ import { CUSTOM_SIZE, WizardSizeStep, type WizardInstanceType } from "@/componen
 import { unwrapAction, type ActionResult } from "@/lib/action-result";
 import type { CreateVmResult, ImageDto } from "@/lib/schemas/api";
 import type { NetworkDto } from "@/lib/schemas/networks";
+import { WizardSecurityGroups, type WizardSecurityGroup } from "@/components/vm-wizard-security-groups";
 import type { CreateVmRequest } from "@/lib/schemas/vms";
 import type { PlacementCapacity, PlacementExplanation } from "@/lib/scheduler/schema";
 
@@ -57,6 +58,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
   // An instance type's id or CUSTOM_SIZE; "" = not chosen yet (see `sizeChoice` below).
   const [sizePick, setSizePick] = useState("");
   const [networkId, setNetworkId] = useState<string>("");
+  const [groupIds, setGroupIds] = useState<string[]>([]);
   const [name, setName] = useState("");
   // Suggested from the image and arch (issue 17); replaced on the next image choice until the user edits it.
   const [nameSuffixValue] = useState(nameSuffix);
@@ -85,6 +87,11 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
   const networks = useQuery({
     queryKey: ["networks", "wizard"],
     queryFn: () => fetchJson<{ items: NetworkDto[] }>("/api/v1/networks?pageSize=200").catch(() => ({ items: [] })),
+  });
+  const securityGroups = useQuery({
+    queryKey: ["security-groups", "wizard"],
+    queryFn: () =>
+      fetchJson<{ items: WizardSecurityGroup[] }>("/api/v1/security-groups?pageSize=200").catch(() => ({ items: [] })),
   });
   const image = images.data?.items.find((i) => i.id === imageId) ?? null;
   // The instance types a VM of this arch may use (ADR 050); fetched, not validated here (first-load JS, ADR 047).
@@ -119,6 +126,9 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
   // offer those, and drop a choice that a later project change made impossible.
   const attachable = (networks.data?.items ?? []).filter((n) => n.projectId === null || n.projectId === project?.id);
   const chosenNetworkId = attachable.some((n) => n.id === networkId) ? networkId : "";
+  // Security groups filter the VM's port: its project's groups only, and only with a network.
+  const projectGroups = (securityGroups.data?.items ?? []).filter((g) => g.projectId === project?.id);
+  const chosenGroups = chosenNetworkId ? projectGroups.filter((g) => groupIds.includes(g.id)) : [];
 
   const sizeErrors = useMemo(() => {
     const e: Record<string, string> = {};
@@ -184,6 +194,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
       imageId,
       ...(instanceType ? { instanceType: instanceType.id } : size),
       networkId: chosenNetworkId || null,
+      ...(chosenGroups.length ? { securityGroupIds: chosenGroups.map((g) => g.id) } : {}),
       projectId: project?.id ?? null,
       allowEmulation,
       ha,
@@ -373,6 +384,13 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
                 </label>
               ))}
             </div>
+            {chosenNetworkId && (
+              <WizardSecurityGroups
+                groups={projectGroups}
+                chosen={chosenGroups.map((g) => g.id)}
+                onChange={setGroupIds}
+              />
+            )}
           </fieldset>
         )}
 
@@ -403,6 +421,7 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
             userData={userData}
             onUserData={setUserData}
             networkName={chosenNetworkId ? (attachable.find((n) => n.id === chosenNetworkId)?.name ?? null) : null}
+            securityGroupNames={chosenGroups.map((g) => g.name)}
             preview={preview}
             error={submitError ?? loadError}
           />

@@ -57,8 +57,20 @@ test.beforeAll(async () => {
   }
 });
 
+/** The security-group test's own guest and group (removed in afterAll, the group after its VM). */
+const sg: { vmId?: string; groupId?: string; console?: SerialShell } = {};
+
 test.afterAll(async () => {
   for (const x of guests) x.console?.close();
+  sg.console?.close();
+  if (admin && sg.vmId) {
+    await admin.delete(`/api/v1/vms/${sg.vmId}`).catch(() => {});
+    await expect
+      .poll(async () => (await admin.get(`/api/v1/vms/${sg.vmId}`)).status(), { timeout: 120_000 })
+      .toBe(404)
+      .catch(() => {});
+  }
+  if (admin && sg.groupId) await admin.delete(`/api/v1/security-groups/${sg.groupId}`).catch(() => {});
   if (admin) {
     for (const x of guests) if (x.id) await admin.delete(`/api/v1/vms/${x.id}`).catch(() => {});
     for (const x of guests) {
@@ -178,4 +190,70 @@ test("two VMs on network A (VLAN 100) ping each other; a VM on network B (VLAN 2
   // ...while vm1 still reaches vm2 with the extra route in place.
   expect((await vm1.run(`ping -c 1 -W 5 ${g("vm2").ip}`, "P12b")).rc).toBe(0);
   console.log(`[ping] done after ${ms()}`);
+});
+
+test("security groups on real guests: created in a deny-in group, filtered from first boot; an ICMP rule added live lets pings in", async () => {
+  const vm1 = g("vm1").console;
+  test.skip(!vm1 || !g("vm2").id, "needs the guests of the test above");
+  const project = (await (await admin.get(`/api/v1/vms/${g("vm2").id}`)).json()).project as { id: string } | null;
+  const group = await admin.post("/api/v1/security-groups", {
+    data: { name: "e2e-ping-sg", ...(project ? { projectId: project.id } : {}) },
+  });
+  expect(group.status(), await group.text()).toBe(201);
+  sg.groupId = (await group.json()).id as string;
+
+  // Created in the group: the port is plugged with "deny in, allow out" before the guest runs.
+  const image = (
+    (await (await admin.get(`/api/v1/images?arch=${ARCH}&q=busybox-demo`)).json()).items as {
+      id: string;
+    }[]
+  )[0]!;
+  const res = await admin.post("/api/v1/vms", {
+    data: {
+      name: "e2e-ping-sg",
+      arch: ARCH,
+      imageId: image.id,
+      vcpus: 1,
+      memoryMb: 256,
+      diskGb: 1,
+      networkId: networkIds.a,
+      ...(project ? { projectId: project.id } : {}),
+      securityGroupIds: [sg.groupId],
+    },
+  });
+  expect(res.status(), await res.text()).toBe(202);
+  sg.vmId = (await res.json()).vm.id as string;
+  await expect
+    .poll(async () => (await (await admin.get(`/api/v1/vms/${sg.vmId}`)).json()).status, { timeout: 180_000 })
+    .toBe("running");
+  expect((await (await admin.get(`/api/v1/vms/${sg.vmId}/security-groups`)).json()).securityGroupIds).toEqual([
+    sg.groupId,
+  ]);
+  sg.console = await SerialShell.open(admin, sg.vmId);
+  const ip = (
+    await sg.console.waitFor(/POLYARCH-NET eth0 addr=([\d.]+)\//, 0, 120_000, "the filtered VM's address")
+  )[1]!;
+  await sg.console.shellReady("sg");
+
+  // In: nothing (vm1's pings are new ICMP flows with no rule). Out: its own pings and their replies.
+  const blocked = await vm1!.run(`ping -c 2 -W 2 ${ip}`, "S1", 60_000);
+  expect(blocked.out, blocked.out).toMatch(/100% packet loss/);
+  const out = await sg.console.run(`ping -c 2 -W 5 ${g("vm1").ip}`, "S2");
+  expect(out.rc, out.out).toBe(0);
+
+  // A rule added live lets ICMP from network A in — no restart.
+  const rule = await admin.post(`/api/v1/security-groups/${sg.groupId}/rules`, {
+    data: { direction: "in", protocol: "icmp", remoteCidr: NETS.a.cidr },
+  });
+  expect(rule.status(), await rule.text()).toBe(201);
+  const allowed = await vm1!.run(`ping -c 2 -W 5 ${ip}`, "S3", 60_000);
+  expect(allowed.rc, allowed.out).toBe(0);
+  // vm2, not in any group, is unaffected throughout.
+  expect((await vm1!.run(`ping -c 1 -W 5 ${g("vm2").ip}`, "S4")).rc).toBe(0);
+
+  // Removed again: new pings are refused once more.
+  const ruleId = (await rule.json()).id as string;
+  expect((await admin.delete(`/api/v1/security-groups/${sg.groupId}/rules/${ruleId}`)).status()).toBe(200);
+  const again = await vm1!.run(`ping -c 2 -W 2 ${ip}`, "S5", 60_000);
+  expect(again.out, again.out).toMatch(/100% packet loss/);
 });

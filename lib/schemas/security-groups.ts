@@ -4,6 +4,7 @@
 // (with no egress rule) every new outbound one. Replies of allowed connections always pass (conntrack).
 import { z } from "zod";
 import { timestamp } from "./dto";
+import { displayNameSchema } from "./display-name";
 
 export const SG_PROTOCOLS = ["tcp", "udp", "icmp", "any"] as const;
 export const SG_DIRECTIONS = ["in", "out"] as const;
@@ -65,12 +66,8 @@ function checkPorts(
 
 // ---- the controller's API ------------------------------------------------------------------------
 
-const name = z
-  .string()
-  .trim()
-  .min(1, "name is required")
-  .max(64, "at most 64 characters")
-  .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, "letters, digits, space, '.', '_', '-' (starting with a letter or digit)");
+// Any script, as VM, network and project names (ADR 056): 数据库-入站 is a fine group name.
+const name = displayNameSchema(64);
 
 export const createSecurityGroupSchema = z
   .object({

@@ -39,6 +39,8 @@ function checkSizeChoice(
       });
 }
 
+export const MAX_VM_SECURITY_GROUPS = 16;
+
 export const createVmSchema = z
   .object({
     name: vmDisplayNameSchema,
@@ -55,6 +57,12 @@ export const createVmSchema = z
     memoryMb: memoryMbSchema.optional(),
     diskGb: diskGbSchema.optional(),
     networkId: z.string().min(1).max(64).optional().nullable(),
+    /** security groups of the VM's project (ADR 052): its port is filtered from the first boot */
+    securityGroupIds: z
+      .array(z.string().min(1).max(64))
+      .max(MAX_VM_SECURITY_GROUPS, `at most ${MAX_VM_SECURITY_GROUPS} security groups`)
+      .refine((ids) => new Set(ids).size === ids.length, "a security group is listed twice")
+      .optional(),
     allowEmulation: booleanField("allowEmulation").default(false),
     strategy: z.enum(["spread", "pack"]).default("spread"),
     /** cloud-init user-data (#cloud-config or a script), delivered on the NoCloud seed */

@@ -15,6 +15,7 @@ import { placeAndRecord } from "./placement";
 import { CREATE_STEPS, createTask } from "./tasks";
 import { getVm } from "./queries";
 import { projectForNewVm } from "./access";
+import { requireVmSecurityGroups } from "./firewall-spec";
 import { provisionVm, settleUncertainCreate } from "./provision";
 import { cpuModelArchProblem, migrationFactsFromRow, pinCpuModel } from "../../scheduler/migration";
 
@@ -158,6 +159,8 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
   if (cpuProblem) throw new AppError({ code: "invalid", message: cpuProblem });
   // Tenancy: only the VM's project's networks or shared ones (404 if the caller cannot see it, else 403).
   if (input.networkId) await requireAttachableNetwork(who, input.networkId, projectId);
+  const securityGroupIds = input.securityGroupIds ?? [];
+  await requireVmSecurityGroups(who, securityGroupIds, { name: input.name, projectId }, "vm.create");
   // Hashed before the transaction (SHA-512 crypt is deliberately slow: ~5,000 rounds).
   const loginHash = input.password ? hashLoginPassword(input.password) : null;
   // Chosen here, so a create whose transaction ends in doubt (connection lost at COMMIT) can be found afterwards.
@@ -208,6 +211,9 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
         // The NIC's address is taken in the same transaction as the host claim: a create that
         // loses either race leaves neither behind.
         if (input.networkId) await allocateNic(tx, { vmId: vm.id, networkId: input.networkId, position: 0 });
+        // In its groups before its spec is first sent: the port is plugged with its firewall.
+        if (securityGroupIds.length)
+          await tx.vmSecurityGroup.createMany({ data: securityGroupIds.map((groupId) => ({ vmId: vm.id, groupId })) });
         // The task with its "scheduled" step done, and the audit entry: written with the claim, so a
         // create costs one commit before its answer (not three) and never exists without either.
         const where = `${pinned.hostName}${p.emulated ? " (emulated)" : ""}`;

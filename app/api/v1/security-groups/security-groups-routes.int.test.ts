@@ -11,7 +11,7 @@ import { createToken, createUser } from "@/lib/server/identity";
 import { addProjectMember, createProject } from "@/lib/server/projects";
 import { insertTestHost, insertTestImage } from "@/lib/server/testing/rows";
 import { createVm } from "@/lib/server/vms";
-import { firewallForVm } from "@/lib/server/security-groups";
+import { firewallForVm } from "@/lib/server/vms";
 import { POST as authPost } from "@/app/api/auth/[...all]/route";
 import { sessionCookie } from "@/lib/server/testing/session-cookie";
 import * as groupsRoute from "@/app/api/v1/security-groups/route";
@@ -136,6 +136,18 @@ describe.each(PROVIDERS)("security-group routes on %s", (provider) => {
     expect(dup.status).toBe(409);
     const foreign = await send(groupsRoute.POST as Handler, "POST", {}, "opA", { name: "x", projectId: projectB });
     expect(foreign.status).toBe(404);
+    // names in any script (ADR 056), NFC-normalised; control characters refused with the field named
+    const zh = await send(groupsRoute.POST as Handler, "POST", {}, "opA", {
+      name: " 数据库-入站 ",
+      projectId: projectA,
+    });
+    expect([zh.status, zh.body.name]).toEqual([201, "数据库-入站"]);
+    expect((await send(groupRoute.DELETE as Handler, "DELETE", { id: zh.body.id as string }, "opA")).status).toBe(200);
+    const control = await send(groupsRoute.POST as Handler, "POST", {}, "opA", {
+      name: "bad\nname",
+      projectId: projectA,
+    });
+    expect([control.status, control.body.error?.message]).toEqual([400, expect.stringMatching(/name.*control/)]);
     const badRule = await send(rulesRoute.POST as Handler, "POST", { id: groupA }, "opA", {
       direction: "in",
       protocol: "icmp",
