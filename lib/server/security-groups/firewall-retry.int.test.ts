@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
-import { insertTestHost, insertTestImage } from "../testing/rows";
+import { insertTestHost, insertTestImage, insertTestNetwork } from "../testing/rows";
 import { firewallForVm } from "../vms";
 import { retryStaleFirewalls, syncVmFirewalls } from ".";
 
@@ -52,17 +52,7 @@ describe.each(PROVIDERS)("stale firewalls on %s", (provider) => {
     const host = await insertTestHost({ agentUrl: "http://127.0.0.1:9", lastHeartbeatAt: new Date() });
     const image = await insertTestImage();
     const project = await db().project.create({ data: { name: "p" } });
-    const net = await db().network.create({
-      data: {
-        name: "n",
-        vlanId: 31,
-        cidr: "10.31.0.0/24",
-        gateway: "10.31.0.1",
-        poolStart: "10.31.0.10",
-        poolEnd: "10.31.0.99",
-        projectId: project.id,
-      },
-    });
+    const net = await insertTestNetwork(31, project.id);
     const vm = await db().vm.create({
       data: {
         name: "web",

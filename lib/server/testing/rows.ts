@@ -5,6 +5,7 @@ import { db } from "../platform";
 
 type HostData = Parameters<ReturnType<typeof db>["host"]["create"]>[0]["data"];
 type ImageData = Parameters<ReturnType<typeof db>["image"]["create"]>[0]["data"];
+type NetworkData = Parameters<ReturnType<typeof db>["network"]["create"]>[0]["data"];
 
 export function insertTestHost(overrides: Partial<HostData> = {}) {
   return db().host.create({
@@ -38,5 +39,21 @@ export function insertTestImage(overrides: Partial<ImageData> = {}) {
       visibility: "public",
       ...overrides,
     } as ImageData,
+  });
+}
+
+/** A /24 on VLAN `vlan` (10.<vlan>.0.0/24, pool .10–.99), in `projectId` (null: shared). */
+export function insertTestNetwork(vlan: number, projectId: string | null, overrides: Partial<NetworkData> = {}) {
+  return db().network.create({
+    data: {
+      name: `net-${vlan}`,
+      vlanId: vlan,
+      cidr: `10.${vlan}.0.0/24`,
+      gateway: `10.${vlan}.0.1`,
+      poolStart: `10.${vlan}.0.10`,
+      poolEnd: `10.${vlan}.0.99`,
+      projectId,
+      ...overrides,
+    } as NetworkData,
   });
 }

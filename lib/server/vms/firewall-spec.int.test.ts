@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db, type Actor } from "../platform";
-import { insertTestHost, insertTestImage } from "../testing/rows";
+import { insertTestHost, insertTestImage, insertTestNetwork } from "../testing/rows";
 import { createVmSchema } from "../../schemas/vms";
 import { createVm, specFor } from ".";
 
@@ -24,17 +24,7 @@ describe.each(PROVIDERS)("the firewall in the VM spec on %s", (provider) => {
     const host = await insertTestHost();
     const image = await insertTestImage();
     const project = await db().project.create({ data: { name: "p" } });
-    const net = await db().network.create({
-      data: {
-        name: "n",
-        vlanId: 21,
-        cidr: "10.21.0.0/24",
-        gateway: "10.21.0.1",
-        poolStart: "10.21.0.10",
-        poolEnd: "10.21.0.99",
-        projectId: project.id,
-      },
-    });
+    const net = await insertTestNetwork(21, project.id);
     const vm = async (name: string, ip: string, mac: string) =>
       db().vm.create({
         data: {
@@ -104,17 +94,7 @@ describe.each(PROVIDERS)("the firewall in the VM spec on %s", (provider) => {
     await insertTestHost();
     const image = await insertTestImage();
     const [mine, theirs] = await Promise.all(["mine", "theirs"].map((name) => db().project.create({ data: { name } })));
-    const net = await db().network.create({
-      data: {
-        name: "n2",
-        vlanId: 22,
-        cidr: "10.22.0.0/24",
-        gateway: "10.22.0.1",
-        poolStart: "10.22.0.10",
-        poolEnd: "10.22.0.99",
-        projectId: mine!.id,
-      },
-    });
+    const net = await insertTestNetwork(22, mine!.id);
     const group = (projectId: string, name: string) =>
       db().securityGroup.create({
         data: { name, projectId, rules: { create: [{ direction: "in", protocol: "icmp", remoteCidr: "10.0.0.0/8" }] } },
