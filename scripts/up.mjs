@@ -151,6 +151,8 @@ async function main() {
       controllerCa: join(dataDir, "pki", "ca", "cert.pem"),
       fleet: fleetSpec,
       handleSignals: false,
+      // DHCP per network (ADR 057) where dnsmasq is installed: these agents stop cleanly with Ctrl-C.
+      agentArgs: ["--dhcp", "auto"],
       log,
     });
   } catch (e) {

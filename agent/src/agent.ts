@@ -6,9 +6,9 @@ import { closeServer, createAgentServer, listen, TokenVerifier } from "./api";
 import { type AgentConfig, ConfigError } from "./config";
 import { AgentTls, ControllerClient, fingerprintOf, readTrust, serverSecureContext, TrustError } from "./controller";
 import { ensureWatchdog, LeaseKeeper, stopWatchdog, waitForWatchdog } from "./fence";
-import { describeCapabilities, detectFacts, MetricsSampler, UsageSampler } from "./host";
+import { describeCapabilities, detectFacts, MetricsSampler, UsageSampler, which } from "./host";
 import { ImageCache } from "./images";
-import { Ovs, OvsNetwork } from "./network";
+import { DhcpService, Ovs, OvsNetwork } from "./network";
 import type { Logger } from "./util";
 import { VmManager } from "./vm";
 
@@ -56,6 +56,23 @@ async function startFenceWatchdog(cfg: AgentConfig, entry: string, log: Logger):
   }
 }
 
+/**
+ * DHCP per network (ADR 057): --dhcp on|auto with dnsmasq installed; auto also needs root (namespaces).
+ * Without it guests get their address from cloud-init or the kernel command line, as before.
+ */
+function createDhcp(cfg: AgentConfig, ovs: Ovs, log: Logger): DhcpService | null {
+  if (cfg.dhcp === "off") return null;
+  const dnsmasq = which("dnsmasq");
+  const root = process.getuid?.() === 0;
+  if (!dnsmasq || (cfg.dhcp === "auto" && !root)) {
+    const why = !dnsmasq ? "dnsmasq not found (apt install dnsmasq-base)" : "not running as root";
+    log(cfg.dhcp === "on" ? "warn" : "info", "dhcp.unavailable", { reason: why });
+    return null;
+  }
+  log("info", "dhcp.enabled", { dnsmasq, bridge: cfg.bridge });
+  return new DhcpService({ bridge: cfg.bridge, ovs, stateDir: cfg.stateDir, dnsmasq, setpriv: which("setpriv"), log });
+}
+
 export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgentOptions = {}): Promise<RunningAgent> {
   await fsp.mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
   const facts = await detectFacts({
@@ -78,8 +95,11 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
   });
 
   let network: OvsNetwork | undefined;
+  let dhcp: DhcpService | null = null;
   if (facts.ovs.available && facts.ovs.datapath) {
-    network = new OvsNetwork(new Ovs({ db: cfg.ovsDb, datapath: facts.ovs.datapath, log }), cfg.bridge, log);
+    const ovs = new Ovs({ db: cfg.ovsDb, datapath: facts.ovs.datapath, log });
+    dhcp = createDhcp(cfg, ovs, log);
+    network = new OvsNetwork(ovs, cfg.bridge, log, dhcp);
     // In the background: a missing ovs-vswitchd must not block the API; NIC creation retries it.
     network.ensureBridge().catch((e) => log("warn", "ovs.bridge_failed", { bridge: cfg.bridge, error: e }));
   } else {
@@ -134,7 +154,12 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     hostLimits: { cpuCount: facts.cpuCount, memoryMb: facts.memoryMb },
     log: (msg, ctx) => log("info", "vm.event", { msg, ...ctx }),
   });
-  await manager.init();
+  try {
+    await manager.init(); // re-secures recorded ports: their NICs register with DHCP again
+  } catch (e) {
+    await dhcp?.stop();
+    throw e;
+  }
   const vmsAtStart = await manager.list();
   log("info", "agent.vms_reattached", {
     count: vmsAtStart.length,
@@ -176,6 +201,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     addr = await listen(server, cfg.listen.host, cfg.listen.port);
   } catch (e) {
     await manager.close();
+    await dhcp?.stop();
     throw e;
   }
   // --listen HOST:0 (tests, fleet scripts): advertise the port the kernel actually gave us.
@@ -207,6 +233,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     if (!identity && !cfg.joinToken) {
       await closeServer(server);
       await manager.close();
+      await dhcp?.stop();
       throw new ConfigError(
         `no identity in ${cfg.stateDir}/identity.json for this controller: pass --join-token-file (or POLYARCH_JOIN_TOKEN) to register`,
       );
@@ -239,6 +266,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
         await client?.stop();
         await closeServer(server);
         await manager.close(); // detaches from QMP; QEMU processes keep running
+        // DHCP stops with the agent (namespaces and veths removed); the next start brings it back (resecurePorts).
+        await dhcp?.stop();
         if (opts.stopWatchdogOnStop && (await watchdog) !== null && !(await stopWatchdog(cfg.stateDir)))
           log("warn", "fence.watchdog_stop_failed", { stateDir: cfg.stateDir });
       })()),

@@ -20,10 +20,18 @@ describe("parseConfig", () => {
       stateDir: "/var/lib/polyarch-agent",
       bridge: "br-pa",
       kvm: "auto",
+      dhcp: "auto",
     });
     expect(c.ovsDb).toBeUndefined();
     expect(c.heartbeatMs).toBeUndefined();
     expect(c.nodeCommand).toEqual([process.execPath]);
+  });
+
+  it("--dhcp on|off|auto (ADR 057); the flag beats POLYARCH_DHCP", () => {
+    const base = ["--controller", "http://127.0.0.1:3000"];
+    expect(ok([...base, "--dhcp", "off"]).dhcp).toBe("off");
+    expect(ok(base, { POLYARCH_DHCP: "on" }).dhcp).toBe("on");
+    expect(ok([...base, "--dhcp", "auto"], { POLYARCH_DHCP: "off" }).dhcp).toBe("auto");
   });
 
   it("--node-command: a JSON argv array (the fence watchdog's Node, ADR 036); the flag beats the env", () => {
@@ -118,6 +126,7 @@ describe("parseConfig", () => {
     [["--controller", "http://127.0.0.1:3000", "--heartbeat-ms", "abc"], /heartbeat/],
     [["--controller", "http://127.0.0.1:3000", "--heartbeat-ms", "10"], /at least 200/],
     [["--controller", "http://127.0.0.1:3000", "--kvm", "on"], /--kvm must be auto or off/],
+    [["--controller", "http://127.0.0.1:3000", "--dhcp", "yes"], /--dhcp must be on, off or auto/],
     [["--controller", "http://127.0.0.1:3000", "--join-token", "j".repeat(20)], /--join-token was removed.*ps/],
     [["--controller", "http://127.0.0.1:3000", "--join-token-file", "/nonexistent/token"], /--join-token-file/],
     [

@@ -24,6 +24,8 @@ Usage: node agent.mjs --controller URL [options]
   --machine-id ID         identity override (several agents on one machine)  env POLYARCH_MACHINE_ID
   --heartbeat-ms N        fixed heartbeat interval (default: the controller's)
   --kvm auto|off          off = never use /dev/kvm (default auto)
+  --dhcp on|off|auto      DHCP per network: a dnsmasq per VLAN serves the NICs' addresses (ADR 057);
+                          auto = on when dnsmasq is installed (default auto)  env POLYARCH_DHCP
   --image-cache-max-gb N  after each image download, evict least-recently-used images no VM
                           uses until the cache is at most N GiB (default: no limit)  env POLYARCH_IMAGE_CACHE_MAX_GB
   --api-token T           extra static token for the agent API (debugging)  env POLYARCH_AGENT_API_TOKEN
@@ -112,6 +114,7 @@ export const configSchema = z
       .max(3_600_000)
       .optional(),
     kvm: z.enum(["auto", "off"], { error: "--kvm must be auto or off" }).default("auto"),
+    dhcp: z.enum(["on", "off", "auto"], { error: "--dhcp must be on, off or auto" }).default("auto"),
     apiToken: z.string().min(16, "--api-token must be at least 16 characters").optional(),
     controllerCa: z
       .string()
@@ -209,6 +212,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
         "machine-id": { type: "string" },
         "heartbeat-ms": { type: "string" },
         kvm: { type: "string" },
+        dhcp: { type: "string" },
         "api-token": { type: "string" },
         "image-cache-max-gb": { type: "string" },
         "node-command": { type: "string" },
@@ -241,6 +245,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     machineId: s("machine-id") ?? e("POLYARCH_MACHINE_ID"),
     heartbeatMs: s("heartbeat-ms"),
     kvm: s("kvm"),
+    dhcp: s("dhcp") ?? e("POLYARCH_DHCP"),
     apiToken: s("api-token") ?? e("POLYARCH_AGENT_API_TOKEN"),
     imageCacheMaxGb: s("image-cache-max-gb") ?? e("POLYARCH_IMAGE_CACHE_MAX_GB"),
     nodeCommand: s("node-command") ?? e("POLYARCH_AGENT_NODE_COMMAND"),

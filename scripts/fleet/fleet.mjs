@@ -269,6 +269,8 @@ export async function startFleet(o) {
         // The agent starts its fence watchdog on the runtime it runs on itself (qemu-user for aarch64 here).
         ...["--node-command", JSON.stringify(rt.prefix)],
         ...(o.heartbeatMs ? ["--heartbeat-ms", String(o.heartbeatMs)] : []),
+        // No DHCP namespaces (ADR 057) here unless asked: a SIGKILLed agent (killAgent, HA specs) would leave them behind.
+        ...((o.agentArgs ?? []).includes("--dhcp") ? [] : ["--dhcp", "off"]),
         ...(o.agentArgs ?? []),
       ];
       await launchAgent(a, a.argv, launchOpts());

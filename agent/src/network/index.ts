@@ -20,3 +20,14 @@ export {
 } from "./port-security";
 export { baseFlows, firewallCookie, firewallFlows, portRangeMasks, type FirewalledPort } from "./firewall";
 export { applyPortFirewall, recordedFirewall, removePortFirewall } from "./ovs-firewall";
+export { DhcpService, type DhcpServiceOptions, type DhcpSwitch } from "./dhcp";
+export {
+  dhcpClientFlows,
+  dhcpNames,
+  dnsmasqArgs,
+  renderHostsfile,
+  validateDhcpNic,
+  type DhcpNames,
+  type DhcpNic,
+  type DhcpSubnet,
+} from "./dhcp-config";

@@ -7,6 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import type { PortFirewall } from "../../../lib/schemas/security-groups";
 import { ExecError, type Logger, run, silentLogger } from "../util";
+import type { DhcpService } from "./dhcp";
+import { dhcpClientFlows } from "./dhcp-config";
 import { baseFlows } from "./firewall";
 import { applyPortFirewall, recordedFirewall, removePortFirewall } from "./ovs-firewall";
 import { portSecurityCookie, portSecurityFlows, type PortAddress } from "./port-security";
@@ -288,6 +290,9 @@ export interface NicLike {
   /** with a MAC the port gets port security (only this MAC, and `ip` if given, may send) */
   mac?: string;
   ip?: string;
+  /** with ip and gateway: the NIC's subnet, served by the DHCP service (ADR 057) */
+  prefixLength?: number;
+  gateway?: string;
   /** the port's security-group firewall: null = none; undefined = what the port has recorded */
   firewall?: PortFirewall | null;
 }
@@ -300,6 +305,8 @@ export class OvsNetwork {
     readonly ovs: Ovs,
     readonly bridge: string,
     private readonly log: Logger = silentLogger,
+    /** DHCP per network (ADR 057): NICs with an IPAM address are registered as they are secured */
+    readonly dhcp: DhcpService | null = null,
   ) {
     assertIfName(bridge, "bridge");
   }
@@ -354,6 +361,28 @@ export class OvsNetwork {
     // securePort cleared every flow of the port's number, its egress security-group flows too.
     const firewall = fw !== undefined ? fw : await recordedFirewall(this.ovs, port);
     if (firewall || fw === null) await applyPortFirewall(this.ovs, this.bridge, port, firewall, nic.mac);
+    if (this.dhcp) await this.registerDhcp(vmId, nic, port);
+  }
+
+  /**
+   * Lets the port take part in DHCP (its rules, with the port-security cookie) and registers the NIC
+   * with the DHCP service when it has an address, prefix and gateway. Never throws: the guest still
+   * has cloud-init or the kernel command line; a failure is logged.
+   */
+  private async registerDhcp(vmId: string, nic: NicLike, port: string): Promise<void> {
+    if (!this.dhcp || !nic.mac) return;
+    try {
+      const flows = dhcpClientFlows(portSecurityCookie(port), await this.ovs.ofport(port), nic.mac, nic.ip);
+      for (const flow of flows) await this.ovs.ofctl("add-flow", this.bridge, [flow]);
+      if (nic.ip && nic.prefixLength !== undefined && nic.gateway) {
+        const { mac, ip, prefixLength, gateway } = nic;
+        await this.dhcp.register({ vmId, nicId: nic.id, vlan: nic.vlan, mac, ip, prefixLength, gateway });
+      } else {
+        await this.dhcp.unregister(vmId, nic.id);
+      }
+    } catch (e) {
+      this.log("warn", "dhcp.register_failed", { vmId, nic: nic.id, vlan: nic.vlan, error: e });
+    }
   }
 
   /**
@@ -372,6 +401,9 @@ export class OvsNetwork {
 
   async removePort(vmId: string, nic: NicLike, tap?: string): Promise<void> {
     const name = tap ?? tapName(vmId, nic.id);
+    await this.dhcp
+      ?.unregister(vmId, nic.id)
+      .catch((e) => this.log("warn", "dhcp.unregister_failed", { vmId, nic: nic.id, error: e }));
     // The rules first: OVS keeps flows of a deleted port, and a later port may get its number.
     await this.ovs.unsecurePort(this.bridge, name);
     await removePortFirewall(this.ovs, this.bridge, name);
