@@ -24,6 +24,8 @@ export const QEMU_OR_OVS_TESTS = [
   "agent/src/network/vlan.int.test.ts", // netns + OVS + two guests
   "agent/src/network/port-security.int.test.ts", // netns + private OVS + raw frames
   "agent/src/network/firewall.int.test.ts", // netns + private OVS + TCP between namespaces (re-execs node)
+  "agent/src/network/dhcp.int.test.ts", // netns + private OVS + dnsmasq, real guests (re-execs node)
+  "agent/src/network/router.int.test.ts", // netns + private OVS + nftables (re-execs node)
   "agent/src/vm/manager-create.int.test.ts", // VmManager with real guests
   "agent/src/vm/manager-lifecycle.int.test.ts",
   "agent/src/vm/manager-restart.int.test.ts",
