@@ -8,7 +8,7 @@ import { AgentTls, ControllerClient, fingerprintOf, readTrust, serverSecureConte
 import { ensureWatchdog, LeaseKeeper, stopWatchdog, waitForWatchdog } from "./fence";
 import { describeCapabilities, detectFacts, MetricsSampler, UsageSampler, which } from "./host";
 import { ImageCache } from "./images";
-import { DhcpService, Ovs, OvsNetwork } from "./network";
+import { DhcpService, GatewayNamespaces, Ovs, OvsNetwork, RouterService } from "./network";
 import type { Logger } from "./util";
 import { VmManager } from "./vm";
 
@@ -60,7 +60,7 @@ async function startFenceWatchdog(cfg: AgentConfig, entry: string, log: Logger):
  * DHCP per network (ADR 057): --dhcp on|auto with dnsmasq installed; auto also needs root (namespaces).
  * Without it guests get their address from cloud-init or the kernel command line, as before.
  */
-function createDhcp(cfg: AgentConfig, ovs: Ovs, log: Logger): DhcpService | null {
+function createDhcp(cfg: AgentConfig, ovs: Ovs, namespaces: GatewayNamespaces, log: Logger): DhcpService | null {
   if (cfg.dhcp === "off") return null;
   const dnsmasq = which("dnsmasq");
   const root = process.getuid?.() === 0;
@@ -70,7 +70,34 @@ function createDhcp(cfg: AgentConfig, ovs: Ovs, log: Logger): DhcpService | null
     return null;
   }
   log("info", "dhcp.enabled", { dnsmasq, bridge: cfg.bridge });
-  return new DhcpService({ bridge: cfg.bridge, ovs, stateDir: cfg.stateDir, dnsmasq, setpriv: which("setpriv"), log });
+  const setpriv = which("setpriv");
+  return new DhcpService({ bridge: cfg.bridge, ovs, namespaces, stateDir: cfg.stateDir, dnsmasq, setpriv, log });
+}
+
+/**
+ * Routers, SNAT and floating IPs (ADR 058) in the VLANs' namespaces: only with --external-bridge (the
+ * uplink), nft and root; otherwise PUT /v1/routers/:vlan answers 409 "this host has no external network".
+ */
+function createRouters(cfg: AgentConfig, ovs: Ovs, namespaces: GatewayNamespaces, log: Logger): RouterService {
+  let external: { bridge: string; vlan: number } | null = null;
+  if (cfg.externalBridge) {
+    const why = !which("nft")
+      ? "nft not found (apt install nftables)"
+      : process.getuid?.() !== 0
+        ? "not running as root"
+        : !which("sysctl")
+          ? "sysctl not found"
+          : null;
+    if (why) log("warn", "router.unavailable", { reason: why, externalBridge: cfg.externalBridge });
+    else {
+      external = { bridge: cfg.externalBridge, vlan: cfg.externalVlan ?? 0 };
+      log("info", "router.enabled", { externalBridge: external.bridge, externalVlan: external.vlan });
+      ovs
+        .ensureBridge(external.bridge)
+        .catch((e) => log("warn", "ovs.bridge_failed", { bridge: external?.bridge, error: e }));
+    }
+  }
+  return new RouterService({ namespaces, ovs, external, stateDir: cfg.stateDir, log });
 }
 
 export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgentOptions = {}): Promise<RunningAgent> {
@@ -96,9 +123,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
 
   let network: OvsNetwork | undefined;
   let dhcp: DhcpService | null = null;
+  let routers: RouterService | null = null;
   if (facts.ovs.available && facts.ovs.datapath) {
     const ovs = new Ovs({ db: cfg.ovsDb, datapath: facts.ovs.datapath, log });
-    dhcp = createDhcp(cfg, ovs, log);
+    // The VLANs' namespaces (gateway address) are shared by DHCP and the routers (ADR 057, 058).
+    const namespaces = new GatewayNamespaces({ bridge: cfg.bridge, ovs, log });
+    dhcp = createDhcp(cfg, ovs, namespaces, log);
+    routers = createRouters(cfg, ovs, namespaces, log);
     network = new OvsNetwork(ovs, cfg.bridge, log, dhcp);
     // In the background: a missing ovs-vswitchd must not block the API; NIC creation retries it.
     network.ensureBridge().catch((e) => log("warn", "ovs.bridge_failed", { bridge: cfg.bridge, error: e }));
@@ -160,6 +191,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     await dhcp?.stop();
     throw e;
   }
+  // The routers of the last run come back (their specs are in <state-dir>/routers/); failures are logged.
+  if (routers?.externalNetwork) await routers.restore();
   const vmsAtStart = await manager.list();
   log("info", "agent.vms_reattached", {
     count: vmsAtStart.length,
@@ -175,10 +208,15 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     usage: () => usage.sample(),
     vms: manager,
     ...(network ? { firewall: network } : {}),
+    ...(routers ? { routers } : {}),
     images,
     auth: tokens,
     log,
-    health: () => ({ registered: Boolean(client?.identity), hostId: client?.identity?.hostId ?? null }),
+    health: () => ({
+      registered: Boolean(client?.identity),
+      hostId: client?.identity?.hostId ?? null,
+      externalNetwork: routers?.externalNetwork ?? false,
+    }),
     tls: agentTls ? { context: agentTls.material ? serverSecureContext(agentTls.key, agentTls.material) : null } : null,
     acceptToken: async (t) => {
       if (!client) throw new Error("no controller");
@@ -201,6 +239,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     addr = await listen(server, cfg.listen.host, cfg.listen.port);
   } catch (e) {
     await manager.close();
+    await routers?.stop();
     await dhcp?.stop();
     throw e;
   }
@@ -233,6 +272,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
     if (!identity && !cfg.joinToken) {
       await closeServer(server);
       await manager.close();
+      await routers?.stop();
       await dhcp?.stop();
       throw new ConfigError(
         `no identity in ${cfg.stateDir}/identity.json for this controller: pass --join-token-file (or POLYARCH_JOIN_TOKEN) to register`,
@@ -267,6 +307,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
         await closeServer(server);
         await manager.close(); // detaches from QMP; QEMU processes keep running
         // DHCP stops with the agent (namespaces and veths removed); the next start brings it back (resecurePorts).
+        // Routers too (their specs stay in the state dir and come back at the next start).
+        await routers?.stop();
         await dhcp?.stop();
         if (opts.stopWatchdogOnStop && (await watchdog) !== null && !(await stopWatchdog(cfg.stateDir)))
           log("warn", "fence.watchdog_stop_failed", { stateDir: cfg.stateDir });

@@ -34,6 +34,20 @@ describe("parseConfig", () => {
     expect(ok([...base, "--dhcp", "auto"], { POLYARCH_DHCP: "off" }).dhcp).toBe("auto");
   });
 
+  it("--external-bridge / --external-vlan (ADR 058): optional; the VLAN needs the bridge; env works", () => {
+    const base = ["--controller", "http://127.0.0.1:3000"];
+    expect(ok(base).externalBridge).toBeUndefined();
+    expect(ok([...base, "--external-bridge", "br-ext"])).toMatchObject({ externalBridge: "br-ext" });
+    expect(ok([...base, "--external-bridge", "br-ext", "--external-vlan", "0"]).externalVlan).toBe(0);
+    expect(ok(base, { POLYARCH_EXTERNAL_BRIDGE: "br-up", POLYARCH_EXTERNAL_VLAN: "300" })).toMatchObject({
+      externalBridge: "br-up",
+      externalVlan: 300,
+    });
+    expect(() => ok([...base, "--external-vlan", "5"])).toThrow(/--external-vlan needs --external-bridge/);
+    expect(() => ok([...base, "--external-bridge", "br-ext", "--external-vlan", "4095"])).toThrow(/0\.\.4094/);
+    expect(() => ok([...base, "--external-bridge", "br/ext"])).toThrow(/--external-bridge must be/);
+  });
+
   it("--node-command: a JSON argv array (the fence watchdog's Node, ADR 036); the flag beats the env", () => {
     const base = ["--controller", "http://127.0.0.1:3000"];
     const prefix = ["qemu-aarch64-static", "-L", "/sysroot", "/opt/node/bin/node"];

@@ -26,6 +26,9 @@ Usage: node agent.mjs --controller URL [options]
   --kvm auto|off          off = never use /dev/kvm (default auto)
   --dhcp on|off|auto      DHCP per network: a dnsmasq per VLAN serves the NICs' addresses (ADR 057);
                           auto = on when dnsmasq is installed (default auto)  env POLYARCH_DHCP
+  --external-bridge NAME  OVS bridge of the external network: routers (SNAT, floating IPs, ADR 058) get
+                          their uplink there; without it this host refuses routers  env POLYARCH_EXTERNAL_BRIDGE
+  --external-vlan N       VLAN tag of the uplinks on the external bridge (default 0 = untagged)  env POLYARCH_EXTERNAL_VLAN
   --image-cache-max-gb N  after each image download, evict least-recently-used images no VM
                           uses until the cache is at most N GiB (default: no limit)  env POLYARCH_IMAGE_CACHE_MAX_GB
   --api-token T           extra static token for the agent API (debugging)  env POLYARCH_AGENT_API_TOKEN
@@ -115,6 +118,16 @@ export const configSchema = z
       .optional(),
     kvm: z.enum(["auto", "off"], { error: "--kvm must be auto or off" }).default("auto"),
     dhcp: z.enum(["on", "off", "auto"], { error: "--dhcp must be on, off or auto" }).default("auto"),
+    externalBridge: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, "--external-bridge must be 1-15 of letters, digits, '_', '.', '-'")
+      .optional(),
+    externalVlan: z.coerce
+      .number({ error: "--external-vlan must be 0..4094" })
+      .int("--external-vlan must be 0..4094")
+      .min(0, "--external-vlan must be 0..4094")
+      .max(4094, "--external-vlan must be 0..4094")
+      .optional(),
     apiToken: z.string().min(16, "--api-token must be at least 16 characters").optional(),
     controllerCa: z
       .string()
@@ -139,6 +152,8 @@ export const configSchema = z
       .optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.externalVlan !== undefined && !c.externalBridge)
+      ctx.addIssue({ code: "custom", path: ["externalVlan"], message: "--external-vlan needs --external-bridge" });
     if (!c.controller && !c.apiToken) {
       ctx.addIssue({
         code: "custom",
@@ -213,6 +228,8 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
         "heartbeat-ms": { type: "string" },
         kvm: { type: "string" },
         dhcp: { type: "string" },
+        "external-bridge": { type: "string" },
+        "external-vlan": { type: "string" },
         "api-token": { type: "string" },
         "image-cache-max-gb": { type: "string" },
         "node-command": { type: "string" },
@@ -246,6 +263,8 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     heartbeatMs: s("heartbeat-ms"),
     kvm: s("kvm"),
     dhcp: s("dhcp") ?? e("POLYARCH_DHCP"),
+    externalBridge: s("external-bridge") ?? e("POLYARCH_EXTERNAL_BRIDGE"),
+    externalVlan: s("external-vlan") ?? e("POLYARCH_EXTERNAL_VLAN"),
     apiToken: s("api-token") ?? e("POLYARCH_AGENT_API_TOKEN"),
     imageCacheMaxGb: s("image-cache-max-gb") ?? e("POLYARCH_IMAGE_CACHE_MAX_GB"),
     nodeCommand: s("node-command") ?? e("POLYARCH_AGENT_NODE_COMMAND"),

@@ -23,6 +23,9 @@ export type Route =
   | { name: "migration"; rawId: string; op: string }
   /** /v1/vms/:id/nics/:nicId/firewall: a NIC's security groups (firewall-routes.ts, ADR 052) */
   | { name: "firewall"; rawId: string; rawNic: string }
+  /** /v1/routers and /v1/routers/:vlan: the VLANs' routers on this host (router-routes.ts, ADR 058) */
+  | { name: "routers" }
+  | { name: "router"; rawVlan: string }
   /** /v1/vms/:id/disks/:disk: a disk of a cold migration */
   | { name: "vmDisk"; rawId: string; rawDisk: string };
 
@@ -46,6 +49,8 @@ export const ALLOWED: Record<Route["name"], string[]> = {
   migration: ["POST"],
   vmDisk: ["GET", "PUT"],
   firewall: ["PUT", "DELETE"],
+  routers: ["GET"],
+  router: ["PUT", "DELETE"],
 };
 
 export function route(rawUrl: string): Route | null {
@@ -60,6 +65,8 @@ export function route(rawUrl: string): Route | null {
   if (pathOnly.startsWith(`${p}/images/`)) return { name: "image", rawId: pathOnly.slice(`${p}/images/`.length) };
   if (pathOnly === `${p}/volumes` || pathOnly === `${p}/volumes/`) return { name: "volumes" };
   if (pathOnly.startsWith(`${p}/volumes/`)) return { name: "volume", rawId: pathOnly.slice(`${p}/volumes/`.length) };
+  if (pathOnly === `${p}/routers` || pathOnly === `${p}/routers/`) return { name: "routers" };
+  if (pathOnly.startsWith(`${p}/routers/`)) return { name: "router", rawVlan: pathOnly.slice(`${p}/routers/`.length) };
   const prefix = `${p}/vms/`;
   if (!pathOnly.startsWith(prefix)) return null;
   const rest = pathOnly.slice(prefix.length);

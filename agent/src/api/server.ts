@@ -42,6 +42,7 @@ import type { TokenVerifier } from "./auth";
 import { type FirewallBackend, handleFirewallRoute } from "./firewall-routes";
 import { handleMigrationRoute, type MigrationBackend } from "./migration-routes";
 import { HttpError, readJson } from "./body";
+import { handleRouterRoute, type RouterBackend } from "./router-routes";
 import { ALLOWED, route } from "./routes";
 
 export { HttpError };
@@ -119,6 +120,8 @@ export interface AgentServerOptions {
   maxBodyBytes?: number;
   /** security groups on the VMs' NIC ports (firewall-routes.ts); absent = 404 on that route */
   firewall?: FirewallBackend;
+  /** routers, SNAT and floating IPs (router-routes.ts, ADR 058); absent = none (PUT answers 409) */
+  routers?: RouterBackend;
 }
 
 const AGENT_ERROR_STATUS: Record<string, number> = {
@@ -376,6 +379,13 @@ export function createAgentServer(opts: AgentServerOptions): AgentServer {
         return handleFirewallRoute(req, res, id, r.rawNic, {
           firewall: opts.firewall,
           vmExists: (vmId) => opts.vms.get(vmId),
+          readJson: readBody,
+          send,
+        });
+      case "routers":
+      case "router":
+        return handleRouterRoute(req, res, r.name === "router" ? r.rawVlan : null, {
+          routers: opts.routers,
           readJson: readBody,
           send,
         });

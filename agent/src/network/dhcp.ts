@@ -1,12 +1,12 @@
 // DHCP per network (ADR 057): per VLAN with at least one NIC that has an IPAM address, one dnsmasq in
 // its own network namespace, plugged into the host's OVS bridge by a veth pair (outer end: access port
-// tagged with the VLAN; inner end: the network's gateway address). It answers exactly the NICs' MACs
-// with their addresses. Supervised: restarted with backoff when it exits; the VLAN's namespace, veth
+// tagged with the VLAN; inner end: the network's gateway address), shared with the router (ADR 058,
+// router-netns.ts). It answers exactly the NICs' MACs with their addresses. Supervised: restarted with backoff when it exits; the VLAN's namespace, veth
 // and process go with its last NIC, and all of them on stop(). Every call is serialised.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { type Logger, pidAlive, processArgv, run, silentLogger } from "../util";
+import { type Logger, pidAlive, processArgv, silentLogger } from "../util";
 import {
   type DhcpNames,
   type DhcpNic,
@@ -17,6 +17,7 @@ import {
   renderHostsfile,
   validateDhcpNic,
 } from "./dhcp-config";
+import { GatewayNamespaces } from "./router-netns";
 
 /** The switch operations the service needs (Ovs implements them; no import of ovs.ts: no cycle). */
 export interface DhcpSwitch {
@@ -37,6 +38,8 @@ export interface DhcpServiceOptions {
    */
   setpriv?: string | null;
   log?: Logger;
+  /** the per-VLAN namespaces, shared with the router service (ADR 058); default: the service's own */
+  namespaces?: GatewayNamespaces;
   /** first restart delay; doubles per quick exit up to maxBackoffMs */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -64,9 +67,13 @@ export class DhcpService {
   private readonly log: Logger;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly namespaces: GatewayNamespaces;
 
   constructor(private readonly opts: DhcpServiceOptions) {
     this.log = opts.log ?? silentLogger;
+    this.namespaces = opts.namespaces ?? new GatewayNamespaces({ bridge: opts.bridge, ovs: opts.ovs, log: this.log });
+    if (this.namespaces.bridge !== opts.bridge)
+      throw new Error(`the namespaces are on bridge ${this.namespaces.bridge}, DHCP on ${opts.bridge}`);
     this.backoffMs = opts.backoffMs ?? 1_000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     dhcpNames(opts.bridge, 0); // validates the bridge name
@@ -196,34 +203,16 @@ export class DhcpService {
     this.log("info", "dhcp.hosts_updated", { vlan: st.subnet.vlan, nics: st.nics.size });
   }
 
-  private ipNs(st: VlanState, ...args: string[]) {
-    return run("ip", ["-n", st.names.netns, ...args], { timeoutMs: 10_000 });
-  }
-
-  /** A fresh namespace + veth + OVS port + dnsmasq; leftovers of an earlier agent run are removed first. */
+  /** The VLAN's namespace (shared with a router) + dnsmasq; a dnsmasq of an earlier agent run is killed first. */
   private async setUp(st: VlanState): Promise<void> {
-    const { netns, outer, inner } = st.names;
-    await this.removeLeftovers(st);
+    await this.killLeftover(st);
+    await this.namespaces.acquire(st.subnet, "dhcp");
     fs.mkdirSync(st.dir, { recursive: true, mode: 0o700 });
     this.writeHostsfile(st);
-    await run("ip", ["netns", "add", netns], { timeoutMs: 10_000 });
-    await run("ip", ["link", "add", outer, "type", "veth", "peer", "name", inner, "netns", netns], {
-      timeoutMs: 10_000,
-    });
-    await this.ipNs(st, "link", "set", "lo", "up");
-    await this.ipNs(st, "addr", "add", `${st.subnet.gateway}/${st.subnet.prefixLength}`, "dev", inner);
-    await this.ipNs(st, "link", "set", inner, "up");
-    // The userspace datapath does not complete offloaded checksums (as QEMU's NICs: csum=off): dnsmasq's
-    // UDP must leave the veth with a real checksum. Best effort: without ethtool the kernel datapath still works.
-    await run("ip", ["netns", "exec", netns, "ethtool", "-K", inner, "tx", "off"], { timeoutMs: 10_000 }).catch((e) =>
-      this.log("warn", "dhcp.ethtool_failed", { netns, error: e }),
-    );
-    await run("ip", ["link", "set", outer, "up"], { timeoutMs: 10_000 });
-    await this.opts.ovs.addPort(this.opts.bridge, outer, st.subnet.vlan, { "polyarch-dhcp": netns });
     await this.spawn(st);
     this.log("info", "dhcp.started", {
       vlan: st.subnet.vlan,
-      netns,
+      netns: st.names.netns,
       gateway: `${st.subnet.gateway}/${st.subnet.prefixLength}`,
       pid: st.proc?.pid ?? null,
     });
@@ -312,8 +301,8 @@ export class DhcpService {
     clearTimeout(timer);
   }
 
-  /** A dnsmasq left by an earlier agent run (pid file, verified by /proc), then namespace and veth. */
-  private async removeLeftovers(st: VlanState): Promise<void> {
+  /** A dnsmasq left by an earlier agent run (pid file, verified by /proc). */
+  private async killLeftover(st: VlanState): Promise<void> {
     const pid = Number(fs.existsSync(st.files.pidfile) ? fs.readFileSync(st.files.pidfile, "utf8").trim() : NaN);
     if (Number.isInteger(pid) && pidAlive(pid) && (processArgv(pid) ?? []).includes(`--pid-file=${st.files.pidfile}`)) {
       try {
@@ -323,16 +312,13 @@ export class DhcpService {
       }
       for (let i = 0; i < 40 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
     }
-    await this.opts.ovs.removePort(this.opts.bridge, st.names.outer).catch(() => {});
-    if (fs.existsSync(`/sys/class/net/${st.names.outer}`))
-      await run("ip", ["link", "del", st.names.outer], { timeoutMs: 10_000 }).catch(() => {});
-    if (fs.existsSync(`/run/netns/${st.names.netns}`))
-      await run("ip", ["netns", "del", st.names.netns], { timeoutMs: 10_000 });
   }
 
+  /** dnsmasq stops; the namespace, veth and OVS port go unless the router still holds them. */
   private async tearDown(st: VlanState): Promise<void> {
     await this.stopProcess(st);
-    await this.removeLeftovers(st);
+    await this.killLeftover(st);
+    await this.namespaces.release(st.subnet.vlan, "dhcp");
     fs.rmSync(st.dir, { recursive: true, force: true });
     this.log("info", "dhcp.stopped", { vlan: st.subnet.vlan, netns: st.names.netns });
   }

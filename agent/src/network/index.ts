@@ -31,3 +31,13 @@ export {
   type DhcpNic,
   type DhcpSubnet,
 } from "./dhcp-config";
+export { GatewayNamespaces, type GatewayNamespacesOptions, type NamespaceHolder } from "./router-netns";
+export { RouterService, type ExternalNetwork, type RouterServiceOptions } from "./router";
+export {
+  NAT_TABLE,
+  renderRuleset,
+  routerNames,
+  uplinkAddresses,
+  validateRouterSpec,
+  type RouterNames,
+} from "./router-config";
