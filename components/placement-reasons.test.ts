@@ -5,7 +5,7 @@
 import { IntlMessageFormat } from "intl-messageformat";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_FILTERS, filterContext } from "@/lib/scheduler/filters";
-import { migrationVerdicts, type MigrationFacts, type MigratingVm } from "@/lib/scheduler/migration";
+import { migrationBlocked, migrationVerdicts, type MigrationFacts, type MigratingVm } from "@/lib/scheduler/migration";
 import { makeHost, makeTcgHost } from "@/lib/scheduler/test-fixtures";
 import type { HostSnapshot, PlacementRequest } from "@/lib/scheduler/types";
 import { readMessages } from "@/i18n/messages";
@@ -61,7 +61,27 @@ function serverReasons(): string[] {
   const revoked = { host: makeHost("r"), facts: facts({ revoked: true, approval: "pending", hasAgent: false }) };
   const arm = { host: makeHost("arm", "aarch64", { emulatedArches: [] }), facts: facts() };
   for (const v of migrationVerdicts(vm, [src, revoked, arm], "cold")) out.push(...v.reasons);
-  return [...out, ...migrationSentences()];
+  return [...out, ...migrationSentences(), ...blockedSentences()];
+}
+
+/** Why a VM cannot move at all (migrationBlocked), one of each. */
+function blockedSentences(): string[] {
+  const base = {
+    name: "数据库-1",
+    status: "running",
+    migratingToHostId: null,
+    runningTasks: [] as string[],
+    internalSnapshots: 0,
+    hostId: "h",
+  };
+  return [
+    { ...base, migratingToHostId: "h2" },
+    { ...base, runningTasks: ["vm.resize"] },
+    { ...base, hostId: null },
+    { ...base, status: "unknown" },
+    { ...base, internalSnapshots: 1 },
+    { ...base, internalSnapshots: 3 },
+  ].map((vm) => migrationBlocked(vm)!);
 }
 
 /** The migration preview's own reasons and warnings: live and cold moves between hosts that differ. */

@@ -4,6 +4,7 @@
 // language (message keys reasons.<key>, whose English reproduces the server's sentence exactly —
 // placement-reasons.test.ts checks that against the real filters); any other reason is shown verbatim.
 import { useTranslations } from "next-intl";
+import { useStatusLabel } from "@/components/badges";
 
 type Pattern = { key: string; re: RegExp; numbers?: string[] };
 
@@ -92,6 +93,16 @@ export const REASON_PATTERNS: readonly Pattern[] = [
   },
   { key: "willRunKvm", re: /^the VM will run with KVM here; its CPU model is re-pinned$/ },
   { key: "willRunTcg", re: /^the VM will run emulated \(TCG\) here; its CPU model is re-pinned$/ },
+  // why a VM cannot move at all right now (migrationBlocked)
+  { key: "blockedMigrating", re: /^(?<name>.+) is already being migrated$/ },
+  { key: "blockedTask", re: /^a (?<kind>[\w.-]+) task is still running for (?<name>.+)$/ },
+  { key: "blockedUnplaced", re: /^(?<name>.+) is not placed on any host$/ },
+  { key: "blockedState", re: /^only a running or stopped VM can move; (?<name>.+) is (?<status>[\w-]+)$/ },
+  {
+    key: "blockedSnapshots",
+    re: /^(?<name>.+) has (?<n>\d+) snapshots? inside its disk; delete them first \(they do not move\)$/,
+    numbers: ["n"],
+  },
 ];
 
 /** The message key and its values for a reason the table knows, else null. */
@@ -110,8 +121,13 @@ export function matchReason(reason: string): { key: string; values: Record<strin
 /** (reason) => the reason in the reader's language, or as the server sent it. */
 export function useReasonText(): (reason: string) => string {
   const t = useTranslations("reasons");
+  const statusName = useStatusLabel();
   return (reason) => {
     const m = matchReason(reason);
-    return m ? t(m.key, m.values) : reason;
+    if (!m) return reason;
+    // a VM status inside a reason ("… is unknown") is a word the console already translates
+    const values =
+      typeof m.values.status === "string" ? { ...m.values, status: statusName(m.values.status) } : m.values;
+    return t(m.key, values);
   };
 }

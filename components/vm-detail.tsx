@@ -12,6 +12,7 @@ import { useDisplayFormat } from "@/components/use-display-format";
 import { unwrapAction, type ActionResult } from "@/lib/action-result";
 import type { VmDto } from "@/lib/schemas/api";
 import type { VmActionName } from "@/lib/schemas/vms";
+import { vmDriftCode } from "@/lib/vm-drift";
 
 type VmAct<T> = (input: { id: string }) => Promise<ActionResult<T>>;
 /** The VM server actions (app/(console)/vms/actions.ts); the page passes them only to roles with vm:operate. */
@@ -72,6 +73,8 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
     );
   const v = vm.data;
   const busy = act.isPending || del.isPending;
+  // The API's drift is English (vm-drift.ts); the same pure code gives the console its words.
+  const drift = v.drift ? vmDriftCode(v) : null;
 
   return (
     <div className="space-y-6">
@@ -130,12 +133,18 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
       )}
       {v.lastError && (
         <p data-testid="vm-last-error" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          <strong>{t("lastError")}</strong> {v.lastError}
+          {/* the host's or QEMU's own words (ADR 051: server messages stay as they were written) */}
+          <strong>{t("lastError")}</strong> <span translate="no">{v.lastError}</span>
         </p>
       )}
-      {v.drift && (
+      {drift && (
         <p data-testid="vm-drift" className="rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          <strong>{t("drift")}</strong> {v.drift}
+          <strong>{t("drift")}</strong>{" "}
+          {drift.code === "unreported"
+            ? t("driftUnreported", { desired: statusName(drift.desired) })
+            : drift.code === "notRunning"
+              ? t("driftNotRunning", { actual: statusName(drift.actual) })
+              : t(drift.code === "deleting" ? "driftDeleting" : "driftNotStopped")}
         </p>
       )}
       {v.migratingToHostId && (

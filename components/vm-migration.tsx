@@ -54,6 +54,7 @@ export function VmMigration({ vmId, canMigrate }: { vmId: string; canMigrate: bo
     onSettled: refresh,
   });
 
+  const reasonText = useReasonText();
   const p = preview.data;
   const task = latestTask(tasks.data?.items, MIGRATE_TASK_KIND);
   const running = task !== null && taskProgress(task).active;
@@ -95,7 +96,7 @@ export function VmMigration({ vmId, canMigrate }: { vmId: string; canMigrate: bo
       )}
       {p?.blocked && (
         <p data-testid="migration-blocked" className="mb-2 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-900">
-          {t("blocked", { reason: p.blocked })}
+          {t("blocked", { reason: reasonText(p.blocked) })}
         </p>
       )}
       {p && <PreviewSummary preview={p} recommended={recommended} />}
