@@ -6,22 +6,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import { vmSpecSchema } from "../../../lib/schemas/agent-api";
 import { startAgent } from "../agent";
 import { parseConfig } from "../config";
 import { which } from "../host";
-import { startOvsInstance, stopOvsInstance, type OvsInstance } from "../testing/ovs-instance";
+import { describeInPrivateNetns, inPrivateNetns, privateNetnsRoot } from "../testing/private-netns";
+import { startOvsInstance, type OvsInstance } from "../testing/ovs-instance";
 import { alive, until } from "../testing/support";
 import { run } from "../util";
 import { DhcpService } from "./dhcp";
 import { dhcpNames } from "./dhcp-config";
 import { deleteTap, Ovs, OvsNetwork, tapName } from "./ovs";
 
-const IN_NETNS = process.env.POLYARCH_DHCP_NETNS === "1";
+const IN_NETNS = inPrivateNetns("POLYARCH_DHCP");
 const REPO = path.resolve(__dirname, "../../..");
 const isRoot = process.getuid?.() === 0;
 const BUSYBOX = which("busybox");
@@ -41,74 +40,19 @@ const skipReason = !["ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "
 // ================================================================================================
 // Outer: re-run this file inside a private network + mount namespace.
 
-describe.skipIf(IN_NETNS || Boolean(skipReason))(
-  `DHCP per network on real OVS + dnsmasq (private netns)${skipReason ? ` — skipped: ${skipReason}` : ""}`,
-  () => {
-    let root = "";
-    let child: ChildProcess | null = null;
-
-    afterAll(async () => {
-      if (child?.pid && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          /* gone */
-        }
-      }
-      if (root) {
-        await stopOvsInstance(path.join(root, "ovs")).catch(() => {});
-        fs.rmSync(root, { recursive: true, force: true });
-      }
-    });
-
-    it("serves exactly the NICs' IPAM addresses, restarts a killed dnsmasq, removes everything with the last NIC", async () => {
-      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-dhcp-"));
-      const env = Object.fromEntries(
-        Object.entries(process.env).filter(([k]) => !/^(VITEST|TINYPOOL)/.test(k)),
-      ) as NodeJS.ProcessEnv;
-      env.POLYARCH_DHCP_NETNS = "1";
-      env.POLYARCH_DHCP_ROOT = root;
-      child = spawn(
-        "unshare",
-        [
-          "--net",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          'mount -t sysfs sysfs /sys && mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns && exec "$@"',
-          "sh",
-          process.execPath,
-          path.join(REPO, "node_modules", "vitest", "vitest.mjs"),
-          "run",
-          "--project",
-          "integration",
-          path.relative(REPO, fileURLToPath(import.meta.url)),
-          "--no-color",
-        ],
-        { cwd: REPO, env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let output = "";
-      child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-      child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
-      const exit = await new Promise<number | null>((resolve, reject) => {
-        child!.on("error", reject);
-        child!.on("exit", (code) => resolve(code));
-      });
-      const resultFile = path.join(root, "result.json");
-      const result = fs.existsSync(resultFile)
-        ? (JSON.parse(fs.readFileSync(resultFile, "utf8")) as { passed: boolean; pids: number[] })
-        : null;
-      console.log(`[dhcp] inner run (private netns):\n${output.split("\n").slice(-25).join("\n")}`);
-      expect(exit, `inner run failed:\n${output.slice(-6000)}`).toBe(0);
-      expect(result, `inner run did not reach the end:\n${output.slice(-3000)}`).toMatchObject({ passed: true });
-      // No dnsmasq outlives the run (they ran in the host's pid namespace).
-      for (const pid of result!.pids) expect(alive(pid), `dnsmasq ${pid} still running`).toBe(false);
-    }, 420_000);
+describeInPrivateNetns<{ passed: boolean; pids: number[] }>({
+  title: `DHCP per network on real OVS + dnsmasq (private netns)`,
+  it: "serves exactly the NICs' IPAM addresses, restarts a killed dnsmasq, removes everything with the last NIC",
+  file: import.meta.url,
+  envPrefix: "POLYARCH_DHCP",
+  tag: "dhcp",
+  skipReason,
+  timeoutMs: 420_000,
+  // No dnsmasq outlives the run (they ran in the host's pid namespace).
+  after: (result) => {
+    for (const pid of result.pids) expect(alive(pid), `dnsmasq ${pid} still running`).toBe(false);
   },
-);
+});
 
 // ================================================================================================
 // Inner: the real test, inside the namespace.
@@ -153,7 +97,7 @@ exit 0
 `;
 
 describe.skipIf(!IN_NETNS)("DHCP per network (inner, private netns)", () => {
-  const root = process.env.POLYARCH_DHCP_ROOT ?? "";
+  const root = privateNetnsRoot("POLYARCH_DHCP");
   const suffix = crypto.randomBytes(3).toString("hex");
   const bridge = `brdh${suffix}`;
   const nsGuest = `pa-dhg-${suffix}`;

@@ -7,20 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { PortFirewall } from "../../../lib/schemas/security-groups";
 import { which } from "../host";
-import { startOvsInstance, stopOvsInstance, type OvsInstance } from "../testing/ovs-instance";
-import { alive } from "../testing/support";
+import { describeInPrivateNetns, inPrivateNetns, privateNetnsRoot } from "../testing/private-netns";
+import { startOvsInstance, type OvsInstance } from "../testing/ovs-instance";
 import { run } from "../util";
 import { firewallCookie } from "./firewall";
 import { applyPortFirewall, recordedFirewall, removePortFirewall } from "./ovs-firewall";
 import { Ovs, OvsNetwork } from "./ovs";
 
-const IN_NETNS = process.env.POLYARCH_FW_NETNS === "1";
-const REPO = path.resolve(__dirname, "../../..");
+const IN_NETNS = inPrivateNetns("POLYARCH_FW");
 const isRoot = process.getuid?.() === 0;
 const skipReason = !["ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "ovsdb-tool"].every((b) => which(b))
   ? "openvswitch-switch not installed"
@@ -33,75 +30,15 @@ const skipReason = !["ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "
 // ================================================================================================
 // Outer: re-run this file inside a private network + mount namespace.
 
-describe.skipIf(IN_NETNS || Boolean(skipReason))(
-  `security groups on real OVS (private netns)${skipReason ? ` — skipped: ${skipReason}` : ""}`,
-  () => {
-    let root = "";
-    let child: ChildProcess | null = null;
-
-    afterAll(async () => {
-      if (child?.pid && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          /* gone */
-        }
-      }
-      if (root) {
-        await stopOvsInstance(path.join(root, "ovs")).catch(() => {});
-        fs.rmSync(root, { recursive: true, force: true });
-      }
-    });
-
-    it("blocks a TCP port, allows it live, keeps established connections and replies", async () => {
-      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-fw-"));
-      const env = Object.fromEntries(
-        Object.entries(process.env).filter(([k]) => !/^(VITEST|TINYPOOL)/.test(k)),
-      ) as NodeJS.ProcessEnv;
-      env.POLYARCH_FW_NETNS = "1";
-      env.POLYARCH_FW_ROOT = root;
-      child = spawn(
-        "unshare",
-        [
-          "--net",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          'mount -t sysfs sysfs /sys && mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns && exec "$@"',
-          "sh",
-          process.execPath,
-          path.join(REPO, "node_modules", "vitest", "vitest.mjs"),
-          "run",
-          "--project",
-          "integration",
-          path.relative(REPO, fileURLToPath(import.meta.url)),
-          "--no-color",
-        ],
-        { cwd: REPO, env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let output = "";
-      child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-      child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
-      const exit = await new Promise<number | null>((resolve, reject) => {
-        child!.on("error", reject);
-        child!.on("exit", (code) => resolve(code));
-      });
-      const resultFile = path.join(root, "result.json");
-      const result = fs.existsSync(resultFile) ? (JSON.parse(fs.readFileSync(resultFile, "utf8")) as unknown) : null;
-      console.log(`[firewall] inner run (private netns):\n${output.split("\n").slice(-25).join("\n")}`);
-      expect(exit, `inner run failed:\n${output.slice(-6000)}`).toBe(0);
-      expect(result, `inner run did not reach the end:\n${output.slice(-3000)}`).toMatchObject({ passed: true });
-      for (const d of ["ovs-vswitchd", "ovsdb-server"]) {
-        const pidFile = path.join(root, "ovs", `${d}.pid`);
-        const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, "utf8").trim() : NaN);
-        if (Number.isInteger(pid) && pid > 1) expect(alive(pid), `${d} still running`).toBe(false);
-      }
-    }, 240_000);
-  },
-);
+describeInPrivateNetns<{ passed: boolean }>({
+  title: `security groups on real OVS (private netns)`,
+  it: "blocks a TCP port, allows it live, keeps established connections and replies",
+  file: import.meta.url,
+  envPrefix: "POLYARCH_FW",
+  tag: "firewall",
+  skipReason,
+  timeoutMs: 240_000,
+});
 
 // ================================================================================================
 // Inner: the real test, inside the namespace.
@@ -151,7 +88,7 @@ except Exception:
 `;
 
 describe.skipIf(!IN_NETNS)("security groups (inner, private netns)", () => {
-  const root = process.env.POLYARCH_FW_ROOT ?? "";
+  const root = privateNetnsRoot("POLYARCH_FW");
   const suffix = crypto.randomBytes(3).toString("hex");
   const bridge = `brfw${suffix}`;
   const nsVm = `pa-fwv-${suffix}`;

@@ -15,19 +15,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { which } from "../host";
+import { describeInPrivateNetns, inPrivateNetns, privateNetnsRoot } from "../testing/private-netns";
 import { FRAMES_PY } from "../testing/raw-frames";
-import { startOvsInstance, stopOvsInstance, type OvsInstance } from "../testing/ovs-instance";
-import { alive, until } from "../testing/support";
+import { startOvsInstance, type OvsInstance } from "../testing/ovs-instance";
+import { until } from "../testing/support";
 import { run } from "../util";
 import { Ovs, OvsNetwork, deleteTap, tapName } from "./ovs";
 import { portSecurityCookie, portSecurityFlows } from "./port-security";
 
-const IN_NETNS = process.env.POLYARCH_PORTSEC_NETNS === "1";
-const REPO = path.resolve(__dirname, "../../..");
+const IN_NETNS = inPrivateNetns("POLYARCH_PORTSEC");
 const isRoot = process.getuid?.() === 0;
 const skipReason = !["ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "ovsdb-tool"].every((b) => which(b))
   ? "openvswitch-switch not installed"
@@ -61,79 +59,15 @@ describe("portSecurityFlows", () => {
 // ================================================================================================
 // Outer: re-run this file inside a private network + mount namespace.
 
-describe.skipIf(IN_NETNS || Boolean(skipReason))(
-  `port security on real OVS (private netns)${skipReason ? ` — skipped: ${skipReason}` : ""}`,
-  () => {
-    let root = "";
-    let child: ChildProcess | null = null;
-
-    afterAll(async () => {
-      if (child?.pid && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-child.pid, "SIGKILL"); // our own process group: unshare -> sh -> vitest -> workers
-        } catch {
-          /* gone */
-        }
-      }
-      if (root) {
-        // The inner run stops its OVS; this catches a killed inner run (the namespace dies with it).
-        await stopOvsInstance(path.join(root, "ovs")).catch(() => {});
-        fs.rmSync(root, { recursive: true, force: true });
-      }
-    });
-
-    it("spoofed MACs, IPs and ARP from a port are dropped; its own traffic passes", async () => {
-      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-psec-"));
-      const env = Object.fromEntries(
-        Object.entries(process.env).filter(([k]) => !/^(VITEST|TINYPOOL)/.test(k)),
-      ) as NodeJS.ProcessEnv;
-      env.POLYARCH_PORTSEC_NETNS = "1";
-      env.POLYARCH_PORTSEC_ROOT = root;
-      child = spawn(
-        "unshare",
-        [
-          "--net",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          // This namespace's sysfs; a private /run/netns so the named namespaces below vanish with it.
-          'mount -t sysfs sysfs /sys && mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns && exec "$@"',
-          "sh",
-          process.execPath,
-          path.join(REPO, "node_modules", "vitest", "vitest.mjs"),
-          "run",
-          "--project",
-          "integration",
-          path.relative(REPO, fileURLToPath(import.meta.url)),
-          "--no-color",
-        ],
-        { cwd: REPO, env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let output = "";
-      child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-      child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
-      const exit = await new Promise<number | null>((resolve, reject) => {
-        child!.on("error", reject);
-        child!.on("exit", (code) => resolve(code));
-      });
-      const resultFile = path.join(root, "result.json");
-      const result = fs.existsSync(resultFile) ? (JSON.parse(fs.readFileSync(resultFile, "utf8")) as unknown) : null;
-      console.log(`[port-security] inner run (private netns):\n${output.split("\n").slice(-25).join("\n")}`);
-      expect(exit, `inner run failed:\n${output.slice(-6000)}`).toBe(0);
-      expect(result, `inner run did not reach the end (skipped?):\n${output.slice(-3000)}`).toMatchObject({
-        passed: true,
-      });
-      for (const d of ["ovs-vswitchd", "ovsdb-server"]) {
-        const pidFile = path.join(root, "ovs", `${d}.pid`);
-        const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, "utf8").trim() : NaN);
-        if (Number.isInteger(pid) && pid > 1) expect(alive(pid), `${d} still running`).toBe(false);
-      }
-    }, 180_000);
-  },
-);
+describeInPrivateNetns<{ passed: boolean }>({
+  title: `port security on real OVS (private netns)`,
+  it: "spoofed MACs, IPs and ARP from a port are dropped; its own traffic passes",
+  file: import.meta.url,
+  envPrefix: "POLYARCH_PORTSEC",
+  tag: "port-security",
+  skipReason,
+  timeoutMs: 180_000,
+});
 
 // ================================================================================================
 // Inner: the real test, inside the namespace.
@@ -149,7 +83,7 @@ const BCAST = "ff:ff:ff:ff:ff:ff";
 type FrameSpec = Record<string, string | number>;
 
 describe.skipIf(!IN_NETNS)("port security (inner, private netns)", () => {
-  const root = process.env.POLYARCH_PORTSEC_ROOT ?? "";
+  const root = privateNetnsRoot("POLYARCH_PORTSEC");
   const suffix = crypto.randomBytes(3).toString("hex");
   const bridge = `brps${suffix}`;
   const nsA = `pa-psa-${suffix}`;

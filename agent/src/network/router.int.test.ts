@@ -6,13 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { startAgent } from "../agent";
 import { parseConfig } from "../config";
 import { which } from "../host";
-import { startOvsInstance, stopOvsInstance, type OvsInstance } from "../testing/ovs-instance";
+import { describeInPrivateNetns, inPrivateNetns, privateNetnsRoot } from "../testing/private-netns";
+import { startOvsInstance, type OvsInstance } from "../testing/ovs-instance";
 import { run } from "../util";
 import { DhcpService } from "./dhcp";
 import { Ovs, OvsNetwork } from "./ovs";
@@ -20,8 +19,7 @@ import { RouterService } from "./router";
 import { NAT_TABLE, routerNames } from "./router-config";
 import { GatewayNamespaces } from "./router-netns";
 
-const IN_NETNS = process.env.POLYARCH_ROUTER_NETNS === "1";
-const REPO = path.resolve(__dirname, "../../..");
+const IN_NETNS = inPrivateNetns("POLYARCH_ROUTER");
 const isRoot = process.getuid?.() === 0;
 const DNSMASQ = which("dnsmasq");
 const skipReason = !["ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "ovsdb-tool"].every((b) => which(b))
@@ -37,73 +35,18 @@ const skipReason = !["ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "
 // ================================================================================================
 // Outer: re-run this file inside a private network + mount namespace.
 
-describe.skipIf(IN_NETNS || Boolean(skipReason))(
-  `router, SNAT and floating IPs on real OVS + nftables (private netns)${skipReason ? ` — skipped: ${skipReason}` : ""}`,
-  () => {
-    let root = "";
-    let child: ChildProcess | null = null;
-
-    afterAll(async () => {
-      if (child?.pid && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          /* gone */
-        }
-      }
-      if (root) {
-        await stopOvsInstance(path.join(root, "ovs")).catch(() => {});
-        fs.rmSync(root, { recursive: true, force: true });
-      }
-    });
-
-    it("SNAT, floating IPs (DNAT both ways), atomic re-apply and removal, inside a private netns", async () => {
-      root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-router-"));
-      const env = Object.fromEntries(
-        Object.entries(process.env).filter(([k]) => !/^(VITEST|TINYPOOL)/.test(k)),
-      ) as NodeJS.ProcessEnv;
-      env.POLYARCH_ROUTER_NETNS = "1";
-      env.POLYARCH_ROUTER_ROOT = root;
-      child = spawn(
-        "unshare",
-        [
-          "--net",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          'mount -t sysfs sysfs /sys && mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns && exec "$@"',
-          "sh",
-          process.execPath,
-          path.join(REPO, "node_modules", "vitest", "vitest.mjs"),
-          "run",
-          "--project",
-          "integration",
-          path.relative(REPO, fileURLToPath(import.meta.url)),
-          "--no-color",
-        ],
-        { cwd: REPO, env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let output = "";
-      child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-      child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
-      const exit = await new Promise<number | null>((resolve, reject) => {
-        child!.on("error", reject);
-        child!.on("exit", (code) => resolve(code));
-      });
-      const resultFile = path.join(root, "result.json");
-      const result = fs.existsSync(resultFile)
-        ? (JSON.parse(fs.readFileSync(resultFile, "utf8")) as { passed: boolean; atomic?: string })
-        : null;
-      if (result?.atomic) console.log(`[router] atomic re-PUT: ${result.atomic}`);
-      console.log(`[router] inner run (private netns):\n${output.split("\n").slice(-25).join("\n")}`);
-      expect(exit, `inner run failed:\n${output.slice(-6000)}`).toBe(0);
-      expect(result, `inner run did not reach the end:\n${output.slice(-3000)}`).toMatchObject({ passed: true });
-    }, 300_000);
+describeInPrivateNetns<{ passed: boolean; atomic?: string }>({
+  title: `router, SNAT and floating IPs on real OVS + nftables (private netns)`,
+  it: "SNAT, floating IPs (DNAT both ways), atomic re-apply and removal, inside a private netns",
+  file: import.meta.url,
+  envPrefix: "POLYARCH_ROUTER",
+  tag: "router",
+  skipReason,
+  timeoutMs: 300_000,
+  after: (result) => {
+    if (result.atomic) console.log(`[router] atomic re-PUT: ${result.atomic}`);
   },
-);
+});
 
 // ================================================================================================
 // Inner: the real test, inside the namespace.
@@ -156,7 +99,7 @@ print("ok=%d fail=%d" % (ok, fail), flush=True)
 `;
 
 describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)", () => {
-  const root = process.env.POLYARCH_ROUTER_ROOT ?? "";
+  const root = privateNetnsRoot("POLYARCH_ROUTER");
   const suffix = crypto.randomBytes(3).toString("hex");
   const bridge = `brri${suffix}`;
   const extBridge = `brre${suffix}`;
