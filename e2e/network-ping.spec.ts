@@ -194,7 +194,8 @@ test("two VMs on network A (VLAN 100) ping each other; a VM on network B (VLAN 2
 
 test("security groups on real guests: created in a deny-in group, filtered from first boot; an ICMP rule added live lets pings in", async () => {
   const vm1 = g("vm1").console;
-  test.skip(!vm1 || !g("vm2").id, "needs the guests of the test above");
+  // serial mode: this runs only after the test above passed, so its guests are there
+  expect(vm1 && g("vm2").id, "the guests of the test above").toBeTruthy();
   const project = (await (await admin.get(`/api/v1/vms/${g("vm2").id}`)).json()).project as { id: string } | null;
   const group = await admin.post("/api/v1/security-groups", {
     data: { name: "e2e-ping-sg", ...(project ? { projectId: project.id } : {}) },
