@@ -169,6 +169,16 @@ describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)
       .filter(Boolean)
       .sort();
 
+  /** The router service as the agent makes it, on this test's bridges and state dir. */
+  const newRouters = () =>
+    new RouterService({
+      namespaces,
+      ovs,
+      external: { bridge: extBridge, vlan: 0 },
+      stateDir: path.join(root, "state"),
+      log,
+    });
+
   beforeAll(async () => {
     await run("ip", ["link", "set", "lo", "up"]); // the private netns's loopback: the agent's API listens there
     inst = await startOvsInstance(path.join(root, "ovs"));
@@ -178,13 +188,7 @@ describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)
     namespaces = new GatewayNamespaces({ bridge, ovs, log });
     if (DNSMASQ)
       dhcp = new DhcpService({ bridge, ovs, namespaces, stateDir: path.join(root, "state"), dnsmasq: DNSMASQ, log });
-    routers = new RouterService({
-      namespaces,
-      ovs,
-      external: { bridge: extBridge, vlan: 0 },
-      stateDir: path.join(root, "state"),
-      log,
-    });
+    routers = newRouters();
     net = new OvsNetwork(ovs, bridge, undefined, dhcp);
     for (const [ns, outer, inner, br, vlan, addr, via] of [
       [nsVm, "vrtv", "ethV", bridge, VLAN, `${VM_IP}/24`, GATEWAY],
@@ -317,13 +321,7 @@ describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)
     await routers.stop();
     expect(fs.existsSync(`/run/netns/${names().netns}`)).toBe(false);
     expect(await ask(nsOut, FLOATING)).toBeNull();
-    routers = new RouterService({
-      namespaces,
-      ovs,
-      external: { bridge: extBridge, vlan: 0 },
-      stateDir: path.join(root, "state"),
-      log,
-    });
+    routers = newRouters();
     await routers.restore();
     expect(routers.list()).toEqual([expect.objectContaining({ vlan: VLAN })]);
     expect(await ask(nsOut, FLOATING)).toBe(OUTSIDE_IP);
