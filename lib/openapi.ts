@@ -23,6 +23,16 @@ import {
   setVmSecurityGroupsSchema,
   vmSecurityGroupsDtoSchema,
 } from "./schemas/security-groups";
+import {
+  createExternalNetworkSchema,
+  createFloatingIpSchema,
+  createRouterSchema,
+  externalNetworkDtoSchema,
+  floatingIpDtoSchema,
+  routerDtoSchema,
+  updateFloatingIpSchema,
+  updateRouterSchema,
+} from "./schemas/routers";
 import { deletedSchema, errorSchema, itemsOf, listOf } from "./schemas/dto";
 import { auditListQuery, eventListQuery, hostListQuery, imageListQuery, vmListQuery } from "./schemas/entities";
 import { updateHostSchema } from "./schemas/hosts";
@@ -120,6 +130,12 @@ export const RESPONSE_SCHEMAS = {
   SecurityGroupList: securityGroupListDtoSchema,
   SecurityGroupRuleList: securityGroupRuleListDtoSchema,
   VmSecurityGroups: vmSecurityGroupsDtoSchema,
+  ExternalNetwork: externalNetworkDtoSchema,
+  ExternalNetworkList: z.object({ items: z.array(externalNetworkDtoSchema), total: z.number().int() }),
+  Router: routerDtoSchema,
+  RouterList: z.object({ items: z.array(routerDtoSchema), total: z.number().int() }),
+  FloatingIp: floatingIpDtoSchema,
+  FloatingIpList: z.object({ items: z.array(floatingIpDtoSchema), total: z.number().int() }),
   UserList: userListDtoSchema,
   AuditList: listOf(auditEventDtoSchema),
   TaskEvent: taskEventDtoSchema,
@@ -780,6 +796,72 @@ export function buildOpenApi(serverUrl: string) {
             body: setVmSecurityGroupsSchema,
             ok: { description: "{vmId, securityGroupIds, sync: {applied, failed}}" },
           },
+        },
+      }),
+      // Routers and floating IPs (issue 18, ADR 059): a network's way out (SNAT) and in (floating IPs).
+      ...paths("routers", {
+        "/api/v1/external-networks": {
+          get: { summary: "The external (provider) networks; everyone signed in", ok: "ExternalNetworkList" },
+          post: {
+            summary:
+              "Define an external network (admins): CIDR, optional upstream gateway, pool for floating IPs and routers",
+            body: createExternalNetworkSchema,
+            status: 201,
+            ok: "ExternalNetwork",
+            errors: ["409"],
+          },
+        },
+        "/api/v1/external-networks/{id}": {
+          get: { summary: "One external network with its pool usage", ok: "ExternalNetwork" },
+          delete: {
+            summary: "Delete one no router or floating IP uses (admins; 409 otherwise)",
+            ok: "Deleted",
+            errors: ["409"],
+          },
+        },
+        "/api/v1/routers": {
+          get: { summary: "Routers of the networks the caller sees, each with its per-host ports", ok: "RouterList" },
+          post: {
+            summary: "Give a network a router to an external network (who may change the network); one per network",
+            body: createRouterSchema,
+            status: 201,
+            ok: "Router",
+            errors: ["409"],
+          },
+        },
+        "/api/v1/routers/{id}": {
+          get: { summary: "One router with its per-host ports (address, state, error)", ok: "Router" },
+          patch: { summary: "Rename, or switch SNAT on or off", body: updateRouterSchema, ok: "Router" },
+          delete: {
+            summary: "Delete a router no floating IP is mapped through (409 otherwise)",
+            ok: "Deleted",
+            errors: ["409"],
+          },
+        },
+        "/api/v1/floating-ips": {
+          get: {
+            summary: "The floating IPs of the caller's projects (admins: all); ?projectId= filters",
+            ok: "FloatingIpList",
+          },
+          post: {
+            summary:
+              "Allocate a floating IP for a project (operators of the project, admins), optionally mapped to a NIC",
+            body: createFloatingIpSchema,
+            status: 201,
+            ok: "FloatingIp",
+            errors: ["409"],
+          },
+        },
+        "/api/v1/floating-ips/{id}": {
+          get: { summary: "One floating IP and what it maps to", ok: "FloatingIp" },
+          patch: {
+            summary:
+              "Map to a NIC of the project's VMs whose network has a router to its external network, or unmap (nicId null)",
+            body: updateFloatingIpSchema,
+            ok: "FloatingIp",
+            errors: ["409"],
+          },
+          delete: { summary: "Release the address back to the pool", ok: "Deleted" },
         },
       }),
       ...paths("users", {

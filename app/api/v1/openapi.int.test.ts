@@ -344,7 +344,38 @@ describe.each(PROVIDERS)("every GET /api/v1 route answers what the OpenAPI docum
         vms: { create: [{ vmId }] },
       },
     });
+    // An external network, a router for the VM's network with a port on the host, and a floating IP
+    // mapped to the VM's NIC (issue 18, ADR 059).
+    const external = await db().externalNetwork.create({
+      data: {
+        name: "provider",
+        cidr: "203.0.113.0/24",
+        gateway: null,
+        poolStart: "203.0.113.10",
+        poolEnd: "203.0.113.99",
+      },
+    });
+    const router = await db().router.create({
+      data: { name: "edge", networkId: network.id, externalNetworkId: external.id, snat: true },
+    });
+    await db().routerPort.create({
+      data: {
+        routerId: router.id,
+        hostId: host.id,
+        externalNetworkId: external.id,
+        address: "203.0.113.10",
+        appliedSpec: null,
+        error: "Host is offline; its router follows when it is back.",
+      },
+    });
+    const nic = await db().nic.findFirstOrThrow({ where: { vmId } });
+    const floatingIp = await db().floatingIp.create({
+      data: { externalNetworkId: external.id, address: "203.0.113.11", projectId: project.id, nicId: nic.id },
+    });
     Object.assign(ids, {
+      "external-networks": external.id,
+      routers: router.id,
+      "floating-ips": floatingIp.id,
       "security-groups": securityGroup.id,
       "instance-types": instanceType.id,
       hosts: host.id,

@@ -43,6 +43,7 @@ import {
   type MigrationProgressEvent,
 } from "../../schemas/agent-migration";
 import type { PortFirewall } from "../../schemas/security-groups";
+import type { RouterSpec } from "../../schemas/agent-router";
 import { db } from "../platform";
 import { hostTokenFor } from "./token";
 import { HostOfflineError, offlineWatch } from "./offline-watch";
@@ -288,6 +289,19 @@ export const agentClient = {
       z.unknown(),
       fw ?? undefined,
     ),
+  // Routers (issue 18, ADR 058/059): the VLAN's namespace on this host routes, SNATs and DNATs for its VMs.
+  putRouter: (h: AgentTarget, vlan: number, spec: RouterSpec) =>
+    call(h, "PUT", `/v1/routers/${vlan}`, z.unknown(), spec),
+  listRouters: (h: AgentTarget) =>
+    call(h, "GET", "/v1/routers", z.object({ routers: z.array(z.object({ vlan: z.number().int() }).loose()) })).then(
+      (r) => r.routers,
+    ),
+  /** a router the agent does not have is already gone: 404 counts as deleted */
+  deleteRouter: (h: AgentTarget, vlan: number) =>
+    call(h, "DELETE", `/v1/routers/${vlan}`, z.unknown()).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === "not_found") return null;
+      throw error;
+    }),
   // Snapshots (issue 13): the Snapshot row's id is the agent's snapshot id. A memory snapshot
   // under TCG saves the guest's RAM at emulated speed (tens of seconds): long timeouts.
   listSnapshots: (h: AgentTarget, vmId: string) =>

@@ -7,6 +7,7 @@ import type { MigrationTaskResult } from "../../schemas/migration";
 import { db, logError } from "../platform";
 import { finishTask, releaseHost, setStep, SPEC_VOLUME_STATES } from "../vms";
 import { agentClient, type AgentTarget } from "../hosts";
+import { syncRoutersOfVm } from "../routers";
 
 export const LIVE_STEPS = [
   "check",
@@ -129,6 +130,8 @@ export async function commitMove(
     });
     await releaseHost(run.source.id, run.claim, tx);
   });
+  // Floating IPs answer on the host the VM runs on (ADR 059): move them now, not at the next periodic sync.
+  void syncRoutersOfVm(run.vmId).catch((error: unknown) => logError("routers.after_move", error, { vmId: run.vmId }));
 }
 
 /** Nothing moved: the target's claim is given back and the VM is no longer migrating. */

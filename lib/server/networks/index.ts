@@ -1,3 +1,3 @@
 // Public surface of lib/server/networks: other domains, app/ and server/ import only from here.
 export * from "./networks";
-export { canSeeNetwork, networkScopeFor, requireAttachableNetwork } from "./tenancy";
+export { canSeeNetwork, networkScopeFor, requireAttachableNetwork, requireChangeableNetwork } from "./tenancy";

@@ -191,6 +191,15 @@ async function assertNoClash(
       code: "conflict",
       message: `${candidate.cidr} overlaps ${label(overlapping, true)}.`,
     });
+  // Routers join a network to an external one (ADR 059): the two must be different subnets.
+  const external = (await tx.externalNetwork.findMany({ select: { name: true, cidr: true } })).find((e) =>
+    cidrsOverlap(e.cidr, candidate.cidr),
+  );
+  if (external)
+    throw new AppError({
+      code: "conflict",
+      message: `${candidate.cidr} overlaps external network ${external.name} (${external.cidr}).`,
+    });
 }
 
 function conflictFromUnique(error: unknown, candidate: { name?: string; vlanId?: number }): unknown {
@@ -341,6 +350,12 @@ export async function deleteNetwork(id: string, who: Caller): Promise<{ id: stri
             message: `Network ${network.name} is in use by ${usage.vmCount} VM(s) (${usage.nicCount} NIC(s)); delete or detach them first.`,
           });
         }
+        const router = await tx.router.findUnique({ where: { networkId: id }, select: { name: true } });
+        if (router)
+          throw new AppError({
+            code: "conflict",
+            message: `Network ${network.name} has router ${router.name}; delete the router first.`,
+          });
         await tx.network.delete({ where: { id } });
       });
     } catch (error) {

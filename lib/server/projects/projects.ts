@@ -258,12 +258,13 @@ export async function deleteProject(id: string, who: Caller): Promise<{ id: stri
     if (prismaCode(error) !== "P2003") throw error;
   }
   if (count === 0) {
-    // Images, networks and volumes of the project also block the delete (their foreign keys RESTRICT).
-    const [vms, images, networks, volumes] = await Promise.all([
+    // Images, networks, volumes and floating IPs of the project also block the delete (their foreign keys RESTRICT).
+    const [vms, images, networks, volumes, floatingIps] = await Promise.all([
       db().vm.count({ where: { projectId: id } }),
       db().image.count({ where: { projectId: id } }),
       db().network.count({ where: { projectId: id } }),
       db().volume.count({ where: { projectId: id } }),
+      db().floatingIp.count({ where: { projectId: id } }),
     ]);
     await recordAudit({
       actor: who.actor,
@@ -272,17 +273,18 @@ export async function deleteProject(id: string, who: Caller): Promise<{ id: stri
       targetType: "project",
       targetId: id,
       clientIp: who.clientIp,
-      details: { name: project.name, reason: "not empty", vms, images, networks, volumes },
+      details: { name: project.name, reason: "not empty", vms, images, networks, volumes, floatingIps },
     });
     const held = [
       [vms, "VM"],
       [images, "image"],
       [networks, "network"],
       [volumes, "volume"],
+      [floatingIps, "floating IP"],
     ]
       .filter(([n]) => Number(n) > 0)
       .map(([n, what]) => `${n} ${what}${n === 1 ? "" : "s"}`);
-    const total = vms + images + networks + volumes;
+    const total = vms + images + networks + volumes + floatingIps;
     throw new AppError({
       code: "conflict",
       message:

@@ -15,6 +15,7 @@ import { startControllerLiveness, startPeriodicJob, withLease } from "../platfor
 import { agentHeartbeatHook, sweepOrphanedTasks } from "../vms";
 import { reconcileVms, recoverAbandonedMigrations, restartFencedHaVms } from "../mobility";
 import { retryStaleFirewalls } from "../security-groups";
+import { sweepStrayRouters, syncRouters } from "../routers";
 
 const SWEEP_MS = 5_000;
 
@@ -88,6 +89,20 @@ export function startControllerWork(
         everyMs: everyMs * 2,
         ttlMs: opts.ttlMs,
         run: () => retryStaleFirewalls(),
+      }),
+      // Routers and floating IPs follow the VMs (created, moved, deleted) and reach hosts that were away (ADR 059).
+      startPeriodicJob({
+        name: "router-sync",
+        everyMs: everyMs * 2,
+        ttlMs: opts.ttlMs,
+        run: () => syncRouters(),
+      }),
+      // Routers a host still has that the controller no longer knows (deleted while the host was away).
+      startPeriodicJob({
+        name: "router-sweep",
+        everyMs: everyMs * 12,
+        ttlMs: opts.ttlMs,
+        run: () => sweepStrayRouters(),
       }),
       // Uploads of a controller that died just before this one started (its lease outlived the start-up sweep).
       startPeriodicJob({
