@@ -5,7 +5,7 @@
 set -euo pipefail
 PKGS=(chromium qemu-system-x86 qemu-system-arm qemu-utils ovmf qemu-efi-aarch64 openvswitch-switch
       qemu-user-static busybox-static postgresql iproute2 cpio zstd xz-utils ethtool genisoimage fonts-liberation
-      dosfstools mtools fdisk kmod grub-common syslinux syslinux-common xorriso isolinux e2fsprogs dnsmasq-base nftables)
+      dosfstools mtools fdisk kmod grub-common syslinux syslinux-common xorriso isolinux e2fsprogs dnsmasq-base nftables iputils-arping conntrack)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

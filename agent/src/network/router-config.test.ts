@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { MAX_FLOATING_IPS, routerSpecSchema, routerVlanSchema } from "../../../lib/schemas/agent-router";
 import { dhcpNames } from "./dhcp-config";
-import { NAT_TABLE, renderRuleset, routerNames, subnetOf, uplinkAddresses, validateRouterSpec } from "./router-config";
+import {
+  changedFloatingIps,
+  NAT_TABLE,
+  renderRuleset,
+  routerNames,
+  subnetOf,
+  uplinkAddresses,
+  validateRouterSpec,
+} from "./router-config";
 import { stableMac } from "./router-netns";
 
 const spec = (over: object = {}) => ({
@@ -154,5 +162,29 @@ describe("router ruleset", () => {
     expect(subnetOf("10.77.0.1/24")).toBe("10.77.0.0/24");
     expect(subnetOf("172.16.5.9/12")).toBe("172.16.0.0/12");
     expect(() => subnetOf("10.77.0.0/24")).toThrow();
+  });
+});
+
+describe("changedFloatingIps", () => {
+  const fips = (floatingIps: { floating: string; fixed: string }[]) => ({
+    gateway: "10.77.0.1/24",
+    external: { address: "192.0.2.10/24" },
+    snat: true,
+    floatingIps,
+  });
+  it("names the floating IPs removed or re-mapped, not the kept or new ones", () => {
+    const prev = fips([
+      { floating: "192.0.2.50", fixed: "10.77.0.12" },
+      { floating: "192.0.2.51", fixed: "10.77.0.13" },
+      { floating: "192.0.2.52", fixed: "10.77.0.14" },
+    ]);
+    const next = fips([
+      { floating: "192.0.2.50", fixed: "10.77.0.12" },
+      { floating: "192.0.2.51", fixed: "10.77.0.20" },
+      { floating: "192.0.2.53", fixed: "10.77.0.14" },
+    ]);
+    expect(changedFloatingIps(prev, next)).toEqual(["192.0.2.51", "192.0.2.52"]);
+    expect(changedFloatingIps(undefined, next)).toEqual([]);
+    expect(changedFloatingIps(next, next)).toEqual([]);
   });
 });

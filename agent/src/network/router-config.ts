@@ -40,6 +40,16 @@ export function uplinkAddresses(spec: RouterSpec): string[] {
   return [spec.external.address, ...spec.floatingIps.map((f) => `${f.floating}/32`)];
 }
 
+/**
+ * Floating IPs whose connections must be forgotten after `next` replaces `prev`: removed, or now mapped
+ * to another fixed address (conntrack would keep steering an established flow to the old one).
+ */
+export function changedFloatingIps(prev: RouterSpec | undefined, next: RouterSpec): string[] {
+  if (!prev) return [];
+  const now = new Map(next.floatingIps.map((f) => [f.floating, f.fixed]));
+  return prev.floatingIps.filter((f) => now.get(f.floating) !== f.fixed).map((f) => f.floating);
+}
+
 /** The network's subnet in CIDR form, e.g. 10.77.0.0/24 for a gateway 10.77.0.1/24. */
 export function subnetOf(ifaceAddress: string): string {
   const p = parseInterfaceAddress(ifaceAddress);

@@ -28,8 +28,8 @@ const skipReason = !["ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "
     ? "nftables not installed"
     : !isRoot
       ? "needs root (namespaces, veths)"
-      : !["unshare", "ip", "ethtool", "python3", "busybox", "sysctl"].every((b) => which(b))
-        ? "unshare/ip/ethtool/python3/busybox/sysctl not installed"
+      : !["unshare", "ip", "ethtool", "python3", "busybox", "sysctl", "arping", "conntrack"].every((b) => which(b))
+        ? "unshare/ip/ethtool/python3/busybox/sysctl/arping/conntrack not installed"
         : "";
 
 // ================================================================================================
@@ -85,10 +85,10 @@ except Exception as e:
 
 /** Connects every 20 ms for N seconds; prints "ok=<n> fail=<m>". */
 const LOOP_PY = `
-import socket, sys, time
+import os, socket, sys, time
 ok = fail = 0
 end = time.time() + float(sys.argv[3])
-while time.time() < end:
+while time.time() < end and not os.path.exists(sys.argv[4]):
     try:
         c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5)
         c.makefile().readline(); c.close(); ok += 1
@@ -120,7 +120,8 @@ describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)
   const nic = { id: "n0", vlan: VLAN, mac: VM_MAC, ip: VM_IP, prefixLength: 24, gateway: GATEWAY };
   const spec = (over: object = {}) => ({
     gateway: `${GATEWAY}/24`,
-    external: { address: `${ROUTER_IP}/24`, gateway: OUTSIDE_IP },
+    // No external gateway: no namespace here gets a default route; the outside is on the external subnet.
+    external: { address: `${ROUTER_IP}/24` },
     snat: true,
     floatingIps: [] as { floating: string; fixed: string }[],
     ...over,
@@ -202,7 +203,8 @@ describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)
       await inNs(ns, "ip", "addr", "add", addr, "dev", inner);
       await inNs(ns, "ip", "link", "set", inner, "up");
       await inNs(ns, "ethtool", "-K", inner, "tx", "off");
-      if (via) await inNs(ns, "ip", "route", "add", "default", "via", via);
+      // The "VM" reaches the external subnet through its gateway (a route to it, never a default route).
+      if (via) await inNs(ns, "ip", "route", "add", "192.0.2.0/24", "via", via);
       await ovs.addPort(br, outer, vlan);
     }
     // The VM's port: port security (and, with dnsmasq, a DHCP registration that shares the namespace).
@@ -271,25 +273,72 @@ describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)
     const keep = { floating: FLOATING, fixed: VM_IP };
     const a = spec({ floatingIps: [keep, { floating: "192.0.2.51", fixed: "10.77.0.13" }] });
     const b = spec({ floatingIps: [{ floating: "192.0.2.52", fixed: "10.77.0.14" }, keep] });
-    const loop = output(py(nsOut, LOOP_PY, FLOATING, String(PORT), "4"));
+    // A connect loop runs for as long as the re-PUTs take (a fixed count: not a race against the clock).
+    const stop = path.join(root, "loop-stop");
+    const loop = output(py(nsOut, LOOP_PY, FLOATING, String(PORT), "120", stop));
+    await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
-    let puts = 0;
-    while (Date.now() - t0 < 3_500) {
-      await routers.put(VLAN, puts % 2 ? b : a);
-      puts++;
-    }
+    const puts = 8;
+    for (let i = 0; i < puts; i++) await routers.put(VLAN, i % 2 ? b : a);
+    const ms = Date.now() - t0;
+    fs.writeFileSync(stop, "");
     const { out } = await loop;
     const m = /ok=(\d+) fail=(\d+)/.exec(out);
-    atomic = `${puts} re-PUTs during a 4 s connect loop to the unchanged floating IP: ${out}`;
-    expect(puts).toBeGreaterThan(3);
-    expect(Number(m?.[1])).toBeGreaterThan(20);
+    atomic = `${puts} re-PUTs in ${ms} ms during a connect loop to the unchanged floating IP: ${out}`;
+    expect(Number(m?.[1])).toBeGreaterThan(puts);
     expect(Number(m?.[2])).toBe(0);
-    const last = puts % 2 ? a : b; // the last PUT was puts-1
+    const last = (puts - 1) % 2 ? b : a;
     const other = last === a ? "192.0.2.52" : "192.0.2.51";
     const added = last === a ? "192.0.2.51" : "192.0.2.52";
     expect(await uplinkAddrs()).toEqual([`${ROUTER_IP}/24`, `${FLOATING}/32`, `${added}/32`].sort());
     expect(await uplinkAddrs()).not.toContain(`${other}/32`);
     expect(await ask(nsOut, FLOATING)).toBe(OUTSIDE_IP);
+  });
+
+  it("a floating IP that moves to another host is announced (gratuitous ARP) and its old connections are forgotten", async () => {
+    // A second host's router on the same external network: its own VM bridge, namespace and uplink.
+    const bridge2 = `brrj${suffix}`;
+    await ovs.ensureBridge(bridge2);
+    const ns2 = new GatewayNamespaces({ bridge: bridge2, ovs, log });
+    const other = new RouterService({
+      namespaces: ns2,
+      ovs,
+      external: { bridge: extBridge, vlan: 0 },
+      stateDir: path.join(root, "state-other"),
+      log,
+    });
+    const names2 = routerNames(bridge2, VLAN);
+    const macOf = async (ns: string, dev: string) =>
+      (JSON.parse((await run("ip", ["-n", ns, "-j", "link", "show", "dev", dev])).stdout) as { address: string }[])[0]!
+        .address;
+    const neighbour = async () =>
+      (JSON.parse((await run("ip", ["-n", nsOut, "-j", "neigh", "show", FLOATING])).stdout) as { lladdr?: string }[])[0]
+        ?.lladdr;
+    const tracked = async (ns: string) =>
+      (await inNs(ns, "conntrack", "-L", "-d", FLOATING).catch(() => ({ stdout: "" }))).stdout
+        .split("\n")
+        .filter((l) => l.includes(FLOATING)).length;
+    try {
+      await routers.put(VLAN, spec({ floatingIps: [{ floating: FLOATING, fixed: VM_IP }] }));
+      expect(await pings(nsOut, FLOATING)).toBe(true); // the outside's ARP entry: this host's uplink
+      expect(await ask(nsOut, FLOATING)).toBe(OUTSIDE_IP);
+      expect(await tracked(names().netns)).toBeGreaterThan(0);
+      expect(await neighbour()).toBe(await macOf(names().netns, names().uplinkInner));
+      // The VM "moved": this host gives the address up, the other host takes it.
+      await routers.put(VLAN, spec());
+      expect(await tracked(names().netns)).toBe(0);
+      await other.put(
+        VLAN,
+        spec({ external: { address: "192.0.2.11/24" }, floatingIps: [{ floating: FLOATING, fixed: VM_IP }] }),
+      );
+      // No traffic is sent: only the announcement can change the outside's entry (within arping's two tries).
+      const moved = await macOf(names2.netns, names2.uplinkInner);
+      await expect.poll(neighbour, { timeout: 10_000, interval: 200 }).toBe(moved);
+    } finally {
+      await other.stop();
+      await ovs.vsctl(["--if-exists", "del-br", bridge2]).catch(() => {});
+      await routers.put(VLAN, spec());
+    }
   });
 
   it("(4) DELETE removes table, uplink and addresses; the outside and the VM are cut off again", async () => {

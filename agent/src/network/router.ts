@@ -8,6 +8,7 @@ import { parseInterfaceAddress, type RouterSpec, type RouterStatus } from "../..
 import { type Logger, run, silentLogger } from "../util";
 import { assertVlan } from "./dhcp-config";
 import {
+  changedFloatingIps,
   NAT_TABLE,
   renderRuleset,
   routerNames,
@@ -89,12 +90,16 @@ export class RouterService {
       const gw = parseInterfaceAddress(spec.gateway)!;
       await this.opts.namespaces.acquire({ vlan, gateway: gw.address, prefixLength: gw.prefixLength }, "router");
       const st: RouterState = { vlan, spec, names };
+      const forget = changedFloatingIps(this.routers.get(vlan)?.spec, spec);
+      let added: string[];
       try {
-        await this.apply(st, fresh);
+        added = await this.apply(st, fresh);
       } catch (e) {
         if (fresh) await this.remove(st).catch(() => {});
         throw e;
       }
+      await this.forgetConnections(names.netns, forget);
+      this.announce(names, added);
       this.routers.set(vlan, st);
       this.persist(st);
       this.log("info", "router.applied", {
@@ -175,7 +180,7 @@ export class RouterService {
    * Uplink (created when missing), forwarding, addresses and the NAT table. New addresses come before the
    * new rules and stale ones go after them, so an unchanged floating IP never stops answering.
    */
-  private async apply(st: RouterState, fresh: boolean): Promise<void> {
+  private async apply(st: RouterState, fresh: boolean): Promise<string[]> {
     const ext = this.opts.external!;
     const { netns, uplinkOuter: outer, uplinkInner: inner } = st.names;
     if (fresh) await this.removeUplink(st.names); // leftovers of an agent that was killed
@@ -207,6 +212,52 @@ export class RouterService {
     const gw = st.spec.external.gateway;
     if (gw) await run("ip", ["-n", netns, "route", "replace", "default", "via", gw, "dev", inner], T);
     else await run("ip", ["-n", netns, "route", "del", "default"], T).catch(() => {}); // none: fine
+    return want.filter((x) => !now.includes(x)).map((a) => a.split("/")[0]!);
+  }
+
+  /**
+   * Gratuitous ARP for addresses this host just took (a floating IP that followed its VM from another
+   * host): the outside's ARP caches point at this uplink at once instead of after their entry expires.
+   * Two announcements a second apart, in the background (arping waits between them); best effort.
+   */
+  private announce(names: RouterNames, addresses: string[]): void {
+    if (addresses.length === 0) return;
+    const { netns, uplinkInner: dev } = names;
+    void (async () => {
+      // A new uplink takes a moment to come up on the bridge: arping on it before fails "Network is down".
+      for (let i = 0; i < 30 && !(await this.linkUp(netns, dev)); i++) await new Promise((r) => setTimeout(r, 100));
+      await Promise.all(
+        addresses.map((ip) =>
+          this.inNs(netns, "arping", "-q", "-U", "-c", "2", "-I", dev, ip).catch((e: unknown) =>
+            this.log("warn", "router.garp_failed", { netns, ip, error: e }),
+          ),
+        ),
+      );
+    })();
+  }
+
+  private async linkUp(netns: string, dev: string): Promise<boolean> {
+    const { stdout } = await run("ip", ["-n", netns, "-j", "link", "show", "dev", dev], T).catch(() => ({
+      stdout: "[]",
+    }));
+    return (JSON.parse(stdout || "[]") as { operstate?: string }[])[0]?.operstate === "UP";
+  }
+
+  /**
+   * Drops the tracked connections of floating IPs that were removed or re-mapped: conntrack would keep
+   * NATing an established flow by its old entry. Inbound flows have the floating IP as original
+   * destination, outbound ones as reply destination. Exit 1 = nothing to delete.
+   */
+  private async forgetConnections(netns: string, floating: string[]): Promise<void> {
+    const matches = floating.flatMap((ip) => [["-d", ip] as const, ["-q", ip] as const]);
+    await Promise.all(
+      matches.map(([flag, ip]) =>
+        this.inNs(netns, "conntrack", "-D", flag, ip).catch((e: unknown) => {
+          if ((e as { exitCode?: unknown }).exitCode !== 1)
+            this.log("warn", "router.conntrack_failed", { netns, ip, error: e });
+        }),
+      ),
+    );
   }
 
   private async removeUplink(names: RouterNames): Promise<void> {
