@@ -153,7 +153,11 @@ describe("DHCP client flows", () => {
 });
 
 describe("DhcpService", () => {
-  const ovs = { addPort: () => Promise.reject(new Error("no switch")), removePort: () => Promise.resolve() };
+  const ovs = {
+    addPort: () => Promise.reject(new Error("no switch")),
+    removePort: () => Promise.resolve(),
+    ofctl: () => Promise.resolve(),
+  };
 
   it("refuses a relative dnsmasq path and a bad bridge", () => {
     expect(() => new DhcpService({ bridge: "br-pa", ovs, stateDir: "/tmp/x", dnsmasq: "dnsmasq" })).toThrow(/absolute/);

@@ -23,6 +23,7 @@ import { GatewayNamespaces } from "./router-netns";
 export interface DhcpSwitch {
   addPort(bridge: string, port: string, vlan: number, externalIds?: Record<string, string>): Promise<void>;
   removePort(bridge: string, port: string): Promise<void>;
+  ofctl(cmd: string, bridge: string, rest?: string[]): Promise<unknown>;
 }
 
 export interface DhcpServiceOptions {

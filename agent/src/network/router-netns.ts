@@ -10,6 +10,26 @@ import { assertIpv4, assertPrefix, type DhcpNames, dhcpNames } from "./dhcp-conf
 export interface NetnsSwitch {
   addPort(bridge: string, port: string, vlan: number, externalIds?: Record<string, string>): Promise<void>;
   removePort(bridge: string, port: string): Promise<void>;
+  ofctl(cmd: string, bridge: string, rest?: string[]): Promise<unknown>;
+}
+
+/**
+ * Every host with VMs on a VLAN has the network's gateway address in its namespace (DHCP, the host's
+ * router — distributed like Neutron DVR), each with its own MAC. So that a VM uses its own host's gateway
+ * and the hosts do not answer each other's VMs, ARP for or from the gateway address never crosses between
+ * hosts: frames that arrive TAGGED with the VLAN come from a trunk (an access port's frames are untagged
+ * when matched), and those carrying ARP about the gateway are dropped. Above port security (110).
+ */
+export const GATEWAY_LOCAL_PRIORITY = 200;
+
+export function gatewayLocalFlows(bridge: string, subnet: GatewaySubnet): { cookie: string; flows: string[] } {
+  assertIpv4(subnet.gateway, "gateway");
+  const cookie = `0x${crypto.createHash("sha256").update(`${bridge}:${subnet.vlan}:gateway-local`).digest("hex").slice(0, 15)}`;
+  const base = `cookie=${cookie},table=0,priority=${GATEWAY_LOCAL_PRIORITY},dl_vlan=${subnet.vlan},arp`;
+  return {
+    cookie,
+    flows: [`${base},arp_tpa=${subnet.gateway},actions=drop`, `${base},arp_spa=${subnet.gateway},actions=drop`],
+  };
 }
 
 export type NamespaceHolder = "dhcp" | "router";
@@ -102,7 +122,7 @@ export class GatewayNamespaces {
       try {
         await this.create(subnet, names);
       } catch (e) {
-        await this.remove(names).catch(() => {});
+        await this.remove(names, subnet.vlan).catch(() => {});
         throw e;
       }
       this.held.set(subnet.vlan, { subnet: { ...subnet }, names, holders: new Set([holder]) });
@@ -116,7 +136,7 @@ export class GatewayNamespaces {
       const h = this.held.get(vlan);
       if (!h?.holders.delete(holder) || h.holders.size > 0) return;
       this.held.delete(vlan);
-      await this.remove(h.names);
+      await this.remove(h.names, vlan);
       this.log("info", "netns.removed", { vlan, netns: h.names.netns });
     });
   }
@@ -127,7 +147,7 @@ export class GatewayNamespaces {
 
   private async create(subnet: GatewaySubnet, names: DhcpNames): Promise<void> {
     const { netns, outer, inner } = names;
-    await this.remove(names); // leftovers of an agent that was killed
+    await this.remove(names, subnet.vlan); // leftovers of an agent that was killed
     await run("ip", ["netns", "add", netns], { timeoutMs: 10_000 });
     await run("ip", ["link", "add", outer, "type", "veth", "peer", "name", inner, "netns", netns], {
       timeoutMs: 10_000,
@@ -143,6 +163,9 @@ export class GatewayNamespaces {
     );
     await run("ip", ["link", "set", outer, "up"], { timeoutMs: 10_000 });
     await this.opts.ovs.addPort(this.opts.bridge, outer, subnet.vlan, { "polyarch-dhcp": netns });
+    if (subnet.vlan > 0)
+      for (const flow of gatewayLocalFlows(this.opts.bridge, subnet).flows)
+        await this.opts.ovs.ofctl("add-flow", this.opts.bridge, [flow]);
     this.log("info", "netns.created", {
       vlan: subnet.vlan,
       netns,
@@ -150,7 +173,11 @@ export class GatewayNamespaces {
     });
   }
 
-  private async remove(names: DhcpNames): Promise<void> {
+  private async remove(names: DhcpNames, vlan?: number): Promise<void> {
+    if (vlan !== undefined && vlan > 0) {
+      const { cookie } = gatewayLocalFlows(this.opts.bridge, { vlan, gateway: "0.0.0.0", prefixLength: 24 });
+      await this.opts.ovs.ofctl("del-flows", this.opts.bridge, [`cookie=${cookie}/-1`]).catch(() => {});
+    }
     await this.opts.ovs.removePort(this.opts.bridge, names.outer).catch(() => {});
     if (fs.existsSync(`/sys/class/net/${names.outer}`))
       await run("ip", ["link", "del", names.outer], { timeoutMs: 10_000 }).catch(() => {});

@@ -17,6 +17,7 @@ import { DhcpService } from "./dhcp";
 import { Ovs, OvsNetwork } from "./ovs";
 import { RouterService } from "./router";
 import { NAT_TABLE, routerNames } from "./router-config";
+import { dhcpNames } from "./dhcp-config";
 import { GatewayNamespaces } from "./router-netns";
 
 const IN_NETNS = inPrivateNetns("POLYARCH_ROUTER");
@@ -334,7 +335,28 @@ describe.skipIf(!IN_NETNS)("router, SNAT and floating IPs (inner, private netns)
       // No traffic is sent: only the announcement can change the outside's entry (within arping's two tries).
       const moved = await macOf(names2.netns, names2.uplinkInner);
       await expect.poll(neighbour, { timeout: 10_000, interval: 200 }).toBe(moved);
+
+      // Both "hosts" now hold the gateway of VLAN 12. Joined by a trunk (as hosts are by their uplink), a VM
+      // must still get its own host's gateway: ARP about the gateway does not cross between hosts.
+      await ovs.vsctl([
+        ...["add-port", bridge, `pt${suffix}a`, "--", "set", "interface", `pt${suffix}a`, "type=patch"],
+        ...[`options:peer=pt${suffix}b`, "--", "add-port", bridge2, `pt${suffix}b`, "--", "set", "interface"],
+        ...[`pt${suffix}b`, "type=patch", `options:peer=pt${suffix}a`],
+      ]);
+      await inNs(nsVm, "ip", "neigh", "flush", "all");
+      expect(await pings(nsVm, GATEWAY)).toBe(true);
+      const vmGateway = JSON.parse((await run("ip", ["-n", nsVm, "-j", "neigh", "show", GATEWAY])).stdout) as {
+        lladdr?: string;
+      }[];
+      const own = dhcpNames(bridge, VLAN);
+      expect(vmGateway.map((n) => n.lladdr)).toEqual([await macOf(own.netns, own.inner)]);
+      // the other host's gateway never heard the VM's ARP request
+      expect(JSON.parse((await run("ip", ["-n", names2.netns, "-j", "neigh", "show", VM_IP])).stdout)).toEqual([]);
+      // and the VMs still reach each other's hosts' networks: only ARP about the gateway stays local
+      const flows = (await ovs.ofctl("dump-flows", bridge2)).stdout;
+      expect(flows).toContain(`dl_vlan=${VLAN},arp_tpa=${GATEWAY}`);
     } finally {
+      await ovs.vsctl(["--if-exists", "del-port", bridge, `pt${suffix}a`]).catch(() => {});
       await other.stop();
       await ovs.vsctl(["--if-exists", "del-br", bridge2]).catch(() => {});
       await routers.put(VLAN, spec());
