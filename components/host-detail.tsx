@@ -11,6 +11,9 @@ import { listKeys } from "@/lib/queries/lists";
 import { useDisplayFormat } from "@/components/use-display-format";
 import type { HostDto as HostDetail, VmDto as VmRow } from "@/lib/schemas/api";
 
+/** The host facts' `network` (lib/schemas/agent-api.ts), as the host DTO carries it; null/absent = unknown. */
+type HostNetwork = { dhcp: boolean; externalNetwork: boolean } | null;
+
 export function HostDetailView({ id, canManage }: { id: string; canManage: boolean }) {
   const qc = useQueryClient();
   const t = useTranslations("hostDetail");
@@ -52,6 +55,9 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
       </p>
     );
   const h = host.data;
+  // What the agent's networking offers (its facts, ADR 058); absent from older agents = unknown.
+  const network = (h as HostDetail & { network?: HostNetwork }).network;
+  const yesNo = (v: boolean | undefined) => (v === undefined ? t("unknown") : v ? t("yes") : t("no"));
 
   function onSave(e: React.FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -137,6 +143,12 @@ export function HostDetailView({ id, canManage }: { id: string; canManage: boole
           {h.qemuVersion ?? "—"} / {h.ovsDatapath ?? "—"}
         </Item>
         <Item label={t("agent")}>{h.agentUrl ?? "—"}</Item>
+        <Item label={t("externalNetwork")}>
+          <span data-testid="host-external-network">{yesNo(network?.externalNetwork)}</span>
+        </Item>
+        <Item label={t("dhcp")}>
+          <span data-testid="host-dhcp">{yesNo(network?.dhcp)}</span>
+        </Item>
         <Item label={t("vcpuAllocated")}>
           {t("usedOf", { used: h.capacity.vcpuUsed, total: h.capacity.vcpuTotal })}
         </Item>

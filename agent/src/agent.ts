@@ -139,6 +139,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger, opts: StartAgent
       note: "no reachable Open vSwitch: VMs with NICs will be refused",
     });
   }
+  // Reported with the facts (registration and heartbeats): the controller pushes routers only to hosts
+  // with an external network (ADR 058).
+  facts.network = { dhcp: dhcp !== null, externalNetwork: routers?.externalNetwork ?? false };
 
   const tokens = new TokenVerifier();
   tokens.set(cfg.apiToken);

@@ -293,6 +293,11 @@ export const hostFactsSchema = z
       .optional(),
     /** x86_64 with KVM: named CPU models this host can run without missing features; absent = unknown */
     cpuModels: z.array(shortText(64, "a CPU model")).max(400, "at most 400 CPU models").optional(),
+    /**
+     * What the agent's networking offers (ADR 057, 058): DHCP namespaces, and an external network
+     * (--external-bridge with nft and root) for routers, SNAT and floating IPs. Absent = an older agent.
+     */
+    network: z.object({ dhcp: z.boolean(), externalNetwork: z.boolean() }).optional(),
   })
   .superRefine((f, ctx) => {
     if (Object.keys(f.qemu.binaries).length > 16 || Object.keys(f.qemu.firmware).length > 32)

@@ -49,6 +49,10 @@ export const hostDtoSchema = z.object({
   emulatedArches: z.array(arch),
   qemuVersion: z.string().nullable(),
   ovsDatapath: z.string().nullable().describe("netdev (userspace) or system (kernel) bridges"),
+  network: z
+    .object({ dhcp: z.boolean(), externalNetwork: z.boolean() })
+    .nullable()
+    .describe("What the agent's networking offers (its facts): DHCP, an external network for routers; null = unknown"),
   agentUrl: z.string().nullable(),
   certFingerprint: z.string().nullable().describe("SHA-256 of the agent's TLS certificate, pinned by the controller"),
   certExpiresAt: timestamp.nullable(),

@@ -22,6 +22,18 @@ export function displayHostStatus(h: Pick<Host, "status" | "adminState">): (type
   return (h.adminState === "enabled" ? h.status : h.adminState) as (typeof HOST_STATUSES)[number];
 }
 
+/** The `network` part of the host's last reported facts; null when absent (an older agent) or unreadable. */
+function networkFacts(facts: string | null): { dhcp: boolean; externalNetwork: boolean } | null {
+  try {
+    const n = facts ? (JSON.parse(facts) as { network?: { dhcp?: unknown; externalNetwork?: unknown } }).network : null;
+    return n && typeof n.dhcp === "boolean" && typeof n.externalNetwork === "boolean"
+      ? { dhcp: n.dhcp, externalNetwork: n.externalNetwork }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The API shape (lib/schemas/api.ts hostDtoSchema); Dates become ISO strings on the wire. */
 
 export function toHostDto(h: Host & { _count?: { vms: number } }) {
@@ -47,6 +59,7 @@ export function toHostDto(h: Host & { _count?: { vms: number } }) {
     emulatedArches: parseArchList(h.emulatedArches),
     qemuVersion: h.qemuVersion,
     ovsDatapath: h.ovsDatapath,
+    network: networkFacts(h.facts),
     agentUrl: h.agentUrl,
     certFingerprint: h.certFingerprint,
     certExpiresAt: h.certExpiresAt,
