@@ -1,12 +1,17 @@
 import { test, expect, type APIRequestContext } from "@playwright/test";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { adminApi, startMixedFleet, waitForFleetOnline, type Fleet } from "./console-helpers";
 import { SerialShell } from "./serial-shell";
+import type { Outside } from "../scripts/fleet/outside.mjs";
 
 // Two VMs ping each other through the controller's networks (issue #6): everything goes through
 // the controller's API — networks A (VLAN 100) and B (VLAN 200), three aarch64 kernel-boot demo VMs
 // (the quickest to boot under TCG; placed on the fleet's aarch64 host), and the serial consoles
 // through console tickets. Guest traffic stays on the fleet's private userspace OVS bridges; this
-// process only talks to the controller on 127.0.0.1.
+// process only talks to the controller on 127.0.0.1. The third test adds a router with SNAT and a
+// floating IP (ADR 058/059): the "outside" is a namespace this test makes on the fleet's external
+// bridge (203.0.113.1/24, TEST-NET-3, no default route, no route to the VMs), pinged from inside it.
 let fleet: Fleet;
 type SeededHost = { id: string; name: string; adminState: string };
 const disabledSeeds: string[] = [];
@@ -28,8 +33,24 @@ const g = (key: Guest["key"]) => guests.find((x) => x.key === key)!;
 test.describe.configure({ mode: "serial" });
 test.setTimeout(300_000);
 
+const EXT = { name: "e2e-ping-ext", cidr: "203.0.113.0/24", poolStart: "203.0.113.10", poolEnd: "203.0.113.99" };
+const OUTSIDE_IP = "203.0.113.1";
+type Named = { id: string; name: string };
+
 async function deleteLeftovers() {
-  // A crashed earlier run may have left its VMs / networks: remove them so names and VLANs are free.
+  // A crashed earlier run may have left its floating IPs, router and external network: they go first
+  // (a router holds its network, an external network its router and floating IPs).
+  const list = async (path: string) => {
+    const res = await admin.get(path);
+    return res.ok() ? ((await res.json()).items as (Named & { externalNetworkName?: string })[]) : [];
+  };
+  for (const f of await list("/api/v1/floating-ips"))
+    if (f.externalNetworkName?.startsWith("e2e-ping-")) await admin.delete(`/api/v1/floating-ips/${f.id}`);
+  for (const r of await list("/api/v1/routers"))
+    if (r.name.startsWith("e2e-ping-")) await admin.delete(`/api/v1/routers/${r.id}`);
+  for (const x of await list("/api/v1/external-networks"))
+    if (x.name.startsWith("e2e-ping-")) await admin.delete(`/api/v1/external-networks/${x.id}`);
+  // ...and its VMs / networks: remove them so names and VLANs are free.
   const vms = (await (await admin.get("/api/v1/vms?pageSize=200&q=e2e-ping-")).json()).items as {
     id: string;
     name: string;
@@ -60,9 +81,21 @@ test.beforeAll(async () => {
 /** The security-group test's own guest and group (removed in afterAll, the group after its VM). */
 const sg: { vmId?: string; groupId?: string; console?: SerialShell } = {};
 
+/** The routing test's objects (removed in afterAll, floating IP -> router -> external network -> outside). */
+const routing: { floatingIpId?: string; routerId?: string; externalNetworkId?: string; outside?: Outside } = {};
+
+async function removeRouting() {
+  if (admin && routing.floatingIpId) await admin.delete(`/api/v1/floating-ips/${routing.floatingIpId}`).catch(() => {});
+  if (admin && routing.routerId) await admin.delete(`/api/v1/routers/${routing.routerId}`).catch(() => {});
+  if (admin && routing.externalNetworkId)
+    await admin.delete(`/api/v1/external-networks/${routing.externalNetworkId}`).catch(() => {});
+  await routing.outside?.remove().catch((e: unknown) => console.log(`[ping] outside cleanup: ${String(e)}`));
+}
+
 test.afterAll(async () => {
   for (const x of guests) x.console?.close();
   sg.console?.close();
+  await removeRouting();
   if (admin && sg.vmId) {
     await admin.delete(`/api/v1/vms/${sg.vmId}`).catch(() => {});
     await expect
@@ -257,4 +290,145 @@ test("security groups on real guests: created in a deny-in group, filtered from 
   expect((await admin.delete(`/api/v1/security-groups/${sg.groupId}/rules/${ruleId}`)).status()).toBe(200);
   const again = await vm1!.run(`ping -c 2 -W 2 ${ip}`, "S5", 60_000);
   expect(again.out, again.out).toMatch(/100% packet loss/);
+});
+
+/** vm's first NIC id: from the API when the VM carries its NICs, else from the spec its agent got. */
+async function firstNicId(vmId: string): Promise<string> {
+  const vm = (await (await admin.get(`/api/v1/vms/${vmId}`)).json()) as {
+    host: { id: string } | null;
+    nics?: { id: string }[];
+  };
+  if (vm.nics?.[0]?.id) return vm.nics[0].id;
+  const agent = fleet.agents.find((a) => a.hostId === vm.host?.id);
+  expect(agent, `the fleet agent of host ${vm.host?.id}`).toBeTruthy();
+  const spec = JSON.parse(readFileSync(join(agent!.stateDir, "vms", vmId, "spec.json"), "utf8")) as {
+    nics?: { id: string }[];
+  };
+  expect(spec.nics?.[0]?.id, `a NIC in ${vmId}'s agent spec`).toBeTruthy();
+  return spec.nics![0]!.id;
+}
+
+test("a router on real guests: a floating IP answers from an outside namespace, SNAT takes a VM out; both stop when unmapped / deleted", async () => {
+  const vm1 = g("vm1").console;
+  const vm2 = g("vm2").console;
+  // serial mode: this runs only after the tests above passed, so their guests are there (vm1 and vm2
+  // are in no security group: unfiltered)
+  expect(vm1 && vm2 && g("vm1").id && g("vm2").id, "the guests of the first test").toBeTruthy();
+  test.setTimeout(600_000); // pushes (and the periodic sync) to TCG guests' host: generous, nothing timed
+  expect(fleet.externalBridge, "the fleet's external bridge (nft installed?)").toBeTruthy();
+  const armHost = fleet.agents.find((a) => a.arch === ARCH)!;
+  const armFacts = (await (await admin.get(`/api/v1/hosts/${armHost.hostId}`)).json()) as { name: string };
+
+  // The outside: its own namespace on the fleet's external bridge, 203.0.113.1/24 only (no other route).
+  const { createOutside } = (await import(
+    resolve("scripts/fleet/outside.mjs")
+  )) as typeof import("../scripts/fleet/outside.mjs");
+  routing.outside = await createOutside(fleet, { address: `${OUTSIDE_IP}/24`, prefix: "pa-e2e-out" });
+  const outside = routing.outside;
+
+  const ext = await admin.post("/api/v1/external-networks", { data: { ...EXT, gateway: null } });
+  expect(ext.status(), await ext.text()).toBe(201);
+  routing.externalNetworkId = (await ext.json()).id as string;
+
+  const router = await admin.post("/api/v1/routers", {
+    data: { name: "e2e-ping-router", networkId: networkIds.a, externalNetworkId: routing.externalNetworkId },
+  });
+  expect(router.status(), await router.text()).toBe(201);
+  routing.routerId = (await router.json()).id as string;
+
+  const project = (await (await admin.get(`/api/v1/vms/${g("vm1").id}`)).json()).project as { id: string } | null;
+  const nicId = await firstNicId(g("vm1").id!);
+  const fipRes = await admin.post("/api/v1/floating-ips", {
+    data: { externalNetworkId: routing.externalNetworkId, nicId, ...(project ? { projectId: project.id } : {}) },
+  });
+  expect(fipRes.status(), await fipRes.text()).toBe(201);
+  const fip = (await fipRes.json()) as { id: string; address: string; nicId: string | null; fixedIp: string | null };
+  routing.floatingIpId = fip.id;
+  expect(fip.address).toMatch(/^203\.0\.113\.(1\d|[2-9]\d)$/); // from the pool .10–.99
+  expect(fip).toMatchObject({ nicId, fixedIp: g("vm1").ip });
+  console.log(`[ping] floating IP ${fip.address} -> vm1 ${g("vm1").ip}; outside ${outside.netns}`);
+
+  // The guests have no default route (polyarch.ip=): only the outside's subnet goes to the gateway
+  // (the router's address on network A). Nothing else leaves them.
+  for (const [shell, tag] of [
+    [vm1!, "X1"],
+    [vm2!, "X2"],
+  ] as const)
+    expect((await shell.run(`ip route add ${EXT.cidr} via ${NETS.a.gateway}`, tag)).rc).toBe(0);
+
+  // (c) the aarch64 host (all three guests run there) took the router: its port is active.
+  type Port = { hostId: string; hostName: string; address: string; state: string; error: string | null };
+  let ports: Port[] = [];
+  await expect
+    .poll(
+      async () => {
+        ports = (await (await admin.get(`/api/v1/routers/${routing.routerId}`)).json()).ports as Port[];
+        return ports.find((p) => p.hostId === armHost.hostId)?.state;
+      },
+      { timeout: 120_000, intervals: [1_000, 2_000, 3_000], message: "the aarch64 host's router port active" },
+    )
+    .toBe("active");
+  const armPort = ports.find((p) => p.hostId === armHost.hostId)!;
+  expect(armPort.address).toMatch(/^203\.0\.113\.\d+$/);
+  expect(armPort.address).not.toBe(fip.address);
+  expect(
+    ((await (await admin.get(`/api/v1/floating-ips/${fip.id}`)).json()) as { hostName: string | null }).hostName,
+  ).toBe(armFacts.name);
+
+  // (a) from inside the outside namespace, vm1 answers on its floating IP.
+  await expect
+    .poll(async () => (await outside.ping(fip.address, { count: 1, waitS: 3 })).received, {
+      timeout: 120_000,
+      intervals: [1_000, 2_000],
+      message: `vm1 answers on ${fip.address} from ${outside.netns}`,
+    })
+    .toBeGreaterThan(0);
+  const fipPing = await outside.ping(fip.address, { count: 3, waitS: 5 });
+  console.log(`[ping] outside -> ${fip.address}:\n${fipPing.out.trim()}`);
+  expect(fipPing.received, fipPing.out).toBeGreaterThanOrEqual(1);
+  // The fixed address itself is not reachable from the outside (it has no route to it, and no NAT for it).
+  const direct = await outside.exec(["ip", "route", "get", g("vm1").ip!]);
+  expect(direct.code, direct.stdout + direct.stderr).not.toBe(0);
+
+  // (b) vm2 (no floating IP) reaches 203.0.113.1, which has no route back to 10.77.0.0/24: only the
+  // router's SNAT (source = the host's router address) makes the replies come back.
+  let n = 0;
+  await expect
+    .poll(async () => (await vm2!.run(`ping -c 1 -W 3 ${OUTSIDE_IP}`, `O${++n}`, 30_000)).rc, {
+      timeout: 120_000,
+      intervals: [2_000],
+      message: `vm2 pings ${OUTSIDE_IP} through SNAT`,
+    })
+    .toBe(0);
+  const out = await vm2!.run(`ping -c 3 -W 5 ${OUTSIDE_IP}`, "OUT");
+  console.log(`[ping] vm2 -> ${OUTSIDE_IP}:\n${out.out.trim()}`);
+  expect(out.rc, out.out).toBe(0);
+
+  // (d) unmapped: the floating IP stops answering (once the host has the new spec).
+  const unmap = await admin.patch(`/api/v1/floating-ips/${fip.id}`, { data: { nicId: null } });
+  expect(unmap.status(), await unmap.text()).toBe(200);
+  expect((await unmap.json()).nicId).toBeNull();
+  await expect
+    .poll(async () => (await outside.ping(fip.address, { count: 1, waitS: 2 })).received, {
+      timeout: 120_000,
+      intervals: [1_000, 2_000],
+      message: `${fip.address} no longer answers`,
+    })
+    .toBe(0);
+  // ...while SNAT still takes vm2 out.
+  expect((await vm2!.run(`ping -c 1 -W 5 ${OUTSIDE_IP}`, "OUT2")).rc).toBe(0);
+
+  // Router deleted: the guest's outbound ping fails.
+  const del = await admin.delete(`/api/v1/routers/${routing.routerId}`);
+  expect(del.status(), await del.text()).toBe(200);
+  routing.routerId = undefined;
+  await expect
+    .poll(async () => (await vm2!.run(`ping -c 1 -W 2 ${OUTSIDE_IP}`, `D${++n}`, 30_000)).rc, {
+      timeout: 120_000,
+      intervals: [2_000],
+      message: `vm2's ping of ${OUTSIDE_IP} fails without the router`,
+    })
+    .not.toBe(0);
+  // Guests unchanged otherwise: vm1 still reaches vm2 on network A.
+  expect((await vm1!.run(`ping -c 1 -W 5 ${g("vm2").ip}`, "P12c")).rc).toBe(0);
 });

@@ -5,7 +5,10 @@
 //      and host id (two of one arch: distinct); the aarch64 one reports arch aarch64 (arm64 Node
 //      under qemu-user); the idle agents' CPU use is measured; the first agent of each arch boots a
 //      VM of its arch from the fixtures (scripts/fixtures/build.sh) with a VLAN-tagged NIC to the
-//      marker line, and the two VMs ping each other through the uplink bridge.
+//      marker line, and the two VMs ping each other through the uplink bridge. Every agent reports an
+//      external network in its facts (the fleet's external bridge); a router PUT on the x86_64 agent
+//      gives its VM a floating IP that answers from an "outside" namespace on that bridge
+//      (scripts/fleet/outside.mjs, 203.0.113.1/24, no default route) and SNAT for the VM's own pings.
 //   2. the host-failure helpers: signalAgent SIGSTOP freezes an agent (its heartbeats stop) and
 //      SIGCONT thaws it; restartAgent re-attaches the running VM (same QEMU pid); killAgent
 //      {withVms} leaves no agent or QEMU, and restartAgent brings the agent back.
@@ -24,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { watchdogPid, watchdogPids } from "./agent-process.mjs";
 import { startFleet } from "./fleet.mjs";
+import { createOutside } from "./outside.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const { values } = parseArgs({
@@ -215,6 +219,68 @@ async function failureHelpers(booted) {
   }
 }
 
+/** Runs `cmd` in a booted guest's serial shell; resolves with its exit code, or null after `timeoutMs`. */
+async function guestRc(b, cmd, tag, timeoutMs = 40_000) {
+  const log = path.join(b.dir, "serial.log");
+  const from = fs.statSync(log).size;
+  const sock = net.createConnection(path.join(b.dir, "serial.sock"));
+  await new Promise((r, j) => (sock.once("connect", r), sock.once("error", j)));
+  sock.write(`${cmd} >/dev/null 2>&1; echo "RESULT-${tag}-rc=$?"\n`);
+  let res = null;
+  for (let i = 0; i < timeoutMs / 100 && !res; i++) {
+    const fd = fs.openSync(log, "r");
+    const buf = Buffer.alloc(Math.max(0, fs.fstatSync(fd).size - from));
+    fs.readSync(fd, buf, 0, buf.length, from);
+    fs.closeSync(fd);
+    res = new RegExp(`RESULT-${tag}-rc=(\\d+)`).exec(buf.toString());
+    if (!res) await sleep(100);
+  }
+  sock.destroy();
+  return res ? Number(res[1]) : null;
+}
+
+/**
+ * Routers on the fleet's external bridge (ADR 058): the x86_64 agent routes VLAN 10 with SNAT and a
+ * floating IP for its VM; an outside namespace (no default route, no route to 10.99.0.0/24) reaches
+ * the VM only through the floating IP, and the VM reaches the outside only through SNAT.
+ */
+async function routerCheck(b, links) {
+  const outside = await createOutside(fleet, { address: "203.0.113.1/24", prefix: "pa-smoke-out" });
+  links.push(outside.outerLink);
+  const t0 = t();
+  try {
+    const spec = {
+      gateway: "10.99.0.1/24",
+      external: { address: "203.0.113.10/24" },
+      snat: true,
+      floatingIps: [{ floating: "203.0.113.20", fixed: b.ip }],
+    };
+    const put = await agentApi(b.agent, "PUT", "/v1/routers/10", spec);
+    if (put.status !== 200) return bad(`PUT /v1/routers/10: HTTP ${put.status} ${JSON.stringify(put.body)}`);
+    // The guest has no routes besides its own subnet (polyarch.ip=): only the outside's subnet via the router.
+    const route = await guestRc(b, "ip route add 203.0.113.0/24 via 10.99.0.1", "RT");
+    if (route !== 0) bad(`route in the ${b.arch} guest: rc=${route}`);
+    let fip = { received: 0, out: "" };
+    for (let i = 0; i < 10 && fip.received === 0; i++) fip = await outside.ping("203.0.113.20", { count: 1, waitS: 3 });
+    if (fip.received > 0) ok(`floating IP 203.0.113.20 -> ${b.ip} answers from the outside namespace (${secs(t0)} s)`);
+    else bad(`floating IP: no reply from the outside: ${fip.out.trim()}`);
+    const snat = await guestRc(b, "ping -c 2 -W 3 203.0.113.1", "SN");
+    if (snat === 0) ok(`the ${b.arch} VM pings the outside 203.0.113.1 through the router's SNAT`);
+    else bad(`SNAT: the VM's ping of 203.0.113.1 rc=${snat}`);
+    const del = await agentApi(b.agent, "DELETE", "/v1/routers/10");
+    if (del.status !== 200) bad(`DELETE /v1/routers/10: HTTP ${del.status} ${JSON.stringify(del.body)}`);
+    const gone = await outside.ping("203.0.113.20", { count: 1, waitS: 2 });
+    const after = await guestRc(b, "ping -c 1 -W 2 203.0.113.1", "SD");
+    if (gone.received === 0 && after !== 0) ok("after DELETE /v1/routers/10 neither direction gets through");
+    else bad(`after DELETE: floating replies ${gone.received}, VM ping rc=${after}`);
+  } finally {
+    await agentApi(b.agent, "DELETE", "/v1/routers/10").catch(() => {});
+    await outside.remove().catch((e) => bad(e.message));
+  }
+  if (!fs.existsSync(`/run/netns/${outside.netns}`)) ok(`outside namespace ${outside.netns} removed`);
+  else bad(`outside namespace ${outside.netns} left behind`);
+}
+
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "pa-fleet-"));
 const links = [];
 let fleet = null;
@@ -235,6 +301,12 @@ try {
   });
   ok(`startFleet(${FLEET}) in ${secs(t0)} s: ${fleet.agents.map((a) => a.machineId).join(", ")}`);
   links.push(fleet.ovs.uplink);
+  if (fleet.externalBridge) links.push(fleet.externalBridge);
+  else bad("the fleet has no external bridge (is nft installed?)");
+  const noExternal = registers.filter((r) => r.facts?.network?.externalNetwork !== true);
+  if (noExternal.length === 0)
+    ok(`every agent reports network.externalNetwork=true in its facts (--external-bridge ${fleet.externalBridge})`);
+  else bad(`facts.network of ${noExternal.map((r) => `${r.facts.machineId}=${JSON.stringify(r.facts.network)}`)}`);
   for (const a of fleet.agents) {
     links.push(a.bridge);
     const reg = registers.find((r) => r.facts.machineId === a.machineId);
@@ -333,6 +405,8 @@ try {
     if (res?.[1] === "0") ok(`cross-host ping on VLAN 10: ${x.arch} VM -> ${y.arch} VM through the uplink bridge`);
     else bad(`cross-host ping ${x.arch} -> ${y.arch} failed (${res ? `rc=${res[1]}` : "no result"})`);
   }
+  const x86 = booted.find((b) => b.arch === "x86_64");
+  if (x86 && fleet.externalBridge) await routerCheck(x86, links);
   await failureHelpers(booted);
   t0 = t();
   await fleet.stop();
@@ -365,7 +439,7 @@ try {
     if (!out.includes("running; Ctrl-C")) bad(`fleet CLI did not come up: ${out.slice(-800)}`);
     else {
       ok(`fleet CLI up in ${secs(t0)} s`);
-      const m = out.match(/"(?:bridge|uplink)": "([^"]+)"/g) ?? [];
+      const m = out.match(/"(?:bridge|uplink|external)": "([^"]+)"/g) ?? [];
       for (const b of m) links.push(b.split('"')[3]);
       t0 = t();
       child.kill("SIGTERM");

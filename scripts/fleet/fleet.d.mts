@@ -29,7 +29,13 @@ export interface FleetQemuProcess {
 export interface Fleet {
   agents: FleetAgent[];
   errors: { arch: FleetArch; machineId: string; error: string }[];
-  ovs: { dir: string; db: string; uplink: string };
+  ovs: { dir: string; db: string; uplink: string; external: string | null };
+  /** the external OVS bridge (ADR 058) every agent got as --external-bridge; null when disabled or without nft */
+  externalBridge: string | null;
+  /** the network namespace OVS and the agents run in (startFleet's netns), null = this process's */
+  netns: string | null;
+  /** ovs-vsctl against the fleet's private OVS; resolves to its stdout */
+  vsctl(args: string[]): Promise<string>;
   stop(): Promise<void>;
   killAgent(
     machineId: string,
@@ -61,5 +67,7 @@ export interface StartFleetOptions {
   netns?: string;
   /** the agents' listen (and advertised) address; default 127.0.0.1 */
   listenHost?: string;
+  /** an external bridge on the private OVS passed to every agent as --external-bridge (default true) */
+  externalBridge?: boolean;
 }
 export declare function startFleet(o: StartFleetOptions): Promise<Fleet>;

@@ -4,7 +4,10 @@
 // their own run/db/log dir under <dataDir>/ovs, datapath_type=netdev) — a second userspace
 // vswitchd in the same network namespace cannot start (both want the "ovs-netdev" tap). An
 // uplink bridge joins the agent bridges with patch ports (trunk), like the physical network
-// between real hosts: same VLAN on two hosts = one L2 segment. The x86_64 agents run on this Node; the aarch64 agents run
+// between real hosts: same VLAN on two hosts = one L2 segment. An external bridge (no port to anything
+// outside: the fleet's own "internet", for routers, SNAT and floating IPs, ADR 058) is passed to every
+// agent as --external-bridge; a test plugs its "outside" namespace into it (scripts/fleet/outside.mjs).
+// The x86_64 agents run on this Node; the aarch64 agents run
 // the same bundle (dist/agent.mjs) on the arm64 Node from scripts/fleet/arm64-node.sh under
 // qemu-aarch64-static (their child processes — QEMU, qemu-img, ovs-vsctl — are native).
 // Agents listen on 127.0.0.1 only (port 0 by default: the agent advertises the port it got) and
@@ -21,12 +24,15 @@
 //   fleet.signalAgent(machineId, "SIGSTOP" | "SIGCONT")   // a frozen host
 //   await fleet.restartAgent(machineId)                    // same flags and state dir: re-attaches its VMs
 //   fleet.qemuProcesses(vmId)  // [{ pid, machineId, stateDir }]: every QEMU naming the VM under any agent
+//   fleet.externalBridge       // the external OVS bridge every agent routes to (null with externalBridge: false)
+//   await fleet.vsctl(["add-port", fleet.externalBridge, "veth0"])  // ovs-vsctl on the fleet's private OVS
 //   await fleet.stop();  // agents, their fence watchdogs, VMs (QEMU), taps, bridges, OVS daemons
 //
 // stop() also runs on SIGINT/SIGTERM of this process, and a synchronous best-effort kill runs on
 // process exit. CLI: node scripts/fleet/fleet.mjs --controller URL --join-token-file FILE [--data-dir DIR]
 //   [--fleet x86_64:2,aarch64:2 | --arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]
-//   [--controller-ca FILE] [--insecure-http] [--agent-bundle FILE]   (no --fleet/--arch: POLYARCH_FLEET, else one agent per arch)
+//   [--controller-ca FILE] [--insecure-http] [--agent-bundle FILE] [--no-external-bridge]
+//   (no --fleet/--arch: POLYARCH_FLEET, else one agent per arch)
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -45,7 +51,7 @@ import {
 } from "./agent-process.mjs";
 import { agentSlots, fleetCounts, parseFleetSpec } from "./fleet-spec.mjs";
 import { ovsEnv, startOvs, stopOvsDaemons, teardownOvs, teardownOvsSync, vsctl } from "./ovs.mjs";
-import { alive, killPid, killPidSync, procArgv, readPid, sleep } from "./processes.mjs";
+import { alive, killPid, killPidSync, procArgv, readPid, sbin, sleep } from "./processes.mjs";
 
 export { hostArch, normalizeArch, parseFleetSpec } from "./fleet-spec.mjs";
 export { arm64NodePrefix } from "./agent-process.mjs";
@@ -93,6 +99,8 @@ function signal(pid, sig, still) {
  * @param {string} [o.netns]                run OVS and the agents (so their taps and QEMUs) in this network namespace;
  *                                          controllerUrl may then be any address reachable from there
  * @param {string} [o.listenHost]           the agents' listen (and advertised) address (default 127.0.0.1)
+ * @param {boolean} [o.externalBridge]      an external bridge pa<tag>e on the private OVS, passed to every agent as
+ *                                          --external-bridge (routers, SNAT, floating IPs; ADR 058); default true
  */
 export async function startFleet(o) {
   const log = o.log ?? ((m) => console.log(`[fleet] ${m}`));
@@ -114,6 +122,14 @@ export async function startFleet(o) {
   const stopVms = o.stopVms ?? true;
   const tag = shortHash(dataDir);
   const uplink = `pa${tag}u`;
+  // The fleet's "internet": a bridge on the private OVS with no port to anything real and no patch to the
+  // uplink trunk. Routers need nft (and root) in the agent; without nft the agents could not use it.
+  let externalBridge = o.externalBridge === false ? null : `pa${tag}e`;
+  if (externalBridge && (o.agentArgs ?? []).includes("--external-bridge")) externalBridge = null; // the caller's own
+  if (externalBridge && !path.isAbsolute(sbin("nft"))) {
+    log("nft not found (apt-get install nftables): no external bridge, the agents refuse routers");
+    externalBridge = null;
+  }
   const slots = agentSlots(counts, { dataDir, tag, machineIdPrefix: o.machineIdPrefix ?? "local" });
 
   const agents = []; // started (also partially) agents, for stop()
@@ -220,7 +236,15 @@ export async function startFleet(o) {
     // The "physical network" between the hosts: an uplink bridge with a patch port (a trunk:
     // all VLANs) to every agent bridge, so VMs on the same VLAN reach each other across hosts.
     await vsctl(ovs, ["--may-exist", "add-br", uplink, "--", "set", "bridge", uplink, "datapath_type=netdev"]);
-    log(`private OVS in ${ovsDir} (uplink bridge ${uplink}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    if (externalBridge)
+      await vsctl(ovs, [
+        ...["--may-exist", "add-br", externalBridge, "--", "set", "bridge", externalBridge, "datapath_type=netdev"],
+        ...["--", "set", "bridge", externalBridge, "external_ids:polyarch-fleet=external"],
+      ]);
+    log(
+      `private OVS in ${ovsDir} (uplink bridge ${uplink}${externalBridge ? `, external bridge ${externalBridge}` : ""})` +
+        ` in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+    );
   } catch (e) {
     await stop();
     throw new Error(`local fleet: Open vSwitch could not start: ${e instanceof Error ? e.message : e}`);
@@ -271,6 +295,8 @@ export async function startFleet(o) {
         ...(o.heartbeatMs ? ["--heartbeat-ms", String(o.heartbeatMs)] : []),
         // No DHCP namespaces (ADR 057) here unless asked: a SIGKILLed agent (killAgent, HA specs) would leave them behind.
         ...((o.agentArgs ?? []).includes("--dhcp") ? [] : ["--dhcp", "off"]),
+        // Routers (ADR 058) on the fleet's external bridge; a router's namespace exists only while one is PUT.
+        ...(externalBridge ? ["--external-bridge", externalBridge] : []),
         ...(o.agentArgs ?? []),
       ];
       await launchAgent(a, a.argv, launchOpts());
@@ -374,7 +400,11 @@ export async function startFleet(o) {
   return {
     agents: running.map(view),
     errors,
-    ovs: { dir: ovs.dir, db: ovs.db, uplink },
+    ovs: { dir: ovs.dir, db: ovs.db, uplink, external: externalBridge },
+    externalBridge,
+    netns: o.netns ?? null,
+    /** ovs-vsctl against the fleet's private OVS (e.g. to plug a test's veth into externalBridge) */
+    vsctl: (args) => vsctl(ovs, args),
     stop,
     killAgent,
     signalAgent,
@@ -400,6 +430,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       help: { type: "boolean" },
       "controller-ca": { type: "string" },
       "insecure-http": { type: "boolean" },
+      "no-external-bridge": { type: "boolean" },
     },
   });
   const joinToken = values["join-token-file"]
@@ -410,7 +441,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       "usage: node scripts/fleet/fleet.mjs --controller https://127.0.0.1:3443 --controller-ca data/pki/ca/cert.pem" +
         " --join-token-file FILE (or env POLYARCH_JOIN_TOKEN)" +
         " [--data-dir DIR] [--fleet x86_64:2,aarch64:2 | --arch x86_64,aarch64] [--heartbeat-ms N] [--keep-vms] [--strict]" +
-        " [--insecure-http] [--agent-bundle dist/agent.mjs]\n  no --fleet/--arch: POLYARCH_FLEET, else one x86_64 and one aarch64 agent",
+        " [--insecure-http] [--agent-bundle dist/agent.mjs] [--no-external-bridge]\n  no --fleet/--arch: POLYARCH_FLEET, else one x86_64 and one aarch64 agent",
     );
     process.exit(values.help ? 0 : 2);
   }
@@ -436,6 +467,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     strict: values.strict,
     controllerCa: values["controller-ca"],
     agentArgs: values["insecure-http"] ? ["--insecure-http"] : [],
+    externalBridge: !values["no-external-bridge"],
   });
   console.log(JSON.stringify({ agents: fleet.agents, errors: fleet.errors, ovs: fleet.ovs }, null, 2));
   if (fleet.agents.length === 0) {

@@ -101,6 +101,7 @@ async function deleteLink(name) {
 /** Deletes every port (tap) and bridge of this private instance, then stops its daemons. */
 export async function teardownOvs(ovs, extraLinks = []) {
   const links = new Set(extraLinks);
+  const namespaces = new Set();
   if (fs.existsSync(path.join(ovs.dir, "db.sock"))) {
     try {
       const bridges = (await vsctl(ovs, ["list-br"]))
@@ -113,7 +114,16 @@ export async function teardownOvs(ovs, extraLinks = []) {
           .split("\n")
           .map((s) => s.trim())
           .filter(Boolean);
-        for (const p of ports) links.add(p);
+        for (const p of ports) {
+          links.add(p);
+          // A killed agent leaves its VLAN namespaces (DHCP, routers: ADR 057/058); their ports name them.
+          for (const key of ["polyarch-dhcp", "polyarch-router"]) {
+            const ns = (await vsctl(ovs, ["--if-exists", "get", "interface", p, `external_ids:${key}`]).catch(() => ""))
+              .trim()
+              .replace(/^"|"$/g, "");
+            if (/^pa-dhcp-[0-9a-f]{8}$/.test(ns)) namespaces.add(ns);
+          }
+        }
         await vsctl(ovs, ["--if-exists", "del-br", br]).catch(() => {});
       }
     } catch {
@@ -122,6 +132,8 @@ export async function teardownOvs(ovs, extraLinks = []) {
   }
   await stopOvsDaemons(ovs.dir);
   for (const l of links) await deleteLink(l);
+  for (const ns of namespaces)
+    if (fs.existsSync(`/run/netns/${ns}`)) await run("ip", ["netns", "del", ns], { timeoutMs: 5_000 }).catch(() => {});
 }
 
 /**
