@@ -14,6 +14,7 @@ const NAV = [
   { href: "/volumes", label: "volumes" },
   { href: "/networks", label: "networks" },
   { href: "/security-groups", label: "securityGroups" },
+  { href: "/floating-ips", label: "floatingIps" },
   { href: "/events", label: "events" },
 ];
 const ADMIN_NAV = [

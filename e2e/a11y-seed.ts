@@ -31,6 +31,7 @@ export const CONSOLE_PAGES = [
   "/volumes",
   "/networks",
   "/security-groups",
+  "/floating-ips",
   "/events",
   "/users",
   "/projects",
