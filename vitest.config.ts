@@ -1,12 +1,53 @@
 import { defineConfig } from "vitest/config";
+import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const NOT_HERE = ["node_modules/**", "e2e/**", ".next/**", ".cache/**", "data/**", "tools/**", "dist/**"];
 
-// Two projects. `unit`: pure code and in-process fakes — no QEMU, OVS, database or build; runs in
-// parallel in well under a minute (`npm run test:unit`). `integration`: files named *.int.test.ts —
-// real SQLite and PostgreSQL, QEMU guests, Open vSwitch, the standalone build; one file at a time
-// on a 2-core machine. `npm test` runs both.
+// Integration files that need only databases and this process: a fresh SQLite file and a fresh
+// PostgreSQL database (polyarch_test_<random> on the shared test server) per test, temp dirs from
+// mkdtemp, loopback servers on port 0, env set inside their own worker process. They run two files
+// at a time. Every *.int.test.ts under DB_ONLY_DIRS is one, except SERIAL_HERE.
+const DB_ONLY_DIRS = ["lib/server", "app"];
+const DB_ONLY_FILES = ["prisma/client-smoke.int.test.ts", "scripts/migrate.int.test.ts", "scripts/backup.int.test.ts"];
+// Files under DB_ONLY_DIRS that must run alone: they start a real agent (QEMU guests, OVS), spawn
+// controller processes, run a private PostgreSQL cluster they stop and crash, or time things that a
+// second file on a 2-core machine would skew. A new file that does any of that belongs here.
+const SERIAL_HERE = [
+  "lib/server/consoles/revoke.int.test.ts", // real kernel-boot guest behind the console
+  "lib/server/hosts/agent-tls.int.test.ts", // in-process agent over mTLS
+  "lib/server/hosts/agent-trust.int.test.ts",
+  "lib/server/hosts/controller-tls.int.test.ts",
+  "lib/server/hosts/hostile-agent.int.test.ts",
+  "lib/server/insights/metrics-agent.int.test.ts", // startFrontedAgent: real agent + QEMU
+  "lib/server/mobility/evacuate-agents.int.test.ts",
+  "lib/server/mobility/ha-agent.int.test.ts",
+  "lib/server/mobility/migrate-agents.int.test.ts",
+  "lib/server/snapshots/real-agent.int.test.ts",
+  "lib/server/vms/provision.int.test.ts",
+  "lib/server/vms/disk-full.int.test.ts",
+  "lib/server/volumes/volumes-agent.int.test.ts",
+  "lib/server/platform/multi-controller.int.test.ts", // two controller processes, one SIGKILLed
+  "lib/server/platform/pg-restart.int.test.ts", // private cluster stopped and crashed, outage timings
+  "lib/server/vms/placement-processes.int.test.ts", // two controller processes
+];
+const DB_ONLY = [
+  ...DB_ONLY_DIRS.flatMap((dir) =>
+    readdirSync(fileURLToPath(new URL(dir, import.meta.url)), { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".int.test.ts"))
+      .map((f) => `${dir}/${f.split("\\").join("/")}`),
+  ),
+  ...DB_ONLY_FILES,
+].filter((f) => !SERIAL_HERE.includes(f));
+// A path as a glob: app/api/v1/vms/[id]/… and app/(console)/… hold glob syntax.
+const literal = (f: string) => f.replace(/[[\](){}*?!+@]/g, "\\$&");
+
+// Three projects. `unit`: pure code and in-process fakes — no QEMU, OVS, database or build; runs in
+// parallel in well under a minute (`npm run test:unit`). `integration-db` (DB_ONLY above): real
+// SQLite and PostgreSQL, two files at a time. `integration`: the other *.int.test.ts — QEMU guests,
+// Open vSwitch, agents, the standalone build — one file at a time on a 2-core machine, after the
+// others (sequence.groupOrder; vitest runs a project with fileParallelism: false in a group of its
+// own, last). `npm test` runs all three.
 export default defineConfig({
   resolve: {
     alias: {
@@ -30,9 +71,21 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: "integration-db",
+          include: DB_ONLY.map(literal),
+          exclude: NOT_HERE,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: "integration",
           include: ["**/*.int.test.ts"],
-          exclude: NOT_HERE,
+          exclude: [...NOT_HERE, ...DB_ONLY.map(literal)],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -2,14 +2,52 @@
 # `npm test`: the whole suite from a fresh clone — install, lint, typecheck, unit + integration
 # (real SQLite, real PostgreSQL, real QEMU/OVS), then Playwright e2e in Debian's Chromium.
 # Every service it starts is stopped on exit, also on failure.
+#
+# Work that waits rather than computes runs beside other work (2 cores): the boot fixtures and the
+# arm64 Node (downloads) beside `npm ci` and the checks; eslint, prettier and tsc at once; the arm64
+# agent suite (its node_modules install, then one emulated core) beside the serial integration files
+# (QEMU guests and agents that mostly wait: about one core busy). A job run beside others writes to
+# .cache/logs/<name>.log, printed when it is joined.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 START=$(date +%s)
 step() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$1" "$(( $(date +%s) - START ))"; }
 
+mkdir -p .cache/logs
+declare -A BG_PID=() BG_T0=()
+# start_bg NAME CMD…: starts CMD in a process group of its own, output to .cache/logs/NAME.log.
+start_bg() {
+  local name=$1
+  shift
+  BG_T0[$name]=$(date +%s)
+  setsid "$@" >".cache/logs/$name.log" 2>&1 </dev/null &
+  BG_PID[$name]=$!
+}
+# join_bg NAME: waits for it, prints its log and how long it ran; returns its exit status.
+join_bg() {
+  local name=$1 rc=0
+  wait "${BG_PID[$name]}" || rc=$?
+  unset "BG_PID[$name]"
+  cat ".cache/logs/$name.log"
+  printf '\033[1m-- %s: exit %s after %ss (joined at %ss)\033[0m\n' "$name" "$rc" \
+    "$(( $(date +%s) - BG_T0[$name] ))" "$(( $(date +%s) - START ))"
+  return "$rc"
+}
+
+cleanup() {
+  local pid
+  for pid in "${BG_PID[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
 step "system packages"
 bash scripts/install-system-deps.sh
+
+# Needs no node_modules: mostly downloads, beside npm ci and the checks; joined before vitest.
+step "test fixtures and arm64 Node for the aarch64 agent (cached; in the background)"
+start_bg prefetch bash -c 'bash scripts/fixtures/build.sh && bash scripts/fleet/arm64-node.sh >/dev/null'
 
 step "npm packages"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -19,22 +57,15 @@ fi
 step "prisma clients"
 node scripts/prisma-generate.mjs
 
-step "lint (eslint: no warnings, no import cycles, domain boundaries; file and line size)"
-npx eslint . --max-warnings=0
-node scripts/check-import-cycles.mjs
-node scripts/check-source-shape.mjs
-
-step "format (prettier)"
-npx prettier --check . --log-level=warn
-
-step "typecheck"
-npx tsc --noEmit
-
-step "test fixtures (cached)"
-bash scripts/fixtures/build.sh
-
-step "arm64 Node for the aarch64 agent (cached)"
-bash scripts/fleet/arm64-node.sh >/dev/null
+step "lint (eslint: no warnings, no import cycles, domain boundaries; file and line size), format (prettier), typecheck — at once"
+start_bg lint bash -c 'npx eslint . --max-warnings=0 && node scripts/check-import-cycles.mjs && node scripts/check-source-shape.mjs'
+start_bg format npx prettier --check . --log-level=warn
+start_bg typecheck npx tsc --noEmit
+checks=0
+join_bg lint || checks=1
+join_bg format || checks=1
+join_bg typecheck || checks=1
+[ "$checks" = 0 ] || { echo "lint, format or typecheck failed (above)" >&2; exit 1; }
 
 step "agent bundle"
 node scripts/build-agent.mjs
@@ -42,11 +73,6 @@ node scripts/build-agent.mjs
 # The custom server (server/ → dist/server.mjs): docker/standalone.int.test.ts and Playwright start it.
 step "server bundle"
 node scripts/build-server.mjs
-
-cleanup() {
-  bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
 
 step "PostgreSQL for integration tests"
 if POLYARCH_TEST_PG_URL=$(bash scripts/pg-test-server.sh start); then
@@ -60,16 +86,31 @@ fi
 step "build the console"
 npx next build
 
-rm -rf .cache/reports && mkdir -p .cache/reports
-step "unit + integration tests (vitest)"
-npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-results.json
+step "test fixtures and arm64 Node (joining the background job)"
+join_bg prefetch
 
-step "agent unit suite under arm64 Node (qemu-user)"
-bash scripts/test-agent-arm64.sh --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-arm64-results.json
+rm -rf .cache/reports && mkdir -p .cache/reports
+# Two runs: the serial `integration` project gets the arm64 suite beside it (vitest.config.ts).
+# Both vitest runs and the arm64 suite run to the end before a failure of any of them stops the script.
+step "unit + database integration tests (vitest: unit, integration-db)"
+vitest_rc=0
+npx vitest run --project unit --project integration-db \
+  --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-results.json || vitest_rc=1
+
+step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); the arm64 agent suite beside it"
+start_bg arm64 bash scripts/test-agent-arm64.sh --reporter=default --reporter=json \
+  --outputFile.json=.cache/reports/vitest-arm64-results.json
+npx vitest run --project integration \
+  --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-integration-results.json || vitest_rc=1
+
+step "agent unit suite under arm64 Node (qemu-user; joining the background job)"
+join_bg arm64 || vitest_rc=1
+[ "$vitest_rc" = 0 ] || { echo "vitest failed (above)" >&2; exit 1; }
 
 step "browser tests (playwright)"
 npx playwright test
 
 step "summary"
-node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/vitest-arm64-results.json .cache/reports/e2e-results.json
+node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/vitest-integration-results.json \
+  .cache/reports/vitest-arm64-results.json .cache/reports/e2e-results.json
 echo "total time: $(( $(date +%s) - START ))s"

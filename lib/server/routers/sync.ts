@@ -11,7 +11,7 @@ import { prefixLength } from "../../ipam";
 import type { RouterSpec } from "../../schemas/agent-router";
 import { AppError } from "../../errors";
 import { agentClient } from "../hosts";
-import { db, env, isUniqueViolation, logError } from "../platform";
+import { db, env, isUniqueViolation, logError, logInfo } from "../platform";
 import { takeExternalAddress } from "./external-networks";
 
 export interface RouterSyncResult {
@@ -274,7 +274,8 @@ export async function sweepStrayRouters(opts: { nowMs?: number } = {}): Promise<
         // An agent without routers (older, or no OVS) answers 404 for the list: nothing to sweep.
         if (error instanceof AppError && error.code === "not_found") return;
         failed++;
-        logError("routers.sweep_failed", error, { hostId: host.id });
+        // A host that went away since its last heartbeat: the offline sweep handles it; the next run retries.
+        logInfo("routers.sweep_skipped", { hostId: host.id, error: message(error) });
       }
     }),
   );
