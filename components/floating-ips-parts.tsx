@@ -60,6 +60,38 @@ export const th = "px-3 py-2";
 export const thead = "bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600";
 
 /**
+ * A table with a screen-reader caption and one header per column label (plus "actions" when given);
+ * the rows are the children.
+ */
+export function ListTable({
+  caption,
+  columns,
+  actions,
+  children,
+}: {
+  caption: string;
+  columns: string[];
+  actions?: string | false;
+  children: React.ReactNode;
+}) {
+  return (
+    <table className="min-w-full divide-y divide-slate-200 text-sm">
+      <caption className="sr-only">{caption}</caption>
+      <thead className={thead}>
+        <tr>
+          {[...columns, ...(actions ? [actions] : [])].map((label) => (
+            <th key={label} scope="col" className={th}>
+              {label}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody className="divide-y divide-slate-100">{children}</tbody>
+    </table>
+  );
+}
+
+/**
  * A labelled control; `error` (the server's zod message for this field) shows under it. The label sits
  * beside the control (htmlFor), not around it, so a select's name is the label alone, not label + value.
  */

@@ -5,6 +5,7 @@
 import { useTranslations } from "next-intl";
 import { ActionMessage, CreateFormCard, useActionRunner } from "@/components/admin-form";
 import {
+  ListTable,
   type Choice,
   type ExternalNetworkView,
   Field,
@@ -15,8 +16,6 @@ import {
   card,
   dangerButton,
   smallButton,
-  th,
-  thead,
 } from "@/components/floating-ips-parts";
 
 const STATE_CLASS: Record<string, string> = {
@@ -153,30 +152,21 @@ export function RoutersSection({
             <p className="mt-2 text-sm text-slate-600">{t("noPorts")}</p>
           ) : (
             <div className="mt-2 overflow-x-auto">
-              <table className="min-w-full divide-y divide-slate-200 text-sm">
-                <caption className="sr-only">{t("portsCaption", { name: r.name })}</caption>
-                <thead className={thead}>
-                  <tr>
-                    {["host", "address", "state", "error"].map((c) => (
-                      <th key={c} scope="col" className={th}>
-                        {t(`ports.${c}`)}
-                      </th>
-                    ))}
+              <ListTable
+                caption={t("portsCaption", { name: r.name })}
+                columns={["host", "address", "state", "error"].map((c) => t(`ports.${c}`))}
+              >
+                {r.ports.map((p) => (
+                  <tr key={p.hostId}>
+                    <td className="px-3 py-2">{p.hostName}</td>
+                    <td className="px-3 py-2 font-mono">{p.address}</td>
+                    <td className={`px-3 py-2 ${STATE_CLASS[p.state] ?? ""}`}>
+                      {["active", "pending", "error"].includes(p.state) ? t(`states.${p.state}`) : p.state}
+                    </td>
+                    <td className="px-3 py-2 break-all text-red-700">{p.error}</td>
                   </tr>
-                </thead>
-                <tbody className="divide-y divide-slate-100">
-                  {r.ports.map((p) => (
-                    <tr key={p.hostId}>
-                      <td className="px-3 py-2">{p.hostName}</td>
-                      <td className="px-3 py-2 font-mono">{p.address}</td>
-                      <td className={`px-3 py-2 ${STATE_CLASS[p.state] ?? ""}`}>
-                        {["active", "pending", "error"].includes(p.state) ? t(`states.${p.state}`) : p.state}
-                      </td>
-                      <td className="px-3 py-2 break-all text-red-700">{p.error}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </ListTable>
             </div>
           )}
         </section>
@@ -254,54 +244,41 @@ export function ExternalNetworksSection({
         </CreateFormCard>
       )}
       <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white">
-        <table className="min-w-full divide-y divide-slate-200 text-sm">
-          <caption className="sr-only">{t("title")}</caption>
-          <thead className={thead}>
-            <tr>
-              {["name", "cidr", "gateway", "pool", "used", "routers"].map((c) => (
-                <th key={c} scope="col" className={th}>
-                  {t(`columns.${c}`)}
-                </th>
-              ))}
+        <ListTable
+          caption={t("title")}
+          columns={["name", "cidr", "gateway", "pool", "used", "routers"].map((c) => t(`columns.${c}`))}
+          actions={isAdmin && t("columns.actions")}
+        >
+          {externalNetworks.map((x) => (
+            <tr key={x.id} data-testid={`external-${x.name}`} className="hover:bg-slate-50">
+              <td className="px-3 py-2 font-medium break-all">{x.name}</td>
+              <td className="px-3 py-2 font-mono">{x.cidr}</td>
+              <td className="px-3 py-2 font-mono">
+                {x.gateway ?? <span className="text-slate-600">{t("none")}</span>}
+              </td>
+              <td className="px-3 py-2 font-mono text-xs">
+                {x.poolStart}–{x.poolEnd}
+              </td>
+              <td className="px-3 py-2" data-testid="used">
+                {t("used", { used: x.usedAddresses, size: x.poolSize })}
+              </td>
+              <td className="px-3 py-2">{x.routerCount}</td>
               {isAdmin && (
-                <th scope="col" className={th}>
-                  {t("columns.actions")}
-                </th>
+                <td className="px-3 py-2">
+                  <button
+                    type="button"
+                    className={dangerButton}
+                    disabled={pending}
+                    aria-label={t("deleteLabel", { name: x.name })}
+                    onClick={() => remove(x)}
+                  >
+                    {t("delete")}
+                  </button>
+                </td>
               )}
             </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {externalNetworks.map((x) => (
-              <tr key={x.id} data-testid={`external-${x.name}`} className="hover:bg-slate-50">
-                <td className="px-3 py-2 font-medium break-all">{x.name}</td>
-                <td className="px-3 py-2 font-mono">{x.cidr}</td>
-                <td className="px-3 py-2 font-mono">
-                  {x.gateway ?? <span className="text-slate-600">{t("none")}</span>}
-                </td>
-                <td className="px-3 py-2 font-mono text-xs">
-                  {x.poolStart}–{x.poolEnd}
-                </td>
-                <td className="px-3 py-2" data-testid="used">
-                  {t("used", { used: x.usedAddresses, size: x.poolSize })}
-                </td>
-                <td className="px-3 py-2">{x.routerCount}</td>
-                {isAdmin && (
-                  <td className="px-3 py-2">
-                    <button
-                      type="button"
-                      className={dangerButton}
-                      disabled={pending}
-                      aria-label={t("deleteLabel", { name: x.name })}
-                      onClick={() => remove(x)}
-                    >
-                      {t("delete")}
-                    </button>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </ListTable>
         {externalNetworks.length === 0 && (
           <p className="px-6 py-8 text-center text-sm text-slate-600">{isAdmin ? t("emptyAdmin") : t("empty")}</p>
         )}

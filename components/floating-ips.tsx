@@ -7,6 +7,7 @@ import { useState } from "react";
 import { useTranslations } from "next-intl";
 import { ActionMessage, CreateFormCard, useActionRunner } from "@/components/admin-form";
 import {
+  ListTable,
   type Choice,
   type ExternalNetworkView,
   Field,
@@ -18,8 +19,6 @@ import {
   type RouterView,
   dangerButton,
   smallButton,
-  th,
-  thead,
 } from "@/components/floating-ips-parts";
 import { ExternalNetworksSection, RoutersSection } from "@/components/floating-ips-routing";
 
@@ -169,94 +168,83 @@ function FloatingIpsSection({
         </CreateFormCard>
       )}
       <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white">
-        <table className="min-w-full divide-y divide-slate-200 text-sm">
-          <caption className="sr-only">{t("title")}</caption>
-          <thead className={thead}>
-            <tr>
-              {["address", "externalNetwork", "project", "mappedTo", "host", "description"].map((c) => (
-                <th key={c} scope="col" className={th}>
-                  {t(`columns.${c}`)}
-                </th>
-              ))}
+        <ListTable
+          caption={t("title")}
+          columns={["address", "externalNetwork", "project", "mappedTo", "host", "description"].map((c) =>
+            t(`columns.${c}`),
+          )}
+          actions={canManage && t("columns.actions")}
+        >
+          {floatingIps.map((f) => (
+            <tr key={f.id} data-testid={`floating-ip-${f.address}`} className="align-top hover:bg-slate-50">
+              <td className="px-3 py-2 font-mono font-medium">{f.address}</td>
+              <td className="px-3 py-2">{f.externalNetworkName}</td>
+              <td className="px-3 py-2 break-all">{f.projectName}</td>
+              <td className="px-3 py-2" data-testid="mapping">
+                {f.nicId ? (
+                  <span>
+                    {f.vmName ?? "?"} <span className="font-mono">({f.fixedIp ?? "?"})</span>
+                  </span>
+                ) : (
+                  <span className="text-slate-600">{t("notMapped")}</span>
+                )}
+              </td>
+              <td className="px-3 py-2">{f.hostName ?? <span className="text-slate-600">—</span>}</td>
+              <td className="px-3 py-2 break-all">{f.description}</td>
               {canManage && (
-                <th scope="col" className={th}>
-                  {t("columns.actions")}
-                </th>
-              )}
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {floatingIps.map((f) => (
-              <tr key={f.id} data-testid={`floating-ip-${f.address}`} className="align-top hover:bg-slate-50">
-                <td className="px-3 py-2 font-mono font-medium">{f.address}</td>
-                <td className="px-3 py-2">{f.externalNetworkName}</td>
-                <td className="px-3 py-2 break-all">{f.projectName}</td>
-                <td className="px-3 py-2" data-testid="mapping">
-                  {f.nicId ? (
-                    <span>
-                      {f.vmName ?? "?"} <span className="font-mono">({f.fixedIp ?? "?"})</span>
-                    </span>
-                  ) : (
-                    <span className="text-slate-600">{t("notMapped")}</span>
-                  )}
-                </td>
-                <td className="px-3 py-2">{f.hostName ?? <span className="text-slate-600">—</span>}</td>
-                <td className="px-3 py-2 break-all">{f.description}</td>
-                {canManage && (
-                  <td className="px-3 py-2">
-                    <div className="flex flex-wrap items-center gap-2">
-                      {f.nicId ? (
-                        <button
-                          type="button"
-                          className={smallButton}
-                          disabled={pending}
-                          aria-label={t("unmapLabel", { address: f.address })}
-                          onClick={() =>
-                            run(actions.map({ id: f.id, nicId: null }), t("unmapped", { address: f.address }))
-                          }
-                        >
-                          {t("unmap")}
-                        </button>
-                      ) : (
-                        projectNics(f.projectId).length > 0 && (
-                          <form
-                            onSubmit={(e) => map(e, f)}
-                            aria-label={t("mapLabel", { address: f.address })}
-                            className="flex items-center gap-1"
-                          >
-                            <select
-                              name="nicId"
-                              aria-label={t("nicFor", { address: f.address })}
-                              className="rounded-md border border-slate-300 px-2 py-1 text-sm"
-                            >
-                              {projectNics(f.projectId).map((n) => (
-                                <option key={n.id} value={n.id}>
-                                  {n.vmName} ({n.ip})
-                                </option>
-                              ))}
-                            </select>
-                            <button type="submit" className={smallButton} disabled={pending}>
-                              {t("map")}
-                            </button>
-                          </form>
-                        )
-                      )}
+                <td className="px-3 py-2">
+                  <div className="flex flex-wrap items-center gap-2">
+                    {f.nicId ? (
                       <button
                         type="button"
-                        className={dangerButton}
+                        className={smallButton}
                         disabled={pending}
-                        aria-label={t("releaseLabel", { address: f.address })}
-                        onClick={() => release(f)}
+                        aria-label={t("unmapLabel", { address: f.address })}
+                        onClick={() =>
+                          run(actions.map({ id: f.id, nicId: null }), t("unmapped", { address: f.address }))
+                        }
                       >
-                        {t("release")}
+                        {t("unmap")}
                       </button>
-                    </div>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                    ) : (
+                      projectNics(f.projectId).length > 0 && (
+                        <form
+                          onSubmit={(e) => map(e, f)}
+                          aria-label={t("mapLabel", { address: f.address })}
+                          className="flex items-center gap-1"
+                        >
+                          <select
+                            name="nicId"
+                            aria-label={t("nicFor", { address: f.address })}
+                            className="rounded-md border border-slate-300 px-2 py-1 text-sm"
+                          >
+                            {projectNics(f.projectId).map((n) => (
+                              <option key={n.id} value={n.id}>
+                                {n.vmName} ({n.ip})
+                              </option>
+                            ))}
+                          </select>
+                          <button type="submit" className={smallButton} disabled={pending}>
+                            {t("map")}
+                          </button>
+                        </form>
+                      )
+                    )}
+                    <button
+                      type="button"
+                      className={dangerButton}
+                      disabled={pending}
+                      aria-label={t("releaseLabel", { address: f.address })}
+                      onClick={() => release(f)}
+                    >
+                      {t("release")}
+                    </button>
+                  </div>
+                </td>
+              )}
+            </tr>
+          ))}
+        </ListTable>
         {floatingIps.length === 0 && (
           <p className="px-6 py-8 text-center text-sm text-slate-600" data-testid="floating-ips-empty">
             {t("empty")}
