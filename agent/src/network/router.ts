@@ -225,11 +225,16 @@ export class RouterService {
     const { netns, uplinkInner: dev } = names;
     void (async () => {
       // A new uplink takes a moment to come up on the bridge: arping on it before fails "Network is down".
-      for (let i = 0; i < 30 && !(await this.linkUp(netns, dev)); i++) await new Promise((r) => setTimeout(r, 100));
+      let up = false;
+      for (let i = 0; i < 30 && !(up = await this.linkUp(netns, dev)); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      // Gone or still down (the router was removed meanwhile): nothing to announce on.
+      if (!up) return this.log("info", "router.garp_skipped", { netns, addresses });
       await Promise.all(
         addresses.map((ip) =>
-          this.inNs(netns, "arping", "-q", "-U", "-c", "2", "-I", dev, ip).catch((e: unknown) =>
-            this.log("warn", "router.garp_failed", { netns, ip, error: e }),
+          this.inNs(netns, "arping", "-q", "-U", "-c", "2", "-I", dev, ip).catch(async (e: unknown) =>
+            // The uplink removed during the announcement (router deleted or stopped) is not a failure.
+            this.log((await this.linkUp(netns, dev)) ? "warn" : "info", "router.garp_failed", { netns, ip, error: e }),
           ),
         ),
       );
