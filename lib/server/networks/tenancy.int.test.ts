@@ -4,18 +4,13 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db, type Actor } from "../platform";
-import type { Role } from "../../permissions";
-import { addUserToProjects, createProject } from "../projects";
+import { createProject } from "../projects";
 import { createVm } from "../vms";
 import { createNetworkSchema, networkListQuery, updateNetworkSchema } from "../../schemas/networks";
 import { createNetwork, deleteNetwork, getNetwork, listNetworks, updateNetwork } from ".";
-import { insertTestHost, insertTestImage } from "../testing/rows";
+import { insertTestHost, insertTestImage, insertTestUser } from "../testing/rows";
 
-async function user(email: string, role: Role, projectIds: string[]): Promise<Actor> {
-  const u = await db().user.create({ data: { id: `u-${email.split("@")[0]}`, email, name: email, role } });
-  await addUserToProjects(u.id, projectIds);
-  return { id: u.id, email, name: email, role, via: "session" };
-}
+const user = insertTestUser;
 
 const as = (actor: Actor) => ({ actor, clientIp: "127.0.0.1" });
 const names = async (actor: Actor) =>

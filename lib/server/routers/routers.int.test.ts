@@ -8,15 +8,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { AppError } from "../../errors";
-import type { Role } from "../../permissions";
 import { routerSpecSchema, type RouterSpec } from "../../schemas/agent-router";
 import { createExternalNetworkSchema, createFloatingIpSchema, createRouterSchema } from "../../schemas/routers";
 import { db, type Actor } from "../platform";
-import { addUserToProjects, createProject, deleteProject } from "../projects";
+import { createProject, deleteProject } from "../projects";
 import { createNetwork, deleteNetwork } from "../networks";
 import { createNetworkSchema } from "../../schemas/networks";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
-import { insertTestHost, insertTestImage, insertTestNetwork } from "../testing/rows";
+import { insertTestHost, insertTestImage, insertTestNetwork, insertTestUser } from "../testing/rows";
 import type { TestDatabase } from "../../../prisma/test-db";
 import {
   createExternalNetwork,
@@ -34,11 +33,7 @@ import {
   updateRouter,
 } from ".";
 
-async function user(email: string, role: Role, projectIds: string[]): Promise<Actor> {
-  const u = await db().user.create({ data: { id: `u-${email.split("@")[0]}`, email, name: email, role } });
-  await addUserToProjects(u.id, projectIds);
-  return { id: u.id, email, name: email, role, via: "session" };
-}
+const user = insertTestUser;
 const as = (actor: Actor) => ({ actor, clientIp: "127.0.0.1" });
 
 /** An agent's router routes: validates like the agent, keeps the routers by VLAN. */

@@ -1,7 +1,9 @@
 // Rows the integration tests of VM rights, networks and images stand on: one online x86_64 host with
 // room to spare and a ready, public kernel image. Only the database rows — no agent behind the host
 // unless the test passes its own agentUrl.
-import { db } from "../platform";
+import type { Role } from "../../permissions";
+import { db, type Actor } from "../platform";
+import { addUserToProjects } from "../projects";
 
 type HostData = Parameters<ReturnType<typeof db>["host"]["create"]>[0]["data"];
 type ImageData = Parameters<ReturnType<typeof db>["image"]["create"]>[0]["data"];
@@ -56,4 +58,11 @@ export function insertTestNetwork(vlan: number, projectId: string | null, overri
       ...overrides,
     } as NetworkData,
   });
+}
+
+/** A user row with `role` in `projectIds`, as the Actor a session of theirs would be (id u-<local part>). */
+export async function insertTestUser(email: string, role: Role, projectIds: string[]): Promise<Actor> {
+  const u = await db().user.create({ data: { id: `u-${email.split("@")[0]}`, email, name: email, role } });
+  await addUserToProjects(u.id, projectIds);
+  return { id: u.id, email, name: email, role, via: "session" };
 }

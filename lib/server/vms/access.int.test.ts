@@ -3,21 +3,16 @@ import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db } from "../platform";
 import type { Actor } from "../platform";
-import type { Role } from "../../permissions";
 import { vmListQuery } from "../../schemas/entities";
 import { DEFAULT_PROJECT_ID } from "../../schemas/projects";
-import { addUserToProjects, createProject } from "../projects";
+import { createProject } from "../projects";
 import { createVm, deleteVm, vmAction } from ".";
 import { getVm, listVms } from "./queries";
 import { issueConsoleTicket } from "../consoles";
 import { canSeeVm, requireVmAccess, taskScopeFor, vmScopeFor } from "./access";
-import { insertTestHost, insertTestImage } from "../testing/rows";
+import { insertTestHost, insertTestImage, insertTestUser } from "../testing/rows";
 
-async function user(email: string, role: Role, projectIds: string[]): Promise<Actor> {
-  const u = await db().user.create({ data: { id: `u-${email.split("@")[0]}`, email, name: email, role } });
-  await addUserToProjects(u.id, projectIds);
-  return { id: u.id, email, name: email, role, via: "session" };
-}
+const user = insertTestUser;
 
 const vmInput = (imageId: string, name: string, projectId?: string) => ({
   name,

@@ -6,9 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import type { TestDatabase } from "../../../prisma/test-db";
 import { db, type Actor } from "../platform";
-import type { Role } from "../../permissions";
-import { addUserToProjects, createProject, deleteProject } from "../projects";
-import { insertTestHost, insertTestImage } from "../testing/rows";
+import { createProject, deleteProject } from "../projects";
+import { insertTestHost, insertTestImage, insertTestUser } from "../testing/rows";
 import { bootFor, claimHostDelta, createVm, ejectMedia, insertMedia, resizeVm, specFor } from "../vms";
 import { createVolumeSchema } from "../../schemas/volumes";
 import {
@@ -22,11 +21,7 @@ import {
   requireVolumeAccess,
 } from ".";
 
-async function user(email: string, role: Role, projectIds: string[]): Promise<Actor> {
-  const u = await db().user.create({ data: { id: `u-${email.split("@")[0]}`, email, name: email, role } });
-  await addUserToProjects(u.id, projectIds);
-  return { id: u.id, email, name: email, role, via: "session" };
-}
+const user = insertTestUser;
 
 const who = (actor: Actor) => ({ actor, clientIp: "127.0.0.1" });
 
