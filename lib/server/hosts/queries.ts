@@ -23,7 +23,7 @@ export function displayHostStatus(h: Pick<Host, "status" | "adminState">): (type
 }
 
 /** The `network` part of the host's last reported facts; null when absent (an older agent) or unreadable. */
-function networkFacts(facts: string | null): { dhcp: boolean; externalNetwork: boolean } | null {
+export function networkFacts(facts: string | null): { dhcp: boolean; externalNetwork: boolean } | null {
   try {
     const n = facts ? (JSON.parse(facts) as { network?: { dhcp?: unknown; externalNetwork?: unknown } }).network : null;
     return n && typeof n.dhcp === "boolean" && typeof n.externalNetwork === "boolean"

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { prefixLength } from "../../ipam";
 import type { RouterSpec } from "../../schemas/agent-router";
 import { AppError } from "../../errors";
-import { agentClient } from "../hosts";
+import { agentClient, networkFacts } from "../hosts";
 import { db, env, isUniqueViolation, logError, logInfo } from "../platform";
 import { takeExternalAddress } from "./external-networks";
 
@@ -51,13 +51,9 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 function unreachable(host: HostRow): string | null {
   if (host.status !== "online" || !host.agentUrl)
     return `Host ${host.name} is offline; its router follows when it is back.`;
-  try {
-    const facts = host.facts ? (JSON.parse(host.facts) as { network?: { externalNetwork?: unknown } }) : null;
-    if (facts?.network?.externalNetwork === false)
-      return `Host ${host.name} has no external network: start its agent with --external-bridge.`;
-  } catch {
-    // unreadable facts: let the agent answer
-  }
+  // Unknown (an older agent, unreadable facts): let the agent answer.
+  if (networkFacts(host.facts)?.externalNetwork === false)
+    return `Host ${host.name} has no external network: start its agent with --external-bridge.`;
   return null;
 }
 
