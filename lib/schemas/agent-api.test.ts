@@ -1,23 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { hostFactsSchema, type HostFacts } from "./agent-api";
-
-const facts: HostFacts = {
-  hostname: "h1",
-  machineId: "m-1",
-  arch: "aarch64",
-  cpuCount: 2,
-  cpuModel: "ARM Neoverse-N1",
-  memoryMb: 4096,
-  diskGb: 20,
-  kvm: false,
-  qemu: { version: "7.2.22", binaries: { aarch64: "/usr/bin/qemu-system-aarch64" }, firmware: {} },
-  ovs: { available: true, version: "3.1.0", datapath: "netdev" },
-  nativeArches: [],
-  emulatedArches: ["aarch64"],
-  maxVcpusNative: null,
-  maxVcpusEmulated: 2,
-  agentVersion: "0.1.0",
-};
+import { hostFactsSchema } from "./agent-api";
+import { SAMPLE_HOST_FACTS as facts } from "./host-facts-fixture";
 
 describe("hostFactsSchema: network (ADR 057, 058)", () => {
   it("accepts facts without it (an older agent) and leaves it absent", () => {

@@ -4,33 +4,12 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
-import {
-  heartbeatRequestSchema,
-  registerRequestSchema,
-  type HostFacts,
-  type HostImageReport,
-} from "../../../lib/schemas/agent-api";
+import { heartbeatRequestSchema, registerRequestSchema, type HostImageReport } from "../../../lib/schemas/agent-api";
 import { LeaseKeeper, leaseFileOf, monotonicMs, type Lease } from "../fence";
 import { ControllerClient, loadIdentity, saveIdentity } from "./controller-client";
+import { SAMPLE_HOST_FACTS as facts } from "../../../lib/schemas/host-facts-fixture";
 
 const JOIN = "join-token-0123456789abcdef";
-const facts: HostFacts = {
-  hostname: "h1",
-  machineId: "m-1",
-  arch: "aarch64",
-  cpuCount: 2,
-  cpuModel: "ARM Neoverse-N1",
-  memoryMb: 4096,
-  diskGb: 20,
-  kvm: false,
-  qemu: { version: "7.2.22", binaries: { aarch64: "/usr/bin/qemu-system-aarch64" }, firmware: {} },
-  ovs: { available: true, version: "3.1.0", datapath: "netdev" },
-  nativeArches: [],
-  emulatedArches: ["aarch64"],
-  maxVcpusNative: null,
-  maxVcpusEmulated: 2,
-  agentVersion: "0.1.0",
-};
 const usage = { cpuPct: 1, memoryUsedMb: 100, diskUsedGb: 1, loadAvg: [0.1, 0.1, 0.1] };
 
 /** Controller stand-in on 127.0.0.1: validates payloads with the shared schemas. */
