@@ -191,7 +191,7 @@ export async function createFloatingIp(input: CreateFloatingIpInput, who: Caller
     details: { address: row.address, projectId, nicId: row.nicId },
   });
   if (nic) await syncRouters({ networkIds: [nic.networkId] });
-  return getFloatingIp(who, row.id);
+  return toDto(row);
 }
 
 /** Maps (nicId) or unmaps (null) and re-programs the routers of the old and the new NIC's network. */

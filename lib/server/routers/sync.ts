@@ -165,7 +165,9 @@ export async function syncRouters(
         }
         let port;
         try {
-          port = await ensurePort(router.id, hostId, router.externalNetworkId);
+          port =
+            router.ports.find((p) => p.hostId === hostId) ??
+            (await ensurePort(router.id, hostId, router.externalNetworkId));
         } catch (error) {
           result.failed.push({ routerId: router.id, hostId, error: message(error) });
           logError("routers.port_allocation", error, { routerId: router.id, hostId });
