@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { schemaErrors } from "./k8s-schema";
+import { fieldsOf, kindType, schemaErrors } from "./k8s-schema";
 
 const ROOT = join(__dirname, "..");
 const DEPLOY = __dirname;
@@ -154,12 +154,12 @@ describe("deploy/ files", () => {
   });
 });
 
-describe("Kubernetes OpenAPI schemas (kubernetes-models)", () => {
+describe("Kubernetes OpenAPI schemas (kubernetes-models; unknown fields by @kubernetes/client-node's models)", () => {
   const resources = ALL_YAML.filter((f) => !KUSTOMIZATIONS.includes(f)).flatMap((f) =>
     loadDocs(f).map((o) => ({ where: `${rel(f)} ${o.kind}/${o.metadata?.name}`, o })),
   );
 
-  it("every object in deploy/ and every rendered overlay validates", () => {
+  it("every object in deploy/ and every rendered overlay validates, unknown fields refused", () => {
     expect(resources.length).toBeGreaterThan(10);
     const all = [...resources, ...Object.entries(rendered).flatMap(([k, objs]) => objs.map((o) => ({ where: k, o })))];
     for (const { where, o } of all) expect(schemaErrors(o), `${where} ${o.kind}/${o.metadata?.name}`).toEqual([]);
@@ -184,6 +184,87 @@ describe("Kubernetes OpenAPI schemas (kubernetes-models)", () => {
     );
     expect(broken((o) => (o.kind = "Deploymant"))).toMatch(/no kind Deploymant/);
     expect(broken((o) => (o.apiVersion = "extensions/v1beta1"))).toMatch(/not one deploy\/ may use/);
+  });
+
+  it("refuses unknown fields — misspelled, at the wrong level, in any kind — naming the path", () => {
+    const deployment = resources.find((r) => r.o.kind === "Deployment")!.o;
+    const broken = (edit: (o: Obj) => void, base: Obj = deployment) => {
+      const o = structuredClone(base);
+      edit(o);
+      return schemaErrors(o);
+    };
+    // each of these passes kubernetes-models' validators: only the strict check refuses it
+    expect(broken((o) => (o.spec.template.spec.containers[0].imagePullPolicyy = "IfNotPresent"))).toEqual([
+      'data/spec/template/spec/containers/0/imagePullPolicyy is an unknown field (V1Container has no field "imagePullPolicyy")',
+    ]);
+    expect(broken((o) => (o.spec.template.spec.replicas = 2))).toEqual([
+      'data/spec/template/spec/replicas is an unknown field (V1PodSpec has no field "replicas")',
+    ]);
+    expect(broken((o) => (o.spec.replica = 2))).toEqual([
+      'data/spec/replica is an unknown field (V1DeploymentSpec has no field "replica")',
+    ]);
+    expect(
+      broken((o) => (o.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true)).join("\n"),
+    ).toMatch(/containers\/0\/securityContext\/readOnlyRootFileSystem is an unknown field \(V1SecurityContext/);
+    expect(broken((o) => (o.metadata.label = { app: "x" })).join("\n")).toMatch(
+      /data\/metadata\/label is an unknown field/,
+    );
+    // every object of every kind in deploy/: a stray top-level key, and one inside its spec (or data)
+    for (const { where, o } of resources) {
+      expect(
+        broken((x) => (x.specc = {}), o),
+        where,
+      ).toEqual([`data/specc is an unknown field (${kindType(o.apiVersion, o.kind)} has no field "specc")`]);
+      const inner = o.spec ? "spec" : "metadata";
+      expect(broken((x) => (x[inner].bogus = 1), o).join("\n"), where).toMatch(
+        new RegExp(`^data/${inner}/bogus is an unknown field`),
+      );
+    }
+  });
+
+  it("maps are not unknown fields: labels, annotations, ConfigMap data, resource quantities, selectors", () => {
+    const deployment = resources.find((r) => r.o.kind === "Deployment")!.o;
+    const configMap = resources.find((r) => r.o.kind === "ConfigMap")!.o;
+    const o = structuredClone(deployment);
+    o.metadata.labels = { ...o.metadata.labels, "example.com/any-label": "x" };
+    o.metadata.annotations = { "example.com/any-annotation": "x" };
+    o.spec.selector.matchLabels["example.com/k"] = "v";
+    o.spec.template.metadata.labels["example.com/k"] = "v";
+    o.spec.template.spec.nodeSelector = { "example.com/pool": "a" };
+    o.spec.template.spec.containers[0].resources.limits = { "example.com/gpu": "1", memory: "1Gi" };
+    expect(schemaErrors(o)).toEqual([]);
+    const cm = structuredClone(configMap);
+    cm.data.ANY_NEW_KEY = "x";
+    expect(schemaErrors(cm)).toEqual([]);
+  });
+
+  it("client-node's models describe every type reachable from the kinds in deploy/ (so none is skipped)", () => {
+    const seen = new Set<string>();
+    const walk = (type: string): void => {
+      const inner = /^Array<(.+)>$/.exec(type)?.[1] ?? /^\{ \[key: string\]: (.+); \}$/.exec(type)?.[1];
+      if (inner) return walk(inner);
+      if (seen.has(type)) return;
+      seen.add(type);
+      for (const t of fieldsOf(type)?.values() ?? []) walk(t); // throws on a type it cannot read
+    };
+    const kinds = new Set(resources.map(({ o }) => kindType(o.apiVersion, o.kind)));
+    expect([...kinds].sort()).toEqual([
+      "V1ConfigMap",
+      "V1DaemonSet",
+      "V1Deployment",
+      "V1Ingress",
+      "V1Namespace",
+      "V1PersistentVolumeClaim",
+      "V1PodDisruptionBudget",
+      "V1PriorityClass",
+      "V1Service",
+      "V1ServiceAccount",
+      "V1StatefulSet",
+    ]);
+    for (const k of kinds) walk(k);
+    expect(seen.has("V1Container") && seen.has("V1ObjectMeta") && seen.has("V1PodSpec")).toBe(true);
+    expect(fieldsOf("V1ObjectMeta")?.get("labels")).toBe("{ [key: string]: string; }");
+    expect(fieldsOf("V1ResourceRequirements")?.get("limits")).toBe("{ [key: string]: string; }");
   });
 });
 
