@@ -66,7 +66,15 @@ const ARCHES = [
 function dhcpFixture(arch: string): { kernel: string; initrd: string } | null {
   const roots = [process.env.POLYARCH_FIXTURES_DIR, path.join(REPO, ".cache/fixtures")].filter(Boolean) as string[];
   for (const r of roots) {
-    const kernel = path.join(r, arch, "vmlinuz");
+    // manifest.json's kernel: on x86_64 the uncompressed vmlinux, which skips seconds of decompression under TCG
+    let name = "vmlinuz";
+    try {
+      const m = JSON.parse(fs.readFileSync(path.join(r, arch, "manifest.json"), "utf8")) as { kernel?: unknown };
+      if (typeof m.kernel === "string") name = m.kernel;
+    } catch {
+      /* no manifest: the file name Debian ships */
+    }
+    const kernel = path.join(r, arch, name);
     const initrd = path.join(r, arch, "initrd.img");
     if (!fs.existsSync(kernel) || !fs.existsSync(initrd)) continue;
     try {

@@ -19,10 +19,24 @@ export function demoCmdline(arch: string): string {
   return arch === "aarch64" ? "console=ttyAMA0 panic=-1" : "console=ttyS0 panic=-1";
 }
 
+/**
+ * The fixture's kernel for kernel boots: manifest.json's `kernel` — on x86_64 the uncompressed vmlinux
+ * (PVH entry), which boots seconds faster under TCG than the bzImage — or vmlinuz without a manifest.
+ */
+function fixtureKernel(dir: string): string {
+  try {
+    const kernel: unknown = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).kernel;
+    if (typeof kernel === "string" && /^[\w.-]+$/.test(kernel)) return join(dir, kernel);
+  } catch {
+    // no or unreadable manifest: the file name Debian ships
+  }
+  return join(dir, "vmlinuz");
+}
+
 export async function registerDemoImages(fixturesDir: string): Promise<number> {
   let added = 0;
   for (const arch of ARCHES) {
-    const kernel = join(fixturesDir, arch, "vmlinuz");
+    const kernel = fixtureKernel(join(fixturesDir, arch));
     const initrd = join(fixturesDir, arch, "initrd.img");
     if (!existsSync(kernel) || !existsSync(initrd)) continue;
     const existing = await db().image.findFirst({ where: { family: FAMILY, arch } });
