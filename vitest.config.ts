@@ -39,15 +39,25 @@ const DB_ONLY = [
   ),
   ...DB_ONLY_FILES,
 ].filter((f) => !SERIAL_HERE.includes(f));
+// Files whose tests run in a private network + mount namespace (agent/src/testing/private-netns.ts):
+// their own OVS, bridges and namespaces, which vanish with it, and little CPU (they wait on ARP,
+// DHCP and timers; two short kernel boots in all). One at a time, beside the serial project (scripts/test-all.sh).
+const NETNS_PROJECT = "integration-netns"; // agent/src/testing/private-netns.ts runs the inner half in it
+const NETNS_FILES = [
+  "agent/src/network/dhcp.int.test.ts",
+  "agent/src/network/firewall.int.test.ts",
+  "agent/src/network/port-security.int.test.ts",
+  "agent/src/network/router.int.test.ts",
+];
 // A path as a glob: app/api/v1/vms/[id]/… and app/(console)/… hold glob syntax.
 const literal = (f: string) => f.replace(/[[\](){}*?!+@]/g, "\\$&");
 
-// Three projects. `unit`: pure code and in-process fakes — no QEMU, OVS, database or build; runs in
+// Four projects. `unit`: pure code and in-process fakes — no QEMU, OVS, database or build; runs in
 // parallel in well under a minute (`npm run test:unit`). `integration-db` (DB_ONLY above): real
 // SQLite and PostgreSQL, two files at a time. `integration`: the other *.int.test.ts — QEMU guests,
 // Open vSwitch, agents, the standalone build — one file at a time on a 2-core machine, after the
 // others (sequence.groupOrder; vitest runs a project with fileParallelism: false in a group of its
-// own, last). `npm test` runs all three.
+// own, last). `integration-netns` (NETNS_FILES above). `npm test` runs all four.
 export default defineConfig({
   resolve: {
     alias: {
@@ -83,9 +93,20 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: NETNS_PROJECT,
+          include: NETNS_FILES,
+          exclude: NOT_HERE,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: "integration",
           include: ["**/*.int.test.ts"],
-          exclude: [...NOT_HERE, ...DB_ONLY.map(literal)],
+          exclude: [...NOT_HERE, ...DB_ONLY.map(literal), ...NETNS_FILES],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,

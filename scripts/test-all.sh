@@ -5,14 +5,33 @@
 #
 # Work that waits rather than computes runs beside other work (2 cores): the boot fixtures and the
 # arm64 Node (downloads) beside `npm ci` and the checks; eslint, prettier and tsc at once; the arm64
-# agent suite (its node_modules install, then one emulated core) beside the serial integration files
-# (QEMU guests and agents that mostly wait: about one core busy). A job run beside others writes to
+# agent suite (its node_modules install, then one emulated core) and the network tests in private
+# namespaces (integration-netns: they mostly wait on ARP, DHCP and timers) beside the serial
+# integration files (QEMU guests and agents). Each step's header says how busy the cores were during
+# the step before it. A job run beside others writes to
 # .cache/logs/<name>.log, printed when it is joined.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 START=$(date +%s)
-step() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$1" "$(( $(date +%s) - START ))"; }
+# cpu_note: sets CPU_NOTE to how busy the machine's cores were since the previous step, in % of all
+# cores (/proc/stat): where the suite waits rather than computes, work can run beside it.
+CPU_LAST="" CPU_NOTE=""
+cpu_note() {
+  local now busy total
+  now=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
+  CPU_NOTE=""
+  if [ -n "$CPU_LAST" ]; then
+    busy=$(( ${now% *} - ${CPU_LAST% *} ))
+    total=$(( ${now#* } - ${CPU_LAST#* } ))
+    [ "$total" -gt 0 ] && CPU_NOTE="; cores busy since the last step: $(( 100 * busy / total ))%"
+  fi
+  CPU_LAST=$now
+}
+step() {
+  cpu_note
+  printf '\n\033[1m== %s (%ss%s)\033[0m\n' "$1" "$(( $(date +%s) - START ))" "$CPU_NOTE"
+}
 
 mkdir -p .cache/logs
 declare -A BG_PID=() BG_T0=()
@@ -90,18 +109,24 @@ step "test fixtures and arm64 Node (joining the background job)"
 join_bg prefetch
 
 rm -rf .cache/reports && mkdir -p .cache/reports
-# Two runs: the serial `integration` project gets the arm64 suite beside it (vitest.config.ts).
+# Two runs: the serial `integration` project gets the arm64 suite and `integration-netns` beside it
+# (vitest.config.ts).
 # Both vitest runs and the arm64 suite run to the end before a failure of any of them stops the script.
 step "unit + database integration tests (vitest: unit, integration-db)"
 vitest_rc=0
 npx vitest run --project unit --project integration-db \
   --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-results.json || vitest_rc=1
 
-step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); the arm64 agent suite beside it"
+step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the arm64 agent suite and the private-netns network tests (integration-netns)"
 start_bg arm64 bash scripts/test-agent-arm64.sh --reporter=default --reporter=json \
   --outputFile.json=.cache/reports/vitest-arm64-results.json
+start_bg netns npx vitest run --project integration-netns \
+  --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-netns-results.json
 npx vitest run --project integration \
   --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-integration-results.json || vitest_rc=1
+
+step "network tests in private namespaces (vitest: integration-netns; joining the background job)"
+join_bg netns || vitest_rc=1
 
 step "agent unit suite under arm64 Node (qemu-user; joining the background job)"
 join_bg arm64 || vitest_rc=1
@@ -112,5 +137,5 @@ npx playwright test
 
 step "summary"
 node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/vitest-integration-results.json \
-  .cache/reports/vitest-arm64-results.json .cache/reports/e2e-results.json
+  .cache/reports/vitest-netns-results.json .cache/reports/vitest-arm64-results.json .cache/reports/e2e-results.json
 echo "total time: $(( $(date +%s) - START ))s"

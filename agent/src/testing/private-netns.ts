@@ -83,7 +83,7 @@ export function describeInPrivateNetns<R extends { passed: boolean }>(o: Private
             path.join(REPO, "node_modules", "vitest", "vitest.mjs"),
             "run",
             "--project",
-            "integration",
+            "integration-netns", // vitest.config.ts: the project of the files that use this
             path.relative(REPO, fileURLToPath(o.file)),
             "--no-color",
           ],
