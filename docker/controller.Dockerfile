@@ -11,7 +11,10 @@
 #                                      (scripts/build-server.mjs → dist/server.mjs), assemble the standalone
 #                                      tree: JavaScript and static files, identical for every arch,
 #                                      so it runs once, natively, on the builder's own CPU.
-#   native  $TARGETPLATFORM            the native add-ons (better-sqlite3) for the target CPU.
+#   native  --platform=$BUILDPLATFORM  the native add-ons (better-sqlite3, sharp's binaries) for
+#                                      $TARGETARCH: prebuilt packages for the target from npm, the rest
+#                                      cross-compiled on the builder's CPU (Debian's cross gcc, node-gyp
+#                                      --arch; ADR 053) — compiling under emulation takes far too long.
 #   runtime $TARGETPLATFORM            Debian packages (qemu-img for image validation,
 #                                      decompressors; tar + pg_dump 15 for scripts/backup.mjs),
 #                                      non-root user, the two trees above.
@@ -19,9 +22,9 @@ ARG NODE_VERSION=20
 # Base images are build arguments so that one file serves both builds: the defaults are the official
 # multi-arch Node images (a registry build, scripts/docker-build.sh); `npm run images` passes local
 # stand-ins made with debootstrap + Node from npm (scripts/images/, ADR 053). BUILD_IMAGE runs on the
-# builder's CPU; the others are images of the target platform.
+# builder's CPU (it needs apt, a C/C++ toolchain, python3 and Node's headers: the non-slim image);
+# RUNTIME_IMAGE is an image of the target platform.
 ARG BUILD_IMAGE=node:${NODE_VERSION}-bookworm
-ARG NATIVE_IMAGE=node:${NODE_VERSION}-bookworm
 ARG RUNTIME_IMAGE=node:${NODE_VERSION}-bookworm-slim
 
 # ------------------------------------------------------------------------------------------- build
@@ -41,11 +44,24 @@ RUN node scripts/prisma-generate.mjs \
  && node docker/assemble-standalone.mjs --out /out/app --native-manifest /out/native/package.json
 
 # ------------------------------------------------------------------------------------------ native
-FROM ${NATIVE_IMAGE} AS native
+FROM --platform=$BUILDPLATFORM ${BUILD_IMAGE} AS native
+ARG TARGETARCH
+ARG BUILDARCH
+# The cross toolchain (Debian's gcc-<target>-linux-gnu) when the target is not the builder's CPU;
+# nothing extra for a native build.
+RUN case "$TARGETARCH" in \
+      "$BUILDARCH") exit 0 ;; \
+      arm64) cross=aarch64-linux-gnu ;; \
+      amd64) cross=x86-64-linux-gnu ;; \
+      *) echo "native: no cross toolchain for $TARGETARCH" >&2; exit 1 ;; \
+    esac \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "gcc-$cross" "g++-$cross" \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /native
 COPY docker/native-stage.mjs /native-stage.mjs
 COPY --from=build /out/native/package.json ./package.json
-RUN --mount=type=cache,target=/root/.npm node /native-stage.mjs /native /out
+RUN --mount=type=cache,target=/root/.npm node /native-stage.mjs /native /out --arch "$TARGETARCH"
 
 # ----------------------------------------------------------------------------------------- runtime
 FROM ${RUNTIME_IMAGE} AS runtime

@@ -125,8 +125,17 @@ const ARCH_INDEPENDENT = [
   /scripts\/prisma-generate\.mjs/,
   /assemble-standalone\.mjs/,
 ];
-/** Work that must happen on the target arch. */
+/** Work whose result differs per target arch. */
 const PER_ARCH = [/apt-get install/, /native-stage\.mjs/, /npm (rebuild|install)\b/];
+/**
+ * A $BUILDPLATFORM stage may do per-arch work only by cross-compiling: it declares `ARG TARGETARCH` and
+ * every per-arch command uses it (e.g. native add-ons built on the builder's CPU for the target).
+ */
+const crossCompiles = (s: Stage) =>
+  s.instructions.some((i) => i.keyword === "ARG" && /^TARGETARCH\b/.test(i.args)) &&
+  runs(s)
+    .filter((r) => PER_ARCH.some((re) => re.test(r)))
+    .every((r) => /\$\{?TARGETARCH\b/.test(r));
 
 describe(".dockerignore", () => {
   it("follows Docker's pattern rules (last match wins, ** and !, parents)", () => {
@@ -238,14 +247,18 @@ describe.each(Object.entries(DOCKERFILES) as [keyof typeof DOCKERFILES, string][
     }
   });
 
-  it("architecture-independent work runs once on $BUILDPLATFORM; per-arch work and the final stage on the target", () => {
+  it("architecture-independent work runs once on $BUILDPLATFORM; per-arch work on the target or cross-compiled for it", () => {
     for (const s of stages) {
       const cmds = runs(s).join("\n");
       const independent = ARCH_INDEPENDENT.some((re) => re.test(cmds));
       const perArch = PER_ARCH.some((re) => re.test(cmds));
       if (independent)
         expect(s.platform, `${file} stage ${s.name} builds JS: --platform=$BUILDPLATFORM`).toBe("$BUILDPLATFORM");
-      if (perArch) expect(s.platform, `${file} stage ${s.name} does per-arch work: no --platform`).toBeNull();
+      if (perArch && s.platform === "$BUILDPLATFORM")
+        expect(crossCompiles(s), `${file} stage ${s.name} does per-arch work on $BUILDPLATFORM: for $TARGETARCH`).toBe(
+          true,
+        );
+      else if (perArch) expect(s.platform, `${file} stage ${s.name} does per-arch work: no --platform`).toBeNull();
       expect(independent && perArch, `${file} stage ${s.name} mixes both kinds of work`).toBe(false);
     }
     expect(final.platform).toBeNull();
@@ -276,11 +289,16 @@ describe("controller image", () => {
     expect(deploy).toContain(`runAsUser: ${user}`);
   });
 
-  it("builds Next once, installs native add-ons per arch, migrates at start", () => {
+  it("builds Next once, cross-compiles native add-ons for each target on the builder's CPU, migrates at start", () => {
     const build = stages.find((s) => runs(s).some((r) => /next build/.test(r)))!;
     expect(build.platform).toBe("$BUILDPLATFORM");
     const native = stages.find((s) => runs(s).some((r) => /native-stage\.mjs/.test(r)))!;
-    expect(native.platform).toBeNull();
+    // not under emulation: better-sqlite3's sqlite3.c alone took > 8 min under qemu-user (docs/deploy.md)
+    expect(native.platform).toBe("$BUILDPLATFORM");
+    expect(crossCompiles(native)).toBe(true);
+    expect(runs(native).find((r) => /native-stage\.mjs/.test(r))).toMatch(/--arch "?\$\{?TARGETARCH\b/);
+    // the cross toolchain for an arm64 target (Debian's package names), nothing for a native build
+    expect(runs(native).join("\n")).toMatch(/\$BUILDARCH[\s\S]*aarch64-linux-gnu[\s\S]*"g\+\+-\$cross"/);
     const copies = final.instructions.filter((i) => i.keyword === "COPY").map((i) => copyParts(i.args));
     expect(copies.some((c) => c.flags.from === build.name)).toBe(true);
     expect(copies.some((c) => c.flags.from === native.name)).toBe(true);

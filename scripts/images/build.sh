@@ -16,12 +16,12 @@ build=$(host_arch)
 # `FROM --platform=$BUILDPLATFORM` (an arm64 build cannot find the amd64 base by name); an ID it takes as is.
 build_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$BASE_REPO:node20-bookworm-full-$build") ||
   die "base image $BASE_REPO:node20-bookworm-full-$build missing (bash scripts/images/base.sh $build full)"
+# The controller's native add-ons are cross-compiled in a $BUILDPLATFORM stage on this same base, so
+# only the runtime base is of the target arch.
 args=(
   --build-arg "BUILD_IMAGE=$build_id"
-  --build-arg "NATIVE_IMAGE=$BASE_REPO:node20-bookworm-full-$arch"
   --build-arg "RUNTIME_IMAGE=$BASE_REPO:node20-bookworm-slim-$arch"
 )
-[ "$image" = agent ] && unset 'args[2]' 'args[3]' # the agent has no native stage
 ref=$IMAGE_PREFIX/$image:$TAG-$arch
 target=()
 [ -n "$stage" ] && target=(--target "$stage") && ref=$ref-$stage

@@ -63,13 +63,13 @@ bash "$IMAGES_DIR/binfmt.sh" up
 
 for arch in $ARCHES; do
   step "base-slim-$arch" bash "$IMAGES_DIR/base.sh" "$arch" slim
-  # the toolchain image: the build stages (builder's arch) and the controller's native stage (each arch)
-  if [ "$arch" = "$build" ] || [[ " $IMAGES " == *" controller "* ]]; then
-    step "base-full-$arch" bash "$IMAGES_DIR/base.sh" "$arch" full
-  fi
 done
+# the toolchain image, builder's arch only: the build stages and the controller's native stage, which
+# cross-compiles the add-ons for each target on this CPU
+step "base-full-$build" bash "$IMAGES_DIR/base.sh" "$build" full
 [ "$build" = amd64 ] || die "the batches below assume an amd64 builder"
-# The JavaScript stages run once, natively; only native add-ons and Debian packages run per arch.
+# The JavaScript stages run once, natively; the native add-ons are built per arch but on this CPU
+# (cross-compiled); only the final stages' Debian packages run per arch under emulation.
 batch deps controller:amd64:deps
 batch js controller:amd64:build agent:amd64:build
 batch amd64 controller:amd64:native controller:amd64 agent:amd64
