@@ -4,14 +4,12 @@
 // page's first-load JS) and, for roles with vm:customSize, a custom size with quick presets.
 import { useTranslations } from "next-intl";
 import { useDisplayFormat } from "@/components/use-display-format";
-import { formatInstanceSize, type InstanceTypeView } from "@/lib/instance-type-size";
+import { formatInstanceSize } from "@/lib/instance-type-size";
 import type { Arch } from "@/lib/arch-labels";
+import { CUSTOM_SIZE, type WizardInstanceType } from "@/components/vm-wizard-size-choice";
 
-/** GET /api/v1/instance-types items, as much of them as the wizard reads (lib/schemas/instance-types.ts). */
-export type WizardInstanceType = InstanceTypeView;
+export { CUSTOM_SIZE, type WizardInstanceType };
 export type WizardSize = { vcpus: number; memoryMb: number; diskGb: number };
-/** The size choice: an instance type's id, or "custom". */
-export const CUSTOM_SIZE = "custom";
 
 // Names are message keys wizard.presets.<name>.
 const PRESETS = [

@@ -10,23 +10,21 @@ import { useTranslations } from "next-intl";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { nameSuffix, suggestVmName } from "@/lib/vm-name-suggestion";
 import { ArchBadge } from "@/components/badges";
-import { TaskSteps } from "@/components/task-steps";
 import { useCreateChecks } from "@/components/use-create-checks";
 import { EMPTY_LOGIN, loginRequest, type WizardLogin } from "./vm-wizard-login-request";
 
 const NO_LOGIN_ERRORS = { hostname: null, password: null, sshKey: null };
 import { ARCHES, ARCH_LABELS, type Arch } from "@/lib/arch-labels";
 import { fetchJson } from "@/lib/queries/fetch-json";
-import { vmTasksQuery } from "@/lib/queries/vms";
 import { projectsQuery } from "@/lib/queries/projects";
 import { listKeys } from "@/lib/queries/lists";
 import { useDisplayFormat } from "@/components/use-display-format";
 import { displaysFor, type Display } from "@/lib/display-choices";
-import { CUSTOM_SIZE, WizardSizeStep, type WizardInstanceType } from "@/components/vm-wizard-size";
+import { CUSTOM_SIZE, type WizardInstanceType } from "@/components/vm-wizard-size-choice";
 import { unwrapAction, type ActionResult } from "@/lib/action-result";
 import type { CreateVmResult, ImageDto } from "@/lib/schemas/api";
 import type { NetworkDto } from "@/lib/schemas/networks";
-import { WizardSecurityGroups, type WizardSecurityGroup } from "@/components/vm-wizard-security-groups";
+import type { WizardSecurityGroup } from "@/components/vm-wizard-security-groups";
 import type { CreateVmRequest } from "@/lib/schemas/vms";
 import type { PlacementCapacity, PlacementExplanation } from "@/lib/scheduler/schema";
 
@@ -36,6 +34,14 @@ export type CreateVm = (input: CreateVmRequest) => Promise<ActionResult<CreateVm
 // The review step (name, options, placement preview) is loaded when the wizard gets near it, not with the page.
 const loadReview = () => import("@/components/vm-wizard-review").then((m) => m.WizardReview);
 const WizardReview = dynamic(loadReview, { loading: () => <ReviewLoading /> });
+// Likewise the size step, the security groups and the progress after submit (first-load JS, issue 16): each is
+// warmed one step ahead (the effect below), so it is there by the time the wizard shows it.
+const loadSize = () => import("@/components/vm-wizard-size").then((m) => m.WizardSizeStep);
+const WizardSizeStep = dynamic(loadSize);
+const loadSecurityGroups = () => import("@/components/vm-wizard-security-groups").then((m) => m.WizardSecurityGroups);
+const WizardSecurityGroups = dynamic(loadSecurityGroups);
+const loadProgress = () => import("@/components/vm-wizard-create-progress").then((m) => m.CreateProgress);
+const CreateProgress = dynamic(loadProgress);
 
 function ReviewLoading() {
   const t = useTranslations("wizard");
@@ -166,7 +172,11 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
   // loaded from the network step on, not with the page (first-load JS, issue 16). Create waits for them.
   const { checks, loadError } = useCreateChecks(step >= 3);
   useEffect(() => {
-    if (step >= 3) void loadReview().catch(() => undefined); // warm it while the network is chosen
+    const warm = (load: () => Promise<unknown>) => void load().catch(() => undefined);
+    if (step >= 1) warm(loadSize); // while the image is chosen
+    if (step >= 2) warm(loadSecurityGroups); // while the size is chosen
+    if (step >= 3) warm(loadReview); // while the network is chosen
+    if (step >= 4) warm(loadProgress); // while the review is read
   }, [step]);
   const nameError = checks?.nameError(name) ?? null;
   const loginErrors = checks?.loginErrors(login, !!userData.trim()) ?? NO_LOGIN_ERRORS;
@@ -466,34 +476,6 @@ export function VmWizard({ create, canCustomSize = true }: { create: CreateVm; c
           )}
         </div>
       </form>
-    </div>
-  );
-}
-
-function CreateProgress({ vmId, host, onDone }: { vmId: string; host: string; onDone: () => void }) {
-  const tasks = useQuery(vmTasksQuery(vmId));
-  const t = useTranslations("wizard");
-  const task = tasks.data?.items.find((it) => it.kind === "vm.create");
-  useEffect(() => {
-    if (task?.status === "succeeded") {
-      const timer = setTimeout(onDone, 800);
-      return () => clearTimeout(timer);
-    }
-  }, [task?.status, onDone]);
-  return (
-    <div className="max-w-xl rounded-lg border border-slate-200 bg-white p-4" data-testid="create-progress">
-      <h2 className="font-semibold">{t("creatingOn", { host })}</h2>
-      {task ? <TaskSteps steps={task.steps} /> : <p className="text-sm text-slate-500">{t("waitingTask")}</p>}
-      {task?.status === "failed" && (
-        <div className="mt-3 text-sm">
-          <p role="alert" className="text-red-700">
-            {task.error}
-          </p>
-          <button type="button" onClick={onDone} className="mt-2 rounded-md px-3 py-1.5 ring-1 ring-slate-300">
-            {t("openToRetry")}
-          </button>
-        </div>
-      )}
     </div>
   );
 }

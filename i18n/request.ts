@@ -4,7 +4,7 @@
 import { cookies, headers } from "next/headers";
 import { getRequestConfig } from "next-intl/server";
 import { isLocale, LOCALE_COOKIE, matchAcceptLanguage, type Locale } from "@/lib/i18n/locales";
-import { readMessages, type MessageTree } from "./messages";
+import { compileMessages, readMessages, type MessageTree } from "./messages";
 import { currentActor, savedLocale } from "@/lib/server/identity";
 import { env } from "@/lib/server/platform";
 
@@ -12,9 +12,10 @@ const cache = new Map<Locale, MessageTree>();
 
 function messagesFor(locale: Locale): MessageTree {
   // Re-read on every request in development so edits show up; once per process in production.
-  if (env().NODE_ENV !== "production") return readMessages(locale);
+  // Compiled ahead of formatting (i18n/messages.ts compileMessages; next.config.mjs aliases the formatter).
+  if (env().NODE_ENV !== "production") return compileMessages(readMessages(locale));
   let tree = cache.get(locale);
-  if (!tree) cache.set(locale, (tree = readMessages(locale)));
+  if (!tree) cache.set(locale, (tree = compileMessages(readMessages(locale))));
   return tree;
 }
 
