@@ -3,6 +3,8 @@
 // with the host's network (loopback only is used). Every container and process started here is
 // removed by stop(), also after a failure.
 import { execFileSync, spawn } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const BUILDAH = "buildah";
 const run = (args) => execFileSync(BUILDAH, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
@@ -18,6 +20,65 @@ function configOf(ref, type) {
     workdir: c.WorkingDir || "/",
     arch: j.Docker?.architecture ?? j.OCIv1?.architecture,
   };
+}
+
+// `buildah run --isolation chroot` runs the command in mount namespaces of its own, and a process there
+// may leave its process group (the agent's fence watchdog is a session of its own): a signal to the
+// group misses it, and it outlived a smoke run. stop() therefore also ends every process in the mount
+// namespaces it found under the run, by namespace.
+const mountNs = (pid) => {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return null; // gone, or not ours to read
+  }
+};
+const pids = () =>
+  readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
+function parentOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]); // after "(comm) state"
+  } catch {
+    return null;
+  }
+}
+/** Mount namespaces (other than ours) of `pid`'s descendants. */
+function namespacesUnder(pid) {
+  const children = new Map();
+  for (const p of pids()) {
+    const parent = parentOf(p);
+    if (parent !== null) children.set(parent, [...(children.get(parent) ?? []), p]);
+  }
+  const ours = mountNs(process.pid);
+  const found = new Set();
+  for (const queue = [pid]; queue.length;) {
+    for (const c of children.get(queue.pop()) ?? []) {
+      queue.push(c);
+      const ns = mountNs(c);
+      if (ns && ns !== ours) found.add(ns);
+    }
+  }
+  return found;
+}
+/** SIGTERM to every process in `namespaces`, SIGKILL to those left after `graceMs`. */
+async function endNamespaces(namespaces, graceMs) {
+  const inThem = () => pids().filter((p) => namespaces.has(mountNs(p)));
+  for (const [signal, wait] of [
+    ["SIGTERM", graceMs],
+    ["SIGKILL", 2_000],
+  ]) {
+    let left = inThem();
+    for (const p of left) {
+      try {
+        process.kill(p, signal);
+      } catch {}
+    }
+    for (const until = Date.now() + wait; left.length && Date.now() < until; left = inThem()) await sleep(100);
+    if (!left.length) return;
+  }
 }
 
 export class Container {
@@ -57,14 +118,19 @@ export class Container {
     return o;
   }
 
-  /** SIGTERM to each process group, SIGKILL after `graceMs`, then the working container is removed. */
+  /**
+   * SIGTERM to each process group, SIGKILL after `graceMs`; then whatever still runs in the runs' mount
+   * namespaces; then the working container is removed.
+   */
   async stop(graceMs = 15_000) {
     const codes = [];
+    const namespaces = new Set();
     for (const p of this.procs) {
       if (p.exitCode !== null || p.signalCode !== null) {
         codes.push(p.exitCode ?? p.signalCode);
         continue;
       }
+      for (const ns of namespacesUnder(p.pid)) namespaces.add(ns);
       try {
         process.kill(-p.pid, "SIGTERM");
       } catch {}
@@ -76,6 +142,7 @@ export class Container {
       codes.push(await p.exited);
       clearTimeout(timer);
     }
+    await endNamespaces(namespaces, 5_000);
     try {
       run(["rm", this.id]);
     } catch (e) {
