@@ -15,13 +15,13 @@ import { which } from "../host";
 import { describeInPrivateNetns, inPrivateNetns, privateNetnsRoot } from "../testing/private-netns";
 import { startOvsInstance, type OvsInstance } from "../testing/ovs-instance";
 import { alive, until } from "../testing/support";
+import { findFixture } from "../testing/vm-rig";
 import { run } from "../util";
 import { DhcpService } from "./dhcp";
 import { dhcpNames } from "./dhcp-config";
 import { deleteTap, Ovs, OvsNetwork, tapName } from "./ovs";
 
 const IN_NETNS = inPrivateNetns("POLYARCH_DHCP");
-const REPO = path.resolve(__dirname, "../../..");
 const isRoot = process.getuid?.() === 0;
 const BUSYBOX = which("busybox");
 const DNSMASQ = which("dnsmasq");
@@ -62,28 +62,17 @@ const ARCHES = [
   { arch: "aarch64", qemu: "qemu-system-aarch64", machine: ["-M", "virt", "-cpu", "cortex-a57"], console: "ttyAMA0" },
 ] as const;
 
-/** The kernel-boot fixture of an arch, if built with polyarch.dhcp support (scripts/fixtures/init.sh). */
-function dhcpFixture(arch: string): { kernel: string; initrd: string } | null {
-  const roots = [process.env.POLYARCH_FIXTURES_DIR, path.join(REPO, ".cache/fixtures")].filter(Boolean) as string[];
-  for (const r of roots) {
-    // manifest.json's kernel: on x86_64 the uncompressed vmlinux, which skips seconds of decompression under TCG
-    let name = "vmlinuz";
-    try {
-      const m = JSON.parse(fs.readFileSync(path.join(r, arch, "manifest.json"), "utf8")) as { kernel?: unknown };
-      if (typeof m.kernel === "string") name = m.kernel;
-    } catch {
-      /* no manifest: the file name Debian ships */
-    }
-    const kernel = path.join(r, arch, name);
-    const initrd = path.join(r, arch, "initrd.img");
-    if (!fs.existsSync(kernel) || !fs.existsSync(initrd)) continue;
-    try {
-      if (zlib.gunzipSync(fs.readFileSync(initrd)).includes("polyarch.dhcp")) return { kernel, initrd };
-    } catch {
-      /* not gzip: not ours */
-    }
+/** The kernel-boot fixture of an arch (vm-rig's findFixture), if built with polyarch.dhcp support (scripts/fixtures/init.sh). */
+function dhcpFixture(arch: "x86_64" | "aarch64"): { kernel: string; initrd: string } | null {
+  const f = findFixture(arch);
+  if (!f?.initrd) return null;
+  try {
+    return zlib.gunzipSync(fs.readFileSync(f.initrd)).includes("polyarch.dhcp")
+      ? { kernel: f.kernel, initrd: f.initrd }
+      : null;
+  } catch {
+    return null; // not gzip: not ours
   }
-  return null;
 }
 
 const VLAN = 10;
