@@ -2,7 +2,7 @@
 // evaluateHost() runs every filter on a host (no short-circuit) so the wizard can list all reasons; the
 // decision itself only needs the verdict (defaultFiltersVerdict below, or the first failing filter).
 import type { Arch } from "../arch";
-import { freeCapacity } from "./capacity";
+import { freeCapacity, freeDiskGb, freeMemoryMb, freeVcpus } from "./capacity";
 import type { Filter, FilterContext, FilterResult, HostSnapshot, PlacementRequest, RunMode } from "./types";
 
 export function plural(n: number, word: string): string {
@@ -146,8 +146,8 @@ export function defaultFiltersVerdict(host: HostSnapshot, req: PlacementRequest)
   if (host.status !== "online" || host.hasAgent === false) return undefined;
   const mode = runMode(host, req.arch);
   if (mode === null || (mode === "emulated" && !req.allowEmulation)) return undefined;
-  const free = freeCapacity(host);
-  if (req.vcpus > free.vcpus || req.memoryMb > free.memoryMb || req.diskGb > free.diskGb) return undefined;
+  if (req.vcpus > freeVcpus(host) || req.memoryMb > freeMemoryMb(host) || req.diskGb > freeDiskGb(host))
+    return undefined;
   const limit = vcpuLimit(host, mode);
   return limit === null || req.vcpus <= limit ? mode : undefined;
 }

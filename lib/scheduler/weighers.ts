@@ -1,15 +1,15 @@
 // Weighers rank the hosts that passed every filter (OpenStack Nova style: normalise, multiply, sum).
-import { freeCapacity } from "./capacity";
+import { freeMemoryMb, freeVcpus } from "./capacity";
 import type { HostSnapshot, PlacementRequest, Strategy, Weigher } from "./types";
 
 /** Free RAM left on the host once this VM is placed. */
 export function ramAfterWeigher(multiplier: number): Weigher {
-  return { name: "ram-after", multiplier, weight: (host, req) => freeCapacity(host).memoryMb - req.memoryMb };
+  return { name: "ram-after", multiplier, weight: (host, req) => freeMemoryMb(host) - req.memoryMb };
 }
 
 /** Free vCPUs left on the host once this VM is placed. */
 export function vcpuAfterWeigher(multiplier: number): Weigher {
-  return { name: "vcpu-after", multiplier, weight: (host, req) => freeCapacity(host).vcpus - req.vcpus };
+  return { name: "vcpu-after", multiplier, weight: (host, req) => freeVcpus(host) - req.vcpus };
 }
 
 export interface StrategyDef {
