@@ -80,12 +80,27 @@ function fill(fleet: HostSnapshot[], rng: Rng) {
   };
 }
 
+/**
+ * The largest fleet's size made of the smallest fleet's records, repeated: the same work per host, but
+ * every record stays in the CPU caches. Its growth over the smallest fleet is the algorithm's alone; the
+ * rest of the real fleet's growth is memory (10,000 distinct records do not fit in a core's L2).
+ */
+const REPEATED = -1;
+
 export async function benchPlacement(): Promise<void> {
   const rows: (string | number)[][] = [];
   const fleets = new Map(SIZES.map((n) => [n, makeFleet(n, prng(n))]));
-  const decisions = decisionTimes(fleets);
-  const p50Of = (n: number) => percentile(decisions.get(n)!.times, 50);
+  const top = SIZES[SIZES.length - 1]!;
   const base = SIZES[0]!;
+  const small = fleets.get(base)!;
+  RUNS[REPEATED] = RUNS[top]!;
+  fleets.set(
+    REPEATED,
+    Array.from({ length: top }, (_, i) => small[i % base]!),
+  );
+  const decisions = decisionTimes(fleets);
+  fleets.delete(REPEATED);
+  const p50Of = (n: number) => percentile(decisions.get(n)!.times, 50);
   for (const n of SIZES) {
     const { times, okPct } = decisions.get(n)!;
     const f = fill([...fleets.get(n)!], prng(2_000 + n));
@@ -102,15 +117,34 @@ export async function benchPlacement(): Promise<void> {
       f.stop,
     ]);
   }
-  const top = SIZES[SIZES.length - 1]!;
+  const repeated = decisions.get(REPEATED)!;
+  rows.push([
+    `${top} (${base} records repeated)`,
+    repeated.times.length,
+    p50Of(REPEATED),
+    percentile(repeated.times, 99),
+    `${(p50Of(REPEATED) / p50Of(base)).toFixed(1)}× (hosts ${top / base}×)`,
+    `${repeated.okPct.toFixed(0)}%`,
+    "-",
+    "-",
+    "-",
+    "-",
+  ]);
   const growth = p50Of(top) / p50Of(base);
+  const algorithmGrowth = p50Of(REPEATED) / p50Of(base);
+  const nsPerHost = (n: number, hosts: number) => ((p50Of(n) * 1e6) / hosts).toFixed(0);
   const p99Top = percentile(decisions.get(top)!.times, 99);
   summarize({
     measure: `placement, pure scheduler: p50 growth ${base} → ${top.toLocaleString("en")} hosts`,
     goal: `≤ ${top / base}× (linear)`,
     now: `${growth.toFixed(0)}× (p50 ${p50Of(base).toFixed(3)} → ${p50Of(top).toFixed(2)} ms; p99 @ ${top}: ${p99Top.toFixed(1)} ms)`,
-    reference: `hosts ${top / base}×`,
+    reference: `hosts ${top / base}×; ${top.toLocaleString("en")} hosts from ${base} records repeated (cache-resident): ${algorithmGrowth.toFixed(0)}×`,
     ok: growth <= top / base,
+    note:
+      growth <= top / base
+        ? undefined
+        : `one pass, no sort: the same work per host grows ${algorithmGrowth.toFixed(0)}× with the records in cache; ` +
+          `distinct records cost ${nsPerHost(top, top)} ns/host against ${nsPerHost(base, base)} at ${base} (memory, not the algorithm)`,
   });
   printTable(
     "Placement decision (pure scheduler, mixed x86_64/aarch64 fleet, seeded; ms)",
