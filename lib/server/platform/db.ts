@@ -29,8 +29,68 @@ function create(): Db {
     return new PostgresClient({ adapter }) as unknown as Db;
   }
   createPrivately(url.replace(/^file:/, ""));
-  const adapter = new PrismaBetterSqlite3({ url, timeout: 10_000 });
+  const adapter = withStatementCache(new PrismaBetterSqlite3({ url, timeout: 10_000 }));
   return new SqliteClient({ adapter });
+}
+
+/** The slice of a better-sqlite3 statement the Prisma adapter uses (prepare → bind → run / raw().all()). */
+interface SqliteStatement {
+  reader: boolean;
+  columns(): unknown[];
+  raw(on?: boolean): SqliteStatement;
+  run(...args: unknown[]): unknown;
+  all(...args: unknown[]): unknown[];
+}
+type SqliteConnection = { prepare(sql: string): SqliteStatement };
+
+/** How many distinct SQL texts stay prepared per connection (Prisma's are a few hundred; IN lists vary). */
+export const STATEMENT_CACHE_SIZE = 1000;
+
+/**
+ * The Prisma adapter prepares every statement anew (SQLite parses and plans it each time: a tenth of
+ * a create's CPU). This keeps each connection's statements by SQL text (least recently used out) and
+ * hands the adapter a one-use view bound to its arguments, as `prepare(sql).bind(args)` would be.
+ * better-sqlite3 runs a statement to completion synchronously and the adapter never iterates, so a
+ * statement is never in use twice at once; SQLite re-prepares a kept statement itself after a schema change.
+ */
+export function cachePreparedStatements(connection: SqliteConnection, size = STATEMENT_CACHE_SIZE): void {
+  const prepare = connection.prepare.bind(connection);
+  // A statement with its result columns (the same on every run of the same SQL text: Prisma names them).
+  const cache = new Map<string, { stmt: SqliteStatement; columns?: unknown[] }>();
+  connection.prepare = (sql: string) => {
+    let kept = cache.get(sql);
+    if (kept) cache.delete(sql);
+    else {
+      kept = { stmt: prepare(sql) };
+      if (cache.size >= size) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(sql, kept);
+    const k = kept;
+    const s = kept.stmt;
+    return {
+      // the adapter's BEGIN: prepare("BEGIN").run()
+      run: () => s.run(),
+      bind: (args: unknown[]) => ({
+        reader: s.reader,
+        columns: () => (k.columns ??= s.columns()),
+        raw: () => ({ all: () => s.raw(true).all(args) }),
+        run: () => s.run(args),
+      }),
+    } as unknown as SqliteStatement;
+  };
+}
+
+type AdapterFactory = PrismaBetterSqlite3;
+
+/** The adapter factory with cachePreparedStatements on every connection it opens. */
+function withStatementCache(factory: AdapterFactory): AdapterFactory {
+  const connect = factory.connect.bind(factory);
+  factory.connect = async () => {
+    const adapter = await connect();
+    cachePreparedStatements((adapter as unknown as { client: SqliteConnection }).client);
+    return adapter;
+  };
+  return factory;
 }
 
 /**
