@@ -45,6 +45,8 @@ export function layerOfUrl(url: string): Layer | "profiler" | null {
   return OTHER;
 }
 
+const SQLITE_NATIVE = new Set(["all", "run", "get", "iterate", "columns", "Statement", "exec", "pluck", "raw"]);
+
 /** Milliseconds of CPU per layer (idle time and the profiler's own work left out). */
 export function cpuByLayer(profile: CpuProfile): Record<Layer, number> {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -57,6 +59,9 @@ export function cpuByLayer(profile: CpuProfile): Record<Layer, number> {
     const name = node.callFrame.functionName;
     let layer: Layer | "profiler" | null;
     if (name === "(garbage collector)") layer = "GC";
+    // better-sqlite3's native statement calls, whoever calls them (the adapter, or the statement
+    // cache in lib/server/platform/db.ts, which is bundled into a chunk named by hash only)
+    else if (!node.callFrame.url && SQLITE_NATIVE.has(name)) layer = "ORM + SQL driver";
     else if (name === "(idle)" || name === "(program)" || name === "(root)") layer = null;
     else layer = layerOfUrl(node.callFrame.url) ?? (parent.has(id) ? resolve(parent.get(id)!) : OTHER);
     layerOf.set(id, layer);

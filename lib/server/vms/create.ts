@@ -13,7 +13,7 @@ import { hashLoginPassword, requirePermission } from "../identity";
 import { resolveInstanceType } from "../instance-types";
 import { placeAndRecord } from "./placement";
 import { CREATE_STEPS, createTask } from "./tasks";
-import { getVm } from "./queries";
+import { toVmDto } from "./queries";
 import { projectForNewVm } from "./access";
 import { requireVmSecurityGroups } from "./firewall-spec";
 import { provisionVm, settleUncertainCreate } from "./provision";
@@ -30,18 +30,19 @@ function newRowId(): string {
  * The machine type and CPU model the VM keeps for its life (ADR 037): the placed host's QEMU default
  * machine for the arch (null when its agent does not report machine types) and the requested CPU
  * model, else the default for the accelerator it landed on. Throws (rolling back the placement)
- * when the requested model cannot run there. Also the host's name (read here anyway).
+ * when the requested model cannot run there. Also the host's name and arch (read here anyway).
  */
 export async function pinnedMachine(
   tx: Tx,
   input: { arch: "x86_64" | "aarch64"; cpuModel?: string | null },
   placed: { hostId: string; emulated: boolean },
-): Promise<{ machineType: string | null; cpuModel: string; hostName: string }> {
+): Promise<{ machineType: string | null; cpuModel: string; hostName: string; hostArch: string }> {
   const host = await tx.host.findUniqueOrThrow({
     where: { id: placed.hostId },
     // what migrationFactsFromRow and the pin read, not the whole row
     select: {
       name: true,
+      arch: true,
       approval: true,
       kvm: true,
       revokedAt: true,
@@ -60,6 +61,7 @@ export async function pinnedMachine(
     machineType: facts.machines?.[input.arch]?.default ?? null,
     cpuModel: pinned.cpuModel,
     hostName: host.name,
+    hostArch: host.arch,
   };
 }
 
@@ -238,8 +240,9 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
               instanceType: size.instanceTypeName,
             }),
           ),
+          select: { id: true },
         });
-        return { vmId: vm.id, taskId: task.id };
+        return { vm, taskId: task.id, host: { id: p.hostId, name: pinned.hostName, arch: pinned.hostArch } };
       },
     );
   } catch (error) {
@@ -255,8 +258,19 @@ export async function createVm(input: CreateVmInput, who: Caller, opts: { provis
       });
     throw error;
   }
-  const { vmId, taskId } = placed.result;
+  const { vm, taskId, host } = placed.result;
   // After the answer: the agent side (provision.ts), which ends the task whatever happens.
-  if (opts.provision !== false) void provisionVm(vmId, taskId);
-  return { vm: await getVm(vmId), host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
+  if (opts.provision !== false) void provisionVm(vm.id, taskId);
+  // The answer is the row just written with what this create read anyway (host and image in the
+  // transaction, the instance type before it): getVm's shape without reading the VM back. Only the
+  // project's name is read (it may have been renamed since the membership check).
+  const project = await db().project.findUnique({ where: { id: projectId }, select: { id: true, name: true } });
+  const dto = toVmDto({
+    ...vm,
+    host,
+    image: { id: image.id, name: image.name, format: image.format },
+    project,
+    instanceType: size.instanceTypeId ? { id: size.instanceTypeId, name: size.instanceTypeName! } : null,
+  });
+  return { vm: dto, host: { id: placed.hostId, name: placed.hostName }, task: { id: taskId } };
 }

@@ -137,8 +137,13 @@ async function provisionOnce(vmId: string, taskId: string): Promise<void> {
           emulated: status.emulated,
           lastError: null,
         },
+        select: { id: true }, // nothing is read back: the whole row was RETURNING work for nothing
       }),
-      db().task.update({ where: { id: taskId }, data: { status: "succeeded", error: null, finishedAt: now } }),
+      db().task.update({
+        where: { id: taskId },
+        data: { status: "succeeded", error: null, finishedAt: now },
+        select: { id: true },
+      }),
     ]);
   } catch (error) {
     // The failed step (the agent names it) is written before failProvisioning looks for it.

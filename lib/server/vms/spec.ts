@@ -57,7 +57,6 @@ export async function specFor(vmId: string): Promise<VmSpecInput> {
     where: { id: vmId },
     include: {
       image: true,
-      mediaImage: { select: { id: true, sha256: true } },
       // Guest order (vdb, vdc, …) follows attach order as far as the rows tell it: oldest first.
       volumes: {
         where: { status: { in: [...SPEC_VOLUME_STATES] } },
@@ -68,6 +67,10 @@ export async function specFor(vmId: string): Promise<VmSpecInput> {
   });
   const image = vm.image;
   if (!image) throw new AppError({ code: "conflict", message: "The VM's image was deleted." });
+  // The CD's image only when there is one (an include would read it for every VM).
+  const mediaImage = vm.mediaImageId
+    ? await db().image.findUnique({ where: { id: vm.mediaImageId }, select: { id: true, sha256: true } })
+    : null;
   const nics = await nicSpecsFor(vm.id);
   const firewall = await firewallForVm(vm.id);
   return {
@@ -80,7 +83,7 @@ export async function specFor(vmId: string): Promise<VmSpecInput> {
     boot: bootFor(vm.arch, image, nics),
     // Absent (not null) when empty: the contract treats both alike, and specs of VMs from before
     // issue 13 then compare equal on the agent (an unchanged PUT changes nothing).
-    cdrom: vm.mediaImage ? { imageId: vm.mediaImage.id, sha256: vm.mediaImage.sha256 ?? undefined } : undefined,
+    cdrom: mediaImage ? { imageId: mediaImage.id, sha256: mediaImage.sha256 ?? undefined } : undefined,
     volumes: vm.volumes.map((v) => ({ id: v.id })),
     // Every NIC port gets the VM's security-group firewall when it is plugged (null: the VM is in no group).
     nics: nics.map((n) => ({ ...n, firewall })),

@@ -44,6 +44,8 @@ export async function createTask(
         },
       },
     },
+    // Callers need its id only: no read of the whole row back after the inserts.
+    select: { id: true },
   });
 }
 
