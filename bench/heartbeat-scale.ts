@@ -28,6 +28,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freshPostgres, freshSqlite, testPgUrl, type TestDatabase } from "../prisma/test-db";
 import { db, resetDbForTests, resetEnvForTests } from "../lib/server/platform";
+import { cpuByLayer, LAYERS, type CpuProfile } from "./cpu-breakdown";
 import { HeartbeatSim, simVmId, summarize, type LatencySummary, type SimMode } from "./heartbeat-sim";
 import { summarize as summaryRow } from "./summary";
 import { printTable } from "./table";
@@ -244,6 +245,7 @@ interface Result {
 /** Measures `ms` of steady load on the running controller (and, for PostgreSQL, its database's backends). */
 async function measureWindow(pid: number, pgName: string | null, sim: HeartbeatSim, ms: number, mode: SimMode) {
   const pg0 = pgName ? pgBackendsCpuMs(pgName) : null;
+  const mono0 = process.hrtime.bigint();
   const cpu0 = treeCpuMs(pid);
   const sim0 = process.cpuUsage();
   const m0 = machineCpu();
@@ -266,7 +268,14 @@ async function measureWindow(pid: number, pgName: string | null, sim: HeartbeatS
     dbCpuPct = (used / (t1 - t0)) * 100;
   }
   const beats = summarize(sim.samples, "heartbeat", t0, t1);
-  return { window: { mode, beats, cpuPct, simCpuPct, machinePct, dbCpuPct, peakRssMb } satisfies Window, t0, t1 };
+  // CLOCK_MONOTONIC in µs, as a .cpuprofile's timestamps: the profile breakdown takes this window only.
+  const monoUs: [number, number] = [Number(mono0 / 1000n), Number(process.hrtime.bigint() / 1000n)];
+  return {
+    window: { mode, beats, cpuPct, simCpuPct, machinePct, dbCpuPct, peakRssMb } satisfies Window,
+    t0,
+    t1,
+    monoUs,
+  };
 }
 
 async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null> {
@@ -275,6 +284,7 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "pa-bhb-"));
   let controller: Controller | null = null;
   let sim: HeartbeatSim | null = null;
+  let profiled: [[number, number], number] | null = null;
   try {
     process.env.DATABASE_URL = database.url; // this process seeds the VMs and reads the outcome
     resetEnvForTests();
@@ -315,6 +325,7 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
     const pgName = provider === "postgresql" ? new URL(database.url).pathname.slice(1) : null;
     const main = await measureWindow(controller.pid, pgName, sim, STEADY_MS, MODE);
     const windows = [main.window];
+    profiled = [main.monoUs, main.window.beats.count];
     // Counted now: the reference window may overload the controller until hosts miss their timeout.
     const online = await db().host.count({ where: { status: "online" } });
     if (SAMPLES_FILE)
@@ -343,10 +354,43 @@ async function runOne(provider: "sqlite" | "postgresql"): Promise<Result | null>
   } finally {
     await sim?.stop();
     if (controller) await stopController(controller.child);
+    if (PROF_DIR && controller && profiled) printProfileBreakdown(provider, controller.pid, ...profiled);
     await resetDbForTests();
     await database.drop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * BENCH_HB_CPU_PROF: the steady window's share of the controller's profile (written when it exits),
+ * as main-thread CPU per heartbeat by layer (bench/cpu-breakdown.ts: a native call such as a
+ * better-sqlite3 statement counts for the JS that called it). The profiler's own thread and Node's
+ * other threads are not in it: the /proc figure of the table is the measure.
+ */
+function printProfileBreakdown(provider: string, pid: number, [fromUs, toUs]: [number, number], beats: number): void {
+  const file = fs.readdirSync(PROF_DIR!).find((f) => f.includes(`.${pid}.`) && f.endsWith(".cpuprofile"));
+  if (!file || beats === 0) return;
+  const profile = JSON.parse(fs.readFileSync(path.join(PROF_DIR!, file), "utf8")) as CpuProfile & { startTime: number };
+  const samples: number[] = [];
+  const timeDeltas: number[] = [];
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at >= fromUs && at < toUs) {
+      samples.push(id);
+      timeDeltas.push(profile.timeDeltas[i] ?? 0);
+    }
+  });
+  const byLayer = cpuByLayer({ nodes: profile.nodes, samples, timeDeltas });
+  const total = LAYERS.reduce((sum, l) => sum + byLayer[l], 0);
+  printTable(
+    `Controller CPU profile, ${provider}, steady window (${path.join(PROF_DIR!, file)}): main thread per heartbeat`,
+    ["layer", "ms CPU/heartbeat", "share"],
+    [...LAYERS, "all"].map((l) => {
+      const ms = l === "all" ? total : byLayer[l as (typeof LAYERS)[number]];
+      return [l, (ms / beats).toFixed(3), `${((ms / Math.max(total, 1e-9)) * 100).toFixed(0)} %`];
+    }),
+  );
 }
 
 /** The controller's CPU per heartbeat of the window (all of it: the idle baseline is in the reference column). */
@@ -361,13 +405,18 @@ const costText = (w: Window) =>
   `${w.cpuPct.toFixed(1)} % (${msPerBeat(w).toFixed(2)} ms CPU/heartbeat, p99 ${ms(w.beats.p99)} ms)`;
 
 /**
- * Why the goal is missed. Before the per-heartbeat statements moved onto the driver (ADR 043, H3b), the
- * controller's CPU profile (BENCH_HB_CPU_PROF, SQLite) was: Prisma client + driver adapter 52 %, HTTP/TLS 15 %,
- * app code incl. zod 14 %, GC 6 %. Since then (not profiled again yet): SQLite 0.91 ms, PostgreSQL 1.12 ms.
+ * Why the goal can be missed. Before the per-heartbeat statements moved onto the driver (ADR 043, H3b),
+ * the controller's CPU profile (BENCH_HB_CPU_PROF, SQLite) was: Prisma client + driver adapter 52 %,
+ * HTTP/TLS 15 %, app code incl. zod 14 %, GC 6 %. Profiled again on 2026-12-07 (steady window, main
+ * thread, µs per heartbeat): Node HTTP/TLS/streams 273, group-commit writes 141, Prisma (the periodic
+ * jobs — the router sweep calls every online host once a minute — full reports, prunes) 140, the
+ * read 108, app code 73, zod 73, GC 50, JSON.parse 30, async hooks 26; 985 in all. Full reports are
+ * now compared with the stored row before writing, the steady path skips steps it has nothing for,
+ * and batches are 250 ms (ADR 043); zod stays on every body.
  */
 const WHY_OVER =
-  "read, host UPDATE and metrics INSERT already run on the driver (statements prepared once); " +
-  "the rest (HTTP/TLS, zod, GC, the pg protocol) is not profiled yet since (BENCH_HB_CPU_PROF)";
+  "what is left is Node's HTTP/TLS (~30 % of the main thread), the read and the batched writes on the driver (~30 %), " +
+  "Prisma in the periodic jobs (the router sweep calls every host once a minute), GC; profile: BENCH_HB_CPU_PROF";
 
 /** Issue 16's summary row for one database: the measured window against the reference window and the idle controller. */
 function summaryFor(provider: "sqlite" | "postgresql", r: Result | undefined, why?: string): void {

@@ -3,7 +3,7 @@ import "server-only";
 import type { z } from "zod";
 import type { heartbeatRequestSchema } from "../../schemas/agent-api";
 import { AppError } from "../../errors";
-import { db, env, recordAudit } from "../platform";
+import { db, env, rawDriver, recordAudit } from "../platform";
 
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 
@@ -26,21 +26,56 @@ export async function recordHostFacts(
       code: "conflict",
       message: `This host joined as ${host.arch}; a heartbeat cannot change it to ${f.arch}. Revoke the host and join again.`,
     });
-  await db().host.update({
-    where: { id: host.id },
-    data: {
-      ...(input.agentUrl ? { agentUrl: input.agentUrl } : {}),
-      ...(f
-        ? {
-            facts: JSON.stringify(f),
-            kvm: f.kvm,
-            nativeArches: JSON.stringify(f.nativeArches),
-            emulatedArches: JSON.stringify(f.emulatedArches),
-            qemuVersion: f.qemu.version,
-          }
-        : {}),
-    },
-  });
+  const data = {
+    ...(input.agentUrl ? { agentUrl: input.agentUrl } : {}),
+    ...(f
+      ? {
+          facts: JSON.stringify(f),
+          kvm: f.kvm,
+          nativeArches: JSON.stringify(f.nativeArches),
+          emulatedArches: JSON.stringify(f.emulatedArches),
+          qemuVersion: f.qemu.version,
+        }
+      : {}),
+  };
+  // The agent repeats its facts every few minutes though they rarely change: a read on the driver
+  // (~0.02 ms) instead of an UPDATE through Prisma (~0.5 ms) when they are what is stored (issue 16).
+  if (sameAsStored(await storedFacts(host.id), data)) return;
+  await db().host.update({ where: { id: host.id }, data });
+}
+
+type StoredFacts = {
+  agentUrl: string | null;
+  facts: string | null;
+  kvm: boolean | number;
+  nativeArches: string;
+  emulatedArches: string;
+  qemuVersion: string | null;
+};
+const FACTS_SQL = `SELECT "agentUrl", "facts", "kvm", "nativeArches", "emulatedArches", "qemuVersion" FROM "Host" WHERE "id" = `;
+const factsStatements = new WeakMap<object, { get(id: string): unknown }>();
+
+/** The host's stored facts columns (SQLite gives 0/1 for kvm), or undefined when the row is gone. */
+async function storedFacts(hostId: string): Promise<StoredFacts | undefined> {
+  const driver = rawDriver();
+  if (driver.kind === "postgresql")
+    return (await driver.query<StoredFacts>("hb_host_facts", `${FACTS_SQL}$1`, [hostId]))[0];
+  let get = factsStatements.get(driver.reader);
+  if (!get) factsStatements.set(driver.reader, (get = driver.reader.prepare(`${FACTS_SQL}?`)));
+  return get.get(hostId) as StoredFacts | undefined;
+}
+
+/** Every column the update would write already holds that value (then the update changes nothing). */
+function sameAsStored(
+  row: StoredFacts | undefined,
+  data: Partial<Omit<StoredFacts, "kvm"> & { kvm: boolean }>,
+): boolean {
+  if (!row) return false;
+  for (const [k, v] of Object.entries(data) as [keyof StoredFacts, unknown][]) {
+    const stored = k === "kvm" ? Boolean(row.kvm) : row[k];
+    if (stored !== v) return false;
+  }
+  return true;
 }
 
 /** A heartbeat may move the agent (new address or port), never to another scheme, never to http with TLS on (ADR 025). */

@@ -1,14 +1,18 @@
 import "server-only";
 // Host tokens: derived from the controller secret (any controller can call any agent), stored
 // only as a hash, and checked together with the pinned client certificate on the TLS port.
-import { createHash } from "node:crypto";
+import crypto from "node:crypto";
 import { AppError } from "../../errors";
 import { agentTlsChannel } from "../../agent-tls";
 import { deriveHostToken } from "../../host-token";
 import { db, env } from "../platform";
 
+// crypto.hash (Node ≥ 20.12): the one-shot form, without a Hash object per call — it runs for every
+// heartbeat (issue 16); createHash where it is missing (engines allow 20.9).
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "hex") => string }).hash;
+
 export function sha256(s: string): string {
-  return createHash("sha256").update(s).digest("hex");
+  return oneShot ? oneShot("sha256", s, "hex") : crypto.createHash("sha256").update(s).digest("hex");
 }
 
 /**

@@ -141,6 +141,42 @@ describe.each(PROVIDERS)("heartbeat fast path on %s", (provider) => {
     );
   });
 
+  it("a full report stores facts and address that changed; the same again leaves the row as it is", async () => {
+    const stored = async () => {
+      const row = await db().host.findUniqueOrThrow({
+        where: { id: hostId },
+        select: { facts: true, kvm: true, nativeArches: true, emulatedArches: true, qemuVersion: true, agentUrl: true },
+      });
+      return { ...row, facts: JSON.parse(row.facts!) as unknown };
+    };
+    const send = async (body: object) =>
+      expect((await answer(call(token, { usage, vms: [], ...body }))).status).toBe(200);
+    const registered = await stored();
+    await send({ facts, agentUrl: "http://127.0.0.1:7111" });
+    expect(await stored()).toEqual(registered);
+    const changed: HostFacts = {
+      ...facts,
+      kvm: false,
+      emulatedArches: ["aarch64"],
+      qemu: { ...facts.qemu, version: "9.0.0" },
+    };
+    for (const f of [changed, changed, facts]) {
+      await send({ facts: f });
+      expect(await stored()).toEqual({
+        facts: f,
+        kvm: f.kvm,
+        nativeArches: JSON.stringify(f.nativeArches),
+        emulatedArches: JSON.stringify(f.emulatedArches),
+        qemuVersion: f.qemu.version,
+        agentUrl: "http://127.0.0.1:7111",
+      });
+    }
+    await send({ agentUrl: "http://127.0.0.1:7199" });
+    expect((await stored()).agentUrl).toBe("http://127.0.0.1:7199");
+    await send({ facts, agentUrl: "http://127.0.0.1:7199" });
+    expect(await stored()).toEqual({ ...registered, agentUrl: "http://127.0.0.1:7199" });
+  });
+
   it.runIf(provider === "postgresql")("503 when the database cannot be reached", async () => {
     const url = new URL(database!.url);
     url.port = "1"; // nothing listens there

@@ -48,7 +48,7 @@ export async function agentHeartbeatHook(call: AgentHeartbeatCall): Promise<Agen
     const answer = await ingestHeartbeat(
       call.authorization,
       { tls: true, clientCertFingerprint: call.clientCertFingerprint },
-      async () => parseJsonBody(await call.body(MAX_HEARTBEAT_BYTES)),
+      () => call.body(MAX_HEARTBEAT_BYTES).then(parseJsonBody),
     );
     return { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(answer) };
   } catch (error) {

@@ -38,7 +38,8 @@ const BY_ID = `${SELECT} WHERE h."id" = `;
 const sqliteStatements = new WeakMap<object, { byToken: Statement; byId: Statement }>();
 type Statement = { all(...params: unknown[]): unknown[] };
 
-async function joinedRows(by: { tokenHash: string } | { hostId: string }): Promise<Joined[]> {
+/** The joined rows: at once on SQLite (synchronous driver), a promise on PostgreSQL. */
+function joinedRows(by: { tokenHash: string } | { hostId: string }): Joined[] | Promise<Joined[]> {
   const driver = rawDriver();
   const byToken = "tokenHash" in by;
   const key = byToken ? by.tokenHash : by.hostId;
@@ -56,10 +57,14 @@ async function joinedRows(by: { tokenHash: string } | { hostId: string }): Promi
 }
 
 /** The host with this token hash (or id) and its VMs, or null when there is none. */
-export async function heartbeatRows(
+export function heartbeatRows(
   by: { tokenHash: string } | { hostId: string },
 ): Promise<{ host: HeartbeatHostRow; vms: HeartbeatVmRow[] } | null> {
-  const rows = await joinedRows(by);
+  const rows = joinedRows(by);
+  return Array.isArray(rows) ? Promise.resolve(fromRows(rows)) : rows.then(fromRows);
+}
+
+function fromRows(rows: Joined[]): { host: HeartbeatHostRow; vms: HeartbeatVmRow[] } | null {
   const first = rows[0];
   if (!first) return null;
   const host: HeartbeatHostRow = {
@@ -81,4 +86,42 @@ export async function heartbeatRows(
       ha: Boolean(r.vmHa),
     }));
   return { host, vms };
+}
+
+// The image cache a full report carries (every few minutes per agent) rarely differs from the
+// HostImage rows: checked on the driver first, so syncHostImages (Prisma) runs only when it does.
+type HostImageRow = { imageId: string; state: string; sizeBytes: number | bigint | string };
+const IMAGES_SQL = `SELECT "imageId", "state", "sizeBytes" FROM "HostImage" WHERE "hostId" = `;
+const imageStatements = new WeakMap<object, Statement>();
+
+function hostImageRows(hostId: string): HostImageRow[] | Promise<HostImageRow[]> {
+  const driver = rawDriver();
+  if (driver.kind === "postgresql") return driver.query<HostImageRow>("hb_host_images", `${IMAGES_SQL}$1`, [hostId]);
+  let all = imageStatements.get(driver.reader);
+  if (!all) imageStatements.set(driver.reader, (all = driver.reader.prepare(`${IMAGES_SQL}?`)));
+  return all.all(hostId) as HostImageRow[];
+}
+
+/**
+ * Whether syncHostImages would write nothing for this report: every image reported has its row
+ * with that state and size, and no row is left unreported (it would be deleted).
+ */
+export async function hostImagesUnchanged(
+  hostId: string,
+  reported: readonly { imageId: string; state: string; sizeBytes: number }[],
+): Promise<boolean> {
+  let rows: HostImageRow[];
+  try {
+    rows = await hostImageRows(hostId);
+  } catch {
+    return false; // syncHostImages then tries, and logs what fails (it never fails the heartbeat)
+  }
+  const stored = new Map(rows.map((r) => [r.imageId, r]));
+  const seen = new Set<string>();
+  for (const r of reported) {
+    const row = stored.get(r.imageId);
+    if (!row || row.state !== r.state || Number(row.sizeBytes) !== r.sizeBytes) return false;
+    seen.add(r.imageId);
+  }
+  return seen.size === stored.size;
 }

@@ -9,7 +9,7 @@ import { HEARTBEAT_INTERVAL_MS, recordHostFacts } from "../hosts";
 import { syncHostImages } from "../images";
 import { heartbeatMetricRows } from "../insights";
 import { exitUpdate, recordCrash } from "./exits";
-import { heartbeatRows, type HeartbeatHostRow, type HeartbeatVmRow } from "./heartbeat-rows";
+import { heartbeatRows, hostImagesUnchanged, type HeartbeatHostRow, type HeartbeatVmRow } from "./heartbeat-rows";
 import { commitHeartbeat } from "./heartbeat-writes";
 
 /** Maps an agent's view of a VM to the controller's status vocabulary. */
@@ -92,7 +92,9 @@ export async function applyHeartbeat(
 ): Promise<HeartbeatResponse> {
   const receivedAt = new Date();
   const hostId = host.id;
-  await recordHostFacts(host, input);
+  // Facts, address and image cache come in full reports only (every few minutes): the steady
+  // heartbeat skips those calls (not just their work: each await costs here, 100 a second).
+  if (input.facts || input.agentUrl) await recordHostFacts(host, input);
   // Report only what the agent knows about VMs placed on this host; transitional controller
   // states (creating/deleting) are left to the task that owns them. Rows are written only when
   // the status or power state changed.
@@ -127,19 +129,19 @@ export async function applyHeartbeat(
       if (count === 1 && exit) await recordCrash(vm, hostId, exit);
     }
   }
-  await syncHostImages(hostId, input.images);
-  const samples = await heartbeatMetricRows(
-    hostId,
-    input.metrics,
-    vms.map((v) => v.id),
-    receivedAt,
-  );
+  if (input.images && !(await hostImagesUnchanged(hostId, input.images))) await syncHostImages(hostId, input.images);
+  const samples = input.metrics
+    ? await heartbeatMetricRows(
+        hostId,
+        input.metrics,
+        vms.map((v) => v.id),
+        receivedAt,
+      )
+    : [];
   // A VM placed on this host (read above) is never stale here: only the others need a look-up.
   const placedHere = new Set(vms.map((v) => v.id));
-  const evict = await evictionsFor(
-    hostId,
-    input.vms.filter((v) => !placedHere.has(v.id)),
-  );
+  const elsewhere = input.vms.filter((v) => !placedHere.has(v.id));
+  const evict = elsewhere.length ? await evictionsFor(hostId, elsewhere) : [];
   await commitHeartbeat(hostId, samples);
   const leaseMs = env().POLYARCH_HA_LEASE_MS;
   return {
