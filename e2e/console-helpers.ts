@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { agentControllerUrl, baseURL } from "../playwright.config";
 import { connectWebSocket, UpgradeRefused } from "../agent/src/console";
 import { storageStateFor } from "./helpers";
+import { E2E_DATA_DIR } from "./paths";
 import type { Fleet } from "../scripts/fleet/fleet.mjs";
 
 // What the specs on the real mixed fleet share (console, vnc, network-ping, fleet, migration, ha,
@@ -26,9 +27,9 @@ export async function startMixedFleet(counts: FleetCounts = { x86_64: 1, aarch64
   )) as typeof import("../scripts/fleet/fleet.mjs");
   return startFleet({
     controllerUrl: agentControllerUrl,
-    controllerCa: resolve(".cache/e2e-data/pki/ca/cert.pem"),
+    controllerCa: resolve(E2E_DATA_DIR, "pki/ca/cert.pem"),
     joinToken: FLEET_JOIN_TOKEN,
-    dataDir: resolve(".cache/e2e-data/fleet"),
+    dataDir: resolve(E2E_DATA_DIR, "fleet"),
     fleet: counts,
     strict: true,
     handleSignals: false,
@@ -62,19 +63,23 @@ export async function waitForAgentsOnline(admin: APIRequestContext, fleet: Fleet
     .toEqual(want);
 }
 
-/** Waits until the online hosts that `which` picks (default: all but the seeded ones) are one x86_64 and one aarch64. */
-export async function waitForFleetOnline(
-  admin: APIRequestContext,
-  which: (h: OnlineHost) => boolean = (h) => !h.name.startsWith("seed-"),
-): Promise<void> {
+/**
+ * Waits until the online hosts (the seeded ones aside) are exactly `fleet`'s agents, one x86_64 and
+ * one aarch64, each *at this fleet's agent URL*. Right after another spec stopped its fleet, its hosts
+ * still look online until their heartbeat timeout — the same rows (same machine ids) at the old
+ * agents' addresses, and any extra agents it had: a VM placed then goes to an agent that is gone
+ * (seen when this fleet's emulated aarch64 agent was slow to announce itself).
+ */
+export async function waitForFleetOnline(admin: APIRequestContext, fleet: Fleet): Promise<void> {
+  const urls = new Set(fleet.agents.map((a) => a.url));
   await expect
     .poll(
       async () =>
         ((await (await admin.get("/api/v1/hosts?pageSize=200&status=online")).json()).items as OnlineHost[])
-          .filter(which)
-          .map((h) => h.arch)
+          .filter((h) => !h.name.startsWith("seed-"))
+          .map((h) => `${h.arch}${h.agentUrl && urls.has(h.agentUrl) ? "" : ` at ${h.agentUrl} (not this fleet)`}`)
           .sort(),
-      { timeout: 90_000 },
+      { timeout: 90_000, message: "only this fleet's agents online, at their own URLs" },
     )
     .toEqual(["aarch64", "x86_64"]);
 }

@@ -19,7 +19,7 @@ test.setTimeout(300_000);
 test.beforeAll(async () => {
   fleet = await startMixedFleet();
   admin = await adminApi();
-  await waitForFleetOnline(admin);
+  await waitForFleetOnline(admin, fleet);
   // new users join the default project; the VM goes there too
   const user = await admin.post("/api/v1/users", {
     data: { email, name: "Console revoke operator", role: "operator", password },

@@ -68,7 +68,7 @@ async function deleteLeftovers() {
 test.beforeAll(async () => {
   fleet = await startMixedFleet();
   admin = await adminApi();
-  await waitForFleetOnline(admin);
+  await waitForFleetOnline(admin, fleet);
   await deleteLeftovers();
   // Only the fleet's hosts in play: the seeded hosts have no agent (a VM placed there could only fail).
   const seeded = (await (await admin.get("/api/v1/hosts?pageSize=200&q=seed-")).json()).items as SeededHost[];

@@ -6,6 +6,7 @@ import { baseURL } from "../playwright.config";
 import { adminApi, startMixedFleet, waitForFleetOnline, type Fleet } from "./console-helpers";
 import { storageStateFor } from "./helpers";
 import { SerialShell } from "./serial-shell";
+import { E2E_DATA_DIR } from "./paths";
 
 // The world's inputs (issue 13): images in the shapes users really bring, built by
 // scripts/fixtures/build.sh (.cache/fixtures/<arch>/, made by global setup / npm run fixtures —
@@ -88,7 +89,7 @@ async function hostArch(hostId: string) {
 
 /** The VM's serial log as the agent of its host writes it (scripts/fleet/fleet.mjs data dir). */
 async function serialLogOf(vmId: string, hostId: string) {
-  const file = resolve(".cache/e2e-data/fleet", await hostArch(hostId), "state/vms", vmId, "serial.log");
+  const file = resolve(E2E_DATA_DIR, "fleet", await hostArch(hostId), "state/vms", vmId, "serial.log");
   return () => (existsSync(file) ? readFileSync(file, "utf8") : "");
 }
 
@@ -124,7 +125,7 @@ test.beforeAll(async () => {
   fleet = await startMixedFleet();
   admin = await adminApi();
   operator = await pwRequest.newContext({ baseURL, storageState: storageStateFor("operator") });
-  await waitForFleetOnline(admin);
+  await waitForFleetOnline(admin, fleet);
 });
 
 test.afterAll(async () => {

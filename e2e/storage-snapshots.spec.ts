@@ -81,7 +81,7 @@ test.beforeAll(async () => {
   test.setTimeout(300_000);
   fleet = await startMixedFleet();
   admin = await adminApi();
-  await waitForFleetOnline(admin);
+  await waitForFleetOnline(admin, fleet);
   await deleteLeftovers();
 });
 

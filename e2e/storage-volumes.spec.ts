@@ -67,7 +67,7 @@ const sectors = (out: string) => Number(/SZ=(\d+)/.exec(out)?.[1] ?? "-1");
 test.beforeAll(async () => {
   fleet = await startMixedFleet();
   admin = await adminApi();
-  await waitForFleetOnline(admin);
+  await waitForFleetOnline(admin, fleet);
   await cleanup();
 });
 

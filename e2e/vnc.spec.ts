@@ -32,10 +32,7 @@ test.setTimeout(300_000);
 test.beforeAll(async () => {
   fleet = await startMixedFleet();
   admin = await adminApi();
-  // Online *at this fleet's agent URLs*: right after another spec stopped its fleet, the same hosts
-  // still look online (last heartbeat < timeout) at the old agents' addresses.
-  const urls = new Set(fleet.agents.map((a) => a.url));
-  await waitForFleetOnline(admin, (h) => Boolean(h.agentUrl && urls.has(h.agentUrl)));
+  await waitForFleetOnline(admin, fleet);
   for (const arch of ["x86_64", "aarch64"] as const) {
     const image = (await (await admin.get(`/api/v1/images?arch=${arch}&q=busybox-demo`)).json()).items[0];
     // x86_64: the default (always VGA); aarch64: virtio-gpu asked for (a kernel-boot image's default is none)
