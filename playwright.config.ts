@@ -1,4 +1,6 @@
 import { defineConfig } from "@playwright/test";
+import { UI_LANE_SPECS } from "./e2e/lanes";
+import { E2E_DATA_DIR, E2E_LANE, E2E_OUTPUT_DIR, E2E_REPORT } from "./e2e/paths";
 
 // One built app (next start) serves every e2e test; Debian's Chromium, since browser downloads
 // are blocked here (see README / DESIGN.md).
@@ -8,6 +10,16 @@ export const baseURL = `http://127.0.0.1:${PORT}`;
 const AGENT_TLS_PORT = Number(process.env.E2E_AGENT_TLS_PORT ?? PORT + 1);
 export const agentControllerUrl = `https://127.0.0.1:${AGENT_TLS_PORT}`;
 
+const SETUP = /.*\.setup\.ts/;
+const uiSpecs = UI_LANE_SPECS.map((f) => `**/${f}`);
+/** E2E_LANE=ui / fleet runs one lane (e2e/lanes.ts); unset runs every spec. */
+const lane =
+  E2E_LANE === "ui"
+    ? { testMatch: uiSpecs, testIgnore: SETUP }
+    : E2E_LANE === "fleet"
+      ? { testIgnore: [SETUP, ...uiSpecs] }
+      : { testIgnore: SETUP };
+
 export default defineConfig({
   testDir: "e2e",
   fullyParallel: false,
@@ -15,7 +27,8 @@ export default defineConfig({
   retries: 0,
   timeout: 120_000,
   expect: { timeout: 15_000 },
-  reporter: [["list"], ["json", { outputFile: ".cache/reports/e2e-results.json" }]],
+  reporter: [["list"], ["json", { outputFile: E2E_REPORT }]],
+  outputDir: E2E_OUTPUT_DIR,
   use: {
     baseURL,
     trace: "retain-on-failure",
@@ -35,8 +48,8 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: "setup", testMatch: /.*\.setup\.ts/ },
-    { name: "chromium", dependencies: ["setup"], testIgnore: /.*\.setup\.ts/ },
+    { name: "setup", testMatch: SETUP },
+    { name: "chromium", dependencies: ["setup"], ...lane },
   ],
   webServer: {
     command: "node scripts/e2e-server.mjs",
@@ -45,6 +58,6 @@ export default defineConfig({
     timeout: 180_000,
     stdout: "pipe",
     stderr: "pipe",
-    env: { PORT: String(PORT), POLYARCH_AGENT_TLS_PORT: String(AGENT_TLS_PORT), E2E_DATA_DIR: ".cache/e2e-data" },
+    env: { PORT: String(PORT), POLYARCH_AGENT_TLS_PORT: String(AGENT_TLS_PORT), E2E_DATA_DIR, E2E_LANE },
   },
 });

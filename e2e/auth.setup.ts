@@ -1,11 +1,12 @@
 import { test as setup, expect } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import { USERS, signIn, storageStateFor } from "./helpers";
+import { E2E_AUTH_DIR } from "./paths";
 
 // The admin signs in through the form and creates the operator and viewer through the Users page;
 // each role's signed-in state is saved for the other tests.
 setup("admin creates an operator and a viewer; each role signs in", async ({ browser }) => {
-  mkdirSync(".cache/e2e-auth", { recursive: true });
+  mkdirSync(E2E_AUTH_DIR, { recursive: true });
   const adminCtx = await browser.newContext();
   const page = await adminCtx.newPage();
   await signIn(page, USERS.admin.email, USERS.admin.password);

@@ -6,6 +6,7 @@ import { baseURL } from "../playwright.config";
 import { adminApi, FLEET_JOIN_TOKEN, startMixedFleet, type Fleet } from "./console-helpers";
 import { SerialShell } from "./serial-shell";
 import { storageStateFor } from "./helpers";
+import { E2E_DATA_DIR } from "./paths";
 
 // The real mixed fleet: an x86_64 agent on this machine's Node and an aarch64 agent running on
 // arm64 Node under qemu-user, each with its own userspace OVS, driving real QEMU (TCG).
@@ -312,7 +313,7 @@ test("kernel images uploaded through the API are detected as their arch and boot
         .poll(async () => (await (await operator.get(`/api/v1/vms/${vm.id}`)).json()).status, { timeout: 180_000 })
         .toBe("running");
       const agentArch = (await hostsByArch(admin)).find((h) => h.id === host.id)!.arch;
-      const serialLog = resolve(".cache/e2e-data/fleet", agentArch, "state/vms", vm.id, "serial.log");
+      const serialLog = resolve(E2E_DATA_DIR, "fleet", agentArch, "state/vms", vm.id, "serial.log");
       await expect
         .poll(() => (existsSync(serialLog) ? readFileSync(serialLog, "utf8") : ""), { timeout: 120_000 })
         .toContain(`POLYARCH-BOOT-OK arch=${arch}`);

@@ -1,4 +1,6 @@
 import { expect, type APIRequestContext, type Page } from "@playwright/test";
+import { join } from "node:path";
+import { E2E_AUTH_DIR } from "./paths";
 
 export const USERS = {
   admin: { email: "admin@e2e.test", password: "admin-password-e2e" },
@@ -7,7 +9,7 @@ export const USERS = {
 } as const;
 export type RoleName = keyof typeof USERS;
 
-export const storageStateFor = (role: RoleName) => `.cache/e2e-auth/${role}.json`;
+export const storageStateFor = (role: RoleName) => join(E2E_AUTH_DIR, `${role}.json`);
 
 /** Signs in through the real login form. */
 export async function signIn(page: Page, email: string, password: string) {

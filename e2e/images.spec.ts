@@ -3,12 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { storageStateFor } from "./helpers";
+import { E2E_DATA_DIR } from "./paths";
 
 // Image service through the browser: operators upload kernel-boot images with a visible progress
 // bar (uploads throttled through Chromium's DevTools protocol so progress is observable), the
 // controller detects each arch; cancelled uploads leave nothing; viewers get no panel and a 403.
 const FIXTURES = realpathSync(resolve(".cache/fixtures"));
-const STORE = resolve(process.env.E2E_DATA_DIR ?? ".cache/e2e-data", "images");
+const STORE = resolve(E2E_DATA_DIR, "images");
 const CMDLINE = { aarch64: "console=ttyAMA0 panic=-1", x86_64: "console=ttyS0 panic=-1" } as const;
 
 async function throttleUploads(page: Page, bytesPerSecond: number) {

@@ -4,8 +4,9 @@
 import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { resolve } from "node:path";
+import { E2E_DATA_DIR } from "./paths";
 
-export const E2E_DB = resolve(".cache/e2e-data/polyarch.db");
+export const E2E_DB = resolve(E2E_DATA_DIR, "polyarch.db");
 const now = () => new Date().toISOString().replace("Z", "+00:00");
 
 export type SeedResult = { vms: number; vmsByArch: Record<string, number>; hosts: number };

@@ -33,9 +33,17 @@ const env = {
 };
 delete env.DATABASE_URL;
 execFileSync(process.execPath, [resolve(root, "scripts/migrate.mjs")], { env, stdio: "inherit" });
-execFileSync(process.execPath, [resolve(root, "scripts/build-server.mjs")], { stdio: "inherit" });
+// A lane (e2e/lanes.ts) bundles to a file of its own: two lanes start at once, and one must not run
+// the file while the other rewrites it.
+const serverFile = resolve(
+  root,
+  process.env.E2E_LANE ? `dist/server-e2e-${process.env.E2E_LANE}.mjs` : "dist/server.mjs",
+);
+execFileSync(process.execPath, [resolve(root, "scripts/build-server.mjs"), "--outfile", serverFile], {
+  stdio: "inherit",
+});
 // dist/server.mjs = `next start` + the console WebSocket (e2e/console.spec.ts needs it) + the agent TLS port
-const child = spawn(process.execPath, [resolve(root, "dist/server.mjs"), "-H", "127.0.0.1", "-p", process.env.PORT], {
+const child = spawn(process.execPath, [serverFile, "-H", "127.0.0.1", "-p", process.env.PORT], {
   env,
   stdio: "inherit",
   cwd: root,

@@ -132,10 +132,20 @@ step "agent unit suite under arm64 Node (qemu-user; joining the background job)"
 join_bg arm64 || vitest_rc=1
 [ "$vitest_rc" = 0 ] || { echo "vitest failed (above)" >&2; exit 1; }
 
-step "browser tests (playwright)"
-npx playwright test
+# Two lanes (e2e/lanes.ts), each with its own server, data dir and signed-in states (e2e/paths.ts):
+# the fleet lane's specs mostly wait on QEMU guests booting on one core; the UI lane fills the other,
+# niced, so the fleet lane's emulated aarch64 agent and guests keep their heartbeat deadlines.
+step "browser tests (playwright): the fleet lane; beside it the UI lane on a server of its own"
+e2e_rc=0
+start_bg e2e-ui nice -n 10 env E2E_LANE=ui E2E_PORT=$(( ${E2E_PORT:-3310} + 20 )) npx playwright test
+E2E_LANE=fleet npx playwright test || e2e_rc=1
+
+step "browser tests, UI lane (joining the background job)"
+join_bg e2e-ui || e2e_rc=1
+[ "$e2e_rc" = 0 ] || { echo "playwright failed (above)" >&2; exit 1; }
 
 step "summary"
 node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/vitest-integration-results.json \
-  .cache/reports/vitest-netns-results.json .cache/reports/vitest-arm64-results.json .cache/reports/e2e-results.json
+  .cache/reports/vitest-netns-results.json .cache/reports/vitest-arm64-results.json \
+  .cache/reports/e2e-results-fleet.json .cache/reports/e2e-results-ui.json
 echo "total time: $(( $(date +%s) - START ))s"
