@@ -91,8 +91,14 @@ export async function writeLease(stateDir: string, lease: Lease): Promise<void> 
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, LEASE_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(lease) + "\n", { mode: 0o600 });
-  await fsp.rename(tmp, file);
+  try {
+    await fsp.writeFile(tmp, JSON.stringify(lease) + "\n", { mode: 0o600 });
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    // A full disk must not leave half a lease behind: the old lease stays as it was.
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** The controller sent no fenceAfterMs: this host holds no lease, so nothing may be fenced. */

@@ -71,13 +71,17 @@ describe.skipIf(!!skip).each(PROVIDERS)("disk full during VM create (%s)", (prov
       .map(Number);
   }
 
-  /** Partial downloads and half-made VMs: none may remain. */
+  /**
+   * Partial downloads and half-made VMs: none may remain. The fence lease is left out: the agent
+   * rewrites it (temp file, then rename) on every heartbeat answer, so a listing may catch one in flight.
+   */
   function leftovers(): string[] {
     const out: string[] = [];
+    const fenceDir = path.join(stateDir, "fence");
     const walk = (dir: string) => {
       for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
         const p = path.join(dir, e.name);
-        if (e.isDirectory()) walk(p);
+        if (e.isDirectory() && p !== fenceDir) walk(p);
         else if (e.name.endsWith(".part") || e.name.endsWith(".tmp")) out.push(p);
       }
     };
