@@ -109,6 +109,11 @@ step "test fixtures and arm64 Node (joining the background job)"
 join_bg prefetch
 
 rm -rf .cache/reports && mkdir -p .cache/reports
+REPORTS=(.cache/reports/vitest-results.json .cache/reports/vitest-integration-results.json
+  .cache/reports/vitest-netns-results.json .cache/reports/vitest-arm64-results.json
+  .cache/reports/e2e-results-fleet.json .cache/reports/e2e-results-ui.json)
+# failure_summary: the failed tests again, at the end of the log (CI keeps its tail).
+failure_summary() { step "what failed"; node scripts/test-summary.mjs --partial "${REPORTS[@]}" || true; }
 # Two runs: the serial `integration` project gets the arm64 suite and `integration-netns` beside it
 # (vitest.config.ts).
 # Both vitest runs and the arm64 suite run to the end before a failure of any of them stops the script.
@@ -130,7 +135,7 @@ join_bg netns || vitest_rc=1
 
 step "agent unit suite under arm64 Node (qemu-user; joining the background job)"
 join_bg arm64 || vitest_rc=1
-[ "$vitest_rc" = 0 ] || { echo "vitest failed (above)" >&2; exit 1; }
+[ "$vitest_rc" = 0 ] || { failure_summary; echo "vitest failed (above)" >&2; exit 1; }
 
 # Two lanes (e2e/lanes.ts), each with its own server, data dir and signed-in states (e2e/paths.ts):
 # the fleet lane's specs mostly wait on QEMU guests booting on one core; the UI lane fills the other,
@@ -142,10 +147,8 @@ E2E_LANE=fleet npx playwright test || e2e_rc=1
 
 step "browser tests, UI lane (joining the background job)"
 join_bg e2e-ui || e2e_rc=1
-[ "$e2e_rc" = 0 ] || { echo "playwright failed (above)" >&2; exit 1; }
+[ "$e2e_rc" = 0 ] || { failure_summary; echo "playwright failed (above)" >&2; exit 1; }
 
 step "summary"
-node scripts/test-summary.mjs .cache/reports/vitest-results.json .cache/reports/vitest-integration-results.json \
-  .cache/reports/vitest-netns-results.json .cache/reports/vitest-arm64-results.json \
-  .cache/reports/e2e-results-fleet.json .cache/reports/e2e-results-ui.json
+node scripts/test-summary.mjs "${REPORTS[@]}"
 echo "total time: $(( $(date +%s) - START ))s"
