@@ -3,7 +3,7 @@ import "server-only";
 import type { z } from "zod";
 import type { heartbeatRequestSchema } from "../../schemas/agent-api";
 import { AppError } from "../../errors";
-import { db, env, rawDriver, recordAudit } from "../platform";
+import { db, env, rawDriver, recordAudit, sqliteStatement } from "../platform";
 
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 
@@ -53,16 +53,14 @@ type StoredFacts = {
   qemuVersion: string | null;
 };
 const FACTS_SQL = `SELECT "agentUrl", "facts", "kvm", "nativeArches", "emulatedArches", "qemuVersion" FROM "Host" WHERE "id" = `;
-const factsStatements = new WeakMap<object, { get(id: string): unknown }>();
+const FACTS_SQLITE = `${FACTS_SQL}?`;
 
 /** The host's stored facts columns (SQLite gives 0/1 for kvm), or undefined when the row is gone. */
 async function storedFacts(hostId: string): Promise<StoredFacts | undefined> {
   const driver = rawDriver();
   if (driver.kind === "postgresql")
     return (await driver.query<StoredFacts>("hb_host_facts", `${FACTS_SQL}$1`, [hostId]))[0];
-  let get = factsStatements.get(driver.reader);
-  if (!get) factsStatements.set(driver.reader, (get = driver.reader.prepare(`${FACTS_SQL}?`)));
-  return get.get(hostId) as StoredFacts | undefined;
+  return sqliteStatement(driver.reader, FACTS_SQLITE).get(hostId) as StoredFacts | undefined;
 }
 
 /** Every column the update would write already holds that value (then the update changes nothing). */

@@ -16,10 +16,9 @@ import "server-only";
 // CPU per row here, the raw INSERT ~0.04 ms. With several controllers the spacing holds per
 // process (an agent keeps its connection to one controller).
 import { randomBytes } from "node:crypto";
-import type { Statement } from "better-sqlite3";
 import type { HeartbeatMetrics } from "../../schemas/agent-api";
 import { METRICS_RETENTION_MINUTES } from "../../schemas/metrics";
-import { db, driverTimestamp, logError, rawDriver } from "../platform";
+import { db, driverTimestamp, logError, rawDriver, sqliteStatement } from "../platform";
 
 export const METRICS_RETENTION_MS = METRICS_RETENTION_MINUTES * 60_000;
 export const METRICS_MIN_SPACING_MS = 4_000;
@@ -117,14 +116,12 @@ export async function metricRowsFor(
 const INSERT_PG = `INSERT INTO "MetricSample" ("id", "at", "hostId", "vmId", "cpuPct", "memUsedMb")
   SELECT * FROM unnest($1::text[], $2::timestamp(3)[], $3::text[], $4::text[], $5::float8[], $6::int4[])`;
 const INSERT_SQLITE = `INSERT INTO "MetricSample" ("id", "at", "hostId", "vmId", "cpuPct", "memUsedMb") VALUES (?, ?, ?, ?, ?, ?)`;
-const sqliteInsert = new WeakMap<object, Statement>();
 
 async function insertRows(rows: MetricRow[]): Promise<void> {
   const driver = rawDriver();
   if (driver.kind === "sqlite") {
     await driver.write((conn) => {
-      let insert = sqliteInsert.get(conn);
-      if (!insert) sqliteInsert.set(conn, (insert = conn.prepare(INSERT_SQLITE)));
+      const insert = sqliteStatement(conn, INSERT_SQLITE);
       for (const r of rows) insert.run(r.id, driverTimestamp(driver, r.at), r.hostId, r.vmId, r.cpuPct, r.memUsedMb);
     });
     return;

@@ -25,7 +25,7 @@ import type { z } from "zod";
 import type { ListResult } from "../../schemas/list";
 import type { Network } from "../../generated/sqlite/client";
 import { recordAudit } from "../platform";
-import { db, isPostgres, rawDriver, type Db } from "../platform";
+import { db, isPostgres, rawDriver, sqliteStatement, type Db } from "../platform";
 import { nameSearch, pageArgs, type Actor } from "../platform";
 import {
   assertMayDefine,
@@ -409,7 +409,7 @@ async function tryUnique<T>(tx: Tx, fn: () => Promise<T>): Promise<T | null> {
  * the candidate; if another transaction took that IP (or MAC) first, re-read and try the next one.
  */
 const USED_ADDRESSES = `SELECT "ip" FROM "Nic" WHERE "networkId" = `;
-const usedStatements = new WeakMap<object, { all(...args: unknown[]): unknown[] }>();
+const USED_ADDRESSES_SQLITE = `${USED_ADDRESSES}? AND "ip" IS NOT NULL`;
 
 /**
  * The addresses NICs hold on the network, as committed: straight from the driver (rawDriver: a
@@ -427,13 +427,7 @@ async function usedAddresses(networkId: string): Promise<string[]> {
     );
     return rows.map((r) => r.ip);
   }
-  const reader = driver.reader;
-  let stmt = usedStatements.get(reader);
-  if (!stmt) {
-    stmt = reader.prepare(`${USED_ADDRESSES}? AND "ip" IS NOT NULL`).pluck();
-    usedStatements.set(reader, stmt);
-  }
-  return stmt.all(networkId) as string[];
+  return sqliteStatement(driver.reader, USED_ADDRESSES_SQLITE).pluck().all(networkId) as string[];
 }
 
 export async function allocateNic(

@@ -134,6 +134,22 @@ function openPostgres(url: string): Omit<Open, "url"> {
   return { driver, close: () => pool.end() };
 }
 
+// Statements of one connection, by SQL text; the map goes with the connection (closeRawDriver).
+const preparedByConnection = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+/**
+ * `sql` prepared on this SQLite connection, once for the connection's life: preparing is most of a
+ * short statement's cost (issue 16). The SQL must be a constant text (it is the cache key), never
+ * built from values: those go in as parameters.
+ */
+export function sqliteStatement(conn: Database.Database, sql: string): Database.Statement {
+  let statements = preparedByConnection.get(conn);
+  if (!statements) preparedByConnection.set(conn, (statements = new Map()));
+  let statement = statements.get(sql);
+  if (!statement) statements.set(sql, (statement = conn.prepare(sql)));
+  return statement;
+}
+
 /**
  * A timestamp parameter as Prisma writes it: on SQLite ISO-8601 text ending "+00:00" (the adapter's
  * format; text columns compare as strings, so it must match), on PostgreSQL the UTC wall time (a

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
 import { cachePreparedStatements } from "./db";
+import { sqliteStatement } from "./raw-driver";
 
 function connection() {
   const db = new Database(":memory:");
@@ -74,5 +75,37 @@ describe("cachePreparedStatements", () => {
     p("INSERT INTO t (id, name) VALUES (?, ?)").bind([1, "x"]).run();
     expect(() => p("INSERT INTO t (id, name) VALUES (?, ?)").bind([1, "dup"]).run()).toThrow(/UNIQUE/);
     expect(p("INSERT INTO t (id, name) VALUES (?, ?)").bind([2, "ok"]).run().changes).toBe(1);
+  });
+});
+
+describe("sqliteStatement (raw-driver.ts)", () => {
+  // A plain better-sqlite3 connection (as rawDriver opens), counting prepares.
+  function plain() {
+    const db = new Database(":memory:");
+    db.exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)`);
+    let prepared = 0;
+    const prepare = db.prepare.bind(db);
+    db.prepare = ((sql: string) => {
+      prepared++;
+      return prepare(sql);
+    }) as typeof db.prepare;
+    return { db, prepared: () => prepared };
+  }
+  it("prepares a SQL text once per connection; another connection gets its own statement", () => {
+    const a = plain();
+    const b = plain();
+    const insert = `INSERT INTO t (id, name) VALUES (?, ?)`;
+    const one = sqliteStatement(a.db, insert);
+    expect(sqliteStatement(a.db, insert)).toBe(one);
+    one.run(1, "a");
+    sqliteStatement(a.db, insert).run(2, "b");
+    expect(a.prepared()).toBe(1);
+    const other = sqliteStatement(b.db, insert);
+    expect(other).not.toBe(one);
+    other.run(1, "c");
+    const names = (conn: Database.Database) => sqliteStatement(conn, `SELECT name FROM t ORDER BY id`).pluck().all();
+    expect(names(a.db)).toEqual(["a", "b"]);
+    expect(names(b.db)).toEqual(["c"]);
+    expect(a.prepared()).toBe(2);
   });
 });

@@ -5,7 +5,7 @@ import "server-only";
 // the same query through $queryRaw ~0.23 ms (issue 16, ADR 043). The columns are the ones
 // checkHostCredentials, recordHostFacts and the VM status rules read; SQLite gives 0/1 for booleans.
 import type { HeartbeatHost, HostCredentialRow } from "../hosts";
-import { rawDriver } from "../platform";
+import { rawDriver, sqliteStatement } from "../platform";
 
 export type HeartbeatHostRow = HeartbeatHost & HostCredentialRow;
 export type HeartbeatVmRow = {
@@ -33,10 +33,8 @@ const SELECT = `
   FROM "Host" h LEFT JOIN "Vm" v ON v."hostId" = h."id"`;
 const BY_TOKEN = `${SELECT} WHERE h."agentTokenHash" = `;
 const BY_ID = `${SELECT} WHERE h."id" = `;
-
-/** SQLite statements, prepared once per read connection. */
-const sqliteStatements = new WeakMap<object, { byToken: Statement; byId: Statement }>();
-type Statement = { all(...params: unknown[]): unknown[] };
+const BY_TOKEN_SQLITE = `${BY_TOKEN}?`;
+const BY_ID_SQLITE = `${BY_ID}?`;
 
 /** The joined rows: at once on SQLite (synchronous driver), a promise on PostgreSQL. */
 function joinedRows(by: { tokenHash: string } | { hostId: string }): Joined[] | Promise<Joined[]> {
@@ -47,13 +45,7 @@ function joinedRows(by: { tokenHash: string } | { hostId: string }): Joined[] | 
     return driver.query<Joined>(byToken ? "hb_rows_by_token" : "hb_rows_by_id", `${byToken ? BY_TOKEN : BY_ID}$1`, [
       key,
     ]);
-  const reader = driver.reader;
-  let prepared = sqliteStatements.get(reader);
-  if (!prepared) {
-    prepared = { byToken: reader.prepare(`${BY_TOKEN}?`), byId: reader.prepare(`${BY_ID}?`) };
-    sqliteStatements.set(reader, prepared);
-  }
-  return (byToken ? prepared.byToken : prepared.byId).all(key) as Joined[];
+  return sqliteStatement(driver.reader, byToken ? BY_TOKEN_SQLITE : BY_ID_SQLITE).all(key) as Joined[];
 }
 
 /** The host with this token hash (or id) and its VMs, or null when there is none. */
@@ -92,14 +84,12 @@ function fromRows(rows: Joined[]): { host: HeartbeatHostRow; vms: HeartbeatVmRow
 // HostImage rows: checked on the driver first, so syncHostImages (Prisma) runs only when it does.
 type HostImageRow = { imageId: string; state: string; sizeBytes: number | bigint | string };
 const IMAGES_SQL = `SELECT "imageId", "state", "sizeBytes" FROM "HostImage" WHERE "hostId" = `;
-const imageStatements = new WeakMap<object, Statement>();
+const IMAGES_SQLITE = `${IMAGES_SQL}?`;
 
 function hostImageRows(hostId: string): HostImageRow[] | Promise<HostImageRow[]> {
   const driver = rawDriver();
   if (driver.kind === "postgresql") return driver.query<HostImageRow>("hb_host_images", `${IMAGES_SQL}$1`, [hostId]);
-  let all = imageStatements.get(driver.reader);
-  if (!all) imageStatements.set(driver.reader, (all = driver.reader.prepare(`${IMAGES_SQL}?`)));
-  return all.all(hostId) as HostImageRow[];
+  return sqliteStatement(driver.reader, IMAGES_SQLITE).all(hostId) as HostImageRow[];
 }
 
 /**

@@ -4,9 +4,8 @@ import "server-only";
 // second). A heartbeat is answered only after the batch holding it is written, so an acknowledged
 // heartbeat is always in the database (offline detection, the HA lease of ADR 036); the wait is
 // at most HEARTBEAT_BATCH_MS, and nothing when heartbeats are rare.
-import type { Statement } from "better-sqlite3";
 import { insertMetricRows, pruneDueSeries, type MetricRow } from "../insights";
-import { driverTimestamp, rawDriver } from "../platform";
+import { driverTimestamp, rawDriver, sqliteStatement } from "../platform";
 import { GroupCommit } from "./group-commit";
 
 /**
@@ -29,7 +28,6 @@ const MARK_ONLINE_PG = `UPDATE "Host" SET "status" = 'online', "lastHeartbeatAt"
   WHERE "id" = ANY($2::text[]) AND "revokedAt" IS NULL`;
 const MARK_ONLINE_SQLITE = `UPDATE "Host" SET "status" = 'online', "lastHeartbeatAt" = ?, "updatedAt" = ?
   WHERE "id" IN (SELECT "value" FROM json_each(?)) AND "revokedAt" IS NULL`;
-const sqliteMarkOnline = new WeakMap<object, Statement>();
 
 async function markOnline(hostIds: string[], at: Date): Promise<void> {
   const driver = rawDriver();
@@ -38,11 +36,7 @@ async function markOnline(hostIds: string[], at: Date): Promise<void> {
     await driver.query("hb_mark_online", MARK_ONLINE_PG, [stamp, hostIds]);
     return;
   }
-  await driver.write((db) => {
-    let update = sqliteMarkOnline.get(db);
-    if (!update) sqliteMarkOnline.set(db, (update = db.prepare(MARK_ONLINE_SQLITE)));
-    update.run(stamp, stamp, JSON.stringify(hostIds));
-  });
+  await driver.write((db) => sqliteStatement(db, MARK_ONLINE_SQLITE).run(stamp, stamp, JSON.stringify(hostIds)));
 }
 
 async function writeBatch(items: HeartbeatWrite[]): Promise<void> {
