@@ -142,6 +142,32 @@ export async function prepareIncoming(
   });
 }
 
+/**
+ * How long the target may still be loading what the source sent after the source says "completed":
+ * the source finishes when its last bytes are on the wire; the target leaves "inmigrate" only once
+ * it has loaded them (the device state, last). Milliseconds with KVM; seconds for an emulated guest
+ * on a busy host (CI: an aarch64 target under TCG, its agent under qemu-user).
+ */
+const INCOMING_SETTLE_MS = 60_000;
+const SETTLE_POLL_MS = 100;
+
+/** Waits for the incoming QEMU to leave "inmigrate"; a QEMU that fails the load exits (the query then throws). */
+export async function waitUntilReceived(
+  q: { queryStatus(): Promise<{ status: string }> },
+  id: string,
+  settleMs = INCOMING_SETTLE_MS,
+): Promise<void> {
+  const deadline = Date.now() + settleMs;
+  while ((await q.queryStatus()).status === "inmigrate") {
+    if (Date.now() >= deadline)
+      throw new AgentError(
+        "conflict",
+        `VM ${id} has not received its memory yet (QEMU status inmigrate after ${settleMs / 1000} s)`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+  }
+}
+
 /** The source has sent everything: stop the NBD server, resume the guest, keep the VM for good. */
 export async function completeIncoming(host: MigrationHost, id: string): Promise<VmStatus> {
   return host.withLock(id, async () => {
@@ -150,9 +176,7 @@ export async function completeIncoming(host: MigrationHost, id: string): Promise
     if (vm.migration?.role !== "incoming") return statusOf(host.ctx, vm); // completed before: idempotent
     const q = await ensureQmp(host.ctx, vm, 5_000);
     if (!q) throw new AgentError("unavailable", `QMP of VM ${id} is not reachable`);
-    const { status } = await q.queryStatus();
-    if (status === "inmigrate")
-      throw new AgentError("conflict", `VM ${id} has not received its memory yet (QEMU status inmigrate)`);
+    await waitUntilReceived(q, id);
     await stopNbdServer(q);
     await q.cont();
     vm.migration = undefined;
