@@ -5,9 +5,10 @@ import Database from "better-sqlite3";
 import { cachePreparedStatements } from "./db";
 import { sqliteStatement } from "./raw-driver";
 
-function connection() {
+/** A connection counting its prepares: as Prisma's adapter has it (cached), or as rawDriver opens it (plain). */
+function connection({ cached = true } = {}) {
   const db = new Database(":memory:");
-  db.defaultSafeIntegers(true);
+  if (cached) db.defaultSafeIntegers(true);
   db.exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)`);
   let prepared = 0;
   const prepare = db.prepare.bind(db);
@@ -15,7 +16,7 @@ function connection() {
     prepared++;
     return prepare(sql);
   }) as typeof db.prepare;
-  cachePreparedStatements(db as never, 2);
+  if (cached) cachePreparedStatements(db as never, 2);
   return { db, prepared: () => prepared };
 }
 
@@ -79,21 +80,9 @@ describe("cachePreparedStatements", () => {
 });
 
 describe("sqliteStatement (raw-driver.ts)", () => {
-  // A plain better-sqlite3 connection (as rawDriver opens), counting prepares.
-  function plain() {
-    const db = new Database(":memory:");
-    db.exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)`);
-    let prepared = 0;
-    const prepare = db.prepare.bind(db);
-    db.prepare = ((sql: string) => {
-      prepared++;
-      return prepare(sql);
-    }) as typeof db.prepare;
-    return { db, prepared: () => prepared };
-  }
   it("prepares a SQL text once per connection; another connection gets its own statement", () => {
-    const a = plain();
-    const b = plain();
+    const a = connection({ cached: false });
+    const b = connection({ cached: false });
     const insert = `INSERT INTO t (id, name) VALUES (?, ?)`;
     const one = sqliteStatement(a.db, insert);
     expect(sqliteStatement(a.db, insert)).toBe(one);
