@@ -57,6 +57,11 @@ export class SerialShell {
     return { out: this.text.slice(from), rc: Number(m[1]) };
   }
 
+  /** Sends an empty line, as a person at the console would to wake it. */
+  nudge(): void {
+    this.ws.sendText("\n");
+  }
+
   close(): void {
     this.ws.terminate();
   }
