@@ -16,7 +16,7 @@ import { launchQemu } from "../vm/launch";
 import { resolveCdrom, resolveMedia } from "../vm/media";
 import { addPort, releasePorts } from "../vm/ports";
 import { killNow } from "../vm/power";
-import { isQemuWithPidfile, pidAlive, readPidFile, socketPathFits, sparseCopy, waitForExit } from "../vm/proc";
+import { isQemuWithPidfile, pidAlive, readPidFile, sleep, socketPathFits, sparseCopy, waitForExit } from "../vm/proc";
 import { pathsFor, readState, removeVmDirs, saveSpec, saveState, sockDirFor, type Vm } from "../vm/state";
 import { statusOf } from "../vm/status";
 import { validateSpec } from "../vm/validate";
@@ -164,7 +164,7 @@ export async function waitUntilReceived(
         "conflict",
         `VM ${id} has not received its memory yet (QEMU status inmigrate after ${settleMs / 1000} s)`,
       );
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+    await sleep(SETTLE_POLL_MS);
   }
 }
 

@@ -140,7 +140,8 @@ const preparedByConnection = new WeakMap<Database.Database, Map<string, Database
 /**
  * `sql` prepared on this SQLite connection, once for the connection's life: preparing is most of a
  * short statement's cost (issue 16). The SQL must be a constant text (it is the cache key), never
- * built from values: those go in as parameters.
+ * built from values: those go in as parameters. The statement is shared: a mode set on it (pluck,
+ * raw) stays, so a text read in a mode is always read in it.
  */
 export function sqliteStatement(conn: Database.Database, sql: string): Database.Statement {
   let statements = preparedByConnection.get(conn);
