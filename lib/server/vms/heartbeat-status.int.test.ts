@@ -6,7 +6,8 @@ import type { VmStatus } from "../../schemas/agent-api";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import { insertTestHost } from "../testing/rows";
 import { db } from "../platform";
-import { recordHeartbeat } from "./status";
+import { applyHeartbeat, recordHeartbeat } from "./status";
+import { heartbeatRows } from "./heartbeat-rows";
 
 const usage = { cpuPct: 1, memoryUsedMb: 1, diskUsedGb: 1, loadAvg: [] };
 const agentVm = (id: string, powerState: VmStatus["powerState"]): VmStatus => ({
@@ -58,6 +59,28 @@ describe.each(PROVIDERS)("heartbeat VM status on %s", (provider) => {
     await recordHeartbeat(host.id, { usage, vms: [agentVm("vm-start", "shutoff")] } as never);
     expect(await statusOf("vm-start")).toBe("stopped");
     expect(await statusOf("vm-ran")).toBe("unknown");
+  });
+
+  it("news sampled before a VM moved: the old host's heartbeat leaves the VM on its new host as it is", async () => {
+    const a = await insertTestHost({ name: "a" });
+    const b = await insertTestHost({ name: "b" });
+    await vmOn(a.id, "vm-gone", "running", "running");
+    await vmOn(a.id, "vm-off", "running", "running");
+    // A's heartbeat reads its rows, then a migration commits both VMs to B before A's writes.
+    const rows = (await heartbeatRows({ hostId: a.id }))!;
+    expect(rows.vms.map((v) => v.id).sort()).toEqual(["vm-gone", "vm-off"]);
+    await db().vm.updateMany({ where: { hostId: a.id }, data: { hostId: b.id, generation: 2 } });
+    // A no longer has vm-gone; its vm-off copy was paused and then shut off by the move.
+    await applyHeartbeat(rows.host, rows.vms, { usage, vms: [agentVm("vm-off", "shutoff")] } as never);
+    const after = await db().vm.findMany({ orderBy: { id: "asc" }, select: { id: true, hostId: true, status: true } });
+    expect(after).toEqual([
+      { id: "vm-gone", hostId: b.id, status: "running" },
+      { id: "vm-off", hostId: b.id, status: "running" },
+    ]);
+    // Read afresh, A's rows hold neither VM, and B's news is taken as before.
+    await recordHeartbeat(b.id, { usage, vms: [agentVm("vm-off", "shutoff")] } as never);
+    expect([await statusOf("vm-gone"), await statusOf("vm-off")]).toEqual(["unknown", "stopped"]);
+    expect(await db().task.count({ where: { kind: "vm.crash" } })).toBe(0);
   });
 
   it("a QEMU that died: stopped with the reason and a failed vm.crash task, not restarted unless HA; a guest poweroff is a stop", async () => {

@@ -98,12 +98,18 @@ export async function applyHeartbeat(
   // Report only what the agent knows about VMs placed on this host; transitional controller
   // states (creating/deleting) are left to the task that owns them. Rows are written only when
   // the status or power state changed.
+  // Every write is conditional on the host and status read above: a VM that moved meanwhile (a
+  // migration or evacuation committed between that read and this write) is the new host's to
+  // report; the old host's missing or shut-off copy must not turn it unknown or stopped.
   const reported = new Map(input.vms.map((v) => [v.id, v]));
   for (const vm of vms) {
     const r = reported.get(vm.id);
     if (!r) {
       if (vm.status === "running" || vm.status === "stopped")
-        await db().vm.update({ where: { id: vm.id }, data: { status: "unknown", powerState: "unknown" } });
+        await db().vm.updateMany({
+          where: { id: vm.id, hostId, status: vm.status },
+          data: { status: "unknown", powerState: "unknown" },
+        });
       continue;
     }
     if (vm.status === "deleting" || vm.status === "scheduling" || vm.status === "pending") continue;
@@ -115,10 +121,9 @@ export async function applyHeartbeat(
     if (status !== vm.status || r.powerState !== vm.powerState) {
       // A running VM found shut off with a reason (QEMU died, the guest powered off: exits.ts).
       const exit = vm.status === "running" && status === "stopped" ? r.lastExit : undefined;
-      // Conditional on the status read above: a task that changed it meanwhile (the heartbeat was
-      // sampled before) wins over this older news.
+      // A task that changed the status meanwhile (the heartbeat was sampled before) wins over this older news.
       const { count } = await db().vm.updateMany({
-        where: { id: vm.id, status: vm.status },
+        where: { id: vm.id, hostId, status: vm.status },
         data: {
           status,
           powerState: r.powerState,
