@@ -175,15 +175,19 @@ describe.skipIf(missing !== null).each(PROVIDERS)(
     it("a target lacking the VM's machine type: 409 naming it, before anything happens", async () => {
       const vm = await row();
       await db().vm.update({ where: { id: vmId }, data: { machineType: "pc-q35-99.9" } });
-      const before = [await row(), await claims(), await db().task.count()];
-      const error = await startMigration(vmId, {}, admin).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(AppError);
-      expect((error as AppError).status).toBe(409);
-      expect((error as AppError).message).toMatch(
-        /^wanderer cannot move: no host can take it: .*machine type pc-q35-99\.9 is not offered by this host's QEMU/,
-      );
-      expect([await row(), await claims(), await db().task.count()]).toEqual(before);
-      await db().vm.update({ where: { id: vmId }, data: { machineType: vm.machineType } });
+      try {
+        const before = [await row(), await claims(), await db().task.count()];
+        const error = await startMigration(vmId, {}, admin).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(AppError);
+        expect((error as AppError).status).toBe(409);
+        expect((error as AppError).message).toMatch(
+          /^wanderer cannot move: no host can take it: .*machine type pc-q35-99\.9 is not offered by this host's QEMU/,
+        );
+        expect([await row(), await claims(), await db().task.count()]).toEqual(before);
+      } finally {
+        // The tests after this one move the same VM: a failure here must not fail them too.
+        await db().vm.update({ where: { id: vmId }, data: { machineType: vm.machineType } });
+      }
     });
 
     it("cancel: the VM keeps running on its host, nothing stays on the target, the claims are as before", async () => {

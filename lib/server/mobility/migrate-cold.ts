@@ -56,7 +56,7 @@ export async function runCold(
   };
   const status = await agentClient.putVm(run.target, run.vmId, spec);
   checkCancel(run);
-  await commitMove(run, { emulated: status.emulated, cpuModel });
+  await commitMove(run, { emulated: status.emulated, powerState: status.powerState, cpuModel });
   await step.done(run, "define on target", `defined on ${run.target.name}, stopped`);
   run.progress(95);
 

@@ -62,7 +62,7 @@ export async function runLive(run: MigrationRun, startedMs: number): Promise<Mig
   const status = await agentClient.migrationComplete(run.target, run.vmId);
   run.switched = true;
   // From here the target runs the guest: the move stands whatever happens to the source.
-  await commitMove(run, { emulated: status.emulated });
+  await commitMove(run, { emulated: status.emulated, powerState: status.powerState });
   await step.done(run, "switch over", `running on ${run.target.name} (${status.emulated ? "TCG" : "KVM"})`);
   run.progress(98);
 

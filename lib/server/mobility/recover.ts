@@ -46,7 +46,7 @@ export async function recoverAbandonedMigrations(): Promise<{ committed: string[
     }
     try {
       if (copy && !copy.migration && (copy.generation ?? 1) === vm.generation + 1) {
-        await commitMove(run, { emulated: copy.emulated });
+        await commitMove(run, { emulated: copy.emulated, powerState: copy.powerState });
         await agentClient.migrationRelease(source, vm.id).catch(() => undefined);
         committed.push(vm.id);
       } else {

@@ -110,7 +110,7 @@ export function progressWriter(taskId: string): { set(percent: number): void; fl
  */
 export async function commitMove(
   run: Pick<MigrationRun, "vmId" | "source" | "target" | "claim" | "generation">,
-  data: { emulated: boolean; cpuModel?: string | null },
+  data: { emulated: boolean; powerState: string; cpuModel?: string | null },
 ) {
   await db().$transaction(async (tx) => {
     const moved = await tx.vm.updateMany({
@@ -120,6 +120,8 @@ export async function commitMove(
         generation: run.generation + 1,
         migratingToHostId: null,
         emulated: data.emulated,
+        // What the target reported at the switch: the source's last heartbeat may have said "paused".
+        powerState: data.powerState,
         ...(data.cpuModel !== undefined ? { cpuModel: data.cpuModel } : {}),
       },
     });
