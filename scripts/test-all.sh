@@ -120,15 +120,15 @@ failure_summary() { step "what failed"; node scripts/test-summary.mjs --partial 
 step "unit + database integration tests (vitest: unit, integration-db)"
 vitest_rc=0
 npx vitest run --project unit --project integration-db \
-  --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-results.json || vitest_rc=1
+  --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-results.json || vitest_rc=1
 
 step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the arm64 agent suite and the private-netns network tests (integration-netns)"
 start_bg arm64 bash scripts/test-agent-arm64.sh --reporter=default --reporter=json \
   --outputFile.json=.cache/reports/vitest-arm64-results.json
 start_bg netns npx vitest run --project integration-netns \
-  --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-netns-results.json
+  --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-netns-results.json
 npx vitest run --project integration \
-  --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-integration-results.json || vitest_rc=1
+  --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-integration-results.json || vitest_rc=1
 
 step "network tests in private namespaces (vitest: integration-netns; joining the background job)"
 join_bg netns || vitest_rc=1

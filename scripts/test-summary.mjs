@@ -26,14 +26,33 @@ const excerpt = (s) =>
     .map((l) => `      ${l.slice(0, 300)}`)
     .join("\n");
 
-function readVitest(report) {
+// Expected/Received diffs of failed assertions, written beside the report by vitest-diffs-reporter.mjs.
+function vitestDiffs(file) {
+  const path = file.replace(/\.json$/, ".diffs.json");
+  if (!existsSync(path)) return new Map();
+  const diffs = JSON.parse(readFileSync(path, "utf8"));
+  return new Map(diffs.map((d) => [`${d.file}\u0000${d.name}`, d.diff]));
+}
+
+const DIFF_LINES = 24;
+function diffExcerpt(diff) {
+  const lines = plain(diff).split("\n");
+  const marked = (l) => /^[-+] /.test(l) || /^[-+]$/.test(l);
+  const keep = lines.filter((l, i) => i < 2 || marked(l) || marked(lines[i - 1] ?? "") || marked(lines[i + 1] ?? ""));
+  const shown = keep.slice(0, DIFF_LINES).map((l) => `      ${l.slice(0, 300)}`);
+  if (keep.length > DIFF_LINES) shown.push(`      … ${keep.length - DIFF_LINES} more diff lines`);
+  return shown.join("\n");
+}
+
+function readVitest(report, diffs) {
   passed += report.numPassedTests;
   failed += report.numFailedTests;
   skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   for (const file of report.testResults ?? []) {
     const failedTests = (file.assertionResults ?? []).filter((t) => t.status === "failed");
     for (const t of failedTests) {
-      failures.push({ where: file.name, what: t.fullName, error: (t.failureMessages ?? []).join("\n") });
+      const diff = diffs.get(`${file.name}\u0000${t.fullName}`);
+      failures.push({ where: file.name, what: t.fullName, error: (t.failureMessages ?? []).join("\n"), diff });
     }
     // A file that failed to load, or failed in a hook, has no failed test of its own.
     if (file.status === "failed" && failedTests.length === 0) {
@@ -73,7 +92,7 @@ for (const file of files) {
     continue;
   }
   const report = JSON.parse(readFileSync(file, "utf8"));
-  if ("numPassedTests" in report) readVitest(report);
+  if ("numPassedTests" in report) readVitest(report, vitestDiffs(file));
   else if (report.stats) readPlaywright(report);
 }
 
@@ -84,6 +103,8 @@ if (failures.length > 0) {
     console.log(`  ✗ ${where}\n    ${f.what}`);
     const e = excerpt(f.error);
     if (e) console.log(e);
+    // Only the lines that differ and one line of context around them: the rest is the same on both sides.
+    if (f.diff) console.log(diffExcerpt(f.diff));
   }
 }
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
