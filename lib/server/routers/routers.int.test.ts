@@ -40,6 +40,14 @@ const as = (actor: Actor) => ({ actor, clientIp: "127.0.0.1" });
 async function fakeAgentRouters() {
   const routers = new Map<number, RouterSpec>();
   const calls: string[] = [];
+  // What the list answers waits on this first (a test's way to act while a sweep is under way).
+  const agent: {
+    routers: typeof routers;
+    calls: string[];
+    url: string;
+    close: () => Promise<void>;
+    beforeList?: () => Promise<void>;
+  } = { routers, calls, url: "", close: async () => undefined };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -50,7 +58,9 @@ async function fakeAgentRouters() {
       };
       calls.push(`${req.method} ${req.url}`);
       if (req.method === "GET" && req.url === "/v1/routers")
-        return send(200, { routers: [...routers].map(([vlan, spec]) => ({ vlan, netns: "x", uplink: "y", spec })) });
+        return void (agent.beforeList ?? (async () => undefined))().then(() =>
+          send(200, { routers: [...routers].map(([vlan, spec]) => ({ vlan, netns: "x", uplink: "y", spec })) }),
+        );
       const vlan = Number(/^\/v1\/routers\/(\d+)$/.exec(req.url ?? "")?.[1] ?? NaN);
       if (!Number.isInteger(vlan)) return send(404, { error: { code: "not_found", message: "no route" } });
       if (req.method === "DELETE") return send(200, { vlan, deleted: routers.delete(vlan) });
@@ -62,7 +72,9 @@ async function fakeAgentRouters() {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { routers, calls, url, close: () => new Promise<void>((r) => server.close(() => r())) };
+  agent.url = url;
+  agent.close = () => new Promise<void>((r) => server.close(() => r()));
+  return agent;
 }
 
 async function rejects(p: Promise<unknown>, code: string, text?: RegExp) {
@@ -276,12 +288,58 @@ describe.each(PROVIDERS)("routers and floating IPs on %s", (provider) => {
     await deleteNetwork(netA.id, as(opA));
   });
 
-  it("the sweep removes routers a host has that the controller does not know", async () => {
+  it("the sweep removes routers a host has that the controller does not know: marked hosts every run, every host in a full sweep", async () => {
     const ext = await external(admin);
-    await router(opA, netA.id, ext.id);
+    const r = await router(opA, netA.id, ext.id);
+    const listed = () => agents.map((a) => a.calls.filter((c) => c === "GET /v1/routers").length);
+    // A router no removal was missed for (a database restored from a backup): only a full sweep finds it.
     agents[0]!.routers.set(77, agents[0]!.routers.get(31)!);
-    expect(await sweepStrayRouters()).toEqual({ removed: 1, failed: 0 });
+    expect(await sweepStrayRouters()).toEqual({ removed: 0, failed: 0 });
+    expect(listed()).toEqual([0, 0]);
+    expect(await sweepStrayRouters({ all: true })).toEqual({ removed: 1, failed: 0 });
     expect([...agents[0]!.routers.keys()]).toEqual([31]);
+    expect(listed()).toEqual([1, 1]);
+
+    // Deleted while h2 is away: h2 is marked, and the next sweep after it is back asks h2 alone.
+    await db().host.update({ where: { id: hosts[1]!.id }, data: { status: "offline" } });
+    await deleteRouter(as(opA), r.id);
+    expect([...agents.map((a) => [...a.routers.keys()])]).toEqual([[], [31]]);
+    const marks = async () =>
+      (await db().host.findMany({ orderBy: { name: "asc" }, select: { strayRoutersSince: true } })).map(
+        (h) => h.strayRoutersSince !== null,
+      );
+    expect(await marks()).toEqual([false, true]);
+    expect(await sweepStrayRouters()).toEqual({ removed: 0, failed: 0 }); // still offline: kept marked
+    expect(await marks()).toEqual([false, true]);
+    await db().host.update({ where: { id: hosts[1]!.id }, data: { status: "online" } });
+    expect(await sweepStrayRouters()).toEqual({ removed: 1, failed: 0 });
+    expect([...agents.map((a) => [...a.routers.keys()])]).toEqual([[], []]);
+    expect(listed()).toEqual([1, 2]);
+    expect(await marks()).toEqual([false, false]);
+  });
+
+  it("a host that fails the sweep stays marked; a removal that marked it again meanwhile is not cleared", async () => {
+    const ext = await external(admin);
+    const r = await router(opA, netA.id, ext.id);
+    await agents[1]!.close(); // h2's agent is gone: the removal fails there
+    await deleteRouter(as(opA), r.id);
+    const markOf = async () => (await db().host.findUniqueOrThrow({ where: { id: hosts[1]!.id } })).strayRoutersSince;
+    const first = await markOf();
+    expect(first).not.toBeNull();
+    expect(await sweepStrayRouters()).toEqual({ removed: 0, failed: 1 });
+    expect(await markOf()).toEqual(first);
+    agents[1] = await fakeAgentRouters();
+    await db().host.update({ where: { id: hosts[1]!.id }, data: { agentUrl: agents[1].url } });
+    // The sweep has read the mark; while it asks the host, another removal fails there and marks it again.
+    const newer = new Date(first!.getTime() + 1000);
+    agents[1].beforeList = async () => {
+      await db().host.update({ where: { id: hosts[1]!.id }, data: { strayRoutersSince: newer } });
+    };
+    expect(await sweepStrayRouters()).toEqual({ removed: 0, failed: 0 });
+    expect(await markOf()).toEqual(newer);
+    agents[1].beforeList = undefined;
+    expect(await sweepStrayRouters()).toEqual({ removed: 0, failed: 0 });
+    expect(await markOf()).toBeNull();
   });
 
   it("concurrent allocations take distinct addresses and stop cleanly when the pool is full", async () => {

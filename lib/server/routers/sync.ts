@@ -5,7 +5,8 @@ import "server-only";
 // syncRouters computes that desired state from the database, gives each (router, host) a RouterPort,
 // and pushes only what changed (a hash of the last spec the host took); it runs after every change
 // and periodically, which is how routers follow VMs that are created, moved or deleted.
-// sweepStrayRouters removes, on every host that answers, the routers the controller no longer knows.
+// sweepStrayRouters removes the routers the controller no longer knows from the hosts that may hold
+// one (a removal they missed marks them); now and then from every host that answers.
 import { createHash } from "node:crypto";
 import { prefixLength } from "../../ipam";
 import type { RouterSpec } from "../../schemas/agent-router";
@@ -227,34 +228,59 @@ export async function removeRouterFromHosts(routerId: string): Promise<string[]>
     select: { network: { select: { vlanId: true } }, ports: { select: { host: { select: hostSelect } } } },
   });
   if (!router) return [];
-  const failed: string[] = [];
+  const failed: Array<{ id: string; name: string }> = [];
   await Promise.all(
     router.ports.map(async ({ host }) => {
-      if (unreachable(host)) return void failed.push(host.name);
+      if (unreachable(host)) return void failed.push(host);
       try {
         await agentClient.deleteRouter(host, router.network.vlanId);
       } catch (error) {
         logError("routers.remove_failed", error, { routerId, hostId: host.id });
-        failed.push(host.name);
+        failed.push(host);
       }
     }),
   );
-  return failed;
+  // Marked before the router's row goes: the sweep then asks these hosts until they answer.
+  if (failed.length > 0)
+    await db().host.updateMany({
+      where: { id: { in: failed.map((h) => h.id) } },
+      data: { strayRoutersSince: new Date() },
+    });
+  return failed.map((h) => h.name);
 }
 
 /**
- * Periodic: every answering host with an external network is asked which routers it has; those the
- * controller has no RouterPort for (a router deleted while the host was away, a VM gone) are removed.
+ * Periodic: answering hosts are asked which routers they have; those the controller has no RouterPort
+ * for are removed. Asked: the hosts marked by a removal they missed (a router deleted while they were
+ * away), or with `all` every answering host (the controller's start, then rarely: a database restored
+ * from a backup leaves routers no mark records). A host's mark is cleared once it answered, unless a
+ * newer removal marked it again meanwhile.
  */
-export async function sweepStrayRouters(opts: { nowMs?: number } = {}): Promise<{ removed: number; failed: number }> {
+export async function sweepStrayRouters(
+  opts: { nowMs?: number; all?: boolean } = {},
+): Promise<{ removed: number; failed: number }> {
   const since = new Date((opts.nowMs ?? Date.now()) - env().POLYARCH_HEARTBEAT_TIMEOUT_MS);
   const hosts = await db().host.findMany({
-    where: { status: "online", agentUrl: { not: null }, lastHeartbeatAt: { gte: since }, revokedAt: null },
+    where: {
+      status: "online",
+      agentUrl: { not: null },
+      lastHeartbeatAt: { gte: since },
+      revokedAt: null,
+      ...(opts.all ? {} : { strayRoutersSince: { not: null } }),
+    },
     select: {
       ...hostSelect,
+      strayRoutersSince: true,
       routerPorts: { select: { router: { select: { network: { select: { vlanId: true } } } } } },
     },
   });
+  const answered = async (host: { id: string; strayRoutersSince: Date | null }) => {
+    if (host.strayRoutersSince)
+      await db().host.updateMany({
+        where: { id: host.id, strayRoutersSince: host.strayRoutersSince },
+        data: { strayRoutersSince: null },
+      });
+  };
   let removed = 0;
   let failed = 0;
   await Promise.all(
@@ -268,9 +294,10 @@ export async function sweepStrayRouters(opts: { nowMs?: number } = {}): Promise<
           await agentClient.deleteRouter(host, r.vlan);
           removed++;
         }
+        await answered(host);
       } catch (error) {
         // An agent without routers (older, or no OVS) answers 404 for the list: nothing to sweep.
-        if (error instanceof AppError && error.code === "not_found") return;
+        if (error instanceof AppError && error.code === "not_found") return answered(host);
         failed++;
         // A host that went away since its last heartbeat: the offline sweep handles it; the next run retries.
         logInfo("routers.sweep_skipped", { hostId: host.id, error: message(error) });

@@ -18,6 +18,8 @@ import { retryStaleFirewalls } from "../security-groups";
 import { sweepStrayRouters, syncRouters } from "../routers";
 
 const SWEEP_MS = 5_000;
+/** Router sweeps (one a minute at the default period) between two that ask every host: about an hour. */
+const FULL_ROUTER_SWEEP_EVERY = 60;
 
 export async function onServerStart(): Promise<void> {
   // What the custom server (server/main.ts, a separate bundle in this process) needs from the app
@@ -71,6 +73,7 @@ export function startControllerWork(
   stop(): Promise<void>;
 } {
   const everyMs = opts.everyMs ?? SWEEP_MS;
+  let routerSweeps = 0;
   const liveness = startControllerLiveness({ everyMs, ttlMs: opts.ttlMs });
   const jobs = [
     startPeriodicJob({ name: "offline-sweep", everyMs, ttlMs: opts.ttlMs, run: () => markStaleHostsOffline() }),
@@ -97,12 +100,13 @@ export function startControllerWork(
         ttlMs: opts.ttlMs,
         run: () => syncRouters(),
       }),
-      // Routers a host still has that the controller no longer knows (deleted while the host was away).
+      // Routers a host still has that the controller no longer knows (deleted while the host was away):
+      // the marked hosts every run; every answering host at the first run and once an hour (sync.ts).
       startPeriodicJob({
         name: "router-sweep",
         everyMs: everyMs * 12,
         ttlMs: opts.ttlMs,
-        run: () => sweepStrayRouters(),
+        run: () => sweepStrayRouters({ all: routerSweeps++ % FULL_ROUTER_SWEEP_EVERY === 0 }),
       }),
       // Uploads of a controller that died just before this one started (its lease outlived the start-up sweep).
       startPeriodicJob({
