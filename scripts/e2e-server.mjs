@@ -25,7 +25,10 @@ const env = {
   POLYARCH_LOGIN_RATE_MAX: "30",
   // no proxy in front: X-Forwarded-For from Playwright must be ignored (e2e/z-rate-limit.spec.ts)
   POLYARCH_TRUSTED_PROXIES: "",
-  POLYARCH_HEARTBEAT_TIMEOUT_MS: "12000",
+  // The production default (20 s, four 5 s beats). 12 s tolerated two late beats only, and the fleet's
+  // emulated aarch64 agent (arm64 Node under qemu-user) busy with three creates beside Chromium and
+  // the UI lane once went 14 s without one: its host offline, its creates given up (a clean-clone run).
+  POLYARCH_HEARTBEAT_TIMEOUT_MS: "20000",
   // a short HA lease (ADR 036): e2e/ha.spec.ts sees a dead host's HA VM restarted elsewhere after
   // 10 s + the controller's 7 s margin instead of a minute
   POLYARCH_HA_LEASE_MS: "10000",

@@ -253,6 +253,31 @@ describe("ControllerClient", () => {
     expect(logs.filter((e) => e === "controller.heartbeat_failed").length).toBeGreaterThanOrEqual(3);
   });
 
+  it("a heartbeat that took longer than an interval is logged with where the time went", async () => {
+    const logs: Array<Record<string, unknown>> = [];
+    let slow = false;
+    const { c } = client(path.join(root, "a"), {
+      // A report that takes 150 ms to gather, three times the 50 ms interval (a starved event loop).
+      listVms: async () => {
+        if (slow) await new Promise((r) => setTimeout(r, 150));
+        return [];
+      },
+      log: (_l, ev, f) => void (ev === "controller.heartbeat_slow" && logs.push(f ?? {})),
+    });
+    c.start();
+    await until(() => c.lastHeartbeatAt !== null);
+    slow = true;
+    await until(() => logs.length > 0);
+    await c.stop();
+    const slowest = logs.reduce((a, b) => ((b.gatherMs as number) > (a.gatherMs as number) ? b : a));
+    expect(slowest.gatherMs).toBeGreaterThanOrEqual(140);
+    expect(slowest).toEqual({
+      gatherMs: expect.any(Number),
+      answerMs: expect.any(Number),
+      sinceLastMs: expect.any(Number),
+    });
+  });
+
   it("stop() returns promptly even mid-sleep", async () => {
     const { c } = client(path.join(root, "a"), { heartbeatMs: 60_000, fixedHeartbeat: true });
     c.start();

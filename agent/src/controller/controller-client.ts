@@ -120,6 +120,7 @@ export class ControllerClient {
   /** "agent.announced" is logged once per run */
   private announced = false;
   lastHeartbeatAt: Date | null = null;
+  private lastAnsweredMonoMs: number | null = null;
 
   constructor(private readonly opts: ControllerClientOptions) {
     const u = new URL(opts.controllerUrl);
@@ -256,6 +257,7 @@ export class ControllerClient {
   async heartbeat(): Promise<void> {
     const id = this.identityValue;
     if (!id) throw new Error("not registered");
+    const startedAtMonoMs = monotonicMs();
     const [usage, vms, images] = await Promise.all([
       this.opts.getUsage(),
       this.opts.listVms(),
@@ -280,6 +282,7 @@ export class ControllerClient {
       body.agentUrl = this.opts.agentUrl;
     }
     const raw = await this.post("/heartbeat", body, id.hostToken);
+    this.noteSlowHeartbeat(startedAtMonoMs, sentAtMonoMs);
     const parsed = heartbeatResponseSchema.safeParse(raw);
     if (!parsed.success)
       this.log("warn", "controller.heartbeat_response_invalid", { error: parsed.error.issues[0]?.message });
@@ -300,6 +303,23 @@ export class ControllerClient {
       this.log("info", "agent.announced", { hostId: id.hostId, agentUrl: this.opts.agentUrl });
     }
     this.lastHeartbeatAt = new Date();
+    this.lastAnsweredMonoMs = monotonicMs();
+  }
+
+  /**
+   * The controller declares a host offline after a few missed beats (20 s by default, 4 intervals): a
+   * heartbeat that took longer than one interval is logged with where the time went — gathering the
+   * report (a busy or starved event loop: an emulated agent), or the controller's answer — and how
+   * long since the previous one was answered.
+   */
+  private noteSlowHeartbeat(startedAtMonoMs: number, sentAtMonoMs: number): void {
+    const now = monotonicMs();
+    if (now - startedAtMonoMs <= this.intervalMs) return;
+    this.log("warn", "controller.heartbeat_slow", {
+      gatherMs: Math.round(sentAtMonoMs - startedAtMonoMs),
+      answerMs: Math.round(now - sentAtMonoMs),
+      sinceLastMs: this.lastAnsweredMonoMs === null ? null : Math.round(now - this.lastAnsweredMonoMs),
+    });
   }
 
   /** A lease that cannot be written is logged: the watchdog then fences when the old one lapses (the safe side). */
