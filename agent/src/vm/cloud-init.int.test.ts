@@ -14,6 +14,9 @@ import { ensureSeedIso, networkConfig, renderSeed } from "./cloud-init";
 import { AgentError } from "./errors";
 import { VmManager } from "./manager";
 
+/** The guest's last seed line, whole: the serial port delivers a line a character at a time. */
+const SEED_KEY_LINE = /POLYARCH-SEED key=[^\r\n]*\r\n/;
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "../../..");
 const hostArch: Arch = normalizeArch(os.machine()) ?? "x86_64";
@@ -302,7 +305,7 @@ for (const arch of ARCHES) {
         const serial = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
         const t0 = Date.now();
         await mgr.apply(id, spec);
-        await waitFor(`${arch} seed lines`, () => serial().includes("POLYARCH-SEED key="), 120_000);
+        await waitFor(`${arch} seed lines`, () => SEED_KEY_LINE.test(serial()), 120_000);
         console.log(`[timing] ${arch}: apply -> seed read in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         const out = serial();
         expect(out).toContain(`POLYARCH-SEED hostname=${name}\r\n`);
@@ -373,7 +376,7 @@ for (const [arch, fw] of diskCases) {
         const log = path.join(stateDir, "vms", id, "serial.log");
         await waitFor(
           `${arch} ${fw} seed lines`,
-          () => existsSync(log) && readFileSync(log, "utf8").includes("POLYARCH-SEED key="),
+          () => existsSync(log) && SEED_KEY_LINE.test(readFileSync(log, "utf8")),
           150_000,
         );
         console.log(
