@@ -114,15 +114,15 @@ REPORTS=(.cache/reports/vitest-results.json .cache/reports/vitest-integration-re
   .cache/reports/e2e-results-fleet.json .cache/reports/e2e-results-ui.json)
 # failure_summary: the failed tests again, at the end of the log (CI keeps its tail).
 failure_summary() { step "what failed"; node scripts/test-summary.mjs --partial "${REPORTS[@]}" || true; }
-# The serial `integration` project (QEMU guests, agents: mostly one busy core) sets the pace; beside it
-# the arm64 agent suite and `integration-netns` (vitest.config.ts), and the unit + database projects,
-# niced: they take what the QEMU tests leave (in a clean-clone run the serial phase kept the cores 57 %
-# busy for 17.6 min, the unit + database phase before it took 6.5 min of both cores on its own).
-# Every vitest run and the arm64 suite run to the end before a failure of any of them stops the script.
-step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the unit + database tests (niced), the arm64 agent suite and the private-netns network tests"
+# Two runs: the serial `integration` project gets the arm64 suite and `integration-netns` beside it
+# (vitest.config.ts).
+# Both vitest runs and the arm64 suite run to the end before a failure of any of them stops the script.
+step "unit + database integration tests (vitest: unit, integration-db)"
 vitest_rc=0
-start_bg unit-db nice -n 10 npx vitest run --project unit --project integration-db \
-  --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-results.json
+npx vitest run --project unit --project integration-db \
+  --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-results.json || vitest_rc=1
+
+step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the arm64 agent suite and the private-netns network tests (integration-netns)"
 start_bg arm64 bash scripts/test-agent-arm64.sh --reporter=default --reporter=json \
   --outputFile.json=.cache/reports/vitest-arm64-results.json
 start_bg netns npx vitest run --project integration-netns \
@@ -135,9 +135,6 @@ join_bg netns || vitest_rc=1
 
 step "agent unit suite under arm64 Node (qemu-user; joining the background job)"
 join_bg arm64 || vitest_rc=1
-
-step "unit + database integration tests (vitest: unit, integration-db; joining the background job)"
-join_bg unit-db || vitest_rc=1
 [ "$vitest_rc" = 0 ] || { failure_summary; echo "vitest failed (above)" >&2; exit 1; }
 
 # Two lanes (e2e/lanes.ts), each with its own server, data dir and signed-in states (e2e/paths.ts):
