@@ -267,11 +267,12 @@ describe("ControllerClient", () => {
     c.start();
     await until(() => c.lastHeartbeatAt !== null);
     slow = true;
-    await until(() => logs.length > 0);
+    // Under emulation (the arm64 suite) an ordinary beat may take longer than 50 ms too: those are
+    // logged as well, with their time in the answer; the one that gathered slowly must be among them.
+    const gatheredSlowly = () => logs.find((l) => (l.gatherMs as number) >= 140);
+    await until(() => gatheredSlowly() !== undefined);
     await c.stop();
-    const slowest = logs.reduce((a, b) => ((b.gatherMs as number) > (a.gatherMs as number) ? b : a));
-    expect(slowest.gatherMs).toBeGreaterThanOrEqual(140);
-    expect(slowest).toEqual({
+    expect(gatheredSlowly()).toEqual({
       gatherMs: expect.any(Number),
       answerMs: expect.any(Number),
       sinceLastMs: expect.any(Number),

@@ -14,6 +14,7 @@ import {
   VOLUME_PORTS,
 } from "../qemu";
 import { AgentError, errMessage } from "./errors";
+import { sleep } from "./proc";
 import { saveState, type Vm, type VmContext } from "./state";
 
 function portsOf(vm: Vm): Record<string, number> {
@@ -89,6 +90,27 @@ export async function hotplugVolume(ctx: VmContext, vm: Vm, q: QmpClient, volume
   ctx.log("volume attached", { id: vm.id, volumeId, port });
 }
 
+/** How long blockdev-del is retried while QEMU still calls the node in use right after DEVICE_DELETED. */
+const RELEASE_RETRY_MS = 5_000;
+
+/**
+ * Closes a volume's block node once its device is gone. Gone already (a node QEMU made with the
+ * device) is fine. "is in use" just after the device went is retried: a loaded machine once answered
+ * it to the blockdev-del that followed a guest's late release (a clean-clone run of storage.int).
+ */
+async function releaseNode(q: QmpClient, node: string): Promise<void> {
+  const until = Date.now() + RELEASE_RETRY_MS;
+  for (;;) {
+    try {
+      return await q.blockdevDel(node);
+    } catch (err) {
+      if (/find node/i.test(errMessage(err))) return;
+      if (!/is in use/i.test(errMessage(err)) || Date.now() >= until) throw err;
+      await sleep(100);
+    }
+  }
+}
+
 /**
  * Unplugs a volume from a running VM. The guest must release the device (PCIe: the attention
  * button, ~5 s); when it does not within the timeout the volume stays attached (409). Asking
@@ -118,10 +140,7 @@ export async function unplugVolume(ctx: VmContext, vm: Vm, q: QmpClient, volumeI
         "(still mounted, or no PCIe hot-plug support in the guest?); it stays attached — unmount it and try again",
     );
   }
-  await q.blockdevDel(node).catch((err: unknown) => {
-    // Gone already (a node QEMU made with the device): nothing holds the file any more.
-    if (!/find node/i.test(errMessage(err))) throw err;
-  });
+  await releaseNode(q, node);
   delete portsOf(vm)[volumeId];
   await saveState(vm);
   ctx.log("volume detached", { id: vm.id, volumeId });
