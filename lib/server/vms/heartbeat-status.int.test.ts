@@ -55,9 +55,12 @@ describe.each(PROVIDERS)("heartbeat VM status on %s", (provider) => {
       { id: "vm-start", status: "running", powerState: "starting" },
       { id: "vm-stop", status: "stopped", powerState: "stopping" },
     ]);
-    // A VM the agent no longer reports becomes unknown; one that reappears shut off is stopped.
+    // A VM the agent leaves out of two reports in a row becomes unknown (one may predate its arrival);
+    // one that reappears shut off is stopped.
     await recordHeartbeat(host.id, { usage, vms: [agentVm("vm-start", "shutoff")] } as never);
     expect(await statusOf("vm-start")).toBe("stopped");
+    expect(await statusOf("vm-ran")).toBe("running");
+    await recordHeartbeat(host.id, { usage, vms: [agentVm("vm-start", "shutoff")] } as never);
     expect(await statusOf("vm-ran")).toBe("unknown");
   });
 
@@ -77,9 +80,16 @@ describe.each(PROVIDERS)("heartbeat VM status on %s", (provider) => {
       { id: "vm-gone", hostId: b.id, status: "running" },
       { id: "vm-off", hostId: b.id, status: "running" },
     ]);
-    // Read afresh, A's rows hold neither VM, and B's news is taken as before.
+    // B's first report after the move was gathered before vm-gone arrived (a cold move's target):
+    // it leaves vm-gone as it is; the next one that leaves it out too makes it unknown.
+    await recordHeartbeat(b.id, { usage, vms: [agentVm("vm-off", "shutoff")] } as never);
+    expect([await statusOf("vm-gone"), await statusOf("vm-off")]).toEqual(["running", "stopped"]);
     await recordHeartbeat(b.id, { usage, vms: [agentVm("vm-off", "shutoff")] } as never);
     expect([await statusOf("vm-gone"), await statusOf("vm-off")]).toEqual(["unknown", "stopped"]);
+    // Reported again: back to what the agent says, and a later single miss is again only a first miss.
+    await recordHeartbeat(b.id, { usage, vms: [agentVm("vm-gone", "running"), agentVm("vm-off", "shutoff")] } as never);
+    await recordHeartbeat(b.id, { usage, vms: [agentVm("vm-off", "shutoff")] } as never);
+    expect(await statusOf("vm-gone")).toBe("running");
     expect(await db().task.count({ where: { kind: "vm.crash" } })).toBe(0);
   });
 

@@ -73,6 +73,15 @@ export async function evictionsFor(
 
 type HeartbeatInput = z.output<typeof heartbeatRequestSchema>;
 
+/**
+ * Per host, the VMs placed on it that its last heartbeat (to this controller process) did not
+ * report. An agent gathers its report before sending it: a VM committed to the host in between (a
+ * cold move commits once the target has defined the VM, and the target's report may have been
+ * gathered just before) is missing from one report and present in the next. So a VM turns unknown
+ * only when two reports in a row leave it out (one heartbeat interval later than a single miss).
+ */
+const missingLastTime = new Map<string, Set<string>>();
+
 /** A heartbeat of the host with this id (tests, tools): its rows read, then applyHeartbeat. */
 export async function recordHeartbeat(hostId: string, input: HeartbeatInput): Promise<HeartbeatResponse> {
   const rows = await heartbeatRows({ hostId });
@@ -102,10 +111,14 @@ export async function applyHeartbeat(
   // migration or evacuation committed between that read and this write) is the new host's to
   // report; the old host's missing or shut-off copy must not turn it unknown or stopped.
   const reported = new Map(input.vms.map((v) => [v.id, v]));
+  const missedBefore = missingLastTime.get(hostId);
+  const missedNow = new Set<string>();
   for (const vm of vms) {
     const r = reported.get(vm.id);
     if (!r) {
-      if (vm.status === "running" || vm.status === "stopped")
+      if (vm.status !== "running" && vm.status !== "stopped") continue;
+      if (!missedBefore?.has(vm.id)) missedNow.add(vm.id);
+      else
         await db().vm.updateMany({
           where: { id: vm.id, hostId, status: vm.status },
           data: { status: "unknown", powerState: "unknown" },
@@ -134,6 +147,8 @@ export async function applyHeartbeat(
       if (count === 1 && exit) await recordCrash(vm, hostId, exit);
     }
   }
+  if (missedNow.size > 0) missingLastTime.set(hostId, missedNow);
+  else missingLastTime.delete(hostId);
   if (input.images && !(await hostImagesUnchanged(hostId, input.images))) await syncHostImages(hostId, input.images);
   const samples = input.metrics
     ? await heartbeatMetricRows(
