@@ -4,6 +4,7 @@ import "server-only";
 // commit (the VM is on the target) or roll back (the VM stays on the source, nothing claimed).
 import { AppError } from "../../errors";
 import type { MigrationTaskResult } from "../../schemas/migration";
+import type { VmStatus } from "../../schemas/agent-api";
 import { db, logError } from "../platform";
 import { finishTask, releaseHost, setStep, SPEC_VOLUME_STATES } from "../vms";
 import { agentClient, type AgentTarget } from "../hosts";
@@ -110,7 +111,7 @@ export function progressWriter(taskId: string): { set(percent: number): void; fl
  */
 export async function commitMove(
   run: Pick<MigrationRun, "vmId" | "source" | "target" | "claim" | "generation">,
-  data: { emulated: boolean; powerState: string; cpuModel?: string | null },
+  data: { emulated: boolean; powerState: VmStatus["powerState"]; cpuModel?: string | null },
 ) {
   await db().$transaction(async (tx) => {
     const moved = await tx.vm.updateMany({
