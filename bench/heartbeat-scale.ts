@@ -412,11 +412,13 @@ const costText = (w: Window) =>
  * jobs — the router sweep calls every online host once a minute — full reports, prunes) 140, the
  * read 108, app code 73, zod 73, GC 50, JSON.parse 30, async hooks 26; 985 in all. Full reports are
  * now compared with the stored row before writing, the steady path skips steps it has nothing for,
- * and batches are 250 ms (ADR 043); zod stays on every body.
+ * and batches are 250 ms (ADR 043); zod stays on every body. Since then the router sweep asks only
+ * the hosts that need it (ADR 059) and, on PostgreSQL, the reads are grouped (75 ms, ADR 043): the
+ * socket write of each statement had been the largest single cost there.
  */
 const WHY_OVER =
-  "what is left is Node's HTTP/TLS (~30 % of the main thread), the read and the batched writes on the driver (~30 %), " +
-  "Prisma in the periodic jobs (the router sweep calls every host once a minute), GC; profile: BENCH_HB_CPU_PROF";
+  "what is left is Node's HTTP/TLS and the driver's socket writes (~35 % of the main thread), the read and the " +
+  "batched writes on the driver, async hooks and microtasks, GC; profile: BENCH_HB_CPU_PROF";
 
 /** Issue 16's summary row for one database: the measured window against the reference window and the idle controller. */
 function summaryFor(provider: "sqlite" | "postgresql", r: Result | undefined, why?: string): void {

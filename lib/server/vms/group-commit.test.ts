@@ -67,4 +67,27 @@ describe("GroupCommit", () => {
     fail = false;
     await expect(gc.add("c")).resolves.toBeUndefined();
   });
+
+  it("a grouped read answers each caller with its own result, in the order they came", async () => {
+    const reads: string[][] = [];
+    let release: () => void = () => {};
+    const gr = new GroupCommit<string, string>({
+      everyMs: 0,
+      maxBatch: 100,
+      write: async (keys) => {
+        reads.push(keys);
+        await new Promise<void>((r) => (release = r));
+        return keys.map((k) => k.toUpperCase());
+      },
+    });
+    const first = gr.add("a");
+    await tick();
+    const later = [gr.add("b"), gr.add("c"), gr.add("b")];
+    release();
+    expect(await first).toBe("A");
+    await tick();
+    release();
+    expect(await Promise.all(later)).toEqual(["B", "C", "B"]);
+    expect(reads).toEqual([["a"], ["b", "c", "b"]]);
+  });
 });

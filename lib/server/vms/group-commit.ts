@@ -1,10 +1,11 @@
 // Group commit: callers add an item and wait until a write that contains it has finished; one
 // write takes every item added meanwhile. A write starts at most every `everyMs` (the first after a
 // quiet spell at once, so a single caller waits for nothing but its own write) and one at a time,
-// so under load many callers share a statement and a transaction instead of one each.
-export interface GroupCommitOptions<T> {
-  /** writes one batch; a rejection rejects every caller in it */
-  write(items: T[]): Promise<void>;
+// so under load many callers share a statement and a transaction instead of one each. A batch may
+// also answer each caller (R): a read grouped the same way (heartbeat-rows.ts).
+export interface GroupCommitOptions<T, R = void> {
+  /** writes (or reads) one batch: nothing, or one result per item in order; a rejection rejects every caller in it */
+  write(items: T[]): Promise<R[] | void>;
   /** least time between the starts of two writes */
   everyMs: number;
   /** a batch this large is written without waiting out `everyMs` */
@@ -12,26 +13,26 @@ export interface GroupCommitOptions<T> {
   now?: () => number;
 }
 
-interface Waiting<T> {
+interface Waiting<T, R> {
   item: T;
-  resolve(): void;
+  resolve(result: R): void;
   reject(error: unknown): void;
 }
 
-export class GroupCommit<T> {
-  private queue: Waiting<T>[] = [];
+export class GroupCommit<T, R = void> {
+  private queue: Waiting<T, R>[] = [];
   private timer: NodeJS.Timeout | null = null;
   private writing = false;
   private lastStartMs = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
 
-  constructor(private readonly opts: GroupCommitOptions<T>) {
+  constructor(private readonly opts: GroupCommitOptions<T, R>) {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Resolves once the batch holding `item` is written; rejects with that write's error. */
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Resolves once the batch holding `item` is written (with its result); rejects with that write's error. */
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.schedule();
     });
@@ -58,8 +59,8 @@ export class GroupCommit<T> {
     this.writing = true;
     this.lastStartMs = this.now();
     try {
-      await this.opts.write(batch.map((w) => w.item));
-      for (const w of batch) w.resolve();
+      const results = await this.opts.write(batch.map((w) => w.item));
+      batch.forEach((w, i) => w.resolve(results ? results[i]! : (undefined as R)));
     } catch (error) {
       for (const w of batch) w.reject(error);
     } finally {

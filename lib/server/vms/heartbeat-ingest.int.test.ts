@@ -8,8 +8,9 @@ import type { AgentHeartbeatCall } from "../../server-hooks";
 import { heartbeatResponseSchema, type HostFacts, type VmStatus } from "../../schemas/agent-api";
 import { PROVIDERS, releaseDatabase, useFreshDatabase } from "../testing/server-db";
 import { db, resetDbForTests, resetEnvForTests } from "../platform";
-import { getJoinToken, registerHost } from "../hosts";
+import { getJoinToken, registerHost, sha256 } from "../hosts";
 import { agentHeartbeatHook, MAX_HEARTBEAT_BYTES } from "./heartbeat-ingest";
+import { heartbeatRows } from "./heartbeat-rows";
 
 const facts: HostFacts = {
   hostname: "node-hb",
@@ -139,6 +140,34 @@ describe.each(PROVIDERS)("heartbeat fast path on %s", (provider) => {
         expect(await db().metricSample.count({ where: { hostId: h.hostId } })).toBe(1);
       }),
     );
+  });
+
+  it("reads that come together (one statement on PostgreSQL) each get their own host and VMs", async () => {
+    const other = await registerHost(
+      {
+        joinToken: await getJoinToken(),
+        agentUrl: "http://127.0.0.1:7200",
+        facts: { ...facts, machineId: "machine-hb-other", hostname: "node-hb-other" },
+      },
+      null,
+    );
+    const vmOn = (id: string, on: string) =>
+      db().vm.create({
+        data: { id, name: id, arch: "x86_64", vcpus: 1, memoryMb: 256, diskGb: 1, hostId: on, status: "running" },
+      });
+    await vmOn("vm-mine-1", hostId);
+    await vmOn("vm-mine-2", hostId);
+    await vmOn("vm-other", other.hostId);
+    const read = async (t: string) => {
+      const r = await heartbeatRows({ tokenHash: sha256(t) });
+      return r && { host: r.host.id, vms: r.vms.map((v) => v.id).sort() };
+    };
+    const mine = { host: hostId, vms: ["vm-mine-1", "vm-mine-2"] };
+    const theirs = { host: other.hostId, vms: ["vm-other"] };
+    // The first read after a quiet spell goes alone; the ones behind it share the next statement.
+    const together = await Promise.all([read(token), read(other.hostToken), read("no-such-token"), read(token)]);
+    expect(together).toEqual([mine, theirs, null, mine]);
+    expect(await Promise.all([read(other.hostToken), read(token)])).toEqual([theirs, mine]);
   });
 
   it("a full report stores facts and address that changed; the same again leaves the row as it is", async () => {
