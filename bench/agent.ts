@@ -9,7 +9,7 @@
 // 2. Idle cost of the bundled agent: bench/agent-idle.ts.
 //
 // Everything runs on 127.0.0.1 and under a temp dir; every QEMU and agent started here is killed
-// in `finally`. Knobs: BENCH_AGENT_RUNS (9), BENCH_AGENT_MARKER_RUNS (3).
+// in `finally`. Knobs: BENCH_AGENT_RUNS (15), BENCH_AGENT_MARKER_RUNS (3).
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -29,8 +29,11 @@ import { killIfOurs, procTimes, sleep, uptimeMs, waitExit } from "./proc";
 import { benchIdle } from "./agent-idle";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-// p50 of 9 runs: a 2-core machine shared with other work makes 5 too noisy for a 10 % goal.
-const RUNS = Math.max(1, Number(process.env.BENCH_AGENT_RUNS ?? 9));
+// 15 pairs: QEMU's own start under TCG wanders by ±30 % from one minute to the next on this shared
+// 2-core machine (p50 of the hand side 185–232 ms across runs of the same code), more than the 10 % goal.
+// The goal's ratio is therefore paired: each run's agent start against the hand start run next to it
+// (ABBA order), overhead = p50 of those differences; the unpaired p50/p50 ratio is shown beside it.
+const RUNS = Math.max(1, Number(process.env.BENCH_AGENT_RUNS ?? 15));
 // Booting to the marker takes seconds under TCG per run and side: a few runs keep the total short.
 const MARKER_RUNS = Math.min(RUNS, Math.max(0, Number(process.env.BENCH_AGENT_MARKER_RUNS ?? 3)));
 const MEMORY_MB = 256;
@@ -342,7 +345,10 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
 
       const a = agentRuns.map((r) => r.runningMs);
       const h = handRuns.map((r) => r.runningMs);
-      const ratio = p50(a) / p50(h);
+      // Run i's agent and hand starts ran back to back: their difference cancels the machine's drift.
+      const overhead = p50(a.map((v, i) => v - h[i]!));
+      const ratio = (p50(h) + overhead) / p50(h);
+      const unpaired = p50(a) / p50(h);
       summary.push([
         fx.arch,
         ms0(p50(a)),
@@ -350,8 +356,9 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
         ms0(p50(h)),
         `${ms0(Math.min(...h))}–${ms0(Math.max(...h))}`,
         ratio,
+        unpaired,
         `${ratio <= 1.1 ? "✓" : "✗"} ${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(0)}%`,
-        ms0(p50(a) - p50(h)),
+        ms0(overhead),
         sameArgv ? "yes" : "NO",
       ]);
       const pre = agentRuns.map((r) => r.preStartMs).filter((v): v is number => v !== null);
@@ -370,13 +377,13 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
         measure: `agent PUT → QMP running vs the same argv spawned by hand, ${fx.arch}`,
         goal: "≤ 1.10×",
         now: `${ratio.toFixed(2)}× (agent p50 ${ms0(p50(a))} ms)`,
-        reference: `hand p50 ${ms0(p50(h))} ms`,
+        reference: `hand p50 ${ms0(p50(h))} ms; unpaired p50/p50 ${unpaired.toFixed(2)}×`,
         ok: ratio <= 1.1 && sameArgv,
         note:
           (sameArgv ? "" : "the agent's argv changed between runs; ") +
           (ratio <= 1.1
             ? ""
-            : `fixed agent cost ${ms0(p50(a) - p50(h))} ms vs a 10 % budget of ${ms0(p50(h) / 10)} ms: PUT → launch ` +
+            : `fixed agent cost ${ms0(overhead)} ms (paired) vs a 10 % budget of ${ms0(p50(h) / 10)} ms: PUT → launch ` +
               `${ms0(fmtMs(pre))} ms (HTTP, validation, cache, overlay, state), QEMU exec'd at ${ms0(preExec)} ms ` +
               `(/proc, ±10 ms); exec → running ${ms0(p50(a) - preExec)} ms (agent) vs ${ms0(p50(h))} ms (hand); ${RUNS} runs`),
       });
@@ -401,16 +408,17 @@ async function benchStartLatency(fixtures: Fixture[]): Promise<void> {
 
   printTable(
     `Agent PUT /v1/vms/:id -> QMP "running" vs. the same QEMU argv spawned by hand ` +
-      `(TCG, kvm off, 1 vCPU, ${MEMORY_MB} MiB, kernel boot, image cached; ${RUNS} runs; ms)`,
+      `(TCG, kvm off, 1 vCPU, ${MEMORY_MB} MiB, kernel boot, image cached; ${RUNS} runs each, ABBA pairs; ms)`,
     [
       "arch",
       "agent p50",
       "agent min–max",
       "hand p50",
       "hand min–max",
-      "agent/hand",
+      "agent/hand (paired)",
+      "p50/p50 (unpaired)",
       "goal <10%",
-      "overhead ms",
+      "overhead ms (p50 of pair differences)",
       "argv same every run",
     ],
     summary,
