@@ -5,7 +5,7 @@ import "server-only";
 // the same query through $queryRaw ~0.23 ms (issue 16, ADR 043). The columns are the ones
 // checkHostCredentials, recordHostFacts and the VM status rules read; SQLite gives 0/1 for booleans.
 import type { HeartbeatHost, HostCredentialRow } from "../hosts";
-import { rawDriver, sqliteStatement, type PostgresDriver } from "../platform";
+import { rawDriver, sqliteStatement } from "../platform";
 import { GroupCommit } from "./group-commit";
 
 /**
@@ -54,7 +54,9 @@ let tokenReads: GroupCommit<string, Joined[]> | null = null;
 
 /** The joined rows of each token hash, in order, from one statement. */
 async function readByTokens(tokenHashes: string[]): Promise<Joined[][]> {
-  const driver = rawDriver() as PostgresDriver;
+  const driver = rawDriver();
+  // Queued on PostgreSQL: a database switched meanwhile (only tests do) fails the batch plainly.
+  if (driver.kind !== "postgresql") throw new Error("heartbeat reads queued for PostgreSQL found another database");
   const rows = await driver.query<Joined & { tokenHash: string }>("hb_rows_by_tokens", BY_TOKENS_PG, [
     [...new Set(tokenHashes)],
   ]);
