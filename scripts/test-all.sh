@@ -114,9 +114,9 @@ REPORTS=(.cache/reports/vitest-results.json .cache/reports/vitest-integration-re
   .cache/reports/e2e-results-fleet.json .cache/reports/e2e-results-ui.json)
 # failure_summary: the failed tests again, at the end of the log (CI keeps its tail).
 failure_summary() { step "what failed"; node scripts/test-summary.mjs --partial "${REPORTS[@]}" || true; }
-# Two runs: the serial `integration` project gets the arm64 suite and `integration-netns` beside it
-# (vitest.config.ts).
-# Both vitest runs and the arm64 suite run to the end before a failure of any of them stops the script.
+# Two vitest runs: unit + database first (both cores), then the serial `integration` project with the
+# arm64 agent suite and `integration-netns` beside it (vitest.config.ts). Both runs and the arm64 suite
+# run to the end before a failure of any of them stops the script.
 step "unit + database integration tests (vitest: unit, integration-db)"
 vitest_rc=0
 npx vitest run --project unit --project integration-db \

@@ -37,18 +37,17 @@ type Joined = HeartbeatHostRow & {
   vmHa: boolean | number | null;
 };
 
-const SELECT = `
-  SELECT h."id", h."name", h."arch", h."agentUrl", h."approval", h."certFingerprint",
+const COLUMNS = `h."id", h."name", h."arch", h."agentUrl", h."approval", h."certFingerprint",
     v."id" AS "vmId", v."name" AS "vmName", v."status" AS "vmStatus", v."powerState" AS "vmPowerState",
-    v."emulated" AS "vmEmulated", v."ha" AS "vmHa"
-  FROM "Host" h LEFT JOIN "Vm" v ON v."hostId" = h."id"`;
+    v."emulated" AS "vmEmulated", v."ha" AS "vmHa"`;
+const FROM = `FROM "Host" h LEFT JOIN "Vm" v ON v."hostId" = h."id"`;
+const SELECT = `SELECT ${COLUMNS} ${FROM}`;
 const BY_TOKEN = `${SELECT} WHERE h."agentTokenHash" = `;
 const BY_ID = `${SELECT} WHERE h."id" = `;
 const BY_TOKEN_SQLITE = `${BY_TOKEN}?`;
 const BY_ID_SQLITE = `${BY_ID}?`;
-const BY_TOKENS_PG =
-  SELECT.replace(`h."id", `, `h."agentTokenHash" AS "tokenHash", h."id", `) +
-  ` WHERE h."agentTokenHash" = ANY($1::text[])`;
+// The grouped read also returns each row's token hash: it splits the result between the callers.
+const BY_TOKENS_PG = `SELECT h."agentTokenHash" AS "tokenHash", ${COLUMNS} ${FROM} WHERE h."agentTokenHash" = ANY($1::text[])`;
 
 let tokenReads: GroupCommit<string, Joined[]> | null = null;
 
