@@ -15,10 +15,6 @@ const DB_ONLY_FILES = ["prisma/client-smoke.int.test.ts", "scripts/migrate.int.t
 // second file on a 2-core machine would skew. A new file that does any of that belongs here.
 const SERIAL_HERE = [
   "lib/server/consoles/revoke.int.test.ts", // real kernel-boot guest behind the console
-  "lib/server/hosts/agent-tls.int.test.ts", // in-process agent over mTLS
-  "lib/server/hosts/agent-trust.int.test.ts",
-  "lib/server/hosts/controller-tls.int.test.ts",
-  "lib/server/hosts/hostile-agent.int.test.ts",
   "lib/server/insights/metrics-agent.int.test.ts", // startFrontedAgent: real agent + QEMU
   "lib/server/mobility/evacuate-agents.int.test.ts",
   "lib/server/mobility/ha-agent.int.test.ts",
@@ -27,9 +23,35 @@ const SERIAL_HERE = [
   "lib/server/vms/provision.int.test.ts",
   "lib/server/vms/disk-full.int.test.ts",
   "lib/server/volumes/volumes-agent.int.test.ts",
-  "lib/server/platform/multi-controller.int.test.ts", // two controller processes, one SIGKILLed
   "lib/server/platform/pg-restart.int.test.ts", // private cluster stopped and crashed, outage timings
+];
+// Integration files that touch no host-wide Open vSwitch and time nothing tightly, but start agents,
+// controller processes or builds: in-process agents over (m)TLS, two controllers, the standalone build,
+// qemu-img on temp files, and one guest file that mostly waits on its guest (storage: hot-unplug takes
+// the guest ~5 s each time; 23 % of the two cores when run alone). Run alone, each used about one core
+// of two or less (getrusage: 50–60 %), as did the serial guest files, so they run one at a time in a
+// project of their own beside the serial project, after the arm64 agent suite (scripts/test-all.sh).
+const BESIDE_PROJECT = "integration-beside";
+const BESIDE_FILES = [
+  "lib/server/hosts/agent-tls.int.test.ts",
+  "lib/server/hosts/agent-trust.int.test.ts",
+  "lib/server/hosts/controller-tls.int.test.ts",
+  "lib/server/hosts/hostile-agent.int.test.ts",
+  "lib/server/platform/multi-controller.int.test.ts", // two controller processes, one SIGKILLed
   "lib/server/vms/placement-processes.int.test.ts", // two controller processes
+  "prisma/drift.int.test.ts",
+  "docker/dockerfiles.int.test.ts",
+  "docker/standalone.int.test.ts",
+  "agent/src/api/server.int.test.ts",
+  "agent/src/api/storage-routes.int.test.ts",
+  "agent/src/api/migration-routes.int.test.ts",
+  "agent/src/host/facts.int.test.ts",
+  "agent/src/images/image-evict.int.test.ts",
+  "agent/src/images/image-cache-full.int.test.ts",
+  "agent/src/qemu/qcow2.int.test.ts",
+  "agent/src/qemu/img.int.test.ts",
+  "agent/src/qemu/probe.int.test.ts",
+  "agent/src/vm/storage.int.test.ts", // guests in a temp state dir, no network
 ];
 const DB_ONLY = [
   ...DB_ONLY_DIRS.flatMap((dir) =>
@@ -38,7 +60,7 @@ const DB_ONLY = [
       .map((f) => `${dir}/${f.split("\\").join("/")}`),
   ),
   ...DB_ONLY_FILES,
-].filter((f) => !SERIAL_HERE.includes(f));
+].filter((f) => !SERIAL_HERE.includes(f) && !BESIDE_FILES.includes(f));
 // Files whose tests run in a private network + mount namespace (agent/src/testing/private-netns.ts):
 // their own OVS, bridges and namespaces, which vanish with it, and little CPU (they wait on ARP,
 // DHCP and timers; two short kernel boots in all). One at a time, beside the serial project (scripts/test-all.sh).
@@ -52,12 +74,13 @@ const NETNS_FILES = [
 // A path as a glob: app/api/v1/vms/[id]/… and app/(console)/… hold glob syntax.
 const literal = (f: string) => f.replace(/[[\](){}*?!+@]/g, "\\$&");
 
-// Four projects. `unit`: pure code and in-process fakes — no QEMU, OVS, database or build; runs in
+// Five projects. `unit`: pure code and in-process fakes — no QEMU, OVS, database or build; runs in
 // parallel in well under a minute (`npm run test:unit`). `integration-db` (DB_ONLY above): real
 // SQLite and PostgreSQL, two files at a time. `integration`: the other *.int.test.ts — QEMU guests,
-// Open vSwitch, agents, the standalone build — one file at a time on a 2-core machine, after the
+// Open vSwitch, agents with real QEMU — one file at a time on a 2-core machine, after the
 // others (sequence.groupOrder; vitest runs a project with fileParallelism: false in a group of its
-// own, last). `integration-netns` (NETNS_FILES above). `npm test` runs all four.
+// own, last). `integration-netns` (NETNS_FILES above) and `integration-beside` (BESIDE_FILES above).
+// `npm test` runs all five.
 export default defineConfig({
   resolve: {
     alias: {
@@ -104,9 +127,20 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: BESIDE_PROJECT,
+          include: BESIDE_FILES,
+          exclude: NOT_HERE,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: "integration",
           include: ["**/*.int.test.ts"],
-          exclude: [...NOT_HERE, ...DB_ONLY.map(literal), ...NETNS_FILES],
+          exclude: [...NOT_HERE, ...DB_ONLY.map(literal), ...NETNS_FILES, ...BESIDE_FILES],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -5,9 +5,10 @@
 #
 # Work that waits rather than computes runs beside other work (2 cores): the boot fixtures and the
 # arm64 Node (downloads) beside `npm ci` and the checks; eslint, prettier and tsc at once; the arm64
-# agent suite (its node_modules install, then one emulated core) and the network tests in private
-# namespaces (integration-netns: they mostly wait on ARP, DHCP and timers) beside the serial
-# integration files (QEMU guests and agents). Each step's header says how busy the cores were during
+# agent suite (its node_modules install, then one emulated core), after it the guest-free integration
+# files (integration-beside: about one core), and the network tests in private namespaces
+# (integration-netns: they mostly wait on ARP, DHCP and timers) beside the serial integration files
+# (QEMU guests and agents, about one core). Each step's header says how busy the cores were during
 # the step before it. A job run beside others writes to
 # .cache/logs/<name>.log, printed when it is joined.
 set -euo pipefail
@@ -110,21 +111,28 @@ join_bg prefetch
 
 rm -rf .cache/reports && mkdir -p .cache/reports
 REPORTS=(.cache/reports/vitest-results.json .cache/reports/vitest-integration-results.json
-  .cache/reports/vitest-netns-results.json .cache/reports/vitest-arm64-results.json
+  .cache/reports/vitest-beside-results.json .cache/reports/vitest-netns-results.json .cache/reports/vitest-arm64-results.json
   .cache/reports/e2e-results-fleet.json .cache/reports/e2e-results-ui.json)
 # failure_summary: the failed tests again, at the end of the log (CI keeps its tail).
 failure_summary() { step "what failed"; node scripts/test-summary.mjs --partial "${REPORTS[@]}" || true; }
-# Two vitest runs: unit + database first (both cores), then the serial `integration` project with the
-# arm64 agent suite and `integration-netns` beside it (vitest.config.ts). Both runs and the arm64 suite
-# run to the end before a failure of any of them stops the script.
+# Two vitest runs: unit + database first (both cores), then the serial `integration` project with
+# three jobs beside it (vitest.config.ts): the arm64 agent suite and, once it ends, `integration-beside`
+# (guest-free files that each use about one core); `integration-netns` from the start (it mostly waits).
+# All run to the end before a failure of any of them stops the script.
 step "unit + database integration tests (vitest: unit, integration-db)"
 vitest_rc=0
 npx vitest run --project unit --project integration-db \
   --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-results.json || vitest_rc=1
 
-step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the arm64 agent suite and the private-netns network tests (integration-netns)"
-start_bg arm64 bash scripts/test-agent-arm64.sh --reporter=default --reporter=json \
-  --outputFile.json=.cache/reports/vitest-arm64-results.json
+step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the arm64 agent suite, then the guest-free integration files (integration-beside), and the private-netns network tests (integration-netns)"
+# integration-beside starts when the arm64 suite has ended (its marker file), so that no more than
+# about two cores' worth of work (the serial guests and one of these) runs at once.
+rm -f .cache/logs/arm64.done
+start_bg arm64 bash -c 'rc=0; bash scripts/test-agent-arm64.sh "$@" || rc=$?; touch .cache/logs/arm64.done; exit $rc' _ \
+  --reporter=default --reporter=json --outputFile.json=.cache/reports/vitest-arm64-results.json
+start_bg beside bash -c 'until [ -e .cache/logs/arm64.done ]; do sleep 2; done; exec "$@"' _ \
+  npx vitest run --project integration-beside \
+  --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-beside-results.json
 start_bg netns npx vitest run --project integration-netns \
   --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-netns-results.json
 npx vitest run --project integration \
@@ -135,6 +143,9 @@ join_bg netns || vitest_rc=1
 
 step "agent unit suite under arm64 Node (qemu-user; joining the background job)"
 join_bg arm64 || vitest_rc=1
+
+step "guest-free integration files (vitest: integration-beside; joining the background job)"
+join_bg beside || vitest_rc=1
 [ "$vitest_rc" = 0 ] || { failure_summary; echo "vitest failed (above)" >&2; exit 1; }
 
 # Two lanes (e2e/lanes.ts), each with its own server, data dir and signed-in states (e2e/paths.ts):
