@@ -78,8 +78,7 @@ const PG_TEMPLATE_LOCK = 72707370;
  */
 async function pgTemplate(admin: pg.Client, baseUrl: string): Promise<string> {
   const name = `polyarch_tpl_${migrationsHash("postgresql")}`;
-  const exists = async () =>
-    (await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])).rowCount === 1;
+  const exists = async () => (await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])).rowCount === 1;
   if (await exists()) return name;
   await admin.query("SELECT pg_advisory_lock($1)", [PG_TEMPLATE_LOCK]);
   try {
