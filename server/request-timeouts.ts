@@ -4,7 +4,8 @@
 //   - image uploads (POST /api/v1/images) have no total limit; they are aborted when no byte
 //     arrives for `uploadIdleMs` while the body is being received (the socket's idle timer);
 //   - every other request must be received within `requestMs`, as Node's requestTimeout did;
-//   - headersTimeout stays Node's (slowloris: headers must arrive within `headersMs`).
+//   - headersTimeout stays Node's (slowloris: headers must arrive within `headersMs`);
+//   - an idle keep-alive connection is kept KEEP_ALIVE_MS, longer than clients keep theirs (below).
 // An aborted upload is cleaned up by the upload code (the body stream errors: row and files removed).
 import http from "node:http";
 import type { Socket } from "node:net";
@@ -39,9 +40,17 @@ export function isUploadRequest(req: http.IncomingMessage): boolean {
   return req.method === "POST" && (req.url ?? "").split("?", 1)[0]!.replace(/\/+$/, "") === "/api/v1/images";
 }
 
+/**
+ * How long an idle keep-alive connection stays open. Node's default is 5 s, the same as the idle time
+ * of Node's own client agents: a client that reuses its socket just as the server closes it gets
+ * ECONNRESET (seen in CI from Playwright's request context). Longer than the clients' and the usual
+ * proxies' upstream idle time (nginx 60 s), so the client closes first.
+ */
+export const KEEP_ALIVE_MS = 65_000;
+
 /** An http.Server with Node's total request timeout off and `guardRequest` on every request. */
 export function createTimedServer(t: RequestTimeouts, handler: http.RequestListener): http.Server {
-  return http.createServer(
+  const server = http.createServer(
     {
       requestTimeout: 0,
       headersTimeout: t.headersMs,
@@ -52,6 +61,8 @@ export function createTimedServer(t: RequestTimeouts, handler: http.RequestListe
       handler(req, res);
     },
   );
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  return server;
 }
 
 /** Applies the upload idle timeout or the total request timeout to one request. */
