@@ -65,12 +65,14 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
   });
 
   if (vm.isPending) return <p className="text-sm text-slate-500">{t("loading")}</p>;
-  if (vm.isError)
-    return (
-      <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-        {vm.error.message}
-      </p>
-    );
+  const refreshError = vm.isError ? (
+    <p role="alert" data-testid="vm-refresh-error" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
+      {vm.error.message}
+    </p>
+  ) : null;
+  // A failed refresh (signed out, controller restarting) keeps the VM React Query already has on the
+  // page under the error: an open console stays mounted and shows why it closed.
+  if (!vm.data) return refreshError;
   const v = vm.data;
   const busy = act.isPending || del.isPending;
   // The API's drift is English (vm-drift.ts); the same pure code gives the console its words.
@@ -126,6 +128,7 @@ export function VmDetailView({ id, actions }: { id: string; actions?: VmActions 
         )}
       </div>
 
+      {refreshError}
       {error && (
         <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
           {error}

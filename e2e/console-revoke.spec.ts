@@ -84,6 +84,10 @@ test("an admin disables a user whose console is open in another browser: it clos
   const closedAt = Date.now();
   await op.waitForTimeout(3_000);
   expect(ticketRequests.filter((t) => t >= closedAt)).toEqual([]);
+  // The page's own refresh of the VM (every 3 s) now fails too; the VM stays on the page under that
+  // error, so the closed console and its reason stay in view (they once vanished with the whole page).
+  await expect(op.getByTestId("vm-refresh-error")).toBeVisible({ timeout: 20_000 });
+  await expect(status).toHaveText(closed);
 
   await adminCtx.close();
   await opCtx.close();
