@@ -1,6 +1,8 @@
 // `npm run bench`: runs every benchmark (each prints its own tables), then one summary table of the
 // goals against this run. BENCH=lists,agent,... selects some. A full run (or BENCH_RESULTS=1) also
 // writes bench/RESULTS.md. A benchmark that throws is reported in the summary and the rest still run.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchLists } from "./lists";
@@ -36,6 +38,12 @@ const selected = (process.env.BENCH ?? Object.keys(all).join(",")).split(",");
 for (const name of selected) {
   if (!all[name]) throw new Error(`unknown benchmark ${name}; have: ${Object.keys(all).join(", ")}`);
 }
+
+// The in-process benchmarks point the data layer at their own databases; the rest of what env()
+// resolves (the auth secret, the cluster CA) lands in the data dir, which would otherwise be ./data.
+const ownDataDir = process.env.POLYARCH_DATA_DIR ? null : mkdtempSync(path.join(os.tmpdir(), "polyarch-bench-data-"));
+if (ownDataDir) process.env.POLYARCH_DATA_DIR = ownDataDir;
+process.on("exit", () => ownDataDir && rmSync(ownDataDir, { recursive: true, force: true }));
 
 const t0 = performance.now();
 let failed = 0;
