@@ -5,8 +5,8 @@
 #
 # Work that waits rather than computes runs beside other work (2 cores): the boot fixtures and the
 # arm64 Node (downloads) beside `npm ci` and the checks; eslint, prettier and tsc at once; the arm64
-# agent suite (its node_modules install, then one emulated core), after it the guest-free integration
-# files (integration-beside: about one core), and the network tests in private namespaces
+# agent suite (its node_modules install, then one emulated core), after it the integration files that
+# may run beside the guests (integration-beside: about one core), and the network tests in private namespaces
 # (integration-netns: they mostly wait on ARP, DHCP and timers) beside the serial integration files
 # (QEMU guests and agents, about one core). Each step's header says how busy the cores were during
 # the step before it. A job run beside others writes to
@@ -117,14 +117,14 @@ REPORTS=(.cache/reports/vitest-results.json .cache/reports/vitest-integration-re
 failure_summary() { step "what failed"; node scripts/test-summary.mjs --partial "${REPORTS[@]}" || true; }
 # Two vitest runs: unit + database first (both cores), then the serial `integration` project with
 # three jobs beside it (vitest.config.ts): the arm64 agent suite and, once it ends, `integration-beside`
-# (guest-free files that each use about one core); `integration-netns` from the start (it mostly waits).
+# (files that each use about one core and share nothing with the guests); `integration-netns` from the start (it mostly waits).
 # All run to the end before a failure of any of them stops the script.
 step "unit + database integration tests (vitest: unit, integration-db)"
 vitest_rc=0
 npx vitest run --project unit --project integration-db \
   --reporter=default --reporter=json --reporter=./scripts/vitest-diffs-reporter.mjs --outputFile.json=.cache/reports/vitest-results.json || vitest_rc=1
 
-step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the arm64 agent suite, then the guest-free integration files (integration-beside), and the private-netns network tests (integration-netns)"
+step "QEMU/OVS/agent integration tests, one file at a time (vitest: integration); beside it the arm64 agent suite, then the integration files that may run beside them (integration-beside), and the private-netns network tests (integration-netns)"
 # integration-beside starts when the arm64 suite has ended (its marker file), so that no more than
 # about two cores' worth of work (the serial guests and one of these) runs at once.
 rm -f .cache/logs/arm64.done
@@ -144,7 +144,7 @@ join_bg netns || vitest_rc=1
 step "agent unit suite under arm64 Node (qemu-user; joining the background job)"
 join_bg arm64 || vitest_rc=1
 
-step "guest-free integration files (vitest: integration-beside; joining the background job)"
+step "integration files run beside the serial ones (vitest: integration-beside; joining the background job)"
 join_bg beside || vitest_rc=1
 [ "$vitest_rc" = 0 ] || { failure_summary; echo "vitest failed (above)" >&2; exit 1; }
 
