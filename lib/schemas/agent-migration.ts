@@ -86,12 +86,14 @@ export type MigrationProgressEvent = z.output<typeof migrationProgressEventSchem
 export const migrationResultSchema = z.object({
   /** from the outgoing request to the source paused with everything sent */
   totalMs: z.number().int().min(0),
-  /** the guest's pause as QEMU measured it (query-migrate downtime) */
+  /** the guest's pause: QEMU's measure (query-migrate downtime) for a live copy, the whole copy for a paused one */
   downtimeMs: z.number().int().min(0),
   /** memory bytes sent */
   ramBytes: z.number().int().min(0),
   /** disk bytes mirrored */
   diskBytes: z.number().int().min(0),
+  /** "live": pre-copy while the guest ran (KVM); "paused": the guest was paused for the memory copy (TCG, ADR 064) */
+  memoryCopy: z.enum(["live", "paused"]).default("live"),
 });
 export type MigrationResult = z.output<typeof migrationResultSchema>;
 

@@ -85,6 +85,8 @@ for (const arch of ARCHES) {
           expect(result.diskBytes).toBe(2 * GiB);
           expect(result.ramBytes).toBeGreaterThan(0);
           expect(result.downtimeMs).toBeGreaterThanOrEqual(0);
+          // TCG: the guest is paused for the memory copy (ADR 064), so the pause covers the whole copy.
+          expect(result.memoryCopy).toBe("paused");
           expect(events.some((e) => e.phase === "mirror")).toBe(true);
           expect(events.at(-1)?.phase).toBe("completing");
           expect((await pair.src.get(id)).powerState).toBe("paused");

@@ -143,6 +143,12 @@ describe.skipIf(missing !== null).each(PROVIDERS)(
         ["switch over", "succeeded"],
         ["clean up source", "succeeded"],
       ]);
+      // Under TCG the guest was paused for its memory copy (ADR 064), and the step says so.
+      expect(task.steps.find((s) => s.name === "memory")?.message).toMatch(
+        kvm
+          ? /sent, guest paused \d+ ms$/
+          : /sent, guest paused \d+ ms \(emulated guest: paused for the whole memory copy\)$/,
+      );
       const result = migrationTaskResultSchema.parse(JSON.parse(task.result!));
       expect(result).toMatchObject({
         mode: "live",

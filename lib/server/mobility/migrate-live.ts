@@ -55,7 +55,8 @@ export async function runLive(run: MigrationRun, startedMs: number): Promise<Mig
     await step.start(run, "memory");
   }
   await step.done(run, "copy disks", `${describeBytes(sent.diskBytes)} mirrored`);
-  await step.done(run, "memory", `${describeBytes(sent.ramBytes)} sent, guest paused ${sent.downtimeMs} ms`);
+  const how = sent.memoryCopy === "paused" ? " (emulated guest: paused for the whole memory copy)" : "";
+  await step.done(run, "memory", `${describeBytes(sent.ramBytes)} sent, guest paused ${sent.downtimeMs} ms${how}`);
   checkCancel(run);
 
   await step.start(run, "switch over");
