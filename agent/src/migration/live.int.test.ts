@@ -12,9 +12,11 @@ import { VM_PUT_STREAM_TYPE, volumeSerial, vmPutStreamEndSchema, vmStatusSchema 
 import {
   migrationProgressEventSchema,
   migrationResultSchema,
+  migrationIncomingSchema,
   migrationTargetSchema,
 } from "../../../lib/schemas/agent-migration";
-import { binaries, findFixture, hasQemuImg, vmRig, waitFor } from "../testing/vm-rig";
+import { QmpClient } from "../qemu";
+import { binaries, findFixture, hasQemuImg, kernelSpec, vmRig, waitFor } from "../testing/vm-rig";
 import {
   bootWithVolume,
   diskHead,
@@ -29,6 +31,7 @@ import {
   volumeFile,
   writeDiskMarks,
 } from "./test-rig";
+import { type BlockJobInfo, startMirrors } from "./qmp-steps";
 
 const rig = vmRig();
 
@@ -130,3 +133,65 @@ for (const arch of ARCHES) {
     },
   );
 }
+
+// An agent that dies during a move and comes back has forgotten it, but its QEMU has not: the guest
+// sits paused (a TCG memory copy pauses it first, ADR 064) with the disk mirrors still attached.
+// The controller's cancel must still resume it there and drop the mirrors.
+const x86 = findFixture("x86_64");
+describe.skipIf(!binaries.x86_64 || !hasQemuImg || !x86)("an agent restarted during a move", () => {
+  it("has forgotten the move; a cancel still resumes the paused guest here and drops the mirrors", async () => {
+    const pair = makePair(rig);
+    const id = "mig-restarted";
+    const spec = kernelSpec("x86_64", { name: id });
+    await pair.src.apply(id, spec);
+    await waitFor("x86_64 boot marker", () => serialLogIn(pair.srcDir, id).includes(x86!.marker), 180_000, 200);
+    await startCounter(pair.srcDir, id);
+    const target = await pair.dst.migrations.incoming(
+      id,
+      migrationIncomingSchema.parse({
+        spec: { ...spec, generation: 2 },
+        disks: [{ name: "root", sizeBytes: spec.diskGb * GiB }],
+      }),
+      "127.0.0.1",
+    );
+
+    // The source agent goes away; what its move had done so far stays in QEMU: the mirror, then the pause.
+    await pair.src.close();
+    const qmpSock = path.join(pair.srcDir, "vms", id, "qmp.sock");
+    const q = await QmpClient.connect(qmpSock);
+    try {
+      await startMirrors(q, target.nbd, [{ disk: "root", node: "disk0" }], 0);
+      await waitFor(
+        "the mirror to be ready",
+        async () => (await q.execute<BlockJobInfo[]>("query-block-jobs"))[0]?.ready,
+        60_000,
+        100,
+      );
+      await q.stop();
+    } finally {
+      await q.close();
+    }
+
+    const again = rig.makeManager();
+    const before = await again.get(id);
+    expect([before.powerState, before.migration]).toEqual(["paused", undefined]);
+    const countBefore = lastCount(serialLogIn(pair.srcDir, id));
+    await again.migrations.cancel(id);
+    expect((await again.get(id)).powerState).toBe("running");
+    await waitFor("the counter here", () => lastCount(serialLogIn(pair.srcDir, id)) > countBefore + 1, 60_000, 200);
+    // A guest that is not paused is left alone: cancel stays idempotent.
+    await again.migrations.cancel(id);
+    expect((await again.get(id)).powerState).toBe("running");
+    // QEMU serves one QMP client: detach the manager, then ask QEMU itself what jobs are left.
+    await again.close();
+    const after = await QmpClient.connect(qmpSock);
+    try {
+      expect(await after.execute<BlockJobInfo[]>("query-block-jobs")).toEqual([]);
+      expect((await after.queryStatus()).status).toBe("running");
+    } finally {
+      await after.close();
+    }
+    await pair.dst.migrations.abort(id);
+    expect(vmDirExists(pair.dstDir, id)).toBe(false);
+  }, 300_000);
+});

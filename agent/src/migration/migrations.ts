@@ -21,6 +21,7 @@ import { type DiskDownload, diskForTransfer, receiveDisk } from "./disk-transfer
 import type { MigrationHost } from "./host";
 import { abortIncoming, completeIncoming, prepareIncoming } from "./incoming";
 import { type OutgoingRun, rollBack, runOutgoing } from "./outgoing";
+import { leftoverMirrors } from "./qmp-steps";
 
 export class VmMigrations {
   /** outgoing moves in flight, for cancel */
@@ -67,6 +68,7 @@ export class VmMigrations {
 
   /**
    * Source: stop a move (in flight, or finished but not released) and resume the guest here.
+   * Also after an agent restart, when only QEMU remembers the move (a paused guest, mirrors).
    * Idempotent: a VM that is not moving (or unknown here) is left as it is.
    */
   async cancel(id: string): Promise<void> {
@@ -82,12 +84,20 @@ export class VmMigrations {
     }
     await this.host.withLock(id, async () => {
       const vm = this.host.vms.get(id);
-      if (vm?.migration?.role !== "outgoing") return;
-      // Sent everything, paused (postmigrate): the target never took over, so the guest goes on here.
+      if (!vm || vm.migration?.role === "incoming") return;
+      const tracked = vm.migration?.role === "outgoing";
       const q = await ensureQmp(this.host.ctx, vm, 5_000);
-      if (q) await rollBack(q, []);
+      if (!tracked) {
+        // An agent restarted since the move began has forgotten it; QEMU has not. Nothing else
+        // leaves a guest paused outside the VM's lock (there is no pause action), so a guest paused
+        // or in postmigrate here was paused by that move (a TCG copy, ADR 064, or the switch-over).
+        const status = q ? (await q.queryStatus()).status : "unreachable";
+        if (status !== "postmigrate" && status !== "paused") return;
+      }
+      // Sent everything, or cut off mid-copy: the target never took over, so the guest goes on here.
+      if (q) await rollBack(q, await leftoverMirrors(q));
       vm.migration = undefined;
-      this.host.ctx.log("migration outgoing cancelled after completion; guest resumed here", { id });
+      this.host.ctx.log("migration outgoing cancelled after it ran; guest resumed here", { id });
       this.host.emitChange(id);
     });
   }

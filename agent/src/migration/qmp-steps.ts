@@ -101,6 +101,15 @@ export async function queryMirrors(q: QmpClient, disks: DiskNode[]): Promise<Blo
   return jobs.filter((j) => ours.has(j.device));
 }
 
+/** Mirrors a move left running (found by their job ids, after an agent restart forgot the move). */
+export async function leftoverMirrors(q: QmpClient): Promise<DiskNode[]> {
+  const jobs = await q.execute<BlockJobInfo[]>("query-block-jobs").catch(() => []);
+  const prefix = mirrorJobId("");
+  return jobs
+    .filter((j) => j.device.startsWith(prefix))
+    .map((j) => ({ disk: "", node: j.device.slice(prefix.length) }));
+}
+
 /**
  * Cancels the mirrors and waits until QEMU has dropped them, then removes the NBD client nodes.
  * `abandon` = a failed or cancelled move: do not wait for the final sync (force), the copy is dropped.
