@@ -11,6 +11,7 @@ import { volumeNode } from "../vm/volume-attach";
 import type { MigrationHost } from "./host";
 import {
   type DiskNode,
+  type MirrorNode,
   queryMigrate,
   queryMirrors,
   setMigrationParameters,
@@ -143,7 +144,7 @@ export function memoryCopyFor(vm: Pick<Vm, "state">): MigrationResult["memoryCop
 }
 
 /** Stops whatever is in flight and makes sure the guest runs again on this host. */
-export async function rollBack(q: QmpClient, disks: DiskNode[]): Promise<void> {
+export async function rollBack(q: QmpClient, disks: MirrorNode[]): Promise<void> {
   await q.execute("migrate_cancel").catch(() => {});
   // migrate_cancel returns before the migration thread has stopped: wait for it to leave "active".
   const deadline = Date.now() + 30_000;

@@ -47,6 +47,8 @@ export function tcpUri(host: string, port: number): string {
 }
 
 export const mirrorJobId = (node: string): string => `mig-${node}`;
+/** What stopping or querying a mirror needs: the source node it runs on. */
+export type MirrorNode = Pick<DiskNode, "node">;
 export const nbdClientNode = (node: string): string => `mig-nbd-${node}`;
 
 // ---- target --------------------------------------------------------------------------------
@@ -95,19 +97,17 @@ export async function startMirrors(
   }
 }
 
-export async function queryMirrors(q: QmpClient, disks: DiskNode[]): Promise<BlockJobInfo[]> {
+export async function queryMirrors(q: QmpClient, disks: MirrorNode[]): Promise<BlockJobInfo[]> {
   const jobs = await q.execute<BlockJobInfo[]>("query-block-jobs");
   const ours = new Set(disks.map((d) => mirrorJobId(d.node)));
   return jobs.filter((j) => ours.has(j.device));
 }
 
 /** Mirrors a move left running (found by their job ids, after an agent restart forgot the move). */
-export async function leftoverMirrors(q: QmpClient): Promise<DiskNode[]> {
+export async function leftoverMirrors(q: QmpClient): Promise<MirrorNode[]> {
   const jobs = await q.execute<BlockJobInfo[]>("query-block-jobs").catch(() => []);
   const prefix = mirrorJobId("");
-  return jobs
-    .filter((j) => j.device.startsWith(prefix))
-    .map((j) => ({ disk: "", node: j.device.slice(prefix.length) }));
+  return jobs.filter((j) => j.device.startsWith(prefix)).map((j) => ({ node: j.device.slice(prefix.length) }));
 }
 
 /**
@@ -116,7 +116,7 @@ export async function leftoverMirrors(q: QmpClient): Promise<DiskNode[]> {
  */
 export async function stopMirrors(
   q: QmpClient,
-  disks: DiskNode[],
+  disks: MirrorNode[],
   abandon: boolean,
   timeoutMs = 60_000,
 ): Promise<void> {
